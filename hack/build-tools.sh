@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the local cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, kwok; kubelet and stern on request) into _output/bin.
+# Each group is rebuilt only when its pins change: a stamp beside the binaries holds
+# the hash of what it was built from.
+#
+#   hack/build-tools.sh              # the default set
+#   hack/build-tools.sh kubelet stern
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[[ -n "${K8S_VERSION}" && -n "${ETCD_VERSION}" ]] || die "cannot read the kubernetes or etcd pin from hack/tools/*/go.mod"
+mkdir -p "${ZZ_BIN}"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# stamp_key prints a hash of the inputs a group is built from.
+stamp_key() {
+  { go env GOVERSION GOOS GOARCH; cat "$@"; } | sha256sum | cut -c1-16
+}
+
+# up_to_date GROUP KEY BINARY... is true when every binary exists and was built from KEY.
+up_to_date() {
+  local group=$1 key=$2; shift 2
+  [[ "$(cat "${ZZ_BIN}/.stamp-${group}" 2>/dev/null)" == "${key}" ]] || return 1
+  local b; for b in "$@"; do [[ -x "${ZZ_BIN}/${b}" ]] || return 1; done
+}
+
+build_k8s() {
+  local -a cmds=("$@")
+  local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-s -w" pkg
+  # Without these the binaries report v0.0.0 and refuse to start.
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor}"
+  done
+  local key; key="$(stamp_key "${ZZ_ROOT}/hack/tools/k8s/go.mod" "${ZZ_ROOT}/hack/tools/k8s/go.sum" <(echo "${ldflags}"))"
+  local group="k8s-$(IFS=-; echo "${cmds[*]}")"
+  up_to_date "${group}" "${key}" "${cmds[@]}" && return 0
+  local -a pkgs=(); local c; for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/${c}"); done
+  log "building ${cmds[*]} ${K8S_VERSION} (cold: several minutes)"
+  (cd "${ZZ_ROOT}/hack/tools/k8s" && CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${ZZ_BIN}/" "${pkgs[@]}")
+  echo "${key}" > "${ZZ_BIN}/.stamp-${group}"
+}
+
+build_etcd() {
+  local key; key="$(stamp_key "${ZZ_ROOT}/hack/tools/etcd/go.mod" "${ZZ_ROOT}/hack/tools/etcd/go.sum")"
+  up_to_date etcd "${key}" etcd && return 0
+  log "building etcd ${ETCD_VERSION}"
+  (cd "${ZZ_ROOT}/hack/tools/etcd" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${ZZ_BIN}/etcd" go.etcd.io/etcd/server/v3)
+  echo "${key}" > "${ZZ_BIN}/.stamp-etcd"
+}
+
+# build_go_install NAME MODULE@VERSION builds a released tool with go install.
+build_go_install() {
+  local name=$1 target=$2
+  local key; key="$(echo "${target}" | stamp_key /dev/stdin)"
+  up_to_date "${name}" "${key}" "${name}" && return 0
+  log "building ${target}"
+  # Outside any module so the tool's own go.mod decides its dependencies.
+  (cd / && CGO_ENABLED=0 GOBIN="${ZZ_BIN}" go install -trimpath -ldflags "-s -w" "${target}")
+  echo "${key}" > "${ZZ_BIN}/.stamp-${name}"
+}
+
+build() {
+  case "$1" in
+    etcd) build_etcd ;;
+    control-plane) build_k8s kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    kubelet) build_k8s kubelet ;;
+    kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" ;;
+    stern) build_go_install stern "github.com/stern/stern@${STERN_VERSION}" ;;
+    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok stern" ;;
+  esac
+}
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kwok)
+for t in "${targets[@]}"; do build "$t"; done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Stops the processes cluster-up started (by PID file, checking each PID still
+# runs the binary it started) and removes the cluster's state.
+#
+#   ZZ_CLUSTER=name hack/cluster-down.sh     # default cluster: zz
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# stop_component NAME sends SIGTERM, waits up to 10 s, then SIGKILL.
+stop_component() {
+  local pidfile="${ZZ_STATE}/pids/$1.pid" pid exe
+  [[ -f "${pidfile}" ]] || return 0
+  read -r pid exe < "${pidfile}"
+  # A PID can be reused after a reboot: only signal the binary we started.
+  if [[ -n "${pid}" && "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]; then
+    kill -TERM "${pid}" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]] || break
+      sleep 0.1
+    done
+    if [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]; then
+      log "$1 (pid ${pid}) ignored SIGTERM for 10s; killing it"
+      kill -KILL "${pid}" 2>/dev/null || true
+    fi
+  fi
+  rm -f "${pidfile}"
+}
+
+if [[ ! -d "${ZZ_STATE}" ]]; then
+  log "cluster ${ZZ_CLUSTER} is not running"
+  exit 0
+fi
+for ((i = ${#ZZ_COMPONENTS[@]} - 1; i >= 0; i--)); do
+  stop_component "${ZZ_COMPONENTS[i]}"
+done
+if [[ "${ZZ_KEEP_STATE:-}" == "1" ]]; then
+  log "cluster ${ZZ_CLUSTER} stopped; state kept in ${ZZ_STATE}"
+else
+  rm -rf "${ZZ_STATE}"
+  log "cluster ${ZZ_CLUSTER} stopped and its state removed"
+fi

@@ -1,0 +1,55 @@
+# Shared by the hack/ scripts: paths, pins and small helpers. Sourced, never run.
+# shellcheck shell=bash
+
+ZZ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=hack/versions.env
+source "${ZZ_ROOT}/hack/versions.env"
+
+ZZ_OUTPUT="${ZZ_OUTPUT:-${ZZ_ROOT}/_output}"
+ZZ_BIN="${ZZ_BIN:-${ZZ_OUTPUT}/bin}"
+
+# gomod_version MODULE GO.MOD prints the version a go.mod requires.
+gomod_version() {
+  awk -v mod="$1" '{ if ($1 == "require") { m = $2; v = $3 } else { m = $1; v = $2 } }
+    m == mod && v ~ /^v/ { print v; exit }' "$2"
+}
+K8S_VERSION="$(gomod_version k8s.io/kubernetes "${ZZ_ROOT}/hack/tools/k8s/go.mod")"
+ETCD_VERSION="$(gomod_version go.etcd.io/etcd/server/v3 "${ZZ_ROOT}/hack/tools/etcd/go.mod")"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Cluster layout. Several clusters can run side by side: each has a name and a
+# port base; every port is base + a fixed offset.
+ZZ_CLUSTER="${ZZ_CLUSTER:-zz}"
+ZZ_PORT_BASE="${ZZ_PORT_BASE:-16000}"
+ZZ_STATE="${ZZ_OUTPUT}/cluster/${ZZ_CLUSTER}"
+ZZ_KUBECONFIG="${ZZ_STATE}/kubeconfig"
+ETCD_PORT=$((ZZ_PORT_BASE + 379))
+ETCD_PEER_PORT=$((ZZ_PORT_BASE + 380))
+APISERVER_PORT=$((ZZ_PORT_BASE + 443))
+KCM_PORT=$((ZZ_PORT_BASE + 257))
+SCHEDULER_PORT=$((ZZ_PORT_BASE + 259))
+KWOK_PORT=$((ZZ_PORT_BASE + 250))
+
+# Components in start order; cluster-down stops them in reverse.
+ZZ_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+PKI="${ZZ_STATE}/pki"
+LOGS="${ZZ_STATE}/logs"
+PIDS="${ZZ_STATE}/pids"
+
+# alive COMPONENT is true while the process cluster-up started still runs.
+alive() {
+  local pid exe
+  [[ -f "${PIDS}/$1.pid" ]] || return 1
+  read -r pid exe < "${PIDS}/$1.pid"
+  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]
+}
+
+# healthy is true when every component runs and the apiserver is ready.
+healthy() {
+  local c
+  for c in "${ZZ_COMPONENTS[@]}"; do alive "${c}" || return 1; done
+  curl -fsS --max-time 2 -o /dev/null --cacert "${PKI}/ca.crt" --cert "${PKI}/admin.crt" --key "${PKI}/admin.key" \
+    "https://127.0.0.1:${APISERVER_PORT}/readyz"
+}

@@ -1,0 +1,44 @@
+// Package contract holds every name that two zz components agree on: resource
+// names, label and annotation keys, env names, the scheduler name, and the node
+// GPU inventory format. No other package spells these strings; they import them
+// from here, so a rename is one edit and a typo is a compile error.
+//
+// # GPU sharing protocol
+//
+// Resources, both set in a container's limits:
+//
+//   - ResourceGPUMem ("zz.io/gpu-mem") is GPU memory per card, a byte quantity
+//     written like "memory" ("4Gi", "3000Mi"). It is scheduler-only: no node
+//     advertises it, the zz-scheduler profile lists it in the extender's
+//     managedResources with ignoredByScheduler: true, and the kubelet drops
+//     extended resources its node does not advertise before its fit check.
+//     ResourceQuota on it still works at admission.
+//   - ResourceGPU ("zz.io/gpu") is the number of cards the container shares
+//     (default 1). It is the device-plugin resource: every card is advertised as
+//     N shared slots, so the kubelet calls Allocate for the pod and caps how
+//     many pods share one card. The webhook adds "zz.io/gpu: 1" when a pod gives
+//     only ResourceGPUMem, and routes such pods to SchedulerName.
+//
+// The flow:
+//
+//  1. The device plugin writes the node's cards (UUID, model, MiB) as JSON in
+//     AnnotationNodeGPUInventory (see NodeGPUInventory), so the extender needs
+//     no NVML.
+//  2. The extender is the source of truth for card choice. Its bind writes
+//     AnnotationGPUIndexes, AnnotationGPUUUIDs, AnnotationGPUMemMiB,
+//     AnnotationGPUAssumeTime and AnnotationGPUAssigned="false" on the pod
+//     before it creates the Binding, so any component rebuilds its state from
+//     pods alone after a restart. A pod may choose the placement policy with
+//     AnnotationGPUPolicy (PolicyBinpack or PolicySpread).
+//  3. The device plugin's Allocate matches the kubelet's request to one pod:
+//     same node, AnnotationGPUAssigned="false", same number of cards, oldest
+//     AnnotationGPUAssumeTime first; ambiguity is an error, never a guess. It
+//     sets AnnotationGPUAssigned="true" and returns EnvVisibleDevices=<uuids>
+//     and EnvGPUMemLimitMiB, the memory the app must stay within.
+//
+// # Apps
+//
+// kubectl zz deploy labels every object it renders with LabelApp,
+// LabelVersion and LabelRevision (plus the app.kubernetes.io labels), and the
+// logs and rollback commands find an app's objects by those labels.
+package contract

@@ -1,0 +1,84 @@
+package contract
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// InventoryVersion is the NodeGPUInventory format this build writes and reads.
+const InventoryVersion = 1
+
+// NodeGPUInventory is the value of AnnotationNodeGPUInventory: the cards of one
+// node, as the device plugin found them. Cards may differ in size.
+type NodeGPUInventory struct {
+	Version int   `json:"version"`
+	Cards   []GPU `json:"cards"`
+}
+
+// GPU is one physical card.
+type GPU struct {
+	Index     int    `json:"index"`
+	UUID      string `json:"uuid"`
+	Model     string `json:"model"`
+	MemoryMiB int64  `json:"memoryMiB"`
+	// Healthy is false while the device plugin reports the card unusable.
+	Healthy bool `json:"healthy"`
+}
+
+// ErrNoInventory means the node has no inventory annotation: not a GPU node, or
+// its device plugin has not started.
+var ErrNoInventory = errors.New("node has no " + AnnotationNodeGPUInventory + " annotation")
+
+// ParseInventory decodes and checks an inventory annotation value. It rejects
+// formats newer than this build knows, duplicate indexes or UUIDs, and cards
+// without memory, so no consumer ever acts on half-valid data.
+func ParseInventory(value string) (*NodeGPUInventory, error) {
+	if value == "" {
+		return nil, ErrNoInventory
+	}
+	var inv NodeGPUInventory
+	if err := json.Unmarshal([]byte(value), &inv); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", AnnotationNodeGPUInventory, err)
+	}
+	if err := inv.Validate(); err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
+
+// Validate reports the first problem that makes the inventory unusable.
+func (inv *NodeGPUInventory) Validate() error {
+	if inv.Version != InventoryVersion {
+		return fmt.Errorf("%s version %d is not supported (want %d): upgrade the zz components together",
+			AnnotationNodeGPUInventory, inv.Version, InventoryVersion)
+	}
+	indexes := make(map[int]bool, len(inv.Cards))
+	uuids := make(map[string]bool, len(inv.Cards))
+	for i, c := range inv.Cards {
+		switch {
+		case c.Index < 0:
+			return fmt.Errorf("card %d: negative index %d", i, c.Index)
+		case indexes[c.Index]:
+			return fmt.Errorf("card %d: index %d appears twice", i, c.Index)
+		case c.UUID == "":
+			return fmt.Errorf("card %d: empty uuid", i)
+		case uuids[c.UUID]:
+			return fmt.Errorf("card %d: uuid %s appears twice", i, c.UUID)
+		case c.MemoryMiB <= 0:
+			return fmt.Errorf("card %d (%s): memoryMiB must be positive, got %d", i, c.UUID, c.MemoryMiB)
+		}
+		indexes[c.Index] = true
+		uuids[c.UUID] = true
+	}
+	return nil
+}
+
+// Encode returns the annotation value for inv.
+func (inv *NodeGPUInventory) Encode() (string, error) {
+	if err := inv.Validate(); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(inv)
+	return string(b), err
+}

@@ -1,0 +1,98 @@
+package contract
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseInventory(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		cards   int
+		wantErr string
+	}{
+		{name: "mixed card sizes", cards: 2,
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","model":"A100","memoryMiB":40960,"healthy":true},{"index":1,"uuid":"GPU-b","model":"T4","memoryMiB":15360,"healthy":true}]}`},
+		{name: "no cards", value: `{"version":1,"cards":[]}`},
+		{name: "empty", value: "", wantErr: "has no zz.io/gpu-inventory"},
+		{name: "not json", value: "A100x8", wantErr: "decode zz.io/gpu-inventory"},
+		{name: "future version", value: `{"version":2,"cards":[]}`, wantErr: "version 2 is not supported"},
+		{name: "duplicate index", wantErr: "index 0 appears twice",
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1},{"index":0,"uuid":"GPU-b","memoryMiB":1}]}`},
+		{name: "duplicate uuid", wantErr: "uuid GPU-a appears twice",
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1},{"index":1,"uuid":"GPU-a","memoryMiB":1}]}`},
+		{name: "no memory", wantErr: "memoryMiB must be positive",
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":0}]}`},
+		{name: "negative index", wantErr: "negative index",
+			value: `{"version":1,"cards":[{"index":-1,"uuid":"GPU-a","memoryMiB":1}]}`},
+		{name: "missing uuid", wantErr: "empty uuid",
+			value: `{"version":1,"cards":[{"index":0,"memoryMiB":1}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, err := ParseInventory(tt.value)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if len(inv.Cards) != tt.cards {
+				t.Fatalf("got %d cards, want %d", len(inv.Cards), tt.cards)
+			}
+		})
+	}
+}
+
+func TestParseInventoryEmptyIsSentinel(t *testing.T) {
+	if _, err := ParseInventory(""); !errors.Is(err, ErrNoInventory) {
+		t.Fatalf("err = %v, want ErrNoInventory", err)
+	}
+}
+
+func TestInventoryRoundTrip(t *testing.T) {
+	in := &NodeGPUInventory{Version: InventoryVersion, Cards: []GPU{
+		{Index: 0, UUID: "GPU-0", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true},
+		{Index: 1, UUID: "GPU-1", Model: "NVIDIA A100-SXM4-80GB", MemoryMiB: 81920},
+	}}
+	s, err := in.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ParseInventory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Cards) != 2 || out.Cards[1] != in.Cards[1] || out.Cards[0] != in.Cards[0] {
+		t.Fatalf("round trip changed the inventory: %+v", out)
+	}
+	bad := &NodeGPUInventory{Version: InventoryVersion, Cards: []GPU{{UUID: "x"}}}
+	if _, err := bad.Encode(); err == nil {
+		t.Fatal("Encode accepted a card without memory")
+	}
+}
+
+func FuzzParseInventory(f *testing.F) {
+	f.Add(`{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":40960}]}`)
+	f.Add(`{"version":1}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		inv, err := ParseInventory(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses must encode again and mean the same.
+		enc, err := inv.Encode()
+		if err != nil {
+			t.Fatalf("parsed inventory does not encode: %v", err)
+		}
+		if _, err := ParseInventory(enc); err != nil {
+			t.Fatalf("re-encoded inventory does not parse: %v", err)
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package contract
+
+import corev1 "k8s.io/api/core/v1"
+
+// Prefix starts every label, annotation and resource name zz owns.
+const Prefix = "zz.io/"
+
+// Extended resources.
+const (
+	// ResourceGPUMem is GPU memory per card, in bytes; scheduler-only.
+	ResourceGPUMem corev1.ResourceName = Prefix + "gpu-mem"
+	// ResourceGPU is the number of shared cards; advertised by the device plugin
+	// as slots (several slots per card).
+	ResourceGPU corev1.ResourceName = Prefix + "gpu"
+)
+
+// SchedulerName is the scheduler profile that calls the zz extender.
+const SchedulerName = "zz-scheduler"
+
+// Pod annotations written by the extender's bind and the device plugin.
+const (
+	// AnnotationGPUIndexes lists the chosen cards' indexes, comma-separated ("0,3").
+	AnnotationGPUIndexes = Prefix + "gpu-indexes"
+	// AnnotationGPUUUIDs lists the chosen cards' UUIDs, in the order of AnnotationGPUIndexes.
+	AnnotationGPUUUIDs = Prefix + "gpu-uuids"
+	// AnnotationGPUMemMiB is the memory reserved on each chosen card, in MiB.
+	AnnotationGPUMemMiB = Prefix + "gpu-mem-mib"
+	// AnnotationGPUAssumeTime is when the extender bound the pod, Unix nanoseconds;
+	// the device plugin serves the oldest first and the extender expires stale ones.
+	AnnotationGPUAssumeTime = Prefix + "gpu-assume-time"
+	// AnnotationGPUAssigned is "false" after bind and "true" once Allocate served it.
+	AnnotationGPUAssigned = Prefix + "gpu-assigned"
+	// AnnotationGPUPolicy overrides the cluster's placement policy for one pod.
+	AnnotationGPUPolicy = Prefix + "gpu-policy"
+)
+
+// GPU placement policies, values of AnnotationGPUPolicy.
+const (
+	PolicyBinpack = "binpack"
+	PolicySpread  = "spread"
+)
+
+// AnnotationNodeGPUInventory holds a node's cards as NodeGPUInventory JSON,
+// written by the device plugin.
+const AnnotationNodeGPUInventory = Prefix + "gpu-inventory"
+
+// Env set in containers.
+const (
+	// EnvVisibleDevices selects the cards the NVIDIA container runtime exposes.
+	EnvVisibleDevices = "NVIDIA_VISIBLE_DEVICES"
+	// EnvGPUMemLimitMiB is the GPU memory per card the app must stay within.
+	EnvGPUMemLimitMiB = "ZZ_GPU_MEM_LIMIT_MIB"
+	// EnvMPSPinnedMemLimit and EnvMPSThreadPercentage make an MPS server enforce
+	// the limit (device plugin MPS mode).
+	EnvMPSPinnedMemLimit   = "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"
+	EnvMPSThreadPercentage = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"
+	// EnvNumCPUs is the container's CPU limit rounded up, injected by the webhook.
+	EnvNumCPUs = "NUM_CPUS"
+)
+
+// Labels that tie objects to an app (kubectl zz deploy, logs, rollback; webhook).
+const (
+	LabelApp      = Prefix + "app"
+	LabelVersion  = Prefix + "version"
+	LabelRevision = Prefix + "revision"
+	LabelGroup    = Prefix + "group"
+	LabelPool     = Prefix + "pool"
+
+	// Kubernetes' recommended labels, set beside ours for other tools.
+	LabelK8sName      = "app.kubernetes.io/name"
+	LabelK8sVersion   = "app.kubernetes.io/version"
+	LabelK8sManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is the value of LabelK8sManagedBy and the server-side apply field manager.
+	ManagedBy = "kubectl-zz"
+)
+
+// Webhook opt-in and per-pod switches.
+const (
+	// LabelInjection on a namespace opts it in to the webhook ("enabled").
+	LabelInjection = Prefix + "injection"
+	// AnnotationInjectDisable lists webhook features switched off for one pod.
+	AnnotationInjectDisable = Prefix + "inject-disable"
+	// AnnotationDebug strips probes so a failing app can be inspected in place.
+	AnnotationDebug = Prefix + "debug"
+)
+
+// Test-cluster node labels.
+const (
+	// LabelGPUNode marks nodes that run the device plugin.
+	LabelGPUNode = Prefix + "gpu-node"
+)
