@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X github.com/zzcloud/zz/internal/version.gitVersion=$(VERSIO
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build test unit e2e cluster-up cluster-down tools bench lint verify-pins fmt clean
+.PHONY: all build test unit e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
 
 all: lint build
 
@@ -33,6 +33,10 @@ e2e: tools
 ## tools: build the test cluster's binaries (cached; rebuilt when a pin changes)
 tools:
 	hack/build-tools.sh
+
+## demo: bring the local cluster up and show it (builds everything it needs)
+demo:
+	hack/demo.sh
 
 cluster-up:
 	hack/cluster-up.sh
