@@ -1,0 +1,80 @@
+package gpushare
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// ErrNoAssignment means the extender has not assigned cards to the pod.
+var ErrNoAssignment = errors.New("pod has no " + contract.AnnotationGPUIndexes + " annotation")
+
+// Assignment is the extender's card choice for one pod, as the contract's
+// pod annotations carry it.
+type Assignment struct {
+	Indexes    []int
+	UUIDs      []string
+	MemMiB     int64 // on each card
+	AssumeTime time.Time
+	Assigned   bool // served by the device plugin's Allocate
+}
+
+// Annotations returns the pod annotations that record a.
+func (a *Assignment) Annotations() map[string]string {
+	idx := make([]string, len(a.Indexes))
+	for i, v := range a.Indexes {
+		idx[i] = strconv.Itoa(v)
+	}
+	return map[string]string{
+		contract.AnnotationGPUIndexes:    strings.Join(idx, ","),
+		contract.AnnotationGPUUUIDs:      strings.Join(a.UUIDs, ","),
+		contract.AnnotationGPUMemMiB:     strconv.FormatInt(a.MemMiB, 10),
+		contract.AnnotationGPUAssumeTime: strconv.FormatInt(a.AssumeTime.UnixNano(), 10),
+		contract.AnnotationGPUAssigned:   strconv.FormatBool(a.Assigned),
+	}
+}
+
+// PodAssignment reads the assignment annotations of a pod. A pod without them
+// gets ErrNoAssignment; inconsistent ones get an error naming the annotation.
+func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
+	ann := pod.Annotations
+	rawIdx, ok := ann[contract.AnnotationGPUIndexes]
+	if !ok {
+		return nil, ErrNoAssignment
+	}
+	a := &Assignment{}
+	for _, s := range strings.Split(rawIdx, ",") {
+		i, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || i < 0 {
+			return nil, fmt.Errorf("%s=%q: %q is not a card index", contract.AnnotationGPUIndexes, rawIdx, s)
+		}
+		a.Indexes = append(a.Indexes, i)
+	}
+	if raw := ann[contract.AnnotationGPUUUIDs]; raw != "" {
+		a.UUIDs = strings.Split(raw, ",")
+	}
+	if len(a.UUIDs) != len(a.Indexes) {
+		return nil, fmt.Errorf("%s lists %d cards but %s lists %d", contract.AnnotationGPUIndexes, len(a.Indexes),
+			contract.AnnotationGPUUUIDs, len(a.UUIDs))
+	}
+	mem, err := strconv.ParseInt(ann[contract.AnnotationGPUMemMiB], 10, 64)
+	if err != nil || mem <= 0 {
+		return nil, fmt.Errorf("%s=%q is not a positive number of MiB", contract.AnnotationGPUMemMiB, ann[contract.AnnotationGPUMemMiB])
+	}
+	a.MemMiB = mem
+	if raw := ann[contract.AnnotationGPUAssumeTime]; raw != "" {
+		ns, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%q is not Unix nanoseconds", contract.AnnotationGPUAssumeTime, raw)
+		}
+		a.AssumeTime = time.Unix(0, ns)
+	}
+	a.Assigned = ann[contract.AnnotationGPUAssigned] == "true"
+	return a, nil
+}

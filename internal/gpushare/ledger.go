@@ -1,0 +1,300 @@
+package gpushare
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Ledger is the cluster's GPU memory book: every node's cards and every pod
+// holding memory on them, fed from informers and from the extender's own
+// reservations. Reserve chooses and records cards under one lock, so no card
+// is ever given more than it holds, however many binds run at once. It is
+// rebuilt from node and pod annotations alone after a restart.
+type Ledger struct {
+	mu    sync.RWMutex
+	nodes map[string]*node
+	pods  map[types.UID]*holding
+}
+
+type node struct {
+	cards []Card      // in inventory order
+	pos   map[int]int // card index -> position in cards
+	err   error       // inventory annotation problem, shown by Fit
+	pods  map[types.UID]struct{}
+	known bool // the node object exists (pods may arrive first)
+}
+
+// holding is one pod's memory on one node.
+type holding struct {
+	Pod  types.NamespacedName
+	Node string
+	Assignment
+	bound bool // seen with spec.nodeName; unbound holdings expire
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger {
+	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}}
+}
+
+func (l *Ledger) node(name string) *node {
+	n := l.nodes[name]
+	if n == nil {
+		n = &node{pos: map[int]int{}, pods: map[types.UID]struct{}{}}
+		l.nodes[name] = n
+	}
+	return n
+}
+
+// SetNode records a node's inventory (from its annotation) and recounts the
+// memory its pods hold. A node without the annotation has no cards.
+func (l *Ledger) SetNode(obj *corev1.Node) {
+	inv, err := contract.ParseInventory(obj.Annotations[contract.AnnotationNodeGPUInventory])
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.node(obj.Name)
+	n.known = true
+	n.err, n.cards, n.pos = nil, nil, map[int]int{}
+	if err != nil {
+		n.err = err
+	} else {
+		for _, g := range inv.Cards {
+			n.pos[g.Index] = len(n.cards)
+			n.cards = append(n.cards, Card{GPU: g})
+		}
+	}
+	for uid := range n.pods {
+		l.charge(n, l.pods[uid], 1)
+	}
+}
+
+// DeleteNode forgets a node; its pods' holdings stay until the pods go.
+func (l *Ledger) DeleteNode(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.nodes[name]; n != nil {
+		if len(n.pods) == 0 {
+			delete(l.nodes, name)
+			return
+		}
+		n.known, n.cards, n.pos, n.err = false, nil, map[int]int{}, nil
+	}
+}
+
+// charge adds (sign 1) or removes (-1) a holding's memory on its cards.
+// Cards the inventory no longer lists are skipped; they come back with it.
+func (l *Ledger) charge(n *node, h *holding, sign int64) {
+	for _, idx := range h.Indexes {
+		if p, ok := n.pos[idx]; ok {
+			n.cards[p].UsedMiB += sign * h.MemMiB
+		}
+	}
+}
+
+func (l *Ledger) add(uid types.UID, h *holding) {
+	l.remove(uid)
+	n := l.node(h.Node)
+	n.pods[uid] = struct{}{}
+	l.pods[uid] = h
+	l.charge(n, h, 1)
+}
+
+func (l *Ledger) remove(uid types.UID) {
+	h := l.pods[uid]
+	if h == nil {
+		return
+	}
+	delete(l.pods, uid)
+	if n := l.nodes[h.Node]; n != nil {
+		l.charge(n, h, -1)
+		delete(n.pods, uid)
+		if !n.known && len(n.pods) == 0 {
+			delete(l.nodes, h.Node)
+		}
+	}
+}
+
+// SetPod records what a pod holds, from its annotations. Finished and
+// deleted pods hold nothing. A pod whose annotations are not visible yet
+// keeps the reservation the extender made for it.
+func (l *Ledger) SetPod(pod *corev1.Pod) error {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		l.DeletePod(pod.UID)
+		return nil
+	}
+	a, err := PodAssignment(pod)
+	if errors.Is(err, ErrNoAssignment) {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		// A broken annotation must not free memory the pod may be using.
+		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	nodeName := pod.Spec.NodeName
+	if nodeName == "" {
+		if h := l.pods[pod.UID]; h != nil {
+			nodeName = h.Node
+		} else if nodeName = l.nodeOfUUID(a.UUIDs); nodeName == "" {
+			return fmt.Errorf("pod %s/%s: no node has card %v", pod.Namespace, pod.Name, a.UUIDs)
+		}
+	}
+	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
+		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != ""})
+	return nil
+}
+
+func (l *Ledger) nodeOfUUID(uuids []string) string {
+	if len(uuids) == 0 {
+		return ""
+	}
+	for name, n := range l.nodes {
+		for i := range n.cards {
+			if n.cards[i].UUID == uuids[0] {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// DeletePod frees what a pod held.
+func (l *Ledger) DeletePod(uid types.UID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remove(uid)
+}
+
+// Reserve chooses cards on nodeName for pod and records them at once, so a
+// concurrent Reserve sees them taken. Reserving again for the same pod on the
+// same node returns the first choice (a retried bind).
+func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UID, req Request, policy Policy, now time.Time) (*Assignment, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.pods[uid]; h != nil && h.Node == nodeName {
+		a := h.Assignment
+		return &a, nil
+	}
+	n := l.nodes[nodeName]
+	if n == nil || !n.known {
+		return nil, fmt.Errorf("node %s is not in the extender's cache", nodeName)
+	}
+	if n.err != nil {
+		return nil, n.err
+	}
+	chosen, err := Choose(n.cards, req, policy)
+	if err != nil {
+		return nil, err
+	}
+	a := Assignment{MemMiB: req.MemMiB, AssumeTime: now}
+	for _, p := range chosen {
+		a.Indexes = append(a.Indexes, n.cards[p].Index)
+		a.UUIDs = append(a.UUIDs, n.cards[p].UUID)
+	}
+	l.add(uid, &holding{Pod: pod, Node: nodeName, Assignment: a})
+	out := a
+	return &out, nil
+}
+
+// Expire frees holdings of pods never seen bound whose assume time is older
+// than ttl (a bind that failed or a pod deleted before its watch event), and
+// returns them.
+func (l *Ledger) Expire(now time.Time, ttl time.Duration) []types.NamespacedName {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gone []types.NamespacedName
+	for uid, h := range l.pods {
+		if !h.bound && now.Sub(h.AssumeTime) > ttl {
+			gone = append(gone, h.Pod)
+			l.remove(uid)
+		}
+	}
+	return gone
+}
+
+// Cards returns a copy of a node's cards, or why the node cannot take GPU pods.
+func (l *Ledger) Cards(nodeName string) ([]Card, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := l.nodes[nodeName]
+	switch {
+	case n == nil || !n.known:
+		return nil, fmt.Errorf("node %s is not in the extender's cache", nodeName)
+	case n.err != nil:
+		return nil, n.err
+	}
+	return slices.Clone(n.cards), nil
+}
+
+// MaxCards is the most cards any known node has.
+func (l *Ledger) MaxCards() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	most := 0
+	for _, n := range l.nodes {
+		most = max(most, len(n.cards))
+	}
+	return most
+}
+
+// PodUse is one pod's memory on one card.
+type PodUse struct {
+	Pod    types.NamespacedName `json:"pod"`
+	MemMiB int64                `json:"memMiB"`
+}
+
+// CardView is a card with the pods on it.
+type CardView struct {
+	Card
+	Pods []PodUse `json:"pods"`
+}
+
+// NodeView is one node's cards, for kubectl zz gpu and metrics.
+type NodeView struct {
+	Name  string     `json:"name"`
+	Error string     `json:"error,omitempty"`
+	Cards []CardView `json:"cards"`
+}
+
+// View returns every GPU node (or node holding GPU pods), sorted by name.
+func (l *Ledger) View() []NodeView {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]NodeView, 0, len(l.nodes))
+	for name, n := range l.nodes {
+		if len(n.cards) == 0 && len(n.pods) == 0 && errors.Is(n.err, contract.ErrNoInventory) {
+			continue
+		}
+		v := NodeView{Name: name}
+		if n.err != nil && !errors.Is(n.err, contract.ErrNoInventory) {
+			v.Error = n.err.Error()
+		}
+		for _, c := range n.cards {
+			v.Cards = append(v.Cards, CardView{Card: c})
+		}
+		for uid := range n.pods {
+			h := l.pods[uid]
+			for _, idx := range h.Indexes {
+				if p, ok := n.pos[idx]; ok {
+					v.Cards[p].Pods = append(v.Cards[p].Pods, PodUse{Pod: h.Pod, MemMiB: h.MemMiB})
+				}
+			}
+		}
+		for i := range v.Cards {
+			sort.Slice(v.Cards[i].Pods, func(a, b int) bool { return v.Cards[i].Pods[a].Pod.String() < v.Cards[i].Pods[b].Pod.String() })
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

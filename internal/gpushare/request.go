@@ -1,0 +1,102 @@
+// Package gpushare is GPU-sharing accounting that the extender, the device
+// plugin and kubectl zz gpu share: what a pod asks for, what the extender
+// assigned it, how much of each card is used, and which cards a request gets.
+// It holds decisions only; informers, HTTP and API writes live elsewhere.
+package gpushare
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// MiB is one mebibyte; the contract counts GPU memory in whole MiB.
+const MiB = 1 << 20
+
+// Limits on a request beyond which it is a mistake, not a workload.
+const (
+	MaxMemMiB = 1 << 20 // 1 TiB per card
+	MaxCards  = 64
+)
+
+// ErrNoGPU means the pod asks for no GPU memory.
+var ErrNoGPU = errors.New("pod asks for no " + string(contract.ResourceGPUMem))
+
+// Request is what a pod asks for: MemMiB on each of Cards distinct cards.
+type Request struct {
+	MemMiB int64
+	Cards  int
+}
+
+func (r Request) String() string {
+	if r.Cards == 1 {
+		return fmt.Sprintf("%d MiB on 1 card", r.MemMiB)
+	}
+	return fmt.Sprintf("%d MiB on each of %d cards", r.MemMiB, r.Cards)
+}
+
+// PodRequest reads a pod's GPU request from its containers' limits (requests
+// when no limit is set). zz shares GPUs per pod: one container holds the GPU
+// work, so a second container asking for GPU memory is an error.
+func PodRequest(pod *corev1.Pod) (Request, error) {
+	var found []string
+	var req Request
+	containers := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for i := range containers {
+		c := &containers[i]
+		mem, ok := quantity(c, contract.ResourceGPUMem)
+		if !ok {
+			continue
+		}
+		found = append(found, c.Name)
+		r, err := containerRequest(c, mem)
+		if err != nil {
+			return Request{}, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		req = r
+	}
+	switch len(found) {
+	case 0:
+		return Request{}, ErrNoGPU
+	case 1:
+		return req, nil
+	}
+	return Request{}, fmt.Errorf("containers %s all ask for %s; zz shares GPUs per pod: put the GPU work in one container",
+		strings.Join(found, ", "), contract.ResourceGPUMem)
+}
+
+func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, error) {
+	bytes, ok := mem.AsInt64()
+	if !ok || bytes > MaxMemMiB*MiB {
+		return Request{}, fmt.Errorf("%s %s is more than %d GiB per card; it is a byte quantity like 4Gi or 3000Mi",
+			contract.ResourceGPUMem, mem.String(), MaxMemMiB/1024)
+	}
+	if bytes <= 0 {
+		return Request{}, fmt.Errorf("%s %s must be positive, e.g. 4Gi", contract.ResourceGPUMem, mem.String())
+	}
+	if bytes < MiB {
+		return Request{}, fmt.Errorf("%s %s is less than 1Mi; it is in bytes: write 4Gi, not 4", contract.ResourceGPUMem, mem.String())
+	}
+	req := Request{MemMiB: (bytes + MiB - 1) / MiB, Cards: 1}
+	if cards, ok := quantity(c, contract.ResourceGPU); ok {
+		n, ok := cards.AsInt64()
+		if !ok || n <= 0 || n > MaxCards {
+			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards.String(), MaxCards)
+		}
+		req.Cards = int(n)
+	}
+	return req, nil
+}
+
+func quantity(c *corev1.Container, name corev1.ResourceName) (resource.Quantity, bool) {
+	if q, ok := c.Resources.Limits[name]; ok {
+		return q, true
+	}
+	q, ok := c.Resources.Requests[name]
+	return q, ok
+}
