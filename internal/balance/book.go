@@ -1,0 +1,195 @@
+package balance
+
+import (
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// The scheduler's own defaults for a container that requests nothing, so an
+// empty pod still counts (as in its scoring plugins).
+const (
+	defaultMilliCPU = 100
+	defaultMemory   = 200 << 20
+)
+
+// Book tracks what every node has allocatable and what its pods request,
+// fed by informers, so Prioritize needs no API call.
+type Book struct {
+	mu    sync.RWMutex
+	nodes map[string]*nodeUse
+	pods  map[types.UID]podUse
+	mean  meanCache
+}
+
+type nodeUse struct {
+	alloc     Resources
+	requested Resources
+	apps      map[string]int
+	known     bool
+}
+
+type podUse struct {
+	node string
+	app  string
+	req  Resources
+}
+
+// meanCache keeps sums so MeanLoad over all nodes is O(1) per call.
+type meanCache struct {
+	dirty bool
+	value float64
+}
+
+// NewBook returns an empty book.
+func NewBook() *Book {
+	return &Book{nodes: map[string]*nodeUse{}, pods: map[types.UID]podUse{}}
+}
+
+func (b *Book) node(name string) *nodeUse {
+	n := b.nodes[name]
+	if n == nil {
+		n = &nodeUse{apps: map[string]int{}}
+		b.nodes[name] = n
+	}
+	return n
+}
+
+// SetNode records a node's allocatable CPU and memory.
+func (b *Book) SetNode(obj *corev1.Node) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.node(obj.Name)
+	n.known = true
+	n.alloc = Resources{MilliCPU: obj.Status.Allocatable.Cpu().MilliValue(), Memory: obj.Status.Allocatable.Memory().Value()}
+	b.mean.dirty = true
+}
+
+// DeleteNode forgets a node.
+func (b *Book) DeleteNode(name string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n := b.nodes[name]; n != nil {
+		n.known = false
+		n.alloc = Resources{}
+	}
+	b.mean.dirty = true
+}
+
+// SetPod counts a pod's requests on its node; unbound, finished and deleted
+// pods count nowhere.
+func (b *Book) SetPod(pod *corev1.Pod) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.remove(pod.UID)
+	if pod.Spec.NodeName == "" || pod.DeletionTimestamp != nil ||
+		pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return
+	}
+	u := podUse{node: pod.Spec.NodeName, app: AppKey(pod), req: PodRequests(pod)}
+	b.pods[pod.UID] = u
+	n := b.node(u.node)
+	n.requested.MilliCPU += u.req.MilliCPU
+	n.requested.Memory += u.req.Memory
+	n.apps[u.app]++
+	b.mean.dirty = true
+}
+
+// DeletePod stops counting a pod.
+func (b *Book) DeletePod(uid types.UID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.remove(uid)
+}
+
+func (b *Book) remove(uid types.UID) {
+	u, ok := b.pods[uid]
+	if !ok {
+		return
+	}
+	delete(b.pods, uid)
+	n := b.nodes[u.node]
+	n.requested.MilliCPU -= u.req.MilliCPU
+	n.requested.Memory -= u.req.Memory
+	if n.apps[u.app]--; n.apps[u.app] <= 0 {
+		delete(n.apps, u.app)
+	}
+	b.mean.dirty = true
+}
+
+// Snapshot returns the named nodes as the score needs them for a pod of app,
+// plus the cluster's mean load. Unknown nodes are returned with nothing
+// allocatable, so they score 0.
+func (b *Book) Snapshot(names []string, app string) ([]Node, float64) {
+	b.mu.RLock()
+	out := make([]Node, len(names))
+	for i, name := range names {
+		out[i].Name = name
+		if n := b.nodes[name]; n != nil && n.known {
+			out[i].Allocatable, out[i].Requested, out[i].AppPods = n.alloc, n.requested, n.apps[app]
+		}
+	}
+	dirty, mean := b.mean.dirty, b.mean.value
+	b.mu.RUnlock()
+	if dirty {
+		mean = b.recomputeMean()
+	}
+	return out, mean
+}
+
+func (b *Book) recomputeMean() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.mean.dirty {
+		return b.mean.value
+	}
+	all := make([]Node, 0, len(b.nodes))
+	for _, n := range b.nodes {
+		if n.known {
+			all = append(all, Node{Allocatable: n.alloc, Requested: n.requested})
+		}
+	}
+	b.mean = meanCache{value: MeanLoad(all)}
+	return b.mean.value
+}
+
+// PodRequests is what a pod asks of a node (init containers and overhead
+// included, as the scheduler counts), with the scheduler's defaults for a
+// container that asks for nothing.
+func PodRequests(pod *corev1.Pod) Resources {
+	reqs := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
+		NonMissingContainerRequests: corev1.ResourceList{
+			corev1.ResourceCPU:    *resourceQuantity(defaultMilliCPU, true),
+			corev1.ResourceMemory: *resourceQuantity(defaultMemory, false),
+		},
+	})
+	return Resources{MilliCPU: reqs.Cpu().MilliValue(), Memory: reqs.Memory().Value()}
+}
+
+// AppKey names the app a pod belongs to, for spreading its replicas: the zz
+// app label, else the common app labels, else its controller.
+func AppKey(pod *corev1.Pod) string {
+	for _, l := range []string{contract.LabelApp, contract.LabelK8sName, "app"} {
+		if v := pod.Labels[l]; v != "" {
+			return pod.Namespace + "/" + v
+		}
+	}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			return pod.Namespace + "/" + ref.Kind + "/" + ref.Name
+		}
+	}
+	return pod.Namespace + "/" + pod.Name
+}
+
+func resourceQuantity(v int64, milli bool) *resource.Quantity {
+	if milli {
+		return resource.NewMilliQuantity(v, resource.DecimalSI)
+	}
+	return resource.NewQuantity(v, resource.BinarySI)
+}

@@ -1,0 +1,61 @@
+package balance
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func pod(uid, node, app, cpu, mem string) *corev1.Pod {
+	req := corev1.ResourceList{}
+	if cpu != "" {
+		req[corev1.ResourceCPU] = resource.MustParse(cpu)
+		req[corev1.ResourceMemory] = resource.MustParse(mem)
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid), Name: uid, Namespace: "ns", Labels: map[string]string{contract.LabelApp: app}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c",
+			Resources: corev1.ResourceRequirements{Requests: req}}}},
+	}
+}
+
+func TestBook(t *testing.T) {
+	b := NewBook()
+	for _, name := range []string{"a", "b"} {
+		b.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}}})
+	}
+	b.SetPod(pod("1", "a", "web", "1", "2Gi"))
+	b.SetPod(pod("2", "a", "web", "1", "2Gi"))
+	b.SetPod(pod("3", "b", "db", "", ""))      // no requests: scheduler defaults
+	b.SetPod(pod("4", "", "web", "1", "1Gi"))  // unbound: counts nowhere
+	b.SetPod(pod("1", "a", "web", "1", "2Gi")) // seen again: counted once
+
+	nodes, mean := b.Snapshot([]string{"a", "b", "gone"}, "ns/web")
+	if nodes[0].Requested != (Resources{2000, 4 << 30}) || nodes[0].AppPods != 2 {
+		t.Fatalf("node a: %+v", nodes[0])
+	}
+	if nodes[1].Requested != (Resources{100, 200 << 20}) || nodes[1].AppPods != 0 {
+		t.Fatalf("node b: %+v", nodes[1])
+	}
+	if nodes[2].Allocatable != (Resources{}) {
+		t.Fatalf("unknown node has allocatable: %+v", nodes[2])
+	}
+	want := ((0.5+0.5)/2 + (100.0/4000+200.0/8192)/2) / 2
+	if mean < want-1e-9 || mean > want+1e-9 {
+		t.Fatalf("mean = %v, want %v", mean, want)
+	}
+	done := pod("2", "a", "web", "1", "2Gi")
+	done.Status.Phase = corev1.PodSucceeded
+	b.SetPod(done)
+	b.DeletePod("1")
+	nodes, _ = b.Snapshot([]string{"a"}, "ns/web")
+	if nodes[0].Requested != (Resources{}) || nodes[0].AppPods != 0 {
+		t.Fatalf("after the pods went: %+v", nodes[0])
+	}
+}

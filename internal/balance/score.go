@@ -1,0 +1,135 @@
+// Package balance scores nodes so that the cluster ends up even, which the
+// default scheduler's BalancedResourceAllocation does not achieve: a node whose
+// CPU and memory request fractions drifted apart (CPU 38%, memory 7%) scores
+// low for every ordinary pod and can stay empty for months.
+//
+// # Formula
+//
+// For a node with allocatable (C, M) and requests (c, m), placing a pod that
+// requests (p, q) moves its fractions from (c/C, m/M) to
+// (fc, fm) = ((c+p)/C, (m+q)/M). Per node,
+//
+//	I = |fc - fm|             its own CPU/memory imbalance
+//	L = (fc + fm) / 2         its load
+//	cost = wI·I² + wL·(L - μ)²
+//
+// where μ is the cluster's mean load. The cluster is even when the sum of
+// costs is small, and placing the pod changes only the chosen node's cost, so
+// the greedy choice is the node with the largest gain = cost(before) -
+// cost(after): a node the pod makes more balanced, or an under-loaded node it
+// brings towards the mean. Gains are min-max normalised over the candidate
+// nodes to g in [0, 1].
+//
+// Replicas of one app spread across hosts: with k the app's pods already on
+// the node and K the largest k among candidates, s = 1 - k/K (1 when K = 0).
+//
+//	score = 100 · ((1 - wS)·g + wS·s)
+//
+// Nodes the pod does not fit (a fraction above 1) score 0.
+package balance
+
+import "math"
+
+// Resources is CPU in millicores and memory in bytes.
+type Resources struct {
+	MilliCPU int64
+	Memory   int64
+}
+
+// Node is what the score needs of one candidate node.
+type Node struct {
+	Name        string
+	Allocatable Resources
+	Requested   Resources
+	AppPods     int // pods of the scored pod's app already on the node
+}
+
+// Weights of the three terms; Default is what the extender uses unless told.
+type Weights struct {
+	Imbalance float64 // wI
+	Load      float64 // wL
+	Spread    float64 // wS, in [0, 1]
+}
+
+// Default weights: balance and load count alike, replica spread breaks ties
+// and keeps one app off a single host.
+var Default = Weights{Imbalance: 1, Load: 1, Spread: 0.3}
+
+// MaxScore is the best score.
+const MaxScore = 100
+
+// fractions returns the request fractions of n with extra added.
+func fractions(n *Node, extra Resources) (fc, fm float64, ok bool) {
+	if n.Allocatable.MilliCPU <= 0 || n.Allocatable.Memory <= 0 {
+		return 0, 0, false
+	}
+	fc = float64(n.Requested.MilliCPU+extra.MilliCPU) / float64(n.Allocatable.MilliCPU)
+	fm = float64(n.Requested.Memory+extra.Memory) / float64(n.Allocatable.Memory)
+	return fc, fm, fc <= 1 && fm <= 1
+}
+
+func cost(fc, fm, mean float64, w Weights) float64 {
+	imbalance := fc - fm
+	load := (fc+fm)/2 - mean
+	return w.Imbalance*imbalance*imbalance + w.Load*load*load
+}
+
+// Gain is how much evener the cluster gets if pod goes to n; ok is false when
+// it does not fit.
+func Gain(n *Node, pod Resources, mean float64, w Weights) (gain float64, ok bool) {
+	fc0, fm0, _ := fractions(n, Resources{})
+	fc, fm, ok := fractions(n, pod)
+	if !ok {
+		return 0, false
+	}
+	return cost(fc0, fm0, mean, w) - cost(fc, fm, mean, w), true
+}
+
+// Scores rates every node for pod, in [0, MaxScore], in the order given.
+func Scores(nodes []Node, pod Resources, mean float64, w Weights) []int64 {
+	gains := make([]float64, len(nodes))
+	fits := make([]bool, len(nodes))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	maxApp := 0
+	for i := range nodes {
+		gains[i], fits[i] = Gain(&nodes[i], pod, mean, w)
+		if fits[i] {
+			lo, hi = math.Min(lo, gains[i]), math.Max(hi, gains[i])
+			maxApp = max(maxApp, nodes[i].AppPods)
+		}
+	}
+	out := make([]int64, len(nodes))
+	for i := range nodes {
+		if !fits[i] {
+			continue
+		}
+		g := 1.0
+		if hi > lo {
+			g = (gains[i] - lo) / (hi - lo)
+		}
+		s := 1.0
+		if maxApp > 0 {
+			s = 1 - float64(nodes[i].AppPods)/float64(maxApp)
+		}
+		out[i] = int64(math.Round(MaxScore * ((1-w.Spread)*g + w.Spread*s)))
+	}
+	return out
+}
+
+// MeanLoad is μ over nodes: the mean of (c/C + m/M)/2.
+func MeanLoad(nodes []Node) float64 {
+	var sum float64
+	n := 0
+	for i := range nodes {
+		if nodes[i].Allocatable.MilliCPU <= 0 || nodes[i].Allocatable.Memory <= 0 {
+			continue
+		}
+		fc, fm, _ := fractions(&nodes[i], Resources{})
+		sum += (fc + fm) / 2
+		n++
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
