@@ -17,7 +17,7 @@ all: lint build
 
 ## build: the zz binaries into _output/bin
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/kubectl-zz
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/kubectl-zz ./extender/cmd/zz-extender
 	$(GO) build ./...
 
 ## test: lint, build, unit tests with -race, then the e2e suite on a local cluster

@@ -1,0 +1,101 @@
+package extender
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// PodGetter finds a pod, from an informer cache first.
+type PodGetter func(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+
+// Binder binds GPU pods: it reserves cards in the ledger (under its lock),
+// writes the choice on the pod, then creates the Binding. Any failure gives
+// the cards back, so a retried scheduling cycle starts clean.
+type Binder struct {
+	Client  kubernetes.Interface
+	GetPod  PodGetter
+	Decider *Decider
+	Now     func() time.Time
+}
+
+// Bind binds one pod and returns what the scheduler should be told.
+func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs) error {
+	logger := klog.FromContext(ctx).WithValues("pod", klog.KRef(args.PodNamespace, args.PodName), "node", args.Node)
+	if args.PodName == "" || args.PodNamespace == "" || args.Node == "" {
+		return fmt.Errorf("%w: PodName, PodNamespace and Node are required", errBadArgs)
+	}
+	pod, err := b.GetPod(ctx, args.PodNamespace, args.PodName)
+	if err != nil {
+		return fmt.Errorf("get pod: %w", err)
+	}
+	if args.PodUID != "" && pod.UID != args.PodUID {
+		return fmt.Errorf("pod %s/%s is now UID %s, not %s: it was recreated", pod.Namespace, pod.Name, pod.UID, args.PodUID)
+	}
+	req, policy, err := b.Decider.request(pod)
+	if err != nil {
+		return err
+	}
+	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	a, err := b.Decider.GPU.Reserve(args.Node, key, pod.UID, req, policy, b.Now())
+	if err != nil {
+		return fmt.Errorf("reserve %s on %s: %w", req, args.Node, err)
+	}
+	if err := b.annotate(ctx, pod, ptrs(a.Annotations())); err != nil {
+		b.Decider.GPU.DeletePod(pod.UID)
+		return fmt.Errorf("write the card choice on the pod: %w", err)
+	}
+	binding := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: args.Node},
+	}
+	if err := b.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+		b.Decider.GPU.DeletePod(pod.UID)
+		if !apierrors.IsNotFound(err) {
+			// Leave no stale choice on a pod that goes back to the queue.
+			if cerr := b.annotate(ctx, pod, clearAssignment()); cerr != nil {
+				logger.Error(cerr, "Could not clear the card choice after a failed bind")
+			}
+		}
+		return fmt.Errorf("bind: %w", err)
+	}
+	logger.V(2).Info("Bound GPU pod", "cards", a.Indexes, "memMiB", a.MemMiB)
+	return nil
+}
+
+// annotate merge-patches annotations (nil values delete), only if the pod is
+// still the one decided on.
+func (b *Binder) annotate(ctx context.Context, pod *corev1.Pod, ann map[string]*string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": pod.UID, "annotations": ann}})
+	if err != nil {
+		return err
+	}
+	_, err = b.Client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
+func clearAssignment() map[string]*string {
+	return map[string]*string{
+		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
+		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil,
+	}
+}
+
+func ptrs(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = &v
+	}
+	return out
+}

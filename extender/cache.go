@@ -1,0 +1,184 @@
+package extender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// Cache keeps the ledger and the request book up to date from node and pod
+// informers; it is ready once both informers delivered their initial lists,
+// so the GPU state was rebuilt from every pod's annotations.
+type Cache struct {
+	client  kubernetes.Interface
+	ledger  *gpushare.Ledger
+	book    *balance.Book
+	factory informers.SharedInformerFactory
+	synced  []cache.InformerSynced
+	ready   atomic.Bool
+	badPods prometheus.Counter
+}
+
+// NewCache builds the informers; Run starts them.
+func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balance.Book) (*Cache, error) {
+	c := &Cache{client: client, ledger: ledger, book: book,
+		factory: informers.NewSharedInformerFactory(client, 0),
+		badPods: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zz_extender_bad_gpu_annotations_total",
+			Help: "Pod updates whose GPU assignment annotations could not be read (their memory stays held).",
+		}),
+	}
+	// Scheduling needs no managed fields; dropping them halves the cache.
+	strip := func(obj any) (any, error) {
+		if m, ok := obj.(metav1.Object); ok {
+			m.SetManagedFields(nil)
+		}
+		return obj, nil
+	}
+	nodes := c.factory.Core().V1().Nodes().Informer()
+	pods := c.factory.Core().V1().Pods().Informer()
+	if err := errors.Join(nodes.SetTransform(strip), pods.SetTransform(strip)); err != nil {
+		return nil, err
+	}
+	nreg, err := nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.setNode(obj) },
+		UpdateFunc: func(_, obj any) { c.setNode(obj) },
+		DeleteFunc: func(obj any) {
+			if n, ok := unwrap(obj).(*corev1.Node); ok {
+				c.ledger.DeleteNode(n.Name)
+				c.book.DeleteNode(n.Name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	preg, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.setPod(obj) },
+		UpdateFunc: func(_, obj any) { c.setPod(obj) },
+		DeleteFunc: func(obj any) {
+			if p, ok := unwrap(obj).(*corev1.Pod); ok {
+				c.ledger.DeletePod(p.UID)
+				c.book.DeletePod(p.UID)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{nreg.HasSynced, preg.HasSynced}
+	return c, nil
+}
+
+func unwrap(obj any) any {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d.Obj
+	}
+	return obj
+}
+
+func (c *Cache) setNode(obj any) {
+	if n, ok := obj.(*corev1.Node); ok {
+		c.ledger.SetNode(n)
+		c.book.SetNode(n)
+	}
+}
+
+func (c *Cache) setPod(obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	if err := c.ledger.SetPod(p); err != nil {
+		c.badPods.Inc()
+		klog.ErrorS(err, "Cannot read the GPU assignment; its memory stays held", "pod", klog.KObj(p))
+	}
+	c.book.SetPod(p)
+}
+
+// Run starts the informers, waits for the initial lists, then expires
+// reservations of pods never bound after assumeTTL, until ctx ends.
+func (c *Cache) Run(ctx context.Context, assumeTTL time.Duration) error {
+	c.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
+	}
+	c.ready.Store(true)
+	klog.FromContext(ctx).Info("Caches synced; GPU state rebuilt from pod annotations", "gpuNodes", len(c.ledger.View()))
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		for _, p := range c.ledger.Expire(time.Now(), assumeTTL) {
+			klog.FromContext(ctx).Info("Released the cards of a pod that was never bound", "pod", p, "after", assumeTTL)
+		}
+	}, min(assumeTTL/4, 30*time.Second))
+	return nil
+}
+
+// Ready is nil once the caches synced.
+func (c *Cache) Ready() error {
+	if !c.ready.Load() {
+		return errors.New("informer caches have not synced yet")
+	}
+	return nil
+}
+
+// GetPod reads a pod from the cache, or from the API server when the cache
+// has not seen it yet (a pod created a moment ago).
+func (c *Cache) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	p, err := c.factory.Core().V1().Pods().Lister().Pods(namespace).Get(name)
+	if err == nil {
+		return p, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return c.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// Collectors are the cache's own metrics.
+func (c *Cache) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{c.badPods, &gpuCollector{ledger: c.ledger}}
+}
+
+// gpuCollector exports every card's size and allocated memory.
+type gpuCollector struct{ ledger *gpushare.Ledger }
+
+var (
+	gpuTotalDesc = prometheus.NewDesc("zz_gpu_memory_total_mib", "GPU card memory.",
+		[]string{"node", "card", "uuid", "model"}, nil)
+	gpuAllocDesc = prometheus.NewDesc("zz_gpu_memory_allocated_mib", "GPU card memory held by pods (bound or assumed).",
+		[]string{"node", "card", "uuid", "model"}, nil)
+	gpuPodsDesc = prometheus.NewDesc("zz_gpu_pods", "Pods holding memory on a GPU card.",
+		[]string{"node", "card", "uuid", "model"}, nil)
+)
+
+func (g *gpuCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- gpuTotalDesc
+	ch <- gpuAllocDesc
+	ch <- gpuPodsDesc
+}
+
+func (g *gpuCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, n := range g.ledger.View() {
+		for _, c := range n.Cards {
+			labels := []string{n.Name, fmt.Sprint(c.Index), c.UUID, c.Model}
+			ch <- prometheus.MustNewConstMetric(gpuTotalDesc, prometheus.GaugeValue, float64(c.MemoryMiB), labels...)
+			ch <- prometheus.MustNewConstMetric(gpuAllocDesc, prometheus.GaugeValue, float64(c.UsedMiB), labels...)
+			ch <- prometheus.MustNewConstMetric(gpuPodsDesc, prometheus.GaugeValue, float64(len(c.Pods)), labels...)
+		}
+	}
+}

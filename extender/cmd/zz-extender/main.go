@@ -1,0 +1,132 @@
+// zz-extender is the zz scheduler extender server (see package extender).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/extender"
+	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/version"
+)
+
+type options struct {
+	kubeconfig   string
+	listen       string
+	policy       string
+	assumeTTL    time.Duration
+	qps          float64
+	burst        int
+	balance      balance.Weights
+	shutdownWait time.Duration
+}
+
+func main() {
+	o := options{balance: balance.Default}
+	klog.InitFlags(nil)
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
+	flag.StringVar(&o.listen, "listen-address", "127.0.0.1:8890", "address to serve the extender, /healthz, /readyz and /metrics on")
+	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack or spread (a pod may override it with the zz.io/gpu-policy annotation)")
+	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
+	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
+	flag.IntVar(&o.burst, "kube-api-burst", 200, "API request burst")
+	flag.Float64Var(&o.balance.Imbalance, "balance-imbalance-weight", balance.Default.Imbalance, "weight of a node's own CPU/memory imbalance")
+	flag.Float64Var(&o.balance.Load, "balance-load-weight", balance.Default.Load, "weight of a node's distance from the cluster's mean load")
+	flag.Float64Var(&o.balance.Spread, "balance-spread-weight", balance.Default.Spread, "share of the score (0-1) given to spreading an app's replicas across hosts")
+	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish calls in flight after SIGTERM")
+	flag.Parse()
+	if err := run(o); err != nil {
+		klog.ErrorS(err, "zz-extender failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+func (o *options) validate() error {
+	if _, err := gpushare.ParsePolicy(o.policy, ""); err != nil || o.policy == "" {
+		return fmt.Errorf("--gpu-policy %q: use binpack or spread", o.policy)
+	}
+	if o.balance.Spread < 0 || o.balance.Spread > 1 {
+		return fmt.Errorf("--balance-spread-weight %v must be between 0 and 1", o.balance.Spread)
+	}
+	if o.assumeTTL <= 0 {
+		return errors.New("--assume-ttl must be positive")
+	}
+	return nil
+}
+
+func run(o options) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger := klog.FromContext(ctx)
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	cfg.UserAgent = "zz-extender/" + version.Get().GitVersion
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	ledger, book := gpushare.NewLedger(), balance.NewBook()
+	c, err := extender.NewCache(client, ledger, book)
+	if err != nil {
+		return err
+	}
+	decider := &extender.Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Policy(o.policy), Weights: o.balance}
+	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(c.Collectors()...))
+
+	lis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (another extender running? pick --listen-address)", o.listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errs := make(chan error, 2)
+	go func() { errs <- c.Run(ctx, o.assumeTTL) }()
+	go func() { errs <- srv.Serve(lis) }()
+	logger.Info("Serving", "address", lis.Addr().String(), "policy", o.policy, "version", version.Get().GitVersion)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	logger.Info("Shutting down: finishing calls in flight", "grace", o.shutdownWait)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}

@@ -1,0 +1,143 @@
+package extender
+
+import (
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+
+	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// Decider answers filter and prioritize calls from the books alone.
+type Decider struct {
+	GPU           *gpushare.Ledger
+	Usage         *balance.Book
+	DefaultPolicy gpushare.Policy
+	Weights       balance.Weights
+}
+
+// errBadArgs marks a call the extender cannot answer as asked.
+var errBadArgs = errors.New("bad extender call")
+
+// nodeNames returns the candidates, from NodeNames (nodeCacheCapable) or Nodes.
+func nodeNames(args *extenderv1.ExtenderArgs) ([]string, error) {
+	if args.Pod == nil {
+		return nil, fmt.Errorf("%w: no pod in the arguments", errBadArgs)
+	}
+	if args.NodeNames != nil {
+		return *args.NodeNames, nil
+	}
+	if args.Nodes == nil {
+		return nil, fmt.Errorf("%w: neither NodeNames nor Nodes given", errBadArgs)
+	}
+	names := make([]string, len(args.Nodes.Items))
+	for i := range args.Nodes.Items {
+		names[i] = args.Nodes.Items[i].Name
+	}
+	return names, nil
+}
+
+// request reads a pod's GPU request and policy, and checks it can fit anywhere.
+func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, error) {
+	req, err := gpushare.PodRequest(pod)
+	if err != nil {
+		return req, "", err
+	}
+	policy, err := gpushare.ParsePolicy(pod.Annotations[contract.AnnotationGPUPolicy], d.DefaultPolicy)
+	if err != nil {
+		return req, "", fmt.Errorf("annotation %s: %w", contract.AnnotationGPUPolicy, err)
+	}
+	if most := d.GPU.MaxCards(); req.Cards > most {
+		return req, "", fmt.Errorf("pod asks for %d cards; the largest GPU node has %d", req.Cards, most)
+	}
+	return req, policy, nil
+}
+
+// Filter keeps the nodes with enough cards that each have enough free memory.
+// Rejected nodes are unresolvable: preemption by the scheduler's plugins
+// cannot see GPU memory, so it would evict pods for nothing.
+func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilterResult {
+	names, err := nodeNames(args)
+	if err != nil {
+		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
+	}
+	req, _, err := d.request(args.Pod)
+	if err != nil {
+		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
+	}
+	failed := extenderv1.FailedNodesMap{}
+	fit := make([]string, 0, len(names))
+	for _, name := range names {
+		cards, err := d.GPU.Cards(name)
+		if err == nil {
+			err = gpushare.Fit(cards, req)
+		}
+		if err != nil {
+			failed[name] = err.Error()
+			continue
+		}
+		fit = append(fit, name)
+	}
+	res := &extenderv1.ExtenderFilterResult{FailedAndUnresolvableNodes: failed}
+	if args.NodeNames != nil {
+		res.NodeNames = &fit
+	} else {
+		res.Nodes = &corev1.NodeList{}
+		keep := make(map[string]bool, len(fit))
+		for _, n := range fit {
+			keep[n] = true
+		}
+		for i := range args.Nodes.Items {
+			if keep[args.Nodes.Items[i].Name] {
+				res.Nodes.Items = append(res.Nodes.Items, args.Nodes.Items[i])
+			}
+		}
+	}
+	return res
+}
+
+// PrioritizeGPU scores nodes by how well the pod's cards fit its policy.
+func (d *Decider) PrioritizeGPU(args *extenderv1.ExtenderArgs) (extenderv1.HostPriorityList, error) {
+	names, err := nodeNames(args)
+	if err != nil {
+		return nil, err
+	}
+	req, policy, err := d.request(args.Pod)
+	if err != nil {
+		return nil, err
+	}
+	out := make(extenderv1.HostPriorityList, len(names))
+	for i, name := range names {
+		out[i].Host = name
+		if cards, err := d.GPU.Cards(name); err == nil {
+			out[i].Score = scale(gpushare.Score(cards, req, policy))
+		}
+	}
+	return out, nil
+}
+
+// PrioritizeBalance scores nodes by how even the cluster ends up (see
+// internal/balance for the formula).
+func (d *Decider) PrioritizeBalance(args *extenderv1.ExtenderArgs) (extenderv1.HostPriorityList, error) {
+	names, err := nodeNames(args)
+	if err != nil {
+		return nil, err
+	}
+	nodes, mean := d.Usage.Snapshot(names, balance.AppKey(args.Pod))
+	scores := balance.Scores(nodes, balance.PodRequests(args.Pod), mean, d.Weights)
+	out := make(extenderv1.HostPriorityList, len(names))
+	for i, name := range names {
+		out[i] = extenderv1.HostPriority{Host: name, Score: scale(float64(scores[i]) / balance.MaxScore)}
+	}
+	return out, nil
+}
+
+// scale maps a score in [0, 1] to the protocol's [0, MaxExtenderPriority].
+func scale(f float64) int64 {
+	s := int64(f*float64(extenderv1.MaxExtenderPriority) + 0.5)
+	return min(max(s, extenderv1.MinExtenderPriority), extenderv1.MaxExtenderPriority)
+}

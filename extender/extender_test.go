@@ -1,0 +1,300 @@
+package extender
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+
+	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+func gpuNode(name string, mib ...int64) *corev1.Node {
+	inv := &contract.NodeGPUInventory{Version: contract.InventoryVersion}
+	for i, m := range mib {
+		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: "T4", MemoryMiB: m, Healthy: true})
+	}
+	v, _ := inv.Encode()
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi")}},
+	}
+}
+
+func gpuPod(name, mem string, cards int) *corev1.Pod {
+	limits := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse(mem)}
+	if cards > 0 {
+		limits[contract.ResourceGPU] = *resource.NewQuantity(int64(cards), resource.DecimalSI)
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}},
+	}
+}
+
+type env struct {
+	handler *Handler
+	client  *fake.Clientset
+	ledger  *gpushare.Ledger
+}
+
+// newEnv wires a handler over books holding nodes, with a fake API server
+// that knows pods and binds them.
+func newEnv(t testing.TB, nodes []*corev1.Node, pods ...*corev1.Pod) *env {
+	t.Helper()
+	objs := []runtime.Object{}
+	for _, p := range pods {
+		objs = append(objs, p)
+	}
+	client := fake.NewClientset(objs...)
+	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "binding" {
+			return false, nil, nil
+		}
+		b := a.(k8stesting.CreateAction).GetObject().(*corev1.Binding)
+		p, err := client.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), b.Namespace, b.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		pod := p.(*corev1.Pod).DeepCopy()
+		pod.Spec.NodeName = b.Target.Name
+		return true, b, client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"), pod, b.Namespace)
+	})
+	ledger, book := gpushare.NewLedger(), balance.NewBook()
+	for _, n := range nodes {
+		ledger.SetNode(n)
+		book.SetNode(n)
+	}
+	d := &Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Binpack, Weights: balance.Default}
+	get := func(ctx context.Context, ns, name string) (*corev1.Pod, error) {
+		return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	}
+	b := &Binder{Client: client, GetPod: get, Decider: d, Now: time.Now}
+	return &env{handler: NewHandler(d, b, func() error { return nil }, NewMetrics()), client: client, ledger: ledger}
+}
+
+func (e *env) call(t testing.TB, path string, body any, out any) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if s, ok := body.(string); ok {
+		buf.WriteString(s)
+	} else if err := json.NewEncoder(&buf).Encode(body); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, &buf)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	if out != nil && rec.Code == http.StatusOK {
+		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+			t.Fatalf("decode %s reply %q: %v", path, rec.Body.String(), err)
+		}
+	}
+	return rec.Code
+}
+
+func names(n ...string) *[]string { return &n }
+
+func TestFilter(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("t4", 15360, 15360), gpuNode("a100", 40960), {ObjectMeta: metav1.ObjectMeta{Name: "cpu"}}})
+	// Fill the A100 to 37888 MiB used so 3072 MiB stay free.
+	if _, err := e.ledger.Reserve("a100", types.NamespacedName{Name: "big"}, "big", gpushare.Request{MemMiB: 37888, Cards: 1}, gpushare.Binpack, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		pod     *corev1.Pod
+		pass    []string
+		failed  map[string]string
+		callErr string
+	}{
+		{name: "4Gi fits the T4 only", pod: gpuPod("p", "4Gi", 0), pass: []string{"t4"}, failed: map[string]string{
+			"a100": "largest free card 3072 MiB < 4096 MiB asked", "cpu": "node has no zz.io/gpu-inventory annotation",
+			"gone": "node gone is not in the extender's cache"}},
+		{name: "two cards", pod: gpuPod("p", "1Gi", 2), pass: []string{"t4"}, failed: map[string]string{
+			"a100": "node has 1 GPU cards < 2 asked"}},
+		{name: "more cards than any node", pod: gpuPod("p", "1Gi", 3), callErr: "pod asks for 3 cards; the largest GPU node has 2"},
+		{name: "zero memory", pod: gpuPod("p", "0", 0), callErr: "must be positive"},
+		{name: "bad policy", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUPolicy: "worstfit"}
+			return p
+		}(), callErr: `GPU policy "worstfit" is unknown`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res extenderv1.ExtenderFilterResult
+			code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: tt.pod, NodeNames: names("t4", "a100", "cpu", "gone")}, &res)
+			if code != http.StatusOK {
+				t.Fatalf("status %d", code)
+			}
+			if tt.callErr != "" {
+				if !strings.Contains(res.Error, tt.callErr) {
+					t.Fatalf("Error = %q, want %q", res.Error, tt.callErr)
+				}
+				return
+			}
+			if res.Error != "" || res.NodeNames == nil || strings.Join(*res.NodeNames, ",") != strings.Join(tt.pass, ",") {
+				t.Fatalf("passed %v (err %q), want %v", res.NodeNames, res.Error, tt.pass)
+			}
+			for node, want := range tt.failed {
+				if got := res.FailedAndUnresolvableNodes[node]; got != want {
+					t.Errorf("node %s: reason %q, want %q", node, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("n", 16000)})
+	for _, tt := range []struct {
+		path, body string
+		code       int
+	}{
+		{"/gpu/filter", "{not json", http.StatusBadRequest},
+		{"/gpu/prioritize", "[]", http.StatusBadRequest},
+		{"/balance/prioritize", `{"Pod": 3}`, http.StatusBadRequest},
+		{"/gpu/bind", `{"PodName": 1}`, http.StatusBadRequest},
+	} {
+		if code := e.call(t, tt.path, tt.body, nil); code != tt.code {
+			t.Errorf("%s %q: status %d, want %d", tt.path, tt.body, code, tt.code)
+		}
+	}
+	var res extenderv1.ExtenderFilterResult
+	if e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{NodeNames: names("n")}, &res); !strings.Contains(res.Error, "no pod") {
+		t.Errorf("filter without a pod: %q", res.Error)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/gpu/filter", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "text/plain")
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain: status %d", rec.Code)
+	}
+}
+
+func TestPrioritize(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("half", 16000), gpuNode("empty", 16000)})
+	if _, err := e.ledger.Reserve("half", types.NamespacedName{Name: "x"}, "x", gpushare.Request{MemMiB: 8000, Cards: 1}, gpushare.Binpack, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	score := func(pod *corev1.Pod) map[string]int64 {
+		var list extenderv1.HostPriorityList
+		if code := e.call(t, "/gpu/prioritize", extenderv1.ExtenderArgs{Pod: pod, NodeNames: names("half", "empty")}, &list); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		out := map[string]int64{}
+		for _, h := range list {
+			out[h.Host] = h.Score
+		}
+		return out
+	}
+	if s := score(gpuPod("p", "4000Mi", 0)); s["half"] <= s["empty"] {
+		t.Errorf("binpack: %v, want half > empty", s)
+	}
+	spread := gpuPod("p", "4000Mi", 0)
+	spread.Annotations = map[string]string{contract.AnnotationGPUPolicy: contract.PolicySpread}
+	if s := score(spread); s["half"] >= s["empty"] {
+		t.Errorf("spread: %v, want empty > half", s)
+	}
+	var list extenderv1.HostPriorityList
+	if code := e.call(t, "/balance/prioritize", extenderv1.ExtenderArgs{Pod: gpuPod("p", "1Gi", 0), NodeNames: names("half", "empty", "unknown")}, &list); code != http.StatusOK || len(list) != 3 {
+		t.Fatalf("balance: %d %v", code, list)
+	}
+	for _, h := range list {
+		if h.Score < 0 || h.Score > extenderv1.MaxExtenderPriority {
+			t.Errorf("score %v out of range", h)
+		}
+	}
+}
+
+// TestBindConcurrent binds 300 pods at once onto one node of 2 x 16000 MiB:
+// 2000 MiB each, so exactly 16 may succeed and no card may be overfilled.
+func TestBindConcurrent(t *testing.T) {
+	var pods []*corev1.Pod
+	for i := range 300 {
+		pods = append(pods, gpuPod(fmt.Sprint("p", i), "2000Mi", 0))
+	}
+	e := newEnv(t, []*corev1.Node{gpuNode("n", 16000, 16000)}, pods...)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bound := 0
+	for _, p := range pods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var res extenderv1.ExtenderBindingResult
+			if code := e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: p.Name, PodNamespace: "ns", PodUID: p.UID, Node: "n"}, &res); code != http.StatusOK {
+				t.Errorf("status %d", code)
+			}
+			if res.Error == "" {
+				mu.Lock()
+				bound++
+				mu.Unlock()
+			} else if !strings.Contains(res.Error, "largest free card") {
+				t.Errorf("unexpected bind error: %s", res.Error)
+			}
+		}()
+	}
+	wg.Wait()
+	if bound != 16 {
+		t.Fatalf("%d pods bound, want 16", bound)
+	}
+	// The API agrees with the ledger: annotations on exactly the bound pods,
+	// and per card no more than it holds.
+	list, err := e.client.CoreV1().Pods("ns").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCard := map[string]int64{}
+	for _, p := range list.Items {
+		a, err := gpushare.PodAssignment(&p)
+		if p.Spec.NodeName == "" {
+			if err == nil {
+				t.Errorf("unbound pod %s carries a card choice", p.Name)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("bound pod %s: %v", p.Name, err)
+		}
+		perCard[a.UUIDs[0]] += a.MemMiB
+	}
+	for card, used := range perCard {
+		if used > 16000 {
+			t.Errorf("card %s holds %d MiB > 16000", card, used)
+		}
+	}
+}
+
+func TestBindRecreatedPod(t *testing.T) {
+	p := gpuPod("p", "1Gi", 0)
+	e := newEnv(t, []*corev1.Node{gpuNode("n", 16000)}, p)
+	var res extenderv1.ExtenderBindingResult
+	e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: "p", PodNamespace: "ns", PodUID: "old-uid", Node: "n"}, &res)
+	if !strings.Contains(res.Error, "it was recreated") {
+		t.Fatalf("Error = %q", res.Error)
+	}
+	if cs, _ := e.ledger.Cards("n"); cs[0].UsedMiB != 0 {
+		t.Fatal("a refused bind holds memory")
+	}
+}

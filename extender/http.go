@@ -1,0 +1,174 @@
+package extender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/klog/v2"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+)
+
+// maxBody bounds a request: ExtenderArgs with 5,000 node names and a large pod
+// is well under 1 MiB; full NodeLists (nodeCacheCapable off) need more.
+const maxBody = 32 << 20
+
+// Handler serves the extender protocol and the health endpoints.
+type Handler struct {
+	Decider *Decider
+	Binder  *Binder
+	// Ready reports why the extender is not ready yet (nil when ready).
+	Ready   func() error
+	Metrics *Metrics
+	mux     *http.ServeMux
+}
+
+// NewHandler wires the routes.
+func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler {
+	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux()}
+	h.mux.HandleFunc("POST /gpu/filter", h.filter)
+	h.mux.HandleFunc("POST /gpu/prioritize", h.prioritizeGPU)
+	h.mux.HandleFunc("POST /gpu/bind", h.bind)
+	h.mux.HandleFunc("POST /balance/prioritize", h.prioritizeBalance)
+	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := h.Ready(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+// decode reads a JSON body into v; it writes a 400 or 415 and returns false on
+// bad input, so handlers stop there.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			http.Error(w, fmt.Sprintf("content type %q is not supported; send application/json", ct), http.StatusUnsupportedMediaType)
+			return false
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	if err := dec.Decode(v); err != nil {
+		http.Error(w, "cannot decode the request body as "+fmt.Sprintf("%T", v)+": "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+func (h *Handler) reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		// The client went away; nothing else to tell it.
+		klog.V(2).InfoS("Could not write the reply", "err", err)
+	}
+}
+
+// observe records one call's latency and outcome.
+func (h *Handler) observe(verb string, start time.Time, err *error) {
+	result := "ok"
+	if *err != nil {
+		result = "error"
+	}
+	h.Metrics.Requests.WithLabelValues(verb, result).Inc()
+	h.Metrics.Latency.WithLabelValues(verb).Observe(time.Since(start).Seconds())
+}
+
+func (h *Handler) filter(w http.ResponseWriter, r *http.Request) {
+	var err error
+	defer h.observe("filter", time.Now(), &err)
+	var args extenderv1.ExtenderArgs
+	if !decode(w, r, &args) {
+		err = errBadArgs
+		return
+	}
+	res := h.Decider.Filter(&args)
+	if res.Error != "" {
+		err = errors.New(res.Error)
+	}
+	h.reply(w, res)
+}
+
+func (h *Handler) prioritize(verb string, score func(*extenderv1.ExtenderArgs) (extenderv1.HostPriorityList, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		defer h.observe(verb, time.Now(), &err)
+		var args extenderv1.ExtenderArgs
+		if !decode(w, r, &args) {
+			err = errBadArgs
+			return
+		}
+		var list extenderv1.HostPriorityList
+		if list, err = score(&args); err != nil {
+			// The protocol has no error field for priorities: a non-200
+			// answer makes the scheduler report the message.
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.reply(w, list)
+	}
+}
+
+func (h *Handler) prioritizeGPU(w http.ResponseWriter, r *http.Request) {
+	h.prioritize("prioritize_gpu", h.Decider.PrioritizeGPU)(w, r)
+}
+
+func (h *Handler) prioritizeBalance(w http.ResponseWriter, r *http.Request) {
+	h.prioritize("prioritize_balance", h.Decider.PrioritizeBalance)(w, r)
+}
+
+func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
+	var err error
+	defer h.observe("bind", time.Now(), &err)
+	var args extenderv1.ExtenderBindingArgs
+	if !decode(w, r, &args) {
+		err = errBadArgs
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res := &extenderv1.ExtenderBindingResult{}
+	if err = h.Binder.Bind(ctx, &args); err != nil {
+		res.Error = err.Error()
+		klog.FromContext(ctx).Info("Bind failed", "pod", klog.KRef(args.PodNamespace, args.PodName), "node", args.Node, "err", err)
+	}
+	h.reply(w, res)
+}
+
+// Metrics are the extender's Prometheus metrics, in their own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+	Requests *prometheus.CounterVec
+	Latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the extender's metrics plus Go and process collectors.
+func NewMetrics(extra ...prometheus.Collector) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zz_extender_requests_total", Help: "Extender calls by verb and result.",
+		}, []string{"verb", "result"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "zz_extender_request_duration_seconds", Help: "Time to answer an extender call.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}, []string{"verb"}),
+	}
+	m.Registry.MustRegister(m.Requests, m.Latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(extra...)
+	return m
+}
