@@ -34,11 +34,20 @@ func ParsePolicy(s string, def Policy) (Policy, error) {
 type Card struct {
 	contract.GPU
 	UsedMiB int64
+	// Pods on the card, and how many may share it: the device plugin's slots
+	// per card (0: no limit known). A card with no slot left is full.
+	Pods  int
+	Slots int
 }
 
-// FreeMiB is what is left on the card; never negative, even when a restart
-// finds it overfilled.
-func (c *Card) FreeMiB() int64 { return max(0, c.MemoryMiB-c.UsedMiB) }
+// FreeMiB is what is left on the card for one more pod: never negative, even
+// when a restart finds it overfilled, and 0 when its slots are all taken.
+func (c *Card) FreeMiB() int64 {
+	if c.Slots > 0 && c.Pods >= c.Slots {
+		return 0
+	}
+	return max(0, c.MemoryMiB-c.UsedMiB)
+}
 
 // Fit reports why cards cannot hold req, or nil when they can.
 func Fit(cards []Card, req Request) error {

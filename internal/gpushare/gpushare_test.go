@@ -145,6 +145,11 @@ func TestFitChooseScore(t *testing.T) {
 			}
 		})
 	}
+	slotted := cards(16000, 16000, 8000, 16000)
+	slotted[0].Slots, slotted[0].Pods = 4, 4
+	if got, err := Choose(slotted, Request{1000, 1}, Spread); err != nil || got[0] != 1 {
+		t.Fatalf("a card with no slot left was chosen: %v %v", got, err)
+	}
 	unhealthy := cards(16000, 16000, 16000, 16000)
 	unhealthy[0].Healthy = false
 	if err := Fit(unhealthy, Request{1, 2}); err == nil || !strings.Contains(err.Error(), "1 healthy GPU cards < 2 asked") {

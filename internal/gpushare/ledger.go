@@ -67,9 +67,14 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 	if err != nil {
 		n.err = err
 	} else {
+		// The device plugin advertises the same number of slots per card.
+		slots := 0
+		if q, ok := obj.Status.Capacity[contract.ResourceGPU]; ok && len(inv.Cards) > 0 {
+			slots = int(q.Value()) / len(inv.Cards)
+		}
 		for _, g := range inv.Cards {
 			n.pos[g.Index] = len(n.cards)
-			n.cards = append(n.cards, Card{GPU: g})
+			n.cards = append(n.cards, Card{GPU: g, Slots: slots})
 		}
 	}
 	for uid := range n.pods {
@@ -96,6 +101,7 @@ func (l *Ledger) charge(n *node, h *holding, sign int64) {
 	for _, idx := range h.Indexes {
 		if p, ok := n.pos[idx]; ok {
 			n.cards[p].UsedMiB += sign * h.MemMiB
+			n.cards[p].Pods += int(sign)
 		}
 	}
 }

@@ -51,6 +51,13 @@ func TestSmoke(t *testing.T) {
 	for _, n := range nodes.Items {
 		fake[n.Name] = n.Annotations["kwok.x-k8s.io/node"] == "fake"
 	}
+	// Without a renewed Lease the node-lifecycle controller marks kwok nodes
+	// NotReady after 40 s and taints them: every later test would flake.
+	for name := range fake {
+		if _, err := cluster.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("node %s has no lease: %v", name, err)
+		}
+	}
 	for _, p := range pods {
 		if !fake[p.Spec.NodeName] {
 			t.Errorf("pod %s runs on %q, not on a kwok node", p.Name, p.Spec.NodeName)

@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// TestExtender runs the real kube-scheduler with the zz extender on the kwok
+// cluster. Subtests run in order and clean up, since they share the GPUs.
+func TestExtender(t *testing.T) {
+	z := startZZScheduler(t)
+
+	t.Run("300 pods at once never overfill a card", func(t *testing.T) {
+		ns := cluster.Namespace(t, nil)
+		want := capacityFor(t, 4096)
+		var pods []*corev1.Pod
+		for i := range 300 {
+			pods = append(pods, newGPUPod(ns, fmt.Sprintf("burst-%03d", i), "4Gi"))
+		}
+		createPods(t, pods)
+		cluster.WaitFor(t, 3*time.Minute, fmt.Sprintf("%d of 300 pods bound (all the cards hold)", want), func(ctx context.Context) (bool, string, error) {
+			bound, total, err := boundCount(ctx, ns)
+			return bound >= want, fmt.Sprintf("%d of %d bound", bound, total), err
+		})
+		// Let the scheduler retry the rest a while: none may squeeze in.
+		time.Sleep(3 * time.Second)
+		if _, bound := cardUse(t); bound != want {
+			t.Fatalf("%d pods bound, want exactly %d", bound, want)
+		}
+		deleteAllPods(t, ns)
+	})
+
+	t.Run("pods land on cards with room and carry the assignment", func(t *testing.T) {
+		ns := cluster.Namespace(t, nil)
+		sizes := map[string]string{"big": "70Gi", "a100": "30Gi", "t4": "12Gi", "small": "1Gi"}
+		var pods []*corev1.Pod
+		for name, mem := range sizes {
+			pods = append(pods, newGPUPod(ns, name, mem))
+		}
+		createPods(t, pods)
+		running := cluster.RunningPods(t, ns, "app=gpu", len(sizes), 60*time.Second)
+		for _, p := range running {
+			a, err := gpushare.PodAssignment(&p)
+			if err != nil {
+				t.Fatalf("pod %s: %v", p.Name, err)
+			}
+			req, _ := gpushare.PodRequest(&p)
+			if a.MemMiB != req.MemMiB || len(a.UUIDs) != 1 || a.Assigned || a.AssumeTime.IsZero() {
+				t.Errorf("pod %s: assignment %+v for request %v", p.Name, a, req)
+			}
+			if p.Name == "big" && (p.Spec.NodeName != "gpu-mixed-1" || a.Indexes[0] != 0) {
+				t.Errorf("the 70Gi pod went to %s card %v; only gpu-mixed-1 card 0 (80 GB) holds it", p.Spec.NodeName, a.Indexes)
+			}
+		}
+		cardUse(t)
+		deleteAllPods(t, ns)
+	})
+
+	t.Run("a pod that fits no card stays Pending with the reason", func(t *testing.T) {
+		ns := cluster.Namespace(t, nil)
+		createPods(t, []*corev1.Pod{newGPUPod(ns, "huge", "100Gi")})
+		cluster.WaitFor(t, 60*time.Second, "FailedScheduling event with the extender's reason", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=huge,reason=FailedScheduling"})
+			if err != nil || len(evs.Items) == 0 {
+				return false, "no event yet", err
+			}
+			msg := evs.Items[0].Message
+			return strings.Contains(msg, "largest free card 81920 MiB < 102400 MiB asked") &&
+				strings.Contains(msg, "largest free card 15360 MiB < 102400 MiB asked"), msg, nil
+		})
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(t.Context(), "huge", metav1.GetOptions{})
+		if err != nil || p.Spec.NodeName != "" {
+			t.Fatalf("huge pod was bound to %q (%v)", p.Spec.NodeName, err)
+		}
+	})
+
+	t.Run("killing and restarting the extender loses and doubles nothing", func(t *testing.T) {
+		ns := cluster.Namespace(t, nil)
+		var pods []*corev1.Pod
+		for i := range 80 {
+			pods = append(pods, newGPUPod(ns, fmt.Sprintf("r-%02d", i), "2Gi"))
+		}
+		createPods(t, pods[:40])
+		cluster.WaitFor(t, 60*time.Second, "a first batch bound", func(ctx context.Context) (bool, string, error) {
+			bound, _, err := boundCount(ctx, ns)
+			return bound >= 20, fmt.Sprint(bound, " bound"), err
+		})
+		z.extender.Kill()
+		createPods(t, pods[40:])
+		time.Sleep(2 * time.Second) // the scheduler fails against the dead extender
+		z.startExtender(t)
+		cluster.WaitFor(t, 3*time.Minute, "all 80 pods bound after the restart", func(ctx context.Context) (bool, string, error) {
+			bound, total, err := boundCount(ctx, ns)
+			return bound == 80, fmt.Sprintf("%d of %d bound", bound, total), err
+		})
+		use, _ := cardUse(t)
+		// The restarted extender rebuilt exactly what the pods' annotations say.
+		cluster.WaitFor(t, 30*time.Second, "extender's ledger equal to the annotations", func(ctx context.Context) (bool, string, error) {
+			got := z.allocatedMetric(t)
+			for uuid, mib := range use {
+				if got[uuid] != mib {
+					return false, fmt.Sprintf("card %s: ledger %d MiB, annotations %d MiB", uuid, got[uuid], mib), nil
+				}
+			}
+			for uuid, mib := range got {
+				if mib != use[uuid] {
+					return false, fmt.Sprintf("card %s: ledger %d MiB, annotations %d MiB", uuid, mib, use[uuid]), nil
+				}
+			}
+			return true, "", nil
+		})
+		deleteAllPods(t, ns)
+	})
+}

@@ -1,0 +1,224 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/test/e2e/framework"
+)
+
+// zzScheduler is the extender plus a second kube-scheduler whose zz-scheduler
+// profile calls it, configured from hack/cluster/zz-scheduler.yaml.
+type zzScheduler struct {
+	extenderBin  string
+	extenderPort int
+	extender     *framework.Process
+}
+
+func startZZScheduler(t *testing.T) *zzScheduler {
+	z := &zzScheduler{extenderBin: cluster.GoBuild(t, "./extender/cmd/zz-extender"), extenderPort: framework.FreePort(t)}
+	z.startExtender(t)
+	tmpl, err := os.ReadFile(filepath.Join(cluster.Root, "hack", "cluster", "zz-scheduler.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("@KUBECONFIG@", filepath.Join(cluster.StateDir, "kube-scheduler.kubeconfig"),
+		"@EXTENDER@", fmt.Sprintf("http://127.0.0.1:%d", z.extenderPort)).Replace(string(tmpl))
+	cfgPath := filepath.Join(t.TempDir(), "zz-scheduler.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := framework.FreePort(t)
+	sched := cluster.Start(t, "zz-scheduler", cluster.Bin("kube-scheduler"), "--config", cfgPath,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port), "--cert-dir", t.TempDir(), "--v", "2")
+	cluster.WaitHTTP(t, sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), 60*time.Second)
+	return z
+}
+
+func (z *zzScheduler) startExtender(t *testing.T) {
+	z.extender = cluster.Start(t, "zz-extender", z.extenderBin, "--kubeconfig", cluster.Kubeconfig,
+		"--listen-address", fmt.Sprintf("127.0.0.1:%d", z.extenderPort), "--v", "2")
+	cluster.WaitHTTP(t, z.extender, z.url("/readyz"), 30*time.Second)
+}
+
+func (z *zzScheduler) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", z.extenderPort, path)
+}
+
+// allocatedMetric reads zz_gpu_memory_allocated_mib per card UUID from /metrics.
+func (z *zzScheduler) allocatedMetric(t *testing.T) map[string]int64 {
+	t.Helper()
+	resp, err := http.Get(z.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "zz_gpu_memory_allocated_mib{") {
+			continue
+		}
+		uuid := line[strings.Index(line, `uuid="`)+6:]
+		uuid = uuid[:strings.Index(uuid, `"`)]
+		v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[uuid] = int64(v)
+	}
+	return out
+}
+
+func newGPUPod(ns, name, mem string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "gpu"}},
+		Spec: corev1.PodSpec{
+			SchedulerName:                 contract.SchedulerName,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "cuda", Image: "registry.local/cuda:12",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+					contract.ResourceGPUMem: resource.MustParse(mem),
+					contract.ResourceGPU:    resource.MustParse("1"),
+				}}}},
+		},
+	}
+}
+
+// createPods creates pods concurrently, as a burst of users would.
+func createPods(t *testing.T, pods []*corev1.Pod) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, p := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := cluster.Client.CoreV1().Pods(p.Namespace).Create(t.Context(), p, metav1.CreateOptions{}); err != nil {
+				t.Errorf("create %s: %v", p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// cardUse sums, per card UUID, the MiB that live bound pods' annotations hold,
+// checking every annotation against its node's inventory.
+func cardUse(t *testing.T) (use map[string]int64, bound int) {
+	t.Helper()
+	ctx := t.Context()
+	nodes, err := cluster.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := map[string]map[int]contract.GPU{}
+	for _, n := range nodes.Items {
+		if inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory]); err == nil {
+			cards[n.Name] = map[int]contract.GPU{}
+			for _, c := range inv.Cards {
+				cards[n.Name][c.Index] = c
+			}
+		}
+	}
+	pods, err := cluster.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use = map[string]int64{}
+	for _, p := range pods.Items {
+		if p.Spec.SchedulerName != contract.SchedulerName || p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		a, err := gpushare.PodAssignment(&p)
+		if err != nil {
+			t.Errorf("bound pod %s/%s: %v", p.Namespace, p.Name, err)
+			continue
+		}
+		bound++
+		for i, idx := range a.Indexes {
+			c, ok := cards[p.Spec.NodeName][idx]
+			if !ok || c.UUID != a.UUIDs[i] {
+				t.Errorf("pod %s/%s on %s names card %d %s, which that node does not have", p.Namespace, p.Name, p.Spec.NodeName, idx, a.UUIDs[i])
+				continue
+			}
+			use[c.UUID] += a.MemMiB
+		}
+	}
+	for node, cs := range cards {
+		for _, c := range cs {
+			if use[c.UUID] > c.MemoryMiB {
+				t.Errorf("card %d of %s holds %d MiB > its %d MiB", c.Index, node, use[c.UUID], c.MemoryMiB)
+			}
+		}
+	}
+	return use, bound
+}
+
+// capacityFor is how many pods of mib fit the cluster's GPU nodes, card by
+// card, within each card's sharing slots.
+func capacityFor(t *testing.T, mib int64) int {
+	nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range nodes.Items {
+		inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory])
+		if err != nil || len(inv.Cards) == 0 {
+			continue
+		}
+		slots := int(n.Status.Capacity.Name(contract.ResourceGPU, resource.DecimalSI).Value()) / len(inv.Cards)
+		for _, c := range inv.Cards {
+			total += min(int(c.MemoryMiB/mib), slots)
+		}
+	}
+	return total
+}
+
+func deleteAllPods(t *testing.T, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 60*time.Second, "pods of "+ns+" gone", func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return len(l.Items) == 0, fmt.Sprintf("%d left", len(l.Items)), nil
+	})
+}
+
+func boundCount(ctx context.Context, ns string) (int, int, error) {
+	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	bound := 0
+	for _, p := range l.Items {
+		if p.Spec.NodeName != "" {
+			bound++
+		}
+	}
+	return bound, len(l.Items), nil
+}
