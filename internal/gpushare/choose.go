@@ -33,11 +33,11 @@ func ParsePolicy(s string, def Policy) (Policy, error) {
 // Card is one card's capacity and use.
 type Card struct {
 	contract.GPU
-	UsedMiB int64
+	UsedMiB int64 `json:"usedMiB"`
 	// Pods on the card, and how many may share it: the device plugin's slots
 	// per card (0: no limit known). A card with no slot left is full.
-	Pods  int
-	Slots int
+	Pods  int `json:"podCount"`
+	Slots int `json:"slots,omitempty"`
 }
 
 // FreeMiB is what is left on the card for one more pod: never negative, even

@@ -255,8 +255,9 @@ func (l *Ledger) MaxCards() int {
 
 // PodUse is one pod's memory on one card.
 type PodUse struct {
-	Pod    types.NamespacedName `json:"pod"`
-	MemMiB int64                `json:"memMiB"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	MemMiB    int64  `json:"memMiB"`
 }
 
 // CardView is a card with the pods on it.
@@ -292,12 +293,15 @@ func (l *Ledger) View() []NodeView {
 			h := l.pods[uid]
 			for _, idx := range h.Indexes {
 				if p, ok := n.pos[idx]; ok {
-					v.Cards[p].Pods = append(v.Cards[p].Pods, PodUse{Pod: h.Pod, MemMiB: h.MemMiB})
+					v.Cards[p].Pods = append(v.Cards[p].Pods, PodUse{Namespace: h.Pod.Namespace, Name: h.Pod.Name, MemMiB: h.MemMiB})
 				}
 			}
 		}
 		for i := range v.Cards {
-			sort.Slice(v.Cards[i].Pods, func(a, b int) bool { return v.Cards[i].Pods[a].Pod.String() < v.Cards[i].Pods[b].Pod.String() })
+			pods := v.Cards[i].Pods
+			sort.Slice(pods, func(a, b int) bool {
+				return pods[a].Namespace+"/"+pods[a].Name < pods[b].Namespace+"/"+pods[b].Name
+			})
 		}
 		out = append(out, v)
 	}

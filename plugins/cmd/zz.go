@@ -29,6 +29,6 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdVersion(streams), NewCmdGPU(configFlags, streams))
 	return cmd
 }

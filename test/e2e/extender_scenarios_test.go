@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +62,8 @@ func TestExtender(t *testing.T) {
 				t.Errorf("the 70Gi pod went to %s card %v; only gpu-mixed-1 card 0 (80 GB) holds it", p.Spec.NodeName, a.Indexes)
 			}
 		}
-		cardUse(t)
+		use, _ := cardUse(t)
+		checkKubectlZZGPU(t, ns, use, len(sizes))
 		deleteAllPods(t, ns)
 	})
 
@@ -119,4 +122,35 @@ func TestExtender(t *testing.T) {
 		})
 		deleteAllPods(t, ns)
 	})
+}
+
+// checkKubectlZZGPU runs "kubectl zz gpu -o json" and checks it shows the
+// same allocation as the pods' annotations, and every pod of ns on a card.
+func checkKubectlZZGPU(t *testing.T, ns string, use map[string]int64, pods int) {
+	t.Helper()
+	bin := cluster.GoBuild(t, "./plugins/kubectl-zz")
+	out, err := exec.CommandContext(t.Context(), bin, "--kubeconfig", cluster.Kubeconfig, "gpu", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl zz gpu: %v", err)
+	}
+	var views []gpushare.NodeView
+	if err := json.Unmarshal(out, &views); err != nil {
+		t.Fatalf("kubectl zz gpu -o json: %v\n%s", err, out)
+	}
+	seen := 0
+	for _, v := range views {
+		for _, c := range v.Cards {
+			if c.UsedMiB != use[c.UUID] {
+				t.Errorf("kubectl zz gpu: card %s shows %d MiB allocated, annotations say %d", c.UUID, c.UsedMiB, use[c.UUID])
+			}
+			for _, p := range c.Pods {
+				if p.Namespace == ns {
+					seen++
+				}
+			}
+		}
+	}
+	if seen != pods {
+		t.Errorf("kubectl zz gpu shows %d pods of %s on cards, want %d", seen, ns, pods)
+	}
 }

@@ -1,0 +1,89 @@
+package gpuinspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+func fixture(t *testing.T) *fake.Clientset {
+	inv := &contract.NodeGPUInventory{Version: 1, Cards: []contract.GPU{
+		{Index: 0, UUID: "GPU-0", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true},
+		{Index: 1, UUID: "GPU-1", Model: "Tesla T4", MemoryMiB: 15360, Healthy: true},
+	}}
+	v, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := func(name string, a *gpushare.Assignment) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team", UID: types.UID("u-" + name), Annotations: a.Annotations()},
+			Spec: corev1.PodSpec{NodeName: "gpu-1"}}
+	}
+	broken := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: "team", UID: "u-broken",
+		Annotations: map[string]string{contract.AnnotationGPUIndexes: "zero"}}, Spec: corev1.PodSpec{NodeName: "gpu-1"}}
+	return fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}},
+		pod("train", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 8192}),
+		pod("infer", &gpushare.Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-0", "GPU-1"}, MemMiB: 3000}),
+		broken,
+	)
+}
+
+func TestCollectAndPrint(t *testing.T) {
+	views, warnings, err := Collect(t.Context(), fixture(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "team/broken") {
+		t.Errorf("warnings = %v, want one about team/broken", warnings)
+	}
+	if len(views) != 1 || views[0].Name != "gpu-1" {
+		t.Fatalf("views = %+v, want only gpu-1", views)
+	}
+	tests := []struct {
+		output string
+		want   []string
+	}{
+		{"", []string{"NODE", "gpu-1  0     NVIDIA A100-SXM4-40GB  40Gi   11192Mi    29768Mi  2", "gpu-1  1     Tesla T4               15Gi   3000Mi     12360Mi  1"}},
+		{"wide", []string{"UUID", "team/infer:3000Mi,team/train:8Gi", "GPU-1  true"}},
+		{"yaml", []string{"name: gpu-1", "memoryMiB: 40960", "name: train"}},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if err := Print(&out, views, tt.output); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("-o %q output lacks %q:\n%s", tt.output, w, out.String())
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := Print(&out, views, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var back []gpushare.NodeView
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back[0].Cards[0].UsedMiB != 11192 {
+		t.Fatalf("json: %v %+v", err, back)
+	}
+	if err := Print(&out, views, "table"); err == nil {
+		t.Fatal("unknown output accepted")
+	}
+}
+
+func TestCollectUnknownNode(t *testing.T) {
+	if _, _, err := Collect(t.Context(), fixture(t), []string{"cpu-1"}); err == nil || !strings.Contains(err.Error(), `node "cpu-1" has no GPUs`) {
+		t.Fatalf("err = %v", err)
+	}
+}
