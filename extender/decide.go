@@ -69,19 +69,7 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
 	}
-	failed := extenderv1.FailedNodesMap{}
-	fit := make([]string, 0, len(names))
-	for _, name := range names {
-		cards, err := d.GPU.Cards(name)
-		if err == nil {
-			err = gpushare.Fit(cards, req)
-		}
-		if err != nil {
-			failed[name] = err.Error()
-			continue
-		}
-		fit = append(fit, name)
-	}
+	fit, failed := d.GPU.Filter(names, req)
 	res := &extenderv1.ExtenderFilterResult{FailedAndUnresolvableNodes: failed}
 	if args.NodeNames != nil {
 		res.NodeNames = &fit
@@ -110,12 +98,10 @@ func (d *Decider) PrioritizeGPU(args *extenderv1.ExtenderArgs) (extenderv1.HostP
 	if err != nil {
 		return nil, err
 	}
+	scores := d.GPU.Scores(names, req, policy)
 	out := make(extenderv1.HostPriorityList, len(names))
 	for i, name := range names {
-		out[i].Host = name
-		if cards, err := d.GPU.Cards(name); err == nil {
-			out[i].Score = scale(gpushare.Score(cards, req, policy))
-		}
+		out[i] = extenderv1.HostPriority{Host: name, Score: scale(scores[i])}
 	}
 	return out, nil
 }

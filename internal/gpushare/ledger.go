@@ -242,6 +242,47 @@ func (l *Ledger) Cards(nodeName string) ([]Card, error) {
 	return slices.Clone(n.cards), nil
 }
 
+// Filter splits names into the nodes whose cards can hold req and the others,
+// with the reason for each, under one read lock and without copying cards:
+// this is the extender's hot path, called with thousands of names per pod.
+func (l *Ledger) Filter(names []string, req Request) (fit []string, failed map[string]string) {
+	fit = make([]string, 0, len(names))
+	failed = make(map[string]string)
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, name := range names {
+		n := l.nodes[name]
+		var err error
+		switch {
+		case n == nil || !n.known:
+			err = fmt.Errorf("node %s is not in the extender's cache", name)
+		case n.err != nil:
+			err = n.err
+		default:
+			err = Fit(n.cards, req)
+		}
+		if err != nil {
+			failed[name] = err.Error()
+			continue
+		}
+		fit = append(fit, name)
+	}
+	return fit, failed
+}
+
+// Scores is Score for every named node (0 where the request does not fit).
+func (l *Ledger) Scores(names []string, req Request, policy Policy) []float64 {
+	out := make([]float64, len(names))
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for i, name := range names {
+		if n := l.nodes[name]; n != nil && n.known && n.err == nil {
+			out[i] = Score(n.cards, req, policy)
+		}
+	}
+	return out
+}
+
 // MaxCards is the most cards any known node has.
 func (l *Ledger) MaxCards() int {
 	l.mu.RLock()

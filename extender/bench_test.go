@@ -1,0 +1,134 @@
+package extender
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// benchCluster is n nodes, a quarter of them with 8 GPUs, each node running
+// 20 pods, a third of the GPU memory taken.
+func benchCluster(b *testing.B, n int) (*env, []string) {
+	b.Helper()
+	var nodes []*corev1.Node
+	names := make([]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("node-%05d", i)
+		var node *corev1.Node
+		if i%4 == 0 {
+			node = gpuNode(names[i], 40960, 40960, 40960, 40960, 40960, 40960, 40960, 40960)
+		} else {
+			node = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: names[i]}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi")}}}
+		}
+		nodes = append(nodes, node)
+	}
+	e := newEnv(b, nodes)
+	d := e.handler.Decider
+	for i, name := range names {
+		for j := range 20 {
+			uid := types.UID(fmt.Sprintf("%s-%d", name, j))
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: string(uid), Namespace: "ns", UID: uid, Labels: map[string]string{contract.LabelApp: fmt.Sprint("app-", j%5)}},
+				Spec: corev1.PodSpec{NodeName: name, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}}}
+			d.Usage.SetPod(p)
+		}
+		if i%4 == 0 {
+			for c := range 8 {
+				uid := types.UID(fmt.Sprintf("%s-gpu-%d", name, c))
+				if _, err := e.ledger.Reserve(name, types.NamespacedName{Name: string(uid)}, uid, gpushare.Request{MemMiB: 13000, Cards: 1}, gpushare.Spread, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	return e, names
+}
+
+func post(b *testing.B, h http.Handler, path string, body []byte) {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+	}
+}
+
+// BenchmarkScheduleCall is what one pod costs the extender: filter and GPU
+// prioritize for a GPU pod, balance prioritize for any pod, through the HTTP
+// handler (decode, decide, encode), with node names only (nodeCacheCapable).
+// "all" sends every node's name; "gpu" only the GPU nodes, which is what the
+// scheduler sends for a pod asking for zz.io/gpu slots, since its own filters
+// drop the others first.
+func BenchmarkScheduleCall(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		e, names := benchCluster(b, n)
+		var gpuNames []string
+		for i, name := range names {
+			if i%4 == 0 {
+				gpuNames = append(gpuNames, name)
+			}
+		}
+		cpuPod := gpuPod("q", "1Gi", 0)
+		cpuPod.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")}}
+		for _, c := range []struct {
+			name  string
+			path  string
+			pod   *corev1.Pod
+			nodes []string
+		}{
+			{"gpu-filter/all", "/gpu/filter", gpuPod("p", "8Gi", 0), names},
+			{"gpu-filter/gpu", "/gpu/filter", gpuPod("p", "8Gi", 0), gpuNames},
+			{"gpu-prioritize/gpu", "/gpu/prioritize", gpuPod("p", "8Gi", 0), gpuNames},
+			{"balance-prioritize/all", "/balance/prioritize", cpuPod, names},
+		} {
+			body, err := json.Marshal(extenderv1.ExtenderArgs{Pod: c.pod, NodeNames: &c.nodes})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("nodes=%d/%s", n, c.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					post(b, e.handler, c.path, body)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDecide is the decision alone, without HTTP and JSON.
+func BenchmarkDecide(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		e, names := benchCluster(b, n)
+		args := &extenderv1.ExtenderArgs{Pod: gpuPod("p", "8Gi", 0), NodeNames: &names}
+		b.Run(fmt.Sprintf("nodes=%d/filter", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				e.handler.Decider.Filter(args)
+			}
+		})
+		b.Run(fmt.Sprintf("nodes=%d/balance", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.handler.Decider.PrioritizeBalance(args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
