@@ -119,6 +119,7 @@ func (c *Cache) Run(ctx context.Context, assumeTTL time.Duration) error {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
 	}
 	c.ready.Store(true)
+	go c.expireAssumptions(ctx)
 	klog.FromContext(ctx).Info("Caches synced; GPU state rebuilt from pod annotations", "gpuNodes", len(c.ledger.View()))
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		for _, p := range c.ledger.Expire(time.Now(), assumeTTL) {
@@ -127,6 +128,17 @@ func (c *Cache) Run(ctx context.Context, assumeTTL time.Duration) error {
 	}, min(assumeTTL/4, 30*time.Second))
 	return nil
 }
+
+// expireAssumptions drops balance guesses the informer never confirmed.
+func (c *Cache) expireAssumptions(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(context.Context) {
+		c.book.Expire(time.Now(), balanceAssumeTTL)
+	}, balanceAssumeTTL/2)
+}
+
+// balanceAssumeTTL bounds how long a guessed placement counts: a pod is
+// normally seen bound well within it.
+const balanceAssumeTTL = 30 * time.Second
 
 // Ready is nil once the caches synced.
 func (c *Cache) Ready() error {

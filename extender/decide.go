@@ -3,6 +3,7 @@ package extender
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
@@ -18,6 +19,8 @@ type Decider struct {
 	Usage         *balance.Book
 	DefaultPolicy gpushare.Policy
 	Weights       balance.Weights
+	// Now stamps the balance book's assumptions.
+	Now func() time.Time
 }
 
 // errBadArgs marks a call the extender cannot answer as asked.
@@ -116,8 +119,17 @@ func (d *Decider) PrioritizeBalance(args *extenderv1.ExtenderArgs) (extenderv1.H
 	nodes, mean := d.Usage.Snapshot(names, balance.AppKey(args.Pod))
 	scores := balance.Scores(nodes, balance.PodRequests(args.Pod), mean, d.Weights)
 	out := make(extenderv1.HostPriorityList, len(names))
+	best := -1
 	for i, name := range names {
 		out[i] = extenderv1.HostPriority{Host: name, Score: scale(float64(scores[i]) / balance.MaxScore)}
+		if best < 0 || scores[i] > scores[best] {
+			best = i
+		}
+	}
+	// The scheduler binds without telling us where; our score weighs most, so
+	// its best node is the likely choice until the informer says otherwise.
+	if best >= 0 && scores[best] > 0 {
+		d.Usage.Assume(args.Pod, names[best], d.Now())
 	}
 	return out, nil
 }

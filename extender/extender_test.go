@@ -83,7 +83,7 @@ func newEnv(t testing.TB, nodes []*corev1.Node, pods ...*corev1.Pod) *env {
 		ledger.SetNode(n)
 		book.SetNode(n)
 	}
-	d := &Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Binpack, Weights: balance.Default}
+	d := &Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Binpack, Weights: balance.Default, Now: time.Now}
 	get := func(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 		return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	}

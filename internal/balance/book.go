@@ -2,6 +2,7 @@ package balance
 
 import (
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -38,6 +39,8 @@ type podUse struct {
 	node string
 	app  string
 	req  Resources
+	// assumed is when Assume guessed the node; zero for pods seen bound.
+	assumed time.Time
 }
 
 // meanCache keeps sums so MeanLoad over all nodes is O(1) per call.
@@ -81,18 +84,54 @@ func (b *Book) DeleteNode(name string) {
 	b.mean.dirty = true
 }
 
-// SetPod counts a pod's requests on its node; unbound, finished and deleted
-// pods count nowhere.
+// SetPod counts a pod's requests on its node; finished and deleted pods
+// count nowhere, and an unbound one only where Assume put it.
 func (b *Book) SetPod(pod *corev1.Pod) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.remove(pod.UID)
-	if pod.Spec.NodeName == "" || pod.DeletionTimestamp != nil ||
-		pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		b.remove(pod.UID)
 		return
 	}
-	u := podUse{node: pod.Spec.NodeName, app: AppKey(pod), req: PodRequests(pod)}
-	b.pods[pod.UID] = u
+	if pod.Spec.NodeName == "" {
+		if u, ok := b.pods[pod.UID]; !ok || u.assumed.IsZero() {
+			b.remove(pod.UID)
+		}
+		return
+	}
+	b.add(pod.UID, podUse{node: pod.Spec.NodeName, app: AppKey(pod), req: PodRequests(pod)})
+}
+
+// Assume counts a pod on the node it will most likely be bound to, until the
+// informer shows where it really went or ttl passes (Expire). Without it,
+// the pods scheduled between a binding and its watch event would all see
+// the same stale "best" node and herd onto it.
+func (b *Book) Assume(pod *corev1.Pod, node string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if u, ok := b.pods[pod.UID]; ok && u.assumed.IsZero() {
+		return // already seen bound
+	}
+	b.add(pod.UID, podUse{node: node, app: AppKey(pod), req: PodRequests(pod), assumed: now})
+}
+
+// Expire drops assumptions older than ttl and returns how many.
+func (b *Book) Expire(now time.Time, ttl time.Duration) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for uid, u := range b.pods {
+		if !u.assumed.IsZero() && now.Sub(u.assumed) > ttl {
+			b.remove(uid)
+			n++
+		}
+	}
+	return n
+}
+
+func (b *Book) add(uid types.UID, u podUse) {
+	b.remove(uid)
+	b.pods[uid] = u
 	n := b.node(u.node)
 	n.requested.MilliCPU += u.req.MilliCPU
 	n.requested.Memory += u.req.Memory

@@ -2,6 +2,7 @@ package balance
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -57,5 +58,37 @@ func TestBook(t *testing.T) {
 	nodes, _ = b.Snapshot([]string{"a"}, "ns/web")
 	if nodes[0].Requested != (Resources{}) || nodes[0].AppPods != 0 {
 		t.Fatalf("after the pods went: %+v", nodes[0])
+	}
+}
+
+func TestBookAssume(t *testing.T) {
+	b := NewBook()
+	for _, name := range []string{"a", "b"} {
+		b.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")}}})
+	}
+	t0 := time.Unix(100, 0)
+	p := pod("1", "", "web", "1", "1Gi")
+	b.Assume(p, "a", t0)
+	b.SetPod(p) // an update while still pending keeps the guess
+	if nodes, _ := b.Snapshot([]string{"a"}, "ns/web"); nodes[0].Requested.MilliCPU != 1000 || nodes[0].AppPods != 1 {
+		t.Fatalf("assumed pod not counted: %+v", nodes[0])
+	}
+	bound := pod("1", "b", "web", "1", "1Gi") // it went elsewhere
+	b.SetPod(bound)
+	nodes, _ := b.Snapshot([]string{"a", "b"}, "ns/web")
+	if nodes[0].Requested.MilliCPU != 0 || nodes[1].Requested.MilliCPU != 1000 {
+		t.Fatalf("guess not replaced by the binding: %+v", nodes)
+	}
+	b.Assume(bound, "a", t0) // a late guess never overrides what was seen
+	if nodes, _ := b.Snapshot([]string{"a"}, "ns/web"); nodes[0].Requested.MilliCPU != 0 {
+		t.Fatal("assume overrode a bound pod")
+	}
+	b.Assume(pod("2", "", "web", "1", "1Gi"), "a", t0)
+	if n := b.Expire(t0.Add(10*time.Second), 30*time.Second); n != 0 {
+		t.Fatal("expired too early")
+	}
+	if n := b.Expire(t0.Add(time.Minute), 30*time.Second); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
 	}
 }

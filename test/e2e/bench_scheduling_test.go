@@ -45,6 +45,7 @@ func TestBenchScheduling(t *testing.T) {
 				})
 				rates[sched] = append(rates[sched], rate)
 				t.Logf("round %d: %-17s %4.0f pods/s", round+1, sched, rate)
+				deleteBenchPods(t)
 			}
 		}
 		def, zz := mean(rates[corev1.DefaultSchedulerName]), mean(rates[contract.SchedulerName])
@@ -72,6 +73,15 @@ func TestBenchScheduling(t *testing.T) {
 func benchNodes(t *testing.T, n int) []string {
 	t.Helper()
 	ctx := context.WithoutCancel(t.Context())
+	// Leftovers of an interrupted run would skew the figures.
+	deleteBenchPods(t)
+	if err := cluster.Client.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: benchLabel}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, time.Minute, "old bench nodes gone", func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: benchLabel})
+		return err == nil && len(l.Items) == 0, "", err
+	})
 	var names []string
 	for i := range n {
 		node := &corev1.Node{
@@ -149,6 +159,7 @@ func scheduleRun(t *testing.T, sched string, n int, req func(i int) corev1.Resou
 			defer wg.Done()
 			defer func() { <-sem }()
 			p := benchPod(fmt.Sprintf("%s-%05d", sched, i), sched, req(i))
+			p.Labels["run"] = sched
 			if _, err := cluster.Client.CoreV1().Pods(benchNS).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 				t.Errorf("create: %v", err)
 			}
@@ -157,7 +168,7 @@ func scheduleRun(t *testing.T, sched string, n int, req func(i int) corev1.Resou
 	wg.Wait()
 	var elapsed time.Duration
 	cluster.WaitFor(t, 10*time.Minute, fmt.Sprintf("%d pods bound by %s", n, sched), func(ctx context.Context) (bool, string, error) {
-		bound, total, err := boundCount(ctx, benchNS)
+		bound, total, err := boundCount(ctx, benchNS, "run="+sched)
 		elapsed = time.Since(start)
 		return bound == n, fmt.Sprintf("%d of %d bound", bound, total), err
 	})

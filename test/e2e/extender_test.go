@@ -209,8 +209,10 @@ func deleteAllPods(t *testing.T, ns string) {
 	})
 }
 
-func boundCount(ctx context.Context, ns string) (int, int, error) {
-	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+// boundCount counts the pods of ns (matching an optional label selector)
+// that are bound to a node, and all of them.
+func boundCount(ctx context.Context, ns string, selector ...string) (int, int, error) {
+	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: strings.Join(selector, ",")})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -39,6 +39,9 @@ func (c *Cluster) Start(t testing.TB, name, bin string, args ...string) *Process
 	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	// Die with the test binary, even when it is killed: a stray second
+	// scheduler would race the next run's for the same pods.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("start %s: %v", name, err)
