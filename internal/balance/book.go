@@ -43,10 +43,11 @@ type podUse struct {
 	assumed time.Time
 }
 
-// meanCache keeps sums so MeanLoad over all nodes is O(1) per call.
+// meanCache holds the cluster mean between changes, so a call pays for it
+// only after the books moved.
 type meanCache struct {
 	dirty bool
-	value float64
+	value Mean
 }
 
 // NewBook returns an empty book.
@@ -162,9 +163,9 @@ func (b *Book) remove(uid types.UID) {
 }
 
 // Snapshot returns the named nodes as the score needs them for a pod of app,
-// plus the cluster's mean load. Unknown nodes are returned with nothing
-// allocatable, so they score 0.
-func (b *Book) Snapshot(names []string, app string) ([]Node, float64) {
+// plus the cluster's mean request fractions. Unknown nodes are returned with
+// nothing allocatable, so they score 0.
+func (b *Book) Snapshot(names []string, app string) ([]Node, Mean) {
 	b.mu.RLock()
 	out := make([]Node, len(names))
 	for i, name := range names {
@@ -181,7 +182,7 @@ func (b *Book) Snapshot(names []string, app string) ([]Node, float64) {
 	return out, mean
 }
 
-func (b *Book) recomputeMean() float64 {
+func (b *Book) recomputeMean() Mean {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.mean.dirty {
@@ -193,7 +194,7 @@ func (b *Book) recomputeMean() float64 {
 			all = append(all, Node{Allocatable: n.alloc, Requested: n.requested})
 		}
 	}
-	b.mean = meanCache{value: MeanLoad(all)}
+	b.mean = meanCache{value: ClusterMean(all)}
 	return b.mean.value
 }
 

@@ -47,9 +47,9 @@ func TestBook(t *testing.T) {
 	if nodes[2].Allocatable != (Resources{}) {
 		t.Fatalf("unknown node has allocatable: %+v", nodes[2])
 	}
-	want := ((0.5+0.5)/2 + (100.0/4000+200.0/8192)/2) / 2
-	if mean < want-1e-9 || mean > want+1e-9 {
-		t.Fatalf("mean = %v, want %v", mean, want)
+	wantCPU, wantMem := (0.5+100.0/4000)/2, (0.5+200.0/8192)/2
+	if mean.CPU < wantCPU-1e-9 || mean.CPU > wantCPU+1e-9 || mean.Memory < wantMem-1e-9 || mean.Memory > wantMem+1e-9 {
+		t.Fatalf("mean = %+v, want %v/%v", mean, wantCPU, wantMem)
 	}
 	done := pod("2", "a", "web", "1", "2Gi")
 	done.Status.Phase = corev1.PodSucceeded

@@ -7,18 +7,22 @@
 //
 // For a node with allocatable (C, M) and requests (c, m), placing a pod that
 // requests (p, q) moves its fractions from (c/C, m/M) to
-// (fc, fm) = ((c+p)/C, (m+q)/M). Per node,
+// (fc, fm) = ((c+p)/C, (m+q)/M). With (μc, μm) the cluster's mean CPU and
+// memory fractions, per node
 //
-//	I = |fc - fm|             its own CPU/memory imbalance
-//	L = (fc + fm) / 2         its load
-//	cost = wI·I² + wL·(L - μ)²
+//	I = (fc - fm) - (μc - μm)   its CPU/memory imbalance, beyond the cluster's own
+//	L = (fc + fm)/2 - (μc + μm)/2   its load, against the cluster's
+//	cost = wI·I² + wL·L²
 //
-// where μ is the cluster's mean load. The cluster is even when the sum of
-// costs is small, and placing the pod changes only the chosen node's cost, so
-// the greedy choice is the node with the largest gain = cost(before) -
-// cost(after): a node the pod makes more balanced, or an under-loaded node it
-// brings towards the mean. Gains are min-max normalised over the candidate
-// nodes to g in [0, 1].
+// Imbalance is measured against the cluster's: when the whole cluster's
+// requests are 55% CPU and 43% memory, no node can sit at 50/50, and pushing
+// every node there would only scatter them. cost is 0 exactly when the node
+// sits at the cluster's means, so the cluster is even when the sum of costs is
+// small. Placing the pod changes only the chosen node's cost, so the greedy
+// choice is the node with the largest gain = cost(before) - cost(after): a
+// node the pod brings back into balance (the CPU-38%/memory-7% node for a
+// memory-heavy pod), or an under-loaded node it brings towards the mean. Gains
+// are min-max normalised over the candidate nodes to g in [0, 1].
 //
 // Replicas of one app spread across hosts: with k the app's pods already on
 // the node and K the largest k among candidates, s = 1 - k/K (1 when K = 0).
@@ -68,15 +72,18 @@ func fractions(n *Node, extra Resources) (fc, fm float64, ok bool) {
 	return fc, fm, fc <= 1 && fm <= 1
 }
 
-func cost(fc, fm, mean float64, w Weights) float64 {
-	imbalance := fc - fm
-	load := (fc+fm)/2 - mean
+// Mean is the cluster's mean CPU and memory request fractions.
+type Mean struct{ CPU, Memory float64 }
+
+func cost(fc, fm float64, mean Mean, w Weights) float64 {
+	imbalance := (fc - fm) - (mean.CPU - mean.Memory)
+	load := (fc+fm)/2 - (mean.CPU+mean.Memory)/2
 	return w.Imbalance*imbalance*imbalance + w.Load*load*load
 }
 
 // Gain is how much evener the cluster gets if pod goes to n; ok is false when
 // it does not fit.
-func Gain(n *Node, pod Resources, mean float64, w Weights) (gain float64, ok bool) {
+func Gain(n *Node, pod Resources, mean Mean, w Weights) (gain float64, ok bool) {
 	fc0, fm0, _ := fractions(n, Resources{})
 	fc, fm, ok := fractions(n, pod)
 	if !ok {
@@ -86,7 +93,7 @@ func Gain(n *Node, pod Resources, mean float64, w Weights) (gain float64, ok boo
 }
 
 // Scores rates every node for pod, in [0, MaxScore], in the order given.
-func Scores(nodes []Node, pod Resources, mean float64, w Weights) []int64 {
+func Scores(nodes []Node, pod Resources, mean Mean, w Weights) []int64 {
 	gains := make([]float64, len(nodes))
 	fits := make([]bool, len(nodes))
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -116,20 +123,21 @@ func Scores(nodes []Node, pod Resources, mean float64, w Weights) []int64 {
 	return out
 }
 
-// MeanLoad is μ over nodes: the mean of (c/C + m/M)/2.
-func MeanLoad(nodes []Node) float64 {
-	var sum float64
+// ClusterMean is (μc, μm) over nodes with something allocatable.
+func ClusterMean(nodes []Node) Mean {
+	var m Mean
 	n := 0
 	for i := range nodes {
 		if nodes[i].Allocatable.MilliCPU <= 0 || nodes[i].Allocatable.Memory <= 0 {
 			continue
 		}
 		fc, fm, _ := fractions(&nodes[i], Resources{})
-		sum += (fc + fm) / 2
+		m.CPU += fc
+		m.Memory += fm
 		n++
 	}
 	if n == 0 {
-		return 0
+		return Mean{}
 	}
-	return sum / float64(n)
+	return Mean{CPU: m.CPU / float64(n), Memory: m.Memory / float64(n)}
 }

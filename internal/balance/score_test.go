@@ -44,7 +44,7 @@ func TestScores(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			scores := Scores(tt.nodes, tt.pod, MeanLoad(tt.nodes), Default)
+			scores := Scores(tt.nodes, tt.pod, ClusterMean(tt.nodes), Default)
 			bestIdx := -1
 			for i, n := range tt.nodes {
 				if n.Name == tt.best {
@@ -68,12 +68,28 @@ func TestScores(t *testing.T) {
 	}
 }
 
-func TestMeanLoadIgnoresEmptyNodes(t *testing.T) {
-	nodes := []Node{node("a", 0.2, 0.4, 0), {Name: "no-alloc"}}
-	if got := MeanLoad(nodes); got < 0.2999 || got > 0.3001 {
-		t.Fatalf("mean = %v, want 0.3", got)
+func TestClusterMeanIgnoresEmptyNodes(t *testing.T) {
+	nodes := []Node{node("a", 0.2, 0.4, 0), node("b", 0.4, 0.2, 0), {Name: "no-alloc"}}
+	if got := ClusterMean(nodes); got.CPU < 0.2999 || got.CPU > 0.3001 || got.Memory < 0.2999 || got.Memory > 0.3001 {
+		t.Fatalf("mean = %+v, want 0.3/0.3", got)
 	}
-	if MeanLoad(nil) != 0 {
+	if ClusterMean(nil) != (Mean{}) {
 		t.Fatal("mean of nothing must be 0")
+	}
+}
+
+// TestImbalanceIsAgainstTheCluster: when the whole cluster is CPU-heavy, a
+// node at the cluster's ratio is not pushed towards 50/50.
+func TestImbalanceIsAgainstTheCluster(t *testing.T) {
+	nodes := []Node{node("at-ratio", 0.5, 0.3, 0), node("evened", 0.4, 0.4, 0), node("ref", 0.6, 0.2, 0)}
+	mean := ClusterMean(nodes) // 0.5 CPU, 0.3 memory
+	if g, _ := Gain(&nodes[0], Resources{}, mean, Default); g != 0 {
+		t.Fatalf("gain of nothing = %v", g)
+	}
+	if cost(0.5, 0.3, mean, Default) > 1e-12 {
+		t.Fatal("a node at the cluster's means must cost nothing")
+	}
+	if cost(0.4, 0.4, mean, Default) <= 0 {
+		t.Fatal("a 50/50 node in a CPU-heavy cluster is off the cluster's ratio")
 	}
 }
