@@ -90,6 +90,9 @@ const (
 	// AnnotationChangeCause is Kubernetes' own change-cause annotation, set on
 	// revision records.
 	AnnotationChangeCause = "kubernetes.io/change-cause"
+	// AnnotationDeploymentRevision is the Deployment controller's rollout
+	// counter on Deployments and ReplicaSets.
+	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"
 )
 
 // Webhook opt-in and per-pod switches.

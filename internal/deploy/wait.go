@@ -1,0 +1,156 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// ErrRolloutFailed is wrapped by every error that means the pods did not
+// become ready; the message carries the reason.
+var ErrRolloutFailed = errors.New("rollout failed")
+
+// logLines is how many lines of a crash-looping container's log are shown.
+const logLines = 10
+
+// progress writes the live progress line: rewritten in place on a terminal,
+// otherwise one line whenever the state changes.
+type progress struct {
+	out  io.Writer
+	live bool
+	last string
+}
+
+func (p *progress) update(line, state string) {
+	if p.out == nil {
+		return
+	}
+	if p.live {
+		fmt.Fprintf(p.out, "\r\033[K%s", line)
+		return
+	}
+	if state != p.last {
+		fmt.Fprintln(p.out, line)
+		p.last = state
+	}
+}
+
+func (p *progress) done() {
+	if p.out != nil && p.live {
+		fmt.Fprintln(p.out)
+	}
+}
+
+// waitRollout polls the app's Deployment until its rollout completes, the
+// controller reports a missed progress deadline, or timeout passes; then it
+// returns ErrRolloutFailed with why the pods are not ready.
+func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options) error {
+	start := o.now()
+	p := &progress{out: o.Progress, live: o.Live}
+	defer p.done()
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	tick := time.NewTicker(o.PollInterval)
+	defer tick.Stop()
+	for {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("read deployment %s/%s: %w", ns, app, err)
+		}
+		if err == nil {
+			st := RolloutStatus(d)
+			elapsed := o.now().Sub(start).Round(time.Second)
+			why := ""
+			if !st.Complete {
+				why = podSummary(ctx, c, ns, app)
+			}
+			line := fmt.Sprintf("%s: %s, %s elapsed", app, st, elapsed)
+			if why != "" {
+				line += "; waiting: " + why
+			}
+			p.update(line, st.String()+why)
+			switch {
+			case st.Complete:
+				return nil
+			case st.Failed != "":
+				return failure(ctx, c, ns, app, st.Failed)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return failure(context.WithoutCancel(ctx), c, ns, app, fmt.Sprintf("not ready after %s", o.Timeout))
+		case <-tick.C:
+		}
+	}
+}
+
+// failure builds the error a person reads: what happened and why the pods are
+// not ready, with the last log lines of a crash-looping container.
+func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	problems, err := podProblems(ctx, c, ns, app)
+	if err != nil {
+		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
+	}
+	msg := fmt.Sprintf("%s/%s %s", ns, app, what)
+	if s := Summary(problems); s != "" {
+		msg += ": " + s
+	}
+	for _, p := range problems {
+		if p.Reason == ReasonCrashLoop {
+			msg += "\nlast log lines of " + p.Pod + ":\n" + lastLogs(ctx, c, ns, p.Pod)
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrRolloutFailed, msg)
+}
+
+func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([]Problem, error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + app})
+	if err != nil {
+		return nil, err
+	}
+	var problems []Problem
+	for i := range pods.Items {
+		if p, ok := PodProblem(&pods.Items[i]); ok {
+			problems = append(problems, p)
+		}
+	}
+	return problems, nil
+}
+
+func podSummary(ctx context.Context, c kubernetes.Interface, ns, app string) string {
+	problems, err := podProblems(ctx, c, ns, app)
+	if err != nil {
+		return ""
+	}
+	return Summary(problems)
+}
+
+// lastLogs returns the tail of the previous (crashed) container's log, or of
+// the current one when there is no previous.
+func lastLogs(ctx context.Context, c kubernetes.Interface, ns, pod string) string {
+	opts := &corev1.PodLogOptions{Container: render.ContainerName, TailLines: ptr.To[int64](logLines), Previous: true}
+	b, err := c.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
+	if err != nil {
+		opts.Previous = false
+		b, err = c.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
+	}
+	if err != nil {
+		return "  (logs unavailable: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return "  " + strings.Join(lines, "\n  ")
+}
