@@ -30,5 +30,8 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
 	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
+	cmd.AddCommand(NewCmdHistory(configFlags, streams))
+	cmd.AddCommand(NewCmdRollback(configFlags, streams))
 	return cmd
 }
