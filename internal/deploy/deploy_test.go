@@ -281,3 +281,29 @@ func TestRollbackNeedsHistory(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestWaitSurvivesTransientErrors: a failed read (network, client throttling)
+// does not end the wait; the next poll decides.
+func TestWaitSurvivesTransientErrors(t *testing.T) {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	failures := 3
+	c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	startController(t, c) // after the reactor: the fake's reactor chain is not safe to change while in use
+	if rev := deployOK(t, c, spec(t, "reg/shop:1", ""), 0); rev != 1 {
+		t.Fatalf("revision %d", rev)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failures != 0 {
+		t.Fatalf("the wait never read the deployment through the failures (%d left)", failures)
+	}
+}

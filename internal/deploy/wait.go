@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -59,16 +60,22 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	start := o.now()
 	p := &progress{out: o.Progress, live: o.Live}
 	defer p.done()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	tick := time.NewTicker(o.PollInterval)
 	defer tick.Stop()
+	var lastErr error
 	for {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("read deployment %s/%s: %w", ns, app, err)
-		}
-		if err == nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, ns, app)
+		case err != nil:
+			// Transient (network, throttling): keep polling until the timeout.
+			lastErr = err
+		default:
+			lastErr = nil
 			st := RolloutStatus(d)
 			elapsed := o.now().Sub(start).Round(time.Second)
 			why := ""
@@ -89,7 +96,14 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 		}
 		select {
 		case <-ctx.Done():
-			return failure(context.WithoutCancel(ctx), c, ns, app, fmt.Sprintf("not ready after %s", o.Timeout))
+			if parent.Err() != nil {
+				return fmt.Errorf("stopped waiting for %s/%s: %w", ns, app, parent.Err())
+			}
+			what := fmt.Sprintf("not ready after %s", o.Timeout)
+			if lastErr != nil {
+				what += fmt.Sprintf(" (last read failed: %v)", lastErr)
+			}
+			return failure(context.WithoutCancel(ctx), c, ns, app, what)
 		case <-tick.C:
 		}
 	}

@@ -218,6 +218,9 @@ func newClient(f genericclioptions.RESTClientGetter) (kubernetes.Interface, erro
 	if err != nil {
 		return nil, err
 	}
+	// A rollout wait polls a Deployment and its pods; client-go's default of
+	// 5 QPS would throttle it. kubectl uses the same values.
+	cfg.QPS, cfg.Burst = 50, 300
 	return kubernetes.NewForConfig(cfg)
 }
 
