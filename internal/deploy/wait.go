@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -65,6 +67,14 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	defer cancel()
 	tick := time.NewTicker(o.PollInterval)
 	defer tick.Stop()
+	// A watch wakes the loop as soon as the controller updates the status;
+	// the ticker keeps the elapsed time moving and covers a failed watch.
+	var events <-chan watch.Event
+	w, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app).String()})
+	if err == nil {
+		defer w.Stop()
+		events = w.ResultChan()
+	}
 	var lastErr error
 	for {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
@@ -105,6 +115,10 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 			}
 			return failure(context.WithoutCancel(ctx), c, ns, app, what)
 		case <-tick.C:
+		case _, ok := <-events:
+			if !ok {
+				events = nil // closed: poll only
+			}
 		}
 	}
 }
