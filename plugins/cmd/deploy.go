@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,20 +51,19 @@ type DeployOptions struct {
 	ChangeCause       string
 
 	// Set by Complete.
-	data      []byte
-	file      string
-	namespace string
-	client    kubernetes.Interface
+	data    []byte
+	file    string
+	targets []target
 	// Set by Validate.
 	app *appspec.App
 
 	replicasSet bool
-	configFlags genericclioptions.RESTClientGetter
+	configFlags *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 }
 
 // NewCmdDeploy returns "kubectl zz deploy".
-func NewCmdDeploy(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
+func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &DeployOptions{configFlags: f, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:     "deploy [-f zz.yaml]",
@@ -122,15 +122,8 @@ func (o *DeployOptions) Complete() error {
 	} else {
 		o.file = "flags"
 	}
-	ns, _, err := o.configFlags.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return err
-	}
-	o.namespace = ns
-	if o.DryRun {
-		return nil
-	}
-	o.client, err = newClient(o.configFlags)
+	var err error
+	o.targets, err = resolveTargets(o.configFlags, !o.DryRun)
 	return err
 }
 
@@ -177,20 +170,29 @@ func (o *DeployOptions) Validate() error {
 // Run prints (--dry-run) or deploys the app.
 func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	if o.DryRun {
-		return printObjects(render.Render(o.app, render.Options{Namespace: o.namespace, Debug: o.Debug}), o.Output, o.Out)
+		return printObjects(render.Render(o.app, render.Options{Namespace: o.targets[0].namespace, Debug: o.Debug}), o.Output, o.Out)
 	}
-	res, err := deploy.Run(cmd.Context(), o.client, &deploy.Config{
-		Options: deploy.Options{
-			Namespace: o.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-			Progress: o.ErrOut, Live: isTerminal(o.ErrOut),
-		},
-		App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure,
-	})
-	if err != nil {
+	var mu sync.Mutex
+	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+		res, err := deploy.Run(cmd.Context(), t.client, &deploy.Config{
+			Options: deploy.Options{
+				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
+				Progress: progress, Live: live,
+			},
+			App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure,
+		})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		where := "namespace " + t.namespace
+		if t.context != "" {
+			where = "context " + t.context + ", " + where
+		}
+		_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in %s\n", o.app.Name, o.app.Spec.Version, res.Revision, where)
 		return err
-	}
-	_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in namespace %s\n", o.app.Name, o.app.Spec.Version, res.Revision, o.namespace)
-	return err
+	})
 }
 
 // printObjects prints objs through cli-runtime's printers: a YAML stream, or

@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -21,9 +22,14 @@ import (
 // stdout and stderr.
 func zz(t *testing.T, ns string, args ...string) (string, string, error) {
 	t.Helper()
+	return zzRaw(t, append([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns}, args...)...)
+}
+
+func zzRaw(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	root := cmd.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(append([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns}, args...))
+	root.SetArgs(args)
 	err := root.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
 }
@@ -169,5 +175,50 @@ func TestDeployFailsWithReason(t *testing.T) {
 	}
 	if _, _, err := zz(t, ns, "rollback", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
 		t.Fatalf("rollback of an app never deployed: %v", err)
+	}
+}
+
+// TestDeployMultiContext: --context one,two deploys the same app to two
+// contexts (here two namespaces of the test cluster) and reports each.
+func TestDeployMultiContext(t *testing.T) {
+	ns1, ns2 := cluster.Namespace(t, nil), cluster.Namespace(t, nil)
+	cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := cfg.Contexts[cfg.CurrentContext]
+	for name, ns := range map[string]string{"one": ns1, "two": ns2} {
+		c := current.DeepCopy()
+		c.Namespace = ns
+		cfg.Contexts[name] = c
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
+		"deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("multi-context deploy: %v\n%s%s", err, out, errOut)
+	}
+	for _, want := range []string{"in context one, namespace " + ns1, "in context two, namespace " + ns2} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "[one] shop: 2/2 ready") || !strings.Contains(errOut, "[two] shop: 2/2 ready") {
+		t.Errorf("progress is not reported per context:\n%s", errOut)
+	}
+	for _, ns := range []string{ns1, ns2} {
+		checkApp(t, ns, "1.0", "one", 8080)
+		if revs := history(t, ns); len(revs) != 1 {
+			t.Errorf("namespace %s has %d revisions, want 1", ns, len(revs))
+		}
+	}
+
+	_, _, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
+		"deploy", "-f", shopSpec(t, "2.0", "two", 8080, "nowhere"), "--timeout", "5s")
+	if err == nil || !strings.Contains(err.Error(), "failed in 2 of 2 contexts") || !strings.Contains(err.Error(), "context two: rollout failed") {
+		t.Fatalf("multi-context deploy that cannot be scheduled: %v", err)
 	}
 }
