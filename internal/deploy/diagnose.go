@@ -70,10 +70,23 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 	if pod.Spec.NodeName == "" {
 		return Problem{Pod: pod.Name, Reason: "Pending", Detail: "not scheduled yet"}, true
 	}
+	running, ready := 0, 0
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.State.Running != nil && !cs.Ready {
 			return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("container %s runs but its readiness probe fails", cs.Name)}, true
 		}
+		if cs.State.Running != nil {
+			running++
+		}
+		if cs.Ready {
+			ready++
+		}
+	}
+	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == len(pod.Status.ContainerStatuses) {
+		// The node lifecycle controller marks pods not ready when their node
+		// stops reporting; the kubelet marks them ready again when it is back.
+		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
+			pod.Spec.NodeName, pod.Spec.NodeName)}, true
 	}
 	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName)}, true
 }

@@ -46,6 +46,9 @@ func TestPodProblem(t *testing.T) {
 		{name: "readiness failing", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
 			want: "NotReady: container app runs but its readiness probe fails"},
+		{name: "pod marked not ready by the node controller", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
+			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
 		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
 		{name: "creating", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, "n1"), want: "Pending: phase Pending on node n1"},
 		{name: "ready", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}, "n1")},

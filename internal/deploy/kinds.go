@@ -20,7 +20,8 @@ import (
 
 // kindClient is the part of a typed client-go resource client zz needs; every
 // generated client satisfies it.
-type kindClient[T any, L runtime.Object] interface {
+type kindClient[T runtime.Object, L runtime.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 	List(ctx context.Context, opts metav1.ListOptions) (L, error)
@@ -31,20 +32,28 @@ type kindOps struct {
 	kind string
 	// prune: delete the app's objects of this kind that a revision lacks.
 	// Off for PersistentVolumeClaims: a rollback must never delete data.
-	prune  bool
-	apply  func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte) error
+	prune bool
+	// apply server-side applies body; dryRun asks the apiserver what it
+	// would store without storing it.
+	apply  func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte, dryRun bool) (runtime.Object, error)
+	get    func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error)
 	delete func(ctx context.Context, c kubernetes.Interface, ns, name string) error
 	list   func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]string, error)
 }
 
-func ops[T any, L runtime.Object](kind string, prune bool, client func(c kubernetes.Interface, ns string) kindClient[T, L]) kindOps {
+func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client func(c kubernetes.Interface, ns string) kindClient[T, L]) kindOps {
 	return kindOps{
 		kind:  kind,
 		prune: prune,
-		apply: func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte) error {
-			_, err := client(c, ns).Patch(ctx, name, types.ApplyPatchType, body,
-				metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)})
-			return err
+		apply: func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte, dryRun bool) (runtime.Object, error) {
+			opts := metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}
+			if dryRun {
+				opts.DryRun = []string{metav1.DryRunAll}
+			}
+			return client(c, ns).Patch(ctx, name, types.ApplyPatchType, body, opts)
+		},
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return client(c, ns).Get(ctx, name, metav1.GetOptions{})
 		},
 		delete: func(ctx context.Context, c kubernetes.Interface, ns, name string) error {
 			err := client(c, ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
@@ -116,12 +125,34 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if err != nil {
 			return err
 		}
-		if err := k.apply(ctx, c, ns, o.GetName(), body); err != nil {
+		if _, err := k.apply(ctx, c, ns, o.GetName(), body, false); err != nil {
 			return fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
 		want[kind+"/"+o.GetName()] = true
 	}
+	extra, err := extraObjects(ctx, c, ns, app, want)
+	if err != nil {
+		return err
+	}
+	for _, e := range extra {
+		if err := e.ops.delete(ctx, c, ns, e.name); err != nil {
+			return fmt.Errorf("delete %s %s/%s, which this revision does not have: %w", e.ops.kind, ns, e.name, err)
+		}
+	}
+	return nil
+}
+
+// liveObject names one of the app's objects in the cluster.
+type liveObject struct {
+	ops  kindOps
+	name string
+}
+
+// extraObjects lists the app's objects of prunable kinds that are not in
+// want (keys Kind/name), in delete order.
+func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, want map[string]bool) ([]liveObject, error) {
 	selector := appSelector(app)
+	var extra []liveObject
 	for i := len(kinds) - 1; i >= 0; i-- {
 		k := kinds[i]
 		if !k.prune {
@@ -129,18 +160,15 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		}
 		names, err := k.list(ctx, c, ns, selector)
 		if err != nil {
-			return fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
+			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
 		}
 		for _, name := range names {
-			if want[k.kind+"/"+name] {
-				continue
-			}
-			if err := k.delete(ctx, c, ns, name); err != nil {
-				return fmt.Errorf("delete %s %s/%s, which this revision does not have: %w", k.kind, ns, name, err)
+			if !want[k.kind+"/"+name] {
+				extra = append(extra, liveObject{ops: k, name: name})
 			}
 		}
 	}
-	return nil
+	return extra, nil
 }
 
 // appSelector matches the objects kubectl zz rendered for app.

@@ -32,7 +32,10 @@ const deployExample = `  # Deploy the app described in ./zz.yaml and wait until 
   kubectl zz deploy --name shop --type web --image registry.local/shop:1.5.0 --replicas 3
 
   # Print the objects instead of applying them
-  kubectl zz deploy --dry-run`
+  kubectl zz deploy --dry-run
+
+  # Show what a deploy would change in the cluster
+  kubectl zz deploy --diff --image registry.local/shop:1.5.0`
 
 // DeployOptions is kubectl zz deploy.
 type DeployOptions struct {
@@ -43,6 +46,7 @@ type DeployOptions struct {
 	Version           string
 	Replicas          int32
 	DryRun            bool
+	Diff              bool
 	Output            string
 	Debug             bool
 	Timeout           time.Duration
@@ -89,6 +93,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	fl.StringVar(&o.Version, "version", "", "Version label, overriding the spec's")
 	fl.Int32Var(&o.Replicas, "replicas", 0, "Replicas, overriding the spec's")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the rendered objects and send nothing to the cluster")
+	fl.BoolVar(&o.Diff, "diff", false, "Show what the deploy would change (server-side dry run) and change nothing")
 	fl.StringVarP(&o.Output, "output", "o", "yaml", "Format of --dry-run: yaml or json")
 	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")
 	fl.DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
@@ -129,6 +134,9 @@ func (o *DeployOptions) Complete() error {
 
 // Validate decodes and checks the spec with the flag overrides; no I/O.
 func (o *DeployOptions) Validate() error {
+	if o.DryRun && o.Diff {
+		return errors.New("--dry-run and --diff exclude each other: --dry-run prints the objects offline, --diff asks the cluster what would change")
+	}
 	if o.Output != "yaml" && o.Output != "json" {
 		return fmt.Errorf("--output must be 'yaml' or 'json', got %q", o.Output)
 	}
@@ -172,6 +180,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	if o.DryRun {
 		return printObjects(render.Render(o.app, render.Options{Namespace: o.targets[0].namespace, Debug: o.Debug}), o.Output, o.Out)
 	}
+	if o.Diff {
+		return o.diff(cmd)
+	}
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := deploy.Run(cmd.Context(), t.client, &deploy.Config{
@@ -193,6 +204,24 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in %s\n", o.app.Name, o.app.Spec.Version, res.Revision, where)
 		return err
 	})
+}
+
+// diff prints, per target, what deploying would change.
+func (o *DeployOptions) diff(cmd *cobra.Command) error {
+	for _, t := range o.targets {
+		if len(o.targets) > 1 {
+			fmt.Fprintf(o.Out, "# context %s, namespace %s\n", t.context, t.namespace)
+		}
+		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug}
+		changed, err := deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
+		if err != nil {
+			return contextErr(t.context, err)
+		}
+		if !changed {
+			fmt.Fprintf(o.Out, "%s: no changes in namespace %s\n", o.app.Name, t.namespace)
+		}
+	}
+	return nil
 }
 
 // printObjects prints objs through cli-runtime's printers: a YAML stream, or

@@ -141,6 +141,27 @@ func TestDeploy(t *testing.T) {
 		t.Fatalf("history after rollback = %+v", revs)
 	}
 
+	t.Run("diff changes nothing", func(t *testing.T) {
+		out, _, err := zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "1.0", "one", 8080, ""))
+		if err != nil || !strings.Contains(out, "shop: no changes in namespace "+ns) {
+			t.Fatalf("diff of the running spec: %v\n%s", err, out)
+		}
+		out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "2.0", "two", 9090, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"--- live Deployment/shop", "-        image: registry.local/shop:1.0", "+        image: registry.local/shop:2.0",
+			"--- live Service/shop", "+    port: 9090", "--- live ConfigMap/shop-config", "+  app.conf: mode=two"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("diff lacks %q:\n%s", want, out)
+			}
+		}
+		checkApp(t, ns, "1.0", "one", 8080)
+		if revs := history(t, ns); len(revs) != 3 {
+			t.Errorf("--diff changed the history: %d revisions", len(revs))
+		}
+	})
+
 	t.Run("never ready, rollback on failure", func(t *testing.T) {
 		start := time.Now()
 		_, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "3.0", "three", 8080, "nowhere"), "--timeout", "8s", "--rollback-on-failure")
