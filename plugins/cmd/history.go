@@ -30,10 +30,11 @@ type HistoryOptions struct {
 func NewCmdHistory(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &HistoryOptions{configFlags: f, IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:     "history APP",
-		Short:   "List the recorded revisions of an app",
-		Example: "  kubectl zz history shop\n  kubectl zz history shop -o yaml",
-		Args:    cobra.ExactArgs(1),
+		Use:               "history APP",
+		Short:             "List the recorded revisions of an app",
+		Example:           "  kubectl zz history shop\n  kubectl zz history shop -o yaml",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
@@ -82,6 +83,9 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 }
 
 func printHistory(revs []*deploy.Revision, output string, streams genericiooptions.IOStreams) error {
+	if revs == nil {
+		revs = []*deploy.Revision{} // "[]", not "null"
+	}
 	switch output {
 	case "json":
 		b, err := json.MarshalIndent(revs, "", "  ")

@@ -35,8 +35,9 @@ func NewCmdRollback(f genericclioptions.RESTClientGetter, streams genericiooptio
 Ingress, HPA, PDB), delete those that revision did not have (volume claims are
 kept), wait for the rollout and record the rollback as a new revision. If the
 restored version does not become ready, the running one is re-applied.`,
-		Example: "  kubectl zz rollback shop\n  kubectl zz rollback shop --to-revision 3",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  kubectl zz rollback shop\n  kubectl zz rollback shop --to-revision 3",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err

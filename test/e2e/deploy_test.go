@@ -121,6 +121,11 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("no final progress line on stderr:\n%s", errOut)
 	}
 	checkApp(t, ns, "1.0", "one", 8080)
+	// Shell completion of app names, as the shell asks for it.
+	out, _, err = zzRaw(t, "__complete", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "rollback", "")
+	if err != nil || !strings.HasPrefix(out, "shop\n") {
+		t.Errorf("completion of rollback APP = %q, %v; want shop", out, err)
+	}
 
 	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 9090, ""), "--timeout", "60s")
 	if err != nil || !strings.Contains(out, "deployed as revision 2") {
