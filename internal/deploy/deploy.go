@@ -38,8 +38,10 @@ type Options struct {
 	HistoryLimit int
 	// Progress receives the progress line (stderr); nil prints nothing.
 	Progress io.Writer
-	// Live rewrites the progress line in place (Progress is a terminal).
+	// Live rewrites the progress line in place (Progress is a terminal)
+	// and Width, when set, is the terminal's width the line is cut to.
 	Live         bool
+	Width        int
 	PollInterval time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time

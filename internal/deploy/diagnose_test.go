@@ -132,6 +132,12 @@ func TestProgressLive(t *testing.T) {
 		t.Fatalf("live output = %q", b.String())
 	}
 	b.Reset()
+	p = &progress{out: &b, live: true, width: 6}
+	p.update("abcdefgh", "1")
+	if b.String() != "\r\033[Kabcd…" {
+		t.Fatalf("cut live output = %q", b.String())
+	}
+	b.Reset()
 	p = &progress{out: &b}
 	p.update("a 1s", "x")
 	p.update("a 2s", "x")

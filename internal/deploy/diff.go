@@ -31,27 +31,8 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 	want := map[string]bool{}
 	changed := false
 	for _, o := range objs {
-		gvk := o.GetObjectKind().GroupVersionKind()
-		k, ok := kindOf(gvk.Kind)
-		if !ok {
-			return false, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
-		}
-		want[gvk.Kind+"/"+o.GetName()] = true
-		body, err := json.Marshal(o)
-		if err != nil {
-			return false, err
-		}
-		merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
-		if err != nil {
-			return false, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
-		}
-		live, err := k.get(ctx, c, ns, o.GetName())
-		if apierrors.IsNotFound(err) {
-			live = nil
-		} else if err != nil {
-			return false, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
-		}
-		d, err := objectDiff(gvk, o.GetName(), live, merged)
+		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
+		d, err := renderedDiff(ctx, c, ns, o)
 		if err != nil {
 			return false, err
 		}
@@ -85,6 +66,31 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		}
 	}
 	return changed, nil
+}
+
+// renderedDiff compares what the apiserver would store for o (a dry-run
+// apply) with the live object.
+func renderedDiff(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (string, error) {
+	gvk := o.GetObjectKind().GroupVersionKind()
+	k, ok := kindOf(gvk.Kind)
+	if !ok {
+		return "", fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
+	}
+	body, err := json.Marshal(o)
+	if err != nil {
+		return "", err
+	}
+	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	if err != nil {
+		return "", fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+	}
+	live, err := k.get(ctx, c, ns, o.GetName())
+	if apierrors.IsNotFound(err) {
+		live = nil
+	} else if err != nil {
+		return "", fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+	}
+	return objectDiff(gvk, o.GetName(), live, merged)
 }
 
 // objectDiff is the unified diff of one object, before (nil: absent) and

@@ -30,9 +30,10 @@ const logLines = 10
 // progress writes the live progress line: rewritten in place on a terminal,
 // otherwise one line whenever the state changes.
 type progress struct {
-	out  io.Writer
-	live bool
-	last string
+	out   io.Writer
+	live  bool
+	width int // of the terminal; a live line is cut to fit, or it would wrap
+	last  string
 }
 
 func (p *progress) update(line, state string) {
@@ -40,6 +41,9 @@ func (p *progress) update(line, state string) {
 		return
 	}
 	if p.live {
+		if r := []rune(line); p.width > 1 && len(r) >= p.width {
+			line = string(r[:p.width-2]) + "…"
+		}
 		fmt.Fprintf(p.out, "\r\033[K%s", line)
 		return
 	}
@@ -55,13 +59,13 @@ func (p *progress) done() {
 	}
 }
 
-// waitRollout polls the app's Deployment until its rollout completes, the
-// controller reports a missed progress deadline, or timeout passes; then it
-// returns ErrRolloutFailed with why the pods are not ready.
+// waitRollout follows the app's Deployment until its rollout completes, the
+// controller reports a missed progress deadline, or the timeout passes; then
+// it returns ErrRolloutFailed with why the pods are not ready.
 func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options) error {
-	start := o.now()
-	p := &progress{out: o.Progress, live: o.Live}
-	defer p.done()
+	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o,
+		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
+	defer w.p.done()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -70,39 +74,14 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	// A watch wakes the loop as soon as the controller updates the status;
 	// the ticker keeps the elapsed time moving and covers a failed watch.
 	var events <-chan watch.Event
-	w, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app).String()})
+	wi, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app).String()})
 	if err == nil {
-		defer w.Stop()
-		events = w.ResultChan()
+		defer wi.Stop()
+		events = wi.ResultChan()
 	}
-	var lastErr error
 	for {
-		d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, ns, app)
-		case err != nil:
-			// Transient (network, throttling): keep polling until the timeout.
-			lastErr = err
-		default:
-			lastErr = nil
-			st := RolloutStatus(d)
-			elapsed := o.now().Sub(start).Round(time.Second)
-			why := ""
-			if !st.Complete {
-				why = podSummary(ctx, c, ns, app)
-			}
-			line := fmt.Sprintf("%s: %s, %s elapsed", app, st, elapsed)
-			if why != "" {
-				line += "; waiting: " + why
-			}
-			p.update(line, st.String()+why)
-			switch {
-			case st.Complete:
-				return nil
-			case st.Failed != "":
-				return failure(ctx, c, ns, app, st.Failed)
-			}
+		if done, err := w.check(ctx); done {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -110,8 +89,8 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 				return fmt.Errorf("stopped waiting for %s/%s: %w", ns, app, parent.Err())
 			}
 			what := fmt.Sprintf("not ready after %s", o.Timeout)
-			if lastErr != nil {
-				what += fmt.Sprintf(" (last read failed: %v)", lastErr)
+			if w.lastErr != nil {
+				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
 			return failure(context.WithoutCancel(ctx), c, ns, app, what)
 		case <-tick.C:
@@ -121,6 +100,48 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 			}
 		}
 	}
+}
+
+// waiter is the state of one rollout wait.
+type waiter struct {
+	c       kubernetes.Interface
+	ns, app string
+	start   time.Time
+	o       *Options
+	p       *progress
+	lastErr error
+}
+
+// check reads the Deployment once, prints progress, and says whether the
+// wait is over (err nil: rolled out).
+func (w *waiter) check(ctx context.Context) (bool, error) {
+	d, err := w.c.AppsV1().Deployments(w.ns).Get(ctx, w.app, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, w.ns, w.app)
+	case err != nil:
+		// Transient (network, throttling): keep polling until the timeout.
+		w.lastErr = err
+		return false, nil
+	}
+	w.lastErr = nil
+	st := RolloutStatus(d)
+	why := ""
+	if !st.Complete {
+		why = podSummary(ctx, w.c, w.ns, w.app)
+	}
+	line := fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second))
+	if why != "" {
+		line += "; waiting: " + why
+	}
+	w.p.update(line, st.String()+why)
+	switch {
+	case st.Complete:
+		return true, nil
+	case st.Failed != "":
+		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
+	}
+	return false, nil
 }
 
 // failure builds the error a person reads: what happened and why the pods are

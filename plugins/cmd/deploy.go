@@ -188,7 +188,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		res, err := deploy.Run(cmd.Context(), t.client, &deploy.Config{
 			Options: deploy.Options{
 				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-				Progress: progress, Live: live,
+				Progress: progress, Live: live, Width: termWidth(progress),
 			},
 			App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure,
 		})
@@ -260,4 +260,17 @@ func newClient(f genericclioptions.RESTClientGetter) (kubernetes.Interface, erro
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// termWidth is the width of terminal w, 0 when unknown.
+func termWidth(w any) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }

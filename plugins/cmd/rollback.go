@@ -83,7 +83,7 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 	res, err := deploy.Rollback(cmd.Context(), o.client, &deploy.RollbackConfig{
 		Options: deploy.Options{
 			Namespace: o.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-			Progress: o.ErrOut, Live: isTerminal(o.ErrOut),
+			Progress: o.ErrOut, Live: isTerminal(o.ErrOut), Width: termWidth(o.ErrOut),
 		},
 		App: o.App, ToRevision: o.ToRevision,
 	})
