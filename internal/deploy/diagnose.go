@@ -133,6 +133,9 @@ type Status struct {
 	Complete                               bool
 	// Failed is set when the controller gave up (progress deadline).
 	Failed string
+	// ReplicaFailure is why the controller cannot create pods (quota,
+	// admission), when it says so.
+	ReplicaFailure string
 }
 
 // RolloutStatus reads d the way kubectl rollout status does: complete when
@@ -149,6 +152,9 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 	for _, c := range s.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
 			st.Failed = c.Message
+		}
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			st.ReplicaFailure = c.Reason + ": " + c.Message
 		}
 	}
 	return st

@@ -104,6 +104,11 @@ func TestRolloutStatus(t *testing.T) {
 	}
 	dead := d(2, 2, 3, 3, 1, 3)
 	dead.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", Message: "ReplicaSet has timed out progressing."}}
+	dead.Status.Conditions = append(dead.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
+		Reason: "FailedCreate", Message: `pods "shop-1" is forbidden: exceeded quota: q`})
+	if st := RolloutStatus(dead); st.ReplicaFailure != `FailedCreate: pods "shop-1" is forbidden: exceeded quota: q` {
+		t.Fatalf("replica failure = %q", st.ReplicaFailure)
+	}
 	if st := RolloutStatus(dead); st.Failed == "" || st.String() != "3/3 ready, 1/3 updated, 3 total" {
 		t.Fatalf("status = %+v (%s)", st, st)
 	}

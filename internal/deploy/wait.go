@@ -89,7 +89,11 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 				return fmt.Errorf("stopped waiting for %s/%s: %w", ns, app, parent.Err())
 			}
 			what := fmt.Sprintf("not ready after %s", o.Timeout)
-			if w.lastErr != nil {
+			if w.last.ReplicaFailure != "" {
+				what += ": " + w.last.ReplicaFailure
+			}
+			// One failed read is the last one cut by the deadline; more is news.
+			if w.failedReads > 1 {
 				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
 			return failure(context.WithoutCancel(ctx), c, ns, app, what)
@@ -109,7 +113,10 @@ type waiter struct {
 	start   time.Time
 	o       *Options
 	p       *progress
+	last    Status
 	lastErr error
+	// failedReads counts reads failed in a row.
+	failedReads int
 }
 
 // check reads the Deployment once, prints progress, and says whether the
@@ -122,13 +129,18 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	case err != nil:
 		// Transient (network, throttling): keep polling until the timeout.
 		w.lastErr = err
+		w.failedReads++
 		return false, nil
 	}
-	w.lastErr = nil
+	w.lastErr, w.failedReads = nil, 0
 	st := RolloutStatus(d)
+	w.last = st
 	why := ""
 	if !st.Complete {
 		why = podSummary(ctx, w.c, w.ns, w.app)
+		if why == "" {
+			why = st.ReplicaFailure
+		}
 	}
 	line := fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second))
 	if why != "" {

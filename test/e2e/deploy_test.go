@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
@@ -247,4 +250,72 @@ func TestDeployMultiContext(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "failed in 2 of 2 contexts") || !strings.Contains(err.Error(), "context two: rollout failed") {
 		t.Fatalf("multi-context deploy that cannot be scheduled: %v", err)
 	}
+}
+
+// TestRollbackFailureKeepsRunningVersion: a rollback whose pods cannot be
+// created (here a ResourceQuota leaves no room for revision 1's bigger pods)
+// fails with the controller's reason, re-applies the running revision and
+// records nothing.
+func TestRollbackFailureKeepsRunningVersion(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	for _, v := range []struct{ version, memory string }{{"1.0", "64Mi"}, {"2.0", "32Mi"}} {
+		spec := strings.Replace(readFile(t, shopSpec(t, v.version, "one", 8080, "")), "memory: 64Mi", "memory: "+v.memory, 1)
+		path := filepath.Join(t.TempDir(), "zz.yaml")
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, err := zz(t, ns, "deploy", "-f", path, "--timeout", "60s"); err != nil {
+			t.Fatalf("deploy %s: %v\n%s%s", v.version, err, out, errOut)
+		}
+	}
+	// Two 32Mi pods run; one more 64Mi pod of revision 1 does not fit.
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "memory", Namespace: ns},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			corev1.ResourceLimitsMemory: resource.MustParse("100Mi"), corev1.ResourceRequestsMemory: resource.MustParse("100Mi"),
+		}},
+	}
+	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(t.Context(), quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "quota usage computed", func(ctx context.Context) (bool, string, error) {
+		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "memory", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		used := q.Status.Used[corev1.ResourceLimitsMemory]
+		return used.Cmp(resource.MustParse("64Mi")) == 0, "used " + used.String(), nil
+	})
+
+	_, errOut, err := zz(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "8s")
+	if err == nil {
+		t.Fatalf("rollback into a full quota succeeded:\n%s", errOut)
+	}
+	t.Logf("the expected error:\n%v", err)
+	for _, want := range []string{"rollback of shop to revision 1", "not ready after 8s", "exceeded quota", "rolled back to revision 2"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	d := cluster.WaitForRollout(t, ns, "shop", 60*time.Second)
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.local/shop:2.0" {
+		t.Errorf("running image after the failed rollback = %s, want 2.0", img)
+	}
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second) {
+		if img := p.Spec.Containers[0].Image; img != "registry.local/shop:2.0" {
+			t.Errorf("pod %s runs %s after the failed rollback", p.Name, img)
+		}
+	}
+	if revs := history(t, ns); len(revs) != 2 {
+		t.Errorf("failed rollback was recorded: %+v", revs)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
