@@ -106,12 +106,21 @@ type HPA struct {
 	CPUPercent int32 `json:"cpuPercent,omitempty"`
 }
 
-// PVC is a volume claimed for the app and mounted at MountPath.
+// PVC is a volume claimed for the app and mounted at MountPath. One claim is
+// shared by every pod: more than one pod needs AccessModeMany.
 type PVC struct {
 	Size         string `json:"size"`
 	MountPath    string `json:"mountPath"`
 	StorageClass string `json:"storageClass,omitempty"`
+	// AccessMode is ReadWriteOnce (default) or ReadWriteMany.
+	AccessMode string `json:"accessMode,omitempty"`
 }
+
+// PVC access modes.
+const (
+	AccessModeOnce = "ReadWriteOnce"
+	AccessModeMany = "ReadWriteMany"
+)
 
 // Default fills empty fields. It never overrides what the file says.
 func (a *App) Default() {
@@ -149,6 +158,9 @@ func (a *App) Default() {
 	}
 	if s.Ingress != nil && s.Ingress.Path == "" {
 		s.Ingress.Path = "/"
+	}
+	if s.PVC != nil && s.PVC.AccessMode == "" {
+		s.PVC.AccessMode = AccessModeOnce
 	}
 	if s.HPA != nil && s.HPA.CPUPercent == 0 {
 		s.HPA.CPUPercent = DefaultCPUPercent

@@ -53,7 +53,7 @@ func (a *App) Validate(file string) Errors {
 	}
 	v.ingress(s)
 	v.hpa(s.HPA)
-	v.pvc(s.PVC)
+	v.pvc(s)
 	return v.errs
 }
 
@@ -198,9 +198,17 @@ func (v *validator) hpa(h *HPA) {
 	}
 }
 
-func (v *validator) pvc(p *PVC) {
+func (v *validator) pvc(s *Spec) {
+	p := s.PVC
 	if p == nil {
 		return
+	}
+	switch {
+	case p.AccessMode != AccessModeOnce && p.AccessMode != AccessModeMany:
+		v.add("spec.pvc.accessMode", fmt.Sprintf("%q is not an access mode", p.AccessMode), "use ReadWriteOnce or ReadWriteMany")
+	case p.AccessMode == AccessModeOnce && maxPods(s) > 1:
+		v.add("spec.pvc.accessMode", fmt.Sprintf("a ReadWriteOnce volume serves one node, but up to %d pods share it", maxPods(s)),
+			"use replicas: 1, or accessMode: ReadWriteMany with a storage class that supports it")
 	}
 	v.quantity("spec.pvc.size", p.Size, "use e.g. 10Gi")
 	if !path.IsAbs(p.MountPath) {
@@ -209,6 +217,17 @@ func (v *validator) pvc(p *PVC) {
 	if p.StorageClass != "" && len(validation.IsDNS1123Subdomain(p.StorageClass)) > 0 {
 		v.add("spec.pvc.storageClass", fmt.Sprintf("%q is not a storage class name", p.StorageClass), "use the name kubectl get storageclass shows")
 	}
+}
+
+// maxPods is the most pods the app runs at once, surge aside.
+func maxPods(s *Spec) int32 {
+	if s.HPA != nil {
+		return s.HPA.Max
+	}
+	if s.Replicas != nil {
+		return *s.Replicas
+	}
+	return 0
 }
 
 func sortedKeys(m map[string]string) []string {
