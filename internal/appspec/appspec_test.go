@@ -49,6 +49,10 @@ func TestValidationErrors(t *testing.T) {
 	}{
 		{name: "unknown field with suggestion", spec: "type: web\n  image: a:1\n  memroy: 1Gi",
 			want: `zz.yaml: spec.memroy: unknown field; did you mean "memory"?`},
+		{name: "unknown field without a close match", spec: "type: web\n  image: a:1\n  livenessDelay: 5",
+			want: "zz.yaml: spec.livenessDelay: unknown field; known fields here: type, image, version, replicas"},
+		{name: "unknown nested field", spec: "type: web\n  image: a:1\n  hpa: {min: 1, mx: 3}",
+			want: `zz.yaml: spec.hpa.mx: unknown field; did you mean "max"?`},
 		{name: "unknown top-level field", top: "name: shop\nreplicas: 3", spec: "type: web\n  image: a:1",
 			want: `zz.yaml: replicas: unknown field`},
 		{name: "duplicate field", spec: "type: web\n  image: a:1\n  image: a:2", want: "zz.yaml: not valid YAML"},
@@ -119,6 +123,13 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatalf("error\n%v\nwant it to contain\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestFileTooLarge(t *testing.T) {
+	_, err := Load("zz.yaml", []byte(validSpec+"#"+strings.Repeat("x", MaxFileSize)))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "zz.yaml: file is") || !strings.Contains(err.Error(), "keep large config out of the app spec") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
