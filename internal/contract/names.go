@@ -74,6 +74,27 @@ const (
 	ManagedBy = "kubectl-zz"
 )
 
+// App rendering and revision records (kubectl zz deploy, history, rollback).
+const (
+	// AnnotationConfigHash on a pod template is a hash of the app's config
+	// files, so a config change rolls the pods.
+	AnnotationConfigHash = Prefix + "config-hash"
+	// SecretTypeRevision is the type of the Secret that records one revision
+	// of a whole rendered app; it carries LabelApp and LabelRevision.
+	SecretTypeRevision = Prefix + "app-revision"
+	// AnnotationImage, AnnotationDeployedBy and AnnotationDeployedAt (RFC 3339)
+	// describe a revision record.
+	AnnotationImage      = Prefix + "image"
+	AnnotationDeployedBy = Prefix + "deployed-by"
+	AnnotationDeployedAt = Prefix + "deployed-at"
+	// AnnotationChangeCause is Kubernetes' own change-cause annotation, set on
+	// revision records.
+	AnnotationChangeCause = "kubernetes.io/change-cause"
+	// AnnotationDeploymentRevision is the Deployment controller's rollout
+	// counter on Deployments and ReplicaSets.
+	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"
+)
+
 // Webhook opt-in and per-pod switches.
 const (
 	// LabelInjection on a namespace opts it in to the webhook ("enabled").

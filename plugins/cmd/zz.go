@@ -29,6 +29,10 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(NewCmdVersion(streams), NewCmdGPU(configFlags, streams))
+	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
+	cmd.AddCommand(NewCmdHistory(configFlags, streams))
+	cmd.AddCommand(NewCmdRollback(configFlags, streams))
+	cmd.AddCommand(NewCmdGPU(configFlags, streams))
 	return cmd
 }

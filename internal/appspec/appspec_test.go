@@ -1,0 +1,185 @@
+package appspec
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const validSpec = `apiVersion: zz.io/v1
+kind: App
+name: shop
+spec:
+  type: web
+  image: registry.local/shop:1.4.2
+  memory: 1Gi
+  env:
+    LOG_LEVEL: info
+`
+
+func TestLoadDefaults(t *testing.T) {
+	app, err := Load("zz.yaml", []byte(validSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := app.Spec
+	if s.Version != "1.4.2" || *s.Replicas != DefaultReplicas || s.CPU != DefaultCPU || s.Memory != "1Gi" ||
+		s.Port != DefaultPort || s.HealthPath != DefaultHealthPath || s.AntiAffinity != AntiAffinityPreferred {
+		t.Fatalf("defaults not applied as expected: %+v", s)
+	}
+}
+
+func TestLoadWorkerHasNoPort(t *testing.T) {
+	app, err := Load("w.yaml", []byte("name: jobs\nspec: {type: worker, image: 'reg/jobs:2', replicas: 0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Spec.Port != 0 || app.Spec.HealthPath != "" || *app.Spec.Replicas != 0 {
+		t.Fatalf("worker got port %d, healthPath %q, replicas %d", app.Spec.Port, app.Spec.HealthPath, *app.Spec.Replicas)
+	}
+}
+
+// TestValidationErrors has one row per check: each error names file, field and fix.
+func TestValidationErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		spec string // the spec: block, indented by two
+		top  string // replaces "name: shop" when set
+		want string
+	}{
+		{name: "unknown field with suggestion", spec: "type: web\n  image: a:1\n  memroy: 1Gi",
+			want: `zz.yaml: spec.memroy: unknown field; did you mean "memory"?`},
+		{name: "unknown field without a close match", spec: "type: web\n  image: a:1\n  livenessDelay: 5",
+			want: "zz.yaml: spec.livenessDelay: unknown field; known fields here: type, image, version, replicas"},
+		{name: "unknown nested field", spec: "type: web\n  image: a:1\n  hpa: {min: 1, mx: 3}",
+			want: `zz.yaml: spec.hpa.mx: unknown field; did you mean "max"?`},
+		{name: "unknown top-level field", top: "name: shop\nreplicas: 3", spec: "type: web\n  image: a:1",
+			want: `zz.yaml: replicas: unknown field`},
+		{name: "duplicate field", spec: "type: web\n  image: a:1\n  image: a:2", want: "zz.yaml: not valid YAML"},
+		{name: "wrong type", spec: "type: web\n  image: a:1\n  replicas: three",
+			want: "zz.yaml: spec.replicas: expected int32, got string"},
+		{name: "memory not a quantity", spec: "type: web\n  image: a:1\n  memory: 12GB",
+			want: `zz.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`},
+		{name: "cpu not a quantity", spec: "type: web\n  image: a:1\n  cpu: two", want: `spec.cpu: "two" is not a quantity; use e.g. 250m`},
+		{name: "cpu zero", spec: "type: web\n  image: a:1\n  cpu: '0'", want: `spec.cpu: "0" is not positive`},
+		{name: "gpuMem", spec: "type: web\n  image: a:1\n  gpuMem: lots", want: `spec.gpuMem: "lots" is not a quantity; use e.g. 4Gi`},
+		{name: "missing name", top: "kind: App", spec: "type: web\n  image: a:1", want: "zz.yaml: name: missing; name the app"},
+		{name: "bad name", top: "name: Shop_1", spec: "type: web\n  image: a:1", want: `zz.yaml: name: "Shop_1" is not a valid app name; use lower-case`},
+		{name: "long name", top: "name: " + strings.Repeat("a", 41), spec: "type: web\n  image: a:1", want: "is 41 characters; use at most 40"},
+		{name: "bad apiVersion", top: "apiVersion: v2\nname: shop", spec: "type: web\n  image: a:1", want: `zz.yaml: apiVersion: "v2" is not supported; use zz.io/v1`},
+		{name: "bad kind", top: "kind: Deployment\nname: shop", spec: "type: web\n  image: a:1", want: `zz.yaml: kind: "Deployment" is not supported; use App`},
+		{name: "missing type", spec: "image: a:1", want: "zz.yaml: spec.type: missing; use one of java, web, rpc, worker"},
+		{name: "bad type", spec: "type: cron\n  image: a:1", want: `spec.type: "cron" is not an app type; use one of`},
+		{name: "missing image", spec: "type: web", want: "zz.yaml: spec.image: missing; set the image"},
+		{name: "bad image", spec: "type: web\n  image: 'a b:1'", want: `spec.image: "a b:1" is not an image reference`},
+		{name: "no version", spec: "type: web\n  image: registry.local/shop", want: "spec.version: missing; set spec.version, or tag spec.image"},
+		{name: "bad version", spec: "type: web\n  image: a:1\n  version: 'v 1'", want: `spec.version: "v 1" is not a valid label value`},
+		{name: "negative replicas", spec: "type: web\n  image: a:1\n  replicas: -1", want: "spec.replicas: -1 is negative"},
+		{name: "port out of range", spec: "type: rpc\n  image: a:1\n  port: 70000", want: "zz.yaml: spec.port: 70000 is out of range; use a port from 1 to 65535"},
+		{name: "worker with port", spec: "type: worker\n  image: a:1\n  port: 80", want: "spec.port: a worker serves no port"},
+		{name: "bad health path", spec: "type: web\n  image: a:1\n  healthPath: health", want: `spec.healthPath: "health" is not a URL path; use a path such as /health`},
+		{name: "health path on rpc", spec: "type: rpc\n  image: a:1\n  healthPath: /h", want: "spec.healthPath: a rpc app has no HTTP health check"},
+		{name: "bad group", spec: "type: web\n  image: a:1\n  group: 'a b'", want: `spec.group: "a b" is not a valid label value`},
+		{name: "bad pool", spec: "type: web\n  image: a:1\n  pool: '-x'", want: `spec.pool: "-x" is not a valid label value`},
+		{name: "bad env name", spec: "type: web\n  image: a:1\n  env: {'1X': a}", want: "spec.env.1X: is not a valid environment variable name"},
+		{name: "bad config file", spec: "type: web\n  image: a:1\n  configFiles: {'a/b': x}", want: "spec.configFiles.a/b: is not a valid file name"},
+		{name: "relative config dir", spec: "type: web\n  image: a:1\n  configFiles: {a: x}\n  configDir: etc", want: `spec.configDir: "etc" is not an absolute path`},
+		{name: "bad anti-affinity", spec: "type: web\n  image: a:1\n  antiAffinity: hard", want: `spec.antiAffinity: "hard" is not a mode; use preferred or required`},
+		{name: "ingress on worker", spec: "type: worker\n  image: a:1\n  ingress: {host: a.example.com}", want: "spec.ingress: a worker app is not served over HTTP"},
+		{name: "bad ingress host", spec: "type: web\n  image: a:1\n  ingress: {host: 'A_B'}", want: `spec.ingress.host: "A_B" is not a host name`},
+		{name: "bad ingress path", spec: "type: web\n  image: a:1\n  ingress: {host: a.io, path: x}", want: `spec.ingress.path: "x" is not a URL path`},
+		{name: "hpa min", spec: "type: web\n  image: a:1\n  hpa: {min: 0, max: 3}", want: "spec.hpa.min: 0 is below 1"},
+		{name: "hpa max", spec: "type: web\n  image: a:1\n  hpa: {min: 4, max: 3}", want: "spec.hpa.max: 3 is below min 4"},
+		{name: "hpa percent", spec: "type: web\n  image: a:1\n  hpa: {min: 1, max: 3, cpuPercent: 150}", want: "spec.hpa.cpuPercent: 150 is out of range"},
+		{name: "pvc shared by replicas", spec: "type: web\n  image: a:1\n  pvc: {size: 1Gi, mountPath: /data}",
+			want: "spec.pvc.accessMode: a ReadWriteOnce volume serves one node, but up to 2 pods share it; use replicas: 1"},
+		{name: "pvc shared by hpa", spec: "type: web\n  image: a:1\n  replicas: 1\n  hpa: {min: 1, max: 4}\n  pvc: {size: 1Gi, mountPath: /data}",
+			want: "but up to 4 pods share it"},
+		{name: "pvc access mode", spec: "type: web\n  image: a:1\n  pvc: {size: 1Gi, mountPath: /d, accessMode: rw}", want: `spec.pvc.accessMode: "rw" is not an access mode`},
+		{name: "pvc size", spec: "type: web\n  image: a:1\n  pvc: {size: big, mountPath: /data}", want: `spec.pvc.size: "big" is not a quantity`},
+		{name: "pvc path", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: 1Gi, mountPath: data}", want: `spec.pvc.mountPath: "data" is not an absolute path`},
+		{name: "pvc class", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: 1Gi, mountPath: /d, storageClass: 'A B'}", want: `spec.pvc.storageClass: "A B" is not a storage class name`},
+		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},
+		{name: "not yaml", top: "name: [", want: "zz.yaml: not valid YAML"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := tt.top
+			if top == "" {
+				top = "name: shop"
+			}
+			data := top + "\nspec:\n  " + tt.spec + "\n"
+			if tt.top == "-" {
+				data = " \n"
+			}
+			_, err := Load("zz.yaml", []byte(data))
+			if err == nil {
+				t.Fatalf("no error for\n%s", data)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error\n%v\nwant it to contain\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFileTooLarge(t *testing.T) {
+	_, err := Load("zz.yaml", []byte(validSpec+"#"+strings.Repeat("x", MaxFileSize)))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "zz.yaml: file is") || !strings.Contains(err.Error(), "keep large config out of the app spec") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := Load("app.yaml", []byte("name: shop\nspec: {type: web, memory: 12GB, port: 0}\n"))
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v, want Errors", err)
+	}
+	// image missing, version missing (no image tag), memory; port 0 defaults to 8080.
+	if len(errs) != 3 {
+		t.Fatalf("got %d errors, want 3:\n%v", len(errs), err)
+	}
+}
+
+func TestImageTag(t *testing.T) {
+	for image, want := range map[string]string{
+		"shop:1.2":               "1.2",
+		"reg:5000/shop":          "",
+		"reg:5000/shop:v3":       "v3",
+		"shop@sha256:abc":        "",
+		"shop:1@sha256:abc":      "1",
+		"registry.local/a/b:x-y": "x-y",
+	} {
+		if got := ImageTag(image); got != want {
+			t.Errorf("ImageTag(%q) = %q, want %q", image, got, want)
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to the decoder: it must never panic, and
+// whatever it accepts must default and validate without panicking.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(validSpec))
+	f.Add([]byte("name: a\nspec: {type: rpc, image: x:1, hpa: {min: 1, max: 2}, pvc: {size: 1Gi, mountPath: /d}}"))
+	f.Add([]byte(`{"name":"a","spec":{"ingress":{"host":"h"}}}`))
+	f.Add([]byte("spec:\n  env: {A: 1}\n  configFiles: {a: b}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		app, err := Decode("f.yaml", data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("decode error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		app.Default()
+		for _, e := range app.Validate("f.yaml") {
+			if !strings.HasPrefix(e.Error(), "f.yaml: ") {
+				t.Fatalf("error %q does not name the file", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,181 @@
+// Package appspec is the app spec file of kubectl zz deploy (zz.yaml): the
+// few fields a developer writes instead of Kubernetes YAML. It decodes the file
+// strictly (unknown or duplicate fields are errors), fills defaults and
+// validates, naming the file, the field and the fix in every error. It does no
+// I/O beyond the bytes it is given.
+package appspec
+
+import (
+	"strings"
+)
+
+// APIVersion and Kind head every spec file.
+const (
+	APIVersion = "zz.io/v1"
+	Kind       = "App"
+)
+
+// DefaultFile is the spec file kubectl zz deploy reads when -f is not given.
+const DefaultFile = "zz.yaml"
+
+// Type is the app's stack; it chooses probes, Service and JVM settings.
+type Type string
+
+// The app types.
+const (
+	// TypeWeb serves HTTP: readiness is GET HealthPath == 200.
+	TypeWeb Type = "web"
+	// TypeJava is TypeWeb on a JVM: same probes with a startup probe for slow
+	// starts, heap sized from the memory limit, exit on OutOfMemoryError.
+	TypeJava Type = "java"
+	// TypeRPC serves a binary protocol: readiness is a TCP connect to Port.
+	TypeRPC Type = "rpc"
+	// TypeWorker serves nothing: no Service, no probes on a port.
+	TypeWorker Type = "worker"
+)
+
+// Types lists the valid types, for errors and completion.
+var Types = []Type{TypeJava, TypeWeb, TypeRPC, TypeWorker}
+
+// Anti-affinity modes across hosts.
+const (
+	AntiAffinityPreferred = "preferred"
+	AntiAffinityRequired  = "required"
+)
+
+// Defaults filled by Default.
+const (
+	DefaultReplicas   int32 = 2
+	DefaultCPU              = "500m"
+	DefaultMemory           = "512Mi"
+	DefaultPort       int32 = 8080
+	DefaultHealthPath       = "/health"
+	DefaultConfigDir        = "/etc/zz"
+	DefaultCPUPercent int32 = 80
+)
+
+// App is the content of a spec file.
+type App struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Spec       Spec   `json:"spec"`
+}
+
+// Spec describes one app. Empty fields get the defaults above.
+type Spec struct {
+	Type    Type   `json:"type"`
+	Image   string `json:"image"`
+	Version string `json:"version,omitempty"`
+	// Replicas is ignored when HPA is set: the autoscaler owns the count.
+	Replicas   *int32 `json:"replicas,omitempty"`
+	CPU        string `json:"cpu,omitempty"`
+	Memory     string `json:"memory,omitempty"`
+	Port       int32  `json:"port,omitempty"`
+	HealthPath string `json:"healthPath,omitempty"`
+	Group      string `json:"group,omitempty"`
+	// Pool is the node pool (node label zz.io/pool) the pods run in.
+	Pool string            `json:"pool,omitempty"`
+	Env  map[string]string `json:"env,omitempty"`
+	// ConfigFiles are file name -> content, rendered to a ConfigMap mounted
+	// read-only at ConfigDir.
+	ConfigFiles map[string]string `json:"configFiles,omitempty"`
+	ConfigDir   string            `json:"configDir,omitempty"`
+	// GPUMem is GPU memory per card, a byte quantity (zz.io/gpu-mem).
+	GPUMem string `json:"gpuMem,omitempty"`
+	// AntiAffinity spreads pods across hosts: preferred (default) or required.
+	AntiAffinity string `json:"antiAffinity,omitempty"`
+	// PDB adds a PodDisruptionBudget allowing one pod down at a time.
+	PDB     bool     `json:"pdb,omitempty"`
+	Ingress *Ingress `json:"ingress,omitempty"`
+	HPA     *HPA     `json:"hpa,omitempty"`
+	PVC     *PVC     `json:"pvc,omitempty"`
+}
+
+// Ingress exposes a web app on a host name.
+type Ingress struct {
+	Host      string `json:"host"`
+	Path      string `json:"path,omitempty"`
+	ClassName string `json:"className,omitempty"`
+}
+
+// HPA scales the app on CPU use between Min and Max replicas.
+type HPA struct {
+	Min        int32 `json:"min"`
+	Max        int32 `json:"max"`
+	CPUPercent int32 `json:"cpuPercent,omitempty"`
+}
+
+// PVC is a volume claimed for the app and mounted at MountPath. One claim is
+// shared by every pod: more than one pod needs AccessModeMany.
+type PVC struct {
+	Size         string `json:"size"`
+	MountPath    string `json:"mountPath"`
+	StorageClass string `json:"storageClass,omitempty"`
+	// AccessMode is ReadWriteOnce (default) or ReadWriteMany.
+	AccessMode string `json:"accessMode,omitempty"`
+}
+
+// PVC access modes.
+const (
+	AccessModeOnce = "ReadWriteOnce"
+	AccessModeMany = "ReadWriteMany"
+)
+
+// Default fills empty fields. It never overrides what the file says.
+func (a *App) Default() {
+	if a.APIVersion == "" {
+		a.APIVersion = APIVersion
+	}
+	if a.Kind == "" {
+		a.Kind = Kind
+	}
+	s := &a.Spec
+	if s.Version == "" {
+		s.Version = ImageTag(s.Image)
+	}
+	if s.Replicas == nil {
+		r := DefaultReplicas
+		s.Replicas = &r
+	}
+	if s.CPU == "" {
+		s.CPU = DefaultCPU
+	}
+	if s.Memory == "" {
+		s.Memory = DefaultMemory
+	}
+	if s.Port == 0 && s.Type != TypeWorker {
+		s.Port = DefaultPort
+	}
+	if s.HealthPath == "" && (s.Type == TypeWeb || s.Type == TypeJava) {
+		s.HealthPath = DefaultHealthPath
+	}
+	if s.ConfigDir == "" && len(s.ConfigFiles) > 0 {
+		s.ConfigDir = DefaultConfigDir
+	}
+	if s.AntiAffinity == "" {
+		s.AntiAffinity = AntiAffinityPreferred
+	}
+	if s.Ingress != nil && s.Ingress.Path == "" {
+		s.Ingress.Path = "/"
+	}
+	if s.PVC != nil && s.PVC.AccessMode == "" {
+		s.PVC.AccessMode = AccessModeOnce
+	}
+	if s.HPA != nil && s.HPA.CPUPercent == 0 {
+		s.HPA.CPUPercent = DefaultCPUPercent
+	}
+}
+
+// ImageTag returns the tag of an image reference ("1.2" of "reg:5000/a:1.2"),
+// or "" when it has none or is pinned by digest only.
+func ImageTag(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	i := strings.LastIndex(image, ":")
+	if i < 0 || strings.Contains(image[i:], "/") {
+		return ""
+	}
+	return image[i+1:]
+}

@@ -1,0 +1,240 @@
+package appspec
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// maxNameLen leaves room for the suffixes of rendered objects ("-config",
+// "-data") and revision records ("-rev-12345") within 63 characters.
+const maxNameLen = 40
+
+// Validate checks a defaulted App and returns every problem, each naming file,
+// field and fix. It does no I/O.
+func (a *App) Validate(file string) Errors {
+	v := &validator{file: file}
+	if a.APIVersion != APIVersion {
+		v.add("apiVersion", fmt.Sprintf("%q is not supported", a.APIVersion), "use "+APIVersion)
+	}
+	if a.Kind != Kind {
+		v.add("kind", fmt.Sprintf("%q is not supported", a.Kind), "use "+Kind)
+	}
+	v.name(a.Name)
+	s := &a.Spec
+	v.typ(s.Type)
+	v.image(s.Image)
+	v.labelValue("spec.version", s.Version, "set spec.version, or tag spec.image (shop:1.4.2)")
+	if s.Replicas != nil && *s.Replicas < 0 {
+		v.add("spec.replicas", fmt.Sprintf("%d is negative", *s.Replicas), "use 0 or more")
+	}
+	v.quantity("spec.cpu", s.CPU, "use e.g. 250m or 2")
+	v.quantity("spec.memory", s.Memory, "use e.g. 512Mi or 2Gi")
+	if s.GPUMem != "" {
+		v.quantity("spec.gpuMem", s.GPUMem, "use e.g. 4Gi or 3000Mi (memory per card)")
+	}
+	v.port(s)
+	v.health(s)
+	if s.Group != "" {
+		v.labelValue("spec.group", s.Group, "use letters, digits, '-', '_' or '.', at most 63")
+	}
+	if s.Pool != "" {
+		v.labelValue("spec.pool", s.Pool, "use a node pool name such as general")
+	}
+	v.env(s.Env)
+	v.configFiles(s)
+	if s.AntiAffinity != AntiAffinityPreferred && s.AntiAffinity != AntiAffinityRequired {
+		v.add("spec.antiAffinity", fmt.Sprintf("%q is not a mode", s.AntiAffinity), "use preferred or required")
+	}
+	v.ingress(s)
+	v.hpa(s.HPA)
+	v.pvc(s)
+	return v.errs
+}
+
+type validator struct {
+	file string
+	errs Errors
+}
+
+func (v *validator) add(field, msg, fix string) {
+	v.errs = append(v.errs, &FieldError{File: v.file, Field: field, Msg: msg, Fix: fix})
+}
+
+func (v *validator) name(name string) {
+	switch {
+	case name == "":
+		v.add("name", "missing", "name the app, e.g. name: shop")
+	case len(name) > maxNameLen:
+		v.add("name", fmt.Sprintf("%q is %d characters", name, len(name)), fmt.Sprintf("use at most %d", maxNameLen))
+	case len(validation.IsDNS1035Label(name)) > 0:
+		v.add("name", fmt.Sprintf("%q is not a valid app name", name),
+			"use lower-case letters, digits and '-', starting with a letter (e.g. shop-api)")
+	}
+}
+
+func (v *validator) typ(t Type) {
+	if t == "" {
+		v.add("spec.type", "missing", "use one of "+typeList())
+	} else if !slices.Contains(Types, t) {
+		v.add("spec.type", fmt.Sprintf("%q is not an app type", t), "use one of "+typeList())
+	}
+}
+
+func typeList() string {
+	names := make([]string, len(Types))
+	for i, t := range Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (v *validator) image(image string) {
+	switch {
+	case image == "":
+		v.add("spec.image", "missing", "set the image to run, e.g. registry.local/shop:1.4.2")
+	case strings.ContainsAny(image, " \t\n") || strings.HasPrefix(image, ":") || strings.HasSuffix(image, ":"):
+		v.add("spec.image", fmt.Sprintf("%q is not an image reference", image), "use repository[:tag], e.g. registry.local/shop:1.4.2")
+	}
+}
+
+func (v *validator) labelValue(field, value, fix string) {
+	if value == "" {
+		v.add(field, "missing", fix)
+		return
+	}
+	if errs := validation.IsValidLabelValue(value); len(errs) > 0 {
+		v.add(field, fmt.Sprintf("%q is not a valid label value", value), fix)
+	}
+}
+
+func (v *validator) quantity(field, value, fix string) {
+	q, err := resource.ParseQuantity(value)
+	if err != nil {
+		v.add(field, fmt.Sprintf("%q is not a quantity", value), fix)
+		return
+	}
+	if q.Sign() <= 0 {
+		v.add(field, fmt.Sprintf("%q is not positive", value), fix)
+	}
+}
+
+func (v *validator) port(s *Spec) {
+	if s.Type == TypeWorker {
+		if s.Port != 0 {
+			v.add("spec.port", "a worker serves no port", "remove spec.port or use type web or rpc")
+		}
+		return
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		v.add("spec.port", fmt.Sprintf("%d is out of range", s.Port), "use a port from 1 to 65535, e.g. 8080")
+	}
+}
+
+func (v *validator) health(s *Spec) {
+	if s.Type != TypeWeb && s.Type != TypeJava {
+		if s.HealthPath != "" {
+			v.add("spec.healthPath", fmt.Sprintf("a %s app has no HTTP health check", s.Type), "remove spec.healthPath or use type web or java")
+		}
+		return
+	}
+	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n") {
+		v.add("spec.healthPath", fmt.Sprintf("%q is not a URL path", s.HealthPath), "use a path such as /health")
+	}
+}
+
+func (v *validator) env(env map[string]string) {
+	for _, name := range sortedKeys(env) {
+		if len(validation.IsEnvVarName(name)) > 0 {
+			v.add("spec.env."+name, "is not a valid environment variable name", "use letters, digits and '_', e.g. LOG_LEVEL")
+		}
+	}
+}
+
+func (v *validator) configFiles(s *Spec) {
+	for _, name := range sortedKeys(s.ConfigFiles) {
+		if len(validation.IsConfigMapKey(name)) > 0 {
+			v.add("spec.configFiles."+name, "is not a valid file name", "use letters, digits, '-', '_' or '.', e.g. app.properties")
+		}
+	}
+	if s.ConfigDir != "" && !path.IsAbs(s.ConfigDir) {
+		v.add("spec.configDir", fmt.Sprintf("%q is not an absolute path", s.ConfigDir), "use e.g. "+DefaultConfigDir)
+	}
+}
+
+func (v *validator) ingress(s *Spec) {
+	in := s.Ingress
+	if in == nil {
+		return
+	}
+	if s.Type == TypeWorker || s.Type == TypeRPC {
+		v.add("spec.ingress", fmt.Sprintf("a %s app is not served over HTTP", s.Type), "remove spec.ingress or use type web or java")
+	}
+	if len(validation.IsDNS1123Subdomain(in.Host)) > 0 {
+		v.add("spec.ingress.host", fmt.Sprintf("%q is not a host name", in.Host), "use e.g. shop.example.com")
+	}
+	if !strings.HasPrefix(in.Path, "/") {
+		v.add("spec.ingress.path", fmt.Sprintf("%q is not a URL path", in.Path), "use e.g. /")
+	}
+}
+
+func (v *validator) hpa(h *HPA) {
+	if h == nil {
+		return
+	}
+	if h.Min < 1 {
+		v.add("spec.hpa.min", fmt.Sprintf("%d is below 1", h.Min), "use 1 or more")
+	}
+	if h.Max < h.Min {
+		v.add("spec.hpa.max", fmt.Sprintf("%d is below min %d", h.Max, h.Min), "use a max of at least min")
+	}
+	if h.CPUPercent < 1 || h.CPUPercent > 100 {
+		v.add("spec.hpa.cpuPercent", fmt.Sprintf("%d is out of range", h.CPUPercent), "use 1 to 100, e.g. 80")
+	}
+}
+
+func (v *validator) pvc(s *Spec) {
+	p := s.PVC
+	if p == nil {
+		return
+	}
+	switch {
+	case p.AccessMode != AccessModeOnce && p.AccessMode != AccessModeMany:
+		v.add("spec.pvc.accessMode", fmt.Sprintf("%q is not an access mode", p.AccessMode), "use ReadWriteOnce or ReadWriteMany")
+	case p.AccessMode == AccessModeOnce && maxPods(s) > 1:
+		v.add("spec.pvc.accessMode", fmt.Sprintf("a ReadWriteOnce volume serves one node, but up to %d pods share it", maxPods(s)),
+			"use replicas: 1, or accessMode: ReadWriteMany with a storage class that supports it")
+	}
+	v.quantity("spec.pvc.size", p.Size, "use e.g. 10Gi")
+	if !path.IsAbs(p.MountPath) {
+		v.add("spec.pvc.mountPath", fmt.Sprintf("%q is not an absolute path", p.MountPath), "use e.g. /data")
+	}
+	if p.StorageClass != "" && len(validation.IsDNS1123Subdomain(p.StorageClass)) > 0 {
+		v.add("spec.pvc.storageClass", fmt.Sprintf("%q is not a storage class name", p.StorageClass), "use the name kubectl get storageclass shows")
+	}
+}
+
+// maxPods is the most pods the app runs at once, surge aside.
+func maxPods(s *Spec) int32 {
+	if s.HPA != nil {
+		return s.HPA.Max
+	}
+	if s.Replicas != nil {
+		return *s.Replicas
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

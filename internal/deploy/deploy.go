@@ -1,0 +1,234 @@
+// Package deploy is kubectl zz deploy, history and rollback without cobra:
+// it applies a rendered app with server-side apply, waits for its rollout,
+// and records every successful deploy as a revision of the whole app (a
+// Secret per revision, see Revision). Callers pass a kubernetes.Interface, so
+// tests run it on a fake clientset.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/user"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// Defaults of Options.
+const (
+	DefaultTimeout      = 5 * time.Minute
+	DefaultHistoryLimit = 10
+	DefaultPollInterval = 500 * time.Millisecond
+)
+
+// Options are what deploy and rollback share.
+type Options struct {
+	Namespace string
+	// User is recorded as who deployed; empty asks the apiserver (SelfSubjectReview).
+	User string
+	// Timeout bounds the wait for the rollout.
+	Timeout time.Duration
+	// HistoryLimit caps recorded revisions per app; older ones are deleted.
+	HistoryLimit int
+	// Progress receives the progress line (stderr); nil prints nothing.
+	Progress io.Writer
+	// Live rewrites the progress line in place (Progress is a terminal)
+	// and Width, when set, is the terminal's width the line is cut to.
+	Live         bool
+	Width        int
+	PollInterval time.Duration
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *Options) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.HistoryLimit == 0 {
+		o.HistoryLimit = DefaultHistoryLimit
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+}
+
+// Config is one kubectl zz deploy.
+type Config struct {
+	Options
+	// App is a loaded, valid spec (appspec.Load).
+	App *appspec.App
+	// Debug deploys without probes.
+	Debug bool
+	// ChangeCause is recorded with the revision; empty records the version.
+	ChangeCause string
+	// RollbackOnFailure re-applies the last recorded revision when the
+	// rollout fails.
+	RollbackOnFailure bool
+}
+
+// Result says what a deploy or rollback did.
+type Result struct {
+	Revision int64
+	// RolledBackTo is the revision restored after a failed rollout, 0 if none.
+	RolledBackTo int64
+}
+
+// Run deploys cfg.App: renders it as the next revision, applies it, waits for
+// the rollout and records the revision. On a failed rollout it records
+// nothing, returns an error wrapping ErrRolloutFailed and, with
+// RollbackOnFailure, restores the last recorded revision first.
+func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, error) {
+	cfg.defaults()
+	app, ns := cfg.App.Name, cfg.Namespace
+	history, err := History(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	rev := &Revision{
+		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
+		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(),
+	}
+	if rev.ChangeCause == "" {
+		rev.ChangeCause = "deploy " + rev.Version
+	}
+	rev.objects = render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug})
+	secret, err := newRecord(ns, rev)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
+	}
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
+		res := &Result{}
+		if cfg.RollbackOnFailure {
+			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+		}
+		return res, err
+	}
+	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: rev.Number}, nil
+}
+
+// restore re-applies the last recorded revision after the failure cause and
+// waits for it; the returned error always wraps cause.
+func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result) error {
+	if len(history) == 0 {
+		return fmt.Errorf("%w\nno earlier revision of %s to roll back to", cause, app)
+	}
+	last := history[len(history)-1]
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
+	}
+	if err := applyObjects(ctx, c, o.Namespace, app, last.objects); err != nil {
+		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
+	}
+	if err := waitRollout(ctx, c, o.Namespace, app, o); err != nil {
+		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
+	}
+	res.RolledBackTo = last.Number
+	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, last.Version)
+}
+
+// RollbackConfig is one kubectl zz rollback.
+type RollbackConfig struct {
+	Options
+	App string
+	// ToRevision is the revision to restore; 0 means the one before the latest.
+	ToRevision int64
+}
+
+// Rollback restores every object of a recorded revision (deleting the app's
+// objects it did not have, PVCs excepted), waits for the rollout and records
+// the result as a new revision. If the rollout fails, the latest revision is
+// re-applied so the running version stays, and the error says why.
+func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (*Result, error) {
+	cfg.defaults()
+	history, err := History(ctx, c, cfg.Namespace, cfg.App)
+	if err != nil {
+		return nil, err
+	}
+	target, err := pick(history, cfg.App, cfg.ToRevision)
+	if err != nil {
+		return nil, err
+	}
+	rev := &Revision{
+		App: cfg.App, Number: next(history), Version: target.Version, Image: target.Image,
+		User: whoAmI(ctx, c, cfg.User), ChangeCause: fmt.Sprintf("rollback to revision %d", target.Number), Time: cfg.now(),
+	}
+	rev.objects = withRevision(target.objects, rev.Number)
+	secret, err := newRecord(cfg.Namespace, rev)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects); err != nil {
+		return nil, err
+	}
+	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options); err != nil {
+		err = fmt.Errorf("rollback of %s to revision %d: %w", cfg.App, target.Number, err)
+		res := &Result{}
+		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res)
+	}
+	if err := record(ctx, c, cfg.Namespace, secret, history, cfg.HistoryLimit); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: rev.Number}, nil
+}
+
+func pick(history []*Revision, app string, n int64) (*Revision, error) {
+	if len(history) == 0 {
+		return nil, fmt.Errorf("%w: %s has no recorded revisions; deploy it first", ErrNoRevision, app)
+	}
+	if n == 0 {
+		if len(history) < 2 {
+			return nil, fmt.Errorf("%w: %s has only revision %d, nothing to roll back to", ErrNoRevision, app, history[0].Number)
+		}
+		return history[len(history)-2], nil
+	}
+	for _, r := range history {
+		if r.Number == n {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s has no revision %d (recorded: %d to %d); kubectl zz history %s lists them",
+		ErrNoRevision, app, n, history[0].Number, history[len(history)-1].Number, app)
+}
+
+func next(history []*Revision) int64 {
+	if len(history) == 0 {
+		return 1
+	}
+	return history[len(history)-1].Number + 1
+}
+
+// whoAmI is the user to record: the given one, else the apiserver's view of
+// the caller, else the local OS user.
+func whoAmI(ctx context.Context, c kubernetes.Interface, given string) string {
+	if given != "" {
+		return given
+	}
+	r, err := c.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err == nil && r.Status.UserInfo.Username != "" {
+		return r.Status.UserInfo.Username
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}

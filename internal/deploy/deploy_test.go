@@ -1,0 +1,309 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+const ns = "team-a"
+
+func spec(t *testing.T, image string, extra string) *appspec.App {
+	t.Helper()
+	data := "name: shop\nspec:\n  type: web\n  image: " + image + "\n  replicas: 2\n" + extra
+	app, err := appspec.Load("zz.yaml", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// controller plays kube-controller-manager on the fake clientset: it marks
+// every Deployment rolled out unless its image is in stuck.
+type controller struct {
+	mu    sync.Mutex
+	stuck map[string]bool
+}
+
+func startController(t *testing.T, c *fake.Clientset) *controller {
+	ctl := &controller{stuck: map[string]bool{}}
+	// The apiserver bumps a Deployment's generation on every spec change, so
+	// a rollout is not complete until the controller observed it; the fake
+	// tracker does not, so every apply bumps it here.
+	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		handled, obj, err := clienttesting.ObjectReaction(c.Tracker())(a)
+		if err != nil || !handled {
+			return handled, obj, err
+		}
+		d := obj.(*appsv1.Deployment).DeepCopy()
+		d.Generation++
+		if err := c.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("deployments"), d, d.Namespace); err != nil {
+			return true, nil, err
+		}
+		return true, d, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			ctl.sync(ctx, c)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return ctl
+}
+
+func (ctl *controller) setStuck(image string) {
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.stuck[image] = true
+}
+
+func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
+	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for i := range list.Items {
+		d := &list.Items[i]
+		ctl.mu.Lock()
+		stuck := ctl.stuck[d.Spec.Template.Spec.Containers[0].Image]
+		ctl.mu.Unlock()
+		want := *d.Spec.Replicas
+		s := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
+		if stuck {
+			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want + 1, UpdatedReplicas: 1, ReadyReplicas: want, AvailableReplicas: want}
+		}
+		if equality.Semantic.DeepEqual(d.Status, s) {
+			continue
+		}
+		d.Status = s
+		_, _ = c.AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{})
+	}
+}
+
+func opts() Options {
+	return Options{Namespace: ns, User: "alice", Timeout: 2 * time.Second, PollInterval: 5 * time.Millisecond,
+		Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }}
+}
+
+func deployOK(t *testing.T, c kubernetes.Interface, app *appspec.App, limit int) int64 {
+	t.Helper()
+	o := opts()
+	o.HistoryLimit = limit
+	res, err := Run(t.Context(), c, &Config{Options: o, App: app})
+	if err != nil {
+		t.Fatalf("deploy %s: %v", app.Spec.Image, err)
+	}
+	return res.Revision
+}
+
+func image(t *testing.T, c kubernetes.Interface) string {
+	t.Helper()
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+func TestDeployRedeployRollback(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+
+	v1 := spec(t, "reg/shop:1", "  env: {MODE: one}\n  configFiles: {app.conf: one}\n  pdb: true\n")
+	if rev := deployOK(t, c, v1, 0); rev != 1 {
+		t.Fatalf("first deploy recorded revision %d, want 1", rev)
+	}
+	// v2 drops the config files and the PDB: both must be deleted.
+	if rev := deployOK(t, c, spec(t, "reg/shop:2", ""), 0); rev != 2 {
+		t.Fatalf("second deploy recorded revision %d, want 2", rev)
+	}
+	if _, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("ConfigMap of revision 1 still there after revision 2: %v", err)
+	}
+	if _, err := c.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "shop", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("PDB of revision 1 still there after revision 2: %v", err)
+	}
+
+	hist, err := History(ctx, c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Version != "1" || hist[1].Image != "reg/shop:2" || hist[0].User != "alice" ||
+		hist[1].ChangeCause != "deploy 2" || !hist[0].Time.Equal(opts().Now()) {
+		t.Fatalf("history = %+v %+v", hist[0], hist[len(hist)-1])
+	}
+	if got := strings.Join(hist[0].Kinds, " "); got != "ConfigMap/shop-config Service/shop Deployment/shop PodDisruptionBudget/shop" {
+		t.Fatalf("revision 1 objects = %s", got)
+	}
+
+	res, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Revision != 3 {
+		t.Fatalf("rollback recorded revision %d, want 3", res.Revision)
+	}
+	if img := image(t, c); img != "reg/shop:1" {
+		t.Fatalf("image after rollback = %s", img)
+	}
+	cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})
+	if err != nil || cm.Data["app.conf"] != "one" || cm.Labels[contract.LabelRevision] != "3" {
+		t.Fatalf("ConfigMap after rollback = %v, %v", cm, err)
+	}
+	d, _ := c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if env := d.Spec.Template.Spec.Containers[0].Env; len(env) != 1 || env[0].Value != "one" {
+		t.Fatalf("env after rollback = %v", env)
+	}
+	hist, _ = History(ctx, c, ns, "shop")
+	if last := hist[len(hist)-1]; last.Number != 3 || last.ChangeCause != "rollback to revision 1" || last.Image != "reg/shop:1" {
+		t.Fatalf("revision 3 = %+v", last)
+	}
+}
+
+func TestHistoryLimit(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	for _, img := range []string{"reg/shop:1", "reg/shop:2", "reg/shop:3", "reg/shop:4"} {
+		deployOK(t, c, spec(t, img, ""), 2)
+	}
+	hist, err := History(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Number != 3 || hist[1].Number != 4 {
+		t.Fatalf("history after 4 deploys with limit 2: %d revisions from %d", len(hist), hist[0].Number)
+	}
+	_, err = Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+	if !errors.Is(err, ErrNoRevision) || !strings.Contains(err.Error(), "recorded: 3 to 4") {
+		t.Fatalf("rollback to a trimmed revision: %v", err)
+	}
+}
+
+func unschedulablePod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop-new-1", Namespace: ns, Labels: map[string]string{contract.LabelApp: "shop"}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
+			Message: "0/8 nodes are available: 8 node(s) didn't match Pod's node affinity/selector.",
+		}}},
+	}
+}
+
+func TestFailedDeployRollsBack(t *testing.T) {
+	for _, rollback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail", true: "rollback-on-failure"}[rollback], func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:bad")
+			if _, err := c.CoreV1().Pods(ns).Create(t.Context(), unschedulablePod(), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			var progress strings.Builder
+			o := opts()
+			o.Timeout = 300 * time.Millisecond
+			o.Progress = &progress
+			res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: rollback})
+			if !errors.Is(err, ErrRolloutFailed) {
+				t.Fatalf("err = %v, want ErrRolloutFailed", err)
+			}
+			for _, want := range []string{"not ready after 300ms", "pod shop-new-1: Unschedulable: 0/8 nodes are available"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if !strings.Contains(progress.String(), "shop: 2/2 ready, 1/2 updated, 3 total") {
+				t.Errorf("progress output lacks the counts:\n%s", progress.String())
+			}
+			hist, _ := History(t.Context(), c, ns, "shop")
+			if len(hist) != 1 {
+				t.Errorf("a failed deploy was recorded: %d revisions", len(hist))
+			}
+			wantImage := "reg/shop:bad"
+			if rollback {
+				wantImage = "reg/shop:1"
+				if res.RolledBackTo != 1 || !strings.Contains(err.Error(), "rolled back to revision 1") {
+					t.Errorf("result %+v, err %v: want a rollback to revision 1", res, err)
+				}
+			}
+			if img := image(t, c); img != wantImage {
+				t.Errorf("image after the failed deploy = %s, want %s", img, wantImage)
+			}
+		})
+	}
+}
+
+func TestFailedRollbackKeepsRunningVersion(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:gone", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	ctl.setStuck("reg/shop:gone") // its image no longer pulls
+	o := opts()
+	o.Timeout = 200 * time.Millisecond
+	_, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 1})
+	if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), "rolled back to revision 2") {
+		t.Fatalf("err = %v", err)
+	}
+	if img := image(t, c); img != "reg/shop:2" {
+		t.Fatalf("running image after failed rollback = %s, want reg/shop:2", img)
+	}
+	if hist, _ := History(t.Context(), c, ns, "shop"); len(hist) != 2 {
+		t.Fatalf("failed rollback was recorded: %d revisions", len(hist))
+	}
+}
+
+func TestRollbackNeedsHistory(t *testing.T) {
+	c := fake.NewClientset()
+	_, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"})
+	if !errors.Is(err, ErrNoRevision) || !strings.Contains(err.Error(), "deploy it first") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestWaitSurvivesTransientErrors: a failed read (network, client throttling)
+// does not end the wait; the next poll decides.
+func TestWaitSurvivesTransientErrors(t *testing.T) {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	failures := 3
+	c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	startController(t, c) // after the reactor: the fake's reactor chain is not safe to change while in use
+	if rev := deployOK(t, c, spec(t, "reg/shop:1", ""), 0); rev != 1 {
+		t.Fatalf("revision %d", rev)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if failures != 0 {
+		t.Fatalf("the wait never read the deployment through the failures (%d left)", failures)
+	}
+}

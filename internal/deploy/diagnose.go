@@ -1,0 +1,165 @@
+package deploy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// waitingReasons are container waiting states a person must act on.
+var waitingReasons = map[string]bool{
+	"CrashLoopBackOff":           true,
+	"ImagePullBackOff":           true,
+	"ErrImagePull":               true,
+	"InvalidImageName":           true,
+	"CreateContainerConfigError": true,
+	"CreateContainerError":       true,
+	"RunContainerError":          true,
+}
+
+// ReasonCrashLoop is the waiting reason for which the last log lines are fetched.
+const ReasonCrashLoop = "CrashLoopBackOff"
+
+// Problem is why one pod is not ready.
+type Problem struct {
+	Pod    string
+	Reason string // Unschedulable, CrashLoopBackOff, ImagePullBackOff, NotReady, Pending, ...
+	Detail string
+}
+
+func (p Problem) String() string {
+	if p.Detail == "" {
+		return p.Reason
+	}
+	return p.Reason + ": " + p.Detail
+}
+
+// PodProblem says why pod is not ready, or ok=false when it is ready or on
+// its way out. It is pure, so every case is a table row.
+func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded {
+		return Problem{}, false
+	}
+	p.Pod = pod.Name
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			p.Reason, p.Detail = c.Reason, c.Message
+			if p.Reason == "" {
+				p.Reason = "Unschedulable"
+			}
+			return p, true
+		}
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil && waitingReasons[w.Reason] {
+			p.Reason, p.Detail = w.Reason, w.Message
+			if t := cs.LastTerminationState.Terminated; t != nil && w.Reason == ReasonCrashLoop {
+				p.Detail = fmt.Sprintf("container %s exited with code %d (%s), restarted %d times", cs.Name, t.ExitCode, t.Reason, cs.RestartCount)
+			}
+			return p, true
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return Problem{}, false
+		}
+	}
+	if pod.Spec.NodeName == "" {
+		return Problem{Pod: pod.Name, Reason: "Pending", Detail: "not scheduled yet"}, true
+	}
+	running, ready := 0, 0
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.State.Running != nil && !cs.Ready {
+			return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("container %s runs but its readiness probe fails", cs.Name)}, true
+		}
+		if cs.State.Running != nil {
+			running++
+		}
+		if cs.Ready {
+			ready++
+		}
+	}
+	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == len(pod.Status.ContainerStatuses) {
+		// The node lifecycle controller marks pods not ready when their node
+		// stops reporting; the kubelet marks them ready again when it is back.
+		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
+			pod.Spec.NodeName, pod.Spec.NodeName)}, true
+	}
+	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName)}, true
+}
+
+// Summary is one line for all pod problems: the most common first, with how
+// many pods share it.
+func Summary(problems []Problem) string {
+	if len(problems) == 0 {
+		return ""
+	}
+	count := map[string]int{}
+	example := map[string]string{}
+	for _, p := range problems {
+		k := p.String()
+		count[k]++
+		if _, ok := example[k]; !ok {
+			example[k] = p.Pod
+		}
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if count[k] == 1 {
+			parts = append(parts, fmt.Sprintf("pod %s: %s", example[k], k))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d pods (e.g. %s): %s", count[k], example[k], k))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Status is a Deployment's rollout progress.
+type Status struct {
+	Want, Ready, Updated, Total, Available int32
+	Complete                               bool
+	// Failed is set when the controller gave up (progress deadline).
+	Failed string
+	// ReplicaFailure is why the controller cannot create pods (quota,
+	// admission), when it says so.
+	ReplicaFailure string
+}
+
+// RolloutStatus reads d the way kubectl rollout status does: complete when
+// the current generation is observed and every replica is updated and
+// available with no old one left.
+func RolloutStatus(d *appsv1.Deployment) Status {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	st := Status{Want: want, Ready: s.ReadyReplicas, Updated: s.UpdatedReplicas, Total: s.Replicas, Available: s.AvailableReplicas}
+	st.Complete = s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			st.Failed = c.Message
+		}
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			st.ReplicaFailure = c.Reason + ": " + c.Message
+		}
+	}
+	return st
+}
+
+func (s Status) String() string {
+	return fmt.Sprintf("%d/%d ready, %d/%d updated, %d total", s.Ready, s.Want, s.Updated, s.Want, s.Total)
+}

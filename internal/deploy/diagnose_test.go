@@ -1,0 +1,153 @@
+package deploy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func pod(status corev1.PodStatus, node string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: ns, Labels: map[string]string{contract.LabelApp: "shop"}},
+		Spec: corev1.PodSpec{NodeName: node}, Status: status}
+}
+
+func waiting(reason, msg string) corev1.PodStatus {
+	return corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}},
+	}}}
+}
+
+func TestPodProblem(t *testing.T) {
+	crash := waiting("CrashLoopBackOff", "back-off 40s")
+	crash.ContainerStatuses[0].RestartCount = 4
+	crash.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}
+	deleting := pod(waiting("ImagePullBackOff", ""), "n1")
+	deleting.DeletionTimestamp = &metav1.Time{}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want string // "" = no problem
+	}{
+		{name: "unschedulable", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: "Unschedulable", Message: "0/8 nodes are available: 8 Insufficient cpu."}}}, ""),
+			want: "Unschedulable: 0/8 nodes are available: 8 Insufficient cpu."},
+		{name: "image pull", pod: pod(waiting("ImagePullBackOff", `Back-off pulling image "reg/x:9"`), "n1"),
+			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`},
+		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found"},
+		{name: "crash loop", pod: pod(crash, "n1"), want: "CrashLoopBackOff: container app exited with code 1 (Error), restarted 4 times"},
+		{name: "readiness failing", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
+			want: "NotReady: container app runs but its readiness probe fails"},
+		{name: "pod marked not ready by the node controller", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
+			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
+		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
+		{name: "creating", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, "n1"), want: "Pending: phase Pending on node n1"},
+		{name: "ready", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}, "n1")},
+		{name: "terminating", pod: deleting},
+		{name: "waiting ContainerCreating is no problem yet", pod: pod(waiting("ContainerCreating", ""), "n1"), want: "Pending: phase Pending on node n1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, ok := PodProblem(tt.pod)
+			if got := map[bool]string{true: p.String()}[ok]; got != tt.want {
+				t.Fatalf("problem = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	got := Summary([]Problem{
+		{Pod: "a", Reason: "Unschedulable", Detail: "no nodes"},
+		{Pod: "b", Reason: "ImagePullBackOff"},
+		{Pod: "c", Reason: "Unschedulable", Detail: "no nodes"},
+	})
+	want := "2 pods (e.g. a): Unschedulable: no nodes; pod b: ImagePullBackOff"
+	if got != want {
+		t.Fatalf("Summary = %q, want %q", got, want)
+	}
+	if Summary(nil) != "" {
+		t.Fatal("summary of nothing is not empty")
+	}
+}
+
+func TestRolloutStatus(t *testing.T) {
+	d := func(gen, observed int64, want, total, updated, avail int32) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Generation: gen}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To(want)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: total, UpdatedReplicas: updated, AvailableReplicas: avail, ReadyReplicas: avail}}
+	}
+	tests := []struct {
+		name string
+		d    *appsv1.Deployment
+		want bool
+	}{
+		{"complete", d(2, 2, 3, 3, 3, 3), true},
+		{"not observed", d(3, 2, 3, 3, 3, 3), false},
+		{"old pod left", d(2, 2, 3, 4, 3, 3), false},
+		{"not updated", d(2, 2, 3, 3, 2, 3), false},
+		{"not available", d(2, 2, 3, 3, 3, 2), false},
+		{"scaled to zero", d(1, 1, 0, 0, 0, 0), true},
+	}
+	for _, tt := range tests {
+		if got := RolloutStatus(tt.d).Complete; got != tt.want {
+			t.Errorf("%s: complete = %v", tt.name, got)
+		}
+	}
+	dead := d(2, 2, 3, 3, 1, 3)
+	dead.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", Message: "ReplicaSet has timed out progressing."}}
+	dead.Status.Conditions = append(dead.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
+		Reason: "FailedCreate", Message: `pods "shop-1" is forbidden: exceeded quota: q`})
+	if st := RolloutStatus(dead); st.ReplicaFailure != `FailedCreate: pods "shop-1" is forbidden: exceeded quota: q` {
+		t.Fatalf("replica failure = %q", st.ReplicaFailure)
+	}
+	if st := RolloutStatus(dead); st.Failed == "" || st.String() != "3/3 ready, 1/3 updated, 3 total" {
+		t.Fatalf("status = %+v (%s)", st, st)
+	}
+}
+
+func TestFailureShowsCrashLogs(t *testing.T) {
+	crash := waiting("CrashLoopBackOff", "")
+	c := fake.NewClientset(pod(crash, "n1"))
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	if !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	// The fake clientset answers every log request with "fake logs".
+	if !strings.Contains(err.Error(), "pod p: CrashLoopBackOff") || !strings.Contains(err.Error(), "last log lines of p:\n  fake logs") {
+		t.Fatalf("error lacks reason or logs:\n%v", err)
+	}
+}
+
+func TestProgressLive(t *testing.T) {
+	var b strings.Builder
+	p := &progress{out: &b, live: true}
+	p.update("a", "1")
+	p.update("b", "1")
+	p.done()
+	if b.String() != "\r\033[Ka\r\033[Kb\n" {
+		t.Fatalf("live output = %q", b.String())
+	}
+	b.Reset()
+	p = &progress{out: &b, live: true, width: 6}
+	p.update("abcdefgh", "1")
+	if b.String() != "\r\033[Kabcd…" {
+		t.Fatalf("cut live output = %q", b.String())
+	}
+	b.Reset()
+	p = &progress{out: &b}
+	p.update("a 1s", "x")
+	p.update("a 2s", "x")
+	p.update("b 3s", "y")
+	if b.String() != "a 1s\nb 3s\n" {
+		t.Fatalf("plain output = %q", b.String())
+	}
+}

@@ -1,0 +1,177 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// kindClient is the part of a typed client-go resource client zz needs; every
+// generated client satisfies it.
+type kindClient[T runtime.Object, L runtime.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+}
+
+// kindOps applies, deletes and lists one kind of rendered object.
+type kindOps struct {
+	kind string
+	// prune: delete the app's objects of this kind that a revision lacks.
+	// Off for PersistentVolumeClaims: a rollback must never delete data.
+	prune bool
+	// apply server-side applies body; dryRun asks the apiserver what it
+	// would store without storing it.
+	apply  func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte, dryRun bool) (runtime.Object, error)
+	get    func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error)
+	delete func(ctx context.Context, c kubernetes.Interface, ns, name string) error
+	list   func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]string, error)
+}
+
+func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client func(c kubernetes.Interface, ns string) kindClient[T, L]) kindOps {
+	return kindOps{
+		kind:  kind,
+		prune: prune,
+		apply: func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte, dryRun bool) (runtime.Object, error) {
+			opts := metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}
+			if dryRun {
+				opts.DryRun = []string{metav1.DryRunAll}
+			}
+			return client(c, ns).Patch(ctx, name, types.ApplyPatchType, body, opts)
+		},
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return client(c, ns).Get(ctx, name, metav1.GetOptions{})
+		},
+		delete: func(ctx context.Context, c kubernetes.Interface, ns, name string) error {
+			err := client(c, ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]string, error) {
+			l, err := client(c, ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+			if err != nil {
+				return nil, err
+			}
+			items, err := meta.ExtractList(l)
+			if err != nil {
+				return nil, err
+			}
+			names := make([]string, 0, len(items))
+			for _, it := range items {
+				m, err := meta.Accessor(it)
+				if err != nil {
+					return nil, err
+				}
+				names = append(names, m.GetName())
+			}
+			return names, nil
+		},
+	}
+}
+
+// kinds is every kind render produces, in apply order.
+var kinds = []kindOps{
+	ops("ConfigMap", true, func(c kubernetes.Interface, ns string) kindClient[*corev1.ConfigMap, *corev1.ConfigMapList] {
+		return c.CoreV1().ConfigMaps(ns)
+	}),
+	ops("PersistentVolumeClaim", false, func(c kubernetes.Interface, ns string) kindClient[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList] {
+		return c.CoreV1().PersistentVolumeClaims(ns)
+	}),
+	ops("Service", true, func(c kubernetes.Interface, ns string) kindClient[*corev1.Service, *corev1.ServiceList] {
+		return c.CoreV1().Services(ns)
+	}),
+	deploymentOps,
+	ingressOps,
+	hpaOps,
+	pdbOps,
+}
+
+func kindOf(kind string) (kindOps, bool) {
+	for _, k := range kinds {
+		if k.kind == kind {
+			return k, true
+		}
+	}
+	return kindOps{}, false
+}
+
+// applyObjects server-side applies objs (field manager contract.ManagedBy,
+// forcing conflicts: zz owns what it renders), then deletes the app's objects
+// of prunable kinds that objs lacks.
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) error {
+	want := map[string]bool{}
+	for _, o := range objs {
+		kind := o.GetObjectKind().GroupVersionKind().Kind
+		k, ok := kindOf(kind)
+		if !ok {
+			return fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
+		}
+		body, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		if _, err := k.apply(ctx, c, ns, o.GetName(), body, false); err != nil {
+			return fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
+		}
+		want[kind+"/"+o.GetName()] = true
+	}
+	extra, err := extraObjects(ctx, c, ns, app, want)
+	if err != nil {
+		return err
+	}
+	for _, e := range extra {
+		if err := e.ops.delete(ctx, c, ns, e.name); err != nil {
+			return fmt.Errorf("delete %s %s/%s, which this revision does not have: %w", e.ops.kind, ns, e.name, err)
+		}
+	}
+	return nil
+}
+
+// liveObject names one of the app's objects in the cluster.
+type liveObject struct {
+	ops  kindOps
+	name string
+}
+
+// extraObjects lists the app's objects of prunable kinds that are not in
+// want (keys Kind/name), in delete order.
+func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, want map[string]bool) ([]liveObject, error) {
+	selector := appSelector(app)
+	var extra []liveObject
+	for i := len(kinds) - 1; i >= 0; i-- {
+		k := kinds[i]
+		if !k.prune {
+			continue
+		}
+		names, err := k.list(ctx, c, ns, selector)
+		if err != nil {
+			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
+		}
+		for _, name := range names {
+			if !want[k.kind+"/"+name] {
+				extra = append(extra, liveObject{ops: k, name: name})
+			}
+		}
+	}
+	return extra, nil
+}
+
+// appSelector matches the objects kubectl zz rendered for app.
+func appSelector(app string) string {
+	return contract.LabelApp + "=" + app + "," + contract.LabelK8sManagedBy + "=" + contract.ManagedBy
+}

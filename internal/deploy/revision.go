@@ -1,0 +1,203 @@
+package deploy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// Revision is one recorded deploy of a whole app. It is stored as a Secret of
+// type contract.SecretTypeRevision named RecordName(app, number), whose key
+// objectsKey holds every rendered object as gzipped JSON.
+type Revision struct {
+	App         string    `json:"app"`
+	Number      int64     `json:"revision"`
+	Version     string    `json:"version"`
+	Image       string    `json:"image"`
+	User        string    `json:"user"`
+	ChangeCause string    `json:"changeCause"`
+	Time        time.Time `json:"time"`
+	// Kinds lists the recorded objects as Kind/name.
+	Kinds []string `json:"objects"`
+
+	objects []render.Object
+}
+
+// objectsKey is the Secret data key holding the rendered objects.
+const objectsKey = "objects.json.gz"
+
+// maxRecordSize keeps a record under the 1 MiB object limit of etcd.
+const maxRecordSize = 900 * 1024
+
+// ErrNoRevision means the requested revision is not recorded (never was, or
+// trimmed from the history).
+var ErrNoRevision = errors.New("revision not found")
+
+// RecordName is the name of the Secret recording revision n of app.
+func RecordName(app string, n int64) string {
+	return fmt.Sprintf("zz.%s.r%d", app, n)
+}
+
+// newRecord builds the Secret for rev. It fails, before anything is applied,
+// when the app is too large to record.
+func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
+	raw := make([]json.RawMessage, 0, len(rev.objects))
+	for _, o := range rev.objects {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, b)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(raw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxRecordSize {
+		return nil, fmt.Errorf("app %s renders to %d compressed bytes, more than a revision record holds (%d); move large config files out of the spec",
+			rev.App, buf.Len(), maxRecordSize)
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RecordName(rev.App, rev.Number), Namespace: ns,
+			Labels: map[string]string{
+				contract.LabelApp:          rev.App,
+				contract.LabelRevision:     strconv.FormatInt(rev.Number, 10),
+				contract.LabelVersion:      rev.Version,
+				contract.LabelK8sManagedBy: contract.ManagedBy,
+			},
+			Annotations: map[string]string{
+				contract.AnnotationImage:       rev.Image,
+				contract.AnnotationDeployedBy:  rev.User,
+				contract.AnnotationDeployedAt:  rev.Time.UTC().Format(time.RFC3339),
+				contract.AnnotationChangeCause: rev.ChangeCause,
+			},
+		},
+		Type: corev1.SecretType(contract.SecretTypeRevision),
+		Data: map[string][]byte{objectsKey: buf.Bytes()},
+	}, nil
+}
+
+// History returns app's recorded revisions, oldest first, with their objects.
+func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Revision, error) {
+	list, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", app, err)
+	}
+	var revs []*Revision
+	for i := range list.Items {
+		s := &list.Items[i]
+		if string(s.Type) != contract.SecretTypeRevision {
+			continue
+		}
+		rev, err := parseRecord(s)
+		if err != nil {
+			return nil, fmt.Errorf("revision record %s/%s: %w", ns, s.Name, err)
+		}
+		revs = append(revs, rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i].Number < revs[j].Number })
+	return revs, nil
+}
+
+func parseRecord(s *corev1.Secret) (*Revision, error) {
+	n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("label %s: %w", contract.LabelRevision, err)
+	}
+	t, _ := time.Parse(time.RFC3339, s.Annotations[contract.AnnotationDeployedAt])
+	rev := &Revision{
+		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
+		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
+		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(s.Data[objectsKey]))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, 16*maxRecordSize))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+	}
+	for _, r := range raw {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(r, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", objectsKey, err)
+		}
+		o, ok := obj.(render.Object)
+		if !ok {
+			return nil, fmt.Errorf("%s: %T is not an object", objectsKey, obj)
+		}
+		// The deserializer drops TypeMeta of typed objects; apply needs it.
+		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+		if err != nil {
+			return nil, err
+		}
+		o.GetObjectKind().SetGroupVersionKind(gvks[0])
+		rev.objects = append(rev.objects, o)
+		rev.Kinds = append(rev.Kinds, gvks[0].Kind+"/"+o.GetName())
+	}
+	return rev, nil
+}
+
+// record stores rev and trims the history to limit records (oldest first).
+func record(ctx context.Context, c kubernetes.Interface, ns string, secret *corev1.Secret, history []*Revision, limit int) error {
+	if _, err := c.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("record %s: another deploy recorded this revision meanwhile; run kubectl zz history and deploy again: %w", secret.Name, err)
+		}
+		return fmt.Errorf("record %s: %w", secret.Name, err)
+	}
+	if limit < 1 {
+		return nil
+	}
+	for excess := len(history) + 1 - limit; excess > 0 && len(history) > 0; excess-- {
+		old := history[0]
+		history = history[1:]
+		err := c.CoreV1().Secrets(ns).Delete(ctx, RecordName(old.App, old.Number), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("trim history of %s: %w", old.App, err)
+		}
+	}
+	return nil
+}
+
+// withRevision returns copies of objs labelled as revision n.
+func withRevision(objs []render.Object, n int64) []render.Object {
+	out := make([]render.Object, len(objs))
+	for i, o := range objs {
+		cp := o.DeepCopyObject().(render.Object)
+		labels := map[string]string{}
+		for k, v := range cp.GetLabels() {
+			labels[k] = v
+		}
+		labels[contract.LabelRevision] = strconv.FormatInt(n, 10)
+		cp.SetLabels(labels)
+		out[i] = cp
+	}
+	return out
+}

@@ -1,0 +1,217 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// ErrRolloutFailed is wrapped by every error that means the pods did not
+// become ready; the message carries the reason.
+var ErrRolloutFailed = errors.New("rollout failed")
+
+// logLines is how many lines of a crash-looping container's log are shown.
+const logLines = 10
+
+// progress writes the live progress line: rewritten in place on a terminal,
+// otherwise one line whenever the state changes.
+type progress struct {
+	out   io.Writer
+	live  bool
+	width int // of the terminal; a live line is cut to fit, or it would wrap
+	last  string
+}
+
+func (p *progress) update(line, state string) {
+	if p.out == nil {
+		return
+	}
+	if p.live {
+		if r := []rune(line); p.width > 1 && len(r) >= p.width {
+			line = string(r[:p.width-2]) + "…"
+		}
+		fmt.Fprintf(p.out, "\r\033[K%s", line)
+		return
+	}
+	if state != p.last {
+		fmt.Fprintln(p.out, line)
+		p.last = state
+	}
+}
+
+func (p *progress) done() {
+	if p.out != nil && p.live {
+		fmt.Fprintln(p.out)
+	}
+}
+
+// waitRollout follows the app's Deployment until its rollout completes, the
+// controller reports a missed progress deadline, or the timeout passes; then
+// it returns ErrRolloutFailed with why the pods are not ready.
+func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options) error {
+	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o,
+		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
+	defer w.p.done()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	tick := time.NewTicker(o.PollInterval)
+	defer tick.Stop()
+	// A watch wakes the loop as soon as the controller updates the status;
+	// the ticker keeps the elapsed time moving and covers a failed watch.
+	var events <-chan watch.Event
+	wi, err := c.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", app).String()})
+	if err == nil {
+		defer wi.Stop()
+		events = wi.ResultChan()
+	}
+	for {
+		if done, err := w.check(ctx); done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("stopped waiting for %s/%s: %w", ns, app, parent.Err())
+			}
+			what := fmt.Sprintf("not ready after %s", o.Timeout)
+			if w.last.ReplicaFailure != "" {
+				what += ": " + w.last.ReplicaFailure
+			}
+			// One failed read is the last one cut by the deadline; more is news.
+			if w.failedReads > 1 {
+				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
+			}
+			return failure(context.WithoutCancel(ctx), c, ns, app, what)
+		case <-tick.C:
+		case _, ok := <-events:
+			if !ok {
+				events = nil // closed: poll only
+			}
+		}
+	}
+}
+
+// waiter is the state of one rollout wait.
+type waiter struct {
+	c       kubernetes.Interface
+	ns, app string
+	start   time.Time
+	o       *Options
+	p       *progress
+	last    Status
+	lastErr error
+	// failedReads counts reads failed in a row.
+	failedReads int
+}
+
+// check reads the Deployment once, prints progress, and says whether the
+// wait is over (err nil: rolled out).
+func (w *waiter) check(ctx context.Context) (bool, error) {
+	d, err := w.c.AppsV1().Deployments(w.ns).Get(ctx, w.app, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, w.ns, w.app)
+	case err != nil:
+		// Transient (network, throttling): keep polling until the timeout.
+		w.lastErr = err
+		w.failedReads++
+		return false, nil
+	}
+	w.lastErr, w.failedReads = nil, 0
+	st := RolloutStatus(d)
+	w.last = st
+	why := ""
+	if !st.Complete {
+		why = podSummary(ctx, w.c, w.ns, w.app)
+		if why == "" {
+			why = st.ReplicaFailure
+		}
+	}
+	line := fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second))
+	if why != "" {
+		line += "; waiting: " + why
+	}
+	w.p.update(line, st.String()+why)
+	switch {
+	case st.Complete:
+		return true, nil
+	case st.Failed != "":
+		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
+	}
+	return false, nil
+}
+
+// failure builds the error a person reads: what happened and why the pods are
+// not ready, with the last log lines of a crash-looping container.
+func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	problems, err := podProblems(ctx, c, ns, app)
+	if err != nil {
+		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
+	}
+	msg := fmt.Sprintf("%s/%s %s", ns, app, what)
+	if s := Summary(problems); s != "" {
+		msg += ": " + s
+	}
+	for _, p := range problems {
+		if p.Reason == ReasonCrashLoop {
+			msg += "\nlast log lines of " + p.Pod + ":\n" + lastLogs(ctx, c, ns, p.Pod)
+			break
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrRolloutFailed, msg)
+}
+
+func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([]Problem, error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + app})
+	if err != nil {
+		return nil, err
+	}
+	var problems []Problem
+	for i := range pods.Items {
+		if p, ok := PodProblem(&pods.Items[i]); ok {
+			problems = append(problems, p)
+		}
+	}
+	return problems, nil
+}
+
+func podSummary(ctx context.Context, c kubernetes.Interface, ns, app string) string {
+	problems, err := podProblems(ctx, c, ns, app)
+	if err != nil {
+		return ""
+	}
+	return Summary(problems)
+}
+
+// lastLogs returns the tail of the previous (crashed) container's log, or of
+// the current one when there is no previous.
+func lastLogs(ctx context.Context, c kubernetes.Interface, ns, pod string) string {
+	opts := &corev1.PodLogOptions{Container: render.ContainerName, TailLines: ptr.To[int64](logLines), Previous: true}
+	b, err := c.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
+	if err != nil {
+		opts.Previous = false
+		b, err = c.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
+	}
+	if err != nil {
+		return "  (logs unavailable: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return "  " + strings.Join(lines, "\n  ")
+}

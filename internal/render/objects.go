@@ -1,0 +1,147 @@
+package render
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/appspec"
+)
+
+func (r *renderer) configMap() *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: r.meta(ConfigMapName(r.app.Name)),
+		Data:       r.s.ConfigFiles,
+	}
+}
+
+func (r *renderer) pvc() *corev1.PersistentVolumeClaim {
+	p := r.s.PVC
+	pvc := &corev1.PersistentVolumeClaim{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: r.meta(PVCName(r.app.Name)),
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.PersistentVolumeAccessMode(p.AccessMode)},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceStorage: resource.MustParse(p.Size),
+			}},
+		},
+	}
+	if p.StorageClass != "" {
+		pvc.Spec.StorageClassName = ptr.To(p.StorageClass)
+	}
+	return pvc
+}
+
+// portName is the container and Service port name for the app's protocol.
+func (r *renderer) portName() string {
+	if r.s.Type == appspec.TypeRPC {
+		return "rpc"
+	}
+	return "http"
+}
+
+func (r *renderer) service() *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: r.selector(),
+			Ports: []corev1.ServicePort{{
+				Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: r.s.Port,
+				TargetPort: intstr.FromString(r.portName()),
+			}},
+		},
+	}
+}
+
+func (r *renderer) ingress() *networkingv1.Ingress {
+	in := r.s.Ingress
+	ing := &networkingv1.Ingress{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+			Host: in.Host,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{
+					Path: in.Path, PathType: ptr.To(networkingv1.PathTypePrefix),
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: r.app.Name, Port: networkingv1.ServiceBackendPort{Name: r.portName()},
+					}},
+				}},
+			}},
+		}}},
+	}
+	if in.ClassName != "" {
+		ing.Spec.IngressClassName = ptr.To(in.ClassName)
+	}
+	return ing
+}
+
+func (r *renderer) hpa() *autoscalingv2.HorizontalPodAutoscaler {
+	h := r.s.HPA
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.app.Name},
+			MinReplicas:    ptr.To(h.Min),
+			MaxReplicas:    h.Max,
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{
+						Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(h.CPUPercent),
+					},
+				},
+			}},
+		},
+	}
+}
+
+func (r *renderer) pdb() *policyv1.PodDisruptionBudget {
+	return &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: r.selector()},
+		},
+	}
+}
+
+func (r *renderer) deployment() *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: r.meta(r.app.Name),
+		Spec: appsv1.DeploymentSpec{
+			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
+			RevisionHistoryLimit:    ptr.To[int32](10),
+			ProgressDeadlineSeconds: ptr.To[int32](600),
+			// Surge, never take a ready pod down first: a bad version leaves
+			// the running one serving.
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxSurge:       ptr.To(intstr.FromString("25%")),
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+				},
+			},
+			Template: r.podTemplate(),
+		},
+	}
+	// With an HPA the autoscaler owns the count; applying one would fight it.
+	if r.s.HPA == nil {
+		d.Spec.Replicas = ptr.To(*r.s.Replicas)
+	}
+	return d
+}

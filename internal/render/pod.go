@@ -1,0 +1,180 @@
+package render
+
+import (
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Pod settings every app gets.
+const (
+	// ContainerName is the app's container in every pod.
+	ContainerName = "app"
+	// drainSeconds is the preStop sleep: endpoints controllers and proxies
+	// stop sending traffic before the app gets SIGTERM.
+	drainSeconds = 10
+	// gracePeriod leaves the app time to finish requests after the drain.
+	gracePeriod     = 30
+	javaGracePeriod = 60
+	// envJavaToolOptions is read by every JVM at start.
+	envJavaToolOptions = "JAVA_TOOL_OPTIONS"
+	// javaOptions size the heap from the container's memory limit and make an
+	// out-of-memory JVM exit, so the kubelet restarts it instead of it limping.
+	javaOptions = "-XX:MaxRAMPercentage=75.0 -XX:+ExitOnOutOfMemoryError"
+	// Volume names in the pod.
+	configVolume = "config"
+	dataVolume   = "data"
+)
+
+func (r *renderer) podTemplate() corev1.PodTemplateSpec {
+	annotations := map[string]string{}
+	if len(r.s.ConfigFiles) > 0 {
+		annotations[contract.AnnotationConfigHash] = ConfigHash(r.s.ConfigFiles)
+	}
+	if r.opts.Debug {
+		annotations[contract.AnnotationDebug] = "true"
+	}
+	if len(annotations) == 0 {
+		annotations = nil
+	}
+	grace := int64(gracePeriod)
+	if r.s.Type == appspec.TypeJava {
+		grace = javaGracePeriod
+	}
+	spec := corev1.PodSpec{
+		EnableServiceLinks:            ptr.To(false),
+		TerminationGracePeriodSeconds: ptr.To(grace),
+		Affinity:                      r.affinity(),
+		Containers:                    []corev1.Container{r.container()},
+		Volumes:                       r.volumes(),
+	}
+	if r.s.Pool != "" {
+		spec.NodeSelector = map[string]string{contract.LabelPool: r.s.Pool}
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: r.podLabels(), Annotations: annotations},
+		Spec:       spec,
+	}
+}
+
+// affinity spreads the app's pods over hosts: preferred by default, so a
+// small cluster still runs every replica; required when the spec asks.
+func (r *renderer) affinity() *corev1.Affinity {
+	term := corev1.PodAffinityTerm{
+		LabelSelector: &metav1.LabelSelector{MatchLabels: r.selector()},
+		TopologyKey:   corev1.LabelHostname,
+	}
+	anti := &corev1.PodAntiAffinity{}
+	if r.s.AntiAffinity == appspec.AntiAffinityRequired {
+		anti.RequiredDuringSchedulingIgnoredDuringExecution = []corev1.PodAffinityTerm{term}
+	} else {
+		anti.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: term}}
+	}
+	return &corev1.Affinity{PodAntiAffinity: anti}
+}
+
+func (r *renderer) container() corev1.Container {
+	c := corev1.Container{
+		Name:                     ContainerName,
+		Image:                    r.s.Image,
+		Env:                      r.env(),
+		Resources:                r.resources(),
+		VolumeMounts:             r.mounts(),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	if r.s.Type != appspec.TypeWorker {
+		c.Ports = []corev1.ContainerPort{{Name: r.portName(), ContainerPort: r.s.Port, Protocol: corev1.ProtocolTCP}}
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: drainSeconds}}}
+	}
+	if !r.opts.Debug {
+		r.probes(&c)
+	}
+	return c
+}
+
+// probes: readiness gates traffic (HTTP 200 on the health path for web and
+// java, a TCP connect for rpc); liveness restarts a hung app, late and
+// tolerant so a slow start or a GC pause does not kill it; java gets a
+// startup probe that allows three minutes before liveness counts.
+func (r *renderer) probes(c *corev1.Container) {
+	var handler corev1.ProbeHandler
+	switch r.s.Type {
+	case appspec.TypeWeb, appspec.TypeJava:
+		handler.HTTPGet = &corev1.HTTPGetAction{Path: r.s.HealthPath, Port: intstr.FromString(r.portName())}
+	case appspec.TypeRPC:
+		handler.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(r.portName())}
+	default:
+		return
+	}
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1}
+	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 3, SuccessThreshold: 1}
+	if r.s.Type == appspec.TypeJava {
+		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 36, SuccessThreshold: 1}
+		c.LivenessProbe.InitialDelaySeconds = 0
+	}
+}
+
+// env is the spec's env in name order (stable output), plus the JVM options
+// for java unless the spec sets its own.
+func (r *renderer) env() []corev1.EnvVar {
+	names := make([]string, 0, len(r.s.Env))
+	for k := range r.s.Env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var env []corev1.EnvVar
+	for _, k := range names {
+		env = append(env, corev1.EnvVar{Name: k, Value: r.s.Env[k]})
+	}
+	if _, set := r.s.Env[envJavaToolOptions]; r.s.Type == appspec.TypeJava && !set {
+		env = append(env, corev1.EnvVar{Name: envJavaToolOptions, Value: javaOptions})
+	}
+	return env
+}
+
+// resources: limits equal requests (Guaranteed QoS, predictable latency);
+// the webhook may lower the CPU request per node pool (overcommit).
+func (r *renderer) resources() corev1.ResourceRequirements {
+	cpu, mem := resource.MustParse(r.s.CPU), resource.MustParse(r.s.Memory)
+	req := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
+	}
+	if r.s.GPUMem != "" {
+		req.Limits[contract.ResourceGPUMem] = resource.MustParse(r.s.GPUMem)
+	}
+	return req
+}
+
+func (r *renderer) mounts() []corev1.VolumeMount {
+	var m []corev1.VolumeMount
+	if len(r.s.ConfigFiles) > 0 {
+		m = append(m, corev1.VolumeMount{Name: configVolume, MountPath: r.s.ConfigDir, ReadOnly: true})
+	}
+	if r.s.PVC != nil {
+		m = append(m, corev1.VolumeMount{Name: dataVolume, MountPath: r.s.PVC.MountPath})
+	}
+	return m
+}
+
+func (r *renderer) volumes() []corev1.Volume {
+	var v []corev1.Volume
+	if len(r.s.ConfigFiles) > 0 {
+		v = append(v, corev1.Volume{Name: configVolume, VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(r.app.Name)}},
+		}})
+	}
+	if r.s.PVC != nil {
+		v = append(v, corev1.Volume{Name: dataVolume, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: PVCName(r.app.Name)},
+		}})
+	}
+	return v
+}

@@ -1,0 +1,201 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var goldenCases = []struct {
+	name  string // golden file testdata/<name>.golden.yaml
+	spec  string // spec file in testdata/
+	debug bool
+}{
+	{name: "web", spec: "web.zz.yaml"},
+	{name: "web-debug", spec: "web.zz.yaml", debug: true},
+	{name: "java", spec: "java.zz.yaml"},
+	{name: "rpc", spec: "rpc.zz.yaml"},
+	{name: "worker", spec: "worker.zz.yaml"},
+}
+
+func load(t *testing.T, file string) *appspec.App {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := appspec.Load(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// TestGolden renders each app type and compares with testdata/*.golden.yaml;
+// run with -update after an intended change and review the diff.
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := Render(load(t, tc.spec), Options{Namespace: "team-a", Revision: 7, Debug: tc.debug})
+			var buf bytes.Buffer
+			p := &printers.YAMLPrinter{}
+			for _, o := range objs {
+				if err := p.PrintObj(o, &buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			golden := filepath.Join("testdata", tc.name+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Fatalf("render of %s differs from %s (go test -update to accept):\n%s", tc.spec, golden, buf.String())
+			}
+		})
+	}
+}
+
+func kinds(objs []Object) []string {
+	var k []string
+	for _, o := range objs {
+		k = append(k, o.GetObjectKind().GroupVersionKind().Kind)
+	}
+	return k
+}
+
+func deployment(t *testing.T, objs []Object) *appsv1.Deployment {
+	t.Helper()
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			return d
+		}
+	}
+	t.Fatal("no Deployment rendered")
+	return nil
+}
+
+func TestRenderRules(t *testing.T) {
+	tests := []struct {
+		spec  string
+		debug bool
+		kinds string
+		check func(t *testing.T, d *appsv1.Deployment, c corev1.Container)
+	}{
+		{spec: "web.zz.yaml", kinds: "[ConfigMap Service Deployment Ingress PodDisruptionBudget]",
+			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+				if g := c.ReadinessProbe.HTTPGet; g == nil || g.Path != "/healthz" || g.Port.StrVal != "http" {
+					t.Errorf("web readiness = %+v, want GET /healthz on port http", c.ReadinessProbe)
+				}
+				if pref := d.Spec.Template.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution; len(pref) != 1 ||
+					pref[0].PodAffinityTerm.TopologyKey != corev1.LabelHostname {
+					t.Errorf("want preferred anti-affinity on hostname, got %+v", d.Spec.Template.Spec.Affinity)
+				}
+				if *d.Spec.Template.Spec.EnableServiceLinks || c.Lifecycle.PreStop.Sleep == nil || *d.Spec.Replicas != 3 {
+					t.Errorf("service links, preStop or replicas wrong")
+				}
+				if d.Spec.Template.Annotations[contract.AnnotationConfigHash] == "" {
+					t.Errorf("no config hash on pod template")
+				}
+			}},
+		{spec: "web.zz.yaml", debug: true, kinds: "[ConfigMap Service Deployment Ingress PodDisruptionBudget]",
+			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+				if c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil {
+					t.Errorf("debug keeps probes")
+				}
+				if d.Spec.Template.Annotations[contract.AnnotationDebug] != "true" {
+					t.Errorf("debug annotation missing")
+				}
+			}},
+		{spec: "rpc.zz.yaml", kinds: "[Service Deployment]",
+			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+				if c.ReadinessProbe.TCPSocket == nil || c.ReadinessProbe.HTTPGet != nil || c.Ports[0].ContainerPort != 9090 {
+					t.Errorf("rpc readiness = %+v, want TCP on 9090", c.ReadinessProbe)
+				}
+			}},
+		{spec: "java.zz.yaml", kinds: "[PersistentVolumeClaim Service Deployment HorizontalPodAutoscaler]",
+			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+				if d.Spec.Replicas != nil {
+					t.Errorf("replicas set although an HPA owns them")
+				}
+				if q := c.Resources.Limits[contract.ResourceGPUMem]; q.String() != "4Gi" {
+					t.Errorf("gpu-mem limit = %s", q.String())
+				}
+				if c.StartupProbe == nil || c.Env[len(c.Env)-1].Name != envJavaToolOptions {
+					t.Errorf("java lacks startup probe or JVM options")
+				}
+				if len(d.Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+					t.Errorf("required anti-affinity missing")
+				}
+				if d.Spec.Template.Spec.NodeSelector[contract.LabelPool] != "critical" {
+					t.Errorf("pool not in nodeSelector")
+				}
+			}},
+		{spec: "worker.zz.yaml", kinds: "[Deployment]",
+			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+				if c.ReadinessProbe != nil || len(c.Ports) != 0 || c.Lifecycle != nil {
+					t.Errorf("worker has probes, ports or preStop")
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			objs := Render(load(t, tt.spec), Options{Namespace: "ns", Revision: 3, Debug: tt.debug})
+			if got := kinds(objs); fmtSlice(got) != tt.kinds {
+				t.Fatalf("kinds = %v, want %s", got, tt.kinds)
+			}
+			for _, o := range objs {
+				l := o.GetLabels()
+				if l[contract.LabelApp] == "" || l[contract.LabelRevision] != "3" || l[contract.LabelVersion] == "" ||
+					l[contract.LabelK8sManagedBy] != contract.ManagedBy || o.GetNamespace() != "ns" {
+					t.Errorf("%s %s labels = %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), l)
+				}
+			}
+			d := deployment(t, objs)
+			if _, ok := d.Spec.Template.Labels[contract.LabelRevision]; ok {
+				t.Errorf("pod template carries the revision label; rollbacks could not reuse ReplicaSets")
+			}
+			tt.check(t, d, d.Spec.Template.Spec.Containers[0])
+		})
+	}
+}
+
+func fmtSlice(s []string) string {
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i, x := range s {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(x)
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+func TestConfigHash(t *testing.T) {
+	a := ConfigHash(map[string]string{"a": "1", "b": "2"})
+	if a != ConfigHash(map[string]string{"b": "2", "a": "1"}) {
+		t.Fatal("hash depends on map order")
+	}
+	if a == ConfigHash(map[string]string{"a": "1", "b": "3"}) || a == ConfigHash(map[string]string{"a": "1b", "": "2"}) {
+		t.Fatal("different files hash the same")
+	}
+}

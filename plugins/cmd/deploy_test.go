@@ -1,0 +1,148 @@
+package cmd
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	root := NewCmdZZ(streams)
+	// No cluster in unit tests: a kubeconfig whose server nothing listens on;
+	// clients are built but never reach it.
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(unreachableKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
+const unreachableKubeconfig = `apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: none, user: {token: x}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+`
+
+func writeSpec(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "shop.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const shopSpec = "apiVersion: zz.io/v1\nkind: App\nname: shop\nspec:\n  type: web\n  image: reg/shop:1.0\n  memory: 256Mi\n"
+
+func TestDeployDryRun(t *testing.T) {
+	file := writeSpec(t, shopSpec)
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{name: "yaml from file", args: []string{"-f", file},
+			want: []string{"kind: Service", "kind: Deployment", "namespace: team-a", "image: reg/shop:1.0", "memory: 256Mi", "path: /health"}},
+		{name: "image override sets version", args: []string{"-f", file, "--image", "reg/shop:2.1"},
+			want: []string{"image: reg/shop:2.1", `zz.io/version: "2.1"`}},
+		{name: "debug strips probes", args: []string{"-f", file, "--debug"}, want: []string{"zz.io/debug: \"true\""}},
+		{name: "flags only", args: []string{"--name", "jobs", "--type", "worker", "--image", "reg/jobs:3", "--replicas", "0"},
+			want: []string{"name: jobs", "replicas: 0"}},
+		{name: "json list", args: []string{"-f", file, "-o", "json"}, want: []string{`"kind": "List"`, `"kind": "Deployment"`}},
+		{name: "bad memory in file", args: []string{"-f", writeSpec(t, strings.Replace(shopSpec, "256Mi", "12GB", 1))},
+			wantErr: `shop.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`},
+		{name: "unknown field", args: []string{"-f", writeSpec(t, shopSpec+"  prot: 80\n")}, wantErr: "spec.prot: unknown field; did you mean \"port\"?"},
+		{name: "flags without image", args: []string{"--name", "jobs", "--type", "worker"}, wantErr: "flags: spec.image: missing"},
+		{name: "name with file", args: []string{"-f", file, "--name", "x"}, wantErr: "--name and --type describe an app without a file"},
+		{name: "diff and dry-run", args: []string{"-f", file, "--diff"}, wantErr: "--dry-run and --diff exclude each other"},
+		{name: "bad output", args: []string{"-f", file, "-o", "wide"}, wantErr: "--output must be 'yaml' or 'json'"},
+		{name: "missing file", args: []string{"-f", filepath.Join(t.TempDir(), "nope.yaml")}, wantErr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := execute(t, append([]string{"deploy", "--dry-run", "-n", "team-a"}, tt.args...)...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tt.name == "debug strips probes" && strings.Contains(out, "readinessProbe") {
+				t.Errorf("--debug output has probes")
+			}
+		})
+	}
+}
+
+func TestDeployNeedsSpec(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := execute(t, "deploy", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "no zz.yaml here") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRollbackAndHistoryFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{args: []string{"rollback"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"rollback", "shop", "--to-revision", "-1"}, wantErr: "--to-revision must be positive"},
+		{args: []string{"rollback", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
+		{args: []string{"history"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"history", "shop", "-o", "wide"}, wantErr: "--output must be 'json' or 'yaml'"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			if _, err := execute(t, tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPrintHistory(t *testing.T) {
+	revs := []*deploy.Revision{
+		{App: "shop", Number: 1, Version: "1.0", Image: "reg/shop:1.0", User: "alice", ChangeCause: "deploy 1.0", Time: time.Unix(0, 0)},
+		{App: "shop", Number: 2, Version: "2.0", Image: "reg/shop:2.0", User: "bob", ChangeCause: "deploy 2.0", Time: time.Unix(60, 0)},
+	}
+	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	if err := printHistory(revs, "", streams); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.Contains(lines[2], "reg/shop:2.0") || !strings.Contains(lines[2], "bob") {
+		t.Fatalf("table:\n%s", out)
+	}
+	out.Reset()
+	if err := printHistory(revs, "json", streams); err != nil {
+		t.Fatal(err)
+	}
+	var back []deploy.Revision
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil || len(back) != 2 || back[1].Number != 2 {
+		t.Fatalf("json %s: %v", out, err)
+	}
+}

@@ -1,0 +1,95 @@
+package cmd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// RollbackOptions is kubectl zz rollback.
+type RollbackOptions struct {
+	App          string
+	ToRevision   int64
+	Timeout      time.Duration
+	HistoryLimit int
+
+	namespace   string
+	client      kubernetes.Interface
+	configFlags genericclioptions.RESTClientGetter
+	genericiooptions.IOStreams
+}
+
+// NewCmdRollback returns "kubectl zz rollback APP".
+func NewCmdRollback(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RollbackOptions{configFlags: f, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "rollback APP",
+		Short: "Restore every object of an earlier revision of an app",
+		Long: `Restore every object an earlier deploy wrote (Deployment, Service, ConfigMap,
+Ingress, HPA, PDB), delete those that revision did not have (volume claims are
+kept), wait for the rollout and record the rollback as a new revision. If the
+restored version does not become ready, the running one is re-applied.`,
+		Example:           "  kubectl zz rollback shop\n  kubectl zz rollback shop --to-revision 3",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd)
+		},
+	}
+	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest)")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
+	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+	return cmd
+}
+
+// Complete takes the app name, namespace and client.
+func (o *RollbackOptions) Complete(args []string) error {
+	o.App = args[0]
+	var err error
+	if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return err
+	}
+	o.client, err = newClient(o.configFlags)
+	return err
+}
+
+// Validate checks the flags; no I/O.
+func (o *RollbackOptions) Validate() error {
+	switch {
+	case o.ToRevision < 0:
+		return fmt.Errorf("--to-revision must be positive, got %d", o.ToRevision)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	case o.HistoryLimit < 1:
+		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
+	}
+	return nil
+}
+
+// Run rolls back and waits.
+func (o *RollbackOptions) Run(cmd *cobra.Command) error {
+	res, err := deploy.Rollback(cmd.Context(), o.client, &deploy.RollbackConfig{
+		Options: deploy.Options{
+			Namespace: o.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
+			Progress: o.ErrOut, Live: isTerminal(o.ErrOut), Width: termWidth(o.ErrOut),
+		},
+		App: o.App, ToRevision: o.ToRevision,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.Out, "%s rolled back, recorded as revision %d\n", o.App, res.Revision)
+	return err
+}

@@ -1,0 +1,321 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/plugins/cmd"
+)
+
+// zz runs kubectl zz in process against the test cluster and returns its
+// stdout and stderr.
+func zz(t *testing.T, ns string, args ...string) (string, string, error) {
+	t.Helper()
+	return zzRaw(t, append([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns}, args...)...)
+}
+
+func zzRaw(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := cmd.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), errOut.String(), err
+}
+
+// shopSpec writes an app spec and returns its path.
+func shopSpec(t *testing.T, version, mode string, port int, pool string) string {
+	t.Helper()
+	spec := `apiVersion: zz.io/v1
+kind: App
+name: shop
+spec:
+  type: web
+  image: registry.local/shop:` + version + `
+  replicas: 2
+  cpu: 100m
+  memory: 64Mi
+  port: ` + itoa(port) + `
+  env: {MODE: ` + mode + `}
+  configFiles: {app.conf: "mode=` + mode + `"}
+`
+	if pool != "" {
+		spec += "  pool: " + pool + "\n"
+	}
+	path := filepath.Join(t.TempDir(), "zz.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func history(t *testing.T, ns string) []deploy.Revision {
+	t.Helper()
+	out, _, err := zz(t, ns, "history", "shop", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revs []deploy.Revision
+	if err := json.Unmarshal([]byte(out), &revs); err != nil {
+		t.Fatalf("history -o json: %v\n%s", err, out)
+	}
+	return revs
+}
+
+// checkApp asserts the live Deployment, Service and ConfigMap are those of
+// version/mode/port, and the pods run that image.
+func checkApp(t *testing.T, ns, version, mode string, port int32) {
+	t.Helper()
+	ctx := t.Context()
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != "registry.local/shop:"+version || len(c.Env) != 1 || c.Env[0].Value != mode {
+		t.Errorf("deployment runs %s with env %v, want version %s, MODE=%s", c.Image, c.Env, version, mode)
+	}
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil || svc.Spec.Ports[0].Port != port {
+		t.Errorf("service = %v, %v; want port %d", svc.Spec.Ports, err, port)
+	}
+	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})
+	if err != nil || cm.Data["app.conf"] != "mode="+mode {
+		t.Errorf("configmap = %v, %v; want mode=%s", cm.Data, err, mode)
+	}
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second) {
+		if img := p.Spec.Containers[0].Image; img != "registry.local/shop:"+version {
+			t.Errorf("pod %s runs %s, want version %s", p.Name, img, version)
+		}
+	}
+}
+
+// TestDeploy: deploy, redeploy a new version, history shows 2, rollback
+// restores image, env, Service and ConfigMap of revision 1 and records
+// revision 3; then a deploy that never gets ready fails with the scheduler's
+// reason and --rollback-on-failure restores revision 3.
+func TestDeploy(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+
+	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "deployed as revision 1") {
+		t.Fatalf("deploy v1: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "shop: 2/2 ready, 2/2 updated, 2 total") {
+		t.Errorf("no final progress line on stderr:\n%s", errOut)
+	}
+	checkApp(t, ns, "1.0", "one", 8080)
+	// Shell completion of app names, as the shell asks for it.
+	out, _, err = zzRaw(t, "__complete", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "rollback", "")
+	if err != nil || !strings.HasPrefix(out, "shop\n") {
+		t.Errorf("completion of rollback APP = %q, %v; want shop", out, err)
+	}
+
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 9090, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "deployed as revision 2") {
+		t.Fatalf("deploy v2: %v\n%s%s", err, out, errOut)
+	}
+	checkApp(t, ns, "2.0", "two", 9090)
+	if revs := history(t, ns); len(revs) != 2 || revs[0].Version != "1.0" || revs[1].Version != "2.0" {
+		t.Fatalf("history after two deploys = %+v", revs)
+	}
+
+	out, errOut, err = zz(t, ns, "rollback", "shop", "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "recorded as revision 3") {
+		t.Fatalf("rollback: %v\n%s%s", err, out, errOut)
+	}
+	checkApp(t, ns, "1.0", "one", 8080)
+	revs := history(t, ns)
+	if len(revs) != 3 || revs[2].Number != 3 || revs[2].ChangeCause != "rollback to revision 1" || revs[2].Image != "registry.local/shop:1.0" {
+		t.Fatalf("history after rollback = %+v", revs)
+	}
+
+	t.Run("diff changes nothing", func(t *testing.T) {
+		out, _, err := zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "1.0", "one", 8080, ""))
+		if err != nil || !strings.Contains(out, "shop: no changes in namespace "+ns) {
+			t.Fatalf("diff of the running spec: %v\n%s", err, out)
+		}
+		out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "2.0", "two", 9090, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"--- live Deployment/shop", "-        image: registry.local/shop:1.0", "+        image: registry.local/shop:2.0",
+			"--- live Service/shop", "+    port: 9090", "--- live ConfigMap/shop-config", "+  app.conf: mode=two"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("diff lacks %q:\n%s", want, out)
+			}
+		}
+		checkApp(t, ns, "1.0", "one", 8080)
+		if revs := history(t, ns); len(revs) != 3 {
+			t.Errorf("--diff changed the history: %d revisions", len(revs))
+		}
+	})
+
+	t.Run("never ready, rollback on failure", func(t *testing.T) {
+		start := time.Now()
+		_, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "3.0", "three", 8080, "nowhere"), "--timeout", "8s", "--rollback-on-failure")
+		if err == nil {
+			t.Fatalf("a deploy whose pods cannot be scheduled succeeded:\n%s", errOut)
+		}
+		for _, want := range []string{"rollout failed", "not ready after 8s", "Unschedulable", "didn't match Pod's node affinity/selector", "rolled back to revision 3"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q:\n%v", want, err)
+			}
+		}
+		if !strings.Contains(errOut, "waiting: pod shop-") {
+			t.Errorf("progress never named the stuck pod:\n%s", errOut)
+		}
+		if took := time.Since(start); took > 40*time.Second {
+			t.Errorf("failed deploy took %s with --timeout 8s", took)
+		}
+		checkApp(t, ns, "1.0", "one", 8080)
+		if revs := history(t, ns); len(revs) != 3 {
+			t.Errorf("failed deploy changed the history: %+v", revs)
+		}
+	})
+}
+
+// TestDeployFailsWithReason: a first deploy that never gets ready exits with
+// the reason and records nothing.
+func TestDeployFailsWithReason(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	_, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--timeout", "5s")
+	if err == nil || !strings.Contains(err.Error(), "not ready after 5s") || !strings.Contains(err.Error(), "Unschedulable: 0/") {
+		t.Fatalf("err = %v\n%s", err, errOut)
+	}
+	if _, _, err := zz(t, ns, "rollback", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
+		t.Fatalf("rollback of an app never deployed: %v", err)
+	}
+}
+
+// TestDeployMultiContext: --context one,two deploys the same app to two
+// contexts (here two namespaces of the test cluster) and reports each.
+func TestDeployMultiContext(t *testing.T) {
+	ns1, ns2 := cluster.Namespace(t, nil), cluster.Namespace(t, nil)
+	cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := cfg.Contexts[cfg.CurrentContext]
+	for name, ns := range map[string]string{"one": ns1, "two": ns2} {
+		c := current.DeepCopy()
+		c.Namespace = ns
+		cfg.Contexts[name] = c
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
+		"deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("multi-context deploy: %v\n%s%s", err, out, errOut)
+	}
+	for _, want := range []string{"in context one, namespace " + ns1, "in context two, namespace " + ns2} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "[one] shop: 2/2 ready") || !strings.Contains(errOut, "[two] shop: 2/2 ready") {
+		t.Errorf("progress is not reported per context:\n%s", errOut)
+	}
+	for _, ns := range []string{ns1, ns2} {
+		checkApp(t, ns, "1.0", "one", 8080)
+		if revs := history(t, ns); len(revs) != 1 {
+			t.Errorf("namespace %s has %d revisions, want 1", ns, len(revs))
+		}
+	}
+
+	_, _, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
+		"deploy", "-f", shopSpec(t, "2.0", "two", 8080, "nowhere"), "--timeout", "5s")
+	if err == nil || !strings.Contains(err.Error(), "failed in 2 of 2 contexts") || !strings.Contains(err.Error(), "context two: rollout failed") {
+		t.Fatalf("multi-context deploy that cannot be scheduled: %v", err)
+	}
+}
+
+// TestRollbackFailureKeepsRunningVersion: a rollback whose pods cannot be
+// created (here a ResourceQuota leaves no room for revision 1's bigger pods)
+// fails with the controller's reason, re-applies the running revision and
+// records nothing.
+func TestRollbackFailureKeepsRunningVersion(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	for _, v := range []struct{ version, memory string }{{"1.0", "64Mi"}, {"2.0", "32Mi"}} {
+		spec := strings.Replace(readFile(t, shopSpec(t, v.version, "one", 8080, "")), "memory: 64Mi", "memory: "+v.memory, 1)
+		path := filepath.Join(t.TempDir(), "zz.yaml")
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, err := zz(t, ns, "deploy", "-f", path, "--timeout", "60s"); err != nil {
+			t.Fatalf("deploy %s: %v\n%s%s", v.version, err, out, errOut)
+		}
+	}
+	// Two 32Mi pods run; one more 64Mi pod of revision 1 does not fit.
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "memory", Namespace: ns},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			corev1.ResourceLimitsMemory: resource.MustParse("100Mi"), corev1.ResourceRequestsMemory: resource.MustParse("100Mi"),
+		}},
+	}
+	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(t.Context(), quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "quota usage computed", func(ctx context.Context) (bool, string, error) {
+		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "memory", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		used := q.Status.Used[corev1.ResourceLimitsMemory]
+		return used.Cmp(resource.MustParse("64Mi")) == 0, "used " + used.String(), nil
+	})
+
+	_, errOut, err := zz(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "8s")
+	if err == nil {
+		t.Fatalf("rollback into a full quota succeeded:\n%s", errOut)
+	}
+	t.Logf("the expected error:\n%v", err)
+	for _, want := range []string{"rollback of shop to revision 1", "not ready after 8s", "exceeded quota", "rolled back to revision 2"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	d := cluster.WaitForRollout(t, ns, "shop", 60*time.Second)
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.local/shop:2.0" {
+		t.Errorf("running image after the failed rollback = %s, want 2.0", img)
+	}
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second) {
+		if img := p.Spec.Containers[0].Image; img != "registry.local/shop:2.0" {
+			t.Errorf("pod %s runs %s after the failed rollback", p.Name, img)
+		}
+	}
+	if revs := history(t, ns); len(revs) != 2 {
+		t.Errorf("failed rollback was recorded: %+v", revs)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
