@@ -9,7 +9,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/deploy"
@@ -17,18 +16,14 @@ import (
 
 // HistoryOptions is kubectl zz history.
 type HistoryOptions struct {
-	App    string
+	appTarget
 	Output string
-
-	namespace   string
-	client      kubernetes.Interface
-	configFlags genericclioptions.RESTClientGetter
 	genericiooptions.IOStreams
 }
 
 // NewCmdHistory returns "kubectl zz history APP".
 func NewCmdHistory(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &HistoryOptions{configFlags: f, IOStreams: streams}
+	o := &HistoryOptions{appTarget: appTarget{configFlags: f}, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:               "history APP",
 		Short:             "List the recorded revisions of an app",
@@ -51,15 +46,7 @@ func NewCmdHistory(f genericclioptions.RESTClientGetter, streams genericiooption
 }
 
 // Complete takes the app name, namespace and client.
-func (o *HistoryOptions) Complete(args []string) error {
-	o.App = args[0]
-	var err error
-	if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	o.client, err = newClient(o.configFlags)
-	return err
-}
+func (o *HistoryOptions) Complete(args []string) error { return o.complete(args) }
 
 // Validate checks the flags; no I/O.
 func (o *HistoryOptions) Validate() error {

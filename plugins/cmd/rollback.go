@@ -7,27 +7,22 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/deploy"
 )
 
 // RollbackOptions is kubectl zz rollback.
 type RollbackOptions struct {
-	App          string
+	appTarget
 	ToRevision   int64
 	Timeout      time.Duration
 	HistoryLimit int
-
-	namespace   string
-	client      kubernetes.Interface
-	configFlags genericclioptions.RESTClientGetter
 	genericiooptions.IOStreams
 }
 
 // NewCmdRollback returns "kubectl zz rollback APP".
 func NewCmdRollback(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RollbackOptions{configFlags: f, IOStreams: streams}
+	o := &RollbackOptions{appTarget: appTarget{configFlags: f}, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "rollback APP",
 		Short: "Restore every object of an earlier revision of an app",
@@ -55,15 +50,7 @@ restored version does not become ready, the running one is re-applied.`,
 }
 
 // Complete takes the app name, namespace and client.
-func (o *RollbackOptions) Complete(args []string) error {
-	o.App = args[0]
-	var err error
-	if o.namespace, _, err = o.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	o.client, err = newClient(o.configFlags)
-	return err
-}
+func (o *RollbackOptions) Complete(args []string) error { return o.complete(args) }
 
 // Validate checks the flags; no I/O.
 func (o *RollbackOptions) Validate() error {

@@ -9,6 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 // WaitForRollout waits until a Deployment's latest spec is fully rolled out:
@@ -28,15 +30,10 @@ func (c *Cluster) WaitForRollout(t testing.TB, ns, name string, timeout time.Dur
 	return dep
 }
 
-// RolloutComplete reports whether d's current generation is fully rolled out.
+// RolloutComplete reports whether d's current generation is fully rolled out,
+// by the rule kubectl zz deploy waits on.
 func RolloutComplete(d *appsv1.Deployment) bool {
-	want := int32(1)
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	s := d.Status
-	return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want &&
-		s.Replicas == want && s.AvailableReplicas == want
+	return deploy.RolloutStatus(d).Complete
 }
 
 // RolloutStatus is a one-line progress summary of a Deployment.
