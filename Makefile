@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X github.com/zzcloud/zz/internal/version.gitVersion=$(VERSIO
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
 
-.PHONY: all build test unit e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
+.PHONY: all build test unit e2e bench-e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
 
 all: lint build
 
@@ -47,6 +47,10 @@ cluster-down:
 ## bench: every Go benchmark, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+## bench-e2e: scheduling throughput and balance, zz-scheduler vs default-scheduler, on the local cluster
+bench-e2e: tools
+	ZZ_BENCH=1 hack/e2e.sh -run TestBenchScheduling
 
 ## lint: gofmt, go vet, and the Kubernetes pins
 lint: verify-pins

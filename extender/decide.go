@@ -119,17 +119,22 @@ func (d *Decider) PrioritizeBalance(args *extenderv1.ExtenderArgs) (extenderv1.H
 	nodes, mean := d.Usage.Snapshot(names, balance.AppKey(args.Pod))
 	scores := balance.Scores(nodes, balance.PodRequests(args.Pod), mean, d.Weights)
 	out := make(extenderv1.HostPriorityList, len(names))
-	best := -1
+	var top int64
 	for i, name := range names {
 		out[i] = extenderv1.HostPriority{Host: name, Score: scale(float64(scores[i]) / balance.MaxScore)}
-		if best < 0 || scores[i] > scores[best] {
-			best = i
-		}
+		top = max(top, out[i].Score)
 	}
-	// The scheduler binds without telling us where; our score weighs most, so
-	// its best node is the likely choice until the informer says otherwise.
-	if best >= 0 && scores[best] > 0 {
-		d.Usage.Assume(args.Pod, names[best], d.Now())
+	// The scheduler binds without telling us where. Our score weighs most, so
+	// it picks among the nodes we scored highest: count the pod there, shared,
+	// until the informer says where it went.
+	if top > 0 {
+		var likely []string
+		for _, h := range out {
+			if h.Score == top {
+				likely = append(likely, h.Host)
+			}
+		}
+		d.Usage.Assume(args.Pod, likely, d.Now())
 	}
 	return out, nil
 }

@@ -35,11 +35,13 @@ type nodeUse struct {
 	known     bool
 }
 
+// podUse is what one pod adds to its node, or, while it is only assumed, an
+// equal share of it to each node it will probably go to.
 type podUse struct {
-	node string
-	app  string
-	req  Resources
-	// assumed is when Assume guessed the node; zero for pods seen bound.
+	nodes []string
+	app   string // counted for replica spread once the pod is seen bound
+	share Resources
+	// assumed is when Assume guessed the nodes; zero for pods seen bound.
 	assumed time.Time
 }
 
@@ -100,20 +102,26 @@ func (b *Book) SetPod(pod *corev1.Pod) {
 		}
 		return
 	}
-	b.add(pod.UID, podUse{node: pod.Spec.NodeName, app: AppKey(pod), req: PodRequests(pod)})
+	b.add(pod.UID, podUse{nodes: []string{pod.Spec.NodeName}, app: AppKey(pod), share: PodRequests(pod)})
 }
 
-// Assume counts a pod on the node it will most likely be bound to, until the
-// informer shows where it really went or ttl passes (Expire). Without it,
-// the pods scheduled between a binding and its watch event would all see
-// the same stale "best" node and herd onto it.
-func (b *Book) Assume(pod *corev1.Pod, node string, now time.Time) {
+// Assume counts a pod on the nodes it will probably be bound to, an equal
+// share on each (its expected load), until the informer shows where it
+// really went or ttl passes (Expire). Without it, the pods scheduled between
+// a binding and its watch event would all see the same stale "best" nodes
+// and herd onto them. The scheduler does not tell an extender that is not
+// the binder where a pod went, so the expectation is the best it can know.
+func (b *Book) Assume(pod *corev1.Pod, nodes []string, now time.Time) {
+	if len(nodes) == 0 {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if u, ok := b.pods[pod.UID]; ok && u.assumed.IsZero() {
 		return // already seen bound
 	}
-	b.add(pod.UID, podUse{node: node, app: AppKey(pod), req: PodRequests(pod), assumed: now})
+	req, k := PodRequests(pod), int64(len(nodes))
+	b.add(pod.UID, podUse{nodes: nodes, share: Resources{MilliCPU: req.MilliCPU / k, Memory: req.Memory / k}, assumed: now})
 }
 
 // Expire drops assumptions older than ttl and returns how many.
@@ -133,10 +141,14 @@ func (b *Book) Expire(now time.Time, ttl time.Duration) int {
 func (b *Book) add(uid types.UID, u podUse) {
 	b.remove(uid)
 	b.pods[uid] = u
-	n := b.node(u.node)
-	n.requested.MilliCPU += u.req.MilliCPU
-	n.requested.Memory += u.req.Memory
-	n.apps[u.app]++
+	for _, name := range u.nodes {
+		n := b.node(name)
+		n.requested.MilliCPU += u.share.MilliCPU
+		n.requested.Memory += u.share.Memory
+		if u.app != "" {
+			n.apps[u.app]++
+		}
+	}
 	b.mean.dirty = true
 }
 
@@ -153,11 +165,16 @@ func (b *Book) remove(uid types.UID) {
 		return
 	}
 	delete(b.pods, uid)
-	n := b.nodes[u.node]
-	n.requested.MilliCPU -= u.req.MilliCPU
-	n.requested.Memory -= u.req.Memory
-	if n.apps[u.app]--; n.apps[u.app] <= 0 {
-		delete(n.apps, u.app)
+	for _, name := range u.nodes {
+		n := b.nodes[name]
+		n.requested.MilliCPU -= u.share.MilliCPU
+		n.requested.Memory -= u.share.Memory
+		if u.app == "" {
+			continue
+		}
+		if n.apps[u.app]--; n.apps[u.app] <= 0 {
+			delete(n.apps, u.app)
+		}
 	}
 	b.mean.dirty = true
 }

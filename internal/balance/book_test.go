@@ -69,10 +69,10 @@ func TestBookAssume(t *testing.T) {
 	}
 	t0 := time.Unix(100, 0)
 	p := pod("1", "", "web", "1", "1Gi")
-	b.Assume(p, "a", t0)
+	b.Assume(p, []string{"a", "b"}, t0)
 	b.SetPod(p) // an update while still pending keeps the guess
-	if nodes, _ := b.Snapshot([]string{"a"}, "ns/web"); nodes[0].Requested.MilliCPU != 1000 || nodes[0].AppPods != 1 {
-		t.Fatalf("assumed pod not counted: %+v", nodes[0])
+	if nodes, _ := b.Snapshot([]string{"a", "b"}, "ns/web"); nodes[0].Requested.MilliCPU != 500 || nodes[1].Requested.Memory != 512<<20 {
+		t.Fatalf("assumed pod not shared between a and b: %+v", nodes)
 	}
 	bound := pod("1", "b", "web", "1", "1Gi") // it went elsewhere
 	b.SetPod(bound)
@@ -80,11 +80,11 @@ func TestBookAssume(t *testing.T) {
 	if nodes[0].Requested.MilliCPU != 0 || nodes[1].Requested.MilliCPU != 1000 {
 		t.Fatalf("guess not replaced by the binding: %+v", nodes)
 	}
-	b.Assume(bound, "a", t0) // a late guess never overrides what was seen
+	b.Assume(bound, []string{"a"}, t0) // a late guess never overrides what was seen
 	if nodes, _ := b.Snapshot([]string{"a"}, "ns/web"); nodes[0].Requested.MilliCPU != 0 {
 		t.Fatal("assume overrode a bound pod")
 	}
-	b.Assume(pod("2", "", "web", "1", "1Gi"), "a", t0)
+	b.Assume(pod("2", "", "web", "1", "1Gi"), []string{"a"}, t0)
 	if n := b.Expire(t0.Add(10*time.Second), 30*time.Second); n != 0 {
 		t.Fatal("expired too early")
 	}
