@@ -52,7 +52,7 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	if err != nil {
 		return fmt.Errorf("reserve %s on %s: %w", req, args.Node, err)
 	}
-	if err := b.annotate(ctx, pod, ptrs(a.Annotations())); err != nil {
+	if err := annotate(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, ptrs(a.Annotations())); err != nil {
 		b.Decider.GPU.DeletePod(pod.UID)
 		return fmt.Errorf("write the card choice on the pod: %w", err)
 	}
@@ -64,7 +64,7 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		b.Decider.GPU.DeletePod(pod.UID)
 		if !apierrors.IsNotFound(err) {
 			// Leave no stale choice on a pod that goes back to the queue.
-			if cerr := b.annotate(ctx, pod, clearAssignment()); cerr != nil {
+			if cerr := annotate(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, clearAssignment()); cerr != nil {
 				logger.Error(cerr, "Could not clear the card choice after a failed bind")
 			}
 		}
@@ -75,13 +75,13 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 }
 
 // annotate merge-patches annotations (nil values delete), only if the pod is
-// still the one decided on.
-func (b *Binder) annotate(ctx context.Context, pod *corev1.Pod, ann map[string]*string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": pod.UID, "annotations": ann}})
+// still the one decided on (its UID is a precondition).
+func annotate(ctx context.Context, client kubernetes.Interface, namespace, name string, uid types.UID, ann map[string]*string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": ann}})
 	if err != nil {
 		return err
 	}
-	_, err = b.Client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = client.CoreV1().Pods(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 

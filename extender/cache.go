@@ -111,9 +111,10 @@ func (c *Cache) setPod(obj any) {
 	c.book.SetPod(p)
 }
 
-// Run starts the informers, waits for the initial lists, then expires
-// reservations of pods never bound after assumeTTL, until ctx ends.
-func (c *Cache) Run(ctx context.Context, assumeTTL time.Duration) error {
+// Run starts the informers, waits for the initial lists, then, until ctx
+// ends, expires reservations of pods never bound after assumeTTL and
+// releases the cards of bound pods that did not start within unstartedTTL.
+func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) error {
 	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
@@ -122,10 +123,20 @@ func (c *Cache) Run(ctx context.Context, assumeTTL time.Duration) error {
 	go c.expireAssumptions(ctx)
 	klog.FromContext(ctx).Info("Caches synced; GPU state rebuilt from pod annotations", "gpuNodes", len(c.ledger.View()))
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		logger := klog.FromContext(ctx)
 		for _, p := range c.ledger.Expire(time.Now(), assumeTTL) {
-			klog.FromContext(ctx).Info("Released the cards of a pod that was never bound", "pod", p, "after", assumeTTL)
+			logger.Info("Released the cards of a pod that was never bound", "pod", p, "after", assumeTTL)
 		}
-	}, min(assumeTTL/4, 30*time.Second))
+		for _, r := range c.ledger.ExpireUnstarted(time.Now(), unstartedTTL) {
+			err := annotate(ctx, c.client, r.Pod.Namespace, r.Pod.Name, r.UID, clearAssignment())
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				logger.Error(err, "Released the cards of a pod that did not start, but could not clear its assignment", "pod", r.Pod)
+				continue
+			}
+			logger.Info("Released the cards of a bound pod that did not start; the device plugin will now refuse it",
+				"pod", r.Pod, "after", unstartedTTL)
+		}
+	}, min(assumeTTL, unstartedTTL)/4)
 	return nil
 }
 

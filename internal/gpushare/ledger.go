@@ -23,6 +23,10 @@ type Ledger struct {
 	mu    sync.RWMutex
 	nodes map[string]*node
 	pods  map[types.UID]*holding
+	// released are assignments ExpireUnstarted gave back: the pod still
+	// carries them until their annotations are cleared, and they must not
+	// come back meanwhile.
+	released map[types.UID]time.Time
 }
 
 type node struct {
@@ -39,11 +43,14 @@ type holding struct {
 	Node string
 	Assignment
 	bound bool // seen with spec.nodeName; unbound holdings expire
+	// started: Running, or served by the device plugin's Allocate; a bound
+	// pod that never starts is released by ExpireUnstarted.
+	started bool
 }
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}}
+	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]time.Time{}}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -147,6 +154,9 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		// A broken annotation must not free memory the pod may be using.
 		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	if at, ok := l.released[pod.UID]; ok && at.Equal(a.AssumeTime) {
+		return nil // released; its annotations are being cleared
+	}
 	nodeName := pod.Spec.NodeName
 	if nodeName == "" {
 		if h := l.pods[pod.UID]; h != nil {
@@ -156,7 +166,8 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		}
 	}
 	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
-		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != ""})
+		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != "",
+		started: a.Assigned || pod.Status.Phase == corev1.PodRunning})
 	return nil
 }
 
@@ -179,6 +190,7 @@ func (l *Ledger) DeletePod(uid types.UID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.remove(uid)
+	delete(l.released, uid)
 }
 
 // Reserve chooses cards on nodeName for pod and records them at once, so a
@@ -222,6 +234,31 @@ func (l *Ledger) Expire(now time.Time, ttl time.Duration) []types.NamespacedName
 	for uid, h := range l.pods {
 		if !h.bound && now.Sub(h.AssumeTime) > ttl {
 			gone = append(gone, h.Pod)
+			l.remove(uid)
+		}
+	}
+	return gone
+}
+
+// Released is an assignment ExpireUnstarted gave back.
+type Released struct {
+	UID types.UID
+	Pod types.NamespacedName
+}
+
+// ExpireUnstarted frees the cards of pods bound longer than ttl ago that
+// neither run nor were served by the device plugin (a node that lost its
+// device plugin, a pod stuck in admission), and returns them. The caller
+// must clear their assignment annotations: the device plugin then refuses
+// them instead of handing out cards that are no longer theirs.
+func (l *Ledger) ExpireUnstarted(now time.Time, ttl time.Duration) []Released {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gone []Released
+	for uid, h := range l.pods {
+		if h.bound && !h.started && now.Sub(h.AssumeTime) > ttl {
+			gone = append(gone, Released{UID: uid, Pod: h.Pod})
+			l.released[uid] = h.AssumeTime
 			l.remove(uid)
 		}
 	}

@@ -166,3 +166,39 @@ func TestReserveErrors(t *testing.T) {
 		t.Fatalf("view: %+v", v)
 	}
 }
+
+func TestExpireUnstarted(t *testing.T) {
+	l := NewLedger()
+	l.SetNode(gpuNode(t, "a", 16000, 16000))
+	t0 := time.Unix(1000, 0)
+	mk := func(name string, phase corev1.PodPhase, assigned bool) *corev1.Pod {
+		a := &Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 1000, AssumeTime: t0, Assigned: assigned}
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations()},
+			Spec: corev1.PodSpec{NodeName: "a"}, Status: corev1.PodStatus{Phase: phase}}
+	}
+	stuck, running, served := mk("stuck", corev1.PodPending, false), mk("running", corev1.PodRunning, false), mk("served", corev1.PodPending, true)
+	for _, p := range []*corev1.Pod{stuck, running, served} {
+		if err := l.SetPod(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := l.ExpireUnstarted(t0.Add(time.Minute), 10*time.Minute); len(got) != 0 {
+		t.Fatalf("released too early: %v", got)
+	}
+	got := l.ExpireUnstarted(t0.Add(11*time.Minute), 10*time.Minute)
+	if len(got) != 1 || got[0].Pod.Name != "stuck" {
+		t.Fatalf("released %v, want only the stuck pod", got)
+	}
+	if u := used(t, l, "a"); u[0] != 2000 {
+		t.Fatalf("card 0 uses %d, want the 2000 of the running and served pods", u[0])
+	}
+	// Until its annotations are cleared, the informer still shows the old
+	// assignment: it must not come back.
+	if err := l.SetPod(stuck); err != nil || used(t, l, "a")[0] != 2000 {
+		t.Fatalf("released assignment counted again: %v %v", err, used(t, l, "a"))
+	}
+	l.DeletePod(stuck.UID)
+	if len(l.released) != 0 {
+		t.Fatal("a deleted pod stays in the released set")
+	}
+}

@@ -29,6 +29,7 @@ type options struct {
 	listen       string
 	policy       string
 	assumeTTL    time.Duration
+	unstartedTTL time.Duration
 	qps          float64
 	burst        int
 	balance      balance.Weights
@@ -42,6 +43,7 @@ func main() {
 	flag.StringVar(&o.listen, "listen-address", "127.0.0.1:8890", "address to serve the extender, /healthz, /readyz and /metrics on")
 	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack or spread (a pod may override it with the zz.io/gpu-policy annotation)")
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
+	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
 	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
 	flag.IntVar(&o.burst, "kube-api-burst", 200, "API request burst")
 	flag.Float64Var(&o.balance.Imbalance, "balance-imbalance-weight", balance.Default.Imbalance, "weight of a node's own CPU/memory imbalance")
@@ -63,8 +65,8 @@ func (o *options) validate() error {
 	if o.balance.Spread < 0 || o.balance.Spread > 1 {
 		return fmt.Errorf("--balance-spread-weight %v must be between 0 and 1", o.balance.Spread)
 	}
-	if o.assumeTTL <= 0 {
-		return errors.New("--assume-ttl must be positive")
+	if o.assumeTTL <= 0 || o.unstartedTTL <= 0 {
+		return errors.New("--assume-ttl and --unstarted-ttl must be positive")
 	}
 	return nil
 }
@@ -106,7 +108,7 @@ func run(o options) error {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errs := make(chan error, 2)
-	go func() { errs <- c.Run(ctx, o.assumeTTL) }()
+	go func() { errs <- c.Run(ctx, o.assumeTTL, o.unstartedTTL) }()
 	go func() { errs <- srv.Serve(lis) }()
 	logger.Info("Serving", "address", lis.Addr().String(), "policy", o.policy, "version", version.Get().GitVersion)
 
