@@ -28,22 +28,30 @@ type Handler struct {
 	Ready   func() error
 	Metrics *Metrics
 	mux     *http.ServeMux
+	health  *http.ServeMux
 }
 
 // NewHandler wires the routes.
 func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler {
-	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux()}
+	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux(), health: http.NewServeMux()}
 	h.mux.HandleFunc("POST /gpu/filter", h.filter)
 	h.mux.HandleFunc("POST /gpu/prioritize", h.prioritizeGPU)
 	h.mux.HandleFunc("POST /gpu/bind", h.bind)
 	h.mux.HandleFunc("POST /balance/prioritize", h.prioritizeBalance)
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
-	h.mux.HandleFunc("GET /readyz", h.readyz)
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	for _, mux := range []*http.ServeMux{h.mux, h.health} {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+		mux.HandleFunc("GET /readyz", h.readyz)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	}
 	return h
 }
 
+// ServeHTTP serves the extender verbs and the health endpoints.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// HealthHandler serves /healthz, /readyz and /metrics only: safe to expose
+// on the pod IP for probes and Prometheus, unlike bind.
+func (h *Handler) HealthHandler() http.Handler { return h.health }
 
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := h.Ready(); err != nil {

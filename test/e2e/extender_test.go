@@ -13,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -24,36 +28,123 @@ import (
 )
 
 // zzScheduler is the extender plus a second kube-scheduler whose zz-scheduler
-// profile calls it, configured from hack/cluster/zz-scheduler.yaml.
+// profile calls it, run as manifests/scheduler deploys them: the same
+// KubeSchedulerConfiguration file, the same extender arguments, and the
+// manifests' RBAC (both authenticate as the zz-scheduler ServiceAccount).
+// Only the kubeconfig and the extender's port differ, so the tested
+// configuration and the shipped one cannot drift.
 type zzScheduler struct {
 	extenderBin  string
 	extenderPort int
+	extenderArgs []string
+	kubeconfig   string
 	extender     *framework.Process
 }
 
+// manifestExtenderURL is where the manifests' scheduler finds its sidecar.
+const manifestExtenderURL = "http://127.0.0.1:8890"
+
 func startZZScheduler(t *testing.T) *zzScheduler {
 	z := &zzScheduler{extenderBin: cluster.GoBuild(t, "./extender/cmd/zz-extender"), extenderPort: framework.FreePort(t)}
+	z.kubeconfig = serviceAccountKubeconfig(t, "zz-system", "zz-scheduler")
+	z.extenderArgs = manifestExtenderArgs(t, z.extenderPort)
 	z.startExtender(t)
-	tmpl, err := os.ReadFile(filepath.Join(cluster.Root, "hack", "cluster", "zz-scheduler.yaml"))
+
+	raw, err := os.ReadFile(filepath.Join(cluster.Root, "manifests", "scheduler", "zz-scheduler-config.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.NewReplacer("@KUBECONFIG@", filepath.Join(cluster.StateDir, "kube-scheduler.kubeconfig"),
-		"@EXTENDER@", fmt.Sprintf("http://127.0.0.1:%d", z.extenderPort)).Replace(string(tmpl))
-	cfgPath := filepath.Join(t.TempDir(), "zz-scheduler.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+	if !strings.Contains(string(raw), manifestExtenderURL) {
+		t.Fatalf("the scheduler configuration no longer calls the extender at %s", manifestExtenderURL)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(strings.ReplaceAll(string(raw), manifestExtenderURL, z.url(""))), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// In the cluster the scheduler uses its pod's ServiceAccount; here, a
+	// kubeconfig holding a token of that same ServiceAccount.
+	cfg["clientConnection"] = map[string]any{"kubeconfig": z.kubeconfig, "qps": 200, "burst": 400}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "zz-scheduler-config.yaml")
+	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	port := framework.FreePort(t)
 	sched := cluster.Start(t, "zz-scheduler", cluster.Bin("kube-scheduler"), "--config", cfgPath,
+		"--authentication-kubeconfig", z.kubeconfig, "--authorization-kubeconfig", z.kubeconfig,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port), "--cert-dir", t.TempDir(), "--v", "2")
 	cluster.WaitHTTP(t, sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), 60*time.Second)
 	return z
 }
 
+// manifestExtenderArgs returns the zz-extender container's arguments from
+// manifests/scheduler/scheduler.yaml, on port instead of 8890 and without the
+// health port (several test extenders may run on this machine).
+func manifestExtenderArgs(t *testing.T, port int) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(cluster.Root, "manifests", "scheduler", "scheduler.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep appsv1.Deployment
+	if err := yaml.Unmarshal([]byte(strings.SplitN(string(raw), "\n---\n", 2)[0]), &dep); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Name != "zz-extender" {
+			continue
+		}
+		var args []string
+		for _, a := range c.Args {
+			switch {
+			case strings.HasPrefix(a, "--listen-address="):
+				args = append(args, fmt.Sprintf("--listen-address=127.0.0.1:%d", port))
+			case strings.HasPrefix(a, "--health-address="):
+			default:
+				args = append(args, a)
+			}
+		}
+		return args
+	}
+	t.Fatal("manifests/scheduler/scheduler.yaml has no zz-extender container")
+	return nil
+}
+
+// serviceAccountKubeconfig applies the manifests' namespace and RBAC for the
+// scheduler and returns a kubeconfig with a token of its ServiceAccount.
+func serviceAccountKubeconfig(t *testing.T, ns, sa string) string {
+	t.Helper()
+	ctx := t.Context()
+	for _, f := range []string{"manifests/base/namespace.yaml", "manifests/scheduler/rbac.yaml"} {
+		if _, err := cluster.Kubectl(ctx, "apply", "--server-side", "--field-manager", "zz-e2e", "-f", filepath.Join(cluster.Root, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := cluster.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.ClientCertificateData, auth.ClientKeyData = nil, nil
+		auth.Token = tok.Status.Token
+	}
+	path := filepath.Join(t.TempDir(), sa+".kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func (z *zzScheduler) startExtender(t *testing.T) {
-	z.extender = cluster.Start(t, "zz-extender", z.extenderBin, "--kubeconfig", cluster.Kubeconfig,
-		"--listen-address", fmt.Sprintf("127.0.0.1:%d", z.extenderPort), "--v", "2")
+	z.extender = cluster.Start(t, "zz-extender", z.extenderBin, append([]string{"--kubeconfig", z.kubeconfig}, z.extenderArgs...)...)
 	cluster.WaitHTTP(t, z.extender, z.url("/readyz"), 30*time.Second)
 }
 

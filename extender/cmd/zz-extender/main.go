@@ -27,6 +27,7 @@ import (
 type options struct {
 	kubeconfig   string
 	listen       string
+	health       string
 	policy       string
 	assumeTTL    time.Duration
 	unstartedTTL time.Duration
@@ -40,7 +41,8 @@ func main() {
 	o := options{balance: balance.Default}
 	klog.InitFlags(nil)
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
-	flag.StringVar(&o.listen, "listen-address", "127.0.0.1:8890", "address to serve the extender, /healthz, /readyz and /metrics on")
+	flag.StringVar(&o.listen, "listen-address", "127.0.0.1:8890", "address to serve the extender verbs (and /healthz, /readyz, /metrics) on; keep it on loopback next to the scheduler: bind acts with the extender's rights")
+	flag.StringVar(&o.health, "health-address", "", "extra address serving only /healthz, /readyz and /metrics, for probes and Prometheus (e.g. :8891); empty for none")
 	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack or spread (a pod may override it with the zz.io/gpu-policy annotation)")
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
 	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
@@ -64,6 +66,9 @@ func (o *options) validate() error {
 	}
 	if o.balance.Spread < 0 || o.balance.Spread > 1 {
 		return fmt.Errorf("--balance-spread-weight %v must be between 0 and 1", o.balance.Spread)
+	}
+	if o.listen == "" {
+		return errors.New("--listen-address is required")
 	}
 	if o.assumeTTL <= 0 || o.unstartedTTL <= 0 {
 		return errors.New("--assume-ttl and --unstarted-ttl must be positive")
@@ -101,16 +106,27 @@ func run(o options) error {
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
 	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(c.Collectors()...))
 
-	lis, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (another extender running? pick --listen-address)", o.listen, err)
+	servers := []*http.Server{}
+	errs := make(chan error, 3)
+	for _, s := range []struct {
+		addr, flag string
+		handler    http.Handler
+	}{{o.listen, "--listen-address", handler}, {o.health, "--health-address", handler.HealthHandler()}} {
+		if s.addr == "" {
+			continue
+		}
+		lis, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w (another extender running? pick %s)", s.addr, err, s.flag)
+		}
+		srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return ctx }}
+		servers = append(servers, srv)
+		go func() { errs <- srv.Serve(lis) }()
+		logger.Info("Serving", "address", lis.Addr().String(), "flag", s.flag)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	errs := make(chan error, 2)
 	go func() { errs <- c.Run(ctx, o.assumeTTL, o.unstartedTTL) }()
-	go func() { errs <- srv.Serve(lis) }()
-	logger.Info("Serving", "address", lis.Addr().String(), "policy", o.policy, "version", version.Get().GitVersion)
+	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 
 	select {
 	case <-ctx.Done():
@@ -122,7 +138,11 @@ func run(o options) error {
 	logger.Info("Shutting down: finishing calls in flight", "grace", o.shutdownWait)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	var errShutdown error
+	for _, srv := range servers {
+		errShutdown = errors.Join(errShutdown, srv.Shutdown(sctx))
+	}
+	return errShutdown
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
