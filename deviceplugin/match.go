@@ -1,0 +1,111 @@
+package deviceplugin
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// slotSep joins a card UUID and a slot number in a device ID.
+const slotSep = "::"
+
+// SlotID names slot n of a card, as advertised to the kubelet.
+func SlotID(uuid string, n int) string { return uuid + slotSep + strconv.Itoa(n) }
+
+// CardOf returns the card UUID of a slot ID.
+func CardOf(slotID string) (string, error) {
+	uuid, _, ok := strings.Cut(slotID, slotSep)
+	if !ok || uuid == "" {
+		return "", fmt.Errorf("device ID %q is not a zz slot (<card uuid>%s<n>)", slotID, slotSep)
+	}
+	return uuid, nil
+}
+
+// ErrNoWaitingPod means no pod on the node waits for the cards asked.
+var ErrNoWaitingPod = errors.New("no pod on this node waits for these cards")
+
+// Match finds the pod a kubelet Allocate request is for. The API does not
+// say, so the contract decides: among the pods the extender bound to this
+// node whose cards were not allocated yet, those asking for as many cards as
+// the request has slots; when some of them were assigned exactly the cards
+// of the requested slots (the kubelet follows GetPreferredAllocation), only
+// those; then the oldest assume time. Two candidates with the same assume
+// time are ambiguous: an error, never a guess.
+func Match(pods []*corev1.Pod, node string, slotIDs []string) (*corev1.Pod, *gpushare.Assignment, error) {
+	cards := map[string]bool{}
+	for _, id := range slotIDs {
+		uuid, err := CardOf(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		cards[uuid] = true
+	}
+	type candidate struct {
+		pod   *corev1.Pod
+		a     *gpushare.Assignment
+		exact bool
+	}
+	var cands []candidate
+	for _, p := range pods {
+		if p.Spec.NodeName != node || p.DeletionTimestamp != nil ||
+			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		a, err := gpushare.PodAssignment(p)
+		if err != nil || a.Assigned || len(a.UUIDs) != len(slotIDs) {
+			continue
+		}
+		exact := len(a.UUIDs) == len(cards)
+		for _, u := range a.UUIDs {
+			exact = exact && cards[u]
+		}
+		cands = append(cands, candidate{pod: p, a: a, exact: exact})
+	}
+	if slices.ContainsFunc(cands, func(c candidate) bool { return c.exact }) {
+		cands = slices.DeleteFunc(cands, func(c candidate) bool { return !c.exact })
+	}
+	if len(cands) == 0 {
+		return nil, nil, fmt.Errorf("%w: none is bound to %s by the zz extender with %d card(s) and not yet allocated (is it scheduled by %s, and is the extender running?)",
+			ErrNoWaitingPod, node, len(slotIDs), contract.SchedulerName)
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].a.AssumeTime.Before(cands[j].a.AssumeTime) })
+	if len(cands) > 1 && cands[0].a.AssumeTime.Equal(cands[1].a.AssumeTime) {
+		return nil, nil, fmt.Errorf("pods %s/%s and %s/%s both wait for %d card(s) with the same assume time; refusing to guess which this is",
+			cands[0].pod.Namespace, cands[0].pod.Name, cands[1].pod.Namespace, cands[1].pod.Name, len(slotIDs))
+	}
+	return cands[0].pod, cands[0].a, nil
+}
+
+// Env is what a container gets for its assignment: the cards to expose and
+// the memory it must stay within; with MPS, the limits the MPS server
+// enforces: memory per device ordinal inside the container, and one thread
+// share for all its cards, the smallest of its memory shares (so it never
+// gets more compute than memory on any card).
+func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]string {
+	env := map[string]string{
+		contract.EnvVisibleDevices: strings.Join(a.UUIDs, ","),
+		contract.EnvGPUMemLimitMiB: strconv.FormatInt(a.MemMiB, 10),
+	}
+	if !mps {
+		return env
+	}
+	limits := make([]string, len(a.UUIDs))
+	pct := 100
+	for i, u := range a.UUIDs {
+		limits[i] = fmt.Sprintf("%d=%dM", i, a.MemMiB)
+		if total := cardMiB[u]; total > 0 {
+			pct = min(pct, int((a.MemMiB*100+total-1)/total))
+		}
+	}
+	env[contract.EnvMPSPinnedMemLimit] = strings.Join(limits, ",")
+	env[contract.EnvMPSThreadPercentage] = strconv.Itoa(max(pct, 1))
+	return env
+}

@@ -1,0 +1,117 @@
+package deviceplugin
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+type podOpt func(*corev1.Pod)
+
+func onNode(n string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeName = n } }
+func deleting() podOpt {
+	return func(p *corev1.Pod) { now := metav1.NewTime(t0); p.DeletionTimestamp = &now }
+}
+func phase(ph corev1.PodPhase) podOpt { return func(p *corev1.Pod) { p.Status.Phase = ph } }
+
+func assigned(name string, assume time.Duration, allocated bool, uuids ...string) *corev1.Pod {
+	idx := make([]int, len(uuids))
+	a := &gpushare.Assignment{Indexes: idx, UUIDs: uuids, MemMiB: 4096, AssumeTime: t0.Add(assume), Assigned: allocated}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations()},
+		Spec: corev1.PodSpec{NodeName: "n1"}}
+}
+
+func with(p *corev1.Pod, opts ...podOpt) *corev1.Pod {
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name    string
+		pods    []*corev1.Pod
+		slots   []string
+		want    string
+		wantErr string
+	}{
+		{name: "the one waiting pod", pods: []*corev1.Pod{assigned("a", 0, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 3)}, want: "a"},
+		{name: "oldest assume time first", pods: []*corev1.Pod{assigned("new", 2*time.Second, false, "GPU-0"), assigned("old", time.Second, false, "GPU-1")},
+			slots: []string{SlotID("GPU-5", 0)}, want: "old"},
+		{name: "exact cards beat age", pods: []*corev1.Pod{assigned("old", time.Second, false, "GPU-0"), assigned("mine", 2*time.Second, false, "GPU-1")},
+			slots: []string{SlotID("GPU-1", 7)}, want: "mine"},
+		{name: "two pods of equal size, same card, different times", pods: []*corev1.Pod{assigned("b", 2*time.Second, false, "GPU-0"), assigned("a", time.Second, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 1)}, want: "a"},
+		{name: "tie is ambiguous", pods: []*corev1.Pod{assigned("a", time.Second, false, "GPU-0"), assigned("b", time.Second, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 1)}, wantErr: "same assume time; refusing to guess"},
+		{name: "already allocated pods are skipped", pods: []*corev1.Pod{assigned("done", 0, true, "GPU-0"), assigned("next", time.Second, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 0)}, want: "next"},
+		{name: "deleted and finished pods are skipped", pods: []*corev1.Pod{
+			with(assigned("gone", 0, false, "GPU-0"), deleting()), with(assigned("done", 0, false, "GPU-0"), phase(corev1.PodSucceeded)),
+			assigned("live", time.Hour, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 0)}, want: "live"},
+		{name: "other nodes are skipped", pods: []*corev1.Pod{with(assigned("far", 0, false, "GPU-0"), onNode("n2"))},
+			slots: []string{SlotID("GPU-0", 0)}, wantErr: "none is bound to n1"},
+		{name: "card count must match", pods: []*corev1.Pod{assigned("two", 0, false, "GPU-0", "GPU-1")},
+			slots: []string{SlotID("GPU-0", 0)}, wantErr: "with 1 card(s)"},
+		{name: "multi-card pod", pods: []*corev1.Pod{assigned("one", 0, false, "GPU-0"), assigned("two", time.Second, false, "GPU-0", "GPU-1")},
+			slots: []string{SlotID("GPU-1", 0), SlotID("GPU-0", 2)}, want: "two"},
+		{name: "pod without assignment is not a candidate", pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "plain"}, Spec: corev1.PodSpec{NodeName: "n1"}}},
+			slots: []string{SlotID("GPU-0", 0)}, wantErr: "no pod on this node waits"},
+		{name: "foreign device id", slots: []string{"nvidia0"}, wantErr: "is not a zz slot"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod, a, err := Match(tt.pods, "n1", tt.slots)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pod.Name != tt.want || a == nil || a.Assigned {
+				t.Fatalf("matched %s (%+v), want %s", pod.Name, a, tt.want)
+			}
+		})
+	}
+	if _, _, err := Match(nil, "n1", []string{SlotID("GPU-0", 0)}); !errors.Is(err, ErrNoWaitingPod) {
+		t.Fatalf("err = %v, want ErrNoWaitingPod", err)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	a := &gpushare.Assignment{UUIDs: []string{"GPU-a", "GPU-b"}, MemMiB: 4096}
+	env := Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, false)
+	if env[contract.EnvVisibleDevices] != "GPU-a,GPU-b" || env[contract.EnvGPUMemLimitMiB] != "4096" || len(env) != 2 {
+		t.Fatalf("env = %v", env)
+	}
+	env = Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, true)
+	if env[contract.EnvMPSPinnedMemLimit] != "0=4096M,1=4096M" || env[contract.EnvMPSThreadPercentage] != "10" {
+		t.Fatalf("mps env = %v", env)
+	}
+}
+
+func TestSlotIDs(t *testing.T) {
+	id := SlotID("GPU-7f3c", 12)
+	if uuid, err := CardOf(id); err != nil || uuid != "GPU-7f3c" {
+		t.Fatalf("CardOf(%q) = %q, %v", id, uuid, err)
+	}
+	if _, err := CardOf("::3"); err == nil {
+		t.Fatal("empty uuid accepted")
+	}
+}
