@@ -109,3 +109,39 @@ func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]
 	env[contract.EnvMPSThreadPercentage] = strconv.Itoa(max(pct, 1))
 	return env
 }
+
+// Preferred picks size slots from available for the pod that will most
+// likely be allocated next (the oldest waiting pod with size cards): one slot
+// on each of its cards, so the kubelet's slot accounting follows the
+// extender's choice. It returns nil when it has no opinion; the kubelet then
+// picks any slots, and Allocate still hands out the extender's cards.
+func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string, size int) []string {
+	if len(mustInclude) > 0 || size <= 0 {
+		return nil
+	}
+	var best *gpushare.Assignment
+	for _, p := range pods {
+		if p.Spec.NodeName != node || p.DeletionTimestamp != nil {
+			continue
+		}
+		a, err := gpushare.PodAssignment(p)
+		if err != nil || a.Assigned || len(a.UUIDs) != size {
+			continue
+		}
+		if best == nil || a.AssumeTime.Before(best.AssumeTime) {
+			best = a
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	out := make([]string, 0, size)
+	for _, uuid := range best.UUIDs {
+		i := slices.IndexFunc(available, func(id string) bool { c, err := CardOf(id); return err == nil && c == uuid })
+		if i < 0 {
+			return nil // no free slot on that card: the kubelet decides
+		}
+		out = append(out, available[i])
+	}
+	return out
+}

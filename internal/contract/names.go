@@ -40,6 +40,11 @@ const (
 	PolicySpread  = "spread"
 )
 
+// AnnotationContainerGPU is set by the device plugin's Allocate on the
+// container (a CRI annotation, not a pod one): "<namespace>/<pod>/<MiB>", so
+// the runtime's view of a container names the pod and memory it was given.
+const AnnotationContainerGPU = Prefix + "gpu-container"
+
 // AnnotationNodeGPUInventory holds a node's cards as NodeGPUInventory JSON,
 // written by the device plugin.
 const AnnotationNodeGPUInventory = Prefix + "gpu-inventory"

@@ -1,0 +1,201 @@
+package deviceplugin
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// PodLister lists the pods bound to this node (an informer's cache).
+type PodLister func() ([]*corev1.Pod, error)
+
+// AllocationMarker records on the pod that its cards were handed out
+// (contract.AnnotationGPUAssigned=true).
+type AllocationMarker func(ctx context.Context, pod *corev1.Pod) error
+
+// Plugin serves the kubelet's device-plugin API for contract.ResourceGPU.
+type Plugin struct {
+	pluginapi.UnimplementedDevicePluginServer
+
+	Node         string
+	SlotsPerCard int
+	MPS          bool
+	Pods         PodLister
+	Mark         AllocationMarker
+
+	mu      sync.Mutex
+	cards   []Card
+	changed chan struct{} // closed and replaced on every change of cards
+
+	// allocMu serialises Allocate: matching and marking must not interleave,
+	// or two containers could be handed the same pod's cards.
+	allocMu sync.Mutex
+	// recent are pods this plugin allocated whose mark the informer may not
+	// show yet, so they are not matched twice.
+	recent map[types.UID]time.Time
+}
+
+var _ pluginapi.DevicePluginServer = (*Plugin)(nil)
+
+// NewPlugin returns a plugin for cards.
+func NewPlugin(node string, cards []Card, slotsPerCard int, pods PodLister, mark AllocationMarker) *Plugin {
+	return &Plugin{Node: node, SlotsPerCard: slotsPerCard, Pods: pods, Mark: mark,
+		cards: cards, changed: make(chan struct{}), recent: map[types.UID]time.Time{}}
+}
+
+// SetHealth marks a card healthy or not; ListAndWatch streams the change.
+func (p *Plugin) SetHealth(uuid string, healthy bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.cards {
+		if p.cards[i].UUID == uuid && p.cards[i].Healthy != healthy {
+			p.cards[i].Healthy = healthy
+			close(p.changed)
+			p.changed = make(chan struct{})
+		}
+	}
+}
+
+// Cards returns the current cards.
+func (p *Plugin) Cards() []Card {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Card(nil), p.cards...)
+}
+
+// devices is every slot of every shared card, with its card's health.
+func (p *Plugin) devices() ([]*pluginapi.Device, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*pluginapi.Device
+	for _, c := range p.cards {
+		if c.MIG {
+			continue
+		}
+		health := pluginapi.Healthy
+		if !c.Healthy {
+			health = pluginapi.Unhealthy
+		}
+		for n := range p.SlotsPerCard {
+			out = append(out, &pluginapi.Device{ID: SlotID(c.UUID, n), Health: health})
+		}
+	}
+	return out, p.changed
+}
+
+// GetDevicePluginOptions says GetPreferredAllocation is implemented.
+func (p *Plugin) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*pluginapi.DevicePluginOptions, error) {
+	return &pluginapi.DevicePluginOptions{GetPreferredAllocationAvailable: true}, nil
+}
+
+// ListAndWatch sends the slots, then again whenever a card's health changes.
+func (p *Plugin) ListAndWatch(_ *pluginapi.Empty, stream pluginapi.DevicePlugin_ListAndWatchServer) error {
+	for {
+		devs, changed := p.devices()
+		if err := stream.Send(&pluginapi.ListAndWatchResponse{Devices: devs}); err != nil {
+			return err
+		}
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// GetPreferredAllocation steers the kubelet to slots of the cards the
+// extender chose for the next waiting pod.
+func (p *Plugin) GetPreferredAllocation(_ context.Context, req *pluginapi.PreferredAllocationRequest) (*pluginapi.PreferredAllocationResponse, error) {
+	pods, err := p.waitingPods()
+	if err != nil {
+		return nil, err
+	}
+	resp := &pluginapi.PreferredAllocationResponse{}
+	for _, c := range req.ContainerRequests {
+		ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize))
+		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: ids})
+	}
+	return resp, nil
+}
+
+// Allocate finds the pod each container request is for, marks it allocated
+// and returns the env of its assignment. Any doubt fails the request: the
+// kubelet reports the error on the pod, and no card is guessed.
+func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (*pluginapi.AllocateResponse, error) {
+	p.allocMu.Lock()
+	defer p.allocMu.Unlock()
+	pods, err := p.waitingPods()
+	if err != nil {
+		return nil, err
+	}
+	sizes := map[string]int64{}
+	for _, c := range p.Cards() {
+		sizes[c.UUID] = c.MemoryMiB
+	}
+	resp := &pluginapi.AllocateResponse{}
+	for _, c := range req.ContainerRequests {
+		pod, a, err := Match(pods, p.Node, c.DevicesIds)
+		if err != nil {
+			return nil, fmt.Errorf("zz device plugin on %s: %w", p.Node, err)
+		}
+		for _, u := range a.UUIDs {
+			if _, ok := sizes[u]; !ok {
+				return nil, fmt.Errorf("zz device plugin on %s: pod %s/%s was assigned card %s, which this node does not have", p.Node, pod.Namespace, pod.Name, u)
+			}
+		}
+		if err := p.Mark(ctx, pod); err != nil {
+			return nil, fmt.Errorf("zz device plugin on %s: mark pod %s/%s allocated: %w", p.Node, pod.Namespace, pod.Name, err)
+		}
+		p.recent[pod.UID] = time.Now()
+		pods = removePod(pods, pod.UID)
+		klog.FromContext(ctx).Info("Allocated", "pod", klog.KObj(pod), "cards", a.UUIDs, "memMiB", a.MemMiB)
+		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerAllocateResponse{
+			Envs:        Env(a, sizes, p.MPS),
+			Annotations: map[string]string{contract.AnnotationContainerGPU: pod.Namespace + "/" + pod.Name + "/" + strconv.FormatInt(a.MemMiB, 10)},
+		})
+	}
+	return resp, nil
+}
+
+// waitingPods lists the node's pods without those allocated a moment ago.
+func (p *Plugin) waitingPods() ([]*corev1.Pod, error) {
+	pods, err := p.Pods()
+	if err != nil {
+		return nil, fmt.Errorf("list pods on %s: %w", p.Node, err)
+	}
+	for uid, at := range p.recent {
+		if time.Since(at) > 10*time.Minute {
+			delete(p.recent, uid)
+		}
+	}
+	out := pods[:0:0]
+	for _, pod := range pods {
+		if _, ok := p.recent[pod.UID]; ok {
+			if a, err := gpushare.PodAssignment(pod); err == nil && !a.Assigned {
+				continue // our mark is not visible yet
+			}
+		}
+		out = append(out, pod)
+	}
+	return out, nil
+}
+
+func removePod(pods []*corev1.Pod, uid types.UID) []*corev1.Pod {
+	out := pods[:0:0]
+	for _, p := range pods {
+		if p.UID != uid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
