@@ -2,7 +2,6 @@ package extender
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/podannotate"
 )
 
 // PodGetter finds a pod, from an informer cache first.
@@ -52,7 +52,7 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	if err != nil {
 		return fmt.Errorf("reserve %s on %s: %w", req, args.Node, err)
 	}
-	if err := annotate(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, ptrs(a.Annotations())); err != nil {
+	if err := podannotate.Set(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, a.Annotations()); err != nil {
 		b.Decider.GPU.DeletePod(pod.UID)
 		return fmt.Errorf("write the card choice on the pod: %w", err)
 	}
@@ -64,7 +64,7 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		b.Decider.GPU.DeletePod(pod.UID)
 		if !apierrors.IsNotFound(err) {
 			// Leave no stale choice on a pod that goes back to the queue.
-			if cerr := annotate(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, clearAssignment()); cerr != nil {
+			if cerr := podannotate.Patch(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, clearAssignment()); cerr != nil {
 				logger.Error(cerr, "Could not clear the card choice after a failed bind")
 			}
 		}
@@ -74,28 +74,9 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	return nil
 }
 
-// annotate merge-patches annotations (nil values delete), only if the pod is
-// still the one decided on (its UID is a precondition).
-func annotate(ctx context.Context, client kubernetes.Interface, namespace, name string, uid types.UID, ann map[string]*string) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "annotations": ann}})
-	if err != nil {
-		return err
-	}
-	_, err = client.CoreV1().Pods(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
-}
-
 func clearAssignment() map[string]*string {
 	return map[string]*string{
 		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
 		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil,
 	}
-}
-
-func ptrs(m map[string]string) map[string]*string {
-	out := make(map[string]*string, len(m))
-	for k, v := range m {
-		out[k] = &v
-	}
-	return out
 }
