@@ -20,6 +20,8 @@ all: lint build
 ## build: the zz binaries into _output/bin
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/kubectl-zz ./extender/cmd/zz-extender
+	# NVML is loaded with dlopen: the device plugin needs cgo.
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./deviceplugin/cmd/zz-device-plugin
 	$(GO) build ./...
 
 ## test: lint, build, unit tests with -race, then the e2e suite on a local cluster
