@@ -54,10 +54,20 @@ type options struct {
 
 // backends are the NVML implementations --nvml accepts.
 var backends = map[string]func() nvml.Interface{
-	"real":         func() nvml.Interface { return nvml.New() },
-	"mock:dgxa100": func() nvml.Interface { return dgxa100.New() },
-	"mock:dgxh100": func() nvml.Interface { return dgxh100.New() },
+	"real": func() nvml.Interface { return nvml.New() },
+	"mock:dgxa100": func() nvml.Interface {
+		s := dgxa100.New()
+		s.EventSetCreateFunc = noEvents // the mocks have no XID events
+		return s
+	},
+	"mock:dgxh100": func() nvml.Interface {
+		s := dgxh100.New()
+		s.EventSetCreateFunc = noEvents
+		return s
+	},
 }
+
+func noEvents() (nvml.EventSet, nvml.Return) { return nil, nvml.ERROR_NOT_SUPPORTED }
 
 func main() {
 	o := options{}
