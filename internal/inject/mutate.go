@@ -29,7 +29,7 @@ type mutator struct {
 var mutators = []mutator{
 	{contract.FeatureSidecars, (*Policy).injectSidecars},
 	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
-	{"", (*Policy).pool}, // node selector always; the ratio is FeatureOvercommit
+	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
 	{contract.FeatureHygiene, (*Policy).hygiene},
 	{contract.FeatureLxcfs, (*Policy).lxcfs},
 	{"", (*Policy).debug},

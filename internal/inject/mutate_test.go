@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	gomodpatch "gomodules.xyz/jsonpatch/v2"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,8 +107,8 @@ var goldenCases = []struct {
 }
 
 type goldenResult struct {
-	Error    string                `json:"error,omitempty"`
-	Warnings []string              `json:"warnings,omitempty"`
+	Error    string                 `json:"error,omitempty"`
+	Warnings []string               `json:"warnings,omitempty"`
 	Patch    []gomodpatch.Operation `json:"patch"`
 }
 

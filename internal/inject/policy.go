@@ -84,8 +84,8 @@ type Policy struct {
 }
 
 type sidecar struct {
-	when Selector
-	init bool
+	when  Selector
+	init  bool
 	name  string
 	tree  any                           // the container as decoded JSON
 	tmpls map[string]*template.Template // by the source string they render
