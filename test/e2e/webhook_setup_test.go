@@ -36,6 +36,7 @@ type zzWebhook struct {
 	namespace string // its own namespace, holding the policy ConfigMap
 	policy    string // the ConfigMap's name
 	caPEM     []byte
+	certDir   string       // tls.crt and tls.key the webhook serves
 	client    *http.Client // trusts the CA
 	proc      *framework.Process
 }
@@ -46,6 +47,7 @@ func startWebhook(t *testing.T, policyYAML string) *zzWebhook {
 	t.Helper()
 	w := &zzWebhook{port: framework.FreePort(t), namespace: cluster.Namespace(t, nil), policy: "zz-webhook-policy"}
 	dir := t.TempDir()
+	w.certDir = dir
 	w.caPEM = writeServingCert(t, dir)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(w.caPEM)

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +163,25 @@ func TestWebhook(t *testing.T) {
 		if got := cpuRequest(pod.Spec.Containers[0]); got != "375m" {
 			t.Fatalf("after an invalid edit: cpu request %s, want 375m from the last valid policy", got)
 		}
+	})
+
+	t.Run("a rotated certificate is served without restart", func(t *testing.T) {
+		caPEM := writeServingCert(t, w.certDir) // a new CA and pair over the mounted files
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(caPEM)
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		cluster.WaitFor(t, 10*time.Second, "the new certificate", func(ctx context.Context) (bool, string, error) {
+			resp, err := client.Get(w.url("/healthz"))
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status, nil
+		})
+		if w.proc.Exited() {
+			t.Fatal("the webhook restarted")
+		}
+		w.client = client
 	})
 
 	if m := w.get(t, "/metrics"); !strings.Contains(m, `zz_webhook_admissions_total{result="patched"}`) {
