@@ -167,20 +167,28 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 
 // poolOf finds the pod's pool: its zz.io/pool label, else the pool whose
 // node selector the pod already uses, else the default pool ("" for none).
-func (p *Policy) poolOf(pod *corev1.Pod) (string, error) {
-	if name, ok := pod.Labels[contract.LabelPool]; ok {
+// A pool reserved to other namespaces is refused.
+func (p *Policy) poolOf(pod *corev1.Pod, namespace string) (string, error) {
+	name, found := pod.Labels[contract.LabelPool]
+	if found {
 		if _, known := p.spec.Pools[name]; !known {
 			return "", fmt.Errorf("label %s=%s names no pool of this cluster; use one of %v",
 				contract.LabelPool, name, sortedKeys(p.spec.Pools))
 		}
-		return name, nil
 	}
-	for _, name := range sortedKeys(p.spec.Pools) {
-		if sel := p.spec.Pools[name].NodeSelector; matchMap(sel, pod.Spec.NodeSelector) {
-			return name, nil
+	for _, n := range sortedKeys(p.spec.Pools) {
+		if sel := p.spec.Pools[n].NodeSelector; !found && matchMap(sel, pod.Spec.NodeSelector) {
+			name, found = n, true
 		}
 	}
-	return p.spec.DefaultPool, nil
+	if !found {
+		return p.spec.DefaultPool, nil
+	}
+	if allowed := p.spec.Pools[name].Namespaces; len(allowed) > 0 && !slices.Contains(allowed, namespace) {
+		return "", fmt.Errorf("pool %s is reserved for namespaces %v; use another pool (%s label) or ask the cluster admin",
+			name, allowed, contract.LabelPool)
+	}
+	return name, nil
 }
 
 // pool pins the pod to its pool's nodes and sets CPU requests from the
@@ -189,7 +197,7 @@ func (p *Policy) poolOf(pod *corev1.Pod) (string, error) {
 // neither lower its request below the ratio nor borrow another pool's hosts.
 // A pod that switches overcommit off gets requests equal to limits.
 func (p *Policy) pool(s *podState) error {
-	name, err := p.poolOf(s.pod)
+	name, err := p.poolOf(s.pod, s.namespace)
 	if err != nil || name == "" {
 		return err
 	}

@@ -88,6 +88,8 @@ var goldenCases = []struct {
 	})},
 	{"pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "critical"} })},
 	{"unknown-pool", newPod(label(contract.LabelPool, "gold"))},
+	{"reserved-pool-other-namespace", newPod(label(contract.LabelPool, "payments"))},
+	{"reserved-pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "payments"} })},
 	{"sidecars", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"))},
 	{"opt-out", newPod(annotate("zz.io/log-agent", "yes"), annotate(contract.AnnotationInjectDisable, "env, sidecars,overcommit,lxcfs,hygiene,colour"))},
 	{"opt-out-all", newPod(annotate(contract.AnnotationInjectDisable, "all"))},
@@ -234,5 +236,17 @@ func checkIdempotent(t testing.TB, p *Policy, pod *corev1.Pod) {
 	}
 	if len(again) != 0 {
 		t.Fatalf("second pass changed the pod again: %v", again)
+	}
+}
+
+func TestReservedPoolInItsNamespace(t *testing.T) {
+	p := testPolicy(t)
+	pod := newPod(label(contract.LabelPool, "payments"))
+	if _, err := p.Mutate(pod, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	got := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+	if pod.Spec.NodeSelector[contract.LabelPool] != "payments" || got.String() != "1200m" {
+		t.Fatalf("nodeSelector %v, cpu request %s; want pool payments and 1200m (1500m x 0.8)", pod.Spec.NodeSelector, got.String())
 	}
 }

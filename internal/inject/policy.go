@@ -49,6 +49,9 @@ type PoolSpec struct {
 	CPUOvercommitRatio float64 `json:"cpuOvercommitRatio,omitempty"`
 	// Critical pools run at ratio 1.
 	Critical bool `json:"critical,omitempty"`
+	// Namespaces, when set, are the only namespaces whose pods may use the
+	// pool; others are refused, so a team cannot take another's hosts.
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // Selector matches a pod when every listed label and annotation has the
@@ -141,6 +144,11 @@ func Compile(s Spec) (*Policy, error) {
 				bad(field+".nodeSelector."+k, "%s", strings.Join(msgs, "; "))
 			}
 		}
+		for _, ns := range pool.Namespaces {
+			if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+				bad(field+".namespaces", "%q: %s", ns, strings.Join(msgs, "; "))
+			}
+		}
 		r := pool.CPUOvercommitRatio
 		switch {
 		case pool.Critical && r != 0 && r != 1:
@@ -154,8 +162,10 @@ func Compile(s Spec) (*Policy, error) {
 		}
 		p.permille[name] = int64(math.Round(r * 1000))
 	}
-	if _, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
+	if def, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
 		bad("defaultPool", "%q is not in pools; use one of %v or leave it empty", s.DefaultPool, sortedKeys(s.Pools))
+	} else if ok && len(def.Namespaces) > 0 {
+		bad("defaultPool", "%q is reserved to some namespaces; the default pool must be open to all", s.DefaultPool)
 	}
 	p.lxcfsPrefix = s.Lxcfs.HostPath
 	if p.lxcfsPrefix == "" {

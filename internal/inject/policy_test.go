@@ -39,6 +39,8 @@ func TestParseRefusesBadPolicies(t *testing.T) {
 		{"bad selector value", card + "pools: {p: {nodeSelector: {a: 'b c'}, cpuOvercommitRatio: 0.5}}\n", "pools.p.nodeSelector.a"},
 		{"bad pool name", card + "pools: {P_1: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5}}\n", "pools.P_1: pool name"},
 		{"unknown default pool", card + "defaultPool: gold\n", `defaultPool: "gold" is not in pools`},
+		{"bad pool namespace", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [Team_A]}}\n", `pools.p.namespaces: "Team_A"`},
+		{"reserved default pool", card + "defaultPool: p\npools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [a]}}\n", "the default pool must be open to all"},
 		{"relative lxcfs", card + "lxcfs: {enabled: true, hostPath: lxcfs}\n", "lxcfs.hostPath"},
 		{"sidecar without image", card + "sidecars: [{container: {name: a}}]\n", "sidecars[0]: container.image is missing"},
 		{"sidecar bad name", card + "sidecars: [{container: {name: A, image: x}}]\n", `sidecars[0]: container.name "A"`},
