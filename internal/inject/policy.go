@@ -131,36 +131,7 @@ func Compile(s Spec) (*Policy, error) {
 		p.largestMiB = b / gpushare.MiB
 	}
 	for _, name := range sortedKeys(s.Pools) {
-		pool := s.Pools[name]
-		field := "pools." + name
-		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-			bad(field, "pool name: %s", strings.Join(msgs, "; "))
-		}
-		if len(pool.NodeSelector) == 0 {
-			bad(field+".nodeSelector", "missing; give the labels of the pool's nodes, e.g. {%s: %s}", contract.LabelPool, name)
-		}
-		for k, v := range pool.NodeSelector {
-			if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(msgs) > 0 {
-				bad(field+".nodeSelector."+k, "%s", strings.Join(msgs, "; "))
-			}
-		}
-		for _, ns := range pool.Namespaces {
-			if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-				bad(field+".namespaces", "%q: %s", ns, strings.Join(msgs, "; "))
-			}
-		}
-		r := pool.CPUOvercommitRatio
-		switch {
-		case pool.Critical && r != 0 && r != 1:
-			bad(field+".cpuOvercommitRatio", "%v on a critical pool; critical pools run at ratio 1: remove it or set 1", r)
-		case pool.Critical:
-			r = 1
-		case r <= 0 || r > 1:
-			bad(field+".cpuOvercommitRatio", "%v must be in (0, 1], e.g. 0.5 for requests at half the limit", r)
-		case math.Abs(r*1000-math.Round(r*1000)) > 1e-9:
-			bad(field+".cpuOvercommitRatio", "%v has more than 3 decimals; round it, e.g. 0.333", r)
-		}
-		p.permille[name] = int64(math.Round(r * 1000))
+		p.permille[name] = validatePool(name, s.Pools[name], bad)
 	}
 	if def, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
 		bad("defaultPool", "%q is not in pools; use one of %v or leave it empty", s.DefaultPool, sortedKeys(s.Pools))
@@ -189,6 +160,39 @@ func Compile(s Spec) (*Policy, error) {
 		return nil, fmt.Errorf("invalid policy: %w", errors.Join(errs...))
 	}
 	return p, nil
+}
+
+// validatePool checks one pool and returns its ratio in thousandths.
+func validatePool(name string, pool PoolSpec, bad func(field, format string, args ...any)) int64 {
+	field := "pools." + name
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		bad(field, "pool name: %s", strings.Join(msgs, "; "))
+	}
+	if len(pool.NodeSelector) == 0 {
+		bad(field+".nodeSelector", "missing; give the labels of the pool's nodes, e.g. {%s: %s}", contract.LabelPool, name)
+	}
+	for _, k := range sortedKeys(pool.NodeSelector) {
+		if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(pool.NodeSelector[k])...); len(msgs) > 0 {
+			bad(field+".nodeSelector."+k, "%s", strings.Join(msgs, "; "))
+		}
+	}
+	for _, ns := range pool.Namespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			bad(field+".namespaces", "%q: %s", ns, strings.Join(msgs, "; "))
+		}
+	}
+	r := pool.CPUOvercommitRatio
+	switch {
+	case pool.Critical && r != 0 && r != 1:
+		bad(field+".cpuOvercommitRatio", "%v on a critical pool; critical pools run at ratio 1: remove it or set 1", r)
+	case pool.Critical:
+		r = 1
+	case r <= 0 || r > 1:
+		bad(field+".cpuOvercommitRatio", "%v must be in (0, 1], e.g. 0.5 for requests at half the limit", r)
+	case math.Abs(r*1000-math.Round(r*1000)) > 1e-9:
+		bad(field+".cpuOvercommitRatio", "%v has more than 3 decimals; round it, e.g. 0.333", r)
+	}
+	return int64(math.Round(r * 1000))
 }
 
 func compileSidecar(sc SidecarSpec) (sidecar, error) {
