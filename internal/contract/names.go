@@ -108,7 +108,39 @@ const (
 	AnnotationInjectDisable = Prefix + "inject-disable"
 	// AnnotationDebug strips probes so a failing app can be inspected in place.
 	AnnotationDebug = Prefix + "debug"
+	// InjectionEnabled is the value of LabelInjection that opts a namespace in.
+	InjectionEnabled = "enabled"
+	// PolicyKey is the key of the webhook's policy in its ConfigMap's data.
+	PolicyKey = "policy.yaml"
 )
+
+// Webhook features, the values AnnotationInjectDisable lists (comma-separated;
+// FeatureAll switches every optional feature off). GPU routing and the pool's
+// node selector are not optional: the policy decides them, not the pod.
+const (
+	FeatureEnv        = "env"
+	FeatureSidecars   = "sidecars"
+	FeatureOvercommit = "overcommit"
+	FeatureHygiene    = "hygiene"
+	FeatureLxcfs      = "lxcfs"
+	FeatureAll        = "all"
+)
+
+// Env the webhook injects (besides EnvNumCPUs); a value the user set is never overwritten.
+const (
+	// EnvAppGroup is the pod's LabelGroup.
+	EnvAppGroup = "ZZ_APP_GROUP"
+	// EnvClusterName and EnvEnvironment are the policy's cluster and environment names.
+	EnvClusterName = "ZZ_CLUSTER"
+	EnvEnvironment = "ZZ_ENV"
+	// EnvJavaOptions carries -XX:ActiveProcessorCount for containers the policy
+	// marks as Java; the java launcher reads it (JDK 9+) in addition to
+	// JAVA_TOOL_OPTIONS, so the user's JAVA_TOOL_OPTIONS stays theirs.
+	EnvJavaOptions = "JDK_JAVA_OPTIONS"
+)
+
+// VolumeLxcfsPrefix starts the names of the lxcfs volumes the webhook adds.
+const VolumeLxcfsPrefix = "zz-lxcfs-"
 
 // Test-cluster node labels.
 const (

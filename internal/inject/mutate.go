@@ -1,0 +1,311 @@
+package inject
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// ErrNoContainers refuses a pod without containers.
+var ErrNoContainers = errors.New("the pod has no containers; give it at least one under spec.containers")
+
+// mutator changes a pod in place; an error refuses the pod with its message.
+type mutator struct {
+	// feature names the switch of AnnotationInjectDisable; "" is not optional.
+	feature string
+	apply   func(p *Policy, s *podState) error
+}
+
+// mutators run in this order on every pod. Each is idempotent: run on its
+// own output it changes nothing, so a reinvocation adds nothing twice.
+var mutators = []mutator{
+	{contract.FeatureSidecars, (*Policy).injectSidecars},
+	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
+	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
+	{contract.FeatureHygiene, (*Policy).hygiene},
+	{contract.FeatureLxcfs, (*Policy).lxcfs},
+	{"", (*Policy).debug},
+	{"", (*Policy).routeGPU},
+}
+
+type podState struct {
+	pod       *corev1.Pod
+	namespace string
+	disabled  map[string]bool
+}
+
+// Mutate applies the policy to pod in place (namespace is the request's: a
+// pod being created may not carry it yet). An error refuses the pod; its
+// message tells the user what to change. Warnings are returned to the client.
+func (p *Policy) Mutate(pod *corev1.Pod, namespace string) (warnings []string, err error) {
+	if len(pod.Spec.Containers) == 0 {
+		return nil, ErrNoContainers
+	}
+	s := &podState{pod: pod, namespace: namespace, disabled: map[string]bool{}}
+	warnings = s.parseDisabled()
+	for _, m := range mutators {
+		if m.feature != "" && (s.disabled[m.feature] || s.disabled[contract.FeatureAll]) {
+			continue
+		}
+		if err := m.apply(p, s); err != nil {
+			return warnings, err
+		}
+	}
+	return warnings, nil
+}
+
+var features = []string{contract.FeatureEnv, contract.FeatureSidecars, contract.FeatureOvercommit,
+	contract.FeatureHygiene, contract.FeatureLxcfs, contract.FeatureAll}
+
+func (s *podState) parseDisabled() (warnings []string) {
+	for f := range strings.SplitSeq(s.pod.Annotations[contract.AnnotationInjectDisable], ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(features, f) {
+			warnings = append(warnings, fmt.Sprintf("%s: unknown feature %q ignored; use %s",
+				contract.AnnotationInjectDisable, f, strings.Join(features, ", ")))
+			continue
+		}
+		s.disabled[f] = true
+	}
+	return warnings
+}
+
+func (s *podState) off(feature string) bool {
+	return s.disabled[feature] || s.disabled[contract.FeatureAll]
+}
+
+// allContainers returns pointers to the init containers and containers.
+func allContainers(pod *corev1.Pod) []*corev1.Container {
+	out := make([]*corev1.Container, 0, len(pod.Spec.InitContainers)+len(pod.Spec.Containers))
+	for i := range pod.Spec.InitContainers {
+		out = append(out, &pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
+// cpuCount is the CPU limit rounded up to whole CPUs, at least 1; ok is
+// false without a CPU limit.
+func cpuCount(c *corev1.Container) (n int64, ok bool) {
+	q, ok := c.Resources.Limits[corev1.ResourceCPU]
+	if !ok {
+		return 0, false
+	}
+	n = (q.MilliValue() + 999) / 1000
+	return max(n, 1), true
+}
+
+func addEnv(c *corev1.Container, name, value string) {
+	if value == "" || slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name }) {
+		return
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
+// injectEnv adds NUM_CPUS, the app group, cluster and environment names, and
+// the JVM's processor count to every container; values already set stay.
+func (p *Policy) injectEnv(s *podState) error {
+	java := p.spec.Java != nil && p.spec.Java.Matches(s.pod)
+	for _, c := range allContainers(s.pod) {
+		if n, ok := cpuCount(c); ok {
+			addEnv(c, contract.EnvNumCPUs, strconv.FormatInt(n, 10))
+			if java {
+				addEnv(c, contract.EnvJavaOptions, "-XX:ActiveProcessorCount="+strconv.FormatInt(n, 10))
+			}
+		}
+		addEnv(c, contract.EnvAppGroup, s.pod.Labels[contract.LabelGroup])
+		addEnv(c, contract.EnvClusterName, p.spec.Cluster)
+		addEnv(c, contract.EnvEnvironment, p.spec.Environment)
+	}
+	return nil
+}
+
+// injectSidecars adds the policy's matching containers by name, once.
+func (p *Policy) injectSidecars(s *podState) error {
+	d := templateData{Name: s.pod.Name, Namespace: s.namespace, App: s.pod.Labels[contract.LabelApp],
+		Group: s.pod.Labels[contract.LabelGroup], Labels: s.pod.Labels}
+	if d.Name == "" {
+		d.Name = strings.TrimSuffix(s.pod.GenerateName, "-")
+	}
+	if d.Labels == nil {
+		d.Labels = map[string]string{}
+	}
+	for _, sc := range p.sidecars {
+		if !sc.when.Matches(s.pod) || hasContainer(s.pod, sc.name) {
+			continue
+		}
+		c, err := sc.render(d)
+		if err != nil {
+			return fmt.Errorf("policy sidecar %s cannot be rendered for this pod: %w; ask the cluster admin to fix the template", sc.name, err)
+		}
+		if sc.init {
+			s.pod.Spec.InitContainers = append(s.pod.Spec.InitContainers, c)
+		} else {
+			s.pod.Spec.Containers = append(s.pod.Spec.Containers, c)
+		}
+	}
+	return nil
+}
+
+func hasContainer(pod *corev1.Pod, name string) bool {
+	same := func(c corev1.Container) bool { return c.Name == name }
+	return slices.ContainsFunc(pod.Spec.Containers, same) || slices.ContainsFunc(pod.Spec.InitContainers, same)
+}
+
+// poolOf finds the pod's pool: its zz.io/pool label, else the pool whose
+// node selector the pod already uses, else the default pool ("" for none).
+// A pool reserved to other namespaces is refused.
+func (p *Policy) poolOf(pod *corev1.Pod, namespace string) (string, error) {
+	name, found := pod.Labels[contract.LabelPool]
+	if found {
+		if _, known := p.spec.Pools[name]; !known {
+			return "", fmt.Errorf("label %s=%s names no pool of this cluster; use one of %v",
+				contract.LabelPool, name, sortedKeys(p.spec.Pools))
+		}
+	}
+	for _, n := range sortedKeys(p.spec.Pools) {
+		if sel := p.spec.Pools[n].NodeSelector; !found && matchMap(sel, pod.Spec.NodeSelector) {
+			name, found = n, true
+		}
+	}
+	if !found {
+		return p.spec.DefaultPool, nil
+	}
+	if allowed := p.spec.Pools[name].Namespaces; len(allowed) > 0 && !slices.Contains(allowed, namespace) {
+		return "", fmt.Errorf("pool %s is reserved for namespaces %v; use another pool (%s label) or ask the cluster admin",
+			name, allowed, contract.LabelPool)
+	}
+	return name, nil
+}
+
+// pool pins the pod to its pool's nodes and sets CPU requests from the
+// pool's ratio. Only the policy decides both: the pool's selector overwrites
+// the pod's keys, and every request is recomputed from the limit, so a pod can
+// neither lower its request below the ratio nor borrow another pool's hosts.
+// A pod that switches overcommit off gets requests equal to limits.
+func (p *Policy) pool(s *podState) error {
+	name, err := p.poolOf(s.pod, s.namespace)
+	if err != nil || name == "" {
+		return err
+	}
+	for k, v := range p.spec.Pools[name].NodeSelector {
+		if s.pod.Spec.NodeSelector == nil {
+			s.pod.Spec.NodeSelector = map[string]string{}
+		}
+		s.pod.Spec.NodeSelector[k] = v
+	}
+	permille := p.permille[name]
+	if s.off(contract.FeatureOvercommit) {
+		permille = 1000
+	}
+	for _, c := range allContainers(s.pod) {
+		limit, ok := c.Resources.Limits[corev1.ResourceCPU]
+		if !ok {
+			continue
+		}
+		milli := (limit.MilliValue()*permille + 999) / 1000
+		if c.Resources.Requests == nil {
+			c.Resources.Requests = corev1.ResourceList{}
+		}
+		c.Resources.Requests[corev1.ResourceCPU] = *resource.NewMilliQuantity(max(milli, 1), resource.DecimalSI)
+	}
+	return nil
+}
+
+// hygiene turns service links off: thousands of service env vars break
+// process start with E2BIG.
+func (p *Policy) hygiene(s *podState) error {
+	off := false
+	s.pod.Spec.EnableServiceLinks = &off
+	return nil
+}
+
+// lxcfsFiles are the files lxcfs serves, mounted at the same path in containers.
+var lxcfsFiles = []string{"/proc/cpuinfo", "/proc/meminfo", "/proc/diskstats", "/proc/stat",
+	"/proc/swaps", "/proc/uptime", "/proc/loadavg", "/sys/devices/system/cpu/online"}
+
+// lxcfs mounts lxcfs's files over /proc in every container when the policy
+// says so; mounts the user made at those paths stay.
+func (p *Policy) lxcfs(s *podState) error {
+	if !p.spec.Lxcfs.Enabled {
+		return nil
+	}
+	fileType := corev1.HostPathFile
+	for _, path := range lxcfsFiles {
+		name := contract.VolumeLxcfsPrefix + strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "-")
+		if !slices.ContainsFunc(s.pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) {
+			s.pod.Spec.Volumes = append(s.pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: p.lxcfsPrefix + path, Type: &fileType}}})
+		}
+		for i := range s.pod.Spec.Containers {
+			c := &s.pod.Spec.Containers[i]
+			if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == path }) {
+				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: path, ReadOnly: true})
+			}
+		}
+	}
+	return nil
+}
+
+// debug strips the probes of a pod annotated zz.io/debug=true, so a failing
+// app stays up to be inspected.
+func (p *Policy) debug(s *podState) error {
+	if s.pod.Annotations[contract.AnnotationDebug] != "true" {
+		return nil
+	}
+	for _, c := range allContainers(s.pod) {
+		c.ReadinessProbe, c.LivenessProbe, c.StartupProbe = nil, nil, nil
+	}
+	return nil
+}
+
+// routeGPU sends pods that ask for zz.io/gpu-mem to zz-scheduler with one
+// card unless they asked for more, and refuses requests no card can hold.
+func (p *Policy) routeGPU(s *podState) error {
+	req, err := gpushare.PodRequest(s.pod)
+	if errors.Is(err, gpushare.ErrNoGPU) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if req.MemMiB > p.largestMiB {
+		return fmt.Errorf("%s asks for %d MiB per card but the largest card of this cluster has %d MiB; ask for at most %s",
+			contract.ResourceGPUMem, req.MemMiB, p.largestMiB, p.spec.LargestGPUCard.String())
+	}
+	s.pod.Spec.SchedulerName = contract.SchedulerName
+	for _, c := range allContainers(s.pod) {
+		if _, ok := c.Resources.Limits[contract.ResourceGPUMem]; !ok {
+			if _, ok := c.Resources.Requests[contract.ResourceGPUMem]; !ok {
+				continue
+			}
+		}
+		_, inLimits := c.Resources.Limits[contract.ResourceGPU]
+		_, inRequests := c.Resources.Requests[contract.ResourceGPU]
+		if inLimits || inRequests {
+			continue
+		}
+		one := resource.MustParse("1")
+		if c.Resources.Limits == nil {
+			c.Resources.Limits = corev1.ResourceList{}
+		}
+		c.Resources.Limits[contract.ResourceGPU] = one
+		if c.Resources.Requests != nil {
+			c.Resources.Requests[contract.ResourceGPU] = one
+		}
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	gomodpatch "gomodules.xyz/jsonpatch/v2"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+func testPolicy(t testing.TB) *Policy {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type podOpt func(*corev1.Pod)
+
+func newPod(opts ...podOpt) *corev1.Pod {
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-7d9f-", Labels: map[string]string{contract.LabelApp: "shop"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.local/shop:1",
+			Resources: corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			}}}},
+	}
+	for _, o := range opts {
+		o(pod)
+	}
+	return pod
+}
+
+func label(k, v string) podOpt { return func(p *corev1.Pod) { p.Labels[k] = v } }
+func annotate(k, v string) podOpt {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[k] = v
+	}
+}
+func gpuMem(q string) podOpt {
+	return func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.Resources.Limits[contract.ResourceGPUMem] = resource.MustParse(q)
+		c.Resources.Requests[contract.ResourceGPUMem] = resource.MustParse(q)
+	}
+}
+
+// goldenCases is the table of pods whose patches testdata/golden records.
+var goldenCases = []struct {
+	name string
+	pod  *corev1.Pod
+}{
+	{"plain-default-pool", newPod()},
+	{"java-in-group", newPod(label(contract.LabelGroup, "retail"), label("zz.io/type", "java"))},
+	{"user-env-kept", newPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: contract.EnvNumCPUs, Value: "8"}, {Name: contract.EnvClusterName, Value: "mine"}}
+	})},
+	{"no-cpu-limit", newPod(func(p *corev1.Pod) { delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) })},
+	{"critical-pool", newPod(label(contract.LabelPool, "critical"))},
+	{"borrows-critical-hosts", newPod(label(contract.LabelPool, "general"), func(p *corev1.Pod) {
+		p.Spec.NodeSelector = map[string]string{contract.LabelPool: "critical"}
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("10m")
+	})},
+	{"pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "critical"} })},
+	{"unknown-pool", newPod(label(contract.LabelPool, "gold"))},
+	{"reserved-pool-other-namespace", newPod(label(contract.LabelPool, "payments"))},
+	{"reserved-pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "payments"} })},
+	{"sidecars", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"))},
+	{"opt-out", newPod(annotate("zz.io/log-agent", "yes"), annotate(contract.AnnotationInjectDisable, "env, sidecars,overcommit,lxcfs,hygiene,colour"))},
+	{"opt-out-all", newPod(annotate(contract.AnnotationInjectDisable, "all"))},
+	{"debug-strips-probes", newPod(annotate(contract.AnnotationDebug, "true"), func(p *corev1.Pod) {
+		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(8080)}}}
+		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].LivenessProbe = probe, probe
+	})},
+	{"gpu", newPod(gpuMem("4Gi"))},
+	{"gpu-two-cards", newPod(gpuMem("4Gi"), func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("2")
+		p.Spec.Containers[0].Resources.Requests[contract.ResourceGPU] = resource.MustParse("2")
+	})},
+	{"gpu-absurd", newPod(gpuMem("100Ti"))},
+	{"gpu-bigger-than-card", newPod(gpuMem("81Gi"))},
+	{"gpu-not-bytes", newPod(gpuMem("4"))},
+	{"no-containers", newPod(func(p *corev1.Pod) { p.Spec.Containers = nil })},
+}
+
+type goldenResult struct {
+	Error    string                 `json:"error,omitempty"`
+	Warnings []string               `json:"warnings,omitempty"`
+	Patch    []gomodpatch.Operation `json:"patch"`
+}
+
+func TestGoldenPatches(t *testing.T) {
+	p := testPolicy(t)
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := json.Marshal(tc.pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, warnings, err := p.PatchPod(raw, "shop-ns")
+			res := goldenResult{Warnings: warnings, Patch: canonical(ops)}
+			if err != nil {
+				res.Error = err.Error()
+			}
+			got, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "golden", tc.name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(bytes.TrimSpace(want), got) {
+				t.Errorf("patch differs from %s (go test -update rewrites it):\n%s", path, got)
+			}
+		})
+	}
+}
+
+// canonical orders operations by path (array indexes numerically) so golden
+// files do not depend on map iteration; our mutators only add to the ends of
+// arrays, so the order stays valid.
+func canonical(ops []gomodpatch.Operation) []gomodpatch.Operation {
+	out := slices.Clone(ops)
+	slices.SortStableFunc(out, func(a, b gomodpatch.Operation) int { return comparePaths(a.Path, b.Path) })
+	return out
+}
+
+func comparePaths(a, b string) int {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] == bs[i] {
+			continue
+		}
+		ai, aerr := strconv.Atoi(as[i])
+		bi, berr := strconv.Atoi(bs[i])
+		if aerr == nil && berr == nil {
+			return ai - bi
+		}
+		return strings.Compare(as[i], bs[i])
+	}
+	return len(as) - len(bs)
+}
+
+// applyOps applies a patch the way the apiserver does (RFC 6902).
+func applyOps(t testing.TB, raw []byte, ops []gomodpatch.Operation) []byte {
+	t.Helper()
+	patchJSON, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(patchJSON)
+	if err != nil {
+		t.Fatalf("decode patch: %v\n%s", err, patchJSON)
+	}
+	out, err := patch.Apply(raw)
+	if err != nil {
+		t.Fatalf("apply patch: %v\n%s", err, patchJSON)
+	}
+	return out
+}
+
+// TestMutateTwiceEqualsOnce is the reinvocation property: the pod that the
+// first patch produces gets an empty second patch, and the first patch turns
+// the pod into exactly the mutated pod.
+func TestMutateTwiceEqualsOnce(t *testing.T) {
+	p := testPolicy(t)
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkIdempotent(t, p, tc.pod)
+		})
+	}
+}
+
+func checkIdempotent(t testing.TB, p *Policy, pod *corev1.Pod) {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _, err := p.PatchPod(raw, "ns")
+	if err != nil {
+		return // refused: nothing to apply
+	}
+	once := applyOps(t, raw, ops)
+	want := pod.DeepCopy()
+	if _, err := p.Mutate(want, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(once, &got); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(&got)
+	b, _ := json.Marshal(want)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("patched pod differs from mutated pod:\n%s\n%s", a, b)
+	}
+	again, _, err := p.PatchPod(once, "ns")
+	if err != nil {
+		t.Fatalf("second pass refused the mutated pod: %v", err)
+	}
+	if len(again) != 0 {
+		t.Fatalf("second pass changed the pod again: %v", again)
+	}
+}
+
+func TestReservedPoolInItsNamespace(t *testing.T) {
+	p := testPolicy(t)
+	pod := newPod(label(contract.LabelPool, "payments"))
+	if _, err := p.Mutate(pod, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	got := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]
+	if pod.Spec.NodeSelector[contract.LabelPool] != "payments" || got.String() != "1200m" {
+		t.Fatalf("nodeSelector %v, cpu request %s; want pool payments and 1200m (1500m x 0.8)", pod.Spec.NodeSelector, got.String())
+	}
+}

@@ -1,0 +1,330 @@
+// Package inject is the webhook's decision: the admin's policy (decoded
+// strictly from a ConfigMap) and the mutators that apply it to a typed
+// *corev1.Pod in a fixed order, then one JSON patch from the original pod to
+// the result. It does no I/O; webhook/ serves it over HTTPS.
+package inject
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"text/template"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// Spec is the policy as an admin writes it under contract.PolicyKey.
+type Spec struct {
+	// Cluster and Environment are injected as contract.EnvClusterName / EnvEnvironment.
+	Cluster     string `json:"cluster,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	// LargestGPUCard is the memory of the largest card in the cluster; a pod
+	// asking for more zz.io/gpu-mem per card is refused.
+	LargestGPUCard resource.Quantity `json:"largestGPUCard"`
+	// Pools maps a pool name (a pod's zz.io/pool label) to its hosts and overcommit.
+	Pools map[string]PoolSpec `json:"pools,omitempty"`
+	// DefaultPool applies to pods that name no pool; empty means none.
+	DefaultPool string `json:"defaultPool,omitempty"`
+	// Java marks pods whose containers get -XX:ActiveProcessorCount.
+	Java *Selector `json:"java,omitempty"`
+	// Lxcfs mounts lxcfs's files over /proc so tools see container-sized CPU and memory.
+	Lxcfs LxcfsSpec `json:"lxcfs,omitempty"`
+	// Sidecars are containers (or init containers) added to matching pods.
+	Sidecars []SidecarSpec `json:"sidecars,omitempty"`
+}
+
+// PoolSpec is one node pool.
+type PoolSpec struct {
+	NodeSelector map[string]string `json:"nodeSelector"`
+	// CPUOvercommitRatio sets CPU request = limit x ratio, in (0, 1]; at most 3 decimals.
+	CPUOvercommitRatio float64 `json:"cpuOvercommitRatio,omitempty"`
+	// Critical pools run at ratio 1.
+	Critical bool `json:"critical,omitempty"`
+	// Namespaces, when set, are the only namespaces whose pods may use the
+	// pool; others are refused, so a team cannot take another's hosts.
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// Selector matches a pod when every listed label and annotation has the
+// given value ("*" for any value). An empty selector matches every pod.
+type Selector struct {
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// LxcfsSpec switches the lxcfs mounts on.
+type LxcfsSpec struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// HostPath is where lxcfs is mounted on the nodes (default /var/lib/lxcfs).
+	HostPath string `json:"hostPath,omitempty"`
+}
+
+// SidecarSpec is an admin's container template. String fields may use
+// {{.Name}} (the pod's name, or its generateName prefix), {{.Namespace}},
+// {{.App}}, {{.Group}} and {{index .Labels "key"}}.
+type SidecarSpec struct {
+	When      Selector         `json:"when,omitempty"`
+	Init      bool             `json:"init,omitempty"`
+	Container corev1.Container `json:"container"`
+}
+
+// Policy is a validated Spec, ready to mutate pods. It is immutable.
+type Policy struct {
+	spec        Spec
+	largestMiB  int64
+	permille    map[string]int64 // pool -> ratio x 1000
+	sidecars    []sidecar
+	lxcfsPrefix string
+}
+
+type sidecar struct {
+	when  Selector
+	init  bool
+	name  string
+	tree  any                           // the container as decoded JSON
+	tmpls map[string]*template.Template // by the source string they render
+}
+
+// ErrNoPolicy means the ConfigMap lacks the policy key.
+var ErrNoPolicy = errors.New("the ConfigMap has no " + contract.PolicyKey + " key; put the policy YAML under data." + contract.PolicyKey)
+
+// FromConfigMapData decodes and validates the policy in a ConfigMap's data.
+func FromConfigMapData(data map[string]string) (*Policy, error) {
+	raw, ok := data[contract.PolicyKey]
+	if !ok {
+		return nil, ErrNoPolicy
+	}
+	return Parse([]byte(raw))
+}
+
+// Parse decodes a policy strictly (unknown or duplicate fields are errors)
+// and validates it, naming every problem and its fix.
+func Parse(raw []byte) (*Policy, error) {
+	var s Spec
+	if err := yaml.UnmarshalStrict(raw, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w; see the policy format in the webhook README", contract.PolicyKey, err)
+	}
+	return Compile(s)
+}
+
+// Compile validates a Spec and prepares its templates.
+func Compile(s Spec) (*Policy, error) {
+	p := &Policy{spec: s, permille: map[string]int64{}}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if s.LargestGPUCard.IsZero() {
+		bad("largestGPUCard", "missing; give the memory of the largest GPU card in the cluster, e.g. 80Gi")
+	} else if b, ok := s.LargestGPUCard.AsInt64(); !ok || b < gpushare.MiB || b > gpushare.MaxMemMiB*gpushare.MiB {
+		bad("largestGPUCard", "%s is not a card size between 1Mi and %dGi; write e.g. 80Gi", s.LargestGPUCard.String(), gpushare.MaxMemMiB/1024)
+	} else {
+		p.largestMiB = b / gpushare.MiB
+	}
+	for _, name := range sortedKeys(s.Pools) {
+		p.permille[name] = validatePool(name, s.Pools[name], bad)
+	}
+	if def, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
+		bad("defaultPool", "%q is not in pools; use one of %v or leave it empty", s.DefaultPool, sortedKeys(s.Pools))
+	} else if ok && len(def.Namespaces) > 0 {
+		bad("defaultPool", "%q is reserved to some namespaces; the default pool must be open to all", s.DefaultPool)
+	}
+	p.lxcfsPrefix = s.Lxcfs.HostPath
+	if p.lxcfsPrefix == "" {
+		p.lxcfsPrefix = "/var/lib/lxcfs"
+	}
+	if !strings.HasPrefix(p.lxcfsPrefix, "/") {
+		bad("lxcfs.hostPath", "%q must be an absolute path on the nodes", s.Lxcfs.HostPath)
+	}
+	for i, sc := range s.Sidecars {
+		c, err := compileSidecar(sc)
+		if err != nil {
+			bad(fmt.Sprintf("sidecars[%d]", i), "%v", err)
+			continue
+		}
+		if slices.ContainsFunc(p.sidecars, func(o sidecar) bool { return o.name == c.name }) {
+			bad(fmt.Sprintf("sidecars[%d].container.name", i), "%q appears twice; give each sidecar its own name", c.name)
+		}
+		p.sidecars = append(p.sidecars, c)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid policy: %w", errors.Join(errs...))
+	}
+	return p, nil
+}
+
+// validatePool checks one pool and returns its ratio in thousandths.
+func validatePool(name string, pool PoolSpec, bad func(field, format string, args ...any)) int64 {
+	field := "pools." + name
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		bad(field, "pool name: %s", strings.Join(msgs, "; "))
+	}
+	if len(pool.NodeSelector) == 0 {
+		bad(field+".nodeSelector", "missing; give the labels of the pool's nodes, e.g. {%s: %s}", contract.LabelPool, name)
+	}
+	for _, k := range sortedKeys(pool.NodeSelector) {
+		if msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(pool.NodeSelector[k])...); len(msgs) > 0 {
+			bad(field+".nodeSelector."+k, "%s", strings.Join(msgs, "; "))
+		}
+	}
+	for _, ns := range pool.Namespaces {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			bad(field+".namespaces", "%q: %s", ns, strings.Join(msgs, "; "))
+		}
+	}
+	r := pool.CPUOvercommitRatio
+	switch {
+	case pool.Critical && r != 0 && r != 1:
+		bad(field+".cpuOvercommitRatio", "%v on a critical pool; critical pools run at ratio 1: remove it or set 1", r)
+	case pool.Critical:
+		r = 1
+	case r <= 0 || r > 1:
+		bad(field+".cpuOvercommitRatio", "%v must be in (0, 1], e.g. 0.5 for requests at half the limit", r)
+	case math.Abs(r*1000-math.Round(r*1000)) > 1e-9:
+		bad(field+".cpuOvercommitRatio", "%v has more than 3 decimals; round it, e.g. 0.333", r)
+	}
+	return int64(math.Round(r * 1000))
+}
+
+func compileSidecar(sc SidecarSpec) (sidecar, error) {
+	if msgs := validation.IsDNS1123Label(sc.Container.Name); len(msgs) > 0 {
+		return sidecar{}, fmt.Errorf("container.name %q: %s", sc.Container.Name, strings.Join(msgs, "; "))
+	}
+	if sc.Container.Image == "" {
+		return sidecar{}, errors.New("container.image is missing")
+	}
+	raw, err := json.Marshal(sc.Container)
+	if err != nil {
+		return sidecar{}, err
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return sidecar{}, err
+	}
+	s := sidecar{when: sc.When, init: sc.Init, name: sc.Container.Name, tree: tree, tmpls: map[string]*template.Template{}}
+	var parseErr error
+	walkStrings(tree, func(v string) string {
+		if _, done := s.tmpls[v]; done || parseErr != nil || !strings.Contains(v, "{{") {
+			return v
+		}
+		t, err := template.New("").Option("missingkey=error").Parse(v)
+		if err != nil {
+			parseErr = fmt.Errorf("template %q: %w", v, err)
+		}
+		s.tmpls[v] = t
+		return v
+	})
+	if parseErr != nil {
+		return sidecar{}, parseErr
+	}
+	// Render once with a sample pod, so a bad template fails here, not on a pod.
+	sample := templateData{Name: "sample", Namespace: "sample", App: "app", Group: "group", Labels: map[string]string{}}
+	if _, err := s.render(sample); err != nil {
+		return sidecar{}, fmt.Errorf("container template does not render: %w", err)
+	}
+	return s, nil
+}
+
+// templateData is what sidecar templates see.
+type templateData struct {
+	Name, Namespace, App, Group string
+	Labels                      map[string]string
+}
+
+// render executes the template of every string field of the container.
+func (s sidecar) render(d templateData) (corev1.Container, error) {
+	var execErr error
+	tree := walkStrings(deepCopy(s.tree), func(v string) string {
+		t, ok := s.tmpls[v]
+		if !ok || execErr != nil {
+			return v
+		}
+		var b strings.Builder
+		if err := t.Execute(&b, d); err != nil {
+			execErr = err
+			return v
+		}
+		return b.String()
+	})
+	if execErr != nil {
+		return corev1.Container{}, execErr
+	}
+	raw, err := json.Marshal(tree)
+	if err != nil {
+		return corev1.Container{}, err
+	}
+	var c corev1.Container
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return corev1.Container{}, err
+	}
+	c.Name = s.name // never templated: the name makes injection idempotent
+	return c, nil
+}
+
+// walkStrings replaces every string value of a decoded JSON tree by f(value).
+func walkStrings(v any, f func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return f(t)
+	case map[string]any:
+		for k, e := range t {
+			t[k] = walkStrings(e, f)
+		}
+	case []any:
+		for i, e := range t {
+			t[i] = walkStrings(e, f)
+		}
+	}
+	return v
+}
+
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(t))
+		for i, e := range t {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Matches reports whether the selector matches the pod's labels and annotations.
+func (s *Selector) Matches(pod *corev1.Pod) bool {
+	return matchMap(s.Labels, pod.Labels) && matchMap(s.Annotations, pod.Annotations)
+}
+
+func matchMap(want, have map[string]string) bool {
+	for k, v := range want {
+		got, ok := have[k]
+		if !ok || (v != "*" && v != got) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,74 @@
+package inject
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseExamplePolicy(t *testing.T) {
+	raw, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("example policy: %v", err)
+	}
+	if p.largestMiB != 80*1024 || p.permille["general"] != 500 || p.permille["critical"] != 1000 {
+		t.Fatalf("largest %d MiB, permille %v", p.largestMiB, p.permille)
+	}
+	if len(p.sidecars) != 2 {
+		t.Fatalf("%d sidecars, want 2", len(p.sidecars))
+	}
+}
+
+func TestParseRefusesBadPolicies(t *testing.T) {
+	const card = "largestGPUCard: 40Gi\n"
+	tests := []struct{ name, yaml, want string }{
+		{"unknown field", card + "pool: {}\n", `unknown field "pool"`},
+		{"duplicate field", card + "cluster: a\ncluster: b\n", `"cluster" already set`},
+		{"no card size", "cluster: a\n", "largestGPUCard: missing; give the memory of the largest GPU card"},
+		{"card not bytes", "largestGPUCard: 500m\n", "largestGPUCard: 500m is not a card size"},
+		{"ratio too big", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 2}}\n", "pools.p.cpuOvercommitRatio: 2 must be in (0, 1]"},
+		{"ratio missing", card + "pools: {p: {nodeSelector: {a: b}}}\n", "pools.p.cpuOvercommitRatio: 0 must be in (0, 1]"},
+		{"ratio precision", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.3333}}\n", "more than 3 decimals"},
+		{"critical with ratio", card + "pools: {p: {nodeSelector: {a: b}, critical: true, cpuOvercommitRatio: 0.5}}\n", "critical pools run at ratio 1"},
+		{"no node selector", card + "pools: {p: {cpuOvercommitRatio: 0.5}}\n", "pools.p.nodeSelector: missing"},
+		{"bad selector value", card + "pools: {p: {nodeSelector: {a: 'b c'}, cpuOvercommitRatio: 0.5}}\n", "pools.p.nodeSelector.a"},
+		{"bad pool name", card + "pools: {P_1: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5}}\n", "pools.P_1: pool name"},
+		{"unknown default pool", card + "defaultPool: gold\n", `defaultPool: "gold" is not in pools`},
+		{"bad pool namespace", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [Team_A]}}\n", `pools.p.namespaces: "Team_A"`},
+		{"reserved default pool", card + "defaultPool: p\npools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [a]}}\n", "the default pool must be open to all"},
+		{"relative lxcfs", card + "lxcfs: {enabled: true, hostPath: lxcfs}\n", "lxcfs.hostPath"},
+		{"sidecar without image", card + "sidecars: [{container: {name: a}}]\n", "sidecars[0]: container.image is missing"},
+		{"sidecar bad name", card + "sidecars: [{container: {name: A, image: x}}]\n", `sidecars[0]: container.name "A"`},
+		{"sidecar twice", card + "sidecars: [{container: {name: a, image: x}}, {container: {name: a, image: y}}]\n", `"a" appears twice`},
+		{"sidecar bad template", card + "sidecars: [{container: {name: a, image: 'x:{{.Nope'}}]\n", "sidecars[0]: template"},
+		{"sidecar unknown key", card + "sidecars: [{container: {name: a, image: 'x:{{.Pod}}'}}]\n", "does not render"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := Parse([]byte("pools: {p: {cpuOvercommitRatio: 3}}\ndefaultPool: q\n"))
+	for _, want := range []string{"largestGPUCard", "pools.p.nodeSelector", "pools.p.cpuOvercommitRatio", "defaultPool"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to mention %s", err, want)
+		}
+	}
+}
+
+func TestFromConfigMapDataWithoutKey(t *testing.T) {
+	if _, err := FromConfigMapData(map[string]string{"policy.yml": ""}); !errors.Is(err, ErrNoPolicy) {
+		t.Fatalf("err = %v, want ErrNoPolicy", err)
+	}
+}

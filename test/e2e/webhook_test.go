@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+const webhookPolicy = `cluster: %s
+environment: e2e
+largestGPUCard: 80Gi
+pools:
+  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: %s}
+  critical: {nodeSelector: {zz.io/pool: critical}, critical: true}
+sidecars:
+- when: {annotations: {zz.io/log-agent: "*"}}
+  container:
+    name: log-agent
+    image: registry.local/log-agent:1
+    args: ["--app={{.App}}", "--namespace={{.Namespace}}"]
+    resources: {limits: {cpu: 100m, memory: 64Mi}}
+`
+
+func appPod(name string, cpu string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-",
+			Labels:      map[string]string{contract.LabelApp: name, contract.LabelGroup: "retail", contract.LabelPool: "general"},
+			Annotations: map[string]string{"zz.io/log-agent": "on"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.local/" + name + ":1",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Mi")}}}}},
+	}
+}
+
+// dryRunPod creates pod with dryRun=All: the apiserver runs admission, the
+// webhook included, and stores nothing.
+func dryRunPod(ctx context.Context, ns string, pod *corev1.Pod) (*corev1.Pod, error) {
+	return cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+}
+
+func cpuRequest(c corev1.Container) string {
+	q := c.Resources.Requests[corev1.ResourceCPU]
+	return q.String()
+}
+
+func TestWebhook(t *testing.T) {
+	w := startWebhook(t, fmt.Sprintf(webhookPolicy, "e2e-1", "0.5"))
+	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+
+	// The apiserver picks the configuration up from its own informer.
+	cluster.WaitFor(t, 30*time.Second, "the apiserver to call the webhook", func(ctx context.Context) (bool, string, error) {
+		pod, err := dryRunPod(ctx, ns, appPod("probe", "1"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return envOf(pod.Spec.Containers[0])[contract.EnvNumCPUs] == "1", "containers " + containerNames(pod), nil
+	})
+
+	t.Run("deployment pods are mutated", func(t *testing.T) { webhookDeployment(t, ns) })
+	t.Run("kube-system is untouched", func(t *testing.T) { webhookKubeSystem(t) })
+	t.Run("gpu pods are routed", func(t *testing.T) { webhookGPU(t, ns) })
+	t.Run("policy edits apply to the next pod", func(t *testing.T) { webhookPolicyEdits(t, w, ns) })
+	t.Run("a rotated certificate is served without restart", func(t *testing.T) { webhookCertRotation(t, w) })
+
+	if m := w.get(t, "/metrics"); !strings.Contains(m, `zz_webhook_admissions_total{result="patched"}`) {
+		t.Errorf("/metrics has no patched admissions")
+	}
+}
+
+func webhookDeployment(t *testing.T, ns string) {
+	tmpl := appPod("shop", "1500m")
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}},
+	}
+	d.Spec.Template.GenerateName = ""
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+	for _, pod := range pods {
+		if got := containerNames(&pod); got != "app,log-agent" {
+			t.Errorf("%s: containers %s, want app,log-agent", pod.Name, got)
+		}
+		env := envOf(pod.Spec.Containers[0])
+		if env[contract.EnvNumCPUs] != "2" || env[contract.EnvAppGroup] != "retail" || env[contract.EnvClusterName] != "e2e-1" || env[contract.EnvEnvironment] != "e2e" {
+			t.Errorf("%s: env %v", pod.Name, env)
+		}
+		if got := cpuRequest(pod.Spec.Containers[0]); got != "750m" {
+			t.Errorf("%s: cpu request %s, want 750m (1500m x 0.5)", pod.Name, got)
+		}
+		if got := pod.Spec.Containers[1].Args; len(got) != 2 || got[0] != "--app=shop" || got[1] != "--namespace="+ns {
+			t.Errorf("%s: sidecar args %v", pod.Name, got)
+		}
+		if pod.Spec.NodeSelector[contract.LabelPool] != "general" || !strings.HasPrefix(pod.Spec.NodeName, "cpu-") {
+			t.Errorf("%s: nodeSelector %v on node %s, want pool general", pod.Name, pod.Spec.NodeSelector, pod.Spec.NodeName)
+		}
+		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+			t.Errorf("%s: enableServiceLinks not false", pod.Name)
+		}
+	}
+}
+
+func webhookKubeSystem(t *testing.T) {
+	pod, err := dryRunPod(t.Context(), metav1.NamespaceSystem, appPod("system", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pod.Spec.Containers) != 1 || len(pod.Spec.Containers[0].Env) != 0 || pod.Spec.NodeSelector != nil {
+		t.Fatalf("kube-system pod was mutated: containers %s, env %v, nodeSelector %v",
+			containerNames(pod), pod.Spec.Containers[0].Env, pod.Spec.NodeSelector)
+	}
+}
+
+func webhookGPU(t *testing.T, ns string) {
+	pod := appPod("train", "2")
+	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("4Gi")
+	got, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := got.Spec.Containers[0].Resources.Limits[contract.ResourceGPU]
+	if got.Spec.SchedulerName != contract.SchedulerName || cards.String() != "1" {
+		t.Fatalf("schedulerName %q, %s %s; want %s and 1", got.Spec.SchedulerName, contract.ResourceGPU, cards.String(), contract.SchedulerName)
+	}
+	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
+	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
+		t.Fatalf("a 200Gi GPU pod: err = %v, want the webhook's refusal", err)
+	}
+}
+
+func webhookPolicyEdits(t *testing.T, w *zzWebhook, ns string) {
+	w.setPolicy(t, fmt.Sprintf(webhookPolicy, "e2e-2", "0.25"))
+	cluster.WaitFor(t, 30*time.Second, "the new policy", func(ctx context.Context) (bool, string, error) {
+		pod, err := dryRunPod(ctx, ns, appPod("next", "1500m"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		c := pod.Spec.Containers[0]
+		return cpuRequest(c) == "375m" && envOf(c)[contract.EnvClusterName] == "e2e-2", "cpu request " + cpuRequest(c), nil
+	})
+	// An invalid edit keeps the last valid policy and is reported.
+	w.setPolicy(t, "largestGPUCard: 80Gi\npools: {general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 7}}\n")
+	cluster.WaitFor(t, 30*time.Second, "a PolicyInvalid event and /readyz detail", func(ctx context.Context) (bool, string, error) {
+		events, err := cluster.Client.CoreV1().Events(w.namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: "reason=PolicyInvalid,involvedObject.name=" + w.policy})
+		if err != nil {
+			return false, "", err
+		}
+		ready := w.get(t, "/readyz")
+		return len(events.Items) > 0 && strings.Contains(events.Items[0].Message, "cpuOvercommitRatio: 7 must be in (0, 1]") &&
+			strings.Contains(ready, "last update not applied"), fmt.Sprintf("%d events; readyz %q", len(events.Items), ready), nil
+	})
+	pod, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), appPod("after-bad-edit", "1500m"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cpuRequest(pod.Spec.Containers[0]); got != "375m" {
+		t.Fatalf("after an invalid edit: cpu request %s, want 375m from the last valid policy", got)
+	}
+}
+
+func webhookCertRotation(t *testing.T, w *zzWebhook) {
+	caPEM := writeServingCert(t, w.certDir) // a new CA and pair over the mounted files
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	cluster.WaitFor(t, 10*time.Second, "the new certificate", func(ctx context.Context) (bool, string, error) {
+		resp, err := client.Get(w.url("/healthz"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status, nil
+	})
+	if w.proc.Exited() {
+		t.Fatal("the webhook restarted")
+	}
+	w.client = client
+}

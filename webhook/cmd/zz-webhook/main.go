@@ -1,0 +1,145 @@
+// zz-webhook is the zz mutating admission webhook server (see package webhook).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/internal/version"
+	"github.com/zzcloud/zz/webhook"
+)
+
+type options struct {
+	kubeconfig   string
+	listen       string
+	certFile     string
+	keyFile      string
+	policy       string
+	namespace    string
+	shutdownWait time.Duration
+}
+
+func main() {
+	o := options{}
+	klog.InitFlags(nil)
+	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
+	flag.StringVar(&o.listen, "listen-address", ":8443", "address to serve HTTPS on: /mutate-pods, /healthz, /readyz, /metrics")
+	flag.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), e.g. tls.crt of a mounted Secret; reloaded when it changes")
+	flag.StringVar(&o.keyFile, "tls-private-key-file", "", "serving key (PEM), e.g. tls.key of a mounted Secret; reloaded when it changes")
+	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
+	flag.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, never mutated (default $POD_NAMESPACE)")
+	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish reviews in flight after SIGTERM")
+	flag.Parse()
+	if err := run(o); err != nil {
+		klog.ErrorS(err, "zz-webhook failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+func (o *options) validate() (types.NamespacedName, error) {
+	if o.certFile == "" || o.keyFile == "" {
+		return types.NamespacedName{}, errors.New("--tls-cert-file and --tls-private-key-file are required: the apiserver calls webhooks over HTTPS only")
+	}
+	if o.namespace == "" {
+		return types.NamespacedName{}, errors.New("--namespace (or $POD_NAMESPACE) is required: the webhook never mutates its own namespace")
+	}
+	src := types.NamespacedName{Namespace: o.namespace, Name: o.policy}
+	if ns, name, ok := strings.Cut(o.policy, "/"); ok {
+		src = types.NamespacedName{Namespace: ns, Name: name}
+	}
+	return src, nil
+}
+
+func run(o options) error {
+	src, err := o.validate()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger := klog.FromContext(ctx)
+	certs := &webhook.CertReloader{CertFile: o.certFile, KeyFile: o.keyFile}
+	if err := certs.Load(); err != nil {
+		return err
+	}
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.UserAgent = "zz-webhook/" + version.Get().GitVersion
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-webhook"})
+
+	store := webhook.NewPolicyStore(src, recorder)
+	namespaces := webhook.NewNamespaces(client)
+	handler := webhook.NewHandler(webhook.Handler{
+		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
+		OwnNamespace: o.namespace, Metrics: webhook.NewMetrics(store.Collectors()...),
+	})
+	lis, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (another webhook running? pick --listen-address)", o.listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate},
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errs := make(chan error, 3)
+	go func() { errs <- store.Watch(ctx, client) }()
+	go func() {
+		if err := namespaces.Run(ctx); err != nil {
+			errs <- err
+		}
+	}()
+	go func() { errs <- srv.ServeTLS(lis, "", "") }()
+	logger.Info("Serving", "address", lis.Addr().String(), "policy", src, "version", version.Get().GitVersion)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	logger.Info("Shutting down: finishing reviews in flight", "grace", o.shutdownWait)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}

@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
+)
+
+// Event reasons on the policy ConfigMap.
+const (
+	ReasonPolicyLoaded  = "PolicyLoaded"
+	ReasonPolicyInvalid = "PolicyInvalid"
+)
+
+// PolicyStore holds the policy in force: the last valid one the ConfigMap
+// held. An invalid update keeps it and is reported in the log, as an event on
+// the ConfigMap and in /readyz.
+type PolicyStore struct {
+	Source   types.NamespacedName
+	Recorder record.EventRecorder // may be nil
+	Now      func() time.Time
+
+	mu       sync.RWMutex
+	policy   *inject.Policy
+	loadedAt time.Time
+	version  string // the ConfigMap's resourceVersion in force
+	lastErr  error
+
+	loads *prometheus.CounterVec
+}
+
+// NewPolicyStore returns an empty store for the ConfigMap at source.
+func NewPolicyStore(source types.NamespacedName, recorder record.EventRecorder) *PolicyStore {
+	return &PolicyStore{Source: source, Recorder: recorder, Now: time.Now,
+		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zz_webhook_policy_loads_total", Help: "Policy ConfigMap updates by result (ok, invalid, deleted).",
+		}, []string{"result"})}
+}
+
+// Collectors are the store's metrics.
+func (s *PolicyStore) Collectors() []prometheus.Collector { return []prometheus.Collector{s.loads} }
+
+// Current is the policy in force, nil before the first valid one.
+func (s *PolicyStore) Current() *inject.Policy {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.policy
+}
+
+// Set loads a ConfigMap's policy; when invalid the previous policy stays.
+func (s *PolicyStore) Set(ctx context.Context, cm *corev1.ConfigMap) error {
+	logger := klog.FromContext(ctx).WithValues("configMap", klog.KObj(cm), "resourceVersion", cm.ResourceVersion)
+	p, err := inject.FromConfigMapData(cm.Data)
+	s.mu.Lock()
+	if err != nil {
+		s.lastErr = fmt.Errorf("ConfigMap %s resourceVersion %s refused: %w", s.Source, cm.ResourceVersion, err)
+	} else {
+		s.policy, s.loadedAt, s.version, s.lastErr = p, s.Now(), cm.ResourceVersion, nil
+	}
+	kept := s.policy != nil
+	s.mu.Unlock()
+	if err != nil {
+		s.loads.WithLabelValues("invalid").Inc()
+		logger.Error(err, "Invalid webhook policy; the last valid policy stays in force", "lastValidKept", kept)
+		s.event(cm, corev1.EventTypeWarning, ReasonPolicyInvalid, "policy refused, the last valid one stays in force: "+err.Error())
+		return err
+	}
+	s.loads.WithLabelValues("ok").Inc()
+	logger.Info("Webhook policy loaded")
+	s.event(cm, corev1.EventTypeNormal, ReasonPolicyLoaded, "policy in force from resourceVersion "+cm.ResourceVersion)
+	return nil
+}
+
+// Deleted records that the ConfigMap is gone; the policy in force stays.
+func (s *PolicyStore) Deleted(ctx context.Context) {
+	s.mu.Lock()
+	s.lastErr = fmt.Errorf("ConfigMap %s was deleted; recreate it (the last valid policy stays in force until then)", s.Source)
+	err := s.lastErr
+	s.mu.Unlock()
+	s.loads.WithLabelValues("deleted").Inc()
+	klog.FromContext(ctx).Error(err, "Webhook policy ConfigMap deleted")
+}
+
+func (s *PolicyStore) event(cm *corev1.ConfigMap, kind, reason, msg string) {
+	if s.Recorder != nil {
+		s.Recorder.Event(cm, kind, reason, msg)
+	}
+}
+
+// Ready fails until a valid policy was loaded; its detail names the policy
+// in force and the last refused update, if any.
+func (s *PolicyStore) Ready() (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.policy == nil {
+		if s.lastErr != nil {
+			return "", s.lastErr
+		}
+		return "", fmt.Errorf("no policy loaded yet from ConfigMap %s (key %q); create it", s.Source, contract.PolicyKey)
+	}
+	detail := fmt.Sprintf("policy from ConfigMap %s resourceVersion %s, loaded %s", s.Source, s.version, s.loadedAt.UTC().Format(time.RFC3339))
+	if s.lastErr != nil {
+		detail += "; last update not applied: " + s.lastErr.Error()
+	}
+	return detail, nil
+}
+
+// Watch runs an informer on the policy ConfigMap alone until ctx ends.
+func (s *PolicyStore) Watch(ctx context.Context, client kubernetes.Interface) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(s.Source.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.Source.Name).String()
+		}))
+	inf := factory.Core().V1().ConfigMaps().Informer()
+	set := func(obj any) {
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			_ = s.Set(ctx, cm) // reported by Set
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(any) { s.Deleted(ctx) },
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return errors.New("policy ConfigMap informer did not sync")
+	}
+	<-ctx.Done()
+	factory.Shutdown()
+	return nil
+}

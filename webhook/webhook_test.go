@@ -1,0 +1,258 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
+)
+
+const ownNamespace = "zz-system"
+
+func examplePolicy(t testing.TB) *inject.Policy {
+	t.Helper()
+	raw, err := os.ReadFile("../internal/inject/testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := inject.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var testNamespaces = map[string]map[string]string{
+	"shop":          {contract.LabelInjection: contract.InjectionEnabled},
+	"plain":         {},
+	"kube-system":   {contract.LabelInjection: contract.InjectionEnabled},
+	ownNamespace:    {contract.LabelInjection: contract.InjectionEnabled},
+	"label-is-ohno": {contract.LabelInjection: "yes"},
+}
+
+func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+func newTestHandler(t testing.TB, p *inject.Policy) *Handler {
+	return NewHandler(Handler{
+		Policy: func() *inject.Policy { return p },
+		NamespaceLabels: func(_ context.Context, name string) (map[string]string, error) {
+			l, ok := testNamespaces[name]
+			if !ok {
+				return nil, fmt.Errorf("namespaces %q not found", name)
+			}
+			return l, nil
+		},
+		Ready: func() (string, error) {
+			if p == nil {
+				return "", fmt.Errorf("no policy loaded yet")
+			}
+			return "policy", nil
+		},
+		OwnNamespace: ownNamespace,
+		Metrics:      NewMetrics(),
+	})
+}
+
+func testPod() *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-", Labels: map[string]string{contract.LabelApp: "shop"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop:1", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}}}},
+	}
+}
+
+func reviewBody(t testing.TB, ns string, resource metav1.GroupVersionResource, op admissionv1.Operation, obj any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry := true
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: types.UID("uid-1"), Namespace: ns, Resource: resource,
+			Operation: op, Object: runtime.RawExtension{Raw: raw}, DryRun: &dry},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func post(h http.Handler, body []byte, contentType string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/mutate-pods", bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func response(t *testing.T, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+	t.Helper()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil {
+		t.Fatal(err)
+	}
+	if review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" || review.Request != nil {
+		t.Fatalf("reply is not a bare v1 AdmissionReview: %s", rec.Body)
+	}
+	if review.Response == nil || review.Response.UID != "uid-1" {
+		t.Fatalf("reply has no response for uid-1: %s", rec.Body)
+	}
+	return review.Response
+}
+
+func TestMutatePodPatches(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	resp := response(t, post(h, reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), "application/json; charset=utf-8"))
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("want an allowed JSON patch, got %+v", resp)
+	}
+	for _, want := range []string{`"NUM_CPUS"`, `"/spec/nodeSelector"`, `"/spec/enableServiceLinks"`, `"1"`} {
+		if !strings.Contains(string(resp.Patch), want) {
+			t.Errorf("patch lacks %s: %s", want, resp.Patch)
+		}
+	}
+}
+
+func TestMutateLeavesOthersAlone(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	deploy := metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"unknown kind", reviewBody(t, "shop", deploy, admissionv1.Create, map[string]string{"kind": "Deployment"})},
+		{"kube-system", reviewBody(t, "kube-system", podResource, admissionv1.Create, testPod())},
+		{"own namespace", reviewBody(t, ownNamespace, podResource, admissionv1.Create, testPod())},
+		{"namespace not opted in", reviewBody(t, "plain", podResource, admissionv1.Create, testPod())},
+		{"label value not enabled", reviewBody(t, "label-is-ohno", podResource, admissionv1.Create, testPod())},
+		{"update", reviewBody(t, "shop", podResource, admissionv1.Update, testPod())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := response(t, post(h, tt.body, "application/json"))
+			if !resp.Allowed || resp.Patch != nil || resp.PatchType != nil {
+				t.Fatalf("want allowed with no patch, got %+v", resp)
+			}
+		})
+	}
+}
+
+func TestMutateRefuses(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	noContainers := testPod()
+	noContainers.Spec.Containers = nil
+	huge := testPod()
+	huge.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
+	for name, tc := range map[string]struct {
+		pod  *corev1.Pod
+		want string
+	}{
+		"no containers": {noContainers, "the pod has no containers"},
+		"absurd gpu":    {huge, "largest card of this cluster has 81920 MiB"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := response(t, post(h, reviewBody(t, "shop", podResource, admissionv1.Create, tc.pod), "application/json"))
+			if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusForbidden || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Fatalf("want a 403 refusal containing %q, got %+v", tc.want, resp.Result)
+			}
+		})
+	}
+}
+
+func TestMutateBadInput(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	good := reviewBody(t, "shop", podResource, admissionv1.Create, testPod())
+	tests := []struct {
+		name, contentType string
+		body              []byte
+		code              int
+		want              string
+	}{
+		{"not json", "application/json", []byte("{"), 400, "cannot decode the body as an AdmissionReview"},
+		{"wrong type", "application/json", []byte(`{"request":"x"}`), 400, "cannot decode"},
+		{"v1beta1", "application/json", bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1), 400, "admissionReviewVersions: [v1]"},
+		{"no request", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), 400, "has no request"},
+		{"yaml", "application/yaml", good, 415, "send application/json"},
+		{"too large", "application/json", append(good, bytes.Repeat([]byte(" "), maxBody)...), 413, "too large"},
+		{"pod not decodable", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1","namespace":"shop","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"spec":{"containers":"nope"}}}}`), 200, "cannot decode the object as a Pod"},
+		{"unknown namespace", "application/json", reviewBody(t, "gone", podResource, admissionv1.Create, testPod()), 503, "cannot read namespace gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := post(h, tt.body, tt.contentType)
+			if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.want) {
+				t.Fatalf("HTTP %d %q, want %d containing %q", rec.Code, rec.Body, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestMutateWithoutPolicyIs503(t *testing.T) {
+	rec := post(newTestHandler(t, nil), reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), "application/json")
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no valid policy yet") {
+		t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	newTestHandler(t, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without policy: HTTP %d", rec.Code)
+	}
+}
+
+func TestPolicyStoreKeepsLastGood(t *testing.T) {
+	rec := record.NewFakeRecorder(10)
+	s := NewPolicyStore(types.NamespacedName{Namespace: ownNamespace, Name: "policy"}, rec)
+	if _, err := s.Ready(); err == nil {
+		t.Fatal("ready before any policy")
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ownNamespace, Name: "policy", ResourceVersion: "1"},
+		Data: map[string]string{contract.PolicyKey: "largestGPUCard: 40Gi\ncluster: a\n"}}
+	if err := s.Set(t.Context(), cm); err != nil {
+		t.Fatal(err)
+	}
+	good := s.Current()
+	bad := cm.DeepCopy()
+	bad.ResourceVersion, bad.Data[contract.PolicyKey] = "2", "largestGPUCard: 40Gi\nclustr: a\n"
+	if err := s.Set(t.Context(), bad); err == nil {
+		t.Fatal("invalid policy accepted")
+	}
+	if s.Current() != good {
+		t.Fatal("invalid policy replaced the last good one")
+	}
+	detail, err := s.Ready()
+	if err != nil || !strings.Contains(detail, "resourceVersion 1") || !strings.Contains(detail, `unknown field "clustr"`) {
+		t.Fatalf("readyz detail %q, err %v", detail, err)
+	}
+	if e1, e2 := <-rec.Events, <-rec.Events; !strings.HasPrefix(e1, "Normal PolicyLoaded") || !strings.HasPrefix(e2, "Warning PolicyInvalid") ||
+		!strings.Contains(e2, "clustr") {
+		t.Fatalf("events %q, %q", e1, e2)
+	}
+	s.Deleted(t.Context())
+	if detail, _ := s.Ready(); s.Current() != good || !strings.Contains(detail, "was deleted") {
+		t.Fatalf("after delete: detail %q", detail)
+	}
+}
