@@ -29,14 +29,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/zzcloud/zz/deviceplugin"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/podannotate"
 	"github.com/zzcloud/zz/internal/version"
 )
@@ -169,18 +168,11 @@ func run(o options) error {
 	return deviceplugin.NewServer(plugin, o.dir).Run(ctx)
 }
 
-func newClient(kubeconfig string) (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig == "" {
-		cfg, err = rest.InClusterConfig()
-	} else {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
+func newClient(path string) (kubernetes.Interface, error) {
+	cfg, err := kubeconfig.Load(path, "zz-device-plugin")
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
-	cfg.UserAgent = "zz-device-plugin/" + version.Get().GitVersion
 	return kubernetes.NewForConfig(cfg)
 }
 

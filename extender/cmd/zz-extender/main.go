@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/extender"
 	"github.com/zzcloud/zz/internal/balance"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -83,7 +82,7 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logger := klog.FromContext(ctx)
-	cfg, err := restConfig(o.kubeconfig)
+	cfg, err := kubeconfig.Load(o.kubeconfig, "zz-extender")
 	if err != nil {
 		return err
 	}
@@ -91,7 +90,6 @@ func run(o options) error {
 	// Protobuf halves the CPU the pod informer spends decoding watch events.
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	cfg.UserAgent = "zz-extender/" + version.Get().GitVersion
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -143,15 +141,4 @@ func run(o options) error {
 		errShutdown = errors.Join(errShutdown, srv.Shutdown(sctx))
 	}
 	return errShutdown
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
-		}
-		return cfg, nil
-	}
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }

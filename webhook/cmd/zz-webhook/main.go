@@ -20,11 +20,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/version"
 	"github.com/zzcloud/zz/webhook"
 )
@@ -83,11 +82,10 @@ func run(o options) error {
 	if err := certs.Load(); err != nil {
 		return err
 	}
-	cfg, err := restConfig(o.kubeconfig)
+	cfg, err := kubeconfig.Load(o.kubeconfig, "zz-webhook")
 	if err != nil {
 		return err
 	}
-	cfg.UserAgent = "zz-webhook/" + version.Get().GitVersion
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -131,15 +129,4 @@ func run(o options) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
 	defer cancel()
 	return srv.Shutdown(sctx)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig and not in a cluster: %w", err)
-		}
-		return cfg, nil
-	}
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
