@@ -31,6 +31,9 @@ if [[ ! -d "${ZZ_STATE}" ]]; then
   log "cluster ${ZZ_CLUSTER} is not running"
   exit 0
 fi
+for c in "${ZZ_ADDONS[@]}"; do
+  stop_component "${c}"
+done
 for ((i = ${#ZZ_COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop_component "${ZZ_COMPONENTS[i]}"
 done

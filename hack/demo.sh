@@ -1,15 +1,172 @@
 #!/usr/bin/env bash
-# The one-command tour: brings the local cluster up (building what it needs on a
-# fresh machine) and shows what zz sees of it. Later parts of zz extend it.
+# The one-command tour (make demo): a real local control plane with CPU and GPU
+# kwok nodes, the zz extender and zz-scheduler and the zz webhook configured as
+# manifests/ ships them, then what a developer does: deploy a web app and a GPU
+# inference app with kubectl zz, look at the shared GPUs, deploy a new version,
+# roll it back. Works on a fresh machine after nothing but git clone.
+#
+#   make demo                  # leaves the cluster up, prints how to use it
+#   ZZ_DEMO_TEARDOWN=1 make demo   # stops everything at the end
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-"${ZZ_ROOT}/hack/cluster-up.sh" > /dev/null
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 kubectl() { "${ZZ_BIN}/kubectl" --kubeconfig "${ZZ_KUBECONFIG}" "$@"; }
+zz() { "${ZZ_BIN}/kubectl-zz" --kubeconfig "${ZZ_KUBECONFIG}" "$@"; }
 
-echo "== nodes (kwok), their pools and shared-GPU slots (zz.io/gpu; 16 per card)"
-kubectl get nodes -o custom-columns='NAME:.metadata.name,STATUS:.status.conditions[?(@.type=="Ready")].type,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory,GPU-SLOTS:.status.allocatable.zz\.io/gpu,POOL:.metadata.labels.zz\.io/pool'
+# start_addon NAME BINARY ARGS... runs a zz server next to the cluster, with a
+# PID file cluster-down stops it by.
+start_addon() {
+  local name=$1 bin=$2; shift 2
+  if alive "${name}"; then return 0; fi
+  setsid "${bin}" "$@" > "${LOGS}/${name}.log" 2>&1 < /dev/null &
+  echo "$! $(readlink -f "${bin}")" > "${PIDS}/${name}.pid"
+}
+
+# wait_url NAME URL: until it answers 200, or fail naming the log.
+wait_url() {
+  local deadline=$((SECONDS + 60))
+  until curl -fsk -o /dev/null --max-time 2 "$2"; do
+    alive "$1" || die "$1 exited; its log: ${LOGS}/$1.log"
+    ((SECONDS < deadline)) || die "$1 was not ready after 60s; its log: ${LOGS}/$1.log"
+    sleep 0.3
+  done
+}
+
+step "Local cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)"
+"${ZZ_ROOT}/hack/cluster-up.sh" > /dev/null
+kubectl get nodes -o custom-columns='NAME:.metadata.name,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory,GPU-SLOTS:.status.allocatable.zz\.io/gpu,POOL:.metadata.labels.zz\.io/pool'
+
+step "Building zz (kubectl-zz, zz-extender, zz-webhook)"
+(cd "${ZZ_ROOT}" && CGO_ENABLED=0 go build -o "${ZZ_BIN}/" ./plugins/kubectl-zz ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook)
+
+step "zz-scheduler + extender, as manifests/scheduler ships them (RBAC, config, arguments)"
+kubectl apply --server-side --field-manager zz-demo -f "${ZZ_ROOT}/manifests/base/namespace.yaml" -f "${ZZ_ROOT}/manifests/scheduler/rbac.yaml" > /dev/null
+sa_kubeconfig="${ZZ_STATE}/zz-scheduler.kubeconfig"
+cp "${ZZ_KUBECONFIG}" "${sa_kubeconfig}"
+"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config set-credentials "${ZZ_CLUSTER}-admin" \
+  --token "$(kubectl -n zz-system create token zz-scheduler --duration 24h)" > /dev/null
+"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config unset "users.${ZZ_CLUSTER}-admin.client-certificate-data" > /dev/null
+"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config unset "users.${ZZ_CLUSTER}-admin.client-key-data" > /dev/null
+extender_port=$((ZZ_PORT_BASE + 890))
+# The Deployment's own arguments, on this cluster's port and without the health port.
+read -r -a manifest_args <<< "$(kubectl create --dry-run=client -f "${ZZ_ROOT}/manifests/scheduler/scheduler.yaml" \
+  -o jsonpath='{.spec.template.spec.containers[?(@.name=="zz-extender")].args[*]}')"
+extender_args=()
+for a in "${manifest_args[@]}"; do
+  case "${a}" in
+    --listen-address=*) extender_args+=("--listen-address=127.0.0.1:${extender_port}") ;;
+    --health-address=*) ;;
+    *) extender_args+=("${a}") ;;
+  esac
+done
+[[ ${#extender_args[@]} -gt 0 ]] || die "no zz-extender arguments found in manifests/scheduler/scheduler.yaml"
+start_addon zz-extender "${ZZ_BIN}/zz-extender" --kubeconfig "${sa_kubeconfig}" "${extender_args[@]}"
+wait_url zz-extender "http://127.0.0.1:${extender_port}/readyz"
+{
+  sed "s|http://127.0.0.1:8890|http://127.0.0.1:${extender_port}|" "${ZZ_ROOT}/manifests/scheduler/zz-scheduler-config.yaml"
+  printf 'clientConnection:\n  kubeconfig: %s\n' "${sa_kubeconfig}"
+} > "${ZZ_STATE}/zz-scheduler-config.yaml"
+start_addon zz-scheduler "${ZZ_BIN}/kube-scheduler" --config "${ZZ_STATE}/zz-scheduler-config.yaml" \
+  --authentication-kubeconfig "${sa_kubeconfig}" --authorization-kubeconfig "${sa_kubeconfig}" \
+  --bind-address 127.0.0.1 --secure-port $((ZZ_PORT_BASE + 891)) --cert-dir "${ZZ_STATE}/zz-scheduler-certs"
+wait_url zz-scheduler "https://127.0.0.1:$((ZZ_PORT_BASE + 891))/healthz"
+echo "extender on 127.0.0.1:${extender_port}, zz-scheduler profile served"
+
+step "zz webhook (policy ConfigMap, TLS signed by the cluster CA, MutatingWebhookConfiguration)"
+webhook_port=$((ZZ_PORT_BASE + 892))
+"${ZZ_ROOT}/hack/webhook-cert.sh" "${ZZ_STATE}/webhook" 2> /dev/null
+kubectl apply --server-side --field-manager zz-demo -f - > /dev/null <<POLICY
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: zz-webhook-policy, namespace: zz-system}
+data:
+  policy.yaml: |
+    cluster: ${ZZ_CLUSTER}
+    environment: demo
+    largestGPUCard: 80Gi
+    defaultPool: general
+    pools:
+      general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}
+      gpu: {nodeSelector: {zz.io/pool: gpu}, cpuOvercommitRatio: 0.5}
+POLICY
+start_addon zz-webhook "${ZZ_BIN}/zz-webhook" --kubeconfig "${ZZ_KUBECONFIG}" --namespace zz-system \
+  --listen-address "127.0.0.1:${webhook_port}" \
+  --tls-cert-file "${ZZ_STATE}/webhook/tls.crt" --tls-private-key-file "${ZZ_STATE}/webhook/tls.key"
+wait_url zz-webhook "https://127.0.0.1:${webhook_port}/readyz"
+kubectl apply --server-side --field-manager zz-demo -f - > /dev/null <<WEBHOOK
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: zz-webhook-demo}
+webhooks:
+- name: pods.zz.io
+  clientConfig:
+    url: https://127.0.0.1:${webhook_port}/mutate-pods
+    caBundle: $(base64 -w0 < "${ZZ_STATE}/webhook/ca.crt")
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  reinvocationPolicy: IfNeeded
+  timeoutSeconds: 5
+  failurePolicy: Fail
+  namespaceSelector: {matchLabels: {zz.io/injection: enabled}}
+  rules:
+  - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}
+WEBHOOK
+kubectl create namespace demo --dry-run=client -o yaml | kubectl apply --server-side --field-manager zz-demo -f - > /dev/null
+kubectl label namespace demo zz.io/injection=enabled --overwrite > /dev/null
+echo "webhook on 127.0.0.1:${webhook_port}; namespace demo opted in"
+
+step "kubectl zz deploy: a web app and a GPU inference app (no Kubernetes YAML)"
+mkdir -p "${ZZ_STATE}/demo"
+cat > "${ZZ_STATE}/demo/shop.yaml" <<'APP'
+apiVersion: zz.io/v1
+kind: App
+name: shop
+spec:
+  type: web
+  image: registry.local/shop:1.0.0
+  replicas: 3
+  cpu: "1"
+  memory: 512Mi
+  port: 8080
+  pool: general
+  env: {LOG_LEVEL: info}
+APP
+cat > "${ZZ_STATE}/demo/infer.yaml" <<'APP'
+apiVersion: zz.io/v1
+kind: App
+name: infer
+spec:
+  type: rpc
+  image: registry.local/infer:2.1.0
+  replicas: 4
+  cpu: "2"
+  memory: 8Gi
+  port: 9000
+  pool: gpu
+  gpuMem: 10Gi
+APP
+zz deploy -n demo -f "${ZZ_STATE}/demo/shop.yaml" --timeout 2m
+zz deploy -n demo -f "${ZZ_STATE}/demo/infer.yaml" --timeout 2m
 echo
-echo "The cluster keeps running. Use it with:"
-echo "  export KUBECONFIG=${ZZ_KUBECONFIG}"
-echo "Stop it with: make cluster-down"
+kubectl -n demo get pods -o custom-columns='POD:.metadata.name,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,CPU-REQ:.spec.containers[0].resources.requests.cpu,CPU-LIM:.spec.containers[0].resources.limits.cpu,NUM_CPUS:.spec.containers[0].env[?(@.name=="NUM_CPUS")].value,GPU-CARD:.metadata.annotations.zz\.io/gpu-indexes'
+
+step "kubectl zz gpu: 4 inference pods of 10Gi share the cards, binpacked"
+zz gpu
+
+step "A new version of shop, then kubectl zz rollback"
+zz deploy -n demo -f "${ZZ_STATE}/demo/shop.yaml" --image registry.local/shop:1.1.0 --timeout 2m
+zz history -n demo shop
+zz rollback -n demo shop --timeout 2m
+kubectl -n demo get deployment shop -o jsonpath='shop runs {.spec.template.spec.containers[0].image}{"\n"}'
+
+if [[ "${ZZ_DEMO_TEARDOWN:-}" == "1" ]]; then
+  step "Tearing down"
+  kubectl delete mutatingwebhookconfiguration zz-webhook-demo --ignore-not-found > /dev/null
+  "${ZZ_ROOT}/hack/cluster-down.sh"
+else
+  step "Done. The cluster, zz-scheduler, extender and webhook keep running:"
+  echo "  export KUBECONFIG=${ZZ_KUBECONFIG}"
+  echo "  ${ZZ_BIN}/kubectl-zz gpu; ${ZZ_BIN}/kubectl-zz history -n demo shop"
+  echo "Stop everything with: make cluster-down   (logs: ${LOGS})"
+fi

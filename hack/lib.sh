@@ -32,8 +32,10 @@ KCM_PORT=$((ZZ_PORT_BASE + 257))
 SCHEDULER_PORT=$((ZZ_PORT_BASE + 259))
 KWOK_PORT=$((ZZ_PORT_BASE + 250))
 
-# Components in start order; cluster-down stops them in reverse.
+# Components in start order; cluster-down stops them in reverse, after the
+# zz servers the demo may have started on top (ZZ_ADDONS).
 ZZ_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+ZZ_ADDONS=(zz-extender zz-scheduler zz-webhook)
 PKI="${ZZ_STATE}/pki"
 LOGS="${ZZ_STATE}/logs"
 PIDS="${ZZ_STATE}/pids"

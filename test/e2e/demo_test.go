@@ -1,0 +1,37 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemo runs make demo's script end to end on a cluster of its own (other
+// ports, torn down at the end): the README's first command must work.
+func TestDemo(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), filepath.Join(cluster.Root, "hack", "demo.sh"))
+	cmd.Env = append(os.Environ(), "ZZ_CLUSTER=demo-e2e", "ZZ_PORT_BASE=24000", "ZZ_DEMO_TEARDOWN=1", "ZZ_SKIP_BUILD=1")
+	t.Cleanup(func() {
+		down := exec.Command(filepath.Join(cluster.Root, "hack", "cluster-down.sh"))
+		down.Env = append(os.Environ(), "ZZ_CLUSTER=demo-e2e", "ZZ_PORT_BASE=24000")
+		_ = down.Run()
+	})
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hack/demo.sh: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"shop 1.0.0 deployed as revision 1",
+		"infer 2.1.0 deployed as revision 1",
+		"zz-scheduler", // the GPU pods' scheduler, set by the webhook
+		"shop rolled back, recorded as revision 3",
+		"shop runs registry.local/shop:1.0.0",
+		"cluster demo-e2e stopped",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
