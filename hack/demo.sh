@@ -23,6 +23,23 @@ start_addon() {
   echo "$! $(readlink -f "${bin}")" > "${PIDS}/${name}.pid"
 }
 
+# service_account_kubeconfig SA prints the path of a kubeconfig holding a token of
+# zz-system/SA, so a server runs here with exactly the rights manifests/ gives it.
+service_account_kubeconfig() {
+  local path="${ZZ_STATE}/$1.kubeconfig" user="${ZZ_CLUSTER}-admin"
+  cp "${ZZ_KUBECONFIG}" "${path}"
+  "${ZZ_BIN}/kubectl" --kubeconfig "${path}" config set-credentials "${user}" \
+    --token "$(kubectl -n zz-system create token "$1" --duration 24h)" > /dev/null
+  "${ZZ_BIN}/kubectl" --kubeconfig "${path}" config unset "users.${user}.client-certificate-data" > /dev/null
+  "${ZZ_BIN}/kubectl" --kubeconfig "${path}" config unset "users.${user}.client-key-data" > /dev/null
+  echo "${path}"
+}
+
+# manifest_args FILE CONTAINER prints that container's arguments in the manifest.
+manifest_args() {
+  kubectl create --dry-run=client -f "$1" -o jsonpath="{.spec.template.spec.containers[?(@.name==\"$2\")].args[*]}"
+}
+
 # wait_url NAME URL: until it answers 200, or fail naming the log.
 wait_url() {
   local deadline=$((SECONDS + 60))
@@ -41,19 +58,14 @@ step "Building zz (kubectl-zz, zz-extender, zz-webhook)"
 (cd "${ZZ_ROOT}" && CGO_ENABLED=0 go build -o "${ZZ_BIN}/" ./plugins/kubectl-zz ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook)
 
 step "zz-scheduler + extender, as manifests/scheduler ships them (RBAC, config, arguments)"
-kubectl apply --server-side --field-manager zz-demo -f "${ZZ_ROOT}/manifests/base/namespace.yaml" -f "${ZZ_ROOT}/manifests/scheduler/rbac.yaml" > /dev/null
-sa_kubeconfig="${ZZ_STATE}/zz-scheduler.kubeconfig"
-cp "${ZZ_KUBECONFIG}" "${sa_kubeconfig}"
-"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config set-credentials "${ZZ_CLUSTER}-admin" \
-  --token "$(kubectl -n zz-system create token zz-scheduler --duration 24h)" > /dev/null
-"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config unset "users.${ZZ_CLUSTER}-admin.client-certificate-data" > /dev/null
-"${ZZ_BIN}/kubectl" --kubeconfig "${sa_kubeconfig}" config unset "users.${ZZ_CLUSTER}-admin.client-key-data" > /dev/null
+kubectl apply --server-side --field-manager zz-demo -f "${ZZ_ROOT}/manifests/base/namespace.yaml" \
+  -f "${ZZ_ROOT}/manifests/scheduler/rbac.yaml" -f "${ZZ_ROOT}/manifests/webhook/rbac.yaml" > /dev/null
+sa_kubeconfig="$(service_account_kubeconfig zz-scheduler)"
 extender_port=$((ZZ_PORT_BASE + 890))
 # The Deployment's own arguments, on this cluster's port and without the health port.
-read -r -a manifest_args <<< "$(kubectl create --dry-run=client -f "${ZZ_ROOT}/manifests/scheduler/scheduler.yaml" \
-  -o jsonpath='{.spec.template.spec.containers[?(@.name=="zz-extender")].args[*]}')"
+read -r -a args <<< "$(manifest_args "${ZZ_ROOT}/manifests/scheduler/scheduler.yaml" zz-extender)"
 extender_args=()
-for a in "${manifest_args[@]}"; do
+for a in "${args[@]}"; do
   case "${a}" in
     --listen-address=*) extender_args+=("--listen-address=127.0.0.1:${extender_port}") ;;
     --health-address=*) ;;
@@ -76,7 +88,7 @@ echo "extender on 127.0.0.1:${extender_port}, zz-scheduler profile served"
 step "zz webhook (policy ConfigMap, TLS signed by the cluster CA, MutatingWebhookConfiguration)"
 webhook_port=$((ZZ_PORT_BASE + 892))
 "${ZZ_ROOT}/hack/webhook-cert.sh" "${ZZ_STATE}/webhook" 2> /dev/null
-kubectl apply --server-side --field-manager zz-demo -f - > /dev/null <<POLICY
+kubectl apply --server-side --field-manager zz-demo --force-conflicts -f - > /dev/null <<POLICY
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: zz-webhook-policy, namespace: zz-system}
@@ -90,9 +102,20 @@ data:
       general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}
       gpu: {nodeSelector: {zz.io/pool: gpu}, cpuOvercommitRatio: 0.5}
 POLICY
-start_addon zz-webhook "${ZZ_BIN}/zz-webhook" --kubeconfig "${ZZ_KUBECONFIG}" --namespace zz-system \
-  --listen-address "127.0.0.1:${webhook_port}" \
-  --tls-cert-file "${ZZ_STATE}/webhook/tls.crt" --tls-private-key-file "${ZZ_STATE}/webhook/tls.key"
+# The Deployment's own arguments, with this machine's port and certificate files.
+read -r -a args <<< "$(manifest_args "${ZZ_ROOT}/manifests/webhook/webhook.yaml" zz-webhook)"
+webhook_args=()
+for a in "${args[@]}"; do
+  case "${a}" in
+    --listen-address=*) webhook_args+=("--listen-address=127.0.0.1:${webhook_port}") ;;
+    --tls-cert-file=*) webhook_args+=("--tls-cert-file=${ZZ_STATE}/webhook/tls.crt") ;;
+    --tls-private-key-file=*) webhook_args+=("--tls-private-key-file=${ZZ_STATE}/webhook/tls.key") ;;
+    *) webhook_args+=("${a}") ;;
+  esac
+done
+[[ ${#webhook_args[@]} -gt 0 ]] || die "no zz-webhook arguments found in manifests/webhook/webhook.yaml"
+start_addon zz-webhook "${ZZ_BIN}/zz-webhook" --kubeconfig "$(service_account_kubeconfig zz-webhook)" \
+  --namespace zz-system "${webhook_args[@]}"
 wait_url zz-webhook "https://127.0.0.1:${webhook_port}/readyz"
 kubectl apply --server-side --field-manager zz-demo -f - > /dev/null <<WEBHOOK
 apiVersion: admissionregistration.k8s.io/v1

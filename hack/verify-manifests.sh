@@ -26,7 +26,7 @@ for dir in "${overlays[@]}"; do
   for ns in $(printf '%s\n' "${rendered}" | awk '/^---/ {kind = ""} /^kind: / {kind = $2} kind == "Namespace" && /^  name: / {print $2}'); do
     "${kubectl[@]}" create namespace "${ns}" --dry-run=client -o yaml | "${kubectl[@]}" apply --server-side --field-manager zz-verify -f - > /dev/null
   done
-  if out="$(printf '%s\n' "${rendered}" | "${kubectl[@]}" apply --server-side --dry-run=server --field-manager zz-verify -f - 2>&1)"; then
+  if out="$(printf '%s\n' "${rendered}" | "${kubectl[@]}" apply --server-side --force-conflicts --dry-run=server --field-manager zz-verify -f - 2>&1)"; then
     log "${name}: $(printf '%s\n' "${out}" | wc -l) objects valid"
   else
     echo "error: ${name} is rejected by the API server:" >&2
