@@ -76,3 +76,8 @@ func TestTargetKindsAndIDs(t *testing.T) {
 		t.Errorf("terminated containers' IDs = %v", ids)
 	}
 }
+
+func mustRe(t *testing.T, s string) *regexp.Regexp {
+	t.Helper()
+	return regexp.MustCompile(s)
+}
