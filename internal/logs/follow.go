@@ -206,8 +206,11 @@ func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, i
 				s.running.Store(t.Running)
 				continue
 			}
-			s.gone.Store(true) // an old run of the container: let it finish
+			// An old run of the container (or an old pod of that name): let
+			// it deliver its last lines, then end it.
+			s.gone.Store(true)
 			s.running.Store(false)
+			time.AfterFunc(goneGrace, s.cancel)
 		}
 		m.startStream(ctx, cl, t, initial)
 	}
@@ -229,6 +232,7 @@ func (m *manager) forget(cl *Cluster, pod *corev1.Pod) {
 		if s := m.streams[key]; s != nil && s.target.PodUID == string(pod.UID) {
 			s.gone.Store(true)
 			time.AfterFunc(goneGrace, s.cancel)
+			delete(m.streams, key)
 		}
 	}
 	delete(m.pods, podKey)
@@ -245,11 +249,9 @@ func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initia
 	go func() {
 		defer m.wg.Done()
 		defer cancel()
+		// The stream stays in m.streams after it ends, so later events of
+		// the same container run (a completed pod's updates) do not print
+		// its log again; forget drops it with its pod.
 		m.follow(ctx, cl, s, initial)
-		m.mu.Lock()
-		if m.streams[key] == s {
-			delete(m.streams, key)
-		}
-		m.mu.Unlock()
 	}()
 }

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // fakeKubelet serves container logs as the kubelet does: CRI-timestamped
@@ -135,7 +137,7 @@ func (s *syncBuffer) String() string {
 }
 
 func appPod(name string, containers ...string) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{"zz.io/app": "shop"}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{contract.LabelApp: "shop"}}}
 	for _, c := range containers {
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, running(c, "cri://"+name+"-"+c))
 	}
@@ -166,7 +168,7 @@ func TestRunFollows(t *testing.T) {
 	var out, errOut syncBuffer
 	cfg := &Config{
 		Clusters:      []Cluster{{Name: "east", Client: east, Namespaces: []string{"ns"}}, {Name: "west", Client: west, Namespaces: []string{"ns"}}},
-		LabelSelector: "zz.io/app=shop",
+		LabelSelector: contract.LabelApp + "=shop",
 		Format:        Format{Output: OutputText, ShowCluster: true},
 		Follow:        true,
 		Tail:          -1,
@@ -278,5 +280,40 @@ func TestRunOutputDirCapAndTail(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("%s: got %q, want %q", pod, b, want)
 		}
+	}
+}
+
+// TestRunCompletedPodPrintedOnce: a pod whose container has ended is read to
+// the end once; later updates of the pod do not print its log again.
+func TestRunCompletedPodPrintedOnce(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/job-1/main", 5)
+	pod := appPod("job-1")
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", ContainerID: "cri://job-1-main",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, ContainerID: "cri://job-1-main"}}}}
+	client := fake.NewClientset(pod)
+	var out syncBuffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputRaw}, Follow: true, Tail: -1,
+		Out: &out, ErrOut: io.Discard, OpenStream: k.open,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitFor(t, "the completed pod's 5 lines", func() bool { return strings.Count(out.String(), "\n") == 5 })
+	for i := range 3 {
+		pod.Annotations = map[string]string{"touch": fmt.Sprint(i)}
+		if _, err := client.CoreV1().Pods("ns").Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 5 || len(k.openCount("east/ns/job-1/main")) != 1 {
+		t.Fatalf("%d lines from %d requests, want 5 lines from 1 request:\n%s", n, len(k.openCount("east/ns/job-1/main")), out.String())
 	}
 }

@@ -38,20 +38,30 @@ type EmitFunc func(ts time.Time, stamp, msg []byte) error
 // follower must not buffer without bound.
 const maxLine = 1 << 20
 
+// readBuffer is each stream's read buffer; longer lines are assembled.
+const readBuffer = 16 << 10
+
 // Consume reads a stream requested with timestamps=true, one
 // "<RFC3339Nano> <message>\n" per line, and calls emit for every line the
 // cursor has not seen, advancing it. Lines stamped before cur.Last are dropped,
 // and so are the first cur.AtLast lines stamped exactly cur.Last (they were
 // written before the stream broke). A trailing fragment without a newline is
 // not emitted: the stream broke inside it, and the reopened stream sends it
-// whole. Consume returns nil at a clean end of stream, the read error
-// otherwise, or emit's error.
-func Consume(r io.Reader, cur *Cursor, emit EmitFunc) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+// whole. idle (optional) is called whenever every byte received so far is
+// handled, before a read that may wait: the caller writes out what it batched.
+// Consume returns nil at a clean end of stream, the read error otherwise, or
+// emit's or idle's error.
+func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
+	br := bufio.NewReaderSize(r, readBuffer)
 	from, skip := cur.Last, cur.AtLast
 	resuming := cur.Seen()
 	var long []byte // a line longer than the reader's buffer
 	for {
+		if idle != nil && br.Buffered() == 0 {
+			if err := idle(); err != nil {
+				return err
+			}
+		}
 		chunk, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			if len(long) < maxLine {

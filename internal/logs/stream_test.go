@@ -22,7 +22,7 @@ func collect(t *testing.T, r io.Reader, cur *Cursor) ([]string, error) {
 	err := Consume(r, cur, func(ts time.Time, st, msg []byte) error {
 		got = append(got, string(msg))
 		return nil
-	})
+	}, nil)
 	return got, err
 }
 
@@ -89,7 +89,7 @@ func TestConsumeReturnsErrors(t *testing.T) {
 		t.Fatalf("got %q, %v; want [a], %v", got, err, broken)
 	}
 	stop := errors.New("disk full")
-	err = Consume(strings.NewReader(stamp(0)+" a\n"), &Cursor{}, func(time.Time, []byte, []byte) error { return stop })
+	err = Consume(strings.NewReader(stamp(0)+" a\n"), &Cursor{}, func(time.Time, []byte, []byte) error { return stop }, nil)
 	if !errors.Is(err, stop) {
 		t.Fatalf("emit error: %v", err)
 	}
@@ -137,5 +137,40 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 		if got := append(first, rest...); !slices.Equal(got, lines) {
 			t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(lines))
 		}
+	}
+}
+
+// chunks returns one chunk per Read, as a network stream delivers frames.
+type chunks []string
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	(*c)[0] = (*c)[0][n:]
+	if (*c)[0] == "" {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestConsumeIdle: idle runs once everything received is emitted, before each
+// read that may wait, so a batching caller writes every burst at once.
+func TestConsumeIdle(t *testing.T) {
+	r := &chunks{stamp(0) + " a\n" + stamp(1) + " b\n", stamp(2) + " c\n"}
+	var events []string
+	err := Consume(r, &Cursor{}, func(_ time.Time, _, msg []byte) error {
+		events = append(events, string(msg))
+		return nil
+	}, func() error {
+		events = append(events, "idle")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"idle", "a", "b", "idle", "c", "idle"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
 	}
 }

@@ -26,18 +26,32 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		}
 	}()
 	var cur Cursor
+	// Lines are batched per stream and handed to the sink when the stream
+	// has nothing more buffered (or the batch is large): one write per burst.
+	var batch []byte
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := m.sink.Write(src, batch)
+		batch = nil
+		if err != nil {
+			return &fatalError{err}
+		}
+		return nil
+	}
 	emit := func(ts time.Time, stamp, msg []byte) error {
 		if !m.cfg.Format.Keep(msg) {
 			return nil
 		}
-		b, err := m.cfg.Format.Append(nil, src, ts, stamp, msg)
-		if err == nil {
-			err = m.sink.Write(src, b)
-		}
-		if err != nil {
+		var err error
+		if batch, err = m.cfg.Format.Append(batch, src, ts, stamp, msg); err != nil {
 			return &fatalError{err}
 		}
 		m.Lines.Add(1)
+		if len(batch) >= batchMax {
+			return flush()
+		}
 		return nil
 	}
 	backoff := backoffMin
@@ -46,8 +60,11 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		before := cur
 		rc, err := m.cfg.OpenStream(ctx, cl, s.target, opts)
 		if err == nil {
-			err = Consume(rc, &cur, emit)
+			err = Consume(rc, &cur, emit, flush)
 			rc.Close()
+			if ferr := flush(); ferr != nil && err == nil {
+				err = ferr
+			}
 		}
 		var fatal *fatalError
 		switch {
@@ -113,6 +130,9 @@ func (m *manager) acquire(ctx context.Context) bool {
 		return false
 	}
 }
+
+// batchMax bounds the lines a stream holds before handing them to the sink.
+const batchMax = 32 << 10
 
 // fatalError is an output error: the stream stops and so does Run.
 type fatalError struct{ err error }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
 )
 
@@ -18,12 +19,12 @@ func TestLogsOptionsConfig(t *testing.T) {
 	}{
 		{name: "nothing selected", o: LogsOptions{}, wantErr: "name an app"},
 		{name: "app becomes a label selector", o: LogsOptions{App: "shop"}, check: func(t *testing.T, c *logs.Config) {
-			if c.LabelSelector != "zz.io/app=shop" || !c.Follow || c.Tail != -1 || c.Format.ShowCluster || c.Format.ShowNamespace {
+			if c.LabelSelector != contract.LabelApp+"=shop" || !c.Follow || c.Tail != -1 || c.Format.ShowCluster || c.Format.ShowNamespace {
 				t.Errorf("config %+v", c)
 			}
 		}},
 		{name: "app and -l both apply", o: LogsOptions{App: "shop", Selector: "tier=web"}, check: func(t *testing.T, c *logs.Config) {
-			if c.LabelSelector != "zz.io/app=shop,tier=web" {
+			if c.LabelSelector != contract.LabelApp+"=shop,tier=web" {
 				t.Errorf("selector %q", c.LabelSelector)
 			}
 		}},
