@@ -191,6 +191,9 @@ func TestLogs(t *testing.T) {
 	cluster.RunningPods(t, ns, contract.LabelApp+"=alpha", 3, 60*time.Second)
 	cluster.RunningPods(t, ns, contract.LabelApp+"=beta", 2, 60*time.Second)
 	file := cluster.PodLogFile()
+	// The kwok log is shared by every pod and kept across runs, and a new
+	// pod's stream starts at its beginning: prefixes are unique per run.
+	one, two := ns+"-one-", ns+"-two-"
 
 	t.Run("nothing matched fails", func(t *testing.T) {
 		_, _, err := zz(t, ns, "logs", "nosuchapp", "--no-follow")
@@ -203,9 +206,9 @@ func TestLogs(t *testing.T) {
 	attach(t, file, f.out.String, 3+2*2)
 
 	const n = 2000
-	appendLog(t, file, "one-", 0, n)
+	appendLog(t, file, one, 0, n)
 	cluster.WaitFor(t, 60*time.Second, "every line of batch one on 7 streams", func(ctx context.Context) (bool, string, error) {
-		counts := jsonCounts(t, f.out.String(), "one-")
+		counts := jsonCounts(t, f.out.String(), one)
 		done := 0
 		for _, c := range counts {
 			if len(c) == n {
@@ -225,10 +228,10 @@ func TestLogs(t *testing.T) {
 	}
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=alpha", 4, 60*time.Second)
 	attach(t, file, f.out.String, 4+2*2)
-	appendLog(t, file, "two-", 0, n)
+	appendLog(t, file, two, 0, n)
 	cluster.WaitFor(t, 60*time.Second, "every line of batch two on 8 streams", func(ctx context.Context) (bool, string, error) {
 		done := 0
-		for _, c := range jsonCounts(t, f.out.String(), "two-") {
+		for _, c := range jsonCounts(t, f.out.String(), two) {
 			if len(c) == n {
 				done++
 			}
@@ -239,7 +242,7 @@ func TestLogs(t *testing.T) {
 	f.stop(t)
 
 	out := f.out.String()
-	for _, batch := range []string{"one-", "two-"} {
+	for _, batch := range []string{one, two} {
 		counts := jsonCounts(t, out, batch)
 		for _, p := range pods {
 			src := "zz/" + p.Name + "/app"
@@ -325,13 +328,14 @@ func TestLogsResume(t *testing.T) {
 	}()
 	attach(t, file, out.String, 3)
 	const n = 3000
+	r := ns + "-r-"
 	for i := 0; i < n; i += 100 {
-		appendLog(t, file, "r-", i, i+100) // ~80 bytes a line: breaks land mid-line
+		appendLog(t, file, r, i, i+100) // ~80 bytes a line: breaks land mid-line
 		time.Sleep(20 * time.Millisecond)
 	}
-	cluster.WaitFor(t, 90*time.Second, "every r- line on 3 streams", func(ctx context.Context) (bool, string, error) {
+	cluster.WaitFor(t, 90*time.Second, "every line on 3 streams", func(ctx context.Context) (bool, string, error) {
 		done := 0
-		counts := jsonCounts(t, out.String(), "r-")
+		counts := jsonCounts(t, out.String(), r)
 		for _, c := range counts {
 			if len(c) == n {
 				done++
@@ -344,8 +348,8 @@ func TestLogsResume(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for src, c := range jsonCounts(t, out.String(), "r-") {
-		if problem := exactlyOnce(c, "r-", n); problem != "" {
+	for src, c := range jsonCounts(t, out.String(), r) {
+		if problem := exactlyOnce(c, r, n); problem != "" {
 			t.Errorf("%s: %s", src, problem)
 		}
 	}
@@ -385,12 +389,13 @@ func TestLogsTwoContexts(t *testing.T) {
 		return n == 4, fmt.Sprintf("%d attached", n), nil
 	})
 	const n = 1000
+	mc := ns + "-mc-" // the kwok logs are kept across runs
 	for _, file := range files {
-		appendLog(t, file, "mc-", 0, n)
+		appendLog(t, file, mc, 0, n)
 	}
 	cluster.WaitFor(t, 60*time.Second, "every line on 4 streams", func(ctx context.Context) (bool, string, error) {
 		done := 0
-		for _, c := range jsonCounts(t, f.out.String(), "mc-") {
+		for _, c := range jsonCounts(t, f.out.String(), mc) {
 			if len(c) == n {
 				done++
 			}
@@ -400,9 +405,9 @@ func TestLogsTwoContexts(t *testing.T) {
 	time.Sleep(time.Second)
 	f.stop(t)
 	perCluster := map[string]int{}
-	for src, c := range jsonCounts(t, f.out.String(), "mc-") {
+	for src, c := range jsonCounts(t, f.out.String(), mc) {
 		perCluster[strings.Split(src, "/")[0]]++
-		if problem := exactlyOnce(c, "mc-", n); problem != "" {
+		if problem := exactlyOnce(c, mc, n); problem != "" {
 			t.Errorf("%s: %s", src, problem)
 		}
 	}
@@ -423,8 +428,8 @@ func TestLogsTwoContexts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := strings.Count(string(out), "\nmc-"); c != n {
-			t.Errorf("%s holds %d mc- lines, want %d", path, c, n)
+		if c := strings.Count(string(out), "\n"+mc); c != n {
+			t.Errorf("%s holds %d %s lines, want %d", path, c, mc, n)
 		}
 	}
 }
