@@ -34,5 +34,6 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	cmd.AddCommand(NewCmdHistory(configFlags, streams))
 	cmd.AddCommand(NewCmdRollback(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
+	cmd.AddCommand(NewCmdLogs(configFlags, streams))
 	return cmd
 }

@@ -1,0 +1,68 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// ErrNoMatch is returned when no pod in any cluster matched the selection.
+var ErrNoMatch = errors.New("no pod matched; check the app name, -l, --pod, the namespace (-n, -A) and the context")
+
+// Cluster is one cluster (kubeconfig context) to follow.
+type Cluster struct {
+	// Name is the context name, shown in prefixes and --output-dir paths.
+	Name   string
+	Client kubernetes.Interface
+	// Namespaces to watch; "" (metav1.NamespaceAll) is every namespace.
+	Namespaces []string
+}
+
+// Config is what kubectl zz logs asks for.
+type Config struct {
+	Clusters []Cluster
+	// LabelSelector is applied by the API server (an app is LabelApp=<name>).
+	LabelSelector string
+	Selector      Selector
+	Format        Format
+
+	// Follow keeps streaming and follows pods that come and go; without it
+	// Run prints the logs of the containers found at start and returns.
+	Follow bool
+	// Since (when > 0) and Tail (when >= 0) limit the lines of the containers
+	// found at start; containers that start later are streamed from their
+	// first line.
+	Since time.Duration
+	Tail  int64
+	// MaxStreams caps concurrent log requests over all clusters; containers
+	// beyond it wait for a free slot (a message says so once).
+	MaxStreams int
+	// OutputDir, when set, receives one file per cluster/namespace/pod/container
+	// instead of Out; Gzip compresses them.
+	OutputDir string
+	Gzip      bool
+
+	Out, ErrOut io.Writer
+
+	// OpenStream opens one log stream; nil means the pod's log subresource
+	// through Cluster.Client. Tests replace it.
+	OpenStream func(ctx context.Context, c *Cluster, t Target, opts *corev1.PodLogOptions) (io.ReadCloser, error)
+}
+
+// Defaults.
+const (
+	DefaultMaxStreams = 1000
+	// Reconnect back-off after a stream error: doubled per failure in a row.
+	backoffMin = 250 * time.Millisecond
+	backoffMax = 10 * time.Second
+	// goneGrace lets a deleted pod's streams deliver their last lines.
+	goneGrace = 2 * time.Second
+)
+
+func openPodLogs(ctx context.Context, c *Cluster, t Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+	return c.Client.CoreV1().Pods(t.Namespace).GetLogs(t.Pod, opts).Stream(ctx)
+}

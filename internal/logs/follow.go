@@ -1,0 +1,257 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Run streams the selected containers' logs until ctx ends (Follow) or every
+// stream has ended. It returns ErrNoMatch when no pod matched at start, and nil
+// on a clean stop by ctx (Ctrl-C).
+func Run(ctx context.Context, cfg *Config) error {
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.OpenStream == nil {
+		cfg.OpenStream = openPodLogs
+	}
+	var out sink
+	if cfg.OutputDir != "" {
+		out = newDirSink(cfg.OutputDir, cfg.Gzip)
+	} else {
+		out = newWriterSink(cfg.Out)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, stop: cancel}
+	err := m.start(ctx)
+	if err == nil && m.matchedPods.Load() == 0 {
+		err = ErrNoMatch
+	}
+	switch {
+	case err != nil:
+		cancel()
+	case cfg.Follow:
+		<-ctx.Done()
+	}
+	m.wg.Wait() // without Follow, every stream ends at the end of its log
+	if ferr := m.failure(); ferr != nil {
+		err = ferr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil // Ctrl-C
+	}
+	return err
+}
+
+// fail stops Run with err (the first one wins): a line that cannot be
+// formatted or written is not worth retrying.
+func (m *manager) fail(err error) {
+	m.mu.Lock()
+	if m.failed == nil {
+		m.failed = err
+	}
+	m.mu.Unlock()
+	m.stop()
+}
+
+func (m *manager) failure() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed
+}
+
+// manager owns the streams of every cluster. Pod events only call reconcile
+// and forget; each stream runs in its own goroutine.
+type manager struct {
+	cfg  *Config
+	sink sink
+	sem  chan struct{}
+	wg   sync.WaitGroup
+
+	matchedPods atomic.Int64
+	Lines       atomic.Int64
+	capWarned   atomic.Bool
+
+	stop context.CancelFunc // ends Run
+
+	mu      sync.Mutex
+	failed  error
+	streams map[string]*stream  // cluster/ns/pod/container
+	pods    map[string][]string // cluster/ns/pod -> its stream keys
+}
+
+// stream is one container's log being followed.
+type stream struct {
+	target  Target
+	cancel  context.CancelFunc
+	gone    atomic.Bool // the pod went away: do not reconnect
+	running atomic.Bool // the container still runs: reconnect after a clean end
+}
+
+// start lists every cluster and namespace (and, with Follow, keeps watching),
+// starting a stream per matched container; it returns once the initial lists
+// are handled.
+func (m *manager) start(ctx context.Context) error {
+	var synced []cache.InformerSynced
+	for i := range m.cfg.Clusters {
+		cl := &m.cfg.Clusters[i]
+		for _, ns := range cl.Namespaces {
+			if !m.cfg.Follow {
+				if err := m.listOnce(ctx, cl, ns); err != nil {
+					return err
+				}
+				continue
+			}
+			// One list up front reports a wrong context or missing RBAC as an
+			// error instead of an informer retrying forever.
+			if _, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, Limit: 1}); err != nil {
+				return clusterErr(cl, fmt.Errorf("list pods: %w", err))
+			}
+			has, err := m.watch(ctx, cl, ns)
+			if err != nil {
+				return clusterErr(cl, err)
+			}
+			synced = append(synced, has)
+		}
+	}
+	if len(synced) > 0 && !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func clusterErr(cl *Cluster, err error) error {
+	if cl.Name == "" {
+		return err
+	}
+	return fmt.Errorf("context %s: %w", cl.Name, err)
+}
+
+// listOnce starts a stream for every matched container of one list (no follow).
+func (m *manager) listOnce(ctx context.Context, cl *Cluster, ns string) error {
+	list, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector})
+	if err != nil {
+		return clusterErr(cl, fmt.Errorf("list pods: %w", err))
+	}
+	for i := range list.Items {
+		m.reconcile(ctx, cl, &list.Items[i], true)
+	}
+	return nil
+}
+
+// watch runs a pod informer for one namespace of one cluster.
+func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.InformerSynced, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(cl.Client, 0,
+		informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = m.cfg.LabelSelector }))
+	inf := factory.Core().V1().Pods().Informer()
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				m.reconcile(ctx, cl, pod, initial)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				m.reconcile(ctx, cl, pod, false)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok {
+				m.forget(cl, pod)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	return reg.HasSynced, nil
+}
+
+// reconcile makes the pod's streams match Selector.Targets: new containers and
+// restarts (a new containerID) get a stream, containers no longer listed stop.
+func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, initial bool) {
+	if m.cfg.Selector.MatchPod(pod) && initial {
+		m.matchedPods.Add(1)
+	}
+	targets := m.cfg.Selector.Targets(pod)
+	podKey := cl.Name + "/" + pod.Namespace + "/" + pod.Name
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keep := make(map[string]bool, len(targets))
+	keys := make([]string, 0, len(targets))
+	for _, t := range targets {
+		key := cl.Name + "/" + t.Key()
+		keep[key] = true
+		keys = append(keys, key)
+		if s := m.streams[key]; s != nil {
+			if s.target.ContainerID == t.ContainerID && string(pod.UID) == s.target.PodUID {
+				s.running.Store(t.Running)
+				continue
+			}
+			// An old run of the container (or an old pod of that name): let
+			// it deliver its last lines, then end it.
+			s.gone.Store(true)
+			s.running.Store(false)
+			time.AfterFunc(goneGrace, s.cancel)
+		}
+		m.startStream(ctx, cl, t, initial)
+	}
+	for _, key := range m.pods[podKey] {
+		if s := m.streams[key]; s != nil && !keep[key] {
+			s.running.Store(false)
+		}
+	}
+	m.pods[podKey] = keys
+}
+
+// forget ends the streams of a pod that was deleted, after a grace period for
+// their last lines.
+func (m *manager) forget(cl *Cluster, pod *corev1.Pod) {
+	podKey := cl.Name + "/" + pod.Namespace + "/" + pod.Name
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, key := range m.pods[podKey] {
+		if s := m.streams[key]; s != nil && s.target.PodUID == string(pod.UID) {
+			s.gone.Store(true)
+			time.AfterFunc(goneGrace, s.cancel)
+			delete(m.streams, key)
+		}
+	}
+	delete(m.pods, podKey)
+}
+
+// startStream runs one container's stream; m.mu is held.
+func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initial bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &stream{target: t, cancel: cancel}
+	s.running.Store(t.Running)
+	key := cl.Name + "/" + t.Key()
+	m.streams[key] = s
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer cancel()
+		// The stream stays in m.streams after it ends, so later events of
+		// the same container run (a completed pod's updates) do not print
+		// its log again; forget drops it with its pod.
+		m.follow(ctx, cl, s, initial)
+	}()
+}

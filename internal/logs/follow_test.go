@@ -1,0 +1,319 @@
+package logs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// fakeKubelet serves container logs as the kubelet does: CRI-timestamped
+// lines from sinceTime (cut to whole seconds by the API) or the last
+// tailLines, then, when following, new lines as they are appended. A stream
+// can be told to break after some lines.
+type fakeKubelet struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every append
+	logs    map[string][]string
+	breaks  map[string]int // key -> break the next stream after this many lines
+	opens   map[string][]*corev1.PodLogOptions
+	active  map[string]int // streams open now
+	next    time.Time
+}
+
+func newFakeKubelet() *fakeKubelet {
+	return &fakeKubelet{changed: make(chan struct{}), logs: map[string][]string{}, breaks: map[string]int{}, opens: map[string][]*corev1.PodLogOptions{}, active: map[string]int{}, next: t0}
+}
+
+// add appends n lines to a container's log; three lines share each
+// timestamp, and lines step 400ms, so several share a second.
+func (k *fakeKubelet) add(key string, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for range n {
+		i := len(k.logs[key])
+		if i%3 == 0 {
+			k.next = k.next.Add(400 * time.Millisecond)
+		}
+		k.logs[key] = append(k.logs[key], k.next.Format(time.RFC3339Nano)+" "+key+" line "+fmt.Sprint(i))
+	}
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+func (k *fakeKubelet) open(ctx context.Context, c *Cluster, t Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+	key := c.Name + "/" + t.Key()
+	k.mu.Lock()
+	k.opens[key] = append(k.opens[key], opts.DeepCopy())
+	breakAfter, breaks := k.breaks[key]
+	delete(k.breaks, key)
+	k.active[key]++
+	k.mu.Unlock()
+	pr, pw := io.Pipe()
+	go func() {
+		defer func() {
+			k.mu.Lock()
+			k.active[key]--
+			k.mu.Unlock()
+		}()
+		sent, pos := 0, 0
+		if opts.TailLines != nil {
+			k.mu.Lock()
+			pos = max(0, len(k.logs[key])-int(*opts.TailLines))
+			k.mu.Unlock()
+		}
+		for {
+			k.mu.Lock()
+			lines, changed := k.logs[key][pos:], k.changed
+			k.mu.Unlock()
+			for _, l := range lines {
+				pos++
+				ts, _ := time.Parse(time.RFC3339Nano, l[:strings.IndexByte(l, ' ')])
+				if opts.SinceTime != nil && ts.Before(opts.SinceTime.Truncate(time.Second)) {
+					continue
+				}
+				if breaks && sent == breakAfter {
+					io.WriteString(pw, l[:len(l)/2]) // cut inside a line
+					pw.CloseWithError(io.ErrUnexpectedEOF)
+					return
+				}
+				if _, err := io.WriteString(pw, l+"\n"); err != nil {
+					return
+				}
+				sent++
+			}
+			if !opts.Follow {
+				pw.Close()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				pw.CloseWithError(ctx.Err())
+				return
+			case <-changed:
+			}
+		}
+	}()
+	return pr, nil
+}
+
+func (k *fakeKubelet) openCount(key string) []*corev1.PodLogOptions {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.opens[key])
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func appPod(name string, containers ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{contract.LabelApp: "shop"}}}
+	for _, c := range containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, running(c, "cri://"+name+"-"+c))
+	}
+	return p
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunFollows follows two clusters: a stream that breaks mid-line resumes
+// with sinceTime and writes every line exactly once, a pod created mid-run is
+// picked up, and a deleted pod's stream ends.
+func TestRunFollows(t *testing.T) {
+	k := newFakeKubelet()
+	east := fake.NewClientset(appPod("shop-a", "app"))
+	west := fake.NewClientset(appPod("shop-w", "app"))
+	k.add("east/ns/shop-a/app", 9)
+	k.add("west/ns/shop-w/app", 3)
+	k.breaks["east/ns/shop-a/app"] = 5
+	var out, errOut syncBuffer
+	cfg := &Config{
+		Clusters:      []Cluster{{Name: "east", Client: east, Namespaces: []string{"ns"}}, {Name: "west", Client: west, Namespaces: []string{"ns"}}},
+		LabelSelector: contract.LabelApp + "=shop",
+		Format:        Format{Output: OutputText, ShowCluster: true},
+		Follow:        true,
+		Tail:          -1,
+		Out:           &out, ErrOut: &errOut,
+		OpenStream: k.open,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+
+	count := func(prefix string) int { return strings.Count(out.String(), prefix) }
+	waitFor(t, "9 lines of shop-a after its stream broke", func() bool { return count("east/shop-a/app ") == 9 })
+	opens := k.openCount("east/ns/shop-a/app")
+	if len(opens) != 2 || opens[1].SinceTime == nil || !opens[1].Timestamps {
+		t.Fatalf("want a second request with sinceTime and timestamps, got %d requests", len(opens))
+	}
+
+	k.add("east/ns/shop-a/app", 4)
+	if _, err := east.CoreV1().Pods("ns").Create(ctx, appPod("shop-b", "app", "sidecar"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.add("east/ns/shop-b/app", 2)
+	k.add("east/ns/shop-b/sidecar", 2)
+	waitFor(t, "lines of the new pod and new lines", func() bool {
+		return count("east/shop-a/app ") == 13 && count("east/shop-b/app ") == 2 && count("east/shop-b/sidecar ") == 2 && count("west/shop-w/app ") == 3
+	})
+
+	// Every line once, in order per source.
+	for _, key := range []string{"east/ns/shop-a/app", "east/ns/shop-b/app", "west/ns/shop-w/app"} {
+		var want []string
+		for _, l := range k.logs[key] {
+			want = append(want, l[strings.IndexByte(l, ' ')+1:])
+		}
+		var got []string
+		parts := strings.Split(key, "/")
+		for _, l := range strings.Split(out.String(), "\n") {
+			if p, msg, ok := strings.Cut(l, " "); ok && p == parts[0]+"/"+parts[2]+"/"+parts[3] {
+				got = append(got, msg)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %q\nwant %q", key, got, want)
+		}
+	}
+
+	if err := east.CoreV1().Pods("ns").Delete(ctx, "shop-b", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted pod's streams to end", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.active["east/ns/shop-b/app"] == 0 && k.active["east/ns/shop-b/sidecar"] == 0 && k.active["east/ns/shop-a/app"] == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v, want nil (clean Ctrl-C)", err)
+	}
+}
+
+func TestRunNoMatch(t *testing.T) {
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app")), Namespaces: []string{"ns"}}},
+		Selector: Selector{Pod: mustRe(t, "^cart-")},
+		Follow:   true, Tail: -1, Out: io.Discard, ErrOut: io.Discard, OpenStream: newFakeKubelet().open,
+	}
+	if err := Run(t.Context(), cfg); err != ErrNoMatch {
+		t.Fatalf("Run = %v, want ErrNoMatch", err)
+	}
+}
+
+// TestRunOutputDirCapAndTail dumps two pods without following into gzip
+// files, one stream at a time: the cap message shows and every file holds
+// the last --tail lines.
+func TestRunOutputDirCapAndTail(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/shop-a/app", 10)
+	k.add("east/ns/shop-b/app", 10)
+	dir := t.TempDir()
+	var errOut syncBuffer
+	cfg := &Config{
+		Clusters:   []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app"), appPod("shop-b", "app")), Namespaces: []string{"ns"}}},
+		Format:     Format{Output: OutputRaw},
+		Tail:       4,
+		MaxStreams: 1,
+		OutputDir:  dir, Gzip: true,
+		Out: io.Discard, ErrOut: &errOut, OpenStream: k.open,
+	}
+	if err := Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "--max-streams") {
+		t.Errorf("no cap message on stderr: %q", errOut.String())
+	}
+	for _, pod := range []string{"shop-a", "shop-b"} {
+		f, err := os.Open(filepath.Join(dir, "east", "ns", pod, "app.log.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "east/ns/" + pod + "/app line 6\neast/ns/" + pod + "/app line 7\neast/ns/" + pod + "/app line 8\neast/ns/" + pod + "/app line 9\n"
+		if string(b) != want {
+			t.Errorf("%s: got %q, want %q", pod, b, want)
+		}
+	}
+}
+
+// TestRunCompletedPodPrintedOnce: a pod whose container has ended is read to
+// the end once; later updates of the pod do not print its log again.
+func TestRunCompletedPodPrintedOnce(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/job-1/main", 5)
+	pod := appPod("job-1")
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", ContainerID: "cri://job-1-main",
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, ContainerID: "cri://job-1-main"}}}}
+	client := fake.NewClientset(pod)
+	var out syncBuffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputRaw}, Follow: true, Tail: -1,
+		Out: &out, ErrOut: io.Discard, OpenStream: k.open,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitFor(t, "the completed pod's 5 lines", func() bool { return strings.Count(out.String(), "\n") == 5 })
+	for i := range 3 {
+		pod.Annotations = map[string]string{"touch": fmt.Sprint(i)}
+		if _, err := client.CoreV1().Pods("ns").Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 5 || len(k.openCount("east/ns/job-1/main")) != 1 {
+		t.Fatalf("%d lines from %d requests, want 5 lines from 1 request:\n%s", n, len(k.openCount("east/ns/job-1/main")), out.String())
+	}
+}

@@ -1,0 +1,169 @@
+package logs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"text/template"
+	"time"
+)
+
+// Output formats.
+const (
+	OutputText = "text" // "<source> <message>", the source coloured on a terminal
+	OutputRaw  = "raw"  // the message only
+	OutputJSON = "json" // one JSON object per line
+)
+
+// Source is where a line comes from, with its prefix and colour worked out
+// once per stream.
+type Source struct {
+	Cluster   string `json:"cluster,omitempty"`
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
+
+	prefix string // "cluster/ns/pod/container" with the parts Format shows
+	color  string // ANSI colour of the prefix, "" without colour
+}
+
+// Line is what --template and -o json see.
+type Line struct {
+	Source
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}
+
+// Format filters and formats lines. It is built once from the Config and used
+// by every stream concurrently; it holds no mutable state.
+type Format struct {
+	Output     string
+	Template   *template.Template
+	Timestamps bool
+	Include    []*regexp.Regexp // a line must match one of them (when any)
+	Exclude    []*regexp.Regexp // a line matching any is dropped
+	Highlight  []*regexp.Regexp // matches are shown in colour
+	Color      bool
+	// ShowCluster and ShowNamespace add those parts to the text prefix.
+	ShowCluster, ShowNamespace bool
+}
+
+const (
+	ansiReset     = "\x1b[0m"
+	ansiHighlight = "\x1b[1;31m"
+)
+
+// palette colours sources; the same source always gets the same colour.
+var palette = []string{"\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m", "\x1b[92m", "\x1b[93m", "\x1b[94m", "\x1b[95m", "\x1b[96m"}
+
+// NewSource fills in the prefix and colour of a source.
+func (f *Format) NewSource(cluster string, t Target) *Source {
+	s := &Source{Cluster: cluster, Namespace: t.Namespace, Pod: t.Pod, Container: t.Container}
+	var b bytes.Buffer
+	if f.ShowCluster {
+		b.WriteString(cluster + "/")
+	}
+	if f.ShowNamespace {
+		b.WriteString(t.Namespace + "/")
+	}
+	b.WriteString(t.Pod + "/" + t.Container)
+	s.prefix = b.String()
+	if f.Color {
+		h := fnv.New32a()
+		h.Write([]byte(cluster + "/" + t.Key()))
+		s.color = palette[h.Sum32()%uint32(len(palette))]
+	}
+	return s
+}
+
+// Keep reports whether a message passes --include and --exclude.
+func (f *Format) Keep(msg []byte) bool {
+	for _, re := range f.Exclude {
+		if re.Match(msg) {
+			return false
+		}
+	}
+	if len(f.Include) == 0 {
+		return true
+	}
+	for _, re := range f.Include {
+		if re.Match(msg) {
+			return true
+		}
+	}
+	return false
+}
+
+// Append appends the formatted line, newline included, to buf.
+func (f *Format) Append(buf []byte, src *Source, ts time.Time, stamp, msg []byte) ([]byte, error) {
+	switch {
+	case f.Template != nil:
+		var b bytes.Buffer
+		if err := f.Template.Execute(&b, Line{Source: *src, Time: ts, Message: string(msg)}); err != nil {
+			return buf, fmt.Errorf("--template: %w", err)
+		}
+		buf = append(buf, b.Bytes()...)
+		if b.Len() == 0 || b.Bytes()[b.Len()-1] != '\n' {
+			buf = append(buf, '\n')
+		}
+		return buf, nil
+	case f.Output == OutputJSON:
+		b, err := json.Marshal(Line{Source: *src, Time: ts, Message: string(msg)})
+		if err != nil {
+			return buf, err
+		}
+		return append(append(buf, b...), '\n'), nil
+	case f.Output == OutputText:
+		if src.color != "" {
+			buf = append(buf, src.color...)
+			buf = append(buf, src.prefix...)
+			buf = append(buf, ansiReset...)
+		} else {
+			buf = append(buf, src.prefix...)
+		}
+		buf = append(buf, ' ')
+	}
+	if f.Timestamps && len(stamp) > 0 {
+		buf = append(append(buf, stamp...), ' ')
+	}
+	buf = f.appendHighlighted(buf, msg)
+	return append(buf, '\n'), nil
+}
+
+// appendHighlighted appends msg with the --highlight matches coloured.
+func (f *Format) appendHighlighted(buf, msg []byte) []byte {
+	if !f.Color || len(f.Highlight) == 0 {
+		return append(buf, msg...)
+	}
+	var spans [][]int
+	for _, re := range f.Highlight {
+		spans = append(spans, re.FindAllIndex(msg, -1)...)
+	}
+	if len(spans) == 0 {
+		return append(buf, msg...)
+	}
+	// Mark highlighted bytes, then write runs; overlapping matches merge.
+	on := make([]bool, len(msg))
+	for _, s := range spans {
+		for i := s[0]; i < s[1]; i++ {
+			on[i] = true
+		}
+	}
+	for i := 0; i < len(msg); {
+		j := i
+		for j < len(msg) && on[j] == on[i] {
+			j++
+		}
+		if on[i] {
+			buf = append(buf, ansiHighlight...)
+			buf = append(buf, msg[i:j]...)
+			buf = append(buf, ansiReset...)
+		} else {
+			buf = append(buf, msg[i:j]...)
+		}
+		i = j
+	}
+	return buf
+}

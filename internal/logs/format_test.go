@@ -1,0 +1,82 @@
+package logs
+
+import (
+	"regexp"
+	"testing"
+	"text/template"
+)
+
+func TestFormatAppend(t *testing.T) {
+	re := regexp.MustCompile
+	tg := Target{Namespace: "ns", Pod: "shop-1", Container: "app"}
+	st := []byte("2026-11-23T10:00:00.5Z")
+	ts := t0.Add(500_000_000)
+	tests := []struct {
+		name string
+		f    Format
+		want string
+	}{
+		{"text", Format{Output: OutputText}, "shop-1/app GET /x error\n"},
+		{"text with cluster and namespace", Format{Output: OutputText, ShowCluster: true, ShowNamespace: true}, "east/ns/shop-1/app GET /x error\n"},
+		{"text with timestamps", Format{Output: OutputText, Timestamps: true}, "shop-1/app 2026-11-23T10:00:00.5Z GET /x error\n"},
+		{"raw", Format{Output: OutputRaw}, "GET /x error\n"},
+		{"raw with timestamps", Format{Output: OutputRaw, Timestamps: true}, "2026-11-23T10:00:00.5Z GET /x error\n"},
+		{"json", Format{Output: OutputJSON}, `{"cluster":"east","namespace":"ns","pod":"shop-1","container":"app","time":"2026-11-23T10:00:00.5Z","message":"GET /x error"}` + "\n"},
+		{"template", Format{Template: template.Must(template.New("t").Parse(`{{.Cluster}} {{.Pod}}: {{.Message}}`))}, "east shop-1: GET /x error\n"},
+		{"highlight without colour: plain", Format{Output: OutputRaw, Highlight: []*regexp.Regexp{re("error")}}, "GET /x error\n"},
+		{"highlight in colour", Format{Output: OutputRaw, Color: true, Highlight: []*regexp.Regexp{re("err"), re("rror"), re("GET")}}, "\x1b[1;31mGET\x1b[0m /x \x1b[1;31merror\x1b[0m\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.f.NewSource("east", tg)
+			got, err := tt.f.Append(nil, src, ts, st, []byte("GET /x error"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSourceColour(t *testing.T) {
+	f := Format{Output: OutputText, Color: true}
+	a1 := f.NewSource("east", Target{Namespace: "ns", Pod: "a", Container: "app"})
+	a2 := f.NewSource("east", Target{Namespace: "ns", Pod: "a", Container: "app"})
+	if a1.color == "" || a1.color != a2.color {
+		t.Fatalf("the same source must keep one colour: %q %q", a1.color, a2.color)
+	}
+	colours := map[string]bool{}
+	for _, p := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		colours[f.NewSource("east", Target{Namespace: "ns", Pod: p, Container: "app"}).color] = true
+	}
+	if len(colours) < 3 {
+		t.Errorf("8 sources got only %d colours", len(colours))
+	}
+	got, _ := f.Append(nil, a1, t0, nil, []byte("m"))
+	if want := a1.color + "a/app" + ansiReset + " m\n"; string(got) != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestFormatKeep(t *testing.T) {
+	re := regexp.MustCompile
+	tests := []struct {
+		name string
+		f    Format
+		msg  string
+		want bool
+	}{
+		{"no filters", Format{}, "anything", true},
+		{"include matches one", Format{Include: []*regexp.Regexp{re("ERROR"), re("WARN")}}, "WARN disk", true},
+		{"include matches none", Format{Include: []*regexp.Regexp{re("ERROR")}}, "INFO ok", false},
+		{"exclude wins over include", Format{Include: []*regexp.Regexp{re("ERROR")}, Exclude: []*regexp.Regexp{re("health")}}, "ERROR /health", false},
+		{"exclude only", Format{Exclude: []*regexp.Regexp{re("health")}}, "GET /x", true},
+	}
+	for _, tt := range tests {
+		if got := tt.f.Keep([]byte(tt.msg)); got != tt.want {
+			t.Errorf("%s: Keep(%q) = %v, want %v", tt.name, tt.msg, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func stamp(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+
+// collect consumes r from cur and returns the messages emitted.
+func collect(t *testing.T, r io.Reader, cur *Cursor) ([]string, error) {
+	t.Helper()
+	var got []string
+	err := Consume(r, cur, func(ts time.Time, st, msg []byte) error {
+		got = append(got, string(msg))
+		return nil
+	}, nil)
+	return got, err
+}
+
+func TestConsume(t *testing.T) {
+	ms := time.Millisecond
+	stream := stamp(0) + " a\n" + stamp(ms) + " b\n" + stamp(ms) + " b\n" + stamp(2*ms) + " c\n"
+	tests := []struct {
+		name    string
+		in      string
+		cur     Cursor
+		want    []string
+		wantCur Cursor
+	}{
+		{"fresh cursor: every line", stream, Cursor{}, []string{"a", "b", "b", "c"}, Cursor{t0.Add(2 * ms), 1}},
+		{"resume after the first b: the second b is new", stream, Cursor{t0.Add(ms), 1}, []string{"b", "c"}, Cursor{t0.Add(2 * ms), 1}},
+		{"resume after both b", stream, Cursor{t0.Add(ms), 2}, []string{"c"}, Cursor{t0.Add(2 * ms), 1}},
+		{"resume at the end: nothing new", stream, Cursor{t0.Add(2 * ms), 1}, nil, Cursor{t0.Add(2 * ms), 1}},
+		{"lines at the cursor's time count up", stream, Cursor{t0, 1}, []string{"b", "b", "c"}, Cursor{t0.Add(2 * ms), 1}},
+		{"trailing fragment is not emitted", stamp(0) + " a\n" + stamp(ms) + " half", Cursor{}, []string{"a"}, Cursor{t0, 1}},
+		{"no timestamp: emitted, cursor kept", "plain line\n", Cursor{}, []string{"plain line"}, Cursor{}},
+		{"empty message", stamp(0) + " \n" + stamp(ms) + "\n", Cursor{}, []string{"", ""}, Cursor{t0.Add(ms), 1}},
+		{"message with spaces", stamp(0) + " GET /x 200 1ms\n", Cursor{}, []string{"GET /x 200 1ms"}, Cursor{t0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := tt.cur
+			got, err := collect(t, strings.NewReader(tt.in), &cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("emitted %q, want %q", got, tt.want)
+			}
+			if !cur.Last.Equal(tt.wantCur.Last) || cur.AtLast != tt.wantCur.AtLast {
+				t.Errorf("cursor = %v/%d, want %v/%d", cur.Last, cur.AtLast, tt.wantCur.Last, tt.wantCur.AtLast)
+			}
+		})
+	}
+}
+
+func TestConsumeLongLineAndOneByteReads(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	in := stamp(0) + " " + long + "\n" + stamp(1) + " short\n"
+	var cur Cursor
+	got, err := collect(t, iotest.HalfReader(strings.NewReader(in)), &cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != long || got[1] != "short" {
+		t.Fatalf("got %d lines, first %d bytes", len(got), len(got[0]))
+	}
+	got, err = collect(t, iotest.OneByteReader(strings.NewReader(stamp(0)+" a\n")), &Cursor{})
+	if err != nil || !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("one-byte reads: %q, %v", got, err)
+	}
+}
+
+func TestConsumeReturnsErrors(t *testing.T) {
+	broken := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader(stamp(0)+" a\n"+stamp(1)+" b"), iotest.ErrReader(broken))
+	var cur Cursor
+	got, err := collect(t, r, &cur)
+	if !errors.Is(err, broken) || !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("got %q, %v; want [a], %v", got, err, broken)
+	}
+	stop := errors.New("disk full")
+	err = Consume(strings.NewReader(stamp(0)+" a\n"), &Cursor{}, func(time.Time, []byte, []byte) error { return stop }, nil)
+	if !errors.Is(err, stop) {
+		t.Fatalf("emit error: %v", err)
+	}
+}
+
+// kubeletLog serves a CRI log the way the kubelet does for sinceTime: lines
+// stamped at or after the time, which the API has cut to whole seconds.
+func kubeletLog(lines []string, stamps []time.Time, since time.Time) string {
+	since = since.Truncate(time.Second)
+	var b strings.Builder
+	for i, l := range lines {
+		if !stamps[i].Before(since) {
+			b.WriteString(stamps[i].Format(time.RFC3339Nano) + " " + l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestResumeNoLossNoDuplicate breaks the stream after every byte offset and
+// reopens it from the cursor, as the follower does: the lines written are
+// exactly the log's lines, in order, whatever the break point. The log has
+// repeated lines at one timestamp and several lines in one second.
+func TestResumeNoLossNoDuplicate(t *testing.T) {
+	var lines []string
+	var stamps []time.Time
+	for i := range 30 {
+		lines = append(lines, fmt.Sprintf("line %d", i/3)) // each text three times
+		stamps = append(stamps, t0.Add(time.Duration(i/3)*300*time.Millisecond))
+	}
+	full := kubeletLog(lines, stamps, time.Time{})
+	for cut := 0; cut <= len(full); cut++ {
+		var cur Cursor
+		first, err := collect(t, io.MultiReader(strings.NewReader(full[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)), &cur)
+		if err == nil {
+			t.Fatalf("cut %d: no error from a broken stream", cut)
+		}
+		since := time.Time{}
+		if cur.Seen() {
+			since = cur.Last
+		}
+		rest, err := collect(t, strings.NewReader(kubeletLog(lines, stamps, since)), &cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := append(first, rest...); !slices.Equal(got, lines) {
+			t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(lines))
+		}
+	}
+}
+
+// chunks returns one chunk per Read, as a network stream delivers frames.
+type chunks []string
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(*c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, (*c)[0])
+	(*c)[0] = (*c)[0][n:]
+	if (*c)[0] == "" {
+		*c = (*c)[1:]
+	}
+	return n, nil
+}
+
+// TestConsumeIdle: idle runs once everything received is emitted, before each
+// read that may wait, so a batching caller writes every burst at once.
+func TestConsumeIdle(t *testing.T) {
+	r := &chunks{stamp(0) + " a\n" + stamp(1) + " b\n", stamp(2) + " c\n"}
+	var events []string
+	err := Consume(r, &Cursor{}, func(_ time.Time, _, msg []byte) error {
+		events = append(events, string(msg))
+		return nil
+	}, func() error {
+		events = append(events, "idle")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"idle", "a", "b", "idle", "c", "idle"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+}

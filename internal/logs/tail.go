@@ -1,0 +1,140 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+)
+
+// follow streams one container until it ends, its pod goes away or ctx ends,
+// reopening a broken stream from the cursor with back-off.
+func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bool) {
+	if !m.acquire(ctx) {
+		return
+	}
+	defer func() { <-m.sem }()
+	logger := klog.FromContext(ctx).WithValues("context", cl.Name, "pod", klog.KRef(s.target.Namespace, s.target.Pod), "container", s.target.Container)
+	src := m.cfg.Format.NewSource(cl.Name, s.target)
+	defer func() {
+		if err := m.sink.Flush(src); err != nil {
+			logger.Error(err, "flush")
+		}
+	}()
+	var cur Cursor
+	// Lines are batched per stream and handed to the sink when the stream
+	// has nothing more buffered (or the batch is large): one write per burst.
+	var batch []byte
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := m.sink.Write(src, batch)
+		batch = nil
+		if err != nil {
+			return &fatalError{err}
+		}
+		return nil
+	}
+	emit := func(ts time.Time, stamp, msg []byte) error {
+		if !m.cfg.Format.Keep(msg) {
+			return nil
+		}
+		var err error
+		if batch, err = m.cfg.Format.Append(batch, src, ts, stamp, msg); err != nil {
+			return &fatalError{err}
+		}
+		m.Lines.Add(1)
+		if len(batch) >= batchMax {
+			return flush()
+		}
+		return nil
+	}
+	backoff := backoffMin
+	for {
+		opts := m.logOptions(s, &cur, initial)
+		before := cur
+		rc, err := m.cfg.OpenStream(ctx, cl, s.target, opts)
+		if err == nil {
+			err = Consume(rc, &cur, emit, flush)
+			rc.Close()
+			if ferr := flush(); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
+		var fatal *fatalError
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &fatal):
+			m.fail(fatal.err)
+			return
+		case !m.cfg.Follow, s.gone.Load():
+			return
+		case err == nil && !s.running.Load():
+			return // the container ended and its log is read
+		}
+		if cur != before {
+			backoff = backoffMin // it made progress: not a failure in a row
+		}
+		logger.V(2).Info("reopening log stream", "since", cur.Last, "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if err != nil {
+			backoff = min(2*backoff, backoffMax)
+		}
+	}
+}
+
+// logOptions asks for timestamps always (the cursor needs them); a reopened
+// stream starts at the cursor's second, a first one honours --since/--tail for
+// containers found at start.
+func (m *manager) logOptions(s *stream, cur *Cursor, initial bool) *corev1.PodLogOptions {
+	opts := &corev1.PodLogOptions{Container: s.target.Container, Follow: m.cfg.Follow && s.running.Load(), Timestamps: true}
+	switch {
+	case cur.Seen():
+		opts.SinceTime = &metav1.Time{Time: cur.Last}
+	case initial:
+		if m.cfg.Tail >= 0 {
+			opts.TailLines = &m.cfg.Tail
+		}
+		if m.cfg.Since > 0 {
+			secs := int64((m.cfg.Since + time.Second - 1) / time.Second)
+			opts.SinceSeconds = &secs
+		}
+	}
+	return opts
+}
+
+// acquire takes a stream slot, saying once when the cap holds streams back.
+func (m *manager) acquire(ctx context.Context) bool {
+	select {
+	case m.sem <- struct{}{}:
+		return true
+	default:
+	}
+	if !m.capWarned.Swap(true) {
+		fmt.Fprintf(m.cfg.ErrOut, "warning: %d log streams are open, the --max-streams limit; more containers matched and wait for a free stream (raise --max-streams or narrow the selection)\n", m.cfg.MaxStreams)
+	}
+	select {
+	case m.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// batchMax bounds the lines a stream holds before handing them to the sink.
+const batchMax = 32 << 10
+
+// fatalError is an output error: the stream stops and so does Run.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }

@@ -1,0 +1,92 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/logs"
+)
+
+func TestLogsOptionsConfig(t *testing.T) {
+	one := []logs.Cluster{{Name: "a", Namespaces: []string{"ns"}}}
+	two := []logs.Cluster{{Name: "a", Namespaces: []string{"ns"}}, {Name: "b", Namespaces: []string{"ns"}}}
+	tests := []struct {
+		name    string
+		o       LogsOptions
+		wantErr string
+		check   func(t *testing.T, c *logs.Config)
+	}{
+		{name: "nothing selected", o: LogsOptions{}, wantErr: "name an app"},
+		{name: "app becomes a label selector", o: LogsOptions{App: "shop"}, check: func(t *testing.T, c *logs.Config) {
+			if c.LabelSelector != contract.LabelApp+"=shop" || !c.Follow || c.Tail != -1 || c.Format.ShowCluster || c.Format.ShowNamespace {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "app and -l both apply", o: LogsOptions{App: "shop", Selector: "tier=web"}, check: func(t *testing.T, c *logs.Config) {
+			if c.LabelSelector != contract.LabelApp+"=shop,tier=web" {
+				t.Errorf("selector %q", c.LabelSelector)
+			}
+		}},
+		{name: "pod regex alone", o: LogsOptions{Pod: "^shop-", Container: "app", NoFollow: true}, check: func(t *testing.T, c *logs.Config) {
+			if c.LabelSelector != "" || c.Selector.Pod.String() != "^shop-" || c.Selector.Container.String() != "app" || c.Follow {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "bad pod regex", o: LogsOptions{Pod: "("}, wantErr: "--pod"},
+		{name: "bad include", o: LogsOptions{App: "x", Include: []string{"ok", "[z-a]"}}, wantErr: "--include"},
+		{name: "bad output", o: LogsOptions{App: "x", Output: "yaml"}, wantErr: "--output must be"},
+		{name: "bad template", o: LogsOptions{App: "x", Template: "{{.Pod"}, wantErr: "--template"},
+		{name: "bad colour", o: LogsOptions{App: "x", Color: "sometimes"}, wantErr: "--color"},
+		{name: "gzip without dir", o: LogsOptions{App: "x", Gzip: true}, wantErr: "--output-dir"},
+		{name: "tail below -1", o: LogsOptions{App: "x", Tail: -2}, wantErr: "--tail"},
+		{name: "two contexts show the cluster", o: LogsOptions{App: "x", clusters: two}, check: func(t *testing.T, c *logs.Config) {
+			if !c.Format.ShowCluster || c.Format.ShowNamespace || len(c.Clusters) != 2 {
+				t.Errorf("format %+v", c.Format)
+			}
+		}},
+		{name: "-A shows the namespace", o: LogsOptions{App: "x", AllNamespaces: true, clusters: one}, check: func(t *testing.T, c *logs.Config) {
+			if !c.Format.ShowNamespace {
+				t.Error("no namespace in prefix with -A")
+			}
+		}},
+		{name: "colour auto: terminal only, never for files", o: LogsOptions{App: "x", Color: "auto", colorTTY: true, OutputDir: "d"}, check: func(t *testing.T, c *logs.Config) {
+			if c.Format.Color {
+				t.Error("colour in files")
+			}
+		}},
+		{name: "colour always", o: LogsOptions{App: "x", Color: "always", Highlight: []string{"ERR"}}, check: func(t *testing.T, c *logs.Config) {
+			if !c.Format.Color || len(c.Format.Highlight) != 1 {
+				t.Errorf("format %+v", c.Format)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			if o.Output == "" {
+				o.Output = logs.OutputText
+			}
+			if o.Color == "" {
+				o.Color = "never"
+			}
+			if o.MaxStreams == 0 {
+				o.MaxStreams = logs.DefaultMaxStreams
+			}
+			if o.Tail == 0 {
+				o.Tail = -1
+			}
+			c, err := o.config()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
