@@ -364,8 +364,8 @@ func TestLogsResume(t *testing.T) {
 // merged, each tagged with its context, each once; then --no-follow
 // --output-dir --gzip downloads one file per cluster/namespace/pod/container.
 func TestLogsTwoContexts(t *testing.T) {
-	if os.Getenv(framework.EnvKubeconfig) != "" {
-		t.Skip("the suite runs against an external cluster; this test starts a second local one")
+	if cluster.Kubeconfig != filepath.Join(cluster.StateDir, "kubeconfig") {
+		t.Skip("the suite runs against an external cluster; this test starts a second local one beside hack's")
 	}
 	second := startSecondCluster(t, "logs2", "22000")
 	kubeconfig := mergeKubeconfigs(t, cluster.Kubeconfig, second.Kubeconfig)
@@ -456,6 +456,7 @@ func startSecondCluster(t *testing.T, name, portBase string) *framework.Cluster 
 		}
 	})
 	t.Setenv(framework.EnvCluster, name)
+	t.Setenv(framework.EnvKubeconfig, "") // that one names the first cluster
 	c, err := framework.Setup(t.Context())
 	if err != nil {
 		t.Fatal(err)
