@@ -177,6 +177,9 @@ kubectl -n demo get pods -o custom-columns='POD:.metadata.name,NODE:.spec.nodeNa
 step "kubectl zz gpu: 4 inference pods of 10Gi share the cards, binpacked"
 zz gpu
 
+step "kubectl zz logs: every pod of both apps, live, for 3 seconds"
+timeout -s INT 3 "${ZZ_BIN}/kubectl-zz" --kubeconfig "${ZZ_KUBECONFIG}" logs -n demo -l 'zz.io/app in (shop,infer)' --tail 1 || true
+
 step "A new version of shop, then kubectl zz rollback"
 zz deploy -n demo -f "${ZZ_STATE}/demo/shop.yaml" --image registry.local/shop:1.1.0 --timeout 2m
 zz history -n demo shop

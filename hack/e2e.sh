@@ -12,4 +12,6 @@ if ! healthy; then
   "${ZZ_ROOT}/hack/cluster-up.sh" > /dev/null
 fi
 cd "${ZZ_ROOT}"
-ZZ_E2E_KUBECONFIG="${ZZ_KUBECONFIG}" go test -count=1 -timeout "${E2E_TIMEOUT:-30m}" -v "$@" ./test/e2e/...
+# One package, so go test streams its output instead of buffering it per package
+# (the framework's own tests run with the unit tests).
+ZZ_E2E_KUBECONFIG="${ZZ_KUBECONFIG}" go test -count=1 -timeout "${E2E_TIMEOUT:-30m}" -v "$@" ./test/e2e/

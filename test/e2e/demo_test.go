@@ -25,7 +25,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"shop 1.0.0 deployed as revision 1",
 		"infer 2.1.0 deployed as revision 1",
-		"zz-scheduler", // the GPU pods' scheduler, set by the webhook
+		"zz-scheduler",          // the GPU pods' scheduler, set by the webhook
+		"/app zz test log line", // kubectl zz logs followed the apps' pods
 		"shop rolled back, recorded as revision 3",
 		"shop runs registry.local/shop:1.0.0",
 		"cluster demo-e2e stopped",
