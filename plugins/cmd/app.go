@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 )
@@ -23,4 +24,24 @@ func (a *appTarget) complete(args []string) error {
 	}
 	a.client, err = newClient(a.configFlags)
 	return err
+}
+
+// argsOptions is kubectl's Options pattern, for commands that take arguments.
+type argsOptions interface {
+	Complete(args []string) error
+	Validate() error
+	Run(cmd *cobra.Command) error
+}
+
+// runOptions is a command's RunE: Complete, Validate (no I/O), then Run.
+func runOptions(o argsOptions) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd)
+	}
 }

@@ -36,15 +36,7 @@ extender, so it shows what the next scheduling decision will see.`,
   kubectl zz gpu
   # one node, with card UUIDs and each pod's memory
   kubectl zz gpu gpu-a100-1 -o wide`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.cfg.Output, "output", "o", "", "Output format: one of "+strings.Join(gpuinspect.Outputs, ", ")+".")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(gpuinspect.Outputs, cobra.ShellCompDirectiveNoFileComp))

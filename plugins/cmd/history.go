@@ -30,15 +30,7 @@ func NewCmdHistory(f genericclioptions.RESTClientGetter, streams genericiooption
 		Example:           "  kubectl zz history shop\n  kubectl zz history shop -o yaml",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeApps(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE:              runOptions(o),
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "One of 'yaml' or 'json'; a table when empty")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))

@@ -85,15 +85,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 		Example:           logsExample,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeApps(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE:              runOptions(o),
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Label selector of the pods (with APP, both must match)")

@@ -33,15 +33,7 @@ restored version does not become ready, the running one is re-applied.`,
 		Example:           "  kubectl zz rollback shop\n  kubectl zz rollback shop --to-revision 3",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeApps(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE:              runOptions(o),
 	}
 	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest)")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
