@@ -13,13 +13,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
-	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
-	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
@@ -29,11 +28,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/zzcloud/zz/deviceplugin"
+	"github.com/zzcloud/zz/deviceplugin/mocknvml"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/podannotate"
@@ -49,35 +52,42 @@ type options struct {
 	health     string
 	mps        bool
 	version    bool
+	procRoot   string
+	usageEvery time.Duration
+	xidRecover time.Duration
 }
 
-// backends are the NVML implementations --nvml accepts.
-var backends = map[string]func() nvml.Interface{
-	"real": func() nvml.Interface { return nvml.New() },
-	"mock:dgxa100": func() nvml.Interface {
-		s := dgxa100.New()
-		s.EventSetCreateFunc = noEvents // the mocks have no XID events
-		return s
-	},
-	"mock:dgxh100": func() nvml.Interface {
-		s := dgxh100.New()
-		s.EventSetCreateFunc = noEvents
-		return s
-	},
+// newNVML returns the NVML implementation --nvml names: the real library, or
+// a mock machine (and its control endpoints) for tests and demos.
+func newNVML(backend, node string) (nvml.Interface, http.Handler, error) {
+	if backend == "real" {
+		return nvml.New(), nil, nil
+	}
+	model, ok := strings.CutPrefix(backend, "mock:")
+	if !ok {
+		return nil, nil, fmt.Errorf("--nvml %q: use real, or mock:<machine> with machine one of %v", backend, mocknvml.ModelNames())
+	}
+	s, err := mocknvml.New(model, node)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nvml %q: %w", backend, err)
+	}
+	return s, s.Handler(), nil
 }
-
-func noEvents() (nvml.EventSet, nvml.Return) { return nil, nvml.ERROR_NOT_SUPPORTED }
 
 func main() {
 	o := options{}
 	klog.InitFlags(nil)
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
 	flag.StringVar(&o.node, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, from the downward API)")
-	flag.StringVar(&o.backend, "nvml", "real", "NVML backend: real, or a go-nvml mock server for tests and demos: mock:dgxa100, mock:dgxh100")
+	flag.StringVar(&o.backend, "nvml", "real", "NVML backend: real, or a mock machine for tests and demos: mock:"+strings.Join(mocknvml.ModelNames(), ", mock:")+
+		" (its control endpoints are then served under /debug/mocknvml/ on --health-address)")
 	flag.IntVar(&o.slots, "slots-per-card", 16, "zz.io/gpu slots advertised per card: how many pods may share one card")
 	flag.StringVar(&o.dir, "device-plugin-dir", pluginapi.DevicePluginPath, "the kubelet's device-plugin folder (its kubelet.sock is there)")
 	flag.StringVar(&o.health, "health-address", ":8892", "address serving /healthz, /readyz and /metrics")
 	flag.BoolVar(&o.mps, "mps", false, "an MPS daemon runs on the node: also set CUDA_MPS_PINNED_DEVICE_MEM_LIMIT and CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, so the driver enforces each pod's limit")
+	flag.StringVar(&o.procRoot, "proc-root", "/proc", "the host's /proc, where GPU processes' cgroups name their pods (the DaemonSet runs with hostPID)")
+	flag.DurationVar(&o.usageEvery, "usage-interval", 15*time.Second, "how often per-pod GPU memory use is sampled for /metrics and over-request events")
+	flag.DurationVar(&o.xidRecover, "xid-recover-after", 5*time.Minute, "a card marked unhealthy by an XID error is healthy again after this long without one (and reachable)")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
@@ -95,8 +105,11 @@ func (o *options) validate() error {
 	if o.node == "" {
 		return errors.New("--node-name (or $NODE_NAME) is required")
 	}
-	if _, ok := backends[o.backend]; !ok {
-		return fmt.Errorf("--nvml %q: use real, mock:dgxa100 or mock:dgxh100", o.backend)
+	if o.usageEvery < time.Second {
+		return fmt.Errorf("--usage-interval %v is under 1s", o.usageEvery)
+	}
+	if o.xidRecover <= 0 {
+		return fmt.Errorf("--xid-recover-after %v must be positive", o.xidRecover)
 	}
 	if o.slots < 1 || o.slots > 256 {
 		return fmt.Errorf("--slots-per-card %d must be between 1 and 256", o.slots)
@@ -114,11 +127,14 @@ func run(o options) error {
 	var notReady atomic.Pointer[string]
 	setNotReady := func(why string) { notReady.Store(&why) }
 	setNotReady("starting")
+	lib, mockControl, err := newNVML(o.backend, o.node)
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	go serveHealth(ctx, o.health, &notReady, registry)
+	go serveHealth(ctx, o.health, &notReady, registry, mockControl)
 
-	lib := backends[o.backend]()
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		// One clear line, then idle: a DaemonSet on a node without a driver
 		// must not crash-loop.
@@ -155,13 +171,21 @@ func run(o options) error {
 	}
 	plugin := deviceplugin.NewPlugin(o.node, cards, o.slots, pods, mark)
 	plugin.MPS = o.mps
-	registry.MustRegister(&cardCollector{lib: lib, plugin: plugin})
+	registry.MustRegister(&deviceplugin.CardCollector{Lib: lib, Plugin: plugin})
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	monitor := &deviceplugin.UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods, ProcRoot: o.procRoot, Interval: o.usageEvery,
+		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: o.node})}
+	registry.MustRegister(monitor)
+	go monitor.Run(ctx)
 
 	ignored := map[uint64]bool{}
 	for _, x := range deviceplugin.DefaultIgnoredXIDs {
 		ignored[x] = true
 	}
-	health := &deviceplugin.HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 10 * time.Second, RecoverAfter: 5 * time.Minute, Now: time.Now}
+	health := &deviceplugin.HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 10 * time.Second, RecoverAfter: o.xidRecover, Now: time.Now}
 	go health.Run(ctx)
 	notReady.Store(nil)
 	logger.Info("Serving", "cards", len(cards), "slotsPerCard", o.slots, "nvml", o.backend, "version", version.Get().GitVersion)
@@ -201,7 +225,7 @@ func publishInventory(ctx context.Context, client kubernetes.Interface, node str
 	}
 }
 
-func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[string], reg *prometheus.Registry) {
+func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[string], reg *prometheus.Registry, mockControl http.Handler) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -212,6 +236,9 @@ func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[stri
 		_, _ = io.WriteString(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if mockControl != nil {
+		mux.Handle("/debug/mocknvml/", http.StripPrefix("/debug/mocknvml", mockControl))
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
@@ -225,44 +252,3 @@ func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[stri
 	}
 }
 
-// cardCollector exports each card's memory and utilisation as NVML reads them.
-type cardCollector struct {
-	lib    nvml.Interface
-	plugin *deviceplugin.Plugin
-}
-
-var (
-	cardLabels   = []string{"uuid", "index", "model"}
-	memTotalDesc = prometheus.NewDesc("zz_gpu_card_memory_total_mib", "Card memory (NVML).", cardLabels, nil)
-	memUsedDesc  = prometheus.NewDesc("zz_gpu_card_memory_used_mib", "Card memory in use by processes (NVML).", cardLabels, nil)
-	utilDesc     = prometheus.NewDesc("zz_gpu_card_utilization_ratio", "Share of time a kernel ran over the last sample period (NVML).", cardLabels, nil)
-	healthyDesc  = prometheus.NewDesc("zz_gpu_card_healthy", "1 when the card's slots are advertised healthy.", cardLabels, nil)
-)
-
-func (c *cardCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{memTotalDesc, memUsedDesc, utilDesc, healthyDesc} {
-		ch <- d
-	}
-}
-
-func (c *cardCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, card := range c.plugin.Cards() {
-		lv := []string{card.UUID, fmt.Sprint(card.Index), card.Model}
-		healthy := 0.0
-		if card.Healthy {
-			healthy = 1
-		}
-		ch <- prometheus.MustNewConstMetric(healthyDesc, prometheus.GaugeValue, healthy, lv...)
-		ch <- prometheus.MustNewConstMetric(memTotalDesc, prometheus.GaugeValue, float64(card.MemoryMiB), lv...)
-		d, ret := c.lib.DeviceGetHandleByUUID(card.UUID)
-		if ret != nvml.SUCCESS {
-			continue
-		}
-		if mem, ret := d.GetMemoryInfo(); ret == nvml.SUCCESS {
-			ch <- prometheus.MustNewConstMetric(memUsedDesc, prometheus.GaugeValue, float64(deviceplugin.ToMiB(mem.Used)), lv...)
-		}
-		if u, ret := d.GetUtilizationRates(); ret == nvml.SUCCESS {
-			ch <- prometheus.MustNewConstMetric(utilDesc, prometheus.GaugeValue, float64(u.Gpu)/100, lv...)
-		}
-	}
-}

@@ -1,0 +1,160 @@
+package deviceplugin
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+)
+
+// ReasonOverRequest is the reason of the Warning event a pod gets when its
+// processes use more GPU memory than it requested.
+const ReasonOverRequest = "GPUMemoryOverRequest"
+
+// UsageMonitor samples NVML's running processes on every card, maps them to
+// the node's pods through their cgroups, exports per-pod requested vs used
+// memory and per-card utilisation as Prometheus metrics, and puts a Warning
+// event on a pod when it goes over its request.
+type UsageMonitor struct {
+	Lib      nvml.Interface
+	Plugin   *Plugin
+	Pods     PodLister
+	ProcRoot string // the host's /proc (the DaemonSet runs with hostPID)
+	Recorder record.EventRecorder
+	Interval time.Duration
+
+	mu   sync.Mutex
+	last Usage
+	over map[usageKey]bool // pods over their request at the last sample
+}
+
+type usageKey struct {
+	uid  types.UID
+	uuid string
+}
+
+// Run samples every Interval until ctx ends.
+func (m *UsageMonitor) Run(ctx context.Context) {
+	tick := time.NewTicker(m.Interval)
+	defer tick.Stop()
+	for {
+		m.Sample(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Sample reads NVML and the pods once, keeps the result for /metrics, and
+// sends an event for each pod that has gone over its request since the last
+// sample (once per crossing, not on every sample).
+func (m *UsageMonitor) Sample(ctx context.Context) Usage {
+	logger := klog.FromContext(ctx)
+	cards := m.Plugin.Cards()
+	procs := make(map[string][]Process, len(cards))
+	for _, c := range cards {
+		d, ret := m.Lib.DeviceGetHandleByUUID(c.UUID)
+		if ret != nvml.SUCCESS {
+			continue // the health watcher reports lost cards
+		}
+		infos, ret := d.GetComputeRunningProcesses()
+		if ret != nvml.SUCCESS {
+			logger.V(2).Info("Cannot list the card's processes", "uuid", c.UUID, "nvml", ret.Error())
+			continue
+		}
+		for _, p := range infos {
+			procs[c.UUID] = append(procs[c.UUID], Process{PID: p.Pid, UsedMiB: ToMiB(p.UsedGpuMemory)})
+		}
+	}
+	pods, err := m.Pods()
+	if err != nil {
+		logger.Error(err, "Cannot list the node's pods")
+		return m.Last()
+	}
+	u := ComputeUsage(cards, procs, m.podOf, pods)
+	byUID := make(map[types.UID]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		byUID[p.UID] = p
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	over := map[usageKey]bool{}
+	for _, pu := range u.Pods {
+		if !pu.Over() {
+			continue
+		}
+		k := usageKey{pu.UID, pu.CardUUID}
+		over[k] = true
+		if m.over[k] {
+			continue
+		}
+		logger.Info("Pod uses more GPU memory than it requested", "pod", klog.KRef(pu.Namespace, pu.Name),
+			"uuid", pu.CardUUID, "usedMiB", pu.UsedMiB, "requestedMiB", pu.RequestedMiB)
+		if p := byUID[pu.UID]; p != nil && m.Recorder != nil {
+			m.Recorder.Event(p, corev1.EventTypeWarning, ReasonOverRequest, OverMessage(pu))
+		}
+	}
+	m.over, m.last = over, u
+	return u
+}
+
+// podOf reads the process's cgroup from the host's /proc.
+func (m *UsageMonitor) podOf(pid uint32) (types.UID, bool) {
+	b, err := os.ReadFile(filepath.Join(m.ProcRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
+	if err != nil {
+		return "", false // gone, or not visible: counted as unattributed
+	}
+	return PodUIDFromCgroup(string(b))
+}
+
+// Last is the latest sample.
+func (m *UsageMonitor) Last() Usage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+var (
+	podLabels       = []string{"namespace", "pod", "uuid", "index"}
+	podRequestedMiB = prometheus.NewDesc("zz_gpu_pod_memory_requested_mib", "GPU memory the pod requested on the card (zz.io/gpu-mem, per card).", podLabels, nil)
+	podUsedMiB      = prometheus.NewDesc("zz_gpu_pod_memory_used_mib", "GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).", podLabels, nil)
+	podOver         = prometheus.NewDesc("zz_gpu_pod_memory_over_request", "1 when the pod uses more GPU memory on the card than it requested.", podLabels, nil)
+	unattributedMiB = prometheus.NewDesc("zz_gpu_card_memory_unattributed_mib", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (m *UsageMonitor) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{podRequestedMiB, podUsedMiB, podOver, unattributedMiB} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector with the latest sample.
+func (m *UsageMonitor) Collect(ch chan<- prometheus.Metric) {
+	u := m.Last()
+	for _, pu := range u.Pods {
+		lv := []string{pu.Namespace, pu.Name, pu.CardUUID, strconv.Itoa(pu.CardIndex)}
+		over := 0.0
+		if pu.Over() {
+			over = 1
+		}
+		ch <- prometheus.MustNewConstMetric(podRequestedMiB, prometheus.GaugeValue, float64(pu.RequestedMiB), lv...)
+		ch <- prometheus.MustNewConstMetric(podUsedMiB, prometheus.GaugeValue, float64(pu.UsedMiB), lv...)
+		ch <- prometheus.MustNewConstMetric(podOver, prometheus.GaugeValue, over, lv...)
+	}
+	for _, c := range m.Plugin.Cards() {
+		ch <- prometheus.MustNewConstMetric(unattributedMiB, prometheus.GaugeValue, float64(u.Unattributed[c.UUID]), c.UUID, strconv.Itoa(c.Index))
+	}
+}
