@@ -48,8 +48,8 @@ func TestPodUIDFromCgroup(t *testing.T) {
 
 func TestComputeUsage(t *testing.T) {
 	cards := []Card{{GPU: gpuOf(0, "GPU-0")}, {GPU: gpuOf(1, "GPU-1")}}
-	a := assigned("a", 0, true, "GPU-0")      // 4096 MiB on GPU-0
-	b := assigned("b", 0, true, "GPU-0")      // shares GPU-0
+	a := assigned("a", 0, true, "GPU-0") // 4096 MiB on GPU-0
+	b := assigned("b", 0, true, "GPU-0") // shares GPU-0
 	two := assigned("two", 0, true, "GPU-0", "GPU-1")
 	stray := with(assigned("stray", 0, false), func(p *corev1.Pod) { p.Annotations = nil })
 	done := with(assigned("done", 0, true, "GPU-1"), phase(corev1.PodSucceeded))
@@ -124,7 +124,7 @@ func TestUsageMonitor(t *testing.T) {
 	ctx := context.Background()
 	set(mocknvml.Process{PID: 100, UsedMiB: 1000}, mocknvml.Process{PID: 200, UsedMiB: 300})
 	m.Sample(ctx)
-	const labels = `namespace="ns",pod="infer",uuid="` 
+	const labels = `namespace="ns",pod="infer",uuid="`
 	expect := func(metrics string) {
 		t.Helper()
 		if err := testutil.CollectAndCompare(m, strings.NewReader(metrics), "zz_gpu_pod_memory_used_mib", "zz_gpu_pod_memory_over_request"); err != nil {
