@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -144,4 +145,45 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 		out = append(out, available[i])
 	}
 	return out
+}
+
+// Unidentifiable returns the pod the kubelet is most likely admitting when
+// that pod cannot be matched, else nil. The kubelet admits a node's new pods
+// oldest first; if the oldest pod still waiting for contract.ResourceGPU has
+// no valid assignment (not scheduled by zz-scheduler, or broken annotations),
+// the request is most likely its own, and matching it to another waiting
+// pod would hand it that pod's card. skip holds pods already refused, whose
+// Failed status the informer may not show yet.
+func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool) (*corev1.Pod, error) {
+	var oldest *corev1.Pod
+	var oldestErr error
+	for _, p := range pods {
+		if p.Spec.NodeName != node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending || skip[p.UID] || !requestsGPU(p) {
+			continue
+		}
+		a, err := gpushare.PodAssignment(p)
+		if err == nil && a.Assigned {
+			continue
+		}
+		if oldest == nil || p.CreationTimestamp.Before(&oldest.CreationTimestamp) ||
+			(p.CreationTimestamp.Equal(&oldest.CreationTimestamp) && p.Name < oldest.Name) {
+			oldest, oldestErr = p, err
+		}
+	}
+	if oldest == nil || oldestErr == nil {
+		return nil, nil
+	}
+	return oldest, oldestErr
+}
+
+func requestsGPU(p *corev1.Pod) bool {
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		if _, ok := c.Resources.Limits[contract.ResourceGPU]; ok {
+			return true
+		}
+		if _, ok := c.Resources.Requests[contract.ResourceGPU]; ok {
+			return true
+		}
+	}
+	return false
 }

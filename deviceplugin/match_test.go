@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -113,5 +114,53 @@ func TestSlotIDs(t *testing.T) {
 	}
 	if _, err := CardOf("::3"); err == nil {
 		t.Fatal("empty uuid accepted")
+	}
+}
+
+func TestUnidentifiable(t *testing.T) {
+	gpuPod := func(p *corev1.Pod, created time.Duration) *corev1.Pod {
+		p.CreationTimestamp = metav1.NewTime(t0.Add(created))
+		p.Status.Phase = corev1.PodPending
+		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}}
+		return p
+	}
+	bare := func(name string, created time.Duration) *corev1.Pod {
+		p := gpuPod(assigned(name, 0, false, "GPU-0"), created)
+		p.Annotations = nil
+		return p
+	}
+	broken := gpuPod(assigned("broken", 0, false, "GPU-0"), 0)
+	broken.Annotations[contract.AnnotationGPUMemMiB] = "-1"
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		skip map[types.UID]bool
+		want string
+	}{
+		{"oldest waiting pod has no assignment", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), bare("bare", 0)}, nil, "bare"},
+		{"oldest waiting pod has a broken one", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), broken}, nil, "broken"},
+		{"oldest is fine: match as usual", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), 0), bare("bare", time.Second)}, nil, ""},
+		{"allocated pods are not waiting", []*corev1.Pod{gpuPod(assigned("done", 0, true, "GPU-0"), 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, nil, ""},
+		{"already refused", []*corev1.Pod{bare("bare", 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, map[types.UID]bool{"bare": true}, ""},
+		{"running or failed pods are not waiting", []*corev1.Pod{with(bare("run", 0), phase(corev1.PodRunning)), with(bare("failed", 0), phase(corev1.PodFailed))}, nil, ""},
+		{"pods without zz.io/gpu are not this plugin's", []*corev1.Pod{with(bare("cpu", 0), func(p *corev1.Pod) { p.Spec.Containers = nil })}, nil, ""},
+		{"other nodes", []*corev1.Pod{with(bare("elsewhere", 0), onNode("n2"))}, nil, ""},
+		{"deleted", []*corev1.Pod{with(bare("deleted", 0), deleting())}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := Unidentifiable(tt.pods, "n1", tt.skip)
+			name := ""
+			if got != nil {
+				name = got.Name
+				if why == nil {
+					t.Fatal("a refused pod without a reason")
+				}
+			}
+			if name != tt.want {
+				t.Fatalf("got %q (%v), want %q", name, why, tt.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package deviceplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -43,6 +44,11 @@ type Plugin struct {
 	// recent are pods this plugin allocated whose mark the informer may not
 	// show yet, so they are not matched twice.
 	recent map[types.UID]time.Time
+	// refused are pods Allocate turned down as unidentifiable.
+	refused map[types.UID]time.Time
+	// InformerLag is how long Allocate waits for a pod the kubelet already
+	// admits to show in the plugin's informer.
+	InformerLag time.Duration
 }
 
 var _ pluginapi.DevicePluginServer = (*Plugin)(nil)
@@ -50,7 +56,7 @@ var _ pluginapi.DevicePluginServer = (*Plugin)(nil)
 // NewPlugin returns a plugin for cards.
 func NewPlugin(node string, cards []Card, slotsPerCard int, pods PodLister, mark AllocationMarker) *Plugin {
 	return &Plugin{Node: node, SlotsPerCard: slotsPerCard, Pods: pods, Mark: mark,
-		cards: cards, changed: make(chan struct{}), recent: map[types.UID]time.Time{}}
+		cards: cards, changed: make(chan struct{}), recent: map[types.UID]time.Time{}, refused: map[types.UID]time.Time{}, InformerLag: 5 * time.Second}
 }
 
 // SetHealth marks a card healthy or not; ListAndWatch streams the change.
@@ -144,7 +150,7 @@ func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 	}
 	resp := &pluginapi.AllocateResponse{}
 	for _, c := range req.ContainerRequests {
-		pod, a, err := Match(pods, p.Node, c.DevicesIds)
+		pod, a, err := p.match(ctx, &pods, c.DevicesIds)
 		if err != nil {
 			return nil, fmt.Errorf("zz device plugin on %s: %w", p.Node, err)
 		}
@@ -167,15 +173,50 @@ func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 	return resp, nil
 }
 
+// match finds the pod a container request is for. A pod the kubelet admits
+// may not be in the informer yet: on no match it waits up to InformerLag,
+// re-reading pods.
+func (p *Plugin) match(ctx context.Context, pods *[]*corev1.Pod, slotIDs []string) (*corev1.Pod, *gpushare.Assignment, error) {
+	deadline := time.Now().Add(p.InformerLag)
+	for {
+		skip := map[types.UID]bool{}
+		for uid := range p.refused {
+			skip[uid] = true
+		}
+		if blocker, why := Unidentifiable(*pods, p.Node, skip); blocker != nil {
+			p.refused[blocker.UID] = time.Now()
+			return nil, nil, fmt.Errorf("pod %s/%s, the oldest waiting for %s on this node, has no valid assignment from the zz extender (%v); "+
+				"refusing rather than handing it another pod's card: schedule it with schedulerName %s",
+				blocker.Namespace, blocker.Name, contract.ResourceGPU, why, contract.SchedulerName)
+		}
+		pod, a, err := Match(*pods, p.Node, slotIDs)
+		if !errors.Is(err, ErrNoWaitingPod) || time.Now().After(deadline) {
+			return pod, a, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+		fresh, lerr := p.waitingPods()
+		if lerr != nil {
+			return nil, nil, lerr
+		}
+		*pods = fresh
+	}
+}
+
 // waitingPods lists the node's pods without those allocated a moment ago.
 func (p *Plugin) waitingPods() ([]*corev1.Pod, error) {
 	pods, err := p.Pods()
 	if err != nil {
 		return nil, fmt.Errorf("list pods on %s: %w", p.Node, err)
 	}
-	for uid, at := range p.recent {
-		if time.Since(at) > 10*time.Minute {
-			delete(p.recent, uid)
+	for _, m := range []map[types.UID]time.Time{p.recent, p.refused} {
+		for uid, at := range m {
+			if time.Since(at) > 10*time.Minute {
+				delete(m, uid)
+			}
 		}
 	}
 	out := pods[:0:0]

@@ -174,8 +174,19 @@ func TestPluginAgainstFakeKubelet(t *testing.T) {
 	if resp, err = alloc(SlotID("GPU-1", 3)); err != nil || resp.ContainerResponses[0].Envs[contract.EnvVisibleDevices] != "GPU-0" {
 		t.Fatalf("second allocation must serve the other waiting pod its own card: %v %v", resp, err)
 	}
+	// The informer may lag the kubelet: a pod bound a moment ago is waited for.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		store.mu.Lock()
+		store.pods = append(store.pods, assigned("late", 3*time.Second, false, "GPU-0"))
+		store.mu.Unlock()
+	}()
+	if resp, err = alloc(SlotID("GPU-0", 1)); err != nil || resp.ContainerResponses[0].Annotations[contract.AnnotationContainerGPU] != "ns/late/4096" {
+		t.Fatalf("a pod that reached the informer late: %v %v", resp, err)
+	}
+	p.InformerLag = 100 * time.Millisecond
 	if _, err := alloc(SlotID("GPU-0", 0)); err == nil || !strings.Contains(err.Error(), "no pod on this node waits") {
-		t.Fatalf("third allocation: err = %v", err)
+		t.Fatalf("allocation with no pod waiting: err = %v", err)
 	}
 	for _, pod := range must(store.list()) {
 		if a, _ := gpushare.PodAssignment(pod); !a.Assigned {

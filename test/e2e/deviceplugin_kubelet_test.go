@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/zzcloud/zz/deviceplugin"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/test/e2e/framework"
+)
+
+// dpNode is a real kubelet with the device plugin on the DGX A100 mock.
+type dpNode struct {
+	*framework.Kubelet
+	plugin     *framework.Process
+	healthPort int
+	procRoot   string
+	inv        *contract.NodeGPUInventory
+}
+
+const dpSlots = 8 // per card: 8 cards x 8 = 64 zz.io/gpu
+
+// startDPNode starts a kubelet node and the plugin binary for it, with the
+// mock's XID recovery and usage sampling shortened for the test.
+func startDPNode(t *testing.T, node string) *dpNode {
+	t.Helper()
+	k := cluster.StartKubelet(t, framework.KubeletOptions{Node: node, Labels: map[string]string{contract.LabelGPUNode: "true"}})
+	n := &dpNode{Kubelet: k, healthPort: framework.FreePort(t), procRoot: t.TempDir()}
+	n.plugin = cluster.Start(t, "zz-device-plugin-"+node, cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"),
+		"--kubeconfig", cluster.Kubeconfig, "--node-name", node, "--nvml", "mock:dgxa100",
+		"--device-plugin-dir", k.PluginDir, "--slots-per-card", strconv.Itoa(dpSlots),
+		"--health-address", fmt.Sprintf("127.0.0.1:%d", n.healthPort), "--proc-root", n.procRoot,
+		"--usage-interval", "1s", "--xid-recover-after", "2s", "--v", "2")
+	cluster.WaitHTTP(t, n.plugin, n.url("/readyz"), 60*time.Second)
+	n.waitGPUs(t, 8*dpSlots, 60*time.Second)
+	return n
+}
+
+func (n *dpNode) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", n.healthPort, path)
+}
+
+// waitGPUs waits until the node's capacity and allocatable zz.io/gpu are
+// want, and reads the inventory annotation.
+func (n *dpNode) waitGPUs(t *testing.T, want int64, timeout time.Duration) {
+	t.Helper()
+	cluster.WaitFor(t, timeout, fmt.Sprintf("node %s allocatable %s = %d", n.Node, contract.ResourceGPU, want), func(ctx context.Context) (bool, string, error) {
+		node, err := cluster.Client.CoreV1().Nodes().Get(ctx, n.Node, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		alloc, capa := node.Status.Allocatable[contract.ResourceGPU], node.Status.Capacity[contract.ResourceGPU]
+		if n.inv, err = contract.ParseInventory(node.Annotations[contract.AnnotationNodeGPUInventory]); err != nil {
+			return false, err.Error(), nil
+		}
+		return alloc.Value() == want && capa.Value() == 8*dpSlots, fmt.Sprintf("allocatable %s, capacity %s", alloc.String(), capa.String()), nil
+	})
+}
+
+// mock calls the plugin's mock-NVML control endpoint.
+func (n *dpNode) mock(t *testing.T, method, path, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, n.url("/debug/mocknvml"+path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s: %s %s", method, path, resp.Status, b)
+	}
+}
+
+// gpuPodFor is a GPU pod pinned to the node; with a the pod carries the
+// extender's bind annotations (as if zz-scheduler had bound it).
+func (n *dpNode) gpuPodFor(ns, name string, memMiB int64, cards int, a *gpushare.Assignment) *corev1.Pod {
+	p := newGPUPod(ns, name, fmt.Sprintf("%dMi", memMiB))
+	p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = *resourceInt(cards)
+	p.Spec.Tolerations = []corev1.Toleration{{Key: n.Taint.Key, Operator: corev1.TolerationOpExists}}
+	if a != nil {
+		p.Spec.NodeName = n.Node
+		p.Annotations = a.Annotations()
+	} else {
+		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": n.Node}
+	}
+	return p
+}
+
+// cards returns an assignment of memMiB on the inventory's cards at indexes.
+func (n *dpNode) assignment(memMiB int64, assume time.Time, indexes ...int) *gpushare.Assignment {
+	a := &gpushare.Assignment{MemMiB: memMiB, AssumeTime: assume}
+	for _, i := range indexes {
+		a.Indexes = append(a.Indexes, i)
+		a.UUIDs = append(a.UUIDs, n.inv.Cards[i].UUID)
+	}
+	return a
+}
+
+func waitPodPhase(t *testing.T, ns, name string, phase corev1.PodPhase, timeout time.Duration) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	cluster.WaitFor(t, timeout, fmt.Sprintf("pod %s/%s %s", ns, name, phase), func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		pod = p
+		return p.Status.Phase == phase, fmt.Sprintf("%s %s %s", p.Status.Phase, p.Status.Reason, p.Status.Message), nil
+	})
+	return pod
+}
+
+// checkCards fails unless the kubelet created the pod's container with
+// exactly the cards its annotations name and the memory limit env.
+func (n *dpNode) checkCards(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	a, err := gpushare.PodAssignment(pod)
+	if err != nil {
+		t.Fatalf("pod %s: %v", pod.Name, err)
+	}
+	c := n.Container(t, string(pod.UID), "cuda")
+	if c == nil {
+		t.Fatalf("the runtime created no container for pod %s", pod.Name)
+	}
+	if got, want := c.Env[contract.EnvVisibleDevices], strings.Join(a.UUIDs, ","); got != want {
+		t.Fatalf("pod %s: %s=%q in the container; the annotations name %q", pod.Name, contract.EnvVisibleDevices, got, want)
+	}
+	if got := c.Env[contract.EnvGPUMemLimitMiB]; got != strconv.FormatInt(a.MemMiB, 10) {
+		t.Fatalf("pod %s: %s=%q, want %d", pod.Name, contract.EnvGPUMemLimitMiB, got, a.MemMiB)
+	}
+}
+
+// TestDevicePluginKubelet runs the device plugin for a real kubelet (fake
+// container runtime, go-nvml's DGX A100 mock): capacity and inventory, the
+// cards each container really gets (by annotation and through zz-scheduler),
+// refusals at admission, kubelet restart, XID health, and over-request events.
+func TestDevicePluginKubelet(t *testing.T) {
+	ctx := t.Context()
+	n := startDPNode(t, "dp-kubelet")
+	if len(n.inv.Cards) != 8 || n.inv.Cards[0].MemoryMiB != 40960 {
+		t.Fatalf("inventory %+v", n.inv)
+	}
+	ns := cluster.Namespace(t, nil)
+
+	t.Run("bound pods get their cards", func(t *testing.T) {
+		now := time.Now()
+		pods := []*corev1.Pod{
+			n.gpuPodFor(ns, "share-a", 10240, 1, n.assignment(10240, now, 2)),
+			n.gpuPodFor(ns, "share-b", 8192, 1, n.assignment(8192, now.Add(time.Millisecond), 2)),
+			n.gpuPodFor(ns, "two-cards", 4096, 2, n.assignment(4096, now.Add(2*time.Millisecond), 5, 6)),
+		}
+		createPods(t, pods)
+		for _, p := range pods {
+			n.checkCards(t, waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second))
+		}
+		two := n.Container(t, string(waitPodPhase(t, ns, "two-cards", corev1.PodRunning, time.Second).UID), "cuda")
+		if ids := strings.Split(two.Env[contract.EnvVisibleDevices], ","); len(ids) != 2 || ids[0] == ids[1] {
+			t.Fatalf("the 2-card pod got %v", ids)
+		}
+	})
+
+	t.Run("refused at admission", func(t *testing.T) {
+		now := time.Now()
+		missing := n.gpuPodFor(ns, "no-annotations", 1024, 1, n.assignment(1024, now, 1))
+		missing.Annotations = nil
+		gone := n.gpuPodFor(ns, "card-gone", 1024, 1, n.assignment(1024, now, 1))
+		gone.Annotations[contract.AnnotationGPUIndexes] = "12"
+		gone.Annotations[contract.AnnotationGPUUUIDs] = "GPU-00000000-0000-0000-0000-000000000000"
+		createPods(t, []*corev1.Pod{missing, gone})
+		for _, name := range []string{"no-annotations", "card-gone"} {
+			p := waitPodPhase(t, ns, name, corev1.PodFailed, 60*time.Second)
+			if p.Status.Reason != "UnexpectedAdmissionError" || !strings.Contains(p.Status.Message, "zz") {
+				t.Fatalf("pod %s: %s: %s", name, p.Status.Reason, p.Status.Message)
+			}
+			t.Logf("%s refused: %s", name, p.Status.Message)
+			if c := n.Container(t, string(p.UID), "cuda"); c != nil {
+				t.Fatalf("refused pod %s got a container: %+v", name, c)
+			}
+		}
+		// Two pods the annotations cannot tell apart: same card, size and
+		// assume time. The plugin refuses both rather than guess.
+		twins := []*corev1.Pod{n.gpuPodFor(ns, "twin-1", 2048, 1, n.assignment(2048, now, 3)), n.gpuPodFor(ns, "twin-2", 2048, 1, n.assignment(2048, now, 3))}
+		createPods(t, twins)
+		for _, p := range twins {
+			got := waitPodPhase(t, ns, p.Name, corev1.PodFailed, 60*time.Second)
+			if !strings.Contains(got.Status.Message, "refusing to guess") {
+				t.Fatalf("pod %s: %s: %s", p.Name, got.Status.Reason, got.Status.Message)
+			}
+		}
+	})
+
+	t.Run("kubelet restart", func(t *testing.T) {
+		running := map[string]string{} // pod UID -> container ID
+		before := len(n.Containers(t))
+		for _, c := range n.Containers(t) {
+			running[c.PodUID] = c.ContainerID
+		}
+		registered := strings.Count(readFile(t, n.plugin.LogPath), "Registered with the kubelet")
+		start := time.Now()
+		n.Restart(t)
+		cluster.WaitFor(t, 30*time.Second, "the plugin registers again", func(context.Context) (bool, string, error) {
+			c := strings.Count(readFile(t, n.plugin.LogPath), "Registered with the kubelet")
+			return c > registered, fmt.Sprintf("%d registrations", c), nil
+		})
+		t.Logf("kubelet restart: the plugin registered again %v after the kubelet was stopped", time.Since(start).Round(10*time.Millisecond))
+		n.waitGPUs(t, 8*dpSlots, 30*time.Second)
+		for _, name := range []string{"share-a", "share-b", "two-cards"} {
+			p := waitPodPhase(t, ns, name, corev1.PodRunning, 10*time.Second)
+			if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].RestartCount != 0 {
+				t.Fatalf("pod %s touched by the restart: %+v", name, cs)
+			}
+		}
+		if after := len(n.Containers(t)); after != before {
+			t.Fatalf("the restarted kubelet created %d containers for running pods", after-before)
+		}
+		p := n.gpuPodFor(ns, "after-restart", 1024, 1, n.assignment(1024, time.Now(), 4))
+		createPods(t, []*corev1.Pod{p})
+		n.checkCards(t, waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second))
+	})
+
+	t.Run("over-request event and metrics", func(t *testing.T) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "share-b", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A process of the pod, as the host's /proc shows it under the
+		// systemd cgroup driver.
+		const pid = 4242
+		cg := "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(string(p.UID), "-", "_") + ".slice/cri-containerd-abc.scope\n"
+		if err := os.MkdirAll(filepath.Join(n.procRoot, strconv.Itoa(pid)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.procRoot, strconv.Itoa(pid), "cgroup"), []byte(cg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		uuid := n.inv.Cards[2].UUID
+		n.mock(t, "PUT", "/processes?uuid="+uuid, fmt.Sprintf(`[{"pid":%d,"usedMiB":9000}]`, pid))
+		cluster.WaitFor(t, 30*time.Second, "over-request event on share-b", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", deviceplugin.ReasonOverRequest)).String()})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			for _, e := range evs.Items {
+				if e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "9000 MiB") && strings.Contains(e.Message, "8192 MiB") {
+					return true, "", nil
+				}
+			}
+			return false, fmt.Sprintf("%d events", len(evs.Items)), nil
+		})
+		metrics := scrape(t, n.url("/metrics"))
+		for _, want := range []string{
+			fmt.Sprintf(`zz_gpu_pod_memory_used_mib{index="2",namespace="%s",pod="share-b",uuid="%s"} 9000`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_requested_mib{index="2",namespace="%s",pod="share-b",uuid="%s"} 8192`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_over_request{index="2",namespace="%s",pod="share-b",uuid="%s"} 1`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_over_request{index="2",namespace="%s",pod="share-a",uuid="%s"} 0`, ns, uuid),
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
+	t.Run("XID takes a card's slots away and back", func(t *testing.T) {
+		// An ignored XID (13: an application's own fault) first: had it
+		// counted, allocatable would drop by two cards, never by exactly one.
+		n.mock(t, "POST", "/xid?uuid="+n.inv.Cards[0].UUID+"&xid=13", "")
+		n.mock(t, "POST", "/xid?uuid="+n.inv.Cards[7].UUID+"&xid=79", "")
+		n.waitGPUs(t, 7*dpSlots, 30*time.Second)
+		// Healthy again after --xid-recover-after without XIDs (checked every 10s).
+		n.waitGPUs(t, 8*dpSlots, 60*time.Second)
+	})
+
+	t.Run("zz-scheduler picks, the container gets that card", func(t *testing.T) {
+		startZZScheduler(t)
+		var pods []*corev1.Pod
+		for i := range 50 {
+			p := n.gpuPodFor(ns, fmt.Sprintf("sched-%02d", i), int64(512*(1+i%4)), 1, nil)
+			pods = append(pods, p)
+		}
+		// In a row, a few at a time, so the extender's choices interleave with
+		// the kubelet's allocations.
+		for i := 0; i < len(pods); i += 5 {
+			createPods(t, pods[i:i+5])
+			for _, p := range pods[i : i+5] {
+				n.checkCards(t, waitPodPhase(t, ns, p.Name, corev1.PodRunning, 90*time.Second))
+			}
+		}
+	})
+}
+
+func resourceInt(n int) *resource.Quantity { return resource.NewQuantity(int64(n), resource.DecimalSI) }
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:gosec // loopback test server
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
