@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -148,15 +149,30 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 }
 
 // Unidentifiable returns the pod the kubelet is most likely admitting when
-// that pod cannot be matched, else nil. The kubelet admits a node's new pods
-// oldest first; if the oldest pod still waiting for contract.ResourceGPU has
-// no valid assignment (not scheduled by zz-scheduler, or broken annotations),
-// the request is most likely its own, and matching it to another waiting
-// pod would hand it that pod's card. skip holds pods already refused, whose
+// that pod cannot be matched, else nil. The kubelet admits a node's pods in
+// the order they reach it, which is the order they were bound to the node:
+// arrival numbers them in that order as the plugin's informer first saw them
+// (0 for pods already there when it started; then creation time decides).
+// If the first pod still waiting for contract.ResourceGPU has no valid
+// assignment (not scheduled by zz-scheduler, or broken annotations), the
+// request is most likely its own, and matching it to another waiting pod
+// would hand it that pod's card. skip holds pods already refused, whose
 // Failed status the informer may not show yet.
-func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool) (*corev1.Pod, error) {
-	var oldest *corev1.Pod
-	var oldestErr error
+func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool, arrival func(types.UID) uint64) (*corev1.Pod, error) {
+	if arrival == nil {
+		arrival = func(types.UID) uint64 { return 0 }
+	}
+	var first *corev1.Pod
+	var firstErr error
+	before := func(a, b *corev1.Pod) bool {
+		if sa, sb := arrival(a.UID), arrival(b.UID); sa != sb {
+			return sa < sb
+		}
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	}
 	for _, p := range pods {
 		if p.Spec.NodeName != node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending || skip[p.UID] || !requestsGPU(p) {
 			continue
@@ -165,15 +181,54 @@ func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool) (*
 		if err == nil && a.Assigned {
 			continue
 		}
-		if oldest == nil || p.CreationTimestamp.Before(&oldest.CreationTimestamp) ||
-			(p.CreationTimestamp.Equal(&oldest.CreationTimestamp) && p.Name < oldest.Name) {
-			oldest, oldestErr = p, err
+		if first == nil || before(p, first) {
+			first, firstErr = p, err
 		}
 	}
-	if oldest == nil || oldestErr == nil {
+	if first == nil || firstErr == nil {
 		return nil, nil
 	}
-	return oldest, oldestErr
+	return first, firstErr
+}
+
+// Arrivals numbers pods in the order the node's informer first sees them
+// (the order they are bound to the node), for Unidentifiable.
+type Arrivals struct {
+	mu   sync.Mutex
+	next uint64
+	seq  map[types.UID]uint64
+}
+
+// Saw records a pod; pods of the informer's initial list get 0.
+func (a *Arrivals) Saw(uid types.UID, initial bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seq == nil {
+		a.seq = map[types.UID]uint64{}
+	}
+	if _, ok := a.seq[uid]; ok {
+		return
+	}
+	if initial {
+		a.seq[uid] = 0
+		return
+	}
+	a.next++
+	a.seq[uid] = a.next
+}
+
+// Forget drops a deleted pod.
+func (a *Arrivals) Forget(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.seq, uid)
+}
+
+// Of is a pod's number (0 when unknown).
+func (a *Arrivals) Of(uid types.UID) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seq[uid]
 }
 
 func requestsGPU(p *corev1.Pod) bool {

@@ -150,7 +150,7 @@ func TestUnidentifiable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, why := Unidentifiable(tt.pods, "n1", tt.skip)
+			got, why := Unidentifiable(tt.pods, "n1", tt.skip, nil)
 			name := ""
 			if got != nil {
 				name = got.Name
@@ -162,5 +162,34 @@ func TestUnidentifiable(t *testing.T) {
 				t.Fatalf("got %q (%v), want %q", name, why, tt.want)
 			}
 		})
+	}
+}
+
+// Pods created in the same second (creation times have 1s resolution) are
+// ordered by arrival on the node, as the kubelet admits them.
+func TestUnidentifiableArrivalOrder(t *testing.T) {
+	mk := func(name string, valid bool) *corev1.Pod {
+		p := assigned(name, 0, false, "GPU-0")
+		p.CreationTimestamp = metav1.NewTime(t0)
+		p.Status.Phase = corev1.PodPending
+		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}}
+		if !valid {
+			p.Annotations = nil
+		}
+		return p
+	}
+	var arr Arrivals
+	pods := []*corev1.Pod{mk("a-valid", true), mk("z-bare", false)}
+	arr.Saw("z-bare", false)
+	arr.Saw("a-valid", false)
+	arr.Saw("z-bare", false) // an update: keeps its place
+	if got, _ := Unidentifiable(pods, "n1", nil, arr.Of); got == nil || got.Name != "z-bare" {
+		t.Fatalf("z-bare reached the node first: got %v", got)
+	}
+	arr.Forget("z-bare")
+	arr.Saw("z-bare", false)
+	if got, _ := Unidentifiable(pods, "n1", nil, arr.Of); got != nil {
+		t.Fatalf("a-valid is first now: got %s", got.Name)
 	}
 }

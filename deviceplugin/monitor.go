@@ -14,11 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
-)
 
-// ReasonOverRequest is the reason of the Warning event a pod gets when its
-// processes use more GPU memory than it requested.
-const ReasonOverRequest = "GPUMemoryOverRequest"
+	"github.com/zzcloud/zz/internal/contract"
+)
 
 // UsageMonitor samples NVML's running processes on every card, maps them to
 // the node's pods through their cgroups, exports per-pod requested vs used
@@ -103,7 +101,7 @@ func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 		logger.Info("Pod uses more GPU memory than it requested", "pod", klog.KRef(pu.Namespace, pu.Name),
 			"uuid", pu.CardUUID, "usedMiB", pu.UsedMiB, "requestedMiB", pu.RequestedMiB)
 		if p := byUID[pu.UID]; p != nil && m.Recorder != nil {
-			m.Recorder.Event(p, corev1.EventTypeWarning, ReasonOverRequest, OverMessage(pu))
+			m.Recorder.Event(p, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequest, OverMessage(pu))
 		}
 	}
 	m.over, m.last = over, u

@@ -46,6 +46,9 @@ type Plugin struct {
 	recent map[types.UID]time.Time
 	// refused are pods Allocate turned down as unidentifiable.
 	refused map[types.UID]time.Time
+	// Arrival numbers pods in the order they reached the node (Arrivals.Of);
+	// nil leaves creation time to order them.
+	Arrival func(types.UID) uint64
 	// InformerLag is how long Allocate waits for a pod the kubelet already
 	// admits to show in the plugin's informer.
 	InformerLag time.Duration
@@ -183,9 +186,9 @@ func (p *Plugin) match(ctx context.Context, pods *[]*corev1.Pod, slotIDs []strin
 		for uid := range p.refused {
 			skip[uid] = true
 		}
-		if blocker, why := Unidentifiable(*pods, p.Node, skip); blocker != nil {
+		if blocker, why := Unidentifiable(*pods, p.Node, skip, p.Arrival); blocker != nil {
 			p.refused[blocker.UID] = time.Now()
-			return nil, nil, fmt.Errorf("pod %s/%s, the oldest waiting for %s on this node, has no valid assignment from the zz extender (%v); "+
+			return nil, nil, fmt.Errorf("pod %s/%s, the first waiting for %s on this node, has no valid assignment from the zz extender (%v); "+
 				"refusing rather than handing it another pod's card: schedule it with schedulerName %s",
 				blocker.Namespace, blocker.Name, contract.ResourceGPU, why, contract.SchedulerName)
 		}

@@ -152,7 +152,7 @@ zz_gpu_pod_memory_used_mib{index="2",` + labels + uuid + `"} 1000
 	if len(rec.Events) != 1 {
 		t.Fatalf("%d events for one crossing, want 1", len(rec.Events))
 	}
-	if e := <-rec.Events; !strings.Contains(e, "Warning "+ReasonOverRequest) || !strings.Contains(e, "5000 MiB") || !strings.Contains(e, "4096 MiB") {
+	if e := <-rec.Events; !strings.Contains(e, "Warning "+contract.ReasonGPUMemoryOverRequest) || !strings.Contains(e, "5000 MiB") || !strings.Contains(e, "4096 MiB") {
 		t.Fatalf("event %q", e)
 	}
 	set(mocknvml.Process{PID: 100, UsedMiB: 10})

@@ -147,3 +147,10 @@ const (
 	// LabelGPUNode marks nodes that run the device plugin.
 	LabelGPUNode = Prefix + "gpu-node"
 )
+
+// Event reasons other components and users key on.
+const (
+	// ReasonGPUMemoryOverRequest is the Warning event the device plugin puts on
+	// a pod whose processes use more GPU memory than it requested.
+	ReasonGPUMemoryOverRequest = "GPUMemoryOverRequest"
+)

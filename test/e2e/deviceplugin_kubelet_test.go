@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
-	"github.com/zzcloud/zz/deviceplugin"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/test/e2e/framework"
@@ -184,10 +183,11 @@ func TestDevicePluginKubelet(t *testing.T) {
 		gone := n.gpuPodFor(ns, "card-gone", 1024, 1, n.assignment(1024, now, 1))
 		gone.Annotations[contract.AnnotationGPUIndexes] = "12"
 		gone.Annotations[contract.AnnotationGPUUUIDs] = "GPU-00000000-0000-0000-0000-000000000000"
-		createPods(t, []*corev1.Pod{missing, gone})
-		for _, name := range []string{"no-annotations", "card-gone"} {
+		for _, pod := range []*corev1.Pod{missing, gone} {
+			name := pod.Name
+			createPods(t, []*corev1.Pod{pod})
 			p := waitPodPhase(t, ns, name, corev1.PodFailed, 60*time.Second)
-			if p.Status.Reason != "UnexpectedAdmissionError" || !strings.Contains(p.Status.Message, "zz") {
+			if p.Status.Reason != "UnexpectedAdmissionError" || !strings.Contains(p.Status.Message, "pod "+ns+"/"+name) {
 				t.Fatalf("pod %s: %s: %s", name, p.Status.Reason, p.Status.Message)
 			}
 			t.Logf("%s refused: %s", name, p.Status.Message)
@@ -255,7 +255,7 @@ func TestDevicePluginKubelet(t *testing.T) {
 		n.mock(t, "PUT", "/processes?uuid="+uuid, fmt.Sprintf(`[{"pid":%d,"usedMiB":9000}]`, pid))
 		cluster.WaitFor(t, 30*time.Second, "over-request event on share-b", func(ctx context.Context) (bool, string, error) {
 			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
-				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", deviceplugin.ReasonOverRequest)).String()})
+				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", contract.ReasonGPUMemoryOverRequest)).String()})
 			if err != nil {
 				return false, err.Error(), nil
 			}

@@ -161,6 +161,24 @@ func run(o options) error {
 			lo.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", o.node).String()
 		}))
 	lister := factory.Core().V1().Pods().Lister()
+	arrivals := &deviceplugin.Arrivals{}
+	if _, err := factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				arrivals.Saw(p.UID, initial)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				arrivals.Forget(p.UID)
+			}
+		},
+	}); err != nil {
+		return err
+	}
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), factory.Core().V1().Pods().Informer().HasSynced) {
 		return errors.New("pod cache did not sync")
@@ -171,6 +189,7 @@ func run(o options) error {
 	}
 	plugin := deviceplugin.NewPlugin(o.node, cards, o.slots, pods, mark)
 	plugin.MPS = o.mps
+	plugin.Arrival = arrivals.Of
 	registry.MustRegister(&deviceplugin.CardCollector{Lib: lib, Plugin: plugin})
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))

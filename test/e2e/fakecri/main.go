@@ -110,6 +110,8 @@ func run(socket, record string) error {
 	}
 	defer out.Close()
 	r := &runtime{RemoteRuntime: fake.NewFakeRemoteRuntime(), out: out}
+	// The kubelet refuses an image whose size is 0 (ImageInspectError).
+	r.ImageService.SetFakeImageSize(1 << 20)
 	r.RuntimeService.FakeStatus = &kubeapi.RuntimeStatus{Conditions: []*kubeapi.RuntimeCondition{
 		{Type: kubeapi.RuntimeReady, Status: true}, {Type: kubeapi.NetworkReady, Status: true}}}
 	_ = os.Remove(socket)

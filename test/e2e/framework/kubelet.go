@@ -12,11 +12,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,9 +34,11 @@ import (
 // in the kubelet's own mount namespace.
 const DevicePluginPath = "/var/lib/kubelet/device-plugins"
 
-// sysctls the kubelet rewrites at start; they are covered by read-only
-// copies in its mount namespace so the machine is left as it was.
-var kubeletSysctls = []string{"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"}
+// kubeletSysctls are the sysctls the kubelet sets at start, with the values
+// it wants. In its mount namespace each is covered by a read-only file that
+// already holds that value, so it has nothing to write (it fails to start if
+// a write fails) and the machine keeps its own settings.
+var kubeletSysctls = map[string]string{"vm/overcommit_memory": "1", "kernel/panic": "10", "kernel/panic_on_oops": "1"}
 
 // Kubelet is a real kubelet run as a node of the test cluster, with the
 // fake container runtime of test/e2e/fakecri.
@@ -47,6 +51,7 @@ type Kubelet struct {
 	Taint corev1.Taint
 
 	c       *Cluster
+	t       testing.TB // the test that owns the processes (not a subtest that restarts them)
 	dir     string
 	args    []string
 	cri     *Process
@@ -84,11 +89,16 @@ func (c *Cluster) StartKubelet(t testing.TB, o KubeletOptions) *Kubelet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Kubelet{Node: o.Node, c: c, dir: dir, PluginDir: filepath.Join(dir, "dp"), record: filepath.Join(dir, "containers.jsonl"),
+	k := &Kubelet{Node: o.Node, c: c, t: t, dir: dir, PluginDir: filepath.Join(dir, "dp"), record: filepath.Join(dir, "containers.jsonl"),
 		Taint: corev1.Taint{Key: "zz.io/e2e-kubelet", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 	t.Cleanup(func() { k.cleanup(t) })
 	for _, d := range []string{k.PluginDir, "root", "certs", "podlogs", "work", "sysctl"} {
 		if err := os.MkdirAll(filepath.Join(dir, strings.TrimPrefix(d, dir)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, value := range kubeletSysctls {
+		if err := os.WriteFile(filepath.Join(dir, "sysctl", strings.ReplaceAll(name, "/", "_")), []byte(value+"\n"), 0o444); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,16 +144,15 @@ func (k *Kubelet) Start(t testing.TB) {
 	script := `set -e
 mount --make-rprivate /
 mount --bind ` + shellQuote(k.PluginDir) + ` ` + DevicePluginPath + `
-for s in ` + strings.Join(kubeletSysctls, " ") + `; do
+for s in ` + strings.Join(slices.Sorted(maps.Keys(kubeletSysctls)), " ") + `; do
   f=` + shellQuote(filepath.Join(k.dir, "sysctl")) + `/$(echo "$s" | tr / _)
-  cat "/proc/sys/$s" > "$f"
   mount --bind "$f" "/proc/sys/$s"
   mount -o remount,bind,ro "/proc/sys/$s"
 done
 cd ` + shellQuote(filepath.Join(k.dir, "work")) + `
 exec ` + shellQuote(k.c.Bin("kubelet")) + ` "$@"`
 	args := append([]string{"-m", "--", "sh", "-c", script, "kubelet"}, k.args...)
-	k.kubelet = k.c.Start(t, "kubelet-"+k.Node, "unshare", args...)
+	k.kubelet = k.c.Start(k.t, "kubelet-"+k.Node, "unshare", args...)
 	k.WaitReady(t, 60*time.Second)
 }
 
