@@ -3,6 +3,7 @@ package deviceplugin
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -39,9 +40,11 @@ var ErrNoWaitingPod = errors.New("no pod on this node waits for these cards")
 // node whose cards were not allocated yet, those asking for as many cards as
 // the request has slots; when some of them were assigned exactly the cards
 // of the requested slots (the kubelet follows GetPreferredAllocation), only
-// those; then the oldest assume time. Two candidates with the same assume
-// time are ambiguous: an error, never a guess.
-func Match(pods []*corev1.Pod, node string, slotIDs []string) (*corev1.Pod, *gpushare.Assignment, error) {
+// those; then the first to arrive on the node (arrival, see Arrivals: the
+// kubelet admits pods in that order), then the oldest assume time. Two
+// candidates alike in both are ambiguous: an error, never a guess.
+func Match(pods []*corev1.Pod, node string, slotIDs []string, arrival func(types.UID) uint64) (*corev1.Pod, *gpushare.Assignment, error) {
+	arrival = orZero(arrival)
 	cards := map[string]bool{}
 	for _, id := range slotIDs {
 		uuid, err := CardOf(id)
@@ -78,9 +81,9 @@ func Match(pods []*corev1.Pod, node string, slotIDs []string) (*corev1.Pod, *gpu
 		return nil, nil, fmt.Errorf("%w: none is bound to %s by the zz extender with %d card(s) and not yet allocated (is it scheduled by %s, and is the extender running?)",
 			ErrNoWaitingPod, node, len(slotIDs), contract.SchedulerName)
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].a.AssumeTime.Before(cands[j].a.AssumeTime) })
-	if len(cands) > 1 && cands[0].a.AssumeTime.Equal(cands[1].a.AssumeTime) {
-		return nil, nil, fmt.Errorf("pods %s/%s and %s/%s both wait for %d card(s) with the same assume time; refusing to guess which this is",
+	sort.SliceStable(cands, func(i, j int) bool { return first(arrival, cands[i].pod, cands[i].a, cands[j].pod, cands[j].a) })
+	if len(cands) > 1 && !first(arrival, cands[0].pod, cands[0].a, cands[1].pod, cands[1].a) {
+		return nil, nil, fmt.Errorf("pods %s/%s and %s/%s both wait for %d card(s), reached the node together and have the same assume time; refusing to guess which this is",
 			cands[0].pod.Namespace, cands[0].pod.Name, cands[1].pod.Namespace, cands[1].pod.Name, len(slotIDs))
 	}
 	return cands[0].pod, cands[0].a, nil
@@ -117,11 +120,13 @@ func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]
 // on each of its cards, so the kubelet's slot accounting follows the
 // extender's choice. It returns nil when it has no opinion; the kubelet then
 // picks any slots, and Allocate still hands out the extender's cards.
-func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string, size int) []string {
+func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string, size int, arrival func(types.UID) uint64) []string {
 	if len(mustInclude) > 0 || size <= 0 {
 		return nil
 	}
+	arrival = orZero(arrival)
 	var best *gpushare.Assignment
+	var bestPod *corev1.Pod
 	for _, p := range pods {
 		if p.Spec.NodeName != node || p.DeletionTimestamp != nil {
 			continue
@@ -130,8 +135,8 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 		if err != nil || a.Assigned || len(a.UUIDs) != size {
 			continue
 		}
-		if best == nil || a.AssumeTime.Before(best.AssumeTime) {
-			best = a
+		if best == nil || first(arrival, p, a, bestPod, best) {
+			best, bestPod = a, p
 		}
 	}
 	if best == nil {
@@ -148,6 +153,22 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 	return out
 }
 
+// first orders waiting pods as the kubelet admits them: by arrival on the
+// node, then by assume time.
+func first(arrival func(types.UID) uint64, p *corev1.Pod, a *gpushare.Assignment, q *corev1.Pod, b *gpushare.Assignment) bool {
+	if x, y := arrival(p.UID), arrival(q.UID); x != y {
+		return x < y
+	}
+	return a.AssumeTime.Before(b.AssumeTime)
+}
+
+func orZero(arrival func(types.UID) uint64) func(types.UID) uint64 {
+	if arrival == nil {
+		return func(types.UID) uint64 { return 0 }
+	}
+	return arrival
+}
+
 // Unidentifiable returns the pod the kubelet is most likely admitting when
 // that pod cannot be matched, else nil. The kubelet admits a node's pods in
 // the order they reach it, which is the order they were bound to the node:
@@ -159,11 +180,9 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 // would hand it that pod's card. skip holds pods already refused, whose
 // Failed status the informer may not show yet.
 func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool, arrival func(types.UID) uint64) (*corev1.Pod, error) {
-	if arrival == nil {
-		arrival = func(types.UID) uint64 { return 0 }
-	}
-	var first *corev1.Pod
-	var firstErr error
+	arrival = orZero(arrival)
+	var head *corev1.Pod
+	var headErr error
 	before := func(a, b *corev1.Pod) bool {
 		if sa, sb := arrival(a.UID), arrival(b.UID); sa != sb {
 			return sa < sb
@@ -181,26 +200,49 @@ func Unidentifiable(pods []*corev1.Pod, node string, skip map[types.UID]bool, ar
 		if err == nil && a.Assigned {
 			continue
 		}
-		if first == nil || before(p, first) {
-			first, firstErr = p, err
+		if head == nil || before(p, head) {
+			head, headErr = p, err
 		}
 	}
-	if first == nil || firstErr == nil {
+	if head == nil || headErr == nil {
 		return nil, nil
 	}
-	return first, firstErr
+	return head, headErr
 }
 
 // Arrivals numbers pods in the order the node's informer first sees them
-// (the order they are bound to the node), for Unidentifiable.
+// (the order they are bound to the node), for Unidentifiable and Match. Use
+// Transform as the informer's transform: it runs before the informer's cache
+// shows the pod, so no pod is matched before it is numbered.
 type Arrivals struct {
-	mu   sync.Mutex
-	next uint64
-	seq  map[types.UID]uint64
+	mu     sync.Mutex
+	next   uint64
+	seq    map[types.UID]uint64
+	synced bool
 }
 
-// Saw records a pod; pods of the informer's initial list get 0.
-func (a *Arrivals) Saw(uid types.UID, initial bool) {
+// Transform numbers pods as the informer receives them.
+func (a *Arrivals) Transform(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		if p.DeletionTimestamp != nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			a.Forget(p.UID)
+		} else {
+			a.Saw(p.UID)
+		}
+	}
+	return obj, nil
+}
+
+// Synced marks the end of the informer's first list: pods seen before it
+// were already on the node and get 0 (then assume time orders them).
+func (a *Arrivals) Synced() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.synced = true
+}
+
+// Saw records a pod.
+func (a *Arrivals) Saw(uid types.UID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.seq == nil {
@@ -209,7 +251,7 @@ func (a *Arrivals) Saw(uid types.UID, initial bool) {
 	if _, ok := a.seq[uid]; ok {
 		return
 	}
-	if initial {
+	if !a.synced {
 		a.seq[uid] = 0
 		return
 	}
@@ -217,18 +259,21 @@ func (a *Arrivals) Saw(uid types.UID, initial bool) {
 	a.seq[uid] = a.next
 }
 
-// Forget drops a deleted pod.
+// Forget drops a pod that is gone.
 func (a *Arrivals) Forget(uid types.UID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.seq, uid)
 }
 
-// Of is a pod's number (0 when unknown).
+// Of is a pod's number; a pod never seen comes last.
 func (a *Arrivals) Of(uid types.UID) uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.seq[uid]
+	if n, ok := a.seq[uid]; ok {
+		return n
+	}
+	return math.MaxUint64
 }
 
 func requestsGPU(p *corev1.Pod) bool {

@@ -75,7 +75,7 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod, a, err := Match(tt.pods, "n1", tt.slots)
+			pod, a, err := Match(tt.pods, "n1", tt.slots, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -90,7 +90,7 @@ func TestMatch(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := Match(nil, "n1", []string{SlotID("GPU-0", 0)}); !errors.Is(err, ErrNoWaitingPod) {
+	if _, _, err := Match(nil, "n1", []string{SlotID("GPU-0", 0)}, nil); !errors.Is(err, ErrNoWaitingPod) {
 		t.Fatalf("err = %v, want ErrNoWaitingPod", err)
 	}
 }
@@ -180,16 +180,55 @@ func TestUnidentifiableArrivalOrder(t *testing.T) {
 		return p
 	}
 	var arr Arrivals
+	arr.Synced()
 	pods := []*corev1.Pod{mk("a-valid", true), mk("z-bare", false)}
-	arr.Saw("z-bare", false)
-	arr.Saw("a-valid", false)
-	arr.Saw("z-bare", false) // an update: keeps its place
+	arr.Saw("z-bare")
+	arr.Saw("a-valid")
+	arr.Saw("z-bare") // an update: keeps its place
 	if got, _ := Unidentifiable(pods, "n1", nil, arr.Of); got == nil || got.Name != "z-bare" {
 		t.Fatalf("z-bare reached the node first: got %v", got)
 	}
 	arr.Forget("z-bare")
-	arr.Saw("z-bare", false)
+	arr.Saw("z-bare")
 	if got, _ := Unidentifiable(pods, "n1", nil, arr.Of); got != nil {
 		t.Fatalf("a-valid is first now: got %s", got.Name)
+	}
+}
+
+// The kubelet admits pods in the order they reach the node, which need not
+// be the extender's assume order (binds finish out of order).
+func TestMatchArrivalOrder(t *testing.T) {
+	early := assigned("assumed-first", time.Second, false, "GPU-0")
+	late := assigned("bound-first", 2*time.Second, false, "GPU-0")
+	var arr Arrivals
+	arr.Saw("already-there") // before the first list ends: 0
+	arr.Synced()
+	if arr.Of("already-there") != 0 || arr.Of("never-seen") <= arr.Of("already-there") {
+		t.Fatalf("first list %d, never seen %d", arr.Of("already-there"), arr.Of("never-seen"))
+	}
+	for _, obj := range []any{late, early} {
+		if _, err := arr.Transform(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pods := []*corev1.Pod{early, late}
+	slot := []string{SlotID("GPU-0", 0)}
+	if p, _, err := Match(pods, "n1", slot, arr.Of); err != nil || p.Name != "bound-first" {
+		t.Fatalf("got %v, %v; want the pod that reached the node first", p, err)
+	}
+	if ids := Preferred(pods, "n1", slot, nil, 1, arr.Of); len(ids) != 1 {
+		t.Fatalf("preferred %v", ids)
+	}
+	// Pods of the informer's first list (arrival 0) fall back to assume time.
+	if p, _, err := Match(pods, "n1", slot, nil); err != nil || p.Name != "assumed-first" {
+		t.Fatalf("got %v, %v; want the oldest assume time", p, err)
+	}
+	twin := assigned("twin", time.Second, false, "GPU-0")
+	if _, _, err := Match([]*corev1.Pod{early, twin}, "n1", slot, nil); err == nil || !strings.Contains(err.Error(), "refusing to guess") {
+		t.Fatalf("same arrival and assume time: %v", err)
+	}
+	arr.Saw(twin.UID)
+	if p, _, err := Match([]*corev1.Pod{early, twin}, "n1", slot, arr.Of); err != nil || p.Name != "assumed-first" {
+		t.Fatalf("arrival tells twins apart: %v %v", p, err)
 	}
 }

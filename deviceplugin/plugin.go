@@ -131,7 +131,7 @@ func (p *Plugin) GetPreferredAllocation(_ context.Context, req *pluginapi.Prefer
 	}
 	resp := &pluginapi.PreferredAllocationResponse{}
 	for _, c := range req.ContainerRequests {
-		ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize))
+		ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize), p.Arrival)
 		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: ids})
 	}
 	return resp, nil
@@ -192,7 +192,7 @@ func (p *Plugin) match(ctx context.Context, pods *[]*corev1.Pod, slotIDs []strin
 				"refusing rather than handing it another pod's card: schedule it with schedulerName %s",
 				blocker.Namespace, blocker.Name, contract.ResourceGPU, why, contract.SchedulerName)
 		}
-		pod, a, err := Match(*pods, p.Node, slotIDs)
+		pod, a, err := Match(*pods, p.Node, slotIDs, p.Arrival)
 		if !errors.Is(err, ErrNoWaitingPod) || time.Now().After(deadline) {
 			return pod, a, err
 		}

@@ -195,15 +195,13 @@ func TestDevicePluginKubelet(t *testing.T) {
 				t.Fatalf("refused pod %s got a container: %+v", name, c)
 			}
 		}
-		// Two pods the annotations cannot tell apart: same card, size and
-		// assume time. The plugin refuses both rather than guess.
-		twins := []*corev1.Pod{n.gpuPodFor(ns, "twin-1", 2048, 1, n.assignment(2048, now, 3)), n.gpuPodFor(ns, "twin-2", 2048, 1, n.assignment(2048, now, 3))}
-		createPods(t, twins)
-		for _, p := range twins {
-			got := waitPodPhase(t, ns, p.Name, corev1.PodFailed, 60*time.Second)
-			if !strings.Contains(got.Status.Message, "refusing to guess") {
-				t.Fatalf("pod %s: %s: %s", p.Name, got.Status.Reason, got.Status.Message)
-			}
+		// Annotations that contradict each other (two indexes, one UUID).
+		bad := n.gpuPodFor(ns, "inconsistent", 1024, 1, n.assignment(1024, now, 3))
+		bad.Annotations[contract.AnnotationGPUIndexes] = "3,4"
+		createPods(t, []*corev1.Pod{bad})
+		got := waitPodPhase(t, ns, bad.Name, corev1.PodFailed, 60*time.Second)
+		if !strings.Contains(got.Status.Message, contract.AnnotationGPUIndexes) || n.Container(t, string(got.UID), "cuda") != nil {
+			t.Fatalf("pod %s: %s: %s", bad.Name, got.Status.Reason, got.Status.Message)
 		}
 	})
 

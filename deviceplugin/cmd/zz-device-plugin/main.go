@@ -162,12 +162,11 @@ func run(o options) error {
 		}))
 	lister := factory.Core().V1().Pods().Lister()
 	arrivals := &deviceplugin.Arrivals{}
-	if _, err := factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(obj any, initial bool) {
-			if p, ok := obj.(*corev1.Pod); ok {
-				arrivals.Saw(p.UID, initial)
-			}
-		},
+	podInformer := factory.Core().V1().Pods().Informer()
+	if err := podInformer.SetTransform(arrivals.Transform); err != nil {
+		return err
+	}
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
@@ -180,9 +179,10 @@ func run(o options) error {
 		return err
 	}
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), factory.Core().V1().Pods().Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
 		return errors.New("pod cache did not sync")
 	}
+	arrivals.Synced()
 	pods := func() ([]*corev1.Pod, error) { return lister.List(labels.Everything()) }
 	mark := func(ctx context.Context, pod *corev1.Pod) error {
 		return podannotate.Set(ctx, client, pod.Namespace, pod.Name, pod.UID, map[string]string{contract.AnnotationGPUAssigned: "true"})
