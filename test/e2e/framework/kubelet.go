@@ -259,9 +259,8 @@ func (k *Kubelet) cleanup(t testing.TB) {
 		}
 	}
 	_ = k.c.Client.CoreV1().Nodes().Delete(ctx, k.Node, metav1.DeleteOptions{})
-	if !t.Failed() {
-		_ = os.RemoveAll(k.dir)
-	}
+	// The kubelet's log is in the cluster's logs folder; the rest goes.
+	_ = os.RemoveAll(k.dir)
 }
 
 // ensureDir creates path if missing, and removes what it created when the
