@@ -235,26 +235,17 @@ func verifyServing(t *testing.T, s *corev1.Secret, caBundle []byte, names []stri
 // other tests apply them too.
 func uninstallWorkloads(t *testing.T, objs rendered) {
 	ctx := context.WithoutCancel(t.Context())
-	args := []string{"delete", "--ignore-not-found", "--wait=false"}
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "MutatingWebhookConfiguration", "Deployment", "DaemonSet", "Job", "CronJob", "PodDisruptionBudget", "Service":
-			ref := strings.ToLower(o.GetKind()) + "/" + o.GetName()
-			if ns := o.GetNamespace(); ns != "" {
-				ref = ns + "/" + ref
-			}
-			args = append(args, ref)
+		default:
+			continue
 		}
-	}
-	// kubectl delete takes one namespace; delete object by object.
-	for _, ref := range args[3:] {
-		a := slices.Clone(args[:3])
-		if ns, rest, ok := strings.Cut(ref, "/"); ok && strings.Contains(rest, "/") {
-			a = append(a, "-n", ns, rest)
-		} else {
-			a = append(a, ref)
+		args := []string{"delete", "--ignore-not-found", "--wait=false", strings.ToLower(o.GetKind()) + "/" + o.GetName()}
+		if ns := o.GetNamespace(); ns != "" {
+			args = append(args, "-n", ns)
 		}
-		if _, err := cluster.Kubectl(ctx, a...); err != nil {
+		if _, err := cluster.Kubectl(ctx, args...); err != nil {
 			t.Errorf("uninstall: %v", err)
 		}
 	}
@@ -326,6 +317,19 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 	proc := cluster.Start(t, "zz-webhook-manifests", bin, args...)
 	cluster.WaitHTTP(t, proc, fmt.Sprintf("https://%s/readyz", net.JoinHostPort(ip, strconv.Itoa(port))), 30*time.Second)
 
+	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}}}
+	// No endpoint yet: the shipped configuration (failurePolicy Fail) refuses
+	// the pod, so what admits it below is the webhook behind the Service.
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err == nil ||
+		!strings.Contains(err.Error(), `failed calling webhook "pods.zz.io"`) {
+		t.Fatalf("a pod was created in an opted-in namespace while the webhook had no endpoint: %v", err)
+	} else {
+		t.Logf("without an endpoint: %v", err)
+	}
+
 	// The endpoint the EndpointSlice controller would write for a ready pod.
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Name: svc.Name + "-e2e", Namespace: svc.Namespace, Labels: map[string]string{
@@ -340,10 +344,6 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 	}
 	t.Cleanup(func() { _ = sliceAPI.Delete(context.WithoutCancel(ctx), slice.Name, metav1.DeleteOptions{}) })
 
-	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: corev1.PodSpec{
-		Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1", Resources: corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}}}
 	var got *corev1.Pod
 	// The apiserver's informers see the new endpoint a moment later.
 	cluster.WaitFor(t, 30*time.Second, "a pod admitted through the zz-webhook Service", func(ctx context.Context) (bool, string, error) {
