@@ -135,6 +135,19 @@ func TestManifestsSelfSigned(t *testing.T) {
 	}
 	t.Logf("kubectl apply -k manifests/overlays/self-signed: %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() { uninstallWorkloads(t, objs) })
+	// The controllers create every workload's pods: the Pod Security level
+	// of zz-system (restricted) admits them.
+	cluster.WaitFor(t, 60*time.Second, "the overlay's pods in "+sysNS, func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(sysNS).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		n := map[string]int{}
+		for _, p := range pods.Items {
+			n[p.Labels["app.kubernetes.io/name"]]++
+		}
+		return n["zz-scheduler"] == 2 && n["zz-webhook"] == 2 && n["zz-webhook-certgen"] >= 1, fmt.Sprintf("pods by name: %v", n), nil
+	})
 
 	// certgen, as its Job runs it.
 	cg := container(t, job.Spec.Template.Spec, "certgen")
