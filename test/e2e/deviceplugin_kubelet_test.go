@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
-	"github.com/zzcloud/zz/deviceplugin"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/test/e2e/framework"
@@ -255,7 +254,7 @@ func TestDevicePluginKubelet(t *testing.T) {
 		n.mock(t, "PUT", "/processes?uuid="+uuid, fmt.Sprintf(`[{"pid":%d,"usedMiB":9000}]`, pid))
 		cluster.WaitFor(t, 30*time.Second, "over-request event on share-b", func(ctx context.Context) (bool, string, error) {
 			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
-				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", deviceplugin.ReasonOverRequest)).String()})
+				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", reasonOverRequest)).String()})
 			if err != nil {
 				return false, err.Error(), nil
 			}
@@ -322,3 +321,10 @@ func scrape(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// reasonOverRequest is deviceplugin.ReasonOverRequest. The e2e binary must not
+// import package deviceplugin: go-nvml leaves NVML's symbols to lazy binding,
+// and cli-runtime (kubectl zz in process) links Go's plugin package, which makes
+// the linker bind every symbol at start-up, so e2e.test would not even start
+// ("undefined symbol: nvmlDeviceGetDramEncryptionMode").
+const reasonOverRequest = "GPUMemoryOverRequest"
