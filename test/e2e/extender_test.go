@@ -123,6 +123,14 @@ func serviceAccountKubeconfig(t *testing.T, ns, sa string) string {
 			t.Fatal(err)
 		}
 	}
+	return tokenKubeconfig(t, ns, sa)
+}
+
+// tokenKubeconfig returns a kubeconfig for the cluster holding a token of the
+// ServiceAccount ns/sa, so a server run here has exactly that account's rights.
+func tokenKubeconfig(t *testing.T, ns, sa string) string {
+	t.Helper()
+	ctx := t.Context()
 	tok, err := cluster.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	if err != nil {

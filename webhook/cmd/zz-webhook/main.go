@@ -1,4 +1,6 @@
 // zz-webhook is the zz mutating admission webhook server (see package webhook).
+// `zz-webhook certgen` makes and keeps its serving certificate where
+// cert-manager is not installed (see package certgen).
 package main
 
 import (
@@ -39,6 +41,9 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "certgen" {
+		os.Exit(certgenMain(os.Args[2:]))
+	}
 	o := options{}
 	klog.InitFlags(nil)
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")

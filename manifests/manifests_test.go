@@ -1,0 +1,201 @@
+// Package manifests holds no Go code: its tests keep the install files
+// consistent with each other and with the contract where a server dry-run
+// cannot (hack/verify-manifests.sh checks them against a real apiserver, the
+// e2e suite installs them).
+package manifests
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/webhook/certgen"
+)
+
+// docs reads a multi-document YAML file.
+func docs(t *testing.T, path string) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, d := range strings.Split("\n"+string(raw), "\n---\n") {
+		if strings.TrimSpace(d) != "" {
+			out = append(out, []byte(d))
+		}
+	}
+	return out
+}
+
+// object decodes the document of that kind and name in path into out.
+func object(t *testing.T, path, kind, name string, out any) {
+	t.Helper()
+	for _, d := range docs(t, path) {
+		var meta struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(d, &meta); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if meta.Kind == kind && (name == "" || meta.Metadata.Name == name) {
+			if err := yaml.Unmarshal(d, out); err != nil {
+				t.Fatalf("%s: %s %s: %v", path, kind, name, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s has no %s %s", path, kind, name)
+}
+
+// TestDefaultSchedulerExtenders keeps the documented entry for the default
+// scheduler equal to the zz-scheduler's, but for where the extender is.
+func TestDefaultSchedulerExtenders(t *testing.T) {
+	type config struct {
+		Profiles []struct {
+			SchedulerName string `json:"schedulerName"`
+		} `json:"profiles"`
+		Extenders []map[string]any `json:"extenders"`
+	}
+	var zz, def config
+	object(t, "scheduler/zz-scheduler-config.yaml", "KubeSchedulerConfiguration", "", &zz)
+	object(t, "scheduler/default-scheduler-extender.yaml", "KubeSchedulerConfiguration", "", &def)
+	if len(zz.Extenders) == 0 || len(def.Extenders) != len(zz.Extenders) {
+		t.Fatalf("%d extenders for the default scheduler, %d for zz-scheduler", len(def.Extenders), len(zz.Extenders))
+	}
+	for i := range zz.Extenders {
+		a, b := zz.Extenders[i], def.Extenders[i]
+		if u, _ := b["urlPrefix"].(string); !strings.HasPrefix(u, "http://127.0.0.1:") {
+			t.Errorf("default scheduler extender %d calls %q; the verbs must stay on loopback", i, u)
+		}
+		delete(a, "urlPrefix")
+		delete(b, "urlPrefix")
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("extender %d differs:\n zz-scheduler:      %v\n default scheduler: %v", i, a, b)
+		}
+	}
+	var names []string
+	for _, p := range def.Profiles {
+		names = append(names, p.SchedulerName)
+	}
+	if !slices.Contains(names, contract.SchedulerName) || !slices.Contains(names, "default-scheduler") {
+		t.Errorf("default scheduler profiles %v: want default-scheduler and %s (the webhook routes GPU pods to it)", names, contract.SchedulerName)
+	}
+}
+
+// TestCertgenJobAndCronJob keeps the install-time Job and the renewing
+// CronJob running the same pod.
+func TestCertgenJobAndCronJob(t *testing.T) {
+	const f = "overlays/self-signed/certgen.yaml"
+	var job batchv1.Job
+	object(t, f, "Job", "zz-webhook-certgen", &job)
+	var cron batchv1.CronJob
+	object(t, f, "CronJob", "zz-webhook-certgen", &cron)
+	if !reflect.DeepEqual(job.Spec, cron.Spec.JobTemplate.Spec) {
+		t.Fatalf("the Job and the CronJob's job template differ:\n%+v\n%+v", job.Spec, cron.Spec.JobTemplate.Spec)
+	}
+	args := job.Spec.Template.Spec.Containers[0].Args
+	if len(args) == 0 || args[0] != "certgen" {
+		t.Fatalf("args %v do not run zz-webhook certgen", args)
+	}
+}
+
+// TestWebhookCertificateNames keeps both overlays' certificates for the
+// names the apiserver dials, in the Secret the webhook mounts.
+func TestWebhookCertificateNames(t *testing.T) {
+	var svc corev1.Service
+	object(t, "webhook/webhook.yaml", "Service", "zz-webhook", &svc)
+	var dep appsv1.Deployment
+	object(t, "webhook/webhook.yaml", "Deployment", "zz-webhook", &dep)
+	secret := dep.Spec.Template.Spec.Volumes[0].Secret.SecretName
+	want := certgen.DNSNames(svc.Name, svc.Namespace, "cluster.local")
+
+	var cert struct {
+		Metadata struct{ Name, Namespace string }
+		Spec     struct {
+			SecretName string   `json:"secretName"`
+			DNSNames   []string `json:"dnsNames"`
+		}
+	}
+	object(t, "overlays/cert-manager/certificate.yaml", "Certificate", "zz-webhook", &cert)
+	if !slices.Equal(cert.Spec.DNSNames, want) || cert.Spec.SecretName != secret {
+		t.Errorf("cert-manager Certificate for %v in %s; want %v in %s", cert.Spec.DNSNames, cert.Spec.SecretName, want, secret)
+	}
+	kust, err := os.ReadFile("overlays/cert-manager/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inject := "cert-manager.io/inject-ca-from: " + cert.Metadata.Namespace + "/" + cert.Metadata.Name; !strings.Contains(string(kust), inject) {
+		t.Errorf("overlays/cert-manager does not annotate the webhook configuration with %q", inject)
+	}
+
+	var job batchv1.Job
+	object(t, "overlays/self-signed/certgen.yaml", "Job", "zz-webhook-certgen", &job)
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	object(t, "webhook/webhook.yaml", "MutatingWebhookConfiguration", "", &mwc)
+	args := strings.Join(job.Spec.Template.Spec.Containers[0].Args, " ")
+	for _, a := range []string{"--secret=" + secret, "--service=" + svc.Name, "--mutating-webhook-configuration=" + mwc.Name} {
+		if !strings.Contains(args, a) {
+			t.Errorf("certgen args %q lack %s", args, a)
+		}
+	}
+	if job.Namespace != svc.Namespace || mwc.Webhooks[0].ClientConfig.Service.Name != svc.Name {
+		t.Errorf("certgen runs in %s for Service %s/%s called as %s", job.Namespace, svc.Namespace, svc.Name, mwc.Webhooks[0].ClientConfig.Service.Name)
+	}
+}
+
+// TestDevicePluginDaemonSet checks what the DaemonSet must keep: the
+// contract's node label, the kubelet's folder where the plugin looks for it,
+// the health port it serves, and the security settings README explains.
+func TestDevicePluginDaemonSet(t *testing.T) {
+	var ds appsv1.DaemonSet
+	object(t, "deviceplugin/daemonset.yaml", "DaemonSet", "zz-device-plugin", &ds)
+	spec := ds.Spec.Template.Spec
+	if spec.NodeSelector[contract.LabelGPUNode] != "true" || len(spec.NodeSelector) != 1 {
+		t.Errorf("node selector %v; want %s=true", spec.NodeSelector, contract.LabelGPUNode)
+	}
+	if !spec.HostPID || spec.HostNetwork || spec.PriorityClassName != "system-node-critical" {
+		t.Errorf("hostPID %v hostNetwork %v priority %q", spec.HostPID, spec.HostNetwork, spec.PriorityClassName)
+	}
+	if !slices.ContainsFunc(spec.Tolerations, func(tl corev1.Toleration) bool {
+		return tl.Key == "nvidia.com/gpu" && tl.Operator == corev1.TolerationOpExists && tl.Effect == corev1.TaintEffectNoSchedule
+	}) {
+		t.Errorf("no toleration for nvidia.com/gpu:NoSchedule: %v", spec.Tolerations)
+	}
+	c := spec.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 ||
+		(sc.Privileged != nil && *sc.Privileged) {
+		t.Errorf("container security context %+v", sc)
+	}
+	args := map[string]string{}
+	for _, a := range c.Args {
+		k, v, _ := strings.Cut(a, "=")
+		args[k] = v
+	}
+	if v := spec.Volumes[0].HostPath; v == nil || v.Path != args["--device-plugin-dir"] || c.VolumeMounts[0].MountPath != args["--device-plugin-dir"] {
+		t.Errorf("--device-plugin-dir=%s, hostPath %+v mounted at %s", args["--device-plugin-dir"], v, c.VolumeMounts[0].MountPath)
+	}
+	if args["--health-address"] != ":8892" || c.Ports[0].ContainerPort != 8892 ||
+		c.LivenessProbe.HTTPGet.Path != "/healthz" || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("health on %s, port %d, probes %+v %+v", args["--health-address"], c.Ports[0].ContainerPort, c.LivenessProbe, c.ReadinessProbe)
+	}
+	var ns corev1.Namespace
+	object(t, "deviceplugin/namespace.yaml", "Namespace", ds.Namespace, &ns)
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Errorf("namespace %s enforces %q; hostPID and hostPath need privileged", ns.Name, ns.Labels["pod-security.kubernetes.io/enforce"])
+	}
+}

@@ -1,0 +1,495 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/test/e2e/framework"
+	"github.com/zzcloud/zz/webhook/certgen"
+)
+
+// rendered is an overlay as kubectl kustomize renders it.
+type rendered []*unstructured.Unstructured
+
+func renderOverlay(t *testing.T, dir string) rendered {
+	t.Helper()
+	out, err := cluster.Kubectl(t.Context(), "kustomize", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs rendered
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if m != nil {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return objs
+}
+
+// get converts the object of that kind and name into out.
+func (r rendered) get(t *testing.T, kind, name string, out any) {
+	t.Helper()
+	for _, o := range r {
+		if o.GetKind() == kind && o.GetName() == name {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, out); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("the overlay has no %s %s", kind, name)
+}
+
+// container returns a pod template's container by name.
+func container(t *testing.T, spec corev1.PodSpec, name string) corev1.Container {
+	t.Helper()
+	for _, c := range spec.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %s", name)
+	return corev1.Container{}
+}
+
+// replaceArgs returns args with every --flag=... named in with replaced by
+// its value there ("" drops the flag), and the extra args appended.
+func replaceArgs(args []string, with map[string]string, extra ...string) []string {
+	var out []string
+	for _, a := range args {
+		flag, _, _ := strings.Cut(a, "=")
+		if v, ok := with[flag]; ok {
+			if v != "" {
+				out = append(out, flag+"="+v)
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return append(out, extra...)
+}
+
+// TestManifestsSelfSigned installs manifests/overlays/self-signed for real
+// with kubectl apply -k, then runs what its pods would run, with their
+// arguments and ServiceAccounts (the images cannot run here): the certgen
+// Job makes the webhook's certificate and caBundle (a second run and a
+// re-apply change nothing), the webhook serves it through its Service to the
+// apiserver for a pod of an opted-in namespace, and the device plugin
+// publishes its node's cards with the DaemonSet's rights.
+func TestManifestsSelfSigned(t *testing.T) {
+	ctx := t.Context()
+	overlay := filepath.Join(cluster.Root, "manifests", "overlays", "self-signed")
+	objs := renderOverlay(t, overlay)
+	var job batchv1.Job
+	objs.get(t, "Job", "zz-webhook-certgen", &job)
+	var svc corev1.Service
+	objs.get(t, "Service", "zz-webhook", &svc)
+	var mwcName string
+	for _, o := range objs {
+		if o.GetKind() == "MutatingWebhookConfiguration" {
+			mwcName = o.GetName()
+		}
+	}
+	sysNS := job.Namespace
+
+	// Whatever a former run left, the Secret starts missing.
+	if err := cluster.Client.CoreV1().Secrets(sysNS).Delete(ctx, "zz-webhook-tls", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if out, err := cluster.Kubectl(ctx, "apply", "-k", overlay); err != nil {
+		t.Fatalf("kubectl apply -k %s: %v\n%s", overlay, err, out)
+	}
+	t.Logf("kubectl apply -k manifests/overlays/self-signed: %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() { uninstallWorkloads(t, objs) })
+	// The controllers create every workload's pods: the Pod Security level
+	// of zz-system (restricted) admits them.
+	cluster.WaitFor(t, 60*time.Second, "the overlay's pods in "+sysNS, func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(sysNS).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		n := map[string]int{}
+		for _, p := range pods.Items {
+			n[p.Labels["app.kubernetes.io/name"]]++
+		}
+		return n["zz-scheduler"] == 2 && n["zz-webhook"] == 2 && n["zz-webhook-certgen"] >= 1, fmt.Sprintf("pods by name: %v", n), nil
+	})
+
+	// certgen, as its Job runs it.
+	cg := container(t, job.Spec.Template.Spec, "certgen")
+	if cg.Args[0] != "certgen" {
+		t.Fatalf("the Job does not run zz-webhook certgen: %v", cg.Args)
+	}
+	webhookBin := cluster.GoBuild(t, "./webhook/cmd/zz-webhook")
+	certgenKubeconfig := tokenKubeconfig(t, sysNS, job.Spec.Template.Spec.ServiceAccountName)
+	runCertgen := func() string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, webhookBin, append(slices.Clone(cg.Args), "--kubeconfig", certgenKubeconfig)...)
+		cmd.Env = append(os.Environ(), "POD_NAMESPACE="+sysNS) // the Job's downward API
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("zz-webhook %s: %v\n%s", strings.Join(cg.Args, " "), err, out)
+		}
+		return string(out)
+	}
+	out := runCertgen()
+	if !strings.Contains(out, "issued=true") || !strings.Contains(out, "caBundlePatched=true") {
+		t.Fatalf("first certgen run did not issue a certificate:\n%s", out)
+	}
+	secret, err := cluster.Client.CoreV1().Secrets(sysNS).Get(ctx, "zz-webhook-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mwcAPI := cluster.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	mwc, err := mwcAPI.Get(ctx, mwcName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsNames := []string{svc.Name + "." + svc.Namespace + ".svc", svc.Name + "." + svc.Namespace + ".svc.cluster.local"}
+	leaf := verifyServing(t, secret, mwc.Webhooks[0].ClientConfig.CABundle, dnsNames)
+	for _, w := range mwc.Webhooks {
+		if !bytes.Equal(w.ClientConfig.CABundle, mwc.Webhooks[0].ClientConfig.CABundle) {
+			t.Fatalf("webhook %s has another caBundle", w.Name)
+		}
+	}
+	t.Logf("certificate for %v until %s", leaf.DNSNames, leaf.NotAfter.Format(time.RFC3339))
+
+	// Twice, and after the admin applies the overlay again, is once.
+	unchanged := func(when string) {
+		t.Helper()
+		s, err := cluster.Client.CoreV1().Secrets(sysNS).Get(ctx, "zz-webhook-tls", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mwcAPI.Get(ctx, mwcName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ResourceVersion != secret.ResourceVersion || m.ResourceVersion != mwc.ResourceVersion {
+			t.Fatalf("%s changed the Secret (%s -> %s) or the configuration (%s -> %s)", when,
+				secret.ResourceVersion, s.ResourceVersion, mwc.ResourceVersion, m.ResourceVersion)
+		}
+	}
+	if out := runCertgen(); !strings.Contains(out, "issued=false") || !strings.Contains(out, "caBundlePatched=false") {
+		t.Fatalf("second certgen run changed something:\n%s", out)
+	}
+	unchanged("a second certgen run")
+	if out, err := cluster.Kubectl(ctx, "apply", "-k", overlay); err != nil {
+		t.Fatalf("kubectl apply -k again: %v\n%s", err, out)
+	}
+	unchanged("applying the overlay again")
+	runCertgen()
+	unchanged("certgen after applying the overlay again")
+
+	t.Run("webhook through its Service", func(t *testing.T) { webhookThroughService(t, objs, secret, webhookBin) })
+	t.Run("device plugin with its DaemonSet's rights", func(t *testing.T) { devicePluginAsDaemonSet(t, objs) })
+}
+
+// verifyServing checks the Secret's certificate against caBundle for every name.
+func verifyServing(t *testing.T, s *corev1.Secret, caBundle []byte, names []string) *x509.Certificate {
+	t.Helper()
+	if s.Type != corev1.SecretTypeTLS || s.Labels[certgen.LabelManagedBy] != certgen.ManagedBy {
+		t.Fatalf("Secret type %q labels %v", s.Type, s.Labels)
+	}
+	pair, err := tls.X509KeyPair(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if len(caBundle) == 0 || !roots.AppendCertsFromPEM(caBundle) {
+		t.Fatalf("caBundle %q holds no certificate", caBundle)
+	}
+	for _, name := range names {
+		if _, err := pair.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Fatalf("the serving certificate does not verify for %s against the caBundle: %v", name, err)
+		}
+	}
+	return pair.Leaf
+}
+
+// uninstallWorkloads deletes what the overlay runs and what would break other
+// tests (a MutatingWebhookConfiguration with failurePolicy Fail and no server,
+// pods taking kwok nodes' room); namespaces, RBAC and ConfigMaps stay, as
+// other tests apply them too.
+func uninstallWorkloads(t *testing.T, objs rendered) {
+	ctx := context.WithoutCancel(t.Context())
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "MutatingWebhookConfiguration", "Deployment", "DaemonSet", "Job", "CronJob", "PodDisruptionBudget", "Service":
+		default:
+			continue
+		}
+		args := []string{"delete", "--ignore-not-found", "--wait=false", strings.ToLower(o.GetKind()) + "/" + o.GetName()}
+		if ns := o.GetNamespace(); ns != "" {
+			args = append(args, "-n", ns)
+		}
+		if _, err := cluster.Kubectl(ctx, args...); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+	}
+	if err := cluster.Client.CoreV1().Secrets("zz-system").Delete(ctx, "zz-webhook-tls", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("uninstall: %v", err)
+	}
+}
+
+// hostIP is a non-loopback IPv4 address of this machine: Endpoints may not
+// point at loopback, and the apiserver dials a webhook Service's endpoints.
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address for the webhook's endpoint")
+	return ""
+}
+
+// webhookThroughService runs zz-webhook with the Deployment's arguments,
+// ServiceAccount and the certificate certgen made, as the only endpoint of
+// the overlay's Service; the overlay's own MutatingWebhookConfiguration
+// (clientConfig.service, the caBundle certgen set) sends it a pod.
+func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, bin string) {
+	ctx := t.Context()
+	requireAggregatorRouting(t)
+	var dep appsv1.Deployment
+	objs.get(t, "Deployment", "zz-webhook", &dep)
+	var svc corev1.Service
+	objs.get(t, "Service", "zz-webhook", &svc)
+	ip, port := hostIP(t), framework.FreePort(t)
+
+	// The Deployment's pods run on kwok with addresses nothing listens on:
+	// scale it to 0, so the test's process is the Service's one endpoint.
+	if _, err := cluster.Kubectl(ctx, "-n", dep.Namespace, "scale", "deployment", dep.Name, "--replicas=0"); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 60*time.Second, "no ready endpoint left in the zz-webhook Service", func(ctx context.Context) (bool, string, error) {
+		list, err := cluster.Client.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
+		if err != nil {
+			return false, "", err
+		}
+		n := 0
+		for _, s := range list.Items {
+			n += len(s.Endpoints)
+		}
+		return n == 0, fmt.Sprintf("%d endpoints", n), nil
+	})
+
+	dir := t.TempDir()
+	for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		if err := os.WriteFile(filepath.Join(dir, k), secret.Data[k], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := container(t, dep.Spec.Template.Spec, "zz-webhook")
+	args := replaceArgs(c.Args, map[string]string{
+		"--listen-address":       net.JoinHostPort(ip, strconv.Itoa(port)),
+		"--tls-cert-file":        filepath.Join(dir, corev1.TLSCertKey),
+		"--tls-private-key-file": filepath.Join(dir, corev1.TLSPrivateKeyKey),
+	}, "--kubeconfig", tokenKubeconfig(t, dep.Namespace, dep.Spec.Template.Spec.ServiceAccountName),
+		"--namespace", dep.Namespace) // the Deployment's POD_NAMESPACE
+	proc := cluster.Start(t, "zz-webhook-manifests", bin, args...)
+	cluster.WaitHTTP(t, proc, fmt.Sprintf("https://%s/readyz", net.JoinHostPort(ip, strconv.Itoa(port))), 30*time.Second)
+
+	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "app", Image: "registry.local/app:1", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}}}
+	// No endpoint yet: the shipped configuration (failurePolicy Fail) refuses
+	// the pod, so what admits it below is the webhook behind the Service.
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err == nil ||
+		!strings.Contains(err.Error(), `failed calling webhook "pods.zz.io"`) {
+		t.Fatalf("a pod was created in an opted-in namespace while the webhook had no endpoint: %v", err)
+	} else {
+		t.Logf("without an endpoint: %v", err)
+	}
+
+	// The endpoint the EndpointSlice controller would write for a ready pod.
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: svc.Name + "-e2e", Namespace: svc.Namespace, Labels: map[string]string{
+			discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: "zz-e2e"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(svc.Spec.Ports[0].Name), Port: ptr.To(int32(port)), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	sliceAPI := cluster.Client.DiscoveryV1().EndpointSlices(svc.Namespace)
+	if _, err := sliceAPI.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sliceAPI.Delete(context.WithoutCancel(ctx), slice.Name, metav1.DeleteOptions{}) })
+
+	var got *corev1.Pod
+	// The apiserver's informers see the new endpoint a moment later.
+	cluster.WaitFor(t, 30*time.Second, "a pod admitted through the zz-webhook Service", func(ctx context.Context) (bool, string, error) {
+		var err error
+		got, err = cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
+	env := envOf(got.Spec.Containers[0])
+	if env[contract.EnvClusterName] != "my-cluster" || env[contract.EnvNumCPUs] != "2" || got.Spec.NodeSelector[contract.LabelPool] != "general" {
+		t.Fatalf("the pod was not mutated by the shipped policy: env %v, node selector %v", env, got.Spec.NodeSelector)
+	}
+	log, err := os.ReadFile(proc.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), ns) {
+		t.Fatalf("the webhook's log does not mention namespace %s; did the apiserver call another server?\n%s", ns, log)
+	}
+}
+
+// requireAggregatorRouting fails when the test cluster's apiserver dials a
+// Service's ClusterIP (nothing routes it on this machine) instead of its
+// endpoints: a cluster started before hack/cluster-up.sh set the flag.
+func requireAggregatorRouting(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cluster.StateDir, "pids", "kube-apiserver.pid"))
+	if err != nil {
+		t.Logf("cannot check the apiserver's flags (%v); assuming --enable-aggregator-routing", err)
+		return
+	}
+	pid, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+	if err != nil {
+		t.Logf("cannot check the apiserver's flags (%v); assuming --enable-aggregator-routing", err)
+		return
+	}
+	if !bytes.Contains(cmdline, []byte("--enable-aggregator-routing")) {
+		t.Fatalf("the test cluster's apiserver runs without --enable-aggregator-routing (started by an older hack/cluster-up.sh): restart it with ZZ_CLUSTER=%s make cluster-down cluster-up", cluster.Name)
+	}
+}
+
+// devicePluginAsDaemonSet runs zz-device-plugin with the DaemonSet's
+// arguments (NVML from go-nvml's DGX A100 mock, a temporary device-plugin
+// folder) and a token of its ServiceAccount, for a GPU node carrying the
+// usual GPU taint: the DaemonSet places a pod there, the plugin publishes the
+// node's cards, and its rights are exactly the ones it needs.
+func devicePluginAsDaemonSet(t *testing.T, objs rendered) {
+	ctx := t.Context()
+	var ds appsv1.DaemonSet
+	objs.get(t, "DaemonSet", "zz-device-plugin", &ds)
+	const node = "mani-gpu-1"
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	_, err := cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: node, Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+			Labels: map[string]string{"kubernetes.io/hostname": node, contract.LabelGPUNode: "true", "type": "kwok"}},
+		Spec:   corev1.NodeSpec{Taints: []corev1.Taint{{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Nodes().Delete(context.WithoutCancel(ctx), node, metav1.DeleteOptions{})
+	})
+	// Node selector, tolerations and the namespace's Pod Security level let
+	// the DaemonSet's pod onto the tainted GPU node.
+	cluster.WaitFor(t, 60*time.Second, "a zz-device-plugin pod on "+node, func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+		if err != nil {
+			return false, "", err
+		}
+		d, err := cluster.Client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return len(pods.Items) == 1, fmt.Sprintf("%d pods on the node; DaemonSet status %+v", len(pods.Items), d.Status), nil
+	})
+
+	dir, err := os.MkdirTemp("", "zzdp") // short: unix socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	healthPort := framework.FreePort(t)
+	c := container(t, ds.Spec.Template.Spec, "zz-device-plugin")
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
+	}) {
+		t.Fatalf("the DaemonSet does not give NODE_NAME from the downward API: %+v", c.Env)
+	}
+	sa := ds.Spec.Template.Spec.ServiceAccountName
+	args := replaceArgs(c.Args, map[string]string{
+		"--nvml":              "mock:dgxa100",
+		"--device-plugin-dir": dir,
+		"--health-address":    fmt.Sprintf("127.0.0.1:%d", healthPort),
+	}, "--kubeconfig", tokenKubeconfig(t, ds.Namespace, sa), "--node-name", node)
+	bin := cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin")
+	dp := cluster.Start(t, "zz-device-plugin-manifests", bin, args...)
+	// Ready means its pod informer (list, watch) synced.
+	cluster.WaitHTTP(t, dp, fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), 60*time.Second)
+	n, err := cluster.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory])
+	if err != nil || len(inv.Cards) != 8 {
+		t.Fatalf("inventory published with the DaemonSet's rights: %v %+v", err, inv)
+	}
+
+	// What the run above did not exercise (Allocate marks pods, events), and
+	// what it must not be able to do.
+	user := "system:serviceaccount:" + ds.Namespace + ":" + sa
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"patch", "nodes"}, "yes"},
+		{[]string{"patch", "pods", "-A"}, "yes"},
+		{[]string{"watch", "pods", "-A"}, "yes"},
+		{[]string{"create", "events", "-A"}, "yes"},
+		{[]string{"patch", "events.events.k8s.io", "-A"}, "yes"},
+		{[]string{"update", "nodes"}, "no"},
+		{[]string{"delete", "pods", "-A"}, "no"},
+		{[]string{"get", "secrets", "-A"}, "no"},
+		{[]string{"create", "pods", "-A"}, "no"},
+	} {
+		out, _ := cluster.Kubectl(ctx, append([]string{"auth", "can-i", "--as", user}, tc.args...)...)
+		if strings.TrimSpace(out) != tc.want {
+			t.Errorf("kubectl auth can-i %s as %s: %q, want %q", strings.Join(tc.args, " "), user, strings.TrimSpace(out), tc.want)
+		}
+	}
+}
