@@ -1,11 +1,11 @@
 package deviceplugin
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,12 +37,13 @@ var ErrNoWaitingPod = errors.New("no pod on this node waits for these cards")
 
 // Match finds the pod a kubelet Allocate request is for. The API does not
 // say, so the contract decides: among the pods the extender bound to this
-// node whose cards were not allocated yet, those asking for as many cards as
-// the request has slots; when some of them were assigned exactly the cards
-// of the requested slots (the kubelet follows GetPreferredAllocation), only
-// those; then the first to arrive on the node (arrival, see Arrivals: the
-// kubelet admits pods in that order), then the oldest assume time. Two
-// candidates alike in both are ambiguous: an error, never a guess.
+// node whose cards were not allocated yet and that ask for as many cards as
+// the request has slots, the first to arrive on the node (arrival, see
+// Arrivals: the kubelet admits pods in that order); among pods that arrived
+// together (those already there when the plugin started), the one assigned
+// exactly the cards of the requested slots (the kubelet follows
+// GetPreferredAllocation), then the oldest assume time. Two candidates alike
+// in all three are ambiguous: an error, never a guess.
 func Match(pods []*corev1.Pod, node string, slotIDs []string, arrival func(types.UID) uint64) (*corev1.Pod, *gpushare.Assignment, error) {
 	arrival = orZero(arrival)
 	cards := map[string]bool{}
@@ -74,15 +75,27 @@ func Match(pods []*corev1.Pod, node string, slotIDs []string, arrival func(types
 		}
 		cands = append(cands, candidate{pod: p, a: a, exact: exact})
 	}
-	if slices.ContainsFunc(cands, func(c candidate) bool { return c.exact }) {
-		cands = slices.DeleteFunc(cands, func(c candidate) bool { return !c.exact })
-	}
 	if len(cands) == 0 {
 		return nil, nil, fmt.Errorf("%w: none is bound to %s by the zz extender with %d card(s) and not yet allocated (is it scheduled by %s, and is the extender running?)",
 			ErrNoWaitingPod, node, len(slotIDs), contract.SchedulerName)
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return first(arrival, cands[i].pod, cands[i].a, cands[j].pod, cands[j].a) })
-	if len(cands) > 1 && !first(arrival, cands[0].pod, cands[0].a, cands[1].pod, cands[1].a) {
+	// Arrival first: the slots' cards only tell pods apart that reached the
+	// node together (the kubelet picks any slots when the preference came too
+	// early to name a pod, so a card match alone proves nothing).
+	before := func(x, y candidate) int {
+		if ax, ay := arrival(x.pod.UID), arrival(y.pod.UID); ax != ay {
+			return cmp.Compare(ax, ay)
+		}
+		if x.exact != y.exact {
+			if x.exact {
+				return -1
+			}
+			return 1
+		}
+		return x.a.AssumeTime.Compare(y.a.AssumeTime)
+	}
+	slices.SortStableFunc(cands, before)
+	if len(cands) > 1 && before(cands[0], cands[1]) == 0 {
 		return nil, nil, fmt.Errorf("pods %s/%s and %s/%s both wait for %d card(s), reached the node together and have the same assume time; refusing to guess which this is",
 			cands[0].pod.Namespace, cands[0].pod.Name, cands[1].pod.Namespace, cands[1].pod.Name, len(slotIDs))
 	}
@@ -151,6 +164,19 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 		out = append(out, available[i])
 	}
 	return out
+}
+
+// waiting is true when some pod on node waits for size cards.
+func waiting(pods []*corev1.Pod, node string, size int) bool {
+	for _, p := range pods {
+		if p.Spec.NodeName != node || p.DeletionTimestamp != nil {
+			continue
+		}
+		if a, err := gpushare.PodAssignment(p); err == nil && !a.Assigned && len(a.UUIDs) == size {
+			return true
+		}
+	}
+	return false
 }
 
 // first orders waiting pods as the kubelet admits them: by arrival on the

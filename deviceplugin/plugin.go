@@ -124,17 +124,31 @@ func (p *Plugin) ListAndWatch(_ *pluginapi.Empty, stream pluginapi.DevicePlugin_
 
 // GetPreferredAllocation steers the kubelet to slots of the cards the
 // extender chose for the next waiting pod.
-func (p *Plugin) GetPreferredAllocation(_ context.Context, req *pluginapi.PreferredAllocationRequest) (*pluginapi.PreferredAllocationResponse, error) {
-	pods, err := p.waitingPods()
-	if err != nil {
-		return nil, err
+// The kubelet may ask before the plugin's informer shows the pod it admits:
+// with no waiting pod of that size it waits up to InformerLag.
+func (p *Plugin) GetPreferredAllocation(ctx context.Context, req *pluginapi.PreferredAllocationRequest) (*pluginapi.PreferredAllocationResponse, error) {
+	deadline := time.Now().Add(p.InformerLag)
+	for {
+		pods, err := p.waitingPods()
+		if err != nil {
+			return nil, err
+		}
+		resp := &pluginapi.PreferredAllocationResponse{}
+		missing := false
+		for _, c := range req.ContainerRequests {
+			ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize), p.Arrival)
+			missing = missing || (ids == nil && len(c.MustIncludeDeviceIDs) == 0 && !waiting(pods, p.Node, int(c.AllocationSize)))
+			resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: ids})
+		}
+		if !missing || time.Now().After(deadline) {
+			return resp, nil
+		}
+		select {
+		case <-ctx.Done():
+			return resp, nil
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	resp := &pluginapi.PreferredAllocationResponse{}
-	for _, c := range req.ContainerRequests {
-		ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize), p.Arrival)
-		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: ids})
-	}
-	return resp, nil
 }
 
 // Allocate finds the pod each container request is for, marks it allocated
