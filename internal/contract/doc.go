@@ -31,8 +31,10 @@
 //     pods alone after a restart. A pod may choose the placement policy with
 //     AnnotationGPUPolicy (PolicyBinpack or PolicySpread).
 //  3. The device plugin's Allocate matches the kubelet's request to one pod:
-//     same node, AnnotationGPUAssigned="false", same number of cards, oldest
-//     AnnotationGPUAssumeTime first; ambiguity is an error, never a guess. It
+//     same node, AnnotationGPUAssigned="false", same number of cards, the
+//     first to reach the node (the kubelet admits pods in that order; binds
+//     finish out of assume order), then the oldest AnnotationGPUAssumeTime;
+//     ambiguity is an error, never a guess. It
 //     sets AnnotationGPUAssigned="true" and returns EnvVisibleDevices=<uuids>
 //     and EnvGPUMemLimitMiB, the memory the app must stay within.
 //
