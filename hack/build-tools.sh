@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok; kubelet and stern on request) into _output/bin.
+# kube-scheduler, kubectl, kubelet for the device-plugin e2e, kwok; stern on request)
+# into _output/bin.
 # Each group is rebuilt only when its pins change: a stamp beside the binaries holds
 # the hash of what it was built from.
 #
 #   hack/build-tools.sh              # the default set
-#   hack/build-tools.sh kubelet stern
+#   hack/build-tools.sh stern
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -73,5 +74,5 @@ build() {
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kwok)
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kubelet kwok)
 for t in "${targets[@]}"; do build "$t"; done
