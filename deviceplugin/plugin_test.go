@@ -209,3 +209,34 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A kubelet may ask for a preference before the plugin's informer shows the
+// pod it admits: the plugin waits for it instead of naming no card.
+func TestPreferredWaitsForInformer(t *testing.T) {
+	store := &podStore{}
+	cards := []Card{{GPU: contract.GPU{Index: 0, UUID: "GPU-0", MemoryMiB: 40960, Healthy: true}},
+		{GPU: contract.GPU{Index: 1, UUID: "GPU-1", MemoryMiB: 40960, Healthy: true}}}
+	p := NewPlugin("n1", cards, 2, store.list, store.mark)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		store.mu.Lock()
+		store.pods = append(store.pods, assigned("late", 0, false, "GPU-1"))
+		store.mu.Unlock()
+	}()
+	all := []string{SlotID("GPU-0", 0), SlotID("GPU-0", 1), SlotID("GPU-1", 0), SlotID("GPU-1", 1)}
+	resp, err := p.GetPreferredAllocation(t.Context(), &pluginapi.PreferredAllocationRequest{ContainerRequests: []*pluginapi.ContainerPreferredAllocationRequest{
+		{AvailableDeviceIDs: all, AllocationSize: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := resp.ContainerResponses[0].DeviceIDs; len(ids) != 1 || !strings.HasPrefix(ids[0], "GPU-1::") {
+		t.Fatalf("preferred %v, want a slot of GPU-1", ids)
+	}
+	// Nobody comes: an empty preference after InformerLag, no error.
+	p.InformerLag = 100 * time.Millisecond
+	resp, err = p.GetPreferredAllocation(t.Context(), &pluginapi.PreferredAllocationRequest{ContainerRequests: []*pluginapi.ContainerPreferredAllocationRequest{
+		{AvailableDeviceIDs: all, AllocationSize: 2}}})
+	if err != nil || len(resp.ContainerResponses[0].DeviceIDs) != 0 {
+		t.Fatalf("no pod with 2 cards: %v %v", resp, err)
+	}
+}
