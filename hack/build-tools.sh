@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok; kubelet and stern on request) into _output/bin.
+# kube-scheduler, kubectl, kwok, krew; kubelet and stern on request) into _output/bin.
 # Each group is rebuilt only when its pins change: a stamp beside the binaries holds
 # the hash of what it was built from.
 #
@@ -68,10 +68,12 @@ build() {
     kubelet) build_k8s kubelet ;;
     kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" ;;
     stern) build_go_install stern "github.com/stern/stern@${STERN_VERSION}" ;;
-    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok stern" ;;
+    # As kubectl-krew too, so "kubectl krew" finds it on PATH.
+    krew) build_go_install krew "sigs.k8s.io/krew/cmd/krew@${KREW_VERSION}" && ln -sfn krew "${ZZ_BIN}/kubectl-krew" ;;
+    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok krew stern" ;;
   esac
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kwok)
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kwok krew)
 for t in "${targets[@]}"; do build "$t"; done
