@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // tinyMain prints the banner the zz servers print for --version.
@@ -88,6 +89,9 @@ func roundTrip(t *testing.T, img v1.Image) v1.Image {
 	back, err := tarball.ImageFromPath(path, &tag)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := validate.Image(back); err != nil {
+		t.Fatalf("the tarball's image is inconsistent: %v", err)
 	}
 	return back
 }

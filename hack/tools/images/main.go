@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 type options struct {
@@ -101,6 +102,14 @@ func run(ctx context.Context, o options) error {
 		digest, _ := img.Digest()
 		fmt.Printf("%s\t%s\t%s\t%s\n", path, tag, digest, line)
 	}
+	idx, err := layout.ImageIndexFromPath(ociDir)
+	if err != nil {
+		return err
+	}
+	if err := validate.Index(idx); err != nil {
+		return fmt.Errorf("the OCI layout %s fails its check: %w", ociDir, err)
+	}
+	fmt.Println(ociDir)
 	return nil
 }
 
@@ -109,6 +118,10 @@ func run(ctx context.Context, o options) error {
 func verify(ctx context.Context, path string, tag name.Tag, s Spec) (string, error) {
 	img, err := tarball.ImageFromPath(path, &tag)
 	if err != nil {
+		return "", err
+	}
+	// Digests, sizes, diff IDs and media types all agree.
+	if err := validate.Image(img); err != nil {
 		return "", err
 	}
 	if err := Check(img, s); err != nil {

@@ -46,6 +46,11 @@ func Check(img v1.Image, s Spec) error {
 // Extract writes the image's filesystem (every layer applied) under dir, with
 // the modes of the image; owners are kept only when running as root.
 func Extract(img v1.Image, dir string) error {
+	// The image's / is 0755 (a temporary folder is 0700): the user 65532 must
+	// be able to walk it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
