@@ -50,6 +50,21 @@ build_etcd() {
   echo "${key}" > "${ZZ_BIN}/.stamp-etcd"
 }
 
+# build_krew builds krew from hack/tools/krew (its pin), as kubectl-krew too so
+# that "kubectl krew" finds it on PATH.
+build_krew() {
+  local mod="${ZZ_ROOT}/hack/tools/krew"
+  local version; version="$(gomod_version sigs.k8s.io/krew "${mod}/go.mod")"
+  local ldflags="-s -w -X sigs.k8s.io/krew/internal/version.gitTag=${version}"
+  local key; key="$(stamp_key "${mod}/go.mod" "${mod}/go.sum" <(echo "${ldflags}"))"
+  if ! up_to_date krew "${key}" krew; then
+    log "building krew ${version}"
+    (cd "${mod}" && CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${ZZ_BIN}/krew" sigs.k8s.io/krew/cmd/krew)
+    echo "${key}" > "${ZZ_BIN}/.stamp-krew"
+  fi
+  ln -sfn krew "${ZZ_BIN}/kubectl-krew"
+}
+
 # build_go_install NAME MODULE@VERSION builds a released tool with go install.
 build_go_install() {
   local name=$1 target=$2
@@ -68,8 +83,7 @@ build() {
     kubelet) build_k8s kubelet ;;
     kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" ;;
     stern) build_go_install stern "github.com/stern/stern@${STERN_VERSION}" ;;
-    # As kubectl-krew too, so "kubectl krew" finds it on PATH.
-    krew) build_go_install krew "sigs.k8s.io/krew/cmd/krew@${KREW_VERSION}" && ln -sfn krew "${ZZ_BIN}/kubectl-krew" ;;
+    krew) build_krew ;;
     *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok krew stern" ;;
   esac
 }
