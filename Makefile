@@ -47,11 +47,12 @@ images:
 	_output/tools/images -out $(IMAGE_DIR) -repo $(IMAGE_REPO) -version $(VERSION) -revision $(COMMIT) \
 	  -source-date-epoch $(SOURCE_DATE_EPOCH) -platform linux/amd64 $(foreach i,$(IMAGES),$(i)=$(IMAGE_DIR)/linux-amd64/$(i))
 
-## release: kubectl-zz archives for every platform into $(RELEASE_DIR), and the krew manifest $(KREW_MANIFEST)
+## release: kubectl-zz archives for every platform into $(RELEASE_DIR), the krew manifest $(KREW_MANIFEST), each platform installed by krew
 release:
 	$(GO) build -C hack/tools/release -o $(CURDIR)/_output/tools/release .
 	_output/tools/release -version $(VERSION) -ldflags '$(LDFLAGS)' -source-date-epoch $(SOURCE_DATE_EPOCH) \
 	  -platforms $(RELEASE_PLATFORMS) -out $(RELEASE_DIR) -manifest $(KREW_MANIFEST)
+	hack/verify-release.sh $(KREW_MANIFEST) $(RELEASE_DIR)
 
 ## test: lint, build, unit tests with -race, images, then the e2e suite on a local cluster
 test: lint build unit images e2e

@@ -51,21 +51,12 @@ func Build(s Spec) (v1.Image, error) {
 	}
 	layers := []layerSpec{{base, "zz images: base (passwd, group, nsswitch.conf, CA certificates, /tmp, " + nonrootHome + ")"}}
 
-	dyn, err := dynamic(s.Binary)
+	libs, err := libLayer(s)
 	if err != nil {
 		return nil, err
 	}
-	if dyn {
-		libs, err := sharedLibs(s.Binary)
-		if err != nil {
-			return nil, err
-		}
-		files, err := libFiles(libs)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, copyrights(libs)...)
-		layers = append(layers, layerSpec{files, fmt.Sprintf("zz images: shared libraries of %s from the build host (%d files)", s.Name, len(libs))})
+	if libs != nil {
+		layers = append(layers, *libs)
 	}
 
 	bin, err := os.ReadFile(s.Binary)
@@ -92,12 +83,18 @@ func Build(s Spec) (v1.Image, error) {
 		}
 	}
 
+	return configure(img, s)
+}
+
+// configure sets the image's config: platform, creation time, user 65532,
+// entrypoint, environment and labels.
+func configure(img v1.Image, s Spec) (v1.Image, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.Created = created
+	cf.Created = v1.Time{Time: s.Created.UTC()}
 	cf.OS = s.Platform.OS
 	cf.Architecture = s.Platform.Architecture
 	cf.Variant = s.Platform.Variant
@@ -112,6 +109,25 @@ func Build(s Spec) (v1.Image, error) {
 		Labels: Labels(s),
 	}
 	return mutate.ConfigFile(img, cf)
+}
+
+// libLayer holds the loader and shared libraries of a dynamic binary; nil for
+// a static one.
+func libLayer(s Spec) (*layerSpec, error) {
+	dyn, err := dynamic(s.Binary)
+	if err != nil || !dyn {
+		return nil, err
+	}
+	libs, err := sharedLibs(s.Binary)
+	if err != nil {
+		return nil, err
+	}
+	files, err := libFiles(libs)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, copyrights(libs)...)
+	return &layerSpec{files, fmt.Sprintf("zz images: shared libraries of %s from the build host (%d files)", s.Name, len(libs))}, nil
 }
 
 // Labels are the image's OCI annotations (as config labels).

@@ -152,7 +152,26 @@ func TestStaticImage(t *testing.T) {
 		t.Errorf("a static binary gets 2 layers (base, binary), got %d", len(layers))
 	}
 
-	files := entries(t, back)
+	checkStaticFiles(t, entries(t, back), s.Created)
+
+	// Reproducible: the same inputs give the same digest.
+	again, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := img.Digest()
+	d2, _ := again.Digest()
+	if d1 != d2 {
+		t.Errorf("two builds of the same inputs differ: %s and %s", d1, d2)
+	}
+
+	runVersion(t, back, "tiny v1.2.3 abc1234")
+}
+
+// checkStaticFiles checks the files, modes, owners and times of a static
+// binary's image.
+func checkStaticFiles(t *testing.T, files map[string]*tar.Header, created time.Time) {
+	t.Helper()
 	for p, want := range map[string]struct {
 		mode     int64
 		uid, gid int
@@ -173,8 +192,8 @@ func TestStaticImage(t *testing.T) {
 		if h.Mode != want.mode || h.Uid != want.uid || h.Gid != want.gid {
 			t.Errorf("%s: mode %o uid %d gid %d, want %o %d %d", p, h.Mode, h.Uid, h.Gid, want.mode, want.uid, want.gid)
 		}
-		if !h.ModTime.Equal(s.Created) {
-			t.Errorf("%s: mtime %v, want %v", p, h.ModTime, s.Created)
+		if !h.ModTime.Equal(created) {
+			t.Errorf("%s: mtime %v, want %v", p, h.ModTime, created)
 		}
 	}
 	for p := range files {
@@ -182,19 +201,6 @@ func TestStaticImage(t *testing.T) {
 			t.Errorf("a static binary's image carries %s", p)
 		}
 	}
-
-	// Reproducible: the same inputs give the same digest.
-	again, err := Build(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1, _ := img.Digest()
-	d2, _ := again.Digest()
-	if d1 != d2 {
-		t.Errorf("two builds of the same inputs differ: %s and %s", d1, d2)
-	}
-
-	runVersion(t, back, "tiny v1.2.3 abc1234")
 }
 
 // TestDynamicImage builds a cgo binary: its image must carry the loader and

@@ -135,6 +135,9 @@ func RunEntrypoint(ctx context.Context, img v1.Image, rootfs string, args ...str
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
+		if errors.Is(err, syscall.EPERM) {
+			err = fmt.Errorf("%w (running in the image's root needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)", err)
+		}
 		return out.String(), fmt.Errorf("run %s in the image: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
 	}
 	return out.String(), nil

@@ -51,6 +51,16 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
+	// Archives of earlier builds would be uploaded with these by mistake.
+	stale, err := filepath.Glob(filepath.Join(o.out, "kubectl-zz_*.tar.gz"))
+	if err != nil {
+		return err
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
 	mtime := time.Unix(o.epoch, 0)
 	var archives []Archive
 	for _, p := range strings.Split(o.platforms, ",") {

@@ -113,31 +113,7 @@ func TestManifest(t *testing.T) {
 		t.Fatalf("%d platforms, want 3", len(m.Spec.Platforms))
 	}
 	for i, p := range m.Spec.Platforms {
-		a := archives[i]
-		want, _ := sha256File(a.Path)
-		if p.Sha256 != want {
-			t.Errorf("%s/%s: sha256 %s, want %s (of the archive)", a.OS, a.Arch, p.Sha256, want)
-		}
-		if p.Selector.MatchLabels["os"] != a.OS || p.Selector.MatchLabels["arch"] != a.Arch || len(p.Selector.MatchLabels) != 2 {
-			t.Errorf("selector %v for %s/%s", p.Selector.MatchLabels, a.OS, a.Arch)
-		}
-		if wantURI := "https://example.com/v1.2.3/" + filepath.Base(a.Path); p.URI != wantURI {
-			t.Errorf("uri %s, want %s", p.URI, wantURI)
-		}
-		var froms []string
-		for _, f := range p.Files {
-			froms = append(froms, f.From)
-			if f.To != "." {
-				t.Errorf("%s goes to %q", f.From, f.To)
-			}
-		}
-		wantBin, wantFiles := "kubectl-zz", []string{"kubectl-zz", "LICENSE", "kubectl_complete-zz"}
-		if a.OS == "windows" {
-			wantBin, wantFiles = "kubectl-zz.exe", []string{"kubectl-zz.exe", "LICENSE"}
-		}
-		if p.Bin != wantBin || !slices.Equal(froms, wantFiles) {
-			t.Errorf("%s: bin %s files %q, want %s %q", a.OS, p.Bin, froms, wantBin, wantFiles)
-		}
+		checkPlatform(t, p, archives[i])
 	}
 
 	// The same archives give the same manifest; another archive another sha256.
@@ -152,6 +128,35 @@ func TestManifest(t *testing.T) {
 	}
 	if _, err := Manifest("v1.2.3", "https://example.com/{{.Tag}}", archives); err == nil {
 		t.Error("a template with an unknown field passed")
+	}
+}
+
+// checkPlatform checks one platform of the manifest against its archive.
+func checkPlatform(t *testing.T, p platform, a Archive) {
+	t.Helper()
+	want, _ := sha256File(a.Path)
+	if p.Sha256 != want {
+		t.Errorf("%s/%s: sha256 %s, want %s (of the archive)", a.OS, a.Arch, p.Sha256, want)
+	}
+	if p.Selector.MatchLabels["os"] != a.OS || p.Selector.MatchLabels["arch"] != a.Arch || len(p.Selector.MatchLabels) != 2 {
+		t.Errorf("selector %v for %s/%s", p.Selector.MatchLabels, a.OS, a.Arch)
+	}
+	if wantURI := "https://example.com/v1.2.3/" + filepath.Base(a.Path); p.URI != wantURI {
+		t.Errorf("uri %s, want %s", p.URI, wantURI)
+	}
+	var froms []string
+	for _, f := range p.Files {
+		froms = append(froms, f.From)
+		if f.To != "." {
+			t.Errorf("%s goes to %q", f.From, f.To)
+		}
+	}
+	wantBin, wantFiles := "kubectl-zz", []string{"kubectl-zz", "LICENSE", "kubectl_complete-zz"}
+	if a.OS == "windows" {
+		wantBin, wantFiles = "kubectl-zz.exe", []string{"kubectl-zz.exe", "LICENSE"}
+	}
+	if p.Bin != wantBin || !slices.Equal(froms, wantFiles) {
+		t.Errorf("%s: bin %s files %q, want %s %q", a.OS, p.Bin, froms, wantBin, wantFiles)
 	}
 }
 
