@@ -48,9 +48,6 @@ func TestKrewInstall(t *testing.T) {
 	if err != nil || !strings.Contains(out, filepath.Join(k.bin, "kubectl-zz")+"\n") {
 		t.Fatalf("kubectl plugin list does not show the installed kubectl-zz (%v):\n%s", err, out)
 	}
-	if out, err := k.kubectl(t, "krew", "list"); err != nil || !strings.Contains(out, "zz") {
-		t.Errorf("kubectl krew list (%v):\n%s", err, out)
-	}
 	out, err = k.kubectl(t, "zz", "--help")
 	for _, sub := range []string{"deploy", "rollback", "logs", "gpu"} {
 		if err != nil || !strings.Contains(out, sub) {
@@ -65,6 +62,29 @@ func TestKrewInstall(t *testing.T) {
 
 	checkCompletion(t, k, rel.version)
 
+	// krew list and uninstall want a plugin index: a private one, a git
+	// repository laid out as krew-index with the manifest in plugins/.
+	index := filepath.Join(tmp, "index")
+	if err := os.MkdirAll(filepath.Join(index, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := os.ReadFile(rel.manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(index, "plugins", "zz.yaml"), manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git := []string{"git", "-C", index, "-c", "user.name=zz", "-c", "user.email=zz@example.com"}
+	mustRun(t, git[0], append(git[1:], "init", "-q")...)
+	mustRun(t, git[0], append(git[1:], "add", ".")...)
+	mustRun(t, git[0], append(git[1:], "commit", "-qm", "zz")...)
+	if out, err := k.kubectl(t, "krew", "index", "add", "private", index); err != nil {
+		t.Fatalf("krew index add: %v\n%s", err, out)
+	}
+	if out, err := k.kubectl(t, "krew", "list"); err != nil || !strings.Contains(out, "zz") {
+		t.Errorf("kubectl krew list (%v):\n%s", err, out)
+	}
 	if out, err := k.kubectl(t, "krew", "uninstall", "zz"); err != nil {
 		t.Fatalf("krew uninstall: %v\n%s", err, out)
 	}

@@ -34,7 +34,8 @@ func writeTarGz(path string, members []member, mtime time.Time) (err error) {
 			err = cerr
 		}
 	}()
-	zw, err := gzip.NewWriterLevel(f, gzip.BestCompression)
+	// Best compression takes 3.5 times as long for 0.5% less.
+	zw, err := gzip.NewWriterLevel(f, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
