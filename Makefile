@@ -3,32 +3,63 @@
 
 GO        ?= go
 BIN       := _output/bin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# A semantic version (krew and image tags need one): the nearest v* tag, or v0.0.0-g<commit>.
+VERSION   ?= $(shell hack/version.sh)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Every timestamp in images and release archives: the commit's time, so a commit
+# always builds the same bytes (and the same sha256 in the krew manifest).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 LDFLAGS   := -s -w -X github.com/zzcloud/zz/internal/version.gitVersion=$(VERSION) \
              -X github.com/zzcloud/zz/internal/version.gitCommit=$(COMMIT)
 # Unit tests: every package but the e2e suite (its framework's own tests included).
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
+# Tool modules with code of their own (vetted and unit-tested with the product).
+TOOL_MODS := hack/tools/images hack/tools/release
+# make images: the server images, linux/amd64 (see README, Images).
+IMAGES     := zz-extender zz-webhook zz-device-plugin
+IMAGE_REPO ?= zzcloud
+IMAGE_DIR  ?= _output/images
+# make release: kubectl-zz archives and the krew manifest.
+RELEASE_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
+RELEASE_DIR       ?= _output/release
+KREW_MANIFEST     ?= krew/zz.yaml
 # go-nvml's cgo bindings trip deprecation warnings on every cold build.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test unit e2e bench-e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
+.PHONY: all build images release test unit e2e bench-e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
 
 all: lint build
 
 ## build: the zz binaries into _output/bin
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/kubectl-zz ./extender/cmd/zz-extender
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/kubectl-zz ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook
 	# NVML is loaded with dlopen: the device plugin needs cgo.
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./deviceplugin/cmd/zz-device-plugin
 	$(GO) build ./...
 
-## test: lint, build, unit tests with -race, then the e2e suite on a local cluster
-test: lint build unit e2e
+## images: OCI images of the servers, built without Docker, into $(IMAGE_DIR) (NAME.tar for docker load, oci/)
+images:
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-amd64/ ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook
+	# NVML is loaded with dlopen: cgo, so glibc goes into the image too.
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-amd64/ ./deviceplugin/cmd/zz-device-plugin
+	$(GO) build -C hack/tools/images -o $(CURDIR)/_output/tools/images .
+	_output/tools/images -out $(IMAGE_DIR) -repo $(IMAGE_REPO) -version $(VERSION) -revision $(COMMIT) \
+	  -source-date-epoch $(SOURCE_DATE_EPOCH) -platform linux/amd64 $(foreach i,$(IMAGES),$(i)=$(IMAGE_DIR)/linux-amd64/$(i))
+
+## release: kubectl-zz archives for every platform into $(RELEASE_DIR), the krew manifest $(KREW_MANIFEST), each platform installed by krew
+release:
+	$(GO) build -C hack/tools/release -o $(CURDIR)/_output/tools/release .
+	_output/tools/release -version $(VERSION) -ldflags '$(LDFLAGS)' -source-date-epoch $(SOURCE_DATE_EPOCH) \
+	  -platforms $(RELEASE_PLATFORMS) -out $(RELEASE_DIR) -manifest $(KREW_MANIFEST)
+	hack/verify-release.sh $(KREW_MANIFEST) $(RELEASE_DIR)
+
+## test: lint, build, unit tests with -race, images, then the e2e suite on a local cluster
+test: lint build unit images e2e
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	for m in $(TOOL_MODS); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
 
 ## e2e: start (or reuse) the local cluster, run the e2e suite, stop what it started
 e2e: tools
@@ -61,6 +92,7 @@ lint: verify-pins
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './_output/*' -not -path './.git/*'))"; \
 	  if [ -n "$$out" ]; then echo "error: gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	for m in $(TOOL_MODS); do (cd $$m && $(GO) vet ./...) || exit 1; done
 	bash -n hack/*.sh
 
 verify-pins:

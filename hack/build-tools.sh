@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kubelet for the device-plugin e2e, kwok; stern on request)
-# into _output/bin.
+# kube-scheduler, kubectl, kubelet for the device-plugin e2e, kwok, krew; stern on
+# request) into _output/bin.
 # Each group is rebuilt only when its pins change: a stamp beside the binaries holds
 # the hash of what it was built from.
 #
@@ -51,6 +51,21 @@ build_etcd() {
   echo "${key}" > "${ZZ_BIN}/.stamp-etcd"
 }
 
+# build_krew builds krew from hack/tools/krew (its pin), as kubectl-krew too so
+# that "kubectl krew" finds it on PATH.
+build_krew() {
+  local mod="${ZZ_ROOT}/hack/tools/krew"
+  local version; version="$(gomod_version sigs.k8s.io/krew "${mod}/go.mod")"
+  local ldflags="-s -w -X sigs.k8s.io/krew/internal/version.gitTag=${version}"
+  local key; key="$(stamp_key "${mod}/go.mod" "${mod}/go.sum" <(echo "${ldflags}"))"
+  if ! up_to_date krew "${key}" krew; then
+    log "building krew ${version}"
+    (cd "${mod}" && CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${ZZ_BIN}/krew" sigs.k8s.io/krew/cmd/krew)
+    echo "${key}" > "${ZZ_BIN}/.stamp-krew"
+  fi
+  ln -sfn krew "${ZZ_BIN}/kubectl-krew"
+}
+
 # build_go_install NAME MODULE@VERSION builds a released tool with go install.
 build_go_install() {
   local name=$1 target=$2
@@ -69,10 +84,11 @@ build() {
     kubelet) build_k8s kubelet ;;
     kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" ;;
     stern) build_go_install stern "github.com/stern/stern@${STERN_VERSION}" ;;
-    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok stern" ;;
+    krew) build_krew ;;
+    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok krew stern" ;;
   esac
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kubelet kwok)
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kubelet kwok krew)
 for t in "${targets[@]}"; do build "$t"; done

@@ -26,3 +26,8 @@ func Get() Info {
 		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
 	}
 }
+
+// Banner is the line a server binary prints for --version: "NAME VERSION COMMIT".
+func Banner(name string) string {
+	return name + " " + gitVersion + " " + gitCommit
+}

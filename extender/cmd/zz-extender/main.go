@@ -34,6 +34,7 @@ type options struct {
 	burst        int
 	balance      balance.Weights
 	shutdownWait time.Duration
+	version      bool
 }
 
 func main() {
@@ -51,7 +52,12 @@ func main() {
 	flag.Float64Var(&o.balance.Load, "balance-load-weight", balance.Default.Load, "weight of a node's distance from the cluster's mean load")
 	flag.Float64Var(&o.balance.Spread, "balance-spread-weight", balance.Default.Spread, "share of the score (0-1) given to spreading an app's replicas across hosts")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish calls in flight after SIGTERM")
+	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
+	if o.version {
+		fmt.Println(version.Banner("zz-extender"))
+		return
+	}
 	if err := run(o); err != nil {
 		klog.ErrorS(err, "zz-extender failed")
 		klog.Flush()

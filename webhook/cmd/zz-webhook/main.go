@@ -38,6 +38,7 @@ type options struct {
 	policy       string
 	namespace    string
 	shutdownWait time.Duration
+	version      bool
 }
 
 func main() {
@@ -53,7 +54,12 @@ func main() {
 	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
 	flag.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, never mutated (default $POD_NAMESPACE)")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish reviews in flight after SIGTERM")
+	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
+	if o.version {
+		fmt.Println(version.Banner("zz-webhook"))
+		return
+	}
 	if err := run(o); err != nil {
 		klog.ErrorS(err, "zz-webhook failed")
 		klog.Flush()
