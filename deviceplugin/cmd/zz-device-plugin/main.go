@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,6 +39,7 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/podannotate"
+	"github.com/zzcloud/zz/internal/serve"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -123,24 +123,30 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger := klog.FromContext(ctx).WithValues("node", o.node)
 	var notReady atomic.Pointer[string]
-	setNotReady := func(why string) { notReady.Store(&why) }
-	setNotReady("starting")
+	starting := "starting"
+	notReady.Store(&starting)
 	lib, mockControl, err := newNVML(o.backend, o.node)
 	if err != nil {
 		return err
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	go serveHealth(ctx, o.health, &notReady, registry, mockControl)
+	health := serve.Listener{Flag: "--health-address", Addr: o.health, Handler: healthHandler(&notReady, registry, mockControl)}
+	return serve.Run(ctx, 5*time.Second, []serve.Listener{health}, func(ctx context.Context) error {
+		return serveGPUs(ctx, o, lib, registry, &notReady)
+	})
+}
 
+// serveGPUs publishes the cards and serves them to the kubelet until ctx ends.
+func serveGPUs(ctx context.Context, o options, lib nvml.Interface, registry *prometheus.Registry, notReady *atomic.Pointer[string]) error {
+	logger := klog.FromContext(ctx).WithValues("node", o.node)
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		// One clear line, then idle: a DaemonSet on a node without a driver
 		// must not crash-loop.
 		logger.Error(deviceplugin.ErrNoDriver, "Serving no GPUs", "nvml", ret.Error())
-		setNotReady("no NVIDIA driver: " + ret.Error())
-		<-ctx.Done()
+		why := "no NVIDIA driver: " + ret.Error()
+		notReady.Store(&why)
 		return nil
 	}
 	defer lib.Shutdown()
@@ -244,7 +250,7 @@ func publishInventory(ctx context.Context, client kubernetes.Interface, node str
 	}
 }
 
-func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[string], reg *prometheus.Registry, mockControl http.Handler) {
+func healthHandler(notReady *atomic.Pointer[string], reg *prometheus.Registry, mockControl http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -258,15 +264,5 @@ func serveHealth(ctx context.Context, addr string, notReady *atomic.Pointer[stri
 	if mockControl != nil {
 		mux.Handle("/debug/mocknvml/", http.StripPrefix("/debug/mocknvml", mockControl))
 	}
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		klog.ErrorS(err, "Health server stopped", "address", addr)
-	}
+	return mux
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +18,7 @@ import (
 	"github.com/zzcloud/zz/internal/balance"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/kubeconfig"
+	"github.com/zzcloud/zz/internal/serve"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -110,41 +109,9 @@ func run(o options) error {
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
 	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(c.Collectors()...))
 
-	servers := []*http.Server{}
-	errs := make(chan error, 3)
-	for _, s := range []struct {
-		addr, flag string
-		handler    http.Handler
-	}{{o.listen, "--listen-address", handler}, {o.health, "--health-address", handler.HealthHandler()}} {
-		if s.addr == "" {
-			continue
-		}
-		lis, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w (another extender running? pick %s)", s.addr, err, s.flag)
-		}
-		srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 5 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return ctx }}
-		servers = append(servers, srv)
-		go func() { errs <- srv.Serve(lis) }()
-		logger.Info("Serving", "address", lis.Addr().String(), "flag", s.flag)
-	}
-	go func() { errs <- c.Run(ctx, o.assumeTTL, o.unstartedTTL) }()
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
-
-	select {
-	case <-ctx.Done():
-	case err := <-errs:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	logger.Info("Shutting down: finishing calls in flight", "grace", o.shutdownWait)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
-	defer cancel()
-	var errShutdown error
-	for _, srv := range servers {
-		errShutdown = errors.Join(errShutdown, srv.Shutdown(sctx))
-	}
-	return errShutdown
+	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
+		{Flag: "--listen-address", Addr: o.listen, Handler: handler},
+		{Flag: "--health-address", Addr: o.health, Handler: handler.HealthHandler()},
+	}, func(ctx context.Context) error { return c.Run(ctx, o.assumeTTL, o.unstartedTTL) })
 }

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/kubeconfig"
+	"github.com/zzcloud/zz/internal/serve"
 	"github.com/zzcloud/zz/internal/version"
 	"github.com/zzcloud/zz/webhook"
 )
@@ -112,32 +111,9 @@ func run(o options) error {
 		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
 		OwnNamespace: o.namespace, Metrics: webhook.NewMetrics(store.Collectors()...),
 	})
-	lis, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (another webhook running? pick --listen-address)", o.listen, err)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second,
-		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate},
-		BaseContext: func(net.Listener) context.Context { return ctx }}
-	errs := make(chan error, 3)
-	go func() { errs <- store.Watch(ctx, client) }()
-	go func() {
-		if err := namespaces.Run(ctx); err != nil {
-			errs <- err
-		}
-	}()
-	go func() { errs <- srv.ServeTLS(lis, "", "") }()
-	logger.Info("Serving", "address", lis.Addr().String(), "policy", src, "version", version.Get().GitVersion)
-
-	select {
-	case <-ctx.Done():
-	case err := <-errs:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-	}
-	logger.Info("Shutting down: finishing reviews in flight", "grace", o.shutdownWait)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownWait)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion)
+	return serve.Run(ctx, o.shutdownWait, []serve.Listener{{Flag: "--listen-address", Addr: o.listen, Handler: handler,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}}},
+		func(ctx context.Context) error { return store.Watch(ctx, client) },
+		namespaces.Run)
 }
