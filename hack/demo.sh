@@ -5,8 +5,9 @@
 # inference app with kubectl zz, look at the shared GPUs, deploy a new version,
 # roll it back. Works on a fresh machine after nothing but git clone.
 #
-#   make demo                  # leaves the cluster up, prints how to use it
-#   ZZ_DEMO_TEARDOWN=1 make demo   # stops everything at the end
+#   make demo                  # the tour, then stops everything it started
+#   ZZ_DEMO_KEEP=1 make demo   # leaves the cluster up and prints how to use it
+# A demo that fails leaves the cluster up for a look at its logs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -186,13 +187,13 @@ zz history -n demo shop
 zz rollback -n demo shop --timeout 2m
 kubectl -n demo get deployment shop -o jsonpath='shop runs {.spec.template.spec.containers[0].image}{"\n"}'
 
-if [[ "${ZZ_DEMO_TEARDOWN:-}" == "1" ]]; then
-  step "Tearing down"
-  kubectl delete mutatingwebhookconfiguration zz-webhook-demo --ignore-not-found > /dev/null
-  "${ZZ_ROOT}/hack/cluster-down.sh"
-else
+if [[ "${ZZ_DEMO_KEEP:-}" == "1" ]]; then
   step "Done. The cluster, zz-scheduler, extender and webhook keep running:"
   echo "  export KUBECONFIG=${ZZ_KUBECONFIG}"
   echo "  ${ZZ_BIN}/kubectl-zz gpu; ${ZZ_BIN}/kubectl-zz history -n demo shop"
   echo "Stop everything with: make cluster-down   (logs: ${LOGS})"
+else
+  step "Done. Tearing down (ZZ_DEMO_KEEP=1 make demo leaves it all running)"
+  kubectl delete mutatingwebhookconfiguration zz-webhook-demo --ignore-not-found > /dev/null
+  "${ZZ_ROOT}/hack/cluster-down.sh"
 fi

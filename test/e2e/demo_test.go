@@ -12,7 +12,7 @@ import (
 // ports, torn down at the end): the README's first command must work.
 func TestDemo(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), filepath.Join(cluster.Root, "hack", "demo.sh"))
-	cmd.Env = append(os.Environ(), "ZZ_CLUSTER=demo-e2e", "ZZ_PORT_BASE=24000", "ZZ_DEMO_TEARDOWN=1", "ZZ_SKIP_BUILD=1")
+	cmd.Env = append(os.Environ(), "ZZ_CLUSTER=demo-e2e", "ZZ_PORT_BASE=24000", "ZZ_SKIP_BUILD=1")
 	t.Cleanup(func() {
 		down := exec.Command(filepath.Join(cluster.Root, "hack", "cluster-down.sh"))
 		down.Env = append(os.Environ(), "ZZ_CLUSTER=demo-e2e", "ZZ_PORT_BASE=24000")
