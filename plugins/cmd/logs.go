@@ -298,8 +298,13 @@ func (o *LogsOptions) format() (logs.Format, error) {
 func (o *LogsOptions) Run(cmd *cobra.Command) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer logsAtExit()
 	return logs.Run(ctx, o.cfg)
 }
+
+// logsAtExit runs when logs.Run returns; builds with -tags zzprof set it to
+// write memory profiles (logs_prof.go).
+var logsAtExit = func() {}
 
 func optionalRegexp(flag, expr string) (*regexp.Regexp, error) {
 	if expr == "" {
