@@ -96,16 +96,16 @@ func TestBenchLogs(t *testing.T) {
 			setPageCache(t, tools[name][0], pagecache)
 			r := followBench(t, tools[name], pods, burst, fmt.Sprintf("%s-%d-", name, round))
 			results[name] = append(results[name], r)
-			t.Logf("round %d: %-8s attach %5.1fs, %8.0f lines/s, RSS attached %5.1f MiB, peak %5.1f MiB (anon %5.1f, file %5.1f)",
-				round+1, name, r.attach.Seconds(), r.linesPerSec, r.attachedRSSMiB, r.peakRSSMiB, r.peakAnonMiB, r.peakFileMiB)
+			t.Logf("round %d: %-8s attach %5.1fs, %8.0f lines/s, CPU %4.1f s per million lines, RSS attached %5.1f MiB, peak %5.1f MiB (anon %5.1f, file %5.1f)",
+				round+1, name, r.attach.Seconds(), r.linesPerSec, r.cpuPerMLine, r.attachedRSSMiB, r.peakRSSMiB, r.peakAnonMiB, r.peakFileMiB)
 		}
 		for _, name := range order {
 			if name == "stern" {
 				continue
 			}
 			z, s := results[name][round], results["stern"][round]
-			t.Logf("round %d: %s/stern lines/s ratio %.2f, peak RSS ratio %.2f (anon %.2f, file %.2f)", round+1, name,
-				z.linesPerSec/s.linesPerSec, z.peakRSSMiB/s.peakRSSMiB, z.peakAnonMiB/s.peakAnonMiB, z.peakFileMiB/s.peakFileMiB)
+			t.Logf("round %d: %s/stern lines/s ratio %.2f, CPU per line ratio %.2f, peak RSS ratio %.2f (anon %.2f, file %.2f)", round+1, name,
+				z.linesPerSec/s.linesPerSec, z.cpuPerMLine/s.cpuPerMLine, z.peakRSSMiB/s.peakRSSMiB, z.peakAnonMiB/s.peakAnonMiB, z.peakFileMiB/s.peakFileMiB)
 		}
 	}
 	field := func(name string, f func(benchResult) float64) float64 {
@@ -119,14 +119,15 @@ func TestBenchLogs(t *testing.T) {
 	peak := func(r benchResult) float64 { return r.peakRSSMiB }
 	anon := func(r benchResult) float64 { return r.peakAnonMiB }
 	file := func(r benchResult) float64 { return r.peakFileMiB }
+	cpu := func(r benchResult) float64 { return r.cpuPerMLine }
 	sr, sm := field("stern", rate), field("stern", peak)
 	for _, name := range order {
 		if name == "stern" {
 			continue
 		}
 		zr, zm := field(name, rate), field(name, peak)
-		t.Logf("RESULT logs %s: %d pods, burst of %d lines each: %s %.0f lines/s vs stern %.0f lines/s (ratio %.2f); peak RSS %s %.1f MiB vs stern %.1f MiB (ratio %.2f; anon %.1f vs %.1f, file %.1f vs %.1f); mean of %d rounds, page cache %s",
-			name, pods, burst, name, zr, sr, zr/sr, name, zm, sm, zm/sm, field(name, anon), field("stern", anon), field(name, file), field("stern", file), rounds, pagecache)
+		t.Logf("RESULT logs %s: %d pods, burst of %d lines each: %s %.0f lines/s vs stern %.0f lines/s (ratio %.2f); CPU %.1f vs %.1f s per million lines (ratio %.2f); peak RSS %s %.1f MiB vs stern %.1f MiB (ratio %.2f; anon %.1f vs %.1f, file %.1f vs %.1f); mean of %d rounds, page cache %s",
+			name, pods, burst, name, zr, sr, zr/sr, field(name, cpu), field("stern", cpu), field(name, cpu)/field("stern", cpu), name, zm, sm, zm/sm, field(name, anon), field("stern", anon), field(name, file), field("stern", file), rounds, pagecache)
 	}
 }
 
@@ -180,6 +181,10 @@ type benchResult struct {
 	// peakAnonMiB and peakFileMiB are the most RssAnon (heap, stacks) and
 	// RssFile (the mapped binary) reached, sampled every 20ms.
 	peakAnonMiB, peakFileMiB float64
+	// cpuPerMLine is the follower's CPU time (user+system) during the burst,
+	// in seconds per million lines: what it costs, less sensitive than
+	// lines/s to other load on the machine.
+	cpuPerMLine float64
 }
 
 // followBench starts one follower, waits until all pods are attached, appends
@@ -250,6 +255,7 @@ func followBench(t *testing.T, argv []string, pods, burst int, prefix string) be
 	attach := time.Since(start)
 	attachedRSS := procStatusMiB(t, cmd.Process.Pid, "VmRSS:")
 	lines.Store(0)
+	cpu0 := procCPUSeconds(t, cmd.Process.Pid)
 	t0 := time.Now()
 	appendLog(t, file, prefix, 0, burst)
 	want := int64(pods * burst)
@@ -258,11 +264,12 @@ func followBench(t *testing.T, argv []string, pods, burst int, prefix string) be
 		return n >= want, fmt.Sprintf("%d of %d lines", n, want), nil
 	})
 	elapsed := time.Since(t0)
+	cpu := procCPUSeconds(t, cmd.Process.Pid) - cpu0
 	close(stopSampling)
 	peak := <-sampled
 	return benchResult{attach: attach, linesPerSec: float64(want) / elapsed.Seconds(),
 		attachedRSSMiB: attachedRSS, peakRSSMiB: procStatusMiB(t, cmd.Process.Pid, "VmHWM:"),
-		peakAnonMiB: peak[0], peakFileMiB: peak[1]}
+		peakAnonMiB: peak[0], peakFileMiB: peak[1], cpuPerMLine: cpu / float64(want) * 1e6}
 }
 
 // procStatusMiB reads a kB field of /proc/PID/status (VmHWM: the peak
@@ -306,4 +313,23 @@ func procAnonFileMiB(pid int) (anon, file float64, ok bool) {
 		}
 	}
 	return anon, file, n == 2
+}
+
+// procCPUSeconds is the user+system CPU time of a process so far.
+func procCPUSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name, "(...)", which may hold spaces:
+	// state is the first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return (utime + stime) / clockTicks
 }
