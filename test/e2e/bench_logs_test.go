@@ -231,13 +231,18 @@ func followBench(t *testing.T, argv []string, pods, burst int, prefix string) be
 		}
 	}()
 	var syncs, lines atomic.Int64
+	// The reader notes when the burst's last line arrived: the wait below
+	// polls every 200ms, too coarse for a burst of a few seconds.
+	var want, doneAt atomic.Int64
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			l := sc.Text()
 			switch {
 			case strings.HasPrefix(l, prefix):
-				lines.Add(1)
+				if n := lines.Add(1); n == want.Load() {
+					doneAt.Store(time.Now().UnixNano())
+				}
 			case strings.HasPrefix(l, "sync"+prefix):
 				syncs.Add(1)
 			}
@@ -255,21 +260,22 @@ func followBench(t *testing.T, argv []string, pods, burst int, prefix string) be
 	attach := time.Since(start)
 	attachedRSS := procStatusMiB(t, cmd.Process.Pid, "VmRSS:")
 	lines.Store(0)
+	total := int64(pods * burst)
+	want.Store(total)
 	cpu0 := procCPUSeconds(t, cmd.Process.Pid)
 	t0 := time.Now()
 	appendLog(t, file, prefix, 0, burst)
-	want := int64(pods * burst)
-	cluster.WaitFor(t, 300*time.Second, fmt.Sprintf("%d lines from %s", want, argv[0]), func(ctx context.Context) (bool, string, error) {
+	cluster.WaitFor(t, 300*time.Second, fmt.Sprintf("%d lines from %s", total, argv[0]), func(ctx context.Context) (bool, string, error) {
 		n := lines.Load()
-		return n >= want, fmt.Sprintf("%d of %d lines", n, want), nil
+		return n >= total && doneAt.Load() != 0, fmt.Sprintf("%d of %d lines", n, total), nil
 	})
-	elapsed := time.Since(t0)
+	elapsed := time.Unix(0, doneAt.Load()).Sub(t0)
 	cpu := procCPUSeconds(t, cmd.Process.Pid) - cpu0
 	close(stopSampling)
 	peak := <-sampled
-	return benchResult{attach: attach, linesPerSec: float64(want) / elapsed.Seconds(),
+	return benchResult{attach: attach, linesPerSec: float64(total) / elapsed.Seconds(),
 		attachedRSSMiB: attachedRSS, peakRSSMiB: procStatusMiB(t, cmd.Process.Pid, "VmHWM:"),
-		peakAnonMiB: peak[0], peakFileMiB: peak[1], cpuPerMLine: cpu / float64(want) * 1e6}
+		peakAnonMiB: peak[0], peakFileMiB: peak[1], cpuPerMLine: cpu / float64(total) * 1e6}
 }
 
 // procStatusMiB reads a kB field of /proc/PID/status (VmHWM: the peak
