@@ -10,7 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -152,12 +153,27 @@ func (m *manager) listOnce(ctx context.Context, cl *Cluster, ns string) error {
 	return nil
 }
 
-// watch runs a pod informer for one namespace of one cluster.
+// watch runs a pod informer for one namespace of one cluster. It is built on
+// a plain ListWatch rather than an informer factory (whose package links every
+// API group's informers and listers into the binary), and its cache holds slim
+// pods (see slimPod), not the API server's full objects.
 func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.InformerSynced, error) {
-	factory := informers.NewSharedInformerFactoryWithOptions(cl.Client, 0,
-		informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = m.cfg.LabelSelector }))
-	inf := factory.Core().V1().Pods().Informer()
+	pods := cl.Client.CoreV1().Pods(ns)
+	sel := m.cfg.LabelSelector
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = sel
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel
+			return pods.Watch(ctx, o)
+		},
+	}, cl.Client)
+	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{})
+	if err := inf.SetTransform(slimPod); err != nil {
+		return nil, err
+	}
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, initial bool) {
 			if pod, ok := obj.(*corev1.Pod); ok {
@@ -181,8 +197,49 @@ func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.Info
 	if err != nil {
 		return nil, err
 	}
-	factory.Start(ctx.Done())
+	go inf.RunWithContext(ctx)
 	return reg.HasSynced, nil
+}
+
+// slimPod is the informer's transform: it keeps only what reconcile, forget
+// and Selector.Targets read (name, namespace, UID, and per container status
+// its name, containerID and whether it runs or has terminated). A full pod
+// (spec, managedFields, conditions) is several kilobytes; the cache holds one
+// per followed pod.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil // a tombstone: its object was transformed before
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
+			ResourceVersion: pod.ResourceVersion, DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{
+			InitContainerStatuses:      slimStatuses(pod.Status.InitContainerStatuses),
+			ContainerStatuses:          slimStatuses(pod.Status.ContainerStatuses),
+			EphemeralContainerStatuses: slimStatuses(pod.Status.EphemeralContainerStatuses),
+		},
+	}, nil
+}
+
+func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i := range in {
+		st := &in[i]
+		out[i] = corev1.ContainerStatus{Name: st.Name, ContainerID: st.ContainerID}
+		if st.State.Running != nil {
+			out[i].State.Running = &corev1.ContainerStateRunning{}
+		}
+		if t := st.State.Terminated; t != nil {
+			out[i].State.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID}
+		}
+	}
+	return out
 }
 
 // reconcile makes the pod's streams match Selector.Targets: new containers and

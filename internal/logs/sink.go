@@ -9,58 +9,61 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // sink receives formatted lines from every stream concurrently.
 type sink interface {
-	// Write takes one or more complete formatted lines of src; it may keep b.
+	// Write takes one or more complete formatted lines of src. b is reused
+	// once Write returns: the sink copies what it keeps.
 	Write(src *Source, b []byte) error
 	// Flush writes out what is buffered for src (a stream paused or ended).
 	Flush(src *Source) error
 	Close() error
 }
 
-// writerSink merges every stream into one writer (stdout). One goroutine owns
-// the buffered writer and flushes whenever it has nothing more queued, so a
-// burst is written in large blocks and a quiet stream shows at once.
+// writerSink merges every stream into one writer (stdout) through one
+// buffered writer. A stream writes its batch under the lock and the buffer is
+// flushed when no other stream is waiting for it: a burst goes out in large
+// blocks, a quiet stream shows at once. When stdout is slow, streams wait
+// here (and stop reading their responses) instead of queueing copies of their
+// lines: memory stays bounded whatever the rate.
 type writerSink struct {
-	ch   chan []byte
-	done chan error
+	waiting atomic.Int32 // streams in Write, the lock holder included
+
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	err error
 }
 
 func newWriterSink(w io.Writer) *writerSink {
-	s := &writerSink{ch: make(chan []byte, 4096), done: make(chan error, 1)}
-	go func() {
-		bw := bufio.NewWriterSize(w, 64<<10)
-		var err error
-		for b := range s.ch {
-			if err == nil {
-				_, err = bw.Write(b)
-			}
-			if len(s.ch) == 0 && err == nil {
-				err = bw.Flush()
-			}
-		}
-		if err == nil {
-			err = bw.Flush()
-		}
-		s.done <- err
-	}()
-	return s
+	return &writerSink{bw: bufio.NewWriterSize(w, 32<<10)}
 }
 
 func (s *writerSink) Write(_ *Source, b []byte) error {
-	s.ch <- b
-	return nil
+	s.waiting.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		_, s.err = s.bw.Write(b)
+	}
+	if s.waiting.Add(-1) == 0 && s.err == nil {
+		s.err = s.bw.Flush()
+	}
+	return s.err
 }
 
-// Flush is a no-op: the writer goroutine flushes whenever it is idle.
+// Flush is a no-op: the last stream in Write flushes.
 func (s *writerSink) Flush(*Source) error { return nil }
 
 // Close flushes; call it once every stream has ended.
 func (s *writerSink) Close() error {
-	close(s.ch)
-	return <-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = s.bw.Flush()
+	}
+	return s.err
 }
 
 // dirSink writes one file per source: DIR/CLUSTER/NAMESPACE/POD/CONTAINER.log,

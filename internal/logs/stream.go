@@ -38,8 +38,10 @@ type EmitFunc func(ts time.Time, stamp, msg []byte) error
 // follower must not buffer without bound.
 const maxLine = 1 << 20
 
-// readBuffer is each stream's read buffer; longer lines are assembled.
-const readBuffer = 16 << 10
+// readBuffer is each stream's read buffer, held for as long as the stream is
+// open (stern's is bufio's default, the same 4 KiB); longer lines are
+// assembled.
+const readBuffer = 4 << 10
 
 // Consume reads a stream requested with timestamps=true, one
 // "<RFC3339Nano> <message>\n" per line, and calls emit for every line the
@@ -113,8 +115,8 @@ func splitStamp(line []byte) (time.Time, []byte, []byte) {
 	if i < 0 {
 		i = len(line)
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(line[:i]))
-	if err != nil {
+	ts, ok := parseStamp(line[:i])
+	if !ok {
 		return time.Time{}, nil, line
 	}
 	msg := line[i:]
@@ -122,4 +124,62 @@ func splitStamp(line []byte) (time.Time, []byte, []byte) {
 		msg = msg[1:]
 	}
 	return ts, line[:i], msg
+}
+
+// parseStamp parses an RFC 3339 timestamp as time.Parse(time.RFC3339Nano)
+// does. The kubelet's form, "2006-01-02T15:04:05.999999999Z" in UTC, is
+// parsed without allocating (time.Parse needs a string: one allocation per
+// line); any other form goes to time.Parse.
+func parseStamp(b []byte) (time.Time, bool) {
+	// YYYY-MM-DDTHH:MM:SS, then an optional fraction, then Z.
+	if len(b) < len("2006-01-02T15:04:05Z") || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[len(b)-1] != 'Z' {
+		return parseStampSlow(b)
+	}
+	year, ok1 := digits(b[0:4])
+	month, ok2 := digits(b[5:7])
+	day, ok3 := digits(b[8:10])
+	hour, ok4 := digits(b[11:13])
+	minute, ok5 := digits(b[14:16])
+	sec, ok6 := digits(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
+		return parseStampSlow(b)
+	}
+	nsec := 0
+	if frac := b[19 : len(b)-1]; len(frac) > 0 {
+		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+			return parseStampSlow(b)
+		}
+		n, ok := digits(frac[1:])
+		if !ok {
+			return parseStampSlow(b)
+		}
+		for range 10 - len(frac) {
+			n *= 10
+		}
+		nsec = n
+	}
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return parseStampSlow(b)
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day { // February 30th and the like
+		return parseStampSlow(b)
+	}
+	return t, true
+}
+
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func parseStampSlow(b []byte) (time.Time, bool) {
+	ts, err := time.Parse(time.RFC3339Nano, string(b))
+	return ts, err == nil
 }

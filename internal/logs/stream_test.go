@@ -174,3 +174,30 @@ func TestConsumeIdle(t *testing.T) {
 		t.Fatalf("events %q, want %q", events, want)
 	}
 }
+
+// TestParseStamp: the allocation-free parser agrees with
+// time.Parse(time.RFC3339Nano) on every input, valid or not.
+func TestParseStamp(t *testing.T) {
+	inputs := []string{
+		"2026-11-23T14:25:00Z", "2026-11-23T14:25:00.1Z", "2026-11-23T14:25:00.123456789Z",
+		"2026-11-23T14:25:00.000000000Z", "2026-11-23T14:25:00.12Z", "1999-12-31T23:59:59.999999999Z",
+		"2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-00-10T00:00:00Z",
+		"2026-13-10T00:00:00Z", "2026-11-00T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T23:60:00Z",
+		"2026-11-23T23:59:60Z", "2026-11-23T14:25:00.Z", "2026-11-23T14:25:00.1234567891Z",
+		"2026-11-23T14:25:00+01:00", "2026-11-23T14:25:00.5-07:30", "2026-11-23T14:25:00", "2026-11-23t14:25:00Z",
+		"2026-11-23T14:25:00z", "2026-1a-23T14:25:00Z", "2026-11-23T14:25:00,5Z", "202-11-23T14:25:00Z",
+		"2026-11-23T14:25:0aZ", "2026-11-23T14:25:00.1a3Z", "", "GET", "not-a-time-at-allZ",
+		"0000-01-01T00:00:00Z", "9999-12-31T23:59:59.9Z", "2026-11-23 14:25:00Z", "2026-11-23T14:25:00.+1Z",
+	}
+	for _, in := range inputs {
+		want, err := time.Parse(time.RFC3339Nano, in)
+		got, ok := parseStamp([]byte(in))
+		if ok != (err == nil) || !got.Equal(want) || got.String() != want.String() {
+			t.Errorf("parseStamp(%q) = %v, %v; time.Parse = %v, %v", in, got, ok, want, err)
+		}
+	}
+	stamp := []byte("2026-11-23T14:25:00.123456789Z")
+	if n := testing.AllocsPerRun(100, func() { parseStamp(stamp) }); n != 0 {
+		t.Errorf("parseStamp allocates %.0f times per kubelet timestamp, want 0", n)
+	}
+}

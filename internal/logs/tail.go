@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,12 +29,15 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 	var cur Cursor
 	// Lines are batched per stream and handed to the sink when the stream
 	// has nothing more buffered (or the batch is large): one write per burst.
-	var batch []byte
+	// The batch buffer comes from a pool and goes back after each write, so
+	// a quiet stream (most of them, most of the time) holds none.
+	var batch *[]byte
 	flush := func() error {
-		if len(batch) == 0 {
+		if batch == nil {
 			return nil
 		}
-		err := m.sink.Write(src, batch)
+		err := m.sink.Write(src, *batch)
+		putBatch(batch)
 		batch = nil
 		if err != nil {
 			return &fatalError{err}
@@ -44,12 +48,15 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		if !m.cfg.Format.Keep(msg) {
 			return nil
 		}
+		if batch == nil {
+			batch = batchPool.Get().(*[]byte)
+		}
 		var err error
-		if batch, err = m.cfg.Format.Append(batch, src, ts, stamp, msg); err != nil {
+		if *batch, err = m.cfg.Format.Append(*batch, src, ts, stamp, msg); err != nil {
 			return &fatalError{err}
 		}
 		m.Lines.Add(1)
-		if len(batch) >= batchMax {
+		if len(*batch) >= batchMax {
 			return flush()
 		}
 		return nil
@@ -131,8 +138,23 @@ func (m *manager) acquire(ctx context.Context) bool {
 	}
 }
 
-// batchMax bounds the lines a stream holds before handing them to the sink.
-const batchMax = 32 << 10
+// batchMax bounds the bytes a stream batches before handing them to the
+// sink; batch buffers are pooled.
+const batchMax = 8 << 10
+
+var batchPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, batchMax+512)
+	return &b
+}}
+
+// putBatch returns a batch buffer to the pool, unless a long line grew it.
+func putBatch(b *[]byte) {
+	if cap(*b) > 2*batchMax {
+		return
+	}
+	*b = (*b)[:0]
+	batchPool.Put(b)
+}
 
 // fatalError is an output error: the stream stops and so does Run.
 type fatalError struct{ err error }

@@ -245,7 +245,7 @@ func TestLogs(t *testing.T) {
 	for _, batch := range []string{one, two} {
 		counts := jsonCounts(t, out, batch)
 		for _, p := range pods {
-			src := "zz/" + p.Name + "/app"
+			src := cluster.Name + "/" + p.Name + "/app"
 			if problem := exactlyOnce(counts[src], batch, n); problem != "" {
 				t.Errorf("%s %s: %s", src, batch, problem)
 			}
@@ -319,7 +319,7 @@ func TestLogsResume(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- logs.Run(ctx, &logs.Config{
-			Clusters:      []logs.Cluster{{Name: "zz", Client: client, Namespaces: []string{ns}}},
+			Clusters:      []logs.Cluster{{Name: cluster.Name, Client: client, Namespaces: []string{ns}}},
 			LabelSelector: contract.LabelApp + "=gamma",
 			Format:        logs.Format{Output: logs.OutputJSON},
 			Follow:        true, Tail: 0,
@@ -379,7 +379,7 @@ func TestLogsTwoContexts(t *testing.T) {
 	cluster.RunningPods(t, ns, contract.LabelApp+"=delta", 2, 60*time.Second)
 	second.RunningPods(t, ns, contract.LabelApp+"=delta", 2, 90*time.Second)
 
-	f := startLogs(t, "--kubeconfig", kubeconfig, "--context", "zz,logs2", "-n", ns, "delta", "--tail", "0", "-o", "json")
+	f := startLogs(t, "--kubeconfig", kubeconfig, "--context", cluster.Name+",logs2", "-n", ns, "delta", "--tail", "0", "-o", "json")
 	files := []string{cluster.PodLogFile(), second.PodLogFile()}
 	cluster.WaitFor(t, 60*time.Second, "4 sources in 2 clusters attached", func(ctx context.Context) (bool, string, error) {
 		for _, file := range files {
@@ -411,12 +411,12 @@ func TestLogsTwoContexts(t *testing.T) {
 			t.Errorf("%s: %s", src, problem)
 		}
 	}
-	if perCluster["zz"] != 2 || perCluster["logs2"] != 2 {
-		t.Errorf("sources per cluster = %v, want 2 in zz and 2 in logs2", perCluster)
+	if perCluster[cluster.Name] != 2 || perCluster["logs2"] != 2 {
+		t.Errorf("sources per cluster = %v, want 2 in %s and 2 in logs2", perCluster, cluster.Name)
 	}
 
 	dir := t.TempDir()
-	if _, stderr, err := zzRaw(t, "logs", "--kubeconfig", kubeconfig, "--context", "zz,logs2", "-n", ns, "delta", "--no-follow", "--output-dir", dir, "--gzip", "-o", "raw"); err != nil {
+	if _, stderr, err := zzRaw(t, "logs", "--kubeconfig", kubeconfig, "--context", cluster.Name+",logs2", "-n", ns, "delta", "--no-follow", "--output-dir", dir, "--gzip", "-o", "raw"); err != nil {
 		t.Fatalf("download: %v\n%s", err, stderr)
 	}
 	got, err := filepath.Glob(filepath.Join(dir, "*", ns, "delta-*", "app.log.gz"))
