@@ -66,11 +66,8 @@ start() {
 wait_ready() {
   local name=$1 timeout=$2; shift 2
   local deadline=$((SECONDS + timeout))
-  local pid; read -r pid _ < "${PIDS}/${name}.pid"
   until curl -fsS --max-time 2 -o /dev/null "$@" 2>/dev/null; do
-    # kill -0, not alive: under load the background shell may not have exec'd
-    # the binary yet, and /proc/PID/exe still shows bash.
-    kill -0 "${pid}" 2>/dev/null || fail "${name}" "exited during start-up"
+    starting "${name}" || fail "${name}" "exited during start-up"
     ((SECONDS < deadline)) || fail "${name}" "was not ready after ${timeout}s (polled: ${*: -1})"
     sleep 0.2
   done

@@ -45,7 +45,7 @@ manifest_args() {
 wait_url() {
   local deadline=$((SECONDS + 60))
   until curl -fsk -o /dev/null --max-time 2 "$2"; do
-    alive "$1" || die "$1 exited; its log: ${LOGS}/$1.log"
+    starting "$1" || die "$1 exited; its log: ${LOGS}/$1.log"
     ((SECONDS < deadline)) || die "$1 was not ready after 60s; its log: ${LOGS}/$1.log"
     sleep 0.3
   done

@@ -40,6 +40,16 @@ PKI="${ZZ_STATE}/pki"
 LOGS="${ZZ_STATE}/logs"
 PIDS="${ZZ_STATE}/pids"
 
+# starting COMPONENT is true while the process just started has not exited: for
+# start-up waits, where alive is too strict (under load the background shell may
+# not have exec'd the binary yet, and /proc/PID/exe still shows bash).
+starting() {
+  local pid
+  [[ -f "${PIDS}/$1.pid" ]] || return 1
+  read -r pid _ < "${PIDS}/$1.pid"
+  kill -0 "${pid}" 2>/dev/null
+}
+
 # alive COMPONENT is true while the process cluster-up started still runs.
 alive() {
   local pid exe
