@@ -72,6 +72,12 @@ func TestMatch(t *testing.T) {
 		{name: "pod without assignment is not a candidate", pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "plain"}, Spec: corev1.PodSpec{NodeName: "n1"}}},
 			slots: []string{SlotID("GPU-0", 0)}, wantErr: "no pod on this node waits"},
 		{name: "foreign device id", slots: []string{"nvidia0"}, wantErr: "is not a zz slot"},
+		// The extender's clock is not this node's: assume times are only ever
+		// compared with each other, so hours of skew either way change nothing.
+		{name: "clock skew: assume times far ahead of this node's clock", pods: []*corev1.Pod{assigned("later", 49*time.Hour, false, "GPU-0"), assigned("sooner", 48*time.Hour, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 0)}, want: "sooner"},
+		{name: "clock skew: assume times long before this node's clock", pods: []*corev1.Pod{assigned("later", -47*time.Hour, false, "GPU-0"), assigned("sooner", -48*time.Hour, false, "GPU-0")},
+			slots: []string{SlotID("GPU-0", 0)}, want: "sooner"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
