@@ -201,3 +201,47 @@ func gauge(t *testing.T, c prometheus.Collector, name, uuid string) float64 {
 func gpuOf(index int, uuid string) contract.GPU {
 	return contract.GPU{Index: index, UUID: uuid, Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true}
 }
+
+// TestCardCollector reads each card's memory, use and health from NVML (the
+// DGX A100 mock): a lost card reports what it still can.
+func TestCardCollector(t *testing.T) {
+	lib, err := mocknvml.New("dgxa100", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := Discover(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPlugin("n1", cards, 4, nil, nil)
+	c := &CardCollector{Lib: lib, Plugin: p}
+	u1, u5 := cards[1].UUID, cards[5].UUID
+	if err := lib.SetUtilization(u1, 40); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.SetProcesses(u1, []mocknvml.Process{{PID: 1, UsedMiB: 3000}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lib.SetLost(u5, true); err != nil {
+		t.Fatal(err)
+	}
+	p.SetHealth(u5, false)
+	for _, tt := range []struct {
+		name, uuid string
+		want       float64
+	}{
+		{"zz_gpu_card_memory_total_mib", u1, 40960},
+		{"zz_gpu_card_memory_used_mib", u1, 3000},
+		{"zz_gpu_card_utilization_ratio", u1, 0.4},
+		{"zz_gpu_card_healthy", u1, 1},
+		{"zz_gpu_card_healthy", u5, 0},
+		{"zz_gpu_card_memory_total_mib", u5, 40960},
+	} {
+		if got := gauge(t, c, tt.name, tt.uuid); got != tt.want {
+			t.Errorf("%s{uuid=%s} = %v, want %v", tt.name, tt.uuid, got, tt.want)
+		}
+	}
+	if n := testutil.CollectAndCount(c, "zz_gpu_card_memory_used_mib"); n != 7 {
+		t.Errorf("%d used-memory series, want 7 (the lost card has none)", n)
+	}
+}
