@@ -137,6 +137,24 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 	if len(mustInclude) > 0 || size <= 0 {
 		return nil
 	}
+	best := firstWaiting(pods, node, size, arrival)
+	if best == nil {
+		return nil
+	}
+	out := make([]string, 0, size)
+	for _, uuid := range best.UUIDs {
+		i := slices.IndexFunc(available, func(id string) bool { c, err := CardOf(id); return err == nil && c == uuid })
+		if i < 0 {
+			return nil // no free slot on that card: the kubelet decides
+		}
+		out = append(out, available[i])
+	}
+	return out
+}
+
+// firstWaiting is the assignment of the first pod on node (see first) that
+// waits for size cards, or nil.
+func firstWaiting(pods []*corev1.Pod, node string, size int, arrival func(types.UID) uint64) *gpushare.Assignment {
 	arrival = orZero(arrival)
 	var best *gpushare.Assignment
 	var bestPod *corev1.Pod
@@ -152,31 +170,7 @@ func Preferred(pods []*corev1.Pod, node string, available, mustInclude []string,
 			best, bestPod = a, p
 		}
 	}
-	if best == nil {
-		return nil
-	}
-	out := make([]string, 0, size)
-	for _, uuid := range best.UUIDs {
-		i := slices.IndexFunc(available, func(id string) bool { c, err := CardOf(id); return err == nil && c == uuid })
-		if i < 0 {
-			return nil // no free slot on that card: the kubelet decides
-		}
-		out = append(out, available[i])
-	}
-	return out
-}
-
-// waiting is true when some pod on node waits for size cards.
-func waiting(pods []*corev1.Pod, node string, size int) bool {
-	for _, p := range pods {
-		if p.Spec.NodeName != node || p.DeletionTimestamp != nil {
-			continue
-		}
-		if a, err := gpushare.PodAssignment(p); err == nil && !a.Assigned && len(a.UUIDs) == size {
-			return true
-		}
-	}
-	return false
+	return best
 }
 
 // first orders waiting pods as the kubelet admits them: by arrival on the
@@ -250,11 +244,7 @@ type Arrivals struct {
 // Transform numbers pods as the informer receives them.
 func (a *Arrivals) Transform(obj any) (any, error) {
 	if p, ok := obj.(*corev1.Pod); ok {
-		if p.DeletionTimestamp != nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
-			a.Forget(p.UID)
-		} else {
-			a.Saw(p.UID)
-		}
+		a.Saw(p.UID)
 	}
 	return obj, nil
 }

@@ -81,10 +81,6 @@ func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 		return m.Last()
 	}
 	u := ComputeUsage(cards, procs, m.podOf, pods)
-	byUID := make(map[types.UID]*corev1.Pod, len(pods))
-	for _, p := range pods {
-		byUID[p.UID] = p
-	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -100,8 +96,9 @@ func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 		}
 		logger.Info("Pod uses more GPU memory than it requested", "pod", klog.KRef(pu.Namespace, pu.Name),
 			"uuid", pu.CardUUID, "usedMiB", pu.UsedMiB, "requestedMiB", pu.RequestedMiB)
-		if p := byUID[pu.UID]; p != nil && m.Recorder != nil {
-			m.Recorder.Event(p, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequest, OverMessage(pu))
+		if m.Recorder != nil {
+			ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: pu.Namespace, Name: pu.Name, UID: pu.UID}
+			m.Recorder.Event(ref, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequest, OverMessage(pu))
 		}
 	}
 	m.over, m.last = over, u

@@ -137,7 +137,7 @@ func (p *Plugin) GetPreferredAllocation(ctx context.Context, req *pluginapi.Pref
 		missing := false
 		for _, c := range req.ContainerRequests {
 			ids := Preferred(pods, p.Node, c.AvailableDeviceIDs, c.MustIncludeDeviceIDs, int(c.AllocationSize), p.Arrival)
-			missing = missing || (ids == nil && len(c.MustIncludeDeviceIDs) == 0 && !waiting(pods, p.Node, int(c.AllocationSize)))
+			missing = missing || (len(c.MustIncludeDeviceIDs) == 0 && firstWaiting(pods, p.Node, int(c.AllocationSize), p.Arrival) == nil)
 			resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: ids})
 		}
 		if !missing || time.Now().After(deadline) {

@@ -91,7 +91,7 @@ func main() {
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
-		fmt.Println("zz-device-plugin", version.Get().GitVersion, version.Get().GitCommit)
+		fmt.Println(version.Banner("zz-device-plugin"))
 		return
 	}
 	if err := run(o); err != nil {
