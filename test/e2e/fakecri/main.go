@@ -23,22 +23,9 @@ import (
 	"google.golang.org/grpc"
 	kubeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-client/pkg/fake"
-)
 
-// Created is one CreateContainer request, as the record file holds it.
-type Created struct {
-	Time        time.Time         `json:"time"`
-	ContainerID string            `json:"containerID"`
-	Namespace   string            `json:"namespace"`
-	Pod         string            `json:"pod"`
-	PodUID      string            `json:"podUID"`
-	Container   string            `json:"container"`
-	Attempt     uint32            `json:"attempt"`
-	Env         map[string]string `json:"env"`
-	Devices     []string          `json:"devices,omitempty"`
-	Mounts      []string          `json:"mounts,omitempty"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
+	"github.com/zzcloud/zz/test/e2e/fakecri/crirecord"
+)
 
 type runtime struct {
 	*fake.RemoteRuntime
@@ -67,7 +54,7 @@ func (r *runtime) CreateContainer(ctx context.Context, req *kubeapi.CreateContai
 		r.RuntimeService.Unlock()
 	}
 	cfg, meta := req.GetConfig(), req.GetSandboxConfig().GetMetadata()
-	rec := Created{Time: time.Now(), ContainerID: resp.ContainerId, Namespace: meta.GetNamespace(), Pod: meta.GetName(), PodUID: meta.GetUid(),
+	rec := crirecord.Container{Time: time.Now(), ContainerID: resp.ContainerId, Namespace: meta.GetNamespace(), Pod: meta.GetName(), PodUID: meta.GetUid(),
 		Container: cfg.GetMetadata().GetName(), Attempt: cfg.GetMetadata().GetAttempt(), Env: map[string]string{}, Annotations: cfg.GetAnnotations()}
 	for _, e := range cfg.GetEnvs() {
 		rec.Env[e.Key] = string(e.Value)

@@ -1,14 +1,12 @@
 package framework
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -27,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/zzcloud/zz/test/e2e/fakecri/crirecord"
 )
 
 // DevicePluginPath is the kubelet's device-plugin folder; the kubelet does
@@ -192,49 +192,20 @@ func (k *Kubelet) WaitReady(t testing.TB, timeout time.Duration) {
 	})
 }
 
-// Created is what the kubelet asked the runtime to create for one container
-// (see test/e2e/fakecri).
-type Created struct {
-	ContainerID string            `json:"containerID"`
-	Namespace   string            `json:"namespace"`
-	Pod         string            `json:"pod"`
-	PodUID      string            `json:"podUID"`
-	Container   string            `json:"container"`
-	Attempt     uint32            `json:"attempt"`
-	Env         map[string]string `json:"env"`
-	Devices     []string          `json:"devices"`
-	Mounts      []string          `json:"mounts"`
-	Annotations map[string]string `json:"annotations"`
-}
-
 // Containers returns every container the kubelet has created so far.
-func (k *Kubelet) Containers(t testing.TB) []Created {
+func (k *Kubelet) Containers(t testing.TB) []crirecord.Container {
 	t.Helper()
-	f, err := os.Open(k.record)
+	out, err := crirecord.ReadFile(k.record)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []Created
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var c Created
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatalf("%s: %v", k.record, err)
-		}
-		out = append(out, c)
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
 // Container returns the latest container created for a pod's container, or nil.
-func (k *Kubelet) Container(t testing.TB, podUID, container string) *Created {
+func (k *Kubelet) Container(t testing.TB, podUID, container string) *crirecord.Container {
 	t.Helper()
-	var got *Created
+	var got *crirecord.Container
 	for _, c := range k.Containers(t) {
 		if c.PodUID == podUID && c.Container == container {
 			got = &c
