@@ -154,3 +154,14 @@ const (
 	// a pod whose processes use more GPU memory than it requested.
 	ReasonGPUMemoryOverRequest = "GPUMemoryOverRequest"
 )
+
+// What kubectl zz prints with -o json, yaml, name, jsonpath or go-template:
+// objects of these kinds under OutputAPIVersion (no apiserver serves them;
+// scripts read them), several in a v1 List.
+const (
+	OutputAPIVersion   = "zz.io/v1"
+	OutputKindApp      = "App"
+	OutputKindRevision = "Revision"
+	OutputKindGPUNode  = "GPUNode"
+	OutputKindVersion  = "Version"
+)

@@ -5,29 +5,17 @@ package gpuinspect
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
-
-// Config says what to show and how.
-type Config struct {
-	Nodes  []string // only these nodes; all when empty
-	Output string   // "", "wide", "json" or "yaml"
-}
-
-// Outputs are the accepted Config.Output values.
-var Outputs = []string{"wide", "json", "yaml"}
 
 // Collect lists nodes and pods and returns the GPU nodes' cards and pods.
 // Pods whose annotations cannot be read are reported in warnings, not dropped
@@ -63,54 +51,36 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (v
 	return views, warnings, nil
 }
 
-// Print writes views in the chosen output format.
-func Print(w io.Writer, views []gpushare.NodeView, output string) error {
-	switch output {
-	case "json":
-		b, err := json.MarshalIndent(views, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
-	case "yaml":
-		b, err := yaml.Marshal(views)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	case "", "wide":
-		return printTable(w, views, output == "wide")
-	}
-	return fmt.Errorf("unknown output format %q; use one of: %s", output, strings.Join(Outputs, ", "))
-}
-
-func printTable(w io.Writer, views []gpushare.NodeView, wide bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	header := "NODE\tCARD\tMODEL\tTOTAL\tALLOCATED\tFREE\tPODS"
+// Table returns the table kubectl zz gpu prints: one row per card (per node
+// when its inventory is unreadable); wide adds UUID, health and each pod's
+// memory. The command prints it (with a CLUSTER column across clusters).
+func Table(views []gpushare.NodeView, wide bool) (header []string, rows [][]string) {
+	header = []string{"NODE", "CARD", "MODEL", "TOTAL", "ALLOCATED", "FREE", "PODS"}
 	if wide {
-		header += "\tUUID\tHEALTHY\tPOD MEMORY"
+		header = append(header, "UUID", "HEALTHY", "POD MEMORY")
 	}
-	fmt.Fprintln(tw, header)
 	for _, v := range views {
 		if v.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t<error: %s>\t\t\t\t\n", v.Name, v.Error)
+			row := []string{v.Name, "-", "<error: " + v.Error + ">", "", "", "", ""}
+			if wide {
+				row = append(row, "", "", "")
+			}
+			rows = append(rows, row)
 			continue
 		}
 		for _, c := range v.Cards {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d", v.Name, c.Index, c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), mib(c.MemoryMiB-c.UsedMiB), len(c.Pods))
+			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), mib(c.MemoryMiB - c.UsedMiB), strconv.Itoa(len(c.Pods))}
 			if wide {
 				pods := make([]string, len(c.Pods))
 				for i, p := range c.Pods {
 					pods[i] = fmt.Sprintf("%s/%s:%s", p.Namespace, p.Name, mib(p.MemMiB))
 				}
-				fmt.Fprintf(tw, "\t%s\t%t\t%s", c.UUID, c.Healthy, strings.Join(pods, ","))
+				row = append(row, c.UUID, strconv.FormatBool(c.Healthy), strings.Join(pods, ","))
 			}
-			fmt.Fprintln(tw)
+			rows = append(rows, row)
 		}
 	}
-	return tw.Flush()
+	return header, rows
 }
 
 // mib prints MiB as kubectl prints memory quantities.

@@ -1,8 +1,6 @@
 package gpuinspect
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -51,34 +49,27 @@ func TestCollectAndPrint(t *testing.T) {
 		t.Fatalf("views = %+v, want only gpu-1", views)
 	}
 	tests := []struct {
-		output string
-		want   []string
+		wide bool
+		want []string
 	}{
-		{"", []string{"NODE", "gpu-1  0     NVIDIA A100-SXM4-40GB  40Gi   11192Mi    29768Mi  2", "gpu-1  1     Tesla T4               15Gi   3000Mi     12360Mi  1"}},
-		{"wide", []string{"UUID", "team/infer:3000Mi,team/train:8Gi", "GPU-1  true"}},
-		{"yaml", []string{"name: gpu-1", "memoryMiB: 40960", "name: train"}},
+		{false, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS", "gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 11192Mi 29768Mi 2", "gpu-1 1 Tesla T4 15Gi 3000Mi 12360Mi 1"}},
+		{true, []string{"UUID HEALTHY POD MEMORY", "team/infer:3000Mi,team/train:8Gi", "GPU-1 true"}},
 	}
 	for _, tt := range tests {
-		var out bytes.Buffer
-		if err := Print(&out, views, tt.output); err != nil {
-			t.Fatal(err)
+		header, rows := Table(views, tt.wide)
+		lines := []string{strings.Join(header, " ")}
+		for _, r := range rows {
+			if len(r) != len(header) {
+				t.Errorf("row %v has %d cells, header %d", r, len(r), len(header))
+			}
+			lines = append(lines, strings.Join(r, " "))
 		}
+		got := strings.Join(lines, "\n")
 		for _, w := range tt.want {
-			if !strings.Contains(out.String(), w) {
-				t.Errorf("-o %q output lacks %q:\n%s", tt.output, w, out.String())
+			if !strings.Contains(got, w) {
+				t.Errorf("wide=%t table lacks %q:\n%s", tt.wide, w, got)
 			}
 		}
-	}
-	var out bytes.Buffer
-	if err := Print(&out, views, "json"); err != nil {
-		t.Fatal(err)
-	}
-	var back []gpushare.NodeView
-	if err := json.Unmarshal(out.Bytes(), &back); err != nil || back[0].Cards[0].UsedMiB != 11192 {
-		t.Fatalf("json: %v %+v", err, back)
-	}
-	if err := Print(&out, views, "table"); err == nil {
-		t.Fatal("unknown output accepted")
 	}
 }
 

@@ -7,11 +7,11 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/zzcloud/zz/plugins/cmd"
+	"github.com/zzcloud/zz/internal/cli"
 )
 
 func main() {
-	root := cmd.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	// cobra has printed the error on stderr already.
 	if err := root.Execute(); err != nil {
 		os.Exit(1)

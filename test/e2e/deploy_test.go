@@ -16,9 +16,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
-	"github.com/zzcloud/zz/plugins/cmd"
 )
 
 // zz runs kubectl zz in process against the test cluster and returns its
@@ -31,7 +31,7 @@ func zz(t *testing.T, ns string, args ...string) (string, string, error) {
 func zzRaw(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	root := cmd.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs(args)
 	err := root.ExecuteContext(t.Context())
 	return out.String(), errOut.String(), err
@@ -74,11 +74,11 @@ func history(t *testing.T, ns string) []deploy.Revision {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var revs []deploy.Revision
-	if err := json.Unmarshal([]byte(out), &revs); err != nil {
+	var list struct{ Items []deploy.Revision }
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		t.Fatalf("history -o json: %v\n%s", err, out)
 	}
-	return revs
+	return list.Items
 }
 
 // checkApp asserts the live Deployment, Service and ConfigMap are those of

@@ -133,10 +133,11 @@ func checkKubectlZZGPU(t *testing.T, ns string, use map[string]int64, pods int) 
 	if err != nil {
 		t.Fatalf("kubectl zz gpu: %v", err)
 	}
-	var views []gpushare.NodeView
-	if err := json.Unmarshal(out, &views); err != nil {
+	var list struct{ Items []gpushare.NodeView }
+	if err := json.Unmarshal(out, &list); err != nil {
 		t.Fatalf("kubectl zz gpu -o json: %v\n%s", err, out)
 	}
+	views := list.Items
 	seen := 0
 	for _, v := range views {
 		for _, c := range v.Cards {

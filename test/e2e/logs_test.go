@@ -28,9 +28,9 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
+	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
-	"github.com/zzcloud/zz/plugins/cmd"
 	"github.com/zzcloud/zz/test/e2e/framework"
 )
 
@@ -149,7 +149,7 @@ func startLogs(t *testing.T, args ...string) *follower {
 	f := &follower{done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(t.Context())
 	f.cancel = cancel
-	root := cmd.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &f.out, ErrOut: &f.errOut})
+	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &f.out, ErrOut: &f.errOut})
 	root.SetArgs(append([]string{"logs"}, args...))
 	go func() { f.done <- root.ExecuteContext(ctx) }()
 	t.Cleanup(cancel)

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"errors"
@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
@@ -143,51 +142,29 @@ func (o *LogsOptions) Complete(args []string) error {
 		}
 		slices.Sort(names)
 	}
-	for _, name := range names {
-		cf := o.configFlags
-		if len(names) > 1 || o.ContextsMatching != "" {
-			cf = forContext(o.configFlags, name)
+	targets, err := targetsFor(o.configFlags, names)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		// One request opens each stream: with client-go's default 5 QPS, stern
+		// had 109 of 200 pods attached after 20 s; these attach 200 at once.
+		if err := t.connect(500, 1000); err != nil {
+			return err
 		}
-		cl, err := o.cluster(cf, name, raw.CurrentContext)
-		if err != nil {
-			return contextErr(name, err)
+		cl := logs.Cluster{Name: t.name, Client: t.client}
+		if o.AllNamespaces {
+			cl.Namespaces = []string{metav1.NamespaceAll}
+		} else {
+			for _, n := range strings.Split(t.namespace, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					cl.Namespaces = append(cl.Namespaces, n)
+				}
+			}
 		}
 		o.clusters = append(o.clusters, cl)
 	}
 	return nil
-}
-
-func (o *LogsOptions) cluster(cf *genericclioptions.ConfigFlags, name, current string) (logs.Cluster, error) {
-	ns, _, err := cf.ToRawKubeConfigLoader().Namespace()
-	if err != nil {
-		return logs.Cluster{}, err
-	}
-	cfg, err := cf.ToRESTConfig()
-	if err != nil {
-		return logs.Cluster{}, err
-	}
-	// One request opens each stream: with client-go's default 5 QPS, stern
-	// had 109 of 200 pods attached after 20 s; these attach 200 at once.
-	cfg.QPS, cfg.Burst = 500, 1000
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return logs.Cluster{}, err
-	}
-	if name == "" {
-		name = current
-	}
-	cl := logs.Cluster{Name: name, Client: client}
-	switch {
-	case o.AllNamespaces:
-		cl.Namespaces = []string{metav1.NamespaceAll}
-	default:
-		for _, n := range strings.Split(ns, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				cl.Namespaces = append(cl.Namespaces, n)
-			}
-		}
-	}
-	return cl, nil
 }
 
 // Validate checks the flags and builds the logs configuration; no I/O.

@@ -1,7 +1,9 @@
-package cmd
+package cli
 
 import (
 	"fmt"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,7 @@ import (
 
 // RollbackOptions is kubectl zz rollback.
 type RollbackOptions struct {
-	appTarget
+	appTargets
 	ToRevision   int64
 	Timeout      time.Duration
 	HistoryLimit int
@@ -21,16 +23,20 @@ type RollbackOptions struct {
 }
 
 // NewCmdRollback returns "kubectl zz rollback APP".
-func NewCmdRollback(f genericclioptions.RESTClientGetter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &RollbackOptions{appTarget: appTarget{configFlags: f}, IOStreams: streams}
+func NewCmdRollback(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RollbackOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "rollback APP",
 		Short: "Restore every object of an earlier revision of an app",
 		Long: `Restore every object an earlier deploy wrote (Deployment, Service, ConfigMap,
 Ingress, HPA, PDB), delete those that revision did not have (volume claims are
 kept), wait for the rollout and record the rollback as a new revision. If the
-restored version does not become ready, the running one is re-applied.`,
-		Example:           "  kubectl zz rollback shop\n  kubectl zz rollback shop --to-revision 3",
+restored version does not become ready, the running one is re-applied.
+With --context a,b every cluster rolls back at once, each to its own previous
+revision (or to --to-revision there).`,
+		Example: `  kubectl zz rollback shop
+  kubectl zz rollback shop --to-revision 3
+  kubectl zz rollback shop --context prod-a,prod-b`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
@@ -41,7 +47,7 @@ restored version does not become ready, the running one is re-applied.`,
 	return cmd
 }
 
-// Complete takes the app name, namespace and client.
+// Complete takes the app name and connects to its clusters.
 func (o *RollbackOptions) Complete(args []string) error { return o.complete(args) }
 
 // Validate checks the flags; no I/O.
@@ -57,18 +63,33 @@ func (o *RollbackOptions) Validate() error {
 	return nil
 }
 
-// Run rolls back and waits.
+// Run rolls back and waits, in every cluster at once.
 func (o *RollbackOptions) Run(cmd *cobra.Command) error {
-	res, err := deploy.Rollback(cmd.Context(), o.client, &deploy.RollbackConfig{
-		Options: deploy.Options{
-			Namespace: o.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-			Progress: o.ErrOut, Live: isTerminal(o.ErrOut), Width: termWidth(o.ErrOut),
-		},
-		App: o.App, ToRevision: o.ToRevision,
-	})
-	if err != nil {
+	var mu sync.Mutex
+	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+		res, err := deploy.Rollback(cmd.Context(), t.client, &deploy.RollbackConfig{
+			Options: deploy.Options{
+				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
+				Progress: progress, Live: live, Width: termWidth(progress),
+			},
+			App: o.App, ToRevision: o.ToRevision,
+		})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err = fmt.Fprintf(o.Out, "%s rolled back, recorded as revision %d in %s\n", o.App, res.Revision, where(t))
 		return err
+	})
+}
+
+// where names a target in messages: its namespace, and its context when one
+// was named.
+func where(t target) string {
+	w := "namespace " + t.namespace
+	if t.context != "" {
+		w = "context " + t.context + ", " + w
 	}
-	_, err = fmt.Fprintf(o.Out, "%s rolled back, recorded as revision %d\n", o.App, res.Revision)
-	return err
+	return w
 }

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"encoding/json"
@@ -34,7 +34,12 @@ func TestVersion(t *testing.T) {
 				t.Errorf("yaml output %q: %v", out, err)
 			}
 		}},
-		{output: "table", wantErr: "--output must be 'json' or 'yaml'"},
+		{output: "jsonpath={.gitVersion}", check: func(t *testing.T, out string) {
+			if out != version.Get().GitVersion {
+				t.Errorf("jsonpath output = %q", out)
+			}
+		}},
+		{output: "table", wantErr: `--output "table" is not supported`},
 	}
 	for _, tt := range tests {
 		t.Run("output="+tt.output, func(t *testing.T) {

@@ -1,6 +1,6 @@
 //go:build zzprof
 
-package cmd
+package cli
 
 import (
 	"fmt"

@@ -1,6 +1,9 @@
-// Package cmd holds the cobra commands of kubectl-zz. Commands only turn flags
-// into options and call the feature packages; they hold no feature logic.
-package cmd
+// Package cli is kubectl-zz's command tree (the binary is plugins/kubectl-zz):
+// cobra commands in kubectl's Options pattern (Complete, Validate, Run). They
+// turn flags into options and call the feature packages (internal/deploy,
+// logs, gpuinspect), holding no feature logic; clusters.go is their one way to
+// reach clusters (--context a,b) and printer.go their one -o.
+package cli
 
 import (
 	"github.com/spf13/cobra"
@@ -11,6 +14,12 @@ import (
 // NewCmdZZ is the root command: kubectl's connection flags (--kubeconfig,
 // --context, -n, ...) are shared by every subcommand.
 func NewCmdZZ(streams genericiooptions.IOStreams) *cobra.Command {
+	cmd, _ := newCmdZZ(streams)
+	return cmd
+}
+
+// newCmdZZ is NewCmdZZ with the connection flags its commands share.
+func newCmdZZ(streams genericiooptions.IOStreams) (*cobra.Command, *genericclioptions.ConfigFlags) {
 	configFlags := genericclioptions.NewConfigFlags(true)
 	cmd := &cobra.Command{
 		// Named after the binary so "completion" scripts register for it; help
@@ -29,11 +38,12 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
+	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdHistory(configFlags, streams))
 	cmd.AddCommand(NewCmdRollback(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))
-	return cmd
+	return cmd, configFlags
 }

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"encoding/json"
@@ -113,7 +113,7 @@ func TestRollbackAndHistoryFlags(t *testing.T) {
 		{args: []string{"rollback", "shop", "--to-revision", "-1"}, wantErr: "--to-revision must be positive"},
 		{args: []string{"rollback", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
 		{args: []string{"history"}, wantErr: "accepts 1 arg(s)"},
-		{args: []string{"history", "shop", "-o", "wide"}, wantErr: "--output must be 'json' or 'yaml'"},
+		{args: []string{"history", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported; use one of: wide, json, yaml`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -124,25 +124,70 @@ func TestRollbackAndHistoryFlags(t *testing.T) {
 	}
 }
 
-func TestPrintHistory(t *testing.T) {
-	revs := []*deploy.Revision{
-		{App: "shop", Number: 1, Version: "1.0", Image: "reg/shop:1.0", User: "alice", ChangeCause: "deploy 1.0", Time: time.Unix(0, 0)},
-		{App: "shop", Number: 2, Version: "2.0", Image: "reg/shop:2.0", User: "bob", ChangeCause: "deploy 2.0", Time: time.Unix(60, 0)},
+func TestHistory(t *testing.T) {
+	a := fakeClient(
+		revisionSecret(t, "ns-a", "shop", 1, "1.0", "alice", "deploy 1.0", time.Unix(0, 0)),
+		revisionSecret(t, "ns-a", "shop", 2, "2.0", "bob", "deploy 2.0", time.Unix(60, 0)),
+		revisionSecret(t, "ns-a", "cart", 1, "9.9", "eve", "deploy 9.9", time.Unix(0, 0)),
+	)
+	b := fakeClient(revisionSecret(t, "ns-b", "shop", 7, "2.0", "carol", "deploy 2.0", time.Unix(120, 0)))
+	zz := withFakeClusters(t, a, b)
+	tests := []struct {
+		args  []string
+		check func(t *testing.T, out string)
+	}{
+		{args: []string{"history", "shop"}, check: func(t *testing.T, out string) {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.Contains(lines[2], "reg/shop:2.0") || !strings.Contains(lines[2], "bob") {
+				t.Fatalf("table:\n%s", out)
+			}
+		}},
+		{args: []string{"history", "shop", "--context", "a,b"}, check: func(t *testing.T, out string) {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 4 || !strings.HasPrefix(lines[0], "CLUSTER") || !strings.HasPrefix(lines[1], "a ") || !strings.HasPrefix(lines[3], "b ") || !strings.Contains(lines[3], "carol") {
+				t.Fatalf("table:\n%s", out)
+			}
+		}},
+		{args: []string{"history", "shop", "-o", "json"}, check: func(t *testing.T, out string) {
+			var back struct {
+				Kind  string
+				Items []struct {
+					Kind     string
+					Metadata struct{ Name string }
+					deploy.Revision
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &back); err != nil || back.Kind != "List" || len(back.Items) != 2 ||
+				back.Items[1].Number != 2 || back.Items[1].Kind != "Revision" || back.Items[1].Metadata.Name != "zz.shop.r2" {
+				t.Fatalf("json %s: %v", out, err)
+			}
+		}},
+		{args: []string{"history", "shop", "-o", "name", "--context", "b,a"}, check: func(t *testing.T, out string) {
+			if out != "revision.zz.io/zz.shop.r7\nrevision.zz.io/zz.shop.r1\nrevision.zz.io/zz.shop.r2\n" {
+				t.Fatalf("-o name:\n%s", out)
+			}
+		}},
+		{args: []string{"history", "shop", "--context", "a,b", "-o", "jsonpath={range .items[*]}{.cluster}:{.revision}:{.user} {end}"}, check: func(t *testing.T, out string) {
+			if out != "a:1:alice a:2:bob b:7:carol " {
+				t.Fatalf("jsonpath: %q", out)
+			}
+		}},
+		{args: []string{"history", "shop", "-o", "go-template={{range .items}}{{.version}},{{end}}"}, check: func(t *testing.T, out string) {
+			if out != "1.0,2.0," {
+				t.Fatalf("go-template: %q", out)
+			}
+		}},
 	}
-	streams, _, out, _ := genericiooptions.NewTestIOStreams()
-	if err := printHistory(revs, "", streams); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, stderr, err := zz(tt.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			tt.check(t, out)
+		})
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REVISION") || !strings.Contains(lines[2], "reg/shop:2.0") || !strings.Contains(lines[2], "bob") {
-		t.Fatalf("table:\n%s", out)
-	}
-	out.Reset()
-	if err := printHistory(revs, "json", streams); err != nil {
-		t.Fatal(err)
-	}
-	var back []deploy.Revision
-	if err := json.Unmarshal(out.Bytes(), &back); err != nil || len(back) != 2 || back[1].Number != 2 {
-		t.Fatalf("json %s: %v", out, err)
+	if _, _, err := zz("history", "nope"); err == nil || !strings.Contains(err.Error(), "nope has no recorded revisions in namespace ns-a") {
+		t.Fatalf("unknown app: %v", err)
 	}
 }

@@ -1,30 +1,29 @@
-package cmd
+package cli
 
 import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/kubernetes"
 )
 
-// appTarget is what the commands about one deployed app share: its name, the
-// namespace kubectl's flags select, and a client.
-type appTarget struct {
+// appTargets is what the commands about one deployed app share: its name and
+// the clusters (--context a,b) and namespace kubectl's flags select.
+type appTargets struct {
 	App         string
-	namespace   string
-	client      kubernetes.Interface
-	configFlags genericclioptions.RESTClientGetter
+	targets     []target
+	configFlags *genericclioptions.ConfigFlags
 }
 
-// complete takes the app name from args[0] (cobra checked there is one).
-func (a *appTarget) complete(args []string) error {
+// complete takes the app name from args[0] (cobra checked there is one) and
+// connects to every target.
+func (a *appTargets) complete(args []string) error {
 	a.App = args[0]
 	var err error
-	if a.namespace, _, err = a.configFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return err
-	}
-	a.client, err = newClient(a.configFlags)
+	a.targets, err = resolveTargets(a.configFlags, true)
 	return err
 }
+
+// several reports whether the command acts on more than one cluster.
+func (a *appTargets) several() bool { return len(a.targets) > 1 }
 
 // argsOptions is kubectl's Options pattern, for commands that take arguments.
 type argsOptions interface {

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"errors"
@@ -15,7 +15,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -197,11 +196,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		where := "namespace " + t.namespace
-		if t.context != "" {
-			where = "context " + t.context + ", " + where
-		}
-		_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in %s\n", o.app.Name, o.app.Spec.Version, res.Revision, where)
+		_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in %s\n", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
 		return err
 	})
 }
@@ -242,17 +237,6 @@ func printObjects(objs []render.Object, output string, out io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func newClient(f genericclioptions.RESTClientGetter) (kubernetes.Interface, error) {
-	cfg, err := f.ToRESTConfig()
-	if err != nil {
-		return nil, err
-	}
-	// A rollout wait polls a Deployment and its pods; client-go's default of
-	// 5 QPS would throttle it. kubectl uses the same values.
-	cfg.QPS, cfg.Burst = 50, 300
-	return kubernetes.NewForConfig(cfg)
 }
 
 // isTerminal reports whether w is a terminal, where the progress line is

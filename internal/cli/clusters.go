@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/zzcloud/zz/internal/version"
+)
+
+// This file is the one way kubectl zz reaches clusters: every command takes
+// kubectl's connection flags (the root's ConfigFlags), reads --context a,b as
+// a list, and gets one target per context with every other flag the user gave.
+
+// target is one cluster (kubeconfig context) and namespace a command acts on.
+type target struct {
+	// context is the name given to --context; "" is the current context.
+	context string
+	// name is the context's name as shown in a CLUSTER column and in
+	// messages: context, or the current context's name.
+	name      string
+	namespace string
+	// flags are kubectl's flags with --context set to this one.
+	flags  *genericclioptions.ConfigFlags
+	client kubernetes.Interface
+}
+
+// Client rates. A rollout wait polls a Deployment and its pods and a status
+// lists several kinds per app; client-go's default of 5 QPS would throttle
+// them. kubectl uses the same values.
+const (
+	defaultQPS   = 50
+	defaultBurst = 300
+)
+
+// contexts splits --context a,b; one empty name means the current context.
+func contexts(f *genericclioptions.ConfigFlags) []string {
+	if f.Context == nil || *f.Context == "" {
+		return []string{""}
+	}
+	var names []string
+	for _, n := range strings.Split(*f.Context, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return []string{""}
+	}
+	return names
+}
+
+// forContext returns kubectl's flags f with --context set to name. Every
+// exported field is copied, so each flag the user gave (--kubeconfig, -n,
+// --token, --user, --cluster, --server, --as, --as-group, --as-uid,
+// --as-user-extra, the TLS files, --insecure-skip-tls-verify,
+// --request-timeout, --cache-dir, ... and ones cli-runtime adds later)
+// applies to every context, and so does WrapConfigFn (user agent, warnings).
+func forContext(f *genericclioptions.ConfigFlags, name string) *genericclioptions.ConfigFlags {
+	nf := genericclioptions.NewConfigFlags(true)
+	src, dst := reflect.ValueOf(f).Elem(), reflect.ValueOf(nf).Elem()
+	for i := range src.NumField() {
+		if src.Type().Field(i).IsExported() {
+			dst.Field(i).Set(src.Field(i))
+		}
+	}
+	nf.Context = &name
+	return nf
+}
+
+// resolveTargets returns one target per --context name with its namespace
+// (-n, else the context's default) and, when withClient, its client.
+func resolveTargets(f *genericclioptions.ConfigFlags, withClient bool) ([]target, error) {
+	targets, err := targetsFor(f, contexts(f))
+	if err != nil || !withClient {
+		return targets, err
+	}
+	for i := range targets {
+		if err := targets[i].connect(defaultQPS, defaultBurst); err != nil {
+			return nil, err
+		}
+	}
+	return targets, nil
+}
+
+// targetsFor returns one target per context name, without clients.
+func targetsFor(f *genericclioptions.ConfigFlags, names []string) ([]target, error) {
+	targets := make([]target, 0, len(names))
+	for _, name := range names {
+		cf := forContext(f, name)
+		loader := cf.ToRawKubeConfigLoader()
+		ns, _, err := loader.Namespace()
+		if err != nil {
+			return nil, contextErr(name, err)
+		}
+		t := target{context: name, name: name, namespace: ns, flags: cf}
+		if name == "" {
+			if raw, err := loader.RawConfig(); err == nil {
+				t.name = raw.CurrentContext
+			}
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// connect builds the target's client with the given rate limits.
+func (t *target) connect(qps float32, burst int) error {
+	cfg, err := t.flags.ToRESTConfig()
+	if err != nil {
+		return contextErr(t.context, err)
+	}
+	cfg.QPS, cfg.Burst = qps, burst
+	if t.client, err = newClientset(cfg); err != nil {
+		return contextErr(t.context, err)
+	}
+	return nil
+}
+
+// newClientset builds a target's client; unit tests swap it for fake
+// clientsets keyed by cfg.Host.
+var newClientset = func(cfg *rest.Config) (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(cfg)
+}
+
+// userAgent is what kubectl zz sends, so audit logs and apiserver metrics
+// tell it from kubectl.
+func userAgent() string {
+	return "kubectl-zz/" + version.Get().GitVersion
+}
+
+// clientDefaults is the root's WrapConfigFn: the user agent and kubectl's
+// warning handler (each distinct apiserver warning once, on errOut, in
+// colour on a terminal), for every client of every command.
+func clientDefaults(errOut io.Writer) func(*rest.Config) *rest.Config {
+	warnings := rest.NewWarningWriter(errOut, rest.WarningWriterOptions{
+		Deduplicate: true,
+		Color:       printers.AllowsColorOutput(errOut),
+	})
+	return func(c *rest.Config) *rest.Config {
+		c.UserAgent = userAgent()
+		c.WarningHandler = warnings
+		return c
+	}
+}
+
+func contextErr(name string, err error) error {
+	if name == "" {
+		return err
+	}
+	return fmt.Errorf("context %s: %w", name, err)
+}
+
+// prefixWriter prefixes every write (one line each, as the progress printer
+// writes) with the target's name, serialising concurrent targets.
+type prefixWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
+}
+
+// forEach runs fn for every target, concurrently when there are several, and
+// joins the failures into one error naming each failed context.
+func forEach(targets []target, errOut io.Writer, fn func(t target, progress io.Writer, live bool) error) error {
+	if len(targets) == 1 {
+		return fn(targets[0], errOut, isTerminal(errOut))
+	}
+	var mu sync.Mutex
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			if err := fn(t, &prefixWriter{mu: &mu, w: errOut, prefix: "[" + t.name + "] "}, false); err != nil {
+				errs[i] = fmt.Errorf("context %s: %w", t.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("failed in %d of %d contexts:\n%w", failed, len(targets), errors.Join(errs...))
+}

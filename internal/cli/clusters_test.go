@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"bytes"
+	"time"
+
+	"errors"
+	"github.com/spf13/cobra"
+	"io"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/utils/ptr"
+)
+
+const twoContexts = `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts:
+- {name: a, context: {cluster: c, user: u, namespace: ns-a}}
+- {name: b, context: {cluster: c, user: u, namespace: ns-b}}
+current-context: a
+`
+
+func flagsFor(t *testing.T, context, namespace string) *genericclioptions.ConfigFlags {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, []byte(twoContexts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := genericclioptions.NewConfigFlags(true)
+	f.KubeConfig, f.Context, f.Namespace = ptr.To(path), ptr.To(context), ptr.To(namespace)
+	return f
+}
+
+func TestResolveTargets(t *testing.T) {
+	tests := []struct {
+		context, namespace string
+		want               string
+	}{
+		{context: "", want: "=ns-a"},
+		{context: "b", want: "b=ns-b"},
+		{context: "a,b", want: "a=ns-a b=ns-b"},
+		{context: " a , b ,", want: "a=ns-a b=ns-b"},
+		{context: "a,b", namespace: "shared", want: "a=shared b=shared"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.context+"/"+tt.namespace, func(t *testing.T) {
+			targets, err := resolveTargets(flagsFor(t, tt.context, tt.namespace), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tg := range targets {
+				if tg.client == nil {
+					t.Errorf("no client for %q", tg.context)
+				}
+				got = append(got, tg.context+"="+tg.namespace)
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Fatalf("targets = %v, want %s", got, tt.want)
+			}
+		})
+	}
+	if _, err := resolveTargets(flagsFor(t, "a,nope", ""), false); err == nil || !strings.Contains(err.Error(), "context nope") {
+		t.Fatalf("unknown context: err = %v", err)
+	}
+}
+
+func TestForEach(t *testing.T) {
+	var out bytes.Buffer
+	targets := []target{{context: "a", name: "a"}, {context: "b", name: "b"}, {context: "c", name: "c"}}
+	err := forEach(targets, &out, func(tg target, progress io.Writer, live bool) error {
+		if live {
+			t.Errorf("live progress with several targets")
+		}
+		if _, err := io.WriteString(progress, "working\n"); err != nil {
+			return err
+		}
+		if tg.context == "b" {
+			return errors.New("rollout failed")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "failed in 1 of 3 contexts") || !strings.Contains(err.Error(), "context b: rollout failed") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"[a] working\n", "[b] working\n", "[c] working\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := forEach(targets[:1], &out, func(target, io.Writer, bool) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestContextsKeepFlags: --context a,b keeps every other connection flag the
+// user gave, for each context, and every client gets the user agent and the
+// warning handler.
+func TestContextsKeepFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(path, []byte(twoContexts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca, cert, key := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	for _, f := range []string{ca, cert, key} {
+		if err := os.WriteFile(f, []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	root, flags := newCmdZZ(streams)
+	var got []*rest.Config
+	root.AddCommand(&cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, args []string) error {
+		targets, err := resolveTargets(flags, false)
+		if err != nil {
+			return err
+		}
+		for _, tg := range targets {
+			cfg, err := tg.flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			got = append(got, cfg)
+		}
+		return nil
+	}})
+	root.SetArgs([]string{"probe", "--kubeconfig", path, "--context", "a,b",
+		"--token", "secret", "--server", "https://10.0.0.9:6443", "--as", "alice", "--as-group", "dev", "--as-group", "ops",
+		"--as-uid", "42", "--as-user-extra", "scope=read", "--certificate-authority", ca, "--client-certificate", cert,
+		"--client-key", key, "--tls-server-name", "api.internal", "--request-timeout", "7s", "--user", "u"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d configs, want 2", len(got))
+	}
+	for i, cfg := range got {
+		checks := map[string]bool{
+			"--token":                 cfg.BearerToken == "secret",
+			"--server":                cfg.Host == "https://10.0.0.9:6443",
+			"--as":                    cfg.Impersonate.UserName == "alice",
+			"--as-group":              strings.Join(cfg.Impersonate.Groups, ",") == "dev,ops",
+			"--as-uid":                cfg.Impersonate.UID == "42",
+			"--as-user-extra":         strings.Join(cfg.Impersonate.Extra["scope"], ",") == "read",
+			"--certificate-authority": cfg.CAFile == ca,
+			"--client-certificate":    cfg.CertFile == cert,
+			"--client-key":            cfg.KeyFile == key,
+			"--tls-server-name":       cfg.ServerName == "api.internal",
+			"--request-timeout":       cfg.Timeout == 7*time.Second,
+			"user agent":              strings.HasPrefix(cfg.UserAgent, "kubectl-zz/"),
+			"warning handler":         cfg.WarningHandler != nil,
+		}
+		for flag, ok := range checks {
+			if !ok {
+				t.Errorf("context %d: %s not carried: %+v", i, flag, cfg)
+			}
+		}
+	}
+}

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"slices"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// completeApps completes the first argument with the names of the apps
+// kubectl zz deployed in the namespace, in every --context (their
+// Deployments; a canary's Deployment carries its app's name).
+func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		targets, err := resolveTargets(f, true)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []cobra.Completion
+		for _, t := range targets {
+			list, err := t.client.AppsV1().Deployments(t.namespace).List(cmd.Context(), metav1.ListOptions{
+				LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy,
+			})
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			for _, d := range list.Items {
+				if app := d.Labels[contract.LabelApp]; app != "" && !slices.Contains(names, app) {
+					names = append(names, app)
+				}
+			}
+		}
+		slices.Sort(names)
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}

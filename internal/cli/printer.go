@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// printFlags is -o of every command that shows data (status, list, history,
+// gpu, version): a table by default, "wide" for more columns, and
+// cli-runtime's printers for json, yaml, name, jsonpath=..., go-template=...
+// (and --template), as kubectl get has them.
+type printFlags struct {
+	*genericclioptions.PrintFlags
+}
+
+func newPrintFlags() *printFlags {
+	return &printFlags{PrintFlags: genericclioptions.NewPrintFlags("")}
+}
+
+// formats are the -o values, for help and completion.
+func (p *printFlags) formats() []string {
+	return append([]string{"wide"}, p.AllowedFormats()...)
+}
+
+// addFlags adds -o and the template flags to cmd.
+func (p *printFlags) addFlags(cmd *cobra.Command) {
+	p.AddFlags(cmd)
+	cmd.Flags().Lookup("output").Usage = fmt.Sprintf("Output format. One of: (%s). A table when empty.", strings.Join(p.formats(), ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return p.formats(), cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+func (p *printFlags) format() string {
+	if p.OutputFormat == nil {
+		return ""
+	}
+	return *p.OutputFormat
+}
+
+// table reports whether the command prints its table (no -o, or -o wide).
+func (p *printFlags) table() bool {
+	template := p.TemplatePrinterFlags != nil && p.TemplatePrinterFlags.TemplateArgument != nil && *p.TemplatePrinterFlags.TemplateArgument != ""
+	return (p.format() == "" || p.format() == "wide") && !template
+}
+
+func (p *printFlags) wide() bool { return p.format() == "wide" }
+
+// validate checks -o and the template; it does no I/O.
+func (p *printFlags) validate() error {
+	if p.table() {
+		return nil
+	}
+	_, err := p.ToPrinter()
+	if genericclioptions.IsNoCompatiblePrinterError(err) {
+		return fmt.Errorf("--output %q is not supported; use one of: %s", p.format(), strings.Join(p.formats(), ", "))
+	}
+	return err
+}
+
+// print writes one item with the -o printer.
+func (p *printFlags) print(w io.Writer, obj *unstructured.Unstructured) error {
+	pr, err := p.ToPrinter()
+	if err != nil {
+		return err
+	}
+	return pr.PrintObj(obj, w)
+}
+
+// printItems prints items as one v1 List, the shape of kubectl get -o json.
+func (p *printFlags) printItems(w io.Writer, items []*unstructured.Unstructured) error {
+	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{}}}
+	for _, it := range items {
+		list.Items = append(list.Items, *it)
+	}
+	pr, err := p.ToPrinter()
+	if err != nil {
+		return err
+	}
+	return pr.PrintObj(list, w)
+}
+
+// printable turns v (a struct with json tags) into an object the printers
+// take: kind under contract.OutputAPIVersion, named name, v's fields at the
+// top level beside apiVersion, kind and metadata.
+func printable(kind, name string, v any) (*unstructured.Unstructured, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, name, err)
+	}
+	m["apiVersion"], m["kind"] = contract.OutputAPIVersion, kind
+	m["metadata"] = map[string]any{"name": name}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// table is what a command prints by default; with several clusters it gets a
+// CLUSTER column first.
+type table struct {
+	header []string
+	rows   [][]string // cluster, then one cell per header
+}
+
+func newTable(header ...string) *table { return &table{header: header} }
+
+func (t *table) add(cluster string, cells ...string) {
+	t.rows = append(t.rows, append([]string{cluster}, cells...))
+}
+
+// print writes the table, with the CLUSTER column when showCluster.
+func (t *table) print(w io.Writer, showCluster bool) error {
+	tw := printers.GetNewTabWriter(w)
+	header := t.header
+	if showCluster {
+		header = append([]string{"CLUSTER"}, header...)
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range t.rows {
+		if !showCluster {
+			r = r[1:]
+		}
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
