@@ -27,7 +27,7 @@ KREW_MANIFEST     ?= krew/zz.yaml
 # go-nvml's cgo bindings trip deprecation warnings on every cold build.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build images release test unit e2e bench-e2e demo cluster-up cluster-down tools bench lint verify-pins fmt clean
+.PHONY: all build images release test unit e2e bench-e2e bench-packing demo cluster-up cluster-down tools bench lint verify-pins fmt clean
 
 all: lint build
 
@@ -82,6 +82,10 @@ cluster-down:
 ## bench: every Go benchmark, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
+
+## bench-packing: GPU packing families (steady, churn, adversarial, multi-card), zz binpack vs FGD, best-fit, first-fit, spread; a few seconds
+bench-packing:
+	$(GO) test -count=1 -run '^TestPackingFamilies$$' -v ./internal/gpushare/ | sed -n '/^ *|/p'
 
 ## bench-e2e: scheduling throughput and balance, zz-scheduler vs default-scheduler, on the local cluster
 bench-e2e: tools

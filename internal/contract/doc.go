@@ -29,7 +29,7 @@
 //     AnnotationGPUAssumeTime and AnnotationGPUAssigned="false" on the pod
 //     before it creates the Binding, so any component rebuilds its state from
 //     pods alone after a restart. A pod may choose the placement policy with
-//     AnnotationGPUPolicy (PolicyBinpack or PolicySpread).
+//     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread).
 //  3. The device plugin's Allocate matches the kubelet's request to one pod:
 //     same node, AnnotationGPUAssigned="false", same number of cards, the
 //     first to reach the node (the kubelet admits pods in that order; binds

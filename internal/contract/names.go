@@ -37,6 +37,7 @@ const (
 // GPU placement policies, values of AnnotationGPUPolicy.
 const (
 	PolicyBinpack = "binpack"
+	PolicyBestFit = "bestfit"
 	PolicySpread  = "spread"
 )
 

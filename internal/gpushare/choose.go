@@ -2,6 +2,7 @@ package gpushare
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,14 +10,19 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 )
 
-// Policy orders the cards a request may take.
+// Policy decides which cards a request takes and which nodes score best.
 type Policy string
 
-// Placement policies. Binpack fills used cards first, so whole cards stay free
-// for big requests; spread takes the emptiest cards, so pods contend less.
+// Placement policies. Binpack (the default) is fragmentation-aware best-fit
+// (fgd.go): among the near-tightest fits, the one that fragments the cards
+// least for the request shapes the cluster has been seeing; bestfit is the
+// tightest fit alone; spread takes the emptiest cards, so pods contend less.
+// fgd, pure Fragmentation Gradient Descent, is kept for the benchmark.
 const (
 	Binpack Policy = contract.PolicyBinpack
+	BestFit Policy = contract.PolicyBestFit
 	Spread  Policy = contract.PolicySpread
+	fgd     Policy = "fgd"
 )
 
 // ParsePolicy accepts the contract's policy names ("" means def).
@@ -24,10 +30,10 @@ func ParsePolicy(s string, def Policy) (Policy, error) {
 	switch Policy(s) {
 	case "":
 		return def, nil
-	case Binpack, Spread:
+	case Binpack, BestFit, Spread:
 		return Policy(s), nil
 	}
-	return "", fmt.Errorf("GPU policy %q is unknown; use %q or %q", s, Binpack, Spread)
+	return "", fmt.Errorf("GPU policy %q is unknown; use %q, %q or %q", s, Binpack, BestFit, Spread)
 }
 
 // Card is one card's capacity and use.
@@ -89,17 +95,39 @@ func freeList(cards []Card) string {
 }
 
 // Choose picks req.Cards distinct cards by policy and returns their positions
-// in cards. Binpack takes the tightest fits, spread the emptiest; ties go to
-// the lower index so the choice is deterministic.
-func Choose(cards []Card, req Request, policy Policy) ([]int, error) {
+// in cards: binpack the near-tightest set that fragments the node least for
+// mix, bestfit the tightest fits, spread the emptiest; ties go to the lower
+// index so the choice is deterministic. It is a pure function of its
+// arguments.
+func Choose(cards []Card, req Request, policy Policy, mix *Mix) ([]int, error) {
+	idx, _, err := choose(cards, req, policy, mix)
+	return idx, err
+}
+
+// NodeCost is what placing req on a node's cards costs by policy (the cost of
+// the cards Choose picks), or why the node does not fit.
+func NodeCost(cards []Card, req Request, policy Policy, mix *Mix) (Cost, error) {
+	_, c, err := choose(cards, req, policy, mix)
+	return c, err
+}
+
+func choose(cards []Card, req Request, policy Policy, mix *Mix) ([]int, Cost, error) {
 	if err := Fit(cards, req); err != nil {
-		return nil, err
+		return nil, Cost{}, err
 	}
 	cand := make([]int, 0, len(cards))
 	for i := range cards {
 		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB {
 			cand = append(cand, i)
 		}
+	}
+	switch policy {
+	case Binpack:
+		idx, c := chooseFGD(cards, cand, req, mix, fitBand)
+		return idx, c, nil
+	case fgd:
+		idx, c := chooseFGD(cards, cand, req, mix, math.Inf(1))
+		return idx, c, nil
 	}
 	slices.SortFunc(cand, func(a, b int) int {
 		fa, fb := cards[a].FreeMiB(), cards[b].FreeMiB()
@@ -111,30 +139,12 @@ func Choose(cards []Card, req Request, policy Policy) ([]int, error) {
 		}
 		return cards[a].Index - cards[b].Index
 	})
-	return cand[:req.Cards], nil
-}
-
-// Score rates placing req on cards, from 0 (worst) to 1 (best), for a node
-// that fits it. With f = free MiB left on a chosen card after placement over
-// its size, averaged over the chosen cards:
-//
-//	binpack = 1 - mean(f)   (fill cards up; a used card beats an empty one)
-//	spread  = mean(f)       (keep the most memory free around each pod)
-func Score(cards []Card, req Request, policy Policy) float64 {
-	chosen, err := Choose(cards, req, policy)
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, i := range chosen {
-		c := &cards[i]
-		sum += float64(c.FreeMiB()-req.MemMiB) / float64(c.MemoryMiB)
-	}
-	left := sum / float64(len(chosen))
+	idx := cand[:req.Cards]
+	c := Cost{Left: leftShare(cards, idx, req.MemMiB)}
 	if policy == Spread {
-		return left
+		c.Left = 1 - c.Left
 	}
-	return 1 - left
+	return idx, c, nil
 }
 
 func sign(v int64) int64 {

@@ -2,6 +2,7 @@ package gpushare
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,13 +126,13 @@ func TestFitChooseScore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Choose(tt.cards, tt.req, tt.policy)
+			got, err := Choose(tt.cards, tt.req, tt.policy, nil)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
-				if Score(tt.cards, tt.req, tt.policy) != 0 {
-					t.Fatal("a node that does not fit scored above 0")
+				if _, err := NodeCost(tt.cards, tt.req, tt.policy, nil); err == nil {
+					t.Fatal("a node that does not fit has a cost")
 				}
 				return
 			}
@@ -147,7 +148,7 @@ func TestFitChooseScore(t *testing.T) {
 	}
 	slotted := cards(16000, 16000, 8000, 16000)
 	slotted[0].Slots, slotted[0].Pods = 4, 4
-	if got, err := Choose(slotted, Request{1000, 1}, Spread); err != nil || got[0] != 1 {
+	if got, err := Choose(slotted, Request{1000, 1}, Spread, nil); err != nil || got[0] != 1 {
 		t.Fatalf("a card with no slot left was chosen: %v %v", got, err)
 	}
 	unhealthy := cards(16000, 16000, 16000, 16000)
@@ -158,8 +159,21 @@ func TestFitChooseScore(t *testing.T) {
 	// Binpack prefers the node whose cards end fuller; spread the reverse.
 	half, empty := cards(8000, 16000), cards(16000, 16000)
 	req := Request{4000, 1}
-	if !(Score(half, req, Binpack) > Score(empty, req, Binpack)) || !(Score(half, req, Spread) < Score(empty, req, Spread)) {
-		t.Fatal("scores do not follow the policies")
+	for _, tt := range []struct {
+		policy Policy
+		want   []float64
+	}{{Binpack, []float64{1, 0}}, {BestFit, []float64{1, 0}}, {Spread, []float64{0, 1}}} {
+		var costs []Cost
+		for _, cs := range [][]Card{half, empty} {
+			c, err := NodeCost(cs, req, tt.policy, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			costs = append(costs, c)
+		}
+		if got := Rank(costs, []bool{true, true}); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: half, empty scored %v, want %v", tt.policy, got, tt.want)
+		}
 	}
 }
 
@@ -167,7 +181,7 @@ func TestParsePolicy(t *testing.T) {
 	if p, err := ParsePolicy("", Spread); err != nil || p != Spread {
 		t.Fatal("empty policy must give the default")
 	}
-	if _, err := ParsePolicy("firstfit", Binpack); err == nil {
+	if _, err := ParsePolicy("worstfit", Binpack); err == nil {
 		t.Fatal("unknown policy accepted")
 	}
 }

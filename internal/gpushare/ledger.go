@@ -27,6 +27,8 @@ type Ledger struct {
 	// carries them until their annotations are cleared, and they must not
 	// come back meanwhile.
 	released map[types.UID]time.Time
+	// stream is the recent requests binpack fragments least for.
+	stream *Stream
 }
 
 type node struct {
@@ -50,7 +52,8 @@ type holding struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]time.Time{}}
+	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]time.Time{},
+		stream: NewStream(DefaultStreamSize)}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -144,6 +147,7 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		l.DeletePod(pod.UID)
 		return nil
 	}
+	l.stream.ObservePod(pod)
 	a, err := PodAssignment(pod)
 	if errors.Is(err, ErrNoAssignment) {
 		return nil
@@ -187,6 +191,7 @@ func (l *Ledger) nodeOfUUID(uuids []string) string {
 
 // DeletePod frees what a pod held.
 func (l *Ledger) DeletePod(uid types.UID) {
+	l.stream.Forget(uid)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.remove(uid)
@@ -197,6 +202,7 @@ func (l *Ledger) DeletePod(uid types.UID) {
 // concurrent Reserve sees them taken. Reserving again for the same pod on the
 // same node returns the first choice (a retried bind).
 func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UID, req Request, policy Policy, now time.Time) (*Assignment, error) {
+	mix := l.stream.Mix()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if h := l.pods[uid]; h != nil && h.Node == nodeName {
@@ -210,7 +216,7 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 	if n.err != nil {
 		return nil, n.err
 	}
-	chosen, err := Choose(n.cards, req, policy)
+	chosen, err := Choose(n.cards, req, policy, mix)
 	if err != nil {
 		return nil, err
 	}
@@ -307,17 +313,20 @@ func (l *Ledger) Filter(names []string, req Request) (fit []string, failed map[s
 	return fit, failed
 }
 
-// Scores is Score for every named node (0 where the request does not fit).
+// Scores rates every named node from 0 to 1 for req by policy: the NodeCost
+// of each, ranked by Rank (0 where the request does not fit).
 func (l *Ledger) Scores(names []string, req Request, policy Policy) []float64 {
-	out := make([]float64, len(names))
+	costs, fits := make([]Cost, len(names)), make([]bool, len(names))
+	mix := l.stream.Mix()
 	l.mu.RLock()
-	defer l.mu.RUnlock()
 	for i, name := range names {
 		if n := l.nodes[name]; n != nil && n.known && n.err == nil {
-			out[i] = Score(n.cards, req, policy)
+			c, err := NodeCost(n.cards, req, policy, mix)
+			costs[i], fits[i] = c, err == nil
 		}
 	}
-	return out
+	l.mu.RUnlock()
+	return Rank(costs, fits)
 }
 
 // MaxCards is the most cards any known node has.

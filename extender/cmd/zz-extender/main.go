@@ -42,7 +42,7 @@ func main() {
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
 	flag.StringVar(&o.listen, "listen-address", "127.0.0.1:8890", "address to serve the extender verbs (and /healthz, /readyz, /metrics) on; keep it on loopback next to the scheduler: bind acts with the extender's rights")
 	flag.StringVar(&o.health, "health-address", "", "extra address serving only /healthz, /readyz and /metrics, for probes and Prometheus (e.g. :8891); empty for none")
-	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack or spread (a pod may override it with the zz.io/gpu-policy annotation)")
+	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack (best-fit that leaves the holes the recent requests can fill), bestfit (plain tightest fit) or spread; a pod may override it with the zz.io/gpu-policy annotation")
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
 	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
 	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
@@ -66,7 +66,7 @@ func main() {
 
 func (o *options) validate() error {
 	if _, err := gpushare.ParsePolicy(o.policy, ""); err != nil || o.policy == "" {
-		return fmt.Errorf("--gpu-policy %q: use binpack or spread", o.policy)
+		return fmt.Errorf("--gpu-policy %q: use %s, %s or %s", o.policy, gpushare.Binpack, gpushare.BestFit, gpushare.Spread)
 	}
 	if o.balance.Spread < 0 || o.balance.Spread > 1 {
 		return fmt.Errorf("--balance-spread-weight %v must be between 0 and 1", o.balance.Spread)
