@@ -99,6 +99,30 @@ func TestValidationErrors(t *testing.T) {
 		{name: "pvc size", spec: "type: web\n  image: a:1\n  pvc: {size: big, mountPath: /data}", want: `spec.pvc.size: "big" is not a quantity`},
 		{name: "pvc path", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: 1Gi, mountPath: data}", want: `spec.pvc.mountPath: "data" is not an absolute path`},
 		{name: "pvc class", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: 1Gi, mountPath: /d, storageClass: 'A B'}", want: `spec.pvc.storageClass: "A B" is not a storage class name`},
+		{name: "empty command", spec: "type: web\n  image: a:1\n  command: ['', x]", want: "spec.command: starts with an empty program name"},
+		{name: "empty preStop", spec: "type: web\n  image: a:1\n  preStop: [' ']", want: "spec.preStop: starts with an empty program name"},
+		{name: "reserved label", spec: "type: web\n  image: a:1\n  labels: {zz.io/app: x}", want: "spec.labels.zz.io/app: is reserved: kubectl zz sets it"},
+		{name: "reserved k8s label", spec: "type: web\n  image: a:1\n  labels: {app.kubernetes.io/version: x}", want: "spec.labels.app.kubernetes.io/version: is reserved"},
+		{name: "reserved annotation", spec: "type: web\n  image: a:1\n  annotations: {zz.io/debug: 'true'}", want: "spec.annotations.zz.io/debug: is reserved"},
+		{name: "bad label key", spec: "type: web\n  image: a:1\n  labels: {'a b': x}", want: "spec.labels.a b: is not a valid key"},
+		{name: "bad label value", spec: "type: web\n  image: a:1\n  labels: {team: 'a b'}", want: `spec.labels.team: "a b" is not a valid label value`},
+		{name: "envFrom both", spec: "type: web\n  image: a:1\n  envFrom: [{secret: a, configMap: b}]", want: "spec.envFrom[0]: needs exactly one of secret and configMap"},
+		{name: "envFrom neither", spec: "type: web\n  image: a:1\n  envFrom: [{prefix: A_}]", want: "spec.envFrom[0]: needs exactly one"},
+		{name: "envFrom bad name", spec: "type: web\n  image: a:1\n  envFrom: [{secret: A_B}]", want: `spec.envFrom[0].secret: "A_B" is not an object name`},
+		{name: "envFrom bad prefix", spec: "type: web\n  image: a:1\n  envFrom: [{configMap: c, prefix: 'a-'}]", want: `spec.envFrom[0].prefix: "a-" is not a valid env name prefix`},
+		{name: "secretEnv unknown field", spec: "type: web\n  image: a:1\n  secretEnv: {P: {secret: s, kye: k}}", want: `spec.secretEnv.P.kye: unknown field; did you mean "key"?`},
+		{name: "secretEnv bad key", spec: "type: web\n  image: a:1\n  secretEnv: {P: {secret: s, key: 'a/b'}}", want: `spec.secretEnv.P.key: "a/b" is not a Secret key`},
+		{name: "secretEnv twice", spec: "type: web\n  image: a:1\n  env: {P: x}\n  secretEnv: {P: {secret: s, key: k}}", want: "spec.secretEnv.P: is also in spec.env; keep one"},
+		{name: "pull secret", spec: "type: web\n  image: a:1\n  imagePullSecrets: [Reg]", want: `spec.imagePullSecrets[0]: "Reg" is not an object name`},
+		{name: "port name taken", spec: "type: web\n  image: a:1\n  ports: [{name: http, port: 81}]", want: `spec.ports[0].name: "http" is taken`},
+		{name: "port name", spec: "type: web\n  image: a:1\n  ports: [{name: Metrics_1, port: 81}]", want: `spec.ports[0].name: "Metrics_1" is not a port name`},
+		{name: "port twice", spec: "type: web\n  image: a:1\n  ports: [{name: metrics, port: 8080}]", want: "spec.ports[0].port: 8080 is used twice"},
+		{name: "port range", spec: "type: worker\n  image: a:1\n  ports: [{name: metrics, port: 0}]", want: "spec.ports[0].port: 0 is out of range"},
+		{name: "port protocol", spec: "type: web\n  image: a:1\n  ports: [{name: m, port: 9, protocol: SCTP}]", want: `spec.ports[0].protocol: "SCTP" is not a protocol`},
+		{name: "gpus without gpuMem", spec: "type: web\n  image: a:1\n  gpus: 2", want: "spec.gpus: is set without spec.gpuMem"},
+		{name: "gpus range", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpus: 17", want: "spec.gpus: 17 is out of range; use 1 to 16"},
+		{name: "grace period", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 1.5s", want: `spec.terminationGracePeriod: "1.5s" is not a duration in whole seconds`},
+		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},
 		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},
 		{name: "not yaml", top: "name: [", want: "zz.yaml: not valid YAML"},
 	}
@@ -182,4 +206,11 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSuggestInListsAndMaps(t *testing.T) {
+	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  envFrom: [{secrt: s}]\n"))
+	if err == nil || !strings.Contains(err.Error(), `did you mean "secret"?`) {
+		t.Fatalf("err = %v", err)
+	}
 }

@@ -114,13 +114,20 @@ func strictError(file string, err error) *FieldError {
 func suggest(path string) string {
 	parts := strings.Split(path, ".")
 	t := reflect.TypeFor[App]()
+	mapKey := false // the next part is a key of a map of t
 	for _, p := range parts[:len(parts)-1] {
-		f, ok := fieldByTag(t, p)
+		if mapKey {
+			mapKey = false
+			continue
+		}
+		name, _, _ := strings.Cut(p, "[") // envFrom[0]
+		f, ok := fieldByTag(t, name)
 		if !ok {
 			return ""
 		}
 		t = f.Type
-		for t.Kind() == reflect.Pointer {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			mapKey = mapKey || t.Kind() == reflect.Map
 			t = t.Elem()
 		}
 		if t.Kind() != reflect.Struct {

@@ -90,6 +90,53 @@ type Spec struct {
 	Ingress *Ingress `json:"ingress,omitempty"`
 	HPA     *HPA     `json:"hpa,omitempty"`
 	PVC     *PVC     `json:"pvc,omitempty"`
+
+	// Command and Args replace the image's entrypoint and its arguments.
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
+	// Labels and Annotations go on every object and the pod template; keys
+	// under zz.io/ and the app.kubernetes.io/ keys zz sets are refused.
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// EnvFrom loads every key of Secrets and ConfigMaps as env.
+	EnvFrom []EnvFrom `json:"envFrom,omitempty"`
+	// SecretEnv are env entries read from one key of a Secret.
+	SecretEnv map[string]SecretKey `json:"secretEnv,omitempty"`
+	// ImagePullSecrets name the Secrets that log in to private registries.
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+	// Ports are extra named container ports (metrics, admin); the Service
+	// exposes them too.
+	Ports []Port `json:"ports,omitempty"`
+	// GPUs is how many cards each pod shares (zz.io/gpu), default 1 with gpuMem.
+	GPUs int32 `json:"gpus,omitempty"`
+	// TerminationGracePeriod is how long a stopping pod gets before
+	// SIGKILL, a duration ("45s"); default 30s, 60s for java.
+	TerminationGracePeriod string `json:"terminationGracePeriod,omitempty"`
+	// PreStop is a command run before SIGTERM instead of the 10 s drain sleep.
+	PreStop []string `json:"preStop,omitempty"`
+}
+
+// EnvFrom is one Secret or ConfigMap whose keys become env; exactly one of
+// Secret and ConfigMap is set.
+type EnvFrom struct {
+	Secret    string `json:"secret,omitempty"`
+	ConfigMap string `json:"configMap,omitempty"`
+	// Prefix is put before every key.
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// SecretKey is one key of a Secret.
+type SecretKey struct {
+	Secret string `json:"secret"`
+	Key    string `json:"key"`
+}
+
+// Port is an extra named port.
+type Port struct {
+	Name string `json:"name"`
+	Port int32  `json:"port"`
+	// Protocol is TCP (default) or UDP.
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // Ingress exposes a web app on a host name.
@@ -164,6 +211,14 @@ func (a *App) Default() {
 	}
 	if s.HPA != nil && s.HPA.CPUPercent == 0 {
 		s.HPA.CPUPercent = DefaultCPUPercent
+	}
+	if s.GPUs == 0 && s.GPUMem != "" {
+		s.GPUs = 1
+	}
+	for i := range s.Ports {
+		if s.Ports[i].Protocol == "" {
+			s.Ports[i].Protocol = "TCP"
+		}
 	}
 }
 

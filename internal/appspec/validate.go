@@ -54,6 +54,7 @@ func (a *App) Validate(file string) Errors {
 	v.ingress(s)
 	v.hpa(s.HPA)
 	v.pvc(s)
+	v.escapeHatches(s)
 	return v.errs
 }
 
@@ -230,7 +231,7 @@ func maxPods(s *Spec) int32 {
 	return 0
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

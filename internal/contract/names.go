@@ -82,9 +82,21 @@ const (
 
 // App rendering and revision records (kubectl zz deploy, history, rollback).
 const (
-	// AnnotationConfigHash on a pod template is a hash of the app's config
-	// files, so a config change rolls the pods.
-	AnnotationConfigHash = Prefix + "config-hash"
+	// LabelType on every rendered object and pod template is the app type
+	// (java, web, rpc, worker); the webhook's policy selects pods by it (the
+	// JVM flags go to zz.io/type=java).
+	LabelType = Prefix + "type"
+	// LabelTrack tells the stable Deployment of an app from its canary
+	// (kubectl zz deploy --canary), on the Deployments and their pods.
+	LabelTrack  = Prefix + "track"
+	TrackStable = "stable"
+	TrackCanary = "canary"
+	// CanarySuffix names an app's canary Deployment: <app>-canary.
+	CanarySuffix = "-canary"
+	// FieldManagerHandover is the server-side apply field manager that keeps
+	// a Deployment's replicas when an HPA takes them over, so the apply
+	// that stops setting them does not reset them to 1.
+	FieldManagerHandover = "kubectl-zz-handover"
 	// SecretTypeRevision is the type of the Secret that records one revision
 	// of a whole rendered app; it carries LabelApp and LabelRevision.
 	SecretTypeRevision = Prefix + "app-revision"

@@ -78,6 +78,9 @@ type Config struct {
 	// RollbackOnFailure re-applies the last recorded revision when the
 	// rollout fails.
 	RollbackOnFailure bool
+	// Adopt takes over existing objects of the app's names that kubectl zz
+	// did not create; without it the deploy refuses, naming them.
+	Adopt bool
 }
 
 // Result says what a deploy or rollback did.
@@ -94,7 +97,7 @@ type Result struct {
 func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App.Name, cfg.Namespace
-	history, err := History(ctx, c, ns, app)
+	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +113,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects); err != nil {
+	if err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt); err != nil {
 		return nil, err
 	}
 	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
@@ -119,6 +122,9 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
 		}
 		return res, err
+	}
+	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
 	}
 	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
 		return nil, err
@@ -129,6 +135,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 // restore re-applies the last recorded revision after the failure cause and
 // waits for it; the returned error always wraps cause.
 func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result) error {
+	history = readable(history)
 	if len(history) == 0 {
 		return fmt.Errorf("%w\nno earlier revision of %s to roll back to", cause, app)
 	}
@@ -136,11 +143,14 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
 	}
-	if err := applyObjects(ctx, c, o.Namespace, app, last.objects); err != nil {
+	if err := applyObjects(ctx, c, o.Namespace, app, last.objects, true); err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
 	if err := waitRollout(ctx, c, o.Namespace, app, o); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
+	}
+	if err := prune(ctx, c, o.Namespace, app, last.objects); err != nil {
+		return fmt.Errorf("%w\nrevision %d is back, but: %v", cause, last.Number, err)
 	}
 	res.RolledBackTo = last.Number
 	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, last.Version)
@@ -160,7 +170,7 @@ type RollbackConfig struct {
 // re-applied so the running version stays, and the error says why.
 func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (*Result, error) {
 	cfg.defaults()
-	history, err := History(ctx, c, cfg.Namespace, cfg.App)
+	history, err := loadHistory(ctx, c, &cfg.Options, cfg.App)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +187,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects); err != nil {
+	if err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false); err != nil {
 		return nil, err
 	}
 	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options); err != nil {
@@ -185,13 +195,38 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		res := &Result{}
 		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res)
 	}
+	if err := prune(ctx, c, cfg.Namespace, cfg.App, rev.objects); err != nil {
+		return nil, err
+	}
 	if err := record(ctx, c, cfg.Namespace, secret, history, cfg.HistoryLimit); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
 }
 
-func pick(history []*Revision, app string, n int64) (*Revision, error) {
+// loadHistory is History with a warning on o.Progress per unreadable record.
+func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app string) ([]*Revision, error) {
+	revs, err := History(ctx, c, o.Namespace, app)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		for _, w := range Warnings(revs) {
+			fmt.Fprintln(o.Progress, w)
+		}
+	}
+	return revs, nil
+}
+
+// pick is revision n of history, or the readable one before the latest
+// readable one when n is 0.
+func pick(all []*Revision, app string, n int64) (*Revision, error) {
+	for _, r := range all {
+		if r.Number == n && r.Unreadable != "" {
+			return nil, fmt.Errorf("%w: the record of revision %d of %s is unreadable (%s); pick another with --to-revision", ErrNoRevision, n, app, r.Unreadable)
+		}
+	}
+	history := readable(all)
 	if len(history) == 0 {
 		return nil, fmt.Errorf("%w: %s has no recorded revisions; deploy it first", ErrNoRevision, app)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 const ns = "team-a"
@@ -87,7 +88,10 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		ctl.mu.Lock()
 		stuck := ctl.stuck[d.Spec.Template.Spec.Containers[0].Image]
 		ctl.mu.Unlock()
-		want := *d.Spec.Replicas
+		want := int32(1) // the apiserver's default
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
 		s := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
 		if stuck {
 			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want + 1, UpdatedReplicas: 1, ReadyReplicas: want, AvailableReplicas: want}
@@ -131,6 +135,7 @@ func TestDeployRedeployRollback(t *testing.T) {
 	ctx := t.Context()
 
 	v1 := spec(t, "reg/shop:1", "  env: {MODE: one}\n  configFiles: {app.conf: one}\n  pdb: true\n")
+	cmOne := render.ConfigMapName("shop", v1.Spec.ConfigFiles)
 	if rev := deployOK(t, c, v1, 0); rev != 1 {
 		t.Fatalf("first deploy recorded revision %d, want 1", rev)
 	}
@@ -138,7 +143,7 @@ func TestDeployRedeployRollback(t *testing.T) {
 	if rev := deployOK(t, c, spec(t, "reg/shop:2", ""), 0); rev != 2 {
 		t.Fatalf("second deploy recorded revision %d, want 2", rev)
 	}
-	if _, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := c.CoreV1().ConfigMaps(ns).Get(ctx, cmOne, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("ConfigMap of revision 1 still there after revision 2: %v", err)
 	}
 	if _, err := c.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "shop", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -153,7 +158,7 @@ func TestDeployRedeployRollback(t *testing.T) {
 		hist[1].ChangeCause != "deploy 2" || !hist[0].Time.Equal(opts().Now()) {
 		t.Fatalf("history = %+v %+v", hist[0], hist[len(hist)-1])
 	}
-	if got := strings.Join(hist[0].Kinds, " "); got != "ConfigMap/shop-config Service/shop Deployment/shop PodDisruptionBudget/shop" {
+	if got := strings.Join(hist[0].Kinds, " "); got != "ConfigMap/"+cmOne+" Service/shop Deployment/shop PodDisruptionBudget/shop" {
 		t.Fatalf("revision 1 objects = %s", got)
 	}
 
@@ -167,7 +172,7 @@ func TestDeployRedeployRollback(t *testing.T) {
 	if img := image(t, c); img != "reg/shop:1" {
 		t.Fatalf("image after rollback = %s", img)
 	}
-	cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})
+	cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, cmOne, metav1.GetOptions{})
 	if err != nil || cm.Data["app.conf"] != "one" || cm.Labels[contract.LabelRevision] != "3" {
 		t.Fatalf("ConfigMap after rollback = %v, %v", cm, err)
 	}
@@ -291,7 +296,9 @@ func TestWaitSurvivesTransientErrors(t *testing.T) {
 	c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if failures > 0 {
+		// Reads of the wait fail, not the one before the apply.
+		_, err := c.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), ns, "shop")
+		if failures > 0 && err == nil {
 			failures--
 			return true, nil, errors.New("connection refused")
 		}
@@ -305,5 +312,46 @@ func TestWaitSurvivesTransientErrors(t *testing.T) {
 	defer mu.Unlock()
 	if failures != 0 {
 		t.Fatalf("the wait never read the deployment through the failures (%d left)", failures)
+	}
+}
+
+// TestUnreadableRecord: one record edited by hand warns, and deploy,
+// history and rollback of the app go on around it.
+func TestUnreadableRecord(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	rec, err := c.CoreV1().Secrets(ns).Get(ctx, RecordName("shop", 2), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Data[objectsKey] = []byte("not gzip")
+	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	hist, err := History(ctx, c, ns, "shop")
+	if err != nil || len(hist) != 2 || hist[1].Number != 2 || hist[1].Unreadable == "" || hist[0].Unreadable != "" {
+		t.Fatalf("history = %+v, %v; want revision 2 listed as unreadable", hist, err)
+	}
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	res, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:3", "")})
+	if err != nil || res.Revision != 3 {
+		t.Fatalf("deploy next to an unreadable record: %+v, %v", res, err)
+	}
+	if !strings.Contains(progress.String(), "warning: revision 2 of shop is unreadable") {
+		t.Errorf("no warning:\n%s", progress.String())
+	}
+	if _, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 2}); !errors.Is(err, ErrNoRevision) ||
+		!strings.Contains(err.Error(), "unreadable") {
+		t.Fatalf("rollback to the unreadable revision: %v", err)
+	}
+	res, err = Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"})
+	if err != nil || res.Revision != 4 || image(t, c) != "reg/shop:1" {
+		t.Fatalf("rollback skipping the unreadable revision: %+v, %v, image %s", res, err, image(t, c))
 	}
 }

@@ -148,9 +148,12 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 	}
 	s := d.Status
 	st := Status{Want: want, Ready: s.ReadyReplicas, Updated: s.UpdatedReplicas, Total: s.Replicas, Available: s.AvailableReplicas}
-	st.Complete = s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
+	observed := s.ObservedGeneration >= d.Generation
+	st.Complete = observed && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
 	for _, c := range s.Conditions {
-		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+		// A missed deadline of an earlier generation says nothing about the
+		// current one until the controller has seen it (kubectl's rule).
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" && observed {
 			st.Failed = c.Message
 		}
 		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {

@@ -112,6 +112,14 @@ func TestRolloutStatus(t *testing.T) {
 	if st := RolloutStatus(dead); st.Failed == "" || st.String() != "3/3 ready, 1/3 updated, 3 total" {
 		t.Fatalf("status = %+v (%s)", st, st)
 	}
+	// A redeploy onto a Deployment still showing the last rollout's missed
+	// deadline: the controller has not seen the new spec yet, so the old
+	// condition says nothing about it (kubectl's rule).
+	redeployed := dead.DeepCopy()
+	redeployed.Generation = 3
+	if st := RolloutStatus(redeployed); st.Failed != "" {
+		t.Fatalf("an unobserved generation failed on an old condition: %+v", st)
+	}
 }
 
 func TestFailureShowsCrashLogs(t *testing.T) {

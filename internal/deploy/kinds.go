@@ -3,8 +3,10 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -110,16 +112,31 @@ func kindOf(kind string) (kindOps, bool) {
 	return kindOps{}, false
 }
 
-// applyObjects server-side applies objs (field manager contract.ManagedBy,
-// forcing conflicts: zz owns what it renders), then deletes the app's objects
-// of prunable kinds that objs lacks.
-func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) error {
-	want := map[string]bool{}
+// applyObjects checks that zz may write every object of objs (see owned),
+// then server-side applies them (field manager contract.ManagedBy, forcing
+// conflicts: zz owns what it renders). A Deployment that stops setting its
+// replicas (an HPA takes them over) first hands them to
+// contract.FieldManagerHandover, or the apply would reset them to 1. The
+// objects objs lacks are left for prune, once the rollout succeeded.
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool) error {
 	for _, o := range objs {
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		k, ok := kindOf(kind)
 		if !ok {
 			return fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
+		}
+		live, err := k.get(ctx, c, ns, o.GetName())
+		switch {
+		case apierrors.IsNotFound(err):
+			live = nil
+		case err != nil:
+			return fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
+		}
+		if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
+			return err
+		}
+		if err := handOver(ctx, c, ns, o, live); err != nil {
+			return err
 		}
 		body, err := json.Marshal(o)
 		if err != nil {
@@ -128,7 +145,88 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if _, err := k.apply(ctx, c, ns, o.GetName(), body, false); err != nil {
 			return fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
-		want[kind+"/"+o.GetName()] = true
+	}
+	return nil
+}
+
+// ErrNotManaged is wrapped by the error for an existing object that kubectl
+// zz did not create.
+var ErrNotManaged = errors.New("not managed by kubectl zz")
+
+// owned refuses to take over live (nil: absent) unless it carries
+// app.kubernetes.io/managed-by=kubectl-zz and belongs to app, or adopt is set.
+func owned(live runtime.Object, kind, ns, app, name string, adopt bool) error {
+	if live == nil || adopt {
+		return nil
+	}
+	m, err := meta.Accessor(live)
+	if err != nil {
+		return err
+	}
+	l := m.GetLabels()
+	switch {
+	case l[contract.LabelK8sManagedBy] != contract.ManagedBy:
+		return fmt.Errorf("%w: %s %s/%s exists without label %s=%s; deploy --adopt takes it over, or delete it, or rename the app",
+			ErrNotManaged, kind, ns, name, contract.LabelK8sManagedBy, contract.ManagedBy)
+	case l[contract.LabelApp] != app:
+		return fmt.Errorf("%w: %s %s/%s belongs to app %q; deploy --adopt takes it over, or rename the app",
+			ErrNotManaged, kind, ns, name, l[contract.LabelApp])
+	}
+	return nil
+}
+
+// handOver keeps a live Deployment's replicas when o stops setting them:
+// another field manager applies the live count first, so it stays owned and
+// the HPA (created before the Deployment in apply order) scales from there.
+func handOver(ctx context.Context, c kubernetes.Interface, ns string, o render.Object, live runtime.Object) error {
+	d, ok := o.(*appsv1.Deployment)
+	cur, isDeployment := live.(*appsv1.Deployment)
+	if !ok || !isDeployment || d.Spec.Replicas != nil || cur.Spec.Replicas == nil ||
+		!ownsField(cur.ManagedFields, contract.ManagedBy, "spec", "replicas") {
+		return nil
+	}
+	body := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%q},"spec":{"replicas":%d}}`, d.Name, *cur.Spec.Replicas)
+	_, err := c.AppsV1().Deployments(ns).Patch(ctx, d.Name, types.ApplyPatchType, []byte(body),
+		metav1.PatchOptions{FieldManager: contract.FieldManagerHandover, Force: ptr.To(true)})
+	if err != nil {
+		return fmt.Errorf("hand the replicas of deployment %s/%s over to the HPA: %w", ns, d.Name, err)
+	}
+	return nil
+}
+
+// ownsField reports whether manager's apply owns the field at path.
+func ownsField(entries []metav1.ManagedFieldsEntry, manager string, path ...string) bool {
+	for _, e := range entries {
+		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]any
+		if json.Unmarshal(e.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		found := true
+		for _, p := range path {
+			next, ok := fields["f:"+p].(map[string]any)
+			if !ok {
+				found = false
+				break
+			}
+			fields = next
+		}
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// prune deletes the app's objects of prunable kinds that objs lacks: after
+// a rollout succeeded, so a failed deploy leaves the running pods' config
+// (and every other object) as it was.
+func prune(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) error {
+	want := map[string]bool{}
+	for _, o := range objs {
+		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
 	}
 	extra, err := extraObjects(ctx, c, ns, app, want)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +36,9 @@ type Revision struct {
 	Time        time.Time `json:"time"`
 	// Kinds lists the recorded objects as Kind/name.
 	Kinds []string `json:"objects"`
+	// Unreadable says why the record could not be decoded (edited or
+	// corrupted by hand); such a revision is listed but cannot be restored.
+	Unreadable string `json:"unreadable,omitempty"`
 
 	objects []render.Object
 }
@@ -51,8 +55,10 @@ var ErrNoRevision = errors.New("revision not found")
 
 // RecordName is the name of the Secret recording revision n of app.
 func RecordName(app string, n int64) string {
-	return fmt.Sprintf("zz.%s.r%d", app, n)
+	return recordPrefix(app) + strconv.FormatInt(n, 10)
 }
+
+func recordPrefix(app string) string { return "zz." + app + ".r" }
 
 // newRecord builds the Secret for rev. It fails, before anything is applied,
 // when the app is too large to record.
@@ -112,12 +118,47 @@ func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Re
 		}
 		rev, err := parseRecord(s)
 		if err != nil {
-			return nil, fmt.Errorf("revision record %s/%s: %w", ns, s.Name, err)
+			// One bad record must not block deploy, history and rollback
+			// of the app: it is listed as unreadable and skipped.
+			rev = &Revision{App: app, Number: recordNumber(s, app), Unreadable: err.Error()}
 		}
 		revs = append(revs, rev)
 	}
 	sort.Slice(revs, func(i, j int) bool { return revs[i].Number < revs[j].Number })
 	return revs, nil
+}
+
+// recordNumber is a record's revision number from its label, else from its
+// name, so the next deploy does not reuse the number of an unreadable record.
+func recordNumber(s *corev1.Secret, app string) int64 {
+	if n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64); err == nil {
+		return n
+	}
+	n, _ := strconv.ParseInt(strings.TrimPrefix(s.Name, recordPrefix(app)), 10, 64)
+	return n
+}
+
+// Warnings are the lines that say which records of revs are unreadable.
+func Warnings(revs []*Revision) []string {
+	var w []string
+	for _, r := range revs {
+		if r.Unreadable != "" {
+			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s); kubectl zz history %s lists the others",
+				r.Number, r.App, r.Unreadable, r.App))
+		}
+	}
+	return w
+}
+
+// readable is revs without the unreadable ones.
+func readable(revs []*Revision) []*Revision {
+	out := make([]*Revision, 0, len(revs))
+	for _, r := range revs {
+		if r.Unreadable == "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func parseRecord(s *corev1.Secret) (*Revision, error) {

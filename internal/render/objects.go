@@ -12,12 +12,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 func (r *renderer) configMap() *corev1.ConfigMap {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: r.meta(ConfigMapName(r.app.Name)),
+		ObjectMeta: r.meta(ConfigMapName(r.app.Name, r.s.ConfigFiles)),
+		Immutable:  ptr.To(true),
 		Data:       r.s.ConfigFiles,
 	}
 }
@@ -55,12 +57,21 @@ func (r *renderer) service() *corev1.Service {
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: r.selector(),
-			Ports: []corev1.ServicePort{{
-				Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: r.s.Port,
-				TargetPort: intstr.FromString(r.portName()),
-			}},
+			Ports:    r.servicePorts(),
 		},
 	}
+}
+
+// servicePorts are the app's port and its extra named ports.
+func (r *renderer) servicePorts() []corev1.ServicePort {
+	ports := []corev1.ServicePort{{
+		Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: r.s.Port,
+		TargetPort: intstr.FromString(r.portName()),
+	}}
+	for _, p := range r.s.Ports {
+		ports = append(ports, corev1.ServicePort{Name: p.Name, Protocol: corev1.Protocol(p.Protocol), Port: p.Port, TargetPort: intstr.FromString(p.Name)})
+	}
+	return ports
 }
 
 func (r *renderer) ingress() *networkingv1.Ingress {
@@ -120,9 +131,11 @@ func (r *renderer) pdb() *policyv1.PodDisruptionBudget {
 }
 
 func (r *renderer) deployment() *appsv1.Deployment {
+	meta := r.meta(r.app.Name)
+	meta.Labels[contract.LabelTrack] = r.track
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: r.meta(r.app.Name),
+		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
 			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
 			RevisionHistoryLimit:    ptr.To[int32](10),

@@ -2,6 +2,7 @@ package render
 
 import (
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -34,26 +35,23 @@ const (
 )
 
 func (r *renderer) podTemplate() corev1.PodTemplateSpec {
-	annotations := map[string]string{}
-	if len(r.s.ConfigFiles) > 0 {
-		annotations[contract.AnnotationConfigHash] = ConfigHash(r.s.ConfigFiles)
-	}
+	// A config change renames the ConfigMap, which rolls the pods.
+	annotations := copyMap(r.s.Annotations)
 	if r.opts.Debug {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
 		annotations[contract.AnnotationDebug] = "true"
-	}
-	if len(annotations) == 0 {
-		annotations = nil
-	}
-	grace := int64(gracePeriod)
-	if r.s.Type == appspec.TypeJava {
-		grace = javaGracePeriod
 	}
 	spec := corev1.PodSpec{
 		EnableServiceLinks:            ptr.To(false),
-		TerminationGracePeriodSeconds: ptr.To(grace),
+		TerminationGracePeriodSeconds: ptr.To(r.gracePeriod()),
 		Affinity:                      r.affinity(),
 		Containers:                    []corev1.Container{r.container()},
 		Volumes:                       r.volumes(),
+	}
+	for _, name := range r.s.ImagePullSecrets {
+		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
 	}
 	if r.s.Pool != "" {
 		spec.NodeSelector = map[string]string{contract.LabelPool: r.s.Pool}
@@ -80,10 +78,24 @@ func (r *renderer) affinity() *corev1.Affinity {
 	return &corev1.Affinity{PodAntiAffinity: anti}
 }
 
+// gracePeriod is the spec's, else 30 s (60 s for java).
+func (r *renderer) gracePeriod() int64 {
+	if d, err := time.ParseDuration(r.s.TerminationGracePeriod); err == nil {
+		return int64(d / time.Second)
+	}
+	if r.s.Type == appspec.TypeJava {
+		return javaGracePeriod
+	}
+	return gracePeriod
+}
+
 func (r *renderer) container() corev1.Container {
 	c := corev1.Container{
 		Name:                     ContainerName,
 		Image:                    r.s.Image,
+		Command:                  r.s.Command,
+		Args:                     r.s.Args,
+		EnvFrom:                  r.envFrom(),
 		Env:                      r.env(),
 		Resources:                r.resources(),
 		VolumeMounts:             r.mounts(),
@@ -92,6 +104,12 @@ func (r *renderer) container() corev1.Container {
 	if r.s.Type != appspec.TypeWorker {
 		c.Ports = []corev1.ContainerPort{{Name: r.portName(), ContainerPort: r.s.Port, Protocol: corev1.ProtocolTCP}}
 		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: drainSeconds}}}
+	}
+	for _, p := range r.s.Ports {
+		c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
+	}
+	if len(r.s.PreStop) > 0 {
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: r.s.PreStop}}}
 	}
 	if !r.opts.Debug {
 		r.probes(&c)
@@ -136,7 +154,34 @@ func (r *renderer) env() []corev1.EnvVar {
 	if _, set := r.s.Env[envJavaToolOptions]; r.s.Type == appspec.TypeJava && !set {
 		env = append(env, corev1.EnvVar{Name: envJavaToolOptions, Value: javaOptions})
 	}
+	names = names[:0]
+	for k := range r.s.SecretEnv {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		ref := r.s.SecretEnv[k]
+		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Secret}, Key: ref.Key,
+		}}})
+	}
 	return env
+}
+
+// envFrom loads the listed Secrets and ConfigMaps, in the spec's order (a
+// later one wins a key both have).
+func (r *renderer) envFrom() []corev1.EnvFromSource {
+	var out []corev1.EnvFromSource
+	for _, e := range r.s.EnvFrom {
+		src := corev1.EnvFromSource{Prefix: e.Prefix}
+		if e.Secret != "" {
+			src.SecretRef = &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: e.Secret}}
+		} else {
+			src.ConfigMapRef = &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: e.ConfigMap}}
+		}
+		out = append(out, src)
+	}
+	return out
 }
 
 // resources: limits equal requests (Guaranteed QoS, predictable latency);
@@ -149,6 +194,7 @@ func (r *renderer) resources() corev1.ResourceRequirements {
 	}
 	if r.s.GPUMem != "" {
 		req.Limits[contract.ResourceGPUMem] = resource.MustParse(r.s.GPUMem)
+		req.Limits[contract.ResourceGPU] = *resource.NewQuantity(int64(r.s.GPUs), resource.DecimalSI)
 	}
 	return req
 }
@@ -168,7 +214,7 @@ func (r *renderer) volumes() []corev1.Volume {
 	var v []corev1.Volume
 	if len(r.s.ConfigFiles) > 0 {
 		v = append(v, corev1.Volume{Name: configVolume, VolumeSource: corev1.VolumeSource{
-			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(r.app.Name)}},
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(r.app.Name, r.s.ConfigFiles)}},
 		}})
 	}
 	if r.s.PVC != nil {

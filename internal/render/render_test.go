@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,15 +19,18 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var goldenCases = []struct {
-	name  string // golden file testdata/<name>.golden.yaml
-	spec  string // spec file in testdata/
-	debug bool
+	name   string // golden file testdata/<name>.golden.yaml
+	spec   string // spec file in testdata/
+	debug  bool
+	canary int32 // render the canary of this many pods instead
 }{
 	{name: "web", spec: "web.zz.yaml"},
 	{name: "web-debug", spec: "web.zz.yaml", debug: true},
 	{name: "java", spec: "java.zz.yaml"},
 	{name: "rpc", spec: "rpc.zz.yaml"},
 	{name: "worker", spec: "worker.zz.yaml"},
+	{name: "escapes", spec: "escapes.zz.yaml"},
+	{name: "canary", spec: "web.zz.yaml", canary: 1},
 }
 
 func load(t *testing.T, file string) *appspec.App {
@@ -47,7 +51,11 @@ func load(t *testing.T, file string) *appspec.App {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs := Render(load(t, tc.spec), Options{Namespace: "team-a", Revision: 7, Debug: tc.debug})
+			o := Options{Namespace: "team-a", Revision: 7, Debug: tc.debug}
+			objs := Render(load(t, tc.spec), o)
+			if tc.canary > 0 {
+				objs = Canary(load(t, tc.spec), o, tc.canary)
+			}
 			var buf bytes.Buffer
 			p := &printers.YAMLPrinter{}
 			for _, o := range objs {
@@ -111,8 +119,12 @@ func TestRenderRules(t *testing.T) {
 				if *d.Spec.Template.Spec.EnableServiceLinks || c.Lifecycle.PreStop.Sleep == nil || *d.Spec.Replicas != 3 {
 					t.Errorf("service links, preStop or replicas wrong")
 				}
-				if d.Spec.Template.Annotations[contract.AnnotationConfigHash] == "" {
-					t.Errorf("no config hash on pod template")
+				if v := d.Spec.Template.Spec.Volumes[0].ConfigMap; v == nil || !strings.HasPrefix(v.Name, "shop-config-") || len(v.Name) != len("shop-config-")+10 {
+					t.Errorf("config volume %+v, want ConfigMap shop-config-<hash>", d.Spec.Template.Spec.Volumes[0])
+				}
+				if d.Spec.Template.Labels[contract.LabelType] != "web" || d.Spec.Template.Labels[contract.LabelTrack] != contract.TrackStable ||
+					d.Labels[contract.LabelTrack] != contract.TrackStable {
+					t.Errorf("pod template labels %v, deployment labels %v: want type web and track stable", d.Spec.Template.Labels, d.Labels)
 				}
 			}},
 		{spec: "web.zz.yaml", debug: true, kinds: "[ConfigMap Service Deployment Ingress PodDisruptionBudget]",
@@ -130,7 +142,7 @@ func TestRenderRules(t *testing.T) {
 					t.Errorf("rpc readiness = %+v, want TCP on 9090", c.ReadinessProbe)
 				}
 			}},
-		{spec: "java.zz.yaml", kinds: "[PersistentVolumeClaim Service Deployment HorizontalPodAutoscaler]",
+		{spec: "java.zz.yaml", kinds: "[PersistentVolumeClaim Service HorizontalPodAutoscaler Deployment]",
 			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
 				if d.Spec.Replicas != nil {
 					t.Errorf("replicas set although an HPA owns them")

@@ -98,7 +98,7 @@ func checkApp(t *testing.T, ns, version, mode string, port int32) {
 	if err != nil || svc.Spec.Ports[0].Port != port {
 		t.Errorf("service = %v, %v; want port %d", svc.Spec.Ports, err, port)
 	}
-	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})
+	cm, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx, d.Spec.Template.Spec.Volumes[0].ConfigMap.Name, metav1.GetOptions{})
 	if err != nil || cm.Data["app.conf"] != "mode="+mode {
 		t.Errorf("configmap = %v, %v; want mode=%s", cm.Data, err, mode)
 	}
@@ -159,7 +159,7 @@ func TestDeploy(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"--- live Deployment/shop", "-        image: registry.local/shop:1.0", "+        image: registry.local/shop:2.0",
-			"--- live Service/shop", "+    port: 9090", "--- live ConfigMap/shop-config", "+  app.conf: mode=two"} {
+			"--- live Service/shop", "+    port: 9090", "--- live ConfigMap/shop-config-", "+  app.conf: mode=two"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("diff lacks %q:\n%s", want, out)
 			}

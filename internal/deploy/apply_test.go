@@ -1,0 +1,124 @@
+package deploy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func replicas(t *testing.T, c kubernetes.Interface) int32 {
+	t.Helper()
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Replicas == nil {
+		return -1
+	}
+	return *d.Spec.Replicas
+}
+
+// TestHPAKeepsReplicas: adding an HPA to an app that ran 10 replicas keeps
+// 10: server-side apply would drop the field zz stops setting (to 1 on a
+// real apiserver) unless it is handed over first.
+func TestHPAKeepsReplicas(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	app := spec(t, "reg/shop:1", "")
+	app.Spec.Replicas = new(int32(10))
+	deployOK(t, c, app, 0)
+	if got := replicas(t, c); got != 10 {
+		t.Fatalf("replicas %d after deploy, want 10", got)
+	}
+	deployOK(t, c, spec(t, "reg/shop:1", "  hpa: {min: 2, max: 20}\n"), 0)
+	if got := replicas(t, c); got != 10 {
+		t.Fatalf("replicas %d after adding an HPA, want 10 kept", got)
+	}
+	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// And back: without the HPA the spec's count applies again.
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if got := replicas(t, c); got != 2 {
+		t.Fatalf("replicas %d after removing the HPA, want the spec's 2", got)
+	}
+}
+
+func configMaps(t *testing.T, c kubernetes.Interface) map[string]string {
+	t.Helper()
+	l, err := c.CoreV1().ConfigMaps(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, cm := range l.Items {
+		out[cm.Name] = cm.Data["app.conf"]
+		if cm.Immutable == nil || !*cm.Immutable {
+			t.Errorf("ConfigMap %s is mutable", cm.Name)
+		}
+	}
+	return out
+}
+
+// TestFailedDeployKeepsConfig: config ConfigMaps are named by content, so a
+// deploy that fails leaves the one running pods mount untouched; the next
+// successful deploy deletes the ones it does not use.
+func TestFailedDeployKeepsConfig(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  configFiles: {app.conf: one}\n"), 0)
+	before := configMaps(t, c)
+	if len(before) != 1 {
+		t.Fatalf("config maps after the first deploy: %v", before)
+	}
+	ctl.setStuck("reg/shop:bad")
+	o := opts()
+	o.Timeout = 200 * time.Millisecond
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "  configFiles: {app.conf: two}\n")}); !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	after := configMaps(t, c)
+	for name, data := range before {
+		if after[name] != data {
+			t.Fatalf("the failed deploy changed ConfigMap %s: %q, want %q", name, after[name], data)
+		}
+	}
+	deployOK(t, c, spec(t, "reg/shop:3", "  configFiles: {app.conf: three}\n"), 0)
+	if got := configMaps(t, c); len(got) != 1 {
+		t.Fatalf("config maps after a successful deploy: %v, want only the one it mounts", got)
+	}
+}
+
+// TestAdopt: an existing object kubectl zz did not create is refused by
+// name unless Adopt is set.
+func TestAdopt(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		c := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: map[string]string{"owner": "ops"}}})
+		startController(t, c)
+		_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: adopt})
+		if adopt {
+			if err != nil {
+				t.Fatalf("adopt: %v", err)
+			}
+			svc, _ := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+			if svc.Labels[contract.LabelK8sManagedBy] != contract.ManagedBy {
+				t.Fatalf("adopted service labels %v", svc.Labels)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrNotManaged) || !strings.Contains(err.Error(), "Service team-a/shop exists without label app.kubernetes.io/managed-by=kubectl-zz; deploy --adopt") {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err == nil {
+			t.Fatal("a refused deploy created the Deployment")
+		}
+	}
+}
