@@ -13,10 +13,13 @@ type CardCollector struct {
 	Plugin *Plugin
 }
 
+// mib is a MiB in bytes: metrics are in base units.
+const mib = 1 << 20
+
 var (
 	cardLabels   = []string{"uuid", "index", "model"}
-	memTotalDesc = prometheus.NewDesc("zz_gpu_card_memory_total_mib", "Card memory (NVML).", cardLabels, nil)
-	memUsedDesc  = prometheus.NewDesc("zz_gpu_card_memory_used_mib", "Card memory in use by processes (NVML).", cardLabels, nil)
+	memTotalDesc = prometheus.NewDesc("zz_gpu_card_memory_capacity_bytes", "Card memory (NVML).", cardLabels, nil)
+	memUsedDesc  = prometheus.NewDesc("zz_gpu_card_memory_used_bytes", "Card memory in use by processes (NVML).", cardLabels, nil)
 	utilDesc     = prometheus.NewDesc("zz_gpu_card_utilization_ratio", "Share of time a kernel ran over the last sample period (NVML).", cardLabels, nil)
 	healthyDesc  = prometheus.NewDesc("zz_gpu_card_healthy", "1 when the card's slots are advertised healthy.", cardLabels, nil)
 )
@@ -35,13 +38,13 @@ func (c *CardCollector) Collect(ch chan<- prometheus.Metric) {
 			healthy = 1
 		}
 		ch <- prometheus.MustNewConstMetric(healthyDesc, prometheus.GaugeValue, healthy, lv...)
-		ch <- prometheus.MustNewConstMetric(memTotalDesc, prometheus.GaugeValue, float64(card.MemoryMiB), lv...)
+		ch <- prometheus.MustNewConstMetric(memTotalDesc, prometheus.GaugeValue, float64(card.MemoryMiB)*mib, lv...)
 		d, ret := c.Lib.DeviceGetHandleByUUID(card.UUID)
 		if ret != nvml.SUCCESS {
 			continue
 		}
 		if mem, ret := d.GetMemoryInfo(); ret == nvml.SUCCESS {
-			ch <- prometheus.MustNewConstMetric(memUsedDesc, prometheus.GaugeValue, float64(ToMiB(mem.Used)), lv...)
+			ch <- prometheus.MustNewConstMetric(memUsedDesc, prometheus.GaugeValue, float64(mem.Used), lv...)
 		}
 		if u, ret := d.GetUtilizationRates(); ret == nvml.SUCCESS {
 			ch <- prometheus.MustNewConstMetric(utilDesc, prometheus.GaugeValue, float64(u.Gpu)/100, lv...)

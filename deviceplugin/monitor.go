@@ -122,11 +122,11 @@ func (m *UsageMonitor) Last() Usage {
 }
 
 var (
-	podLabels       = []string{"namespace", "pod", "uuid", "index"}
-	podRequestedMiB = prometheus.NewDesc("zz_gpu_pod_memory_requested_mib", "GPU memory the pod requested on the card (zz.io/gpu-mem, per card).", podLabels, nil)
-	podUsedMiB      = prometheus.NewDesc("zz_gpu_pod_memory_used_mib", "GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).", podLabels, nil)
+	podLabels       = []string{"namespace", "pod", "app", "uuid", "index"}
+	podRequestedMiB = prometheus.NewDesc("zz_gpu_pod_memory_requested_bytes", "GPU memory the pod requested on the card (zz.io/gpu-mem, per card).", podLabels, nil)
+	podUsedMiB      = prometheus.NewDesc("zz_gpu_pod_memory_used_bytes", "GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).", podLabels, nil)
 	podOver         = prometheus.NewDesc("zz_gpu_pod_memory_over_request", "1 when the pod uses more GPU memory on the card than it requested.", podLabels, nil)
-	unattributedMiB = prometheus.NewDesc("zz_gpu_card_memory_unattributed_mib", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
+	unattributedMiB = prometheus.NewDesc("zz_gpu_card_memory_unattributed_bytes", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -140,16 +140,16 @@ func (m *UsageMonitor) Describe(ch chan<- *prometheus.Desc) {
 func (m *UsageMonitor) Collect(ch chan<- prometheus.Metric) {
 	u := m.Last()
 	for _, pu := range u.Pods {
-		lv := []string{pu.Namespace, pu.Name, pu.CardUUID, strconv.Itoa(pu.CardIndex)}
+		lv := []string{pu.Namespace, pu.Name, pu.App, pu.CardUUID, strconv.Itoa(pu.CardIndex)}
 		over := 0.0
 		if pu.Over() {
 			over = 1
 		}
-		ch <- prometheus.MustNewConstMetric(podRequestedMiB, prometheus.GaugeValue, float64(pu.RequestedMiB), lv...)
-		ch <- prometheus.MustNewConstMetric(podUsedMiB, prometheus.GaugeValue, float64(pu.UsedMiB), lv...)
+		ch <- prometheus.MustNewConstMetric(podRequestedMiB, prometheus.GaugeValue, float64(pu.RequestedMiB)*mib, lv...)
+		ch <- prometheus.MustNewConstMetric(podUsedMiB, prometheus.GaugeValue, float64(pu.UsedMiB)*mib, lv...)
 		ch <- prometheus.MustNewConstMetric(podOver, prometheus.GaugeValue, over, lv...)
 	}
 	for _, c := range m.Plugin.Cards() {
-		ch <- prometheus.MustNewConstMetric(unattributedMiB, prometheus.GaugeValue, float64(u.Unattributed[c.UUID]), c.UUID, strconv.Itoa(c.Index))
+		ch <- prometheus.MustNewConstMetric(unattributedMiB, prometheus.GaugeValue, float64(u.Unattributed[c.UUID])*mib, c.UUID, strconv.Itoa(c.Index))
 	}
 }

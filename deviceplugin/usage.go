@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -23,12 +24,14 @@ type Process struct {
 // assignment promised there, and what its processes use.
 type PodUsage struct {
 	Namespace, Name string
-	UID             types.UID
-	CardUUID        string
-	CardIndex       int
-	RequestedMiB    int64
-	UsedMiB         int64
-	Processes       int
+	// App is the pod's zz.io/app label (empty for pods kubectl zz did not deploy).
+	App          string
+	UID          types.UID
+	CardUUID     string
+	CardIndex    int
+	RequestedMiB int64
+	UsedMiB      int64
+	Processes    int
 }
 
 // Over is true when the pod uses more than it asked for on the card.
@@ -90,7 +93,7 @@ func ComputeUsage(cards []Card, procs map[string][]Process, podOf PodOfPID, pods
 		if r := rows[k]; r != nil {
 			return r
 		}
-		r := &PodUsage{Namespace: p.Namespace, Name: p.Name, UID: p.UID, CardUUID: uuid, CardIndex: index[uuid]}
+		r := &PodUsage{Namespace: p.Namespace, Name: p.Name, App: p.Labels[contract.LabelApp], UID: p.UID, CardUUID: uuid, CardIndex: index[uuid]}
 		rows[k] = r
 		return r
 	}

@@ -127,19 +127,19 @@ func TestUsageMonitor(t *testing.T) {
 	const labels = `namespace="ns",pod="infer",uuid="`
 	expect := func(metrics string) {
 		t.Helper()
-		if err := testutil.CollectAndCompare(m, strings.NewReader(metrics), "zz_gpu_pod_memory_used_mib", "zz_gpu_pod_memory_over_request"); err != nil {
+		if err := testutil.CollectAndCompare(m, strings.NewReader(metrics), "zz_gpu_pod_memory_used_bytes", "zz_gpu_pod_memory_over_request"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	expect(`
 # HELP zz_gpu_pod_memory_over_request 1 when the pod uses more GPU memory on the card than it requested.
 # TYPE zz_gpu_pod_memory_over_request gauge
-zz_gpu_pod_memory_over_request{index="2",` + labels + uuid + `"} 0
-# HELP zz_gpu_pod_memory_used_mib GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).
-# TYPE zz_gpu_pod_memory_used_mib gauge
-zz_gpu_pod_memory_used_mib{index="2",` + labels + uuid + `"} 1000
+zz_gpu_pod_memory_over_request{app="",index="2",` + labels + uuid + `"} 0
+# HELP zz_gpu_pod_memory_used_bytes GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).
+# TYPE zz_gpu_pod_memory_used_bytes gauge
+zz_gpu_pod_memory_used_bytes{app="",index="2",` + labels + uuid + `"} 1.048576e+09
 `)
-	if got := gauge(t, m, "zz_gpu_card_memory_unattributed_mib", uuid); got != 300 {
+	if got := gauge(t, m, "zz_gpu_card_memory_unattributed_bytes", uuid); got != 300<<20 {
 		t.Fatalf("unattributed %v, want 300", got)
 	}
 	if len(rec.Events) != 0 {
@@ -230,18 +230,18 @@ func TestCardCollector(t *testing.T) {
 		name, uuid string
 		want       float64
 	}{
-		{"zz_gpu_card_memory_total_mib", u1, 40960},
-		{"zz_gpu_card_memory_used_mib", u1, 3000},
+		{"zz_gpu_card_memory_capacity_bytes", u1, 40960 << 20},
+		{"zz_gpu_card_memory_used_bytes", u1, 3000 << 20},
 		{"zz_gpu_card_utilization_ratio", u1, 0.4},
 		{"zz_gpu_card_healthy", u1, 1},
 		{"zz_gpu_card_healthy", u5, 0},
-		{"zz_gpu_card_memory_total_mib", u5, 40960},
+		{"zz_gpu_card_memory_capacity_bytes", u5, 40960 << 20},
 	} {
 		if got := gauge(t, c, tt.name, tt.uuid); got != tt.want {
 			t.Errorf("%s{uuid=%s} = %v, want %v", tt.name, tt.uuid, got, tt.want)
 		}
 	}
-	if n := testutil.CollectAndCount(c, "zz_gpu_card_memory_used_mib"); n != 7 {
+	if n := testutil.CollectAndCount(c, "zz_gpu_card_memory_used_bytes"); n != 7 {
 		t.Errorf("%d used-memory series, want 7 (the lost card has none)", n)
 	}
 }

@@ -182,13 +182,16 @@ func (c *Cache) Collectors() []prometheus.Collector {
 type gpuCollector struct{ ledger *gpushare.Ledger }
 
 var (
-	gpuTotalDesc = prometheus.NewDesc("zz_gpu_memory_total_mib", "GPU card memory.",
+	gpuTotalDesc = prometheus.NewDesc("zz_gpu_memory_capacity_bytes", "GPU card memory, as the node inventory gives it.",
 		[]string{"node", "card", "uuid", "model"}, nil)
-	gpuAllocDesc = prometheus.NewDesc("zz_gpu_memory_allocated_mib", "GPU card memory held by pods (bound or assumed).",
+	gpuAllocDesc = prometheus.NewDesc("zz_gpu_memory_allocated_bytes", "GPU card memory held by pods (bound or assumed).",
 		[]string{"node", "card", "uuid", "model"}, nil)
 	gpuPodsDesc = prometheus.NewDesc("zz_gpu_pods", "Pods holding memory on a GPU card.",
 		[]string{"node", "card", "uuid", "model"}, nil)
 )
+
+// mib is a MiB in bytes: metrics are in base units.
+const mib = 1 << 20
 
 func (g *gpuCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gpuTotalDesc
@@ -200,8 +203,8 @@ func (g *gpuCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range g.ledger.View() {
 		for _, c := range n.Cards {
 			labels := []string{n.Name, fmt.Sprint(c.Index), c.UUID, c.Model}
-			ch <- prometheus.MustNewConstMetric(gpuTotalDesc, prometheus.GaugeValue, float64(c.MemoryMiB), labels...)
-			ch <- prometheus.MustNewConstMetric(gpuAllocDesc, prometheus.GaugeValue, float64(c.UsedMiB), labels...)
+			ch <- prometheus.MustNewConstMetric(gpuTotalDesc, prometheus.GaugeValue, float64(c.MemoryMiB)*mib, labels...)
+			ch <- prometheus.MustNewConstMetric(gpuAllocDesc, prometheus.GaugeValue, float64(c.UsedMiB)*mib, labels...)
 			ch <- prometheus.MustNewConstMetric(gpuPodsDesc, prometheus.GaugeValue, float64(len(c.Pods)), labels...)
 		}
 	}

@@ -266,10 +266,10 @@ func TestDevicePluginKubelet(t *testing.T) {
 		})
 		metrics := scrape(t, n.url("/metrics"))
 		for _, want := range []string{
-			fmt.Sprintf(`zz_gpu_pod_memory_used_mib{index="2",namespace="%s",pod="share-b",uuid="%s"} 9000`, ns, uuid),
-			fmt.Sprintf(`zz_gpu_pod_memory_requested_mib{index="2",namespace="%s",pod="share-b",uuid="%s"} 8192`, ns, uuid),
-			fmt.Sprintf(`zz_gpu_pod_memory_over_request{index="2",namespace="%s",pod="share-b",uuid="%s"} 1`, ns, uuid),
-			fmt.Sprintf(`zz_gpu_pod_memory_over_request{index="2",namespace="%s",pod="share-a",uuid="%s"} 0`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_used_bytes{app="",index="2",namespace="%s",pod="share-b",uuid="%s"} 9.437184e+09`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_requested_bytes{app="",index="2",namespace="%s",pod="share-b",uuid="%s"} 8.589934592e+09`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_over_request{app="",index="2",namespace="%s",pod="share-b",uuid="%s"} 1`, ns, uuid),
+			fmt.Sprintf(`zz_gpu_pod_memory_over_request{app="",index="2",namespace="%s",pod="share-a",uuid="%s"} 0`, ns, uuid),
 		} {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("/metrics lacks %s", want)

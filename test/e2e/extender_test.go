@@ -160,7 +160,8 @@ func (z *zzScheduler) url(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", z.extenderPort, path)
 }
 
-// allocatedMetric reads zz_gpu_memory_allocated_mib per card UUID from /metrics.
+// allocatedMetric reads zz_gpu_memory_allocated_bytes per card UUID from
+// /metrics, in MiB.
 func (z *zzScheduler) allocatedMetric(t *testing.T) map[string]int64 {
 	t.Helper()
 	resp, err := http.Get(z.url("/metrics"))
@@ -172,7 +173,7 @@ func (z *zzScheduler) allocatedMetric(t *testing.T) map[string]int64 {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "zz_gpu_memory_allocated_mib{") {
+		if !strings.HasPrefix(line, "zz_gpu_memory_allocated_bytes{") {
 			continue
 		}
 		uuid := line[strings.Index(line, `uuid="`)+6:]
@@ -181,7 +182,7 @@ func (z *zzScheduler) allocatedMetric(t *testing.T) map[string]int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[uuid] = int64(v)
+		out[uuid] = int64(v) >> 20
 	}
 	return out
 }
