@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // fakeClusters is a kubeconfig of contexts a and b (namespaces ns-a, ns-b)
@@ -56,13 +58,17 @@ func withFakeClusters(t *testing.T, a, b kubernetes.Interface) func(args ...stri
 		t.Fatal(err)
 	}
 	return func(args ...string) (string, string, error) {
-		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		streams, in, out, errOut := genericiooptions.NewTestIOStreams()
+		in.WriteString(fakeStdin)
 		root := NewCmdZZ(streams)
 		root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
 		err := root.Execute()
 		return out.String(), errOut.String(), err
 	}
 }
+
+// fakeStdin is what the commands withFakeClusters runs read on stdin.
+var fakeStdin string
 
 // revisionSecret is the record of revision n of app (no objects), as deploy
 // writes it.
@@ -94,3 +100,16 @@ func revisionSecret(t *testing.T, ns, app string, n int64, version, user, cause 
 }
 
 func fakeClient(objs ...runtime.Object) *fake.Clientset { return fake.NewClientset(objs...) }
+
+// deployment is app's Deployment as deploy renders it, with a status.
+func fakeDeployment(ns, name, app, version string, replicas, ready int32) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
+			contract.LabelApp: app, contract.LabelVersion: version, contract.LabelK8sManagedBy: contract.ManagedBy,
+		}},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: render.ContainerName, Image: "reg/" + app + ":" + version}},
+		}}},
+		Status: appsv1.DeploymentStatus{Replicas: replicas, UpdatedReplicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready},
+	}
+}

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -17,7 +19,9 @@ import (
 // HistoryOptions is kubectl zz history.
 type HistoryOptions struct {
 	appTargets
-	print *printFlags
+	// Revision, when set, prints that revision's objects instead of the list.
+	Revision int64
+	print    *printFlags
 	genericiooptions.IOStreams
 }
 
@@ -26,9 +30,12 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	o := &HistoryOptions{appTargets: appTargets{configFlags: f}, print: newPrintFlags(), IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "history APP",
-		Short: "List the recorded revisions of an app",
+		Short: "List the recorded revisions of an app, or print one revision's objects",
 		Example: `  kubectl zz history shop
   kubectl zz history shop -o yaml
+  # the objects revision 3 applied (YAML by default)
+  kubectl zz history shop --revision 3
+  kubectl zz history shop --revision 3 -o json
   # both clusters in one table
   kubectl zz history shop --context prod-a,prod-b`,
 		Args:              cobra.ExactArgs(1),
@@ -36,6 +43,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 		RunE:              runOptions(o),
 	}
 	o.print.addFlags(cmd)
+	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Print the objects of this revision (-o yaml, json, name, jsonpath, ...; yaml by default)")
 	return cmd
 }
 
@@ -43,7 +51,15 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 func (o *HistoryOptions) Complete(args []string) error { return o.complete(args) }
 
 // Validate checks the flags; no I/O.
-func (o *HistoryOptions) Validate() error { return o.print.validate() }
+func (o *HistoryOptions) Validate() error {
+	if o.Revision < 0 {
+		return fmt.Errorf("--revision must be positive, got %d", o.Revision)
+	}
+	if o.Revision > 0 && o.print.wide() {
+		return errors.New("--revision prints objects: use -o yaml, json, name, jsonpath=... or go-template=..., not wide")
+	}
+	return o.print.validate()
+}
 
 // historyItem is one revision in one cluster, as -o json prints it.
 type historyItem struct {
@@ -53,6 +69,9 @@ type historyItem struct {
 
 // Run prints the revisions, oldest first, per cluster.
 func (o *HistoryOptions) Run(cmd *cobra.Command) error {
+	if o.Revision > 0 {
+		return o.objects(cmd)
+	}
 	tbl := newTable("REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE")
 	var items []*unstructured.Unstructured
 	for _, t := range o.targets {
@@ -78,6 +97,30 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 	}
 	if o.print.table() {
 		return tbl.print(o.Out, o.several())
+	}
+	return o.print.printItems(o.Out, items)
+}
+
+// objects prints the objects revision o.Revision recorded, per cluster: one
+// List (YAML unless -o says otherwise).
+func (o *HistoryOptions) objects(cmd *cobra.Command) error {
+	if o.print.table() {
+		yaml := "yaml"
+		o.print.OutputFormat = &yaml
+	}
+	var items []*unstructured.Unstructured
+	for _, t := range o.targets {
+		rev, err := deploy.GetRevision(cmd.Context(), t.client, t.namespace, o.App, o.Revision)
+		if err != nil {
+			return contextErr(t.context, err)
+		}
+		for _, obj := range rev.Objects() {
+			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			if err != nil {
+				return err
+			}
+			items = append(items, &unstructured.Unstructured{Object: m})
+		}
 	}
 	return o.print.printItems(o.Out, items)
 }

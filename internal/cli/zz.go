@@ -25,9 +25,11 @@ func newCmdZZ(streams genericiooptions.IOStreams) (*cobra.Command, *genericcliop
 		// Named after the binary so "completion" scripts register for it; help
 		// shows the display name "kubectl zz".
 		Use:   "kubectl-zz",
-		Short: "Deploy, follow and roll back apps on a zz cluster",
-		Long: `kubectl zz deploys apps from a short spec, follows their logs across pods and
-clusters, and rolls them back, without Kubernetes YAML.`,
+		Short: "Deploy, watch, scale, roll back and remove apps on a zz cluster",
+		Long: `kubectl zz deploys apps from a short spec and runs them from there: status, scale,
+restart, logs across pods and clusters, history, diff, rollback and delete, without
+Kubernetes YAML. Every command takes kubectl's connection flags; --context a,b acts
+on several clusters at once.`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: "kubectl zz",
 		},
@@ -41,7 +43,13 @@ clusters, and rolls them back, without Kubernetes YAML.`,
 	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
+	cmd.AddCommand(NewCmdStatus(configFlags, streams))
+	cmd.AddCommand(NewCmdList(configFlags, streams))
+	cmd.AddCommand(NewCmdScale(configFlags, streams))
+	cmd.AddCommand(NewCmdRestart(configFlags, streams))
+	cmd.AddCommand(NewCmdDelete(configFlags, streams))
 	cmd.AddCommand(NewCmdHistory(configFlags, streams))
+	cmd.AddCommand(NewCmdDiff(configFlags, streams))
 	cmd.AddCommand(NewCmdRollback(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))

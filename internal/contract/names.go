@@ -108,6 +108,9 @@ const (
 	// AnnotationChangeCause is Kubernetes' own change-cause annotation, set on
 	// revision records.
 	AnnotationChangeCause = "kubernetes.io/change-cause"
+	// AnnotationRestartedAt on a pod template rolls its pods (kubectl zz
+	// restart); kubectl rollout restart sets the same one.
+	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
 	// AnnotationDeploymentRevision is the Deployment controller's rollout
 	// counter on Deployments and ReplicaSets.
 	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"

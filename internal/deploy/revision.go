@@ -162,15 +162,9 @@ func readable(revs []*Revision) []*Revision {
 }
 
 func parseRecord(s *corev1.Secret) (*Revision, error) {
-	n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64)
+	rev, err := parseRecordMeta(s)
 	if err != nil {
-		return nil, fmt.Errorf("label %s: %w", contract.LabelRevision, err)
-	}
-	t, _ := time.Parse(time.RFC3339, s.Annotations[contract.AnnotationDeployedAt])
-	rev := &Revision{
-		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
-		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
-		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
+		return nil, err
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(s.Data[objectsKey]))
 	if err != nil {
@@ -203,6 +197,20 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 		rev.Kinds = append(rev.Kinds, gvks[0].Kind+"/"+o.GetName())
 	}
 	return rev, nil
+}
+
+// parseRecordMeta reads a record's labels and annotations, not its objects.
+func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
+	n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("label %s: %w", contract.LabelRevision, err)
+	}
+	t, _ := time.Parse(time.RFC3339, s.Annotations[contract.AnnotationDeployedAt])
+	return &Revision{
+		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
+		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
+		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
+	}, nil
 }
 
 // record stores rev and trims the history to limit records (oldest first).

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// ChangeOptions is kubectl zz scale and kubectl zz restart: a change to the
+// running revision, recorded as the next one.
+type ChangeOptions struct {
+	appTargets
+	Replicas     int32
+	Timeout      time.Duration
+	HistoryLimit int
+
+	scale       bool
+	replicasSet bool
+	genericiooptions.IOStreams
+}
+
+// NewCmdScale returns "kubectl zz scale APP --replicas N".
+func NewCmdScale(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ChangeOptions{appTargets: appTargets{configFlags: f}, scale: true, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "scale APP --replicas N",
+		Short: "Set how many pods an app runs, recorded as a revision",
+		Long: `Set the replicas of an app's Deployment and wait until the pods are ready, with the
+progress and failure reasons of deploy. The change is recorded as a revision (change
+cause "scale to N"), so history shows it and a rollback to an earlier revision
+restores that revision's replicas instead of undoing the scale unseen. Refused when
+the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.`,
+		Example: `  kubectl zz scale shop --replicas 5
+  kubectl zz scale shop --replicas 0          # stop every pod, keep the app
+  kubectl zz scale shop --replicas 3 --context prod-a,prod-b`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.replicasSet = cmd.Flags().Changed("replicas")
+			return runOptions(o)(cmd, args)
+		},
+	}
+	cmd.Flags().Int32Var(&o.Replicas, "replicas", 0, "Pods to run (required)")
+	o.addFlags(cmd)
+	return cmd
+}
+
+// NewCmdRestart returns "kubectl zz restart APP".
+func NewCmdRestart(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ChangeOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:   "restart APP",
+		Short: "Replace every pod of an app, a few at a time, recorded as a revision",
+		Long: `Restart an app's pods as a rolling update (as kubectl rollout restart does: new
+pods come up and become ready before old ones go, so the app keeps serving) and wait
+with the progress and failure reasons of deploy. Recorded as a revision with change
+cause "restart".`,
+		Example: `  kubectl zz restart shop
+  kubectl zz restart shop --context prod-a,prod-b`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE:              runOptions(o),
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
+	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+}
+
+// Complete takes the app name and connects to its clusters.
+func (o *ChangeOptions) Complete(args []string) error { return o.complete(args) }
+
+// Validate checks the flags; no I/O.
+func (o *ChangeOptions) Validate() error {
+	switch {
+	case o.scale && !o.replicasSet:
+		return fmt.Errorf("--replicas is required: kubectl zz scale %s --replicas N", o.App)
+	case o.Replicas < 0:
+		return fmt.Errorf("--replicas must be 0 or more, got %d", o.Replicas)
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	case o.HistoryLimit < 1:
+		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
+	}
+	return nil
+}
+
+// Run scales or restarts in every cluster at once and waits.
+func (o *ChangeOptions) Run(cmd *cobra.Command) error {
+	var mu sync.Mutex
+	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+		cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{
+			Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
+			Progress: progress, Live: live, Width: termWidth(progress),
+		}}
+		var res *deploy.Result
+		var err error
+		what := "restarted"
+		if o.scale {
+			res, err = deploy.Scale(cmd.Context(), t.client, cfg, o.Replicas)
+			what = fmt.Sprintf("scaled to %d", o.Replicas)
+		} else {
+			res, err = deploy.Restart(cmd.Context(), t.client, cfg)
+		}
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err = fmt.Fprintf(o.Out, "%s %s, recorded as revision %d in %s\n", o.App, what, res.Revision, where(t))
+		return err
+	})
+}

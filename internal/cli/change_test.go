@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestChangeFlags(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{args: []string{"scale", "shop"}, wantErr: "--replicas is required: kubectl zz scale shop --replicas N"},
+		{args: []string{"scale", "shop", "--replicas", "-1"}, wantErr: "--replicas must be 0 or more"},
+		{args: []string{"scale", "--replicas", "2"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"restart", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
+		{args: []string{"restart", "shop"}, wantErr: "shop has no recorded revisions in namespace ns-a; deploy it with kubectl zz deploy first"},
+		{args: []string{"scale", "shop", "--replicas", "2", "--context", "a,b"}, wantErr: "failed in 2 of 2 contexts"},
+		{args: []string{"diff", "shop"}, wantErr: "--revision is required and positive"},
+		{args: []string{"history", "shop", "--revision", "2", "-o", "wide"}, wantErr: "--revision prints objects"},
+		{args: []string{"delete", "shop"}, wantErr: "refusing to delete shop without confirmation: stdin is not a terminal; add --yes"},
+		{args: []string{"delete", "shop", "--yes"}, wantErr: "no app shop in namespace ns-a"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDeleteCommand(t *testing.T) {
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", time.Now()))
+	b := fakeClient(fakeDeployment("ns-b", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-b", "shop", 3, "1", "alice", "deploy 1", time.Now()))
+	zz := withFakeClusters(t, a, b)
+
+	out, _, err := zz("delete", "shop", "--dry-run", "--context", "a,b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"shop in context a, namespace ns-a: would delete Deployment/shop, Secret/zz.shop.r1", "shop in context b, namespace ns-b: would delete Deployment/shop, Secret/zz.shop.r3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("--dry-run deleted: %v", err)
+	}
+
+	// On a terminal: asks, and only "y" deletes.
+	old := stdinIsTerminal
+	t.Cleanup(func() { stdinIsTerminal, fakeStdin = old, "" })
+	stdinIsTerminal = func(any) bool { return true }
+	for _, answer := range []string{"n\n", "", "shop\n"} {
+		fakeStdin = answer
+		if _, stderr, err := zz("delete", "shop"); err == nil || !strings.Contains(err.Error(), "not confirmed; nothing deleted") || !strings.Contains(stderr, "Delete shop? [y/N]") {
+			t.Fatalf("answer %q: err = %v, stderr %s", answer, err, stderr)
+		}
+	}
+	if _, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("deleted without a yes: %v", err)
+	}
+	fakeStdin = "y\n"
+	if out, _, err := zz("delete", "shop"); err != nil || !strings.Contains(out, "shop deleted from namespace ns-a (2 objects and records)") {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if _, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("Deployment after delete: %v", err)
+	}
+	if _, err := a.CoreV1().Secrets("ns-a").Get(t.Context(), "zz.shop.r1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("revision record after delete: %v", err)
+	}
+	if _, err := b.AppsV1().Deployments("ns-b").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("delete in context a touched b: %v", err)
+	}
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// DeleteOptions is kubectl zz delete.
+type DeleteOptions struct {
+	appTargets
+	DeleteData bool
+	DryRun     bool
+	Yes        bool
+
+	// terminal reports whether In is a terminal a person can answer on.
+	terminal func() bool
+	genericiooptions.IOStreams
+}
+
+// stdinIsTerminal reports whether stdin is a terminal to ask on; tests
+// pretend it is.
+var stdinIsTerminal = isTerminal
+
+// NewCmdDelete returns "kubectl zz delete APP".
+func NewCmdDelete(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &DeleteOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams,
+		terminal: func() bool { return stdinIsTerminal(streams.In) }}
+	cmd := &cobra.Command{
+		Use:   "delete APP",
+		Short: "Remove an app: every object kubectl zz made for it and its revision history",
+		Long: `Remove every object kubectl zz deployed for an app (Deployments, the canary's too,
+Service, ConfigMaps, Ingress, HPA, PDB) and its revision records, so nothing is left
+behind. Volume claims are kept, with the data on them, unless --delete-data.
+On a terminal it lists what goes and asks first; --yes skips the question, and
+without a terminal (scripts, CI) --yes is required.`,
+		Example: `  kubectl zz delete shop --dry-run         # what would go
+  kubectl zz delete shop                   # asks first
+  kubectl zz delete shop --yes --delete-data`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE:              runOptions(o),
+	}
+	cmd.Flags().BoolVar(&o.DeleteData, "delete-data", false, "Delete the app's PersistentVolumeClaims too (their data is lost)")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "List what would be deleted and delete nothing")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+// Complete takes the app name and connects to its clusters.
+func (o *DeleteOptions) Complete(args []string) error { return o.complete(args) }
+
+// Validate checks the flags; it reads no cluster.
+func (o *DeleteOptions) Validate() error {
+	if !o.DryRun && !o.Yes && !o.terminal() {
+		return fmt.Errorf("refusing to delete %s without confirmation: stdin is not a terminal; add --yes (or --dry-run to see what would go)", o.App)
+	}
+	return nil
+}
+
+// Run lists what goes in every cluster, asks (on a terminal, without --yes),
+// then deletes.
+func (o *DeleteOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	type plan struct {
+		t   target
+		res *deploy.DeleteResult
+	}
+	var plans []plan
+	var errs []error
+	for _, t := range o.targets {
+		res, err := deploy.Delete(ctx, t.client, &deploy.DeleteConfig{Namespace: t.namespace, App: o.App, DeleteData: o.DeleteData, DryRun: true})
+		if err != nil {
+			errs = append(errs, contextErr(t.context, err))
+			continue
+		}
+		plans = append(plans, plan{t, res})
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	out := o.Out
+	if !o.DryRun {
+		out = o.ErrOut // the list is the question's context; stdout says what was done
+	}
+	for _, p := range plans {
+		fmt.Fprintf(out, "%s in %s: would delete %s\n", o.App, where(p.t), strings.Join(p.res.Deleted, ", "))
+		if len(p.res.Kept) > 0 {
+			fmt.Fprintf(out, "  and keep %s (add --delete-data to delete it)\n", strings.Join(p.res.Kept, ", "))
+		}
+	}
+	if o.DryRun {
+		return nil
+	}
+	if !o.Yes {
+		fmt.Fprintf(o.ErrOut, "Delete %s? [y/N]: ", o.App)
+		line, _ := bufio.NewReader(o.In).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return errors.New("not confirmed; nothing deleted")
+		}
+	}
+	for _, p := range plans {
+		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: o.App, DeleteData: o.DeleteData})
+		if err != nil {
+			return contextErr(p.t.context, err)
+		}
+		msg := fmt.Sprintf("%s deleted from %s (%d objects and records)", o.App, where(p.t), len(res.Deleted))
+		if len(res.Kept) > 0 {
+			msg += "; kept " + strings.Join(res.Kept, ", ")
+		}
+		fmt.Fprintln(o.Out, msg)
+	}
+	return nil
+}

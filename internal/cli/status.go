@@ -1,0 +1,263 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// StatusOptions is kubectl zz status and kubectl zz list.
+type StatusOptions struct {
+	App      string
+	Watch    bool
+	Interval time.Duration
+
+	// list is kubectl zz list: every app, no per-pod reasons.
+	list        bool
+	targets     []target
+	print       *printFlags
+	configFlags *genericclioptions.ConfigFlags
+	now         func() time.Time
+	genericiooptions.IOStreams
+}
+
+const statusLong = `Show how apps are doing: per app the latest revision, version, image, ready and
+desired pods of the stable Deployment and of a canary next to it, how long ago the
+last revision was recorded and who recorded it, and, for an app that is not ready,
+why each pod is not, in the words deploy uses (Unschedulable with the scheduler's
+message, ImagePullBackOff, CrashLoopBackOff with the exit code, a failing readiness
+probe, a quota that refuses pods).`
+
+// NewCmdStatus returns "kubectl zz status [APP]".
+func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newStatusOptions(f, streams, false)
+	cmd := &cobra.Command{
+		Use:   "status [APP]",
+		Short: "Show how apps are doing, and why pods are not ready",
+		Long:  statusLong,
+		Example: `  kubectl zz status shop
+  # every app of the namespace, refreshed until Ctrl-C
+  kubectl zz status --watch
+  # two clusters in one table
+  kubectl zz status shop --context prod-a,prod-b
+  kubectl zz status shop -o jsonpath='{.items[0].health}'`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE:              runOptions(o),
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// NewCmdList returns "kubectl zz list".
+func NewCmdList(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := newStatusOptions(f, streams, true)
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the apps kubectl zz deployed in the namespace, one line each",
+		Example: `  kubectl zz list
+  kubectl zz list --context prod-a,prod-b -o wide
+  kubectl zz list -o name`,
+		Args: cobra.NoArgs,
+		RunE: runOptions(o),
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func newStatusOptions(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, list bool) *StatusOptions {
+	return &StatusOptions{list: list, print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now}
+}
+
+func (o *StatusOptions) addFlags(cmd *cobra.Command) {
+	o.print.addFlags(cmd)
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
+	cmd.Flags().DurationVar(&o.Interval, "interval", 2*time.Second, "How often --watch reads the cluster")
+}
+
+// Complete takes the app name and connects to every --context.
+func (o *StatusOptions) Complete(args []string) error {
+	if len(args) == 1 {
+		o.App = args[0]
+	}
+	var err error
+	o.targets, err = resolveTargets(o.configFlags, true)
+	return err
+}
+
+// Validate checks the flags; no I/O.
+func (o *StatusOptions) Validate() error {
+	if o.Interval <= 0 {
+		return fmt.Errorf("--interval must be positive, got %s", o.Interval)
+	}
+	return o.print.validate()
+}
+
+// Run prints the status once or, with --watch, whenever it changes.
+func (o *StatusOptions) Run(cmd *cobra.Command) error {
+	if !o.Watch {
+		var buf bytes.Buffer
+		_, err := o.render(cmd.Context(), &buf)
+		if _, werr := o.Out.Write(buf.Bytes()); werr != nil {
+			return werr
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	var last []byte
+	for {
+		var buf bytes.Buffer
+		state, err := o.render(ctx, &buf)
+		if ctx.Err() != nil {
+			return nil // Ctrl-C
+		}
+		if err != nil {
+			// Keep watching through a failed read (apiserver restart,
+			// network); say so once per failure.
+			fmt.Fprintf(o.ErrOut, "%s: %v\n", o.now().Format(time.TimeOnly), err)
+		} else if !bytes.Equal(state, last) {
+			if last != nil && o.print.table() {
+				fmt.Fprintln(o.Out)
+			}
+			if _, err := o.Out.Write(buf.Bytes()); err != nil {
+				return err
+			}
+			last = state
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// statusItem is one app in one cluster, as -o json prints it.
+type statusItem struct {
+	Cluster string `json:"cluster,omitempty"`
+	*deploy.AppStatus
+}
+
+// render reads every target and writes the table (or the -o form) to w. It
+// returns the state shown without the ages, which change by themselves, so
+// --watch prints only what changed.
+func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error) {
+	several := len(o.targets) > 1
+	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "CANARY", "STATUS", "AGE", "DEPLOYED-BY"}
+	if o.list {
+		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "AGE"}
+	}
+	if o.print.wide() {
+		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "AGE", "DEPLOYED-BY", "CHANGE-CAUSE"}
+	}
+	tbl := newTable(header...)
+	var items []*unstructured.Unstructured
+	var reasons bytes.Buffer
+	var errs []error
+	for _, t := range o.targets {
+		var apps []*deploy.AppStatus
+		var err error
+		if o.App != "" {
+			var st *deploy.AppStatus
+			if st, err = deploy.AppStatusOf(ctx, t.client, t.namespace, o.App); err == nil {
+				apps = []*deploy.AppStatus{st}
+			}
+		} else {
+			apps, err = deploy.ListApps(ctx, t.client, t.namespace)
+		}
+		if err != nil {
+			errs = append(errs, contextErr(t.context, err))
+			continue
+		}
+		if len(apps) == 0 && o.print.table() {
+			errs = append(errs, contextErr(t.context, fmt.Errorf("no apps deployed by kubectl zz in namespace %s", t.namespace)))
+		}
+		for _, st := range apps {
+			tbl.add(t.name, o.row(st, header)...)
+			it := statusItem{AppStatus: st}
+			if several {
+				it.Cluster = t.name
+			}
+			u, err := printable(contract.OutputKindApp, st.App, it)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, u)
+			if !o.list && len(st.Issues) > 0 {
+				who := st.App
+				if several {
+					who = t.name + "/" + st.App
+				}
+				fmt.Fprintf(&reasons, "%s is %s:\n", who, st.Health)
+				for _, is := range st.Issues {
+					fmt.Fprintf(&reasons, "  %s\n", is)
+				}
+			}
+		}
+	}
+	state, err := json.Marshal(items)
+	if err != nil {
+		return nil, err
+	}
+	if o.print.table() {
+		if len(tbl.rows) > 0 {
+			if err := tbl.print(w, several); err != nil {
+				return nil, err
+			}
+		}
+		if reasons.Len() > 0 {
+			fmt.Fprintln(w)
+			_, _ = reasons.WriteTo(w)
+		}
+	} else if err := o.print.printItems(w, items); err != nil {
+		return nil, err
+	}
+	return state, errors.Join(errs...)
+}
+
+// row is st's cells for header.
+func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
+	ver, img, ready, canary, canaryVer, canaryImg := "<none>", "<none>", "-", "-", "-", "-"
+	if s := st.Stable; s != nil {
+		ver, img, ready = s.Version, s.Image, fmt.Sprintf("%d/%d", s.Ready, s.Desired)
+	}
+	if c := st.Canary; c != nil {
+		canary, canaryVer, canaryImg = fmt.Sprintf("%d/%d", c.Ready, c.Desired), c.Version, c.Image
+	}
+	rev, age, by := "<none>", "<unknown>", st.DeployedBy
+	if st.Revision > 0 {
+		rev = strconv.FormatInt(st.Revision, 10)
+		age = duration.HumanDuration(o.now().Sub(st.DeployedAt))
+	}
+	cells := map[string]string{
+		"APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "CANARY": canary,
+		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "AGE": age,
+		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause,
+	}
+	row := make([]string, len(header))
+	for i, h := range header {
+		row[i] = cells[h]
+	}
+	return row
+}

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func TestStatusAndList(t *testing.T) {
+	recent := time.Now().Add(-10 * time.Minute)
+	crash := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart-x", Namespace: "ns-a", Labels: map[string]string{contract.LabelApp: "cart"}},
+		Spec:       corev1.PodSpec{NodeName: "n1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 2,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}},
+		}}},
+	}
+	a := fakeClient(
+		fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 3), fakeDeployment("ns-a", "shop-canary", "shop", "2.1", 1, 1),
+		revisionSecret(t, "ns-a", "shop", 4, "2.1", "alice", "deploy 2.1", recent),
+		fakeDeployment("ns-a", "cart", "cart", "1.0", 2, 1), crash,
+		revisionSecret(t, "ns-a", "cart", 1, "1.0", "bob", "deploy 1.0", recent),
+	)
+	b := fakeClient(fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2), revisionSecret(t, "ns-b", "shop", 9, "2.0", "carol", "deploy 2.0", recent))
+	zz := withFakeClusters(t, a, b)
+	tests := []struct {
+		args []string
+		want []string // lines, fields separated by single spaces
+	}{
+		{args: []string{"status", "shop"}, want: []string{
+			"APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
+			"shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+		}},
+		{args: []string{"status"}, want: []string{
+			"APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
+			"cart 1 1.0 reg/cart:1.0 1/2 - Degraded 10m bob",
+			"shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"", "cart is Degraded:",
+			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+		}},
+		{args: []string{"list"}, want: []string{
+			"APP REVISION VERSION READY CANARY STATUS AGE",
+			"cart 1 1.0 1/2 - Degraded 10m",
+			"shop 4 2.0 3/3 1/1 Ready 10m",
+		}},
+		{args: []string{"status", "shop", "--context", "a,b"}, want: []string{
+			"CLUSTER APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
+			"a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"b shop 9 2.0 reg/shop:2.0 2/2 - Ready 10m carol",
+		}},
+		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, stderr, err := zz(tt.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			var got []string
+			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+				got = append(got, strings.Join(strings.Fields(l), " "))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+
+	out, _, err := zz("status", "--context", "a,b", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []struct {
+			Cluster, App, Health string
+			Canary               *struct{ Ready, Desired int32 }
+			Issues               []struct{ Pod, Reason, Detail string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 3 {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if it := list.Items[0]; it.Cluster != "a" || it.App != "cart" || it.Health != "Degraded" || len(it.Issues) != 1 || it.Issues[0].Reason != "CrashLoopBackOff" {
+		t.Errorf("first item = %+v", it)
+	}
+	if it := list.Items[1]; it.Canary == nil || it.Canary.Desired != 1 {
+		t.Errorf("shop in a has no canary: %+v", it)
+	}
+	if _, _, err := zz("status", "nope"); err == nil || !strings.Contains(err.Error(), "no app nope in namespace ns-a") {
+		t.Errorf("status of an unknown app: %v", err)
+	}
+}

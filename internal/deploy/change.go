@@ -1,0 +1,264 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// ChangeConfig is one kubectl zz scale or restart of an app.
+type ChangeConfig struct {
+	Options
+	App string
+}
+
+// Scale sets app's replicas to n as a new revision (change cause "scale to
+// n"): the latest revision's objects with the Deployment's replicas changed,
+// applied, waited for and recorded, so history shows it and a rollback
+// restores the replicas of the revision it goes to. It refuses when an HPA
+// sets the replicas. A scale whose pods do not become ready re-applies the
+// latest revision.
+func Scale(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, n int32) (*Result, error) {
+	hpa, err := c.AutoscalingV2().HorizontalPodAutoscalers(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		minR := int32(1)
+		if hpa.Spec.MinReplicas != nil {
+			minR = *hpa.Spec.MinReplicas
+		}
+		return nil, fmt.Errorf("%s has a HorizontalPodAutoscaler (%d to %d replicas) that sets its replicas; change hpa.min and hpa.max in its spec and deploy, or remove hpa to scale by hand",
+			cfg.App, minR, hpa.Spec.MaxReplicas)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("read the HorizontalPodAutoscaler of %s: %w", cfg.App, err)
+	}
+	return change(ctx, c, cfg, fmt.Sprintf("scale to %d", n), func(d *appsv1.Deployment) {
+		d.Spec.Replicas = &n
+	})
+}
+
+// Restart rolls every pod of app (a rolling restart, as kubectl rollout
+// restart does it) as a new revision with change cause "restart".
+func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*Result, error) {
+	at := cfg.now().UTC().Format("2006-01-02T15:04:05Z07:00")
+	return change(ctx, c, cfg, "restart", func(d *appsv1.Deployment) {
+		if d.Spec.Template.Annotations == nil {
+			d.Spec.Template.Annotations = map[string]string{}
+		}
+		d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = at
+	})
+}
+
+// change records the latest revision with edit applied to its Deployment as
+// the next revision: apply, wait, record (or re-apply the latest on failure).
+func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment)) (*Result, error) {
+	cfg.defaults()
+	app, ns := cfg.App, cfg.Namespace
+	history, err := History(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	if len(history) == 0 {
+		return nil, fmt.Errorf("%w: %s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", ErrNoRevision, app, ns)
+	}
+	if canary, err := canaryOf(ctx, c, ns, app); err != nil {
+		return nil, err
+	} else if canary != "" {
+		return nil, fmt.Errorf("%s has a canary running (Deployment %s); promote or abort it first (kubectl zz promote %s, kubectl zz abort %s)", app, canary, app, app)
+	}
+	latest := history[len(history)-1]
+	rev := &Revision{
+		App: app, Number: next(history), Version: latest.Version, Image: latest.Image,
+		User: whoAmI(ctx, c, cfg.User), ChangeCause: cause, Time: cfg.now(),
+	}
+	rev.objects = withRevision(latest.objects, rev.Number)
+	found := false
+	for _, o := range rev.objects {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Name == app {
+			edit(d)
+			found = true
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("revision %d of %s has no Deployment %s to %s", latest.Number, app, app, cause)
+	}
+	secret, err := newRecord(ns, rev)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
+	}
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
+		err = fmt.Errorf("%s of %s: %w", cause, app, err)
+		res := &Result{}
+		return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+	}
+	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: rev.Number}, nil
+}
+
+// canaryOf returns the name of app's canary Deployment (any Deployment of
+// the app not named as the app), "" when none runs.
+func canaryOf(ctx context.Context, c kubernetes.Interface, ns, app string) (string, error) {
+	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
+	if err != nil {
+		return "", fmt.Errorf("list deployments of %s: %w", app, err)
+	}
+	for _, d := range list.Items {
+		if d.Name != app {
+			return d.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// DeleteConfig is one kubectl zz delete.
+type DeleteConfig struct {
+	Namespace, App string
+	// DeleteData deletes the app's PersistentVolumeClaims too.
+	DeleteData bool
+	// DryRun lists what would be deleted and deletes nothing.
+	DryRun bool
+}
+
+// DeleteResult names objects as Kind/name.
+type DeleteResult struct {
+	Deleted []string
+	// Kept are the PersistentVolumeClaims left without DeleteData.
+	Kept []string
+}
+
+// Delete removes every object of app that kubectl zz manages (of every kind
+// it renders, the canary's too) and its revision records; PVCs are kept
+// unless DeleteData. It fails when the namespace has nothing of app.
+func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*DeleteResult, error) {
+	app, ns := cfg.App, cfg.Namespace
+	sel := appSelector(app)
+	type victim struct {
+		what string
+		del  func() error
+	}
+	var victims []victim
+	res := &DeleteResult{}
+	for i := len(kinds) - 1; i >= 0; i-- {
+		k := kinds[i]
+		names, err := k.list(ctx, c, ns, sel)
+		if err != nil {
+			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
+		}
+		for _, name := range names {
+			if k.kind == "PersistentVolumeClaim" && !cfg.DeleteData {
+				res.Kept = append(res.Kept, k.kind+"/"+name)
+				continue
+			}
+			victims = append(victims, victim{k.kind + "/" + name, func() error { return k.delete(ctx, c, ns, name) }})
+		}
+	}
+	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list revision records of %s: %w", app, err)
+	}
+	for _, s := range secrets.Items {
+		if string(s.Type) != contract.SecretTypeRevision {
+			continue
+		}
+		victims = append(victims, victim{"Secret/" + s.Name, func() error {
+			err := c.CoreV1().Secrets(ns).Delete(ctx, s.Name, metav1.DeleteOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}})
+	}
+	if len(victims) == 0 && len(res.Kept) == 0 {
+		return nil, fmt.Errorf("%w: no app %s in namespace %s; kubectl zz list shows the apps there", ErrNoRevision, app, ns)
+	}
+	for _, v := range victims {
+		if !cfg.DryRun {
+			if err := v.del(); err != nil {
+				return res, fmt.Errorf("delete %s of %s (deleted so far: %s): %w", v.what, app, strings.Join(res.Deleted, ", "), err)
+			}
+		}
+		res.Deleted = append(res.Deleted, v.what)
+	}
+	return res, nil
+}
+
+// Objects are the rendered objects the revision recorded.
+func (r *Revision) Objects() []render.Object { return r.objects }
+
+// GetRevision returns revision n of app (0: the latest), with its objects.
+func GetRevision(ctx context.Context, c kubernetes.Interface, ns, app string, n int64) (*Revision, error) {
+	history, err := History(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 && len(history) > 0 {
+		return history[len(history)-1], nil
+	}
+	return pick(history, app, n)
+}
+
+// DiffRevisions writes the unified diff from revision from to revision to of
+// app (as deploy --diff shows live against new, without the revision label)
+// and reports whether they differ.
+func DiffRevisions(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, out io.Writer) (bool, error) {
+	a, err := GetRevision(ctx, c, ns, app, from)
+	if err != nil {
+		return false, err
+	}
+	b, err := GetRevision(ctx, c, ns, app, to)
+	if err != nil {
+		return false, err
+	}
+	key := func(o render.Object) string { return o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetName() }
+	after := map[string]render.Object{}
+	for _, o := range b.objects {
+		after[key(o)] = o
+	}
+	changed := false
+	show := func(k string, before, now render.Object) error {
+		x, err := comparable(before)
+		if err != nil {
+			return err
+		}
+		y, err := comparable(now)
+		if err != nil {
+			return err
+		}
+		d := unifiedDiff(fmt.Sprintf("revision %d %s", a.Number, k), fmt.Sprintf("revision %d %s", b.Number, k), x, y, diffContext)
+		if d == "" {
+			return nil
+		}
+		changed = true
+		_, err = io.WriteString(out, d)
+		return err
+	}
+	seen := map[string]bool{}
+	for _, o := range a.objects {
+		k := key(o)
+		seen[k] = true
+		if err := show(k, o, after[k]); err != nil {
+			return false, err
+		}
+	}
+	for _, o := range b.objects {
+		if k := key(o); !seen[k] {
+			if err := show(k, nil, o); err != nil {
+				return false, err
+			}
+		}
+	}
+	return changed, nil
+}

@@ -1,0 +1,264 @@
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func deployment(t *testing.T, c kubernetes.Interface, name string) *appsv1.Deployment {
+	t.Helper()
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// Scale and restart are revisions: history shows them and a rollback
+// restores the replicas and template of the revision it goes to.
+func TestScaleRestartRollback(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	cfg := &ChangeConfig{Options: opts(), App: "shop"}
+	res, err := Scale(ctx, c, cfg, 5)
+	if err != nil || res.Revision != 2 {
+		t.Fatalf("scale: %+v, %v", res, err)
+	}
+	d := deployment(t, c, "shop")
+	if *d.Spec.Replicas != 5 || d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "" {
+		t.Fatalf("after scale: replicas %d, template annotations %v", *d.Spec.Replicas, d.Spec.Template.Annotations)
+	}
+	if res, err = Restart(ctx, c, &ChangeConfig{Options: opts(), App: "shop"}); err != nil || res.Revision != 3 {
+		t.Fatalf("restart: %+v, %v", res, err)
+	}
+	d = deployment(t, c, "shop")
+	if *d.Spec.Replicas != 5 || d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "2026-11-23T12:00:00Z" {
+		t.Fatalf("after restart: replicas %d, template annotations %v", *d.Spec.Replicas, d.Spec.Template.Annotations)
+	}
+	hist, err := History(ctx, c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var causes []string
+	for _, r := range hist {
+		causes = append(causes, r.ChangeCause)
+		if r.Image != "reg/shop:1" {
+			t.Errorf("revision %d image %s", r.Number, r.Image)
+		}
+	}
+	if got := strings.Join(causes, "|"); got != "deploy 1|scale to 5|restart" {
+		t.Fatalf("change causes = %s", got)
+	}
+	if _, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d = deployment(t, c, "shop")
+	if *d.Spec.Replicas != 2 || d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "" {
+		t.Fatalf("after rollback to 1: replicas %d, template annotations %v", *d.Spec.Replicas, d.Spec.Template.Annotations)
+	}
+}
+
+func TestChangeRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, c *fake.Clientset)
+		wantErr string
+	}{
+		{name: "no history", setup: func(*testing.T, *fake.Clientset) {}, wantErr: "shop has no recorded revisions in namespace team-a; deploy it with kubectl zz deploy first"},
+		{name: "hpa", setup: func(t *testing.T, c *fake.Clientset) {
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			hpa := &autoscalingv2.HorizontalPodAutoscaler{
+				ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+				Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptrTo(int32(2)), MaxReplicas: 6},
+			}
+			if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: "shop has a HorizontalPodAutoscaler (2 to 6 replicas) that sets its replicas"},
+		{name: "canary", setup: func(t *testing.T, c *fake.Clientset) {
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			canary := deployment(t, c, "shop").DeepCopy()
+			canary.Name, canary.ResourceVersion = "shop-canary", ""
+			if _, err := c.AppsV1().Deployments(ns).Create(t.Context(), canary, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: "shop has a canary running (Deployment shop-canary); promote or abort it first"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			tt.setup(t, c)
+			_, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestDelete(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	withData := "  configFiles: {app.conf: one}\n  pvc: {size: 1Gi, mountPath: /data, accessMode: ReadWriteMany}\n"
+	deployOK(t, c, spec(t, "reg/shop:1", withData), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", withData), 0)
+	cart, err := appspec.Load("zz.yaml", []byte("name: cart\nspec:\n  type: web\n  image: reg/cart:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployOK(t, c, cart, 0)
+
+	res, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Deployment/shop Service/shop ConfigMap/shop-config Secret/zz.shop.r1 Secret/zz.shop.r2"
+	if got := strings.Join(res.Deleted, " "); got != want || strings.Join(res.Kept, " ") != "PersistentVolumeClaim/shop-data" {
+		t.Fatalf("dry run: deleted %s, kept %v; want %s", got, res.Kept, want)
+	}
+	if _, err := c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("dry run deleted the Deployment: %v", err)
+	}
+
+	if _, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if hist, err := History(ctx, c, ns, "shop"); err != nil || len(hist) != 0 {
+		t.Fatalf("revisions after delete: %d, %v", len(hist), err)
+	}
+	for what, err := range map[string]error{
+		"Deployment": get(c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})),
+		"Service":    get(c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})),
+		"ConfigMap":  get(c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})),
+	} {
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("%s of shop after delete: %v", what, err)
+		}
+	}
+	if _, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "shop-data", metav1.GetOptions{}); err != nil {
+		t.Errorf("PVC deleted without --delete-data: %v", err)
+	}
+	if hist, _ := History(ctx, c, ns, "cart"); len(hist) != 1 {
+		t.Errorf("delete of shop touched cart: %d revisions left", len(hist))
+	}
+
+	res, err = Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop", DeleteData: true})
+	if err != nil || strings.Join(res.Deleted, " ") != "PersistentVolumeClaim/shop-data" {
+		t.Fatalf("--delete-data: %+v, %v", res, err)
+	}
+	if _, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop"}); !errors.Is(err, ErrNoRevision) || !strings.Contains(err.Error(), "no app shop in namespace team-a") {
+		t.Fatalf("delete of a deleted app: %v", err)
+	}
+}
+
+func get[T any](_ T, err error) error { return err }
+
+func TestAppStatus(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	crash := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop-crash", Namespace: ns, Labels: map[string]string{contract.LabelApp: "shop"}},
+		Spec:       corev1.PodSpec{NodeName: "n1"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 4,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Reason: "Error"}},
+		}}},
+	}
+	for _, p := range []*corev1.Pod{crash, unschedulablePod()} {
+		if _, err := c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := AppStatusOf(ctx, c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Revision != 1 || st.DeployedBy != "alice" || st.Stable == nil || st.Stable.Image != "reg/shop:1" ||
+		st.Stable.Version != "1" || st.Stable.Ready != 2 || st.Stable.Desired != 2 || st.Canary != nil || st.Health != HealthDegraded {
+		t.Fatalf("status = %+v stable %+v", st, st.Stable)
+	}
+	var issues []string
+	for _, i := range st.Issues {
+		issues = append(issues, i.String())
+	}
+	want := "pod shop-crash: CrashLoopBackOff: container app exited with code 3 (Error), restarted 4 times|" +
+		"pod shop-new-1: Unschedulable: 0/8 nodes are available: 8 node(s) didn't match Pod's node affinity/selector."
+	if got := strings.Join(issues, "|"); got != want {
+		t.Fatalf("issues:\n%s\nwant\n%s", got, want)
+	}
+
+	canary := deployment(t, c, "shop").DeepCopy()
+	canary.Name, canary.ResourceVersion, canary.Spec.Replicas = "shop-canary", "", ptrTo(int32(1))
+	canary.Labels[contract.LabelVersion] = "2"
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, canary, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"shop-crash", "shop-new-1"} {
+		if err := c.CoreV1().Pods(ns).Delete(ctx, p, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var apps []*AppStatus
+	for range 200 { // until the controller reports the canary ready
+		if apps, err = ListApps(ctx, c, ns); err != nil {
+			t.Fatal(err)
+		}
+		if len(apps) == 1 && apps[0].Health == HealthReady {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(apps) != 1 || apps[0].Canary == nil || apps[0].Canary.Version != "2" || apps[0].Canary.Desired != 1 || apps[0].Health != HealthReady {
+		t.Fatalf("list = %+v", apps[0])
+	}
+	if _, err := AppStatusOf(ctx, c, ns, "nope"); !errors.Is(err, ErrNoRevision) {
+		t.Fatalf("status of an unknown app: %v", err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func TestDiffRevisions(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  configFiles: {app.conf: one}\n"), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	var out bytes.Buffer
+	changed, err := DiffRevisions(t.Context(), c, ns, "shop", 1, 0, &out)
+	if err != nil || !changed {
+		t.Fatalf("diff 1..latest: %v, changed %t", err, changed)
+	}
+	for _, want := range []string{"--- revision 1 Deployment/shop", "+++ revision 2 Deployment/shop", "-      - image: reg/shop:1", "+      - image: reg/shop:2", "--- revision 1 ConfigMap/shop-config", "-  app.conf: one"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("diff lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if changed, err := DiffRevisions(t.Context(), c, ns, "shop", 2, 2, &out); err != nil || changed || out.Len() != 0 {
+		t.Fatalf("diff 2..2: %v, changed %t:\n%s", err, changed, out.String())
+	}
+	if _, err := DiffRevisions(t.Context(), c, ns, "shop", 9, 0, &out); !errors.Is(err, ErrNoRevision) {
+		t.Fatalf("diff of a missing revision: %v", err)
+	}
+}

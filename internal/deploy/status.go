@@ -1,0 +1,200 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// Health is an app's state in one word.
+type Health string
+
+const (
+	// HealthReady: the rollout is complete and every pod is ready.
+	HealthReady Health = "Ready"
+	// HealthProgressing: a rollout is under way and no pod reports a problem.
+	HealthProgressing Health = "Progressing"
+	// HealthDegraded: some pod or the controller reports a problem.
+	HealthDegraded Health = "Degraded"
+	// HealthMissing: revisions are recorded but the app's Deployment is gone.
+	HealthMissing Health = "Missing"
+)
+
+// Replicas is what one Deployment of an app runs.
+type Replicas struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Image   string `json:"image"`
+	Ready   int32  `json:"ready"`
+	Desired int32  `json:"desired"`
+}
+
+// PodIssue is why one pod is not ready, in the words deploy uses (Problem).
+type PodIssue struct {
+	Pod    string `json:"pod,omitempty"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+func (p PodIssue) String() string {
+	s := Problem{Reason: p.Reason, Detail: p.Detail}.String()
+	if p.Pod == "" {
+		return s
+	}
+	return "pod " + p.Pod + ": " + s
+}
+
+// AppStatus is kubectl zz status of one app.
+type AppStatus struct {
+	App       string `json:"app"`
+	Namespace string `json:"namespace"`
+	// Revision is the latest recorded revision, 0 if none.
+	Revision    int64     `json:"revision"`
+	DeployedAt  time.Time `json:"deployedAt,omitzero"`
+	DeployedBy  string    `json:"deployedBy,omitempty"`
+	ChangeCause string    `json:"changeCause,omitempty"`
+	// Stable is the app's Deployment (named as the app), Canary the canary's
+	// next to it when one runs.
+	Stable *Replicas `json:"stable,omitempty"`
+	Canary *Replicas `json:"canary,omitempty"`
+	Health Health    `json:"health"`
+	// Issues are why pods are not ready (and why the controller cannot
+	// create them), when the app is not healthy.
+	Issues []PodIssue `json:"issues,omitempty"`
+}
+
+// AppStatusOf reads app: its latest revision, Deployments and pods.
+func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*AppStatus, error) {
+	all, err := statuses(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", ErrNoRevision, app, ns)
+	}
+	return all[0], nil
+}
+
+// ListApps reads every app kubectl zz deployed in ns, sorted by name.
+func ListApps(ctx context.Context, c kubernetes.Interface, ns string) ([]*AppStatus, error) {
+	return statuses(ctx, c, ns, "")
+}
+
+// statuses reads the apps of ns (only app, when set) with three lists:
+// Deployments, pods, revision records.
+func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*AppStatus, error) {
+	sel := contract.LabelK8sManagedBy + "=" + contract.ManagedBy
+	podSel := contract.LabelApp
+	if app != "" {
+		sel = appSelector(app)
+		podSel = contract.LabelApp + "=" + app
+	}
+	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
+	}
+	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("list revision records in %s: %w", ns, err)
+	}
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podSel})
+	if err != nil {
+		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
+	}
+	apps := map[string]*AppStatus{}
+	get := func(name string) *AppStatus {
+		if apps[name] == nil {
+			apps[name] = &AppStatus{App: name, Namespace: ns}
+		}
+		return apps[name]
+	}
+	for i := range secrets.Items {
+		s := &secrets.Items[i]
+		name := s.Labels[contract.LabelApp]
+		if string(s.Type) != contract.SecretTypeRevision || name == "" {
+			continue
+		}
+		rev, err := parseRecordMeta(s)
+		if err != nil {
+			continue // History reports unreadable records
+		}
+		if st := get(name); rev.Number > st.Revision {
+			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
+		}
+	}
+	failures := map[string][]PodIssue{}
+	for i := range deps.Items {
+		d := &deps.Items[i]
+		name := d.Labels[contract.LabelApp]
+		if name == "" {
+			continue
+		}
+		st := get(name)
+		r := replicas(d)
+		if d.Name == name {
+			st.Stable = r
+		} else {
+			// Any other Deployment of the app is its canary (<app>-canary).
+			st.Canary = r
+		}
+		rs := RolloutStatus(d)
+		if !rs.Complete {
+			st.Health = HealthProgressing
+		}
+		if rs.ReplicaFailure != "" {
+			failures[name] = append(failures[name], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure})
+		}
+		if rs.Failed != "" {
+			failures[name] = append(failures[name], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
+		}
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		st := apps[p.Labels[contract.LabelApp]]
+		if st == nil {
+			continue
+		}
+		if pr, ok := PodProblem(p); ok {
+			st.Issues = append(st.Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
+		}
+	}
+	out := make([]*AppStatus, 0, len(apps))
+	for name, st := range apps {
+		st.Issues = append(failures[name], st.Issues...)
+		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
+		switch {
+		case st.Stable == nil && st.Canary == nil:
+			st.Health = HealthMissing
+		case len(st.Issues) > 0:
+			st.Health = HealthDegraded
+		case st.Health == "":
+			st.Health = HealthReady
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *AppStatus) int { return strings.Compare(a.App, b.App) })
+	return out, nil
+}
+
+// replicas is what Deployment d runs.
+func replicas(d *appsv1.Deployment) *Replicas {
+	r := &Replicas{Name: d.Name, Version: d.Labels[contract.LabelVersion], Ready: d.Status.ReadyReplicas, Desired: 1}
+	if d.Spec.Replicas != nil {
+		r.Desired = *d.Spec.Replicas
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == render.ContainerName {
+			r.Image = c.Image
+		}
+	}
+	return r
+}
