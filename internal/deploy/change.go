@@ -62,11 +62,12 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment)) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
-	history, err := History(ctx, c, ns, app)
+	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
 	}
-	if len(history) == 0 {
+	good := readable(history)
+	if len(good) == 0 {
 		return nil, fmt.Errorf("%w: %s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", ErrNoRevision, app, ns)
 	}
 	if canary, err := canaryOf(ctx, c, ns, app); err != nil {
@@ -74,7 +75,7 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	} else if canary != "" {
 		return nil, fmt.Errorf("%s has a canary running (Deployment %s); promote or abort it first (kubectl zz promote %s, kubectl zz abort %s)", app, canary, app, app)
 	}
-	latest := history[len(history)-1]
+	latest := good[len(good)-1]
 	rev := &Revision{
 		App: app, Number: next(history), Version: latest.Version, Image: latest.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cause, Time: cfg.now(),
@@ -94,13 +95,16 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects); err != nil {
+	if err := applyObjects(ctx, c, ns, app, rev.objects, false); err != nil {
 		return nil, err
 	}
 	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
 		err = fmt.Errorf("%s of %s: %w", cause, app, err)
 		res := &Result{}
 		return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+	}
+	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
 	}
 	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
 		return nil, err

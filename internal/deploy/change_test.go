@@ -130,8 +130,13 @@ func TestDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "Deployment/shop Service/shop ConfigMap/shop-config Secret/zz.shop.r1 Secret/zz.shop.r2"
-	if got := strings.Join(res.Deleted, " "); got != want || strings.Join(res.Kept, " ") != "PersistentVolumeClaim/shop-data" {
+	// The config files are one ConfigMap per content (both revisions had the same).
+	want := "Deployment/shop Service/shop ConfigMap/shop-config-* Secret/zz.shop.r1 Secret/zz.shop.r2"
+	got := strings.Join(res.Deleted, " ")
+	if i := strings.Index(got, "ConfigMap/shop-config-"); i > 0 {
+		got = got[:i] + "ConfigMap/shop-config-*" + got[strings.Index(got[i:], " ")+i:]
+	}
+	if got != want || strings.Join(res.Kept, " ") != "PersistentVolumeClaim/shop-data" {
 		t.Fatalf("dry run: deleted %s, kept %v; want %s", got, res.Kept, want)
 	}
 	if _, err := c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil {
@@ -147,11 +152,13 @@ func TestDelete(t *testing.T) {
 	for what, err := range map[string]error{
 		"Deployment": get(c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})),
 		"Service":    get(c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})),
-		"ConfigMap":  get(c.CoreV1().ConfigMaps(ns).Get(ctx, "shop-config", metav1.GetOptions{})),
 	} {
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("%s of shop after delete: %v", what, err)
 		}
+	}
+	if cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"}); err != nil || len(cms.Items) != 0 {
+		t.Errorf("ConfigMaps of shop after delete: %d, %v", len(cms.Items), err)
 	}
 	if _, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "shop-data", metav1.GetOptions{}); err != nil {
 		t.Errorf("PVC deleted without --delete-data: %v", err)

@@ -139,7 +139,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			continue
 		}
 		st := get(name)
-		r := replicas(d)
+		r := deploymentReplicas(d)
 		if d.Name == name {
 			st.Stable = r
 		} else {
@@ -185,8 +185,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	return out, nil
 }
 
-// replicas is what Deployment d runs.
-func replicas(d *appsv1.Deployment) *Replicas {
+// deploymentReplicas is what Deployment d runs.
+func deploymentReplicas(d *appsv1.Deployment) *Replicas {
 	r := &Replicas{Name: d.Name, Version: d.Labels[contract.LabelVersion], Ready: d.Status.ReadyReplicas, Desired: 1}
 	if d.Spec.Replicas != nil {
 		r.Desired = *d.Spec.Replicas
