@@ -3,9 +3,14 @@
 // each healthy card as shared zz.io/gpu slots, and in Allocate hands each
 // container exactly the cards the extender chose for its pod.
 //
-// This file and match.go are the pure parts: NVML is an injected
-// nvml.Interface (the real library, or go-nvml's mock servers in tests), and
-// pod matching reads pods handed to it.
+// Files by concern: discover.go finds the cards (NVML is an injected
+// nvml.Interface: the real library, or go-nvml's mock servers in tests);
+// slots.go names the slots; match.go decides which pod a kubelet request is
+// for (the protocol itself, waiting predicate and kubelet order, is
+// internal/gpushare's); arrivals.go numbers pods as they reach the node;
+// env.go is what a container gets; plugin.go and serve.go speak the
+// kubelet's API; health.go, usage.go and metrics.go watch the cards; run.go
+// wires it all (Run).
 package deviceplugin
 
 import (

@@ -29,7 +29,9 @@ func assigned(name string, assume time.Duration, allocated bool, uuids ...string
 	idx := make([]int, len(uuids))
 	a := &gpushare.Assignment{Indexes: idx, UUIDs: uuids, MemMiB: 4096, AssumeTime: t0.Add(assume), Assigned: allocated}
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations()},
-		Spec: corev1.PodSpec{NodeName: "n1"}}
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{contract.ResourceGPU: *resource.NewQuantity(int64(len(uuids)), resource.DecimalSI)}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
 }
 
 func with(p *corev1.Pod, opts ...podOpt) *corev1.Pod {
@@ -236,5 +238,24 @@ func TestMatchArrivalOrder(t *testing.T) {
 	arr.Saw(twin.UID)
 	if p, _, err := Match([]*corev1.Pod{early, twin}, "n1", slot, arr.Of); err != nil || p.Name != "assumed-first" {
 		t.Fatalf("arrival tells twins apart: %v %v", p, err)
+	}
+}
+
+// Match, Preferred and Unidentifiable select with the same predicate: a
+// Failed pod is nobody's next allocation, for any of them.
+func TestOneWaitingPredicate(t *testing.T) {
+	failed := with(assigned("failed", 0, false, "GPU-0"), phase(corev1.PodFailed))
+	next := assigned("next", time.Second, false, "GPU-1")
+	pods := []*corev1.Pod{failed, next}
+	if p, _, err := Match(pods, "n1", []string{SlotID("GPU-9", 0)}, nil); err != nil || p.Name != "next" {
+		t.Fatalf("Match = %v, %v", p, err)
+	}
+	avail := []string{SlotID("GPU-0", 0), SlotID("GPU-1", 0)}
+	if ids := Preferred(pods, "n1", avail, nil, 1, nil); len(ids) != 1 || ids[0] != SlotID("GPU-1", 0) {
+		t.Fatalf("Preferred = %v, want the slot of next's card", ids)
+	}
+	failed.Annotations = nil
+	if p, _ := Unidentifiable(pods, "n1", nil, nil); p != nil {
+		t.Fatalf("Unidentifiable = %s; a Failed pod waits for nothing", p.Name)
 	}
 }

@@ -98,7 +98,7 @@ func ComputeUsage(cards []Card, procs map[string][]Process, podOf PodOfPID, pods
 		return r
 	}
 	for _, p := range pods {
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if gpushare.Terminal(p) {
 			continue
 		}
 		a, err := gpushare.PodAssignment(p)

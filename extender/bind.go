@@ -13,7 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 
-	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/podannotate"
 )
 
@@ -64,7 +64,7 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		b.Decider.GPU.DeletePod(pod.UID)
 		if !apierrors.IsNotFound(err) {
 			// Leave no stale choice on a pod that goes back to the queue.
-			if cerr := podannotate.Patch(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, clearAssignment()); cerr != nil {
+			if cerr := podannotate.Patch(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, gpushare.ClearAssignment()); cerr != nil {
 				logger.Error(cerr, "Could not clear the card choice after a failed bind")
 			}
 		}
@@ -72,11 +72,4 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	}
 	logger.V(2).Info("Bound GPU pod", "cards", a.Indexes, "memMiB", a.MemMiB)
 	return nil
-}
-
-func clearAssignment() map[string]*string {
-	return map[string]*string{
-		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
-		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil,
-	}
 }

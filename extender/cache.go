@@ -129,7 +129,7 @@ func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) 
 			logger.Info("Released the cards of a pod that was never bound", "pod", p, "after", assumeTTL)
 		}
 		for _, r := range c.ledger.ExpireUnstarted(time.Now(), unstartedTTL) {
-			err := podannotate.Patch(ctx, c.client, r.Pod.Namespace, r.Pod.Name, r.UID, clearAssignment())
+			err := podannotate.Patch(ctx, c.client, r.Pod.Namespace, r.Pod.Name, r.UID, gpushare.ClearAssignment())
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				logger.Error(err, "Released the cards of a pod that did not start, but could not clear its assignment", "pod", r.Pod)
 				continue

@@ -10,6 +10,7 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // The scheduler's own defaults for a container that requests nothing, so an
@@ -92,7 +93,7 @@ func (b *Book) DeleteNode(name string) {
 func (b *Book) SetPod(pod *corev1.Pod) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if !gpushare.HoldsResources(pod) {
 		b.remove(pod.UID)
 		return
 	}

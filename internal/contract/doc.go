@@ -31,12 +31,16 @@
 //     pods alone after a restart. A pod may choose the placement policy with
 //     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread).
 //  3. The device plugin's Allocate matches the kubelet's request to one pod:
-//     same node, AnnotationGPUAssigned="false", same number of cards, the
-//     first to reach the node (the kubelet admits pods in that order; binds
-//     finish out of assume order), then the oldest AnnotationGPUAssumeTime;
-//     ambiguity is an error, never a guess. It
+//     Pending on the same node and asking for ResourceGPU,
+//     AnnotationGPUAssigned="false", same number of cards, the first to
+//     reach the node (the kubelet admits pods in that order; binds finish out
+//     of assume order), then the oldest created, then the oldest
+//     AnnotationGPUAssumeTime; ambiguity is an error, never a guess. It
 //     sets AnnotationGPUAssigned="true" and returns EnvVisibleDevices=<uuids>
 //     and EnvGPUMemLimitMiB, the memory the app must stay within.
+//
+// internal/gpushare implements this protocol for every component; none
+// restates it.
 //
 // # Apps
 //

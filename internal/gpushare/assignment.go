@@ -75,6 +75,28 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 		}
 		a.AssumeTime = time.Unix(0, ns)
 	}
-	a.Assigned = ann[contract.AnnotationGPUAssigned] == "true"
+	a.Assigned = allocated(pod)
 	return a, nil
+}
+
+// ClearAssignment is the patch that removes an assignment from a pod (every
+// key Annotations writes; nil deletes), for podannotate.Patch: after a failed
+// bind, or when the extender gives back the cards of a pod that never started.
+func ClearAssignment() map[string]*string {
+	return map[string]*string{
+		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
+		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil,
+	}
+}
+
+// MarkAllocated is the patch the device plugin's Allocate writes on the pod it
+// served: contract.AnnotationGPUAssigned="true", for podannotate.Set.
+func MarkAllocated() map[string]string {
+	return map[string]string{contract.AnnotationGPUAssigned: strconv.FormatBool(true)}
+}
+
+// allocated reads contract.AnnotationGPUAssigned alone: a pod whose other
+// assignment annotations are broken is still known to have been served.
+func allocated(pod *corev1.Pod) bool {
+	return pod.Annotations[contract.AnnotationGPUAssigned] == strconv.FormatBool(true)
 }

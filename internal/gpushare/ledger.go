@@ -143,7 +143,7 @@ func (l *Ledger) remove(uid types.UID) {
 // deleted pods hold nothing. A pod whose annotations are not visible yet
 // keeps the reservation the extender made for it.
 func (l *Ledger) SetPod(pod *corev1.Pod) error {
-	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+	if !HoldsResources(pod) {
 		l.DeletePod(pod.UID)
 		return nil
 	}

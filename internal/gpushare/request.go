@@ -1,7 +1,11 @@
-// Package gpushare is GPU-sharing accounting that the extender, the device
-// plugin and kubectl zz gpu share: what a pod asks for, what the extender
-// assigned it, how much of each card is used, and which cards a request gets.
-// It holds decisions only; informers, HTTP and API writes live elsewhere.
+// Package gpushare owns zz's GPU pod protocol, the one statement of it that
+// the extender, the device plugin, the webhook, kubectl zz gpu and the
+// balance book call: what a pod asks for (request.go), the assignment the
+// extender writes and the device plugin marks (assignment.go), when a pod
+// holds GPU memory and when it waits for Allocate, in the kubelet's order
+// (lifecycle.go), how much of each card is used (ledger.go) and which cards a
+// request gets (choose.go). It holds decisions only; informers, HTTP and API
+// writes live elsewhere. internal/contract names the keys.
 package gpushare
 
 import (
@@ -46,10 +50,8 @@ func (r Request) String() string {
 func PodRequest(pod *corev1.Pod) (Request, error) {
 	var found []string
 	var req Request
-	containers := append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
-	for i := range containers {
-		c := &containers[i]
-		mem, ok := quantity(c, contract.ResourceGPUMem)
+	for _, c := range Containers(pod) {
+		mem, ok := Quantity(c, contract.ResourceGPUMem)
 		if !ok {
 			continue
 		}
@@ -83,7 +85,7 @@ func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, erro
 		return Request{}, fmt.Errorf("%s %s is less than 1Mi; it is in bytes: write 4Gi, not 4", contract.ResourceGPUMem, mem.String())
 	}
 	req := Request{MemMiB: (bytes + MiB - 1) / MiB, Cards: 1}
-	if cards, ok := quantity(c, contract.ResourceGPU); ok {
+	if cards, ok := Quantity(c, contract.ResourceGPU); ok {
 		n, ok := cards.AsInt64()
 		if !ok || n <= 0 || n > MaxCards {
 			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards.String(), MaxCards)
@@ -93,10 +95,59 @@ func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, erro
 	return req, nil
 }
 
-func quantity(c *corev1.Container, name corev1.ResourceName) (resource.Quantity, bool) {
+// Containers returns a pod's init and app containers, in that order: a
+// request in either counts (an init container may hold the GPU work).
+func Containers(pod *corev1.Pod) []*corev1.Container {
+	out := make([]*corev1.Container, 0, len(pod.Spec.InitContainers)+len(pod.Spec.Containers))
+	for i := range pod.Spec.InitContainers {
+		out = append(out, &pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
+// Quantity is a container's value for a resource: its limit, else its
+// request (the API server copies limits of extended resources to requests,
+// but a pod read before admission may have only one of them).
+func Quantity(c *corev1.Container, name corev1.ResourceName) (resource.Quantity, bool) {
 	if q, ok := c.Resources.Limits[name]; ok {
 		return q, true
 	}
 	q, ok := c.Resources.Requests[name]
 	return q, ok
+}
+
+// AsksGPU reports whether any container asks for contract.ResourceGPU, the
+// device-plugin resource: the kubelet calls the plugin's Allocate for it.
+func AsksGPU(pod *corev1.Pod) bool {
+	for _, c := range Containers(pod) {
+		if _, ok := Quantity(c, contract.ResourceGPU); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultCards gives every container that asks for contract.ResourceGPUMem
+// but not for contract.ResourceGPU one card (the webhook's default), in its
+// limits and, when it has requests, in its requests too.
+func DefaultCards(pod *corev1.Pod) {
+	for _, c := range Containers(pod) {
+		if _, ok := Quantity(c, contract.ResourceGPUMem); !ok {
+			continue
+		}
+		if _, ok := Quantity(c, contract.ResourceGPU); ok {
+			continue
+		}
+		one := resource.MustParse("1")
+		if c.Resources.Limits == nil {
+			c.Resources.Limits = corev1.ResourceList{}
+		}
+		c.Resources.Limits[contract.ResourceGPU] = one
+		if c.Resources.Requests != nil {
+			c.Resources.Requests[contract.ResourceGPU] = one
+		}
+	}
 }

@@ -287,25 +287,6 @@ func (p *Policy) routeGPU(s *podState) error {
 			contract.ResourceGPUMem, req.MemMiB, p.largestMiB, p.spec.LargestGPUCard.String())
 	}
 	s.pod.Spec.SchedulerName = contract.SchedulerName
-	for _, c := range allContainers(s.pod) {
-		if _, ok := c.Resources.Limits[contract.ResourceGPUMem]; !ok {
-			if _, ok := c.Resources.Requests[contract.ResourceGPUMem]; !ok {
-				continue
-			}
-		}
-		_, inLimits := c.Resources.Limits[contract.ResourceGPU]
-		_, inRequests := c.Resources.Requests[contract.ResourceGPU]
-		if inLimits || inRequests {
-			continue
-		}
-		one := resource.MustParse("1")
-		if c.Resources.Limits == nil {
-			c.Resources.Limits = corev1.ResourceList{}
-		}
-		c.Resources.Limits[contract.ResourceGPU] = one
-		if c.Resources.Requests != nil {
-			c.Resources.Requests[contract.ResourceGPU] = one
-		}
-	}
+	gpushare.DefaultCards(s.pod)
 	return nil
 }

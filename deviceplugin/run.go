@@ -1,0 +1,253 @@
+package deviceplugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/deviceplugin/mocknvml"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/kubeconfig"
+	"github.com/zzcloud/zz/internal/podannotate"
+	"github.com/zzcloud/zz/internal/serve"
+	"github.com/zzcloud/zz/internal/version"
+)
+
+// Config is what the device plugin's flags set.
+type Config struct {
+	Kubeconfig string // empty: in-cluster
+	Node       string // this node's name
+	// NVML is "real", or "mock:<machine>" (mocknvml.ModelNames) for tests and
+	// demos; the mock's control endpoints are then served under
+	// /debug/mocknvml/ on HealthAddress.
+	NVML          string
+	SlotsPerCard  int
+	Dir           string // the kubelet's device-plugin folder
+	HealthAddress string // /healthz, /readyz, /metrics
+	MPS           bool
+	ProcRoot      string        // the host's /proc
+	UsageEvery    time.Duration // per-pod GPU memory sampling
+	XIDRecover    time.Duration // a card down for a passing XID is up again after this long
+}
+
+// Validate checks c without I/O.
+func (c *Config) Validate() error {
+	if c.Node == "" {
+		return errors.New("--node-name (or $NODE_NAME) is required")
+	}
+	if c.UsageEvery < time.Second {
+		return fmt.Errorf("--usage-interval %v is under 1s", c.UsageEvery)
+	}
+	if c.XIDRecover <= 0 {
+		return fmt.Errorf("--xid-recover-after %v must be positive", c.XIDRecover)
+	}
+	if c.SlotsPerCard < 1 || c.SlotsPerCard > 256 {
+		return fmt.Errorf("--slots-per-card %d must be between 1 and 256", c.SlotsPerCard)
+	}
+	return nil
+}
+
+// Run serves the node's GPUs and the health endpoints until ctx ends.
+func Run(ctx context.Context, c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var notReady atomic.Pointer[string]
+	starting := "starting"
+	notReady.Store(&starting)
+	lib, mockControl, err := newNVML(c.NVML, c.Node)
+	if err != nil {
+		return err
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := serve.Listener{Flag: "--health-address", Addr: c.HealthAddress, Handler: healthHandler(&notReady, registry, mockControl)}
+	return serve.Run(ctx, 5*time.Second, []serve.Listener{health}, func(ctx context.Context) error {
+		return serveGPUs(ctx, c, lib, registry, &notReady)
+	})
+}
+
+// newNVML returns the NVML implementation backend names: the real library,
+// or a mock machine (and its control endpoints) for tests and demos.
+func newNVML(backend, node string) (nvml.Interface, http.Handler, error) {
+	if backend == "real" {
+		return nvml.New(), nil, nil
+	}
+	model, ok := strings.CutPrefix(backend, "mock:")
+	if !ok {
+		return nil, nil, fmt.Errorf("--nvml %q: use real, or mock:<machine> with machine one of %v", backend, mocknvml.ModelNames())
+	}
+	s, err := mocknvml.New(model, node)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--nvml %q: %w", backend, err)
+	}
+	return s, s.Handler(), nil
+}
+
+// serveGPUs publishes the cards and serves them to the kubelet until ctx ends.
+func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prometheus.Registry, notReady *atomic.Pointer[string]) error {
+	logger := klog.FromContext(ctx).WithValues("node", c.Node)
+	if ret := lib.Init(); ret != nvml.SUCCESS {
+		// One clear line, then idle: a DaemonSet on a node without a driver
+		// must not crash-loop.
+		logger.Error(ErrNoDriver, "Serving no GPUs", "nvml", ret.Error())
+		why := "no NVIDIA driver: " + ret.Error()
+		notReady.Store(&why)
+		return nil
+	}
+	defer lib.Shutdown()
+	cards, err := Discover(lib)
+	if err != nil {
+		return err
+	}
+	client, err := newClient(c.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := publishInventory(ctx, client, c.Node, cards); err != nil {
+		return err
+	}
+	pods, err := watchPods(ctx, client, c.Node)
+	if err != nil {
+		return err
+	}
+	mark := func(ctx context.Context, pod *corev1.Pod) error {
+		return podannotate.Set(ctx, client, pod.Namespace, pod.Name, pod.UID, gpushare.MarkAllocated())
+	}
+	plugin := NewPlugin(c.Node, cards, c.SlotsPerCard, pods.list, mark)
+	plugin.MPS = c.MPS
+	plugin.Arrival = pods.arrivals.Of
+	registry.MustRegister(&CardCollector{Lib: lib, Plugin: plugin})
+
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	monitor := &UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods.list, ProcRoot: c.ProcRoot, Interval: c.UsageEvery,
+		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node})}
+	registry.MustRegister(monitor)
+	go monitor.Run(ctx)
+
+	ignored := map[uint64]bool{}
+	for _, x := range DefaultIgnoredXIDs {
+		ignored[x] = true
+	}
+	health := &HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 10 * time.Second, RecoverAfter: c.XIDRecover, Now: time.Now}
+	go health.Run(ctx)
+	notReady.Store(nil)
+	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "version", version.Get().GitVersion)
+	return NewServer(plugin, c.Dir).Run(ctx)
+}
+
+// nodePods is the informer's view of the pods bound to this node, numbered
+// by arrival.
+type nodePods struct {
+	list     PodLister
+	arrivals *Arrivals
+}
+
+// watchPods starts an informer on the pods bound to node and waits for its
+// first list.
+func watchPods(ctx context.Context, client kubernetes.Interface, node string) (*nodePods, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
+		}))
+	lister := factory.Core().V1().Pods().Lister()
+	arrivals := &Arrivals{}
+	podInformer := factory.Core().V1().Pods().Informer()
+	if err := podInformer.SetTransform(arrivals.Transform); err != nil {
+		return nil, err
+	}
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				arrivals.Forget(p.UID)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced) {
+		return nil, errors.New("pod cache did not sync")
+	}
+	arrivals.Synced()
+	return &nodePods{list: func() ([]*corev1.Pod, error) { return lister.List(labels.Everything()) }, arrivals: arrivals}, nil
+}
+
+func newClient(path string) (kubernetes.Interface, error) {
+	cfg, err := kubeconfig.Load(path, "zz-device-plugin")
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// publishInventory writes the node's cards in its annotation, retrying while
+// the API server is unreachable.
+func publishInventory(ctx context.Context, client kubernetes.Interface, node string, cards []Card) error {
+	value, err := Inventory(cards).Encode()
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{contract.AnnotationNodeGPUInventory: value}}})
+	if err != nil {
+		return err
+	}
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		_, err = client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err == nil {
+			return nil
+		}
+		klog.FromContext(ctx).Error(err, "Could not publish the GPU inventory; retrying", "in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func healthHandler(notReady *atomic.Pointer[string], reg *prometheus.Registry, mockControl http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if why := notReady.Load(); why != nil {
+			http.Error(w, "not ready: "+*why, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if mockControl != nil {
+		mux.Handle("/debug/mocknvml/", http.StripPrefix("/debug/mocknvml", mockControl))
+	}
+	return mux
+}
