@@ -191,6 +191,17 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 	if o.Gzip && o.OutputDir == "" {
 		return nil, errors.New("--gzip applies to --output-dir files; add --output-dir DIR")
 	}
+	if o.OutputDir != "" {
+		for _, c := range o.clusters {
+			// Each context names a folder: refuse one that would leave DIR
+			// before anything is read (the sink checks every name again).
+			if c.Name != "" {
+				if err := logs.SafeName("context", c.Name); err != nil {
+					return nil, fmt.Errorf("%w; follow it without --output-dir, or rename the context (kubectl config rename-context)", err)
+				}
+			}
+		}
+	}
 	cfg := &logs.Config{
 		Clusters: o.clusters, Follow: !o.NoFollow, Since: o.Since, Tail: o.Tail,
 		MaxStreams: o.MaxStreams, OutputDir: o.OutputDir, Gzip: o.Gzip,

@@ -34,6 +34,10 @@ func TestLogsOptionsConfig(t *testing.T) {
 			}
 		}},
 		{name: "bad pod regex", o: LogsOptions{Pod: "("}, wantErr: "--pod"},
+		{name: "context that leaves --output-dir", o: LogsOptions{App: "x", OutputDir: "out", clusters: []logs.Cluster{{Name: "../x"}}},
+			wantErr: `context "../x" cannot name a folder or file under --output-dir`},
+		{name: "context with an empty element", o: LogsOptions{App: "x", OutputDir: "out", clusters: []logs.Cluster{{Name: "a//b"}}},
+			wantErr: "rename the context"},
 		{name: "bad include", o: LogsOptions{App: "x", Include: []string{"ok", "[z-a]"}}, wantErr: "--include"},
 		{name: "bad output", o: LogsOptions{App: "x", Output: "yaml"}, wantErr: "--output must be"},
 		{name: "bad template", o: LogsOptions{App: "x", Template: "{{.Pod"}, wantErr: "--template"},

@@ -22,8 +22,8 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 	logger := klog.FromContext(ctx).WithValues("context", cl.Name, "pod", klog.KRef(s.target.Namespace, s.target.Pod), "container", s.target.Container)
 	src := m.cfg.Format.NewSource(cl.Name, s.target)
 	defer func() {
-		if err := m.sink.Flush(src); err != nil {
-			logger.Error(err, "flush")
+		if err := m.sink.Done(src); err != nil {
+			logger.Error(err, "close the output of an ended stream")
 		}
 	}()
 	var cur Cursor
