@@ -4,6 +4,11 @@
 #
 #   ZZ_CLUSTER=name hack/cluster-down.sh     # default cluster: zz
 set -euo pipefail
+# Set but empty is a mistake (lib.sh would fall back to the default cluster "zz").
+if [[ -v ZZ_CLUSTER && -z "${ZZ_CLUSTER}" ]]; then
+  echo "error: ZZ_CLUSTER is set but empty; name the cluster to stop, or unset it for the default \"zz\"" >&2
+  exit 1
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # stop_component NAME sends SIGTERM, waits up to 10 s, then SIGKILL.
@@ -27,6 +32,10 @@ stop_component() {
   rm -f "${pidfile}"
 }
 
+check_cluster_name
+# The folder removed below is ZZ_OUTPUT/cluster/NAME and nothing else.
+[[ "$(basename "${ZZ_STATE}")" == "${ZZ_CLUSTER}" && "$(dirname "${ZZ_STATE}")" == "${ZZ_OUTPUT}/cluster" ]] ||
+  die "refusing to remove ${ZZ_STATE}: not a cluster folder under ${ZZ_OUTPUT}/cluster"
 if [[ ! -d "${ZZ_STATE}" ]]; then
   log "cluster ${ZZ_CLUSTER} is not running"
   exit 0

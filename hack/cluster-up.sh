@@ -12,6 +12,7 @@
 #   ZZ_SKIP_BUILD=1 ZZ_BIN=dir hack/cluster-up.sh  # binaries from elsewhere
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+check_cluster_name
 
 CLUSTER_DIR="${ZZ_ROOT}/hack/cluster"
 ZZ_NODES="${ZZ_NODES:-${CLUSTER_DIR}/nodes.yaml}"
@@ -96,9 +97,12 @@ cert() {
   rm -f "${PKI}/${name}.csr" "${ext}"
 }
 
-# kubeconfig NAME CERT writes a self-contained kubeconfig for one identity.
+# kubeconfig NAME CERT writes a self-contained kubeconfig for one identity,
+# readable by its owner only: it holds a private key (admin's and kwok's are
+# system:masters).
 kubeconfig() {
   local file=$1 id=$2
+  install -m 0600 /dev/null "${file}"
   cat > "${file}" <<KUBECONFIG
 apiVersion: v1
 kind: Config
@@ -122,7 +126,12 @@ KUBECONFIG
 }
 
 make_pki() {
-  mkdir -p "${PKI}"
+  # Keys, and the kubeconfigs that embed them, are the owner's only.
+  mkdir -p -m 0700 "${PKI}"
+  chmod 0700 "${PKI}"
+  local old_umask
+  old_umask="$(umask)"
+  umask 077
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
     -subj "/CN=zz-test-ca" -keyout "${PKI}/ca.key" -out "${PKI}/ca.crt" 2>/dev/null
   cert apiserver "/CN=kube-apiserver" \
@@ -139,6 +148,8 @@ make_pki() {
     kubeconfig "${ZZ_STATE}/${id}.kubeconfig" "${id}"
   done
   cp "${ZZ_STATE}/admin.kubeconfig" "${ZZ_KUBECONFIG}"
+  chmod 0600 "${ZZ_KUBECONFIG}"
+  umask "${old_umask}"
 }
 
 # ---- components -----------------------------------------------------------------

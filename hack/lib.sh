@@ -22,6 +22,14 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Cluster layout. Several clusters can run side by side: each has a name and a
 # port base; every port is base + a fixed offset.
 ZZ_CLUSTER="${ZZ_CLUSTER:-zz}"
+
+# check_cluster_name dies unless ZZ_CLUSTER is a plain name: it becomes a folder
+# under _output/cluster that cluster-down removes, so "", "/", ".." or "a/../.."
+# must never reach rm -rf.
+check_cluster_name() {
+  [[ "${ZZ_CLUSTER}" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ && "${ZZ_CLUSTER}" != *..* ]] ||
+    die "ZZ_CLUSTER=\"${ZZ_CLUSTER}\" is not a cluster name: use letters, digits, '.', '_' and '-' (no '/' or '..', 63 at most)"
+}
 ZZ_PORT_BASE="${ZZ_PORT_BASE:-16000}"
 ZZ_STATE="${ZZ_OUTPUT}/cluster/${ZZ_CLUSTER}"
 ZZ_KUBECONFIG="${ZZ_STATE}/kubeconfig"
