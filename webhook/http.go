@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -12,15 +13,43 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/inject"
 )
 
-// maxBody bounds a review: the apiserver refuses objects over 3 MiB, and a
-// review holds the object (and, for updates, the old one).
-const maxBody = 8 << 20
+// Limits bound what reviews may cost, so that neither a burst of big pods
+// nor a client that is not the apiserver takes the webhook's memory.
+type Limits struct {
+	// MaxBodyBytes is the largest review read. A bigger one gets 413 from
+	// its Content-Length, before its body is read.
+	MaxBodyBytes int64
+	// SmallBodyBytes splits reviews in two lanes: ordinary pods (up to this
+	// size) share MaxSmallInFlight slots; bigger ones share MaxLargeBytes, so
+	// a burst of big pods never queues an ordinary one.
+	SmallBodyBytes   int64
+	MaxSmallInFlight int64
+	MaxLargeBytes    int64
+	// QueueWait is how long a review waits for its lane before a 429.
+	QueueWait time.Duration
+}
+
+// DefaultLimits: the apiserver takes request bodies up to 3 MiB (and etcd
+// stores objects up to 1.5 MiB), so no pod it sends is over 3 MiB of JSON;
+// the review around it (request metadata, user info) and the defaults
+// applied by then fit in the fourth MiB. Ordinary pods are a few KiB. A
+// review allocates about 27 times its size while it is served
+// (TestBigReviewCost), so two big ones at once (8 MiB) stay far below the
+// Deployment's 256 MiB limit.
+var DefaultLimits = Limits{
+	MaxBodyBytes:     4 << 20,
+	SmallBodyBytes:   256 << 10,
+	MaxSmallInFlight: 64,
+	MaxLargeBytes:    8 << 20,
+	QueueWait:        3 * time.Second,
+}
 
 // Handler serves /mutate-pods and the health endpoints.
 type Handler struct {
@@ -33,20 +62,87 @@ type Handler struct {
 	Ready        func() (detail string, err error)
 	OwnNamespace string
 	Metrics      *Metrics
-	mux          *http.ServeMux
+	// Limits: zero means DefaultLimits.
+	Limits Limits
+	mux    *http.ServeMux
+	small  *semaphore.Weighted
+	large  *semaphore.Weighted
 }
 
-// NewHandler wires the routes.
+// NewHandler wires the routes of the serving port: reviews and probes.
+// /metrics is served by HealthHandler only, on a port of its own.
 func NewHandler(h Handler) *Handler {
+	if h.Limits == (Limits{}) {
+		h.Limits = DefaultLimits
+	}
+	h.small = semaphore.NewWeighted(h.Limits.MaxSmallInFlight)
+	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST /mutate-pods", h.mutate)
-	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	h.mux.HandleFunc("GET /healthz", healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
-	h.mux.Handle("GET /metrics", promhttp.HandlerFor(h.Metrics.Registry, promhttp.HandlerOpts{}))
 	return &h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// HealthHandler serves /healthz, /readyz and /metrics, for probes and
+// Prometheus on their own port: the serving port is reachable by every pod
+// that can reach the apiserver's webhooks, and needs to serve reviews only.
+func (h *Handler) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Metrics.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
+
+// admit waits for room in the review's lane: its declared size when it has
+// one, MaxBodyBytes for a chunked body. It returns the release function, or
+// false after writing 413 (too big) or 429 (no room within QueueWait).
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
+	size := r.ContentLength
+	if size > h.Limits.MaxBodyBytes {
+		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
+		// Not read: the server closes the connection instead of draining it.
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("the review is %d bytes; zz-webhook reads at most %d (no pod the apiserver accepts is that big)",
+			size, h.Limits.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	lane, weight, name := h.small, int64(1), "small"
+	if size < 0 || size > h.Limits.SmallBodyBytes {
+		lane, weight, name = h.large, h.Limits.MaxBodyBytes, "large"
+		if size > 0 {
+			weight = size
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.Limits.QueueWait)
+	defer cancel()
+	if err := lane.Acquire(ctx, weight); err != nil {
+		h.Metrics.Rejected.WithLabelValues("busy-" + name).Inc()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait), http.StatusTooManyRequests)
+		return nil, false
+	}
+	return func() { lane.Release(weight) }, true
+}
+
+// readBody reads exactly the declared length when there is one (no
+// doubling of a growing buffer), never more than MaxBodyBytes.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBodyBytes)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
 
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	detail, err := h.Ready()
@@ -68,9 +164,18 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	release, ok := h.admit(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	body, err := h.readBody(w, r)
 	if err != nil {
-		http.Error(w, "cannot read the review: "+err.Error(), http.StatusRequestEntityTooLarge)
+		code := http.StatusBadRequest
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "cannot read the review: "+err.Error(), code)
 		return
 	}
 	review, err := decodeReview(body)
@@ -119,6 +224,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	Reviews  *prometheus.CounterVec
 	Latency  *prometheus.HistogramVec
+	Rejected *prometheus.CounterVec
 }
 
 // NewMetrics registers the webhook's metrics plus Go and process collectors.
@@ -132,8 +238,11 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 			Name: "zz_webhook_admission_duration_seconds", Help: "Time to answer an admission review, from request to reply.",
 			Buckets: prometheus.ExponentialBuckets(0.00002, 2, 18),
 		}, []string{"result"}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zz_webhook_reviews_rejected_total", Help: "Reviews refused before they were read, by reason (too-large, busy-small, busy-large).",
+		}, []string{"reason"}),
 	}
-	m.Registry.MustRegister(m.Reviews, m.Latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m
 }

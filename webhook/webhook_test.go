@@ -197,7 +197,7 @@ func TestMutateBadInput(t *testing.T) {
 		{"v1beta1", "application/json", bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1), 400, "admissionReviewVersions: [v1]"},
 		{"no request", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), 400, "has no request"},
 		{"yaml", "application/yaml", good, 415, "send application/json"},
-		{"too large", "application/json", append(good, bytes.Repeat([]byte(" "), maxBody)...), 413, "too large"},
+		{"too large", "application/json", append(good, bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...), 413, "reads at most"},
 		{"pod not decodable", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1","namespace":"shop","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"spec":{"containers":"nope"}}}}`), 200, "cannot decode the object as a Pod"},
 		{"unknown namespace", "application/json", reviewBody(t, "gone", podResource, admissionv1.Create, testPod()), 503, "cannot read namespace gone"},
 	}

@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"k8s.io/klog/v2"
 )
 
@@ -24,6 +28,91 @@ type Listener struct {
 	Handler http.Handler
 	// TLS, when set, serves HTTPS with it (certificates from GetCertificate).
 	TLS *tls.Config
+	// Limits bound what one client may hold; zero fields take DefaultLimits'.
+	Limits Limits
+}
+
+// Limits bound a listener's connections, so that a slow or hostile client
+// holds memory and goroutines for a bounded time only.
+type Limits struct {
+	// ReadHeaderTimeout and ReadTimeout bound reading a request's headers,
+	// and its headers plus body (a slow sender is cut off).
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of the reply.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends nothing.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers.
+	MaxHeaderBytes int
+	// MaxConns caps open connections; more wait in the kernel's backlog.
+	MaxConns int
+}
+
+// DefaultLimits suit zz's servers: every call they serve is short (an
+// admission review, an extender verb, a probe, a scrape) and none streams.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      30 * time.Second,
+	IdleTimeout:       90 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+	MaxConns:          1024,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	pick := func(v, def time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	l.ReadHeaderTimeout = pick(l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	l.ReadTimeout = pick(l.ReadTimeout, d.ReadTimeout)
+	l.WriteTimeout = pick(l.WriteTimeout, d.WriteTimeout)
+	l.IdleTimeout = pick(l.IdleTimeout, d.IdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if l.MaxConns <= 0 {
+		l.MaxConns = d.MaxConns
+	}
+	return l
+}
+
+// EnvMemoryLimit is the container's memory limit in bytes, given by the
+// downward API (resourceFieldRef limits.memory) in zz's manifests.
+const EnvMemoryLimit = "MEMORY_LIMIT"
+
+// MemoryLimitShare is the part of the container's limit the Go runtime aims
+// to stay under: the rest is for what its accounting does not see (the
+// binary's text, kernel buffers of open connections, fragmentation).
+const MemoryLimitShare = 0.9
+
+// SetMemoryLimit gives the Go runtime a soft memory limit (GOMEMLIMIT) of
+// MemoryLimitShare of $MEMORY_LIMIT, so the garbage collector works harder
+// near the container's limit instead of the kernel killing the process. A
+// GOMEMLIMIT set by hand wins. It returns the limit in force (0: none).
+func SetMemoryLimit(logger klog.Logger) int64 {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		limit := debug.SetMemoryLimit(-1)
+		logger.Info("Memory limit from GOMEMLIMIT", "GOMEMLIMIT", v, "bytes", limit)
+		return limit
+	}
+	v := os.Getenv(EnvMemoryLimit)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		logger.Info("Ignoring an invalid memory limit; the Go runtime runs without one", "env", EnvMemoryLimit, "value", v)
+		return 0
+	}
+	limit := int64(float64(n) * MemoryLimitShare)
+	debug.SetMemoryLimit(limit)
+	logger.Info("Memory limit set from the container's", "containerBytes", n, "goMemLimitBytes", limit)
+	return limit
 }
 
 // Task is a background loop that runs until its context ends; an error ends
@@ -47,7 +136,11 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 			shutdown(ctx, servers, grace)
 			return fmt.Errorf("listen on %s: %w (is another instance running? pick another %s)", l.Addr, err, l.Flag)
 		}
-		srv := &http.Server{Handler: l.Handler, ReadHeaderTimeout: 5 * time.Second, TLSConfig: l.TLS,
+		lim := l.Limits.withDefaults()
+		lis = netutil.LimitListener(lis, lim.MaxConns)
+		srv := &http.Server{Handler: l.Handler, TLSConfig: l.TLS,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
+			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
 		servers = append(servers, srv)
 		go func() {

@@ -32,6 +32,8 @@ import (
 type options struct {
 	kubeconfig   string
 	listen       string
+	health       string
+	limits       webhook.Limits
 	certFile     string
 	keyFile      string
 	policy       string
@@ -47,7 +49,14 @@ func main() {
 	o := options{}
 	klog.InitFlags(nil)
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
-	flag.StringVar(&o.listen, "listen-address", ":8443", "address to serve HTTPS on: /mutate-pods, /healthz, /readyz, /metrics")
+	flag.StringVar(&o.listen, "listen-address", ":8443", "address to serve HTTPS on: /mutate-pods, /healthz, /readyz")
+	flag.StringVar(&o.health, "health-address", ":8893", "address serving /healthz, /readyz and /metrics over HTTP, for probes and Prometheus; empty for none")
+	o.limits = webhook.DefaultLimits
+	flag.Int64Var(&o.limits.MaxBodyBytes, "max-review-bytes", o.limits.MaxBodyBytes, "largest admission review read; a bigger one gets 413 before it is read")
+	flag.Int64Var(&o.limits.SmallBodyBytes, "small-review-bytes", o.limits.SmallBodyBytes, "reviews up to this size are ordinary pods, served in their own lane")
+	flag.Int64Var(&o.limits.MaxSmallInFlight, "max-small-reviews", o.limits.MaxSmallInFlight, "ordinary reviews served at once")
+	flag.Int64Var(&o.limits.MaxLargeBytes, "max-large-review-bytes", o.limits.MaxLargeBytes, "total size of the bigger reviews served at once")
+	flag.DurationVar(&o.limits.QueueWait, "review-queue-wait", o.limits.QueueWait, "how long a review waits for room before a 429")
 	flag.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), e.g. tls.crt of a mounted Secret; reloaded when it changes")
 	flag.StringVar(&o.keyFile, "tls-private-key-file", "", "serving key (PEM), e.g. tls.key of a mounted Secret; reloaded when it changes")
 	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
@@ -70,6 +79,9 @@ func (o *options) validate() (types.NamespacedName, error) {
 	if o.certFile == "" || o.keyFile == "" {
 		return types.NamespacedName{}, errors.New("--tls-cert-file and --tls-private-key-file are required: the apiserver calls webhooks over HTTPS only")
 	}
+	if l := o.limits; l.MaxBodyBytes <= 0 || l.SmallBodyBytes <= 0 || l.MaxSmallInFlight <= 0 || l.MaxLargeBytes < l.MaxBodyBytes || l.QueueWait <= 0 {
+		return types.NamespacedName{}, fmt.Errorf("review limits %+v: every limit must be positive, and --max-large-review-bytes at least --max-review-bytes", l)
+	}
 	if o.namespace == "" {
 		return types.NamespacedName{}, errors.New("--namespace (or $POD_NAMESPACE) is required: the webhook never mutates its own namespace")
 	}
@@ -80,6 +92,11 @@ func (o *options) validate() (types.NamespacedName, error) {
 	return src, nil
 }
 
+// servingLimits: the apiserver sends a review in one go and waits at most
+// the configuration's timeoutSeconds (5 s here, 30 s at most) for the reply,
+// and keeps its connections busy; anything slower is not the apiserver.
+var servingLimits = serve.Limits{ReadTimeout: 10 * time.Second, WriteTimeout: 35 * time.Second, IdleTimeout: 60 * time.Second, MaxConns: 512}
+
 func run(o options) error {
 	src, err := o.validate()
 	if err != nil {
@@ -88,6 +105,7 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logger := klog.FromContext(ctx)
+	serve.SetMemoryLimit(logger)
 	certs := &webhook.CertReloader{CertFile: o.certFile, KeyFile: o.keyFile}
 	if err := certs.Load(); err != nil {
 		return err
@@ -109,11 +127,13 @@ func run(o options) error {
 	namespaces := webhook.NewNamespaces(client)
 	handler := webhook.NewHandler(webhook.Handler{
 		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
-		OwnNamespace: o.namespace, Metrics: webhook.NewMetrics(store.Collectors()...),
+		OwnNamespace: o.namespace, Metrics: webhook.NewMetrics(store.Collectors()...), Limits: o.limits,
 	})
-	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion)
-	return serve.Run(ctx, o.shutdownWait, []serve.Listener{{Flag: "--listen-address", Addr: o.listen, Handler: handler,
-		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}}},
+	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits)
+	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
+		{Flag: "--listen-address", Addr: o.listen, Handler: handler, Limits: servingLimits,
+			TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}},
+		{Flag: "--health-address", Addr: o.health, Handler: handler.HealthHandler()}},
 		func(ctx context.Context) error { return store.Watch(ctx, client) },
 		namespaces.Run)
 }
