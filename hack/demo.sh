@@ -111,6 +111,7 @@ for a in "${args[@]}"; do
     --listen-address=*) webhook_args+=("--listen-address=127.0.0.1:${webhook_port}") ;;
     --tls-cert-file=*) webhook_args+=("--tls-cert-file=${ZZ_STATE}/webhook/tls.crt") ;;
     --tls-private-key-file=*) webhook_args+=("--tls-private-key-file=${ZZ_STATE}/webhook/tls.key") ;;
+    --health-address=*) ;; # probes and metrics: not needed here, and :8893 may be taken
     *) webhook_args+=("${a}") ;;
   esac
 done

@@ -57,7 +57,7 @@ func TestBenchWebhook(t *testing.T) {
 	t.Logf("RESULT webhook through the apiserver: %d pod creates x2 rounds, %d workers: with webhook %s; without %s; throughput ratio %.2f, p99 ratio %.2f",
 		pods, workers, wi, wo, wi.rate/wo.rate, float64(wi.p(99))/float64(wo.p(99)))
 	// The webhook's own view: reviews served and their mean time in the handler.
-	for line := range strings.Lines(w.get(t, "/metrics")) {
+	for line := range strings.Lines(w.metrics(t)) {
 		if strings.HasPrefix(line, "zz_webhook_admission_duration_seconds_sum") || strings.HasPrefix(line, "zz_webhook_admission_duration_seconds_count") {
 			t.Logf("webhook metric %s", strings.TrimSpace(line))
 		}

@@ -250,11 +250,18 @@ func uninstallWorkloads(t *testing.T, objs rendered) {
 	ctx := context.WithoutCancel(t.Context())
 	for _, o := range objs {
 		switch o.GetKind() {
-		case "MutatingWebhookConfiguration", "Deployment", "DaemonSet", "Job", "CronJob", "PodDisruptionBudget", "Service":
+		// The policies too: other tests set up scenes by writing the GPU
+		// annotations as the admin, which they refuse to all but zz's servers.
+		case "MutatingWebhookConfiguration", "Deployment", "DaemonSet", "Job", "CronJob", "PodDisruptionBudget", "Service",
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 		default:
 			continue
 		}
-		args := []string{"delete", "--ignore-not-found", "--wait=false", strings.ToLower(o.GetKind()) + "/" + o.GetName()}
+		resource := strings.ToLower(o.GetKind())
+		if g := o.GroupVersionKind().Group; g != "" {
+			resource += "." + g
+		}
+		args := []string{"delete", "--ignore-not-found", "--wait=false", resource + "/" + o.GetName()}
 		if ns := o.GetNamespace(); ns != "" {
 			args = append(args, "-n", ns)
 		}
@@ -323,6 +330,7 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 	c := container(t, dep.Spec.Template.Spec, "zz-webhook")
 	args := replaceArgs(c.Args, map[string]string{
 		"--listen-address":       net.JoinHostPort(ip, strconv.Itoa(port)),
+		"--health-address":       fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t)),
 		"--tls-cert-file":        filepath.Join(dir, corev1.TLSCertKey),
 		"--tls-private-key-file": filepath.Join(dir, corev1.TLSPrivateKeyKey),
 	}, "--kubeconfig", tokenKubeconfig(t, dep.Namespace, dep.Spec.Template.Spec.ServiceAccountName),
@@ -427,10 +435,14 @@ func devicePluginAsDaemonSet(t *testing.T, objs rendered) {
 	})
 	// Node selector, tolerations and the namespace's Pod Security level let
 	// the DaemonSet's pod onto the tainted GPU node.
+	var dsPod *corev1.Pod
 	cluster.WaitFor(t, 60*time.Second, "a zz-device-plugin pod on "+node, func(ctx context.Context) (bool, string, error) {
 		pods, err := cluster.Client.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
 		if err != nil {
 			return false, "", err
+		}
+		if len(pods.Items) == 1 {
+			dsPod = &pods.Items[0]
 		}
 		d, err := cluster.Client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
@@ -456,7 +468,9 @@ func devicePluginAsDaemonSet(t *testing.T, objs rendered) {
 		"--nvml":              "mock:dgxa100",
 		"--device-plugin-dir": dir,
 		"--health-address":    fmt.Sprintf("127.0.0.1:%d", healthPort),
-	}, "--kubeconfig", tokenKubeconfig(t, ds.Namespace, sa), "--node-name", node)
+		// The token of the DaemonSet's pod, bound to it: it names the pod's
+		// node, the one node whose inventory the policies let it write.
+	}, "--kubeconfig", identityWithToken(t, sa, token(t, ds.Namespace, sa, dsPod)).kubeconfig, "--node-name", node)
 	bin := cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin")
 	dp := cluster.Start(t, "zz-device-plugin-manifests", bin, args...)
 	// Ready means its pod informer (list, watch) synced.

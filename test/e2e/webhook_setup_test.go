@@ -33,6 +33,7 @@ import (
 // from a CA made for the test, registered with the apiserver by URL.
 type zzWebhook struct {
 	port      int
+	health    int    // --health-address: /metrics, probes
 	namespace string // its own namespace, holding the policy ConfigMap
 	policy    string // the ConfigMap's name
 	caPEM     []byte
@@ -45,7 +46,7 @@ type zzWebhook struct {
 // registers it for namespaces labelled zz.io/injection=enabled.
 func startWebhook(t *testing.T, policyYAML string) *zzWebhook {
 	t.Helper()
-	w := &zzWebhook{port: framework.FreePort(t), namespace: cluster.Namespace(t, nil), policy: "zz-webhook-policy"}
+	w := &zzWebhook{port: framework.FreePort(t), health: framework.FreePort(t), namespace: cluster.Namespace(t, nil), policy: "zz-webhook-policy"}
 	dir := t.TempDir()
 	w.certDir = dir
 	w.caPEM = writeServingCert(t, dir)
@@ -56,7 +57,7 @@ func startWebhook(t *testing.T, policyYAML string) *zzWebhook {
 
 	bin := cluster.GoBuild(t, "./webhook/cmd/zz-webhook")
 	w.proc = cluster.Start(t, "zz-webhook", bin, "--kubeconfig", cluster.Kubeconfig,
-		"--listen-address", fmt.Sprintf("127.0.0.1:%d", w.port),
+		"--listen-address", fmt.Sprintf("127.0.0.1:%d", w.port), "--health-address", fmt.Sprintf("127.0.0.1:%d", w.health),
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-private-key-file", filepath.Join(dir, "tls.key"),
 		"--namespace", w.namespace, "--policy-configmap", w.policy, "--v", "2")
 	cluster.WaitHTTP(t, w.proc, w.url("/readyz"), 30*time.Second)
@@ -72,6 +73,21 @@ func (w *zzWebhook) url(path string) string {
 func (w *zzWebhook) get(t *testing.T, path string) string {
 	t.Helper()
 	resp, err := w.client.Get(w.url(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metrics scrapes /metrics on the health port (the serving port has none).
+func (w *zzWebhook) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", w.health))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestWebhook(t *testing.T) {
 	t.Run("policy edits apply to the next pod", func(t *testing.T) { webhookPolicyEdits(t, w, ns) })
 	t.Run("a rotated certificate is served without restart", func(t *testing.T) { webhookCertRotation(t, w) })
 
-	if m := w.get(t, "/metrics"); !strings.Contains(m, `zz_webhook_admissions_total{result="patched"}`) {
+	if m := w.metrics(t); !strings.Contains(m, `zz_webhook_admissions_total{result="patched"}`) {
 		t.Errorf("/metrics has no patched admissions")
 	}
 }

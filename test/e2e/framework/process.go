@@ -143,3 +143,6 @@ func (c *Cluster) GoBuild(t testing.TB, pkg string) string {
 	built[pkg] = out
 	return out
 }
+
+// Pid is the process's ID, for reading its /proc entries.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }

@@ -50,7 +50,7 @@ func main() {
 	klog.InitFlags(nil)
 	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
 	flag.StringVar(&o.listen, "listen-address", ":8443", "address to serve HTTPS on: /mutate-pods, /healthz, /readyz")
-	flag.StringVar(&o.health, "health-address", ":8893", "address serving /healthz, /readyz and /metrics over HTTP, for probes and Prometheus; empty for none")
+	flag.StringVar(&o.health, "health-address", "", "address serving /healthz, /readyz and /metrics over HTTP, for probes and Prometheus (the manifests use :8893); empty for none")
 	o.limits = webhook.DefaultLimits
 	flag.Int64Var(&o.limits.MaxBodyBytes, "max-review-bytes", o.limits.MaxBodyBytes, "largest admission review read; a bigger one gets 413 before it is read")
 	flag.Int64Var(&o.limits.SmallBodyBytes, "small-review-bytes", o.limits.SmallBodyBytes, "reviews up to this size are ordinary pods, served in their own lane")

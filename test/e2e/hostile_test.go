@@ -1,0 +1,525 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Messages of the shipped policies (manifests/policies) a refusal must carry.
+const (
+	msgReserved     = "reserved for zz's GPU scheduling"
+	msgInventory    = "only the zz device plugin of that node writes it"
+	msgOwnNode      = "may patch only its own Node"
+	msgOwnNodePods  = "may patch only pods bound to its own node"
+	msgOnlyGPUAnns  = "may change only zz's GPU assignment annotations of a pod"
+	msgOnlyInvAnn   = "may change only the zz.io/gpu-inventory annotation of its Node"
+	hostileTaintKey = "zz.io/e2e-hostile"
+)
+
+// identity is one set of credentials: a kubeconfig and a client made from it.
+type identity struct {
+	name       string
+	kubeconfig string
+	client     kubernetes.Interface
+}
+
+// identityWithToken writes a kubeconfig for the cluster holding token.
+func identityWithToken(t *testing.T, name, token string) identity {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.ClientCertificateData, auth.ClientKeyData = nil, nil
+		auth.Token = token
+	}
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity{name: name, kubeconfig: path, client: client}
+}
+
+// token asks for a token of ns/sa, bound to a pod when pod is set (the
+// token then names the pod's node, as a DaemonSet pod's own token does).
+func token(t *testing.T, ns, sa string, pod *corev1.Pod) string {
+	t.Helper()
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	if pod != nil {
+		req.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+	}
+	tok, err := cluster.Client.CoreV1().ServiceAccounts(ns).CreateToken(t.Context(), sa, req, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Status.Token
+}
+
+// kubectlAs runs kubectl with another identity's kubeconfig.
+func kubectlAs(ctx context.Context, id identity, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, cluster.Bin("kubectl"), append([]string{"--kubeconfig", id.kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String() + stderr.String(), err
+}
+
+// installPolicies applies manifests/policies with kubectl apply -k, waits
+// until the apiserver enforces them, and removes them when the test ends:
+// other tests write the assignment annotations with admin credentials to set
+// up their scenes, which the policies refuse to anyone but zz's servers.
+func installPolicies(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	dir := filepath.Join(cluster.Root, "manifests", "policies")
+	if out, err := cluster.Kubectl(ctx, "apply", "-k", dir); err != nil {
+		t.Fatalf("kubectl apply -k %s: %v\n%s", dir, err, out)
+	}
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default",
+		Annotations: map[string]string{contract.AnnotationGPUIndexes: "0"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.local/x:1"}}}}
+	enforced := func(ctx context.Context) (bool, error) {
+		_, err := cluster.Client.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && !strings.Contains(err.Error(), "are reserved") {
+			return false, err
+		}
+		return err != nil, nil
+	}
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		if out, err := cluster.Kubectl(ctx, "delete", "--ignore-not-found", "-k", dir); err != nil {
+			t.Errorf("remove the policies: %v\n%s", err, out)
+		}
+		// Later tests start once the apiserver has forgotten them.
+		cluster.WaitFor(t, 30*time.Second, "the policies no longer enforced", func(ctx context.Context) (bool, string, error) {
+			on, err := enforced(ctx)
+			return !on, "", err
+		})
+	})
+	cluster.WaitFor(t, 30*time.Second, "the policies enforced", func(ctx context.Context) (bool, string, error) {
+		on, err := enforced(ctx)
+		return on, "", err
+	})
+}
+
+// hostileGPUNode creates a kwok GPU node with two 40 GiB cards, tainted so
+// that only this test's pods land on it.
+func hostileGPUNode(t *testing.T, name string) *contract.NodeGPUInventory {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	inv := &contract.NodeGPUInventory{Version: contract.InventoryVersion}
+	for i := range 2 {
+		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true})
+	}
+	value, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods: resource.MustParse("110"), contract.ResourceGPU: resource.MustParse("32")}
+	_, err = cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", contract.AnnotationNodeGPUInventory: value},
+			Labels:      map[string]string{"kubernetes.io/hostname": name, contract.LabelGPUNode: "true", "type": "kwok"}},
+		Spec:   corev1.NodeSpec{Taints: []corev1.Taint{{Key: hostileTaintKey, Value: "true", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}) })
+	return inv
+}
+
+// onNode pins a pod to a hostile node.
+func onNode(p *corev1.Pod, node string) *corev1.Pod {
+	p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
+	p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: hostileTaintKey, Operator: corev1.TolerationOpExists})
+	return p
+}
+
+// forgedAssignment claims card 1 of node for 40 GiB, as a tenant would to
+// take a card it did not pay for.
+func forgedAssignment(node string) map[string]string {
+	return map[string]string{
+		contract.AnnotationGPUIndexes: "1", contract.AnnotationGPUUUIDs: "GPU-" + node + "-1",
+		contract.AnnotationGPUMemMiB: "40960", contract.AnnotationGPUAssumeTime: fmt.Sprint(time.Now().UnixNano()),
+		contract.AnnotationGPUAssigned: "false",
+	}
+}
+
+// refused checks err is the apiserver refusing with want in its message.
+func refused(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Errorf("%s: accepted; want refused with %q", what, want)
+	case !strings.Contains(err.Error(), want):
+		t.Errorf("%s: refused with %v; want %q", what, err, want)
+	default:
+		t.Logf("%s: refused: %s", what, err)
+	}
+}
+
+// mergePatch is a JSON merge patch of a pod or node's annotations.
+func mergePatch(t *testing.T, anns map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": anns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHostileTenant installs the shipped ValidatingAdmissionPolicies with
+// kubectl apply -k and plays a tenant with the namespace edit role, a stolen
+// device-plugin token bound to a pod of node A, and a stolen extender token:
+// every forgery of zz's GPU annotations, and every write beyond them, is
+// refused by the apiserver with the policy's message, the real extender's
+// ledger and kubectl zz gpu do not move, and the real servers' legitimate
+// writes still pass.
+func TestHostileTenant(t *testing.T) {
+	ctx := t.Context()
+	for _, f := range []string{"manifests/base/namespace.yaml", "manifests/scheduler/rbac.yaml",
+		"manifests/deviceplugin/namespace.yaml", "manifests/deviceplugin/rbac.yaml"} {
+		if out, err := cluster.Kubectl(ctx, "apply", "--server-side", "--field-manager", "zz-e2e", "-f", filepath.Join(cluster.Root, f)); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	nodeA, nodeB := "hostile-gpu-a", "hostile-gpu-b"
+	invA := hostileGPUNode(t, nodeA)
+	hostileGPUNode(t, nodeB)
+	installPolicies(t)
+	z := startZZScheduler(t)
+
+	// The tenant: a ServiceAccount with the edit role in its namespace.
+	ns := cluster.Namespace(t, nil)
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-edit"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tenant := identityWithToken(t, "tenant", token(t, ns, "tenant", nil))
+
+	// Two GPU pods of the tenant, placed by the real zz-scheduler and
+	// extender (whose bind writes the card choice under the policies).
+	for _, p := range []*corev1.Pod{onNode(newGPUPod(ns, "gpu-a", "8Gi"), nodeA), onNode(newGPUPod(ns, "gpu-b", "8Gi"), nodeB)} {
+		if _, err := tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("the tenant creates an ordinary GPU pod: %v", err)
+		}
+	}
+	cluster.RunningPods(t, ns, "app=gpu", 2, 90*time.Second)
+	podA, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "gpu-a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if podA.Annotations[contract.AnnotationGPUIndexes] == "" || podA.Annotations[contract.AnnotationGPUAssigned] != "false" {
+		t.Fatalf("the extender's bind did not write the card choice under the policies: %v", podA.Annotations)
+	}
+	podB, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "gpu-b", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What the ledger and kubectl zz gpu say before the attack.
+	ledger := z.allocatedMetric(t)
+	zzGPU := func() string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "gpu", "-o", "json").Output()
+		if err != nil {
+			t.Fatalf("kubectl zz gpu: %v", err)
+		}
+		return string(out)
+	}
+	before := zzGPU()
+
+	// The device plugin of node A, as its DaemonSet pod's token says.
+	dpPod := onNode(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin-a", Namespace: "zz-device-plugin"},
+		Spec: corev1.PodSpec{ServiceAccountName: "zz-device-plugin", NodeName: nodeA, TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "zz-device-plugin", Image: "registry.local/zz-device-plugin:e2e"}}}}, nodeA)
+	dpPod, err = cluster.Client.CoreV1().Pods(dpPod.Namespace).Create(ctx, dpPod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Pods(dpPod.Namespace).Delete(context.WithoutCancel(ctx), dpPod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	dpA := identityWithToken(t, "device-plugin-a", token(t, "zz-device-plugin", "zz-device-plugin", dpPod))
+	dpUnbound := identityWithToken(t, "device-plugin-unbound", token(t, "zz-device-plugin", "zz-device-plugin", nil))
+	extender := identityWithToken(t, "extender", token(t, "zz-system", "zz-scheduler", nil))
+	admin := identity{name: "admin", kubeconfig: cluster.Kubeconfig, client: cluster.Client}
+
+	t.Run("tenant", func(t *testing.T) { tenantForgeries(t, tenant, admin, ns, podA, nodeA) })
+	t.Run("device plugin token", func(t *testing.T) { devicePluginAbuse(t, dpA, dpUnbound, podA, podB, nodeA, nodeB) })
+	t.Run("extender token", func(t *testing.T) { extenderAbuse(t, extender, podA) })
+
+	if got := z.allocatedMetric(t); fmt.Sprint(got) != fmt.Sprint(ledger) {
+		t.Errorf("the extender's ledger moved: %v, was %v", got, ledger)
+	}
+	if after := zzGPU(); after != before {
+		t.Errorf("kubectl zz gpu changed:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// The legitimate writes still pass.
+	t.Run("legitimate writes", func(t *testing.T) {
+		if _, err := dpA.client.CoreV1().Pods(ns).Patch(ctx, podA.Name, types.MergePatchType,
+			mergePatch(t, map[string]any{contract.AnnotationGPUAssigned: "true"}), metav1.PatchOptions{}); err != nil {
+			t.Errorf("the device plugin of %s marks its pod served: %v", nodeA, err)
+		}
+		inv := *invA
+		inv.Cards = append([]contract.GPU(nil), invA.Cards...)
+		inv.Cards[1].Healthy = false
+		value, err := inv.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dpA.client.CoreV1().Nodes().Patch(ctx, nodeA, types.MergePatchType,
+			mergePatch(t, map[string]any{contract.AnnotationNodeGPUInventory: value}), metav1.PatchOptions{}); err != nil {
+			t.Errorf("the device plugin of %s publishes its inventory: %v", nodeA, err)
+		}
+		if out, err := kubectlAs(ctx, tenant, "-n", ns, "annotate", "pod", podA.Name, "team=vision"); err != nil {
+			t.Errorf("the tenant annotates its pod with its own annotation: %v\n%s", err, out)
+		}
+	})
+}
+
+// tenantForgeries: each way a tenant could write the card choice itself.
+func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *corev1.Pod, node string) {
+	ctx := t.Context()
+	forged := func(name string) *corev1.Pod {
+		p := onNode(newGPUPod(ns, name, "40Gi"), node)
+		p.Annotations = forgedAssignment(node)
+		return p
+	}
+	_, err := tenant.client.CoreV1().Pods(ns).Create(ctx, forged("forged"), metav1.CreateOptions{})
+	refused(t, "create a pod with the card choice", err, msgReserved)
+	p := forged("forged-bound")
+	p.Spec.NodeName, p.Spec.SchedulerName = node, "" // past every scheduler
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	refused(t, "create a pod with nodeName and the card choice", err, msgReserved)
+	p = forged("forged-served")
+	p.Annotations = map[string]string{contract.AnnotationGPUAssigned: "true"}
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	refused(t, "create a pod already marked served", err, msgReserved)
+
+	// Controllers' templates.
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "forged"}, Annotations: forgedAssignment(node)},
+		Spec: forged("x").Spec}
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "forged"}}
+	jobTmpl := *tmpl.DeepCopy()
+	jobTmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	apps, batch := tenant.client.AppsV1(), tenant.client.BatchV1()
+	meta := metav1.ObjectMeta{Name: "forged"}
+	for _, w := range []struct {
+		kind   string
+		create func() error
+	}{
+		{"Deployment", func() error {
+			_, err := apps.Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"ReplicaSet", func() error {
+			_, err := apps.ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"StatefulSet", func() error {
+			_, err := apps.StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"DaemonSet", func() error {
+			_, err := apps.DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: meta, Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"Job", func() error {
+			_, err := batch.Jobs(ns).Create(ctx, &batchv1.Job{ObjectMeta: meta, Spec: batchv1.JobSpec{Template: jobTmpl}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"CronJob", func() error {
+			_, err := batch.CronJobs(ns).Create(ctx, &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{Schedule: "* * * * *",
+				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTmpl}}}}, metav1.CreateOptions{})
+			return err
+		}},
+	} {
+		refused(t, "create a "+w.kind+" whose template carries the card choice", w.create(), msgReserved)
+	}
+
+	// kubectl annotate on the running GPU pod: take another card, claim
+	// more memory, drop the "not yet served" mark, or add the choice on an
+	// ordinary pod.
+	for _, args := range [][]string{
+		{contract.AnnotationGPUIndexes + "=1", contract.AnnotationGPUUUIDs + "=GPU-" + node + "-1", "--overwrite"},
+		{contract.AnnotationGPUMemMiB + "=40960", "--overwrite"},
+		{contract.AnnotationGPUAssigned + "-"},
+		{contract.AnnotationGPUAssigned + "=true", "--overwrite"},
+		{contract.AnnotationContainerGPU + "=x/y/1"},
+	} {
+		out, err := kubectlAs(ctx, tenant, append([]string{"-n", ns, "annotate", "pod", gpuPod.Name}, args...)...)
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		refused(t, "kubectl annotate "+strings.Join(args, " "), err, msgReserved)
+	}
+	// Not even the admin: only zz's servers write the protocol (an admin who
+	// must repair by hand removes the binding first, an audited act).
+	out, err := kubectlAs(ctx, admin, "-n", ns, "annotate", "pod", gpuPod.Name, contract.AnnotationGPUMemMiB+"=1", "--overwrite")
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, out)
+	}
+	refused(t, "the cluster admin's kubectl annotate", err, msgReserved)
+
+	// The node inventory: the tenant has no right on nodes at all; the
+	// admin, who has, is refused by the policy.
+	out, err = kubectlAs(ctx, tenant, "annotate", "node", node, contract.AnnotationNodeGPUInventory+"={}", "--overwrite")
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, out)
+	}
+	refused(t, "the tenant edits a node's inventory", err, "forbidden")
+	out, err = kubectlAs(ctx, admin, "annotate", "node", node, contract.AnnotationNodeGPUInventory+"={}", "--overwrite")
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, out)
+	}
+	refused(t, "the admin edits a node's inventory", err, msgInventory)
+}
+
+// devicePluginAbuse: a device-plugin token bound to a pod of node A.
+func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1.Pod, nodeA, nodeB string) {
+	ctx := t.Context()
+	patchPod := func(id identity, p *corev1.Pod, patch string) error {
+		_, err := id.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+	patchNode := func(id identity, node, patch string) error {
+		_, err := id.client.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+	served := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, contract.AnnotationGPUAssigned)
+	tests := []struct {
+		what string
+		do   func() error
+		want string
+	}{
+		{"patch node B's inventory", func() error {
+			return patchNode(dpA, nodeB, fmt.Sprintf(`{"metadata":{"annotations":{%q:"{}"}}}`, contract.AnnotationNodeGPUInventory))
+		}, msgOwnNode},
+		{"untaint its own node", func() error {
+			return patchNode(dpA, nodeA, `{"spec":{"taints":null}}`)
+		}, msgOnlyInvAnn},
+		{"label its own node", func() error {
+			return patchNode(dpA, nodeA, `{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":""}}}`)
+		}, msgOnlyInvAnn},
+		{"mark a pod of node B served", func() error { return patchPod(dpA, podB, served) }, msgOwnNodePods},
+		{"change the image of a pod of node A", func() error {
+			return patchPod(dpA, podA, `{"spec":{"containers":[{"name":"cuda","image":"registry.local/evil:1"}]}}`)
+		}, msgOnlyGPUAnns},
+		{"change the image of a pod of node B", func() error {
+			return patchPod(dpA, podB, `{"spec":{"containers":[{"name":"cuda","image":"registry.local/evil:1"}]}}`)
+		}, msgOwnNodePods},
+		{"rewrite the card choice of a pod of node A", func() error {
+			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"1"}}}`, contract.AnnotationGPUIndexes))
+		}, msgReserved},
+		{"a token bound to no pod patches a node", func() error {
+			return patchNode(dpUnbound, nodeA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"{}"}}}`, contract.AnnotationNodeGPUInventory))
+		}, "names no node"},
+		{"a token bound to no pod marks a pod served", func() error { return patchPod(dpUnbound, podA, served) }, "names no node"},
+	}
+	for _, tt := range tests {
+		refused(t, tt.what, tt.do(), tt.want)
+	}
+}
+
+// extenderAbuse: a stolen extender token (the zz-scheduler ServiceAccount).
+func extenderAbuse(t *testing.T, ext identity, pod *corev1.Pod) {
+	ctx := t.Context()
+	for _, tt := range []struct {
+		what, patch, want string
+	}{
+		{"change a pod's image", `{"spec":{"containers":[{"name":"cuda","image":"registry.local/evil:1"}]}}`, msgOnlyGPUAnns},
+		{"relabel a pod", `{"metadata":{"labels":{"app":"other"}}}`, msgOnlyGPUAnns},
+		{"change another annotation", `{"metadata":{"annotations":{"owner":"evil"}}}`, msgOnlyGPUAnns},
+		{"mark a pod served", fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, contract.AnnotationGPUAssigned), msgReserved},
+	} {
+		_, err := ext.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, []byte(tt.patch), metav1.PatchOptions{})
+		refused(t, "the extender's token: "+tt.what, err, tt.want)
+	}
+	// Outside its rights altogether (RBAC): a cluster-wide token, still no
+	// secrets, no pod deletion.
+	_, err := ext.client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("the extender's token lists kube-system's secrets: %v", err)
+	}
+}
+
+// TestClusterDownRefusesUnsafeNames: hack/cluster-down.sh removes a
+// cluster's state folder, so a name that would point elsewhere is refused
+// before anything is touched.
+func TestClusterDownRefusesUnsafeNames(t *testing.T) {
+	out := t.TempDir()
+	keep := filepath.Join(out, "keep")
+	if err := os.MkdirAll(filepath.Join(out, "cluster"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "/", "..", "../..", "a/../..", "a b", "-rf"} {
+		cmd := exec.CommandContext(t.Context(), filepath.Join(cluster.Root, "hack", "cluster-down.sh"))
+		cmd.Env = append(os.Environ(), "ZZ_CLUSTER="+name, "ZZ_OUTPUT="+out)
+		b, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(b), "ZZ_CLUSTER") {
+			t.Errorf("ZZ_CLUSTER=%q: %v %s; want a refusal naming ZZ_CLUSTER", name, err, b)
+		}
+		if _, err := os.Stat(keep); err != nil {
+			t.Fatalf("ZZ_CLUSTER=%q removed files outside the cluster folder: %v", name, err)
+		}
+	}
+	// The admin kubeconfig and keys are the owner's only (in a cluster
+	// whose pki folder hack/cluster-up.sh made private: older runs did not).
+	if st, err := os.Stat(filepath.Join(cluster.StateDir, "pki")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Logf("the cluster's pki folder: %v %v; not checking its files", st, err)
+		return
+	}
+	for _, f := range []string{cluster.Kubeconfig, filepath.Join(cluster.StateDir, "pki", "ca.key")} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is mode %v; want 0600", f, st.Mode().Perm())
+		}
+	}
+}
