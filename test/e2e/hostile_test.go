@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/test/e2e/framework"
 )
 
 // Messages of the shipped policies (manifests/policies) a refusal must carry.
@@ -96,6 +97,33 @@ func kubectlAs(ctx context.Context, id identity, args ...string) (string, error)
 	return stdout.String() + stderr.String(), err
 }
 
+// policiesEnforced reports whether the apiserver refuses a pod created with
+// a reserved annotation (a server-side dry run: nothing is stored).
+func policiesEnforced(ctx context.Context) (bool, error) {
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default",
+		Annotations: map[string]string{contract.AnnotationGPUIndexes: "0"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.local/x:1"}}}}
+	_, err := cluster.Client.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil && !strings.Contains(err.Error(), "are reserved") {
+		return false, err
+	}
+	return err != nil, nil
+}
+
+// waitPoliciesGone waits until the apiserver has forgotten removed policies,
+// so the next test may write the annotations as the admin again.
+// It runs in cleanups, where the test's context is already done.
+func waitPoliciesGone(t *testing.T) {
+	t.Helper()
+	err := framework.Poll(context.WithoutCancel(t.Context()), 30*time.Second, func(ctx context.Context) (bool, string, error) {
+		on, err := policiesEnforced(ctx)
+		return !on, "", err
+	})
+	if err != nil {
+		t.Errorf("the policies are still enforced after their removal: %v", err)
+	}
+}
+
 // installPolicies applies manifests/policies with kubectl apply -k, waits
 // until the apiserver enforces them, and removes them when the test ends:
 // other tests write the assignment annotations with admin credentials to set
@@ -107,29 +135,14 @@ func installPolicies(t *testing.T) {
 	if out, err := cluster.Kubectl(ctx, "apply", "-k", dir); err != nil {
 		t.Fatalf("kubectl apply -k %s: %v\n%s", dir, err, out)
 	}
-	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "policy-probe-", Namespace: "default",
-		Annotations: map[string]string{contract.AnnotationGPUIndexes: "0"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.local/x:1"}}}}
-	enforced := func(ctx context.Context) (bool, error) {
-		_, err := cluster.Client.CoreV1().Pods("default").Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil && !strings.Contains(err.Error(), "are reserved") {
-			return false, err
-		}
-		return err != nil, nil
-	}
 	t.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		if out, err := cluster.Kubectl(ctx, "delete", "--ignore-not-found", "-k", dir); err != nil {
+		if out, err := cluster.Kubectl(context.WithoutCancel(ctx), "delete", "--ignore-not-found", "-k", dir); err != nil {
 			t.Errorf("remove the policies: %v\n%s", err, out)
 		}
-		// Later tests start once the apiserver has forgotten them.
-		cluster.WaitFor(t, 30*time.Second, "the policies no longer enforced", func(ctx context.Context) (bool, string, error) {
-			on, err := enforced(ctx)
-			return !on, "", err
-		})
+		waitPoliciesGone(t)
 	})
 	cluster.WaitFor(t, 30*time.Second, "the policies enforced", func(ctx context.Context) (bool, string, error) {
-		on, err := enforced(ctx)
+		on, err := policiesEnforced(ctx)
 		return on, "", err
 	})
 }

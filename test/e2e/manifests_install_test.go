@@ -272,6 +272,7 @@ func uninstallWorkloads(t *testing.T, objs rendered) {
 	if err := cluster.Client.CoreV1().Secrets("zz-system").Delete(ctx, "zz-webhook-tls", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Errorf("uninstall: %v", err)
 	}
+	waitPoliciesGone(t)
 }
 
 // hostIP is a non-loopback IPv4 address of this machine: Endpoints may not
