@@ -415,6 +415,18 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	}
 	refused(t, "the cluster admin's kubectl annotate", err, msgReserved)
 
+	// A Binding's annotations land on the pod: a scheduler cannot forge
+	// the choice that way either (the admin plays the scheduler here).
+	pending := newGPUPod(ns, "pending", "1Gi")
+	pending.Spec.SchedulerName = "zz-e2e-nobody"
+	if pending, err = admin.client.CoreV1().Pods(ns).Create(ctx, pending, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = admin.client.CoreV1().Pods(ns).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pending.Name, UID: pending.UID, Annotations: forgedAssignment(node)},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node}}, metav1.CreateOptions{})
+	refused(t, "a Binding carrying the card choice", err, msgReserved)
+
 	// The node inventory: the tenant has no right on nodes at all; the
 	// admin, who has, is refused by the policy.
 	out, err = kubectlAs(ctx, tenant, "annotate", "node", node, contract.AnnotationNodeGPUInventory+"={}", "--overwrite")
