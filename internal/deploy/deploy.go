@@ -78,6 +78,9 @@ type Config struct {
 	// RollbackOnFailure re-applies the last recorded revision when the
 	// rollout fails.
 	RollbackOnFailure bool
+	// ExternalDiff is the diff program Diff runs on two folders instead of
+	// printing a unified diff (KUBECTL_EXTERNAL_DIFF, e.g. "meld").
+	ExternalDiff string
 	// Adopt takes over existing objects of the app's names that kubectl zz
 	// did not create; without it the deploy refuses, naming them.
 	Adopt bool

@@ -3,13 +3,19 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -23,25 +29,21 @@ const diffContext = 3
 // each rendered object is server-side applied as a dry run (the apiserver
 // defaults, merges and admits it) and compared with the live object; objects
 // the deploy would delete are shown as removed. The revision label, status
-// and server-managed metadata are left out. It writes a unified diff to out
-// and reports whether anything differs.
+// and server-managed metadata are left out. It writes a unified diff to out,
+// or runs cfg.ExternalDiff (KUBECTL_EXTERNAL_DIFF) on two folders as kubectl
+// diff does, and reports whether anything differs.
 func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Writer) (bool, error) {
 	app, ns := cfg.App.Name, cfg.Namespace
 	objs := render.Render(cfg.App, render.Options{Namespace: ns, Debug: cfg.Debug})
 	want := map[string]bool{}
-	changed := false
+	var changes []change
 	for _, o := range objs {
 		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
-		d, err := renderedDiff(ctx, c, ns, o)
+		ch, err := renderedChange(ctx, c, ns, o)
 		if err != nil {
 			return false, err
 		}
-		if d != "" {
-			changed = true
-			if _, err := io.WriteString(out, d); err != nil {
-				return false, err
-			}
-		}
+		changes = append(changes, ch)
 	}
 	extra, err := extraObjects(ctx, c, ns, app, want)
 	if err != nil {
@@ -54,58 +56,136 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		} else if err != nil {
 			return false, err
 		}
-		gvk := live.GetObjectKind().GroupVersionKind()
-		gvk.Kind = e.ops.kind
-		d, err := objectDiff(gvk, e.name, live, nil)
+		gvks, _, err := scheme.Scheme.ObjectKinds(live)
 		if err != nil {
 			return false, err
 		}
-		changed = true
-		if _, err := io.WriteString(out, d); err != nil {
+		ch, err := newChange(gvks[0], ns, e.name, live, nil)
+		if err != nil {
 			return false, err
+		}
+		changes = append(changes, ch)
+	}
+	if cfg.ExternalDiff != "" {
+		return externalDiff(ctx, cfg.ExternalDiff, changes, out)
+	}
+	changed := false
+	for _, ch := range changes {
+		if d := ch.unified(); d != "" {
+			changed = true
+			if _, err := io.WriteString(out, d); err != nil {
+				return false, err
+			}
 		}
 	}
 	return changed, nil
 }
 
-// renderedDiff compares what the apiserver would store for o (a dry-run
+// change is one object before (live) and after the deploy, as compared
+// YAML; "" is absent.
+type change struct {
+	gvk           schema.GroupVersionKind
+	ns, name      string
+	before, after string
+}
+
+func newChange(gvk schema.GroupVersionKind, ns, name string, before, after runtime.Object) (change, error) {
+	a, err := comparable(before)
+	if err != nil {
+		return change{}, err
+	}
+	b, err := comparable(after)
+	if err != nil {
+		return change{}, err
+	}
+	return change{gvk: gvk, ns: ns, name: name, before: a, after: b}, nil
+}
+
+func (ch change) unified() string {
+	label := ch.gvk.Kind + "/" + ch.name
+	return unifiedDiff("live "+label, "new "+label, ch.before, ch.after, diffContext)
+}
+
+// file is the object's file name in kubectl diff's folders.
+func (ch change) file() string {
+	name := strings.Join([]string{ch.gvk.Version, ch.gvk.Kind, ch.ns, ch.name}, ".")
+	if ch.gvk.Group != "" {
+		return ch.gvk.Group + "." + name
+	}
+	return name
+}
+
+// externalDiff writes every object into a LIVE and a MERGED folder and runs
+// program (a command line, as KUBECTL_EXTERNAL_DIFF) on them, its output to
+// out. Like diff(1) the program exits 0 when the folders are equal, 1 when
+// they differ, more on trouble.
+func externalDiff(ctx context.Context, program string, changes []change, out io.Writer) (bool, error) {
+	args := strings.Fields(program)
+	if len(args) == 0 {
+		return false, errors.New("KUBECTL_EXTERNAL_DIFF is blank")
+	}
+	dir, err := os.MkdirTemp("", "kubectl-zz-diff-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	live, merged := filepath.Join(dir, "LIVE"), filepath.Join(dir, "MERGED")
+	for _, d := range []string{live, merged} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return false, err
+		}
+	}
+	for _, ch := range changes {
+		if err := os.WriteFile(filepath.Join(live, ch.file()), []byte(ch.before), 0o600); err != nil {
+			return false, err
+		}
+		if err := os.WriteFile(filepath.Join(merged, ch.file()), []byte(ch.after), 0o600); err != nil {
+			return false, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, args[0], append(args[1:], live, merged)...)
+	cmd.Stdout, cmd.Stderr = out, os.Stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return true, nil
+	}
+	return false, fmt.Errorf("external diff %q: %w", program, err)
+}
+
+// renderedChange compares what the apiserver would store for o (a dry-run
 // apply) with the live object.
-func renderedDiff(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (string, error) {
+func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (change, error) {
 	gvk := o.GetObjectKind().GroupVersionKind()
 	k, ok := kindOf(gvk.Kind)
 	if !ok {
-		return "", fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
+		return change{}, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
 	}
 	body, err := json.Marshal(o)
 	if err != nil {
-		return "", err
+		return change{}, err
 	}
 	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
 	if err != nil {
-		return "", fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+		return change{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	live, err := k.get(ctx, c, ns, o.GetName())
 	if apierrors.IsNotFound(err) {
 		live = nil
 	} else if err != nil {
-		return "", fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+		return change{}, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
-	return objectDiff(gvk, o.GetName(), live, merged)
+	return newChange(gvk, ns, o.GetName(), live, merged)
 }
 
 // objectDiff is the unified diff of one object, before (nil: absent) and
 // after (nil: deleted).
 func objectDiff(gvk schema.GroupVersionKind, name string, before, after runtime.Object) (string, error) {
-	a, err := comparable(before)
-	if err != nil {
-		return "", err
-	}
-	b, err := comparable(after)
-	if err != nil {
-		return "", err
-	}
-	label := gvk.Kind + "/" + name
-	return unifiedDiff("live "+label, "new "+label, a, b, diffContext), nil
+	ch, err := newChange(gvk, "", name, before, after)
+	return ch.unified(), err
 }
 
 // comparable is obj as YAML without what the server or the revision number

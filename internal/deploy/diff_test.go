@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -43,5 +44,42 @@ func TestObjectDiff(t *testing.T) {
 	}
 	if d, _ = objectDiff(gvk, "shop", live, nil); !strings.Contains(d, "-  replicas: 2\n") || strings.Contains(d, "\n+ ") {
 		t.Fatalf("deletion diff:\n%s", d)
+	}
+}
+
+// TestExternalDiff: KUBECTL_EXTERNAL_DIFF runs on two folders of files named
+// as kubectl diff names them; its exit code says whether anything differs.
+func TestExternalDiff(t *testing.T) {
+	dep := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	svc := schema.GroupVersionKind{Version: "v1", Kind: "Service"}
+	same := []change{{gvk: svc, ns: ns, name: "shop", before: "a: 1\n", after: "a: 1\n"}}
+	changed := append(same, change{gvk: dep, ns: ns, name: "shop", before: "image: a:1\n", after: "image: a:2\n"})
+	tests := []struct {
+		name    string
+		program string
+		changes []change
+		differ  bool
+		want    string // in the output, or in the error when wantErr
+		wantErr bool
+	}{
+		{name: "equal", program: "diff -u -N", changes: same},
+		{name: "different", program: "diff -u -N", changes: changed, differ: true, want: "+image: a:2"},
+		{name: "file names", program: "diff -r", changes: changed, differ: true, want: "/LIVE/apps.v1.Deployment.team-a.shop"},
+		{name: "missing program", program: "no-such-diff-program", changes: changed, wantErr: true, want: "no-such-diff-program"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			differ, err := externalDiff(t.Context(), tt.program, tt.changes, &out)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want one naming %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil || differ != tt.differ || !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("differ %v, err %v, output:\n%s\nwant differ %v and %q", differ, err, out.String(), tt.differ, tt.want)
+			}
+		})
 	}
 }
