@@ -14,7 +14,7 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 )
 
-func replicas(t *testing.T, c kubernetes.Interface) int32 {
+func liveReplicas(t *testing.T, c kubernetes.Interface) int32 {
 	t.Helper()
 	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
 	if err != nil {
@@ -35,11 +35,11 @@ func TestHPAKeepsReplicas(t *testing.T) {
 	app := spec(t, "reg/shop:1", "")
 	app.Spec.Replicas = new(int32(10))
 	deployOK(t, c, app, 0)
-	if got := replicas(t, c); got != 10 {
+	if got := liveReplicas(t, c); got != 10 {
 		t.Fatalf("replicas %d after deploy, want 10", got)
 	}
 	deployOK(t, c, spec(t, "reg/shop:1", "  hpa: {min: 2, max: 20}\n"), 0)
-	if got := replicas(t, c); got != 10 {
+	if got := liveReplicas(t, c); got != 10 {
 		t.Fatalf("replicas %d after adding an HPA, want 10 kept", got)
 	}
 	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
@@ -47,7 +47,7 @@ func TestHPAKeepsReplicas(t *testing.T) {
 	}
 	// And back: without the HPA the spec's count applies again.
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-	if got := replicas(t, c); got != 2 {
+	if got := liveReplicas(t, c); got != 2 {
 		t.Fatalf("replicas %d after removing the HPA, want the spec's 2", got)
 	}
 }

@@ -36,7 +36,7 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 	app, ns := cfg.App.Name, cfg.Namespace
 	objs := render.Render(cfg.App, render.Options{Namespace: ns, Debug: cfg.Debug})
 	want := map[string]bool{}
-	var changes []change
+	var changes []objChange
 	for _, o := range objs {
 		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
 		ch, err := renderedChange(ctx, c, ns, o)
@@ -81,33 +81,33 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 	return changed, nil
 }
 
-// change is one object before (live) and after the deploy, as compared
+// objChange is one object before (live) and after the deploy, as compared
 // YAML; "" is absent.
-type change struct {
+type objChange struct {
 	gvk           schema.GroupVersionKind
 	ns, name      string
 	before, after string
 }
 
-func newChange(gvk schema.GroupVersionKind, ns, name string, before, after runtime.Object) (change, error) {
+func newChange(gvk schema.GroupVersionKind, ns, name string, before, after runtime.Object) (objChange, error) {
 	a, err := comparable(before)
 	if err != nil {
-		return change{}, err
+		return objChange{}, err
 	}
 	b, err := comparable(after)
 	if err != nil {
-		return change{}, err
+		return objChange{}, err
 	}
-	return change{gvk: gvk, ns: ns, name: name, before: a, after: b}, nil
+	return objChange{gvk: gvk, ns: ns, name: name, before: a, after: b}, nil
 }
 
-func (ch change) unified() string {
+func (ch objChange) unified() string {
 	label := ch.gvk.Kind + "/" + ch.name
 	return unifiedDiff("live "+label, "new "+label, ch.before, ch.after, diffContext)
 }
 
 // file is the object's file name in kubectl diff's folders.
-func (ch change) file() string {
+func (ch objChange) file() string {
 	name := strings.Join([]string{ch.gvk.Version, ch.gvk.Kind, ch.ns, ch.name}, ".")
 	if ch.gvk.Group != "" {
 		return ch.gvk.Group + "." + name
@@ -119,7 +119,7 @@ func (ch change) file() string {
 // program (a command line, as KUBECTL_EXTERNAL_DIFF) on them, its output to
 // out. Like diff(1) the program exits 0 when the folders are equal, 1 when
 // they differ, more on trouble.
-func externalDiff(ctx context.Context, program string, changes []change, out io.Writer) (bool, error) {
+func externalDiff(ctx context.Context, program string, changes []objChange, out io.Writer) (bool, error) {
 	args := strings.Fields(program)
 	if len(args) == 0 {
 		return false, errors.New("KUBECTL_EXTERNAL_DIFF is blank")
@@ -158,25 +158,25 @@ func externalDiff(ctx context.Context, program string, changes []change, out io.
 
 // renderedChange compares what the apiserver would store for o (a dry-run
 // apply) with the live object.
-func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (change, error) {
+func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (objChange, error) {
 	gvk := o.GetObjectKind().GroupVersionKind()
 	k, ok := kindOf(gvk.Kind)
 	if !ok {
-		return change{}, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
+		return objChange{}, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
 	}
 	body, err := json.Marshal(o)
 	if err != nil {
-		return change{}, err
+		return objChange{}, err
 	}
 	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
 	if err != nil {
-		return change{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+		return objChange{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	live, err := k.get(ctx, c, ns, o.GetName())
 	if apierrors.IsNotFound(err) {
 		live = nil
 	} else if err != nil {
-		return change{}, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+		return objChange{}, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	return newChange(gvk, ns, o.GetName(), live, merged)
 }

@@ -52,12 +52,12 @@ func TestObjectDiff(t *testing.T) {
 func TestExternalDiff(t *testing.T) {
 	dep := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
 	svc := schema.GroupVersionKind{Version: "v1", Kind: "Service"}
-	same := []change{{gvk: svc, ns: ns, name: "shop", before: "a: 1\n", after: "a: 1\n"}}
-	changed := append(same, change{gvk: dep, ns: ns, name: "shop", before: "image: a:1\n", after: "image: a:2\n"})
+	same := []objChange{{gvk: svc, ns: ns, name: "shop", before: "a: 1\n", after: "a: 1\n"}}
+	changed := append(same, objChange{gvk: dep, ns: ns, name: "shop", before: "image: a:1\n", after: "image: a:2\n"})
 	tests := []struct {
 		name    string
 		program string
-		changes []change
+		changes []objChange
 		differ  bool
 		want    string // in the output, or in the error when wantErr
 		wantErr bool
