@@ -1,6 +1,7 @@
 package gpushare
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -122,56 +123,177 @@ func (c Cost) less(d Cost) bool {
 }
 
 // maxCombos bounds the card sets binpack tries exactly on one node (8 cards
-// choose 4 is 70); beyond it, cards are added one at a time, each the
-// cheapest given those already chosen.
+// choose 4 is 70; cards alike count once); beyond it, cards are added one at
+// a time, each the cheapest given those already chosen.
 const maxCombos = 256
 
 // chooseFGD returns the set of req.Cards cards among cand (ascending
-// positions with room) that Cost.less puts first: the tightest fit unless a
-// set within band of it adds less fragmentation; ties to the lowest positions.
+// positions with room) that Cost.less puts first: among the sets whose Left
+// is within band of the tightest, the one adding the least fragmentation,
+// then the tightest, then the lowest positions. Cards alike (same free
+// memory, size and slot outcome) are interchangeable, so it tries how many of
+// each kind to take rather than every set, and it prices the changed cards
+// only.
 func chooseFGD(cards []Card, cand []int, req Request, mix *Mix, band float64) ([]int, Cost) {
+	k := req.Cards
+	share := func(i int) float64 {
+		return float64(cards[i].FreeMiB()-req.MemMiB) / float64(cards[i].MemoryMiB)
+	}
+	order := slices.Clone(cand)
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(share(a), share(b)) })
+	tight := slices.Sorted(slices.Values(order[:k]))
+	minLeft := leftShare(cards, tight, req.MemMiB)
+	if mix == nil || len(mix.Shapes) == 0 {
+		return tight, Cost{Left: minLeft, band: band}
+	}
 	free := make([]int64, len(cards))
 	for i := range cards {
 		if cards[i].Healthy {
 			free[i] = cards[i].FreeMiB()
 		}
 	}
-	before := Frag(free, mix)
-	after := make([]int64, len(cards))
-	cost := func(set []int) Cost {
-		copy(after, free)
-		for _, i := range set {
-			after[i] = freeAfter(&cards[i], req.MemMiB)
+	base := newFragBase(free, mix)
+	if k == 1 {
+		best := -1
+		var bestCost Cost
+		one, after := make([]int, 1), make([]int64, 1)
+		for _, i := range cand {
+			left := share(i)
+			if left > minLeft+band+1e-12 {
+				continue
+			}
+			one[0], after[0] = i, freeAfter(&cards[i], req.MemMiB)
+			if cost := (Cost{Frag: base.delta(one, after), Left: left, band: band}); best < 0 || cost.less(bestCost) {
+				best, bestCost = i, cost
+			}
 		}
-		return Cost{Frag: Frag(after, mix) - before, Left: leftShare(cards, set, req.MemMiB), band: band}
+		return []int{best}, bestCost
 	}
-	return cheapest(cand, req.Cards, cost)
-}
-
-// cheapest returns the k-set of cand with the least cost: every set when
-// there are at most maxCombos, else cards added one at a time.
-func cheapest(cand []int, k int, cost func([]int) Cost) ([]int, Cost) {
-	if binomial(len(cand), k) > maxCombos {
-		return greedyFGD(cand, k, cost)
+	type kind struct {
+		pos   []int // ascending
+		share float64
+		after int64
+	}
+	var kinds []kind
+	for _, i := range order {
+		after := freeAfter(&cards[i], req.MemMiB)
+		j := slices.IndexFunc(kinds, func(c kind) bool {
+			p := &cards[c.pos[0]]
+			return p.FreeMiB() == cards[i].FreeMiB() && p.MemoryMiB == cards[i].MemoryMiB && c.after == after
+		})
+		if j < 0 {
+			kinds = append(kinds, kind{share: share(i), after: after})
+			j = len(kinds) - 1
+		}
+		kinds[j].pos = append(kinds[j].pos, i)
+	}
+	combos := 1
+	for _, c := range kinds {
+		combos *= min(len(c.pos), k) + 1
+	}
+	if combos > maxCombos {
+		return greedyFGD(cand, k, func(set []int) Cost {
+			after := make([]int64, len(set))
+			for j, i := range set {
+				after[j] = freeAfter(&cards[i], req.MemMiB)
+			}
+			return Cost{Frag: base.delta(set, after), Left: leftShare(cards, set, req.MemMiB), band: band}
+		})
 	}
 	var best []int
 	var bestCost Cost
-	set := make([]int, k)
-	pick := make([]int, k) // positions in cand, ascending
-	for i := range pick {
-		pick[i] = i
+	take := make([]int, len(kinds))
+	set, after := make([]int, 0, k), make([]int64, 0, k)
+	var walk func(c, left int, sum float64)
+	walk = func(c, left int, sum float64) {
+		if left == 0 {
+			if sum/float64(k) > minLeft+band+1e-12 {
+				return
+			}
+			set, after = set[:0], after[:0]
+			for j, n := range take {
+				set = append(set, kinds[j].pos[:n]...)
+				for range n {
+					after = append(after, kinds[j].after)
+				}
+			}
+			cost := Cost{Frag: base.delta(set, after), Left: sum / float64(k), band: band}
+			if best == nil || cost.less(bestCost) || (!bestCost.less(cost) && slices.Compare(slices.Sorted(slices.Values(set)), best) < 0) {
+				best, bestCost = slices.Sorted(slices.Values(set)), cost
+			}
+			return
+		}
+		if c == len(kinds) {
+			return
+		}
+		for n := min(len(kinds[c].pos), left); n >= 0; n-- {
+			take[c] = n
+			walk(c+1, left-n, sum+float64(n)*kinds[c].share)
+		}
+		take[c] = 0
 	}
-	for {
-		for i, p := range pick {
-			set[i] = cand[p]
-		}
-		if c := cost(set); best == nil || c.less(bestCost) {
-			best, bestCost = slices.Clone(set), c
-		}
-		if !nextCombo(pick, len(cand)) {
-			return best, bestCost
+	walk(0, k, 0)
+	return best, bestCost
+}
+
+// fragBase is one node's fragmentation per shape, to price a change to a few
+// of its cards without recounting the others.
+type fragBase struct {
+	mix      *Mix
+	free     []int64
+	total    int64
+	fit      []int   // per shape: cards with enough free
+	stranded []int64 // per shape: free MiB on the other cards
+	frag     float64
+}
+
+func newFragBase(free []int64, mix *Mix) *fragBase {
+	b := &fragBase{mix: mix, free: free, fit: make([]int, len(mix.Shapes)), stranded: make([]int64, len(mix.Shapes))}
+	for _, f := range free {
+		b.total += f
+	}
+	for m, sh := range mix.Shapes {
+		for _, f := range free {
+			if f >= sh.MemMiB {
+				b.fit[m]++
+			} else {
+				b.stranded[m] += f
+			}
 		}
 	}
+	b.frag = b.delta(nil, nil)
+	return b
+}
+
+// delta is Frag with cards set left with after[j] free, minus b.frag (Frag
+// as the cards are, once newFragBase has set it).
+func (b *fragBase) delta(set []int, after []int64) float64 {
+	total := b.total
+	for j, i := range set {
+		total -= b.free[i] - after[j]
+	}
+	var sum float64
+	for m, sh := range b.mix.Shapes {
+		fit, str := b.fit[m], b.stranded[m]
+		for j, i := range set {
+			if f := b.free[i]; f >= sh.MemMiB {
+				fit--
+			} else {
+				str -= f
+			}
+			if g := after[j]; g >= sh.MemMiB {
+				fit++
+			} else {
+				str += g
+			}
+		}
+		if fit < sh.Cards {
+			sum += sh.Weight * float64(total)
+		} else {
+			sum += sh.Weight * float64(str)
+		}
+	}
+	return sum - b.frag
 }
 
 func greedyFGD(cand []int, k int, cost func([]int) Cost) ([]int, Cost) {
@@ -194,38 +316,6 @@ func greedyFGD(cand []int, k int, cost func([]int) Cost) ([]int, Cost) {
 	}
 	slices.Sort(set)
 	return set, c
-}
-
-// nextCombo advances pick to the next k-combination of 0..n-1 in
-// lexicographic order, or reports false after the last.
-func nextCombo(pick []int, n int) bool {
-	k := len(pick)
-	i := k - 1
-	for i >= 0 && pick[i] == n-k+i {
-		i--
-	}
-	if i < 0 {
-		return false
-	}
-	pick[i]++
-	for j := i + 1; j < k; j++ {
-		pick[j] = pick[j-1] + 1
-	}
-	return true
-}
-
-func binomial(n, k int) int {
-	if k < 0 || k > n {
-		return 0
-	}
-	r := 1
-	for i := 1; i <= k; i++ {
-		r = r * (n - k + i) / i
-		if r > maxCombos {
-			return r
-		}
-	}
-	return r
 }
 
 // freeAfter is a card's free MiB once a pod takes mib of it (0 when that
