@@ -85,7 +85,8 @@ bench:
 
 ## bench-packing: GPU packing families (steady, churn, adversarial, multi-card), zz binpack vs FGD, best-fit, first-fit, spread; a few seconds
 bench-packing:
-	$(GO) test -count=1 -run '^TestPackingFamilies$$' -v ./internal/gpushare/ | sed -n '/^ *|/p'
+	@out="$$($(GO) test -count=1 -run '^TestPackingFamilies$$' -v ./internal/gpushare/)"; rc=$$?; \
+	  echo "$$out" | sed -n '/^ *|/p; /FAIL\|placed .* of the bound/p'; exit $$rc
 
 ## bench-e2e: scheduling throughput and balance, zz-scheduler vs default-scheduler, on the local cluster
 bench-e2e: tools
