@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -208,4 +209,52 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLedgerBinpackFollowsTheStream: the pods the informer shows (SetPod)
+// make the stream; Reserve and Scores place by it, and a new ledger (a
+// restart) knows nothing until it sees pods again.
+func TestLedgerBinpackFollowsTheStream(t *testing.T) {
+	setup := func() *Ledger {
+		l := NewLedger()
+		l.SetNode(gpuNode(t, "n", 80*gib, 80*gib))
+		for _, p := range []struct {
+			uid string
+			mib int64
+		}{{"fill0", 55 * gib}, {"fill1", 58 * gib}} { // leaves 25 and 22 GiB free
+			if _, err := l.Reserve("n", types.NamespacedName{Name: p.uid}, types.UID(p.uid), Request{p.mib, 1}, BestFit, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return l
+	}
+	reserve := func(l *Ledger, policy Policy) []int {
+		a, err := l.Reserve("n", types.NamespacedName{Name: "p"}, "p", Request{20 * gib, 1}, policy, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Indexes
+	}
+	if got := reserve(setup(), Binpack); got[0] != 1 {
+		t.Errorf("with no stream binpack chose %v, want best-fit's card 1", got)
+	}
+	l := setup()
+	for i := range 3 {
+		if err := l.SetPod(gpuReqPod(fmt.Sprint("small-", i), "5Gi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SetPod(gpuReqPod("mid", "20Gi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stream().Mix().Shapes; len(got) != 2 {
+		t.Fatalf("stream after four pods: %v", got)
+	}
+	if got := reserve(l, Binpack); got[0] != 0 {
+		t.Errorf("binpack chose %v, want card 0: it leaves 5 GiB for the stream's 5 GiB pods", got)
+	}
+	l.DeletePod("p")
+	if got := reserve(l, BestFit); got[0] != 1 {
+		t.Errorf("bestfit chose %v, want the tightest card 1", got)
+	}
 }
