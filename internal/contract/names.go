@@ -139,7 +139,11 @@ const (
 	FeatureOvercommit = "overcommit"
 	FeatureHygiene    = "hygiene"
 	FeatureLxcfs      = "lxcfs"
-	FeatureAll        = "all"
+	// FeatureScheduler keeps the pod's schedulerName when the policy would
+	// route it (a pod cannot otherwise ask for the default scheduler: the
+	// apiserver writes that name before the webhook sees the pod).
+	FeatureScheduler = "scheduler"
+	FeatureAll       = "all"
 )
 
 // Env the webhook injects (besides EnvNumCPUs); a value the user set is never overwritten.

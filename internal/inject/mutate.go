@@ -3,12 +3,15 @@ package inject
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 
+	"gopkg.in/inf.v0"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -30,6 +33,7 @@ var mutators = []mutator{
 	{contract.FeatureSidecars, (*Policy).injectSidecars},
 	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
 	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
+	{contract.FeatureScheduler, (*Policy).schedule},
 	{contract.FeatureHygiene, (*Policy).hygiene},
 	{contract.FeatureLxcfs, (*Policy).lxcfs},
 	{"", (*Policy).debug},
@@ -40,6 +44,10 @@ type podState struct {
 	pod       *corev1.Pod
 	namespace string
 	disabled  map[string]bool
+	// daemon marks a DaemonSet's pod: it runs where its DaemonSet says, so
+	// it gets neither the default pool nor another scheduler.
+	daemon bool
+	pool   string // set by the pool mutator
 }
 
 // Mutate applies the policy to pod in place (namespace is the request's: a
@@ -49,7 +57,7 @@ func (p *Policy) Mutate(pod *corev1.Pod, namespace string) (warnings []string, e
 	if len(pod.Spec.Containers) == 0 {
 		return nil, ErrNoContainers
 	}
-	s := &podState{pod: pod, namespace: namespace, disabled: map[string]bool{}}
+	s := &podState{pod: pod, namespace: namespace, disabled: map[string]bool{}, daemon: isDaemonSetPod(pod)}
 	warnings = s.parseDisabled()
 	for _, m := range mutators {
 		if m.feature != "" && (s.disabled[m.feature] || s.disabled[contract.FeatureAll]) {
@@ -63,7 +71,13 @@ func (p *Policy) Mutate(pod *corev1.Pod, namespace string) (warnings []string, e
 }
 
 var features = []string{contract.FeatureEnv, contract.FeatureSidecars, contract.FeatureOvercommit,
-	contract.FeatureHygiene, contract.FeatureLxcfs, contract.FeatureAll}
+	contract.FeatureHygiene, contract.FeatureLxcfs, contract.FeatureScheduler, contract.FeatureAll}
+
+// isDaemonSetPod reports whether a DaemonSet controls the pod.
+func isDaemonSetPod(pod *corev1.Pod) bool {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	return ref != nil && ref.Kind == "DaemonSet" && ref.APIVersion == appsv1.SchemeGroupVersion.String()
+}
 
 func (s *podState) parseDisabled() (warnings []string) {
 	for f := range strings.SplitSeq(s.pod.Annotations[contract.AnnotationInjectDisable], ",") {
@@ -97,15 +111,37 @@ func allContainers(pod *corev1.Pod) []*corev1.Container {
 	return out
 }
 
-// cpuCount is the CPU limit rounded up to whole CPUs, at least 1; ok is
-// false without a CPU limit.
-func cpuCount(c *corev1.Container) (n int64, ok bool) {
+// cpuCount is the CPU limit rounded up to whole CPUs, at least 1, in
+// decimal; ok is false without a CPU limit. Decimal arithmetic, so no limit
+// overflows.
+func cpuCount(c *corev1.Container) (n string, ok bool) {
 	q, ok := c.Resources.Limits[corev1.ResourceCPU]
 	if !ok {
-		return 0, false
+		return "", false
 	}
-	n = (q.MilliValue() + 999) / 1000
-	return max(n, 1), true
+	d := new(inf.Dec).Round(q.AsDec(), 0, inf.RoundCeil)
+	if d.Cmp(oneDec) < 0 {
+		return "1", true
+	}
+	return d.String(), true
+}
+
+var oneDec, oneMilli, maxMilli = inf.NewDec(1, 0), inf.NewDec(1, 3), inf.NewDec(math.MaxInt64, 3)
+
+// scaledRequest is limit x permille / 1000 rounded up to a millicore, at
+// least 1m, in decimal arithmetic (a 100T limit must not wrap to 1m). A
+// request beyond int64 millicores (which the scheduler could not count) is
+// the limit itself: never less than the ratio allows.
+func scaledRequest(limit resource.Quantity, permille int64) resource.Quantity {
+	d := new(inf.Dec).Mul(limit.AsDec(), inf.NewDec(permille, 3))
+	d.Round(d, 3, inf.RoundCeil)
+	if d.Cmp(oneMilli) < 0 {
+		d.Set(oneMilli)
+	}
+	if d.Cmp(maxMilli) > 0 {
+		return limit
+	}
+	return *resource.NewDecimalQuantity(*d, resource.DecimalSI)
 }
 
 func addEnv(c *corev1.Container, name, value string) {
@@ -121,9 +157,9 @@ func (p *Policy) injectEnv(s *podState) error {
 	java := p.spec.Java != nil && p.spec.Java.Matches(s.pod)
 	for _, c := range allContainers(s.pod) {
 		if n, ok := cpuCount(c); ok {
-			addEnv(c, contract.EnvNumCPUs, strconv.FormatInt(n, 10))
+			addEnv(c, contract.EnvNumCPUs, n)
 			if java {
-				addEnv(c, contract.EnvJavaOptions, "-XX:ActiveProcessorCount="+strconv.FormatInt(n, 10))
+				addEnv(c, contract.EnvJavaOptions, "-XX:ActiveProcessorCount="+n)
 			}
 		}
 		addEnv(c, contract.EnvAppGroup, s.pod.Labels[contract.LabelGroup])
@@ -166,9 +202,10 @@ func hasContainer(pod *corev1.Pod, name string) bool {
 }
 
 // poolOf finds the pod's pool: its zz.io/pool label, else the pool whose
-// node selector the pod already uses, else the default pool ("" for none).
-// A pool reserved to other namespaces is refused.
-func (p *Policy) poolOf(pod *corev1.Pod, namespace string) (string, error) {
+// node selector the pod already uses, else the default pool ("" for none;
+// a DaemonSet's pods get none, they run on every node their DaemonSet
+// selects). A pool reserved to other namespaces is refused.
+func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string, error) {
 	name, found := pod.Labels[contract.LabelPool]
 	if found {
 		if _, known := p.spec.Pools[name]; !known {
@@ -180,6 +217,9 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string) (string, error) {
 		if sel := p.spec.Pools[n].NodeSelector; !found && matchMap(sel, pod.Spec.NodeSelector) {
 			name, found = n, true
 		}
+	}
+	if !found && daemon {
+		return "", nil
 	}
 	if !found {
 		return p.spec.DefaultPool, nil
@@ -197,10 +237,11 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string) (string, error) {
 // neither lower its request below the ratio nor borrow another pool's hosts.
 // A pod that switches overcommit off gets requests equal to limits.
 func (p *Policy) pool(s *podState) error {
-	name, err := p.poolOf(s.pod, s.namespace)
+	name, err := p.poolOf(s.pod, s.namespace, s.daemon)
 	if err != nil || name == "" {
 		return err
 	}
+	s.pool = name
 	for k, v := range p.spec.Pools[name].NodeSelector {
 		if s.pod.Spec.NodeSelector == nil {
 			s.pod.Spec.NodeSelector = map[string]string{}
@@ -216,11 +257,30 @@ func (p *Policy) pool(s *podState) error {
 		if !ok {
 			continue
 		}
-		milli := (limit.MilliValue()*permille + 999) / 1000
 		if c.Resources.Requests == nil {
 			c.Resources.Requests = corev1.ResourceList{}
 		}
-		c.Resources.Requests[corev1.ResourceCPU] = *resource.NewMilliQuantity(max(milli, 1), resource.DecimalSI)
+		c.Resources.Requests[corev1.ResourceCPU] = scaledRequest(limit, permille)
+	}
+	return nil
+}
+
+// schedule gives the pod the scheduler the policy names for its namespace,
+// else for its pool, so that every pod can go through zz-scheduler's
+// balance. A pod that names a scheduler of its own keeps it; so do a
+// DaemonSet's pods (their nodes are chosen already). The apiserver writes
+// default-scheduler into pods that name none before any webhook runs, so
+// that name counts as none; FeatureScheduler keeps it.
+func (p *Policy) schedule(s *podState) error {
+	if s.daemon || (s.pod.Spec.SchedulerName != "" && s.pod.Spec.SchedulerName != corev1.DefaultSchedulerName) {
+		return nil
+	}
+	name := p.spec.Namespaces[s.namespace].Scheduler
+	if name == "" && s.pool != "" {
+		name = p.spec.Pools[s.pool].Scheduler
+	}
+	if name != "" {
+		s.pod.Spec.SchedulerName = name
 	}
 	return nil
 }

@@ -106,7 +106,24 @@ var goldenCases = []struct {
 	{"gpu-bigger-than-card", newPod(gpuMem("81Gi"))},
 	{"gpu-not-bytes", newPod(gpuMem("4"))},
 	{"no-containers", newPod(func(p *corev1.Pod) { p.Spec.Containers = nil })},
+	{"huge-cpu-limit", newPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("100T")
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("100T")
+	})},
+	{"daemonset-pod", newPod(ownedBy("apps/v1", "DaemonSet"), func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })},
+	{"daemonset-pod-in-reserved-pool", newPod(ownedBy("apps/v1", "DaemonSet"), label(contract.LabelPool, "payments"))},
+	{"replicaset-pod-default-scheduler", newPod(ownedBy("apps/v1", "ReplicaSet"), func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })},
+	{"own-scheduler-kept", newPod(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })},
+	{"scheduler-opt-out", newPod(annotate(contract.AnnotationInjectDisable, contract.FeatureScheduler))},
 }
+
+func ownedBy(apiVersion, kind string) podOpt {
+	return func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: "shop", UID: "u1", Controller: ptrTrue()}}
+	}
+}
+
+func ptrTrue() *bool { t := true; return &t }
 
 type goldenResult struct {
 	Error    string                 `json:"error,omitempty"`
@@ -154,8 +171,21 @@ func TestGoldenPatches(t *testing.T) {
 // canonical orders operations by path (array indexes numerically) so golden
 // files do not depend on map iteration; our mutators only add to the ends of
 // arrays, so the order stays valid.
+// Values go through JSON into plain trees, so a typed value and the map the
+// generic diff builds compare (and print) the same.
 func canonical(ops []gomodpatch.Operation) []gomodpatch.Operation {
 	out := slices.Clone(ops)
+	for i := range out {
+		raw, err := json.Marshal(out[i].Value)
+		if err != nil {
+			panic(err)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			panic(err)
+		}
+		out[i].Value = v
+	}
 	slices.SortStableFunc(out, func(a, b gomodpatch.Operation) int { return comparePaths(a.Path, b.Path) })
 	return out
 }
@@ -236,6 +266,46 @@ func checkIdempotent(t testing.TB, p *Policy, pod *corev1.Pod) {
 	}
 	if len(again) != 0 {
 		t.Fatalf("second pass changed the pod again: %v", again)
+	}
+}
+
+func TestNamespaceSchedulerWinsOverPool(t *testing.T) {
+	p := testPolicy(t)
+	tests := []struct{ namespace, want string }{
+		{"batch", corev1.DefaultSchedulerName}, // the namespace's setting
+		{"shop-ns", contract.SchedulerName},    // the general pool's
+	}
+	for _, tt := range tests {
+		pod := newPod(func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })
+		if _, err := p.Mutate(pod, tt.namespace); err != nil {
+			t.Fatal(err)
+		}
+		if pod.Spec.SchedulerName != tt.want {
+			t.Errorf("namespace %s: schedulerName %q, want %q", tt.namespace, pod.Spec.SchedulerName, tt.want)
+		}
+	}
+}
+
+func TestCPUFromLimitNeverOverflows(t *testing.T) {
+	tests := []struct {
+		limit    string
+		permille int64
+		want     string
+	}{
+		{"1500m", 500, "750m"},
+		{"1", 333, "333m"},
+		{"1m", 500, "1m"}, // at least a millicore
+		{"100T", 500, "50T"},
+		{"100T", 1000, "100T"},
+		{"9223372036854775", 500, "4611686018427387500m"},
+		{"9223372036854775807", 500, "9223372036854775807"}, // beyond int64 millicores: the limit
+		{"1e30", 1, "1e30"},
+	}
+	for _, tt := range tests {
+		got := scaledRequest(resource.MustParse(tt.limit), tt.permille)
+		if got.String() != tt.want {
+			t.Errorf("%s x %d/1000 = %s, want %s", tt.limit, tt.permille, got.String(), tt.want)
+		}
 	}
 }
 

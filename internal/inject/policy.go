@@ -34,6 +34,8 @@ type Spec struct {
 	Pools map[string]PoolSpec `json:"pools,omitempty"`
 	// DefaultPool applies to pods that name no pool; empty means none.
 	DefaultPool string `json:"defaultPool,omitempty"`
+	// Namespaces holds per-namespace settings; they win over the pool's.
+	Namespaces map[string]NamespaceSpec `json:"namespaces,omitempty"`
 	// Java marks pods whose containers get -XX:ActiveProcessorCount.
 	Java *Selector `json:"java,omitempty"`
 	// Lxcfs mounts lxcfs's files over /proc so tools see container-sized CPU and memory.
@@ -51,7 +53,19 @@ type PoolSpec struct {
 	Critical bool `json:"critical,omitempty"`
 	// Namespaces, when set, are the only namespaces whose pods may use the
 	// pool; others are refused, so a team cannot take another's hosts.
+	// Critical pools must list them.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// Scheduler is the schedulerName given to the pool's pods that name no
+	// scheduler of their own (e.g. zz-scheduler, whose extender balances
+	// nodes); empty leaves the pod's.
+	Scheduler string `json:"scheduler,omitempty"`
+}
+
+// NamespaceSpec is what the policy says of one namespace.
+type NamespaceSpec struct {
+	// Scheduler overrides the pool's scheduler for the namespace's pods
+	// (e.g. default-scheduler to keep a namespace out of zz-scheduler).
+	Scheduler string `json:"scheduler"`
 }
 
 // Selector matches a pod when every listed label and annotation has the
@@ -133,6 +147,16 @@ func Compile(s Spec) (*Policy, error) {
 	for _, name := range sortedKeys(s.Pools) {
 		p.permille[name] = validatePool(name, s.Pools[name], bad)
 	}
+	for _, ns := range sortedKeys(s.Namespaces) {
+		field := "namespaces." + ns
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			bad(field, "namespace name: %s", strings.Join(msgs, "; "))
+		}
+		if s.Namespaces[ns].Scheduler == "" {
+			bad(field+".scheduler", "missing; name the scheduler for the namespace's pods, e.g. %s or %s", contract.SchedulerName, corev1.DefaultSchedulerName)
+		}
+		validateScheduler(field+".scheduler", s.Namespaces[ns].Scheduler, bad)
+	}
 	if def, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
 		bad("defaultPool", "%q is not in pools; use one of %v or leave it empty", s.DefaultPool, sortedKeys(s.Pools))
 	} else if ok && len(def.Namespaces) > 0 {
@@ -181,6 +205,10 @@ func validatePool(name string, pool PoolSpec, bad func(field, format string, arg
 			bad(field+".namespaces", "%q: %s", ns, strings.Join(msgs, "; "))
 		}
 	}
+	if pool.Critical && len(pool.Namespaces) == 0 {
+		bad(field+".namespaces", "missing on a critical pool; list the namespaces allowed on it, or any tenant could label its pods into it")
+	}
+	validateScheduler(field+".scheduler", pool.Scheduler, bad)
 	r := pool.CPUOvercommitRatio
 	switch {
 	case pool.Critical && r != 0 && r != 1:
@@ -193,6 +221,16 @@ func validatePool(name string, pool PoolSpec, bad func(field, format string, arg
 		bad(field+".cpuOvercommitRatio", "%v has more than 3 decimals; round it, e.g. 0.333", r)
 	}
 	return int64(math.Round(r * 1000))
+}
+
+// validateScheduler checks a schedulerName as the apiserver would.
+func validateScheduler(field, name string, bad func(field, format string, args ...any)) {
+	if name == "" {
+		return
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		bad(field, "%q: %s", name, strings.Join(msgs, "; "))
+	}
 }
 
 func compileSidecar(sc SidecarSpec) (sidecar, error) {

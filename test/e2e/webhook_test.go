@@ -24,7 +24,7 @@ environment: e2e
 largestGPUCard: 80Gi
 pools:
   general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: %s}
-  critical: {nodeSelector: {zz.io/pool: critical}, critical: true}
+  critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [critical-apps]}
 sidecars:
 - when: {annotations: {zz.io/log-agent: "*"}}
   container:

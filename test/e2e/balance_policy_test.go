@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// balancePolicy routes every pool's pods to zz-scheduler, as the shipped
+// policy does.
+const balancePolicy = `cluster: e2e
+largestGPUCard: 80Gi
+defaultPool: general
+pools:
+  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5, scheduler: zz-scheduler}
+  critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [critical-apps], scheduler: zz-scheduler}
+`
+
+// TestBalanceByPolicy: with the policy's per-pool scheduler, a kubectl zz
+// deploy web app in an opted-in namespace goes to zz-scheduler and through the
+// balance extender; with the extender killed its pods still schedule (the
+// balance extender is ignorable); a DaemonSet's pods keep the default
+// scheduler and no pool, so they reach every node.
+func TestBalanceByPolicy(t *testing.T) {
+	z := startZZScheduler(t)
+	startWebhook(t, balancePolicy)
+	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	cluster.WaitFor(t, 30*time.Second, "the apiserver to call the webhook", func(ctx context.Context) (bool, string, error) {
+		pod, err := dryRunPod(ctx, ns, appPod("probe", "1"))
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return pod.Spec.SchedulerName == contract.SchedulerName, "schedulerName " + pod.Spec.SchedulerName, nil
+	})
+
+	before := metricValue(t, z.url("/metrics"), `zz_extender_requests_total{result="ok",verb="prioritize_balance"}`)
+	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "90s")
+	if err != nil {
+		t.Fatalf("kubectl zz deploy: %v\n%s\n%s", err, out, errOut)
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+	for _, p := range pods {
+		if p.Spec.SchedulerName != contract.SchedulerName || p.Spec.NodeSelector[contract.LabelPool] != "general" {
+			t.Errorf("pod %s: scheduler %q, node selector %v; want zz-scheduler in pool general", p.Name, p.Spec.SchedulerName, p.Spec.NodeSelector)
+		}
+		if !scheduledBy(t, ns, p.Name, contract.SchedulerName) {
+			t.Errorf("pod %s has no Scheduled event from zz-scheduler", p.Name)
+		}
+	}
+	if after := metricValue(t, z.url("/metrics"), `zz_extender_requests_total{result="ok",verb="prioritize_balance"}`); after < before+float64(len(pods)) {
+		t.Errorf("balance prioritize calls went from %v to %v for %d pods; want one per pod at least", before, after, len(pods))
+	}
+
+	t.Run("extender down, pods still schedule", func(t *testing.T) {
+		z.extender.Kill()
+		if _, err := cluster.Kubectl(t.Context(), "-n", ns, "scale", "deployment", "shop", "--replicas=4"); err != nil {
+			t.Fatal(err)
+		}
+		cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 4, 90*time.Second)
+	})
+
+	t.Run("DaemonSet pods are left alone", func(t *testing.T) { daemonSetLeftAlone(t, ns) })
+}
+
+func daemonSetLeftAlone(t *testing.T, ns string) {
+	labels := map[string]string{"app": "node-agent"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-agent"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To[int64](0),
+				NodeSelector:                  map[string]string{"type": "kwok"},
+				Containers:                    []corev1.Container{{Name: "agent", Image: "registry.local/agent:1"}},
+			}},
+		},
+	}
+	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(t.Context(), ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	cluster.WaitFor(t, 90*time.Second, "the DaemonSet's pods on every pool's nodes", func(ctx context.Context) (bool, string, error) {
+		d, err := cluster.Client.AppsV1().DaemonSets(ns).Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=node-agent"})
+		if err != nil {
+			return false, "", err
+		}
+		pods = l.Items
+		bound := 0
+		for _, p := range pods {
+			if p.Spec.NodeName != "" {
+				bound++
+			}
+		}
+		want := int(d.Status.DesiredNumberScheduled)
+		return want > 0 && bound == want, fmt.Sprintf("%d of %d pods bound", bound, want), nil
+	})
+	pools := map[string]bool{}
+	for _, p := range pods {
+		if p.Spec.SchedulerName != corev1.DefaultSchedulerName || p.Spec.NodeSelector[contract.LabelPool] != "" {
+			t.Errorf("DaemonSet pod %s: scheduler %q, node selector %v; want them untouched", p.Name, p.Spec.SchedulerName, p.Spec.NodeSelector)
+		}
+		node, err := cluster.Client.CoreV1().Nodes().Get(t.Context(), p.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools[node.Labels[contract.LabelPool]] = true
+	}
+	if !pools["general"] || len(pools) < 2 {
+		t.Errorf("DaemonSet pods reached pools %v; want general and the others", pools)
+	}
+}
+
+// scheduledBy reports whether the pod's Scheduled event comes from sched.
+func scheduledBy(t *testing.T, ns, pod, sched string) bool {
+	t.Helper()
+	evs, err := cluster.Client.CoreV1().Events(ns).List(t.Context(), metav1.ListOptions{
+		FieldSelector: "involvedObject.name=" + pod + ",reason=Scheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Items {
+		if e.Source.Component == sched || e.ReportingController == sched {
+			return true
+		}
+	}
+	return false
+}
+
+// metricValue reads one sample (name with its labels, as /metrics prints
+// them) from a Prometheus text endpoint; 0 when absent.
+func metricValue(t *testing.T, url, sample string) float64 {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(scrape(t, url)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
