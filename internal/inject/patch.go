@@ -24,16 +24,3 @@ func (p *Policy) PatchPod(raw []byte, namespace string) (ops []jsonpatch.Operati
 	ops, err = Diff(&pod, mutated)
 	return ops, warnings, err
 }
-
-// Diff is the JSON patch that turns original into mutated.
-func Diff(original, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
-	a, err := json.Marshal(original)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(mutated)
-	if err != nil {
-		return nil, err
-	}
-	return jsonpatch.CreatePatch(a, b)
-}

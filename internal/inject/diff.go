@@ -1,0 +1,246 @@
+package inject
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+)
+
+// Diff is the JSON patch that turns original into mutated. It is computed
+// from the typed fields the mutators change (node selector, scheduler name,
+// service links, volumes, containers' env, mounts, resources and probes),
+// with no marshal of either pod: that second marshal, and the generic diff
+// of two JSON trees, were most of a review's cost. If anything else differs
+// (a mutator added later that this function does not know), it falls back
+// to the generic diff of the two pods' JSON, so the patch is always right.
+func Diff(original, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
+	if ops, ok := typedDiff(original, mutated); ok {
+		return ops, nil
+	}
+	return genericDiff(original, mutated)
+}
+
+// genericDiff marshals both pods and diffs the JSON trees. Both sides go
+// through the same typed Pod, so fields this binary does not know are never
+// touched by the patch.
+func genericDiff(original, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
+	a, err := json.Marshal(original)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(mutated)
+	if err != nil {
+		return nil, err
+	}
+	return jsonpatch.CreatePatch(a, b)
+}
+
+// patcher collects operations; ok turns false on a change it cannot express.
+type patcher struct {
+	ops []jsonpatch.Operation
+	ok  bool
+}
+
+func (p *patcher) add(path string, v any) {
+	p.ops = append(p.ops, jsonpatch.Operation{Operation: "add", Path: path, Value: v})
+}
+
+func (p *patcher) replace(path string, v any) {
+	p.ops = append(p.ops, jsonpatch.Operation{Operation: "replace", Path: path, Value: v})
+}
+
+func (p *patcher) remove(path string) {
+	p.ops = append(p.ops, jsonpatch.Operation{Operation: "remove", Path: path})
+}
+
+// typedDiff returns ok false when the pods differ outside the fields it knows.
+func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
+	if !equality.Semantic.DeepEqual(a.ObjectMeta, b.ObjectMeta) || !equality.Semantic.DeepEqual(a.Status, b.Status) ||
+		!equality.Semantic.DeepEqual(restOfSpec(&a.Spec), restOfSpec(&b.Spec)) {
+		return nil, false
+	}
+	p := &patcher{ok: true}
+	stringMap(p, "/spec/nodeSelector", a.Spec.NodeSelector, b.Spec.NodeSelector)
+	if a.Spec.SchedulerName != b.Spec.SchedulerName {
+		scalar(p, "/spec/schedulerName", a.Spec.SchedulerName != "", b.Spec.SchedulerName != "", b.Spec.SchedulerName)
+	}
+	if !equality.Semantic.DeepEqual(a.Spec.EnableServiceLinks, b.Spec.EnableServiceLinks) {
+		scalar(p, "/spec/enableServiceLinks", a.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks)
+	}
+	appended(p, "/spec/volumes", a.Spec.Volumes, b.Spec.Volumes)
+	containers(p, "/spec/initContainers", a.Spec.InitContainers, b.Spec.InitContainers)
+	containers(p, "/spec/containers", a.Spec.Containers, b.Spec.Containers)
+	return p.ops, p.ok
+}
+
+// restOfSpec is the spec without the fields typedDiff compares itself.
+func restOfSpec(s *corev1.PodSpec) corev1.PodSpec {
+	r := *s
+	r.NodeSelector, r.SchedulerName, r.EnableServiceLinks, r.Volumes = nil, "", nil, nil
+	r.InitContainers, r.Containers = nil, nil
+	return r
+}
+
+// restOfContainer is the container without the fields containers compares itself.
+func restOfContainer(c *corev1.Container) corev1.Container {
+	r := *c
+	r.Env, r.VolumeMounts = nil, nil
+	r.Resources.Limits, r.Resources.Requests = nil, nil
+	r.ReadinessProbe, r.LivenessProbe, r.StartupProbe = nil, nil, nil
+	return r
+}
+
+// scalar patches an omitempty field at path.
+func scalar(p *patcher, path string, had, has bool, v any) {
+	switch {
+	case !has:
+		p.remove(path)
+	case had:
+		p.replace(path, v)
+	default:
+		p.add(path, v)
+	}
+}
+
+// stringMap patches an omitempty map of strings key by key.
+func stringMap(p *patcher, path string, a, b map[string]string) {
+	switch {
+	case len(a) == 0 && len(b) == 0:
+	case len(a) == 0:
+		p.add(path, b)
+	case len(b) == 0:
+		p.remove(path)
+	default:
+		for _, k := range sortedKeys(a) {
+			if _, ok := b[k]; !ok {
+				p.remove(path + "/" + escape(k))
+			}
+		}
+		for _, k := range sortedKeys(b) {
+			if old, ok := a[k]; !ok {
+				p.add(path+"/"+escape(k), b[k])
+			} else if old != b[k] {
+				p.replace(path+"/"+escape(k), b[k])
+			}
+		}
+	}
+}
+
+// appended patches an omitempty list the mutators only append to; any
+// other change is not expressible here.
+func appended[T any](p *patcher, path string, a, b []T) {
+	if len(b) < len(a) {
+		p.ok = false
+		return
+	}
+	for i := range a {
+		if !equality.Semantic.DeepEqual(a[i], b[i]) {
+			p.ok = false
+			return
+		}
+	}
+	switch {
+	case len(b) == len(a):
+	case len(a) == 0:
+		p.add(path, b)
+	default:
+		for i := len(a); i < len(b); i++ {
+			p.add(path+"/"+strconv.Itoa(i), b[i])
+		}
+	}
+}
+
+func containers(p *patcher, path string, a, b []corev1.Container) {
+	if len(b) < len(a) {
+		p.ok = false
+		return
+	}
+	for i := range a {
+		container(p, path+"/"+strconv.Itoa(i), &a[i], &b[i])
+	}
+	switch {
+	case len(b) == len(a):
+	case len(a) == 0:
+		p.add(path, b[len(a):])
+	default:
+		for i := len(a); i < len(b); i++ {
+			p.add(path+"/"+strconv.Itoa(i), b[i])
+		}
+	}
+}
+
+func container(p *patcher, path string, a, b *corev1.Container) {
+	if !equality.Semantic.DeepEqual(restOfContainer(a), restOfContainer(b)) {
+		p.ok = false
+		return
+	}
+	appended(p, path+"/env", a.Env, b.Env)
+	appended(p, path+"/volumeMounts", a.VolumeMounts, b.VolumeMounts)
+	ar, br := &a.Resources, &b.Resources
+	if len(ar.Limits) == 0 && len(ar.Requests) == 0 {
+		if len(br.Limits) > 0 || len(br.Requests) > 0 {
+			// "resources" may be absent from the original: add it whole.
+			p.add(path+"/resources", br)
+		}
+	} else {
+		resourceList(p, path+"/resources/limits", ar.Limits, br.Limits)
+		resourceList(p, path+"/resources/requests", ar.Requests, br.Requests)
+	}
+	probe(p, path+"/readinessProbe", a.ReadinessProbe, b.ReadinessProbe)
+	probe(p, path+"/livenessProbe", a.LivenessProbe, b.LivenessProbe)
+	probe(p, path+"/startupProbe", a.StartupProbe, b.StartupProbe)
+}
+
+func resourceList(p *patcher, path string, a, b corev1.ResourceList) {
+	switch {
+	case len(a) == 0 && len(b) == 0:
+	case len(a) == 0:
+		p.add(path, b)
+	case len(b) == 0:
+		p.remove(path)
+	default:
+		for _, name := range resourceNames(a) {
+			if _, ok := b[name]; !ok {
+				p.remove(path + "/" + escape(string(name)))
+			}
+		}
+		for _, name := range resourceNames(b) {
+			old, had := a[name]
+			nw := b[name]
+			switch {
+			case !had:
+				p.add(path+"/"+escape(string(name)), nw)
+			case old.String() != nw.String(): // what JSON would show
+				p.replace(path+"/"+escape(string(name)), nw)
+			}
+		}
+	}
+}
+
+func resourceNames(l corev1.ResourceList) []corev1.ResourceName {
+	names := make([]corev1.ResourceName, 0, len(l))
+	for k := range l {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func probe(p *patcher, path string, a, b *corev1.Probe) {
+	if !equality.Semantic.DeepEqual(a, b) {
+		scalar(p, path, a != nil, b != nil, b)
+	}
+}
+
+// escape makes a map key a JSON pointer token (RFC 6901).
+func escape(k string) string {
+	if !strings.ContainsAny(k, "~/") {
+		return k
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}

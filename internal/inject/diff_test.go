@@ -1,0 +1,91 @@
+package inject
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// TestTypedDiffMatchesGeneric: every golden pod takes the typed path, and its
+// patch is the generic diff's.
+func TestTypedDiffMatchesGeneric(t *testing.T) {
+	p := testPolicy(t)
+	for _, tc := range goldenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			mutated := tc.pod.DeepCopy()
+			if _, err := p.Mutate(mutated, "shop-ns"); err != nil {
+				return
+			}
+			typed, ok := typedDiff(tc.pod, mutated)
+			if !ok {
+				t.Fatal("the typed diff fell back for a pod only the mutators changed")
+			}
+			generic, err := genericDiff(tc.pod, mutated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := canonical(typed), canonical(generic); !reflect.DeepEqual(a, b) {
+				t.Fatalf("typed patch %v\ngeneric patch %v", a, b)
+			}
+		})
+	}
+}
+
+// TestDiffFallsBack: changes outside the fields the typed diff knows, or
+// that are not appends, go through the generic diff and still apply.
+func TestDiffFallsBack(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*corev1.Pod)
+		typed  bool
+	}{
+		{"label", func(p *corev1.Pod) { p.Labels["x"] = "y" }, false},
+		{"hostname", func(p *corev1.Pod) { p.Spec.Hostname = "h" }, false},
+		{"image", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "other" }, false},
+		{"env rewritten", func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "2" }, false},
+		{"container removed", func(p *corev1.Pod) { p.Spec.Containers = p.Spec.Containers[:1] }, false},
+		{"request removed", func(p *corev1.Pod) { delete(p.Spec.Containers[0].Resources.Requests, corev1.ResourceMemory) }, true},
+		{"selector key removed", func(p *corev1.Pod) { delete(p.Spec.NodeSelector, "a/b") }, true},
+		{"selector key with slash and tilde", func(p *corev1.Pod) { p.Spec.NodeSelector["c~/d"] = "e" }, true},
+		{"scheduler cleared", func(p *corev1.Pod) { p.Spec.SchedulerName = "" }, true},
+		{"probe removed", func(p *corev1.Pod) { p.Spec.Containers[0].ReadinessProbe = nil }, true},
+		{"init container added", func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{{Name: "i"}} }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := newPod(func(p *corev1.Pod) {
+				p.Spec.NodeSelector = map[string]string{"a/b": "c"}
+				p.Spec.SchedulerName = "s"
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "N", Value: "1"}}
+				p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 3}
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "b", Resources: corev1.ResourceRequirements{
+					Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}})
+			})
+			mutated := pod.DeepCopy()
+			tt.change(mutated)
+			if _, ok := typedDiff(pod, mutated); ok != tt.typed {
+				t.Errorf("typed path taken = %v, want %v", ok, tt.typed)
+			}
+			ops, err := Diff(pod, mutated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := json.Marshal(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got corev1.Pod
+			if err := json.Unmarshal(applyOps(t, raw, ops), &got); err != nil {
+				t.Fatal(err)
+			}
+			a, _ := json.Marshal(&got)
+			b, _ := json.Marshal(mutated)
+			if string(a) != string(b) {
+				t.Fatalf("patched pod differs from the mutated one:\n%s\n%s", a, b)
+			}
+		})
+	}
+}
