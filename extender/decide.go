@@ -3,6 +3,7 @@ package extender
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -131,7 +132,8 @@ func (d *Decider) PrioritizeBalance(args *extenderv1.ExtenderArgs) (extenderv1.H
 		var likely []string
 		for _, h := range out {
 			if h.Score == top {
-				likely = append(likely, h.Host)
+				// A copy: names share the request's one string (codec.go).
+				likely = append(likely, strings.Clone(h.Host))
 			}
 		}
 		d.Usage.Assume(args.Pod, likely, d.Now())

@@ -100,12 +100,12 @@ func (h *Handler) observe(verb string, start time.Time, err *error) {
 func (h *Handler) filter(w http.ResponseWriter, r *http.Request) {
 	var err error
 	defer h.observe("filter", time.Now(), &err)
-	var args extenderv1.ExtenderArgs
-	if !decode(w, r, &args) {
+	var wire wireArgs
+	if !decode(w, r, &wire) {
 		err = errBadArgs
 		return
 	}
-	res := h.Decider.Filter(&args)
+	res := h.Decider.Filter(wire.args())
 	if res.Error != "" {
 		err = errors.New(res.Error)
 	}
@@ -116,19 +116,22 @@ func (h *Handler) prioritize(verb string, score func(*extenderv1.ExtenderArgs) (
 	return func(w http.ResponseWriter, r *http.Request) {
 		var err error
 		defer h.observe(verb, time.Now(), &err)
-		var args extenderv1.ExtenderArgs
-		if !decode(w, r, &args) {
+		var wire wireArgs
+		if !decode(w, r, &wire) {
 			err = errBadArgs
 			return
 		}
 		var list extenderv1.HostPriorityList
-		if list, err = score(&args); err != nil {
+		if list, err = score(wire.args()); err != nil {
 			// The protocol has no error field for priorities: a non-200
 			// answer makes the scheduler report the message.
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		h.reply(w, list)
+		w.Header().Set("Content-Type", "application/json")
+		if _, werr := w.Write(appendPriorities(make([]byte, 0, prioritiesSize(list)), list)); werr != nil {
+			klog.V(2).InfoS("Could not write the reply", "err", werr)
+		}
 	}
 }
 
