@@ -52,6 +52,7 @@ on several clusters at once.`,
 	cmd.AddCommand(NewCmdDiff(configFlags, streams))
 	cmd.AddCommand(NewCmdRollback(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
+	cmd.AddCommand(NewCmdRebalance(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))
 	return cmd, configFlags
 }

@@ -184,4 +184,6 @@ const (
 	OutputKindRevision = "Revision"
 	OutputKindGPUNode  = "GPUNode"
 	OutputKindVersion  = "Version"
+	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
+	OutputKindRebalanceMove = "RebalanceMove"
 )

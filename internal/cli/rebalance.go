@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/rebalance"
+)
+
+// RebalanceOptions moves running pods towards an even cluster.
+type RebalanceOptions struct {
+	DryRun       bool
+	NodeSelector string
+	MaxMoves     int
+	Timeout      time.Duration
+
+	target      target
+	print       *printFlags
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+}
+
+// NewCmdRebalance returns "kubectl zz rebalance".
+func NewCmdRebalance(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &RebalanceOptions{configFlags: configFlags, print: newPrintFlags(), IOStreams: streams, MaxMoves: 20, Timeout: 2 * time.Minute}
+	cmd := &cobra.Command{
+		Use:   "rebalance [--dry-run]",
+		Short: "Move running pods so that the nodes' CPU requests even out",
+		Long: `Plan moves of running pods from the most to the least loaded nodes (by CPU
+request fraction) until no move evens the cluster further, print them with the
+expected spread after, and carry them out one replica at a time through the
+Eviction API: a pod is evicted only while its app has every replica ready, the next
+move waits for its replacement to be ready, and PodDisruptionBudgets hold. Pods
+without a ReplicaSet or StatefulSet controller (nothing would recreate them),
+DaemonSet pods, single-replica apps and kube-system are never moved. The
+replacement is placed by the pod's scheduler; with zz-scheduler's balance
+extender it goes to the least loaded nodes, as planned.`,
+		Example: `  # show the plan only
+  kubectl zz rebalance --dry-run
+  # rebalance the general pool, at most 10 moves
+  kubectl zz rebalance --selector zz.io/pool=general --max-moves 10`,
+		RunE: runOptions(o),
+	}
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Print the plan and move nothing.")
+	cmd.Flags().StringVarP(&o.NodeSelector, "selector", "l", "", "Label selector of the nodes to even out (default: all schedulable nodes).")
+	cmd.Flags().IntVar(&o.MaxMoves, "max-moves", o.MaxMoves, "Plan at most this many moves.")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long one move may wait: for its app to be whole, for a PodDisruptionBudget, for the replacement to be ready.")
+	o.print.addFlags(cmd)
+	return cmd
+}
+
+// Complete connects to the cluster.
+func (o *RebalanceOptions) Complete(_ []string) error {
+	targets, err := resolveTargets(o.configFlags, true)
+	if err != nil {
+		return err
+	}
+	if len(targets) != 1 {
+		return fmt.Errorf("rebalance works on one cluster at a time; give one --context")
+	}
+	o.target = targets[0]
+	return nil
+}
+
+// Validate checks the flags; it does no I/O.
+func (o *RebalanceOptions) Validate() error {
+	if o.MaxMoves <= 0 {
+		return fmt.Errorf("--max-moves %d: give a positive number", o.MaxMoves)
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("--timeout %v: give a positive duration, e.g. 2m", o.Timeout)
+	}
+	return o.print.validate()
+}
+
+// moveItem is one move as -o json prints it.
+type moveItem struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	App       string `json:"app"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	CPU       string `json:"cpu"`
+	Result    string `json:"result,omitempty"`
+}
+
+// Run plans, prints, and unless --dry-run carries the plan out.
+func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	nodes, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
+	if err != nil {
+		return err
+	}
+	plan := rebalance.Compute(nodes, rebalance.Options{MaxMoves: o.MaxMoves})
+	if err := o.printMoves(plan.Moves); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "CPU request fractions over %d nodes: range %.3f, CV %.3f now; expected after %d moves: range %.3f, CV %.3f\n",
+		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV)
+	if o.DryRun || len(plan.Moves) == 0 {
+		return nil
+	}
+	outcomes := rebalance.Execute(ctx, o.target.client, plan, rebalance.ExecOptions{Timeout: o.Timeout, Report: func(r rebalance.Outcome) {
+		if r.Done {
+			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From)
+		} else {
+			fmt.Fprintf(o.ErrOut, "skipped %s/%s: %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Skipped)
+		}
+	}})
+	after, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
+	if err != nil {
+		return err
+	}
+	now := rebalance.Compute(after, rebalance.Options{MaxMoves: 1}).Before
+	done := 0
+	for _, r := range outcomes {
+		if r.Done {
+			done++
+		}
+	}
+	fmt.Fprintf(o.ErrOut, "%d of %d moves made; CPU request fractions now: range %.3f, CV %.3f\n", done, len(plan.Moves), now.Range, now.CV)
+	return nil
+}
+
+func (o *RebalanceOptions) printMoves(moves []rebalance.Move) error {
+	tbl := newTable("NAMESPACE", "POD", "APP", "FROM", "TO", "CPU")
+	var items []*unstructured.Unstructured
+	for _, m := range moves {
+		cpu := resource.NewMilliQuantity(m.Pod.Requests.MilliCPU, resource.DecimalSI).String()
+		tbl.add("", m.Pod.Namespace, m.Pod.Name, m.Pod.App, m.From, m.To, cpu)
+		u, err := printable(contract.OutputKindRebalanceMove, m.Pod.Name, moveItem{Namespace: m.Pod.Namespace, Pod: m.Pod.Name,
+			App: m.Pod.App, From: m.From, To: m.To, CPU: cpu})
+		if err != nil {
+			return err
+		}
+		items = append(items, u)
+	}
+	if !o.print.table() {
+		return o.print.printItems(o.Out, items)
+	}
+	if len(moves) == 0 {
+		fmt.Fprintln(o.ErrOut, "No move would even the nodes out further.")
+		return nil
+	}
+	return tbl.print(o.Out, false)
+}

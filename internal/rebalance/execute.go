@@ -1,0 +1,165 @@
+package rebalance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+)
+
+// Outcome of one move.
+type Outcome struct {
+	Move Move
+	// Done is true when the pod was evicted and its app is whole again.
+	Done bool
+	// Skipped says why a move was not made ("" when done).
+	Skipped string
+}
+
+// ExecOptions tune Execute.
+type ExecOptions struct {
+	// Timeout bounds the wait for one move: the app ready before it, a
+	// PodDisruptionBudget that refuses the eviction, the replacement ready.
+	Timeout time.Duration
+	// Poll is the interval of those waits.
+	Poll time.Duration
+	// Report is called after each move, e.g. to print it.
+	Report func(Outcome)
+}
+
+// Errors that skip a move.
+var (
+	errSingleReplica = errors.New("the app has one replica: moving it would leave no pod ready")
+	errNotWhole      = errors.New("the app did not have every replica ready in time")
+	errBudget        = errors.New("a PodDisruptionBudget kept refusing the eviction")
+	errMoved         = errors.New("the pod is gone or no longer on the planned node")
+)
+
+// Execute carries the moves out one replica at a time: it evicts a pod
+// (the Eviction API, so PodDisruptionBudgets hold) only while its app has
+// every replica ready, and waits for the replacement to be ready before
+// the next move, so no app loses more than the one pod being moved. A move
+// that cannot be made is skipped with its reason.
+func Execute(ctx context.Context, client kubernetes.Interface, plan Plan, o ExecOptions) []Outcome {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	out := make([]Outcome, 0, len(plan.Moves))
+	for _, m := range plan.Moves {
+		r := Outcome{Move: m, Done: true}
+		if err := move(ctx, client, m, o); err != nil {
+			r.Done, r.Skipped = false, err.Error()
+			klog.FromContext(ctx).V(2).Info("Move skipped", "pod", klog.KRef(m.Pod.Namespace, m.Pod.Name), "reason", err)
+		}
+		out = append(out, r)
+		if o.Report != nil {
+			o.Report(r)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOptions) error {
+	pods := client.CoreV1().Pods(m.Pod.Namespace)
+	pod, err := pods.Get(ctx, m.Pod.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) || (err == nil && pod.Spec.NodeName != m.From) {
+		return errMoved
+	}
+	if err != nil {
+		return err
+	}
+	if why := Unmovable(pod); why != "" {
+		return errors.New(why)
+	}
+	app := appReadiness(client, pod)
+	want, _, err := app(ctx)
+	if err != nil {
+		return err
+	}
+	if want < 2 {
+		return errSingleReplica
+	}
+	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
+		_, ready, err := app(ctx)
+		return ready >= want, err
+	}); err != nil {
+		return fmt.Errorf("%w: %v", errNotWhole, err)
+	}
+	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}}}
+	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
+		err := pods.EvictV1(ctx, ev)
+		switch {
+		case apierrors.IsTooManyRequests(err):
+			return false, nil // a budget refuses it for now
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			return false, errMoved
+		}
+		return err == nil, err
+	}); err != nil {
+		if errors.Is(err, errMoved) {
+			return errMoved
+		}
+		return fmt.Errorf("%w: %v", errBudget, err)
+	}
+	return poll(ctx, o, func(ctx context.Context) (bool, error) {
+		_, ready, err := app(ctx)
+		return ready >= want, err
+	})
+}
+
+func poll(ctx context.Context, o ExecOptions, cond func(context.Context) (bool, error)) error {
+	return wait.PollUntilContextTimeout(ctx, o.Poll, o.Timeout, true, cond)
+}
+
+// appReadiness returns a function reading how many replicas the pod's app
+// wants and how many are ready: from its Deployment when a Deployment owns
+// its ReplicaSet, else from the ReplicaSet or StatefulSet.
+func appReadiness(client kubernetes.Interface, pod *corev1.Pod) func(context.Context) (want, ready int32, err error) {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	ns := pod.Namespace
+	return func(ctx context.Context) (int32, int32, error) {
+		switch ref.Kind {
+		case "StatefulSet":
+			s, err := client.AppsV1().StatefulSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return 0, 0, err
+			}
+			return replicas(s.Spec.Replicas), s.Status.ReadyReplicas, nil
+		default:
+			rs, err := client.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err != nil {
+				return 0, 0, err
+			}
+			if d := metav1.GetControllerOfNoCopy(rs); d != nil && d.Kind == "Deployment" {
+				dep, err := client.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
+				if err != nil {
+					return 0, 0, err
+				}
+				return replicas(dep.Spec.Replicas), dep.Status.ReadyReplicas, nil
+			}
+			return replicas(rs.Spec.Replicas), rs.Status.ReadyReplicas, nil
+		}
+	}
+}
+
+func replicas(r *int32) int32 {
+	if r == nil {
+		return 1
+	}
+	return *r
+}

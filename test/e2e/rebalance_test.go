@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/rebalance"
+)
+
+// TestRebalance: four nodes, the apps started while only the first was
+// schedulable (the job site's starved nodes); kubectl zz rebalance --dry-run
+// prints a plan and moves nothing; kubectl zz rebalance moves pods one at a
+// time: the PodDisruptionBudget's minimum of ready pods holds throughout, a
+// pod without a controller stays, and the range after is at most the plan's.
+func TestRebalance(t *testing.T) {
+	nodes := benchNodesOf(t, 4, resource.MustParse("16"), resource.MustParse("64Gi"))
+	ctx := t.Context()
+	ns := cluster.Namespace(t, nil)
+	setUnschedulable(t, nodes[1:], true)
+	web := rebalanceApp(t, ns, "web", 6, "2")
+	rebalanceApp(t, ns, "api", 4, "1")
+	bare := benchPod("bare", corev1.DefaultSchedulerName, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")})
+	bare.Namespace = ns
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, bare, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.RunningPods(t, ns, "", 11, 90*time.Second)
+	setUnschedulable(t, nodes[1:], false)
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{
+		MinAvailable: ptr.To(intstr.FromInt32(5)), Selector: web.Spec.Selector}}
+	if _, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := podPlaces(t, ns)
+
+	_, errOut, err := zz(t, ns, "rebalance", "--dry-run", "-l", benchLabel+"=true")
+	if err != nil {
+		t.Fatalf("rebalance --dry-run: %v\n%s", err, errOut)
+	}
+	t.Logf("dry run:\n%s", errOut)
+	m := regexp.MustCompile(`range ([0-9.]+), CV [0-9.]+ now; expected after (\d+) moves: range ([0-9.]+)`).FindStringSubmatch(errOut)
+	if m == nil {
+		t.Fatalf("no plan summary in:\n%s", errOut)
+	}
+	rangeNow, _ := strconv.ParseFloat(m[1], 64)
+	estimate, _ := strconv.ParseFloat(m[3], 64)
+	if m[2] == "0" || estimate >= rangeNow {
+		t.Fatalf("plan of %s moves from range %.3f to %.3f; want moves that lower it", m[2], rangeNow, estimate)
+	}
+	if after := podPlaces(t, ns); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("the dry run moved pods:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// The budget keeps at least 5 of web's 6 pods ready while pods move.
+	var lowest int32 = 6
+	var mu sync.Mutex
+	watchCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for watchCtx.Err() == nil {
+			if d, err := cluster.Client.AppsV1().Deployments(ns).Get(watchCtx, "web", metav1.GetOptions{}); err == nil {
+				mu.Lock()
+				lowest = min(lowest, d.Status.ReadyReplicas)
+				mu.Unlock()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	out, errOut, err := zz(t, ns, "rebalance", "-l", benchLabel+"=true", "--timeout", "60s")
+	stop()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("rebalance: %v\n%s\n%s", err, out, errOut)
+	}
+	t.Logf("rebalance:\n%s%s", out, errOut)
+	if lowest < 5 {
+		t.Errorf("web had %d ready pods during the moves; its budget wants 5", lowest)
+	}
+	after := podPlaces(t, ns)
+	if after["bare"] != before["bare"] {
+		t.Errorf("the pod without a controller moved from %s to %s", before["bare"], after["bare"])
+	}
+	nodesNow, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rebalance.Compute(nodesNow, rebalance.Options{MaxMoves: 1}).Before.Range
+	t.Logf("CPU request fraction range: %.3f before, %.3f planned, %.3f after", rangeNow, estimate, got)
+	if got > estimate+1e-3 {
+		t.Errorf("range after the moves %.3f, above the plan's %.3f", got, estimate)
+	}
+	if !strings.Contains(errOut, "moves made") {
+		t.Errorf("no summary of the moves made:\n%s", errOut)
+	}
+}
+
+// rebalanceApp creates a Deployment of n pods on the bench nodes.
+func rebalanceApp(t *testing.T, ns, name string, n int32, cpu string) *appsv1.Deployment {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	tmpl := benchPod(name, corev1.DefaultSchedulerName, corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("1Gi")})
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{
+		Replicas: ptr.To(n), Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec}}}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Create(t.Context(), d, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func setUnschedulable(t *testing.T, nodes []string, on bool) {
+	t.Helper()
+	patch := fmt.Appendf(nil, `{"spec":{"unschedulable":%t}}`, on)
+	for _, n := range nodes {
+		if _, err := cluster.Client.CoreV1().Nodes().Patch(t.Context(), n, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// podPlaces maps each pod of ns to its node (bare pods by name, replicas by
+// name too: a moved replica is a new pod).
+func podPlaces(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	l, err := cluster.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			out[p.Name] = p.Spec.NodeName
+		}
+	}
+	return out
+}
