@@ -30,7 +30,8 @@ func assigned(name string, assume time.Duration, allocated bool, uuids ...string
 	a := &gpushare.Assignment{Indexes: idx, UUIDs: uuids, MemMiB: 4096, AssumeTime: t0.Add(assume), Assigned: allocated}
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations()},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{contract.ResourceGPU: *resource.NewQuantity(int64(len(uuids)), resource.DecimalSI)}}}}},
+			Limits: corev1.ResourceList{contract.ResourceGPU: *resource.NewQuantity(int64(len(uuids)), resource.DecimalSI),
+				contract.ResourceGPUMem: resource.MustParse("4Gi")}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodPending}}
 }
 
@@ -130,7 +131,7 @@ func TestUnidentifiable(t *testing.T) {
 		p.CreationTimestamp = metav1.NewTime(t0.Add(created))
 		p.Status.Phase = corev1.PodPending
 		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}}
+			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1"), contract.ResourceGPUMem: resource.MustParse("4Gi")}}}}
 		return p
 	}
 	bare := func(name string, created time.Duration) *corev1.Pod {
@@ -140,6 +141,8 @@ func TestUnidentifiable(t *testing.T) {
 	}
 	broken := gpuPod(assigned("broken", 0, false, "GPU-0"), 0)
 	broken.Annotations[contract.AnnotationGPUMemMiB] = "-1"
+	forged := gpuPod(assigned("forged", 0, false, "GPU-0"), 0)
+	forged.Annotations[contract.AnnotationGPUMemMiB] = "40000" // the pod asks for 4Gi
 	tests := []struct {
 		name string
 		pods []*corev1.Pod
@@ -148,6 +151,7 @@ func TestUnidentifiable(t *testing.T) {
 	}{
 		{"oldest waiting pod has no assignment", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), bare("bare", 0)}, nil, "bare"},
 		{"oldest waiting pod has a broken one", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), broken}, nil, "broken"},
+		{"oldest waiting pod's assignment does not agree with it", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), forged}, nil, "forged"},
 		{"oldest is fine: match as usual", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), 0), bare("bare", time.Second)}, nil, ""},
 		{"allocated pods are not waiting", []*corev1.Pod{gpuPod(assigned("done", 0, true, "GPU-0"), 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, nil, ""},
 		{"already refused", []*corev1.Pod{bare("bare", 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, map[types.UID]bool{"bare": true}, ""},
@@ -181,7 +185,7 @@ func TestUnidentifiableArrivalOrder(t *testing.T) {
 		p.CreationTimestamp = metav1.NewTime(t0)
 		p.Status.Phase = corev1.PodPending
 		p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}}
+			Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1"), contract.ResourceGPUMem: resource.MustParse("4Gi")}}}}
 		if !valid {
 			p.Annotations = nil
 		}

@@ -2,6 +2,7 @@ package extender
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +45,11 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		return fmt.Errorf("pod %s/%s is now UID %s, not %s: it was recreated", pod.Namespace, pod.Name, pod.UID, args.PodUID)
 	}
 	req, policy, err := b.Decider.request(pod)
+	if errors.Is(err, gpushare.ErrNoGPU) {
+		// A profile without managedResources sends every pod here: one that
+		// asks for no GPU memory is bound as the default binder would.
+		return b.bind(ctx, pod, args.Node)
+	}
 	if err != nil {
 		return err
 	}
@@ -53,23 +59,37 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		return fmt.Errorf("reserve %s on %s: %w", req, args.Node, err)
 	}
 	if err := podannotate.Set(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, a.Annotations()); err != nil {
-		b.Decider.GPU.DeletePod(pod.UID)
+		// The write may have landed all the same: the cache clears it.
+		b.Decider.GPU.Release(pod.UID)
 		return fmt.Errorf("write the card choice on the pod: %w", err)
 	}
-	binding := &corev1.Binding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
-		Target:     corev1.ObjectReference{Kind: "Node", Name: args.Node},
-	}
-	if err := b.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
-		b.Decider.GPU.DeletePod(pod.UID)
-		if !apierrors.IsNotFound(err) {
-			// Leave no stale choice on a pod that goes back to the queue.
-			if cerr := podannotate.Patch(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, gpushare.ClearAssignment()); cerr != nil {
-				logger.Error(cerr, "Could not clear the card choice after a failed bind")
-			}
+	if err := b.bind(ctx, pod, args.Node); err != nil {
+		if apierrors.IsNotFound(err) {
+			b.Decider.GPU.DeletePod(pod.UID)
+			return err
 		}
-		return fmt.Errorf("bind: %w", err)
+		// Leave no stale choice on a pod that goes back to the queue; if
+		// this clear fails, the cache retries it until it lands.
+		b.Decider.GPU.Release(pod.UID)
+		if cerr := podannotate.Patch(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, gpushare.ClearAssignment()); cerr != nil {
+			logger.Error(cerr, "Could not clear the card choice after a failed bind; retrying in the background")
+		} else {
+			b.Decider.GPU.Cleared(pod.UID)
+		}
+		return err
 	}
 	logger.V(2).Info("Bound GPU pod", "cards", a.Indexes, "memMiB", a.MemMiB)
+	return nil
+}
+
+// bind creates the pod's Binding to node.
+func (b *Binder) bind(ctx context.Context, pod *corev1.Pod, node string) error {
+	binding := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
+	}
+	if err := b.Client.CoreV1().Pods(pod.Namespace).Bind(ctx, binding, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
 	return nil
 }

@@ -41,7 +41,7 @@ func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balanc
 		factory: informers.NewSharedInformerFactory(client, 0),
 		badPods: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zz_extender_bad_gpu_annotations_total",
-			Help: "Pod updates whose GPU assignment annotations could not be read (their memory stays held).",
+			Help: "Pod updates whose GPU assignment annotations could not be read (their memory stays held) or did not agree with the pod (refused).",
 		}),
 	}
 	// Scheduling needs no managed fields; dropping them halves the cache.
@@ -105,7 +105,10 @@ func (c *Cache) setPod(obj any) {
 	if !ok {
 		return
 	}
-	if err := c.ledger.SetPod(p); err != nil {
+	if err := c.ledger.SetPod(p); errors.Is(err, gpushare.ErrInconsistent) {
+		c.badPods.Inc()
+		klog.ErrorS(err, "Refused a GPU assignment that does not agree with its pod; it counts nowhere", "pod", klog.KObj(p))
+	} else if err != nil {
 		c.badPods.Inc()
 		klog.ErrorS(err, "Cannot read the GPU assignment; its memory stays held", "pod", klog.KObj(p))
 	}
@@ -129,16 +132,42 @@ func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) 
 			logger.Info("Released the cards of a pod that was never bound", "pod", p, "after", assumeTTL)
 		}
 		for _, r := range c.ledger.ExpireUnstarted(time.Now(), unstartedTTL) {
-			err := podannotate.Patch(ctx, c.client, r.Pod.Namespace, r.Pod.Name, r.UID, gpushare.ClearAssignment())
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				logger.Error(err, "Released the cards of a pod that did not start, but could not clear its assignment", "pod", r.Pod)
-				continue
-			}
-			logger.Info("Released the cards of a bound pod that did not start; the device plugin will now refuse it",
+			logger.Info("Released the cards of a bound pod that did not start; its assignment is cleared, so the device plugin will refuse it",
 				"pod", r.Pod, "after", unstartedTTL)
+		}
+		for _, r := range c.ledger.PendingClears() {
+			c.clear(ctx, r)
 		}
 	}, min(assumeTTL, unstartedTTL)/4)
 	return nil
+}
+
+// clear removes a released assignment from its pod, only while the pod still
+// carries that very assignment (resourceVersion precondition): a new bind's
+// choice is never cleared. It leaves the release pending on any failure, so
+// the next tick retries until it lands or the pod is gone.
+func (c *Cache) clear(ctx context.Context, r gpushare.PendingClear) {
+	pod, err := c.factory.Core().V1().Pods().Lister().Pods(r.Pod.Namespace).Get(r.Pod.Name)
+	if apierrors.IsNotFound(err) || (err == nil && pod.UID != r.UID) {
+		c.ledger.Cleared(r.UID) // gone
+		return
+	}
+	if err != nil {
+		return
+	}
+	if a, err := gpushare.PodAssignment(pod); err != nil || !a.AssumeTime.Equal(r.AssumeTime) {
+		c.ledger.Cleared(r.UID) // cleared or replaced already
+		return
+	}
+	err = podannotate.PatchAt(ctx, c.client, pod.Namespace, pod.Name, pod.UID, pod.ResourceVersion, gpushare.ClearAssignment())
+	switch {
+	case err == nil || apierrors.IsNotFound(err):
+		c.ledger.Cleared(r.UID)
+	case apierrors.IsConflict(err):
+		// Changed since the cache saw it: look again next tick.
+	default:
+		klog.FromContext(ctx).Error(err, "Could not clear a released GPU assignment; retrying", "pod", r.Pod)
+	}
 }
 
 // expireAssumptions drops balance guesses the informer never confirmed.
@@ -175,7 +204,11 @@ func (c *Cache) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod
 
 // Collectors are the cache's own metrics.
 func (c *Cache) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.badPods, &gpuCollector{ledger: c.ledger}}
+	refused := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_gpu_refused_assignments",
+		Help: "Pods whose GPU assignment annotations do not agree with the pod (card count, memory, node, assume time): counted nowhere.",
+	}, func() float64 { return float64(c.ledger.Refused()) })
+	return []prometheus.Collector{c.badPods, refused, &gpuCollector{ledger: c.ledger}}
 }
 
 // gpuCollector exports every card's size and allocated memory.

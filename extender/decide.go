@@ -70,6 +70,11 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
 	}
 	req, _, err := d.request(args.Pod)
+	if errors.Is(err, gpushare.ErrNoGPU) {
+		// Not a GPU pod (a profile without managedResources sends every
+		// pod): every node passes.
+		return &extenderv1.ExtenderFilterResult{NodeNames: args.NodeNames, Nodes: args.Nodes, FailedAndUnresolvableNodes: map[string]string{}}
+	}
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
 	}
@@ -99,6 +104,14 @@ func (d *Decider) PrioritizeGPU(args *extenderv1.ExtenderArgs) (extenderv1.HostP
 		return nil, err
 	}
 	req, policy, err := d.request(args.Pod)
+	if errors.Is(err, gpushare.ErrNoGPU) {
+		// Not a GPU pod: every node scores the same (neutral).
+		out := make(extenderv1.HostPriorityList, len(names))
+		for i, name := range names {
+			out[i] = extenderv1.HostPriority{Host: name}
+		}
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}

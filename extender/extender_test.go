@@ -298,3 +298,36 @@ func TestBindRecreatedPod(t *testing.T) {
 		t.Fatal("a refused bind holds memory")
 	}
 }
+
+// TestNonGPUPodAtGPUVerbs: a profile without managedResources sends every pod
+// to the GPU verbs; one asking for no GPU memory passes every node, scores
+// neutrally and binds without a card choice.
+func TestNonGPUPodAtGPUVerbs(t *testing.T) {
+	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
+	e := newEnv(t, []*corev1.Node{gpuNode("gpu", 16000), {ObjectMeta: metav1.ObjectMeta{Name: "cpu"}}}, plain)
+	var fr extenderv1.ExtenderFilterResult
+	if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: plain, NodeNames: names("gpu", "cpu", "unknown")}, &fr); code != http.StatusOK {
+		t.Fatalf("filter status %d", code)
+	}
+	if fr.Error != "" || fr.NodeNames == nil || len(*fr.NodeNames) != 3 || len(fr.FailedAndUnresolvableNodes) != 0 {
+		t.Fatalf("filter = %+v, want every node", fr)
+	}
+	nodes := &corev1.NodeList{Items: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "cpu"}}}}
+	fr = extenderv1.ExtenderFilterResult{}
+	if e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: plain, Nodes: nodes}, &fr); fr.Nodes == nil || len(fr.Nodes.Items) != 1 {
+		t.Fatalf("filter with Nodes = %+v", fr)
+	}
+	var list extenderv1.HostPriorityList
+	if code := e.call(t, "/gpu/prioritize", extenderv1.ExtenderArgs{Pod: plain, NodeNames: names("gpu", "cpu")}, &list); code != http.StatusOK || len(list) != 2 || list[0].Score != list[1].Score {
+		t.Fatalf("prioritize: %d %v, want equal scores", code, list)
+	}
+	var res extenderv1.ExtenderBindingResult
+	if e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: "plain", PodNamespace: "ns", PodUID: "uid-plain", Node: "cpu"}, &res); res.Error != "" {
+		t.Fatalf("bind: %s", res.Error)
+	}
+	got, err := e.client.CoreV1().Pods("ns").Get(t.Context(), "plain", metav1.GetOptions{})
+	if err != nil || got.Spec.NodeName != "cpu" || len(got.Annotations) != 0 {
+		t.Fatalf("bound pod %v (%v), want on cpu without annotations", got, err)
+	}
+}

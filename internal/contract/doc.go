@@ -39,6 +39,13 @@
 //     sets AnnotationGPUAssigned="true" and returns EnvVisibleDevices=<uuids>
 //     and EnvGPUMemLimitMiB, the memory the app must stay within.
 //
+// Nobody trusts the assignment annotations further than they agree with the
+// pod: an assignment counts and is served only when the pod asks for
+// ResourceGPUMem, it names as many cards as the pod's ResourceGPU, holds
+// exactly the pod's ResourceGPUMem per card, names cards of the pod's node, and
+// its assume time is not in the future. Cards are charged by UUID. A
+// terminating pod holds its cards until it is gone or terminal.
+//
 // internal/gpushare implements this protocol for every component; none
 // restates it.
 //

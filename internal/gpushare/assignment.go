@@ -12,6 +12,10 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 )
 
+// ErrInconsistent marks an assignment that does not agree with its pod: it
+// is not counted, not served, and shifts nobody else's allocation.
+var ErrInconsistent = errors.New("GPU assignment does not agree with the pod")
+
 // ErrNoAssignment means the extender has not assigned cards to the pod.
 var ErrNoAssignment = errors.New("pod has no " + contract.AnnotationGPUIndexes + " annotation")
 
@@ -63,9 +67,19 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 		return nil, fmt.Errorf("%s lists %d cards but %s lists %d", contract.AnnotationGPUIndexes, len(a.Indexes),
 			contract.AnnotationGPUUUIDs, len(a.UUIDs))
 	}
+	if len(a.Indexes) > MaxCards {
+		return nil, fmt.Errorf("%s lists %d cards, more than %d", contract.AnnotationGPUIndexes, len(a.Indexes), MaxCards)
+	}
+	seen := make(map[string]bool, len(a.UUIDs))
+	for _, u := range a.UUIDs {
+		if u == "" || seen[u] {
+			return nil, fmt.Errorf("%s=%q: empty or repeated card UUID", contract.AnnotationGPUUUIDs, ann[contract.AnnotationGPUUUIDs])
+		}
+		seen[u] = true
+	}
 	mem, err := strconv.ParseInt(ann[contract.AnnotationGPUMemMiB], 10, 64)
-	if err != nil || mem <= 0 {
-		return nil, fmt.Errorf("%s=%q is not a positive number of MiB", contract.AnnotationGPUMemMiB, ann[contract.AnnotationGPUMemMiB])
+	if err != nil || mem <= 0 || mem > MaxMemMiB {
+		return nil, fmt.Errorf("%s=%q is not a number of MiB from 1 to %d", contract.AnnotationGPUMemMiB, ann[contract.AnnotationGPUMemMiB], MaxMemMiB)
 	}
 	a.MemMiB = mem
 	if raw := ann[contract.AnnotationGPUAssumeTime]; raw != "" {
@@ -99,4 +113,22 @@ func MarkAllocated() map[string]string {
 // assignment annotations are broken is still known to have been served.
 func allocated(pod *corev1.Pod) bool {
 	return pod.Annotations[contract.AnnotationGPUAssigned] == strconv.FormatBool(true)
+}
+
+// CheckAssignment reports why a does not agree with what pod asks for (an
+// error wrapping ErrInconsistent), or nil: the pod must ask for GPU memory,
+// be assigned as many cards as its contract.ResourceGPU and, on each, exactly
+// its contract.ResourceGPUMem. Annotations anyone could have written are
+// trusted only that far; which node the cards are on is the caller's check.
+func CheckAssignment(pod *corev1.Pod, a *Assignment) error {
+	req, err := PodRequest(pod)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrInconsistent, err)
+	case len(a.UUIDs) != req.Cards:
+		return fmt.Errorf("%w: it names %d card(s), the pod asks for %d", ErrInconsistent, len(a.UUIDs), req.Cards)
+	case a.MemMiB != req.MemMiB:
+		return fmt.Errorf("%w: it holds %d MiB per card, the pod asks for %d MiB", ErrInconsistent, a.MemMiB, req.MemMiB)
+	}
+	return nil
 }

@@ -3,8 +3,8 @@ package gpushare
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -23,18 +23,27 @@ type Ledger struct {
 	mu    sync.RWMutex
 	nodes map[string]*node
 	pods  map[types.UID]*holding
-	// released are assignments ExpireUnstarted gave back: the pod still
-	// carries them until their annotations are cleared, and they must not
-	// come back meanwhile.
-	released map[types.UID]time.Time
 	// stream is the recent requests binpack fragments least for.
 	stream *Stream
+	// released are assignments the ledger gave back (see release.go): the
+	// pod may still carry them, and they must not come back as phantoms.
+	released map[types.UID]*release
+	// refused are pods whose assignment does not agree with the pod (see
+	// CheckAssignment), with why: counted nowhere.
+	refused map[types.UID]string
+	// Now is the ledger's clock; an assume time ahead of it by more than
+	// MaxClockSkew is refused.
+	Now func() time.Time
 }
 
+// MaxClockSkew is how far ahead of the ledger's clock an assume time may be:
+// the extender's clock wrote it, but kubectl zz gpu reads it on a laptop.
+const MaxClockSkew = time.Minute
+
 type node struct {
-	cards []Card      // in inventory order
-	pos   map[int]int // card index -> position in cards
-	err   error       // inventory annotation problem, shown by Fit
+	cards []Card         // in inventory order
+	pos   map[string]int // card UUID -> position in cards
+	err   error          // inventory annotation problem, shown by Fit
 	pods  map[types.UID]struct{}
 	known bool // the node object exists (pods may arrive first)
 }
@@ -52,14 +61,14 @@ type holding struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]time.Time{},
-		stream: NewStream(DefaultStreamSize)}
+	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
+		refused: map[types.UID]string{}, Now: time.Now, stream: NewStream(DefaultStreamSize)}
 }
 
 func (l *Ledger) node(name string) *node {
 	n := l.nodes[name]
 	if n == nil {
-		n = &node{pos: map[int]int{}, pods: map[types.UID]struct{}{}}
+		n = &node{pos: map[string]int{}, pods: map[types.UID]struct{}{}}
 		l.nodes[name] = n
 	}
 	return n
@@ -73,7 +82,10 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 	defer l.mu.Unlock()
 	n := l.node(obj.Name)
 	n.known = true
-	n.err, n.cards, n.pos = nil, nil, map[int]int{}
+	for uid := range n.pods {
+		l.charge(n, l.pods[uid], -1)
+	}
+	n.err, n.cards, n.pos = nil, nil, map[string]int{}
 	if err != nil {
 		n.err = err
 	} else {
@@ -83,7 +95,7 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 			slots = int(q.Value()) / len(inv.Cards)
 		}
 		for _, g := range inv.Cards {
-			n.pos[g.Index] = len(n.cards)
+			n.pos[g.UUID] = len(n.cards)
 			n.cards = append(n.cards, Card{GPU: g, Slots: slots})
 		}
 	}
@@ -101,19 +113,34 @@ func (l *Ledger) DeleteNode(name string) {
 			delete(l.nodes, name)
 			return
 		}
-		n.known, n.cards, n.pos, n.err = false, nil, map[int]int{}, nil
+		n.known, n.cards, n.pos, n.err = false, nil, map[string]int{}, nil
 	}
 }
 
-// charge adds (sign 1) or removes (-1) a holding's memory on its cards.
-// Cards the inventory no longer lists are skipped; they come back with it.
+// charge adds (sign 1) or removes (-1) a holding's memory on its cards, by
+// UUID (indexes change when a card falls off the bus). Cards the inventory no
+// longer lists are skipped; they come back with it. The sums saturate: no
+// annotation can make them wrap.
 func (l *Ledger) charge(n *node, h *holding, sign int64) {
-	for _, idx := range h.Indexes {
-		if p, ok := n.pos[idx]; ok {
-			n.cards[p].UsedMiB += sign * h.MemMiB
-			n.cards[p].Pods += int(sign)
+	for _, uuid := range h.UUIDs {
+		if p, ok := n.pos[uuid]; ok {
+			c := &n.cards[p]
+			if sign > 0 {
+				c.UsedMiB = addSat(c.UsedMiB, h.MemMiB)
+			} else {
+				c.UsedMiB = max(0, c.UsedMiB-h.MemMiB)
+			}
+			c.Pods = max(0, c.Pods+int(sign))
 		}
 	}
+}
+
+// addSat is a+b for non-negative a and b, capped at math.MaxInt64.
+func addSat(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func (l *Ledger) add(uid types.UID, h *holding) {
@@ -139,9 +166,12 @@ func (l *Ledger) remove(uid types.UID) {
 	}
 }
 
-// SetPod records what a pod holds, from its annotations. Finished and
-// deleted pods hold nothing. A pod whose annotations are not visible yet
-// keeps the reservation the extender made for it.
+// SetPod records what a pod holds, from its annotations. Finished pods hold
+// nothing; terminating ones hold their cards until they are gone. A pod whose
+// annotations are not visible yet keeps the reservation the extender made for
+// it. An assignment that does not agree with its pod (CheckAssignment, cards
+// not on the pod's node, an assume time in the future) is refused: counted
+// nowhere, and reported in the returned error (wrapping ErrInconsistent).
 func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	if !HoldsResources(pod) {
 		l.DeletePod(pod.UID)
@@ -149,18 +179,28 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	}
 	l.stream.ObservePod(pod)
 	a, err := PodAssignment(pod)
-	if errors.Is(err, ErrNoAssignment) {
-		return nil
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if errors.Is(err, ErrNoAssignment) {
+		l.cleared(pod.UID)
+		return nil
+	}
 	if err != nil {
 		// A broken annotation must not free memory the pod may be using.
 		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	if at, ok := l.released[pod.UID]; ok && at.Equal(a.AssumeTime) {
-		return nil // released; its annotations are being cleared
+	if l.isReleased(pod, a) {
+		return nil // released; it must not come back
 	}
+	if err := l.check(pod, a); err != nil {
+		if h := l.pods[pod.UID]; h == nil || !h.AssumeTime.Equal(a.AssumeTime) {
+			// Not this ledger's own reservation: forget whatever it held.
+			l.remove(pod.UID)
+		}
+		l.refused[pod.UID] = err.Error()
+		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	delete(l.refused, pod.UID)
 	nodeName := pod.Spec.NodeName
 	if nodeName == "" {
 		if h := l.pods[pod.UID]; h != nil {
@@ -172,6 +212,26 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
 		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != "",
 		started: a.Assigned || pod.Status.Phase == corev1.PodRunning})
+	return nil
+}
+
+// check is CheckAssignment plus what only the ledger knows: the cards are on
+// the pod's node (when its inventory is known) and the assume time is not in
+// the future.
+func (l *Ledger) check(pod *corev1.Pod, a *Assignment) error {
+	if err := CheckAssignment(pod, a); err != nil {
+		return err
+	}
+	if ahead := a.AssumeTime.Sub(l.Now()); ahead > MaxClockSkew {
+		return fmt.Errorf("%w: its assume time is %v in the future", ErrInconsistent, ahead.Round(time.Second))
+	}
+	if n := l.nodes[pod.Spec.NodeName]; pod.Spec.NodeName != "" && n != nil && n.known && n.err == nil {
+		for _, u := range a.UUIDs {
+			if _, ok := n.pos[u]; !ok {
+				return fmt.Errorf("%w: card %s is not on node %s", ErrInconsistent, u, pod.Spec.NodeName)
+			}
+		}
+	}
 	return nil
 }
 
@@ -196,6 +256,7 @@ func (l *Ledger) DeletePod(uid types.UID) {
 	defer l.mu.Unlock()
 	l.remove(uid)
 	delete(l.released, uid)
+	delete(l.refused, uid)
 }
 
 // Reserve chooses cards on nodeName for pod and records them at once, so a
@@ -226,6 +287,7 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 		a.UUIDs = append(a.UUIDs, n.cards[p].UUID)
 	}
 	l.add(uid, &holding{Pod: pod, Node: nodeName, Assignment: a})
+	delete(l.released, uid) // a new choice supersedes a released one
 	out := a
 	return &out, nil
 }
@@ -240,6 +302,7 @@ func (l *Ledger) Expire(now time.Time, ttl time.Duration) []types.NamespacedName
 	for uid, h := range l.pods {
 		if !h.bound && now.Sub(h.AssumeTime) > ttl {
 			gone = append(gone, h.Pod)
+			l.released[uid] = &release{Released: Released{UID: uid, Pod: h.Pod}, assumeTime: h.AssumeTime, unboundOnly: true}
 			l.remove(uid)
 		}
 	}
@@ -263,8 +326,9 @@ func (l *Ledger) ExpireUnstarted(now time.Time, ttl time.Duration) []Released {
 	var gone []Released
 	for uid, h := range l.pods {
 		if h.bound && !h.started && now.Sub(h.AssumeTime) > ttl {
-			gone = append(gone, Released{UID: uid, Pod: h.Pod})
-			l.released[uid] = h.AssumeTime
+			r := Released{UID: uid, Pod: h.Pod}
+			gone = append(gone, r)
+			l.released[uid] = &release{Released: r, assumeTime: h.AssumeTime, clear: true}
 			l.remove(uid)
 		}
 	}
@@ -338,60 +402,4 @@ func (l *Ledger) MaxCards() int {
 		most = max(most, len(n.cards))
 	}
 	return most
-}
-
-// PodUse is one pod's memory on one card.
-type PodUse struct {
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	MemMiB    int64  `json:"memMiB"`
-}
-
-// CardView is a card with the pods on it.
-type CardView struct {
-	Card
-	Pods []PodUse `json:"pods"`
-}
-
-// NodeView is one node's cards, for kubectl zz gpu and metrics.
-type NodeView struct {
-	Name  string     `json:"name"`
-	Error string     `json:"error,omitempty"`
-	Cards []CardView `json:"cards"`
-}
-
-// View returns every GPU node (or node holding GPU pods), sorted by name.
-func (l *Ledger) View() []NodeView {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	out := make([]NodeView, 0, len(l.nodes))
-	for name, n := range l.nodes {
-		if len(n.cards) == 0 && len(n.pods) == 0 && errors.Is(n.err, contract.ErrNoInventory) {
-			continue
-		}
-		v := NodeView{Name: name}
-		if n.err != nil && !errors.Is(n.err, contract.ErrNoInventory) {
-			v.Error = n.err.Error()
-		}
-		for _, c := range n.cards {
-			v.Cards = append(v.Cards, CardView{Card: c})
-		}
-		for uid := range n.pods {
-			h := l.pods[uid]
-			for _, idx := range h.Indexes {
-				if p, ok := n.pos[idx]; ok {
-					v.Cards[p].Pods = append(v.Cards[p].Pods, PodUse{Namespace: h.Pod.Namespace, Name: h.Pod.Name, MemMiB: h.MemMiB})
-				}
-			}
-		}
-		for i := range v.Cards {
-			pods := v.Cards[i].Pods
-			sort.Slice(pods, func(a, b int) bool {
-				return pods[a].Namespace+"/"+pods[a].Name < pods[b].Namespace+"/"+pods[b].Name
-			})
-		}
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -90,7 +91,7 @@ func TestRebuildFromAnnotations(t *testing.T) {
 		}
 		pods = append(pods, &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: string(uid), Namespace: "ns", UID: uid, Annotations: a.Annotations()},
-			Spec:       corev1.PodSpec{NodeName: "a"},
+			Spec:       corev1.PodSpec{NodeName: "a", Containers: asking(3000, 1)},
 		})
 	}
 	before := used(t, l, "a")
@@ -124,7 +125,7 @@ func TestUnboundReservationExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	bound := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "y", UID: "y", Annotations: (&Assignment{
-		Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 4000, AssumeTime: t0}).Annotations()}, Spec: corev1.PodSpec{NodeName: "a"}}
+		Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 4000, AssumeTime: t0}).Annotations()}, Spec: corev1.PodSpec{NodeName: "a", Containers: asking(4000, 1)}}
 	if err := l.SetPod(bound); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestExpireUnstarted(t *testing.T) {
 	mk := func(name string, phase corev1.PodPhase, assigned bool) *corev1.Pod {
 		a := &Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 1000, AssumeTime: t0, Assigned: assigned}
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations()},
-			Spec: corev1.PodSpec{NodeName: "a"}, Status: corev1.PodStatus{Phase: phase}}
+			Spec: corev1.PodSpec{NodeName: "a", Containers: asking(1000, 1)}, Status: corev1.PodStatus{Phase: phase}}
 	}
 	stuck, running, served := mk("stuck", corev1.PodPending, false), mk("running", corev1.PodRunning, false), mk("served", corev1.PodPending, true)
 	for _, p := range []*corev1.Pod{stuck, running, served} {
@@ -201,4 +202,12 @@ func TestExpireUnstarted(t *testing.T) {
 	if len(l.released) != 0 {
 		t.Fatal("a deleted pod stays in the released set")
 	}
+}
+
+// asking is a container asking for memMiB on each of cards cards.
+func asking(memMiB int64, cards int) []corev1.Container {
+	return []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+		contract.ResourceGPUMem: *resource.NewQuantity(memMiB*MiB, resource.BinarySI),
+		contract.ResourceGPU:    *resource.NewQuantity(int64(cards), resource.DecimalSI),
+	}}}}
 }

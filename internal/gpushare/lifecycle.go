@@ -16,9 +16,12 @@ func Terminal(pod *corev1.Pod) bool {
 
 // HoldsResources reports whether what a pod asked of its node still counts
 // against it: the GPU ledger charges its cards and the balance book its CPU
-// and memory.
+// and memory. A terminating pod still holds them: its processes run through
+// the grace period, so only a terminal phase or the pod's deletion frees them
+// (a rolling update with a long grace period must not pack new pods on
+// memory still in use).
 func HoldsResources(pod *corev1.Pod) bool {
-	return pod.DeletionTimestamp == nil && !Terminal(pod)
+	return !Terminal(pod)
 }
 
 // WaitingForAllocate reports whether the kubelet of node may still call the
@@ -76,7 +79,8 @@ func assumeTime(w Waiting) time.Time {
 }
 
 // WaitingPods returns the pods of node waiting for Allocate, their
-// assignments read (nil where missing or broken, with the error in errs),
+// assignments read (nil where missing, broken or inconsistent with the pod,
+// see CheckAssignment, with the error in errs),
 // each numbered by arrival (nil: all 0).
 func WaitingPods(pods []*corev1.Pod, node string, arrival func(types.UID) uint64) (out []Waiting, errs map[types.UID]error) {
 	errs = map[types.UID]error{}
@@ -89,6 +93,9 @@ func WaitingPods(pods []*corev1.Pod, node string, arrival func(types.UID) uint64
 			w.Arrival = arrival(p.UID)
 		}
 		a, err := PodAssignment(p)
+		if err == nil {
+			err = CheckAssignment(p, a)
+		}
 		if err != nil {
 			errs[p.UID] = err
 		} else {

@@ -22,6 +22,17 @@ func Patch(ctx context.Context, client kubernetes.Interface, namespace, name str
 	return err
 }
 
+// PatchAt is Patch that applies only to the pod's resourceVersion: an
+// apierrors.IsConflict error when the pod changed since it was read.
+func PatchAt(ctx context.Context, client kubernetes.Interface, namespace, name string, uid types.UID, resourceVersion string, ann map[string]*string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": uid, "resourceVersion": resourceVersion, "annotations": ann}})
+	if err != nil {
+		return err
+	}
+	_, err = client.CoreV1().Pods(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}
+
 // Set is Patch with plain values.
 func Set(ctx context.Context, client kubernetes.Interface, namespace, name string, uid types.UID, ann map[string]string) error {
 	ptrs := make(map[string]*string, len(ann))
