@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -22,17 +23,23 @@ func fixture(t *testing.T) *fake.Clientset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := func(name string, a *gpushare.Assignment) *corev1.Pod {
+	pod := func(name string, a *gpushare.Assignment, askMiB int64) *corev1.Pod {
+		limits := corev1.ResourceList{
+			contract.ResourceGPUMem: *resource.NewQuantity(askMiB<<20, resource.BinarySI),
+			contract.ResourceGPU:    *resource.NewQuantity(int64(len(a.UUIDs)), resource.DecimalSI),
+		}
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team", UID: types.UID("u-" + name), Annotations: a.Annotations()},
-			Spec: corev1.PodSpec{NodeName: "gpu-1"}}
+			Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}}}
 	}
 	broken := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: "team", UID: "u-broken",
 		Annotations: map[string]string{contract.AnnotationGPUIndexes: "zero"}}, Spec: corev1.PodSpec{NodeName: "gpu-1"}}
 	return fake.NewClientset(
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}},
-		pod("train", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 8192}),
-		pod("infer", &gpushare.Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-0", "GPU-1"}, MemMiB: 3000}),
+		pod("train", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 8192}, 8192),
+		pod("infer", &gpushare.Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-0", "GPU-1"}, MemMiB: 3000}, 3000),
+		// Asks for 1 GiB, claims 30000 MiB: refused, shown as a warning.
+		pod("forged", &gpushare.Assignment{Indexes: []int{1}, UUIDs: []string{"GPU-1"}, MemMiB: 30000}, 1024),
 		broken,
 	)
 }
@@ -42,8 +49,9 @@ func TestCollectAndPrint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "team/broken") {
-		t.Errorf("warnings = %v, want one about team/broken", warnings)
+	if len(warnings) != 2 || !strings.Contains(strings.Join(warnings, "\n"), "team/broken") ||
+		!strings.Contains(strings.Join(warnings, "\n"), "team/forged: GPU assignment does not agree with the pod") {
+		t.Errorf("warnings = %v, want one about team/broken and one about team/forged", warnings)
 	}
 	if len(views) != 1 || views[0].Name != "gpu-1" {
 		t.Fatalf("views = %+v, want only gpu-1", views)
