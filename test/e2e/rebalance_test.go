@@ -18,20 +18,24 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/rebalance"
 )
 
-// TestRebalance: four nodes, the apps started while only the first was
-// schedulable (the job site's starved nodes); kubectl zz rebalance --dry-run
+// TestRebalance: four nodes, the apps (zz-scheduler's) started while only
+// the first was schedulable (the job site's starved nodes); kubectl zz rebalance --dry-run
 // prints a plan and moves nothing; kubectl zz rebalance moves pods one at a
 // time: the PodDisruptionBudget's minimum of ready pods holds throughout, a
 // pod without a controller stays, and the range after is at most the plan's.
 func TestRebalance(t *testing.T) {
+	// Replacements are placed by zz-scheduler's balance extender, on the
+	// least loaded nodes, as the plan expects.
+	startZZScheduler(t)
 	nodes := benchNodesOf(t, 4, resource.MustParse("16"), resource.MustParse("64Gi"))
 	ctx := t.Context()
 	ns := cluster.Namespace(t, nil)
 	setUnschedulable(t, nodes[1:], true)
-	web := rebalanceApp(t, ns, "web", 6, "2")
+	web := rebalanceApp(t, ns, "web", 6, "1500m")
 	rebalanceApp(t, ns, "api", 4, "1")
 	bare := benchPod("bare", corev1.DefaultSchedulerName, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")})
 	bare.Namespace = ns
@@ -112,7 +116,7 @@ func TestRebalance(t *testing.T) {
 func rebalanceApp(t *testing.T, ns, name string, n int32, cpu string) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
-	tmpl := benchPod(name, corev1.DefaultSchedulerName, corev1.ResourceList{
+	tmpl := benchPod(name, contract.SchedulerName, corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("1Gi")})
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{
 		Replicas: ptr.To(n), Selector: &metav1.LabelSelector{MatchLabels: labels},
