@@ -73,6 +73,8 @@ func (v *validator) name(name string) {
 		v.add("name", "missing", "name the app, e.g. name: shop")
 	case len(name) > maxNameLen:
 		v.add("name", fmt.Sprintf("%q is %d characters", name, len(name)), fmt.Sprintf("use at most %d", maxNameLen))
+	case strings.HasSuffix(name, "-canary"):
+		v.add("name", fmt.Sprintf("%q ends in -canary", name), "choose another name: kubectl zz deploy --canary names the canary of an app <app>-canary")
 	case len(validation.IsDNS1035Label(name)) > 0:
 		v.add("name", fmt.Sprintf("%q is not a valid app name", name),
 			"use lower-case letters, digits and '-', starting with a letter (e.g. shop-api)")

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -38,7 +41,10 @@ const deployExample = `  # Deploy the app described in ./zz.yaml and wait until 
 
 // DeployOptions is kubectl zz deploy.
 type DeployOptions struct {
-	Filename          string
+	Filenames         []string
+	Sets              []string
+	Adopt             bool
+	Canary            string
 	Name              string
 	Type              string
 	Image             string
@@ -54,9 +60,10 @@ type DeployOptions struct {
 	ChangeCause       string
 
 	// Set by Complete.
-	data    []byte
+	files   []appspec.Source
 	file    string
 	targets []target
+	canary  *deploy.CanaryShare
 	// Set by Validate.
 	app *appspec.App
 
@@ -85,7 +92,10 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.Filename, "filename", "f", "", "App spec file (default zz.yaml, unless --name describes the app in flags)")
+	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "App spec file (default zz.yaml, unless --name describes the app in flags); repeat to merge per-environment files in order (-f zz.yaml -f prod.yaml)")
+	fl.StringArrayVar(&o.Sets, "set", nil, "Set a spec field after the files, as path=value (--set spec.replicas=5; '\\.' is a dot inside a key); repeatable")
+	fl.BoolVar(&o.Adopt, "adopt", false, "Take over existing objects of the app's names that kubectl zz did not create (default: refuse, naming them)")
+	fl.StringVar(&o.Canary, "canary", "", "Run the new version as <app>-canary next to the stable Deployment, behind the same Service: N pods or N% of the stable ones; kubectl zz promote or abort ends it")
 	fl.StringVar(&o.Name, "name", "", "App name, without a spec file")
 	fl.StringVar(&o.Type, "type", "", "App type without a spec file: java, web, rpc or worker")
 	fl.StringVar(&o.Image, "image", "", "Image to deploy, overriding the spec's (its tag becomes the version unless --version is set)")
@@ -108,23 +118,30 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 // Complete reads the spec file, the namespace and, unless --dry-run, builds
 // the client.
 func (o *DeployOptions) Complete() error {
-	switch {
-	case o.Filename != "":
-		o.file = o.Filename
-	case o.Name == "":
-		o.file = appspec.DefaultFile
+	names := o.Filenames
+	if len(names) == 0 && o.Name == "" {
+		names = []string{appspec.DefaultFile}
 	}
-	if o.file != "" {
-		data, err := os.ReadFile(o.file)
-		if errors.Is(err, os.ErrNotExist) && o.Filename == "" {
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) && len(o.Filenames) == 0 {
 			return fmt.Errorf("no %s here: pass -f FILE, or describe the app with --name, --type and --image", appspec.DefaultFile)
 		}
 		if err != nil {
 			return err
 		}
-		o.data = data
-	} else {
-		o.file = "flags"
+		o.files = append(o.files, appspec.Source{Name: name, Data: data})
+	}
+	o.file = "flags"
+	if len(names) > 0 {
+		o.file = names[0]
+	}
+	if o.Canary != "" {
+		share, err := deploy.ParseCanaryShare(o.Canary)
+		if err != nil {
+			return err
+		}
+		o.canary = &share
 	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, !o.DryRun)
@@ -145,18 +162,27 @@ func (o *DeployOptions) Validate() error {
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
 	}
-	app := &appspec.App{}
-	if o.data != nil {
+	if o.canary != nil && (o.DryRun || o.Diff) {
+		return errors.New("--canary deploys; it does not go with --dry-run or --diff")
+	}
+	files := o.files
+	if len(files) > 0 {
 		if o.Name != "" || o.Type != "" {
 			return fmt.Errorf("--name and --type describe an app without a file; edit %s instead", o.file)
 		}
-		var err error
-		if app, err = appspec.Decode(o.file, o.data); err != nil {
+	} else {
+		// An app described in flags is a file of its own, so --set applies.
+		b, err := json.Marshal(map[string]any{"name": o.Name, "spec": map[string]string{"type": o.Type}})
+		if err != nil {
 			return err
 		}
-	} else {
-		app.Name, app.Spec.Type = o.Name, appspec.Type(o.Type)
+		files = []appspec.Source{{Name: "flags", Data: b}}
 	}
+	layers, err := appspec.DecodeLayers(files, o.Sets)
+	if err != nil {
+		return err
+	}
+	app := layers.App
 	if o.Image != "" {
 		app.Spec.Image, app.Spec.Version = o.Image, ""
 	}
@@ -166,8 +192,7 @@ func (o *DeployOptions) Validate() error {
 	if o.replicasSet {
 		app.Spec.Replicas = &o.Replicas
 	}
-	app.Default()
-	if errs := app.Validate(o.file); len(errs) > 0 {
+	if errs := layers.Validate(); len(errs) > 0 {
 		return errs
 	}
 	o.app = app
@@ -184,40 +209,71 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	}
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
-		res, err := deploy.Run(cmd.Context(), t.client, &deploy.Config{
+		cfg := &deploy.Config{
 			Options: deploy.Options{
 				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
 				Progress: progress, Live: live, Width: termWidth(progress),
 			},
-			App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure,
-		})
+			App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
+		}
+		what := "deployed"
+		run := deploy.Run
+		if o.canary != nil {
+			what = "canary deployed"
+			run = func(ctx context.Context, c kubernetes.Interface, cfg *deploy.Config) (*deploy.Result, error) {
+				return deploy.RunCanary(ctx, c, cfg, *o.canary)
+			}
+		}
+		res, err := run(cmd.Context(), t.client, cfg)
 		if err != nil {
 			return err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_, err = fmt.Fprintf(o.Out, "%s %s deployed as revision %d in %s\n", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
+		_, err = fmt.Fprintf(o.Out, "%s %s %s as revision %d in %s\n", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t))
 		return err
 	})
 }
 
-// diff prints, per target, what deploying would change.
+// diff prints, per target, what deploying would change, through
+// KUBECTL_EXTERNAL_DIFF when set. As kubectl diff, it exits 1 when anything
+// differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
+	differs := false
 	for _, t := range o.targets {
 		if len(o.targets) > 1 {
 			fmt.Fprintf(o.Out, "# context %s, namespace %s\n", t.context, t.namespace)
 		}
-		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug}
+		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug,
+			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 		changed, err := deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
 		if err != nil {
-			return contextErr(t.context, err)
+			return &ExitError{Code: 2, Err: contextErr(t.context, err)}
 		}
 		if !changed {
 			fmt.Fprintf(o.Out, "%s: no changes in namespace %s\n", o.app.Name, t.namespace)
 		}
+		differs = differs || changed
+	}
+	if differs {
+		return &ExitError{Code: 1, Err: ErrDiffers}
 	}
 	return nil
 }
+
+// ErrDiffers is what deploy --diff returns when the cluster differs from
+// the spec; it is not printed, only the exit code 1 says it.
+var ErrDiffers = errors.New("differences found")
+
+// ExitError asks main to exit with Code; Err is printed unless it is
+// ErrDiffers.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
 
 // printObjects prints objs through cli-runtime's printers: a YAML stream, or
 // one JSON List.

@@ -51,6 +51,8 @@ on several clusters at once.`,
 	cmd.AddCommand(NewCmdHistory(configFlags, streams))
 	cmd.AddCommand(NewCmdDiff(configFlags, streams))
 	cmd.AddCommand(NewCmdRollback(configFlags, streams))
+	cmd.AddCommand(NewCmdPromote(configFlags, streams))
+	cmd.AddCommand(NewCmdAbort(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
 	cmd.AddCommand(NewCmdRebalance(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))

@@ -185,7 +185,12 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		App: cfg.App, Number: next(history), Version: target.Version, Image: target.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: fmt.Sprintf("rollback to revision %d", target.Number), Time: cfg.now(),
 	}
-	rev.objects = withRevision(target.objects, rev.Number)
+	// A rollback during a canary removes it: only the stable part of the
+	// target is restored, and prune deletes the rest.
+	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
+	if target.Canary {
+		rev.Version, rev.Image = versionOf(rev.objects, cfg.App)
+	}
 	secret, err := newRecord(cfg.Namespace, rev)
 	if err != nil {
 		return nil, err

@@ -39,12 +39,20 @@ type Revision struct {
 	// Unreadable says why the record could not be decoded (edited or
 	// corrupted by hand); such a revision is listed but cannot be restored.
 	Unreadable string `json:"unreadable,omitempty"`
+	// Canary is set on a revision that runs a canary next to the stable
+	// Deployment; promote applies its promote objects.
+	Canary bool `json:"canary,omitempty"`
 
 	objects []render.Object
+	promote []render.Object // the app as it runs once the canary is promoted
 }
 
-// objectsKey is the Secret data key holding the rendered objects.
-const objectsKey = "objects.json.gz"
+// objectsKey is the Secret data key holding the rendered objects;
+// promoteKey, on canary revisions only, holds what promote applies.
+const (
+	objectsKey = "objects.json.gz"
+	promoteKey = "promote.json.gz"
+)
 
 // maxRecordSize keeps a record under the 1 MiB object limit of etcd.
 const maxRecordSize = 900 * 1024
@@ -63,25 +71,22 @@ func recordPrefix(app string) string { return "zz." + app + ".r" }
 // newRecord builds the Secret for rev. It fails, before anything is applied,
 // when the app is too large to record.
 func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
-	raw := make([]json.RawMessage, 0, len(rev.objects))
-	for _, o := range rev.objects {
-		b, err := json.Marshal(o)
+	data := map[string][]byte{}
+	size := 0
+	for key, objs := range map[string][]render.Object{objectsKey: rev.objects, promoteKey: rev.promote} {
+		if objs == nil {
+			continue
+		}
+		b, err := encodeObjects(objs)
 		if err != nil {
 			return nil, err
 		}
-		raw = append(raw, b)
+		data[key] = b
+		size += len(b)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(raw); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	if buf.Len() > maxRecordSize {
+	if size > maxRecordSize {
 		return nil, fmt.Errorf("app %s renders to %d compressed bytes, more than a revision record holds (%d); move large config files out of the spec",
-			rev.App, buf.Len(), maxRecordSize)
+			rev.App, size, maxRecordSize)
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -100,8 +105,29 @@ func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
 			},
 		},
 		Type: corev1.SecretType(contract.SecretTypeRevision),
-		Data: map[string][]byte{objectsKey: buf.Bytes()},
+		Data: data,
 	}, nil
+}
+
+// encodeObjects is objs as gzipped JSON.
+func encodeObjects(objs []render.Object) ([]byte, error) {
+	raw := make([]json.RawMessage, 0, len(objs))
+	for _, o := range objs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, b)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(raw); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // History returns app's recorded revisions, oldest first, with their objects.
@@ -166,26 +192,44 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(s.Data[objectsKey]))
-	if err != nil {
+	if rev.objects, err = decodeObjects(s.Data[objectsKey]); err != nil {
 		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+	}
+	for _, o := range rev.objects {
+		rev.Kinds = append(rev.Kinds, o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName())
+	}
+	if b, ok := s.Data[promoteKey]; ok {
+		if rev.promote, err = decodeObjects(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", promoteKey, err)
+		}
+		rev.Canary = true
+	}
+	return rev, nil
+}
+
+// decodeObjects reads what encodeObjects wrote.
+func decodeObjects(b []byte) ([]render.Object, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(zr, 16*maxRecordSize))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+		return nil, err
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", objectsKey, err)
+		return nil, err
 	}
+	var objs []render.Object
 	for _, r := range raw {
 		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(r, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", objectsKey, err)
+			return nil, err
 		}
 		o, ok := obj.(render.Object)
 		if !ok {
-			return nil, fmt.Errorf("%s: %T is not an object", objectsKey, obj)
+			return nil, fmt.Errorf("%T is not an object", obj)
 		}
 		// The deserializer drops TypeMeta of typed objects; apply needs it.
 		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
@@ -193,10 +237,9 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 			return nil, err
 		}
 		o.GetObjectKind().SetGroupVersionKind(gvks[0])
-		rev.objects = append(rev.objects, o)
-		rev.Kinds = append(rev.Kinds, gvks[0].Kind+"/"+o.GetName())
+		objs = append(objs, o)
 	}
-	return rev, nil
+	return objs, nil
 }
 
 // parseRecordMeta reads a record's labels and annotations, not its objects.

@@ -178,8 +178,19 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 	return fmt.Errorf("%w: %s", ErrRolloutFailed, msg)
 }
 
+// podSelector selects the pods of Deployment name: a canary's
+// (<app>-canary) or the stable one's, whose selector matches the canary's
+// pods too.
+func podSelector(name string) string {
+	if app, ok := strings.CutSuffix(name, contract.CanarySuffix); ok {
+		return contract.LabelApp + "=" + app + "," + contract.LabelTrack + "=" + contract.TrackCanary
+	}
+	return contract.LabelApp + "=" + name + "," + contract.LabelTrack + "!=" + contract.TrackCanary
+}
+
+// podProblems says why the pods of Deployment app (or of a canary) are not ready.
 func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([]Problem, error) {
-	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + app})
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podSelector(app)})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -12,8 +14,19 @@ import (
 
 func main() {
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
-	// cobra has printed the error on stderr already.
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
+	root.SilenceErrors = true
+	err := root.Execute()
+	if err == nil {
+		return
 	}
+	code := 1
+	var exit *cli.ExitError
+	if errors.As(err, &exit) {
+		code = exit.Code
+	}
+	// deploy --diff says "differences found" by its exit code alone, as kubectl diff.
+	if !errors.Is(err, cli.ErrDiffers) {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+	}
+	os.Exit(code)
 }

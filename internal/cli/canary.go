@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// CanaryOptions is kubectl zz promote and kubectl zz abort.
+type CanaryOptions struct {
+	appTargets
+	Timeout      time.Duration
+	HistoryLimit int
+	genericiooptions.IOStreams
+
+	verb string // "promoted" or "aborted"
+	run  func(context.Context, kubernetes.Interface, *deploy.CanaryActionConfig) (*deploy.Result, error)
+}
+
+// NewCmdPromote returns "kubectl zz promote APP".
+func NewCmdPromote(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	return newCmdCanary(f, streams, "promote", "promoted", deploy.Promote,
+		"Roll the stable version of an app to its canary's, then remove the canary",
+		`Roll the stable Deployment, and every other object of the app, to what the
+canary was deployed with (kubectl zz deploy --canary), wait until it is ready,
+then remove the canary. Recorded as a revision ("promote canary of revision N").
+If the stable rollout fails, the canary revision is re-applied.`)
+}
+
+// NewCmdAbort returns "kubectl zz abort APP".
+func NewCmdAbort(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	return newCmdCanary(f, streams, "abort", "aborted", deploy.Abort,
+		"Remove the canary of an app and keep its stable version",
+		`Remove the canary Deployment (and its config) that kubectl zz deploy --canary
+started; the stable version keeps serving. Recorded as a revision ("abort canary
+of revision N").`)
+}
+
+func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, use, verb string,
+	run func(context.Context, kubernetes.Interface, *deploy.CanaryActionConfig) (*deploy.Result, error), short, long string) *cobra.Command {
+	o := &CanaryOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams, verb: verb, run: run}
+	cmd := &cobra.Command{
+		Use:               use + " APP",
+		Short:             short,
+		Long:              long,
+		Example:           fmt.Sprintf("  kubectl zz %s shop\n  kubectl zz %s shop --context prod-a,prod-b", use, use),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE:              runOptions(o),
+	}
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
+	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+	return cmd
+}
+
+// Complete takes the app name and connects to its clusters.
+func (o *CanaryOptions) Complete(args []string) error { return o.complete(args) }
+
+// Validate checks the flags; no I/O.
+func (o *CanaryOptions) Validate() error {
+	switch {
+	case o.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	case o.HistoryLimit < 1:
+		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
+	}
+	return nil
+}
+
+// Run promotes or aborts and waits, in every cluster at once.
+func (o *CanaryOptions) Run(cmd *cobra.Command) error {
+	var mu sync.Mutex
+	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+		res, err := o.run(cmd.Context(), t.client, &deploy.CanaryActionConfig{
+			Options: deploy.Options{
+				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
+				Progress: progress, Live: live, Width: termWidth(progress),
+			},
+			App: o.App,
+		})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, err = fmt.Fprintf(o.Out, "canary of %s %s, recorded as revision %d in %s\n", o.App, o.verb, res.Revision, where(t))
+		return err
+	})
+}

@@ -1,0 +1,218 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// CanaryShare is how many pods a canary runs: Count pods, or Count percent
+// of the stable Deployment's replicas (at least one pod) when Percent.
+type CanaryShare struct {
+	Count   int32
+	Percent bool
+}
+
+// ParseCanaryShare reads "N" or "N%".
+func ParseCanaryShare(s string) (CanaryShare, error) {
+	num, pct := strings.CutSuffix(s, "%")
+	n, err := strconv.ParseInt(num, 10, 32)
+	if err != nil || n < 1 || (pct && n > 100) {
+		return CanaryShare{}, fmt.Errorf("--canary %q is not a pod count or a percentage; use e.g. --canary 1 or --canary 10%%", s)
+	}
+	return CanaryShare{Count: int32(n), Percent: pct}, nil
+}
+
+// pods is the canary's size next to stable pods.
+func (s CanaryShare) pods(stable int32) int32 {
+	if !s.Percent {
+		return s.Count
+	}
+	return max(1, (stable*s.Count+99)/100)
+}
+
+// ErrNoCanary means promote or abort found no canary to end.
+var ErrNoCanary = errors.New("no canary")
+
+// isCanary reports whether o belongs to a canary (its Deployment).
+func isCanary(o render.Object) bool {
+	return o.GetLabels()[contract.LabelTrack] == contract.TrackCanary
+}
+
+// stableOnly is objs without the canary's objects.
+func stableOnly(objs []render.Object) []render.Object {
+	var out []render.Object
+	for _, o := range objs {
+		if !isCanary(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// RunCanary deploys cfg.App as a canary: the Deployment <app>-canary with
+// share of the stable pods (and its own config), next to the latest
+// revision's objects, which stay as they are; the app's Service selects
+// both. It waits for the canary, prunes what the revision lacks (an earlier
+// canary's config) and records a revision that remembers the full new app
+// for kubectl zz promote.
+func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share CanaryShare) (*Result, error) {
+	cfg.defaults()
+	app, ns := cfg.App.Name, cfg.Namespace
+	history, err := loadHistory(ctx, c, &cfg.Options, app)
+	if err != nil {
+		return nil, err
+	}
+	good := readable(history)
+	if len(good) == 0 {
+		return nil, fmt.Errorf("%w: %s has no stable revision in namespace %s for a canary to run next to; deploy it without --canary first", ErrNoRevision, app, ns)
+	}
+	stable := stableOnly(good[len(good)-1].objects)
+	rev := &Revision{
+		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
+		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(), Canary: true,
+	}
+	n := share.pods(stableReplicas(ctx, c, ns, app, stable))
+	if rev.ChangeCause == "" {
+		rev.ChangeCause = fmt.Sprintf("canary %s (%d pods)", rev.Version, n)
+	}
+	opts := render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}
+	rev.objects = withRevision(stable, rev.Number)
+	have := map[string]bool{}
+	for _, o := range rev.objects {
+		have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
+	}
+	for _, o := range render.Canary(cfg.App, opts, n) {
+		if !have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] { // the same config as stable's
+			rev.objects = append(rev.objects, o)
+		}
+	}
+	rev.promote = render.Render(cfg.App, opts)
+	secret, err := newRecord(ns, rev)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt); err != nil {
+		return nil, err
+	}
+	canary := render.CanaryName(app)
+	if err := waitRollout(ctx, c, ns, canary, &cfg.Options); err != nil {
+		err = fmt.Errorf("%w\nthe stable version still serves; kubectl zz abort %s removes the canary", err, app)
+		if cfg.RollbackOnFailure {
+			res := &Result{}
+			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+		}
+		return &Result{}, err
+	}
+	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
+	}
+	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: rev.Number}, nil
+}
+
+// stableReplicas is the live stable Deployment's replicas (an HPA may have
+// changed them), else the recorded ones, else 1.
+func stableReplicas(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) int32 {
+	if d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{}); err == nil && d.Spec.Replicas != nil {
+		return *d.Spec.Replicas
+	}
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Spec.Replicas != nil {
+			return *d.Spec.Replicas
+		}
+	}
+	return 1
+}
+
+// CanaryActionConfig is one kubectl zz promote or abort.
+type CanaryActionConfig struct {
+	Options
+	App string
+}
+
+// Promote rolls the stable Deployment (and every other object) to the
+// canary's version, as recorded by the canary revision, waits for it, then
+// removes the canary; recorded with change cause "promote canary of
+// revision N". If the stable rollout fails, the canary revision is
+// re-applied.
+func Promote(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig) (*Result, error) {
+	return endCanary(ctx, c, cfg, true)
+}
+
+// Abort removes the canary and keeps the stable version, recorded with
+// change cause "abort canary of revision N".
+func Abort(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig) (*Result, error) {
+	return endCanary(ctx, c, cfg, false)
+}
+
+func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig, promote bool) (*Result, error) {
+	cfg.defaults()
+	app, ns := cfg.App, cfg.Namespace
+	history, err := loadHistory(ctx, c, &cfg.Options, app)
+	if err != nil {
+		return nil, err
+	}
+	good := readable(history)
+	if len(good) == 0 || !good[len(good)-1].Canary {
+		if _, err := c.AppsV1().Deployments(ns).Get(ctx, render.CanaryName(app), metav1.GetOptions{}); err == nil {
+			return nil, fmt.Errorf("%w: Deployment %s/%s runs, but the latest revision of %s did not start it; kubectl zz rollback %s removes it",
+				ErrNoCanary, ns, render.CanaryName(app), app, app)
+		} else if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s runs no canary in namespace %s; kubectl zz deploy --canary N starts one", ErrNoCanary, app, ns)
+	}
+	latest := good[len(good)-1]
+	rev := &Revision{App: app, Number: next(history), User: whoAmI(ctx, c, cfg.User), Time: cfg.now()}
+	if promote {
+		rev.Version, rev.Image = latest.Version, latest.Image
+		rev.ChangeCause = fmt.Sprintf("promote canary of revision %d", latest.Number)
+		rev.objects = withRevision(latest.promote, rev.Number)
+	} else {
+		rev.objects = withRevision(stableOnly(latest.objects), rev.Number)
+		rev.Version, rev.Image = versionOf(rev.objects, app)
+		rev.ChangeCause = fmt.Sprintf("abort canary of revision %d", latest.Number)
+	}
+	secret, err := newRecord(ns, rev)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, ns, app, rev.objects, false); err != nil {
+		return nil, err
+	}
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
+		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
+		res := &Result{}
+		return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+	}
+	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
+		return nil, err
+	}
+	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+		return nil, err
+	}
+	return &Result{Revision: rev.Number}, nil
+}
+
+// versionOf is the version label and image of app's stable Deployment in objs.
+func versionOf(objs []render.Object, app string) (string, string) {
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Name == app && len(d.Spec.Template.Spec.Containers) > 0 {
+			return d.Labels[contract.LabelVersion], d.Spec.Template.Spec.Containers[0].Image
+		}
+	}
+	return "", ""
+}

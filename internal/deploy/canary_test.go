@@ -1,0 +1,100 @@
+package deploy
+
+import (
+	"errors"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func TestParseCanaryShare(t *testing.T) {
+	tests := []struct {
+		in     string
+		stable int32
+		want   int32
+		bad    bool
+	}{
+		{in: "1", stable: 3, want: 1}, {in: "25%", stable: 3, want: 1}, {in: "50%", stable: 10, want: 5},
+		{in: "10%", stable: 1, want: 1}, {in: "0", bad: true}, {in: "101%", bad: true}, {in: "x", bad: true},
+	}
+	for _, tt := range tests {
+		s, err := ParseCanaryShare(tt.in)
+		if (err != nil) != tt.bad || (!tt.bad && s.pods(tt.stable) != tt.want) {
+			t.Errorf("%s of %d: %+v, %v; want %d pods", tt.in, tt.stable, s, err, tt.want)
+		}
+	}
+}
+
+// TestCanaryPromoteAbortRollback: a canary runs next to the stable
+// Deployment; promote rolls stable to it and removes it; abort and a
+// rollback remove it and keep stable; each is a revision.
+func TestCanaryPromoteAbortRollback(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	canary := func(img string) {
+		t.Helper()
+		res, err := RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, img, "")}, CanaryShare{Count: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{})
+		if err != nil || *d.Spec.Replicas != 1 || d.Spec.Template.Spec.Containers[0].Image != img {
+			t.Fatalf("canary deployment %v, %v", d, err)
+		}
+		if image(t, c) != "reg/shop:1" && image(t, c) != "reg/shop:2" {
+			t.Fatalf("canary changed stable to %s", image(t, c))
+		}
+		hist, _ := History(ctx, c, ns, "shop")
+		if last := hist[len(hist)-1]; last.Number != res.Revision || !last.Canary {
+			t.Fatalf("canary revision %+v", last)
+		}
+	}
+	gone := func(what string) {
+		t.Helper()
+		if _, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("canary still there after %s: %v", what, err)
+		}
+	}
+	if _, err := Promote(ctx, c, &CanaryActionConfig{Options: opts(), App: "shop"}); !errors.Is(err, ErrNoCanary) {
+		t.Fatalf("promote without a canary: %v", err)
+	}
+	canary("reg/shop:2")
+	if _, err := Promote(ctx, c, &CanaryActionConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	gone("promote")
+	if img := image(t, c); img != "reg/shop:2" {
+		t.Fatalf("stable after promote runs %s", img)
+	}
+	canary("reg/shop:3")
+	if _, err := Abort(ctx, c, &CanaryActionConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	gone("abort")
+	canary("reg/shop:4")
+	if _, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	gone("rollback")
+	if img := image(t, c); img != "reg/shop:2" {
+		t.Fatalf("stable after rollback runs %s", img)
+	}
+	hist, _ := History(ctx, c, ns, "shop")
+	var causes []string
+	for _, r := range hist {
+		causes = append(causes, r.ChangeCause)
+	}
+	want := []string{"deploy 1", "canary 2 (1 pods)", "promote canary of revision 2", "canary 3 (1 pods)", "abort canary of revision 4", "canary 4 (1 pods)", "rollback to revision 5"}
+	if len(causes) != len(want) {
+		t.Fatalf("history %q, want %q", causes, want)
+	}
+	for i := range want {
+		if causes[i] != want[i] {
+			t.Fatalf("history %q, want %q", causes, want)
+		}
+	}
+}
