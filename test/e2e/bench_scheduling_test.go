@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -33,10 +34,10 @@ func TestBenchScheduling(t *testing.T) {
 		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
 	}
 	startZZScheduler(t)
-	nodes := benchNodes(t, 200)
+	nodes := benchNodes(t, envInt(t, "ZZ_BENCH_NODES", 200))
 
 	t.Run("throughput", func(t *testing.T) {
-		const pods = 2000
+		pods := envInt(t, "ZZ_BENCH_PODS", 2000)
 		var rates = map[string][]float64{}
 		for round := range 2 {
 			for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
@@ -70,7 +71,12 @@ func TestBenchScheduling(t *testing.T) {
 	})
 }
 
+// benchNodes creates n tainted kwok nodes of 16 cores / 64 GiB.
 func benchNodes(t *testing.T, n int) []string {
+	return benchNodesOf(t, n, resource.MustParse("16"), resource.MustParse("64Gi"))
+}
+
+func benchNodesOf(t *testing.T, n int, cpu, mem resource.Quantity) []string {
 	t.Helper()
 	ctx := context.WithoutCancel(t.Context())
 	// Leftovers of an interrupted run would skew the figures.
@@ -85,14 +91,14 @@ func benchNodes(t *testing.T, n int) []string {
 	var names []string
 	for i := range n {
 		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%03d", i),
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%04d", i),
 				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
-				Labels:      map[string]string{benchLabel: "true", "kubernetes.io/hostname": fmt.Sprintf("bench-%03d", i), "type": "kwok"}},
+				Labels:      map[string]string{benchLabel: "true", "kubernetes.io/hostname": fmt.Sprintf("bench-%04d", i), "type": "kwok"}},
 			Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: benchLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}}},
-			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"),
-				corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")},
-				Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"),
-					corev1.ResourceMemory: resource.MustParse("64Gi"), corev1.ResourcePods: resource.MustParse("110")}},
+			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: cpu,
+				corev1.ResourceMemory: mem, corev1.ResourcePods: resource.MustParse("250")},
+				Capacity: corev1.ResourceList{corev1.ResourceCPU: cpu,
+					corev1.ResourceMemory: mem, corev1.ResourcePods: resource.MustParse("250")}},
 		}
 		if _, err := cluster.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -231,6 +237,20 @@ func deleteBenchPods(t *testing.T) {
 		l, err := cluster.Client.CoreV1().Pods(benchNS).List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 0, "", nil
 	})
+}
+
+// envInt reads a positive count from the environment, def when unset.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
 }
 
 func mean(v []float64) float64 {
