@@ -1,0 +1,411 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/cli"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// replicasOf is the live Deployment's replicas.
+func replicasOf(t *testing.T, c kubernetes.Interface, ns, name string) int32 {
+	t.Helper()
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+func mustZZ(t *testing.T, ns string, args ...string) string {
+	t.Helper()
+	out, errOut, err := zz(t, ns, args...)
+	if err != nil {
+		t.Fatalf("kubectl zz %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// TestDay2ScaleRestartRollback: scale and restart are revisions on the real
+// cluster; history, diff and history --revision show them; a rollback to the
+// first revision restores its replicas; an HPA makes scale refuse.
+func TestDay2ScaleRestartRollback(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+
+	_, errOut, err := zz(t, ns, "scale", "shop", "--replicas", "4", "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("scale: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "shop: 4/4 ready, 4/4 updated, 4 total") {
+		t.Errorf("scale shows no deploy progress line:\n%s", errOut)
+	}
+	if n := replicasOf(t, cluster.Client, ns, "shop"); n != 4 {
+		t.Fatalf("replicas after scale = %d", n)
+	}
+	cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 4, 60*time.Second)
+
+	before := map[string]bool{}
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 4, 60*time.Second) {
+		before[p.Name] = true
+	}
+	if out := mustZZ(t, ns, "restart", "shop", "--timeout", "60s"); !strings.Contains(out, "shop restarted, recorded as revision 3") {
+		t.Fatalf("restart: %s", out)
+	}
+	cluster.WaitFor(t, 60*time.Second, "every pod replaced", func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+		if err != nil {
+			return false, "", err
+		}
+		old := 0
+		for _, p := range pods.Items {
+			if before[p.Name] {
+				old++
+			}
+		}
+		return old == 0 && len(pods.Items) == 4, strconv.Itoa(old) + " old pods left of " + strconv.Itoa(len(pods.Items)), nil
+	})
+
+	revs := history(t, ns)
+	var causes []string
+	for _, r := range revs {
+		causes = append(causes, r.ChangeCause)
+	}
+	if got := strings.Join(causes, "|"); got != "deploy 1.0|scale to 4|restart" {
+		t.Fatalf("change causes = %s", got)
+	}
+
+	// diff exits 1 with the replicas change, as diff does.
+	out, _, err := zz(t, ns, "diff", "shop", "--revision", "1", "--to", "2")
+	if err == nil || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") {
+		t.Fatalf("diff 1..2: %v\n%s", err, out)
+	}
+	if out, _, err := zz(t, ns, "diff", "shop", "--revision", "2", "--to", "2"); err != nil || out != "" {
+		t.Fatalf("diff 2..2: %v\n%s", err, out)
+	}
+	out = mustZZ(t, ns, "history", "shop", "--revision", "2", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.spec.replicas} {end}")
+	if !strings.Contains(out, "Deployment/shop=4") {
+		t.Fatalf("history --revision 2: %s", out)
+	}
+
+	if out := mustZZ(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "60s"); !strings.Contains(out, "recorded as revision 4") {
+		t.Fatalf("rollback: %s", out)
+	}
+	if n := replicasOf(t, cluster.Client, ns, "shop"); n != 2 {
+		t.Fatalf("replicas after rollback to revision 1 = %d, want 2", n)
+	}
+	cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"},
+			MinReplicas:    ptr.To[int32](2), MaxReplicas: 5,
+		},
+	}
+	if _, err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "shop has a HorizontalPodAutoscaler (2 to 5 replicas)") {
+		t.Fatalf("scale with an HPA: %v", err)
+	}
+	if revs := history(t, ns); len(revs) != 4 {
+		t.Fatalf("a refused scale was recorded: %d revisions", len(revs))
+	}
+}
+
+// TestDay2Delete: delete removes the app's objects and revision records,
+// keeps its volume claim (bound to a real PersistentVolume) unless
+// --delete-data, and refuses without --yes off a terminal.
+func TestDay2Delete(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-data"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			StorageClassName:       "zz-e2e-manual",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + ns}},
+			ClaimRef:               &corev1.ObjectReference{Namespace: ns, Name: "shop-data"},
+		},
+	}
+	if _, err := cluster.Client.CoreV1().PersistentVolumes().Create(t.Context(), pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().PersistentVolumes().Delete(context.WithoutCancel(t.Context()), pv.Name, metav1.DeleteOptions{})
+	})
+	spec := readFile(t, shopSpec(t, "1.0", "one", 8080, "")) + "  pvc: {size: 1Gi, mountPath: /data, accessMode: ReadWriteMany, storageClass: zz-e2e-manual}\n"
+	path := filepath.Join(t.TempDir(), "zz.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustZZ(t, ns, "deploy", "-f", path, "--timeout", "90s")
+	mustZZ(t, ns, "deploy", "-f", path, "--image", "registry.local/shop:1.1", "--timeout", "90s")
+
+	if _, _, err := zz(t, ns, "delete", "shop"); err == nil || !strings.Contains(err.Error(), "stdin is not a terminal; add --yes") {
+		t.Fatalf("delete without --yes off a terminal: %v", err)
+	}
+	out := mustZZ(t, ns, "delete", "shop", "--dry-run")
+	for _, want := range []string{"would delete Deployment/shop, Service/shop, ConfigMap/shop-config-", "Secret/zz.shop.r1, Secret/zz.shop.r2", "and keep PersistentVolumeClaim/shop-data"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if revs := history(t, ns); len(revs) != 2 {
+		t.Fatalf("--dry-run deleted revisions: %d left", len(revs))
+	}
+	if out := mustZZ(t, ns, "delete", "shop", "--yes"); !strings.Contains(out, "shop deleted from namespace "+ns) || !strings.Contains(out, "kept PersistentVolumeClaim/shop-data") {
+		t.Fatalf("delete: %s", out)
+	}
+	cluster.WaitFor(t, 60*time.Second, "the app's objects and pods gone", func(ctx context.Context) (bool, string, error) {
+		left := []string{}
+		secrets, err := cluster.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+		if err != nil {
+			return false, "", err
+		}
+		for _, s := range secrets.Items {
+			left = append(left, "Secret/"+s.Name)
+		}
+		for kind, list := range map[string]func() (int, error){
+			"Deployment": func() (int, error) {
+				l, err := cluster.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+				return len(l.Items), err
+			},
+			"Service": func() (int, error) {
+				l, err := cluster.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+				return len(l.Items), err
+			},
+			"ConfigMap": func() (int, error) {
+				l, err := cluster.Client.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+				return len(l.Items), err
+			},
+			"Pod": func() (int, error) {
+				l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+				return len(l.Items), err
+			},
+		} {
+			n, err := list()
+			if err != nil {
+				return false, "", err
+			}
+			if n > 0 {
+				left = append(left, strconv.Itoa(n)+" "+kind)
+			}
+		}
+		return len(left) == 0, strings.Join(left, ", "), nil
+	})
+	pvc, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), "shop-data", metav1.GetOptions{})
+	if err != nil || pvc.Status.Phase != corev1.ClaimBound {
+		t.Fatalf("the volume claim after delete: %v, %v (want kept and bound)", pvc.Status.Phase, err)
+	}
+	if _, _, err := zz(t, ns, "history", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
+		t.Fatalf("history after delete: %v", err)
+	}
+	if out := mustZZ(t, ns, "delete", "shop", "--yes", "--delete-data"); !strings.Contains(out, "(1 objects and records)") {
+		t.Fatalf("delete --delete-data: %s", out)
+	}
+	if _, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), "shop-data", metav1.GetOptions{}); err == nil {
+		// The claim is deleted once nothing uses it (kubernetes.io/pvc-protection).
+		cluster.WaitFor(t, 60*time.Second, "the claim deleted", func(ctx context.Context) (bool, string, error) {
+			_, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "shop-data", metav1.GetOptions{})
+			return err != nil, "still there", nil
+		})
+	}
+}
+
+// crashLoop writes what a kubelet writes for a container that keeps exiting
+// with code 1 into pod's status (kwok plays the kubelet and never crashes a
+// container by itself).
+func crashLoop(t *testing.T, c kubernetes.Interface, pod *corev1.Pod) {
+	t.Helper()
+	p := pod.DeepCopy()
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodRunning
+	for i, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady {
+			p.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	for i := range p.Status.ContainerStatuses {
+		cs := &p.Status.ContainerStatuses[i]
+		cs.Ready, cs.RestartCount = false, 3
+		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}}
+		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now}}
+	}
+	if _, err := c.CoreV1().Pods(p.Namespace).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDay2Status: status and list on the real cluster: a ready app, an app
+// whose pods the scheduler cannot place (its message), one with a
+// crash-looping pod (exit code), -o json, and --watch printing a change.
+func TestDay2Status(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	crashSpec := strings.ReplaceAll(readFile(t, shopSpec(t, "1.0", "one", 8080, "")), "shop", "crash")
+	path := filepath.Join(t.TempDir(), "crash.yaml")
+	if err := os.WriteFile(path, []byte(crashSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustZZ(t, ns, "deploy", "-f", path, "--timeout", "60s")
+	stuck := strings.ReplaceAll(readFile(t, shopSpec(t, "1.0", "one", 8080, "nowhere")), "shop", "stuck")
+	path = filepath.Join(t.TempDir(), "stuck.yaml")
+	if err := os.WriteFile(path, []byte(stuck), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := zz(t, ns, "deploy", "-f", path, "--timeout", "3s"); err == nil {
+		t.Fatal("deploy of an app no node can run succeeded")
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=crash", 2, 60*time.Second)
+	crashLoop(t, cluster.Client, &pods[0])
+
+	out := squash(mustZZ(t, ns, "status"))
+	t.Logf("kubectl zz status:\n%s", out)
+	for _, want := range []string{
+		"crash 1 1.0 registry.local/crash:1.0 1/2 - Degraded",
+		"shop 1 1.0 registry.local/shop:1.0 2/2 - Ready",
+		"stuck <none> 1.0 registry.local/stuck:1.0 0/2 - Degraded",
+		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times",
+		"stuck is Degraded:\n  pod stuck-",
+		": Unschedulable: 0/",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q", want)
+		}
+	}
+	if out := squash(mustZZ(t, ns, "list")); !strings.Contains(out, "shop 1 1.0 2/2 - Ready") || strings.Contains(out, "CrashLoopBackOff") {
+		t.Errorf("list:\n%s", out)
+	}
+	var list struct {
+		Items []struct {
+			deploy.AppStatus
+			Kind string
+		}
+	}
+	out = mustZZ(t, ns, "status", "crash", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Kind != "App" ||
+		list.Items[0].Health != deploy.HealthDegraded || list.Items[0].Issues[0].Reason != "CrashLoopBackOff" || list.Items[0].DeployedBy == "" {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+
+	// --watch prints the table, then again when something changes.
+	var buf syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &buf, ErrOut: &buf})
+	root.SetArgs([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns, "status", "shop", "--watch", "--interval", "200ms"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	cluster.WaitFor(t, 30*time.Second, "the first table", func(context.Context) (bool, string, error) {
+		return strings.Contains(buf.String(), "2/2"), buf.String(), nil
+	})
+	mustZZ(t, ns, "scale", "shop", "--replicas", "3", "--timeout", "60s")
+	cluster.WaitFor(t, 30*time.Second, "the table again with 3 replicas", func(context.Context) (bool, string, error) {
+		return strings.Contains(buf.String(), "3/3"), buf.String(), nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("status --watch ended with %v", err)
+	}
+}
+
+// squash collapses the runs of spaces of a table into one.
+func squash(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		indent := l[:len(l)-len(strings.TrimLeft(l, " "))]
+		lines[i] = indent + strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDay2TwoClusters: --context a,b across two real local clusters:
+// status in one table with a CLUSTER column, history of both, a rollback in
+// both at once.
+func TestDay2TwoClusters(t *testing.T) {
+	if cluster.Kubeconfig != filepath.Join(cluster.StateDir, "kubeconfig") {
+		t.Skip("the suite runs against an external cluster; this test starts a second local one beside hack's")
+	}
+	base, err := strconv.Atoi(os.Getenv("ZZ_PORT_BASE"))
+	if err != nil {
+		t.Skip("ZZ_PORT_BASE unset: no port range for a second cluster")
+	}
+	second := startSecondCluster(t, "day2b", strconv.Itoa(base+500))
+	kubeconfig := mergeKubeconfigs(t, cluster.Kubeconfig, second.Kubeconfig)
+	ns := cluster.Namespace(t, nil)
+	if _, err := second.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	contexts := cluster.Name + ",day2b"
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := zzRaw(t, append([]string{"--kubeconfig", kubeconfig, "--context", contexts, "-n", ns}, args...)...)
+		if err != nil {
+			t.Fatalf("kubectl zz %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	run("deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "90s")
+	run("deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "90s")
+
+	out := run("status", "shop")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CLUSTER") ||
+		!strings.HasPrefix(lines[1], cluster.Name+" ") || !strings.Contains(lines[1], "registry.local/shop:2.0") ||
+		!strings.HasPrefix(lines[2], "day2b ") || !strings.Contains(lines[2], "2/2") {
+		t.Fatalf("status across two clusters:\n%s", out)
+	}
+	out = run("history", "shop")
+	if lines := strings.Split(squash(strings.TrimSpace(out)), "\n"); len(lines) != 5 || !strings.HasPrefix(lines[4], "day2b 2 2.0") {
+		t.Fatalf("history across two clusters:\n%s", out)
+	}
+	out = run("rollback", "shop", "--timeout", "90s")
+	for _, want := range []string{"recorded as revision 3 in context " + cluster.Name, "recorded as revision 3 in context day2b"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rollback output lacks %q:\n%s", want, out)
+		}
+	}
+	for name, c := range map[string]kubernetes.Interface{cluster.Name: cluster.Client, "day2b": second.Client} {
+		d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.0" {
+			t.Errorf("cluster %s after rollback: %v", name, err)
+		}
+	}
+}
