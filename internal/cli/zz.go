@@ -41,6 +41,7 @@ on several clusters at once.`,
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
 	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
+	cmd.PersistentFlags().Lookup("context").Usage = "The kubeconfig context to use, or several, comma-separated (a,b), to act on each cluster"
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
