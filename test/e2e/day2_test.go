@@ -308,6 +308,16 @@ func TestDay2Status(t *testing.T) {
 		t.Fatalf("status -o json: %v\n%s", err, out)
 	}
 
+	// A canary of 1 pod next to the 2 stable ones: status shows both.
+	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--canary", "1", "--timeout", "60s")
+	if out := squash(mustZZ(t, ns, "status", "shop")); !strings.Contains(out, "shop 2 1.0 registry.local/shop:1.0 2/2 1/1 Ready") {
+		t.Errorf("status with a canary:\n%s", out)
+	}
+	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "has a canary running (Deployment shop-canary)") {
+		t.Errorf("scale during a canary: %v", err)
+	}
+	mustZZ(t, ns, "abort", "shop", "--timeout", "60s")
+
 	// --watch prints the table, then again when something changes.
 	var buf syncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
