@@ -62,17 +62,28 @@ func NewPlugin(node string, cards []Card, slotsPerCard int, pods PodLister, mark
 		cards: cards, changed: make(chan struct{}), recent: map[types.UID]time.Time{}, refused: map[types.UID]time.Time{}, InformerLag: 5 * time.Second}
 }
 
-// SetHealth marks a card healthy or not; ListAndWatch streams the change.
-func (p *Plugin) SetHealth(uuid string, healthy bool) {
+// SetHealth marks a card healthy or not, with why; ListAndWatch streams the
+// change and the inventory publisher writes it on the node.
+func (p *Plugin) SetHealth(uuid string, healthy bool, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if healthy {
+		reason = ""
+	}
 	for i := range p.cards {
-		if p.cards[i].UUID == uuid && p.cards[i].Healthy != healthy {
-			p.cards[i].Healthy = healthy
+		if c := &p.cards[i]; c.UUID == uuid && (c.Healthy != healthy || c.Reason != reason) {
+			c.Healthy, c.Reason = healthy, reason
 			close(p.changed)
 			p.changed = make(chan struct{})
 		}
 	}
+}
+
+// Watch returns the cards and a channel closed at their next change.
+func (p *Plugin) Watch() ([]Card, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Card(nil), p.cards...), p.changed
 }
 
 // Cards returns the current cards.
@@ -162,8 +173,12 @@ func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 		return nil, err
 	}
 	sizes := map[string]int64{}
+	down := map[string]string{}
 	for _, c := range p.Cards() {
 		sizes[c.UUID] = c.MemoryMiB
+		if !c.Healthy {
+			down[c.UUID] = c.Reason
+		}
 	}
 	resp := &pluginapi.AllocateResponse{}
 	for _, c := range req.ContainerRequests {
@@ -174,6 +189,10 @@ func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 		for _, u := range a.UUIDs {
 			if _, ok := sizes[u]; !ok {
 				return nil, fmt.Errorf("zz device plugin on %s: pod %s/%s was assigned card %s, which this node does not have", p.Node, pod.Namespace, pod.Name, u)
+			}
+			if why, ok := down[u]; ok {
+				return nil, fmt.Errorf("zz device plugin on %s: pod %s/%s was assigned card %s, which is unhealthy (%s); delete the pod so the extender places it on a healthy card",
+					p.Node, pod.Namespace, pod.Name, u, why)
 			}
 		}
 		if err := p.Mark(ctx, pod); err != nil {

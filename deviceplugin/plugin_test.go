@@ -124,7 +124,7 @@ func TestPluginAgainstFakeKubelet(t *testing.T) {
 	if err != nil || len(first.Devices) != 8 {
 		t.Fatalf("first list: %v %v", first, err)
 	}
-	p.SetHealth("GPU-1", false)
+	p.SetHealth("GPU-1", false, "XID 48: down until the card is reset")
 	second, err := stream.Recv()
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestPluginAgainstFakeKubelet(t *testing.T) {
 	if unhealthy != 4 {
 		t.Fatalf("%d unhealthy slots, want 4", unhealthy)
 	}
-	p.SetHealth("GPU-1", true)
+	p.SetHealth("GPU-1", true, "")
 
 	// The kubelet is steered to a slot of the card the extender chose for
 	// the oldest waiting pod.
@@ -238,5 +238,26 @@ func TestPreferredWaitsForInformer(t *testing.T) {
 		{AvailableDeviceIDs: all, AllocationSize: 2}}})
 	if err != nil || len(resp.ContainerResponses[0].DeviceIDs) != 0 {
 		t.Fatalf("no pod with 2 cards: %v %v", resp, err)
+	}
+}
+
+// Allocate refuses a pod pinned to a card that is down, naming the card and
+// why, and serves it again once the card is back.
+func TestAllocateRefusesUnhealthyCard(t *testing.T) {
+	store := &podStore{pods: []*corev1.Pod{assigned("pinned", time.Second, false, "GPU-1")}}
+	cards := []Card{
+		{GPU: contract.GPU{Index: 0, UUID: "GPU-0", MemoryMiB: 40960, Healthy: true}},
+		{GPU: contract.GPU{Index: 1, UUID: "GPU-1", MemoryMiB: 40960, Healthy: true}},
+	}
+	p := NewPlugin("n1", cards, 4, store.list, store.mark)
+	p.InformerLag = 0
+	p.SetHealth("GPU-1", false, "XID 48: down until the card is reset")
+	req := &pluginapi.AllocateRequest{ContainerRequests: []*pluginapi.ContainerAllocateRequest{{DevicesIds: []string{SlotID("GPU-1", 0)}}}}
+	if _, err := p.Allocate(t.Context(), req); err == nil || !strings.Contains(err.Error(), "GPU-1, which is unhealthy (XID 48") {
+		t.Fatalf("Allocate on a card down for XID 48: %v", err)
+	}
+	p.SetHealth("GPU-1", true, "")
+	if resp, err := p.Allocate(t.Context(), req); err != nil || resp.ContainerResponses[0].Envs[contract.EnvVisibleDevices] != "GPU-1" {
+		t.Fatalf("Allocate after recovery: %v %v", resp, err)
 	}
 }

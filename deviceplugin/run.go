@@ -155,8 +155,9 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	for _, x := range DefaultIgnoredXIDs {
 		ignored[x] = true
 	}
-	health := &HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 10 * time.Second, RecoverAfter: c.XIDRecover, Now: time.Now}
+	health := &HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 2 * time.Second, RecoverAfter: c.XIDRecover, Now: time.Now}
 	go health.Run(ctx)
+	go keepInventory(ctx, client, c.Node, plugin)
 	notReady.Store(nil)
 	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "version", version.Get().GitVersion)
 	return NewServer(plugin, c.Dir).Run(ctx)
@@ -232,6 +233,26 @@ func publishInventory(ctx context.Context, client kubernetes.Interface, node str
 			return ctx.Err()
 		case <-time.After(delay):
 		}
+	}
+}
+
+// keepInventory writes the node's inventory again whenever a card's health
+// changes, so the extender stops placing pods on a card within seconds of an
+// XID and puts it back after recovery.
+func keepInventory(ctx context.Context, client kubernetes.Interface, node string, plugin *Plugin) {
+	_, changed := plugin.Watch()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		var cards []Card
+		cards, changed = plugin.Watch()
+		if err := publishInventory(ctx, client, node, cards); err != nil {
+			return // ctx ended
+		}
+		klog.FromContext(ctx).Info("Published card health in the node's inventory", "node", node)
 	}
 }
 

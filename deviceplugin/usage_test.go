@@ -225,7 +225,7 @@ func TestCardCollector(t *testing.T) {
 	if err := lib.SetLost(u5, true); err != nil {
 		t.Fatal(err)
 	}
-	p.SetHealth(u5, false)
+	p.SetHealth(u5, false, "lost")
 	for _, tt := range []struct {
 		name, uuid string
 		want       float64

@@ -56,6 +56,7 @@ type Server struct {
 	procs  map[string][]Process // by card UUID
 	util   map[string]uint32    // percent, by card UUID
 	lost   map[string]bool
+	ecc    map[string]uint64 // volatile uncorrected ECC errors, by card UUID
 	events chan nvml.EventData
 }
 
@@ -72,7 +73,7 @@ func New(model, node string) (*Server, error) {
 		return nil, fmt.Errorf("unknown mock machine %q; known: %v", model, ModelNames())
 	}
 	s := &Server{Server: mk(), procs: map[string][]Process{}, util: map[string]uint32{},
-		lost: map[string]bool{}, events: make(chan nvml.EventData, 64)}
+		lost: map[string]bool{}, ecc: map[string]uint64{}, events: make(chan nvml.EventData, 64)}
 	for i, dev := range s.Devices {
 		d := dev.(*server.Device)
 		d.UUID = "GPU-" + uuid.NewSHA1(uuidSpace, []byte(node+"/"+strconv.Itoa(i))).String()
@@ -119,6 +120,17 @@ func (s *Server) complete(d *server.Device) {
 		return out, nvml.SUCCESS
 	}
 	d.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
+	d.GetTotalEccErrorsFunc = func(t nvml.MemoryErrorType, c nvml.EccCounterType) (uint64, nvml.Return) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.lost[d.UUID] {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		if t != nvml.MEMORY_ERROR_TYPE_UNCORRECTED || c != nvml.VOLATILE_ECC {
+			return 0, nvml.SUCCESS
+		}
+		return s.ecc[d.UUID], nvml.SUCCESS
+	}
 }
 
 // eventSet delivers the XIDs InjectXID queues. The plugin makes one.
@@ -145,11 +157,18 @@ func (s *Server) device(uuid string) (*server.Device, error) {
 	return nil, fmt.Errorf("no card with UUID %q on this mock machine", uuid)
 }
 
-// InjectXID raises an XID critical error on a card.
+// InjectXID raises an XID critical error on a card. XIDs 48 (double-bit
+// ECC) and 95 (uncontained ECC) also count an uncorrected ECC error in the
+// card's volatile counter, as the driver does, until Reset.
 func (s *Server) InjectXID(uuid string, xid uint64) error {
 	d, err := s.device(uuid)
 	if err != nil {
 		return err
+	}
+	if xid == 48 || xid == 95 {
+		s.mu.Lock()
+		s.ecc[uuid]++
+		s.mu.Unlock()
 	}
 	select {
 	case s.events <- nvml.EventData{Device: d, EventType: nvml.EventTypeXidCriticalError, EventData: xid}:
@@ -157,6 +176,18 @@ func (s *Server) InjectXID(uuid string, xid uint64) error {
 	default:
 		return fmt.Errorf("event queue full: is the plugin waiting for events?")
 	}
+}
+
+// Reset is a GPU reset (nvidia-smi -r): the card answers again and its
+// volatile ECC counters are zero.
+func (s *Server) Reset(uuid string) error {
+	if _, err := s.device(uuid); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost[uuid], s.ecc[uuid] = false, 0
+	return nil
 }
 
 // SetLost makes a card unreachable (NVML answers GPU_IS_LOST) or brings it back.
@@ -199,6 +230,7 @@ func (s *Server) SetUtilization(uuid string, percent uint32) error {
 //
 //	POST /xid?uuid=U&xid=79
 //	POST /lost?uuid=U&lost=true|false
+//	POST /reset?uuid=U
 //	POST /utilization?uuid=U&percent=40
 //	PUT  /processes?uuid=U   body: [{"pid":123,"usedMiB":2048}]
 func (s *Server) Handler() http.Handler {
@@ -225,6 +257,9 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		reply(w, s.SetLost(r.URL.Query().Get("uuid"), lost))
+	})
+	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Reset(r.URL.Query().Get("uuid")))
 	})
 	mux.HandleFunc("POST /utilization", func(w http.ResponseWriter, r *http.Request) {
 		p, err := strconv.ParseUint(r.URL.Query().Get("percent"), 10, 32)

@@ -21,9 +21,11 @@
 //
 // The flow:
 //
-//  1. The device plugin writes the node's cards (UUID, model, MiB) as JSON in
-//     AnnotationNodeGPUInventory (see NodeGPUInventory), so the extender needs
-//     no NVML.
+//  1. The device plugin writes the node's cards (UUID, model, MiB, health
+//     and why a card is down) as JSON in AnnotationNodeGPUInventory (see
+//     NodeGPUInventory), so the extender needs no NVML, and writes it again
+//     within seconds of a card's health changing: the extender places no pod
+//     on an unhealthy card and Allocate refuses one.
 //  2. The extender is the source of truth for card choice. Its bind writes
 //     AnnotationGPUIndexes, AnnotationGPUUUIDs, AnnotationGPUMemMiB,
 //     AnnotationGPUAssumeTime and AnnotationGPUAssigned="false" on the pod

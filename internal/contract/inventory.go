@@ -24,6 +24,10 @@ type GPU struct {
 	MemoryMiB int64  `json:"memoryMiB"`
 	// Healthy is false while the device plugin reports the card unusable.
 	Healthy bool `json:"healthy"`
+	// Reason says why an unhealthy card is down ("XID 48 ...", "lost ...");
+	// empty for a healthy card. Added to format version 1 compatibly:
+	// readers that do not know it ignore it.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ErrNoInventory means the node has no inventory annotation: not a GPU node, or

@@ -75,7 +75,7 @@ func Table(views []gpushare.NodeView, wide bool) (header []string, rows [][]stri
 				for i, p := range c.Pods {
 					pods[i] = fmt.Sprintf("%s/%s:%s", p.Namespace, p.Name, mib(p.MemMiB))
 				}
-				row = append(row, c.UUID, strconv.FormatBool(c.Healthy), strings.Join(pods, ","))
+				row = append(row, c.UUID, health(c.Card), strings.Join(pods, ","))
 			}
 			rows = append(rows, row)
 		}
@@ -89,4 +89,12 @@ func mib(v int64) string {
 		return fmt.Sprintf("%dGi", v/1024)
 	}
 	return fmt.Sprintf("%dMi", v)
+}
+
+// health is the HEALTHY column: true, or false with the device plugin's reason.
+func health(c gpushare.Card) string {
+	if c.Healthy || c.Reason == "" {
+		return strconv.FormatBool(c.Healthy)
+	}
+	return "false (" + c.Reason + ")"
 }

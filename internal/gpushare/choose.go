@@ -78,12 +78,26 @@ func Fit(cards []Card, req Request) error {
 	case fitting >= req.Cards:
 		return nil
 	case healthy < req.Cards:
-		return fmt.Errorf("node has %d healthy GPU cards < %d asked", healthy, req.Cards)
+		return fmt.Errorf("node has %d healthy GPU cards < %d asked%s", healthy, req.Cards, unhealthyList(cards))
 	case req.Cards == 1:
 		return fmt.Errorf("largest free card %d MiB < %d MiB asked", largest, req.MemMiB)
 	}
 	return fmt.Errorf("%d cards with %d MiB free < %d cards asked (free MiB per card: %s)",
 		fitting, req.MemMiB, req.Cards, freeList(cards))
+}
+
+// unhealthyList names the cards that are down and why, for Fit's reasons.
+func unhealthyList(cards []Card) string {
+	var parts []string
+	for i := range cards {
+		if !cards[i].Healthy {
+			parts = append(parts, fmt.Sprintf("card %d (%s) unhealthy: %s", cards[i].Index, cards[i].UUID, cards[i].Reason))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
 }
 
 func freeList(cards []Card) string {

@@ -1,6 +1,7 @@
 package gpushare
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,22 @@ func TestClearAssignmentCoversAnnotations(t *testing.T) {
 	}
 	if len(clear) != len(a.Annotations()) {
 		t.Errorf("ClearAssignment deletes %d keys, the assignment has %d", len(clear), len(a.Annotations()))
+	}
+}
+
+// A card the device plugin reports down takes no pod, and the filter reason
+// names it and why.
+func TestUnhealthyCardNamedInFitReason(t *testing.T) {
+	cards := []Card{
+		{GPU: contract.GPU{Index: 0, UUID: "GPU-0", MemoryMiB: 16000, Healthy: false, Reason: "XID 48: down until the card is reset"}},
+	}
+	err := Fit(cards, Request{MemMiB: 1000, Cards: 1})
+	if err == nil || !strings.Contains(err.Error(), "card 0 (GPU-0) unhealthy: XID 48") {
+		t.Fatalf("Fit = %v", err)
+	}
+	cards = append(cards, Card{GPU: contract.GPU{Index: 1, UUID: "GPU-1", MemoryMiB: 16000, Healthy: true}})
+	got, err := Choose(cards, Request{MemMiB: 1000, Cards: 1}, Binpack, nil)
+	if err != nil || len(got) != 1 || cards[got[0]].UUID != "GPU-1" {
+		t.Fatalf("Choose = %v, %v; want the healthy card", got, err)
 	}
 }
