@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,8 +156,8 @@ func TestDeploy(t *testing.T) {
 			t.Fatalf("diff of the running spec: %v\n%s", err, out)
 		}
 		out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "2.0", "two", 9090, ""))
-		if err != nil {
-			t.Fatal(err)
+		if !errors.Is(err, cli.ErrDiffers) { // exit 1, as kubectl diff
+			t.Fatalf("diff with differences: err = %v, want cli.ErrDiffers", err)
 		}
 		for _, want := range []string{"--- live Deployment/shop", "-        image: registry.local/shop:1.0", "+        image: registry.local/shop:2.0",
 			"--- live Service/shop", "+    port: 9090", "--- live ConfigMap/shop-config-", "+  app.conf: mode=two"} {

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// cartSpec writes a 3-replica web app spec of version and returns its path.
+func cartSpec(t *testing.T, version, extra string) string {
+	t.Helper()
+	spec := "apiVersion: zz.io/v1\nkind: App\nname: cart\nspec:\n  type: web\n  image: registry.local/cart:" + version +
+		"\n  replicas: 3\n  cpu: 50m\n  memory: 32Mi\n" + extra
+	path := filepath.Join(t.TempDir(), "zz.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// endpoints counts the running pods the cart Service selects: what its
+// EndpointSlices would hold (kwok's fake pods get no IP here, so the
+// EndpointSlice controller lists none).
+func endpoints(ctx context.Context, ns string) (int, error) {
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "cart", metav1.GetOptions{})
+	if err != nil {
+		return 0, err
+	}
+	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range l.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func waitEndpoints(t *testing.T, ns string, want int) {
+	t.Helper()
+	cluster.WaitFor(t, 60*time.Second, fmt.Sprintf("%d endpoints behind Service cart", want), func(ctx context.Context) (bool, string, error) {
+		n, err := endpoints(ctx, ns)
+		return n == want, fmt.Sprintf("%d endpoints", n), err
+	})
+}
+
+func noCanary(t *testing.T, ns, after string) {
+	t.Helper()
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "cart-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("canary still there after %s: %v", after, err)
+	}
+}
+
+func cartImage(t *testing.T, ns string) string {
+	t.Helper()
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// TestCanary: a canary of 1 pod runs next to 3 stable pods behind one
+// Service (it selects 4 running pods); promote rolls stable to it; abort
+// and a rollback during a canary remove it; each is in history.
+func TestCanary(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := zz(t, ns, args...)
+		if err != nil {
+			t.Fatalf("kubectl zz %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	run("deploy", "-f", cartSpec(t, "1.0", ""), "--timeout", "60s")
+	waitEndpoints(t, ns, 3)
+
+	out := run("deploy", "-f", cartSpec(t, "2.0", ""), "--canary", "1", "--timeout", "60s")
+	if !strings.Contains(out, "cart 2.0 canary deployed as revision 2") {
+		t.Errorf("canary output: %s", out)
+	}
+	waitEndpoints(t, ns, 4)
+	if img := cartImage(t, ns); img != "registry.local/cart:1.0" {
+		t.Fatalf("the canary changed stable to %s", img)
+	}
+	cluster.RunningPods(t, ns, "zz.io/app=cart,zz.io/track=canary", 1, 60*time.Second)
+
+	run("promote", "cart", "--timeout", "60s")
+	noCanary(t, ns, "promote")
+	if img := cartImage(t, ns); img != "registry.local/cart:2.0" {
+		t.Fatalf("stable after promote runs %s", img)
+	}
+	waitEndpoints(t, ns, 3)
+
+	run("deploy", "-f", cartSpec(t, "3.0", ""), "--canary", "25%", "--timeout", "60s")
+	waitEndpoints(t, ns, 4)
+	run("abort", "cart", "--timeout", "60s")
+	noCanary(t, ns, "abort")
+	waitEndpoints(t, ns, 3)
+
+	run("deploy", "-f", cartSpec(t, "4.0", ""), "--canary", "1", "--timeout", "60s")
+	run("rollback", "cart", "--timeout", "60s")
+	noCanary(t, ns, "rollback")
+	if img := cartImage(t, ns); img != "registry.local/cart:2.0" {
+		t.Fatalf("stable after rollback runs %s", img)
+	}
+	out = run("history", "cart")
+	for _, want := range []string{"canary 2.0 (1 pods)", "promote canary of revision 2", "abort canary of revision 4", "rollback to revision 5"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("history lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDeployHPAKeepsReplicas: on the real apiserver, adding an hpa to an
+// app that ran 10 replicas keeps 10 (server-side apply alone would drop the
+// field and the Deployment would fall to 1).
+func TestDeployHPAKeepsReplicas(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	spec := func(extra string) string {
+		return cartSpec(t, "1.0", extra)
+	}
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec(""), "--set", "spec.replicas=10", "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
+	}
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec("  hpa: {min: 2, max: 20}\n"), "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy with hpa: %v\n%s%s", err, out, errOut)
+	}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 10 {
+		t.Fatalf("replicas after adding an hpa: %d, want 10", *d.Spec.Replicas)
+	}
+}
