@@ -15,7 +15,7 @@ LDFLAGS   := -s -w -X github.com/zzcloud/zz/internal/version.gitVersion=$(VERSIO
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
 # Tool modules with code of their own (vetted and unit-tested with the product).
-TOOL_MODS := hack/tools/images hack/tools/release
+TOOL_MODS := hack/tools/images hack/tools/release hack/tools/helm
 # make images: the server images, linux/amd64 (see README, Images).
 IMAGES     := zz-extender zz-webhook zz-device-plugin
 IMAGE_REPO ?= zzcloud
@@ -24,6 +24,8 @@ IMAGE_DIR  ?= _output/images
 RELEASE_PLATFORMS ?= linux/amd64,linux/arm64,darwin/amd64,darwin/arm64,windows/amd64,windows/arm64
 RELEASE_DIR       ?= _output/release
 KREW_MANIFEST     ?= krew/zz.yaml
+# Where the release's images are pushed: install.yaml and the chart name them so.
+RELEASE_IMAGE_REPO ?= ghcr.io/zzcloud
 # go-nvml's cgo bindings trip deprecation warnings on every cold build.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
@@ -47,12 +49,16 @@ images:
 	_output/tools/images -out $(IMAGE_DIR) -repo $(IMAGE_REPO) -version $(VERSION) -revision $(COMMIT) \
 	  -source-date-epoch $(SOURCE_DATE_EPOCH) -platform linux/amd64 $(foreach i,$(IMAGES),$(i)=$(IMAGE_DIR)/linux-amd64/$(i))
 
-## release: kubectl-zz archives for every platform into $(RELEASE_DIR), the krew manifest $(KREW_MANIFEST), each platform installed by krew
+## release: kubectl-zz archives for every platform into $(RELEASE_DIR), the krew manifest $(KREW_MANIFEST), each platform installed by krew; install.yaml and the Helm chart zz-<version>.tgz (images pinned by the digests make images recorded)
 release:
 	$(GO) build -C hack/tools/release -o $(CURDIR)/_output/tools/release .
 	_output/tools/release -version $(VERSION) -ldflags '$(LDFLAGS)' -source-date-epoch $(SOURCE_DATE_EPOCH) \
 	  -platforms $(RELEASE_PLATFORMS) -out $(RELEASE_DIR) -manifest $(KREW_MANIFEST)
 	hack/verify-release.sh $(KREW_MANIFEST) $(RELEASE_DIR)
+	$(GO) build -C hack/tools/helm -o $(CURDIR)/_output/tools/zz-install .
+	_output/tools/zz-install -version $(VERSION) -image-repo $(RELEASE_IMAGE_REPO) -digests $(IMAGE_DIR)/digests.txt \
+	  -source-date-epoch $(SOURCE_DATE_EPOCH) -out $(RELEASE_DIR)
+	hack/verify-chart.sh $(RELEASE_DIR)/zz-$(patsubst v%,%,$(VERSION)).tgz
 
 ## test: lint, build, unit tests with -race, images, then the e2e suite on a local cluster
 test: lint build unit images e2e
@@ -93,13 +99,14 @@ bench-packing:
 bench-e2e: tools
 	ZZ_BENCH=1 hack/e2e.sh -run 'TestBenchScheduling|TestBenchJobSite'
 
-## lint: gofmt, go vet, and the Kubernetes pins
+## lint: gofmt, go vet, the Kubernetes pins, helm lint and helm template of manifests/helm/zz
 lint: verify-pins
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './_output/*' -not -path './.git/*'))"; \
 	  if [ -n "$$out" ]; then echo "error: gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	for m in $(TOOL_MODS); do (cd $$m && $(GO) vet ./...) || exit 1; done
 	bash -n hack/*.sh
+	hack/verify-chart.sh manifests/helm/zz
 
 verify-pins:
 	hack/verify-pins.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kubelet for the device-plugin e2e, kwok, krew; stern on
-# request) into _output/bin.
+# kube-scheduler, kubectl, kubelet for the device-plugin e2e, kwok, krew, helm;
+# stern on request) into _output/bin.
 # Each group is rebuilt only when its pins change: a stamp beside the binaries holds
 # the hash of what it was built from.
 #
@@ -66,6 +66,20 @@ build_krew() {
   ln -sfn krew "${ZZ_BIN}/kubectl-krew"
 }
 
+# build_helm builds helm from hack/tools/helm (its pin): make lint runs helm lint
+# and helm template, the e2e suite helm install. The module's k8s.io libraries
+# are the control plane's versions, so a warm build cache makes this quick.
+build_helm() {
+  local mod="${ZZ_ROOT}/hack/tools/helm"
+  local version; version="$(gomod_version helm.sh/helm/v4 "${mod}/go.mod")"
+  local ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=${version}"
+  local key; key="$(stamp_key "${mod}/go.mod" "${mod}/go.sum" <(echo "${ldflags}"))"
+  up_to_date helm "${key}" helm && return 0
+  log "building helm ${version}"
+  (cd "${mod}" && CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${ZZ_BIN}/helm" helm.sh/helm/v4/cmd/helm)
+  echo "${key}" > "${ZZ_BIN}/.stamp-helm"
+}
+
 # build_go_install NAME MODULE@VERSION builds a released tool with go install.
 build_go_install() {
   local name=$1 target=$2
@@ -85,10 +99,11 @@ build() {
     kwok) build_go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" ;;
     stern) build_go_install stern "github.com/stern/stern@${STERN_VERSION}" ;;
     krew) build_krew ;;
-    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok krew stern" ;;
+    helm) build_helm ;;
+    *) die "unknown tool '$1'; known: etcd control-plane kubelet kwok krew helm stern" ;;
   esac
 }
 
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kubelet kwok krew)
+[[ ${#targets[@]} -gt 0 ]] || targets=(etcd control-plane kubelet kwok krew helm)
 for t in "${targets[@]}"; do build "$t"; done

@@ -43,6 +43,12 @@ func renderOverlay(t *testing.T, dir string) rendered {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeObjects(t, out)
+}
+
+// decodeObjects decodes a multi-document YAML stream.
+func decodeObjects(t *testing.T, out string) rendered {
+	t.Helper()
 	var objs rendered
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
 	for {
@@ -110,9 +116,18 @@ func replaceArgs(args []string, with map[string]string, extra ...string) []strin
 // apiserver for a pod of an opted-in namespace, and the device plugin
 // publishes its node's cards with the DaemonSet's rights.
 func TestManifestsSelfSigned(t *testing.T) {
-	ctx := t.Context()
 	overlay := filepath.Join(cluster.Root, "manifests", "overlays", "self-signed")
-	objs := renderOverlay(t, overlay)
+	installAndCheck(t, "kubectl apply -k manifests/overlays/self-signed", renderOverlay(t, overlay), func(ctx context.Context) (string, error) {
+		return cluster.Kubectl(ctx, "apply", "-k", overlay)
+	})
+}
+
+// installAndCheck installs objs with install (run twice: a re-install must
+// change nothing), then runs what the pods would run with the installed
+// arguments and ServiceAccounts: certgen, the webhook through its Service,
+// the device plugin with its DaemonSet's rights.
+func installAndCheck(t *testing.T, how string, objs rendered, install func(context.Context) (string, error)) {
+	ctx := t.Context()
 	var job batchv1.Job
 	objs.get(t, "Job", "zz-webhook-certgen", &job)
 	var svc corev1.Service
@@ -130,10 +145,10 @@ func TestManifestsSelfSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if out, err := cluster.Kubectl(ctx, "apply", "-k", overlay); err != nil {
-		t.Fatalf("kubectl apply -k %s: %v\n%s", overlay, err, out)
+	if out, err := install(ctx); err != nil {
+		t.Fatalf("%s: %v\n%s", how, err, out)
 	}
-	t.Logf("kubectl apply -k manifests/overlays/self-signed: %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: %d objects in %s", how, len(objs), time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() { uninstallWorkloads(t, objs) })
 	// The controllers create every workload's pods: the Pod Security level
 	// of zz-system (restricted) admits them.
@@ -208,10 +223,10 @@ func TestManifestsSelfSigned(t *testing.T) {
 		t.Fatalf("second certgen run changed something:\n%s", out)
 	}
 	unchanged("a second certgen run")
-	if out, err := cluster.Kubectl(ctx, "apply", "-k", overlay); err != nil {
-		t.Fatalf("kubectl apply -k again: %v\n%s", err, out)
+	if out, err := install(ctx); err != nil {
+		t.Fatalf("%s again: %v\n%s", how, err, out)
 	}
-	unchanged("applying the overlay again")
+	unchanged("installing again")
 	runCertgen()
 	unchanged("certgen after applying the overlay again")
 

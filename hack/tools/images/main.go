@@ -71,6 +71,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// NAME DIGEST per image, for make release: install.yaml and the Helm chart
+	// pin the images by these digests.
+	var digests strings.Builder
 	for _, arg := range o.images {
 		n, bin, ok := strings.Cut(arg, "=")
 		if !ok {
@@ -99,8 +102,15 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("%s: the written image fails its check: %w", n, err)
 		}
-		digest, _ := img.Digest()
+		digest, err := img.Digest()
+		if err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
 		fmt.Printf("%s\t%s\t%s\t%s\n", path, tag, digest, line)
+		fmt.Fprintf(&digests, "%s %s\n", n, digest)
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "digests.txt"), []byte(digests.String()), 0o644); err != nil {
+		return err
 	}
 	idx, err := layout.ImageIndexFromPath(ociDir)
 	if err != nil {

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const root = "../../.."
+
+// generatedName matches the names of kustomize's and the chart's generated
+// ConfigMaps: the same content has another hash in each.
+var generatedName = regexp.MustCompile(`^(zz-scheduler-config)-[a-z0-9]{10}$`)
+
+// normalize drops what the chart adds on purpose (helm.sh/ annotations: the
+// certgen Job is a hook) and the generated names' hashes.
+func normalize(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range v {
+			if k == "annotations" {
+				if m, ok := e.(map[string]any); ok {
+					m = normalize(m).(map[string]any)
+					for a := range m {
+						if strings.HasPrefix(a, "helm.sh/") {
+							delete(m, a)
+						}
+					}
+					if len(m) == 0 {
+						continue
+					}
+					e = m
+				}
+			}
+			out[k] = normalize(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = normalize(e)
+		}
+		return out
+	case string:
+		return generatedName.ReplaceAllString(v, "$1-HASH")
+	}
+	return v
+}
+
+// byKey indexes normalized objects by kind, namespace and name.
+func byKey(t *testing.T, objs []Object) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for _, o := range objs {
+		k := normalize(map[string]any{"k": o.Key()}).(map[string]any)["k"].(string)
+		if _, dup := out[k]; dup {
+			t.Fatalf("%s rendered twice", k)
+		}
+		out[k] = normalize(map[string]any(o))
+	}
+	return out
+}
+
+func kustomizeObjects(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	y, err := Kustomize(filepath.Join(root, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return byKey(t, objs)
+}
+
+func chartObjects(t *testing.T, chartPath string, vals map[string]any) map[string]any {
+	t.Helper()
+	ch, err := LoadChart(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := RenderChart(ch, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return byKey(t, objs)
+}
+
+// keep returns the objects of all whose keys are (or, with !in, are not) in set.
+func keep(all, set map[string]any, in bool) map[string]any {
+	out := map[string]any{}
+	for k, v := range all {
+		if _, ok := set[k]; ok == in {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestChartEqualsKustomize renders the chart and the kustomize sources and
+// compares every object: the chart is a second way to install the same
+// objects, never a second copy that drifts. A new object in manifests/ fails
+// here until the chart has it.
+func TestChartEqualsKustomize(t *testing.T) {
+	chart := filepath.Join(root, "manifests/helm/zz")
+	def := kustomizeObjects(t, "manifests/overlays/default")
+	dp := kustomizeObjects(t, "manifests/deviceplugin")
+	sched := kustomizeObjects(t, "manifests/scheduler")
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   map[string]any
+	}{
+		{"defaults are the default overlay", nil, def},
+		{"certificates.mode=cert-manager is the cert-manager overlay",
+			map[string]any{"certificates": map[string]any{"mode": "cert-manager"}}, kustomizeObjects(t, "manifests/overlays/cert-manager")},
+		{"devicePlugin.enabled=false leaves out manifests/deviceplugin",
+			map[string]any{"devicePlugin": map[string]any{"enabled": false}}, keep(def, dp, false)},
+		{"only the device plugin is manifests/deviceplugin",
+			map[string]any{"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}}, keep(def, dp, true)},
+		{"monitoring.enabled=true adds components/monitoring",
+			map[string]any{"monitoring": map[string]any{"enabled": true}}, withMonitoring(t)},
+		{"scheduler.enabled=false leaves out manifests/scheduler",
+			map[string]any{"scheduler": map[string]any{"enabled": false}}, keep(def, sched, false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := chartObjects(t, chart, tc.values)
+			if diff := cmp.Diff(keys(tc.want), keys(got)); diff != "" {
+				t.Fatalf("objects (-kustomize +chart):\n%s", diff)
+			}
+			for k, want := range tc.want {
+				if diff := cmp.Diff(want, got[k]); diff != "" {
+					t.Errorf("%s (-kustomize +chart):\n%s", k, diff)
+				}
+			}
+		})
+	}
+}
+
+// withMonitoring is the default overlay with components/monitoring.
+func withMonitoring(t *testing.T) map[string]any {
+	t.Helper()
+	y, err := KustomizeManifests(filepath.Join(root, "manifests"), "resources:\n- ../manifests/overlays/default\ncomponents:\n- ../manifests/components/monitoring\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return byKey(t, objs)
+}
+
+// find returns the normalized object of that kind and name.
+func find(t *testing.T, objs map[string]any, kind, name string) map[string]any {
+	t.Helper()
+	for k, o := range objs {
+		if strings.HasPrefix(k, kind+" ") && strings.HasSuffix(k, "/"+name) {
+			return o.(map[string]any)
+		}
+	}
+	t.Fatalf("no %s %s in %v", kind, name, keys(objs))
+	return nil
+}
+
+func podSpec(t *testing.T, o map[string]any) map[string]any {
+	t.Helper()
+	spec := o["spec"].(map[string]any)
+	if jt, ok := spec["jobTemplate"].(map[string]any); ok {
+		spec = jt["spec"].(map[string]any)
+	}
+	return spec["template"].(map[string]any)["spec"].(map[string]any)
+}
+
+// TestChartValues sets each value an admin changes and checks where it lands.
+func TestChartValues(t *testing.T) {
+	chart := filepath.Join(root, "manifests/helm/zz")
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	objs := chartObjects(t, chart, map[string]any{
+		"images": map[string]any{"webhook": map[string]any{"repository": "registry.example/zz-webhook", "tag": "v9.9.9", "digest": digest}},
+		"devicePlugin": map[string]any{"slotsPerCard": 8, "nodeSelector": map[string]any{"gpu": "yes"},
+			"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}},
+		"webhook": map[string]any{"replicas": 3, "timeoutSeconds": 2, "policy": "cluster: c1\n",
+			"tolerations": []any{map[string]any{"key": "infra", "operator": "Exists"}}},
+		"scheduler": map[string]any{"gpuPolicy": "spread", "nodeSelector": map[string]any{"role": "control"}},
+		"logLevel":  4,
+	})
+	for _, tc := range []struct {
+		what string
+		got  any
+		want any
+	}{
+		{"webhook image pinned", podSpec(t, find(t, objs, "Deployment", "zz-webhook"))["containers"].([]any)[0].(map[string]any)["image"],
+			"registry.example/zz-webhook:v9.9.9@" + digest},
+		{"certgen runs the webhook image", podSpec(t, find(t, objs, "CronJob", "zz-webhook-certgen"))["containers"].([]any)[0].(map[string]any)["image"],
+			"registry.example/zz-webhook:v9.9.9@" + digest},
+		{"slots per card", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--slots-per-card=8"), true},
+		{"log level", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--v=4"), true},
+		{"device plugin node selector", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["nodeSelector"], map[string]any{"gpu": "yes"}},
+		{"device plugin resources", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["resources"],
+			map[string]any{"limits": map[string]any{"memory": "1Gi"}, "requests": map[string]any{"cpu": "50m", "memory": "64Mi"}}},
+		{"webhook replicas", find(t, objs, "Deployment", "zz-webhook")["spec"].(map[string]any)["replicas"], float64(3)},
+		{"webhook tolerations", podSpec(t, find(t, objs, "Deployment", "zz-webhook"))["tolerations"], []any{map[string]any{"key": "infra", "operator": "Exists"}}},
+		{"webhook timeout", find(t, objs, "MutatingWebhookConfiguration", "zz-webhook")["webhooks"].([]any)[0].(map[string]any)["timeoutSeconds"], float64(2)},
+		{"policy", find(t, objs, "ConfigMap", "zz-webhook-policy")["data"], map[string]any{"policy.yaml": "cluster: c1\n"}},
+		{"gpu policy", slices.Contains(podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["containers"].([]any)[1].(map[string]any)["args"].([]any), "--gpu-policy=spread"), true},
+		{"scheduler node selector", podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["nodeSelector"], map[string]any{"role": "control"}},
+	} {
+		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.what, diff)
+		}
+	}
+
+	ch, err := LoadChart(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RenderChart(ch, map[string]any{"certificates": map[string]any{"mode": "vault"}}); err == nil || !strings.Contains(err.Error(), "want self-signed or cert-manager") {
+		t.Errorf("certificates.mode=vault: %v, want an error naming the modes", err)
+	}
+}
+
+// TestReleaseAssets writes install.yaml and the chart package as make
+// release does: install.yaml pins the images it has digests for, and the
+// packaged chart with its defaults renders the same objects as install.yaml.
+func TestReleaseAssets(t *testing.T) {
+	out := t.TempDir()
+	digests := filepath.Join(out, "digests.txt")
+	d := "sha256:" + strings.Repeat("0f", 32)
+	if err := os.WriteFile(digests, []byte("zz-webhook "+d+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000}); err != nil {
+		t.Fatal(err)
+	}
+	y, err := os.ReadFile(filepath.Join(out, "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"image: registry.example/zz/zz-webhook:v1.2.3-rc.1@" + d, "image: registry.example/zz/zz-extender:v1.2.3-rc.1\n",
+		"image: registry.example/zz/zz-device-plugin:v1.2.3-rc.1\n", "image: registry.k8s.io/kube-scheduler:v1.37.2\n"} {
+		if !strings.Contains(string(y), want) {
+			t.Errorf("install.yaml has no %q", want)
+		}
+	}
+	if strings.Contains(string(y), "ghcr.io/zzcloud") || strings.Contains(string(y), "zzcloud/zz-webhook:latest") {
+		t.Errorf("install.yaml still names an unreleased image")
+	}
+	objs, err := Decode(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg := filepath.Join(out, "zz-1.2.3-rc.1.tgz")
+	if diff := cmp.Diff(byKey(t, objs), chartObjects(t, pkg, nil)); diff != "" {
+		t.Errorf("install.yaml and the packaged chart differ (-install.yaml +chart):\n%s", diff)
+	}
+	ch, err := LoadChart(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Metadata.Version != "1.2.3-rc.1" || ch.Metadata.AppVersion != "v1.2.3-rc.1" || !ch.ModTime.Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("chart version %s appVersion %s mtime %s", ch.Metadata.Version, ch.Metadata.AppVersion, ch.ModTime)
+	}
+	// The same inputs, the same bytes.
+	first, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(pkg); string(again) != string(first) {
+		t.Errorf("packing the chart twice gave different bytes")
+	}
+}
+
+func TestSetImageValuesKeepsComments(t *testing.T) {
+	in := "images:\n  # the webhook\n  webhook:\n    repository: a/b\n    tag: v1\n    digest: \"\"\n"
+	got, err := SetImageValues([]byte(in), "webhook", Image{Repository: "r/w", Tag: "v2", Digest: "sha256:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "images:\n  # the webhook\n  webhook:\n    repository: r/w\n    tag: v2\n    digest: \"sha256:1\"\n"; string(got) != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if _, err := SetImageValues([]byte(in), "extender", Image{}); err == nil {
+		t.Error("a missing key is not an error")
+	}
+}
