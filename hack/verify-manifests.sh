@@ -14,29 +14,52 @@ kubeconfig="${KUBECONFIG:-${ZZ_KUBECONFIG}}"
 kubectl=("${ZZ_BIN}/kubectl" --kubeconfig "${kubeconfig}")
 status=0
 
-# cert-manager's CRDs, so overlays/cert-manager's Issuers and Certificates are
-# checked against their real schemas: from the deploy/crds folder of cert-manager's
-# Go module at CERT_MANAGER_VERSION (hack/versions.env), applied for real (a CRD
-# cannot be dry-run and then used). A cluster that serves them already (one with
-# cert-manager installed) is left alone.
-cert_manager_crds() {
-  local crd missing=() dir
-  for crd in certificates issuers clusterissuers certificaterequests; do
-    "${kubectl[@]}" get crd "${crd}.cert-manager.io" > /dev/null 2>&1 || missing+=("${crd}")
+# CRDs that are not part of Kubernetes, so the objects using them are checked
+# against their real schemas: cert-manager's (overlays/cert-manager) from the
+# deploy/crds folder of its Go module at CERT_MANAGER_VERSION, the Prometheus
+# Operator's (components/monitoring) from the example/prometheus-operator-crd
+# folder of its Go module at PROMETHEUS_OPERATOR_VERSION (hack/versions.env);
+# applied for real (a CRD cannot be dry-run and then used). A cluster that
+# serves them already is left alone.
+#   module_crds MODULE VERSION FOLDER GROUP PLURAL...
+module_crds() {
+  local module=$1 version=$2 folder=$3 group=$4; shift 4
+  local crd missing=() dir f files=()
+  for crd in "$@"; do
+    "${kubectl[@]}" get crd "${crd}.${group}" > /dev/null 2>&1 || missing+=("${crd}")
   done
   [[ ${#missing[@]} -gt 0 ]] || return 0
   # Outside this module, so its go.mod and go.sum stay as they are.
-  dir="$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}" |
+  dir="$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "${module}@${version}" |
     awk -F'"' '$2 == "Dir" {print $4}')"
-  [[ -n "${dir}" && -d "${dir}/deploy/crds" ]] ||
-    die "cert-manager ${CERT_MANAGER_VERSION}: no deploy/crds in its Go module (go mod download -json github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION})"
-  "${kubectl[@]}" apply --server-side --field-manager zz-verify -f "${dir}/deploy/crds/" > /dev/null
-  "${kubectl[@]}" wait --for condition=Established --timeout 60s -f "${dir}/deploy/crds/" > /dev/null
-  log "cert-manager ${CERT_MANAGER_VERSION} CRDs installed from its Go module"
+  [[ -n "${dir}" && -d "${dir}/${folder}" ]] ||
+    die "${module} ${version}: no ${folder} in its Go module (go mod download -json ${module}@${version})"
+  for crd in "${missing[@]}"; do
+    f="$(grep -lE "^ +name: ${crd}\.${group}\s*\$" "${dir}/${folder}"/*.yaml | head -1)"
+    [[ -n "${f}" ]] || die "${module} ${version}: no CRD ${crd}.${group} in ${folder}"
+    files+=(-f "${f}")
+  done
+  "${kubectl[@]}" apply --server-side --field-manager zz-verify "${files[@]}" > /dev/null
+  "${kubectl[@]}" wait --for condition=Established --timeout 60s "${files[@]}" > /dev/null
+  log "${module} ${version}: CRDs ${missing[*]} installed from its Go module"
 }
-cert_manager_crds
+module_crds github.com/cert-manager/cert-manager "${CERT_MANAGER_VERSION}" deploy/crds cert-manager.io \
+  certificates issuers clusterissuers certificaterequests
+module_crds github.com/prometheus-operator/prometheus-operator "${PROMETHEUS_OPERATOR_VERSION}" \
+  example/prometheus-operator-crd monitoring.coreos.com podmonitors prometheusrules
+
+# The default overlay with every optional component (components/monitoring):
+# kustomize takes only relative paths, so from a folder under _output.
+with_components="${ZZ_ROOT}/_output/verify-manifests/default-with-components"
+mkdir -p "${with_components}"
+{
+  printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../../manifests/overlays/default\ncomponents:\n'
+  for c in "${ZZ_ROOT}"/manifests/components/*/; do
+    c="${c%/}"; [[ "${c##*/}" == images ]] || printf -- '- ../../../manifests/components/%s\n' "${c##*/}"
+  done
+} > "${with_components}/kustomization.yaml"
 overlays=("$@")
-[[ ${#overlays[@]} -gt 0 ]] || overlays=("${ZZ_ROOT}"/manifests/overlays/*/)
+[[ ${#overlays[@]} -gt 0 ]] || overlays=("${ZZ_ROOT}"/manifests/overlays/*/ "${with_components}")
 for dir in "${overlays[@]}"; do
   name="${dir#"${ZZ_ROOT}/"}"
   if ! rendered="$("${kubectl[@]}" kustomize "${dir}" 2>&1)"; then

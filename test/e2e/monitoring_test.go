@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// promScrape is one scrape for hack/tools/promcheck: the target labels the
+// components/monitoring PodMonitors give, and the body as served.
+type promScrape struct {
+	Target      map[string]string `json:"target"`
+	HonorLabels bool              `json:"honorLabels"`
+	At          float64           `json:"at"`
+	Body        string            `json:"body"`
+}
+
+// TestMonitoring proves manifests/components/monitoring against the real
+// servers: the device plugin on a real kubelet (two pods of two apps, one
+// using more GPU memory than it asked for, then a card lost to an XID), the
+// extender behind the zz-scheduler that placed them, and the webhook admitting
+// pods. Their /metrics are scraped several times, and hack/tools/promcheck
+// evaluates every alert of the PrometheusRule and every query of the Grafana
+// dashboard with Prometheus's PromQL engine over those scrapes: each selector
+// must match scraped series, each dashboard query must return data, and
+// exactly the over-request and unhealthy-card alerts fire.
+func TestMonitoring(t *testing.T) {
+	ctx := t.Context()
+	promcheck := filepath.Join(t.TempDir(), "promcheck")
+	build := exec.CommandContext(ctx, "go", "build", "-o", promcheck, ".")
+	build.Dir = filepath.Join(cluster.Root, "hack", "tools", "promcheck")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build hack/tools/promcheck: %v\n%s", err, out)
+	}
+
+	n := startDPNode(t, "mon-gpu")
+	z := startZZScheduler(t)
+	w := startWebhook(t, fmt.Sprintf(webhookPolicy, "mon", "0.5"))
+	injected := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	ns := cluster.Namespace(t, nil)
+
+	// Two apps' pods, placed by zz-scheduler and the extender.
+	infer := n.gpuPodFor(ns, "infer", 8192, 1, nil)
+	train := n.gpuPodFor(ns, "train", 4096, 1, nil)
+	infer.Labels[contract.LabelApp], train.Labels[contract.LabelApp] = "infer", "train"
+	createPods(t, []*corev1.Pod{infer, train})
+	byCard := map[string]string{}
+	for i, spec := range []struct {
+		name    string
+		usedMiB int
+	}{{"infer", 9000}, {"train", 1000}} {
+		p := waitPodPhase(t, ns, spec.name, corev1.PodRunning, 90*time.Second)
+		uuid := p.Annotations[contract.AnnotationGPUUUIDs]
+		pid := 6000 + i
+		cg := "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(string(p.UID), "-", "_") + ".slice/cri-containerd-x.scope\n"
+		if err := os.MkdirAll(filepath.Join(n.procRoot, strconv.Itoa(pid)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(n.procRoot, strconv.Itoa(pid), "cgroup"), []byte(cg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if byCard[uuid] != "" {
+			byCard[uuid] += ","
+		}
+		byCard[uuid] += fmt.Sprintf(`{"pid":%d,"usedMiB":%d}`, pid, spec.usedMiB)
+	}
+	for uuid, procs := range byCard {
+		n.mock(t, "PUT", "/processes?uuid="+uuid, "["+procs+"]")
+	}
+
+	var scrapes []promScrape
+	start := time.Now()
+	take := func(job, ns, pod string, honor bool, body string) {
+		target := map[string]string{"job": job, "namespace": ns, "pod": pod, "instance": pod + ":metrics", "node": n.Node}
+		scrapes = append(scrapes, promScrape{Target: target, HonorLabels: honor, At: time.Since(start).Seconds(), Body: body})
+	}
+	scrapeAll := func() {
+		take("zz-system/zz-extender", "zz-system", "zz-scheduler-0", false, scrape(t, z.url("/metrics")))
+		take("zz-system/zz-webhook", "zz-system", "zz-webhook-0", false, w.get(t, "/metrics"))
+		take("zz-device-plugin/zz-device-plugin", "zz-device-plugin", "zz-device-plugin-0", true, scrape(t, n.url("/metrics")))
+	}
+	for i := range 3 {
+		for j := range 3 {
+			if _, err := dryRunPod(ctx, injected, appPod(fmt.Sprintf("web-%d-%d", i, j), "1")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The usage sampler (1 s) has seen the processes.
+		time.Sleep(1500 * time.Millisecond)
+		scrapeAll()
+	}
+	if !strings.Contains(scrapes[len(scrapes)-1].Body, `zz_gpu_pod_memory_over_request{app="infer"`) {
+		t.Fatalf("the device plugin does not report infer's use yet:\n%s", scrapes[len(scrapes)-1].Body)
+	}
+	// A card lost to an XID: the last device-plugin scrape shows it
+	// unhealthy (it recovers after --xid-recover-after).
+	lost := n.inv.Cards[7].UUID
+	n.mock(t, "POST", "/xid?uuid="+lost+"&xid=79", "")
+	cluster.WaitFor(t, 20*time.Second, "card 7 unhealthy in /metrics", func(context.Context) (bool, string, error) {
+		body := scrape(t, n.url("/metrics"))
+		if strings.Contains(body, `zz_gpu_card_healthy{index="7",model=`) && strings.Contains(body, `uuid="`+lost+`"} 0`) {
+			take("zz-device-plugin/zz-device-plugin", "zz-device-plugin", "zz-device-plugin-0", true, body)
+			return true, "", nil
+		}
+		return false, "", nil
+	})
+
+	dir := t.TempDir()
+	b, err := json.Marshal(scrapes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scrapes.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The PrometheusRule as kustomize renders it.
+	rule, err := cluster.Kubectl(ctx, "kustomize", filepath.Join(cluster.Root, "manifests", "components", "monitoring"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ruleDoc string
+	for _, d := range strings.Split(rule, "\n---\n") {
+		if strings.Contains(d, "kind: PrometheusRule") {
+			ruleDoc = d
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(ruleDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, promcheck, "-rules", filepath.Join(dir, "rules.yaml"),
+		"-dashboard", filepath.Join(cluster.Root, "manifests", "components", "monitoring", "dashboard.json"),
+		"-scrapes", filepath.Join(dir, "scrapes.json"), "-firing", "ZZGPUPodOverRequest,ZZGPUCardUnhealthy")
+	out, err := cmd.CombinedOutput()
+	t.Logf("promcheck over %d scrapes:\n%s", len(scrapes), out)
+	if err != nil {
+		t.Fatalf("promcheck: %v", err)
+	}
+}
