@@ -24,7 +24,7 @@ import (
 	kubeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-client/pkg/fake"
 
-	"github.com/zzcloud/zz/test/e2e/fakecri/crirecord"
+	"github.com/zzcloud/zz/test/e2e/crirecord"
 )
 
 type runtime struct {

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/zzcloud/zz/test/e2e/fakecri/crirecord"
+	"github.com/zzcloud/zz/test/e2e/crirecord"
 )
 
 // DevicePluginPath is the kubelet's device-plugin folder; the kubelet does

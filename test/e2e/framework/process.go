@@ -126,7 +126,9 @@ var (
 )
 
 // GoBuild builds a main package of this repository into _output/bin (once
-// per test binary; the Go build cache makes it quick) and returns its path.
+// per test binary; the Go build cache makes it quick) and returns its path. A
+// folder with a go.mod of its own (a test tool module, e.g. test/e2e/fakecri)
+// is built in its module.
 func (c *Cluster) GoBuild(t testing.TB, pkg string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -137,6 +139,10 @@ func (c *Cluster) GoBuild(t testing.TB, pkg string) string {
 	out := c.Bin(filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = c.Root
+	if _, err := os.Stat(filepath.Join(c.Root, pkg, "go.mod")); err == nil {
+		cmd = exec.Command("go", "build", "-o", out, ".")
+		cmd.Dir = filepath.Join(c.Root, pkg)
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, strings.TrimSpace(string(b)))
 	}
