@@ -15,7 +15,7 @@ LDFLAGS   := -s -w -X github.com/zzcloud/zz/internal/version.gitVersion=$(VERSIO
 UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
 # Tool modules with code of their own (vetted and unit-tested with the product).
-TOOL_MODS := hack/tools/images hack/tools/release hack/tools/helm
+TOOL_MODS := hack/tools/images hack/tools/release hack/tools/helm hack/tools/promcheck test/e2e/fakecri
 # make images: the server images, linux/amd64 (see README, Images).
 IMAGES     := zz-extender zz-webhook zz-device-plugin
 IMAGE_REPO ?= zzcloud

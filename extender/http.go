@@ -161,6 +161,9 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, res)
 }
 
+// verbs are the verb label values of the extender's metrics.
+var verbs = []string{"filter", "prioritize_gpu", "prioritize_balance", "bind"}
+
 // Metrics are the extender's Prometheus metrics, in their own registry.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -179,6 +182,13 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 			Name: "zz_extender_request_duration_seconds", Help: "Time to answer an extender call.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}, []string{"verb"}),
+	}
+	// Every verb's outcomes exist from the start (at 0), so an error-rate
+	// alert has its series before the first error.
+	for _, verb := range verbs {
+		for _, result := range []string{"ok", "error"} {
+			m.Requests.WithLabelValues(verb, result)
+		}
 	}
 	m.Registry.MustRegister(m.Requests, m.Latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)

@@ -242,6 +242,11 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 			Name: "zz_webhook_reviews_rejected_total", Help: "Reviews refused before they were read, by reason (too-large, busy-small, busy-large).",
 		}, []string{"reason"}),
 	}
+	// Every outcome exists from the start (at 0), so an error-rate alert has
+	// its series before the first error.
+	for _, r := range []string{resultPatched, resultUnchanged, resultSkipped, resultDenied, resultError} {
+		m.Reviews.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m

@@ -16,7 +16,7 @@ const root = "../../.."
 
 // generatedName matches the names of kustomize's and the chart's generated
 // ConfigMaps: the same content has another hash in each.
-var generatedName = regexp.MustCompile(`^(zz-scheduler-config)-[a-z0-9]{10}$`)
+var generatedName = regexp.MustCompile(`(zz-scheduler-config)-[a-z0-9]{10}$`)
 
 // normalize drops what the chart adds on purpose (helm.sh/ annotations: the
 // certgen Job is a hook) and the generated names' hashes.
@@ -217,7 +217,8 @@ func TestChartValues(t *testing.T) {
 			"registry.example/zz-webhook:v9.9.9@" + digest},
 		{"slots per card", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--slots-per-card=8"), true},
 		{"log level", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--v=4"), true},
-		{"device plugin node selector", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["nodeSelector"], map[string]any{"gpu": "yes"}},
+		// Helm merges maps into the defaults (null removes a default key).
+		{"device plugin node selector", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["nodeSelector"], map[string]any{"gpu": "yes", "zz.io/gpu-node": "true"}},
 		{"device plugin resources", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["resources"],
 			map[string]any{"limits": map[string]any{"memory": "1Gi"}, "requests": map[string]any{"cpu": "50m", "memory": "64Mi"}}},
 		{"webhook replicas", find(t, objs, "Deployment", "zz-webhook")["spec"].(map[string]any)["replicas"], float64(3)},

@@ -109,9 +109,11 @@ func RenderChart(ch *chart.Chart, vals map[string]any) ([]byte, error) {
 // dropped).
 func Decode(stream []byte) ([]Object, error) {
 	var out []Object
-	for _, doc := range strings.Split("\n"+string(stream), "\n---") {
+	for _, doc := range strings.Split("\n"+string(stream)+"\n", "\n---\n") {
 		var o Object
-		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+		// The line break before the separator ends the document's last
+		// line (a block scalar keeps it).
+		if err := yaml.Unmarshal([]byte(doc+"\n"), &o); err != nil {
 			return nil, fmt.Errorf("%w in:\n%s", err, doc)
 		}
 		if len(o) > 0 {

@@ -16,3 +16,44 @@
 {{- define "zz.systemNamespace" -}}
 {{- if or .Values.scheduler.enabled .Values.webhook.enabled }}true{{ end -}}
 {{- end -}}
+
+{{/* zz.certgenPod is the pod template of the certgen Job and CronJob. */}}
+{{- define "zz.certgenPod" -}}
+metadata:
+  labels:
+    app.kubernetes.io/name: zz-webhook-certgen
+    app.kubernetes.io/part-of: zz
+spec:
+  serviceAccountName: zz-webhook-certgen
+  restartPolicy: OnFailure
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    runAsGroup: 65532
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+  - name: certgen
+    image: {{ include "zz.image" .Values.images.webhook }}
+    args:
+    - certgen
+    - --secret=zz-webhook-tls
+    - --service=zz-webhook
+    - --mutating-webhook-configuration=zz-webhook
+    - --cert-validity=8760h
+    - --renew-before=720h
+    - --ca-validity=87600h
+    - --v={{ .Values.logLevel }}
+    env:
+    - name: POD_NAMESPACE
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.namespace
+    resources:
+      {{- toYaml .Values.certificates.certgen.resources | nindent 6 }}
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities:
+        drop: [ALL]
+{{- end -}}
