@@ -87,7 +87,7 @@ func TestMonitoring(t *testing.T) {
 	}
 	scrapeAll := func() {
 		take("zz-system/zz-extender", "zz-system", "zz-scheduler-0", false, scrape(t, z.url("/metrics")))
-		take("zz-system/zz-webhook", "zz-system", "zz-webhook-0", false, w.get(t, "/metrics"))
+		take("zz-system/zz-webhook", "zz-system", "zz-webhook-0", false, w.metrics(t))
 		take("zz-device-plugin/zz-device-plugin", "zz-device-plugin", "zz-device-plugin-0", true, scrape(t, n.url("/metrics")))
 	}
 	for i := range 3 {
