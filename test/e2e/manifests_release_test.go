@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,10 +28,17 @@ func helmBin(t *testing.T) string {
 	return bin
 }
 
+// helm runs helm and returns its stdout; stderr (helm logs there, e.g. the
+// chart's symlinked files) is in the error.
 func helm(ctx context.Context, t *testing.T, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, helmBin(t), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("helm %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
 }
 
 // TestManifestsHelm installs the chart with helm and checks the installed
@@ -64,7 +72,7 @@ func zzInstall(t *testing.T) string {
 func releaseInstallYAML(t *testing.T, bin, root, version string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), bin, "-root", root, "-version", version, "-out", dir)
+	cmd := exec.CommandContext(t.Context(), bin, "-root", root, "-version", version, "-out", dir, "-chart=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("zz-install: %v\n%s", err, out)
 	}

@@ -262,7 +262,7 @@ func TestReleaseAssets(t *testing.T) {
 	if err := os.WriteFile(digests, []byte("zz-webhook "+d+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000}); err != nil {
+	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000, chart: true}); err != nil {
 		t.Fatal(err)
 	}
 	y, err := os.ReadFile(filepath.Join(out, "install.yaml"))
@@ -298,7 +298,7 @@ func TestReleaseAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000}); err != nil {
+	if err := run(options{root: root, out: out, version: "v1.2.3-rc.1", imageRepo: "registry.example/zz", digests: digests, epoch: 1700000000, chart: true}); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.ReadFile(pkg); string(again) != string(first) {

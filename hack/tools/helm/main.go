@@ -24,6 +24,7 @@ import (
 type options struct {
 	root, out, version, imageRepo, digests string
 	epoch                                  int64
+	chart                                  bool
 }
 
 func main() {
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&o.version, "version", "", "release version (v1.2.3...): image tags, chart appVersion; the chart version without the v")
 	flag.StringVar(&o.imageRepo, "image-repo", "ghcr.io/zzcloud", "registry and prefix the release's images are pushed to")
 	flag.StringVar(&o.digests, "digests", "", "file of NAME DIGEST lines (make images writes _output/images/digests.txt); images named there are pinned")
+	flag.BoolVar(&o.chart, "chart", true, "also package the chart (false: install.yaml only, e.g. of a release that had no chart)")
 	flag.Int64Var(&o.epoch, "source-date-epoch", 0, "mtime of every file in the chart archive, seconds since 1970 (the commit time)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -84,6 +86,9 @@ func run(o options) error {
 		return err
 	}
 	fmt.Println(path)
+	if !o.chart {
+		return nil
+	}
 	pkg, err := PackageChart(filepath.Join(o.root, "manifests", "helm", "zz"), o.version, refs, time.Unix(o.epoch, 0).UTC(), o.out)
 	if err != nil {
 		return err
