@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -18,8 +17,7 @@ import (
 // CanaryOptions is kubectl zz promote and kubectl zz abort.
 type CanaryOptions struct {
 	appTargets
-	Timeout      time.Duration
-	HistoryLimit int
+	rolloutFlags
 	genericiooptions.IOStreams
 
 	verb string // "promoted" or "aborted"
@@ -57,8 +55,7 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
-	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+	o.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -67,13 +64,7 @@ func (o *CanaryOptions) Complete(args []string) error { return o.complete(args) 
 
 // Validate checks the flags; no I/O.
 func (o *CanaryOptions) Validate() error {
-	switch {
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	case o.HistoryLimit < 1:
-		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
-	}
-	return nil
+	return o.validate()
 }
 
 // Run promotes or aborts and waits, in every cluster at once.
@@ -81,11 +72,8 @@ func (o *CanaryOptions) Run(cmd *cobra.Command) error {
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := o.run(cmd.Context(), t.client, &deploy.CanaryActionConfig{
-			Options: deploy.Options{
-				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-				Progress: progress, Live: live, Width: termWidth(progress),
-			},
-			App: o.App,
+			Options: o.options(t, progress, live),
+			App:     o.App,
 		})
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -17,9 +16,8 @@ import (
 // running revision, recorded as the next one.
 type ChangeOptions struct {
 	appTargets
-	Replicas     int32
-	Timeout      time.Duration
-	HistoryLimit int
+	Replicas int32
+	rolloutFlags
 
 	scale       bool
 	replicasSet bool
@@ -48,7 +46,7 @@ the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.
 		},
 	}
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", 0, "Pods to run (required)")
-	o.addFlags(cmd)
+	o.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -68,13 +66,8 @@ cause "restart".`,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
-	o.addFlags(cmd)
+	o.addFlags(cmd.Flags())
 	return cmd
-}
-
-func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
-	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
 }
 
 // Complete takes the app name and connects to its clusters.
@@ -87,22 +80,15 @@ func (o *ChangeOptions) Validate() error {
 		return fmt.Errorf("--replicas is required: kubectl zz scale %s --replicas N", o.App)
 	case o.Replicas < 0:
 		return fmt.Errorf("--replicas must be 0 or more, got %d", o.Replicas)
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	case o.HistoryLimit < 1:
-		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
 	}
-	return nil
+	return o.validate()
 }
 
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
-		cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{
-			Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-			Progress: progress, Live: live, Width: termWidth(progress),
-		}}
+		cfg := &deploy.ChangeConfig{App: o.App, Options: o.options(t, progress, live)}
 		var res *deploy.Result
 		var err error
 		what := "restarted"

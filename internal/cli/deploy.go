@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -54,10 +53,9 @@ type DeployOptions struct {
 	Diff              bool
 	Output            string
 	Debug             bool
-	Timeout           time.Duration
-	HistoryLimit      int
 	RollbackOnFailure bool
 	ChangeCause       string
+	rolloutFlags
 
 	// Set by Complete.
 	files   []appspec.Source
@@ -105,8 +103,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	fl.BoolVar(&o.Diff, "diff", false, "Show what the deploy would change (server-side dry run) and change nothing")
 	fl.StringVarP(&o.Output, "output", "o", "yaml", "Format of --dry-run: yaml or json")
 	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")
-	fl.DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
-	fl.IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+	o.addFlags(fl)
 	fl.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "Restore the last good revision if the rollout fails")
 	fl.StringVar(&o.ChangeCause, "change-cause", "", "Why, recorded with the revision (default: the version)")
 	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"java", "web", "rpc", "worker"}, cobra.ShellCompDirectiveNoFileComp))
@@ -156,11 +153,8 @@ func (o *DeployOptions) Validate() error {
 	if o.Output != "yaml" && o.Output != "json" {
 		return fmt.Errorf("--output must be 'yaml' or 'json', got %q", o.Output)
 	}
-	if o.HistoryLimit < 1 {
-		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
-	}
-	if o.Timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if o.canary != nil && (o.DryRun || o.Diff) {
 		return errors.New("--canary deploys; it does not go with --dry-run or --diff")
@@ -210,11 +204,8 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.Config{
-			Options: deploy.Options{
-				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-				Progress: progress, Live: live, Width: termWidth(progress),
-			},
-			App: o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
+			Options: o.options(t, progress, live),
+			App:     o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
 		}
 		what := "deployed"
 		run := deploy.Run

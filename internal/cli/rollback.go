@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -16,9 +15,8 @@ import (
 // RollbackOptions is kubectl zz rollback.
 type RollbackOptions struct {
 	appTargets
-	ToRevision   int64
-	Timeout      time.Duration
-	HistoryLimit int
+	ToRevision int64
+	rolloutFlags
 	genericiooptions.IOStreams
 }
 
@@ -42,8 +40,7 @@ revision (or to --to-revision there).`,
 		RunE:              runOptions(o),
 	}
 	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest)")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
-	cmd.Flags().IntVar(&o.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+	o.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -55,12 +52,8 @@ func (o *RollbackOptions) Validate() error {
 	switch {
 	case o.ToRevision < 0:
 		return fmt.Errorf("--to-revision must be positive, got %d", o.ToRevision)
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
-	case o.HistoryLimit < 1:
-		return fmt.Errorf("--history-limit must be at least 1, got %d", o.HistoryLimit)
 	}
-	return nil
+	return o.validate()
 }
 
 // Run rolls back and waits, in every cluster at once.
@@ -68,11 +61,8 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 	var mu sync.Mutex
 	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := deploy.Rollback(cmd.Context(), t.client, &deploy.RollbackConfig{
-			Options: deploy.Options{
-				Namespace: t.namespace, Timeout: o.Timeout, HistoryLimit: o.HistoryLimit,
-				Progress: progress, Live: live, Width: termWidth(progress),
-			},
-			App: o.App, ToRevision: o.ToRevision,
+			Options: o.options(t, progress, live),
+			App:     o.App, ToRevision: o.ToRevision,
 		})
 		if err != nil {
 			return err
