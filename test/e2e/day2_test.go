@@ -278,6 +278,15 @@ func TestDay2Status(t *testing.T) {
 	}
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=crash", 2, 60*time.Second)
 	crashLoop(t, cluster.Client, &pods[0])
+	// The ReplicaSet and Deployment controllers count the pod unready a
+	// moment later; status reads their counts.
+	cluster.WaitFor(t, 30*time.Second, "the crash Deployment at 1 ready", func(ctx context.Context) (bool, string, error) {
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "crash", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return d.Status.ReadyReplicas == 1, strconv.Itoa(int(d.Status.ReadyReplicas)) + " ready", nil
+	})
 
 	out := squash(mustZZ(t, ns, "status"))
 	t.Logf("kubectl zz status:\n%s", out)
