@@ -186,25 +186,7 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.ChangeCause = fmt.Sprintf("abort canary of revision %d", latest.Number)
 	}
-	secret, err := newRecord(ns, rev)
-	if err != nil {
-		return nil, err
-	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects, false); err != nil {
-		return nil, err
-	}
-	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
-		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
-		res := &Result{}
-		return res, restore(ctx, c, &cfg.Options, app, history, err, res)
-	}
-	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
-		return nil, err
-	}
-	return &Result{Revision: rev.Number}, nil
+	return applyRevision(ctx, c, &cfg.Options, app, rev, history)
 }
 
 // versionOf is the version label and image of app's stable Deployment in objs.

@@ -91,22 +91,29 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	if !found {
 		return nil, fmt.Errorf("revision %d of %s has no Deployment %s to %s", latest.Number, app, app, cause)
 	}
-	secret, err := newRecord(ns, rev)
+	return applyRevision(ctx, c, &cfg.Options, app, rev, history)
+}
+
+// applyRevision applies rev (a change of app's stable Deployment: scale,
+// restart, promote, abort), waits for the rollout, restores the last good
+// revision if it fails, then prunes what rev lacks and records it.
+func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app string, rev *Revision, history []*Revision) (*Result, error) {
+	secret, err := newRecord(o.Namespace, rev)
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects, false); err != nil {
+	if err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false); err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
-		err = fmt.Errorf("%s of %s: %w", cause, app, err)
+	if err := waitRollout(ctx, c, o.Namespace, app, o); err != nil {
+		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
 		res := &Result{}
-		return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+		return res, restore(ctx, c, o, app, history, err, res)
 	}
-	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
+	if err := prune(ctx, c, o.Namespace, app, rev.objects); err != nil {
 		return nil, err
 	}
-	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+	if err := record(ctx, c, o.Namespace, secret, history, o.HistoryLimit); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
