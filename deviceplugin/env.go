@@ -9,14 +9,14 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
-// Env is what a container gets for its assignment: the cards to expose and
-// the memory it must stay within; with MPS, the limits the MPS server
-// enforces: memory per device ordinal inside the container, and one thread
-// share for all its cards, the smallest of its memory shares (so it never
-// gets more compute than memory on any card).
+// Env is the zz env a container gets for its assignment, whatever the
+// device-list strategy (which adds NVIDIA_VISIBLE_DEVICES, see handOff): the
+// memory it must stay within; with MPS, the limits the MPS server enforces:
+// memory per device ordinal inside the container, and one thread share for
+// all its cards, the smallest of its memory shares (so it never gets more
+// compute than memory on any card).
 func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]string {
 	env := map[string]string{
-		contract.EnvVisibleDevices: strings.Join(a.UUIDs, ","),
 		contract.EnvGPUMemLimitMiB: strconv.FormatInt(a.MemMiB, 10),
 	}
 	if !mps {

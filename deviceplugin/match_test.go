@@ -107,7 +107,7 @@ func TestMatch(t *testing.T) {
 func TestEnv(t *testing.T) {
 	a := &gpushare.Assignment{UUIDs: []string{"GPU-a", "GPU-b"}, MemMiB: 4096}
 	env := Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, false)
-	if env[contract.EnvVisibleDevices] != "GPU-a,GPU-b" || env[contract.EnvGPUMemLimitMiB] != "4096" || len(env) != 2 {
+	if env[contract.EnvGPUMemLimitMiB] != "4096" || len(env) != 1 {
 		t.Fatalf("env = %v", env)
 	}
 	env = Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, true)

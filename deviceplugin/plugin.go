@@ -31,8 +31,11 @@ type Plugin struct {
 	Node         string
 	SlotsPerCard int
 	MPS          bool
-	Pods         PodLister
-	Mark         AllocationMarker
+	// Strategies say how Allocate hands the cards to the runtime
+	// (envvar, CDI); NewPlugin sets envvar.
+	Strategies DeviceListStrategies
+	Pods       PodLister
+	Mark       AllocationMarker
 
 	mu      sync.Mutex
 	cards   []Card
@@ -58,7 +61,7 @@ var _ pluginapi.DevicePluginServer = (*Plugin)(nil)
 
 // NewPlugin returns a plugin for cards.
 func NewPlugin(node string, cards []Card, slotsPerCard int, pods PodLister, mark AllocationMarker) *Plugin {
-	return &Plugin{Node: node, SlotsPerCard: slotsPerCard, Pods: pods, Mark: mark,
+	return &Plugin{Node: node, SlotsPerCard: slotsPerCard, Pods: pods, Mark: mark, Strategies: DeviceListStrategies{StrategyEnvvar: true},
 		cards: cards, changed: make(chan struct{}), recent: map[types.UID]time.Time{}, refused: map[types.UID]time.Time{}, InformerLag: 5 * time.Second}
 }
 
@@ -195,16 +198,20 @@ func (p *Plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 					p.Node, pod.Namespace, pod.Name, u, why)
 			}
 		}
+		cresp := &pluginapi.ContainerAllocateResponse{
+			Envs:        Env(a, sizes, p.MPS),
+			Annotations: map[string]string{contract.AnnotationContainerGPU: pod.Namespace + "/" + pod.Name + "/" + strconv.FormatInt(a.MemMiB, 10)},
+		}
+		if err := p.Strategies.handOff(cresp, string(pod.UID), a.UUIDs); err != nil {
+			return nil, fmt.Errorf("zz device plugin on %s: pod %s/%s: %w", p.Node, pod.Namespace, pod.Name, err)
+		}
 		if err := p.Mark(ctx, pod); err != nil {
 			return nil, fmt.Errorf("zz device plugin on %s: mark pod %s/%s allocated: %w", p.Node, pod.Namespace, pod.Name, err)
 		}
 		p.recent[pod.UID] = time.Now()
 		pods = removePod(pods, pod.UID)
-		klog.FromContext(ctx).Info("Allocated", "pod", klog.KObj(pod), "cards", a.UUIDs, "memMiB", a.MemMiB)
-		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerAllocateResponse{
-			Envs:        Env(a, sizes, p.MPS),
-			Annotations: map[string]string{contract.AnnotationContainerGPU: pod.Namespace + "/" + pod.Name + "/" + strconv.FormatInt(a.MemMiB, 10)},
-		})
+		klog.FromContext(ctx).Info("Allocated", "pod", klog.KObj(pod), "cards", a.UUIDs, "memMiB", a.MemMiB, "deviceListStrategy", p.Strategies.String())
+		resp.ContainerResponses = append(resp.ContainerResponses, cresp)
 	}
 	return resp, nil
 }

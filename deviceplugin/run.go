@@ -52,6 +52,9 @@ type Config struct {
 	ProcRoot      string        // the host's /proc
 	UsageEvery    time.Duration // per-pod GPU memory sampling
 	XIDRecover    time.Duration // a card down for a passing XID is up again after this long
+	// DeviceListStrategy is how Allocate hands the cards to the runtime:
+	// envvar, cdi-annotations, cdi-cri, or several comma-separated.
+	DeviceListStrategy string
 }
 
 // Validate checks c without I/O.
@@ -67,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SlotsPerCard < 1 || c.SlotsPerCard > 256 {
 		return fmt.Errorf("--slots-per-card %d must be between 1 and 256", c.SlotsPerCard)
+	}
+	if _, err := ParseDeviceListStrategies(c.DeviceListStrategy); err != nil {
+		return err
 	}
 	return nil
 }
@@ -140,6 +146,9 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	}
 	plugin := NewPlugin(c.Node, cards, c.SlotsPerCard, pods.list, mark)
 	plugin.MPS = c.MPS
+	if plugin.Strategies, err = ParseDeviceListStrategies(c.DeviceListStrategy); err != nil {
+		return err
+	}
 	plugin.Arrival = pods.arrivals.Of
 	registry.MustRegister(&CardCollector{Lib: lib, Plugin: plugin})
 
@@ -159,7 +168,7 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	go health.Run(ctx)
 	go keepInventory(ctx, client, c.Node, plugin)
 	notReady.Store(nil)
-	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "version", version.Get().GitVersion)
+	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "deviceListStrategy", plugin.Strategies.String(), "version", version.Get().GitVersion)
 	return NewServer(plugin, c.Dir).Run(ctx)
 }
 

@@ -39,7 +39,10 @@
 //     of assume order), then the oldest created, then the oldest
 //     AnnotationGPUAssumeTime; ambiguity is an error, never a guess. It
 //     sets AnnotationGPUAssigned="true" and returns EnvVisibleDevices=<uuids>
-//     and EnvGPUMemLimitMiB, the memory the app must stay within.
+//     and EnvGPUMemLimitMiB, the memory the app must stay within. With CDI
+//     (the plugin's --device-list-strategy) the cards go to the runtime as
+//     CDI devices "<CDIKind>=<uuid>" instead, and EnvVisibleDevices is
+//     VisibleDevicesVoid; EnvGPUMemLimitMiB stays.
 //
 // Nobody trusts the assignment annotations further than they agree with the
 // pod: an assignment counts and is served only when the pod asks for

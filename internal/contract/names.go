@@ -62,6 +62,23 @@ const (
 	EnvMPSThreadPercentage = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"
 	// EnvNumCPUs is the container's CPU limit rounded up, injected by the webhook.
 	EnvNumCPUs = "NUM_CPUS"
+	// VisibleDevicesVoid is EnvVisibleDevices' value when the device plugin
+	// hands the cards over through CDI only: the NVIDIA runtime then exposes
+	// nothing itself (as runc would), even for images that set "all".
+	VisibleDevicesVoid = "void"
+)
+
+// CDI (Container Device Interface) names the device plugin hands the runtime
+// under --device-list-strategy cdi-cri or cdi-annotations; the runtime turns
+// them into device nodes and mounts from the node's CDI spec
+// (nvidia-ctk cdi generate).
+const (
+	// CDIKind is an NVIDIA card's CDI kind: a card is the CDI device
+	// "<CDIKind>=<card UUID>".
+	CDIKind = "nvidia.com/gpu"
+	// CDIAnnotationPrefix starts the container annotations that ask the
+	// runtime for CDI devices: "<prefix><plugin>_<id>" = "<device>,<device>".
+	CDIAnnotationPrefix = "cdi.k8s.io/"
 )
 
 // Labels that tie objects to an app (kubectl zz deploy, logs, rollback; webhook).

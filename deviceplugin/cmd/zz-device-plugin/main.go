@@ -35,6 +35,9 @@ func main() {
 	flag.StringVar(&c.ProcRoot, "proc-root", "/proc", "the host's /proc, where GPU processes' cgroups name their pods (the DaemonSet runs with hostPID)")
 	flag.DurationVar(&c.UsageEvery, "usage-interval", 15*time.Second, "how often per-pod GPU memory use is sampled for /metrics and over-request events")
 	flag.DurationVar(&c.XIDRecover, "xid-recover-after", 5*time.Minute, "a card marked unhealthy by an XID error is healthy again after this long without one (and reachable)")
+	flag.StringVar(&c.DeviceListStrategy, "device-list-strategy", string(deviceplugin.StrategyEnvvar),
+		"how a container gets its cards: envvar (NVIDIA_VISIBLE_DEVICES, for the NVIDIA container runtime), cdi-annotations (cdi.k8s.io/ container annotations), "+
+			"cdi-cri (the CRI's CDI devices); several may be combined, comma-separated. CDI names cards nvidia.com/gpu=<UUID>")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if showVersion {
