@@ -8,7 +8,9 @@
 // slots.go names the slots; match.go decides which pod a kubelet request is
 // for (the protocol itself, waiting predicate and kubelet order, is
 // internal/gpushare's); arrivals.go numbers pods as they reach the node;
-// env.go is what a container gets; plugin.go and serve.go speak the
+// numa.go finds each card's NUMA node (advertised as the slots' topology);
+// env.go is what a container gets and cdi.go how its cards reach the
+// runtime (--device-list-strategy); plugin.go and serve.go speak the
 // kubelet's API; health.go, usage.go and metrics.go watch the cards; run.go
 // wires it all (Run).
 package deviceplugin
@@ -32,6 +34,8 @@ type Card struct {
 	// MIG is true when the card is partitioned (MIG mode on or pending):
 	// its memory belongs to MIG instances, so zz does not share it.
 	MIG bool
+	// NUMANode is the card's NUMA node (LocateNUMA); nil when unknown.
+	NUMANode *int64
 }
 
 // Discover lists the cards NVML sees, in NVML index order. lib must be

@@ -109,8 +109,9 @@ func (p *Plugin) devices() ([]*pluginapi.Device, <-chan struct{}) {
 		if !c.Healthy {
 			health = pluginapi.Unhealthy
 		}
+		topology := c.topology() // a slot is on its card's NUMA node
 		for n := range p.SlotsPerCard {
-			out = append(out, &pluginapi.Device{ID: SlotID(c.UUID, n), Health: health})
+			out = append(out, &pluginapi.Device{ID: SlotID(c.UUID, n), Health: health, Topology: topology})
 		}
 	}
 	return out, p.changed

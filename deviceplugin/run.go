@@ -130,6 +130,7 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	if err != nil {
 		return err
 	}
+	LocateNUMA(lib, cards, "/sys")
 	client, err := newClient(c.Kubeconfig)
 	if err != nil {
 		return err

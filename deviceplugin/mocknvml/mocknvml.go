@@ -78,12 +78,17 @@ func New(model, node string) (*Server, error) {
 		d := dev.(*server.Device)
 		d.UUID = "GPU-" + uuid.NewSHA1(uuidSpace, []byte(node+"/"+strconv.Itoa(i))).String()
 		s.complete(d)
+		// Two sockets, as on the DGX machines: the first half of the cards
+		// on NUMA node 0, the rest on node 1.
+		numa := 2 * i / len(s.Devices)
+		d.GetNumaNodeIdFunc = func() (int, nvml.Return) { return numa, nvml.SUCCESS }
 	}
 	s.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) { return s.eventSet(), nvml.SUCCESS }
 	return s, nil
 }
 
-// complete sets the calls the plugin makes that the upstream mock leaves nil.
+// complete sets the calls the plugin makes that the upstream mock leaves nil
+// (New also sets each card's NUMA node).
 func (s *Server) complete(d *server.Device) {
 	total := d.MemoryInfo.Total
 	d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {

@@ -1,0 +1,88 @@
+package deviceplugin
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+)
+
+// maxNUMANode is Linux's largest NUMA node ID (NODES_SHIFT 10): anything
+// above is no node (NVML reports an unsigned int).
+const maxNUMANode = 1023
+
+// LocateNUMA sets each card's NUMA node, so the kubelet's topology manager
+// can align a GPU pod's CPUs with its cards. A card whose node is unknown
+// keeps none (the kubelet then treats it as close to every node). lib must
+// be initialised; sysfs is the host's /sys.
+func LocateNUMA(lib nvml.Interface, cards []Card, sysfs string) {
+	for i := range cards {
+		d, ret := lib.DeviceGetHandleByIndex(cards[i].Index)
+		if ret != nvml.SUCCESS {
+			continue
+		}
+		if node, ok := numaNode(lib, d, sysfs); ok {
+			cards[i].NUMANode = &node
+		}
+	}
+}
+
+// numaNode asks NVML (nvmlDeviceGetNumaNodeId, in drivers from R535 on: the
+// loaded library is checked for it first, as calling a missing symbol kills
+// the process), then falls back to the kernel's view of the card's PCI
+// device, <sysfs>/bus/pci/devices/<bus id>/numa_node, where -1 means none.
+func numaNode(lib nvml.Interface, d nvml.Device, sysfs string) (int64, bool) {
+	if lib.Extensions().LookupSymbol("nvmlDeviceGetNumaNodeId") == nil {
+		if node, ret := d.GetNumaNodeId(); ret == nvml.SUCCESS {
+			return int64(node), node >= 0 && node <= maxNUMANode
+		}
+	}
+	pci, ret := d.GetPciInfo()
+	if ret != nvml.SUCCESS {
+		return 0, false
+	}
+	id := sysfsBusID(pci.BusId)
+	if id == "" {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(sysfs, "bus", "pci", "devices", id, "numa_node"))
+	if err != nil {
+		return 0, false
+	}
+	node, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64)
+	return node, err == nil && node >= 0 && node <= maxNUMANode
+}
+
+// sysfsBusID turns NVML's PCI bus ID ("00000000:07:00.0": an 8-digit
+// domain, upper case, NUL-padded) into sysfs's ("0000:07:00.0"); "" if it
+// is not one.
+func sysfsBusID(raw [32]int8) string {
+	var b strings.Builder
+	for _, c := range raw {
+		if c == 0 {
+			break
+		}
+		b.WriteByte(byte(c))
+	}
+	domain, rest, ok := strings.Cut(strings.ToLower(b.String()), ":")
+	if !ok || len(domain) < 4 || strings.ContainsAny(rest, "/") || strings.Contains(rest, "..") {
+		return ""
+	}
+	if trimmed := strings.TrimLeft(domain[:len(domain)-4], "0"); trimmed != "" {
+		return "" // a domain over 16 bits: not a PCI domain sysfs names
+	}
+	return domain[len(domain)-4:] + ":" + rest
+}
+
+// topology is a card's NUMA node as the kubelet wants it on its slots, or
+// nil when unknown.
+func (c *Card) topology() *pluginapi.TopologyInfo {
+	if c.NUMANode == nil {
+		return nil
+	}
+	return &pluginapi.TopologyInfo{Nodes: []*pluginapi.NUMANode{{ID: *c.NUMANode}}}
+}

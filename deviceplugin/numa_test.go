@@ -1,0 +1,136 @@
+package deviceplugin
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+
+	"github.com/zzcloud/zz/deviceplugin/mocknvml"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func busID(s string) [32]int8 {
+	var out [32]int8
+	for i := range len(s) {
+		out[i] = int8(s[i])
+	}
+	return out
+}
+
+func TestSysfsBusID(t *testing.T) {
+	for raw, want := range map[string]string{
+		"00000000:07:00.0": "0000:07:00.0",
+		"00000000:BD:00.0": "0000:bd:00.0",
+		"0000:0f:00.0":     "0000:0f:00.0",
+		"00000001:47:00.0": "0001:47:00.0",
+		"00010000:47:00.0": "",
+		"":                 "",
+		"no-colon":         "",
+		"00000000:../../x": "",
+		"00000000:07/00.0": "",
+		"000:07:00.0":      "",
+	} {
+		if got := sysfsBusID(busID(raw)); got != want {
+			t.Errorf("sysfsBusID(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestLocateNUMA covers each way a card's NUMA node is found or not: NVML,
+// the sysfs fallback when the driver lacks the call or the card does not
+// support it, and "unknown" (-1, no file, errors).
+func TestLocateNUMA(t *testing.T) {
+	sysfs := t.TempDir()
+	writeNode := func(id, value string) {
+		dir := filepath.Join(sysfs, "bus", "pci", "devices", id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "numa_node"), []byte(value), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeNode("0000:07:00.0", "3\n")
+	writeNode("0000:0f:00.0", "-1\n")
+	writeNode("0000:47:00.0", "garbage\n")
+	nvmlNode := func(n int, ret nvml.Return) func() (int, nvml.Return) {
+		return func() (int, nvml.Return) { return n, ret }
+	}
+	pci := func(id string) func() (nvml.PciInfo, nvml.Return) {
+		return func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{BusId: busID(id)}, nvml.SUCCESS }
+	}
+	tests := []struct {
+		name     string
+		noSymbol bool // the driver's NVML lacks nvmlDeviceGetNumaNodeId
+		numa     func() (int, nvml.Return)
+		pci      func() (nvml.PciInfo, nvml.Return)
+		want     int64 // -1: no topology
+	}{
+		{name: "NVML", numa: nvmlNode(1, nvml.SUCCESS), want: 1},
+		{name: "NVML node 0", numa: nvmlNode(0, nvml.SUCCESS), want: 0},
+		{name: "NVML says no node", numa: nvmlNode(-1, nvml.SUCCESS), want: -1},
+		{name: "NVML out of range", numa: nvmlNode(1<<32-1, nvml.SUCCESS), want: -1},
+		{name: "not supported: sysfs", numa: nvmlNode(0, nvml.ERROR_NOT_SUPPORTED), pci: pci("00000000:07:00.0"), want: 3},
+		{name: "old driver: sysfs, NVML not called", noSymbol: true, pci: pci("00000000:07:00.0"), want: 3},
+		{name: "sysfs -1", noSymbol: true, pci: pci("00000000:0F:00.0"), want: -1},
+		{name: "sysfs garbage", noSymbol: true, pci: pci("00000000:47:00.0"), want: -1},
+		{name: "sysfs missing", noSymbol: true, pci: pci("00000000:87:00.0"), want: -1},
+		{name: "no PCI info", noSymbol: true, pci: func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{}, nvml.ERROR_UNKNOWN }, want: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := dgxa100.New()
+			server.Init()
+			if tt.noSymbol {
+				server.LookupSymbolFunc = func(string) error { return errors.New("undefined symbol") }
+			}
+			d := server.Devices[0].(*dgxa100.Device)
+			d.GetNumaNodeIdFunc, d.GetPciInfoFunc = tt.numa, tt.pci // nil ones panic if called
+			cards := []Card{{GPU: contract.GPU{Index: 0, UUID: d.UUID}}}
+			LocateNUMA(server, cards, sysfs)
+			got := int64(-1)
+			if cards[0].NUMANode != nil {
+				got = *cards[0].NUMANode
+			}
+			if got != tt.want {
+				t.Fatalf("NUMA node %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// The mock machine's cards sit on two NUMA nodes; every slot of a card is
+// advertised on its card's node, and a card with no known node has no
+// topology.
+func TestSlotsCarryTheirCardsNUMANode(t *testing.T) {
+	lib, err := mocknvml.New("dgxa100", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := Discover(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	LocateNUMA(lib, cards, t.TempDir())
+	cards[7].NUMANode = nil
+	p := NewPlugin("n1", cards, 2, nil, nil)
+	devs, _ := p.devices()
+	if len(devs) != 16 {
+		t.Fatalf("%d slots", len(devs))
+	}
+	for i, d := range devs {
+		card := i / 2
+		switch {
+		case card == 7:
+			if d.Topology != nil {
+				t.Errorf("slot %s: topology %v for a card of unknown node", d.ID, d.Topology)
+			}
+		case d.Topology == nil || len(d.Topology.Nodes) != 1 || d.Topology.Nodes[0].ID != int64(card/4):
+			t.Errorf("slot %s of card %d: topology %v, want node %d", d.ID, card, d.Topology, card/4)
+		}
+	}
+}
