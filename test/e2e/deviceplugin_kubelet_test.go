@@ -34,16 +34,17 @@ type dpNode struct {
 const dpSlots = 8 // per card: 8 cards x 8 = 64 zz.io/gpu
 
 // startDPNode starts a kubelet node and the plugin binary for it, with the
-// mock's XID recovery and usage sampling shortened for the test.
-func startDPNode(t *testing.T, node string) *dpNode {
+// mock's XID recovery and usage sampling shortened for the test; args are
+// more plugin flags.
+func startDPNode(t *testing.T, node string, args ...string) *dpNode {
 	t.Helper()
 	k := cluster.StartKubelet(t, framework.KubeletOptions{Node: node, Labels: map[string]string{contract.LabelGPUNode: "true"}})
 	n := &dpNode{Kubelet: k, healthPort: framework.FreePort(t), procRoot: t.TempDir()}
-	n.plugin = cluster.Start(t, "zz-device-plugin-"+node, cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"),
+	n.plugin = cluster.Start(t, "zz-device-plugin-"+node, cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"), append([]string{
 		"--kubeconfig", cluster.Kubeconfig, "--node-name", node, "--nvml", "mock:dgxa100",
 		"--device-plugin-dir", k.PluginDir, "--slots-per-card", strconv.Itoa(dpSlots),
 		"--health-address", fmt.Sprintf("127.0.0.1:%d", n.healthPort), "--proc-root", n.procRoot,
-		"--usage-interval", "1s", "--xid-recover-after", "2s", "--v", "2")
+		"--usage-interval", "1s", "--xid-recover-after", "2s", "--v", "2"}, args...)...)
 	cluster.WaitHTTP(t, n.plugin, n.url("/readyz"), 60*time.Second)
 	n.waitGPUs(t, 8*dpSlots, 60*time.Second)
 	return n

@@ -11,7 +11,8 @@ import (
 )
 
 // Container is one CreateContainer request: what the kubelet handed the
-// container (the device plugin's env, devices, mounts and annotations).
+// container (the device plugin's env, devices, mounts, annotations and CDI
+// devices).
 type Container struct {
 	Time        time.Time         `json:"time"`
 	ContainerID string            `json:"containerID"`
@@ -24,6 +25,9 @@ type Container struct {
 	Devices     []string          `json:"devices,omitempty"`
 	Mounts      []string          `json:"mounts,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// CDIDevices are the CDI device names the kubelet passed (from the
+	// device plugin's CDIDevices).
+	CDIDevices []string `json:"cdiDevices,omitempty"`
 }
 
 // ReadFile returns every container recorded in path, in order.

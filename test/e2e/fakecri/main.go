@@ -3,8 +3,8 @@
 // container and reports the network ready, so the real kubelet needs no
 // images and no CNI) on a unix socket, and appends every CreateContainer
 // request to a JSON-lines file, so the test sees exactly what the kubelet
-// handed each container: the device plugin's env, devices, mounts and
-// annotations.
+// handed each container: the device plugin's env, devices, mounts,
+// annotations and CDI devices.
 package main
 
 import (
@@ -64,6 +64,9 @@ func (r *runtime) CreateContainer(ctx context.Context, req *kubeapi.CreateContai
 	}
 	for _, m := range cfg.GetMounts() {
 		rec.Mounts = append(rec.Mounts, m.HostPath+":"+m.ContainerPath)
+	}
+	for _, d := range cfg.GetCDIDevices() {
+		rec.CDIDevices = append(rec.CDIDevices, d.GetName())
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

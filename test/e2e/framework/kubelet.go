@@ -192,6 +192,12 @@ func (k *Kubelet) WaitReady(t testing.TB, timeout time.Duration) {
 	})
 }
 
+// PodResourcesSocket is the kubelet's pod-resources API (under its root
+// folder): which devices it has, on which NUMA node, and which pod has them.
+func (k *Kubelet) PodResourcesSocket() string {
+	return filepath.Join(k.dir, "root", "pod-resources", "kubelet.sock")
+}
+
 // Containers returns every container the kubelet has created so far.
 func (k *Kubelet) Containers(t testing.TB) []crirecord.Container {
 	t.Helper()
