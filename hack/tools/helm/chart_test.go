@@ -209,7 +209,7 @@ func TestChartValues(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	objs := chartObjects(t, chart, map[string]any{
 		"images": map[string]any{"webhook": map[string]any{"repository": "registry.example/zz-webhook", "tag": "v9.9.9", "digest": digest}},
-		"devicePlugin": map[string]any{"slotsPerCard": 8, "nodeSelector": map[string]any{"gpu": "yes"},
+		"devicePlugin": map[string]any{"slotsPerCard": 8, "deviceListStrategy": "cdi-cri", "nodeSelector": map[string]any{"gpu": "yes"},
 			"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}},
 		"webhook": map[string]any{"replicas": 3, "timeoutSeconds": 2, "policy": "cluster: c1\n",
 			"tolerations": []any{map[string]any{"key": "infra", "operator": "Exists"}}},
@@ -226,6 +226,7 @@ func TestChartValues(t *testing.T) {
 		{"certgen runs the webhook image", podSpec(t, find(t, objs, "CronJob", "zz-webhook-certgen"))["containers"].([]any)[0].(map[string]any)["image"],
 			"registry.example/zz-webhook:v9.9.9@" + digest},
 		{"slots per card", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--slots-per-card=8"), true},
+		{"device list strategy", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--device-list-strategy=cdi-cri"), true},
 		{"log level", slices.Contains(podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--v=4"), true},
 		// Helm merges maps into the defaults (null removes a default key).
 		{"device plugin node selector", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["nodeSelector"], map[string]any{"gpu": "yes", "zz.io/gpu-node": "true"}},
