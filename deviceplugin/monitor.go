@@ -2,6 +2,7 @@ package deviceplugin
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,8 +21,9 @@ import (
 
 // UsageMonitor samples NVML's running processes on every card, maps them to
 // the node's pods through their cgroups, exports per-pod requested vs used
-// memory and per-card utilisation as Prometheus metrics, and puts a Warning
-// event on a pod when it goes over its request.
+// memory and per-card utilisation as Prometheus metrics, puts a Warning
+// event on a pod when it goes over its request, and publishes each pod's use
+// in its contract.AnnotationGPUMemUsed (rate-limited by Publish).
 type UsageMonitor struct {
 	Lib      nvml.Interface
 	Plugin   *Plugin
@@ -29,10 +31,20 @@ type UsageMonitor struct {
 	ProcRoot string // the host's /proc (the DaemonSet runs with hostPID)
 	Recorder record.EventRecorder
 	Interval time.Duration
+	// Node is this node's name: only its pods are annotated.
+	Node string
+	// Annotate writes a pod's used-memory annotation (nil removes it); nil
+	// publishes nothing.
+	Annotate func(ctx context.Context, pod *corev1.Pod, value *string) error
+	Publish  PublishPolicy
+	// Now is the clock of the rate limit (time.Now when nil).
+	Now func() time.Time
 
-	mu   sync.Mutex
-	last Usage
-	over map[usageKey]bool // pods over their request at the last sample
+	mu        sync.Mutex
+	last      Usage
+	over      map[usageKey]bool // pods over their request at the last sample
+	published map[types.UID]time.Time
+	writes    [2]int64 // annotation writes: succeeded, failed
 }
 
 type usageKey struct {
@@ -45,7 +57,7 @@ func (m *UsageMonitor) Run(ctx context.Context) {
 	tick := time.NewTicker(m.Interval)
 	defer tick.Stop()
 	for {
-		m.Sample(ctx)
+		m.publish(ctx, m.Sample(ctx))
 		select {
 		case <-ctx.Done():
 			return
@@ -105,6 +117,56 @@ func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 	return u
 }
 
+// publish writes the annotations PlanPublish asks for, one merge patch per
+// pod, outside the monitor's lock; a failed write is retried at a later
+// sample.
+func (m *UsageMonitor) publish(ctx context.Context, u Usage) {
+	if m.Annotate == nil {
+		return
+	}
+	logger := klog.FromContext(ctx)
+	pods, err := m.Pods()
+	if err != nil {
+		logger.Error(err, "Cannot list the node's pods")
+		return
+	}
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	m.mu.Lock()
+	last := maps.Clone(m.published)
+	m.mu.Unlock()
+	plan := PlanPublish(m.Node, pods, u, last, now(), m.Publish)
+	done := map[types.UID]time.Time{}
+	var failed int64
+	for _, p := range plan {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := m.Annotate(wctx, p.Pod, p.Value)
+		cancel()
+		if err != nil {
+			failed++
+			logger.Error(err, "Cannot publish the pod's GPU memory use", "pod", klog.KObj(p.Pod))
+			continue
+		}
+		done[p.Pod.UID] = now()
+		logger.V(4).Info("Published the pod's GPU memory use", "pod", klog.KObj(p.Pod), "value", p.Value)
+	}
+	present := make(map[types.UID]bool, len(pods))
+	for _, p := range pods {
+		present[p.UID] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.published == nil {
+		m.published = map[types.UID]time.Time{}
+	}
+	maps.Copy(m.published, done)
+	maps.DeleteFunc(m.published, func(uid types.UID, _ time.Time) bool { return !present[uid] })
+	m.writes[0] += int64(len(done))
+	m.writes[1] += failed
+}
+
 // podOf reads the process's cgroup from the host's /proc.
 func (m *UsageMonitor) podOf(pid uint32) (types.UID, bool) {
 	b, err := os.ReadFile(filepath.Join(m.ProcRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
@@ -122,23 +184,29 @@ func (m *UsageMonitor) Last() Usage {
 }
 
 var (
-	podLabels       = []string{"namespace", "pod", "app", "uuid", "index"}
-	podRequestedMiB = prometheus.NewDesc("zz_gpu_pod_memory_requested_bytes", "GPU memory the pod requested on the card (zz.io/gpu-mem, per card).", podLabels, nil)
-	podUsedMiB      = prometheus.NewDesc("zz_gpu_pod_memory_used_bytes", "GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).", podLabels, nil)
-	podOver         = prometheus.NewDesc("zz_gpu_pod_memory_over_request", "1 when the pod uses more GPU memory on the card than it requested.", podLabels, nil)
-	unattributedMiB = prometheus.NewDesc("zz_gpu_card_memory_unattributed_bytes", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
+	podLabels        = []string{"namespace", "pod", "app", "uuid", "index"}
+	podRequestedMiB  = prometheus.NewDesc("zz_gpu_pod_memory_requested_bytes", "GPU memory the pod requested on the card (zz.io/gpu-mem, per card).", podLabels, nil)
+	podUsedMiB       = prometheus.NewDesc("zz_gpu_pod_memory_used_bytes", "GPU memory the pod's processes use on the card (NVML running processes mapped to the pod by cgroup).", podLabels, nil)
+	podOver          = prometheus.NewDesc("zz_gpu_pod_memory_over_request", "1 when the pod uses more GPU memory on the card than it requested.", podLabels, nil)
+	unattributedMiB  = prometheus.NewDesc("zz_gpu_card_memory_unattributed_bytes", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
+	annotationWrites = prometheus.NewDesc("zz_gpu_pod_usage_annotation_writes_total",
+		"Writes of the pods' "+contract.AnnotationGPUMemUsed+" annotation, by result (ok, error).", []string{"result"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *UsageMonitor) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{podRequestedMiB, podUsedMiB, podOver, unattributedMiB} {
+	for _, d := range []*prometheus.Desc{podRequestedMiB, podUsedMiB, podOver, unattributedMiB, annotationWrites} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector with the latest sample.
 func (m *UsageMonitor) Collect(ch chan<- prometheus.Metric) {
-	u := m.Last()
+	m.mu.Lock()
+	u, writes := m.last, m.writes
+	m.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(annotationWrites, prometheus.CounterValue, float64(writes[0]), "ok")
+	ch <- prometheus.MustNewConstMetric(annotationWrites, prometheus.CounterValue, float64(writes[1]), "error")
 	for _, pu := range u.Pods {
 		lv := []string{pu.Namespace, pu.Name, pu.App, pu.CardUUID, strconv.Itoa(pu.CardIndex)}
 		over := 0.0

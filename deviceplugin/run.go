@@ -51,7 +51,10 @@ type Config struct {
 	MPS           bool
 	ProcRoot      string        // the host's /proc
 	UsageEvery    time.Duration // per-pod GPU memory sampling
-	XIDRecover    time.Duration // a card down for a passing XID is up again after this long
+	// UsageAnnotateEvery is the least time between two writes of one pod's
+	// used-memory annotation (PublishPolicy.MinInterval).
+	UsageAnnotateEvery time.Duration
+	XIDRecover         time.Duration // a card down for a passing XID is up again after this long
 	// DeviceListStrategy is how Allocate hands the cards to the runtime:
 	// envvar, cdi-annotations, cdi-cri, or several comma-separated.
 	DeviceListStrategy string
@@ -64,6 +67,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UsageEvery < time.Second {
 		return fmt.Errorf("--usage-interval %v is under 1s", c.UsageEvery)
+	}
+	if c.UsageAnnotateEvery < time.Second {
+		return fmt.Errorf("--usage-annotation-interval %v is under 1s", c.UsageAnnotateEvery)
 	}
 	if c.XIDRecover <= 0 {
 		return fmt.Errorf("--xid-recover-after %v must be positive", c.XIDRecover)
@@ -157,7 +163,11 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	monitor := &UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods.list, ProcRoot: c.ProcRoot, Interval: c.UsageEvery,
-		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node})}
+		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node}),
+		Node:     c.Node, Publish: DefaultPublishPolicy(c.UsageAnnotateEvery),
+		Annotate: func(ctx context.Context, pod *corev1.Pod, value *string) error {
+			return podannotate.Patch(ctx, client, pod.Namespace, pod.Name, pod.UID, map[string]*string{contract.AnnotationGPUMemUsed: value})
+		}}
 	registry.MustRegister(monitor)
 	go monitor.Run(ctx)
 

@@ -44,6 +44,19 @@
 //     CDI devices "<CDIKind>=<uuid>" instead, and EnvVisibleDevices is
 //     VisibleDevicesVoid; EnvGPUMemLimitMiB stays.
 //
+//  4. The device plugin samples NVML's running processes on each card, maps
+//     them to pods by cgroup, and publishes what each pod of its node uses in
+//     AnnotationGPUMemUsed: "<uuid>=<MiB>" per card, comma-separated, sorted
+//     by UUID, every card the pod was assigned included (0 when it has no
+//     process there) and any card it runs on unassigned. It writes one merge
+//     patch touching that annotation alone, and only when the value changed:
+//     at once the first time, then no more than once per minimum interval
+//     per pod (--usage-annotation-interval), and only when a card moved by at
+//     least 64 MiB, went over or back under its request, or the value has
+//     been stale for 10 minutes. Finished pods keep their last value; a pod
+//     that no longer uses any card loses the annotation. kubectl zz gpu shows
+//     it against the request.
+//
 // Nobody trusts the assignment annotations further than they agree with the
 // pod: an assignment counts and is served only when the pod asks for
 // ResourceGPUMem, it names as many cards as the pod's ResourceGPU, holds

@@ -46,6 +46,13 @@ const (
 // the runtime's view of a container names the pod and memory it was given.
 const AnnotationContainerGPU = Prefix + "gpu-container"
 
+// AnnotationGPUMemUsed is the GPU memory a pod's processes use, per card,
+// as the device plugin of the pod's node measures it (NVML processes mapped
+// to the pod by cgroup): "<uuid>=<MiB>[,<uuid>=<MiB>...]", cards sorted by
+// UUID ("GPU-8a1c…=9000"). Only that device plugin writes it, rate-limited
+// (see the package doc); kubectl zz gpu reads it.
+const AnnotationGPUMemUsed = Prefix + "gpu-mem-used"
+
 // AnnotationNodeGPUInventory holds a node's cards as NodeGPUInventory JSON,
 // written by the device plugin.
 const AnnotationNodeGPUInventory = Prefix + "gpu-inventory"

@@ -314,6 +314,17 @@ func TestHostileTenant(t *testing.T) {
 			mergePatch(t, map[string]any{contract.AnnotationGPUAssigned: "true"}), metav1.PatchOptions{}); err != nil {
 			t.Errorf("the device plugin of %s marks its pod served: %v", nodeA, err)
 		}
+		// It publishes, changes and removes what its pod uses (the patches
+		// the usage monitor sends: one annotation, with the pod's UID).
+		for _, value := range []any{"GPU-" + nodeA + "-0=1200", "GPU-" + nodeA + "-0=9000", nil} {
+			patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": podA.UID, "annotations": map[string]any{contract.AnnotationGPUMemUsed: value}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dpA.client.CoreV1().Pods(ns).Patch(ctx, podA.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Errorf("the device plugin of %s publishes its pod's use %v: %v", nodeA, value, err)
+			}
+		}
 		inv := *invA
 		inv.Cards = append([]contract.GPU(nil), invA.Cards...)
 		inv.Cards[1].Healthy = false
@@ -349,6 +360,10 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Annotations = map[string]string{contract.AnnotationGPUAssigned: "true"}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a pod already marked served", err, msgReserved)
+	p = forged("forged-use")
+	p.Annotations = map[string]string{contract.AnnotationGPUMemUsed: "GPU-" + node + "-0=0"}
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	refused(t, "create a pod that claims its GPU memory use", err, msgReserved)
 
 	// Controllers' templates.
 	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "forged"}, Annotations: forgedAssignment(node)},
@@ -400,6 +415,8 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 		{contract.AnnotationGPUAssigned + "-"},
 		{contract.AnnotationGPUAssigned + "=true", "--overwrite"},
 		{contract.AnnotationContainerGPU + "=x/y/1"},
+		// Hide what the pod uses, or claim another pod's use.
+		{contract.AnnotationGPUMemUsed + "=GPU-" + node + "-0=1"},
 	} {
 		out, err := kubectlAs(ctx, tenant, append([]string{"-n", ns, "annotate", "pod", gpuPod.Name}, args...)...)
 		if err != nil {
@@ -477,6 +494,12 @@ func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1
 		{"rewrite the card choice of a pod of node A", func() error {
 			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"1"}}}`, contract.AnnotationGPUIndexes))
 		}, msgReserved},
+		{"publish the use of a pod of node B", func() error {
+			return patchPod(dpA, podB, fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-%s-0=1"}}}`, contract.AnnotationGPUMemUsed, nodeB))
+		}, msgOwnNodePods},
+		{"a token bound to no pod publishes a pod's use", func() error {
+			return patchPod(dpUnbound, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-%s-0=1"}}}`, contract.AnnotationGPUMemUsed, nodeA))
+		}, "names no node"},
 		{"a token bound to no pod patches a node", func() error {
 			return patchNode(dpUnbound, nodeA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"{}"}}}`, contract.AnnotationNodeGPUInventory))
 		}, "names no node"},
@@ -497,6 +520,7 @@ func extenderAbuse(t *testing.T, ext identity, pod *corev1.Pod) {
 		{"relabel a pod", `{"metadata":{"labels":{"app":"other"}}}`, msgOnlyGPUAnns},
 		{"change another annotation", `{"metadata":{"annotations":{"owner":"evil"}}}`, msgOnlyGPUAnns},
 		{"mark a pod served", fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, contract.AnnotationGPUAssigned), msgReserved},
+		{"publish a pod's use", fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-x-0=1"}}}`, contract.AnnotationGPUMemUsed), msgReserved},
 	} {
 		_, err := ext.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, []byte(tt.patch), metav1.PatchOptions{})
 		refused(t, "the extender's token: "+tt.what, err, tt.want)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zzcloud/zz/deviceplugin"
 	"github.com/zzcloud/zz/deviceplugin/mocknvml"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -34,6 +35,8 @@ func main() {
 	flag.BoolVar(&c.MPS, "mps", false, "an MPS daemon runs on the node: also set CUDA_MPS_PINNED_DEVICE_MEM_LIMIT and CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, so the driver enforces each pod's limit")
 	flag.StringVar(&c.ProcRoot, "proc-root", "/proc", "the host's /proc, where GPU processes' cgroups name their pods (the DaemonSet runs with hostPID)")
 	flag.DurationVar(&c.UsageEvery, "usage-interval", 15*time.Second, "how often per-pod GPU memory use is sampled for /metrics and over-request events")
+	flag.DurationVar(&c.UsageAnnotateEvery, "usage-annotation-interval", 30*time.Second, "the least time between two writes of one pod's "+contract.AnnotationGPUMemUsed+
+		" annotation (written when a card's use moved by 64 MiB or more, crossed the request, or after 10 minutes)")
 	flag.DurationVar(&c.XIDRecover, "xid-recover-after", 5*time.Minute, "a card marked unhealthy by an XID error is healthy again after this long without one (and reachable)")
 	flag.StringVar(&c.DeviceListStrategy, "device-list-strategy", string(deviceplugin.StrategyEnvvar),
 		"how a container gets its cards: envvar (NVIDIA_VISIBLE_DEVICES, for the NVIDIA container runtime), cdi-annotations (cdi.k8s.io/ container annotations), "+
