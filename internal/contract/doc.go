@@ -43,7 +43,6 @@
 //     (the plugin's --device-list-strategy) the cards go to the runtime as
 //     CDI devices "<CDIKind>=<uuid>" instead, and EnvVisibleDevices is
 //     VisibleDevicesVoid; EnvGPUMemLimitMiB stays.
-//
 //  4. The device plugin samples NVML's running processes on each card, maps
 //     them to pods by cgroup, and publishes what each pod of its node uses in
 //     AnnotationGPUMemUsed: "<uuid>=<MiB>" per card, comma-separated, sorted
