@@ -50,7 +50,7 @@ func TestParseDeviceListStrategies(t *testing.T) {
 
 // The config check at start-up names the allowed values.
 func TestConfigValidateDeviceListStrategy(t *testing.T) {
-	c := Config{Node: "n1", UsageEvery: time.Second, XIDRecover: time.Minute, SlotsPerCard: 4, DeviceListStrategy: "cdi-cri"}
+	c := Config{Node: "n1", UsageEvery: time.Second, UsageAnnotateEvery: time.Second, XIDRecover: time.Minute, SlotsPerCard: 4, DeviceListStrategy: "cdi-cri"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
