@@ -25,6 +25,18 @@ func deleting() podOpt {
 }
 func phase(ph corev1.PodPhase) podOpt { return func(p *corev1.Pod) { p.Status.Phase = ph } }
 
+// created stamps what the apiserver records: creation at t0+c and, when s is
+// not 0, the PodScheduled transition (the Binding) at t0+s.
+func created(c, s time.Duration) podOpt {
+	return func(p *corev1.Pod) {
+		p.CreationTimestamp = metav1.NewTime(t0.Add(c))
+		if s != 0 {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled,
+				Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0.Add(s))})
+		}
+	}
+}
+
 func assigned(name string, assume time.Duration, allocated bool, uuids ...string) *corev1.Pod {
 	idx := make([]int, len(uuids))
 	a := &gpushare.Assignment{Indexes: idx, UUIDs: uuids, MemMiB: 4096, AssumeTime: t0.Add(assume), Assigned: allocated}
@@ -75,12 +87,30 @@ func TestMatch(t *testing.T) {
 		{name: "pod without assignment is not a candidate", pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "plain"}, Spec: corev1.PodSpec{NodeName: "n1"}}},
 			slots: []string{SlotID("GPU-0", 0)}, wantErr: "no pod on this node waits"},
 		{name: "foreign device id", slots: []string{"nvidia0"}, wantErr: "is not a zz slot"},
-		// The extender's clock is not this node's: assume times are only ever
-		// compared with each other, so hours of skew either way change nothing.
-		{name: "clock skew: assume times far ahead of this node's clock", pods: []*corev1.Pod{assigned("later", 49*time.Hour, false, "GPU-0"), assigned("sooner", 48*time.Hour, false, "GPU-0")},
+		// The extender's clock is not this node's: assume times are compared
+		// with each other and with the apiserver's stamps on the pod, never
+		// with this node's clock, so hours of skew either way change nothing.
+		{name: "clock skew: assume times far ahead of this node's clock", pods: []*corev1.Pod{
+			with(assigned("later", 49*time.Hour, false, "GPU-0"), created(49*time.Hour-time.Second, 49*time.Hour+time.Second)),
+			with(assigned("sooner", 48*time.Hour, false, "GPU-0"), created(48*time.Hour-time.Second, 48*time.Hour+time.Second))},
 			slots: []string{SlotID("GPU-0", 0)}, want: "sooner"},
-		{name: "clock skew: assume times long before this node's clock", pods: []*corev1.Pod{assigned("later", -47*time.Hour, false, "GPU-0"), assigned("sooner", -48*time.Hour, false, "GPU-0")},
+		{name: "clock skew: assume times long before this node's clock", pods: []*corev1.Pod{
+			with(assigned("later", -47*time.Hour, false, "GPU-0"), created(-48*time.Hour, -47*time.Hour+time.Second)),
+			with(assigned("sooner", -48*time.Hour, false, "GPU-0"), created(-49*time.Hour, -48*time.Hour+time.Second))},
 			slots: []string{SlotID("GPU-0", 0)}, want: "sooner"},
+		// An assume time later than the apiserver's stamps is forged (the
+		// ledger refuses it too): served, the pod would run on memory the
+		// ledger counts nowhere.
+		{name: "assume time an hour after the pod was scheduled: not a candidate", pods: []*corev1.Pod{
+			with(assigned("forged", time.Hour, false, "GPU-0"), created(-time.Minute, time.Second))},
+			slots: []string{SlotID("GPU-0", 0)}, wantErr: "none is bound to n1"},
+		{name: "next to a real pod, the forged one is not chosen", pods: []*corev1.Pod{
+			with(assigned("forged", time.Hour, false, "GPU-0"), created(-time.Minute, 0)),
+			with(assigned("real", 0, false, "GPU-0"), created(-time.Minute, time.Second))},
+			slots: []string{SlotID("GPU-0", 0)}, want: "real"},
+		{name: "extender clock ahead of the apiserver's by less than the skew allowed", pods: []*corev1.Pod{
+			with(assigned("ok", 30*time.Second, false, "GPU-0"), created(-time.Minute, time.Second))},
+			slots: []string{SlotID("GPU-0", 0)}, want: "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +173,7 @@ func TestUnidentifiable(t *testing.T) {
 	broken.Annotations[contract.AnnotationGPUMemMiB] = "-1"
 	forged := gpuPod(assigned("forged", 0, false, "GPU-0"), 0)
 	forged.Annotations[contract.AnnotationGPUMemMiB] = "40000" // the pod asks for 4Gi
+	future := with(gpuPod(assigned("future", time.Hour, false, "GPU-0"), 0), created(0, time.Second))
 	tests := []struct {
 		name string
 		pods []*corev1.Pod
@@ -152,6 +183,7 @@ func TestUnidentifiable(t *testing.T) {
 		{"oldest waiting pod has no assignment", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), bare("bare", 0)}, nil, "bare"},
 		{"oldest waiting pod has a broken one", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), broken}, nil, "broken"},
 		{"oldest waiting pod's assignment does not agree with it", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), forged}, nil, "forged"},
+		{"oldest waiting pod's assume time is after its scheduling", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second), future}, nil, "future"},
 		{"oldest is fine: match as usual", []*corev1.Pod{gpuPod(assigned("ok", 0, false, "GPU-0"), 0), bare("bare", time.Second)}, nil, ""},
 		{"allocated pods are not waiting", []*corev1.Pod{gpuPod(assigned("done", 0, true, "GPU-0"), 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, nil, ""},
 		{"already refused", []*corev1.Pod{bare("bare", 0), gpuPod(assigned("ok", 0, false, "GPU-0"), time.Second)}, map[types.UID]bool{"bare": true}, ""},

@@ -2,6 +2,7 @@ package gpushare
 
 import (
 	"cmp"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,9 +79,34 @@ func assumeTime(w Waiting) time.Time {
 	return w.Assignment.AssumeTime
 }
 
+// CheckAssumeTime reports (an error wrapping ErrInconsistent) an assume time
+// later than anything the control plane recorded for the pod before its
+// Allocate: the extender assumes a pod after it was created and before it is
+// bound, and the apiserver stamps both (creationTimestamp, the PodScheduled
+// transition). Judging against these, not the node's clock, keeps the device
+// plugin tolerant of a skewed node clock while a forged future assume time
+// is refused, as the ledger refuses it: served, the pod would run on memory
+// the ledger counts nowhere. MaxClockSkew covers the extender's clock against the
+// apiserver's. A pod with neither time (tests' bare objects) is not judged.
+func CheckAssumeTime(pod *corev1.Pod, a *Assignment) error {
+	ref := pod.CreationTimestamp.Time
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue && c.LastTransitionTime.After(ref) {
+			ref = c.LastTransitionTime.Time
+		}
+	}
+	if ref.IsZero() {
+		return nil
+	}
+	if after := a.AssumeTime.Sub(ref); after > MaxClockSkew {
+		return fmt.Errorf("%w: its assume time is %v after the pod was created and scheduled", ErrInconsistent, after.Round(time.Second))
+	}
+	return nil
+}
+
 // WaitingPods returns the pods of node waiting for Allocate, their
 // assignments read (nil where missing, broken or inconsistent with the pod,
-// see CheckAssignment, with the error in errs),
+// see CheckAssignment and CheckAssumeTime, with the error in errs),
 // each numbered by arrival (nil: all 0).
 func WaitingPods(pods []*corev1.Pod, node string, arrival func(types.UID) uint64) (out []Waiting, errs map[types.UID]error) {
 	errs = map[types.UID]error{}
@@ -95,6 +121,9 @@ func WaitingPods(pods []*corev1.Pod, node string, arrival func(types.UID) uint64
 		a, err := PodAssignment(p)
 		if err == nil {
 			err = CheckAssignment(p, a)
+		}
+		if err == nil {
+			err = CheckAssumeTime(p, a)
 		}
 		if err != nil {
 			errs[p.UID] = err

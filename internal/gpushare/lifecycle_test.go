@@ -1,6 +1,7 @@
 package gpushare
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,42 @@ func TestUnhealthyCardNamedInFitReason(t *testing.T) {
 	got, err := Choose(cards, Request{MemMiB: 1000, Cards: 1}, Binpack, nil)
 	if err != nil || len(got) != 1 || cards[got[0]].UUID != "GPU-1" {
 		t.Fatalf("Choose = %v, %v; want the healthy card", got, err)
+	}
+}
+
+func TestCheckAssumeTime(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	pod := func(created, scheduled time.Duration, status corev1.ConditionStatus) *corev1.Pod {
+		p := &corev1.Pod{}
+		if created != 0 {
+			p.CreationTimestamp = metav1.NewTime(t0.Add(created))
+		}
+		if scheduled != 0 {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: status, LastTransitionTime: metav1.NewTime(t0.Add(scheduled))}}
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		pod     *corev1.Pod
+		assume  time.Duration
+		wantErr string
+	}{
+		{"assumed between creation and binding", pod(-time.Second, time.Second, corev1.ConditionTrue), 0, ""},
+		{"pending for an hour, then assumed and bound", pod(-time.Hour, time.Second, corev1.ConditionTrue), 0, ""},
+		{"extender clock a little ahead of the apiserver's", pod(-time.Hour, time.Second, corev1.ConditionTrue), 50 * time.Second, ""},
+		{"an hour after the binding", pod(-time.Hour, time.Second, corev1.ConditionTrue), time.Hour, "is 59m59s after the pod was created and scheduled"},
+		{"unschedulable condition is no binding", pod(-time.Hour, time.Second, corev1.ConditionFalse), 10 * time.Minute, "after the pod was created"},
+		{"created with a node name: creation is the reference", pod(time.Second, 0, ""), 0, ""},
+		{"created with a node name, assume time in its future", pod(time.Second, 0, ""), 2 * time.Hour, "after the pod was created"},
+		{"no stamps: not judged", pod(0, 0, ""), 48 * time.Hour, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckAssumeTime(tt.pod, &Assignment{AssumeTime: t0.Add(tt.assume)})
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrInconsistent)) {
+				t.Fatalf("CheckAssumeTime = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }

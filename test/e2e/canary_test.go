@@ -3,16 +3,18 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // cartSpec writes a 3-replica web app spec of version and returns its path.
@@ -27,32 +29,43 @@ func cartSpec(t *testing.T, version, extra string) string {
 	return path
 }
 
-// endpoints counts the running pods the cart Service selects: what its
-// EndpointSlices would hold (kwok's fake pods get no IP here, so the
-// EndpointSlice controller lists none).
-func endpoints(ctx context.Context, ns string) (int, error) {
-	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "cart", metav1.GetOptions{})
+// endpoints counts the ready endpoints the EndpointSlice controller lists
+// for the cart Service, per track of the pod behind each (the pods' track
+// label: stable or canary): what kube-proxy would spread traffic over.
+func endpoints(ctx context.Context, ns string) (map[string]int, error) {
+	slices, err := cluster.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=cart"})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String()})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, p := range l.Items {
-		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-			n++
+	out := map[string]int{}
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready == nil || !*e.Conditions.Ready || e.TargetRef == nil {
+				continue
+			}
+			p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, e.TargetRef.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue // gone; the controller drops it next
+			} else if err != nil {
+				return nil, err
+			}
+			out[p.Labels[contract.LabelTrack]]++
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
-func waitEndpoints(t *testing.T, ns string, want int) {
+// waitEndpoints waits until the Service's EndpointSlices hold exactly stable
+// endpoints of the stable Deployment and canary of the canary.
+func waitEndpoints(t *testing.T, ns string, stable, canary int) {
 	t.Helper()
-	cluster.WaitFor(t, 60*time.Second, fmt.Sprintf("%d endpoints behind Service cart", want), func(ctx context.Context) (bool, string, error) {
-		n, err := endpoints(ctx, ns)
-		return n == want, fmt.Sprintf("%d endpoints", n), err
+	want := map[string]int{contract.TrackStable: stable}
+	if canary > 0 {
+		want[contract.TrackCanary] = canary
+	}
+	cluster.WaitFor(t, 60*time.Second, fmt.Sprintf("EndpointSlices of Service cart: %v", want), func(ctx context.Context) (bool, string, error) {
+		got, err := endpoints(ctx, ns)
+		return maps.Equal(got, want), fmt.Sprintf("%v", got), err
 	})
 }
 
@@ -73,8 +86,9 @@ func cartImage(t *testing.T, ns string) string {
 }
 
 // TestCanary: a canary of 1 pod runs next to 3 stable pods behind one
-// Service (it selects 4 running pods); promote rolls stable to it; abort
-// and a rollback during a canary remove it; each is in history.
+// Service (its EndpointSlices hold 3 stable endpoints and 1 canary one);
+// promote rolls stable to it; abort and a rollback during a canary remove
+// it; each is in history.
 func TestCanary(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	run := func(args ...string) string {
@@ -86,13 +100,13 @@ func TestCanary(t *testing.T) {
 		return out
 	}
 	run("deploy", "-f", cartSpec(t, "1.0", ""), "--timeout", "60s")
-	waitEndpoints(t, ns, 3)
+	waitEndpoints(t, ns, 3, 0)
 
 	out := run("deploy", "-f", cartSpec(t, "2.0", ""), "--canary", "1", "--timeout", "60s")
 	if !strings.Contains(out, "cart 2.0 canary deployed as revision 2") {
 		t.Errorf("canary output: %s", out)
 	}
-	waitEndpoints(t, ns, 4)
+	waitEndpoints(t, ns, 3, 1)
 	if img := cartImage(t, ns); img != "registry.local/cart:1.0" {
 		t.Fatalf("the canary changed stable to %s", img)
 	}
@@ -103,13 +117,13 @@ func TestCanary(t *testing.T) {
 	if img := cartImage(t, ns); img != "registry.local/cart:2.0" {
 		t.Fatalf("stable after promote runs %s", img)
 	}
-	waitEndpoints(t, ns, 3)
+	waitEndpoints(t, ns, 3, 0)
 
 	run("deploy", "-f", cartSpec(t, "3.0", ""), "--canary", "25%", "--timeout", "60s")
-	waitEndpoints(t, ns, 4)
+	waitEndpoints(t, ns, 3, 1)
 	run("abort", "cart", "--timeout", "60s")
 	noCanary(t, ns, "abort")
-	waitEndpoints(t, ns, 3)
+	waitEndpoints(t, ns, 3, 0)
 
 	run("deploy", "-f", cartSpec(t, "4.0", ""), "--canary", "1", "--timeout", "60s")
 	run("rollback", "cart", "--timeout", "60s")
