@@ -65,6 +65,8 @@ test: lint build unit images e2e
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	# The e2e tests' build of the device plugin (mock NVML linked in; the release's is without).
+	$(GO) test -race -count=1 -tags zzmock -run TestNewNVML ./deviceplugin/
 	for m in $(TOOL_MODS); do (cd $$m && $(GO) test -race -count=1 ./...) || exit 1; done
 
 ## e2e: start (or reuse) the local cluster, run the e2e suite, stop what it started
@@ -104,6 +106,7 @@ lint: verify-pins
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './_output/*' -not -path './.git/*'))"; \
 	  if [ -n "$$out" ]; then echo "error: gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags zzmock ./deviceplugin/... ./test/e2e/...
 	for m in $(TOOL_MODS); do (cd $$m && $(GO) vet ./...) || exit 1; done
 	bash -n hack/*.sh
 	hack/verify-chart.sh manifests/helm/zz

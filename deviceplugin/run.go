@@ -28,7 +28,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
-	"github.com/zzcloud/zz/deviceplugin/mocknvml"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/kubeconfig"
@@ -41,9 +40,9 @@ import (
 type Config struct {
 	Kubeconfig string // empty: in-cluster
 	Node       string // this node's name
-	// NVML is "real", or "mock:<machine>" (mocknvml.ModelNames) for tests and
-	// demos; the mock's control endpoints are then served under
-	// /debug/mocknvml/ on HealthAddress.
+	// NVML is "real", or "mock:<machine>" (MockModels) for tests and demos,
+	// in a binary built with -tags zzmock; the mock's control endpoints are
+	// then served under /debug/mocknvml/ on HealthAddress.
 	NVML          string
 	SlotsPerCard  int
 	Dir           string // the kubelet's device-plugin folder
@@ -111,14 +110,20 @@ func newNVML(backend, node string) (nvml.Interface, http.Handler, error) {
 	}
 	model, ok := strings.CutPrefix(backend, "mock:")
 	if !ok {
-		return nil, nil, fmt.Errorf("--nvml %q: use real, or mock:<machine> with machine one of %v", backend, mocknvml.ModelNames())
+		if !MockNVML {
+			return nil, nil, fmt.Errorf("--nvml %q: use real", backend)
+		}
+		return nil, nil, fmt.Errorf("--nvml %q: use real, or mock:<machine> with machine one of %v", backend, MockModels())
 	}
-	s, err := mocknvml.New(model, node)
+	lib, control, err := newMockNVML(model, node)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--nvml %q: %w", backend, err)
 	}
-	return s, s.Handler(), nil
+	return lib, control, nil
 }
+
+// ErrNoMockNVML is --nvml mock:<machine>'s error in a production build.
+var ErrNoMockNVML = errors.New("built without mock NVML; build with -tags zzmock")
 
 // serveGPUs publishes the cards and serves them to the kubelet until ctx ends.
 func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prometheus.Registry, notReady *atomic.Pointer[string]) error {

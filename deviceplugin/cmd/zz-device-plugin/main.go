@@ -16,7 +16,6 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/zzcloud/zz/deviceplugin"
-	"github.com/zzcloud/zz/deviceplugin/mocknvml"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/version"
 )
@@ -27,8 +26,7 @@ func main() {
 	klog.InitFlags(nil)
 	flag.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file; empty means in-cluster")
 	flag.StringVar(&c.Node, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME, from the downward API)")
-	flag.StringVar(&c.NVML, "nvml", "real", "NVML backend: real, or a mock machine for tests and demos: mock:"+strings.Join(mocknvml.ModelNames(), ", mock:")+
-		" (its control endpoints are then served under /debug/mocknvml/ on --health-address)")
+	flag.StringVar(&c.NVML, "nvml", "real", nvmlHelp())
 	flag.IntVar(&c.SlotsPerCard, "slots-per-card", 16, "zz.io/gpu slots advertised per card: how many pods may share one card")
 	flag.StringVar(&c.Dir, "device-plugin-dir", pluginapi.DevicePluginPath, "the kubelet's device-plugin folder (its kubelet.sock is there)")
 	flag.StringVar(&c.HealthAddress, "health-address", ":8892", "address serving /healthz, /readyz and /metrics")
@@ -54,4 +52,14 @@ func main() {
 		klog.Flush()
 		os.Exit(1)
 	}
+}
+
+// nvmlHelp describes --nvml: the mock machines exist only in a binary built
+// with -tags zzmock (tests, e2e, demos), never in the release images.
+func nvmlHelp() string {
+	if !deviceplugin.MockNVML {
+		return "NVML backend: real (this build has no mock machines; tests build with -tags zzmock for mock:<machine>)"
+	}
+	return "NVML backend: real, or a mock machine for tests and demos: mock:" + strings.Join(deviceplugin.MockModels(), ", mock:") +
+		" (its control endpoints are then served under /debug/mocknvml/ on --health-address)"
 }

@@ -120,15 +120,21 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// TestBuildTags are the build tags of every binary GoBuild builds: zzmock
+// links the device plugin's mock NVML machines (--nvml mock:dgxa100).
+const TestBuildTags = "zzmock"
+
 var (
 	buildMu sync.Mutex
 	built   = map[string]string{}
 )
 
 // GoBuild builds a main package of this repository into _output/bin (once
-// per test binary; the Go build cache makes it quick) and returns its path. A
-// folder with a go.mod of its own (a test tool module, e.g. test/e2e/fakecri)
-// is built in its module.
+// per test binary; the Go build cache makes it quick) and returns its path,
+// with the build tag zzmock: the device plugin's --nvml mock:<machine> exists
+// only so (the release builds leave the mock NVML out). A folder with a go.mod
+// of its own (a test tool module, e.g. test/e2e/fakecri) is built in its
+// module.
 func (c *Cluster) GoBuild(t testing.TB, pkg string) string {
 	t.Helper()
 	buildMu.Lock()
@@ -137,10 +143,10 @@ func (c *Cluster) GoBuild(t testing.TB, pkg string) string {
 		return out
 	}
 	out := c.Bin(filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", TestBuildTags, "-o", out, pkg)
 	cmd.Dir = c.Root
 	if _, err := os.Stat(filepath.Join(c.Root, pkg, "go.mod")); err == nil {
-		cmd = exec.Command("go", "build", "-o", out, ".")
+		cmd = exec.Command("go", "build", "-tags", TestBuildTags, "-o", out, ".")
 		cmd.Dir = filepath.Join(c.Root, pkg)
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
