@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"errors"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +24,17 @@ import (
 // nvidia.com/gpu=<UUID> (the CRI's CDIDevices for cdi-cri, a cdi.k8s.io/
 // annotation for cdi-annotations), NVIDIA_VISIBLE_DEVICES is void and the zz
 // env stays. The kubelet's pod-resources API shows each slot on its card's
-// NUMA node (the mock: cards 0-3 on node 0, 4-7 on node 1).
+// NUMA node (the mock: cards 0-3 on node 0, 4-7 on node 1). An unknown
+// strategy stops the plugin at start, naming the allowed ones.
 func TestDevicePluginCDI(t *testing.T) {
+	t.Run("unknown strategy stops the plugin at start", func(t *testing.T) {
+		out, err := exec.CommandContext(t.Context(), cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"),
+			"--node-name", "n1", "--nvml", "mock:dgxa100", "--device-list-strategy", "cdi").CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), `unknown strategy \"cdi\"; use envvar, cdi-annotations, cdi-cri`) {
+			t.Fatalf("zz-device-plugin --device-list-strategy cdi: %v\n%s", err, out)
+		}
+	})
 	ns := cluster.Namespace(t, nil)
 	for _, strategy := range []string{"cdi-cri", "cdi-annotations"} {
 		t.Run(strategy, func(t *testing.T) {
