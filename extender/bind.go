@@ -48,7 +48,11 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		// A profile without managedResources sends every pod here: one that
 		// asks for no GPU memory is bound as the default binder would.
-		return b.bind(ctx, pod, args.Node)
+		if err := b.bind(ctx, pod, args.Node); err != nil {
+			return err
+		}
+		b.Decider.Usage.Assume(pod, args.Node, b.Now())
+		return nil
 	}
 	if err != nil {
 		return err
@@ -78,6 +82,9 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		}
 		return err
 	}
+	// The balance book learns where the pod went before the informer does
+	// (its balance score may have preferred another node).
+	b.Decider.Usage.Assume(pod, args.Node, b.Now())
 	logger.V(2).Info("Bound GPU pod", "cards", a.Indexes, "memMiB", a.MemMiB)
 	return nil
 }

@@ -124,34 +124,37 @@ func (d *Decider) PrioritizeGPU(args *extenderv1.ExtenderArgs) (extenderv1.HostP
 }
 
 // PrioritizeBalance scores nodes by how even the cluster ends up (see
-// internal/balance for the formula).
+// internal/balance for the formula). The protocol's scores are 0-10; the
+// best node alone gets 10 and the others 0-9 on the same scale, so that the
+// scheduler (whose own plugins give every node the same score for a pod
+// without preferences, in the zz-scheduler profile) goes where the book
+// expects. Ties at 10 would let it pick at random among them, and the pods
+// scored before the informer shows where the last ones went would herd.
 func (d *Decider) PrioritizeBalance(args *extenderv1.ExtenderArgs) (extenderv1.HostPriorityList, error) {
 	names, err := nodeNames(args)
 	if err != nil {
 		return nil, err
 	}
 	nodes, mean := d.Usage.Snapshot(names, balance.AppKey(args.Pod))
-	scores := balance.Scores(nodes, balance.PodRequests(args.Pod), mean, d.Weights)
+	scores, best := balance.Scores(nodes, balance.PodRequests(args.Pod), mean, d.Weights)
 	out := make(extenderv1.HostPriorityList, len(names))
-	var top int64
 	for i, name := range names {
-		out[i] = extenderv1.HostPriority{Host: name, Score: scale(float64(scores[i]) / balance.MaxScore)}
-		top = max(top, out[i].Score)
+		out[i] = extenderv1.HostPriority{Host: name, Score: belowTop(float64(scores[i]) / balance.MaxScore)}
 	}
-	// The scheduler binds without telling us where. Our score weighs most, so
-	// it picks among the nodes we scored highest: count the pod there, shared,
-	// until the informer says where it went.
-	if top > 0 {
-		var likely []string
-		for _, h := range out {
-			if h.Score == top {
-				// A copy: names share the request's one string (codec.go).
-				likely = append(likely, strings.Clone(h.Host))
-			}
-		}
-		d.Usage.Assume(args.Pod, likely, d.Now())
+	if best >= 0 {
+		out[best].Score = extenderv1.MaxExtenderPriority
+		// The scheduler binds without telling us where: count the pod on
+		// the node it will almost surely take until the informer says.
+		// A copy: names share the request's one string (codec.go).
+		d.Usage.Assume(args.Pod, strings.Clone(names[best]), d.Now())
 	}
 	return out, nil
+}
+
+// belowTop maps a score in [0, 1] to [0, MaxExtenderPriority-1].
+func belowTop(f float64) int64 {
+	s := int64(f*float64(extenderv1.MaxExtenderPriority-1) + 0.5)
+	return min(max(s, extenderv1.MinExtenderPriority), extenderv1.MaxExtenderPriority-1)
 }
 
 // scale maps a score in [0, 1] to the protocol's [0, MaxExtenderPriority].

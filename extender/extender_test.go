@@ -331,3 +331,37 @@ func TestNonGPUPodAtGPUVerbs(t *testing.T) {
 		t.Fatalf("bound pod %v (%v), want on cpu without annotations", got, err)
 	}
 }
+
+// TestPrioritizeBalanceCountsInFlight: pods scored one after the other, none
+// seen bound yet, must not herd: each call gives exactly one node the top
+// score and counts the pod there, so equal pods on equal nodes take turns.
+func TestPrioritizeBalanceCountsInFlight(t *testing.T) {
+	cpuNode := func(name string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi")}}}
+	}
+	e := newEnv(t, []*corev1.Node{cpuNode("a"), cpuNode("b"), cpuNode("c")})
+	tops := map[string]int{}
+	for i := range 6 {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("p", i), Namespace: "ns", UID: types.UID(fmt.Sprint("uid-", i))},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("4Gi")}}}}}}
+		var list extenderv1.HostPriorityList
+		if code := e.call(t, "/balance/prioritize", extenderv1.ExtenderArgs{Pod: p, NodeNames: names("a", "b", "c")}, &list); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		var top []string
+		for _, h := range list {
+			if h.Score == extenderv1.MaxExtenderPriority {
+				top = append(top, h.Host)
+			}
+		}
+		if len(top) != 1 {
+			t.Fatalf("pod %d: nodes at the top score %v, want exactly one (%v)", i, top, list)
+		}
+		tops[top[0]]++
+	}
+	if tops["a"] != 2 || tops["b"] != 2 || tops["c"] != 2 {
+		t.Fatalf("top nodes over 6 equal pods %v, want 2 each", tops)
+	}
+}

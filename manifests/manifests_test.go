@@ -61,11 +61,13 @@ func object(t *testing.T, path, kind, name string, out any) {
 }
 
 // TestDefaultSchedulerExtenders keeps the documented entry for the default
-// scheduler equal to the zz-scheduler's, but for where the extender is.
+// scheduler equal to the zz-scheduler's, but for where the extender is, and
+// its zz-scheduler profile's plugins equal to the Deployment's.
 func TestDefaultSchedulerExtenders(t *testing.T) {
 	type config struct {
 		Profiles []struct {
-			SchedulerName string `json:"schedulerName"`
+			SchedulerName string         `json:"schedulerName"`
+			Plugins       map[string]any `json:"plugins"`
 		} `json:"profiles"`
 		Extenders []map[string]any `json:"extenders"`
 	}
@@ -89,6 +91,9 @@ func TestDefaultSchedulerExtenders(t *testing.T) {
 	var names []string
 	for _, p := range def.Profiles {
 		names = append(names, p.SchedulerName)
+		if p.SchedulerName == contract.SchedulerName && (len(zz.Profiles) != 1 || !reflect.DeepEqual(p.Plugins, zz.Profiles[0].Plugins)) {
+			t.Errorf("the default scheduler's %s profile plugins %v differ from zz-scheduler-config.yaml's", p.SchedulerName, p.Plugins)
+		}
 	}
 	if !slices.Contains(names, contract.SchedulerName) || !slices.Contains(names, "default-scheduler") {
 		t.Errorf("default scheduler profiles %v: want default-scheduler and %s (the webhook routes GPU pods to it)", names, contract.SchedulerName)

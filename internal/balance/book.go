@@ -36,13 +36,12 @@ type nodeUse struct {
 	known     bool
 }
 
-// podUse is what one pod adds to its node, or, while it is only assumed, an
-// equal share of it to each node it will probably go to.
+// podUse is what one pod adds to its node, bound or only assumed there.
 type podUse struct {
-	nodes []string
-	app   string // counted for replica spread once the pod is seen bound
-	share Resources
-	// assumed is when Assume guessed the nodes; zero for pods seen bound.
+	node string
+	app  string // for replica spread
+	req  Resources
+	// assumed is when Assume placed the pod; zero for pods seen bound.
 	assumed time.Time
 }
 
@@ -103,26 +102,24 @@ func (b *Book) SetPod(pod *corev1.Pod) {
 		}
 		return
 	}
-	b.add(pod.UID, podUse{nodes: []string{pod.Spec.NodeName}, app: AppKey(pod), share: PodRequests(pod)})
+	b.add(pod.UID, podUse{node: pod.Spec.NodeName, app: AppKey(pod), req: PodRequests(pod)})
 }
 
-// Assume counts a pod on the nodes it will probably be bound to, an equal
-// share on each (its expected load), until the informer shows where it
-// really went or ttl passes (Expire). Without it, the pods scheduled between
-// a binding and its watch event would all see the same stale "best" nodes
-// and herd onto them. The scheduler does not tell an extender that is not
-// the binder where a pod went, so the expectation is the best it can know.
-func (b *Book) Assume(pod *corev1.Pod, nodes []string, now time.Time) {
-	if len(nodes) == 0 {
-		return
-	}
+// Assume counts a pod on the node it will be bound to, until the informer
+// shows where it really went or ttl passes (Expire). The scheduler does not
+// tell an extender that is not the binder where a pod went; it scores pods
+// one at a time, and the next call may come before the watch event of the
+// last binding. Without this, the pods scored in between would all see the
+// same stale "best" node and herd onto it. The extender gives one node alone
+// its top score (see extender.PrioritizeBalance), so that is where the
+// scheduler puts the pod unless the user's own preferences outweigh it.
+func (b *Book) Assume(pod *corev1.Pod, node string, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if u, ok := b.pods[pod.UID]; ok && u.assumed.IsZero() {
 		return // already seen bound
 	}
-	req, k := PodRequests(pod), int64(len(nodes))
-	b.add(pod.UID, podUse{nodes: nodes, share: Resources{MilliCPU: req.MilliCPU / k, Memory: req.Memory / k}, assumed: now})
+	b.add(pod.UID, podUse{node: node, app: AppKey(pod), req: PodRequests(pod), assumed: now})
 }
 
 // Expire drops assumptions older than ttl and returns how many.
@@ -142,13 +139,11 @@ func (b *Book) Expire(now time.Time, ttl time.Duration) int {
 func (b *Book) add(uid types.UID, u podUse) {
 	b.remove(uid)
 	b.pods[uid] = u
-	for _, name := range u.nodes {
-		n := b.node(name)
-		n.requested.MilliCPU += u.share.MilliCPU
-		n.requested.Memory += u.share.Memory
-		if u.app != "" {
-			n.apps[u.app]++
-		}
+	n := b.node(u.node)
+	n.requested.MilliCPU += u.req.MilliCPU
+	n.requested.Memory += u.req.Memory
+	if u.app != "" {
+		n.apps[u.app]++
 	}
 	b.mean.dirty = true
 }
@@ -166,13 +161,10 @@ func (b *Book) remove(uid types.UID) {
 		return
 	}
 	delete(b.pods, uid)
-	for _, name := range u.nodes {
-		n := b.nodes[name]
-		n.requested.MilliCPU -= u.share.MilliCPU
-		n.requested.Memory -= u.share.Memory
-		if u.app == "" {
-			continue
-		}
+	n := b.nodes[u.node]
+	n.requested.MilliCPU -= u.req.MilliCPU
+	n.requested.Memory -= u.req.Memory
+	if u.app != "" {
 		if n.apps[u.app]--; n.apps[u.app] <= 0 {
 			delete(n.apps, u.app)
 		}

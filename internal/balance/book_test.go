@@ -69,22 +69,22 @@ func TestBookAssume(t *testing.T) {
 	}
 	t0 := time.Unix(100, 0)
 	p := pod("1", "", "web", "1", "1Gi")
-	b.Assume(p, []string{"a", "b"}, t0)
+	b.Assume(p, "a", t0)
 	b.SetPod(p) // an update while still pending keeps the guess
-	if nodes, _ := b.Snapshot([]string{"a", "b"}, "ns/web"); nodes[0].Requested.MilliCPU != 500 || nodes[1].Requested.Memory != 512<<20 {
-		t.Fatalf("assumed pod not shared between a and b: %+v", nodes)
+	if nodes, _ := b.Snapshot([]string{"a", "b"}, "ns/web"); nodes[0].Requested.MilliCPU != 1000 || nodes[0].Requested.Memory != 1<<30 || nodes[0].AppPods != 1 || nodes[1].Requested != (Resources{}) {
+		t.Fatalf("assumed pod not counted on a: %+v", nodes)
 	}
 	bound := pod("1", "b", "web", "1", "1Gi") // it went elsewhere
 	b.SetPod(bound)
 	nodes, _ := b.Snapshot([]string{"a", "b"}, "ns/web")
-	if nodes[0].Requested.MilliCPU != 0 || nodes[1].Requested.MilliCPU != 1000 {
+	if nodes[0].Requested.MilliCPU != 0 || nodes[0].AppPods != 0 || nodes[1].Requested.MilliCPU != 1000 {
 		t.Fatalf("guess not replaced by the binding: %+v", nodes)
 	}
-	b.Assume(bound, []string{"a"}, t0) // a late guess never overrides what was seen
+	b.Assume(bound, "a", t0) // a late guess never overrides what was seen
 	if nodes, _ := b.Snapshot([]string{"a"}, "ns/web"); nodes[0].Requested.MilliCPU != 0 {
 		t.Fatal("assume overrode a bound pod")
 	}
-	b.Assume(pod("2", "", "web", "1", "1Gi"), []string{"a"}, t0)
+	b.Assume(pod("2", "", "web", "1", "1Gi"), "a", t0)
 	if n := b.Expire(t0.Add(10*time.Second), 30*time.Second); n != 0 {
 		t.Fatal("expired too early")
 	}

@@ -41,10 +41,14 @@ func TestScores(t *testing.T) {
 		name:  "a node the pod does not fit scores zero",
 		nodes: []Node{node("full", 0.99, 0.5, 0), node("ok", 0.5, 0.5, 0)},
 		pod:   cpuHeavy, best: "ok", zero: []string{"full"},
+	}, {
+		name:  "no node fits: no best",
+		nodes: []Node{node("full", 0.99, 0.5, 0)},
+		pod:   cpuHeavy, zero: []string{"full"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			scores := Scores(tt.nodes, tt.pod, ClusterMean(tt.nodes), Default)
+			scores, best := Scores(tt.nodes, tt.pod, ClusterMean(tt.nodes), Default)
 			bestIdx := -1
 			for i, n := range tt.nodes {
 				if n.Name == tt.best {
@@ -54,8 +58,11 @@ func TestScores(t *testing.T) {
 					t.Errorf("score %d of %s out of range", scores[i], n.Name)
 				}
 			}
+			if best != bestIdx {
+				t.Errorf("best = %d, want %d (%s)", best, bestIdx, tt.best)
+			}
 			for i, n := range tt.nodes {
-				if i != bestIdx && scores[i] >= scores[bestIdx] {
+				if bestIdx >= 0 && i != bestIdx && scores[i] >= scores[bestIdx] {
 					t.Errorf("%s scored %d >= %s's %d (all: %v)", n.Name, scores[i], tt.best, scores[bestIdx], scores)
 				}
 				for _, z := range tt.zero {
