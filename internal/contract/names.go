@@ -207,7 +207,11 @@ const (
 	OutputKindApp      = "App"
 	OutputKindRevision = "Revision"
 	OutputKindGPUNode  = "GPUNode"
-	OutputKindVersion  = "Version"
+	// OutputKindGPUPod and OutputKindGPUApp are kubectl zz gpu --pods' rows:
+	// one pod's requested vs used memory per card, and one app's sums.
+	OutputKindGPUPod  = "GPUPod"
+	OutputKindGPUApp  = "GPUApp"
+	OutputKindVersion = "Version"
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )

@@ -1,6 +1,7 @@
 // Package gpuinspect shows what the extender sees of the cluster's GPUs: it
 // rebuilds the same ledger (internal/gpushare) from nodes and pods, and
-// prints it per node and card.
+// prints it per node and card, and per pod and app against the memory the
+// device plugins published each pod uses (contract.AnnotationGPUMemUsed).
 package gpuinspect
 
 import (
@@ -17,65 +18,92 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
-// Collect lists nodes and pods and returns the GPU nodes' cards and pods.
-// Pods whose annotations cannot be read are reported in warnings, not dropped
-// silently.
-func Collect(ctx context.Context, client kubernetes.Interface, only []string) (views []gpushare.NodeView, warnings []string, err error) {
+// Snapshot is what kubectl zz gpu shows of one cluster.
+type Snapshot struct {
+	// Nodes are the GPU nodes' cards and the pods the ledger charges them.
+	Nodes []gpushare.NodeView
+	// Pods are the GPU pods on those nodes: what the ledger charges each on
+	// each card, against what its device plugin published it uses.
+	Pods []PodGPU
+	// Warnings name pods whose annotations cannot be read: reported, not
+	// dropped silently.
+	Warnings []string
+}
+
+// Collect lists nodes and pods, feeds them to the extender's ledger and
+// returns what it charges per node, card and pod, with the pods' published
+// use; only the nodes named in only, when given.
+func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*Snapshot, error) {
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list nodes: %w", err)
+		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list pods: %w", err)
+		return nil, fmt.Errorf("list pods: %w", err)
 	}
+	s := &Snapshot{}
 	ledger := gpushare.NewLedger()
 	for i := range nodes.Items {
 		ledger.SetNode(&nodes.Items[i])
 	}
 	for i := range pods.Items {
 		if err := ledger.SetPod(&pods.Items[i]); err != nil {
-			warnings = append(warnings, err.Error())
+			s.Warnings = append(s.Warnings, err.Error())
 		}
 	}
 	for _, v := range ledger.View() {
 		if len(only) == 0 || slices.Contains(only, v.Name) {
-			views = append(views, v)
+			s.Nodes = append(s.Nodes, v)
 		}
 	}
 	for _, name := range only {
-		if !slices.ContainsFunc(views, func(v gpushare.NodeView) bool { return v.Name == name }) {
-			return nil, warnings, fmt.Errorf("node %q has no GPUs zz knows of (no "+contract.AnnotationNodeGPUInventory+" annotation); list GPU nodes with: kubectl zz gpu", name)
+		if !slices.ContainsFunc(s.Nodes, func(v gpushare.NodeView) bool { return v.Name == name }) {
+			return nil, fmt.Errorf("node %q has no GPUs zz knows of (no "+contract.AnnotationNodeGPUInventory+" annotation); list GPU nodes with: kubectl zz gpu", name)
 		}
 	}
-	return views, warnings, nil
+	var warnings []string
+	s.Pods, warnings = podRows(s.Nodes, pods.Items)
+	s.Warnings = append(s.Warnings, warnings...)
+	return s, nil
 }
 
 // Table returns the table kubectl zz gpu prints: one row per card (per node
-// when its inventory is unreadable); wide adds UUID, health and each pod's
-// memory. The command prints it (with a CLUSTER column across clusters).
-func Table(views []gpushare.NodeView, wide bool) (header []string, rows [][]string) {
+// when its inventory is unreadable). FREE is the ledger's free memory
+// (gpushare.Card.FreeMiB: 0 on a card whose sharing slots are all taken).
+// Wide adds UUID, health, the memory the card's pods use (as their device
+// plugin published it; "<unknown>" when none did) and each pod's
+// requested/used memory. The command prints it (with a CLUSTER column
+// across clusters).
+func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 	header = []string{"NODE", "CARD", "MODEL", "TOTAL", "ALLOCATED", "FREE", "PODS"}
 	if wide {
-		header = append(header, "UUID", "HEALTHY", "POD MEMORY")
+		header = append(header, "UUID", "HEALTHY", "USED", "POD MEMORY (REQUESTED/USED)")
 	}
-	for _, v := range views {
+	used := s.usedByCard()
+	for _, v := range s.Nodes {
 		if v.Error != "" {
 			row := []string{v.Name, "-", "<error: " + v.Error + ">", "", "", "", ""}
 			if wide {
-				row = append(row, "", "", "")
+				row = append(row, "", "", "", "")
 			}
 			rows = append(rows, row)
 			continue
 		}
 		for _, c := range v.Cards {
-			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), mib(c.MemoryMiB - c.UsedMiB), strconv.Itoa(len(c.Pods))}
+			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), mib(c.FreeMiB()), strconv.Itoa(len(c.Pods))}
 			if wide {
+				byPod := used[c.UUID]
 				pods := make([]string, len(c.Pods))
 				for i, p := range c.Pods {
-					pods[i] = fmt.Sprintf("%s/%s:%s", p.Namespace, p.Name, mib(p.MemMiB))
+					u, ok := byPod[p.Namespace+"/"+p.Name]
+					pods[i] = fmt.Sprintf("%s/%s:%s/%s", p.Namespace, p.Name, mib(p.MemMiB), usedCell(u, ok))
 				}
-				row = append(row, c.UUID, health(c.Card), strings.Join(pods, ","))
+				var total int64
+				for _, u := range byPod { // pods on the card unassigned too
+					total += u
+				}
+				row = append(row, c.UUID, health(c.Card), usedCell(total, len(byPod) > 0), strings.Join(pods, ","))
 			}
 			rows = append(rows, row)
 		}

@@ -31,58 +31,97 @@ func fixture(t *testing.T) *fake.Clientset {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team", UID: types.UID("u-" + name), Annotations: a.Annotations()},
 			Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}}}
 	}
+	// A node whose one card shares among 2 pods, both taken: FREE is 0.
+	full := &contract.NodeGPUInventory{Version: 1, Cards: []contract.GPU{{Index: 0, UUID: "GPU-F", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true}}}
+	fv, err := full.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	onFull := func(p *corev1.Pod) *corev1.Pod { p.Spec.NodeName = "gpu-2"; return p }
+	used := func(p *corev1.Pod, value, app string) *corev1.Pod {
+		p.Annotations[contract.AnnotationGPUMemUsed] = value
+		if app != "" {
+			p.Labels = map[string]string{contract.LabelApp: app}
+		}
+		return p
+	}
 	broken := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: "team", UID: "u-broken",
 		Annotations: map[string]string{contract.AnnotationGPUIndexes: "zero"}}, Spec: corev1.PodSpec{NodeName: "gpu-1"}}
 	return fake.NewClientset(
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-2", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: fv}},
+			Status: corev1.NodeStatus{Capacity: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("2")}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}},
-		pod("train", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 8192}, 8192),
-		pod("infer", &gpushare.Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-0", "GPU-1"}, MemMiB: 3000}, 3000),
-		// Asks for 1 GiB, claims 30000 MiB: refused, shown as a warning.
-		pod("forged", &gpushare.Assignment{Indexes: []int{1}, UUIDs: []string{"GPU-1"}, MemMiB: 30000}, 1024),
+		used(pod("train", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 8192}, 8192), "GPU-0=9000", "vision"),
+		used(pod("infer", &gpushare.Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-0", "GPU-1"}, MemMiB: 3000}, 3000), "GPU-0=1000,GPU-1=500", "vision"),
+		// Asks for 1 GiB, claims 30000 MiB: refused, shown as a warning;
+		// its use still shows, against a request of 0.
+		used(pod("forged", &gpushare.Assignment{Indexes: []int{1}, UUIDs: []string{"GPU-1"}, MemMiB: 30000}, 1024), "GPU-1=700", ""),
+		onFull(pod("a", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-F"}, MemMiB: 1024}, 1024)),
+		onFull(used(pod("b", &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-F"}, MemMiB: 1024}, 1024), "GPU-F=12", "")),
+		used(pod("bad-use", &gpushare.Assignment{Indexes: []int{1}, UUIDs: []string{"GPU-1"}, MemMiB: 1024}, 1024), "lots", ""),
 		broken,
 	)
 }
 
 func TestCollectAndPrint(t *testing.T) {
-	views, warnings, err := Collect(t.Context(), fixture(t), nil)
+	snap, err := Collect(t.Context(), fixture(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 2 || !strings.Contains(strings.Join(warnings, "\n"), "team/broken") ||
-		!strings.Contains(strings.Join(warnings, "\n"), "team/forged: GPU assignment does not agree with the pod") {
-		t.Errorf("warnings = %v, want one about team/broken and one about team/forged", warnings)
+	warnings := strings.Join(snap.Warnings, "\n")
+	if len(snap.Warnings) != 3 || !strings.Contains(warnings, "team/broken") ||
+		!strings.Contains(warnings, "team/forged: GPU assignment does not agree with the pod") ||
+		!strings.Contains(warnings, "pod team/bad-use: "+contract.AnnotationGPUMemUsed+`="lots"`) {
+		t.Errorf("warnings = %v, want one about team/broken, team/forged and team/bad-use", snap.Warnings)
 	}
-	if len(views) != 1 || views[0].Name != "gpu-1" {
-		t.Fatalf("views = %+v, want only gpu-1", views)
+	if len(snap.Nodes) != 2 || snap.Nodes[0].Name != "gpu-1" || snap.Nodes[1].Name != "gpu-2" {
+		t.Fatalf("nodes = %+v, want gpu-1 and gpu-2", snap.Nodes)
 	}
 	tests := []struct {
 		wide bool
 		want []string
 	}{
-		{false, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS", "gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 11192Mi 29768Mi 2", "gpu-1 1 Tesla T4 15Gi 3000Mi 12360Mi 1"}},
-		{true, []string{"UUID HEALTHY POD MEMORY", "team/infer:3000Mi,team/train:8Gi", "GPU-1 true"}},
+		{false, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS", "gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 11192Mi 29768Mi 2", "gpu-1 1 Tesla T4 15Gi 4024Mi 11336Mi 2",
+			// Both slots taken: the ledger's free is 0, not 40960 - 2048.
+			"gpu-2 0 NVIDIA A100-SXM4-40GB 40Gi 2Gi 0Mi 2"}},
+		{true, []string{"UUID HEALTHY USED POD MEMORY (REQUESTED/USED)", "GPU-0 true 10000Mi team/infer:3000Mi/1000Mi,team/train:8Gi/9000Mi",
+			// forged's use counts on the card, though the ledger refused its assignment.
+			"GPU-1 true 1200Mi team/bad-use:1Gi/<unknown>,team/infer:3000Mi/500Mi", "GPU-F true 12Mi team/a:1Gi/<unknown>,team/b:1Gi/12Mi"}},
 	}
 	for _, tt := range tests {
-		header, rows := Table(views, tt.wide)
-		lines := []string{strings.Join(header, " ")}
-		for _, r := range rows {
-			if len(r) != len(header) {
-				t.Errorf("row %v has %d cells, header %d", r, len(r), len(header))
-			}
-			lines = append(lines, strings.Join(r, " "))
-		}
-		got := strings.Join(lines, "\n")
-		for _, w := range tt.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("wide=%t table lacks %q:\n%s", tt.wide, w, got)
-			}
+		header, rows := Table(snap, tt.wide)
+		if got := render(header, rows); !containsAll(got, tt.want) || strings.Contains(got, "<!cells>") {
+			t.Errorf("wide=%t table lacks one of %q:\n%s", tt.wide, tt.want, got)
 		}
 	}
 }
 
+// render joins a table's cells with single spaces, one line per row; a row
+// whose cell count is not the header's is marked.
+func render(header []string, rows [][]string) string {
+	lines := []string{strings.Join(header, " ")}
+	for _, r := range rows {
+		line := strings.Join(r, " ")
+		if len(r) != len(header) {
+			line += " <!cells>"
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, w := range subs {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
 func TestCollectUnknownNode(t *testing.T) {
-	if _, _, err := Collect(t.Context(), fixture(t), []string{"cpu-1"}); err == nil || !strings.Contains(err.Error(), `node "cpu-1" has no GPUs`) {
+	if _, err := Collect(t.Context(), fixture(t), []string{"cpu-1"}); err == nil || !strings.Contains(err.Error(), `node "cpu-1" has no GPUs`) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// gpuCluster is a node with one 40 GiB card shared by up to 4 pods, and
+// pods of namespace ns, each requesting reqMiB and using used (published
+// by the device plugin; "" for none).
+func gpuCluster(t *testing.T, ns string, pods ...[3]string) []runtime.Object {
+	t.Helper()
+	inv := &contract.NodeGPUInventory{Version: 1, Cards: []contract.GPU{{Index: 0, UUID: "GPU-A", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true}}}
+	v, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}},
+		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("4")}}}}
+	for _, p := range pods { // name, app, used
+		a := &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-A"}, MemMiB: 8192, Assigned: true}
+		ann := a.Annotations()
+		if p[2] != "" {
+			ann[contract.AnnotationGPUMemUsed] = "GPU-A=" + p[2]
+		}
+		objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p[0], Namespace: ns, UID: types.UID("u-" + p[0] + ns), Annotations: ann,
+			Labels: map[string]string{contract.LabelApp: p[1]}},
+			Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				contract.ResourceGPUMem: resource.MustParse("8Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+	}
+	return objs
+}
+
+func TestGPUPods(t *testing.T) {
+	a := fakeClient(append(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"vision-1", "vision", "2000"},
+		[3]string{"llm-0", "llm", ""}), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns-a"}})...)
+	b := fakeClient(gpuCluster(t, "ns-b", [3]string{"ocr-0", "ocr", "100"})...)
+	zz := withFakeClusters(t, a, b)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{args: []string{"gpu", "--pods"}, want: []string{
+			"POD APP NODE CARD REQUESTED USED OVER",
+			"llm-0 llm gpu-1 0 8Gi <unknown> false",
+			"vision-0 vision gpu-1 0 8Gi 9000Mi true",
+			"vision-1 vision gpu-1 0 8Gi 2000Mi false",
+			"",
+			"APP PODS REQUESTED USED OVER",
+			"llm 1 8Gi <unknown> 0",
+			"vision 2 16Gi 11000Mi 1",
+		}},
+		{args: []string{"gpu", "--pods", "-A", "-l", "zz.io/app=vision"}, want: []string{
+			"NAMESPACE POD APP NODE CARD REQUESTED USED OVER",
+			"ns-a vision-0 vision gpu-1 0 8Gi 9000Mi true",
+			"ns-a vision-1 vision gpu-1 0 8Gi 2000Mi false",
+			"",
+			"NAMESPACE APP PODS REQUESTED USED OVER",
+			"ns-a vision 2 16Gi 11000Mi 1",
+		}},
+		{args: []string{"gpu", "--pods", "-A", "--context", "a,b", "-l", "zz.io/app in (ocr,llm)"}, want: []string{
+			"CLUSTER NAMESPACE POD APP NODE CARD REQUESTED USED OVER",
+			"a ns-a llm-0 llm gpu-1 0 8Gi <unknown> false",
+			"b ns-b ocr-0 ocr gpu-1 0 8Gi 100Mi false",
+			"",
+			"CLUSTER NAMESPACE APP PODS REQUESTED USED OVER",
+			"a ns-a llm 1 8Gi <unknown> 0",
+			"b ns-b ocr 1 8Gi 100Mi 0",
+		}},
+		// The card table: FREE is the ledger's (3 of 4 slots taken: 16 GiB
+		// left); wide adds what the pods use.
+		{args: []string{"gpu", "-o", "wide"}, want: []string{
+			"NODE CARD MODEL TOTAL ALLOCATED FREE PODS UUID HEALTHY USED POD MEMORY (REQUESTED/USED)",
+			"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 24Gi 16Gi 3 GPU-A true 11000Mi ns-a/llm-0:8Gi/<unknown>,ns-a/vision-0:8Gi/9000Mi,ns-a/vision-1:8Gi/2000Mi",
+		}},
+		{args: []string{"gpu", "--pods", "-o", "name"}, want: []string{"gpupod.zz.io/llm-0", "gpupod.zz.io/vision-0", "gpupod.zz.io/vision-1", "gpuapp.zz.io/llm", "gpuapp.zz.io/vision"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, stderr, err := zz(tt.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			var got []string
+			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+				got = append(got, strings.Join(strings.Fields(l), " "))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+
+	out, _, err := zz("gpu", "--pods", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []struct {
+			Kind     string
+			Metadata struct{ Name, Namespace string }
+			App      string
+			Cards    []struct {
+				Index        int
+				RequestedMiB int64
+				UsedMiB      *int64
+				Over         bool
+			}
+			RequestedMiB, UsedMiB int64
+			OverPods              int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 5 {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	v0 := list.Items[1]
+	if v0.Kind != contract.OutputKindGPUPod || v0.Metadata.Namespace != "ns-a" || v0.Metadata.Name != "vision-0" || len(v0.Cards) != 1 ||
+		v0.Cards[0].RequestedMiB != 8192 || v0.Cards[0].UsedMiB == nil || *v0.Cards[0].UsedMiB != 9000 || !v0.Cards[0].Over {
+		t.Errorf("vision-0 in json: %+v", v0)
+	}
+	if app := list.Items[4]; app.Kind != contract.OutputKindGPUApp || app.App != "vision" || app.RequestedMiB != 16384 || app.UsedMiB != 11000 || app.OverPods != 1 {
+		t.Errorf("app vision in json: %+v", app)
+	}
+
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"gpu", "-A"}, "add --pods"},
+		{[]string{"gpu", "-l", "app=x"}, "add --pods"},
+		{[]string{"gpu", "--pods", "-l", "app in"}, `--selector "app in"`},
+	} {
+		if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
+		}
+	}
+	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods found in empty namespace.") {
+		t.Errorf("an empty namespace: %v, stderr %q", err, stderr)
+	}
+}

@@ -1,0 +1,262 @@
+package gpuinspect
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// PodGPU is one GPU pod: per card, what the ledger charges it (its
+// zz.io/gpu-mem, when the extender's assignment holds) and what its
+// processes use, as the device plugin of its node published it.
+type PodGPU struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// App is the pod's zz.io/app label ("" when kubectl zz did not deploy it).
+	App   string    `json:"app,omitempty"`
+	Node  string    `json:"node"`
+	Cards []PodCard `json:"cards"`
+
+	labels map[string]string
+}
+
+// PodCard is a pod's memory on one card.
+type PodCard struct {
+	// Index is the card's index on the node; -1 when the node's inventory
+	// does not list the UUID.
+	Index        int    `json:"index"`
+	UUID         string `json:"uuid"`
+	RequestedMiB int64  `json:"requestedMiB"`
+	// UsedMiB is nil when no device plugin published the pod's use.
+	UsedMiB *int64 `json:"usedMiB,omitempty"`
+	// Over is true when the pod uses more than it requested on the card.
+	Over bool `json:"over"`
+}
+
+// Over is true when the pod uses more than it requested on any card.
+func (p *PodGPU) Over() bool {
+	return slices.ContainsFunc(p.Cards, func(c PodCard) bool { return c.Over })
+}
+
+// podRows joins the ledger's charges (from views) with the pods' published
+// use. Pods of other nodes and finished pods are left out; an unreadable
+// use annotation is a warning.
+func podRows(views []gpushare.NodeView, pods []corev1.Pod) (rows []PodGPU, warnings []string) {
+	type key struct{ ns, name string }
+	index := map[string]map[string]int{} // node -> uuid -> card index
+	requested := map[key]map[string]int64{}
+	for _, v := range views {
+		index[v.Name] = map[string]int{}
+		for _, c := range v.Cards {
+			index[v.Name][c.UUID] = c.Index
+			for _, p := range c.Pods {
+				k := key{p.Namespace, p.Name}
+				if requested[k] == nil {
+					requested[k] = map[string]int64{}
+				}
+				requested[k][c.UUID] = p.MemMiB
+			}
+		}
+	}
+	for i := range pods {
+		pod := &pods[i]
+		cards, onGPUNode := index[pod.Spec.NodeName]
+		if !onGPUNode || gpushare.Terminal(pod) {
+			continue
+		}
+		used, err := gpushare.PodMemUsed(pod)
+		if err != nil && !errors.Is(err, gpushare.ErrNoMemUsed) {
+			warnings = append(warnings, fmt.Sprintf("pod %s/%s: %v", pod.Namespace, pod.Name, err))
+		}
+		req := requested[key{pod.Namespace, pod.Name}]
+		if len(req) == 0 && len(used) == 0 {
+			continue
+		}
+		row := PodGPU{Namespace: pod.Namespace, Name: pod.Name, App: pod.Labels[contract.LabelApp], Node: pod.Spec.NodeName, labels: pod.Labels}
+		for _, uuid := range unionKeys(req, used) {
+			c := PodCard{Index: -1, UUID: uuid, RequestedMiB: req[uuid]}
+			if i, ok := cards[uuid]; ok {
+				c.Index = i
+			}
+			if u, ok := used[uuid]; ok {
+				c.UsedMiB = &u
+				c.Over = u > c.RequestedMiB
+			}
+			row.Cards = append(row.Cards, c)
+		}
+		slices.SortFunc(row.Cards, func(a, b PodCard) int { return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.UUID, b.UUID)) })
+		rows = append(rows, row)
+	}
+	slices.SortFunc(rows, func(a, b PodGPU) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return rows, warnings
+}
+
+func unionKeys[V any](a map[string]V, b map[string]int64) []string {
+	var out []string
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// FilterPods keeps the pods in namespace (metav1.NamespaceAll: every one)
+// whose labels match selector.
+func FilterPods(pods []PodGPU, namespace string, selector labels.Selector) []PodGPU {
+	var out []PodGPU
+	for _, p := range pods {
+		if (namespace == metav1.NamespaceAll || p.Namespace == namespace) && selector.Matches(labels.Set(p.labels)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// AppGPU sums an app's pods: what they requested and what they use, over
+// every card.
+type AppGPU struct {
+	Namespace    string `json:"namespace"`
+	App          string `json:"app"`
+	Pods         int    `json:"pods"`
+	RequestedMiB int64  `json:"requestedMiB"`
+	// UsedMiB sums the cards whose use was published; Unmeasured counts the
+	// pods none was published for.
+	UsedMiB    int64 `json:"usedMiB"`
+	Unmeasured int   `json:"unmeasured,omitempty"`
+	// OverPods counts the pods over their request on some card.
+	OverPods int `json:"overPods"`
+}
+
+// Apps sums pods per namespace and app (pods without the zz.io/app label
+// make the app ""), sorted by namespace and app.
+func Apps(pods []PodGPU) []AppGPU {
+	type key struct{ ns, app string }
+	byApp := map[key]*AppGPU{}
+	var order []key
+	for _, p := range pods {
+		k := key{p.Namespace, p.App}
+		a := byApp[k]
+		if a == nil {
+			a = &AppGPU{Namespace: p.Namespace, App: p.App}
+			byApp[k] = a
+			order = append(order, k)
+		}
+		a.Pods++
+		measured := false
+		for _, c := range p.Cards {
+			a.RequestedMiB += c.RequestedMiB
+			if c.UsedMiB != nil {
+				a.UsedMiB += *c.UsedMiB
+				measured = true
+			}
+		}
+		if !measured {
+			a.Unmeasured++
+		}
+		if p.Over() {
+			a.OverPods++
+		}
+	}
+	out := make([]AppGPU, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byApp[k])
+	}
+	slices.SortFunc(out, func(a, b AppGPU) int { return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.App, b.App)) })
+	return out
+}
+
+// PodTable is kubectl zz gpu --pods: one row per pod and card, NAMESPACE
+// first when several namespaces are shown (as kubectl top pod -A does).
+func PodTable(pods []PodGPU, showNamespace bool) (header []string, rows [][]string) {
+	header = []string{"POD", "APP", "NODE", "CARD", "REQUESTED", "USED", "OVER"}
+	if showNamespace {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	for _, p := range pods {
+		for _, c := range p.Cards {
+			card := strconv.Itoa(c.Index)
+			if c.Index < 0 {
+				card = c.UUID
+			}
+			var used int64
+			if c.UsedMiB != nil {
+				used = *c.UsedMiB
+			}
+			row := []string{p.Name, none(p.App), p.Node, card, mib(c.RequestedMiB), usedCell(used, c.UsedMiB != nil), strconv.FormatBool(c.Over)}
+			if showNamespace {
+				row = append([]string{p.Namespace}, row...)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return header, rows
+}
+
+// AppTable is the per-app summary under kubectl zz gpu --pods.
+func AppTable(apps []AppGPU, showNamespace bool) (header []string, rows [][]string) {
+	header = []string{"APP", "PODS", "REQUESTED", "USED", "OVER"}
+	if showNamespace {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
+	for _, a := range apps {
+		used := mib(a.UsedMiB)
+		if a.Unmeasured == a.Pods {
+			used = usedCell(0, false)
+		} else if a.Unmeasured > 0 {
+			used += fmt.Sprintf(" (%d pods unknown)", a.Unmeasured)
+		}
+		row := []string{none(a.App), strconv.Itoa(a.Pods), mib(a.RequestedMiB), used, strconv.Itoa(a.OverPods)}
+		if showNamespace {
+			row = append([]string{a.Namespace}, row...)
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
+}
+
+// usedByCard is the published use by card UUID and namespace/pod.
+func (s *Snapshot) usedByCard() map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, p := range s.Pods {
+		for _, c := range p.Cards {
+			if c.UsedMiB == nil {
+				continue
+			}
+			if out[c.UUID] == nil {
+				out[c.UUID] = map[string]int64{}
+			}
+			out[c.UUID][p.Namespace+"/"+p.Name] = *c.UsedMiB
+		}
+	}
+	return out
+}
+
+// usedCell prints measured memory, or <unknown> when nothing was published.
+func usedCell(v int64, known bool) string {
+	if !known {
+		return "<unknown>"
+	}
+	return mib(v)
+}
+
+func none(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}

@@ -1,0 +1,97 @@
+package gpuinspect
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// TestPodsAndApps: the --pods view of the fixture: each pod's request as
+// the ledger charges it against its published use, per card, and per app.
+func TestPodsAndApps(t *testing.T) {
+	snap, err := Collect(t.Context(), fixture(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	everything := labels.Everything()
+	tests := []struct {
+		name      string
+		namespace string
+		selector  string
+		showNS    bool
+		pods      []string // the pod table, one line per pod and card
+		apps      []string
+	}{
+		{
+			name: "namespace", namespace: "team", selector: "",
+			pods: []string{
+				"POD APP NODE CARD REQUESTED USED OVER",
+				"a <none> gpu-2 0 1Gi <unknown> false",
+				"b <none> gpu-2 0 1Gi 12Mi false",
+				"bad-use <none> gpu-1 1 1Gi <unknown> false",
+				// The ledger refused its assignment: it holds nothing, and uses 700.
+				"forged <none> gpu-1 1 0Mi 700Mi true",
+				"infer vision gpu-1 0 3000Mi 1000Mi false",
+				"infer vision gpu-1 1 3000Mi 500Mi false",
+				"train vision gpu-1 0 8Gi 9000Mi true",
+			},
+			apps: []string{
+				"APP PODS REQUESTED USED OVER",
+				"<none> 4 3Gi 712Mi (2 pods unknown) 1",
+				"vision 2 14192Mi 10500Mi 1",
+			},
+		},
+		{
+			name: "every namespace, one app", namespace: metav1.NamespaceAll, selector: "zz.io/app=vision", showNS: true,
+			pods: []string{
+				"NAMESPACE POD APP NODE CARD REQUESTED USED OVER",
+				"team infer vision gpu-1 0 3000Mi 1000Mi false",
+				"team infer vision gpu-1 1 3000Mi 500Mi false",
+				"team train vision gpu-1 0 8Gi 9000Mi true",
+			},
+			apps: []string{"NAMESPACE APP PODS REQUESTED USED OVER", "team vision 2 14192Mi 10500Mi 1"},
+		},
+		{name: "another namespace", namespace: "other", pods: []string{"POD APP NODE CARD REQUESTED USED OVER"}, apps: []string{"APP PODS REQUESTED USED OVER"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sel := everything
+			if tt.selector != "" {
+				if sel, err = labels.Parse(tt.selector); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pods := FilterPods(snap.Pods, tt.namespace, sel)
+			if got := render(PodTable(pods, tt.showNS)); got != strings.Join(tt.pods, "\n") {
+				t.Errorf("pods:\n%s\nwant\n%s", got, strings.Join(tt.pods, "\n"))
+			}
+			if got := render(AppTable(Apps(pods), tt.showNS)); got != strings.Join(tt.apps, "\n") {
+				t.Errorf("apps:\n%s\nwant\n%s", got, strings.Join(tt.apps, "\n"))
+			}
+		})
+	}
+}
+
+// TestPodCardsUnknownUUID: a published use on a card the node's inventory
+// does not list (it fell off the bus) shows by UUID, not as card 0.
+func TestPodCardsUnknownUUID(t *testing.T) {
+	snap, err := Collect(t.Context(), fixture(t), []string{"gpu-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range snap.Pods {
+		if p.Node != "gpu-2" {
+			t.Fatalf("pod %s/%s of node %s listed for gpu-2 alone", p.Namespace, p.Name, p.Node)
+		}
+	}
+	rows, _ := podRows(snap.Nodes, nil)
+	if len(rows) != 0 {
+		t.Fatalf("rows without pods: %+v", rows)
+	}
+	p := PodGPU{Name: "x", Node: "gpu-2", Cards: []PodCard{{Index: -1, UUID: "GPU-GONE", UsedMiB: new(int64(5)), Over: true}}}
+	if got := render(PodTable([]PodGPU{p}, false)); !strings.Contains(got, "x <none> gpu-2 GPU-GONE 0Mi 5Mi true") {
+		t.Fatalf("table:\n%s", got)
+	}
+}
