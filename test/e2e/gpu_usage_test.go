@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// TestGPUUsageKubelet: two GPU pods placed by zz-scheduler run on a real
+// kubelet; their processes (the mock NVML's running processes, mapped to
+// the pods by a fake host /proc) use less than one requested and more than
+// the other. The device plugin publishes each pod's use in its
+// zz.io/gpu-mem-used annotation, writes nothing more while the use holds,
+// and the real kubectl-zz binary shows requested vs used per pod and per
+// app, flagging the pod over its request.
+func TestGPUUsageKubelet(t *testing.T) {
+	ctx := t.Context()
+	n := startDPNode(t, "gpu-usage", "--usage-annotation-interval", "1s")
+	startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+
+	type gpuPod struct {
+		name, app string
+		reqMiB    int64
+		pid       int
+		usedMiB   int64
+		over      bool
+	}
+	pods := []gpuPod{
+		{name: "under", app: "vision", reqMiB: 8192, pid: 5001, usedMiB: 3000},
+		{name: "over", app: "llm", reqMiB: 4096, pid: 5002, usedMiB: 6000, over: true},
+	}
+	var objs []*corev1.Pod
+	for _, p := range pods {
+		pod := n.gpuPodFor(ns, p.name, p.reqMiB, 1, nil)
+		pod.Labels[contract.LabelApp] = p.app
+		objs = append(objs, pod)
+	}
+	createPods(t, objs)
+
+	// Each pod's processes: a cgroup naming its pod in the fake /proc, and
+	// the card's NVML process list (one PUT per card, so gather them).
+	byCard := map[string][]string{}
+	uuidOf := map[string]string{}
+	for _, p := range pods {
+		pod := waitPodPhase(t, ns, p.name, corev1.PodRunning, 90*time.Second)
+		n.checkCards(t, pod)
+		a, err := gpushare.PodAssignment(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uuidOf[p.name] = a.UUIDs[0]
+		dir := filepath.Join(n.procRoot, strconv.Itoa(p.pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cg := fmt.Sprintf("12:memory:/kubepods/burstable/pod%s/0123abcd\n", pod.UID)
+		if err := os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		byCard[a.UUIDs[0]] = append(byCard[a.UUIDs[0]], fmt.Sprintf(`{"pid":%d,"usedMiB":%d}`, p.pid, p.usedMiB))
+	}
+	for uuid, procs := range byCard {
+		n.mock(t, "PUT", "/processes?uuid="+uuid, "["+strings.Join(procs, ",")+"]")
+	}
+
+	start := time.Now()
+	for _, p := range pods {
+		want := fmt.Sprintf("%s=%d", uuidOf[p.name], p.usedMiB)
+		cluster.WaitFor(t, 30*time.Second, "pod "+p.name+" publishes its use", func(ctx context.Context) (bool, string, error) {
+			pod, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, p.name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			got := pod.Annotations[contract.AnnotationGPUMemUsed]
+			return got == want, fmt.Sprintf("%s=%q, want %q", contract.AnnotationGPUMemUsed, got, want), nil
+		})
+	}
+	t.Logf("both pods' use published %v after their processes started", time.Since(start).Round(10*time.Millisecond))
+
+	// Steady use: samples every second, no write.
+	writes := func() float64 {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^zz_gpu_pod_usage_annotation_writes_total\{result="ok"\} (\S+)$`).FindStringSubmatch(scrape(t, n.url("/metrics")))
+		if m == nil {
+			t.Fatal("/metrics lacks zz_gpu_pod_usage_annotation_writes_total{result=\"ok\"}")
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := writes()
+	time.Sleep(5 * time.Second)
+	if after := writes(); after != before {
+		t.Errorf("%v annotation writes in 5 samples of a steady use; want none", after-before)
+	}
+	for _, p := range pods {
+		pod, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, p.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := pod.Annotations[contract.AnnotationGPUMemUsed], fmt.Sprintf("%s=%d", uuidOf[p.name], p.usedMiB); got != want {
+			t.Errorf("pod %s: %s=%q after 5 s of steady use, want %q", p.name, contract.AnnotationGPUMemUsed, got, want)
+		}
+	}
+	t.Logf("%v annotation writes in all (the first sample, then the processes' start); none in 5 s of steady use", before)
+
+	// kubectl zz gpu --pods, the real binary.
+	bin := cluster.GoBuild(t, "./plugins/kubectl-zz")
+	zzGPU := func(args ...string) []string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", cluster.Kubeconfig, "gpu"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl zz gpu %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+		t.Logf("kubectl zz gpu %s:\n%s", strings.Join(args, " "), out)
+		return lines
+	}
+	index := func(name string) string {
+		for _, c := range n.inv.Cards {
+			if c.UUID == uuidOf[name] {
+				return strconv.Itoa(c.Index)
+			}
+		}
+		t.Fatalf("card %s of %s not in the inventory", uuidOf[name], name)
+		return ""
+	}
+	want := []string{
+		"POD APP NODE CARD REQUESTED USED OVER",
+		"over llm " + n.Node + " " + index("over") + " 4Gi 6000Mi true",
+		"under vision " + n.Node + " " + index("under") + " 8Gi 3000Mi false",
+		"",
+		"APP PODS REQUESTED USED OVER",
+		"llm 1 4Gi 6000Mi 1",
+		"vision 1 8Gi 3000Mi 0",
+	}
+	if got := zzGPU("--pods", "-n", ns); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("kubectl zz gpu --pods:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got := zzGPU("--pods", "-A", "-l", contract.LabelApp+"=llm")
+	if len(got) != 5 || got[1] != ns+" over llm "+n.Node+" "+index("over")+" 4Gi 6000Mi true" {
+		t.Errorf("kubectl zz gpu --pods -A -l %s=llm:\n%s", contract.LabelApp, strings.Join(got, "\n"))
+	}
+	// The card table's wide columns: what each pod requested and uses.
+	wide := strings.Join(zzGPU(n.Node, "-o", "wide"), "\n")
+	for _, p := range pods {
+		cell := fmt.Sprintf("%s/%s:%s/%dMi", ns, p.name, map[int64]string{8192: "8Gi", 4096: "4Gi"}[p.reqMiB], p.usedMiB)
+		if !strings.Contains(wide, cell) {
+			t.Errorf("kubectl zz gpu -o wide lacks %q", cell)
+		}
+	}
+}
