@@ -91,7 +91,7 @@ cluster-down:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
-## bench-packing: GPU packing families (steady, churn, adversarial, multi-card), zz binpack vs FGD, best-fit, first-fit, spread; a few seconds
+## bench-packing: GPU packing families (steady, churn, adversarial, multi-card), zz binpack vs the previous binpack, FGD, best-fit, first-fit, spread; about 20 s
 bench-packing:
 	@out="$$($(GO) test -count=1 -run '^TestPackingFamilies$$' -v ./internal/gpushare/)"; rc=$$?; \
 	  echo "$$out" | sed -n '/^ *|/p; /FAIL\|placed .* of the bound/p'; exit $$rc

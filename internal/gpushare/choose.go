@@ -13,16 +13,19 @@ import (
 // Policy decides which cards a request takes and which nodes score best.
 type Policy string
 
-// Placement policies. Binpack (the default) is fragmentation-aware best-fit
-// (fgd.go): among the near-tightest fits, the one that fragments the cards
-// least for the request shapes the cluster has been seeing; bestfit is the
-// tightest fit alone; spread takes the emptiest cards, so pods contend less.
-// fgd, pure Fragmentation Gradient Descent, is kept for the benchmark.
+// Placement policies. Binpack (the default) is headroom-aware best-fit
+// (fgd_headroom.go): among the near-tightest fits, the one that leaves the
+// cluster the most room for the request shapes it has been seeing, scarce
+// shapes first; bestfit is the tightest fit alone; spread takes the emptiest
+// cards, so pods contend less. fgd, pure Fragmentation Gradient Descent, and
+// fgd-band, FGD among the fits within 6% of the tightest (binpack until
+// headroom replaced it), are kept for the benchmark.
 const (
 	Binpack Policy = contract.PolicyBinpack
 	BestFit Policy = contract.PolicyBestFit
 	Spread  Policy = contract.PolicySpread
 	fgd     Policy = "fgd"
+	fgdBand Policy = "fgd-band"
 )
 
 // ParsePolicy accepts the contract's policy names ("" means def).
@@ -109,23 +112,23 @@ func freeList(cards []Card) string {
 }
 
 // Choose picks req.Cards distinct cards by policy and returns their positions
-// in cards: binpack the near-tightest set that fragments the node least for
-// mix, bestfit the tightest fits, spread the emptiest; ties go to the lower
-// index so the choice is deterministic. It is a pure function of its
-// arguments.
-func Choose(cards []Card, req Request, policy Policy, mix *Mix) ([]int, error) {
-	idx, _, err := choose(cards, req, policy, mix)
+// in cards: binpack the near-tightest set that costs the cluster's headroom
+// h least, bestfit the tightest fits, spread the emptiest; ties go to the
+// lower index so the choice is deterministic. It is a pure function of its
+// arguments; h matters to binpack only (nil: best-fit).
+func Choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, error) {
+	idx, _, err := choose(cards, req, policy, h)
 	return idx, err
 }
 
 // NodeCost is what placing req on a node's cards costs by policy (the cost of
 // the cards Choose picks), or why the node does not fit.
-func NodeCost(cards []Card, req Request, policy Policy, mix *Mix) (Cost, error) {
-	_, c, err := choose(cards, req, policy, mix)
+func NodeCost(cards []Card, req Request, policy Policy, h *Headroom) (Cost, error) {
+	_, c, err := choose(cards, req, policy, h)
 	return c, err
 }
 
-func choose(cards []Card, req Request, policy Policy, mix *Mix) ([]int, Cost, error) {
+func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost, error) {
 	if err := Fit(cards, req); err != nil {
 		return nil, Cost{}, err
 	}
@@ -137,10 +140,17 @@ func choose(cards []Card, req Request, policy Policy, mix *Mix) ([]int, Cost, er
 	}
 	switch policy {
 	case Binpack:
-		idx, c := chooseFGD(cards, cand, req, mix, fitBand)
+		var base pricer
+		if h.knows() {
+			base = newHeadBase(cards, h)
+		}
+		idx, c := choosePriced(cards, cand, req, base, headBand)
+		return idx, c, nil
+	case fgdBand:
+		idx, c := chooseFGD(cards, cand, req, h.mix(), fitBand)
 		return idx, c, nil
 	case fgd:
-		idx, c := chooseFGD(cards, cand, req, mix, math.Inf(1))
+		idx, c := chooseFGD(cards, cand, req, h.mix(), math.Inf(1))
 		return idx, c, nil
 	}
 	slices.SortFunc(cand, func(a, b int) int {

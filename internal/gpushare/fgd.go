@@ -6,19 +6,18 @@ import (
 	"slices"
 )
 
-// Binpack: fragmentation-aware best-fit. Free memory is fragmented for a
-// request shape when that shape cannot use it: a card with less free than the
-// shape asks, or every card of a node that lacks enough such cards. Alibaba's
-// "Fragmentation Gradient Descent" (FGD, Weng et al., USENIX ATC '23) weighs
-// each shape by its share of the requests the cluster has been seeing (a Mix)
-// and places a pod where the expected fragmentation grows least. Alone it
-// loses to plain best-fit on mixes of big and multi-card requests (it will
-// open an empty card to spare a hole, see BenchmarkPacking), so binpack keeps
-// best-fit's order and lets FGD choose only among placements whose share of
-// the chosen cards left free is within fitBand of each other: among
-// near-equally tight fits, the one whose holes the coming requests can still
-// fill. With no Mix (nothing seen yet) every placement fragments the same and
-// binpack is best-fit.
+// Fragmentation. Free memory is fragmented for a request shape when that
+// shape cannot use it: a card with less free than the shape asks, or every
+// card of a node that lacks enough such cards. Alibaba's "Fragmentation
+// Gradient Descent" (FGD, Weng et al., USENIX ATC '23) weighs each shape by
+// its share of the requests the cluster has been seeing (a Mix) and places a
+// pod where the expected fragmentation grows least. Alone it loses to plain
+// best-fit on mixes of big and multi-card requests (it will open an empty
+// card to spare a hole, see BenchmarkPacking); FGD among the placements
+// within fitBand of the tightest fit was binpack until headroom-aware
+// best-fit (fgd_headroom.go) replaced it. Both stay for the benchmark (the
+// policies fgd and fgd-band), as do Shape, Mix (which binpack uses too) and
+// Frag.
 
 // Shape is one kind of request and its share of the recent stream.
 type Shape struct {
@@ -94,16 +93,18 @@ type Cost struct {
 	// Left is the mean share of the chosen cards left free after placement
 	// (binpack, bestfit: tighter is better), or what is taken (spread).
 	Left float64
-	// Frag is binpack's increase of the node's expected fragmentation, MiB
-	// (negative when the pod takes memory no shape could use); 0 for the
-	// other policies.
+	// Frag is binpack's growth of the headroom potential Φ
+	// (fgd_headroom.go), or FGD's increase of the node's expected
+	// fragmentation, MiB (negative when the pod takes memory no shape
+	// could use); 0 for the other policies.
 	Frag float64
 	// band is how far apart two Lefts may be for Frag to decide between
-	// them: fitBand for binpack, 0 for best-fit and spread, +Inf for FGD.
+	// them: headBand for binpack, fitBand for fgd-band, 0 for best-fit and
+	// spread, +Inf for FGD.
 	band float64
 }
 
-// fitBand is binpack's tolerance on Left: 6% of a card. Chosen on the
+// fitBand is fgd-band's tolerance on Left: 6% of a card. Chosen on the
 // packing families (go test -run TestPackingFamilies -v, 5 seeds each):
 // 0.03–0.05 let FGD decide too rarely and 0.07 too often, each losing to
 // best-fit on one trace; 0.06 loses on none.
@@ -122,19 +123,38 @@ func (c Cost) less(d Cost) bool {
 	return c.Left < d.Left
 }
 
-// maxCombos bounds the card sets binpack tries exactly on one node (8 cards
+// maxCombos bounds the card sets binpack and FGD try exactly on one node (8 cards
 // choose 4 is 70; cards alike count once); beyond it, cards are added one at
 // a time, each the cheapest given those already chosen.
 const maxCombos = 256
 
-// chooseFGD returns the set of req.Cards cards among cand (ascending
-// positions with room) that Cost.less puts first: among the sets whose Left
-// is within band of the tightest, the one adding the least fragmentation,
-// then the tightest, then the lowest positions. Cards alike (same free
-// memory, size and slot outcome) are interchangeable, so it tries how many of
-// each kind to take rather than every set, and it prices the changed cards
-// only.
+// pricer prices a placement on one node: the cards at set left with after[j]
+// free MiB (and one slot fewer each) cost delta, lower is better.
+type pricer interface {
+	delta(set []int, after []int64) float64
+}
+
+// chooseFGD is choosePriced with FGD's fragmentation as the price.
 func chooseFGD(cards []Card, cand []int, req Request, mix *Mix, band float64) ([]int, Cost) {
+	if mix == nil || len(mix.Shapes) == 0 {
+		return choosePriced(cards, cand, req, nil, band)
+	}
+	free := make([]int64, len(cards))
+	for i := range cards {
+		if cards[i].Healthy {
+			free[i] = cards[i].FreeMiB()
+		}
+	}
+	return choosePriced(cards, cand, req, newFragBase(free, mix), band)
+}
+
+// choosePriced returns the set of req.Cards cards among cand (ascending
+// positions with room) that Cost.less puts first: among the sets whose Left
+// is within band of the tightest, the one base prices lowest, then the
+// tightest, then the lowest positions (with no base, the tightest). Cards
+// alike (same free memory, size and slot outcome) are interchangeable, so it
+// tries how many of each kind to take rather than every set.
+func choosePriced(cards []Card, cand []int, req Request, base pricer, band float64) ([]int, Cost) {
 	k := req.Cards
 	share := func(i int) float64 {
 		return float64(cards[i].FreeMiB()-req.MemMiB) / float64(cards[i].MemoryMiB)
@@ -143,26 +163,27 @@ func chooseFGD(cards []Card, cand []int, req Request, mix *Mix, band float64) ([
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(share(a), share(b)) })
 	tight := slices.Sorted(slices.Values(order[:k]))
 	minLeft := leftShare(cards, tight, req.MemMiB)
-	if mix == nil || len(mix.Shapes) == 0 {
+	if base == nil {
 		return tight, Cost{Left: minLeft, band: band}
 	}
-	free := make([]int64, len(cards))
-	for i := range cards {
-		if cards[i].Healthy {
-			free[i] = cards[i].FreeMiB()
-		}
-	}
-	base := newFragBase(free, mix)
 	if k == 1 {
 		best := -1
 		var bestCost Cost
 		one, after := make([]int, 1), make([]int64, 1)
-		for _, i := range cand {
+		for j, i := range cand {
 			left := share(i)
 			if left > minLeft+band+1e-12 {
 				continue
 			}
-			one[0], after[0] = i, freeAfter(&cards[i], req.MemMiB)
+			// A card alike an earlier one (same size, free memory and
+			// outcome) costs the same, and the earlier one wins ties.
+			a := freeAfter(&cards[i], req.MemMiB)
+			if slices.ContainsFunc(cand[:j], func(p int) bool {
+				return cards[p].MemoryMiB == cards[i].MemoryMiB && cards[p].FreeMiB() == cards[i].FreeMiB() && freeAfter(&cards[p], req.MemMiB) == a
+			}) {
+				continue
+			}
+			one[0], after[0] = i, a
 			if cost := (Cost{Frag: base.delta(one, after), Left: left, band: band}); best < 0 || cost.less(bestCost) {
 				best, bestCost = i, cost
 			}

@@ -277,7 +277,11 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 	if n.err != nil {
 		return nil, n.err
 	}
-	chosen, err := Choose(n.cards, req, policy, mix)
+	var h *Headroom
+	if policy == Binpack {
+		h = l.headroom(mix)
+	}
+	chosen, err := Choose(n.cards, req, policy, h)
 	if err != nil {
 		return nil, err
 	}
@@ -378,14 +382,19 @@ func (l *Ledger) Filter(names []string, req Request) (fit []string, failed map[s
 }
 
 // Scores rates every named node from 0 to 1 for req by policy: the NodeCost
-// of each, ranked by Rank (0 where the request does not fit).
+// of each, ranked by Rank (0 where the request does not fit). Binpack's
+// headroom is measured over every node the ledger knows.
 func (l *Ledger) Scores(names []string, req Request, policy Policy) []float64 {
 	costs, fits := make([]Cost, len(names)), make([]bool, len(names))
 	mix := l.stream.Mix()
 	l.mu.RLock()
+	var h *Headroom
+	if policy == Binpack {
+		h = l.headroom(mix)
+	}
 	for i, name := range names {
 		if n := l.nodes[name]; n != nil && n.known && n.err == nil {
-			c, err := NodeCost(n.cards, req, policy, mix)
+			c, err := NodeCost(n.cards, req, policy, h)
 			costs[i], fits[i] = c, err == nil
 		}
 	}
