@@ -140,10 +140,12 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 	}
 	switch policy {
 	case Binpack:
-		var base pricer
-		if h.knows() {
-			base = newHeadBase(cards, h)
+		if !h.knows() {
+			idx, c := choosePriced(cards, cand, req, nil, headBand)
+			return idx, c, nil
 		}
+		base := newHeadBase(cards, h)
+		defer base.release()
 		idx, c := choosePriced(cards, cand, req, base, headBand)
 		return idx, c, nil
 	case fgdBand:

@@ -1,6 +1,9 @@
 package gpushare
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // Binpack, headroom-aware best-fit. FGD (fgd.go) asks of a placement how much
 // free memory it leaves that the coming request shapes cannot use; on the
@@ -41,6 +44,7 @@ type Headroom struct {
 	Room    []float64 // per shape of Mix: pods of it the nodes could take
 	FreeMiB float64
 	Horizon float64
+	phi     []float64 // per shape: its term of Φ as the cluster is
 }
 
 // NewHeadroom measures the headroom of nodes (every node the scheduler may
@@ -90,6 +94,9 @@ func (h *headroomSum) done() *Headroom {
 		mean += sh.Weight * float64(sh.MemMiB) * float64(sh.Cards)
 	}
 	h.Horizon = max(1, h.FreeMiB/mean)
+	for m := range h.Mix.Shapes {
+		h.phi = append(h.phi, h.potential(m, h.Room[m]))
+	}
 	return h.Headroom
 }
 
@@ -179,21 +186,32 @@ func (r *nodeRoom) pods(req Request) int {
 }
 
 // headBase prices a change to some of one node's cards by the growth of Φ.
+// The extender prices every node for every pod, so bases are pooled.
 type headBase struct {
 	h      *Headroom
 	room   nodeRoom // the node as it is
 	after  nodeRoom // scratch: the node after a placement
-	before []int    // per shape: the node's room as it is
+	before []int    // per shape: the node's room as it is, -1 until needed
 }
 
+var headBases = sync.Pool{New: func() any { return new(headBase) }}
+
+// newHeadBase returns a pooled base for cards; release gives it back.
 func newHeadBase(cards []Card, h *Headroom) *headBase {
-	b := &headBase{h: h, before: make([]int, len(h.Mix.Shapes))}
+	b := headBases.Get().(*headBase)
+	b.h = h
 	b.room.set(cards)
 	b.after.set(cards)
-	for m, sh := range h.Mix.Shapes {
-		b.before[m] = b.room.pods(sh.Request)
+	b.before = b.before[:0]
+	for range h.Mix.Shapes {
+		b.before = append(b.before, -1)
 	}
 	return b
+}
+
+func (b *headBase) release() {
+	b.h = nil
+	headBases.Put(b)
 }
 
 // delta is the growth of Φ when the cards at set are left with after[j]
@@ -207,20 +225,23 @@ func (b *headBase) delta(set []int, after []int64) float64 {
 	}
 	var sum float64
 	for m, sh := range b.h.Mix.Shapes {
+		// Only the changed cards' pieces change: one card a pod, the
+		// room falls by as many; on several, it may fall only if some
+		// changed card loses a piece.
 		var lost int
-		if sh.Cards == 1 {
-			// One card a pod: only the changed cards' pieces change.
-			for _, i := range set {
-				lost += b.room.piecesOn(i, sh.MemMiB) - b.after.piecesOn(i, sh.MemMiB)
+		for _, i := range set {
+			lost += b.room.piecesOn(i, sh.MemMiB) - b.after.piecesOn(i, sh.MemMiB)
+		}
+		if sh.Cards > 1 && lost > 0 {
+			if b.before[m] < 0 {
+				b.before[m] = b.room.pods(sh.Request)
 			}
-		} else {
 			lost = b.before[m] - b.after.pods(sh.Request)
 		}
 		if lost == 0 {
 			continue
 		}
-		room := b.h.Room[m]
-		sum += b.h.potential(m, room-float64(lost)) - b.h.potential(m, room)
+		sum += b.h.potential(m, b.h.Room[m]-float64(lost)) - b.h.phi[m]
 	}
 	return sum
 }
