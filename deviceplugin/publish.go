@@ -1,13 +1,16 @@
 package deviceplugin
 
 import (
+	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/podannotate"
 )
 
 // PublishPolicy rate-limits the contract.AnnotationGPUMemUsed writes, so a
@@ -88,4 +91,14 @@ func PlanPublish(node string, pods []*corev1.Pod, u Usage, last map[types.UID]ti
 		}
 	}
 	return out
+}
+
+// AnnotateUsed is the monitor's Annotate through client: one JSON merge
+// patch that sets (or, for nil, removes) contract.AnnotationGPUMemUsed alone,
+// with the pod's UID as precondition, so it never lands on a new pod of the
+// same name and touches nothing else of the pod.
+func AnnotateUsed(client kubernetes.Interface) func(ctx context.Context, pod *corev1.Pod, value *string) error {
+	return func(ctx context.Context, pod *corev1.Pod, value *string) error {
+		return podannotate.Patch(ctx, client, pod.Namespace, pod.Name, pod.UID, map[string]*string{contract.AnnotationGPUMemUsed: value})
+	}
 }

@@ -13,7 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/deviceplugin/mocknvml"
 	"github.com/zzcloud/zz/internal/contract"
@@ -199,5 +203,43 @@ zz_gpu_pod_usage_annotation_writes_total{result="ok"} %d
 `, api.writes)
 	if err := testutil.CollectAndCompare(m, strings.NewReader(want), "zz_gpu_pod_usage_annotation_writes_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestAnnotateUsed: the write is a JSON merge patch of the one annotation,
+// with the pod's UID as precondition; nil removes the key.
+func TestAnnotateUsed(t *testing.T) {
+	pod := assigned("p", 0, true, "GPU-0")
+	pod.Annotations["other"] = "kept"
+	client := fake.NewClientset(pod)
+	var patches []string
+	client.PrependReactor("patch", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchAction)
+		if p.GetPatchType() != types.MergePatchType {
+			t.Errorf("patch type %s, want a JSON merge patch", p.GetPatchType())
+		}
+		patches = append(patches, string(p.GetPatch()))
+		return false, nil, nil
+	})
+	annotate := AnnotateUsed(client)
+	value := "GPU-0=9000"
+	for _, v := range []*string{&value, nil} {
+		if err := annotate(t.Context(), pod, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`{"metadata":{"annotations":{"zz.io/gpu-mem-used":"GPU-0=9000"},"uid":"p"}}`,
+		`{"metadata":{"annotations":{"zz.io/gpu-mem-used":null},"uid":"p"}}`,
+	}
+	if strings.Join(patches, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("patches:\n%s\nwant\n%s", strings.Join(patches, "\n"), strings.Join(want, "\n"))
+	}
+	got, err := client.CoreV1().Pods("ns").Get(t.Context(), "p", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Annotations[contract.AnnotationGPUMemUsed]; ok || got.Annotations["other"] != "kept" || got.Annotations[contract.AnnotationGPUIndexes] == "" {
+		t.Fatalf("annotations after set and remove: %v", got.Annotations)
 	}
 }

@@ -170,9 +170,7 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	monitor := &UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods.list, ProcRoot: c.ProcRoot, Interval: c.UsageEvery,
 		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node}),
 		Node:     c.Node, Publish: DefaultPublishPolicy(c.UsageAnnotateEvery),
-		Annotate: func(ctx context.Context, pod *corev1.Pod, value *string) error {
-			return podannotate.Patch(ctx, client, pod.Namespace, pod.Name, pod.UID, map[string]*string{contract.AnnotationGPUMemUsed: value})
-		}}
+		Annotate: AnnotateUsed(client)}
 	registry.MustRegister(monitor)
 	go monitor.Run(ctx)
 
