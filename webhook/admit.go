@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"net/http"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -35,19 +37,47 @@ var (
 
 var podResource = metav1.GroupVersionResource{Version: "v1", Resource: "pods"}
 
-// decodeReview parses an AdmissionReview strictly enough to answer it.
-func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
+// podReview is an AdmissionReview whose request's object is decoded as a
+// Pod in the same pass as the review. admissionv1's RawExtension would copy
+// the object's bytes, and decoding those again scans them twice more.
+type podReview struct {
+	metav1.TypeMeta `json:",inline"`
+	Request         *podRequest `json:"request,omitempty"`
+}
+
+type podRequest struct {
+	admissionv1.AdmissionRequest
+	Object *corev1.Pod `json:"object,omitempty"` // shadows AdmissionRequest's
+}
+
+// decodeReview parses an AdmissionReview strictly enough to answer it, and
+// returns its object as a Pod when it decodes as one (nil otherwise: not a
+// pod, or a pod this binary cannot read, which admitPod then refuses with
+// the decoder's message).
+func decodeReview(body []byte) (*admissionv1.AdmissionReview, *corev1.Pod, error) {
+	var fast podReview
+	if json.Unmarshal(body, &fast) == nil && fast.Request != nil {
+		review := &admissionv1.AdmissionReview{TypeMeta: fast.TypeMeta, Request: &fast.Request.AdmissionRequest}
+		if err := checkReview(review); err != nil {
+			return nil, nil, err
+		}
+		return review, fast.Request.Object, nil
+	}
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil {
-		return nil, fmt.Errorf("cannot decode the body as an AdmissionReview: %w", err)
+		return nil, nil, fmt.Errorf("cannot decode the body as an AdmissionReview: %w", err)
 	}
+	return &review, nil, checkReview(&review)
+}
+
+func checkReview(review *admissionv1.AdmissionReview) error {
 	if review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview" {
-		return nil, fmt.Errorf("%w (got apiVersion %q, kind %q)", errAPIVersion, review.APIVersion, review.Kind)
+		return fmt.Errorf("%w (got apiVersion %q, kind %q)", errAPIVersion, review.APIVersion, review.Kind)
 	}
 	if review.Request == nil {
-		return nil, errNoRequest
+		return errNoRequest
 	}
-	return &review, nil
+	return nil
 }
 
 // skipReason says why a request is admitted untouched without looking at
@@ -71,11 +101,19 @@ func optedIn(labels map[string]string) bool {
 	return labels[contract.LabelInjection] == contract.InjectionEnabled
 }
 
-// admitPod is the decision for one pod: allowed with a patch, allowed
-// untouched, or refused with the policy's message. It does no I/O.
-func admitPod(req *admissionv1.AdmissionRequest, p *inject.Policy) (*admissionv1.AdmissionResponse, string) {
+// admitPod is the decision for one pod (decoded, or nil to decode it from
+// the request): allowed with a patch, allowed untouched, or refused with the
+// policy's message. It does no I/O.
+func admitPod(req *admissionv1.AdmissionRequest, pod *corev1.Pod, p *inject.Policy) (*admissionv1.AdmissionResponse, string) {
 	resp := &admissionv1.AdmissionResponse{UID: req.UID}
-	ops, warnings, err := p.PatchPod(req.Object.Raw, req.Namespace)
+	var ops []jsonpatch.Operation
+	var warnings []string
+	var err error
+	if pod != nil {
+		ops, warnings, err = p.Patch(pod, req.Namespace)
+	} else {
+		ops, warnings, err = p.PatchPod(req.Object.Raw, req.Namespace)
+	}
 	resp.Warnings = warnings
 	if err != nil {
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden,
@@ -86,7 +124,7 @@ func admitPod(req *admissionv1.AdmissionRequest, p *inject.Policy) (*admissionv1
 	if len(ops) == 0 {
 		return resp, resultUnchanged
 	}
-	patch, err := json.Marshal(ops)
+	patch, err := inject.MarshalPatch(ops)
 	if err != nil {
 		resp.Allowed = false
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Message: err.Error()}

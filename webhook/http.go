@@ -178,7 +178,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read the review: "+err.Error(), code)
 		return
 	}
-	review, err := decodeReview(body)
+	review, pod, err := decodeReview(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -205,8 +205,8 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("zz-webhook has no valid policy yet: %v", why), http.StatusServiceUnavailable)
 			return
 		default:
-			resp, result = admitPod(req, policy)
-			logger.V(2).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
+			resp, result = admitPod(req, pod, policy)
+			logger.V(4).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			if result == resultDenied {
 				logger.Info("Refused a pod", "reason", resp.Result.Message)
 			}

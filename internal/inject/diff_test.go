@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -85,6 +86,52 @@ func TestDiffFallsBack(t *testing.T) {
 			b, _ := json.Marshal(mutated)
 			if string(a) != string(b) {
 				t.Fatalf("patched pod differs from the mutated one:\n%s\n%s", a, b)
+			}
+		})
+	}
+}
+
+// TestMarshalPatch: the one-pass encoding is the same JSON as encoding/json's
+// of the operations (whitespace aside), for every golden pod's patch and for
+// the edge cases.
+func TestMarshalPatch(t *testing.T) {
+	p := testPolicy(t)
+	cases := map[string][]jsonpatch.Operation{
+		"empty":      {},
+		"null value": {{Operation: "add", Path: "/a", Value: nil}, {Operation: "replace", Path: "/b", Value: nil}, {Operation: "remove", Path: "/c"}},
+		"escapes":    {{Operation: "add", Path: "/metadata/annotations/a~1b<&>\"", Value: map[string]string{"k": "<v>\n"}}},
+		"quantity":   {{Operation: "replace", Path: "/spec/containers/0/resources/requests/cpu", Value: resource.MustParse("750m")}},
+	}
+	for _, tc := range goldenCases {
+		mutated := tc.pod.DeepCopy()
+		if _, err := p.Mutate(mutated, "shop-ns"); err != nil {
+			continue
+		}
+		ops, err := Diff(tc.pod, mutated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases["golden "+tc.name] = ops
+	}
+	for name, ops := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := MarshalPatch(ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("%s: %v", got, err)
+			}
+			if err := json.Unmarshal(want, &w); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("got  %s\nwant %s", got, want)
 			}
 		})
 	}

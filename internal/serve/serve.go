@@ -30,6 +30,9 @@ type Listener struct {
 	TLS *tls.Config
 	// Limits bound what one client may hold; zero fields take DefaultLimits'.
 	Limits Limits
+	// Protocols, when set, are the HTTP versions served (net/http's default:
+	// HTTP/1.1, and HTTP/2 over TLS).
+	Protocols *http.Protocols
 }
 
 // Limits bound a listener's connections, so that a slow or hostile client
@@ -140,7 +143,7 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 		lis = netutil.LimitListener(lis, lim.MaxConns)
 		srv := &http.Server{Handler: l.Handler, TLSConfig: l.TLS,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
-			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, Protocols: l.Protocols,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
 		servers = append(servers, srv)
 		go func() {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -95,6 +96,17 @@ func (o *options) validate() (types.NamespacedName, error) {
 // servingLimits: the apiserver sends a review in one go and waits at most
 // the configuration's timeoutSeconds (5 s here, 30 s at most) for the reply,
 // and keeps its connections busy; anything slower is not the apiserver.
+// http1Only serves reviews over HTTP/1.1 alone, as controller-runtime's
+// webhooks do since the HTTP/2 rapid-reset CVEs (CVE-2023-44487,
+// CVE-2023-39325): each review then costs the webhook and the apiserver less
+// CPU than an HTTP/2 stream (README, "Webhook cost"), and the apiserver's
+// calls spread over several connections, so over replicas behind the Service.
+func http1Only() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	return &p
+}
+
 var servingLimits = serve.Limits{ReadTimeout: 10 * time.Second, WriteTimeout: 35 * time.Second, IdleTimeout: 60 * time.Second, MaxConns: 512}
 
 func run(o options) error {
@@ -131,7 +143,7 @@ func run(o options) error {
 	})
 	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
-		{Flag: "--listen-address", Addr: o.listen, Handler: handler, Limits: servingLimits,
+		{Flag: "--listen-address", Addr: o.listen, Handler: handler, Limits: servingLimits, Protocols: http1Only(),
 			TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}},
 		{Flag: "--health-address", Addr: o.health, Handler: handler.HealthHandler()}},
 		func(ctx context.Context) error { return store.Watch(ctx, client) },
