@@ -26,6 +26,7 @@ import (
 type dpNode struct {
 	*framework.Kubelet
 	plugin     *framework.Process
+	pluginArgs []string // the plugin's command line, for a restart
 	healthPort int
 	procRoot   string
 	inv        *contract.NodeGPUInventory
@@ -40,11 +41,12 @@ func startDPNode(t *testing.T, node string, args ...string) *dpNode {
 	t.Helper()
 	k := cluster.StartKubelet(t, framework.KubeletOptions{Node: node, Labels: map[string]string{contract.LabelGPUNode: "true"}})
 	n := &dpNode{Kubelet: k, healthPort: framework.FreePort(t), procRoot: t.TempDir()}
-	n.plugin = cluster.Start(t, "zz-device-plugin-"+node, cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"), append([]string{
+	n.pluginArgs = append([]string{
 		"--kubeconfig", cluster.Kubeconfig, "--node-name", node, "--nvml", "mock:dgxa100",
 		"--device-plugin-dir", k.PluginDir, "--slots-per-card", strconv.Itoa(dpSlots),
 		"--health-address", fmt.Sprintf("127.0.0.1:%d", n.healthPort), "--proc-root", n.procRoot,
-		"--usage-interval", "1s", "--xid-recover-after", "2s", "--v", "2"}, args...)...)
+		"--usage-interval", "1s", "--xid-recover-after", "2s", "--v", "2"}, args...)
+	n.plugin = cluster.Start(t, "zz-device-plugin-"+node, cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"), n.pluginArgs...)
 	cluster.WaitHTTP(t, n.plugin, n.url("/readyz"), 60*time.Second)
 	n.waitGPUs(t, 8*dpSlots, 60*time.Second)
 	return n

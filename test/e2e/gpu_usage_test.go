@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,8 +20,9 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
-// TestGPUUsageKubelet: two GPU pods placed by zz-scheduler run on a real
-// kubelet; their processes (the mock NVML's running processes, mapped to
+// TestGPUUsageKubelet: under the shipped admission policies, with the
+// device plugin running on its DaemonSet pod's token, two GPU pods placed by
+// zz-scheduler run on a real kubelet; their processes (the mock NVML's running processes, mapped to
 // the pods by a fake host /proc) use less than one requested and more than
 // the other. The device plugin publishes each pod's use in its
 // zz.io/gpu-mem-used annotation, writes nothing more while the use holds,
@@ -29,6 +31,7 @@ import (
 func TestGPUUsageKubelet(t *testing.T) {
 	ctx := t.Context()
 	n := startDPNode(t, "gpu-usage", "--usage-annotation-interval", "1s")
+	n.underPolicies(t)
 	startZZScheduler(t)
 	ns := cluster.Namespace(t, nil)
 
@@ -92,11 +95,11 @@ func TestGPUUsageKubelet(t *testing.T) {
 	t.Logf("both pods' use published %v after their processes started", time.Since(start).Round(10*time.Millisecond))
 
 	// Steady use: samples every second, no write.
-	writes := func() float64 {
+	writes := func(result string) float64 {
 		t.Helper()
-		m := regexp.MustCompile(`(?m)^zz_gpu_pod_usage_annotation_writes_total\{result="ok"\} (\S+)$`).FindStringSubmatch(scrape(t, n.url("/metrics")))
+		m := regexp.MustCompile(`(?m)^zz_gpu_pod_usage_annotation_writes_total\{result="` + result + `"\} (\S+)$`).FindStringSubmatch(scrape(t, n.url("/metrics")))
 		if m == nil {
-			t.Fatal("/metrics lacks zz_gpu_pod_usage_annotation_writes_total{result=\"ok\"}")
+			t.Fatalf("/metrics lacks zz_gpu_pod_usage_annotation_writes_total{result=%q}", result)
 		}
 		v, err := strconv.ParseFloat(m[1], 64)
 		if err != nil {
@@ -104,9 +107,9 @@ func TestGPUUsageKubelet(t *testing.T) {
 		}
 		return v
 	}
-	before := writes()
+	before := writes("ok")
 	time.Sleep(5 * time.Second)
-	if after := writes(); after != before {
+	if after := writes("ok"); after != before {
 		t.Errorf("%v annotation writes in 5 samples of a steady use; want none", after-before)
 	}
 	for _, p := range pods {
@@ -118,7 +121,11 @@ func TestGPUUsageKubelet(t *testing.T) {
 			t.Errorf("pod %s: %s=%q after 5 s of steady use, want %q", p.name, contract.AnnotationGPUMemUsed, got, want)
 		}
 	}
-	t.Logf("%v annotation writes in all (the first sample, then the processes' start); none in 5 s of steady use", before)
+	// Every write passed the policies with the DaemonSet's rights.
+	if refused := writes("error"); refused != 0 {
+		t.Errorf("%v annotation writes failed under the policies; see %s", refused, n.plugin.LogPath)
+	}
+	t.Logf("%v annotation writes in all for %d pods; none in 5 s of steady use", before, len(pods))
 
 	// kubectl zz gpu --pods, the real binary.
 	bin := cluster.GoBuild(t, "./plugins/kubectl-zz")
@@ -168,4 +175,37 @@ func TestGPUUsageKubelet(t *testing.T) {
 			t.Errorf("kubectl zz gpu -o wide lacks %q", cell)
 		}
 	}
+}
+
+// underPolicies installs the shipped admission policies and runs the node's
+// device plugin again with the token of a DaemonSet-like pod of its
+// ServiceAccount bound to the node (as the kubelet mounts it), so every
+// write it makes (inventory, Allocate's mark, the pods' used memory) passes
+// the policies with the rights it has in a real cluster.
+func (n *dpNode) underPolicies(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	for _, f := range []string{"manifests/deviceplugin/namespace.yaml", "manifests/deviceplugin/rbac.yaml"} {
+		if out, err := cluster.Kubectl(ctx, "apply", "--server-side", "--field-manager", "zz-e2e", "-f", filepath.Join(cluster.Root, f)); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	installPolicies(t)
+	dsPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin-" + n.Node, Namespace: "zz-device-plugin"},
+		Spec: corev1.PodSpec{ServiceAccountName: "zz-device-plugin", NodeName: n.Node, TerminationGracePeriodSeconds: new(int64),
+			Tolerations: []corev1.Toleration{{Key: n.Taint.Key, Operator: corev1.TolerationOpExists}},
+			Containers:  []corev1.Container{{Name: "zz-device-plugin", Image: "registry.local/zz-device-plugin:e2e"}}}}
+	dsPod, err := cluster.Client.CoreV1().Pods(dsPod.Namespace).Create(ctx, dsPod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Pods(dsPod.Namespace).Delete(context.WithoutCancel(ctx), dsPod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	})
+	id := identityWithToken(t, "zz-device-plugin", token(t, dsPod.Namespace, "zz-device-plugin", dsPod))
+	n.plugin.Stop(t)
+	n.plugin = cluster.Start(t, "zz-device-plugin-"+n.Node+"-sa", cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin"),
+		slices.Concat(n.pluginArgs, []string{"--kubeconfig", id.kubeconfig})...) // the last --kubeconfig wins
+	cluster.WaitHTTP(t, n.plugin, n.url("/readyz"), 60*time.Second)
+	n.waitGPUs(t, 8*dpSlots, 60*time.Second)
 }
