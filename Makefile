@@ -16,8 +16,12 @@ UNIT_PKGS  = $(shell $(GO) list ./... | grep -v '/test/e2e$$')
 E2E_TIMEOUT ?= 30m
 # Tool modules with code of their own (vetted and unit-tested with the product).
 TOOL_MODS := hack/tools/images hack/tools/release hack/tools/helm hack/tools/promcheck test/e2e/fakecri
-# make images: the server images, linux/amd64 (see README, Images).
+# make images: the server images, one multi-arch index each (see README, Images).
 IMAGES     := zz-extender zz-webhook zz-device-plugin
+# linux/arm64's cgo device plugin needs Debian's cross toolchain: hack/cross-toolchain.sh
+# installs it with apt on first use. make test builds linux/amd64 only (no apt in CI's path).
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+comma      := ,
 IMAGE_REPO ?= zzcloud
 IMAGE_DIR  ?= _output/images
 # make release: kubectl-zz archives and the krew manifest.
@@ -40,14 +44,19 @@ build:
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./deviceplugin/cmd/zz-device-plugin
 	$(GO) build ./...
 
-## images: OCI images of the servers, built without Docker, into $(IMAGE_DIR) (NAME.tar for docker load, oci/)
+## images: OCI images of the servers for $(IMAGE_PLATFORMS), built without Docker, into $(IMAGE_DIR) (NAME.tar for docker load, oci/ with one multi-arch index per image)
 images:
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-amd64/ ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook
-	# NVML is loaded with dlopen: cgo, so glibc goes into the image too.
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-amd64/ ./deviceplugin/cmd/zz-device-plugin
 	$(GO) build -C hack/tools/images -o $(CURDIR)/_output/tools/images .
+	for p in $(subst $(comma), ,$(IMAGE_PLATFORMS)); do \
+	  os=$${p%%/*}; arch=$${p##*/}; out=$(IMAGE_DIR)/$$os-$$arch; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out/ ./extender/cmd/zz-extender ./webhook/cmd/zz-webhook || exit 1; \
+	  cc=$$(hack/cross-toolchain.sh $$arch) || exit 1; \
+	  echo "zz-device-plugin for $$p: CC=$$cc (NVML is loaded with dlopen: cgo, so glibc goes into the image too)"; \
+	  CC=$$cc GOOS=$$os GOARCH=$$arch CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out/ ./deviceplugin/cmd/zz-device-plugin || exit 1; \
+	  if grep -q 'deviceplugin/mocknvml' $$out/zz-device-plugin; then echo "error: $$out/zz-device-plugin links the mock NVML (built with -tags zzmock?)"; exit 1; fi; \
+	done
 	_output/tools/images -out $(IMAGE_DIR) -repo $(IMAGE_REPO) -version $(VERSION) -revision $(COMMIT) \
-	  -source-date-epoch $(SOURCE_DATE_EPOCH) -platform linux/amd64 $(foreach i,$(IMAGES),$(i)=$(IMAGE_DIR)/linux-amd64/$(i))
+	  -source-date-epoch $(SOURCE_DATE_EPOCH) -platforms $(IMAGE_PLATFORMS) $(foreach i,$(IMAGES),$(i)=$(IMAGE_DIR)/{os}-{arch}/$(i))
 
 ## release: kubectl-zz archives for every platform into $(RELEASE_DIR), the krew manifest $(KREW_MANIFEST), each platform installed by krew; install.yaml and the Helm chart zz-<version>.tgz (images pinned by the digests make images recorded)
 release:
@@ -62,6 +71,7 @@ release:
 
 ## test: lint, build, unit tests with -race, images, then the e2e suite on a local cluster
 test: lint build unit images e2e
+test: IMAGE_PLATFORMS = linux/amd64
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)

@@ -30,6 +30,10 @@ type Spec struct {
 	Created  time.Time // every timestamp in the image (SOURCE_DATE_EPOCH)
 	CACerts  string    // CA bundle copied to /etc/ssl/certs/ca-certificates.crt
 	Platform v1.Platform
+	// CrossLibs is where the libraries of a cgo binary for another
+	// architecture are read from; empty: Debian's cross C library,
+	// /usr/<triple>/lib (crossbuild-essential-<arch>).
+	CrossLibs string
 }
 
 // Entrypoint is where the binary lies in the image.
@@ -112,22 +116,53 @@ func configure(img v1.Image, s Spec) (v1.Image, error) {
 }
 
 // libLayer holds the loader and shared libraries of a dynamic binary; nil for
-// a static one.
+// a static one. For this host's architecture they are the host's own, as ldd
+// resolves them; for another, Debian's cross C library of that architecture
+// (the same glibc release), resolved from the ELF headers.
 func libLayer(s Spec) (*layerSpec, error) {
+	arch, err := elfArch(s.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if arch != s.Platform.Architecture {
+		return nil, fmt.Errorf("%s is built for %s, not for the image's platform %s", s.Binary, arch, s.Platform.String())
+	}
 	dyn, err := dynamic(s.Binary)
 	if err != nil || !dyn {
 		return nil, err
 	}
-	libs, err := sharedLibs(s.Binary)
-	if err != nil {
-		return nil, err
+	var libs []lib
+	from := "the build host"
+	if foreign(arch) {
+		dir := s.CrossLibs
+		if dir == "" {
+			if dir, err = crossLibDir(arch); err != nil {
+				return nil, err
+			}
+		}
+		if libs, err = crossLibs(s.Binary, dir, arch); err != nil {
+			return nil, err
+		}
+		from = "Debian's cross C library " + dir
+	} else {
+		paths, err := sharedLibs(s.Binary)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range paths {
+			libs = append(libs, lib{Host: p, Path: p})
+		}
 	}
 	files, err := libFiles(libs)
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, copyrights(libs)...)
-	return &layerSpec{files, fmt.Sprintf("zz images: shared libraries of %s from the build host (%d files)", s.Name, len(libs))}, nil
+	hosts := make([]string, len(libs))
+	for i, l := range libs {
+		hosts[i] = l.Host
+	}
+	files = append(files, copyrights(hosts)...)
+	return &layerSpec{files, fmt.Sprintf("zz images: shared libraries of %s from %s (%d files)", s.Name, from, len(libs))}, nil
 }
 
 // Labels are the image's OCI annotations (as config labels).

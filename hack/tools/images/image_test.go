@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -39,17 +40,27 @@ func main() {
 
 // buildTiny compiles tinyMain (with cgo: a dynamic binary) into dir.
 func buildTiny(t *testing.T, cgo bool) string {
+	return buildTinyFor(t, cgo, runtime.GOARCH)
+}
+
+// buildTinyFor compiles tinyMain for linux/arch; a cgo build for another
+// architecture uses Debian's cross compiler (hack/cross-toolchain.sh).
+func buildTinyFor(t *testing.T, cgo bool, arch string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := tinyMain
-	env := "CGO_ENABLED=0"
+	env := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + arch}
 	if cgo {
-		if _, err := exec.LookPath("gcc"); err != nil {
-			t.Skip("no gcc: cannot build a cgo binary")
+		cc := "gcc"
+		if foreign(arch) {
+			cc = gnuTriples[arch] + "-gcc"
+		}
+		if _, err := exec.LookPath(cc); err != nil {
+			t.Skipf("no %s: cannot build a cgo binary for %s (hack/cross-toolchain.sh %s installs it)", cc, arch, arch)
 		}
 		src = strings.Replace(src, "import (", "// int answer(void) { return 42; }\nimport \"C\"\n\nimport (", 1)
 		src = strings.Replace(src, "os.Exit(2)", "os.Exit(int(C.answer()))", 1)
-		env = "CGO_ENABLED=1"
+		env = []string{"CGO_ENABLED=1", "CC=" + cc, "GOOS=linux", "GOARCH=" + arch}
 	}
 	for f, body := range map[string]string{"main.go": src, "go.mod": "module tiny\n\ngo 1.26\n"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
@@ -59,7 +70,7 @@ func buildTiny(t *testing.T, cgo bool) string {
 	bin := filepath.Join(dir, "tiny")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env, "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(append(os.Environ(), env...), "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -299,5 +310,158 @@ func TestTarLayerIsSortedWithParents(t *testing.T) {
 	}
 	if want := []string{"etc/", "etc/a", "usr/", "usr/bin/", "usr/bin/x"}; !slices.Equal(names, want) {
 		t.Errorf("entries %q, want %q", names, want)
+	}
+}
+
+// needQemu skips unless the static qemu-user for arch is installed.
+func needQemu(t *testing.T, arch string) {
+	t.Helper()
+	if _, err := qemuStatic(arch); err != nil {
+		t.Skipf("cannot run a %s image here: %v", arch, err)
+	}
+}
+
+// otherArch is the architecture of the images this host cross-builds.
+func otherArch() string {
+	if runtime.GOARCH == "arm64" {
+		return "amd64"
+	}
+	return "arm64"
+}
+
+// TestForeignImages builds images for the other architecture (arm64 on an
+// amd64 host): a static binary gets the base and binary layers; a cgo binary
+// also gets the loader at its PT_INTERP path and libc in /lib/<triple>/, from
+// Debian's cross C library; both run --version chrooted into their own files
+// under qemu-user-static.
+func TestForeignImages(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("chroot: Linux only")
+	}
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		t.Skip("no CA bundle on this host")
+	}
+	arch := otherArch()
+	for _, tc := range []struct {
+		name       string
+		cgo        bool
+		layers     int
+		wantInImg  []string
+		wantAbsent string
+	}{
+		{name: "static", layers: 2, wantAbsent: "/lib"},
+		{name: "cgo", cgo: true, layers: 3, wantInImg: map[string][]string{
+			"arm64": {"/lib/ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/libc.so.6", "/usr/share/doc/libc6-arm64-cross/copyright"},
+			"amd64": {"/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6"},
+		}[arch]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec(buildTinyFor(t, tc.cgo, arch))
+			s.Platform.Architecture = arch
+			img, err := Build(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := roundTrip(t, img)
+			if err := Check(back, s); err != nil {
+				t.Fatal(err)
+			}
+			if layers, _ := back.Layers(); len(layers) != tc.layers {
+				t.Errorf("%d layers, want %d", len(layers), tc.layers)
+			}
+			files := entries(t, back)
+			for _, p := range tc.wantInImg {
+				if _, ok := files[p]; !ok {
+					t.Errorf("%s is missing from the image", p)
+				}
+			}
+			for p := range files {
+				if tc.wantAbsent != "" && strings.HasPrefix(p, tc.wantAbsent) {
+					t.Errorf("the image carries %s", p)
+				}
+			}
+			needQemu(t, arch)
+			runVersion(t, back, "tiny v1.2.3 abc1234")
+		})
+	}
+}
+
+// TestBuildRefusesWrongArch: a binary built for one architecture in an image
+// for another fails the build, not the node.
+func TestBuildRefusesWrongArch(t *testing.T) {
+	s := testSpec(buildTiny(t, false))
+	s.Platform.Architecture = otherArch()
+	if _, err := Build(s); err == nil || !strings.Contains(err.Error(), "not for the image's platform") {
+		t.Fatalf("Build = %v, want a wrong-architecture error", err)
+	}
+}
+
+// TestRunMultiPlatform runs the tool as make images does, for both
+// architectures: one docker tarball per platform, one OCI image index per
+// image listing both platform manifests, and digests.txt pinning the index.
+func TestRunMultiPlatform(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("chroot: Linux only")
+	}
+	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		t.Skip("no CA bundle on this host")
+	}
+	needQemu(t, otherArch())
+	bins := t.TempDir()
+	plats := []v1.Platform{{OS: "linux", Architecture: runtime.GOARCH}, {OS: "linux", Architecture: otherArch()}}
+	for _, p := range plats {
+		dir := filepath.Join(bins, p.OS+"-"+p.Architecture)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(buildTinyFor(t, false, p.Architecture), filepath.Join(dir, "tiny")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := t.TempDir()
+	o := options{out: out, repo: "zzcloud", version: "v1.2.3", revision: "abc1234", source: "https://example.com/tiny",
+		epoch: 1700000000, caCerts: caBundle, platforms: plats[0].String() + "," + plats[1].String(),
+		images: []string{"tiny=" + filepath.Join(bins, "{os}-{arch}", "tiny")}}
+	if err := run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tiny.tar", "tiny-linux-" + otherArch() + ".tar", "oci/index.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	top, err := layout.ImageIndexFromPath(filepath.Join(out, "oci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests, err := os.ReadFile(filepath.Join(out, "digests.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "tiny " + im.Manifests[0].Digest.String() + "\n"; string(digests) != want {
+		t.Errorf("digests.txt = %q, want the index's digest %q", digests, want)
+	}
+	// The layout check catches an index whose platforms differ from those asked for.
+	reversed := []v1.Platform{plats[1], plats[0]}
+	if err := CheckLayout(filepath.Join(out, "oci"), "zzcloud", "v1.2.3", reversed, o.images); err == nil {
+		t.Error("CheckLayout passed with the platforms in the wrong order")
+	}
+	if err := CheckLayout(filepath.Join(out, "oci"), "zzcloud", "v9", plats, o.images); err == nil {
+		t.Error("CheckLayout passed with the wrong tag")
+	}
+	// Same inputs, same index digest.
+	if err := run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	again, err := os.ReadFile(filepath.Join(out, "digests.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(digests) {
+		t.Errorf("two runs on the same inputs differ: %q and %q", digests, again)
 	}
 }

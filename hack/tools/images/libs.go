@@ -78,14 +78,14 @@ func parseLdd(out []byte) ([]string, error) {
 
 // libFiles reads each library (following host symlinks) into a file at the path
 // the loader looks for it.
-func libFiles(libs []string) ([]file, error) {
+func libFiles(libs []lib) ([]file, error) {
 	files := make([]file, 0, len(libs))
-	for _, p := range libs {
-		data, err := os.ReadFile(p)
+	for _, l := range libs {
+		data, err := os.ReadFile(l.Host)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, file{Path: p, Mode: 0o755, Data: data})
+		files = append(files, file{Path: l.Path, Mode: 0o755, Data: data})
 	}
 	return files, nil
 }

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // Check reads back what an image says about itself and compares it with s:
@@ -110,15 +113,25 @@ func modeBits(m int64) os.FileMode {
 // RunEntrypoint runs the image's entrypoint with args inside rootfs (an
 // Extract), chrooted, so it finds only what the image holds: the loader and
 // libraries of a dynamic binary included. As root it runs as the image's user
-// 65532; otherwise in a user namespace (root mapped to the caller).
+// 65532; otherwise in a user namespace (root mapped to the caller). An image
+// for another architecture runs under Debian's static qemu-user, copied into
+// rootfs (not into the image) as its only addition: the emulated binary still
+// finds only the image's loader and libraries.
 func RunEntrypoint(ctx context.Context, img v1.Image, rootfs string, args ...string) (string, error) {
 	cf, err := img.ConfigFile()
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	argv := append(append([]string{}, cf.Config.Entrypoint...), args...)
+	if foreign(cf.Architecture) {
+		emulator, err := installQemu(rootfs, cf.Architecture)
+		if err != nil {
+			return "", err
+		}
+		argv = append([]string{emulator}, argv...)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Path = argv[0] // resolved inside the chroot, not on this host's PATH
 	cmd.Dir = "/"
@@ -141,4 +154,84 @@ func RunEntrypoint(ctx context.Context, img v1.Image, rootfs string, args ...str
 		return out.String(), fmt.Errorf("run %s in the image: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
 	}
 	return out.String(), nil
+}
+
+// installQemu copies the static qemu-user emulator for arch into rootfs and
+// returns its path there.
+func installQemu(rootfs, arch string) (string, error) {
+	q, err := qemuStatic(arch)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(q)
+	if err != nil {
+		return "", err
+	}
+	in := "/.zz-" + filepath.Base(q)
+	if err := os.WriteFile(filepath.Join(rootfs, in), data, 0o755); err != nil {
+		return "", err
+	}
+	return in, os.Chmod(filepath.Join(rootfs, in), 0o755)
+}
+
+// CheckLayout reads the OCI layout back: one image index per image, in the
+// order given, named repo/NAME:version, each listing one manifest per
+// platform, in order, whose config says the same platform; digests, sizes
+// and media types all agree (validate).
+func CheckLayout(dir, repo, version string, plats []v1.Platform, images []string) error {
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return err
+	}
+	if err := validate.Index(top); err != nil {
+		return err
+	}
+	im, err := top.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(im.Manifests) != len(images) {
+		return fmt.Errorf("index.json lists %d entries, want one per image (%d)", len(im.Manifests), len(images))
+	}
+	var errs []error
+	for i, d := range im.Manifests {
+		n, _, _ := strings.Cut(images[i], "=")
+		if want := repo + "/" + n + ":" + version; d.Annotations["org.opencontainers.image.ref.name"] != want {
+			errs = append(errs, fmt.Errorf("entry %d is named %q, want %q", i, d.Annotations["org.opencontainers.image.ref.name"], want))
+		}
+		if d.MediaType != types.OCIImageIndex {
+			errs = append(errs, fmt.Errorf("%s: media type %s, want an image index", n, d.MediaType))
+			continue
+		}
+		idx, err := top.ImageIndex(d.Digest)
+		if err != nil {
+			return err
+		}
+		m, err := idx.IndexManifest()
+		if err != nil {
+			return err
+		}
+		if len(m.Manifests) != len(plats) {
+			errs = append(errs, fmt.Errorf("%s: the index lists %d manifests, want one per platform (%d)", n, len(m.Manifests), len(plats)))
+			continue
+		}
+		for j, md := range m.Manifests {
+			if md.Platform == nil || !md.Platform.Equals(plats[j]) {
+				errs = append(errs, fmt.Errorf("%s: manifest %d is for %v, want %s", n, j, md.Platform, plats[j]))
+				continue
+			}
+			img, err := idx.Image(md.Digest)
+			if err != nil {
+				return err
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return err
+			}
+			if cf.OS != plats[j].OS || cf.Architecture != plats[j].Architecture {
+				errs = append(errs, fmt.Errorf("%s: the %s manifest's config says %s/%s", n, plats[j], cf.OS, cf.Architecture))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
