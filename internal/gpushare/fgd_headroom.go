@@ -30,7 +30,7 @@ import (
 // scarcity scales room against expected demand in Φ; headBand is how far
 // from the tightest fit binpack looks. Chosen on the packing families, seeds
 // 0–9 (0.25–0.7 and bands 0.1–0.5 and ∞ tried), and checked on seeds 10–19
-// (README, GPU packing).
+// (extender/README.md, GPU packing).
 const (
 	scarcity = 0.35
 	headBand = 0.25
