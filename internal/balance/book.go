@@ -26,7 +26,13 @@ type Book struct {
 	mu    sync.RWMutex
 	nodes map[string]*nodeUse
 	pods  map[types.UID]podUse
-	mean  meanCache
+	// sum holds the request fractions summed over the known nodes with
+	// something allocatable, kept as nodes and pods change, so a call reads
+	// the cluster's mean without a pass over every node.
+	sum struct {
+		cpu, mem float64
+		n        int
+	}
 }
 
 type nodeUse struct {
@@ -45,13 +51,6 @@ type podUse struct {
 	assumed time.Time
 }
 
-// meanCache holds the cluster mean between changes, so a call pays for it
-// only after the books moved.
-type meanCache struct {
-	dirty bool
-	value Mean
-}
-
 // NewBook returns an empty book.
 func NewBook() *Book {
 	return &Book{nodes: map[string]*nodeUse{}, pods: map[types.UID]podUse{}}
@@ -66,14 +65,27 @@ func (b *Book) node(name string) *nodeUse {
 	return n
 }
 
+// account adds (sign 1) or takes out (sign -1) a node's fractions from the
+// cluster's sums; callers take it out before they change the node and add it
+// back after.
+func (b *Book) account(n *nodeUse, sign int) {
+	if !n.known || n.alloc.MilliCPU <= 0 || n.alloc.Memory <= 0 {
+		return
+	}
+	b.sum.cpu += float64(sign) * float64(n.requested.MilliCPU) / float64(n.alloc.MilliCPU)
+	b.sum.mem += float64(sign) * float64(n.requested.Memory) / float64(n.alloc.Memory)
+	b.sum.n += sign
+}
+
 // SetNode records a node's allocatable CPU and memory.
 func (b *Book) SetNode(obj *corev1.Node) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := b.node(obj.Name)
+	b.account(n, -1)
 	n.known = true
 	n.alloc = Resources{MilliCPU: obj.Status.Allocatable.Cpu().MilliValue(), Memory: obj.Status.Allocatable.Memory().Value()}
-	b.mean.dirty = true
+	b.account(n, 1)
 }
 
 // DeleteNode forgets a node.
@@ -81,10 +93,10 @@ func (b *Book) DeleteNode(name string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if n := b.nodes[name]; n != nil {
+		b.account(n, -1)
 		n.known = false
 		n.alloc = Resources{}
 	}
-	b.mean.dirty = true
 }
 
 // SetPod counts a pod's requests on its node; finished and deleted pods
@@ -140,12 +152,13 @@ func (b *Book) add(uid types.UID, u podUse) {
 	b.remove(uid)
 	b.pods[uid] = u
 	n := b.node(u.node)
+	b.account(n, -1)
 	n.requested.MilliCPU += u.req.MilliCPU
 	n.requested.Memory += u.req.Memory
+	b.account(n, 1)
 	if u.app != "" {
 		n.apps[u.app]++
 	}
-	b.mean.dirty = true
 }
 
 // DeletePod stops counting a pod.
@@ -162,50 +175,34 @@ func (b *Book) remove(uid types.UID) {
 	}
 	delete(b.pods, uid)
 	n := b.nodes[u.node]
+	b.account(n, -1)
 	n.requested.MilliCPU -= u.req.MilliCPU
 	n.requested.Memory -= u.req.Memory
+	b.account(n, 1)
 	if u.app != "" {
 		if n.apps[u.app]--; n.apps[u.app] <= 0 {
 			delete(n.apps, u.app)
 		}
 	}
-	b.mean.dirty = true
 }
 
 // Snapshot returns the named nodes as the score needs them for a pod of app,
 // plus the cluster's mean request fractions. Unknown nodes are returned with
 // nothing allocatable, so they score 0.
 func (b *Book) Snapshot(names []string, app string) ([]Node, Mean) {
-	b.mu.RLock()
 	out := make([]Node, len(names))
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	for i, name := range names {
 		out[i].Name = name
 		if n := b.nodes[name]; n != nil && n.known {
 			out[i].Allocatable, out[i].Requested, out[i].AppPods = n.alloc, n.requested, n.apps[app]
 		}
 	}
-	dirty, mean := b.mean.dirty, b.mean.value
-	b.mu.RUnlock()
-	if dirty {
-		mean = b.recomputeMean()
+	if b.sum.n == 0 {
+		return out, Mean{}
 	}
-	return out, mean
-}
-
-func (b *Book) recomputeMean() Mean {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.mean.dirty {
-		return b.mean.value
-	}
-	all := make([]Node, 0, len(b.nodes))
-	for _, n := range b.nodes {
-		if n.known {
-			all = append(all, Node{Allocatable: n.alloc, Requested: n.requested})
-		}
-	}
-	b.mean = meanCache{value: ClusterMean(all)}
-	return b.mean.value
+	return out, Mean{CPU: b.sum.cpu / float64(b.sum.n), Memory: b.sum.mem / float64(b.sum.n)}
 }
 
 // PodRequests is what a pod asks of a node (init containers and overhead

@@ -1,6 +1,7 @@
 package balance
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -90,5 +91,40 @@ func TestBookAssume(t *testing.T) {
 	}
 	if n := b.Expire(t0.Add(time.Minute), 30*time.Second); n != 1 {
 		t.Fatalf("expired %d, want 1", n)
+	}
+}
+
+// TestBookMeanFollowsChanges: the mean kept as nodes and pods change equals
+// ClusterMean over the book's nodes, through every kind of change.
+func TestBookMeanFollowsChanges(t *testing.T) {
+	b := NewBook()
+	setNode := func(name, cpu, mem string) {
+		b.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}})
+	}
+	t0 := time.Unix(100, 0)
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"nodes", func() { setNode("a", "4", "8Gi"); setNode("b", "8", "16Gi"); setNode("c", "0", "1Gi") }},
+		{"bound pods", func() { b.SetPod(pod("1", "a", "web", "1", "2Gi")); b.SetPod(pod("2", "b", "db", "3", "1Gi")) }},
+		{"assumed pod", func() { b.Assume(pod("3", "", "web", "2", "4Gi"), "b", t0) }},
+		{"assumed pod bound elsewhere", func() { b.SetPod(pod("3", "a", "web", "2", "4Gi")) }},
+		{"pod on a node not seen yet", func() { b.SetPod(pod("4", "d", "web", "1", "1Gi")) }},
+		{"that node appears", func() { setNode("d", "2", "2Gi") }},
+		{"node resized", func() { setNode("a", "16", "32Gi") }},
+		{"pod deleted", func() { b.DeletePod("2") }},
+		{"node deleted", func() { b.DeleteNode("b") }},
+		{"assumption expired", func() { b.Assume(pod("5", "", "x", "1", "1Gi"), "a", t0); b.Expire(t0.Add(time.Hour), time.Minute) }},
+	}
+	for _, s := range steps {
+		s.do()
+		names := []string{"a", "b", "c", "d"}
+		nodes, got := b.Snapshot(names, "")
+		want := ClusterMean(nodes)
+		if math.Abs(got.CPU-want.CPU) > 1e-12 || math.Abs(got.Memory-want.Memory) > 1e-12 {
+			t.Fatalf("after %s: mean %+v, want %+v", s.name, got, want)
+		}
 	}
 }
