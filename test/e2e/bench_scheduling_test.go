@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -37,9 +38,9 @@ func TestBenchScheduling(t *testing.T) {
 	nodes := benchNodes(t, envInt(t, "ZZ_BENCH_NODES", 200))
 
 	t.Run("throughput", func(t *testing.T) {
-		pods := envInt(t, "ZZ_BENCH_PODS", 2000)
+		pods, rounds := envInt(t, "ZZ_BENCH_PODS", 2000), envInt(t, "ZZ_BENCH_ROUNDS", 2)
 		var rates = map[string][]float64{}
-		for round := range 2 {
+		for round := range rounds {
 			for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
 				rate := scheduleRun(t, sched, pods, func(i int) corev1.ResourceList {
 					return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
@@ -50,8 +51,8 @@ func TestBenchScheduling(t *testing.T) {
 			}
 		}
 		def, zz := mean(rates[corev1.DefaultSchedulerName]), mean(rates[contract.SchedulerName])
-		t.Logf("RESULT throughput: default-scheduler %.0f pods/s, zz-scheduler %.0f pods/s, ratio %.2f (%d pods on %d nodes, mean of 2 rounds)",
-			def, zz, zz/def, pods, len(nodes))
+		t.Logf("RESULT throughput: default-scheduler %.0f pods/s, zz-scheduler %.0f pods/s, ratio %.2f (%d pods on %d nodes, mean of %d rounds)",
+			def, zz, zz/def, pods, len(nodes), rounds)
 	})
 
 	t.Run("balance", func(t *testing.T) {
@@ -232,11 +233,22 @@ func spread(t *testing.T) (cpuSD, memSD, imbalance float64) {
 func deleteBenchPods(t *testing.T) {
 	t.Helper()
 	ctx := context.WithoutCancel(t.Context())
-	_ = cluster.Client.CoreV1().Pods(benchNS).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
-	_ = framework.Poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+	// The next round reuses the pods' names and counts its pods by label:
+	// none may be left. A DeleteCollection of thousands of pods can end
+	// (server-side timeout) with some not deleted, so it is repeated while any
+	// is not being deleted.
+	if err := framework.Poll(ctx, 10*time.Minute, func(ctx context.Context) (bool, string, error) {
 		l, err := cluster.Client.CoreV1().Pods(benchNS).List(ctx, metav1.ListOptions{})
-		return err == nil && len(l.Items) == 0, "", nil
-	})
+		if err != nil {
+			return false, "", nil
+		}
+		if slices.ContainsFunc(l.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp == nil }) {
+			_ = cluster.Client.CoreV1().Pods(benchNS).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+		}
+		return len(l.Items) == 0, fmt.Sprintf("%d bench pods left", len(l.Items)), nil
+	}); err != nil {
+		t.Errorf("bench pods not gone: %v", err)
+	}
 }
 
 // envInt reads a positive count from the environment, def when unset.
