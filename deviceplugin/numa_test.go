@@ -9,7 +9,6 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 
-	"github.com/zzcloud/zz/deviceplugin/mocknvml"
 	"github.com/zzcloud/zz/internal/contract"
 )
 
@@ -107,14 +106,7 @@ func TestLocateNUMA(t *testing.T) {
 // advertised on its card's node, and a card with no known node has no
 // topology.
 func TestSlotsCarryTheirCardsNUMANode(t *testing.T) {
-	lib, err := mocknvml.New("dgxa100", "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := Discover(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib, cards := dgxA100(t)
 	LocateNUMA(lib, cards, t.TempDir())
 	cards[7].NUMANode = nil
 	p := NewPlugin("n1", cards, 2, nil, nil)

@@ -128,14 +128,7 @@ func (f *fakeAnnotator) annotate(_ context.Context, pod *corev1.Pod, value *stri
 // samples makes few writes, failed writes are retried, and the write
 // counter shows both.
 func TestUsageMonitorPublishes(t *testing.T) {
-	lib, err := mocknvml.New("dgxa100", "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := Discover(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib, cards := dgxA100(t)
 	uuid := cards[3].UUID
 	pod := assigned("train", 0, true, uuid)
 	const uid = "1f9e5c2a-1b2c-4d3e-8f90-a1b2c3d4e5f6"

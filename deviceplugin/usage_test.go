@@ -88,14 +88,7 @@ func TestComputeUsageMalformedAssignment(t *testing.T) {
 // TestUsageMonitor runs the monitor on the DGX A100 mock with a fake /proc:
 // metrics per pod and card, and one event per crossing of the request.
 func TestUsageMonitor(t *testing.T) {
-	lib, err := mocknvml.New("dgxa100", "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := Discover(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib, cards := dgxA100(t)
 	uuid := cards[2].UUID
 	pod := assigned("infer", 0, true, uuid)
 	pod.Annotations["zz.io/gpu-indexes"] = "2"
@@ -205,14 +198,7 @@ func gpuOf(index int, uuid string) contract.GPU {
 // TestCardCollector reads each card's memory, use and health from NVML (the
 // DGX A100 mock): a lost card reports what it still can.
 func TestCardCollector(t *testing.T) {
-	lib, err := mocknvml.New("dgxa100", "n1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cards, err := Discover(lib)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib, cards := dgxA100(t)
 	p := NewPlugin("n1", cards, 4, nil, nil)
 	c := &CardCollector{Lib: lib, Plugin: p}
 	u1, u5 := cards[1].UUID, cards[5].UUID
@@ -244,4 +230,18 @@ func TestCardCollector(t *testing.T) {
 	if n := testutil.CollectAndCount(c, "zz_gpu_card_memory_used_bytes"); n != 7 {
 		t.Errorf("%d used-memory series, want 7 (the lost card has none)", n)
 	}
+}
+
+// dgxA100 is the mock DGX A100 machine of node n1 and its discovered cards.
+func dgxA100(t *testing.T) (*mocknvml.Server, []Card) {
+	t.Helper()
+	lib, err := mocknvml.New("dgxa100", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, err := Discover(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lib, cards
 }

@@ -99,7 +99,7 @@ func (o *options) validate() (types.NamespacedName, error) {
 // http1Only serves reviews over HTTP/1.1 alone, as controller-runtime's
 // webhooks do since the HTTP/2 rapid-reset CVEs (CVE-2023-44487,
 // CVE-2023-39325): each review then costs the webhook and the apiserver less
-// CPU than an HTTP/2 stream (README, "Webhook cost"), and the apiserver's
+// CPU than an HTTP/2 stream (webhook/README.md, "Figures"), and the apiserver's
 // calls spread over several connections, so over replicas behind the Service.
 func http1Only() *http.Protocols {
 	var p http.Protocols
