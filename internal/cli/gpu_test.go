@@ -88,17 +88,7 @@ func TestGPUPods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			out, stderr, err := zz(tt.args...)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, stderr)
-			}
-			var got []string
-			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-				got = append(got, strings.Join(strings.Fields(l), " "))
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			checkLines(t, zz, tt.args, tt.want)
 		})
 	}
 

@@ -60,17 +60,7 @@ func TestStatusAndList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			out, stderr, err := zz(tt.args...)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, stderr)
-			}
-			var got []string
-			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-				got = append(got, strings.Join(strings.Fields(l), " "))
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			checkLines(t, zz, tt.args, tt.want)
 		})
 	}
 
@@ -96,5 +86,22 @@ func TestStatusAndList(t *testing.T) {
 	}
 	if _, _, err := zz("status", "nope"); err == nil || !strings.Contains(err.Error(), "no app nope in namespace ns-a") {
 		t.Errorf("status of an unknown app: %v", err)
+	}
+}
+
+// checkLines runs args through zz and compares its output line by line with
+// want, runs of blanks (table padding) read as one space.
+func checkLines(t *testing.T, zz func(...string) (string, string, error), args, want []string) {
+	t.Helper()
+	out, stderr, err := zz(args...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
