@@ -121,7 +121,7 @@ func appendPriorities(b []byte, list extenderv1.HostPriorityList) []byte {
 		b = strconv.AppendInt(b, h.Score, 10)
 		b = append(b, '}')
 	}
-	return append(b, ']', '\n')
+	return append(b, ']') // nothing after the value: see writeJSON
 }
 
 // appendString appends s as a JSON string: as is when it needs no escape

@@ -59,7 +59,7 @@ func TestAppendPrioritiesIsJSON(t *testing.T) {
 	if !reflect.DeepEqual(got, list) {
 		t.Fatalf("round trip %v, want %v", got, list)
 	}
-	if string(appendPriorities(nil, nil)) != "[]\n" {
+	if string(appendPriorities(nil, nil)) != "[]" {
 		t.Fatalf("empty list encodes as %q", appendPriorities(nil, nil))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,8 +81,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (h *Handler) reply(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "cannot encode the reply: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, body)
+}
+
+// writeJSON writes body, one JSON value, with its length and nothing after
+// it. kube-scheduler decodes a reply with json.Decoder and closes the body
+// without reading on: its transport keeps the connection only if that
+// decode reached the end of the body, so a trailing newline, or a reply
+// large enough to be sent chunked, made it dial the extender anew for
+// every call (TestSchedulerKeepsItsConnection).
+func writeJSON(w http.ResponseWriter, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if _, err := w.Write(body); err != nil {
 		// The client went away; nothing else to tell it.
 		klog.V(2).InfoS("Could not write the reply", "err", err)
 	}
@@ -128,10 +145,7 @@ func (h *Handler) prioritize(verb string, score func(*extenderv1.ExtenderArgs) (
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		if _, werr := w.Write(appendPriorities(make([]byte, 0, prioritiesSize(list)), list)); werr != nil {
-			klog.V(2).InfoS("Could not write the reply", "err", werr)
-		}
+		writeJSON(w, appendPriorities(make([]byte, 0, prioritiesSize(list)), list))
 	}
 }
 

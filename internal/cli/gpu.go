@@ -213,6 +213,9 @@ func (o *GPUOptions) addPods(out *gpuOutput, t target, cluster string, snap *gpu
 		}
 	}
 	for _, a := range apps {
+		if a.App == "" {
+			continue // pods without zz.io/app are in the table's <none> row, not an app object with no name
+		}
 		if err := out.item(contract.OutputKindGPUApp, a.Namespace, a.App, gpuAppItem{Cluster: cluster, AppGPU: a}); err != nil {
 			return err
 		}

@@ -45,7 +45,7 @@ func gpuCluster(t *testing.T, ns string, pods ...[3]string) []runtime.Object {
 func TestGPUPods(t *testing.T) {
 	a := fakeClient(append(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"vision-1", "vision", "2000"},
 		[3]string{"llm-0", "llm", ""}), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns-a"}})...)
-	b := fakeClient(gpuCluster(t, "ns-b", [3]string{"ocr-0", "ocr", "100"})...)
+	b := fakeClient(gpuCluster(t, "ns-b", [3]string{"ocr-0", "ocr", "100"}, [3]string{"batch-0", "", ""})...)
 	zz := withFakeClusters(t, a, b)
 	tests := []struct {
 		args []string
@@ -85,6 +85,18 @@ func TestGPUPods(t *testing.T) {
 			"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 24Gi 16Gi 3 GPU-A true 11000Mi ns-a/llm-0:8Gi/<unknown>,ns-a/vision-0:8Gi/9000Mi,ns-a/vision-1:8Gi/2000Mi",
 		}},
 		{args: []string{"gpu", "--pods", "-o", "name"}, want: []string{"gpupod.zz.io/llm-0", "gpupod.zz.io/vision-0", "gpupod.zz.io/vision-1", "gpuapp.zz.io/llm", "gpuapp.zz.io/vision"}},
+		// A pod without zz.io/app is a pod object, and the <none> row of the
+		// app table, never an app object with no name.
+		{args: []string{"gpu", "--pods", "--context", "b", "-n", "ns-b", "-o", "name"}, want: []string{"gpupod.zz.io/batch-0", "gpupod.zz.io/ocr-0", "gpuapp.zz.io/ocr"}},
+		{args: []string{"gpu", "--pods", "--context", "b", "-n", "ns-b"}, want: []string{
+			"POD APP NODE CARD REQUESTED USED OVER",
+			"batch-0 <none> gpu-1 0 8Gi <unknown> false",
+			"ocr-0 ocr gpu-1 0 8Gi 100Mi false",
+			"",
+			"APP PODS REQUESTED USED OVER",
+			"<none> 1 8Gi <unknown> 0",
+			"ocr 1 8Gi 100Mi 0",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -100,20 +100,6 @@ func (h *headroomSum) done() *Headroom {
 	return h.Headroom
 }
 
-// headroom is the Headroom of every node the ledger knows, for mix. The
-// caller holds l.mu.
-func (l *Ledger) headroom(mix *Mix) *Headroom {
-	h := newHeadroom(mix)
-	if h.knows() {
-		for _, n := range l.nodes {
-			if n.known && n.err == nil {
-				h.add(n.cards)
-			}
-		}
-	}
-	return h.done()
-}
-
 func (h *Headroom) knows() bool { return h != nil && h.Mix != nil && len(h.Mix.Shapes) > 0 }
 
 // mix is h's Mix, or nil.

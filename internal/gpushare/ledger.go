@@ -25,6 +25,8 @@ type Ledger struct {
 	pods  map[types.UID]*holding
 	// stream is the recent requests binpack fragments least for.
 	stream *Stream
+	// room is binpack's headroom over every node, kept as nodes change.
+	room *roomCache
 	// released are assignments the ledger gave back (see release.go): the
 	// pod may still carry them, and they must not come back as phantoms.
 	released map[types.UID]*release
@@ -45,7 +47,8 @@ type node struct {
 	pos   map[string]int // card UUID -> position in cards
 	err   error          // inventory annotation problem, shown by Fit
 	pods  map[types.UID]struct{}
-	known bool // the node object exists (pods may arrive first)
+	known bool      // the node object exists (pods may arrive first)
+	rooms nodeRooms // what the node adds to the ledger's roomCache
 }
 
 // holding is one pod's memory on one node.
@@ -62,7 +65,7 @@ type holding struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, Now: time.Now, stream: NewStream(DefaultStreamSize)}
+		refused: map[types.UID]string{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -82,6 +85,7 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 	defer l.mu.Unlock()
 	n := l.node(obj.Name)
 	n.known = true
+	l.room.markDirty(n)
 	for uid := range n.pods {
 		l.charge(n, l.pods[uid], -1)
 	}
@@ -109,7 +113,9 @@ func (l *Ledger) DeleteNode(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := l.nodes[name]; n != nil {
+		l.room.markDirty(n)
 		if len(n.pods) == 0 {
+			n.known = false // no longer counted in the room cache
 			delete(l.nodes, name)
 			return
 		}
@@ -122,6 +128,7 @@ func (l *Ledger) DeleteNode(name string) {
 // longer lists are skipped; they come back with it. The sums saturate: no
 // annotation can make them wrap.
 func (l *Ledger) charge(n *node, h *holding, sign int64) {
+	l.room.markDirty(n)
 	for _, uuid := range h.UUIDs {
 		if p, ok := n.pos[uuid]; ok {
 			c := &n.cards[p]
@@ -279,7 +286,7 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 	}
 	var h *Headroom
 	if policy == Binpack {
-		h = l.headroom(mix)
+		h = l.room.headroom(mix, l.nodes)
 	}
 	chosen, err := Choose(n.cards, req, policy, h)
 	if err != nil {
@@ -390,7 +397,7 @@ func (l *Ledger) Scores(names []string, req Request, policy Policy) []float64 {
 	l.mu.RLock()
 	var h *Headroom
 	if policy == Binpack {
-		h = l.headroom(mix)
+		h = l.room.headroom(mix, l.nodes)
 	}
 	for i, name := range names {
 		if n := l.nodes[name]; n != nil && n.known && n.err == nil {

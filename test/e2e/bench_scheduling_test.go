@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,25 +35,47 @@ func TestBenchScheduling(t *testing.T) {
 	if os.Getenv("ZZ_BENCH") != "1" {
 		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
 	}
-	startZZScheduler(t)
+	z := startZZScheduler(t)
 	nodes := benchNodes(t, envInt(t, "ZZ_BENCH_NODES", 200))
 
 	t.Run("throughput", func(t *testing.T) {
 		pods, rounds := envInt(t, "ZZ_BENCH_PODS", 2000), envInt(t, "ZZ_BENCH_ROUNDS", 2)
+		// CPU per pod of every process that works for a run: on a shared
+		// machine the rate measures the queue too, CPU per pod does not.
+		procs := []string{"default-scheduler", "zz-scheduler", "extender", "apiserver", "etcd", "kwok"}
+		pids := []int{clusterPid(t, "kube-scheduler"), z.scheduler.Pid(), z.extender.Pid(), clusterPid(t, "kube-apiserver"), clusterPid(t, "etcd"), clusterPid(t, "kwok")}
 		var rates = map[string][]float64{}
+		var cpu = map[string][][]float64{}
 		for round := range rounds {
 			for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
+				before := cpuOf(t, pids)
 				rate := scheduleRun(t, sched, pods, func(i int) corev1.ResourceList {
 					return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
 				})
+				used := cpuOf(t, pids)
+				for i := range used {
+					used[i] = (used[i] - before[i]) / float64(pods) * 1000
+				}
 				rates[sched] = append(rates[sched], rate)
-				t.Logf("round %d: %-17s %4.0f pods/s", round+1, sched, rate)
+				cpu[sched] = append(cpu[sched], used)
+				t.Logf("round %d: %-17s %4.0f pods/s, CPU ms per pod: %s", round+1, sched, rate, cpuPerPod(procs, used))
 				deleteBenchPods(t)
 			}
 		}
 		def, zz := mean(rates[corev1.DefaultSchedulerName]), mean(rates[contract.SchedulerName])
 		t.Logf("RESULT throughput: default-scheduler %.0f pods/s, zz-scheduler %.0f pods/s, ratio %.2f (%d pods on %d nodes, mean of %d rounds)",
 			def, zz, zz/def, pods, len(nodes), rounds)
+		// The scheduling layer's CPU per pod in a round: both schedulers and
+		// the extender, since each watches every pod whoever schedules it.
+		work := func(sched string) float64 {
+			var sum float64
+			for _, used := range cpu[sched] {
+				sum += used[0] + used[1] + used[2]
+			}
+			return sum / float64(len(cpu[sched]))
+		}
+		t.Logf("RESULT scheduling CPU per pod (both schedulers and the extender): default-scheduler rounds %.2f ms, zz-scheduler rounds %.2f ms, ratio %.2f",
+			work(corev1.DefaultSchedulerName), work(contract.SchedulerName), work(contract.SchedulerName)/work(corev1.DefaultSchedulerName))
 	})
 
 	t.Run("balance", func(t *testing.T) {
@@ -280,4 +303,13 @@ func stddev(v []float64) float64 {
 		s += (x - m) * (x - m)
 	}
 	return math.Sqrt(s / float64(len(v)))
+}
+
+// cpuPerPod prints each process's CPU milliseconds per pod.
+func cpuPerPod(procs []string, ms []float64) string {
+	parts := make([]string, len(procs))
+	for i := range procs {
+		parts[i] = fmt.Sprintf("%s %.2f", procs[i], ms[i])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -39,6 +39,7 @@ type zzScheduler struct {
 	extenderArgs []string
 	kubeconfig   string
 	extender     *framework.Process
+	scheduler    *framework.Process // the zz-scheduler's kube-scheduler
 }
 
 // manifestExtenderURL is where the manifests' scheduler finds its sidecar.
@@ -77,6 +78,7 @@ func startZZScheduler(t *testing.T) *zzScheduler {
 		"--authentication-kubeconfig", z.kubeconfig, "--authorization-kubeconfig", z.kubeconfig,
 		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(port), "--cert-dir", t.TempDir(), "--v", "2")
 	cluster.WaitHTTP(t, sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), 60*time.Second)
+	z.scheduler = sched
 	return z
 }
 
