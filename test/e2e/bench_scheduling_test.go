@@ -173,12 +173,7 @@ func benchPod(name, sched string, req corev1.ResourceList) *corev1.Pod {
 func scheduleRun(t *testing.T, sched string, n int, req func(i int) corev1.ResourceList) float64 {
 	t.Helper()
 	ctx := t.Context()
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}, metav1.CreateOptions{}); err == nil {
-		cluster.WaitFor(t, 30*time.Second, "bench ServiceAccount", func(ctx context.Context) (bool, string, error) {
-			_, err := cluster.Client.CoreV1().ServiceAccounts(benchNS).Get(ctx, "default", metav1.GetOptions{})
-			return err == nil, "", nil
-		})
-	}
+	ensureBenchNamespace(t)
 	start := time.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
@@ -209,6 +204,7 @@ func scheduleRun(t *testing.T, sched string, n int, req func(i int) corev1.Resou
 // scheduler), so those nodes start at CPU 38% vs memory 3%.
 func ballast(t *testing.T, nodes []string) {
 	t.Helper()
+	ensureBenchNamespace(t)
 	for i, node := range nodes {
 		if i%3 != 0 {
 			continue
