@@ -117,6 +117,7 @@ func (l *Ledger) DeleteNode(name string) {
 		if len(n.pods) == 0 {
 			n.known = false // no longer counted in the room cache
 			delete(l.nodes, name)
+			l.room.forget(n)
 			return
 		}
 		n.known, n.cards, n.pos, n.err = false, nil, map[string]int{}, nil
@@ -169,6 +170,7 @@ func (l *Ledger) remove(uid types.UID) {
 		delete(n.pods, uid)
 		if !n.known && len(n.pods) == 0 {
 			delete(l.nodes, h.Node)
+			l.room.forget(n)
 		}
 	}
 }

@@ -41,6 +41,16 @@ func newRoomCache() *roomCache {
 // caller holds the ledger's write lock.
 func (c *roomCache) markDirty(n *node) { c.dirty[n] = struct{}{} }
 
+// forget is called when n leaves the ledger's nodes. A node the sums never
+// counted has nothing to take out, so it need not stay dirty: without this,
+// a ledger that never prices binpack (bestfit clusters) would keep every
+// deleted node. A counted one stays until the next headroom uncounts it.
+func (c *roomCache) forget(n *node) {
+	if !n.rooms.counted {
+		delete(c.dirty, n)
+	}
+}
+
 // headroom is the Headroom of every node the ledger knows, for mix. The
 // caller holds the ledger's lock (read or write) and passes its nodes.
 func (c *roomCache) headroom(mix *Mix, nodes map[string]*node) *Headroom {

@@ -139,3 +139,23 @@ func cacheAgrees(l *Ledger, mix *Mix) error {
 	}
 	return nil
 }
+
+// TestRoomCacheForgetsDeletedNodes: a ledger that never prices binpack
+// (every call bestfit) must not keep the nodes it has deleted.
+func TestRoomCacheForgetsDeletedNodes(t *testing.T) {
+	l := NewLedger()
+	for i := range 500 {
+		name := fmt.Sprint("n", i)
+		l.SetNode(gpuNode(t, name, 16384, 16384))
+		uid := types.UID(fmt.Sprint("p", i))
+		if _, err := l.Reserve(name, types.NamespacedName{Name: string(uid)}, uid, Request{MemMiB: 1024, Cards: 1}, BestFit, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		l.Scores([]string{name}, Request{MemMiB: 1024, Cards: 1}, BestFit)
+		l.DeleteNode(name) // the pod keeps it until it goes
+		l.DeletePod(uid)
+	}
+	if len(l.nodes) != 0 || len(l.room.dirty) != 0 {
+		t.Fatalf("after every node and pod went: %d nodes, %d dirty in the room cache", len(l.nodes), len(l.room.dirty))
+	}
+}
