@@ -87,6 +87,21 @@ func testSpec(bin string) Spec {
 }
 
 // roundTrip writes img as a docker tarball and reads it back.
+// buildChecked builds s, writes the image to a tarball and reads it back,
+// and checks what came back against s: the image and its read-back copy.
+func buildChecked(t *testing.T, s Spec) (img, back v1.Image) {
+	t.Helper()
+	img, err := Build(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back = roundTrip(t, img)
+	if err := Check(back, s); err != nil {
+		t.Fatal(err)
+	}
+	return img, back
+}
+
 func roundTrip(t *testing.T, img v1.Image) v1.Image {
 	t.Helper()
 	tag, err := name.NewTag("zzcloud/tiny:v1.2.3")
@@ -131,14 +146,7 @@ func TestStaticImage(t *testing.T) {
 		t.Skip("no CA bundle on this host")
 	}
 	s := testSpec(buildTiny(t, false))
-	img, err := Build(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := roundTrip(t, img)
-	if err := Check(back, s); err != nil {
-		t.Fatal(err)
-	}
+	img, back := buildChecked(t, s)
 	cf, err := back.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -221,14 +229,7 @@ func TestDynamicImage(t *testing.T) {
 		t.Skip("ldd and chroot: Linux only")
 	}
 	s := testSpec(buildTiny(t, true))
-	img, err := Build(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := roundTrip(t, img)
-	if err := Check(back, s); err != nil {
-		t.Fatal(err)
-	}
+	_, back := buildChecked(t, s)
 	layers, _ := back.Layers()
 	if len(layers) != 3 {
 		t.Errorf("a dynamic binary gets 3 layers (base, libraries, binary), got %d", len(layers))
@@ -358,14 +359,7 @@ func TestForeignImages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSpec(buildTinyFor(t, tc.cgo, arch))
 			s.Platform.Architecture = arch
-			img, err := Build(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back := roundTrip(t, img)
-			if err := Check(back, s); err != nil {
-				t.Fatal(err)
-			}
+			_, back := buildChecked(t, s)
 			if layers, _ := back.Layers(); len(layers) != tc.layers {
 				t.Errorf("%d layers, want %d", len(layers), tc.layers)
 			}
