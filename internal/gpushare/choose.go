@@ -147,6 +147,15 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 		base := newHeadBase(cards, h)
 		defer base.release()
 		idx, c := choosePriced(cards, cand, req, base, headBand)
+		var free, mem int64
+		for i := range cards {
+			if cards[i].Healthy {
+				free += cards[i].FreeMiB()
+				mem += cards[i].MemoryMiB
+			}
+		}
+		c.windowed = true
+		c.nodeLeft = float64(free-req.MemMiB*int64(req.Cards)) / float64(max(mem, 1))
 		return idx, c, nil
 	case fgdBand:
 		idx, c := chooseFGD(cards, cand, req, h.mix(), fitBand)

@@ -102,6 +102,17 @@ type Cost struct {
 	// them: headBand for binpack, fitBand for fgd-band, 0 for best-fit and
 	// spread, +Inf for FGD.
 	band float64
+	// tight is the tightest Left the node offers the request (what best-fit
+	// would take there).
+	tight float64
+	// windowed marks binpack's costs once it knows a mix. Rank then lets
+	// Frag decide only among the nodes whose Left is within band of the
+	// tightest over all nodes (as choosePriced does among one node's
+	// cards), and among placements equal in Left and Frag the node left
+	// fuller wins: nodeLeft is the node's share of memory left free after
+	// the placement.
+	windowed bool
+	nodeLeft float64
 }
 
 // fitBand is fgd-band's tolerance on Left: 6% of a card. Chosen on the
@@ -119,6 +130,9 @@ func (c Cost) less(d Cost) bool {
 	}
 	if math.Abs(c.Frag-d.Frag) > fragEps {
 		return c.Frag < d.Frag
+	}
+	if c.windowed && d.windowed && math.Abs(c.Left-d.Left) <= 1e-12 && math.Abs(c.nodeLeft-d.nodeLeft) > 1e-12 {
+		return c.nodeLeft < d.nodeLeft
 	}
 	return c.Left < d.Left
 }
@@ -164,7 +178,7 @@ func choosePriced(cards []Card, cand []int, req Request, base pricer, band float
 	tight := slices.Sorted(slices.Values(order[:k]))
 	minLeft := leftShare(cards, tight, req.MemMiB)
 	if base == nil {
-		return tight, Cost{Left: minLeft, band: band}
+		return tight, Cost{Left: minLeft, band: band, tight: minLeft}
 	}
 	if k == 1 {
 		best := -1
@@ -184,7 +198,7 @@ func choosePriced(cards []Card, cand []int, req Request, base pricer, band float
 				continue
 			}
 			one[0], after[0] = i, a
-			if cost := (Cost{Frag: base.delta(one, after), Left: left, band: band}); best < 0 || cost.less(bestCost) {
+			if cost := (Cost{Frag: base.delta(one, after), Left: left, band: band, tight: minLeft}); best < 0 || cost.less(bestCost) {
 				best, bestCost = i, cost
 			}
 		}
@@ -218,7 +232,7 @@ func choosePriced(cards []Card, cand []int, req Request, base pricer, band float
 			for j, i := range set {
 				after[j] = freeAfter(&cards[i], req.MemMiB)
 			}
-			return Cost{Frag: base.delta(set, after), Left: leftShare(cards, set, req.MemMiB), band: band}
+			return Cost{Frag: base.delta(set, after), Left: leftShare(cards, set, req.MemMiB), band: band, tight: minLeft}
 		})
 	}
 	var best []int
@@ -238,7 +252,7 @@ func choosePriced(cards []Card, cand []int, req Request, base pricer, band float
 					after = append(after, kinds[j].after)
 				}
 			}
-			cost := Cost{Frag: base.delta(set, after), Left: sum / float64(k), band: band}
+			cost := Cost{Frag: base.delta(set, after), Left: sum / float64(k), band: band, tight: minLeft}
 			if best == nil || cost.less(bestCost) || (!bestCost.less(cost) && slices.Compare(slices.Sorted(slices.Values(set)), best) < 0) {
 				best, bestCost = slices.Sorted(slices.Values(set)), cost
 			}
@@ -363,17 +377,28 @@ func leftShare(cards []Card, set []int, mib int64) float64 {
 // 1 for the scheduler: the nodes Cost.less puts first get 1 and every other
 // node at most 0.9, falling linearly with its Left (or, where all Lefts are
 // equal, its Frag) to 0 for the worst. The scheduler's 0–10 scale thus keeps
-// the policy's best nodes alone on top; nodes that do not fit get 0.
+// the policy's best nodes alone on top; nodes that do not fit get 0. For
+// binpack (windowed costs) only the nodes whose Left is within band of the
+// tightest fit over all nodes can be first: Cost.less compares Frag between
+// any two Lefts within band of each other, so a scan over nodes alone could
+// drift, step by step, ever further from the tightest fit.
 func Rank(costs []Cost, fits []bool) []float64 {
 	out := make([]float64, len(costs))
 	best := -1
 	minF, maxF := math.Inf(1), math.Inf(-1)
 	minL, maxL := math.Inf(1), math.Inf(-1)
+	tightest := math.Inf(1)
+	for i, c := range costs {
+		if fits[i] && c.windowed {
+			tightest = min(tightest, c.tight)
+		}
+	}
+	inWindow := func(c Cost) bool { return !c.windowed || c.Left <= tightest+c.band+1e-12 }
 	for i, c := range costs {
 		if !fits[i] {
 			continue
 		}
-		if best < 0 || c.less(costs[best]) {
+		if inWindow(c) && (best < 0 || c.less(costs[best])) {
 			best = i
 		}
 		minF, maxF = min(minF, c.Frag), max(maxF, c.Frag)
@@ -382,7 +407,7 @@ func Rank(costs []Cost, fits []bool) []float64 {
 	for i, c := range costs {
 		switch {
 		case !fits[i]:
-		case !costs[best].less(c):
+		case inWindow(c) && !costs[best].less(c):
 			out[i] = 1
 		case maxL > minL:
 			out[i] = 0.9 * (maxL - c.Left) / (maxL - minL)

@@ -207,6 +207,19 @@ func TestRank(t *testing.T) {
 		{"within the band the look-ahead decides", []Cost{{Left: 0.10, Frag: 5, band: headBand}, {Left: 0.30, Frag: 1, band: headBand}},
 			[]bool{true, true}, []float64{0.9, 1}},
 		{"nothing fits", []Cost{{}, {}}, []bool{false, false}, []float64{0, 0}},
+		// Each Left is within the band of the next: scanned pairwise, the
+		// look-ahead would walk to 0.4, beyond the band of the tightest.
+		{"the look-ahead decides within the band of the tightest over all nodes",
+			[]Cost{
+				{Left: 0, tight: 0, Frag: 1, band: headBand, windowed: true},
+				{Left: 0.2, tight: 0.2, Frag: 0.5, band: headBand, windowed: true},
+				{Left: 0.4, tight: 0.4, Frag: 0, band: headBand, windowed: true},
+			}, []bool{true, true, true}, []float64{0.9, 1, 0}},
+		{"placements alike: the node left fuller first",
+			[]Cost{
+				{Left: 0.5, tight: 0.5, nodeLeft: 0.8, band: headBand, windowed: true},
+				{Left: 0.5, tight: 0.5, nodeLeft: 0.3, band: headBand, windowed: true},
+			}, []bool{true, true}, []float64{0.9, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

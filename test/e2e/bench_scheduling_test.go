@@ -35,8 +35,11 @@ func TestBenchScheduling(t *testing.T) {
 	if os.Getenv("ZZ_BENCH") != "1" {
 		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
 	}
-	z := startZZScheduler(t)
+	z := startZZSchedulerWith(t, true)
 	nodes := benchNodes(t, envInt(t, "ZZ_BENCH_NODES", 200))
+	// The shipped zz-scheduler, the same profile scoring as many nodes as the
+	// default scheduler, and the default scheduler, in turn.
+	scheds := []string{corev1.DefaultSchedulerName, contract.SchedulerName, likeDefaultProfile}
 
 	t.Run("throughput", func(t *testing.T) {
 		pods, rounds := envInt(t, "ZZ_BENCH_PODS", 2000), envInt(t, "ZZ_BENCH_ROUNDS", 2)
@@ -47,7 +50,7 @@ func TestBenchScheduling(t *testing.T) {
 		var rates = map[string][]float64{}
 		var cpu = map[string][][]float64{}
 		for round := range rounds {
-			for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
+			for _, sched := range scheds {
 				before := cpuOf(t, pids)
 				rate := scheduleRun(t, sched, pods, func(i int) corev1.ResourceList {
 					return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}
@@ -62,9 +65,9 @@ func TestBenchScheduling(t *testing.T) {
 				deleteBenchPods(t)
 			}
 		}
-		def, zz := mean(rates[corev1.DefaultSchedulerName]), mean(rates[contract.SchedulerName])
-		t.Logf("RESULT throughput: default-scheduler %.0f pods/s, zz-scheduler %.0f pods/s, ratio %.2f (%d pods on %d nodes, mean of %d rounds)",
-			def, zz, zz/def, pods, len(nodes), rounds)
+		def, zz, like := mean(rates[corev1.DefaultSchedulerName]), mean(rates[contract.SchedulerName]), mean(rates[likeDefaultProfile])
+		t.Logf("RESULT throughput: default-scheduler %.0f pods/s, zz-scheduler %.0f pods/s (ratio %.2f), zz-scheduler scoring as many nodes as the default %.0f pods/s (ratio %.2f); %d pods on %d nodes, mean of %d rounds",
+			def, zz, zz/def, like, like/def, pods, len(nodes), rounds)
 		// The scheduling layer's CPU per pod in a round: both schedulers and
 		// the extender, since each watches every pod whoever schedules it.
 		work := func(sched string) float64 {
@@ -74,14 +77,17 @@ func TestBenchScheduling(t *testing.T) {
 			}
 			return sum / float64(len(cpu[sched]))
 		}
-		t.Logf("RESULT scheduling CPU per pod (both schedulers and the extender): default-scheduler rounds %.2f ms, zz-scheduler rounds %.2f ms, ratio %.2f",
-			work(corev1.DefaultSchedulerName), work(contract.SchedulerName), work(contract.SchedulerName)/work(corev1.DefaultSchedulerName))
+		t.Logf("RESULT scheduling CPU per pod (both schedulers and the extender): default-scheduler rounds %.2f ms, zz-scheduler rounds %.2f ms (ratio %.2f), like-default rounds %.2f ms (ratio %.2f)",
+			work(corev1.DefaultSchedulerName), work(contract.SchedulerName), work(contract.SchedulerName)/work(corev1.DefaultSchedulerName),
+			work(likeDefaultProfile), work(likeDefaultProfile)/work(corev1.DefaultSchedulerName))
 	})
 
 	t.Run("balance", func(t *testing.T) {
-		for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
+		// Six pods a node (1,200 on the default 200 nodes).
+		pods := envInt(t, "ZZ_BENCH_BALANCE_PODS", 6*len(nodes))
+		for _, sched := range scheds {
 			ballast(t, nodes)
-			scheduleRun(t, sched, 1200, func(i int) corev1.ResourceList {
+			scheduleRun(t, sched, pods, func(i int) corev1.ResourceList {
 				if i%2 == 0 { // CPU-heavy and memory-heavy pods, alternating
 					return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("1Gi")}
 				}

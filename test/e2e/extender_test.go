@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,19 @@ type zzScheduler struct {
 // manifestExtenderURL is where the manifests' scheduler finds its sidecar.
 const manifestExtenderURL = "http://127.0.0.1:8890"
 
+// likeDefaultProfile is a second profile the benchmarks add to the
+// zz-scheduler: the shipped profile but scoring as many nodes as the default
+// scheduler does (kube-scheduler's adaptive percentageOfNodesToScore), so the
+// extender's own price is measured like for like beside the shipped setting.
+const likeDefaultProfile = "zz-scheduler-like-default"
+
 func startZZScheduler(t *testing.T) *zzScheduler {
+	return startZZSchedulerWith(t, false)
+}
+
+// startZZSchedulerWith starts the extender and a kube-scheduler with the
+// manifests' configuration; withLikeDefault adds likeDefaultProfile.
+func startZZSchedulerWith(t *testing.T, withLikeDefault bool) *zzScheduler {
 	z := &zzScheduler{extenderBin: cluster.GoBuild(t, "./extender/cmd/zz-extender"), extenderPort: framework.FreePort(t)}
 	z.kubeconfig = serviceAccountKubeconfig(t, "zz-system", "zz-scheduler")
 	z.extenderArgs = manifestExtenderArgs(t, z.extenderPort)
@@ -65,6 +78,17 @@ func startZZScheduler(t *testing.T) *zzScheduler {
 	// In the cluster the scheduler uses its pod's ServiceAccount; here, a
 	// kubeconfig holding a token of that same ServiceAccount.
 	cfg["clientConnection"] = map[string]any{"kubeconfig": z.kubeconfig, "qps": 200, "burst": 400}
+	if withLikeDefault {
+		profiles, _ := cfg["profiles"].([]any)
+		if len(profiles) != 1 {
+			t.Fatalf("the scheduler configuration has %d profiles, the benchmark expects 1", len(profiles))
+		}
+		shipped, _ := profiles[0].(map[string]any)
+		like := maps.Clone(shipped)
+		like["schedulerName"] = likeDefaultProfile
+		like["percentageOfNodesToScore"] = 0 // kube-scheduler's adaptive default
+		cfg["profiles"] = append(profiles, like)
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
