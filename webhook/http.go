@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,29 +120,57 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 			weight = size
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.Limits.QueueWait)
-	defer cancel()
-	if err := lane.Acquire(ctx, weight); err != nil {
-		h.Metrics.Rejected.WithLabelValues("busy-" + name).Inc()
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait), http.StatusTooManyRequests)
-		return nil, false
+	// Room at once is the common case: no timer and context for it.
+	if !lane.TryAcquire(weight) {
+		ctx, cancel := context.WithTimeout(r.Context(), h.Limits.QueueWait)
+		defer cancel()
+		if err := lane.Acquire(ctx, weight); err != nil {
+			h.Metrics.Rejected.WithLabelValues("busy-" + name).Inc()
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait), http.StatusTooManyRequests)
+			return nil, false
+		}
 	}
 	return func() { lane.Release(weight) }, true
 }
 
+// bodyPool keeps the read buffers of ordinary reviews (a few KiB each):
+// nothing decoded from a body keeps a reference to it (strings and raw
+// objects are copied out), so it is reused once the reply is written.
+var bodyPool sync.Pool // of *[]byte
+
+// maxPooledBody: bigger buffers are left to the garbage collector, so a
+// burst of big pods does not stay in the pool.
+const maxPooledBody = 64 << 10
+
 // readBody reads exactly the declared length when there is one (no
-// doubling of a growing buffer), never more than MaxBodyBytes.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, h.Limits.MaxBodyBytes)
+// doubling of a growing buffer), never more than MaxBodyBytes. The caller
+// calls done when nothing uses the bytes any more.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, done func(), err error) {
+	limited := http.MaxBytesReader(w, r.Body, h.Limits.MaxBodyBytes)
 	if r.ContentLength < 0 {
-		return io.ReadAll(body)
+		body, err = io.ReadAll(limited)
+		return body, func() {}, err
 	}
-	buf := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(body, buf); err != nil {
-		return nil, err
+	if r.ContentLength > maxPooledBody {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(limited, body)
+		return body, func() {}, err
 	}
-	return buf, nil
+	bp, _ := bodyPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if int64(cap(*bp)) < r.ContentLength {
+		*bp = make([]byte, r.ContentLength, max(r.ContentLength, 8<<10))
+	}
+	body = (*bp)[:r.ContentLength]
+	done = func() { bodyPool.Put(bp) }
+	if _, err = io.ReadFull(limited, body); err != nil {
+		done()
+		return nil, func() {}, err
+	}
+	return body, done, nil
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -158,7 +187,7 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	start, result := time.Now(), resultError
 	defer func() { h.Metrics.observe(result, start) }()
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			http.Error(w, fmt.Sprintf("content type %q is not supported; send application/json", ct), http.StatusUnsupportedMediaType)
 			return
@@ -169,7 +198,8 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	body, err := h.readBody(w, r)
+	body, done, err := h.readBody(w, r)
+	defer done()
 	if err != nil {
 		code := http.StatusBadRequest
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
@@ -184,11 +214,18 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := review.Request
-	logger := klog.FromContext(r.Context()).WithValues("uid", req.UID, "pod", klog.KRef(req.Namespace, req.Name), "dryRun", req.DryRun != nil && *req.DryRun)
+	// The review's identity on every line; built only for a line that is
+	// logged (most reviews log none).
+	logger := klog.FromContext(r.Context())
+	reviewLogger := func(l klog.Logger) klog.Logger {
+		return l.WithValues("uid", req.UID, "pod", klog.KRef(req.Namespace, req.Name), "dryRun", req.DryRun != nil && *req.DryRun)
+	}
 	var resp *admissionv1.AdmissionResponse
 	if reason := skipReason(req, h.OwnNamespace); reason != "" {
 		resp, result = allow(req), resultSkipped
-		logger.V(4).Info("Skipped", "reason", reason, "resource", req.Resource)
+		if v := logger.V(4); v.Enabled() {
+			reviewLogger(v).Info("Skipped", "reason", reason, "resource", req.Resource)
+		}
 	} else {
 		labels, err := h.NamespaceLabels(r.Context(), req.Namespace)
 		if err != nil {
@@ -206,18 +243,23 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 			resp, result = admitPod(req, pod, policy)
-			logger.V(4).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
+			if v := logger.V(4); v.Enabled() {
+				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
+			}
 			if result == resultDenied {
-				logger.Info("Refused a pod", "reason", resp.Result.Message)
+				reviewLogger(logger).Info("Refused a pod", "reason", resp.Result.Message)
 			}
 		}
 	}
 	review.Request, review.Response = nil, resp
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType // Set would allocate the value's slice
 	if err := json.NewEncoder(w).Encode(review); err != nil {
-		logger.V(2).Info("Could not write the reply", "err", err)
+		reviewLogger(logger.V(2)).Info("Could not write the reply", "err", err)
 	}
 }
+
+// jsonContentType is every reply's header value, shared: nothing changes it.
+var jsonContentType = []string{"application/json"}
 
 // Metrics are the webhook's Prometheus metrics, in their own registry.
 type Metrics struct {

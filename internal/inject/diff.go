@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -43,9 +44,20 @@ func genericDiff(original, mutated *corev1.Pod) ([]jsonpatch.Operation, error) {
 
 // patcher collects operations; ok turns false on a change it cannot express.
 type patcher struct {
-	ops []jsonpatch.Operation
-	ok  bool
+	ops     []jsonpatch.Operation
+	ok      bool
+	scratch *diffScratch
 }
+
+// diffScratch holds the copies the guards compare. They escape to
+// reflect.DeepEqual, so without reuse every review would allocate two pod
+// specs and two containers per container (about 2 KiB) only to compare them.
+type diffScratch struct {
+	specs      [2]corev1.PodSpec
+	containers [2]corev1.Container
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(diffScratch) }}
 
 func (p *patcher) add(path string, v any) {
 	p.ops = append(p.ops, jsonpatch.Operation{Operation: "add", Path: path, Value: v})
@@ -65,11 +77,18 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 	// semantic one: where they differ (nil vs empty, a Quantity's cached
 	// string) it says "different", and the generic diff, always right,
 	// takes over.
-	ra, rb := restOfSpec(&a.Spec), restOfSpec(&b.Spec)
-	if !reflect.DeepEqual(&a.ObjectMeta, &b.ObjectMeta) || !reflect.DeepEqual(&a.Status, &b.Status) || !reflect.DeepEqual(&ra, &rb) {
+	sc := scratchPool.Get().(*diffScratch)
+	defer func() {
+		*sc = diffScratch{} // keep no pod alive from the pool
+		scratchPool.Put(sc)
+	}()
+	restOfSpec(&sc.specs[0], &a.Spec)
+	restOfSpec(&sc.specs[1], &b.Spec)
+	if !reflect.DeepEqual(&a.ObjectMeta, &b.ObjectMeta) || !reflect.DeepEqual(&a.Status, &b.Status) || !reflect.DeepEqual(&sc.specs[0], &sc.specs[1]) {
 		return nil, false
 	}
-	p := &patcher{ok: true}
+	// A review changes about eight fields: one allocation for the list.
+	p := &patcher{ok: true, scratch: sc, ops: make([]jsonpatch.Operation, 0, 8)}
 	stringMap(p, "/spec/nodeSelector", a.Spec.NodeSelector, b.Spec.NodeSelector)
 	if a.Spec.SchedulerName != b.Spec.SchedulerName {
 		scalar(p, "/spec/schedulerName", a.Spec.SchedulerName != "", b.Spec.SchedulerName != "", b.Spec.SchedulerName)
@@ -83,21 +102,20 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 	return p.ops, p.ok
 }
 
-// restOfSpec is the spec without the fields typedDiff compares itself.
-func restOfSpec(s *corev1.PodSpec) corev1.PodSpec {
-	r := *s
+// restOfSpec sets r to the spec without the fields typedDiff compares itself.
+func restOfSpec(r, s *corev1.PodSpec) {
+	*r = *s
 	r.NodeSelector, r.SchedulerName, r.EnableServiceLinks, r.Volumes = nil, "", nil, nil
 	r.InitContainers, r.Containers = nil, nil
-	return r
 }
 
-// restOfContainer is the container without the fields containers compares itself.
-func restOfContainer(c *corev1.Container) corev1.Container {
-	r := *c
+// restOfContainer sets r to the container without the fields containers
+// compares itself.
+func restOfContainer(r, c *corev1.Container) {
+	*r = *c
 	r.Env, r.VolumeMounts = nil, nil
 	r.Resources.Limits, r.Resources.Requests = nil, nil
 	r.ReadinessProbe, r.LivenessProbe, r.StartupProbe = nil, nil, nil
-	return r
 }
 
 // scalar patches an omitempty field at path.
@@ -180,7 +198,10 @@ func containers(p *patcher, path string, a, b []corev1.Container) {
 }
 
 func container(p *patcher, path string, a, b *corev1.Container) {
-	if ra, rb := restOfContainer(a), restOfContainer(b); !reflect.DeepEqual(&ra, &rb) {
+	ra, rb := &p.scratch.containers[0], &p.scratch.containers[1]
+	restOfContainer(ra, a)
+	restOfContainer(rb, b)
+	if !reflect.DeepEqual(ra, rb) {
 		p.ok = false
 		return
 	}

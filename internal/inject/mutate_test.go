@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -305,6 +307,40 @@ func TestCPUFromLimitNeverOverflows(t *testing.T) {
 		got := scaledRequest(resource.MustParse(tt.limit), tt.permille)
 		if got.String() != tt.want {
 			t.Errorf("%s x %d/1000 = %s, want %s", tt.limit, tt.permille, got.String(), tt.want)
+		}
+	}
+}
+
+// The integer path of scaledRequest must give what the decimal one gives,
+// at its edges too (sub-millicore limits go the decimal way).
+func TestScaledRequestIntegerEqualsDecimal(t *testing.T) {
+	limits := []string{"1m", "2", "999m", "1001m", "1500m", "0.0025", "2500u", "7", "64", "1125899906842624m", "1125899906842625m", "100T", "1Ki", "3Mi"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		limits = append(limits, fmt.Sprintf("%dm", rng.Int64N(1<<51)+1), fmt.Sprintf("%dm", rng.Int64N(100000)+1))
+	}
+	for _, l := range limits {
+		limit := resource.MustParse(l)
+		for _, permille := range []int64{0, 1, 125, 333, 500, 667, 999, 1000, 2500, 4096, 4097} {
+			got, want := scaledRequest(limit, permille), scaledRequestDec(limit, permille)
+			if got.String() != want.String() {
+				t.Fatalf("%s x %d/1000: integer path %s, decimal %s", l, permille, got.String(), want.String())
+			}
+		}
+	}
+}
+
+func TestCPUCountIntegerEqualsDecimal(t *testing.T) {
+	limits := []string{"1m", "999m", "1", "1001m", "2500u", "0.0025", "64", "1125899906842624m", "1125899906842625m", "100T", "1e30"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		limits = append(limits, fmt.Sprintf("%dm", rng.Int64N(1<<51)+1), fmt.Sprintf("%dm", rng.Int64N(100000)+1))
+	}
+	for _, l := range limits {
+		c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(l)}}}
+		got, _ := cpuCount(c)
+		if want := cpuCountDec(resource.MustParse(l)); got != want {
+			t.Fatalf("cpuCount(%s): integer path %s, decimal %s", l, got, want)
 		}
 	}
 }
