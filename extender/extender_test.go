@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -335,6 +336,40 @@ func TestNonGPUPodAtGPUVerbs(t *testing.T) {
 // TestPrioritizeBalanceCountsInFlight: pods scored one after the other, none
 // seen bound yet, must not herd: each call gives exactly one node the top
 // score and counts the pod there, so equal pods on equal nodes take turns.
+// Until the caches have synced, no verb decides: the ledger may hold the
+// nodes without the pods already on their cards.
+func TestVerbsWaitForSync(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("t4", 15360)}, gpuPod("p", "4Gi", 0))
+	synced := false
+	e.handler.Ready = func() error {
+		if !synced {
+			return errors.New("informer caches have not synced yet")
+		}
+		return nil
+	}
+	args := extenderv1.ExtenderArgs{Pod: gpuPod("p", "4Gi", 0), NodeNames: names("t4")}
+	bind := extenderv1.ExtenderBindingArgs{PodName: "p", PodNamespace: "ns", PodUID: "uid-p", Node: "t4"}
+	verbs := []struct {
+		path string
+		body any
+	}{{"/gpu/filter", args}, {"/gpu/prioritize", args}, {"/balance/prioritize", args}, {"/gpu/bind", bind}}
+	for _, v := range verbs {
+		if code := e.call(t, v.path, v.body, nil); code != http.StatusServiceUnavailable {
+			t.Errorf("%s before sync: HTTP %d, want 503", v.path, code)
+		}
+	}
+	p, err := e.client.CoreV1().Pods("ns").Get(t.Context(), "p", metav1.GetOptions{})
+	if err != nil || p.Spec.NodeName != "" || len(p.Annotations) != 0 {
+		t.Fatalf("a verb acted before sync: node %q, annotations %v (%v)", p.Spec.NodeName, p.Annotations, err)
+	}
+	synced = true
+	for _, v := range verbs[:3] {
+		if code := e.call(t, v.path, v.body, nil); code != http.StatusOK {
+			t.Errorf("%s after sync: HTTP %d, want 200", v.path, code)
+		}
+	}
+}
+
 func TestPrioritizeBalanceCountsInFlight(t *testing.T) {
 	cpuNode := func(name string) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{

@@ -36,10 +36,10 @@ type Handler struct {
 // NewHandler wires the routes.
 func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler {
 	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux(), health: http.NewServeMux()}
-	h.mux.HandleFunc("POST /gpu/filter", h.filter)
-	h.mux.HandleFunc("POST /gpu/prioritize", h.prioritizeGPU)
-	h.mux.HandleFunc("POST /gpu/bind", h.bind)
-	h.mux.HandleFunc("POST /balance/prioritize", h.prioritizeBalance)
+	h.mux.HandleFunc("POST /gpu/filter", h.whenReady("filter", h.filter))
+	h.mux.HandleFunc("POST /gpu/prioritize", h.whenReady("prioritize_gpu", h.prioritizeGPU))
+	h.mux.HandleFunc("POST /gpu/bind", h.whenReady("bind", h.bind))
+	h.mux.HandleFunc("POST /balance/prioritize", h.whenReady("prioritize_balance", h.prioritizeBalance))
 	for _, mux := range []*http.ServeMux{h.mux, h.health} {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 		mux.HandleFunc("GET /readyz", h.readyz)
@@ -61,6 +61,23 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = io.WriteString(w, "ok")
+}
+
+// whenReady answers a verb 503 until the caches have synced. Before that
+// the ledger may know the nodes but not yet the pods on their cards (the
+// two informers list independently), so a decision would see full cards as
+// empty and place a pod on memory that is taken: a restarted extender
+// overfilled a card that way while the scheduler retried its pending pods.
+// The scheduler treats the 503 as a failed attempt and retries the pod.
+func (h *Handler) whenReady(verb string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h.Ready(); err != nil {
+			h.Metrics.Requests.WithLabelValues(verb, "error").Inc()
+			http.Error(w, "zz-extender is not ready ("+err.Error()+"); the scheduler retries the pod", http.StatusServiceUnavailable)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // decode reads a JSON body into v; it writes a 400 or 415 and returns false on
