@@ -333,9 +333,6 @@ func TestNonGPUPodAtGPUVerbs(t *testing.T) {
 	}
 }
 
-// TestPrioritizeBalanceCountsInFlight: pods scored one after the other, none
-// seen bound yet, must not herd: each call gives exactly one node the top
-// score and counts the pod there, so equal pods on equal nodes take turns.
 // Until the caches have synced, no verb decides: the ledger may hold the
 // nodes without the pods already on their cards.
 func TestVerbsWaitForSync(t *testing.T) {
@@ -370,6 +367,9 @@ func TestVerbsWaitForSync(t *testing.T) {
 	}
 }
 
+// TestPrioritizeBalanceCountsInFlight: pods scored one after the other, none
+// seen bound yet, must not herd: each call gives exactly one node the top
+// score and counts the pod there, so equal pods on equal nodes take turns.
 func TestPrioritizeBalanceCountsInFlight(t *testing.T) {
 	cpuNode := func(name string) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{

@@ -72,7 +72,7 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) whenReady(verb string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h.Ready(); err != nil {
-			h.Metrics.Requests.WithLabelValues(verb, "error").Inc()
+			h.observe(verb, time.Now(), &err)
 			http.Error(w, "zz-extender is not ready ("+err.Error()+"); the scheduler retries the pod", http.StatusServiceUnavailable)
 			return
 		}

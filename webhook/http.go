@@ -148,24 +148,23 @@ const maxPooledBody = 64 << 10
 // calls done when nothing uses the bytes any more.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, done func(), err error) {
 	limited := http.MaxBytesReader(w, r.Body, h.Limits.MaxBodyBytes)
+	done = func() {}
 	if r.ContentLength < 0 {
 		body, err = io.ReadAll(limited)
-		return body, func() {}, err
+		return body, done, err
 	}
-	if r.ContentLength > maxPooledBody {
+	if r.ContentLength <= maxPooledBody {
+		bp, _ := bodyPool.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		if int64(cap(*bp)) < r.ContentLength {
+			*bp = make([]byte, r.ContentLength, max(r.ContentLength, 8<<10))
+		}
+		body, done = (*bp)[:r.ContentLength], func() { bodyPool.Put(bp) }
+	} else {
 		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(limited, body)
-		return body, func() {}, err
 	}
-	bp, _ := bodyPool.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	if int64(cap(*bp)) < r.ContentLength {
-		*bp = make([]byte, r.ContentLength, max(r.ContentLength, 8<<10))
-	}
-	body = (*bp)[:r.ContentLength]
-	done = func() { bodyPool.Put(bp) }
 	if _, err = io.ReadFull(limited, body); err != nil {
 		done()
 		return nil, func() {}, err

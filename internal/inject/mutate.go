@@ -122,7 +122,7 @@ func cpuCount(c *corev1.Container) (n string, ok bool) {
 	}
 	// Whole millicores: integers give the same count without the decimal's
 	// allocations (TestCPUCountIntegerEqualsDecimal).
-	if m := q.MilliValue(); m > 0 && m <= maxIntMilli && resource.NewMilliQuantity(m, resource.DecimalSI).Cmp(q) == 0 {
+	if m, ok := wholeMillis(q); ok {
 		return strconv.FormatInt((m+999)/1000, 10), true
 	}
 	return cpuCountDec(q), true
@@ -147,8 +147,7 @@ func scaledRequest(limit resource.Quantity, permille int64) resource.Quantity {
 	// A limit of whole millicores (every limit a person writes) small enough
 	// that m x permille fits int64 gives the same result in integers,
 	// without the decimal's dozen allocations on every review.
-	if m := limit.MilliValue(); m > 0 && m <= maxIntMilli && permille >= 0 && permille <= maxIntPermille &&
-		resource.NewMilliQuantity(m, resource.DecimalSI).Cmp(limit) == 0 {
+	if m, ok := wholeMillis(limit); ok && permille >= 0 && permille <= maxIntPermille {
 		return *resource.NewMilliQuantity(max((m*permille+999)/1000, 1), resource.DecimalSI)
 	}
 	return scaledRequestDec(limit, permille)
@@ -156,6 +155,13 @@ func scaledRequest(limit resource.Quantity, permille int64) resource.Quantity {
 
 // maxIntMilli x maxIntPermille < 2^63: scaledRequest's integer path cannot wrap.
 const maxIntMilli, maxIntPermille = 1 << 50, 1 << 12
+
+// wholeMillis is q in millicores when q is a positive whole number of them
+// no larger than maxIntMilli: the limits the integer paths may compute with.
+func wholeMillis(q resource.Quantity) (int64, bool) {
+	m := q.MilliValue()
+	return m, m > 0 && m <= maxIntMilli && resource.NewMilliQuantity(m, resource.DecimalSI).Cmp(q) == 0
+}
 
 // scaledRequestDec is scaledRequest in decimal arithmetic, for any limit.
 func scaledRequestDec(limit resource.Quantity, permille int64) resource.Quantity {
