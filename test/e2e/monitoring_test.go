@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,9 +108,13 @@ func TestMonitoring(t *testing.T) {
 	// unhealthy (it recovers after --xid-recover-after).
 	lost := n.inv.Cards[7].UUID
 	n.mock(t, "POST", "/xid?uuid="+lost+"&xid=79", "")
+	// The healthy series' own line: card 7's memory and utilization lines
+	// also end in `uuid="…"} 0`, so two separate Contains let a scrape from
+	// before the XID through, and the alert then had nothing to fire on.
+	unhealthy := regexp.MustCompile(`(?m)^zz_gpu_card_healthy\{index="7",model="[^"]*",uuid="` + regexp.QuoteMeta(lost) + `"\} 0$`)
 	cluster.WaitFor(t, 20*time.Second, "card 7 unhealthy in /metrics", func(context.Context) (bool, string, error) {
 		body := scrape(t, n.url("/metrics"))
-		if strings.Contains(body, `zz_gpu_card_healthy{index="7",model=`) && strings.Contains(body, `uuid="`+lost+`"} 0`) {
+		if unhealthy.MatchString(body) {
 			take("zz-device-plugin/zz-device-plugin", "zz-device-plugin", "zz-device-plugin-0", true, body)
 			return true, "", nil
 		}
