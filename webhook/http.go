@@ -35,6 +35,9 @@ type Limits struct {
 	MaxLargeBytes    int64
 	// QueueWait is how long a review waits for its lane before a 429.
 	QueueWait time.Duration
+	// QuietGCPercent is GOGC while no large review is in flight (see the
+	// constant); 0 leaves the garbage collector as the runtime set it.
+	QuietGCPercent int
 }
 
 // DefaultLimits: the apiserver takes request bodies up to 3 MiB (and etcd
@@ -50,6 +53,7 @@ var DefaultLimits = Limits{
 	MaxSmallInFlight: 64,
 	MaxLargeBytes:    8 << 20,
 	QueueWait:        3 * time.Second,
+	QuietGCPercent:   QuietGCPercent,
 }
 
 // Handler serves /mutate-pods and the health endpoints.
@@ -78,6 +82,7 @@ func NewHandler(h Handler) *Handler {
 	}
 	h.small = semaphore.NewWeighted(h.Limits.MaxSmallInFlight)
 	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
+	paceGC(h.Limits.QuietGCPercent)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST /mutate-pods", h.mutate)
 	h.mux.HandleFunc("GET /healthz", healthz)
@@ -113,9 +118,9 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 			size, h.Limits.MaxBodyBytes), http.StatusRequestEntityTooLarge)
 		return nil, false
 	}
-	lane, weight, name := h.small, int64(1), "small"
+	lane, weight, name, large := h.small, int64(1), "small", false
 	if size < 0 || size > h.Limits.SmallBodyBytes {
-		lane, weight, name = h.large, h.Limits.MaxBodyBytes, "large"
+		lane, weight, name, large = h.large, h.Limits.MaxBodyBytes, "large", true
 		if size > 0 {
 			weight = size
 		}
@@ -130,6 +135,10 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 			http.Error(w, fmt.Sprintf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait), http.StatusTooManyRequests)
 			return nil, false
 		}
+	}
+	if large {
+		done := largeReview()
+		return func() { lane.Release(weight); done() }, true
 	}
 	return func() { lane.Release(weight) }, true
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -128,4 +129,74 @@ func TestBigReviewCost(t *testing.T) {
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("a %d KiB review allocates %d KiB (%.1f times its size)", len(body)>>10, alloc>>10, float64(alloc)/float64(len(body)))
+}
+
+// gcPercent reads GOGC, holding gcPace so no review changes it meanwhile.
+func gcPercent() int {
+	gcPace.Lock()
+	defer gcPace.Unlock()
+	v := debug.SetGCPercent(100)
+	debug.SetGCPercent(v)
+	return v
+}
+
+// TestGCPaceFollowsLargeReviews: GOGC is QuietGCPercent while only ordinary
+// reviews come, back to the runtime's from the first large review admitted
+// until the last one is answered, and left alone when GOGC is set by hand.
+func TestGCPaceFollowsLargeReviews(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	reset := func() {
+		gcPace.Lock()
+		gcPace.on, gcPace.large = false, 0
+		gcPace.Unlock()
+	}
+	reset()
+	defer reset()
+	t.Setenv("GOGC", "")
+	h := newTestHandler(t, examplePolicy(t))
+	if got := gcPercent(); got != QuietGCPercent {
+		t.Fatalf("GOGC %d with no review in flight, want %d", got, QuietGCPercent)
+	}
+	waitFor := func(want int, what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); gcPercent() != want; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOGC %d %s, want %d", gcPercent(), what, want)
+			}
+		}
+	}
+	// Two big reviews whose bodies trickle in, answered one after the other.
+	var writers []*io.PipeWriter
+	var wg sync.WaitGroup
+	for range 2 {
+		pr, pw := io.Pipe()
+		held := httptest.NewRequest(http.MethodPost, "/mutate-pods", pr)
+		held.ContentLength = 900 << 10
+		writers = append(writers, pw)
+		wg.Go(func() { h.ServeHTTP(httptest.NewRecorder(), held) })
+	}
+	waitFor(100, "while big reviews are in flight")
+	if rec := post(h, reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), "application/json"); rec.Code != 200 {
+		t.Fatalf("an ordinary review: HTTP %d", rec.Code)
+	}
+	if got := gcPercent(); got != 100 {
+		t.Fatalf("GOGC %d after an ordinary review beside big ones, want 100", got)
+	}
+	writers[0].CloseWithError(io.ErrUnexpectedEOF)
+	time.Sleep(20 * time.Millisecond)
+	if got := gcPercent(); got != 100 {
+		t.Fatalf("GOGC %d while one big review is still in flight, want 100", got)
+	}
+	writers[1].CloseWithError(io.ErrUnexpectedEOF)
+	wg.Wait()
+	waitFor(QuietGCPercent, "once the big reviews are answered")
+
+	// A GOGC set by hand wins.
+	reset()
+	debug.SetGCPercent(50)
+	t.Setenv("GOGC", "50")
+	newTestHandler(t, examplePolicy(t))
+	if got := gcPercent(); got != 50 {
+		t.Fatalf("GOGC %d with GOGC=50 set by hand, want 50", got)
+	}
 }

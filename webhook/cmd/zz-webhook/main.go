@@ -58,6 +58,7 @@ func main() {
 	flag.Int64Var(&o.limits.MaxSmallInFlight, "max-small-reviews", o.limits.MaxSmallInFlight, "ordinary reviews served at once")
 	flag.Int64Var(&o.limits.MaxLargeBytes, "max-large-review-bytes", o.limits.MaxLargeBytes, "total size of the bigger reviews served at once")
 	flag.DurationVar(&o.limits.QueueWait, "review-queue-wait", o.limits.QueueWait, "how long a review waits for room before a 429")
+	flag.IntVar(&o.limits.QuietGCPercent, "quiet-gc-percent", o.limits.QuietGCPercent, "GOGC while no review bigger than --small-review-bytes is in flight (a big one restores the runtime's until it is answered); 0 leaves GOGC alone, and a GOGC set in the environment wins")
 	flag.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), e.g. tls.crt of a mounted Secret; reloaded when it changes")
 	flag.StringVar(&o.keyFile, "tls-private-key-file", "", "serving key (PEM), e.g. tls.key of a mounted Secret; reloaded when it changes")
 	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
@@ -80,8 +81,8 @@ func (o *options) validate() (types.NamespacedName, error) {
 	if o.certFile == "" || o.keyFile == "" {
 		return types.NamespacedName{}, errors.New("--tls-cert-file and --tls-private-key-file are required: the apiserver calls webhooks over HTTPS only")
 	}
-	if l := o.limits; l.MaxBodyBytes <= 0 || l.SmallBodyBytes <= 0 || l.MaxSmallInFlight <= 0 || l.MaxLargeBytes < l.MaxBodyBytes || l.QueueWait <= 0 {
-		return types.NamespacedName{}, fmt.Errorf("review limits %+v: every limit must be positive, and --max-large-review-bytes at least --max-review-bytes", l)
+	if l := o.limits; l.MaxBodyBytes <= 0 || l.SmallBodyBytes <= 0 || l.MaxSmallInFlight <= 0 || l.MaxLargeBytes < l.MaxBodyBytes || l.QueueWait <= 0 || l.QuietGCPercent < 0 {
+		return types.NamespacedName{}, fmt.Errorf("review limits %+v: every limit must be positive (--quiet-gc-percent may be 0), and --max-large-review-bytes at least --max-review-bytes", l)
 	}
 	if o.namespace == "" {
 		return types.NamespacedName{}, errors.New("--namespace (or $POD_NAMESPACE) is required: the webhook never mutates its own namespace")
