@@ -79,9 +79,18 @@ func TestBenchWebhook(t *testing.T) {
 	results := map[string][]benchRun{}
 	names := map[string]string{with: "zz     ", noop: "no-op  ", patch: "one-op ", without: "without"}
 	rounds := envInt(t, "ZZ_BENCH_ROUNDS", 3)
+	// ZZ_BENCH_PPROF=DIR: the apiserver's CPU profile over the first 2 s of
+	// each mode's creates, one file a mode and round (go tool pprof -diff_base).
+	profDir := os.Getenv("ZZ_BENCH_PPROF")
 	for round := range rounds {
 		for _, ns := range []string{without, noop, patch, with} {
+			var prof sync.WaitGroup
+			if profDir != "" && round > 0 {
+				file := filepath.Join(profDir, fmt.Sprintf("apiserver-%s-%d.pprof", strings.TrimSpace(names[ns]), round+1))
+				prof.Go(func() { apiserverProfile(t, client, file, 2) })
+			}
 			r := createBenchPods(t, client, ns, pods, workers, pids)
+			prof.Wait()
 			if round > 0 { // the first round warms caches and connections
 				results[ns] = append(results[ns], r)
 			}
@@ -106,6 +115,19 @@ func TestBenchWebhook(t *testing.T) {
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// apiserverProfile writes the apiserver's CPU profile over the next seconds
+// to file (the apiserver serves /debug/pprof to its admin by default).
+func apiserverProfile(t *testing.T, client kubernetes.Interface, file string, seconds int) {
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(seconds)).DoRaw(t.Context())
+	if err == nil {
+		err = os.WriteFile(file, raw, 0o644)
+	}
+	if err != nil {
+		t.Errorf("apiserver profile %s: %v", file, err)
+	}
+}
 
 // benchNoopLabel and benchPatchLabel opt a namespace in to the no-op and the
 // one-op patch webhook.
