@@ -157,6 +157,12 @@ func TestGCPaceFollowsLargeReviews(t *testing.T) {
 	if got := gcPercent(); got != QuietGCPercent {
 		t.Fatalf("GOGC %d with no review in flight, want %d", got, QuietGCPercent)
 	}
+	// Admins see it on /metrics (the Go collector's runtime metric).
+	rec := httptest.NewRecorder()
+	h.HealthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := fmt.Sprintf("go_gc_gogc_percent %d\n", QuietGCPercent); !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics has no %q", want)
+	}
 	waitFor := func(want int, what string) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); gcPercent() != want; time.Sleep(time.Millisecond) {
