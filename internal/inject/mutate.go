@@ -329,23 +329,44 @@ func (p *Policy) hygiene(s *podState) error {
 var lxcfsFiles = []string{"/proc/cpuinfo", "/proc/meminfo", "/proc/diskstats", "/proc/stat",
 	"/proc/swaps", "/proc/uptime", "/proc/loadavg", "/sys/devices/system/cpu/online"}
 
+// lxcfsMount is one lxcfs file: its volume's name, its path on the node and
+// in the containers. The policy builds them once; every review reuses them.
+type lxcfsMount struct{ volume, hostPath, path string }
+
+func lxcfsMounts(prefix string) []lxcfsMount {
+	ms := make([]lxcfsMount, len(lxcfsFiles))
+	for i, path := range lxcfsFiles {
+		ms[i] = lxcfsMount{volume: contract.VolumeLxcfsPrefix + strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "-"),
+			hostPath: prefix + path, path: path}
+	}
+	return ms
+}
+
 // lxcfs mounts lxcfs's files over /proc in every container when the policy
-// says so; mounts the user made at those paths stay.
+// says so; mounts the user made at those paths stay. The volumes and mounts
+// are appended into room made once (eight of each: appending one at a time
+// grew the slices of these large structs four times over).
 func (p *Policy) lxcfs(s *podState) error {
 	if !p.spec.Lxcfs.Enabled {
 		return nil
 	}
 	fileType := corev1.HostPathFile
-	for _, path := range lxcfsFiles {
-		name := contract.VolumeLxcfsPrefix + strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "-")
-		if !slices.ContainsFunc(s.pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name }) {
-			s.pod.Spec.Volumes = append(s.pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
-				HostPath: &corev1.HostPathVolumeSource{Path: p.lxcfsPrefix + path, Type: &fileType}}})
+	spec := &s.pod.Spec
+	spec.Volumes = slices.Grow(spec.Volumes, len(p.lxcfsMounts))
+	sources := make([]corev1.HostPathVolumeSource, 0, len(p.lxcfsMounts))
+	for _, m := range p.lxcfsMounts {
+		if !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.volume }) {
+			sources = append(sources, corev1.HostPathVolumeSource{Path: m.hostPath, Type: &fileType})
+			spec.Volumes = append(spec.Volumes, corev1.Volume{Name: m.volume,
+				VolumeSource: corev1.VolumeSource{HostPath: &sources[len(sources)-1]}})
 		}
-		for i := range s.pod.Spec.Containers {
-			c := &s.pod.Spec.Containers[i]
-			if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == path }) {
-				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: path, ReadOnly: true})
+	}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		c.VolumeMounts = slices.Grow(c.VolumeMounts, len(p.lxcfsMounts))
+		for _, m := range p.lxcfsMounts {
+			if !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.MountPath == m.path }) {
+				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: m.volume, MountPath: m.path, ReadOnly: true})
 			}
 		}
 	}

@@ -97,7 +97,7 @@ type Policy struct {
 	largestMiB  int64
 	permille    map[string]int64 // pool -> ratio x 1000
 	sidecars    []sidecar
-	lxcfsPrefix string
+	lxcfsMounts []lxcfsMount
 }
 
 type sidecar struct {
@@ -162,13 +162,14 @@ func Compile(s Spec) (*Policy, error) {
 	} else if ok && len(def.Namespaces) > 0 {
 		bad("defaultPool", "%q is reserved to some namespaces; the default pool must be open to all", s.DefaultPool)
 	}
-	p.lxcfsPrefix = s.Lxcfs.HostPath
-	if p.lxcfsPrefix == "" {
-		p.lxcfsPrefix = "/var/lib/lxcfs"
+	lxcfsPrefix := s.Lxcfs.HostPath
+	if lxcfsPrefix == "" {
+		lxcfsPrefix = "/var/lib/lxcfs"
 	}
-	if !strings.HasPrefix(p.lxcfsPrefix, "/") {
+	if !strings.HasPrefix(lxcfsPrefix, "/") {
 		bad("lxcfs.hostPath", "%q must be an absolute path on the nodes", s.Lxcfs.HostPath)
 	}
+	p.lxcfsMounts = lxcfsMounts(lxcfsPrefix)
 	for i, sc := range s.Sidecars {
 		c, err := compileSidecar(sc)
 		if err != nil {
