@@ -5,10 +5,10 @@
 package inject
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"text/template"
@@ -101,11 +101,11 @@ type Policy struct {
 }
 
 type sidecar struct {
-	when  Selector
-	init  bool
-	name  string
-	tree  any                           // the container as decoded JSON
-	tmpls map[string]*template.Template // by the source string they render
+	when      Selector
+	init      bool
+	name      string
+	container corev1.Container
+	tmpls     map[string]*template.Template // by the source string they render
 }
 
 // ErrNoPolicy means the ConfigMap lacks the policy key.
@@ -241,17 +241,9 @@ func compileSidecar(sc SidecarSpec) (sidecar, error) {
 	if sc.Container.Image == "" {
 		return sidecar{}, errors.New("container.image is missing")
 	}
-	raw, err := json.Marshal(sc.Container)
-	if err != nil {
-		return sidecar{}, err
-	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		return sidecar{}, err
-	}
-	s := sidecar{when: sc.When, init: sc.Init, name: sc.Container.Name, tree: tree, tmpls: map[string]*template.Template{}}
+	s := sidecar{when: sc.When, init: sc.Init, name: sc.Container.Name, container: *sc.Container.DeepCopy(), tmpls: map[string]*template.Template{}}
 	var parseErr error
-	walkStrings(tree, func(v string) string {
+	walkStrings(reflect.ValueOf(&s.container).Elem(), func(v string) string {
 		if _, done := s.tmpls[v]; done || parseErr != nil || !strings.Contains(v, "{{") {
 			return v
 		}
@@ -279,10 +271,15 @@ type templateData struct {
 	Labels                      map[string]string
 }
 
-// render executes the template of every string field of the container.
+// render executes the template of every string field of the container, on
+// a copy of it.
 func (s sidecar) render(d templateData) (corev1.Container, error) {
+	c := *s.container.DeepCopy()
+	if len(s.tmpls) == 0 {
+		return c, nil
+	}
 	var execErr error
-	tree := walkStrings(deepCopy(s.tree), func(v string) string {
+	walkStrings(reflect.ValueOf(&c).Elem(), func(v string) string {
 		t, ok := s.tmpls[v]
 		if !ok || execErr != nil {
 			return v
@@ -297,51 +294,52 @@ func (s sidecar) render(d templateData) (corev1.Container, error) {
 	if execErr != nil {
 		return corev1.Container{}, execErr
 	}
-	raw, err := json.Marshal(tree)
-	if err != nil {
-		return corev1.Container{}, err
-	}
-	var c corev1.Container
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return corev1.Container{}, err
-	}
 	c.Name = s.name // never templated: the name makes injection idempotent
 	return c, nil
 }
 
-// walkStrings replaces every string value of a decoded JSON tree by f(value).
-func walkStrings(v any, f func(string) string) any {
-	switch t := v.(type) {
-	case string:
-		return f(t)
-	case map[string]any:
-		for k, e := range t {
-			t[k] = walkStrings(e, f)
+// walkStrings replaces every exported string of v (a settable value: fields,
+// elements, map values, through pointers) by f(string). The policy's
+// container is typed, so a template can only sit in a string: a quantity or a
+// port that is not one fails to decode before it gets here.
+func walkStrings(v reflect.Value, f func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		if old := v.String(); v.CanSet() {
+			if s := f(old); s != old {
+				v.SetString(s)
+			}
 		}
-	case []any:
-		for i, e := range t {
-			t[i] = walkStrings(e, f)
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkStrings(v.Elem(), f)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if t.Field(i).IsExported() {
+				walkStrings(v.Field(i), f)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			walkStrings(v.Index(i), f)
+		}
+	case reflect.Map:
+		// Only maps of strings can hold a template (a container's other maps
+		// are resource lists: parsed quantities). Their values are not
+		// addressable: a changed one is put back.
+		if v.Type().Elem().Kind() != reflect.String {
+			return
+		}
+		iter := v.MapRange()
+		for iter.Next() {
+			old := iter.Value().String()
+			if s := f(old); s != old {
+				v.SetMapIndex(iter.Key(), reflect.ValueOf(s).Convert(v.Type().Elem()))
+			}
 		}
 	}
-	return v
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, e := range t {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(t))
-		for i, e := range t {
-			l[i] = deepCopy(e)
-		}
-		return l
-	}
-	return v
 }
 
 func sortedKeys[V any](m map[string]V) []string {

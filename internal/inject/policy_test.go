@@ -3,8 +3,12 @@ package inject
 import (
 	"errors"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestParseExamplePolicy(t *testing.T) {
@@ -75,5 +79,69 @@ func TestParseReportsEveryProblem(t *testing.T) {
 func TestFromConfigMapDataWithoutKey(t *testing.T) {
 	if _, err := FromConfigMapData(map[string]string{"policy.yml": ""}); !errors.Is(err, ErrNoPolicy) {
 		t.Fatalf("err = %v, want ErrNoPolicy", err)
+	}
+}
+
+// TestSidecarRendersEveryStringOnACopy: templates in any string of the
+// container (args, env, a probe's path and named port, deep in pointers) are
+// rendered per pod; other strings, quantities and the policy's own container
+// stay as they were, so two pods get their own values.
+func TestSidecarRendersEveryStringOnACopy(t *testing.T) {
+	p, err := Parse([]byte(`largestGPUCard: 80Gi
+pools: {general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 1}}
+sidecars:
+- container:
+    name: agent
+    image: registry.local/agent:{{.Group}}
+    args: ["--app={{.App}}", "--plain"]
+    env: [{name: POD, value: '{{.Namespace}}/{{.Name}}'}, {name: ZONE, value: '{{index .Labels "zone"}}'}]
+    resources: {limits: {cpu: 100m, memory: 64Mi}}
+    readinessProbe: {httpGet: {path: '/ready/{{.App}}', port: '{{.App}}-port'}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := p.sidecars[0]
+	render := func(app string) corev1.Container {
+		c, err := sc.render(templateData{Name: app + "-1", Namespace: "ns", App: app, Group: "g", Labels: map[string]string{"zone": "z1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := render("shop"), render("cart")
+	if a.Image != "registry.local/agent:g" || !slices.Equal(a.Args, []string{"--app=shop", "--plain"}) ||
+		a.Env[0].Value != "ns/shop-1" || a.Env[1].Value != "z1" ||
+		a.ReadinessProbe.HTTPGet.Path != "/ready/shop" || a.ReadinessProbe.HTTPGet.Port.String() != "shop-port" {
+		t.Errorf("rendered %+v", a)
+	}
+	if b.Args[0] != "--app=cart" || b.ReadinessProbe.HTTPGet.Path != "/ready/cart" || a.Args[0] != "--app=shop" {
+		t.Errorf("a second pod's render changed the first's or was not its own: %v / %v", a.Args, b.Args)
+	}
+	if a.Resources.Limits.Cpu().String() != "100m" || a.Resources.Limits.Memory().String() != "64Mi" {
+		t.Errorf("quantities changed: %v", a.Resources.Limits)
+	}
+	if sc.container.Args[0] != "--app={{.App}}" || sc.container.ReadinessProbe.HTTPGet.Path != "/ready/{{.App}}" {
+		t.Errorf("the policy's container was rendered in place: %v", sc.container.Args)
+	}
+}
+
+func TestWalkStringsMapsAndUnexported(t *testing.T) {
+	type inner struct {
+		Tags   map[string]string
+		hidden string
+	}
+	v := struct {
+		In  *inner
+		Arr [2]string
+	}{In: &inner{Tags: map[string]string{"a": "x", "b": "y"}, hidden: "x"}, Arr: [2]string{"x", "z"}}
+	walkStrings(reflect.ValueOf(&v).Elem(), func(s string) string {
+		if s == "x" {
+			return "X"
+		}
+		return s
+	})
+	if v.In.Tags["a"] != "X" || v.In.Tags["b"] != "y" || v.Arr != [2]string{"X", "z"} || v.In.hidden != "x" {
+		t.Errorf("walked: %+v %v", *v.In, v.Arr)
 	}
 }
