@@ -47,7 +47,35 @@ type podReview struct {
 
 type podRequest struct {
 	admissionv1.AdmissionRequest
-	Object *corev1.Pod `json:"object,omitempty"` // shadows AdmissionRequest's
+	Object *podObject `json:"object,omitempty"` // shadows AdmissionRequest's
+}
+
+// podObject is a Pod whose managedFields are skipped, not decoded: nothing
+// zz decides reads them, and the patch never touches them (both the pod and
+// its mutated copy lack them), so their entries, times and field sets are
+// not built for every review.
+type podObject struct {
+	corev1.Pod
+	Meta podMeta `json:"metadata"` // shadows Pod's
+}
+
+type podMeta struct {
+	metav1.ObjectMeta
+	ManagedFields skipped `json:"managedFields"` // shadows ObjectMeta's
+}
+
+// skipped takes any JSON value and keeps nothing of it.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// pod is the decoded Pod, in place (no copy of the struct).
+func (o *podObject) pod() *corev1.Pod {
+	if o == nil {
+		return nil
+	}
+	o.Pod.ObjectMeta = o.Meta.ObjectMeta
+	return &o.Pod
 }
 
 // decodeReview parses an AdmissionReview strictly enough to answer it, and
@@ -61,7 +89,7 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, *corev1.Pod, error
 		if err := checkReview(review); err != nil {
 			return nil, nil, err
 		}
-		return review, fast.Request.Object, nil
+		return review, fast.Request.Object.pod(), nil
 	}
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil {

@@ -256,3 +256,48 @@ func TestPolicyStoreKeepsLastGood(t *testing.T) {
 		t.Fatalf("after delete: detail %q", detail)
 	}
 }
+
+// TestRecordedReviewSkipsManagedFields: a review as the apiserver sent it
+// (testdata/apiserver-review.json, recorded in TestBenchWebhook) decodes with
+// its metadata and spec whole but no managedFields, and gets the same patch
+// as the same review without them: none of its operations touch them.
+func TestRecordedReviewSkipsManagedFields(t *testing.T) {
+	body, err := os.ReadFile("testdata/apiserver-review.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pod, err := decodeReview(body)
+	if err != nil || pod == nil {
+		t.Fatalf("decode: %v, pod %v", err, pod)
+	}
+	if pod.ManagedFields != nil || pod.GenerateName != "bench-" || pod.Namespace != "shop" ||
+		pod.Labels[contract.LabelPool] != "general" || len(pod.Spec.Volumes) != 1 || len(pod.Spec.Tolerations) != 2 {
+		t.Fatalf("decoded %+v", pod.ObjectMeta)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(body, &generic); err != nil {
+		t.Fatal(err)
+	}
+	delete(generic["request"].(map[string]any)["object"].(map[string]any)["metadata"].(map[string]any), "managedFields")
+	without, err := json.Marshal(generic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := inject.Parse([]byte(benchPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, p)
+	patchOf := func(body []byte) string {
+		rec := post(h, body, "application/json")
+		var review admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil || review.Response == nil || !review.Response.Allowed {
+			t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+		}
+		return string(review.Response.Patch)
+	}
+	got, want := patchOf(body), patchOf(without)
+	if got != want || !strings.Contains(got, "NUM_CPUS") || strings.Contains(got, "managedFields") {
+		t.Fatalf("patch with managedFields %s\nwithout %s", got, want)
+	}
+}
