@@ -3,6 +3,7 @@ package webhook
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 )
 
@@ -36,13 +37,19 @@ func paceGC(quiet int) {
 	gcPace.Lock()
 	defer gcPace.Unlock()
 	if !gcPace.on {
-		gcPace.on = true
-		gcPace.busy = debug.SetGCPercent(quiet)
+		gcPace.on, gcPace.busy = true, gcPercent()
 	}
 	gcPace.quiet = quiet
 	if gcPace.large == 0 {
 		debug.SetGCPercent(quiet)
 	}
+}
+
+// gcPercent reads GOGC as it is in force, changing nothing.
+func gcPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
 }
 
 // largeReview counts a large review in flight until the returned function

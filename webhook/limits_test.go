@@ -131,15 +131,6 @@ func TestBigReviewCost(t *testing.T) {
 	t.Logf("a %d KiB review allocates %d KiB (%.1f times its size)", len(body)>>10, alloc>>10, float64(alloc)/float64(len(body)))
 }
 
-// gcPercent reads GOGC, holding gcPace so no review changes it meanwhile.
-func gcPercent() int {
-	gcPace.Lock()
-	defer gcPace.Unlock()
-	v := debug.SetGCPercent(100)
-	debug.SetGCPercent(v)
-	return v
-}
-
 // TestGCPaceFollowsLargeReviews: GOGC is QuietGCPercent while only ordinary
 // reviews come, back to the runtime's from the first large review admitted
 // until the last one is answered, and left alone when GOGC is set by hand.
