@@ -1,0 +1,38 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/zzcloud/zz/webhook"
+)
+
+// TestValidateLimits: the review limits from flags are refused with a message
+// that names the flags when one is out of range, and accepted otherwise.
+func TestValidateLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*webhook.Limits)
+		want string
+	}{
+		{"defaults", func(*webhook.Limits) {}, ""},
+		{"GOGC pacing off", func(l *webhook.Limits) { l.QuietGCPercent = 0 }, ""},
+		{"negative quiet GOGC", func(l *webhook.Limits) { l.QuietGCPercent = -1 }, "--quiet-gc-percent may be 0"},
+		{"no small lane", func(l *webhook.Limits) { l.MaxSmallInFlight = 0 }, "every limit must be positive"},
+		{"large lane under one review", func(l *webhook.Limits) { l.MaxLargeBytes = l.MaxBodyBytes - 1 }, "--max-large-review-bytes at least --max-review-bytes"},
+		{"no queue wait", func(l *webhook.Limits) { l.QueueWait = 0 }, "every limit must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := options{certFile: "tls.crt", keyFile: "tls.key", namespace: "zz-system", policy: "zz-webhook-policy", limits: webhook.DefaultLimits}
+			tt.edit(&o.limits)
+			_, err := o.validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
