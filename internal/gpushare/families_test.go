@@ -62,6 +62,11 @@ var families = []family{
 // randomTrace draws 3,000 events from mix; each is, with probability depart
 // (when a pod is live), the departure of a live pod picked at random.
 func randomTrace(mix []shape, depart float64) func(seed uint64) []event {
+	return randomTraceN(mix, depart, 3000)
+}
+
+// randomTraceN is randomTrace with n events.
+func randomTraceN(mix []shape, depart float64, n int) func(seed uint64) []event {
 	return func(seed uint64) []event {
 		r := rand.New(rand.NewPCG(seed, 42))
 		total := 0
@@ -70,7 +75,7 @@ func randomTrace(mix []shape, depart float64) func(seed uint64) []event {
 		}
 		var tr []event
 		var live []int
-		for len(tr) < 3000 {
+		for len(tr) < n {
 			if len(live) > 0 && r.Float64() < depart {
 				i := r.IntN(len(live))
 				tr = append(tr, event{Depart: live[i]})
