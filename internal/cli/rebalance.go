@@ -41,7 +41,10 @@ move waits for its replacement to be ready, and PodDisruptionBudgets hold. Pods
 without a ReplicaSet or StatefulSet controller (nothing would recreate them),
 DaemonSet pods, single-replica apps and kube-system are never moved. The
 replacement is placed by the pod's scheduler; with zz-scheduler's balance
-extender it goes to the least loaded nodes, as planned.`,
+extender it goes to the least loaded nodes, as planned. The exit status is
+non-zero when a planned move could not be made (or its app was not whole again
+within --timeout); a move whose pod went away or moved meanwhile is not a
+failure.`,
 		Example: `  # show the plan only
   kubectl zz rebalance --dry-run
   # rebalance the general pool, at most 10 moves
@@ -108,9 +111,12 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 		return nil
 	}
 	outcomes := rebalance.Execute(ctx, o.target.client, plan, rebalance.ExecOptions{Timeout: o.Timeout, Report: func(r rebalance.Outcome) {
-		if r.Done {
+		switch {
+		case r.Done:
 			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From)
-		} else {
+		case r.Evicted:
+			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s, but: %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From, r.Skipped)
+		default:
 			fmt.Fprintf(o.ErrOut, "skipped %s/%s: %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Skipped)
 		}
 	}})
@@ -119,13 +125,21 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	now := rebalance.Compute(after, rebalance.Options{MaxMoves: 1}).Before
-	done := 0
+	done, failed := 0, 0
 	for _, r := range outcomes {
 		if r.Done {
 			done++
 		}
+		if r.Failed() {
+			failed++
+		}
 	}
 	fmt.Fprintf(o.ErrOut, "%d of %d moves made; CPU request fractions now: range %.3f, CV %.3f\n", done, len(plan.Moves), now.Range, now.CV)
+	// As kubectl drain does, a move that could not be made is a failure;
+	// one made moot (its pod gone or moved meanwhile) is not.
+	if failed > 0 {
+		return fmt.Errorf("%d of %d moves failed (the reasons are above); run kubectl zz rebalance again once those apps are whole, or with a longer --timeout", failed, len(plan.Moves))
+	}
 	return nil
 }
 

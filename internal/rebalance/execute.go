@@ -20,9 +20,18 @@ type Outcome struct {
 	Move Move
 	// Done is true when the pod was evicted and its app is whole again.
 	Done bool
-	// Skipped says why a move was not made ("" when done).
+	// Evicted is true once the eviction went through, even when the app
+	// was not whole again within the timeout.
+	Evicted bool
+	// Skipped says why a move was not made, or not finished ("" when done).
 	Skipped string
+	err     error
 }
+
+// Failed reports a move that was not made, or whose app was not whole again
+// in time; a move made moot (its pod gone, or moved by someone else) is not
+// a failure.
+func (o Outcome) Failed() bool { return !o.Done && !errors.Is(o.err, errMoved) }
 
 // ExecOptions tune Execute.
 type ExecOptions struct {
@@ -41,6 +50,7 @@ var (
 	errNotWhole      = errors.New("the app did not have every replica ready in time")
 	errBudget        = errors.New("a PodDisruptionBudget kept refusing the eviction")
 	errMoved         = errors.New("the pod is gone or no longer on the planned node")
+	errReplacement   = errors.New("evicted, but its app did not have every replica ready again in time")
 )
 
 // Execute carries the moves out one replica at a time: it evicts a pod
@@ -58,8 +68,10 @@ func Execute(ctx context.Context, client kubernetes.Interface, plan Plan, o Exec
 	out := make([]Outcome, 0, len(plan.Moves))
 	for _, m := range plan.Moves {
 		r := Outcome{Move: m, Done: true}
-		if err := move(ctx, client, m, o); err != nil {
-			r.Done, r.Skipped = false, err.Error()
+		evicted, err := move(ctx, client, m, o)
+		r.Evicted = evicted
+		if err != nil {
+			r.Done, r.Skipped, r.err = false, err.Error(), err
 			klog.FromContext(ctx).V(2).Info("Move skipped", "pod", klog.KRef(m.Pod.Namespace, m.Pod.Name), "reason", err)
 		}
 		out = append(out, r)
@@ -73,31 +85,32 @@ func Execute(ctx context.Context, client kubernetes.Interface, plan Plan, o Exec
 	return out
 }
 
-func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOptions) error {
+// move makes one move and says whether it evicted the pod.
+func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOptions) (bool, error) {
 	pods := client.CoreV1().Pods(m.Pod.Namespace)
 	pod, err := pods.Get(ctx, m.Pod.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || (err == nil && pod.Spec.NodeName != m.From) {
-		return errMoved
+		return false, errMoved
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if why := Unmovable(pod); why != "" {
-		return errors.New(why)
+		return false, errors.New(why)
 	}
 	app := appReadiness(client, pod)
 	want, _, err := app(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if want < 2 {
-		return errSingleReplica
+		return false, errSingleReplica
 	}
 	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
 		_, ready, err := app(ctx)
 		return ready >= want, err
 	}); err != nil {
-		return fmt.Errorf("%w: %v", errNotWhole, err)
+		return false, fmt.Errorf("%w: %v", errNotWhole, err)
 	}
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}}}
@@ -112,14 +125,17 @@ func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOption
 		return err == nil, err
 	}); err != nil {
 		if errors.Is(err, errMoved) {
-			return errMoved
+			return false, errMoved
 		}
-		return fmt.Errorf("%w: %v", errBudget, err)
+		return false, fmt.Errorf("%w: %v", errBudget, err)
 	}
-	return poll(ctx, o, func(ctx context.Context) (bool, error) {
+	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
 		_, ready, err := app(ctx)
 		return ready >= want, err
-	})
+	}); err != nil {
+		return true, fmt.Errorf("%w: %v", errReplacement, err)
+	}
+	return true, nil
 }
 
 func poll(ctx context.Context, o ExecOptions, cond func(context.Context) (bool, error)) error {

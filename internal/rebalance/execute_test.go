@@ -38,15 +38,20 @@ func TestExecute(t *testing.T) {
 		pod     string
 		want    string // "" for done, else a piece of the reason
 		evicted bool
+		failed  bool // Outcome.Failed: not made, or not finished, and not moot
+		// replacement: the app's ready count stays one short after the
+		// eviction (its new pod never becomes ready)
+		replacementStuck bool
 	}{
-		{"evicted when the app is whole", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)}, nil, "p1", "", true},
+		{"evicted when the app is whole", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)}, nil, "p1", "", true, false, false},
 		{"budget refuses", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)},
-			apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 1), "p1", "PodDisruptionBudget", false},
-		{"app not whole", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 2)}, nil, "p1", "every replica ready", false},
-		{"single replica", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 1, 1)}, nil, "p1", "one replica", false},
-		{"no controller", []runtime.Object{ownedPod("p1", "a", "", "")}, nil, "p1", "no controller", false},
-		{"moved meanwhile", []runtime.Object{ownedPod("p1", "b", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)}, nil, "p1", "no longer on the planned node", false},
-		{"gone", []runtime.Object{replicaSet("rs", 3, 3)}, nil, "p1", "gone", false},
+			apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 1), "p1", "PodDisruptionBudget", false, true, false},
+		{"app not whole", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 2)}, nil, "p1", "every replica ready", false, true, false},
+		{"replacement never ready", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)}, nil, "p1", "evicted, but its app did not have every replica ready again", true, true, true},
+		{"single replica", []runtime.Object{ownedPod("p1", "a", "ReplicaSet", "rs"), replicaSet("rs", 1, 1)}, nil, "p1", "one replica", false, true, false},
+		{"no controller", []runtime.Object{ownedPod("p1", "a", "", "")}, nil, "p1", "no controller", false, true, false},
+		{"moved meanwhile", []runtime.Object{ownedPod("p1", "b", "ReplicaSet", "rs"), replicaSet("rs", 3, 3)}, nil, "p1", "no longer on the planned node", false, false, false},
+		{"gone", []runtime.Object{replicaSet("rs", 3, 3)}, nil, "p1", "gone", false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +65,12 @@ func TestExecute(t *testing.T) {
 					return true, nil, tt.evict
 				}
 				evicted = true
+				if tt.replacementStuck {
+					rs := replicaSet("rs", 3, 2)
+					if err := client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("replicasets"), rs, "ns"); err != nil {
+						t.Error(err)
+					}
+				}
 				return true, nil, nil
 			})
 			plan := Plan{Moves: []Move{{Pod: Pod{Namespace: "ns", Name: tt.pod}, From: "a", To: "b"}}}
@@ -70,8 +81,11 @@ func TestExecute(t *testing.T) {
 			if tt.want == "" && !out[0].Done || tt.want != "" && !strings.Contains(out[0].Skipped, tt.want) {
 				t.Errorf("outcome %+v, want %q", out[0], tt.want)
 			}
-			if evicted != tt.evicted {
-				t.Errorf("evicted = %v, want %v", evicted, tt.evicted)
+			if evicted != tt.evicted || out[0].Evicted != tt.evicted {
+				t.Errorf("evicted = %v, outcome says %v, want %v", evicted, out[0].Evicted, tt.evicted)
+			}
+			if out[0].Failed() != tt.failed {
+				t.Errorf("Failed() = %v, want %v (%+v)", out[0].Failed(), tt.failed, out[0])
 			}
 		})
 	}
