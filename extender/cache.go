@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -221,6 +222,16 @@ var (
 		[]string{"node", "card", "uuid", "model"}, nil)
 	gpuPodsDesc = prometheus.NewDesc("zz_gpu_pods", "Pods holding memory on a GPU card.",
 		[]string{"node", "card", "uuid", "model"}, nil)
+
+	// Per request shape of the recent stream (at most gpushare.MaxShapes):
+	// what binpack weighs, so fragmentation shows before pods pend on it.
+	shapeLabels    = []string{"shape", "memory_bytes", "cards"}
+	shapeShareDesc = prometheus.NewDesc("zz_gpu_shape_share",
+		"Share of the recent GPU requests (the last 1,000 pods) that ask for this shape: memory_bytes on each of cards cards.", shapeLabels, nil)
+	shapeRoomDesc = prometheus.NewDesc("zz_gpu_shape_room_pods",
+		"More pods of this shape the GPU nodes could take, each node counted alone; 0: the next one stays Pending.", shapeLabels, nil)
+	shapeUnusableDesc = prometheus.NewDesc("zz_gpu_shape_unusable_memory_bytes",
+		"Free GPU memory no pod of this shape can use: on cards with less free than it asks, or on nodes with fewer such cards than it needs.", shapeLabels, nil)
 )
 
 // mib is a MiB in bytes: metrics are in base units.
@@ -230,6 +241,9 @@ func (g *gpuCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- gpuTotalDesc
 	ch <- gpuAllocDesc
 	ch <- gpuPodsDesc
+	ch <- shapeShareDesc
+	ch <- shapeRoomDesc
+	ch <- shapeUnusableDesc
 }
 
 func (g *gpuCollector) Collect(ch chan<- prometheus.Metric) {
@@ -240,5 +254,11 @@ func (g *gpuCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(gpuAllocDesc, prometheus.GaugeValue, float64(c.UsedMiB)*mib, labels...)
 			ch <- prometheus.MustNewConstMetric(gpuPodsDesc, prometheus.GaugeValue, float64(len(c.Pods)), labels...)
 		}
+	}
+	for _, r := range g.ledger.ShapeRooms() {
+		labels := []string{r.Request.String(), strconv.FormatInt(r.MemMiB*mib, 10), strconv.Itoa(r.Cards)}
+		ch <- prometheus.MustNewConstMetric(shapeShareDesc, prometheus.GaugeValue, r.Share, labels...)
+		ch <- prometheus.MustNewConstMetric(shapeRoomDesc, prometheus.GaugeValue, float64(r.Pods), labels...)
+		ch <- prometheus.MustNewConstMetric(shapeUnusableDesc, prometheus.GaugeValue, float64(r.UnusableMiB)*mib, labels...)
 	}
 }

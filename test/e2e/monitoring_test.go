@@ -35,7 +35,8 @@ type promScrape struct {
 // evaluates every alert of the PrometheusRule and every query of the Grafana
 // dashboard with Prometheus's PromQL engine over those scrapes: each selector
 // must match scraped series, each dashboard query must return data, and
-// exactly the over-request and unhealthy-card alerts fire.
+// exactly the over-request, unhealthy-card and no-room alerts fire (two
+// pods of a shape no node can hold stay Pending).
 func TestMonitoring(t *testing.T) {
 	ctx := t.Context()
 	promcheck := filepath.Join(t.TempDir(), "promcheck")
@@ -79,6 +80,14 @@ func TestMonitoring(t *testing.T) {
 	for uuid, procs := range byCard {
 		n.mock(t, "PUT", "/processes?uuid="+uuid, "["+procs+"]")
 	}
+	// Two pods of a shape no node has room for (1 GiB on each of 64 cards):
+	// they stay Pending, and its room in the extender's metrics is 0.
+	wide := []*corev1.Pod{n.gpuPodFor(ns, "wide-0", 1024, 64, nil), n.gpuPodFor(ns, "wide-1", 1024, 64, nil)}
+	createPods(t, wide)
+	noRoom := regexp.MustCompile(`(?m)^zz_gpu_shape_room_pods\{cards="64",memory_bytes="1073741824",shape="[^"]*"\} 0$`)
+	cluster.WaitFor(t, 20*time.Second, "the 64-card shape in the extender's metrics", func(context.Context) (bool, string, error) {
+		return noRoom.MatchString(scrape(t, z.url("/metrics"))), "", nil
+	})
 
 	var scrapes []promScrape
 	start := time.Now()
@@ -145,7 +154,7 @@ func TestMonitoring(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, promcheck, "-rules", filepath.Join(dir, "rules.yaml"),
 		"-dashboard", filepath.Join(cluster.Root, "manifests", "components", "monitoring", "dashboard.json"),
-		"-scrapes", filepath.Join(dir, "scrapes.json"), "-firing", "ZZGPUPodOverRequest,ZZGPUCardUnhealthy")
+		"-scrapes", filepath.Join(dir, "scrapes.json"), "-firing", "ZZGPUPodOverRequest,ZZGPUCardUnhealthy,ZZGPUShapeNoRoom")
 	out, err := cmd.CombinedOutput()
 	t.Logf("promcheck over %d scrapes:\n%s", len(scrapes), out)
 	if err != nil {

@@ -1,0 +1,64 @@
+package gpushare
+
+// ShapeRoom is what the GPU nodes can still take of one request shape of the
+// recent stream: what binpack weighs, exported so that an admin sees
+// fragmentation before pods pend on it (the extender's
+// zz_gpu_shape_* metrics).
+type ShapeRoom struct {
+	Request
+	// Share is the shape's share of the recent stream (Mix).
+	Share float64
+	// Pods is how many more pods of the shape the nodes could take, each
+	// node counted alone: binpack's room. 0 means the next one pends.
+	Pods int
+	// UnusableMiB is the free memory no pod of the shape can use: on cards
+	// with less free (or no free slot) than it asks, or on nodes with
+	// fewer such cards than it needs (Frag's F_m, summed over nodes).
+	UnusableMiB int64
+}
+
+// ShapeRooms is the room of every shape of the recent stream, in Mix order
+// (by size, then cards); nil before any GPU request was seen. It counts the
+// nodes binpack counts: known, with a readable inventory.
+func (l *Ledger) ShapeRooms() []ShapeRoom {
+	mix := l.stream.Mix()
+	if len(mix.Shapes) == 0 {
+		return nil
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	h := l.room.headroom(mix, l.nodes)
+	out := make([]ShapeRoom, len(mix.Shapes))
+	for m, sh := range mix.Shapes {
+		out[m] = ShapeRoom{Request: sh.Request, Share: sh.Weight, Pods: int(h.Room[m])}
+	}
+	var r nodeRoom
+	for _, n := range l.nodes {
+		if !n.known || n.err != nil {
+			continue
+		}
+		r.set(n.cards)
+		for m := range out {
+			out[m].UnusableMiB += r.unusable(out[m].Request)
+		}
+	}
+	return out
+}
+
+// unusable is the node's free MiB that no pod of req can use.
+func (r *nodeRoom) unusable(req Request) int64 {
+	var fit int
+	var total, small int64
+	for i, f := range r.free {
+		total += f
+		if r.piecesOn(i, req.MemMiB) > 0 {
+			fit++
+		} else {
+			small += f
+		}
+	}
+	if fit < req.Cards {
+		return total
+	}
+	return small
+}

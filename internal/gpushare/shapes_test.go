@@ -1,0 +1,53 @@
+package gpushare
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func TestShapeRooms(t *testing.T) {
+	l := NewLedger()
+	if got := l.ShapeRooms(); got != nil {
+		t.Fatalf("before any request: %+v", got)
+	}
+	l.SetNode(gpuNode(t, "n1", 40960, 40960))
+	l.SetNode(gpuNode(t, "n2", 81920))
+	broken := gpuNode(t, "n3", 81920, 81920)
+	broken.Annotations[contract.AnnotationNodeGPUInventory] = "{broken"
+	l.SetNode(broken) // not counted: binpack cannot place there either
+	now := time.Unix(1e9, 0)
+	for _, r := range []struct {
+		node string
+		mib  int64
+	}{{"n1", 30720}, {"n2", 51200}} { // n1 left with 10 and 40 GiB free, n2 with 30
+		uid := types.UID("held-" + r.node)
+		if _, err := l.Reserve(r.node, types.NamespacedName{Name: string(uid)}, uid, Request{MemMiB: r.mib, Cards: 1}, BestFit, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole40, two20, small8 := Request{MemMiB: 40960, Cards: 1}, Request{MemMiB: 20480, Cards: 2}, Request{MemMiB: 8192, Cards: 1}
+	for i, r := range []Request{whole40, whole40, two20, small8} {
+		l.Stream().Observe(types.UID(rune('a'+i)), r)
+	}
+	want := []ShapeRoom{
+		// 8 GiB: 1 + 5 pieces on n1, 3 on n2; every free MiB usable.
+		{Request: small8, Share: 0.25, Pods: 9, UnusableMiB: 0},
+		// 20 GiB on 2 cards: n1 has one card with 20 GiB free, n2 one card.
+		{Request: two20, Share: 0.25, Pods: 0, UnusableMiB: 51200 + 30720},
+		// 40 GiB: n1's emptier card; n1's 10 GiB hole and n2's 30 are too small.
+		{Request: whole40, Share: 0.5, Pods: 1, UnusableMiB: 10240 + 30720},
+	}
+	got := l.ShapeRooms()
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("shape %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
