@@ -20,7 +20,10 @@ import (
 type GPUOptions struct {
 	Nodes []string
 	// Pods lists pods instead of cards; Selector and AllNamespaces pick them.
-	Pods          bool
+	Pods bool
+	// Shapes lists the request shapes of the live GPU pods and the room
+	// the nodes have for each, instead of cards.
+	Shapes        bool
 	Selector      string
 	AllNamespaces bool
 
@@ -47,7 +50,15 @@ With --pods it lists GPU pods instead (in the namespace, or every one with -A): 
 card, the memory each requested (zz.io/gpu-mem) against what its processes use, as the
 zz device plugin of its node measures and publishes it (zz.io/gpu-mem-used, refreshed
 at most every --usage-annotation-interval), OVER when a pod uses more than it asked for,
-then the sums per app (zz.io/app label).`,
+then the sums per app (zz.io/app label).
+
+With --shapes it lists the request shapes of the cluster's live GPU pods (memory
+per card, cards, share of those pods) and, for each, how many more pods of it the
+nodes could take (MORE, each node counted alone) and the free memory no pod of it
+can use (UNUSABLE FREE: holes smaller than it asks, or nodes with too few such
+cards). MORE 0 with much UNUSABLE FREE is fragmentation: the next pod of that shape
+stays Pending although memory is free. This is what the extender's binpack weighs
+(its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).`,
 		Example: `  # every GPU node
   kubectl zz gpu
   # one node, with card UUIDs, the memory in use and each pod's requested/used memory
@@ -56,12 +67,15 @@ then the sums per app (zz.io/app label).`,
   kubectl zz gpu --pods
   # one app's pods in every namespace
   kubectl zz gpu --pods -A -l zz.io/app=vision
+  # the shapes pods ask for, and room left for each
+  kubectl zz gpu --shapes
   # two clusters in one table
   kubectl zz gpu --context prod-a,prod-b`,
 		RunE: runOptions(o),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Pods, "pods", false, "List GPU pods (requested vs used memory per card, OVER when over the request) and the sums per app, instead of cards")
+	fl.BoolVar(&o.Shapes, "shapes", false, "List the request shapes of the live GPU pods and how many more pods of each the nodes could take, instead of cards")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "With --pods: label selector of the pods (e.g. zz.io/app=vision)")
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "With --pods: every namespace")
 	o.print.addFlags(cmd)
@@ -80,6 +94,12 @@ func (o *GPUOptions) Complete(args []string) error {
 func (o *GPUOptions) Validate() error {
 	if !o.Pods && (o.Selector != "" || o.AllNamespaces) {
 		return errors.New("--selector and --all-namespaces choose pods: add --pods")
+	}
+	if o.Pods && o.Shapes {
+		return errors.New("--pods and --shapes are two views: give one")
+	}
+	if o.Shapes && len(o.Nodes) > 0 {
+		return errors.New("--shapes counts every GPU node: drop the node names")
 	}
 	sel, err := labels.Parse(o.Selector)
 	if err != nil {
@@ -104,6 +124,12 @@ type gpuPodItem struct {
 type gpuAppItem struct {
 	Cluster string `json:"cluster,omitempty"`
 	gpuinspect.AppGPU
+}
+
+// gpuShapeItem is one --shapes row, as -o json prints it.
+type gpuShapeItem struct {
+	Cluster string `json:"cluster,omitempty"`
+	gpushare.ShapeRoom
 }
 
 // gpuOutput gathers every cluster's tables and items.
@@ -153,9 +179,12 @@ func (o *GPUOptions) Run(cmd *cobra.Command) error {
 		if out.several {
 			cluster = t.name
 		}
-		if o.Pods {
+		switch {
+		case o.Pods:
 			err = o.addPods(out, t, cluster, snap)
-		} else {
+		case o.Shapes:
+			err = o.addShapes(out, t, cluster, snap)
+		default:
 			err = o.addCards(out, t, cluster, snap)
 		}
 		if err != nil {
@@ -187,6 +216,20 @@ func (o *GPUOptions) addCards(out *gpuOutput, t target, cluster string, snap *gp
 	out.add(0, t.name, header, rows)
 	for _, v := range snap.Nodes {
 		if err := out.item(contract.OutputKindGPUNode, "", v.Name, gpuItem{Cluster: cluster, NodeView: v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addShapes is --shapes: one row per request shape of the live GPU pods.
+func (o *GPUOptions) addShapes(out *gpuOutput, t target, cluster string, snap *gpuinspect.Snapshot) error {
+	out.emptyMessage = "No GPU pods found: no shape to count room for."
+	header, rows := gpuinspect.ShapeTable(snap.Shapes)
+	out.add(0, t.name, header, rows)
+	for _, r := range snap.Shapes {
+		name := fmt.Sprintf("%dmi-x%d", r.MemMiB, r.Cards)
+		if err := out.item(contract.OutputKindGPUShape, "", name, gpuShapeItem{Cluster: cluster, ShapeRoom: r}); err != nil {
 			return err
 		}
 	}

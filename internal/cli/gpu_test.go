@@ -84,6 +84,14 @@ func TestGPUPods(t *testing.T) {
 			"NODE CARD MODEL TOTAL ALLOCATED FREE PODS UUID HEALTHY USED POD MEMORY (REQUESTED/USED)",
 			"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 24Gi 16Gi 3 GPU-A true 11000Mi ns-a/llm-0:8Gi/<unknown>,ns-a/vision-0:8Gi/9000Mi,ns-a/vision-1:8Gi/2000Mi",
 		}},
+		// The shapes of the live GPU pods: 8 GiB on one card; cluster a's
+		// card has room for two more by memory but one slot left.
+		{args: []string{"gpu", "--shapes", "--context", "a,b"}, want: []string{
+			"CLUSTER MEMORY CARDS SHARE MORE UNUSABLE FREE",
+			"a 8Gi 1 100% 1 0Mi",
+			"b 8Gi 1 100% 2 0Mi",
+		}},
+		{args: []string{"gpu", "--shapes", "-o", "name"}, want: []string{"gpushape.zz.io/8192mi-x1"}},
 		{args: []string{"gpu", "--pods", "-o", "name"}, want: []string{"gpupod.zz.io/llm-0", "gpupod.zz.io/vision-0", "gpupod.zz.io/vision-1", "gpuapp.zz.io/llm", "gpuapp.zz.io/vision"}},
 		// A pod without zz.io/app is a pod object, and the <none> row of the
 		// app table, never an app object with no name.
@@ -142,6 +150,8 @@ func TestGPUPods(t *testing.T) {
 		{[]string{"gpu", "-A"}, "add --pods"},
 		{[]string{"gpu", "-l", "app=x"}, "add --pods"},
 		{[]string{"gpu", "--pods", "-l", "app in"}, `--selector "app in"`},
+		{[]string{"gpu", "--pods", "--shapes"}, "give one"},
+		{[]string{"gpu", "gpu-1", "--shapes"}, "drop the node names"},
 	} {
 		if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)

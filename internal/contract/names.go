@@ -209,9 +209,12 @@ const (
 	OutputKindGPUNode  = "GPUNode"
 	// OutputKindGPUPod and OutputKindGPUApp are kubectl zz gpu --pods' rows:
 	// one pod's requested vs used memory per card, and one app's sums.
-	OutputKindGPUPod  = "GPUPod"
-	OutputKindGPUApp  = "GPUApp"
-	OutputKindVersion = "Version"
+	OutputKindGPUPod = "GPUPod"
+	OutputKindGPUApp = "GPUApp"
+	// OutputKindGPUShape is one row of kubectl zz gpu --shapes: a request
+	// shape, and the room the nodes have for it.
+	OutputKindGPUShape = "GPUShape"
+	OutputKindVersion  = "Version"
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )

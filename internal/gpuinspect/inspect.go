@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -25,6 +26,11 @@ type Snapshot struct {
 	// Pods are the GPU pods on those nodes: what the ledger charges each on
 	// each card, against what its device plugin published it uses.
 	Pods []PodGPU
+	// Shapes are the request shapes of the live GPU pods, each with how
+	// many more pods of it the nodes could take and the free memory it
+	// cannot use (gpushare.ShapeRoom; the extender's zz_gpu_shape_*
+	// metrics, over its last 1,000 pods instead).
+	Shapes []gpushare.ShapeRoom
 	// Warnings name pods whose annotations cannot be read: reported, not
 	// dropped silently.
 	Warnings []string
@@ -48,10 +54,15 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		ledger.SetNode(&nodes.Items[i])
 	}
 	for i := range pods.Items {
-		if err := ledger.SetPod(&pods.Items[i]); err != nil {
+		p := &pods.Items[i]
+		if err := ledger.SetPod(p); err != nil {
 			s.Warnings = append(s.Warnings, err.Error())
 		}
+		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			ledger.Stream().ObservePod(p)
+		}
 	}
+	s.Shapes = ledger.ShapeRooms()
 	for _, v := range ledger.View() {
 		if len(only) == 0 || slices.Contains(only, v.Name) {
 			s.Nodes = append(s.Nodes, v)
@@ -107,6 +118,20 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 			}
 			rows = append(rows, row)
 		}
+	}
+	return header, rows
+}
+
+// ShapeTable returns kubectl zz gpu --shapes: per request shape of the live
+// GPU pods, its memory per card, cards, share of those pods, how many more
+// pods of it the nodes could take (each node alone) and the free memory it
+// cannot use. MORE 0 with much UNUSABLE FREE is fragmentation: the memory is
+// there, in pieces no such pod fits.
+func ShapeTable(shapes []gpushare.ShapeRoom) (header []string, rows [][]string) {
+	header = []string{"MEMORY", "CARDS", "SHARE", "MORE", "UNUSABLE FREE"}
+	for _, r := range shapes {
+		rows = append(rows, []string{mib(r.MemMiB), strconv.Itoa(r.Cards), fmt.Sprintf("%.0f%%", 100*r.Share),
+			strconv.Itoa(r.Pods), mib(r.UnusableMiB)})
 	}
 	return header, rows
 }

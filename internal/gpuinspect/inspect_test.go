@@ -120,6 +120,23 @@ func containsAll(s string, subs []string) bool {
 	return true
 }
 
+// TestShapes: the shapes of the live GPU pods (broken asks for none) with the
+// room the ledger has for each; gpu-2's card has no slot left, so it adds
+// nothing, and the forged assignment is not charged.
+func TestShapes(t *testing.T) {
+	snap, err := Collect(t.Context(), fixture(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"MEMORY CARDS SHARE MORE UNUSABLE FREE",
+		"1Gi 1 67% 40 0Mi",   // 29 + 11 pieces on gpu-1's cards
+		"3000Mi 2 17% 3 0Mi", // 9 and 3 pieces, two cards a pod
+		"8Gi 1 17% 4 0Mi"}
+	if got := render(ShapeTable(snap.Shapes)); got != strings.Join(want, "\n") {
+		t.Errorf("shapes:\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
 func TestCollectUnknownNode(t *testing.T) {
 	if _, err := Collect(t.Context(), fixture(t), []string{"cpu-1"}); err == nil || !strings.Contains(err.Error(), `node "cpu-1" has no GPUs`) {
 		t.Fatalf("err = %v", err)

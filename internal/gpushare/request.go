@@ -33,8 +33,8 @@ var ErrNoGPU = errors.New("pod asks for no " + string(contract.ResourceGPUMem))
 
 // Request is what a pod asks for: MemMiB on each of Cards distinct cards.
 type Request struct {
-	MemMiB int64
-	Cards  int
+	MemMiB int64 `json:"memMiB"`
+	Cards  int   `json:"cards"`
 }
 
 func (r Request) String() string {

@@ -7,14 +7,14 @@ package gpushare
 type ShapeRoom struct {
 	Request
 	// Share is the shape's share of the recent stream (Mix).
-	Share float64
+	Share float64 `json:"share"`
 	// Pods is how many more pods of the shape the nodes could take, each
 	// node counted alone: binpack's room. 0 means the next one pends.
-	Pods int
+	Pods int `json:"roomPods"`
 	// UnusableMiB is the free memory no pod of the shape can use: on cards
 	// with less free (or no free slot) than it asks, or on nodes with
 	// fewer such cards than it needs (Frag's F_m, summed over nodes).
-	UnusableMiB int64
+	UnusableMiB int64 `json:"unusableMiB"`
 }
 
 // ShapeRooms is the room of every shape of the recent stream, in Mix order

@@ -88,6 +88,12 @@ func TestMonitoring(t *testing.T) {
 	cluster.WaitFor(t, 20*time.Second, "the 64-card shape in the extender's metrics", func(context.Context) (bool, string, error) {
 		return noRoom.MatchString(scrape(t, z.url("/metrics"))), "", nil
 	})
+	// kubectl zz gpu --shapes shows the same from the pods and nodes alone:
+	// no room for the wide shape, room for infer's.
+	shapes, err := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "gpu", "--shapes").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^1Gi +64 +\d+% +0 +\S+$`).Match(shapes) || !regexp.MustCompile(`(?m)^8Gi +1 +\d+% +[1-9]\d* +`).Match(shapes) {
+		t.Errorf("kubectl zz gpu --shapes: %v\n%s", err, shapes)
+	}
 
 	var scrapes []promScrape
 	start := time.Now()
