@@ -65,27 +65,30 @@ func Frag(free []int64, mix *Mix) float64 {
 	if mix == nil || len(mix.Shapes) == 0 {
 		return 0
 	}
-	var total int64
-	for _, f := range free {
-		total += f
-	}
 	var sum float64
 	for _, m := range mix.Shapes {
-		fit := 0
-		var stranded int64
-		for _, f := range free {
-			if f >= m.MemMiB {
-				fit++
-			} else {
-				stranded += f
-			}
-		}
-		if fit < m.Cards {
-			stranded = total
-		}
-		sum += m.Weight * float64(stranded)
+		sum += m.Weight * float64(stranded(free, m.Request))
 	}
 	return sum
+}
+
+// stranded is F_m: the free MiB of one node's cards that no pod of req can
+// use (all of it when fewer than req.Cards cards have req.MemMiB free).
+func stranded(free []int64, req Request) int64 {
+	fit := 0
+	var total, small int64
+	for _, f := range free {
+		total += f
+		if f >= req.MemMiB {
+			fit++
+		} else {
+			small += f
+		}
+	}
+	if fit < req.Cards {
+		return total
+	}
+	return small
 }
 
 // Cost is how much a policy dislikes one placement; lower is better.

@@ -12,8 +12,9 @@ type ShapeRoom struct {
 	// node counted alone: binpack's room. 0 means the next one pends.
 	Pods int `json:"roomPods"`
 	// UnusableMiB is the free memory no pod of the shape can use: on cards
-	// with less free (or no free slot) than it asks, or on nodes with
-	// fewer such cards than it needs (Frag's F_m, summed over nodes).
+	// with less free (or no free slot: nodeRoom counts such a card's free
+	// as 0) than it asks, or on nodes with fewer such cards than it needs
+	// (Frag's F_m, summed over nodes).
 	UnusableMiB int64 `json:"unusableMiB"`
 }
 
@@ -39,26 +40,8 @@ func (l *Ledger) ShapeRooms() []ShapeRoom {
 		}
 		r.set(n.cards)
 		for m := range out {
-			out[m].UnusableMiB += r.unusable(out[m].Request)
+			out[m].UnusableMiB += stranded(r.free, out[m].Request)
 		}
 	}
 	return out
-}
-
-// unusable is the node's free MiB that no pod of req can use.
-func (r *nodeRoom) unusable(req Request) int64 {
-	var fit int
-	var total, small int64
-	for i, f := range r.free {
-		total += f
-		if r.piecesOn(i, req.MemMiB) > 0 {
-			fit++
-		} else {
-			small += f
-		}
-	}
-	if fit < req.Cards {
-		return total
-	}
-	return small
 }
