@@ -34,8 +34,8 @@ type Card struct {
 	// MIG is true when the card is partitioned (MIG mode on or pending):
 	// its memory belongs to MIG instances, so zz does not share it.
 	MIG bool
-	// NUMANode is the card's NUMA node (LocateNUMA); nil when unknown.
-	NUMANode *int64
+	// The card's NUMA node is GPU.NUMANode (LocateNUMA; nil when unknown),
+	// published with the inventory.
 }
 
 // Discover lists the cards NVML sees, in NVML index order. lib must be

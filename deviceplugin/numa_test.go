@@ -125,4 +125,26 @@ func TestSlotsCarryTheirCardsNUMANode(t *testing.T) {
 			t.Errorf("slot %s of card %d: topology %v, want node %d", d.ID, card, d.Topology, card/4)
 		}
 	}
+
+	// The inventory publishes each card's node for the extender, which keeps
+	// a multi-card pod's cards on one node where its packing allows; a card
+	// of unknown node has none.
+	value, err := Inventory(cards).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := contract.ParseInventory(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range inv.Cards {
+		switch {
+		case i == 7:
+			if c.NUMANode != nil {
+				t.Errorf("card 7: numaNode %d published for a card of unknown node", *c.NUMANode)
+			}
+		case c.NUMANode == nil || *c.NUMANode != int64(i/4):
+			t.Errorf("card %d: numaNode %v in %s, want %d", i, c.NUMANode, value, i/4)
+		}
+	}
 }

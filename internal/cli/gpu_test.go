@@ -81,8 +81,8 @@ func TestGPUPods(t *testing.T) {
 		// The card table: FREE is the ledger's (3 of 4 slots taken: 16 GiB
 		// left); wide adds what the pods use.
 		{args: []string{"gpu", "-o", "wide"}, want: []string{
-			"NODE CARD MODEL TOTAL ALLOCATED FREE PODS UUID HEALTHY USED POD MEMORY (REQUESTED/USED)",
-			"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 24Gi 16Gi 3 GPU-A true 11000Mi ns-a/llm-0:8Gi/<unknown>,ns-a/vision-0:8Gi/9000Mi,ns-a/vision-1:8Gi/2000Mi",
+			"NODE CARD MODEL TOTAL ALLOCATED FREE PODS UUID HEALTHY NUMA USED POD MEMORY (REQUESTED/USED)",
+			"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 24Gi 16Gi 3 GPU-A true <unknown> 11000Mi ns-a/llm-0:8Gi/<unknown>,ns-a/vision-0:8Gi/9000Mi,ns-a/vision-1:8Gi/2000Mi",
 		}},
 		// The shapes of the live GPU pods: 8 GiB on one card; cluster a's
 		// card has room for two more by memory but one slot left.

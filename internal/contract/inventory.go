@@ -28,6 +28,11 @@ type GPU struct {
 	// empty for a healthy card. Added to format version 1 compatibly:
 	// readers that do not know it ignore it.
 	Reason string `json:"reason,omitempty"`
+	// NUMANode is the card's NUMA node, where the device plugin could learn it
+	// (NVML, else sysfs); absent when unknown. Added to format version 1
+	// compatibly. The extender keeps a multi-card pod's cards on as few NUMA
+	// nodes as its packing allows.
+	NUMANode *int64 `json:"numaNode,omitempty"`
 }
 
 // ErrNoInventory means the node has no inventory annotation: not a GPU node, or
@@ -71,6 +76,8 @@ func (inv *NodeGPUInventory) Validate() error {
 			return fmt.Errorf("card %d: uuid %s appears twice", i, c.UUID)
 		case c.MemoryMiB <= 0:
 			return fmt.Errorf("card %d (%s): memoryMiB must be positive, got %d", i, c.UUID, c.MemoryMiB)
+		case c.NUMANode != nil && *c.NUMANode < 0:
+			return fmt.Errorf("card %d (%s): numaNode must not be negative, got %d (leave it out when unknown)", i, c.UUID, *c.NUMANode)
 		}
 		indexes[c.Index] = true
 		uuids[c.UUID] = true

@@ -27,6 +27,10 @@ func TestParseInventory(t *testing.T) {
 			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":0}]}`},
 		{name: "negative index", wantErr: "negative index",
 			value: `{"version":1,"cards":[{"index":-1,"uuid":"GPU-a","memoryMiB":1}]}`},
+		{name: "NUMA nodes", cards: 2,
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1,"numaNode":0},{"index":1,"uuid":"GPU-b","memoryMiB":1,"numaNode":1}]}`},
+		{name: "negative NUMA node", wantErr: "numaNode must not be negative",
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1,"numaNode":-1}]}`},
 		{name: "missing uuid", wantErr: "empty uuid",
 			value: `{"version":1,"cards":[{"index":0,"memoryMiB":1}]}`},
 	}

@@ -82,21 +82,22 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 // Table returns the table kubectl zz gpu prints: one row per card (per node
 // when its inventory is unreadable). FREE is the ledger's free memory
 // (gpushare.Card.FreeMiB: 0 on a card whose sharing slots are all taken).
-// Wide adds UUID, health, the memory the card's pods use (as their device
+// Wide adds UUID, health, the card's NUMA node ("<unknown>" when its device
+// plugin could not tell), the memory the card's pods use (as their device
 // plugin published it; "<unknown>" when none did) and each pod's
 // requested/used memory. The command prints it (with a CLUSTER column
 // across clusters).
 func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 	header = []string{"NODE", "CARD", "MODEL", "TOTAL", "ALLOCATED", "FREE", "PODS"}
 	if wide {
-		header = append(header, "UUID", "HEALTHY", "USED", "POD MEMORY (REQUESTED/USED)")
+		header = append(header, "UUID", "HEALTHY", "NUMA", "USED", "POD MEMORY (REQUESTED/USED)")
 	}
 	used := s.usedByCard()
 	for _, v := range s.Nodes {
 		if v.Error != "" {
 			row := []string{v.Name, "-", "<error: " + v.Error + ">", "", "", "", ""}
 			if wide {
-				row = append(row, "", "", "", "")
+				row = append(row, "", "", "", "", "")
 			}
 			rows = append(rows, row)
 			continue
@@ -114,7 +115,11 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 				for _, u := range byPod { // pods on the card unassigned too
 					total += u
 				}
-				row = append(row, c.UUID, health(c.Card), usedCell(total, len(byPod) > 0), strings.Join(pods, ","))
+				numa := "<unknown>"
+				if c.NUMANode != nil {
+					numa = strconv.FormatInt(*c.NUMANode, 10)
+				}
+				row = append(row, c.UUID, health(c.Card), numa, usedCell(total, len(byPod) > 0), strings.Join(pods, ","))
 			}
 			rows = append(rows, row)
 		}

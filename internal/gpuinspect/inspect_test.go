@@ -15,8 +15,9 @@ import (
 )
 
 func fixture(t *testing.T) *fake.Clientset {
+	socket1 := int64(1)
 	inv := &contract.NodeGPUInventory{Version: 1, Cards: []contract.GPU{
-		{Index: 0, UUID: "GPU-0", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true},
+		{Index: 0, UUID: "GPU-0", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true, NUMANode: &socket1},
 		{Index: 1, UUID: "GPU-1", Model: "Tesla T4", MemoryMiB: 15360, Healthy: true},
 	}}
 	v, err := inv.Encode()
@@ -85,9 +86,10 @@ func TestCollectAndPrint(t *testing.T) {
 		{false, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS", "gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 11192Mi 29768Mi 2", "gpu-1 1 Tesla T4 15Gi 4024Mi 11336Mi 2",
 			// Both slots taken: the ledger's free is 0, not 40960 - 2048.
 			"gpu-2 0 NVIDIA A100-SXM4-40GB 40Gi 2Gi 0Mi 2"}},
-		{true, []string{"UUID HEALTHY USED POD MEMORY (REQUESTED/USED)", "GPU-0 true 10000Mi team/infer:3000Mi/1000Mi,team/train:8Gi/9000Mi",
+		{true, []string{"UUID HEALTHY NUMA USED POD MEMORY (REQUESTED/USED)", "GPU-0 true 1 10000Mi team/infer:3000Mi/1000Mi,team/train:8Gi/9000Mi",
 			// forged's use counts on the card, though the ledger refused its assignment.
-			"GPU-1 true 1200Mi team/bad-use:1Gi/<unknown>,team/infer:3000Mi/500Mi", "GPU-F true 12Mi team/a:1Gi/<unknown>,team/b:1Gi/12Mi"}},
+			// NUMA nodes as the device plugin published them; unknown on the others.
+			"GPU-1 true <unknown> 1200Mi team/bad-use:1Gi/<unknown>,team/infer:3000Mi/500Mi", "GPU-F true <unknown> 12Mi team/a:1Gi/<unknown>,team/b:1Gi/12Mi"}},
 	}
 	for _, tt := range tests {
 		header, rows := Table(snap, tt.wide)

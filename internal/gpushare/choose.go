@@ -114,11 +114,16 @@ func freeList(cards []Card) string {
 // Choose picks req.Cards distinct cards by policy and returns their positions
 // in cards: binpack the near-tightest set that costs the cluster's headroom
 // h least, bestfit the tightest fits, spread the emptiest; ties go to the
-// lower index so the choice is deterministic. It is a pure function of its
-// arguments; h matters to binpack only (nil: best-fit).
+// lower index so the choice is deterministic. Cards the policy cannot tell
+// apart are then swapped to put a multi-card pod on as few NUMA nodes as they
+// allow (numaCompact). It is a pure function of its arguments; h matters to
+// binpack only (nil: best-fit).
 func Choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, error) {
 	idx, _, err := choose(cards, req, policy, h)
-	return idx, err
+	if err != nil {
+		return nil, err
+	}
+	return numaCompact(cards, idx), nil
 }
 
 // NodeCost is what placing req on a node's cards costs by policy (the cost of

@@ -291,6 +291,8 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 			total := int64(raw[i]%81+1) * gib
 			cs = append(cs, Card{GPU: contract.GPU{Index: len(cs), UUID: fmt.Sprint(len(cs)), MemoryMiB: total, Healthy: raw[i+1]%7 != 0},
 				UsedMiB: total * int64(raw[i+1]) / 255, Pods: int(raw[i+2] % 5), Slots: int(raw[i+2] % 6)})
+			numa := int64(raw[i+2] / 64) // NUMA nodes 0–3, so numaCompact swaps too
+			cs[len(cs)-1].NUMANode = &numa
 		}
 		req := Request{MemMiB: int64(mem) + 1, Cards: int(ncards%5) + 1}
 		policy := []Policy{Binpack, BestFit, Spread, fgd, fgdBand}[pol%5]

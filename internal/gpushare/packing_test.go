@@ -76,6 +76,9 @@ type extenderPlacer struct {
 	// A pod none of them fits is tried again on the next window, as the
 	// scheduler retries it; retries counts those.
 	window, start, retries int
+	// rawCards, when set, places on the cards the policy chose, before
+	// numaCompact (TestPackingNUMA compares).
+	rawCards bool
 }
 
 func newExtender(policy Policy, seed uint64) *extenderPlacer {
@@ -134,6 +137,9 @@ func (e *extenderPlacer) placeOn(nodes [][]Card, win []int, req Request, h *Head
 	}
 	n := win[top[e.rng.IntN(len(top))]]
 	idx, err := Choose(nodes[n], req, e.policy, h)
+	if e.rawCards {
+		idx, _, err = choose(nodes[n], req, e.policy, h)
+	}
 	if err != nil {
 		panic(err) // the node fits
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -305,6 +307,51 @@ func TestDevicePluginKubelet(t *testing.T) {
 				n.checkCards(t, waitPodPhase(t, ns, p.Name, corev1.PodRunning, 90*time.Second))
 			}
 		}
+	})
+
+	t.Run("zz-scheduler keeps a two-card pod on one NUMA node", func(t *testing.T) {
+		// The device plugin publishes each card's NUMA node (the mock: cards
+		// 0-3 on node 0, 4-7 on node 1) for the extender.
+		for i, c := range n.inv.Cards {
+			if c.NUMANode == nil || *c.NUMANode != int64(i/4) {
+				t.Fatalf("card %d: numaNode %v in the inventory, want %d", i, c.NUMANode, i/4)
+			}
+		}
+		if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cluster.WaitFor(t, 60*time.Second, "the earlier pods gone", func(ctx context.Context) (bool, string, error) {
+			l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return len(l.Items) == 0, fmt.Sprintf("%d left", len(l.Items)), nil
+		})
+		// Cards 0-2 nearly full: the tightest fit for two cards of 30 GiB
+		// is then two of the empty cards 3-7, and in index order that is 3
+		// and 4, one on each NUMA node.
+		now := time.Now()
+		var fill []*corev1.Pod
+		for i := range 3 {
+			fill = append(fill, n.gpuPodFor(ns, fmt.Sprintf("fill-%d", i), 36864, 1, n.assignment(36864, now.Add(time.Duration(i)*time.Millisecond), i)))
+		}
+		createPods(t, fill)
+		for _, p := range fill {
+			waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second)
+		}
+		startZZScheduler(t) // the previous subtest's stopped with it
+		two := n.gpuPodFor(ns, "numa-two", 30720, 2, nil)
+		createPods(t, []*corev1.Pod{two})
+		pod := waitPodPhase(t, ns, two.Name, corev1.PodRunning, 90*time.Second)
+		n.checkCards(t, pod)
+		a, err := gpushare.PodAssignment(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Indexes, []int{4, 5}) {
+			t.Fatalf("the two-card pod got cards %v; want 4 and 5, alike to 3 and 4 for the packing and both on NUMA node 1", a.Indexes)
+		}
+		n.checkNUMA(t, ns+"/"+two.Name, []int64{1, 1})
 	})
 }
 
