@@ -16,9 +16,11 @@ import (
 const maxNUMANode = 1023
 
 // LocateNUMA sets each card's NUMA node, so the kubelet's topology manager
-// can align a GPU pod's CPUs with its cards. A card whose node is unknown
+// can align a GPU pod's CPUs with its cards and the extender can keep a
+// multi-card pod's cards under one socket. A card whose node is unknown
 // keeps none (the kubelet then treats it as close to every node). lib must
-// be initialised; sysfs is the host's /sys.
+// be initialised; sysfs is the host's /sys, or "" when the cards are not the
+// host's (mock NVML: its bus IDs may name the host's own devices).
 func LocateNUMA(lib nvml.Interface, cards []Card, sysfs string) {
 	for i := range cards {
 		d, ret := lib.DeviceGetHandleByIndex(cards[i].Index)
@@ -31,15 +33,40 @@ func LocateNUMA(lib nvml.Interface, cards []Card, sysfs string) {
 	}
 }
 
-// numaNode asks NVML (nvmlDeviceGetNumaNodeId, in drivers from R535 on: the
+// numaNode is the NUMA node of the CPU socket the card hangs off. First the
+// kernel's view of its PCI device, <sysfs>/bus/pci/devices/<bus id>/numa_node
+// (-1: none), which is what NVIDIA's device plugin reads. Only when that has
+// no answer NVML (nvmlDeviceGetNumaNodeId, in drivers from R535 on: the
 // loaded library is checked for it first, as calling a missing symbol kills
-// the process), then falls back to the kernel's view of the card's PCI
-// device, <sysfs>/bus/pci/devices/<bus id>/numa_node, where -1 means none.
+// the process). NVML documents that call for "platforms where the GPUs are
+// NUMA nodes" (Grace Hopper and Grace Blackwell), where it names the GPU's own
+// memory node, which has no CPUs: slots advertised there could never align
+// with a pod's CPUs, so a node sysfs shows without CPUs is not taken.
 func numaNode(lib nvml.Interface, d nvml.Device, sysfs string) (int64, bool) {
-	if lib.Extensions().LookupSymbol("nvmlDeviceGetNumaNodeId") == nil {
-		if node, ret := d.GetNumaNodeId(); ret == nvml.SUCCESS {
-			return int64(node), node >= 0 && node <= maxNUMANode
+	if node, ok := pciNUMANode(d, sysfs); ok {
+		return node, true
+	}
+	if lib.Extensions().LookupSymbol("nvmlDeviceGetNumaNodeId") != nil {
+		return 0, false
+	}
+	n, ret := d.GetNumaNodeId()
+	if ret != nvml.SUCCESS || n < 0 || n > maxNUMANode {
+		return 0, false
+	}
+	node := int64(n)
+	if sysfs != "" {
+		cpus, err := os.ReadFile(filepath.Join(sysfs, "devices", "system", "node", "node"+strconv.FormatInt(node, 10), "cpulist"))
+		if err == nil && len(bytes.TrimSpace(cpus)) == 0 {
+			return 0, false // the GPU's own memory node
 		}
+	}
+	return node, true
+}
+
+// pciNUMANode reads the card's PCI device's NUMA node from sysfs.
+func pciNUMANode(d nvml.Device, sysfs string) (int64, bool) {
+	if sysfs == "" {
+		return 0, false
 	}
 	pci, ret := d.GetPciInfo()
 	if ret != nvml.SUCCESS {

@@ -39,46 +39,58 @@ func TestSysfsBusID(t *testing.T) {
 	}
 }
 
-// TestLocateNUMA covers each way a card's NUMA node is found or not: NVML,
-// the sysfs fallback when the driver lacks the call or the card does not
-// support it, and "unknown" (-1, no file, errors).
+// TestLocateNUMA covers each way a card's NUMA node is found or not: the
+// PCI device's node in sysfs first, NVML when sysfs has no answer (never a
+// node without CPUs: on Grace platforms NVML names the GPU's own memory
+// node), and "unknown" (-1, no file, errors).
 func TestLocateNUMA(t *testing.T) {
 	sysfs := t.TempDir()
-	writeNode := func(id, value string) {
-		dir := filepath.Join(sysfs, "bus", "pci", "devices", id)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	write := func(rel, value string) {
+		path := filepath.Join(sysfs, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "numa_node"), []byte(value), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	writeNode := func(id, value string) { write(filepath.Join("bus", "pci", "devices", id, "numa_node"), value) }
 	writeNode("0000:07:00.0", "3\n")
 	writeNode("0000:0f:00.0", "-1\n")
 	writeNode("0000:47:00.0", "garbage\n")
+	// The host's NUMA nodes: 0 and 1 with CPUs, 4 the GPU memory node a
+	// Grace Hopper machine shows (no CPUs).
+	write("devices/system/node/node0/cpulist", "0-71\n")
+	write("devices/system/node/node1/cpulist", "72-143\n")
+	write("devices/system/node/node4/cpulist", "\n")
 	nvmlNode := func(n int, ret nvml.Return) func() (int, nvml.Return) {
 		return func() (int, nvml.Return) { return n, ret }
 	}
 	pci := func(id string) func() (nvml.PciInfo, nvml.Return) {
 		return func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{BusId: busID(id)}, nvml.SUCCESS }
 	}
+	noPCI := func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{}, nvml.ERROR_UNKNOWN }
 	tests := []struct {
 		name     string
 		noSymbol bool // the driver's NVML lacks nvmlDeviceGetNumaNodeId
+		noSysfs  bool // LocateNUMA's sysfs is "" (mock NVML)
 		numa     func() (int, nvml.Return)
 		pci      func() (nvml.PciInfo, nvml.Return)
 		want     int64 // -1: no topology
 	}{
-		{name: "NVML", numa: nvmlNode(1, nvml.SUCCESS), want: 1},
-		{name: "NVML node 0", numa: nvmlNode(0, nvml.SUCCESS), want: 0},
-		{name: "NVML says no node", numa: nvmlNode(-1, nvml.SUCCESS), want: -1},
-		{name: "NVML out of range", numa: nvmlNode(1<<32-1, nvml.SUCCESS), want: -1},
-		{name: "not supported: sysfs", numa: nvmlNode(0, nvml.ERROR_NOT_SUPPORTED), pci: pci("00000000:07:00.0"), want: 3},
-		{name: "old driver: sysfs, NVML not called", noSymbol: true, pci: pci("00000000:07:00.0"), want: 3},
-		{name: "sysfs -1", noSymbol: true, pci: pci("00000000:0F:00.0"), want: -1},
-		{name: "sysfs garbage", noSymbol: true, pci: pci("00000000:47:00.0"), want: -1},
-		{name: "sysfs missing", noSymbol: true, pci: pci("00000000:87:00.0"), want: -1},
-		{name: "no PCI info", noSymbol: true, pci: func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{}, nvml.ERROR_UNKNOWN }, want: -1},
+		{name: "sysfs, NVML not called", pci: pci("00000000:07:00.0"), want: 3},
+		{name: "sysfs -1: NVML", pci: pci("00000000:0F:00.0"), numa: nvmlNode(1, nvml.SUCCESS), want: 1},
+		{name: "sysfs missing: NVML node 0", pci: pci("00000000:87:00.0"), numa: nvmlNode(0, nvml.SUCCESS), want: 0},
+		{name: "no PCI info: NVML", pci: noPCI, numa: nvmlNode(1, nvml.SUCCESS), want: 1},
+		{name: "NVML names a node without CPUs (Grace Hopper's GPU memory)", pci: pci("00000000:87:00.0"), numa: nvmlNode(4, nvml.SUCCESS), want: -1},
+		{name: "NVML names a node sysfs does not list", pci: pci("00000000:87:00.0"), numa: nvmlNode(2, nvml.SUCCESS), want: 2},
+		{name: "NVML says no node", pci: pci("00000000:87:00.0"), numa: nvmlNode(-1, nvml.SUCCESS), want: -1},
+		{name: "NVML out of range", pci: pci("00000000:87:00.0"), numa: nvmlNode(1<<32-1, nvml.SUCCESS), want: -1},
+		{name: "NVML not supported", pci: pci("00000000:87:00.0"), numa: nvmlNode(0, nvml.ERROR_NOT_SUPPORTED), want: -1},
+		{name: "old driver: NVML not called", noSymbol: true, pci: pci("00000000:0F:00.0"), want: -1},
+		{name: "sysfs garbage, old driver", noSymbol: true, pci: pci("00000000:47:00.0"), want: -1},
+		{name: "mock NVML: no sysfs, PCI not read", noSysfs: true, numa: nvmlNode(1, nvml.SUCCESS), want: 1},
+		{name: "mock NVML: a node sysfs would call CPU-less is taken", noSysfs: true, numa: nvmlNode(4, nvml.SUCCESS), want: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +102,11 @@ func TestLocateNUMA(t *testing.T) {
 			d := server.Devices[0].(*dgxa100.Device)
 			d.GetNumaNodeIdFunc, d.GetPciInfoFunc = tt.numa, tt.pci // nil ones panic if called
 			cards := []Card{{GPU: contract.GPU{Index: 0, UUID: d.UUID}}}
-			LocateNUMA(server, cards, sysfs)
+			root := sysfs
+			if tt.noSysfs {
+				root = ""
+			}
+			LocateNUMA(server, cards, root)
 			got := int64(-1)
 			if cards[0].NUMANode != nil {
 				got = *cards[0].NUMANode

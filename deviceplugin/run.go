@@ -141,7 +141,11 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	if err != nil {
 		return err
 	}
-	LocateNUMA(lib, cards, "/sys")
+	sysfs := "/sys"
+	if strings.HasPrefix(c.NVML, "mock:") {
+		sysfs = "" // the mock's cards are not this host's PCI devices
+	}
+	LocateNUMA(lib, cards, sysfs)
 	client, err := newClient(c.Kubeconfig)
 	if err != nil {
 		return err
