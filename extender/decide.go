@@ -3,6 +3,7 @@ package extender
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,11 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 	policy, err := gpushare.ParsePolicy(pod.Annotations[contract.AnnotationGPUPolicy], d.DefaultPolicy)
 	if err != nil {
 		return req, "", fmt.Errorf("annotation %s: %w", contract.AnnotationGPUPolicy, err)
+	}
+	if v, ok := pod.Annotations[contract.AnnotationGPUNUMABind]; ok {
+		if req.SameNUMA, err = strconv.ParseBool(v); err != nil {
+			return req, "", fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" to require all the pod's cards on one NUMA node", contract.AnnotationGPUNUMABind, v)
+		}
 	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
 		return req, "", fmt.Errorf("pod asks for %d cards; the largest GPU node has %d", req.Cards, most)

@@ -139,6 +139,11 @@ func TestFilter(t *testing.T) {
 			p.Annotations = map[string]string{contract.AnnotationGPUPolicy: "worstfit"}
 			return p
 		}(), callErr: `GPU policy "worstfit" is unknown`},
+		{name: "bad NUMA bind", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 2)
+			p.Annotations = map[string]string{contract.AnnotationGPUNUMABind: "yes"}
+			return p
+		}(), callErr: `annotation zz.io/gpu-numa-bind: "yes" is not a boolean; use "true"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

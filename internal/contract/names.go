@@ -32,6 +32,10 @@ const (
 	AnnotationGPUAssigned = Prefix + "gpu-assigned"
 	// AnnotationGPUPolicy overrides the cluster's placement policy for one pod.
 	AnnotationGPUPolicy = Prefix + "gpu-policy"
+	// AnnotationGPUNUMABind, "true" on a pod, requires all its cards on one
+	// NUMA node (HAMi's nvidia.com/numa-bind); "false" or absent prefers it
+	// only where the packing allows.
+	AnnotationGPUNUMABind = Prefix + "gpu-numa-bind"
 )
 
 // GPU placement policies, values of AnnotationGPUPolicy.

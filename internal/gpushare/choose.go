@@ -78,6 +78,8 @@ func Fit(cards []Card, req Request) error {
 		}
 	}
 	switch {
+	case fitting >= req.Cards && req.SameNUMA && req.Cards > 1:
+		return fitOneNUMA(cards, req)
 	case fitting >= req.Cards:
 		return nil
 	case healthy < req.Cards:
@@ -137,17 +139,55 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 	if err := Fit(cards, req); err != nil {
 		return nil, Cost{}, err
 	}
+	if doms := knownNUMANodes(cards); req.SameNUMA && req.Cards > 1 && len(doms) > 1 {
+		// The policy's choice on each NUMA node that can hold the pod (Fit
+		// made sure there is one), and the cheapest of those within the
+		// policy's band of the tightest fit any of them offers, as Rank
+		// keeps to it over nodes.
+		var idxs [][]int
+		var costs []Cost
+		tight := math.Inf(1)
+		for _, d := range doms {
+			in := func(i int) bool { return onNUMANode(&cards[i], d) }
+			if fittingOn(cards, req, in) < req.Cards {
+				continue
+			}
+			idx, c := chooseAmong(cards, req, policy, h, in)
+			idxs, costs = append(idxs, idx), append(costs, c)
+			tight = min(tight, c.tight)
+		}
+		best := -1
+		for j, c := range costs {
+			if c.band > 0 && c.Left > tight+c.band+1e-12 {
+				continue
+			}
+			if best < 0 || c.less(costs[best]) {
+				best = j
+			}
+		}
+		c := costs[best]
+		if c.band > 0 {
+			c.tight = tight
+		}
+		return idxs[best], c, nil
+	}
+	idx, c := chooseAmong(cards, req, policy, h, nil)
+	return idx, c, nil
+}
+
+// chooseAmong is choose among the cards allow admits (nil: all), of which at
+// least req.Cards fit.
+func chooseAmong(cards []Card, req Request, policy Policy, h *Headroom, allow func(int) bool) ([]int, Cost) {
 	cand := make([]int, 0, len(cards))
 	for i := range cards {
-		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB {
+		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB && (allow == nil || allow(i)) {
 			cand = append(cand, i)
 		}
 	}
 	switch policy {
 	case Binpack:
 		if !h.knows() {
-			idx, c := choosePriced(cards, cand, req, nil, headBand)
-			return idx, c, nil
+			return choosePriced(cards, cand, req, nil, headBand)
 		}
 		base := newHeadBase(cards, h)
 		defer base.release()
@@ -161,13 +201,11 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 		}
 		c.windowed = true
 		c.nodeLeft = float64(free-req.MemMiB*int64(req.Cards)) / float64(max(mem, 1))
-		return idx, c, nil
+		return idx, c
 	case fgdBand:
-		idx, c := chooseFGD(cards, cand, req, h.mix(), fitBand)
-		return idx, c, nil
+		return chooseFGD(cards, cand, req, h.mix(), fitBand)
 	case fgd:
-		idx, c := chooseFGD(cards, cand, req, h.mix(), math.Inf(1))
-		return idx, c, nil
+		return chooseFGD(cards, cand, req, h.mix(), math.Inf(1))
 	}
 	slices.SortFunc(cand, func(a, b int) int {
 		fa, fb := cards[a].FreeMiB(), cards[b].FreeMiB()
@@ -184,7 +222,7 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 	if policy == Spread {
 		c.Left = 1 - c.Left
 	}
-	return idx, c, nil
+	return idx, c
 }
 
 func sign(v int64) int64 {

@@ -43,8 +43,8 @@ func TestFrag(t *testing.T) {
 }
 
 func TestNewMix(t *testing.T) {
-	m := NewMix(map[Request]int{{2048, 1}: 3, {1024, 1}: 1, {4096, 2}: 0})
-	want := []Shape{{Request{1024, 1}, 0.25}, {Request{2048, 1}, 0.75}}
+	m := NewMix(map[Request]int{{MemMiB: 2048, Cards: 1}: 3, {MemMiB: 1024, Cards: 1}: 1, {MemMiB: 4096, Cards: 2}: 0})
+	want := []Shape{{Request{MemMiB: 1024, Cards: 1}, 0.25}, {Request{MemMiB: 2048, Cards: 1}, 0.75}}
 	if !slices.Equal(m.Shapes, want) {
 		t.Fatalf("NewMix = %v, want %v", m.Shapes, want)
 	}
@@ -62,11 +62,11 @@ func gibCards(freeAndTotal ...int64) []Card {
 
 func TestChooseBinpack(t *testing.T) {
 	// The stream asks for 5 GiB on one card, three times as often as 20.
-	mix := NewMix(map[Request]int{{5 * gib, 1}: 3, {20 * gib, 1}: 1})
+	mix := NewMix(map[Request]int{{MemMiB: 5 * gib, Cards: 1}: 3, {MemMiB: 20 * gib, Cards: 1}: 1})
 	// ... or for 12 GiB three times as often as 4.
-	twelves := NewMix(map[Request]int{{12 * gib, 1}: 3, {4 * gib, 1}: 1})
+	twelves := NewMix(map[Request]int{{MemMiB: 12 * gib, Cards: 1}: 3, {MemMiB: 4 * gib, Cards: 1}: 1})
 	// ... or for 40 GiB on four cards as often as 20 on two.
-	quads := NewMix(map[Request]int{{40 * gib, 4}: 1, {20 * gib, 2}: 1})
+	quads := NewMix(map[Request]int{{MemMiB: 40 * gib, Cards: 4}: 1, {MemMiB: 20 * gib, Cards: 2}: 1})
 	tests := []struct {
 		name   string
 		cards  []Card
@@ -75,34 +75,34 @@ func TestChooseBinpack(t *testing.T) {
 		policy Policy
 		want   []int
 	}{
-		{name: "no mix: best-fit", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{20 * gib, 1}, policy: Binpack, want: []int{1}},
-		{name: "bestfit takes the tightest", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{20 * gib, 1}, mix: mix, policy: BestFit, want: []int{1}},
+		{name: "no mix: best-fit", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, policy: Binpack, want: []int{1}},
+		{name: "bestfit takes the tightest", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: BestFit, want: []int{1}},
 		// 12 free on card 1 is the room of one 12 GiB pod, which a 4 GiB
 		// pod would take away; card 0 keeps both its 12 GiB places.
-		{name: "binpack spares the room of a frequent shape", cards: gibCards(30, 80, 12, 80), req: Request{4 * gib, 1}, mix: twelves, policy: Binpack, want: []int{0}},
-		{name: "bestfit takes that room", cards: gibCards(30, 80, 12, 80), req: Request{4 * gib, 1}, mix: twelves, policy: BestFit, want: []int{1}},
+		{name: "binpack spares the room of a frequent shape", cards: gibCards(30, 80, 12, 80), req: Request{MemMiB: 4 * gib, Cards: 1}, mix: twelves, policy: Binpack, want: []int{0}},
+		{name: "bestfit takes that room", cards: gibCards(30, 80, 12, 80), req: Request{MemMiB: 4 * gib, Cards: 1}, mix: twelves, policy: BestFit, want: []int{1}},
 		// When the room is the same either way, best-fit's order holds.
-		{name: "binpack ties go to the tightest", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{20 * gib, 1}, mix: mix, policy: Binpack, want: []int{1}},
-		{name: "binpack exact fit", cards: gibCards(25, 80, 20, 80), req: Request{20 * gib, 1}, mix: mix, policy: Binpack, want: []int{1}},
+		{name: "binpack ties go to the tightest", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: Binpack, want: []int{1}},
+		{name: "binpack exact fit", cards: gibCards(25, 80, 20, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: Binpack, want: []int{1}},
 		// Beyond the band best-fit's order holds: the empty card would
 		// keep the 12 GiB room, but leaves 76 of 80 GiB where 8 would do.
-		{name: "binpack stays near the tightest fit", cards: gibCards(12, 80, 80, 80), req: Request{4 * gib, 1}, mix: twelves, policy: Binpack, want: []int{0}},
+		{name: "binpack stays near the tightest fit", cards: gibCards(12, 80, 80, 80), req: Request{MemMiB: 4 * gib, Cards: 1}, mix: twelves, policy: Binpack, want: []int{0}},
 		// Two of the node's four whole 40 GiB cards would leave no room
 		// for a 4-card pod; the two cards with 20 free are as tight.
-		{name: "binpack keeps four whole cards together", cards: gibCards(40, 40, 40, 40, 40, 40, 40, 40, 20, 40, 20, 40), req: Request{20 * gib, 2}, mix: quads, policy: Binpack, want: []int{4, 5}},
-		{name: "binpack multi-card", cards: gibCards(30, 80, 12, 80, 30, 80, 12, 80), req: Request{4 * gib, 2}, mix: twelves, policy: Binpack, want: []int{0, 2}},
-		{name: "bestfit multi-card", cards: gibCards(30, 80, 12, 80, 30, 80, 12, 80), req: Request{4 * gib, 2}, mix: twelves, policy: BestFit, want: []int{1, 3}},
-		{name: "spread takes the emptiest", cards: gibCards(21, 80, 24, 80, 50, 80, 80, 80), req: Request{20 * gib, 2}, mix: mix, policy: Spread, want: []int{3, 2}},
+		{name: "binpack keeps four whole cards together", cards: gibCards(40, 40, 40, 40, 40, 40, 40, 40, 20, 40, 20, 40), req: Request{MemMiB: 20 * gib, Cards: 2}, mix: quads, policy: Binpack, want: []int{4, 5}},
+		{name: "binpack multi-card", cards: gibCards(30, 80, 12, 80, 30, 80, 12, 80), req: Request{MemMiB: 4 * gib, Cards: 2}, mix: twelves, policy: Binpack, want: []int{0, 2}},
+		{name: "bestfit multi-card", cards: gibCards(30, 80, 12, 80, 30, 80, 12, 80), req: Request{MemMiB: 4 * gib, Cards: 2}, mix: twelves, policy: BestFit, want: []int{1, 3}},
+		{name: "spread takes the emptiest", cards: gibCards(21, 80, 24, 80, 50, 80, 80, 80), req: Request{MemMiB: 20 * gib, Cards: 2}, mix: mix, policy: Spread, want: []int{3, 2}},
 		// A card whose last slot the pod takes is full whatever memory it
 		// has left: no 12 GiB room is lost there, while card 1 would lose
 		// one of its two.
-		{name: "binpack: the last slot closes the card", cards: slotted(gibCards(13, 80, 24, 80), 0, 4, 3), req: Request{4 * gib, 1}, mix: twelves, policy: Binpack, want: []int{0}},
+		{name: "binpack: the last slot closes the card", cards: slotted(gibCards(13, 80, 24, 80), 0, 4, 3), req: Request{MemMiB: 4 * gib, Cards: 1}, mix: twelves, policy: Binpack, want: []int{0}},
 		// The previous binpack (FGD within 6% of a card of the tightest)
 		// and pure FGD, kept for the benchmark.
-		{name: "fgd-band leaves a hole the stream can fill", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{20 * gib, 1}, mix: mix, policy: fgdBand, want: []int{0}},
-		{name: "fgd-band stays near the tightest fit", cards: gibCards(22, 80, 40, 80), req: Request{20 * gib, 1}, mix: mix, policy: fgdBand, want: []int{0}},
-		{name: "fgd alone opens the bigger hole", cards: gibCards(22, 80, 40, 80), req: Request{20 * gib, 1}, mix: mix, policy: fgd, want: []int{1}},
-		{name: "fgd-band multi-card", cards: gibCards(22, 80, 25, 80, 22, 80, 25, 80), req: Request{20 * gib, 2}, mix: mix, policy: fgdBand, want: []int{1, 3}},
+		{name: "fgd-band leaves a hole the stream can fill", cards: gibCards(25, 80, 22, 80, 80, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: fgdBand, want: []int{0}},
+		{name: "fgd-band stays near the tightest fit", cards: gibCards(22, 80, 40, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: fgdBand, want: []int{0}},
+		{name: "fgd alone opens the bigger hole", cards: gibCards(22, 80, 40, 80), req: Request{MemMiB: 20 * gib, Cards: 1}, mix: mix, policy: fgd, want: []int{1}},
+		{name: "fgd-band multi-card", cards: gibCards(22, 80, 25, 80, 22, 80, 25, 80), req: Request{MemMiB: 20 * gib, Cards: 2}, mix: mix, policy: fgdBand, want: []int{1, 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,13 +128,13 @@ func TestBinpackNodes(t *testing.T) {
 	}{
 		{"a 2-card pod spares the node with four whole cards",
 			[][]Card{gibCards(40, 40, 40, 40, 40, 40, 40, 40), gibCards(40, 40, 40, 40, 0, 40, 0, 40)},
-			Request{20 * gib, 2}, NewMix(map[Request]int{{40 * gib, 4}: 1, {20 * gib, 2}: 1}), []float64{0, 1}},
+			Request{MemMiB: 20 * gib, Cards: 2}, NewMix(map[Request]int{{MemMiB: 40 * gib, Cards: 4}: 1, {MemMiB: 20 * gib, Cards: 2}: 1}), []float64{0, 1}},
 		{"a small pod spares the last whole 80 GiB card",
 			[][]Card{gibCards(80, 80, 0, 80), gibCards(16, 16, 16, 16)},
-			Request{4 * gib, 1}, NewMix(map[Request]int{{80 * gib, 1}: 1, {4 * gib, 1}: 4}), []float64{0, 1}},
+			Request{MemMiB: 4 * gib, Cards: 1}, NewMix(map[Request]int{{MemMiB: 80 * gib, Cards: 1}: 1, {MemMiB: 4 * gib, Cards: 1}: 4}), []float64{0, 1}},
 		{"best-fit's order without a mix",
 			[][]Card{gibCards(80, 80, 0, 80), gibCards(16, 16, 16, 16)},
-			Request{4 * gib, 1}, nil, []float64{0, 1}},
+			Request{MemMiB: 4 * gib, Cards: 1}, nil, []float64{0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,12 +163,12 @@ func TestHeadroom(t *testing.T) {
 		req   Request
 		want  int
 	}{
-		{"one card: pieces of it", gibCards(80, 80, 30, 80), Request{20 * gib, 1}, 5},
-		{"two cards a pod", gibCards(80, 80, 80, 80, 40, 40, 16, 16), Request{40 * gib, 2}, 2},
-		{"too few cards with room", gibCards(80, 80, 80, 80, 40, 40, 16, 16), Request{20 * gib, 4}, 0},
-		{"a pod on two distinct cards", gibCards(80, 80, 20, 80, 20, 80), Request{20 * gib, 2}, 2},
-		{"slots bound the pieces", slotted(gibCards(80, 80, 80, 80), 0, 4, 3), Request{gib, 1}, 81},
-		{"an unhealthy card has no room", func() []Card { c := gibCards(80, 80, 80, 80); c[1].Healthy = false; return c }(), Request{40 * gib, 1}, 2},
+		{"one card: pieces of it", gibCards(80, 80, 30, 80), Request{MemMiB: 20 * gib, Cards: 1}, 5},
+		{"two cards a pod", gibCards(80, 80, 80, 80, 40, 40, 16, 16), Request{MemMiB: 40 * gib, Cards: 2}, 2},
+		{"too few cards with room", gibCards(80, 80, 80, 80, 40, 40, 16, 16), Request{MemMiB: 20 * gib, Cards: 4}, 0},
+		{"a pod on two distinct cards", gibCards(80, 80, 20, 80, 20, 80), Request{MemMiB: 20 * gib, Cards: 2}, 2},
+		{"slots bound the pieces", slotted(gibCards(80, 80, 80, 80), 0, 4, 3), Request{MemMiB: gib, Cards: 1}, 81},
+		{"an unhealthy card has no room", func() []Card { c := gibCards(80, 80, 80, 80); c[1].Healthy = false; return c }(), Request{MemMiB: 40 * gib, Cards: 1}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,7 +177,7 @@ func TestHeadroom(t *testing.T) {
 			}
 		})
 	}
-	mix := NewMix(map[Request]int{{40 * gib, 1}: 1, {20 * gib, 2}: 3})
+	mix := NewMix(map[Request]int{{MemMiB: 40 * gib, Cards: 1}: 1, {MemMiB: 20 * gib, Cards: 2}: 3})
 	h := NewHeadroom(mix, [][]Card{gibCards(80, 80, 40, 80), gibCards(40, 40, 0, 40)})
 	// Shapes sort by size: 20×2 first. Free 160 GiB; a mean request is
 	// ¼·40 + ¾·40 = 40 GiB, so 4 arrivals fill the cluster.
@@ -248,7 +248,7 @@ func TestStream(t *testing.T) {
 		t.Fatalf("after a, b: %v", got)
 	}
 	for i := range 3 { // pushes a and b out of the ring of 3
-		s.Observe(types.UID(fmt.Sprint("c", i)), Request{4 * gib, 1})
+		s.Observe(types.UID(fmt.Sprint("c", i)), Request{MemMiB: 4 * gib, Cards: 1})
 	}
 	if got := s.Mix().Shapes; len(got) != 1 || got[0].MemMiB != 4*gib || got[0].Weight != 1 {
 		t.Fatalf("after three 4Gi: %v", got)
@@ -266,7 +266,7 @@ func TestStream(t *testing.T) {
 func TestTopShapes(t *testing.T) {
 	counts := map[Request]int{}
 	for i := range MaxShapes + 5 {
-		counts[Request{int64(i+1) * gib, 1}] = i + 1
+		counts[Request{MemMiB: int64(i+1) * gib, Cards: 1}] = i + 1
 	}
 	top := topShapes(counts, MaxShapes)
 	if len(top) != MaxShapes {
@@ -294,9 +294,9 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 			numa := int64(raw[i+2] / 64) // NUMA nodes 0–3, so numaCompact swaps too
 			cs[len(cs)-1].NUMANode = &numa
 		}
-		req := Request{MemMiB: int64(mem) + 1, Cards: int(ncards%5) + 1}
+		req := Request{MemMiB: int64(mem) + 1, Cards: int(ncards%5) + 1, SameNUMA: ncards&0x80 != 0}
 		policy := []Policy{Binpack, BestFit, Spread, fgd, fgdBand}[pol%5]
-		mix := NewMix(map[Request]int{req: 2, {gib, 1}: 1, {20 * gib, 2}: 1})
+		mix := NewMix(map[Request]int{req: 2, {MemMiB: gib, Cards: 1}: 1, {MemMiB: 20 * gib, Cards: 2}: 1})
 		got, err := Choose(cs, req, policy, NewHeadroom(mix, [][]Card{cs, gibCards(80, 80, 40, 40)}))
 		if (err != nil) != (Fit(cs, req) != nil) {
 			t.Fatalf("Choose err %v, Fit err %v", err, Fit(cs, req))
@@ -327,14 +327,14 @@ func TestLedgerBinpackFollowsTheStream(t *testing.T) {
 			uid string
 			mib int64
 		}{{"fill0", 50 * gib}, {"fill1", 68 * gib}} { // leaves 30 and 12 GiB free
-			if _, err := l.Reserve("n", types.NamespacedName{Name: p.uid}, types.UID(p.uid), Request{p.mib, 1}, BestFit, time.Now()); err != nil {
+			if _, err := l.Reserve("n", types.NamespacedName{Name: p.uid}, types.UID(p.uid), Request{MemMiB: p.mib, Cards: 1}, BestFit, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return l
 	}
 	reserve := func(l *Ledger, policy Policy) []int {
-		a, err := l.Reserve("n", types.NamespacedName{Name: "p"}, "p", Request{4 * gib, 1}, policy, time.Now())
+		a, err := l.Reserve("n", types.NamespacedName{Name: "p"}, "p", Request{MemMiB: 4 * gib, Cards: 1}, policy, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -112,17 +112,17 @@ func TestFitChooseScore(t *testing.T) {
 		want    []int
 		wantErr string
 	}{
-		{name: "binpack takes tightest", cards: cards(8000, 16000, 5000, 16000, 16000, 16000), req: Request{4096, 1}, policy: Binpack, want: []int{1}},
-		{name: "spread takes emptiest", cards: cards(8000, 16000, 5000, 16000, 16000, 16000), req: Request{4096, 1}, policy: Spread, want: []int{2}},
-		{name: "ties go to lower index", cards: cards(16000, 16000, 16000, 16000), req: Request{1, 1}, policy: Binpack, want: []int{0}},
-		{name: "two distinct cards", cards: cards(4096, 16000, 3000, 16000, 4096, 16000), req: Request{4096, 2}, policy: Binpack, want: []int{0, 2}},
-		{name: "exact fit", cards: cards(4096, 16000), req: Request{4096, 1}, policy: Binpack, want: []int{0}},
-		{name: "largest free too small", cards: cards(3072, 16000, 1000, 16000), req: Request{4096, 1}, policy: Binpack,
+		{name: "binpack takes tightest", cards: cards(8000, 16000, 5000, 16000, 16000, 16000), req: Request{MemMiB: 4096, Cards: 1}, policy: Binpack, want: []int{1}},
+		{name: "spread takes emptiest", cards: cards(8000, 16000, 5000, 16000, 16000, 16000), req: Request{MemMiB: 4096, Cards: 1}, policy: Spread, want: []int{2}},
+		{name: "ties go to lower index", cards: cards(16000, 16000, 16000, 16000), req: Request{MemMiB: 1, Cards: 1}, policy: Binpack, want: []int{0}},
+		{name: "two distinct cards", cards: cards(4096, 16000, 3000, 16000, 4096, 16000), req: Request{MemMiB: 4096, Cards: 2}, policy: Binpack, want: []int{0, 2}},
+		{name: "exact fit", cards: cards(4096, 16000), req: Request{MemMiB: 4096, Cards: 1}, policy: Binpack, want: []int{0}},
+		{name: "largest free too small", cards: cards(3072, 16000, 1000, 16000), req: Request{MemMiB: 4096, Cards: 1}, policy: Binpack,
 			wantErr: "largest free card 3072 MiB < 4096 MiB asked"},
-		{name: "too few cards", cards: cards(16000, 16000), req: Request{1, 2}, policy: Binpack, wantErr: "node has 1 GPU cards < 2 asked"},
-		{name: "too few fitting", cards: cards(8000, 16000, 100, 16000), req: Request{4096, 2}, policy: Binpack,
+		{name: "too few cards", cards: cards(16000, 16000), req: Request{MemMiB: 1, Cards: 2}, policy: Binpack, wantErr: "node has 1 GPU cards < 2 asked"},
+		{name: "too few fitting", cards: cards(8000, 16000, 100, 16000), req: Request{MemMiB: 4096, Cards: 2}, policy: Binpack,
 			wantErr: "1 cards with 4096 MiB free < 2 cards asked (free MiB per card: 0:8000 1:100)"},
-		{name: "overfilled card is full", cards: cards(-500, 16000, 2000, 16000), req: Request{1000, 1}, policy: Spread, want: []int{1}},
+		{name: "overfilled card is full", cards: cards(-500, 16000, 2000, 16000), req: Request{MemMiB: 1000, Cards: 1}, policy: Spread, want: []int{1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,17 +148,17 @@ func TestFitChooseScore(t *testing.T) {
 	}
 	slotted := cards(16000, 16000, 8000, 16000)
 	slotted[0].Slots, slotted[0].Pods = 4, 4
-	if got, err := Choose(slotted, Request{1000, 1}, Spread, nil); err != nil || got[0] != 1 {
+	if got, err := Choose(slotted, Request{MemMiB: 1000, Cards: 1}, Spread, nil); err != nil || got[0] != 1 {
 		t.Fatalf("a card with no slot left was chosen: %v %v", got, err)
 	}
 	unhealthy := cards(16000, 16000, 16000, 16000)
 	unhealthy[0].Healthy = false
-	if err := Fit(unhealthy, Request{1, 2}); err == nil || !strings.Contains(err.Error(), "1 healthy GPU cards < 2 asked") {
+	if err := Fit(unhealthy, Request{MemMiB: 1, Cards: 2}); err == nil || !strings.Contains(err.Error(), "1 healthy GPU cards < 2 asked") {
 		t.Fatalf("unhealthy card counted: %v", err)
 	}
 	// Binpack prefers the node whose cards end fuller; spread the reverse.
 	half, empty := cards(8000, 16000), cards(16000, 16000)
-	req := Request{4000, 1}
+	req := Request{MemMiB: 4000, Cards: 1}
 	for _, tt := range []struct {
 		policy Policy
 		want   []float64

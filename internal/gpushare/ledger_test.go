@@ -57,7 +57,7 @@ func TestReserveConcurrentNeverOverfills(t *testing.T) {
 			defer wg.Done()
 			node := []string{"a", "b"}[i%2]
 			uid := types.UID(fmt.Sprint("pod-", i))
-			if _, err := l.Reserve(node, types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, Request{2000, 1}, Binpack, time.Now()); err == nil {
+			if _, err := l.Reserve(node, types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, Request{MemMiB: 2000, Cards: 1}, Binpack, time.Now()); err == nil {
 				mu.Lock()
 				ok++
 				mu.Unlock()
@@ -85,7 +85,7 @@ func TestRebuildFromAnnotations(t *testing.T) {
 	var pods []*corev1.Pod
 	for i := range 5 {
 		uid := types.UID(fmt.Sprint("p", i))
-		a, err := l.Reserve("a", types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, Request{3000, 1}, Binpack, time.Now())
+		a, err := l.Reserve("a", types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, Request{MemMiB: 3000, Cards: 1}, Binpack, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func TestUnboundReservationExpires(t *testing.T) {
 	l := NewLedger()
 	l.SetNode(gpuNode(t, "a", 16000))
 	t0 := time.Unix(1000, 0)
-	if _, err := l.Reserve("a", types.NamespacedName{Name: "x"}, "x", Request{8000, 1}, Binpack, t0); err != nil {
+	if _, err := l.Reserve("a", types.NamespacedName{Name: "x"}, "x", Request{MemMiB: 8000, Cards: 1}, Binpack, t0); err != nil {
 		t.Fatal(err)
 	}
 	bound := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "y", UID: "y", Annotations: (&Assignment{
@@ -151,15 +151,15 @@ func TestReserveErrors(t *testing.T) {
 		"bad":     "decode zz.io/gpu-inventory",
 		"missing": "node missing is not in the extender's cache",
 	} {
-		_, err := l.Reserve(node, types.NamespacedName{Name: "p"}, "p", Request{1, 1}, Binpack, time.Now())
+		_, err := l.Reserve(node, types.NamespacedName{Name: "p"}, "p", Request{MemMiB: 1, Cards: 1}, Binpack, time.Now())
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("node %s: err = %v, want %q", node, err, want)
 		}
 	}
 	// A retried bind gets the same cards, not a second set.
 	l.SetNode(gpuNode(t, "g", 16000, 16000))
-	a1, _ := l.Reserve("g", types.NamespacedName{Name: "p"}, "p", Request{1000, 1}, Spread, time.Now())
-	a2, _ := l.Reserve("g", types.NamespacedName{Name: "p"}, "p", Request{1000, 1}, Spread, time.Now())
+	a1, _ := l.Reserve("g", types.NamespacedName{Name: "p"}, "p", Request{MemMiB: 1000, Cards: 1}, Spread, time.Now())
+	a2, _ := l.Reserve("g", types.NamespacedName{Name: "p"}, "p", Request{MemMiB: 1000, Cards: 1}, Spread, time.Now())
 	if a1.Indexes[0] != a2.Indexes[0] || used(t, l, "g")[0]+used(t, l, "g")[1] != 1000 {
 		t.Fatalf("retried reserve double-counted: %v %v %v", a1, a2, used(t, l, "g"))
 	}

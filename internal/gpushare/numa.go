@@ -1,8 +1,12 @@
 package gpushare
 
 import (
+	"fmt"
 	"math/bits"
 	"slices"
+	"strings"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // A pod on several cards runs fastest with its cards on one NUMA node (its
@@ -133,4 +137,58 @@ func numaCompact(cards []Card, set []int) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// A pod that asks for it (contract.AnnotationGPUNUMABind, Request.SameNUMA)
+// gets all its cards on one NUMA node or waits: Fit refuses a node none of
+// whose NUMA nodes holds enough fitting cards, and choose takes the policy's
+// choice on each NUMA node that can hold the pod and the cheapest of those.
+// A card whose NUMA node is unknown is close to every node, as the kubelet
+// treats a device without topology; a node none of whose cards' NUMA nodes
+// is known counts as one NUMA node.
+
+// knownNUMANodes lists the distinct known NUMA nodes of cards, ascending.
+func knownNUMANodes(cards []Card) []int64 {
+	var out []int64
+	for i := range cards {
+		if n := cards[i].NUMANode; n != nil {
+			if j, found := slices.BinarySearch(out, *n); !found {
+				out = slices.Insert(out, j, *n)
+			}
+		}
+	}
+	return out
+}
+
+// onNUMANode reports whether c may serve a pod bound to NUMA node d.
+func onNUMANode(c *Card, d int64) bool { return c.NUMANode == nil || *c.NUMANode == d }
+
+// fittingOn counts the healthy cards in (nil: all) with req's memory free.
+func fittingOn(cards []Card, req Request, in func(int) bool) int {
+	n := 0
+	for i := range cards {
+		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB && (in == nil || in(i)) {
+			n++
+		}
+	}
+	return n
+}
+
+// fitOneNUMA is Fit's answer for a pod bound to one NUMA node on a node with
+// enough fitting cards in all.
+func fitOneNUMA(cards []Card, req Request) error {
+	doms := knownNUMANodes(cards)
+	if len(doms) < 2 {
+		return nil
+	}
+	parts := make([]string, len(doms))
+	for j, d := range doms {
+		n := fittingOn(cards, req, func(i int) bool { return onNUMANode(&cards[i], d) })
+		if n >= req.Cards {
+			return nil
+		}
+		parts[j] = fmt.Sprintf("%d on NUMA node %d", n, d)
+	}
+	return fmt.Errorf("no NUMA node has %d cards with %d MiB free, and %s asks for one (%s)",
+		req.Cards, req.MemMiB, contract.AnnotationGPUNUMABind, strings.Join(parts, ", "))
 }

@@ -39,34 +39,34 @@ func TestChooseKeepsMultiCardPodsOnOneNUMANode(t *testing.T) {
 		want   []int
 	}{
 		{"the lowest empty cards straddle the sockets: the pod moves to socket 1",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{40 * gib, 2}, BestFit, []int{4, 5}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{4, 5}},
 		{"binpack alike",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{40 * gib, 2}, Binpack, []int{4, 5}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 2}, Binpack, []int{4, 5}},
 		{"spread alike",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{40 * gib, 2}, Spread, []int{4, 5}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 2}, Spread, []int{4, 5}},
 		{"already on one socket: unchanged",
-			[]int64{48, 48, 0, 0, 0, 0, 0, 0}, twoSockets, nil, Request{40 * gib, 2}, BestFit, []int{2, 3}},
+			[]int64{48, 48, 0, 0, 0, 0, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{2, 3}},
 		{"no socket has four alike cards: the packing's choice stands",
-			[]int64{48, 48, 0, 0, 48, 48, 0, 0}, twoSockets, nil, Request{40 * gib, 4}, BestFit, []int{2, 3, 6, 7}},
+			[]int64{48, 48, 0, 0, 48, 48, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 4}, BestFit, []int{2, 3, 6, 7}},
 		{"a card's NUMA node unknown: index order",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, []int64{0, 0, 0, 0, 1, 1, 1, -1}, nil, Request{40 * gib, 2}, BestFit, []int{3, 4}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, []int64{0, 0, 0, 0, 1, 1, 1, -1}, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{3, 4}},
 		{"one NUMA node: index order",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, []int64{0, 0, 0, 0, 0, 0, 0, 0}, nil, Request{40 * gib, 2}, BestFit, []int{3, 4}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, []int64{0, 0, 0, 0, 0, 0, 0, 0}, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{3, 4}},
 		{"never a card the packing can tell apart: the tight pair stays split",
 			// Cards 2 and 5 have 20 GiB free, the tightest fit for 16 GiB;
 			// the emptier cards of socket 0 would cost the packing.
-			[]int64{0, 0, 60, 0, 0, 60, 0, 0}, twoSockets, nil, Request{16 * gib, 2}, BestFit, []int{2, 5}},
+			[]int64{0, 0, 60, 0, 0, 60, 0, 0}, twoSockets, nil, Request{MemMiB: 16 * gib, Cards: 2}, BestFit, []int{2, 5}},
 		{"an unhealthy alike card is no way out",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, []int{5, 6, 7}, Request{40 * gib, 2}, BestFit, []int{3, 4}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, []int{5, 6, 7}, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{3, 4}},
 		{"the tightest NUMA node of those that fit: socket 1's two, not socket 2's four",
-			[]int64{48, 0, 0, 0, 0, 0, 0, 48}, []int64{0, 0, 1, 1, 2, 2, 2, 2}, nil, Request{40 * gib, 2}, BestFit, []int{2, 3}},
+			[]int64{48, 0, 0, 0, 0, 0, 0, 48}, []int64{0, 0, 1, 1, 2, 2, 2, 2}, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{2, 3}},
 		{"the tight pair straddles the sockets and nothing is alike to it: unchanged",
 			// 40 GiB fits the two 48-free cards tightest, one on each socket.
-			[]int64{32, 0, 0, 0, 32, 0, 0, 0}, []int64{0, 0, 0, 1, 1, 1, 1, 1}, nil, Request{40 * gib, 2}, BestFit, []int{0, 4}},
+			[]int64{32, 0, 0, 0, 32, 0, 0, 0}, []int64{0, 0, 0, 1, 1, 1, 1, 1}, nil, Request{MemMiB: 40 * gib, Cards: 2}, BestFit, []int{0, 4}},
 		{"mixed classes that one socket holds: the empty card swapped for one beside the tight pair",
-			[]int64{0, 0, 0, 32, 32, 0, 0, 0}, []int64{0, 0, 0, 1, 1, 1, 1, 1}, nil, Request{40 * gib, 3}, BestFit, []int{3, 4, 5}},
+			[]int64{0, 0, 0, 32, 32, 0, 0, 0}, []int64{0, 0, 0, 1, 1, 1, 1, 1}, nil, Request{MemMiB: 40 * gib, Cards: 3}, BestFit, []int{3, 4, 5}},
 		{"one card: untouched",
-			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{40 * gib, 1}, BestFit, []int{3}},
+			[]int64{48, 48, 48, 0, 0, 0, 0, 0}, twoSockets, nil, Request{MemMiB: 40 * gib, Cards: 1}, BestFit, []int{3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := numaCards(80, tc.used, tc.numa)
@@ -75,7 +75,7 @@ func TestChooseKeepsMultiCardPodsOnOneNUMANode(t *testing.T) {
 			}
 			var h *Headroom
 			if tc.policy == Binpack {
-				h = NewHeadroom(NewMix(map[Request]int{tc.req: 3, {4 * gib, 1}: 5}), [][]Card{cs})
+				h = NewHeadroom(NewMix(map[Request]int{tc.req: 3, {MemMiB: 4 * gib, Cards: 1}: 5}), [][]Card{cs})
 			}
 			got, err := Choose(cs, tc.req, tc.policy, h)
 			if err != nil {
@@ -109,7 +109,7 @@ func TestNUMACompactCostsThePackingNothing(t *testing.T) {
 		}
 		req := Request{MemMiB: int64(1+r.IntN(40)) * gib, Cards: 1 + r.IntN(min(n, 4))}
 		for _, policy := range []Policy{Binpack, BestFit, Spread} {
-			h := NewHeadroom(NewMix(map[Request]int{req: 2, {8 * gib, 2}: 1}), [][]Card{cs})
+			h := NewHeadroom(NewMix(map[Request]int{req: 2, {MemMiB: 8 * gib, Cards: 2}: 1}), [][]Card{cs})
 			raw, _, err := choose(cs, req, policy, h)
 			if err != nil {
 				continue
@@ -240,4 +240,65 @@ func TestPackingNUMA(t *testing.T) {
 		t.Errorf("numaCompact put %d multi-card pods across NUMA nodes, the policy's cards %d", across, rawAcross)
 	}
 	t.Logf("binpack on simCluster with NUMA nodes, seeds 0–%d (%d churn traces placed differently):\n%s", seeds-1, diverged, tab.String())
+}
+
+// TestSameNUMA: a pod bound to one NUMA node (zz.io/gpu-numa-bind) gets the
+// policy's choice on the NUMA node where it costs least, or a reason naming
+// what each NUMA node has; a card of unknown node serves any.
+func TestSameNUMA(t *testing.T) {
+	twoSockets := []int64{0, 0, 0, 0, 1, 1, 1, 1}
+	// Cards 0, 1 and 4 have 32 GiB free: the tightest three for 30 GiB,
+	// across both sockets, and no alike card lets numaCompact fix that.
+	tight := []int64{48, 48, 0, 0, 48, 0, 0, 0}
+	for _, tc := range []struct {
+		name    string
+		used    []int64
+		numa    []int64
+		req     Request
+		policy  Policy
+		want    []int
+		wantErr string
+	}{
+		{"not bound: the tightest cards, across sockets", tight, twoSockets, Request{MemMiB: 30 * gib, Cards: 3}, BestFit, []int{0, 1, 4}, ""},
+		{"bound: socket 0, where two tight cards are", tight, twoSockets, Request{MemMiB: 30 * gib, Cards: 3, SameNUMA: true}, BestFit, []int{0, 1, 2}, ""},
+		// Binpack on socket 0 takes what its headroom prefers within its band
+		// there; socket 1's best (0.625 of its cards left) is outside the
+		// band of socket 0's tightest (0.225), so it is not weighed.
+		{"bound, binpack: socket 0", tight, twoSockets, Request{MemMiB: 30 * gib, Cards: 3, SameNUMA: true}, Binpack, []int{0, 2, 3}, ""},
+		{"bound, spread: socket 1's three empty cards", tight, twoSockets, Request{MemMiB: 30 * gib, Cards: 3, SameNUMA: true}, Spread, []int{5, 6, 7}, ""},
+		{"bound, no socket has room", []int64{48, 48, 0, 0, 48, 48, 48, 0}, twoSockets, Request{MemMiB: 40 * gib, Cards: 3, SameNUMA: true}, BestFit, nil,
+			"no NUMA node has 3 cards with 40960 MiB free, and zz.io/gpu-numa-bind asks for one (2 on NUMA node 0, 1 on NUMA node 1)"},
+		{"bound, more cards than a socket has", make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 5, SameNUMA: true}, BestFit, nil,
+			"no NUMA node has 5 cards with 1024 MiB free, and zz.io/gpu-numa-bind asks for one (4 on NUMA node 0, 4 on NUMA node 1)"},
+		{"bound, a card of unknown node serves either socket", []int64{0, 0, 48, 48, 0, 48, 48, 0}, []int64{0, 0, 0, 0, 1, 1, 1, -1}, Request{MemMiB: 40 * gib, Cards: 3, SameNUMA: true}, BestFit, []int{0, 1, 7}, ""},
+		{"bound, no NUMA node known: one node", tight, []int64{-1, -1, -1, -1, -1, -1, -1, -1}, Request{MemMiB: 30 * gib, Cards: 3, SameNUMA: true}, BestFit, []int{0, 1, 4}, ""},
+		{"bound, one card: as not bound", tight, twoSockets, Request{MemMiB: 30 * gib, Cards: 1, SameNUMA: true}, BestFit, []int{0}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := numaCards(80, tc.used, tc.numa)
+			var h *Headroom
+			if tc.policy == Binpack {
+				h = NewHeadroom(NewMix(map[Request]int{{MemMiB: 30 * gib, Cards: 3}: 3, {MemMiB: 4 * gib, Cards: 1}: 5}), [][]Card{cs})
+			}
+			got, err := Choose(cs, tc.req, tc.policy, h)
+			if fitErr := Fit(cs, tc.req); (fitErr == nil) != (err == nil) {
+				t.Fatalf("Fit %v, Choose %v", fitErr, err)
+			}
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				if _, cerr := NodeCost(cs, tc.req, tc.policy, h); cerr == nil {
+					t.Fatal("NodeCost scored a node Fit refuses")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Sort(got); !slices.Equal(got, tc.want) {
+				t.Errorf("Choose = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

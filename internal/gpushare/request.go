@@ -35,11 +35,18 @@ var ErrNoGPU = errors.New("pod asks for no " + string(contract.ResourceGPUMem))
 type Request struct {
 	MemMiB int64 `json:"memMiB"`
 	Cards  int   `json:"cards"`
+	// SameNUMA requires every card on one NUMA node (the pod's
+	// contract.AnnotationGPUNUMABind, which the extender reads); it is not
+	// part of the request's shape in the stream.
+	SameNUMA bool `json:"sameNUMA,omitempty"`
 }
 
 func (r Request) String() string {
 	if r.Cards == 1 {
 		return fmt.Sprintf("%d MiB on 1 card", r.MemMiB)
+	}
+	if r.SameNUMA {
+		return fmt.Sprintf("%d MiB on each of %d cards of one NUMA node", r.MemMiB, r.Cards)
 	}
 	return fmt.Sprintf("%d MiB on each of %d cards", r.MemMiB, r.Cards)
 }

@@ -40,7 +40,7 @@ func BenchmarkScores(b *testing.B) {
 	for i := range MaxShapes {
 		l.Stream().Observe(types.UID(fmt.Sprint("s", i)), Request{MemMiB: int64(1024 * (i + 1)), Cards: 1 + i%4})
 	}
-	for _, req := range []Request{{8192, 1}, {8192, 4}} {
+	for _, req := range []Request{{MemMiB: 8192, Cards: 1}, {MemMiB: 8192, Cards: 4}} {
 		for _, policy := range []Policy{Binpack, BestFit} {
 			b.Run(fmt.Sprintf("%s/cards=%d", policy, req.Cards), func(b *testing.B) {
 				b.ReportAllocs()

@@ -317,16 +317,7 @@ func TestDevicePluginKubelet(t *testing.T) {
 				t.Fatalf("card %d: numaNode %v in the inventory, want %d", i, c.NUMANode, i/4)
 			}
 		}
-		if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		cluster.WaitFor(t, 60*time.Second, "the earlier pods gone", func(ctx context.Context) (bool, string, error) {
-			l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			return len(l.Items) == 0, fmt.Sprintf("%d left", len(l.Items)), nil
-		})
+		clearPods(t, ns)
 		// Cards 0-2 nearly full: the tightest fit for two cards of 30 GiB
 		// is then two of the empty cards 3-7, and in index order that is 3
 		// and 4, one on each NUMA node.
@@ -352,6 +343,78 @@ func TestDevicePluginKubelet(t *testing.T) {
 			t.Fatalf("the two-card pod got cards %v; want 4 and 5, alike to 3 and 4 for the packing and both on NUMA node 1", a.Indexes)
 		}
 		n.checkNUMA(t, ns+"/"+two.Name, []int64{1, 1})
+	})
+
+	t.Run("zz.io/gpu-numa-bind: one NUMA node, or Pending with the reason", func(t *testing.T) {
+		clearPods(t, ns)
+		// Cards 0, 1 (NUMA node 0) and 4 (node 1) with 8 GiB free: for three
+		// cards of 8 GiB they are the tightest fit, across both nodes, and no
+		// card alike to them lets the preference keep the pod on one.
+		now := time.Now()
+		var fill []*corev1.Pod
+		for i, card := range []int{0, 1, 4} {
+			fill = append(fill, n.gpuPodFor(ns, fmt.Sprintf("fill-%d", card), 32768, 1, n.assignment(32768, now.Add(time.Duration(i)*time.Millisecond), card)))
+		}
+		createPods(t, fill)
+		for _, p := range fill {
+			waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second)
+		}
+		startZZScheduler(t)
+		bound := func(name string, cards int) *corev1.Pod {
+			p := n.gpuPodFor(ns, name, 8192, cards, nil)
+			p.Annotations = map[string]string{contract.AnnotationGPUNUMABind: "true", contract.AnnotationGPUPolicy: contract.PolicyBestFit}
+			return p
+		}
+		three := bound("numa-bound", 3)
+		createPods(t, []*corev1.Pod{three})
+		pod := waitPodPhase(t, ns, three.Name, corev1.PodRunning, 90*time.Second)
+		n.checkCards(t, pod)
+		a, err := gpushare.PodAssignment(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Indexes, []int{0, 1, 2}) {
+			t.Fatalf("the bound pod got cards %v; want 0, 1 and 2 (NUMA node 0, where two of the tight cards are), not 0, 1 and 4", a.Indexes)
+		}
+		n.checkNUMA(t, ns+"/"+three.Name, []int64{0, 0, 0})
+		// No NUMA node of the mock has five cards: the pod waits, and says why.
+		five := bound("numa-five", 5)
+		createPods(t, []*corev1.Pod{five})
+		want := "no NUMA node has 5 cards with 8192 MiB free, and zz.io/gpu-numa-bind asks for one"
+		cluster.WaitFor(t, 60*time.Second, "numa-five FailedScheduling with the NUMA reason", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", five.Name).String()})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			var last string
+			for _, e := range evs.Items {
+				if e.Reason == "FailedScheduling" {
+					last = e.Message
+					if strings.Contains(e.Message, want) {
+						return true, "", nil
+					}
+				}
+			}
+			return false, last, nil
+		})
+		if p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, five.Name, metav1.GetOptions{}); err != nil || p.Spec.NodeName != "" {
+			t.Fatalf("numa-five: %v, bound to %q", err, p.Spec.NodeName)
+		}
+	})
+}
+
+// clearPods deletes every pod of ns and waits until none is left.
+func clearPods(t *testing.T, ns string) {
+	t.Helper()
+	if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(t.Context(), metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 60*time.Second, "the earlier pods gone", func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return len(l.Items) == 0, fmt.Sprintf("%d left", len(l.Items)), nil
 	})
 }
 
