@@ -120,6 +120,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "port range", spec: "type: worker\n  image: a:1\n  ports: [{name: metrics, port: 0}]", want: "spec.ports[0].port: 0 is out of range"},
 		{name: "port protocol", spec: "type: web\n  image: a:1\n  ports: [{name: m, port: 9, protocol: SCTP}]", want: `spec.ports[0].protocol: "SCTP" is not a protocol`},
 		{name: "gpus without gpuMem", spec: "type: web\n  image: a:1\n  gpus: 2", want: "spec.gpus: is set without spec.gpuMem"},
+		{name: "gpuNumaBind without gpuMem", spec: "type: web\n  image: a:1\n  gpuNumaBind: true", want: "spec.gpuNumaBind: is set without spec.gpuMem"},
 		{name: "gpus range", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpus: 17", want: "spec.gpus: 17 is out of range; use 1 to 16"},
 		{name: "grace period", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 1.5s", want: `spec.terminationGracePeriod: "1.5s" is not a duration in whole seconds`},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},

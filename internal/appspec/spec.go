@@ -109,6 +109,9 @@ type Spec struct {
 	Ports []Port `json:"ports,omitempty"`
 	// GPUs is how many cards each pod shares (zz.io/gpu), default 1 with gpuMem.
 	GPUs int32 `json:"gpus,omitempty"`
+	// GPUNUMABind keeps all of a pod's cards on one NUMA node, or the pod
+	// waits (zz.io/gpu-numa-bind).
+	GPUNUMABind bool `json:"gpuNumaBind,omitempty"`
 	// TerminationGracePeriod is how long a stopping pod gets before
 	// SIGKILL, a duration ("45s"); default 30s, 60s for java.
 	TerminationGracePeriod string `json:"terminationGracePeriod,omitempty"`

@@ -60,6 +60,8 @@ func (v *validator) escapeHatches(s *Spec) {
 	switch {
 	case s.GPUs != 0 && s.GPUMem == "":
 		v.add("spec.gpus", "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi")
+	case s.GPUNUMABind && s.GPUMem == "":
+		v.add("spec.gpuNumaBind", "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi, and gpus, the cards to keep on one NUMA node")
 	case s.GPUs < 0 || s.GPUs > maxGPUs:
 		v.add("spec.gpus", fmt.Sprintf("%d is out of range", s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	}

@@ -43,6 +43,12 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		}
 		annotations[contract.AnnotationDebug] = "true"
 	}
+	if r.s.GPUNUMABind {
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[contract.AnnotationGPUNUMABind] = "true"
+	}
 	spec := corev1.PodSpec{
 		EnableServiceLinks:            ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(r.gracePeriod()),
