@@ -139,7 +139,11 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 	if err := Fit(cards, req); err != nil {
 		return nil, Cost{}, err
 	}
-	if doms := knownNUMANodes(cards); req.SameNUMA && req.Cards > 1 && len(doms) > 1 {
+	if !req.SameNUMA || req.Cards < 2 {
+		idx, c := chooseAmong(cards, req, policy, h, nil)
+		return idx, c, nil
+	}
+	if doms := knownNUMANodes(cards); len(doms) > 1 {
 		// The policy's choice on each NUMA node that can hold the pod (Fit
 		// made sure there is one), and the cheapest of those within the
 		// policy's band of the tightest fit any of them offers, as Rank
