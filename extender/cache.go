@@ -232,6 +232,11 @@ var (
 		"More pods of this shape the GPU nodes could take, each node counted alone; 0: the next one stays Pending.", shapeLabels, nil)
 	shapeUnusableDesc = prometheus.NewDesc("zz_gpu_shape_unusable_memory_bytes",
 		"Free GPU memory no pod of this shape can use: on cards with less free than it asks, or on nodes with fewer such cards than it needs.", shapeLabels, nil)
+
+	// Pods on several cards, by how their cards sit: numa="one" (all on one
+	// NUMA node), "several", or "unknown" (a card's NUMA node unpublished).
+	multiCardDesc = prometheus.NewDesc("zz_gpu_multi_card_pods",
+		"Pods holding memory on several GPU cards, by whether those cards are on one NUMA node (one), span several (several), or include a card of unknown NUMA node (unknown).", []string{"numa"}, nil)
 )
 
 // mib is a MiB in bytes: metrics are in base units.
@@ -244,16 +249,52 @@ func (g *gpuCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- shapeShareDesc
 	ch <- shapeRoomDesc
 	ch <- shapeUnusableDesc
+	ch <- multiCardDesc
 }
 
 func (g *gpuCollector) Collect(ch chan<- prometheus.Metric) {
+	type podCards struct {
+		cards   int
+		numa    map[int64]bool
+		unknown bool
+	}
+	pods := map[string]*podCards{} // by node/namespace/name
 	for _, n := range g.ledger.View() {
 		for _, c := range n.Cards {
 			labels := []string{n.Name, fmt.Sprint(c.Index), c.UUID, c.Model}
 			ch <- prometheus.MustNewConstMetric(gpuTotalDesc, prometheus.GaugeValue, float64(c.MemoryMiB)*mib, labels...)
 			ch <- prometheus.MustNewConstMetric(gpuAllocDesc, prometheus.GaugeValue, float64(c.UsedMiB)*mib, labels...)
 			ch <- prometheus.MustNewConstMetric(gpuPodsDesc, prometheus.GaugeValue, float64(len(c.Pods)), labels...)
+			for _, p := range c.Pods {
+				key := n.Name + "/" + p.Namespace + "/" + p.Name
+				pc := pods[key]
+				if pc == nil {
+					pc = &podCards{numa: map[int64]bool{}}
+					pods[key] = pc
+				}
+				pc.cards++
+				if c.NUMANode == nil {
+					pc.unknown = true
+				} else {
+					pc.numa[*c.NUMANode] = true
+				}
+			}
 		}
+	}
+	multi := map[string]int{"one": 0, "several": 0, "unknown": 0}
+	for _, pc := range pods {
+		switch {
+		case pc.cards < 2:
+		case pc.unknown:
+			multi["unknown"]++
+		case len(pc.numa) == 1:
+			multi["one"]++
+		default:
+			multi["several"]++
+		}
+	}
+	for numa, n := range multi {
+		ch <- prometheus.MustNewConstMetric(multiCardDesc, prometheus.GaugeValue, float64(n), numa)
 	}
 	for _, r := range g.ledger.ShapeRooms() {
 		labels := []string{r.Request.String(), strconv.FormatInt(r.MemMiB*mib, 10), strconv.Itoa(r.Cards)}

@@ -1,14 +1,18 @@
 package extender
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -49,6 +53,60 @@ zz_gpu_shape_unusable_memory_bytes{cards="1",memory_bytes="12884901888",shape="1
 `
 	err := testutil.CollectAndCompare(&gpuCollector{ledger: l}, strings.NewReader(want), "zz_gpu_shape_share", "zz_gpu_shape_room_pods", "zz_gpu_shape_unusable_memory_bytes")
 	if err != nil {
+		t.Error(err)
+	}
+}
+
+// numaNode is gpuNode with each card's NUMA node (-1: unpublished).
+func numaNode(name string, mib int64, numa ...int64) *corev1.Node {
+	n := gpuNode(name)
+	inv := &contract.NodeGPUInventory{Version: contract.InventoryVersion}
+	for i, d := range numa {
+		g := contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: "T4", MemoryMiB: mib, Healthy: true}
+		if d >= 0 {
+			g.NUMANode = &d
+		}
+		inv.Cards = append(inv.Cards, g)
+	}
+	v, _ := inv.Encode()
+	n.Annotations[contract.AnnotationNodeGPUInventory] = v
+	return n
+}
+
+// TestMultiCardNUMAMetrics: zz_gpu_multi_card_pods counts the pods on several
+// cards by whether their cards share a NUMA node; one-card pods are not
+// counted.
+func TestMultiCardNUMAMetrics(t *testing.T) {
+	l := gpushare.NewLedger()
+	l.SetNode(numaNode("alternate", 16384, 0, 1, 0, 1)) // card i on NUMA node i%2
+	l.SetNode(numaNode("unknown", 16384, -1, -1))
+	l.SetNode(numaNode("socket", 16384, 0, 0))
+	reserve := func(node, name string, mib int64, cards int) []int {
+		t.Helper()
+		a, err := l.Reserve(node, types.NamespacedName{Namespace: "ns", Name: name}, types.UID(name), gpushare.Request{MemMiB: mib, Cards: cards}, gpushare.BestFit, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Indexes
+	}
+	reserve("alternate", "one-card", 12288, 1)  // card 0
+	reserve("alternate", "one-card2", 12288, 1) // card 1
+	// The tightest pair (cards 0 and 1, 4 GiB free) and the next (2 and 3)
+	// each sit on both NUMA nodes, with no alike card to swap in.
+	if got := reserve("alternate", "tight", 4096, 2); !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("tight pair: cards %v", got)
+	}
+	reserve("alternate", "rest", 12288, 2)
+	reserve("unknown", "blind", 1024, 2)
+	reserve("socket", "together", 1024, 2)
+	want := `
+# HELP zz_gpu_multi_card_pods Pods holding memory on several GPU cards, by whether those cards are on one NUMA node (one), span several (several), or include a card of unknown NUMA node (unknown).
+# TYPE zz_gpu_multi_card_pods gauge
+zz_gpu_multi_card_pods{numa="one"} 1
+zz_gpu_multi_card_pods{numa="several"} 2
+zz_gpu_multi_card_pods{numa="unknown"} 1
+`
+	if err := testutil.CollectAndCompare(&gpuCollector{ledger: l}, strings.NewReader(want), "zz_gpu_multi_card_pods"); err != nil {
 		t.Error(err)
 	}
 }
