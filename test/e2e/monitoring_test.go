@@ -29,7 +29,8 @@ type promScrape struct {
 
 // TestMonitoring proves manifests/components/monitoring against the real
 // servers: the device plugin on a real kubelet (two pods of two apps, one
-// using more GPU memory than it asked for, then a card lost to an XID), the
+// using more GPU memory than it asked for, a pod on two cards, then a card
+// lost to an XID), the
 // extender behind the zz-scheduler that placed them, and the webhook admitting
 // pods. Their /metrics are scraped several times, and hack/tools/promcheck
 // evaluates every alert of the PrometheusRule and every query of the Grafana
@@ -80,6 +81,11 @@ func TestMonitoring(t *testing.T) {
 	for uuid, procs := range byCard {
 		n.mock(t, "PUT", "/processes?uuid="+uuid, "["+procs+"]")
 	}
+	// A pod on two cards: counted in zz_gpu_multi_card_pods by how its
+	// cards sit (the mock's NUMA nodes are published, so not "unknown").
+	pair := n.gpuPodFor(ns, "pair", 1024, 2, nil)
+	createPods(t, []*corev1.Pod{pair})
+	waitPodPhase(t, ns, pair.Name, corev1.PodRunning, 90*time.Second)
 	// Two pods of a shape no node has room for (1 GiB on each of 64 cards):
 	// they stay Pending, and its room in the extender's metrics is 0.
 	wide := []*corev1.Pod{n.gpuPodFor(ns, "wide-0", 1024, 64, nil), n.gpuPodFor(ns, "wide-1", 1024, 64, nil)}
@@ -115,6 +121,10 @@ func TestMonitoring(t *testing.T) {
 		// The usage sampler (1 s) has seen the processes.
 		time.Sleep(1500 * time.Millisecond)
 		scrapeAll()
+	}
+	multi := regexp.MustCompile(`(?m)^zz_gpu_multi_card_pods\{numa="(one|several)"\} 1$`)
+	if ext := scrapes[len(scrapes)-3].Body; !multi.MatchString(ext) || strings.Contains(ext, `zz_gpu_multi_card_pods{numa="unknown"} 1`) {
+		t.Errorf("the extender does not count the two-card pod by its cards' NUMA nodes:\n%s", regexp.MustCompile(`(?m)^zz_gpu_multi_card_pods.*$`).FindAllString(ext, -1))
 	}
 	if !strings.Contains(scrapes[len(scrapes)-1].Body, `zz_gpu_pod_memory_over_request{app="infer"`) {
 		t.Fatalf("the device plugin does not report infer's use yet:\n%s", scrapes[len(scrapes)-1].Body)
