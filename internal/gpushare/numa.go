@@ -49,16 +49,10 @@ func numaCompact(cards []Card, set []int) []int {
 	if len(set) < 2 {
 		return set
 	}
-	var domains []int64 // distinct NUMA nodes, ascending
-	for i := range cards {
-		n := cards[i].NUMANode
-		if n == nil {
-			return set
-		}
-		if j, found := slices.BinarySearch(domains, *n); !found {
-			domains = slices.Insert(domains, j, *n)
-		}
+	if slices.ContainsFunc(cards, func(c Card) bool { return c.NUMANode == nil }) {
+		return set
 	}
+	domains := knownNUMANodes(cards)
 	if len(domains) < 2 || len(domains) > maxNUMADomains {
 		return set
 	}

@@ -321,15 +321,7 @@ func TestDevicePluginKubelet(t *testing.T) {
 		// Cards 0-2 nearly full: the tightest fit for two cards of 30 GiB
 		// is then two of the empty cards 3-7, and in index order that is 3
 		// and 4, one on each NUMA node.
-		now := time.Now()
-		var fill []*corev1.Pod
-		for i := range 3 {
-			fill = append(fill, n.gpuPodFor(ns, fmt.Sprintf("fill-%d", i), 36864, 1, n.assignment(36864, now.Add(time.Duration(i)*time.Millisecond), i)))
-		}
-		createPods(t, fill)
-		for _, p := range fill {
-			waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second)
-		}
+		n.fillCards(t, ns, 36864, 0, 1, 2)
 		startZZScheduler(t) // the previous subtest's stopped with it
 		two := n.gpuPodFor(ns, "numa-two", 30720, 2, nil)
 		createPods(t, []*corev1.Pod{two})
@@ -350,15 +342,7 @@ func TestDevicePluginKubelet(t *testing.T) {
 		// Cards 0, 1 (NUMA node 0) and 4 (node 1) with 8 GiB free: for three
 		// cards of 8 GiB they are the tightest fit, across both nodes, and no
 		// card alike to them lets the preference keep the pod on one.
-		now := time.Now()
-		var fill []*corev1.Pod
-		for i, card := range []int{0, 1, 4} {
-			fill = append(fill, n.gpuPodFor(ns, fmt.Sprintf("fill-%d", card), 32768, 1, n.assignment(32768, now.Add(time.Duration(i)*time.Millisecond), card)))
-		}
-		createPods(t, fill)
-		for _, p := range fill {
-			waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second)
-		}
+		n.fillCards(t, ns, 32768, 0, 1, 4)
 		startZZScheduler(t)
 		bound := func(name string, cards int) *corev1.Pod {
 			p := n.gpuPodFor(ns, name, 8192, cards, nil)
@@ -401,6 +385,21 @@ func TestDevicePluginKubelet(t *testing.T) {
 			t.Fatalf("numa-five: %v, bound to %q", err, p.Spec.NodeName)
 		}
 	})
+}
+
+// fillCards runs one pod holding mib on each of the cards at indexes (by
+// assignment, not through a scheduler) and waits until they all run.
+func (n *dpNode) fillCards(t *testing.T, ns string, mib int64, indexes ...int) {
+	t.Helper()
+	now := time.Now()
+	var fill []*corev1.Pod
+	for i, card := range indexes {
+		fill = append(fill, n.gpuPodFor(ns, fmt.Sprintf("fill-%d", card), mib, 1, n.assignment(mib, now.Add(time.Duration(i)*time.Millisecond), card)))
+	}
+	createPods(t, fill)
+	for _, p := range fill {
+		waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second)
+	}
 }
 
 // clearPods deletes every pod of ns and waits until none is left.
