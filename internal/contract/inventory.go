@@ -35,6 +35,16 @@ type GPU struct {
 	NUMANode *int64 `json:"numaNode,omitempty"`
 }
 
+// Bounds on what one node may claim. No machine comes near them (the largest
+// have 16–20 cards; Linux numbers NUMA nodes below 1024, CONFIG_NODES_SHIFT
+// at most 10), but the extender prices a pod on every card of every node it
+// is offered, once per NUMA node for zz.io/gpu-numa-bind, so root on one node
+// must not be able to make that cost unbounded by forging its inventory.
+const (
+	MaxInventoryCards = 64
+	MaxNUMANode       = 1023
+)
+
 // ErrNoInventory means the node has no inventory annotation: not a GPU node, or
 // its device plugin has not started.
 var ErrNoInventory = errors.New("node has no " + AnnotationNodeGPUInventory + " annotation")
@@ -62,6 +72,10 @@ func (inv *NodeGPUInventory) Validate() error {
 		return fmt.Errorf("%s version %d is not supported (want %d): upgrade the zz components together",
 			AnnotationNodeGPUInventory, inv.Version, InventoryVersion)
 	}
+	if len(inv.Cards) > MaxInventoryCards {
+		return fmt.Errorf("%s lists %d cards, more than the %d one node may have: a forged or corrupt inventory",
+			AnnotationNodeGPUInventory, len(inv.Cards), MaxInventoryCards)
+	}
 	indexes := make(map[int]bool, len(inv.Cards))
 	uuids := make(map[string]bool, len(inv.Cards))
 	for i, c := range inv.Cards {
@@ -78,6 +92,8 @@ func (inv *NodeGPUInventory) Validate() error {
 			return fmt.Errorf("card %d (%s): memoryMiB must be positive, got %d", i, c.UUID, c.MemoryMiB)
 		case c.NUMANode != nil && *c.NUMANode < 0:
 			return fmt.Errorf("card %d (%s): numaNode must not be negative, got %d (leave it out when unknown)", i, c.UUID, *c.NUMANode)
+		case c.NUMANode != nil && *c.NUMANode > MaxNUMANode:
+			return fmt.Errorf("card %d (%s): numaNode %d is past the last NUMA node Linux can have (%d)", i, c.UUID, *c.NUMANode, MaxNUMANode)
 		}
 		indexes[c.Index] = true
 		uuids[c.UUID] = true

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,10 @@ func TestParseInventory(t *testing.T) {
 			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1,"numaNode":0},{"index":1,"uuid":"GPU-b","memoryMiB":1,"numaNode":1}]}`},
 		{name: "negative NUMA node", wantErr: "numaNode must not be negative",
 			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1,"numaNode":-1}]}`},
+		{name: "NUMA node past Linux's last", wantErr: "numaNode 1024 is past the last NUMA node",
+			value: `{"version":1,"cards":[{"index":0,"uuid":"GPU-a","memoryMiB":1,"numaNode":1024}]}`},
+		{name: "most cards a node may have", cards: MaxInventoryCards, value: inventoryOf(MaxInventoryCards)},
+		{name: "more cards than a node may have", wantErr: "lists 65 cards, more than the 64", value: inventoryOf(MaxInventoryCards + 1)},
 		{name: "missing uuid", wantErr: "empty uuid",
 			value: `{"version":1,"cards":[{"index":0,"memoryMiB":1}]}`},
 	}
@@ -51,6 +56,15 @@ func TestParseInventory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inventoryOf is a valid inventory of n one-MiB cards, each on its own NUMA node.
+func inventoryOf(n int) string {
+	cards := make([]string, n)
+	for i := range cards {
+		cards[i] = fmt.Sprintf(`{"index":%d,"uuid":"GPU-%d","memoryMiB":1,"numaNode":%d}`, i, i, i)
+	}
+	return `{"version":1,"cards":[` + strings.Join(cards, ",") + `]}`
 }
 
 func TestParseInventoryEmptyIsSentinel(t *testing.T) {
