@@ -248,13 +248,32 @@ func TestRunOutputDirCapAndTail(t *testing.T) {
 	k.add("east/ns/shop-b/app", 10)
 	dir := t.TempDir()
 	var errOut syncBuffer
+	// Streams open only once the cap has held one back (or after 10 s), so
+	// the first cannot end before the second asks for its slot.
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if strings.Contains(errOut.String(), "--max-streams") {
+				return
+			}
+		}
+	}()
+	open := func(ctx context.Context, c *Cluster, tg Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return k.open(ctx, c, tg, opts)
+	}
 	cfg := &Config{
 		Clusters:   []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app"), appPod("shop-b", "app")), Namespaces: []string{"ns"}}},
 		Format:     Format{Output: OutputRaw},
 		Tail:       4,
 		MaxStreams: 1,
 		OutputDir:  dir, Gzip: true,
-		Out: io.Discard, ErrOut: &errOut, OpenStream: k.open,
+		Out: io.Discard, ErrOut: &errOut, OpenStream: open,
 	}
 	if err := Run(t.Context(), cfg); err != nil {
 		t.Fatal(err)
