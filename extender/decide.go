@@ -61,10 +61,29 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 			return req, "", fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" to require all the pod's cards on one NUMA node", contract.AnnotationGPUNUMABind, v)
 		}
 	}
+	if req.Models, err = models(pod, contract.AnnotationGPUModel); err != nil {
+		return req, "", err
+	}
+	if req.AvoidModels, err = models(pod, contract.AnnotationGPUModelAvoid); err != nil {
+		return req, "", err
+	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
 		return req, "", fmt.Errorf("pod asks for %d cards; the largest GPU node has %d", req.Cards, most)
 	}
 	return req, policy, nil
+}
+
+// models reads a pod's list of card models from annotation key ("": none).
+func models(pod *corev1.Pod, key string) (string, error) {
+	v, ok := pod.Annotations[key]
+	if !ok {
+		return "", nil
+	}
+	m, err := gpushare.ParseModels(v)
+	if err != nil {
+		return "", fmt.Errorf("annotation %s: %w", key, err)
+	}
+	return m, nil
 }
 
 // Filter keeps the nodes with enough cards that each have enough free memory.

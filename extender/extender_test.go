@@ -144,6 +144,23 @@ func TestFilter(t *testing.T) {
 			p.Annotations = map[string]string{contract.AnnotationGPUNUMABind: "yes"}
 			return p
 		}(), callErr: `annotation zz.io/gpu-numa-bind: "yes" is not a boolean; use "true"`},
+		{name: "a model no node has", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUModel: "A100, h100"}
+			return p
+		}(), pass: []string{}, failed: map[string]string{
+			"t4":   "node has 0 healthy GPU cards of model A100 or h100 < 1 asked (its models: 2 T4)",
+			"a100": "node has 0 healthy GPU cards of model A100 or h100 < 1 asked (its models: 1 T4)"}},
+		{name: "a model to avoid", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUModel: "t4", contract.AnnotationGPUModelAvoid: "V100"}
+			return p
+		}(), pass: []string{"t4", "a100"}},
+		{name: "bad model list", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUModelAvoid: " , "}
+			return p
+		}(), callErr: `annotation zz.io/gpu-model-avoid: " , " names no card model`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,6 +112,11 @@ type Spec struct {
 	// GPUNUMABind keeps all of a pod's cards on one NUMA node, or the pod
 	// waits (zz.io/gpu-numa-bind).
 	GPUNUMABind bool `json:"gpuNumaBind,omitempty"`
+	// GPUModels admits only cards whose model names one of these, in any
+	// case ([A100, H100]; zz.io/gpu-model), AvoidGPUModels refuses cards
+	// whose model names one of these ([T4]; zz.io/gpu-model-avoid).
+	GPUModels      []string `json:"gpuModels,omitempty"`
+	AvoidGPUModels []string `json:"avoidGpuModels,omitempty"`
 	// TerminationGracePeriod is how long a stopping pod gets before
 	// SIGKILL, a duration ("45s"); default 30s, 60s for java.
 	TerminationGracePeriod string `json:"terminationGracePeriod,omitempty"`

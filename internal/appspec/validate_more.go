@@ -8,10 +8,31 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // maxGPUs bounds the cards one pod may share.
 const maxGPUs = 16
+
+// gpuModels checks a list of card models with the extender's own limits.
+func (v *validator) gpuModels(field string, models []string, gpuMem string) {
+	if models == nil {
+		return
+	}
+	if gpuMem == "" {
+		v.add(field, "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi")
+		return
+	}
+	for i, m := range models {
+		if strings.Contains(m, ",") || strings.TrimSpace(m) == "" {
+			v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is not one card model", m), "write one model, or a part of it, per entry: [A100, H100]")
+			return
+		}
+	}
+	if _, err := gpushare.ParseModels(strings.Join(models, ",")); err != nil {
+		v.add(field, err.Error(), "list at most 16 models, each as nvidia-smi names it or a part of it such as A100")
+	}
+}
 
 // reservedKeys are the labels zz sets itself besides the zz.io/ ones.
 var reservedKeys = map[string]bool{
@@ -65,6 +86,8 @@ func (v *validator) escapeHatches(s *Spec) {
 	case s.GPUs < 0 || s.GPUs > maxGPUs:
 		v.add("spec.gpus", fmt.Sprintf("%d is out of range", s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	}
+	v.gpuModels("spec.gpuModels", s.GPUModels, s.GPUMem)
+	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, s.GPUMem)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
 		if err != nil || d < 0 || d%time.Second != 0 {

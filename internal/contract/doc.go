@@ -33,7 +33,8 @@
 //     pods alone after a restart. A pod may choose the placement policy with
 //     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread), and
 //     require all its cards on one NUMA node (GPU.NUMANode, published in the
-//     inventory) with AnnotationGPUNUMABind="true".
+//     inventory) with AnnotationGPUNUMABind="true", and admit or refuse card
+//     models with AnnotationGPUModel and AnnotationGPUModelAvoid.
 //  3. The device plugin's Allocate matches the kubelet's request to one pod:
 //     Pending on the same node and asking for ResourceGPU,
 //     AnnotationGPUAssigned="false", same number of cards, the first to

@@ -36,6 +36,12 @@ const (
 	// NUMA node (HAMi's nvidia.com/numa-bind); "false" or absent prefers it
 	// only where the packing allows.
 	AnnotationGPUNUMABind = Prefix + "gpu-numa-bind"
+	// AnnotationGPUModel on a pod admits only cards whose model names one of
+	// its comma-separated parts, in any case ("A100,H100"; HAMi's
+	// nvidia.com/use-gputype); AnnotationGPUModelAvoid refuses cards whose
+	// model names one of its parts ("T4"; nvidia.com/nouse-gputype).
+	AnnotationGPUModel      = Prefix + "gpu-model"
+	AnnotationGPUModelAvoid = Prefix + "gpu-model-avoid"
 )
 
 // GPU placement policies, values of AnnotationGPUPolicy.

@@ -65,13 +65,17 @@ func Fit(cards []Card, req Request) error {
 	}
 	var fitting int
 	var largest int64
-	healthy := 0
+	healthy, usable := 0, 0
 	for i := range cards {
 		c := &cards[i]
 		if !c.Healthy {
 			continue
 		}
 		healthy++
+		if !req.takes(c) {
+			continue
+		}
+		usable++
 		largest = max(largest, c.FreeMiB())
 		if c.FreeMiB() >= req.MemMiB {
 			fitting++
@@ -84,11 +88,36 @@ func Fit(cards []Card, req Request) error {
 		return nil
 	case healthy < req.Cards:
 		return fmt.Errorf("node has %d healthy GPU cards < %d asked%s", healthy, req.Cards, unhealthyList(cards))
+	case usable < req.Cards:
+		return fmt.Errorf("node has %d healthy GPU cards of %s < %d asked (its models: %s)", usable, req.modelPhrase(), req.Cards, modelList(cards))
 	case req.Cards == 1:
 		return fmt.Errorf("largest free card %d MiB < %d MiB asked", largest, req.MemMiB)
 	}
 	return fmt.Errorf("%d cards with %d MiB free < %d cards asked (free MiB per card: %s)",
-		fitting, req.MemMiB, req.Cards, freeList(cards))
+		fitting, req.MemMiB, req.Cards, freeList(cards, req))
+}
+
+// modelList counts a node's healthy cards by model, for Fit's reasons:
+// "2 NVIDIA A100-SXM4-80GB, 1 Tesla T4".
+func modelList(cards []Card) string {
+	var models []string
+	count := map[string]int{}
+	for i := range cards {
+		if m := cards[i].Model; cards[i].Healthy {
+			if count[m] == 0 {
+				models = append(models, m)
+			}
+			count[m]++
+		}
+	}
+	parts := make([]string, len(models))
+	for i, m := range models {
+		if m == "" {
+			m = "unnamed"
+		}
+		parts[i] = fmt.Sprintf("%d %s", count[models[i]], m)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // unhealthyList names the cards that are down and why, for Fit's reasons.
@@ -105,10 +134,13 @@ func unhealthyList(cards []Card) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
-func freeList(cards []Card) string {
-	parts := make([]string, len(cards))
+// freeList is the free memory of the cards req may have: "0:4096 3:0".
+func freeList(cards []Card, req Request) string {
+	parts := make([]string, 0, len(cards))
 	for i := range cards {
-		parts[i] = strconv.Itoa(cards[i].Index) + ":" + strconv.FormatInt(cards[i].FreeMiB(), 10)
+		if req.modelOK(cards[i].Model) {
+			parts = append(parts, strconv.Itoa(cards[i].Index)+":"+strconv.FormatInt(cards[i].FreeMiB(), 10))
+		}
 	}
 	return strings.Join(parts, " ")
 }
@@ -125,7 +157,7 @@ func Choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, error
 	if err != nil {
 		return nil, err
 	}
-	return numaCompact(cards, idx), nil
+	return numaCompact(cards, req, idx), nil
 }
 
 // NodeCost is what placing req on a node's cards costs by policy (the cost of
@@ -184,7 +216,7 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 func chooseAmong(cards []Card, req Request, policy Policy, h *Headroom, allow func(int) bool) ([]int, Cost) {
 	cand := make([]int, 0, len(cards))
 	for i := range cards {
-		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB && (allow == nil || allow(i)) {
+		if req.takes(&cards[i]) && cards[i].FreeMiB() >= req.MemMiB && (allow == nil || allow(i)) {
 			cand = append(cand, i)
 		}
 	}

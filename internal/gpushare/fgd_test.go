@@ -281,7 +281,8 @@ func TestTopShapes(t *testing.T) {
 
 // FuzzChooseNeverOverfills: whatever the cards, request, policy and mix,
 // Choose returns distinct healthy cards with room for the request and a free
-// slot, exactly as many as asked, and errs exactly when Fit does.
+// slot, of a model it admits, exactly as many as asked, and errs exactly
+// when Fit does.
 func FuzzChooseNeverOverfills(f *testing.F) {
 	f.Add([]byte{8, 3, 2, 1, 0, 200, 7, 100, 3, 50, 9, 0, 0, 255, 1}, uint16(4000), uint8(2), uint8(0))
 	f.Add([]byte{80, 80, 80, 80, 16, 16}, uint16(40000), uint8(4), uint8(1))
@@ -289,12 +290,15 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 		var cs []Card
 		for i := 0; i+2 < len(raw) && len(cs) < 12; i += 3 {
 			total := int64(raw[i]%81+1) * gib
-			cs = append(cs, Card{GPU: contract.GPU{Index: len(cs), UUID: fmt.Sprint(len(cs)), MemoryMiB: total, Healthy: raw[i+1]%7 != 0},
+			cs = append(cs, Card{GPU: contract.GPU{Index: len(cs), UUID: fmt.Sprint(len(cs)), MemoryMiB: total, Healthy: raw[i+1]%7 != 0,
+				Model: []string{"NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "Tesla T4"}[raw[i]%3]},
 				UsedMiB: total * int64(raw[i+1]) / 255, Pods: int(raw[i+2] % 5), Slots: int(raw[i+2] % 6)})
 			numa := int64(raw[i+2] / 64) // NUMA nodes 0–3, so numaCompact swaps too
 			cs[len(cs)-1].NUMANode = &numa
 		}
 		req := Request{MemMiB: int64(mem) + 1, Cards: int(ncards%5) + 1, SameNUMA: ncards&0x80 != 0}
+		req.Models = []string{"", "a100", "A100,H100"}[pol/5%3]
+		req.AvoidModels = []string{"", "t4"}[pol/15%2]
 		policy := []Policy{Binpack, BestFit, Spread, fgd, fgdBand}[pol%5]
 		mix := NewMix(map[Request]int{req: 2, {MemMiB: gib, Cards: 1}: 1, {MemMiB: 20 * gib, Cards: 2}: 1})
 		got, err := Choose(cs, req, policy, NewHeadroom(mix, [][]Card{cs, gibCards(80, 80, 40, 40)}))
@@ -309,7 +313,7 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 		}
 		for _, i := range got {
 			c := cs[i]
-			if !c.Healthy || c.FreeMiB() < req.MemMiB || c.UsedMiB+req.MemMiB > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
+			if !c.Healthy || !req.modelOK(c.Model) || c.FreeMiB() < req.MemMiB || c.UsedMiB+req.MemMiB > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
 				t.Fatalf("%s put %s on card %+v", policy, req, c)
 			}
 		}

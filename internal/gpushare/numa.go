@@ -38,14 +38,14 @@ func alikeOf(c *Card) alike {
 	return alike{c.MemoryMiB, c.FreeMiB(), slots}
 }
 
-// numaCompact returns set (positions in cards, as a policy chose them) with
-// cards swapped for alike ones so that the set spans as few NUMA nodes as
+// numaCompact returns set (positions in cards, as a policy chose them for
+// req) with cards swapped for alike ones that req may also have so that the set spans as few NUMA nodes as
 // such swaps allow; among the subsets of NUMA nodes that few, the one with
 // the fewest alike cards to spare (the tightest, leaving roomier NUMA nodes
 // whole for later pods), then the lowest NUMA nodes. When no swap lowers the
 // count, or the cards' NUMA nodes are not all known, set is returned as it
 // is. The result is sorted. Pure: cards are not changed.
-func numaCompact(cards []Card, set []int) []int {
+func numaCompact(cards []Card, req Request, set []int) []int {
 	if len(set) < 2 {
 		return set
 	}
@@ -77,7 +77,7 @@ func numaCompact(cards []Card, set []int) []int {
 		classes = append(classes, class{key: k, need: 1, inDom: make([]int, len(domains))})
 	}
 	for i := range cards {
-		if !cards[i].Healthy {
+		if !req.takes(&cards[i]) {
 			continue
 		}
 		k := alikeOf(&cards[i])
@@ -123,7 +123,7 @@ func numaCompact(cards []Card, set []int) []int {
 			if n == 0 {
 				break
 			}
-			if cards[i].Healthy && best&(1<<dom(i)) != 0 && alikeOf(&cards[i]) == c.key {
+			if req.takes(&cards[i]) && best&(1<<dom(i)) != 0 && alikeOf(&cards[i]) == c.key {
 				out = append(out, i)
 				n--
 			}
@@ -157,11 +157,11 @@ func knownNUMANodes(cards []Card) []int64 {
 // onNUMANode reports whether c may serve a pod bound to NUMA node d.
 func onNUMANode(c *Card, d int64) bool { return c.NUMANode == nil || *c.NUMANode == d }
 
-// fittingOn counts the healthy cards in (nil: all) with req's memory free.
+// fittingOn counts the cards req may have in (nil: all) with its memory free.
 func fittingOn(cards []Card, req Request, in func(int) bool) int {
 	n := 0
 	for i := range cards {
-		if cards[i].Healthy && cards[i].FreeMiB() >= req.MemMiB && (in == nil || in(i)) {
+		if req.takes(&cards[i]) && cards[i].FreeMiB() >= req.MemMiB && (in == nil || in(i)) {
 			n++
 		}
 	}

@@ -11,6 +11,7 @@ package gpushare
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,16 +40,105 @@ type Request struct {
 	// contract.AnnotationGPUNUMABind, which the extender reads); it is not
 	// part of the request's shape in the stream.
 	SameNUMA bool `json:"sameNUMA,omitempty"`
+	// Models, when set, admits only the cards whose model names one of its
+	// comma-separated parts, in any case ("A100,H100"; the pod's
+	// contract.AnnotationGPUModel, as HAMi's nvidia.com/use-gputype), and
+	// AvoidModels refuses the cards whose model names one of its parts
+	// (contract.AnnotationGPUModelAvoid). ParseModels normalizes both; like
+	// SameNUMA they are not part of the request's shape in the stream.
+	Models      string `json:"models,omitempty"`
+	AvoidModels string `json:"avoidModels,omitempty"`
 }
 
 func (r Request) String() string {
-	if r.Cards == 1 {
-		return fmt.Sprintf("%d MiB on 1 card", r.MemMiB)
+	var s string
+	switch {
+	case r.Cards == 1:
+		s = fmt.Sprintf("%d MiB on 1 card", r.MemMiB)
+	case r.SameNUMA:
+		s = fmt.Sprintf("%d MiB on each of %d cards of one NUMA node", r.MemMiB, r.Cards)
+	default:
+		s = fmt.Sprintf("%d MiB on each of %d cards", r.MemMiB, r.Cards)
 	}
-	if r.SameNUMA {
-		return fmt.Sprintf("%d MiB on each of %d cards of one NUMA node", r.MemMiB, r.Cards)
+	if m := r.modelPhrase(); m != "" {
+		s += ", " + m
 	}
-	return fmt.Sprintf("%d MiB on each of %d cards", r.MemMiB, r.Cards)
+	return s
+}
+
+// Limits on a model list: a pod's list is matched against every card of
+// every node it is offered, so its cost is bounded.
+const (
+	maxModelNames = 16
+	maxModelName  = 64
+)
+
+// ParseModels checks and normalizes a comma-separated list of card models
+// (an AnnotationGPUModel or AnnotationGPUModelAvoid value): parts trimmed,
+// empty ones and repeats (in any case) dropped, joined by ",".
+func ParseModels(value string) (string, error) {
+	var names []string
+	for part := range strings.SplitSeq(value, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, part) }) {
+			continue
+		}
+		if len(part) > maxModelName {
+			return "", fmt.Errorf("model %.20q… is longer than %d characters; name a card model as nvidia-smi shows it, or a part of it such as A100", part, maxModelName)
+		}
+		names = append(names, part)
+	}
+	switch {
+	case len(names) == 0:
+		return "", fmt.Errorf("%q names no card model; list models or parts of them, comma-separated, e.g. \"A100,H100\"", value)
+	case len(names) > maxModelNames:
+		return "", fmt.Errorf("%d card models listed, more than %d", len(names), maxModelNames)
+	}
+	return strings.Join(names, ","), nil
+}
+
+// takes reports whether req may have card c: healthy, and of a model req
+// admits.
+func (r *Request) takes(c *Card) bool {
+	if !c.Healthy {
+		return false
+	}
+	if r.Models == "" && r.AvoidModels == "" {
+		return true
+	}
+	return r.modelOK(c.Model)
+}
+
+func (r *Request) modelOK(model string) bool {
+	return (r.Models == "" || namesModel(r.Models, model)) && (r.AvoidModels == "" || !namesModel(r.AvoidModels, model))
+}
+
+// namesModel reports whether one of list's comma-separated parts is in
+// model, in any case ("a100" names "NVIDIA A100-SXM4-80GB"), without
+// allocating: it runs on every card of every node a pod is offered.
+func namesModel(list, model string) bool {
+	for list != "" {
+		part, rest, _ := strings.Cut(list, ",")
+		list = rest
+		for i := 0; i+len(part) <= len(model); i++ {
+			if strings.EqualFold(model[i:i+len(part)], part) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// modelPhrase says which models req admits, for messages ("" if any).
+func (r *Request) modelPhrase() string {
+	var parts []string
+	if r.Models != "" {
+		parts = append(parts, "model "+strings.ReplaceAll(r.Models, ",", " or "))
+	}
+	if r.AvoidModels != "" {
+		parts = append(parts, "not "+strings.ReplaceAll(r.AvoidModels, ",", " nor "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // PodRequest reads a pod's GPU request from its containers' limits (requests

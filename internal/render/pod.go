@@ -2,6 +2,7 @@ package render
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,17 +38,23 @@ const (
 func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 	// A config change renames the ConfigMap, which rolls the pods.
 	annotations := copyMap(r.s.Annotations)
-	if r.opts.Debug {
+	set := func(key, value string) {
 		if annotations == nil {
 			annotations = map[string]string{}
 		}
-		annotations[contract.AnnotationDebug] = "true"
+		annotations[key] = value
+	}
+	if r.opts.Debug {
+		set(contract.AnnotationDebug, "true")
 	}
 	if r.s.GPUNUMABind {
-		if annotations == nil {
-			annotations = map[string]string{}
-		}
-		annotations[contract.AnnotationGPUNUMABind] = "true"
+		set(contract.AnnotationGPUNUMABind, "true")
+	}
+	if len(r.s.GPUModels) > 0 {
+		set(contract.AnnotationGPUModel, strings.Join(r.s.GPUModels, ","))
+	}
+	if len(r.s.AvoidGPUModels) > 0 {
+		set(contract.AnnotationGPUModelAvoid, strings.Join(r.s.AvoidGPUModels, ","))
 	}
 	spec := corev1.PodSpec{
 		EnableServiceLinks:            ptr.To(false),

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -83,6 +85,69 @@ func TestExtender(t *testing.T) {
 		if err != nil || p.Spec.NodeName != "" {
 			t.Fatalf("huge pod was bound to %q (%v)", p.Spec.NodeName, err)
 		}
+	})
+
+	t.Run("a pod that names card models gets only cards of them", func(t *testing.T) {
+		ns := cluster.Namespace(t, nil)
+		pod := func(name, cards string, annotations map[string]string) *corev1.Pod {
+			p := newGPUPod(ns, name, "1Gi")
+			p.Annotations = annotations
+			p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse(cards)
+			return p
+		}
+		b200 := pod("b200", "1", map[string]string{contract.AnnotationGPUModel: "B200"})
+		b200.Labels["app"] = "gpu-pending" // not among the running ones
+		createPods(t, []*corev1.Pod{
+			b200,
+			// Only gpu-mixed-1's card 0 is an 80 GB A100.
+			pod("a100-80", "1", map[string]string{contract.AnnotationGPUModel: "a100-sxm4-80gb"}),
+			// gpu-mixed-1 has one T4 and one A100: two cards that are no
+			// A100 are on a T4 node.
+			pod("no-a100", "2", map[string]string{contract.AnnotationGPUModelAvoid: "A100"}),
+			pod("t4-or-h100", "1", map[string]string{contract.AnnotationGPUModel: "H100, T4"}),
+		})
+		running := cluster.RunningPods(t, ns, "app=gpu", 3, 60*time.Second)
+		nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards := map[string]string{} // card UUID → model, from the nodes' inventories
+		for _, n := range nodes.Items {
+			if inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory]); err == nil {
+				for _, c := range inv.Cards {
+					cards[c.UUID] = c.Model
+				}
+			}
+		}
+		for _, p := range running {
+			a, err := gpushare.PodAssignment(&p)
+			if err != nil {
+				t.Fatalf("pod %s: %v", p.Name, err)
+			}
+			for _, uuid := range a.UUIDs {
+				model := cards[uuid]
+				ok := map[string]bool{
+					"a100-80":    model == "NVIDIA A100-SXM4-80GB",
+					"no-a100":    model == "Tesla T4",
+					"t4-or-h100": model == "Tesla T4",
+				}[p.Name]
+				if !ok {
+					t.Errorf("pod %s (%v) got card %s, a %q", p.Name, p.Annotations, uuid, model)
+				}
+			}
+			if p.Name == "no-a100" && p.Spec.NodeName == "gpu-mixed-1" {
+				t.Errorf("pod no-a100 went to gpu-mixed-1, which has one card that is no A100")
+			}
+		}
+		cluster.WaitFor(t, 60*time.Second, "FailedScheduling event naming the models", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=b200,reason=FailedScheduling"})
+			if err != nil || len(evs.Items) == 0 {
+				return false, "no event yet", err
+			}
+			msg := evs.Items[0].Message
+			return strings.Contains(msg, "node has 0 healthy GPU cards of model B200 < 1 asked (its models: 1 NVIDIA A100-SXM4-80GB, 1 Tesla T4)"), msg, nil
+		})
+		deleteAllPods(t, ns)
 	})
 
 	t.Run("killing and restarting the extender loses and doubles nothing", func(t *testing.T) {

@@ -1,0 +1,168 @@
+package gpushare
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestParseModels(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, wantErr string
+	}{
+		{in: "A100", want: "A100"},
+		{in: " a100 , H100,,a100", want: "a100,H100"},
+		{in: "A100,A100,a100", want: "A100"},
+		{in: "", wantErr: `"" names no card model; list models or parts of them, comma-separated, e.g. "A100,H100"`},
+		{in: " , ,", wantErr: "names no card model"},
+		{in: strings.Repeat("x", 65), wantErr: "is longer than 64 characters"},
+		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", want: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"},
+		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "17 card models listed, more than 16"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseModels(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseModels(%q) = %q, %v; want error %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseModels(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestModelOK(t *testing.T) {
+	for _, tc := range []struct {
+		models, avoid, model string
+		want                 bool
+	}{
+		{"", "", "Tesla T4", true},
+		{"a100", "", "NVIDIA A100-SXM4-80GB", true},
+		{"A100", "", "NVIDIA H100 80GB HBM3", false},
+		{"A100,H100", "", "NVIDIA H100 80GB HBM3", true},
+		{"80GB", "", "NVIDIA A100-SXM4-40GB", false},
+		{"", "T4", "Tesla T4", false},
+		{"", "T4", "NVIDIA L4", true},
+		{"NVIDIA", "A100", "NVIDIA A100-PCIE-40GB", false}, // avoiding wins
+		{"A100", "", "", false},                            // an unnamed card is no A100
+		{"", "T4", "", true},
+		{"NVIDIA A100-SXM4-80GB-LONGER", "", "NVIDIA A100-SXM4-80GB", false},
+	} {
+		r := Request{Models: tc.models, AvoidModels: tc.avoid}
+		if got := r.modelOK(tc.model); got != tc.want {
+			t.Errorf("models %q avoid %q, card %q: %v, want %v", tc.models, tc.avoid, tc.model, got, tc.want)
+		}
+	}
+}
+
+// modelCards is one node of 80 GiB cards of the given models, with usedGiB
+// used on each (one pod where used) and NUMA nodes numa (-1: unknown).
+func modelCards(models []string, usedGiB, numa []int64) []Card {
+	cs := numaCards(80, usedGiB, numa)
+	for i := range cs {
+		cs[i].Model = models[i]
+	}
+	return cs
+}
+
+// TestChooseModels: a pod that names card models gets only cards of them,
+// by its policy among those; a node without enough says which models it
+// has; and numaCompact never swaps in a card of a model the pod refuses,
+// however alike it is.
+func TestChooseModels(t *testing.T) {
+	const a100, h100, t4 = "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "Tesla T4"
+	mixed := []string{a100, h100, a100, h100, a100, h100, a100, h100}
+	twoSockets := []int64{0, 0, 0, 0, 1, 1, 1, 1}
+	for _, tc := range []struct {
+		name    string
+		models  []string
+		used    []int64
+		numa    []int64
+		req     Request
+		policy  Policy
+		want    []int
+		wantErr string
+	}{
+		{"any model: the tightest card", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1}, BestFit, []int{1}, ""},
+		{"A100 only: the tightest A100", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, Models: "a100"}, BestFit, []int{0}, ""},
+		{"not H100: as A100 only", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, AvoidModels: "H100"}, BestFit, []int{0}, ""},
+		{"spread among A100s", mixed, []int64{10, 0, 30, 0, 20, 0, 40, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 2, Models: "A100"}, Spread, []int{0, 4}, ""},
+		{"binpack among H100s", mixed, []int64{70, 40, 70, 50, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, Models: "H100"}, Binpack, []int{3}, ""},
+		// Best-fit's tightest cards are 0 and 4, on two sockets; card 7 is
+		// alike to both (70 GiB free), so a pod of any model gets 4 and 7 on
+		// socket 1, but 7 is an H100 and a pod of A100s keeps 0 and 4.
+		{"compaction swaps in an alike card", []string{a100, a100, h100, h100, a100, h100, a100, h100}, []int64{10, 0, 0, 0, 10, 0, 0, 10}, twoSockets, Request{MemMiB: 70 * gib, Cards: 2}, BestFit, []int{4, 7}, ""},
+		{"compaction keeps to the models", []string{a100, a100, h100, h100, a100, h100, a100, h100}, []int64{10, 0, 0, 0, 10, 0, 0, 10}, twoSockets, Request{MemMiB: 70 * gib, Cards: 2, Models: "A100"}, BestFit, []int{0, 4}, ""},
+		{"no such model", mixed, make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 1, Models: "B200"}, BestFit, nil,
+			"node has 0 healthy GPU cards of model B200 < 1 asked (its models: 4 NVIDIA A100-SXM4-80GB, 4 NVIDIA H100 80GB HBM3)"},
+		{"too few of the model", []string{a100, t4, t4, t4, t4, t4, t4, t4}, make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 2, AvoidModels: "T4"}, BestFit, nil,
+			"node has 1 healthy GPU cards of not T4 < 2 asked (its models: 1 NVIDIA A100-SXM4-80GB, 7 Tesla T4)"},
+		{"enough of the model, too full", mixed, []int64{79, 0, 79, 0, 79, 0, 79, 0}, twoSockets, Request{MemMiB: 2 * gib, Cards: 1, Models: "A100"}, BestFit, nil,
+			"largest free card 1024 MiB < 2048 MiB asked"},
+		{"multi-card too full lists the model's cards", mixed, []int64{79, 0, 79, 0, 0, 0, 79, 0}, twoSockets, Request{MemMiB: 2 * gib, Cards: 2, Models: "A100"}, BestFit, nil,
+			"1 cards with 2048 MiB free < 2 cards asked (free MiB per card: 0:1024 2:1024 4:81920 6:1024)"},
+		{"bound to one NUMA node and a model", mixed, []int64{0, 0, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: gib, Cards: 3, SameNUMA: true, Models: "A100"}, BestFit, nil,
+			"no NUMA node has 3 cards with 1024 MiB free, and zz.io/gpu-numa-bind asks for one (2 on NUMA node 0, 2 on NUMA node 1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := modelCards(tc.models, tc.used, tc.numa)
+			var h *Headroom
+			if tc.policy == Binpack {
+				h = NewHeadroom(NewMix(map[Request]int{{MemMiB: 20 * gib, Cards: 1}: 3, {MemMiB: 40 * gib, Cards: 1}: 1}), [][]Card{cs})
+			}
+			got, err := Choose(cs, tc.req, tc.policy, h)
+			if fitErr := Fit(cs, tc.req); (fitErr == nil) != (err == nil) {
+				t.Fatalf("Fit %v, Choose %v", fitErr, err)
+			}
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				if _, cerr := NodeCost(cs, tc.req, tc.policy, h); cerr == nil {
+					t.Fatal("NodeCost scored a node Fit refuses")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Choose = %v, want %v", got, tc.want)
+			}
+			for _, i := range got {
+				if !tc.req.modelOK(cs[i].Model) {
+					t.Errorf("card %d is a %s, which %s refuses", i, cs[i].Model, tc.req)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamShapeIgnoresModels: a pod's models, like its NUMA binding, do
+// not make another shape in binpack's mix.
+func TestStreamShapeIgnoresModels(t *testing.T) {
+	s := NewStream(10)
+	for i, r := range []Request{
+		{MemMiB: 4 * gib, Cards: 1},
+		{MemMiB: 4 * gib, Cards: 1, Models: "A100"},
+		{MemMiB: 4 * gib, Cards: 1, AvoidModels: "T4", SameNUMA: true},
+	} {
+		s.Observe(types.UID(fmt.Sprint("uid-", i)), r)
+	}
+	if got := s.Mix().Shapes; len(got) != 1 || got[0].Request != (Request{MemMiB: 4 * gib, Cards: 1}) {
+		t.Fatalf("mix shapes %v, want one of 4 GiB on 1 card", got)
+	}
+}
+
+func TestRequestStringNamesModels(t *testing.T) {
+	r := Request{MemMiB: 4096, Cards: 2, Models: "A100,H100", AvoidModels: "PCIE"}
+	if got, want := r.String(), "4096 MiB on each of 2 cards, model A100 or H100, not PCIE"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
