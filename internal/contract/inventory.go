@@ -40,9 +40,13 @@ type GPU struct {
 // at most 10), but the extender prices a pod on every card of every node it
 // is offered, once per NUMA node for zz.io/gpu-numa-bind, so root on one node
 // must not be able to make that cost unbounded by forging its inventory.
+// A card's UUID and model are at most MaxCardName bytes, NVML's own buffer
+// size for both (NVML_DEVICE_UUID_V2_BUFFER_SIZE, NVML_DEVICE_NAME_V2_BUFFER_SIZE):
+// pods' zz.io/gpu-model lists are matched against every model.
 const (
 	MaxInventoryCards = 64
 	MaxNUMANode       = 1023
+	MaxCardName       = 96
 )
 
 // ErrNoInventory means the node has no inventory annotation: not a GPU node, or
@@ -86,6 +90,10 @@ func (inv *NodeGPUInventory) Validate() error {
 			return fmt.Errorf("card %d: index %d appears twice", i, c.Index)
 		case c.UUID == "":
 			return fmt.Errorf("card %d: empty uuid", i)
+		case len(c.UUID) > MaxCardName:
+			return fmt.Errorf("card %d: uuid %.20q… is longer than %d bytes", i, c.UUID, MaxCardName)
+		case len(c.Model) > MaxCardName:
+			return fmt.Errorf("card %d (%s): model %.20q… is longer than %d bytes", i, c.UUID, c.Model, MaxCardName)
 		case uuids[c.UUID]:
 			return fmt.Errorf("card %d: uuid %s appears twice", i, c.UUID)
 		case c.MemoryMiB <= 0:
