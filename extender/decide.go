@@ -3,7 +3,6 @@ package extender
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 
 	"github.com/zzcloud/zz/internal/balance"
-	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -48,42 +46,14 @@ func nodeNames(args *extenderv1.ExtenderArgs) ([]string, error) {
 
 // request reads a pod's GPU request and policy, and checks it can fit anywhere.
 func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, error) {
-	req, err := gpushare.PodRequest(pod)
+	req, policy, err := gpushare.PodPlacement(pod, d.DefaultPolicy)
 	if err != nil {
-		return req, "", err
-	}
-	policy, err := gpushare.ParsePolicy(pod.Annotations[contract.AnnotationGPUPolicy], d.DefaultPolicy)
-	if err != nil {
-		return req, "", fmt.Errorf("annotation %s: %w", contract.AnnotationGPUPolicy, err)
-	}
-	if v, ok := pod.Annotations[contract.AnnotationGPUNUMABind]; ok {
-		if req.SameNUMA, err = strconv.ParseBool(v); err != nil {
-			return req, "", fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" to require all the pod's cards on one NUMA node", contract.AnnotationGPUNUMABind, v)
-		}
-	}
-	if req.Models, err = models(pod, contract.AnnotationGPUModel); err != nil {
-		return req, "", err
-	}
-	if req.AvoidModels, err = models(pod, contract.AnnotationGPUModelAvoid); err != nil {
 		return req, "", err
 	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
 		return req, "", fmt.Errorf("pod asks for %d cards; the largest GPU node has %d", req.Cards, most)
 	}
 	return req, policy, nil
-}
-
-// models reads a pod's list of card models from annotation key ("": none).
-func models(pod *corev1.Pod, key string) (string, error) {
-	v, ok := pod.Annotations[key]
-	if !ok {
-		return "", nil
-	}
-	m, err := gpushare.ParseModels(v)
-	if err != nil {
-		return "", fmt.Errorf("annotation %s: %w", key, err)
-	}
-	return m, nil
 }
 
 // Filter keeps the nodes with enough cards that each have enough free memory.

@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,6 +28,20 @@ type GPUOptions struct {
 	Shapes        bool
 	Selector      string
 	AllNamespaces bool
+	// Fit judges one pod on every GPU node instead, as the extender would
+	// now: a memory per card ("24Gi", with FitCards, FitModels,
+	// FitAvoidModels and FitNUMABind) or "pod/NAME", a pending pod of the
+	// namespace. Policy is the placement policy where the pod names none.
+	Fit            string
+	FitCards       int
+	FitModels      string
+	FitAvoidModels string
+	FitNUMABind    bool
+	Policy         string
+
+	fitReq gpushare.Request
+	fitPod string
+	policy gpushare.Policy
 
 	selector    labels.Selector
 	targets     []target
@@ -58,7 +74,15 @@ nodes could take (MORE, each node counted alone) and the free memory no pod of i
 can use (UNUSABLE FREE: holes smaller than it asks, or nodes with too few such
 cards). MORE 0 with much UNUSABLE FREE is fragmentation: the next pod of that shape
 stays Pending although memory is free. This is what the extender's binpack weighs
-(its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).`,
+(its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).
+
+With --fit it judges one pod on every GPU node, as the extender would now: a
+request (memory per card, with --cards, --gpu-model, --avoid-gpu-model and
+--numa-bind) or pod/NAME, a pending pod of the namespace. Per node: whether it fits,
+the cards the policy would choose (--policy, binpack as the extender's default
+unless the pod names one), how many such pods the node could take (MORE) and,
+where it does not fit, the extender's reason, the one a Pending pod's
+FailedScheduling event carries.`,
 		Example: `  # every GPU node
   kubectl zz gpu
   # one node, with card UUIDs, the memory in use and each pod's requested/used memory
@@ -70,7 +94,11 @@ stays Pending although memory is free. This is what the extender's binpack weigh
   # the shapes pods ask for, and room left for each
   kubectl zz gpu --shapes
   # two clusters in one table
-  kubectl zz gpu --context prod-a,prod-b`,
+  kubectl zz gpu --context prod-a,prod-b
+  # where a pod of 24Gi on each of 2 A100s would go now, and how many more fit
+  kubectl zz gpu --fit 24Gi --cards 2 --gpu-model A100
+  # why a pending pod waits: each node's reason
+  kubectl zz gpu --fit pod/trainer-0 -n ml`,
 		RunE: runOptions(o),
 	}
 	fl := cmd.Flags()
@@ -78,6 +106,13 @@ stays Pending although memory is free. This is what the extender's binpack weigh
 	fl.BoolVar(&o.Shapes, "shapes", false, "List the request shapes of the live GPU pods and how many more pods of each the nodes could take, instead of cards")
 	fl.StringVarP(&o.Selector, "selector", "l", "", "With --pods: label selector of the pods (e.g. zz.io/app=vision)")
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "With --pods: every namespace")
+	fl.StringVar(&o.Fit, "fit", "", "Judge one pod on every GPU node instead: a memory per card (24Gi) or pod/NAME, a pending pod")
+	fl.IntVar(&o.FitCards, "cards", 0, "With --fit MEMORY: cards per pod (default 1)")
+	fl.StringVar(&o.FitModels, "gpu-model", "", "With --fit MEMORY: only cards whose model contains one of these, comma-separated (zz.io/gpu-model)")
+	fl.StringVar(&o.FitAvoidModels, "avoid-gpu-model", "", "With --fit MEMORY: no card whose model contains one of these, comma-separated (zz.io/gpu-model-avoid)")
+	fl.BoolVar(&o.FitNUMABind, "numa-bind", false, "With --fit MEMORY: all the pod's cards on one NUMA node (zz.io/gpu-numa-bind)")
+	fl.StringVar(&o.Policy, "policy", "", "With --fit: the placement policy where the pod names none: binpack (the extender's default), bestfit or spread")
+	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
 	o.print.addFlags(cmd)
 	return cmd
 }
@@ -101,12 +136,66 @@ func (o *GPUOptions) Validate() error {
 	if o.Shapes && len(o.Nodes) > 0 {
 		return errors.New("--shapes counts every GPU node: drop the node names")
 	}
+	if err := o.validateFit(); err != nil {
+		return err
+	}
 	sel, err := labels.Parse(o.Selector)
 	if err != nil {
 		return fmt.Errorf("--selector %q: %w", o.Selector, err)
 	}
 	o.selector = sel
 	return o.print.validate()
+}
+
+// validateFit checks --fit and the flags that shape its request.
+func (o *GPUOptions) validateFit() error {
+	shaping := o.FitCards != 0 || o.FitModels != "" || o.FitAvoidModels != "" || o.FitNUMABind
+	if o.Fit == "" {
+		if shaping || o.Policy != "" {
+			return errors.New("--cards, --gpu-model, --avoid-gpu-model, --numa-bind and --policy describe the pod --fit judges: add --fit 24Gi (or --fit pod/NAME)")
+		}
+		return nil
+	}
+	if o.Pods || o.Shapes {
+		return errors.New("--fit, --pods and --shapes are three views: give one")
+	}
+	var err error
+	if o.policy, err = gpushare.ParsePolicy(o.Policy, gpushare.Binpack); err != nil {
+		return fmt.Errorf("--policy: %w", err)
+	}
+	if name, ok := strings.CutPrefix(o.Fit, "pod/"); ok {
+		if shaping {
+			return fmt.Errorf("--fit %s judges what the pod asks for: drop --cards, --gpu-model, --avoid-gpu-model and --numa-bind", o.Fit)
+		}
+		if name == "" {
+			return errors.New("--fit pod/ names no pod: write pod/NAME")
+		}
+		o.fitPod = name
+		return nil
+	}
+	q, err := resource.ParseQuantity(o.Fit)
+	if err != nil {
+		return fmt.Errorf("--fit %q is neither GPU memory per card (24Gi, 3000Mi) nor pod/NAME", o.Fit)
+	}
+	cards := int64(o.FitCards)
+	if o.FitCards == 0 {
+		cards = 1
+	}
+	if o.fitReq, err = gpushare.NewRequest(q, cards); err != nil {
+		return fmt.Errorf("--fit: %w", err)
+	}
+	o.fitReq.SameNUMA = o.FitNUMABind
+	if o.FitModels != "" {
+		if o.fitReq.Models, err = gpushare.ParseModels(o.FitModels); err != nil {
+			return fmt.Errorf("--gpu-model: %w", err)
+		}
+	}
+	if o.FitAvoidModels != "" {
+		if o.fitReq.AvoidModels, err = gpushare.ParseModels(o.FitAvoidModels); err != nil {
+			return fmt.Errorf("--avoid-gpu-model: %w", err)
+		}
+	}
+	return nil
 }
 
 // gpuItem is one node in one cluster, as -o json prints it.
@@ -180,6 +269,8 @@ func (o *GPUOptions) Run(cmd *cobra.Command) error {
 			cluster = t.name
 		}
 		switch {
+		case o.Fit != "":
+			err = o.addFits(cmd, out, t, cluster, snap)
 		case o.Pods:
 			err = o.addPods(out, t, cluster, snap)
 		case o.Shapes:
@@ -218,6 +309,53 @@ func (o *GPUOptions) addCards(out *gpuOutput, t target, cluster string, snap *gp
 		if err := out.item(contract.OutputKindGPUNode, "", v.Name, gpuItem{Cluster: cluster, NodeView: v}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// gpuFitItem is one --fit row, as -o json prints it.
+type gpuFitItem struct {
+	Cluster string           `json:"cluster,omitempty"`
+	Request gpushare.Request `json:"request"`
+	Policy  gpushare.Policy  `json:"policy"`
+	gpushare.NodeFit
+}
+
+// addFits is --fit: one row per GPU node, and a summary on stderr.
+func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, cluster string, snap *gpuinspect.Snapshot) error {
+	out.emptyMessage = "No GPU nodes found: no node carries the " + contract.AnnotationNodeGPUInventory + " annotation (is the zz device plugin running?)."
+	req, policy := o.fitReq, o.policy
+	if o.fitPod != "" {
+		pod, err := t.client.CoreV1().Pods(t.namespace).Get(cmd.Context(), o.fitPod, metav1.GetOptions{})
+		if err != nil {
+			return contextErr(t.context, err)
+		}
+		if pod.Spec.NodeName != "" {
+			return contextErr(t.context, fmt.Errorf("pod %s/%s is already on node %s: --fit judges a pod that waits, or a request such as --fit 24Gi", pod.Namespace, pod.Name, pod.Spec.NodeName))
+		}
+		if req, policy, err = gpushare.PodPlacement(pod, o.policy); err != nil {
+			return contextErr(t.context, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err))
+		}
+	}
+	fits := snap.Fits(req, policy)
+	header, rows := gpuinspect.FitTable(fits)
+	out.add(0, t.name, header, rows)
+	nodes, more := 0, 0
+	for _, f := range fits {
+		if f.Fits {
+			nodes++
+		}
+		more += f.More
+		if err := out.item(contract.OutputKindGPUFit, "", f.Node, gpuFitItem{Cluster: cluster, Request: req, Policy: policy, NodeFit: f}); err != nil {
+			return err
+		}
+	}
+	if len(fits) > 0 {
+		prefix := ""
+		if out.several {
+			prefix = t.name + ": "
+		}
+		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now; %d such pods fit in all, each node counted alone\n", prefix, req, policy, nodes, len(fits), more)
 	}
 	return nil
 }

@@ -161,3 +161,97 @@ func TestGPUPods(t *testing.T) {
 		t.Errorf("an empty namespace: %v, stderr %q", err, stderr)
 	}
 }
+
+// TestGPUFit: --fit judges one pod on every GPU node as the extender would:
+// a request from flags, or a pending pod's own, with the cards chosen, the
+// room, or the filter's reason.
+func TestGPUFit(t *testing.T) {
+	objs := gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", ""}, [3]string{"vision-1", "vision", ""}, [3]string{"llm-0", "llm", ""})
+	waiting := func(name string, ann map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", UID: types.UID("u-" + name), Annotations: ann},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	}
+	objs = append(objs, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
+		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
+		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}))
+	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())
+	// gpu-1: one 40 GiB card, 4 slots, three 8 GiB pods: 16 GiB and one slot left.
+	for _, tt := range []struct {
+		args       []string
+		want       []string
+		wantStderr string
+	}{
+		{[]string{"gpu", "--fit", "8Gi"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			"8192 MiB on 1 card (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone"},
+		{[]string{"gpu", "--fit", "20Gi", "--policy", "spread"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"},
+			"20480 MiB on 1 card (spread): fits 0 of 1 GPU nodes now; 0 such pods fit in all"},
+		{[]string{"gpu", "--fit", "1Gi", "--cards", "2"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false 0 node has 1 GPU cards < 2 asked"}, ""},
+		{[]string{"gpu", "--fit", "1Gi", "--gpu-model", "H100,B200", "--avoid-gpu-model", "PCIE"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 or B200, not PCIE < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"},
+			"1024 MiB on 1 card, model H100 or B200, not PCIE (binpack)"},
+		{[]string{"gpu", "--fit", "pod/waiting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1"},
+		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
+		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			checkLines(t, zz, tt.args, tt.want)
+			if tt.wantStderr != "" {
+				if _, stderr, _ := zz(tt.args...); !strings.Contains(stderr, tt.wantStderr) {
+					t.Errorf("stderr %q, want %q", stderr, tt.wantStderr)
+				}
+			}
+		})
+	}
+
+	out, _, err := zz("gpu", "--fit", "8Gi", "--numa-bind", "--cards", "1", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []struct {
+			Kind    string
+			Request gpushare.Request
+			Policy  string
+			Node    string
+			Fits    bool
+			Cards   []int
+			More    int
+		}
+	}
+	err = json.Unmarshal([]byte(out), &list)
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if item := list.Items[0]; item.Kind != contract.OutputKindGPUFit || item.Node != "gpu-1" || !item.Fits ||
+		item.Request != (gpushare.Request{MemMiB: 8192, Cards: 1, SameNUMA: true}) || item.Policy != "binpack" || len(item.Cards) != 1 || item.More != 1 {
+		t.Errorf("json: %+v\n%s", item, out)
+	}
+
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"gpu", "--cards", "2"}, "describe the pod --fit judges: add --fit 24Gi"},
+		{[]string{"gpu", "--policy", "spread"}, "add --fit"},
+		{[]string{"gpu", "--fit", "8Gi", "--pods"}, "three views: give one"},
+		{[]string{"gpu", "--fit", "lots"}, `--fit "lots" is neither GPU memory per card (24Gi, 3000Mi) nor pod/NAME`},
+		{[]string{"gpu", "--fit", "24"}, "--fit: zz.io/gpu-mem 24 is less than 1Mi; it is in bytes: write 4Gi, not 4"},
+		{[]string{"gpu", "--fit", "8Gi", "--cards", "65"}, "--fit: zz.io/gpu 65 must be a whole number of cards from 1 to 64"},
+		{[]string{"gpu", "--fit", "8Gi", "--cards", "-1"}, "--fit: zz.io/gpu -1 must be a whole number of cards from 1 to 64"},
+		{[]string{"gpu", "--fit", "8Gi", "--gpu-model", ","}, `--gpu-model: "," names no card model`},
+		{[]string{"gpu", "--fit", "8Gi", "--policy", "worstfit"}, `--policy: GPU policy "worstfit" is unknown`},
+		{[]string{"gpu", "--fit", "pod/waiting", "--cards", "2"}, "judges what the pod asks for: drop --cards"},
+		{[]string{"gpu", "--fit", "pod/"}, "names no pod"},
+		{[]string{"gpu", "--fit", "pod/vision-0", "-n", "ns-a"}, "pod ns-a/vision-0 is already on node gpu-1: --fit judges a pod that waits"},
+		{[]string{"gpu", "--fit", "pod/nope", "-n", "ns-a"}, `pods "nope" not found`},
+		{[]string{"gpu", "--fit", "pod/waiting-bad", "-n", "ns-a"}, `pod ns-a/waiting-bad: annotation zz.io/gpu-numa-bind: "yes" is not a boolean`},
+	} {
+		if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
+		}
+	}
+}

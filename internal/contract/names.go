@@ -224,7 +224,10 @@ const (
 	// OutputKindGPUShape is one row of kubectl zz gpu --shapes: a request
 	// shape, and the room the nodes have for it.
 	OutputKindGPUShape = "GPUShape"
-	OutputKindVersion  = "Version"
+	// OutputKindGPUFit is one row of kubectl zz gpu --fit: whether one
+	// node takes a pod of a request now, on which cards, or why not.
+	OutputKindGPUFit  = "GPUFit"
+	OutputKindVersion = "Version"
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )

@@ -34,6 +34,31 @@ type Snapshot struct {
 	// Warnings name pods whose annotations cannot be read: reported, not
 	// dropped silently.
 	Warnings []string
+
+	ledger *gpushare.Ledger
+	only   []string
+}
+
+// Fits judges one pod of req by policy on the GPU nodes shown, as the
+// extender would now (gpushare.Ledger.Fits).
+func (s *Snapshot) Fits(req gpushare.Request, policy gpushare.Policy) []gpushare.NodeFit {
+	return s.ledger.Fits(req, policy, s.only)
+}
+
+// FitTable returns kubectl zz gpu --fit: per GPU node whether one pod of the
+// request fits now, the cards its policy would choose, how many such pods
+// the node could take (MORE, the node alone) and, where it does not fit,
+// the extender's reason.
+func FitTable(fits []gpushare.NodeFit) (header []string, rows [][]string) {
+	header = []string{"NODE", "FITS", "CARDS", "MORE", "REASON"}
+	for _, f := range fits {
+		cards := make([]string, len(f.Cards))
+		for i, c := range f.Cards {
+			cards[i] = strconv.Itoa(c)
+		}
+		rows = append(rows, []string{f.Node, strconv.FormatBool(f.Fits), strings.Join(cards, ","), strconv.Itoa(f.More), f.Reason})
+	}
+	return header, rows
 }
 
 // Collect lists nodes and pods, feeds them to the extender's ledger and
@@ -48,8 +73,8 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	s := &Snapshot{}
 	ledger := gpushare.NewLedger()
+	s := &Snapshot{ledger: ledger, only: only}
 	for i := range nodes.Items {
 		ledger.SetNode(&nodes.Items[i])
 	}

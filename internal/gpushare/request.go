@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -169,7 +170,62 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 		strings.Join(found, ", "), contract.ResourceGPUMem)
 }
 
+// PodPlacement reads what a pod asks of the extender: its request
+// (PodRequest) with the cards it admits (contract.AnnotationGPUNUMABind,
+// AnnotationGPUModel, AnnotationGPUModelAvoid), and its policy
+// (AnnotationGPUPolicy, def when absent). A malformed annotation is an error
+// that says what to write.
+func PodPlacement(pod *corev1.Pod, def Policy) (Request, Policy, error) {
+	req, err := PodRequest(pod)
+	if err != nil {
+		return req, "", err
+	}
+	policy, err := ParsePolicy(pod.Annotations[contract.AnnotationGPUPolicy], def)
+	if err != nil {
+		return req, "", fmt.Errorf("annotation %s: %w", contract.AnnotationGPUPolicy, err)
+	}
+	if v, ok := pod.Annotations[contract.AnnotationGPUNUMABind]; ok {
+		if req.SameNUMA, err = strconv.ParseBool(v); err != nil {
+			return req, "", fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" to require all the pod's cards on one NUMA node", contract.AnnotationGPUNUMABind, v)
+		}
+	}
+	if req.Models, err = podModels(pod, contract.AnnotationGPUModel); err != nil {
+		return req, "", err
+	}
+	if req.AvoidModels, err = podModels(pod, contract.AnnotationGPUModelAvoid); err != nil {
+		return req, "", err
+	}
+	return req, policy, nil
+}
+
+// podModels reads a pod's list of card models from annotation key ("": none).
+func podModels(pod *corev1.Pod, key string) (string, error) {
+	v, ok := pod.Annotations[key]
+	if !ok {
+		return "", nil
+	}
+	m, err := ParseModels(v)
+	if err != nil {
+		return "", fmt.Errorf("annotation %s: %w", key, err)
+	}
+	return m, nil
+}
+
 func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, error) {
+	n := int64(1)
+	if cards, ok := Quantity(c, contract.ResourceGPU); ok {
+		v, ok := cards.AsInt64()
+		if !ok {
+			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards.String(), MaxCards)
+		}
+		n = v
+	}
+	return NewRequest(mem, n)
+}
+
+// NewRequest checks GPU memory per card (a byte quantity) and a number of
+// cards, and returns them as a Request.
+func NewRequest(mem resource.Quantity, cards int64) (Request, error) {
 	bytes, ok := mem.AsInt64()
 	if !ok || bytes > MaxMemMiB*MiB {
 		return Request{}, fmt.Errorf("%s %s is more than %d GiB per card; it is a byte quantity like 4Gi or 3000Mi",
@@ -181,15 +237,10 @@ func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, erro
 	if bytes < MiB {
 		return Request{}, fmt.Errorf("%s %s is less than 1Mi; it is in bytes: write 4Gi, not 4", contract.ResourceGPUMem, mem.String())
 	}
-	req := Request{MemMiB: (bytes + MiB - 1) / MiB, Cards: 1}
-	if cards, ok := Quantity(c, contract.ResourceGPU); ok {
-		n, ok := cards.AsInt64()
-		if !ok || n <= 0 || n > MaxCards {
-			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards.String(), MaxCards)
-		}
-		req.Cards = int(n)
+	if cards <= 0 || cards > MaxCards {
+		return Request{}, fmt.Errorf("%s %d must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards, MaxCards)
 	}
-	return req, nil
+	return Request{MemMiB: (bytes + MiB - 1) / MiB, Cards: int(cards)}, nil
 }
 
 // Containers returns a pod's init and app containers, in that order: a

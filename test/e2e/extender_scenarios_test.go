@@ -147,6 +147,39 @@ func TestExtender(t *testing.T) {
 			msg := evs.Items[0].Message
 			return strings.Contains(msg, "node has 0 healthy GPU cards of model B200 < 1 asked (its models: 1 NVIDIA A100-SXM4-80GB, 1 Tesla T4)"), msg, nil
 		})
+		// kubectl zz gpu --fit says the same per node, for the pod that
+		// waits and for a request from flags.
+		bin := cluster.GoBuild(t, "./plugins/kubectl-zz")
+		fit := func(args ...string) []gpushare.NodeFit {
+			t.Helper()
+			out, err := exec.CommandContext(t.Context(), bin, append([]string{"--kubeconfig", cluster.Kubeconfig, "gpu", "-o", "json"}, args...)...).Output()
+			if err != nil {
+				t.Fatalf("kubectl zz gpu %v: %v", args, err)
+			}
+			var list struct{ Items []gpushare.NodeFit }
+			if err := json.Unmarshal(out, &list); err != nil {
+				t.Fatalf("kubectl zz gpu %v: %v\n%s", args, err, out)
+			}
+			return list.Items
+		}
+		fits := fit("--fit", "pod/b200", "-n", ns)
+		if len(fits) != 3 {
+			t.Errorf("--fit pod/b200 judged %d GPU nodes, want 3: %+v", len(fits), fits)
+		}
+		for _, f := range fits {
+			if f.Fits || !strings.Contains(f.Reason, "node has 0 healthy GPU cards of model B200 < 1 asked") {
+				t.Errorf("--fit pod/b200 on %s: %+v", f.Node, f)
+			}
+		}
+		var where []string
+		for _, f := range fit("--fit", "1Gi", "--gpu-model", "a100-sxm4-80gb") {
+			if f.Fits {
+				where = append(where, fmt.Sprint(f.Node, f.Cards))
+			}
+		}
+		if fmt.Sprint(where) != "[gpu-mixed-1[0]]" {
+			t.Errorf("--fit 1Gi --gpu-model a100-sxm4-80gb fits %v, want only gpu-mixed-1's card 0", where)
+		}
 		deleteAllPods(t, ns)
 	})
 
