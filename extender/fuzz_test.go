@@ -17,6 +17,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("/balance/prioritize", `{"Pod":{"spec":{"containers":[{"resources":{"requests":{"cpu":"1e9"}}}]}},"Nodes":{"items":[{"metadata":{"name":"n"}}]}}`)
 	f.Add("/gpu/bind", `{"PodName":"p","PodNamespace":"ns","Node":"n"}`)
 	f.Add("/gpu/filter", `{"Pod":null,"NodeNames":null}`)
+	f.Add("/gpu/prioritize", `{"Pod":{"metadata":{"annotations":{"zz.io/gpu-model":"T,,t","zz.io/gpu-model-avoid":"x","zz.io/gpu-numa-bind":"true"}},"spec":{"containers":[{"resources":{"limits":{"zz.io/gpu-mem":"1Gi","zz.io/gpu":"2"}}}]}},"NodeNames":["n"]}`)
 	e := newEnv(f, []*corev1.Node{gpuNode("n", 16000, 8000)})
 	f.Fuzz(func(t *testing.T, path, body string) {
 		switch path {
