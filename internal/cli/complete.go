@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // completeApps completes the first argument with the names of the apps
@@ -33,6 +34,33 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 			for _, d := range list.Items {
 				if app := d.Labels[contract.LabelApp]; app != "" && !slices.Contains(names, app) {
 					names = append(names, app)
+				}
+			}
+		}
+		slices.Sort(names)
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeWaitingGPUPods completes kubectl zz gpu --fit with pod/NAME for
+// the namespace's pods that ask for GPU memory and wait for a node, in
+// every --context.
+func completeWaitingGPUPods(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		targets, err := resolveTargets(f, true)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []cobra.Completion
+		for _, t := range targets {
+			list, err := t.client.CoreV1().Pods(t.namespace).List(cmd.Context(), metav1.ListOptions{FieldSelector: "spec.nodeName="})
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			for i := range list.Items {
+				p := &list.Items[i]
+				if _, err := gpushare.PodRequest(p); err == nil && p.Spec.NodeName == "" && !slices.Contains(names, "pod/"+p.Name) {
+					names = append(names, "pod/"+p.Name)
 				}
 			}
 		}

@@ -112,6 +112,7 @@ FailedScheduling event carries.`,
 	fl.StringVar(&o.FitAvoidModels, "avoid-gpu-model", "", "With --fit MEMORY: no card whose model contains one of these, comma-separated (zz.io/gpu-model-avoid)")
 	fl.BoolVar(&o.FitNUMABind, "numa-bind", false, "With --fit MEMORY: all the pod's cards on one NUMA node (zz.io/gpu-numa-bind)")
 	fl.StringVar(&o.Policy, "policy", "", "With --fit: the placement policy where the pod names none: binpack (the extender's default), bestfit or spread")
+	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
 	o.print.addFlags(cmd)
 	return cmd

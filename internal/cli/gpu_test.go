@@ -207,6 +207,11 @@ func TestGPUFit(t *testing.T) {
 		})
 	}
 
+	// Completion offers the namespace's GPU pods that wait, not the bound ones.
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+		t.Errorf("completion of --fit: %v\n%s", err, out)
+	}
+
 	out, _, err := zz("gpu", "--fit", "8Gi", "--numa-bind", "--cards", "1", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
