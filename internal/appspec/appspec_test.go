@@ -124,7 +124,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "gpuModels without gpuMem", spec: "type: web\n  image: a:1\n  gpuModels: [A100]", want: "spec.gpuModels: is set without spec.gpuMem"},
 		{name: "gpuModels entry with a comma", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpuModels: [\"A100,H100\"]", want: `spec.gpuModels[0]: "A100,H100" is not one card model; write one model, or a part of it, per entry`},
 		{name: "avoidGpuModels empty entry", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  avoidGpuModels: [T4, \" \"]", want: `spec.avoidGpuModels[1]: " " is not one card model`},
-		{name: "gpuModels too many", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpuModels: [a1,b1,c1,d1,e1,f1,g1,h1,i1,j1,k1,l1,m1,n1,o1,p1,q1]", want: "spec.gpuModels: 17 card models listed, more than 16"},
+		{name: "gpuModels too many", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpuModels: [a1,b1,c1,d1,e1,f1,g1,h1,i1,j1,k1,l1,m1,n1,o1,p1,q1]", want: "spec.gpuModels: more than 16 card models listed"},
 		{name: "gpus range", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpus: 17", want: "spec.gpus: 17 is out of range; use 1 to 16"},
 		{name: "grace period", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 1.5s", want: `spec.terminationGracePeriod: "1.5s" is not a duration in whole seconds`},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},

@@ -20,7 +20,7 @@ func TestParseModels(t *testing.T) {
 		{in: " , ,", wantErr: "names no card model"},
 		{in: strings.Repeat("x", 65), wantErr: "is longer than 64 characters"},
 		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", want: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"},
-		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "17 card models listed, more than 16"},
+		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card models listed; name at most 16"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseModels(tc.in)
@@ -34,6 +34,21 @@ func TestParseModels(t *testing.T) {
 				t.Fatalf("ParseModels(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseModelsHostile: the longest list an annotation may hold, of
+// distinct names, is refused at the 17th, not compared name by name.
+func TestParseModelsHostile(t *testing.T) {
+	var b strings.Builder
+	for i := range 30000 {
+		fmt.Fprintf(&b, "m%d,", i)
+	}
+	if _, err := ParseModels(b.String()); err == nil || !strings.Contains(err.Error(), "more than 16 card models listed") {
+		t.Fatalf("err = %v", err)
+	}
+	if got, err := ParseModels(strings.Repeat("A100,", 50000)); err != nil || got != "A100" {
+		t.Fatalf("one model repeated: %q, %v", got, err)
 	}
 }
 

@@ -87,13 +87,13 @@ func ParseModels(value string) (string, error) {
 		if len(part) > maxModelName {
 			return "", fmt.Errorf("model %.20q… is longer than %d characters; name a card model as nvidia-smi shows it, or a part of it such as A100", part, maxModelName)
 		}
+		if len(names) == maxModelNames { // before more: a hostile list costs no more than this
+			return "", fmt.Errorf("more than %d card models listed; name at most %d, or parts common to several (A100 names every A100)", maxModelNames, maxModelNames)
+		}
 		names = append(names, part)
 	}
-	switch {
-	case len(names) == 0:
+	if len(names) == 0 {
 		return "", fmt.Errorf("%q names no card model; list models or parts of them, comma-separated, e.g. \"A100,H100\"", value)
-	case len(names) > maxModelNames:
-		return "", fmt.Errorf("%d card models listed, more than %d", len(names), maxModelNames)
 	}
 	return strings.Join(names, ","), nil
 }
