@@ -176,7 +176,7 @@ func TestGPUFit(t *testing.T) {
 	objs = append(objs, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}))
-	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())
+	zz := withFakeClusters(t, fakeClient(objs...), fakeClient(gpuCluster(t, "ns-b")...))
 	// gpu-1: one 40 GiB card, 4 slots, three 8 GiB pods: 16 GiB and one slot left.
 	for _, tt := range []struct {
 		args       []string
@@ -196,6 +196,10 @@ func TestGPUFit(t *testing.T) {
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},
+		// Two clusters: a's card has 16 GiB left (one such pod), b's is
+		// empty (two).
+		{[]string{"gpu", "--fit", "16Gi", "--context", "a,b"}, []string{"CLUSTER NODE FITS CARDS MORE REASON", "a gpu-1 true 0 1", "b gpu-1 true 0 2"},
+			"b: 16384 MiB on 1 card (binpack): fits 1 of 1 GPU nodes now; 2 such pods fit in all"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			checkLines(t, zz, tt.args, tt.want)
