@@ -30,6 +30,7 @@ var policyFiles = map[string][]string{
 	"policies/agents.yaml":    reservedPodKeys,
 	"policies/templates.yaml": reservedPodKeys,
 	"policies/nodes.yaml":     {contract.AnnotationNodeGPUInventory},
+	"policies/quota.yaml":     {string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)},
 }
 
 var quotedZZKey = regexp.MustCompile(`'(` + regexp.QuoteMeta(contract.Prefix) + `[a-z-]+)'`)

@@ -18,6 +18,13 @@
 //     N shared slots, so the kubelet calls Allocate for the pod and caps how
 //     many pods share one card. The webhook adds "zz.io/gpu: 1" when a pod gives
 //     only ResourceGPUMem, and routes such pods to SchedulerName.
+//   - ResourceGPUMemTotal ("zz.io/gpu-mem-total") is ResourceGPUMem ×
+//     ResourceGPU, the container's GPU memory over all its cards: what a
+//     ResourceQuota must count to bound a namespace's GPU memory (one on
+//     ResourceGPUMem counts memory per card). Scheduler-only, like
+//     ResourceGPUMem; the webhook and kubectl zz deploy set it, and the
+//     policy zz-gpu-mem-total refuses a GPU pod created without it or with
+//     another value, so no pod escapes the quota.
 //
 // The flow:
 //

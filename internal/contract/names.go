@@ -12,6 +12,13 @@ const (
 	// ResourceGPU is the number of shared cards; advertised by the device plugin
 	// as slots (several slots per card).
 	ResourceGPU corev1.ResourceName = Prefix + "gpu"
+	// ResourceGPUMemTotal is a container's GPU memory over all its cards,
+	// in bytes: ResourceGPUMem × ResourceGPU. Scheduler-only like
+	// ResourceGPUMem; it exists so that a ResourceQuota on
+	// "requests.zz.io/gpu-mem-total" bounds what a namespace holds exactly.
+	// The webhook and kubectl zz deploy set it, and an admission policy
+	// refuses a GPU pod created without it or with another value.
+	ResourceGPUMemTotal corev1.ResourceName = Prefix + "gpu-mem-total"
 )
 
 // SchedulerName is the scheduler profile that calls the zz extender.

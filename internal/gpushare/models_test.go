@@ -6,7 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 func TestParseModels(t *testing.T) {
@@ -179,5 +183,34 @@ func TestRequestStringNamesModels(t *testing.T) {
 	r := Request{MemMiB: 4096, Cards: 2, Models: "A100,H100", AvoidModels: "PCIE"}
 	if got, want := r.String(), "4096 MiB on each of 2 cards, model A100 or H100, not PCIE"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestSetMemTotal: every container asking for GPU memory gets
+// zz.io/gpu-mem-total = gpu-mem × cards in limits and requests, over any
+// value it wrote; others and malformed requests are left alone.
+func TestSetMemTotal(t *testing.T) {
+	q := resource.MustParse
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "init", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: q("1Gi")}}}},
+		Containers: []corev1.Container{
+			{Name: "two", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: q("3000Mi"), contract.ResourceGPU: q("2"),
+				contract.ResourceGPUMemTotal: q("1Mi")}}}, // understated: replaced
+			{Name: "requests-only", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{contract.ResourceGPUMem: q("4Gi"), contract.ResourceGPU: q("4")}}},
+			{Name: "cpu", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: q("1")}}},
+			{Name: "bytes", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: q("4")}}},
+		},
+	}}
+	SetMemTotal(pod)
+	want := map[string]string{"init": "1Gi", "two": "6000Mi", "requests-only": "16Gi", "cpu": "", "bytes": ""}
+	for _, c := range Containers(pod) {
+		l, inLimits := c.Resources.Limits[contract.ResourceGPUMemTotal]
+		r, inRequests := c.Resources.Requests[contract.ResourceGPUMemTotal]
+		switch w := want[c.Name]; {
+		case w == "" && (inLimits || inRequests):
+			t.Errorf("container %s got a total %v/%v; it asks for no valid GPU memory", c.Name, l, r)
+		case w != "" && (l.String() != w || r.String() != w):
+			t.Errorf("container %s: total %s in limits, %s in requests; want %s", c.Name, l.String(), r.String(), w)
+		}
 	}
 }

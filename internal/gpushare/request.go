@@ -299,3 +299,40 @@ func DefaultCards(pod *corev1.Pod) {
 		}
 	}
 }
+
+// SetMemTotal writes contract.ResourceGPUMemTotal, ResourceGPUMem ×
+// ResourceGPU (1 when absent), in the limits and the requests of every
+// container that asks for GPU memory, over any value it had: what a
+// ResourceQuota counts. A container whose request is malformed is left as
+// it is; the extender refuses it anyway.
+func SetMemTotal(pod *corev1.Pod) {
+	for _, c := range Containers(pod) {
+		total, ok := memTotal(c)
+		if !ok {
+			continue
+		}
+		if c.Resources.Limits == nil {
+			c.Resources.Limits = corev1.ResourceList{}
+		}
+		if c.Resources.Requests == nil {
+			c.Resources.Requests = corev1.ResourceList{}
+		}
+		c.Resources.Limits[contract.ResourceGPUMemTotal] = total
+		c.Resources.Requests[contract.ResourceGPUMemTotal] = total.DeepCopy()
+	}
+}
+
+// memTotal is a container's GPU memory over all its cards, or false when it
+// asks for none or asks wrongly.
+func memTotal(c *corev1.Container) (resource.Quantity, bool) {
+	mem, ok := Quantity(c, contract.ResourceGPUMem)
+	if !ok {
+		return resource.Quantity{}, false
+	}
+	req, err := containerRequest(c, mem)
+	if err != nil {
+		return resource.Quantity{}, false
+	}
+	bytes, _ := mem.AsInt64() // whole bytes: containerRequest checked it
+	return *resource.NewQuantity(bytes*int64(req.Cards), resource.BinarySI), true
+}

@@ -401,5 +401,6 @@ func (p *Policy) routeGPU(s *podState) error {
 	}
 	s.pod.Spec.SchedulerName = contract.SchedulerName
 	gpushare.DefaultCards(s.pod)
+	gpushare.SetMemTotal(s.pod) // what a ResourceQuota on the namespace counts
 	return nil
 }

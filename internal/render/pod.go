@@ -13,6 +13,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // Pod settings every app gets.
@@ -63,6 +64,9 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		Containers:                    []corev1.Container{r.container()},
 		Volumes:                       r.volumes(),
 	}
+	// What a ResourceQuota on GPU memory counts, set here too so an app
+	// deployed where the webhook does not run is counted (and admitted).
+	gpushare.SetMemTotal(&corev1.Pod{Spec: spec})
 	for _, name := range r.s.ImagePullSecrets {
 		spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
 	}

@@ -150,6 +150,9 @@ func TestRenderRules(t *testing.T) {
 				if q := c.Resources.Limits[contract.ResourceGPUMem]; q.String() != "4Gi" {
 					t.Errorf("gpu-mem limit = %s", q.String())
 				}
+				if q, r := c.Resources.Limits[contract.ResourceGPUMemTotal], c.Resources.Requests[contract.ResourceGPUMemTotal]; q.String() != "4Gi" || r.String() != "4Gi" {
+					t.Errorf("gpu-mem-total limit %s, request %s; want 4Gi (gpu-mem × 1 card), which a ResourceQuota counts", q.String(), r.String())
+				}
 				if c.StartupProbe == nil || c.Env[len(c.Env)-1].Name != envJavaToolOptions {
 					t.Errorf("java lacks startup probe or JVM options")
 				}

@@ -98,6 +98,7 @@ func (n *dpNode) mock(t *testing.T, method, path, body string) {
 func (n *dpNode) gpuPodFor(ns, name string, memMiB int64, cards int, a *gpushare.Assignment) *corev1.Pod {
 	p := newGPUPod(ns, name, fmt.Sprintf("%dMi", memMiB))
 	p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = *resourceInt(cards)
+	gpushare.SetMemTotal(p)
 	p.Spec.Tolerations = []corev1.Toleration{{Key: n.Taint.Key, Operator: corev1.TolerationOpExists}}
 	if a != nil {
 		p.Spec.NodeName = n.Node

@@ -93,6 +93,7 @@ func TestExtender(t *testing.T) {
 			p := newGPUPod(ns, name, "1Gi")
 			p.Annotations = annotations
 			p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse(cards)
+			gpushare.SetMemTotal(p)
 			return p
 		}
 		b200 := pod("b200", "1", map[string]string{contract.AnnotationGPUModel: "B200"})

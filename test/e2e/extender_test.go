@@ -213,8 +213,11 @@ func (z *zzScheduler) allocatedMetric(t *testing.T) map[string]int64 {
 	return out
 }
 
+// newGPUPod is a pod for zz-scheduler asking for mem on one card, with the
+// zz.io/gpu-mem-total the admission policy requires. Callers that change its
+// cards call gpushare.SetMemTotal again.
 func newGPUPod(ns, name, mem string) *corev1.Pod {
-	return &corev1.Pod{
+	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "gpu"}},
 		Spec: corev1.PodSpec{
 			SchedulerName:                 contract.SchedulerName,
@@ -226,6 +229,8 @@ func newGPUPod(ns, name, mem string) *corev1.Pod {
 				}}}},
 		},
 	}
+	gpushare.SetMemTotal(p)
+	return p
 }
 
 // createPods creates pods concurrently, as a burst of users would.

@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/test/e2e/framework"
 )
 
@@ -340,6 +341,84 @@ func TestHostileTenant(t *testing.T) {
 			t.Errorf("the tenant annotates its pod with its own annotation: %v\n%s", err, out)
 		}
 	})
+
+	t.Run("GPU memory quota counts every card", func(t *testing.T) { gpuQuota(t, tenant, ns) })
+}
+
+// gpuQuota: a ResourceQuota on requests.zz.io/gpu-mem-total bounds what the
+// tenant's pods hold over all their cards, and the tenant can neither leave
+// zz.io/gpu-mem-total out nor understate it (policy zz-gpu-mem-total).
+func gpuQuota(t *testing.T, tenant identity, ns string) {
+	ctx := t.Context()
+	total := corev1.ResourceName("requests." + string(contract.ResourceGPUMemTotal))
+	// What the namespace's pods hold already (two running 8 GiB pods and one
+	// pending), and room for 24 GiB more.
+	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base resource.Quantity
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			base.Add(c.Resources.Requests[contract.ResourceGPUMemTotal])
+		}
+	}
+	hard := base.DeepCopy()
+	hard.Add(resource.MustParse("24Gi"))
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "gpu"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{total: hard}}}
+	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var made []string
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		for _, name := range made {
+			_ = cluster.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		}
+		_ = cluster.Client.CoreV1().ResourceQuotas(ns).Delete(ctx, quota.Name, metav1.DeleteOptions{})
+	})
+	cluster.WaitFor(t, 60*time.Second, "the quota controller to count the namespace's GPU pods", func(ctx context.Context) (bool, string, error) {
+		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, quota.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		used, ok := q.Status.Used[total]
+		return ok && used.Cmp(base) == 0, fmt.Sprintf("used %v, want %s", q.Status.Used, base.String()), nil
+	})
+	pod := func(name, mem string, cards int64) *corev1.Pod {
+		p := newGPUPod(ns, name, mem)
+		p.Labels["app"] = "gpu-quota"
+		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = *resource.NewQuantity(cards, resource.DecimalSI)
+		gpushare.SetMemTotal(p)
+		return p
+	}
+	create := func(p *corev1.Pod) error {
+		_, err := tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		if err == nil {
+			made = append(made, p.Name)
+		}
+		return err
+	}
+	// 8 GiB on 2 cards: 16 GiB of the 24 left.
+	if err := create(pod("two-cards", "8Gi", 2)); err != nil {
+		t.Fatalf("a pod within the quota: %v", err)
+	}
+	// 4 GiB on 4 cards is 16 GiB: past the quota, although a quota on
+	// zz.io/gpu-mem (per card) would count 4 GiB and let it in.
+	refused(t, "4 GiB on 4 cards past the quota", create(pod("four-cards", "4Gi", 4)), "exceeded quota: gpu")
+	noTotal := pod("no-total", "1Gi", 1)
+	delete(noTotal.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMemTotal)
+	delete(noTotal.Spec.Containers[0].Resources.Requests, contract.ResourceGPUMemTotal)
+	refused(t, "a GPU pod without zz.io/gpu-mem-total", create(noTotal), "without zz.io/gpu-mem-total equal to it times their zz.io/gpu cards")
+	under := pod("understated", "8Gi", 4)
+	under.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMemTotal] = resource.MustParse("8Gi")
+	under.Spec.Containers[0].Resources.Requests[contract.ResourceGPUMemTotal] = resource.MustParse("8Gi")
+	refused(t, "a GPU pod that understates zz.io/gpu-mem-total", create(under), "containers cuda ask for zz.io/gpu-mem without zz.io/gpu-mem-total")
+	// Within what is left: 8 GiB on one card.
+	if err := create(pod("one-card", "8Gi", 1)); err != nil {
+		t.Errorf("a pod within what the quota leaves: %v", err)
+	}
 }
 
 // tenantForgeries: each way a tenant could write the card choice itself.

@@ -138,6 +138,11 @@ func webhookGPU(t *testing.T, ns string) {
 	if got.Spec.SchedulerName != contract.SchedulerName || cards.String() != "1" {
 		t.Fatalf("schedulerName %q, %s %s; want %s and 1", got.Spec.SchedulerName, contract.ResourceGPU, cards.String(), contract.SchedulerName)
 	}
+	// What a GPU memory quota counts, in the request the quota reads (the
+	// apiserver stored the webhook's patch).
+	if total := got.Spec.Containers[0].Resources.Requests[contract.ResourceGPUMemTotal]; total.String() != "4Gi" {
+		t.Fatalf("requests %s = %q, want 4Gi (4Gi on 1 card)", contract.ResourceGPUMemTotal, total.String())
+	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
