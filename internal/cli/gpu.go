@@ -356,9 +356,25 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if out.several {
 			prefix = t.name + ": "
 		}
-		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now; %d such pods fit in all, each node counted alone\n", prefix, req, policy, nodes, len(fits), more)
+		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now; %d such pods fit in all, each node counted alone%s\n",
+			prefix, req, policy, nodes, len(fits), more, quotaNote(cmd, t, req))
 	}
 	return nil
+}
+
+// quotaNote says how many such pods the namespace's ResourceQuotas on GPU
+// memory or cards still admit ("" without such a quota, or without the
+// right to read quotas: the nodes' answer stands alone then).
+func quotaNote(cmd *cobra.Command, t target, req gpushare.Request) string {
+	list, err := t.client.CoreV1().ResourceQuotas(t.namespace).List(cmd.Context(), metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	n, binding, ok := gpuinspect.QuotaRoom(list.Items, req)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("; namespace %s's quota admits %d more (%s)", t.namespace, n, binding)
 }
 
 // addShapes is --shapes: one row per request shape of the live GPU pods.

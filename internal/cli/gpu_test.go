@@ -176,6 +176,9 @@ func TestGPUFit(t *testing.T) {
 	objs = append(objs, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}))
+	objs = append(objs, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "gpu", Namespace: "ns-a"},
+		Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests." + contract.ResourceGPUMemTotal: resource.MustParse("40Gi")}},
+		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{"requests." + contract.ResourceGPUMemTotal: resource.MustParse("24Gi")}}})
 	zz := withFakeClusters(t, fakeClient(objs...), fakeClient(gpuCluster(t, "ns-b")...))
 	// gpu-1: one 40 GiB card, 4 slots, three 8 GiB pods: 16 GiB and one slot left.
 	for _, tt := range []struct {
@@ -192,7 +195,7 @@ func TestGPUFit(t *testing.T) {
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 or B200, not PCIE < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"},
 			"1024 MiB on 1 card, model H100 or B200, not PCIE (binpack)"},
 		{[]string{"gpu", "--fit", "pod/waiting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
-			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1"},
+			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left)"},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},

@@ -144,3 +144,38 @@ func TestCollectUnknownNode(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestQuotaRoom(t *testing.T) {
+	q := func(name string, hard, used corev1.ResourceList) corev1.ResourceQuota {
+		return corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ResourceQuotaSpec{Hard: hard}, Status: corev1.ResourceQuotaStatus{Used: used}}
+	}
+	r := resource.MustParse
+	total := corev1.ResourceName("requests." + contract.ResourceGPUMemTotal)
+	perCard := corev1.ResourceName("requests." + contract.ResourceGPUMem)
+	cards := corev1.ResourceName("requests." + contract.ResourceGPU)
+	req := gpushare.Request{MemMiB: 8192, Cards: 2} // 16 GiB in all
+	for _, tc := range []struct {
+		name    string
+		quotas  []corev1.ResourceQuota
+		want    int
+		binding string
+		ok      bool
+	}{
+		{"no quota", nil, 0, "", false},
+		{"a CPU quota only", []corev1.ResourceQuota{q("cpu", corev1.ResourceList{corev1.ResourceCPU: r("4")}, nil)}, 0, "", false},
+		{"total: 40Gi with 8Gi used", []corev1.ResourceQuota{q("gpu", corev1.ResourceList{total: r("40Gi")}, corev1.ResourceList{total: r("8Gi")})}, 2, "gpu: 32Gi of requests.zz.io/gpu-mem-total left", true},
+		{"not counted yet: all left", []corev1.ResourceQuota{q("gpu", corev1.ResourceList{total: r("40Gi")}, nil)}, 2, "gpu: 40Gi of requests.zz.io/gpu-mem-total left", true},
+		{"cards bind first", []corev1.ResourceQuota{q("gpu", corev1.ResourceList{total: r("100Gi"), cards: r("5")}, corev1.ResourceList{cards: r("2")})}, 1, "gpu: 3 of requests.zz.io/gpu left", true},
+		{"per-card memory, from a second quota", []corev1.ResourceQuota{
+			q("b", corev1.ResourceList{perCard: r("20Gi")}, corev1.ResourceList{perCard: r("16Gi")}),
+			q("a", corev1.ResourceList{total: r("1Ti")}, nil)}, 0, "b: 4Gi of requests.zz.io/gpu-mem left", true},
+		{"over its quota already", []corev1.ResourceQuota{q("gpu", corev1.ResourceList{total: r("8Gi")}, corev1.ResourceList{total: r("10Gi")})}, 0, "gpu: 0 of requests.zz.io/gpu-mem-total left", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, binding, ok := QuotaRoom(tc.quotas, req)
+			if n != tc.want || binding != tc.binding || ok != tc.ok {
+				t.Errorf("QuotaRoom = %d, %q, %v; want %d, %q, %v", n, binding, ok, tc.want, tc.binding, tc.ok)
+			}
+		})
+	}
+}

@@ -404,6 +404,14 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	if err := create(pod("two-cards", "8Gi", 2)); err != nil {
 		t.Fatalf("a pod within the quota: %v", err)
 	}
+	// kubectl zz gpu --fit tells what the quota leaves: 8 GiB, no room for
+	// another 8 GiB on 2 cards.
+	var stderr bytes.Buffer
+	fit := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "-n", ns, "gpu", "--fit", "8Gi", "--cards", "2")
+	fit.Stderr = &stderr
+	if err := fit.Run(); err != nil || !strings.Contains(stderr.String(), "; namespace "+ns+"'s quota admits 0 more (gpu: 8Gi of requests.zz.io/gpu-mem-total left)") {
+		t.Errorf("kubectl zz gpu --fit 8Gi --cards 2: %v, stderr %q", err, stderr.String())
+	}
 	// 4 GiB on 4 cards is 16 GiB: past the quota, although a quota on
 	// zz.io/gpu-mem (per card) would count 4 GiB and let it in.
 	refused(t, "4 GiB on 4 cards past the quota", create(pod("four-cards", "4Gi", 4)), "exceeded quota: gpu")
