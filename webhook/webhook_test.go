@@ -167,12 +167,21 @@ func TestMutateRefuses(t *testing.T) {
 	noContainers.Spec.Containers = nil
 	huge := testPod()
 	huge.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
+	annotated := func(key, value string) *corev1.Pod {
+		p := testPod()
+		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("4Gi")
+		p.Annotations = map[string]string{key: value}
+		return p
+	}
 	for name, tc := range map[string]struct {
 		pod  *corev1.Pod
 		want string
 	}{
 		"no containers": {noContainers, "the pod has no containers"},
 		"absurd gpu":    {huge, "largest card of this cluster has 81920 MiB"},
+		"numa bind":     {annotated(contract.AnnotationGPUNUMABind, "yes"), `annotation zz.io/gpu-numa-bind: "yes" is not a boolean`},
+		"models":        {annotated(contract.AnnotationGPUModel, " ,"), `annotation zz.io/gpu-model: " ," names no card model`},
+		"policy":        {annotated(contract.AnnotationGPUPolicy, "worstfit"), `annotation zz.io/gpu-policy: GPU policy "worstfit" is unknown`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp := response(t, post(h, reviewBody(t, "shop", podResource, admissionv1.Create, tc.pod), "application/json"))

@@ -388,7 +388,9 @@ func (p *Policy) debug(s *podState) error {
 // routeGPU sends pods that ask for zz.io/gpu-mem to zz-scheduler with one
 // card unless they asked for more, and refuses requests no card can hold.
 func (p *Policy) routeGPU(s *podState) error {
-	req, err := gpushare.PodRequest(s.pod)
+	// What the extender will read, checked now: a malformed zz.io/gpu-*
+	// annotation is refused at creation with its fix, not left Pending.
+	req, _, err := gpushare.PodPlacement(s.pod, gpushare.Binpack)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		return nil
 	}

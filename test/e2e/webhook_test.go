@@ -143,6 +143,14 @@ func webhookGPU(t *testing.T, ns string) {
 	if total := got.Spec.Containers[0].Resources.Requests[contract.ResourceGPUMemTotal]; total.String() != "4Gi" {
 		t.Fatalf("requests %s = %q, want 4Gi (4Gi on 1 card)", contract.ResourceGPUMemTotal, total.String())
 	}
+	// A malformed zz.io/gpu-* annotation is refused at creation, with its fix,
+	// rather than left Pending.
+	bad := pod.DeepCopy()
+	bad.Annotations = map[string]string{contract.AnnotationGPUModel: ","}
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), bad, metav1.CreateOptions{}); err == nil ||
+		!strings.Contains(err.Error(), `annotation zz.io/gpu-model: "," names no card model`) {
+		t.Fatalf("a GPU pod with an empty model list: err = %v, want the webhook's refusal", err)
+	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
