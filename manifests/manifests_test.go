@@ -100,6 +100,45 @@ func TestDefaultSchedulerExtenders(t *testing.T) {
 	}
 }
 
+// TestGPUExtenderManagesSchedulerOnlyResources: the GPU extender (the one
+// that binds) manages exactly the contract's scheduler-only resources, each
+// ignored by the scheduler's own fit check, which would otherwise leave
+// every GPU pod Pending (no node advertises them). The default scheduler's
+// entry equals it (TestDefaultSchedulerExtenders).
+func TestGPUExtenderManagesSchedulerOnlyResources(t *testing.T) {
+	var cfg struct {
+		Extenders []struct {
+			BindVerb         string `json:"bindVerb"`
+			ManagedResources []struct {
+				Name               string `json:"name"`
+				IgnoredByScheduler bool   `json:"ignoredByScheduler"`
+			} `json:"managedResources"`
+		} `json:"extenders"`
+	}
+	object(t, "scheduler/zz-scheduler-config.yaml", "KubeSchedulerConfiguration", "", &cfg)
+	want := []string{string(contract.ResourceGPUMem), string(contract.ResourceGPUMemTotal)}
+	found := false
+	for _, e := range cfg.Extenders {
+		if e.BindVerb == "" {
+			continue
+		}
+		found = true
+		var got []string
+		for _, r := range e.ManagedResources {
+			got = append(got, r.Name)
+			if !r.IgnoredByScheduler {
+				t.Errorf("managed resource %s is not ignoredByScheduler: no node advertises it", r.Name)
+			}
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+			t.Errorf("the GPU extender manages %v; want the scheduler-only resources %v", got, want)
+		}
+	}
+	if !found {
+		t.Fatal("no extender binds: the GPU extender is missing")
+	}
+}
+
 // TestCertgenJobAndCronJob keeps the install-time Job and the renewing
 // CronJob running the same pod.
 func TestCertgenJobAndCronJob(t *testing.T) {
