@@ -72,7 +72,7 @@ func Fit(cards []Card, req Request) error {
 			continue
 		}
 		healthy++
-		if !req.takes(c) {
+		if !req.modelOK(c.Model) {
 			continue
 		}
 		usable++

@@ -135,21 +135,9 @@ func TestChooseModels(t *testing.T) {
 			if tc.policy == Binpack {
 				h = NewHeadroom(NewMix(map[Request]int{{MemMiB: 20 * gib, Cards: 1}: 3, {MemMiB: 40 * gib, Cards: 1}: 1}), [][]Card{cs})
 			}
-			got, err := Choose(cs, tc.req, tc.policy, h)
-			if fitErr := Fit(cs, tc.req); (fitErr == nil) != (err == nil) {
-				t.Fatalf("Fit %v, Choose %v", fitErr, err)
-			}
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
-				}
-				if _, cerr := NodeCost(cs, tc.req, tc.policy, h); cerr == nil {
-					t.Fatal("NodeCost scored a node Fit refuses")
-				}
+			got, ok := chooseAsFitSays(t, cs, tc.req, tc.policy, h, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("Choose = %v, want %v", got, tc.want)

@@ -242,6 +242,30 @@ func TestPackingNUMA(t *testing.T) {
 	t.Logf("binpack on simCluster with NUMA nodes, seeds 0–%d (%d churn traces placed differently):\n%s", seeds-1, diverged, tab.String())
 }
 
+// chooseAsFitSays runs Choose and checks it agrees with Fit, and with
+// NodeCost where the node is refused: wantErr is the exact refusal ("" for
+// none). ok is false when the node was refused as wanted.
+func chooseAsFitSays(t *testing.T, cs []Card, req Request, policy Policy, h *Headroom, wantErr string) (got []int, ok bool) {
+	t.Helper()
+	got, err := Choose(cs, req, policy, h)
+	if fitErr := Fit(cs, req); (fitErr == nil) != (err == nil) {
+		t.Fatalf("Fit %v, Choose %v", fitErr, err)
+	}
+	if wantErr != "" {
+		if err == nil || err.Error() != wantErr {
+			t.Fatalf("err %v, want %q", err, wantErr)
+		}
+		if _, cerr := NodeCost(cs, req, policy, h); cerr == nil {
+			t.Fatal("NodeCost scored a node Fit refuses")
+		}
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, true
+}
+
 // TestSameNUMA: a pod bound to one NUMA node (zz.io/gpu-numa-bind) gets the
 // policy's choice on the NUMA node where it costs least, or a reason naming
 // what each NUMA node has; a card of unknown node serves any.
@@ -280,21 +304,9 @@ func TestSameNUMA(t *testing.T) {
 			if tc.policy == Binpack {
 				h = NewHeadroom(NewMix(map[Request]int{{MemMiB: 30 * gib, Cards: 3}: 3, {MemMiB: 4 * gib, Cards: 1}: 5}), [][]Card{cs})
 			}
-			got, err := Choose(cs, tc.req, tc.policy, h)
-			if fitErr := Fit(cs, tc.req); (fitErr == nil) != (err == nil) {
-				t.Fatalf("Fit %v, Choose %v", fitErr, err)
-			}
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("err %v, want %q", err, tc.wantErr)
-				}
-				if _, cerr := NodeCost(cs, tc.req, tc.policy, h); cerr == nil {
-					t.Fatal("NodeCost scored a node Fit refuses")
-				}
+			got, ok := chooseAsFitSays(t, cs, tc.req, tc.policy, h, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if slices.Sort(got); !slices.Equal(got, tc.want) {
 				t.Errorf("Choose = %v, want %v", got, tc.want)
