@@ -30,7 +30,7 @@ var policyFiles = map[string][]string{
 	"policies/agents.yaml":    reservedPodKeys,
 	"policies/templates.yaml": reservedPodKeys,
 	"policies/nodes.yaml":     {contract.AnnotationNodeGPUInventory},
-	"policies/quota.yaml":     {string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)},
+	"policies/quota.yaml":     {string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal), contract.LabelInjection},
 }
 
 var quotedZZKey = regexp.MustCompile(`'(` + regexp.QuoteMeta(contract.Prefix) + `[a-z-]+)'`)
@@ -141,6 +141,38 @@ func TestWebhookConfigurationExcludesSystemNamespaces(t *testing.T) {
 		for _, ns := range []string{"kube-system", w.ClientConfig.Service.Namespace, ds.Namespace} {
 			if !slices.Contains(excluded, ns) {
 				t.Errorf("webhook %s: namespace %s is not excluded by %s NotIn (%v)", w.Name, ns, corev1.LabelMetadataName, excluded)
+			}
+		}
+	}
+}
+
+// TestQuotaPolicyKnowsWhereTheWebhookServes: the quota policy judges a
+// workload's template only where the webhook will not set the total on its
+// pods, so its idea of a served namespace must be the webhook's selector:
+// the same label and value, and the same excluded namespaces.
+func TestQuotaPolicyKnowsWhereTheWebhookServes(t *testing.T) {
+	var p admissionregistrationv1.ValidatingAdmissionPolicy
+	object(t, "policies/quota.yaml", "ValidatingAdmissionPolicy", "", &p)
+	var judged string
+	for _, v := range p.Spec.Variables {
+		if v.Name == "judged" {
+			judged = v.Expression
+		}
+	}
+	want := fmt.Sprintf("labels[?'%s'].orValue('') != '%s'", contract.LabelInjection, contract.InjectionEnabled)
+	if !strings.Contains(judged, want) {
+		t.Errorf("variable judged %q does not test %s", judged, want)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	object(t, "webhook/webhook.yaml", "MutatingWebhookConfiguration", "", &mwc)
+	for _, w := range mwc.Webhooks {
+		for _, e := range w.NamespaceSelector.MatchExpressions {
+			if e.Key != corev1.LabelMetadataName || e.Operator != "NotIn" {
+				continue
+			}
+			list := "namespaceObject.metadata.name in ['" + strings.Join(e.Values, "', '") + "']"
+			if !strings.Contains(judged, list) {
+				t.Errorf("variable judged %q does not hold %s (webhook %s excludes %v)", judged, list, w.Name, e.Values)
 			}
 		}
 	}

@@ -146,6 +146,24 @@ func installPolicies(t *testing.T) {
 		on, err := policiesEnforced(ctx)
 		return on, "", err
 	})
+	// kube-controller-manager type-checks each policy's CEL against the
+	// schemas of what it matches: a field misspelt there would make the
+	// expression fail at run time, refusing everything it matches.
+	cluster.WaitFor(t, 60*time.Second, "the policies type-checked without warnings", func(ctx context.Context) (bool, string, error) {
+		list, err := cluster.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/part-of=zz"})
+		if err != nil {
+			return false, "", err
+		}
+		for _, p := range list.Items {
+			if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
+				return false, p.Name + " not type-checked yet", nil
+			}
+			if w := p.Status.TypeChecking.ExpressionWarnings; len(w) > 0 {
+				return false, "", fmt.Errorf("policy %s: %+v", p.Name, w)
+			}
+		}
+		return len(list.Items) > 0, fmt.Sprintf("%d policies", len(list.Items)), nil
+	})
 }
 
 // hostileGPUNode creates a kwok GPU node with two 40 GiB cards, tainted so
@@ -343,6 +361,7 @@ func TestHostileTenant(t *testing.T) {
 	})
 
 	t.Run("GPU memory quota counts every card", func(t *testing.T) { gpuQuota(t, tenant, ns) })
+	t.Run("a workload template without the GPU memory total is refused at once", func(t *testing.T) { gpuQuotaTemplates(t, tenant, ns) })
 }
 
 // gpuQuota: a ResourceQuota on requests.zz.io/gpu-mem-total bounds what the
@@ -427,6 +446,93 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	if err := create(pod("one-card", "8Gi", 1)); err != nil {
 		t.Errorf("a pod within what the quota leaves: %v", err)
 	}
+}
+
+// gpuQuotaTemplates: where no zz webhook will set zz.io/gpu-mem-total on a
+// workload's pods, a template without it is refused when the workload is
+// written, not left to fail at each pod; where the webhook serves, it is
+// admitted; and a workload admitted before is refused only when its template
+// changes, never for what its controller writes.
+func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
+	ctx := t.Context()
+	const msg = "the pod template's containers cuda ask for zz.io/gpu-mem without zz.io/gpu-mem-total"
+	template := func(total bool) corev1.PodTemplateSpec {
+		p := newGPUPod(ns, "", "4Gi")
+		if !total {
+			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMemTotal)
+			delete(p.Spec.Containers[0].Resources.Requests, contract.ResourceGPUMemTotal)
+		}
+		return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "gpu-templates"}}, Spec: p.Spec}
+	}
+	deployment := func(name string, total bool) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "gpu-templates"}},
+				Template: template(total)}}
+	}
+	_, err := tenant.client.AppsV1().Deployments(ns).Create(ctx, deployment("no-total", false), metav1.CreateOptions{})
+	refused(t, "a Deployment whose template has no zz.io/gpu-mem-total, in a namespace the webhook does not serve", err, msg)
+	job := template(false)
+	job.Spec.RestartPolicy = corev1.RestartPolicyNever
+	_, err = tenant.client.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "no-total"},
+		Spec: batchv1.CronJobSpec{Schedule: "0 0 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: job}}}}, metav1.CreateOptions{})
+	refused(t, "a CronJob whose job template has no zz.io/gpu-mem-total", err, msg)
+	if _, err := tenant.client.AppsV1().Deployments(ns).Create(ctx, deployment("total", true), metav1.CreateOptions{}); err != nil {
+		t.Errorf("a Deployment whose template carries zz.io/gpu-mem-total: %v", err)
+	}
+
+	// In a namespace the webhook serves, the webhook sets the total on the
+	// pods, so the template needs none. Then the namespace leaves the webhook,
+	// as before an upgrade to this policy: the workload stays writable (its
+	// controller and its owner update it), until its template changes.
+	served := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	d, err := cluster.Client.AppsV1().Deployments(served).Create(ctx, deployment("no-total", false), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("a Deployment without zz.io/gpu-mem-total in a namespace the webhook serves: %v", err)
+	}
+	replicaSet := func(ctx context.Context) (*appsv1.ReplicaSet, string, error) {
+		rs, err := cluster.Client.AppsV1().ReplicaSets(served).List(ctx, metav1.ListOptions{LabelSelector: "app=gpu-templates"})
+		if err != nil {
+			return nil, "", err
+		}
+		if len(rs.Items) != 1 {
+			return nil, fmt.Sprintf("%d ReplicaSets", len(rs.Items)), nil
+		}
+		return &rs.Items[0], fmt.Sprintf("replicas %d", ptr.Deref(rs.Items[0].Spec.Replicas, 0)), nil
+	}
+	cluster.WaitFor(t, 30*time.Second, "the Deployment controller to make its ReplicaSet while the webhook serves", func(ctx context.Context) (bool, string, error) {
+		rs, what, err := replicaSet(ctx)
+		return rs != nil, what, err
+	})
+	if _, err := cluster.Client.CoreV1().Namespaces().Patch(ctx, served, types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"`+contract.LabelInjection+`":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The policy reads the namespace from the apiserver's informer: wait
+	// until it sees the label gone, i.e. a template change is refused (tried
+	// as a dry run, so that one admitted before then changes nothing).
+	cluster.WaitFor(t, 30*time.Second, "a template change without zz.io/gpu-mem-total to be refused", func(ctx context.Context) (bool, string, error) {
+		got, err := cluster.Client.AppsV1().Deployments(served).Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		got.Spec.Template.Annotations = map[string]string{"restartedAt": time.Now().Format(time.RFC3339Nano)}
+		_, err = cluster.Client.AppsV1().Deployments(served).Update(ctx, got, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil {
+			return false, "admitted", nil
+		}
+		return strings.Contains(err.Error(), msg), err.Error(), nil
+	})
+	// What leaves the template alone is still admitted: its owner's labels
+	// and replicas, and the controllers' writes of it and its ReplicaSet.
+	if _, err := cluster.Client.AppsV1().Deployments(served).Patch(ctx, d.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"team":"vision"}},"spec":{"replicas":1}}`), metav1.PatchOptions{}); err != nil {
+		t.Errorf("an update of a Deployment admitted before, that leaves its template alone: %v", err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "the Deployment controller to scale the ReplicaSet it made before", func(ctx context.Context) (bool, string, error) {
+		rs, what, err := replicaSet(ctx)
+		return rs != nil && ptr.Deref(rs.Spec.Replicas, 0) == 1, what, err
+	})
 }
 
 // tenantForgeries: each way a tenant could write the card choice itself.
