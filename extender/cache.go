@@ -136,6 +136,9 @@ func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) 
 			logger.Info("Released the cards of a bound pod that did not start; its assignment is cleared, so the device plugin will refuse it",
 				"pod", r.Pod, "after", unstartedTTL)
 		}
+		for _, p := range c.ledger.ExpireNominations(time.Now(), assumeTTL) {
+			logger.Info("Gave up a GPU preemption whose victims did not go", "preemptor", p, "after", assumeTTL)
+		}
 		for _, r := range c.ledger.PendingClears() {
 			c.clear(ctx, r)
 		}

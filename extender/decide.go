@@ -3,6 +3,7 @@ package extender
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ type Decider struct {
 	Weights       balance.Weights
 	// Now stamps the balance book's assumptions.
 	Now func() time.Time
+	// Preempt, when set, is told of a GPU pod that fits none of the nodes
+	// (Preemptor.Consider); it must not block.
+	Preempt func(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy)
 }
 
 // errBadArgs marks a call the extender cannot answer as asked.
@@ -58,13 +62,15 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 
 // Filter keeps the nodes with enough cards that each have enough free memory.
 // Rejected nodes are unresolvable: preemption by the scheduler's plugins
-// cannot see GPU memory, so it would evict pods for nothing.
+// cannot see GPU memory, so it would evict pods for nothing; the extender
+// preempts for GPU memory itself (Preempt). A pod that holds cards on a node
+// it is not bound to yet (what a preemption freed for it) fits there alone.
 func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilterResult {
 	names, err := nodeNames(args)
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
 	}
-	req, _, err := d.request(args.Pod)
+	req, policy, err := d.request(args.Pod)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		// Not a GPU pod (a profile without managedResources sends every
 		// pod): every node passes.
@@ -73,7 +79,21 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
 	}
-	fit, failed := d.GPU.Filter(names, req)
+	var fit []string
+	var failed map[string]string
+	if held, ok := d.GPU.HeldOn(args.Pod.UID); ok && slices.Contains(names, held) {
+		fit, failed = []string{held}, make(map[string]string, len(names)-1)
+		for _, name := range names {
+			if name != held {
+				failed[name] = fmt.Sprintf("the pod holds its cards on node %s", held)
+			}
+		}
+	} else {
+		fit, failed = d.GPU.Filter(names, req)
+		if len(fit) == 0 && d.Preempt != nil {
+			d.Preempt(args.Pod, names, req, policy)
+		}
+	}
 	res := &extenderv1.ExtenderFilterResult{FailedAndUnresolvableNodes: failed}
 	if args.NodeNames != nil {
 		res.NodeNames = &fit

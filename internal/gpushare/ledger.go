@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,9 @@ type Ledger struct {
 	// refused are pods whose assignment does not agree with the pod (see
 	// CheckAssignment), with why: counted nowhere.
 	refused map[types.UID]string
+	// nominations are the pods the extender preempts for, by UID (preempt.go).
+	nominations map[types.UID]*nomination
+	nominating  atomic.Int32 // len(nominations), read without the lock
 	// Now is the ledger's clock; an assume time ahead of it by more than
 	// MaxClockSkew is refused.
 	Now func() time.Time
@@ -60,12 +64,21 @@ type holding struct {
 	// started: Running, or served by the device plugin's Allocate; a bound
 	// pod that never starts is released by ExpireUnstarted.
 	started bool
+	// What preemption weighs, from the pod as the informer last saw it
+	// (seen): a holding only Reserve made is nobody's victim yet.
+	seen        bool
+	priority    int32
+	terminating bool
+	created     time.Time
+	// reservedFor: memory a departed victim freed, kept for the preemptor
+	// with this UID until all its victims are gone (preempt.go).
+	reservedFor types.UID
 }
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
+		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -130,9 +143,14 @@ func (l *Ledger) DeleteNode(name string) {
 // annotation can make them wrap.
 func (l *Ledger) charge(n *node, h *holding, sign int64) {
 	l.room.markDirty(n)
+	chargeCards(n.cards, n.pos, h, sign)
+}
+
+// chargeCards is charge on any copy of a node's cards.
+func chargeCards(cards []Card, pos map[string]int, h *holding, sign int64) {
 	for _, uuid := range h.UUIDs {
-		if p, ok := n.pos[uuid]; ok {
-			c := &n.cards[p]
+		if p, ok := pos[uuid]; ok {
+			c := &cards[p]
 			if sign > 0 {
 				c.UsedMiB = addSat(c.UsedMiB, h.MemMiB)
 			} else {
@@ -220,7 +238,9 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	}
 	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
 		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != "",
-		started: a.Assigned || pod.Status.Phase == corev1.PodRunning})
+		started: a.Assigned || pod.Status.Phase == corev1.PodRunning,
+		seen:    true, priority: podPriority(pod),
+		terminating: pod.DeletionTimestamp != nil, created: pod.CreationTimestamp.Time})
 	return nil
 }
 
@@ -261,11 +281,14 @@ func (l *Ledger) nodeOfUUID(uuids []string) string {
 // DeletePod frees what a pod held.
 func (l *Ledger) DeletePod(uid types.UID) {
 	l.stream.Forget(uid)
+	mix := l.nominationMix()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	h := l.pods[uid]
 	l.remove(uid)
 	delete(l.released, uid)
 	delete(l.refused, uid)
+	l.departed(uid, h, mix)
 }
 
 // Reserve chooses cards on nodeName for pod and records them at once, so a
@@ -286,6 +309,11 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 	if n.err != nil {
 		return nil, n.err
 	}
+	return l.reserveOn(n, nodeName, pod, uid, req, policy, now, mix)
+}
+
+// reserveOn is Reserve's choice and record, under the write lock.
+func (l *Ledger) reserveOn(n *node, nodeName string, pod types.NamespacedName, uid types.UID, req Request, policy Policy, now time.Time, mix *Mix) (*Assignment, error) {
 	var h *Headroom
 	if policy == Binpack {
 		h = l.room.headroom(mix, l.nodes)

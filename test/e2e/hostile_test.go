@@ -169,11 +169,16 @@ func installPolicies(t *testing.T) {
 // hostileGPUNode creates a kwok GPU node with two 40 GiB cards, tainted so
 // that only this test's pods land on it.
 func hostileGPUNode(t *testing.T, name string) *contract.NodeGPUInventory {
+	return taintedGPUNode(t, name, "NVIDIA A100-SXM4-40GB")
+}
+
+// taintedGPUNode is hostileGPUNode with cards of the given model.
+func taintedGPUNode(t *testing.T, name, model string) *contract.NodeGPUInventory {
 	t.Helper()
 	ctx := context.WithoutCancel(t.Context())
 	inv := &contract.NodeGPUInventory{Version: contract.InventoryVersion}
 	for i := range 2 {
-		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true})
+		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: model, MemoryMiB: 40960, Healthy: true})
 	}
 	value, err := inv.Encode()
 	if err != nil {

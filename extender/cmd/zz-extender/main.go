@@ -11,7 +11,11 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/extender"
@@ -33,6 +37,7 @@ type options struct {
 	burst        int
 	balance      balance.Weights
 	shutdownWait time.Duration
+	preemption   bool
 	version      bool
 }
 
@@ -45,6 +50,7 @@ func main() {
 	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack (best-fit that leaves the holes the recent requests can fill), bestfit (plain tightest fit) or spread; a pod may override it with the zz.io/gpu-policy annotation")
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
 	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
+	flag.BoolVar(&o.preemption, "gpu-preemption", true, "evict pods of lower priority to make room for a GPU pod that fits no node (kube-scheduler's preemption cannot see GPU memory), through the Eviction API so that PodDisruptionBudgets hold; false leaves such a pod Pending")
 	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
 	flag.IntVar(&o.burst, "kube-api-burst", 200, "API request burst")
 	flag.Float64Var(&o.balance.Imbalance, "balance-imbalance-weight", balance.Default.Imbalance, "weight of a node's own CPU/memory imbalance")
@@ -106,8 +112,17 @@ func run(o options) error {
 		return err
 	}
 	decider := &extender.Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Policy(o.policy), Weights: o.balance, Now: time.Now}
+	preemptions := extender.NewPreemptionMetric()
+	if o.preemption {
+		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+		defer broadcaster.Shutdown()
+		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: ctx, Results: preemptions,
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"})}
+		decider.Preempt = p.Consider
+	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(c.Collectors()...))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions)...))
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{

@@ -1,0 +1,144 @@
+package extender
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// Preemptor makes room for a GPU pod that fits no node by evicting pods of
+// lower priority, where kube-scheduler's own preemption cannot see GPU
+// memory (see internal/gpushare/preempt.go). The plan is the ledger's; the
+// evictions go through the Eviction API, so PodDisruptionBudgets hold: every
+// victim is first evicted as a dry run, and one refusal cancels the plan
+// before any pod is touched.
+type Preemptor struct {
+	Ledger *gpushare.Ledger
+	Client kubernetes.Interface
+	Now    func() time.Time
+	// Ctx bounds the evictions (the server's lifetime).
+	Ctx     context.Context
+	Results *prometheus.CounterVec
+	// Recorder, when set, tells the preemptor and its victims what happens
+	// (kubectl describe pod).
+	Recorder record.EventRecorder
+}
+
+func (p *Preemptor) event(obj runtime.Object, typ, reason, format string, args ...any) {
+	if p.Recorder != nil {
+		p.Recorder.Eventf(obj, typ, reason, format, args...)
+	}
+}
+
+func podRef(uid types.UID, pod types.NamespacedName) *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: uid}
+}
+
+// preemptionResults label zz_extender_preemptions_total.
+const (
+	preemptStarted  = "started"
+	preemptRefused  = "refused"
+	preemptFailed   = "failed"
+	preemptFinished = "evicted"
+)
+
+// NewPreemptionMetric is zz_extender_preemptions_total.
+func NewPreemptionMetric() *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zz_extender_preemptions_total",
+		Help: "GPU preemptions by result: started (victims chosen), evicted (all evicted), refused (an eviction refused, e.g. by a PodDisruptionBudget: nothing evicted), failed (an eviction failed midway).",
+	}, []string{"result"})
+	for _, r := range []string{preemptStarted, preemptRefused, preemptFailed, preemptFinished} {
+		v.WithLabelValues(r)
+	}
+	return v
+}
+
+// Consider plans and starts a preemption for pod, which fits none of names,
+// unless it may not preempt (preemptionPolicy Never) or one is under way.
+func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy) {
+	if pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == corev1.PreemptNever {
+		return
+	}
+	if p.Ledger.Nominated(pod.UID) {
+		return
+	}
+	plan, ok := p.Ledger.PlanPreemption(names, req, gpushare.PodPriority(pod))
+	if !ok {
+		return
+	}
+	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
+	if !p.Ledger.Nominate(pod.UID, key, plan, req, policy, p.Now()) {
+		return
+	}
+	p.Results.WithLabelValues(preemptStarted).Inc()
+	klog.InfoS("Preempting for GPU memory", "pod", klog.KObj(pod), "priority", gpushare.PodPriority(pod), "request", req.String(), "plan", plan.String())
+	p.event(pod, corev1.EventTypeNormal, "Preempting", "GPU memory for %s: %s", req, plan)
+	if len(plan.Victims) > 0 {
+		go p.evict(pod.UID, key, gpushare.PodPriority(pod), plan)
+	}
+}
+
+// evict evicts the plan's victims, all or none where a budget refuses.
+func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priority int32, plan gpushare.Plan) {
+	logger := klog.FromContext(p.Ctx).WithValues("preemptor", preemptor, "node", plan.Node)
+	for _, dry := range []bool{true, false} {
+		for _, v := range plan.Victims {
+			if !dry {
+				p.event(podRef(v.UID, v.Pod), corev1.EventTypeNormal, "Preempted",
+					"Evicted by zz-extender on node %s for %s (priority %d > %d), which needs its GPU memory", plan.Node, preemptor, priority, v.Priority)
+			}
+			err := p.evictOne(v, dry)
+			switch {
+			case err == nil || apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+				// Evicted, or gone already (a UID precondition that fails is
+				// a pod of the same name recreated: not this victim).
+			case dry:
+				p.Ledger.CancelNomination(uid)
+				p.Results.WithLabelValues(preemptRefused).Inc()
+				logger.Info("Not preempting: an eviction would be refused", "victim", v.Pod, "err", err)
+				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionRefused",
+					"Not preempting on node %s: %v; no pod was evicted", plan.Node, err)
+				return
+			default:
+				p.Ledger.CancelNomination(uid)
+				p.Results.WithLabelValues(preemptFailed).Inc()
+				logger.Error(err, "Preemption stopped: an eviction failed", "victim", v.Pod)
+				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionFailed",
+					"Preemption on node %s stopped: %v", plan.Node, err)
+				return
+			}
+		}
+	}
+	p.Results.WithLabelValues(preemptFinished).Inc()
+	logger.V(2).Info("Evicted the victims of a GPU preemption", "victims", len(plan.Victims))
+}
+
+func (p *Preemptor) evictOne(v gpushare.Victim, dryRun bool) error {
+	ev := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Namespace: v.Pod.Namespace, Name: v.Pod.Name},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &v.UID}},
+	}
+	if dryRun {
+		ev.DeleteOptions.DryRun = []string{metav1.DryRunAll}
+	}
+	ctx, cancel := context.WithTimeout(p.Ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Client.PolicyV1().Evictions(v.Pod.Namespace).Evict(ctx, ev); err != nil {
+		return fmt.Errorf("evict %s: %w", v.Pod, err)
+	}
+	return nil
+}

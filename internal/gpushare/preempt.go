@@ -1,0 +1,317 @@
+package gpushare
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Preemption for GPU memory. kube-scheduler's own preemption cannot free GPU
+// memory: its dry run removes lower-priority pods and asks its filter
+// plugins, which do not see zz.io/gpu-mem (scheduler-only), so every node
+// "fits" with no victim and it gives up ("expected at least one victim"); an
+// extender's preempt verb is only asked about the candidates that dry run
+// found. So the extender plans preemption itself, by kube-scheduler's rules on
+// the ledger's cards (PlanPreemption), evicts the victims, and keeps what
+// they free for the preemptor (Nominate), as kube-scheduler's nominated node
+// keeps a node's resources from lower-priority pods.
+
+// Victim is a pod to evict so that a preemptor fits.
+type Victim struct {
+	UID      types.UID
+	Pod      types.NamespacedName
+	Priority int32
+	MemMiB   int64 // on each of its cards
+	Cards    int
+}
+
+// Plan makes room for a pod on one node: evict Victims (lower priority than
+// the pod), and wait for Awaited pods already terminating.
+type Plan struct {
+	Node    string
+	Victims []Victim
+	Awaited []types.UID
+}
+
+// String names the victims, for logs and events.
+func (p Plan) String() string {
+	names := make([]string, len(p.Victims))
+	for i, v := range p.Victims {
+		names[i] = fmt.Sprintf("%s (priority %d, %d MiB on %d cards)", v.Pod, v.Priority, v.MemMiB, v.Cards)
+	}
+	s := fmt.Sprintf("node %s: evict %s", p.Node, strings.Join(names, ", "))
+	if len(p.Victims) == 0 {
+		s = fmt.Sprintf("node %s: evict nothing", p.Node)
+	}
+	if len(p.Awaited) > 0 {
+		s += fmt.Sprintf(", and wait for %d terminating pods", len(p.Awaited))
+	}
+	return s
+}
+
+// compare orders plans as kube-scheduler's pickOneNodeForPreemption does: the
+// lowest highest victim priority, then the lowest sum of priorities, then
+// the fewest victims; then the least GPU memory evicted and the node's name,
+// so the choice is the same on every call.
+func (p Plan) compare(q Plan) int {
+	pm, ps, pmem := p.weigh()
+	qm, qs, qmem := q.weigh()
+	return cmp.Or(cmp.Compare(pm, qm), cmp.Compare(ps, qs), cmp.Compare(len(p.Victims), len(q.Victims)),
+		cmp.Compare(pmem, qmem), strings.Compare(p.Node, q.Node))
+}
+
+func (p Plan) weigh() (highest int64, sum int64, mem int64) {
+	highest = math.MinInt64
+	for _, v := range p.Victims {
+		highest = max(highest, int64(v.Priority))
+		// kube-scheduler adds MaxInt32+1 to each so that negative priorities
+		// still count as more victims, not fewer.
+		sum += int64(v.Priority) + math.MaxInt32 + 1
+		mem += v.MemMiB * int64(v.Cards)
+	}
+	return highest, sum, mem
+}
+
+// podPriority is a pod's priority as the scheduler reads it.
+func podPriority(pod *corev1.Pod) int32 {
+	if pod.Spec.Priority != nil {
+		return *pod.Spec.Priority
+	}
+	return 0
+}
+
+// PodPriority is the priority a preemptor brings.
+func PodPriority(pod *corev1.Pod) int32 { return podPriority(pod) }
+
+// nomination is a pod the extender preempts for: what it waits for on its
+// node, and the memory already freed for it (synthetic holdings).
+type nomination struct {
+	pod     types.NamespacedName
+	node    string
+	req     Request
+	policy  Policy
+	pending map[types.UID]struct{}
+	held    []types.UID
+	since   time.Time
+}
+
+// Nominated reports whether the extender is preempting for the pod already.
+func (l *Ledger) Nominated(uid types.UID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.nominations[uid] != nil
+}
+
+// HeldOn returns the node where the pod holds cards it was never seen bound
+// to: a preemption's result waiting for the pod, or a bind in flight.
+func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if h := l.pods[uid]; h != nil && !h.bound && h.reservedFor == "" {
+		return h.Node, true
+	}
+	return "", false
+}
+
+// PlanPreemption finds, among names, the node where evicting pods of lower
+// priority than the preemptor's makes room for req, and which pods: on each
+// node it removes every bound lower-priority pod and every terminating one,
+// checks the request fits, then gives back the most important pods first
+// (higher priority, then older) while it still fits, as kube-scheduler's
+// SelectVictimsOnNode does. What another preemptor waits for (its victims,
+// the terminating pods it awaits, the memory already kept for it) is never
+// counted. It returns false when no node can be made to fit.
+func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Plan, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var best Plan
+	found := false
+	var cards []Card
+	var cands, gone []*holdingRef
+	for _, name := range names {
+		n := l.nodes[name]
+		if n == nil || !n.known || n.err != nil {
+			continue
+		}
+		cands, gone = cands[:0], gone[:0]
+		for uid := range n.pods {
+			h := l.pods[uid]
+			switch {
+			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
+			case h.terminating:
+				gone = append(gone, &holdingRef{uid, h})
+			case h.priority < priority:
+				cands = append(cands, &holdingRef{uid, h})
+			}
+		}
+		if len(cands) == 0 && len(gone) == 0 {
+			continue
+		}
+		cards = append(cards[:0], n.cards...)
+		for _, r := range slices.Concat(cands, gone) {
+			chargeCards(cards, n.pos, r.h, -1)
+		}
+		if Fit(cards, req) != nil {
+			continue
+		}
+		slices.SortFunc(cands, func(a, b *holdingRef) int {
+			return cmp.Or(cmp.Compare(b.h.priority, a.h.priority), a.h.created.Compare(b.h.created), strings.Compare(string(a.uid), string(b.uid)))
+		})
+		plan := Plan{Node: name}
+		for _, r := range cands {
+			chargeCards(cards, n.pos, r.h, 1)
+			if Fit(cards, req) != nil {
+				chargeCards(cards, n.pos, r.h, -1)
+				plan.Victims = append(plan.Victims, Victim{UID: r.uid, Pod: r.h.Pod, Priority: r.h.priority, MemMiB: r.h.MemMiB, Cards: len(r.h.UUIDs)})
+			}
+		}
+		for _, r := range gone {
+			plan.Awaited = append(plan.Awaited, r.uid)
+		}
+		if !found || plan.compare(best) < 0 {
+			best, found = plan, true
+		}
+	}
+	if found {
+		// Not shared with the scratch slices above.
+		best.Victims, best.Awaited = slices.Clone(best.Victims), slices.Clone(best.Awaited)
+	}
+	return best, found
+}
+
+// promised reports whether a nomination waits for the pod to go.
+func (l *Ledger) promised(uid types.UID) bool {
+	for _, nom := range l.nominations {
+		if _, ok := nom.pending[uid]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+type holdingRef struct {
+	uid types.UID
+	h   *holding
+}
+
+// Nominate records that the pod uid waits on plan.Node for its victims and
+// the terminating pods to go: from then on, the memory each of them frees
+// is kept for it, and when the last is gone its cards are chosen and held
+// for it (an assumption, like Reserve's, that Expire drops if it is never
+// bound). It returns false when the pod is nominated already.
+func (l *Ledger) Nominate(uid types.UID, pod types.NamespacedName, plan Plan, req Request, policy Policy, now time.Time) bool {
+	mix := l.stream.Mix()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.nominations[uid] != nil {
+		return false
+	}
+	nom := &nomination{pod: pod, node: plan.Node, req: req, policy: policy, pending: map[types.UID]struct{}{}, since: now}
+	for _, v := range plan.Victims {
+		if l.pods[v.UID] != nil {
+			nom.pending[v.UID] = struct{}{}
+		}
+	}
+	for _, u := range plan.Awaited {
+		if l.pods[u] != nil {
+			nom.pending[u] = struct{}{}
+		}
+	}
+	l.nominations[uid] = nom
+	l.nominating.Add(1)
+	if len(nom.pending) == 0 {
+		l.settle(uid, nom, mix)
+	}
+	return true
+}
+
+// CancelNomination gives up preempting for the pod (an eviction refused):
+// the memory kept for it is free again.
+func (l *Ledger) CancelNomination(uid types.UID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dropNomination(uid)
+}
+
+// ExpireNominations gives up nominations older than ttl whose victims are
+// still there (an eviction that never completes).
+func (l *Ledger) ExpireNominations(now time.Time, ttl time.Duration) []types.NamespacedName {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var gone []types.NamespacedName
+	for uid, nom := range l.nominations {
+		if now.Sub(nom.since) > ttl {
+			gone = append(gone, nom.pod)
+			l.dropNomination(uid)
+		}
+	}
+	return gone
+}
+
+func (l *Ledger) dropNomination(uid types.UID) {
+	nom := l.nominations[uid]
+	if nom == nil {
+		return
+	}
+	for _, k := range nom.held {
+		l.remove(k)
+	}
+	delete(l.nominations, uid)
+	l.nominating.Add(-1)
+}
+
+// nominationMix is the stream's mix when a nomination may settle on this
+// call (read before the ledger's lock, as Reserve does), nil otherwise.
+func (l *Ledger) nominationMix() *Mix {
+	if l.nominating.Load() == 0 {
+		return nil
+	}
+	return l.stream.Mix()
+}
+
+// departed: pod uid, which held h (nil: nothing), is gone. A preemptor
+// that waited for it keeps what it freed; one that waited for nothing more
+// gets its cards; one that was itself deleted is forgotten.
+func (l *Ledger) departed(uid types.UID, h *holding, mix *Mix) {
+	if len(l.nominations) == 0 {
+		return
+	}
+	l.dropNomination(uid)
+	for pre, nom := range l.nominations {
+		if _, ok := nom.pending[uid]; !ok {
+			continue
+		}
+		delete(nom.pending, uid)
+		if h != nil && h.Node == nom.node {
+			key := types.UID(string(pre) + "/" + string(uid))
+			l.add(key, &holding{Pod: nom.pod, Node: nom.node, Assignment: h.Assignment, bound: true, started: true, reservedFor: pre})
+			nom.held = append(nom.held, key)
+		}
+		if len(nom.pending) == 0 {
+			l.settle(pre, nom, mix)
+		}
+	}
+}
+
+// settle ends a nomination whose victims are all gone: the memory kept is
+// let go and, under the same lock, the preemptor's cards are chosen from
+// it, so no other pod can take it in between.
+func (l *Ledger) settle(uid types.UID, nom *nomination, mix *Mix) {
+	l.dropNomination(uid)
+	n := l.nodes[nom.node]
+	if n == nil || !n.known || n.err != nil {
+		return
+	}
+	if mix == nil {
+		mix = NewMix(nil)
+	}
+	// A pod placed meanwhile on memory the plan counted on can leave no
+	// room: the preemptor then goes back to the queue and plans again.
+	_, _ = l.reserveOn(n, nom.node, nom.pod, uid, nom.req, nom.policy, l.Now(), mix)
+}

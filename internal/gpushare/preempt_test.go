@@ -1,0 +1,268 @@
+package gpushare
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// running is a running pod of priority prio holding memMiB on each of the
+// cards at indexes of node, as the informer shows it after its bind.
+func running(t *testing.T, l *Ledger, node, name string, prio int32, memMiB int64, age time.Duration, indexes ...int) *corev1.Pod {
+	t.Helper()
+	a := Assignment{MemMiB: memMiB, AssumeTime: time.Now().Add(-age)}
+	for _, i := range indexes {
+		a.Indexes = append(a.Indexes, i)
+		a.UUIDs = append(a.UUIDs, fmt.Sprintf("GPU-%s-%d", node, i))
+	}
+	a.Assigned = true
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name), Annotations: a.Annotations(),
+			CreationTimestamp: metav1.NewTime(time.Now().Add(-age))},
+		Spec:   corev1.PodSpec{NodeName: node, Priority: &prio, Containers: asking(memMiB, len(indexes))},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+	if err := l.SetPod(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func victimNames(p Plan) []string {
+	var out []string
+	for _, v := range p.Victims {
+		out = append(out, v.Pod.Name)
+	}
+	return out
+}
+
+func TestPlanPreemption(t *testing.T) {
+	type pod struct {
+		node, name string
+		prio       int32
+		mem        int64
+		ageMin     int
+		cards      []int
+		terminate  bool
+	}
+	for _, tc := range []struct {
+		name     string
+		nodes    map[string][]int64
+		pods     []pod
+		req      Request
+		prio     int32
+		wantNode string // "" : no plan
+		victims  []string
+		awaited  int
+	}{
+		{name: "the lowest priority pod that frees enough goes",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "low", 0, 20000, 5, []int{0}, false}, {"a", "mid", 5, 20000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10, wantNode: "a", victims: []string{"low"}},
+		{name: "the more important pod is given back first, as kube-scheduler does",
+			nodes: map[string][]int64{"a": {40000}},
+			// Both gone fits; big (priority 1) back leaves 10000: a victim;
+			// small (priority 0) back leaves 30000: given back.
+			pods: []pod{{"a", "small", 0, 10000, 5, []int{0}, false}, {"a", "big", 1, 30000, 5, []int{0}, false}},
+			req:  Request{MemMiB: 20000, Cards: 1}, prio: 10, wantNode: "a", victims: []string{"big"}},
+		{name: "equal or higher priority is never a victim",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "same", 10, 40000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10},
+		{name: "not enough even with every lower-priority pod gone",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "low", 0, 20000, 5, []int{0}, false}, {"a", "high", 20, 20000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 30000, Cards: 1}, prio: 10},
+		{name: "a terminating pod is awaited, not evicted",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "going", 50, 20000, 5, []int{0}, true}, {"a", "low", 0, 20000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10, wantNode: "a", awaited: 1},
+		{name: "the node whose victims matter least",
+			nodes: map[string][]int64{"a": {40000}, "b": {40000}},
+			pods:  []pod{{"a", "a-prio3", 3, 40000, 5, []int{0}, false}, {"b", "b-prio1", 1, 40000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 40000, Cards: 1}, prio: 10, wantNode: "b", victims: []string{"b-prio1"}},
+		{name: "fewer victims at the same priorities",
+			nodes: map[string][]int64{"a": {40000}, "b": {40000}},
+			pods: []pod{{"a", "a1", 0, 20000, 5, []int{0}, false}, {"a", "a2", 0, 20000, 5, []int{0}, false},
+				{"b", "b1", 0, 40000, 5, []int{0}, false}},
+			req: Request{MemMiB: 40000, Cards: 1}, prio: 10, wantNode: "b", victims: []string{"b1"}},
+		{name: "the newer of equal pods goes",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "old", 0, 20000, 50, []int{0}, false}, {"a", "new", 0, 20000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10, wantNode: "a", victims: []string{"new"}},
+		{name: "a two-card pod frees both of its cards",
+			nodes: map[string][]int64{"a": {40000, 40000}},
+			pods:  []pod{{"a", "wide", 0, 40000, 5, []int{0, 1}, false}},
+			req:   Request{MemMiB: 30000, Cards: 2}, prio: 1, wantNode: "a", victims: []string{"wide"}},
+		{name: "the card model the preemptor needs",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "low", 0, 40000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1, Models: "h100"}, prio: 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLedger()
+			var names []string
+			for name, mib := range tc.nodes {
+				l.SetNode(gpuNode(t, name, mib...))
+				names = append(names, name)
+			}
+			slices.Sort(names)
+			for _, p := range tc.pods {
+				pod := running(t, l, p.node, p.name, p.prio, p.mem, time.Duration(p.ageMin)*time.Minute, p.cards...)
+				if p.terminate {
+					pod.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+					if err := l.SetPod(pod); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			plan, ok := l.PlanPreemption(names, tc.req, tc.prio)
+			if !ok {
+				if tc.wantNode != "" {
+					t.Fatalf("no plan; want one on %s", tc.wantNode)
+				}
+				return
+			}
+			if tc.wantNode == "" {
+				t.Fatalf("plan %s; want none", plan)
+			}
+			if plan.Node != tc.wantNode || !slices.Equal(victimNames(plan), tc.victims) || len(plan.Awaited) != tc.awaited {
+				t.Fatalf("plan %s (%d awaited); want node %s, victims %v, %d awaited", plan, len(plan.Awaited), tc.wantNode, tc.victims, tc.awaited)
+			}
+		})
+	}
+}
+
+// TestNominationKeepsFreedMemory: while a preemptor waits for its victims,
+// the memory each one frees is kept for it (another pod's filter sees it
+// taken); when the last is gone its cards are chosen under the same lock, it
+// fits there alone, and Reserve on that node returns them.
+func TestNominationKeepsFreedMemory(t *testing.T) {
+	l := NewLedger()
+	l.SetNode(gpuNode(t, "a", 40000, 40000))
+	running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
+	running(t, l, "a", "v2", 0, 40000, time.Minute, 1)
+	req := Request{MemMiB: 40000, Cards: 2}
+	plan, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	if !ok || !slices.Equal(victimNames(plan), []string{"v1", "v2"}) {
+		t.Fatalf("plan %s, %v", plan, ok)
+	}
+	pre := types.NamespacedName{Namespace: "ns", Name: "pre"}
+	if !l.Nominate("pre", pre, plan, req, Binpack, time.Now()) || l.Nominate("pre", pre, plan, req, Binpack, time.Now()) {
+		t.Fatal("a pod is nominated once")
+	}
+	if !l.Nominated("pre") {
+		t.Fatal("not nominated")
+	}
+	l.DeletePod("v1")
+	// v1's card is kept: a lower-priority pod still fits nowhere.
+	if fit, _ := l.Filter([]string{"a"}, Request{MemMiB: 1000, Cards: 1}); len(fit) != 0 {
+		t.Fatalf("a pod fits on %v the memory kept for the preemptor", fit)
+	}
+	if got := used(t, l, "a"); !slices.Equal(got, []int64{40000, 40000}) {
+		t.Fatalf("used %v while one victim is gone", got)
+	}
+	if _, held := l.HeldOn("pre"); held {
+		t.Fatal("the preemptor holds cards before its victims are all gone")
+	}
+	l.DeletePod("v2")
+	node, held := l.HeldOn("pre")
+	if !held || node != "a" || l.Nominated("pre") {
+		t.Fatalf("after the victims: held on %q %v, nominated %v", node, held, l.Nominated("pre"))
+	}
+	if got := used(t, l, "a"); !slices.Equal(got, []int64{40000, 40000}) {
+		t.Fatalf("used %v: the preemptor's cards", got)
+	}
+	a, err := l.Reserve("a", pre, "pre", req, Binpack, time.Now())
+	if err != nil || len(a.UUIDs) != 2 {
+		t.Fatalf("Reserve for the preemptor: %v, %v", a, err)
+	}
+	if got := used(t, l, "a"); !slices.Equal(got, []int64{40000, 40000}) {
+		t.Fatalf("used %v after the preemptor's Reserve: counted twice", got)
+	}
+}
+
+// TestPlanLeavesOthersNominations: what one preemptor waits for is not
+// another's to plan with, whatever their priorities.
+func TestPlanLeavesOthersNominations(t *testing.T) {
+	l := NewLedger()
+	l.SetNode(gpuNode(t, "a", 40000, 40000))
+	v1 := running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
+	running(t, l, "a", "v2", 0, 40000, 2*time.Minute, 1)
+	req := Request{MemMiB: 40000, Cards: 1}
+	plan, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	if !ok || len(plan.Victims) != 1 || plan.Victims[0].Pod.Name != "v1" {
+		t.Fatalf("plan %s, %v", plan, ok)
+	}
+	l.Nominate("first", types.NamespacedName{Namespace: "ns", Name: "first"}, plan, req, BestFit, time.Now())
+	other, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	if !ok || len(other.Victims) != 1 || other.Victims[0].UID == plan.Victims[0].UID {
+		t.Fatalf("second plan %s, %v: want the other pod, not %s", other, ok, plan.Victims[0].Pod)
+	}
+	// The first victim terminates: still the first preemptor's, not a
+	// pod another may await.
+	v1.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	if err := l.SetPod(v1); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := l.PlanPreemption([]string{"a"}, req, 0); ok {
+		t.Fatalf("a priority-0 pod plans with the victim of another: %s", p)
+	}
+}
+
+// TestNominationEnds: a cancelled, expired or deleted preemptor's kept
+// memory is free again, and a nomination with nothing to wait for settles
+// at once.
+func TestNominationEnds(t *testing.T) {
+	setup := func(t *testing.T) (*Ledger, Plan) {
+		l := NewLedger()
+		l.SetNode(gpuNode(t, "a", 40000, 40000))
+		running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
+		running(t, l, "a", "v2", 0, 40000, time.Minute, 1)
+		plan, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100)
+		if !ok {
+			t.Fatal("no plan")
+		}
+		l.Nominate("pre", types.NamespacedName{Namespace: "ns", Name: "pre"}, plan, Request{MemMiB: 40000, Cards: 2}, BestFit, time.Now())
+		l.DeletePod("v1")
+		return l, plan
+	}
+	for name, end := range map[string]func(l *Ledger){
+		"cancelled": func(l *Ledger) { l.CancelNomination("pre") },
+		"expired": func(l *Ledger) {
+			if got := l.ExpireNominations(time.Now().Add(time.Hour), time.Minute); len(got) != 1 || got[0].Name != "pre" {
+				t.Errorf("expired %v", got)
+			}
+		},
+		"the preemptor deleted": func(l *Ledger) { l.DeletePod("pre") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, _ := setup(t)
+			end(l)
+			if l.Nominated("pre") {
+				t.Fatal("still nominated")
+			}
+			if got := used(t, l, "a"); !slices.Equal(got, []int64{0, 40000}) {
+				t.Fatalf("used %v: the kept card is not free", got)
+			}
+			l.DeletePod("v2") // no nomination left to settle
+			if _, held := l.HeldOn("pre"); held {
+				t.Fatal("the preemptor got cards after its nomination ended")
+			}
+		})
+	}
+	t.Run("nothing to wait for", func(t *testing.T) {
+		l := NewLedger()
+		l.SetNode(gpuNode(t, "a", 40000))
+		plan := Plan{Node: "a"}
+		l.Nominate("pre", types.NamespacedName{Namespace: "ns", Name: "pre"}, plan, Request{MemMiB: 1000, Cards: 1}, Spread, time.Now())
+		if node, held := l.HeldOn("pre"); !held || node != "a" {
+			t.Fatalf("held on %q %v", node, held)
+		}
+	})
+}

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// TestGPUPreemption: a GPU pod of higher priority that fits no card gets
+// its room from pods of lower priority, which kube-scheduler's own
+// preemption cannot do (it sees no GPU memory): the real extender evicts the
+// fewest, least important victims through the Eviction API, keeps what they
+// free from a lower-priority pod waiting for the same card, and the
+// preemptor runs there. A PodDisruptionBudget that forbids the eviction,
+// and preemptionPolicy Never, leave every victim running. The shipped
+// policies are installed, so the extender's evictions pass them.
+func TestGPUPreemption(t *testing.T) {
+	ctx := t.Context()
+	// Two 40 GiB cards of a model no other node has, tainted for this
+	// test's pods. The pods name the model rather than the node: with a
+	// nodeSelector, NodeAffinity would be the plugin that rejected the other
+	// nodes, and kube-scheduler requeues a pod on the events of the plugins
+	// that rejected it; NodeAffinity's are node changes only, so a victim
+	// that goes would not bring the preemptor back before the periodic
+	// flush (README, GPU preemption).
+	node, model := "preempt-gpu", "ZZ-E2E-Preempt-40GB"
+	taintedGPUNode(t, node, model)
+	installPolicies(t)
+	z := startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+	for name, value := range map[string]int32{"zz-e2e-low": 100, "zz-e2e-high": 1000, "zz-e2e-high-never": 1000} {
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
+		if strings.HasSuffix(name, "-never") {
+			pc.PreemptionPolicy = ptr.To(corev1.PreemptNever)
+		}
+		if _, err := cluster.Client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+		})
+	}
+	pod := func(name, class, app string) *corev1.Pod {
+		p := newGPUPod(ns, name, "40Gi")
+		p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: hostileTaintKey, Operator: corev1.TolerationOpExists})
+		p.Annotations = map[string]string{contract.AnnotationGPUModel: model}
+		p.Labels["app"] = app
+		p.Spec.PriorityClassName = class
+		return p
+	}
+	create := func(p *corev1.Pod) {
+		t.Helper()
+		if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s: %v", p.Name, err)
+		}
+	}
+	// Two low-priority pods fill both cards.
+	create(pod("low-a", "zz-e2e-low", "low"))
+	create(pod("low-b", "zz-e2e-low", "low"))
+	cluster.RunningPods(t, ns, "app=low", 2, 90*time.Second)
+	lowsRunning := func(what string) {
+		t.Helper()
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=low"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				t.Fatalf("%s: low-priority pod %s is %s (deleting: %v)", what, p.Name, p.Status.Phase, p.DeletionTimestamp != nil)
+			}
+		}
+		if len(pods.Items) != 2 {
+			t.Fatalf("%s: %d low-priority pods, want 2", what, len(pods.Items))
+		}
+	}
+	unschedulable := func(name string) {
+		t.Helper()
+		cluster.WaitFor(t, 60*time.Second, name+" to be found unschedulable", func(ctx context.Context) (bool, string, error) {
+			p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+					return true, "", nil
+				}
+			}
+			return false, fmt.Sprint(p.Status.Conditions), nil
+		})
+	}
+
+	// preemptionPolicy Never: it waits, nobody is evicted.
+	create(pod("never", "zz-e2e-high-never", "never"))
+	unschedulable("never")
+	lowsRunning("a pod with preemptionPolicy Never waits")
+	if err := cluster.Client.CoreV1().Pods(ns).Delete(ctx, "never", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A budget that allows no disruption: the dry run is refused, nothing
+	// is evicted.
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "low"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(2)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "low"}}}}
+	if _, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "the budget to be observed", func(ctx context.Context) (bool, string, error) {
+		b, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "low", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return b.Status.ObservedGeneration == b.Generation && b.Status.CurrentHealthy == 2, fmt.Sprintf("%+v", b.Status), nil
+	})
+	create(pod("guarded", "zz-e2e-high", "guarded"))
+	unschedulable("guarded")
+	cluster.WaitFor(t, 30*time.Second, "the extender to count a refused preemption", func(ctx context.Context) (bool, string, error) {
+		m := scrape(t, z.url("/metrics"))
+		return strings.Contains(m, `zz_extender_preemptions_total{result="refused"} `) &&
+			!strings.Contains(m, `zz_extender_preemptions_total{result="refused"} 0`), "", nil
+	})
+	lowsRunning("a budget that allows no disruption holds")
+	podEvent(t, ns, "guarded", "PreemptionRefused", "disruption budget")
+	for _, name := range []string{"guarded"} {
+		if err := cluster.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, "low", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A low-priority pod already waits for a card; then the high-priority
+	// one comes: one victim goes, and the card it frees is the preemptor's.
+	create(pod("low-waiting", "zz-e2e-low", "low-waiting"))
+	unschedulable("low-waiting")
+	create(pod("high", "zz-e2e-high", "high"))
+	running := cluster.RunningPods(t, ns, "app=high", 1, 90*time.Second)
+	if running[0].Spec.NodeName != node {
+		t.Fatalf("the preemptor runs on %s, want %s", running[0].Spec.NodeName, node)
+	}
+	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=low"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			left++
+		}
+	}
+	if left != 1 {
+		t.Fatalf("%d of the two low-priority pods left; want one evicted (the fewest victims)", left)
+	}
+	waiting, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "low-waiting", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting.Spec.NodeName != "" {
+		t.Fatalf("the waiting low-priority pod took a card on %s", waiting.Spec.NodeName)
+	}
+	podEvent(t, ns, "high", "Preempting", "evict "+ns+"/low-")
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			podEvent(t, ns, p.Name, "Preempted", "for "+ns+"/high (priority 1000 > 100)")
+		}
+	}
+	m := scrape(t, z.url("/metrics"))
+	if !strings.Contains(m, `zz_extender_preemptions_total{result="evicted"} 1`) {
+		t.Errorf("metrics do not count one finished preemption:\n%s", grepLines(m, "zz_extender_preemptions_total"))
+	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// podEvent waits for an event of reason about pod whose message has sub.
+func podEvent(t *testing.T, ns, pod, reason, sub string) {
+	t.Helper()
+	cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("a %s event on %s", reason, pod), func(ctx context.Context) (bool, string, error) {
+		evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+		if err != nil {
+			return false, "", err
+		}
+		var seen []string
+		for _, e := range evs.Items {
+			if e.Reason == reason && strings.Contains(e.Message, sub) {
+				return true, "", nil
+			}
+			seen = append(seen, e.Reason+": "+e.Message)
+		}
+		return false, strings.Join(seen, " | "), nil
+	})
+}
