@@ -55,6 +55,7 @@ type env struct {
 	handler *Handler
 	client  *fake.Clientset
 	ledger  *gpushare.Ledger
+	decider *Decider
 }
 
 // newEnv wires a handler over books holding nodes, with a fake API server
@@ -89,7 +90,7 @@ func newEnv(t testing.TB, nodes []*corev1.Node, pods ...*corev1.Pod) *env {
 		return client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	}
 	b := &Binder{Client: client, GetPod: get, Decider: d, Now: time.Now}
-	return &env{handler: NewHandler(d, b, func() error { return nil }, NewMetrics()), client: client, ledger: ledger}
+	return &env{handler: NewHandler(d, b, func() error { return nil }, NewMetrics()), client: client, ledger: ledger, decider: d}
 }
 
 func (e *env) call(t testing.TB, path string, body any, out any) int {

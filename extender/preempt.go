@@ -47,6 +47,10 @@ func podRef(uid types.UID, pod types.NamespacedName) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: uid}
 }
 
+// minFeasibleNodesToFind is kube-scheduler's: it stops searching for
+// feasible nodes once it has max(100, percentageOfNodesToScore) of them.
+const minFeasibleNodesToFind = 100
+
 // preemptionResults label zz_extender_preemptions_total.
 const (
 	preemptStarted  = "started"
@@ -74,6 +78,12 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 		return
 	}
 	if p.Ledger.Nominated(pod.UID) {
+		return
+	}
+	// Fewer feasible nodes than kube-scheduler's smallest search means it
+	// searched them all; otherwise a node it has not asked about yet may
+	// have room, and the next scheduling attempt will find it.
+	if len(names) >= minFeasibleNodesToFind && p.Ledger.FitsElsewhere(names, req) {
 		return
 	}
 	plan, ok := p.Ledger.PlanPreemption(names, req, gpushare.PodPriority(pod))

@@ -58,8 +58,29 @@ func (c *Card) FreeMiB() int64 {
 	return max(0, c.MemoryMiB-c.UsedMiB)
 }
 
+// fits is Fit without the reason, so it allocates nothing on the way
+// (preemption asks it once per candidate victim).
+func fits(cards []Card, req Request) bool {
+	if len(cards) < req.Cards {
+		return false
+	}
+	fitting := 0
+	for i := range cards {
+		if c := &cards[i]; c.Healthy && req.modelOK(c.Model) && c.FreeMiB() >= req.MemMiB {
+			fitting++
+		}
+	}
+	if fitting < req.Cards {
+		return false
+	}
+	return !req.SameNUMA || req.Cards == 1 || fitOneNUMA(cards, req) == nil
+}
+
 // Fit reports why cards cannot hold req, or nil when they can.
 func Fit(cards []Card, req Request) error {
+	if fits(cards, req) {
+		return nil
+	}
 	if len(cards) < req.Cards {
 		return fmt.Errorf("node has %d GPU cards < %d asked", len(cards), req.Cards)
 	}

@@ -241,6 +241,8 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		started: a.Assigned || pod.Status.Phase == corev1.PodRunning,
 		seen:    true, priority: podPriority(pod),
 		terminating: pod.DeletionTimestamp != nil, created: pod.CreationTimestamp.Time})
+	// A preemptor that holds cards (bound elsewhere) waits for nothing.
+	l.dropNomination(pod.UID)
 	return nil
 }
 
@@ -302,6 +304,8 @@ func (l *Ledger) Reserve(nodeName string, pod types.NamespacedName, uid types.UI
 		a := h.Assignment
 		return &a, nil
 	}
+	// Placed by the scheduler: a preemption for it elsewhere is moot.
+	l.dropNomination(uid)
 	n := l.nodes[nodeName]
 	if n == nil || !n.known {
 		return nil, fmt.Errorf("node %s is not in the extender's cache", nodeName)

@@ -133,7 +133,7 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 	var best Plan
 	found := false
 	var cards []Card
-	var cands, gone []*holdingRef
+	var cands, gone []holdingRef
 	for _, name := range names {
 		n := l.nodes[name]
 		if n == nil || !n.known || n.err != nil {
@@ -145,28 +145,29 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 			switch {
 			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
 			case h.terminating:
-				gone = append(gone, &holdingRef{uid, h})
+				gone = append(gone, holdingRef{uid, h})
 			case h.priority < priority:
-				cands = append(cands, &holdingRef{uid, h})
+				cands = append(cands, holdingRef{uid, h})
 			}
 		}
 		if len(cands) == 0 && len(gone) == 0 {
 			continue
 		}
 		cards = append(cards[:0], n.cards...)
-		for _, r := range slices.Concat(cands, gone) {
+		for _, r := range cands {
 			chargeCards(cards, n.pos, r.h, -1)
 		}
-		if Fit(cards, req) != nil {
+		for _, r := range gone {
+			chargeCards(cards, n.pos, r.h, -1)
+		}
+		if !fits(cards, req) {
 			continue
 		}
-		slices.SortFunc(cands, func(a, b *holdingRef) int {
-			return cmp.Or(cmp.Compare(b.h.priority, a.h.priority), a.h.created.Compare(b.h.created), strings.Compare(string(a.uid), string(b.uid)))
-		})
+		slices.SortFunc(cands, moreImportant)
 		plan := Plan{Node: name}
 		for _, r := range cands {
 			chargeCards(cards, n.pos, r.h, 1)
-			if Fit(cards, req) != nil {
+			if !fits(cards, req) {
 				chargeCards(cards, n.pos, r.h, -1)
 				plan.Victims = append(plan.Victims, Victim{UID: r.uid, Pod: r.h.Pod, Priority: r.h.priority, MemMiB: r.h.MemMiB, Cards: len(r.h.UUIDs)})
 			}
@@ -195,9 +196,43 @@ func (l *Ledger) promised(uid types.UID) bool {
 	return false
 }
 
+// FitsElsewhere reports whether req fits a node the ledger knows that is
+// not among names: kube-scheduler asks the extender about the first
+// feasible nodes it finds (at least 100, percentageOfNodesToScore), so a
+// pod that fits none of them may fit the next ones it will try.
+func (l *Ledger) FitsElsewhere(names []string, req Request) bool {
+	asked := make(map[string]struct{}, len(names))
+	for _, name := range names {
+		asked[name] = struct{}{}
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for name, n := range l.nodes {
+		if _, ok := asked[name]; ok || !n.known || n.err != nil {
+			continue
+		}
+		if fits(n.cards, req) {
+			return true
+		}
+	}
+	return false
+}
+
 type holdingRef struct {
 	uid types.UID
 	h   *holding
+}
+
+// moreImportant orders pods as kube-scheduler's MoreImportantPod: higher
+// priority, then the older one (then the UID, for one order every time).
+func moreImportant(a, b holdingRef) int {
+	if a.h.priority != b.h.priority {
+		return cmp.Compare(b.h.priority, a.h.priority)
+	}
+	if c := a.h.created.Compare(b.h.created); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.uid), string(b.uid))
 }
 
 // Nominate records that the pod uid waits on plan.Node for its victims and
@@ -305,7 +340,9 @@ func (l *Ledger) departed(uid types.UID, h *holding, mix *Mix) {
 func (l *Ledger) settle(uid types.UID, nom *nomination, mix *Mix) {
 	l.dropNomination(uid)
 	n := l.nodes[nom.node]
-	if n == nil || !n.known || n.err != nil {
+	if n == nil || !n.known || n.err != nil || l.pods[uid] != nil {
+		// The node went, or the preemptor holds cards already (bound
+		// elsewhere meanwhile): nothing to choose.
 		return
 	}
 	if mix == nil {

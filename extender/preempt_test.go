@@ -1,0 +1,182 @@
+package extender
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// evictions records the Eviction API calls of a fake clientset, answering
+// each with refuse (nil: allowed; a real eviction deletes the pod and tells
+// the ledger, as the informer would).
+type evictions struct {
+	mu    sync.Mutex
+	calls []string // "dry ns/name" or "evict ns/name"
+}
+
+func (ev *evictions) list() []string {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return slices.Clone(ev.calls)
+}
+
+func (e *env) recordEvictions(refuse error) *evictions {
+	ev := &evictions{}
+	e.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
+		obj := a.(k8stesting.CreateAction).GetObject().(*policyv1.Eviction)
+		dry := obj.DeleteOptions != nil && len(obj.DeleteOptions.DryRun) > 0
+		ev.mu.Lock()
+		ev.calls = append(ev.calls, map[bool]string{true: "dry ", false: "evict "}[dry]+obj.Namespace+"/"+obj.Name)
+		ev.mu.Unlock()
+		if refuse != nil {
+			return true, nil, refuse
+		}
+		if !dry {
+			e.ledger.DeletePod(*obj.DeleteOptions.Preconditions.UID)
+		}
+		return true, nil, nil
+	})
+	return ev
+}
+
+// holder is a running pod of priority prio on node holding mem on one card.
+func (e *env) holder(t *testing.T, node, name, mem string, prio int32) *corev1.Pod {
+	t.Helper()
+	p := gpuPod(name, mem, 1)
+	req, err := gpushare.PodRequest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.ledger.Reserve(node, types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, p.UID, req, gpushare.BestFit, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Annotations = a.Annotations()
+	p.Spec.NodeName, p.Spec.Priority, p.Status.Phase = node, &prio, corev1.PodRunning
+	if err := e.ledger.SetPod(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPreemptor(t *testing.T) {
+	high := func(name string) *corev1.Pod {
+		p := gpuPod(name, "40Gi", 1)
+		p.Spec.Priority = ptr.To[int32](100)
+		return p
+	}
+	filter := func(t *testing.T, e *env, p *corev1.Pod) []string {
+		t.Helper()
+		var res extenderv1.ExtenderFilterResult
+		if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: p, NodeNames: names("a")}, &res); code != 200 || res.Error != "" {
+			t.Fatalf("filter: %d %s", code, res.Error)
+		}
+		return *res.NodeNames
+	}
+	setup := func(t *testing.T, refuse error) (*env, *evictions, *record.FakeRecorder) {
+		e := newEnv(t, []*corev1.Node{gpuNode("a", 40960)})
+		e.holder(t, "a", "low", "40Gi", 10)
+		ev := e.recordEvictions(refuse)
+		rec := record.NewFakeRecorder(10)
+		p := &Preemptor{Ledger: e.ledger, Client: e.client, Now: time.Now, Ctx: t.Context(), Results: NewPreemptionMetric(), Recorder: rec}
+		e.decider.Preempt = p.Consider
+		return e, ev, rec
+	}
+	waitFor := func(t *testing.T, what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+
+	t.Run("evicts after a dry run, then the preemptor fits where it freed", func(t *testing.T) {
+		e, ev, rec := setup(t, nil)
+		p := high("high")
+		if fit := filter(t, e, p); len(fit) != 0 {
+			t.Fatalf("fits %v before the preemption", fit)
+		}
+		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low", "evict ns/low"}) {
+			t.Fatalf("eviction calls %v", got)
+		}
+		if fit := filter(t, e, p); !slices.Equal(fit, []string{"a"}) {
+			t.Fatalf("after the preemption the preemptor fits %v, want [a]", fit)
+		}
+		// A lower-priority pod does not take what was freed.
+		if fit := filter(t, e, gpuPod("other", "1Gi", 1)); len(fit) != 0 {
+			t.Fatalf("another pod fits %v the preemptor's cards", fit)
+		}
+		if _, err := e.ledger.Reserve("a", types.NamespacedName{Namespace: "ns", Name: "high"}, p.UID, gpushare.Request{MemMiB: 40960, Cards: 1}, gpushare.Binpack, time.Now()); err != nil {
+			t.Fatalf("the preemptor's bind: %v", err)
+		}
+		close(rec.Events)
+		var reasons []string
+		for ev := range rec.Events {
+			reasons = append(reasons, ev)
+		}
+		if len(reasons) != 2 {
+			t.Fatalf("events %q; want Preempting on the preemptor and Preempted on the victim", reasons)
+		}
+	})
+	t.Run("a budget's refusal evicts nothing", func(t *testing.T) {
+		e, ev, _ := setup(t, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10))
+		p := high("high")
+		filter(t, e, p)
+		waitFor(t, "the nomination to be cancelled", func() bool { return !e.ledger.Nominated(p.UID) })
+		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low"}) {
+			t.Fatalf("eviction calls %v; want the dry run only", got)
+		}
+	})
+	t.Run("preemptionPolicy Never and equal priority preempt nothing", func(t *testing.T) {
+		e, ev, _ := setup(t, nil)
+		never := high("never")
+		never.Spec.PreemptionPolicy = ptr.To(corev1.PreemptNever)
+		equal := gpuPod("equal", "40Gi", 1)
+		equal.Spec.Priority = ptr.To[int32](10)
+		for _, p := range []*corev1.Pod{never, equal} {
+			filter(t, e, p)
+			if e.ledger.Nominated(p.UID) {
+				t.Fatalf("%s is nominated", p.Name)
+			}
+		}
+		if got := ev.list(); len(got) != 0 {
+			t.Fatalf("eviction calls %v", got)
+		}
+	})
+	t.Run("room on a node not asked about yet: no preemption", func(t *testing.T) {
+		e, ev, _ := setup(t, nil)
+		e.ledger.SetNode(gpuNode("b", 40960))
+		many := []string{"a"}
+		for range minFeasibleNodesToFind {
+			many = append(many, "a") // as many names as kube-scheduler's smallest window
+		}
+		p := high("high")
+		e.decider.Preempt(p, many, gpushare.Request{MemMiB: 40960, Cards: 1}, gpushare.BestFit)
+		if e.ledger.Nominated(p.UID) || len(ev.list()) != 0 {
+			t.Fatal("preempted although b, not asked about, has room")
+		}
+		e.decider.Preempt(p, []string{"a"}, gpushare.Request{MemMiB: 40960, Cards: 1}, gpushare.BestFit)
+		if !e.ledger.Nominated(p.UID) {
+			t.Fatal("fewer names than the scheduler's smallest window are every feasible node: it preempts")
+		}
+		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+	})
+}
