@@ -47,6 +47,10 @@ func podRef(uid types.UID, pod types.NamespacedName) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: uid}
 }
 
+// budgetRefusalMemory is how long a pod whose eviction a budget refused is
+// left out of plans; the budget may allow it later (a replica became ready).
+const budgetRefusalMemory = time.Minute
+
 // minFeasibleNodesToFind is kube-scheduler's: it stops searching for
 // feasible nodes once it has max(100, percentageOfNodesToScore) of them.
 const minFeasibleNodesToFind = 100
@@ -117,6 +121,10 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 				// Evicted, or gone already (a UID precondition that fails is
 				// a pod of the same name recreated: not this victim).
 			case dry:
+				if apierrors.IsTooManyRequests(err) {
+					// A budget: plan without this pod for a while.
+					p.Ledger.Protect(v.UID, p.Now().Add(budgetRefusalMemory))
+				}
 				p.Ledger.CancelNomination(uid)
 				p.Results.WithLabelValues(preemptRefused).Inc()
 				logger.Info("Not preempting: an eviction would be refused", "victim", v.Pod, "err", err)

@@ -144,6 +144,12 @@ func TestPreemptor(t *testing.T) {
 		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low"}) {
 			t.Fatalf("eviction calls %v; want the dry run only", got)
 		}
+		// The refused victim is left out of plans for a while: the next
+		// attempt asks the API nothing.
+		filter(t, e, p)
+		if e.ledger.Nominated(p.UID) || len(ev.list()) != 1 {
+			t.Fatalf("planned again with a victim its budget protects: %v", ev.list())
+		}
 	})
 	t.Run("preemptionPolicy Never and equal priority preempt nothing", func(t *testing.T) {
 		e, ev, _ := setup(t, nil)

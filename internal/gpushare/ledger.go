@@ -37,6 +37,8 @@ type Ledger struct {
 	// nominations are the pods the extender preempts for, by UID (preempt.go).
 	nominations map[types.UID]*nomination
 	nominating  atomic.Int32 // len(nominations), read without the lock
+	// protected are pods no plan may evict until then (Protect).
+	protected map[types.UID]time.Time
 	// Now is the ledger's clock; an assume time ahead of it by more than
 	// MaxClockSkew is refused.
 	Now func() time.Time
@@ -78,7 +80,7 @@ type holding struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
+		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, protected: map[types.UID]time.Time{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {

@@ -128,6 +128,7 @@ func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
 // the terminating pods it awaits, the memory already kept for it) is never
 // counted. It returns false when no node can be made to fit.
 func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Plan, bool) {
+	now := l.Now()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var best Plan
@@ -143,7 +144,7 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 		for uid := range n.pods {
 			h := l.pods[uid]
 			switch {
-			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
+			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid) || l.protected[uid].After(now):
 			case h.terminating:
 				gone = append(gone, holdingRef{uid, h})
 			case h.priority < priority:
@@ -266,6 +267,17 @@ func (l *Ledger) Nominate(uid types.UID, pod types.NamespacedName, plan Plan, re
 	return true
 }
 
+// Protect keeps a pod out of every plan until the given time: a budget
+// refused its eviction, and planning with it again would only be refused
+// again, where another node's victims may be free to go.
+func (l *Ledger) Protect(uid types.UID, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pods[uid] != nil {
+		l.protected[uid] = until
+	}
+}
+
 // CancelNomination gives up preempting for the pod (an eviction refused):
 // the memory kept for it is free again.
 func (l *Ledger) CancelNomination(uid types.UID) {
@@ -314,6 +326,7 @@ func (l *Ledger) nominationMix() *Mix {
 // that waited for it keeps what it freed; one that waited for nothing more
 // gets its cards; one that was itself deleted is forgotten.
 func (l *Ledger) departed(uid types.UID, h *holding, mix *Mix) {
+	delete(l.protected, uid)
 	if len(l.nominations) == 0 {
 		return
 	}

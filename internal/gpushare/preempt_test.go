@@ -273,6 +273,30 @@ func TestNominationEnds(t *testing.T) {
 	})
 }
 
+// TestProtect: a pod whose eviction a budget refused is no victim until
+// its protection ends; another node's pods are.
+func TestProtect(t *testing.T) {
+	l := NewLedger()
+	now := time.Now()
+	l.Now = func() time.Time { return now }
+	l.SetNode(gpuNode(t, "a", 40000))
+	l.SetNode(gpuNode(t, "b", 40000))
+	running(t, l, "a", "guarded", 0, 40000, time.Minute, 0)
+	running(t, l, "b", "other", 5, 40000, time.Minute, 0)
+	req := Request{MemMiB: 40000, Cards: 1}
+	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "a" {
+		t.Fatalf("plan %s; want a (its victim's priority is lower)", p)
+	}
+	l.Protect("guarded", now.Add(time.Minute))
+	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "b" {
+		t.Fatalf("plan %s while guarded is protected; want b", p)
+	}
+	now = now.Add(2 * time.Minute)
+	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "a" {
+		t.Fatalf("plan %s after the protection; want a", p)
+	}
+}
+
 // TestFitsElsewhere: room on a node kube-scheduler did not ask about.
 func TestFitsElsewhere(t *testing.T) {
 	l := NewLedger()
