@@ -39,6 +39,9 @@ type Ledger struct {
 	nominating  atomic.Int32 // len(nominations), read without the lock
 	// protected are pods no plan may evict until then (Protect).
 	protected map[types.UID]time.Time
+	// priorities counts the holdings a preemption may evict, by priority,
+	// so a pod that outranks none of them plans nothing.
+	priorities map[int32]int
 	// Now is the ledger's clock; an assume time ahead of it by more than
 	// MaxClockSkew is refused.
 	Now func() time.Time
@@ -80,7 +83,7 @@ type holding struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, protected: map[types.UID]time.Time{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
+		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, protected: map[types.UID]time.Time{}, priorities: map[int32]int{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -177,12 +180,20 @@ func (l *Ledger) add(uid types.UID, h *holding) {
 	n.pods[uid] = struct{}{}
 	l.pods[uid] = h
 	l.charge(n, h, 1)
+	if h.victimable() {
+		l.priorities[h.priority]++
+	}
 }
 
 func (l *Ledger) remove(uid types.UID) {
 	h := l.pods[uid]
 	if h == nil {
 		return
+	}
+	if h.victimable() {
+		if l.priorities[h.priority]--; l.priorities[h.priority] == 0 {
+			delete(l.priorities, h.priority)
+		}
 	}
 	delete(l.pods, uid)
 	if n := l.nodes[h.Node]; n != nil {

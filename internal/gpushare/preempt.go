@@ -124,13 +124,17 @@ func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
 // node it removes every bound lower-priority pod and every terminating one,
 // checks the request fits, then gives back the most important pods first
 // (higher priority, then older) while it still fits, as kube-scheduler's
-// SelectVictimsOnNode does. What another preemptor waits for (its victims,
+// SelectVictimsOnNode does. A node where the terminating pods alone make
+// room is no candidate: the pod fits there once they are gone. What another preemptor waits for (its victims,
 // the terminating pods it awaits, the memory already kept for it) is never
 // counted. It returns false when no node can be made to fit.
 func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Plan, bool) {
 	now := l.Now()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if !l.outranksAny(priority) {
+		return Plan{}, false // the common case: nobody to evict, at no cost
+	}
 	var best Plan
 	found := false
 	var cards []Card
@@ -151,7 +155,7 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 				cands = append(cands, holdingRef{uid, h})
 			}
 		}
-		if len(cands) == 0 && len(gone) == 0 {
+		if len(cands) == 0 {
 			continue
 		}
 		cards = append(cards[:0], n.cards...)
@@ -172,6 +176,11 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 				chargeCards(cards, n.pos, r.h, -1)
 				plan.Victims = append(plan.Victims, Victim{UID: r.uid, Pod: r.h.Pod, Priority: r.h.priority, MemMiB: r.h.MemMiB, Cards: len(r.h.UUIDs)})
 			}
+		}
+		if len(plan.Victims) == 0 {
+			// It fits once the terminating pods are gone: nothing to
+			// evict, and, as for kube-scheduler, no preemption.
+			continue
 		}
 		for _, r := range gone {
 			plan.Awaited = append(plan.Awaited, r.uid)
@@ -213,6 +222,22 @@ func (l *Ledger) FitsElsewhere(names []string, req Request) bool {
 			continue
 		}
 		if fits(n.cards, req) {
+			return true
+		}
+	}
+	return false
+}
+
+// victimable: a pod preemption may evict, priority allowing.
+func (h *holding) victimable() bool {
+	return h.seen && h.bound && !h.terminating && h.reservedFor == ""
+}
+
+// outranksAny reports whether some pod a preemption may evict has a lower
+// priority than priority.
+func (l *Ledger) outranksAny(priority int32) bool {
+	for p := range l.priorities {
+		if p < priority {
 			return true
 		}
 	}

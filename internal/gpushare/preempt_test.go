@@ -81,7 +81,11 @@ func TestPlanPreemption(t *testing.T) {
 		{name: "a terminating pod is awaited, not evicted",
 			nodes: map[string][]int64{"a": {40000}},
 			pods:  []pod{{"a", "going", 50, 20000, 5, []int{0}, true}, {"a", "low", 0, 20000, 5, []int{0}, false}},
-			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10, wantNode: "a", awaited: 1},
+			req:   Request{MemMiB: 40000, Cards: 1}, prio: 10, wantNode: "a", victims: []string{"low"}, awaited: 1},
+		{name: "room once a terminating pod is gone is no preemption",
+			nodes: map[string][]int64{"a": {40000}},
+			pods:  []pod{{"a", "going", 50, 20000, 5, []int{0}, true}, {"a", "low", 0, 20000, 5, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, prio: 10},
 		{name: "the node whose victims matter least",
 			nodes: map[string][]int64{"a": {40000}, "b": {40000}},
 			pods:  []pod{{"a", "a-prio3", 3, 40000, 5, []int{0}, false}, {"b", "b-prio1", 1, 40000, 5, []int{0}, false}},
@@ -210,8 +214,8 @@ func TestPlanLeavesOthersNominations(t *testing.T) {
 	if err := l.SetPod(v1); err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := l.PlanPreemption([]string{"a"}, req, 0); ok {
-		t.Fatalf("a priority-0 pod plans with the victim of another: %s", p)
+	if p, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100); ok {
+		t.Fatalf("a pod on two cards plans with the terminating victim of another: %s", p)
 	}
 }
 
@@ -352,6 +356,15 @@ func BenchmarkPlanPreemption(b *testing.B) {
 		for b.Loop() {
 			if _, ok := l.PlanPreemption(names, req, 5); !ok {
 				b.Fatal("no plan")
+			}
+		}
+	})
+	// A pod that outranks nobody (priority 0, the default): what every
+	// GPU pod that fits nowhere pays.
+	b.Run("outranks-nobody", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := l.PlanPreemption(names, req, 0); ok {
+				b.Fatal("a plan")
 			}
 		}
 	})
