@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -83,8 +85,35 @@ func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balanc
 	if err != nil {
 		return nil, err
 	}
-	c.synced = []cache.InformerSynced{nreg.HasSynced, preg.HasSynced}
+	// Budgets, for GPU preemption (Guarded).
+	pdbs := c.factory.Policy().V1().PodDisruptionBudgets().Informer()
+	if err := pdbs.SetTransform(strip); err != nil {
+		return nil, err
+	}
+	c.synced = []cache.InformerSynced{nreg.HasSynced, preg.HasSynced, pdbs.HasSynced}
 	return c, nil
+}
+
+// Guarded reports whether a PodDisruptionBudget of the pod allows no
+// disruption now, as the cache last saw them: evicting it would be refused.
+// (policy/v1: an empty selector matches every pod of the namespace, a null
+// one none.)
+func (c *Cache) Guarded(pod types.NamespacedName) bool {
+	p, err := c.factory.Core().V1().Pods().Lister().Pods(pod.Namespace).Get(pod.Name)
+	if err != nil {
+		return false
+	}
+	budgets, err := c.factory.Policy().V1().PodDisruptionBudgets().Lister().PodDisruptionBudgets(pod.Namespace).List(labels.Everything())
+	if err != nil {
+		return false
+	}
+	for _, b := range budgets {
+		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+		if err == nil && sel.Matches(labels.Set(p.Labels)) && b.Status.DisruptionsAllowed <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func unwrap(obj any) any {

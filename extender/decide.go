@@ -25,6 +25,9 @@ type Decider struct {
 	// Preempt, when set, is told of a GPU pod that fits none of the nodes
 	// (Preemptor.Consider); it must not block.
 	Preempt func(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy)
+	// Refresh, when set, is called for a pod the extender preempts for
+	// before it is filtered (Preemptor.Refresh).
+	Refresh func(pod *corev1.Pod)
 }
 
 // errBadArgs marks a call the extender cannot answer as asked.
@@ -78,6 +81,9 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 	}
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
+	}
+	if d.Refresh != nil && d.GPU.Nominated(args.Pod.UID) {
+		d.Refresh(args.Pod)
 	}
 	var fit []string
 	var failed map[string]string

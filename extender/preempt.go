@@ -22,9 +22,10 @@ import (
 // Preemptor makes room for a GPU pod that fits no node by evicting pods of
 // lower priority, where kube-scheduler's own preemption cannot see GPU
 // memory (see internal/gpushare/preempt.go). The plan is the ledger's; the
-// evictions go through the Eviction API, so PodDisruptionBudgets hold: every
-// victim is first evicted as a dry run, and one refusal cancels the plan
-// before any pod is touched.
+// evictions go through the Eviction API, so PodDisruptionBudgets hold: a pod
+// whose budget allows no disruption is no victim (Guarded), every victim is
+// first evicted as a dry run, and one refusal cancels the plan before any pod
+// is touched.
 type Preemptor struct {
 	Ledger *gpushare.Ledger
 	Client kubernetes.Interface
@@ -35,6 +36,9 @@ type Preemptor struct {
 	// Recorder, when set, tells the preemptor and its victims what happens
 	// (kubectl describe pod).
 	Recorder record.EventRecorder
+	// Guarded, when set, says a PodDisruptionBudget allows the pod no
+	// disruption now (Cache.Guarded): it is no victim.
+	Guarded func(types.NamespacedName) bool
 }
 
 func (p *Preemptor) event(obj runtime.Object, typ, reason, format string, args ...any) {
@@ -46,10 +50,6 @@ func (p *Preemptor) event(obj runtime.Object, typ, reason, format string, args .
 func podRef(uid types.UID, pod types.NamespacedName) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: uid}
 }
-
-// budgetRefusalMemory is how long a pod whose eviction a budget refused is
-// left out of plans; the budget may allow it later (a replica became ready).
-const budgetRefusalMemory = time.Minute
 
 // minFeasibleNodesToFind is kube-scheduler's: it stops searching for
 // feasible nodes once it has max(100, percentageOfNodesToScore) of them.
@@ -90,7 +90,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	if len(names) >= minFeasibleNodesToFind && p.Ledger.FitsElsewhere(names, req) {
 		return
 	}
-	plan, ok := p.Ledger.PlanPreemption(names, req, gpushare.PodPriority(pod))
+	plan, ok := p.Ledger.PlanPreemption(names, req, gpushare.PodPriority(pod), p.Guarded)
 	if !ok {
 		return
 	}
@@ -103,6 +103,22 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	p.event(pod, corev1.EventTypeNormal, "Preempting", "GPU memory for %s: %s", req, plan)
 	if len(plan.Victims) > 0 {
 		go p.evict(pod.UID, key, gpushare.PodPriority(pod), plan)
+	}
+}
+
+// Refresh asks the API server whether the pods a preemption waits for are
+// gone, and tells the ledger of those that are. kube-scheduler retries the
+// preemptor on its own informer's news of a victim's deletion, and may ask
+// before the extender's informer has it: without this the answer would be
+// "no room" with nothing left to bring the pod back but the periodic flush.
+func (p *Preemptor) Refresh(pod *corev1.Pod) {
+	for _, v := range p.Ledger.Awaited(pod.UID) {
+		ctx, cancel := context.WithTimeout(p.Ctx, 5*time.Second)
+		got, err := p.Client.CoreV1().Pods(v.Pod.Namespace).Get(ctx, v.Pod.Name, metav1.GetOptions{})
+		cancel()
+		if apierrors.IsNotFound(err) || (err == nil && got.UID != v.UID) {
+			p.Ledger.DeletePod(v.UID)
+		}
 	}
 }
 
@@ -121,10 +137,8 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 				// Evicted, or gone already (a UID precondition that fails is
 				// a pod of the same name recreated: not this victim).
 			case dry:
-				if apierrors.IsTooManyRequests(err) {
-					// A budget: plan without this pod for a while.
-					p.Ledger.Protect(v.UID, p.Now().Add(budgetRefusalMemory))
-				}
+				// A budget the cache saw allowing it (it changed since, or
+				// two victims share it), or another refusal.
 				p.Ledger.CancelNomination(uid)
 				p.Results.WithLabelValues(preemptRefused).Inc()
 				logger.Info("Not preempting: an eviction would be refused", "victim", v.Pod, "err", err)

@@ -33,7 +33,11 @@ func (ev *evictions) list() []string {
 	return slices.Clone(ev.calls)
 }
 
-func (e *env) recordEvictions(refuse error) *evictions {
+func (e *env) recordEvictions(refuse error) *evictions { return e.recordEvictionsLag(refuse, false) }
+
+// recordEvictionsLag: with lag, a real eviction deletes the pod from the
+// API server but the ledger is not told (the extender's informer behind).
+func (e *env) recordEvictionsLag(refuse error, lag bool) *evictions {
 	ev := &evictions{}
 	e.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "eviction" {
@@ -48,7 +52,12 @@ func (e *env) recordEvictions(refuse error) *evictions {
 			return true, nil, refuse
 		}
 		if !dry {
-			e.ledger.DeletePod(*obj.DeleteOptions.Preconditions.UID)
+			if err := e.client.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), obj.Namespace, obj.Name); err != nil {
+				return true, nil, err
+			}
+			if !lag {
+				e.ledger.DeletePod(*obj.DeleteOptions.Preconditions.UID)
+			}
 		}
 		return true, nil, nil
 	})
@@ -72,6 +81,9 @@ func (e *env) holder(t *testing.T, node, name, mem string, prio int32) *corev1.P
 	if err := e.ledger.SetPod(p); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.client.Tracker().Add(p); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 
@@ -89,14 +101,17 @@ func TestPreemptor(t *testing.T) {
 		}
 		return *res.NodeNames
 	}
-	setup := func(t *testing.T, refuse error) (*env, *evictions, *record.FakeRecorder) {
+	setupLag := func(t *testing.T, refuse error, lag bool) (*env, *evictions, *record.FakeRecorder) {
 		e := newEnv(t, []*corev1.Node{gpuNode("a", 40960)})
 		e.holder(t, "a", "low", "40Gi", 10)
-		ev := e.recordEvictions(refuse)
+		ev := e.recordEvictionsLag(refuse, lag)
 		rec := record.NewFakeRecorder(10)
 		p := &Preemptor{Ledger: e.ledger, Client: e.client, Now: time.Now, Ctx: t.Context(), Results: NewPreemptionMetric(), Recorder: rec}
-		e.decider.Preempt = p.Consider
+		e.decider.Preempt, e.decider.Refresh = p.Consider, p.Refresh
 		return e, ev, rec
+	}
+	setup := func(t *testing.T, refuse error) (*env, *evictions, *record.FakeRecorder) {
+		return setupLag(t, refuse, false)
 	}
 	waitFor := func(t *testing.T, what string, cond func() bool) {
 		t.Helper()
@@ -136,6 +151,15 @@ func TestPreemptor(t *testing.T) {
 			t.Fatalf("events %q; want Preempting on the preemptor and Preempted on the victim", reasons)
 		}
 	})
+	t.Run("the extender's informer behind: the filter asks the API server", func(t *testing.T) {
+		e, ev, _ := setupLag(t, nil, true)
+		p := high("high")
+		filter(t, e, p)
+		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+		if fit := filter(t, e, p); !slices.Equal(fit, []string{"a"}) {
+			t.Fatalf("the victim is gone from the API server, yet the preemptor fits %v", fit)
+		}
+	})
 	t.Run("a budget's refusal evicts nothing", func(t *testing.T) {
 		e, ev, _ := setup(t, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10))
 		p := high("high")
@@ -144,11 +168,19 @@ func TestPreemptor(t *testing.T) {
 		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low"}) {
 			t.Fatalf("eviction calls %v; want the dry run only", got)
 		}
-		// The refused victim is left out of plans for a while: the next
-		// attempt asks the API nothing.
-		filter(t, e, p)
-		if e.ledger.Nominated(p.UID) || len(ev.list()) != 1 {
-			t.Fatalf("planned again with a victim its budget protects: %v", ev.list())
+	})
+	t.Run("a pod its budget guards is no victim: the API is not asked", func(t *testing.T) {
+		e, ev, _ := setup(t, nil)
+		var p *Preemptor
+		e.decider.Preempt = func(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy) {
+			p = &Preemptor{Ledger: e.ledger, Client: e.client, Now: time.Now, Ctx: t.Context(), Results: NewPreemptionMetric(),
+				Guarded: func(v types.NamespacedName) bool { return v.Name == "low" }}
+			p.Consider(pod, names, req, policy)
+		}
+		pod := high("high")
+		filter(t, e, pod)
+		if p == nil || e.ledger.Nominated(pod.UID) || len(ev.list()) != 0 {
+			t.Fatalf("preempted a guarded pod: %v", ev.list())
 		}
 	})
 	t.Run("preemptionPolicy Never and equal priority preempt nothing", func(t *testing.T) {

@@ -37,8 +37,6 @@ type Ledger struct {
 	// nominations are the pods the extender preempts for, by UID (preempt.go).
 	nominations map[types.UID]*nomination
 	nominating  atomic.Int32 // len(nominations), read without the lock
-	// protected are pods no plan may evict until then (Protect).
-	protected map[types.UID]time.Time
 	// priorities counts the holdings a preemption may evict, by priority,
 	// so a pod that outranks none of them plans nothing.
 	priorities map[int32]int
@@ -83,7 +81,7 @@ type holding struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, protected: map[types.UID]time.Time{}, priorities: map[int32]int{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
+		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, priorities: map[int32]int{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {

@@ -101,6 +101,24 @@ type nomination struct {
 	since   time.Time
 }
 
+// Awaited lists the pods a nomination still waits for: its victims and the
+// terminating pods, as the ledger last saw them.
+func (l *Ledger) Awaited(uid types.UID) []Victim {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	nom := l.nominations[uid]
+	if nom == nil {
+		return nil
+	}
+	out := make([]Victim, 0, len(nom.pending))
+	for u := range nom.pending {
+		if h := l.pods[u]; h != nil {
+			out = append(out, Victim{UID: u, Pod: h.Pod, Priority: h.priority, MemMiB: h.MemMiB, Cards: len(h.UUIDs)})
+		}
+	}
+	return out
+}
+
 // Nominated reports whether the extender is preempting for the pod already.
 func (l *Ledger) Nominated(uid types.UID) bool {
 	l.mu.RLock()
@@ -125,11 +143,12 @@ func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
 // checks the request fits, then gives back the most important pods first
 // (higher priority, then older) while it still fits, as kube-scheduler's
 // SelectVictimsOnNode does. A node where the terminating pods alone make
-// room is no candidate: the pod fits there once they are gone. What another preemptor waits for (its victims,
+// room is no candidate: the pod fits there once they are gone. A pod for
+// which guarded is true (a PodDisruptionBudget allows no disruption now) is
+// never a victim: the Eviction API would refuse it. What another preemptor waits for (its victims,
 // the terminating pods it awaits, the memory already kept for it) is never
 // counted. It returns false when no node can be made to fit.
-func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Plan, bool) {
-	now := l.Now()
+func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, guarded func(types.NamespacedName) bool) (Plan, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if !l.outranksAny(priority) {
@@ -148,7 +167,7 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 		for uid := range n.pods {
 			h := l.pods[uid]
 			switch {
-			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid) || l.protected[uid].After(now):
+			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
 			case h.terminating:
 				gone = append(gone, holdingRef{uid, h})
 			case h.priority < priority:
@@ -167,6 +186,20 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32) (Pl
 		}
 		if !fits(cards, req) {
 			continue
+		}
+		if guarded != nil {
+			// Asked only where evicting could help: it reads the budgets.
+			kept := cands[:0]
+			for _, r := range cands {
+				if guarded(r.h.Pod) {
+					chargeCards(cards, n.pos, r.h, 1)
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			if cands = kept; !fits(cards, req) {
+				continue
+			}
 		}
 		slices.SortFunc(cands, moreImportant)
 		plan := Plan{Node: name}
@@ -292,17 +325,6 @@ func (l *Ledger) Nominate(uid types.UID, pod types.NamespacedName, plan Plan, re
 	return true
 }
 
-// Protect keeps a pod out of every plan until the given time: a budget
-// refused its eviction, and planning with it again would only be refused
-// again, where another node's victims may be free to go.
-func (l *Ledger) Protect(uid types.UID, until time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.pods[uid] != nil {
-		l.protected[uid] = until
-	}
-}
-
 // CancelNomination gives up preempting for the pod (an eviction refused):
 // the memory kept for it is free again.
 func (l *Ledger) CancelNomination(uid types.UID) {
@@ -351,7 +373,6 @@ func (l *Ledger) nominationMix() *Mix {
 // that waited for it keeps what it freed; one that waited for nothing more
 // gets its cards; one that was itself deleted is forgotten.
 func (l *Ledger) departed(uid types.UID, h *holding, mix *Mix) {
-	delete(l.protected, uid)
 	if len(l.nominations) == 0 {
 		return
 	}

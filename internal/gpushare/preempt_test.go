@@ -125,7 +125,7 @@ func TestPlanPreemption(t *testing.T) {
 					}
 				}
 			}
-			plan, ok := l.PlanPreemption(names, tc.req, tc.prio)
+			plan, ok := l.PlanPreemption(names, tc.req, tc.prio, nil)
 			if !ok {
 				if tc.wantNode != "" {
 					t.Fatalf("no plan; want one on %s", tc.wantNode)
@@ -152,7 +152,7 @@ func TestNominationKeepsFreedMemory(t *testing.T) {
 	running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
 	running(t, l, "a", "v2", 0, 40000, time.Minute, 1)
 	req := Request{MemMiB: 40000, Cards: 2}
-	plan, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	plan, ok := l.PlanPreemption([]string{"a"}, req, 100, nil)
 	if !ok || !slices.Equal(victimNames(plan), []string{"v1", "v2"}) {
 		t.Fatalf("plan %s, %v", plan, ok)
 	}
@@ -199,12 +199,12 @@ func TestPlanLeavesOthersNominations(t *testing.T) {
 	v1 := running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
 	running(t, l, "a", "v2", 0, 40000, 2*time.Minute, 1)
 	req := Request{MemMiB: 40000, Cards: 1}
-	plan, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	plan, ok := l.PlanPreemption([]string{"a"}, req, 100, nil)
 	if !ok || len(plan.Victims) != 1 || plan.Victims[0].Pod.Name != "v1" {
 		t.Fatalf("plan %s, %v", plan, ok)
 	}
 	l.Nominate("first", types.NamespacedName{Namespace: "ns", Name: "first"}, plan, req, BestFit, time.Now())
-	other, ok := l.PlanPreemption([]string{"a"}, req, 100)
+	other, ok := l.PlanPreemption([]string{"a"}, req, 100, nil)
 	if !ok || len(other.Victims) != 1 || other.Victims[0].UID == plan.Victims[0].UID {
 		t.Fatalf("second plan %s, %v: want the other pod, not %s", other, ok, plan.Victims[0].Pod)
 	}
@@ -214,7 +214,7 @@ func TestPlanLeavesOthersNominations(t *testing.T) {
 	if err := l.SetPod(v1); err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100); ok {
+	if p, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100, nil); ok {
 		t.Fatalf("a pod on two cards plans with the terminating victim of another: %s", p)
 	}
 }
@@ -229,7 +229,7 @@ func TestNominationEnds(t *testing.T) {
 		l.SetNode(gpuNode(t, "b", 80000, 80000))
 		running(t, l, "a", "v1", 0, 40000, time.Minute, 0)
 		running(t, l, "a", "v2", 0, 40000, time.Minute, 1)
-		plan, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100)
+		plan, ok := l.PlanPreemption([]string{"a"}, Request{MemMiB: 40000, Cards: 2}, 100, nil)
 		if !ok {
 			t.Fatal("no plan")
 		}
@@ -277,27 +277,33 @@ func TestNominationEnds(t *testing.T) {
 	})
 }
 
-// TestProtect: a pod whose eviction a budget refused is no victim until
-// its protection ends; another node's pods are.
-func TestProtect(t *testing.T) {
+// TestGuarded: a pod a budget guards is no victim; another node's pods
+// are, and a node whose only way is a guarded pod is no candidate.
+func TestGuarded(t *testing.T) {
 	l := NewLedger()
-	now := time.Now()
-	l.Now = func() time.Time { return now }
 	l.SetNode(gpuNode(t, "a", 40000))
 	l.SetNode(gpuNode(t, "b", 40000))
 	running(t, l, "a", "guarded", 0, 40000, time.Minute, 0)
 	running(t, l, "b", "other", 5, 40000, time.Minute, 0)
 	req := Request{MemMiB: 40000, Cards: 1}
-	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "a" {
+	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10, nil); p.Node != "a" {
 		t.Fatalf("plan %s; want a (its victim's priority is lower)", p)
 	}
-	l.Protect("guarded", now.Add(time.Minute))
-	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "b" {
-		t.Fatalf("plan %s while guarded is protected; want b", p)
+	var asked []string
+	guard := func(p types.NamespacedName) bool {
+		asked = append(asked, p.Name)
+		return p.Name == "guarded"
 	}
-	now = now.Add(2 * time.Minute)
-	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10); p.Node != "a" {
-		t.Fatalf("plan %s after the protection; want a", p)
+	if p, _ := l.PlanPreemption([]string{"a", "b"}, req, 10, guard); p.Node != "b" || !slices.Equal(victimNames(p), []string{"other"}) {
+		t.Fatalf("plan %s with guarded's budget; want b", p)
+	}
+	if _, ok := l.PlanPreemption([]string{"a"}, req, 10, guard); ok {
+		t.Fatal("a plan on a with its only pod guarded")
+	}
+	// Budgets are read only where evicting could help at all.
+	asked = nil
+	if _, ok := l.PlanPreemption([]string{"a", "b"}, Request{MemMiB: 50000, Cards: 1}, 10, guard); ok || len(asked) != 0 {
+		t.Fatalf("asked about %v for a request no node can hold", asked)
 	}
 }
 
@@ -354,7 +360,7 @@ func BenchmarkPlanPreemption(b *testing.B) {
 	})
 	b.Run("plan", func(b *testing.B) {
 		for b.Loop() {
-			if _, ok := l.PlanPreemption(names, req, 5); !ok {
+			if _, ok := l.PlanPreemption(names, req, 5, nil); !ok {
 				b.Fatal("no plan")
 			}
 		}
@@ -363,7 +369,7 @@ func BenchmarkPlanPreemption(b *testing.B) {
 	// GPU pod that fits nowhere pays.
 	b.Run("outranks-nobody", func(b *testing.B) {
 		for b.Loop() {
-			if _, ok := l.PlanPreemption(names, req, 0); ok {
+			if _, ok := l.PlanPreemption(names, req, 0, nil); ok {
 				b.Fatal("a plan")
 			}
 		}

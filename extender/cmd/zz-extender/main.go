@@ -118,8 +118,8 @@ func run(o options) error {
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 		defer broadcaster.Shutdown()
 		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: ctx, Results: preemptions,
-			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"})}
-		decider.Preempt = p.Consider
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
+		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
 	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions)...))
