@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -90,7 +91,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	if len(names) >= minFeasibleNodesToFind && p.Ledger.FitsElsewhere(names, req) {
 		return
 	}
-	plan, ok := p.Ledger.PlanPreemption(names, req, gpushare.PodPriority(pod), p.Guarded)
+	plan, ok := p.Ledger.PlanPreemption(names, req, corev1helpers.PodPriority(pod), p.Guarded)
 	if !ok {
 		return
 	}
@@ -99,10 +100,14 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 		return
 	}
 	p.Results.WithLabelValues(preemptStarted).Inc()
-	klog.InfoS("Preempting for GPU memory", "pod", klog.KObj(pod), "priority", gpushare.PodPriority(pod), "request", req.String(), "plan", plan.String())
-	p.event(pod, corev1.EventTypeNormal, "Preempting", "GPU memory for %s: %s", req, plan)
+	klog.InfoS("Preempting for GPU memory", "pod", klog.KObj(pod), "priority", corev1helpers.PodPriority(pod), "request", req.String(), "plan", plan.String())
+	// Events name no pod of another namespace: the preemptor's owner reads
+	// its events, and the victims' owners theirs (kube-scheduler, too, gives
+	// a victim only its preemptor's UID).
+	p.event(pod, corev1.EventTypeNormal, "Preempting", "Evicting %d lower-priority pods on node %s for %s of GPU memory",
+		len(plan.Victims), plan.Node, req)
 	if len(plan.Victims) > 0 {
-		go p.evict(pod.UID, key, gpushare.PodPriority(pod), plan)
+		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan)
 	}
 }
 
@@ -129,7 +134,7 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 		for _, v := range plan.Victims {
 			if !dry {
 				p.event(podRef(v.UID, v.Pod), corev1.EventTypeNormal, "Preempted",
-					"Evicted by zz-extender on node %s for %s (priority %d > %d), which needs its GPU memory", plan.Node, preemptor, priority, v.Priority)
+					"Evicted by zz-extender on node %s for pod %s of priority %d (> %d), which needs its GPU memory", plan.Node, uid, priority, v.Priority)
 			}
 			err := p.evictOne(v, dry)
 			switch {
@@ -143,14 +148,14 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 				p.Results.WithLabelValues(preemptRefused).Inc()
 				logger.Info("Not preempting: an eviction would be refused", "victim", v.Pod, "err", err)
 				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionRefused",
-					"Not preempting on node %s: %v; no pod was evicted", plan.Node, err)
+					"Not preempting on node %s: the eviction of a lower-priority pod was refused (%s); no pod was evicted", plan.Node, apierrors.ReasonForError(err))
 				return
 			default:
 				p.Ledger.CancelNomination(uid)
 				p.Results.WithLabelValues(preemptFailed).Inc()
 				logger.Error(err, "Preemption stopped: an eviction failed", "victim", v.Pod)
 				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionFailed",
-					"Preemption on node %s stopped: %v", plan.Node, err)
+					"Preemption on node %s stopped: the eviction of a lower-priority pod failed (%s)", plan.Node, apierrors.ReasonForError(err))
 				return
 			}
 		}

@@ -2,6 +2,7 @@ package extender
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,11 @@ func TestPreemptor(t *testing.T) {
 		}
 		if len(reasons) != 2 {
 			t.Fatalf("events %q; want Preempting on the preemptor and Preempted on the victim", reasons)
+		}
+		for _, ev := range reasons {
+			if strings.Contains(ev, "ns/") {
+				t.Errorf("event %q names a pod: each side's owner reads it", ev)
+			}
 		}
 	})
 	t.Run("the extender's informer behind: the filter asks the API server", func(t *testing.T) {

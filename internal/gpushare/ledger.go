@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -250,7 +251,7 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
 		Node: nodeName, Assignment: *a, bound: pod.Spec.NodeName != "",
 		started: a.Assigned || pod.Status.Phase == corev1.PodRunning,
-		seen:    true, priority: podPriority(pod),
+		seen:    true, priority: corev1helpers.PodPriority(pod),
 		terminating: pod.DeletionTimestamp != nil, created: pod.CreationTimestamp.Time})
 	// A preemptor that holds cards (bound elsewhere) waits for nothing.
 	l.dropNomination(pod.UID)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -77,17 +76,6 @@ func (p Plan) weigh() (highest int64, sum int64, mem int64) {
 	}
 	return highest, sum, mem
 }
-
-// podPriority is a pod's priority as the scheduler reads it.
-func podPriority(pod *corev1.Pod) int32 {
-	if pod.Spec.Priority != nil {
-		return *pod.Spec.Priority
-	}
-	return 0
-}
-
-// PodPriority is the priority a preemptor brings.
-func PodPriority(pod *corev1.Pod) int32 { return podPriority(pod) }
 
 // nomination is a pod the extender preempts for: what it waits for on its
 // node, and the memory already freed for it (synthetic holdings).
