@@ -46,9 +46,12 @@ func (e *env) recordEvictionsLag(refuse error, lag bool) *evictions {
 		}
 		obj := a.(k8stesting.CreateAction).GetObject().(*policyv1.Eviction)
 		dry := obj.DeleteOptions != nil && len(obj.DeleteOptions.DryRun) > 0
-		ev.mu.Lock()
-		ev.calls = append(ev.calls, map[bool]string{true: "dry ", false: "evict "}[dry]+obj.Namespace+"/"+obj.Name)
-		ev.mu.Unlock()
+		// Recorded once handled, so a test that sees the call sees its effect.
+		defer func() {
+			ev.mu.Lock()
+			ev.calls = append(ev.calls, map[bool]string{true: "dry ", false: "evict "}[dry]+obj.Namespace+"/"+obj.Name)
+			ev.mu.Unlock()
+		}()
 		if refuse != nil {
 			return true, nil, refuse
 		}
