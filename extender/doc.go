@@ -9,6 +9,12 @@
 // after the ledger recorded the choice under its lock, so no card is ever
 // given more memory than it has, however many binds run at once.
 //
+// A GPU pod that fits no node may preempt (Preemptor): the ledger plans the
+// victims (pure), the Preemptor evicts them through the Eviction API in the
+// background, and the ledger keeps what they free for the preemptor until
+// its cards are chosen; kube-scheduler's own preemption cannot see GPU
+// memory.
+//
 // Endpoints, relative to the urlPrefix of the scheduler's extender entries:
 //
 //	POST /gpu/filter          ExtenderArgs -> ExtenderFilterResult

@@ -85,14 +85,14 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	if p.Ledger.Nominated(pod.UID) {
 		return
 	}
+	plan, ok := p.Ledger.PlanPreemption(names, req, corev1helpers.PodPriority(pod), p.Guarded)
+	if !ok {
+		return // at once for a pod that outranks no GPU pod (the usual one)
+	}
 	// Fewer feasible nodes than kube-scheduler's smallest search means it
 	// searched them all; otherwise a node it has not asked about yet may
 	// have room, and the next scheduling attempt will find it.
 	if len(names) >= minFeasibleNodesToFind && p.Ledger.FitsElsewhere(names, req) {
-		return
-	}
-	plan, ok := p.Ledger.PlanPreemption(names, req, corev1helpers.PodPriority(pod), p.Guarded)
-	if !ok {
 		return
 	}
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
