@@ -133,9 +133,10 @@ func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
 // SelectVictimsOnNode does. A node where the terminating pods alone make
 // room is no candidate: the pod fits there once they are gone. A pod for
 // which guarded is true (a PodDisruptionBudget allows no disruption now) is
-// never a victim: the Eviction API would refuse it. What another preemptor waits for (its victims,
-// the terminating pods it awaits, the memory already kept for it) is never
-// counted. It returns false when no node can be made to fit.
+// never a victim: the Eviction API would refuse it. What another preemptor
+// waits for (its victims, the terminating pods it awaits, the memory already
+// kept for it) is never counted. It returns false when no node can be made
+// to fit.
 func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, guarded func(types.NamespacedName) bool) (Plan, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
