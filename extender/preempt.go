@@ -17,6 +17,7 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -104,7 +105,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	// Events name no pod of another namespace: the preemptor's owner reads
 	// its events, and the victims' owners theirs (kube-scheduler, too, gives
 	// a victim only its preemptor's UID).
-	p.event(pod, corev1.EventTypeNormal, "Preempting", "Evicting %d lower-priority pods on node %s for %s of GPU memory",
+	p.event(pod, corev1.EventTypeNormal, contract.ReasonPreempting, "Evicting %d lower-priority pods on node %s for %s of GPU memory",
 		len(plan.Victims), plan.Node, req)
 	if len(plan.Victims) > 0 {
 		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan)
@@ -133,7 +134,7 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 	for _, dry := range []bool{true, false} {
 		for _, v := range plan.Victims {
 			if !dry {
-				p.event(podRef(v.UID, v.Pod), corev1.EventTypeNormal, "Preempted",
+				p.event(podRef(v.UID, v.Pod), corev1.EventTypeNormal, contract.ReasonPreempted,
 					"Evicted by zz-extender on node %s for pod %s of priority %d (> %d), which needs its GPU memory", plan.Node, uid, priority, v.Priority)
 			}
 			err := p.evictOne(v, dry)
@@ -147,14 +148,14 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 				p.Ledger.CancelNomination(uid)
 				p.Results.WithLabelValues(preemptRefused).Inc()
 				logger.Info("Not preempting: an eviction would be refused", "victim", v.Pod, "err", err)
-				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionRefused",
+				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, contract.ReasonPreemptionRefused,
 					"Not preempting on node %s: the eviction of a lower-priority pod was refused (%s); no pod was evicted", plan.Node, apierrors.ReasonForError(err))
 				return
 			default:
 				p.Ledger.CancelNomination(uid)
 				p.Results.WithLabelValues(preemptFailed).Inc()
 				logger.Error(err, "Preemption stopped: an eviction failed", "victim", v.Pod)
-				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, "PreemptionFailed",
+				p.event(podRef(uid, preemptor), corev1.EventTypeWarning, contract.ReasonPreemptionFailed,
 					"Preemption on node %s stopped: the eviction of a lower-priority pod failed (%s)", plan.Node, apierrors.ReasonForError(err))
 				return
 			}

@@ -214,6 +214,13 @@ const (
 	// ReasonGPUMemoryOverRequest is the Warning event the device plugin puts on
 	// a pod whose processes use more GPU memory than it requested.
 	ReasonGPUMemoryOverRequest = "GPUMemoryOverRequest"
+	// The extender's GPU preemption: on the preemptor when it starts, when a
+	// budget refuses it (nothing evicted) and when it stops midway; on each
+	// victim kube-scheduler's own reason, so tools that look for it see it.
+	ReasonPreempting        = "Preempting"
+	ReasonPreemptionRefused = "PreemptionRefused"
+	ReasonPreemptionFailed  = "PreemptionFailed"
+	ReasonPreempted         = "Preempted"
 )
 
 // What kubectl zz prints with -o json, yaml, name, jsonpath or go-template:

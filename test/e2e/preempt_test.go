@@ -168,10 +168,10 @@ func TestGPUPreemption(t *testing.T) {
 		t.Fatalf("the waiting low-priority pod took a card on %s", waiting.Spec.NodeName)
 	}
 	// Events name no other pod: only counts, and the preemptor's UID.
-	podEvent(t, ns, "high", "Preempting", "Evicting 1 lower-priority pods on node "+node)
+	podEvent(t, ns, "high", contract.ReasonPreempting, "Evicting 1 lower-priority pods on node "+node)
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp != nil {
-			podEvent(t, ns, p.Name, "Preempted", fmt.Sprintf("for pod %s of priority 1000 (> 100)", running[0].UID))
+			podEvent(t, ns, p.Name, contract.ReasonPreempted, fmt.Sprintf("for pod %s of priority 1000 (> 100)", running[0].UID))
 		}
 	}
 	m := scrape(t, z.url("/metrics"))
