@@ -287,13 +287,26 @@ func moreImportant(a, b holdingRef) int {
 // the terminating pods to go: from then on, the memory each of them frees
 // is kept for it, and when the last is gone its cards are chosen and held
 // for it (an assumption, like Reserve's, that Expire drops if it is never
-// bound). It returns false when the pod is nominated already.
+// bound). It returns false when the pod is nominated already, or another
+// nomination took one of the plan's pods since it was made.
 func (l *Ledger) Nominate(uid types.UID, pod types.NamespacedName, plan Plan, req Request, policy Policy, now time.Time) bool {
 	mix := l.stream.Mix()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.nominations[uid] != nil {
 		return false
+	}
+	// Planned under the read lock: another preemptor may have taken one of
+	// these pods since. Its next attempt plans again.
+	for _, v := range plan.Victims {
+		if l.promised(v.UID) {
+			return false
+		}
+	}
+	for _, u := range plan.Awaited {
+		if l.promised(u) {
+			return false
+		}
 	}
 	nom := &nomination{pod: pod, node: plan.Node, req: req, policy: policy, pending: map[types.UID]struct{}{}, since: now}
 	for _, v := range plan.Victims {

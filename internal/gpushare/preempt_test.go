@@ -203,7 +203,11 @@ func TestPlanLeavesOthersNominations(t *testing.T) {
 	if !ok || len(plan.Victims) != 1 || plan.Victims[0].Pod.Name != "v1" {
 		t.Fatalf("plan %s, %v", plan, ok)
 	}
-	l.Nominate("first", types.NamespacedName{Namespace: "ns", Name: "first"}, plan, req, BestFit, time.Now())
+	// Two preemptors planned at once: the second to nominate loses.
+	if !l.Nominate("first", types.NamespacedName{Namespace: "ns", Name: "first"}, plan, req, BestFit, time.Now()) ||
+		l.Nominate("racer", types.NamespacedName{Namespace: "ns", Name: "racer"}, plan, req, BestFit, time.Now()) {
+		t.Fatal("two nominations wait for the same victim")
+	}
 	other, ok := l.PlanPreemption([]string{"a"}, req, 100, nil)
 	if !ok || len(other.Victims) != 1 || other.Victims[0].UID == plan.Victims[0].UID {
 		t.Fatalf("second plan %s, %v: want the other pod, not %s", other, ok, plan.Victims[0].Pod)
