@@ -65,6 +65,15 @@ const (
 	preemptFinished = "evicted"
 )
 
+// NewPreemptionWaiting is zz_extender_preemptions_waiting, read from the
+// ledger at each scrape.
+func NewPreemptionWaiting(l *gpushare.Ledger) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_extender_preemptions_waiting",
+		Help: "GPU preemptions whose victims have not all gone yet (the memory they freed is kept for the preemptor).",
+	}, func() float64 { return float64(l.Nominations()) })
+}
+
 // NewPreemptionMetric is zz_extender_preemptions_total.
 func NewPreemptionMetric() *prometheus.CounterVec {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{

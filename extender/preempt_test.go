@@ -17,6 +17,8 @@ import (
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -133,6 +135,9 @@ func TestPreemptor(t *testing.T) {
 			t.Fatalf("fits %v before the preemption", fit)
 		}
 		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+		if got := testutil.ToFloat64(NewPreemptionWaiting(e.ledger)); got != 0 {
+			t.Errorf("zz_extender_preemptions_waiting %v once the victim is gone, want 0", got)
+		}
 		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low", "evict ns/low"}) {
 			t.Fatalf("eviction calls %v", got)
 		}
@@ -165,6 +170,9 @@ func TestPreemptor(t *testing.T) {
 		p := high("high")
 		filter(t, e, p)
 		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+		if got := testutil.ToFloat64(NewPreemptionWaiting(e.ledger)); got != 1 {
+			t.Errorf("zz_extender_preemptions_waiting %v while the ledger still sees the victim, want 1", got)
+		}
 		if fit := filter(t, e, p); !slices.Equal(fit, []string{"a"}) {
 			t.Fatalf("the victim is gone from the API server, yet the preemptor fits %v", fit)
 		}

@@ -107,6 +107,9 @@ func (l *Ledger) Awaited(uid types.UID) []Victim {
 	return out
 }
 
+// Nominations is how many preemptors wait for their victims to go.
+func (l *Ledger) Nominations() int { return int(l.nominating.Load()) }
+
 // Nominated reports whether the extender is preempting for the pod already.
 func (l *Ledger) Nominated(uid types.UID) bool {
 	l.mu.RLock()

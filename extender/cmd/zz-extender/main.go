@@ -122,7 +122,7 @@ func run(o options) error {
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions)...))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, extender.NewPreemptionWaiting(ledger))...))
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
