@@ -6,12 +6,14 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpuinspect"
@@ -326,6 +328,7 @@ type gpuFitItem struct {
 func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, cluster string, snap *gpuinspect.Snapshot) error {
 	out.emptyMessage = "No GPU nodes found: no node carries the " + contract.AnnotationNodeGPUInventory + " annotation (is the zz device plugin running?)."
 	req, policy := o.fitReq, o.policy
+	var preemptor *corev1.Pod
 	if o.fitPod != "" {
 		pod, err := t.client.CoreV1().Pods(t.namespace).Get(cmd.Context(), o.fitPod, metav1.GetOptions{})
 		if err != nil {
@@ -337,8 +340,17 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if req, policy, err = gpushare.PodPlacement(pod, o.policy); err != nil {
 			return contextErr(t.context, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err))
 		}
+		if pod.Spec.PreemptionPolicy == nil || *pod.Spec.PreemptionPolicy != corev1.PreemptNever {
+			preemptor = pod
+		}
 	}
 	fits := snap.Fits(req, policy)
+	preempting := ""
+	if preemptor != nil {
+		if n := snap.Preempt(fits, req, corev1helpers.PodPriority(preemptor)); n > 0 {
+			preempting = fmt.Sprintf(" (preemption would make room on %d more)", n)
+		}
+	}
 	header, rows := gpuinspect.FitTable(fits)
 	out.add(0, t.name, header, rows)
 	nodes, more := 0, 0
@@ -356,8 +368,8 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if out.several {
 			prefix = t.name + ": "
 		}
-		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now; %d such pods fit in all, each node counted alone%s\n",
-			prefix, req, policy, nodes, len(fits), more, quotaNote(cmd, t, req))
+		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now%s; %d such pods fit in all, each node counted alone%s\n",
+			prefix, req, policy, nodes, len(fits), preempting, more, quotaNote(cmd, t, req))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -173,9 +174,14 @@ func TestGPUFit(t *testing.T) {
 				contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
 			Status: corev1.PodStatus{Phase: corev1.PodPending}}
 	}
+	urgent := waiting("urgent", nil)
+	urgent.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("20Gi")
+	urgent.Spec.Priority = ptr.To[int32](100)
+	polite := urgent.DeepCopy()
+	polite.Name, polite.UID, polite.Spec.PreemptionPolicy = "polite", "u-polite", ptr.To(corev1.PreemptNever)
 	objs = append(objs, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
-		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}))
+		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}), urgent, polite)
 	objs = append(objs, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "gpu", Namespace: "ns-a"},
 		Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"requests." + contract.ResourceGPUMemTotal: resource.MustParse("40Gi")}},
 		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{"requests." + contract.ResourceGPUMemTotal: resource.MustParse("24Gi")}}})
@@ -198,6 +204,14 @@ func TestGPUFit(t *testing.T) {
 			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left)"},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
+		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
+		// 8 GiB pod of priority 0 would make it; not for a pod that may not
+		// preempt.
+		{[]string{"gpu", "--fit", "pod/urgent", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
+			"20480 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (preemption would make room on 1 more); 0 such pods"},
+		{[]string{"gpu", "--fit", "pod/polite", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"}, "fits 0 of 1 GPU nodes now; 0 such pods"},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},
 		// Two clusters: a's card has 16 GiB left (one such pod), b's is
 		// empty (two).
@@ -215,7 +229,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/polite\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 

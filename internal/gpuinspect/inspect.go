@@ -45,6 +45,26 @@ func (s *Snapshot) Fits(req gpushare.Request, policy gpushare.Policy) []gpushare
 	return s.ledger.Fits(req, policy, s.only)
 }
 
+// Preempt fills in, on the nodes where req does not fit, how many pods of
+// lower priority than priority the extender's preemption would evict there
+// (gpushare.Ledger.PlanPreemption, node by node; PodDisruptionBudgets are
+// not read here), and says so in the reason. It returns on how many nodes.
+func (s *Snapshot) Preempt(fits []gpushare.NodeFit, req gpushare.Request, priority int32) int {
+	n := 0
+	for i := range fits {
+		f := &fits[i]
+		if f.Fits {
+			continue
+		}
+		if plan, ok := s.ledger.PlanPreemption([]string{f.Node}, req, priority, nil); ok {
+			f.Preempt = len(plan.Victims)
+			f.Reason += fmt.Sprintf("; preemption would evict %d pods of lower priority than %d", f.Preempt, priority)
+			n++
+		}
+	}
+	return n
+}
+
 // FitTable returns kubectl zz gpu --fit: per GPU node whether one pod of the
 // request fits now, the cards its policy would choose, how many such pods
 // the node could take (MORE, the node alone) and, where it does not fit,

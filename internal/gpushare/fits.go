@@ -23,6 +23,10 @@ type NodeFit struct {
 	// More is how many pods of the request the node could take, counted
 	// alone (Room).
 	More int `json:"more"`
+	// Preempt, where it does not fit, is how many pods of lower priority
+	// the extender's preemption would evict there to make room
+	// (PlanPreemption; 0: none would).
+	Preempt int `json:"preempt,omitempty"`
 }
 
 // Fits judges req by policy on every GPU node the ledger knows (those named
