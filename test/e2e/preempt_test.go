@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,12 @@ func TestGPUPreemption(t *testing.T) {
 	})
 	create(pod("guarded", "zz-e2e-high", "guarded"))
 	unschedulable("guarded")
+	// kubectl zz gpu --fit tells what preemption would evict (without
+	// reading budgets: the extender does, and starts nothing here).
+	fit := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "-n", ns, "gpu", "--fit", "pod/guarded")
+	if out, err := fit.CombinedOutput(); err != nil || !strings.Contains(string(out), "preemption would evict 1 pods of lower priority than 1000") {
+		t.Errorf("kubectl zz gpu --fit pod/guarded: %v\n%s", err, out)
+	}
 	lowsRunning("a budget that allows no disruption holds")
 	if m := scrape(t, z.url("/metrics")); !strings.Contains(m, `zz_extender_preemptions_total{result="started"} 0`) {
 		t.Errorf("a preemption started against a budget that allows no disruption:\n%s", grepLines(m, "zz_extender_preemptions_total"))
