@@ -101,7 +101,7 @@ func (l *Ledger) Awaited(uid types.UID) []Victim {
 	out := make([]Victim, 0, len(nom.pending))
 	for u := range nom.pending {
 		if h := l.pods[u]; h != nil {
-			out = append(out, Victim{UID: u, Pod: h.Pod, Priority: h.priority, MemMiB: h.MemMiB, Cards: len(h.UUIDs)})
+			out = append(out, h.victim(u))
 		}
 	}
 	return out
@@ -199,7 +199,7 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, gua
 			chargeCards(cards, n.pos, r.h, 1)
 			if !fits(cards, req) {
 				chargeCards(cards, n.pos, r.h, -1)
-				plan.Victims = append(plan.Victims, Victim{UID: r.uid, Pod: r.h.Pod, Priority: r.h.priority, MemMiB: r.h.MemMiB, Cards: len(r.h.UUIDs)})
+				plan.Victims = append(plan.Victims, r.h.victim(r.uid))
 			}
 		}
 		if len(plan.Victims) == 0 {
@@ -251,6 +251,11 @@ func (l *Ledger) FitsElsewhere(names []string, req Request) bool {
 		}
 	}
 	return false
+}
+
+// victim describes the holding of pod uid as a Victim.
+func (h *holding) victim(uid types.UID) Victim {
+	return Victim{UID: uid, Pod: h.Pod, Priority: h.priority, MemMiB: h.MemMiB, Cards: len(h.UUIDs)}
 }
 
 // victimable: a pod preemption may evict, priority allowing.
