@@ -28,6 +28,10 @@ type Decider struct {
 	// Refresh, when set, is called for a pod the extender preempts for
 	// before it is filtered (Preemptor.Refresh).
 	Refresh func(pod *corev1.Pod)
+	// Filtered, when set, is told of each GPU pod filtered: the nodes it
+	// was offered and whether it fits any (Requeuer.Filtered); it must not
+	// block.
+	Filtered func(pod *corev1.Pod, names []string, req gpushare.Request, fit bool)
 }
 
 // errBadArgs marks a call the extender cannot answer as asked.
@@ -99,6 +103,9 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		if len(fit) == 0 && d.Preempt != nil {
 			d.Preempt(args.Pod, names, req, policy)
 		}
+	}
+	if d.Filtered != nil {
+		d.Filtered(args.Pod, names, req, len(fit) > 0)
 	}
 	res := &extenderv1.ExtenderFilterResult{FailedAndUnresolvableNodes: failed}
 	if args.NodeNames != nil {

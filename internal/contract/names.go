@@ -245,3 +245,14 @@ const (
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )
+
+// The pod condition the extender sets on a GPU pod it had refused when GPU
+// memory the pod fits is freed on a node it was refused on: writing it is
+// what makes kube-scheduler retry the pod at once (an update of the pod)
+// instead of after its periodic flush, when its own retry on the event that
+// freed the memory reached the extender before the extender's informer had
+// the event. Tools may key on it; the reason says what happened.
+const (
+	ConditionGPUMemoryFreed corev1.PodConditionType = Prefix + "GPUMemoryFreed"
+	ReasonGPUMemoryFreed                            = "MemoryFreed"
+)

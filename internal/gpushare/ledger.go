@@ -41,6 +41,10 @@ type Ledger struct {
 	// priorities counts the holdings a preemption may evict, by priority,
 	// so a pod that outranks none of them plans nothing.
 	priorities map[int32]int
+	// freed are the nodes where memory may have become free since the
+	// extender last looked (freed.go), with a signal of one pending wake-up.
+	freed       map[string]struct{}
+	freedSignal chan struct{}
 	// Now is the ledger's clock; an assume time ahead of it by more than
 	// MaxClockSkew is refused.
 	Now func() time.Time
@@ -57,6 +61,9 @@ type node struct {
 	pods  map[types.UID]struct{}
 	known bool      // the node object exists (pods may arrive first)
 	rooms nodeRooms // what the node adds to the ledger's roomCache
+	// inventory is the annotation and slots last read: a change may free
+	// memory (markFreed).
+	inventory string
 }
 
 // holding is one pod's memory on one node.
@@ -82,7 +89,8 @@ type holding struct {
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
 	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
-		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, priorities: map[int32]int{}, Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
+		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, priorities: map[int32]int{},
+		freed: map[string]struct{}{}, freedSignal: make(chan struct{}, 1), Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
 
 func (l *Ledger) node(name string) *node {
@@ -103,6 +111,11 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 	n := l.node(obj.Name)
 	n.known = true
 	l.room.markDirty(n)
+	capacity := obj.Status.Capacity[contract.ResourceGPU]
+	if inventory := obj.Annotations[contract.AnnotationNodeGPUInventory] + "/" + capacity.String(); inventory != n.inventory {
+		n.inventory = inventory
+		l.markFreed(obj.Name)
+	}
 	for uid := range n.pods {
 		l.charge(n, l.pods[uid], -1)
 	}
@@ -234,6 +247,9 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	if err := l.check(pod, a); err != nil {
 		if h := l.pods[pod.UID]; h == nil || !h.AssumeTime.Equal(a.AssumeTime) {
 			// Not this ledger's own reservation: forget whatever it held.
+			if h != nil {
+				l.markFreed(h.Node)
+			}
 			l.remove(pod.UID)
 		}
 		l.refused[pod.UID] = err.Error()
@@ -303,6 +319,9 @@ func (l *Ledger) DeletePod(uid types.UID) {
 	delete(l.released, uid)
 	delete(l.refused, uid)
 	l.departed(uid, h, mix)
+	if h != nil {
+		l.markFreed(h.Node)
+	}
 }
 
 // Reserve chooses cards on nodeName for pod and records them at once, so a
@@ -361,6 +380,7 @@ func (l *Ledger) Expire(now time.Time, ttl time.Duration) []types.NamespacedName
 			gone = append(gone, h.Pod)
 			l.released[uid] = &release{Released: Released{UID: uid, Pod: h.Pod}, assumeTime: h.AssumeTime, unboundOnly: true}
 			l.remove(uid)
+			l.markFreed(h.Node)
 		}
 	}
 	return gone
@@ -387,6 +407,7 @@ func (l *Ledger) ExpireUnstarted(now time.Time, ttl time.Duration) []Released {
 			gone = append(gone, r)
 			l.released[uid] = &release{Released: r, assumeTime: h.AssumeTime, clear: true}
 			l.remove(uid)
+			l.markFreed(h.Node)
 		}
 	}
 	return gone

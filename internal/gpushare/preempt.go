@@ -366,6 +366,9 @@ func (l *Ledger) dropNomination(uid types.UID) {
 	for _, k := range nom.held {
 		l.remove(k)
 	}
+	if len(nom.held) > 0 {
+		l.markFreed(nom.node)
+	}
 	delete(l.nominations, uid)
 	l.nominating.Add(-1)
 }

@@ -44,6 +44,7 @@ func (l *Ledger) Release(uid types.UID) {
 	}
 	l.released[uid] = &release{Released: Released{UID: uid, Pod: h.Pod}, assumeTime: h.AssumeTime, clear: true}
 	l.remove(uid)
+	l.markFreed(h.Node)
 }
 
 // PendingClear is a released assignment whose annotations must be cleared:

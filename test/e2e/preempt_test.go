@@ -29,12 +29,7 @@ import (
 func TestGPUPreemption(t *testing.T) {
 	ctx := t.Context()
 	// Two 40 GiB cards of a model no other node has, tainted for this
-	// test's pods. The pods name the model rather than the node: with a
-	// nodeSelector, NodeAffinity would be the plugin that rejected the other
-	// nodes, and kube-scheduler requeues a pod on the events of the plugins
-	// that rejected it; NodeAffinity's are node changes only, so a victim
-	// that goes would not bring the preemptor back before the periodic
-	// flush (README, GPU preemption).
+	// test's pods, which name the model.
 	node, model := "preempt-gpu", "ZZ-E2E-Preempt-40GB"
 	taintedGPUNode(t, node, model)
 	installPolicies(t)
@@ -85,25 +80,9 @@ func TestGPUPreemption(t *testing.T) {
 			t.Fatalf("%s: %d low-priority pods, want 2", what, len(pods.Items))
 		}
 	}
-	unschedulable := func(name string) {
-		t.Helper()
-		cluster.WaitFor(t, 60*time.Second, name+" to be found unschedulable", func(ctx context.Context) (bool, string, error) {
-			p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, "", err
-			}
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
-					return true, "", nil
-				}
-			}
-			return false, fmt.Sprint(p.Status.Conditions), nil
-		})
-	}
-
 	// preemptionPolicy Never: it waits, nobody is evicted.
 	create(pod("never", "zz-e2e-high-never", "never"))
-	unschedulable("never")
+	waitUnschedulable(t, ns, "never")
 	lowsRunning("a pod with preemptionPolicy Never waits")
 	if err := cluster.Client.CoreV1().Pods(ns).Delete(ctx, "never", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
 		t.Fatal(err)
@@ -125,7 +104,7 @@ func TestGPUPreemption(t *testing.T) {
 		return b.Status.ObservedGeneration == b.Generation && b.Status.CurrentHealthy == 2, fmt.Sprintf("%+v", b.Status), nil
 	})
 	create(pod("guarded", "zz-e2e-high", "guarded"))
-	unschedulable("guarded")
+	waitUnschedulable(t, ns, "guarded")
 	// kubectl zz gpu --fit tells what preemption would evict (without
 	// reading budgets: the extender does, and starts nothing here).
 	fit := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "-n", ns, "gpu", "--fit", "pod/guarded")
@@ -148,7 +127,7 @@ func TestGPUPreemption(t *testing.T) {
 	// A low-priority pod already waits for a card; then the high-priority
 	// one comes: one victim goes, and the card it frees is the preemptor's.
 	create(pod("low-waiting", "zz-e2e-low", "low-waiting"))
-	unschedulable("low-waiting")
+	waitUnschedulable(t, ns, "low-waiting")
 	create(pod("high", "zz-e2e-high", "high"))
 	running := cluster.RunningPods(t, ns, "app=high", 1, 90*time.Second)
 	if running[0].Spec.NodeName != node {
@@ -185,6 +164,24 @@ func TestGPUPreemption(t *testing.T) {
 	if !strings.Contains(m, `zz_extender_preemptions_total{result="evicted"} 1`) {
 		t.Errorf("metrics do not count one finished preemption:\n%s", grepLines(m, "zz_extender_preemptions_total"))
 	}
+}
+
+// waitUnschedulable waits for kube-scheduler to find pod ns/name
+// unschedulable.
+func waitUnschedulable(t *testing.T, ns, name string) {
+	t.Helper()
+	cluster.WaitFor(t, 60*time.Second, name+" to be found unschedulable", func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprint(p.Status.Conditions), nil
+	})
 }
 
 // grepLines keeps the lines of s that contain sub.

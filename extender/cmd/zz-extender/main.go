@@ -38,6 +38,7 @@ type options struct {
 	balance      balance.Weights
 	shutdownWait time.Duration
 	preemption   bool
+	requeue      time.Duration
 	version      bool
 }
 
@@ -51,6 +52,7 @@ func main() {
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", 2*time.Minute, "release cards reserved for a pod that is still not bound after this long")
 	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
 	flag.BoolVar(&o.preemption, "gpu-preemption", true, "evict pods of lower priority to make room for a GPU pod that fits no node (kube-scheduler's preemption cannot see GPU memory), through the Eviction API so that PodDisruptionBudgets hold; false leaves such a pod Pending")
+	flag.DurationVar(&o.requeue, "gpu-requeue-window", 10*time.Second, "when GPU memory is freed on a node, ask kube-scheduler to retry (by a pod condition) the GPU pods the extender refused there within this window that now fit: kube-scheduler's own retry may have reached the extender before its informer saw the memory freed, and would otherwise wait for the next cluster event; 0 turns it off")
 	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
 	flag.IntVar(&o.burst, "kube-api-burst", 200, "API request burst")
 	flag.Float64Var(&o.balance.Imbalance, "balance-imbalance-weight", balance.Default.Imbalance, "weight of a node's own CPU/memory imbalance")
@@ -82,6 +84,9 @@ func (o *options) validate() error {
 	}
 	if o.assumeTTL <= 0 || o.unstartedTTL <= 0 {
 		return errors.New("--assume-ttl and --unstarted-ttl must be positive")
+	}
+	if o.requeue < 0 {
+		return errors.New("--gpu-requeue-window must not be negative (0 turns it off)")
 	}
 	return nil
 }
@@ -121,8 +126,14 @@ func run(o options) error {
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 	}
+	requeues := extender.NewRequeueMetric()
+	if o.requeue > 0 {
+		r := &extender.Requeuer{Ledger: ledger, Client: client, GetPod: c.GetPod, Now: time.Now, Window: o.requeue, Results: requeues}
+		decider.Filtered = r.Filtered
+		go r.Run(ctx)
+	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, extender.NewPreemptionWaiting(ledger))...))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, extender.NewPreemptionWaiting(ledger), requeues)...))
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{

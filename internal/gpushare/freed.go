@@ -1,0 +1,61 @@
+package gpushare
+
+import (
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The ledger notes each node where memory may have become free for another
+// pod: a pod gone, finished or released, a preemption given up, a changed
+// inventory. kube-scheduler retries a pod the extender refused on the
+// cluster event that freed the memory, but its informer may deliver that
+// event before the extender's does: the retry is then refused on the old
+// state and nothing retries it again before kube-scheduler's periodic
+// flush (5 minutes). The extender reads these nodes (TakeFreed) to ask
+// kube-scheduler to retry such pods (extender.Requeuer).
+
+// markFreed notes node; the caller holds the write lock.
+func (l *Ledger) markFreed(node string) {
+	if node == "" {
+		return
+	}
+	l.freed[node] = struct{}{}
+	select {
+	case l.freedSignal <- struct{}{}:
+	default: // a signal is already pending; TakeFreed takes every node
+	}
+}
+
+// Freed is signalled after memory may have been freed on some node.
+func (l *Ledger) Freed() <-chan struct{} { return l.freedSignal }
+
+// TakeFreed returns, sorted, the nodes noted since the last call, and
+// forgets them.
+func (l *Ledger) TakeFreed() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	nodes := slices.Sorted(maps.Keys(l.freed))
+	clear(l.freed)
+	return nodes
+}
+
+// FitsOn reports whether the pod with uid would pass the extender's filter
+// on node now: it holds cards there (what a preemption freed for it), or
+// req fits the node's cards. free is the memory left on the node's cards.
+func (l *Ledger) FitsOn(uid types.UID, node string, req Request) (ok bool, free int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := l.nodes[node]
+	if n == nil || !n.known || n.err != nil {
+		return false, 0
+	}
+	for i := range n.cards {
+		free += n.cards[i].FreeMiB()
+	}
+	if h := l.pods[uid]; h != nil && !h.bound && h.reservedFor == "" {
+		return h.Node == node, free
+	}
+	return fits(n.cards, req), free
+}
