@@ -213,7 +213,7 @@ func TestChartValues(t *testing.T) {
 			"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}},
 		"webhook": map[string]any{"replicas": 3, "timeoutSeconds": 2, "policy": "cluster: c1\n",
 			"tolerations": []any{map[string]any{"key": "infra", "operator": "Exists"}}},
-		"scheduler": map[string]any{"gpuPolicy": "spread", "gpuPreemption": false, "nodeSelector": map[string]any{"role": "control"}},
+		"scheduler": map[string]any{"gpuPolicy": "spread", "gpuPreemption": false, "gpuRequeueWindow": "0s", "nodeSelector": map[string]any{"role": "control"}},
 		"logLevel":  4,
 	})
 	for _, tc := range []struct {
@@ -238,6 +238,7 @@ func TestChartValues(t *testing.T) {
 		{"policy", find(t, objs, "ConfigMap", "zz-webhook-policy")["data"], map[string]any{"policy.yaml": "cluster: c1\n"}},
 		{"gpu policy", slices.Contains(podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["containers"].([]any)[1].(map[string]any)["args"].([]any), "--gpu-policy=spread"), true},
 		{"gpu preemption", slices.Contains(podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["containers"].([]any)[1].(map[string]any)["args"].([]any), "--gpu-preemption=false"), true},
+		{"gpu requeue window", slices.Contains(podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["containers"].([]any)[1].(map[string]any)["args"].([]any), "--gpu-requeue-window=0s"), true},
 		{"scheduler node selector", podSpec(t, find(t, objs, "Deployment", "zz-scheduler"))["nodeSelector"], map[string]any{"role": "control"}},
 	} {
 		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
