@@ -207,6 +207,16 @@ func onNode(p *corev1.Pod, node string) *corev1.Pod {
 	return p
 }
 
+// ofModel sends a GPU pod to the cards of model (a taintedGPUNode's).
+func ofModel(p *corev1.Pod, model string) *corev1.Pod {
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[contract.AnnotationGPUModel] = model
+	p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: hostileTaintKey, Operator: corev1.TolerationOpExists})
+	return p
+}
+
 // forgedAssignment claims card 1 of node for 40 GiB, as a tenant would to
 // take a card it did not pay for.
 func forgedAssignment(node string) map[string]string {

@@ -48,9 +48,7 @@ func TestGPUPreemption(t *testing.T) {
 		})
 	}
 	pod := func(name, class, app string) *corev1.Pod {
-		p := newGPUPod(ns, name, "40Gi")
-		p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: hostileTaintKey, Operator: corev1.TolerationOpExists})
-		p.Annotations = map[string]string{contract.AnnotationGPUModel: model}
+		p := ofModel(newGPUPod(ns, name, "40Gi"), model)
 		p.Labels["app"] = app
 		p.Spec.PriorityClassName = class
 		return p

@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-
-	"github.com/zzcloud/zz/internal/contract"
 )
 
 // TestGPUWaiterRunsWhenMemoryFrees: a GPU pod that waits for memory runs
@@ -33,12 +31,9 @@ func TestGPUWaiterRunsWhenMemoryFrees(t *testing.T) {
 	z := startZZScheduler(t)
 	ns := cluster.Namespace(t, nil)
 	pod := func(name string, bySelector bool) *corev1.Pod {
-		p := newGPUPod(ns, name, "40Gi")
-		p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: hostileTaintKey, Operator: corev1.TolerationOpExists})
+		p := ofModel(newGPUPod(ns, name, "40Gi"), model)
 		if bySelector {
-			p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
-		} else {
-			p.Annotations = map[string]string{contract.AnnotationGPUModel: model}
+			p = onNode(newGPUPod(ns, name, "40Gi"), node)
 		}
 		p.Labels["app"] = name
 		return p
