@@ -157,6 +157,17 @@ func TestFilter(t *testing.T) {
 			p.Annotations = map[string]string{contract.AnnotationGPUModel: "t4", contract.AnnotationGPUModelAvoid: "V100"}
 			return p
 		}(), pass: []string{"t4", "a100"}},
+		{name: "one card by UUID", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUCard: "gpu-t4-1"}
+			return p
+		}(), pass: []string{"t4"}, failed: map[string]string{
+			"a100": "node has 0 healthy GPU cards of card gpu-t4-1 < 1 asked (its cards: GPU-a100-0)"}},
+		{name: "bad card list", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 0)
+			p.Annotations = map[string]string{contract.AnnotationGPUCardAvoid: ""}
+			return p
+		}(), callErr: `annotation zz.io/gpu-card-avoid: "" names no card`},
 		{name: "bad model list", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUModelAvoid: " , "}

@@ -32,12 +32,15 @@ type GPUOptions struct {
 	AllNamespaces bool
 	// Fit judges one pod on every GPU node instead, as the extender would
 	// now: a memory per card ("24Gi", with FitCards, FitModels,
-	// FitAvoidModels and FitNUMABind) or "pod/NAME", a pending pod of the
+	// FitAvoidModels, FitUUIDs, FitAvoidUUIDs and FitNUMABind) or
+	// "pod/NAME", a pending pod of the
 	// namespace. Policy is the placement policy where the pod names none.
 	Fit            string
 	FitCards       int
 	FitModels      string
 	FitAvoidModels string
+	FitUUIDs       string
+	FitAvoidUUIDs  string
 	FitNUMABind    bool
 	Policy         string
 
@@ -112,6 +115,8 @@ FailedScheduling event carries.`,
 	fl.IntVar(&o.FitCards, "cards", 0, "With --fit MEMORY: cards per pod (default 1)")
 	fl.StringVar(&o.FitModels, "gpu-model", "", "With --fit MEMORY: only cards whose model contains one of these, comma-separated (zz.io/gpu-model)")
 	fl.StringVar(&o.FitAvoidModels, "avoid-gpu-model", "", "With --fit MEMORY: no card whose model contains one of these, comma-separated (zz.io/gpu-model-avoid)")
+	fl.StringVar(&o.FitUUIDs, "gpu-card", "", "With --fit MEMORY: only the cards with one of these UUIDs, comma-separated (zz.io/gpu-card)")
+	fl.StringVar(&o.FitAvoidUUIDs, "avoid-gpu-card", "", "With --fit MEMORY: none of the cards with these UUIDs, comma-separated (zz.io/gpu-card-avoid)")
 	fl.BoolVar(&o.FitNUMABind, "numa-bind", false, "With --fit MEMORY: all the pod's cards on one NUMA node (zz.io/gpu-numa-bind)")
 	fl.StringVar(&o.Policy, "policy", "", "With --fit: the placement policy where the pod names none: binpack (the extender's default), bestfit or spread")
 	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
@@ -152,10 +157,10 @@ func (o *GPUOptions) Validate() error {
 
 // validateFit checks --fit and the flags that shape its request.
 func (o *GPUOptions) validateFit() error {
-	shaping := o.FitCards != 0 || o.FitModels != "" || o.FitAvoidModels != "" || o.FitNUMABind
+	shaping := o.FitCards != 0 || o.FitModels != "" || o.FitAvoidModels != "" || o.FitUUIDs != "" || o.FitAvoidUUIDs != "" || o.FitNUMABind
 	if o.Fit == "" {
 		if shaping || o.Policy != "" {
-			return errors.New("--cards, --gpu-model, --avoid-gpu-model, --numa-bind and --policy describe the pod --fit judges: add --fit 24Gi (or --fit pod/NAME)")
+			return errors.New("--cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card, --numa-bind and --policy describe the pod --fit judges: add --fit 24Gi (or --fit pod/NAME)")
 		}
 		return nil
 	}
@@ -168,7 +173,7 @@ func (o *GPUOptions) validateFit() error {
 	}
 	if name, ok := strings.CutPrefix(o.Fit, "pod/"); ok {
 		if shaping {
-			return fmt.Errorf("--fit %s judges what the pod asks for: drop --cards, --gpu-model, --avoid-gpu-model and --numa-bind", o.Fit)
+			return fmt.Errorf("--fit %s judges what the pod asks for: drop --cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card and --numa-bind", o.Fit)
 		}
 		if name == "" {
 			return errors.New("--fit pod/ names no pod: write pod/NAME")
@@ -196,6 +201,16 @@ func (o *GPUOptions) validateFit() error {
 	if o.FitAvoidModels != "" {
 		if o.fitReq.AvoidModels, err = gpushare.ParseModels(o.FitAvoidModels); err != nil {
 			return fmt.Errorf("--avoid-gpu-model: %w", err)
+		}
+	}
+	if o.FitUUIDs != "" {
+		if o.fitReq.UUIDs, err = gpushare.ParseUUIDs(o.FitUUIDs); err != nil {
+			return fmt.Errorf("--gpu-card: %w", err)
+		}
+	}
+	if o.FitAvoidUUIDs != "" {
+		if o.fitReq.AvoidUUIDs, err = gpushare.ParseUUIDs(o.FitAvoidUUIDs); err != nil {
+			return fmt.Errorf("--avoid-gpu-card: %w", err)
 		}
 	}
 	return nil

@@ -49,6 +49,13 @@ const (
 	// model names one of its parts ("T4"; nvidia.com/nouse-gputype).
 	AnnotationGPUModel      = Prefix + "gpu-model"
 	AnnotationGPUModelAvoid = Prefix + "gpu-model-avoid"
+	// AnnotationGPUCard on a pod admits only the cards whose UUID is one of
+	// its comma-separated values, in any case (as nvidia-smi -L and kubectl
+	// zz gpu show them; HAMi's nvidia.com/use-gpuuuid), and
+	// AnnotationGPUCardAvoid refuses those cards (nvidia.com/nouse-gpuuuid):
+	// a card an admin suspects, or the one card a debugging pod must be on.
+	AnnotationGPUCard      = Prefix + "gpu-card"
+	AnnotationGPUCardAvoid = Prefix + "gpu-card-avoid"
 )
 
 // GPU placement policies, values of AnnotationGPUPolicy.

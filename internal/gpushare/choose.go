@@ -66,7 +66,7 @@ func fits(cards []Card, req Request) bool {
 	}
 	fitting := 0
 	for i := range cards {
-		if c := &cards[i]; c.Healthy && req.modelOK(c.Model) && c.FreeMiB() >= req.MemMiB {
+		if c := &cards[i]; c.Healthy && req.admits(c) && c.FreeMiB() >= req.MemMiB {
 			fitting++
 		}
 	}
@@ -93,7 +93,7 @@ func Fit(cards []Card, req Request) error {
 			continue
 		}
 		healthy++
-		if !req.modelOK(c.Model) {
+		if !req.admits(c) {
 			continue
 		}
 		usable++
@@ -110,7 +110,7 @@ func Fit(cards []Card, req Request) error {
 	case healthy < req.Cards:
 		return fmt.Errorf("node has %d healthy GPU cards < %d asked%s", healthy, req.Cards, unhealthyList(cards))
 	case usable < req.Cards:
-		return fmt.Errorf("node has %d healthy GPU cards of %s < %d asked (its models: %s)", usable, req.modelPhrase(), req.Cards, modelList(cards))
+		return fmt.Errorf("node has %d healthy GPU cards of %s < %d asked (%s)", usable, req.cardsPhrase(), req.Cards, cardList(cards, req))
 	case req.Cards == 1:
 		return fmt.Errorf("largest free card %d MiB < %d MiB asked", largest, req.MemMiB)
 	}
@@ -118,8 +118,31 @@ func Fit(cards []Card, req Request) error {
 		fitting, req.MemMiB, req.Cards, freeList(cards, req))
 }
 
-// modelList counts a node's healthy cards by model, for Fit's reasons:
-// "2 NVIDIA A100-SXM4-80GB, 1 Tesla T4".
+// cardList says what a node's healthy cards are, for Fit's reasons: by
+// model ("its models: 2 NVIDIA A100-SXM4-80GB, 1 Tesla T4"), and by UUID
+// when req chooses cards by UUID.
+func cardList(cards []Card, req Request) string {
+	s := ""
+	if req.Models != "" || req.AvoidModels != "" || !req.choosesCards() {
+		s = "its models: " + modelList(cards)
+	}
+	if req.choosesCards() {
+		var uuids []string
+		for i := range cards {
+			if cards[i].Healthy {
+				uuids = append(uuids, cards[i].UUID)
+			}
+		}
+		if s != "" {
+			s += "; "
+		}
+		s += "its cards: " + strings.Join(uuids, ", ")
+	}
+	return s
+}
+
+// modelList counts a node's healthy cards by model: "2 NVIDIA
+// A100-SXM4-80GB, 1 Tesla T4".
 func modelList(cards []Card) string {
 	var models []string
 	count := map[string]int{}
@@ -159,7 +182,7 @@ func unhealthyList(cards []Card) string {
 func freeList(cards []Card, req Request) string {
 	parts := make([]string, 0, len(cards))
 	for i := range cards {
-		if req.modelOK(cards[i].Model) {
+		if req.admits(&cards[i]) {
 			parts = append(parts, strconv.Itoa(cards[i].Index)+":"+strconv.FormatInt(cards[i].FreeMiB(), 10))
 		}
 	}

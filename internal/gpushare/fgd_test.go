@@ -313,7 +313,7 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 		}
 		for _, i := range got {
 			c := cs[i]
-			if !c.Healthy || !req.modelOK(c.Model) || c.FreeMiB() < req.MemMiB || c.UsedMiB+req.MemMiB > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
+			if !c.Healthy || !req.admits(&c) || c.FreeMiB() < req.MemMiB || c.UsedMiB+req.MemMiB > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
 				t.Fatalf("%s put %s on card %+v", policy, req, c)
 			}
 		}

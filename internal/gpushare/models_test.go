@@ -56,27 +56,61 @@ func TestParseModelsHostile(t *testing.T) {
 	}
 }
 
-func TestModelOK(t *testing.T) {
+func TestAdmits(t *testing.T) {
 	for _, tc := range []struct {
-		models, avoid, model string
-		want                 bool
+		models, avoid, uuids, avoidUUIDs, model, uuid string
+		want                                          bool
 	}{
-		{"", "", "Tesla T4", true},
-		{"a100", "", "NVIDIA A100-SXM4-80GB", true},
-		{"A100", "", "NVIDIA H100 80GB HBM3", false},
-		{"A100,H100", "", "NVIDIA H100 80GB HBM3", true},
-		{"80GB", "", "NVIDIA A100-SXM4-40GB", false},
-		{"", "T4", "Tesla T4", false},
-		{"", "T4", "NVIDIA L4", true},
-		{"NVIDIA", "A100", "NVIDIA A100-PCIE-40GB", false}, // avoiding wins
-		{"A100", "", "", false},                            // an unnamed card is no A100
-		{"", "T4", "", true},
-		{"NVIDIA A100-SXM4-80GB-LONGER", "", "NVIDIA A100-SXM4-80GB", false},
+		{"", "", "", "", "Tesla T4", "GPU-1", true},
+		{"a100", "", "", "", "NVIDIA A100-SXM4-80GB", "GPU-1", true},
+		{"A100", "", "", "", "NVIDIA H100 80GB HBM3", "GPU-1", false},
+		{"A100,H100", "", "", "", "NVIDIA H100 80GB HBM3", "GPU-1", true},
+		{"80GB", "", "", "", "NVIDIA A100-SXM4-40GB", "GPU-1", false},
+		{"", "T4", "", "", "Tesla T4", "GPU-1", false},
+		{"", "T4", "", "", "NVIDIA L4", "GPU-1", true},
+		{"NVIDIA", "A100", "", "", "NVIDIA A100-PCIE-40GB", "GPU-1", false}, // avoiding wins
+		{"A100", "", "", "", "", "GPU-1", false},                            // an unnamed card is no A100
+		{"", "T4", "", "", "", "GPU-1", true},
+		{"NVIDIA A100-SXM4-80GB-LONGER", "", "", "", "NVIDIA A100-SXM4-80GB", "GPU-1", false},
+		// By UUID: whole UUIDs in any case, never a part of one.
+		{"", "", "GPU-1,gpu-2", "", "Tesla T4", "GPU-2", true},
+		{"", "", "GPU-1", "", "Tesla T4", "GPU-12", false},
+		{"", "", "", "GPU-1", "Tesla T4", "gpu-1", false},
+		{"", "", "", "GPU-1", "Tesla T4", "GPU-12", true},
+		{"", "", "GPU-1", "GPU-1", "Tesla T4", "GPU-1", false}, // avoiding wins
+		{"A100", "", "GPU-1", "", "Tesla T4", "GPU-1", false},  // and the model still counts
 	} {
-		r := Request{Models: tc.models, AvoidModels: tc.avoid}
-		if got := r.modelOK(tc.model); got != tc.want {
-			t.Errorf("models %q avoid %q, card %q: %v, want %v", tc.models, tc.avoid, tc.model, got, tc.want)
+		r := Request{Models: tc.models, AvoidModels: tc.avoid, UUIDs: tc.uuids, AvoidUUIDs: tc.avoidUUIDs}
+		c := Card{GPU: contract.GPU{Model: tc.model, UUID: tc.uuid}}
+		if got := r.admits(&c); got != tc.want {
+			t.Errorf("%s, card %q %s: %v, want %v", r, tc.model, tc.uuid, got, tc.want)
 		}
+	}
+}
+
+func TestParseUUIDs(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, wantErr string
+	}{
+		{in: "GPU-8f2b", want: "GPU-8f2b"},
+		{in: " GPU-a , gpu-A,,GPU-b", want: "GPU-a,GPU-b"},
+		{in: "", wantErr: `"" names no card; list card UUIDs as kubectl zz gpu shows them`},
+		{in: "GPU-a b", wantErr: "is not a card UUID"},
+		{in: strings.Repeat("x", 97), wantErr: "is not a card UUID"},
+		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card UUIDs listed"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseUUIDs(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ParseUUIDs(%q) = %q, %v; want error %q", tc.in, got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseUUIDs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -126,6 +160,12 @@ func TestChooseModels(t *testing.T) {
 			"largest free card 1024 MiB < 2048 MiB asked"},
 		{"multi-card too full lists the model's cards", mixed, []int64{79, 0, 79, 0, 0, 0, 79, 0}, twoSockets, Request{MemMiB: 2 * gib, Cards: 2, Models: "A100"}, BestFit, nil,
 			"1 cards with 2048 MiB free < 2 cards asked (free MiB per card: 0:1024 2:1024 4:81920 6:1024)"},
+		{"one card by UUID", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, UUIDs: "c5"}, BestFit, []int{5}, ""},
+		{"not the tightest card", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, AvoidUUIDs: "C1"}, BestFit, []int{0}, ""},
+		{"no such card", mixed, make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 1, UUIDs: "GPU-elsewhere"}, BestFit, nil,
+			"node has 0 healthy GPU cards of card GPU-elsewhere < 1 asked (its cards: c0, c1, c2, c3, c4, c5, c6, c7)"},
+		{"a model and not a card", []string{a100, t4, t4, t4, t4, t4, t4, t4}, make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 1, Models: "A100", AvoidUUIDs: "c0"}, BestFit, nil,
+			"node has 0 healthy GPU cards of model A100, not card c0 < 1 asked (its models: 1 NVIDIA A100-SXM4-80GB, 7 Tesla T4; its cards: c0, c1, c2, c3, c4, c5, c6, c7)"},
 		{"bound to one NUMA node and a model", mixed, []int64{0, 0, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: gib, Cards: 3, SameNUMA: true, Models: "A100"}, BestFit, nil,
 			"no NUMA node has 3 cards with 1024 MiB free, and zz.io/gpu-numa-bind asks for one (2 on NUMA node 0, 2 on NUMA node 1)"},
 	} {
@@ -143,7 +183,7 @@ func TestChooseModels(t *testing.T) {
 				t.Errorf("Choose = %v, want %v", got, tc.want)
 			}
 			for _, i := range got {
-				if !tc.req.modelOK(cs[i].Model) {
+				if !tc.req.admits(&cs[i]) {
 					t.Errorf("card %d is a %s, which %s refuses", i, cs[i].Model, tc.req)
 				}
 			}
@@ -159,6 +199,7 @@ func TestStreamShapeIgnoresModels(t *testing.T) {
 		{MemMiB: 4 * gib, Cards: 1},
 		{MemMiB: 4 * gib, Cards: 1, Models: "A100"},
 		{MemMiB: 4 * gib, Cards: 1, AvoidModels: "T4", SameNUMA: true},
+		{MemMiB: 4 * gib, Cards: 1, UUIDs: "GPU-1", AvoidUUIDs: "GPU-2"},
 	} {
 		s.Observe(types.UID(fmt.Sprint("uid-", i)), r)
 	}
@@ -168,8 +209,8 @@ func TestStreamShapeIgnoresModels(t *testing.T) {
 }
 
 func TestRequestStringNamesModels(t *testing.T) {
-	r := Request{MemMiB: 4096, Cards: 2, Models: "A100,H100", AvoidModels: "PCIE"}
-	if got, want := r.String(), "4096 MiB on each of 2 cards, model A100 or H100, not PCIE"; got != want {
+	r := Request{MemMiB: 4096, Cards: 2, Models: "A100,H100", AvoidModels: "PCIE", UUIDs: "GPU-1,GPU-2", AvoidUUIDs: "GPU-3"}
+	if got, want := r.String(), "4096 MiB on each of 2 cards, model A100 or H100, not PCIE, card GPU-1 or GPU-2, not card GPU-3"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -49,6 +50,12 @@ type Request struct {
 	// SameNUMA they are not part of the request's shape in the stream.
 	Models      string `json:"models,omitempty"`
 	AvoidModels string `json:"avoidModels,omitempty"`
+	// UUIDs, when set, admits only the cards with one of its
+	// comma-separated UUIDs (contract.AnnotationGPUCard), and AvoidUUIDs
+	// refuses them (AnnotationGPUCardAvoid). ParseUUIDs normalizes both;
+	// they are not part of the request's shape either.
+	UUIDs      string `json:"uuids,omitempty"`
+	AvoidUUIDs string `json:"avoidUUIDs,omitempty"`
 }
 
 func (r Request) String() string {
@@ -61,7 +68,7 @@ func (r Request) String() string {
 	default:
 		s = fmt.Sprintf("%d MiB on each of %d cards", r.MemMiB, r.Cards)
 	}
-	if m := r.modelPhrase(); m != "" {
+	if m := r.cardsPhrase(); m != "" {
 		s += ", " + m
 	}
 	return s
@@ -98,21 +105,70 @@ func ParseModels(value string) (string, error) {
 	return strings.Join(names, ","), nil
 }
 
+// Limits on a card list, for the same reason (a UUID longer than an
+// inventory may hold names no card).
+const (
+	maxCardUUIDs = 16
+	maxCardUUID  = contract.MaxCardName
+)
+
+// ParseUUIDs checks and normalizes a comma-separated list of card UUIDs (an
+// AnnotationGPUCard or AnnotationGPUCardAvoid value): parts trimmed, empty
+// ones and repeats (in any case) dropped, joined by ",".
+func ParseUUIDs(value string) (string, error) {
+	var uuids []string
+	for part := range strings.SplitSeq(value, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || slices.ContainsFunc(uuids, func(u string) bool { return strings.EqualFold(u, part) }) {
+			continue
+		}
+		if len(part) > maxCardUUID || strings.ContainsFunc(part, unicode.IsSpace) {
+			return "", fmt.Errorf("%.20q… is not a card UUID; write them as nvidia-smi -L or kubectl zz gpu show them (GPU-8f2b…), comma-separated", part)
+		}
+		if len(uuids) == maxCardUUIDs {
+			return "", fmt.Errorf("more than %d card UUIDs listed; name at most %d, or choose cards by model (zz.io/gpu-model)", maxCardUUIDs, maxCardUUIDs)
+		}
+		uuids = append(uuids, part)
+	}
+	if len(uuids) == 0 {
+		return "", fmt.Errorf("%q names no card; list card UUIDs as kubectl zz gpu shows them, comma-separated", value)
+	}
+	return strings.Join(uuids, ","), nil
+}
+
 // takes reports whether req may have card c: healthy, and of a model req
 // admits.
 func (r *Request) takes(c *Card) bool {
 	if !c.Healthy {
 		return false
 	}
-	if r.Models == "" && r.AvoidModels == "" {
-		return true
-	}
-	return r.modelOK(c.Model)
+	return r.admits(c)
 }
 
-func (r *Request) modelOK(model string) bool {
-	return (r.Models == "" || namesModel(r.Models, model)) && (r.AvoidModels == "" || !namesModel(r.AvoidModels, model))
+// admits reports whether req may have card c by its model and UUID.
+func (r *Request) admits(c *Card) bool {
+	if r.Models == "" && r.AvoidModels == "" && r.UUIDs == "" && r.AvoidUUIDs == "" {
+		return true
+	}
+	return (r.Models == "" || namesModel(r.Models, c.Model)) && (r.AvoidModels == "" || !namesModel(r.AvoidModels, c.Model)) &&
+		(r.UUIDs == "" || listsUUID(r.UUIDs, c.UUID)) && (r.AvoidUUIDs == "" || !listsUUID(r.AvoidUUIDs, c.UUID))
 }
+
+// listsUUID reports whether uuid is one of list's comma-separated parts, in
+// any case, without allocating.
+func listsUUID(list, uuid string) bool {
+	for list != "" {
+		part, rest, _ := strings.Cut(list, ",")
+		if strings.EqualFold(part, uuid) {
+			return true
+		}
+		list = rest
+	}
+	return false
+}
+
+// choosesCards reports whether req names or refuses cards by UUID.
+func (r *Request) choosesCards() bool { return r.UUIDs != "" || r.AvoidUUIDs != "" }
 
 // namesModel reports whether one of list's comma-separated parts is in
 // model, in any case ("a100" names "NVIDIA A100-SXM4-80GB"), without
@@ -130,14 +186,20 @@ func namesModel(list, model string) bool {
 	return false
 }
 
-// modelPhrase says which models req admits, for messages ("" if any).
-func (r *Request) modelPhrase() string {
+// cardsPhrase says which cards req admits, for messages ("" if any).
+func (r *Request) cardsPhrase() string {
 	var parts []string
 	if r.Models != "" {
 		parts = append(parts, "model "+strings.ReplaceAll(r.Models, ",", " or "))
 	}
 	if r.AvoidModels != "" {
 		parts = append(parts, "not "+strings.ReplaceAll(r.AvoidModels, ",", " nor "))
+	}
+	if r.UUIDs != "" {
+		parts = append(parts, "card "+strings.ReplaceAll(r.UUIDs, ",", " or "))
+	}
+	if r.AvoidUUIDs != "" {
+		parts = append(parts, "not card "+strings.ReplaceAll(r.AvoidUUIDs, ",", " nor "))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -172,7 +234,8 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 
 // PodPlacement reads what a pod asks of the extender: its request
 // (PodRequest) with the cards it admits (contract.AnnotationGPUNUMABind,
-// AnnotationGPUModel, AnnotationGPUModelAvoid), and its policy
+// AnnotationGPUModel, AnnotationGPUModelAvoid, AnnotationGPUCard,
+// AnnotationGPUCardAvoid), and its policy
 // (AnnotationGPUPolicy, def when absent). A malformed annotation is an error
 // that says what to write.
 func PodPlacement(pod *corev1.Pod, def Policy) (Request, Policy, error) {
@@ -189,22 +252,29 @@ func PodPlacement(pod *corev1.Pod, def Policy) (Request, Policy, error) {
 			return req, "", fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" to require all the pod's cards on one NUMA node", contract.AnnotationGPUNUMABind, v)
 		}
 	}
-	if req.Models, err = podModels(pod, contract.AnnotationGPUModel); err != nil {
+	if req.Models, err = podList(pod, contract.AnnotationGPUModel, ParseModels); err != nil {
 		return req, "", err
 	}
-	if req.AvoidModels, err = podModels(pod, contract.AnnotationGPUModelAvoid); err != nil {
+	if req.AvoidModels, err = podList(pod, contract.AnnotationGPUModelAvoid, ParseModels); err != nil {
+		return req, "", err
+	}
+	if req.UUIDs, err = podList(pod, contract.AnnotationGPUCard, ParseUUIDs); err != nil {
+		return req, "", err
+	}
+	if req.AvoidUUIDs, err = podList(pod, contract.AnnotationGPUCardAvoid, ParseUUIDs); err != nil {
 		return req, "", err
 	}
 	return req, policy, nil
 }
 
-// podModels reads a pod's list of card models from annotation key ("": none).
-func podModels(pod *corev1.Pod, key string) (string, error) {
+// podList reads a pod's list of card models or UUIDs from annotation key
+// with parse ("": none).
+func podList(pod *corev1.Pod, key string, parse func(string) (string, error)) (string, error) {
 	v, ok := pod.Annotations[key]
 	if !ok {
 		return "", nil
 	}
-	m, err := ParseModels(v)
+	m, err := parse(v)
 	if err != nil {
 		return "", fmt.Errorf("annotation %s: %w", key, err)
 	}

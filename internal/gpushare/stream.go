@@ -51,7 +51,7 @@ func (s *Stream) ObservePod(pod *corev1.Pod) {
 
 // Observe records one request, once per uid.
 func (s *Stream) Observe(uid types.UID, req Request) {
-	req.SameNUMA, req.Models, req.AvoidModels = false, "", "" // a shape is memory × cards
+	req.SameNUMA, req.Models, req.AvoidModels, req.UUIDs, req.AvoidUUIDs = false, "", "", "", "" // a shape is memory × cards
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.seen[uid]; ok {

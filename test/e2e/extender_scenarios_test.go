@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +183,39 @@ func TestExtender(t *testing.T) {
 		}
 		if fmt.Sprint(where) != "[gpu-mixed-1[0]]" {
 			t.Errorf("--fit 1Gi --gpu-model a100-sxm4-80gb fits %v, want only gpu-mixed-1's card 0", where)
+		}
+
+		// Cards by UUID (HAMi's use-gpuuuid / nouse-gpuuuid): a pod pinned
+		// to one T4 (its UUID written in lower case) gets that card; one of
+		// the 80 GB A100 model that refuses the only such card waits, and
+		// says why.
+		var t4, a100 string
+		for _, uuid := range slices.Sorted(maps.Keys(cards)) {
+			switch cards[uuid] {
+			case "Tesla T4":
+				t4 = cmp.Or(t4, uuid)
+			case "NVIDIA A100-SXM4-80GB":
+				a100 = uuid
+			}
+		}
+		pinned := pod("pinned", "1", map[string]string{contract.AnnotationGPUCard: strings.ToLower(t4)})
+		pinned.Labels["app"] = "gpu-card"
+		refusing := pod("a100-not-it", "1", map[string]string{contract.AnnotationGPUModel: "a100-sxm4-80gb", contract.AnnotationGPUCardAvoid: a100})
+		refusing.Labels["app"] = "gpu-pending"
+		createPods(t, []*corev1.Pod{pinned, refusing})
+		got := cluster.RunningPods(t, ns, "app=gpu-card", 1, 60*time.Second)
+		if a, err := gpushare.PodAssignment(&got[0]); err != nil || !slices.Equal(a.UUIDs, []string{t4}) {
+			t.Errorf("the pod pinned to card %s got %v (%v)", t4, a, err)
+		}
+		podEvent(t, ns, "a100-not-it", "FailedScheduling", "node has 0 healthy GPU cards of model a100-sxm4-80gb, not card "+a100+" < 1 asked")
+		where = nil
+		for _, f := range fit("--fit", "1Gi", "--gpu-card", t4) {
+			if f.Fits {
+				where = append(where, fmt.Sprint(f.Node, f.Cards))
+			}
+		}
+		if len(where) != 1 {
+			t.Errorf("--fit 1Gi --gpu-card %s fits %v, want one node", t4, where)
 		}
 		deleteAllPods(t, ns)
 	})
