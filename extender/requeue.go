@@ -34,7 +34,8 @@ import (
 // later (measured: 1 retry in 7 waited 320 s). So when the ledger frees
 // memory on a node, each pod refused there within Window that now fits it
 // gets a pod condition (contract.ConditionGPUMemoryFreed): an update of the
-// pod, on which kube-scheduler retries it after its backoff. The
+// pod, on which kube-scheduler retries it (from its backoff queue at once
+// when nothing else waits, else when the backoff ends). The
 // preemptor whose victims are gone is asked the same way, whenever it was
 // refused.
 type Requeuer struct {
