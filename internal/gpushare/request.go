@@ -136,8 +136,8 @@ func ParseUUIDs(value string) (string, error) {
 	return strings.Join(uuids, ","), nil
 }
 
-// takes reports whether req may have card c: healthy, and of a model req
-// admits.
+// takes reports whether req may have card c: healthy, and one req admits
+// (its model and UUID).
 func (r *Request) takes(c *Card) bool {
 	if !c.Healthy {
 		return false
