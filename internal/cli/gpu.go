@@ -103,7 +103,10 @@ FailedScheduling event carries.`,
   # where a pod of 24Gi on each of 2 A100s would go now, and how many more fit
   kubectl zz gpu --fit 24Gi --cards 2 --gpu-model A100
   # why a pending pod waits: each node's reason
-  kubectl zz gpu --fit pod/trainer-0 -n ml`,
+  kubectl zz gpu --fit pod/trainer-0 -n ml
+  # take card 2 of a node out of scheduling (admins), and give it back
+  kubectl zz gpu cordon gpu-a100-1 2
+  kubectl zz gpu uncordon gpu-a100-1 2`,
 		RunE: runOptions(o),
 	}
 	fl := cmd.Flags()
@@ -122,6 +125,7 @@ FailedScheduling event carries.`,
 	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
 	o.print.addFlags(cmd)
+	cmd.AddCommand(NewCmdGPUCordon(configFlags, streams, true), NewCmdGPUCordon(configFlags, streams, false))
 	return cmd
 }
 

@@ -81,6 +81,12 @@ const AnnotationGPUMemUsed = Prefix + "gpu-mem-used"
 // written by the device plugin.
 const AnnotationNodeGPUInventory = Prefix + "gpu-inventory"
 
+// AnnotationNodeGPUCordon on a node lists, comma-separated, the UUIDs of
+// cards an admin took out of scheduling (kubectl zz gpu cordon): the
+// extender places no new pod on them, as kubectl cordon does for a node,
+// while the pods already there keep their memory.
+const AnnotationNodeGPUCordon = Prefix + "gpu-cordon"
+
 // Env set in containers.
 const (
 	// EnvVisibleDevices selects the cards the NVIDIA container runtime exposes.

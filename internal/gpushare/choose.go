@@ -112,10 +112,11 @@ func Fit(cards []Card, req Request) error {
 	case usable < req.Cards:
 		return fmt.Errorf("node has %d healthy GPU cards of %s < %d asked (%s)", usable, req.cardsPhrase(), req.Cards, cardList(cards, req))
 	case req.Cards == 1:
-		return fmt.Errorf("largest free card %d MiB < %d MiB asked", largest, req.MemMiB)
+		// Cards that are down (or cordoned) are why there is less room.
+		return fmt.Errorf("largest free card %d MiB < %d MiB asked%s", largest, req.MemMiB, unhealthyList(cards))
 	}
-	return fmt.Errorf("%d cards with %d MiB free < %d cards asked (free MiB per card: %s)",
-		fitting, req.MemMiB, req.Cards, freeList(cards, req))
+	return fmt.Errorf("%d cards with %d MiB free < %d cards asked (free MiB per card: %s)%s",
+		fitting, req.MemMiB, req.Cards, freeList(cards, req), unhealthyList(cards))
 }
 
 // cardList says what a node's healthy cards are, for Fit's reasons: by

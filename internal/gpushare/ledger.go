@@ -102,17 +102,19 @@ func (l *Ledger) node(name string) *node {
 	return n
 }
 
-// SetNode records a node's inventory (from its annotation) and recounts the
-// memory its pods hold. A node without the annotation has no cards.
+// SetNode records a node's inventory (from its annotation), with the cards
+// an admin cordoned counted unhealthy for new pods, and recounts the memory
+// its pods hold. A node without the annotation has no cards.
 func (l *Ledger) SetNode(obj *corev1.Node) {
 	inv, err := contract.ParseInventory(obj.Annotations[contract.AnnotationNodeGPUInventory])
+	cordoned, cerr := ParseCordon(obj.Annotations[contract.AnnotationNodeGPUCordon])
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.node(obj.Name)
 	n.known = true
 	l.room.markDirty(n)
 	capacity := obj.Status.Capacity[contract.ResourceGPU]
-	if inventory := obj.Annotations[contract.AnnotationNodeGPUInventory] + "/" + capacity.String(); inventory != n.inventory {
+	if inventory := obj.Annotations[contract.AnnotationNodeGPUInventory] + "/" + capacity.String() + "/" + obj.Annotations[contract.AnnotationNodeGPUCordon]; inventory != n.inventory {
 		n.inventory = inventory
 		l.markFreed(obj.Name)
 	}
@@ -120,9 +122,13 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 		l.charge(n, l.pods[uid], -1)
 	}
 	n.err, n.cards, n.pos = nil, nil, map[string]int{}
-	if err != nil {
+	switch {
+	case err != nil:
 		n.err = err
-	} else {
+	case cerr != nil:
+		// The admin meant to take cards out: none is given until it reads.
+		n.err = cerr
+	default:
 		// The device plugin advertises the same number of slots per card.
 		slots := 0
 		if q, ok := obj.Status.Capacity[contract.ResourceGPU]; ok && len(inv.Cards) > 0 {
@@ -132,6 +138,7 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 			n.pos[g.UUID] = len(n.cards)
 			n.cards = append(n.cards, Card{GPU: g, Slots: slots})
 		}
+		cordon(n.cards, cordoned)
 	}
 	for uid := range n.pods {
 		l.charge(n, l.pods[uid], 1)

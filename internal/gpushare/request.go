@@ -116,6 +116,11 @@ const (
 // AnnotationGPUCard or AnnotationGPUCardAvoid value): parts trimmed, empty
 // ones and repeats (in any case) dropped, joined by ",".
 func ParseUUIDs(value string) (string, error) {
+	return parseUUIDList(value, maxCardUUIDs)
+}
+
+// parseUUIDList is ParseUUIDs with at most most UUIDs.
+func parseUUIDList(value string, most int) (string, error) {
 	var uuids []string
 	for part := range strings.SplitSeq(value, ",") {
 		part = strings.TrimSpace(part)
@@ -125,8 +130,8 @@ func ParseUUIDs(value string) (string, error) {
 		if len(part) > maxCardUUID || strings.ContainsFunc(part, unicode.IsSpace) {
 			return "", fmt.Errorf("%.20q… is not a card UUID; write them as nvidia-smi -L or kubectl zz gpu show them (GPU-8f2b…), comma-separated", part)
 		}
-		if len(uuids) == maxCardUUIDs {
-			return "", fmt.Errorf("more than %d card UUIDs listed; name at most %d, or choose cards by model (zz.io/gpu-model)", maxCardUUIDs, maxCardUUIDs)
+		if len(uuids) == most {
+			return "", fmt.Errorf("more than %d card UUIDs listed; name at most %d, or choose cards by model (zz.io/gpu-model)", most, most)
 		}
 		uuids = append(uuids, part)
 	}

@@ -74,6 +74,22 @@ func identityWithToken(t *testing.T, name, token string) identity {
 	return identity{name: name, kubeconfig: path, client: client}
 }
 
+// editTenant is a ServiceAccount "tenant" of ns with the edit role there:
+// a namespace's developer.
+func editTenant(t *testing.T, ns string) identity {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-edit"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return identityWithToken(t, "tenant", token(t, ns, "tenant", nil))
+}
+
 // token asks for a token of ns/sa, bound to a pod when pod is set (the
 // token then names the pod's node, as a DaemonSet pod's own token does).
 func token(t *testing.T, ns, sa string, pod *corev1.Pod) string {
@@ -273,15 +289,7 @@ func TestHostileTenant(t *testing.T) {
 
 	// The tenant: a ServiceAccount with the edit role in its namespace.
 	ns := cluster.Namespace(t, nil)
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-edit"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tenant := identityWithToken(t, "tenant", token(t, ns, "tenant", nil))
+	tenant := editTenant(t, ns)
 
 	// Two GPU pods of the tenant, placed by the real zz-scheduler and
 	// extender (whose bind writes the card choice under the policies).
