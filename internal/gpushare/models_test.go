@@ -13,29 +13,39 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 )
 
-func TestParseModels(t *testing.T) {
+// TestParseLists: the card model and card UUID lists of a pod's
+// annotations, normalized or refused with what to write.
+func TestParseLists(t *testing.T) {
+	models, uuids := ParseModels, ParseUUIDs
 	for _, tc := range []struct {
+		parse             func(string) (string, error)
 		in, want, wantErr string
 	}{
-		{in: "A100", want: "A100"},
-		{in: " a100 , H100,,a100", want: "a100,H100"},
-		{in: "A100,A100,a100", want: "A100"},
-		{in: "", wantErr: `"" names no card model; list models or parts of them, comma-separated, e.g. "A100,H100"`},
-		{in: " , ,", wantErr: "names no card model"},
-		{in: strings.Repeat("x", 65), wantErr: "is longer than 64 characters"},
-		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", want: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"},
-		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card models listed; name at most 16"},
+		{parse: models, in: "A100", want: "A100"},
+		{parse: models, in: " a100 , H100,,a100", want: "a100,H100"},
+		{parse: models, in: "A100,A100,a100", want: "A100"},
+		{parse: models, in: "", wantErr: `"" names no card model; list models or parts of them, comma-separated, e.g. "A100,H100"`},
+		{parse: models, in: " , ,", wantErr: "names no card model"},
+		{parse: models, in: strings.Repeat("x", 65), wantErr: "is longer than 64 characters"},
+		{parse: models, in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", want: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"},
+		{parse: models, in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card models listed; name at most 16"},
+		{parse: uuids, in: "GPU-8f2b", want: "GPU-8f2b"},
+		{parse: uuids, in: " GPU-a , gpu-A,,GPU-b", want: "GPU-a,GPU-b"},
+		{parse: uuids, in: "", wantErr: `"" names no card; list card UUIDs as kubectl zz gpu shows them`},
+		{parse: uuids, in: "GPU-a b", wantErr: "is not a card UUID"},
+		{parse: uuids, in: strings.Repeat("x", 97), wantErr: "is not a card UUID"},
+		{parse: uuids, in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card UUIDs listed"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseModels(tc.in)
+			got, err := tc.parse(tc.in)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("ParseModels(%q) = %q, %v; want error %q", tc.in, got, err, tc.wantErr)
+					t.Fatalf("parse(%q) = %q, %v; want error %q", tc.in, got, err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Fatalf("ParseModels(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+				t.Fatalf("parse(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 		})
 	}
@@ -85,32 +95,6 @@ func TestAdmits(t *testing.T) {
 		if got := r.admits(&c); got != tc.want {
 			t.Errorf("%s, card %q %s: %v, want %v", r, tc.model, tc.uuid, got, tc.want)
 		}
-	}
-}
-
-func TestParseUUIDs(t *testing.T) {
-	for _, tc := range []struct {
-		in, want, wantErr string
-	}{
-		{in: "GPU-8f2b", want: "GPU-8f2b"},
-		{in: " GPU-a , gpu-A,,GPU-b", want: "GPU-a,GPU-b"},
-		{in: "", wantErr: `"" names no card; list card UUIDs as kubectl zz gpu shows them`},
-		{in: "GPU-a b", wantErr: "is not a card UUID"},
-		{in: strings.Repeat("x", 97), wantErr: "is not a card UUID"},
-		{in: "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", wantErr: "more than 16 card UUIDs listed"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseUUIDs(tc.in)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("ParseUUIDs(%q) = %q, %v; want error %q", tc.in, got, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("ParseUUIDs(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-			}
-		})
 	}
 }
 
