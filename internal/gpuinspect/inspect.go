@@ -126,7 +126,8 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 
 // Table returns the table kubectl zz gpu prints: one row per card (per node
 // when its inventory is unreadable). FREE is the ledger's free memory
-// (gpushare.Card.FreeMiB: 0 on a card whose sharing slots are all taken).
+// (gpushare.Card.FreeMiB: 0 on a card whose sharing slots are all taken;
+// 0 with why on a card that is down or cordoned).
 // Wide adds UUID, health, the card's NUMA node ("<unknown>" when its device
 // plugin could not tell), the memory the card's pods use (as their device
 // plugin published it; "<unknown>" when none did) and each pod's
@@ -148,7 +149,7 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 			continue
 		}
 		for _, c := range v.Cards {
-			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), mib(c.FreeMiB()), strconv.Itoa(len(c.Pods))}
+			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), freeCell(c.Card), strconv.Itoa(len(c.Pods))}
 			if wide {
 				byPod := used[c.UUID]
 				pods := make([]string, len(c.Pods))
@@ -184,6 +185,19 @@ func ShapeTable(shapes []gpushare.ShapeRoom) (header []string, rows [][]string) 
 			strconv.Itoa(r.Pods), mib(r.UnusableMiB)})
 	}
 	return header, rows
+}
+
+// freeCell is FREE: what a new pod may have of the card, so none on a card
+// that is down or cordoned, with which (kubectl get nodes says
+// SchedulingDisabled for a cordoned node).
+func freeCell(c gpushare.Card) string {
+	switch {
+	case c.Healthy:
+		return mib(c.FreeMiB())
+	case strings.HasPrefix(c.Reason, gpushare.CordonReason):
+		return "0 (cordoned)"
+	}
+	return "0 (unhealthy)"
 }
 
 // mib prints MiB as kubectl prints memory quantities.
