@@ -35,6 +35,9 @@ func TestGPUCordon(t *testing.T) {
 	if out, err := zz(cluster.Kubeconfig, "gpu", "cordon", node, "0"); err != nil || !strings.Contains(out, "node/"+node+" card 0 (GPU-"+node+"-0) cordoned") {
 		t.Fatalf("kubectl zz gpu cordon: %v\n%s", err, out)
 	}
+	if out, err := zz(cluster.Kubeconfig, "gpu", node); err != nil || !strings.Contains(strings.Join(strings.Fields(out), " "), node+" 0 "+model+" 40Gi 0Mi 0 (cordoned) 0") {
+		t.Fatalf("kubectl zz gpu %s does not show card 0 cordoned: %v\n%s", node, err, out)
+	}
 	for _, verb := range []string{"cordon", "uncordon"} {
 		if out, err := zz(tenant.kubeconfig, "gpu", verb, node, "0", "1"); err == nil || !strings.Contains(out, "forbidden") {
 			t.Fatalf("the tenant ran kubectl zz gpu %s: %v\n%s", verb, err, out)
