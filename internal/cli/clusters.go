@@ -204,3 +204,16 @@ func forEach(targets []target, errOut io.Writer, fn func(t target, progress io.W
 	}
 	return fmt.Errorf("failed in %d of %d contexts:\n%w", failed, len(targets), errors.Join(errs...))
 }
+
+// oneTarget resolves --context for a command that changes one cluster
+// (what names it in the error when several are given).
+func oneTarget(f *genericclioptions.ConfigFlags, what string) (target, error) {
+	targets, err := resolveTargets(f, true)
+	if err != nil {
+		return target{}, err
+	}
+	if len(targets) != 1 {
+		return target{}, fmt.Errorf("%s works on one cluster at a time; give one --context", what)
+	}
+	return targets[0], nil
+}

@@ -75,15 +75,9 @@ patch them (cluster admins), which tenants do not have.`
 // Complete connects to the cluster.
 func (o *GPUCordonOptions) Complete(args []string) error {
 	o.node, o.cards = args[0], args[1:]
-	targets, err := resolveTargets(o.configFlags, true)
-	if err != nil {
-		return err
-	}
-	if len(targets) != 1 {
-		return fmt.Errorf("cordon works on one cluster at a time; give one --context")
-	}
-	o.target = targets[0]
-	return nil
+	var err error
+	o.target, err = oneTarget(o.configFlags, "cordon")
+	return err
 }
 
 // Validate checks the flags; it does no I/O.

@@ -61,15 +61,9 @@ failure.`,
 
 // Complete connects to the cluster.
 func (o *RebalanceOptions) Complete(_ []string) error {
-	targets, err := resolveTargets(o.configFlags, true)
-	if err != nil {
-		return err
-	}
-	if len(targets) != 1 {
-		return fmt.Errorf("rebalance works on one cluster at a time; give one --context")
-	}
-	o.target = targets[0]
-	return nil
+	var err error
+	o.target, err = oneTarget(o.configFlags, "rebalance")
+	return err
 }
 
 // Validate checks the flags; it does no I/O.
