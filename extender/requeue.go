@@ -52,9 +52,10 @@ type Requeuer struct {
 	mu      sync.Mutex
 	waiting map[types.UID]*waiter
 	prune   int // prune refusals older than Window when waiting grows past it
-	seed    maphash.Seed
-	seeded  bool
 }
+
+// nodeSeed hashes the node names refusals remember.
+var nodeSeed = maphash.MakeSeed()
 
 // Bounds on what a tenant's pending pods can make the extender keep and
 // write: the nodes a refusal remembers (a pod offered more could go almost
@@ -107,9 +108,6 @@ func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Reques
 	if r.waiting == nil {
 		r.waiting, r.prune = map[types.UID]*waiter{}, minPruneWaiting
 	}
-	if !r.seeded {
-		r.seed, r.seeded = maphash.MakeSeed(), true
-	}
 	if len(r.waiting) >= r.prune {
 		r.pruneLocked()
 		r.prune = max(minPruneWaiting, 2*len(r.waiting))
@@ -127,7 +125,7 @@ func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Reques
 		w.nodes = nil
 	} else {
 		for _, n := range names {
-			w.nodes = append(w.nodes, maphash.String(r.seed, n))
+			w.nodes = append(w.nodes, maphash.String(nodeSeed, n))
 		}
 	}
 	w.priority, w.req, w.refused = corev1helpers.PodPriority(pod), req, r.Now()
@@ -136,7 +134,7 @@ func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Reques
 
 // refusedOn reports whether w was refused on node (nil nodes: any).
 func (r *Requeuer) refusedOn(w *waiter, node string) bool {
-	return w.nodes == nil || slices.Contains(w.nodes, maphash.String(r.seed, node))
+	return w.nodes == nil || slices.Contains(w.nodes, maphash.String(nodeSeed, node))
 }
 
 // pruneLocked drops the refusals older than Window, but for preemptors
@@ -144,10 +142,7 @@ func (r *Requeuer) refusedOn(w *waiter, node string) bool {
 func (r *Requeuer) pruneLocked() {
 	since := r.Now().Add(-r.Window)
 	for uid, w := range r.waiting {
-		if !w.refused.Before(since) || r.Ledger.Nominated(uid) {
-			continue
-		}
-		if _, held := r.Ledger.HeldOn(uid); !held {
+		if w.refused.Before(since) && !r.Ledger.Reserved(uid) {
 			delete(r.waiting, uid)
 		}
 	}
@@ -204,11 +199,11 @@ func (r *Requeuer) due(nodes []string) []retry {
 			if w.answered == w.refusals || !r.refusedOn(w, node) {
 				continue // asked about already, or not refused here
 			}
-			ok, free := r.Ledger.FitsOn(w.uid, node, w.req)
+			ok, held, free := r.Ledger.FitsOn(w.uid, node, w.req)
 			if !ok {
 				continue
 			}
-			if held, isHeld := r.Ledger.HeldOn(w.uid); !isHeld || held != node {
+			if !held {
 				// Not a preemptor's own cards: count what it would take.
 				if claimed += w.req.MemMiB * int64(w.req.Cards); claimed > free {
 					continue

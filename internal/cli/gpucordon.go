@@ -91,18 +91,23 @@ func (o *GPUCordonOptions) Validate() error {
 // Run edits the node's cordon list, retrying on a conflicting write.
 func (o *GPUCordonOptions) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
-	var changed, uuids []string
-	var inv *contract.NodeGPUInventory
+	var changed []string
+	var cards []contract.GPU
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		node, err := o.target.client.CoreV1().Nodes().Get(ctx, o.node, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if inv, err = contract.ParseInventory(node.Annotations[contract.AnnotationNodeGPUInventory]); err != nil {
+		inv, err := contract.ParseInventory(node.Annotations[contract.AnnotationNodeGPUInventory])
+		if err != nil {
 			return fmt.Errorf("node %s: %w", o.node, err)
 		}
-		if uuids, err = cardUUIDs(inv, o.cards); err != nil {
+		if cards, err = namedCards(inv, o.cards); err != nil {
 			return fmt.Errorf("node %s: %w", o.node, err)
+		}
+		uuids := make([]string, len(cards))
+		for i, c := range cards {
+			uuids[i] = c.UUID
 		}
 		var next string
 		if next, changed, err = gpushare.EditCordon(node.Annotations[contract.AnnotationNodeGPUCordon], uuids, o.On); err != nil {
@@ -118,12 +123,12 @@ func (o *GPUCordonOptions) Run(cmd *cobra.Command) error {
 	}
 	verb := map[bool]string{true: "cordoned", false: "uncordoned"}[o.On]
 	suffix := map[string]string{"none": "", "client": " (dry run)", "server": " (server dry run)"}[o.DryRun]
-	for _, u := range uuids {
+	for _, c := range cards {
 		what := verb
-		if !slices.Contains(changed, u) {
+		if !slices.Contains(changed, c.UUID) {
 			what = "already " + verb
 		}
-		fmt.Fprintf(o.Out, "node/%s card %d (%s) %s%s\n", o.node, cardIndex(inv, u), u, what, suffix)
+		fmt.Fprintf(o.Out, "node/%s card %d (%s) %s%s\n", o.node, c.Index, c.UUID, what, suffix)
 	}
 	return nil
 }
@@ -150,11 +155,11 @@ func (o *GPUCordonOptions) patch(ctx context.Context, node *corev1.Node, next st
 	return err
 }
 
-// cardUUIDs resolves CARD arguments (an index or a UUID, in any case) to
-// the inventory's UUIDs.
-func cardUUIDs(inv *contract.NodeGPUInventory, cards []string) ([]string, error) {
-	var out []string
-	for _, arg := range cards {
+// namedCards resolves CARD arguments (an index or a UUID, in any case) to
+// the inventory's cards, each once.
+func namedCards(inv *contract.NodeGPUInventory, args []string) ([]contract.GPU, error) {
+	var out []contract.GPU
+	for _, arg := range args {
 		i := slices.IndexFunc(inv.Cards, func(c contract.GPU) bool {
 			return strings.EqualFold(c.UUID, arg) || strconv.Itoa(c.Index) == arg
 		})
@@ -165,20 +170,11 @@ func cardUUIDs(inv *contract.NodeGPUInventory, cards []string) ([]string, error)
 			}
 			return nil, fmt.Errorf("no card %q; its cards are %s", arg, strings.Join(have, ", "))
 		}
-		if u := inv.Cards[i].UUID; !slices.Contains(out, u) {
-			out = append(out, u)
+		if c := inv.Cards[i]; !slices.ContainsFunc(out, func(o contract.GPU) bool { return o.UUID == c.UUID }) {
+			out = append(out, c)
 		}
 	}
 	return out, nil
-}
-
-func cardIndex(inv *contract.NodeGPUInventory, uuid string) int {
-	for _, c := range inv.Cards {
-		if c.UUID == uuid {
-			return c.Index
-		}
-	}
-	return -1
 }
 
 // completeGPUCards completes a GPU node's name, then its cards' indexes
@@ -214,8 +210,7 @@ func completeGPUCards(f *genericclioptions.ConfigFlags, on bool) cobra.Completio
 		list, _ := gpushare.ParseCordon(node.Annotations[contract.AnnotationNodeGPUCordon])
 		var cards []cobra.Completion
 		for _, c := range inv.Cards {
-			cordoned := slices.ContainsFunc(strings.Split(list, ","), func(u string) bool { return strings.EqualFold(u, c.UUID) })
-			if cordoned != on && !slices.Contains(args[1:], strconv.Itoa(c.Index)) {
+			if gpushare.ListsUUID(list, c.UUID) != on && !slices.Contains(args[1:], strconv.Itoa(c.Index)) {
 				cards = append(cards, cobra.CompletionWithDesc(strconv.Itoa(c.Index), c.Model+" "+c.UUID))
 			}
 		}

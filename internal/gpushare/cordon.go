@@ -34,7 +34,7 @@ func cordon(cards []Card, list string) {
 	}
 	for i := range cards {
 		c := &cards[i]
-		if !listsUUID(list, c.UUID) {
+		if !ListsUUID(list, c.UUID) {
 			continue
 		}
 		if c.Healthy || c.Reason == "" {

@@ -42,20 +42,21 @@ func (l *Ledger) TakeFreed() []string {
 }
 
 // FitsOn reports whether the pod with uid would pass the extender's filter
-// on node now: it holds cards there (what a preemption freed for it), or
-// req fits the node's cards. free is the memory left on the node's cards.
-func (l *Ledger) FitsOn(uid types.UID, node string, req Request) (ok bool, free int64) {
+// on node now: it holds cards there (held: what a preemption freed for
+// it), or req fits the node's cards. free is the memory left on the node's
+// cards.
+func (l *Ledger) FitsOn(uid types.UID, node string, req Request) (ok, held bool, free int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	n := l.nodes[node]
 	if n == nil || !n.known || n.err != nil {
-		return false, 0
+		return false, false, 0
 	}
 	for i := range n.cards {
 		free += n.cards[i].FreeMiB()
 	}
-	if h := l.pods[uid]; h != nil && !h.bound && h.reservedFor == "" {
-		return h.Node == node, free
+	if on, ok := l.heldOn(uid); ok {
+		return on == node, on == node, free
 	}
-	return fits(n.cards, req), free
+	return fits(n.cards, req), false, free
 }

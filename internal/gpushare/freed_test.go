@@ -121,8 +121,8 @@ func TestFitsOn(t *testing.T) {
 		{"p", "a", Request{MemMiB: 40000, Cards: 2}, false, 50000},
 		{"p", "nowhere", Request{MemMiB: 1, Cards: 1}, false, 0},
 	} {
-		if ok, free := l.FitsOn(tc.uid, tc.node, tc.req); ok != tc.ok || free != tc.free {
-			t.Errorf("FitsOn(%s, %s, %v) = %v, %d; want %v, %d", tc.uid, tc.node, tc.req, ok, free, tc.ok, tc.free)
+		if ok, held, free := l.FitsOn(tc.uid, tc.node, tc.req); ok != tc.ok || held || free != tc.free {
+			t.Errorf("FitsOn(%s, %s, %v) = %v, %v, %d; want %v, false, %d", tc.uid, tc.node, tc.req, ok, held, free, tc.ok, tc.free)
 		}
 	}
 	// A pod holding unbound cards on b (a preemption's result) fits there
@@ -130,10 +130,10 @@ func TestFitsOn(t *testing.T) {
 	if _, err := l.Reserve("b", types.NamespacedName{Namespace: "ns", Name: "held"}, "held", Request{MemMiB: 40000, Cards: 1}, BestFit, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := l.FitsOn("held", "b", Request{MemMiB: 40000, Cards: 1}); !ok {
-		t.Error("the pod does not fit where it holds its cards")
+	if ok, held, _ := l.FitsOn("held", "b", Request{MemMiB: 40000, Cards: 1}); !ok || !held {
+		t.Errorf("the pod where it holds its cards: fits %v, held %v", ok, held)
 	}
-	if ok, _ := l.FitsOn("held", "a", Request{MemMiB: 1000, Cards: 1}); ok {
-		t.Error("a pod holding cards on b fits a")
+	if ok, held, _ := l.FitsOn("held", "a", Request{MemMiB: 1000, Cards: 1}); ok || held {
+		t.Errorf("a pod holding cards on b, on a: fits %v, held %v", ok, held)
 	}
 }

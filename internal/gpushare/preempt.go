@@ -122,10 +122,24 @@ func (l *Ledger) Nominated(uid types.UID) bool {
 func (l *Ledger) HeldOn(uid types.UID) (string, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.heldOn(uid)
+}
+
+// heldOn is HeldOn under the caller's lock.
+func (l *Ledger) heldOn(uid types.UID) (string, bool) {
 	if h := l.pods[uid]; h != nil && !h.bound && h.reservedFor == "" {
 		return h.Node, true
 	}
 	return "", false
+}
+
+// Reserved reports whether the extender keeps something for the pod: a
+// nomination waiting for its victims, or cards it holds unbound.
+func (l *Ledger) Reserved(uid types.UID) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, held := l.heldOn(uid)
+	return held || l.nominations[uid] != nil
 }
 
 // PlanPreemption finds, among names, the node where evicting pods of lower

@@ -156,12 +156,12 @@ func (r *Request) admits(c *Card) bool {
 		return true
 	}
 	return (r.Models == "" || namesModel(r.Models, c.Model)) && (r.AvoidModels == "" || !namesModel(r.AvoidModels, c.Model)) &&
-		(r.UUIDs == "" || listsUUID(r.UUIDs, c.UUID)) && (r.AvoidUUIDs == "" || !listsUUID(r.AvoidUUIDs, c.UUID))
+		(r.UUIDs == "" || ListsUUID(r.UUIDs, c.UUID)) && (r.AvoidUUIDs == "" || !ListsUUID(r.AvoidUUIDs, c.UUID))
 }
 
-// listsUUID reports whether uuid is one of list's comma-separated parts, in
+// ListsUUID reports whether uuid is one of list's comma-separated parts, in
 // any case, without allocating.
-func listsUUID(list, uuid string) bool {
+func ListsUUID(list, uuid string) bool {
 	for list != "" {
 		part, rest, _ := strings.Cut(list, ",")
 		if strings.EqualFold(part, uuid) {
