@@ -98,6 +98,9 @@ func (l *lockedBuffer) String() string {
 func jsonCounts(t *testing.T, out, prefix string) map[string]map[string]int {
 	t.Helper()
 	counts := map[string]map[string]int{}
+	// The command may be writing: its output is buffered and flushed in
+	// blocks, so a read can end inside a line. Only whole lines count.
+	out = out[:strings.LastIndexByte(out, '\n')+1]
 	for _, l := range strings.Split(out, "\n") {
 		if l == "" {
 			continue
