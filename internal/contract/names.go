@@ -165,6 +165,12 @@ const (
 	// AnnotationRestartedAt on a pod template rolls its pods (kubectl zz
 	// restart); kubectl rollout restart sets the same one.
 	AnnotationRestartedAt = "kubectl.kubernetes.io/restartedAt"
+	// AnnotationApplyID on a Deployment is a random token kubectl zz writes
+	// with every apply of it, one per command: a command waiting for its
+	// rollout that reads another token knows another command applied the
+	// Deployment meanwhile, and stops without recording (or rolling back)
+	// what is no longer its rollout.
+	AnnotationApplyID = Prefix + "apply-id"
 	// AnnotationDeploymentRevision is the Deployment controller's rollout
 	// counter on Deployments and ReplicaSets.
 	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"

@@ -102,11 +102,15 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt); err != nil {
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt)
+	if err != nil {
 		return nil, err
 	}
 	canary := render.CanaryName(app)
-	if err := waitRollout(ctx, c, ns, canary, &cfg.Options); err != nil {
+	if err := waitRollout(ctx, c, ns, canary, &cfg.Options, cl); err != nil {
+		if errors.Is(err, ErrSuperseded) {
+			return &Result{}, err
+		}
 		err = fmt.Errorf("%w\nthe stable version still serves; kubectl zz abort %s removes the canary", err, app)
 		if cfg.RollbackOnFailure {
 			res := &Result{}
@@ -114,10 +118,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		}
 		return &Result{}, err
 	}
-	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+	if err := settle(ctx, c, &cfg.Options, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil

@@ -102,18 +102,16 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false); err != nil {
+	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, o.Namespace, app, o); err != nil {
+	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
 		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
 		res := &Result{}
 		return res, restore(ctx, c, o, app, history, err, res)
 	}
-	if err := prune(ctx, c, o.Namespace, app, rev.objects); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, c, o.Namespace, secret, history, o.HistoryLimit); err != nil {
+	if err := settle(ctx, c, o, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil

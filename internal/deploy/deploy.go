@@ -7,12 +7,14 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/user"
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -116,28 +118,44 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt); err != nil {
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, ns, app, &cfg.Options); err != nil {
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl); err != nil {
 		res := &Result{}
 		if cfg.RollbackOnFailure {
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
 		}
 		return res, err
 	}
-	if err := prune(ctx, c, ns, app, rev.objects); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, c, ns, secret, history, cfg.HistoryLimit); err != nil {
+	if err := settle(ctx, c, &cfg.Options, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
 }
 
+// settle ends every command whose rollout completed: it checks that the
+// Deployments are still what the command applied (cl), then deletes the
+// app's objects objs lacks and records the revision.
+func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string, cl *claim, objs []render.Object, secret *corev1.Secret, history []*Revision) error {
+	if err := cl.verify(ctx, c, o.Namespace); err != nil {
+		return err
+	}
+	if err := prune(ctx, c, o.Namespace, app, objs); err != nil {
+		return err
+	}
+	return record(ctx, c, o.Namespace, secret, history, o.HistoryLimit)
+}
+
 // restore re-applies the last recorded revision after the failure cause and
-// waits for it; the returned error always wraps cause.
+// waits for it; the returned error always wraps cause. A cause that is
+// ErrSuperseded is returned as it is: the Deployment is another writer's now,
+// and restoring would undo that writer's change.
 func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result) error {
+	if errors.Is(cause, ErrSuperseded) {
+		return cause
+	}
 	history = readable(history)
 	if len(history) == 0 {
 		return fmt.Errorf("%w\nno earlier revision of %s to roll back to", cause, app)
@@ -146,10 +164,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
 	}
-	if err := applyObjects(ctx, c, o.Namespace, app, last.objects, true); err != nil {
+	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true)
+	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
-	if err := waitRollout(ctx, c, o.Namespace, app, o); err != nil {
+	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
 	}
 	if err := prune(ctx, c, o.Namespace, app, last.objects); err != nil {
@@ -195,18 +214,16 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false); err != nil {
+	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options); err != nil {
+	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options, cl); err != nil {
 		err = fmt.Errorf("rollback of %s to revision %d: %w", cfg.App, target.Number, err)
 		res := &Result{}
 		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res)
 	}
-	if err := prune(ctx, c, cfg.Namespace, cfg.App, rev.objects); err != nil {
-		return nil, err
-	}
-	if err := record(ctx, c, cfg.Namespace, secret, history, cfg.HistoryLimit); err != nil {
+	if err := settle(ctx, c, &cfg.Options, cfg.App, cl, rev.objects, secret, history); err != nil {
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil

@@ -210,6 +210,7 @@ func comparable(obj runtime.Object) (string, error) {
 		}
 		if ann, ok := meta["annotations"].(map[string]any); ok {
 			delete(ann, contract.AnnotationDeploymentRevision)
+			delete(ann, contract.AnnotationApplyID)
 			if len(ann) == 0 {
 				delete(meta, "annotations")
 			}

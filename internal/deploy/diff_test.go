@@ -22,7 +22,7 @@ func TestObjectDiff(t *testing.T) {
 	live := before.DeepCopy()
 	live.ResourceVersion, live.Generation, live.UID = "42", 3, "u-1"
 	live.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: contract.ManagedBy}}
-	live.Annotations = map[string]string{contract.AnnotationDeploymentRevision: "3"}
+	live.Annotations = map[string]string{contract.AnnotationDeploymentRevision: "3", contract.AnnotationApplyID: "token-of-the-last-apply"}
 	live.Status.ReadyReplicas = 2
 	same := before.DeepCopy()
 	same.Labels[contract.LabelRevision] = "2"
@@ -30,7 +30,7 @@ func TestObjectDiff(t *testing.T) {
 
 	d, err := objectDiff(gvk, "shop", live, same)
 	if err != nil || d != "" {
-		t.Fatalf("only server fields and the revision differ, got diff %q (%v)", d, err)
+		t.Fatalf("only server fields, the revision and the apply token differ, got diff %q (%v)", d, err)
 	}
 	changed := same.DeepCopy()
 	changed.Spec.Template.Spec.Containers[0].Image = "reg/shop:2"

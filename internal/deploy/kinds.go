@@ -117,36 +117,41 @@ func kindOf(kind string) (kindOps, bool) {
 // conflicts: zz owns what it renders). A Deployment that stops setting its
 // replicas (an HPA takes them over) first hands them to
 // contract.FieldManagerHandover, or the apply would reset them to 1. The
-// objects objs lacks are left for prune, once the rollout succeeded.
-func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool) error {
+// objects objs lacks are left for prune, once the rollout succeeded. Each
+// Deployment carries the command's token, and the claim returned tells the
+// wait for its rollout from another writer's.
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool) (*claim, error) {
+	cl := newClaim()
 	for _, o := range objs {
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		k, ok := kindOf(kind)
 		if !ok {
-			return fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
+			return nil, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
 		}
 		live, err := k.get(ctx, c, ns, o.GetName())
 		switch {
 		case apierrors.IsNotFound(err):
 			live = nil
 		case err != nil:
-			return fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
+			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
 		if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
-			return err
+			return nil, err
 		}
 		if err := handOver(ctx, c, ns, o, live); err != nil {
-			return err
+			return nil, err
 		}
-		body, err := json.Marshal(o)
+		body, err := json.Marshal(cl.stamp(o))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := k.apply(ctx, c, ns, o.GetName(), body, false); err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
+		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
+		if err != nil {
+			return nil, fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
+		cl.applied(stored)
 	}
-	return nil
+	return cl, nil
 }
 
 // ErrNotManaged is wrapped by the error for an existing object that kubectl
@@ -196,24 +201,9 @@ func handOver(ctx context.Context, c kubernetes.Interface, ns string, o render.O
 
 // ownsField reports whether manager's apply owns the field at path.
 func ownsField(entries []metav1.ManagedFieldsEntry, manager string, path ...string) bool {
-	for _, e := range entries {
-		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.FieldsV1 == nil {
-			continue
-		}
-		var fields map[string]any
-		if json.Unmarshal(e.FieldsV1.Raw, &fields) != nil {
-			continue
-		}
-		found := true
-		for _, p := range path {
-			next, ok := fields["f:"+p].(map[string]any)
-			if !ok {
-				found = false
-				break
-			}
-			fields = next
-		}
-		if found {
+	for i := range entries {
+		e := &entries[i]
+		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && hasField(e, path...) {
 			return true
 		}
 	}

@@ -61,9 +61,10 @@ func (p *progress) done() {
 
 // waitRollout follows the app's Deployment until its rollout completes, the
 // controller reports a missed progress deadline, or the timeout passes; then
-// it returns ErrRolloutFailed with why the pods are not ready.
-func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options) error {
-	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o,
+// it returns ErrRolloutFailed with why the pods are not ready. When another
+// writer changes the Deployment that cl applied, it stops with ErrSuperseded.
+func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim) error {
+	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o, cl: cl,
 		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
 	defer w.p.done()
 	parent := ctx
@@ -112,6 +113,7 @@ type waiter struct {
 	ns, app string
 	start   time.Time
 	o       *Options
+	cl      *claim
 	p       *progress
 	last    Status
 	lastErr error
@@ -133,6 +135,9 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	w.lastErr, w.failedReads = nil, 0
+	if err := w.cl.holds(d); err != nil {
+		return true, err
+	}
 	st := RolloutStatus(d)
 	w.last = st
 	why := ""

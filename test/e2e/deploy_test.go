@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -319,4 +320,68 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestConcurrentDeploy: a deploy waits for pods that cannot be scheduled
+// when another deploy of the same app goes through, and then a restart by
+// kubectl changes the template under a third waiting deploy. Each waiting
+// deploy stops at once, names the other writer, records nothing, and does
+// not roll back (--rollback-on-failure), which would undo the other's change.
+func TestConcurrentDeploy(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	if out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s"); err != nil {
+		t.Fatalf("deploy v1: %v\n%s%s", err, out, errOut)
+	}
+	// waiting starts a deploy of version that can never be ready, and
+	// returns once its Deployment runs that version.
+	waiting := func(version string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, version, "stuck", 8080, "nowhere"), "--timeout", "90s", "--rollback-on-failure")
+			done <- err
+		}()
+		cluster.WaitFor(t, 30*time.Second, "deploy of "+version+" applied", func(ctx context.Context) (bool, string, error) {
+			d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			img := d.Spec.Template.Spec.Containers[0].Image
+			return img == "registry.local/shop:"+version, img, nil
+		})
+		return done
+	}
+	stopped := func(done <-chan error, want string) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if !errors.Is(err, deploy.ErrSuperseded) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("the waiting deploy: %v\nwant %q", err, want)
+			}
+			t.Logf("the waiting deploy stopped with: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the waiting deploy still waits 30 s after another writer changed its Deployment")
+		}
+	}
+
+	done := waiting("3.0")
+	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "deployed as revision 2") {
+		t.Fatalf("deploy v2 beside the waiting one: %v\n%s%s", err, out, errOut)
+	}
+	stopped(done, "was applied by another kubectl zz command while this one waited (it now runs version 2.0, image registry.local/shop:2.0)")
+	checkApp(t, ns, "2.0", "two", 8080)
+	if revs := history(t, ns); len(revs) != 2 || revs[1].Version != "2.0" {
+		t.Fatalf("history = %+v, want revisions 1.0 and 2.0", revs)
+	}
+
+	done = waiting("4.0")
+	patch := `{"spec":{"template":{"metadata":{"annotations":{"` + contract.AnnotationRestartedAt + `":"` + time.Now().Format(time.RFC3339) + `"}}}}}`
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(patch),
+		metav1.PatchOptions{FieldManager: "kubectl-rollout"}); err != nil {
+		t.Fatal(err)
+	}
+	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
+	if revs := history(t, ns); len(revs) != 2 {
+		t.Errorf("a superseded deploy was recorded: %+v", revs)
+	}
 }

@@ -1,0 +1,163 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// ErrSuperseded is wrapped by the error of a command whose Deployment was
+// changed by another writer while it waited for the rollout (a concurrent
+// deploy, rollback, scale or restart, a kubectl edit): the rollout it would
+// report is no longer the one it started. It records nothing and rolls
+// nothing back, since either would undo the other writer's change.
+var ErrSuperseded = errors.New("superseded by another writer")
+
+// claim is what one command applied to an app's Deployments: its token
+// (contract.AnnotationApplyID, written on each of them) and each one's pod
+// template as the apiserver stored it. Another command's apply replaces the
+// token; any other writer of the template changes the template.
+type claim struct {
+	id        string
+	templates map[string]*corev1.PodTemplateSpec
+}
+
+func newClaim() *claim {
+	return &claim{id: rand.Text(), templates: map[string]*corev1.PodTemplateSpec{}}
+}
+
+// stamp returns o as it is applied: a Deployment as a copy carrying the
+// claim's token, anything else as it is.
+func (cl *claim) stamp(o render.Object) render.Object {
+	d, ok := o.(*appsv1.Deployment)
+	if !ok {
+		return o
+	}
+	d = d.DeepCopy()
+	if d.Annotations == nil {
+		d.Annotations = map[string]string{}
+	}
+	d.Annotations[contract.AnnotationApplyID] = cl.id
+	return d
+}
+
+// applied keeps the pod template of a Deployment as the apply stored it.
+func (cl *claim) applied(stored any) {
+	if d, ok := stored.(*appsv1.Deployment); ok {
+		cl.templates[d.Name] = d.Spec.Template.DeepCopy()
+	}
+}
+
+// holds returns nil while d is still what this command applied, or says
+// who changed it (wrapping ErrSuperseded). Deployments the command did not
+// apply always hold.
+func (cl *claim) holds(d *appsv1.Deployment) error {
+	if cl == nil {
+		return nil
+	}
+	want, ok := cl.templates[d.Name]
+	if !ok {
+		return nil
+	}
+	app := d.Labels[contract.LabelApp]
+	if app == "" {
+		app = d.Name
+	}
+	after := fmt.Sprintf("; this command recorded nothing and rolled nothing back (kubectl zz status %s shows what runs, kubectl zz history %s what was recorded)", app, app)
+	if d.Annotations[contract.AnnotationApplyID] != cl.id {
+		return fmt.Errorf("%w: deployment %s/%s was applied by another kubectl zz command while this one waited (it now runs %s)%s",
+			ErrSuperseded, d.Namespace, d.Name, running(d), after)
+	}
+	if !equality.Semantic.DeepEqual(&d.Spec.Template, want) {
+		return fmt.Errorf("%w: the pod template of deployment %s/%s was changed%s while this command waited (it now runs %s)%s",
+			ErrSuperseded, d.Namespace, d.Name, templateWriter(d.ManagedFields), running(d), after)
+	}
+	return nil
+}
+
+// verify reads every Deployment the command applied again: the last check
+// before it prunes and records, so a change that came after the rollout
+// completed is not recorded as this command's either.
+func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) error {
+	for name := range cl.templates {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("%w: deployment %s/%s was deleted after its rollout; this command recorded nothing", ErrSuperseded, ns, name)
+		}
+		if err != nil {
+			return fmt.Errorf("read deployment %s/%s before recording the revision: %w", ns, name, err)
+		}
+		if err := cl.holds(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// running describes what a Deployment runs: its version label and the app
+// container's image.
+func running(d *appsv1.Deployment) string {
+	img := ""
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == render.ContainerName || img == "" {
+			img = c.Image
+		}
+	}
+	if v := d.Labels[contract.LabelVersion]; v != "" {
+		return fmt.Sprintf("version %s, image %s", v, img)
+	}
+	return "image " + img
+}
+
+// templateWriter names the last field manager other than kubectl zz that
+// wrote into the pod template (" by kubectl-edit at 12:03:04"), or "".
+func templateWriter(entries []metav1.ManagedFieldsEntry) string {
+	var last *metav1.ManagedFieldsEntry
+	for i := range entries {
+		e := &entries[i]
+		if e.Manager == contract.ManagedBy || e.Manager == contract.FieldManagerHandover || !hasField(e, "spec", "template") {
+			continue
+		}
+		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
+			last = e
+		}
+	}
+	switch {
+	case last == nil:
+		return ""
+	case last.Time == nil:
+		return " by " + last.Manager
+	}
+	return fmt.Sprintf(" by %s at %s", last.Manager, last.Time.UTC().Format("15:04:05"))
+}
+
+// hasField reports whether the managed fields entry e holds the field at path.
+func hasField(e *metav1.ManagedFieldsEntry, path ...string) bool {
+	if e.FieldsV1 == nil {
+		return false
+	}
+	var fields map[string]any
+	if json.Unmarshal(e.FieldsV1.Raw, &fields) != nil {
+		return false
+	}
+	for _, p := range path {
+		next, ok := fields["f:"+p].(map[string]any)
+		if !ok {
+			return false
+		}
+		fields = next
+	}
+	return true
+}

@@ -1,0 +1,174 @@
+package deploy
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// TestClaimHolds: a Deployment holds while it carries the command's token
+// and the template the apply stored; the error says who changed it.
+func TestClaimHolds(t *testing.T) {
+	objs := render.Render(spec(t, "reg/shop:1", ""), render.Options{Namespace: ns, Revision: 1})
+	cl := newClaim()
+	var applied *appsv1.Deployment
+	for _, o := range objs {
+		if d, ok := cl.stamp(o).(*appsv1.Deployment); ok {
+			applied = d
+		}
+	}
+	if o := objs[len(objs)-1].(*appsv1.Deployment); o.Annotations[contract.AnnotationApplyID] != "" {
+		t.Fatal("stamp changed the rendered object instead of a copy")
+	}
+	cl.applied(applied)
+	at := metav1.NewTime(time.Date(2026, 12, 5, 9, 30, 1, 0, time.UTC))
+	rollout := metav1.ManagedFieldsEntry{Manager: "kubectl-rollout", Operation: metav1.ManagedFieldsOperationUpdate, Time: &at,
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/restartedAt":{}}}}}}`)}}
+	scaler := metav1.ManagedFieldsEntry{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Time: &at,
+		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:replicas":{}}}`)}}
+	tests := []struct {
+		name   string
+		change func(d *appsv1.Deployment)
+		want   string // "" holds
+	}{
+		{"unchanged", func(*appsv1.Deployment) {}, ""},
+		{"replicas and status change (HPA, controller)", func(d *appsv1.Deployment) {
+			d.Spec.Replicas = new(int32(9))
+			d.Status.ReadyReplicas = 4
+			d.ManagedFields = []metav1.ManagedFieldsEntry{scaler}
+		}, ""},
+		{"another kubectl zz command", func(d *appsv1.Deployment) {
+			d.Annotations[contract.AnnotationApplyID] = "other"
+			d.Labels[contract.LabelVersion] = "2"
+			d.Spec.Template.Spec.Containers[0].Image = "reg/shop:2"
+		}, "deployment team-a/shop was applied by another kubectl zz command while this one waited (it now runs version 2, image reg/shop:2); this command recorded nothing and rolled nothing back (kubectl zz status shop"},
+		{"token removed", func(d *appsv1.Deployment) { delete(d.Annotations, contract.AnnotationApplyID) }, "applied by another kubectl zz command"},
+		{"kubectl rollout restart", func(d *appsv1.Deployment) {
+			d.Spec.Template.Annotations = map[string]string{contract.AnnotationRestartedAt: "now"}
+			d.ManagedFields = []metav1.ManagedFieldsEntry{scaler, rollout, {Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply,
+				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{}}}`)}}}
+		}, "the pod template of deployment team-a/shop was changed by kubectl-rollout at 09:30:01 while this command waited (it now runs version 1, image reg/shop:1)"},
+		{"template changed by an unknown writer", func(d *appsv1.Deployment) {
+			d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "X", Value: "y"})
+		}, "the pod template of deployment team-a/shop was changed while"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := applied.DeepCopy()
+			tt.change(d)
+			err := cl.holds(d)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("holds = %v, want nil", err)
+			case tt.want != "" && (!errors.Is(err, ErrSuperseded) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("holds = %v\nwant ErrSuperseded with %q", err, tt.want)
+			}
+		})
+	}
+	other := applied.DeepCopy()
+	other.Name = "shop-canary"
+	other.Annotations[contract.AnnotationApplyID] = "other"
+	if err := cl.holds(other); err != nil {
+		t.Errorf("a Deployment the command did not apply: %v", err)
+	}
+	if err := (*claim)(nil).holds(other); err != nil {
+		t.Errorf("no claim: %v", err)
+	}
+}
+
+// TestConcurrentDeploy: while one deploy waits for a rollout that cannot
+// finish, another deploy of the same app (or kubectl rollout restart)
+// changes the Deployment. The waiting one stops, records nothing and does
+// not roll back even with --rollback-on-failure; the other one's version
+// runs and is the one recorded.
+func TestConcurrentDeploy(t *testing.T) {
+	for _, other := range []string{"deploy", "restart"} {
+		t.Run(other, func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:slow")
+			o := opts()
+			o.Timeout = 20 * time.Second // a wait that only the other writer ends
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:slow", ""), RollbackOnFailure: true})
+				done <- err
+			}()
+			for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the first deploy never applied")
+				}
+			}
+			wantImage, want := "reg/shop:slow", "the pod template of deployment team-a/shop was changed by kubectl-rollout"
+			switch other {
+			case "deploy":
+				if rev := deployOK(t, c, spec(t, "reg/shop:2", ""), 0); rev != 2 {
+					t.Fatalf("the second deploy recorded revision %d, want 2", rev)
+				}
+				wantImage, want = "reg/shop:2", "applied by another kubectl zz command while this one waited (it now runs version 2, image reg/shop:2)"
+			case "restart":
+				d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d.Spec.Template.Annotations = map[string]string{contract.AnnotationRestartedAt: "2026-12-05T09:30:01Z"}
+				if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{FieldManager: "kubectl-rollout"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the first deploy still waits after the other writer's change")
+			}
+			if !errors.Is(err, ErrSuperseded) || errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("first deploy: %v\nwant ErrSuperseded with %q", err, want)
+			}
+			if img := image(t, c); img != wantImage {
+				t.Errorf("image = %s, want the other writer's %s", img, wantImage)
+			}
+			hist, _ := History(t.Context(), c, ns, "shop")
+			if got := len(hist); got != map[string]int{"deploy": 2, "restart": 1}[other] || hist[got-1].Image == "reg/shop:slow" {
+				t.Errorf("history after the superseded deploy: %d revisions, last %s", got, hist[got-1].Image)
+			}
+		})
+	}
+}
+
+// TestVerifyBeforeRecord: a change that lands after the rollout completed
+// still keeps the command from recording it as its own.
+func TestVerifyBeforeRecord(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	objs := render.Render(spec(t, "reg/shop:1", ""), render.Options{Namespace: ns, Revision: 1})
+	cl, err := applyObjects(t.Context(), c, ns, "shop", objs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.verify(t.Context(), c, ns); err != nil {
+		t.Fatalf("right after the apply: %v", err)
+	}
+	if _, err := applyObjects(t.Context(), c, ns, "shop", objs, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.verify(t.Context(), c, ns); !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("after another command applied the same objects: %v, want ErrSuperseded", err)
+	}
+	if err := c.AppsV1().Deployments(ns).Delete(t.Context(), "shop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.verify(t.Context(), c, ns); !errors.Is(err, ErrSuperseded) || !strings.Contains(err.Error(), "was deleted") {
+		t.Fatalf("after the Deployment was deleted: %v", err)
+	}
+}
