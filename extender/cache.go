@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/podannotate"
 )
@@ -29,6 +31,11 @@ import (
 // informers; it is ready once both informers delivered their initial lists,
 // so the GPU state was rebuilt from every pod's annotations.
 type Cache struct {
+	// DefaultPolicy, when set, restores the GPU preemptions recorded on
+	// pending pods (contract.AnnotationGPUNomination) by another replica or
+	// before a restart; it is the cluster's placement policy.
+	DefaultPolicy gpushare.Policy
+
 	client  kubernetes.Interface
 	ledger  *gpushare.Ledger
 	book    *balance.Book
@@ -36,6 +43,12 @@ type Cache struct {
 	synced  []cache.InformerSynced
 	ready   atomic.Bool
 	badPods prometheus.Counter
+	// nominationTTL is how long a recorded preemption may wait (Run's
+	// assumeTTL); deferred holds the pods that carried a record before the
+	// initial lists were in, restored once they are.
+	nominationTTL time.Duration
+	mu            sync.Mutex
+	deferred      []types.NamespacedName
 }
 
 // NewCache builds the informers; Run starts them.
@@ -143,17 +156,55 @@ func (c *Cache) setPod(obj any) {
 		klog.ErrorS(err, "Cannot read the GPU assignment; its memory stays held", "pod", klog.KObj(p))
 	}
 	c.book.SetPod(p)
+	if v, ok := p.Annotations[contract.AnnotationGPUNomination]; ok && p.Spec.NodeName == "" && c.DefaultPolicy != "" {
+		c.restoreNomination(p, v)
+	}
+}
+
+// restoreNomination restores the preemption recorded on pending pod p, once
+// the ledger knows every pod: the record's victims are read from them.
+func (c *Cache) restoreNomination(p *corev1.Pod, value string) {
+	if !c.ready.Load() {
+		c.mu.Lock()
+		c.deferred = append(c.deferred, types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+		c.mu.Unlock()
+		return
+	}
+	rec, err := gpushare.ParseNominationRecord(value)
+	if err != nil {
+		c.badPods.Inc()
+		klog.ErrorS(err, "Cannot read the GPU preemption recorded on a pod; not restored", "pod", klog.KObj(p))
+		return
+	}
+	if c.ledger.RestoreNomination(p, rec, c.DefaultPolicy, c.nominationTTL) {
+		klog.InfoS("Restored a GPU preemption recorded on its pod; the memory its victims free is kept for it", "pod", klog.KObj(p), "node", rec.Node, "since", rec.Since)
+	}
+}
+
+// restoreDeferred restores the preemptions seen during the initial lists.
+func (c *Cache) restoreDeferred() {
+	c.mu.Lock()
+	keys := c.deferred
+	c.deferred = nil
+	c.mu.Unlock()
+	for _, k := range keys {
+		if p, err := c.factory.Core().V1().Pods().Lister().Pods(k.Namespace).Get(k.Name); err == nil {
+			c.setPod(p)
+		}
+	}
 }
 
 // Run starts the informers, waits for the initial lists, then, until ctx
 // ends, expires reservations of pods never bound after assumeTTL and
 // releases the cards of bound pods that did not start within unstartedTTL.
 func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) error {
+	c.nominationTTL = assumeTTL
 	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return fmt.Errorf("informer caches did not sync: %w", ctx.Err())
 	}
 	c.ready.Store(true)
+	c.restoreDeferred()
 	go c.expireAssumptions(ctx)
 	klog.FromContext(ctx).Info("Caches synced; GPU state rebuilt from pod annotations", "gpuNodes", len(c.ledger.View()))
 	wait.UntilWithContext(ctx, func(ctx context.Context) {

@@ -9,8 +9,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -61,6 +63,50 @@ func TestGuarded(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); !c.Guarded(types.NamespacedName{Namespace: "ns", Name: "job-0"}); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("an empty selector does not guard job-0")
+		}
+	}
+}
+
+// TestCacheRestoresNominations: a preemption recorded on its pending pod
+// (another replica's, or this process's before a restart) is restored once
+// the initial lists are in, whatever order they came in: the memory its
+// terminating victim frees stays the preemptor's.
+func TestCacheRestoresNominations(t *testing.T) {
+	victim := gpuPod("a-victim", "40Gi", 1)
+	a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 40960, AssumeTime: time.Now().Add(-time.Minute), Assigned: true}
+	victim.Annotations = a.Annotations()
+	victim.Spec.NodeName, victim.Status.Phase = "a", corev1.PodRunning
+	victim.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	pre := gpuPod("0-preemptor", "40Gi", 1) // listed first where order is by name
+	pre.Spec.Priority = ptr.To[int32](100)
+	pre.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "a", Since: time.Now().Add(-5 * time.Second)}.Encode()}
+	stale := gpuPod("stale", "40Gi", 1)
+	stale.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "a", Since: time.Now().Add(-time.Hour)}.Encode()}
+	client := fake.NewClientset(gpuNode("a", 40960), pre, victim, stale)
+	ledger := gpushare.NewLedger()
+	c, err := NewCache(client, ledger, balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DefaultPolicy = gpushare.Binpack
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil || !ledger.Nominated(pre.UID); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorded preemption was not restored (ready: %v)", c.Ready())
+		}
+	}
+	if ledger.Nominated(stale.UID) {
+		t.Error("a record older than the TTL was restored")
+	}
+	if err := client.CoreV1().Pods("ns").Delete(t.Context(), victim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if node, held := ledger.HeldOn(pre.UID); held && node == "a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim is gone, yet its card was not kept for the preemptor")
 		}
 	}
 }

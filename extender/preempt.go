@@ -19,6 +19,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/podannotate"
 )
 
 // Preemptor makes room for a GPU pod that fits no node by evicting pods of
@@ -106,7 +107,8 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 		return
 	}
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
-	if !p.Ledger.Nominate(pod.UID, key, plan, req, policy, p.Now()) {
+	since := p.Now()
+	if !p.Ledger.Nominate(pod.UID, key, plan, req, policy, since) {
 		return
 	}
 	p.Results.WithLabelValues(preemptStarted).Inc()
@@ -117,7 +119,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	p.event(pod, corev1.EventTypeNormal, contract.ReasonPreempting, "Evicting %d lower-priority pods on node %s for %s of GPU memory",
 		len(plan.Victims), plan.Node, req)
 	if len(plan.Victims) > 0 {
-		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan)
+		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan, since)
 	}
 }
 
@@ -137,8 +139,9 @@ func (p *Preemptor) Refresh(pod *corev1.Pod) {
 	}
 }
 
-// evict evicts the plan's victims, all or none where a budget refuses.
-func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priority int32, plan gpushare.Plan) {
+// evict evicts the plan's victims, all or none where a budget refuses;
+// then it records the nomination on the preemptor (record).
+func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priority int32, plan gpushare.Plan, since time.Time) {
 	logger := klog.FromContext(p.Ctx).WithValues("preemptor", preemptor, "node", plan.Node)
 	for _, dry := range []bool{true, false} {
 		for _, v := range plan.Victims {
@@ -172,6 +175,22 @@ func (p *Preemptor) evict(uid types.UID, preemptor types.NamespacedName, priorit
 	}
 	p.Results.WithLabelValues(preemptFinished).Inc()
 	logger.V(2).Info("Evicted the victims of a GPU preemption", "victims", len(plan.Victims))
+	p.record(uid, preemptor, gpushare.NominationRecord{Node: plan.Node, Since: since}, logger)
+}
+
+// record writes the nomination on its preemptor (contract.AnnotationGPUNomination),
+// after the evictions: the other replicas' ledgers, whose informers see the
+// victims terminating first, restore it from there, and so does this one
+// after a restart. Not written, the preemption still works here; only a
+// failover or restart before the preemptor runs would lose its hold on the
+// freed memory, as before.
+func (p *Preemptor) record(uid types.UID, preemptor types.NamespacedName, rec gpushare.NominationRecord, logger klog.Logger) {
+	ctx, cancel := context.WithTimeout(p.Ctx, 10*time.Second)
+	defer cancel()
+	err := podannotate.Set(ctx, p.Client, preemptor.Namespace, preemptor.Name, uid, map[string]string{contract.AnnotationGPUNomination: rec.Encode()})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		logger.Error(err, "Could not record the GPU preemption on its pod; a restart of the extender before it runs would forget it")
+	}
 }
 
 func (p *Preemptor) evictOne(v gpushare.Victim, dryRun bool) error {

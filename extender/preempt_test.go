@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -131,10 +133,25 @@ func TestPreemptor(t *testing.T) {
 	t.Run("evicts after a dry run, then the preemptor fits where it freed", func(t *testing.T) {
 		e, ev, rec := setup(t, nil)
 		p := high("high")
+		if err := e.client.Tracker().Add(p); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
 		if fit := filter(t, e, p); len(fit) != 0 {
 			t.Fatalf("fits %v before the preemption", fit)
 		}
 		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
+		// Then the nomination is recorded on the preemptor, for the other
+		// replicas and a restart.
+		waitFor(t, "the record", func() bool {
+			got, err := e.client.CoreV1().Pods("ns").Get(t.Context(), "high", metav1.GetOptions{})
+			return err == nil && got.Annotations[contract.AnnotationGPUNomination] != ""
+		})
+		got, _ := e.client.CoreV1().Pods("ns").Get(t.Context(), "high", metav1.GetOptions{})
+		if r, err := gpushare.ParseNominationRecord(got.Annotations[contract.AnnotationGPUNomination]); err != nil || r.Node != "a" ||
+			r.Since.Before(start.Add(-time.Second)) || r.Since.After(time.Now()) {
+			t.Errorf("record %+v, %v; want node a, since the preemption started", r, err)
+		}
 		if got := testutil.ToFloat64(NewPreemptionWaiting(e.ledger)); got != 0 {
 			t.Errorf("zz_extender_preemptions_waiting %v once the victim is gone, want 0", got)
 		}
@@ -180,10 +197,16 @@ func TestPreemptor(t *testing.T) {
 	t.Run("a budget's refusal evicts nothing", func(t *testing.T) {
 		e, ev, _ := setup(t, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10))
 		p := high("high")
+		if err := e.client.Tracker().Add(p); err != nil {
+			t.Fatal(err)
+		}
 		filter(t, e, p)
 		waitFor(t, "the nomination to be cancelled", func() bool { return !e.ledger.Nominated(p.UID) })
 		if got := ev.list(); !slices.Equal(got, []string{"dry ns/low"}) {
 			t.Fatalf("eviction calls %v; want the dry run only", got)
+		}
+		if got, _ := e.client.CoreV1().Pods("ns").Get(t.Context(), "high", metav1.GetOptions{}); got.Annotations[contract.AnnotationGPUNomination] != "" {
+			t.Errorf("a cancelled preemption was recorded: %v", got.Annotations)
 		}
 	})
 	t.Run("a pod its budget guards is no victim: the API is not asked", func(t *testing.T) {

@@ -77,6 +77,14 @@ const AnnotationContainerGPU = Prefix + "gpu-container"
 // (see the package doc); kubectl zz gpu reads it.
 const AnnotationGPUMemUsed = Prefix + "gpu-mem-used"
 
+// AnnotationGPUNomination on a GPU pod the extender preempts for records,
+// once the victims are evicted, the node the memory is freed on and since
+// when, as JSON ({"node":"gpu-3","since":"2026-12-05T07:00:00Z"}): another
+// replica of the extender, or the same one after a restart, restores the
+// nomination from it, so the memory the victims free stays the pod's (as
+// kube-scheduler keeps status.nominatedNodeName). Reserved to the extender.
+const AnnotationGPUNomination = Prefix + "gpu-nomination"
+
 // AnnotationNodeGPUInventory holds a node's cards as NodeGPUInventory JSON,
 // written by the device plugin.
 const AnnotationNodeGPUInventory = Prefix + "gpu-inventory"

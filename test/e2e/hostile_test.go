@@ -580,6 +580,12 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Annotations = map[string]string{contract.AnnotationGPUMemUsed: "GPU-" + node + "-0=0"}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a pod that claims its GPU memory use", err, msgReserved)
+	// A preemption's record: after a failover, the memory freed on the node
+	// would be kept for this pod.
+	p = newGPUPod(ns, "forged-nomination", "40Gi")
+	p.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: node, Since: time.Now()}.Encode()}
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	refused(t, "create a pod with a preemption's record", err, msgReserved)
 
 	// Controllers' templates.
 	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "forged"}, Annotations: forgedAssignment(node)},
@@ -633,6 +639,7 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 		{contract.AnnotationContainerGPU + "=x/y/1"},
 		// Hide what the pod uses, or claim another pod's use.
 		{contract.AnnotationGPUMemUsed + "=GPU-" + node + "-0=1"},
+		{contract.AnnotationGPUNomination + "=" + gpushare.NominationRecord{Node: node, Since: time.Now()}.Encode()},
 	} {
 		out, err := kubectlAs(ctx, tenant, append([]string{"-n", ns, "annotate", "pod", gpuPod.Name}, args...)...)
 		if err != nil {
@@ -737,6 +744,8 @@ func extenderAbuse(t *testing.T, ext identity, pod *corev1.Pod) {
 		{"change another annotation", `{"metadata":{"annotations":{"owner":"evil"}}}`, msgOnlyGPUAnns},
 		{"mark a pod served", fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, contract.AnnotationGPUAssigned), msgReserved},
 		{"publish a pod's use", fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-x-0=1"}}}`, contract.AnnotationGPUMemUsed), msgReserved},
+		// Its one right beyond the card choice is a preemption's record.
+		{"relabel a pod while recording a preemption", fmt.Sprintf(`{"metadata":{"labels":{"app":"other"},"annotations":{%q:"{}"}}}`, contract.AnnotationGPUNomination), msgOnlyGPUAnns},
 	} {
 		_, err := ext.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, []byte(tt.patch), metav1.PatchOptions{})
 		refused(t, "the extender's token: "+tt.what, err, tt.want)

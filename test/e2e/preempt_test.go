@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // TestGPUPreemption: a GPU pod of higher priority that fits no card gets
@@ -151,6 +152,20 @@ func TestGPUPreemption(t *testing.T) {
 	if waiting.Spec.NodeName != "" {
 		t.Fatalf("the waiting low-priority pod took a card on %s", waiting.Spec.NodeName)
 	}
+	// The preemption is recorded on the preemptor, for the other replica and
+	// a restart (the shipped policies let the extender write that only).
+	cluster.WaitFor(t, 30*time.Second, "the preemption recorded on its pod", func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "high", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		v, ok := p.Annotations[contract.AnnotationGPUNomination]
+		if !ok {
+			return false, "no record", nil
+		}
+		rec, err := gpushare.ParseNominationRecord(v)
+		return err == nil && rec.Node == node, v, err
+	})
 	// Events name no other pod: only counts, and the preemptor's UID.
 	podEvent(t, ns, "high", contract.ReasonPreempting, "Evicting 1 lower-priority pods on node "+node)
 	for _, p := range pods.Items {

@@ -125,6 +125,7 @@ func run(o options) error {
 		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: ctx, Results: preemptions,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
+		c.DefaultPolicy = gpushare.Policy(o.policy)
 	}
 	requeues := extender.NewRequeueMetric()
 	if o.requeue > 0 {
