@@ -18,6 +18,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -32,9 +33,11 @@ import (
 // in one no webhook sees, in turn, and reports the latency of a create and
 // the throughput of each, and the zz webhook's ratios to the no-op one (the
 // cost of zz's decision beyond the price of any webhook) and to the one-op
-// one (beyond the price of any webhook that changes the pod). Pods name a
-// scheduler that does not run and ask for no sidecar (one review each), so
-// nothing but admission and storage is measured. Run with ZZ_BENCH=1; figures
+// one (beyond the price of any webhook that changes the pod); and, as a fifth
+// mode, the same change made by a MutatingAdmissionPolicy in the apiserver
+// (bench_webhook_map_test.go), the cost of the change without any webhook.
+// Pods name a scheduler that does not run and ask for no sidecar (one review
+// each), so nothing but admission and storage is measured. Run with ZZ_BENCH=1; figures
 // go to the test log.
 func TestBenchWebhook(t *testing.T) {
 	if os.Getenv("ZZ_BENCH") != "1" {
@@ -45,6 +48,8 @@ func TestBenchWebhook(t *testing.T) {
 	noop := cluster.Namespace(t, map[string]string{benchNoopLabel: "enabled"})
 	patch := cluster.Namespace(t, map[string]string{benchPatchLabel: "enabled"})
 	without := cluster.Namespace(t, nil)
+	inCEL := cluster.Namespace(t, map[string]string{benchMAPLabel: "enabled"})
+	startBenchMAP(t)
 	startNoopWebhook(t, benchNoopLabel, nil)
 	startNoopWebhook(t, benchPatchLabel, []byte(`[{"op":"add","path":"/metadata/labels/zz-bench~1patched","value":"1"}]`))
 	cfg := *cluster.Config
@@ -71,19 +76,20 @@ func TestBenchWebhook(t *testing.T) {
 		}
 		return pod.Labels["zz-bench/patched"] == "1", "not patched yet", nil
 	})
+	sameMutation(t, with, inCEL)
 	const pods, workers = 1000, 8
 	// CPU per create, of every process that does the work: the apiserver,
 	// etcd, the zz webhook, and this test (the client, and the no-op webhook).
 	// On a shared machine latency measures the queue; CPU per create does not.
 	pids := []int{clusterPid(t, "kube-apiserver"), clusterPid(t, "etcd"), w.proc.Pid(), os.Getpid()}
 	results := map[string][]benchRun{}
-	names := map[string]string{with: "zz     ", noop: "no-op  ", patch: "one-op ", without: "without"}
+	names := map[string]string{with: "zz     ", noop: "no-op  ", patch: "one-op ", without: "without", inCEL: "cel    "}
 	rounds := envInt(t, "ZZ_BENCH_ROUNDS", 3)
 	// ZZ_BENCH_PPROF=DIR: the apiserver's CPU profile over the first 2 s of
 	// each mode's creates, one file a mode and round (go tool pprof -diff_base).
 	profDir := os.Getenv("ZZ_BENCH_PPROF")
 	for round := range rounds {
-		for _, ns := range []string{without, noop, patch, with} {
+		for _, ns := range []string{without, noop, patch, with, inCEL} {
 			var prof sync.WaitGroup
 			if profDir != "" && round > 0 {
 				file := filepath.Join(profDir, fmt.Sprintf("apiserver-%s-%d.pprof", strings.TrimSpace(names[ns]), round+1))
@@ -106,6 +112,11 @@ func TestBenchWebhook(t *testing.T) {
 	// patch and decode it again; the one-op webhook pays that and nothing else.
 	t.Logf("RESULT zz vs one-op patch webhook: p50 ratio %.2f, p99 ratio %.2f, throughput ratio %.2f, CPU per create ratio %.2f; one-op vs no-op: p50 ratio %.2f, CPU per create ratio %.2f",
 		ratio(wi.p(50), wp.p(50)), ratio(wi.p(99), wp.p(99)), wi.rate/wp.rate, wi.cpu/wp.cpu, ratio(wp.p(50), wn.p(50)), wp.cpu/wn.cpu)
+	// The same mutation as a MutatingAdmissionPolicy: CEL in the apiserver,
+	// no round trip.
+	wc := merge(results[inCEL])
+	t.Logf("RESULT MutatingAdmissionPolicy doing zz's mutation %s; vs no-op webhook: p50 ratio %.2f, p99 ratio %.2f, throughput ratio %.2f, CPU per create ratio %.2f; vs zz webhook: p50 ratio %.2f, CPU per create ratio %.2f",
+		wc, ratio(wc.p(50), wn.p(50)), ratio(wc.p(99), wn.p(99)), wc.rate/wn.rate, wc.cpu/wn.cpu, ratio(wc.p(50), wi.p(50)), wc.cpu/wi.cpu)
 	// The webhook's own view: reviews served and their mean time in the handler.
 	for line := range strings.Lines(w.metrics(t)) {
 		if strings.HasPrefix(line, "zz_webhook_admission_duration_seconds_sum") || strings.HasPrefix(line, "zz_webhook_admission_duration_seconds_count") {
@@ -251,11 +262,18 @@ func cpuOf(t *testing.T, pids []int) []float64 {
 
 // createBenchPods creates n unschedulable pods with the given concurrency, then
 // deletes them; cpu is what the processes pids used per create.
+// webhookBenchPod is the pod the benchmark creates: no sidecar (one review each)
+// and a scheduler that does not run.
+func webhookBenchPod() *corev1.Pod {
+	pod := appPod("bench", "1500m")
+	pod.Annotations = nil
+	pod.Spec.SchedulerName = "zz-bench-nobody"
+	return pod
+}
+
 func createBenchPods(t *testing.T, client kubernetes.Interface, ns string, n, workers int, pids []int) benchRun {
 	t.Helper()
-	pod := appPod("bench", "1500m")
-	pod.Annotations = nil // no sidecar: one review per pod
-	pod.Spec.SchedulerName = "zz-bench-nobody"
+	pod := webhookBenchPod()
 	lat := make([]time.Duration, n)
 	jobs := make(chan int)
 	errs := make(chan error, n)
