@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -368,6 +369,12 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 	if preemptor != nil {
 		if n := snap.Preempt(fits, req, corev1helpers.PodPriority(preemptor)); n > 0 {
 			preempting = fmt.Sprintf(" (preemption would make room on %d more)", n)
+		}
+		// A preemption under way: the extender evicted its victims and keeps
+		// what they free for it (the pod waits for them to terminate).
+		if rec, err := gpushare.ParseNominationRecord(preemptor.Annotations[contract.AnnotationGPUNomination]); err == nil {
+			preempting += fmt.Sprintf("; the extender evicted pods for it on node %s %s ago and keeps the memory they free for it",
+				rec.Node, time.Since(rec.Since).Round(time.Second))
 		}
 	}
 	header, rows := gpuinspect.FitTable(fits)

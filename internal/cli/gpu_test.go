@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -179,7 +180,10 @@ func TestGPUFit(t *testing.T) {
 	urgent.Spec.Priority = ptr.To[int32](100)
 	polite := urgent.DeepCopy()
 	polite.Name, polite.UID, polite.Spec.PreemptionPolicy = "polite", "u-polite", ptr.To(corev1.PreemptNever)
-	objs = append(objs, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
+	preempting := urgent.DeepCopy()
+	preempting.Name, preempting.UID = "preempting", "u-preempting"
+	preempting.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "gpu-1", Since: time.Now().Add(-30 * time.Second)}.Encode()}
+	objs = append(objs, preempting, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}), urgent, polite)
 	objs = append(objs, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "gpu", Namespace: "ns-a"},
@@ -214,6 +218,9 @@ func TestGPUFit(t *testing.T) {
 		{[]string{"gpu", "--fit", "pod/urgent", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
 			"20480 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (preemption would make room on 1 more); 0 such pods"},
+		{[]string{"gpu", "--fit", "pod/preempting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
+			"(preemption would make room on 1 more); the extender evicted pods for it on node gpu-1 "},
 		{[]string{"gpu", "--fit", "pod/polite", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"}, "fits 0 of 1 GPU nodes now; 0 such pods"},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},
@@ -233,7 +240,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/polite\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 
