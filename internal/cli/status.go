@@ -204,14 +204,20 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				return nil, err
 			}
 			items = append(items, u)
+			who := st.App
+			if several {
+				who = t.name + "/" + st.App
+			}
 			if !o.list && len(st.Issues) > 0 {
-				who := st.App
-				if several {
-					who = t.name + "/" + st.App
-				}
 				fmt.Fprintf(&reasons, "%s is %s:\n", who, st.Health)
 				for _, is := range st.Issues {
 					fmt.Fprintf(&reasons, "  %s\n", is)
+				}
+			}
+			if !o.list && len(st.Drift) > 0 {
+				fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
+				for _, d := range st.Drift {
+					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
 		}
@@ -249,6 +255,9 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	if st.Revision > 0 {
 		rev = strconv.FormatInt(st.Revision, 10)
 		age = duration.HumanDuration(o.now().Sub(st.DeployedAt))
+	}
+	if len(st.Drift) > 0 {
+		rev += " (drifted)"
 	}
 	cells := map[string]string{
 		"APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "CANARY": canary,

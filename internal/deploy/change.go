@@ -102,7 +102,7 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false)
+	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false, "")
 	if err != nil {
 		return nil, err
 	}

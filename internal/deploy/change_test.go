@@ -269,3 +269,52 @@ func TestDiffRevisions(t *testing.T) {
 		t.Fatalf("diff of a missing revision: %v", err)
 	}
 }
+
+// TestAppStatusDrift: status tells a Deployment that the latest revision
+// does not describe: a failed deploy left running (its token is in no
+// record), or a pod template written outside kubectl zz; a failed deploy
+// rolled back runs the latest record's objects and token again.
+func TestAppStatusDrift(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	driftOf := func() []string {
+		t.Helper()
+		st, err := AppStatusOf(t.Context(), c, ns, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Drift
+	}
+	if d := driftOf(); len(d) != 0 {
+		t.Fatalf("drift right after a deploy: %q", d)
+	}
+	ctl.setStuck("reg/shop:bad")
+	o := opts()
+	o.Timeout = 100 * time.Millisecond
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: true}); !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("deploy of a stuck image: %v", err)
+	}
+	if d := driftOf(); len(d) != 0 {
+		t.Fatalf("drift after a failed deploy was rolled back to revision 1: %q", d)
+	}
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("deploy of a stuck image: %v", err)
+	}
+	if d := driftOf(); len(d) != 1 || !strings.Contains(d[0], "deployment shop was applied by a kubectl zz command that recorded no revision") ||
+		!strings.Contains(d[0], "image reg/shop:bad, not revision 1") {
+		t.Fatalf("drift after a failed deploy left running: %q", d)
+	}
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	if d := driftOf(); len(d) != 0 {
+		t.Fatalf("drift after the next deploy: %q", d)
+	}
+	d := deployment(t, c, "shop")
+	d.Spec.Template.Spec.Containers[0].Image = "reg/shop:hotfix"
+	if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{FieldManager: "kubectl-set"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := driftOf(); len(d) != 1 || !strings.Contains(d[0], "deployment shop: its pod template was changed by kubectl-set at ") {
+		t.Fatalf("drift after kubectl set image: %q", d)
+	}
+}

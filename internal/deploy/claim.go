@@ -34,8 +34,12 @@ type claim struct {
 	templates map[string]*corev1.PodTemplateSpec
 }
 
-func newClaim() *claim {
-	return &claim{id: rand.Text(), templates: map[string]*corev1.PodTemplateSpec{}}
+// newClaim is a claim with token id, or a new random one when id is "".
+func newClaim(id string) *claim {
+	if id == "" {
+		id = rand.Text()
+	}
+	return &claim{id: id, templates: map[string]*corev1.PodTemplateSpec{}}
 }
 
 // stamp returns o as it is applied: a Deployment as a copy carrying the

@@ -19,7 +19,7 @@ import (
 // and the template the apply stored; the error says who changed it.
 func TestClaimHolds(t *testing.T) {
 	objs := render.Render(spec(t, "reg/shop:1", ""), render.Options{Namespace: ns, Revision: 1})
-	cl := newClaim()
+	cl := newClaim("")
 	var applied *appsv1.Deployment
 	for _, o := range objs {
 		if d, ok := cl.stamp(o).(*appsv1.Deployment); ok {
@@ -152,14 +152,14 @@ func TestVerifyBeforeRecord(t *testing.T) {
 	c := fake.NewClientset()
 	startController(t, c)
 	objs := render.Render(spec(t, "reg/shop:1", ""), render.Options{Namespace: ns, Revision: 1})
-	cl, err := applyObjects(t.Context(), c, ns, "shop", objs, false)
+	cl, err := applyObjects(t.Context(), c, ns, "shop", objs, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.verify(t.Context(), c, ns); err != nil {
 		t.Fatalf("right after the apply: %v", err)
 	}
-	if _, err := applyObjects(t.Context(), c, ns, "shop", objs, false); err != nil {
+	if _, err := applyObjects(t.Context(), c, ns, "shop", objs, false, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.verify(t.Context(), c, ns); !errors.Is(err, ErrSuperseded) {

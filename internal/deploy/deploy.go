@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
 )
 
@@ -118,7 +119,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt)
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "")
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +146,12 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 	if err := prune(ctx, c, o.Namespace, app, objs); err != nil {
 		return err
 	}
+	// The record carries the token the Deployments carry, so status can tell
+	// a Deployment that no record describes.
+	if secret.Annotations == nil {
+		secret.Annotations = map[string]string{}
+	}
+	secret.Annotations[contract.AnnotationApplyID] = cl.id
 	return record(ctx, c, o.Namespace, secret, history, o.HistoryLimit)
 }
 
@@ -164,7 +171,8 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
 	}
-	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true)
+	// With the record's own token: the app runs what that record says again.
+	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID)
 	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
@@ -214,7 +222,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false)
+	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "")
 	if err != nil {
 		return nil, err
 	}

@@ -118,10 +118,10 @@ func kindOf(kind string) (kindOps, bool) {
 // replicas (an HPA takes them over) first hands them to
 // contract.FieldManagerHandover, or the apply would reset them to 1. The
 // objects objs lacks are left for prune, once the rollout succeeded. Each
-// Deployment carries the command's token, and the claim returned tells the
-// wait for its rollout from another writer's.
-func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool) (*claim, error) {
-	cl := newClaim()
+// Deployment carries the command's token (id, or a new one when ""), and
+// the claim returned tells the wait for its rollout from another writer's.
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id string) (*claim, error) {
+	cl := newClaim(id)
 	for _, o := range objs {
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		k, ok := kindOf(kind)

@@ -45,6 +45,9 @@ type Revision struct {
 
 	objects []render.Object
 	promote []render.Object // the app as it runs once the canary is promoted
+	// applyID is the token of the command that applied the revision
+	// (contract.AnnotationApplyID), "" in records older than it.
+	applyID string
 }
 
 // objectsKey is the Secret data key holding the rendered objects;
@@ -253,6 +256,7 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
+		applyID: s.Annotations[contract.AnnotationApplyID],
 	}, nil
 }
 

@@ -70,6 +70,11 @@ type AppStatus struct {
 	// Issues are why pods are not ready (and why the controller cannot
 	// create them), when the app is not healthy.
 	Issues []PodIssue `json:"issues,omitempty"`
+	// Drift says how the app's Deployments differ from what its latest
+	// revision recorded: applied by a kubectl zz command that recorded no
+	// revision (one under way, failed or stopped), or a pod template
+	// changed outside kubectl zz (kubectl edit, set image, rollout restart).
+	Drift []string `json:"drift,omitempty"`
 }
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
@@ -111,6 +116,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
 	}
 	apps := map[string]*AppStatus{}
+	tokens := map[string]string{} // the latest record's apply token, per app
 	get := func(name string) *AppStatus {
 		if apps[name] == nil {
 			apps[name] = &AppStatus{App: name, Namespace: ns}
@@ -129,6 +135,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		if st := get(name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
+			tokens[name] = rev.applyID
 		}
 	}
 	failures := map[string][]PodIssue{}
@@ -146,6 +153,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			// Any other Deployment of the app is its canary (<app>-canary).
 			st.Canary = r
 		}
+		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[name])...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -183,6 +191,21 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	}
 	slices.SortFunc(out, func(a, b *AppStatus) int { return strings.Compare(a.App, b.App) })
 	return out, nil
+}
+
+// drift says how Deployment d differs from the latest revision (number
+// rev, apply token): another token is an apply no record describes (records
+// older than the token have none, and are not judged); a pod template field
+// another manager owns was written outside kubectl zz.
+func drift(d *appsv1.Deployment, rev int64, token string) []string {
+	var out []string
+	if live := d.Annotations[contract.AnnotationApplyID]; rev > 0 && token != "" && live != token {
+		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); it runs %s, not revision %d", d.Name, running(d), rev))
+	}
+	if w := templateWriter(d.ManagedFields); w != "" {
+		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))
+	}
+	return out
 }
 
 // deploymentReplicas is what Deployment d runs.

@@ -373,6 +373,9 @@ func TestConcurrentDeploy(t *testing.T) {
 	if revs := history(t, ns); len(revs) != 2 || revs[1].Version != "2.0" {
 		t.Fatalf("history = %+v, want revisions 1.0 and 2.0", revs)
 	}
+	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") {
+		t.Errorf("status after the second deploy recorded what runs: %v\n%s", err, out)
+	}
 
 	done = waiting("4.0")
 	patch := `{"spec":{"template":{"metadata":{"annotations":{"` + contract.AnnotationRestartedAt + `":"` + time.Now().Format(time.RFC3339) + `"}}}}}`
@@ -383,5 +386,14 @@ func TestConcurrentDeploy(t *testing.T) {
 	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
 	if revs := history(t, ns); len(revs) != 2 {
 		t.Errorf("a superseded deploy was recorded: %+v", revs)
+	}
+	// What runs now is in no record, and written outside kubectl zz: status says so.
+	out, _, err = zz(t, ns, "status", "shop")
+	for _, want := range []string{"2 (drifted)", "shop has drifted from its latest revision:",
+		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 2",
+		"deployment shop: its pod template was changed by kubectl-rollout at "} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("status lacks %q: %v\n%s", want, err, out)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -225,4 +226,91 @@ func podEvent(t *testing.T, ns, pod, reason, sub string) {
 		}
 		return false, strings.Join(seen, " | "), nil
 	})
+}
+
+// TestGPUPreemptionSurvivesRestart: the extender is killed while a
+// preemption waits for its victim (held terminating by a finalizer), and
+// started again. The new process restores the nomination from the record on
+// the preemptor (zz_extender_preemptions_waiting is 1 again), keeps the card
+// the victim frees from a lower-priority pod that waits for it too, and the
+// preemptor runs there.
+func TestGPUPreemptionSurvivesRestart(t *testing.T) {
+	ctx := t.Context()
+	node, model := "preempt-restart-gpu", "ZZ-E2E-Restart-40GB"
+	taintedGPUNode(t, node, model)
+	installPolicies(t)
+	z := startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+	low, high := "zz-e2e-restart-low", "zz-e2e-restart-high"
+	for name, value := range map[string]int32{low: 100, high: 1000} {
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
+		if _, err := cluster.Client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+		})
+	}
+	const hold = "zz.io/e2e-hold"
+	release := func(name string) {
+		_, _ = cluster.Client.CoreV1().Pods(ns).Patch(context.WithoutCancel(ctx), name, types.MergePatchType,
+			[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	create := func(name, class, app string, finalizer bool) {
+		t.Helper()
+		p := ofModel(newGPUPod(ns, name, "40Gi"), model)
+		p.Labels["app"] = app
+		p.Spec.PriorityClassName = class
+		if finalizer {
+			p.Finalizers = []string{hold}
+			t.Cleanup(func() { release(name) })
+		}
+		if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	// Two low-priority pods fill both cards; evicted, each stays
+	// terminating until the test lifts its finalizer.
+	create("low-a", low, "low", true)
+	create("low-b", low, "low", true)
+	cluster.RunningPods(t, ns, "app=low", 2, 90*time.Second)
+	create("low-waiting", low, "low-waiting", false)
+	waitUnschedulable(t, ns, "low-waiting")
+	create("high", high, "high", false)
+	var victim string
+	cluster.WaitFor(t, 60*time.Second, "a victim evicted and the preemption recorded", func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=low"})
+		if err != nil {
+			return false, "", err
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				victim = p.Name
+			}
+		}
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "high", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return victim != "" && p.Annotations[contract.AnnotationGPUNomination] != "", "victim " + victim, nil
+	})
+
+	z.extender.Kill()
+	z.startExtender(t)
+	cluster.WaitFor(t, 30*time.Second, "the restarted extender to restore the preemption", func(context.Context) (bool, string, error) {
+		m := scrape(t, z.url("/metrics"))
+		return strings.Contains(m, "zz_extender_preemptions_waiting 1"), grepLines(m, "zz_extender_preemptions_waiting"), nil
+	})
+	release(victim)
+	running := cluster.RunningPods(t, ns, "app=high", 1, 90*time.Second)
+	if running[0].Spec.NodeName != node {
+		t.Fatalf("the preemptor runs on %s, want %s", running[0].Spec.NodeName, node)
+	}
+	waiting, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "low-waiting", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting.Spec.NodeName != "" {
+		t.Fatalf("the waiting low-priority pod took the card freed for the preemptor, on %s", waiting.Spec.NodeName)
+	}
 }
