@@ -41,7 +41,11 @@
 //     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread), and
 //     require all its cards on one NUMA node (GPU.NUMANode, published in the
 //     inventory) with AnnotationGPUNUMABind="true", and admit or refuse card
-//     models with AnnotationGPUModel and AnnotationGPUModelAvoid.
+//     models with AnnotationGPUModel and AnnotationGPUModelAvoid. When it
+//     preempts lower-priority pods for a pod, it records the node and time
+//     on that pod in AnnotationGPUNomination once the victims are evicted,
+//     so another replica, or itself after a restart, keeps the memory they
+//     free for it.
 //  3. The device plugin's Allocate matches the kubelet's request to one pod:
 //     Pending on the same node and asking for ResourceGPU,
 //     AnnotationGPUAssigned="false", same number of cards, the first to
