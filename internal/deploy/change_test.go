@@ -317,4 +317,33 @@ func TestAppStatusDrift(t *testing.T) {
 	if d := driftOf(); len(d) != 1 || !strings.Contains(d[0], "deployment shop: its pod template was changed by kubectl-set at ") {
 		t.Fatalf("drift after kubectl set image: %q", d)
 	}
+	// Fields kubectl zz does not set stay through a server-side apply; the
+	// deploy takes them out, so what runs is what the revision records.
+	d = deployment(t, c, "shop")
+	d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "DEBUG", Value: "1"})
+	d.Spec.Template.Annotations = map[string]string{contract.AnnotationRestartedAt: "now"}
+	if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	o = opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := driftOf(); len(d) != 0 {
+		t.Fatalf("drift after the next deploy: %q", d)
+	}
+	d = deployment(t, c, "shop")
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "DEBUG" {
+			t.Errorf("the env kubectl edit added survived the deploy: %v", d.Spec.Template.Spec.Containers[0].Env)
+		}
+	}
+	if _, ok := d.Spec.Template.Annotations[contract.AnnotationRestartedAt]; ok || d.Spec.Template.Spec.Containers[0].Image != "reg/shop:3" {
+		t.Errorf("template after the deploy: annotations %v, image %s", d.Spec.Template.Annotations, d.Spec.Template.Spec.Containers[0].Image)
+	}
+	if !strings.Contains(progress.String(), "deployment shop: removed from its pod template what was written by kubectl-edit at ") {
+		t.Errorf("the deploy did not say it removed another manager's fields:\n%s", progress.String())
+	}
 }

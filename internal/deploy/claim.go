@@ -32,6 +32,9 @@ var ErrSuperseded = errors.New("superseded by another writer")
 type claim struct {
 	id        string
 	templates map[string]*corev1.PodTemplateSpec
+	// notes are what the apply did beyond applying (fields of other
+	// managers taken out of a pod template), for the progress output.
+	notes []string
 }
 
 // newClaim is a claim with token id, or a new random one when id is "".

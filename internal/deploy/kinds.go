@@ -141,7 +141,8 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if err := handOver(ctx, c, ns, o, live); err != nil {
 			return nil, err
 		}
-		body, err := json.Marshal(cl.stamp(o))
+		obj := cl.stamp(o)
+		body, err := json.Marshal(obj)
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +150,49 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if err != nil {
 			return nil, fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
+		if d, ok := stored.(*appsv1.Deployment); ok {
+			if stored, err = takeBackTemplate(ctx, c, d, obj.(*appsv1.Deployment), cl); err != nil {
+				return nil, err
+			}
+		}
 		cl.applied(stored)
 	}
 	return cl, nil
+}
+
+// takeBackTemplate removes from Deployment d, as the apply stored it, the
+// pod template fields another field manager wrote (kubectl edit, set env,
+// rollout restart): server-side apply keeps another manager's fields through
+// kubectl zz's own apply, yet the app runs what its revision records. It
+// replaces the template with the rendered one (want, stamped) in one update
+// with d's resourceVersion, re-read and retried on a conflict; the apiserver
+// defaults it as it defaulted the apply. Nothing is sent when no other
+// manager owns a template field. Without the right to update Deployments the
+// fields stay, and the claim carries a warning.
+func takeBackTemplate(ctx context.Context, c kubernetes.Interface, d, want *appsv1.Deployment, cl *claim) (runtime.Object, error) {
+	for range 3 {
+		writer := templateWriter(d.ManagedFields)
+		if writer == "" {
+			return d, nil
+		}
+		next := d.DeepCopy()
+		next.Spec.Template = *want.Spec.Template.DeepCopy()
+		updated, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: contract.ManagedBy})
+		switch {
+		case err == nil:
+			cl.notes = append(cl.notes, fmt.Sprintf("deployment %s: removed from its pod template what was written%s, outside kubectl zz", d.Name, writer))
+			return updated, nil
+		case apierrors.IsForbidden(err):
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: deployment %s keeps pod template fields written%s, outside kubectl zz: removing them needs the right to update Deployments (%v)", d.Name, writer, apierrors.ReasonForError(err)))
+			return d, nil
+		case !apierrors.IsConflict(err):
+			return nil, fmt.Errorf("update the pod template of deployment %s/%s: %w", d.Namespace, d.Name, err)
+		}
+		if d, err = c.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{}); err != nil {
+			return nil, fmt.Errorf("get deployment %s/%s: %w", d.Namespace, d.Name, err)
+		}
+	}
+	return nil, fmt.Errorf("update the pod template of deployment %s/%s: changed by another writer three times in a row; try again", d.Namespace, d.Name)
 }
 
 // ErrNotManaged is wrapped by the error for an existing object that kubectl

@@ -67,6 +67,11 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o, cl: cl,
 		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
 	defer w.p.done()
+	if cl != nil && o.Progress != nil {
+		for _, n := range cl.notes {
+			fmt.Fprintln(o.Progress, n)
+		}
+	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()

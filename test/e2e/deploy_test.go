@@ -396,4 +396,18 @@ func TestConcurrentDeploy(t *testing.T) {
 			t.Errorf("status lacks %q: %v\n%s", want, err, out)
 		}
 	}
+	// The next deploy runs what it records: the annotation kubectl-rollout
+	// wrote into the pod template (server-side apply would keep it) is gone.
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "5.0", "five", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, "deployment shop: removed from its pod template what was written by kubectl-rollout at ") {
+		t.Fatalf("deploy v5 over the drift: %v\n%s%s", err, out, errOut)
+	}
+	checkApp(t, ns, "5.0", "five", 8080)
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if _, ok := d.Spec.Template.Annotations[contract.AnnotationRestartedAt]; err != nil || ok {
+		t.Errorf("the pod template after deploy v5: %v, annotations %v", err, d.Spec.Template.Annotations)
+	}
+	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") {
+		t.Errorf("status after deploy v5: %v\n%s", err, out)
+	}
 }
