@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -171,6 +172,13 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
 	if err != nil {
 		return objChange{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
+	}
+	// The deploy also takes out of the pod template what other managers
+	// wrote (takeBackTemplate): so does the diff, as a dry run.
+	if d, ok := merged.(*appsv1.Deployment); ok && templateWriter(d.ManagedFields) != "" {
+		if merged, err = replaceTemplate(ctx, c, d, o.(*appsv1.Deployment), true); err != nil {
+			return objChange{}, fmt.Errorf("dry-run update of the pod template of deployment %s/%s: %w", ns, o.GetName(), err)
+		}
 	}
 	live, err := k.get(ctx, c, ns, o.GetName())
 	if apierrors.IsNotFound(err) {

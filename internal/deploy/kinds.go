@@ -175,9 +175,7 @@ func takeBackTemplate(ctx context.Context, c kubernetes.Interface, d, want *apps
 		if writer == "" {
 			return d, nil
 		}
-		next := d.DeepCopy()
-		next.Spec.Template = *want.Spec.Template.DeepCopy()
-		updated, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: contract.ManagedBy})
+		updated, err := replaceTemplate(ctx, c, d, want, false)
 		switch {
 		case err == nil:
 			cl.notes = append(cl.notes, fmt.Sprintf("deployment %s: removed from its pod template what was written%s, outside kubectl zz", d.Name, writer))
@@ -193,6 +191,18 @@ func takeBackTemplate(ctx context.Context, c kubernetes.Interface, d, want *apps
 		}
 	}
 	return nil, fmt.Errorf("update the pod template of deployment %s/%s: changed by another writer three times in a row; try again", d.Namespace, d.Name)
+}
+
+// replaceTemplate updates Deployment d (as read) with want's pod template;
+// dryRun asks the apiserver what it would store.
+func replaceTemplate(ctx context.Context, c kubernetes.Interface, d, want *appsv1.Deployment, dryRun bool) (*appsv1.Deployment, error) {
+	next := d.DeepCopy()
+	next.Spec.Template = *want.Spec.Template.DeepCopy()
+	opts := metav1.UpdateOptions{FieldManager: contract.ManagedBy}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return c.AppsV1().Deployments(d.Namespace).Update(ctx, next, opts)
 }
 
 // ErrNotManaged is wrapped by the error for an existing object that kubectl

@@ -397,7 +397,12 @@ func TestConcurrentDeploy(t *testing.T) {
 		}
 	}
 	// The next deploy runs what it records: the annotation kubectl-rollout
-	// wrote into the pod template (server-side apply would keep it) is gone.
+	// wrote into the pod template (server-side apply would keep it) is gone;
+	// --diff shows that first.
+	out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "5.0", "five", 8080, ""))
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-        "+contract.AnnotationRestartedAt+": ") {
+		t.Errorf("deploy --diff over the drift: %v\n%s", err, out)
+	}
 	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "5.0", "five", 8080, ""), "--timeout", "60s")
 	if err != nil || !strings.Contains(errOut, "deployment shop: removed from its pod template what was written by kubectl-rollout at ") {
 		t.Fatalf("deploy v5 over the drift: %v\n%s%s", err, out, errOut)
