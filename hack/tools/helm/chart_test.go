@@ -250,8 +250,30 @@ func TestChartValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RenderChart(ch, map[string]any{"certificates": map[string]any{"mode": "vault"}}); err == nil || !strings.Contains(err.Error(), "want self-signed or cert-manager") {
-		t.Errorf("certificates.mode=vault: %v, want an error naming the modes", err)
+	// values.schema.json refuses what the chart cannot render, with the
+	// value's path: a misspelt key, a wrong kind, a value out of range.
+	for _, tc := range []struct {
+		vals map[string]any
+		want []string
+	}{
+		{map[string]any{"certificates": map[string]any{"mode": "vault"}}, []string{"/certificates/mode", "'self-signed', 'cert-manager'"}},
+		{map[string]any{"scheduler": map[string]any{"gpuPolicy": "best-fit"}}, []string{"/scheduler/gpuPolicy", "'binpack', 'bestfit', 'spread'"}},
+		{map[string]any{"scheduler": map[string]any{"gpuPolicyy": "spread"}}, []string{"/scheduler", "additional properties 'gpuPolicyy' not allowed"}},
+		{map[string]any{"schedular": map[string]any{"enabled": false}}, []string{"additional properties 'schedular' not allowed"}},
+		{map[string]any{"scheduler": map[string]any{"gpuRequeueWindow": "10"}}, []string{"/scheduler/gpuRequeueWindow", "does not match pattern"}},
+		{map[string]any{"webhook": map[string]any{"timeoutSeconds": 60}}, []string{"/webhook/timeoutSeconds", "maximum"}},
+		{map[string]any{"webhook": map[string]any{"replicas": "2"}}, []string{"/webhook/replicas", "want integer"}},
+		{map[string]any{"devicePlugin": map[string]any{"slotsPerCard": 0}}, []string{"/devicePlugin/slotsPerCard", "minimum"}},
+		{map[string]any{"devicePlugin": map[string]any{"deviceListStrategy": "cdi"}}, []string{"/devicePlugin/deviceListStrategy", "does not match pattern"}},
+		{map[string]any{"images": map[string]any{"webhook": map[string]any{"digest": "sha256:xyz"}}}, []string{"/images/webhook/digest"}},
+		{map[string]any{"devicePlugin": map[string]any{"nodeSelector": map[string]any{"gpu": true}}}, []string{"/devicePlugin/nodeSelector/gpu", "want string"}},
+	} {
+		_, err := RenderChart(ch, tc.vals)
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("values %v: %v, want an error with %q", tc.vals, err, want)
+			}
+		}
 	}
 }
 
