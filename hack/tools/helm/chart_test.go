@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/engine"
 )
 
 const root = "../../.."
@@ -342,5 +345,37 @@ func TestSetImageValuesKeepsComments(t *testing.T) {
 	}
 	if _, err := SetImageValues([]byte(in), "extender", Image{}); err == nil {
 		t.Error("a missing key is not an error")
+	}
+}
+
+// TestChartNotes: helm prints NOTES.txt after install and upgrade: how to
+// check the servers, opt a namespace in and label GPU nodes, only for the
+// parts installed.
+func TestChartNotes(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := func(vals map[string]any) string {
+		t.Helper()
+		top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, common.DefaultCapabilities)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := engine.Render(ch, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files["zz/templates/NOTES.txt"]
+	}
+	all := notes(nil)
+	for _, want := range []string{"kubectl label namespace <namespace> zz.io/injection=enabled", "kubectl label node <node> zz.io/gpu-node=true", "kubectl zz gpu --fit 24Gi"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, all)
+		}
+	}
+	if dp := notes(map[string]any{"webhook": map[string]any{"enabled": false}, "scheduler": map[string]any{"enabled": false}}); strings.Contains(dp, "zz.io/injection") ||
+		strings.Contains(dp, "kubectl zz gpu") || !strings.Contains(dp, "zz.io/gpu-node=true") {
+		t.Errorf("NOTES.txt of the device plugin alone:\n%s", dp)
 	}
 }
