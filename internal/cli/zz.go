@@ -46,6 +46,7 @@ on several clusters at once.`,
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
 	cmd.AddCommand(NewCmdList(configFlags, streams))
+	cmd.AddCommand(NewCmdEvents(configFlags, streams))
 	cmd.AddCommand(NewCmdScale(configFlags, streams))
 	cmd.AddCommand(NewCmdRestart(configFlags, streams))
 	cmd.AddCommand(NewCmdDelete(configFlags, streams))

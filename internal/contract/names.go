@@ -269,6 +269,8 @@ const (
 	// node takes a pod of a request now, on which cards, or why not.
 	OutputKindGPUFit  = "GPUFit"
 	OutputKindVersion = "Version"
+	// OutputKindAppEvent is one event of kubectl zz events.
+	OutputKindAppEvent = "AppEvent"
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )

@@ -207,6 +207,17 @@ func TestDeployFailsWithReason(t *testing.T) {
 	if _, _, err := zz(t, ns, "rollback", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
 		t.Fatalf("rollback of an app never deployed: %v", err)
 	}
+	// kubectl zz events: the scheduler's warnings about the app's pods, and
+	// the Deployment's scaling, from the real control plane.
+	out, _, err := zz(t, ns, "events", "shop")
+	for _, want := range []string{"LAST SEEN", "ScalingReplicaSet", "deployment/shop", "FailedScheduling", "pod/shop-", "didn't match Pod's node affinity/selector"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("kubectl zz events shop lacks %q: %v\n%s", want, err, out)
+		}
+	}
+	if out, _, err := zz(t, ns, "events", "shop", "--types", "Warning"); err != nil || strings.Contains(out, "ScalingReplicaSet") || !strings.Contains(out, "FailedScheduling") {
+		t.Errorf("kubectl zz events shop --types Warning: %v\n%s", err, out)
+	}
 }
 
 // TestDeployMultiContext: --context one,two deploys the same app to two

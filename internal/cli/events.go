@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
+)
+
+// EventsOptions is kubectl zz events.
+type EventsOptions struct {
+	App   string
+	Types string
+	Watch bool
+
+	types       map[string]bool
+	targets     []target
+	print       *printFlags
+	configFlags *genericclioptions.ConfigFlags
+	now         func() time.Time
+	// refresh is how often --watch lists the app's objects again, so the
+	// events of objects made since (a new rollout's pods) are told apart.
+	refresh time.Duration
+	genericiooptions.IOStreams
+}
+
+// NewCmdEvents returns "kubectl zz events [APP]".
+func NewCmdEvents(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &EventsOptions{print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now, refresh: 10 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "events [APP]",
+		Short: "List the events of an app's objects: Deployments, ReplicaSets, pods, Service, HPA, ...",
+		Long: `List the Kubernetes events of every object of an app (of every app kubectl zz
+deployed in the namespace, without APP), oldest first, as kubectl events does for one
+object: its Deployments (the canary's too), their ReplicaSets and pods, including pods
+already gone (evicted, preempted, replaced by a rollout), its Service, Ingress,
+HorizontalPodAutoscaler, PodDisruptionBudget and volume claims. With --watch, new ones
+as they come, until Ctrl-C.`,
+		Example: `  kubectl zz events shop
+  kubectl zz events shop --types Warning --watch
+  # every app of the namespace, in two clusters
+  kubectl zz events --context prod-a,prod-b
+  kubectl zz events shop -o json`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeApps(f),
+		RunE:              runOptions(o),
+	}
+	o.print.addFlags(cmd)
+	cmd.Flags().StringVar(&o.Types, "types", "", "Only events of these types, comma-separated: Normal, Warning")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "After the events so far, print new ones as they come, until Ctrl-C")
+	_ = cmd.RegisterFlagCompletionFunc("types", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{corev1.EventTypeNormal, corev1.EventTypeWarning}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// Complete takes the app name and connects to every --context.
+func (o *EventsOptions) Complete(args []string) error {
+	if len(args) == 1 {
+		o.App = args[0]
+	}
+	var err error
+	o.targets, err = resolveTargets(o.configFlags, true)
+	return err
+}
+
+// Validate checks the flags; no I/O.
+func (o *EventsOptions) Validate() error {
+	var err error
+	if o.types, err = deploy.EventTypes(o.Types); err != nil {
+		return fmt.Errorf("--types: %w", err)
+	}
+	return o.print.validate()
+}
+
+// eventItem is one event in one cluster, as -o json prints it.
+type eventItem struct {
+	Cluster string `json:"cluster,omitempty"`
+	deploy.AppEvent
+}
+
+// Run prints the events so far and, with --watch, follows new ones.
+func (o *EventsOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	several := len(o.targets) > 1
+	type listed struct {
+		matcher *deploy.EventMatcher
+		rv      string
+	}
+	state := make([]listed, len(o.targets))
+	var rows []eventItem
+	var errs []error
+	for i, t := range o.targets {
+		evs, m, rv, err := deploy.AppEvents(ctx, t.client, t.namespace, o.App, o.types)
+		if err != nil {
+			errs = append(errs, contextErr(t.context, err))
+			continue
+		}
+		state[i] = listed{m, rv}
+		for _, ev := range evs {
+			it := eventItem{AppEvent: ev}
+			if several {
+				it.Cluster = t.name
+			}
+			rows = append(rows, it)
+		}
+	}
+	sortItems(rows)
+	if err := o.printAll(rows, several); err != nil {
+		return err
+	}
+	if len(rows) == 0 && o.print.table() && len(errs) == 0 {
+		fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())
+	}
+	if !o.Watch || len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := &lockedWriter{w: o.Out}
+	var wg sync.WaitGroup
+	werrs := make([]error, len(o.targets))
+	for i, t := range o.targets {
+		wg.Go(func() { werrs[i] = o.follow(ctx, t, state[i].matcher, state[i].rv, several, out) })
+	}
+	wg.Wait()
+	return errors.Join(werrs...)
+}
+
+func (o *EventsOptions) what() string {
+	if o.App == "" {
+		return "apps deployed by kubectl zz"
+	}
+	return o.App
+}
+
+// follow watches the events of t's namespace from resourceVersion rv and
+// prints those of the app's objects, until ctx ends. The watch is opened
+// again when the server closes it.
+func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMatcher, rv string, several bool, out io.Writer) error {
+	refreshed := o.now()
+	for ctx.Err() == nil {
+		w, err := t.client.CoreV1().Events(t.namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return contextErr(t.context, fmt.Errorf("watch events in %s: %w", t.namespace, err))
+		}
+		for {
+			var e watch.Event
+			var open bool
+			select {
+			case <-ctx.Done():
+				w.Stop()
+				return nil
+			case e, open = <-w.ResultChan():
+			}
+			if !open {
+				break
+			}
+			ev, ok := e.Object.(*corev1.Event)
+			if !ok {
+				if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == 410 {
+					rv = "" // expired: start from now
+				}
+				continue
+			}
+			rv = ev.ResourceVersion
+			if e.Type != watch.Added && e.Type != watch.Modified {
+				continue
+			}
+			owner, ok := m.Match(ev)
+			if !ok && o.now().Sub(refreshed) > o.refresh {
+				if fresh, err := deploy.NewEventMatcher(ctx, t.client, t.namespace, o.App); err == nil {
+					m, refreshed = fresh, o.now()
+					owner, ok = m.Match(ev)
+				}
+			}
+			if !ok || (o.types != nil && !o.types[ev.Type]) {
+				continue
+			}
+			it := eventItem{AppEvent: deploy.Event(owner, ev)}
+			if several {
+				it.Cluster = t.name
+			}
+			if err := o.printOne(out, it, several); err != nil {
+				w.Stop()
+				return err
+			}
+		}
+		w.Stop()
+	}
+	return nil
+}
+
+func sortItems(rows []eventItem) {
+	slices.SortStableFunc(rows, func(a, b eventItem) int {
+		if c := deploy.CompareEvents(a.AppEvent, b.AppEvent); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Cluster, b.Cluster)
+	})
+}
+
+// header is the table's columns; APP only without an app named.
+func (o *EventsOptions) header() []string {
+	h := []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
+	if o.App == "" {
+		h = append([]string{"APP"}, h...)
+	}
+	if o.print.wide() {
+		h = append(h, "COUNT")
+	}
+	return h
+}
+
+func (o *EventsOptions) cells(it eventItem) []string {
+	c := []string{duration.HumanDuration(o.now().Sub(it.LastSeen)), it.Type, it.Reason, it.Object, it.Message}
+	if o.App == "" {
+		c = append([]string{it.App}, c...)
+	}
+	if o.print.wide() {
+		c = append(c, strconv.Itoa(int(it.Count)))
+	}
+	return c
+}
+
+func (o *EventsOptions) printAll(rows []eventItem, several bool) error {
+	if o.print.table() {
+		if len(rows) == 0 {
+			return nil
+		}
+		tbl := newTable(o.header()...)
+		for _, r := range rows {
+			tbl.add(r.Cluster, o.cells(r)...)
+		}
+		return tbl.print(o.Out, several)
+	}
+	items := make([]*unstructured.Unstructured, 0, len(rows))
+	for _, r := range rows {
+		u, err := printable(contract.OutputKindAppEvent, r.Name, r)
+		if err != nil {
+			return err
+		}
+		items = append(items, u)
+	}
+	if o.Watch {
+		// One object per event, as kubectl get -w -o json prints them.
+		for _, u := range items {
+			if err := o.print.print(o.Out, u); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return o.print.printItems(o.Out, items)
+}
+
+// printOne prints an event --watch saw: a table line without a header, or
+// one object.
+func (o *EventsOptions) printOne(w io.Writer, it eventItem, several bool) error {
+	if !o.print.table() {
+		u, err := printable(contract.OutputKindAppEvent, it.Name, it)
+		if err != nil {
+			return err
+		}
+		return o.print.print(w, u)
+	}
+	tbl := newTable(o.header()...)
+	tbl.add(it.Cluster, o.cells(it)...)
+	var line lineBuffer
+	if err := tbl.print(&line, several); err != nil {
+		return err
+	}
+	_, err := w.Write(line.last())
+	return err
+}
+
+// lineBuffer keeps what a table printed, so the header can be dropped.
+type lineBuffer struct{ b []byte }
+
+func (l *lineBuffer) Write(p []byte) (int, error) { l.b = append(l.b, p...); return len(p), nil }
+
+// last is the last line written, with its line break.
+func (l *lineBuffer) last() []byte {
+	s := l.b
+	if n := len(s); n > 0 && s[n-1] == '\n' {
+		s = s[:n-1]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			return append(s[i+1:], '\n')
+		}
+	}
+	return append(s, '\n')
+}
+
+// lockedWriter serializes the lines of several followers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	clienttesting "k8s.io/client-go/testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func fakeEvent(ns, name, kind, obj, uid, typ, reason string, ago time.Duration) *corev1.Event {
+	return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{Kind: kind, Name: obj, Namespace: ns, UID: types.UID(uid)},
+		Type:           typ, Reason: reason, Message: reason + " " + obj, LastTimestamp: metav1.NewTime(time.Now().Add(-ago)), Count: 1}
+}
+
+// TestEvents: kubectl zz events lists an app's events oldest first, filters
+// by type, prints -o json, puts two clusters in one table, and with
+// --watch prints the new ones as they come.
+func TestEvents(t *testing.T) {
+	shop := func(ns string) *appsv1.Deployment {
+		d := fakeDeployment(ns, "shop", "shop", "1.0", 2, 2)
+		d.UID = types.UID("d-" + ns)
+		return d
+	}
+	a := fakeClient(shop("ns-a"),
+		fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", 3*time.Minute),
+		fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-x2x4z", "gone", corev1.EventTypeWarning, "BackOff", time.Minute),
+		fakeEvent("ns-a", "e3", "Pod", "web-7d9c6b8f5-x2x4z", "other", corev1.EventTypeWarning, "BackOff", time.Minute))
+	b := fakeClient(shop("ns-b"), fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 2*time.Minute))
+	zz := withFakeClusters(t, a, b)
+	checkLines(t, zz, []string{"events", "shop"}, []string{
+		"LAST SEEN TYPE REASON OBJECT MESSAGE",
+		"3m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+	})
+	checkLines(t, zz, []string{"events", "--types", "warning"}, []string{
+		"APP LAST SEEN TYPE REASON OBJECT MESSAGE",
+		"shop 60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+	})
+	checkLines(t, zz, []string{"events", "shop", "--context", "a,b"}, []string{
+		"CLUSTER LAST SEEN TYPE REASON OBJECT MESSAGE",
+		"a 3m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"b 2m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"a 60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+	})
+	out, _, err := zz("events", "shop", "-o", "json")
+	var list struct {
+		Items []struct {
+			Kind, App, Reason, Object string
+		}
+	}
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Items) != 2 || list.Items[1].Kind != contract.OutputKindAppEvent ||
+		list.Items[1].Object != "pod/shop-7d9c6b8f5-x2x4z" || list.Items[1].App != "shop" {
+		t.Errorf("-o json: %v\n%s", err, out)
+	}
+	if _, stderr, err := zz("events", "cart"); err != nil || !strings.Contains(stderr, "No events of cart found.") {
+		t.Errorf("an app without events: %v, stderr %q", err, stderr)
+	}
+	if _, _, err := zz("events", "--types", "Error"); err == nil || !strings.Contains(err.Error(), "--types: not an event type: \"Error\"; use Normal, Warning") {
+		t.Errorf("--types Error: %v", err)
+	}
+
+	// --watch: a new event of the app is printed, another app's is not.
+	watching := make(chan struct{})
+	var once sync.Once
+	a.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+		once.Do(func() { close(watching) })
+		return false, nil, nil
+	})
+	stdout := &syncBuffer{}
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: io.Discard}
+	o := &EventsOptions{App: "shop", Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: time.Hour,
+		targets: []target{{name: "a", namespace: "ns-a", client: a}}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	cmd := &cobra.Command{}
+	cmd.SetContext(ctx)
+	go func() { done <- o.Run(cmd) }()
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("--watch never watched")
+	}
+	waitOutput(t, stdout, "deployment/shop")
+	for _, ev := range []*corev1.Event{
+		fakeEvent("ns-a", "e5", "Pod", "web-7d9c6b8f5-aaaaa", "other", corev1.EventTypeWarning, "Failed", 0),
+		fakeEvent("ns-a", "e6", "Pod", "shop-7d9c6b8f5-bbbbb", "new", corev1.EventTypeWarning, "FailedScheduling", 0),
+	} {
+		if _, err := a.CoreV1().Events("ns-a").Create(t.Context(), ev, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitOutput(t, stdout, "pod/shop-7d9c6b8f5-bbbbb")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("--watch ended with %v", err)
+	}
+	if s := stdout.String(); strings.Contains(s, "web-7d9c6b8f5-aaaaa") || strings.Count(s, "LAST SEEN") != 1 {
+		t.Errorf("--watch output:\n%s", s)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitOutput(t *testing.T, b *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), want); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output never had %q:\n%s", want, b.String())
+		}
+	}
+}
