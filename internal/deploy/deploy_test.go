@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -48,6 +50,9 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 	// a rollout is not complete until the controller observed it; the fake
 	// tracker does not, so every apply bumps it here.
 	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "" {
+			return false, nil, nil // the controller's status, below
+		}
 		handled, obj, err := clienttesting.ObjectReaction(c.Tracker())(a)
 		if err != nil || !handled {
 			return handled, obj, err
@@ -99,8 +104,15 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		if equality.Semantic.DeepEqual(d.Status, s) {
 			continue
 		}
-		d.Status = s
-		_, _ = c.AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{})
+		// A merge patch of the status alone: the fake tracker's UpdateStatus
+		// stores the whole object, so a copy listed before a command's apply
+		// would put the old spec back (an apiserver keeps spec and status
+		// apart).
+		body, err := json.Marshal(map[string]any{"status": s})
+		if err != nil {
+			panic(err)
+		}
+		_, _ = c.AppsV1().Deployments(ns).Patch(ctx, d.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
 	}
 }
 
