@@ -182,7 +182,14 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 			ev, ok := e.Object.(*corev1.Event)
 			if !ok {
 				if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == 410 {
-					rv = "" // expired: start from now
+					// Expired: go on from now. (A watch from "" would
+					// replay every event as new.)
+					l, err := t.client.CoreV1().Events(t.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+					if err != nil {
+						w.Stop()
+						return contextErr(t.context, fmt.Errorf("list events in %s: %w", t.namespace, err))
+					}
+					rv = l.ResourceVersion
 				}
 				continue
 			}

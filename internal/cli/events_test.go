@@ -39,25 +39,25 @@ func TestEvents(t *testing.T) {
 		return d
 	}
 	a := fakeClient(shop("ns-a"),
-		fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", 3*time.Minute),
-		fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-x2x4z", "gone", corev1.EventTypeWarning, "BackOff", time.Minute),
-		fakeEvent("ns-a", "e3", "Pod", "web-7d9c6b8f5-x2x4z", "other", corev1.EventTypeWarning, "BackOff", time.Minute))
-	b := fakeClient(shop("ns-b"), fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 2*time.Minute))
+		fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", 22*time.Hour),
+		fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-x2x4z", "gone", corev1.EventTypeWarning, "BackOff", 20*time.Hour),
+		fakeEvent("ns-a", "e3", "Pod", "web-7d9c6b8f5-x2x4z", "other", corev1.EventTypeWarning, "BackOff", 20*time.Hour))
+	b := fakeClient(shop("ns-b"), fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 21*time.Hour))
 	zz := withFakeClusters(t, a, b)
 	checkLines(t, zz, []string{"events", "shop"}, []string{
 		"LAST SEEN TYPE REASON OBJECT MESSAGE",
-		"3m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
-		"60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+		"22h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
 	})
 	checkLines(t, zz, []string{"events", "--types", "warning"}, []string{
 		"APP LAST SEEN TYPE REASON OBJECT MESSAGE",
-		"shop 60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+		"shop 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
 	})
 	checkLines(t, zz, []string{"events", "shop", "--context", "a,b"}, []string{
 		"CLUSTER LAST SEEN TYPE REASON OBJECT MESSAGE",
-		"a 3m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
-		"b 2m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
-		"a 60s Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+		"a 22h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"b 21h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"a 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
 	})
 	out, _, err := zz("events", "shop", "-o", "json")
 	var list struct {
