@@ -137,7 +137,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	out := &lockedWriter{w: o.Out}
+	out := &prefixWriter{mu: &sync.Mutex{}, w: o.Out} // one line at a time from every follower
 	var wg sync.WaitGroup
 	werrs := make([]error, len(o.targets))
 	for i, t := range o.targets {
@@ -321,16 +321,4 @@ func (l *lineBuffer) last() []byte {
 		}
 	}
 	return append(s, '\n')
-}
-
-// lockedWriter serializes the lines of several followers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
