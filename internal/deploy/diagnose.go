@@ -7,6 +7,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // waitingReasons are container waiting states a person must act on.
@@ -49,6 +52,10 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			p.Reason, p.Detail = c.Reason, c.Message
 			if p.Reason == "" {
 				p.Reason = "Unschedulable"
+			}
+			// A GPU pod zz preempts for waits for its victims, not for luck.
+			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
+				p.Detail += fmt.Sprintf("; zz evicted lower-priority pods on node %s for it and keeps their GPU memory for it: it runs once they are gone", rec.Node)
 			}
 			return p, true
 		}

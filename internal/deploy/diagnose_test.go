@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 func pod(status corev1.PodStatus, node string) *corev1.Pod {
@@ -23,6 +25,14 @@ func waiting(reason, msg string) corev1.PodStatus {
 	return corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
 		Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}},
 	}}}
+}
+
+// preempted is a GPU pod the extender preempts for, waiting for its victims.
+func preempted() *corev1.Pod {
+	p := pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: "Unschedulable", Message: "0/8 nodes are available: 8 node(s) refused by the extender."}}}, "")
+	p.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "gpu-3", Since: time.Now()}.Encode()}
+	return p
 }
 
 func TestPodProblem(t *testing.T) {
@@ -39,6 +49,8 @@ func TestPodProblem(t *testing.T) {
 		{name: "unschedulable", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: "Unschedulable", Message: "0/8 nodes are available: 8 Insufficient cpu."}}}, ""),
 			want: "Unschedulable: 0/8 nodes are available: 8 Insufficient cpu."},
+		{name: "unschedulable, preempted for", pod: preempted(), want: "Unschedulable: 0/8 nodes are available: 8 node(s) refused by the extender." +
+			"; zz evicted lower-priority pods on node gpu-3 for it and keeps their GPU memory for it: it runs once they are gone"},
 		{name: "image pull", pod: pod(waiting("ImagePullBackOff", `Back-off pulling image "reg/x:9"`), "n1"),
 			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`},
 		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found"},
