@@ -69,7 +69,7 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 		func() (runtime.Object, error) { return c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, opts) },
 		func() (runtime.Object, error) { return c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, opts) },
 	}
-	deployments := map[string][]string{} // app -> its Deployments' names
+	owners := map[string]bool{} // the apps whose Deployments were listed
 	for i, list := range lists {
 		l, err := list()
 		if err != nil {
@@ -87,23 +87,17 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 			owner := o.GetLabels()[contract.LabelApp]
 			m.uids[o.GetUID()] = owner
 			if i == 0 {
-				deployments[owner] = append(deployments[owner], o.GetName())
+				owners[owner] = true
 			}
 		}
 	}
 	// An app's Deployments are itself and its canary, which may come and go.
 	if app != "" {
-		deployments[app] = nil
+		owners[app] = true
 	}
-	for owner := range deployments {
-		deployments[owner] = []string{owner, owner + contract.CanarySuffix}
-	}
-	for owner, names := range deployments {
-		quoted := make([]string, len(names))
-		for i, n := range names {
-			quoted[i] = regexp.QuoteMeta(n)
-		}
-		m.names = append(m.names, nameRule{app: owner, re: regexp.MustCompile(`^(` + strings.Join(quoted, "|") + `)-[a-z0-9]+(-[a-z0-9]{5})?$`)})
+	for owner := range owners {
+		names := regexp.QuoteMeta(owner) + "|" + regexp.QuoteMeta(owner+contract.CanarySuffix)
+		m.names = append(m.names, nameRule{app: owner, re: regexp.MustCompile(`^(` + names + `)-[a-z0-9]+(-[a-z0-9]{5})?$`)})
 	}
 	return m, nil
 }

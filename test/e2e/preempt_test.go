@@ -37,18 +37,7 @@ func TestGPUPreemption(t *testing.T) {
 	installPolicies(t)
 	z := startZZScheduler(t)
 	ns := cluster.Namespace(t, nil)
-	for name, value := range map[string]int32{"zz-e2e-low": 100, "zz-e2e-high": 1000, "zz-e2e-high-never": 1000} {
-		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
-		if strings.HasSuffix(name, "-never") {
-			pc.PreemptionPolicy = ptr.To(corev1.PreemptNever)
-		}
-		if _, err := cluster.Client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
-		})
-	}
+	priorityClasses(t, map[string]int32{"zz-e2e-low": 100, "zz-e2e-high": 1000, "zz-e2e-high-never": 1000})
 	pod := func(name, class, app string) *corev1.Pod {
 		p := ofModel(newGPUPod(ns, name, "40Gi"), model)
 		p.Labels["app"] = app
@@ -180,6 +169,25 @@ func TestGPUPreemption(t *testing.T) {
 	}
 }
 
+// priorityClasses creates PriorityClasses of these values for the test;
+// a name ending in -never does not preempt.
+func priorityClasses(t *testing.T, values map[string]int32) {
+	t.Helper()
+	ctx := t.Context()
+	for name, value := range values {
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
+		if strings.HasSuffix(name, "-never") {
+			pc.PreemptionPolicy = ptr.To(corev1.PreemptNever)
+		}
+		if _, err := cluster.Client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+		})
+	}
+}
+
 // waitUnschedulable waits for kube-scheduler to find pod ns/name
 // unschedulable.
 func waitUnschedulable(t *testing.T, ns, name string) {
@@ -242,15 +250,7 @@ func TestGPUPreemptionSurvivesRestart(t *testing.T) {
 	z := startZZScheduler(t)
 	ns := cluster.Namespace(t, nil)
 	low, high := "zz-e2e-restart-low", "zz-e2e-restart-high"
-	for name, value := range map[string]int32{low: 100, high: 1000} {
-		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
-		if _, err := cluster.Client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
-		})
-	}
+	priorityClasses(t, map[string]int32{low: 100, high: 1000})
 	const hold = "zz.io/e2e-hold"
 	release := func(name string) {
 		_, _ = cluster.Client.CoreV1().Pods(ns).Patch(context.WithoutCancel(ctx), name, types.MergePatchType,
