@@ -373,8 +373,17 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		// A preemption under way: the extender evicted its victims and keeps
 		// what they free for it (the pod waits for them to terminate).
 		if rec, err := gpushare.ParseNominationRecord(preemptor.Annotations[contract.AnnotationGPUNomination]); err == nil {
-			preempting += fmt.Sprintf("; the extender evicted pods for it on node %s %s ago and keeps the memory they free for it",
-				rec.Node, time.Since(rec.Since).Round(time.Second))
+			preempting += fmt.Sprintf("; the extender evicted pods for it on node %s %s ago", rec.Node, time.Since(rec.Since).Round(time.Second))
+			switch p, ok := snap.Preemption(preemptor.UID); {
+			case !ok && time.Since(rec.Since) > gpushare.DefaultAssumeTTL:
+				preempting += fmt.Sprintf(", a preemption that has lapsed (kept at most %s)", gpushare.DefaultAssumeTTL)
+			case !ok:
+				preempting += ", but keeps nothing for it now: the memory they freed was taken meanwhile, and it plans again at the pod's next try"
+			case p.Held:
+				preempting += fmt.Sprintf(", which are gone: it keeps cards on node %s for it", p.Node)
+			default:
+				preempting += fmt.Sprintf(" and keeps the memory they free for it (%d still terminating)", p.Waiting)
+			}
 		}
 	}
 	header, rows := gpuinspect.FitTable(fits)

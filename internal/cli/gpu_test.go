@@ -220,7 +220,7 @@ func TestGPUFit(t *testing.T) {
 			"20480 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (preemption would make room on 1 more); 0 such pods"},
 		{[]string{"gpu", "--fit", "pod/preempting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
-			"(preemption would make room on 1 more); the extender evicted pods for it on node gpu-1 "},
+			"s ago, but keeps nothing for it now: the memory they freed was taken meanwhile"},
 		{[]string{"gpu", "--fit", "pod/polite", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"}, "fits 0 of 1 GPU nodes now; 0 such pods"},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},

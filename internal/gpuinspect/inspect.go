@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -43,6 +44,28 @@ type Snapshot struct {
 // extender would now (gpushare.Ledger.Fits).
 func (s *Snapshot) Fits(req gpushare.Request, policy gpushare.Policy) []gpushare.NodeFit {
 	return s.ledger.Fits(req, policy, s.only)
+}
+
+// Preemption is where a preemption the extender recorded on its pod
+// stands, as the extender's ledger restores it.
+type Preemption struct {
+	Node string
+	// Waiting is how many pods on Node it still waits for; 0 when they are
+	// gone and the extender keeps cards there for the pod (Held).
+	Waiting int
+	Held    bool
+}
+
+// Preemption returns where the preemption for the pod stands; false when
+// the extender keeps nothing for it (none recorded, or lapsed).
+func (s *Snapshot) Preemption(uid types.UID) (Preemption, bool) {
+	if rec, ok := s.ledger.NominationOf(uid); ok {
+		return Preemption{Node: rec.Node, Waiting: len(s.ledger.Awaited(uid))}, true
+	}
+	if node, ok := s.ledger.HeldOn(uid); ok {
+		return Preemption{Node: node, Held: true}, true
+	}
+	return Preemption{}, false
 }
 
 // Preempt fills in, on the nodes where req does not fit, how many pods of
@@ -105,6 +128,21 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		}
 		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			ledger.Stream().ObservePod(p)
+		}
+	}
+	// A preemption under way, recorded on its pod: the extender keeps the
+	// memory its victims free for the preemptor, so the tables do too (and
+	// once they are gone, show the cards it will get).
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		v, ok := p.Annotations[contract.AnnotationGPUNomination]
+		if !ok || p.Spec.NodeName != "" {
+			continue
+		}
+		if rec, err := gpushare.ParseNominationRecord(v); err != nil {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("pod %s/%s: %v", p.Namespace, p.Name, err))
+		} else {
+			ledger.RestoreNomination(p, rec, gpushare.Binpack, gpushare.DefaultAssumeTTL)
 		}
 	}
 	s.Shapes = ledger.ShapeRooms()

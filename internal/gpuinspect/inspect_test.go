@@ -3,6 +3,7 @@ package gpuinspect
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -177,5 +178,84 @@ func TestQuotaRoom(t *testing.T) {
 				t.Errorf("QuotaRoom = %d, %q, %v; want %d, %q, %v", n, binding, ok, tc.want, tc.binding, tc.ok)
 			}
 		})
+	}
+}
+
+// TestCollectRestoresPreemption: a preemption the extender recorded on its
+// pod (zz.io/gpu-nomination) is restored as the extender's own ledger does.
+// While the victim terminates, its memory is promised: no other preemptor
+// may count on it. Once it is gone, the card shows what the extender keeps
+// for the preemptor. A stale record restores nothing.
+func TestCollectRestoresPreemption(t *testing.T) {
+	inv := &contract.NodeGPUInventory{Version: 1, Cards: []contract.GPU{{Index: 0, UUID: "GPU-P", Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true}}}
+	v, err := inv.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-p", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: v}}}
+	limits := func(mib int64) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{Limits: corev1.ResourceList{
+			contract.ResourceGPUMem: *resource.NewQuantity(mib<<20, resource.BinarySI),
+			contract.ResourceGPU:    *resource.NewQuantity(1, resource.DecimalSI)}}
+	}
+	prio := func(p int32) *int32 { return &p }
+	bound := func(name string, terminating bool) *corev1.Pod {
+		a := &gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-P"}, MemMiB: 20480}
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "batch", UID: types.UID("u-" + name), Annotations: a.Annotations()},
+			Spec: corev1.PodSpec{NodeName: "gpu-p", Priority: prio(0), Containers: []corev1.Container{{Name: "app", Resources: limits(20480)}}}}
+		if terminating {
+			p.DeletionTimestamp, p.Finalizers = &metav1.Time{Time: time.Now()}, []string{"example.com/hold"}
+		}
+		return p
+	}
+	pending := func(name string, since time.Time) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team", UID: types.UID("u-" + name),
+			Annotations: map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "gpu-p", Since: since}.Encode()}},
+			Spec: corev1.PodSpec{Priority: prio(1000), Containers: []corev1.Container{{Name: "app", Resources: limits(20480)}}}}
+	}
+	recent := time.Now().Add(-10 * time.Second)
+
+	// The victim still terminates beside a live pod of low priority: the
+	// preemption waits for it, and a second preemptor of 30Gi cannot count
+	// on its memory (evicting the live pod would leave it 20Gi).
+	snap, err := Collect(t.Context(), fake.NewClientset(node, bound("victim", true), bound("live", false), pending("pre", recent)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := snap.Preemption("u-pre"); !ok || p != (Preemption{Node: "gpu-p", Waiting: 1}) {
+		t.Errorf("Preemption = %+v, %v; want waiting for 1 on gpu-p", p, ok)
+	}
+	other := gpushare.Request{MemMiB: 30720, Cards: 1}
+	fits := snap.Fits(other, gpushare.Binpack)
+	if n := snap.Preempt(fits, other, 2000); n != 0 {
+		t.Errorf("another preemptor could count on the promised victim: %+v", fits)
+	}
+
+	// The victim is gone: the card is kept for the preemptor.
+	snap, err = Collect(t.Context(), fake.NewClientset(node, pending("pre", recent)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows := Table(snap, false)
+	if got, want := strings.Join(rows[0], " "), "gpu-p 0 NVIDIA A100-SXM4-40GB 40Gi 20Gi 20Gi 1"; got != want {
+		t.Errorf("card = %q, want %q (20Gi kept for the preemptor)", got, want)
+	}
+	if p, ok := snap.Preemption("u-pre"); !ok || p != (Preemption{Node: "gpu-p", Held: true}) {
+		t.Errorf("Preemption = %+v, %v; want held on gpu-p", p, ok)
+	}
+
+	// A record older than the extender keeps a reservation: given up.
+	snap, err = Collect(t.Context(), fake.NewClientset(node, pending("old", time.Now().Add(-gpushare.DefaultAssumeTTL-time.Minute))), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rows := Table(snap, false); rows[0][4] != "0Mi" {
+		t.Errorf("a stale record holds memory: %q", rows[0])
+	}
+	if p, ok := snap.Preemption("u-old"); ok {
+		t.Errorf("a stale record restored: %+v", p)
+	}
+	if len(snap.Warnings) != 0 {
+		t.Errorf("warnings: %q", snap.Warnings)
 	}
 }

@@ -50,6 +50,11 @@ type Ledger struct {
 	Now func() time.Time
 }
 
+// DefaultAssumeTTL is how long the extender keeps cards reserved for a pod
+// that is not bound (its --assume-ttl), and so how long a recorded
+// preemption may wait.
+const DefaultAssumeTTL = 2 * time.Minute
+
 // MaxClockSkew is how far ahead of the ledger's clock an assume time may be:
 // the extender's clock wrote it, but kubectl zz gpu reads it on a laptop.
 const MaxClockSkew = time.Minute
