@@ -222,8 +222,11 @@ start_kwok() {
       printf '%s.%09dZ stdout F zz test log line %d\n' "${now}" "${i}" "${i}"
     done > "${ZZ_STATE}/pod.log"
   fi
+  # Every fake container's previous run (kubectl zz logs --previous).
+  [[ -f "${ZZ_STATE}/pod-previous.log" ]] || : > "${ZZ_STATE}/pod-previous.log"
   {
-    sed -e "s|@PORT@|${KWOK_PORT}|g" -e "s|@LOGFILE@|${ZZ_STATE}/pod.log|g" "${CLUSTER_DIR}/kwok.yaml"
+    sed -e "s|@PORT@|${KWOK_PORT}|g" -e "s|@LOGFILE@|${ZZ_STATE}/pod.log|g" \
+      -e "s|@PREVLOGFILE@|${ZZ_STATE}/pod-previous.log|g" "${CLUSTER_DIR}/kwok.yaml"
     local stage
     for stage in "${CLUSTER_DIR}"/kwok-stages/*.yaml; do echo "---"; cat "${stage}"; done
   } > "${config}"

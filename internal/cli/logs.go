@@ -36,7 +36,10 @@ const logsExample = `  # Follow every pod and container of the app shop
   kubectl zz logs shop --contexts-matching '^prod-' -o json
 
   # Download what the app has logged so far, one gzip file per container
-  kubectl zz logs shop --no-follow --output-dir ./shop-logs --gzip`
+  kubectl zz logs shop --no-follow --output-dir ./shop-logs --gzip
+
+  # Why did it crash? The last lines of each container's previous run
+  kubectl zz logs shop --previous --tail 50`
 
 // LogsOptions is kubectl zz logs.
 type LogsOptions struct {
@@ -49,6 +52,7 @@ type LogsOptions struct {
 	AllNamespaces    bool
 	ContextsMatching string
 	NoFollow         bool
+	Previous         bool
 	Since            time.Duration
 	Tail             int64
 	Timestamps       bool
@@ -97,6 +101,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (-n also takes a comma-separated list)")
 	fl.StringVar(&o.ContextsMatching, "contexts-matching", "", "Follow every kubeconfig context whose name matches this regex (instead of --context)")
 	fl.BoolVar(&o.NoFollow, "no-follow", false, "Print what was logged so far and exit")
+	fl.BoolVarP(&o.Previous, "previous", "p", false, "Print the log of each container's previous run (those that restarted: a crash loop's last crash) and exit")
 	fl.DurationVar(&o.Since, "since", 0, "Only lines newer than this (e.g. 5m) from the containers running at start")
 	fl.Int64Var(&o.Tail, "tail", -1, "Lines of each container running at start to show first; -1 for all")
 	fl.BoolVar(&o.Timestamps, "timestamps", false, "Print each line's timestamp")
@@ -203,7 +208,7 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 		}
 	}
 	cfg := &logs.Config{
-		Clusters: o.clusters, Follow: !o.NoFollow, Since: o.Since, Tail: o.Tail,
+		Clusters: o.clusters, Follow: !o.NoFollow && !o.Previous, Since: o.Since, Tail: o.Tail,
 		MaxStreams: o.MaxStreams, OutputDir: o.OutputDir, Gzip: o.Gzip,
 		Out: o.Out, ErrOut: o.ErrOut,
 	}
@@ -226,7 +231,7 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 }
 
 func (o *LogsOptions) selector() (logs.Selector, error) {
-	s := logs.Selector{Init: o.Init, Ephemeral: o.Ephemeral}
+	s := logs.Selector{Init: o.Init, Ephemeral: o.Ephemeral, Previous: o.Previous}
 	var err error
 	if s.Pod, err = optionalRegexp("--pod", o.Pod); err != nil {
 		return s, err

@@ -33,6 +33,11 @@ func TestLogsOptionsConfig(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		}},
+		{name: "--previous reads and exits", o: LogsOptions{App: "shop", Previous: true}, check: func(t *testing.T, c *logs.Config) {
+			if c.Follow || !c.Selector.Previous {
+				t.Errorf("follow %v, previous %v", c.Follow, c.Selector.Previous)
+			}
+		}},
 		{name: "bad pod regex", o: LogsOptions{Pod: "("}, wantErr: "--pod"},
 		{name: "context that leaves --output-dir", o: LogsOptions{App: "x", OutputDir: "out", clusters: []logs.Cluster{{Name: "../x"}}},
 			wantErr: `context "../x" cannot name a folder or file under --output-dir`},

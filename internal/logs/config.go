@@ -13,6 +13,10 @@ import (
 // ErrNoMatch is returned when no pod in any cluster matched the selection.
 var ErrNoMatch = errors.New("no pod matched; check the app name, -l, --pod, the namespace (-n, -A) and the context")
 
+// ErrNoPrevious is returned for --previous when pods matched but none of
+// their selected containers has restarted: there is no previous run to read.
+var ErrNoPrevious = errors.New("no selected container has restarted, so none has a previous run to read; drop --previous for the current runs")
+
 // Cluster is one cluster (kubeconfig context) to follow.
 type Cluster struct {
 	// Name is the context name, shown in prefixes and --output-dir paths.
@@ -31,7 +35,10 @@ type Config struct {
 	Format        Format
 
 	// Follow keeps streaming and follows pods that come and go; without it
-	// Run prints the logs of the containers found at start and returns.
+	// Run prints the logs of the containers found at start and returns. A
+	// log that cannot be read then is a warning, and Run fails at the end.
+	// With Selector.Previous it must be false: a previous run's log is
+	// complete.
 	Follow bool
 	// Since (when > 0) and Tail (when >= 0) limit the lines of the containers
 	// found at start; containers that start later are streamed from their

@@ -35,8 +35,12 @@ func Run(ctx context.Context, cfg *Config) error {
 	defer cancel()
 	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, stop: cancel}
 	err := m.start(ctx)
-	if err == nil && m.matchedPods.Load() == 0 {
+	switch {
+	case err != nil:
+	case m.matchedPods.Load() == 0:
 		err = ErrNoMatch
+	case cfg.Selector.Previous && m.started.Load() == 0:
+		err = fmt.Errorf("%w (%d pods matched)", ErrNoPrevious, m.matchedPods.Load())
 	}
 	switch {
 	case err != nil:
@@ -47,6 +51,9 @@ func Run(ctx context.Context, cfg *Config) error {
 	m.wg.Wait() // without Follow, every stream ends at the end of its log
 	if ferr := m.failure(); ferr != nil {
 		err = ferr
+	}
+	if n := m.unread.Load(); n > 0 && err == nil {
+		err = fmt.Errorf("%d of %d logs could not be read (the warnings above say why)", n, m.started.Load())
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -83,6 +90,8 @@ type manager struct {
 	wg   sync.WaitGroup
 
 	matchedPods atomic.Int64
+	started     atomic.Int64 // streams started
+	unread      atomic.Int64 // --no-follow streams that could not be read
 	Lines       atomic.Int64
 	capWarned   atomic.Bool
 
@@ -302,6 +311,7 @@ func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initia
 	s.running.Store(t.Running)
 	key := cl.Name + "/" + t.Key()
 	m.streams[key] = s
+	m.started.Add(1)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

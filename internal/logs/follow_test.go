@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
@@ -334,5 +336,95 @@ func TestRunCompletedPodPrintedOnce(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n"); n != 5 || len(k.openCount("east/ns/job-1/main")) != 1 {
 		t.Fatalf("%d lines from %d requests, want 5 lines from 1 request:\n%s", n, len(k.openCount("east/ns/job-1/main")), out.String())
+	}
+}
+
+// TestRunPrevious: --previous reads the run before the current one of the
+// containers that restarted, asking the kubelet for it (previous=true), into
+// its own --output-dir file; with none restarted it says so.
+func TestRunPrevious(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/shop-a/app", 3) // the fake serves the same log either way
+	crashed := appPod("shop-a", "app")
+	crashed.Status.ContainerStatuses[0].RestartCount = 4
+	crashed.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2, ContainerID: "cri://shop-a-app-3"}
+	dir := t.TempDir()
+	var errOut syncBuffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(crashed, appPod("shop-b", "app")), Namespaces: []string{"ns"}}},
+		Selector: Selector{Previous: true}, Format: Format{Output: OutputRaw}, Tail: 2, OutputDir: dir,
+		Out: io.Discard, ErrOut: &errOut, OpenStream: k.open,
+	}
+	if err := Run(t.Context(), cfg); err != nil {
+		t.Fatalf("Run = %v; stderr %q", err, errOut.String())
+	}
+	opens := k.openCount("east/ns/shop-a/app")
+	if len(opens) != 1 || !opens[0].Previous || opens[0].Follow || opens[0].TailLines == nil || *opens[0].TailLines != 2 {
+		t.Fatalf("opens of shop-a = %+v, want one previous=true, tailLines=2", opens)
+	}
+	if n := len(k.openCount("east/ns/shop-b/app")); n != 0 {
+		t.Errorf("shop-b never restarted, yet %d log requests", n)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "east", "ns", "shop-a", "app.previous.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "east/ns/shop-a/app line 1\neast/ns/shop-a/app line 2\n"; string(b) != want {
+		t.Errorf("app.previous.log = %q, want %q", b, want)
+	}
+
+	cfg.Clusters[0].Client, cfg.OutputDir = fake.NewClientset(appPod("shop-b", "app")), ""
+	if err := Run(t.Context(), cfg); !errors.Is(err, ErrNoPrevious) || !strings.Contains(err.Error(), "1 pods matched") {
+		t.Errorf("Run with nothing restarted = %v, want ErrNoPrevious", err)
+	}
+}
+
+// TestRunUnreadable: a log the kubelet refuses is a warning and a failed
+// run, with what could be read still printed; a pod gone meanwhile is only a
+// note; no right to read logs stops a follower at once instead of retrying
+// in silence.
+func TestRunUnreadable(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/shop-a/app", 2)
+	refuse := map[string]error{
+		"shop-b": apierrors.NewBadRequest(`container "app" in pod "shop-b" is waiting to start: ContainerCreating`),
+		"shop-c": apierrors.NewNotFound(corev1.Resource("pods"), "shop-c"),
+	}
+	open := func(ctx context.Context, c *Cluster, tg Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+		if err := refuse[tg.Pod]; err != nil {
+			return nil, err
+		}
+		return k.open(ctx, c, tg, opts)
+	}
+	var out, errOut syncBuffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app"), appPod("shop-b", "app"), appPod("shop-c", "app")), Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
+	}
+	err := Run(t.Context(), cfg)
+	if err == nil || err.Error() != "1 of 3 logs could not be read (the warnings above say why)" {
+		t.Errorf("Run = %v", err)
+	}
+	if got := out.String(); got != "east/ns/shop-a/app line 0\neast/ns/shop-a/app line 1\n" {
+		t.Errorf("out = %q", got)
+	}
+	for _, want := range []string{`warning: context east: pod ns/shop-b container app: container "app" in pod "shop-b" is waiting to start`,
+		`note: context east: pod ns/shop-c container app: pods "shop-c" not found`} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr %q lacks %q", errOut.String(), want)
+		}
+	}
+
+	forbidden := apierrors.NewForbidden(corev1.Resource("pods/log"), "shop-a", errors.New(`User "dev" cannot get resource "pods/log"`))
+	cfg.Follow, cfg.OpenStream = true, func(context.Context, *Cluster, Target, *corev1.PodLogOptions) (io.ReadCloser, error) { return nil, forbidden }
+	done := make(chan error, 1)
+	go func() { done <- Run(t.Context(), cfg) }()
+	select {
+	case err := <-done:
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "kubectl zz logs needs get on pods/log") {
+			t.Errorf("Run = %v, want the Forbidden error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a follower without the right to read logs did not stop")
 	}
 }

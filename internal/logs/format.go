@@ -24,6 +24,8 @@ type Source struct {
 	Namespace string `json:"namespace"`
 	Pod       string `json:"pod"`
 	Container string `json:"container"`
+	// Previous marks the lines of a container's previous run (--previous).
+	Previous bool `json:"previous,omitempty"`
 
 	prefix string // "cluster/ns/pod/container" with the parts Format shows
 	color  string // ANSI colour of the prefix, "" without colour
@@ -60,7 +62,7 @@ var palette = []string{"\x1b[32m", "\x1b[33m", "\x1b[34m", "\x1b[35m", "\x1b[36m
 
 // NewSource fills in the prefix and colour of a source.
 func (f *Format) NewSource(cluster string, t Target) *Source {
-	s := &Source{Cluster: cluster, Namespace: t.Namespace, Pod: t.Pod, Container: t.Container}
+	s := &Source{Cluster: cluster, Namespace: t.Namespace, Pod: t.Pod, Container: t.Container, Previous: t.Previous}
 	var b bytes.Buffer
 	if f.ShowCluster {
 		b.WriteString(cluster + "/")

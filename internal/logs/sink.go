@@ -119,6 +119,9 @@ func (s *dirSink) Path(src *Source) (string, error) {
 		cluster = "current"
 	}
 	name := src.Container + ".log"
+	if src.Previous {
+		name = src.Container + ".previous.log" // beside the current run's file
+	}
 	if s.gzip {
 		name += ".gz"
 	}

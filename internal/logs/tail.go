@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
@@ -62,11 +63,15 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		return nil
 	}
 	backoff := backoffMin
+	failed := 0 // opens that failed in a row
 	for {
 		opts := m.logOptions(s, &cur, initial)
 		before := cur
 		rc, err := m.cfg.OpenStream(ctx, cl, s.target, opts)
-		if err == nil {
+		if err != nil {
+			failed++
+		} else {
+			failed = 0
 			err = Consume(rc, &cur, emit, flush)
 			rc.Close()
 			if ferr := flush(); ferr != nil && err == nil {
@@ -80,13 +85,25 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		case errors.As(err, &fatal):
 			m.fail(fatal.err)
 			return
-		case !m.cfg.Follow, s.gone.Load():
+		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+			// The same for every pod of the namespace: retrying cannot help.
+			m.fail(clusterErr(cl, fmt.Errorf("read the log of pod %s/%s (kubectl zz logs needs get on pods/log): %w", s.target.Namespace, s.target.Pod, err)))
+			return
+		case s.gone.Load():
+			return
+		case err != nil && !m.cfg.Follow:
+			m.unreadable(cl, s.target, err)
+			return
+		case !m.cfg.Follow:
 			return
 		case err == nil && !s.running.Load():
 			return // the container ended and its log is read
 		}
 		if cur != before {
 			backoff = backoffMin // it made progress: not a failure in a row
+		}
+		if failed == warnAfterFailures {
+			fmt.Fprintf(m.cfg.ErrOut, "warning: %s; retrying\n", clusterErr(cl, fmt.Errorf("pod %s/%s container %s: %w", s.target.Namespace, s.target.Pod, s.target.Container, err)))
 		}
 		logger.V(2).Info("reopening log stream", "since", cur.Last, "err", err, "after", backoff)
 		select {
@@ -100,11 +117,31 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 	}
 }
 
+// warnAfterFailures is how many opens of a followed stream fail in a row
+// before a warning says so (a container just starting can fail once or twice).
+const warnAfterFailures = 3
+
+// unreadable reports a log that --no-follow could not read (or read only in
+// part): a warning now, and Run fails at the end. A pod deleted meanwhile is
+// only a note: there is no log left to read.
+func (m *manager) unreadable(cl *Cluster, t Target, err error) {
+	what := fmt.Sprintf("pod %s/%s container %s", t.Namespace, t.Pod, t.Container)
+	if t.Previous {
+		what += " (previous run)"
+	}
+	if apierrors.IsNotFound(err) {
+		fmt.Fprintf(m.cfg.ErrOut, "note: %s: %v\n", clusterErr(cl, errors.New(what)), err)
+		return
+	}
+	m.unread.Add(1)
+	fmt.Fprintf(m.cfg.ErrOut, "warning: %s\n", clusterErr(cl, fmt.Errorf("%s: %w", what, err)))
+}
+
 // logOptions asks for timestamps always (the cursor needs them); a reopened
 // stream starts at the cursor's second, a first one honours --since/--tail for
 // containers found at start.
 func (m *manager) logOptions(s *stream, cur *Cursor, initial bool) *corev1.PodLogOptions {
-	opts := &corev1.PodLogOptions{Container: s.target.Container, Follow: m.cfg.Follow && s.running.Load(), Timestamps: true}
+	opts := &corev1.PodLogOptions{Container: s.target.Container, Follow: m.cfg.Follow && s.running.Load(), Timestamps: true, Previous: s.target.Previous}
 	switch {
 	case cur.Seen():
 		opts.SinceTime = &metav1.Time{Time: cur.Last}

@@ -27,6 +27,10 @@ type Selector struct {
 	// Init and Ephemeral include those containers too.
 	Init      bool
 	Ephemeral bool
+	// Previous picks, instead of each container's current run, the one
+	// before it: only containers that restarted have one (kubectl logs
+	// --previous).
+	Previous bool
 }
 
 // Target is one container run whose log can be streamed.
@@ -41,6 +45,8 @@ type Target struct {
 	// Running is false for a container that has terminated: its stream ends at
 	// the end of its log.
 	Running bool
+	// Previous is the run before the current one (Selector.Previous).
+	Previous bool
 }
 
 // Key identifies a source (namespace/pod/container), the same across restarts.
@@ -65,7 +71,7 @@ func (s *Selector) Targets(pod *corev1.Pod) []Target {
 			if !s.matchContainer(st.Name) {
 				continue
 			}
-			t, ok := targetOf(pod, kind, st)
+			t, ok := targetOf(pod, kind, st, s.Previous)
 			if ok {
 				out = append(out, t)
 			}
@@ -89,10 +95,18 @@ func (s *Selector) matchContainer(name string) bool {
 }
 
 // targetOf is the stream of one container status, if its log can be read: the
-// current run when it is running or has terminated, else the last run.
-func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus) (Target, bool) {
-	t := Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: st.Name, Kind: kind}
+// current run when it is running or has terminated, else the last run. With
+// previous, the run before the current one, which the kubelet keeps until the
+// next restart; a container that never restarted has none.
+func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus, previous bool) (Target, bool) {
+	t := Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: st.Name, Kind: kind, Previous: previous}
 	switch {
+	case previous:
+		last := st.LastTerminationState.Terminated
+		if last == nil {
+			return t, false
+		}
+		t.ContainerID = last.ContainerID
 	case st.State.Running != nil && st.ContainerID != "":
 		t.ContainerID, t.Running = st.ContainerID, true
 	case st.State.Terminated != nil && st.State.Terminated.ContainerID != "":

@@ -14,12 +14,14 @@ func running(name, id string) corev1.ContainerStatus {
 }
 
 func testPod() *corev1.Pod {
+	restarted := running("app", "cri://a1")
+	restarted.RestartCount, restarted.LastTerminationState.Terminated = 1, &corev1.ContainerStateTerminated{ExitCode: 1, ContainerID: "cri://a0"}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "shop-7d9f-abcde", UID: "u1"},
 		Status: corev1.PodStatus{
 			InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ContainerID: "cri://m1"}}}},
 			ContainerStatuses: []corev1.ContainerStatus{
-				running("app", "cri://a1"),
+				restarted,
 				running("istio-proxy", "cri://p1"),
 				{Name: "starting", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}},
 				{Name: "noid", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}, // kwok without containerID
@@ -45,6 +47,8 @@ func TestSelectorTargets(t *testing.T) {
 		{"init on request", Selector{Init: true}, []string{"migrate:false", "app:true", "istio-proxy:true", "done:false"}},
 		{"ephemeral on request", Selector{Ephemeral: true, Container: re(`debug`)}, []string{"debugger:true"}},
 		{"container regex applies to init too", Selector{Init: true, Container: re(`migr`)}, []string{"migrate:false"}},
+		// Only app restarted: its run before the current one, ended.
+		{"previous runs", Selector{Previous: true, Init: true, Ephemeral: true}, []string{"app:false"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,8 +76,13 @@ func TestTargetKindsAndIDs(t *testing.T) {
 	if kinds["migrate"] != KindInit || kinds["app"] != KindRegular || kinds["debugger"] != KindEphemeral {
 		t.Errorf("kinds = %v", kinds)
 	}
-	if ids["migrate"] != "cri://m1" || ids["done"] != "cri://d1" {
+	if ids["migrate"] != "cri://m1" || ids["done"] != "cri://d1" || ids["app"] != "cri://a1" {
 		t.Errorf("terminated containers' IDs = %v", ids)
+	}
+	prevSel := Selector{Previous: true}
+	prev := prevSel.Targets(testPod())
+	if len(prev) != 1 || prev[0].ContainerID != "cri://a0" || !prev[0].Previous || prev[0].Running {
+		t.Errorf("previous targets = %+v, want app's run cri://a0", prev)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -494,4 +496,80 @@ func mergeKubeconfigs(t *testing.T, a, b string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestLogsPrevious: kubectl zz logs --previous reads, through the real
+// apiserver and kwok, the previous run of the containers that restarted
+// and of no other; with none restarted it says so. A user who may list pods
+// but not read their logs gets the apiserver's refusal at once, with or
+// without --no-follow, instead of a follower that prints nothing forever.
+func TestLogsPrevious(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	logsApp(t, cluster.Client, ns, "crashy", 2, "app")
+	logsApp(t, cluster.Client, ns, "steady", 1, "app")
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=crashy", 2, 60*time.Second)
+	cluster.RunningPods(t, ns, contract.LabelApp+"=steady", 1, 60*time.Second)
+
+	// The first pod's container crashed once, as the kubelet reports it.
+	pod := pods[0].DeepCopy()
+	st := &pod.Status.ContainerStatuses[0]
+	st.RestartCount = 1
+	now := metav1.Now()
+	st.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now,
+		ContainerID: "kwok://" + string(pod.UID) + "-app-0"}
+	if _, err := cluster.Client.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crash := ns + "-crash-"
+	appendLog(t, cluster.PodPreviousLogFile(), crash, 0, 5)
+
+	cluster.WaitFor(t, 30*time.Second, "the crash in the previous run's log", func(ctx context.Context) (bool, string, error) {
+		stdout, stderr, err := zz(t, ns, "logs", "crashy", "--previous", "-o", "json")
+		if err != nil {
+			return false, "", fmt.Errorf("%v: %s", err, stderr)
+		}
+		counts := jsonCounts(t, stdout, crash)
+		src := cluster.Name + "/" + pod.Name + "/app"
+		if len(counts) != 1 || exactlyOnce(counts[src], crash, 5) != "" {
+			return false, fmt.Sprintf("%v", counts), nil
+		}
+		return true, "", nil
+	})
+	if _, _, err := zz(t, ns, "logs", "steady", "--previous"); !errors.Is(err, logs.ErrNoPrevious) {
+		t.Errorf("--previous of an app that never restarted: %v, want ErrNoPrevious", err)
+	}
+
+	// A reader: pods yes, pods/log no.
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reader"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().Roles(ns).Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pods-only"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(t.Context(), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pods-only"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "reader", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reader := identityWithToken(t, "reader", token(t, ns, "reader", nil))
+	for _, follow := range []bool{false, true} {
+		args := []string{"--kubeconfig", reader.kubeconfig, "-n", ns, "crashy"}
+		if !follow {
+			args = append(args, "--no-follow")
+		}
+		cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("the reader's refusal (follow %v)", follow), func(ctx context.Context) (bool, string, error) {
+			f := startLogs(t, args...)
+			select {
+			case err := <-f.done:
+				if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "pods/log") {
+					return false, fmt.Sprintf("err %v", err), nil // RBAC may lag the binding
+				}
+				return true, "", nil
+			case <-time.After(15 * time.Second):
+				f.cancel()
+				return false, "", errors.New("kubectl zz logs without the right to read logs did not stop")
+			}
+		})
+	}
 }

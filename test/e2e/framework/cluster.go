@@ -126,6 +126,12 @@ func (c *Cluster) PodLogFile() string {
 	return filepath.Join(c.StateDir, "pod.log")
 }
 
+// PodPreviousLogFile is the file kwok serves as every fake container's
+// previous run (logs?previous=true).
+func (c *Cluster) PodPreviousLogFile() string {
+	return filepath.Join(c.StateDir, "pod-previous.log")
+}
+
 // Kubectl runs the cluster-version kubectl against the cluster and returns
 // its stdout; stderr is in the error.
 func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
