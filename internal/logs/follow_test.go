@@ -416,7 +416,9 @@ func TestRunUnreadable(t *testing.T) {
 	}
 
 	forbidden := apierrors.NewForbidden(corev1.Resource("pods/log"), "shop-a", errors.New(`User "dev" cannot get resource "pods/log"`))
-	cfg.Follow, cfg.OpenStream = true, func(context.Context, *Cluster, Target, *corev1.PodLogOptions) (io.ReadCloser, error) { return nil, forbidden }
+	cfg.Follow, cfg.OpenStream = true, func(context.Context, *Cluster, Target, *corev1.PodLogOptions) (io.ReadCloser, error) {
+		return nil, forbidden
+	}
 	done := make(chan error, 1)
 	go func() { done <- Run(t.Context(), cfg) }()
 	select {
