@@ -301,6 +301,11 @@ func TestGPUPreemptionSurvivesRestart(t *testing.T) {
 		m := scrape(t, z.url("/metrics"))
 		return strings.Contains(m, "zz_extender_preemptions_waiting 1"), grepLines(m, "zz_extender_preemptions_waiting"), nil
 	})
+	// kubectl zz gpu restores the record as the extender does.
+	fit := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "-n", ns, "gpu", "--fit", "pod/high")
+	if out, err := fit.CombinedOutput(); err != nil || !strings.Contains(string(out), "on node "+node) || !strings.Contains(string(out), "keeps the memory they free for it (1 still terminating)") {
+		t.Errorf("kubectl zz gpu --fit pod/high: %v\n%s", err, out)
+	}
 	release(victim)
 	running := cluster.RunningPods(t, ns, "app=high", 1, 90*time.Second)
 	if running[0].Spec.NodeName != node {
