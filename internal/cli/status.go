@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -25,9 +26,10 @@ import (
 
 // StatusOptions is kubectl zz status and kubectl zz list.
 type StatusOptions struct {
-	App      string
-	Watch    bool
-	Interval time.Duration
+	App           string
+	Watch         bool
+	Interval      time.Duration
+	AllNamespaces bool
 
 	// list is kubectl zz list: every app, no per-pod reasons.
 	list        bool
@@ -57,7 +59,9 @@ func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
   kubectl zz status --watch
   # two clusters in one table
   kubectl zz status shop --context prod-a,prod-b
-  kubectl zz status shop -o jsonpath='{.items[0].health}'`,
+  kubectl zz status shop -o jsonpath='{.items[0].health}'
+  # the app shop in every namespace that has one
+  kubectl zz status shop -A`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
@@ -74,6 +78,7 @@ func NewCmdList(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStr
 		Aliases: []string{"ls"},
 		Short:   "List the apps kubectl zz deployed in the namespace, one line each",
 		Example: `  kubectl zz list
+  kubectl zz list -A
   kubectl zz list --context prod-a,prod-b -o wide
   kubectl zz list -o name`,
 		Args: cobra.NoArgs,
@@ -91,6 +96,7 @@ func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 	o.print.addFlags(cmd)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
 	cmd.Flags().DurationVar(&o.Interval, "interval", 2*time.Second, "How often --watch reads the cluster")
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list Deployments, pods and Secrets cluster-wide, as helm list -A")
 }
 
 // Complete takes the app name and connects to every --context.
@@ -171,6 +177,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 	if o.print.wide() {
 		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "AGE", "DEPLOYED-BY", "CHANGE-CAUSE"}
 	}
+	if o.AllNamespaces {
+		header = append([]string{"NAMESPACE"}, header...)
+	}
 	tbl := newTable(header...)
 	var items []*unstructured.Unstructured
 	var reasons bytes.Buffer
@@ -178,12 +187,19 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 	for _, t := range o.targets {
 		var apps []*deploy.AppStatus
 		var err error
-		if o.App != "" {
+		switch {
+		case o.App != "" && o.AllNamespaces:
+			if apps, err = deploy.AppStatuses(ctx, t.client, o.App); err == nil && len(apps) == 0 {
+				err = fmt.Errorf("%w: no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", deploy.ErrNoRevision, o.App)
+			}
+		case o.App != "":
 			var st *deploy.AppStatus
 			if st, err = deploy.AppStatusOf(ctx, t.client, t.namespace, o.App); err == nil {
 				apps = []*deploy.AppStatus{st}
 			}
-		} else {
+		case o.AllNamespaces:
+			apps, err = deploy.ListApps(ctx, t.client, metav1.NamespaceAll)
+		default:
 			apps, err = deploy.ListApps(ctx, t.client, t.namespace)
 		}
 		if err != nil {
@@ -191,7 +207,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			continue
 		}
 		if len(apps) == 0 && o.print.table() {
-			errs = append(errs, contextErr(t.context, fmt.Errorf("no apps deployed by kubectl zz in namespace %s", t.namespace)))
+			where := "namespace " + t.namespace
+			if o.AllNamespaces {
+				where = "any namespace"
+			}
+			errs = append(errs, contextErr(t.context, fmt.Errorf("no apps deployed by kubectl zz in %s", where)))
 		}
 		for _, st := range apps {
 			tbl.add(t.name, o.row(st, header)...)
@@ -203,10 +223,14 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			if err != nil {
 				return nil, err
 			}
+			u.SetNamespace(st.Namespace)
 			items = append(items, u)
 			who := st.App
+			if o.AllNamespaces {
+				who = st.Namespace + "/" + st.App
+			}
 			if several {
-				who = t.name + "/" + st.App
+				who = t.name + "/" + who
 			}
 			if !o.list && len(st.Issues) > 0 {
 				fmt.Fprintf(&reasons, "%s is %s:\n", who, st.Health)
@@ -260,7 +284,7 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 		rev += " (drifted)"
 	}
 	cells := map[string]string{
-		"APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "CANARY": canary,
+		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "CANARY": canary,
 		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "AGE": age,
 		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause,
 	}

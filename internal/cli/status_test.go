@@ -28,6 +28,8 @@ func TestStatusAndList(t *testing.T) {
 		revisionSecret(t, "ns-a", "shop", 4, "2.1", "alice", "deploy 2.1", recent),
 		fakeDeployment("ns-a", "cart", "cart", "1.0", 2, 1), crash,
 		revisionSecret(t, "ns-a", "cart", 1, "1.0", "bob", "deploy 1.0", recent),
+		// Another team's shop, in another namespace: only -A shows it.
+		fakeDeployment("ns-c", "shop", "shop", "1.9", 1, 1), revisionSecret(t, "ns-c", "shop", 2, "1.9", "dave", "deploy 1.9", recent),
 	)
 	b := fakeClient(fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2), revisionSecret(t, "ns-b", "shop", 9, "2.0", "carol", "deploy 2.0", recent))
 	zz := withFakeClusters(t, a, b)
@@ -57,11 +59,37 @@ func TestStatusAndList(t *testing.T) {
 			"b shop 9 2.0 reg/shop:2.0 2/2 - Ready 10m carol",
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
+		{args: []string{"list", "-A"}, want: []string{
+			"NAMESPACE APP REVISION VERSION READY CANARY STATUS AGE",
+			"ns-a cart 1 1.0 1/2 - Degraded 10m",
+			"ns-a shop 4 2.0 3/3 1/1 Ready 10m",
+			"ns-c shop 2 1.9 1/1 - Ready 10m",
+		}},
+		{args: []string{"status", "shop", "-A"}, want: []string{
+			"NAMESPACE APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 - Ready 10m dave",
+		}},
+		{args: []string{"status", "-A"}, want: []string{
+			"NAMESPACE APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
+			"ns-a cart 1 1.0 reg/cart:1.0 1/2 - Degraded 10m bob",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 - Ready 10m dave",
+			"", "ns-a/cart is Degraded:",
+			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			checkLines(t, zz, tt.args, tt.want)
 		})
+	}
+
+	if _, _, err := zz("status", "nosuch", "-A"); err == nil || !strings.Contains(err.Error(), "no app nosuch in any namespace") {
+		t.Errorf("status nosuch -A: %v", err)
+	}
+	if _, _, err := zz("list", "-A", "--context", "b", "-n", "empty"); err != nil {
+		t.Errorf("list -A ignores -n: %v", err)
 	}
 
 	out, _, err := zz("status", "--context", "a,b", "-o", "json")

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -89,14 +90,25 @@ func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*
 	return all[0], nil
 }
 
-// ListApps reads every app kubectl zz deployed in ns, sorted by name.
+// ListApps reads every app kubectl zz deployed in ns (every namespace when
+// ns is metav1.NamespaceAll), sorted by namespace and name.
 func ListApps(ctx context.Context, c kubernetes.Interface, ns string) ([]*AppStatus, error) {
 	return statuses(ctx, c, ns, "")
 }
 
-// statuses reads the apps of ns (only app, when set) with three lists:
-// Deployments, pods, revision records.
+// AppStatuses reads app in every namespace that has one (kubectl zz status
+// APP -A), sorted by namespace.
+func AppStatuses(ctx context.Context, c kubernetes.Interface, app string) ([]*AppStatus, error) {
+	return statuses(ctx, c, metav1.NamespaceAll, app)
+}
+
+// statuses reads the apps of ns (every namespace for NamespaceAll; only
+// app, when set) with three lists: Deployments, pods, revision records.
 func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*AppStatus, error) {
+	where := "in " + ns
+	if ns == metav1.NamespaceAll {
+		where = "in all namespaces"
+	}
 	sel := contract.LabelK8sManagedBy + "=" + contract.ManagedBy
 	podSel := contract.LabelApp
 	if app != "" {
@@ -105,23 +117,25 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	}
 	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("list deployments in %s: %w", ns, err)
+		return nil, fmt.Errorf("list deployments %s: %w", where, err)
 	}
 	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("list revision records in %s: %w", ns, err)
+		return nil, fmt.Errorf("list revision records %s: %w", where, err)
 	}
 	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podSel})
 	if err != nil {
-		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
+		return nil, fmt.Errorf("list pods %s: %w", where, err)
 	}
+	// Apps by namespace/name: several namespaces may hold one of a name.
 	apps := map[string]*AppStatus{}
 	tokens := map[string]string{} // the latest record's apply token, per app
-	get := func(name string) *AppStatus {
-		if apps[name] == nil {
-			apps[name] = &AppStatus{App: name, Namespace: ns}
+	get := func(ns, name string) (*AppStatus, string) {
+		key := ns + "/" + name
+		if apps[key] == nil {
+			apps[key] = &AppStatus{App: name, Namespace: ns}
 		}
-		return apps[name]
+		return apps[key], key
 	}
 	for i := range secrets.Items {
 		s := &secrets.Items[i]
@@ -133,9 +147,9 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		if err != nil {
 			continue // History reports unreadable records
 		}
-		if st := get(name); rev.Number > st.Revision {
+		if st, key := get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
-			tokens[name] = rev.applyID
+			tokens[key] = rev.applyID
 		}
 	}
 	failures := map[string][]PodIssue{}
@@ -145,7 +159,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		if name == "" {
 			continue
 		}
-		st := get(name)
+		st, key := get(d.Namespace, name)
 		r := deploymentReplicas(d)
 		if d.Name == name {
 			st.Stable = r
@@ -153,21 +167,21 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			// Any other Deployment of the app is its canary (<app>-canary).
 			st.Canary = r
 		}
-		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[name])...)
+		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key])...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
 		}
 		if rs.ReplicaFailure != "" {
-			failures[name] = append(failures[name], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure})
+			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure})
 		}
 		if rs.Failed != "" {
-			failures[name] = append(failures[name], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
+			failures[key] = append(failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
 		}
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		st := apps[p.Labels[contract.LabelApp]]
+		st := apps[p.Namespace+"/"+p.Labels[contract.LabelApp]]
 		if st == nil {
 			continue
 		}
@@ -176,8 +190,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 	}
 	out := make([]*AppStatus, 0, len(apps))
-	for name, st := range apps {
-		st.Issues = append(failures[name], st.Issues...)
+	for key, st := range apps {
+		st.Issues = append(failures[key], st.Issues...)
 		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
 		switch {
 		case st.Stable == nil && st.Canary == nil:
@@ -189,7 +203,9 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b *AppStatus) int { return strings.Compare(a.App, b.App) })
+	slices.SortFunc(out, func(a, b *AppStatus) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
+	})
 	return out, nil
 }
 
