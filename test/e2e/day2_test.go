@@ -305,6 +305,19 @@ func TestDay2Status(t *testing.T) {
 	if out := squash(mustZZ(t, ns, "list")); !strings.Contains(out, "shop 1 1.0 2/2 - Ready") || strings.Contains(out, "CrashLoopBackOff") {
 		t.Errorf("list:\n%s", out)
 	}
+	// Every namespace: a NAMESPACE column; an edit user of one namespace
+	// gets the apiserver's refusal.
+	if out := squash(mustZZ(t, ns, "list", "-A")); !strings.Contains(out, "NAMESPACE APP REVISION") || !strings.Contains(out, ns+" shop 1 1.0 2/2 - Ready") {
+		t.Errorf("list -A:\n%s", out)
+	}
+	tenant := editTenant(t, ns)
+	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list", "-A"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("list -A as an edit user of one namespace: %v", err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "list as an edit user of the namespace (RBAC may lag the binding)", func(context.Context) (bool, string, error) {
+		out, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list")
+		return err == nil && strings.Contains(squash(out), "shop 1 1.0 2/2 - Ready"), fmt.Sprintf("%v: %s", err, out), nil
+	})
 	var list struct {
 		Items []struct {
 			deploy.AppStatus

@@ -510,16 +510,9 @@ func TestLogsPrevious(t *testing.T) {
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=crashy", 2, 60*time.Second)
 	cluster.RunningPods(t, ns, contract.LabelApp+"=steady", 1, 60*time.Second)
 
-	// The first pod's container crashed once, as the kubelet reports it.
-	pod := pods[0].DeepCopy()
-	st := &pod.Status.ContainerStatuses[0]
-	st.RestartCount = 1
-	now := metav1.Now()
-	st.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now,
-		ContainerID: "kwok://" + string(pod.UID) + "-app-0"}
-	if _, err := cluster.Client.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// The first pod's container crash-loops, as the kubelet reports it.
+	pod := &pods[0]
+	crashLoop(t, cluster.Client, pod)
 	crash := ns + "-crash-"
 	appendLog(t, cluster.PodPreviousLogFile(), crash, 0, 5)
 
