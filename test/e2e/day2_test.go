@@ -315,8 +315,11 @@ func TestDay2Status(t *testing.T) {
 		t.Errorf("list -A as an edit user of one namespace: %v", err)
 	}
 	cluster.WaitFor(t, 30*time.Second, "list as an edit user of the namespace (RBAC may lag the binding)", func(context.Context) (bool, string, error) {
-		out, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list")
-		return err == nil && strings.Contains(squash(out), "shop 1 1.0 2/2 - Ready"), fmt.Sprintf("%v: %s", err, out), nil
+		out, stderr, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list")
+		if err != nil {
+			return false, stderr + err.Error(), nil
+		}
+		return strings.Contains(squash(out), "shop 1 1.0 2/2 - Ready"), out, nil
 	})
 	var list struct {
 		Items []struct {
