@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -56,6 +55,7 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		RunE:              runOptions(o),
 	}
 	o.addFlags(cmd.Flags())
+	o.addOutputFlag(cmd)
 	return cmd
 }
 
@@ -69,8 +69,7 @@ func (o *CanaryOptions) Validate() error {
 
 // Run promotes or aborts and waits, in every cluster at once.
 func (o *CanaryOptions) Run(cmd *cobra.Command) error {
-	var mu sync.Mutex
-	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := o.run(cmd.Context(), t.client, &deploy.CanaryActionConfig{
 			Options: o.options(t, progress, live),
 			App:     o.App,
@@ -78,9 +77,7 @@ func (o *CanaryOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, err = fmt.Fprintf(o.Out, "canary of %s %s, recorded as revision %d in %s\n", o.App, o.verb, res.Revision, where(t))
-		return err
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("canary of %s %s, recorded as revision %d in %s", o.App, o.verb, res.Revision, where(t)))
 	})
+	return o.result.flush(o.Out, o.targets, err)
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -47,6 +46,7 @@ the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.
 	}
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", 0, "Pods to run (required)")
 	o.addFlags(cmd.Flags())
+	o.addOutputFlag(cmd)
 	return cmd
 }
 
@@ -67,6 +67,7 @@ cause "restart".`,
 		RunE:              runOptions(o),
 	}
 	o.addFlags(cmd.Flags())
+	o.addOutputFlag(cmd)
 	return cmd
 }
 
@@ -86,8 +87,7 @@ func (o *ChangeOptions) Validate() error {
 
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
-	var mu sync.Mutex
-	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.ChangeConfig{App: o.App, Options: o.options(t, progress, live)}
 		var res *deploy.Result
 		var err error
@@ -101,9 +101,7 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, err = fmt.Fprintf(o.Out, "%s %s, recorded as revision %d in %s\n", o.App, what, res.Revision, where(t))
-		return err
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)))
 	})
+	return o.result.flush(o.Out, o.targets, err)
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,10 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"history", "shop", "--revision", "2", "-o", "wide"}, wantErr: "--revision prints objects"},
 		{args: []string{"delete", "shop"}, wantErr: "refusing to delete shop without confirmation: stdin is not a terminal; add --yes"},
 		{args: []string{"delete", "shop", "--yes"}, wantErr: "no app shop in namespace ns-a"},
+		{args: []string{"restart", "shop", "-o", "wide"}, wantErr: `--output "wide" is for tables`},
+		{args: []string{"rollback", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported`},
+		{args: []string{"promote", "shop", "-o", "table"}, wantErr: `--output "table" is not supported`},
+		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--diff", "-o", "json"}, wantErr: "--diff prints a diff: drop --output"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -78,5 +84,69 @@ func TestDeleteCommand(t *testing.T) {
 	}
 	if _, err := b.AppsV1().Deployments("ns-b").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
 		t.Fatalf("delete in context a touched b: %v", err)
+	}
+}
+
+// TestResultOutput: -o of the commands that change an app prints, once all
+// clusters are done, the apps read back in --context order (whichever
+// cluster finished first), so a script reads the revision recorded; without
+// -o each success is its line; a table format is refused.
+func TestResultOutput(t *testing.T) {
+	recent := time.Now().Add(-time.Minute)
+	a := target{context: "a", name: "a", namespace: "ns-a", client: fakeClient(fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 3),
+		revisionSecret(t, "ns-a", "shop", 4, "2.0", "alice", "scale to 3", recent))}
+	b := target{context: "b", name: "b", namespace: "ns-b", client: fakeClient(fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2),
+		revisionSecret(t, "ns-b", "shop", 9, "2.0", "carol", "scale to 2", recent))}
+	targets := []target{a, b}
+
+	r := resultOutput{format: "jsonpath={range .items[*]}{.cluster} {.metadata.namespace} {.revision} {.health}{\"\\n\"}{end}"}
+	if err := r.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, tg := range []target{b, a} {
+		if err := r.done(t.Context(), &out, tg, true, "shop", "line"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("printed before every cluster was done: %q", out.String())
+	}
+	if err := r.flush(&out, targets, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "a ns-a 4 Ready\nb ns-b 9 Ready\n"; out.String() != want {
+		t.Errorf("-o jsonpath printed %q, want %q", out.String(), want)
+	}
+
+	// One cluster failed: what was done is printed, and the error stays.
+	r = resultOutput{format: "name"}
+	if err := r.validate(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := r.done(t.Context(), &out, a, false, "shop", "line"); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("failed in 1 of 2 contexts")
+	if err := r.flush(&out, targets, failed); !errors.Is(err, failed) || out.String() != "app.zz.io/shop\n" {
+		t.Errorf("flush = %v, printed %q", err, out.String())
+	}
+
+	// No -o: the line, at once.
+	r = resultOutput{}
+	out.Reset()
+	if err := r.done(t.Context(), &out, a, false, "shop", "shop scaled to 3, recorded as revision 4 in namespace ns-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.flush(&out, targets, nil); err != nil || out.String() != "shop scaled to 3, recorded as revision 4 in namespace ns-a\n" {
+		t.Errorf("flush = %v, printed %q", err, out.String())
+	}
+
+	for _, bad := range []string{"wide", "xml"} {
+		r = resultOutput{format: bad}
+		if err := r.validate(); err == nil || !strings.Contains(err.Error(), "--output") {
+			t.Errorf("-o %s: %v", bad, err)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -101,13 +100,13 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	fl.Int32Var(&o.Replicas, "replicas", 0, "Replicas, overriding the spec's")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the rendered objects and send nothing to the cluster")
 	fl.BoolVar(&o.Diff, "diff", false, "Show what the deploy would change (server-side dry run) and change nothing")
-	fl.StringVarP(&o.Output, "output", "o", "yaml", "Format of --dry-run: yaml or json")
+	fl.StringVarP(&o.Output, "output", "o", "", "With --dry-run: the objects as yaml (default) or json. Otherwise, once deployed: the app as kubectl zz status -o prints it (json, yaml, name, jsonpath=..., go-template=...) instead of one line per cluster")
 	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")
 	o.addFlags(fl)
 	fl.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "Restore the last good revision if the rollout fails")
 	fl.StringVar(&o.ChangeCause, "change-cause", "", "Why, recorded with the revision (default: the version)")
 	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"java", "web", "rpc", "worker"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(resultFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
 	return cmd
 }
@@ -150,8 +149,15 @@ func (o *DeployOptions) Validate() error {
 	if o.DryRun && o.Diff {
 		return errors.New("--dry-run and --diff exclude each other: --dry-run prints the objects offline, --diff asks the cluster what would change")
 	}
-	if o.Output != "yaml" && o.Output != "json" {
-		return fmt.Errorf("--output must be 'yaml' or 'json', got %q", o.Output)
+	switch {
+	case o.DryRun && o.Output == "":
+		o.Output = "yaml"
+	case o.DryRun && o.Output != "yaml" && o.Output != "json":
+		return fmt.Errorf("--output of --dry-run must be 'yaml' or 'json', got %q", o.Output)
+	case o.Diff && o.Output != "":
+		return errors.New("--diff prints a diff: drop --output")
+	case !o.DryRun:
+		o.result.format = o.Output
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -201,8 +207,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	if o.Diff {
 		return o.diff(cmd)
 	}
-	var mu sync.Mutex
-	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),
 			App:     o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
@@ -219,11 +224,10 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, err = fmt.Fprintf(o.Out, "%s %s %s as revision %d in %s\n", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t))
-		return err
+		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name,
+			fmt.Sprintf("%s %s %s as revision %d in %s", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t)))
 	})
+	return o.result.flush(o.Out, o.targets, err)
 }
 
 // diff prints, per target, what deploying would change, through

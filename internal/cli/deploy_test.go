@@ -69,7 +69,7 @@ func TestDeployDryRun(t *testing.T) {
 		{name: "flags without image", args: []string{"--name", "jobs", "--type", "worker"}, wantErr: "flags: spec.image: missing"},
 		{name: "name with file", args: []string{"-f", file, "--name", "x"}, wantErr: "--name and --type describe an app without a file"},
 		{name: "diff and dry-run", args: []string{"-f", file, "--diff"}, wantErr: "--dry-run and --diff exclude each other"},
-		{name: "bad output", args: []string{"-f", file, "-o", "wide"}, wantErr: "--output must be 'yaml' or 'json'"},
+		{name: "bad output", args: []string{"-f", file, "-o", "wide"}, wantErr: "--output of --dry-run must be 'yaml' or 'json'"},
 		{name: "missing file", args: []string{"-f", filepath.Join(t.TempDir(), "nope.yaml")}, wantErr: "no such file"},
 	}
 	for _, tt := range tests {

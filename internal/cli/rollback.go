@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -41,6 +40,7 @@ revision (or to --to-revision there).`,
 	}
 	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest)")
 	o.addFlags(cmd.Flags())
+	o.addOutputFlag(cmd)
 	return cmd
 }
 
@@ -58,8 +58,7 @@ func (o *RollbackOptions) Validate() error {
 
 // Run rolls back and waits, in every cluster at once.
 func (o *RollbackOptions) Run(cmd *cobra.Command) error {
-	var mu sync.Mutex
-	return forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := deploy.Rollback(cmd.Context(), t.client, &deploy.RollbackConfig{
 			Options: o.options(t, progress, live),
 			App:     o.App, ToRevision: o.ToRevision,
@@ -67,11 +66,9 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, err = fmt.Fprintf(o.Out, "%s rolled back, recorded as revision %d in %s\n", o.App, res.Revision, where(t))
-		return err
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)))
 	})
+	return o.result.flush(o.Out, o.targets, err)
 }
 
 // where names a target in messages: its namespace, and its context when one

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/zzcloud/zz/internal/deploy"
 )
@@ -15,11 +20,18 @@ import (
 type rolloutFlags struct {
 	Timeout      time.Duration
 	HistoryLimit int
+	result       resultOutput
 }
 
 func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
 	fs.IntVar(&f.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+}
+
+// addOutputFlag adds -o (deploy has its own, which also formats --dry-run).
+func (f *rolloutFlags) addOutputFlag(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.result.format, "output", "o", "", resultOutputUsage)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(resultFormats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // validate checks the flags; no I/O.
@@ -30,7 +42,90 @@ func (f *rolloutFlags) validate() error {
 	case f.HistoryLimit < 1:
 		return fmt.Errorf("--history-limit must be at least 1, got %d", f.HistoryLimit)
 	}
+	return f.result.validate()
+}
+
+const resultOutputUsage = "Once done, print the app as kubectl zz status -o does (json, yaml, name, jsonpath=..., go-template=...) instead of one line per cluster"
+
+var resultFormats = []string{"json", "yaml", "name", "jsonpath=", "go-template="}
+
+// resultOutput is -o of the commands that change an app. Without it each
+// cluster's success is one line ("shop scaled to 5, recorded as revision 7
+// in namespace shop"); with it, once every cluster is done, the app as
+// kubectl zz status -o prints it (kind App, in a List), read back after the
+// change, so a script takes the revision recorded from it:
+// kubectl zz deploy -o jsonpath='{.items[0].revision}'.
+type resultOutput struct {
+	format string
+	print  *printFlags // set by validate when format is
+
+	mu    sync.Mutex
+	items map[string]*unstructured.Unstructured // by target name
+}
+
+// validate builds the printer; no I/O.
+func (r *resultOutput) validate() error {
+	if r.format == "" {
+		return nil
+	}
+	p := newPrintFlags()
+	p.OutputFormat = &r.format
+	if p.table() {
+		return fmt.Errorf("--output %q is for tables; use one of: json, yaml, name, jsonpath=..., go-template=...", r.format)
+	}
+	if err := p.validate(); err != nil {
+		return err
+	}
+	r.print = p
 	return nil
+}
+
+// done reports that app changed in t: line on out, or, with -o, the app
+// read back for flush. several says whether items name their cluster.
+func (r *resultOutput) done(ctx context.Context, out io.Writer, t target, several bool, app, line string) error {
+	if r.print == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_, err := fmt.Fprintln(out, line)
+		return err
+	}
+	st, err := deploy.AppStatusOf(ctx, t.client, t.namespace, app)
+	if err != nil {
+		return fmt.Errorf("done (%s), but reading the app back for -o failed: %w", line, err)
+	}
+	cluster := ""
+	if several {
+		cluster = t.name
+	}
+	u, err := appItem(st, cluster)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.items == nil {
+		r.items = map[string]*unstructured.Unstructured{}
+	}
+	r.items[t.name] = u
+	return nil
+}
+
+// flush prints, with -o, the apps done, in the order of targets (also
+// when some clusters failed: what was done is shown), and joins err.
+func (r *resultOutput) flush(out io.Writer, targets []target, err error) error {
+	if r.print == nil {
+		return err
+	}
+	var items []*unstructured.Unstructured
+	for _, t := range targets {
+		if u := r.items[t.name]; u != nil {
+			items = append(items, u)
+		}
+	}
+	if len(items) == 0 && err != nil {
+		return err
+	}
+	return errors.Join(err, r.print.printItems(out, items))
 }
 
 // options are the deploy package's options for one target, reporting to progress.

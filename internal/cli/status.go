@@ -165,6 +165,16 @@ type statusItem struct {
 	*deploy.AppStatus
 }
 
+// appItem is one app as -o prints it (kind App), cluster "" for one cluster.
+func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, error) {
+	u, err := printable(contract.OutputKindApp, st.App, statusItem{Cluster: cluster, AppStatus: st})
+	if err != nil {
+		return nil, err
+	}
+	u.SetNamespace(st.Namespace)
+	return u, nil
+}
+
 // render reads every target and writes the table (or the -o form) to w. It
 // returns the state shown without the ages, which change by themselves, so
 // --watch prints only what changed.
@@ -215,15 +225,14 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		}
 		for _, st := range apps {
 			tbl.add(t.name, o.row(st, header)...)
-			it := statusItem{AppStatus: st}
+			cluster := ""
 			if several {
-				it.Cluster = t.name
+				cluster = t.name
 			}
-			u, err := printable(contract.OutputKindApp, st.App, it)
+			u, err := appItem(st, cluster)
 			if err != nil {
 				return nil, err
 			}
-			u.SetNamespace(st.Namespace)
 			items = append(items, u)
 			who := st.App
 			if o.AllNamespaces {

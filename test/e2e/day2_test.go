@@ -106,8 +106,10 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 		t.Fatalf("history --revision 2: %s", out)
 	}
 
-	if out := mustZZ(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "60s"); !strings.Contains(out, "recorded as revision 4") {
-		t.Fatalf("rollback: %s", out)
+	// -o: the app once rolled back, for a script to read the revision.
+	out = mustZZ(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "60s", "-o", "jsonpath={.items[0].revision} {.items[0].health} {.items[0].stable.ready}/{.items[0].stable.desired}")
+	if out != "4 Ready 2/2" {
+		t.Fatalf("rollback -o jsonpath: %q, want %q", out, "4 Ready 2/2")
 	}
 	if n := replicasOf(t, cluster.Client, ns, "shop"); n != 2 {
 		t.Fatalf("replicas after rollback to revision 1 = %d, want 2", n)
