@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -46,6 +47,9 @@ type LogsOptions struct {
 	App              string
 	Selector         string
 	Pod              string
+	ExcludePod       string
+	Node             string
+	FieldSelector    string
 	Container        string
 	ExcludeContainer string
 	Init, Ephemeral  bool
@@ -94,6 +98,9 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Selector, "selector", "l", "", "Label selector of the pods (with APP, both must match)")
 	fl.StringVar(&o.Pod, "pod", "", "Regex the pod names must match")
+	fl.StringVar(&o.ExcludePod, "exclude-pod", "", "Regex of pod names to leave out")
+	fl.StringVar(&o.Node, "node", "", "Only pods on this node (a field selector spec.nodeName=NODE)")
+	fl.StringVar(&o.FieldSelector, "field-selector", "", "Field selector of the pods, applied by the API server (e.g. status.phase=Running)")
 	fl.StringVarP(&o.Container, "container", "c", "", "Regex the container names must match")
 	fl.StringVarP(&o.ExcludeContainer, "exclude-container", "E", "", "Regex of container names to leave out")
 	fl.BoolVar(&o.Init, "init-containers", false, "Include init containers")
@@ -184,8 +191,8 @@ func (o *LogsOptions) Validate() error {
 
 // config turns the flags into a logs.Config.
 func (o *LogsOptions) config() (*logs.Config, error) {
-	if o.App == "" && o.Selector == "" && o.Pod == "" {
-		return nil, errors.New("name an app, or select pods with -l SELECTOR or --pod REGEX")
+	if o.App == "" && o.Selector == "" && o.Pod == "" && o.FieldSelector == "" && o.Node == "" {
+		return nil, errors.New("name an app, or select pods with -l SELECTOR, --pod REGEX, --node NODE or --field-selector")
 	}
 	if o.Tail < -1 {
 		return nil, fmt.Errorf("--tail must be -1 (all) or more, got %d", o.Tail)
@@ -220,6 +227,17 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 		sels = append(sels, o.Selector)
 	}
 	cfg.LabelSelector = strings.Join(sels, ",")
+	var fieldSels []string
+	if o.FieldSelector != "" {
+		if _, err := fields.ParseSelector(o.FieldSelector); err != nil {
+			return nil, fmt.Errorf("--field-selector: %w", err)
+		}
+		fieldSels = append(fieldSels, o.FieldSelector)
+	}
+	if o.Node != "" {
+		fieldSels = append(fieldSels, "spec.nodeName="+o.Node)
+	}
+	cfg.FieldSelector = strings.Join(fieldSels, ",")
 	var err error
 	if cfg.Selector, err = o.selector(); err != nil {
 		return nil, err
@@ -234,6 +252,9 @@ func (o *LogsOptions) selector() (logs.Selector, error) {
 	s := logs.Selector{Init: o.Init, Ephemeral: o.Ephemeral, Previous: o.Previous}
 	var err error
 	if s.Pod, err = optionalRegexp("--pod", o.Pod); err != nil {
+		return s, err
+	}
+	if s.ExcludePod, err = optionalRegexp("--exclude-pod", o.ExcludePod); err != nil {
 		return s, err
 	}
 	if s.Container, err = optionalRegexp("--container", o.Container); err != nil {

@@ -39,6 +39,13 @@ func TestLogsOptionsConfig(t *testing.T) {
 			}
 		}},
 		{name: "bad pod regex", o: LogsOptions{Pod: "("}, wantErr: "--pod"},
+		{name: "a node and a field selector, applied by the API server", o: LogsOptions{Node: "n1", FieldSelector: "status.phase=Running", ExcludePod: "-db-"}, check: func(t *testing.T, c *logs.Config) {
+			if c.FieldSelector != "status.phase=Running,spec.nodeName=n1" || c.LabelSelector != "" || c.Selector.ExcludePod.String() != "-db-" {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "bad field selector", o: LogsOptions{App: "x", FieldSelector: "status.phase"}, wantErr: "--field-selector"},
+		{name: "bad exclude-pod regex", o: LogsOptions{App: "x", ExcludePod: "["}, wantErr: "--exclude-pod"},
 		{name: "context that leaves --output-dir", o: LogsOptions{App: "x", OutputDir: "out", clusters: []logs.Cluster{{Name: "../x"}}},
 			wantErr: `context "../x" cannot name a folder or file under --output-dir`},
 		{name: "context with an empty element", o: LogsOptions{App: "x", OutputDir: "out", clusters: []logs.Cluster{{Name: "a//b"}}},

@@ -29,8 +29,10 @@ type Cluster struct {
 // Config is what kubectl zz logs asks for.
 type Config struct {
 	Clusters []Cluster
-	// LabelSelector is applied by the API server (an app is LabelApp=<name>).
+	// LabelSelector and FieldSelector are applied by the API server (an app
+	// is LabelApp=<name>; a node is spec.nodeName=<node>).
 	LabelSelector string
+	FieldSelector string
 	Selector      Selector
 	Format        Format
 

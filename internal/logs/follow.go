@@ -127,7 +127,7 @@ func (m *manager) start(ctx context.Context) error {
 			}
 			// One list up front reports a wrong context or missing RBAC as an
 			// error instead of an informer retrying forever.
-			if _, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, Limit: 1}); err != nil {
+			if _, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, FieldSelector: m.cfg.FieldSelector, Limit: 1}); err != nil {
 				return clusterErr(cl, fmt.Errorf("list pods: %w", err))
 			}
 			has, err := m.watch(ctx, cl, ns)
@@ -152,7 +152,7 @@ func clusterErr(cl *Cluster, err error) error {
 
 // listOnce starts a stream for every matched container of one list (no follow).
 func (m *manager) listOnce(ctx context.Context, cl *Cluster, ns string) error {
-	list, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector})
+	list, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, FieldSelector: m.cfg.FieldSelector})
 	if err != nil {
 		return clusterErr(cl, fmt.Errorf("list pods: %w", err))
 	}
@@ -168,14 +168,14 @@ func (m *manager) listOnce(ctx context.Context, cl *Cluster, ns string) error {
 // pods (see slimPod), not the API server's full objects.
 func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.InformerSynced, error) {
 	pods := cl.Client.CoreV1().Pods(ns)
-	sel := m.cfg.LabelSelector
+	sel, fields := m.cfg.LabelSelector, m.cfg.FieldSelector
 	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sel
+			o.LabelSelector, o.FieldSelector = sel, fields
 			return pods.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel
+			o.LabelSelector, o.FieldSelector = sel, fields
 			return pods.Watch(ctx, o)
 		},
 	}, cl.Client)

@@ -19,8 +19,9 @@ const (
 // Selector chooses pods and containers. The label selector is applied by the
 // API server (see Config.LabelSelector); Selector does what a label cannot.
 type Selector struct {
-	// Pod, when set, must match the pod name.
-	Pod *regexp.Regexp
+	// Pod, when set, must match the pod name; ExcludePod must not.
+	Pod        *regexp.Regexp
+	ExcludePod *regexp.Regexp
 	// Container and ExcludeContainer match container names.
 	Container        *regexp.Regexp
 	ExcludeContainer *regexp.Regexp
@@ -54,7 +55,7 @@ func (t Target) Key() string { return t.Namespace + "/" + t.Pod + "/" + t.Contai
 
 // MatchPod reports whether the pod's name passes the selector.
 func (s *Selector) MatchPod(pod *corev1.Pod) bool {
-	return s.Pod == nil || s.Pod.MatchString(pod.Name)
+	return (s.Pod == nil || s.Pod.MatchString(pod.Name)) && (s.ExcludePod == nil || !s.ExcludePod.MatchString(pod.Name))
 }
 
 // Targets lists the containers of pod whose logs can be read now: those the

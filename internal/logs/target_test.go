@@ -42,6 +42,8 @@ func TestSelectorTargets(t *testing.T) {
 		{"default: started regular containers", Selector{}, []string{"app:true", "istio-proxy:true", "done:false"}},
 		{"pod regex matches", Selector{Pod: re(`^shop-`)}, []string{"app:true", "istio-proxy:true", "done:false"}},
 		{"pod regex misses", Selector{Pod: re(`^cart-`)}, nil},
+		{"pod excluded", Selector{Pod: re(`^shop-`), ExcludePod: re(`-abcde$`)}, nil},
+		{"exclusion misses", Selector{ExcludePod: re(`^cart-`)}, []string{"app:true", "istio-proxy:true", "done:false"}},
 		{"container regex", Selector{Container: re(`^app$`)}, []string{"app:true"}},
 		{"exclude container", Selector{ExcludeContainer: re(`proxy`)}, []string{"app:true", "done:false"}},
 		{"init on request", Selector{Init: true}, []string{"migrate:false", "app:true", "istio-proxy:true", "done:false"}},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -530,6 +531,26 @@ func TestLogsPrevious(t *testing.T) {
 	})
 	if _, _, err := zz(t, ns, "logs", "steady", "--previous"); !errors.Is(err, logs.ErrNoPrevious) {
 		t.Errorf("--previous of an app that never restarted: %v, want ErrNoPrevious", err)
+	}
+
+	// --node (a field selector the apiserver applies) and --exclude-pod.
+	node := pods[1].Spec.NodeName
+	want := map[string]bool{}
+	for _, p := range pods {
+		if p.Spec.NodeName == node && p.Name != pod.Name {
+			want[cluster.Name+"/"+p.Name+"/app"] = true
+		}
+	}
+	stdout, stderr, err := zz(t, ns, "logs", "crashy", "--no-follow", "--tail", "1", "-o", "json", "--node", node, "--exclude-pod", "^"+pod.Name+"$")
+	if err != nil {
+		t.Fatalf("logs --node --exclude-pod: %v\n%s", err, stderr)
+	}
+	got := map[string]bool{}
+	for src := range jsonCounts(t, stdout, "") {
+		got[src] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("logs --node %s --exclude-pod %s read %v, want %v", node, pod.Name, got, want)
 	}
 
 	// A reader: pods yes, pods/log no.
