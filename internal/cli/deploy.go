@@ -234,19 +234,28 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 // KUBECTL_EXTERNAL_DIFF when set. As kubectl diff, it exits 1 when anything
 // differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
-	differs := false
-	for _, t := range o.targets {
-		if len(o.targets) > 1 {
-			fmt.Fprintf(o.Out, "# context %s, namespace %s\n", t.context, t.namespace)
-		}
+	return diffTargets(o.targets, o.Out, o.app.Name, func(t target) (bool, error) {
 		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
-		changed, err := deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
+		return deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
+	})
+}
+
+// diffTargets runs diff, which writes what a command would change, for
+// each target in turn (a header per cluster when several). As kubectl diff,
+// it exits 1 when anything differs (ErrDiffers) and 2 on trouble.
+func diffTargets(targets []target, out io.Writer, app string, diff func(t target) (bool, error)) error {
+	differs := false
+	for _, t := range targets {
+		if len(targets) > 1 {
+			fmt.Fprintf(out, "# context %s, namespace %s\n", t.context, t.namespace)
+		}
+		changed, err := diff(t)
 		if err != nil {
 			return &ExitError{Code: 2, Err: contextErr(t.context, err)}
 		}
 		if !changed {
-			fmt.Fprintf(o.Out, "%s: no changes in namespace %s\n", o.app.Name, t.namespace)
+			fmt.Fprintf(out, "%s: no changes in namespace %s\n", app, t.namespace)
 		}
 		differs = differs || changed
 	}

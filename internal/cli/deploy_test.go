@@ -112,6 +112,7 @@ func TestRollbackAndHistoryFlags(t *testing.T) {
 		{args: []string{"rollback"}, wantErr: "accepts 1 arg(s)"},
 		{args: []string{"rollback", "shop", "--to-revision", "-1"}, wantErr: "--to-revision must be positive"},
 		{args: []string{"rollback", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
+		{args: []string{"rollback", "shop", "--diff", "-o", "json"}, wantErr: "--diff prints a diff: drop --output"},
 		{args: []string{"history"}, wantErr: "accepts 1 arg(s)"},
 		{args: []string{"history", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported; use one of: wide, json, yaml`},
 	}

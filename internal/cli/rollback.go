@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -15,6 +17,7 @@ import (
 type RollbackOptions struct {
 	appTargets
 	ToRevision int64
+	Diff       bool
 	rolloutFlags
 	genericiooptions.IOStreams
 }
@@ -33,12 +36,15 @@ With --context a,b every cluster rolls back at once, each to its own previous
 revision (or to --to-revision there).`,
 		Example: `  kubectl zz rollback shop
   kubectl zz rollback shop --to-revision 3
+  # what it would change, changing nothing (exit 1 when it would change something)
+  kubectl zz rollback shop --to-revision 3 --diff
   kubectl zz rollback shop --context prod-a,prod-b`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
 	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest)")
+	cmd.Flags().BoolVar(&o.Diff, "diff", false, "Show what the rollback would change (server-side dry run) and change nothing; exit 1 when it would change something")
 	o.addFlags(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
@@ -52,12 +58,22 @@ func (o *RollbackOptions) Validate() error {
 	switch {
 	case o.ToRevision < 0:
 		return fmt.Errorf("--to-revision must be positive, got %d", o.ToRevision)
+	case o.Diff && o.result.format != "":
+		return errors.New("--diff prints a diff: drop --output")
 	}
 	return o.validate()
 }
 
-// Run rolls back and waits, in every cluster at once.
+// Run rolls back and waits, in every cluster at once (or, with --diff,
+// shows what that would change).
 func (o *RollbackOptions) Run(cmd *cobra.Command) error {
+	if o.Diff {
+		return diffTargets(o.targets, o.Out, o.App, func(t target) (bool, error) {
+			return deploy.RollbackDiff(cmd.Context(), t.client, &deploy.RollbackConfig{
+				Options: deploy.Options{Namespace: t.namespace, Progress: o.ErrOut}, App: o.App, ToRevision: o.ToRevision,
+			}, os.Getenv("KUBECTL_EXTERNAL_DIFF"), o.Out)
+		})
+	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := deploy.Rollback(cmd.Context(), t.client, &deploy.RollbackConfig{
 			Options: o.options(t, progress, live),

@@ -34,8 +34,30 @@ const diffContext = 3
 // or runs cfg.ExternalDiff (KUBECTL_EXTERNAL_DIFF) on two folders as kubectl
 // diff does, and reports whether anything differs.
 func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Writer) (bool, error) {
-	app, ns := cfg.App.Name, cfg.Namespace
-	objs := render.Render(cfg.App, render.Options{Namespace: ns, Debug: cfg.Debug})
+	objs := render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Debug: cfg.Debug})
+	return diffObjects(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.ExternalDiff, out)
+}
+
+// RollbackDiff shows, as Diff does, what Rollback with cfg would change:
+// the objects of the revision it would restore (the stable part of it, as
+// the rollback applies them), and the app's other objects, which it would
+// delete. externalDiff is KUBECTL_EXTERNAL_DIFF ("" for the unified diff).
+func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig, externalDiff string, out io.Writer) (bool, error) {
+	cfg.defaults()
+	history, err := loadHistory(ctx, c, &cfg.Options, cfg.App)
+	if err != nil {
+		return false, err
+	}
+	target, err := pick(history, cfg.App, cfg.ToRevision)
+	if err != nil {
+		return false, err
+	}
+	return diffObjects(ctx, c, cfg.Namespace, cfg.App, withRevision(stableOnly(target.objects), next(history)), externalDiff, out)
+}
+
+// diffObjects compares objs, dry-run applied, with the live objects of app,
+// and shows the app's other objects as removed.
+func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, externalDiff string, out io.Writer) (bool, error) {
 	want := map[string]bool{}
 	var changes []objChange
 	for _, o := range objs {
@@ -67,8 +89,8 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		}
 		changes = append(changes, ch)
 	}
-	if cfg.ExternalDiff != "" {
-		return externalDiff(ctx, cfg.ExternalDiff, changes, out)
+	if externalDiff != "" {
+		return runExternalDiff(ctx, externalDiff, changes, out)
 	}
 	changed := false
 	for _, ch := range changes {
@@ -116,11 +138,11 @@ func (ch objChange) file() string {
 	return name
 }
 
-// externalDiff writes every object into a LIVE and a MERGED folder and runs
+// runExternalDiff writes every object into a LIVE and a MERGED folder and runs
 // program (a command line, as KUBECTL_EXTERNAL_DIFF) on them, its output to
 // out. Like diff(1) the program exits 0 when the folders are equal, 1 when
 // they differ, more on trouble.
-func externalDiff(ctx context.Context, program string, changes []objChange, out io.Writer) (bool, error) {
+func runExternalDiff(ctx context.Context, program string, changes []objChange, out io.Writer) (bool, error) {
 	args := strings.Fields(program)
 	if len(args) == 0 {
 		return false, errors.New("KUBECTL_EXTERNAL_DIFF is blank")

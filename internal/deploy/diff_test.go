@@ -70,7 +70,7 @@ func TestExternalDiff(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			differ, err := externalDiff(t.Context(), tt.program, tt.changes, &out)
+			differ, err := runExternalDiff(t.Context(), tt.program, tt.changes, &out)
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("err = %v, want one naming %q", err, tt.want)

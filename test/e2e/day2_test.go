@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,6 +107,16 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 		t.Fatalf("history --revision 2: %s", out)
 	}
 
+	// --diff: what the rollback would change, changing nothing; exit 1 as
+	// diff (the live Deployment runs revision 3: 4 replicas, restarted).
+	out, _, err = zz(t, ns, "rollback", "shop", "--to-revision", "1", "--diff")
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-  replicas: 4") || !strings.Contains(out, "+  replicas: 2") ||
+		!strings.Contains(out, "-        kubectl.kubernetes.io/restartedAt:") {
+		t.Fatalf("rollback --diff: %v\n%s", err, out)
+	}
+	if revs := history(t, ns); len(revs) != 3 || replicasOf(t, cluster.Client, ns, "shop") != 4 {
+		t.Fatalf("rollback --diff changed something: %d revisions, %d replicas", len(revs), replicasOf(t, cluster.Client, ns, "shop"))
+	}
 	// -o: the app once rolled back, for a script to read the revision.
 	out = mustZZ(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "60s", "-o", "jsonpath={.items[0].revision} {.items[0].health} {.items[0].stable.ready}/{.items[0].stable.desired}")
 	if out != "4 Ready 2/2" {
