@@ -68,3 +68,42 @@ func completeWaitingGPUPods(f *genericclioptions.ConfigFlags) cobra.CompletionFu
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// completePodNodes completes kubectl zz logs --node with the nodes that run
+// the app's pods (args[0]), or every node without an app, in every
+// --context.
+func completePodNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		targets, err := resolveTargets(f, true)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []cobra.Completion
+		add := func(name string) {
+			if name != "" && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+		for _, t := range targets {
+			if len(args) == 0 {
+				list, err := t.client.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{})
+				if err != nil {
+					return nil, cobra.ShellCompDirectiveError
+				}
+				for _, n := range list.Items {
+					add(n.Name)
+				}
+				continue
+			}
+			list, err := t.client.CoreV1().Pods(t.namespace).List(cmd.Context(), metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + args[0]})
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			for _, p := range list.Items {
+				add(p.Spec.NodeName)
+			}
+		}
+		slices.Sort(names)
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -124,6 +124,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "raw", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
+	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(f))
 	return cmd
 }
 

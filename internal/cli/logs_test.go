@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
 )
@@ -104,5 +107,28 @@ func TestLogsOptionsConfig(t *testing.T) {
 			}
 			tt.check(t, c)
 		})
+	}
+}
+
+// TestLogsNodeCompletion: --node completes with the nodes that run the
+// app's pods, or every node without an app.
+func TestLogsNodeCompletion(t *testing.T) {
+	pod := func(name, app, node string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", Labels: map[string]string{contract.LabelApp: app}},
+			Spec: corev1.PodSpec{NodeName: node}}
+	}
+	a := fakeClient(pod("shop-1", "shop", "n2"), pod("shop-2", "shop", "n1"), pod("shop-3", "shop", "n2"), pod("cart-1", "cart", "n3"),
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n9"}})
+	zz := withFakeClusters(t, a, fakeClient())
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "logs", "shop", "--node", ""}, "n1\nn2\n:4\n"},
+		{[]string{"__complete", "logs", "--node", ""}, "n1\nn9\n:4\n"},
+	} {
+		if out, _, err := zz(tt.args...); err != nil || !strings.HasPrefix(out, tt.want) {
+			t.Errorf("%v: %v, %q; want %q", tt.args, err, out, tt.want)
+		}
 	}
 }
