@@ -40,7 +40,8 @@ type AppEvent struct {
 // deployed in the namespace, when built for no app) from the namespace's
 // others: by the involved object's UID for the objects that exist, and, for
 // pods and ReplicaSets already gone, by the names their Deployment gives
-// them (<deployment>-<hash>, <deployment>-<hash>-<suffix>).
+// them (<deployment>-<hash>, <deployment>-<hash>-<suffix>), with the
+// characters the controllers draw them from (podNameRule).
 type EventMatcher struct {
 	uids  map[types.UID]string
 	names []nameRule
@@ -97,10 +98,19 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 	}
 	for owner := range owners {
 		names := regexp.QuoteMeta(owner) + "|" + regexp.QuoteMeta(owner+contract.CanarySuffix)
-		m.names = append(m.names, nameRule{app: owner, re: regexp.MustCompile(`^(` + names + `)-[a-z0-9]+(-[a-z0-9]{5})?$`)})
+		m.names = append(m.names, nameRule{app: owner, re: regexp.MustCompile(`^(` + names + `)` + podNameRule)})
 	}
 	return m, nil
 }
+
+// podNameRule is what follows the Deployment's name in its ReplicaSets'
+// and pods' names. The ReplicaSet's is the pod-template-hash: the decimal
+// digits of a uint32, each mapped through k8s.io/apimachinery's
+// rand.SafeEncodeString, which maps '0'-'9' onto "456789bcdf". The pod's is
+// generateName's 5 characters from rand.String's alphabet, which has no
+// vowels. So a Job's pod "shop-migrate-x7k2p" is not taken for a pod of
+// the app shop.
+const podNameRule = `-[4-9bcdf]{1,10}(-[bcdfghjklmnpqrstvwxz2456789]{5})?$`
 
 func appOrApps(app string) string {
 	if app == "" {

@@ -42,7 +42,9 @@ func TestAppEvents(t *testing.T) {
 		event("e1", "Deployment", "shop", "d-shop", corev1.EventTypeNormal, "ScalingReplicaSet", t0.Add(3*time.Second)),
 		event("e2", "Pod", "shop-7d9c6b8f5-x2x4z", "p-shop", corev1.EventTypeWarning, "BackOff", t0.Add(5*time.Second)),
 		// A pod the rollout already replaced: only its name is left.
-		event("e3", "Pod", "shop-6c8b7d9f4-abcde", "gone", corev1.EventTypeNormal, "Killing", t0.Add(time.Second)),
+		event("e3", "Pod", "shop-6c8b7d9f4-bcdfg", "gone", corev1.EventTypeNormal, "Killing", t0.Add(time.Second)),
+		// A Job's pod, of a Job named like the app's pods: not the app's.
+		event("e9", "Pod", "shop-migrate-x7k2p", "job-pod", corev1.EventTypeWarning, "BackoffLimitExceeded", t0.Add(time.Second)),
 		event("e4", "Pod", "shop-db-5f6d7c8b9-zzzzz", "p-db", corev1.EventTypeWarning, "BackOff", t0.Add(2*time.Second)),
 		event("e5", "Pod", "other-5f6d7c8b9-yyyyy", "p-other", corev1.EventTypeWarning, "Failed", t0),
 		event("e6", "Service", "shop", "s-shop", corev1.EventTypeWarning, "SyncLoadBalancerFailed", t0.Add(4*time.Second)),
