@@ -162,11 +162,12 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 	res := &DeleteResult{}
 	for i := len(kinds) - 1; i >= 0; i-- {
 		k := kinds[i]
-		names, err := k.list(ctx, c, ns, sel)
+		objs, err := k.list(ctx, c, ns, sel)
 		if err != nil {
 			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
 		}
-		for _, name := range names {
+		for _, o := range objs {
+			name := o.GetName()
 			if k.kind == "PersistentVolumeClaim" && !cfg.DeleteData {
 				res.Kept = append(res.Kept, k.kind+"/"+name)
 				continue

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
@@ -345,5 +346,68 @@ func TestAppStatusDrift(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "deployment shop: removed from its pod template what was written by kubectl-edit at ") {
 		t.Errorf("the deploy did not say it removed another manager's fields:\n%s", progress.String())
+	}
+}
+
+// TestTakeBackOtherKinds: a field another manager adds to the spec of the
+// app's Service or HPA is drift, as in its pod template, and the next
+// deploy takes it out (server-side apply alone would keep it).
+func TestTakeBackOtherKinds(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	app := spec(t, "reg/shop:1", "  hpa: {min: 2, max: 4, cpuPercent: 80}\n  pdb: true\n")
+	deployOK(t, c, app, 0)
+	driftOf := func() []string {
+		t.Helper()
+		st, err := AppStatusOf(t.Context(), c, ns, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Drift
+	}
+	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "debug", Port: 9999})
+	if _, err := c.CoreV1().Services(ns).Update(t.Context(), svc, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	hpa, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A field kubectl zz does not set (spec.metrics is an atomic list: the
+	// apply takes it back whole by itself).
+	hpa.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To[int32](600)}}
+	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Update(t.Context(), hpa, metav1.UpdateOptions{FieldManager: "kubectl-patch"}); err != nil {
+		t.Fatal(err)
+	}
+	d := driftOf()
+	if len(d) != 2 || !strings.Contains(strings.Join(d, "\n"), "horizontalpodautoscaler shop: its spec was changed by kubectl-patch at ") ||
+		!strings.Contains(strings.Join(d, "\n"), "service shop: its spec was changed by kubectl-edit at ") {
+		t.Fatalf("drift after kubectl edit of the Service and patch of the HPA: %q", d)
+	}
+
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil {
+		t.Fatal(err)
+	}
+	if d := driftOf(); len(d) != 0 {
+		t.Fatalf("drift after the next deploy: %q", d)
+	}
+	if svc, _ := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{}); len(svc.Spec.Ports) != 1 {
+		t.Errorf("the port kubectl edit added survived the deploy: %+v", svc.Spec.Ports)
+	}
+	if hpa, _ := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(t.Context(), "shop", metav1.GetOptions{}); hpa.Spec.Behavior != nil {
+		t.Errorf("the behavior kubectl patch added survived the deploy: %+v", hpa.Spec.Behavior)
+	}
+	for _, want := range []string{"service shop: removed from its spec what was written by kubectl-edit at ",
+		"horizontalpodautoscaler shop: removed from its spec what was written by kubectl-patch at "} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("the deploy did not say %q:\n%s", want, progress.String())
+		}
 	}
 }

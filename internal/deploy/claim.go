@@ -131,10 +131,16 @@ func running(d *appsv1.Deployment) string {
 // templateWriter names the last field manager other than kubectl zz that
 // wrote into the pod template (" by kubectl-edit at 12:03:04"), or "".
 func templateWriter(entries []metav1.ManagedFieldsEntry) string {
+	return fieldWriter(entries, "spec", "template")
+}
+
+// fieldWriter names the last field manager other than kubectl zz that owns
+// a field under path (" by kubectl-edit at 12:03:04"), or "".
+func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
-		if e.Manager == contract.ManagedBy || e.Manager == contract.FieldManagerHandover || !hasField(e, "spec", "template") {
+		if e.Manager == contract.ManagedBy || e.Manager == contract.FieldManagerHandover || !hasField(e, path...) {
 			continue
 		}
 		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {

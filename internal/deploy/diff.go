@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
@@ -195,11 +195,11 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 	if err != nil {
 		return objChange{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
-	// The deploy also takes out of the pod template what other managers
-	// wrote (takeBackTemplate): so does the diff, as a dry run.
-	if d, ok := merged.(*appsv1.Deployment); ok && templateWriter(d.ManagedFields) != "" {
-		if merged, err = replaceTemplate(ctx, c, d, o.(*appsv1.Deployment), true); err != nil {
-			return objChange{}, fmt.Errorf("dry-run update of the pod template of deployment %s/%s: %w", ns, o.GetName(), err)
+	// The deploy also takes out of the part it renders whole what other
+	// managers wrote there (takeBack): so does the diff, as a dry run.
+	if m, err := meta.Accessor(merged); err == nil && k.whole != nil && fieldWriter(m.GetManagedFields(), k.whole.path...) != "" {
+		if merged, err = k.update(ctx, c, ns, k.whole.put(merged, o), true); err != nil {
+			return objChange{}, fmt.Errorf("dry-run update of the %s of %s %s/%s: %w", k.whole.name, strings.ToLower(gvk.Kind), ns, o.GetName(), err)
 		}
 	}
 	live, err := k.get(ctx, c, ns, o.GetName())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,6 +25,7 @@ import (
 // generated client satisfies it.
 type kindClient[T runtime.Object, L runtime.Object] interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 	List(ctx context.Context, opts metav1.ListOptions) (L, error)
@@ -40,7 +42,31 @@ type kindOps struct {
 	apply  func(ctx context.Context, c kubernetes.Interface, ns, name string, body []byte, dryRun bool) (runtime.Object, error)
 	get    func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error)
 	delete func(ctx context.Context, c kubernetes.Interface, ns, name string) error
-	list   func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]string, error)
+	list   func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]metav1.Object, error)
+	// update replaces the object (resourceVersion precondition, field
+	// manager contract.ManagedBy); dryRun changes nothing.
+	update func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object, dryRun bool) (runtime.Object, error)
+	// whole is the part kubectl zz renders whole, so a field another
+	// manager adds there is drift (see takeBack); nil for the kinds where
+	// none is (content-named ConfigMaps, volume claims).
+	whole *wholePart
+}
+
+// wholePart is the part of an object kubectl zz renders whole.
+type wholePart struct {
+	// path is where it is in managedFields; name says it in messages.
+	path []string
+	name string
+	// resource names the kind in "the right to update <resource>".
+	resource string
+	// put returns a copy of live with want's part in its place.
+	put func(live, want runtime.Object) runtime.Object
+}
+
+// withWhole is k whose part whole kubectl zz renders whole.
+func withWhole(k kindOps, whole wholePart) kindOps {
+	k.whole = &whole
+	return k
 }
 
 func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client func(c kubernetes.Interface, ns string) kindClient[T, L]) kindOps {
@@ -57,6 +83,13 @@ func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client fun
 		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
 			return client(c, ns).Get(ctx, name, metav1.GetOptions{})
 		},
+		update: func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+			opts := metav1.UpdateOptions{FieldManager: contract.ManagedBy}
+			if dryRun {
+				opts.DryRun = []string{metav1.DryRunAll}
+			}
+			return client(c, ns).Update(ctx, obj.(T), opts)
+		},
 		delete: func(ctx context.Context, c kubernetes.Interface, ns, name string) error {
 			err := client(c, ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
 			if apierrors.IsNotFound(err) {
@@ -64,7 +97,7 @@ func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client fun
 			}
 			return err
 		},
-		list: func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]string, error) {
+		list: func(ctx context.Context, c kubernetes.Interface, ns, selector string) ([]metav1.Object, error) {
 			l, err := client(c, ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
 				return nil, err
@@ -73,15 +106,15 @@ func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client fun
 			if err != nil {
 				return nil, err
 			}
-			names := make([]string, 0, len(items))
+			objs := make([]metav1.Object, 0, len(items))
 			for _, it := range items {
 				m, err := meta.Accessor(it)
 				if err != nil {
 					return nil, err
 				}
-				names = append(names, m.GetName())
+				objs = append(objs, m)
 			}
-			return names, nil
+			return objs, nil
 		},
 	}
 }
@@ -94,9 +127,9 @@ var kinds = []kindOps{
 	ops("PersistentVolumeClaim", false, func(c kubernetes.Interface, ns string) kindClient[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList] {
 		return c.CoreV1().PersistentVolumeClaims(ns)
 	}),
-	ops("Service", true, func(c kubernetes.Interface, ns string) kindClient[*corev1.Service, *corev1.ServiceList] {
+	withWhole(ops("Service", true, func(c kubernetes.Interface, ns string) kindClient[*corev1.Service, *corev1.ServiceList] {
 		return c.CoreV1().Services(ns)
-	}),
+	}), wholePart{path: []string{"spec"}, name: "spec", resource: "services", put: putServiceSpec}),
 	deploymentOps,
 	ingressOps,
 	hpaOps,
@@ -150,59 +183,84 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if err != nil {
 			return nil, fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
-		if d, ok := stored.(*appsv1.Deployment); ok {
-			if stored, err = takeBackTemplate(ctx, c, d, obj.(*appsv1.Deployment), cl); err != nil {
-				return nil, err
-			}
+		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
+			return nil, err
 		}
 		cl.applied(stored)
 	}
 	return cl, nil
 }
 
-// takeBackTemplate removes from Deployment d, as the apply stored it, the
-// pod template fields another field manager wrote (kubectl edit, set env,
-// rollout restart): server-side apply keeps another manager's fields through
-// kubectl zz's own apply, yet the app runs what its revision records. It
-// replaces the template with the rendered one (want, stamped) in one update
-// with d's resourceVersion, re-read and retried on a conflict; the apiserver
-// defaults it as it defaulted the apply. Nothing is sent when no other
-// manager owns a template field. Without the right to update Deployments the
-// fields stay, and the claim carries a warning.
-func takeBackTemplate(ctx context.Context, c kubernetes.Interface, d, want *appsv1.Deployment, cl *claim) (runtime.Object, error) {
+// takeBack removes from live, as the apply stored it, what another field
+// manager wrote into the part kubectl zz renders whole (k.whole: a
+// Deployment's pod template, the spec of a Service, Ingress, HPA or PDB;
+// kubectl edit, set env, rollout restart, patch). Server-side apply keeps
+// another manager's fields through kubectl zz's own apply, yet the app runs
+// what its revision records. It puts the rendered part (want, stamped) in
+// place in one update with live's resourceVersion, re-read and retried on a
+// conflict; the apiserver defaults it as it defaulted the apply. Nothing is
+// sent when no other manager owns a field there. Without the right to
+// update the kind the fields stay, and the claim carries a warning.
+func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, cl *claim) (runtime.Object, error) {
+	if k.whole == nil {
+		return live, nil
+	}
+	kind := strings.ToLower(k.kind)
 	for range 3 {
-		writer := templateWriter(d.ManagedFields)
-		if writer == "" {
-			return d, nil
+		m, err := meta.Accessor(live)
+		if err != nil {
+			return nil, err
 		}
-		updated, err := replaceTemplate(ctx, c, d, want, false)
+		writer := fieldWriter(m.GetManagedFields(), k.whole.path...)
+		if writer == "" {
+			return live, nil
+		}
+		updated, err := k.update(ctx, c, ns, k.whole.put(live, want), false)
 		switch {
 		case err == nil:
-			cl.notes = append(cl.notes, fmt.Sprintf("deployment %s: removed from its pod template what was written%s, outside kubectl zz", d.Name, writer))
+			cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, writer))
 			return updated, nil
 		case apierrors.IsForbidden(err):
-			cl.notes = append(cl.notes, fmt.Sprintf("warning: deployment %s keeps pod template fields written%s, outside kubectl zz: removing them needs the right to update Deployments (%v)", d.Name, writer, apierrors.ReasonForError(err)))
-			return d, nil
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",
+				kind, m.GetName(), k.whole.name, writer, k.whole.resource, apierrors.ReasonForError(err)))
+			return live, nil
 		case !apierrors.IsConflict(err):
-			return nil, fmt.Errorf("update the pod template of deployment %s/%s: %w", d.Namespace, d.Name, err)
+			return nil, fmt.Errorf("update the %s of %s %s/%s: %w", k.whole.name, kind, ns, m.GetName(), err)
 		}
-		if d, err = c.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{}); err != nil {
-			return nil, fmt.Errorf("get deployment %s/%s: %w", d.Namespace, d.Name, err)
+		if live, err = k.get(ctx, c, ns, m.GetName()); err != nil {
+			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, m.GetName(), err)
 		}
 	}
-	return nil, fmt.Errorf("update the pod template of deployment %s/%s: changed by another writer three times in a row; try again", d.Namespace, d.Name)
+	return nil, fmt.Errorf("update %s %s/%s: changed by another writer three times in a row; try again", kind, ns, want.(metav1.Object).GetName())
 }
 
-// replaceTemplate updates Deployment d (as read) with want's pod template;
-// dryRun asks the apiserver what it would store.
-func replaceTemplate(ctx context.Context, c kubernetes.Interface, d, want *appsv1.Deployment, dryRun bool) (*appsv1.Deployment, error) {
-	next := d.DeepCopy()
-	next.Spec.Template = *want.Spec.Template.DeepCopy()
-	opts := metav1.UpdateOptions{FieldManager: contract.ManagedBy}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
+// putServiceSpec is a copy of Service live with want's spec, less what
+// the apiserver allocated, which an update may not change.
+func putServiceSpec(live, want runtime.Object) runtime.Object {
+	l := live.(*corev1.Service).DeepCopy()
+	spec := want.(*corev1.Service).Spec.DeepCopy()
+	spec.ClusterIP, spec.ClusterIPs = l.Spec.ClusterIP, l.Spec.ClusterIPs
+	if spec.IPFamilies == nil {
+		spec.IPFamilies, spec.IPFamilyPolicy = l.Spec.IPFamilies, l.Spec.IPFamilyPolicy
 	}
-	return c.AppsV1().Deployments(d.Namespace).Update(ctx, next, opts)
+	spec.HealthCheckNodePort = l.Spec.HealthCheckNodePort
+	for i := range spec.Ports {
+		for _, p := range l.Spec.Ports {
+			if p.Port == spec.Ports[i].Port && p.Protocol == spec.Ports[i].Protocol && spec.Ports[i].NodePort == 0 {
+				spec.Ports[i].NodePort = p.NodePort
+			}
+		}
+	}
+	l.Spec = *spec
+	return l
+}
+
+// putSpec is a copy of live with want's spec (field spec of both, the same
+// type).
+func putSpec[T runtime.Object](set func(live, want T) T) func(live, want runtime.Object) runtime.Object {
+	return func(live, want runtime.Object) runtime.Object {
+		return set(live.DeepCopyObject().(T), want.(T))
+	}
 }
 
 // ErrNotManaged is wrapped by the error for an existing object that kubectl
@@ -297,13 +355,13 @@ func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, w
 		if !k.prune {
 			continue
 		}
-		names, err := k.list(ctx, c, ns, selector)
+		objs, err := k.list(ctx, c, ns, selector)
 		if err != nil {
 			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
 		}
-		for _, name := range names {
-			if !want[k.kind+"/"+name] {
-				extra = append(extra, liveObject{ops: k, name: name})
+		for _, o := range objs {
+			if !want[k.kind+"/"+o.GetName()] {
+				extra = append(extra, liveObject{ops: k, name: o.GetName()})
 			}
 		}
 	}

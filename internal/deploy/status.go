@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -177,6 +178,27 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		if rs.Failed != "" {
 			failures[key] = append(failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
+		}
+	}
+	// The app's other objects: a spec field another manager owns there is
+	// drift too, which the next deploy takes back (takeBack). Without the
+	// right to list a kind, its drift goes unreported.
+	for _, k := range kinds {
+		if k.whole == nil || k.kind == deploymentOps.kind {
+			continue
+		}
+		objs, err := k.list(ctx, c, ns, sel)
+		if apierrors.IsForbidden(err) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("list %ss %s: %w", strings.ToLower(k.kind), where, err)
+		}
+		for _, o := range objs {
+			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
+			if w := fieldWriter(o.GetManagedFields(), k.whole.path...); st != nil && w != "" {
+				st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
+					strings.ToLower(k.kind), o.GetName(), k.whole.name, w))
+			}
 		}
 	}
 	for i := range pods.Items {

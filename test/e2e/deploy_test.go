@@ -398,9 +398,14 @@ func TestConcurrentDeploy(t *testing.T) {
 	if revs := history(t, ns); len(revs) != 2 {
 		t.Errorf("a superseded deploy was recorded: %+v", revs)
 	}
+	// A port someone adds to the app's Service is drift too.
+	if _, err := cluster.Client.CoreV1().Services(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType,
+		[]byte(`{"spec":{"ports":[{"name":"debug","port":9999,"targetPort":9999}]}}`), metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
 	// What runs now is in no record, and written outside kubectl zz: status says so.
 	out, _, err = zz(t, ns, "status", "shop")
-	for _, want := range []string{"2 (drifted)", "shop has drifted from its latest revision:",
+	for _, want := range []string{"2 (drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
 		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 2",
 		"deployment shop: its pod template was changed by kubectl-rollout at "} {
 		if err != nil || !strings.Contains(out, want) {
@@ -411,12 +416,16 @@ func TestConcurrentDeploy(t *testing.T) {
 	// wrote into the pod template (server-side apply would keep it) is gone;
 	// --diff shows that first.
 	out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "5.0", "five", 8080, ""))
-	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-        "+contract.AnnotationRestartedAt+": ") {
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-        "+contract.AnnotationRestartedAt+": ") || !strings.Contains(out, "-    port: 9999") {
 		t.Errorf("deploy --diff over the drift: %v\n%s", err, out)
 	}
 	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "5.0", "five", 8080, ""), "--timeout", "60s")
-	if err != nil || !strings.Contains(errOut, "deployment shop: removed from its pod template what was written by kubectl-rollout at ") {
+	if err != nil || !strings.Contains(errOut, "deployment shop: removed from its pod template what was written by kubectl-rollout at ") ||
+		!strings.Contains(errOut, "service shop: removed from its spec what was written by kubectl-edit at ") {
 		t.Fatalf("deploy v5 over the drift: %v\n%s%s", err, out, errOut)
+	}
+	if svc, err := cluster.Client.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || len(svc.Spec.Ports) != 1 || svc.Spec.ClusterIP == "" {
+		t.Errorf("the Service after deploy v5: %v, %+v", err, svc.Spec)
 	}
 	checkApp(t, ns, "5.0", "five", 8080)
 	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
