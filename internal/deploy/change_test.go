@@ -279,14 +279,7 @@ func TestAppStatusDrift(t *testing.T) {
 	c := fake.NewClientset()
 	ctl := startController(t, c)
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-	driftOf := func() []string {
-		t.Helper()
-		st, err := AppStatusOf(t.Context(), c, ns, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Drift
-	}
+	driftOf := func() []string { t.Helper(); return appDrift(t, c) }
 	if d := driftOf(); len(d) != 0 {
 		t.Fatalf("drift right after a deploy: %q", d)
 	}
@@ -357,14 +350,7 @@ func TestTakeBackOtherKinds(t *testing.T) {
 	startController(t, c)
 	app := spec(t, "reg/shop:1", "  hpa: {min: 2, max: 4, cpuPercent: 80}\n  pdb: true\n")
 	deployOK(t, c, app, 0)
-	driftOf := func() []string {
-		t.Helper()
-		st, err := AppStatusOf(t.Context(), c, ns, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Drift
-	}
+	driftOf := func() []string { t.Helper(); return appDrift(t, c) }
 	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -410,4 +396,14 @@ func TestTakeBackOtherKinds(t *testing.T) {
 			t.Errorf("the deploy did not say %q:\n%s", want, progress.String())
 		}
 	}
+}
+
+// appDrift is the drift kubectl zz status reports for the app shop.
+func appDrift(t *testing.T, c kubernetes.Interface) []string {
+	t.Helper()
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Drift
 }
