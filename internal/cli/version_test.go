@@ -2,12 +2,24 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -45,7 +57,7 @@ func TestVersion(t *testing.T) {
 		t.Run("output="+tt.output, func(t *testing.T) {
 			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 			root := NewCmdZZ(streams)
-			args := []string{"version"}
+			args := []string{"version", "--client"}
 			if tt.output != "" {
 				args = append(args, "-o", tt.output)
 			}
@@ -75,4 +87,74 @@ func TestCompletionCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "complete -o default -F __start_kubectl-zz kubectl-zz") {
 		t.Fatalf("bash completion does not mention the command:\n%.300s", out.String())
 	}
+}
+
+// TestVersionClusters: without --client, each cluster's Kubernetes version
+// and the zz components installed there (found by their part-of label,
+// cluster-wide), a release skew called out; an unreachable cluster fails
+// the command after the rest is printed.
+func TestVersionClusters(t *testing.T) {
+	part := map[string]string{contract.LabelK8sPartOf: contract.PartOf}
+	pod := func(images ...string) corev1.PodTemplateSpec {
+		var cs []corev1.Container
+		for i, img := range images {
+			cs = append(cs, corev1.Container{Name: fmt.Sprint("c", i), Image: img})
+		}
+		return corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: cs}}
+	}
+	a := fakeClient(
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system", Labels: part},
+			Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: pod("registry.k8s.io/kube-scheduler:v1.37.2", "zzcloud/zz-extender:v0.9.0@sha256:ab")},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-system", Labels: part},
+			Spec: appsv1.DaemonSetSpec{Template: pod("zzcloud/zz-device-plugin:v1.0.0")}, Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberReady: 1}},
+		// An app's Deployment is no component.
+		fakeDeployment("zz-system", "shop", "shop", "1", 1, 1),
+	)
+	a.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &k8sversion.Info{GitVersion: "v1.37.2"}
+	b := fakeClient()
+	b.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &k8sversion.Info{GitVersion: "v1.36.0"}
+	zz := withFakeClusters(t, a, b)
+
+	out, _, err := zz("version", "--context", "a,b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Cluster a: Kubernetes v1.37.2", "zz-system zz-device-plugin DaemonSet 1/3 zzcloud/zz-device-plugin:v1.0.0",
+		"zz-system zz-scheduler Deployment 2/2 zzcloud/zz-extender:v0.9.0@sha256:ab", "Cluster b: Kubernetes v1.36.0", "no zz components installed"} {
+		if !strings.Contains(squashSpaces(out), want) {
+			t.Errorf("version lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "shop") {
+		t.Errorf("an app's Deployment listed as a component:\n%s", out)
+	}
+	out, _, err = zz("version", "--context", "a", "-o", "jsonpath={.clusters[0].components[*].name} {.clusters[0].kubernetesVersion}")
+	if err != nil || out != "zz-device-plugin zz-scheduler v1.37.2" {
+		t.Errorf("-o jsonpath: %v, %q", err, out)
+	}
+
+	comps := []component{{Images: []string{"registry.k8s.io/kube-scheduler:v1.37.2", "zzcloud/zz-extender:v0.9.0@sha256:ab"}}, {Images: []string{"zzcloud/zz-webhook:v1.0.0"}}}
+	if got := skew("v1.0.0", comps); !slices.Equal(got, []string{"zzcloud/zz-extender:v0.9.0@sha256:ab"}) {
+		t.Errorf("skew = %q", got)
+	}
+	if got := skew("v1.0.0-3-gabcdef", comps); got != nil {
+		t.Errorf("a development build judged skew: %q", got)
+	}
+
+	a.Discovery().(*fakediscovery.FakeDiscovery).PrependReactor("get", "version", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	if out, _, err := zz("version", "--context", "a,b"); err == nil || !strings.HasPrefix(out, "kubectl-zz ") || !strings.Contains(out, "Cluster b: Kubernetes v1.36.0") {
+		t.Errorf("an unreachable cluster: %v\n%s", err, out)
+	}
+}
+
+// squashSpaces collapses runs of spaces, as a table pads its columns.
+func squashSpaces(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
 }

@@ -42,7 +42,7 @@ on several clusters at once.`,
 	configFlags.AddFlags(cmd.PersistentFlags())
 	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
 	cmd.PersistentFlags().Lookup("context").Usage = "The kubeconfig context to use, or several, comma-separated (a,b), to act on each cluster"
-	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(NewCmdVersion(configFlags, streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
 	cmd.AddCommand(NewCmdList(configFlags, streams))

@@ -140,6 +140,12 @@ const (
 	LabelK8sManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedBy is the value of LabelK8sManagedBy and the server-side apply field manager.
 	ManagedBy = "kubectl-zz"
+	// LabelK8sPartOf is PartOf on every object of zz's own install
+	// (manifests/, the Helm chart): kubectl zz version finds the components by it.
+	LabelK8sPartOf = "app.kubernetes.io/part-of"
+	PartOf         = "zz"
+	// SystemNamespace is where manifests/ installs zz's components.
+	SystemNamespace = "zz-system"
 )
 
 // App rendering and revision records (kubectl zz deploy, history, rollback).

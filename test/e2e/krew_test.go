@@ -54,7 +54,7 @@ func TestKrewInstall(t *testing.T) {
 			t.Errorf("kubectl zz --help lacks %q (%v):\n%s", sub, err, out)
 		}
 	}
-	out, err = k.kubectl(t, "zz", "version", "-o", "json")
+	out, err = k.kubectl(t, "zz", "version", "--client", "-o", "json")
 	var info struct{ GitVersion, GitCommit string }
 	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.GitVersion != rel.version || info.GitCommit != rel.commit {
 		t.Errorf("kubectl zz version: %+v, want %s %s (%v):\n%s", info, rel.version, rel.commit, err, out)

@@ -164,6 +164,11 @@ func installAndCheck(t *testing.T, how string, objs rendered, install func(conte
 		}
 		return n["zz-scheduler"] == 2 && n["zz-webhook"] == 2 && n["zz-webhook-certgen"] >= 1, fmt.Sprintf("pods by name: %v", n), nil
 	})
+	// kubectl zz version finds what was installed, by its part-of label.
+	if out, _, err := zzRaw(t, "--kubeconfig", cluster.Kubeconfig, "version"); err != nil ||
+		!strings.Contains(squash(out), sysNS+" zz-scheduler Deployment") || !strings.Contains(out, "zz-extender") || !strings.Contains(squash(out), sysNS+" zz-webhook Deployment") {
+		t.Errorf("kubectl zz version after %s: %v\n%s", how, err, out)
+	}
 
 	// certgen, as its Job runs it.
 	cg := container(t, job.Spec.Template.Spec, "certgen")
