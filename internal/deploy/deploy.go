@@ -199,12 +199,7 @@ type RollbackConfig struct {
 // the result as a new revision. If the rollout fails, the latest revision is
 // re-applied so the running version stays, and the error says why.
 func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (*Result, error) {
-	cfg.defaults()
-	history, err := loadHistory(ctx, c, &cfg.Options, cfg.App)
-	if err != nil {
-		return nil, err
-	}
-	target, err := pick(history, cfg.App, cfg.ToRevision)
+	history, target, err := rollbackTarget(ctx, c, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +230,18 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// rollbackTarget reads the app's history and picks the revision cfg asks
+// to restore.
+func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) ([]*Revision, *Revision, error) {
+	cfg.defaults()
+	history, err := loadHistory(ctx, c, &cfg.Options, cfg.App)
+	if err != nil {
+		return nil, nil, err
+	}
+	target, err := pick(history, cfg.App, cfg.ToRevision)
+	return history, target, err
 }
 
 // loadHistory is History with a warning on o.Progress per unreadable record.

@@ -43,12 +43,7 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 // the rollback applies them), and the app's other objects, which it would
 // delete. externalDiff is KUBECTL_EXTERNAL_DIFF ("" for the unified diff).
 func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig, externalDiff string, out io.Writer) (bool, error) {
-	cfg.defaults()
-	history, err := loadHistory(ctx, c, &cfg.Options, cfg.App)
-	if err != nil {
-		return false, err
-	}
-	target, err := pick(history, cfg.App, cfg.ToRevision)
+	history, target, err := rollbackTarget(ctx, c, cfg)
 	if err != nil {
 		return false, err
 	}
