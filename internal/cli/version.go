@@ -206,8 +206,7 @@ func skew(client string, comps []component) []string {
 	var out []string
 	for _, c := range comps {
 		for _, img := range c.Images {
-			repo, tag := splitImage(img)
-			if strings.HasPrefix(repo[strings.LastIndexByte(repo, '/')+1:], "zz-") && releaseTag.MatchString(tag) && tag != client {
+			if tag, ok := zzImageTag(img); ok && releaseTag.MatchString(tag) && tag != client {
 				out = append(out, img)
 			}
 		}
@@ -215,13 +214,15 @@ func skew(client string, comps []component) []string {
 	return out
 }
 
-// splitImage is an image's repository and tag ("" without one), digest aside.
-func splitImage(img string) (repo, tag string) {
+// zzImageTag reports whether img is one of zz's own images (a repository
+// named zz-*), and its tag ("" without one), digest aside.
+func zzImageTag(img string) (tag string, ok bool) {
 	img, _, _ = strings.Cut(img, "@")
+	repo := img
 	if i := strings.LastIndexByte(img, ':'); i > strings.LastIndexByte(img, '/') {
-		return img[:i], img[i+1:]
+		repo, tag = img[:i], img[i+1:]
 	}
-	return img, ""
+	return tag, strings.HasPrefix(repo[strings.LastIndexByte(repo, '/')+1:], "zz-")
 }
 
 // writeVersion prints the plugin's line and, per cluster, its version and
@@ -273,8 +274,7 @@ func writeVersion(out, errOut io.Writer, item versionItem, wide bool) error {
 func zzImages(imgs []string) []string {
 	var out []string
 	for _, img := range imgs {
-		repo, _ := splitImage(img)
-		if strings.HasPrefix(repo[strings.LastIndexByte(repo, '/')+1:], "zz-") {
+		if _, ok := zzImageTag(img); ok {
 			out = append(out, img)
 		}
 	}
