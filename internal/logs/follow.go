@@ -33,8 +33,12 @@ func Run(ctx context.Context, cfg *Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, stop: cancel}
+	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{}, stop: cancel}
 	err := m.start(ctx)
+	if err == nil {
+		m.synced.Store(true)
+		err = m.nothingReadable()
+	}
 	switch {
 	case err != nil:
 	case m.matchedPods.Load() == 0:
@@ -52,8 +56,8 @@ func Run(ctx context.Context, cfg *Config) error {
 	if ferr := m.failure(); ferr != nil {
 		err = ferr
 	}
-	if n := m.unread.Load(); n > 0 && err == nil {
-		err = fmt.Errorf("%d of %d logs could not be read (the warnings above say why)", n, m.started.Load())
+	if err == nil {
+		err = m.incomplete()
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -101,10 +105,19 @@ type manager struct {
 	failed  error
 	streams map[string]*stream  // cluster/ns/pod/container
 	pods    map[string][]string // cluster/ns/pod -> its stream keys
+
+	// denied holds the scopes whose logs the apiserver refused, with the
+	// first refusal: "cluster/namespace", or "cluster/" for a whole cluster
+	// (see deny). synced is set once the initial lists are handled.
+	denied    map[string]error
+	firstDeny error
+	unlisted  atomic.Int64 // --no-follow: namespaces whose pods could not be listed
+	synced    atomic.Bool
 }
 
 // stream is one container's log being followed.
 type stream struct {
+	cluster *Cluster
 	target  Target
 	cancel  context.CancelFunc
 	gone    atomic.Bool // the pod went away: do not reconnect
@@ -114,21 +127,48 @@ type stream struct {
 // start lists every cluster and namespace (and, with Follow, keeps watching),
 // starting a stream per matched container; it returns once the initial lists
 // are handled.
+//
+// A namespace (or cluster) whose pods the user may not list is skipped with a
+// warning when others are selected, as the rest can still be read; it is an
+// error when it is all there is.
 func (m *manager) start(ctx context.Context) error {
 	var synced []cache.InformerSynced
+	scopes := 0
+	for i := range m.cfg.Clusters {
+		scopes += len(m.cfg.Clusters[i].Namespaces)
+	}
+	var refused error
+	listed := 0
 	for i := range m.cfg.Clusters {
 		cl := &m.cfg.Clusters[i]
 		for _, ns := range cl.Namespaces {
+			if m.isDenied(cl, ns) {
+				continue // the cluster refused this user already
+			}
+			var err error
 			if !m.cfg.Follow {
-				if err := m.listOnce(ctx, cl, ns); err != nil {
+				err = m.listOnce(ctx, cl, ns)
+			} else {
+				// One list up front reports a wrong context or missing RBAC as an
+				// error instead of an informer retrying forever.
+				_, err = cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, FieldSelector: m.cfg.FieldSelector, Limit: 1})
+				if err != nil {
+					err = clusterErr(cl, fmt.Errorf("list pods: %w", err))
+				}
+			}
+			if err != nil {
+				if scopes == 1 || !refusal(err) {
 					return err
 				}
+				if refused == nil {
+					refused = err
+				}
+				m.skipScope(cl, ns, err)
 				continue
 			}
-			// One list up front reports a wrong context or missing RBAC as an
-			// error instead of an informer retrying forever.
-			if _, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: m.cfg.LabelSelector, FieldSelector: m.cfg.FieldSelector, Limit: 1}); err != nil {
-				return clusterErr(cl, fmt.Errorf("list pods: %w", err))
+			listed++
+			if !m.cfg.Follow {
+				continue
 			}
 			has, err := m.watch(ctx, cl, ns)
 			if err != nil {
@@ -136,6 +176,9 @@ func (m *manager) start(ctx context.Context) error {
 			}
 			synced = append(synced, has)
 		}
+	}
+	if listed == 0 && refused != nil {
+		return refused
 	}
 	if len(synced) > 0 && !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
@@ -264,6 +307,15 @@ func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, i
 	keep := make(map[string]bool, len(targets))
 	keys := make([]string, 0, len(targets))
 	for _, t := range targets {
+		if m.deniedLocked(cl, t.Namespace) {
+			// Its namespace's logs were refused (said once): asking again
+			// for every pod would only repeat the refusal.
+			if !m.cfg.Follow && initial {
+				m.started.Add(1)
+				m.unread.Add(1)
+			}
+			continue
+		}
 		key := cl.Name + "/" + t.Key()
 		keep[key] = true
 		keys = append(keys, key)
@@ -307,7 +359,7 @@ func (m *manager) forget(cl *Cluster, pod *corev1.Pod) {
 // startStream runs one container's stream; m.mu is held.
 func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initial bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &stream{target: t, cancel: cancel}
+	s := &stream{cluster: cl, target: t, cancel: cancel}
 	s.running.Store(t.Running)
 	key := cl.Name + "/" + t.Key()
 	m.streams[key] = s

@@ -12,14 +12,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -429,4 +432,132 @@ func TestRunUnreadable(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a follower without the right to read logs did not stop")
 	}
+}
+
+// TestRunRefusedNamespace: with several namespaces (-n a,b, -A), one whose
+// logs or pods the user may not read is skipped with one warning and the
+// others are read; --no-follow then fails at the end, a follower goes on;
+// when every selected namespace is refused, the refusal stops Run.
+func TestRunRefusedNamespace(t *testing.T) {
+	inNS := func(p *corev1.Pod, ns string) *corev1.Pod { p.Namespace = ns; return p }
+	pods := func() []runtime.Object {
+		return []runtime.Object{appPod("shop-a", "app"), appPod("shop-b", "app"), inNS(appPod("shop-t", "app"), "team")}
+	}
+	k := newFakeKubelet()
+	k.add("east/team/shop-t/app", 2)
+	forbidden := func(ns string) error {
+		return apierrors.NewForbidden(corev1.Resource("pods/log"), "x", fmt.Errorf(`User "dev" cannot get resource "pods/log" in the namespace %q`, ns))
+	}
+	var opensInNS atomic.Int64
+	open := func(ctx context.Context, c *Cluster, tg Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+		if tg.Namespace == "ns" {
+			opensInNS.Add(1)
+			return nil, forbidden(tg.Namespace)
+		}
+		return k.open(ctx, c, tg, opts)
+	}
+	for _, namespaces := range [][]string{{"ns", "team"}, {metav1.NamespaceAll}} {
+		t.Run(fmt.Sprintf("no-follow %q", namespaces), func(t *testing.T) {
+			var out, errOut syncBuffer
+			cfg := &Config{
+				Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(pods()...), Namespaces: namespaces}},
+				Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
+			}
+			err := Run(t.Context(), cfg)
+			if err == nil || err.Error() != "2 of 3 logs could not be read (the warnings above say why)" {
+				t.Errorf("Run = %v", err)
+			}
+			if got := out.String(); got != "east/team/shop-t/app line 0\neast/team/shop-t/app line 1\n" {
+				t.Errorf("out = %q", got)
+			}
+			if n := strings.Count(errOut.String(), "warning:"); n != 1 || !strings.Contains(errOut.String(), "needs get on pods/log") || !strings.Contains(errOut.String(), "skipping namespace ns") {
+				t.Errorf("stderr %q, want one warning that skips namespace ns", errOut.String())
+			}
+		})
+	}
+
+	t.Run("follow", func(t *testing.T) {
+		opensInNS.Store(0)
+		var out, errOut syncBuffer
+		client := fake.NewClientset(pods()...)
+		cfg := &Config{
+			Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns", "team"}}},
+			Format:   Format{Output: OutputRaw}, Tail: -1, Follow: true, Out: &out, ErrOut: &errOut, OpenStream: open,
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg) }()
+		waitFor(t, "the team's lines", func() bool { return strings.Count(out.String(), "\n") == 2 })
+		// A pod new in the refused namespace is not asked for again.
+		if _, err := client.CoreV1().Pods("ns").Create(t.Context(), appPod("shop-c", "app"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		k.add("east/team/shop-t/app", 1)
+		waitFor(t, "the team's next line", func() bool { return strings.Count(out.String(), "\n") == 3 })
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("Run stopped with %v although namespace team is readable", err)
+		default:
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after Ctrl-C = %v", err)
+		}
+		if n := opensInNS.Load(); n > 2 {
+			t.Errorf("%d log requests in the refused namespace, want at most its first 2 pods'", n)
+		}
+		if n := strings.Count(errOut.String(), "warning:"); n != 1 {
+			t.Errorf("stderr %q, want one warning", errOut.String())
+		}
+	})
+
+	t.Run("list refused", func(t *testing.T) {
+		client := fake.NewClientset(pods()...)
+		client.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.GetNamespace() == "ns" {
+				return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New(`User "dev" cannot list resource "pods"`))
+			}
+			return false, nil, nil
+		})
+		var out, errOut syncBuffer
+		cfg := &Config{
+			Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns", "team"}}},
+			Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
+		}
+		err := Run(t.Context(), cfg)
+		if err == nil || err.Error() != "the pods of 1 namespace could not be listed (the warnings above say why)" {
+			t.Errorf("Run = %v", err)
+		}
+		if !strings.Contains(out.String(), "shop-t/app line 0") || !strings.Contains(errOut.String(), "skipping namespace ns") {
+			t.Errorf("out %q, stderr %q", out.String(), errOut.String())
+		}
+		cfg.Clusters[0].Namespaces = []string{"ns"}
+		if err := Run(t.Context(), cfg); !apierrors.IsForbidden(err) {
+			t.Errorf("Run of the refused namespace alone = %v, want Forbidden", err)
+		}
+	})
+
+	t.Run("every namespace refused", func(t *testing.T) {
+		all := func(context.Context, *Cluster, Target, *corev1.PodLogOptions) (io.ReadCloser, error) {
+			return nil, forbidden("any")
+		}
+		for _, follow := range []bool{false, true} {
+			var errOut syncBuffer
+			cfg := &Config{
+				Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(pods()...), Namespaces: []string{metav1.NamespaceAll}}},
+				Format:   Format{Output: OutputRaw}, Tail: -1, Follow: follow, Out: io.Discard, ErrOut: &errOut, OpenStream: all,
+			}
+			done := make(chan error, 1)
+			go func() { done <- Run(t.Context(), cfg) }()
+			select {
+			case err := <-done:
+				if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "needs get on pods/log") {
+					t.Errorf("follow %v: Run = %v, want the refusal", follow, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("follow %v: Run did not stop with nothing readable", follow)
+			}
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,9 +86,9 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		case errors.As(err, &fatal):
 			m.fail(fatal.err)
 			return
-		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
+		case refusal(err):
 			// The same for every pod of the namespace: retrying cannot help.
-			m.fail(clusterErr(cl, fmt.Errorf("read the log of pod %s/%s (kubectl zz logs needs get on pods/log): %w", s.target.Namespace, s.target.Pod, err)))
+			m.deny(cl, s.target, err)
 			return
 		case s.gone.Load():
 			return
@@ -197,3 +198,138 @@ func putBatch(b *[]byte) {
 type fatalError struct{ err error }
 
 func (e *fatalError) Error() string { return e.err.Error() }
+
+// refusal reports an error that retrying cannot change: the user may not do
+// this (Forbidden) or is not known to the cluster (Unauthorized).
+func refusal(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+}
+
+// scopeKey is the unit a refusal holds for: RBAC grants pods and pods/log per
+// namespace, and an Unauthorized answer holds for the whole cluster ("cl/").
+func scopeKey(cl *Cluster, ns string, err error) string {
+	if apierrors.IsUnauthorized(err) {
+		return cl.Name + "/"
+	}
+	return cl.Name + "/" + ns
+}
+
+// deny handles a log the apiserver refuses to this user. The refusal holds
+// for the pod's whole namespace (or cluster), so that namespace's pods are
+// skipped with one warning, and the other namespaces and clusters go on:
+// kubectl zz logs -A should not stop at the one namespace a tenant may not
+// read. Run stops with the refusal once nothing selected could be read.
+func (m *manager) deny(cl *Cluster, t Target, err error) {
+	full := clusterErr(cl, fmt.Errorf("read the log of pod %s/%s (kubectl zz logs needs get on pods/log): %w", t.Namespace, t.Pod, err))
+	first, fatal := m.record(scopeKey(cl, t.Namespace, err), full)
+	if !m.cfg.Follow {
+		m.unread.Add(1)
+	}
+	switch {
+	case fatal:
+		m.fail(full)
+	case first:
+		fmt.Fprintf(m.cfg.ErrOut, "warning: %s; skipping %s\n", full, scopeName(cl, t.Namespace, err))
+	}
+}
+
+// skipScope is deny for a namespace whose pods could not be listed.
+func (m *manager) skipScope(cl *Cluster, ns string, err error) {
+	m.record(scopeKey(cl, ns, err), err)
+	if !m.cfg.Follow {
+		m.unlisted.Add(1)
+	}
+	fmt.Fprintf(m.cfg.ErrOut, "warning: %v; skipping %s\n", err, scopeName(cl, ns, err))
+}
+
+func scopeName(cl *Cluster, ns string, err error) string {
+	switch {
+	case apierrors.IsUnauthorized(err) && cl.Name != "":
+		return "context " + cl.Name
+	case apierrors.IsUnauthorized(err):
+		return "the cluster"
+	case ns == metav1.NamespaceAll:
+		return "every namespace"
+	}
+	return "namespace " + ns
+}
+
+// record notes a refused scope; first says it was new, fatal that nothing
+// selected is left that could be read.
+func (m *manager) record(scope string, err error) (first, fatal bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.denied[scope] == nil {
+		m.denied[scope], first = err, true
+		if m.firstDeny == nil {
+			m.firstDeny = err
+		}
+	}
+	return first, !m.readableLocked()
+}
+
+func (m *manager) isDenied(cl *Cluster, ns string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deniedLocked(cl, ns)
+}
+
+// deniedLocked reports a refused namespace (or cluster); m.mu is held.
+func (m *manager) deniedLocked(cl *Cluster, ns string) bool {
+	return len(m.denied) > 0 && (m.denied[cl.Name+"/"] != nil || m.denied[cl.Name+"/"+ns] != nil)
+}
+
+// readableLocked reports whether something selected may still be read: a
+// named namespace not refused, or, for every namespace (-A), a pod found in
+// one not refused; before the initial lists are done, -A may still find
+// one. m.mu is held.
+func (m *manager) readableLocked() bool {
+	for i := range m.cfg.Clusters {
+		cl := &m.cfg.Clusters[i]
+		for _, ns := range cl.Namespaces {
+			switch {
+			case m.deniedLocked(cl, ns):
+			case ns != metav1.NamespaceAll:
+				return true
+			case !m.synced.Load():
+				return true
+			default:
+				for _, s := range m.streams {
+					if s.cluster == cl && !m.deniedLocked(cl, s.target.Namespace) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// nothingReadable is the refusal that stops Run once the initial lists show
+// that every selected namespace was refused; nil while anything is readable.
+func (m *manager) nothingReadable() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.firstDeny == nil || m.readableLocked() {
+		return nil
+	}
+	return m.firstDeny
+}
+
+// incomplete is the error of a --no-follow run that could not read all it
+// selected; the warnings printed on the way say why.
+func (m *manager) incomplete() error {
+	var parts []string
+	if n := m.unread.Load(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d logs could not be read", n, m.started.Load()))
+	}
+	if n := m.unlisted.Load(); n == 1 {
+		parts = append(parts, "the pods of 1 namespace could not be listed")
+	} else if n > 1 {
+		parts = append(parts, fmt.Sprintf("the pods of %d namespaces could not be listed", n))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s (the warnings above say why)", strings.Join(parts, ", and "))
+}

@@ -586,4 +586,55 @@ func TestLogsPrevious(t *testing.T) {
 			}
 		})
 	}
+
+	// A second namespace where the reader may read logs: with both named,
+	// the refused one is skipped with one warning and the other is read.
+	team := cluster.Namespace(t, nil)
+	logsApp(t, cluster.Client, team, "crashy", 1, "app")
+	teamPod := cluster.RunningPods(t, team, contract.LabelApp+"=crashy", 1, 60*time.Second)[0]
+	if _, err := cluster.Client.RbacV1().Roles(team).Create(t.Context(), &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "logs"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "pods/log"}, Verbs: []string{"get", "list", "watch"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(team).Create(t.Context(), &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "logs"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "reader", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	teamSrc := cluster.Name + "/" + teamPod.Name + "/app"
+	both := []string{"--kubeconfig", reader.kubeconfig, "-n", ns + "," + team, "crashy", "-o", "json"}
+	mark := team + "-line-"
+	cluster.WaitFor(t, 30*time.Second, "the readable namespace read, the other skipped (no follow)", func(ctx context.Context) (bool, string, error) {
+		appendLog(t, cluster.PodLogFile(), mark, 0, 1)
+		f := startLogs(t, append(both, "--no-follow")...)
+		select {
+		case err := <-f.done:
+			// crashy's crash-looping pod has no current run to read: 1 of 2.
+			if err == nil || err.Error() != "1 of 2 logs could not be read (the warnings above say why)" {
+				return false, fmt.Sprintf("err %v, stderr %s", err, f.errOut.String()), nil // RBAC may lag the binding
+			}
+		case <-time.After(15 * time.Second):
+			f.cancel()
+			return false, "", errors.New("kubectl zz logs --no-follow did not end")
+		}
+		if counts := jsonCounts(t, f.out.String(), mark); len(counts) != 1 || counts[teamSrc] == nil {
+			return false, fmt.Sprintf("read %v", counts), nil
+		}
+		if stderr := f.errOut.String(); strings.Count(stderr, "warning:") != 1 || !strings.Contains(stderr, "skipping namespace "+ns) {
+			return false, "", fmt.Errorf("stderr %q, want one warning that skips namespace %s", stderr, ns)
+		}
+		return true, "", nil
+	})
+	f := startLogs(t, append(both, "--tail", "0")...)
+	attach(t, cluster.PodLogFile(), f.out.String, 1)
+	select {
+	case err := <-f.done:
+		t.Fatalf("the follower stopped although namespace %s is readable: %v", team, err)
+	default:
+	}
+	cluster.WaitFor(t, 10*time.Second, "the follower's warning", func(ctx context.Context) (bool, string, error) {
+		stderr := f.errOut.String()
+		return strings.Count(stderr, "warning:") == 1 && strings.Contains(stderr, "skipping namespace "+ns), stderr, nil
+	})
+	f.stop(t)
 }
