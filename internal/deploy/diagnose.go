@@ -31,6 +31,20 @@ type Problem struct {
 	Pod    string
 	Reason string // Unschedulable, CrashLoopBackOff, ImagePullBackOff, NotReady, Pending, ...
 	Detail string
+	// Container is the container the reason is about, when it is one's
+	// (the one whose last log lines explain a crash loop).
+	Container string
+}
+
+// terminationMessage is the first line of what a container left in its
+// termination message (terminationMessagePath, or the log's tail with
+// FallbackToLogsOnError), short enough for one status line.
+func terminationMessage(m string) string {
+	m, _, _ = strings.Cut(strings.TrimSpace(m), "\n")
+	if r := []rune(m); len(r) > 160 {
+		m = string(r[:160]) + "…"
+	}
+	return m
 }
 
 func (p Problem) String() string {
@@ -60,11 +74,29 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			return p, true
 		}
 	}
-	for _, cs := range pod.Status.ContainerStatuses {
-		if w := cs.State.Waiting; w != nil && waitingReasons[w.Reason] {
-			p.Reason, p.Detail = w.Reason, w.Message
+	// Init containers first: while one fails the others never start, and
+	// their status says only that they wait (kubectl: Init:CrashLoopBackOff).
+	for i, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			w := cs.State.Waiting
+			if w == nil || !waitingReasons[w.Reason] {
+				continue
+			}
+			p.Reason, p.Detail, p.Container = w.Reason, w.Message, cs.Name
+			what := "container " + cs.Name
+			if i == 0 {
+				what = "init container " + cs.Name
+				if p.Detail == "" {
+					p.Detail = what
+				} else {
+					p.Detail = what + ": " + p.Detail
+				}
+			}
 			if t := cs.LastTerminationState.Terminated; t != nil && w.Reason == ReasonCrashLoop {
-				p.Detail = fmt.Sprintf("container %s exited with code %d (%s), restarted %d times", cs.Name, t.ExitCode, t.Reason, cs.RestartCount)
+				p.Detail = fmt.Sprintf("%s exited with code %d (%s), restarted %d times", what, t.ExitCode, t.Reason, cs.RestartCount)
+				if m := terminationMessage(t.Message); m != "" {
+					p.Detail += ": " + m
+				}
 			}
 			return p, true
 		}

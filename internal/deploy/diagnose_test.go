@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -39,12 +40,24 @@ func TestPodProblem(t *testing.T) {
 	crash := waiting("CrashLoopBackOff", "back-off 40s")
 	crash.ContainerStatuses[0].RestartCount = 4
 	crash.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}
+	crashMsg := waiting("CrashLoopBackOff", "back-off 40s")
+	crashMsg.ContainerStatuses[0].RestartCount = 2
+	crashMsg.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2, Reason: "Error",
+		Message: "  config: key \"db\" missing\ngoroutine 1 [running]:\n"}
+	initCrash := corev1.PodStatus{Phase: corev1.PodPending,
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate", RestartCount: 3,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}}
+	initPull := corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "fetch",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "reg/fetch:1"`}}}}}
 	deleting := pod(waiting("ImagePullBackOff", ""), "n1")
 	deleting.DeletionTimestamp = &metav1.Time{}
 	tests := []struct {
-		name string
-		pod  *corev1.Pod
-		want string // "" = no problem
+		name      string
+		pod       *corev1.Pod
+		want      string // "" = no problem
+		container string
 	}{
 		{name: "unschedulable", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: "Unschedulable", Message: "0/8 nodes are available: 8 Insufficient cpu."}}}, ""),
@@ -52,9 +65,15 @@ func TestPodProblem(t *testing.T) {
 		{name: "unschedulable, preempted for", pod: preempted(), want: "Unschedulable: 0/8 nodes are available: 8 node(s) refused by the extender." +
 			"; zz evicted lower-priority pods on node gpu-3 for it and keeps their GPU memory for it: it runs once they are gone"},
 		{name: "image pull", pod: pod(waiting("ImagePullBackOff", `Back-off pulling image "reg/x:9"`), "n1"),
-			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`},
-		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found"},
-		{name: "crash loop", pod: pod(crash, "n1"), want: "CrashLoopBackOff: container app exited with code 1 (Error), restarted 4 times"},
+			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`, container: "app"},
+		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found", container: "app"},
+		{name: "crash loop", pod: pod(crash, "n1"), want: "CrashLoopBackOff: container app exited with code 1 (Error), restarted 4 times", container: "app"},
+		{name: "crash loop, its termination message's first line", pod: pod(crashMsg, "n1"),
+			want: `CrashLoopBackOff: container app exited with code 2 (Error), restarted 2 times: config: key "db" missing`, container: "app"},
+		{name: "init container crash loop", pod: pod(initCrash, "n1"),
+			want: "CrashLoopBackOff: init container migrate exited with code 1 (Error), restarted 3 times", container: "migrate"},
+		{name: "init container image pull", pod: pod(initPull, "n1"),
+			want: `ImagePullBackOff: init container fetch: Back-off pulling image "reg/fetch:1"`, container: "fetch"},
 		{name: "readiness failing", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
 			want: "NotReady: container app runs but its readiness probe fails"},
@@ -72,6 +91,9 @@ func TestPodProblem(t *testing.T) {
 			p, ok := PodProblem(tt.pod)
 			if got := map[bool]string{true: p.String()}[ok]; got != tt.want {
 				t.Fatalf("problem = %q, want %q", got, tt.want)
+			}
+			if p.Container != tt.container {
+				t.Errorf("container = %q, want %q", p.Container, tt.container)
 			}
 		})
 	}
@@ -144,6 +166,24 @@ func TestFailureShowsCrashLogs(t *testing.T) {
 	// The fake clientset answers every log request with "fake logs".
 	if !strings.Contains(err.Error(), "pod p: CrashLoopBackOff") || !strings.Contains(err.Error(), "last log lines of p:\n  fake logs") {
 		t.Fatalf("error lacks reason or logs:\n%v", err)
+	}
+
+	// An init container that crash-loops: its log is the one read.
+	initCrash := corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: ReasonCrashLoop}}}}}
+	c = fake.NewClientset(pod(initCrash, "n1"))
+	err = failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	if !strings.Contains(err.Error(), "last log lines of p container migrate:\n  fake logs") {
+		t.Fatalf("error lacks the init container's logs:\n%v", err)
+	}
+	var asked []string
+	for _, a := range c.Actions() {
+		if a.GetSubresource() == "log" {
+			asked = append(asked, a.(k8stesting.GenericAction).GetValue().(*corev1.PodLogOptions).Container)
+		}
+	}
+	if len(asked) == 0 || asked[0] != "migrate" {
+		t.Errorf("log requests for containers %q, want migrate's", asked)
 	}
 }
 

@@ -181,7 +181,11 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 	}
 	for _, p := range problems {
 		if p.Reason == ReasonCrashLoop {
-			msg += "\nlast log lines of " + p.Pod + ":\n" + lastLogs(ctx, c, ns, p.Pod)
+			of := p.Pod
+			if p.Container != "" && p.Container != render.ContainerName {
+				of += " container " + p.Container
+			}
+			msg += "\nlast log lines of " + of + ":\n" + lastLogs(ctx, c, ns, p.Pod, p.Container)
 			break
 		}
 	}
@@ -223,8 +227,11 @@ func podSummary(ctx context.Context, c kubernetes.Interface, ns, app string) str
 
 // lastLogs returns the tail of the previous (crashed) container's log, or of
 // the current one when there is no previous.
-func lastLogs(ctx context.Context, c kubernetes.Interface, ns, pod string) string {
-	opts := &corev1.PodLogOptions{Container: render.ContainerName, TailLines: ptr.To[int64](logLines), Previous: true}
+func lastLogs(ctx context.Context, c kubernetes.Interface, ns, pod, container string) string {
+	if container == "" {
+		container = render.ContainerName
+	}
+	opts := &corev1.PodLogOptions{Container: container, TailLines: ptr.To[int64](logLines), Previous: true}
 	b, err := c.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
 	if err != nil {
 		opts.Previous = false

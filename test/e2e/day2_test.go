@@ -262,7 +262,8 @@ func crashLoop(t *testing.T, c kubernetes.Interface, pod *corev1.Pod) {
 		cs := &p.Status.ContainerStatuses[i]
 		cs.Ready, cs.RestartCount = false, 3
 		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}}
-		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now}}
+		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now,
+			Message: "open /etc/shop/config.yaml: no such file or directory\ngoroutine 1 [running]:"}}
 	}
 	if _, err := c.CoreV1().Pods(p.Namespace).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -307,7 +308,7 @@ func TestDay2Status(t *testing.T) {
 		"crash 1 1.0 registry.local/crash:1.0 1/2 - Degraded",
 		"shop 1 1.0 registry.local/shop:1.0 2/2 - Ready",
 		"stuck <none> 1.0 registry.local/stuck:1.0 0/2 - Degraded",
-		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times",
+		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times: open /etc/shop/config.yaml: no such file or directory",
 		"stuck is Degraded:\n  pod stuck-",
 		": Unschedulable: 0/",
 	} {
