@@ -29,9 +29,10 @@ import (
 
 // EventsOptions is kubectl zz events.
 type EventsOptions struct {
-	App   string
-	Types string
-	Watch bool
+	App           string
+	Types         string
+	Watch         bool
+	AllNamespaces bool
 
 	types       map[string]bool
 	targets     []target
@@ -60,6 +61,8 @@ as they come, until Ctrl-C.`,
   kubectl zz events shop --types Warning --watch
   # every app of the namespace, in two clusters
   kubectl zz events --context prod-a,prod-b
+  # the warnings of every app in every namespace
+  kubectl zz events -A --types Warning
   kubectl zz events shop -o json`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeApps(f),
@@ -68,6 +71,7 @@ as they come, until Ctrl-C.`,
 	o.print.addFlags(cmd)
 	cmd.Flags().StringVar(&o.Types, "types", "", "Only events of these types, comma-separated: Normal, Warning")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "After the events so far, print new ones as they come, until Ctrl-C")
+	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list events and the apps' objects cluster-wide")
 	_ = cmd.RegisterFlagCompletionFunc("types", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{corev1.EventTypeNormal, corev1.EventTypeWarning}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -111,7 +115,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	var rows []eventItem
 	var errs []error
 	for i, t := range o.targets {
-		evs, m, rv, err := deploy.AppEvents(ctx, t.client, t.namespace, o.App, o.types)
+		evs, m, rv, err := deploy.AppEvents(ctx, t.client, o.namespace(t), o.App, o.types)
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
 			continue
@@ -147,6 +151,14 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	return errors.Join(werrs...)
 }
 
+// namespace is where t's events are read: every namespace with -A.
+func (o *EventsOptions) namespace(t target) string {
+	if o.AllNamespaces {
+		return metav1.NamespaceAll
+	}
+	return t.namespace
+}
+
 func (o *EventsOptions) what() string {
 	if o.App == "" {
 		return "apps deployed by kubectl zz"
@@ -159,13 +171,17 @@ func (o *EventsOptions) what() string {
 // again when the server closes it.
 func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMatcher, rv string, several bool, out io.Writer) error {
 	refreshed := o.now()
+	ns, where := o.namespace(t), "in "+t.namespace
+	if o.AllNamespaces {
+		where = "in all namespaces"
+	}
 	for ctx.Err() == nil {
-		w, err := t.client.CoreV1().Events(t.namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		w, err := t.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return contextErr(t.context, fmt.Errorf("watch events in %s: %w", t.namespace, err))
+			return contextErr(t.context, fmt.Errorf("watch events %s: %w", where, err))
 		}
 		for {
 			var e watch.Event
@@ -184,10 +200,10 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 				if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == 410 {
 					// Expired: go on from now. (A watch from "" would
 					// replay every event as new.)
-					l, err := t.client.CoreV1().Events(t.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+					l, err := t.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{Limit: 1})
 					if err != nil {
 						w.Stop()
-						return contextErr(t.context, fmt.Errorf("list events in %s: %w", t.namespace, err))
+						return contextErr(t.context, fmt.Errorf("list events %s: %w", where, err))
 					}
 					rv = l.ResourceVersion
 				}
@@ -199,7 +215,7 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 			}
 			owner, ok := m.Match(ev)
 			if !ok && o.now().Sub(refreshed) > o.refresh {
-				if fresh, err := deploy.NewEventMatcher(ctx, t.client, t.namespace, o.App); err == nil {
+				if fresh, err := deploy.NewEventMatcher(ctx, t.client, ns, o.App); err == nil {
 					m, refreshed = fresh, o.now()
 					owner, ok = m.Match(ev)
 				}
@@ -236,6 +252,9 @@ func (o *EventsOptions) header() []string {
 	if o.App == "" {
 		h = append([]string{"APP"}, h...)
 	}
+	if o.AllNamespaces {
+		h = append([]string{"NAMESPACE"}, h...)
+	}
 	if o.print.wide() {
 		h = append(h, "COUNT")
 	}
@@ -246,6 +265,9 @@ func (o *EventsOptions) cells(it eventItem) []string {
 	c := []string{duration.HumanDuration(o.now().Sub(it.LastSeen)), it.Type, it.Reason, it.Object, it.Message}
 	if o.App == "" {
 		c = append([]string{it.App}, c...)
+	}
+	if o.AllNamespaces {
+		c = append([]string{it.Namespace}, c...)
 	}
 	if o.print.wide() {
 		c = append(c, strconv.Itoa(int(it.Count)))

@@ -117,6 +117,19 @@ func TestEvents(t *testing.T) {
 	if s := stdout.String(); strings.Contains(s, "web-7d9c6b8f5-aaaaa") || strings.Count(s, "LAST SEEN") != 1 {
 		t.Errorf("--watch output:\n%s", s)
 	}
+
+	// -A: one cluster holding both namespaces.
+	both := withFakeClusters(t, fakeClient(shop("ns-a"), shop("ns-b"),
+		fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", 22*time.Hour),
+		fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-x2x4z", "gone", corev1.EventTypeWarning, "BackOff", 20*time.Hour),
+		fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 21*time.Hour),
+		fakeEvent("ns-c", "e5", "Pod", "shop-7d9c6b8f5-x2x4z", "gone-c", corev1.EventTypeWarning, "BackOff", 19*time.Hour)), fakeClient())
+	checkLines(t, both, []string{"events", "-A", "--types", "Normal,Warning"}, []string{
+		"NAMESPACE APP LAST SEEN TYPE REASON OBJECT MESSAGE",
+		"ns-a shop 22h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"ns-b shop 21h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
+		"ns-a shop 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
+	})
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.

@@ -48,11 +48,12 @@ type EventMatcher struct {
 }
 
 type nameRule struct {
-	app string
-	re  *regexp.Regexp
+	ns, app string
+	re      *regexp.Regexp
 }
 
-// NewEventMatcher lists the objects of app (all apps when "") in ns.
+// NewEventMatcher lists the objects of app (all apps when "") in ns (every
+// namespace when metav1.NamespaceAll).
 func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string) (*EventMatcher, error) {
 	sel := contract.LabelApp
 	if app != "" {
@@ -70,11 +71,15 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 		func() (runtime.Object, error) { return c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, opts) },
 		func() (runtime.Object, error) { return c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, opts) },
 	}
-	owners := map[string]bool{} // the apps whose Deployments were listed
+	// The apps whose gone pods and ReplicaSets are matched by name, per
+	// namespace: those whose Deployments were listed, and app wherever it
+	// has an object (its Deployments may come and go).
+	type owner struct{ ns, app string }
+	owners := map[owner]bool{}
 	for i, list := range lists {
 		l, err := list()
 		if err != nil {
-			return nil, fmt.Errorf("list the objects of %s in %s: %w", appOrApps(app), ns, err)
+			return nil, fmt.Errorf("list the objects of %s %s: %w", appOrApps(app), inNamespace(ns), err)
 		}
 		items, err := meta.ExtractList(l)
 		if err != nil {
@@ -85,22 +90,29 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 			if err != nil {
 				return nil, err
 			}
-			owner := o.GetLabels()[contract.LabelApp]
-			m.uids[o.GetUID()] = owner
-			if i == 0 {
-				owners[owner] = true
+			name := o.GetLabels()[contract.LabelApp]
+			m.uids[o.GetUID()] = name
+			if i == 0 || app != "" {
+				owners[owner{o.GetNamespace(), name}] = true
 			}
 		}
 	}
-	// An app's Deployments are itself and its canary, which may come and go.
-	if app != "" {
-		owners[app] = true
+	if app != "" && ns != metav1.NamespaceAll {
+		owners[owner{ns, app}] = true
 	}
-	for owner := range owners {
-		names := regexp.QuoteMeta(owner) + "|" + regexp.QuoteMeta(owner+contract.CanarySuffix)
-		m.names = append(m.names, nameRule{app: owner, re: regexp.MustCompile(`^(` + names + `)` + podNameRule)})
+	for o := range owners {
+		names := regexp.QuoteMeta(o.app) + "|" + regexp.QuoteMeta(o.app+contract.CanarySuffix)
+		m.names = append(m.names, nameRule{ns: o.ns, app: o.app, re: regexp.MustCompile(`^(` + names + `)` + podNameRule)})
 	}
 	return m, nil
+}
+
+// inNamespace says where a list looked, for its errors.
+func inNamespace(ns string) string {
+	if ns == metav1.NamespaceAll {
+		return "in all namespaces"
+	}
+	return "in " + ns
 }
 
 // podNameRule is what follows the Deployment's name in its ReplicaSets'
@@ -128,7 +140,7 @@ func (m *EventMatcher) Match(ev *corev1.Event) (string, bool) {
 		return "", false
 	}
 	for _, r := range m.names {
-		if r.re.MatchString(ev.InvolvedObject.Name) {
+		if r.ns == ev.Namespace && r.re.MatchString(ev.InvolvedObject.Name) {
 			return r.app, true
 		}
 	}
@@ -188,8 +200,9 @@ func EventTypes(s string) (map[string]bool, error) {
 	return types, nil
 }
 
-// AppEvents lists the events of app (every app when "") in ns, of the types
-// given (nil: all), oldest first.
+// AppEvents lists the events of app (every app when "") in ns (every
+// namespace when metav1.NamespaceAll), of the types given (nil: all), oldest
+// first.
 func AppEvents(ctx context.Context, c kubernetes.Interface, ns, app string, types map[string]bool) ([]AppEvent, *EventMatcher, string, error) {
 	m, err := NewEventMatcher(ctx, c, ns, app)
 	if err != nil {
@@ -197,7 +210,7 @@ func AppEvents(ctx context.Context, c kubernetes.Interface, ns, app string, type
 	}
 	list, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("list events in %s: %w", ns, err)
+		return nil, nil, "", fmt.Errorf("list events %s: %w", inNamespace(ns), err)
 	}
 	var out []AppEvent
 	for i := range list.Items {

@@ -92,4 +92,36 @@ func TestAppEvents(t *testing.T) {
 	if _, err := EventTypes("Normal,Error"); !errors.Is(err, ErrEventType) || !strings.Contains(err.Error(), `"Error"`) {
 		t.Errorf("EventTypes(Normal,Error) = %v", err)
 	}
+
+	// Every namespace (-A): a gone pod is the app's in a namespace where the
+	// app has objects, not in one where a pod only happens to be named so.
+	inNS := func(o runtime.Object, ns string) runtime.Object {
+		switch o := o.(type) {
+		case *corev1.Event:
+			o.Namespace, o.InvolvedObject.Namespace = ns, ns
+		case *appsv1.Deployment:
+			o.Namespace = ns
+		}
+		return o
+	}
+	c = fake.NewClientset(append(objs, series,
+		inNS(&appsv1.Deployment{ObjectMeta: withMeta(labelled("shop", "d-team-shop"), "shop")}, "team"),
+		inNS(event("t1", "Pod", "shop-5f6d7c8b9-bcdfg", "gone-team", corev1.EventTypeWarning, "Evicted", t0.Add(8*time.Second)), "team"),
+		inNS(event("x1", "Pod", "shop-5f6d7c8b9-bcdfg", "gone-x", corev1.EventTypeWarning, "Evicted", t0.Add(9*time.Second)), "elsewhere"))...)
+	for _, tt := range []struct{ app, want string }{
+		{"shop", "ns/shop:e3 ns/shop:e1 ns/shop:e6 ns/shop:e2 ns/shop:e7 ns/shop:e8 team/shop:t1"},
+		{"", "ns/shop:e3 ns/shop-db:e4 ns/shop:e1 ns/shop:e6 ns/shop:e2 ns/shop:e7 ns/shop:e8 team/shop:t1"},
+	} {
+		evs, _, _, err := AppEvents(t.Context(), c, metav1.NamespaceAll, tt.app, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Namespace+"/"+e.App+":"+e.Name)
+		}
+		if want := strings.ReplaceAll(tt.want, "ns/", ns+"/"); strings.Join(got, " ") != want {
+			t.Errorf("events of %q in every namespace:\n got %s\nwant %s", tt.app, strings.Join(got, " "), want)
+		}
+	}
 }

@@ -106,10 +106,7 @@ func AppStatuses(ctx context.Context, c kubernetes.Interface, app string) ([]*Ap
 // statuses reads the apps of ns (every namespace for NamespaceAll; only
 // app, when set) with three lists: Deployments, pods, revision records.
 func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*AppStatus, error) {
-	where := "in " + ns
-	if ns == metav1.NamespaceAll {
-		where = "in all namespaces"
-	}
+	where := inNamespace(ns)
 	sel := contract.LabelK8sManagedBy + "=" + contract.ManagedBy
 	podSel := contract.LabelApp
 	if app != "" {

@@ -218,6 +218,15 @@ func TestDeployFailsWithReason(t *testing.T) {
 	if out, _, err := zz(t, ns, "events", "shop", "--types", "Warning"); err != nil || strings.Contains(out, "ScalingReplicaSet") || !strings.Contains(out, "FailedScheduling") {
 		t.Errorf("kubectl zz events shop --types Warning: %v\n%s", err, out)
 	}
+	// -A: the same warnings, each line led by its namespace.
+	out, _, err = zz(t, ns, "events", "shop", "-A", "--types", "Warning")
+	found := false
+	for _, l := range strings.Split(out, "\n") {
+		found = found || strings.HasPrefix(l, ns+" ") && strings.Contains(l, "FailedScheduling")
+	}
+	if err != nil || !strings.HasPrefix(out, "NAMESPACE") || !found {
+		t.Errorf("kubectl zz events shop -A lacks namespace %s's FailedScheduling: %v\n%s", ns, err, out)
+	}
 }
 
 // TestDeployMultiContext: --context one,two deploys the same app to two
