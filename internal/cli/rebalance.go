@@ -101,6 +101,9 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(o.ErrOut, "CPU request fractions over %d nodes: range %.3f, CV %.3f now; expected after %d moves: range %.3f, CV %.3f\n",
 		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV)
+	if kept := rebalance.Kept(nodes); kept != "" {
+		fmt.Fprintf(o.ErrOut, "Pods never moved: %s\n", kept)
+	}
 	if o.DryRun || len(plan.Moves) == 0 {
 		return nil
 	}

@@ -2,14 +2,18 @@ package rebalance
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // Reasons a pod is not moved.
@@ -18,12 +22,21 @@ const (
 	ReasonDaemonSet    = "a DaemonSet's pod runs on its node"
 	ReasonNotReplica   = "its controller is not a ReplicaSet or StatefulSet"
 	ReasonSystem       = "kube-system is never touched"
+	// ReasonGPUMemory: the extender packs GPU memory card by card (its
+	// binpack policy); a move for CPU balance would undo that packing, and
+	// node allocatable cannot tell where its cards would fit.
+	ReasonGPUMemory = "its GPU memory is placed card by card by the zz extender (kubectl zz gpu)"
+	// ReasonVolumesUnknown: its volumes may pin it to a node or zone.
+	ReasonVolumesUnknown = "the nodes its volumes allow cannot be told"
 )
 
 // Unmovable says why the pod cannot be moved, "" when it can.
 func Unmovable(pod *corev1.Pod) string {
 	if pod.Namespace == metav1.NamespaceSystem {
 		return ReasonSystem
+	}
+	if _, err := gpushare.PodRequest(pod); !errors.Is(err, gpushare.ErrNoGPU) {
+		return ReasonGPUMemory
 	}
 	ref := metav1.GetControllerOfNoCopy(pod)
 	switch {
@@ -46,7 +59,12 @@ func appOf(pod *corev1.Pod) string {
 }
 
 // Snapshot reads the nodes matching nodeSelector (a label selector, "" for
-// all) and the pods bound to them that are not finished.
+// all) and the pods bound to them that are not finished, with what the
+// planner needs to send each pod only where the scheduler could place it
+// (Constraints): the nodes' labels, taints and allocatable of every
+// resource, the pods' requests, labels and constraints, and the node
+// affinity of the volumes their claims are bound to. Without the right to
+// read claims and volumes, pods with claims are not moved.
 func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector string) ([]Node, error) {
 	nl, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: nodeSelector})
 	if err != nil {
@@ -60,8 +78,9 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 			continue
 		}
 		index[n.Name] = len(nodes)
-		nodes = append(nodes, Node{Name: n.Name, Allocatable: balance.Resources{
-			MilliCPU: n.Status.Allocatable.Cpu().MilliValue(), Memory: n.Status.Allocatable.Memory().Value()}})
+		nodes = append(nodes, Node{Name: n.Name, Labels: n.Labels, Taints: n.Spec.Taints, Allocatable: balance.Resources{
+			MilliCPU: n.Status.Allocatable.Cpu().MilliValue(), Memory: n.Status.Allocatable.Memory().Value()},
+			Other: others(n.Status.Allocatable)})
 	}
 	sel := fields.AndSelectors(fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)))
@@ -69,14 +88,91 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
+	vols := volumesOf(ctx, client, pl.Items)
 	for i := range pl.Items {
 		p := &pl.Items[i]
 		at, ok := index[p.Spec.NodeName]
 		if !ok || p.DeletionTimestamp != nil {
 			continue
 		}
-		nodes[at].Pods = append(nodes[at].Pods, Pod{Namespace: p.Namespace, Name: p.Name, App: appOf(p),
-			Requests: balance.PodRequests(p), Unmovable: Unmovable(p)})
+		pod := Pod{Namespace: p.Namespace, Name: p.Name, App: appOf(p), Labels: p.Labels,
+			Requests: balance.PodRequests(p), Other: map[corev1.ResourceName]int64{}, Unmovable: Unmovable(p)}
+		for r, v := range others(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})) {
+			// A resource its node does not advertise is one the scheduler
+			// ignores (an extender's, such as zz.io/gpu-mem): not room.
+			if _, advertised := nodes[at].Other[r]; advertised {
+				pod.Other[r] = v
+			}
+		}
+		if pod.Unmovable == "" {
+			pvs, why := vols(p)
+			if why != "" {
+				pod.Unmovable = why
+			} else if pod.Constraints, err = NewConstraints(p, pvs); err != nil {
+				pod.Unmovable = err.Error()
+			}
+		}
+		nodes[at].Pods = append(nodes[at].Pods, pod)
 	}
 	return nodes, nil
+}
+
+// others are the quantities of every resource but CPU and memory.
+func others(l corev1.ResourceList) map[corev1.ResourceName]int64 {
+	out := make(map[corev1.ResourceName]int64, len(l))
+	for r, q := range l {
+		if r != corev1.ResourceCPU && r != corev1.ResourceMemory {
+			out[r] = q.Value()
+		}
+	}
+	return out
+}
+
+// volumesOf returns, per pod, the persistent volumes its claims are bound
+// to, or why they cannot be told (claims or volumes unreadable, a claim
+// not bound): a volume may pin its pod to a node or zone.
+func volumesOf(ctx context.Context, client kubernetes.Interface, pods []corev1.Pod) func(*corev1.Pod) ([]*corev1.PersistentVolume, string) {
+	claimed := false
+	for i := range pods {
+		claimed = claimed || slices.ContainsFunc(pods[i].Spec.Volumes, func(v corev1.Volume) bool { return v.PersistentVolumeClaim != nil })
+	}
+	if !claimed {
+		return func(*corev1.Pod) ([]*corev1.PersistentVolume, string) { return nil, "" }
+	}
+	pvcs, err := client.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	var pvs *corev1.PersistentVolumeList
+	if err == nil {
+		pvs, err = client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	}
+	if err != nil {
+		why := ReasonVolumesUnknown + " (" + err.Error() + ")"
+		return func(p *corev1.Pod) ([]*corev1.PersistentVolume, string) {
+			if slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.PersistentVolumeClaim != nil }) {
+				return nil, why
+			}
+			return nil, ""
+		}
+	}
+	byName := map[string]*corev1.PersistentVolume{}
+	for i := range pvs.Items {
+		byName[pvs.Items[i].Name] = &pvs.Items[i]
+	}
+	bound := map[string]string{} // namespace/claim -> volume
+	for _, c := range pvcs.Items {
+		bound[c.Namespace+"/"+c.Name] = c.Spec.VolumeName
+	}
+	return func(p *corev1.Pod) ([]*corev1.PersistentVolume, string) {
+		var out []*corev1.PersistentVolume
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim == nil {
+				continue
+			}
+			pv := byName[bound[p.Namespace+"/"+v.PersistentVolumeClaim.ClaimName]]
+			if pv == nil {
+				return nil, ReasonVolumesUnknown + " (claim " + v.PersistentVolumeClaim.ClaimName + " is not bound to a volume found)"
+			}
+			out = append(out, pv)
+		}
+		return out, ""
+	}
 }

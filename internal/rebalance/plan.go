@@ -8,16 +8,25 @@
 //
 // With f_i = requested CPU / allocatable CPU of node i, the planner greedily
 // minimises the variance of f over the nodes: each step moves one movable
-// pod from the most loaded node to the least loaded one where it fits (CPU
-// and memory), choosing the pod that lowers the variance most, and stops when
-// no move lowers it by more than MinGain or after MaxMoves. A pod is movable
-// when a ReplicaSet or StatefulSet controls it (its controller recreates it
-// elsewhere); each pod moves at most once.
+// pod off the most loaded node that has a useful move, to the node below the
+// mean where the move lowers the variance most, among the nodes the
+// scheduler could place the pod on (room for every resource it requests,
+// its node selector and affinity, taints, volumes, host ports, pod
+// (anti-)affinity and topology spread: fit.go), and stops when no move
+// lowers the variance by more than MinGain or after MaxMoves. A pod is
+// movable when a ReplicaSet or StatefulSet controls it (its controller
+// recreates it elsewhere); each pod moves at most once.
 package rebalance
 
 import (
+	"cmp"
+	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/zzcloud/zz/internal/balance"
 )
@@ -27,16 +36,28 @@ type Pod struct {
 	Namespace, Name string
 	// App names the controller whose replica this is (namespace/kind/name).
 	App      string
+	Labels   map[string]string
 	Requests balance.Resources
+	// Other are its requests of every other resource (zz.io/gpu-mem,
+	// nvidia.com/gpu, ephemeral-storage, ...).
+	Other map[corev1.ResourceName]int64
 	// Unmovable says why the pod cannot be moved ("" when it can).
 	Unmovable string
+	// Constraints say which nodes the scheduler could place its
+	// replacement on; nil: any with room and no taint.
+	Constraints *Constraints
 }
 
 // Node is a node with its pods.
 type Node struct {
 	Name        string
+	Labels      map[string]string
+	Taints      []corev1.Taint
 	Allocatable balance.Resources
-	Pods        []Pod
+	// Other is the allocatable of every other resource; "pods" is how
+	// many pods it takes (no limit when absent).
+	Other map[corev1.ResourceName]int64
+	Pods  []Pod
 }
 
 // Move is one planned eviction: the pod leaves From and, if the scheduler
@@ -65,8 +86,9 @@ type Options struct {
 }
 
 type state struct {
-	nodes []Node
-	used  []balance.Resources
+	nodes     []Node
+	used      []balance.Resources
+	usedOther []map[corev1.ResourceName]int64
 }
 
 // Compute returns the moves that bring the nodes towards the mean.
@@ -77,11 +99,11 @@ func Compute(nodes []Node, o Options) Plan {
 	if o.MinGain <= 0 {
 		o.MinGain = 1e-6
 	}
-	s := state{nodes: slices.Clone(nodes), used: make([]balance.Resources, len(nodes))}
+	s := state{nodes: slices.Clone(nodes), used: make([]balance.Resources, len(nodes)), usedOther: make([]map[corev1.ResourceName]int64, len(nodes))}
 	for i := range nodes {
-		for _, p := range nodes[i].Pods {
-			s.used[i].MilliCPU += p.Requests.MilliCPU
-			s.used[i].Memory += p.Requests.Memory
+		s.usedOther[i] = map[corev1.ResourceName]int64{}
+		for j := range nodes[i].Pods {
+			s.add(i, &nodes[i].Pods[j], 1)
 		}
 	}
 	plan := Plan{Before: s.spread()}
@@ -141,61 +163,105 @@ func SpreadOf(f []float64) Spread {
 	return sp
 }
 
-// bestMove applies and returns the move from the most to the least loaded
-// node that lowers the variance most.
+// bestMove applies and returns the move that lowers the variance most off
+// the most loaded node that has one: its pods to any node below the mean
+// they may go to. A loaded node whose pods are all pinned (or fit nowhere
+// useful) is passed over for the next.
 func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
-	hi, lo := -1, -1
-	for i := range s.nodes {
-		if s.nodes[i].Allocatable.MilliCPU <= 0 {
-			continue
-		}
-		if hi < 0 || s.frac(i) > s.frac(hi) {
-			hi = i
-		}
-		if lo < 0 || s.frac(i) < s.frac(lo) {
-			lo = i
-		}
-	}
-	if hi < 0 || hi == lo {
-		return Move{}, false
-	}
-	// Only the two nodes change: the variance after follows from the sums.
+	var order []int
 	n, sum, sumSq := 0.0, 0.0, 0.0
 	for i := range s.nodes {
 		if s.nodes[i].Allocatable.MilliCPU > 0 {
+			order = append(order, i)
 			n, sum, sumSq = n+1, sum+s.frac(i), sumSq+sq(s.frac(i))
 		}
 	}
-	variance := func(sum, sumSq float64) float64 { return sumSq/n - sq(sum/n) }
-	now := variance(sum, sumSq)
-	best, bestGain := -1, minGain
-	for j, p := range s.nodes[hi].Pods {
-		if p.Unmovable != "" || moved[p.Namespace+"/"+p.Name] || !s.fits(lo, p.Requests) {
-			continue
-		}
-		fh := float64(s.used[hi].MilliCPU-p.Requests.MilliCPU) / float64(s.nodes[hi].Allocatable.MilliCPU)
-		fl := float64(s.used[lo].MilliCPU+p.Requests.MilliCPU) / float64(s.nodes[lo].Allocatable.MilliCPU)
-		after := variance(sum-s.frac(hi)-s.frac(lo)+fh+fl, sumSq-sq(s.frac(hi))-sq(s.frac(lo))+sq(fh)+sq(fl))
-		if gain := now - after; gain > bestGain {
-			best, bestGain = j, gain
-		}
-	}
-	if best < 0 {
+	if len(order) < 2 {
 		return Move{}, false
 	}
-	p := s.nodes[hi].Pods[best]
-	s.nodes[hi].Pods = slices.Delete(slices.Clone(s.nodes[hi].Pods), best, best+1)
-	s.nodes[lo].Pods = append(slices.Clone(s.nodes[lo].Pods), p)
-	s.used[hi].MilliCPU -= p.Requests.MilliCPU
-	s.used[hi].Memory -= p.Requests.Memory
-	s.used[lo].MilliCPU += p.Requests.MilliCPU
-	s.used[lo].Memory += p.Requests.Memory
-	return Move{Pod: p, From: s.nodes[hi].Name, To: s.nodes[lo].Name}, true
+	mean := sum / n
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.frac(b), s.frac(a)) })
+	// Only the two nodes change: the variance after follows from the sums.
+	variance := func(sum, sumSq float64) float64 { return sumSq/n - sq(sum/n) }
+	now := variance(sum, sumSq)
+	for _, hi := range order {
+		if s.frac(hi) <= mean {
+			break // the rest would only move load up
+		}
+		best, to, bestGain := -1, -1, minGain
+		for j := range s.nodes[hi].Pods {
+			p := &s.nodes[hi].Pods[j]
+			if p.Unmovable != "" || moved[p.Namespace+"/"+p.Name] {
+				continue
+			}
+			fh := float64(s.used[hi].MilliCPU-p.Requests.MilliCPU) / float64(s.nodes[hi].Allocatable.MilliCPU)
+			for _, lo := range order {
+				if s.frac(lo) >= mean || lo == hi {
+					continue
+				}
+				fl := float64(s.used[lo].MilliCPU+p.Requests.MilliCPU) / float64(s.nodes[lo].Allocatable.MilliCPU)
+				after := variance(sum-s.frac(hi)-s.frac(lo)+fh+fl, sumSq-sq(s.frac(hi))-sq(s.frac(lo))+sq(fh)+sq(fl))
+				if gain := now - after; gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) {
+					best, to, bestGain = j, lo, gain
+				}
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		p := s.nodes[hi].Pods[best]
+		s.add(hi, &p, -1)
+		s.nodes[hi].Pods = slices.Delete(slices.Clone(s.nodes[hi].Pods), best, best+1)
+		s.add(to, &p, 1)
+		s.nodes[to].Pods = append(slices.Clone(s.nodes[to].Pods), p)
+		return Move{Pod: p, From: s.nodes[hi].Name, To: s.nodes[to].Name}, true
+	}
+	return Move{}, false
 }
 
-func (s *state) fits(i int, r balance.Resources) bool {
-	a := s.nodes[i].Allocatable
-	return s.used[i].MilliCPU+r.MilliCPU <= a.MilliCPU && s.used[i].Memory+r.Memory <= a.Memory
+// add counts p's requests on node i (sign -1 takes them off).
+func (s *state) add(i int, p *Pod, sign int64) {
+	s.used[i].MilliCPU += sign * p.Requests.MilliCPU
+	s.used[i].Memory += sign * p.Requests.Memory
+	for r, v := range p.Other {
+		s.usedOther[i][r] += sign * v
+	}
+}
+
+// fits reports room on node i for p: CPU, memory, every other resource it
+// requests (a node without one has none), and a pod slot.
+func (s *state) fits(i int, p *Pod) bool {
+	a, u := s.nodes[i].Allocatable, s.used[i]
+	if u.MilliCPU+p.Requests.MilliCPU > a.MilliCPU || u.Memory+p.Requests.Memory > a.Memory {
+		return false
+	}
+	for r, v := range p.Other {
+		if v > 0 && s.usedOther[i][r]+v > s.nodes[i].Other[r] {
+			return false
+		}
+	}
+	slots, limited := s.nodes[i].Other[corev1.ResourcePods]
+	return !limited || int64(len(s.nodes[i].Pods)) < slots
 }
 
 func sq(x float64) float64 { return x * x }
+
+// Kept says how many pods of the nodes are never moved, and why, most
+// common reason first: "4 (its GPU memory ...), 1 (no controller: ...)".
+func Kept(nodes []Node) string {
+	count := map[string]int{}
+	for i := range nodes {
+		for _, p := range nodes[i].Pods {
+			if p.Unmovable != "" {
+				count[p.Unmovable]++
+			}
+		}
+	}
+	reasons := slices.Collect(maps.Keys(count))
+	slices.SortFunc(reasons, func(a, b string) int { return cmp.Or(cmp.Compare(count[b], count[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d (%s)", count[r], r)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -5,6 +5,9 @@ import (
 	"math"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/zzcloud/zz/internal/balance"
 )
 
@@ -103,5 +106,112 @@ func TestSpreadOf(t *testing.T) {
 		if math.Abs(s.Range-tt.rng) > 1e-9 || math.Abs(s.CV-tt.cv) > 1e-9 || math.Abs(s.Mean-tt.mean) > 1e-9 {
 			t.Errorf("SpreadOf(%v) = %+v, want range %v, CV %v, mean %v", tt.f, s, tt.rng, tt.cv, tt.mean)
 		}
+	}
+}
+
+// constrained is pod(name, cpu) with the constraints of a pod spec that
+// edit shapes (labels app=<first letter>).
+func constrained(t *testing.T, name string, cpu int64, edit func(*corev1.Pod), pvs ...*corev1.PersistentVolume) Pod {
+	t.Helper()
+	p := pod(name, cpu)
+	k := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: name, Labels: map[string]string{"app": name[:1]}}}
+	edit(k)
+	c, err := NewConstraints(k, pvs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Labels, p.Constraints = k.Labels, c
+	return p
+}
+
+func labelledNode(n Node, kv ...string) Node {
+	n.Labels = map[string]string{corev1.LabelHostname: n.Name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		n.Labels[kv[i]] = kv[i+1]
+	}
+	return n
+}
+
+// TestComputeKeepsToWhereTheSchedulerWouldPlace: a pod is planned only onto
+// a node the scheduler could place its replacement on.
+func TestComputeKeepsToWhereTheSchedulerWouldPlace(t *testing.T) {
+	gpuPod := pod("g1", 3000)
+	gpuPod.Other = map[corev1.ResourceName]int64{"nvidia.com/gpu": 1}
+	gpuNode := func(n Node) Node { n.Other = map[corev1.ResourceName]int64{"nvidia.com/gpu": 8}; return n }
+	tainted := node("b", 10000)
+	tainted.Taints = []corev1.Taint{{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
+	antiWeb := func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w"}}}}}}
+	}
+	spreadWeb := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelHostname,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w"}}}}
+	}
+	zoneSpread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "w"}}}}
+	}
+	localPV := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-a"}, Spec: corev1.PersistentVolumeSpec{NodeAffinity: &corev1.VolumeNodeAffinity{
+		Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+			Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}}}}}}}
+	hostPort := func(p *corev1.Pod) {
+		p.Spec.Containers = []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}}}
+	}
+	full := node("b", 10000)
+	full.Other = map[corev1.ResourceName]int64{corev1.ResourcePods: 0}
+	tests := []struct {
+		name      string
+		nodes     []Node
+		wantMoves []string
+	}{
+		{"a GPU pod goes only to a node with GPUs, not the emptiest",
+			[]Node{gpuNode(node("a", 10000, gpuPod, pinned("a2", 3000, "no controller"))), node("b", 10000), gpuNode(node("c", 10000, pinned("c1", 1000, "no controller")))},
+			[]string{"g1:a>c"}},
+		{"a pool's pod stays in its pool",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "p1", 3000, func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"pool": "a"} }), pod("a2", 3000)), "pool", "a"),
+				labelledNode(node("b", 10000), "pool", "b")},
+			[]string{"a2:a>b"}},
+		{"a taint it does not tolerate",
+			[]Node{node("a", 10000, pod("a1", 3000), pod("a2", 3000)), tainted}, nil},
+		{"a taint it tolerates",
+			[]Node{node("a", 10000, constrained(t, "a1", 3000, func(p *corev1.Pod) {
+				p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
+			}), pod("a2", 3000)), tainted},
+			[]string{"a1:a>b"}},
+		{"required anti-affinity: not beside another replica",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "w1", 3000, antiWeb), pod("a2", 3000))),
+				labelledNode(node("b", 10000, constrained(t, "w2", 500, antiWeb)))},
+			[]string{"a2:a>b"}},
+		{"topology spread on hosts: not where more replicas run",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "w1", 3000, spreadWeb), pod("a2", 1000))),
+				labelledNode(node("b", 10000, constrained(t, "w2", 200, spreadWeb), constrained(t, "w3", 200, spreadWeb)))},
+			[]string{"a2:a>b"}},
+		{"topology spread on zones: only within the zone",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "w1", 3000, zoneSpread), pinned("a2", 3000, "no controller")), corev1.LabelTopologyZone, "z1"),
+				labelledNode(node("b", 10000), corev1.LabelTopologyZone, "z2"), labelledNode(node("c", 10000, pinned("c1", 500, "no controller")), corev1.LabelTopologyZone, "z1")},
+			[]string{"w1:a>c"}},
+		{"a volume bound to its node",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "v1", 3000, func(*corev1.Pod) {}, localPV), pod("a2", 1000))), labelledNode(node("b", 10000))},
+			[]string{"a2:a>b"}},
+		{"a host port taken there",
+			[]Node{node("a", 10000, constrained(t, "h1", 3000, hostPort), pod("a2", 1000)), node("b", 10000, constrained(t, "h2", 100, hostPort))},
+			[]string{"a2:a>b"}},
+		{"no pod slot left", []Node{node("a", 10000, pod("a1", 3000), pod("a2", 3000)), full}, nil},
+		{"the most loaded node's pods are pinned: the next one's move",
+			[]Node{node("a", 10000, pinned("a1", 4000, "no controller"), pinned("a2", 4000, "no controller")), node("b", 10000, pod("b1", 3000), pod("b2", 3000)), node("c", 10000)},
+			[]string{"b1:b>c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := Compute(tt.nodes, Options{})
+			var got []string
+			for _, m := range plan.Moves {
+				got = append(got, fmt.Sprintf("%s:%s>%s", m.Pod.Name, m.From, m.To))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantMoves) {
+				t.Errorf("moves %v, want %v", got, tt.wantMoves)
+			}
+		})
 	}
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,7 +28,9 @@ import (
 // the first was schedulable (the job site's starved nodes); kubectl zz rebalance --dry-run
 // prints a plan and moves nothing; kubectl zz rebalance moves pods one at a
 // time: the PodDisruptionBudget's minimum of ready pods holds throughout, a
-// pod without a controller stays, and the range after is at most the plan's.
+// pod without a controller stays, an app bound by its node selector to two
+// of the nodes is planned onto those only, and the range after is at most
+// the plan's.
 func TestRebalance(t *testing.T) {
 	// Replacements are placed by zz-scheduler's balance extender, on the
 	// least loaded nodes, as the plan expects.
@@ -35,8 +39,18 @@ func TestRebalance(t *testing.T) {
 	ctx := t.Context()
 	ns := cluster.Namespace(t, nil)
 	setUnschedulable(t, nodes[1:], true)
-	web := rebalanceApp(t, ns, "web", 6, "1500m")
-	rebalanceApp(t, ns, "api", 4, "1")
+	web := rebalanceApp(t, ns, "web", 6, "1500m", nil)
+	// api may run on the first and the last node only (a planner that
+	// ignored it would send api's pods to the second, the first of the
+	// emptiest).
+	const apiNodes = "zz-e2e-rebalance-api"
+	for _, n := range []string{nodes[0], nodes[3]} {
+		if _, err := cluster.Client.CoreV1().Nodes().Patch(ctx, n, "application/merge-patch+json",
+			fmt.Appendf(nil, `{"metadata":{"labels":{%q:"yes"}}}`, apiNodes), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebalanceApp(t, ns, "api", 4, "1", map[string]string{apiNodes: "yes"})
 	bare := benchPod("bare", corev1.DefaultSchedulerName, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")})
 	bare.Namespace = ns
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, bare, metav1.CreateOptions{}); err != nil {
@@ -51,9 +65,18 @@ func TestRebalance(t *testing.T) {
 	}
 	before := podPlaces(t, ns)
 
-	_, errOut, err := zz(t, ns, "rebalance", "--dry-run", "-l", benchLabel+"=true")
+	out, errOut, err := zz(t, ns, "rebalance", "--dry-run", "-l", benchLabel+"=true", "-o", "json")
 	if err != nil {
 		t.Fatalf("rebalance --dry-run: %v\n%s", err, errOut)
+	}
+	var plan struct{ Items []struct{ Pod, App, To string } }
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("rebalance --dry-run -o json: %v\n%s", err, out)
+	}
+	for _, m := range plan.Items {
+		if strings.HasPrefix(m.Pod, "api-") && m.To != nodes[0] && m.To != nodes[3] {
+			t.Errorf("planned %s onto %s, which its node selector does not allow:\n%s", m.Pod, m.To, out)
+		}
 	}
 	t.Logf("dry run:\n%s", errOut)
 	m := regexp.MustCompile(`range ([0-9.]+), CV [0-9.]+ now; expected after (\d+) moves: range ([0-9.]+)`).FindStringSubmatch(errOut)
@@ -84,7 +107,7 @@ func TestRebalance(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	out, errOut, err := zz(t, ns, "rebalance", "-l", benchLabel+"=true", "--timeout", "60s")
+	out, errOut, err = zz(t, ns, "rebalance", "-l", benchLabel+"=true", "--timeout", "60s")
 	stop()
 	wg.Wait()
 	if err != nil {
@@ -97,6 +120,11 @@ func TestRebalance(t *testing.T) {
 	after := podPlaces(t, ns)
 	if after["bare"] != before["bare"] {
 		t.Errorf("the pod without a controller moved from %s to %s", before["bare"], after["bare"])
+	}
+	for pod, node := range after {
+		if strings.HasPrefix(pod, "api-") && node != nodes[0] && node != nodes[3] {
+			t.Errorf("%s runs on %s, which its node selector does not allow", pod, node)
+		}
 	}
 	nodesNow, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
 	if err != nil {
@@ -112,12 +140,14 @@ func TestRebalance(t *testing.T) {
 	}
 }
 
-// rebalanceApp creates a Deployment of n pods on the bench nodes.
-func rebalanceApp(t *testing.T, ns, name string, n int32, cpu string) *appsv1.Deployment {
+// rebalanceApp creates a Deployment of n pods on the bench nodes (those
+// with the labels nodeSelector adds, too).
+func rebalanceApp(t *testing.T, ns, name string, n int32, cpu string, nodeSelector map[string]string) *appsv1.Deployment {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	tmpl := benchPod(name, contract.SchedulerName, corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("1Gi")})
+	maps.Copy(tmpl.Spec.NodeSelector, nodeSelector)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{
 		Replicas: ptr.To(n), Selector: &metav1.LabelSelector{MatchLabels: labels},
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: tmpl.Spec}}}

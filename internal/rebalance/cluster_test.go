@@ -1,0 +1,74 @@
+package rebalance
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// TestSnapshot: the nodes' labels, taints and every resource, the pods'
+// other requests and constraints, the volumes a claim is bound to, and a
+// pod with claims pinned when volumes cannot be read.
+func TestSnapshot(t *testing.T) {
+	gpu := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{"pool": "gpu"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"),
+			corev1.ResourcePods: resource.MustParse("110"), "zz.io/gpu": resource.MustParse("64"), "nvidia.com/gpu": resource.MustParse("8")}}}
+	infer := ownedPod("infer-1", "gpu-1", "ReplicaSet", "infer-5f")
+	infer.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), "zz.io/gpu-mem": resource.MustParse("10240")},
+		Limits:   corev1.ResourceList{"zz.io/gpu-mem": resource.MustParse("10240")}}}}
+	// A pod on a whole card, and one asking for a resource no node advertises
+	// (the scheduler ignores it: an extender's).
+	trainer := ownedPod("train-1", "gpu-1", "ReplicaSet", "train-7c")
+	trainer.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), "nvidia.com/gpu": resource.MustParse("1"), "example.com/ignored": resource.MustParse("3")}}}}
+	db := ownedPod("db-0", "gpu-1", "StatefulSet", "db")
+	db.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db-0"}}}}
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-db-0", Namespace: "ns"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-1"}}
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{NodeAffinity: &corev1.VolumeNodeAffinity{
+		Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+			Key: "pool", Operator: corev1.NodeSelectorOpIn, Values: []string{"gpu"}}}}}}}}}
+	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv}...)
+	nodes, err := Snapshot(t.Context(), client, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].Labels["pool"] != "gpu" || len(nodes[0].Taints) != 1 || nodes[0].Other["nvidia.com/gpu"] != 8 || nodes[0].Other[corev1.ResourcePods] != 110 {
+		t.Fatalf("node %+v", nodes)
+	}
+	pods := map[string]Pod{}
+	for _, p := range nodes[0].Pods {
+		pods[p.Name] = p
+	}
+	if p := pods["infer-1"]; p.Unmovable != ReasonGPUMemory {
+		t.Errorf("infer-1, on shared GPU memory: unmovable %q, want %q", p.Unmovable, ReasonGPUMemory)
+	}
+	if p := pods["train-1"]; p.Unmovable != "" || p.Constraints == nil || len(p.Other) != 1 || p.Other["nvidia.com/gpu"] != 1 {
+		t.Errorf("train-1: %+v", p)
+	}
+	if p := pods["db-0"]; p.Unmovable != "" || p.Constraints == nil || len(p.Constraints.volumes) != 1 || p.Constraints.volumes[0].Name != "pv-1" {
+		t.Errorf("db-0: %+v", p)
+	}
+
+	client.PrependReactor("list", "persistentvolumes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("persistentvolumes"), "", errors.New("no"))
+	})
+	nodes, err = Snapshot(t.Context(), client, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range nodes[0].Pods {
+		if pinned := strings.HasPrefix(p.Unmovable, ReasonVolumesUnknown); pinned != (p.Name == "db-0") || p.Name == "train-1" && p.Unmovable != "" {
+			t.Errorf("volumes unreadable: %s unmovable %q", p.Name, p.Unmovable)
+		}
+	}
+}
