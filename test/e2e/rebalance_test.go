@@ -69,7 +69,9 @@ func TestRebalance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rebalance --dry-run: %v\n%s", err, errOut)
 	}
-	var plan struct{ Items []struct{ Pod, App, To string } }
+	var plan struct {
+		Items []struct{ Pod, App, To string }
+	}
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("rebalance --dry-run -o json: %v\n%s", err, out)
 	}
