@@ -58,6 +58,7 @@ type LogsOptions struct {
 	NoFollow         bool
 	Previous         bool
 	Since            time.Duration
+	SinceTime        string
 	Tail             int64
 	Timestamps       bool
 	Include          []string
@@ -110,6 +111,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.BoolVar(&o.NoFollow, "no-follow", false, "Print what was logged so far and exit")
 	fl.BoolVarP(&o.Previous, "previous", "p", false, "Print the log of each container's previous run (those that restarted: a crash loop's last crash) and exit")
 	fl.DurationVar(&o.Since, "since", 0, "Only lines newer than this (e.g. 5m) from the containers running at start")
+	fl.StringVar(&o.SinceTime, "since-time", "", "Only lines after this time (RFC3339, e.g. 2026-12-05T08:00:00Z) from the containers running at start; not with --since")
 	fl.Int64Var(&o.Tail, "tail", -1, "Lines of each container running at start to show first; -1 for all")
 	fl.BoolVar(&o.Timestamps, "timestamps", false, "Print each line's timestamp")
 	fl.StringArrayVarP(&o.Include, "include", "i", nil, "Only lines matching this regex (repeatable: any of them)")
@@ -198,6 +200,16 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 	if o.Tail < -1 {
 		return nil, fmt.Errorf("--tail must be -1 (all) or more, got %d", o.Tail)
 	}
+	var sinceTime time.Time
+	if o.SinceTime != "" {
+		if o.Since != 0 {
+			return nil, errors.New("--since and --since-time both say where to start: give one")
+		}
+		var err error
+		if sinceTime, err = time.Parse(time.RFC3339, o.SinceTime); err != nil {
+			return nil, fmt.Errorf("--since-time %q: not an RFC3339 time, e.g. 2026-12-05T08:00:00Z or 2026-12-05T09:00:00+01:00", o.SinceTime)
+		}
+	}
 	if o.MaxStreams < 1 {
 		return nil, fmt.Errorf("--max-streams must be at least 1, got %d", o.MaxStreams)
 	}
@@ -216,7 +228,7 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 		}
 	}
 	cfg := &logs.Config{
-		Clusters: o.clusters, Follow: !o.NoFollow && !o.Previous, Since: o.Since, Tail: o.Tail,
+		Clusters: o.clusters, Follow: !o.NoFollow && !o.Previous, Since: o.Since, SinceTime: sinceTime, Tail: o.Tail,
 		MaxStreams: o.MaxStreams, OutputDir: o.OutputDir, Gzip: o.Gzip,
 		Out: o.Out, ErrOut: o.ErrOut,
 	}

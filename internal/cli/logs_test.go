@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,6 +60,13 @@ func TestLogsOptionsConfig(t *testing.T) {
 		{name: "bad colour", o: LogsOptions{App: "x", Color: "sometimes"}, wantErr: "--color"},
 		{name: "gzip without dir", o: LogsOptions{App: "x", Gzip: true}, wantErr: "--output-dir"},
 		{name: "tail below -1", o: LogsOptions{App: "x", Tail: -2}, wantErr: "--tail"},
+		{name: "--since-time", o: LogsOptions{App: "x", SinceTime: "2026-12-05T09:00:00+01:00"}, check: func(t *testing.T, c *logs.Config) {
+			if !c.SinceTime.Equal(time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)) || c.Since != 0 {
+				t.Errorf("since time %v, since %v", c.SinceTime, c.Since)
+			}
+		}},
+		{name: "--since-time not RFC3339", o: LogsOptions{App: "x", SinceTime: "yesterday"}, wantErr: "not an RFC3339 time"},
+		{name: "--since and --since-time", o: LogsOptions{App: "x", Since: time.Minute, SinceTime: "2026-12-05T08:00:00Z"}, wantErr: "give one"},
 		{name: "two contexts show the cluster", o: LogsOptions{App: "x", clusters: two}, check: func(t *testing.T, c *logs.Config) {
 			if !c.Format.ShowCluster || c.Format.ShowNamespace || len(c.Clusters) != 2 {
 				t.Errorf("format %+v", c.Format)

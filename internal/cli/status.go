@@ -180,12 +180,12 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 // --watch prints only what changed.
 func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error) {
 	several := len(o.targets) > 1
-	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "CANARY", "STATUS", "AGE", "DEPLOYED-BY"}
+	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "STATUS", "AGE", "DEPLOYED-BY"}
 	if o.list {
 		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "AGE"}
 	}
 	if o.print.wide() {
-		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "AGE", "DEPLOYED-BY", "CHANGE-CAUSE"}
+		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "AGE", "DEPLOYED-BY", "CHANGE-CAUSE"}
 	}
 	if o.AllNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -292,8 +292,13 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	if len(st.Drift) > 0 {
 		rev += " (drifted)"
 	}
+	// As kubectl get pods prints it: "3 (2m ago)".
+	restarts := strconv.Itoa(int(st.Restarts))
+	if st.Restarts > 0 && !st.LastRestart.IsZero() {
+		restarts += " (" + duration.HumanDuration(o.now().Sub(st.LastRestart)) + " ago)"
+	}
 	cells := map[string]string{
-		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "CANARY": canary,
+		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "RESTARTS": restarts, "CANARY": canary,
 		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "AGE": age,
 		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause,
 	}

@@ -19,8 +19,9 @@ func TestStatusAndList(t *testing.T) {
 		Spec:       corev1.PodSpec{NodeName: "n1"},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", RestartCount: 2,
-			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
-			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}},
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
+				FinishedAt: metav1.NewTime(time.Now().Add(-5 * time.Minute))}},
 		}}},
 	}
 	a := fakeClient(
@@ -38,13 +39,13 @@ func TestStatusAndList(t *testing.T) {
 		want []string // lines, fields separated by single spaces
 	}{
 		{args: []string{"status", "shop"}, want: []string{
-			"APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
-			"shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 		}},
 		{args: []string{"status"}, want: []string{
-			"APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
-			"cart 1 1.0 reg/cart:1.0 1/2 - Degraded 10m bob",
-			"shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
+			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 		}},
@@ -54,9 +55,9 @@ func TestStatusAndList(t *testing.T) {
 			"shop 4 2.0 3/3 1/1 Ready 10m",
 		}},
 		{args: []string{"status", "shop", "--context", "a,b"}, want: []string{
-			"CLUSTER APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
-			"a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
-			"b shop 9 2.0 reg/shop:2.0 2/2 - Ready 10m carol",
+			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"b shop 9 2.0 reg/shop:2.0 2/2 0 - Ready 10m carol",
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
 		{args: []string{"list", "-A"}, want: []string{
@@ -66,15 +67,15 @@ func TestStatusAndList(t *testing.T) {
 			"ns-c shop 2 1.9 1/1 - Ready 10m",
 		}},
 		{args: []string{"status", "shop", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
-			"ns-a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
-			"ns-c shop 2 1.9 reg/shop:1.9 1/1 - Ready 10m dave",
+			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 		}},
 		{args: []string{"status", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY CANARY STATUS AGE DEPLOYED-BY",
-			"ns-a cart 1 1.0 reg/cart:1.0 1/2 - Degraded 10m bob",
-			"ns-a shop 4 2.0 reg/shop:2.0 3/3 1/1 Ready 10m alice",
-			"ns-c shop 2 1.9 reg/shop:1.9 1/1 - Ready 10m dave",
+			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 			"", "ns-a/cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 		}},

@@ -77,6 +77,11 @@ type AppStatus struct {
 	// revision (one under way, failed or stopped), or a pod template
 	// changed outside kubectl zz (kubectl edit, set image, rollout restart).
 	Drift []string `json:"drift,omitempty"`
+	// Restarts sums the container restarts of the app's pods (init
+	// containers too, as kubectl get pods counts them); LastRestart is when
+	// the latest restarted container last ended.
+	Restarts    int32     `json:"restarts"`
+	LastRestart time.Time `json:"lastRestart,omitzero"`
 }
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
@@ -206,6 +211,14 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		if pr, ok := PodProblem(p); ok {
 			st.Issues = append(st.Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
+		}
+		if p.DeletionTimestamp == nil {
+			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+				st.Restarts += cs.RestartCount
+				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {
+					st.LastRestart = t.FinishedAt.Time
+				}
+			}
 		}
 	}
 	out := make([]*AppStatus, 0, len(apps))

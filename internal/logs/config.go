@@ -42,11 +42,12 @@ type Config struct {
 	// With Selector.Previous it must be false: a previous run's log is
 	// complete.
 	Follow bool
-	// Since (when > 0) and Tail (when >= 0) limit the lines of the containers
-	// found at start; containers that start later are streamed from their
-	// first line.
-	Since time.Duration
-	Tail  int64
+	// Since (when > 0), SinceTime (when set) and Tail (when >= 0) limit the
+	// lines of the containers found at start; containers that start later
+	// are streamed from their first line.
+	Since     time.Duration
+	SinceTime time.Time
+	Tail      int64
 	// MaxStreams caps concurrent log requests over all clusters; containers
 	// beyond it wait for a free slot (a message says so once).
 	MaxStreams int

@@ -561,3 +561,47 @@ func TestRunRefusedNamespace(t *testing.T) {
 		}
 	})
 }
+
+// TestLogOptions: the first open of a container found at start honours
+// --tail and --since or --since-time; a reopen starts at the cursor; a
+// container that starts later is read from its first line.
+func TestLogOptions(t *testing.T) {
+	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	seen := Cursor{Last: at.Add(time.Hour), AtLast: 1}
+	tests := []struct {
+		name    string
+		cfg     Config
+		cur     Cursor
+		initial bool
+		want    string
+	}{
+		{"--tail and --since", Config{Follow: true, Tail: 5, Since: 90 * time.Second}, Cursor{}, true, "follow tail=5 sinceSeconds=90"},
+		{"--since-time", Config{Follow: true, Tail: -1, SinceTime: at}, Cursor{}, true, "follow sinceTime=2026-12-05T08:00:00Z"},
+		{"a container started later: every line", Config{Follow: true, Tail: 5, SinceTime: at}, Cursor{}, false, "follow"},
+		{"a reopen starts at the cursor", Config{Follow: true, Tail: 5, SinceTime: at}, seen, true, "follow sinceTime=2026-12-05T09:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &manager{cfg: &tt.cfg}
+			s := &stream{target: Target{Container: "app"}}
+			s.running.Store(true)
+			o := m.logOptions(s, &tt.cur, tt.initial)
+			var got []string
+			if o.Follow {
+				got = append(got, "follow")
+			}
+			if o.TailLines != nil {
+				got = append(got, fmt.Sprintf("tail=%d", *o.TailLines))
+			}
+			if o.SinceSeconds != nil {
+				got = append(got, fmt.Sprintf("sinceSeconds=%d", *o.SinceSeconds))
+			}
+			if o.SinceTime != nil {
+				got = append(got, "sinceTime="+o.SinceTime.UTC().Format(time.RFC3339))
+			}
+			if !o.Timestamps || o.Container != "app" || strings.Join(got, " ") != tt.want {
+				t.Errorf("options %s (timestamps %v, container %q), want %s", strings.Join(got, " "), o.Timestamps, o.Container, tt.want)
+			}
+		})
+	}
+}

@@ -153,6 +153,8 @@ func (m *manager) logOptions(s *stream, cur *Cursor, initial bool) *corev1.PodLo
 		if m.cfg.Since > 0 {
 			secs := int64((m.cfg.Since + time.Second - 1) / time.Second)
 			opts.SinceSeconds = &secs
+		} else if !m.cfg.SinceTime.IsZero() {
+			opts.SinceTime = &metav1.Time{Time: m.cfg.SinceTime}
 		}
 	}
 	return opts

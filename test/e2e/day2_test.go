@@ -305,9 +305,9 @@ func TestDay2Status(t *testing.T) {
 	out := squash(mustZZ(t, ns, "status"))
 	t.Logf("kubectl zz status:\n%s", out)
 	for _, want := range []string{
-		"crash 1 1.0 registry.local/crash:1.0 1/2 - Degraded",
-		"shop 1 1.0 registry.local/shop:1.0 2/2 - Ready",
-		"stuck <none> 1.0 registry.local/stuck:1.0 0/2 - Degraded",
+		"crash 1 1.0 registry.local/crash:1.0 1/2 3 (", "s ago) - Degraded", // RESTARTS: 3 (Ns ago)
+		"shop 1 1.0 registry.local/shop:1.0 2/2 0 - Ready",
+		"stuck <none> 1.0 registry.local/stuck:1.0 0/2 0 - Degraded",
 		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times: open /etc/shop/config.yaml: no such file or directory",
 		"stuck is Degraded:\n  pod stuck-",
 		": Unschedulable: 0/",
@@ -349,7 +349,7 @@ func TestDay2Status(t *testing.T) {
 
 	// A canary of 1 pod next to the 2 stable ones: status shows both.
 	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--canary", "1", "--timeout", "60s")
-	if out := squash(mustZZ(t, ns, "status", "shop")); !strings.Contains(out, "shop 2 1.0 registry.local/shop:1.0 2/2 1/1 Ready") {
+	if out := squash(mustZZ(t, ns, "status", "shop")); !strings.Contains(out, "shop 2 1.0 registry.local/shop:1.0 2/2 0 1/1 Ready") {
 		t.Errorf("status with a canary:\n%s", out)
 	}
 	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "has a canary running (Deployment shop-canary)") {

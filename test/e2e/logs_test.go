@@ -553,6 +553,21 @@ func TestLogsPrevious(t *testing.T) {
 		t.Errorf("logs --node %s --exclude-pod %s read %v, want %v", node, pod.Name, got, want)
 	}
 
+	// --since-time: only what was logged from then on (the kubelet's
+	// sinceTime, whole seconds).
+	early, late := ns+"-early-", ns+"-late-"
+	appendLog(t, cluster.PodLogFile(), early, 0, 1)
+	time.Sleep(1100 * time.Millisecond)
+	since := time.Now().UTC().Format(time.RFC3339)
+	appendLog(t, cluster.PodLogFile(), late, 0, 1)
+	stdout, stderr, err = zz(t, ns, "logs", "steady", "--no-follow", "--since-time", since, "-o", "json")
+	if err != nil {
+		t.Fatalf("logs --since-time: %v\n%s", err, stderr)
+	}
+	if l, e := jsonCounts(t, stdout, late), jsonCounts(t, stdout, early); len(l) != 1 || len(e) != 0 {
+		t.Errorf("logs --since-time %s read %v of the later line and %v of the earlier, want the later only", since, l, e)
+	}
+
 	// A reader: pods yes, pods/log no.
 	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "reader"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
