@@ -99,8 +99,9 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if err := o.printMoves(plan.Moves); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "CPU request fractions over %d nodes: range %.3f, CV %.3f now; expected after %d moves: range %.3f, CV %.3f\n",
-		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV)
+	fmt.Fprintf(o.ErrOut, "CPU request fractions over %d nodes: range %.3f, CV %.3f now; expected after %d moves: range %.3f, CV %.3f (memory: range %.3f → %.3f, CV %.3f → %.3f)\n",
+		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV,
+		plan.BeforeMemory.Range, plan.AfterMemory.Range, plan.BeforeMemory.CV, plan.AfterMemory.CV)
 	if kept := rebalance.Kept(nodes); kept != "" {
 		fmt.Fprintf(o.ErrOut, "Pods never moved: %s\n", kept)
 	}
@@ -121,7 +122,8 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	now := rebalance.Compute(after, rebalance.Options{MaxMoves: 1}).Before
+	spread := rebalance.Compute(after, rebalance.Options{MaxMoves: 1})
+	now, nowMemory := spread.Before, spread.BeforeMemory
 	done, failed := 0, 0
 	for _, r := range outcomes {
 		if r.Done {
@@ -131,7 +133,7 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 			failed++
 		}
 	}
-	fmt.Fprintf(o.ErrOut, "%d of %d moves made; CPU request fractions now: range %.3f, CV %.3f\n", done, len(plan.Moves), now.Range, now.CV)
+	fmt.Fprintf(o.ErrOut, "%d of %d moves made; CPU request fractions now: range %.3f, CV %.3f (memory: range %.3f, CV %.3f)\n", done, len(plan.Moves), now.Range, now.CV, nowMemory.Range, nowMemory.CV)
 	// As kubectl drain does, a move that could not be made is a failure;
 	// one made moot (its pod gone or moved meanwhile) is not.
 	if failed > 0 {

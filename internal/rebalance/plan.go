@@ -1,21 +1,25 @@
 // Package rebalance plans and carries out moves of running pods that bring
-// the nodes' CPU request fractions towards the cluster's mean: the fix the
-// job site applied by hand when the default scheduler had starved two nodes.
-// The planner is pure (plan.go); the executor (execute.go) evicts one replica
-// at a time through the Eviction API, so PodDisruptionBudgets hold.
+// the nodes' CPU and memory request fractions towards the cluster's means:
+// the fix the job site applied by hand when the default scheduler had
+// starved two nodes. The planner is pure (plan.go); the executor
+// (execute.go) evicts one replica at a time through the Eviction API, so
+// PodDisruptionBudgets hold.
 //
 // # Planner
 //
-// With f_i = requested CPU / allocatable CPU of node i, the planner greedily
-// minimises the variance of f over the nodes: each step moves one movable
-// pod off the most loaded node that has a useful move, to the node below the
-// mean where the move lowers the variance most, among the nodes the
-// scheduler could place the pod on (room for every resource it requests,
-// its node selector and affinity, taints, volumes, host ports, pod
-// (anti-)affinity and topology spread: fit.go), and stops when no move
-// lowers the variance by more than MinGain or after MaxMoves. A pod is
-// movable when a ReplicaSet or StatefulSet controls it (its controller
-// recreates it elsewhere); each pod moves at most once.
+// With fc_i and fm_i the requested / allocatable CPU and memory of node i,
+// the planner greedily minimises Σ_i (fc_i − μc)² + (fm_i − μm)², the cost
+// the balance extender minimises when it places a pod (internal/balance):
+// each step moves one movable pod off the node furthest above the means
+// that has a useful move, to the node where the move lowers the cost most,
+// among the nodes the scheduler could place the pod on (room for every
+// resource it requests, its node selector and affinity, taints, volumes,
+// host ports, pod (anti-)affinity and topology spread: fit.go), and stops
+// when no move lowers the cost by more than MinGain or after MaxMoves. The
+// replacement is placed by the extender with the same cost, so it lands
+// where the plan expects. A pod is movable when a ReplicaSet or StatefulSet
+// controls it (its controller recreates it elsewhere); each pod moves at
+// most once.
 package rebalance
 
 import (
@@ -67,7 +71,7 @@ type Move struct {
 	From, To string
 }
 
-// Spread describes the nodes' CPU request fractions.
+// Spread describes the nodes' request fractions of one resource.
 type Spread struct {
 	Range, CV, Mean, Max, Min float64
 }
@@ -75,14 +79,17 @@ type Spread struct {
 // Plan is the planner's answer.
 type Plan struct {
 	Moves []Move
-	// Before is the spread now; After the spread once every move is done.
-	Before, After Spread
+	// Before is the spread of the CPU request fractions now; After the
+	// spread once every move is done. BeforeMemory and AfterMemory are the
+	// memory's.
+	Before, After             Spread
+	BeforeMemory, AfterMemory Spread
 }
 
 // Options bound the plan.
 type Options struct {
 	MaxMoves int     // at most this many moves (0: 50)
-	MinGain  float64 // stop when a move lowers the variance by less (0: 1e-6)
+	MinGain  float64 // stop when a move lowers the cost by less (0: 1e-6)
 }
 
 type state struct {
@@ -106,7 +113,7 @@ func Compute(nodes []Node, o Options) Plan {
 			s.add(i, &nodes[i].Pods[j], 1)
 		}
 	}
-	plan := Plan{Before: s.spread()}
+	plan := Plan{Before: s.spread(cpuOf), BeforeMemory: s.spread(memoryOf)}
 	moved := map[string]bool{}
 	for len(plan.Moves) < o.MaxMoves {
 		m, ok := s.bestMove(moved, o.MinGain)
@@ -116,29 +123,35 @@ func Compute(nodes []Node, o Options) Plan {
 		plan.Moves = append(plan.Moves, m)
 		moved[m.Pod.Namespace+"/"+m.Pod.Name] = true
 	}
-	plan.After = s.spread()
+	plan.After, plan.AfterMemory = s.spread(cpuOf), s.spread(memoryOf)
 	return plan
 }
 
-func (s *state) frac(i int) float64 {
-	if s.nodes[i].Allocatable.MilliCPU <= 0 {
-		return 0
+// One resource of balance.Resources.
+func cpuOf(r balance.Resources) int64    { return r.MilliCPU }
+func memoryOf(r balance.Resources) int64 { return r.Memory }
+
+// fraction is what of node i's allocatable of one resource is requested,
+// with used instead of what its pods request now.
+func (s *state) fraction(i int, of func(balance.Resources) int64, used balance.Resources) float64 {
+	if a := of(s.nodes[i].Allocatable); a > 0 {
+		return float64(of(used)) / float64(a)
 	}
-	return float64(s.used[i].MilliCPU) / float64(s.nodes[i].Allocatable.MilliCPU)
+	return 0
 }
 
-func (s *state) fractions() []float64 {
+// counted reports whether node i counts in the spread: nodes without
+// allocatable CPU take no pods.
+func (s *state) counted(i int) bool { return s.nodes[i].Allocatable.MilliCPU > 0 }
+
+func (s *state) spread(of func(balance.Resources) int64) Spread {
 	f := make([]float64, 0, len(s.nodes))
 	for i := range s.nodes {
-		if s.nodes[i].Allocatable.MilliCPU > 0 {
-			f = append(f, s.frac(i))
+		if s.counted(i) {
+			f = append(f, s.fraction(i, of, s.used[i]))
 		}
 	}
-	return f
-}
-
-func (s *state) spread() Spread {
-	return SpreadOf(s.fractions())
+	return SpreadOf(f)
 }
 
 // SpreadOf is the range, coefficient of variation, mean, max and min of f.
@@ -163,30 +176,58 @@ func SpreadOf(f []float64) Spread {
 	return sp
 }
 
-// bestMove applies and returns the move that lowers the variance most off
-// the most loaded node that has one: its pods to any node below the mean
-// they may go to. A loaded node whose pods are all pinned (or fit nowhere
-// useful) is passed over for the next.
+// moments are the sums behind the cost: per resource, the sum of the
+// nodes' fractions and of their squares.
+type moments struct{ n, c, cc, m, mm float64 }
+
+// cost is the extender's balance objective over the nodes: per node,
+// (fc − μc)² + (fm − μm)², each resource's distance from the cluster's
+// mean (internal/balance), summed; n times the variances.
+func (k moments) cost() float64 {
+	if k.n == 0 {
+		return 0
+	}
+	return k.cc - k.c*k.c/k.n + k.mm - k.m*k.m/k.n
+}
+
+// with is k with node i's fractions at used instead of its own.
+func (s *state) with(k moments, i int, used balance.Resources) moments {
+	c0, m0 := s.fraction(i, cpuOf, s.used[i]), s.fraction(i, memoryOf, s.used[i])
+	c1, m1 := s.fraction(i, cpuOf, used), s.fraction(i, memoryOf, used)
+	return moments{k.n, k.c - c0 + c1, k.cc - c0*c0 + c1*c1, k.m - m0 + m1, k.mm - m0*m0 + m1*m1}
+}
+
+// bestMove applies and returns the move that lowers the cost most off the
+// most loaded node that has one: one of its pods to any node it may go to.
+// The cost is the one the balance extender minimises when it places the
+// replacement, so the node the plan expects is the one the extender
+// prefers. A loaded node whose pods are all pinned (or fit nowhere useful)
+// is passed over for the next.
 func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 	var order []int
-	n, sum, sumSq := 0.0, 0.0, 0.0
+	var k moments
 	for i := range s.nodes {
-		if s.nodes[i].Allocatable.MilliCPU > 0 {
-			order = append(order, i)
-			n, sum, sumSq = n+1, sum+s.frac(i), sumSq+sq(s.frac(i))
+		if !s.counted(i) {
+			continue
 		}
+		order = append(order, i)
+		c, m := s.fraction(i, cpuOf, s.used[i]), s.fraction(i, memoryOf, s.used[i])
+		k = moments{k.n + 1, k.c + c, k.cc + c*c, k.m + m, k.mm + m*m}
 	}
 	if len(order) < 2 {
 		return Move{}, false
 	}
-	mean := sum / n
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.frac(b), s.frac(a)) })
-	// Only the two nodes change: the variance after follows from the sums.
-	variance := func(sum, sumSq float64) float64 { return sumSq/n - sq(sum/n) }
-	now := variance(sum, sumSq)
-	for _, hi := range order {
-		if s.frac(hi) <= mean {
-			break // the rest would only move load up
+	// How far a node is above the means: the sources, most loaded first.
+	above := make(map[int]float64, len(order))
+	for _, i := range order {
+		above[i] = sq(max(s.fraction(i, cpuOf, s.used[i])-k.c/k.n, 0)) + sq(max(s.fraction(i, memoryOf, s.used[i])-k.m/k.n, 0))
+	}
+	sources := slices.Clone(order)
+	slices.SortStableFunc(sources, func(a, b int) int { return cmp.Compare(above[b], above[a]) })
+	now := k.cost()
+	for _, hi := range sources {
+		if above[hi] == 0 {
+			break // moving off a node at or below both means only adds to the cost
 		}
 		best, to, bestGain := -1, -1, minGain
 		for j := range s.nodes[hi].Pods {
@@ -194,14 +235,13 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 			if p.Unmovable != "" || moved[p.Namespace+"/"+p.Name] {
 				continue
 			}
-			fh := float64(s.used[hi].MilliCPU-p.Requests.MilliCPU) / float64(s.nodes[hi].Allocatable.MilliCPU)
+			kh := s.with(k, hi, balance.Resources{MilliCPU: s.used[hi].MilliCPU - p.Requests.MilliCPU, Memory: s.used[hi].Memory - p.Requests.Memory})
 			for _, lo := range order {
-				if s.frac(lo) >= mean || lo == hi {
+				if lo == hi {
 					continue
 				}
-				fl := float64(s.used[lo].MilliCPU+p.Requests.MilliCPU) / float64(s.nodes[lo].Allocatable.MilliCPU)
-				after := variance(sum-s.frac(hi)-s.frac(lo)+fh+fl, sumSq-sq(s.frac(hi))-sq(s.frac(lo))+sq(fh)+sq(fl))
-				if gain := now - after; gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) {
+				kl := s.with(kh, lo, balance.Resources{MilliCPU: s.used[lo].MilliCPU + p.Requests.MilliCPU, Memory: s.used[lo].Memory + p.Requests.Memory})
+				if gain := now - kl.cost(); gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) {
 					best, to, bestGain = j, lo, gain
 				}
 			}

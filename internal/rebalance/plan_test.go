@@ -21,6 +21,12 @@ func pod(name string, cpu int64) Pod {
 	return Pod{Namespace: "ns", Name: name, App: "ns/ReplicaSet/" + name[:1], Requests: balance.Resources{MilliCPU: cpu, Memory: gi}}
 }
 
+func podMem(name string, cpu, memGi int64) Pod {
+	p := pod(name, cpu)
+	p.Requests.Memory = memGi * gi
+	return p
+}
+
 func pinned(name string, cpu int64, why string) Pod {
 	p := pod(name, cpu)
 	p.Unmovable = why
@@ -58,6 +64,9 @@ func TestCompute(t *testing.T) {
 		{"max moves",
 			[]Node{node("a", 10000, pod("a1", 2000), pod("a2", 2000), pod("a3", 2000), pod("a4", 2000)), node("b", 10000), node("c", 10000)}, Options{MaxMoves: 1},
 			[]string{"a1:a>b"}, 0.6},
+		{"memory too: CPU even, memory not (the extender's cost)",
+			[]Node{node("a", 10000, podMem("a1", 100, 12), podMem("a2", 100, 12), podMem("a3", 1800, 1)), node("b", 10000, podMem("b1", 2000, 1))}, Options{},
+			[]string{"a1:a>b"}, 0.02},
 		{"nodes of different sizes",
 			[]Node{node("a", 10000, pod("a1", 2000), pod("a2", 2000), pod("a3", 2000)), node("b", 20000)}, Options{},
 			[]string{"a1:a>b", "a2:a>b"}, 0},
@@ -75,8 +84,10 @@ func TestCompute(t *testing.T) {
 			if math.Abs(plan.After.Range-tt.wantRange) > 1e-9 {
 				t.Errorf("range after %.3f, want %.3f", plan.After.Range, tt.wantRange)
 			}
-			if plan.After.Range > plan.Before.Range+1e-9 {
-				t.Errorf("range grew from %.3f to %.3f", plan.Before.Range, plan.After.Range)
+			// The cost: both resources' variances.
+			cost := func(c, m Spread) float64 { return sq(c.CV*c.Mean) + sq(m.CV*m.Mean) }
+			if before, after := cost(plan.Before, plan.BeforeMemory), cost(plan.After, plan.AfterMemory); after > before+1e-12 {
+				t.Errorf("the CPU and memory variances grew from %.6f to %.6f", before, after)
 			}
 		})
 	}
