@@ -95,7 +95,7 @@ func newStatusOptions(f *genericclioptions.ConfigFlags, streams genericiooptions
 func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 	o.print.addFlags(cmd)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
-	cmd.Flags().DurationVar(&o.Interval, "interval", 2*time.Second, "How often --watch reads the cluster")
+	cmd.Flags().DurationVar(&o.Interval, "interval", time.Second, "With --watch, the least time between two reads: the apps' Deployments, pods and records are watched, and read again when one changes (and every 30s)")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list Deployments, pods and Secrets cluster-wide, as helm list -A")
 }
 
@@ -129,10 +129,12 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tick := time.NewTicker(o.Interval)
-	defer tick.Stop()
+	changed := o.changes(ctx)
+	refresh := time.NewTicker(statusRefresh)
+	defer refresh.Stop()
 	var last []byte
 	for {
+		read := time.Now()
 		var buf bytes.Buffer
 		state, err := o.render(ctx, &buf)
 		if ctx.Err() != nil {
@@ -151,10 +153,19 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 			}
 			last = state
 		}
+		// Read again when something changed (or every statusRefresh), at
+		// most once per --interval: a rollout's burst of pod events is one
+		// read.
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-changed:
+		case <-refresh.C:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(read.Add(o.Interval))):
 		}
 	}
 }

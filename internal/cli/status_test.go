@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -132,5 +138,64 @@ func checkLines(t *testing.T, zz func(...string) (string, string, error), args, 
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestStatusWatch: --watch prints again when a watched object changes, and
+// reads the cluster only then, not every interval.
+func TestStatusWatch(t *testing.T) {
+	c := fakeClient(fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 2),
+		revisionSecret(t, "ns-a", "shop", 4, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)))
+	watching := make(chan struct{}, 3)
+	c.PrependWatchReactor("*", func(clienttesting.Action) (bool, watch.Interface, error) {
+		watching <- struct{}{}
+		return false, nil, nil
+	})
+	out := &syncBuffer{}
+	o := newStatusOptions(nil, genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: io.Discard}, false)
+	o.App, o.Watch, o.Interval = "shop", true, 10*time.Millisecond
+	o.targets = []target{{name: "a", namespace: "ns-a", client: c}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	cmd := &cobra.Command{}
+	cmd.SetContext(ctx)
+	go func() { done <- o.Run(cmd) }()
+	for range 3 {
+		select {
+		case <-watching:
+		case <-time.After(10 * time.Second):
+			t.Fatal("--watch opened fewer than 3 watches")
+		}
+	}
+	waitOutput(t, out, "2/3")
+	d, err := c.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Status.ReadyReplicas = 3
+	if _, err := c.AppsV1().Deployments("ns-a").UpdateStatus(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, "3/3")
+	time.Sleep(300 * time.Millisecond) // 30 intervals
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("--watch ended with %v", err)
+	}
+	lists := 0
+	for _, a := range c.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "deployments" {
+			lists++
+		}
+	}
+	// The first read, one when the watches opened (at most), one for the change.
+	if lists > 4 {
+		t.Errorf("%d reads of the Deployments in %d intervals: --watch polls instead of watching", lists, 30)
+	}
+	if s := out.String(); strings.Count(s, "APP ") != 2 {
+		t.Errorf("want two tables (2/3, then 3/3):\n%s", s)
 	}
 }

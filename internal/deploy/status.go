@@ -108,16 +108,21 @@ func AppStatuses(ctx context.Context, c kubernetes.Interface, app string) ([]*Ap
 	return statuses(ctx, c, metav1.NamespaceAll, app)
 }
 
+// StatusSelectors are the label selectors status reads with: of the app's
+// (every app's, when "") Deployments and revision records, and of its pods.
+// kubectl zz status --watch watches the same objects.
+func StatusSelectors(app string) (objects, pods string) {
+	if app == "" {
+		return contract.LabelK8sManagedBy + "=" + contract.ManagedBy, contract.LabelApp
+	}
+	return appSelector(app), contract.LabelApp + "=" + app
+}
+
 // statuses reads the apps of ns (every namespace for NamespaceAll; only
 // app, when set) with three lists: Deployments, pods, revision records.
 func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*AppStatus, error) {
 	where := inNamespace(ns)
-	sel := contract.LabelK8sManagedBy + "=" + contract.ManagedBy
-	podSel := contract.LabelApp
-	if app != "" {
-		sel = appSelector(app)
-		podSel = contract.LabelApp + "=" + app
-	}
+	sel, podSel := StatusSelectors(app)
 	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("list deployments %s: %w", where, err)
