@@ -85,6 +85,7 @@ type moveItem struct {
 	From      string `json:"from"`
 	To        string `json:"to"`
 	CPU       string `json:"cpu"`
+	Memory    string `json:"memory"`
 	Result    string `json:"result,omitempty"`
 }
 
@@ -143,13 +144,14 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 }
 
 func (o *RebalanceOptions) printMoves(moves []rebalance.Move) error {
-	tbl := newTable("NAMESPACE", "POD", "APP", "FROM", "TO", "CPU")
+	tbl := newTable("NAMESPACE", "POD", "APP", "FROM", "TO", "CPU", "MEMORY")
 	var items []*unstructured.Unstructured
 	for _, m := range moves {
 		cpu := resource.NewMilliQuantity(m.Pod.Requests.MilliCPU, resource.DecimalSI).String()
-		tbl.add("", m.Pod.Namespace, m.Pod.Name, m.Pod.App, m.From, m.To, cpu)
+		mem := resource.NewQuantity(m.Pod.Requests.Memory, resource.BinarySI).String()
+		tbl.add("", m.Pod.Namespace, m.Pod.Name, m.Pod.App, m.From, m.To, cpu, mem)
 		u, err := printable(contract.OutputKindRebalanceMove, m.Pod.Name, moveItem{Namespace: m.Pod.Namespace, Pod: m.Pod.Name,
-			App: m.Pod.App, From: m.From, To: m.To, CPU: cpu})
+			App: m.Pod.App, From: m.From, To: m.To, CPU: cpu, Memory: mem})
 		if err != nil {
 			return err
 		}
