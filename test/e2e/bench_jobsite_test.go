@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -16,56 +15,38 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/balance/jobsite"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/rebalance"
 )
 
-// The job site's nodes and its stream of apps (what the job site's seed
-// reported: nodes of 47.8 cores / 251 GiB, two of them at CPU 39% /
-// memory 7% that the default scheduler starved).
+// The job site's nodes (internal/balance/jobsite, the case the unit tests
+// use too, seed for seed).
 var (
-	jobSiteCPU = resource.MustParse("47800m")
-	jobSiteMem = resource.MustParse("251Gi")
-	// jobSiteMix is the stream: kind, CPU and memory requests, share.
-	jobSiteMix = []struct {
-		kind     string
-		cpu, mem string
-		share    float64
-	}{
-		{"java", "2", "4Gi", 0.35},
-		{"web", "1", "1Gi", 0.35},
-		{"cache", "500m", "8Gi", 0.15},
-		{"batch", "4", "2Gi", 0.15},
-	}
+	jobSiteCPU = *resource.NewMilliQuantity(jobsite.Allocatable.MilliCPU, resource.DecimalSI)
+	jobSiteMem = *resource.NewQuantity(jobsite.Allocatable.Memory, resource.BinarySI)
 )
 
-// jobSiteStream draws the stream's pods: what each asks for and its app.
-type jobSiteStream struct{ rng *rand.Rand }
-
-func newJobSiteStream(seed uint64) *jobSiteStream {
-	return &jobSiteStream{rng: rand.New(rand.NewPCG(seed, 0x10b5))}
-}
-
-// next returns the next pod's kind, requests and app (many apps of a few
-// replicas each, as on a real cluster).
-func (s *jobSiteStream) next() (kind string, req corev1.ResourceList, app string) {
-	x := s.rng.Float64()
-	m := jobSiteMix[len(jobSiteMix)-1]
-	for _, c := range jobSiteMix {
-		if x -= c.share; x < 0 {
-			m = c
-			break
-		}
-	}
-	req = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(m.cpu), corev1.ResourceMemory: resource.MustParse(m.mem)}
-	return m.kind, req, fmt.Sprintf("%s-%02d", m.kind, s.rng.IntN(30))
+// requests is r as a pod asks for it.
+func requests(r balance.Resources) corev1.ResourceList {
+	return corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(r.MilliCPU, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(r.Memory, resource.BinarySI)}
 }
 
 // jobSiteResult is one scheduler's outcome on one seed.
 type jobSiteResult struct {
 	rangeCPU, cv float64 // of CPU request fractions across nodes, at the target load
-	pending      int     // pods left Pending once overfilled
-	pods         int     // pods created in all
+	// After a rebalance of that placement, as kubectl zz rebalance plans it
+	// (the stream's pods taken as replicas that may move; at most
+	// jobSiteMoves moves).
+	rebalancedRange, rebalancedCV float64
+	moves                         int
+	pending                       int // pods left Pending once overfilled
+	pods                          int // pods created in all
 }
+
+// jobSiteMoves bounds the rebalance planned after each placement.
+const jobSiteMoves = 10
 
 // TestBenchJobSite replays the job site's case on kwok nodes, default
 // scheduler and zz-scheduler in one run, three seeds: two nodes start at
@@ -90,19 +71,22 @@ func TestBenchJobSite(t *testing.T) {
 		for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
 			r := jobSiteRun(t, sched, uint64(seed+1), nodes)
 			results[sched] = append(results[sched], r)
-			t.Logf("seed %d %-17s range %.3f, CV %.3f at 75%% CPU; %d of %d pods Pending at 110%%",
-				seed+1, sched, r.rangeCPU, r.cv, r.pending, r.pods)
+			t.Logf("seed %d %-17s range %.3f, CV %.3f at 75%% CPU (after a planned rebalance of %d moves: range %.3f, CV %.3f); %d of %d pods Pending at 110%%",
+				seed+1, sched, r.rangeCPU, r.cv, r.moves, r.rebalancedRange, r.rebalancedCV, r.pending, r.pods)
 			deleteBenchPods(t)
 		}
 	}
 	for _, sched := range []string{corev1.DefaultSchedulerName, contract.SchedulerName} {
-		var rs, cvs []float64
-		var pend []int
+		var rs, cvs, rrs, rcvs []float64
+		var pend, moves []int
 		for _, r := range results[sched] {
 			rs, cvs, pend = append(rs, r.rangeCPU), append(cvs, r.cv), append(pend, r.pending)
+			rrs, rcvs, moves = append(rrs, r.rebalancedRange), append(rcvs, r.rebalancedCV), append(moves, r.moves)
 		}
 		t.Logf("RESULT job site %-17s %d nodes, %d seeds: CPU fraction range %.3f-%.3f (mean %.3f), CV %.3f-%.3f (mean %.3f), Pending when overfilled %v",
 			sched, len(nodes), seeds, slices.Min(rs), slices.Max(rs), mean(rs), slices.Min(cvs), slices.Max(cvs), mean(cvs), pend)
+		t.Logf("RESULT job site %-17s %d nodes, %d seeds: then kubectl zz rebalance's plan (moves %v, at most %d): range %.3f-%.3f (mean %.3f), CV %.3f-%.3f (mean %.3f)",
+			sched, len(nodes), seeds, moves, jobSiteMoves, slices.Min(rrs), slices.Max(rrs), mean(rrs), slices.Min(rcvs), slices.Max(rcvs), mean(rcvs))
 	}
 	t.Logf("RESULT job site %-17s %d nodes, %d seeds: CPU fraction range %.3f-%.3f (mean %.3f), CV %.3f-%.3f (mean %.3f) (the extender's score with every placement known at once, no cluster)",
 		"ideal", len(nodes), seeds, slices.Min(idealR), slices.Max(idealR), mean(idealR), slices.Min(idealCV), slices.Max(idealCV), mean(idealCV))
@@ -115,39 +99,7 @@ func TestBenchJobSite(t *testing.T) {
 // ahead, so a 4-CPU pod (0.084 of a node) lands on a node near the minimum
 // and leaves the range near 0.08 until smaller pods fill the others.
 func jobSiteIdeal(seed uint64, n int) (rangeCPU, cv float64) {
-	alloc := balance.Resources{MilliCPU: jobSiteCPU.MilliValue(), Memory: jobSiteMem.Value()}
-	nodes := make([]balance.Node, n)
-	apps := make([]map[string]int, n)
-	var used int64
-	for i := range nodes {
-		nodes[i] = balance.Node{Name: fmt.Sprint(i), Allocatable: alloc}
-		apps[i] = map[string]int{}
-		if i < 2 { // the ballast, as jobSiteRun
-			nodes[i].Requested = balance.Resources{MilliCPU: alloc.MilliCPU * 39 / 100, Memory: alloc.Memory * 7 / 100}
-			used += nodes[i].Requested.MilliCPU
-		}
-	}
-	src := newJobSiteStream(seed)
-	for used < alloc.MilliCPU*int64(n)*75/100 {
-		_, req, app := src.next()
-		pod := balance.Resources{MilliCPU: req.Cpu().MilliValue(), Memory: req.Memory().Value()}
-		for i := range nodes {
-			nodes[i].AppPods = apps[i][app]
-		}
-		_, best := balance.Scores(nodes, pod, balance.ClusterMean(nodes), balance.Default)
-		if best < 0 {
-			break
-		}
-		nodes[best].Requested.MilliCPU += pod.MilliCPU
-		nodes[best].Requested.Memory += pod.Memory
-		apps[best][app]++
-		used += pod.MilliCPU
-	}
-	fr := make([]float64, n)
-	for i := range nodes {
-		fr[i] = float64(nodes[i].Requested.MilliCPU) / float64(alloc.MilliCPU)
-	}
-	return slices.Max(fr) - slices.Min(fr), stddev(fr) / mean(fr)
+	return jobsite.CPUSpread(jobsite.Place(seed, n, 0.75, balance.Default).Nodes)
 }
 
 // jobSiteRun schedules one seed's stream with sched.
@@ -157,28 +109,25 @@ func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSite
 	total := jobSiteCPU.MilliValue() * int64(len(nodes))
 	var used int64
 	// Two nodes start at the seed's 39% CPU / 7% memory.
-	for _, node := range nodes[:2] {
-		cpu := jobSiteCPU.MilliValue() * 39 / 100
-		p := benchPod("ballast-"+node, corev1.DefaultSchedulerName, corev1.ResourceList{
-			corev1.ResourceCPU:    *resource.NewMilliQuantity(cpu, resource.DecimalSI),
-			corev1.ResourceMemory: *resource.NewQuantity(jobSiteMem.Value()*7/100, resource.BinarySI)})
+	for _, node := range nodes[:jobsite.BallastNodes] {
+		p := benchPod("ballast-"+node, corev1.DefaultSchedulerName, requests(jobsite.Ballast))
 		p.Spec.NodeName = node
 		if _, err := cluster.Client.CoreV1().Pods(benchNS).Create(t.Context(), p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		used += cpu
+		used += jobsite.Ballast.MilliCPU
 	}
-	src := newJobSiteStream(seed)
+	src := jobsite.NewStream(seed)
 	var res jobSiteResult
 	stream := func(upTo int64) int {
 		var batch []*corev1.Pod
 		for used < upTo {
-			kind, req, app := src.next()
-			p := benchPod(fmt.Sprintf("%s-%04d", kind, res.pods), sched, req)
+			kind, app := src.Next()
+			p := benchPod(fmt.Sprintf("%s-%04d", kind.Name, res.pods), sched, requests(kind.Requests))
 			p.Labels[contract.LabelApp] = app
 			p.Labels["run"] = sched
 			batch = append(batch, p)
-			used += req.Cpu().MilliValue()
+			used += kind.Requests.MilliCPU
 			res.pods++
 		}
 		createStream(t, batch)
@@ -189,9 +138,42 @@ func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSite
 	fr := cpuFractions(t)
 	res.rangeCPU = slices.Max(fr) - slices.Min(fr)
 	res.cv = stddev(fr) / mean(fr)
+	plan := jobSiteRebalance(t, sched)
+	res.rebalancedRange, res.rebalancedCV, res.moves = plan.After.Range, plan.After.CV, len(plan.Moves)
 	n = stream(total * 110 / 100)
 	res.pending = waitSettled(t, sched, n)
 	return res
+}
+
+// jobSiteRebalance is the plan kubectl zz rebalance makes for the bench
+// nodes as sched placed the stream, the stream's pods taken as the replicas
+// they stand for (the bench creates bare pods, which rebalance never moves).
+func jobSiteRebalance(t *testing.T, sched string) rebalance.Plan {
+	t.Helper()
+	nodes, err := rebalance.Snapshot(t.Context(), cluster.Client, benchLabel+"=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := cluster.Client.CoreV1().Pods(benchNS).List(t.Context(), metav1.ListOptions{LabelSelector: "run=" + sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := map[string]*corev1.Pod{}
+	for i := range pods.Items {
+		stream[pods.Items[i].Name] = &pods.Items[i]
+	}
+	for i := range nodes {
+		for j := range nodes[i].Pods {
+			p := &nodes[i].Pods[j]
+			if k := stream[p.Name]; k != nil && p.Namespace == benchNS {
+				if p.Constraints, err = rebalance.NewConstraints(k, nil); err != nil {
+					t.Fatal(err)
+				}
+				p.Unmovable, p.App = "", benchNS+"/ReplicaSet/"+k.Labels[contract.LabelApp]
+			}
+		}
+	}
+	return rebalance.Compute(nodes, rebalance.Options{MaxMoves: jobSiteMoves})
 }
 
 func ensureBenchNamespace(t *testing.T) {
