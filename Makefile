@@ -107,7 +107,7 @@ bench-packing:
 	@out="$$(ZZ_PACKING_SCALE=$${ZZ_PACKING_SCALE:-8} $(GO) test -count=1 -run '^(TestPackingFamilies|TestPackingSampled)$$' -v ./internal/gpushare/)"; rc=$$?; \
 	  echo "$$out" | sed -n '/^ *|/p; /FAIL\|placed .* of the bound\|window placed/p'; exit $$rc
 
-## bench-e2e: scheduling throughput and balance, and the job-site case, zz-scheduler vs default-scheduler, on the local cluster
+## bench-e2e: scheduling throughput and balance, and the job-site case (zz-scheduler vs default-scheduler, then kubectl zz rebalance carried out), on the local cluster
 ## (ZZ_BENCH_NODES/ZZ_BENCH_PODS size the throughput run, default 200/2000; ZZ_BENCH_JOBSITE_NODES, ZZ_BENCH_SEEDS the job site's, default 20/3)
 bench-e2e: tools
 	ZZ_BENCH=1 hack/e2e.sh -run 'TestBenchScheduling|TestBenchJobSite'

@@ -89,6 +89,7 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
 	vols := volumesOf(ctx, client, pl.Items)
+	single := singleReplica(ctx, client)
 	for i := range pl.Items {
 		p := &pl.Items[i]
 		at, ok := index[p.Spec.NodeName]
@@ -104,6 +105,9 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 				pod.Other[r] = v
 			}
 		}
+		if pod.Unmovable == "" && single(p) {
+			pod.Unmovable = errSingleReplica.Error()
+		}
 		if pod.Unmovable == "" {
 			pvs, why := vols(p)
 			if why != "" {
@@ -115,6 +119,28 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		nodes[at].Pods = append(nodes[at].Pods, pod)
 	}
 	return nodes, nil
+}
+
+// singleReplica reports, per pod, whether its ReplicaSet or StatefulSet
+// wants one replica: the executor never moves such a pod (it would leave
+// its app without one ready), so the plan must not count on it. Without the
+// right to list them, every pod may be planned and the executor decides.
+func singleReplica(ctx context.Context, client kubernetes.Interface) func(*corev1.Pod) bool {
+	want := map[string]int32{} // namespace/kind/name
+	if l, err := client.AppsV1().ReplicaSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, rs := range l.Items {
+			want[rs.Namespace+"/ReplicaSet/"+rs.Name] = replicas(rs.Spec.Replicas)
+		}
+	}
+	if l, err := client.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, ss := range l.Items {
+			want[ss.Namespace+"/StatefulSet/"+ss.Name] = replicas(ss.Spec.Replicas)
+		}
+	}
+	return func(p *corev1.Pod) bool {
+		n, ok := want[appOf(p)]
+		return ok && n < 2
+	}
 }
 
 // others are the quantities of every resource but CPU and memory.

@@ -37,7 +37,9 @@ func TestSnapshot(t *testing.T) {
 	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-1"}, Spec: corev1.PersistentVolumeSpec{NodeAffinity: &corev1.VolumeNodeAffinity{
 		Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
 			Key: "pool", Operator: corev1.NodeSelectorOpIn, Values: []string{"gpu"}}}}}}}}}
-	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv}...)
+	// A replica of an app of one: the executor never moves it, so no plan may count on it.
+	solo := ownedPod("solo-1", "gpu-1", "ReplicaSet", "solo-6d")
+	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv, solo, replicaSet("solo-6d", 1, 1), replicaSet("train-7c", 2, 2)}...)
 	nodes, err := Snapshot(t.Context(), client, "")
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +53,9 @@ func TestSnapshot(t *testing.T) {
 	}
 	if p := pods["infer-1"]; p.Unmovable != ReasonGPUMemory {
 		t.Errorf("infer-1, on shared GPU memory: unmovable %q, want %q", p.Unmovable, ReasonGPUMemory)
+	}
+	if p := pods["solo-1"]; p.Unmovable != errSingleReplica.Error() {
+		t.Errorf("solo-1, its app's only replica: unmovable %q", p.Unmovable)
 	}
 	if p := pods["train-1"]; p.Unmovable != "" || p.Constraints == nil || len(p.Other) != 1 || p.Other["nvidia.com/gpu"] != 1 {
 		t.Errorf("train-1: %+v", p)
@@ -67,6 +72,9 @@ func TestSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range nodes[0].Pods {
+		if p.Name == "solo-1" {
+			continue
+		}
 		if pinned := strings.HasPrefix(p.Unmovable, ReasonVolumesUnknown); pinned != (p.Name == "db-0") || p.Name == "train-1" && p.Unmovable != "" {
 			t.Errorf("volumes unreadable: %s unmovable %q", p.Name, p.Unmovable)
 		}

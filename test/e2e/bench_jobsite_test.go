@@ -3,16 +3,21 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/balance"
 	"github.com/zzcloud/zz/internal/balance/jobsite"
@@ -102,12 +107,19 @@ func jobSiteIdeal(seed uint64, n int) (rangeCPU, cv float64) {
 	return jobsite.CPUSpread(jobsite.Place(seed, n, 0.75, balance.Default).Nodes)
 }
 
-// jobSiteRun schedules one seed's stream with sched.
-func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSiteResult {
+// jobSiteLoad creates a seed's stream on the bench nodes for one scheduler:
+// the ballast of the starved nodes, then pods up to a share of the CPU.
+type jobSiteLoad struct {
+	sched       string
+	src         *jobsite.Stream
+	used, total int64
+	pods        int
+}
+
+func newJobSiteLoad(t *testing.T, sched string, seed uint64, nodes []string) *jobSiteLoad {
 	t.Helper()
 	ensureBenchNamespace(t)
-	total := jobSiteCPU.MilliValue() * int64(len(nodes))
-	var used int64
+	l := &jobSiteLoad{sched: sched, src: jobsite.NewStream(seed), total: jobSiteCPU.MilliValue() * int64(len(nodes))}
 	// Two nodes start at the seed's 39% CPU / 7% memory.
 	for _, node := range nodes[:jobsite.BallastNodes] {
 		p := benchPod("ballast-"+node, corev1.DefaultSchedulerName, requests(jobsite.Ballast))
@@ -115,33 +127,41 @@ func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSite
 		if _, err := cluster.Client.CoreV1().Pods(benchNS).Create(t.Context(), p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		used += jobsite.Ballast.MilliCPU
+		l.used += jobsite.Ballast.MilliCPU
 	}
-	src := jobsite.NewStream(seed)
+	return l
+}
+
+// fill creates the stream's next pods until the requests reach percent of
+// the cluster's CPU, and returns how many pods the stream has created.
+func (l *jobSiteLoad) fill(t *testing.T, percent int64) int {
+	t.Helper()
+	var batch []*corev1.Pod
+	for l.used < l.total*percent/100 {
+		kind, app := l.src.Next()
+		p := benchPod(fmt.Sprintf("%s-%04d", kind.Name, l.pods), l.sched, requests(kind.Requests))
+		p.Labels[contract.LabelApp] = app
+		p.Labels["run"] = l.sched
+		batch = append(batch, p)
+		l.used += kind.Requests.MilliCPU
+		l.pods++
+	}
+	createStream(t, batch)
+	return l.pods
+}
+
+// jobSiteRun schedules one seed's stream with sched.
+func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSiteResult {
+	t.Helper()
+	load := newJobSiteLoad(t, sched, seed, nodes)
 	var res jobSiteResult
-	stream := func(upTo int64) int {
-		var batch []*corev1.Pod
-		for used < upTo {
-			kind, app := src.Next()
-			p := benchPod(fmt.Sprintf("%s-%04d", kind.Name, res.pods), sched, requests(kind.Requests))
-			p.Labels[contract.LabelApp] = app
-			p.Labels["run"] = sched
-			batch = append(batch, p)
-			used += kind.Requests.MilliCPU
-			res.pods++
-		}
-		createStream(t, batch)
-		return res.pods
-	}
-	n := stream(total * 75 / 100)
+	n := load.fill(t, 75)
 	waitBound(t, sched, n)
-	fr := cpuFractions(t)
-	res.rangeCPU = slices.Max(fr) - slices.Min(fr)
-	res.cv = stddev(fr) / mean(fr)
+	res.rangeCPU, res.cv = jobsite.Spread(cpuFractions(t))
 	plan := jobSiteRebalance(t, sched)
 	res.rebalancedRange, res.rebalancedCV, res.moves = plan.After.Range, plan.After.CV, len(plan.Moves)
-	n = stream(total * 110 / 100)
-	res.pending = waitSettled(t, sched, n)
+	res.pods = load.fill(t, 110)
+	res.pending = waitSettled(t, sched, res.pods)
 	return res
 }
 
@@ -247,7 +267,7 @@ func cpuFractions(t *testing.T) []float64 {
 	}
 	use := map[string]int64{}
 	for i := range pods.Items {
-		if pods.Items[i].Spec.NodeName != "" {
+		if pods.Items[i].Spec.NodeName != "" && pods.Items[i].DeletionTimestamp == nil {
 			use[pods.Items[i].Spec.NodeName] += balance.PodRequests(&pods.Items[i]).MilliCPU
 		}
 	}
@@ -263,4 +283,109 @@ func cpuFractions(t *testing.T) []float64 {
 		t.Fatal("no bench node has any CPU requested")
 	}
 	return out
+}
+
+// TestBenchJobSiteRebalance carries the rebalance out on the cluster: the
+// job site's stream placed by zz-scheduler up to 75% CPU, each app's pods
+// then adopted by a ReplicaSet of as many replicas (as a Deployment's
+// would be), and kubectl zz rebalance run on the bench nodes (at most
+// jobSiteMoves moves, each replacement placed by zz-scheduler and its
+// extender). Reported per seed: the range and CV of the CPU request
+// fractions as placed, as the plan expects, and as they are after the
+// moves. Run with ZZ_BENCH=1 (make bench-e2e).
+func TestBenchJobSiteRebalance(t *testing.T) {
+	if os.Getenv("ZZ_BENCH") != "1" {
+		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
+	}
+	startZZScheduler(t)
+	nodes := benchNodesOf(t, envInt(t, "ZZ_BENCH_JOBSITE_NODES", 20), jobSiteCPU, jobSiteMem)
+	seeds := envInt(t, "ZZ_BENCH_SEEDS", 3)
+	planned := regexp.MustCompile(`expected after (\d+) moves: range ([0-9.]+), CV ([0-9.]+)`)
+	var after, afterCV []float64
+	for seed := range seeds {
+		sched := contract.SchedulerName
+		load := newJobSiteLoad(t, sched, uint64(seed+1), nodes)
+		waitBound(t, sched, load.fill(t, 75))
+		r0, cv0 := jobsite.Spread(cpuFractions(t))
+		adoptIntoReplicaSets(t, sched)
+		_, errOut, err := zz(t, benchNS, "rebalance", "-l", benchLabel+"=true", "--max-moves", strconv.Itoa(jobSiteMoves), "--timeout", "90s")
+		if err != nil {
+			t.Errorf("seed %d: kubectl zz rebalance: %v\n%s", seed+1, err, errOut)
+		}
+		m := planned.FindStringSubmatch(errOut)
+		if m == nil {
+			t.Fatalf("seed %d: no plan in:\n%s", seed+1, errOut)
+		}
+		r1, cv1 := jobsite.Spread(cpuFractions(t))
+		after, afterCV = append(after, r1), append(afterCV, cv1)
+		t.Logf("seed %d %s: range %.3f, CV %.3f as placed; kubectl zz rebalance planned %s moves to range %s, CV %s; after them range %.3f, CV %.3f",
+			seed+1, sched, r0, cv0, m[1], m[2], m[3], r1, cv1)
+		deleteBenchReplicaSets(t)
+		deleteBenchPods(t)
+	}
+	t.Logf("RESULT job site zz-scheduler then kubectl zz rebalance (at most %d moves, carried out), %d nodes, %d seeds: CPU fraction range %.3f-%.3f (mean %.3f), CV %.3f-%.3f (mean %.3f)",
+		jobSiteMoves, len(nodes), seeds, slices.Min(after), slices.Max(after), mean(after), slices.Min(afterCV), slices.Max(afterCV), mean(afterCV))
+}
+
+// adoptIntoReplicaSets gives each app of sched's bench pods a ReplicaSet of
+// as many replicas, which adopts them (they have no controller): the moves
+// kubectl zz rebalance makes are then replaced by the ReplicaSet, as a
+// Deployment's replicas would be.
+func adoptIntoReplicaSets(t *testing.T, sched string) {
+	t.Helper()
+	pods, err := cluster.Client.CoreV1().Pods(benchNS).List(t.Context(), metav1.ListOptions{LabelSelector: "run=" + sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := map[string][]*corev1.Pod{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		apps[p.Labels[contract.LabelApp]] = append(apps[p.Labels[contract.LabelApp]], p)
+	}
+	for app, ps := range apps {
+		labels := map[string]string{contract.LabelApp: app, "run": sched}
+		tmpl := benchPod(app, sched, ps[0].Spec.Containers[0].Resources.Requests)
+		maps.Copy(tmpl.Labels, labels)
+		rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: benchNS, Labels: labels}, Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To(int32(len(ps))), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: tmpl.Labels}, Spec: tmpl.Spec}}}
+		if _, err := cluster.Client.AppsV1().ReplicaSets(benchNS).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster.WaitFor(t, 2*time.Minute, "every bench pod adopted and every ReplicaSet ready", func(ctx context.Context) (bool, string, error) {
+		rsl, err := cluster.Client.AppsV1().ReplicaSets(benchNS).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		for _, rs := range rsl.Items {
+			if rs.Status.ReadyReplicas != *rs.Spec.Replicas || rs.Status.Replicas != *rs.Spec.Replicas {
+				return false, fmt.Sprintf("ReplicaSet %s: %d of %d ready", rs.Name, rs.Status.ReadyReplicas, *rs.Spec.Replicas), nil
+			}
+		}
+		l, err := cluster.Client.CoreV1().Pods(benchNS).List(ctx, metav1.ListOptions{LabelSelector: "run=" + sched})
+		if err != nil {
+			return false, "", err
+		}
+		for _, p := range l.Items {
+			if metav1.GetControllerOfNoCopy(&p) == nil {
+				return false, "pod " + p.Name + " not adopted yet", nil
+			}
+		}
+		return len(l.Items) == len(pods.Items), fmt.Sprintf("%d pods, %d before", len(l.Items), len(pods.Items)), nil
+	})
+}
+
+// deleteBenchReplicaSets deletes the bench ReplicaSets and waits until they
+// are gone, so that none recreates the pods deleteBenchPods deletes.
+func deleteBenchReplicaSets(t *testing.T) {
+	t.Helper()
+	ctx := context.WithoutCancel(t.Context())
+	if err := cluster.Client.AppsV1().ReplicaSets(benchNS).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 2*time.Minute, "bench ReplicaSets gone", func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.AppsV1().ReplicaSets(benchNS).List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, "", err
+	})
 }
