@@ -116,12 +116,7 @@ func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) 
 // running describes what a Deployment runs: its version label and the app
 // container's image.
 func running(d *appsv1.Deployment) string {
-	img := ""
-	for _, c := range d.Spec.Template.Spec.Containers {
-		if c.Name == render.ContainerName || img == "" {
-			img = c.Image
-		}
-	}
+	img := appImage(d)
 	if v := d.Labels[contract.LabelVersion]; v != "" {
 		return fmt.Sprintf("version %s, image %s", v, img)
 	}

@@ -263,14 +263,21 @@ func drift(d *appsv1.Deployment, rev int64, token string) []string {
 
 // deploymentReplicas is what Deployment d runs.
 func deploymentReplicas(d *appsv1.Deployment) *Replicas {
-	r := &Replicas{Name: d.Name, Version: d.Labels[contract.LabelVersion], Ready: d.Status.ReadyReplicas, Desired: 1}
+	r := &Replicas{Name: d.Name, Version: d.Labels[contract.LabelVersion], Ready: d.Status.ReadyReplicas, Desired: 1, Image: appImage(d)}
 	if d.Spec.Replicas != nil {
 		r.Desired = *d.Spec.Replicas
 	}
+	return r
+}
+
+// appImage is the image of d's app container (render.ContainerName), or of
+// its first container when none has that name.
+func appImage(d *appsv1.Deployment) string {
+	img := ""
 	for _, c := range d.Spec.Template.Spec.Containers {
-		if c.Name == render.ContainerName {
-			r.Image = c.Image
+		if c.Name == render.ContainerName || img == "" {
+			img = c.Image
 		}
 	}
-	return r
+	return img
 }
