@@ -45,6 +45,10 @@ type AppEvent struct {
 type EventMatcher struct {
 	uids  map[types.UID]string
 	names []nameRule
+	// jobs are the namespace/name of the Jobs that exist: a Job named like
+	// a ReplicaSet of the app (shop-bcd) names its pods as the app's would
+	// be named (shop-bcd-x7k2p), so those are the Job's.
+	jobs map[string]bool
 }
 
 type nameRule struct {
@@ -100,6 +104,14 @@ func NewEventMatcher(ctx context.Context, c kubernetes.Interface, ns, app string
 	if app != "" && ns != metav1.NamespaceAll {
 		owners[owner{ns, app}] = true
 	}
+	// Without the right to list Jobs, a pod of a Job named like the app's
+	// ReplicaSets may be taken for the app's.
+	if jl, err := c.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		m.jobs = make(map[string]bool, len(jl.Items))
+		for _, j := range jl.Items {
+			m.jobs[j.Namespace+"/"+j.Name] = true
+		}
+	}
 	for o := range owners {
 		names := regexp.QuoteMeta(o.app) + "|" + regexp.QuoteMeta(o.app+contract.CanarySuffix)
 		m.names = append(m.names, nameRule{ns: o.ns, app: o.app, re: regexp.MustCompile(`^(` + names + `)` + podNameRule)})
@@ -139,8 +151,12 @@ func (m *EventMatcher) Match(ev *corev1.Event) (string, bool) {
 	if k := ev.InvolvedObject.Kind; k != "Pod" && k != "ReplicaSet" {
 		return "", false
 	}
+	name := ev.InvolvedObject.Name
+	if ev.InvolvedObject.Kind == "Pod" && len(name) > 6 && m.jobs[ev.Namespace+"/"+name[:len(name)-6]] {
+		return "", false // <job>-<5 characters>: the Job's pod
+	}
 	for _, r := range m.names {
-		if r.ns == ev.Namespace && r.re.MatchString(ev.InvolvedObject.Name) {
+		if r.ns == ev.Namespace && r.re.MatchString(name) {
 			return r.app, true
 		}
 	}

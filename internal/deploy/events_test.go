@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,6 +46,10 @@ func TestAppEvents(t *testing.T) {
 		event("e3", "Pod", "shop-6c8b7d9f4-bcdfg", "gone", corev1.EventTypeNormal, "Killing", t0.Add(time.Second)),
 		// A Job's pod, of a Job named like the app's pods: not the app's.
 		event("e9", "Pod", "shop-migrate-x7k2p", "job-pod", corev1.EventTypeWarning, "BackoffLimitExceeded", t0.Add(time.Second)),
+		// A Job named like a ReplicaSet of the app (shop-bcd), gone pod and
+		// all: its pod's name is one the app's could have, but the Job is there.
+		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shop-bcd"}},
+		event("e10", "Pod", "shop-bcd-x7k2p", "job-pod-2", corev1.EventTypeWarning, "BackoffLimitExceeded", t0.Add(time.Second)),
 		event("e4", "Pod", "shop-db-5f6d7c8b9-zzzzz", "p-db", corev1.EventTypeWarning, "BackOff", t0.Add(2*time.Second)),
 		event("e5", "Pod", "other-5f6d7c8b9-yyyyy", "p-other", corev1.EventTypeWarning, "Failed", t0),
 		event("e6", "Service", "shop", "s-shop", corev1.EventTypeWarning, "SyncLoadBalancerFailed", t0.Add(4*time.Second)),
