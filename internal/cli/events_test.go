@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clienttesting "k8s.io/client-go/testing"
@@ -90,11 +88,7 @@ func TestEvents(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	cmd := &cobra.Command{}
-	cmd.SetContext(ctx)
-	go func() { done <- o.Run(cmd) }()
+	stop := runAsync(t, o.Run)
 	select {
 	case <-watching:
 	case <-time.After(10 * time.Second):
@@ -110,8 +104,7 @@ func TestEvents(t *testing.T) {
 		}
 	}
 	waitOutput(t, stdout, "pod/shop-7d9c6b8f5-bbbbb")
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("--watch ended with %v", err)
 	}
 	if s := stdout.String(); strings.Contains(s, "web-7d9c6b8f5-aaaaa") || strings.Count(s, "LAST SEEN") != 1 {

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,5 +113,19 @@ func fakeDeployment(ns, name, app, version string, replicas, ready int32) *appsv
 			Containers: []corev1.Container{{Name: render.ContainerName, Image: "reg/" + app + ":" + version}},
 		}}},
 		Status: appsv1.DeploymentStatus{Replicas: replicas, UpdatedReplicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready},
+	}
+}
+
+// runAsync runs a command's Run in the background, as cobra would with a
+// context; stop cancels that context (Ctrl-C) and returns Run's error.
+func runAsync(t *testing.T, run func(*cobra.Command) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	cmd := &cobra.Command{}
+	cmd.SetContext(ctx)
+	go func() { done <- run(cmd) }()
+	return func() error {
+		cancel()
+		return <-done
 	}
 }

@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -158,11 +156,7 @@ func TestStatusWatch(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	cmd := &cobra.Command{}
-	cmd.SetContext(ctx)
-	go func() { done <- o.Run(cmd) }()
+	stop := runAsync(t, o.Run)
 	for range 3 {
 		select {
 		case <-watching:
@@ -181,8 +175,7 @@ func TestStatusWatch(t *testing.T) {
 	}
 	waitOutput(t, out, "3/3")
 	time.Sleep(300 * time.Millisecond) // 30 intervals
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("--watch ended with %v", err)
 	}
 	lists := 0

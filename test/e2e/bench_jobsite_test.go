@@ -61,12 +61,7 @@ const jobSiteMoves = 10
 // 110% and the pods left Pending are counted. Run with ZZ_BENCH=1 (make
 // bench-e2e); ZZ_BENCH_JOBSITE_NODES sets the node count (default 20).
 func TestBenchJobSite(t *testing.T) {
-	if os.Getenv("ZZ_BENCH") != "1" {
-		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
-	}
-	startZZScheduler(t)
-	nodes := benchNodesOf(t, envInt(t, "ZZ_BENCH_JOBSITE_NODES", 20), jobSiteCPU, jobSiteMem)
-	seeds := envInt(t, "ZZ_BENCH_SEEDS", 3)
+	nodes, seeds := jobSiteBench(t)
 	results := map[string][]jobSiteResult{}
 	var idealR, idealCV []float64
 	for seed := range seeds {
@@ -95,6 +90,18 @@ func TestBenchJobSite(t *testing.T) {
 	}
 	t.Logf("RESULT job site %-17s %d nodes, %d seeds: CPU fraction range %.3f-%.3f (mean %.3f), CV %.3f-%.3f (mean %.3f) (the extender's score with every placement known at once, no cluster)",
 		"ideal", len(nodes), seeds, slices.Min(idealR), slices.Max(idealR), mean(idealR), slices.Min(idealCV), slices.Max(idealCV), mean(idealCV))
+}
+
+// jobSiteBench starts a job-site benchmark (only with ZZ_BENCH=1):
+// zz-scheduler, the bench nodes (ZZ_BENCH_JOBSITE_NODES, 20) and how many
+// seeds to run (ZZ_BENCH_SEEDS, 3).
+func jobSiteBench(t *testing.T) (nodes []string, seeds int) {
+	t.Helper()
+	if os.Getenv("ZZ_BENCH") != "1" {
+		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
+	}
+	startZZScheduler(t)
+	return benchNodesOf(t, envInt(t, "ZZ_BENCH_JOBSITE_NODES", 20), jobSiteCPU, jobSiteMem), envInt(t, "ZZ_BENCH_SEEDS", 3)
 }
 
 // jobSiteIdeal places a seed's stream up to 75% CPU with the extender's own
@@ -294,12 +301,7 @@ func cpuFractions(t *testing.T) []float64 {
 // fractions as placed, as the plan expects, and as they are after the
 // moves. Run with ZZ_BENCH=1 (make bench-e2e).
 func TestBenchJobSiteRebalance(t *testing.T) {
-	if os.Getenv("ZZ_BENCH") != "1" {
-		t.Skip("set ZZ_BENCH=1 to run the scheduling benchmark")
-	}
-	startZZScheduler(t)
-	nodes := benchNodesOf(t, envInt(t, "ZZ_BENCH_JOBSITE_NODES", 20), jobSiteCPU, jobSiteMem)
-	seeds := envInt(t, "ZZ_BENCH_SEEDS", 3)
+	nodes, seeds := jobSiteBench(t)
 	planned := regexp.MustCompile(`expected after (\d+) moves: range ([0-9.]+), CV ([0-9.]+)`)
 	var after, afterCV []float64
 	for seed := range seeds {
