@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,7 +33,9 @@ type StatusOptions struct {
 	AllNamespaces bool
 
 	// list is kubectl zz list: every app, no per-pod reasons.
-	list        bool
+	list bool
+	// warned holds the contexts whose unreadable records were said once.
+	warned      map[string]bool
 	targets     []target
 	print       *printFlags
 	configFlags *genericclioptions.ConfigFlags
@@ -234,6 +237,13 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			}
 			errs = append(errs, contextErr(t.context, fmt.Errorf("no apps deployed by kubectl zz in %s", where)))
 		}
+		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, AGE and DEPLOYED-BY are unknown; kubectl zz needs list on secrets for them (the view role has none)")))
+			if o.warned == nil {
+				o.warned = map[string]bool{}
+			}
+			o.warned[t.name] = true
+		}
 		for _, st := range apps {
 			tbl.add(t.name, o.row(st, header)...)
 			cluster := ""
@@ -296,6 +306,9 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 		canary, canaryVer, canaryImg = fmt.Sprintf("%d/%d", c.Ready, c.Desired), c.Version, c.Image
 	}
 	rev, age, by := "<none>", "<unknown>", st.DeployedBy
+	if st.RecordsUnreadable {
+		rev = "<unknown>"
+	}
 	if st.Revision > 0 {
 		rev = strconv.FormatInt(st.Revision, 10)
 		age = duration.HumanDuration(o.now().Sub(st.DeployedAt))

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clienttesting "k8s.io/client-go/testing"
@@ -190,5 +193,23 @@ func TestStatusWatch(t *testing.T) {
 	}
 	if s := out.String(); strings.Count(s, "APP ") != 2 {
 		t.Errorf("want two tables (2/3, then 3/3):\n%s", s)
+	}
+}
+
+// TestStatusWithoutRecords: a user who may not read Secrets (the view
+// role) still sees how the apps run, the revision unknown, with a warning.
+func TestStatusWithoutRecords(t *testing.T) {
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 3),
+		revisionSecret(t, "ns-a", "shop", 4, "2.0", "alice", "deploy 2.0", time.Now()))
+	a.PrependReactor("list", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New(`User "viewer" cannot list resource "secrets"`))
+	})
+	zz := withFakeClusters(t, a, fakeClient())
+	checkLines(t, zz, []string{"status", "shop"}, []string{
+		"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+		"shop <unknown> 2.0 reg/shop:2.0 3/3 0 - Ready <unknown>",
+	})
+	if _, stderr, err := zz("list"); err != nil || !strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user") {
+		t.Errorf("list without records: %v, stderr %q", err, stderr)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -82,6 +83,10 @@ type AppStatus struct {
 	// the latest restarted container last ended.
 	Restarts    int32     `json:"restarts"`
 	LastRestart time.Time `json:"lastRestart,omitzero"`
+	// RecordsUnreadable says the user may not list the revision records
+	// (Secrets, which the view role does not read): revision, who deployed
+	// and drift are unknown, the rest is shown.
+	RecordsUnreadable bool `json:"recordsUnreadable,omitempty"`
 }
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
@@ -128,6 +133,12 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		return nil, fmt.Errorf("list deployments %s: %w", where, err)
 	}
 	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	unreadable := apierrors.IsForbidden(err)
+	if unreadable {
+		// A read-only user (the view role reads no Secrets) still sees how
+		// the apps run, as kubectl get deployments shows them.
+		secrets, err = &corev1.SecretList{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list revision records %s: %w", where, err)
 	}
@@ -141,7 +152,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	get := func(ns, name string) (*AppStatus, string) {
 		key := ns + "/" + name
 		if apps[key] == nil {
-			apps[key] = &AppStatus{App: name, Namespace: ns}
+			apps[key] = &AppStatus{App: name, Namespace: ns, RecordsUnreadable: unreadable}
 		}
 		return apps[key], key
 	}

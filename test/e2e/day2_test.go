@@ -335,6 +335,16 @@ func TestDay2Status(t *testing.T) {
 		}
 		return strings.Contains(squash(out), "shop 1 1.0 2/2 - Ready"), out, nil
 	})
+	// A view user reads no Secrets: the apps without their records, said so.
+	viewer := roleTenant(t, ns, "viewer", "view")
+	cluster.WaitFor(t, 30*time.Second, "status as a view user of the namespace (RBAC may lag the binding)", func(context.Context) (bool, string, error) {
+		out, stderr, err := zzRaw(t, "--kubeconfig", viewer.kubeconfig, "-n", ns, "status", "shop")
+		if err != nil {
+			return false, stderr + err.Error(), nil
+		}
+		return strings.Contains(squash(out), "shop <unknown> 1.0 registry.local/shop:1.0 2/2 0 - Ready") &&
+			strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user"), out + stderr, nil
+	})
 	var list struct {
 		Items []struct {
 			deploy.AppStatus

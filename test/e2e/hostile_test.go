@@ -78,16 +78,23 @@ func identityWithToken(t *testing.T, name, token string) identity {
 // a namespace's developer.
 func editTenant(t *testing.T, ns string) identity {
 	t.Helper()
+	return roleTenant(t, ns, "tenant", "edit")
+}
+
+// roleTenant is a ServiceAccount name of ns bound to the ClusterRole role
+// in ns alone (edit, view), with its own kubeconfig.
+func roleTenant(t *testing.T, ns, name, role string) identity {
+	t.Helper()
 	ctx := t.Context()
-	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-edit"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	return identityWithToken(t, "tenant", token(t, ns, "tenant", nil))
+	return identityWithToken(t, name, token(t, ns, name, nil))
 }
 
 // token asks for a token of ns/sa, bound to a pod when pod is set (the
