@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	resourcehelper "k8s.io/component-helpers/resource"
 
@@ -26,6 +27,9 @@ const (
 	// binpack policy); a move for CPU balance would undo that packing, and
 	// node allocatable cannot tell where its cards would fit.
 	ReasonGPUMemory = "its GPU memory is placed card by card by the zz extender (kubectl zz gpu)"
+	// ReasonBudget starts the reason of a pod whose PodDisruptionBudget
+	// allows no disruption.
+	ReasonBudget = "its PodDisruptionBudget"
 	// ReasonVolumesUnknown: its volumes may pin it to a node or zone.
 	ReasonVolumesUnknown = "the nodes its volumes allow cannot be told"
 )
@@ -90,6 +94,7 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 	}
 	vols := volumesOf(ctx, client, pl.Items)
 	single := singleReplica(ctx, client)
+	blocked := blockingBudgets(ctx, client)
 	for i := range pl.Items {
 		p := &pl.Items[i]
 		at, ok := index[p.Spec.NodeName]
@@ -107,6 +112,9 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		}
 		if pod.Unmovable == "" && single(p) {
 			pod.Unmovable = errSingleReplica.Error()
+		}
+		if pod.Unmovable == "" {
+			pod.Unmovable = blocked(p)
 		}
 		if pod.Unmovable == "" {
 			pvs, why := vols(p)
@@ -140,6 +148,34 @@ func singleReplica(ctx context.Context, client kubernetes.Interface) func(*corev
 	return func(p *corev1.Pod) bool {
 		n, ok := want[appOf(p)]
 		return ok && n < 2
+	}
+}
+
+// blockingBudgets says, per pod, which PodDisruptionBudget allows no
+// disruption of it now ("" when none): the Eviction API would refuse every
+// try until --timeout, so the plan leaves the pod where it is. A budget
+// whose selector cannot be read blocks too. Without the right to list
+// budgets the executor finds out.
+func blockingBudgets(ctx context.Context, client kubernetes.Interface) func(*corev1.Pod) string {
+	l, err := client.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return func(*corev1.Pod) string { return "" }
+	}
+	return func(p *corev1.Pod) string {
+		for _, b := range l.Items {
+			// A status the disruption controller has not computed for this
+			// generation says nothing yet: the executor will see.
+			if b.Namespace != p.Namespace || b.Status.DisruptionsAllowed > 0 || b.Status.ObservedGeneration < b.Generation {
+				continue
+			}
+			// policy/v1: an empty selector matches every pod of the
+			// namespace, a null one none.
+			sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+			if err != nil || sel.Matches(labels.Set(p.Labels)) {
+				return fmt.Sprintf("%s %s allows no disruption now", ReasonBudget, b.Name)
+			}
+		}
+		return ""
 	}
 }
 

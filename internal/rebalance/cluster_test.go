@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +40,13 @@ func TestSnapshot(t *testing.T) {
 			Key: "pool", Operator: corev1.NodeSelectorOpIn, Values: []string{"gpu"}}}}}}}}}
 	// A replica of an app of one: the executor never moves it, so no plan may count on it.
 	solo := ownedPod("solo-1", "gpu-1", "ReplicaSet", "solo-6d")
-	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv, solo, replicaSet("solo-6d", 1, 1), replicaSet("train-7c", 2, 2)}...)
+	// A replica whose budget allows no disruption: every eviction would be refused.
+	guarded := ownedPod("guarded-1", "gpu-1", "ReplicaSet", "guarded-5c")
+	guarded.Labels = map[string]string{"app": "guarded"}
+	budget := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "guarded", Namespace: "ns"},
+		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}}},
+		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}}
+	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv, solo, replicaSet("solo-6d", 1, 1), replicaSet("train-7c", 2, 2), guarded, replicaSet("guarded-5c", 3, 3), budget}...)
 	nodes, err := Snapshot(t.Context(), client, "")
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +60,9 @@ func TestSnapshot(t *testing.T) {
 	}
 	if p := pods["infer-1"]; p.Unmovable != ReasonGPUMemory {
 		t.Errorf("infer-1, on shared GPU memory: unmovable %q, want %q", p.Unmovable, ReasonGPUMemory)
+	}
+	if p := pods["guarded-1"]; p.Unmovable != ReasonBudget+" guarded allows no disruption now" {
+		t.Errorf("guarded-1, under a budget that allows no disruption: unmovable %q", p.Unmovable)
 	}
 	if p := pods["solo-1"]; p.Unmovable != errSingleReplica.Error() {
 		t.Errorf("solo-1, its app's only replica: unmovable %q", p.Unmovable)
@@ -72,7 +82,7 @@ func TestSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range nodes[0].Pods {
-		if p.Name == "solo-1" {
+		if p.Name == "solo-1" || p.Name == "guarded-1" {
 			continue
 		}
 		if pinned := strings.HasPrefix(p.Unmovable, ReasonVolumesUnknown); pinned != (p.Name == "db-0") || p.Name == "train-1" && p.Unmovable != "" {

@@ -51,18 +51,37 @@ func TestRebalance(t *testing.T) {
 		}
 	}
 	rebalanceApp(t, ns, "api", 4, "1", map[string]string{apiNodes: "yes"})
+	// locked's budget allows no disruption: every eviction would be refused.
+	locked := rebalanceApp(t, ns, "locked", 2, "1", nil)
 	bare := benchPod("bare", corev1.DefaultSchedulerName, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")})
 	bare.Namespace = ns
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, bare, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cluster.RunningPods(t, ns, "", 11, 90*time.Second)
+	cluster.RunningPods(t, ns, "", 13, 90*time.Second)
 	setUnschedulable(t, nodes[1:], false)
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{
 		MinAvailable: ptr.To(intstr.FromInt32(5)), Selector: web.Spec.Selector}}
 	if _, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	lockedPDB := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "locked"}, Spec: policyv1.PodDisruptionBudgetSpec{
+		MaxUnavailable: ptr.To(intstr.FromInt32(0)), Selector: locked.Spec.Selector}}
+	if _, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, lockedPDB, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 30*time.Second, "the budgets' status", func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		for _, b := range l.Items {
+			if b.Status.ObservedGeneration < b.Generation {
+				return false, b.Name + " not observed yet", nil
+			}
+		}
+		return true, "", nil
+	})
 	before := podPlaces(t, ns)
 
 	out, errOut, err := zz(t, ns, "rebalance", "--dry-run", "-l", benchLabel+"=true", "-o", "json")
@@ -79,6 +98,12 @@ func TestRebalance(t *testing.T) {
 		if strings.HasPrefix(m.Pod, "api-") && m.To != nodes[0] && m.To != nodes[3] {
 			t.Errorf("planned %s onto %s, which its node selector does not allow:\n%s", m.Pod, m.To, out)
 		}
+		if strings.HasPrefix(m.Pod, "locked-") {
+			t.Errorf("planned %s, whose budget allows no disruption:\n%s", m.Pod, out)
+		}
+	}
+	if !strings.Contains(errOut, "2 ("+rebalance.ReasonBudget+" locked allows no disruption now)") {
+		t.Errorf("the dry run does not say why locked's pods stay:\n%s", errOut)
 	}
 	t.Logf("dry run:\n%s", errOut)
 	m := regexp.MustCompile(`range ([0-9.]+), CV [0-9.]+ now; expected after (\d+) moves: range ([0-9.]+)`).FindStringSubmatch(errOut)
