@@ -32,19 +32,27 @@ func NewCmdRebalance(configFlags *genericclioptions.ConfigFlags, streams generic
 	o := &RebalanceOptions{configFlags: configFlags, print: newPrintFlags(), IOStreams: streams, MaxMoves: 20, Timeout: 2 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "rebalance [--dry-run]",
-		Short: "Move running pods so that the nodes' CPU requests even out",
-		Long: `Plan moves of running pods from the most to the least loaded nodes (by CPU
-request fraction) until no move evens the cluster further, print them with the
-expected spread after, and carry them out one replica at a time through the
-Eviction API: a pod is evicted only while its app has every replica ready, the next
-move waits for its replacement to be ready, and PodDisruptionBudgets hold. Pods
-without a ReplicaSet or StatefulSet controller (nothing would recreate them),
-DaemonSet pods, single-replica apps and kube-system are never moved. The
-replacement is placed by the pod's scheduler; with zz-scheduler's balance
-extender it goes to the least loaded nodes, as planned. The exit status is
-non-zero when a planned move could not be made (or its app was not whole again
-within --timeout); a move whose pod went away or moved meanwhile is not a
-failure.`,
+		Short: "Move running pods so that the nodes' CPU and memory requests even out",
+		Long: `Plan moves of running pods off the most loaded nodes until no move evens the
+cluster further (the nodes' CPU and memory request fractions, pulled to the
+cluster's means, as the zz extender places pods), print them with the expected
+spread after, and carry them out one replica at a time through the Eviction API:
+a pod is evicted only while its app has every replica ready, the next move waits
+for its replacement to be ready, and PodDisruptionBudgets hold.
+
+A pod is planned only onto a node its scheduler could place it on: room for
+every resource it requests, its node selector and affinity, the taints it
+tolerates, its volumes' node affinity, its host ports, and its pod
+(anti-)affinity and topology spread. Never moved: pods without a ReplicaSet or
+StatefulSet controller (nothing would recreate them), DaemonSet pods, apps of
+one replica, pods whose PodDisruptionBudget allows no disruption, pods on
+shared GPU memory (the extender packs those card by card) and kube-system; the
+plan says how many stay and why. The replacement is placed by the pod's
+scheduler; with zz-scheduler's balance extender it goes where the plan expects.
+
+The exit status is non-zero when a planned move could not be made (or its app
+was not whole again within --timeout); a move whose pod went away or moved
+meanwhile is not a failure.`,
 		Example: `  # show the plan only
   kubectl zz rebalance --dry-run
   # rebalance the general pool, at most 10 moves
