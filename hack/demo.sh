@@ -179,6 +179,10 @@ kubectl -n demo get pods -o custom-columns='POD:.metadata.name,NODE:.spec.nodeNa
 step "kubectl zz gpu: 4 inference pods of 10Gi share the cards, binpacked"
 zz gpu
 
+step "kubectl zz status, then what kubectl zz rebalance would move (--dry-run: nothing moves)"
+zz status -n demo
+zz rebalance --dry-run
+
 step "kubectl zz logs: every pod of both apps, live, for 3 seconds"
 timeout -s INT 3 "${ZZ_BIN}/kubectl-zz" --kubeconfig "${ZZ_KUBECONFIG}" logs -n demo -l 'zz.io/app in (shop,infer)' --tail 1 || true
 
