@@ -60,14 +60,8 @@ func (t podTerm) matches(p *Pod) bool {
 // persistent volumes bound to its claims (nil where not known). An error
 // says the pod's constraints cannot be judged, so it must not move.
 func NewConstraints(pod *corev1.Pod, pvs []*corev1.PersistentVolume) (*Constraints, error) {
-	c := &Constraints{nodeAffinity: nodeaffinity.GetRequiredNodeAffinity(pod), tolerations: pod.Spec.Tolerations, volumes: pvs}
-	for _, ctr := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		for _, p := range ctr.Ports {
-			if p.HostPort > 0 {
-				c.hostPorts = append(c.hostPorts, hostPort(p))
-			}
-		}
-	}
+	c := &Constraints{nodeAffinity: nodeaffinity.GetRequiredNodeAffinity(pod), tolerations: pod.Spec.Tolerations, volumes: pvs,
+		hostPorts: HostPorts(pod)}
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
@@ -161,12 +155,22 @@ func termSelector(pod *corev1.Pod, ls *metav1.LabelSelector, match, mismatch []s
 	return sel, nil
 }
 
-func hostPort(p corev1.ContainerPort) string {
-	proto := p.Protocol
-	if proto == "" {
-		proto = corev1.ProtocolTCP
+// HostPorts are the host ports pod's containers hold, as
+// "protocol/hostIP/port".
+func HostPorts(pod *corev1.Pod) []string {
+	var out []string
+	for _, ctr := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, p := range ctr.Ports {
+			if p.HostPort > 0 {
+				proto := p.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				out = append(out, string(proto)+"/"+p.HostIP+"/"+strconv.Itoa(int(p.HostPort)))
+			}
+		}
 	}
-	return string(proto) + "/" + p.HostIP + "/" + strconv.Itoa(int(p.HostPort))
+	return out
 }
 
 // allows reports whether the scheduler could place p on to, moving off
@@ -230,20 +234,12 @@ func (c *Constraints) allows(p *Pod, from, to *Node) bool {
 	}
 	for _, hp := range c.hostPorts {
 		for i := range to.Pods {
-			if slices.Contains(to.Pods[i].hostPorts(), hp) {
+			if slices.Contains(to.Pods[i].HostPorts, hp) {
 				return false
 			}
 		}
 	}
 	return true
-}
-
-// hostPorts are the host ports the pod holds.
-func (p *Pod) hostPorts() []string {
-	if p.Constraints == nil {
-		return nil
-	}
-	return p.Constraints.hostPorts
 }
 
 // object is the node as the node-affinity matchers read it (name and labels).

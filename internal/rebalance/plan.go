@@ -45,6 +45,9 @@ type Pod struct {
 	// Other are its requests of every other resource (zz.io/gpu-mem,
 	// nvidia.com/gpu, ephemeral-storage, ...).
 	Other map[corev1.ResourceName]int64
+	// HostPorts are the host ports it holds (HostPorts), pinned pods' too:
+	// a DaemonSet's port is as taken as any.
+	HostPorts []string
 	// Unmovable says why the pod cannot be moved ("" when it can).
 	Unmovable string
 	// Constraints say which nodes the scheduler could place its

@@ -131,7 +131,14 @@ func constrained(t *testing.T, name string, cpu int64, edit func(*corev1.Pod), p
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Labels, p.Constraints = k.Labels, c
+	p.Labels, p.Constraints, p.HostPorts = k.Labels, c, HostPorts(k)
+	return p
+}
+
+// daemon is a DaemonSet's pod holding host ports.
+func daemon(name string, cpu int64, ports ...string) Pod {
+	p := pinned(name, cpu, ReasonDaemonSet)
+	p.HostPorts = ports
 	return p
 }
 
@@ -205,8 +212,8 @@ func TestComputeKeepsToWhereTheSchedulerWouldPlace(t *testing.T) {
 		{"a volume bound to its node",
 			[]Node{labelledNode(node("a", 10000, constrained(t, "v1", 3000, func(*corev1.Pod) {}, localPV), pod("a2", 1000))), labelledNode(node("b", 10000))},
 			[]string{"a2:a>b"}},
-		{"a host port taken there",
-			[]Node{node("a", 10000, constrained(t, "h1", 3000, hostPort), pod("a2", 1000)), node("b", 10000, constrained(t, "h2", 100, hostPort))},
+		{"a host port taken there, by a pod that never moves",
+			[]Node{node("a", 10000, constrained(t, "h1", 3000, hostPort), pod("a2", 1000)), node("b", 10000, daemon("h2", 100, "TCP//8080"))},
 			[]string{"a2:a>b"}},
 		{"no pod slot left", []Node{node("a", 10000, pod("a1", 3000), pod("a2", 3000)), full}, nil},
 		{"the most loaded node's pods are pinned: the next one's move",
