@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -114,6 +116,9 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if kept := rebalance.Kept(nodes); kept != "" {
 		fmt.Fprintf(o.ErrOut, "Pods never moved: %s\n", kept)
 	}
+	if others := otherSchedulers(plan.Moves); others != "" {
+		fmt.Fprintf(o.ErrOut, "warning: %s; their replacements go where that scheduler puts them, which may not be where planned (zz-scheduler's balance extender places them as the plan expects; the shipped webhook policy routes every pool's pods to it)\n", others)
+	}
 	if o.DryRun || len(plan.Moves) == 0 {
 		return nil
 	}
@@ -173,4 +178,24 @@ func (o *RebalanceOptions) printMoves(moves []rebalance.Move) error {
 		return nil
 	}
 	return tbl.print(o.Out, false)
+}
+
+// otherSchedulers says how many of moves are of pods another scheduler than
+// zz-scheduler places, and which ("" when none).
+func otherSchedulers(moves []rebalance.Move) string {
+	var names []string
+	n := 0
+	for _, m := range moves {
+		if m.Pod.Scheduler != contract.SchedulerName {
+			n++
+			if !slices.Contains(names, m.Pod.Scheduler) {
+				names = append(names, m.Pod.Scheduler)
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("%d of the %d moves are of pods placed by %s", n, len(moves), strings.Join(names, ", "))
 }

@@ -41,6 +41,8 @@ type Pod struct {
 	// App names the controller whose replica this is (namespace/kind/name).
 	App      string
 	Labels   map[string]string
+	// Scheduler is the scheduler that places its replacement.
+	Scheduler string
 	Requests balance.Resources
 	// Other are its requests of every other resource (zz.io/gpu-mem,
 	// nvidia.com/gpu, ephemeral-storage, ...).
