@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/template"
@@ -109,6 +110,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (-n also takes a comma-separated list)")
 	fl.StringVar(&o.ContextsMatching, "contexts-matching", "", "Follow every kubeconfig context whose name matches this regex (instead of --context)")
 	fl.BoolVar(&o.NoFollow, "no-follow", false, "Print what was logged so far and exit")
+	fl.VarPF(followFlag{&o.NoFollow}, "follow", "f", "Follow the logs: the default (as stern's), accepted as kubectl logs -f; --follow=false is --no-follow").NoOptDefVal = "true"
 	fl.BoolVarP(&o.Previous, "previous", "p", false, "Print the log of each container's previous run (those that restarted: a crash loop's last crash) and exit")
 	fl.DurationVar(&o.Since, "since", 0, "Only lines newer than this (e.g. 5m) from the containers running at start")
 	fl.StringVar(&o.SinceTime, "since-time", "", "Only lines after this time (RFC3339, e.g. 2026-12-05T08:00:00Z) from the containers running at start; not with --since")
@@ -200,6 +202,7 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 	if o.Tail < -1 {
 		return nil, fmt.Errorf("--tail must be -1 (all) or more, got %d", o.Tail)
 	}
+
 	var sinceTime time.Time
 	if o.SinceTime != "" {
 		if o.Since != 0 {
@@ -371,3 +374,21 @@ func regexps(flag string, exprs []string) ([]*regexp.Regexp, error) {
 	}
 	return out, nil
 }
+
+// followFlag is kubectl logs' -f/--follow. Following is the default here,
+// so --follow changes nothing and --follow=false is --no-follow: a kubectl
+// user's habit works either way.
+type followFlag struct{ noFollow *bool }
+
+func (f followFlag) String() string { return strconv.FormatBool(f.noFollow == nil || !*f.noFollow) }
+
+func (f followFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*f.noFollow = !v
+	return nil
+}
+
+func (f followFlag) Type() string { return "bool" }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -137,6 +138,33 @@ func TestLogsNodeCompletion(t *testing.T) {
 	} {
 		if out, _, err := zz(tt.args...); err != nil || !strings.HasPrefix(out, tt.want) {
 			t.Errorf("%v: %v, %q; want %q", tt.args, err, out, tt.want)
+		}
+	}
+}
+
+// TestFollowFlag: kubectl logs' -f is accepted and changes nothing (following
+// is the default); --follow=false is --no-follow.
+func TestFollowFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args     []string
+		noFollow bool
+	}{
+		{nil, false},
+		{[]string{"-f"}, false},
+		{[]string{"--follow"}, false},
+		{[]string{"--follow=false"}, true},
+		{[]string{"--no-follow"}, true},
+		{[]string{"--no-follow", "-f"}, false},
+	} {
+		var o LogsOptions
+		fs := pflag.NewFlagSet("logs", pflag.ContinueOnError)
+		fs.BoolVar(&o.NoFollow, "no-follow", false, "")
+		fs.VarPF(followFlag{&o.NoFollow}, "follow", "f", "").NoOptDefVal = "true"
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if o.NoFollow != tt.noFollow {
+			t.Errorf("%v: no-follow %v, want %v", tt.args, o.NoFollow, tt.noFollow)
 		}
 	}
 }

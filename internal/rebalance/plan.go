@@ -39,11 +39,11 @@ import (
 type Pod struct {
 	Namespace, Name string
 	// App names the controller whose replica this is (namespace/kind/name).
-	App      string
-	Labels   map[string]string
+	App    string
+	Labels map[string]string
 	// Scheduler is the scheduler that places its replacement.
 	Scheduler string
-	Requests balance.Resources
+	Requests  balance.Resources
 	// Other are its requests of every other resource (zz.io/gpu-mem,
 	// nvidia.com/gpu, ephemeral-storage, ...).
 	Other map[corev1.ResourceName]int64
