@@ -102,7 +102,7 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 			continue
 		}
 		pod := Pod{Namespace: p.Namespace, Name: p.Name, App: appOf(p), Labels: p.Labels, Scheduler: p.Spec.SchedulerName,
-			Requests: balance.PodRequests(p), Other: map[corev1.ResourceName]int64{}, HostPorts: HostPorts(p), Unmovable: Unmovable(p)}
+			Requests: balance.PodRequests(p), Other: map[corev1.ResourceName]int64{}, HostPorts: HostPorts(p), Repels: Repels(p), Unmovable: Unmovable(p)}
 		for r, v := range others(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})) {
 			// A resource its node does not advertise is one the scheduler
 			// ignores (an extender's, such as zz.io/gpu-mem): not room.

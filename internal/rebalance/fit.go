@@ -29,7 +29,9 @@ import (
 //   - required pod affinity and anti-affinity and DoNotSchedule topology
 //     spread: on kubernetes.io/hostname judged on the target's pods; on any
 //     other key (a zone) only within the source node's domain, where no
-//     domain's count changes.
+//     domain's count changes;
+//   - no pod on the target (or in its domain) whose own required
+//     anti-affinity matches it (Repels), as the scheduler checks both ways.
 
 // Constraints are the scheduler's filters one pod must pass on a node
 // (NewConstraints); nil passes every node with room and no taint.
@@ -124,6 +126,95 @@ func (c *Constraints) addTerm(pod *corev1.Pod, term corev1.PodAffinityTerm, to *
 	}
 	*to = append(*to, t)
 	return nil
+}
+
+// Repel is one required anti-affinity term of a pod: the scheduler refuses
+// a pod the term matches on a node in the same domain of Key (on
+// kubernetes.io/hostname, the same node). The pod that carries it keeps
+// other pods off, whoever they are: it counts when another pod moves.
+type Repel struct {
+	Key  string
+	term podTerm
+}
+
+// Repels are pod's required anti-affinity terms. A term whose namespaces
+// are chosen by their labels is taken to cover every namespace.
+func Repels(pod *corev1.Pod) []Repel {
+	a := pod.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return nil
+	}
+	var out []Repel
+	for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		sel, err := termSelector(pod, term.LabelSelector, term.MatchLabelKeys, term.MismatchLabelKeys)
+		if err != nil {
+			sel = labels.Everything() // unreadable: it may match anything
+		}
+		t := podTerm{selector: sel}
+		if term.NamespaceSelector == nil {
+			t.namespaces = map[string]bool{}
+			for _, n := range term.Namespaces {
+				t.namespaces[n] = true
+			}
+			if len(term.Namespaces) == 0 {
+				t.namespaces[pod.Namespace] = true
+			}
+		}
+		out = append(out, Repel{Key: term.TopologyKey, term: t})
+	}
+	return out
+}
+
+// repelled reports whether a pod already in to's domain keeps p off to:
+// on to itself for kubernetes.io/hostname terms, in to's domain for the
+// others (domains holds, per key and value, the terms of the pods there),
+// unless p stays within the domain it is in.
+func repelled(p *Pod, from, to *Node, domains map[string]map[string][]podTerm) bool {
+	for i := range to.Pods {
+		for _, r := range to.Pods[i].Repels {
+			if r.Key == corev1.LabelHostname && r.term.matches(p) {
+				return true
+			}
+		}
+	}
+	for key, values := range domains {
+		v, ok := to.Labels[key]
+		if !ok || v == from.Labels[key] {
+			continue
+		}
+		for _, t := range values[v] {
+			if t.matches(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// repelDomains gathers the anti-affinity terms on keys other than
+// kubernetes.io/hostname by key and domain. A pod with such a term stays in
+// its domain (its own constraints say so), so they do not change as pods
+// move.
+func repelDomains(nodes []Node) map[string]map[string][]podTerm {
+	var out map[string]map[string][]podTerm
+	for i := range nodes {
+		for _, p := range nodes[i].Pods {
+			for _, r := range p.Repels {
+				v, ok := nodes[i].Labels[r.Key]
+				if r.Key == corev1.LabelHostname || !ok {
+					continue
+				}
+				if out == nil {
+					out = map[string]map[string][]podTerm{}
+				}
+				if out[r.Key] == nil {
+					out[r.Key] = map[string][]podTerm{}
+				}
+				out[r.Key][v] = append(out[r.Key][v], r.term)
+			}
+		}
+	}
+	return out
 }
 
 // termSelector is a term's label selector with its matchLabelKeys and

@@ -50,6 +50,9 @@ type Pod struct {
 	// HostPorts are the host ports it holds (HostPorts), pinned pods' too:
 	// a DaemonSet's port is as taken as any.
 	HostPorts []string
+	// Repels are its required anti-affinity terms (Repels), pinned pods'
+	// too: they keep the pods they match off its node or domain.
+	Repels []Repel
 	// Unmovable says why the pod cannot be moved ("" when it can).
 	Unmovable string
 	// Constraints say which nodes the scheduler could place its
@@ -101,6 +104,9 @@ type state struct {
 	nodes     []Node
 	used      []balance.Resources
 	usedOther []map[corev1.ResourceName]int64
+	// domains are the pods' anti-affinity terms on keys other than the
+	// hostname, by key and domain (repelDomains).
+	domains map[string]map[string][]podTerm
 }
 
 // Compute returns the moves that bring the nodes towards the mean.
@@ -118,6 +124,7 @@ func Compute(nodes []Node, o Options) Plan {
 			s.add(i, &nodes[i].Pods[j], 1)
 		}
 	}
+	s.domains = repelDomains(nodes)
 	plan := Plan{Before: s.spread(cpuOf), BeforeMemory: s.spread(memoryOf)}
 	moved := map[string]bool{}
 	for len(plan.Moves) < o.MaxMoves {
@@ -246,7 +253,8 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 					continue
 				}
 				kl := s.with(kh, lo, balance.Resources{MilliCPU: s.used[lo].MilliCPU + p.Requests.MilliCPU, Memory: s.used[lo].Memory + p.Requests.Memory})
-				if gain := now - kl.cost(); gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) {
+				if gain := now - kl.cost(); gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) &&
+					!repelled(p, &s.nodes[hi], &s.nodes[lo], s.domains) {
 					best, to, bestGain = j, lo, gain
 				}
 			}

@@ -135,6 +135,18 @@ func constrained(t *testing.T, name string, cpu int64, edit func(*corev1.Pod), p
 	return p
 }
 
+// repelling is a pinned pod whose required anti-affinity on key keeps the
+// pods labelled app=<app> away.
+func repelling(t *testing.T, name, key, app string) Pod {
+	t.Helper()
+	k := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: corev1.PodSpec{Affinity: &corev1.Affinity{
+		PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			TopologyKey: key, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}}}}}}
+	p := pinned(name, 100, ReasonDaemonSet)
+	p.Repels = Repels(k)
+	return p
+}
+
 // daemon is a DaemonSet's pod holding host ports.
 func daemon(name string, cpu int64, ports ...string) Pod {
 	p := pinned(name, cpu, ReasonDaemonSet)
@@ -216,6 +228,16 @@ func TestComputeKeepsToWhereTheSchedulerWouldPlace(t *testing.T) {
 			[]Node{node("a", 10000, constrained(t, "h1", 3000, hostPort), pod("a2", 1000)), node("b", 10000, daemon("h2", 100, "TCP//8080"))},
 			[]string{"a2:a>b"}},
 		{"no pod slot left", []Node{node("a", 10000, pod("a1", 3000), pod("a2", 3000)), full}, nil},
+		{"another pod's anti-affinity keeps it off that node",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "m1", 3000, func(*corev1.Pod) {}), pinned("a2", 3000, "no controller"))),
+				labelledNode(node("b", 10000, repelling(t, "g1", corev1.LabelHostname, "m"))), labelledNode(node("c", 10000, pinned("c1", 1000, "no controller")))},
+			[]string{"m1:a>c"}},
+		{"another pod's anti-affinity on zones keeps it out of that zone",
+			[]Node{labelledNode(node("a", 10000, constrained(t, "m1", 3000, func(*corev1.Pod) {}), pinned("a2", 3000, "no controller")), corev1.LabelTopologyZone, "z1"),
+				labelledNode(node("b", 10000, repelling(t, "g1", corev1.LabelTopologyZone, "m")), corev1.LabelTopologyZone, "z2"),
+				labelledNode(node("c", 10000), corev1.LabelTopologyZone, "z2"),
+				labelledNode(node("d", 10000, pinned("d1", 1000, "no controller")), corev1.LabelTopologyZone, "z1")},
+			[]string{"m1:a>d"}},
 		{"the most loaded node's pods are pinned: the next one's move",
 			[]Node{node("a", 10000, pinned("a1", 4000, "no controller"), pinned("a2", 4000, "no controller")), node("b", 10000, pod("b1", 3000), pod("b2", 3000)), node("c", 10000)},
 			[]string{"b1:b>c"}},
