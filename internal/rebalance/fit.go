@@ -106,26 +106,35 @@ func (c *Constraints) addTerm(pod *corev1.Pod, term corev1.PodAffinityTerm, to *
 	if err != nil {
 		return fmt.Errorf("pod affinity of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	t := podTerm{selector: sel}
-	switch ns := term.NamespaceSelector; {
-	case ns == nil:
-		t.namespaces = map[string]bool{}
-		for _, n := range term.Namespaces {
-			t.namespaces[n] = true
-		}
-		if len(term.Namespaces) == 0 {
-			t.namespaces[pod.Namespace] = true
-		}
-	case len(ns.MatchLabels) == 0 && len(ns.MatchExpressions) == 0:
-		// {} is every namespace.
-	default:
+	namespaces, known := termNamespaces(pod, term)
+	if !known {
 		// Namespaces chosen by their labels, which a snapshot of pods does
 		// not hold: the pod stays on its node.
 		c.sameDomain = append(c.sameDomain, term.TopologyKey)
 		return nil
 	}
-	*to = append(*to, t)
+	*to = append(*to, podTerm{selector: sel, namespaces: namespaces})
 	return nil
+}
+
+// termNamespaces are the namespaces a pod affinity term looks in: its
+// list, or the pod's own; nil for every namespace (an empty selector).
+// known is false when a namespace selector chooses them by their labels.
+func termNamespaces(pod *corev1.Pod, term corev1.PodAffinityTerm) (namespaces map[string]bool, known bool) {
+	switch ns := term.NamespaceSelector; {
+	case ns == nil:
+		namespaces = map[string]bool{}
+		for _, n := range term.Namespaces {
+			namespaces[n] = true
+		}
+		if len(term.Namespaces) == 0 {
+			namespaces[pod.Namespace] = true
+		}
+		return namespaces, true
+	case len(ns.MatchLabels) == 0 && len(ns.MatchExpressions) == 0:
+		return nil, true // {} is every namespace
+	}
+	return nil, false
 }
 
 // Repel is one required anti-affinity term of a pod: the scheduler refuses
@@ -150,17 +159,9 @@ func Repels(pod *corev1.Pod) []Repel {
 		if err != nil {
 			sel = labels.Everything() // unreadable: it may match anything
 		}
-		t := podTerm{selector: sel}
-		if term.NamespaceSelector == nil {
-			t.namespaces = map[string]bool{}
-			for _, n := range term.Namespaces {
-				t.namespaces[n] = true
-			}
-			if len(term.Namespaces) == 0 {
-				t.namespaces[pod.Namespace] = true
-			}
-		}
-		out = append(out, Repel{Key: term.TopologyKey, term: t})
+		// Namespaces chosen by their labels are taken as every namespace.
+		namespaces, _ := termNamespaces(pod, term)
+		out = append(out, Repel{Key: term.TopologyKey, term: podTerm{selector: sel, namespaces: namespaces}})
 	}
 	return out
 }
