@@ -136,6 +136,7 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	refresh := time.NewTicker(statusRefresh)
 	defer refresh.Stop()
 	var last []byte
+	lastErr := ""
 	for {
 		read := time.Now()
 		var buf bytes.Buffer
@@ -143,11 +144,16 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 		if ctx.Err() != nil {
 			return nil // Ctrl-C
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			// Keep watching through a failed read (apiserver restart,
-			// network); say so once per failure.
-			fmt.Fprintf(o.ErrOut, "%s: %v\n", o.now().Format(time.TimeOnly), err)
-		} else if !bytes.Equal(state, last) {
+			// network); say so once, not on every retry.
+			if msg := err.Error(); msg != lastErr {
+				fmt.Fprintf(o.ErrOut, "%s: %v\n", o.now().Format(time.TimeOnly), err)
+				lastErr = msg
+			}
+		case !bytes.Equal(state, last):
+			lastErr = ""
 			if last != nil && o.print.table() {
 				fmt.Fprintln(o.Out)
 			}
@@ -155,6 +161,8 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 				return err
 			}
 			last = state
+		default:
+			lastErr = ""
 		}
 		// Read again when something changed (or every statusRefresh), at
 		// most once per --interval: a rollout's burst of pod events is one
