@@ -115,6 +115,12 @@ func TestRebalance(t *testing.T) {
 	if m[2] == "0" || estimate >= rangeNow {
 		t.Fatalf("plan of %s moves from range %.3f to %.3f; want moves that lower it", m[2], rangeNow, estimate)
 	}
+	// A tenant (edit in this namespace) may not even plan: the plan reads
+	// every node and pod, and the moves evict other teams' pods.
+	tenant := editTenant(t, ns)
+	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "rebalance", "--dry-run"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("rebalance as an edit user of one namespace: %v, want the apiserver's refusal", err)
+	}
 	if after := podPlaces(t, ns); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("the dry run moved pods:\nbefore %v\nafter  %v", before, after)
 	}
