@@ -1,12 +1,16 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -34,6 +38,11 @@ type Problem struct {
 	// Container is the container the reason is about, when it is one's
 	// (the one whose last log lines explain a crash loop).
 	Container string
+	// Starting says the pod is on a node and its containers have not
+	// started, with no reason in its status: its events say why (a volume
+	// that cannot be mounted, a sandbox that cannot be created), see
+	// ExplainStarting.
+	Starting bool
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -127,7 +136,46 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
 			pod.Spec.NodeName, pod.Spec.NodeName)}, true
 	}
-	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName)}, true
+	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+}
+
+// maxEventLookups bounds the event reads of one ExplainStarting: a rollout
+// of a hundred stuck pods usually has one reason.
+const maxEventLookups = 5
+
+// ExplainStarting replaces the generic reason of pods that are on a node
+// but have not started (Problem.Starting) with their latest Warning event,
+// as kubectl describe pod shows it: FailedMount: MountVolume.SetUp failed
+// for volume "db" : secret "db" not found. Events it may not read, or none,
+// leave the problem as it was.
+func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
+	looked := 0
+	for i := range problems {
+		p := &problems[i]
+		if !p.Starting || looked == maxEventLookups {
+			continue
+		}
+		looked++
+		sel := fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
+			fields.OneTermEqualSelector("involvedObject.name", p.Pod), fields.OneTermEqualSelector("type", corev1.EventTypeWarning))
+		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
+		if err != nil {
+			continue
+		}
+		var latest *corev1.Event
+		for j := range l.Items {
+			ev := &l.Items[j]
+			if ev.InvolvedObject.Kind != "Pod" || ev.InvolvedObject.Name != p.Pod || ev.Type != corev1.EventTypeWarning {
+				continue // a client that does not filter by fields
+			}
+			if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
+				latest = ev
+			}
+		}
+		if latest != nil {
+			p.Reason, p.Detail = latest.Reason, strings.TrimSpace(latest.Message)
+		}
+	}
 }
 
 // Summary is one line for all pod problems: the most common first, with how

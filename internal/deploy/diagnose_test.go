@@ -211,3 +211,44 @@ func TestProgressLive(t *testing.T) {
 		t.Fatalf("plain output = %q", b.String())
 	}
 }
+
+// TestExplainStarting: a pod on a node whose containers never start says
+// why through its latest Warning event (kubectl describe's), in status and
+// in deploy's failure; other pods' events and Normal ones do not count.
+func TestExplainStarting(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	stuck := pod(waiting("ContainerCreating", ""), "n1")
+	ev := func(name, obj, typ, reason, msg string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: obj, Namespace: ns},
+			Type: typ, Reason: reason, Message: msg, LastTimestamp: metav1.NewTime(at)}
+	}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: map[string]string{
+		contract.LabelApp: "shop", contract.LabelK8sManagedBy: contract.ManagedBy}}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1)}}
+	c := fake.NewClientset(stuck, dep,
+		ev("e1", "p", corev1.EventTypeNormal, "Scheduled", "Successfully assigned", t0),
+		ev("e2", "p", corev1.EventTypeWarning, "FailedMount", `MountVolume.SetUp failed for volume "old"`, t0.Add(time.Second)),
+		ev("e3", "p", corev1.EventTypeWarning, "FailedMount", `MountVolume.SetUp failed for volume "db" : secret "db" not found`, t0.Add(time.Minute)),
+		ev("e4", "other", corev1.EventTypeWarning, "FailedCreatePodSandBox", "not this pod", t0.Add(time.Hour)))
+	problems := []Problem{{Pod: "p", Reason: "Pending", Detail: "phase Pending on node n1", Starting: true}, {Pod: "q", Reason: "Pending", Detail: "not scheduled yet"}}
+	ExplainStarting(t.Context(), c, ns, problems)
+	if got := problems[0].String(); got != `FailedMount: MountVolume.SetUp failed for volume "db" : secret "db" not found` {
+		t.Errorf("explained = %q", got)
+	}
+	if problems[1].Reason != "Pending" {
+		t.Errorf("a pod not on a node was changed: %+v", problems[1])
+	}
+	if p, _ := PodProblem(stuck); !p.Starting {
+		t.Errorf("a pod on a node, ContainerCreating, is not Starting: %+v", p)
+	}
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	if err == nil || !strings.Contains(err.Error(), `pod p: FailedMount: MountVolume.SetUp failed for volume "db" : secret "db" not found`) {
+		t.Errorf("deploy's failure: %v", err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Issues) != 1 || st.Issues[0].Reason != "FailedMount" {
+		t.Errorf("status issues %+v", st.Issues)
+	}
+}

@@ -219,6 +219,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			}
 		}
 	}
+	// Why pods are not ready, per namespace, and the app of each.
+	problems, owners := map[string][]Problem{}, map[string][]*AppStatus{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		st := apps[p.Namespace+"/"+p.Labels[contract.LabelApp]]
@@ -226,7 +228,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			continue
 		}
 		if pr, ok := PodProblem(p); ok {
-			st.Issues = append(st.Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
+			problems[p.Namespace] = append(problems[p.Namespace], pr)
+			owners[p.Namespace] = append(owners[p.Namespace], st)
 		}
 		if p.DeletionTimestamp == nil {
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
@@ -235,6 +238,12 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 					st.LastRestart = t.FinishedAt.Time
 				}
 			}
+		}
+	}
+	for ns, prs := range problems {
+		ExplainStarting(ctx, c, ns, prs)
+		for i, pr := range prs {
+			owners[ns][i].Issues = append(owners[ns][i].Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
 		}
 	}
 	out := make([]*AppStatus, 0, len(apps))

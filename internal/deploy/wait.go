@@ -175,6 +175,7 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 	if err != nil {
 		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
 	}
+	ExplainStarting(ctx, c, ns, problems)
 	msg := fmt.Sprintf("%s/%s %s", ns, app, what)
 	if s := Summary(problems); s != "" {
 		msg += ": " + s

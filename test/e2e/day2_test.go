@@ -270,6 +270,45 @@ func crashLoop(t *testing.T, c kubernetes.Interface, pod *corev1.Pod) {
 	}
 }
 
+// TestStatusExplainsStuckPods: a pod on its node whose containers never
+// start (a volume that cannot be mounted) has no reason in its status;
+// kubectl zz status says why from its latest Warning event, as kubectl
+// describe pod does, instead of "phase Running on node ...".
+func TestStatusExplainsStuckPods(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+	p := pods[0].DeepCopy()
+	for i, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady {
+			p.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	for i := range p.Status.ContainerStatuses {
+		p.Status.ContainerStatuses[i].Ready = false
+		p.Status.ContainerStatuses[i].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	}
+	if _, err := cluster.Client.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: p.Name + "-", Namespace: ns},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, Namespace: ns, UID: p.UID},
+		Type:           corev1.EventTypeWarning, Reason: "FailedMount", Count: 3, FirstTimestamp: now, LastTimestamp: now,
+		Message: `MountVolume.SetUp failed for volume "db" : secret "db" not found`, Source: corev1.EventSource{Component: "kubelet", Host: p.Spec.NodeName}}
+	if _, err := cluster.Client.CoreV1().Events(ns).Create(t.Context(), ev, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "pod " + p.Name + `: FailedMount: MountVolume.SetUp failed for volume "db" : secret "db" not found`
+	cluster.WaitFor(t, 30*time.Second, "status explaining the stuck pod", func(context.Context) (bool, string, error) {
+		out, stderr, err := zz(t, ns, "status", "shop")
+		if err != nil {
+			return false, stderr + err.Error(), nil
+		}
+		return strings.Contains(out, want), out, nil
+	})
+}
+
 // TestDay2Status: status and list on the real cluster: a ready app, an app
 // whose pods the scheduler cannot place (its message), one with a
 // crash-looping pod (exit code), -o json, and --watch printing a change.
