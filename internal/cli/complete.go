@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -11,34 +12,52 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
-// completeApps completes the first argument with the names of the apps
-// kubectl zz deployed in the namespace, in every --context (their
-// Deployments; a canary's Deployment carries its app's name).
-func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+// completeEach is the frame of the completions below: names collects, in
+// every --context, what each target offers (add skips "" and repeats), and
+// they come back sorted; a target that cannot be read fails the completion.
+func completeEach(f *genericclioptions.ConfigFlags, names func(ctx context.Context, t target, args []string, add func(string)) error) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
 		targets, err := resolveTargets(f, true)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		var names []cobra.Completion
-		for _, t := range targets {
-			list, err := t.client.AppsV1().Deployments(t.namespace).List(cmd.Context(), metav1.ListOptions{
-				LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy,
-			})
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveError
-			}
-			for _, d := range list.Items {
-				if app := d.Labels[contract.LabelApp]; app != "" && !slices.Contains(names, app) {
-					names = append(names, app)
-				}
+		var out []cobra.Completion
+		add := func(name string) {
+			if name != "" && !slices.Contains(out, name) {
+				out = append(out, name)
 			}
 		}
-		slices.Sort(names)
-		return names, cobra.ShellCompDirectiveNoFileComp
+		for _, t := range targets {
+			if err := names(cmd.Context(), t, args, add); err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+		}
+		slices.Sort(out)
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeApps completes the first argument with the names of the apps
+// kubectl zz deployed in the namespace, in every --context (their
+// Deployments; a canary's Deployment carries its app's name).
+func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	apps := completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
+		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy,
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range list.Items {
+			add(d.Labels[contract.LabelApp])
+		}
+		return nil
+	})
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return apps(cmd, args, toComplete)
 	}
 }
 
@@ -46,64 +65,43 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 // the namespace's pods that ask for GPU memory and wait for a node, in
 // every --context.
 func completeWaitingGPUPods(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		targets, err := resolveTargets(f, true)
+	return completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
+		list, err := t.client.CoreV1().Pods(t.namespace).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName="})
 		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
+			return err
 		}
-		var names []cobra.Completion
-		for _, t := range targets {
-			list, err := t.client.CoreV1().Pods(t.namespace).List(cmd.Context(), metav1.ListOptions{FieldSelector: "spec.nodeName="})
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveError
-			}
-			for i := range list.Items {
-				p := &list.Items[i]
-				if _, err := gpushare.PodRequest(p); err == nil && p.Spec.NodeName == "" && !slices.Contains(names, "pod/"+p.Name) {
-					names = append(names, "pod/"+p.Name)
-				}
+		for i := range list.Items {
+			p := &list.Items[i]
+			if _, err := gpushare.PodRequest(p); err == nil && p.Spec.NodeName == "" {
+				add("pod/" + p.Name)
 			}
 		}
-		slices.Sort(names)
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
+		return nil
+	})
 }
 
 // completePodNodes completes kubectl zz logs --node with the nodes that run
 // the app's pods (args[0]), or every node without an app, in every
 // --context.
 func completePodNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		targets, err := resolveTargets(f, true)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		var names []cobra.Completion
-		add := func(name string) {
-			if name != "" && !slices.Contains(names, name) {
-				names = append(names, name)
-			}
-		}
-		for _, t := range targets {
-			if len(args) == 0 {
-				list, err := t.client.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{})
-				if err != nil {
-					return nil, cobra.ShellCompDirectiveError
-				}
-				for _, n := range list.Items {
-					add(n.Name)
-				}
-				continue
-			}
-			list, err := t.client.CoreV1().Pods(t.namespace).List(cmd.Context(), metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + args[0]})
+	return completeEach(f, func(ctx context.Context, t target, args []string, add func(string)) error {
+		if len(args) == 0 {
+			list, err := t.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
-				return nil, cobra.ShellCompDirectiveError
+				return err
 			}
-			for _, p := range list.Items {
-				add(p.Spec.NodeName)
+			for _, n := range list.Items {
+				add(n.Name)
 			}
+			return nil
 		}
-		slices.Sort(names)
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
+		list, err := t.client.CoreV1().Pods(t.namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + args[0]})
+		if err != nil {
+			return err
+		}
+		for _, p := range list.Items {
+			add(p.Spec.NodeName)
+		}
+		return nil
+	})
 }
