@@ -136,8 +136,7 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	spread := rebalance.Compute(after, rebalance.Options{MaxMoves: 1})
-	now, nowMemory := spread.Before, spread.BeforeMemory
+	now, nowMemory := rebalance.Measure(after)
 	done, failed := 0, 0
 	for _, r := range outcomes {
 		if r.Done {

@@ -117,13 +117,7 @@ func Compute(nodes []Node, o Options) Plan {
 	if o.MinGain <= 0 {
 		o.MinGain = 1e-6
 	}
-	s := state{nodes: slices.Clone(nodes), used: make([]balance.Resources, len(nodes)), usedOther: make([]map[corev1.ResourceName]int64, len(nodes))}
-	for i := range nodes {
-		s.usedOther[i] = map[corev1.ResourceName]int64{}
-		for j := range nodes[i].Pods {
-			s.add(i, &nodes[i].Pods[j], 1)
-		}
-	}
+	s := newState(nodes)
 	s.domains = repelDomains(nodes)
 	plan := Plan{Before: s.spread(cpuOf), BeforeMemory: s.spread(memoryOf)}
 	moved := map[string]bool{}
@@ -137,6 +131,25 @@ func Compute(nodes []Node, o Options) Plan {
 	}
 	plan.After, plan.AfterMemory = s.spread(cpuOf), s.spread(memoryOf)
 	return plan
+}
+
+// newState counts what the nodes' pods request.
+func newState(nodes []Node) *state {
+	s := &state{nodes: slices.Clone(nodes), used: make([]balance.Resources, len(nodes)), usedOther: make([]map[corev1.ResourceName]int64, len(nodes))}
+	for i := range nodes {
+		s.usedOther[i] = map[corev1.ResourceName]int64{}
+		for j := range nodes[i].Pods {
+			s.add(i, &nodes[i].Pods[j], 1)
+		}
+	}
+	return s
+}
+
+// Measure is the spread of the nodes' CPU and memory request fractions as
+// they are, without planning anything.
+func Measure(nodes []Node) (cpu, memory Spread) {
+	s := newState(nodes)
+	return s.spread(cpuOf), s.spread(memoryOf)
 }
 
 // One resource of balance.Resources.
