@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
@@ -43,4 +46,26 @@ func runOptions(o argsOptions) func(*cobra.Command, []string) error {
 		}
 		return o.Run(cmd)
 	}
+}
+
+// oneApp is the Args check of the commands about one app. cobra's own
+// ("accepts 1 arg(s), received 2") says neither what the argument is nor where
+// the rest belongs; this names both, with the command's usage line.
+func oneApp(cmd *cobra.Command, args []string) error {
+	switch len(args) {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("an app name is required (kubectl zz list shows the apps); usage: %s", cmd.UseLine())
+	}
+	return fmt.Errorf("one app name is expected, got %d arguments (%s); usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
+}
+
+// atMostOneApp is oneApp for the commands whose app is optional (status,
+// events): without it they show every app of the namespace.
+func atMostOneApp(cmd *cobra.Command, args []string) error {
+	if len(args) <= 1 {
+		return nil
+	}
+	return fmt.Errorf("at most one app name is expected, got %d arguments (%s); without one, every app of the namespace is shown; usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
 }

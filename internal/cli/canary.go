@@ -50,7 +50,7 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Short:             short,
 		Long:              long,
 		Example:           fmt.Sprintf("  kubectl zz %s shop\n  kubectl zz %s shop --context prod-a,prod-b", use, use),
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

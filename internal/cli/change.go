@@ -37,7 +37,7 @@ the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.
 		Example: `  kubectl zz scale shop --replicas 5
   kubectl zz scale shop --replicas 0          # stop every pod, keep the app
   kubectl zz scale shop --replicas 3 --context prod-a,prod-b`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
@@ -62,7 +62,7 @@ with the progress and failure reasons of deploy. Recorded as a revision with cha
 cause "restart".`,
 		Example: `  kubectl zz restart shop
   kubectl zz restart shop --context prod-a,prod-b`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

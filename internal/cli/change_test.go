@@ -19,7 +19,11 @@ func TestChangeFlags(t *testing.T) {
 	}{
 		{args: []string{"scale", "shop"}, wantErr: "--replicas is required: kubectl zz scale shop --replicas N"},
 		{args: []string{"scale", "shop", "--replicas", "-1"}, wantErr: "--replicas must be 0 or more"},
-		{args: []string{"scale", "--replicas", "2"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"scale", "--replicas", "2"}, wantErr: "an app name is required (kubectl zz list shows the apps); usage: kubectl zz scale APP --replicas N [flags]"},
+		{args: []string{"scale", "shop", "5"}, wantErr: "one app name is expected, got 2 arguments (shop 5); usage: kubectl zz scale APP --replicas N [flags]"},
+		{args: []string{"rollback", "shop", "2"}, wantErr: "got 2 arguments (shop 2); usage: kubectl zz rollback APP"},
+		{args: []string{"promote"}, wantErr: "an app name is required"},
+		{args: []string{"status", "shop", "web"}, wantErr: "at most one app name is expected, got 2 arguments (shop web); without one, every app of the namespace is shown"},
 		{args: []string{"restart", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
 		{args: []string{"restart", "shop"}, wantErr: "shop has no recorded revisions in namespace ns-a; deploy it with kubectl zz deploy first"},
 		{args: []string{"scale", "shop", "--replicas", "2", "--context", "a,b"}, wantErr: "failed in 2 of 2 contexts"},

@@ -44,7 +44,7 @@ without a terminal (scripts, CI) --yes is required.`,
 		Example: `  kubectl zz delete shop --dry-run         # what would go
   kubectl zz delete shop                   # asks first
   kubectl zz delete shop --yes --delete-data`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

@@ -109,11 +109,11 @@ func TestRollbackAndHistoryFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{args: []string{"rollback"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"rollback"}, wantErr: "an app name is required"},
 		{args: []string{"rollback", "shop", "--to-revision", "-1"}, wantErr: "--to-revision must be positive"},
 		{args: []string{"rollback", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
 		{args: []string{"rollback", "shop", "--diff", "-o", "json"}, wantErr: "--diff prints a diff: drop --output"},
-		{args: []string{"history"}, wantErr: "accepts 1 arg(s)"},
+		{args: []string{"history"}, wantErr: "an app name is required"},
 		{args: []string{"history", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported; use one of: wide, json, yaml`},
 	}
 	for _, tt := range tests {

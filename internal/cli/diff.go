@@ -30,7 +30,7 @@ Like diff and kubectl diff it exits 0 when the revisions are the same, 1 when th
 differ, and more on errors.`,
 		Example: `  kubectl zz diff shop --revision 3           # revision 3 against the latest
   kubectl zz diff shop --revision 3 --to 5`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

@@ -64,7 +64,7 @@ as they come, until Ctrl-C.`,
   # the warnings of every app in every namespace
   kubectl zz events -A --types Warning
   kubectl zz events shop -o json`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              atMostOneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

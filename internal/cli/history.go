@@ -38,7 +38,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
   kubectl zz history shop --revision 3 -o json
   # both clusters in one table
   kubectl zz history shop --context prod-a,prod-b`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

@@ -39,7 +39,7 @@ revision (or to --to-revision there).`,
   # what it would change, changing nothing (exit 1 when it would change something)
   kubectl zz rollback shop --to-revision 3 --diff
   kubectl zz rollback shop --context prod-a,prod-b`,
-		Args:              cobra.ExactArgs(1),
+		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

@@ -65,7 +65,7 @@ func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
   kubectl zz status shop -o jsonpath='{.items[0].health}'
   # the app shop in every namespace that has one
   kubectl zz status shop -A`,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              atMostOneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}

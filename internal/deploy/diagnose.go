@@ -218,6 +218,10 @@ func Summary(problems []Problem) string {
 type Status struct {
 	Want, Ready, Updated, Total, Available int32
 	Complete                               bool
+	// Observed is false until the Deployment controller has seen the
+	// current spec: until then the counts are the previous rollout's, and
+	// "3/3 updated" would say the new one is done before it began.
+	Observed bool
 	// Failed is set when the controller gave up (progress deadline).
 	Failed string
 	// ReplicaFailure is why the controller cannot create pods (quota,
@@ -236,6 +240,7 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 	s := d.Status
 	st := Status{Want: want, Ready: s.ReadyReplicas, Updated: s.UpdatedReplicas, Total: s.Replicas, Available: s.AvailableReplicas}
 	observed := s.ObservedGeneration >= d.Generation
+	st.Observed = observed
 	st.Complete = observed && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
 	for _, c := range s.Conditions {
 		// A missed deadline of an earlier generation says nothing about the
@@ -251,5 +256,9 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 }
 
 func (s Status) String() string {
+	if !s.Observed {
+		// kubectl rollout status: "Waiting for deployment spec update to be observed".
+		return fmt.Sprintf("%d/%d ready, %d total, new spec not yet seen by the Deployment controller", s.Ready, s.Want, s.Total)
+	}
 	return fmt.Sprintf("%d/%d ready, %d/%d updated, %d total", s.Ready, s.Want, s.Updated, s.Want, s.Total)
 }

@@ -136,6 +136,11 @@ func TestRolloutStatus(t *testing.T) {
 			t.Errorf("%s: complete = %v", tt.name, got)
 		}
 	}
+	// Before the controller sees a new spec the counts are the last
+	// rollout's: they must not read as this one's progress.
+	if got, want := RolloutStatus(d(3, 2, 3, 3, 3, 3)).String(), "3/3 ready, 3 total, new spec not yet seen by the Deployment controller"; got != want {
+		t.Errorf("unobserved status = %q, want %q", got, want)
+	}
 	dead := d(2, 2, 3, 3, 1, 3)
 	dead.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", Message: "ReplicaSet has timed out progressing."}}
 	dead.Status.Conditions = append(dead.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
