@@ -135,6 +135,15 @@ func suggest(path string) string {
 		}
 	}
 	unknown := strings.ToLower(parts[len(parts)-1])
+	if len(parts) == 1 {
+		// A flat file (image: at the top, as other tools' specs have it):
+		// say where the field goes rather than list the four top-level ones.
+		if spec, ok := fieldByTag(t, "spec"); ok {
+			if f, ok := fieldByTag(spec.Type, parts[0]); ok {
+				return fmt.Sprintf("it belongs under spec (spec.%s)", tagName(f))
+			}
+		}
+	}
 	best, bestDist := "", 3
 	var names []string
 	for i := range t.NumField() {
