@@ -276,13 +276,25 @@ func (g *gpuOutput) item(kind, namespace, name string, v any) error {
 	return nil
 }
 
+// viewHint adds, to the error of a node not found, the flag a user meant who
+// typed a view as a word (kubectl zz gpu pods), as kubectl get would take it.
+func viewHint(err error, nodes []string) error {
+	views := map[string]string{"pods": "--pods", "pod": "--pods", "apps": "--pods", "shapes": "--shapes", "fit": "--fit 24Gi"}
+	for _, n := range nodes {
+		if flag, ok := views[n]; ok {
+			return fmt.Errorf("%w; for the %s view, use the flag: kubectl zz gpu %s", err, n, flag)
+		}
+	}
+	return err
+}
+
 // Run collects and prints.
 func (o *GPUOptions) Run(cmd *cobra.Command) error {
 	out := &gpuOutput{several: len(o.targets) > 1}
 	for _, t := range o.targets {
 		snap, err := gpuinspect.Collect(cmd.Context(), t.client, o.Nodes)
 		if err != nil {
-			return contextErr(t.context, err)
+			return contextErr(t.context, viewHint(err, o.Nodes))
 		}
 		for _, w := range snap.Warnings {
 			fmt.Fprintln(o.ErrOut, "warning:", contextErr(t.context, fmt.Errorf("%s", w)))
