@@ -90,8 +90,12 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	if !o.DryRun {
 		out = o.ErrOut // the list is the question's context; stdout says what was done
 	}
+	verb := "would delete"
+	if o.Yes && !o.DryRun {
+		verb = "deleting" // no question follows: the list is what is being done
+	}
 	for _, p := range plans {
-		fmt.Fprintf(out, "%s in %s: would delete %s\n", o.App, where(p.t), strings.Join(p.res.Deleted, ", "))
+		fmt.Fprintf(out, "%s in %s: %s %s\n", o.App, where(p.t), verb, strings.Join(p.res.Deleted, ", "))
 		if len(p.res.Kept) > 0 {
 			fmt.Fprintf(out, "  and keep %s (add --delete-data to delete it)\n", strings.Join(p.res.Kept, ", "))
 		}
