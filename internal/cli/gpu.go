@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -288,11 +289,31 @@ func viewHint(err error, nodes []string) error {
 	return err
 }
 
+// collect reads what the view needs. The pods view falls back, for a user
+// who may not list nodes or every pod (a tenant), to the pods of the
+// namespace as their annotations record them, and says so once.
+func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot, error) {
+	snap, err := gpuinspect.Collect(cmd.Context(), t.client, o.Nodes)
+	if err == nil || !o.Pods || len(o.Nodes) > 0 || !apierrors.IsForbidden(err) {
+		return snap, err
+	}
+	ns := t.namespace
+	if o.AllNamespaces {
+		ns = metav1.NamespaceAll
+	}
+	own, ownErr := gpuinspect.CollectPods(cmd.Context(), t.client, ns)
+	if ownErr != nil {
+		return nil, err // the first refusal says what is missing
+	}
+	fmt.Fprintln(o.ErrOut, "warning:", contextErr(t.context, fmt.Errorf("%v; the pods' cards are shown as their zz.io annotations record them, not checked against the nodes", err)))
+	return own, nil
+}
+
 // Run collects and prints.
 func (o *GPUOptions) Run(cmd *cobra.Command) error {
 	out := &gpuOutput{several: len(o.targets) > 1}
 	for _, t := range o.targets {
-		snap, err := gpuinspect.Collect(cmd.Context(), t.client, o.Nodes)
+		snap, err := o.collect(cmd, t)
 		if err != nil {
 			return contextErr(t.context, viewHint(err, o.Nodes))
 		}

@@ -2,15 +2,18 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -169,6 +172,41 @@ func TestGPUPods(t *testing.T) {
 // TestGPUFit: --fit judges one pod on every GPU node as the extender would:
 // a request from flags, or a pending pod's own, with the cards chosen, the
 // room, or the filter's reason.
+// TestGPUPodsForTenant: a user who may read the pods of a namespace but not
+// the nodes (edit, view) sees its GPU pods as their annotations record them,
+// with a warning; every namespace still needs the rights to list every pod.
+func TestGPUPodsForTenant(t *testing.T) {
+	a := fakeClient(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"llm-0", "llm", ""})...)
+	forbid := func(resource string) func(clienttesting.Action) (bool, runtime.Object, error) {
+		return func(act clienttesting.Action) (bool, runtime.Object, error) {
+			if act.GetNamespace() != "" {
+				return false, nil, nil
+			}
+			return true, nil, apierrors.NewForbidden(corev1.Resource(resource), "", errors.New(`User "dev" cannot list resource "`+resource+`" at the cluster scope`))
+		}
+	}
+	a.PrependReactor("list", "nodes", forbid("nodes"))
+	a.PrependReactor("list", "pods", forbid("pods"))
+	zz := withFakeClusters(t, a, fakeClient())
+	checkLines(t, zz, []string{"gpu", "--pods"}, []string{
+		"POD APP NODE CARD REQUESTED USED OVER",
+		"llm-0 llm gpu-1 0 8Gi <unknown> false",
+		"vision-0 vision gpu-1 0 8Gi 9000Mi true",
+		"",
+		"APP PODS REQUESTED USED OVER",
+		"llm 1 8Gi <unknown> 0",
+		"vision 1 8Gi 9000Mi 1",
+	})
+	if _, stderr, err := zz("gpu", "--pods"); err != nil || !strings.Contains(stderr, "nodes is forbidden") || !strings.Contains(stderr, "as their zz.io annotations record them") {
+		t.Errorf("no warning: %v, stderr %q", err, stderr)
+	}
+	for _, args := range [][]string{{"gpu", "--pods", "-A"}, {"gpu"}, {"gpu", "gpu-1", "--pods"}} {
+		if _, _, err := zz(args...); err == nil || !strings.Contains(err.Error(), "nodes is forbidden") {
+			t.Errorf("%v: err = %v, want the refusal", args, err)
+		}
+	}
+}
+
 func TestGPUFit(t *testing.T) {
 	objs := gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", ""}, [3]string{"vision-1", "vision", ""}, [3]string{"llm-0", "llm", ""})
 	waiting := func(name string, ann map[string]string) *corev1.Pod {

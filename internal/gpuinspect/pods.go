@@ -2,6 +2,7 @@ package gpuinspect
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -81,25 +83,76 @@ func podRows(views []gpushare.NodeView, pods []corev1.Pod) (rows []PodGPU, warni
 		if len(req) == 0 && len(used) == 0 {
 			continue
 		}
-		row := PodGPU{Namespace: pod.Namespace, Name: pod.Name, App: pod.Labels[contract.LabelApp], Node: pod.Spec.NodeName, labels: pod.Labels}
-		for _, uuid := range unionKeys(req, used) {
-			c := PodCard{Index: -1, UUID: uuid, RequestedMiB: req[uuid]}
-			if i, ok := cards[uuid]; ok {
-				c.Index = i
-			}
-			if u, ok := used[uuid]; ok {
-				c.UsedMiB = &u
-				c.Over = u > c.RequestedMiB
-			}
-			row.Cards = append(row.Cards, c)
-		}
-		slices.SortFunc(row.Cards, func(a, b PodCard) int { return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.UUID, b.UUID)) })
-		rows = append(rows, row)
+		rows = append(rows, podRow(pod, req, cards, used))
 	}
+	sortPods(rows)
+	return rows, warnings
+}
+
+// podRow is one pod's row: per card of req (MiB the pod is charged) or
+// used (MiB it uses), the card's index where index knows its UUID.
+func podRow(pod *corev1.Pod, req map[string]int64, index map[string]int, used gpushare.MemUsed) PodGPU {
+	row := PodGPU{Namespace: pod.Namespace, Name: pod.Name, App: pod.Labels[contract.LabelApp], Node: pod.Spec.NodeName, labels: pod.Labels}
+	for _, uuid := range unionKeys(req, used) {
+		c := PodCard{Index: -1, UUID: uuid, RequestedMiB: req[uuid]}
+		if i, ok := index[uuid]; ok {
+			c.Index = i
+		}
+		if u, ok := used[uuid]; ok {
+			c.UsedMiB = &u
+			c.Over = u > c.RequestedMiB
+		}
+		row.Cards = append(row.Cards, c)
+	}
+	slices.SortFunc(row.Cards, func(a, b PodCard) int { return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.UUID, b.UUID)) })
+	return row
+}
+
+func sortPods(rows []PodGPU) {
 	slices.SortFunc(rows, func(a, b PodGPU) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	return rows, warnings
+}
+
+// CollectPods is what kubectl zz gpu --pods shows a user who may read the
+// pods of a namespace but not the nodes or every pod (a tenant with the edit
+// or view role): its GPU pods, each on the cards its own assignment
+// annotations record (the extender wrote them; the device plugin served
+// them), against the use its device plugin published. Collect, which needs
+// the nodes, charges a pod only where its assignment agrees with its node's
+// inventory; here nothing is checked against the nodes.
+func CollectPods(ctx context.Context, client kubernetes.Interface, namespace string) (*Snapshot, error) {
+	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	s := &Snapshot{}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if pod.Spec.NodeName == "" || gpushare.Terminal(pod) {
+			continue
+		}
+		req, index := map[string]int64{}, map[string]int{}
+		a, err := gpushare.PodAssignment(pod)
+		switch {
+		case err == nil:
+			for j, uuid := range a.UUIDs {
+				req[uuid], index[uuid] = a.MemMiB, a.Indexes[j]
+			}
+		case !errors.Is(err, gpushare.ErrNoAssignment):
+			s.Warnings = append(s.Warnings, fmt.Sprintf("pod %s/%s: %v", pod.Namespace, pod.Name, err))
+		}
+		used, err := gpushare.PodMemUsed(pod)
+		if err != nil && !errors.Is(err, gpushare.ErrNoMemUsed) {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("pod %s/%s: %v", pod.Namespace, pod.Name, err))
+		}
+		if len(req) == 0 && len(used) == 0 {
+			continue
+		}
+		s.Pods = append(s.Pods, podRow(pod, req, index, used))
+	}
+	sortPods(s.Pods)
+	return s, nil
 }
 
 func unionKeys[V any](a map[string]V, b map[string]int64) []string {

@@ -129,19 +129,23 @@ func TestGPUUsageKubelet(t *testing.T) {
 
 	// kubectl zz gpu --pods, the real binary.
 	bin := cluster.GoBuild(t, "./plugins/kubectl-zz")
-	zzGPU := func(args ...string) []string {
+	zzGPUAs := func(kubeconfig string, args ...string) []string {
 		t.Helper()
-		out, err := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", cluster.Kubeconfig, "gpu"}, args...)...).CombinedOutput()
+		var stderr strings.Builder
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", kubeconfig, "gpu"}, args...)...)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("kubectl zz gpu %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("kubectl zz gpu %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 		}
 		var lines []string
 		for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 			lines = append(lines, strings.Join(strings.Fields(l), " "))
 		}
-		t.Logf("kubectl zz gpu %s:\n%s", strings.Join(args, " "), out)
+		t.Logf("kubectl zz gpu %s:\n%s%s", strings.Join(args, " "), out, stderr.String())
 		return lines
 	}
+	zzGPU := func(args ...string) []string { t.Helper(); return zzGPUAs(cluster.Kubeconfig, args...) }
 	index := func(name string) string {
 		for _, c := range n.inv.Cards {
 			if c.UUID == uuidOf[name] {
@@ -162,6 +166,12 @@ func TestGPUUsageKubelet(t *testing.T) {
 	}
 	if got := zzGPU("--pods", "-n", ns); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("kubectl zz gpu --pods:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A developer with the edit role in the namespace, who may not list
+	// nodes, sees the same pods (read from their annotations).
+	dev := roleTenant(t, ns, "dev", "edit")
+	if got := zzGPUAs(dev.kubeconfig, "--pods", "-n", ns); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("kubectl zz gpu --pods as an edit user of %s:\n%s\nwant\n%s", ns, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	got := zzGPU("--pods", "-A", "-l", contract.LabelApp+"=llm")
 	if len(got) != 5 || got[1] != ns+" over llm "+n.Node+" "+index("over")+" 4Gi 6000Mi true" {
