@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/balance"
@@ -49,6 +50,9 @@ type Cache struct {
 	nominationTTL time.Duration
 	mu            sync.Mutex
 	deferred      []types.NamespacedName
+	// records holds bound pods that still carry a preemption record, for
+	// removeRecords; nil until Run starts it.
+	records atomic.Pointer[workqueue.TypedRateLimitingInterface[types.NamespacedName]]
 }
 
 // NewCache builds the informers; Run starts them.
@@ -156,9 +160,69 @@ func (c *Cache) setPod(obj any) {
 		klog.ErrorS(err, "Cannot read the GPU assignment; its memory stays held", "pod", klog.KObj(p))
 	}
 	c.book.SetPod(p)
-	if v, ok := p.Annotations[contract.AnnotationGPUNomination]; ok && p.Spec.NodeName == "" && c.DefaultPolicy != "" {
-		c.restoreNomination(p, v)
+	if v, ok := p.Annotations[contract.AnnotationGPUNomination]; ok {
+		switch {
+		case p.Spec.NodeName == "" && c.DefaultPolicy != "":
+			c.restoreNomination(p, v)
+		case p.Spec.NodeName != "":
+			if q := c.records.Load(); q != nil {
+				(*q).Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+			}
+		}
 	}
+}
+
+// removeRecords removes the preemption record from pods that are bound:
+// it kept the freed cards for the pod across a failover while it waited;
+// bound, nothing reads it, and left on the pod it reads as a preemption
+// still under way (kubectl describe). The informer tells of every such pod,
+// whichever replica bound it and whenever the record landed; a failed patch
+// is retried with backoff.
+func (c *Cache) removeRecords(ctx context.Context) {
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName]())
+	c.records.Store(&q)
+	go func() {
+		<-ctx.Done()
+		q.ShutDown()
+	}()
+	// Bound pods listed before the queue existed.
+	if pods, err := c.factory.Core().V1().Pods().Lister().List(labels.Everything()); err == nil {
+		for _, p := range pods {
+			if _, ok := p.Annotations[contract.AnnotationGPUNomination]; ok && p.Spec.NodeName != "" {
+				q.Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+			}
+		}
+	}
+	for {
+		key, quit := q.Get()
+		if quit {
+			return
+		}
+		if c.removeRecord(ctx, key) {
+			q.Forget(key)
+		} else {
+			q.AddRateLimited(key)
+		}
+		q.Done(key)
+	}
+}
+
+// removeRecord removes the record from pod key if it is bound and has one;
+// false means try again.
+func (c *Cache) removeRecord(ctx context.Context, key types.NamespacedName) bool {
+	pod, err := c.factory.Core().V1().Pods().Lister().Pods(key.Namespace).Get(key.Name)
+	if err != nil {
+		return true // gone
+	}
+	if _, ok := pod.Annotations[contract.AnnotationGPUNomination]; !ok || pod.Spec.NodeName == "" {
+		return true
+	}
+	err = podannotate.Patch(ctx, c.client, pod.Namespace, pod.Name, pod.UID, map[string]*string{contract.AnnotationGPUNomination: nil})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		klog.FromContext(ctx).Error(err, "Could not remove the preemption record of a bound pod; retrying", "pod", key)
+		return false
+	}
+	return true // a conflict: the pod was recreated (UID precondition)
 }
 
 // restoreNomination restores the preemption recorded on pending pod p, once
@@ -205,6 +269,7 @@ func (c *Cache) Run(ctx context.Context, assumeTTL, unstartedTTL time.Duration) 
 	}
 	c.ready.Store(true)
 	c.restoreDeferred()
+	go c.removeRecords(ctx)
 	go c.expireAssumptions(ctx)
 	klog.FromContext(ctx).Info("Caches synced; GPU state rebuilt from pod annotations", "gpuNodes", len(c.ledger.View()))
 	wait.UntilWithContext(ctx, func(ctx context.Context) {

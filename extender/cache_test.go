@@ -110,3 +110,56 @@ func TestCacheRestoresNominations(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheRemovesRecordsOfBoundPods: a bound pod's preemption record is
+// removed, whether it was bound before the extender started or after, and
+// whatever else the pod carries stays; a pending pod keeps its record.
+func TestCacheRemovesRecordsOfBoundPods(t *testing.T) {
+	record := func(p *corev1.Pod) *corev1.Pod {
+		p.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "a", Since: time.Now()}.Encode(), "keep": "me"}
+		return p
+	}
+	before := record(gpuPod("bound-before", "1Gi", 1))
+	before.Spec.NodeName = "a"
+	later := record(gpuPod("bound-later", "1Gi", 1))
+	pending := record(gpuPod("pending", "1Gi", 1))
+	client := fake.NewClientset(gpuNode("a", 40960), before, later, pending)
+	c, err := NewCache(client, gpushare.NewLedger(), balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DefaultPolicy = gpushare.Binpack
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	get := func(name string) *corev1.Pod {
+		p, err := client.CoreV1().Pods("ns").Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	removed := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			p := get(name)
+			if _, ok := p.Annotations[contract.AnnotationGPUNomination]; !ok {
+				if p.Annotations["keep"] != "me" {
+					t.Errorf("%s lost its other annotations: %v", name, p.Annotations)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is bound and still carries its preemption record", name)
+			}
+		}
+	}
+	removed("bound-before")
+	bound := get("bound-later")
+	bound.Spec.NodeName = "a"
+	if _, err := client.CoreV1().Pods("ns").Update(t.Context(), bound, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	removed("bound-later")
+	if _, ok := get("pending").Annotations[contract.AnnotationGPUNomination]; !ok {
+		t.Error("a pending pod lost its preemption record")
+	}
+}

@@ -114,7 +114,7 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV,
 		plan.BeforeMemory.Range, plan.AfterMemory.Range, plan.BeforeMemory.CV, plan.AfterMemory.CV)
 	if kept := rebalance.Kept(nodes); kept != "" {
-		fmt.Fprintf(o.ErrOut, "Pods never moved: %s\n", kept)
+		fmt.Fprintf(o.ErrOut, "Pods never moved, and why:\n  %s\n", strings.ReplaceAll(kept, "\n", "\n  "))
 	}
 	if others := otherSchedulers(plan.Moves); others != "" {
 		fmt.Fprintf(o.ErrOut, "warning: %s; their replacements go where that scheduler puts them, which may not be where planned (zz-scheduler's balance extender places them as the plan expects; the shipped webhook policy routes every pool's pods to it)\n", others)

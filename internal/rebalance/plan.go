@@ -312,8 +312,9 @@ func (s *state) fits(i int, p *Pod) bool {
 
 func sq(x float64) float64 { return x * x }
 
-// Kept says how many pods of the nodes are never moved, and why, most
-// common reason first: "4 (its GPU memory ...), 1 (no controller: ...)".
+// Kept says how many pods of the nodes are never moved, and why, one line a
+// reason (each said of one pod), most common first: "4  its GPU memory ...",
+// "1  no controller: ...".
 func Kept(nodes []Node) string {
 	count := map[string]int{}
 	for i := range nodes {
@@ -327,7 +328,7 @@ func Kept(nodes []Node) string {
 	slices.SortFunc(reasons, func(a, b string) int { return cmp.Or(cmp.Compare(count[b], count[a]), cmp.Compare(a, b)) })
 	parts := make([]string, len(reasons))
 	for i, r := range reasons {
-		parts[i] = fmt.Sprintf("%d (%s)", count[r], r)
+		parts[i] = fmt.Sprintf("%d  %s", count[r], r)
 	}
-	return strings.Join(parts, ", ")
+	return strings.Join(parts, "\n")
 }

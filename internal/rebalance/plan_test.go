@@ -255,3 +255,18 @@ func TestComputeKeepsToWhereTheSchedulerWouldPlace(t *testing.T) {
 		})
 	}
 }
+
+// TestKept: one line a reason, most common first, ties by reason.
+func TestKept(t *testing.T) {
+	nodes := []Node{
+		{Name: "a", Pods: []Pod{pinned("g1", 100, ReasonGPUMemory), pinned("d1", 100, ReasonDaemonSet), {Namespace: "ns", Name: "free"}}},
+		{Name: "b", Pods: []Pod{pinned("g2", 100, ReasonGPUMemory), pinned("n1", 100, ReasonNoController)}},
+	}
+	want := "2  " + ReasonGPUMemory + "\n1  " + ReasonDaemonSet + "\n1  " + ReasonNoController
+	if got := Kept(nodes); got != want {
+		t.Errorf("Kept =\n%s\nwant\n%s", got, want)
+	}
+	if got := Kept([]Node{{Name: "c", Pods: []Pod{{Namespace: "ns", Name: "free"}}}}); got != "" {
+		t.Errorf("Kept of movable pods = %q", got)
+	}
+}

@@ -28,7 +28,7 @@ func TestDemo(t *testing.T) {
 		"zz-scheduler",          // the GPU pods' scheduler, set by the webhook
 		"/app zz test log line", // kubectl zz logs followed the apps' pods
 		// The GPU pods stay where the extender packed them.
-		"Pods never moved: 4 (its GPU memory is placed card by card by the zz extender",
+		"Pods never moved, and why:\n  4  its GPU memory is placed card by card by the zz extender",
 		"shop rolled back, recorded as revision 3",
 		"shop runs registry.local/shop:1.0.0",
 		"cluster demo-e2e stopped",

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,6 +119,7 @@ func TestGPUPreemption(t *testing.T) {
 	// one comes: one victim goes, and the card it frees is the preemptor's.
 	create(pod("low-waiting", "zz-e2e-low", "low-waiting"))
 	waitUnschedulable(t, ns, "low-waiting")
+	seen := annotationValues(t, ns, "high", contract.AnnotationGPUNomination)
 	create(pod("high", "zz-e2e-high", "high"))
 	running := cluster.RunningPods(t, ns, "app=high", 1, 90*time.Second)
 	if running[0].Spec.NodeName != node {
@@ -142,20 +145,19 @@ func TestGPUPreemption(t *testing.T) {
 	if waiting.Spec.NodeName != "" {
 		t.Fatalf("the waiting low-priority pod took a card on %s", waiting.Spec.NodeName)
 	}
-	// The preemption is recorded on the preemptor, for the other replica and
-	// a restart (the shipped policies let the extender write that only).
-	cluster.WaitFor(t, 30*time.Second, "the preemption recorded on its pod", func(ctx context.Context) (bool, string, error) {
-		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "high", metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
+	// The preemption was recorded on the preemptor while it waited, for the
+	// other replica and a restart (the shipped policies let the extender
+	// write that only), and the record is gone once it is bound.
+	nominationRemoved(t, ns, "high")
+	recorded := false
+	for _, v := range seen() {
+		if rec, err := gpushare.ParseNominationRecord(v); err == nil && rec.Node == node {
+			recorded = true
 		}
-		v, ok := p.Annotations[contract.AnnotationGPUNomination]
-		if !ok {
-			return false, "no record", nil
-		}
-		rec, err := gpushare.ParseNominationRecord(v)
-		return err == nil && rec.Node == node, v, err
-	})
+	}
+	if !recorded {
+		t.Errorf("the preemptor never carried a record of its preemption on %s; values seen: %q", node, seen())
+	}
 	// Events name no other pod: only counts, and the preemptor's UID.
 	podEvent(t, ns, "high", contract.ReasonPreempting, "Evicting 1 lower-priority pods on node "+node)
 	for _, p := range pods.Items {
@@ -166,6 +168,50 @@ func TestGPUPreemption(t *testing.T) {
 	m := scrape(t, z.url("/metrics"))
 	if !strings.Contains(m, `zz_extender_preemptions_total{result="evicted"} 1`) {
 		t.Errorf("metrics do not count one finished preemption:\n%s", grepLines(m, "zz_extender_preemptions_total"))
+	}
+}
+
+// nominationRemoved waits for the extender to remove the preemption record
+// from a preemptor it bound.
+func nominationRemoved(t *testing.T, ns, name string) {
+	t.Helper()
+	cluster.WaitFor(t, 30*time.Second, "the preemption record removed from the bound preemptor", func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		v, ok := p.Annotations[contract.AnnotationGPUNomination]
+		return !ok, v, nil
+	})
+}
+
+// annotationValues watches pod ns/name from now on and returns what it has
+// seen of annotation key so far, in order (every version's value that has
+// it).
+func annotationValues(t *testing.T, ns, name, key string) func() []string {
+	t.Helper()
+	w, err := cluster.Client.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var mu sync.Mutex
+	var values []string
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok {
+				if v, ok := p.Annotations[key]; ok {
+					mu.Lock()
+					values = append(values, v)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(values)
 	}
 }
 
@@ -311,6 +357,7 @@ func TestGPUPreemptionSurvivesRestart(t *testing.T) {
 	if running[0].Spec.NodeName != node {
 		t.Fatalf("the preemptor runs on %s, want %s", running[0].Spec.NodeName, node)
 	}
+	nominationRemoved(t, ns, "high")
 	waiting, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "low-waiting", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

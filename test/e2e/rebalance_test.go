@@ -102,7 +102,7 @@ func TestRebalance(t *testing.T) {
 			t.Errorf("planned %s, whose budget allows no disruption:\n%s", m.Pod, out)
 		}
 	}
-	if !strings.Contains(errOut, "2 ("+rebalance.ReasonBudget+" locked allows no disruption now)") {
+	if !strings.Contains(errOut, "\n  2  "+rebalance.ReasonBudget+" locked allows no disruption now\n") {
 		t.Errorf("the dry run does not say why locked's pods stay:\n%s", errOut)
 	}
 	t.Logf("dry run:\n%s", errOut)
