@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 func fakeEvent(ns, name, kind, obj, uid, typ, reason string, ago time.Duration) *corev1.Event {
@@ -81,7 +81,7 @@ func TestEvents(t *testing.T) {
 		once.Do(func() { close(watching) })
 		return false, nil, nil
 	})
-	stdout := &syncBuffer{}
+	stdout := &syncbuf.Buffer{}
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: io.Discard}
 	o := &EventsOptions{App: "shop", Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: time.Hour,
 		targets: []target{{name: "a", namespace: "ns-a", client: a}}}
@@ -125,25 +125,7 @@ func TestEvents(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitOutput(t *testing.T, b *syncBuffer, want string) {
+func waitOutput(t *testing.T, b *syncbuf.Buffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), want); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

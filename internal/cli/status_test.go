@@ -17,6 +17,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 func TestStatusAndList(t *testing.T) {
@@ -152,7 +153,7 @@ func TestStatusWatch(t *testing.T) {
 		watching <- struct{}{}
 		return false, nil, nil
 	})
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	o := newStatusOptions(nil, genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: io.Discard}, false)
 	o.App, o.Watch, o.Interval = "shop", true, 10*time.Millisecond
 	o.targets = []target{{name: "a", namespace: "ns-a", client: c}}

@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 // fakeKubelet serves container logs as the kubelet does: CRI-timestamped
@@ -123,24 +123,6 @@ func (k *fakeKubelet) openCount(key string) []*corev1.PodLogOptions {
 	return slices.Clone(k.opens[key])
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func appPod(name string, containers ...string) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID("uid-" + name), Labels: map[string]string{contract.LabelApp: "shop"}}}
 	for _, c := range containers {
@@ -170,7 +152,7 @@ func TestRunFollows(t *testing.T) {
 	k.add("east/ns/shop-a/app", 9)
 	k.add("west/ns/shop-w/app", 3)
 	k.breaks["east/ns/shop-a/app"] = 5
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	cfg := &Config{
 		Clusters:      []Cluster{{Name: "east", Client: east, Namespaces: []string{"ns"}}, {Name: "west", Client: west, Namespaces: []string{"ns"}}},
 		LabelSelector: contract.LabelApp + "=shop",
@@ -252,7 +234,7 @@ func TestRunOutputDirCapAndTail(t *testing.T) {
 	k.add("east/ns/shop-a/app", 10)
 	k.add("east/ns/shop-b/app", 10)
 	dir := t.TempDir()
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	// Streams open only once the cap has held one back (or after 10 s), so
 	// the first cannot end before the second asks for its slot.
 	held := make(chan struct{})
@@ -316,7 +298,7 @@ func TestRunCompletedPodPrintedOnce(t *testing.T) {
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", ContainerID: "cri://job-1-main",
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, ContainerID: "cri://job-1-main"}}}}
 	client := fake.NewClientset(pod)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cfg := &Config{
 		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
 		Format:   Format{Output: OutputRaw}, Follow: true, Tail: -1,
@@ -352,7 +334,7 @@ func TestRunPrevious(t *testing.T) {
 	crashed.Status.ContainerStatuses[0].RestartCount = 4
 	crashed.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 2, ContainerID: "cri://shop-a-app-3"}
 	dir := t.TempDir()
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	cfg := &Config{
 		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(crashed, appPod("shop-b", "app")), Namespaces: []string{"ns"}}},
 		Selector: Selector{Previous: true}, Format: Format{Output: OutputRaw}, Tail: 2, OutputDir: dir,
@@ -399,7 +381,7 @@ func TestRunUnreadable(t *testing.T) {
 		}
 		return k.open(ctx, c, tg, opts)
 	}
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	cfg := &Config{
 		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app"), appPod("shop-b", "app"), appPod("shop-c", "app")), Namespaces: []string{"ns"}}},
 		Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
@@ -458,7 +440,7 @@ func TestRunRefusedNamespace(t *testing.T) {
 	}
 	for _, namespaces := range [][]string{{"ns", "team"}, {metav1.NamespaceAll}} {
 		t.Run(fmt.Sprintf("no-follow %q", namespaces), func(t *testing.T) {
-			var out, errOut syncBuffer
+			var out, errOut syncbuf.Buffer
 			cfg := &Config{
 				Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(pods()...), Namespaces: namespaces}},
 				Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
@@ -478,7 +460,7 @@ func TestRunRefusedNamespace(t *testing.T) {
 
 	t.Run("follow", func(t *testing.T) {
 		opensInNS.Store(0)
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		client := fake.NewClientset(pods()...)
 		cfg := &Config{
 			Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns", "team"}}},
@@ -520,7 +502,7 @@ func TestRunRefusedNamespace(t *testing.T) {
 			}
 			return false, nil, nil
 		})
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		cfg := &Config{
 			Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns", "team"}}},
 			Format:   Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open,
@@ -543,7 +525,7 @@ func TestRunRefusedNamespace(t *testing.T) {
 			return nil, forbidden("any")
 		}
 		for _, follow := range []bool{false, true} {
-			var errOut syncBuffer
+			var errOut syncbuf.Buffer
 			cfg := &Config{
 				Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(pods()...), Namespaces: []string{metav1.NamespaceAll}}},
 				Format:   Format{Output: OutputRaw}, Tail: -1, Follow: follow, Out: io.Discard, ErrOut: &errOut, OpenStream: all,

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 // replicasOf is the live Deployment's replicas.
@@ -407,7 +406,7 @@ func TestDay2Status(t *testing.T) {
 	mustZZ(t, ns, "abort", "shop", "--timeout", "60s")
 
 	// --watch prints the table, then again when something changes.
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &buf, ErrOut: &buf})
 	root.SetArgs([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns, "status", "shop", "--watch", "--interval", "200ms"})
@@ -434,24 +433,6 @@ func squash(s string) string {
 		lines[i] = indent + strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestDay2TwoClusters: --context a,b across two real local clusters:
