@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -89,7 +93,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "App spec file (default zz.yaml, unless --name describes the app in flags); repeat to merge per-environment files in order (-f zz.yaml -f prod.yaml)")
+	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "App spec file, URL or - for stdin (default zz.yaml, unless --name describes the app in flags); repeat to merge per-environment files in order (-f zz.yaml -f prod.yaml)")
 	fl.StringArrayVar(&o.Sets, "set", nil, "Set a spec field after the files, as path=value (--set spec.replicas=5; '\\.' is a dot inside a key); repeatable")
 	fl.BoolVar(&o.Adopt, "adopt", false, "Take over existing objects of the app's names that kubectl zz did not create (default: refuse, naming them)")
 	fl.StringVar(&o.Canary, "canary", "", "Run the new version as <app>-canary next to the stable Deployment, behind the same Service: N pods or N% of the stable ones; kubectl zz promote or abort ends it")
@@ -118,19 +122,22 @@ func (o *DeployOptions) Complete() error {
 	if len(names) == 0 && o.Name == "" {
 		names = []string{appspec.DefaultFile}
 	}
+	if stdin := len(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n != "-" })); stdin > 1 {
+		return errors.New("-f - reads the spec from stdin, which can be read once: give it once")
+	}
 	for _, name := range names {
-		data, err := os.ReadFile(name)
+		data, err := readSpec(name, o.In)
 		if errors.Is(err, os.ErrNotExist) && len(o.Filenames) == 0 {
 			return fmt.Errorf("no %s here: pass -f FILE, or describe the app with --name, --type and --image", appspec.DefaultFile)
 		}
 		if err != nil {
 			return err
 		}
-		o.files = append(o.files, appspec.Source{Name: name, Data: data})
+		o.files = append(o.files, appspec.Source{Name: specName(name), Data: data})
 	}
 	o.file = "flags"
 	if len(names) > 0 {
-		o.file = names[0]
+		o.file = specName(names[0])
 	}
 	if o.Canary != "" {
 		share, err := deploy.ParseCanaryShare(o.Canary)
@@ -317,4 +324,55 @@ func termWidth(w any) int {
 		return 0
 	}
 	return width
+}
+
+// maxSpecBytes bounds a spec read from stdin or a URL: an app spec is a few
+// KiB, and a wrong URL must not fill the memory.
+const maxSpecBytes = 1 << 20
+
+// readSpec reads a spec as kubectl's -f does: "-" is stdin, an http(s) URL
+// is fetched, anything else is a file.
+func readSpec(name string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader
+	switch {
+	case name == "-":
+		if stdin == nil {
+			return nil, errors.New("-f -: no stdin to read the spec from")
+		}
+		r = stdin
+	case strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("-f %s: %w", name, err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("-f %s: %w", name, err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("-f %s: the server answered %s", name, resp.Status)
+		}
+		r = resp.Body
+	default:
+		return os.ReadFile(name)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("-f %s: %w", name, err)
+	}
+	if len(data) > maxSpecBytes {
+		return nil, fmt.Errorf("-f %s: more than %d bytes; an app spec is a few KiB", name, maxSpecBytes)
+	}
+	return data, nil
+}
+
+// specName is how errors name a spec: stdin as kubectl names it.
+func specName(name string) string {
+	if name == "-" {
+		return "<stdin>"
+	}
+	return name
 }

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +18,14 @@ import (
 
 func execute(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	streams, _, out, _ := genericiooptions.NewTestIOStreams()
+	return executeWithInput(t, "", args...)
+}
+
+// executeWithInput is execute with stdin holding in.
+func executeWithInput(t *testing.T, in string, args ...string) (string, error) {
+	t.Helper()
+	streams, stdin, out, _ := genericiooptions.NewTestIOStreams()
+	stdin.WriteString(in)
 	root := NewCmdZZ(streams)
 	// No cluster in unit tests: a kubeconfig whose server nothing listens on;
 	// clients are built but never reach it.
@@ -49,12 +59,27 @@ const shopSpec = "apiVersion: zz.io/v1\nkind: App\nname: shop\nspec:\n  type: we
 
 func TestDeployDryRun(t *testing.T) {
 	file := writeSpec(t, shopSpec)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/shop.yaml" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, shopSpec)
+	}))
+	defer srv.Close()
 	tests := []struct {
 		name    string
 		args    []string
+		stdin   string
 		want    []string
 		wantErr string
 	}{
+		{name: "spec from stdin", args: []string{"-f", "-"}, stdin: shopSpec, want: []string{"kind: Deployment", "image: reg/shop:1.0"}},
+		{name: "stdin merged with a file", args: []string{"-f", file, "-f", "-"}, stdin: "spec:\n  replicas: 7\n", want: []string{"replicas: 7", "image: reg/shop:1.0"}},
+		{name: "stdin named in errors", args: []string{"-f", "-"}, stdin: strings.Replace(shopSpec, "256Mi", "12GB", 1), wantErr: `<stdin>: spec.memory: "12GB" is not a quantity`},
+		{name: "stdin twice", args: []string{"-f", "-", "-f", "-"}, stdin: shopSpec, wantErr: "-f - reads the spec from stdin, which can be read once: give it once"},
+		{name: "spec from a URL", args: []string{"-f", srv.URL + "/shop.yaml"}, want: []string{"kind: Deployment", "image: reg/shop:1.0"}},
+		{name: "URL not found", args: []string{"-f", srv.URL + "/nope.yaml"}, wantErr: "the server answered 404 Not Found"},
 		{name: "yaml from file", args: []string{"-f", file},
 			want: []string{"kind: Service", "kind: Deployment", "namespace: team-a", "image: reg/shop:1.0", "memory: 256Mi", "path: /health"}},
 		{name: "image override sets version", args: []string{"-f", file, "--image", "reg/shop:2.1"},
@@ -74,7 +99,7 @@ func TestDeployDryRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := execute(t, append([]string{"deploy", "--dry-run", "-n", "team-a"}, tt.args...)...)
+			out, err := executeWithInput(t, tt.stdin, append([]string{"deploy", "--dry-run", "-n", "team-a"}, tt.args...)...)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
