@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,11 +19,13 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/test/e2e/framework"
 )
 
 // TestBenchWebhook creates 1,000 pods through the apiserver in a namespace
-// the webhook mutates, in one that a no-op webhook (an HTTPS server that
-// decodes the review and allows it unchanged, registered the same way) serves,
+// the webhook mutates, in one that a no-op webhook (an HTTPS server in a
+// process of its own that decodes the review and allows it unchanged,
+// registered the same way: test/e2e/baselinewebhook) serves,
 // in one the same server serves with a one-operation JSON patch (a label), and
 // in one no webhook sees, in turn, and reports the latency of a create and
 // the throughput of each, and the zz webhook's ratios to the no-op one (the
@@ -50,8 +47,8 @@ func TestBenchWebhook(t *testing.T) {
 	without := cluster.Namespace(t, nil)
 	inCEL := cluster.Namespace(t, map[string]string{benchMAPLabel: "enabled"})
 	startBenchMAP(t)
-	startNoopWebhook(t, benchNoopLabel, nil)
-	startNoopWebhook(t, benchPatchLabel, []byte(`[{"op":"add","path":"/metadata/labels/zz-bench~1patched","value":"1"}]`))
+	noopProc := startNoopWebhook(t, benchNoopLabel, nil)
+	patchProc := startNoopWebhook(t, benchPatchLabel, []byte(`[{"op":"add","path":"/metadata/labels/zz-bench~1patched","value":"1"}]`))
 	cfg := *cluster.Config
 	cfg.QPS, cfg.Burst = 2000, 2000
 	client, err := kubernetes.NewForConfig(&cfg)
@@ -82,9 +79,10 @@ func TestBenchWebhook(t *testing.T) {
 	const pods = 1000
 	workers := envInt(t, "ZZ_BENCH_WORKERS", 8)
 	// CPU per create, of every process that does the work: the apiserver,
-	// etcd, the zz webhook, and this test (the client, and the no-op webhook).
-	// On a shared machine latency measures the queue; CPU per create does not.
-	pids := []int{clusterPid(t, "kube-apiserver"), clusterPid(t, "etcd"), w.proc.Pid(), os.Getpid()}
+	// etcd, the zz webhook, this test (the client) and the two baseline
+	// webhooks. On a shared machine latency measures the queue; CPU per
+	// create does not.
+	pids := []int{clusterPid(t, "kube-apiserver"), clusterPid(t, "etcd"), w.proc.Pid(), os.Getpid(), noopProc.Pid(), patchProc.Pid()}
 	results := map[string][]benchRun{}
 	names := map[string]string{with: "zz     ", noop: "no-op  ", patch: "one-op ", without: "without", inCEL: "cel    "}
 	rounds := envInt(t, "ZZ_BENCH_ROUNDS", 3)
@@ -155,39 +153,27 @@ const (
 )
 
 // startNoopWebhook serves a webhook that allows every review, unchanged or
-// with the same JSON patch, over TLS on 127.0.0.1, and registers it for
+// with the same JSON patch, over TLS on 127.0.0.1 in a process of its own
+// (test/e2e/baselinewebhook), as zz-webhook is served, and registers it for
 // namespaces labelled label, with the zz webhook's registration settings.
-func startNoopWebhook(t *testing.T, label string, patch []byte) {
+func startNoopWebhook(t *testing.T, label string, patch []byte) *framework.Process {
 	t.Helper()
 	dir := t.TempDir()
 	caPEM := writeServingCert(t, dir)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
-	if err != nil {
-		t.Fatal(err)
+	addr := fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
+	args := []string{"--listen", addr, "--cert", filepath.Join(dir, "tls.crt"), "--key", filepath.Join(dir, "tls.key")}
+	if patch != nil {
+		args = append(args, "--patch", string(patch))
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var review admissionv1.AdmissionReview
-		if err := json.NewDecoder(r.Body).Decode(&review); err != nil || review.Request == nil {
-			http.Error(w, "bad review", http.StatusBadRequest)
-			return
-		}
-		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
-		if patch != nil {
-			review.Response.Patch, review.Response.PatchType = patch, ptr.To(admissionv1.PatchTypeJSONPatch)
-		}
-		review.Request = nil
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(&review)
-	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	proc := cluster.Start(t, "baselinewebhook-"+strings.TrimPrefix(label, "zz-bench/"), cluster.GoBuild(t, "./test/e2e/baselinewebhook"), args...)
+	base := "https://" + addr
+	cluster.WaitHTTP(t, proc, base+"/healthz", 30*time.Second)
 	name := "zz-bench-" + strings.ReplaceAll(strings.TrimPrefix(label, "zz-bench/"), "-", "") + "-" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36))
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    strings.TrimPrefix(label, "zz-bench/") + ".bench.zz.io",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(srv.URL + "/mutate-pods"), CABundle: caPEM},
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(base + "/mutate-pods"), CABundle: caPEM},
 			AdmissionReviewVersions: []string{"v1"},
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
@@ -207,21 +193,23 @@ func startNoopWebhook(t *testing.T, label string, patch []byte) {
 	}
 	ctx := context.WithoutCancel(t.Context())
 	t.Cleanup(func() { _ = api.Delete(ctx, name, metav1.DeleteOptions{}) })
+	return proc
 }
 
 type benchRun struct {
 	lat  []time.Duration
 	rate float64 // creates per second
 	cpu  float64 // CPU seconds per create, of the processes measured
-	// by is cpu per process: apiserver, etcd, zz webhook, this test.
+	// by is cpu per process: apiserver, etcd, zz webhook, this test, the
+	// no-op and the one-op webhook.
 	by []float64
 }
 
 func (r benchRun) p(q int) time.Duration { return r.lat[len(r.lat)*q/100] }
 
 func (r benchRun) String() string {
-	return fmt.Sprintf("%.0f creates/s, p50 %v, p99 %v, CPU %.2f ms per create (apiserver %.2f, etcd %.2f, zz webhook %.2f, test %.2f)",
-		r.rate, r.p(50).Round(100*time.Microsecond), r.p(99).Round(100*time.Microsecond), r.cpu*1000, r.by[0]*1000, r.by[1]*1000, r.by[2]*1000, r.by[3]*1000)
+	return fmt.Sprintf("%.0f creates/s, p50 %v, p99 %v, CPU %.2f ms per create (apiserver %.2f, etcd %.2f, zz webhook %.2f, test %.2f, baseline webhooks %.2f)",
+		r.rate, r.p(50).Round(100*time.Microsecond), r.p(99).Round(100*time.Microsecond), r.cpu*1000, r.by[0]*1000, r.by[1]*1000, r.by[2]*1000, r.by[3]*1000, (r.by[4]+r.by[5])*1000)
 }
 
 func merge(runs []benchRun) benchRun {
