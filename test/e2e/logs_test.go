@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +33,7 @@ import (
 	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
+	"github.com/zzcloud/zz/internal/syncbuf"
 	"github.com/zzcloud/zz/test/e2e/framework"
 )
 
@@ -76,24 +76,6 @@ func appendLog(t *testing.T, file, prefix string, from, to int) {
 	if _, err := f.Write(b.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer collects a follower's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // jsonCounts counts, per source "cluster/pod/container", how many times each
@@ -145,7 +127,7 @@ func exactlyOnce(c map[string]int, prefix string, n int) string {
 
 // follower runs kubectl zz logs in process until stop.
 type follower struct {
-	out, errOut lockedBuffer
+	out, errOut syncbuf.Buffer
 	cancel      context.CancelFunc
 	done        chan error
 }
@@ -319,7 +301,7 @@ func TestLogsResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut lockedBuffer
+	var out, errOut syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
