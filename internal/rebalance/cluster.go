@@ -101,7 +101,7 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		if !ok || p.DeletionTimestamp != nil {
 			continue
 		}
-		pod := Pod{Namespace: p.Namespace, Name: p.Name, App: appOf(p), Labels: p.Labels, Scheduler: p.Spec.SchedulerName,
+		pod := Pod{Namespace: p.Namespace, Name: p.Name, App: appOf(p), SpreadKey: balance.AppKey(p), Labels: p.Labels, Scheduler: p.Spec.SchedulerName,
 			Requests: balance.PodRequests(p), Other: map[corev1.ResourceName]int64{}, HostPorts: HostPorts(p), Repels: Repels(p), Unmovable: Unmovable(p)}
 		for r, v := range others(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})) {
 			// A resource its node does not advertise is one the scheduler

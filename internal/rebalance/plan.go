@@ -39,8 +39,11 @@ import (
 type Pod struct {
 	Namespace, Name string
 	// App names the controller whose replica this is (namespace/kind/name).
-	App    string
-	Labels map[string]string
+	App string
+	// SpreadKey is the app the balance extender spreads its replicas by
+	// (balance.AppKey); "" counts it in no app.
+	SpreadKey string
+	Labels    map[string]string
 	// Scheduler is the scheduler that places its replacement.
 	Scheduler string
 	Requests  balance.Resources
@@ -260,16 +263,14 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 			if p.Unmovable != "" || moved[p.Namespace+"/"+p.Name] {
 				continue
 			}
+			lo := s.extenderTarget(hi, p, order)
+			if lo < 0 || lo == hi {
+				continue // nowhere, or the extender would send it back
+			}
 			kh := s.with(k, hi, balance.Resources{MilliCPU: s.used[hi].MilliCPU - p.Requests.MilliCPU, Memory: s.used[hi].Memory - p.Requests.Memory})
-			for _, lo := range order {
-				if lo == hi {
-					continue
-				}
-				kl := s.with(kh, lo, balance.Resources{MilliCPU: s.used[lo].MilliCPU + p.Requests.MilliCPU, Memory: s.used[lo].Memory + p.Requests.Memory})
-				if gain := now - kl.cost(); gain > bestGain && s.fits(lo, p) && p.Constraints.allows(p, &s.nodes[hi], &s.nodes[lo]) &&
-					!repelled(p, &s.nodes[hi], &s.nodes[lo], s.domains) {
-					best, to, bestGain = j, lo, gain
-				}
+			kl := s.with(kh, lo, balance.Resources{MilliCPU: s.used[lo].MilliCPU + p.Requests.MilliCPU, Memory: s.used[lo].Memory + p.Requests.Memory})
+			if gain := now - kl.cost(); gain > bestGain {
+				best, to, bestGain = j, lo, gain
 			}
 		}
 		if best < 0 {
@@ -283,6 +284,49 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 		return Move{Pod: p, From: s.nodes[hi].Name, To: s.nodes[to].Name}, true
 	}
 	return Move{}, false
+}
+
+// extenderTarget is the node the balance extender would send p's
+// replacement to once p has left node from: the best balance.Scores, with
+// its weights, the cluster's mean without p and its app's pods per node,
+// among the nodes the scheduler could place it on (from itself included).
+// The plan then expects where the extender really goes, and never moves a
+// pod the extender would put back where it was. -1 when no node may take it.
+func (s *state) extenderTarget(from int, p *Pod, order []int) int {
+	var c, m float64
+	for _, i := range order {
+		used := s.used[i]
+		if i == from {
+			used = balance.Resources{MilliCPU: used.MilliCPU - p.Requests.MilliCPU, Memory: used.Memory - p.Requests.Memory}
+		}
+		c += s.fraction(i, cpuOf, used)
+		m += s.fraction(i, memoryOf, used)
+	}
+	mean := balance.Mean{CPU: c / float64(len(order)), Memory: m / float64(len(order))}
+	var cands []int
+	var nodes []balance.Node
+	for _, i := range order {
+		used := s.used[i]
+		if i == from {
+			used = balance.Resources{MilliCPU: used.MilliCPU - p.Requests.MilliCPU, Memory: used.Memory - p.Requests.Memory}
+		} else if !s.fits(i, p) || !p.Constraints.allows(p, &s.nodes[from], &s.nodes[i]) || repelled(p, &s.nodes[from], &s.nodes[i], s.domains) {
+			continue
+		}
+		apps := 0
+		if p.SpreadKey != "" {
+			for _, q := range s.nodes[i].Pods {
+				if q.SpreadKey == p.SpreadKey && (i != from || q.Namespace != p.Namespace || q.Name != p.Name) {
+					apps++
+				}
+			}
+		}
+		cands = append(cands, i)
+		nodes = append(nodes, balance.Node{Name: s.nodes[i].Name, Allocatable: s.nodes[i].Allocatable, Requested: used, AppPods: apps})
+	}
+	if _, best := balance.Scores(nodes, p.Requests, mean, balance.Default); best >= 0 {
+		return cands[best]
+	}
+	return -1
 }
 
 // add counts p's requests on node i (sign -1 takes them off).

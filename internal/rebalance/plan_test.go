@@ -270,3 +270,31 @@ func TestKept(t *testing.T) {
 		t.Errorf("Kept of movable pods = %q", got)
 	}
 }
+
+// TestComputeGoesWhereTheExtenderWould: the plan expects each replacement
+// where the balance extender sends it (balance.Scores: its replica spread
+// included).
+func TestComputeGoesWhereTheExtenderWould(t *testing.T) {
+	web := func(name string, cpu int64, why string) Pod {
+		p := podMem(name, cpu, cpu/1000)
+		p.SpreadKey, p.Unmovable = "ns/web", why
+		return p
+	}
+	// b and c are equally loaded; b already runs a web replica, so the
+	// extender's spread term sends a web pod from a to c (variance alone
+	// ties them, and took the first).
+	nodes := []Node{
+		{Name: "a", Allocatable: balance.Resources{MilliCPU: 10000, Memory: 10 * gi}, Pods: []Pod{web("web-1", 2000, ""), web("web-2", 2000, ""), pinned("fa", 4000, ReasonDaemonSet)}},
+		{Name: "b", Allocatable: balance.Resources{MilliCPU: 10000, Memory: 10 * gi}, Pods: []Pod{web("web-3", 2000, ReasonDaemonSet), pinned("fb", 1000, ReasonDaemonSet)}},
+		{Name: "c", Allocatable: balance.Resources{MilliCPU: 10000, Memory: 10 * gi}, Pods: []Pod{pinned("fc", 3000, ReasonDaemonSet)}},
+	}
+	for i := range nodes {
+		for j := range nodes[i].Pods {
+			nodes[i].Pods[j].Requests.Memory = nodes[i].Pods[j].Requests.MilliCPU * gi / 1000
+		}
+	}
+	plan := Compute(nodes, Options{MaxMoves: 1})
+	if len(plan.Moves) != 1 || plan.Moves[0].From != "a" || plan.Moves[0].To != "c" {
+		t.Fatalf("moves %+v, want one web pod a>c", plan.Moves)
+	}
+}
