@@ -35,6 +35,9 @@ const deployExample = `  # Deploy the app described in ./zz.yaml and wait until 
   # Deploy without a file
   kubectl zz deploy --name shop --type web --image registry.local/shop:1.5.0 --replicas 3
 
+  # The spec from another tool, on stdin
+  envsubst < zz.yaml.tmpl | kubectl zz deploy -f -
+
   # Print the objects instead of applying them
   kubectl zz deploy --dry-run
 
