@@ -145,7 +145,7 @@ func admitPod(req *admissionv1.AdmissionRequest, pod *corev1.Pod, p *inject.Poli
 	resp.Warnings = warnings
 	if err != nil {
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden,
-			Reason: metav1.StatusReasonForbidden, Message: "zz-webhook: " + err.Error()}
+			Reason: metav1.StatusReasonForbidden, Message: contract.WebhookRefusalPrefix + err.Error()}
 		return resp, resultDenied
 	}
 	resp.Allowed = true

@@ -5,6 +5,13 @@ import corev1 "k8s.io/api/core/v1"
 // Prefix starts every label, annotation and resource name zz owns.
 const Prefix = "zz.io/"
 
+// WebhookRefusalPrefix starts the message of every pod the zz webhook
+// refuses. Its refusals follow from the pod's spec and the policy alone (a
+// pool that does not exist or is reserved, more GPU memory than any card
+// has), so kubectl zz deploy stops waiting at the first one instead of
+// retrying until --timeout.
+const WebhookRefusalPrefix = "zz-webhook: "
+
 // Extended resources.
 const (
 	// ResourceGPUMem is GPU memory per card, in bytes; scheduler-only.

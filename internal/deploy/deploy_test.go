@@ -42,10 +42,12 @@ func spec(t *testing.T, image string, extra string) *appspec.App {
 type controller struct {
 	mu    sync.Mutex
 	stuck map[string]bool
+	// refused: images whose pods admission refuses, with the message.
+	refused map[string]string
 }
 
 func startController(t *testing.T, c *fake.Clientset) *controller {
-	ctl := &controller{stuck: map[string]bool{}}
+	ctl := &controller{stuck: map[string]bool{}, refused: map[string]string{}}
 	// The apiserver bumps a Deployment's generation on every spec change, so
 	// a rollout is not complete until the controller observed it; the fake
 	// tracker does not, so every apply bumps it here.
@@ -77,6 +79,14 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 	return ctl
 }
 
+// setRefused makes admission refuse the pods of image with message, as
+// the Deployment controller reports it (ReplicaFailure, FailedCreate).
+func (ctl *controller) setRefused(image, message string) {
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.refused[image] = message
+}
+
 func (ctl *controller) setStuck(image string) {
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
@@ -92,6 +102,7 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		d := &list.Items[i]
 		ctl.mu.Lock()
 		stuck := ctl.stuck[d.Spec.Template.Spec.Containers[0].Image]
+		refused, isRefused := ctl.refused[d.Spec.Template.Spec.Containers[0].Image]
 		ctl.mu.Unlock()
 		want := int32(1) // the apiserver's default
 		if d.Spec.Replicas != nil {
@@ -101,6 +112,10 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		if stuck {
 			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want + 1, UpdatedReplicas: 1, ReadyReplicas: want, AvailableReplicas: want}
 		}
+		if isRefused {
+			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, ReadyReplicas: want, AvailableReplicas: want,
+				Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: refused}}}
+		}
 		if equality.Semantic.DeepEqual(d.Status, s) {
 			continue
 		}
@@ -108,7 +123,17 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		// stores the whole object, so a copy listed before a command's apply
 		// would put the old spec back (an apiserver keeps spec and status
 		// apart).
-		body, err := json.Marshal(map[string]any{"status": s})
+		status := map[string]any{}
+		if b, err := json.Marshal(s); err != nil || json.Unmarshal(b, &status) != nil {
+			panic(err)
+		}
+		// Zero counts are left out of the JSON, and a merge patch would
+		// keep the old ones: a refused rollout has updated none.
+		status["updatedReplicas"] = s.UpdatedReplicas
+		if len(s.Conditions) == 0 {
+			status["conditions"] = nil
+		}
+		body, err := json.Marshal(map[string]any{"status": status})
 		if err != nil {
 			panic(err)
 		}
@@ -268,6 +293,36 @@ func TestFailedDeployRollsBack(t *testing.T) {
 				t.Errorf("image after the failed deploy = %s, want %s", img, wantImage)
 			}
 		})
+	}
+}
+
+// TestWebhookRefusalFailsAtOnce: pods the zz webhook refuses end the wait
+// at the first report, long before --timeout, with the refusal; a refusal
+// by anything else (a quota, which may free up) is waited on.
+func TestWebhookRefusalFailsAtOnce(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	zz := `pods "shop-new-1" is forbidden: admission webhook "pods.zz.io" denied the request: ` + contract.WebhookRefusalPrefix + `zz.io/gpu-mem asks for 102400 MiB per card but the largest card of this cluster has 81920 MiB; ask for at most 80Gi`
+	ctl.setRefused("reg/shop:huge", zz)
+	ctl.setRefused("reg/shop:quota", `pods "shop-new-1" is forbidden: exceeded quota: gpu`)
+	o := opts()
+	o.Timeout = time.Minute
+	start := time.Now()
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:huge", "")})
+	if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), "refused at admission: FailedCreate: "+zz) {
+		t.Fatalf("err = %v, want the webhook's refusal", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("waited %v for a refusal no retry can change", waited)
+	}
+	if hist, _ := History(t.Context(), c, ns, "shop"); len(hist) != 1 {
+		t.Errorf("a refused deploy was recorded: %d revisions", len(hist))
+	}
+	o.Timeout = 300 * time.Millisecond
+	_, err = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:quota", "")})
+	if err == nil || !strings.Contains(err.Error(), "not ready after 300ms: FailedCreate") {
+		t.Errorf("a quota refusal: err = %v, want the wait to run out", err)
 	}
 }
 

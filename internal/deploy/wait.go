@@ -162,8 +162,18 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, nil
 	case st.Failed != "":
 		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
+	case st.Observed && RefusedByWebhook(st.ReplicaFailure):
+		// No pod of this spec will be admitted until the spec or the
+		// policy changes: waiting out --timeout would only repeat it.
+		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure)
 	}
 	return false, nil
+}
+
+// RefusedByWebhook reports whether a ReplicaFailure is the zz webhook's
+// refusal of the pods, which retrying the same spec cannot change.
+func RefusedByWebhook(replicaFailure string) bool {
+	return strings.Contains(replicaFailure, "denied the request: "+contract.WebhookRefusalPrefix)
 }
 
 // failure builds the error a person reads: what happened and why the pods are

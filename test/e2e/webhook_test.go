@@ -156,6 +156,16 @@ func webhookGPU(t *testing.T, ns string) {
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
 		t.Fatalf("a 200Gi GPU pod: err = %v, want the webhook's refusal", err)
 	}
+	// kubectl zz deploy of such an app stops at the refusal, which no retry
+	// of the same spec can change, instead of waiting out --timeout.
+	start := time.Now()
+	_, errOut, err := zz(t, ns, "deploy", "--name", "huge", "--type", "worker", "--image", "registry.local/huge:1", "--set", "spec.gpuMem=200Gi", "--timeout", "3m")
+	if err == nil || !strings.Contains(err.Error(), "refused at admission: FailedCreate:") || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
+		t.Fatalf("deploy of a 200Gi GPU app: err = %v\n%s", err, errOut)
+	}
+	if waited := time.Since(start); waited > time.Minute {
+		t.Errorf("deploy waited %v for a refusal no retry changes", waited)
+	}
 }
 
 func webhookPolicyEdits(t *testing.T, w *zzWebhook, ns string) {
