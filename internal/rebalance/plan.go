@@ -287,41 +287,37 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 }
 
 // extenderTarget is the node the balance extender would send p's
-// replacement to once p has left node from: the best balance.Scores, with
-// its weights, the cluster's mean without p and its app's pods per node,
-// among the nodes the scheduler could place it on (from itself included).
-// The plan then expects where the extender really goes, and never moves a
-// pod the extender would put back where it was. -1 when no node may take it.
+// replacement to: the best balance.Scores, with its weights and the app's
+// pods per node for its spread term, among the nodes the scheduler could
+// place it on. The replacement is scheduled while p is still terminating on
+// node from, and both the scheduler and the extender's book still count it
+// there (its requests, its app's pod, the mean), so from is a candidate only
+// with room for a second copy. The plan then expects where the extender
+// really sends the pod, and never moves one it would send back. -1 when no
+// node may take it.
 func (s *state) extenderTarget(from int, p *Pod, order []int) int {
 	var c, m float64
 	for _, i := range order {
-		used := s.used[i]
-		if i == from {
-			used = balance.Resources{MilliCPU: used.MilliCPU - p.Requests.MilliCPU, Memory: used.Memory - p.Requests.Memory}
-		}
-		c += s.fraction(i, cpuOf, used)
-		m += s.fraction(i, memoryOf, used)
+		c += s.fraction(i, cpuOf, s.used[i])
+		m += s.fraction(i, memoryOf, s.used[i])
 	}
 	mean := balance.Mean{CPU: c / float64(len(order)), Memory: m / float64(len(order))}
 	var cands []int
 	var nodes []balance.Node
 	for _, i := range order {
-		used := s.used[i]
-		if i == from {
-			used = balance.Resources{MilliCPU: used.MilliCPU - p.Requests.MilliCPU, Memory: used.Memory - p.Requests.Memory}
-		} else if !s.fits(i, p) || !p.Constraints.allows(p, &s.nodes[from], &s.nodes[i]) || repelled(p, &s.nodes[from], &s.nodes[i], s.domains) {
+		if !s.fits(i, p) || !p.Constraints.allows(p, &s.nodes[from], &s.nodes[i]) || repelled(p, &s.nodes[from], &s.nodes[i], s.domains) {
 			continue
 		}
 		apps := 0
 		if p.SpreadKey != "" {
 			for _, q := range s.nodes[i].Pods {
-				if q.SpreadKey == p.SpreadKey && (i != from || q.Namespace != p.Namespace || q.Name != p.Name) {
+				if q.SpreadKey == p.SpreadKey {
 					apps++
 				}
 			}
 		}
 		cands = append(cands, i)
-		nodes = append(nodes, balance.Node{Name: s.nodes[i].Name, Allocatable: s.nodes[i].Allocatable, Requested: used, AppPods: apps})
+		nodes = append(nodes, balance.Node{Name: s.nodes[i].Name, Allocatable: s.nodes[i].Allocatable, Requested: s.used[i], AppPods: apps})
 	}
 	if _, best := balance.Scores(nodes, p.Requests, mean, balance.Default); best >= 0 {
 		return cands[best]
