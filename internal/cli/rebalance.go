@@ -124,6 +124,10 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	}
 	outcomes := rebalance.Execute(ctx, o.target.client, plan, rebalance.ExecOptions{Timeout: o.Timeout, Report: func(r rebalance.Outcome) {
 		switch {
+		case r.Done && r.Landed == r.Move.To:
+			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s to %s, as planned\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From, r.Landed)
+		case r.Done && r.Landed != "":
+			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s to %s (planned: %s)\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From, r.Landed, r.Move.To)
 		case r.Done:
 			fmt.Fprintf(o.ErrOut, "moved %s/%s off %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Move.From)
 		case r.Evicted:

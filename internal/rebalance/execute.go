@@ -10,6 +10,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -25,7 +27,10 @@ type Outcome struct {
 	Evicted bool
 	// Skipped says why a move was not made, or not finished ("" when done).
 	Skipped string
-	err     error
+	// Landed is the node the replacement runs on, once the move is done
+	// ("" when it cannot be told: several new pods of the app, or none).
+	Landed string
+	err    error
 }
 
 // Failed reports a move that was not made, or whose app was not whole again
@@ -68,8 +73,8 @@ func Execute(ctx context.Context, client kubernetes.Interface, plan Plan, o Exec
 	out := make([]Outcome, 0, len(plan.Moves))
 	for _, m := range plan.Moves {
 		r := Outcome{Move: m, Done: true}
-		evicted, err := move(ctx, client, m, o)
-		r.Evicted = evicted
+		evicted, landed, err := move(ctx, client, m, o)
+		r.Evicted, r.Landed = evicted, landed
 		if err != nil {
 			r.Done, r.Skipped, r.err = false, err.Error(), err
 			klog.FromContext(ctx).V(2).Info("Move skipped", "pod", klog.KRef(m.Pod.Namespace, m.Pod.Name), "reason", err)
@@ -85,33 +90,35 @@ func Execute(ctx context.Context, client kubernetes.Interface, plan Plan, o Exec
 	return out
 }
 
-// move makes one move and says whether it evicted the pod.
-func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOptions) (bool, error) {
+// move makes one move, says whether it evicted the pod and, once done, the
+// node its replacement runs on.
+func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOptions) (bool, string, error) {
 	pods := client.CoreV1().Pods(m.Pod.Namespace)
 	pod, err := pods.Get(ctx, m.Pod.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) || (err == nil && pod.Spec.NodeName != m.From) {
-		return false, errMoved
+		return false, "", errMoved
 	}
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if why := Unmovable(pod); why != "" {
-		return false, errors.New(why)
+		return false, "", errors.New(why)
 	}
 	app := appReadiness(client, pod)
 	want, _, err := app(ctx)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if want < 2 {
-		return false, errSingleReplica
+		return false, "", errSingleReplica
 	}
 	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
 		_, ready, err := app(ctx)
 		return ready >= want, err
 	}); err != nil {
-		return false, fmt.Errorf("%w: %v", errNotWhole, err)
+		return false, "", fmt.Errorf("%w: %v", errNotWhole, err)
 	}
+	before := appPods(ctx, client, pod)
 	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}}}
 	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
@@ -125,17 +132,62 @@ func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOption
 		return err == nil, err
 	}); err != nil {
 		if errors.Is(err, errMoved) {
-			return false, errMoved
+			return false, "", errMoved
 		}
-		return false, fmt.Errorf("%w: %v", errBudget, err)
+		return false, "", fmt.Errorf("%w: %v", errBudget, err)
 	}
 	if err := poll(ctx, o, func(ctx context.Context) (bool, error) {
 		_, ready, err := app(ctx)
 		return ready >= want, err
 	}); err != nil {
-		return true, fmt.Errorf("%w: %v", errReplacement, err)
+		return true, "", fmt.Errorf("%w: %v", errReplacement, err)
 	}
-	return true, nil
+	return true, replacementNode(ctx, client, pod, before), nil
+}
+
+// appPods lists the UIDs of the pods pod's controller owns now.
+func appPods(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) map[types.UID]bool {
+	out := map[types.UID]bool{}
+	ref := metav1.GetControllerOfNoCopy(pod)
+	list, err := client.CoreV1().Pods(pod.Namespace).List(ctx, siblings(pod))
+	if err != nil || ref == nil {
+		return out
+	}
+	for i := range list.Items {
+		if c := metav1.GetControllerOfNoCopy(&list.Items[i]); c != nil && c.Kind == ref.Kind && c.Name == ref.Name {
+			out[list.Items[i].UID] = true
+		}
+	}
+	return out
+}
+
+// siblings lists the pods labelled as pod is: its controller's pods carry
+// its template's labels (a StatefulSet's replacement its very name label).
+func siblings(pod *corev1.Pod) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(pod.Labels).String()}
+}
+
+// replacementNode is the node of the one bound pod of pod's controller that
+// was not there before the eviction, "" when there is not exactly one.
+func replacementNode(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, before map[types.UID]bool) string {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	list, err := client.CoreV1().Pods(pod.Namespace).List(ctx, siblings(pod))
+	if err != nil || ref == nil {
+		return ""
+	}
+	node := ""
+	for i := range list.Items {
+		p := &list.Items[i]
+		c := metav1.GetControllerOfNoCopy(p)
+		if c == nil || c.Kind != ref.Kind || c.Name != ref.Name || before[p.UID] || p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		if node != "" {
+			return "" // two new pods: which one replaced it cannot be told
+		}
+		node = p.Spec.NodeName
+	}
+	return node
 }
 
 func poll(ctx context.Context, o ExecOptions, cond func(context.Context) (bool, error)) error {

@@ -65,6 +65,11 @@ func TestExecute(t *testing.T) {
 					return true, nil, tt.evict
 				}
 				evicted = true
+				// The ReplicaSet's replacement, bound to c (the plan said b).
+				repl := ownedPod("p1-new", "c", "ReplicaSet", "rs")
+				if err := client.Tracker().Add(repl); err != nil {
+					t.Error(err)
+				}
 				if tt.replacementStuck {
 					rs := replicaSet("rs", 3, 2)
 					if err := client.Tracker().Update(appsv1.SchemeGroupVersion.WithResource("replicasets"), rs, "ns"); err != nil {
@@ -80,6 +85,9 @@ func TestExecute(t *testing.T) {
 			}
 			if tt.want == "" && !out[0].Done || tt.want != "" && !strings.Contains(out[0].Skipped, tt.want) {
 				t.Errorf("outcome %+v, want %q", out[0], tt.want)
+			}
+			if wantLanded := map[bool]string{true: "c"}[out[0].Done]; out[0].Landed != wantLanded {
+				t.Errorf("landed on %q, want %q", out[0].Landed, wantLanded)
 			}
 			if evicted != tt.evicted || out[0].Evicted != tt.evicted {
 				t.Errorf("evicted = %v, outcome says %v, want %v", evicted, out[0].Evicted, tt.evicted)

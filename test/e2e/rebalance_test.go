@@ -172,6 +172,11 @@ func TestRebalance(t *testing.T) {
 	if !strings.Contains(errOut, "moves made") {
 		t.Errorf("no summary of the moves made:\n%s", errOut)
 	}
+	// Each move made says where its replacement runs.
+	moved := regexp.MustCompile(`(?m)^moved \S+ off \S+ to \S+`).FindAllString(errOut, -1)
+	if len(moved) == 0 {
+		t.Errorf("no move says where its replacement went:\n%s", errOut)
+	}
 }
 
 // rebalanceApp creates a Deployment of n pods on the bench nodes (those
