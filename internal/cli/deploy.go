@@ -125,7 +125,7 @@ func (o *DeployOptions) Complete() error {
 	if len(names) == 0 && o.Name == "" {
 		names = []string{appspec.DefaultFile}
 	}
-	if stdin := len(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n != "-" })); stdin > 1 {
+	if i := slices.Index(names, "-"); i >= 0 && slices.Contains(names[i+1:], "-") {
 		return errors.New("-f - reads the spec from stdin, which can be read once: give it once")
 	}
 	for _, name := range names {

@@ -145,41 +145,39 @@ func move(ctx context.Context, client kubernetes.Interface, m Move, o ExecOption
 	return true, replacementNode(ctx, client, pod, before), nil
 }
 
-// appPods lists the UIDs of the pods pod's controller owns now.
-func appPods(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) map[types.UID]bool {
-	out := map[types.UID]bool{}
+// controllerPods lists the pods pod's controller owns now (those labelled
+// as pod is: its controller's pods carry its template's labels, a
+// StatefulSet's replacement its very name label).
+func controllerPods(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) []corev1.Pod {
 	ref := metav1.GetControllerOfNoCopy(pod)
-	list, err := client.CoreV1().Pods(pod.Namespace).List(ctx, siblings(pod))
+	list, err := client.CoreV1().Pods(pod.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(pod.Labels).String()})
 	if err != nil || ref == nil {
-		return out
+		return nil
 	}
-	for i := range list.Items {
-		if c := metav1.GetControllerOfNoCopy(&list.Items[i]); c != nil && c.Kind == ref.Kind && c.Name == ref.Name {
-			out[list.Items[i].UID] = true
+	out := list.Items[:0]
+	for _, p := range list.Items {
+		if c := metav1.GetControllerOfNoCopy(&p); c != nil && c.Kind == ref.Kind && c.Name == ref.Name {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// siblings lists the pods labelled as pod is: its controller's pods carry
-// its template's labels (a StatefulSet's replacement its very name label).
-func siblings(pod *corev1.Pod) metav1.ListOptions {
-	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(pod.Labels).String()}
+// appPods is the set of UIDs of the pods pod's controller owns now.
+func appPods(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod) map[types.UID]bool {
+	out := map[types.UID]bool{}
+	for _, p := range controllerPods(ctx, client, pod) {
+		out[p.UID] = true
+	}
+	return out
 }
 
 // replacementNode is the node of the one bound pod of pod's controller that
 // was not there before the eviction, "" when there is not exactly one.
 func replacementNode(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, before map[types.UID]bool) string {
-	ref := metav1.GetControllerOfNoCopy(pod)
-	list, err := client.CoreV1().Pods(pod.Namespace).List(ctx, siblings(pod))
-	if err != nil || ref == nil {
-		return ""
-	}
 	node := ""
-	for i := range list.Items {
-		p := &list.Items[i]
-		c := metav1.GetControllerOfNoCopy(p)
-		if c == nil || c.Kind != ref.Kind || c.Name != ref.Name || before[p.UID] || p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+	for _, p := range controllerPods(ctx, client, pod) {
+		if before[p.UID] || p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
 			continue
 		}
 		if node != "" {

@@ -263,7 +263,7 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 			if p.Unmovable != "" || moved[p.Namespace+"/"+p.Name] {
 				continue
 			}
-			lo := s.extenderTarget(hi, p, order)
+			lo := s.extenderTarget(hi, p, order, balance.Mean{CPU: k.c / k.n, Memory: k.m / k.n})
 			if lo < 0 || lo == hi {
 				continue // nowhere, or the extender would send it back
 			}
@@ -294,14 +294,8 @@ func (s *state) bestMove(moved map[string]bool, minGain float64) (Move, bool) {
 // there (its requests, its app's pod, the mean), so from is a candidate only
 // with room for a second copy. The plan then expects where the extender
 // really sends the pod, and never moves one it would send back. -1 when no
-// node may take it.
-func (s *state) extenderTarget(from int, p *Pod, order []int) int {
-	var c, m float64
-	for _, i := range order {
-		c += s.fraction(i, cpuOf, s.used[i])
-		m += s.fraction(i, memoryOf, s.used[i])
-	}
-	mean := balance.Mean{CPU: c / float64(len(order)), Memory: m / float64(len(order))}
+// node may take it. mean is the cluster's, p still counted.
+func (s *state) extenderTarget(from int, p *Pod, order []int, mean balance.Mean) int {
 	var cands []int
 	var nodes []balance.Node
 	for _, i := range order {
