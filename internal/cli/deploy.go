@@ -68,8 +68,9 @@ type DeployOptions struct {
 	file    string
 	targets []target
 	canary  *deploy.CanaryShare
-	// Set by Validate.
-	app *appspec.App
+	// Set by Validate: the app, and as given (files, --set and flags
+	// merged, before the defaults), which the revision records.
+	app, given *appspec.App
 
 	replicasSet bool
 	configFlags *genericclioptions.ConfigFlags
@@ -202,6 +203,7 @@ func (o *DeployOptions) Validate() error {
 	if o.replicasSet {
 		app.Spec.Replicas = &o.Replicas
 	}
+	o.given = app.Clone() // before the defaults: what the revision records
 	if errs := layers.Validate(); len(errs) > 0 {
 		return errs
 	}
@@ -220,7 +222,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),
-			App:     o.app, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
+			App:     o.app, Given: o.given, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,
 		}
 		what := "deployed"
 		run := deploy.Run

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/deploy"
 )
 
@@ -215,5 +218,68 @@ func TestHistory(t *testing.T) {
 	}
 	if _, _, err := zz("history", "nope"); err == nil || !strings.Contains(err.Error(), "nope has no recorded revisions in namespace ns-a") {
 		t.Fatalf("unknown app: %v", err)
+	}
+}
+
+// TestHistorySpec: history --spec prints the recorded spec as a file deploy
+// -f takes; diff --spec compares two; a revision recorded without one says
+// so and how to see its objects.
+func TestHistorySpec(t *testing.T) {
+	withSpec := func(n int64, version, spec string) *corev1.Secret {
+		s := revisionSecret(t, "ns-a", "shop", n, version, "alice", "deploy "+version, time.Unix(n*60, 0))
+		s.Data["spec.json"] = []byte(spec)
+		return s
+	}
+	a := fakeClient(
+		revisionSecret(t, "ns-a", "shop", 1, "1.0", "alice", "deploy 1.0", time.Unix(0, 0)),
+		withSpec(2, "2.0", `{"apiVersion":"zz.io/v1","kind":"App","name":"shop","spec":{"type":"web","image":"reg/shop:2.0","env":{"LOG":"info"}}}`),
+		withSpec(3, "3.0", `{"apiVersion":"zz.io/v1","kind":"App","name":"shop","spec":{"type":"web","image":"reg/shop:3.0","replicas":4,"env":{"LOG":"info"}}}`),
+	)
+	zz := withFakeClusters(t, a, fakeClient())
+	out, stderr, err := zz("history", "shop", "--spec")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	app, err := appspec.Load("printed", []byte(out))
+	if err != nil {
+		t.Fatalf("the printed spec is no spec file:\n%s\n%v", out, err)
+	}
+	if app.Name != "shop" || app.Spec.Image != "reg/shop:3.0" || *app.Spec.Replicas != 4 || app.Spec.Env["LOG"] != "info" || strings.Contains(out, "metadata") {
+		t.Fatalf("latest spec:\n%s", out)
+	}
+	if out, _, err := zz("history", "shop", "--spec", "--revision", "2", "-o", "jsonpath={.spec.image}"); err != nil || out != "reg/shop:2.0" {
+		t.Fatalf("jsonpath of revision 2: %q, %v", out, err)
+	}
+	if out, _, err := zz("history", "shop", "--spec", "-o", "json"); err != nil || !strings.HasPrefix(out, "{") || !strings.Contains(out, `"replicas": 4`) {
+		t.Fatalf("-o json: %q, %v", out, err)
+	}
+	var exit *ExitError
+	if _, _, err := zz("diff", "shop", "--revision", "1", "--spec"); !errors.As(err, &exit) || exit.Code != 2 || !errors.Is(err, deploy.ErrNoSpec) {
+		t.Fatalf("diff --spec from a revision without one: %v", err)
+	}
+	if _, _, err := zz("history", "shop", "--spec", "--revision", "1"); err == nil || !strings.Contains(err.Error(), "revision 1 of shop was recorded without its app spec") ||
+		!strings.Contains(err.Error(), "kubectl zz history shop --revision 1 prints its objects") {
+		t.Fatalf("a revision without a spec: %v", err)
+	}
+	for _, args := range [][]string{
+		{"history", "shop", "--spec", "--context", "a,b"},
+		{"history", "shop", "--spec", "-o", "name"},
+		{"history", "shop", "--spec", "-o", "wide"},
+	} {
+		if _, _, err := zz(args...); err == nil || !strings.Contains(err.Error(), "--spec prints") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	out, _, err = zz("diff", "shop", "--revision", "2", "--spec")
+	if !errors.Is(err, ErrDiffers) {
+		t.Fatalf("diff --spec 2..latest: %v", err)
+	}
+	for _, want := range []string{"--- revision 2 spec", "+++ revision 3 spec", "-  image: reg/shop:2.0", "+  image: reg/shop:3.0", "+  replicas: 4"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff --spec lacks %q:\n%s", want, out)
+		}
+	}
+	if out, _, err := zz("diff", "shop", "--revision", "3", "--spec"); err != nil || out != "shop: no changes in namespace ns-a\n" {
+		t.Fatalf("diff --spec of a revision with itself: %q, %v", out, err)
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -15,6 +14,8 @@ import (
 type DiffOptions struct {
 	appTargets
 	Revision, To int64
+	// Spec compares the app specs the revisions were deployed from.
+	Spec bool
 	genericiooptions.IOStreams
 }
 
@@ -26,16 +27,19 @@ func NewCmdDiff(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStr
 		Short: "Show what changed between two recorded revisions of an app",
 		Long: `Show, as a unified diff of each object, what changed from revision N to revision M
 (default: the latest) of an app, leaving out the revision label as deploy --diff does.
-Like diff and kubectl diff it exits 0 when the revisions are the same, 1 when they
-differ, and more on errors.`,
+With --spec it compares the app specs the two revisions were deployed from instead
+(kubectl zz history APP --spec prints one). Like diff and kubectl diff it exits 0 when
+the revisions are the same, 1 when they differ, and 2 on errors.`,
 		Example: `  kubectl zz diff shop --revision 3           # revision 3 against the latest
-  kubectl zz diff shop --revision 3 --to 5`,
+  kubectl zz diff shop --revision 3 --to 5
+  kubectl zz diff shop --revision 3 --spec    # what the spec changed, in the spec's words`,
 		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
 	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Revision to diff from (required)")
 	cmd.Flags().Int64Var(&o.To, "to", 0, "Revision to diff to (default: the latest)")
+	cmd.Flags().BoolVar(&o.Spec, "spec", false, "Compare the app specs the revisions were deployed from, not their objects")
 	return cmd
 }
 
@@ -53,26 +57,14 @@ func (o *DiffOptions) Validate() error {
 	return nil
 }
 
-// errDifferent is what diff returns when the revisions differ, for exit
-// status 1; it is not printed (the diff says it).
-var errDifferent = errors.New("the revisions differ")
-
-// Run writes the diff per cluster.
+// Run writes the diff per cluster; as kubectl diff, it exits 1 when the
+// revisions differ and 2 on trouble.
 func (o *DiffOptions) Run(cmd *cobra.Command) error {
-	changed := false
-	for _, t := range o.targets {
-		if o.several() {
-			fmt.Fprintf(o.Out, "# context %s, namespace %s\n", t.name, t.namespace)
-		}
-		c, err := deploy.DiffRevisions(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, o.Out)
-		if err != nil {
-			return contextErr(t.context, err)
-		}
-		changed = changed || c
+	diff := deploy.DiffRevisions
+	if o.Spec {
+		diff = deploy.DiffSpecs
 	}
-	if changed {
-		cmd.SilenceErrors = true
-		return errDifferent
-	}
-	return nil
+	return diffTargets(o.targets, o.Out, o.App, func(t target) (bool, error) {
+		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, o.Out)
+	})
 }

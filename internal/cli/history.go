@@ -21,7 +21,10 @@ type HistoryOptions struct {
 	appTargets
 	// Revision, when set, prints that revision's objects instead of the list.
 	Revision int64
-	print    *printFlags
+	// Spec prints the app spec the revision (the latest without Revision)
+	// deployed, as a file kubectl zz deploy -f takes.
+	Spec  bool
+	print *printFlags
 	genericiooptions.IOStreams
 }
 
@@ -36,6 +39,9 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
   # the objects revision 3 applied (YAML by default)
   kubectl zz history shop --revision 3
   kubectl zz history shop --revision 3 -o json
+  # the app spec that runs now, as a file deploy -f takes (helm get values)
+  kubectl zz history shop --spec > zz.yaml
+  kubectl zz history shop --spec --revision 3 -o jsonpath='{.spec.image}'
   # both clusters in one table
   kubectl zz history shop --context prod-a,prod-b`,
 		Args:              oneApp,
@@ -44,6 +50,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	}
 	o.print.addFlags(cmd)
 	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Print the objects of this revision (-o yaml, json, name, jsonpath, ...; yaml by default)")
+	cmd.Flags().BoolVar(&o.Spec, "spec", false, "Print the app spec the revision was deployed from (the latest without --revision), as a file kubectl zz deploy -f takes")
 	return cmd
 }
 
@@ -54,6 +61,14 @@ func (o *HistoryOptions) Complete(args []string) error { return o.complete(args)
 func (o *HistoryOptions) Validate() error {
 	if o.Revision < 0 {
 		return fmt.Errorf("--revision must be positive, got %d", o.Revision)
+	}
+	if o.Spec {
+		if o.several() {
+			return fmt.Errorf("--spec prints the spec of one cluster, a file of its own: name one --context, not %d", len(o.targets))
+		}
+		if o.print.wide() || o.print.format() == "name" {
+			return fmt.Errorf("--spec prints a spec file: use -o yaml (the default), json, jsonpath=... or go-template=..., not %s", o.print.format())
+		}
 	}
 	if o.Revision > 0 && o.print.wide() {
 		return errors.New("--revision prints objects: use -o yaml, json, name, jsonpath=... or go-template=..., not wide")
@@ -69,6 +84,9 @@ type historyItem struct {
 
 // Run prints the revisions, oldest first, per cluster.
 func (o *HistoryOptions) Run(cmd *cobra.Command) error {
+	if o.Spec {
+		return o.spec(cmd)
+	}
 	if o.Revision > 0 {
 		return o.objects(cmd)
 	}
@@ -123,4 +141,28 @@ func (o *HistoryOptions) objects(cmd *cobra.Command) error {
 		}
 	}
 	return o.print.printItems(o.Out, items)
+}
+
+// spec prints the app spec revision o.Revision (the latest when 0)
+// deployed: YAML unless -o says otherwise, with nothing around it, so that
+// it is a spec file as it is.
+func (o *HistoryOptions) spec(cmd *cobra.Command) error {
+	if o.print.table() {
+		yaml := "yaml"
+		o.print.OutputFormat = &yaml
+	}
+	t := o.targets[0]
+	rev, err := deploy.GetRevision(cmd.Context(), t.client, t.namespace, o.App, o.Revision)
+	if err != nil {
+		return contextErr(t.context, err)
+	}
+	spec, err := rev.Spec()
+	if err != nil {
+		return contextErr(t.context, err)
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
+	if err != nil {
+		return err
+	}
+	return o.print.print(o.Out, &unstructured.Unstructured{Object: m})
 }

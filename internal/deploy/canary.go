@@ -98,6 +98,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		}
 	}
 	rev.promote = render.Render(cfg.App, opts)
+	rev.spec, rev.promoteSpec = good[len(good)-1].spec, cfg.given()
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -182,8 +183,10 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 		rev.Version, rev.Image = latest.Version, latest.Image
 		rev.ChangeCause = fmt.Sprintf("promote canary of revision %d", latest.Number)
 		rev.objects = withRevision(latest.promote, rev.Number)
+		rev.spec = latest.promoteSpec
 	} else {
 		rev.objects = withRevision(stableOnly(latest.objects), rev.Number)
+		rev.spec = latest.spec
 		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.ChangeCause = fmt.Sprintf("abort canary of revision %d", latest.Number)
 	}

@@ -10,7 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
 )
@@ -42,6 +44,8 @@ func Scale(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, n int
 	}
 	return change(ctx, c, cfg, fmt.Sprintf("scale to %d", n), func(d *appsv1.Deployment) {
 		d.Spec.Replicas = &n
+	}, func(s *appspec.Spec) {
+		s.Replicas = &n
 	})
 }
 
@@ -54,12 +58,13 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 			d.Spec.Template.Annotations = map[string]string{}
 		}
 		d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = at
-	})
+	}, nil)
 }
 
-// change records the latest revision with edit applied to its Deployment as
-// the next revision: apply, wait, record (or re-apply the latest on failure).
-func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment)) (*Result, error) {
+// change records the latest revision with edit applied to its Deployment
+// (and editSpec, when not nil, to its recorded spec) as the next revision:
+// apply, wait, record (or re-apply the latest on failure).
+func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec)) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
@@ -81,6 +86,9 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cause, Time: cfg.now(),
 	}
 	rev.objects = withRevision(latest.objects, rev.Number)
+	if rev.spec = latest.spec.Clone(); rev.spec != nil && editSpec != nil {
+		editSpec(&rev.spec.Spec)
+	}
 	found := false
 	for _, o := range rev.objects {
 		if d, ok := o.(*appsv1.Deployment); ok && d.Name == app {
@@ -208,16 +216,46 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 // Objects are the rendered objects the revision recorded.
 func (r *Revision) Objects() []render.Object { return r.objects }
 
-// GetRevision returns revision n of app (0: the latest), with its objects.
+// GetRevision returns revision n of app (0: the latest), with its objects;
+// an unreadable record is an error, the latest too.
 func GetRevision(ctx context.Context, c kubernetes.Interface, ns, app string, n int64) (*Revision, error) {
 	history, err := History(ctx, c, ns, app)
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 && len(history) > 0 {
-		return history[len(history)-1], nil
+		n = history[len(history)-1].Number
 	}
 	return pick(history, app, n)
+}
+
+// DiffSpecs writes the unified diff, as YAML, from the app spec revision
+// from deployed to the one revision to deployed (Revision.Spec), and
+// reports whether they differ.
+func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, out io.Writer) (bool, error) {
+	var text [2]string
+	var number [2]int64
+	for i, n := range []int64{from, to} {
+		rev, err := GetRevision(ctx, c, ns, app, n)
+		if err != nil {
+			return false, err
+		}
+		spec, err := rev.Spec()
+		if err != nil {
+			return false, err
+		}
+		b, err := yaml.Marshal(spec)
+		if err != nil {
+			return false, err
+		}
+		text[i], number[i] = string(b), rev.Number
+	}
+	d := unifiedDiff(fmt.Sprintf("revision %d spec", number[0]), fmt.Sprintf("revision %d spec", number[1]), text[0], text[1], diffContext)
+	if d == "" {
+		return false, nil
+	}
+	_, err := io.WriteString(out, d)
+	return true, err
 }
 
 // DiffRevisions writes the unified diff from revision from to revision to of

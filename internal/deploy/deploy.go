@@ -87,6 +87,27 @@ type Config struct {
 	// Adopt takes over existing objects of the app's names that kubectl zz
 	// did not create; without it the deploy refuses, naming them.
 	Adopt bool
+	// Given is App as the user gave it, before defaults, recorded with the
+	// revision (Revision.Spec); nil records App.
+	Given *appspec.App
+}
+
+// given is the spec recorded with the revision cfg deploys, headed by
+// apiVersion and kind (which a spec file may leave out) so that it reads as
+// a spec file of its own.
+func (cfg *Config) given() *appspec.App {
+	g := cfg.Given
+	if g == nil {
+		g = cfg.App
+	}
+	g = g.Clone()
+	if g.APIVersion == "" {
+		g.APIVersion = appspec.APIVersion
+	}
+	if g.Kind == "" {
+		g.Kind = appspec.Kind
+	}
+	return g
 }
 
 // Result says what a deploy or rollback did.
@@ -115,6 +136,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 		rev.ChangeCause = "deploy " + rev.Version
 	}
 	rev.objects = render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug})
+	rev.spec = cfg.given()
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -210,6 +232,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// A rollback during a canary removes it: only the stable part of the
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
+	rev.spec = target.spec
 	if target.Canary {
 		rev.Version, rev.Image = versionOf(rev.objects, cfg.App)
 	}
@@ -263,7 +286,7 @@ func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app st
 func pick(all []*Revision, app string, n int64) (*Revision, error) {
 	for _, r := range all {
 		if r.Number == n && r.Unreadable != "" {
-			return nil, fmt.Errorf("%w: the record of revision %d of %s is unreadable (%s); pick another with --to-revision", ErrNoRevision, n, app, r.Unreadable)
+			return nil, fmt.Errorf("%w: the record of revision %d of %s is unreadable (%s); pick another (kubectl zz history %s lists them)", ErrNoRevision, n, app, r.Unreadable, app)
 		}
 	}
 	history := readable(all)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
 )
@@ -45,16 +46,27 @@ type Revision struct {
 
 	objects []render.Object
 	promote []render.Object // the app as it runs once the canary is promoted
+	// spec is the app spec the stable objects were rendered from, as the
+	// user gave it (files merged, flags applied, no defaults filled), and
+	// promoteSpec, on canary revisions, the canary's: what kubectl zz
+	// history --spec prints back. nil in records older than them; specErr
+	// says why a recorded spec could not be read.
+	spec, promoteSpec *appspec.App
+	specErr           string
 	// applyID is the token of the command that applied the revision
 	// (contract.AnnotationApplyID), "" in records older than it.
 	applyID string
 }
 
 // objectsKey is the Secret data key holding the rendered objects;
-// promoteKey, on canary revisions only, holds what promote applies.
+// promoteKey, on canary revisions only, holds what promote applies;
+// specKey and promoteSpecKey hold the app specs they were rendered from, as
+// JSON.
 const (
-	objectsKey = "objects.json.gz"
-	promoteKey = "promote.json.gz"
+	objectsKey     = "objects.json.gz"
+	promoteKey     = "promote.json.gz"
+	specKey        = "spec.json"
+	promoteSpecKey = "promote-spec.json"
 )
 
 // maxRecordSize keeps a record under the 1 MiB object limit of etcd.
@@ -63,6 +75,31 @@ const maxRecordSize = 900 * 1024
 // ErrNoRevision means the requested revision is not recorded (never was, or
 // trimmed from the history).
 var ErrNoRevision = errors.New("revision not found")
+
+// ErrNoSpec means a revision was recorded without the app spec it was
+// deployed from.
+var ErrNoSpec = errors.New("no app spec recorded")
+
+// Spec is the app spec revision r deployed, as the user gave it (files
+// merged, flags applied, no defaults filled): for a canary revision the
+// canary's, for a scale the latest spec with its replicas, for a rollback
+// the spec of the revision restored. Deploying it again renders the same
+// objects, but for a restart's annotation.
+func (r *Revision) Spec() (*appspec.App, error) {
+	spec := r.spec
+	if r.Canary {
+		spec = r.promoteSpec
+	}
+	switch {
+	case spec != nil:
+		return spec, nil
+	case r.specErr != "":
+		return nil, fmt.Errorf("the app spec recorded with revision %d of %s is unreadable (%s); kubectl zz history %s --revision %d prints its objects",
+			r.Number, r.App, r.specErr, r.App, r.Number)
+	}
+	return nil, fmt.Errorf("%w: revision %d of %s was recorded without its app spec (by an older kubectl zz, or a scale, restart or rollback of such a revision); kubectl zz history %s --revision %d prints its objects",
+		ErrNoSpec, r.Number, r.App, r.App, r.Number)
+}
 
 // RecordName is the name of the Secret recording revision n of app.
 func RecordName(app string, n int64) string {
@@ -81,6 +118,17 @@ func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
 			continue
 		}
 		b, err := encodeObjects(objs)
+		if err != nil {
+			return nil, err
+		}
+		data[key] = b
+		size += len(b)
+	}
+	for key, spec := range map[string]*appspec.App{specKey: rev.spec, promoteSpecKey: rev.promoteSpec} {
+		if spec == nil {
+			continue
+		}
+		b, err := json.Marshal(spec)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +254,20 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 			return nil, fmt.Errorf("%s: %w", promoteKey, err)
 		}
 		rev.Canary = true
+	}
+	// A spec that cannot be read leaves the revision usable: its objects
+	// are what rollback restores.
+	for key, spec := range map[string]**appspec.App{specKey: &rev.spec, promoteSpecKey: &rev.promoteSpec} {
+		b, ok := s.Data[key]
+		if !ok {
+			continue
+		}
+		var app appspec.App
+		if err := json.Unmarshal(b, &app); err != nil {
+			rev.specErr = fmt.Sprintf("%s: %v", key, err)
+			continue
+		}
+		*spec = &app
 	}
 	return rev, nil
 }

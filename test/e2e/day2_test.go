@@ -98,8 +98,18 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	if err == nil || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") {
 		t.Fatalf("diff 1..2: %v\n%s", err, out)
 	}
-	if out, _, err := zz(t, ns, "diff", "shop", "--revision", "2", "--to", "2"); err != nil || out != "" {
+	if out, _, err := zz(t, ns, "diff", "shop", "--revision", "2", "--to", "2"); err != nil || out != "shop: no changes in namespace "+ns+"\n" {
 		t.Fatalf("diff 2..2: %v\n%s", err, out)
+	}
+	// The spec each revision ran from, as the user gave it: the scale's is
+	// the file with 4 replicas, and diff --spec says just that.
+	out = mustZZ(t, ns, "history", "shop", "--spec", "--revision", "2")
+	if !strings.Contains(out, "replicas: 4") || !strings.Contains(out, "image: registry.local/shop:1.0") || strings.Contains(out, "version:") {
+		t.Fatalf("history --spec --revision 2 (replicas 4, no version: the file has none):\n%s", out)
+	}
+	out, _, err = zz(t, ns, "diff", "shop", "--revision", "1", "--to", "2", "--spec")
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") || strings.Count(out, "\n+") != 2 {
+		t.Fatalf("diff --spec 1..2: %v\n%s", err, out)
 	}
 	out = mustZZ(t, ns, "history", "shop", "--revision", "2", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.spec.replicas} {end}")
 	if !strings.Contains(out, "Deployment/shop=4") {
@@ -125,6 +135,15 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 		t.Fatalf("replicas after rollback to revision 1 = %d, want 2", n)
 	}
 	cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+	// The rollback recorded revision 1's spec; deployed again it changes
+	// nothing on the cluster.
+	spec := filepath.Join(t.TempDir(), "recorded.yaml")
+	if err := os.WriteFile(spec, []byte(mustZZ(t, ns, "history", "shop", "--spec")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := zz(t, ns, "deploy", "-f", spec, "--diff"); err != nil || out != "shop: no changes in namespace "+ns+"\n" {
+		t.Fatalf("deploy --diff of the recorded spec: %v\n%s", err, out)
+	}
 
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},

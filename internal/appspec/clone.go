@@ -1,0 +1,46 @@
+package appspec
+
+import (
+	"maps"
+	"slices"
+)
+
+// Clone returns a deep copy of a, so that a spec recorded with a revision is
+// never changed by the defaults or a later edit of the one it came from.
+func (a *App) Clone() *App {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	s := &c.Spec
+	if s.Replicas != nil {
+		r := *s.Replicas
+		s.Replicas = &r
+	}
+	s.Env = maps.Clone(s.Env)
+	s.ConfigFiles = maps.Clone(s.ConfigFiles)
+	s.Labels = maps.Clone(s.Labels)
+	s.Annotations = maps.Clone(s.Annotations)
+	s.SecretEnv = maps.Clone(s.SecretEnv)
+	s.Command = slices.Clone(s.Command)
+	s.Args = slices.Clone(s.Args)
+	s.EnvFrom = slices.Clone(s.EnvFrom)
+	s.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
+	s.Ports = slices.Clone(s.Ports)
+	s.GPUModels = slices.Clone(s.GPUModels)
+	s.AvoidGPUModels = slices.Clone(s.AvoidGPUModels)
+	s.PreStop = slices.Clone(s.PreStop)
+	if s.Ingress != nil {
+		in := *s.Ingress
+		s.Ingress = &in
+	}
+	if s.HPA != nil {
+		h := *s.HPA
+		s.HPA = &h
+	}
+	if s.PVC != nil {
+		p := *s.PVC
+		s.PVC = &p
+	}
+	return &c
+}

@@ -1,0 +1,43 @@
+package appspec
+
+import (
+	"reflect"
+	"testing"
+)
+
+// TestCloneSharesNothing fails when a field that refers to memory (map,
+// slice, pointer) is added to Spec and Clone does not copy it.
+func TestCloneSharesNothing(t *testing.T) {
+	r := int32(3)
+	a := &App{APIVersion: APIVersion, Kind: Kind, Name: "shop", Spec: Spec{
+		Type: TypeWeb, Image: "registry.local/shop:1.0", Replicas: &r,
+		Env: map[string]string{"A": "1"}, ConfigFiles: map[string]string{"a": "b"},
+		Labels: map[string]string{"team": "x"}, Annotations: map[string]string{"a": "b"},
+		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
+		Command:   []string{"run"}, Args: []string{"-v"}, EnvFrom: []EnvFrom{{Secret: "s"}},
+		ImagePullSecrets: []string{"login"}, Ports: []Port{{Name: "m", Port: 7070}},
+		GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
+		Ingress: &Ingress{Host: "shop.example.com"}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
+	}}
+	c := a.Clone()
+	if !reflect.DeepEqual(a, c) {
+		t.Fatalf("clone differs:\n%+v\n%+v", a, c)
+	}
+	av, cv := reflect.ValueOf(&a.Spec).Elem(), reflect.ValueOf(&c.Spec).Elem()
+	for i := 0; i < av.NumField(); i++ {
+		name := av.Type().Field(i).Name
+		switch av.Field(i).Kind() {
+		case reflect.Map, reflect.Slice, reflect.Pointer:
+			if av.Field(i).IsNil() {
+				t.Errorf("the test leaves Spec.%s empty: fill it so that its copy is checked", name)
+				continue
+			}
+			if av.Field(i).Pointer() == cv.Field(i).Pointer() {
+				t.Errorf("Clone shares Spec.%s with the original", name)
+			}
+		}
+	}
+	if (*App)(nil).Clone() != nil {
+		t.Error("Clone of nil is not nil")
+	}
+}
