@@ -77,7 +77,7 @@ func TestDeleteCommand(t *testing.T) {
 		t.Fatalf("deleted without a yes: %v", err)
 	}
 	fakeStdin = "y\n"
-	if out, _, err := zz("delete", "shop"); err != nil || !strings.Contains(out, "shop deleted from namespace ns-a (2 objects and records)") {
+	if out, _, err := zz("delete", "shop"); err != nil || !strings.Contains(out, "shop deleted from namespace ns-a (1 object and 1 revision record)") {
 		t.Fatalf("delete: %v\n%s", err, out)
 	}
 	if _, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -88,6 +88,20 @@ func TestDeleteCommand(t *testing.T) {
 	}
 	if _, err := b.AppsV1().Deployments("ns-b").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
 		t.Fatalf("delete in context a touched b: %v", err)
+	}
+
+	// --keep-history: the records stay, and status says how to bring the
+	// app back.
+	out, stderr, err := zz("delete", "shop", "--context", "b", "--yes", "--keep-history")
+	if err != nil || !strings.Contains(stderr, "shop in context b, namespace ns-b: deleting Deployment/shop\n  and keep its history, revisions 3 (kubectl zz rollback shop brings revision 3 back)") ||
+		!strings.Contains(out, "shop deleted from context b, namespace ns-b (1 object); kept revisions 3 (kubectl zz rollback shop brings revision 3 back)") {
+		t.Fatalf("delete --keep-history: %v\n%s\n%s", err, out, stderr)
+	}
+	if _, err := b.CoreV1().Secrets("ns-b").Get(t.Context(), "zz.shop.r3", metav1.GetOptions{}); err != nil {
+		t.Fatalf("revision record after delete --keep-history: %v", err)
+	}
+	if out, _, err := zz("status", "shop", "--context", "b"); err != nil || !strings.Contains(out, "shop is Missing: its Deployment is gone and its history is kept; kubectl zz rollback shop brings revision 3 back") {
+		t.Fatalf("status after delete --keep-history: %v\n%s", err, out)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,9 +17,10 @@ import (
 // DeleteOptions is kubectl zz delete.
 type DeleteOptions struct {
 	appTargets
-	DeleteData bool
-	DryRun     bool
-	Yes        bool
+	DeleteData  bool
+	DryRun      bool
+	Yes         bool
+	KeepHistory bool
 
 	// terminal reports whether In is a terminal a person can answer on.
 	terminal func() bool
@@ -39,11 +41,15 @@ func NewCmdDelete(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Long: `Remove every object kubectl zz deployed for an app (Deployments, the canary's too,
 Service, ConfigMaps, Ingress, HPA, PDB) and its revision records, so nothing is left
 behind. Volume claims are kept, with the data on them, unless --delete-data.
+With --keep-history the revision records stay (as helm uninstall --keep-history):
+status shows the app as Missing and kubectl zz rollback APP brings it back.
 On a terminal it lists what goes and asks first; --yes skips the question, and
 without a terminal (scripts, CI) --yes is required.`,
 		Example: `  kubectl zz delete shop --dry-run         # what would go
   kubectl zz delete shop                   # asks first
-  kubectl zz delete shop --yes --delete-data`,
+  kubectl zz delete shop --yes --delete-data
+  # objects gone, history kept: rollback brings the app back as it was
+  kubectl zz delete shop --keep-history && kubectl zz rollback shop`,
 		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
@@ -51,6 +57,7 @@ without a terminal (scripts, CI) --yes is required.`,
 	cmd.Flags().BoolVar(&o.DeleteData, "delete-data", false, "Delete the app's PersistentVolumeClaims too (their data is lost)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "List what would be deleted and delete nothing")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVar(&o.KeepHistory, "keep-history", false, "Keep the revision records, so that kubectl zz rollback APP brings the app back")
 	return cmd
 }
 
@@ -76,7 +83,7 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	var plans []plan
 	var errs []error
 	for _, t := range o.targets {
-		res, err := deploy.Delete(ctx, t.client, &deploy.DeleteConfig{Namespace: t.namespace, App: o.App, DeleteData: o.DeleteData, DryRun: true})
+		res, err := deploy.Delete(ctx, t.client, &deploy.DeleteConfig{Namespace: t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory, DryRun: true})
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
 			continue
@@ -99,6 +106,10 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 		if len(p.res.Kept) > 0 {
 			fmt.Fprintf(out, "  and keep %s (add --delete-data to delete it)\n", strings.Join(p.res.Kept, ", "))
 		}
+		if n := len(p.res.KeptRevisions); n > 0 {
+			fmt.Fprintf(out, "  and keep its history, revisions %s (kubectl zz rollback %s brings revision %d back)\n",
+				revisionRange(p.res.KeptRevisions), o.App, p.res.KeptRevisions[n-1])
+		}
 	}
 	if o.DryRun {
 		return nil
@@ -111,15 +122,42 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	for _, p := range plans {
-		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: o.App, DeleteData: o.DeleteData})
+		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory})
 		if err != nil {
 			return contextErr(p.t.context, err)
 		}
-		msg := fmt.Sprintf("%s deleted from %s (%d objects and records)", o.App, where(p.t), len(res.Deleted))
+		msg := fmt.Sprintf("%s deleted from %s (%s)", o.App, where(p.t), deletedCount(res))
 		if len(res.Kept) > 0 {
 			msg += "; kept " + strings.Join(res.Kept, ", ")
+		}
+		if n := len(res.KeptRevisions); n > 0 {
+			msg += fmt.Sprintf("; kept revisions %s (kubectl zz rollback %s brings revision %d back)", revisionRange(res.KeptRevisions), o.App, res.KeptRevisions[n-1])
 		}
 		fmt.Fprintln(o.Out, msg)
 	}
 	return nil
+}
+
+// revisionRange is sorted revision numbers as "3" or "3 to 7" (records are
+// kept as a run: history trims the oldest).
+func revisionRange(revs []int64) string {
+	if len(revs) == 1 {
+		return strconv.FormatInt(revs[0], 10)
+	}
+	return fmt.Sprintf("%d to %d", revs[0], revs[len(revs)-1])
+}
+
+// deletedCount says how many objects and revision records went.
+func deletedCount(res *deploy.DeleteResult) string {
+	count := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	}
+	objects := count(len(res.Deleted)-res.Records, "object", "objects")
+	if res.Records == 0 {
+		return objects
+	}
+	return objects + " and " + count(res.Records, "revision record", "revision records")
 }

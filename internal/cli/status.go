@@ -276,6 +276,10 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", is)
 				}
 			}
+			if !o.list && st.Health == deploy.HealthMissing && st.Revision > 0 {
+				fmt.Fprintf(&reasons, "%s is Missing: its Deployment is gone and its history is kept; kubectl zz rollback %s brings revision %d back (kubectl zz delete %s removes the history)\n",
+					who, st.App, st.Revision, st.App)
+			}
 			if !o.list && len(st.Drift) > 0 {
 				fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
 				for _, d := range st.Drift {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -147,18 +148,27 @@ type DeleteConfig struct {
 	DeleteData bool
 	// DryRun lists what would be deleted and deletes nothing.
 	DryRun bool
+	// KeepHistory keeps the revision records (helm uninstall
+	// --keep-history): status shows the app as Missing, and rollback
+	// brings it back.
+	KeepHistory bool
 }
 
 // DeleteResult names objects as Kind/name.
 type DeleteResult struct {
+	// Deleted are the objects and revision records (Records of them).
 	Deleted []string
+	Records int
 	// Kept are the PersistentVolumeClaims left without DeleteData.
 	Kept []string
+	// KeptRevisions are the revision numbers kept with KeepHistory.
+	KeptRevisions []int64
 }
 
 // Delete removes every object of app that kubectl zz manages (of every kind
-// it renders, the canary's too) and its revision records; PVCs are kept
-// unless DeleteData. It fails when the namespace has nothing of app.
+// it renders, the canary's too) and its revision records (unless
+// KeepHistory); PVCs are kept unless DeleteData. It fails when the
+// namespace has nothing of app to delete.
 func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*DeleteResult, error) {
 	app, ns := cfg.App, cfg.Namespace
 	sel := appSelector(app)
@@ -191,6 +201,11 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 		if string(s.Type) != contract.SecretTypeRevision {
 			continue
 		}
+		if cfg.KeepHistory {
+			res.KeptRevisions = append(res.KeptRevisions, recordNumber(&s, app))
+			continue
+		}
+		res.Records++
 		victims = append(victims, victim{"Secret/" + s.Name, func() error {
 			err := c.CoreV1().Secrets(ns).Delete(ctx, s.Name, metav1.DeleteOptions{})
 			if apierrors.IsNotFound(err) {
@@ -199,7 +214,12 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 			return err
 		}})
 	}
-	if len(victims) == 0 && len(res.Kept) == 0 {
+	slices.Sort(res.KeptRevisions)
+	switch {
+	case len(victims) == 0 && len(res.KeptRevisions) > 0:
+		return nil, fmt.Errorf("%w: %s has no objects left in namespace %s, only its revision records (kubectl zz rollback %s --to-revision %d brings it back; delete without --keep-history removes them)",
+			ErrNoRevision, app, ns, app, res.KeptRevisions[len(res.KeptRevisions)-1])
+	case len(victims) == 0 && len(res.Kept) == 0:
 		return nil, fmt.Errorf("%w: no app %s in namespace %s; kubectl zz list shows the apps there", ErrNoRevision, app, ns)
 	}
 	for _, v := range victims {

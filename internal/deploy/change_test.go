@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -406,4 +407,47 @@ func appDrift(t *testing.T, c kubernetes.Interface) []string {
 		t.Fatal(err)
 	}
 	return st.Drift
+}
+
+// TestDeleteKeepHistory: delete --keep-history removes the objects and
+// keeps the records; the app is Missing, and rollback without a revision
+// brings the latest back (not the one before it, as for a running app).
+func TestDeleteKeepHistory(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	res, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop", KeepHistory: true})
+	if err != nil || strings.Contains(strings.Join(res.Deleted, " "), "Secret/") || !slices.Equal(res.KeptRevisions, []int64{1, 2}) {
+		t.Fatalf("delete --keep-history: %+v, %v", res, err)
+	}
+	if err := get(c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})); !apierrors.IsNotFound(err) {
+		t.Fatalf("Deployment after delete --keep-history: %v", err)
+	}
+	st, err := AppStatusOf(ctx, c, ns, "shop")
+	if err != nil || st.Health != HealthMissing || st.Revision != 2 {
+		t.Fatalf("status of the deleted app: %+v, %v", st, err)
+	}
+	if _, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop", KeepHistory: true}); !errors.Is(err, ErrNoRevision) ||
+		!strings.Contains(err.Error(), "only its revision records (kubectl zz rollback shop --to-revision 2 brings it back") {
+		t.Fatalf("delete --keep-history again: %v", err)
+	}
+	r, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"})
+	if err != nil || r.Revision != 3 || image(t, c) != "reg/shop:2" {
+		t.Fatalf("rollback of the deleted app: %+v, %v (want revision 2's image back as revision 3)", r, err)
+	}
+	if hist, _ := History(ctx, c, ns, "shop"); hist[len(hist)-1].ChangeCause != "rollback to revision 2" {
+		t.Fatalf("recorded %q", hist[len(hist)-1].ChangeCause)
+	}
+	// Running again, rollback goes to the one before the latest.
+	if r, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil || r.Revision != 4 || image(t, c) != "reg/shop:2" {
+		t.Fatalf("rollback of the running app: %+v, %v", r, err)
+	}
+	if _, err := Delete(ctx, c, &DeleteConfig{Namespace: ns, App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ := History(ctx, c, ns, "shop"); len(hist) != 0 {
+		t.Fatalf("a plain delete kept %d records", len(hist))
+	}
 }

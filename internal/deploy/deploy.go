@@ -15,6 +15,7 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -212,7 +213,8 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 type RollbackConfig struct {
 	Options
 	App string
-	// ToRevision is the revision to restore; 0 means the one before the latest.
+	// ToRevision is the revision to restore; 0 means the one before the
+	// latest, or the latest when the app's Deployment is gone.
 	ToRevision int64
 }
 
@@ -263,7 +265,21 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 	if err != nil {
 		return nil, nil, err
 	}
-	target, err := pick(history, cfg.App, cfg.ToRevision)
+	n := cfg.ToRevision
+	if n == 0 {
+		// An app whose Deployment is gone (delete --keep-history, or deleted
+		// by hand) comes back as its latest revision, not the one before.
+		_, err := c.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if good := readable(history); len(good) > 0 {
+				n = good[len(good)-1].Number
+			}
+		case err != nil:
+			return nil, nil, fmt.Errorf("read Deployment %s: %w", cfg.App, err)
+		}
+	}
+	target, err := pick(history, cfg.App, n)
 	return history, target, err
 }
 

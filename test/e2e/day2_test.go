@@ -204,6 +204,31 @@ func TestDay2Delete(t *testing.T) {
 	if revs := history(t, ns); len(revs) != 2 {
 		t.Fatalf("--dry-run deleted revisions: %d left", len(revs))
 	}
+
+	// --keep-history: the objects go, the records stay; status says the app
+	// is Missing and how to bring it back, and rollback does, as revision 2
+	// was (on the claim that was kept).
+	if out := mustZZ(t, ns, "delete", "shop", "--yes", "--keep-history"); !strings.Contains(out, "kept revisions 1 to 2 (kubectl zz rollback shop brings revision 2 back)") {
+		t.Fatalf("delete --keep-history: %s", out)
+	}
+	cluster.WaitFor(t, 60*time.Second, "the app's pods gone", func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+		if err != nil {
+			return false, "", err
+		}
+		return len(pods.Items) == 0, strconv.Itoa(len(pods.Items)) + " pods", nil
+	})
+	if out := mustZZ(t, ns, "status", "shop"); !strings.Contains(out, "Missing") || !strings.Contains(out, "kubectl zz rollback shop brings revision 2 back") {
+		t.Fatalf("status after delete --keep-history:\n%s", out)
+	}
+	if out := mustZZ(t, ns, "rollback", "shop", "--timeout", "90s"); !strings.Contains(out, "revision 3") {
+		t.Fatalf("rollback of the deleted app: %s", out)
+	}
+	cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 2, 60*time.Second)
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.1" {
+		t.Fatalf("the app brought back: %v", err)
+	}
+
 	if out := mustZZ(t, ns, "delete", "shop", "--yes"); !strings.Contains(out, "shop deleted from namespace "+ns) || !strings.Contains(out, "kept PersistentVolumeClaim/shop-data") {
 		t.Fatalf("delete: %s", out)
 	}
@@ -251,7 +276,7 @@ func TestDay2Delete(t *testing.T) {
 	if _, _, err := zz(t, ns, "history", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
 		t.Fatalf("history after delete: %v", err)
 	}
-	if out := mustZZ(t, ns, "delete", "shop", "--yes", "--delete-data"); !strings.Contains(out, "(1 objects and records)") {
+	if out := mustZZ(t, ns, "delete", "shop", "--yes", "--delete-data"); !strings.Contains(out, "(1 object)") {
 		t.Fatalf("delete --delete-data: %s", out)
 	}
 	if _, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(t.Context(), "shop-data", metav1.GetOptions{}); err == nil {
