@@ -50,13 +50,17 @@ func TestParseDeviceListStrategies(t *testing.T) {
 
 // The config check at start-up names the allowed values.
 func TestConfigValidateDeviceListStrategy(t *testing.T) {
-	c := Config{Node: "n1", UsageEvery: time.Second, UsageAnnotateEvery: time.Second, XIDRecover: time.Minute, SlotsPerCard: 4, DeviceListStrategy: "cdi-cri"}
+	c := Config{Node: "n1", UsageEvery: time.Second, UsageAnnotateEvery: time.Second, XIDRecover: time.Minute, SlotsPerCard: 4, DeviceListStrategy: "cdi-cri", OverRequest: "kill"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	c.DeviceListStrategy = "cdi"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "envvar, cdi-annotations, cdi-cri") {
 		t.Fatalf("Validate with an unknown strategy: %v", err)
+	}
+	c.DeviceListStrategy, c.OverRequest = "envvar", "evict"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `--over-request "evict": use event or kill`) {
+		t.Fatalf("Validate with an unknown over-request action: %v", err)
 	}
 }
 

@@ -22,8 +22,9 @@ import (
 // UsageMonitor samples NVML's running processes on every card, maps them to
 // the node's pods through their cgroups, exports per-pod requested vs used
 // memory and per-card utilisation as Prometheus metrics, puts a Warning
-// event on a pod when it goes over its request, and publishes each pod's use
-// in its contract.AnnotationGPUMemUsed (rate-limited by Publish).
+// event on a pod when it goes over its request (and kills its processes
+// there once it has stayed over, with OverRequestKill), and publishes each
+// pod's use in its contract.AnnotationGPUMemUsed (rate-limited by Publish).
 type UsageMonitor struct {
 	Lib      nvml.Interface
 	Plugin   *Plugin
@@ -37,14 +38,32 @@ type UsageMonitor struct {
 	// publishes nothing.
 	Annotate func(ctx context.Context, pod *corev1.Pod, value *string) error
 	Publish  PublishPolicy
-	// Now is the clock of the rate limit (time.Now when nil).
+	// Now is the clock of the rate limit and of the grace (time.Now when nil).
 	Now func() time.Time
+	// OverRequest is what a pod over its request on a card gets (an event,
+	// or with OverRequestKill its processes there killed once it has been
+	// over for Grace); Kill stops one process of pod uid (nil:
+	// KillProcess(ProcRoot)).
+	OverRequest OverRequestAction
+	Grace       time.Duration
+	Kill        func(pid uint32, uid types.UID) error
 
 	mu        sync.Mutex
 	last      Usage
-	over      map[usageKey]bool // pods over their request at the last sample
+	overSince map[usageKey]time.Time // pods over their request, since the first sample that saw it
 	published map[types.UID]time.Time
 	writes    [2]int64 // annotation writes: succeeded, failed
+	kills     [2]int64 // processes killed: done, failed
+	// tried are the processes a kill was attempted on, and when: one NVML
+	// still lists (a kill that failed, or the driver not caught up yet) is
+	// tried again only a grace later, so a pod gets an event per kill, not
+	// one per sample.
+	tried map[killKey]time.Time
+}
+
+type killKey struct {
+	uid types.UID
+	pid uint32
 }
 
 type usageKey struct {
@@ -66,9 +85,10 @@ func (m *UsageMonitor) Run(ctx context.Context) {
 	}
 }
 
-// Sample reads NVML and the pods once, keeps the result for /metrics, and
-// sends an event for each pod that has gone over its request since the last
-// sample (once per crossing, not on every sample).
+// Sample reads NVML and the pods once, keeps the result for /metrics, sends
+// an event for each pod that has gone over its request since the last
+// sample (once per crossing, not on every sample) and, with OverRequestKill,
+// kills the processes PlanKills picks (outside the lock).
 func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 	logger := klog.FromContext(ctx)
 	cards := m.Plugin.Cards()
@@ -94,27 +114,101 @@ func (m *UsageMonitor) Sample(ctx context.Context) Usage {
 	}
 	u := ComputeUsage(cards, procs, m.podOf, pods)
 
+	now := m.now()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	over := map[usageKey]bool{}
+	over := map[usageKey]time.Time{}
 	for _, pu := range u.Pods {
 		if !pu.Over() {
 			continue
 		}
 		k := usageKey{pu.UID, pu.CardUUID}
-		over[k] = true
-		if m.over[k] {
+		if since, ok := m.overSince[k]; ok {
+			over[k] = since
 			continue
 		}
+		over[k] = now
 		logger.Info("Pod uses more GPU memory than it requested", "pod", klog.KRef(pu.Namespace, pu.Name),
 			"uuid", pu.CardUUID, "usedMiB", pu.UsedMiB, "requestedMiB", pu.RequestedMiB)
-		if m.Recorder != nil {
-			ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: pu.Namespace, Name: pu.Name, UID: pu.UID}
-			m.Recorder.Event(ref, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequest, OverMessage(pu))
+		m.event(pu, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequest, OverMessage(pu))
+	}
+	m.overSince, m.last = over, u
+	var kills []Kill
+	if m.OverRequest == OverRequestKill {
+		kills = m.untried(PlanKills(u, over, now, m.Grace), u, now)
+	}
+	m.mu.Unlock()
+	for _, k := range kills {
+		m.kill(ctx, k)
+	}
+	return u
+}
+
+// untried keeps the kills not attempted within the last grace (at least a
+// sample interval), marks them tried, and forgets processes no longer in u.
+// m.mu is held.
+func (m *UsageMonitor) untried(kills []Kill, u Usage, now time.Time) []Kill {
+	listed := map[killKey]bool{}
+	for _, pu := range u.Pods {
+		for _, p := range pu.procs {
+			listed[killKey{pu.UID, p.PID}] = true
 		}
 	}
-	m.over, m.last = over, u
-	return u
+	if m.tried == nil {
+		m.tried = map[killKey]time.Time{}
+	}
+	maps.DeleteFunc(m.tried, func(k killKey, _ time.Time) bool { return !listed[k] })
+	again := max(m.Grace, m.Interval)
+	out := kills[:0]
+	for _, k := range kills {
+		key := killKey{k.Pod.UID, k.PID}
+		if at, ok := m.tried[key]; ok && now.Sub(at) < again {
+			continue
+		}
+		m.tried[key] = now
+		out = append(out, k)
+	}
+	return out
+}
+
+// kill stops one process of a pod over its request and says so on the pod.
+func (m *UsageMonitor) kill(ctx context.Context, k Kill) {
+	logger := klog.FromContext(ctx)
+	killFn := m.Kill
+	if killFn == nil {
+		killFn = KillProcess(m.ProcRoot)
+	}
+	err := killFn(k.PID, k.Pod.UID)
+	m.mu.Lock()
+	if err != nil {
+		m.kills[1]++
+	} else {
+		m.kills[0]++
+	}
+	m.mu.Unlock()
+	if err != nil {
+		// Gone already, or no longer the pod's: the next sample decides again.
+		logger.Error(err, "Cannot kill a process of a pod over its GPU memory request", "pod", klog.KRef(k.Pod.Namespace, k.Pod.Name), "pid", k.PID)
+		return
+	}
+	logger.Info("Killed a process of a pod over its GPU memory request", "pod", klog.KRef(k.Pod.Namespace, k.Pod.Name),
+		"pid", k.PID, "uuid", k.Pod.CardUUID, "processMiB", k.UsedMiB, "usedMiB", k.Pod.UsedMiB, "requestedMiB", k.Pod.RequestedMiB)
+	m.event(k.Pod, corev1.EventTypeWarning, contract.ReasonGPUMemoryOverRequestKilled, KillMessage(k, m.Grace))
+}
+
+// event records an event on the pod of pu.
+func (m *UsageMonitor) event(pu PodUsage, kind, reason, message string) {
+	if m.Recorder == nil {
+		return
+	}
+	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: pu.Namespace, Name: pu.Name, UID: pu.UID}
+	m.Recorder.Event(ref, kind, reason, message)
+}
+
+func (m *UsageMonitor) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 // publish writes the annotations PlanPublish asks for, one merge patch per
@@ -130,10 +224,7 @@ func (m *UsageMonitor) publish(ctx context.Context, u Usage) {
 		logger.Error(err, "Cannot list the node's pods")
 		return
 	}
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
+	now := m.now
 	m.mu.Lock()
 	last := maps.Clone(m.published)
 	m.mu.Unlock()
@@ -191,11 +282,13 @@ var (
 	unattributedMiB  = prometheus.NewDesc("zz_gpu_card_memory_unattributed_bytes", "GPU memory used by processes in no pod of this node.", []string{"uuid", "index"}, nil)
 	annotationWrites = prometheus.NewDesc("zz_gpu_pod_usage_annotation_writes_total",
 		"Writes of the pods' "+contract.AnnotationGPUMemUsed+" annotation, by result (ok, error).", []string{"result"}, nil)
+	overRequestKills = prometheus.NewDesc("zz_gpu_over_request_kills_total",
+		"Processes of pods over their GPU memory request killed (--over-request=kill), by result (ok, error).", []string{"result"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *UsageMonitor) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{podRequestedMiB, podUsedMiB, podOver, unattributedMiB, annotationWrites} {
+	for _, d := range []*prometheus.Desc{podRequestedMiB, podUsedMiB, podOver, unattributedMiB, annotationWrites, overRequestKills} {
 		ch <- d
 	}
 }
@@ -203,10 +296,12 @@ func (m *UsageMonitor) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector with the latest sample.
 func (m *UsageMonitor) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
-	u, writes := m.last, m.writes
+	u, writes, kills := m.last, m.writes, m.kills
 	m.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(annotationWrites, prometheus.CounterValue, float64(writes[0]), "ok")
 	ch <- prometheus.MustNewConstMetric(annotationWrites, prometheus.CounterValue, float64(writes[1]), "error")
+	ch <- prometheus.MustNewConstMetric(overRequestKills, prometheus.CounterValue, float64(kills[0]), "ok")
+	ch <- prometheus.MustNewConstMetric(overRequestKills, prometheus.CounterValue, float64(kills[1]), "error")
 	for _, pu := range u.Pods {
 		lv := []string{pu.Namespace, pu.Name, pu.App, pu.CardUUID, strconv.Itoa(pu.CardIndex)}
 		over := 0.0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,19 @@ type Config struct {
 	// DeviceListStrategy is how Allocate hands the cards to the runtime:
 	// envvar, cdi-annotations, cdi-cri, or several comma-separated.
 	DeviceListStrategy string
+	// OverRequest is what a pod over its GPU memory request on a card gets:
+	// "event", or "kill" once it has been over for OverRequestGrace.
+	OverRequest      string
+	OverRequestGrace time.Duration
+}
+
+// joinActions is the over-request actions as "event or kill".
+func joinActions() string {
+	names := make([]string, len(OverRequestActions))
+	for i, a := range OverRequestActions {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " or ")
 }
 
 // Validate checks c without I/O.
@@ -69,6 +83,12 @@ func (c *Config) Validate() error {
 	}
 	if c.UsageAnnotateEvery < time.Second {
 		return fmt.Errorf("--usage-annotation-interval %v is under 1s", c.UsageAnnotateEvery)
+	}
+	if !slices.Contains(OverRequestActions, OverRequestAction(c.OverRequest)) {
+		return fmt.Errorf("--over-request %q: use %s", c.OverRequest, joinActions())
+	}
+	if c.OverRequestGrace < 0 {
+		return fmt.Errorf("--over-request-grace %v must not be negative", c.OverRequestGrace)
 	}
 	if c.XIDRecover <= 0 {
 		return fmt.Errorf("--xid-recover-after %v must be positive", c.XIDRecover)
@@ -174,7 +194,7 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	monitor := &UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods.list, ProcRoot: c.ProcRoot, Interval: c.UsageEvery,
 		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node}),
 		Node:     c.Node, Publish: DefaultPublishPolicy(c.UsageAnnotateEvery),
-		Annotate: AnnotateUsed(client)}
+		Annotate: AnnotateUsed(client), OverRequest: OverRequestAction(c.OverRequest), Grace: c.OverRequestGrace}
 	registry.MustRegister(monitor)
 	go monitor.Run(ctx)
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -32,6 +33,12 @@ type PodUsage struct {
 	RequestedMiB int64
 	UsedMiB      int64
 	Processes    int
+	// Assigned is true when the pod holds a zz assignment on some card of
+	// the node: only such a pod's processes are ever killed for going over
+	// (a pod of another device plugin has no request zz could hold it to).
+	Assigned bool
+	// procs are the pod's processes on the card.
+	procs []Process
 }
 
 // Over is true when the pod uses more than it asked for on the card.
@@ -107,7 +114,8 @@ func ComputeUsage(cards []Card, procs map[string][]Process, podOf PodOfPID, pods
 		}
 		for _, uuid := range a.UUIDs {
 			if _, ok := index[uuid]; ok {
-				row(p, uuid).RequestedMiB = a.MemMiB
+				r := row(p, uuid)
+				r.RequestedMiB, r.Assigned = a.MemMiB, true
 			}
 		}
 	}
@@ -123,10 +131,18 @@ func ComputeUsage(cards []Card, procs map[string][]Process, podOf PodOfPID, pods
 			r := row(p, c.UUID)
 			r.UsedMiB += proc.UsedMiB
 			r.Processes++
+			r.procs = append(r.procs, proc)
+		}
+	}
+	assigned := map[types.UID]bool{}
+	for k, r := range rows {
+		if r.Assigned {
+			assigned[k.uid] = true
 		}
 	}
 	u := Usage{Unattributed: un, Pods: make([]PodUsage, 0, len(rows))}
-	for _, r := range rows {
+	for k, r := range rows {
+		r.Assigned = assigned[k.uid]
 		u.Pods = append(u.Pods, *r)
 	}
 	slices.SortFunc(u.Pods, func(a, b PodUsage) int {
@@ -139,4 +155,62 @@ func ComputeUsage(cards []Card, procs map[string][]Process, podOf PodOfPID, pods
 func OverMessage(u PodUsage) string {
 	return fmt.Sprintf("processes of this pod use %d MiB of GPU memory on card %d (%s), more than the %d MiB it requested (zz.io/gpu-mem); "+
 		"other pods sharing the card may run out of memory: raise the request or lower the app's use", u.UsedMiB, u.CardIndex, u.CardUUID, u.RequestedMiB)
+}
+
+// OverRequestAction is what the device plugin does when a pod's processes
+// use more GPU memory on a card than the pod requested there.
+type OverRequestAction string
+
+// The over-request actions (--over-request).
+const (
+	// OverRequestEvent warns: a Warning event and a metric, nothing stopped.
+	OverRequestEvent OverRequestAction = "event"
+	// OverRequestKill also kills the pod's processes on that card, largest
+	// first, until the rest fits its request, once it has been over for the
+	// grace period: what the kernel's OOM killer does at a memory limit, and
+	// what keeps one tenant from taking the memory of the others on the card.
+	OverRequestKill OverRequestAction = "kill"
+)
+
+// OverRequestActions lists the actions, for flags and errors.
+var OverRequestActions = []OverRequestAction{OverRequestEvent, OverRequestKill}
+
+// Kill is one process to stop and why: the pod's use of the card it runs on.
+type Kill struct {
+	Pod     PodUsage
+	PID     uint32
+	UsedMiB int64
+}
+
+// PlanKills chooses the processes to kill: for every pod with a zz
+// assignment that has been over its request on a card since at least
+// now-grace (overSince, per pod and card), its processes on that card,
+// largest first, until what is left fits the request. Pods without an
+// assignment and processes in no pod are never chosen.
+func PlanKills(u Usage, overSince map[usageKey]time.Time, now time.Time, grace time.Duration) []Kill {
+	var kills []Kill
+	for _, pu := range u.Pods {
+		since, ok := overSince[usageKey{pu.UID, pu.CardUUID}]
+		if !pu.Over() || !pu.Assigned || !ok || now.Sub(since) < grace {
+			continue
+		}
+		procs := slices.Clone(pu.procs)
+		slices.SortFunc(procs, func(a, b Process) int { return cmp.Or(cmp.Compare(b.UsedMiB, a.UsedMiB), cmp.Compare(a.PID, b.PID)) })
+		left := pu.UsedMiB
+		for _, p := range procs {
+			if left <= pu.RequestedMiB {
+				break
+			}
+			kills = append(kills, Kill{Pod: pu, PID: p.PID, UsedMiB: p.UsedMiB})
+			left -= p.UsedMiB
+		}
+	}
+	return kills
+}
+
+// KillMessage is the event a pod gets when one of its processes is killed.
+func KillMessage(k Kill, grace time.Duration) string {
+	return fmt.Sprintf("killed process %d, which used %d MiB of GPU memory on card %d (%s): the pod's processes used %d MiB there for %v or more, "+
+		"more than the %d MiB it requested (zz.io/gpu-mem), which takes memory other pods on the card were given: raise the request or lower the app's use",
+		k.PID, k.UsedMiB, k.Pod.CardIndex, k.Pod.CardUUID, k.Pod.UsedMiB, grace, k.Pod.RequestedMiB)
 }

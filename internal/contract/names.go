@@ -254,6 +254,10 @@ const (
 	// ReasonGPUMemoryOverRequest is the Warning event the device plugin puts on
 	// a pod whose processes use more GPU memory than it requested.
 	ReasonGPUMemoryOverRequest = "GPUMemoryOverRequest"
+	// ReasonGPUMemoryOverRequestKilled is the Warning event the device plugin
+	// (--over-request=kill) puts on a pod when it kills one of its processes
+	// for using more GPU memory on a card than the pod requested.
+	ReasonGPUMemoryOverRequestKilled = "GPUMemoryOverRequestKilled"
 	// The extender's GPU preemption: on the preemptor when it starts, when a
 	// budget refuses it (nothing evicted) and when it stops midway; on each
 	// victim kube-scheduler's own reason, so tools that look for it see it.

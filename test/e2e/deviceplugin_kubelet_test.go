@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,7 +162,7 @@ func (n *dpNode) checkCards(t *testing.T, pod *corev1.Pod) {
 // refusals at admission, kubelet restart, XID health, and over-request events.
 func TestDevicePluginKubelet(t *testing.T) {
 	ctx := t.Context()
-	n := startDPNode(t, "dp-kubelet")
+	n := startDPNode(t, "dp-kubelet", "--over-request", "kill", "--over-request-grace", "2s")
 	if len(n.inv.Cards) != 8 || n.inv.Cards[0].MemoryMiB != 40960 {
 		t.Fatalf("inventory %+v", n.inv)
 	}
@@ -240,14 +243,23 @@ func TestDevicePluginKubelet(t *testing.T) {
 		n.checkCards(t, waitPodPhase(t, ns, p.Name, corev1.PodRunning, 60*time.Second))
 	})
 
-	t.Run("over-request event and metrics", func(t *testing.T) {
+	t.Run("over-request event, metrics, then the kill", func(t *testing.T) {
 		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "share-b", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A process of the pod, as the host's /proc shows it under the
-		// systemd cgroup driver.
-		const pid = 4242
+		// systemd cgroup driver. A real process, since the plugin kills it
+		// (--over-request=kill): the fake /proc says which pod its PID runs
+		// in, and the kill goes to that PID.
+		proc := exec.Command("sleep", "600")
+		if err := proc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = proc.Process.Kill() })
+		exited := make(chan error, 1)
+		go func() { exited <- proc.Wait() }()
+		pid := proc.Process.Pid
 		cg := "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(string(p.UID), "-", "_") + ".slice/cri-containerd-abc.scope\n"
 		if err := os.MkdirAll(filepath.Join(n.procRoot, strconv.Itoa(pid)), 0o755); err != nil {
 			t.Fatal(err)
@@ -280,6 +292,33 @@ func TestDevicePluginKubelet(t *testing.T) {
 			if !strings.Contains(metrics, want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
+		}
+		// Over for the grace (2s): the process is killed, and the pod told.
+		select {
+		case err := <-exited:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the pod's process ended with %v, want SIGKILL", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the process over its request was not killed within 30s")
+		}
+		cluster.WaitFor(t, 30*time.Second, "kill event on share-b", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+				fields.OneTermEqualSelector("involvedObject.name", "share-b"), fields.OneTermEqualSelector("reason", contract.ReasonGPUMemoryOverRequestKilled)).String()})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			for _, e := range evs.Items {
+				if e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, fmt.Sprintf("killed process %d", pid)) {
+					return true, "", nil
+				}
+			}
+			return false, fmt.Sprintf("%d events", len(evs.Items)), nil
+		})
+		n.mock(t, "PUT", "/processes?uuid="+uuid, "[]")
+		if m := scrape(t, n.url("/metrics")); !strings.Contains(m, `zz_gpu_over_request_kills_total{result="ok"} 1`) {
+			t.Errorf("/metrics does not count the kill:\n%s", grepLines(m, "zz_gpu_over_request_kills_total"))
 		}
 	})
 

@@ -39,6 +39,10 @@ func main() {
 	flag.StringVar(&c.DeviceListStrategy, "device-list-strategy", string(deviceplugin.StrategyEnvvar),
 		"how a container gets its cards: envvar (NVIDIA_VISIBLE_DEVICES, for the NVIDIA container runtime), cdi-annotations (cdi.k8s.io/ container annotations), "+
 			"cdi-cri (the CRI's CDI devices); several may be combined, comma-separated. CDI names cards nvidia.com/gpu=<UUID>")
+	flag.StringVar(&c.OverRequest, "over-request", string(deviceplugin.OverRequestEvent),
+		"what a pod whose processes use more GPU memory on a card than it requested gets: event (a Warning event and the metric), or kill "+
+			"(also its processes on that card, largest first, until the rest fits, once it has been over for --over-request-grace; needs hostPID and --proc-root /proc)")
+	flag.DurationVar(&c.OverRequestGrace, "over-request-grace", 30*time.Second, "with --over-request=kill, how long a pod may stay over its request before its processes are killed")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if showVersion {
