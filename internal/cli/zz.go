@@ -57,6 +57,7 @@ on several clusters at once.`,
 	cmd.AddCommand(NewCmdAbort(configFlags, streams))
 	cmd.AddCommand(NewCmdGPU(configFlags, streams))
 	cmd.AddCommand(NewCmdRebalance(configFlags, streams))
+	cmd.AddCommand(NewCmdCheck(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))
 	return cmd, configFlags
 }

@@ -288,6 +288,8 @@ const (
 	OutputKindVersion = "Version"
 	// OutputKindAppEvent is one event of kubectl zz events.
 	OutputKindAppEvent = "AppEvent"
+	// OutputKindCheck is one result of kubectl zz check.
+	OutputKindCheck = "Check"
 	// OutputKindRebalanceMove is one move of kubectl zz rebalance.
 	OutputKindRebalanceMove = "RebalanceMove"
 )

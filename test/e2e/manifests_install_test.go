@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -409,6 +410,45 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 	if m == nil {
 		log, _ := os.ReadFile(proc.LogPath)
 		t.Fatalf("the webhook admitted nothing (zz_webhook_admissions_total); did the apiserver call another server?\n%s", log)
+	}
+	checkInstall(t, objs, ns)
+}
+
+// checkInstall runs kubectl zz check on the installed overlay while the
+// webhook serves behind its Service: the certificate certgen made, the
+// endpoint, every policy bound; then with one binding removed, as an admin
+// repairing an object would, it fails and names it.
+func checkInstall(t *testing.T, objs rendered, ns string) {
+	ctx := t.Context()
+	out, stderr, err := zz(t, ns, "check")
+	t.Logf("kubectl zz check:\n%s%s", out, stderr)
+	for _, want := range []string{
+		"✓ zz-webhook pods.zz.io certificate: CA valid until",
+		"✓ zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
+		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny",
+		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",
+		"Deployment zz-system/zz-scheduler: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl zz check lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "admission policies\n  ✗") || strings.Contains(out, "webhook\n  ✗") {
+		t.Errorf("kubectl zz check fails the webhook or a policy of a fresh install (exit: %v)", err)
+	}
+	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	objs.get(t, "ValidatingAdmissionPolicyBinding", "zz-gpu-mem-total", &binding)
+	api := cluster.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
+	if err := api.Delete(ctx, binding.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = zz(t, ns, "check")
+	if err == nil || !strings.Contains(out, "✗ zz-gpu-mem-total: not bound: nothing enforces it") || !strings.Contains(out, "kubectl apply -k manifests/policies") {
+		t.Errorf("kubectl zz check with a policy unbound: %v\n%s", err, out)
+	}
+	binding.ResourceVersion = ""
+	if _, err := api.Create(context.WithoutCancel(ctx), &binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

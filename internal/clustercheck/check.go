@@ -1,0 +1,421 @@
+// Package clustercheck tells a cluster admin whether zz is installed and
+// working, as linkerd check and cilium status do for theirs: its components
+// ready, the webhook's certificate and endpoints, every admission policy of
+// the GPU protocol bound (unbound, the Trust model's guarantees are gone),
+// the GPU nodes' inventories and cards, the namespaces opted in. Gather reads
+// the cluster; Evaluate, pure, turns what it read into results.
+package clustercheck
+
+import (
+	"cmp"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Status of one check.
+type Status string
+
+// The statuses, worst last.
+const (
+	OK   Status = "ok"
+	Warn Status = "warn"
+	Fail Status = "fail"
+)
+
+// Result is one check: what was checked, how it stands, and what to do.
+type Result struct {
+	Group  string `json:"group"`
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	Hint   string `json:"hint,omitempty"`
+}
+
+// The groups, in the order they print.
+const (
+	GroupComponents = "zz components"
+	GroupWebhook    = "webhook"
+	GroupPolicies   = "admission policies"
+	GroupGPUNodes   = "GPU nodes"
+	GroupNamespaces = "namespaces"
+)
+
+// CertWarnBefore is how long before its end a webhook certificate is
+// called out: certgen's CronJob renews it well before (its README).
+const CertWarnBefore = 14 * 24 * time.Hour
+
+// State is what Gather read. An Err is why that part could not be read
+// (often Forbidden: the check is an admin's).
+type State struct {
+	Deployments     []appsv1.Deployment
+	DaemonSets      []appsv1.DaemonSet
+	WorkloadsErr    error
+	Webhooks        []admissionregistrationv1.MutatingWebhookConfiguration
+	WebhooksErr     error
+	Endpoints       map[string]int // ready endpoints by "namespace/service"
+	Policies        []admissionregistrationv1.ValidatingAdmissionPolicy
+	Bindings        []admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	PoliciesErr     error
+	GPUNodes        []corev1.Node
+	NodesErr        error
+	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
+	NamespacesErr   error
+	EndpointsErrors map[string]error
+}
+
+// Gather reads what Evaluate judges: zz's objects by their
+// app.kubernetes.io/part-of=zz label, the GPU nodes by contract.LabelGPUNode.
+func Gather(ctx context.Context, c kubernetes.Interface) *State {
+	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}}
+	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
+	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
+		s.WorkloadsErr = err
+	} else if dss, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, part); err != nil {
+		s.WorkloadsErr = err
+	} else {
+		s.Deployments, s.DaemonSets = deps.Items, dss.Items
+	}
+	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, part); err != nil {
+		s.WebhooksErr = err
+	} else {
+		s.Webhooks = whs.Items
+		for _, cfg := range whs.Items {
+			for _, wh := range cfg.Webhooks {
+				svc := wh.ClientConfig.Service
+				if svc == nil {
+					continue
+				}
+				key := svc.Namespace + "/" + svc.Name
+				if _, done := s.Endpoints[key]; done {
+					continue
+				}
+				n, err := readyEndpoints(ctx, c, svc.Namespace, svc.Name)
+				s.Endpoints[key] = n
+				if err != nil {
+					s.EndpointsErrors[key] = err
+				}
+			}
+		}
+	}
+	if vaps, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicies().List(ctx, part); err != nil {
+		s.PoliciesErr = err
+	} else if bs, err := c.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().List(ctx, metav1.ListOptions{}); err != nil {
+		s.PoliciesErr = err
+	} else {
+		s.Policies, s.Bindings = vaps.Items, bs.Items
+	}
+	if nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelGPUNode + "=true"}); err != nil {
+		s.NodesErr = err
+	} else {
+		s.GPUNodes = nodes.Items
+	}
+	if nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelInjection + "=" + contract.InjectionEnabled}); err != nil {
+		s.NamespacesErr = err
+	} else {
+		for _, ns := range nss.Items {
+			s.OptedIn = append(s.OptedIn, ns.Name)
+		}
+	}
+	return s
+}
+
+// readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
+func readyEndpoints(ctx context.Context, c kubernetes.Interface, ns, svc string) (int, error) {
+	slices, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sl := range slices.Items {
+		for _, ep := range sl.Endpoints {
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// Evaluate judges s at now.
+func Evaluate(s *State, now time.Time) []Result {
+	var out []Result
+	out = append(out, components(s)...)
+	out = append(out, webhooks(s, now)...)
+	out = append(out, policies(s)...)
+	out = append(out, gpuNodes(s)...)
+	out = append(out, namespaces(s)...)
+	return out
+}
+
+// Worst is the worst status of rs (OK when empty).
+func Worst(rs []Result) Status {
+	w := OK
+	for _, r := range rs {
+		if rank(r.Status) > rank(w) {
+			w = r.Status
+		}
+	}
+	return w
+}
+
+func rank(s Status) int { return slices.Index([]Status{OK, Warn, Fail}, s) }
+
+// unreadable is the result for a part the user may not read.
+func unreadable(group, what string, err error) Result {
+	return Result{Group: group, Name: what, Status: Warn, Detail: "cannot read " + what + ": " + err.Error(),
+		Hint: "kubectl zz check reads zz's cluster-wide objects: run it as a cluster admin"}
+}
+
+func components(s *State) []Result {
+	if s.WorkloadsErr != nil {
+		return []Result{unreadable(GroupComponents, "zz's Deployments and DaemonSets", s.WorkloadsErr)}
+	}
+	var out []Result
+	add := func(kind, ns, name string, ready, desired int32, why string) {
+		r := Result{Group: GroupComponents, Name: kind + " " + ns + "/" + name, Status: OK, Detail: fmt.Sprintf("%d/%d ready", ready, desired)}
+		switch {
+		case desired > 0 && ready == 0:
+			r.Status, r.Detail = Fail, r.Detail+": "+why
+		case ready < desired:
+			r.Status = Warn
+		}
+		if r.Status != OK {
+			r.Hint = fmt.Sprintf("kubectl -n %s describe %s %s", ns, strings.ToLower(kind), name)
+		}
+		out = append(out, r)
+	}
+	for _, d := range s.Deployments {
+		desired := int32(1)
+		if d.Spec.Replicas != nil {
+			desired = *d.Spec.Replicas
+		}
+		add("Deployment", d.Namespace, d.Name, d.Status.ReadyReplicas, desired, componentImpact(d.Name))
+	}
+	for _, d := range s.DaemonSets {
+		add("DaemonSet", d.Namespace, d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, componentImpact(d.Name))
+	}
+	if len(out) == 0 {
+		return []Result{{Group: GroupComponents, Name: "install", Status: Fail,
+			Detail: "no Deployment or DaemonSet labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf,
+			Hint:   "install zz: kubectl apply -k manifests/overlays/default, or helm install zz manifests/helm/zz"}}
+	}
+	slices.SortFunc(out, func(a, b Result) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// componentImpact says what stops when a component has no ready pod.
+func componentImpact(name string) string {
+	switch {
+	case strings.Contains(name, "webhook"):
+		return "pods of opted-in namespaces are refused while no webhook answers (failurePolicy Fail)"
+	case strings.Contains(name, "device-plugin"):
+		return "no GPU node advertises its cards"
+	case strings.Contains(name, "scheduler"):
+		return "pods routed to " + contract.SchedulerName + " stay Pending"
+	}
+	return "it is not running"
+}
+
+func webhooks(s *State, now time.Time) []Result {
+	if s.WebhooksErr != nil {
+		return []Result{unreadable(GroupWebhook, "MutatingWebhookConfigurations", s.WebhooksErr)}
+	}
+	if len(s.Webhooks) == 0 {
+		return []Result{{Group: GroupWebhook, Name: "configuration", Status: Warn,
+			Detail: "no MutatingWebhookConfiguration labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf + ": pods get no env, sidecars, CPU limits or routing to " + contract.SchedulerName,
+			Hint:   "kubectl apply -k manifests/overlays/default"}}
+	}
+	var out []Result
+	for _, cfg := range s.Webhooks {
+		for _, wh := range cfg.Webhooks {
+			out = append(out, certificate(cfg.Name, wh, now))
+			if svc := wh.ClientConfig.Service; svc != nil {
+				out = append(out, endpoints(s, cfg.Name, wh, svc))
+			}
+		}
+	}
+	return out
+}
+
+func certificate(cfg string, wh admissionregistrationv1.MutatingWebhook, now time.Time) Result {
+	r := Result{Group: GroupWebhook, Name: cfg + " " + wh.Name + " certificate"}
+	block, _ := pem.Decode(wh.ClientConfig.CABundle)
+	if block == nil {
+		r.Status, r.Detail = Fail, "no CA bundle: the API server cannot trust the webhook, so it cannot call it"
+		r.Hint = "the certgen Job writes it (kubectl -n " + contract.SystemNamespace + " get jobs,cronjobs), or cert-manager's CA injector with the cert-manager overlay"
+		return r
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		r.Status, r.Detail = Fail, "the CA bundle is no certificate: "+err.Error()
+		return r
+	}
+	left := cert.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		r.Status, r.Detail = Fail, fmt.Sprintf("the CA expired on %s", cert.NotAfter.UTC().Format(time.DateOnly))
+		r.Hint = "run certgen's CronJob now: kubectl -n " + contract.SystemNamespace + " create job --from=cronjob/NAME certgen-now (kubectl -n " + contract.SystemNamespace + " get cronjobs names it); with cert-manager, its Certificate"
+	case left < CertWarnBefore:
+		r.Status, r.Detail = Warn, fmt.Sprintf("the CA expires on %s, in %s", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
+		r.Hint = "certgen renews it before it ends; check its CronJob: kubectl -n " + contract.SystemNamespace + " get cronjobs"
+	default:
+		r.Status, r.Detail = OK, fmt.Sprintf("CA valid until %s (%s)", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
+	}
+	return r
+}
+
+func days(d time.Duration) string { return count(int(d.Hours()/24), "day") }
+
+// count is "1 card" or "3 cards".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func endpoints(s *State, cfg string, wh admissionregistrationv1.MutatingWebhook, svc *admissionregistrationv1.ServiceReference) Result {
+	key := svc.Namespace + "/" + svc.Name
+	r := Result{Group: GroupWebhook, Name: cfg + " " + wh.Name + " endpoints"}
+	if err := s.EndpointsErrors[key]; err != nil {
+		return unreadable(GroupWebhook, "the EndpointSlices of Service "+key, err)
+	}
+	n := s.Endpoints[key]
+	if n > 0 {
+		r.Status, r.Detail = OK, fmt.Sprintf("Service %s has %s", key, count(n, "ready endpoint"))
+		return r
+	}
+	r.Status, r.Detail = Fail, fmt.Sprintf("Service %s has no ready endpoint: every pod creation the webhook matches is refused", key)
+	if wh.FailurePolicy != nil && *wh.FailurePolicy == admissionregistrationv1.Ignore {
+		r.Status, r.Detail = Warn, fmt.Sprintf("Service %s has no ready endpoint: pods are created unmutated (failurePolicy Ignore)", key)
+	}
+	r.Hint = fmt.Sprintf("kubectl -n %s get pods -l %s=%s", svc.Namespace, contract.LabelK8sPartOf, contract.PartOf)
+	return r
+}
+
+func policies(s *State) []Result {
+	if s.PoliciesErr != nil {
+		return []Result{unreadable(GroupPolicies, "ValidatingAdmissionPolicies and their bindings", s.PoliciesErr)}
+	}
+	if len(s.Policies) == 0 {
+		return []Result{{Group: GroupPolicies, Name: "install", Status: Fail,
+			Detail: "no ValidatingAdmissionPolicy labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf + ": a namespace's edit user can forge GPU assignments and escape GPU memory quotas",
+			Hint:   "kubectl apply -k manifests/policies (part of manifests/overlays/default)"}}
+	}
+	var out []Result
+	for _, p := range s.Policies {
+		r := Result{Group: GroupPolicies, Name: p.Name}
+		var actions []string
+		for _, b := range s.Bindings {
+			if b.Spec.PolicyName != p.Name {
+				continue
+			}
+			for _, a := range b.Spec.ValidationActions {
+				actions = append(actions, string(a))
+			}
+		}
+		switch {
+		case slices.Contains(actions, string(admissionregistrationv1.Deny)):
+			r.Status, r.Detail = OK, "bound, Deny"
+		case len(actions) > 0:
+			r.Status, r.Detail = Warn, "bound with "+strings.Join(actions, ", ")+" only: it reports, it refuses nothing"
+			r.Hint = "kubectl apply -k manifests/policies restores the shipped binding (Deny)"
+		default:
+			r.Status, r.Detail = Fail, "not bound: nothing enforces it"
+			r.Hint = "kubectl apply -k manifests/policies (an admin who removed the binding to repair an object applies it again)"
+		}
+		if p.Spec.FailurePolicy != nil && *p.Spec.FailurePolicy == admissionregistrationv1.Ignore && r.Status == OK {
+			r.Status, r.Detail = Warn, "bound, Deny, but failurePolicy Ignore: an error in it lets a request through"
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Result) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func gpuNodes(s *State) []Result {
+	if s.NodesErr != nil {
+		return []Result{unreadable(GroupGPUNodes, "nodes", s.NodesErr)}
+	}
+	if len(s.GPUNodes) == 0 {
+		return []Result{{Group: GroupGPUNodes, Name: "nodes", Status: Warn,
+			Detail: "no node labelled " + contract.LabelGPUNode + "=true: GPU pods have nowhere to run",
+			Hint:   "kubectl label node NODE " + contract.LabelGPUNode + "=true on nodes with NVIDIA cards (the device plugin's DaemonSet selects them)"}}
+	}
+	var out []Result
+	cards, healthy := 0, 0
+	for _, n := range s.GPUNodes {
+		name := "node " + n.Name
+		raw, ok := n.Annotations[contract.AnnotationNodeGPUInventory]
+		if !ok {
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail, Detail: "no GPU inventory: the device plugin has not published the node's cards",
+				Hint: "kubectl get pods -A -l " + contract.LabelK8sPartOf + "=" + contract.PartOf + " --field-selector spec.nodeName=" + n.Name})
+			continue
+		}
+		inv, err := contract.ParseInventory(raw)
+		if err != nil {
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail, Detail: "its GPU inventory cannot be read: " + err.Error()})
+			continue
+		}
+		var down []string
+		for _, c := range inv.Cards {
+			cards++
+			if c.Healthy {
+				healthy++
+				continue
+			}
+			d := fmt.Sprintf("card %d", c.Index)
+			if c.Reason != "" {
+				d += " (" + c.Reason + ")"
+			}
+			down = append(down, d)
+		}
+		alloc := n.Status.Allocatable[contract.ResourceGPU]
+		switch {
+		case len(inv.Cards) > 0 && alloc.IsZero():
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail,
+				Detail: fmt.Sprintf("%d cards in its inventory, but no %s allocatable: the kubelet has no device plugin registered", len(inv.Cards), contract.ResourceGPU),
+				Hint:   "the device plugin's log on that node"})
+		case len(down) > 0:
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Warn,
+				Detail: fmt.Sprintf("%d of %d cards unhealthy: %s", len(down), len(inv.Cards), strings.Join(down, ", ")),
+				Hint:   "kubectl zz gpu " + n.Name + " -o wide"})
+		}
+	}
+	summary := Result{Group: GroupGPUNodes, Name: "nodes", Status: OK,
+		Detail: fmt.Sprintf("%s, %s, %d healthy", count(len(s.GPUNodes), "GPU node"), count(cards, "card"), healthy)}
+	return append([]Result{summary}, out...)
+}
+
+func namespaces(s *State) []Result {
+	r := Result{Group: GroupNamespaces, Name: "opted in"}
+	switch {
+	case s.NamespacesErr != nil:
+		return []Result{unreadable(GroupNamespaces, "namespaces", s.NamespacesErr)}
+	case len(s.OptedIn) == 0:
+		r.Status, r.Detail = Warn, "no namespace is labelled "+contract.LabelInjection+"="+contract.InjectionEnabled+": the webhook serves none"
+		r.Hint = "kubectl label namespace NS " + contract.LabelInjection + "=" + contract.InjectionEnabled
+	default:
+		slices.Sort(s.OptedIn)
+		shown := s.OptedIn
+		if len(shown) > 5 {
+			shown = append(slices.Clone(shown[:5]), "...")
+		}
+		r.Status, r.Detail = OK, fmt.Sprintf("%s labelled %s=%s (%s)", count(len(s.OptedIn), "namespace"), contract.LabelInjection, contract.InjectionEnabled, strings.Join(shown, ", "))
+	}
+	return []Result{r}
+}

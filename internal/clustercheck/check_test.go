@@ -1,0 +1,197 @@
+package clustercheck
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
+// caPEM is a self-signed CA certificate ending at notAfter.
+func caPEM(t *testing.T, notAfter time.Time) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "zz-webhook-ca"},
+		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+var part = map[string]string{contract.LabelK8sPartOf: contract.PartOf}
+
+// healthy is a cluster where every check passes.
+func healthy(t *testing.T) []runtime.Object {
+	inv := `{"version":1,"cards":[{"index":0,"uuid":"GPU-0","model":"A100","memoryMiB":40960,"healthy":true},{"index":1,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
+	return []runtime.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system", Labels: part},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
+			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1, NumberReady: 1}},
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Labels: part},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.zz.io", FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: caPEM(t, now.Add(300*24*time.Hour)),
+					Service: &admissionregistrationv1.ServiceReference{Namespace: "zz-system", Name: "zz-webhook"}}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook-abc", Namespace: "zz-system", Labels: map[string]string{discoveryv1.LabelServiceName: "zz-webhook"}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+				{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}}}},
+		&admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: "zz-gpu-pod-annotations", Labels: part},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{FailurePolicy: ptr.To(admissionregistrationv1.Fail)}},
+		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "zz-gpu-pod-annotations"},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "zz-gpu-pod-annotations", ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{contract.LabelGPUNode: "true"},
+			Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv}},
+			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("32")}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled}}},
+	}
+}
+
+func lines(rs []Result) string {
+	var b strings.Builder
+	for _, r := range rs {
+		b.WriteString(string(r.Status) + " " + r.Group + " | " + r.Name + ": " + r.Detail + "\n")
+	}
+	return b.String()
+}
+
+func TestHealthyCluster(t *testing.T) {
+	rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...)), now)
+	if Worst(rs) != OK {
+		t.Fatalf("a healthy cluster:\n%s", lines(rs))
+	}
+	for _, want := range []string{
+		"ok zz components | Deployment zz-system/zz-scheduler: 2/2 ready",
+		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
+		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
+		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
+		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
+		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
+		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
+	} {
+		if !strings.Contains(lines(rs), want) {
+			t.Errorf("lacks %q:\n%s", want, lines(rs))
+		}
+	}
+}
+
+// TestProblems: each way zz breaks is named, with its status and a hint.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(objs []runtime.Object) []runtime.Object
+		status Status
+		want   string
+	}{
+		{"webhook pods down", func(objs []runtime.Object) []runtime.Object {
+			objs[1].(*appsv1.Deployment).Status.ReadyReplicas = 0
+			return objs
+		}, Fail, "fail zz components | Deployment zz-system/zz-webhook: 0/2 ready: pods of opted-in namespaces are refused"},
+		{"a scheduler replica down", func(objs []runtime.Object) []runtime.Object {
+			objs[0].(*appsv1.Deployment).Status.ReadyReplicas = 1
+			return objs
+		}, Warn, "warn zz components | Deployment zz-system/zz-scheduler: 1/2 ready"},
+		{"nothing installed", func([]runtime.Object) []runtime.Object { return nil }, Fail,
+			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz"},
+		{"CA expired", func(objs []runtime.Object) []runtime.Object {
+			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = caPEM(t, now.Add(-time.Hour))
+			return objs
+		}, Fail, "fail webhook | zz-webhook pods.zz.io certificate: the CA expired on 2026-12-05"},
+		{"CA expires soon", func(objs []runtime.Object) []runtime.Object {
+			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = caPEM(t, now.Add(3*24*time.Hour))
+			return objs
+		}, Warn, "warn webhook | zz-webhook pods.zz.io certificate: the CA expires on 2026-12-08, in 3 days"},
+		{"no CA bundle", func(objs []runtime.Object) []runtime.Object {
+			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = nil
+			return objs
+		}, Fail, "fail webhook | zz-webhook pods.zz.io certificate: no CA bundle"},
+		{"no endpoints", func(objs []runtime.Object) []runtime.Object {
+			return append(objs[:4], objs[5:]...)
+		}, Fail, "fail webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has no ready endpoint: every pod creation the webhook matches is refused"},
+		{"no endpoints, failurePolicy Ignore", func(objs []runtime.Object) []runtime.Object {
+			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
+			return append(objs[:4], objs[5:]...)
+		}, Warn, "pods are created unmutated (failurePolicy Ignore)"},
+		{"policy unbound", func(objs []runtime.Object) []runtime.Object {
+			return append(objs[:6], objs[7:]...)
+		}, Fail, "fail admission policies | zz-gpu-pod-annotations: not bound: nothing enforces it"},
+		{"policy bound to audit only", func(objs []runtime.Object) []runtime.Object {
+			objs[6].(*admissionregistrationv1.ValidatingAdmissionPolicyBinding).Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit}
+			return objs
+		}, Warn, "warn admission policies | zz-gpu-pod-annotations: bound with Audit only: it reports, it refuses nothing"},
+		{"no policies", func(objs []runtime.Object) []runtime.Object {
+			return append(objs[:5], objs[7:]...)
+		}, Fail, "fail admission policies | install: no ValidatingAdmissionPolicy labelled"},
+		{"a GPU node without inventory", func(objs []runtime.Object) []runtime.Object {
+			delete(objs[7].(*corev1.Node).Annotations, contract.AnnotationNodeGPUInventory)
+			return objs
+		}, Fail, "fail GPU nodes | node gpu-1: no GPU inventory"},
+		{"a card down", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-0","model":"A100","memoryMiB":40960,"healthy":false,"reason":"XID 48"},{"index":1,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
+			return objs
+		}, Warn, "warn GPU nodes | node gpu-1: 1 of 2 cards unhealthy: card 0 (XID 48)"},
+		{"no allocatable", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Status.Allocatable = nil
+			return objs
+		}, Fail, "fail GPU nodes | node gpu-1: 2 cards in its inventory, but no zz.io/gpu allocatable"},
+		{"no namespace opted in", func(objs []runtime.Object) []runtime.Object {
+			return objs[:8]
+		}, Warn, "warn namespaces | opted in: no namespace is labelled zz.io/injection=enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...)), now)
+			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
+				t.Fatalf("worst %s, want %s with %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
+			}
+			for _, r := range rs {
+				if r.Status != OK && r.Hint == "" && r.Group != GroupWebhook {
+					t.Errorf("no hint for %s %s: %s", r.Status, r.Name, r.Detail)
+				}
+			}
+		})
+	}
+}
+
+// TestForbidden: what the user may not read is a warning that says so, not
+// a failure of the whole check.
+func TestForbidden(t *testing.T) {
+	c := fake.NewClientset(healthy(t)...)
+	c.PrependReactor("list", "validatingadmissionpolicies", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicies"}, "", errors.New("no"))
+	})
+	rs := Evaluate(Gather(t.Context(), c), now)
+	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn admission policies | ValidatingAdmissionPolicies and their bindings: cannot read") {
+		t.Fatalf("forbidden policies:\n%s", lines(rs))
+	}
+}
