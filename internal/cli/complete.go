@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"slices"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -38,18 +40,26 @@ func completeEach(f *genericclioptions.ConfigFlags, names func(ctx context.Conte
 }
 
 // completeApps completes the first argument with the names of the apps
-// kubectl zz deployed in the namespace, in every --context (their
-// Deployments; a canary's Deployment carries its app's name).
+// kubectl zz deployed in the namespace, in every --context: their
+// Deployments (a canary's carries its app's name) and, where the user may
+// read them, their revision records, so an app deleted with --keep-history
+// completes for rollback.
 func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	apps := completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
-		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, metav1.ListOptions{
-			LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy,
-		})
+		managed := metav1.ListOptions{LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy}
+		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, managed)
 		if err != nil {
 			return err
 		}
 		for _, d := range list.Items {
 			add(d.Labels[contract.LabelApp])
+		}
+		if records, err := t.client.CoreV1().Secrets(t.namespace).List(ctx, managed); err == nil {
+			for _, s := range records.Items {
+				if string(s.Type) == contract.SecretTypeRevision {
+					add(s.Labels[contract.LabelApp])
+				}
+			}
 		}
 		return nil
 	})
@@ -104,4 +114,35 @@ func completePodNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		}
 		return nil
 	})
+}
+
+// completeRevisions completes a revision flag (--revision, --to,
+// --to-revision) with the recorded revisions of the app named first,
+// newest first, each described by its version and change cause (several
+// contexts: the revisions of each, once).
+func completeRevisions(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		targets, err := resolveTargets(f, true)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []cobra.Completion
+		seen := map[int64]bool{}
+		for _, t := range targets {
+			revs, err := deploy.Revisions(cmd.Context(), t.client, t.namespace, args[0])
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			for _, r := range revs {
+				if !seen[r.Number] {
+					seen[r.Number] = true
+					out = append(out, cobra.CompletionWithDesc(strconv.FormatInt(r.Number, 10), r.Version+" "+r.ChangeCause))
+				}
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	}
 }

@@ -283,3 +283,29 @@ func TestHistorySpec(t *testing.T) {
 		t.Fatalf("diff --spec of a revision with itself: %q, %v", out, err)
 	}
 }
+
+// TestCompleteRevisionsAndKeptApps: revision flags complete with the app's
+// revisions, newest first, described; an app with records and no
+// Deployment (delete --keep-history) completes as an app name.
+func TestCompleteRevisionsAndKeptApps(t *testing.T) {
+	a := fakeClient(
+		revisionSecret(t, "ns-a", "shop", 1, "1.0", "alice", "deploy 1.0", time.Unix(0, 0)),
+		revisionSecret(t, "ns-a", "shop", 2, "2.0", "bob", "scale to 4", time.Unix(60, 0)),
+		revisionSecret(t, "ns-a", "shop", 10, "2.0", "bob", "restart", time.Unix(120, 0)),
+		revisionSecret(t, "ns-a", "cart", 1, "9.9", "eve", "deploy 9.9", time.Unix(0, 0)),
+	)
+	zz := withFakeClusters(t, a, fakeClient())
+	// :36 is NoFileComp (4) | KeepOrder (32).
+	for _, args := range [][]string{
+		{"__complete", "history", "shop", "--revision", ""},
+		{"__complete", "diff", "shop", "--to", ""},
+		{"__complete", "rollback", "shop", "--to-revision", ""},
+	} {
+		if out, _, err := zz(args...); err != nil || !strings.HasPrefix(out, "10\t2.0 restart\n2\t2.0 scale to 4\n1\t1.0 deploy 1.0\n:36\n") {
+			t.Errorf("%v: %v\n%q", args, err, out)
+		}
+	}
+	if out, _, err := zz("__complete", "rollback", ""); err != nil || !strings.HasPrefix(out, "cart\nshop\n:4\n") {
+		t.Errorf("apps with records only: %v\n%q", err, out)
+	}
+}

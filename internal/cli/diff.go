@@ -39,6 +39,8 @@ the revisions are the same, 1 when they differ, and 2 on errors.`,
 	}
 	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Revision to diff from (required)")
 	cmd.Flags().Int64Var(&o.To, "to", 0, "Revision to diff to (default: the latest)")
+	_ = cmd.RegisterFlagCompletionFunc("revision", completeRevisions(f))
+	_ = cmd.RegisterFlagCompletionFunc("to", completeRevisions(f))
 	cmd.Flags().BoolVar(&o.Spec, "spec", false, "Compare the app specs the revisions were deployed from, not their objects")
 	return cmd
 }

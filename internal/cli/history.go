@@ -50,6 +50,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 	}
 	o.print.addFlags(cmd)
 	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Print the objects of this revision (-o yaml, json, name, jsonpath, ...; yaml by default)")
+	_ = cmd.RegisterFlagCompletionFunc("revision", completeRevisions(f))
 	cmd.Flags().BoolVar(&o.Spec, "spec", false, "Print the app spec the revision was deployed from (the latest without --revision), as a file kubectl zz deploy -f takes")
 	return cmd
 }

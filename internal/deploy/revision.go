@@ -205,6 +205,28 @@ func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Re
 	return revs, nil
 }
 
+// Revisions lists app's recorded revisions, newest first, from the
+// records' labels and annotations alone (no objects decoded): what shell
+// completion offers for --revision.
+func Revisions(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Revision, error) {
+	list, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", app, err)
+	}
+	var revs []*Revision
+	for i := range list.Items {
+		s := &list.Items[i]
+		if string(s.Type) != contract.SecretTypeRevision {
+			continue
+		}
+		if rev, err := parseRecordMeta(s); err == nil {
+			revs = append(revs, rev)
+		}
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i].Number > revs[j].Number })
+	return revs, nil
+}
+
 // recordNumber is a record's revision number from its label, else from its
 // name, so the next deploy does not reuse the number of an unreadable record.
 func recordNumber(s *corev1.Secret, app string) int64 {
