@@ -43,6 +43,10 @@ type Problem struct {
 	// that cannot be mounted, a sandbox that cannot be created), see
 	// ExplainStarting.
 	Starting bool
+	// GPUKilled says a container of a pod that asks for GPU memory was
+	// killed (exit 137, not by the kernel's OOM killer): the zz device
+	// plugin's over-request kill, whose event ExplainStarting adds.
+	GPUKilled bool
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -106,6 +110,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				if m := terminationMessage(t.Message); m != "" {
 					p.Detail += ": " + m
 				}
+				if _, err := gpushare.PodRequest(pod); err == nil && t.ExitCode == 128+9 && t.Reason != "OOMKilled" {
+					p.GPUKilled = true
+				}
 			}
 			return p, true
 		}
@@ -143,36 +150,48 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 // of a hundred stuck pods usually has one reason.
 const maxEventLookups = 5
 
-// ExplainStarting replaces the generic reason of pods that are on a node
-// but have not started (Problem.Starting) with their latest Warning event,
-// as kubectl describe pod shows it: FailedMount: MountVolume.SetUp failed
-// for volume "db" : secret "db" not found. Events it may not read, or none,
-// leave the problem as it was.
+// ExplainStarting reads the events that say more than a pod's status:
+// the generic reason of pods that are on a node but have not started
+// (Problem.Starting) becomes their latest Warning event, as kubectl describe
+// pod shows it (FailedMount: MountVolume.SetUp failed for volume "db" :
+// secret "db" not found); a crash of a GPU pod killed with SIGKILL
+// (Problem.GPUKilled) gets the zz device plugin's over-request kill added,
+// when that is what killed it. Events it may not read, or none, leave the
+// problem as it was.
 func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
 	looked := 0
 	for i := range problems {
 		p := &problems[i]
-		if !p.Starting || looked == maxEventLookups {
+		if !p.Starting && !p.GPUKilled || looked == maxEventLookups {
 			continue
 		}
 		looked++
-		sel := fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
-			fields.OneTermEqualSelector("involvedObject.name", p.Pod), fields.OneTermEqualSelector("type", corev1.EventTypeWarning))
-		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
+		terms := []fields.Selector{fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
+			fields.OneTermEqualSelector("involvedObject.name", p.Pod), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)}
+		reason := ""
+		if p.GPUKilled {
+			reason = contract.ReasonGPUMemoryOverRequestKilled
+			terms = append(terms, fields.OneTermEqualSelector("reason", reason))
+		}
+		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(terms...).String()})
 		if err != nil {
 			continue
 		}
 		var latest *corev1.Event
 		for j := range l.Items {
 			ev := &l.Items[j]
-			if ev.InvolvedObject.Kind != "Pod" || ev.InvolvedObject.Name != p.Pod || ev.Type != corev1.EventTypeWarning {
+			if ev.InvolvedObject.Kind != "Pod" || ev.InvolvedObject.Name != p.Pod || ev.Type != corev1.EventTypeWarning || reason != "" && ev.Reason != reason {
 				continue // a client that does not filter by fields
 			}
 			if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
 				latest = ev
 			}
 		}
-		if latest != nil {
+		switch {
+		case latest == nil:
+		case p.GPUKilled:
+			p.Detail += "; the zz device plugin " + strings.TrimSpace(latest.Message)
+		default:
 			p.Reason, p.Detail = latest.Reason, strings.TrimSpace(latest.Message)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -255,5 +256,59 @@ func TestExplainStarting(t *testing.T) {
 	}
 	if len(st.Issues) != 1 || st.Issues[0].Reason != "FailedMount" {
 		t.Errorf("status issues %+v", st.Issues)
+	}
+}
+
+// TestExplainGPUKill: a GPU pod crash-looping after a SIGKILL says, from
+// its event, that the zz device plugin killed it for its GPU memory; a
+// kernel OOM kill, a pod without a GPU request, or no such event change
+// nothing.
+func TestExplainGPUKill(t *testing.T) {
+	killed := func(name, reason string, gpu bool) *corev1.Pod {
+		st := waiting(ReasonCrashLoop, "back-off 20s")
+		st.ContainerStatuses[0].RestartCount = 2
+		st.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 137, Reason: reason}
+		p := pod(st, "gpu-1")
+		p.Name = name
+		p.Spec.Containers = []corev1.Container{{Name: "app"}}
+		if gpu {
+			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("8Gi")}
+		}
+		return p
+	}
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	ev := func(name, obj, reason, msg string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: obj, Namespace: ns},
+			Type: corev1.EventTypeWarning, Reason: reason, Message: msg, LastTimestamp: metav1.NewTime(at)}
+	}
+	const kill = "killed process 4242, which used 9000 MiB of GPU memory on card 2 (GPU-2): the pod's processes used 9000 MiB there for 30s or more, more than the 8192 MiB it requested"
+	pods := []*corev1.Pod{killed("gpu", "Error", true), killed("oom", "OOMKilled", true), killed("cpu", "Error", false), killed("quiet", "Error", true)}
+	c := fake.NewClientset(
+		ev("e1", "gpu", contract.ReasonGPUMemoryOverRequestKilled, kill, t0),
+		ev("e2", "gpu", "BackOff", "Back-off restarting failed container", t0.Add(time.Minute)),
+		ev("e3", "oom", contract.ReasonGPUMemoryOverRequestKilled, kill, t0),
+		ev("e4", "cpu", contract.ReasonGPUMemoryOverRequestKilled, kill, t0))
+	var problems []Problem
+	for _, p := range pods {
+		pr, ok := PodProblem(p)
+		if !ok {
+			t.Fatalf("%s: no problem", p.Name)
+		}
+		if pr.GPUKilled != (p.Name == "gpu" || p.Name == "quiet") {
+			t.Fatalf("%s: GPUKilled %t", p.Name, pr.GPUKilled)
+		}
+		problems = append(problems, pr)
+	}
+	ExplainStarting(t.Context(), c, ns, problems)
+	want := []string{
+		"CrashLoopBackOff: container app exited with code 137 (Error), restarted 2 times; the zz device plugin " + kill,
+		"CrashLoopBackOff: container app exited with code 137 (OOMKilled), restarted 2 times",
+		"CrashLoopBackOff: container app exited with code 137 (Error), restarted 2 times",
+		"CrashLoopBackOff: container app exited with code 137 (Error), restarted 2 times",
+	}
+	for i, p := range problems {
+		if p.String() != want[i] {
+			t.Errorf("%s:\n got %q\nwant %q", p.Pod, p.String(), want[i])
+		}
 	}
 }
