@@ -193,16 +193,13 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 			victims = append(victims, victim{k.kind + "/" + name, func() error { return k.delete(ctx, c, ns, name) }})
 		}
 	}
-	secrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	records, err := listRecords(ctx, c, ns, app)
 	if err != nil {
-		return nil, fmt.Errorf("list revision records of %s: %w", app, err)
+		return nil, err
 	}
-	for _, s := range secrets.Items {
-		if string(s.Type) != contract.SecretTypeRevision {
-			continue
-		}
+	for _, s := range records {
 		if cfg.KeepHistory {
-			res.KeptRevisions = append(res.KeptRevisions, recordNumber(&s, app))
+			res.KeptRevisions = append(res.KeptRevisions, recordNumber(s, app))
 			continue
 		}
 		res.Records++

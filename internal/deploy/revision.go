@@ -181,18 +181,29 @@ func encodeObjects(objs []render.Object) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// History returns app's recorded revisions, oldest first, with their objects.
-func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Revision, error) {
+// listRecords lists app's revision records.
+func listRecords(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*corev1.Secret, error) {
 	list, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
 	if err != nil {
 		return nil, fmt.Errorf("list revisions of %s: %w", app, err)
 	}
-	var revs []*Revision
+	var out []*corev1.Secret
 	for i := range list.Items {
-		s := &list.Items[i]
-		if string(s.Type) != contract.SecretTypeRevision {
-			continue
+		if string(list.Items[i].Type) == contract.SecretTypeRevision {
+			out = append(out, &list.Items[i])
 		}
+	}
+	return out, nil
+}
+
+// History returns app's recorded revisions, oldest first, with their objects.
+func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Revision, error) {
+	records, err := listRecords(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	var revs []*Revision
+	for _, s := range records {
 		rev, err := parseRecord(s)
 		if err != nil {
 			// One bad record must not block deploy, history and rollback
@@ -209,16 +220,12 @@ func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Re
 // records' labels and annotations alone (no objects decoded): what shell
 // completion offers for --revision.
 func Revisions(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Revision, error) {
-	list, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
+	records, err := listRecords(ctx, c, ns, app)
 	if err != nil {
-		return nil, fmt.Errorf("list revisions of %s: %w", app, err)
+		return nil, err
 	}
 	var revs []*Revision
-	for i := range list.Items {
-		s := &list.Items[i]
-		if string(s.Type) != contract.SecretTypeRevision {
-			continue
-		}
+	for _, s := range records {
 		if rev, err := parseRecordMeta(s); err == nil {
 			revs = append(revs, rev)
 		}
