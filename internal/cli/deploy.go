@@ -236,8 +236,11 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name,
-			fmt.Sprintf("%s %s %s as revision %d in %s", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t)))
+		msg := fmt.Sprintf("%s %s %s as revision %d in %s", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t))
+		if res.Unchanged {
+			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
+		}
+		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name, msg)
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

@@ -6,7 +6,9 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +118,9 @@ type Result struct {
 	Revision int64
 	// RolledBackTo is the revision restored after a failed rollout, 0 if none.
 	RolledBackTo int64
+	// Unchanged says the deploy changed nothing: Revision, the latest,
+	// already runs exactly what it would apply.
+	Unchanged bool
 }
 
 // Run deploys cfg.App: renders it as the next revision, applies it, waits for
@@ -128,6 +133,11 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
+	}
+	if latest, err := unchanged(ctx, c, cfg, history); err != nil {
+		return nil, err
+	} else if latest != nil {
+		return &Result{Revision: latest.Number, Unchanged: true}, nil
 	}
 	rev := &Revision{
 		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
@@ -157,6 +167,39 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// unchanged returns the latest revision when deploying cfg would change
+// nothing: it renders exactly the objects that revision recorded (no
+// canary runs), and the app runs it, ready and not drifted. A deploy then
+// applies and records nothing, so a pipeline that deploys on every merge
+// does not push real revisions out of the history with copies; one that
+// would change something (drift to undo, a rollout to wait for) goes on.
+func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history []*Revision) (*Revision, error) {
+	good := readable(history)
+	if len(good) == 0 || good[len(good)-1].Canary {
+		return nil, nil
+	}
+	latest := good[len(good)-1]
+	want, err := json.Marshal(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}))
+	if err != nil {
+		return nil, err
+	}
+	have, err := json.Marshal(latest.objects)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(want, have) {
+		return nil, nil
+	}
+	st, err := AppStatusOf(ctx, c, cfg.Namespace, cfg.App.Name)
+	if err != nil {
+		return nil, nil // what cannot be read is deployed as before
+	}
+	if st.Health != HealthReady || len(st.Drift) > 0 || st.Revision != latest.Number || st.Canary != nil {
+		return nil, nil
+	}
+	return latest, nil
 }
 
 // settle ends every command whose rollout completed: it checks that the

@@ -422,3 +422,65 @@ func TestUnreadableRecord(t *testing.T) {
 		t.Fatalf("rollback skipping the unreadable revision: %+v, %v, image %s", res, err, image(t, c))
 	}
 }
+
+// TestDeployUnchanged: a deploy that would change nothing (the same
+// objects as the latest revision, which runs, ready and not drifted)
+// applies and records nothing; drift, --debug or another spec deploy.
+func TestDeployUnchanged(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	run := func(app *appspec.App, debug bool) *Result {
+		t.Helper()
+		res, err := Run(ctx, c, &Config{Options: opts(), App: app, Debug: debug})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	revisions := func() int {
+		t.Helper()
+		hist, err := History(ctx, c, ns, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hist)
+	}
+	if res := run(spec(t, "reg/shop:1", ""), false); !res.Unchanged || res.Revision != 1 || revisions() != 1 {
+		t.Fatalf("the same spec again: %+v, %d revisions", res, revisions())
+	}
+	// Drift: the Deployment was applied by a command that recorded nothing.
+	d := deployment(t, c, "shop")
+	d.Annotations[contract.AnnotationApplyID] = "SOMEONEELSE"
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(spec(t, "reg/shop:1", ""), false); res.Unchanged || res.Revision != 2 {
+		t.Fatalf("the same spec over a drifted app must apply it again: %+v", res)
+	}
+	if res := run(spec(t, "reg/shop:1", ""), true); res.Unchanged || res.Revision != 3 {
+		t.Fatalf("--debug renders other objects: %+v", res)
+	}
+	if res := run(spec(t, "reg/shop:1", ""), false); res.Unchanged || res.Revision != 4 {
+		t.Fatalf("back from --debug: %+v", res)
+	}
+	if _, err := Scale(ctx, c, &ChangeConfig{Options: opts(), App: "shop"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(spec(t, "reg/shop:1", ""), false); res.Unchanged || res.Revision != 6 || *deployment(t, c, "shop").Spec.Replicas != 2 {
+		t.Fatalf("the file's replicas after a scale: %+v", res)
+	}
+	if res := run(spec(t, "reg/shop:2", ""), false); res.Unchanged || res.Revision != 7 {
+		t.Fatalf("a new image: %+v", res)
+	}
+	// Not ready: the deploy waits for the rollout, as any (and here fails).
+	ctl.setStuck("reg/shop:2")
+	for deployment(t, c, "shop").Status.UpdatedReplicas != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+	if res == nil || res.Unchanged || !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("the same spec over an app that is not ready: %+v, %v", res, err)
+	}
+}

@@ -111,7 +111,8 @@ func checkApp(t *testing.T, ns, version, mode string, port int32) {
 	}
 }
 
-// TestDeploy: deploy, redeploy a new version, history shows 2, rollback
+// TestDeploy: deploy, the same spec again (nothing recorded), redeploy a
+// new version, history shows 2, rollback
 // restores image, env, Service and ConfigMap of revision 1 and records
 // revision 3; then a deploy that never gets ready fails with the scheduler's
 // reason and --rollback-on-failure restores revision 3.
@@ -126,6 +127,11 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("no final progress line on stderr:\n%s", errOut)
 	}
 	checkApp(t, ns, "1.0", "one", 8080)
+	// The same spec again changes nothing: nothing applied, nothing recorded.
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "shop 1.0 unchanged: revision 1 runs it already") || len(history(t, ns)) != 1 {
+		t.Fatalf("deploy of the same spec: %v\n%s%s", err, out, errOut)
+	}
 	// Shell completion of app names, as the shell asks for it.
 	out, _, err = zzRaw(t, "__complete", "--kubeconfig", cluster.Kubeconfig, "-n", ns, "rollback", "")
 	if err != nil || !strings.HasPrefix(out, "shop\n") {
