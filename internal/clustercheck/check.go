@@ -398,7 +398,48 @@ func gpuNodes(s *State) []Result {
 	}
 	summary := Result{Group: GroupGPUNodes, Name: "nodes", Status: OK,
 		Detail: fmt.Sprintf("%s, %s, %d healthy", count(len(s.GPUNodes), "GPU node"), count(cards, "card"), healthy)}
-	return append([]Result{summary}, out...)
+	return append(append([]Result{summary}, enforcement(s)...), out...)
+}
+
+// enforcement says whether each device plugin DaemonSet holds pods to their
+// GPU memory requests: without --over-request=kill (or MPS, where the driver
+// does) a pod that allocates past its request takes the memory of the
+// others on its card.
+func enforcement(s *State) []Result {
+	var out []Result
+	for _, ds := range s.DaemonSets {
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			action, mps, plugin := "", false, strings.Contains(ds.Name, "device-plugin")
+			for i, a := range c.Args {
+				switch {
+				case strings.HasPrefix(a, "--over-request="):
+					action, plugin = strings.TrimPrefix(a, "--over-request="), true
+				case a == "--over-request" && i+1 < len(c.Args):
+					action, plugin = c.Args[i+1], true
+				case a == "--mps" || a == "--mps=true":
+					mps = true
+				}
+			}
+			if !plugin {
+				continue
+			}
+			r := Result{Group: GroupGPUNodes, Name: "GPU memory requests enforced (" + ds.Namespace + "/" + ds.Name + ")"}
+			switch {
+			case action == "kill":
+				r.Status, r.Detail = OK, "--over-request=kill: a pod over its request on a card loses its processes there"
+			case mps:
+				r.Status, r.Detail = OK, "--mps: the driver holds each pod to its limit"
+			default:
+				if action == "" {
+					action = "event (the default)"
+				}
+				r.Status, r.Detail = Warn, "--over-request="+action+": a pod that allocates past its request takes the GPU memory of the others on its card; zz only warns"
+				r.Hint = "set --over-request=kill on the DaemonSet (the shipped manifests do; Helm: devicePlugin.overRequest=kill)"
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func namespaces(s *State) []Result {

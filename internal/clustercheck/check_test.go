@@ -58,6 +58,8 @@ func healthy(t *testing.T) []runtime.Object {
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
+			Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "zz-device-plugin",
+				Args: []string{"--nvml=real", "--over-request=kill", "--over-request-grace=30s"}}}}}},
 			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1, NumberReady: 1}},
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Labels: part},
 			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.zz.io", FailurePolicy: ptr.To(admissionregistrationv1.Fail),
@@ -97,6 +99,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
 		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
+		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
 	} {
 		if !strings.Contains(lines(rs), want) {
@@ -164,6 +167,18 @@ func TestProblems(t *testing.T) {
 			objs[7].(*corev1.Node).Status.Allocatable = nil
 			return objs
 		}, Fail, "fail GPU nodes | node gpu-1: 2 cards in its inventory, but no zz.io/gpu allocatable"},
+		{"GPU memory requests only warned of", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--over-request", "event"}
+			return objs
+		}, Warn, "warn GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=event: a pod that allocates past its request"},
+		{"GPU memory requests: the binary's default", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real"}
+			return objs
+		}, Warn, "--over-request=event (the default): a pod that allocates past its request"},
+		{"GPU memory requests: MPS", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--mps"}
+			return objs
+		}, OK, "ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --mps"},
 		{"no namespace opted in", func(objs []runtime.Object) []runtime.Object {
 			return objs[:8]
 		}, Warn, "warn namespaces | opted in: no namespace is labelled zz.io/injection=enabled"},
