@@ -134,7 +134,11 @@ func writeChecks(w io.Writer, t target, several bool, results []clustercheck.Res
 			fmt.Fprintf(w, "      %s\n", r.Hint)
 		}
 	}
-	fmt.Fprintf(w, "\n%d ok, %d warnings, %d failed\n", counts[clustercheck.OK], counts[clustercheck.Warn], counts[clustercheck.Fail])
+	warnings := fmt.Sprintf("%d warnings", counts[clustercheck.Warn])
+	if counts[clustercheck.Warn] == 1 {
+		warnings = "1 warning"
+	}
+	fmt.Fprintf(w, "\n%d ok, %s, %d failed\n", counts[clustercheck.OK], warnings, counts[clustercheck.Fail])
 }
 
 // checkName is a result's name for -o: its group and name, lower case,
