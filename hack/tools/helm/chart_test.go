@@ -349,7 +349,7 @@ func TestSetImageValuesKeepsComments(t *testing.T) {
 }
 
 // TestChartNotes: helm prints NOTES.txt after install and upgrade: how to
-// check the servers, opt a namespace in and label GPU nodes, only for the
+// check the servers and the install, opt a namespace in and label GPU nodes, only for the
 // parts installed.
 func TestChartNotes(t *testing.T) {
 	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
@@ -369,7 +369,7 @@ func TestChartNotes(t *testing.T) {
 		return files["zz/templates/NOTES.txt"]
 	}
 	all := notes(nil)
-	for _, want := range []string{"kubectl label namespace <namespace> zz.io/injection=enabled", "kubectl label node <node> zz.io/gpu-node=true", "kubectl zz gpu --fit 24Gi"} {
+	for _, want := range []string{"kubectl label namespace <namespace> zz.io/injection=enabled", "kubectl label node <node> zz.io/gpu-node=true", "kubectl zz gpu --fit 24Gi", "kubectl zz check"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, all)
 		}
