@@ -67,6 +67,7 @@ type State struct {
 	Webhooks        []admissionregistrationv1.MutatingWebhookConfiguration
 	WebhooksErr     error
 	Endpoints       map[string]int // ready endpoints by "namespace/service"
+	EndpointsErrors map[string]error
 	Policies        []admissionregistrationv1.ValidatingAdmissionPolicy
 	Bindings        []admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	PoliciesErr     error
@@ -74,7 +75,6 @@ type State struct {
 	NodesErr        error
 	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
 	NamespacesErr   error
-	EndpointsErrors map[string]error
 }
 
 // Gather reads what Evaluate judges: zz's objects by their
@@ -135,12 +135,12 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
 func readyEndpoints(ctx context.Context, c kubernetes.Interface, ns, svc string) (int, error) {
-	slices, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
+	list, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, sl := range slices.Items {
+	for _, sl := range list.Items {
 		for _, ep := range sl.Endpoints {
 			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
 				n++

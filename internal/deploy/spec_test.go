@@ -42,7 +42,8 @@ func loaded(g *appspec.App) *appspec.App {
 	return app
 }
 
-func revisionSpec(t *testing.T, c kubernetes.Interface, n int64) *appspec.App {
+// revisionWithSpec is revision n of shop and the spec it recorded.
+func revisionWithSpec(t *testing.T, c kubernetes.Interface, n int64) (*Revision, *appspec.App) {
 	t.Helper()
 	rev, err := GetRevision(t.Context(), c, ns, "shop", n)
 	if err != nil {
@@ -52,6 +53,12 @@ func revisionSpec(t *testing.T, c kubernetes.Interface, n int64) *appspec.App {
 	if err != nil {
 		t.Fatalf("spec of revision %d: %v", n, err)
 	}
+	return rev, spec
+}
+
+func revisionSpec(t *testing.T, c kubernetes.Interface, n int64) *appspec.App {
+	t.Helper()
+	_, spec := revisionWithSpec(t, c, n)
 	return spec
 }
 
@@ -59,14 +66,7 @@ func revisionSpec(t *testing.T, c kubernetes.Interface, n int64) *appspec.App {
 // recorded with revision n, deployed again, renders the objects n applied.
 func rendersAsRecorded(t *testing.T, c kubernetes.Interface, n int64) {
 	t.Helper()
-	rev, err := GetRevision(t.Context(), c, ns, "shop", n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := rev.Spec()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rev, spec := revisionWithSpec(t, c, n)
 	recorded := rev.objects
 	if rev.Canary {
 		recorded = rev.promote // the spec deployed as the canary, whole
