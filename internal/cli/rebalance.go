@@ -119,6 +119,9 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if others := otherSchedulers(plan.Moves); others != "" {
 		fmt.Fprintf(o.ErrOut, "warning: %s; their replacements go where that scheduler puts them, which may not be where planned (zz-scheduler's balance extender places them as the plan expects; the shipped webhook policy routes every pool's pods to it)\n", others)
 	}
+	if w := sampledWarning(len(nodes), len(plan.Moves)); w != "" {
+		fmt.Fprintln(o.ErrOut, w)
+	}
 	if o.DryRun || len(plan.Moves) == 0 {
 		return nil
 	}
@@ -201,4 +204,19 @@ func otherSchedulers(moves []rebalance.Move) string {
 	}
 	slices.Sort(names)
 	return fmt.Sprintf("%d of the %d moves are of pods placed by %s", n, len(moves), strings.Join(names, ", "))
+}
+
+// minFeasibleNodesToFind is kube-scheduler's: on a cluster of more nodes it
+// stops filtering once it has found a share of them feasible
+// (percentageOfNodesToScore; zz-scheduler's profile: max(100, 1%)) and
+// scores only those, where the plan weighs every node.
+const minFeasibleNodesToFind = 100
+
+// sampledWarning says, for a plan with moves over more nodes than the
+// scheduler scores, that a replacement may land elsewhere than planned.
+func sampledWarning(nodes, moves int) string {
+	if nodes <= minFeasibleNodesToFind || moves == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: over %d nodes the scheduler scores only a sample of the feasible ones (percentageOfNodesToScore), so a replacement may land on another node than planned; each move says where it landed", nodes)
 }

@@ -26,3 +26,16 @@ func TestOtherSchedulers(t *testing.T) {
 		}
 	}
 }
+
+// TestSampledWarning: past 100 nodes the scheduler scores a sample, and the
+// plan says so when it moves anything.
+func TestSampledWarning(t *testing.T) {
+	for _, tt := range []struct {
+		nodes, moves int
+		warns        bool
+	}{{100, 5, false}, {101, 5, true}, {5000, 0, false}} {
+		if got := sampledWarning(tt.nodes, tt.moves); (got != "") != tt.warns {
+			t.Errorf("%d nodes, %d moves: %q", tt.nodes, tt.moves, got)
+		}
+	}
+}
