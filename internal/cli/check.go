@@ -134,11 +134,7 @@ func writeChecks(w io.Writer, t target, several bool, results []clustercheck.Res
 			fmt.Fprintf(w, "      %s\n", r.Hint)
 		}
 	}
-	warnings := fmt.Sprintf("%d warnings", counts[clustercheck.Warn])
-	if counts[clustercheck.Warn] == 1 {
-		warnings = "1 warning"
-	}
-	fmt.Fprintf(w, "\n%d ok, %s, %d failed\n", counts[clustercheck.OK], warnings, counts[clustercheck.Fail])
+	fmt.Fprintf(w, "\n%d ok, %s, %d failed\n", counts[clustercheck.OK], count(counts[clustercheck.Warn], "warning"), counts[clustercheck.Fail])
 }
 
 // checkName is a result's name for -o: its group and name, lower case,

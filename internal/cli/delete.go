@@ -149,15 +149,17 @@ func revisionRange(revs []int64) string {
 
 // deletedCount says how many objects and revision records went.
 func deletedCount(res *deploy.DeleteResult) string {
-	count := func(n int, one, many string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.Itoa(n) + " " + many
-	}
-	objects := count(len(res.Deleted)-res.Records, "object", "objects")
+	objects := count(len(res.Deleted)-res.Records, "object")
 	if res.Records == 0 {
 		return objects
 	}
-	return objects + " and " + count(res.Records, "revision record", "revision records")
+	return objects + " and " + count(res.Records, "revision record")
+}
+
+// count is "1 object" or "3 objects": n and the noun, plural with an s.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
