@@ -160,15 +160,40 @@ func (c *Cache) setPod(obj any) {
 		klog.ErrorS(err, "Cannot read the GPU assignment; its memory stays held", "pod", klog.KObj(p))
 	}
 	c.book.SetPod(p)
-	if v, ok := p.Annotations[contract.AnnotationGPUNomination]; ok {
-		switch {
-		case p.Spec.NodeName == "" && c.DefaultPolicy != "":
-			c.restoreNomination(p, v)
-		case p.Spec.NodeName != "":
-			if q := c.records.Load(); q != nil {
-				(*q).Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
-			}
+	v, recorded := p.Annotations[contract.AnnotationGPUNomination]
+	switch {
+	case recorded && p.Spec.NodeName == "" && c.DefaultPolicy != "":
+		c.restoreNomination(p, v)
+	case recorded && p.Spec.NodeName != "":
+		if q := c.records.Load(); q != nil {
+			(*q).Add(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
 		}
+	case p.Spec.NodeName == "" && p.Status.NominatedNodeName != "" && c.DefaultPolicy != "":
+		c.keepNominated(p)
+	}
+}
+
+// keepNominated keeps, for a pending GPU pod kube-scheduler nominated a node
+// for (its own preemption, which the preempt verb let evict GPU pods there
+// too, or a bind about to happen), what the pods terminating on that node
+// free, as kube-scheduler keeps the node's CPU and memory for it: otherwise
+// a GPU pod of lower priority waiting for a card could take the card first,
+// and the preemptor would have to preempt again. A nomination of the
+// extender's own, or cards the pod holds already, are left as they are; one
+// kept too long is given up after --assume-ttl, as the extender's own.
+func (c *Cache) keepNominated(p *corev1.Pod) {
+	if !c.ready.Load() {
+		c.mu.Lock()
+		c.deferred = append(c.deferred, types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+		c.mu.Unlock()
+		return
+	}
+	if _, err := gpushare.PodRequest(p); err != nil {
+		return // not a GPU pod
+	}
+	rec := gpushare.NominationRecord{Node: p.Status.NominatedNodeName, Since: c.ledger.Now()}
+	if c.ledger.RestoreNomination(p, rec, c.DefaultPolicy, c.nominationTTL) {
+		klog.InfoS("Keeping GPU memory for a pod kube-scheduler nominated a node for", "pod", klog.KObj(p), "node", rec.Node)
 	}
 }
 

@@ -111,6 +111,64 @@ func TestCacheRestoresNominations(t *testing.T) {
 	}
 }
 
+// TestCacheKeepsForKubeSchedulersNominee: kube-scheduler's own preemption
+// evicted a GPU pod (the preempt verb added it) and nominated the node for
+// the preemptor (status.nominatedNodeName): the card the victim frees is
+// kept for the preemptor, not taken by a lower-priority pod waiting for a
+// card; a pod of no GPU memory with a nominated node is left alone.
+func TestCacheKeepsForKubeSchedulersNominee(t *testing.T) {
+	victim := gpuPod("victim", "40Gi", 1)
+	a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 40960, AssumeTime: time.Now().Add(-time.Minute), Assigned: true}
+	victim.Annotations = a.Annotations()
+	victim.Spec.NodeName, victim.Status.Phase = "a", corev1.PodRunning
+	victim.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	pre := gpuPod("pre", "40Gi", 1)
+	pre.Spec.Priority = ptr.To[int32](100)
+	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"}, Status: corev1.PodStatus{NominatedNodeName: "a"}}
+	client := fake.NewClientset(gpuNode("a", 40960), pre, victim, plain)
+	ledger := gpushare.NewLedger()
+	c, err := NewCache(client, ledger, balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DefaultPolicy = gpushare.Binpack
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", c.Ready())
+		}
+	}
+	if ledger.Nominated(pre.UID) {
+		t.Fatal("memory kept for a pod kube-scheduler nominated no node for")
+	}
+	pre.Status.NominatedNodeName = "a"
+	if _, err := client.CoreV1().Pods("ns").UpdateStatus(t.Context(), pre, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !ledger.Nominated(pre.UID); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("kube-scheduler's nominee gets nothing kept")
+		}
+	}
+	if err := client.CoreV1().Pods("ns").Delete(t.Context(), victim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if node, held := ledger.HeldOn(pre.UID); held && node == "a" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim is gone, yet its card was not kept for kube-scheduler's nominee")
+		}
+	}
+	if fit, _ := ledger.Filter([]string{"a"}, gpushare.Request{MemMiB: 1024, Cards: 1}); len(fit) != 0 {
+		t.Fatalf("a waiting pod fits on %v the card kept for the nominee", fit)
+	}
+	if ledger.Nominated(plain.UID) || ledger.Reserved(plain.UID) {
+		t.Error("memory kept for a pod that asks for none")
+	}
+}
+
 // TestCacheRemovesRecordsOfBoundPods: a bound pod's preemption record is
 // removed, whether it was bound before the extender started or after, and
 // whatever else the pod carries stays; a pending pod keeps its record.

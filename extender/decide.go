@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 
 	"github.com/zzcloud/zz/internal/balance"
@@ -32,6 +34,14 @@ type Decider struct {
 	// was offered and whether it fits any (Requeuer.Filtered); it must not
 	// block.
 	Filtered func(pod *corev1.Pod, names []string, req gpushare.Request, fit bool)
+	// AddVictims lets the preempt verb add GPU pods of lower priority to
+	// kube-scheduler's victims (the extender's own preemption is on), and
+	// Guarded says which pods a PodDisruptionBudget keeps (never added).
+	AddVictims bool
+	Guarded    func(types.NamespacedName) bool
+	// Candidates, when set, counts the preempt verb's answers per node:
+	// kept as kube-scheduler planned, extended, or dropped.
+	Candidates func(result string)
 }
 
 // errBadArgs marks a call the extender cannot answer as asked.
@@ -123,6 +133,117 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		}
 	}
 	return res
+}
+
+// Results of the preempt verb, per candidate node.
+const (
+	candidateKept     = "kept"
+	candidateExtended = "extended"
+	candidateDropped  = "dropped"
+)
+
+// Preemption is the preempt verb. kube-scheduler asks it about the nodes
+// where its own preemption found victims for what its plugins see (CPU,
+// memory, pod count): a GPU pod's Filter refusals are unresolvable, so
+// these are nodes its plugins refused before the extender was asked, and
+// evicting there is blind to GPU memory. Each candidate is kept when the
+// pod fits its cards once kube-scheduler's victims (and the terminating
+// pods) are gone; extended with GPU pods of lower priority when that makes
+// room (AddVictims); dropped otherwise, so that kube-scheduler evicts
+// nobody on a node where the pod still would not run. A pod the extender
+// already keeps memory for (its own preemption, cards held) keeps that node
+// alone. Other pods' candidates come back unchanged.
+func (d *Decider) Preemption(args *extenderv1.ExtenderPreemptionArgs) (*extenderv1.ExtenderPreemptionResult, error) {
+	if args.Pod == nil {
+		return nil, fmt.Errorf("%w: no pod in the arguments", errBadArgs)
+	}
+	cands := metaVictims(args)
+	req, _, err := d.request(args.Pod)
+	if errors.Is(err, gpushare.ErrNoGPU) {
+		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: cands}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*extenderv1.MetaVictims, len(cands))
+	count := func(result string) {
+		if d.Candidates != nil {
+			d.Candidates(result)
+		}
+	}
+	if node, ok := d.GPU.ReservedOn(args.Pod.UID); ok {
+		for name, v := range cands {
+			if name == node {
+				out[name] = v
+				count(candidateKept)
+			} else {
+				count(candidateDropped)
+			}
+		}
+		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: out}, nil
+	}
+	priority := corev1helpers.PodPriority(args.Pod)
+	uids := []types.UID{}
+	for name, v := range cands {
+		uids = uids[:0]
+		for _, p := range v.Pods {
+			uids = append(uids, types.UID(p.UID))
+		}
+		extra, ok := d.GPU.ExtendVictims(name, req, priority, uids, d.Guarded, d.AddVictims)
+		switch {
+		case !ok:
+			count(candidateDropped)
+			continue
+		case len(extra) == 0:
+			out[name] = v
+			count(candidateKept)
+			continue
+		}
+		ext := &extenderv1.MetaVictims{Pods: slices.Clone(v.Pods), NumPDBViolations: v.NumPDBViolations}
+		for _, x := range extra {
+			ext.Pods = append(ext.Pods, &extenderv1.MetaPod{UID: string(x.UID)})
+		}
+		out[name] = ext
+		count(candidateExtended)
+	}
+	return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: out}, nil
+}
+
+// metaVictims is the candidates of a preempt call by pod UID, as a
+// nodeCacheCapable extender is sent them, or from the pods when not; a
+// null node or pod is left out (kube-scheduler sends none, and would not
+// survive one sent back).
+func metaVictims(args *extenderv1.ExtenderPreemptionArgs) map[string]*extenderv1.MetaVictims {
+	if args.NodeNameToMetaVictims != nil || args.NodeNameToVictims == nil {
+		out := make(map[string]*extenderv1.MetaVictims, len(args.NodeNameToMetaVictims))
+		for name, v := range args.NodeNameToMetaVictims {
+			if v == nil {
+				continue
+			}
+			m := &extenderv1.MetaVictims{NumPDBViolations: v.NumPDBViolations}
+			for _, p := range v.Pods {
+				if p != nil {
+					m.Pods = append(m.Pods, p)
+				}
+			}
+			out[name] = m
+		}
+		return out
+	}
+	out := make(map[string]*extenderv1.MetaVictims, len(args.NodeNameToVictims))
+	for name, v := range args.NodeNameToVictims {
+		if v == nil {
+			continue
+		}
+		m := &extenderv1.MetaVictims{NumPDBViolations: v.NumPDBViolations}
+		for _, p := range v.Pods {
+			if p != nil {
+				m.Pods = append(m.Pods, &extenderv1.MetaPod{UID: string(p.UID)})
+			}
+		}
+		out[name] = m
+	}
+	return out
 }
 
 // PrioritizeGPU scores nodes by how well the pod's cards fit its policy.

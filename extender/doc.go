@@ -20,6 +20,7 @@
 //	POST /gpu/filter          ExtenderArgs -> ExtenderFilterResult
 //	POST /gpu/prioritize      ExtenderArgs -> HostPriorityList (card fit by policy)
 //	POST /gpu/bind            ExtenderBindingArgs -> ExtenderBindingResult
+//	POST /gpu/preempt         ExtenderPreemptionArgs -> ExtenderPreemptionResult (kube-scheduler's own preemption, made to see GPU memory)
 //	POST /balance/prioritize  ExtenderArgs -> HostPriorityList (even cluster)
 //	GET  /healthz /readyz /metrics
 package extender

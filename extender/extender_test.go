@@ -209,6 +209,8 @@ func TestBadRequests(t *testing.T) {
 		{"/gpu/prioritize", "[]", http.StatusBadRequest},
 		{"/balance/prioritize", `{"Pod": 3}`, http.StatusBadRequest},
 		{"/gpu/bind", `{"PodName": 1}`, http.StatusBadRequest},
+		{"/gpu/preempt", `{"NodeNameToMetaVictims": {}}`, http.StatusBadRequest},
+		{"/gpu/preempt", `{"Pod": {"spec": {"containers": [{"resources": {"limits": {"zz.io/gpu-mem": "-1"}}}]}}}`, http.StatusBadRequest},
 	} {
 		if code := e.call(t, tt.path, tt.body, nil); code != tt.code {
 			t.Errorf("%s %q: status %d, want %d", tt.path, tt.body, code, tt.code)
@@ -383,7 +385,7 @@ func TestVerbsWaitForSync(t *testing.T) {
 	verbs := []struct {
 		path string
 		body any
-	}{{"/gpu/filter", args}, {"/gpu/prioritize", args}, {"/balance/prioritize", args}, {"/gpu/bind", bind}}
+	}{{"/gpu/filter", args}, {"/gpu/prioritize", args}, {"/balance/prioritize", args}, {"/gpu/preempt", extenderv1.ExtenderPreemptionArgs{Pod: args.Pod}}, {"/gpu/bind", bind}}
 	for _, v := range verbs {
 		if code := e.call(t, v.path, v.body, nil); code != http.StatusServiceUnavailable {
 			t.Errorf("%s before sync: HTTP %d, want 503", v.path, code)
@@ -394,7 +396,7 @@ func TestVerbsWaitForSync(t *testing.T) {
 		t.Fatalf("a verb acted before sync: node %q, annotations %v (%v)", p.Spec.NodeName, p.Annotations, err)
 	}
 	synced = true
-	for _, v := range verbs[:3] {
+	for _, v := range verbs[:4] {
 		if code := e.call(t, v.path, v.body, nil); code != http.StatusOK {
 			t.Errorf("%s after sync: HTTP %d, want 200", v.path, code)
 		}

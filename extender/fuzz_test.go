@@ -16,12 +16,14 @@ func FuzzHandler(f *testing.F) {
 	f.Add("/gpu/prioritize", `{"Pod":{"spec":{"containers":[{"resources":{"limits":{"zz.io/gpu-mem":"-1","zz.io/gpu":"99"}}}]}},"NodeNames":["n"]}`)
 	f.Add("/balance/prioritize", `{"Pod":{"spec":{"containers":[{"resources":{"requests":{"cpu":"1e9"}}}]}},"Nodes":{"items":[{"metadata":{"name":"n"}}]}}`)
 	f.Add("/gpu/bind", `{"PodName":"p","PodNamespace":"ns","Node":"n"}`)
+	f.Add("/gpu/preempt", `{"Pod":{"metadata":{"uid":"u"},"spec":{"priority":9,"containers":[{"resources":{"limits":{"zz.io/gpu-mem":"4Gi"}}}]}},"NodeNameToMetaVictims":{"n":{"Pods":[{"UID":"x"},null]},"y":null}}`)
+	f.Add("/gpu/preempt", `{"Pod":{"spec":{"containers":[{"resources":{"limits":{"zz.io/gpu-mem":"4Gi"}}}]}},"NodeNameToVictims":{"n":{"Pods":[null,{"metadata":{"uid":"a"}}],"NumPDBViolations":-1}}}`)
 	f.Add("/gpu/filter", `{"Pod":null,"NodeNames":null}`)
 	f.Add("/gpu/prioritize", `{"Pod":{"metadata":{"annotations":{"zz.io/gpu-model":"T,,t","zz.io/gpu-model-avoid":"x","zz.io/gpu-numa-bind":"true"}},"spec":{"containers":[{"resources":{"limits":{"zz.io/gpu-mem":"1Gi","zz.io/gpu":"2"}}}]}},"NodeNames":["n"]}`)
 	e := newEnv(f, []*corev1.Node{gpuNode("n", 16000, 8000)})
 	f.Fuzz(func(t *testing.T, path, body string) {
 		switch path {
-		case "/gpu/filter", "/gpu/prioritize", "/balance/prioritize", "/gpu/bind":
+		case "/gpu/filter", "/gpu/prioritize", "/balance/prioritize", "/gpu/bind", "/gpu/preempt":
 		default:
 			path = "/gpu/filter"
 		}

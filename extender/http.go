@@ -39,6 +39,7 @@ func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler 
 	h.mux.HandleFunc("POST /gpu/filter", h.whenReady("filter", h.filter))
 	h.mux.HandleFunc("POST /gpu/prioritize", h.whenReady("prioritize_gpu", h.prioritizeGPU))
 	h.mux.HandleFunc("POST /gpu/bind", h.whenReady("bind", h.bind))
+	h.mux.HandleFunc("POST /gpu/preempt", h.whenReady("preempt", h.preempt))
 	h.mux.HandleFunc("POST /balance/prioritize", h.whenReady("prioritize_balance", h.prioritizeBalance))
 	for _, mux := range []*http.ServeMux{h.mux, h.health} {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
@@ -174,6 +175,25 @@ func (h *Handler) prioritizeBalance(w http.ResponseWriter, r *http.Request) {
 	h.prioritize("prioritize_balance", h.Decider.PrioritizeBalance)(w, r)
 }
 
+// preempt answers kube-scheduler's preemption (Decider.Preemption). An
+// error makes kube-scheduler give up this preemption (the GPU extender is
+// not ignorable) and retry the pod later: no eviction blind to GPU memory.
+func (h *Handler) preempt(w http.ResponseWriter, r *http.Request) {
+	var err error
+	defer h.observe("preempt", time.Now(), &err)
+	var args extenderv1.ExtenderPreemptionArgs
+	if !decode(w, r, &args) {
+		err = errBadArgs
+		return
+	}
+	var res *extenderv1.ExtenderPreemptionResult
+	if res, err = h.Decider.Preemption(&args); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.reply(w, res)
+}
+
 func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 	var err error
 	defer h.observe("bind", time.Now(), &err)
@@ -193,7 +213,7 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 }
 
 // verbs are the verb label values of the extender's metrics.
-var verbs = []string{"filter", "prioritize_gpu", "prioritize_balance", "bind"}
+var verbs = []string{"filter", "prioritize_gpu", "prioritize_balance", "bind", "preempt"}
 
 // Metrics are the extender's Prometheus metrics, in their own registry.
 type Metrics struct {

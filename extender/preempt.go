@@ -87,6 +87,19 @@ func NewPreemptionMetric() *prometheus.CounterVec {
 	return v
 }
 
+// NewCandidateMetric is zz_extender_preemption_candidates_total: the
+// preempt verb's answers to kube-scheduler's own preemption, per node.
+func NewCandidateMetric() *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zz_extender_preemption_candidates_total",
+		Help: "Nodes kube-scheduler's own preemption proposed for a GPU pod (its victims chosen for CPU, memory or pods), by the preempt verb's answer: kept (the pod's cards fit once they go), extended (lower-priority GPU pods added), dropped (no room for the pod's GPU memory even so: nobody evicted there).",
+	}, []string{"result"})
+	for _, r := range []string{candidateKept, candidateExtended, candidateDropped} {
+		v.WithLabelValues(r)
+	}
+	return v
+}
+
 // Consider plans and starts a preemption for pod, which fits none of names,
 // unless it may not preempt (preemptionPolicy Never) or one is under way.
 func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy) {

@@ -1,6 +1,8 @@
 package extender
 
 import (
+	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -257,4 +259,99 @@ func TestPreemptor(t *testing.T) {
 		e.decider.Preempt(p, []string{"a"}, gpushare.Request{MemMiB: 40960, Cards: 1}, gpushare.BestFit)
 		waitFor(t, "the eviction", func() bool { return len(ev.list()) == 2 })
 	})
+}
+
+// TestPreemptVerb: kube-scheduler's own preemption asks the preempt verb
+// about the nodes where it found victims for CPU or memory. The verb keeps a
+// node where the GPU pod then fits, adds the GPU pods that must go too, and
+// drops a node where nothing makes room (so nobody is evicted there for
+// nothing); a pod that is not a GPU pod gets its candidates back unchanged,
+// and a pod the extender already keeps memory for keeps that node alone.
+func TestPreemptVerb(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("free", 40960), gpuNode("full", 40960), gpuNode("small", 15360, 15360), gpuNode("high", 40960)})
+	e.holder(t, "full", "gpu-low", "40Gi", 10)
+	e.holder(t, "high", "gpu-high", "40Gi", 500)
+	candidates := NewCandidateMetric()
+	e.decider.Candidates = func(r string) { candidates.WithLabelValues(r).Inc() }
+	cpuVictim := func(node string) *extenderv1.MetaVictims {
+		return &extenderv1.MetaVictims{Pods: []*extenderv1.MetaPod{{UID: "cpu-hog-" + node}}, NumPDBViolations: 1}
+	}
+	args := func(p *corev1.Pod) extenderv1.ExtenderPreemptionArgs {
+		return extenderv1.ExtenderPreemptionArgs{Pod: p, NodeNameToMetaVictims: map[string]*extenderv1.MetaVictims{
+			"free": cpuVictim("free"), "full": cpuVictim("full"), "small": cpuVictim("small"), "high": cpuVictim("high")}}
+	}
+	preempt := func(t *testing.T, a extenderv1.ExtenderPreemptionArgs) map[string][]string {
+		t.Helper()
+		var res extenderv1.ExtenderPreemptionResult
+		if code := e.call(t, "/gpu/preempt", a, &res); code != http.StatusOK {
+			t.Fatalf("preempt: HTTP %d", code)
+		}
+		out := map[string][]string{}
+		for node, v := range res.NodeNameToMetaVictims {
+			for _, p := range v.Pods {
+				out[node] = append(out[node], p.UID)
+			}
+			if v.NumPDBViolations != 1 {
+				t.Errorf("node %s: %d budget violations, want kube-scheduler's 1", node, v.NumPDBViolations)
+			}
+		}
+		return out
+	}
+	pod := gpuPod("pre", "40Gi", 1)
+	pod.Spec.Priority = ptr.To[int32](100)
+
+	t.Run("without the extender's own preemption nothing is added", func(t *testing.T) {
+		got := preempt(t, args(pod))
+		want := map[string][]string{"free": {"cpu-hog-free"}}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	})
+	t.Run("with it, the GPU pod that must go is added", func(t *testing.T) {
+		e.decider.AddVictims = true
+		got := preempt(t, args(pod))
+		want := map[string][]string{"free": {"cpu-hog-free"}, "full": {"cpu-hog-full", "uid-gpu-low"}}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	})
+	t.Run("a budget keeps its pod", func(t *testing.T) {
+		e.decider.Guarded = func(p types.NamespacedName) bool { return p.Name == "gpu-low" }
+		defer func() { e.decider.Guarded = nil }()
+		got := preempt(t, args(pod))
+		if want := map[string][]string{"free": {"cpu-hog-free"}}; !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	})
+	t.Run("full pods, as kube-scheduler sends them without nodeCacheCapable", func(t *testing.T) {
+		a := extenderv1.ExtenderPreemptionArgs{Pod: pod, NodeNameToVictims: map[string]*extenderv1.Victims{
+			"small": {Pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{UID: "cpu-hog-small"}}}, NumPDBViolations: 1},
+			"free":  {Pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{UID: "cpu-hog-free"}}}, NumPDBViolations: 1}}}
+		if got, want := preempt(t, a), (map[string][]string{"free": {"cpu-hog-free"}}); !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	})
+	t.Run("not a GPU pod: unchanged", func(t *testing.T) {
+		plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"}}
+		if got := preempt(t, args(plain)); len(got) != 4 {
+			t.Fatalf("candidates %v, want all four back", got)
+		}
+	})
+	t.Run("memory the extender keeps for the pod: that node alone", func(t *testing.T) {
+		held := gpuPod("held", "40Gi", 1)
+		held.Spec.Priority = ptr.To[int32](100)
+		if _, err := e.ledger.Reserve("free", types.NamespacedName{Namespace: "ns", Name: "held"}, held.UID, gpushare.Request{MemMiB: 40960, Cards: 1}, gpushare.BestFit, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		a := args(held)
+		a.NodeNameToMetaVictims["other"] = cpuVictim("other")
+		if got, want := preempt(t, a), (map[string][]string{"free": {"cpu-hog-free"}}); !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("candidates %v, want %v", got, want)
+		}
+	})
+	for result, want := range map[string]float64{candidateKept: 5, candidateExtended: 1, candidateDropped: 3 + 2 + 3 + 1 + 4} {
+		if got := testutil.ToFloat64(candidates.WithLabelValues(result)); got != want {
+			t.Errorf("zz_extender_preemption_candidates_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
 }

@@ -19,7 +19,10 @@ import (
 // found. So the extender plans preemption itself, by kube-scheduler's rules on
 // the ledger's cards (PlanPreemption), evicts the victims, and keeps what
 // they free for the preemptor (Nominate), as kube-scheduler's nominated node
-// keeps a node's resources from lower-priority pods.
+// keeps a node's resources from lower-priority pods. Where that dry run does
+// find victims (for CPU or memory, on nodes its plugins refused before the
+// extender was asked), the preempt verb checks them against the cards and
+// adds the GPU pods that must go too (ExtendVictims).
 
 // Victim is a pod to evict so that a preemptor fits.
 type Victim struct {
@@ -162,69 +165,10 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, gua
 	}
 	var best Plan
 	found := false
-	var cards []Card
-	var cands, gone []holdingRef
+	var s planScratch
 	for _, name := range names {
-		n := l.nodes[name]
-		if n == nil || !n.known || n.err != nil {
-			continue
-		}
-		cands, gone = cands[:0], gone[:0]
-		for uid := range n.pods {
-			h := l.pods[uid]
-			switch {
-			case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
-			case h.terminating:
-				gone = append(gone, holdingRef{uid, h})
-			case h.priority < priority:
-				cands = append(cands, holdingRef{uid, h})
-			}
-		}
-		if len(cands) == 0 {
-			continue
-		}
-		cards = append(cards[:0], n.cards...)
-		for _, r := range cands {
-			chargeCards(cards, n.pos, r.h, -1)
-		}
-		for _, r := range gone {
-			chargeCards(cards, n.pos, r.h, -1)
-		}
-		if !fits(cards, req) {
-			continue
-		}
-		if guarded != nil {
-			// Asked only where evicting could help: it reads the budgets.
-			kept := cands[:0]
-			for _, r := range cands {
-				if guarded(r.h.Pod) {
-					chargeCards(cards, n.pos, r.h, 1)
-				} else {
-					kept = append(kept, r)
-				}
-			}
-			if cands = kept; !fits(cards, req) {
-				continue
-			}
-		}
-		slices.SortFunc(cands, moreImportant)
-		plan := Plan{Node: name}
-		for _, r := range cands {
-			chargeCards(cards, n.pos, r.h, 1)
-			if !fits(cards, req) {
-				chargeCards(cards, n.pos, r.h, -1)
-				plan.Victims = append(plan.Victims, r.h.victim(r.uid))
-			}
-		}
-		if len(plan.Victims) == 0 {
-			// It fits once the terminating pods are gone: nothing to
-			// evict, and, as for kube-scheduler, no preemption.
-			continue
-		}
-		for _, r := range gone {
-			plan.Awaited = append(plan.Awaited, r.uid)
-		}
-		if !found || plan.compare(best) < 0 {
+		plan, ok := l.planOn(name, req, priority, guarded, nil, &s)
+		if ok && (!found || plan.compare(best) < 0) {
 			best, found = plan, true
 		}
 	}
@@ -233,6 +177,130 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, gua
 		best.Victims, best.Awaited = slices.Clone(best.Victims), slices.Clone(best.Awaited)
 	}
 	return best, found
+}
+
+// planScratch is what planOn reuses from one node to the next.
+type planScratch struct {
+	cards              []Card
+	cands, gone, freed []holdingRef
+}
+
+// planOn is PlanPreemption on one node, under the caller's read lock. The
+// pods in forced are evicted anyway (kube-scheduler's victims, for what its
+// own plugins see): their memory counts as free, they are no victims of the
+// plan, and the plan may have none when the pod fits once they and the
+// terminating pods are gone. Without forced, a plan has at least one victim.
+// The plan's slices are s's until the next call.
+func (l *Ledger) planOn(name string, req Request, priority int32, guarded func(types.NamespacedName) bool, forced map[types.UID]bool, s *planScratch) (Plan, bool) {
+	n := l.nodes[name]
+	if n == nil || !n.known || n.err != nil {
+		return Plan{}, false
+	}
+	s.cands, s.gone, s.freed = s.cands[:0], s.gone[:0], s.freed[:0]
+	for uid := range n.pods {
+		h := l.pods[uid]
+		switch {
+		case h.reservedFor != "" || !h.seen || !h.bound || l.promised(uid):
+		case forced[uid]:
+			s.freed = append(s.freed, holdingRef{uid, h})
+		case h.terminating:
+			s.gone = append(s.gone, holdingRef{uid, h})
+		case h.priority < priority:
+			s.cands = append(s.cands, holdingRef{uid, h})
+		}
+	}
+	if forced == nil && len(s.cands) == 0 {
+		return Plan{}, false
+	}
+	cards := append(s.cards[:0], n.cards...)
+	s.cards = cards
+	for _, r := range s.freed {
+		chargeCards(cards, n.pos, r.h, -1)
+	}
+	for _, r := range s.gone {
+		chargeCards(cards, n.pos, r.h, -1)
+	}
+	plan := Plan{Node: name}
+	if forced != nil && fits(cards, req) {
+		// What kube-scheduler evicts (and what terminates) is enough.
+		for _, r := range s.gone {
+			plan.Awaited = append(plan.Awaited, r.uid)
+		}
+		return plan, true
+	}
+	for _, r := range s.cands {
+		chargeCards(cards, n.pos, r.h, -1)
+	}
+	if !fits(cards, req) {
+		return Plan{}, false
+	}
+	if guarded != nil {
+		// Asked only where evicting could help: it reads the budgets.
+		kept := s.cands[:0]
+		for _, r := range s.cands {
+			if guarded(r.h.Pod) {
+				chargeCards(cards, n.pos, r.h, 1)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		if s.cands = kept; !fits(cards, req) {
+			return Plan{}, false
+		}
+	}
+	slices.SortFunc(s.cands, moreImportant)
+	for _, r := range s.cands {
+		chargeCards(cards, n.pos, r.h, 1)
+		if !fits(cards, req) {
+			chargeCards(cards, n.pos, r.h, -1)
+			plan.Victims = append(plan.Victims, r.h.victim(r.uid))
+		}
+	}
+	if len(plan.Victims) == 0 {
+		// It fits once the terminating pods are gone: nothing to
+		// evict, and, as for kube-scheduler, no preemption.
+		return Plan{}, false
+	}
+	for _, r := range s.gone {
+		plan.Awaited = append(plan.Awaited, r.uid)
+	}
+	return plan, true
+}
+
+// ExtendVictims answers kube-scheduler's own preemption (the extender's
+// preempt verb) for a GPU pod on one of its candidate nodes. Its dry run
+// chose victims there for what its plugins see (CPU, memory, pods), blind
+// to GPU memory: evicting them may leave the pod without cards (a node of
+// small cards, or cards that its victims do not hold), and kube-scheduler
+// would evict for nothing. Once those victims and the terminating pods are
+// gone, does the pod fit the node's cards? If so, nothing is added. If not,
+// and more may be added (the extender's own preemption is on), the bound
+// GPU pods of lower priority there that no budget guards are added as
+// PlanPreemption picks them. ok is false when no such set makes room: the
+// node is no candidate.
+func (l *Ledger) ExtendVictims(node string, req Request, priority int32, victims []types.UID, guarded func(types.NamespacedName) bool, addMore bool) (extra []Victim, ok bool) {
+	forced := make(map[types.UID]bool, len(victims))
+	for _, uid := range victims {
+		forced[uid] = true
+	}
+	if !addMore {
+		priority = math.MinInt32 // no pod is of lower priority: none added
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	plan, ok := l.planOn(node, req, priority, guarded, forced, &planScratch{})
+	return slices.Clone(plan.Victims), ok
+}
+
+// ReservedOn returns the node where the extender keeps something for the
+// pod: a preemption of its own waiting for victims, or cards held unbound.
+func (l *Ledger) ReservedOn(uid types.UID) (string, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if nom := l.nominations[uid]; nom != nil {
+		return nom.node, true
+	}
+	return l.heldOn(uid)
 }
 
 // promised reports whether a nomination waits for the pod to go.

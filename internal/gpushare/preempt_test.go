@@ -142,6 +142,90 @@ func TestPlanPreemption(t *testing.T) {
 	}
 }
 
+// TestExtendVictims: kube-scheduler's own preemption chose victims on a node
+// for what its plugins see; the preempt verb keeps the node when the GPU pod
+// then fits, adds lower-priority GPU pods when they make room, and drops the
+// node where nothing does (no eviction for nothing).
+func TestExtendVictims(t *testing.T) {
+	type pod struct {
+		name      string
+		prio      int32
+		mem       int64
+		cards     []int
+		terminate bool
+	}
+	for _, tc := range []struct {
+		name    string
+		cards   []int64
+		pods    []pod
+		forced  []string // kube-scheduler's victims (pods with no GPU memory are unknown to the ledger)
+		req     Request
+		addMore bool
+		guarded string
+		ok      bool
+		extra   []string
+	}{
+		{name: "the cards are free: kube-scheduler's victims are enough",
+			cards: []int64{40000}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: true},
+		{name: "kube-scheduler's victim also holds the card",
+			cards: []int64{40000}, pods: []pod{{"low", 0, 40000, []int{0}, false}}, forced: []string{"low"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: true},
+		{name: "a lower-priority GPU pod must go too",
+			cards: []int64{40000}, pods: []pod{{"gpu-low", 0, 40000, []int{0}, false}}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: true, extra: []string{"gpu-low"}},
+		{name: "only the GPU pods needed are added, the more important given back",
+			cards: []int64{40000},
+			pods:  []pod{{"small", 0, 10000, []int{0}, false}, {"big", 1, 30000, []int{0}, false}},
+			req:   Request{MemMiB: 20000, Cards: 1}, addMore: true, ok: true, extra: []string{"big"}},
+		{name: "with the extender's preemption off nothing is added: the node is dropped",
+			cards: []int64{40000}, pods: []pod{{"gpu-low", 0, 40000, []int{0}, false}}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, ok: false},
+		{name: "cards too small for the pod: dropped",
+			cards: []int64{15360, 15360}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: false},
+		{name: "the card is held by a pod of higher priority: dropped",
+			cards: []int64{40000}, pods: []pod{{"high", 50, 40000, []int{0}, false}}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: false},
+		{name: "a pod a budget guards is never added: dropped",
+			cards: []int64{40000}, pods: []pod{{"gpu-low", 0, 40000, []int{0}, false}}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, guarded: "gpu-low", ok: false},
+		{name: "a terminating pod's memory counts as free",
+			cards: []int64{40000}, pods: []pod{{"going", 50, 40000, []int{0}, true}}, forced: []string{"cpu-hog"},
+			req: Request{MemMiB: 40000, Cards: 1}, addMore: true, ok: true},
+		{name: "a victim kube-scheduler chose is not added twice",
+			cards: []int64{40000, 40000},
+			pods:  []pod{{"a", 0, 40000, []int{0}, false}, {"b", 0, 40000, []int{1}, false}}, forced: []string{"a"},
+			req: Request{MemMiB: 40000, Cards: 2}, addMore: true, ok: true, extra: []string{"b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLedger()
+			l.SetNode(gpuNode(t, "n", tc.cards...))
+			for _, p := range tc.pods {
+				pod := running(t, l, "n", p.name, p.prio, p.mem, time.Minute, p.cards...)
+				if p.terminate {
+					pod.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+					if err := l.SetPod(pod); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var forced []types.UID
+			for _, name := range tc.forced {
+				forced = append(forced, types.UID(name))
+			}
+			guarded := func(p types.NamespacedName) bool { return p.Name == tc.guarded }
+			extra, ok := l.ExtendVictims("n", tc.req, 10, forced, guarded, tc.addMore)
+			if ok != tc.ok || !slices.Equal(victimNames(Plan{Victims: extra}), tc.extra) {
+				t.Fatalf("got %v, extra %v; want %v, %v", ok, victimNames(Plan{Victims: extra}), tc.ok, tc.extra)
+			}
+		})
+	}
+	if _, ok := NewLedger().ExtendVictims("unknown", Request{MemMiB: 1, Cards: 1}, 10, nil, nil, true); ok {
+		t.Error("a node the ledger does not know is a candidate")
+	}
+}
+
 // TestNominationKeepsFreedMemory: while a preemptor waits for its victims,
 // the memory each one frees is kept for it (another pod's filter sees it
 // taken); when the last is gone its cards are chosen under the same lock, it

@@ -198,16 +198,23 @@ func hostileGPUNode(t *testing.T, name string) *contract.NodeGPUInventory {
 // taintedGPUNode is hostileGPUNode with cards of the given model.
 func taintedGPUNode(t *testing.T, name, model string) *contract.NodeGPUInventory {
 	t.Helper()
+	return taintedNode(t, name, model, "32", 2, 40960)
+}
+
+// taintedNode is taintedGPUNode with the node's CPU and its cards' number
+// and memory given.
+func taintedNode(t *testing.T, name, model, cpu string, cards int, mib int64) *contract.NodeGPUInventory {
+	t.Helper()
 	ctx := context.WithoutCancel(t.Context())
 	inv := &contract.NodeGPUInventory{Version: contract.InventoryVersion}
-	for i := range 2 {
-		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: model, MemoryMiB: 40960, Healthy: true})
+	for i := range cards {
+		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprintf("GPU-%s-%d", name, i), Model: model, MemoryMiB: mib, Healthy: true})
 	}
 	value, err := inv.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"),
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Gi"),
 		corev1.ResourcePods: resource.MustParse("110"), contract.ResourceGPU: resource.MustParse("32")}
 	_, err = cluster.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name,

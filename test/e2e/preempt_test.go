@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -168,6 +169,82 @@ func TestGPUPreemption(t *testing.T) {
 	m := scrape(t, z.url("/metrics"))
 	if !strings.Contains(m, `zz_extender_preemptions_total{result="evicted"} 1`) {
 		t.Errorf("metrics do not count one finished preemption:\n%s", grepLines(m, "zz_extender_preemptions_total"))
+	}
+}
+
+// TestSchedulerPreemptionSeesGPUMemory: a GPU pod that is refused for CPU
+// on every node of its model goes through kube-scheduler's own preemption,
+// whose dry run picks victims for CPU alone, blind to GPU memory. It would
+// pick the node whose victim matters least: a node of 16 GiB cards where
+// the 40 GiB pod can never run, evicting a pod there for nothing. The
+// extender's preempt verb drops that node and, on the node of 40 GiB cards,
+// adds the lower-priority GPU pod holding the card to kube-scheduler's CPU
+// victim, so one preemption makes the room and the pod runs there.
+func TestSchedulerPreemptionSeesGPUMemory(t *testing.T) {
+	ctx := t.Context()
+	small, big := "pcpu-small", "pcpu-big"
+	taintedNode(t, small, "ZZ-E2E-PCPU-16GB", "4", 2, 16384)
+	taintedNode(t, big, "ZZ-E2E-PCPU-40GB", "4", 1, 40960)
+	installPolicies(t)
+	z := startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+	priorityClasses(t, map[string]int32{"zz-e2e-pcpu-100": 100, "zz-e2e-pcpu-200": 200, "zz-e2e-pcpu-1000": 1000})
+	create := func(p *corev1.Pod) *corev1.Pod {
+		t.Helper()
+		got, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create %s: %v", p.Name, err)
+		}
+		return got
+	}
+	withCPU := func(p *corev1.Pod, cpu string) *corev1.Pod {
+		c := &p.Spec.Containers[0]
+		if c.Resources.Requests == nil {
+			c.Resources.Requests = corev1.ResourceList{}
+		}
+		c.Resources.Requests[corev1.ResourceCPU] = resource.MustParse(cpu)
+		return p
+	}
+	// The 40 GiB card is taken by a GPU pod of priority 100.
+	gpuLow := ofModel(newGPUPod(ns, "gpu-low", "40Gi"), "ZZ-E2E-PCPU-40GB")
+	gpuLow.Spec.PriorityClassName = "zz-e2e-pcpu-100"
+	create(gpuLow)
+	cluster.RunningPods(t, ns, "app=gpu", 1, 90*time.Second)
+	// Each node's CPU is taken by a pod with no GPU: priority 100 on the
+	// small node, 200 on the big one.
+	hog := func(name, node, class string) *corev1.Pod {
+		p := withCPU(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "hog"}},
+			Spec: corev1.PodSpec{NodeName: node, PriorityClassName: class, TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Containers: []corev1.Container{{Name: "app", Image: "registry.local/hog:1"}}}}, "3")
+		return create(p)
+	}
+	hogSmall := hog("hog-small", small, "zz-e2e-pcpu-100")
+	hog("hog-big", big, "zz-e2e-pcpu-200")
+	cluster.RunningPods(t, ns, "app=hog", 2, 90*time.Second)
+
+	// A 40 GiB pod of priority 1000 asking for 2 CPUs, for either model.
+	pre := withCPU(ofModel(newGPUPod(ns, "pre", "40Gi"), "ZZ-E2E-PCPU"), "2")
+	pre.Labels["app"] = "pre"
+	pre.Spec.PriorityClassName = "zz-e2e-pcpu-1000"
+	create(pre)
+	running := cluster.RunningPods(t, ns, "app=pre", 1, 90*time.Second)
+	if running[0].Spec.NodeName != big {
+		t.Fatalf("the preemptor runs on %s, want %s", running[0].Spec.NodeName, big)
+	}
+	// Nobody was evicted on the node of small cards.
+	got, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "hog-small", metav1.GetOptions{})
+	if err != nil || got.UID != hogSmall.UID || got.DeletionTimestamp != nil {
+		t.Fatalf("hog-small on the node of 16 GiB cards was evicted for a pod that cannot run there: %v", err)
+	}
+	for _, name := range []string{"hog-big", "gpu-low"} {
+		if p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && p.DeletionTimestamp == nil {
+			t.Errorf("%s still runs on %s; it was to make room for the preemptor", name, p.Spec.NodeName)
+		}
+	}
+	for _, want := range []string{`zz_extender_preemption_candidates_total{result="dropped"}`, `zz_extender_preemption_candidates_total{result="extended"}`} {
+		if v := metricValue(t, z.url("/metrics"), want); v < 1 {
+			t.Errorf("%s = %v, want at least 1:\n%s", want, v, grepLines(scrape(t, z.url("/metrics")), "zz_extender_preemption"))
+		}
 	}
 }
 

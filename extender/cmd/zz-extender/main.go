@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&o.policy, "gpu-policy", string(gpushare.Binpack), "default GPU placement policy: binpack (best-fit that leaves the holes the recent requests can fill), bestfit (plain tightest fit) or spread; a pod may override it with the zz.io/gpu-policy annotation")
 	flag.DurationVar(&o.assumeTTL, "assume-ttl", gpushare.DefaultAssumeTTL, "release cards reserved for a pod that is still not bound after this long")
 	flag.DurationVar(&o.unstartedTTL, "unstarted-ttl", 10*time.Minute, "release cards of a bound pod that neither runs nor was allocated by the device plugin after this long (its assignment is cleared, so the device plugin refuses it)")
-	flag.BoolVar(&o.preemption, "gpu-preemption", true, "evict pods of lower priority to make room for a GPU pod that fits no node (kube-scheduler's preemption cannot see GPU memory), through the Eviction API so that PodDisruptionBudgets hold; false leaves such a pod Pending")
+	flag.BoolVar(&o.preemption, "gpu-preemption", true, "evict pods of lower priority to make room for a GPU pod that fits no node (kube-scheduler's preemption cannot see GPU memory), through the Eviction API so that PodDisruptionBudgets hold, and add such pods to the victims kube-scheduler's own preemption chose for CPU or memory where the GPU pod needs them (the preempt verb); false leaves such a pod Pending, and kube-scheduler's preemption then evicts only on nodes where its victims alone make room for the GPU memory")
 	flag.DurationVar(&o.requeue, "gpu-requeue-window", 10*time.Second, "when GPU memory is freed on a node, ask kube-scheduler to retry (by a pod condition) the GPU pods the extender refused there within this window that now fit: kube-scheduler's own retry may have reached the extender before its informer saw the memory freed, and would otherwise wait for the next cluster event; 0 turns it off")
 	flag.Float64Var(&o.qps, "kube-api-qps", 100, "API requests per second (binds and annotation patches)")
 	flag.IntVar(&o.burst, "kube-api-burst", 200, "API request burst")
@@ -117,8 +117,10 @@ func run(o options) error {
 		return err
 	}
 	decider := &extender.Decider{GPU: ledger, Usage: book, DefaultPolicy: gpushare.Policy(o.policy), Weights: o.balance, Now: time.Now}
-	preemptions := extender.NewPreemptionMetric()
+	preemptions, candidates := extender.NewPreemptionMetric(), extender.NewCandidateMetric()
+	decider.Candidates = func(result string) { candidates.WithLabelValues(result).Inc() }
 	if o.preemption {
+		decider.AddVictims, decider.Guarded = true, c.Guarded
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 		defer broadcaster.Shutdown()
@@ -134,7 +136,7 @@ func run(o options) error {
 		go r.Run(ctx)
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, extender.NewPreemptionWaiting(ledger), requeues)...))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues)...))
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
