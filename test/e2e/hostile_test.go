@@ -600,6 +600,25 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: node, Since: time.Now()}.Encode()}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a pod with a preemption's record", err, msgReserved)
+	// kube-scheduler's nomination, which the extender honours with memory
+	// kept on the node: the status a tenant gives at creation is reset, and
+	// the status subresource is not the tenant's to write.
+	p = newGPUPod(ns, "forged-nominated-node", "40Gi")
+	p.Spec.SchedulerName = "zz-e2e-nobody" // never scheduled: the status stays what creation left
+	p.Status.NominatedNodeName = node
+	created, err := tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create a pod naming a nominated node in its status: %v", err)
+	}
+	if created.Status.NominatedNodeName != "" {
+		t.Errorf("a tenant's pod was created nominated to %s", created.Status.NominatedNodeName)
+	}
+	created.Status.NominatedNodeName = node
+	_, err = tenant.client.CoreV1().Pods(ns).UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	refused(t, "nominate a node for its own pod", err, "forbidden")
+	if err := admin.client.CoreV1().Pods(ns).Delete(ctx, created.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Controllers' templates.
 	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "forged"}, Annotations: forgedAssignment(node)},
