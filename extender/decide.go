@@ -152,13 +152,14 @@ const (
 // room (AddVictims); dropped otherwise, so that kube-scheduler evicts
 // nobody on a node where the pod still would not run. A pod the extender
 // already keeps memory for (its own preemption, cards held) keeps that node
-// alone. Other pods' candidates come back unchanged.
+// alone. With one candidate left (AddVictims), what its victims free is kept
+// for the pod from now on. Other pods' candidates come back unchanged.
 func (d *Decider) Preemption(args *extenderv1.ExtenderPreemptionArgs) (*extenderv1.ExtenderPreemptionResult, error) {
 	if args.Pod == nil {
 		return nil, fmt.Errorf("%w: no pod in the arguments", errBadArgs)
 	}
 	cands := metaVictims(args)
-	req, _, err := d.request(args.Pod)
+	req, policy, err := d.request(args.Pod)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: cands}, nil
 	}
@@ -184,27 +185,43 @@ func (d *Decider) Preemption(args *extenderv1.ExtenderPreemptionArgs) (*extender
 	}
 	priority := corev1helpers.PodPriority(args.Pod)
 	uids := []types.UID{}
+	var awaited []types.UID
 	for name, v := range cands {
 		uids = uids[:0]
 		for _, p := range v.Pods {
 			uids = append(uids, types.UID(p.UID))
 		}
-		extra, ok := d.GPU.ExtendVictims(name, req, priority, uids, d.Guarded, d.AddVictims)
+		plan, ok := d.GPU.ExtendVictims(name, req, priority, uids, d.Guarded, d.AddVictims)
 		switch {
 		case !ok:
 			count(candidateDropped)
 			continue
-		case len(extra) == 0:
+		case len(plan.Victims) == 0:
 			out[name] = v
 			count(candidateKept)
-			continue
+		default:
+			ext := &extenderv1.MetaVictims{Pods: slices.Clone(v.Pods), NumPDBViolations: v.NumPDBViolations}
+			for _, x := range plan.Victims {
+				ext.Pods = append(ext.Pods, &extenderv1.MetaPod{UID: string(x.UID)})
+			}
+			out[name] = ext
+			count(candidateExtended)
 		}
-		ext := &extenderv1.MetaVictims{Pods: slices.Clone(v.Pods), NumPDBViolations: v.NumPDBViolations}
-		for _, x := range extra {
-			ext.Pods = append(ext.Pods, &extenderv1.MetaPod{UID: string(x.UID)})
+		awaited = plan.Awaited
+	}
+	if len(out) == 1 && d.AddVictims {
+		// kube-scheduler has one candidate left, so it preempts there: the
+		// memory the victims free is kept for the pod from now on, not from
+		// when its nomination reaches the extender's informer (Cache
+		// keepNominated), which a lower-priority pod could outrun.
+		for name, v := range out {
+			plan := gpushare.Plan{Node: name, Awaited: awaited}
+			for _, p := range v.Pods {
+				plan.Victims = append(plan.Victims, gpushare.Victim{UID: types.UID(p.UID)})
+			}
+			key := types.NamespacedName{Namespace: args.Pod.Namespace, Name: args.Pod.Name}
+			d.GPU.Nominate(args.Pod.UID, key, plan, req, policy, d.Now())
 		}
-		out[name] = ext
-		count(candidateExtended)
 	}
 	return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: out}, nil
 }

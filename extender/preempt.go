@@ -71,7 +71,7 @@ const (
 func NewPreemptionWaiting(l *gpushare.Ledger) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zz_extender_preemptions_waiting",
-		Help: "GPU preemptions whose victims have not all gone yet (the memory they freed is kept for the preemptor).",
+		Help: "GPU preemptions (the extender's own, and kube-scheduler's it keeps memory for) whose victims have not all gone yet (the memory they freed is kept for the preemptor).",
 	}, func() float64 { return float64(l.Nominations()) })
 }
 

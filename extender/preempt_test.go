@@ -314,14 +314,25 @@ func TestPreemptVerb(t *testing.T) {
 		if !maps.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("candidates %v, want %v", got, want)
 		}
+		if e.ledger.Reserved(pod.UID) {
+			t.Fatal("memory kept for the pod while kube-scheduler may still pick either node")
+		}
 	})
-	t.Run("a budget keeps its pod", func(t *testing.T) {
+	t.Run("a budget keeps its pod; one candidate left is kept for the pod at once", func(t *testing.T) {
 		e.decider.Guarded = func(p types.NamespacedName) bool { return p.Name == "gpu-low" }
 		defer func() { e.decider.Guarded = nil }()
 		got := preempt(t, args(pod))
 		if want := map[string][]string{"free": {"cpu-hog-free"}}; !maps.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("candidates %v, want %v", got, want)
 		}
+		// kube-scheduler preempts there: its card is the pod's from now on.
+		if node, held := e.ledger.HeldOn(pod.UID); !held || node != "free" {
+			t.Fatalf("the only candidate's card is not kept for the pod (held %v on %q)", held, node)
+		}
+		if fit, _ := e.ledger.Filter([]string{"free"}, gpushare.Request{MemMiB: 1024, Cards: 1}); len(fit) != 0 {
+			t.Fatal("another pod fits on the card kept for the preemptor")
+		}
+		e.ledger.DeletePod(pod.UID)
 	})
 	t.Run("full pods, as kube-scheduler sends them without nodeCacheCapable", func(t *testing.T) {
 		a := extenderv1.ExtenderPreemptionArgs{Pod: pod, NodeNameToVictims: map[string]*extenderv1.Victims{
@@ -330,6 +341,7 @@ func TestPreemptVerb(t *testing.T) {
 		if got, want := preempt(t, a), (map[string][]string{"free": {"cpu-hog-free"}}); !maps.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("candidates %v, want %v", got, want)
 		}
+		e.ledger.DeletePod(pod.UID) // the card kept for it (one candidate left)
 	})
 	t.Run("not a GPU pod: unchanged", func(t *testing.T) {
 		plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"}}

@@ -278,7 +278,8 @@ func (l *Ledger) planOn(name string, req Request, priority int32, guarded func(t
 // GPU pods of lower priority there that no budget guards are added as
 // PlanPreemption picks them. ok is false when no such set makes room: the
 // node is no candidate.
-func (l *Ledger) ExtendVictims(node string, req Request, priority int32, victims []types.UID, guarded func(types.NamespacedName) bool, addMore bool) (extra []Victim, ok bool) {
+// The plan's Victims are the added pods, its Awaited the terminating ones.
+func (l *Ledger) ExtendVictims(node string, req Request, priority int32, victims []types.UID, guarded func(types.NamespacedName) bool, addMore bool) (Plan, bool) {
 	forced := make(map[types.UID]bool, len(victims))
 	for _, uid := range victims {
 		forced[uid] = true
@@ -289,7 +290,8 @@ func (l *Ledger) ExtendVictims(node string, req Request, priority int32, victims
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	plan, ok := l.planOn(node, req, priority, guarded, forced, &planScratch{})
-	return slices.Clone(plan.Victims), ok
+	plan.Victims, plan.Awaited = slices.Clone(plan.Victims), slices.Clone(plan.Awaited)
+	return plan, ok
 }
 
 // ReservedOn returns the node where the extender keeps something for the

@@ -215,9 +215,12 @@ func TestExtendVictims(t *testing.T) {
 				forced = append(forced, types.UID(name))
 			}
 			guarded := func(p types.NamespacedName) bool { return p.Name == tc.guarded }
-			extra, ok := l.ExtendVictims("n", tc.req, 10, forced, guarded, tc.addMore)
-			if ok != tc.ok || !slices.Equal(victimNames(Plan{Victims: extra}), tc.extra) {
-				t.Fatalf("got %v, extra %v; want %v, %v", ok, victimNames(Plan{Victims: extra}), tc.ok, tc.extra)
+			plan, ok := l.ExtendVictims("n", tc.req, 10, forced, guarded, tc.addMore)
+			if ok != tc.ok || !slices.Equal(victimNames(plan), tc.extra) {
+				t.Fatalf("got %v, extra %v; want %v, %v", ok, victimNames(plan), tc.ok, tc.extra)
+			}
+			if want := tc.ok && slices.ContainsFunc(tc.pods, func(p pod) bool { return p.terminate }); (len(plan.Awaited) > 0) != want {
+				t.Fatalf("awaited %v; want the terminating pods awaited: %v", plan.Awaited, want)
 			}
 		})
 	}

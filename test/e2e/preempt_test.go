@@ -179,7 +179,8 @@ func TestGPUPreemption(t *testing.T) {
 // the 40 GiB pod can never run, evicting a pod there for nothing. The
 // extender's preempt verb drops that node and, on the node of 40 GiB cards,
 // adds the lower-priority GPU pod holding the card to kube-scheduler's CPU
-// victim, so one preemption makes the room and the pod runs there.
+// victim, so one preemption makes the room and the pod runs there; the card
+// it frees is kept for the preemptor from a lower-priority pod waiting for it.
 func TestSchedulerPreemptionSeesGPUMemory(t *testing.T) {
 	ctx := t.Context()
 	small, big := "pcpu-small", "pcpu-big"
@@ -222,6 +223,13 @@ func TestSchedulerPreemptionSeesGPUMemory(t *testing.T) {
 	hog("hog-big", big, "zz-e2e-pcpu-200")
 	cluster.RunningPods(t, ns, "app=hog", 2, 90*time.Second)
 
+	// A GPU pod of priority 100 already waits for that card.
+	waiting := ofModel(newGPUPod(ns, "low-waiting", "40Gi"), "ZZ-E2E-PCPU-40GB")
+	waiting.Labels["app"] = "low-waiting"
+	waiting.Spec.PriorityClassName = "zz-e2e-pcpu-100"
+	create(waiting)
+	waitUnschedulable(t, ns, "low-waiting")
+
 	// A 40 GiB pod of priority 1000 asking for 2 CPUs, for either model.
 	pre := withCPU(ofModel(newGPUPod(ns, "pre", "40Gi"), "ZZ-E2E-PCPU"), "2")
 	pre.Labels["app"] = "pre"
@@ -240,6 +248,12 @@ func TestSchedulerPreemptionSeesGPUMemory(t *testing.T) {
 		if p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && p.DeletionTimestamp == nil {
 			t.Errorf("%s still runs on %s; it was to make room for the preemptor", name, p.Spec.NodeName)
 		}
+	}
+	// The card the victim freed was kept for the preemptor: the pod that
+	// waited for it still waits, never placed (and so never evicted).
+	got, err = cluster.Client.CoreV1().Pods(ns).Get(ctx, "low-waiting", metav1.GetOptions{})
+	if err != nil || got.Spec.NodeName != "" {
+		t.Fatalf("the lower-priority pod that waited took the card or was evicted (node %q): %v", got.Spec.NodeName, err)
 	}
 	for _, want := range []string{`zz_extender_preemption_candidates_total{result="dropped"}`, `zz_extender_preemption_candidates_total{result="extended"}`} {
 		if v := metricValue(t, z.url("/metrics"), want); v < 1 {
