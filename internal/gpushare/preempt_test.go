@@ -456,6 +456,19 @@ func BenchmarkPlanPreemption(b *testing.B) {
 			}
 		}
 	})
+	// The preempt verb's answer to kube-scheduler's own preemption: 100
+	// candidates (its minimum when the cluster has that many), each with a
+	// victim of its own the ledger does not know (a pod without GPU memory).
+	b.Run("extend-100-candidates", func(b *testing.B) {
+		victims := []types.UID{"cpu-pod"}
+		for b.Loop() {
+			for _, name := range names[:100] {
+				if _, ok := l.ExtendVictims(name, req, 100, victims, nil, true); !ok {
+					b.Fatal("no room")
+				}
+			}
+		}
+	})
 	// A pod that outranks nobody (priority 0, the default): what every
 	// GPU pod that fits nowhere pays.
 	b.Run("outranks-nobody", func(b *testing.B) {
