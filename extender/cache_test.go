@@ -72,11 +72,7 @@ func TestGuarded(t *testing.T) {
 // the initial lists are in, whatever order they came in: the memory its
 // terminating victim frees stays the preemptor's.
 func TestCacheRestoresNominations(t *testing.T) {
-	victim := gpuPod("a-victim", "40Gi", 1)
-	a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 40960, AssumeTime: time.Now().Add(-time.Minute), Assigned: true}
-	victim.Annotations = a.Annotations()
-	victim.Spec.NodeName, victim.Status.Phase = "a", corev1.PodRunning
-	victim.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	victim := terminatingVictim("a-victim")
 	pre := gpuPod("0-preemptor", "40Gi", 1) // listed first where order is by name
 	pre.Spec.Priority = ptr.To[int32](100)
 	pre.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "a", Since: time.Now().Add(-5 * time.Second)}.Encode()}
@@ -98,12 +94,30 @@ func TestCacheRestoresNominations(t *testing.T) {
 	if ledger.Nominated(stale.UID) {
 		t.Error("a record older than the TTL was restored")
 	}
-	if err := client.CoreV1().Pods("ns").Delete(t.Context(), victim.Name, metav1.DeleteOptions{}); err != nil {
+	victimGoneCardKept(t, client, ledger, victim.Name, pre.UID)
+}
+
+// terminatingVictim is a preemption's victim on node a, holding its card 0
+// while it terminates.
+func terminatingVictim(name string) *corev1.Pod {
+	victim := gpuPod(name, "40Gi", 1)
+	a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 40960, AssumeTime: time.Now().Add(-time.Minute), Assigned: true}
+	victim.Annotations = a.Annotations()
+	victim.Spec.NodeName, victim.Status.Phase = "a", corev1.PodRunning
+	victim.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	return victim
+}
+
+// victimGoneCardKept deletes the victim and waits for the card it held on
+// node a to be kept for the preemptor.
+func victimGoneCardKept(t *testing.T, client *fake.Clientset, ledger *gpushare.Ledger, victim string, preemptor types.UID) {
+	t.Helper()
+	if err := client.CoreV1().Pods("ns").Delete(t.Context(), victim, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if node, held := ledger.HeldOn(pre.UID); held && node == "a" {
-			break
+		if node, held := ledger.HeldOn(preemptor); held && node == "a" {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the victim is gone, yet its card was not kept for the preemptor")
@@ -117,11 +131,7 @@ func TestCacheRestoresNominations(t *testing.T) {
 // kept for the preemptor, not taken by a lower-priority pod waiting for a
 // card; a pod of no GPU memory with a nominated node is left alone.
 func TestCacheKeepsForKubeSchedulersNominee(t *testing.T) {
-	victim := gpuPod("victim", "40Gi", 1)
-	a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 40960, AssumeTime: time.Now().Add(-time.Minute), Assigned: true}
-	victim.Annotations = a.Annotations()
-	victim.Spec.NodeName, victim.Status.Phase = "a", corev1.PodRunning
-	victim.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+	victim := terminatingVictim("victim")
 	pre := gpuPod("pre", "40Gi", 1)
 	pre.Spec.Priority = ptr.To[int32](100)
 	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"}, Status: corev1.PodStatus{NominatedNodeName: "a"}}
@@ -150,17 +160,7 @@ func TestCacheKeepsForKubeSchedulersNominee(t *testing.T) {
 			t.Fatal("kube-scheduler's nominee gets nothing kept")
 		}
 	}
-	if err := client.CoreV1().Pods("ns").Delete(t.Context(), victim.Name, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if node, held := ledger.HeldOn(pre.UID); held && node == "a" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the victim is gone, yet its card was not kept for kube-scheduler's nominee")
-		}
-	}
+	victimGoneCardKept(t, client, ledger, victim.Name, pre.UID)
 	if fit, _ := ledger.Filter([]string{"a"}, gpushare.Request{MemMiB: 1024, Cards: 1}); len(fit) != 0 {
 		t.Fatalf("a waiting pod fits on %v the card kept for the nominee", fit)
 	}
