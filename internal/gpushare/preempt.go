@@ -190,7 +190,6 @@ type planScratch struct {
 // own plugins see): their memory counts as free, they are no victims of the
 // plan, and the plan may have none when the pod fits once they and the
 // terminating pods are gone. Without forced, a plan has at least one victim.
-// The plan's slices are s's until the next call.
 func (l *Ledger) planOn(name string, req Request, priority int32, guarded func(types.NamespacedName) bool, forced map[types.UID]bool, s *planScratch) (Plan, bool) {
 	n := l.nodes[name]
 	if n == nil || !n.known || n.err != nil {
