@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -455,5 +457,107 @@ func TestGPUPreemptionSurvivesRestart(t *testing.T) {
 	}
 	if waiting.Spec.NodeName != "" {
 		t.Fatalf("the waiting low-priority pod took the card freed for the preemptor, on %s", waiting.Spec.NodeName)
+	}
+}
+
+// TestGPUPodWithDelayedVolume: a GPU pod whose claim waits for its first
+// consumer makes kube-scheduler bind the volume before the pod (PreBind),
+// and kube-scheduler names the node in status.nominatedNodeName meanwhile;
+// the extender then keeps cards for the pod there (keepNominated), and its
+// bind must hand the pod exactly those: the pod runs with one assignment
+// and its claim bound.
+func TestGPUPodWithDelayedVolume(t *testing.T) {
+	ctx := t.Context()
+	z := startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns + "-wffc"}, Provisioner: "kubernetes.io/no-provisioner",
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)}
+	if _, err := cluster.Client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-models"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName:       sc.Name,
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + ns}},
+		},
+	}
+	if _, err := cluster.Client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		_ = cluster.Client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+		_ = cluster.Client.StorageV1().StorageClasses().Delete(ctx, sc.Name, metav1.DeleteOptions{})
+	})
+	// kube-controller-manager's volume binder reads the class from its
+	// informer: a claim it sees before the class is bound at once, as if
+	// Immediate, and then the scheduler has nothing to bind.
+	time.Sleep(3 * time.Second)
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "models", Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &sc.Name, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	if _, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := newGPUPod(ns, "infer", "4Gi")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "models", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "models"}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "models", MountPath: "/models"}}
+	nominated := watchNominatedNode(t, ns, "infer")
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	running := cluster.RunningPods(t, ns, "app=gpu", 1, 90*time.Second)
+	p := running[0]
+	a, err := gpushare.PodAssignment(&p)
+	if err != nil || len(a.UUIDs) != 1 {
+		t.Fatalf("the pod runs on %s without one card assigned: %v %v", p.Spec.NodeName, a, err)
+	}
+	claim, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "models", metav1.GetOptions{})
+	if err != nil || claim.Spec.VolumeName != pv.Name {
+		t.Fatalf("the claim is not bound to %s: %+v %v", pv.Name, claim, err)
+	}
+	// kube-scheduler (NominatedNodeNameForExpectation, on by default)
+	// named the node while it bound the volume, and the extender kept the
+	// cards there for the pod: the bind handed it those.
+	if n := nominated(); n != p.Spec.NodeName {
+		t.Fatalf("kube-scheduler nominated %q while it bound the volume, the pod runs on %s", n, p.Spec.NodeName)
+	}
+	log, err := os.ReadFile(z.extender.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"Keeping GPU memory for a pod kube-scheduler nominated a node for" pod="`+ns+`/infer"`) {
+		t.Errorf("the extender kept nothing for the nominated pod; its log:\n%s", grepLines(string(log), ns))
+	}
+}
+
+// watchNominatedNode watches pod ns/name from now on and returns the last
+// status.nominatedNodeName it was seen with, if any.
+func watchNominatedNode(t *testing.T, ns, name string) func() string {
+	t.Helper()
+	w, err := cluster.Client.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var mu sync.Mutex
+	seen := ""
+	go func() {
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.Status.NominatedNodeName != "" {
+				mu.Lock()
+				seen = p.Status.NominatedNodeName
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
 	}
 }
