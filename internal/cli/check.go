@@ -32,9 +32,11 @@ func NewCmdCheck(f *genericclioptions.ConfigFlags, streams genericiooptions.IOSt
 	o := &CheckOptions{print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Check that zz is installed and working: components, webhook, admission policies, GPU nodes",
+		Short: "Check that zz is installed and working: components, scheduler configuration, webhook, admission policies, GPU nodes",
 		Long: `Check, for a cluster admin, that zz is installed and working, as linkerd check does
-for linkerd: every zz Deployment and DaemonSet has its pods ready; the webhook's CA
+for linkerd: every zz Deployment and DaemonSet has its pods ready; the scheduler
+configuration's GPU extender filters, binds and answers kube-scheduler's preemption,
+with GPU memory left to it; the webhook's CA
 bundle is a certificate that has not expired (a warning 14 days before) and its Service
 has ready endpoints; every ValidatingAdmissionPolicy of the GPU protocol is bound with
 Deny (an unbound one enforces nothing: the Trust model's guarantees are gone); every

@@ -22,6 +22,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -48,6 +49,7 @@ type Result struct {
 // The groups, in the order they print.
 const (
 	GroupComponents = "zz components"
+	GroupScheduler  = "scheduler configuration"
 	GroupWebhook    = "webhook"
 	GroupPolicies   = "admission policies"
 	GroupGPUNodes   = "GPU nodes"
@@ -75,6 +77,11 @@ type State struct {
 	NodesErr        error
 	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
 	NamespacesErr   error
+	// SchedulerConfigs are the KubeSchedulerConfiguration files zz's
+	// Deployments run kube-scheduler with (--config, from a ConfigMap), by
+	// "namespace/deployment"; an error is why one could not be read.
+	SchedulerConfigs      map[string][]byte
+	SchedulerConfigErrors map[string]error
 }
 
 // Gather reads what Evaluate judges: zz's objects by their
@@ -88,6 +95,7 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 		s.WorkloadsErr = err
 	} else {
 		s.Deployments, s.DaemonSets = deps.Items, dss.Items
+		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps.Items)
 	}
 	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, part); err != nil {
 		s.WebhooksErr = err
@@ -133,6 +141,55 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 	return s
 }
 
+// schedulerConfigs reads the file each Deployment's container gives
+// kube-scheduler with --config (in its command or its args), from the
+// ConfigMap volume mounted above it.
+func schedulerConfigs(ctx context.Context, c kubernetes.Interface, deps []appsv1.Deployment) (map[string][]byte, map[string]error) {
+	configs, errs := map[string][]byte{}, map[string]error{}
+	for _, d := range deps {
+		spec := d.Spec.Template.Spec
+		for _, ctr := range spec.Containers {
+			file := ""
+			argv := slices.Concat(ctr.Command, ctr.Args)
+			for i, a := range argv {
+				if v, ok := strings.CutPrefix(a, "--config="); ok {
+					file = v
+				} else if a == "--config" && i+1 < len(argv) {
+					file = argv[i+1]
+				}
+			}
+			if file == "" {
+				continue
+			}
+			key := d.Namespace + "/" + d.Name
+			cm, name := "", ""
+			for _, m := range ctr.VolumeMounts {
+				if rel, ok := strings.CutPrefix(file, strings.TrimSuffix(m.MountPath, "/")+"/"); ok {
+					for _, v := range spec.Volumes {
+						if v.Name == m.Name && v.ConfigMap != nil {
+							cm, name = v.ConfigMap.Name, rel
+						}
+					}
+				}
+			}
+			if cm == "" {
+				errs[key] = fmt.Errorf("--config=%s is not in a ConfigMap volume", file)
+				continue
+			}
+			got, err := c.CoreV1().ConfigMaps(d.Namespace).Get(ctx, cm, metav1.GetOptions{})
+			switch {
+			case err != nil:
+				errs[key] = err
+			case got.Data[name] == "":
+				errs[key] = fmt.Errorf("ConfigMap %s/%s has no %s", d.Namespace, cm, name)
+			default:
+				configs[key] = []byte(got.Data[name])
+			}
+		}
+	}
+	return configs, errs
+}
+
 // readyEndpoints counts the ready endpoints of a Service's EndpointSlices.
 func readyEndpoints(ctx context.Context, c kubernetes.Interface, ns, svc string) (int, error) {
 	list, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc})
@@ -154,6 +211,7 @@ func readyEndpoints(ctx context.Context, c kubernetes.Interface, ns, svc string)
 func Evaluate(s *State, now time.Time) []Result {
 	var out []Result
 	out = append(out, components(s)...)
+	out = append(out, schedulers(s)...)
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
 	out = append(out, gpuNodes(s)...)
@@ -215,6 +273,74 @@ func components(s *State) []Result {
 	}
 	slices.SortFunc(out, func(a, b Result) int { return cmp.Compare(a.Name, b.Name) })
 	return out
+}
+
+// schedulerConfig is what schedulers reads of a KubeSchedulerConfiguration.
+type schedulerConfig struct {
+	Extenders []struct {
+		FilterVerb       string `json:"filterVerb"`
+		PrioritizeVerb   string `json:"prioritizeVerb"`
+		BindVerb         string `json:"bindVerb"`
+		PreemptVerb      string `json:"preemptVerb"`
+		ManagedResources []struct {
+			Name               string `json:"name"`
+			IgnoredByScheduler bool   `json:"ignoredByScheduler"`
+		} `json:"managedResources"`
+	} `json:"extenders"`
+}
+
+// schedulers judges the configuration zz's kube-scheduler runs with: its
+// GPU extender (the one managing zz.io/gpu-mem) must filter and bind, with
+// zz's scheduler-only resources ignored by kube-scheduler's own fit check,
+// and should answer kube-scheduler's preemption (an older configuration,
+// applied before the preempt verb, lets kube-scheduler evict pods for a GPU
+// pod that cannot run where it evicts).
+func schedulers(s *State) []Result {
+	var out []Result
+	hint := "kubectl apply -k manifests/scheduler (or helm upgrade): the shipped zz-scheduler-config.yaml"
+	for key, err := range s.SchedulerConfigErrors {
+		out = append(out, Result{Group: GroupScheduler, Name: key, Status: Fail,
+			Detail: "cannot read its configuration: " + err.Error() + ": its pods cannot start", Hint: hint})
+	}
+	for key, raw := range s.SchedulerConfigs {
+		out = append(out, schedulerResult(key, raw, hint))
+	}
+	slices.SortFunc(out, func(a, b Result) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func schedulerResult(key string, raw []byte, hint string) Result {
+	r := Result{Group: GroupScheduler, Name: key, Status: Fail, Hint: hint}
+	var cfg schedulerConfig
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		r.Detail = "cannot read its KubeSchedulerConfiguration: " + err.Error()
+		return r
+	}
+	for _, e := range cfg.Extenders {
+		ignored := map[string]bool{}
+		for _, m := range e.ManagedResources {
+			ignored[m.Name] = m.IgnoredByScheduler
+		}
+		if _, gpu := ignored[string(contract.ResourceGPUMem)]; !gpu {
+			continue
+		}
+		switch {
+		case e.FilterVerb == "" || e.BindVerb == "":
+			r.Detail = "its GPU extender has no filterVerb or bindVerb: GPU pods are placed blind to GPU memory, or never get their cards"
+		case !ignored[string(contract.ResourceGPUMem)] || !ignored[string(contract.ResourceGPUMemTotal)]:
+			r.Detail = fmt.Sprintf("%s and %s must be ignoredByScheduler: no node advertises them, so every GPU pod stays Pending",
+				contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
+		case e.PreemptVerb == "":
+			r.Status = Warn
+			r.Detail = "its GPU extender has no preemptVerb: kube-scheduler's own preemption, blind to GPU memory, may evict pods for a GPU pod that cannot run there"
+		default:
+			r.Status, r.Hint = OK, ""
+			r.Detail = fmt.Sprintf("GPU extender: filter, bind and preempt verbs; %s and %s left to it", contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
+		}
+		return r
+	}
+	r.Detail = "no extender manages " + string(contract.ResourceGPUMem) + ": GPU pods are placed blind to GPU memory"
+	return r
 }
 
 // componentImpact says what stops when a component has no ready pod.

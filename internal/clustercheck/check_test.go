@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +55,12 @@ func healthy(t *testing.T) []runtime.Object {
 	inv := `{"version":1,"cards":[{"index":0,"uuid":"GPU-0","model":"A100","memoryMiB":40960,"healthy":true},{"index":1,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
 	return []runtime.Object{
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system", Labels: part},
-			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "kube-scheduler", Command: []string{"kube-scheduler", "--config=/etc/zz-scheduler/zz-scheduler-config.yaml", "--v=2"},
+					VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/zz-scheduler"}}}, {Name: "zz-extender"}},
+				Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "zz-scheduler-config-abc"}}}}}}}},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
@@ -76,6 +82,27 @@ func healthy(t *testing.T) []runtime.Object {
 			Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv}},
 			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("32")}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler-config-abc", Namespace: "zz-system"},
+			Data: map[string]string{"zz-scheduler-config.yaml": shippedSchedulerConfig(t)}},
+	}
+}
+
+// shippedSchedulerConfig is the manifests' KubeSchedulerConfiguration.
+func shippedSchedulerConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../manifests/scheduler/zz-scheduler-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// schedulerConfigEdit replaces old with new in the scheduler's configuration.
+func schedulerConfigEdit(old, new string) func(objs []runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		cm := objs[9].(*corev1.ConfigMap)
+		cm.Data["zz-scheduler-config.yaml"] = strings.ReplaceAll(cm.Data["zz-scheduler-config.yaml"], old, new)
+		return objs
 	}
 }
 
@@ -95,6 +122,7 @@ func TestHealthyCluster(t *testing.T) {
 	for _, want := range []string{
 		"ok zz components | Deployment zz-system/zz-scheduler: 2/2 ready",
 		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
+		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
 		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
@@ -180,8 +208,24 @@ func TestProblems(t *testing.T) {
 			return objs
 		}, OK, "ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --mps"},
 		{"no namespace opted in", func(objs []runtime.Object) []runtime.Object {
-			return objs[:8]
+			return append(objs[:8], objs[9:]...)
 		}, Warn, "warn namespaces | opted in: no namespace is labelled zz.io/injection=enabled"},
+		{"the scheduler's configuration predates the preempt verb", schedulerConfigEdit("preemptVerb: gpu/preempt", ""), Warn,
+			"warn scheduler configuration | zz-system/zz-scheduler: its GPU extender has no preemptVerb: kube-scheduler's own preemption, blind to GPU memory, may evict pods"},
+		{"GPU memory not ignored by kube-scheduler", schedulerConfigEdit("ignoredByScheduler: true", "ignoredByScheduler: false"), Fail,
+			"fail scheduler configuration | zz-system/zz-scheduler: zz.io/gpu-mem and zz.io/gpu-mem-total must be ignoredByScheduler: no node advertises them, so every GPU pod stays Pending"},
+		{"no GPU extender", schedulerConfigEdit("- name: zz.io/gpu-mem\n", "- name: zz.io/other\n"), Fail,
+			"fail scheduler configuration | zz-system/zz-scheduler: no extender manages zz.io/gpu-mem: GPU pods are placed blind to GPU memory"},
+		{"the GPU extender does not bind", schedulerConfigEdit("bindVerb: gpu/bind", ""), Fail,
+			"fail scheduler configuration | zz-system/zz-scheduler: its GPU extender has no filterVerb or bindVerb"},
+		{"the configuration given in args, as two words", func(objs []runtime.Object) []runtime.Object {
+			c := &objs[0].(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+			c.Command, c.Args = []string{"kube-scheduler"}, []string{"--v=2", "--config", "/etc/zz-scheduler/zz-scheduler-config.yaml"}
+			return objs
+		}, OK, "ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs"},
+		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
+			return objs[:9]
+		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

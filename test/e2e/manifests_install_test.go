@@ -429,6 +429,7 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",
 		"✓ GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"Deployment zz-system/zz-scheduler: ",
+		"✓ zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl zz check lacks %q", want)
