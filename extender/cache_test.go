@@ -79,13 +79,7 @@ func TestCacheRestoresNominations(t *testing.T) {
 	stale := gpuPod("stale", "40Gi", 1)
 	stale.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "a", Since: time.Now().Add(-time.Hour)}.Encode()}
 	client := fake.NewClientset(gpuNode("a", 40960), pre, victim, stale)
-	ledger := gpushare.NewLedger()
-	c, err := NewCache(client, ledger, balance.NewBook())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.DefaultPolicy = gpushare.Binpack
-	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	c, ledger := runPreemptingCache(t, client)
 	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil || !ledger.Nominated(pre.UID); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the recorded preemption was not restored (ready: %v)", c.Ready())
@@ -95,6 +89,21 @@ func TestCacheRestoresNominations(t *testing.T) {
 		t.Error("a record older than the TTL was restored")
 	}
 	victimGoneCardKept(t, client, ledger, victim.Name, pre.UID)
+}
+
+// runPreemptingCache runs, until the test ends, a cache over client that
+// restores and keeps preemptions (its DefaultPolicy set, as with
+// --gpu-preemption), with a ledger of its own.
+func runPreemptingCache(t *testing.T, client *fake.Clientset) (*Cache, *gpushare.Ledger) {
+	t.Helper()
+	ledger := gpushare.NewLedger()
+	c, err := NewCache(client, ledger, balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DefaultPolicy = gpushare.Binpack
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	return c, ledger
 }
 
 // terminatingVictim is a preemption's victim on node a, holding its card 0
@@ -136,13 +145,7 @@ func TestCacheKeepsForKubeSchedulersNominee(t *testing.T) {
 	pre.Spec.Priority = ptr.To[int32](100)
 	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: "ns", UID: "uid-plain"}, Status: corev1.PodStatus{NominatedNodeName: "a"}}
 	client := fake.NewClientset(gpuNode("a", 40960), pre, victim, plain)
-	ledger := gpushare.NewLedger()
-	c, err := NewCache(client, ledger, balance.NewBook())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.DefaultPolicy = gpushare.Binpack
-	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	c, ledger := runPreemptingCache(t, client)
 	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready: %v", c.Ready())
@@ -182,12 +185,7 @@ func TestCacheRemovesRecordsOfBoundPods(t *testing.T) {
 	later := record(gpuPod("bound-later", "1Gi", 1))
 	pending := record(gpuPod("pending", "1Gi", 1))
 	client := fake.NewClientset(gpuNode("a", 40960), before, later, pending)
-	c, err := NewCache(client, gpushare.NewLedger(), balance.NewBook())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.DefaultPolicy = gpushare.Binpack
-	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	runPreemptingCache(t, client)
 	get := func(name string) *corev1.Pod {
 		p, err := client.CoreV1().Pods("ns").Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
