@@ -188,9 +188,7 @@ func (c *Cache) keepNominated(p *corev1.Pod) {
 		c.mu.Unlock()
 		return
 	}
-	if _, err := gpushare.PodRequest(p); err != nil {
-		return // not a GPU pod
-	}
+	// RestoreNomination keeps nothing for a pod that asks for no GPU memory.
 	rec := gpushare.NominationRecord{Node: p.Status.NominatedNodeName, Since: c.ledger.Now()}
 	if c.ledger.RestoreNomination(p, rec, c.DefaultPolicy, c.nominationTTL) {
 		klog.InfoS("Keeping GPU memory for a pod kube-scheduler nominated a node for", "pod", klog.KObj(p), "node", rec.Node)

@@ -172,10 +172,6 @@ func (l *Ledger) PlanPreemption(names []string, req Request, priority int32, gua
 			best, found = plan, true
 		}
 	}
-	if found {
-		// Not shared with the scratch slices above.
-		best.Victims, best.Awaited = slices.Clone(best.Victims), slices.Clone(best.Awaited)
-	}
 	return best, found
 }
 
@@ -190,6 +186,7 @@ type planScratch struct {
 // own plugins see): their memory counts as free, they are no victims of the
 // plan, and the plan may have none when the pod fits once they and the
 // terminating pods are gone. Without forced, a plan has at least one victim.
+// The plan's slices are its own: only cards and the candidate lists are s's.
 func (l *Ledger) planOn(name string, req Request, priority int32, guarded func(types.NamespacedName) bool, forced map[types.UID]bool, s *planScratch) (Plan, bool) {
 	n := l.nodes[name]
 	if n == nil || !n.known || n.err != nil {
@@ -288,9 +285,7 @@ func (l *Ledger) ExtendVictims(node string, req Request, priority int32, victims
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	plan, ok := l.planOn(node, req, priority, guarded, forced, &planScratch{})
-	plan.Victims, plan.Awaited = slices.Clone(plan.Victims), slices.Clone(plan.Awaited)
-	return plan, ok
+	return l.planOn(node, req, priority, guarded, forced, &planScratch{})
 }
 
 // ReservedOn returns the node where the extender keeps something for the
