@@ -89,20 +89,13 @@ echo "extender on 127.0.0.1:${extender_port}, zz-scheduler profile served"
 step "zz webhook (policy ConfigMap, TLS signed by the cluster CA, MutatingWebhookConfiguration)"
 webhook_port=$((ZZ_PORT_BASE + 892))
 "${ZZ_ROOT}/hack/webhook-cert.sh" "${ZZ_STATE}/webhook" 2> /dev/null
-kubectl apply --server-side --field-manager zz-demo --force-conflicts -f - > /dev/null <<POLICY
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: zz-webhook-policy, namespace: zz-system}
-data:
-  policy.yaml: |
-    cluster: ${ZZ_CLUSTER}
-    environment: demo
-    largestGPUCard: 80Gi
-    defaultPool: general
-    pools:
-      general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}
-      gpu: {nodeSelector: {zz.io/pool: gpu}, cpuOvercommitRatio: 0.5}
-POLICY
+# The shipped policy, named for this cluster: every pool's pods go to
+# zz-scheduler and its balance extender, GPU pods to their cards.
+policy=$(sed -e "s/^    cluster: my-cluster$/    cluster: ${ZZ_CLUSTER}/" -e 's/^    environment: production$/    environment: demo/' \
+  "${ZZ_ROOT}/manifests/webhook/policy.yaml")
+grep -q "^    cluster: ${ZZ_CLUSTER}$" <<< "${policy}" \
+  || die "manifests/webhook/policy.yaml no longer says 'cluster: my-cluster': update hack/demo.sh"
+kubectl apply --server-side --field-manager zz-demo --force-conflicts -f - > /dev/null <<< "${policy}"
 # The Deployment's own arguments, with this machine's port and certificate files.
 read -r -a args <<< "$(manifest_args "${ZZ_ROOT}/manifests/webhook/webhook.yaml" zz-webhook)"
 webhook_args=()
