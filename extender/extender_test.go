@@ -135,6 +135,11 @@ func TestFilter(t *testing.T) {
 			"a100": "node has 1 GPU cards < 2 asked"}},
 		{name: "more cards than any node", pod: gpuPod("p", "1Gi", 3), callErr: "pod asks for 3 cards; the largest GPU node has 2"},
 		{name: "zero memory", pod: gpuPod("p", "0", 0), callErr: "must be positive"},
+		{name: "cards without memory", pod: func() *corev1.Pod {
+			p := gpuPod("p", "1Gi", 1)
+			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
+			return p
+		}(), callErr: "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory"},
 		{name: "bad policy", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUPolicy: "worstfit"}

@@ -167,6 +167,8 @@ func TestMutateRefuses(t *testing.T) {
 	noContainers.Spec.Containers = nil
 	huge := testPod()
 	huge.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
+	cardsOnly := testPod() // as nvidia.com/gpu: 1 would be asked
+	cardsOnly.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("1")
 	annotated := func(key, value string) *corev1.Pod {
 		p := testPod()
 		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("4Gi")
@@ -179,6 +181,7 @@ func TestMutateRefuses(t *testing.T) {
 	}{
 		"no containers": {noContainers, "the pod has no containers"},
 		"absurd gpu":    {huge, "largest card of this cluster has 81920 MiB"},
+		"cards only":    {cardsOnly, "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory"},
 		"numa bind":     {annotated(contract.AnnotationGPUNUMABind, "yes"), `annotation zz.io/gpu-numa-bind: "yes" is not a boolean`},
 		"models":        {annotated(contract.AnnotationGPUModel, " ,"), `annotation zz.io/gpu-model: " ," names no card model`},
 		"policy":        {annotated(contract.AnnotationGPUPolicy, "worstfit"), `annotation zz.io/gpu-policy: GPU policy "worstfit" is unknown`},

@@ -17,7 +17,10 @@
 //     (default 1). It is the device-plugin resource: every card is advertised as
 //     N shared slots, so the kubelet calls Allocate for the pod and caps how
 //     many pods share one card. The webhook adds "zz.io/gpu: 1" when a pod gives
-//     only ResourceGPUMem, and routes such pods to SchedulerName.
+//     only ResourceGPUMem, and routes such pods to SchedulerName. Never
+//     without ResourceGPUMem: cards are assigned by memory, so such a
+//     container could be handed none; the webhook and the policy
+//     zz-gpu-mem-total refuse it at creation.
 //   - ResourceGPUMemTotal ("zz.io/gpu-mem-total") is ResourceGPUMem ×
 //     ResourceGPU, the container's GPU memory over all its cards: what a
 //     ResourceQuota must count to bound a namespace's GPU memory (one on

@@ -45,6 +45,14 @@ func TestPodRequest(t *testing.T) {
 		{name: "zero cards", pod: gpuPod("a", mem, "1Gi", cards, "0"), wantErr: "whole number of cards from 1 to 64"},
 		{name: "fractional cards", pod: gpuPod("a", mem, "1Gi", cards, "500m"), wantErr: "whole number of cards"},
 		{name: "too many cards", pod: gpuPod("a", mem, "1Gi", cards, "65"), wantErr: "whole number of cards"},
+		// As nvidia.com/gpu: 1 would be written. No card could be handed to it.
+		{name: "cards without memory", pod: gpuPod("a", cards, "1"), wantErr: "container app asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory"},
+		{name: "a second container's cards without memory", pod: func() *corev1.Pod {
+			p := gpuPod("a", mem, "4Gi")
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "side", Resources: corev1.ResourceRequirements{
+				Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("2")}}})
+			return p
+		}(), wantErr: "container side asks for zz.io/gpu 2 without zz.io/gpu-mem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -218,6 +218,9 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 	for _, c := range Containers(pod) {
 		mem, ok := Quantity(c, contract.ResourceGPUMem)
 		if !ok {
+			if cards, ok := Quantity(c, contract.ResourceGPU); ok {
+				return Request{}, cardsWithoutMemory(c.Name, cards)
+			}
 			continue
 		}
 		found = append(found, c.Name)
@@ -235,6 +238,16 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 	}
 	return Request{}, fmt.Errorf("containers %s all ask for %s; zz shares GPUs per pod: put the GPU work in one container",
 		strings.Join(found, ", "), contract.ResourceGPUMem)
+}
+
+// cardsWithoutMemory is the error for a container that asks for cards
+// (contract.ResourceGPU, as nvidia.com/gpu would be) but no GPU memory: the
+// device plugin can hand it no card, since the extender assigns cards by
+// memory, so the pod would fail at the kubelet; refused up front instead.
+func cardsWithoutMemory(container string, cards resource.Quantity) error {
+	return fmt.Errorf("container %s asks for %s %s without %s: zz shares cards by GPU memory, so ask for the memory the container needs on each card "+
+		"(%s: 16Gi); for cards of its own, ask for a card's whole memory (kubectl zz gpu lists each card's TOTAL) and pick the model with the pod annotation %s",
+		container, contract.ResourceGPU, cards.String(), contract.ResourceGPUMem, contract.ResourceGPUMem, contract.AnnotationGPUModel)
 }
 
 // PodPlacement reads what a pod asks of the extender: its request

@@ -479,6 +479,14 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	under.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMemTotal] = resource.MustParse("8Gi")
 	under.Spec.Containers[0].Resources.Requests[contract.ResourceGPUMemTotal] = resource.MustParse("8Gi")
 	refused(t, "a GPU pod that understates zz.io/gpu-mem-total", create(under), "containers cuda ask for zz.io/gpu-mem without zz.io/gpu-mem-total")
+	// Cards without GPU memory (nvidia.com/gpu: 1 written as zz.io/gpu: 1):
+	// no card could be handed to it, and quota would count nothing.
+	cardsOnly := pod("cards-only", "1Gi", 1)
+	for _, l := range []corev1.ResourceList{cardsOnly.Spec.Containers[0].Resources.Limits, cardsOnly.Spec.Containers[0].Resources.Requests} {
+		delete(l, contract.ResourceGPUMem)
+		delete(l, contract.ResourceGPUMemTotal)
+	}
+	refused(t, "a pod asking for cards without GPU memory", create(cardsOnly), "containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem: zz shares cards by GPU memory")
 	// Within what is left: 8 GiB on one card.
 	if err := create(pod("one-card", "8Gi", 1)); err != nil {
 		t.Errorf("a pod within what the quota leaves: %v", err)
@@ -527,6 +535,12 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	if err != nil {
 		t.Fatalf("a Deployment without zz.io/gpu-mem-total in a namespace the webhook serves: %v", err)
 	}
+	// Cards without GPU memory no webhook can complete: refused here too.
+	cardsOnly := deployment("cards-only", false)
+	delete(cardsOnly.Spec.Template.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
+	_, err = cluster.Client.AppsV1().Deployments(served).Create(ctx, cardsOnly, metav1.CreateOptions{})
+	refused(t, "a Deployment asking for cards without GPU memory, in a namespace the webhook serves", err,
+		"the pod template's containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem")
 	replicaSet := func(ctx context.Context) (*appsv1.ReplicaSet, string, error) {
 		rs, err := cluster.Client.AppsV1().ReplicaSets(served).List(ctx, metav1.ListOptions{LabelSelector: "app=gpu-templates"})
 		if err != nil {

@@ -151,6 +151,15 @@ func webhookGPU(t *testing.T, ns string) {
 		!strings.Contains(err.Error(), `annotation zz.io/gpu-model: "," names no card model`) {
 		t.Fatalf("a GPU pod with an empty model list: err = %v, want the webhook's refusal", err)
 	}
+	// Cards without memory, as nvidia.com/gpu: 1 is written: no card could be
+	// handed to the pod at the kubelet, so it is refused now, with the fix.
+	cardsOnly := pod.DeepCopy()
+	delete(cardsOnly.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
+	cardsOnly.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("1")
+	if _, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), cardsOnly, metav1.CreateOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory") {
+		t.Fatalf("a pod asking for cards without GPU memory: err = %v, want the webhook's refusal", err)
+	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
