@@ -243,3 +243,43 @@ func TestDevicePluginDaemonSet(t *testing.T) {
 		t.Errorf("namespace %s enforces %q; hostPID and hostPath need privileged", ns.Name, ns.Labels["pod-security.kubernetes.io/enforce"])
 	}
 }
+
+// TestWebhookFollowsSchedulerLease: the webhook's --scheduler-lease default
+// (contract.SystemNamespace/contract.SchedulerName) is the Lease zz-scheduler
+// elects its leader on, and its Role may watch Leases there; otherwise the
+// webhook would see zz-scheduler down for good (or never) and send every pod
+// the policy routes there to the default scheduler.
+func TestWebhookFollowsSchedulerLease(t *testing.T) {
+	var cfg struct {
+		LeaderElection struct {
+			LeaderElect       bool   `json:"leaderElect"`
+			ResourceNamespace string `json:"resourceNamespace"`
+			ResourceName      string `json:"resourceName"`
+		} `json:"leaderElection"`
+	}
+	object(t, "scheduler/zz-scheduler-config.yaml", "KubeSchedulerConfiguration", "", &cfg)
+	le := cfg.LeaderElection
+	if !le.LeaderElect || le.ResourceNamespace != contract.SystemNamespace || le.ResourceName != contract.SchedulerName {
+		t.Errorf("zz-scheduler elects its leader on %+v; the webhook follows the Lease %s/%s", le, contract.SystemNamespace, contract.SchedulerName)
+	}
+	// (The chart renders the same Role: hack/tools/helm's TestChartEqualsKustomize.)
+	for _, path := range []string{"webhook/rbac.yaml"} {
+		var role struct {
+			Metadata struct{ Namespace string } `json:"metadata"`
+			Rules    []struct {
+				APIGroups []string `json:"apiGroups"`
+				Resources []string `json:"resources"`
+				Verbs     []string `json:"verbs"`
+			} `json:"rules"`
+		}
+		object(t, path, "Role", "zz-webhook", &role)
+		ok := false
+		for _, r := range role.Rules {
+			ok = ok || (slices.Contains(r.APIGroups, "coordination.k8s.io") && slices.Contains(r.Resources, "leases") &&
+				slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch"))
+		}
+		if role.Metadata.Namespace != contract.SystemNamespace || !ok {
+			t.Errorf("%s: Role zz-webhook in %q may not list and watch leases in %s", path, role.Metadata.Namespace, contract.SystemNamespace)
+		}
+	}
+}

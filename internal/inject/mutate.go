@@ -49,6 +49,8 @@ type podState struct {
 	// it gets neither the default pool nor another scheduler.
 	daemon bool
 	pool   string // set by the pool mutator
+	// warnings the mutators give the client.
+	warnings []string
 }
 
 // Mutate applies the policy to pod in place (namespace is the request's: a
@@ -65,10 +67,10 @@ func (p *Policy) Mutate(pod *corev1.Pod, namespace string) (warnings []string, e
 			continue
 		}
 		if err := m.apply(p, s); err != nil {
-			return warnings, err
+			return append(warnings, s.warnings...), err
 		}
 	}
-	return warnings, nil
+	return append(warnings, s.warnings...), nil
 }
 
 var features = []string{contract.FeatureEnv, contract.FeatureSidecars, contract.FeatureOvercommit,
@@ -311,10 +313,22 @@ func (p *Policy) schedule(s *podState) error {
 	if name == "" && s.pool != "" {
 		name = p.spec.Pools[s.pool].Scheduler
 	}
+	if name != "" && name == p.down && !asksGPUMem(s.pod) {
+		s.warnings = append(s.warnings, fmt.Sprintf("%s cannot schedule now (%s): this pod is left to %s, so it is not balanced",
+			name, p.downWhy, corev1.DefaultSchedulerName))
+		return nil
+	}
 	if name != "" {
 		s.pod.Spec.SchedulerName = name
 	}
 	return nil
+}
+
+// asksGPUMem reports whether the pod asks for GPU memory, which only
+// zz-scheduler places (routeGPU), whatever the state of the schedulers.
+func asksGPUMem(pod *corev1.Pod) bool {
+	_, err := gpushare.PodRequest(pod)
+	return !errors.Is(err, gpushare.ErrNoGPU)
 }
 
 // hygiene turns service links off: thousands of service env vars break

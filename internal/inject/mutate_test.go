@@ -288,6 +288,48 @@ func TestNamespaceSchedulerWinsOverPool(t *testing.T) {
 	}
 }
 
+// TestSchedulerDown: while zz-scheduler cannot schedule, the pods the
+// policy would route to it stay on the default scheduler with a warning;
+// GPU pods still go to it (no other scheduler places them), and the policy
+// the requests in flight share is unchanged.
+func TestSchedulerDown(t *testing.T) {
+	base := testPolicy(t)
+	down := base.WithSchedulerDown(contract.SchedulerName, "lease zz-system/zz-scheduler not renewed since 10:00:00Z")
+	own := podOpt(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })
+	tests := []struct {
+		name, namespace string
+		policy          *Policy
+		opts            []podOpt
+		want, warning   string
+	}{
+		{"routed while up", "shop-ns", base, nil, contract.SchedulerName, ""},
+		{"left to the default scheduler while down", "shop-ns", down, nil, corev1.DefaultSchedulerName,
+			"zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this pod is left to default-scheduler"},
+		{"a GPU pod still goes to zz-scheduler", "shop-ns", down, []podOpt{gpuMem("4Gi")}, contract.SchedulerName, ""},
+		{"a scheduler of its own kept", "shop-ns", down, []podOpt{own}, "batch-scheduler", ""},
+		{"a namespace on the default scheduler", "batch", down, nil, corev1.DefaultSchedulerName, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := newPod(append([]podOpt{func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName }}, tt.opts...)...)
+			warnings, err := tt.policy.Mutate(pod, tt.namespace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pod.Spec.SchedulerName != tt.want {
+				t.Errorf("schedulerName %q, want %q", pod.Spec.SchedulerName, tt.want)
+			}
+			got := strings.Join(warnings, "\n")
+			if (tt.warning == "") != (got == "") || !strings.Contains(got, tt.warning) {
+				t.Errorf("warnings %q, want %q", got, tt.warning)
+			}
+		})
+	}
+	if base.down != "" {
+		t.Errorf("WithSchedulerDown changed the shared policy: down %q", base.down)
+	}
+}
+
 func TestCPUFromLimitNeverOverflows(t *testing.T) {
 	tests := []struct {
 		limit    string

@@ -98,6 +98,21 @@ type Policy struct {
 	permille    map[string]int64 // pool -> ratio x 1000
 	sidecars    []sidecar
 	lxcfsMounts []lxcfsMount
+	// down is a scheduler that cannot schedule now (WithSchedulerDown), and
+	// why: pods the policy would route to it stay on the default scheduler.
+	down, downWhy string
+}
+
+// WithSchedulerDown is p with scheduler name unable to schedule now (its
+// leader lease lapsed, why says how): pods that the policy's namespaces or
+// pools would route to it are left to the default scheduler, with a
+// warning, instead of waiting Pending for it. GPU pods still go to
+// contract.SchedulerName, the only scheduler that can place them. p itself
+// is not changed: it is shared by the requests in flight.
+func (p *Policy) WithSchedulerDown(name, why string) *Policy {
+	c := *p
+	c.down, c.downWhy = name, why
+	return &c
 }
 
 type sidecar struct {

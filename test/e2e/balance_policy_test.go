@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ pools:
 // scheduler and no pool, so they reach every node.
 func TestBalanceByPolicy(t *testing.T) {
 	z := startZZScheduler(t)
-	startWebhook(t, balancePolicy)
+	w := startWebhook(t, balancePolicy, "--scheduler-lease-grace", "2s")
 	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
 	cluster.WaitFor(t, 30*time.Second, "the apiserver to call the webhook", func(ctx context.Context) (bool, string, error) {
 		pod, err := dryRunPod(ctx, ns, appPod("probe", "1"))
@@ -71,6 +72,65 @@ func TestBalanceByPolicy(t *testing.T) {
 	})
 
 	t.Run("DaemonSet pods are left alone", func(t *testing.T) { daemonSetLeftAlone(t, ns) })
+	t.Run("zz-scheduler down, pods go to the default scheduler", func(t *testing.T) { schedulerDown(t, z, w, ns) })
+}
+
+// schedulerDown: with every zz-scheduler replica gone (killed, as a crash:
+// its lease is not released), the webhook leaves the pods the policy routes
+// there to the default scheduler once the lease lapses, telling the client
+// why, so an app still scales; when a zz-scheduler leads again, pods go to
+// it again.
+func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
+	ctx := t.Context()
+	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", w.health)
+	const up = `zz_webhook_scheduler_up{scheduler="zz-scheduler"}`
+	if v := metricValue(t, metrics, up); v != 1 {
+		t.Errorf("%s = %v while zz-scheduler leads; want 1", up, v)
+	}
+	routedTo := func(want string) func(ctx context.Context) (bool, string, error) {
+		return func(ctx context.Context) (bool, string, error) {
+			pod, err := dryRunPod(ctx, ns, appPod("probe", "1"))
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return pod.Spec.SchedulerName == want, "schedulerName " + pod.Spec.SchedulerName, nil
+		}
+	}
+	z.scheduler.Kill()
+	// Its lease lapses after its 15 s duration and the test's 2 s grace.
+	cluster.WaitFor(t, 60*time.Second, "the webhook to leave pods to the default scheduler", routedTo(corev1.DefaultSchedulerName))
+	run := exec.CommandContext(ctx, cluster.Bin("kubectl"), "--kubeconfig", cluster.Kubeconfig, "-n", ns,
+		"run", "probe", "--image", "registry.local/probe:1", "--dry-run=server", "-o", "name")
+	out, err := run.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Warning: zz-scheduler cannot schedule now (lease zz-system/zz-scheduler held by") ||
+		!strings.Contains(string(out), "this pod is left to default-scheduler, so it is not balanced") {
+		t.Errorf("kubectl run while zz-scheduler is down: %v\n%s", err, out)
+	}
+	if v := metricValue(t, metrics, up); v != 0 {
+		t.Errorf("%s = %v while zz-scheduler is down; want 0", up, v)
+	}
+	if r := w.get(t, "/readyz"); !strings.Contains(r, "zz-scheduler down (lease zz-system/zz-scheduler held by") {
+		t.Errorf("/readyz while zz-scheduler is down: %q", r)
+	}
+	// The app scales without it: the new pods run, on the default scheduler.
+	if _, err := cluster.Kubectl(ctx, "-n", ns, "scale", "deployment", "shop", "--replicas=6"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 6, 90*time.Second) {
+		if p.Spec.SchedulerName == corev1.DefaultSchedulerName {
+			n++
+		}
+	}
+	if n < 2 {
+		t.Errorf("%d of the shop pods scaled while zz-scheduler was down went to the default scheduler; want the 2 new ones", n)
+	}
+
+	startZZScheduler(t)
+	cluster.WaitFor(t, 60*time.Second, "the webhook to route pods to zz-scheduler again", routedTo(contract.SchedulerName))
+	if v := metricValue(t, metrics, up); v != 1 {
+		t.Errorf("%s = %v once zz-scheduler leads again; want 1", up, v)
+	}
 }
 
 func daemonSetLeftAlone(t *testing.T, ns string) {

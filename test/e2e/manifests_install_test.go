@@ -361,6 +361,13 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 		"--namespace", dep.Namespace) // the Deployment's POD_NAMESPACE
 	proc := cluster.Start(t, "zz-webhook-manifests", bin, args...)
 	cluster.WaitHTTP(t, proc, fmt.Sprintf("https://%s/readyz", net.JoinHostPort(ip, strconv.Itoa(port))), 30*time.Second)
+	// Its ServiceAccount may read zz-scheduler's lease (up or down: this
+	// cluster runs no zz-scheduler from the overlay, and other tests' leave
+	// the lease behind).
+	cluster.WaitFor(t, 30*time.Second, "the webhook to read zz-scheduler's lease under its RBAC", func(context.Context) (bool, string, error) {
+		r := scrape(t, "http://"+health+"/readyz")
+		return strings.Contains(r, "; zz-scheduler up (lease zz-system/zz-scheduler)") || strings.Contains(r, "; zz-scheduler down ("), r, nil
+	})
 
 	ns := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: corev1.PodSpec{

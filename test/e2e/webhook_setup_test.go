@@ -44,7 +44,7 @@ type zzWebhook struct {
 
 // startWebhook creates the policy ConfigMap, starts the webhook and
 // registers it for namespaces labelled zz.io/injection=enabled.
-func startWebhook(t *testing.T, policyYAML string) *zzWebhook {
+func startWebhook(t *testing.T, policyYAML string, extraArgs ...string) *zzWebhook {
 	t.Helper()
 	w := &zzWebhook{port: framework.FreePort(t), health: framework.FreePort(t), namespace: cluster.Namespace(t, nil), policy: "zz-webhook-policy"}
 	dir := t.TempDir()
@@ -56,10 +56,11 @@ func startWebhook(t *testing.T, policyYAML string) *zzWebhook {
 	w.setPolicy(t, policyYAML)
 
 	bin := cluster.GoBuild(t, "./webhook/cmd/zz-webhook")
-	w.proc = cluster.Start(t, "zz-webhook", bin, "--kubeconfig", cluster.Kubeconfig,
+	args := append([]string{"--kubeconfig", cluster.Kubeconfig,
 		"--listen-address", fmt.Sprintf("127.0.0.1:%d", w.port), "--health-address", fmt.Sprintf("127.0.0.1:%d", w.health),
 		"--tls-cert-file", filepath.Join(dir, "tls.crt"), "--tls-private-key-file", filepath.Join(dir, "tls.key"),
-		"--namespace", w.namespace, "--policy-configmap", w.policy, "--v", "2")
+		"--namespace", w.namespace, "--policy-configmap", w.policy, "--v", "2"}, extraArgs...)
+	w.proc = cluster.Start(t, "zz-webhook", bin, args...)
 	cluster.WaitHTTP(t, w.proc, w.url("/readyz"), 30*time.Second)
 	w.register(t)
 	return w

@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
 	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/serve"
 	"github.com/zzcloud/zz/internal/version"
@@ -41,6 +43,10 @@ type options struct {
 	namespace    string
 	shutdownWait time.Duration
 	version      bool
+	// schedulerLease is zz-scheduler's leader-election Lease, namespace/name;
+	// "" routes pods to it whatever its state.
+	schedulerLease string
+	leaseGrace     time.Duration
 }
 
 func main() {
@@ -64,6 +70,9 @@ func main() {
 	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
 	flag.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, never mutated (default $POD_NAMESPACE)")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish reviews in flight after SIGTERM")
+	flag.StringVar(&o.schedulerLease, "scheduler-lease", contract.SystemNamespace+"/"+contract.SchedulerName,
+		"namespace/name of "+contract.SchedulerName+"'s leader-election Lease (its configuration's leaderElection): while no leader renews it, pods the policy routes to "+contract.SchedulerName+" are left to the default scheduler (GPU pods are not); empty to route them whatever its state")
+	flag.DurationVar(&o.leaseGrace, "scheduler-lease-grace", webhook.DefaultLeaseGrace, "how long past its lease duration "+contract.SchedulerName+"'s lease may go unrenewed before it counts as down")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
@@ -87,11 +96,28 @@ func (o *options) validate() (types.NamespacedName, error) {
 	if o.namespace == "" {
 		return types.NamespacedName{}, errors.New("--namespace (or $POD_NAMESPACE) is required: the webhook never mutates its own namespace")
 	}
+	if o.schedulerLease != "" {
+		if ns, name, ok := strings.Cut(o.schedulerLease, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return types.NamespacedName{}, fmt.Errorf("--scheduler-lease %q must be namespace/name, e.g. %s/%s (or empty)", o.schedulerLease, contract.SystemNamespace, contract.SchedulerName)
+		}
+		if o.leaseGrace <= 0 {
+			return types.NamespacedName{}, fmt.Errorf("--scheduler-lease-grace %v must be positive", o.leaseGrace)
+		}
+	}
 	src := types.NamespacedName{Namespace: o.namespace, Name: o.policy}
 	if ns, name, ok := strings.Cut(o.policy, "/"); ok {
 		src = types.NamespacedName{Namespace: ns, Name: name}
 	}
 	return src, nil
+}
+
+// schedulerLease is the follower of --scheduler-lease, nil when empty.
+func (o *options) schedulerLeaseFollower() *webhook.SchedulerLease {
+	ns, name, ok := strings.Cut(o.schedulerLease, "/")
+	if !ok {
+		return nil
+	}
+	return &webhook.SchedulerLease{Scheduler: contract.SchedulerName, Lease: types.NamespacedName{Namespace: ns, Name: name}, Grace: o.leaseGrace}
 }
 
 // servingLimits: the apiserver sends a review in one go and waits at most
@@ -138,15 +164,27 @@ func run(o options) error {
 
 	store := webhook.NewPolicyStore(src, recorder)
 	namespaces := webhook.NewNamespaces(client)
-	handler := webhook.NewHandler(webhook.Handler{
+	h := webhook.Handler{
 		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
-		OwnNamespace: o.namespace, Metrics: webhook.NewMetrics(store.Collectors()...), Limits: o.limits,
-	})
-	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits)
+		OwnNamespace: o.namespace, Limits: o.limits,
+	}
+	collectors := store.Collectors()
+	tasks := []serve.Task{func(ctx context.Context) error { return store.Watch(ctx, client) }, namespaces.Run}
+	if lease := o.schedulerLeaseFollower(); lease != nil {
+		h.Policy = func() *inject.Policy { return lease.Policy(ctx, store.Current()) }
+		h.Ready = func() (string, error) {
+			detail, err := store.Ready()
+			return detail + "; " + lease.Ready(), err
+		}
+		collectors = append(collectors, lease.Collector())
+		tasks = append(tasks, func(ctx context.Context) error { return lease.Run(ctx, client) })
+	}
+	h.Metrics = webhook.NewMetrics(collectors...)
+	handler := webhook.NewHandler(h)
+	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits, "schedulerLease", o.schedulerLease)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
 		{Flag: "--listen-address", Addr: o.listen, Handler: handler, Limits: servingLimits, Protocols: http1Only(),
 			TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}},
 		{Flag: "--health-address", Addr: o.health, Handler: handler.HealthHandler()}},
-		func(ctx context.Context) error { return store.Watch(ctx, client) },
-		namespaces.Run)
+		tasks...)
 }
