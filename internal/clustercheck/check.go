@@ -18,10 +18,13 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -82,6 +85,9 @@ type State struct {
 	// "namespace/deployment"; an error is why one could not be read.
 	SchedulerConfigs      map[string][]byte
 	SchedulerConfigErrors map[string]error
+	// SchedulerLease is zz-scheduler's leader-election Lease (nil: none).
+	SchedulerLease    *coordinationv1.Lease
+	SchedulerLeaseErr error
 }
 
 // Gather reads what Evaluate judges: zz's objects by their
@@ -96,6 +102,11 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 	} else {
 		s.Deployments, s.DaemonSets = deps.Items, dss.Items
 		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps.Items)
+	}
+	if lease, err := c.CoordinationV1().Leases(contract.SystemNamespace).Get(ctx, contract.SchedulerName, metav1.GetOptions{}); err == nil {
+		s.SchedulerLease = lease
+	} else if !apierrors.IsNotFound(err) {
+		s.SchedulerLeaseErr = err
 	}
 	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, part); err != nil {
 		s.WebhooksErr = err
@@ -212,6 +223,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	var out []Result
 	out = append(out, components(s)...)
 	out = append(out, schedulers(s)...)
+	out = append(out, schedulerLeader(s, now)...)
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
 	out = append(out, gpuNodes(s)...)
@@ -341,6 +353,57 @@ func schedulerResult(key string, raw []byte, hint string) Result {
 	}
 	r.Detail = "no extender manages " + string(contract.ResourceGPUMem) + ": GPU pods are placed blind to GPU memory"
 	return r
+}
+
+// leaseSkew is how far behind the lease's renewals the check's clock may
+// be read before a leader counts as gone: the lease's own duration plus
+// this, as the webhook's --scheduler-lease-grace.
+const leaseSkew = 15 * time.Second
+
+// schedulerLeader judges zz-scheduler's leader-election Lease, where a
+// zz-scheduler Deployment is installed: without a leader renewing it, no
+// replica schedules (its pods may be Ready while none leads), GPU pods stay
+// Pending and the zz webhook leaves other pods to the default scheduler.
+func schedulerLeader(s *State, now time.Time) []Result {
+	installed := slices.ContainsFunc(s.Deployments, func(d appsv1.Deployment) bool {
+		return d.Namespace == contract.SystemNamespace && d.Name == contract.SchedulerName
+	})
+	if !installed {
+		return nil
+	}
+	name := contract.SystemNamespace + "/" + contract.SchedulerName + " leader"
+	if s.SchedulerLeaseErr != nil {
+		return []Result{unreadable(GroupScheduler, "the Lease "+contract.SystemNamespace+"/"+contract.SchedulerName, s.SchedulerLeaseErr)}
+	}
+	r := Result{Group: GroupScheduler, Name: name, Status: Fail,
+		Hint: fmt.Sprintf("kubectl -n %s logs deployment/%s -c kube-scheduler", contract.SystemNamespace, contract.SchedulerName)}
+	const impact = "GPU pods stay Pending, and the zz webhook leaves other pods to the default scheduler, unbalanced"
+	l := s.SchedulerLease
+	if l == nil {
+		r.Detail = fmt.Sprintf("no Lease %s/%s: no replica has ever led; %s", contract.SystemNamespace, contract.SchedulerName, impact)
+		return []Result{r}
+	}
+	holder := ptr.Deref(l.Spec.HolderIdentity, "")
+	duration := time.Duration(ptr.Deref(l.Spec.LeaseDurationSeconds, 15)) * time.Second
+	var renewed time.Time
+	if l.Spec.RenewTime != nil {
+		renewed = l.Spec.RenewTime.Time
+	}
+	switch {
+	case renewed.IsZero():
+		r.Detail = "its Lease was never renewed; " + impact
+	case holder == "" && now.Sub(renewed) > leaseSkew:
+		r.Detail = fmt.Sprintf("no leader since %s (released by the last one); %s", renewed.UTC().Format(time.RFC3339), impact)
+	case holder != "" && now.Sub(renewed) > duration+leaseSkew:
+		r.Detail = fmt.Sprintf("%s last renewed its Lease at %s, %s ago; %s", holder, renewed.UTC().Format(time.RFC3339), now.Sub(renewed).Round(time.Second), impact)
+	case holder == "":
+		r.Status, r.Hint = OK, ""
+		r.Detail = "the last leader released the Lease a moment ago; a standby takes it"
+	default:
+		r.Status, r.Hint = OK, ""
+		r.Detail = fmt.Sprintf("%s leads (Lease renewed %s ago)", holder, now.Sub(renewed).Round(time.Second))
+	}
+	return []Result{r}
 }
 
 // componentImpact says what stops when a component has no ready pod.

@@ -16,6 +16,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,6 +85,17 @@ func healthy(t *testing.T) []runtime.Object {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler-config-abc", Namespace: "zz-system"},
 			Data: map[string]string{"zz-scheduler-config.yaml": shippedSchedulerConfig(t)}},
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("zz-scheduler-7d9f_1"), LeaseDurationSeconds: ptr.To[int32](15),
+				RenewTime: ptr.To(metav1.NewMicroTime(now.Add(-3 * time.Second)))}},
+	}
+}
+
+// leaseEdit changes zz-scheduler's Lease.
+func leaseEdit(edit func(*coordinationv1.LeaseSpec)) func(objs []runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		edit(&objs[10].(*coordinationv1.Lease).Spec)
+		return objs
 	}
 }
 
@@ -123,6 +135,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok zz components | Deployment zz-system/zz-scheduler: 2/2 ready",
 		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
 		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
+		"ok scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 leads (Lease renewed 3s ago)",
 		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
@@ -223,8 +236,22 @@ func TestProblems(t *testing.T) {
 			c.Command, c.Args = []string{"kube-scheduler"}, []string{"--v=2", "--config", "/etc/zz-scheduler/zz-scheduler-config.yaml"}
 			return objs
 		}, OK, "ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs"},
+		{"no zz-scheduler leader: its Lease lapsed", leaseEdit(func(l *coordinationv1.LeaseSpec) {
+			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-2 * time.Minute)))
+		}), Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 last renewed its Lease at 2026-12-05T11:58:00Z, 2m0s ago; GPU pods stay Pending, and the zz webhook leaves other pods to the default scheduler"},
+		{"no zz-scheduler leader: released and not taken", leaseEdit(func(l *coordinationv1.LeaseSpec) {
+			l.HolderIdentity, l.LeaseDurationSeconds = ptr.To(""), ptr.To[int32](1)
+			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-time.Minute)))
+		}), Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: no leader since 2026-12-05T11:59:00Z (released by the last one)"},
+		{"a failover: released a moment ago", leaseEdit(func(l *coordinationv1.LeaseSpec) {
+			l.HolderIdentity, l.LeaseDurationSeconds = ptr.To(""), ptr.To[int32](1)
+			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-time.Second)))
+		}), OK, "ok scheduler configuration | zz-system/zz-scheduler leader: the last leader released the Lease a moment ago"},
+		{"no zz-scheduler Lease", func(objs []runtime.Object) []runtime.Object {
+			return objs[:10]
+		}, Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: no Lease zz-system/zz-scheduler: no replica has ever led"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
-			return objs[:9]
+			return append(objs[:9], objs[10])
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
 	}
 	for _, tt := range tests {
