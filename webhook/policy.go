@@ -123,29 +123,47 @@ func (s *PolicyStore) Ready() (string, error) {
 
 // Watch runs an informer on the policy ConfigMap alone until ctx ends.
 func (s *PolicyStore) Watch(ctx context.Context, client kubernetes.Interface) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(s.Source.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", s.Source.Name).String()
-		}))
-	inf := factory.Core().V1().ConfigMaps().Informer()
 	set := func(obj any) {
 		if cm, ok := obj.(*corev1.ConfigMap); ok {
 			_ = s.Set(ctx, cm) // reported by Set
 		}
 	}
+	err := followOne(ctx, client, s.Source, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Core().V1().ConfigMaps().Informer()
+	}, set, func() { s.Deleted(ctx) }, nil)
+	if err != nil {
+		return fmt.Errorf("policy ConfigMap: %w", err)
+	}
+	return nil
+}
+
+// followOne runs an informer on the one object named obj until ctx ends:
+// set gets it when listed and on each change, deleted runs when it goes,
+// and synced (if any) once the first list is in. It fails when ctx ends
+// before that first list.
+func followOne(ctx context.Context, client kubernetes.Interface, obj types.NamespacedName,
+	informer func(informers.SharedInformerFactory) cache.SharedIndexInformer, set func(any), deleted func(), synced func()) error {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(obj.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", obj.Name).String()
+		}))
+	inf := informer(factory)
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    set,
 		UpdateFunc: func(_, obj any) { set(obj) },
-		DeleteFunc: func(any) { s.Deleted(ctx) },
+		DeleteFunc: func(any) { deleted() },
 	}); err != nil {
 		return err
 	}
 	factory.Start(ctx.Done())
+	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return errors.New("policy ConfigMap informer did not sync")
+		return errors.New("informer did not sync")
+	}
+	if synced != nil {
+		synced()
 	}
 	<-ctx.Done()
-	factory.Shutdown()
 	return nil
 }

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -182,39 +180,23 @@ func (l *SchedulerLease) observe(lease *coordinationv1.Lease) {
 
 // Run follows the lease until ctx ends.
 func (l *SchedulerLease) Run(ctx context.Context, client kubernetes.Interface) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithNamespace(l.Lease.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", l.Lease.Name).String()
-		}))
-	inf := factory.Coordination().V1().Leases().Informer()
 	set := func(obj any) {
 		if lease, ok := obj.(*coordinationv1.Lease); ok {
 			l.observe(lease)
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    set,
-		UpdateFunc: func(_, obj any) { set(obj) },
-		DeleteFunc: func(any) { l.observe(nil) },
-	}); err != nil {
-		return err
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		factory.Shutdown()
-		if ctx.Err() != nil {
-			return nil
+	err := followOne(ctx, client, l.Lease, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
+		return f.Coordination().V1().Leases().Informer()
+	}, set, func() { l.observe(nil) }, func() {
+		l.mu.Lock()
+		if !l.state.exists && l.state.seen.IsZero() {
+			l.state.seen = l.now() // listed, and none
 		}
-		return errors.New("scheduler lease informer did not sync")
+		l.mu.Unlock()
+		l.synced.Store(true)
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("scheduler lease %s: %w", l.Lease, err)
 	}
-	l.mu.Lock()
-	if !l.state.exists && l.state.seen.IsZero() {
-		l.state.seen = l.now() // listed, and none
-	}
-	l.mu.Unlock()
-	l.synced.Store(true)
-	<-ctx.Done()
-	factory.Shutdown()
 	return nil
 }
