@@ -374,6 +374,12 @@ func TestChartNotes(t *testing.T) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, all)
 		}
 	}
+	if strings.Contains(all, "not part of this release") {
+		t.Errorf("NOTES.txt of the whole chart says zz-scheduler is missing:\n%s", all)
+	}
+	if w := notes(map[string]any{"scheduler": map[string]any{"enabled": false}}); !strings.Contains(w, "zz-scheduler is not part of this release (scheduler.enabled=false)") {
+		t.Errorf("NOTES.txt without the scheduler:\n%s", w)
+	}
 	if dp := notes(map[string]any{"webhook": map[string]any{"enabled": false}, "scheduler": map[string]any{"enabled": false}}); strings.Contains(dp, "zz.io/injection") ||
 		strings.Contains(dp, "kubectl zz gpu") || !strings.Contains(dp, "zz.io/gpu-node=true") {
 		t.Errorf("NOTES.txt of the device plugin alone:\n%s", dp)
