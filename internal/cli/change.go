@@ -46,6 +46,7 @@ the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.
 	}
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", 0, "Pods to run (required)")
 	o.addFlags(cmd.Flags())
+	o.addWaitFlag(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
 }
@@ -67,6 +68,7 @@ cause "restart".`,
 		RunE:              runOptions(o),
 	}
 	o.addFlags(cmd.Flags())
+	o.addWaitFlag(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
 }
@@ -101,7 +103,7 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)))
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

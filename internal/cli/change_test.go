@@ -35,6 +35,10 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"rollback", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported`},
 		{args: []string{"promote", "shop", "-o", "table"}, wantErr: `--output "table" is not supported`},
 		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--diff", "-o", "json"}, wantErr: "--diff prints a diff: drop --output"},
+		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "--rollback-on-failure"},
+			wantErr: "--rollback-on-failure acts on the rollout's outcome, which --wait=false does not wait for"},
+		// What promote and abort remove must outlive the rollout.
+		{args: []string{"promote", "shop", "--wait=false"}, wantErr: "unknown flag: --wait"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -42,6 +46,23 @@ func TestChangeFlags(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestNoWaitCommands: --wait=false returns once applied and recorded, and
+// says how to follow the rollout; nothing here would ever become ready.
+func TestNoWaitCommands(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	out, _, err := zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "--timeout", "1h")
+	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz status -w shop -n ns-a") {
+		t.Fatalf("deploy --wait=false: %v\n%s", err, out)
+	}
+	out, _, err = zz("scale", "shop", "--replicas", "3", "--wait=false")
+	if err != nil || !strings.Contains(out, "shop scaled to 3, recorded as revision 2 in namespace ns-a; its rollout goes on") {
+		t.Fatalf("scale --wait=false: %v\n%s", err, out)
+	}
+	if _, _, err := zz("restart", "shop", "--timeout", "200ms"); err == nil || !strings.Contains(err.Error(), "not ready after 200ms") {
+		t.Fatalf("restart waits by default: %v", err)
 	}
 }
 

@@ -111,6 +111,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	fl.StringVarP(&o.Output, "output", "o", "", "With --dry-run: the objects as yaml (default) or json. Otherwise, once deployed: the app as kubectl zz status -o prints it (json, yaml, name, jsonpath=..., go-template=...) instead of one line per cluster")
 	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")
 	o.addFlags(fl)
+	o.addWaitFlag(fl)
 	fl.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "Restore the last good revision if the rollout fails")
 	fl.StringVar(&o.ChangeCause, "change-cause", "", "Why, recorded with the revision (default: the version)")
 	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"java", "web", "rpc", "worker"}, cobra.ShellCompDirectiveNoFileComp))
@@ -176,6 +177,9 @@ func (o *DeployOptions) Validate() error {
 	if o.canary != nil && (o.DryRun || o.Diff) {
 		return errors.New("--canary deploys; it does not go with --dry-run or --diff")
 	}
+	if o.RollbackOnFailure && o.noWait() {
+		return errors.New("--rollback-on-failure acts on the rollout's outcome, which --wait=false does not wait for: drop one of them")
+	}
 	files := o.files
 	if len(files) > 0 {
 		if o.Name != "" || o.Type != "" {
@@ -239,6 +243,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		msg := fmt.Sprintf("%s %s %s as revision %d in %s", o.app.Name, o.app.Spec.Version, what, res.Revision, where(t))
 		if res.Unchanged {
 			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
+		}
+		if !res.Unchanged {
+			msg = o.waited(msg, o.app.Name, t)
 		}
 		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name, msg)
 	})

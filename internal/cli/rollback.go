@@ -47,6 +47,7 @@ revision (or to --to-revision there).`,
 	_ = cmd.RegisterFlagCompletionFunc("to-revision", completeRevisions(f))
 	cmd.Flags().BoolVar(&o.Diff, "diff", false, "Show what the rollback would change (server-side dry run) and change nothing; exit 1 when it would change something")
 	o.addFlags(cmd.Flags())
+	o.addWaitFlag(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
 }
@@ -83,7 +84,7 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)))
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App, t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

@@ -21,11 +21,32 @@ type rolloutFlags struct {
 	Timeout      time.Duration
 	HistoryLimit int
 	result       resultOutput
+	// wait is --wait, of the commands that offer it (addWaitFlag): promote
+	// and abort always wait, since what they remove must outlive the rollout.
+	wait, waitFlag bool
 }
 
 func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
 	fs.IntVar(&f.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
+}
+
+// addWaitFlag adds --wait (deploy, scale, restart, rollback).
+func (f *rolloutFlags) addWaitFlag(fs *pflag.FlagSet) {
+	f.waitFlag = true
+	fs.BoolVar(&f.wait, "wait", true, "Wait for the rollout, with its progress and failure reasons; --wait=false returns once the objects are applied and the revision recorded, as kubectl apply does (follow with kubectl zz status -w APP)")
+}
+
+// noWait says whether --wait=false was given.
+func (f *rolloutFlags) noWait() bool { return f.waitFlag && !f.wait }
+
+// waited ends a command's line: with --wait=false, that the rollout goes
+// on, and how to follow it.
+func (f *rolloutFlags) waited(line, app string, t target) string {
+	if !f.noWait() {
+		return line
+	}
+	return fmt.Sprintf("%s; its rollout goes on (--wait=false): kubectl zz status -w %s -n %s", line, app, t.namespace)
 }
 
 // addOutputFlag adds -o (deploy has its own, which also formats --dry-run).
@@ -131,7 +152,7 @@ func (r *resultOutput) flush(out io.Writer, targets []target, err error) error {
 // options are the deploy package's options for one target, reporting to progress.
 func (f *rolloutFlags) options(t target, progress io.Writer, live bool) deploy.Options {
 	return deploy.Options{
-		Namespace: t.namespace, Timeout: f.Timeout, HistoryLimit: f.HistoryLimit,
+		Namespace: t.namespace, Timeout: f.Timeout, HistoryLimit: f.HistoryLimit, NoWait: f.noWait(),
 		Progress: progress, Live: live, Width: termWidth(progress),
 	}
 }

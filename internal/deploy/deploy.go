@@ -49,6 +49,10 @@ type Options struct {
 	Live         bool
 	Width        int
 	PollInterval time.Duration
+	// NoWait applies and records without waiting for the rollout, as
+	// kubectl apply does (--wait=false): the revision is then recorded before
+	// its pods are ready, and nothing is restored if they never are.
+	NoWait bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }

@@ -296,6 +296,39 @@ func TestFailedDeployRollsBack(t *testing.T) {
 	}
 }
 
+// TestNoWait: --wait=false applies and records the revision at once, as
+// kubectl apply does, even for pods that will never be ready; a later
+// deploy still waits.
+func TestNoWait(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:bad")
+	o := opts()
+	o.Timeout = time.Hour // never reached: nothing waits
+	o.NoWait = true
+	start := time.Now()
+	res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")})
+	if err != nil || res.Revision != 2 {
+		t.Fatalf("Run with NoWait: %+v, %v; want revision 2 recorded", res, err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Errorf("NoWait waited %v", waited)
+	}
+	if img := image(t, c); img != "reg/shop:bad" {
+		t.Errorf("image %s, want reg/shop:bad applied", img)
+	}
+	hist, err := History(t.Context(), c, ns, "shop")
+	if err != nil || len(hist) != 2 || hist[1].Image != "reg/shop:bad" {
+		t.Fatalf("history %v, %v: want revision 2 of reg/shop:bad recorded", hist, err)
+	}
+	ctl.setStuck("reg/shop:bad2")
+	o.NoWait, o.Timeout = false, 300*time.Millisecond
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad2", "")}); !errors.Is(err, ErrRolloutFailed) {
+		t.Errorf("a deploy that waits: err = %v, want ErrRolloutFailed", err)
+	}
+}
+
 // TestWebhookRefusalFailsAtOnce: pods the zz webhook refuses end the wait
 // at the first report, long before --timeout, with the refusal; a refusal
 // by anything else (a quota, which may free up) is waited on.

@@ -72,6 +72,9 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 			fmt.Fprintln(o.Progress, n)
 		}
 	}
+	if o.NoWait {
+		return nil
+	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()

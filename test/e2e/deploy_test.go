@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -232,6 +233,29 @@ func TestDeployFailsWithReason(t *testing.T) {
 	}
 	if err != nil || !strings.HasPrefix(out, "NAMESPACE") || !found {
 		t.Errorf("kubectl zz events shop -A lacks namespace %s's FailedScheduling: %v\n%s", ns, err, out)
+	}
+}
+
+// TestDeployNoWait: --wait=false returns once the objects are applied and
+// the revision recorded, as kubectl apply does, though no pod can run; the
+// app's status shows the rollout still going; a deploy that waits then
+// fixes it.
+func TestDeployNoWait(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	start := time.Now()
+	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--wait=false", "--timeout", "10m")
+	if err != nil || !strings.Contains(out, "shop 1.0 deployed as revision 1 in namespace "+ns+"; its rollout goes on (--wait=false): kubectl zz status -w shop -n "+ns) {
+		t.Fatalf("deploy --wait=false: %v\n%s\n%s", err, out, errOut)
+	}
+	if waited := time.Since(start); waited > time.Minute {
+		t.Errorf("deploy --wait=false took %v", waited)
+	}
+	out, _, err = zz(t, ns, "status", "shop")
+	if err != nil || !regexp.MustCompile(`(?m)^shop +1 +1\.0 +\S+ +0/2 `).MatchString(out) {
+		t.Errorf("kubectl zz status after deploy --wait=false: %v\n%s", err, out)
+	}
+	if out, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "90s"); err != nil || !strings.Contains(out, "shop 1.1 deployed as revision 2") {
+		t.Fatalf("a deploy that waits, after: %v\n%s", err, out)
 	}
 }
 
