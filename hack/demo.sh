@@ -84,7 +84,14 @@ start_addon zz-scheduler "${ZZ_BIN}/kube-scheduler" --config "${ZZ_STATE}/zz-sch
   --authentication-kubeconfig "${sa_kubeconfig}" --authorization-kubeconfig "${sa_kubeconfig}" \
   --bind-address 127.0.0.1 --secure-port $((ZZ_PORT_BASE + 891)) --cert-dir "${ZZ_STATE}/zz-scheduler-certs"
 wait_url zz-scheduler "https://127.0.0.1:$((ZZ_PORT_BASE + 891))/healthz"
-echo "extender on 127.0.0.1:${extender_port}, zz-scheduler profile served"
+# Until it leads (a previous run's lease may still be held), the webhook
+# would leave pods to the default scheduler.
+deadline=$((SECONDS + 60))
+until grep -q "Successfully acquired lease" "${LOGS}/zz-scheduler.log"; do
+  ((SECONDS < deadline)) || die "zz-scheduler did not take its lease zz-system/zz-scheduler in 60s; its log: ${LOGS}/zz-scheduler.log"
+  sleep 0.5
+done
+echo "extender on 127.0.0.1:${extender_port}, zz-scheduler profile served and leading"
 
 step "zz webhook (policy ConfigMap, TLS signed by the cluster CA, MutatingWebhookConfiguration)"
 webhook_port=$((ZZ_PORT_BASE + 892))

@@ -172,8 +172,16 @@ func (l *SchedulerLease) observe(lease *coordinationv1.Lease) {
 		st.renewed = *r
 	}
 	st.seen = l.state.seen
-	if !l.state.exists || st.holder != l.state.holder || !st.renewed.Equal(&l.state.renewed) {
-		st.seen = l.now()
+	switch now := l.now(); {
+	case !l.state.exists && !st.renewed.IsZero() && st.renewed.Time.Before(now):
+		// First sight (this webhook just started, or the lease is new):
+		// trust its renewTime as far as it is in the past, so a webhook
+		// started while zz-scheduler is down does not route pods there for
+		// another lease duration. Clock skew can only make it look older,
+		// until its next renewal.
+		st.seen = st.renewed.Time
+	case !l.state.exists || st.holder != l.state.holder || !st.renewed.Equal(&l.state.renewed):
+		st.seen = now
 	}
 	l.state = st
 }

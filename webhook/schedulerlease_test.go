@@ -120,6 +120,25 @@ func TestSchedulerLease(t *testing.T) {
 	}
 }
 
+// TestSchedulerLeaseStaleAtStart: a webhook started while zz-scheduler is
+// down judges the lease by its renewTime at first sight, instead of routing
+// pods there for another lease duration.
+func TestSchedulerLeaseStaleAtStart(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)}
+	stale := metav1.NewMicroTime(clock.Now().Add(-5 * time.Minute))
+	client := fake.NewClientset(&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-a_1"), LeaseDurationSeconds: ptr.To[int32](15), RenewTime: &stale}})
+	l := &SchedulerLease{Scheduler: contract.SchedulerName, Lease: types.NamespacedName{Namespace: "zz-system", Name: "zz-scheduler"},
+		Grace: 15 * time.Second, Now: clock.Now}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = l.Run(ctx, client) }()
+	waitFor(t, "the lease informer to sync", func() bool { return l.synced.Load() })
+	if down, why := l.Down(); !down || !strings.Contains(why, "last renewed 2026-12-05T09:55:00Z") {
+		t.Errorf("a lease renewed 5 minutes before the webhook started: down %v (%s); want down", down, why)
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
