@@ -31,6 +31,10 @@ const (
 	MaxCards  = 64
 )
 
+// ErrCardsWithoutMemory means a container asks for contract.ResourceGPU
+// cards but no contract.ResourceGPUMem.
+var ErrCardsWithoutMemory = errors.New("cards without GPU memory")
+
 // ErrNoGPU means the pod asks for no GPU memory.
 var ErrNoGPU = errors.New("pod asks for no " + string(contract.ResourceGPUMem))
 
@@ -245,9 +249,37 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 // device plugin can hand it no card, since the extender assigns cards by
 // memory, so the pod would fail at the kubelet; refused up front instead.
 func cardsWithoutMemory(container string, cards resource.Quantity) error {
-	return fmt.Errorf("container %s asks for %s %s without %s: zz shares cards by GPU memory, so ask for the memory the container needs on each card "+
+	return cardsError{fmt.Sprintf("container %s asks for %s %s without %s: zz shares cards by GPU memory, so ask for the memory the container needs on each card "+
 		"(%s: 16Gi); for cards of its own, ask for a card's whole memory (kubectl zz gpu lists each card's TOTAL) and pick the model with the pod annotation %s",
-		container, contract.ResourceGPU, cards.String(), contract.ResourceGPUMem, contract.ResourceGPUMem, contract.AnnotationGPUModel)
+		container, contract.ResourceGPU, cards.String(), contract.ResourceGPUMem, contract.ResourceGPUMem, contract.AnnotationGPUModel)}
+}
+
+// cardsError is an ErrCardsWithoutMemory that reads as its fix alone.
+type cardsError struct{ msg string }
+
+func (e cardsError) Error() string        { return e.msg }
+func (e cardsError) Is(target error) bool { return target == ErrCardsWithoutMemory }
+
+// WholeCards gives every container that asks for contract.ResourceGPU cards
+// without contract.ResourceGPUMem the memory mem on each, in its limits and,
+// when it has requests, in its requests too: on a pool whose cards all have
+// mem, whole cards of their own, as nvidia.com/gpu gives.
+func WholeCards(pod *corev1.Pod, mem resource.Quantity) {
+	for _, c := range Containers(pod) {
+		if _, ok := Quantity(c, contract.ResourceGPUMem); ok {
+			continue
+		}
+		if _, ok := Quantity(c, contract.ResourceGPU); !ok {
+			continue
+		}
+		if c.Resources.Limits == nil {
+			c.Resources.Limits = corev1.ResourceList{}
+		}
+		c.Resources.Limits[contract.ResourceGPUMem] = mem.DeepCopy()
+		if c.Resources.Requests != nil {
+			c.Resources.Requests[contract.ResourceGPUMem] = mem.DeepCopy()
+		}
+	}
 }
 
 // PodPlacement reads what a pod asks of the extender: its request

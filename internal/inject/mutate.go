@@ -401,12 +401,23 @@ func (p *Policy) debug(s *podState) error {
 
 // routeGPU sends pods that ask for zz.io/gpu-mem to zz-scheduler with one
 // card unless they asked for more, and refuses requests no card can hold.
+// On a pool with gpuCardMemory, cards asked without memory are whole cards.
 func (p *Policy) routeGPU(s *podState) error {
+	if q := p.spec.Pools[s.pool].GPUCardMemory; q != nil {
+		gpushare.WholeCards(s.pod, *q)
+	}
 	// What the extender will read, checked now: a malformed zz.io/gpu-*
 	// annotation is refused at creation with its fix, not left Pending.
 	req, _, err := gpushare.PodPlacement(s.pod, gpushare.Binpack)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		return nil
+	}
+	if errors.Is(err, gpushare.ErrCardsWithoutMemory) {
+		pool := s.pool
+		if pool == "" {
+			pool = "(none)"
+		}
+		return fmt.Errorf("%w (the pod's pool %s gives no whole cards: its gpuCardMemory is not set in the webhook policy)", err, pool)
 	}
 	if err != nil {
 		return err

@@ -398,3 +398,65 @@ func TestReservedPoolInItsNamespace(t *testing.T) {
 		t.Fatalf("nodeSelector %v, cpu request %s; want pool payments and 1200m (1500m x 0.8)", pod.Spec.NodeSelector, got.String())
 	}
 }
+
+// TestWholeCards: on a pool whose cards all have gpuCardMemory, a container
+// asking for zz.io/gpu cards without zz.io/gpu-mem gets whole cards (as
+// nvidia.com/gpu does), with the total a quota counts; elsewhere it is
+// refused with its fix, naming the pool.
+func TestWholeCards(t *testing.T) {
+	p, err := Parse([]byte(`largestGPUCard: 80Gi
+defaultPool: general
+pools:
+  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}
+  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: 80Gi}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := func(n string) podOpt {
+		return func(p *corev1.Pod) {
+			c := &p.Spec.Containers[0]
+			c.Resources.Limits[contract.ResourceGPU] = resource.MustParse(n)
+			c.Resources.Requests[contract.ResourceGPU] = resource.MustParse(n)
+		}
+	}
+	tests := []struct {
+		name            string
+		pod             *corev1.Pod
+		wantMem, wantTo string // per card, total
+		wantErr         string
+	}{
+		{name: "two whole cards", pod: newPod(label(contract.LabelPool, "a100"), cards("2")), wantMem: "80Gi", wantTo: "160Gi"},
+		{name: "memory asked is kept", pod: newPod(label(contract.LabelPool, "a100"), cards("2"), gpuMem("10Gi")), wantMem: "10Gi", wantTo: "20Gi"},
+		{name: "a pool of mixed cards", pod: newPod(cards("1")),
+			wantErr: "container app asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory, so ask for the memory the container needs on each card (zz.io/gpu-mem: 16Gi); for cards of its own, ask for a card's whole memory (kubectl zz gpu lists each card's TOTAL) and pick the model with the pod annotation zz.io/gpu-model (the pod's pool general gives no whole cards: its gpuCardMemory is not set in the webhook policy)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := p.Mutate(tt.pod, "ns")
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tt.pod.Spec.Containers[0]
+			for _, l := range []corev1.ResourceList{c.Resources.Limits, c.Resources.Requests} {
+				mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+				if mem.String() != tt.wantMem || total.String() != tt.wantTo {
+					t.Errorf("gpu-mem %s, gpu-mem-total %s; want %s, %s", mem.String(), total.String(), tt.wantMem, tt.wantTo)
+				}
+			}
+			if tt.pod.Spec.SchedulerName != contract.SchedulerName {
+				t.Errorf("schedulerName %q, want %s", tt.pod.Spec.SchedulerName, contract.SchedulerName)
+			}
+		})
+	}
+	if _, err := Parse([]byte("largestGPUCard: 40Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: 80Gi}\n")); err == nil ||
+		!strings.Contains(err.Error(), "pools.a100.gpuCardMemory: 80Gi is not a card size between 1Mi and largestGPUCard (40Gi)") {
+		t.Errorf("a pool's cards larger than the largest card: %v", err)
+	}
+}

@@ -59,6 +59,12 @@ type PoolSpec struct {
 	// scheduler of their own (e.g. zz-scheduler, whose extender balances
 	// nodes); empty leaves the pod's.
 	Scheduler string `json:"scheduler,omitempty"`
+	// GPUCardMemory, on a pool whose GPU cards all have this memory (an
+	// 8 x 80Gi pool: 80Gi), gives a container that asks for zz.io/gpu cards
+	// without zz.io/gpu-mem whole cards of its own: zz.io/gpu-mem set to it,
+	// as nvidia.com/gpu: 1 means one whole card. Unset, such a container is
+	// refused with its fix.
+	GPUCardMemory *resource.Quantity `json:"gpuCardMemory,omitempty"`
 }
 
 // NamespaceSpec is what the policy says of one namespace.
@@ -161,6 +167,12 @@ func Compile(s Spec) (*Policy, error) {
 	}
 	for _, name := range sortedKeys(s.Pools) {
 		p.permille[name] = validatePool(name, s.Pools[name], bad)
+		if q := s.Pools[name].GPUCardMemory; q != nil {
+			field := "pools." + name + ".gpuCardMemory"
+			if b, ok := q.AsInt64(); !ok || b < gpushare.MiB || (p.largestMiB > 0 && b > p.largestMiB*gpushare.MiB) {
+				bad(field, "%s is not a card size between 1Mi and largestGPUCard (%s); write the memory of the pool's cards, e.g. 80Gi", q.String(), s.LargestGPUCard.String())
+			}
+		}
 	}
 	for _, ns := range sortedKeys(s.Namespaces) {
 		field := "namespaces." + ns

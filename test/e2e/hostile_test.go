@@ -517,6 +517,11 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	}
 	_, err := tenant.client.AppsV1().Deployments(ns).Create(ctx, deployment("no-total", false), metav1.CreateOptions{})
 	refused(t, "a Deployment whose template has no zz.io/gpu-mem-total, in a namespace the webhook does not serve", err, msg)
+	// Cards without GPU memory, where no webhook gives whole cards.
+	cardsOnly := deployment("cards-only", false)
+	delete(cardsOnly.Spec.Template.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, cardsOnly, metav1.CreateOptions{})
+	refused(t, "a Deployment asking for cards without GPU memory", err, "the pod template's containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem")
 	job := template(false)
 	job.Spec.RestartPolicy = corev1.RestartPolicyNever
 	_, err = tenant.client.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "no-total"},
@@ -535,12 +540,6 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	if err != nil {
 		t.Fatalf("a Deployment without zz.io/gpu-mem-total in a namespace the webhook serves: %v", err)
 	}
-	// Cards without GPU memory no webhook can complete: refused here too.
-	cardsOnly := deployment("cards-only", false)
-	delete(cardsOnly.Spec.Template.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
-	_, err = cluster.Client.AppsV1().Deployments(served).Create(ctx, cardsOnly, metav1.CreateOptions{})
-	refused(t, "a Deployment asking for cards without GPU memory, in a namespace the webhook serves", err,
-		"the pod template's containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem")
 	replicaSet := func(ctx context.Context) (*appsv1.ReplicaSet, string, error) {
 		rs, err := cluster.Client.AppsV1().ReplicaSets(served).List(ctx, metav1.ListOptions{LabelSelector: "app=gpu-templates"})
 		if err != nil {

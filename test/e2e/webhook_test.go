@@ -25,6 +25,7 @@ largestGPUCard: 80Gi
 pools:
   general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: %s}
   critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [critical-apps]}
+  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: 80Gi}
 sidecars:
 - when: {annotations: {zz.io/log-agent: "*"}}
   container:
@@ -157,8 +158,23 @@ func webhookGPU(t *testing.T, ns string) {
 	delete(cardsOnly.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
 	cardsOnly.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("1")
 	if _, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), cardsOnly, metav1.CreateOptions{}); err == nil ||
-		!strings.Contains(err.Error(), "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory") {
+		!strings.Contains(err.Error(), "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory") ||
+		!strings.Contains(err.Error(), "(the pod's pool general gives no whole cards: its gpuCardMemory is not set in the webhook policy)") {
 		t.Fatalf("a pod asking for cards without GPU memory: err = %v, want the webhook's refusal", err)
+	}
+	// On a pool of 80Gi cards (gpuCardMemory), the same pod gets two whole
+	// cards, and a quota counts them.
+	cardsOnly.Labels[contract.LabelPool] = "a100"
+	cardsOnly.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("2")
+	whole, err := dryRunPod(t.Context(), ns, cardsOnly)
+	if err != nil {
+		t.Fatalf("a pod asking for 2 cards on the a100 pool: %v", err)
+	}
+	r := whole.Spec.Containers[0].Resources
+	if mem, total := r.Limits[contract.ResourceGPUMem], r.Requests[contract.ResourceGPUMemTotal]; mem.String() != "80Gi" || total.String() != "160Gi" ||
+		whole.Spec.SchedulerName != contract.SchedulerName {
+		t.Fatalf("a pod asking for 2 cards on the a100 pool: gpu-mem %s, requests gpu-mem-total %s, scheduler %s; want 80Gi, 160Gi, %s",
+			mem.String(), total.String(), whole.Spec.SchedulerName, contract.SchedulerName)
 	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
