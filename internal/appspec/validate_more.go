@@ -15,12 +15,12 @@ import (
 const maxGPUs = 16
 
 // gpuModels checks a list of card models with the extender's own limits.
-func (v *validator) gpuModels(field string, models []string, gpuMem string) {
+func (v *validator) gpuModels(field string, models []string, gpu bool) {
 	if models == nil {
 		return
 	}
-	if gpuMem == "" {
-		v.add(field, "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi")
+	if !gpu {
+		v.add(field, "is set without spec.gpuMem or spec.gpus", "set gpuMem, the memory per card, e.g. 4Gi")
 		return
 	}
 	for i, m := range models {
@@ -78,16 +78,17 @@ func (v *validator) escapeHatches(s *Spec) {
 		v.objectName(fmt.Sprintf("spec.imagePullSecrets[%d]", i), name)
 	}
 	v.ports(s)
+	// gpus alone asks for whole cards: the webhook gives them on a pool whose
+	// policy sets gpuCardMemory, and refuses the pods with the fix elsewhere.
+	gpu := s.GPUMem != "" || s.GPUs > 0
 	switch {
-	case s.GPUs != 0 && s.GPUMem == "":
-		v.add("spec.gpus", "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi")
-	case s.GPUNUMABind && s.GPUMem == "":
-		v.add("spec.gpuNumaBind", "is set without spec.gpuMem", "set gpuMem, the memory per card, e.g. 4Gi, and gpus, the cards to keep on one NUMA node")
+	case s.GPUNUMABind && !gpu:
+		v.add("spec.gpuNumaBind", "is set without spec.gpuMem or spec.gpus", "set gpuMem, the memory per card, e.g. 4Gi, and gpus, the cards to keep on one NUMA node")
 	case s.GPUs < 0 || s.GPUs > maxGPUs:
 		v.add("spec.gpus", fmt.Sprintf("%d is out of range", s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	}
-	v.gpuModels("spec.gpuModels", s.GPUModels, s.GPUMem)
-	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, s.GPUMem)
+	v.gpuModels("spec.gpuModels", s.GPUModels, gpu)
+	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
 		if err != nil || d < 0 || d%time.Second != 0 {

@@ -211,6 +211,9 @@ func (r *renderer) resources() corev1.ResourceRequirements {
 	}
 	if r.s.GPUMem != "" {
 		req.Limits[contract.ResourceGPUMem] = resource.MustParse(r.s.GPUMem)
+	}
+	if r.s.GPUMem != "" || r.s.GPUs > 0 {
+		// gpus alone: whole cards, which the webhook's pool sizes (gpuCardMemory).
 		req.Limits[contract.ResourceGPU] = *resource.NewQuantity(int64(r.s.GPUs), resource.DecimalSI)
 	}
 	return req

@@ -214,3 +214,26 @@ func TestConfigHash(t *testing.T) {
 		t.Fatal("different files hash the same")
 	}
 }
+
+// TestWholeCards: gpus without gpuMem renders the cards alone, for the
+// webhook to size as whole cards (a pool's gpuCardMemory) or refuse; no
+// memory total is invented.
+func TestWholeCards(t *testing.T) {
+	app, err := appspec.Load("train.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: train\nspec:\n  type: worker\n  image: registry.local/train:1\n  pool: a100\n  gpus: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range Render(app, Options{Namespace: "ml"}) {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		l := d.Spec.Template.Spec.Containers[0].Resources.Limits
+		cards, mem, total := l[contract.ResourceGPU], l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+		if cards.String() != "2" || !mem.IsZero() || !total.IsZero() {
+			t.Errorf("limits %v: want zz.io/gpu 2 alone", l)
+		}
+		return
+	}
+	t.Fatal("no Deployment rendered")
+}

@@ -176,6 +176,20 @@ func webhookGPU(t *testing.T, ns string) {
 		t.Fatalf("a pod asking for 2 cards on the a100 pool: gpu-mem %s, requests gpu-mem-total %s, scheduler %s; want 80Gi, 160Gi, %s",
 			mem.String(), total.String(), whole.Spec.SchedulerName, contract.SchedulerName)
 	}
+	// The same from an app spec: gpus alone, on that pool.
+	if out, errOut, err := zz(t, ns, "deploy", "--name", "train", "--type", "worker", "--image", "registry.local/train:1",
+		"--set", "spec.gpus=2", "--set", "spec.pool=a100", "--wait=false"); err != nil {
+		t.Fatalf("kubectl zz deploy of gpus alone: %v\n%s\n%s", err, out, errOut)
+	}
+	cluster.WaitFor(t, 30*time.Second, "train's pod with two whole cards", func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=train"})
+		if err != nil || len(pods.Items) == 0 {
+			return false, "no pod yet", err
+		}
+		l := pods.Items[0].Spec.Containers[0].Resources.Limits
+		mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+		return mem.String() == "80Gi" && total.String() == "160Gi", fmt.Sprintf("gpu-mem %s, total %s", mem.String(), total.String()), nil
+	})
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
