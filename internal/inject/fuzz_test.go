@@ -21,7 +21,12 @@ func FuzzPatchPod(f *testing.F) {
 	f.Add([]byte(`{"spec":{"containers":[{"name":"a","resources":{"limits":{"cpu":"0"}}}]}}`))
 	f.Add([]byte(`{"metadata":{"labels":{"zz.io/pool":"critical"}},"spec":{"containers":[{"name":"a"}],"initContainers":[{"name":"log-agent"}]}}`))
 	f.Add([]byte(`null`))
+	// Whole cards on the a100 pool, cards without memory elsewhere.
+	f.Add([]byte(`{"metadata":{"labels":{"zz.io/pool":"a100"}},"spec":{"containers":[{"name":"a","resources":{"limits":{"zz.io/gpu":"2"}}}]}}`))
+	f.Add([]byte(`{"spec":{"containers":[{"name":"a","resources":{"limits":{"zz.io/gpu":"1"}}}],"initContainers":[{"name":"i","resources":{"requests":{"zz.io/gpu":"1"}}}]}}`))
 	p := testPolicy(f)
+	// With zz-scheduler down too, as the webhook applies it then.
+	down := p.WithSchedulerDown("zz-scheduler", "fuzz")
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var pod corev1.Pod
 		if json.Unmarshal(raw, &pod) != nil {
@@ -30,6 +35,7 @@ func FuzzPatchPod(f *testing.F) {
 			}
 			return
 		}
-		checkIdempotent(t, p, &pod)
+		checkIdempotent(t, p, pod.DeepCopy())
+		checkIdempotent(t, down, &pod)
 	})
 }
