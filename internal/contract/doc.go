@@ -19,8 +19,10 @@
 //     many pods share one card. The webhook adds "zz.io/gpu: 1" when a pod gives
 //     only ResourceGPUMem, and routes such pods to SchedulerName. Never
 //     without ResourceGPUMem: cards are assigned by memory, so such a
-//     container could be handed none; the webhook and the policy
-//     zz-gpu-mem-total refuse it at creation.
+//     container could be handed none. On a pool whose webhook policy sets
+//     gpuCardMemory the webhook gives it whole cards (ResourceGPUMem set to
+//     that); elsewhere the webhook and the policy zz-gpu-mem-total refuse it
+//     at creation.
 //   - ResourceGPUMemTotal ("zz.io/gpu-mem-total") is ResourceGPUMem ×
 //     ResourceGPU, the container's GPU memory over all its cards: what a
 //     ResourceQuota must count to bound a namespace's GPU memory (one on
