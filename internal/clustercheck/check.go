@@ -23,11 +23,13 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
 )
 
 // Status of one check.
@@ -88,6 +90,13 @@ type State struct {
 	// SchedulerLease is zz-scheduler's leader-election Lease (nil: none).
 	SchedulerLease    *coordinationv1.Lease
 	SchedulerLeaseErr error
+	// WholeCardPools are the webhook policy's pools with gpuCardMemory, read
+	// from the ConfigMap the zz webhook Deployment names (PolicySource);
+	// PolicyErr is why it could not be read.
+	WholeCardPools []inject.WholeCardPool
+	PolicySource   string
+	PolicyErr      error
+	PolicyInvalid  error
 }
 
 // Gather reads what Evaluate judges: zz's objects by their
@@ -102,6 +111,16 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 	} else {
 		s.Deployments, s.DaemonSets = deps.Items, dss.Items
 		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps.Items)
+	}
+	if ns, name, ok := policySource(s.Deployments); ok {
+		s.PolicySource = ns + "/" + name
+		if cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			s.PolicyErr = err
+		} else if p, err := inject.FromConfigMapData(cm.Data); err != nil {
+			s.PolicyInvalid = err
+		} else {
+			s.WholeCardPools = p.WholeCardPools()
+		}
 	}
 	if lease, err := c.CoordinationV1().Leases(contract.SystemNamespace).Get(ctx, contract.SchedulerName, metav1.GetOptions{}); err == nil {
 		s.SchedulerLease = lease
@@ -152,6 +171,42 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 	return s
 }
 
+// flagValue is the last value argv gives flag, as --flag=v or --flag v.
+func flagValue(argv []string, flag string) (string, bool) {
+	v, found := "", false
+	for i, a := range argv {
+		if rest, ok := strings.CutPrefix(a, flag+"="); ok {
+			v, found = rest, true
+		} else if a == flag && i+1 < len(argv) {
+			v, found = argv[i+1], true
+		}
+	}
+	return v, found
+}
+
+// policySource is the webhook policy ConfigMap the zz webhook Deployment
+// runs with: its container's --policy-configmap (name in its namespace, or
+// namespace/name), else contract.PolicyConfigMap in its namespace.
+func policySource(deps []appsv1.Deployment) (ns, name string, ok bool) {
+	for _, d := range deps {
+		for _, ctr := range d.Spec.Template.Spec.Containers {
+			argv := slices.Concat(ctr.Command, ctr.Args)
+			v, given := flagValue(argv, "--policy-configmap")
+			if !given && !strings.Contains(ctr.Name, "webhook") {
+				continue
+			}
+			if v == "" {
+				v = contract.PolicyConfigMap
+			}
+			if pns, pname, cut := strings.Cut(v, "/"); cut {
+				return pns, pname, true
+			}
+			return d.Namespace, v, true
+		}
+	}
+	return "", "", false
+}
+
 // schedulerConfigs reads the file each Deployment's container gives
 // kube-scheduler with --config (in its command or its args), from the
 // ConfigMap volume mounted above it.
@@ -160,16 +215,8 @@ func schedulerConfigs(ctx context.Context, c kubernetes.Interface, deps []appsv1
 	for _, d := range deps {
 		spec := d.Spec.Template.Spec
 		for _, ctr := range spec.Containers {
-			file := ""
-			argv := slices.Concat(ctr.Command, ctr.Args)
-			for i, a := range argv {
-				if v, ok := strings.CutPrefix(a, "--config="); ok {
-					file = v
-				} else if a == "--config" && i+1 < len(argv) {
-					file = argv[i+1]
-				}
-			}
-			if file == "" {
+			file, ok := flagValue(slices.Concat(ctr.Command, ctr.Args), "--config")
+			if !ok || file == "" {
 				continue
 			}
 			key := d.Namespace + "/" + d.Name
@@ -227,6 +274,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
 	out = append(out, gpuNodes(s)...)
+	out = append(out, wholeCardPools(s)...)
 	out = append(out, namespaces(s)...)
 	return out
 }
@@ -404,6 +452,74 @@ func schedulerLeader(s *State, now time.Time) []Result {
 		r.Detail = fmt.Sprintf("%s leads (Lease renewed %s ago)", holder, now.Sub(renewed).Round(time.Second))
 	}
 	return []Result{r}
+}
+
+// wholeCardPools judges the webhook policy's pools with gpuCardMemory
+// against the cards of their GPU nodes: a pod asking for zz.io/gpu alone
+// gets that much memory per card, so a smaller card never takes it (an
+// "80Gi" written for H100s, whose cards have 81559 MiB, leaves such pods
+// Pending for good) and a larger one is left partly unused.
+func wholeCardPools(s *State) []Result {
+	if s.PolicyErr != nil {
+		return []Result{unreadable(GroupGPUNodes, "the webhook policy "+s.PolicySource, s.PolicyErr)}
+	}
+	if s.PolicyInvalid != nil {
+		return []Result{{Group: GroupGPUNodes, Name: "the webhook policy " + s.PolicySource, Status: Warn,
+			Detail: "invalid, so the webhook keeps the last valid one it loaded: " + s.PolicyInvalid.Error(),
+			Hint:   "kubectl get events -A --field-selector reason=PolicyInvalid"}}
+	}
+	var out []Result
+	for _, pool := range s.WholeCardPools {
+		r := Result{Group: GroupGPUNodes, Name: "whole cards in pool " + pool.Name, Status: OK,
+			Hint: fmt.Sprintf("kubectl zz gpu (its TOTAL column), then pools.%s.gpuCardMemory in ConfigMap %s", pool.Name, s.PolicySource)}
+		sel := labels.SelectorFromSet(pool.NodeSelector)
+		nodes, cards := 0, 0
+		var smaller, larger []string
+		for _, n := range s.GPUNodes {
+			if !sel.Matches(labels.Set(n.Labels)) {
+				continue
+			}
+			inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory])
+			if err != nil {
+				continue // the GPU node checks say why
+			}
+			nodes++
+			for _, c := range inv.Cards {
+				cards++
+				switch what := fmt.Sprintf("node %s card %d (%d MiB)", n.Name, c.Index, c.MemoryMiB); {
+				case c.MemoryMiB < pool.MiB:
+					smaller = append(smaller, what)
+				case c.MemoryMiB > pool.MiB:
+					larger = append(larger, what)
+				}
+			}
+		}
+		switch {
+		case nodes == 0:
+			r.Status = Warn
+			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, but no GPU node matches the pool's nodeSelector %v: pods asking for zz.io/gpu alone there stay Pending", pool.MiB, pool.NodeSelector)
+		case len(smaller) > 0:
+			r.Status = Fail
+			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, more than %s: no pod asking for zz.io/gpu alone fits those cards; set it to the pool's card memory", pool.MiB, listSome(smaller))
+		case len(larger) > 0:
+			r.Status = Warn
+			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, less than %s: whole-card pods leave the rest of those cards to other pods", pool.MiB, listSome(larger))
+		default:
+			r.Hint = ""
+			r.Detail = fmt.Sprintf("%s on %s of %d MiB, as gpuCardMemory says", count(cards, "card"), count(nodes, "node"), pool.MiB)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// listSome names the first few of what, and how many more.
+func listSome(what []string) string {
+	const most = 3
+	if len(what) <= most {
+		return strings.Join(what, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(what[:most], ", "), len(what)-most)
 }
 
 // componentImpact says what stops when a component has no ready pod.

@@ -63,7 +63,9 @@ func healthy(t *testing.T) []runtime.Object {
 					LocalObjectReference: corev1.LocalObjectReference{Name: "zz-scheduler-config-abc"}}}}}}}},
 			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
-			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "zz-webhook", Args: []string{"--policy-configmap=zz-webhook-policy"}}}}}},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
 			Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "zz-device-plugin",
 				Args: []string{"--nvml=real", "--over-request=kill", "--over-request-grace=30s"}}}}}},
@@ -79,7 +81,7 @@ func healthy(t *testing.T) []runtime.Object {
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{FailurePolicy: ptr.To(admissionregistrationv1.Fail)}},
 		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "zz-gpu-pod-annotations"},
 			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "zz-gpu-pod-annotations", ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{contract.LabelGPUNode: "true"},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{contract.LabelGPUNode: "true", contract.LabelPool: "a100"},
 			Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv}},
 			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("32")}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled}}},
@@ -88,6 +90,21 @@ func healthy(t *testing.T) []runtime.Object {
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("zz-scheduler-7d9f_1"), LeaseDurationSeconds: ptr.To[int32](15),
 				RenewTime: ptr.To(metav1.NewMicroTime(now.Add(-3 * time.Second)))}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook-policy", Namespace: "zz-system"},
+			Data: map[string]string{contract.PolicyKey: wholeCardPolicy("40Gi")}},
+	}
+}
+
+// wholeCardPolicy is a webhook policy whose pool a100 gives whole cards of mem.
+func wholeCardPolicy(mem string) string {
+	return "largestGPUCard: 80Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: " + mem + "}\n"
+}
+
+// policyEdit replaces the webhook policy.
+func policyEdit(policy string) func(objs []runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		objs[11].(*corev1.ConfigMap).Data[contract.PolicyKey] = policy
+		return objs
 	}
 }
 
@@ -136,6 +153,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
 		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
 		"ok scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 leads (Lease renewed 3s ago)",
+		"ok GPU nodes | whole cards in pool a100: 2 cards on 1 node of 40960 MiB, as gpuCardMemory says",
 		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
@@ -247,11 +265,19 @@ func TestProblems(t *testing.T) {
 			l.HolderIdentity, l.LeaseDurationSeconds = ptr.To(""), ptr.To[int32](1)
 			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-time.Second)))
 		}), OK, "ok scheduler configuration | zz-system/zz-scheduler leader: the last leader released the Lease a moment ago"},
+		{"whole cards larger than the pool's cards", policyEdit(wholeCardPolicy("80Gi")), Fail,
+			"fail GPU nodes | whole cards in pool a100: gpuCardMemory 81920 MiB, more than node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB): no pod asking for zz.io/gpu alone fits those cards"},
+		{"whole cards smaller than the pool's cards", policyEdit(wholeCardPolicy("39Gi")), Warn,
+			"warn GPU nodes | whole cards in pool a100: gpuCardMemory 39936 MiB, less than node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB): whole-card pods leave the rest"},
+		{"whole cards on a pool without GPU nodes", policyEdit(strings.ReplaceAll(wholeCardPolicy("40Gi"), "zz.io/pool: a100", "zz.io/pool: h100")), Warn,
+			"warn GPU nodes | whole cards in pool a100: gpuCardMemory 40960 MiB, but no GPU node matches the pool's nodeSelector map[zz.io/pool:h100]"},
+		{"the webhook policy unreadable", policyEdit("largestGPUCard: 80Gi\nbogus: 1\n"), Warn,
+			"warn GPU nodes | the webhook policy zz-system/zz-webhook-policy: invalid, so the webhook keeps the last valid one it loaded: policy.yaml: error unmarshaling JSON"},
 		{"no zz-scheduler Lease", func(objs []runtime.Object) []runtime.Object {
-			return objs[:10]
+			return append(objs[:10], objs[11])
 		}, Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: no Lease zz-system/zz-scheduler: no replica has ever led"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
-			return append(objs[:9], objs[10])
+			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
 	}
 	for _, tt := range tests {

@@ -209,6 +209,9 @@ const (
 	InjectionEnabled = "enabled"
 	// PolicyKey is the key of the webhook's policy in its ConfigMap's data.
 	PolicyKey = "policy.yaml"
+	// PolicyConfigMap is the name of the webhook's policy ConfigMap, in its
+	// namespace, unless its --policy-configmap names another.
+	PolicyConfigMap = "zz-webhook-policy"
 )
 
 // Webhook features, the values AnnotationInjectDisable lists (comma-separated;

@@ -129,6 +129,29 @@ type sidecar struct {
 	tmpls     map[string]*template.Template // by the source string they render
 }
 
+// WholeCardPool is a pool whose GPU cards all have MiB of memory
+// (gpuCardMemory): zz.io/gpu alone means whole cards there.
+type WholeCardPool struct {
+	Name         string
+	NodeSelector map[string]string
+	MiB          int64
+}
+
+// WholeCardPools lists the pools with gpuCardMemory, by name.
+func (p *Policy) WholeCardPools() []WholeCardPool {
+	var out []WholeCardPool
+	for _, name := range sortedKeys(p.spec.Pools) {
+		pool := p.spec.Pools[name]
+		if pool.GPUCardMemory == nil {
+			continue
+		}
+		b, _ := pool.GPUCardMemory.AsInt64() // validated by Compile
+		// Rounded up, as gpushare reads the zz.io/gpu-mem it becomes.
+		out = append(out, WholeCardPool{Name: name, NodeSelector: pool.NodeSelector, MiB: (b + gpushare.MiB - 1) / gpushare.MiB})
+	}
+	return out
+}
+
 // ErrNoPolicy means the ConfigMap lacks the policy key.
 var ErrNoPolicy = errors.New("the ConfigMap has no " + contract.PolicyKey + " key; put the policy YAML under data." + contract.PolicyKey)
 

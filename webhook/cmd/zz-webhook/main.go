@@ -67,7 +67,7 @@ func main() {
 	flag.IntVar(&o.limits.QuietGCPercent, "quiet-gc-percent", o.limits.QuietGCPercent, "GOGC while no review bigger than --small-review-bytes is in flight (a big one restores the runtime's until it is answered); 0 leaves GOGC alone, and a GOGC set in the environment wins")
 	flag.StringVar(&o.certFile, "tls-cert-file", "", "serving certificate (PEM), e.g. tls.crt of a mounted Secret; reloaded when it changes")
 	flag.StringVar(&o.keyFile, "tls-private-key-file", "", "serving key (PEM), e.g. tls.key of a mounted Secret; reloaded when it changes")
-	flag.StringVar(&o.policy, "policy-configmap", "zz-webhook-policy", "the policy ConfigMap: name (in --namespace) or namespace/name")
+	flag.StringVar(&o.policy, "policy-configmap", contract.PolicyConfigMap, "the policy ConfigMap: name (in --namespace) or namespace/name")
 	flag.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the webhook's own namespace, never mutated (default $POD_NAMESPACE)")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish reviews in flight after SIGTERM")
 	flag.StringVar(&o.schedulerLease, "scheduler-lease", contract.SystemNamespace+"/"+contract.SchedulerName,
