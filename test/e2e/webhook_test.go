@@ -177,12 +177,12 @@ func webhookGPU(t *testing.T, ns string) {
 			mem.String(), total.String(), whole.Spec.SchedulerName, contract.SchedulerName)
 	}
 	// The same from an app spec: gpus alone, on that pool.
-	if out, errOut, err := zz(t, ns, "deploy", "--name", "train", "--type", "worker", "--image", "registry.local/train:1",
+	if out, errOut, err := zz(t, ns, "deploy", "--name", "whole", "--type", "worker", "--image", "registry.local/train:1",
 		"--set", "spec.gpus=2", "--set", "spec.pool=a100", "--wait=false"); err != nil {
 		t.Fatalf("kubectl zz deploy of gpus alone: %v\n%s\n%s", err, out, errOut)
 	}
-	cluster.WaitFor(t, 30*time.Second, "train's pod with two whole cards", func(ctx context.Context) (bool, string, error) {
-		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=train"})
+	cluster.WaitFor(t, 30*time.Second, "the app's pod with two whole cards", func(ctx context.Context) (bool, string, error) {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=whole"})
 		if err != nil || len(pods.Items) == 0 {
 			return false, "no pod yet", err
 		}
