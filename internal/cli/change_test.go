@@ -57,6 +57,10 @@ func TestNoWaitCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz status -w shop -n ns-a") {
 		t.Fatalf("deploy --wait=false: %v\n%s", err, out)
 	}
+	out, _, err = zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false")
+	if err != nil || !strings.Contains(out, "shop 1 unchanged: revision 1 is it already in namespace ns-a (nothing applied or recorded); its rollout goes on") {
+		t.Fatalf("deploy --wait=false of the same spec mid-rollout: %v\n%s", err, out)
+	}
 	out, _, err = zz("scale", "shop", "--replicas", "3", "--wait=false")
 	if err != nil || !strings.Contains(out, "shop scaled to 3, recorded as revision 2 in namespace ns-a; its rollout goes on") {
 		t.Fatalf("scale --wait=false: %v\n%s", err, out)

@@ -200,7 +200,10 @@ func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history
 	if err != nil {
 		return nil, nil // what cannot be read is deployed as before
 	}
-	if st.Health != HealthReady || len(st.Drift) > 0 || st.Revision != latest.Number || st.Canary != nil {
+	// A deploy that waits re-applies a latest revision not yet ready, to
+	// follow its rollout; one that does not (--wait=false) would only record
+	// the same objects again, so a pipeline re-run mid-rollout changes nothing.
+	if (st.Health != HealthReady && !cfg.NoWait) || len(st.Drift) > 0 || st.Revision != latest.Number || st.Canary != nil {
 		return nil, nil
 	}
 	return latest, nil

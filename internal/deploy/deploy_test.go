@@ -322,6 +322,11 @@ func TestNoWait(t *testing.T) {
 	if err != nil || len(hist) != 2 || hist[1].Image != "reg/shop:bad" {
 		t.Fatalf("history %v, %v: want revision 2 of reg/shop:bad recorded", hist, err)
 	}
+	// The same again mid-rollout (a pipeline re-run): nothing applied or
+	// recorded, where a deploy that waits would follow the rollout.
+	if res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); err != nil || !res.Unchanged || res.Revision != 2 {
+		t.Fatalf("the same deploy again with NoWait: %+v, %v; want unchanged revision 2", res, err)
+	}
 	ctl.setStuck("reg/shop:bad2")
 	o.NoWait, o.Timeout = false, 300*time.Millisecond
 	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad2", "")}); !errors.Is(err, ErrRolloutFailed) {

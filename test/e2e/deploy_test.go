@@ -254,6 +254,11 @@ func TestDeployNoWait(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^shop +1 +1\.0 +\S+ +0/2 `).MatchString(out) {
 		t.Errorf("kubectl zz status after deploy --wait=false: %v\n%s", err, out)
 	}
+	// A pipeline re-run mid-rollout records nothing more.
+	out, _, err = zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--wait=false")
+	if err != nil || !strings.Contains(out, "shop 1.0 unchanged: revision 1 is it already") {
+		t.Errorf("the same deploy --wait=false again: %v\n%s", err, out)
+	}
 	if out, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "90s"); err != nil || !strings.Contains(out, "shop 1.1 deployed as revision 2") {
 		t.Fatalf("a deploy that waits, after: %v\n%s", err, out)
 	}
