@@ -283,6 +283,16 @@ func nominationRemoved(t *testing.T, ns, name string) {
 // it).
 func annotationValues(t *testing.T, ns, name, key string) func() []string {
 	t.Helper()
+	return podValues(t, ns, name, func(p *corev1.Pod) (string, bool) {
+		v, ok := p.Annotations[key]
+		return v, ok
+	})
+}
+
+// podValues watches pod ns/name from now on and returns, in order, what get
+// found in every version of it seen so far.
+func podValues(t *testing.T, ns, name string, get func(*corev1.Pod) (string, bool)) func() []string {
+	t.Helper()
 	w, err := cluster.Client.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +303,7 @@ func annotationValues(t *testing.T, ns, name, key string) func() []string {
 	go func() {
 		for ev := range w.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok {
-				if v, ok := p.Annotations[key]; ok {
+				if v, ok := get(p); ok {
 					mu.Lock()
 					values = append(values, v)
 					mu.Unlock()
@@ -539,25 +549,13 @@ func TestGPUPodWithDelayedVolume(t *testing.T) {
 // status.nominatedNodeName it was seen with, if any.
 func watchNominatedNode(t *testing.T, ns, name string) func() string {
 	t.Helper()
-	w, err := cluster.Client.CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	var mu sync.Mutex
-	seen := ""
-	go func() {
-		for ev := range w.ResultChan() {
-			if p, ok := ev.Object.(*corev1.Pod); ok && p.Status.NominatedNodeName != "" {
-				mu.Lock()
-				seen = p.Status.NominatedNodeName
-				mu.Unlock()
-			}
-		}
-	}()
+	values := podValues(t, ns, name, func(p *corev1.Pod) (string, bool) {
+		return p.Status.NominatedNodeName, p.Status.NominatedNodeName != ""
+	})
 	return func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen
+		if v := values(); len(v) > 0 {
+			return v[len(v)-1]
+		}
+		return ""
 	}
 }
