@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zzcloud/zz/webhook"
 )
@@ -26,6 +27,36 @@ func TestValidateLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := options{certFile: "tls.crt", keyFile: "tls.key", namespace: "zz-system", policy: "zz-webhook-policy", limits: webhook.DefaultLimits}
 			tt.edit(&o.limits)
+			_, err := o.validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidateSchedulerLease: --scheduler-lease must be namespace/name (or
+// empty), with a positive grace.
+func TestValidateSchedulerLease(t *testing.T) {
+	tests := []struct {
+		lease string
+		grace time.Duration
+		want  string
+	}{
+		{"zz-system/zz-scheduler", webhook.DefaultLeaseGrace, ""},
+		{"", 0, ""}, // routes to zz-scheduler whatever its state
+		{"zz-scheduler", webhook.DefaultLeaseGrace, `--scheduler-lease "zz-scheduler" must be namespace/name`},
+		{"a/b/c", webhook.DefaultLeaseGrace, "must be namespace/name"},
+		{"/zz-scheduler", webhook.DefaultLeaseGrace, "must be namespace/name"},
+		{"zz-system/zz-scheduler", 0, "--scheduler-lease-grace 0s must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lease, func(t *testing.T) {
+			o := options{certFile: "tls.crt", keyFile: "tls.key", namespace: "zz-system", policy: "zz-webhook-policy",
+				limits: webhook.DefaultLimits, schedulerLease: tt.lease, leaseGrace: tt.grace}
 			_, err := o.validate()
 			switch {
 			case tt.want == "" && err != nil:
