@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -123,7 +125,7 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		}
 	}
 	if pod.Spec.NodeName == "" {
-		return Problem{Pod: pod.Name, Reason: "Pending", Detail: "not scheduled yet"}, true
+		return Problem{Pod: pod.Name, Reason: "Pending", Detail: notScheduled(pod, time.Now())}, true
 	}
 	running, ready := 0, 0
 	for _, cs := range pod.Status.ContainerStatuses {
@@ -144,6 +146,38 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			pod.Spec.NodeName, pod.Spec.NodeName)}, true
 	}
 	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+}
+
+// untriedAfter is how long a pod may wait with no scheduler's verdict
+// before status asks whether its scheduler runs: a scheduler that has tried
+// a pod marks it within a second (bound, or PodScheduled=False), so after
+// this only a long queue or a scheduler that is not there explains it.
+const untriedAfter = 30 * time.Second
+
+// notScheduled is the detail of a pod on no node that no scheduler has
+// judged: a pod naming a scheduler that does not run (zz-scheduler down, a
+// typo in schedulerName) waits for it forever, with nothing in its status
+// or events to say so.
+func notScheduled(pod *corev1.Pod, now time.Time) string {
+	created := pod.CreationTimestamp.Time
+	if created.IsZero() || now.Sub(created) < untriedAfter {
+		return "not scheduled yet"
+	}
+	name := pod.Spec.SchedulerName
+	if name == "" {
+		name = corev1.DefaultSchedulerName
+	}
+	// No age in the words: pods that wait alike share one summary line.
+	d := fmt.Sprintf("not scheduled yet: no scheduler has tried it in over %s; is scheduler %q running?", duration.HumanDuration(untriedAfter), name)
+	if name == contract.SchedulerName {
+		d += " (kubectl zz check)"
+		// The webhook sends pods created while zz-scheduler is down to the
+		// default scheduler; those created before it noticed keep waiting.
+		if metav1.GetControllerOf(pod) != nil {
+			d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
+		}
+	}
+	return d
 }
 
 // maxEventLookups bounds the event reads of one ExplainStarting: a rollout

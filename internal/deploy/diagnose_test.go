@@ -37,6 +37,19 @@ func preempted() *corev1.Pod {
 	return p
 }
 
+// untried is a pod created age ago that no scheduler has marked.
+func untried(scheduler string, age time.Duration) *corev1.Pod {
+	p := pod(corev1.PodStatus{Phase: corev1.PodPending}, "")
+	p.Spec.SchedulerName = scheduler
+	p.CreationTimestamp = metav1.NewTime(time.Now().Add(-age))
+	return p
+}
+
+func ownedPod(p *corev1.Pod) *corev1.Pod {
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "shop-1", UID: "u", Controller: ptr.To(true)}}
+	return p
+}
+
 func TestPodProblem(t *testing.T) {
 	crash := waiting("CrashLoopBackOff", "back-off 40s")
 	crash.ContainerStatuses[0].RestartCount = 4
@@ -82,6 +95,14 @@ func TestPodProblem(t *testing.T) {
 			Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
 			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
 		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
+		{name: "no scheduler has tried it", pod: untried("", 2*time.Minute),
+			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "default-scheduler" running?`},
+		{name: "zz-scheduler has not tried it", pod: untried(contract.SchedulerName, 95*time.Second),
+			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`},
+		{name: "zz-scheduler has not tried it, a ReplicaSet's pod", pod: ownedPod(untried(contract.SchedulerName, time.Minute)),
+			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)` +
+				"; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"},
+		{name: "not tried yet, just created", pod: untried(contract.SchedulerName, 5*time.Second), want: "Pending: not scheduled yet"},
 		{name: "creating", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, "n1"), want: "Pending: phase Pending on node n1"},
 		{name: "ready", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}, "n1")},
 		{name: "terminating", pod: deleting},

@@ -97,8 +97,25 @@ func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
 		}
 	}
 	z.scheduler.Kill()
+	// A pod created before the webhook notices is routed to zz-scheduler
+	// and waits for it; status says so once no scheduler has tried it.
+	if _, err := cluster.Kubectl(ctx, "-n", ns, "scale", "deployment", "shop", "--replicas=5"); err != nil {
+		t.Fatal(err)
+	}
 	// Its lease lapses after its 15 s duration and the test's 2 s grace.
 	cluster.WaitFor(t, 60*time.Second, "the webhook to leave pods to the default scheduler", routedTo(corev1.DefaultSchedulerName))
+	cluster.WaitFor(t, 60*time.Second, "kubectl zz status to say no scheduler tried the pod", func(ctx context.Context) (bool, string, error) {
+		out, errOut, _ := zz(t, ns, "status", "shop")
+		return strings.Contains(out, `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`) &&
+			strings.Contains(out, "deleting this pod has it replaced there"), out + errOut, nil
+	})
+	stuck, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop", FieldSelector: "spec.nodeName="})
+	if err != nil || len(stuck.Items) != 1 || stuck.Items[0].Spec.SchedulerName != contract.SchedulerName {
+		t.Fatalf("pods of shop on no node: %v, %v; want the one routed to zz-scheduler", err, stuck)
+	}
+	if err := cluster.Client.CoreV1().Pods(ns).Delete(ctx, stuck.Items[0].Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	run := exec.CommandContext(ctx, cluster.Bin("kubectl"), "--kubeconfig", cluster.Kubeconfig, "-n", ns,
 		"run", "probe", "--image", "registry.local/probe:1", "--dry-run=server", "-o", "name")
 	out, err := run.CombinedOutput()
@@ -123,7 +140,7 @@ func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
 		}
 	}
 	if n < 2 {
-		t.Errorf("%d of the shop pods scaled while zz-scheduler was down went to the default scheduler; want the 2 new ones", n)
+		t.Errorf("%d of the shop pods scaled while zz-scheduler was down went to the default scheduler; want the stuck one's replacement and the sixth", n)
 	}
 
 	startZZScheduler(t)

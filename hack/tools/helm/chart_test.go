@@ -214,7 +214,7 @@ func TestChartValues(t *testing.T) {
 		"images": map[string]any{"webhook": map[string]any{"repository": "registry.example/zz-webhook", "tag": "v9.9.9", "digest": digest}},
 		"devicePlugin": map[string]any{"slotsPerCard": 8, "deviceListStrategy": "cdi-cri", "nodeSelector": map[string]any{"gpu": "yes"},
 			"resources": map[string]any{"limits": map[string]any{"memory": "1Gi"}}},
-		"webhook": map[string]any{"replicas": 3, "timeoutSeconds": 2, "policy": "cluster: c1\n",
+		"webhook": map[string]any{"replicas": 3, "timeoutSeconds": 2, "policy": "cluster: c1\n", "schedulerFallback": map[string]any{"grace": "1m"},
 			"tolerations": []any{map[string]any{"key": "infra", "operator": "Exists"}}},
 		"scheduler": map[string]any{"gpuPolicy": "spread", "gpuPreemption": false, "gpuRequeueWindow": "0s", "nodeSelector": map[string]any{"role": "control"}},
 		"logLevel":  4,
@@ -235,6 +235,7 @@ func TestChartValues(t *testing.T) {
 		{"device plugin node selector", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["nodeSelector"], map[string]any{"gpu": "yes", "zz.io/gpu-node": "true"}},
 		{"device plugin resources", podSpec(t, find(t, objs, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["resources"],
 			map[string]any{"limits": map[string]any{"memory": "1Gi"}, "requests": map[string]any{"cpu": "50m", "memory": "64Mi"}}},
+		{"scheduler fallback grace", slices.Contains(podSpec(t, find(t, objs, "Deployment", "zz-webhook"))["containers"].([]any)[0].(map[string]any)["args"].([]any), "--scheduler-lease-grace=1m"), true},
 		{"webhook replicas", find(t, objs, "Deployment", "zz-webhook")["spec"].(map[string]any)["replicas"], float64(3)},
 		{"webhook tolerations", podSpec(t, find(t, objs, "Deployment", "zz-webhook"))["tolerations"], []any{map[string]any{"key": "infra", "operator": "Exists"}}},
 		{"webhook timeout", find(t, objs, "MutatingWebhookConfiguration", "zz-webhook")["webhooks"].([]any)[0].(map[string]any)["timeoutSeconds"], float64(2)},
@@ -247,6 +248,13 @@ func TestChartValues(t *testing.T) {
 		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tc.what, diff)
 		}
+	}
+
+	// Without the fallback the webhook follows no Lease: routed pods wait.
+	args := podSpec(t, find(t, chartObjects(t, chart, map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"enabled": false}}}),
+		"Deployment", "zz-webhook"))["containers"].([]any)[0].(map[string]any)["args"].([]any)
+	if !slices.Contains(args, "--scheduler-lease=") || slices.ContainsFunc(args, func(a any) bool { return strings.HasPrefix(a.(string), "--scheduler-lease-grace") }) {
+		t.Errorf("webhook args with schedulerFallback.enabled=false: %v; want --scheduler-lease= and no grace", args)
 	}
 
 	ch, err := LoadChart(chart)
@@ -266,6 +274,8 @@ func TestChartValues(t *testing.T) {
 		{map[string]any{"scheduler": map[string]any{"gpuRequeueWindow": "10"}}, []string{"/scheduler/gpuRequeueWindow", "does not match pattern"}},
 		{map[string]any{"webhook": map[string]any{"timeoutSeconds": 60}}, []string{"/webhook/timeoutSeconds", "maximum"}},
 		{map[string]any{"webhook": map[string]any{"replicas": "2"}}, []string{"/webhook/replicas", "want integer"}},
+		{map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"grace": "0s"}}}, []string{"/webhook/schedulerFallback/grace"}},
+		{map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"grace": "15"}}}, []string{"/webhook/schedulerFallback/grace", "does not match pattern"}},
 		{map[string]any{"devicePlugin": map[string]any{"slotsPerCard": 0}}, []string{"/devicePlugin/slotsPerCard", "minimum"}},
 		{map[string]any{"devicePlugin": map[string]any{"deviceListStrategy": "cdi"}}, []string{"/devicePlugin/deviceListStrategy", "does not match pattern"}},
 		{map[string]any{"images": map[string]any{"webhook": map[string]any{"digest": "sha256:xyz"}}}, []string{"/images/webhook/digest"}},
@@ -379,6 +389,9 @@ func TestChartNotes(t *testing.T) {
 	}
 	if w := notes(map[string]any{"scheduler": map[string]any{"enabled": false}}); !strings.Contains(w, "zz-scheduler is not part of this release (scheduler.enabled=false)") {
 		t.Errorf("NOTES.txt without the scheduler:\n%s", w)
+	}
+	if w := notes(map[string]any{"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"schedulerFallback": map[string]any{"enabled": false}}}); !strings.Contains(w, "every pod the policy routes to\nzz-scheduler waits until one runs") {
+		t.Errorf("NOTES.txt without the scheduler or the fallback:\n%s", w)
 	}
 	if dp := notes(map[string]any{"webhook": map[string]any{"enabled": false}, "scheduler": map[string]any{"enabled": false}}); strings.Contains(dp, "zz.io/injection") ||
 		strings.Contains(dp, "kubectl zz gpu") || !strings.Contains(dp, "zz.io/gpu-node=true") {
