@@ -23,12 +23,15 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/inject"
 )
 
@@ -90,6 +93,11 @@ type State struct {
 	// SchedulerLease is zz-scheduler's leader-election Lease (nil: none).
 	SchedulerLease    *coordinationv1.Lease
 	SchedulerLeaseErr error
+	// RoutedPending are pods naming zz-scheduler on no node (at most
+	// maxRoutedPending; RoutedMore says there were more).
+	RoutedPending    []corev1.Pod
+	RoutedMore       bool
+	RoutedPendingErr error
 	// WholeCardPools are the webhook policy's pools with gpuCardMemory, read
 	// from the ConfigMap the zz webhook Deployment names (PolicySource);
 	// PolicyErr is why it could not be read.
@@ -126,6 +134,17 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 		s.SchedulerLease = lease
 	} else if !apierrors.IsNotFound(err) {
 		s.SchedulerLeaseErr = err
+	}
+	pending := fields.AndSelectors(fields.OneTermEqualSelector("spec.schedulerName", contract.SchedulerName), fields.OneTermEqualSelector("spec.nodeName", ""))
+	if l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: pending.String(), Limit: maxRoutedPending}); err != nil {
+		s.RoutedPendingErr = err
+	} else {
+		s.RoutedMore = l.Continue != ""
+		for _, p := range l.Items {
+			if p.Spec.SchedulerName == contract.SchedulerName && p.Spec.NodeName == "" { // a client that does not filter by fields
+				s.RoutedPending = append(s.RoutedPending, p)
+			}
+		}
 	}
 	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, part); err != nil {
 		s.WebhooksErr = err
@@ -271,6 +290,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, components(s)...)
 	out = append(out, schedulers(s)...)
 	out = append(out, schedulerLeader(s, now)...)
+	out = append(out, routedPending(s, now)...)
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
 	out = append(out, gpuNodes(s)...)
@@ -450,6 +470,50 @@ func schedulerLeader(s *State, now time.Time) []Result {
 	default:
 		r.Status, r.Hint = OK, ""
 		r.Detail = fmt.Sprintf("%s leads (Lease renewed %s ago)", holder, now.Sub(renewed).Round(time.Second))
+	}
+	return []Result{r}
+}
+
+// maxRoutedPending bounds the pods routedPending reads: enough to tell a
+// backlog from a stall.
+const maxRoutedPending = 500
+
+// routedPending judges the pods waiting for zz-scheduler: a pod it has not
+// judged for deploy.UntriedAfter means no zz-scheduler is scheduling (or its
+// queue is that long), and such a pod waits for it for good, since a pod's
+// scheduler cannot change; pods it found no node for wait for room.
+func routedPending(s *State, now time.Time) []Result {
+	name := "pods routed to " + contract.SchedulerName
+	if s.RoutedPendingErr != nil {
+		return []Result{unreadable(GroupScheduler, name, s.RoutedPendingErr)}
+	}
+	var untried []string
+	for i := range s.RoutedPending {
+		if p := &s.RoutedPending[i]; deploy.Untried(p, now) {
+			untried = append(untried, p.Namespace+"/"+p.Name)
+		}
+	}
+	more := ""
+	if s.RoutedMore {
+		more = "at least "
+	}
+	waiting := len(s.RoutedPending) - len(untried)
+	if len(untried) > 0 {
+		slices.Sort(untried)
+		return []Result{{Group: GroupScheduler, Name: name, Status: Warn,
+			Detail: fmt.Sprintf("%s%s had no verdict from it in over %s (%s): it is not scheduling, or its queue is that long",
+				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried)),
+			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down",
+				contract.SchedulerName, contract.SchedulerName)}}
+	}
+	if waiting == 0 && !slices.ContainsFunc(s.Deployments, func(d appsv1.Deployment) bool {
+		return d.Namespace == contract.SystemNamespace && d.Name == contract.SchedulerName
+	}) {
+		return nil
+	}
+	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}
+	if waiting > 0 {
+		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
 	}
 	return []Result{r}
 }

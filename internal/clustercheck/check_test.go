@@ -153,6 +153,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
 		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
 		"ok scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 leads (Lease renewed 3s ago)",
+		"ok scheduler configuration | pods routed to zz-scheduler: no pod waits for it",
 		"ok GPU nodes | whole cards in pool a100: 2 cards on 1 node of 40960 MiB, as gpuCardMemory says",
 		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
@@ -276,6 +277,11 @@ func TestProblems(t *testing.T) {
 		{"no zz-scheduler Lease", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:10], objs[11])
 		}, Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: no Lease zz-system/zz-scheduler: no replica has ever led"},
+		{"pods zz-scheduler has not judged", withPods(routedPod("a", "shop", time.Minute, false), routedPod("b", "shop", time.Minute, false),
+			routedPod("new", "shop", 10*time.Second, false), routedPod("full", "train", time.Hour, true), routedPod("bound", "shop", time.Hour, false)), Warn,
+			"warn scheduler configuration | pods routed to zz-scheduler: 2 pods had no verdict from it in over 30s (shop/a, shop/b): it is not scheduling, or its queue is that long"},
+		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
+			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
@@ -292,6 +298,29 @@ func TestProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// routedPod is a pod routed to zz-scheduler, created age before now, on no
+// node unless named "bound", judged unschedulable when tried.
+func routedPod(name, ns string, age time.Duration, tried bool) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, CreationTimestamp: metav1.NewTime(now.Add(-age))},
+		Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName}}
+	if name == "bound" {
+		p.Spec.NodeName = "n1"
+	}
+	if tried {
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable}}
+	}
+	return p
+}
+
+func withPods(pods ...*corev1.Pod) func([]runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		for _, p := range pods {
+			objs = append(objs, p)
+		}
+		return objs
 	}
 }
 

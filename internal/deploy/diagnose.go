@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -148,19 +149,27 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
 }
 
-// untriedAfter is how long a pod may wait with no scheduler's verdict
+// UntriedAfter is how long a pod may wait with no scheduler's verdict
 // before status asks whether its scheduler runs: a scheduler that has tried
 // a pod marks it within a second (bound, or PodScheduled=False), so after
 // this only a long queue or a scheduler that is not there explains it.
-const untriedAfter = 30 * time.Second
+const UntriedAfter = 30 * time.Second
+
+// Untried says pod is on no node and no scheduler has judged it (no
+// PodScheduled condition) in the UntriedAfter since it was created.
+func Untried(pod *corev1.Pod, now time.Time) bool {
+	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.CreationTimestamp.IsZero() || now.Sub(pod.CreationTimestamp.Time) < UntriedAfter {
+		return false
+	}
+	return !slices.ContainsFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled })
+}
 
 // notScheduled is the detail of a pod on no node that no scheduler has
 // judged: a pod naming a scheduler that does not run (zz-scheduler down, a
 // typo in schedulerName) waits for it forever, with nothing in its status
 // or events to say so.
 func notScheduled(pod *corev1.Pod, now time.Time) string {
-	created := pod.CreationTimestamp.Time
-	if created.IsZero() || now.Sub(created) < untriedAfter {
+	if !Untried(pod, now) {
 		return "not scheduled yet"
 	}
 	name := pod.Spec.SchedulerName
@@ -168,7 +177,7 @@ func notScheduled(pod *corev1.Pod, now time.Time) string {
 		name = corev1.DefaultSchedulerName
 	}
 	// No age in the words: pods that wait alike share one summary line.
-	d := fmt.Sprintf("not scheduled yet: no scheduler has tried it in over %s; is scheduler %q running?", duration.HumanDuration(untriedAfter), name)
+	d := fmt.Sprintf("not scheduled yet: no scheduler has tried it in over %s; is scheduler %q running?", duration.HumanDuration(UntriedAfter), name)
 	if name == contract.SchedulerName {
 		d += " (kubectl zz check)"
 		// The webhook sends pods created while zz-scheduler is down to the

@@ -113,6 +113,10 @@ func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
 	if err != nil || len(stuck.Items) != 1 || stuck.Items[0].Spec.SchedulerName != contract.SchedulerName {
 		t.Fatalf("pods of shop on no node: %v, %v; want the one routed to zz-scheduler", err, stuck)
 	}
+	// The admin's view: kubectl zz check lists the pods zz-scheduler left untried.
+	if out, _, _ := zz(t, "", "check"); !strings.Contains(out, "pods routed to zz-scheduler: ") || !strings.Contains(out, "had no verdict from it in over 30s (") {
+		t.Errorf("kubectl zz check while a pod waits for zz-scheduler:\n%s", out)
+	}
 	if err := cluster.Client.CoreV1().Pods(ns).Delete(ctx, stuck.Items[0].Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
