@@ -3,7 +3,6 @@ package inject
 import (
 	"encoding/json"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Diff is the JSON patch that turns original into mutated. It is computed
@@ -89,7 +89,7 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 	}
 	// A review changes about eight fields: one allocation for the list.
 	p := &patcher{ok: true, scratch: sc, ops: make([]jsonpatch.Operation, 0, 8)}
-	stringMap(p, "/spec/nodeSelector", a.Spec.NodeSelector, b.Spec.NodeSelector)
+	mapPatch(p, "/spec/nodeSelector", a.Spec.NodeSelector, b.Spec.NodeSelector, func(x, y string) bool { return x == y })
 	if a.Spec.SchedulerName != b.Spec.SchedulerName {
 		scalar(p, "/spec/schedulerName", a.Spec.SchedulerName != "", b.Spec.SchedulerName != "", b.Spec.SchedulerName)
 	}
@@ -130,8 +130,9 @@ func scalar(p *patcher, path string, had, has bool, v any) {
 	}
 }
 
-// stringMap patches an omitempty map of strings key by key.
-func stringMap(p *patcher, path string, a, b map[string]string) {
+// mapPatch patches an omitempty map key by key; same says whether two
+// values show alike in JSON.
+func mapPatch[K ~string, V any](p *patcher, path string, a, b map[K]V, same func(V, V) bool) {
 	switch {
 	case len(a) == 0 && len(b) == 0:
 	case len(a) == 0:
@@ -141,14 +142,14 @@ func stringMap(p *patcher, path string, a, b map[string]string) {
 	default:
 		for _, k := range sortedKeys(a) {
 			if _, ok := b[k]; !ok {
-				p.remove(path + "/" + escape(k))
+				p.remove(path + "/" + escape(string(k)))
 			}
 		}
 		for _, k := range sortedKeys(b) {
 			if old, ok := a[k]; !ok {
-				p.add(path+"/"+escape(k), b[k])
-			} else if old != b[k] {
-				p.replace(path+"/"+escape(k), b[k])
+				p.add(path+"/"+escape(string(k)), b[k])
+			} else if !same(old, b[k]) {
+				p.replace(path+"/"+escape(string(k)), b[k])
 			}
 		}
 	}
@@ -214,48 +215,16 @@ func container(p *patcher, path string, a, b *corev1.Container) {
 			p.add(path+"/resources", br)
 		}
 	} else {
-		resourceList(p, path+"/resources/limits", ar.Limits, br.Limits)
-		resourceList(p, path+"/resources/requests", ar.Requests, br.Requests)
+		mapPatch(p, path+"/resources/limits", ar.Limits, br.Limits, sameQuantity)
+		mapPatch(p, path+"/resources/requests", ar.Requests, br.Requests, sameQuantity)
 	}
 	probe(p, path+"/readinessProbe", a.ReadinessProbe, b.ReadinessProbe)
 	probe(p, path+"/livenessProbe", a.LivenessProbe, b.LivenessProbe)
 	probe(p, path+"/startupProbe", a.StartupProbe, b.StartupProbe)
 }
 
-func resourceList(p *patcher, path string, a, b corev1.ResourceList) {
-	switch {
-	case len(a) == 0 && len(b) == 0:
-	case len(a) == 0:
-		p.add(path, b)
-	case len(b) == 0:
-		p.remove(path)
-	default:
-		for _, name := range resourceNames(a) {
-			if _, ok := b[name]; !ok {
-				p.remove(path + "/" + escape(string(name)))
-			}
-		}
-		for _, name := range resourceNames(b) {
-			old, had := a[name]
-			nw := b[name]
-			switch {
-			case !had:
-				p.add(path+"/"+escape(string(name)), nw)
-			case old.String() != nw.String(): // what JSON would show
-				p.replace(path+"/"+escape(string(name)), nw)
-			}
-		}
-	}
-}
-
-func resourceNames(l corev1.ResourceList) []corev1.ResourceName {
-	names := make([]corev1.ResourceName, 0, len(l))
-	for k := range l {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
-}
+// sameQuantity compares quantities as JSON shows them.
+func sameQuantity(a, b resource.Quantity) bool { return a.String() == b.String() }
 
 func probe(p *patcher, path string, a, b *corev1.Probe) {
 	if !equality.Semantic.DeepEqual(a, b) {
