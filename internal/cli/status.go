@@ -281,7 +281,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					who, st.App, st.Revision, st.App)
 			}
 			if !o.list && len(st.Drift) > 0 {
-				fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
+				if st.Revision > 0 || st.RecordsUnreadable {
+					fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
+				} else {
+					fmt.Fprintf(&reasons, "%s runs what no revision records:\n", who)
+				}
 				for _, d := range st.Drift {
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}

@@ -272,6 +272,27 @@ func TestDiffRevisions(t *testing.T) {
 	}
 }
 
+// TestAppStatusFirstDeployFailed: an app whose first deploy failed has a
+// Deployment and no revision; status says why there is none.
+func TestAppStatusFirstDeployFailed(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	ctl.setStuck("reg/shop:bad")
+	o := opts()
+	o.Timeout = 100 * time.Millisecond
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("deploy of a stuck image: %v", err)
+	}
+	if d := appDrift(t, c); len(d) != 1 || !strings.Contains(d[0], "deployment shop was applied by a kubectl zz command that recorded no revision") ||
+		!strings.Contains(d[0], "no revision of the app is recorded: kubectl zz deploy records one once its rollout completes") {
+		t.Fatalf("drift after a failed first deploy: %q", d)
+	}
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if d := appDrift(t, c); len(d) != 0 {
+		t.Fatalf("drift after a deploy that completed: %q", d)
+	}
+}
+
 // TestAppStatusDrift: status tells a Deployment that the latest revision
 // does not describe: a failed deploy left running (its token is in no
 // record), or a pod template written outside kubectl zz; a failed deploy

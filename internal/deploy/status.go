@@ -149,6 +149,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	// Apps by namespace/name: several namespaces may hold one of a name.
 	apps := map[string]*AppStatus{}
 	tokens := map[string]string{} // the latest record's apply token, per app
+	recorded := map[string]bool{} // apps with a record, readable or not
 	get := func(ns, name string) (*AppStatus, string) {
 		key := ns + "/" + name
 		if apps[key] == nil {
@@ -162,6 +163,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		if string(s.Type) != contract.SecretTypeRevision || name == "" {
 			continue
 		}
+		recorded[s.Namespace+"/"+name] = true
 		rev, err := parseRecordMeta(s)
 		if err != nil {
 			continue // History reports unreadable records
@@ -186,7 +188,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			// Any other Deployment of the app is its canary (<app>-canary).
 			st.Canary = r
 		}
-		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key])...)
+		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable)...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -270,10 +272,16 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 // rev, apply token): another token is an apply no record describes (records
 // older than the token have none, and are not judged); a pod template field
 // another manager owns was written outside kubectl zz.
-func drift(d *appsv1.Deployment, rev int64, token string) []string {
+func drift(d *appsv1.Deployment, rev int64, token string, recorded bool) []string {
 	var out []string
-	if live := d.Annotations[contract.AnnotationApplyID]; rev > 0 && token != "" && live != token {
+	live := d.Annotations[contract.AnnotationApplyID]
+	switch {
+	case rev > 0 && token != "" && live != token:
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); it runs %s, not revision %d", d.Name, running(d), rev))
+	case !recorded && live != "":
+		// The app's first deploy applied it and never recorded: its
+		// rollout failed, or it was stopped, or it is still under way.
+		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped), and no revision of the app is recorded: kubectl zz deploy records one once its rollout completes", d.Name))
 	}
 	if w := templateWriter(d.ManagedFields); w != "" {
 		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))

@@ -214,6 +214,11 @@ func TestDeployFailsWithReason(t *testing.T) {
 	if _, _, err := zz(t, ns, "rollback", "shop"); err == nil || !strings.Contains(err.Error(), "no recorded revisions") {
 		t.Fatalf("rollback of an app never deployed: %v", err)
 	}
+	// status says why the app it left has no revision.
+	if out, _, _ := zz(t, ns, "status", "shop"); !strings.Contains(out, "<none> (drifted)") || !strings.Contains(out, "shop runs what no revision records:") ||
+		!strings.Contains(out, "no revision of the app is recorded: kubectl zz deploy records one once its rollout completes") {
+		t.Errorf("kubectl zz status of an app whose first deploy failed:\n%s", out)
+	}
 	// kubectl zz events: the scheduler's warnings about the app's pods, and
 	// the Deployment's scaling, from the real control plane.
 	out, _, err := zz(t, ns, "events", "shop")
