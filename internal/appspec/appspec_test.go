@@ -121,6 +121,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "port twice", spec: "type: web\n  image: a:1\n  ports: [{name: metrics, port: 8080}]", want: "spec.ports[0].port: 8080 is used twice"},
 		{name: "port range", spec: "type: worker\n  image: a:1\n  ports: [{name: metrics, port: 0}]", want: "spec.ports[0].port: 0 is out of range"},
 		{name: "port protocol", spec: "type: web\n  image: a:1\n  ports: [{name: m, port: 9, protocol: SCTP}]", want: `spec.ports[0].protocol: "SCTP" is not a protocol`},
+		{name: "gpuWhole without gpuMem", spec: "type: web\n  image: a:1\n  gpus: 2\n  gpuWhole: true", want: "spec.gpuWhole: is set without spec.gpuMem"},
 		{name: "gpuNumaBind without gpuMem", spec: "type: web\n  image: a:1\n  gpuNumaBind: true", want: "spec.gpuNumaBind: is set without spec.gpuMem or spec.gpus"},
 		{name: "gpuModels without gpuMem", spec: "type: web\n  image: a:1\n  gpuModels: [A100]", want: "spec.gpuModels: is set without spec.gpuMem or spec.gpus"},
 		{name: "gpuModels entry with a comma", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpuModels: [\"A100,H100\"]", want: `spec.gpuModels[0]: "A100,H100" is not one card model; write one model, or a part of it, per entry`},

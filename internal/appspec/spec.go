@@ -112,6 +112,9 @@ type Spec struct {
 	// GPUNUMABind keeps all of a pod's cards on one NUMA node, or the pod
 	// waits (zz.io/gpu-numa-bind).
 	GPUNUMABind bool `json:"gpuNumaBind,omitempty"`
+	// GPUWhole asks for whole cards of any size up to gpuMem, each the
+	// pod's own (zz.io/gpu-whole), as nvidia.com/gpu gives on mixed cards.
+	GPUWhole bool `json:"gpuWhole,omitempty"`
 	// GPUModels admits only cards whose model names one of these, in any
 	// case ([A100, H100]; zz.io/gpu-model), AvoidGPUModels refuses cards
 	// whose model names one of these ([T4]; zz.io/gpu-model-avoid).

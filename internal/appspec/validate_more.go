@@ -84,6 +84,8 @@ func (v *validator) escapeHatches(s *Spec) {
 	switch {
 	case s.GPUNUMABind && !gpu:
 		v.add("spec.gpuNumaBind", "is set without spec.gpuMem or spec.gpus", "set gpuMem, the memory per card, e.g. 4Gi, and gpus, the cards to keep on one NUMA node")
+	case s.GPUWhole && s.GPUMem == "":
+		v.add("spec.gpuWhole", "is set without spec.gpuMem", "set gpuMem to the most memory a card may have, e.g. 80Gi: the pod gets whole cards of any size up to it, and a quota counts that much per card")
 	case s.GPUs < 0 || s.GPUs > maxGPUs:
 		v.add("spec.gpus", fmt.Sprintf("%d is out of range", s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	}

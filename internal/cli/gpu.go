@@ -34,7 +34,7 @@ type GPUOptions struct {
 	AllNamespaces bool
 	// Fit judges one pod on every GPU node instead, as the extender would
 	// now: a memory per card ("24Gi", with FitCards, FitModels,
-	// FitAvoidModels, FitUUIDs, FitAvoidUUIDs and FitNUMABind) or
+	// FitAvoidModels, FitUUIDs, FitAvoidUUIDs, FitNUMABind and FitWhole) or
 	// "pod/NAME", a pending pod of the
 	// namespace. Policy is the placement policy where the pod names none.
 	Fit            string
@@ -44,6 +44,7 @@ type GPUOptions struct {
 	FitUUIDs       string
 	FitAvoidUUIDs  string
 	FitNUMABind    bool
+	FitWhole       bool
 	Policy         string
 
 	fitReq gpushare.Request
@@ -84,8 +85,8 @@ stays Pending although memory is free. This is what the extender's binpack weigh
 (its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).
 
 With --fit it judges one pod on every GPU node, as the extender would now: a
-request (memory per card, with --cards, --gpu-model, --avoid-gpu-model and
---numa-bind) or pod/NAME, a pending pod of the namespace. Per node: whether it fits,
+request (memory per card, with --cards, --gpu-model, --avoid-gpu-model,
+--numa-bind and --whole) or pod/NAME, a pending pod of the namespace. Per node: whether it fits,
 the cards the policy would choose (--policy, binpack as the extender's default
 unless the pod names one), how many such pods the node could take (MORE) and,
 where it does not fit, the extender's reason, the one a Pending pod's
@@ -123,6 +124,7 @@ FailedScheduling event carries.`,
 	fl.StringVar(&o.FitUUIDs, "gpu-card", "", "With --fit MEMORY: only the cards with one of these UUIDs, comma-separated (zz.io/gpu-card)")
 	fl.StringVar(&o.FitAvoidUUIDs, "avoid-gpu-card", "", "With --fit MEMORY: none of the cards with these UUIDs, comma-separated (zz.io/gpu-card-avoid)")
 	fl.BoolVar(&o.FitNUMABind, "numa-bind", false, "With --fit MEMORY: all the pod's cards on one NUMA node (zz.io/gpu-numa-bind)")
+	fl.BoolVar(&o.FitWhole, "whole", false, "With --fit MEMORY: whole cards of any size up to MEMORY, of one size, no other pod on them (zz.io/gpu-whole)")
 	fl.StringVar(&o.Policy, "policy", "", "With --fit: the placement policy where the pod names none: binpack (the extender's default), bestfit or spread")
 	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
@@ -163,10 +165,10 @@ func (o *GPUOptions) Validate() error {
 
 // validateFit checks --fit and the flags that shape its request.
 func (o *GPUOptions) validateFit() error {
-	shaping := o.FitCards != 0 || o.FitModels != "" || o.FitAvoidModels != "" || o.FitUUIDs != "" || o.FitAvoidUUIDs != "" || o.FitNUMABind
+	shaping := o.FitCards != 0 || o.FitModels != "" || o.FitAvoidModels != "" || o.FitUUIDs != "" || o.FitAvoidUUIDs != "" || o.FitNUMABind || o.FitWhole
 	if o.Fit == "" {
 		if shaping || o.Policy != "" {
-			return errors.New("--cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card, --numa-bind and --policy describe the pod --fit judges: add --fit 24Gi (or --fit pod/NAME)")
+			return errors.New("--cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card, --numa-bind, --whole and --policy describe the pod --fit judges: add --fit 24Gi (or --fit pod/NAME)")
 		}
 		return nil
 	}
@@ -179,7 +181,7 @@ func (o *GPUOptions) validateFit() error {
 	}
 	if name, ok := strings.CutPrefix(o.Fit, "pod/"); ok {
 		if shaping {
-			return fmt.Errorf("--fit %s judges what the pod asks for: drop --cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card and --numa-bind", o.Fit)
+			return fmt.Errorf("--fit %s judges what the pod asks for: drop --cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card, --numa-bind and --whole", o.Fit)
 		}
 		if name == "" {
 			return errors.New("--fit pod/ names no pod: write pod/NAME")
@@ -198,7 +200,7 @@ func (o *GPUOptions) validateFit() error {
 	if o.fitReq, err = gpushare.NewRequest(q, cards); err != nil {
 		return fmt.Errorf("--fit: %w", err)
 	}
-	o.fitReq.SameNUMA = o.FitNUMABind
+	o.fitReq.SameNUMA, o.fitReq.Whole = o.FitNUMABind, o.FitWhole
 	if o.FitModels != "" {
 		if o.fitReq.Models, err = gpushare.ParseModels(o.FitModels); err != nil {
 			return fmt.Errorf("--gpu-model: %w", err)

@@ -520,9 +520,9 @@ func routedPending(s *State, now time.Time) []Result {
 
 // wholeCardPools judges the webhook policy's pools with gpuCardMemory
 // against the cards of their GPU nodes: a pod asking for zz.io/gpu alone
-// gets that much memory per card, so a smaller card never takes it (an
-// "80Gi" written for H100s, whose cards have 81559 MiB, leaves such pods
-// Pending for good) and a larger one is left partly unused.
+// gets whole cards of any size up to it, charged that much each, so a
+// larger card never takes it (a pool whose cards are all larger leaves such
+// pods Pending for good) and a smaller one is taken whole.
 func wholeCardPools(s *State) []Result {
 	if s.PolicyErr != nil {
 		return []Result{unreadable(GroupGPUNodes, "the webhook policy "+s.PolicySource, s.PolicyErr)}
@@ -562,12 +562,15 @@ func wholeCardPools(s *State) []Result {
 		case nodes == 0:
 			r.Status = Warn
 			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, but no GPU node matches the pool's nodeSelector %v: pods asking for zz.io/gpu alone there stay Pending", pool.MiB, pool.NodeSelector)
-		case len(smaller) > 0:
+		case len(larger) == cards:
 			r.Status = Fail
-			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, more than %s: no pod asking for zz.io/gpu alone fits those cards; set it to the pool's card memory", pool.MiB, listSome(smaller))
+			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, less than every card of the pool (%s): no pod asking for zz.io/gpu alone fits; set it to the pool's largest card memory", pool.MiB, listSome(larger))
 		case len(larger) > 0:
 			r.Status = Warn
-			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, less than %s: whole-card pods leave the rest of those cards to other pods", pool.MiB, listSome(larger))
+			r.Detail = fmt.Sprintf("gpuCardMemory %d MiB, less than %s: whole-card pods never get those cards (a pod holds no more than it is charged); set it to the pool's largest card memory", pool.MiB, listSome(larger))
+		case len(smaller) > 0:
+			r.Hint = ""
+			r.Detail = fmt.Sprintf("%s on %s of at most %d MiB (smaller: %s): whole-card pods take any of them whole, each charged %d MiB", count(cards, "card"), count(nodes, "node"), pool.MiB, listSome(smaller), pool.MiB)
 		default:
 			r.Hint = ""
 			r.Detail = fmt.Sprintf("%s on %s of %d MiB, as gpuCardMemory says", count(cards, "card"), count(nodes, "node"), pool.MiB)

@@ -266,10 +266,14 @@ func TestProblems(t *testing.T) {
 			l.HolderIdentity, l.LeaseDurationSeconds = ptr.To(""), ptr.To[int32](1)
 			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-time.Second)))
 		}), OK, "ok scheduler configuration | zz-system/zz-scheduler leader: the last leader released the Lease a moment ago"},
-		{"whole cards larger than the pool's cards", policyEdit(wholeCardPolicy("80Gi")), Fail,
-			"fail GPU nodes | whole cards in pool a100: gpuCardMemory 81920 MiB, more than node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB): no pod asking for zz.io/gpu alone fits those cards"},
-		{"whole cards smaller than the pool's cards", policyEdit(wholeCardPolicy("39Gi")), Warn,
-			"warn GPU nodes | whole cards in pool a100: gpuCardMemory 39936 MiB, less than node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB): whole-card pods leave the rest"},
+		{"whole cards up to more than the pool's cards", policyEdit(wholeCardPolicy("80Gi")), OK,
+			"ok GPU nodes | whole cards in pool a100: 2 cards on 1 node of at most 81920 MiB (smaller: node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB)): whole-card pods take any of them whole, each charged 81920 MiB"},
+		{"whole cards up to less than some cards of the pool", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-0","model":"A100","memoryMiB":40960,"healthy":true},{"index":1,"uuid":"GPU-1","model":"A100","memoryMiB":81920,"healthy":true}]}`
+			return objs
+		}, Warn, "warn GPU nodes | whole cards in pool a100: gpuCardMemory 40960 MiB, less than node gpu-1 card 1 (81920 MiB): whole-card pods never get those cards"},
+		{"whole cards up to less than every card of the pool", policyEdit(wholeCardPolicy("39Gi")), Fail,
+			"fail GPU nodes | whole cards in pool a100: gpuCardMemory 39936 MiB, less than every card of the pool (node gpu-1 card 0 (40960 MiB), node gpu-1 card 1 (40960 MiB)): no pod asking for zz.io/gpu alone fits"},
 		{"whole cards on a pool without GPU nodes", policyEdit(strings.ReplaceAll(wholeCardPolicy("40Gi"), "zz.io/pool: a100", "zz.io/pool: h100")), Warn,
 			"warn GPU nodes | whole cards in pool a100: gpuCardMemory 40960 MiB, but no GPU node matches the pool's nodeSelector map[zz.io/pool:h100]"},
 		{"the webhook policy unreadable", policyEdit("largestGPUCard: 80Gi\nbogus: 1\n"), Warn,

@@ -21,7 +21,7 @@
 //     without ResourceGPUMem: cards are assigned by memory, so such a
 //     container could be handed none. On a pool whose webhook policy sets
 //     gpuCardMemory the webhook gives it whole cards (ResourceGPUMem set to
-//     that); elsewhere the webhook and the policy zz-gpu-mem-total refuse it
+//     that, and AnnotationGPUWhole); elsewhere the webhook and the policy zz-gpu-mem-total refuse it
 //     at creation.
 //   - ResourceGPUMemTotal ("zz.io/gpu-mem-total") is ResourceGPUMem ×
 //     ResourceGPU, the container's GPU memory over all its cards: what a
@@ -46,7 +46,10 @@
 //     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread), and
 //     require all its cards on one NUMA node (GPU.NUMANode, published in the
 //     inventory) with AnnotationGPUNUMABind="true", and admit or refuse card
-//     models with AnnotationGPUModel and AnnotationGPUModelAvoid. When it
+//     models with AnnotationGPUModel and AnnotationGPUModelAvoid, and ask
+//     for whole cards of any size up to its memory with
+//     AnnotationGPUWhole="true" (AnnotationGPUMemMiB is then the cards'
+//     own memory, at most ResourceGPUMem). When it
 //     preempts lower-priority pods for a pod, it records the node and time
 //     on that pod in AnnotationGPUNomination once the victims are evicted,
 //     so another replica, or itself after a restart, keeps the memory they

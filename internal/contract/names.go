@@ -63,6 +63,13 @@ const (
 	// a card an admin suspects, or the one card a debugging pod must be on.
 	AnnotationGPUCard      = Prefix + "gpu-card"
 	AnnotationGPUCardAvoid = Prefix + "gpu-card-avoid"
+	// AnnotationGPUWhole, "true" on a pod, asks for whole cards of any size
+	// up to its ResourceGPUMem (HAMi's nvidia.com/gpumem-percentage: 100;
+	// nvidia.com/gpu on cards of mixed sizes): each card is one no other
+	// pod holds, all of one size, and the pod holds all of its memory
+	// (AnnotationGPUMemMiB is the card's memory, at most what it asks for,
+	// so a quota charged what it asks for is never short).
+	AnnotationGPUWhole = Prefix + "gpu-whole"
 )
 
 // GPU placement policies, values of AnnotationGPUPolicy.

@@ -117,18 +117,21 @@ func allocated(pod *corev1.Pod) bool {
 
 // CheckAssignment reports why a does not agree with what pod asks for (an
 // error wrapping ErrInconsistent), or nil: the pod must ask for GPU memory,
-// be assigned as many cards as its contract.ResourceGPU and, on each, exactly
-// its contract.ResourceGPUMem. Annotations anyone could have written are
+// be assigned as many cards as its contract.ResourceGPU and, on each, at
+// most its contract.ResourceGPUMem (exactly, unless its cards are whole). Annotations anyone could have written are
 // trusted only that far; which node the cards are on is the caller's check.
 func CheckAssignment(pod *corev1.Pod, a *Assignment) error {
-	req, err := PodRequest(pod)
+	req, err := podResources(pod) // the spec alone: what the pod's annotations say may change after its bind
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrInconsistent, err)
 	case len(a.UUIDs) != req.Cards:
 		return fmt.Errorf("%w: it names %d card(s), the pod asks for %d", ErrInconsistent, len(a.UUIDs), req.Cards)
-	case a.MemMiB != req.MemMiB:
-		return fmt.Errorf("%w: it holds %d MiB per card, the pod asks for %d MiB", ErrInconsistent, a.MemMiB, req.MemMiB)
+	case a.MemMiB > req.MemMiB:
+		// Less is a whole card smaller than asked for, not judged by the
+		// pod's annotation: the card it holds must stay held whatever the
+		// annotation says later.
+		return fmt.Errorf("%w: it holds %d MiB per card, more than the %d MiB the pod asks for", ErrInconsistent, a.MemMiB, req.MemMiB)
 	}
 	return nil
 }

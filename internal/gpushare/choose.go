@@ -61,6 +61,9 @@ func (c *Card) FreeMiB() int64 {
 // fits is Fit without the reason, so it allocates nothing on the way
 // (preemption asks it once per candidate victim).
 func fits(cards []Card, req Request) bool {
+	if req.Whole {
+		return fitsWhole(cards, req)
+	}
 	if len(cards) < req.Cards {
 		return false
 	}
@@ -83,6 +86,9 @@ func Fit(cards []Card, req Request) error {
 	}
 	if len(cards) < req.Cards {
 		return fmt.Errorf("node has %d GPU cards < %d asked", len(cards), req.Cards)
+	}
+	if req.Whole {
+		return wholeMisfit(cards, req)
 	}
 	var fitting int
 	var largest int64
@@ -198,27 +204,32 @@ func freeList(cards []Card, req Request) string {
 // allow (numaCompact). It is a pure function of its arguments; h matters to
 // binpack only (nil: best-fit).
 func Choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, error) {
-	idx, _, err := choose(cards, req, policy, h)
+	idx, _, sized, err := choose(cards, req, policy, h)
 	if err != nil {
 		return nil, err
 	}
-	return numaCompact(cards, req, idx), nil
+	return numaCompact(cards, sized, idx), nil
 }
 
 // NodeCost is what placing req on a node's cards costs by policy (the cost of
 // the cards Choose picks), or why the node does not fit.
 func NodeCost(cards []Card, req Request, policy Policy, h *Headroom) (Cost, error) {
-	_, c, err := choose(cards, req, policy, h)
+	_, c, _, err := choose(cards, req, policy, h)
 	return c, err
 }
 
-func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost, error) {
+// choose is Choose without the NUMA swaps, with the choice's cost and the
+// request it chose for (a whole-card request sized for the cards chosen).
+func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost, Request, error) {
+	if req.Whole {
+		return chooseWhole(cards, req, policy, h)
+	}
 	if err := Fit(cards, req); err != nil {
-		return nil, Cost{}, err
+		return nil, Cost{}, req, err
 	}
 	if !req.SameNUMA || req.Cards < 2 {
 		idx, c := chooseAmong(cards, req, policy, h, nil)
-		return idx, c, nil
+		return idx, c, req, nil
 	}
 	if doms := knownNUMANodes(cards); len(doms) > 1 {
 		// The policy's choice on each NUMA node that can hold the pod (Fit
@@ -250,10 +261,10 @@ func choose(cards []Card, req Request, policy Policy, h *Headroom) ([]int, Cost,
 		if c.band > 0 {
 			c.tight = tight
 		}
-		return idxs[best], c, nil
+		return idxs[best], c, req, nil
 	}
 	idx, c := chooseAmong(cards, req, policy, h, nil)
-	return idx, c, nil
+	return idx, c, req, nil
 }
 
 // chooseAmong is choose among the cards allow admits (nil: all), of which at

@@ -56,7 +56,7 @@ func TestLedgerRefusesInconsistentAssignments(t *testing.T) {
 	}{
 		{name: "consistent", pod: podWith("x", "a", asking(1000, 1), card0(1000)), consistent: true},
 		{name: "asks for no GPU memory", pod: podWith("x", "a", nil, card0(1000)), wantErr: "asks for no zz.io/gpu-mem"},
-		{name: "memory differs from the request", pod: podWith("x", "a", asking(1000, 1), card0(15000)), wantErr: "holds 15000 MiB per card, the pod asks for 1000"},
+		{name: "memory differs from the request", pod: podWith("x", "a", asking(1000, 1), card0(15000)), wantErr: "holds 15000 MiB per card, more than the 1000 MiB the pod asks for"},
 		{name: "more cards than asked", pod: podWith("x", "a", asking(1000, 1),
 			&Assignment{Indexes: []int{0, 1}, UUIDs: []string{"GPU-a-0", "GPU-a-1"}, MemMiB: 1000, AssumeTime: tNow}), wantErr: "names 2 card(s), the pod asks for 1"},
 		{name: "card of another node", pod: podWith("x", "a", asking(1000, 1),

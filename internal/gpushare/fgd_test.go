@@ -286,6 +286,8 @@ func TestTopShapes(t *testing.T) {
 func FuzzChooseNeverOverfills(f *testing.F) {
 	f.Add([]byte{8, 3, 2, 1, 0, 200, 7, 100, 3, 50, 9, 0, 0, 255, 1}, uint16(4000), uint8(2), uint8(0))
 	f.Add([]byte{80, 80, 80, 80, 16, 16}, uint16(40000), uint8(4), uint8(1))
+	f.Add([]byte{79, 1, 0, 39, 1, 0, 39, 1, 0, 15, 1, 1}, uint16(60000), uint8(1), uint8(31)) // whole cards, mixed sizes
+	f.Add([]byte{39, 1, 0, 39, 1, 64, 39, 1, 0, 79, 1, 0}, uint16(50000), uint8(0x81), uint8(36))
 	f.Fuzz(func(t *testing.T, raw []byte, mem uint16, ncards, pol uint8) {
 		var cs []Card
 		for i := 0; i+2 < len(raw) && len(cs) < 12; i += 3 {
@@ -299,6 +301,7 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 		req := Request{MemMiB: int64(mem) + 1, Cards: int(ncards%5) + 1, SameNUMA: ncards&0x80 != 0}
 		req.Models = []string{"", "a100", "A100,H100"}[pol/5%3]
 		req.AvoidModels = []string{"", "t4"}[pol/15%2]
+		req.Whole = pol/30%2 == 1
 		policy := []Policy{Binpack, BestFit, Spread, fgd, fgdBand}[pol%5]
 		mix := NewMix(map[Request]int{req: 2, {MemMiB: gib, Cards: 1}: 1, {MemMiB: 20 * gib, Cards: 2}: 1})
 		got, err := Choose(cs, req, policy, NewHeadroom(mix, [][]Card{cs, gibCards(80, 80, 40, 40)}))
@@ -313,7 +316,14 @@ func FuzzChooseNeverOverfills(f *testing.F) {
 		}
 		for _, i := range got {
 			c := cs[i]
-			if !c.Healthy || !req.admits(&c) || c.FreeMiB() < req.MemMiB || c.UsedMiB+req.MemMiB > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
+			mem := req.MemMiB
+			if req.Whole { // all of cards of one size, at most asked, no pod on them
+				mem = c.MemoryMiB
+				if c.MemoryMiB != cs[got[0]].MemoryMiB || c.Pods > 0 || c.UsedMiB > 0 {
+					t.Fatalf("%s put %s on cards %v: card %+v", policy, req, got, c)
+				}
+			}
+			if !c.Healthy || !req.admits(&c) || c.FreeMiB() < mem || c.UsedMiB+mem > c.MemoryMiB || (c.Slots > 0 && c.Pods+1 > c.Slots) {
 				t.Fatalf("%s put %s on card %+v", policy, req, c)
 			}
 		}

@@ -81,6 +81,9 @@ func Room(cards []Card, req Request) int {
 	if req.MemMiB <= 0 || req.Cards <= 0 {
 		return 0
 	}
+	if req.Whole {
+		return roomWhole(cards, req)
+	}
 	all := roomOn(cards, req, nil)
 	doms := knownNUMANodes(cards)
 	if !req.SameNUMA || req.Cards < 2 || len(doms) < 2 {

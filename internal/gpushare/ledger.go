@@ -370,6 +370,9 @@ func (l *Ledger) reserveOn(n *node, nodeName string, pod types.NamespacedName, u
 		return nil, err
 	}
 	a := Assignment{MemMiB: req.MemMiB, AssumeTime: now}
+	if req.Whole {
+		a.MemMiB = n.cards[chosen[0]].MemoryMiB // all of each card, of one size
+	}
 	for _, p := range chosen {
 		a.Indexes = append(a.Indexes, n.cards[p].Index)
 		a.UUIDs = append(a.UUIDs, n.cards[p].UUID)

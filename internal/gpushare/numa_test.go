@@ -110,7 +110,7 @@ func TestNUMACompactCostsThePackingNothing(t *testing.T) {
 		req := Request{MemMiB: int64(1+r.IntN(40)) * gib, Cards: 1 + r.IntN(min(n, 4))}
 		for _, policy := range []Policy{Binpack, BestFit, Spread} {
 			h := NewHeadroom(NewMix(map[Request]int{req: 2, {MemMiB: 8 * gib, Cards: 2}: 1}), [][]Card{cs})
-			raw, _, err := choose(cs, req, policy, h)
+			raw, _, _, err := choose(cs, req, policy, h)
 			if err != nil {
 				continue
 			}

@@ -138,7 +138,7 @@ func (e *extenderPlacer) placeOn(nodes [][]Card, win []int, req Request, h *Head
 	n := win[top[e.rng.IntN(len(top))]]
 	idx, err := Choose(nodes[n], req, e.policy, h)
 	if e.rawCards {
-		idx, _, err = choose(nodes[n], req, e.policy, h)
+		idx, _, _, err = choose(nodes[n], req, e.policy, h)
 	}
 	if err != nil {
 		panic(err) // the node fits

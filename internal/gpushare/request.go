@@ -60,11 +60,25 @@ type Request struct {
 	// they are not part of the request's shape either.
 	UUIDs      string `json:"uuids,omitempty"`
 	AvoidUUIDs string `json:"avoidUUIDs,omitempty"`
+	// Whole asks for whole cards of any size up to MemMiB, all of one size
+	// and each with no other pod (contract.AnnotationGPUWhole): the pod then
+	// holds each card's whole memory, never more than it asks for (whole.go).
+	Whole bool `json:"whole,omitempty"`
+	// cardMiB, set on a whole request resolved to one card size (sized),
+	// admits only the cards of exactly that memory that hold no pod.
+	cardMiB int64
 }
 
 func (r Request) String() string {
 	var s string
 	switch {
+	case r.Whole && r.Cards == 1:
+		s = fmt.Sprintf("a whole card of at most %d MiB", r.MemMiB)
+	case r.Whole:
+		s = fmt.Sprintf("%d whole cards of one size, at most %d MiB each", r.Cards, r.MemMiB)
+		if r.SameNUMA {
+			s += ", of one NUMA node"
+		}
 	case r.Cards == 1:
 		s = fmt.Sprintf("%d MiB on 1 card", r.MemMiB)
 	case r.SameNUMA:
@@ -154,8 +168,12 @@ func (r *Request) takes(c *Card) bool {
 	return r.admits(c)
 }
 
-// admits reports whether req may have card c by its model and UUID.
+// admits reports whether req may have card c by its model, UUID and, for
+// whole cards, size.
 func (r *Request) admits(c *Card) bool {
+	if r.cardMiB > 0 && (c.MemoryMiB != r.cardMiB || c.Pods > 0) || r.Whole && c.MemoryMiB > r.MemMiB {
+		return false
+	}
 	if r.Models == "" && r.AvoidModels == "" && r.UUIDs == "" && r.AvoidUUIDs == "" {
 		return true
 	}
@@ -214,9 +232,27 @@ func (r *Request) cardsPhrase() string {
 }
 
 // PodRequest reads a pod's GPU request from its containers' limits (requests
-// when no limit is set). zz shares GPUs per pod: one container holds the GPU
-// work, so a second container asking for GPU memory is an error.
+// when no limit is set) and whether it asks for whole cards
+// (contract.AnnotationGPUWhole). zz shares GPUs per pod: one container holds
+// the GPU work, so a second container asking for GPU memory is an error.
 func PodRequest(pod *corev1.Pod) (Request, error) {
+	req, err := podResources(pod)
+	if err != nil {
+		return req, err
+	}
+	if v, ok := pod.Annotations[contract.AnnotationGPUWhole]; ok {
+		whole, err := strconv.ParseBool(v)
+		if err != nil {
+			return Request{}, fmt.Errorf("annotation %s: %q is not a boolean; use \"true\" for whole cards of any size up to the %s asked", contract.AnnotationGPUWhole, v, contract.ResourceGPUMem)
+		}
+		req.Whole = whole
+	}
+	return req, nil
+}
+
+// podResources is PodRequest from the pod's spec alone, which cannot change
+// once the pod exists (its annotations can).
+func podResources(pod *corev1.Pod) (Request, error) {
 	var found []string
 	var req Request
 	for _, c := range Containers(pod) {
@@ -250,8 +286,9 @@ func PodRequest(pod *corev1.Pod) (Request, error) {
 // memory, so the pod would fail at the kubelet; refused up front instead.
 func cardsWithoutMemory(container string, cards resource.Quantity) error {
 	return cardsError{fmt.Sprintf("container %s asks for %s %s without %s: zz shares cards by GPU memory, so ask for the memory the container needs on each card "+
-		"(%s: 16Gi); for cards of its own, ask for a card's whole memory (kubectl zz gpu lists each card's TOTAL) and pick the model with the pod annotation %s",
-		container, contract.ResourceGPU, cards.String(), contract.ResourceGPUMem, contract.ResourceGPUMem, contract.AnnotationGPUModel)}
+		"(%s: 16Gi); for cards of its own, ask for the most memory a card may have (kubectl zz gpu lists each card's TOTAL) with the pod annotation %s: \"true\" "+
+		"(whole cards of any size up to it)",
+		container, contract.ResourceGPU, cards.String(), contract.ResourceGPUMem, contract.ResourceGPUMem, contract.AnnotationGPUWhole)}
 }
 
 // cardsError is an ErrCardsWithoutMemory that reads as its fix alone.
@@ -262,8 +299,9 @@ func (e cardsError) Is(target error) bool { return target == ErrCardsWithoutMemo
 
 // WholeCards gives every container that asks for contract.ResourceGPU cards
 // without contract.ResourceGPUMem the memory mem on each, in its limits and,
-// when it has requests, in its requests too: on a pool whose cards all have
-// mem, whole cards of their own, as nvidia.com/gpu gives.
+// when it has requests, in its requests too, and asks for whole cards
+// (contract.AnnotationGPUWhole, unless the pod says otherwise): cards of
+// their own of any size up to mem, as nvidia.com/gpu gives.
 func WholeCards(pod *corev1.Pod, mem resource.Quantity) {
 	for _, c := range Containers(pod) {
 		if _, ok := Quantity(c, contract.ResourceGPUMem); ok {
@@ -278,6 +316,12 @@ func WholeCards(pod *corev1.Pod, mem resource.Quantity) {
 		c.Resources.Limits[contract.ResourceGPUMem] = mem.DeepCopy()
 		if c.Resources.Requests != nil {
 			c.Resources.Requests[contract.ResourceGPUMem] = mem.DeepCopy()
+		}
+		if _, set := pod.Annotations[contract.AnnotationGPUWhole]; !set {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			pod.Annotations[contract.AnnotationGPUWhole] = strconv.FormatBool(true)
 		}
 	}
 }

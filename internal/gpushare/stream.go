@@ -51,7 +51,8 @@ func (s *Stream) ObservePod(pod *corev1.Pod) {
 
 // Observe records one request, once per uid.
 func (s *Stream) Observe(uid types.UID, req Request) {
-	req.SameNUMA, req.Models, req.AvoidModels, req.UUIDs, req.AvoidUUIDs = false, "", "", "", "" // a shape is memory × cards
+	// A shape is memory × cards: a whole-card request counts as its most.
+	req.SameNUMA, req.Models, req.AvoidModels, req.UUIDs, req.AvoidUUIDs, req.Whole = false, "", "", "", "", false
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.seen[uid]; ok {

@@ -424,12 +424,13 @@ pools:
 		name            string
 		pod             *corev1.Pod
 		wantMem, wantTo string // per card, total
+		wantWhole       string // the annotation asking for whole cards
 		wantErr         string
 	}{
-		{name: "two whole cards", pod: newPod(label(contract.LabelPool, "a100"), cards("2")), wantMem: "80Gi", wantTo: "160Gi"},
+		{name: "two whole cards", pod: newPod(label(contract.LabelPool, "a100"), cards("2")), wantMem: "80Gi", wantTo: "160Gi", wantWhole: "true"},
 		{name: "memory asked is kept", pod: newPod(label(contract.LabelPool, "a100"), cards("2"), gpuMem("10Gi")), wantMem: "10Gi", wantTo: "20Gi"},
 		{name: "a pool of mixed cards", pod: newPod(cards("1")),
-			wantErr: "container app asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory, so ask for the memory the container needs on each card (zz.io/gpu-mem: 16Gi); for cards of its own, ask for a card's whole memory (kubectl zz gpu lists each card's TOTAL) and pick the model with the pod annotation zz.io/gpu-model (the pod's pool general gives no whole cards: its gpuCardMemory is not set in the webhook policy)"},
+			wantErr: "container app asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory, so ask for the memory the container needs on each card (zz.io/gpu-mem: 16Gi); for cards of its own, ask for the most memory a card may have (kubectl zz gpu lists each card's TOTAL) with the pod annotation zz.io/gpu-whole: \"true\" (whole cards of any size up to it) (the pod's pool general gives no whole cards: its gpuCardMemory is not set in the webhook policy)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -452,6 +453,9 @@ pools:
 			}
 			if tt.pod.Spec.SchedulerName != contract.SchedulerName {
 				t.Errorf("schedulerName %q, want %s", tt.pod.Spec.SchedulerName, contract.SchedulerName)
+			}
+			if got := tt.pod.Annotations[contract.AnnotationGPUWhole]; got != tt.wantWhole {
+				t.Errorf("annotation %s = %q, want %q", contract.AnnotationGPUWhole, got, tt.wantWhole)
 			}
 		})
 	}

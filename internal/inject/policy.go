@@ -59,11 +59,11 @@ type PoolSpec struct {
 	// scheduler of their own (e.g. zz-scheduler, whose extender balances
 	// nodes); empty leaves the pod's.
 	Scheduler string `json:"scheduler,omitempty"`
-	// GPUCardMemory, on a pool whose GPU cards all have this memory (an
-	// 8 x 80Gi pool: 80Gi), gives a container that asks for zz.io/gpu cards
-	// without zz.io/gpu-mem whole cards of its own: zz.io/gpu-mem set to it,
-	// as nvidia.com/gpu: 1 means one whole card. Unset, such a container is
-	// refused with its fix.
+	// GPUCardMemory, the pool's largest card (80Gi on A100s of 40 and 80
+	// GB), gives a container that asks for zz.io/gpu cards without
+	// zz.io/gpu-mem whole cards of its own of any size up to it:
+	// zz.io/gpu-mem set to it and zz.io/gpu-whole, as nvidia.com/gpu: 1
+	// means one whole card. Unset, such a container is refused with its fix.
 	GPUCardMemory *resource.Quantity `json:"gpuCardMemory,omitempty"`
 }
 
@@ -129,8 +129,8 @@ type sidecar struct {
 	tmpls     map[string]*template.Template // by the source string they render
 }
 
-// WholeCardPool is a pool whose GPU cards all have MiB of memory
-// (gpuCardMemory): zz.io/gpu alone means whole cards there.
+// WholeCardPool is a pool with gpuCardMemory MiB: zz.io/gpu alone means
+// whole cards of up to that much there.
 type WholeCardPool struct {
 	Name         string
 	NodeSelector map[string]string

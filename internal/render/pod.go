@@ -51,6 +51,9 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 	if r.s.GPUNUMABind {
 		set(contract.AnnotationGPUNUMABind, "true")
 	}
+	if r.s.GPUWhole {
+		set(contract.AnnotationGPUWhole, "true")
+	}
 	if len(r.s.GPUModels) > 0 {
 		set(contract.AnnotationGPUModel, strings.Join(r.s.GPUModels, ","))
 	}

@@ -237,3 +237,26 @@ func TestWholeCards(t *testing.T) {
 	}
 	t.Fatal("no Deployment rendered")
 }
+
+// TestGPUWhole: gpuWhole renders the memory, its total and the annotation
+// asking for whole cards of any size up to it.
+func TestGPUWhole(t *testing.T) {
+	app, err := appspec.Load("train.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: train\nspec:\n  type: worker\n  image: registry.local/train:1\n  gpuMem: 80Gi\n  gpus: 2\n  gpuWhole: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range Render(app, Options{Namespace: "ml"}) {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		tpl := d.Spec.Template
+		l := tpl.Spec.Containers[0].Resources.Limits
+		mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+		if tpl.Annotations[contract.AnnotationGPUWhole] != "true" || mem.String() != "80Gi" || total.String() != "160Gi" {
+			t.Errorf("annotations %v, limits %v: want gpu-whole, 80Gi per card, 160Gi in all", tpl.Annotations, l)
+		}
+		return
+	}
+	t.Fatal("no Deployment rendered")
+}

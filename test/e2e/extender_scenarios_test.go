@@ -220,6 +220,8 @@ func TestExtender(t *testing.T) {
 		deleteAllPods(t, ns)
 	})
 
+	t.Run("whole cards of any size", func(t *testing.T) { wholeCards(t) })
+
 	t.Run("killing and restarting the extender loses and doubles nothing", func(t *testing.T) {
 		ns := cluster.Namespace(t, nil)
 		var pods []*corev1.Pod
@@ -289,4 +291,83 @@ func checkKubectlZZGPU(t *testing.T, ns string, use map[string]int64, pods int) 
 	if seen != pods {
 		t.Errorf("kubectl zz gpu shows %d pods of %s on cards, want %d", seen, ns, pods)
 	}
+}
+
+// wholeCards: pods asking for whole cards of up to 80 GiB (as nvidia.com/gpu
+// gives on a cluster of mixed cards: A100s of 40 and 80 GB, T4s of 15) get
+// every card no pod holds, one each, holding all of its memory; the one
+// more waits with the reason, and runs once a card is freed.
+func wholeCards(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	inventory := map[string]int64{} // card UUID → MiB
+	nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if inv, err := contract.ParseInventory(n.Annotations[contract.AnnotationNodeGPUInventory]); err == nil {
+			for _, c := range inv.Cards {
+				inventory[c.UUID] = c.MemoryMiB
+			}
+		}
+	}
+	small := newGPUPod(ns, "small", "1Gi")
+	small.Labels["app"] = "gpu-small"
+	createPods(t, []*corev1.Pod{small})
+	smallCard := ""
+	if a, err := gpushare.PodAssignment(&cluster.RunningPods(t, ns, "app=gpu-small", 1, 60*time.Second)[0]); err == nil {
+		smallCard = a.UUIDs[0]
+	}
+	var pods []*corev1.Pod
+	for i := range len(inventory) {
+		p := newGPUPod(ns, fmt.Sprintf("whole-%02d", i), "80Gi")
+		p.Annotations = map[string]string{contract.AnnotationGPUWhole: "true"}
+		pods = append(pods, p)
+	}
+	createPods(t, pods)
+	var running []corev1.Pod
+	cluster.WaitFor(t, 90*time.Second, fmt.Sprintf("%d whole-card pods running", len(inventory)-1), func(ctx context.Context) (bool, string, error) {
+		l, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=gpu"})
+		if err != nil {
+			return false, "", err
+		}
+		running = slices.DeleteFunc(l.Items, func(p corev1.Pod) bool { return p.Status.Phase != corev1.PodRunning || p.Spec.NodeName == "" })
+		return len(running) == len(inventory)-1, fmt.Sprintf("%d running", len(running)), nil
+	})
+	time.Sleep(2 * time.Second) // the scheduler retries the last one: it must not squeeze in
+	taken := map[string]string{}
+	for _, p := range running {
+		a, err := gpushare.PodAssignment(&p)
+		if err != nil {
+			t.Fatalf("pod %s: %v", p.Name, err)
+		}
+		u := a.UUIDs[0]
+		if other, ok := taken[u]; ok || u == smallCard || a.MemMiB != inventory[u] {
+			t.Errorf("pod %s got card %s (%d MiB of %d; also held by %q, the 1 GiB pod's: %t)", p.Name, u, a.MemMiB, inventory[u], other, u == smallCard)
+		}
+		taken[u] = p.Name
+	}
+	var waiting string
+	for _, p := range pods {
+		if !slices.ContainsFunc(running, func(r corev1.Pod) bool { return r.Name == p.Name }) {
+			waiting = p.Name
+		}
+	}
+	podEvent(t, ns, waiting, "FailedScheduling", "no whole card of at most 81920 MiB free (cards no pod holds: 0 of ")
+	// The 1 GiB pod's card, once free, is the waiting pod's, whole.
+	if err := cluster.Client.CoreV1().Pods(ns).Delete(t.Context(), "small", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 60*time.Second, "the last whole-card pod to take the freed card", func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, waiting, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		a, err := gpushare.PodAssignment(p)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return p.Spec.NodeName != "" && a.UUIDs[0] == smallCard && a.MemMiB == inventory[smallCard], fmt.Sprintf("on %q, %v", p.Spec.NodeName, a.UUIDs), nil
+	})
+	deleteAllPods(t, ns)
 }
