@@ -164,4 +164,3 @@ func TestWholePreemption(t *testing.T) {
 		t.Fatalf("plan %+v, %t; want small evicted (t4 outranks the pod)", plan, ok)
 	}
 }
-
