@@ -3,12 +3,14 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 func TestChangeFlags(t *testing.T) {
@@ -190,6 +192,30 @@ func TestResultOutput(t *testing.T) {
 		r = resultOutput{format: bad}
 		if err := r.validate(); err == nil || !strings.Contains(err.Error(), "--output") {
 			t.Errorf("-o %s: %v", bad, err)
+		}
+	}
+}
+
+// TestExitCode: a command that diffs exits 2 on any error, a flag's too,
+// since its 1 means "differs"; others exit 1.
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"diff", "shop"}, 2},
+		{[]string{"diff", "shop", "--revision", "abc"}, 2},
+		{[]string{"diff", "shop", "--revision", "1", "--bogus"}, 2},
+		{[]string{"deploy", "-f", "/nonexistent.yaml", "--diff"}, 2},
+		{[]string{"rollback", "shop", "--diff", "--to-revision", "x"}, 2},
+		{[]string{"deploy", "-f", "/nonexistent.yaml"}, 1},
+		{[]string{"status", "--bogus"}, 1},
+	} {
+		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+		root.SetArgs(append([]string{"--kubeconfig", "/nonexistent"}, tc.args...))
+		cmd, err := root.ExecuteC()
+		if got := ExitCode(cmd, err); err == nil || got != tc.want {
+			t.Errorf("kubectl zz %v: %v, exit %d; want %d", tc.args, err, got, tc.want)
 		}
 	}
 }

@@ -294,6 +294,31 @@ func diffTargets(targets []target, out io.Writer, app string, diff func(t target
 // the spec; it is not printed, only the exit code 1 says it.
 var ErrDiffers = errors.New("differences found")
 
+// ExitCode is the status kubectl zz exits with after cmd returned err
+// (non-nil): an ExitError's code, else 2 where the command diffs (diff,
+// deploy --diff, rollback --diff: 1 there means "differs", so a flag or
+// argument error must not read as it, as kubectl diff), else 1.
+func ExitCode(cmd *cobra.Command, err error) int {
+	if exit, ok := errors.AsType[*ExitError](err); ok {
+		return exit.Code
+	}
+	if cmd != nil && (cmd.Name() == "diff" || isDiffRun(cmd)) {
+		return 2
+	}
+	return 1
+}
+
+// isDiffRun reports whether cmd was asked to --diff, even where its flags
+// did not parse.
+func isDiffRun(cmd *cobra.Command) bool {
+	if f := cmd.Flags().Lookup("diff"); f == nil {
+		return false
+	} else if f.Changed {
+		return f.Value.String() == "true"
+	}
+	return slices.ContainsFunc(os.Args[1:], func(a string) bool { return a == "--diff" || a == "--diff=true" })
+}
+
 // ExitError asks main to exit with Code; Err is printed unless it is
 // ErrDiffers.
 type ExitError struct {

@@ -35,7 +35,10 @@ type StatusOptions struct {
 	// list is kubectl zz list: every app, no per-pod reasons.
 	list bool
 	// warned holds the contexts whose unreadable records were said once.
-	warned      map[string]bool
+	warned map[string]bool
+	// none is what the last read found no app in, said on stderr as
+	// kubectl's "No resources found in default namespace.".
+	none        []string
 	targets     []target
 	print       *printFlags
 	configFlags *genericclioptions.ConfigFlags
@@ -128,6 +131,7 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 		if _, werr := o.Out.Write(buf.Bytes()); werr != nil {
 			return werr
 		}
+		o.sayNone()
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -145,6 +149,11 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 			return nil // Ctrl-C
 		}
 		switch {
+		case err != nil && last == nil && lastErr == "":
+			// As kubectl get -w: what cannot be read at the start (an app
+			// that does not exist, a namespace the user may not read) ends
+			// the watch, where a pipeline would otherwise wait for good.
+			return err
 		case err != nil:
 			// Keep watching through a failed read (apiserver restart,
 			// network); say so once, not on every retry.
@@ -160,6 +169,7 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 			if _, err := o.Out.Write(buf.Bytes()); err != nil {
 				return err
 			}
+			o.sayNone()
 			last = state
 		default:
 			lastErr = ""
@@ -178,6 +188,13 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 			return nil
 		case <-time.After(time.Until(read.Add(o.Interval))):
 		}
+	}
+}
+
+// sayNone says on stderr where the last read found no app.
+func (o *StatusOptions) sayNone() {
+	for _, n := range o.none {
+		fmt.Fprintln(o.ErrOut, n)
 	}
 }
 
@@ -213,6 +230,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		header = append([]string{"NAMESPACE"}, header...)
 	}
 	tbl := newTable(header...)
+	o.none = o.none[:0]
 	var items []*unstructured.Unstructured
 	var reasons bytes.Buffer
 	var errs []error
@@ -243,7 +261,10 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			if o.AllNamespaces {
 				where = "any namespace"
 			}
-			errs = append(errs, contextErr(t.context, fmt.Errorf("no apps deployed by kubectl zz in %s", where)))
+			if several {
+				where += " of context " + t.context
+			}
+			o.none = append(o.none, fmt.Sprintf("No apps deployed by kubectl zz in %s.", where))
 		}
 		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, AGE and DEPLOYED-BY are unknown; kubectl zz needs list on secrets for them (the view role has none)")))

@@ -17,6 +17,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
@@ -212,5 +213,28 @@ func TestStatusWithoutRecords(t *testing.T) {
 	})
 	if _, stderr, err := zz("list"); err != nil || !strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user") {
 		t.Errorf("list without records: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestStatusNothingThere: a namespace without apps is no error, as kubectl
+// get says "No resources found"; an app that does not exist ends --watch at
+// once, as kubectl get -w does, instead of waiting for good.
+func TestStatusNothingThere(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	for _, cmd := range []string{"status", "list"} {
+		out, errOut, err := zz(cmd, "--context", "a")
+		if err != nil || out != "" || errOut != "No apps deployed by kubectl zz in namespace ns-a.\n" {
+			t.Errorf("kubectl zz %s in an empty namespace: %v, stdout %q, stderr %q", cmd, err, out, errOut)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := zz("status", "-w", "nope", "--context", "a"); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, deploy.ErrNoRevision) {
+			t.Errorf("status -w of an app that does not exist: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("status -w of an app that does not exist is still waiting")
 	}
 }

@@ -15,15 +15,11 @@ import (
 func main() {
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	root.SilenceErrors = true
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return
 	}
-	code := 1
-	var exit *cli.ExitError
-	if errors.As(err, &exit) {
-		code = exit.Code
-	}
+	code := cli.ExitCode(cmd, err)
 	// deploy --diff says "differences found" by its exit code alone, as kubectl diff.
 	if !errors.Is(err, cli.ErrDiffers) {
 		fmt.Fprintln(os.Stderr, "Error:", err)
