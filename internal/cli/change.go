@@ -103,6 +103,10 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		if res.Unchanged {
+			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
+				fmt.Sprintf("%s unchanged: revision %d runs %d replicas already in %s (nothing applied or recorded)", o.App, res.Revision, o.Replicas, where(t)))
+		}
 		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, t))
 	})
 	return o.result.flush(o.Out, o.targets, err)

@@ -210,6 +210,8 @@ func TestExitCode(t *testing.T) {
 		{[]string{"rollback", "shop", "--diff", "--to-revision", "x"}, 2},
 		{[]string{"deploy", "-f", "/nonexistent.yaml"}, 1},
 		{[]string{"status", "--bogus"}, 1},
+		{[]string{"completion", "tcsh"}, 1}, // as kubectl: an unsupported shell is an error
+		{[]string{"completion"}, 1},
 	} {
 		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
 		root.SetArgs(append([]string{"--kubeconfig", "/nonexistent"}, tc.args...))

@@ -6,6 +6,9 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -59,5 +62,17 @@ on several clusters at once.`,
 	cmd.AddCommand(NewCmdRebalance(configFlags, streams))
 	cmd.AddCommand(NewCmdCheck(configFlags, streams))
 	cmd.AddCommand(NewCmdLogs(configFlags, streams))
+	// A shell cobra writes no script for is an error, as kubectl completion
+	// says, not its help and exit 0.
+	cmd.InitDefaultCompletionCmd()
+	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New("shell not specified: kubectl zz completion bash|zsh|fish|powershell")
+			}
+			return fmt.Errorf("unsupported shell type %q: use bash, zsh, fish or powershell", args[0])
+		}
+	}
 	return cmd, configFlags
 }

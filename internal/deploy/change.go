@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -100,7 +102,42 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	if !found {
 		return nil, fmt.Errorf("revision %d of %s has no Deployment %s to %s", latest.Number, app, app, cause)
 	}
+	if same, err := runsAlready(ctx, c, cfg, latest, edit); err != nil {
+		return nil, err
+	} else if same {
+		return &Result{Revision: latest.Number, Unchanged: true}, nil
+	}
 	return applyRevision(ctx, c, &cfg.Options, app, rev, history)
+}
+
+// runsAlready reports whether edit changes nothing in the latest revision
+// (a scale to the replicas it has) and the app runs that revision, ready
+// and not drifted: the change then applies and records nothing, as a deploy
+// of the same spec does, so a script that scales on every run keeps the
+// history for real changes.
+func runsAlready(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, latest *Revision, edit func(*appsv1.Deployment)) (bool, error) {
+	if latest.Canary {
+		return false, nil
+	}
+	edited := withRevision(latest.objects, latest.Number)
+	for _, o := range edited {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Name == cfg.App {
+			edit(d)
+		}
+	}
+	want, err := json.Marshal(edited)
+	if err != nil {
+		return false, err
+	}
+	have, err := json.Marshal(latest.objects)
+	if err != nil || !bytes.Equal(want, have) {
+		return false, err
+	}
+	st, err := AppStatusOf(ctx, c, cfg.Namespace, cfg.App)
+	if err != nil {
+		return false, nil // what cannot be read is changed as before
+	}
+	return st.Health == HealthReady && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil, nil
 }
 
 // applyRevision applies rev (a change of app's stable Deployment: scale,

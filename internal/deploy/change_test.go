@@ -46,6 +46,10 @@ func TestScaleRestartRollback(t *testing.T) {
 	if *d.Spec.Replicas != 5 || d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "" {
 		t.Fatalf("after scale: replicas %d, template annotations %v", *d.Spec.Replicas, d.Spec.Template.Annotations)
 	}
+	// The same scale again records nothing: it runs 5 already.
+	if res, err = Scale(ctx, c, cfg, 5); err != nil || res.Revision != 2 || !res.Unchanged {
+		t.Fatalf("scale to the replicas it runs: %+v, %v", res, err)
+	}
 	if res, err = Restart(ctx, c, &ChangeConfig{Options: opts(), App: "shop"}); err != nil || res.Revision != 3 {
 		t.Fatalf("restart: %+v, %v", res, err)
 	}
