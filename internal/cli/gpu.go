@@ -110,6 +110,13 @@ FailedScheduling event carries.`,
   # take card 2 of a node out of scheduling (admins), and give it back
   kubectl zz gpu cordon gpu-a100-1 2
   kubectl zz gpu uncordon gpu-a100-1 2`,
+		// --cards 0 is no default: it asks for no card, which no pod does.
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cards") && o.FitCards == 0 {
+				return fmt.Errorf("--cards %d: a pod asks for 1 card or more", o.FitCards)
+			}
+			return nil
+		},
 		RunE: runOptions(o),
 	}
 	fl := cmd.Flags()
