@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -31,7 +32,26 @@ func editScript(a, b []string) []op {
 	}
 	m := &myers{a: a, b: b}
 	m.diff(intern(a), intern(b), 0, 0)
+	removedFirst(m.ops)
 	return m.ops
+}
+
+// removedFirst puts, in every run of changed lines, the removed ones before
+// the added ones, as diff -u prints a change: the split can leave a run
+// "+new, -old".
+func removedFirst(ops []op) {
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(ops) && ops[j].kind != ' ' {
+			j++
+		}
+		slices.SortStableFunc(ops[i:j], func(x, y op) int { return int(y.kind) - int(x.kind) }) // '-' sorts after '+' in ASCII
+		i = j
+	}
 }
 
 // myers appends the edit script of a and b (interned) to ops; aOff and

@@ -84,6 +84,13 @@ func TestEditScriptMinimal(t *testing.T) {
 		if want := lcsLen(a, b); kept != want {
 			t.Fatalf("script of %v -> %v keeps %d lines, the LCS has %d", a, b, kept, want)
 		}
+		// As diff -u: in a run of changes the removed lines come first.
+		ops := editScript(a, b)
+		for i := 1; i < len(ops); i++ {
+			if ops[i-1].kind == '+' && ops[i].kind == '-' {
+				t.Fatalf("script of %v -> %v adds before it removes: %v", a, b, ops)
+			}
+		}
 	}
 }
 

@@ -255,6 +255,12 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string,
 	if !found && daemon {
 		return "", nil
 	}
+	if v, set := pod.Spec.NodeSelector[contract.LabelPool]; !found && set {
+		// Placed in the default pool instead, the pod would run where it
+		// did not ask to (an app spec's pool: that the policy lacks).
+		return "", fmt.Errorf("node selector %s=%s names no pool of this cluster; use one of %v",
+			contract.LabelPool, v, sortedKeys(p.spec.Pools))
+	}
 	if !found {
 		return p.spec.DefaultPool, nil
 	}

@@ -90,6 +90,7 @@ var goldenCases = []struct {
 	})},
 	{"pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "critical"} })},
 	{"unknown-pool", newPod(label(contract.LabelPool, "gold"))},
+	{"unknown-pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "gold"} })},
 	{"reserved-pool-other-namespace", newPod(label(contract.LabelPool, "payments"))},
 	{"reserved-pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "payments"} })},
 	{"sidecars", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"))},

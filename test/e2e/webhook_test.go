@@ -188,8 +188,14 @@ func webhookGPU(t *testing.T, ns string) {
 		}
 		l := pods.Items[0].Spec.Containers[0].Resources.Limits
 		mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
-		return mem.String() == "80Gi" && total.String() == "160Gi", fmt.Sprintf("gpu-mem %s, total %s", mem.String(), total.String()), nil
+		return mem.String() == "80Gi" && total.String() == "160Gi" && pods.Items[0].Annotations[contract.AnnotationGPUWhole] == "true",
+			fmt.Sprintf("gpu-mem %s, total %s, annotations %v", mem.String(), total.String(), pods.Items[0].Annotations), nil
 	})
+	// A pool the policy lacks is refused, not swapped for the default one.
+	if _, _, err := zz(t, ns, "deploy", "--name", "lost", "--type", "web", "--image", "registry.local/web:1", "--set", "spec.pool=nosuchpool", "--timeout", "2m"); err == nil ||
+		!strings.Contains(err.Error(), "refused at admission: FailedCreate:") || !strings.Contains(err.Error(), "node selector zz.io/pool=nosuchpool names no pool of this cluster") {
+		t.Errorf("deploy to a pool the policy lacks: %v", err)
+	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
