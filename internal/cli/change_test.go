@@ -33,6 +33,8 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"history", "shop", "--revision", "2", "-o", "wide"}, wantErr: "--revision prints objects"},
 		{args: []string{"delete", "shop"}, wantErr: "refusing to delete shop without confirmation: stdin is not a terminal; add --yes"},
 		{args: []string{"delete", "shop", "--yes"}, wantErr: "no app shop in namespace ns-a"},
+		{args: []string{"promote", "shop"}, wantErr: "no app shop in namespace ns-a; kubectl zz list shows the apps there"},
+		{args: []string{"abort", "shop"}, wantErr: "no app shop in namespace ns-a"},
 		{args: []string{"restart", "shop", "-o", "wide"}, wantErr: `--output "wide" is for tables`},
 		{args: []string{"rollback", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported`},
 		{args: []string{"promote", "shop", "-o", "table"}, wantErr: `--output "table" is not supported`},
@@ -44,8 +46,8 @@ func TestChangeFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "revision not found") {
+				t.Fatalf("err = %v, want %q (and no sentinel's words)", err, tt.wantErr)
 			}
 		})
 	}

@@ -240,7 +240,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		switch {
 		case o.App != "" && o.AllNamespaces:
 			if apps, err = deploy.AppStatuses(ctx, t.client, o.App); err == nil && len(apps) == 0 {
-				err = fmt.Errorf("%w: no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", deploy.ErrNoRevision, o.App)
+				err = deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", o.App)
 			}
 		case o.App != "":
 			var st *deploy.AppStatus

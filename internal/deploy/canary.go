@@ -75,7 +75,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	}
 	good := readable(history)
 	if len(good) == 0 {
-		return nil, fmt.Errorf("%w: %s has no stable revision in namespace %s for a canary to run next to; deploy it without --canary first", ErrNoRevision, app, ns)
+		return nil, NotFound("%s has no stable revision in namespace %s for a canary to run next to; deploy it without --canary first", app, ns)
 	}
 	stable := stableOnly(good[len(good)-1].objects)
 	rev := &Revision{
@@ -174,6 +174,9 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 				ErrNoCanary, ns, render.CanaryName(app), app, app)
 		} else if !apierrors.IsNotFound(err) {
 			return nil, err
+		}
+		if len(history) == 0 {
+			return nil, NotFound("no app %s in namespace %s; kubectl zz list shows the apps there", app, ns)
 		}
 		return nil, fmt.Errorf("%w: %s runs no canary in namespace %s; kubectl zz deploy --canary N starts one", ErrNoCanary, app, ns)
 	}

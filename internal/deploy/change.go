@@ -76,7 +76,7 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	}
 	good := readable(history)
 	if len(good) == 0 {
-		return nil, fmt.Errorf("%w: %s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", ErrNoRevision, app, ns)
+		return nil, NotFound("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", app, ns)
 	}
 	if canary, err := canaryOf(ctx, c, ns, app); err != nil {
 		return nil, err
@@ -251,10 +251,10 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 	slices.Sort(res.KeptRevisions)
 	switch {
 	case len(victims) == 0 && len(res.KeptRevisions) > 0:
-		return nil, fmt.Errorf("%w: %s has no objects left in namespace %s, only its revision records (kubectl zz rollback %s --to-revision %d brings it back; delete without --keep-history removes them)",
-			ErrNoRevision, app, ns, app, res.KeptRevisions[len(res.KeptRevisions)-1])
+		return nil, NotFound("%s has no objects left in namespace %s, only its revision records (kubectl zz rollback %s --to-revision %d brings it back; delete without --keep-history removes them)",
+			app, ns, app, res.KeptRevisions[len(res.KeptRevisions)-1])
 	case len(victims) == 0 && len(res.Kept) == 0:
-		return nil, fmt.Errorf("%w: no app %s in namespace %s; kubectl zz list shows the apps there", ErrNoRevision, app, ns)
+		return nil, NotFound("no app %s in namespace %s; kubectl zz list shows the apps there", app, ns)
 	}
 	for _, v := range victims {
 		if !cfg.DryRun {

@@ -352,16 +352,16 @@ func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app st
 func pick(all []*Revision, app string, n int64) (*Revision, error) {
 	for _, r := range all {
 		if r.Number == n && r.Unreadable != "" {
-			return nil, fmt.Errorf("%w: the record of revision %d of %s is unreadable (%s); pick another (kubectl zz history %s lists them)", ErrNoRevision, n, app, r.Unreadable, app)
+			return nil, NotFound("the record of revision %d of %s is unreadable (%s); pick another (kubectl zz history %s lists them)", n, app, r.Unreadable, app)
 		}
 	}
 	history := readable(all)
 	if len(history) == 0 {
-		return nil, fmt.Errorf("%w: %s has no recorded revisions; deploy it first", ErrNoRevision, app)
+		return nil, NotFound("%s has no recorded revisions; deploy it first", app)
 	}
 	if n == 0 {
 		if len(history) < 2 {
-			return nil, fmt.Errorf("%w: %s has only revision %d, nothing to roll back to", ErrNoRevision, app, history[0].Number)
+			return nil, NotFound("%s has only revision %d, nothing to roll back to", app, history[0].Number)
 		}
 		return history[len(history)-2], nil
 	}
@@ -370,8 +370,8 @@ func pick(all []*Revision, app string, n int64) (*Revision, error) {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %s has no revision %d (recorded: %d to %d); kubectl zz history %s lists them",
-		ErrNoRevision, app, n, history[0].Number, history[len(history)-1].Number, app)
+	return nil, NotFound("%s has no revision %d (recorded: %d to %d); kubectl zz history %s lists them",
+		app, n, history[0].Number, history[len(history)-1].Number, app)
 }
 
 func next(history []*Revision) int64 {

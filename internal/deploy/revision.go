@@ -76,6 +76,17 @@ const maxRecordSize = 900 * 1024
 // trimmed from the history).
 var ErrNoRevision = errors.New("revision not found")
 
+// NotFound is an ErrNoRevision that reads as its message alone: what is
+// missing, and where to look ("no app shop in namespace ns-a; ...").
+func NotFound(format string, args ...any) error {
+	return notFound(fmt.Sprintf(format, args...))
+}
+
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == ErrNoRevision }
+
 // ErrNoSpec means a revision was recorded without the app spec it was
 // deployed from.
 var ErrNoSpec = errors.New("no app spec recorded")

@@ -96,7 +96,7 @@ func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*
 		return nil, err
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("%w: no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", ErrNoRevision, app, ns)
+		return nil, NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
 	}
 	return all[0], nil
 }
