@@ -49,6 +49,8 @@ func TestValidationErrors(t *testing.T) {
 	}{
 		{name: "unknown field with suggestion", spec: "type: web\n  image: a:1\n  memroy: 1Gi",
 			want: `zz.yaml: spec.memroy: unknown field; did you mean "memory"?`},
+		{name: "unknown field and a bad value, both at once", spec: "type: web\n  image: a:1\n  memroy: 1Gi\n  memory: 12GB\n  replicas: -1",
+			want: "zz.yaml: spec.memroy: unknown field; did you mean \"memory\"?\nzz.yaml: spec.replicas: -1 is negative; use 0 or more\nzz.yaml: spec.memory: \"12GB\" is not a quantity"},
 		{name: "unknown field without a close match", spec: "type: web\n  image: a:1\n  livenessDelay: 5",
 			want: "zz.yaml: spec.livenessDelay: unknown field; known fields here: type, image, version, replicas"},
 		{name: "unknown nested field", spec: "type: web\n  image: a:1\n  hpa: {min: 1, mx: 3}",

@@ -58,12 +58,14 @@ func (errs Errors) Is(target error) bool { return target == ErrInvalid }
 // Load decodes, defaults and validates the spec file data named file. The
 // returned error is an Errors listing every problem.
 func Load(file string, data []byte) (*App, error) {
-	app, err := Decode(file, data)
+	app, strict, err := decode(file, data)
 	if err != nil {
 		return nil, err
 	}
+	// Every problem at once: an unknown field (a typo) does not hide the
+	// values that are wrong.
 	app.Default()
-	if errs := app.Validate(file); len(errs) > 0 {
+	if errs := append(strict, app.Validate(file)...); len(errs) > 0 {
 		return nil, errs
 	}
 	return app, nil
@@ -72,30 +74,41 @@ func Load(file string, data []byte) (*App, error) {
 // Decode parses data strictly: YAML or JSON, no unknown or duplicate fields.
 // It neither defaults nor validates.
 func Decode(file string, data []byte) (*App, error) {
+	app, strict, err := decode(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if len(strict) > 0 {
+		return nil, strict
+	}
+	return app, nil
+}
+
+// decode is Decode with the unknown and duplicate fields apart (strict):
+// the rest of the file decoded all the same. err is a file that does not
+// decode at all.
+func decode(file string, data []byte) (*App, Errors, error) {
 	if len(data) > MaxFileSize {
-		return nil, Errors{{File: file, Msg: fmt.Sprintf("file is %d bytes, more than %d", len(data), MaxFileSize),
+		return nil, nil, Errors{{File: file, Msg: fmt.Sprintf("file is %d bytes, more than %d", len(data), MaxFileSize),
 			Fix: "keep large config out of the app spec"}}
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil, Errors{{File: file, Msg: "file is empty", Fix: "write at least name, spec.type and spec.image"}}
+		return nil, nil, Errors{{File: file, Msg: "file is empty", Fix: "write at least name, spec.type and spec.image"}}
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return nil, Errors{{File: file, Msg: "not valid YAML: " + trimYAMLErr(err), Fix: "check indentation and that no key appears twice"}}
+		return nil, nil, Errors{{File: file, Msg: "not valid YAML: " + trimYAMLErr(err), Fix: "check indentation and that no key appears twice"}}
 	}
 	var app App
 	strict, err := sigsjson.UnmarshalStrict(js, &app)
 	if err != nil {
-		return nil, Errors{{File: file, Msg: trimJSONErr(err), Fix: "see the field list in README.md (kubectl zz deploy)"}}
+		return nil, nil, Errors{{File: file, Msg: trimJSONErr(err), Fix: "see the field list in README.md (kubectl zz deploy)"}}
 	}
-	if len(strict) > 0 {
-		errs := make(Errors, 0, len(strict))
-		for _, se := range strict {
-			errs = append(errs, strictError(file, se))
-		}
-		return nil, errs
+	var errs Errors
+	for _, se := range strict {
+		errs = append(errs, strictError(file, se))
 	}
-	return &app, nil
+	return &app, errs, nil
 }
 
 func strictError(file string, err error) *FieldError {
