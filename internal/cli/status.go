@@ -219,12 +219,12 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 // --watch prints only what changed.
 func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error) {
 	several := len(o.targets) > 1
-	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "STATUS", "AGE", "DEPLOYED-BY"}
+	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "STATUS", "UPDATED", "DEPLOYED-BY"}
 	if o.list {
-		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "AGE"}
+		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "UPDATED"}
 	}
 	if o.print.wide() {
-		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "AGE", "DEPLOYED-BY", "CHANGE-CAUSE"}
+		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE"}
 	}
 	if o.AllNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -267,7 +267,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			o.none = append(o.none, fmt.Sprintf("No apps deployed by kubectl zz in %s.", where))
 		}
 		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, AGE and DEPLOYED-BY are unknown; kubectl zz needs list on secrets for them (the view role has none)")))
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, UPDATED and DEPLOYED-BY are unknown; kubectl zz needs list on secrets for them (the view role has none)")))
 			if o.warned == nil {
 				o.warned = map[string]bool{}
 			}
@@ -360,7 +360,7 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	}
 	cells := map[string]string{
 		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "RESTARTS": restarts, "CANARY": canary,
-		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "AGE": age,
+		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "UPDATED": age,
 		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause,
 	}
 	row := make([]string, len(header))

@@ -48,40 +48,40 @@ func TestStatusAndList(t *testing.T) {
 		want []string // lines, fields separated by single spaces
 	}{
 		{args: []string{"status", "shop"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 		}},
 		{args: []string{"status"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 		}},
 		{args: []string{"list"}, want: []string{
-			"APP REVISION VERSION READY CANARY STATUS AGE",
+			"APP REVISION VERSION READY CANARY STATUS UPDATED",
 			"cart 1 1.0 1/2 - Degraded 10m",
 			"shop 4 2.0 3/3 1/1 Ready 10m",
 		}},
 		{args: []string{"status", "shop", "--context", "a,b"}, want: []string{
-			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"b shop 9 2.0 reg/shop:2.0 2/2 0 - Ready 10m carol",
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
 		{args: []string{"list", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION READY CANARY STATUS AGE",
+			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
 			"ns-a cart 1 1.0 1/2 - Degraded 10m",
 			"ns-a shop 4 2.0 3/3 1/1 Ready 10m",
 			"ns-c shop 2 1.9 1/1 - Ready 10m",
 		}},
 		{args: []string{"status", "shop", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 		}},
 		{args: []string{"status", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
 			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
@@ -208,7 +208,7 @@ func TestStatusWithoutRecords(t *testing.T) {
 	})
 	zz := withFakeClusters(t, a, fakeClient())
 	checkLines(t, zz, []string{"status", "shop"}, []string{
-		"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS AGE DEPLOYED-BY",
+		"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 		"shop <unknown> 2.0 reg/shop:2.0 3/3 0 - Ready <unknown>",
 	})
 	if _, stderr, err := zz("list"); err != nil || !strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user") {
