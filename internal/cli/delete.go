@@ -55,7 +55,7 @@ without a terminal (scripts, CI) --yes is required.`,
 		RunE:              runOptions(o),
 	}
 	cmd.Flags().BoolVar(&o.DeleteData, "delete-data", false, "Delete the app's PersistentVolumeClaims too (their data is lost)")
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "List what would be deleted and delete nothing")
+	addDryRun(cmd.Flags(), &o.DryRun, "List what would be deleted and delete nothing", "it lists what the delete would remove, with no call that changes anything")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.KeepHistory, "keep-history", false, "Keep the revision records, so that kubectl zz rollback APP brings the app back")
 	return cmd

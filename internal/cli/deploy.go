@@ -106,7 +106,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	fl.StringVar(&o.Image, "image", "", "Image to deploy, overriding the spec's (its tag becomes the version unless --version is set)")
 	fl.StringVar(&o.Version, "version", "", "Version label, overriding the spec's")
 	fl.Int32Var(&o.Replicas, "replicas", 0, "Replicas, overriding the spec's")
-	fl.BoolVar(&o.DryRun, "dry-run", false, "Print the rendered objects and send nothing to the cluster")
+	addDryRun(fl, &o.DryRun, "Print the rendered objects and send nothing to the cluster", "--diff dry-runs the apply on the server (webhooks and admission policies included) and shows what it would change")
 	fl.BoolVar(&o.Diff, "diff", false, "Show what the deploy would change (server-side dry run) and change nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "With --dry-run: the objects as yaml (default) or json. Otherwise, once deployed: the app as kubectl zz status -o prints it (json, yaml, name, jsonpath=..., go-template=...) instead of one line per cluster")
 	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")

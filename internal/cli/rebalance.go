@@ -61,7 +61,7 @@ meanwhile is not a failure.`,
   kubectl zz rebalance --selector zz.io/pool=general --max-moves 10`,
 		RunE: runOptions(o),
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Print the plan and move nothing.")
+	addDryRun(cmd.Flags(), &o.DryRun, "Print the plan and move nothing", "the plan is made from what the cluster runs and moves nothing")
 	cmd.Flags().StringVarP(&o.NodeSelector, "selector", "l", "", "Label selector of the nodes to even out (default: all schedulable nodes).")
 	cmd.Flags().IntVar(&o.MaxMoves, "max-moves", o.MaxMoves, "Plan at most this many moves.")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long one move may wait: for its app to be whole, for a PodDisruptionBudget, for the replacement to be ready.")
