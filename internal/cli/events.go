@@ -69,6 +69,7 @@ as they come, until Ctrl-C.`,
 		RunE:              runOptions(o),
 	}
 	o.print.addFlags(cmd)
+	o.print.addNoHeaders(cmd)
 	cmd.Flags().StringVar(&o.Types, "types", "", "Only events of these types, comma-separated: Normal, Warning")
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "After the events so far, print new ones as they come, until Ctrl-C")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list events and the apps' objects cluster-wide")
@@ -280,7 +281,7 @@ func (o *EventsOptions) printAll(rows []eventItem, several bool) error {
 		if len(rows) == 0 {
 			return nil
 		}
-		tbl := newTable(o.header()...)
+		tbl := o.print.newTable(o.header()...)
 		for _, r := range rows {
 			tbl.add(r.Cluster, o.cells(r)...)
 		}
@@ -316,7 +317,7 @@ func (o *EventsOptions) printOne(w io.Writer, it eventItem, several bool) error 
 		}
 		return o.print.print(w, u)
 	}
-	tbl := newTable(o.header()...)
+	tbl := o.print.newTable(o.header()...)
 	tbl.add(it.Cluster, o.cells(it)...)
 	var line lineBuffer
 	if err := tbl.print(&line, several); err != nil {

@@ -49,6 +49,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 		RunE:              runOptions(o),
 	}
 	o.print.addFlags(cmd)
+	o.print.addNoHeaders(cmd)
 	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Print the objects of this revision (-o yaml, json, name, jsonpath, ...; yaml by default)")
 	_ = cmd.RegisterFlagCompletionFunc("revision", completeRevisions(f))
 	cmd.Flags().BoolVar(&o.Spec, "spec", false, "Print the app spec the revision was deployed from (the latest without --revision), as a file kubectl zz deploy -f takes")
@@ -91,7 +92,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 	if o.Revision > 0 {
 		return o.objects(cmd)
 	}
-	tbl := newTable("REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE")
+	tbl := o.print.newTable("REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE")
 	var items []*unstructured.Unstructured
 	for _, t := range o.targets {
 		revs, err := deploy.History(cmd.Context(), t.client, t.namespace, o.App)

@@ -20,6 +20,9 @@ import (
 // (and --template), as kubectl get has them.
 type printFlags struct {
 	*genericclioptions.PrintFlags
+	// NoHeaders leaves the table's header line out (--no-headers, as
+	// kubectl get), where addNoHeaders gave the command the flag.
+	NoHeaders bool
 }
 
 func newPrintFlags() *printFlags {
@@ -38,6 +41,18 @@ func (p *printFlags) addFlags(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return p.formats(), cobra.ShellCompDirectiveNoFileComp
 	})
+}
+
+// addNoHeaders adds --no-headers, for the commands whose table has a header.
+func (p *printFlags) addNoHeaders(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&p.NoHeaders, "no-headers", false, "When printing a table, leave the header line out (as kubectl get --no-headers)")
+}
+
+// newTable is a table of header, printed without it under --no-headers.
+func (p *printFlags) newTable(header ...string) *table {
+	t := newTable(header...)
+	t.noHeaders = p.NoHeaders
+	return t
 }
 
 func (p *printFlags) format() string {
@@ -109,8 +124,9 @@ func printable(kind, name string, v any) (*unstructured.Unstructured, error) {
 // table is what a command prints by default; with several clusters it gets a
 // CLUSTER column first.
 type table struct {
-	header []string
-	rows   [][]string // cluster, then one cell per header
+	header    []string
+	rows      [][]string // cluster, then one cell per header
+	noHeaders bool
 }
 
 func newTable(header ...string) *table { return &table{header: header} }
@@ -126,7 +142,9 @@ func (t *table) print(w io.Writer, showCluster bool) error {
 	if showCluster {
 		header = append([]string{"CLUSTER"}, header...)
 	}
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	if !t.noHeaders {
+		fmt.Fprintln(tw, strings.Join(header, "\t"))
+	}
 	for _, r := range t.rows {
 		if !showCluster {
 			r = r[1:]

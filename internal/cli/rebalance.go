@@ -66,6 +66,7 @@ meanwhile is not a failure.`,
 	cmd.Flags().IntVar(&o.MaxMoves, "max-moves", o.MaxMoves, "Plan at most this many moves.")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long one move may wait: for its app to be whole, for a PodDisruptionBudget, for the replacement to be ready.")
 	o.print.addFlags(cmd)
+	o.print.addNoHeaders(cmd)
 	return cmd
 }
 
@@ -163,7 +164,7 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 }
 
 func (o *RebalanceOptions) printMoves(moves []rebalance.Move) error {
-	tbl := newTable("NAMESPACE", "POD", "APP", "FROM", "TO", "CPU", "MEMORY")
+	tbl := o.print.newTable("NAMESPACE", "POD", "APP", "FROM", "TO", "CPU", "MEMORY")
 	var items []*unstructured.Unstructured
 	for _, m := range moves {
 		cpu := resource.NewMilliQuantity(m.Pod.Requests.MilliCPU, resource.DecimalSI).String()

@@ -100,6 +100,7 @@ func newStatusOptions(f *genericclioptions.ConfigFlags, streams genericiooptions
 
 func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 	o.print.addFlags(cmd)
+	o.print.addNoHeaders(cmd)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
 	cmd.Flags().DurationVar(&o.Interval, "interval", time.Second, "With --watch, the least time between two reads: the apps' Deployments, pods and records are watched, and read again when one changes (and every 30s)")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list Deployments, pods and Secrets cluster-wide, as helm list -A")
@@ -229,7 +230,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 	if o.AllNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
-	tbl := newTable(header...)
+	tbl := o.print.newTable(header...)
 	o.none = o.none[:0]
 	var items []*unstructured.Unstructured
 	var reasons bytes.Buffer

@@ -63,6 +63,10 @@ func TestStatusAndList(t *testing.T) {
 			"cart 1 1.0 1/2 - Degraded 10m",
 			"shop 4 2.0 3/3 1/1 Ready 10m",
 		}},
+		{args: []string{"list", "--no-headers"}, want: []string{
+			"cart 1 1.0 1/2 - Degraded 10m",
+			"shop 4 2.0 3/3 1/1 Ready 10m",
+		}},
 		{args: []string{"status", "shop", "--context", "a,b"}, want: []string{
 			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
