@@ -27,7 +27,10 @@ type CanaryShare struct {
 func ParseCanaryShare(s string) (CanaryShare, error) {
 	num, pct := strings.CutSuffix(s, "%")
 	n, err := strconv.ParseInt(num, 10, 32)
-	if err != nil || n < 1 || (pct && n > 100) {
+	switch {
+	case err == nil && pct && (n < 1 || n > 100):
+		return CanaryShare{}, fmt.Errorf("--canary %s: a share of the stable pods is 1%% to 100%%", s)
+	case err != nil || n < 1:
 		return CanaryShare{}, fmt.Errorf("--canary %q is not a pod count or a percentage; use e.g. --canary 1 or --canary 10%%", s)
 	}
 	return CanaryShare{Count: int32(n), Percent: pct}, nil
@@ -84,7 +87,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	}
 	n := share.pods(stableReplicas(ctx, c, ns, app, stable))
 	if rev.ChangeCause == "" {
-		rev.ChangeCause = fmt.Sprintf("canary %s (%d pods)", rev.Version, n)
+		rev.ChangeCause = fmt.Sprintf("canary %s (%d pod%s)", rev.Version, n, map[bool]string{true: "s"}[n != 1])
 	}
 	opts := render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}
 	rev.objects = withRevision(stable, rev.Number)

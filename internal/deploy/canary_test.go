@@ -25,6 +25,9 @@ func TestParseCanaryShare(t *testing.T) {
 			t.Errorf("%s of %d: %+v, %v; want %d pods", tt.in, tt.stable, s, err, tt.want)
 		}
 	}
+	if _, err := ParseCanaryShare("150%"); err == nil || err.Error() != "--canary 150%: a share of the stable pods is 1% to 100%" {
+		t.Errorf("--canary 150%%: %v", err)
+	}
 }
 
 // TestCanaryPromoteAbortRollback: a canary runs next to the stable
@@ -88,7 +91,7 @@ func TestCanaryPromoteAbortRollback(t *testing.T) {
 	for _, r := range hist {
 		causes = append(causes, r.ChangeCause)
 	}
-	want := []string{"deploy 1", "canary 2 (1 pods)", "promote canary of revision 2", "canary 3 (1 pods)", "abort canary of revision 4", "canary 4 (1 pods)", "rollback to revision 5"}
+	want := []string{"deploy 1", "canary 2 (1 pod)", "promote canary of revision 2", "canary 3 (1 pod)", "abort canary of revision 4", "canary 4 (1 pod)", "rollback to revision 5"}
 	if len(causes) != len(want) {
 		t.Fatalf("history %q, want %q", causes, want)
 	}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -234,6 +236,8 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 	if err != nil {
 		return nil, err
 	}
+	// By revision, as history lists them (the names sort r10 before r5).
+	slices.SortStableFunc(records, func(a, b *corev1.Secret) int { return cmp.Compare(recordNumber(a, app), recordNumber(b, app)) })
 	for _, s := range records {
 		if cfg.KeepHistory {
 			res.KeptRevisions = append(res.KeptRevisions, recordNumber(s, app))

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -116,6 +117,29 @@ func TestChangeRefused(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestDeleteListsRecordsByRevision: a dry run lists revision 9 before 10,
+// as history does, not as the records' names sort.
+func TestDeleteListsRecordsByRevision(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	for i := range 10 {
+		deployOK(t, c, spec(t, fmt.Sprintf("reg/shop:%d", i+1), ""), 0)
+	}
+	res, err := Delete(t.Context(), c, &DeleteConfig{Namespace: ns, App: "shop", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var records []string
+	for _, d := range res.Deleted {
+		if strings.HasPrefix(d, "Secret/") {
+			records = append(records, d)
+		}
+	}
+	if len(records) != 10 || records[8] != "Secret/zz.shop.r9" || records[9] != "Secret/zz.shop.r10" {
+		t.Fatalf("records deleted %v; want r1 to r10 in order", records)
 	}
 }
 

@@ -132,7 +132,7 @@ func TestCanary(t *testing.T) {
 		t.Fatalf("stable after rollback runs %s", img)
 	}
 	out = run("history", "cart")
-	for _, want := range []string{"canary 2.0 (1 pods)", "promote canary of revision 2", "abort canary of revision 4", "rollback to revision 5"} {
+	for _, want := range []string{"canary 2.0 (1 pod)", "promote canary of revision 2", "abort canary of revision 4", "rollback to revision 5"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("history lacks %q:\n%s", want, out)
 		}
