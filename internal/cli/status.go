@@ -87,7 +87,12 @@ func NewCmdList(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStr
   kubectl zz list -A
   kubectl zz list --context prod-a,prod-b -o wide
   kubectl zz list -o name`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("list takes no app name, got %q; kubectl zz status %s shows one app", args[0], args[0])
+			}
+			return nil
+		},
 		RunE: runOptions(o),
 	}
 	o.addFlags(cmd)
