@@ -35,6 +35,8 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"delete", "shop", "--yes"}, wantErr: "no app shop in namespace ns-a"},
 		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--dry-run=server"}, wantErr: `"server" is not this command's dry run: --diff dry-runs the apply on the server`},
 		{args: []string{"delete", "shop", "--dry-run=maybe"}, wantErr: `"maybe": use "client" (or bare --dry-run) or "none"`},
+		{args: []string{"status", "shop", "-l", "a=b"}, wantErr: "--selector picks apps; with the app shop named, drop it"},
+		{args: []string{"list", "-l", "a=(b"}, wantErr: `--selector "a=(b"`},
 		{args: []string{"list", "shop"}, wantErr: `list takes no app name, got "shop"; kubectl zz status shop shows one app`},
 		{args: []string{"promote", "shop"}, wantErr: "no app shop in namespace ns-a; kubectl zz list shows the apps there"},
 		{args: []string{"abort", "shop"}, wantErr: "no app shop in namespace ns-a"},

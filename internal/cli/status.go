@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -31,6 +32,9 @@ type StatusOptions struct {
 	Watch         bool
 	Interval      time.Duration
 	AllNamespaces bool
+	// Selector keeps the apps whose Deployment it matches (-l, as kubectl
+	// get -l), e.g. zz.io/group=retail.
+	Selector string
 
 	// list is kubectl zz list: every app, no per-pod reasons.
 	list bool
@@ -108,6 +112,7 @@ func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 	o.print.addNoHeaders(cmd)
 	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
 	cmd.Flags().DurationVar(&o.Interval, "interval", time.Second, "With --watch, the least time between two reads: the apps' Deployments, pods and records are watched, and read again when one changes (and every 30s)")
+	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Only the apps whose Deployment matches this label selector (e.g. zz.io/group=retail, zz.io/version!=1.0)")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list Deployments, pods and Secrets cluster-wide, as helm list -A")
 }
 
@@ -125,6 +130,14 @@ func (o *StatusOptions) Complete(args []string) error {
 func (o *StatusOptions) Validate() error {
 	if o.Interval <= 0 {
 		return fmt.Errorf("--interval must be positive, got %s", o.Interval)
+	}
+	if o.Selector != "" {
+		if o.App != "" {
+			return fmt.Errorf("--selector picks apps; with the app %s named, drop it", o.App)
+		}
+		if _, err := labels.Parse(o.Selector); err != nil {
+			return fmt.Errorf("--selector %q: %w", o.Selector, err)
+		}
 	}
 	return o.print.validate()
 }
@@ -197,6 +210,25 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 }
 
+// selected keeps the apps whose stable Deployment o.Selector matches, read
+// with it from the apiserver.
+func (o *StatusOptions) selected(ctx context.Context, t target, apps []*deploy.AppStatus) ([]*deploy.AppStatus, error) {
+	ns := t.namespace
+	if o.AllNamespaces {
+		ns = metav1.NamespaceAll
+	}
+	sel, _ := deploy.StatusSelectors("")
+	deps, err := t.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel + "," + o.Selector})
+	if err != nil {
+		return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+	}
+	match := map[string]bool{}
+	for _, d := range deps.Items {
+		match[d.Namespace+"/"+d.Name] = true
+	}
+	return slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !match[st.Namespace+"/"+st.App] }), nil
+}
+
 // sayNone says on stderr where the last read found no app.
 func (o *StatusOptions) sayNone() {
 	for _, n := range o.none {
@@ -257,6 +289,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			apps, err = deploy.ListApps(ctx, t.client, metav1.NamespaceAll)
 		default:
 			apps, err = deploy.ListApps(ctx, t.client, t.namespace)
+		}
+		if err == nil && o.Selector != "" {
+			apps, err = o.selected(ctx, t, apps)
 		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))

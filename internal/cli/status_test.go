@@ -63,6 +63,15 @@ func TestStatusAndList(t *testing.T) {
 			"cart 1 1.0 1/2 - Degraded 10m",
 			"shop 4 2.0 3/3 1/1 Ready 10m",
 		}},
+		{args: []string{"list", "-l", "zz.io/version=1.0"}, want: []string{
+			"APP REVISION VERSION READY CANARY STATUS UPDATED",
+			"cart 1 1.0 1/2 - Degraded 10m",
+		}},
+		{args: []string{"list", "-A", "-l", "zz.io/version in (1.9, 2.0)"}, want: []string{
+			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
+			"ns-a shop 4 2.0 3/3 1/1 Ready 10m",
+			"ns-c shop 2 1.9 1/1 - Ready 10m",
+		}},
 		{args: []string{"list", "--no-headers"}, want: []string{
 			"cart 1 1.0 1/2 - Degraded 10m",
 			"shop 4 2.0 3/3 1/1 Ready 10m",
