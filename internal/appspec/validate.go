@@ -29,7 +29,9 @@ func (a *App) Validate(file string) Errors {
 	s := &a.Spec
 	v.typ(s.Type)
 	v.image(s.Image)
-	v.labelValue("spec.version", s.Version, "set spec.version, or tag spec.image (shop:1.4.2)")
+	if s.Image != "" || s.Version != "" { // without an image, its missing tag is no second problem
+		v.labelValue("spec.version", s.Version, "set spec.version, or tag spec.image (shop:1.4.2)")
+	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		v.add("spec.replicas", fmt.Sprintf("%d is negative", *s.Replicas), "use 0 or more")
 	}
