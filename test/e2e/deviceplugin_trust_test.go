@@ -180,7 +180,7 @@ func TestDevicePluginKubeletForgedAssignments(t *testing.T) {
 		a      func() *gpushare.Assignment
 		ledger string // the ledger's reason, in the extender's log
 	}{
-		{"mem-not-request", 1024, func() *gpushare.Assignment { return n.assignment(2048, time.Now(), 2) }, "the pod asks for 1024 MiB"},
+		{"mem-not-request", 1024, func() *gpushare.Assignment { return n.assignment(2048, time.Now(), 2) }, "more than the 1024 MiB the pod asks for"},
 		{"cards-not-gpu", 1024, func() *gpushare.Assignment { return n.assignment(1024, time.Now(), 2, 3) }, "names 2 card(s), the pod asks for 1"},
 		{"uuid-elsewhere", 1024, func() *gpushare.Assignment {
 			a := n.assignment(1024, time.Now(), 4)
