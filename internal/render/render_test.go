@@ -215,48 +215,41 @@ func TestConfigHash(t *testing.T) {
 	}
 }
 
-// TestWholeCards: gpus without gpuMem renders the cards alone, for the
-// webhook to size as whole cards (a pool's gpuCardMemory) or refuse; no
-// memory total is invented.
-func TestWholeCards(t *testing.T) {
-	app, err := appspec.Load("train.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: train\nspec:\n  type: worker\n  image: registry.local/train:1\n  pool: a100\n  gpus: 2\n"))
+// trainDeployment is the Deployment of a worker app "train" whose spec
+// block ends with extra (indented by two).
+func trainDeployment(t *testing.T, extra string) *appsv1.Deployment {
+	t.Helper()
+	app, err := appspec.Load("train.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: train\nspec:\n  type: worker\n  image: registry.local/train:1\n"+extra))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range Render(app, Options{Namespace: "ml"}) {
-		d, ok := o.(*appsv1.Deployment)
-		if !ok {
-			continue
+		if d, ok := o.(*appsv1.Deployment); ok {
+			return d
 		}
-		l := d.Spec.Template.Spec.Containers[0].Resources.Limits
-		cards, mem, total := l[contract.ResourceGPU], l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
-		if cards.String() != "2" || !mem.IsZero() || !total.IsZero() {
-			t.Errorf("limits %v: want zz.io/gpu 2 alone", l)
-		}
-		return
 	}
 	t.Fatal("no Deployment rendered")
+	return nil
+}
+
+// TestWholeCards: gpus without gpuMem renders the cards alone, for the
+// webhook to size as whole cards (a pool's gpuCardMemory) or refuse; no
+// memory total is invented.
+func TestWholeCards(t *testing.T) {
+	l := trainDeployment(t, "  pool: a100\n  gpus: 2\n").Spec.Template.Spec.Containers[0].Resources.Limits
+	cards, mem, total := l[contract.ResourceGPU], l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+	if cards.String() != "2" || !mem.IsZero() || !total.IsZero() {
+		t.Errorf("limits %v: want zz.io/gpu 2 alone", l)
+	}
 }
 
 // TestGPUWhole: gpuWhole renders the memory, its total and the annotation
 // asking for whole cards of any size up to it.
 func TestGPUWhole(t *testing.T) {
-	app, err := appspec.Load("train.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: train\nspec:\n  type: worker\n  image: registry.local/train:1\n  gpuMem: 80Gi\n  gpus: 2\n  gpuWhole: true\n"))
-	if err != nil {
-		t.Fatal(err)
+	tpl := trainDeployment(t, "  gpuMem: 80Gi\n  gpus: 2\n  gpuWhole: true\n").Spec.Template
+	l := tpl.Spec.Containers[0].Resources.Limits
+	mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+	if tpl.Annotations[contract.AnnotationGPUWhole] != "true" || mem.String() != "80Gi" || total.String() != "160Gi" {
+		t.Errorf("annotations %v, limits %v: want gpu-whole, 80Gi per card, 160Gi in all", tpl.Annotations, l)
 	}
-	for _, o := range Render(app, Options{Namespace: "ml"}) {
-		d, ok := o.(*appsv1.Deployment)
-		if !ok {
-			continue
-		}
-		tpl := d.Spec.Template
-		l := tpl.Spec.Containers[0].Resources.Limits
-		mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
-		if tpl.Annotations[contract.AnnotationGPUWhole] != "true" || mem.String() != "80Gi" || total.String() != "160Gi" {
-			t.Errorf("annotations %v, limits %v: want gpu-whole, 80Gi per card, 160Gi in all", tpl.Annotations, l)
-		}
-		return
-	}
-	t.Fatal("no Deployment rendered")
 }
