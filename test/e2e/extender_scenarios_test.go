@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -220,7 +221,7 @@ func TestExtender(t *testing.T) {
 		deleteAllPods(t, ns)
 	})
 
-	t.Run("whole cards of any size", func(t *testing.T) { wholeCards(t) })
+	t.Run("whole cards of any size", func(t *testing.T) { wholeCards(t, z) })
 
 	t.Run("killing and restarting the extender loses and doubles nothing", func(t *testing.T) {
 		ns := cluster.Namespace(t, nil)
@@ -296,8 +297,10 @@ func checkKubectlZZGPU(t *testing.T, ns string, use map[string]int64, pods int) 
 // wholeCards: pods asking for whole cards of up to 80 GiB (as nvidia.com/gpu
 // gives on a cluster of mixed cards: A100s of 40 and 80 GB, T4s of 15) get
 // every card no pod holds, one each, holding all of its memory; the one
-// more waits with the reason, and runs once a card is freed.
-func wholeCards(t *testing.T) {
+// more waits with the reason, and runs once a card is freed. A tenant who
+// breaks a bound pod's annotation (theirs to write) makes a restarted
+// extender forget no card.
+func wholeCards(t *testing.T, z *zzScheduler) {
 	ns := cluster.Namespace(t, nil)
 	inventory := map[string]int64{} // card UUID → MiB
 	nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
@@ -354,6 +357,26 @@ func wholeCards(t *testing.T) {
 		}
 	}
 	podEvent(t, ns, waiting, "FailedScheduling", "no whole card of at most 81920 MiB free (cards no pod holds: 0 of ")
+	broken := running[0].Name
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:"maybe"}}}`, contract.AnnotationGPUWhole)
+	if _, err := cluster.Client.CoreV1().Pods(ns).Patch(t.Context(), broken, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	z.extender.Kill()
+	z.startExtender(t)
+	cluster.WaitFor(t, 60*time.Second, "the restarted extender to count every card whole", func(ctx context.Context) (bool, string, error) {
+		got := z.allocatedMetric(t)
+		for uuid, mib := range inventory {
+			if want := map[bool]int64{true: 1024, false: mib}[uuid == smallCard]; got[uuid] != want {
+				return false, fmt.Sprintf("card %s: %d MiB allocated, want %d (pod %s has gpu-whole=maybe)", uuid, got[uuid], want, broken), nil
+			}
+		}
+		return true, "", nil
+	})
+	time.Sleep(2 * time.Second) // the scheduler retries the waiting pod against the new ledger
+	if p, err := cluster.Client.CoreV1().Pods(ns).Get(t.Context(), waiting, metav1.GetOptions{}); err != nil || p.Spec.NodeName != "" {
+		t.Fatalf("after the restart the waiting pod was bound (%v, %v): the card of %s, whose annotation broke, was given away", p.Spec.NodeName, err, broken)
+	}
 	// The 1 GiB pod's card, once free, is the waiting pod's, whole.
 	if err := cluster.Client.CoreV1().Pods(ns).Delete(t.Context(), "small", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
