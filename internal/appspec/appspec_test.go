@@ -194,14 +194,20 @@ func TestImageTag(t *testing.T) {
 	}
 }
 
-// FuzzDecode feeds arbitrary bytes to the decoder: it must never panic, and
-// whatever it accepts must default and validate without panicking.
+// FuzzDecode feeds arbitrary bytes to the decoder and to Load: neither may
+// panic, and whatever Decode accepts must default and validate without
+// panicking.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(validSpec))
 	f.Add([]byte("name: a\nspec: {type: rpc, image: x:1, hpa: {min: 1, max: 2}, pvc: {size: 1Gi, mountPath: /d}}"))
 	f.Add([]byte(`{"name":"a","spec":{"ingress":{"host":"h"}}}`))
 	f.Add([]byte("spec:\n  env: {A: 1}\n  configFiles: {a: b}\n"))
+	f.Add([]byte("name: a\nspec: {type: web, imgae: x:1, memory: 12GB, hpa: {mn: 1}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Load validates what decoded even beside unknown fields.
+		if _, err := Load("f.yaml", data); err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatalf("load error %v does not wrap ErrInvalid", err)
+		}
 		app, err := Decode("f.yaml", data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
