@@ -171,6 +171,13 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("table:\n%s", out)
 			}
 		}},
+		{args: []string{"history", "shop", "-o", "wide"}, check: func(t *testing.T, out string) {
+			// The fake records carry no objects and no spec.
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 || !strings.HasSuffix(lines[0], "CHANGE-CAUSE   CANARY   OBJECTS   SPEC") || !strings.HasSuffix(strings.Join(strings.Fields(lines[2]), " "), "deploy 2.0 - 0 -") {
+				t.Fatalf("-o wide:\n%s", out)
+			}
+		}},
 		{args: []string{"history", "shop", "--context", "a,b"}, check: func(t *testing.T, out string) {
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if len(lines) != 4 || !strings.HasPrefix(lines[0], "CLUSTER") || !strings.HasPrefix(lines[1], "a ") || !strings.HasPrefix(lines[3], "b ") || !strings.Contains(lines[3], "carol") {

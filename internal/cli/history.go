@@ -92,7 +92,13 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 	if o.Revision > 0 {
 		return o.objects(cmd)
 	}
-	tbl := o.print.newTable("REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE")
+	header := []string{"REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE"}
+	if o.print.wide() {
+		// What else a revision holds: a canary, its objects, the spec
+		// history --spec and diff --spec read.
+		header = append(header, "CANARY", "OBJECTS", "SPEC")
+	}
+	tbl := o.print.newTable(header...)
 	var items []*unstructured.Unstructured
 	for _, t := range o.targets {
 		revs, err := deploy.History(cmd.Context(), t.client, t.namespace, o.App)
@@ -103,7 +109,20 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			return contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace))
 		}
 		for _, r := range revs {
-			tbl.add(t.name, strconv.FormatInt(r.Number, 10), r.Version, r.Image, r.Time.Local().Format(time.DateTime), r.User, r.ChangeCause)
+			cells := []string{strconv.FormatInt(r.Number, 10), r.Version, r.Image, r.Time.Local().Format(time.DateTime), r.User, r.ChangeCause}
+			if o.print.wide() {
+				spec := "yes"
+				if _, err := r.Spec(); errors.Is(err, deploy.ErrNoSpec) {
+					spec = "-"
+				} else if err != nil {
+					spec = "unreadable"
+				}
+				if r.Unreadable != "" {
+					spec = "-"
+				}
+				cells = append(cells, map[bool]string{true: "yes", false: "-"}[r.Canary], strconv.Itoa(len(r.Kinds)), spec)
+			}
+			tbl.add(t.name, cells...)
 			it := historyItem{Revision: r}
 			if o.several() {
 				it.Cluster = t.name
