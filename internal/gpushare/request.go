@@ -390,12 +390,14 @@ func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, erro
 // NewRequest checks GPU memory per card (a byte quantity) and a number of
 // cards, and returns them as a Request.
 func NewRequest(mem resource.Quantity, cards int64) (Request, error) {
-	bytes, ok := mem.AsInt64()
-	if !ok || bytes > MaxMemMiB*MiB {
+	// Compared as quantities: AsInt64 fails for 1.5Gi or 8.0Gi (kept as
+	// decimals), which are fine sizes; Value rounds a fraction of a byte up.
+	if mem.Cmp(*resource.NewQuantity(MaxMemMiB*MiB, resource.BinarySI)) > 0 {
 		return Request{}, fmt.Errorf("%s %s is more than %d GiB per card; it is a byte quantity like 4Gi or 3000Mi",
 			contract.ResourceGPUMem, mem.String(), MaxMemMiB/1024)
 	}
-	if bytes <= 0 {
+	bytes := mem.Value()
+	if mem.Sign() <= 0 {
 		return Request{}, fmt.Errorf("%s %s must be positive, e.g. 4Gi", contract.ResourceGPUMem, mem.String())
 	}
 	if bytes < MiB {
@@ -467,13 +469,23 @@ func DefaultCards(pod *corev1.Pod) {
 // SetMemTotal writes contract.ResourceGPUMemTotal, ResourceGPUMem ×
 // ResourceGPU (1 when absent), in the limits and the requests of every
 // container that asks for GPU memory, over any value it had: what a
-// ResourceQuota counts. A container whose request is malformed is left as
-// it is; the extender refuses it anyway.
+// ResourceQuota counts, and writes a ResourceGPUMem with a decimal point
+// (1.5Gi) as whole bytes (1536Mi). A container whose request is malformed
+// is left as it is; the extender refuses it anyway.
 func SetMemTotal(pod *corev1.Pod) {
 	for _, c := range Containers(pod) {
 		total, ok := memTotal(c)
 		if !ok {
 			continue
+		}
+		// A gpu-mem of 1.5Gi is written 1536Mi: admission policies (CEL's isInteger)
+		// and quotas read whole numbers only.
+		for _, l := range []corev1.ResourceList{c.Resources.Limits, c.Resources.Requests} {
+			if q, ok := l[contract.ResourceGPUMem]; ok {
+				if _, whole := q.AsInt64(); !whole {
+					l[contract.ResourceGPUMem] = *resource.NewQuantity(q.Value(), resource.BinarySI)
+				}
+			}
 		}
 		if c.Resources.Limits == nil {
 			c.Resources.Limits = corev1.ResourceList{}
@@ -497,6 +509,5 @@ func memTotal(c *corev1.Container) (resource.Quantity, bool) {
 	if err != nil {
 		return resource.Quantity{}, false
 	}
-	bytes, _ := mem.AsInt64() // whole bytes: containerRequest checked it
-	return *resource.NewQuantity(bytes*int64(req.Cards), resource.BinarySI), true
+	return *resource.NewQuantity(mem.Value()*int64(req.Cards), resource.BinarySI), true
 }

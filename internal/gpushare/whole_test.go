@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -162,5 +163,19 @@ func TestWholePreemption(t *testing.T) {
 	plan, ok := l.PlanPreemption([]string{"n"}, Request{MemMiB: 40 * gib, Cards: 1, Whole: true}, 5, nil)
 	if !ok || !slices.Equal(victimNames(plan), []string{"small"}) {
 		t.Fatalf("plan %+v, %t; want small evicted (t4 outranks the pod)", plan, ok)
+	}
+}
+
+// TestSetMemTotalDecimal: 1.5Gi on 2 cards is 1536Mi each, 3Gi in all, in
+// whole numbers an admission policy's isInteger accepts.
+func TestSetMemTotalDecimal(t *testing.T) {
+	p := gpuPod("d", string(contract.ResourceGPUMem), "1.5Gi", string(contract.ResourceGPU), "2")
+	p.Spec.Containers[0].Resources.Requests = p.Spec.Containers[0].Resources.Limits.DeepCopy()
+	SetMemTotal(p)
+	for _, l := range []corev1.ResourceList{p.Spec.Containers[0].Resources.Limits, p.Spec.Containers[0].Resources.Requests} {
+		mem, total := l[contract.ResourceGPUMem], l[contract.ResourceGPUMemTotal]
+		if _, whole := mem.AsInt64(); !whole || mem.String() != "1536Mi" || total.String() != "3Gi" {
+			t.Errorf("gpu-mem %s, total %s; want 1536Mi and 3Gi", mem.String(), total.String())
+		}
 	}
 }

@@ -144,6 +144,15 @@ func webhookGPU(t *testing.T, ns string) {
 	if total := got.Spec.Containers[0].Resources.Requests[contract.ResourceGPUMemTotal]; total.String() != "4Gi" {
 		t.Fatalf("requests %s = %q, want 4Gi (4Gi on 1 card)", contract.ResourceGPUMemTotal, total.String())
 	}
+	// GPU memory with a decimal point is taken, written as whole bytes.
+	decimal := pod.DeepCopy()
+	decimal.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("1.5Gi")
+	if d, err := dryRunPod(t.Context(), ns, decimal); err != nil {
+		t.Fatalf("a pod asking for 1.5Gi: %v", err)
+	} else if l := d.Spec.Containers[0].Resources.Limits; l.Name(contract.ResourceGPUMem, resource.BinarySI).String() != "1536Mi" ||
+		l.Name(contract.ResourceGPUMemTotal, resource.BinarySI).String() != "1536Mi" {
+		t.Fatalf("a pod asking for 1.5Gi: limits %v; want gpu-mem and its total 1536Mi", l)
+	}
 	// A malformed zz.io/gpu-* annotation is refused at creation, with its fix,
 	// rather than left Pending.
 	bad := pod.DeepCopy()
