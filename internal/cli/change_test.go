@@ -37,6 +37,8 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"delete", "shop", "--dry-run=maybe"}, wantErr: `"maybe": use "client" (or bare --dry-run) or "none"`},
 		{args: []string{"status", "shop", "-l", "a=b"}, wantErr: "--selector picks apps; with the app shop named, drop it"},
 		{args: []string{"list", "-l", "a=(b"}, wantErr: `--selector "a=(b"`},
+		{args: []string{"rebalance", "--dry-run", "shop"}, wantErr: `rebalance takes no arguments, got "shop"; it plans over nodes`},
+		{args: []string{"logs", "shop", "--since", "-5m"}, wantErr: "--since must be positive (how far back, e.g. 5m), got -5m0s"},
 		{args: []string{"list", "shop"}, wantErr: `list takes no app name, got "shop"; kubectl zz status shop shows one app`},
 		{args: []string{"promote", "shop"}, wantErr: "no app shop in namespace ns-a; kubectl zz list shows the apps there"},
 		{args: []string{"abort", "shop"}, wantErr: "no app shop in namespace ns-a"},

@@ -112,8 +112,8 @@ FailedScheduling event carries.`,
   kubectl zz gpu uncordon gpu-a100-1 2`,
 		// --cards 0 is no default: it asks for no card, which no pod does.
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("cards") && o.FitCards == 0 {
-				return fmt.Errorf("--cards %d: a pod asks for 1 card or more", o.FitCards)
+			if cmd.Flags().Changed("cards") && (o.FitCards < 1 || o.FitCards > gpushare.MaxCards) {
+				return fmt.Errorf("--cards %d: a pod asks for 1 to %d cards", o.FitCards, gpushare.MaxCards)
 			}
 			return nil
 		},

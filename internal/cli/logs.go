@@ -202,6 +202,9 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 	if o.Tail < -1 {
 		return nil, fmt.Errorf("--tail must be -1 (all) or more, got %d", o.Tail)
 	}
+	if o.Since < 0 {
+		return nil, fmt.Errorf("--since must be positive (how far back, e.g. 5m), got %s", o.Since)
+	}
 
 	var sinceTime time.Time
 	if o.SinceTime != "" {

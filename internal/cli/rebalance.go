@@ -59,6 +59,12 @@ meanwhile is not a failure.`,
   kubectl zz rebalance --dry-run
   # rebalance the general pool, at most 10 moves
   kubectl zz rebalance --selector zz.io/pool=general --max-moves 10`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("rebalance takes no arguments, got %q; it plans over nodes: pick them with --selector (node labels, e.g. zz.io/pool=general)", args[0])
+			}
+			return nil
+		},
 		RunE: runOptions(o),
 	}
 	addDryRun(cmd.Flags(), &o.DryRun, "Print the plan and move nothing", "the plan is made from what the cluster runs and moves nothing")

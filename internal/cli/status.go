@@ -305,6 +305,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			if several {
 				where += " of context " + t.context
 			}
+			if o.Selector != "" {
+				where += " match " + o.Selector
+			}
 			o.none = append(o.none, fmt.Sprintf("No apps deployed by kubectl zz in %s.", where))
 		}
 		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
