@@ -157,7 +157,7 @@ func TestGPUPods(t *testing.T) {
 		{[]string{"gpu", "--pods", "-l", "app in"}, `--selector "app in"`},
 		{[]string{"gpu", "--pods", "--shapes"}, "give one"},
 		{[]string{"gpu", "gpu-1", "--shapes"}, "drop the node names"},
-		{[]string{"gpu", "pods"}, `node "pods" has no GPUs zz knows of (no zz.io/gpu-inventory annotation); list GPU nodes with: kubectl zz gpu; for the pods view, use the flag: kubectl zz gpu --pods`},
+		{[]string{"gpu", "pods"}, `nodes "pods" not found; list GPU nodes with: kubectl zz gpu; for the pods view, use the flag: kubectl zz gpu --pods`},
 		{[]string{"gpu", "shapes"}, "use the flag: kubectl zz gpu --shapes"},
 	} {
 		if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {

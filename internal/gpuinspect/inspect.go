@@ -152,6 +152,9 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		}
 	}
 	for _, name := range only {
+		if !slices.ContainsFunc(nodes.Items, func(n corev1.Node) bool { return n.Name == name }) {
+			return nil, fmt.Errorf("nodes %q not found; list GPU nodes with: kubectl zz gpu", name)
+		}
 		if !slices.ContainsFunc(s.Nodes, func(v gpushare.NodeView) bool { return v.Name == name }) {
 			return nil, fmt.Errorf("node %q has no GPUs zz knows of (no "+contract.AnnotationNodeGPUInventory+" annotation); list GPU nodes with: kubectl zz gpu", name)
 		}

@@ -140,9 +140,14 @@ func TestShapes(t *testing.T) {
 	}
 }
 
+// TestCollectUnknownNode: a node without GPUs says so; a node that does not
+// exist is not found, as kubectl says it.
 func TestCollectUnknownNode(t *testing.T) {
 	if _, err := Collect(t.Context(), fixture(t), []string{"cpu-1"}); err == nil || !strings.Contains(err.Error(), `node "cpu-1" has no GPUs`) {
 		t.Fatalf("err = %v", err)
+	}
+	if _, err := Collect(t.Context(), fixture(t), []string{"nonode"}); err == nil || !strings.HasPrefix(err.Error(), `nodes "nonode" not found`) {
+		t.Fatalf("a node that does not exist: err = %v", err)
 	}
 }
 
