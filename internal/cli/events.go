@@ -134,6 +134,18 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	if err := o.printAll(rows, several); err != nil {
 		return err
 	}
+	if len(rows) == 0 && o.App != "" && !o.AllNamespaces && len(errs) == 0 {
+		// No events and no app: a typo, said as status says it (events
+		// outlive a deleted app's objects, so only none at all is asked).
+		for _, t := range o.targets {
+			if _, err := deploy.AppStatusOf(ctx, t.client, t.namespace, o.App); errors.Is(err, deploy.ErrNoRevision) {
+				errs = append(errs, contextErr(t.context, err))
+			}
+		}
+		if len(errs) > 0 && !o.Watch {
+			return errors.Join(errs...)
+		}
+	}
 	if len(rows) == 0 && o.print.table() && len(errs) == 0 {
 		fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())
 	}

@@ -67,8 +67,12 @@ func TestEvents(t *testing.T) {
 		list.Items[1].Object != "pod/shop-7d9c6b8f5-x2x4z" || list.Items[1].App != "shop" {
 		t.Errorf("-o json: %v\n%s", err, out)
 	}
-	if _, stderr, err := zz("events", "cart"); err != nil || !strings.Contains(stderr, "No events of cart found.") {
-		t.Errorf("an app without events: %v, stderr %q", err, stderr)
+	if _, stderr, err := zz("events", "shop", "--context", "b", "--types", "Warning"); err != nil || !strings.Contains(stderr, "No events of shop found.") {
+		t.Errorf("an app without such events: %v, stderr %q", err, stderr)
+	}
+	// No events and no app: a typo, said as status says it.
+	if _, _, err := zz("events", "cart"); err == nil || !strings.Contains(err.Error(), "no app cart in namespace ns-a") {
+		t.Errorf("events of an app that does not exist: %v", err)
 	}
 	if _, _, err := zz("events", "--types", "Error"); err == nil || !strings.Contains(err.Error(), "--types: not an event type: \"Error\"; use Normal, Warning") {
 		t.Errorf("--types Error: %v", err)
