@@ -136,6 +136,7 @@ FailedScheduling event carries.`,
 	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
 	o.print.addFlags(cmd)
+	o.print.addNoHeaders(cmd)
 	cmd.AddCommand(NewCmdGPUCordon(configFlags, streams, true), NewCmdGPUCordon(configFlags, streams, false))
 	return cmd
 }
@@ -257,6 +258,7 @@ type gpuShapeItem struct {
 // gpuOutput gathers every cluster's tables and items.
 type gpuOutput struct {
 	several      bool
+	noHeaders    bool
 	tables       []*table
 	items        []*unstructured.Unstructured
 	emptyMessage string
@@ -268,6 +270,7 @@ func (g *gpuOutput) add(i int, cluster string, header []string, rows [][]string)
 	}
 	if g.tables[i] == nil {
 		g.tables[i] = newTable(header...)
+		g.tables[i].noHeaders = g.noHeaders
 	}
 	for _, r := range rows {
 		g.tables[i].add(cluster, r...)
@@ -320,7 +323,7 @@ func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot
 
 // Run collects and prints.
 func (o *GPUOptions) Run(cmd *cobra.Command) error {
-	out := &gpuOutput{several: len(o.targets) > 1}
+	out := &gpuOutput{several: len(o.targets) > 1, noHeaders: o.print.NoHeaders}
 	for _, t := range o.targets {
 		snap, err := o.collect(cmd, t)
 		if err != nil {
@@ -351,7 +354,7 @@ func (o *GPUOptions) Run(cmd *cobra.Command) error {
 		return o.print.printItems(o.Out, out.items)
 	}
 	if len(out.tables) == 0 || len(out.tables[0].rows) == 0 {
-		fmt.Fprintln(o.ErrOut, out.emptyMessage)
+		fmt.Fprintln(o.ErrOut, out.emptyMessage+o.waitingNote(cmd))
 		return nil
 	}
 	for i, tbl := range out.tables {
@@ -480,13 +483,43 @@ func (o *GPUOptions) addShapes(out *gpuOutput, t target, cluster string, snap *g
 	return nil
 }
 
+// waitingNote, for --pods with no pod on a card, counts the namespace's GPU
+// pods that wait for cards, which the view (cards and their use) leaves out.
+func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
+	if !o.Pods {
+		return ""
+	}
+	n := 0
+	for _, t := range o.targets {
+		ns := t.namespace
+		if o.AllNamespaces {
+			ns = metav1.NamespaceAll
+		}
+		list, err := t.client.CoreV1().Pods(ns).List(cmd.Context(), metav1.ListOptions{FieldSelector: "spec.nodeName=", LabelSelector: o.Selector})
+		if err != nil {
+			return ""
+		}
+		for i := range list.Items {
+			if p := &list.Items[i]; p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+				if _, err := gpushare.PodRequest(p); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d GPU %s waiting for cards: kubectl zz status says why, kubectl zz gpu --fit pod/NAME where it would fit.", n, map[bool]string{true: "pod is", false: "pods are"}[n == 1])
+}
+
 // addPods is --pods: one row per pod and card, then one per app.
 func (o *GPUOptions) addPods(out *gpuOutput, t target, cluster string, snap *gpuinspect.Snapshot) error {
 	ns := t.namespace
-	out.emptyMessage = "No GPU pods found in " + ns + " namespace."
+	out.emptyMessage = "No GPU pods on cards in " + ns + " namespace."
 	if o.AllNamespaces {
 		ns = metav1.NamespaceAll
-		out.emptyMessage = "No GPU pods found."
+		out.emptyMessage = "No GPU pods on cards."
 	}
 	pods := gpuinspect.FilterPods(snap.Pods, ns, o.selector)
 	apps := gpuinspect.Apps(pods)

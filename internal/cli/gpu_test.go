@@ -49,7 +49,9 @@ func gpuCluster(t *testing.T, ns string, pods ...[3]string) []runtime.Object {
 
 func TestGPUPods(t *testing.T) {
 	a := fakeClient(append(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"vision-1", "vision", "2000"},
-		[3]string{"llm-0", "llm", ""}), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns-a"}})...)
+		[3]string{"llm-0", "llm", ""}), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns-a"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "queued", Namespace: "waiting"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("8Gi")}}}}}})...)
 	b := fakeClient(gpuCluster(t, "ns-b", [3]string{"ocr-0", "ocr", "100"}, [3]string{"batch-0", "", ""})...)
 	zz := withFakeClusters(t, a, b)
 	tests := []struct {
@@ -101,6 +103,13 @@ func TestGPUPods(t *testing.T) {
 		// A pod without zz.io/app is a pod object, and the <none> row of the
 		// app table, never an app object with no name.
 		{args: []string{"gpu", "--pods", "--context", "b", "-n", "ns-b", "-o", "name"}, want: []string{"gpupod.zz.io/batch-0", "gpupod.zz.io/ocr-0", "gpuapp.zz.io/ocr"}},
+		{args: []string{"gpu", "--pods", "--context", "b", "-n", "ns-b", "--no-headers"}, want: []string{
+			"batch-0 <none> gpu-1 0 8Gi <unknown> false",
+			"ocr-0 ocr gpu-1 0 8Gi 100Mi false",
+			"",
+			"<none> 1 8Gi <unknown> 0",
+			"ocr 1 8Gi 100Mi 0",
+		}},
 		{args: []string{"gpu", "--pods", "--context", "b", "-n", "ns-b"}, want: []string{
 			"POD APP NODE CARD REQUESTED USED OVER",
 			"batch-0 <none> gpu-1 0 8Gi <unknown> false",
@@ -164,7 +173,11 @@ func TestGPUPods(t *testing.T) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
 		}
 	}
-	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods found in empty namespace.") {
+	if _, stderr, err := zz("gpu", "--pods", "-n", "waiting", "--context", "a"); err != nil ||
+		!strings.Contains(stderr, "No GPU pods on cards in waiting namespace. 1 GPU pod is waiting for cards: kubectl zz status says why") {
+		t.Errorf("a namespace whose GPU pod waits: %v, stderr %q", err, stderr)
+	}
+	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods on cards in empty namespace.\n") {
 		t.Errorf("an empty namespace: %v, stderr %q", err, stderr)
 	}
 }
