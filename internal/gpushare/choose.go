@@ -39,10 +39,11 @@ func ParsePolicy(s string, def Policy) (Policy, error) {
 	return "", fmt.Errorf("GPU policy %q is unknown; use %q, %q or %q", s, Binpack, BestFit, Spread)
 }
 
-// Card is one card's capacity and use.
+// Card is one card's capacity and use. UsedMiB is the memory the pods on
+// it were allocated (kubectl zz gpu's ALLOCATED), not what they use.
 type Card struct {
 	contract.GPU
-	UsedMiB int64 `json:"usedMiB"`
+	UsedMiB int64 `json:"allocatedMiB"`
 	// Pods on the card, and how many may share it: the device plugin's slots
 	// per card (0: no limit known). A card with no slot left is full.
 	Pods  int `json:"podCount"`

@@ -17,7 +17,9 @@ type PodUse struct {
 // CardView is a card with the pods on it.
 type CardView struct {
 	Card
-	Pods []PodUse `json:"pods"`
+	// FreeMiB is what one more pod could have (kubectl zz gpu's FREE).
+	FreeMiB int64    `json:"freeMiB"`
+	Pods    []PodUse `json:"pods"`
 }
 
 // NodeView is one node's cards, for kubectl zz gpu and metrics.
@@ -41,7 +43,7 @@ func (l *Ledger) View() []NodeView {
 			v.Error = n.err.Error()
 		}
 		for _, c := range n.cards {
-			v.Cards = append(v.Cards, CardView{Card: c})
+			v.Cards = append(v.Cards, CardView{Card: c, FreeMiB: c.FreeMiB()})
 		}
 		for uid := range n.pods {
 			h := l.pods[uid]
