@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,5 +146,42 @@ func completeRevisions(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 			}
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	}
+}
+
+// completeNamespaces completes -n with the namespaces of every --context, as
+// kubectl does.
+func completeNamespaces(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
+		list, err := t.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, ns := range list.Items {
+			add(ns.Name)
+		}
+		return nil
+	})
+}
+
+// completeContexts completes --context with the kubeconfig's contexts, and
+// after a comma (a,b) the ones not named yet.
+func completeContexts(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		raw, err := f.ToRawKubeConfigLoader().RawConfig()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		named, prefix := "", ""
+		if i := strings.LastIndex(toComplete, ","); i >= 0 {
+			named, prefix = toComplete[:i+1], toComplete[:i+1]
+		}
+		var out []cobra.Completion
+		for _, name := range slices.Sorted(maps.Keys(raw.Contexts)) {
+			if !slices.Contains(strings.Split(named, ","), name) {
+				out = append(out, prefix+name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }

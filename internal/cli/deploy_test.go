@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -314,5 +315,22 @@ func TestCompleteRevisionsAndKeptApps(t *testing.T) {
 	}
 	if out, _, err := zz("__complete", "rollback", ""); err != nil || !strings.HasPrefix(out, "cart\nshop\n:4\n") {
 		t.Errorf("apps with records only: %v\n%q", err, out)
+	}
+}
+
+// TestCompleteNamespacesAndContexts: -n completes the cluster's namespaces
+// and --context the kubeconfig's contexts, after a comma the others.
+func TestCompleteNamespacesAndContexts(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}}), fakeClient())
+	for args, want := range map[string]string{
+		"__complete status -n ":             "ml\nshop\n:4\n",
+		"__complete logs --context ":        "a\nb\n:4\n",
+		"__complete status --context a,":    "a,b\n:4\n",
+		"__complete status --context a -n ": "ml\nshop\n:4\n",
+	} {
+		fields := strings.Split(args, " ")
+		if out, _, err := zz(fields...); err != nil || !strings.HasPrefix(out, want) {
+			t.Errorf("%q: %v\n%q", args, err, out)
+		}
 	}
 }

@@ -45,6 +45,8 @@ on several clusters at once.`,
 	configFlags.AddFlags(cmd.PersistentFlags())
 	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
 	cmd.PersistentFlags().Lookup("context").Usage = "The kubeconfig context to use, or several, comma-separated (a,b), to act on each cluster"
+	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags))
+	_ = cmd.RegisterFlagCompletionFunc("context", completeContexts(configFlags))
 	cmd.AddCommand(NewCmdVersion(configFlags, streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
