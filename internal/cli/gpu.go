@@ -13,11 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
@@ -394,6 +396,7 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 	out.emptyMessage = "No GPU nodes found: no node carries the " + contract.AnnotationNodeGPUInventory + " annotation (is the zz device plugin running?)."
 	req, policy := o.fitReq, o.policy
 	var preemptor *corev1.Pod
+	untried := ""
 	if o.fitPod != "" {
 		pod, err := t.client.CoreV1().Pods(t.namespace).Get(cmd.Context(), o.fitPod, metav1.GetOptions{})
 		if err != nil {
@@ -407,6 +410,11 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		}
 		if pod.Spec.PreemptionPolicy == nil || *pod.Spec.PreemptionPolicy != corev1.PreemptNever {
 			preemptor = pod
+		}
+		// Room is not why it waits when no scheduler has looked at it.
+		if deploy.Untried(pod, time.Now()) {
+			untried = fmt.Sprintf("; but no scheduler has judged the pod in over %s: is scheduler %q running? (kubectl zz check)",
+				duration.HumanDuration(deploy.UntriedAfter), pod.Spec.SchedulerName)
 		}
 	}
 	fits := snap.Fits(req, policy)
@@ -448,8 +456,8 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if out.several {
 			prefix = t.name + ": "
 		}
-		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now%s; %d such pods fit in all, each node counted alone%s\n",
-			prefix, req, policy, nodes, len(fits), preempting, more, quotaNote(cmd, t, req))
+		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now%s; %d such pods fit in all, each node counted alone%s%s\n",
+			prefix, req, policy, nodes, len(fits), preempting, more, quotaNote(cmd, t, req), untried)
 	}
 	return nil
 }

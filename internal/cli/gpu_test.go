@@ -236,6 +236,9 @@ func TestGPUFit(t *testing.T) {
 	preempting := urgent.DeepCopy()
 	preempting.Name, preempting.UID = "preempting", "u-preempting"
 	preempting.Annotations = map[string]string{contract.AnnotationGPUNomination: gpushare.NominationRecord{Node: "gpu-1", Since: time.Now().Add(-30 * time.Second)}.Encode()}
+	forgotten := waiting("forgotten", nil)
+	forgotten.Spec.SchedulerName, forgotten.CreationTimestamp = contract.SchedulerName, metav1.NewTime(time.Now().Add(-2*time.Minute))
+	objs = append(objs, forgotten)
 	objs = append(objs, preempting, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}), urgent, polite)
@@ -266,6 +269,9 @@ func TestGPUFit(t *testing.T) {
 			"gpu-1 false 0 node has 0 healthy GPU cards of not card GPU-A < 1 asked (its cards: GPU-A)"}, ""},
 		{[]string{"gpu", "--fit", "pod/waiting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
 			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left)"},
+		// It fits, so room is not why it waits: no scheduler has looked.
+		{[]string{"gpu", "--fit", "pod/forgotten", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			`each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left); but no scheduler has judged the pod in over 30s: is scheduler "zz-scheduler" running? (kubectl zz check)`},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
@@ -296,7 +302,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 
