@@ -221,7 +221,7 @@ func TestExtender(t *testing.T) {
 		deleteAllPods(t, ns)
 	})
 
-	t.Run("whole cards of any size", func(t *testing.T) { wholeCards(t, z) })
+	t.Run("whole cards of any size", func(st *testing.T) { wholeCards(st, t, z) })
 
 	t.Run("killing and restarting the extender loses and doubles nothing", func(t *testing.T) {
 		ns := cluster.Namespace(t, nil)
@@ -299,8 +299,9 @@ func checkKubectlZZGPU(t *testing.T, ns string, use map[string]int64, pods int) 
 // every card no pod holds, one each, holding all of its memory; the one
 // more waits with the reason, and runs once a card is freed. A tenant who
 // breaks a bound pod's annotation (theirs to write) makes a restarted
-// extender forget no card.
-func wholeCards(t *testing.T, z *zzScheduler) {
+// extender forget no card. The restarted extender belongs to parent, which
+// the later subtests share.
+func wholeCards(t, parent *testing.T, z *zzScheduler) {
 	ns := cluster.Namespace(t, nil)
 	inventory := map[string]int64{} // card UUID → MiB
 	nodes, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
@@ -363,7 +364,9 @@ func wholeCards(t *testing.T, z *zzScheduler) {
 		t.Fatal(err)
 	}
 	z.extender.Kill()
-	z.startExtender(t)
+	// Owned by parent: the next subtests need it running.
+	z.extender = cluster.Start(parent, "zz-extender", z.extenderBin, append([]string{"--kubeconfig", z.kubeconfig}, z.extenderArgs...)...)
+	cluster.WaitHTTP(t, z.extender, z.url("/readyz"), 30*time.Second)
 	cluster.WaitFor(t, 60*time.Second, "the restarted extender to count every card whole", func(ctx context.Context) (bool, string, error) {
 		got := z.allocatedMetric(t)
 		for uuid, mib := range inventory {
