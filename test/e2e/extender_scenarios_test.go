@@ -363,28 +363,17 @@ func wholeCards(t, parent *testing.T, z *zzScheduler) {
 	if _, err := cluster.Client.CoreV1().Pods(ns).Patch(t.Context(), broken, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The 1 GiB pod goes while the extender is down: kube-scheduler retries
+	// the waiting pod (its calls fail) until the restarted extender answers,
+	// whose ledger must still count the broken pod's card.
 	z.extender.Kill()
-	// Owned by parent: the next subtests need it running.
-	z.extender = cluster.Start(parent, "zz-extender", z.extenderBin, append([]string{"--kubeconfig", z.kubeconfig}, z.extenderArgs...)...)
-	cluster.WaitHTTP(t, z.extender, z.url("/readyz"), 30*time.Second)
-	cluster.WaitFor(t, 60*time.Second, "the restarted extender to count every card whole", func(ctx context.Context) (bool, string, error) {
-		got := z.allocatedMetric(t)
-		for uuid, mib := range inventory {
-			if want := map[bool]int64{true: 1024, false: mib}[uuid == smallCard]; got[uuid] != want {
-				return false, fmt.Sprintf("card %s: %d MiB allocated, want %d (pod %s has gpu-whole=maybe)", uuid, got[uuid], want, broken), nil
-			}
-		}
-		return true, "", nil
-	})
-	time.Sleep(2 * time.Second) // the scheduler retries the waiting pod against the new ledger
-	if p, err := cluster.Client.CoreV1().Pods(ns).Get(t.Context(), waiting, metav1.GetOptions{}); err != nil || p.Spec.NodeName != "" {
-		t.Fatalf("after the restart the waiting pod was bound (%v, %v): the card of %s, whose annotation broke, was given away", p.Spec.NodeName, err, broken)
-	}
-	// The 1 GiB pod's card, once free, is the waiting pod's, whole.
 	if err := cluster.Client.CoreV1().Pods(ns).Delete(t.Context(), "small", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cluster.WaitFor(t, 60*time.Second, "the last whole-card pod to take the freed card", func(ctx context.Context) (bool, string, error) {
+	// Owned by parent: the next subtests need it running.
+	z.extender = cluster.Start(parent, "zz-extender", z.extenderBin, append([]string{"--kubeconfig", z.kubeconfig}, z.extenderArgs...)...)
+	cluster.WaitHTTP(t, z.extender, z.url("/readyz"), 30*time.Second)
+	cluster.WaitFor(t, 90*time.Second, "the last whole-card pod to take the freed card, every card counted whole", func(ctx context.Context) (bool, string, error) {
 		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, waiting, metav1.GetOptions{})
 		if err != nil {
 			return false, "", err
@@ -393,7 +382,19 @@ func wholeCards(t, parent *testing.T, z *zzScheduler) {
 		if err != nil {
 			return false, err.Error(), nil
 		}
-		return p.Spec.NodeName != "" && a.UUIDs[0] == smallCard && a.MemMiB == inventory[smallCard], fmt.Sprintf("on %q, %v", p.Spec.NodeName, a.UUIDs), nil
+		if p.Spec.NodeName == "" {
+			return false, "not bound yet", nil
+		}
+		if a.UUIDs[0] != smallCard || a.MemMiB != inventory[smallCard] {
+			return false, fmt.Sprintf("it took card %s, not the freed %s: the card of %s, whose annotation broke, was given away", a.UUIDs[0], smallCard, broken), nil
+		}
+		got := z.allocatedMetric(t)
+		for uuid, mib := range inventory {
+			if got[uuid] != mib {
+				return false, fmt.Sprintf("card %s: %d MiB allocated, want all %d (pod %s has gpu-whole=maybe)", uuid, got[uuid], mib, broken), nil
+			}
+		}
+		return true, "", nil
 	})
 	deleteAllPods(t, ns)
 }
