@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
@@ -78,18 +79,29 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 // every --context.
 func completeWaitingGPUPods(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	return completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
-		list, err := t.client.CoreV1().Pods(t.namespace).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName="})
-		if err != nil {
-			return err
+		pods, err := waitingGPUPods(ctx, t, t.namespace, "")
+		for _, p := range pods {
+			add("pod/" + p.Name)
 		}
-		for i := range list.Items {
-			p := &list.Items[i]
-			if _, err := gpushare.PodRequest(p); err == nil && p.Spec.NodeName == "" {
-				add("pod/" + p.Name)
-			}
-		}
-		return nil
+		return err
 	})
+}
+
+// waitingGPUPods are the pods of ns (every namespace for "") matching
+// selector that ask for GPU memory and wait for a node.
+func waitingGPUPods(ctx context.Context, t target, ns, selector string) ([]*corev1.Pod, error) {
+	list, err := t.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=", LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for i := range list.Items {
+		p := &list.Items[i]
+		if _, err := gpushare.PodRequest(p); err == nil && p.Spec.NodeName == "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // completePodNodes completes kubectl zz logs --node with the nodes that run

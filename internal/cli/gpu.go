@@ -503,15 +503,13 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 		if o.AllNamespaces {
 			ns = metav1.NamespaceAll
 		}
-		list, err := t.client.CoreV1().Pods(ns).List(cmd.Context(), metav1.ListOptions{FieldSelector: "spec.nodeName=", LabelSelector: o.Selector})
+		pods, err := waitingGPUPods(cmd.Context(), t, ns, o.Selector)
 		if err != nil {
 			return ""
 		}
-		for i := range list.Items {
-			if p := &list.Items[i]; p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
-				if _, err := gpushare.PodRequest(p); err == nil {
-					n++
-				}
+		for _, p := range pods {
+			if p.DeletionTimestamp == nil {
+				n++
 			}
 		}
 	}

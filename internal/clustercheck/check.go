@@ -433,10 +433,7 @@ const leaseSkew = 15 * time.Second
 // replica schedules (its pods may be Ready while none leads), GPU pods stay
 // Pending and the zz webhook leaves other pods to the default scheduler.
 func schedulerLeader(s *State, now time.Time) []Result {
-	installed := slices.ContainsFunc(s.Deployments, func(d appsv1.Deployment) bool {
-		return d.Namespace == contract.SystemNamespace && d.Name == contract.SchedulerName
-	})
-	if !installed {
+	if !schedulerInstalled(s) {
 		return nil
 	}
 	name := contract.SystemNamespace + "/" + contract.SchedulerName + " leader"
@@ -474,6 +471,13 @@ func schedulerLeader(s *State, now time.Time) []Result {
 	return []Result{r}
 }
 
+// schedulerInstalled reports whether the zz-scheduler Deployment is there.
+func schedulerInstalled(s *State) bool {
+	return slices.ContainsFunc(s.Deployments, func(d appsv1.Deployment) bool {
+		return d.Namespace == contract.SystemNamespace && d.Name == contract.SchedulerName
+	})
+}
+
 // maxRoutedPending bounds the pods routedPending reads: enough to tell a
 // backlog from a stall.
 const maxRoutedPending = 500
@@ -506,9 +510,7 @@ func routedPending(s *State, now time.Time) []Result {
 			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down",
 				contract.SchedulerName, contract.SchedulerName)}}
 	}
-	if waiting == 0 && !slices.ContainsFunc(s.Deployments, func(d appsv1.Deployment) bool {
-		return d.Namespace == contract.SystemNamespace && d.Name == contract.SchedulerName
-	}) {
+	if waiting == 0 && !schedulerInstalled(s) {
 		return nil
 	}
 	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}

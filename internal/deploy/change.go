@@ -1,10 +1,8 @@
 package deploy
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -127,19 +125,10 @@ func runsAlready(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig,
 			edit(d)
 		}
 	}
-	want, err := json.Marshal(edited)
-	if err != nil {
+	if same, err := sameObjects(edited, latest.objects); err != nil || !same {
 		return false, err
 	}
-	have, err := json.Marshal(latest.objects)
-	if err != nil || !bytes.Equal(want, have) {
-		return false, err
-	}
-	st, err := AppStatusOf(ctx, c, cfg.Namespace, cfg.App)
-	if err != nil {
-		return false, nil // what cannot be read is changed as before
-	}
-	return st.Health == HealthReady && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil, nil
+	return runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, false), nil
 }
 
 // applyRevision applies rev (a change of app's stable Deployment: scale,

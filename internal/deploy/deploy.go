@@ -185,28 +185,39 @@ func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history
 		return nil, nil
 	}
 	latest := good[len(good)-1]
-	want, err := json.Marshal(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}))
-	if err != nil {
+	if same, err := sameObjects(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}), latest.objects); err != nil || !same {
 		return nil, err
-	}
-	have, err := json.Marshal(latest.objects)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(want, have) {
-		return nil, nil
-	}
-	st, err := AppStatusOf(ctx, c, cfg.Namespace, cfg.App.Name)
-	if err != nil {
-		return nil, nil // what cannot be read is deployed as before
 	}
 	// A deploy that waits re-applies a latest revision not yet ready, to
 	// follow its rollout; one that does not (--wait=false) would only record
 	// the same objects again, so a pipeline re-run mid-rollout changes nothing.
-	if (st.Health != HealthReady && !cfg.NoWait) || len(st.Drift) > 0 || st.Revision != latest.Number || st.Canary != nil {
+	if !runsLatest(ctx, c, cfg.Namespace, cfg.App.Name, latest, cfg.NoWait) {
 		return nil, nil
 	}
 	return latest, nil
+}
+
+// sameObjects reports whether a and b marshal alike.
+func sameObjects(a, b []render.Object) (bool, error) {
+	want, err := json.Marshal(a)
+	if err != nil {
+		return false, err
+	}
+	have, err := json.Marshal(b)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(want, have), nil
+}
+
+// runsLatest reports whether app runs revision latest: not drifted, no
+// canary, and ready unless notReadyToo. What cannot be read counts as not.
+func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool) bool {
+	st, err := AppStatusOf(ctx, c, ns, app)
+	if err != nil {
+		return false
+	}
+	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil
 }
 
 // settle ends every command whose rollout completed: it checks that the

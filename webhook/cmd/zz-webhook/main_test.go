@@ -27,13 +27,7 @@ func TestValidateLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := options{certFile: "tls.crt", keyFile: "tls.key", namespace: "zz-system", policy: "zz-webhook-policy", limits: webhook.DefaultLimits}
 			tt.edit(&o.limits)
-			_, err := o.validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("got %v, want an error containing %q", err, tt.want)
-			}
+			wantValidate(t, o, tt.want)
 		})
 	}
 }
@@ -57,13 +51,19 @@ func TestValidateSchedulerLease(t *testing.T) {
 		t.Run(tt.lease, func(t *testing.T) {
 			o := options{certFile: "tls.crt", keyFile: "tls.key", namespace: "zz-system", policy: "zz-webhook-policy",
 				limits: webhook.DefaultLimits, schedulerLease: tt.lease, leaseGrace: tt.grace}
-			_, err := o.validate()
-			switch {
-			case tt.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-				t.Fatalf("got %v, want an error containing %q", err, tt.want)
-			}
+			wantValidate(t, o, tt.want)
 		})
+	}
+}
+
+// wantValidate checks that o validates ("" want) or fails with want.
+func wantValidate(t *testing.T, o options, want string) {
+	t.Helper()
+	_, err := o.validate()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("refused: %v", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("got %v, want an error containing %q", err, want)
 	}
 }
