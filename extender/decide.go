@@ -31,9 +31,9 @@ type Decider struct {
 	// before it is filtered (Preemptor.Refresh).
 	Refresh func(pod *corev1.Pod)
 	// Filtered, when set, is told of each GPU pod filtered: the nodes it
-	// was offered and whether it fits any (Requeuer.Filtered); it must not
-	// block.
-	Filtered func(pod *corev1.Pod, names []string, req gpushare.Request, fit bool)
+	// was offered, whether it fits any, and the ledger's FreedSeq before
+	// the decision (Requeuer.Filtered); it must not block.
+	Filtered func(pod *corev1.Pod, names []string, req gpushare.Request, fit bool, seq uint64)
 	// AddVictims lets the preempt verb add GPU pods of lower priority to
 	// kube-scheduler's victims (the extender's own preemption is on), and
 	// Guarded says which pods a PodDisruptionBudget keeps (never added).
@@ -99,6 +99,10 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 	if d.Refresh != nil && d.GPU.Nominated(args.Pod.UID) {
 		d.Refresh(args.Pod)
 	}
+	var seq uint64
+	if d.Filtered != nil {
+		seq = d.GPU.FreedSeq()
+	}
 	var fit []string
 	var failed map[string]string
 	if held, ok := d.GPU.HeldOn(args.Pod.UID); ok && slices.Contains(names, held) {
@@ -115,7 +119,7 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		}
 	}
 	if d.Filtered != nil {
-		d.Filtered(args.Pod, names, req, len(fit) > 0)
+		d.Filtered(args.Pod, names, req, len(fit) > 0, seq)
 	}
 	res := &extenderv1.ExtenderFilterResult{FailedAndUnresolvableNodes: failed}
 	if args.NodeNames != nil {

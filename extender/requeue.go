@@ -52,6 +52,18 @@ type Requeuer struct {
 	mu      sync.Mutex
 	waiting map[types.UID]*waiter
 	prune   int // prune refusals older than Window when waiting grows past it
+	// handled are the last batches of freed nodes due weighed the waiters
+	// against, and handledTo the ledger's FreedSeq the batches before them
+	// reach: a refusal decided before such a batch but recorded after it
+	// was never weighed against it (Filtered).
+	handled   []handledBatch
+	handledTo uint64
+}
+
+// handledBatch is one TakeFreed due handled: nodes, and FreedSeq then.
+type handledBatch struct {
+	seq   uint64
+	nodes []string
 }
 
 // nodeSeed hashes the node names refusals remember.
@@ -68,6 +80,7 @@ const (
 	maxWaiters      = 10000
 	maxAsksPerNode  = 4
 	minPruneWaiting = 64
+	maxHandled      = 32
 )
 
 // waiter is a GPU pod the extender refused on every node it was offered.
@@ -96,14 +109,25 @@ func NewRequeueMetric() *prometheus.CounterVec {
 	return c
 }
 
-// Filtered records the outcome of a filter call: a pod refused on every
-// node (names) waits; one that fits somewhere does not.
-func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Request, fit bool) {
+// Filtered records the outcome of a filter call decided when the ledger's
+// FreedSeq was seq: a pod refused on every node (names) waits; one that
+// fits somewhere does not. Memory freed after the decision on a node it was
+// refused on, that Run handled before this record, is noted again so Run
+// weighs the pod against it: else the pod would wait for kube-scheduler's
+// periodic flush.
+func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Request, fit bool, seq uint64) {
+	if again := r.record(pod, names, req, fit, seq); len(again) > 0 {
+		r.Ledger.MarkFreed(again...)
+	}
+}
+
+// record keeps the outcome (Filtered), and returns the nodes to note again.
+func (r *Requeuer) record(pod *corev1.Pod, names []string, req gpushare.Request, fit bool, seq uint64) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if fit || len(names) == 0 {
 		delete(r.waiting, pod.UID)
-		return
+		return nil
 	}
 	if r.waiting == nil {
 		r.waiting, r.prune = map[types.UID]*waiter{}, minPruneWaiting
@@ -115,7 +139,7 @@ func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Reques
 	w := r.waiting[pod.UID]
 	if w == nil {
 		if len(r.waiting) >= maxWaiters {
-			return // a backlog that large is retried on the events its binds make
+			return nil // a backlog that large is retried on the events its binds make
 		}
 		w = &waiter{uid: pod.UID, pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}}
 		r.waiting[pod.UID] = w
@@ -130,6 +154,32 @@ func (r *Requeuer) Filtered(pod *corev1.Pod, names []string, req gpushare.Reques
 	}
 	w.priority, w.req, w.refused = corev1helpers.PodPriority(pod), req, r.Now()
 	w.refusals++
+	return r.missedLocked(w, names, seq)
+}
+
+// missedLocked returns the nodes w was refused on (names) that due handled
+// freed memory on after the decision (seq).
+func (r *Requeuer) missedLocked(w *waiter, names []string, seq uint64) []string {
+	if seq < r.handledTo {
+		// More batches than kept since the decision: every node it was
+		// refused on, unless that is more than a refusal remembers.
+		if w.nodes == nil {
+			return nil
+		}
+		return slices.Clone(names)
+	}
+	var out []string
+	for _, b := range r.handled {
+		if b.seq <= seq {
+			continue
+		}
+		for _, n := range b.nodes {
+			if r.refusedOn(w, n) && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // refusedOn reports whether w was refused on node (nil nodes: any).
@@ -174,12 +224,18 @@ type retry struct {
 // first (priority, then the earliest refused), as many as the node's free
 // memory could hold and at most maxAsksPerNode. A refusal is asked about
 // once; a new one may be asked about again. Older waiters are dropped.
-func (r *Requeuer) due(nodes []string) []retry {
+// seq is the ledger's FreedSeq when nodes were taken.
+func (r *Requeuer) due(nodes []string, seq uint64) []retry {
 	if len(nodes) == 0 {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.handled) == maxHandled {
+		r.handledTo = r.handled[0].seq
+		r.handled = slices.Delete(r.handled, 0, 1)
+	}
+	r.handled = append(r.handled, handledBatch{seq: seq, nodes: nodes})
 	r.pruneLocked()
 	cands := slices.Collect(maps.Values(r.waiting))
 	slices.SortFunc(cands, func(a, b *waiter) int {

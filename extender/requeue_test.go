@@ -191,14 +191,14 @@ func TestRequeuerBounds(t *testing.T) {
 	r := &Requeuer{Ledger: e.ledger, Client: e.client, Now: func() time.Time { return now }, Window: 10 * time.Second, Results: NewRequeueMetric()}
 	req := gpushare.Request{MemMiB: 1024, Cards: 1}
 	for i := range 10 {
-		r.Filtered(gpuPod(fmt.Sprint("tiny-", i), "1Gi", 1), []string{"a"}, req, false)
+		r.Filtered(gpuPod(fmt.Sprint("tiny-", i), "1Gi", 1), []string{"a"}, req, false, e.ledger.FreedSeq())
 	}
 	// Offered more nodes than kept: asked about for any node.
 	many := []string{"b"}
 	for i := range maxNodesKept {
 		many = append(many, fmt.Sprint("n", i))
 	}
-	r.Filtered(gpuPod("anywhere", "1Gi", 1), many, req, false)
+	r.Filtered(gpuPod("anywhere", "1Gi", 1), many, req, false, e.ledger.FreedSeq())
 	e.ledger.TakeFreed()
 	e.ledger.DeletePod(h.UID)
 	if ds := r.due(e.ledger.TakeFreed()); len(ds) != maxAsksPerNode {
@@ -210,7 +210,7 @@ func TestRequeuerBounds(t *testing.T) {
 	// Old refusals go as new ones come; never more than maxWaiters kept.
 	now = now.Add(time.Minute)
 	for i := range maxWaiters + 10 {
-		r.Filtered(gpuPod(fmt.Sprint("p-", i), "1Gi", 1), []string{"a"}, req, false)
+		r.Filtered(gpuPod(fmt.Sprint("p-", i), "1Gi", 1), []string{"a"}, req, false, e.ledger.FreedSeq())
 	}
 	if n := len(r.waiting); n != maxWaiters {
 		t.Errorf("%d refusals kept, want %d", n, maxWaiters)
@@ -219,8 +219,76 @@ func TestRequeuerBounds(t *testing.T) {
 		t.Error("a refusal older than the window was kept")
 	}
 	// Refused on no node at all: nothing to ask about.
-	r.Filtered(gpuPod("nowhere", "1Gi", 1), nil, req, false)
+	r.Filtered(gpuPod("nowhere", "1Gi", 1), nil, req, false, e.ledger.FreedSeq())
 	if r.waiting["uid-nowhere"] != nil {
 		t.Error("a pod offered no node was kept")
+	}
+}
+
+// TestRequeuerFreedBeforeRecord: memory freed after the filter decided,
+// and handled by Run before the refusal was recorded, is weighed against
+// the pod all the same (the ledger notes the node again), so the pod is
+// asked about rather than left for kube-scheduler's periodic flush; memory
+// handled before the decision, or freed on other nodes, is not noted again.
+func TestRequeuerFreedBeforeRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		free    []string // holders deleted between the decision and the record
+		batches int      // frees on node c handled meanwhile as well
+		before  bool     // the frees happen and are handled before the decision
+		want    []string // nodes the waiter is asked about afterwards
+	}{
+		{name: "freed on its node and handled between decision and record", free: []string{"ha"}, want: []string{"a"}},
+		{name: "and more batches handled meanwhile than kept", free: []string{"ha"}, batches: maxHandled + 1, want: []string{"a"}},
+		{name: "freed on a node it was not offered", free: []string{"hc"}},
+		{name: "freed and handled before the decision: the decision saw it", free: []string{"ha"}, before: true, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, []*corev1.Node{gpuNode("a", 40960), gpuNode("b", 40960), gpuNode("c", 40960)})
+			holders := map[string]*corev1.Pod{
+				"ha": e.holder(t, "a", "ha", "40Gi", 0), "hb": e.holder(t, "b", "hb", "40Gi", 0), "hc": e.holder(t, "c", "hc", "40Gi", 0),
+			}
+			now := time.Now()
+			r := &Requeuer{Ledger: e.ledger, Client: e.client, Now: func() time.Time { return now }, Window: 10 * time.Second, Results: NewRequeueMetric()}
+			e.ledger.TakeFreed() // the nodes' own arrival
+			handle := func() {
+				for _, name := range tc.free {
+					e.ledger.DeletePod(holders[name].UID)
+				}
+				for i := range tc.batches {
+					e.ledger.MarkFreed("c")
+					if ds := r.due(e.ledger.TakeFreed()); len(ds) != 0 {
+						t.Fatalf("batch %d: asked about %v", i, ds)
+					}
+				}
+				if ds := r.due(e.ledger.TakeFreed()); len(ds) != 0 {
+					t.Fatalf("asked about %v before the refusal was recorded", ds)
+				}
+			}
+			if tc.before {
+				handle()
+				e.holder(t, "a", "again", "40Gi", 0) // the freed card taken again
+				e.ledger.TakeFreed()
+			}
+			e.decider.Filtered = func(pod *corev1.Pod, names []string, req gpushare.Request, fit bool, seq uint64) {
+				if !tc.before {
+					handle() // Run wins the race with the record
+				}
+				r.Filtered(pod, names, req, fit, seq)
+			}
+			w := gpuPod("w", "40Gi", 1)
+			var res extenderv1.ExtenderFilterResult
+			if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: w, NodeNames: names("a", "b")}, &res); code != 200 || len(*res.NodeNames) != 0 {
+				t.Fatalf("filter: %d %v", code, res)
+			}
+			var got []string
+			for _, d := range r.due(e.ledger.TakeFreed()) {
+				got = append(got, d.node)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("asked about w on %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -70,7 +70,7 @@ func TestCordonedCards(t *testing.T) {
 	l.TakeFreed()
 	delete(node.Annotations, contract.AnnotationNodeGPUCordon)
 	l.SetNode(node)
-	if got := l.TakeFreed(); !slices.Equal(got, []string{"a"}) {
+	if got, _ := l.TakeFreed(); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("uncordoning freed %v, want [a]", got)
 	}
 	if fit, _ := l.Filter([]string{"a"}, Request{MemMiB: 1000, Cards: 2}); len(fit) != 1 {

@@ -22,6 +22,7 @@ func (l *Ledger) markFreed(node string) {
 		return
 	}
 	l.freed[node] = struct{}{}
+	l.freedSeq++
 	select {
 	case l.freedSignal <- struct{}{}:
 	default: // a signal is already pending; TakeFreed takes every node
@@ -32,13 +33,32 @@ func (l *Ledger) markFreed(node string) {
 func (l *Ledger) Freed() <-chan struct{} { return l.freedSignal }
 
 // TakeFreed returns, sorted, the nodes noted since the last call, and
-// forgets them.
-func (l *Ledger) TakeFreed() []string {
+// forgets them; seq is FreedSeq then: every note up to it is in these nodes
+// or an earlier call's.
+func (l *Ledger) TakeFreed() (nodes []string, seq uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	nodes := slices.Sorted(maps.Keys(l.freed))
+	nodes = slices.Sorted(maps.Keys(l.freed))
 	clear(l.freed)
-	return nodes
+	return nodes, l.freedSeq
+}
+
+// FreedSeq counts the notes so far. Read before a decision, it tells
+// whether memory may have been freed since: a refusal recorded after the
+// extender handled that note would otherwise never be asked about.
+func (l *Ledger) FreedSeq() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.freedSeq
+}
+
+// MarkFreed notes nodes again, so that the next TakeFreed returns them.
+func (l *Ledger) MarkFreed(nodes ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range nodes {
+		l.markFreed(n)
+	}
 }
 
 // FitsOn reports whether the pod with uid would pass the extender's filter

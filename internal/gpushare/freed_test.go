@@ -81,12 +81,12 @@ func TestFreed(t *testing.T) {
 			if err := l.SetPod(p); err != nil {
 				t.Fatal(err)
 			}
-			if got := l.TakeFreed(); !slices.Equal(got, []string{"a", "b"}) {
+			if got, _ := l.TakeFreed(); !slices.Equal(got, []string{"a", "b"}) {
 				t.Fatalf("new nodes: %v, want both", got)
 			}
 			<-l.Freed()
 			tc.change(t, l)
-			got := l.TakeFreed()
+			got, _ := l.TakeFreed()
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("freed %v, want %v", got, tc.want)
 			}

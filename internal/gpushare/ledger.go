@@ -45,6 +45,7 @@ type Ledger struct {
 	// extender last looked (freed.go), with a signal of one pending wake-up.
 	freed       map[string]struct{}
 	freedSignal chan struct{}
+	freedSeq    uint64 // notes made (FreedSeq)
 	// Now is the ledger's clock; an assume time ahead of it by more than
 	// MaxClockSkew is refused.
 	Now func() time.Time
