@@ -44,13 +44,17 @@ func Run(ctx context.Context, cfg *Config) error {
 	case m.matchedPods.Load() == 0:
 		err = ErrNoMatch
 	case cfg.Selector.Previous && m.started.Load() == 0:
-		err = fmt.Errorf("%w (%d pods matched)", ErrNoPrevious, m.matchedPods.Load())
+		err = fmt.Errorf("%w (%s matched)", ErrNoPrevious, pods(m.matchedPods.Load()))
 	}
 	switch {
 	case err != nil:
 		cancel()
 	case cfg.Follow:
 		<-ctx.Done()
+	case m.started.Load() == 0 && cfg.ErrOut != nil:
+		// Nothing printed and exit 0 (stern's way) would read as empty logs.
+		fmt.Fprintf(cfg.ErrOut, "%s matched, but no container has started yet, so nothing was logged; follow (drop --no-follow) to see them start\n",
+			pods(m.matchedPods.Load()))
 	}
 	m.wg.Wait() // without Follow, every stream ends at the end of its log
 	if ferr := m.failure(); ferr != nil {
@@ -66,6 +70,13 @@ func Run(ctx context.Context, cfg *Config) error {
 		err = nil // Ctrl-C
 	}
 	return err
+}
+
+func pods(n int64) string {
+	if n == 1 {
+		return "1 pod"
+	}
+	return fmt.Sprintf("%d pods", n)
 }
 
 // fail stops Run with err (the first one wins): a line that cannot be

@@ -359,8 +359,27 @@ func TestRunPrevious(t *testing.T) {
 	}
 
 	cfg.Clusters[0].Client, cfg.OutputDir = fake.NewClientset(appPod("shop-b", "app")), ""
-	if err := Run(t.Context(), cfg); !errors.Is(err, ErrNoPrevious) || !strings.Contains(err.Error(), "1 pods matched") {
+	if err := Run(t.Context(), cfg); !errors.Is(err, ErrNoPrevious) || !strings.Contains(err.Error(), "(1 pod matched)") {
 		t.Errorf("Run with nothing restarted = %v, want ErrNoPrevious", err)
+	}
+}
+
+// TestRunNothingStarted: --no-follow of pods whose containers have not
+// started prints nothing and succeeds (stern's way), with a note on stderr
+// so that empty output does not read as empty logs.
+func TestRunNothingStarted(t *testing.T) {
+	pending := appPod("shop-a")
+	pending.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}
+	var out, errOut syncbuf.Buffer
+	cfg := &Config{
+		Clusters: []Cluster{{Client: fake.NewClientset(pending), Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputRaw}, Out: &out, ErrOut: &errOut, OpenStream: newFakeKubelet().open,
+	}
+	if err := Run(t.Context(), cfg); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if out.String() != "" || !strings.Contains(errOut.String(), "1 pod matched, but no container has started yet") {
+		t.Errorf("stdout %q, stderr %q: want nothing, and a note that nothing has started", out.String(), errOut.String())
 	}
 }
 
