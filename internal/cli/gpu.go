@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
@@ -412,9 +411,8 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 			preemptor = pod
 		}
 		// Room is not why it waits when no scheduler has looked at it.
-		if deploy.Untried(pod, time.Now()) {
-			untried = fmt.Sprintf("; but no scheduler has judged the pod in over %s: is scheduler %q running? (kubectl zz check)",
-				duration.HumanDuration(deploy.UntriedAfter), pod.Spec.SchedulerName)
+		if why := deploy.UntriedReason(pod, time.Now()); why != "" {
+			untried = "; but " + why
 		}
 	}
 	fits := snap.Fits(req, policy)

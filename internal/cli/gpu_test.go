@@ -271,7 +271,7 @@ func TestGPUFit(t *testing.T) {
 			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left)"},
 		// It fits, so room is not why it waits: no scheduler has looked.
 		{[]string{"gpu", "--fit", "pod/forgotten", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
-			`each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left); but no scheduler has judged the pod in over 30s: is scheduler "zz-scheduler" running? (kubectl zz check)`},
+			`each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left); but no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one

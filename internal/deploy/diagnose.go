@@ -164,27 +164,37 @@ func Untried(pod *corev1.Pod, now time.Time) bool {
 	return !slices.ContainsFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled })
 }
 
-// notScheduled is the detail of a pod on no node that no scheduler has
-// judged: a pod naming a scheduler that does not run (zz-scheduler down, a
-// typo in schedulerName) waits for it forever, with nothing in its status
-// or events to say so.
-func notScheduled(pod *corev1.Pod, now time.Time) string {
+// UntriedReason says why a pod no scheduler has judged (Untried) waits, or
+// "" when a scheduler has: a pod naming a scheduler that does not run
+// (zz-scheduler down, a typo in schedulerName) waits for it forever, with
+// nothing in its status or events to say so.
+func UntriedReason(pod *corev1.Pod, now time.Time) string {
 	if !Untried(pod, now) {
-		return "not scheduled yet"
+		return ""
 	}
 	name := pod.Spec.SchedulerName
 	if name == "" {
 		name = corev1.DefaultSchedulerName
 	}
 	// No age in the words: pods that wait alike share one summary line.
-	d := fmt.Sprintf("not scheduled yet: no scheduler has tried it in over %s; is scheduler %q running?", duration.HumanDuration(UntriedAfter), name)
+	d := fmt.Sprintf("no scheduler has tried it in over %s; is scheduler %q running?", duration.HumanDuration(UntriedAfter), name)
 	if name == contract.SchedulerName {
 		d += " (kubectl zz check)"
-		// The webhook sends pods created while zz-scheduler is down to the
-		// default scheduler; those created before it noticed keep waiting.
-		if metav1.GetControllerOf(pod) != nil {
-			d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
-		}
+	}
+	return d
+}
+
+// notScheduled is the detail of a pod on no node (UntriedReason).
+func notScheduled(pod *corev1.Pod, now time.Time) string {
+	d := UntriedReason(pod, now)
+	if d == "" {
+		return "not scheduled yet"
+	}
+	d = "not scheduled yet: " + d
+	// The webhook sends pods created while zz-scheduler is down to the
+	// default scheduler; those created before it noticed keep waiting.
+	if pod.Spec.SchedulerName == contract.SchedulerName && metav1.GetControllerOf(pod) != nil {
+		d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
 	}
 	return d
 }
