@@ -130,6 +130,23 @@ func completePodNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	})
 }
 
+// completeGPUNodes completes kubectl zz gpu's nodes: those with a GPU
+// inventory, but the ones named already, in every --context.
+func completeGPUNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return completeEach(f, func(ctx context.Context, t target, args []string, add func(string)) error {
+		list, err := t.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, n := range list.Items {
+			if _, ok := n.Annotations[contract.AnnotationNodeGPUInventory]; ok && !slices.Contains(args, n.Name) {
+				add(n.Name)
+			}
+		}
+		return nil
+	})
+}
+
 // completeRevisions completes a revision flag (--revision, --to,
 // --to-revision) with the recorded revisions of the app named first,
 // newest first, each described by its version and change cause (several

@@ -134,6 +134,7 @@ FailedScheduling event carries.`,
 	fl.BoolVar(&o.FitNUMABind, "numa-bind", false, "With --fit MEMORY: all the pod's cards on one NUMA node (zz.io/gpu-numa-bind)")
 	fl.BoolVar(&o.FitWhole, "whole", false, "With --fit MEMORY: whole cards of any size up to MEMORY, of one size, no other pod on them (zz.io/gpu-whole)")
 	fl.StringVar(&o.Policy, "policy", "", "With --fit: the placement policy where the pod names none: binpack (the extender's default), bestfit or spread")
+	cmd.ValidArgsFunction = completeGPUNodes(configFlags)
 	_ = cmd.RegisterFlagCompletionFunc("fit", completeWaitingGPUPods(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("policy", cobra.FixedCompletions([]string{contract.PolicyBinpack, contract.PolicyBestFit, contract.PolicySpread}, cobra.ShellCompDirectiveNoFileComp))
 	o.print.addFlags(cmd)

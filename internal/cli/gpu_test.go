@@ -222,6 +222,7 @@ func TestGPUPodsForTenant(t *testing.T) {
 
 func TestGPUFit(t *testing.T) {
 	objs := gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", ""}, [3]string{"vision-1", "vision", ""}, [3]string{"llm-0", "llm", ""})
+	objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}})
 	waiting := func(name string, ann map[string]string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", UID: types.UID("u-" + name), Annotations: ann},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
@@ -304,6 +305,15 @@ func TestGPUFit(t *testing.T) {
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
 	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
+	}
+
+	// gpu NODE completes the GPU nodes (cpu-1 has no inventory) after the
+	// subcommands, and a node named already is not offered again.
+	if out, _, err := zz("__complete", "gpu", ""); err != nil || !strings.HasSuffix(out, "uncordon\tGive cordoned GPU cards of a node back to scheduling\ngpu-1\n:4\n") {
+		t.Errorf("completion of gpu: %v\n%s", err, out)
+	}
+	if out, _, err := zz("__complete", "gpu", "gpu-1", ""); err != nil || out != ":4\n" {
+		t.Errorf("completion of gpu gpu-1: %v\n%s", err, out)
 	}
 
 	out, _, err := zz("gpu", "--fit", "8Gi", "--numa-bind", "--cards", "1", "-o", "json")
