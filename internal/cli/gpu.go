@@ -528,7 +528,7 @@ func (o *GPUOptions) addPods(out *gpuOutput, t target, cluster string, snap *gpu
 	}
 	pods := gpuinspect.FilterPods(snap.Pods, ns, o.selector)
 	apps := gpuinspect.Apps(pods)
-	header, rows := gpuinspect.PodTable(pods, o.AllNamespaces)
+	header, rows := gpuinspect.PodTable(pods, o.AllNamespaces, o.print.wide())
 	out.add(0, t.name, header, rows)
 	header, rows = gpuinspect.AppTable(apps, o.AllNamespaces)
 	out.add(1, t.name, header, rows)

@@ -234,11 +234,16 @@ func Apps(pods []PodGPU) []AppGPU {
 }
 
 // PodTable is kubectl zz gpu --pods: one row per pod and card, NAMESPACE
-// first when several namespaces are shown (as kubectl top pod -A does).
-func PodTable(pods []PodGPU, showNamespace bool) (header []string, rows [][]string) {
+// first when several namespaces are shown (as kubectl top pod -A does);
+// wide adds the card's UUID (what nvidia-smi and the device plugin's logs
+// name it by).
+func PodTable(pods []PodGPU, showNamespace, wide bool) (header []string, rows [][]string) {
 	header = []string{"POD", "APP", "NODE", "CARD", "REQUESTED", "USED", "OVER"}
 	if showNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
+	}
+	if wide {
+		header = append(header, "UUID")
 	}
 	for _, p := range pods {
 		for _, c := range p.Cards {
@@ -253,6 +258,9 @@ func PodTable(pods []PodGPU, showNamespace bool) (header []string, rows [][]stri
 			row := []string{p.Name, none(p.App), p.Node, card, mib(c.RequestedMiB), usedCell(used, c.UsedMiB != nil), strconv.FormatBool(c.Over)}
 			if showNamespace {
 				row = append([]string{p.Namespace}, row...)
+			}
+			if wide {
+				row = append(row, c.UUID)
 			}
 			rows = append(rows, row)
 		}

@@ -64,7 +64,7 @@ func TestPodsAndApps(t *testing.T) {
 				}
 			}
 			pods := FilterPods(snap.Pods, tt.namespace, sel)
-			if got := render(PodTable(pods, tt.showNS)); got != strings.Join(tt.pods, "\n") {
+			if got := render(PodTable(pods, tt.showNS, false)); got != strings.Join(tt.pods, "\n") {
 				t.Errorf("pods:\n%s\nwant\n%s", got, strings.Join(tt.pods, "\n"))
 			}
 			if got := render(AppTable(Apps(pods), tt.showNS)); got != strings.Join(tt.apps, "\n") {
@@ -91,7 +91,7 @@ func TestPodCardsUnknownUUID(t *testing.T) {
 		t.Fatalf("rows without pods: %+v", rows)
 	}
 	p := PodGPU{Name: "x", Node: "gpu-2", Cards: []PodCard{{Index: -1, UUID: "GPU-GONE", UsedMiB: new(int64(5)), Over: true}}}
-	if got := render(PodTable([]PodGPU{p}, false)); !strings.Contains(got, "x <none> gpu-2 GPU-GONE 0Mi 5Mi true") {
+	if got := render(PodTable([]PodGPU{p}, false, true)); !strings.Contains(got, "x <none> gpu-2 GPU-GONE 0Mi 5Mi true GPU-GONE") {
 		t.Fatalf("table:\n%s", got)
 	}
 }
