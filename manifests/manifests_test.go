@@ -221,7 +221,9 @@ func TestDevicePluginDaemonSet(t *testing.T) {
 	c := spec.Containers[0]
 	sc := c.SecurityContext
 	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
-		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+		// KILL alone, for --over-request=kill on non-root pods' processes.
+		!slices.Equal(sc.Capabilities.Add, []corev1.Capability{"KILL"}) ||
 		(sc.Privileged != nil && *sc.Privileged) {
 		t.Errorf("container security context %+v", sc)
 	}

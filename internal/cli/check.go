@@ -30,6 +30,7 @@ type CheckOptions struct {
 // NewCmdCheck returns "kubectl zz check".
 func NewCmdCheck(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &CheckOptions{print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now}
+	o.print.noWide = true
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that zz is installed and working: components, scheduler configuration, webhook, admission policies, GPU nodes",
@@ -61,7 +62,7 @@ func (o *CheckOptions) Complete([]string) error {
 // Validate checks the flags; it does no I/O.
 func (o *CheckOptions) Validate() error {
 	if o.print.wide() {
-		return errors.New("check prints its results one a line: use -o json, yaml, name, jsonpath=... or go-template=..., not wide")
+		return errors.New("check prints its results one per line, with no wider table: use -o json, yaml, name, jsonpath=... or go-template=...")
 	}
 	return o.print.validate()
 }
@@ -106,7 +107,11 @@ func (o *CheckOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("zz checks failed in %d of %d clusters: see the ✗ lines and their hints", failed, len(o.targets))
+		see := "see the ✗ lines and their hints"
+		if !o.print.table() {
+			see = `see the results with status "fail" and their hints`
+		}
+		return fmt.Errorf("zz checks failed in %d of %d clusters: %s", failed, len(o.targets), see)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestCheckCommand(t *testing.T) {
 		list.Items[0].Metadata.Name != "zz-components.deployment-zz-system-zz-scheduler" || list.Items[4].Status != "fail" {
 		t.Fatalf("-o json: %v, %v\n%s", err, jerr, out)
 	}
-	if _, _, err := zz("check", "-o", "wide"); err == nil || !strings.Contains(err.Error(), "not wide") {
+	if _, _, err := zz("check", "-o", "wide"); err == nil || !strings.Contains(err.Error(), "no wider table") {
 		t.Fatalf("-o wide: %v", err)
 	}
 }

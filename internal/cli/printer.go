@@ -23,6 +23,9 @@ type printFlags struct {
 	// NoHeaders leaves the table's header line out (--no-headers, as
 	// kubectl get), where addNoHeaders gave the command the flag.
 	NoHeaders bool
+	// noWide: the command has no wider table (-o wide is neither offered
+	// nor taken).
+	noWide bool
 }
 
 func newPrintFlags() *printFlags {
@@ -31,6 +34,9 @@ func newPrintFlags() *printFlags {
 
 // formats are the -o values, for help and completion.
 func (p *printFlags) formats() []string {
+	if p.noWide {
+		return p.AllowedFormats()
+	}
 	return append([]string{"wide"}, p.AllowedFormats()...)
 }
 

@@ -9,8 +9,6 @@ package clustercheck
 import (
 	"cmp"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,6 +50,8 @@ type Result struct {
 	Status Status `json:"status"`
 	Detail string `json:"detail"`
 	Hint   string `json:"hint,omitempty"`
+
+	unread bool // the part could not be read (unreadable)
 }
 
 // The groups, in the order they print.
@@ -105,12 +105,15 @@ type State struct {
 	PolicySource   string
 	PolicyErr      error
 	PolicyInvalid  error
+	// ServingCerts are the certificates the webhook Services' pods serve,
+	// by "namespace/service" (servingCert).
+	ServingCerts map[string]ServingCert
 }
 
 // Gather reads what Evaluate judges: zz's objects by their
 // app.kubernetes.io/part-of=zz label, the GPU nodes by contract.LabelGPUNode.
 func Gather(ctx context.Context, c kubernetes.Interface) *State {
-	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}}
+	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}, ServingCerts: map[string]ServingCert{}}
 	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
 	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
 		s.WorkloadsErr = err
@@ -165,6 +168,7 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 				if err != nil {
 					s.EndpointsErrors[key] = err
 				}
+				s.ServingCerts[key] = servingCert(ctx, c, svc.Namespace, svc.Name, s.Deployments)
 			}
 		}
 	}
@@ -296,7 +300,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, gpuNodes(s)...)
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, namespaces(s)...)
-	return out
+	return nothingChecked(out)
 }
 
 // Worst is the worst status of rs (OK when empty).
@@ -312,10 +316,35 @@ func Worst(rs []Result) Status {
 
 func rank(s Status) int { return slices.Index([]Status{OK, Warn, Fail}, s) }
 
-// unreadable is the result for a part the user may not read.
+// unreadable is the result for a part that could not be read: a warning
+// where the apiserver refused the user (a role that reads less than an
+// admin's: that part is not checked), a failure where it did not answer or
+// did not know the user (nothing could be checked, and a gate must not pass).
 func unreadable(group, what string, err error) Result {
-	return Result{Group: group, Name: what, Status: Warn, Detail: "cannot read " + what + ": " + err.Error(),
-		Hint: "kubectl zz check reads zz's cluster-wide objects: run it as a cluster admin"}
+	r := Result{Group: group, Name: what, Status: Fail, Detail: "cannot read " + what + ": " + err.Error(), unread: true}
+	switch {
+	case apierrors.IsForbidden(err):
+		r.Status, r.Hint = Warn, "kubectl zz check reads zz's cluster-wide objects: run it as a cluster admin"
+	case apierrors.IsUnauthorized(err):
+		r.Hint = "the apiserver does not accept the credentials: check the kubeconfig's user (kubectl auth whoami)"
+	case apierrors.IsNotFound(err):
+		r.Hint = "it does not exist: create it, or correct the argument that names it"
+		r.unread = false
+	default:
+		r.Hint = "the apiserver did not answer: check --context and --kubeconfig (kubectl cluster-info)"
+	}
+	return r
+}
+
+// nothingChecked is the failure added when every part was unreadable: a
+// check that read nothing must not pass a pipeline's gate.
+func nothingChecked(rs []Result) []Result {
+	if len(rs) == 0 || slices.ContainsFunc(rs, func(r Result) bool { return !r.unread }) {
+		return rs
+	}
+	return append([]Result{{Group: GroupComponents, Name: "kubectl zz check", Status: Fail,
+		Detail: "nothing could be read, so nothing was checked",
+		Hint:   "run it as a cluster admin, against the cluster zz runs on (--context)"}}, rs...)
 }
 
 func components(s *State) []Result {
@@ -618,38 +647,14 @@ func webhooks(s *State, now time.Time) []Result {
 		for _, wh := range cfg.Webhooks {
 			out = append(out, certificate(cfg.Name, wh, now))
 			if svc := wh.ClientConfig.Service; svc != nil {
+				if sc := s.ServingCerts[svc.Namespace+"/"+svc.Name]; sc.Secret != "" || sc.Err != nil {
+					out = append(out, servingCertificate(cfg.Name, wh, sc, now))
+				}
 				out = append(out, endpoints(s, cfg.Name, wh, svc))
 			}
 		}
 	}
 	return out
-}
-
-func certificate(cfg string, wh admissionregistrationv1.MutatingWebhook, now time.Time) Result {
-	r := Result{Group: GroupWebhook, Name: cfg + " " + wh.Name + " certificate"}
-	block, _ := pem.Decode(wh.ClientConfig.CABundle)
-	if block == nil {
-		r.Status, r.Detail = Fail, "no CA bundle: the API server cannot trust the webhook, so it cannot call it"
-		r.Hint = "the certgen Job writes it (kubectl -n " + contract.SystemNamespace + " get jobs,cronjobs), or cert-manager's CA injector with the cert-manager overlay"
-		return r
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		r.Status, r.Detail = Fail, "the CA bundle is no certificate: "+err.Error()
-		return r
-	}
-	left := cert.NotAfter.Sub(now)
-	switch {
-	case left <= 0:
-		r.Status, r.Detail = Fail, fmt.Sprintf("the CA expired on %s", cert.NotAfter.UTC().Format(time.DateOnly))
-		r.Hint = "run certgen's CronJob now: kubectl -n " + contract.SystemNamespace + " create job --from=cronjob/NAME certgen-now (kubectl -n " + contract.SystemNamespace + " get cronjobs names it); with cert-manager, its Certificate"
-	case left < CertWarnBefore:
-		r.Status, r.Detail = Warn, fmt.Sprintf("the CA expires on %s, in %s", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
-		r.Hint = "certgen renews it before it ends; check its CronJob: kubectl -n " + contract.SystemNamespace + " get cronjobs"
-	default:
-		r.Status, r.Detail = OK, fmt.Sprintf("CA valid until %s (%s)", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
-	}
-	return r
 }
 
 func days(d time.Duration) string { return count(int(d.Hours()/24), "day") }
@@ -799,6 +804,9 @@ func enforcement(s *State) []Result {
 			}
 			r := Result{Group: GroupGPUNodes, Name: "GPU memory requests enforced (" + ds.Namespace + "/" + ds.Name + ")"}
 			switch {
+			case action == "kill" && !mayKill(c.SecurityContext):
+				r.Status, r.Detail = Fail, "--over-request=kill, but the container drops CAP_KILL: it cannot signal the processes of pods running as another user (non-root pods), so those keep what they take over their request"
+				r.Hint = "add capabilities: {add: [KILL]} to its securityContext (the shipped manifests do)"
 			case action == "kill":
 				r.Status, r.Detail = OK, "--over-request=kill: a pod over its request on a card loses its processes there"
 			case mps:
@@ -814,6 +822,20 @@ func enforcement(s *State) []Result {
 		}
 	}
 	return out
+}
+
+// mayKill says a container keeps CAP_KILL: privileged, or the capability
+// not dropped (ALL or KILL) or added back.
+func mayKill(sc *corev1.SecurityContext) bool {
+	if sc == nil || ptr.Deref(sc.Privileged, false) || sc.Capabilities == nil {
+		return true
+	}
+	named := func(list []corev1.Capability, names ...corev1.Capability) bool {
+		return slices.ContainsFunc(list, func(c corev1.Capability) bool {
+			return slices.Contains(names, corev1.Capability(strings.ToUpper(strings.TrimPrefix(string(c), "CAP_"))))
+		})
+	}
+	return named(sc.Capabilities.Add, "KILL", "ALL") || !named(sc.Capabilities.Drop, "KILL", "ALL")
 }
 
 func namespaces(s *State) []Result {

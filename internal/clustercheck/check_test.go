@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -231,6 +232,16 @@ func TestProblems(t *testing.T) {
 			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--over-request", "event"}
 			return objs
 		}, Warn, "warn GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=event: a pod that allocates past its request"},
+		{"GPU memory requests: kill without CAP_KILL", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+			return objs
+		}, Fail, "fail GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill, but the container drops CAP_KILL"},
+		{"GPU memory requests: kill with CAP_KILL added back", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{
+				Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"KILL"}}}
+			return objs
+		}, OK, "ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill"},
 		{"GPU memory requests: the binary's default", func(objs []runtime.Object) []runtime.Object {
 			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real"}
 			return objs
@@ -325,6 +336,42 @@ func withPods(pods ...*corev1.Pod) func([]runtime.Object) []runtime.Object {
 			objs = append(objs, p)
 		}
 		return objs
+	}
+}
+
+// TestNothingRead: a check that could read nothing fails, whether the
+// apiserver refused every read or did not answer; a transport error or
+// unknown credentials fail the part with a hint about the connection, not
+// about rights.
+func TestNothingRead(t *testing.T) {
+	for _, tc := range []struct {
+		name, hint string
+		err        error
+		want       []string
+	}{
+		{"every read forbidden", "run it as a cluster admin", apierrors.NewForbidden(schema.GroupResource{Resource: "things"}, "", errors.New("no")),
+			[]string{"warn zz components | zz's Deployments and DaemonSets: cannot read", "fail zz components | kubectl zz check: nothing could be read, so nothing was checked"}},
+		{"the apiserver unreachable", "kubectl cluster-info", &url.Error{Op: "Get", URL: "https://127.0.0.1:1/apis", Err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")},
+			[]string{"fail zz components | zz's Deployments and DaemonSets: cannot read", "fail zz components | kubectl zz check: nothing could be read"}},
+		{"credentials refused", "kubectl auth whoami", apierrors.NewUnauthorized("token expired"),
+			[]string{"fail namespaces | namespaces: cannot read namespaces: token expired", "nothing could be read"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientset(healthy(t)...)
+			c.PrependReactor("*", "*", func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
+			rs := Evaluate(Gather(t.Context(), c), now)
+			if Worst(rs) != Fail {
+				t.Errorf("worst %s, want fail:\n%s", Worst(rs), lines(rs))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(lines(rs), w) {
+					t.Errorf("no %q in\n%s", w, lines(rs))
+				}
+			}
+			if !strings.Contains(rs[1].Hint, tc.hint) {
+				t.Errorf("hint %q, want %q", rs[1].Hint, tc.hint)
+			}
+		})
 	}
 }
 

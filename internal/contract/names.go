@@ -31,6 +31,10 @@ const (
 // SchedulerName is the scheduler profile that calls the zz extender.
 const SchedulerName = "zz-scheduler"
 
+// CertgenName is the CronJob (and Job) of the self-signed overlay that
+// writes and renews the webhook's CA bundle and serving certificate.
+const CertgenName = "zz-webhook-certgen"
+
 // Pod annotations written by the extender's bind and the device plugin.
 const (
 	// AnnotationGPUIndexes lists the chosen cards' indexes, comma-separated ("0,3").

@@ -14,7 +14,7 @@ import (
 )
 
 // Diff is the JSON patch that turns original into mutated. It is computed
-// from the typed fields the mutators change (node selector, scheduler name,
+// from the typed fields the mutators change (node selector, affinity, scheduler name,
 // service links, volumes, containers' env, mounts, resources and probes),
 // with no marshal of either pod: that second marshal, and the generic diff
 // of two JSON trees, were most of a review's cost. If anything else differs
@@ -93,6 +93,10 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 	if a.Spec.SchedulerName != b.Spec.SchedulerName {
 		scalar(p, "/spec/schedulerName", a.Spec.SchedulerName != "", b.Spec.SchedulerName != "", b.Spec.SchedulerName)
 	}
+	if !reflect.DeepEqual(a.Spec.Affinity, b.Spec.Affinity) {
+		// The whole of it: only a pod in no pool gains terms here (avoidReserved).
+		scalar(p, "/spec/affinity", a.Spec.Affinity != nil, b.Spec.Affinity != nil, b.Spec.Affinity)
+	}
 	if !equality.Semantic.DeepEqual(a.Spec.EnableServiceLinks, b.Spec.EnableServiceLinks) {
 		scalar(p, "/spec/enableServiceLinks", a.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks)
 	}
@@ -105,7 +109,7 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 // restOfSpec sets r to the spec without the fields typedDiff compares itself.
 func restOfSpec(r, s *corev1.PodSpec) {
 	*r = *s
-	r.NodeSelector, r.SchedulerName, r.EnableServiceLinks, r.Volumes = nil, "", nil, nil
+	r.NodeSelector, r.SchedulerName, r.EnableServiceLinks, r.Volumes, r.Affinity = nil, "", nil, nil, nil
 	r.InitContainers, r.Containers = nil, nil
 }
 

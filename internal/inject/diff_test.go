@@ -29,7 +29,15 @@ func TestTypedDiffMatchesGeneric(t *testing.T) {
 				t.Fatal(err)
 			}
 			if a, b := canonical(typed), canonical(generic); !reflect.DeepEqual(a, b) {
-				t.Fatalf("typed patch %v\ngeneric patch %v", a, b)
+				// The affinity is replaced whole where the generic diff adds
+				// the terms' expressions: the same pod either way.
+				raw, err := json.Marshal(tc.pod)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if x, y := applyOps(t, raw, typed), applyOps(t, raw, generic); tc.pod.Spec.Affinity == mutated.Spec.Affinity || !jsonEqual(t, x, y) {
+					t.Fatalf("typed patch %v\ngeneric patch %v", a, b)
+				}
 			}
 		})
 	}
@@ -135,4 +143,17 @@ func TestMarshalPatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jsonEqual compares two JSON documents by value.
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }

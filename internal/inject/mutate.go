@@ -276,10 +276,24 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string,
 // the pod's keys, and every request is recomputed from the limit, so a pod can
 // neither lower its request below the ratio nor borrow another pool's hosts.
 // A pod that switches overcommit off gets requests equal to limits.
+//
+// A pod in no pool (a DaemonSet's, or any where the policy has no default
+// pool) is pinned nowhere, but it is kept off the nodes of pools reserved
+// to other namespaces, and a DaemonSet's pods get the default pool's ratio:
+// a DaemonSet's node affinity must not reach a reserved pool, nor its
+// requests fall below the ratio (an owner reference is the client's to
+// write, so "DaemonSet" alone grants nothing).
 func (p *Policy) pool(s *podState) error {
 	name, err := p.poolOf(s.pod, s.namespace, s.daemon)
-	if err != nil || name == "" {
+	if err != nil {
 		return err
+	}
+	if name == "" {
+		p.avoidReserved(s.pod, s.namespace)
+		if s.daemon && p.spec.DefaultPool != "" {
+			p.scaleRequests(s, p.spec.DefaultPool)
+		}
+		return nil
 	}
 	s.pool = name
 	for k, v := range p.spec.Pools[name].NodeSelector {
@@ -288,7 +302,14 @@ func (p *Policy) pool(s *podState) error {
 		}
 		s.pod.Spec.NodeSelector[k] = v
 	}
-	permille := p.permille[name]
+	p.scaleRequests(s, name)
+	return nil
+}
+
+// scaleRequests sets every CPU request from its limit by the pool's ratio
+// (requests equal to limits where the pod switched overcommit off).
+func (p *Policy) scaleRequests(s *podState, pool string) {
+	permille := p.permille[pool]
 	if s.off(contract.FeatureOvercommit) {
 		permille = 1000
 	}
@@ -302,7 +323,58 @@ func (p *Policy) pool(s *podState) error {
 		}
 		c.Resources.Requests[corev1.ResourceCPU] = scaledRequest(limit, permille)
 	}
-	return nil
+}
+
+// avoidReserved keeps a pod pinned to no pool off the nodes of every pool
+// reserved to namespaces other than its own: each term of its required
+// node affinity (one, matching every node, when it has none) gains "not
+// this pool" (a pool selecting by several labels splits the term into one
+// per label, since a term ANDs its expressions and the terms are ORed).
+func (p *Policy) avoidReserved(pod *corev1.Pod, namespace string) {
+	for _, name := range p.reserved {
+		pool := p.spec.Pools[name]
+		if slices.Contains(pool.Namespaces, namespace) || len(pool.NodeSelector) == 0 {
+			continue
+		}
+		if pod.Spec.Affinity == nil {
+			pod.Spec.Affinity = &corev1.Affinity{}
+		}
+		if pod.Spec.Affinity.NodeAffinity == nil {
+			pod.Spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+		}
+		na := pod.Spec.Affinity.NodeAffinity
+		if na.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+			na.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{}
+		}
+		req := na.RequiredDuringSchedulingIgnoredDuringExecution
+		terms := req.NodeSelectorTerms
+		if len(terms) == 0 {
+			terms = []corev1.NodeSelectorTerm{{}}
+		}
+		var out []corev1.NodeSelectorTerm
+		for _, t := range terms {
+			if excludes(t, pool.NodeSelector) {
+				out = append(out, t) // mutated before: once is enough
+				continue
+			}
+			for _, k := range sortedKeys(pool.NodeSelector) {
+				nt := *t.DeepCopy()
+				nt.MatchExpressions = append(nt.MatchExpressions, corev1.NodeSelectorRequirement{
+					Key: k, Operator: corev1.NodeSelectorOpNotIn, Values: []string{pool.NodeSelector[k]}})
+				out = append(out, nt)
+			}
+		}
+		req.NodeSelectorTerms = out
+	}
+}
+
+// excludes says term already keeps off the nodes sel selects: it requires
+// one of sel's labels NotIn its value.
+func excludes(term corev1.NodeSelectorTerm, sel map[string]string) bool {
+	return slices.ContainsFunc(term.MatchExpressions, func(r corev1.NodeSelectorRequirement) bool {
+		v, ok := sel[r.Key]
+		return ok && r.Operator == corev1.NodeSelectorOpNotIn && slices.Equal(r.Values, []string{v})
+	})
 }
 
 // schedule gives the pod the scheduler the policy names for its namespace,

@@ -115,6 +115,18 @@ var goldenCases = []struct {
 	})},
 	{"daemonset-pod", newPod(ownedBy("apps/v1", "DaemonSet"), func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })},
 	{"daemonset-pod-in-reserved-pool", newPod(ownedBy("apps/v1", "DaemonSet"), label(contract.LabelPool, "payments"))},
+	// A tenant's DaemonSet whose node affinity reaches a pool reserved to
+	// another namespace, as the DaemonSet controller writes its pods (one
+	// node each): every term is kept off that pool, so the pod cannot run
+	// there; its CPU request is the default pool's ratio of its limit.
+	{"daemonset-pod-affinity-to-reserved-pool", newPod(ownedBy("apps/v1", "DaemonSet"), func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: contract.LabelPool, Operator: corev1.NodeSelectorOpIn, Values: []string{"payments"}}},
+				MatchFields:      []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"pay-1"}}},
+			}}}}}
+		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1m")
+	})},
 	{"replicaset-pod-default-scheduler", newPod(ownedBy("apps/v1", "ReplicaSet"), func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })},
 	{"own-scheduler-kept", newPod(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })},
 	{"scheduler-opt-out", newPod(annotate(contract.AnnotationInjectDisable, contract.FeatureScheduler))},

@@ -102,6 +102,7 @@ type Policy struct {
 	spec        Spec
 	largestMiB  int64
 	permille    map[string]int64 // pool -> ratio x 1000
+	reserved    []string         // pools with namespaces, sorted
 	sidecars    []sidecar
 	lxcfsMounts []lxcfsMount
 	// down is a scheduler that cannot schedule now (WithSchedulerDown), and
@@ -190,6 +191,9 @@ func Compile(s Spec) (*Policy, error) {
 	}
 	for _, name := range sortedKeys(s.Pools) {
 		p.permille[name] = validatePool(name, s.Pools[name], bad)
+		if len(s.Pools[name].Namespaces) > 0 {
+			p.reserved = append(p.reserved, name)
+		}
 		if q := s.Pools[name].GPUCardMemory; q != nil {
 			field := "pools." + name + ".gpuCardMemory"
 			if b, ok := q.AsInt64(); !ok || b < gpushare.MiB || (p.largestMiB > 0 && b > p.largestMiB*gpushare.MiB) {

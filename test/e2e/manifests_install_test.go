@@ -431,6 +431,7 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 	t.Logf("kubectl zz check:\n%s%s", out, stderr)
 	for _, want := range []string{
 		"✓ zz-webhook pods.zz.io certificate: CA valid until",
+		"✓ zz-webhook pods.zz.io serving certificate: valid for zz-webhook.zz-system.svc until",
 		"✓ zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny",
 		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",

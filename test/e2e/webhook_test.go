@@ -73,6 +73,7 @@ func TestWebhook(t *testing.T) {
 	t.Run("deployment pods are mutated", func(t *testing.T) { webhookDeployment(t, ns) })
 	t.Run("kube-system is untouched", func(t *testing.T) { webhookKubeSystem(t) })
 	t.Run("gpu pods are routed", func(t *testing.T) { webhookGPU(t, ns) })
+	t.Run("a tenant's DaemonSet stays off a reserved pool", func(t *testing.T) { webhookDaemonSetReserved(t, ns) })
 	t.Run("policy edits apply to the next pod", func(t *testing.T) { webhookPolicyEdits(t, w, ns) })
 	t.Run("a rotated certificate is served without restart", func(t *testing.T) { webhookCertRotation(t, w) })
 
@@ -114,6 +115,64 @@ func webhookDeployment(t *testing.T, ns string) {
 		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
 			t.Errorf("%s: enableServiceLinks not false", pod.Name)
 		}
+	}
+}
+
+// webhookDaemonSetReserved: a namespace edit user's DaemonSet whose node
+// affinity selects the pool reserved to critical-apps gets its pods (one
+// per critical node, from the DaemonSet controller) kept off that pool, so
+// none runs there; a pod claiming a DaemonSet owner it does not have gains
+// nothing either.
+func webhookDaemonSetReserved(t *testing.T, ns string) {
+	ctx := t.Context()
+	tenant := roleTenant(t, ns, "ds-tenant", "edit")
+	toCritical := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: contract.LabelPool, Operator: corev1.NodeSelectorOpIn, Values: []string{"critical"}}}}}}}}
+	labels := map[string]string{contract.LabelApp: "squatter"}
+	spec := corev1.PodSpec{Affinity: toCritical, Containers: []corev1.Container{{Name: "app", Image: "registry.local/squatter:1"}}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "squatter"}, Spec: appsv1.DaemonSetSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec}}}
+	if _, err := tenant.client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the tenant creates a DaemonSet: %v", err)
+	}
+	var pods []corev1.Pod
+	cluster.WaitFor(t, 60*time.Second, "the DaemonSet controller to create its pods", func(ctx context.Context) (bool, string, error) {
+		list, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=squatter"})
+		if err != nil {
+			return false, "", err
+		}
+		pods = list.Items
+		return len(pods) > 0, fmt.Sprintf("%d pods", len(pods)), nil
+	})
+	// A scheduler would have bound them within seconds: give it that long.
+	time.Sleep(5 * time.Second)
+	for _, pod := range pods {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.NodeName != "" {
+			t.Errorf("DaemonSet pod %s runs on %s, a node of the pool reserved to critical-apps", p.Name, p.Spec.NodeName)
+		}
+		if terms := p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms; !strings.Contains(fmt.Sprint(terms), "NotIn") {
+			t.Errorf("DaemonSet pod %s: affinity %v is not kept off the reserved pool", p.Name, terms)
+		}
+	}
+	if err := tenant.client.AppsV1().DaemonSets(ns).Delete(ctx, ds.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A pod that names a DaemonSet as its controller without one.
+	forged := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "forged-daemon", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "apps/v1", Kind: "DaemonSet", Name: "nothing", UID: "0b0e0f00-0000-4000-8000-000000000000", Controller: ptr.To(true)}}},
+		Spec: *spec.DeepCopy()}
+	got, err := tenant.client.CoreV1().Pods(ns).Create(ctx, forged, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatalf("the tenant's dry run: %v", err)
+	}
+	if terms := got.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms; !strings.Contains(fmt.Sprint(terms), "NotIn") {
+		t.Errorf("a pod with a forged DaemonSet owner reaches the reserved pool: %v", terms)
 	}
 }
 

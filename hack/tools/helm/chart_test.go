@@ -257,6 +257,21 @@ func TestChartValues(t *testing.T) {
 		t.Errorf("webhook args with schedulerFallback.enabled=false: %v; want --scheduler-lease= and no grace", args)
 	}
 
+	// CAP_KILL only where the device plugin kills; a PodDisruptionBudget of
+	// minAvailable 1 only where a replica may go (one replica would block
+	// every drain).
+	single := chartObjects(t, chart, map[string]any{"devicePlugin": map[string]any{"overRequest": "event"},
+		"scheduler": map[string]any{"replicas": 1}, "webhook": map[string]any{"replicas": 1}})
+	sc := podSpec(t, find(t, single, "DaemonSet", "zz-device-plugin"))["containers"].([]any)[0].(map[string]any)["securityContext"].(map[string]any)
+	if caps := sc["capabilities"].(map[string]any); caps["add"] != nil {
+		t.Errorf("overRequest=event adds capabilities %v", caps["add"])
+	}
+	for k := range single {
+		if strings.HasPrefix(k, "PodDisruptionBudget ") {
+			t.Errorf("a PodDisruptionBudget with one replica: %s", k)
+		}
+	}
+
 	ch, err := LoadChart(chart)
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +292,11 @@ func TestChartValues(t *testing.T) {
 		{map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"grace": "0s"}}}, []string{"/webhook/schedulerFallback/grace"}},
 		{map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"grace": "15"}}}, []string{"/webhook/schedulerFallback/grace", "does not match pattern"}},
 		{map[string]any{"devicePlugin": map[string]any{"slotsPerCard": 0}}, []string{"/devicePlugin/slotsPerCard", "minimum"}},
+		// What the servers refuse at start-up: a TTL of zero, a usage interval under 1s.
+		{map[string]any{"scheduler": map[string]any{"assumeTTL": "0s"}}, []string{"/scheduler/assumeTTL"}},
+		{map[string]any{"scheduler": map[string]any{"unstartedTTL": "0m"}}, []string{"/scheduler/unstartedTTL"}},
+		{map[string]any{"devicePlugin": map[string]any{"usageInterval": "500ms"}}, []string{"/devicePlugin/usageInterval"}},
+		{map[string]any{"devicePlugin": map[string]any{"usageInterval": "0.5s"}}, []string{"/devicePlugin/usageInterval"}},
 		{map[string]any{"devicePlugin": map[string]any{"deviceListStrategy": "cdi"}}, []string{"/devicePlugin/deviceListStrategy", "does not match pattern"}},
 		{map[string]any{"images": map[string]any{"webhook": map[string]any{"digest": "sha256:xyz"}}}, []string{"/images/webhook/digest"}},
 		{map[string]any{"devicePlugin": map[string]any{"nodeSelector": map[string]any{"gpu": true}}}, []string{"/devicePlugin/nodeSelector/gpu", "want string"}},
