@@ -40,7 +40,11 @@ func TestEvents(t *testing.T) {
 		fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", 22*time.Hour),
 		fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-x2x4z", "gone", corev1.EventTypeWarning, "BackOff", 20*time.Hour),
 		fakeEvent("ns-a", "e3", "Pod", "web-7d9c6b8f5-x2x4z", "other", corev1.EventTypeWarning, "BackOff", 20*time.Hour))
-	b := fakeClient(shop("ns-b"), fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 21*time.Hour))
+	// A tenant's event with terminal escapes (clear screen, a title): shown
+	// escaped, as kubectl get shows them.
+	hostile := fakeEvent("ns-b", "e5", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "Hello", 23*time.Hour)
+	hostile.Message = "\x1b[2J\x1b]0;pwned\x07all good"
+	b := fakeClient(shop("ns-b"), fakeEvent("ns-b", "e4", "Deployment", "shop", "d-ns-b", corev1.EventTypeNormal, "ScalingReplicaSet", 21*time.Hour), hostile)
 	zz := withFakeClusters(t, a, b)
 	checkLines(t, zz, []string{"events", "shop"}, []string{
 		"LAST SEEN TYPE REASON OBJECT MESSAGE",
@@ -53,6 +57,7 @@ func TestEvents(t *testing.T) {
 	})
 	checkLines(t, zz, []string{"events", "shop", "--context", "a,b"}, []string{
 		"CLUSTER LAST SEEN TYPE REASON OBJECT MESSAGE",
+		"b 23h Normal Hello deployment/shop ^[[2J^[]0;pwned\x07all good",
 		"a 22h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
 		"b 21h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
 		"a 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",

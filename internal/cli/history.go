@@ -108,6 +108,9 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 		if len(revs) == 0 && o.print.table() {
 			return contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace))
 		}
+		for _, w := range deploy.Warnings(revs) {
+			fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(w)))
+		}
 		for _, r := range revs {
 			cells := []string{strconv.FormatInt(r.Number, 10), r.Version, r.Image, r.Time.Local().Format(time.DateTime), r.User, r.ChangeCause}
 			if o.print.wide() {

@@ -137,8 +137,18 @@ type table struct {
 
 func newTable(header ...string) *table { return &table{header: header} }
 
+// add appends a row. Cells are escaped as kubectl get escapes them
+// (printers.EscapeTerminal): what they show comes from objects a namespace
+// editor writes (an event's message, a record's change cause, an image),
+// and a raw escape sequence would retitle, clear or rewrite the terminal
+// of whoever reads them.
 func (t *table) add(cluster string, cells ...string) {
-	t.rows = append(t.rows, append([]string{cluster}, cells...))
+	row := make([]string, 0, 1+len(cells))
+	row = append(row, printers.EscapeTerminal(cluster))
+	for _, c := range cells {
+		row = append(row, printers.EscapeTerminal(c))
+	}
+	t.rows = append(t.rows, row)
 }
 
 // print writes the table, with the CLUSTER column when showCluster.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -369,7 +370,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		}
 		if reasons.Len() > 0 {
 			fmt.Fprintln(w)
-			_, _ = reasons.WriteTo(w)
+			_ = printers.WriteEscaped(w, reasons.String()) // pod messages, as the table's cells
 		}
 	} else if err := o.print.printItems(w, items); err != nil {
 		return nil, err

@@ -129,6 +129,11 @@ const (
 	// hands the cards over through CDI only: the NVIDIA runtime then exposes
 	// nothing itself (as runc would), even for images that set "all".
 	VisibleDevicesVoid = "void"
+	// VisibleDevicesNone exposes no card but the driver's libraries.
+	VisibleDevicesNone = "none"
+	// NVIDIAResourcePrefix names the resources of NVIDIA's device plugins,
+	// which set EnvVisibleDevices themselves.
+	NVIDIAResourcePrefix = "nvidia.com/"
 )
 
 // CDI (Container Device Interface) names the device plugin hands the runtime

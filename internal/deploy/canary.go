@@ -186,9 +186,9 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 	latest := good[len(good)-1]
 	rev := &Revision{App: app, Number: next(history), User: whoAmI(ctx, c, cfg.User), Time: cfg.now()}
 	if promote {
-		rev.Version, rev.Image = latest.Version, latest.Image
 		rev.ChangeCause = fmt.Sprintf("promote canary of revision %d", latest.Number)
 		rev.objects = withRevision(latest.promote, rev.Number)
+		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.spec = latest.promoteSpec
 	} else {
 		rev.objects = withRevision(stableOnly(latest.objects), rev.Number)

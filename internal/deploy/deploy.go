@@ -296,8 +296,10 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
 	rev.spec = target.spec
-	if target.Canary {
-		rev.Version, rev.Image = versionOf(rev.objects, cfg.App)
+	// What is applied is what the new revision records, never a label of
+	// the target's a namespace editor could have changed.
+	if version, image := versionOf(rev.objects, cfg.App); image != "" {
+		rev.Version, rev.Image = version, image
 	}
 	secret, err := newRecord(cfg.Namespace, rev)
 	if err != nil {

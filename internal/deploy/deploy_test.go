@@ -461,6 +461,52 @@ func TestUnreadableRecord(t *testing.T) {
 	}
 }
 
+// TestEditedRecord: a record whose objects a namespace editor changed after
+// kubectl zz wrote it (its annotations kept) is listed with the image its
+// objects run, with a warning, and a rollback to it records that image, so
+// history never shows one image while another runs.
+func TestEditedRecord(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	rec, err := c.CoreV1().Secrets(ns).Get(ctx, RecordName("shop", 1), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeObjects(rec.Data[objectsKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			d.Spec.Template.Spec.Containers[0].Image = "evil/miner:latest"
+		}
+	}
+	if rec.Data[objectsKey], err = encodeObjects(objs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	hist, err := History(ctx, c, ns, "shop")
+	if err != nil || len(hist) != 2 || hist[0].Image != "evil/miner:latest" || hist[1].Image != "reg/shop:2" || hist[1].Edited != "" {
+		t.Fatalf("history = %+v, %v; want revision 1 listed with the image its objects run", hist, err)
+	}
+	if w := strings.Join(Warnings(hist), "\n"); !strings.Contains(w, "warning: revision 1 of shop was changed after kubectl zz recorded it: its record says image reg/shop:1, but its objects run evil/miner:latest, which is what a rollback to it deploys") {
+		t.Errorf("warnings: %q", w)
+	}
+	res, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist, err = History(ctx, c, ns, "shop"); err != nil || hist[len(hist)-1].Number != res.Revision || hist[len(hist)-1].Image != "evil/miner:latest" || hist[len(hist)-1].Edited != "" {
+		t.Fatalf("the rollback's record: %+v, %v; want the image it deployed", hist[len(hist)-1], err)
+	}
+}
+
 // TestDeployUnchanged: a deploy that would change nothing (the same
 // objects as the latest revision, which runs, ready and not drifted)
 // applies and records nothing; drift, --debug or another spec deploy.

@@ -43,6 +43,10 @@ type Revision struct {
 	// Canary is set on a revision that runs a canary next to the stable
 	// Deployment; promote applies its promote objects.
 	Canary bool `json:"canary,omitempty"`
+	// Edited says the record's annotations disagree with its objects (a
+	// namespace editor changed the Secret after kubectl zz wrote it);
+	// Version and Image are then the objects'.
+	Edited string `json:"edited,omitempty"`
 
 	objects []render.Object
 	promote []render.Object // the app as it runs once the canary is promoted
@@ -255,13 +259,18 @@ func recordNumber(s *corev1.Secret, app string) int64 {
 	return n
 }
 
-// Warnings are the lines that say which records of revs are unreadable.
+// Warnings are the lines that say which records of revs are unreadable,
+// and which were edited after kubectl zz wrote them.
 func Warnings(revs []*Revision) []string {
 	var w []string
 	for _, r := range revs {
-		if r.Unreadable != "" {
+		switch {
+		case r.Unreadable != "":
 			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s); kubectl zz history %s lists the others",
 				r.Number, r.App, r.Unreadable, r.App))
+		case r.Edited != "":
+			w = append(w, fmt.Sprintf("warning: revision %d of %s was changed after kubectl zz recorded it: %s, which is what a rollback to it deploys (kubectl zz history %s --revision %d shows them)",
+				r.Number, r.App, r.Edited, r.App, r.Number))
 		}
 	}
 	return w
@@ -294,6 +303,19 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 			return nil, fmt.Errorf("%s: %w", promoteKey, err)
 		}
 		rev.Canary = true
+	}
+	// What the objects run is what rollback restores, whatever the
+	// annotations (anyone who may edit the namespace may edit them) say.
+	deployment := rev.App
+	if rev.Canary {
+		deployment = render.CanaryName(rev.App)
+	}
+	if version, image := versionOf(rev.objects, deployment); image != "" && (image != rev.Image || version != rev.Version) {
+		rev.Edited = fmt.Sprintf("its record says image %s, but its objects run %s", rev.Image, image)
+		if version != rev.Version {
+			rev.Edited = fmt.Sprintf("its record says version %s (image %s), but its objects run version %s (image %s)", rev.Version, rev.Image, version, image)
+		}
+		rev.Version, rev.Image = version, image
 	}
 	// A spec that cannot be read leaves the revision usable: its objects
 	// are what rollback restores.

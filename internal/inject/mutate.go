@@ -31,6 +31,7 @@ type mutator struct {
 // mutators run in this order on every pod. Each is idempotent: run on its
 // own output it changes nothing, so a reinvocation adds nothing twice.
 var mutators = []mutator{
+	{"", (*Policy).priority},
 	{contract.FeatureSidecars, (*Policy).injectSidecars},
 	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
 	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
@@ -39,6 +40,7 @@ var mutators = []mutator{
 	{contract.FeatureLxcfs, (*Policy).lxcfs},
 	{"", (*Policy).debug},
 	{"", (*Policy).routeGPU},
+	{"", (*Policy).gpuEnv}, // after routeGPU, which gives whole-card pods their cards
 }
 
 type podState struct {
@@ -507,5 +509,64 @@ func (p *Policy) routeGPU(s *podState) error {
 	s.pod.Spec.SchedulerName = contract.SchedulerName
 	gpushare.DefaultCards(s.pod)
 	gpushare.SetMemTotal(s.pod) // what a ResourceQuota on the namespace counts
+	return nil
+}
+
+// gpuEnv keeps NVIDIA_VISIBLE_DEVICES the device plugin's to set. The
+// kubelet puts a container's own env after what Allocate returns, so a
+// value the pod wrote would win over the cards it was given, and "all"
+// shows every card of the node where the NVIDIA runtime honours the
+// variable. A pod may set it only to void or none; a container that asks
+// no device plugin for cards gets void, which also overrides the "all"
+// that CUDA images carry in their own env (explicit env also wins over
+// envFrom). Not optional: this is the tenants' boundary on a GPU node.
+func (p *Policy) gpuEnv(s *podState) error {
+	for _, c := range allContainers(s.pod) {
+		set := false
+		for _, e := range c.Env {
+			if e.Name != contract.EnvVisibleDevices {
+				continue
+			}
+			if e.ValueFrom != nil || (e.Value != contract.VisibleDevicesVoid && e.Value != contract.VisibleDevicesNone) {
+				return fmt.Errorf("container %s sets %s: the zz device plugin sets it to the cards the pod was given; ask for cards with %s (and %s) instead, or set it to %q",
+					c.Name, contract.EnvVisibleDevices, contract.ResourceGPUMem, contract.ResourceGPU, contract.VisibleDevicesVoid)
+			}
+			set = true
+		}
+		if !set && !asksForCards(c) {
+			c.Env = append(c.Env, corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: contract.VisibleDevicesVoid})
+		}
+	}
+	return nil
+}
+
+// asksForCards says a device plugin that sets NVIDIA_VISIBLE_DEVICES itself
+// serves the container: zz's, or one of NVIDIA's (nvidia.com/...).
+func asksForCards(c *corev1.Container) bool {
+	for name := range c.Resources.Limits {
+		if name == contract.ResourceGPU || name == contract.ResourceGPUMem || strings.HasPrefix(string(name), contract.NVIDIAResourcePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// The PriorityClasses every cluster has for its own components
+// (k8s.io/kubernetes/pkg/apis/scheduling, not a library to import).
+const (
+	systemNodeCritical    = "system-node-critical"
+	systemClusterCritical = "system-cluster-critical"
+)
+
+// priority refuses the cluster's own PriorityClasses in a tenant's
+// namespace: a pod of system-node-critical outranks every app, so the
+// extender's GPU preemption (and kube-scheduler's) would evict other
+// namespaces' GPU pods for it, on the card its zz.io/gpu-card names.
+// Kubernetes lets any namespace use them unless the admin limits them with
+// a ResourceQuota scope; the namespaces zz serves get that limit here.
+func (p *Policy) priority(s *podState) error {
+	if name := s.pod.Spec.PriorityClassName; name == systemNodeCritical || name == systemClusterCritical {
+		return fmt.Errorf("priorityClassName %s is for the cluster's own components: it outranks every app, so pods of other namespaces would be evicted for this one; use a PriorityClass your cluster admin made for apps", name)
+	}
 	return nil
 }

@@ -56,6 +56,17 @@ func newPod(opts ...podOpt) *corev1.Pod {
 }
 
 func label(k, v string) podOpt { return func(p *corev1.Pod) { p.Labels[k] = v } }
+
+// env sets a variable of the container named container.
+func env(container, name, value string) podOpt {
+	return func(p *corev1.Pod) {
+		for i := range p.Spec.Containers {
+			if c := &p.Spec.Containers[i]; c.Name == container {
+				c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+			}
+		}
+	}
+}
 func annotate(k, v string) podOpt {
 	return func(p *corev1.Pod) {
 		if p.Annotations == nil {
@@ -106,6 +117,18 @@ var goldenCases = []struct {
 		p.Spec.Containers[0].Resources.Requests[contract.ResourceGPU] = resource.MustParse("2")
 	})},
 	{"gpu-absurd", newPod(gpuMem("100Ti"))},
+	// NVIDIA_VISIBLE_DEVICES is the device plugin's: a pod that writes it
+	// would see the cards it was not given (its env wins over Allocate's).
+	{"gpu-sets-visible-devices", newPod(gpuMem("4Gi"), env("app", contract.EnvVisibleDevices, "all"))},
+	{"visible-devices-from-a-secret", newPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: contract.EnvVisibleDevices,
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})
+	})},
+	{"system-priority-refused", newPod(func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" })},
+	{"visible-devices-none-kept", newPod(env("app", contract.EnvVisibleDevices, "none"))},
+	{"nvidia-plugin-pod-left-to-it", newPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1")
+	})},
 	{"gpu-bigger-than-card", newPod(gpuMem("81Gi"))},
 	{"gpu-not-bytes", newPod(gpuMem("4"))},
 	{"no-containers", newPod(func(p *corev1.Pod) { p.Spec.Containers = nil })},

@@ -74,6 +74,7 @@ func TestWebhook(t *testing.T) {
 	t.Run("kube-system is untouched", func(t *testing.T) { webhookKubeSystem(t) })
 	t.Run("gpu pods are routed", func(t *testing.T) { webhookGPU(t, ns) })
 	t.Run("a tenant's DaemonSet stays off a reserved pool", func(t *testing.T) { webhookDaemonSetReserved(t, ns) })
+	t.Run("NVIDIA_VISIBLE_DEVICES and system priorities are not the tenant's", func(t *testing.T) { webhookVisibleDevices(t, ns) })
 	t.Run("policy edits apply to the next pod", func(t *testing.T) { webhookPolicyEdits(t, w, ns) })
 	t.Run("a rotated certificate is served without restart", func(t *testing.T) { webhookCertRotation(t, w) })
 
@@ -173,6 +174,36 @@ func webhookDaemonSetReserved(t *testing.T, ns string) {
 	}
 	if terms := got.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms; !strings.Contains(fmt.Sprint(terms), "NotIn") {
 		t.Errorf("a pod with a forged DaemonSet owner reaches the reserved pool: %v", terms)
+	}
+}
+
+// webhookVisibleDevices: a tenant's GPU pod that sets NVIDIA_VISIBLE_DEVICES
+// (its env would win over the cards Allocate gives) is refused, a pod
+// asking for no cards gets "void", over the "all" of a CUDA image, and a
+// pod of the cluster's own priority class is refused.
+func webhookVisibleDevices(t *testing.T, ns string) {
+	ctx := t.Context()
+	tenant := roleTenant(t, ns, "env-tenant", "edit")
+	gpu := appPod("see-all", "1")
+	gpu.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("1Gi")
+	gpu.Spec.Containers[0].Env = []corev1.EnvVar{{Name: contract.EnvVisibleDevices, Value: "all"}}
+	_, err := tenant.client.CoreV1().Pods(ns).Create(ctx, gpu, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "container app sets NVIDIA_VISIBLE_DEVICES: the zz device plugin sets it") {
+		t.Errorf("a GPU pod setting NVIDIA_VISIBLE_DEVICES=all: %v", err)
+	}
+	got, err := tenant.client.CoreV1().Pods(ns).Create(ctx, appPod("cpu-only", "1"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := envOf(got.Spec.Containers[0])[contract.EnvVisibleDevices]; v != contract.VisibleDevicesVoid {
+		t.Errorf("a pod asking for no cards: NVIDIA_VISIBLE_DEVICES %q, want void", v)
+	}
+	// The cluster's own priority would let the pod evict other namespaces'.
+	urgent := appPod("urgent", "1")
+	urgent.Spec.PriorityClassName = "system-node-critical"
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, urgent, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "priorityClassName system-node-critical is for the cluster's own components") {
+		t.Errorf("a tenant pod of system-node-critical: %v", err)
 	}
 }
 
