@@ -297,6 +297,9 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	for _, r := range []string{resultPatched, resultUnchanged, resultSkipped, resultDenied, resultError} {
 		m.Reviews.WithLabelValues(r)
 	}
+	for _, r := range []string{"too-large", "busy-small", "busy-large"} {
+		m.Rejected.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -269,6 +270,50 @@ func TestChartValues(t *testing.T) {
 	for k := range single {
 		if strings.HasPrefix(k, "PodDisruptionBudget ") {
 			t.Errorf("a PodDisruptionBudget with one replica: %s", k)
+		}
+	}
+
+	// Monitoring watches only the parts installed: no PodMonitor in a
+	// namespace the release does not create, no alert on a target that
+	// never comes.
+	for _, tc := range []struct {
+		off      string
+		ns       string
+		gone     []string
+		monitors int
+	}{
+		{"devicePlugin", "zz-system", []string{"ZZGPUCardUnhealthy", "ZZGPUPodOverRequest", "ZZGPUOverRequestKillFailing"}, 2},
+		{"webhook", "zz-system", []string{"ZZWebhookDown", "ZZWebhookErrors", "ZZWebhookSlow", "ZZSchedulerDown"}, 2},
+		{"scheduler", "zz-system", []string{"ZZExtenderDown", "ZZGPUShapeNoRoom", "ZZGPURequeueFailing", "ZZSchedulerDown"}, 2},
+	} {
+		objs := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true}, tc.off: map[string]any{"enabled": false}})
+		monitors, rule := 0, ""
+		for k, o := range objs {
+			if strings.HasPrefix(k, "PodMonitor ") {
+				monitors++
+			}
+			if strings.HasPrefix(k, "PrometheusRule ") {
+				b, _ := json.Marshal(o)
+				rule = k + " " + string(b)
+			}
+		}
+		if monitors != tc.monitors || !strings.Contains(rule, "PrometheusRule "+tc.ns+"/zz ") {
+			t.Errorf("%s off: %d PodMonitors, rule %.60s", tc.off, monitors, rule)
+		}
+		for _, a := range tc.gone {
+			if strings.Contains(rule, `"`+a+`"`) {
+				t.Errorf("%s off: alert %s kept", tc.off, a)
+			}
+		}
+		if !strings.Contains(rule, "ZZGPUMemoryAllocatedHigh") && tc.off != "scheduler" {
+			t.Errorf("%s off: the extender's alerts went too", tc.off)
+		}
+	}
+	dpOnly := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true},
+		"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}})
+	for _, want := range []string{"PrometheusRule zz-device-plugin/zz", "ConfigMap zz-device-plugin/zz-grafana-dashboard", "PodMonitor zz-device-plugin/zz-device-plugin"} {
+		if _, ok := dpOnly[want]; !ok {
+			t.Errorf("the device plugin alone: no %s in %v", want, keys(dpOnly))
 		}
 	}
 
