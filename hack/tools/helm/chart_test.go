@@ -258,6 +258,42 @@ func TestChartValues(t *testing.T) {
 		t.Errorf("webhook args with schedulerFallback.enabled=false: %v; want --scheduler-lease= and no grace", args)
 	}
 
+	// What a real cluster needs of every pod: a pull secret, its own
+	// priority class, annotations, affinity, the NVIDIA RuntimeClass, where
+	// certgen runs, and the labels a Prometheus selects monitors by.
+	knobs := chartObjects(t, chart, map[string]any{
+		"imagePullSecrets": []any{map[string]any{"name": "regcred"}},
+		"scheduler":        map[string]any{"affinity": map[string]any{"nodeAffinity": map[string]any{"x": "y"}}},
+		"webhook":          map[string]any{"priorityClassName": "platform", "podAnnotations": map[string]any{"a": "b"}},
+		"devicePlugin":     map[string]any{"runtimeClassName": "nvidia"},
+		"certificates":     map[string]any{"certgen": map[string]any{"nodeSelector": map[string]any{"role": "infra"}}},
+		"monitoring":       map[string]any{"enabled": true, "labels": map[string]any{"release": "kps"}},
+	})
+	for _, kind := range []string{"Deployment zz-system/zz-scheduler", "Deployment zz-system/zz-webhook", "DaemonSet zz-device-plugin/zz-device-plugin", "CronJob zz-system/zz-webhook-certgen", "Job zz-system/zz-webhook-certgen"} {
+		kn, name, _ := strings.Cut(kind, " ")
+		_, name, _ = strings.Cut(name, "/")
+		if got := podSpec(t, find(t, knobs, kn, name))["imagePullSecrets"]; !cmp.Equal(got, []any{map[string]any{"name": "regcred"}}) {
+			t.Errorf("%s: imagePullSecrets %v", kind, got)
+		}
+	}
+	for _, tc := range []struct {
+		what      string
+		got, want any
+	}{
+		{"scheduler affinity", podSpec(t, find(t, knobs, "Deployment", "zz-scheduler"))["affinity"], map[string]any{"nodeAffinity": map[string]any{"x": "y"}}},
+		{"webhook priority", podSpec(t, find(t, knobs, "Deployment", "zz-webhook"))["priorityClassName"], "platform"},
+		{"webhook annotations", find(t, knobs, "Deployment", "zz-webhook")["spec"].(map[string]any)["template"].(map[string]any)["metadata"].(map[string]any)["annotations"], map[string]any{"a": "b"}},
+		{"device plugin runtime class", podSpec(t, find(t, knobs, "DaemonSet", "zz-device-plugin"))["runtimeClassName"], "nvidia"},
+		{"certgen node selector", podSpec(t, find(t, knobs, "CronJob", "zz-webhook-certgen"))["nodeSelector"], map[string]any{"role": "infra"}},
+		{"rule label", find(t, knobs, "PrometheusRule", "zz")["metadata"].(map[string]any)["labels"].(map[string]any)["release"], "kps"},
+		{"pod monitor label", find(t, knobs, "PodMonitor", "zz-webhook")["metadata"].(map[string]any)["labels"].(map[string]any)["release"], "kps"},
+		{"dashboard label", find(t, knobs, "ConfigMap", "zz-grafana-dashboard")["metadata"].(map[string]any)["labels"].(map[string]any)["release"], "kps"},
+	} {
+		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.what, diff)
+		}
+	}
+
 	// CAP_KILL only where the device plugin kills; a PodDisruptionBudget of
 	// minAvailable 1 only where a replica may go (one replica would block
 	// every drain).
