@@ -40,6 +40,10 @@ type SchedulerLease struct {
 	Lease     types.NamespacedName
 	Grace     time.Duration
 	Now       func() time.Time
+	// NoFallback keeps routing pods to the scheduler while it is down
+	// (they wait for it); the Lease is still followed, for the metric and
+	// /readyz.
+	NoFallback bool
 
 	synced atomic.Bool
 	mu     sync.Mutex
@@ -105,7 +109,7 @@ func (l *SchedulerLease) Down() (bool, string) {
 // while the scheduler is up, else p with it down (the same copy for every
 // review until p or the reason changes). Each change of state is logged.
 func (l *SchedulerLease) Policy(ctx context.Context, p *inject.Policy) *inject.Policy {
-	if p == nil || l == nil {
+	if p == nil || l == nil || l.NoFallback {
 		return p
 	}
 	down, why := l.Down()

@@ -82,6 +82,13 @@ func TestSchedulerLease(t *testing.T) {
 	if edited := examplePolicy(t); l.Policy(ctx, edited) == p1 {
 		t.Error("a new policy in force must get its own derived copy")
 	}
+	// Without the fallback (--scheduler-fallback=false) pods keep being
+	// routed there, while the gauge still says it is down.
+	l.NoFallback = true
+	if l.Policy(ctx, base) != base || testutil.ToFloat64(l.Collector()) != 0 {
+		t.Error("without the fallback, want the policy in force itself, and zz_webhook_scheduler_up 0")
+	}
+	l.NoFallback = false
 
 	renewed = metav1.NewMicroTime(clock.Now())
 	lease.Spec.RenewTime = &renewed

@@ -251,11 +251,12 @@ func TestChartValues(t *testing.T) {
 		}
 	}
 
-	// Without the fallback the webhook follows no Lease: routed pods wait.
+	// Without the fallback routed pods wait, and the Lease is still followed
+	// (zz_webhook_scheduler_up, which ZZSchedulerDown reads).
 	args := podSpec(t, find(t, chartObjects(t, chart, map[string]any{"webhook": map[string]any{"schedulerFallback": map[string]any{"enabled": false}}}),
 		"Deployment", "zz-webhook"))["containers"].([]any)[0].(map[string]any)["args"].([]any)
-	if !slices.Contains(args, "--scheduler-lease=") || slices.ContainsFunc(args, func(a any) bool { return strings.HasPrefix(a.(string), "--scheduler-lease-grace") }) {
-		t.Errorf("webhook args with schedulerFallback.enabled=false: %v; want --scheduler-lease= and no grace", args)
+	if !slices.Contains(args, "--scheduler-fallback=false") || slices.ContainsFunc(args, func(a any) bool { return strings.HasPrefix(a.(string), "--scheduler-lease=") }) {
+		t.Errorf("webhook args with schedulerFallback.enabled=false: %v; want --scheduler-fallback=false and the Lease followed", args)
 	}
 
 	// What a real cluster needs of every pod: a pull secret, its own

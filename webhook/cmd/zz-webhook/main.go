@@ -47,6 +47,10 @@ type options struct {
 	// "" routes pods to it whatever its state.
 	schedulerLease string
 	leaseGrace     time.Duration
+	// fallback leaves routed pods to the default scheduler while the Lease
+	// says zz-scheduler is down; without it the Lease is still followed,
+	// for zz_webhook_scheduler_up (the ZZSchedulerDown alert) and /readyz.
+	fallback bool
 }
 
 func main() {
@@ -73,6 +77,7 @@ func main() {
 	flag.StringVar(&o.schedulerLease, "scheduler-lease", contract.SystemNamespace+"/"+contract.SchedulerName,
 		"namespace/name of "+contract.SchedulerName+"'s leader-election Lease (its configuration's leaderElection): while no leader renews it, pods the policy routes to "+contract.SchedulerName+" are left to the default scheduler (GPU pods are not); empty to route them whatever its state")
 	flag.DurationVar(&o.leaseGrace, "scheduler-lease-grace", webhook.DefaultLeaseGrace, "how long past its lease duration "+contract.SchedulerName+"'s lease may go unrenewed before it counts as down")
+	flag.BoolVar(&o.fallback, "scheduler-fallback", true, "while "+contract.SchedulerName+" is down (--scheduler-lease), leave the pods the policy routes there to the default scheduler; false makes them wait for it, with the Lease still followed for zz_webhook_scheduler_up")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
@@ -117,7 +122,7 @@ func (o *options) schedulerLeaseFollower() *webhook.SchedulerLease {
 	if !ok {
 		return nil
 	}
-	return &webhook.SchedulerLease{Scheduler: contract.SchedulerName, Lease: types.NamespacedName{Namespace: ns, Name: name}, Grace: o.leaseGrace}
+	return &webhook.SchedulerLease{Scheduler: contract.SchedulerName, Lease: types.NamespacedName{Namespace: ns, Name: name}, Grace: o.leaseGrace, NoFallback: !o.fallback}
 }
 
 // servingLimits: the apiserver sends a review in one go and waits at most
@@ -181,7 +186,7 @@ func run(o options) error {
 	}
 	h.Metrics = webhook.NewMetrics(collectors...)
 	handler := webhook.NewHandler(h)
-	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits, "schedulerLease", o.schedulerLease)
+	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits, "schedulerLease", o.schedulerLease, "schedulerFallback", o.fallback)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
 		{Flag: "--listen-address", Addr: o.listen, Handler: handler, Limits: servingLimits, Protocols: http1Only(),
 			TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}},
