@@ -468,9 +468,15 @@ func TestChartNotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := func(vals map[string]any) string {
+	notesOn := func(kube string, vals map[string]any) string {
 		t.Helper()
-		top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, common.DefaultCapabilities)
+		caps := common.DefaultCapabilities
+		if kube != "" {
+			c := *common.DefaultCapabilities
+			c.KubeVersion = common.KubeVersion{Version: kube}
+			caps = &c
+		}
+		top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, caps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -479,6 +485,15 @@ func TestChartNotes(t *testing.T) {
 			t.Fatal(err)
 		}
 		return files["zz/templates/NOTES.txt"]
+	}
+	notes := func(vals map[string]any) string { t.Helper(); return notesOn("", vals) }
+	// kube-scheduler newer than the apiserver is outside Kubernetes' skew
+	// policy: said, with the tag to set (a managed cluster's suffix dropped).
+	if w := notesOn("v1.31.4-eks-1a2b3c", nil); !strings.Contains(w, "WARNING: zz-scheduler runs kube-scheduler v1.37.2, newer than this\ncluster's v1.31.4-eks-1a2b3c") || !strings.Contains(w, "(e.g. v1.31.4)") {
+		t.Errorf("NOTES.txt on an older cluster:\n%s", w)
+	}
+	if w := notesOn("v1.38.0", nil); strings.Contains(w, "WARNING") {
+		t.Errorf("NOTES.txt on a newer cluster warns:\n%s", w)
 	}
 	all := notes(nil)
 	for _, want := range []string{"kubectl label namespace <namespace> zz.io/injection=enabled", "kubectl label node <node> zz.io/gpu-node=true", "kubectl zz gpu --fit 24Gi", "kubectl zz check"} {
