@@ -32,7 +32,7 @@ type mutator struct {
 // own output it changes nothing, so a reinvocation adds nothing twice.
 var mutators = []mutator{
 	{"", (*Policy).priority},
-	{contract.FeatureSidecars, (*Policy).injectSidecars},
+	{"", (*Policy).injectSidecars}, // FeatureSidecars drops all but the required ones
 	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
 	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
 	{contract.FeatureScheduler, (*Policy).schedule},
@@ -215,13 +215,26 @@ func (p *Policy) injectSidecars(s *podState) error {
 	if d.Labels == nil {
 		d.Labels = map[string]string{}
 	}
+	off := s.off(contract.FeatureSidecars)
 	for _, sc := range p.sidecars {
-		if !sc.when.Matches(s.pod) || hasContainer(s.pod, sc.name) {
+		if !sc.when.Matches(s.pod) || (off && !sc.required) {
 			continue
+		}
+		have := findContainer(s.pod, sc.name)
+		if have != nil && !sc.required {
+			continue // the pod's own, or injected before (a reinvocation)
 		}
 		c, err := sc.render(d)
 		if err != nil {
 			return fmt.Errorf("policy sidecar %s cannot be rendered for this pod: %w; ask the cluster admin to fix the template", sc.name, err)
+		}
+		if have != nil {
+			// Injected before, or the pod's own under the sidecar's name:
+			// only the former runs what the policy requires.
+			if have.Image != c.Image || !slices.Equal(have.Command, c.Command) || !slices.Equal(have.Args, c.Args) {
+				return fmt.Errorf("container %s is the name of a sidecar the cluster's policy requires in this pod; rename the pod's container (the policy adds its own)", sc.name)
+			}
+			continue
 		}
 		if sc.init {
 			s.pod.Spec.InitContainers = append(s.pod.Spec.InitContainers, c)
@@ -232,9 +245,14 @@ func (p *Policy) injectSidecars(s *podState) error {
 	return nil
 }
 
-func hasContainer(pod *corev1.Pod, name string) bool {
-	same := func(c corev1.Container) bool { return c.Name == name }
-	return slices.ContainsFunc(pod.Spec.Containers, same) || slices.ContainsFunc(pod.Spec.InitContainers, same)
+// findContainer is the pod's container (or init container) named name.
+func findContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for _, c := range allContainers(pod) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // poolOf finds the pod's pool: its zz.io/pool label, else the pool whose

@@ -107,6 +107,12 @@ var goldenCases = []struct {
 	{"sidecars", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"))},
 	{"opt-out", newPod(annotate("zz.io/log-agent", "yes"), annotate(contract.AnnotationInjectDisable, "env, sidecars,overcommit,lxcfs,hygiene,colour"))},
 	{"opt-out-all", newPod(annotate(contract.AnnotationInjectDisable, "all"))},
+	// A required sidecar is not the pod's to leave out, by annotation or
+	// by bringing a container of its name.
+	{"required-sidecar-survives-opt-out", newPod(label("zz.io/audit", "on"), annotate(contract.AnnotationInjectDisable, "sidecars,all"))},
+	{"required-sidecar-name-taken", newPod(label("zz.io/audit", "on"), func(p *corev1.Pod) {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "audit-agent", Image: "registry.local/sleep:1"})
+	})},
 	{"debug-strips-probes", newPod(annotate(contract.AnnotationDebug, "true"), func(p *corev1.Pod) {
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(8080)}}}
 		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].LivenessProbe = probe, probe

@@ -92,8 +92,13 @@ type LxcfsSpec struct {
 // {{.Name}} (the pod's name, or its generateName prefix), {{.Namespace}},
 // {{.App}}, {{.Group}} and {{index .Labels "key"}}.
 type SidecarSpec struct {
-	When      Selector         `json:"when,omitempty"`
-	Init      bool             `json:"init,omitempty"`
+	When Selector `json:"when,omitempty"`
+	Init bool     `json:"init,omitempty"`
+	// Required sidecars (an audit log shipper, a security agent) are not
+	// the pod's to leave out: zz.io/inject-disable does not drop them, and
+	// a container of theirs that the pod brings must run their image,
+	// command and args.
+	Required  bool             `json:"required,omitempty"`
 	Container corev1.Container `json:"container"`
 }
 
@@ -125,6 +130,7 @@ func (p *Policy) WithSchedulerDown(name, why string) *Policy {
 type sidecar struct {
 	when      Selector
 	init      bool
+	required  bool
 	name      string
 	container corev1.Container
 	tmpls     map[string]*template.Template // by the source string they render
@@ -295,7 +301,7 @@ func compileSidecar(sc SidecarSpec) (sidecar, error) {
 	if sc.Container.Image == "" {
 		return sidecar{}, errors.New("container.image is missing")
 	}
-	s := sidecar{when: sc.When, init: sc.Init, name: sc.Container.Name, container: *sc.Container.DeepCopy(), tmpls: map[string]*template.Template{}}
+	s := sidecar{when: sc.When, init: sc.Init, required: sc.Required, name: sc.Container.Name, container: *sc.Container.DeepCopy(), tmpls: map[string]*template.Template{}}
 	var parseErr error
 	walkStrings(reflect.ValueOf(&s.container).Elem(), func(v string) string {
 		if _, done := s.tmpls[v]; done || parseErr != nil || !strings.Contains(v, "{{") {

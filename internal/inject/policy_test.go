@@ -23,8 +23,8 @@ func TestParseExamplePolicy(t *testing.T) {
 	if p.largestMiB != 80*1024 || p.permille["general"] != 500 || p.permille["critical"] != 1000 {
 		t.Fatalf("largest %d MiB, permille %v", p.largestMiB, p.permille)
 	}
-	if len(p.sidecars) != 2 {
-		t.Fatalf("%d sidecars, want 2", len(p.sidecars))
+	if len(p.sidecars) != 3 || !p.sidecars[0].required || p.sidecars[1].required {
+		t.Fatalf("%d sidecars (%+v), want 3, the first required", len(p.sidecars), p.sidecars)
 	}
 }
 
