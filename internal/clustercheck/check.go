@@ -810,7 +810,10 @@ func enforcement(s *State) []Result {
 			case action == "kill":
 				r.Status, r.Detail = OK, "--over-request=kill: a pod over its request on a card loses its processes there"
 			case mps:
-				r.Status, r.Detail = OK, "--mps: the driver holds each pod to its limit"
+				// The MPS client reads its limit from its own environment,
+				// which a process may change before it starts CUDA.
+				r.Status, r.Detail = Warn, "--mps without --over-request=kill: the MPS limit is read from the process's environment, which a process of the pod may change"
+				r.Hint = "keep --over-request=kill as the backstop (Helm: devicePlugin.overRequest=kill)"
 			default:
 				if action == "" {
 					action = "event (the default)"

@@ -249,7 +249,7 @@ func TestProblems(t *testing.T) {
 		{"GPU memory requests: MPS", func(objs []runtime.Object) []runtime.Object {
 			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--mps"}
 			return objs
-		}, OK, "ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --mps"},
+		}, Warn, "warn GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --mps without --over-request=kill"},
 		{"no namespace opted in", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:8], objs[9:]...)
 		}, Warn, "warn namespaces | opted in: no namespace is labelled zz.io/injection=enabled"},

@@ -530,7 +530,8 @@ func (p *Policy) routeGPU(s *podState) error {
 	return nil
 }
 
-// gpuEnv keeps NVIDIA_VISIBLE_DEVICES the device plugin's to set. The
+// gpuEnv keeps NVIDIA_VISIBLE_DEVICES (and the MPS limits) the device
+// plugin's to set. The
 // kubelet puts a container's own env after what Allocate returns, so a
 // value the pod wrote would win over the cards it was given, and "all"
 // shows every card of the node where the NVIDIA runtime honours the
@@ -542,6 +543,11 @@ func (p *Policy) gpuEnv(s *podState) error {
 	for _, c := range allContainers(s.pod) {
 		set := false
 		for _, e := range c.Env {
+			if e.Name == contract.EnvMPSPinnedMemLimit || e.Name == contract.EnvMPSThreadPercentage {
+				// The MPS limits Allocate sets (--mps): the pod's would win.
+				return fmt.Errorf("container %s sets %s: the zz device plugin sets it from the pod's %s; remove it",
+					c.Name, e.Name, contract.ResourceGPUMem)
+			}
 			if e.Name != contract.EnvVisibleDevices {
 				continue
 			}

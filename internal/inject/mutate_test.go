@@ -131,6 +131,7 @@ var goldenCases = []struct {
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})
 	})},
 	{"system-priority-refused", newPod(func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" })},
+	{"gpu-sets-mps-limit", newPod(gpuMem("4Gi"), env("app", contract.EnvMPSPinnedMemLimit, "0=80G"))},
 	{"visible-devices-none-kept", newPod(env("app", contract.EnvVisibleDevices, "none"))},
 	{"nvidia-plugin-pod-left-to-it", newPod(func(p *corev1.Pod) {
 		p.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1")
