@@ -71,7 +71,7 @@ func TestBalanceByPolicy(t *testing.T) {
 		cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 4, 90*time.Second)
 	})
 
-	t.Run("DaemonSet pods are left alone", func(t *testing.T) { daemonSetLeftAlone(t, ns) })
+	t.Run("DaemonSet pods are left alone, off reserved pools", func(t *testing.T) { daemonSetLeftAlone(t, ns) })
 	t.Run("zz-scheduler down, pods go to the default scheduler", func(t *testing.T) { schedulerDown(t, z, w, ns) })
 }
 
@@ -170,8 +170,14 @@ func daemonSetLeftAlone(t *testing.T, ns string) {
 	if _, err := cluster.Client.AppsV1().DaemonSets(ns).Create(t.Context(), ds, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Every node's pod but the critical pool's (reserved to critical-apps:
+	// that one is kept off it and waits).
+	critical, err := cluster.Client.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: contract.LabelPool + "=critical"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var pods []corev1.Pod
-	cluster.WaitFor(t, 90*time.Second, "the DaemonSet's pods on every pool's nodes", func(ctx context.Context) (bool, string, error) {
+	cluster.WaitFor(t, 90*time.Second, "the DaemonSet's pods on every pool's nodes but the reserved one's", func(ctx context.Context) (bool, string, error) {
 		d, err := cluster.Client.AppsV1().DaemonSets(ns).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, "", err
@@ -180,15 +186,14 @@ func daemonSetLeftAlone(t *testing.T, ns string) {
 		if err != nil {
 			return false, "", err
 		}
-		pods = l.Items
-		bound := 0
-		for _, p := range pods {
+		pods = pods[:0]
+		for _, p := range l.Items {
 			if p.Spec.NodeName != "" {
-				bound++
+				pods = append(pods, p)
 			}
 		}
-		want := int(d.Status.DesiredNumberScheduled)
-		return want > 0 && bound == want, fmt.Sprintf("%d of %d pods bound", bound, want), nil
+		want := int(d.Status.DesiredNumberScheduled) - len(critical.Items)
+		return want > 0 && len(pods) == want && len(l.Items) == want+len(critical.Items), fmt.Sprintf("%d of %d pods bound, %d in all", len(pods), want, len(l.Items)), nil
 	})
 	pools := map[string]bool{}
 	for _, p := range pods {
@@ -201,8 +206,8 @@ func daemonSetLeftAlone(t *testing.T, ns string) {
 		}
 		pools[node.Labels[contract.LabelPool]] = true
 	}
-	if !pools["general"] || len(pools) < 2 {
-		t.Errorf("DaemonSet pods reached pools %v; want general and the others", pools)
+	if !pools["general"] || len(pools) < 2 || pools["critical"] {
+		t.Errorf("DaemonSet pods reached pools %v; want general and the others but critical", pools)
 	}
 }
 
