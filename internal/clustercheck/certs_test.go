@@ -27,14 +27,15 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T) *testCA {
+// newTestCA is a self-signed CA ending at notAfter.
+func newTestCA(t *testing.T, notAfter time.Time) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "zz-webhook-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(3650 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -65,7 +66,7 @@ func (ca *testCA) serving(t *testing.T, dns string, notAfter time.Time) []byte {
 // judged as the API server judges it: within its dates, for the Service's
 // DNS name, signed by the CA bundle; the CA alone lasts ten years.
 func TestServingCertificate(t *testing.T) {
-	ca, other := newTestCA(t), newTestCA(t)
+	ca, other := newTestCA(t, now.Add(330*24*time.Hour)), newTestCA(t, now.Add(330*24*time.Hour))
 	const dns = "zz-webhook.zz-system.svc"
 	tests := []struct {
 		name   string

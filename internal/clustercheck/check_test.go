@@ -1,14 +1,7 @@
 package clustercheck
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/url"
 	"os"
 	"strings"
@@ -35,20 +28,7 @@ import (
 var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 
 // caPEM is a self-signed CA certificate ending at notAfter.
-func caPEM(t *testing.T, notAfter time.Time) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "zz-webhook-ca"},
-		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
+func caPEM(t *testing.T, notAfter time.Time) []byte { return newTestCA(t, notAfter).pem }
 
 var part = map[string]string{contract.LabelK8sPartOf: contract.PartOf}
 

@@ -32,7 +32,7 @@ type mutator struct {
 // own output it changes nothing, so a reinvocation adds nothing twice.
 var mutators = []mutator{
 	{"", (*Policy).priority},
-	{"", (*Policy).injectSidecars}, // FeatureSidecars drops all but the required ones
+	{"", (*Policy).injectSidecars},             // FeatureSidecars drops all but the required ones
 	{contract.FeatureEnv, (*Policy).injectEnv}, // after sidecars, so they get it too
 	{"", (*Policy).pool},                       // node selector always; the ratio is FeatureOvercommit
 	{contract.FeatureScheduler, (*Policy).schedule},
