@@ -16,15 +16,16 @@ stop_component() {
   local pidfile="${ZZ_STATE}/pids/$1.pid" pid exe
   [[ -f "${pidfile}" ]] || return 0
   read -r pid exe < "${pidfile}"
-  # A PID can be reused after a reboot: only signal the binary we started.
-  if [[ -n "${pid}" && "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]; then
+  # A PID can be reused after a reboot: only signal the binary we started
+  # (rebuilt since or not: a go build while it ran leaves it running).
+  if [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}"; then
     kill -TERM "${pid}" 2>/dev/null || true
     local i
     for ((i = 0; i < 100; i++)); do
-      [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]] || break
+      runs_binary "${pid}" "${exe}" || break
       sleep 0.1
     done
-    if [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]; then
+    if runs_binary "${pid}" "${exe}"; then
       log "$1 (pid ${pid}) ignored SIGTERM for 10s; killing it"
       kill -KILL "${pid}" 2>/dev/null || true
     fi

@@ -58,12 +58,21 @@ starting() {
   kill -0 "${pid}" 2>/dev/null
 }
 
+# runs_binary PID EXE is true while PID runs the binary at EXE, also once EXE
+# was rebuilt under it (/proc then says "EXE (deleted)"): a PID reused by
+# another program never matches.
+runs_binary() {
+  local got
+  got="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
+  [[ "${got}" == "$2" || "${got}" == "$2 (deleted)" ]]
+}
+
 # alive COMPONENT is true while the process cluster-up started still runs.
 alive() {
   local pid exe
   [[ -f "${PIDS}/$1.pid" ]] || return 1
   read -r pid exe < "${PIDS}/$1.pid"
-  [[ "$(readlink "/proc/${pid}/exe" 2>/dev/null)" == "${exe}" ]]
+  [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}"
 }
 
 # healthy is true when every component runs and the apiserver is ready.

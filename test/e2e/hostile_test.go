@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -801,6 +802,64 @@ func extenderAbuse(t *testing.T, ext identity, pod *corev1.Pod) {
 	_, err := ext.client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("the extender's token lists kube-system's secrets: %v", err)
+	}
+}
+
+// TestClusterDownStopsRebuiltBinaries: a server whose binary was rebuilt
+// while it ran (go build replaces the file: /proc says "(deleted)") is
+// still the process cluster-up started, and cluster-down stops it; a PID
+// now running another program is left alone.
+func TestClusterDownStopsRebuiltBinaries(t *testing.T) {
+	out := t.TempDir()
+	state := filepath.Join(out, "cluster", "rebuilt")
+	if err := os.MkdirAll(filepath.Join(state, "pids"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	bin := filepath.Join(out, "zz-extender")
+	copyFile := func() {
+		t.Helper()
+		b, err := os.ReadFile(sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Remove(bin) // as go build: a new file, the old one deleted under the process
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile()
+	ours := exec.Command(bin, "300")
+	other := exec.Command(sleep, "300") // a PID that runs something else
+	for _, c := range []*exec.Cmd{ours, other} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _, _ = c.Process.Wait() })
+	}
+	copyFile()
+	for name, pid := range map[string]int{"zz-extender": ours.Process.Pid, "zz-webhook": other.Process.Pid} {
+		if err := os.WriteFile(filepath.Join(state, "pids", name+".pid"), fmt.Appendf(nil, "%d %s\n", pid, bin), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join(cluster.Root, "hack", "cluster-down.sh"))
+	cmd.Env = append(os.Environ(), "ZZ_CLUSTER=rebuilt", "ZZ_OUTPUT="+out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cluster-down: %v\n%s", err, b)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ours.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Error("the server whose binary was rebuilt still runs after cluster-down")
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("cluster-down signalled a PID that runs another program: %v", err)
 	}
 }
 
