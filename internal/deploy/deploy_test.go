@@ -495,9 +495,37 @@ func TestEditedRecord(t *testing.T) {
 	if err != nil || len(hist) != 2 || hist[0].Image != "evil/miner:latest" || hist[1].Image != "reg/shop:2" || hist[1].Edited != "" {
 		t.Fatalf("history = %+v, %v; want revision 1 listed with the image its objects run", hist, err)
 	}
-	if w := strings.Join(Warnings(hist), "\n"); !strings.Contains(w, "warning: revision 1 of shop was changed after kubectl zz recorded it: its record says image reg/shop:1, but its objects run evil/miner:latest, which is what a rollback to it deploys") {
+	if w := strings.Join(Warnings(hist), "\n"); !strings.Contains(w, "warning: revision 1 of shop was changed after kubectl zz recorded it: its record says image \"reg/shop:1\", but its objects run \"evil/miner:latest\", which is what a rollback to it deploys") {
 		t.Errorf("warnings: %q", w)
 	}
+	// An image with terminal escapes is quoted in the warning (stderr).
+	rec.Data[objectsKey], _ = encodeObjects(func() []render.Object {
+		for _, o := range objs {
+			if d, ok := o.(*appsv1.Deployment); ok {
+				d.Spec.Template.Spec.Containers[0].Image = "evil\x1b]0;pwned\x07"
+			}
+		}
+		return objs
+	}())
+	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if hist, err = History(ctx, c, ns, "shop"); err != nil || strings.Contains(strings.Join(Warnings(hist), ""), "\x1b") ||
+		!strings.Contains(strings.Join(Warnings(hist), ""), `"evil\x1b]0;pwned\a"`) {
+		t.Errorf("warnings with an escape in the image: %q, %v", Warnings(hist), err)
+	}
+	rec.Data[objectsKey], _ = encodeObjects(func() []render.Object {
+		for _, o := range objs {
+			if d, ok := o.(*appsv1.Deployment); ok {
+				d.Spec.Template.Spec.Containers[0].Image = "evil/miner:latest"
+			}
+		}
+		return objs
+	}())
+	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	res, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
 	if err != nil {
 		t.Fatal(err)

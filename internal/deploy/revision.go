@@ -311,9 +311,11 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 		deployment = render.CanaryName(rev.App)
 	}
 	if version, image := versionOf(rev.objects, deployment); image != "" && (image != rev.Image || version != rev.Version) {
-		rev.Edited = fmt.Sprintf("its record says image %s, but its objects run %s", rev.Image, image)
+		// Quoted: both sides are a namespace editor's to write, escape
+		// sequences included, and the warning goes to a terminal.
+		rev.Edited = fmt.Sprintf("its record says image %q, but its objects run %q", rev.Image, image)
 		if version != rev.Version {
-			rev.Edited = fmt.Sprintf("its record says version %s (image %s), but its objects run version %s (image %s)", rev.Version, rev.Image, version, image)
+			rev.Edited = fmt.Sprintf("its record says version %q (image %q), but its objects run version %q (image %q)", rev.Version, rev.Image, version, image)
 		}
 		rev.Version, rev.Image = version, image
 	}

@@ -229,11 +229,21 @@ func (p *Policy) injectSidecars(s *podState) error {
 			return fmt.Errorf("policy sidecar %s cannot be rendered for this pod: %w; ask the cluster admin to fix the template", sc.name, err)
 		}
 		if have != nil {
-			// Injected before, or the pod's own under the sidecar's name:
-			// only the former runs what the policy requires.
-			if have.Image != c.Image || !slices.Equal(have.Command, c.Command) || !slices.Equal(have.Args, c.Args) {
+			// Injected before (a reinvocation), or the pod's own under the
+			// sidecar's name. Either way the policy's container replaces it
+			// whole, so nothing of the pod's (env, mounts, security
+			// context) stays in it; the mutators after this one add what
+			// they added the first time. One that runs another program, or
+			// sits in the other list, is the pod's: refused.
+			list := s.pod.Spec.Containers
+			if sc.init {
+				list = s.pod.Spec.InitContainers
+			}
+			i := slices.IndexFunc(list, func(x corev1.Container) bool { return x.Name == sc.name })
+			if i < 0 || have.Image != c.Image || !slices.Equal(have.Command, c.Command) || !slices.Equal(have.Args, c.Args) {
 				return fmt.Errorf("container %s is the name of a sidecar the cluster's policy requires in this pod; rename the pod's container (the policy adds its own)", sc.name)
 			}
+			list[i] = c
 			continue
 		}
 		if sc.init {
@@ -567,8 +577,9 @@ func (p *Policy) gpuEnv(s *podState) error {
 // asksForCards says a device plugin that sets NVIDIA_VISIBLE_DEVICES itself
 // serves the container: zz's, or one of NVIDIA's (nvidia.com/...).
 func asksForCards(c *corev1.Container) bool {
-	for name := range c.Resources.Limits {
-		if name == contract.ResourceGPU || name == contract.ResourceGPUMem || strings.HasPrefix(string(name), contract.NVIDIAResourcePrefix) {
+	for name, q := range c.Resources.Limits {
+		// Zero asks no plugin for anything: no Allocate sets the variable.
+		if (name == contract.ResourceGPU || name == contract.ResourceGPUMem || strings.HasPrefix(string(name), contract.NVIDIAResourcePrefix)) && q.Sign() > 0 {
 			return true
 		}
 	}

@@ -113,6 +113,16 @@ var goldenCases = []struct {
 	{"required-sidecar-name-taken", newPod(label("zz.io/audit", "on"), func(p *corev1.Pod) {
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "audit-agent", Image: "registry.local/sleep:1"})
 	})},
+	// The same program, with the pod's own env and mounts: replaced whole.
+	{"required-sidecar-lookalike-replaced", newPod(label("zz.io/audit", "on"), func(p *corev1.Pod) {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "audit-agent", Image: "registry.local/audit-agent:3",
+			Args: []string{"--pod=shop-7d9f", "--namespace=shop-ns"}, Env: []corev1.EnvVar{{Name: "LD_PRELOAD", Value: "/evil/noop.so"}},
+			VolumeMounts: []corev1.VolumeMount{{Name: "x", MountPath: "/etc/audit-agent"}}})
+	})},
+	// Zero NVIDIA cards asks no plugin for anything: void all the same.
+	{"zero-nvidia-cards-void", newPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"] = resource.MustParse("0")
+	})},
 	{"debug-strips-probes", newPod(annotate(contract.AnnotationDebug, "true"), func(p *corev1.Pod) {
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(8080)}}}
 		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].LivenessProbe = probe, probe
