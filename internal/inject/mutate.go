@@ -599,9 +599,22 @@ const (
 // namespaces' GPU pods for it, on the card its zz.io/gpu-card names.
 // Kubernetes lets any namespace use them unless the admin limits them with
 // a ResourceQuota scope; the namespaces zz serves get that limit here.
+//
+// It also refuses CDI annotations on the pod: a runtime that honoured them
+// would hand it devices no device plugin allocated (the zz device plugin
+// writes its own on the container, through Allocate).
 func (p *Policy) priority(s *podState) error {
 	if name := s.pod.Spec.PriorityClassName; name == systemNodeCritical || name == systemClusterCritical {
 		return fmt.Errorf("priorityClassName %s is for the cluster's own components: it outranks every app, so pods of other namespaces would be evicted for this one; use a PriorityClass your cluster admin made for apps", name)
+	}
+	cdi := "" // the first such key, so the message does not vary
+	for k := range s.pod.Annotations {
+		if strings.HasPrefix(k, contract.CDIAnnotationPrefix) && (cdi == "" || k < cdi) {
+			cdi = k
+		}
+	}
+	if cdi != "" {
+		return fmt.Errorf("annotation %s asks the container runtime for devices directly; GPU cards come from %s (and %s), which the device plugin hands over", cdi, contract.ResourceGPUMem, contract.ResourceGPU)
 	}
 	return nil
 }

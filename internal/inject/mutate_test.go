@@ -140,6 +140,7 @@ var goldenCases = []struct {
 		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: contract.EnvVisibleDevices,
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})
 	})},
+	{"cdi-annotation-refused", newPod(annotate("cdi.k8s.io/mine", "nvidia.com/gpu=all"))},
 	{"system-priority-refused", newPod(func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" })},
 	{"gpu-sets-mps-limit", newPod(gpuMem("4Gi"), env("app", contract.EnvMPSPinnedMemLimit, "0=80G"))},
 	{"visible-devices-none-kept", newPod(env("app", contract.EnvVisibleDevices, "none"))},
