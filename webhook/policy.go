@@ -77,8 +77,15 @@ func (s *PolicyStore) Set(ctx context.Context, cm *corev1.ConfigMap) error {
 	s.mu.Unlock()
 	if err != nil {
 		s.loads.WithLabelValues("invalid").Inc()
-		logger.Error(err, "Invalid webhook policy; the last valid policy stays in force", "lastValidKept", kept)
-		s.event(cm, corev1.EventTypeWarning, ReasonPolicyInvalid, "policy refused, the last valid one stays in force: "+err.Error())
+		if kept {
+			logger.Error(err, "Invalid webhook policy; the last valid policy stays in force")
+			s.event(cm, corev1.EventTypeWarning, ReasonPolicyInvalid, "policy refused, the last valid one stays in force: "+err.Error())
+		} else {
+			// None was ever valid (a webhook started on this one): every
+			// review of an opted-in namespace fails until it is fixed.
+			logger.Error(err, "Invalid webhook policy and none valid before it: pods of opted-in namespaces are refused until it is fixed")
+			s.event(cm, corev1.EventTypeWarning, ReasonPolicyInvalid, "policy refused, and no valid one was loaded before it: pods of opted-in namespaces are refused until it is fixed: "+err.Error())
+		}
 		return err
 	}
 	s.loads.WithLabelValues("ok").Inc()

@@ -260,8 +260,16 @@ func TestPolicyStoreKeepsLastGood(t *testing.T) {
 		t.Fatalf("readyz detail %q, err %v", detail, err)
 	}
 	if e1, e2 := <-rec.Events, <-rec.Events; !strings.HasPrefix(e1, "Normal PolicyLoaded") || !strings.HasPrefix(e2, "Warning PolicyInvalid") ||
-		!strings.Contains(e2, "clustr") {
+		!strings.Contains(e2, "clustr") || !strings.Contains(e2, "the last valid one stays in force") {
 		t.Fatalf("events %q, %q", e1, e2)
+	}
+	// A store that never had a valid policy says it keeps none.
+	fresh := NewPolicyStore(types.NamespacedName{Namespace: ownNamespace, Name: "policy"}, rec)
+	if err := fresh.Set(t.Context(), bad); err == nil {
+		t.Fatal("invalid policy accepted")
+	}
+	if e := <-rec.Events; !strings.Contains(e, "no valid one was loaded before it: pods of opted-in namespaces are refused") {
+		t.Errorf("event of a first policy refused: %q", e)
 	}
 	s.Deleted(t.Context())
 	if detail, _ := s.Ready(); s.Current() != good || !strings.Contains(detail, "was deleted") {

@@ -415,6 +415,10 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if why := deploy.UntriedReason(pod, time.Now()); why != "" {
 			untried = "; but " + why
 		}
+		// Nor when its scheduling failed with an error (an extender down).
+		if p, ok := deploy.PodProblem(pod); ok && p.Reason == corev1.PodReasonSchedulerError {
+			untried = "; but its last scheduling failed with an error, not for room: " + p.Detail
+		}
 	}
 	fits := snap.Fits(req, policy)
 	preempting := ""

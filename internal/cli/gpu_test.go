@@ -240,6 +240,10 @@ func TestGPUFit(t *testing.T) {
 	forgotten := waiting("forgotten", nil)
 	forgotten.Spec.SchedulerName, forgotten.CreationTimestamp = contract.SchedulerName, metav1.NewTime(time.Now().Add(-2*time.Minute))
 	objs = append(objs, forgotten)
+	erred := waiting("erred", nil)
+	erred.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulerError,
+		Message: `Post "http://127.0.0.1:8890/gpu/filter": connection refused`}}
+	objs = append(objs, erred)
 	objs = append(objs, preempting, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}), urgent, polite)
@@ -273,6 +277,9 @@ func TestGPUFit(t *testing.T) {
 		// It fits, so room is not why it waits: no scheduler has looked.
 		{[]string{"gpu", "--fit", "pod/forgotten", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
 			`each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left); but no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`},
+		// Nor when its scheduling failed with an error: the extender is down.
+		{[]string{"gpu", "--fit", "pod/erred", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
@@ -303,7 +310,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/erred\npod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 

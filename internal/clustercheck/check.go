@@ -520,10 +520,20 @@ func routedPending(s *State, now time.Time) []Result {
 	if s.RoutedPendingErr != nil {
 		return []Result{unreadable(GroupScheduler, name, s.RoutedPendingErr)}
 	}
-	var untried []string
+	var untried, failed []string
+	why := ""
 	for i := range s.RoutedPending {
-		if p := &s.RoutedPending[i]; deploy.Untried(p, now) {
+		p := &s.RoutedPending[i]
+		if deploy.Untried(p, now) {
 			untried = append(untried, p.Namespace+"/"+p.Name)
+		}
+		// An extender that does not answer fails the pod (SchedulerError),
+		// which is a verdict, not a wait for room.
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonSchedulerError {
+				failed = append(failed, p.Namespace+"/"+p.Name)
+				why = c.Message
+			}
 		}
 	}
 	more := ""
@@ -536,8 +546,15 @@ func routedPending(s *State, now time.Time) []Result {
 		return []Result{{Group: GroupScheduler, Name: name, Status: Warn,
 			Detail: fmt.Sprintf("%s%s had no verdict from it in over %s (%s): it is not scheduling, or its queue is that long",
 				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried)),
-			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down",
-				contract.SchedulerName, contract.SchedulerName)}}
+			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down (GPU pods excepted: only %s gives cards)",
+				contract.SchedulerName, contract.SchedulerName, contract.SchedulerName)}}
+	}
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		return []Result{{Group: GroupScheduler, Name: name, Status: Fail,
+			Detail: fmt.Sprintf("%s%s failed to schedule with an error (%s): %s", more, count(len(failed), "pod"), listSome(failed), why),
+			Hint: fmt.Sprintf("is the zz extender answering? kubectl -n %s logs deployment/%s -c zz-extender",
+				contract.SystemNamespace, contract.SchedulerName)}}
 	}
 	if waiting == 0 && !schedulerInstalled(s) {
 		return nil

@@ -275,6 +275,13 @@ func TestProblems(t *testing.T) {
 		{"pods zz-scheduler has not judged", withPods(routedPod("a", "shop", time.Minute, false), routedPod("b", "shop", time.Minute, false),
 			routedPod("new", "shop", 10*time.Second, false), routedPod("full", "train", time.Hour, true), routedPod("bound", "shop", time.Hour, false)), Warn,
 			"warn scheduler configuration | pods routed to zz-scheduler: 2 pods had no verdict from it in over 30s (shop/a, shop/b): it is not scheduling, or its queue is that long"},
+		{"pods the extender failed", withPods(func() *corev1.Pod {
+			p := routedPod("gpu", "ml", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `Post "http://127.0.0.1:8890/gpu/filter": connection refused`
+			return p
+		}(), routedPod("full", "train", time.Hour, true)), Fail,
+			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): Post "http://127.0.0.1:8890/gpu/filter": connection refused`},
 		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
 			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -82,6 +83,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			p.Reason, p.Detail = c.Reason, c.Message
 			if p.Reason == "" {
 				p.Reason = "Unschedulable"
+			}
+			if p.Reason == corev1.PodReasonSchedulerError {
+				p.Detail += extenderDown(c.Message)
 			}
 			// A GPU pod zz preempts for waits for its victims, not for luck.
 			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
@@ -194,9 +198,23 @@ func notScheduled(pod *corev1.Pod, now time.Time) string {
 	// The webhook sends pods created while zz-scheduler is down to the
 	// default scheduler; those created before it noticed keep waiting.
 	if pod.Spec.SchedulerName == contract.SchedulerName && metav1.GetControllerOf(pod) != nil {
-		d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
+		if _, err := gpushare.PodRequest(pod); errors.Is(err, gpushare.ErrNoGPU) {
+			d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
+		} else {
+			d += "; a GPU pod waits for it (only zz-scheduler gives cards)"
+		}
 	}
 	return d
+}
+
+// extenderDown is what a scheduler error reaching the zz extender adds:
+// kube-scheduler says only that its HTTP call failed.
+func extenderDown(msg string) string {
+	if !strings.Contains(msg, "/gpu/") && !strings.Contains(msg, "/balance/") {
+		return ""
+	}
+	return "; the zz scheduler extender did not answer zz-scheduler: is the zz-extender container of the zz-scheduler pods running? (kubectl zz check; kubectl -n " +
+		contract.SystemNamespace + " logs deployment/" + contract.SchedulerName + " -c zz-extender)"
 }
 
 // maxEventLookups bounds the event reads of one ExplainStarting: a rollout

@@ -102,6 +102,17 @@ func TestPodProblem(t *testing.T) {
 		{name: "zz-scheduler has not tried it, a ReplicaSet's pod", pod: ownedPod(untried(contract.SchedulerName, time.Minute)),
 			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)` +
 				"; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"},
+		{name: "zz-scheduler has not tried it, a GPU pod", pod: func() *corev1.Pod {
+			p := ownedPod(untried(contract.SchedulerName, time.Minute))
+			p.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}
+			return p
+		}(), want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)` +
+			"; a GPU pod waits for it (only zz-scheduler gives cards)"},
+		{name: "the extender does not answer", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonSchedulerError, Message: `Post "http://127.0.0.1:8890/gpu/filter": dial tcp 127.0.0.1:8890: connect: connection refused`}}}, ""),
+			want: `SchedulerError: Post "http://127.0.0.1:8890/gpu/filter": dial tcp 127.0.0.1:8890: connect: connection refused` +
+				"; the zz scheduler extender did not answer zz-scheduler: is the zz-extender container of the zz-scheduler pods running? (kubectl zz check; kubectl -n zz-system logs deployment/zz-scheduler -c zz-extender)"},
 		{name: "not tried yet, just created", pod: untried(contract.SchedulerName, 5*time.Second), want: "Pending: not scheduled yet"},
 		{name: "creating", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, "n1"), want: "Pending: phase Pending on node n1"},
 		{name: "ready", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}, "n1")},
