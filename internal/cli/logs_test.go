@@ -44,6 +44,19 @@ func TestLogsOptionsConfig(t *testing.T) {
 			}
 		}},
 		{name: "bad pod regex", o: LogsOptions{Pod: "("}, wantErr: "--pod"},
+		// kubectl logs' TYPE/NAME.
+		{name: "pod/NAME is that pod", o: LogsOptions{App: "pod/shop-7d9f.x"}, check: func(t *testing.T, c *logs.Config) {
+			if c.LabelSelector != "" || c.Selector.Pod.String() != `^shop-7d9f\.x$` {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "deployment/NAME is its app", o: LogsOptions{App: "deployment/shop"}, check: func(t *testing.T, c *logs.Config) {
+			if c.LabelSelector != contract.LabelApp+"=shop" {
+				t.Errorf("selector %q", c.LabelSelector)
+			}
+		}},
+		{name: "another kind", o: LogsOptions{App: "svc/shop"}, wantErr: `"svc/shop": name an app (kubectl zz list), or pod/NAME, or deployment/NAME`},
+		{name: "not an app name", o: LogsOptions{App: "shop:1"}, wantErr: `"shop:1" is not an app name`},
 		{name: "a node and a field selector, applied by the API server", o: LogsOptions{Node: "n1", FieldSelector: "status.phase=Running", ExcludePod: "-db-"}, check: func(t *testing.T, c *logs.Config) {
 			if c.FieldSelector != "status.phase=Running,spec.nodeName=n1" || c.LabelSelector != "" || c.Selector.ExcludePod.String() != "-db-" {
 				t.Errorf("config %+v", c)
