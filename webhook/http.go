@@ -18,6 +18,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
 )
 
@@ -84,7 +85,7 @@ func NewHandler(h Handler) *Handler {
 	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
 	paceGC(h.Limits.QuietGCPercent)
 	h.mux = http.NewServeMux()
-	h.mux.HandleFunc("POST /mutate-pods", h.mutate)
+	h.mux.HandleFunc("POST "+contract.WebhookPath, h.mutate)
 	h.mux.HandleFunc("GET /healthz", healthz)
 	h.mux.HandleFunc("GET /readyz", h.readyz)
 	return &h

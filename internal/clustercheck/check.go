@@ -30,6 +30,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/inject"
 )
 
@@ -753,9 +754,10 @@ func gpuNodes(s *State) []Result {
 			Hint:   "kubectl label node NODE " + contract.LabelGPUNode + "=true on nodes with NVIDIA cards (the device plugin's DaemonSet selects them)"}}
 	}
 	var out []Result
-	cards, healthy := 0, 0
+	cards, healthy, cordoned := 0, 0, 0
 	for _, n := range s.GPUNodes {
 		name := "node " + n.Name
+		cordon, _ := gpushare.ParseCordon(n.Annotations[contract.AnnotationNodeGPUCordon])
 		raw, ok := n.Annotations[contract.AnnotationNodeGPUInventory]
 		if !ok {
 			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail, Detail: "no GPU inventory: the device plugin has not published the node's cards",
@@ -770,6 +772,9 @@ func gpuNodes(s *State) []Result {
 		var down []string
 		for _, c := range inv.Cards {
 			cards++
+			if gpushare.ListsUUID(cordon, c.UUID) {
+				cordoned++
+			}
 			if c.Healthy {
 				healthy++
 				continue
@@ -794,6 +799,10 @@ func gpuNodes(s *State) []Result {
 	}
 	summary := Result{Group: GroupGPUNodes, Name: "nodes", Status: OK,
 		Detail: fmt.Sprintf("%s, %s, %d healthy", count(len(s.GPUNodes), "GPU node"), count(cards, "card"), healthy)}
+	if cordoned > 0 {
+		// Healthy, but out of scheduling by an admin (kubectl zz gpu cordon).
+		summary.Detail += fmt.Sprintf(", %d cordoned (kubectl zz gpu shows which)", cordoned)
+	}
 	return append(append([]Result{summary}, enforcement(s)...), out...)
 }
 

@@ -284,6 +284,10 @@ func TestProblems(t *testing.T) {
 			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): Post "http://127.0.0.1:8890/gpu/filter": connection refused`},
 		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
 			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
+		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
+			return objs
+		}, OK, "ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy, 1 cordoned (kubectl zz gpu shows which)"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},

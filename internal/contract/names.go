@@ -12,6 +12,11 @@ const Prefix = "zz.io/"
 // retrying until --timeout.
 const WebhookRefusalPrefix = "zz-webhook: "
 
+// WebhookPath is where the zz webhook serves pod reviews (the
+// MutatingWebhookConfiguration's service path): an apiserver error that
+// names it is the webhook not answering.
+const WebhookPath = "/mutate-pods"
+
 // Extended resources.
 const (
 	// ResourceGPUMem is GPU memory per card, in bytes; scheduler-only.

@@ -344,3 +344,18 @@ func TestExplainGPUKill(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookDown: a ReplicaFailure from the zz webhook not answering says
+// so; any other (a quota, another webhook) adds nothing.
+func TestWebhookDown(t *testing.T) {
+	down := `FailedCreate: Internal error occurred: failed calling webhook "pods.zz.io": failed to call webhook: Post "https://zz-webhook.zz-system.svc:443/mutate-pods?timeout=5s": dial tcp 10.96.0.12:443: connect: connection refused`
+	if got := WebhookDown(down); !strings.Contains(got, "the zz webhook does not answer, so no pod of this namespace can be created until it does (kubectl zz check") {
+		t.Errorf("webhook down: %q", got)
+	}
+	for _, other := range []string{`FailedCreate: pods "x" is forbidden: exceeded quota: q`,
+		`FailedCreate: Internal error occurred: failed calling webhook "istio.io": failed to call webhook: Post "https://istiod:443/inject"`} {
+		if got := WebhookDown(other); got != "" {
+			t.Errorf("%q: %q", other, got)
+		}
+	}
+}

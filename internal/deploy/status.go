@@ -194,7 +194,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			st.Health = HealthProgressing
 		}
 		if rs.ReplicaFailure != "" {
-			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure})
+			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure)})
 		}
 		if rs.Failed != "" {
 			failures[key] = append(failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})

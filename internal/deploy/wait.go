@@ -152,7 +152,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	if !st.Complete {
 		why = podSummary(ctx, w.c, w.ns, w.app)
 		if why == "" {
-			why = st.ReplicaFailure
+			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure)
 		}
 	}
 	line := fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second))
@@ -171,6 +171,17 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure)
 	}
 	return false, nil
+}
+
+// WebhookDown is what a ReplicaFailure the zz webhook caused by not
+// answering adds (the apiserver's words name only the call that failed);
+// "" for any other.
+func WebhookDown(replicaFailure string) string {
+	if !strings.Contains(replicaFailure, "failed calling webhook") || !strings.Contains(replicaFailure, contract.WebhookPath) {
+		return ""
+	}
+	return "; the zz webhook does not answer, so no pod of this namespace can be created until it does (kubectl zz check; kubectl -n " +
+		contract.SystemNamespace + " get pods -l app.kubernetes.io/name=zz-webhook)"
 }
 
 // RefusedByWebhook reports whether a ReplicaFailure is the zz webhook's
