@@ -479,17 +479,22 @@ func TestEditedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range objs {
-		if d, ok := o.(*appsv1.Deployment); ok {
-			d.Spec.Template.Spec.Containers[0].Image = "evil/miner:latest"
+	// swap rewrites the record's Deployment image, as a namespace editor can.
+	swap := func(image string) {
+		t.Helper()
+		for _, o := range objs {
+			if d, ok := o.(*appsv1.Deployment); ok {
+				d.Spec.Template.Spec.Containers[0].Image = image
+			}
+		}
+		if rec.Data[objectsKey], err = encodeObjects(objs); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err = c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if rec.Data[objectsKey], err = encodeObjects(objs); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	swap("evil/miner:latest")
 
 	hist, err := History(ctx, c, ns, "shop")
 	if err != nil || len(hist) != 2 || hist[0].Image != "evil/miner:latest" || hist[1].Image != "reg/shop:2" || hist[1].Edited != "" {
@@ -499,32 +504,12 @@ func TestEditedRecord(t *testing.T) {
 		t.Errorf("warnings: %q", w)
 	}
 	// An image with terminal escapes is quoted in the warning (stderr).
-	rec.Data[objectsKey], _ = encodeObjects(func() []render.Object {
-		for _, o := range objs {
-			if d, ok := o.(*appsv1.Deployment); ok {
-				d.Spec.Template.Spec.Containers[0].Image = "evil\x1b]0;pwned\x07"
-			}
-		}
-		return objs
-	}())
-	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	swap("evil\x1b]0;pwned\x07")
 	if hist, err = History(ctx, c, ns, "shop"); err != nil || strings.Contains(strings.Join(Warnings(hist), ""), "\x1b") ||
 		!strings.Contains(strings.Join(Warnings(hist), ""), `"evil\x1b]0;pwned\a"`) {
 		t.Errorf("warnings with an escape in the image: %q, %v", Warnings(hist), err)
 	}
-	rec.Data[objectsKey], _ = encodeObjects(func() []render.Object {
-		for _, o := range objs {
-			if d, ok := o.(*appsv1.Deployment); ok {
-				d.Spec.Template.Spec.Containers[0].Image = "evil/miner:latest"
-			}
-		}
-		return objs
-	}())
-	if _, err := c.CoreV1().Secrets(ns).Update(ctx, rec, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	swap("evil/miner:latest")
 
 	res, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
 	if err != nil {
