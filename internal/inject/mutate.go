@@ -541,11 +541,10 @@ func (p *Policy) routeGPU(s *podState) error {
 }
 
 // gpuEnv keeps NVIDIA_VISIBLE_DEVICES (and the MPS limits) the device
-// plugin's to set. The
-// kubelet puts a container's own env after what Allocate returns, so a
-// value the pod wrote would win over the cards it was given, and "all"
-// shows every card of the node where the NVIDIA runtime honours the
-// variable. A pod may set it only to void or none; a container that asks
+// plugin's to set. The kubelet puts a container's own env after what
+// Allocate returns, so a value the pod wrote would win over the cards it
+// was given, and "all" shows every card of the node where the NVIDIA
+// runtime honours the variable. A pod may set it only to void or none; a container that asks
 // no device plugin for cards gets void, which also overrides the "all"
 // that CUDA images carry in their own env (explicit env also wins over
 // envFrom). Not optional: this is the tenants' boundary on a GPU node.
