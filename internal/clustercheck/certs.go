@@ -35,18 +35,28 @@ func certificate(cfg string, wh admissionregistrationv1.MutatingWebhook, now tim
 		r.Status, r.Detail = Fail, "the CA bundle is no certificate: "+err.Error()
 		return r
 	}
-	left := cert.NotAfter.Sub(now)
-	switch {
-	case left <= 0:
-		r.Status, r.Detail = Fail, fmt.Sprintf("the CA expired on %s", cert.NotAfter.UTC().Format(time.DateOnly))
-		r.Hint = "run certgen's CronJob now: kubectl -n " + contract.SystemNamespace + " create job --from=cronjob/NAME certgen-now (kubectl -n " + contract.SystemNamespace + " get cronjobs names it); with cert-manager, its Certificate"
-	case left < CertWarnBefore:
-		r.Status, r.Detail = Warn, fmt.Sprintf("the CA expires on %s, in %s", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
-		r.Hint = "certgen renews it before it ends; check its CronJob: kubectl -n " + contract.SystemNamespace + " get cronjobs"
+	switch r.Status, r.Detail = expiry("CA", cert.NotAfter, now); r.Status {
+	case Fail:
+		r.Hint = certgenHint
+	case Warn:
+		r.Hint = "certgen renews it before it ends; check its CronJob (kubectl -n " + contract.SystemNamespace + " get cronjob " + contract.CertgenName + "), or " + certgenHint
 	default:
-		r.Status, r.Detail = OK, fmt.Sprintf("CA valid until %s (%s)", cert.NotAfter.UTC().Format(time.DateOnly), days(left))
+		r.Detail = fmt.Sprintf("CA valid until %s (%s)", cert.NotAfter.UTC().Format(time.DateOnly), days(cert.NotAfter.Sub(now)))
 	}
 	return r
+}
+
+// expiry judges a certificate's end: Fail with "the WHAT expired on ..."
+// once past, Warn with "the WHAT expires on ..., in N days" within
+// CertWarnBefore, else OK with no detail.
+func expiry(what string, notAfter, now time.Time) (Status, string) {
+	switch left := notAfter.Sub(now); {
+	case left <= 0:
+		return Fail, fmt.Sprintf("the %s expired on %s", what, notAfter.UTC().Format(time.DateOnly))
+	case left < CertWarnBefore:
+		return Warn, fmt.Sprintf("the %s expires on %s, in %s", what, notAfter.UTC().Format(time.DateOnly), days(left))
+	}
+	return OK, ""
 }
 
 // ServingCert is the certificate a webhook Service's pods serve: the
@@ -118,8 +128,9 @@ func servingCertificate(cfg string, wh admissionregistrationv1.MutatingWebhook, 
 		return r
 	}
 	leaf := chain[0]
-	if left := leaf.NotAfter.Sub(now); left <= 0 {
-		r.Detail = fmt.Sprintf("the %s expired on %s: the API server refuses the webhook's TLS, so pods in opted-in namespaces cannot be created", what, leaf.NotAfter.UTC().Format(time.DateOnly))
+	ends, endsDetail := expiry(what, leaf.NotAfter, now)
+	if ends == Fail {
+		r.Detail = endsDetail + ": the API server refuses the webhook's TLS, so pods in opted-in namespaces cannot be created"
 		return r
 	}
 	roots := x509.NewCertPool()
@@ -136,11 +147,10 @@ func servingCertificate(cfg string, wh admissionregistrationv1.MutatingWebhook, 
 		r.Detail = fmt.Sprintf("the %s does not verify for %s against the CA bundle, so the API server refuses it: %v", what, dns, err)
 		return r
 	}
-	left := leaf.NotAfter.Sub(now)
-	if left < CertWarnBefore {
-		r.Status, r.Detail = Warn, fmt.Sprintf("the %s expires on %s, in %s", what, leaf.NotAfter.UTC().Format(time.DateOnly), days(left))
+	if ends == Warn {
+		r.Status, r.Detail = Warn, endsDetail
 		return r
 	}
-	r.Status, r.Detail, r.Hint = OK, fmt.Sprintf("valid for %s until %s (%s), signed by the CA bundle", dns, leaf.NotAfter.UTC().Format(time.DateOnly), days(left)), ""
+	r.Status, r.Detail, r.Hint = OK, fmt.Sprintf("valid for %s until %s (%s), signed by the CA bundle", dns, leaf.NotAfter.UTC().Format(time.DateOnly), days(leaf.NotAfter.Sub(now))), ""
 	return r
 }

@@ -117,3 +117,18 @@ func TestServingCertificate(t *testing.T) {
 		t.Errorf("judged a certificate no zz Deployment serves:\n%s", lines(rs))
 	}
 }
+
+// TestCACertificateHints: an ended or ending CA bundle names the CronJob to
+// run, copy-pasteable (it used to say NAME).
+func TestCACertificateHints(t *testing.T) {
+	for _, tc := range []struct {
+		ends time.Duration
+		want Status
+	}{{-24 * time.Hour, Fail}, {3 * 24 * time.Hour, Warn}} {
+		wh := admissionregistrationv1.MutatingWebhook{Name: "pods.zz.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: caPEM(t, now.Add(tc.ends))}}
+		r := certificate("zz-webhook", wh, now)
+		if r.Status != tc.want || !strings.Contains(r.Hint, "kubectl -n zz-system create job --from=cronjob/zz-webhook-certgen zz-webhook-certgen-now") {
+			t.Errorf("CA ending in %v: %s %q, hint %q", tc.ends, r.Status, r.Detail, r.Hint)
+		}
+	}
+}
