@@ -322,6 +322,9 @@ func TestGPUFit(t *testing.T) {
 	if out, _, err := zz("__complete", "gpu", "gpu-1", ""); err != nil || out != ":4\n" {
 		t.Errorf("completion of gpu gpu-1: %v\n%s", err, out)
 	}
+	if out, _, err := zz("__complete", "gpu", "cordon", ""); err != nil || out != "gpu-1\n:4\n" {
+		t.Errorf("completion of gpu cordon: %v\n%s", err, out)
+	}
 
 	out, _, err := zz("gpu", "--fit", "8Gi", "--numa-bind", "--cards", "1", "-o", "json")
 	if err != nil {

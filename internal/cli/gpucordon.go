@@ -187,17 +187,7 @@ func completeGPUCards(f *genericclioptions.ConfigFlags, on bool) cobra.Completio
 		}
 		client := targets[0].client
 		if len(args) == 0 {
-			nodes, err := client.CoreV1().Nodes().List(cmd.Context(), metav1.ListOptions{})
-			if err != nil {
-				return nil, cobra.ShellCompDirectiveError
-			}
-			var names []cobra.Completion
-			for _, n := range nodes.Items {
-				if _, ok := n.Annotations[contract.AnnotationNodeGPUInventory]; ok {
-					names = append(names, n.Name)
-				}
-			}
-			return names, cobra.ShellCompDirectiveNoFileComp
+			return completeGPUNodes(f)(cmd, args, toComplete)
 		}
 		node, err := client.CoreV1().Nodes().Get(cmd.Context(), args[0], metav1.GetOptions{})
 		if err != nil {
