@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +29,10 @@ import (
 const (
 	ReasonPolicyLoaded  = "PolicyLoaded"
 	ReasonPolicyInvalid = "PolicyInvalid"
+	// ReasonPolicyScheduler warns of a scheduler name that is neither
+	// zz-scheduler nor the default scheduler: legitimate, or a typo that
+	// leaves every pod it routes Pending.
+	ReasonPolicyScheduler = "PolicyUnknownScheduler"
 )
 
 // PolicyStore holds the policy in force: the last valid one the ConfigMap
@@ -91,6 +98,14 @@ func (s *PolicyStore) Set(ctx context.Context, cm *corev1.ConfigMap) error {
 	s.loads.WithLabelValues("ok").Inc()
 	logger.Info("Webhook policy loaded")
 	s.event(cm, corev1.EventTypeNormal, ReasonPolicyLoaded, "policy in force from resourceVersion "+cm.ResourceVersion)
+	others := p.OtherSchedulers()
+	for _, name := range slices.Sorted(maps.Keys(others)) {
+		fields := strings.Join(others[name], ", ")
+		logger.Info("Webhook policy routes pods to a scheduler other than zz's and the default one; they stay Pending unless a scheduler of that name runs", "scheduler", name, "fields", fields)
+		s.event(cm, corev1.EventTypeWarning, ReasonPolicyScheduler, fmt.Sprintf(
+			"%s: scheduler %q is neither %s nor %s: the pods it routes stay Pending unless a scheduler of that name runs (a typo? kubectl zz check lists pods no scheduler has tried)",
+			fields, name, contract.SchedulerName, corev1.DefaultSchedulerName))
+	}
 	return nil
 }
 

@@ -275,6 +275,22 @@ func TestPolicyStoreKeepsLastGood(t *testing.T) {
 	if detail, _ := s.Ready(); s.Current() != good || !strings.Contains(detail, "was deleted") {
 		t.Fatalf("after delete: detail %q", detail)
 	}
+	// A scheduler name that is neither zz's nor the default is loaded, with
+	// a warning naming the fields (a typo leaves their pods Pending).
+	odd := cm.DeepCopy()
+	odd.ResourceVersion, odd.Data[contract.PolicyKey] = "3", "largestGPUCard: 40Gi\nnamespaces: {a: {scheduler: zz-schedular}, b: {scheduler: zz-scheduler}}\n"
+	if err := s.Set(t.Context(), odd); err != nil {
+		t.Fatal(err)
+	}
+	if e1, e2 := <-rec.Events, <-rec.Events; !strings.HasPrefix(e1, "Normal PolicyLoaded") ||
+		!strings.HasPrefix(e2, "Warning PolicyUnknownScheduler namespaces.a.scheduler: scheduler \"zz-schedular\" is neither zz-scheduler nor default-scheduler") {
+		t.Fatalf("events %q, %q", e1, e2)
+	}
+	select {
+	case e := <-rec.Events:
+		t.Fatalf("unexpected event %q", e)
+	default:
+	}
 }
 
 // TestRecordedReviewSkipsManagedFields: a review as the apiserver sent it

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -106,6 +107,10 @@ type State struct {
 	PolicySource   string
 	PolicyErr      error
 	PolicyInvalid  error
+	// OtherSchedulers are the schedulers the policy routes pods to besides
+	// zz-scheduler and the default one (inject.Policy.OtherSchedulers),
+	// with the pods on no node that name each (at most maxRoutedPending).
+	OtherSchedulers map[string]OtherScheduler
 	// ServingCerts are the certificates the webhook Services' pods serve,
 	// by "namespace/service" (servingCert).
 	ServingCerts map[string]ServingCert
@@ -132,6 +137,12 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 			s.PolicyInvalid = err
 		} else {
 			s.WholeCardPools = p.WholeCardPools()
+			s.OtherSchedulers = map[string]OtherScheduler{}
+			for name, fields := range p.OtherSchedulers() {
+				o := OtherScheduler{Fields: fields}
+				o.Pending, o.More, o.Err = pendingFor(ctx, c, name)
+				s.OtherSchedulers[name] = o
+			}
 		}
 	}
 	if lease, err := c.CoordinationV1().Leases(contract.SystemNamespace).Get(ctx, contract.SchedulerName, metav1.GetOptions{}); err == nil {
@@ -139,17 +150,7 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 	} else if !apierrors.IsNotFound(err) {
 		s.SchedulerLeaseErr = err
 	}
-	pending := fields.AndSelectors(fields.OneTermEqualSelector("spec.schedulerName", contract.SchedulerName), fields.OneTermEqualSelector("spec.nodeName", ""))
-	if l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: pending.String(), Limit: maxRoutedPending}); err != nil {
-		s.RoutedPendingErr = err
-	} else {
-		s.RoutedMore = l.Continue != ""
-		for _, p := range l.Items {
-			if p.Spec.SchedulerName == contract.SchedulerName && p.Spec.NodeName == "" { // a client that does not filter by fields
-				s.RoutedPending = append(s.RoutedPending, p)
-			}
-		}
-	}
+	s.RoutedPending, s.RoutedMore, s.RoutedPendingErr = pendingFor(ctx, c, contract.SchedulerName)
 	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, part); err != nil {
 		s.WebhooksErr = err
 	} else {
@@ -296,6 +297,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, schedulers(s)...)
 	out = append(out, schedulerLeader(s, now)...)
 	out = append(out, routedPending(s, now)...)
+	out = append(out, otherSchedulers(s, now)...)
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
 	out = append(out, gpuNodes(s)...)
@@ -511,6 +513,72 @@ func schedulerInstalled(s *State) bool {
 // maxRoutedPending bounds the pods routedPending reads: enough to tell a
 // backlog from a stall.
 const maxRoutedPending = 500
+
+// OtherScheduler is a scheduler the webhook policy names besides
+// zz-scheduler and the default one, and the pods waiting for it.
+type OtherScheduler struct {
+	Fields  []string // the policy fields that name it
+	Pending []corev1.Pod
+	More    bool // more pods than maxRoutedPending wait
+	Err     error
+}
+
+// pendingFor lists the pods on no node that name scheduler (at most
+// maxRoutedPending; more says there were more).
+func pendingFor(ctx context.Context, c kubernetes.Interface, scheduler string) (pods []corev1.Pod, more bool, err error) {
+	sel := fields.AndSelectors(fields.OneTermEqualSelector("spec.schedulerName", scheduler), fields.OneTermEqualSelector("spec.nodeName", ""))
+	l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel.String(), Limit: maxRoutedPending})
+	if err != nil {
+		return nil, false, err
+	}
+	for _, p := range l.Items {
+		if p.Spec.SchedulerName == scheduler && p.Spec.NodeName == "" { // a client that does not filter by fields
+			pods = append(pods, p)
+		}
+	}
+	return pods, l.Continue != "", nil
+}
+
+// otherSchedulers judges the schedulers the policy names besides zz's and
+// the default one: pods waiting untried for one of them mean no scheduler
+// of that name runs, most likely a typo in the policy.
+func otherSchedulers(s *State, now time.Time) []Result {
+	var out []Result
+	for _, name := range slices.Sorted(maps.Keys(s.OtherSchedulers)) {
+		o := s.OtherSchedulers[name]
+		what := fmt.Sprintf("pods routed to %q", name)
+		if o.Err != nil {
+			out = append(out, unreadable(GroupScheduler, what, o.Err))
+			continue
+		}
+		by := fmt.Sprintf("the webhook policy %s names it (%s)", s.PolicySource, strings.Join(o.Fields, ", "))
+		var untried []string
+		for i := range o.Pending {
+			if deploy.Untried(&o.Pending[i], now) {
+				untried = append(untried, o.Pending[i].Namespace+"/"+o.Pending[i].Name)
+			}
+		}
+		more := ""
+		if o.More {
+			more = "at least "
+		}
+		r := Result{Group: GroupScheduler, Name: what, Status: OK}
+		switch {
+		case len(untried) > 0:
+			slices.Sort(untried)
+			r.Status = Fail
+			r.Detail = fmt.Sprintf("%s%s had no verdict from any scheduler in over %s (%s): no scheduler of that name runs, or its queue is that long; %s",
+				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried), by)
+			r.Hint = fmt.Sprintf("if the name is a typo, fix it in ConfigMap %s, then delete those pods a controller owns to have them replaced (a pod's scheduler cannot change)", s.PolicySource)
+		case len(o.Pending) > 0:
+			r.Detail = fmt.Sprintf("%s%s on no node, each judged by it; %s", more, count(len(o.Pending), "pod"), by)
+		default:
+			r.Detail = "no pod waits for it; " + by
+		}
+		out = append(out, r)
+	}
+	return out
+}
 
 // routedPending judges the pods waiting for zz-scheduler: a pod it has not
 // judged for deploy.UntriedAfter means no zz-scheduler is scheduling (or its

@@ -284,6 +284,14 @@ func TestProblems(t *testing.T) {
 			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): Post "http://127.0.0.1:8890/gpu/filter": connection refused`},
 		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
 			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
+		{"a typo in the policy's scheduler", func(objs []runtime.Object) []runtime.Object {
+			objs = policyEdit(wholeCardPolicy("40Gi") + "  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: zz-schedular}\n")(objs)
+			typo := func(p *corev1.Pod) *corev1.Pod { p.Spec.SchedulerName = "zz-schedular"; return p }
+			return withPods(typo(routedPod("a", "shop", time.Minute, false)), typo(routedPod("new", "shop", 10*time.Second, false)), routedPod("full", "train", time.Hour, true))(objs)
+		}, Fail,
+			`fail scheduler configuration | pods routed to "zz-schedular": 1 pod had no verdict from any scheduler in over 30s (shop/a): no scheduler of that name runs, or its queue is that long; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
+		{"a scheduler of the cluster's own", policyEdit(wholeCardPolicy("40Gi")+"  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: volcano}\n"), OK,
+			`ok scheduler configuration | pods routed to "volcano": no pod waits for it; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs

@@ -159,6 +159,28 @@ func (p *Policy) WholeCardPools() []WholeCardPool {
 	return out
 }
 
+// OtherSchedulers maps each scheduler the policy routes pods to, other than
+// zz-scheduler and the default scheduler, to the fields naming it. Such a
+// name is legitimate (a cluster may run a scheduler of its own) but is also
+// what a typo looks like, and a pod routed to a scheduler that does not run
+// waits Pending for good: the webhook warns of these and kubectl zz check
+// looks for pods no scheduler of the name has tried.
+func (p *Policy) OtherSchedulers() map[string][]string {
+	out := map[string][]string{}
+	note := func(field, name string) {
+		if name != "" && name != contract.SchedulerName && name != corev1.DefaultSchedulerName {
+			out[name] = append(out[name], field)
+		}
+	}
+	for _, name := range sortedKeys(p.spec.Pools) {
+		note("pools."+name+".scheduler", p.spec.Pools[name].Scheduler)
+	}
+	for _, ns := range sortedKeys(p.spec.Namespaces) {
+		note("namespaces."+ns+".scheduler", p.spec.Namespaces[ns].Scheduler)
+	}
+	return out
+}
+
 // ErrNoPolicy means the ConfigMap lacks the policy key.
 var ErrNoPolicy = errors.New("the ConfigMap has no " + contract.PolicyKey + " key; put the policy YAML under data." + contract.PolicyKey)
 

@@ -76,6 +76,32 @@ func TestParseReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestOtherSchedulers: names other than zz-scheduler and the default
+// scheduler are reported with every field that names them.
+func TestOtherSchedulers(t *testing.T) {
+	const card = "largestGPUCard: 40Gi\n"
+	tests := []struct {
+		name, yaml string
+		want       map[string][]string
+	}{
+		{"none named", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5}}\n", map[string][]string{}},
+		{"the two known", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, scheduler: zz-scheduler}}\nnamespaces: {a: {scheduler: default-scheduler}}\n", map[string][]string{}},
+		{"a typo in two places", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, scheduler: zz-schedular}, q: {nodeSelector: {a: c}, cpuOvercommitRatio: 0.5, scheduler: volcano}}\nnamespaces: {a: {scheduler: zz-schedular}}\n",
+			map[string][]string{"zz-schedular": {"pools.p.scheduler", "namespaces.a.scheduler"}, "volcano": {"pools.q.scheduler"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.OtherSchedulers(); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("OtherSchedulers() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestFromConfigMapDataWithoutKey(t *testing.T) {
 	if _, err := FromConfigMapData(map[string]string{"policy.yml": ""}); !errors.Is(err, ErrNoPolicy) {
 		t.Fatalf("err = %v, want ErrNoPolicy", err)
