@@ -290,7 +290,7 @@ func TestProblems(t *testing.T) {
 			return withPods(typo(routedPod("a", "shop", time.Minute, false)), typo(routedPod("new", "shop", 10*time.Second, false)), routedPod("full", "train", time.Hour, true))(objs)
 		}, Fail,
 			`fail scheduler configuration | pods routed to "zz-schedular": 1 pod had no verdict from any scheduler in over 30s (shop/a): no scheduler of that name runs, or its queue is that long; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
-		{"a scheduler of the cluster's own", policyEdit(wholeCardPolicy("40Gi")+"  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: volcano}\n"), OK,
+		{"a scheduler of the cluster's own", policyEdit(wholeCardPolicy("40Gi") + "  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: volcano}\n"), OK,
 			`ok scheduler configuration | pods routed to "volcano": no pod waits for it; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
