@@ -6,6 +6,7 @@ package manifests
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -282,6 +283,108 @@ func TestWebhookFollowsSchedulerLease(t *testing.T) {
 		}
 		if role.Metadata.Namespace != contract.SystemNamespace || !ok {
 			t.Errorf("%s: Role zz-webhook in %q may not list and watch leases in %s", path, role.Metadata.Namespace, contract.SystemNamespace)
+		}
+	}
+}
+
+// TestRecommendedLabels keeps the kustomize sources labelled the one safe
+// way: a leaf kustomization (its resources are files) labels its own objects
+// with a labels transformer that reaches neither selectors nor pod templates
+// (a Deployment's or DaemonSet's spec.selector is immutable: a new label
+// there breaks every upgrade); an overlay or a Component, whose transformer
+// would also relabel everything it includes, labels its own files' objects
+// inline. Either way every object gets app.kubernetes.io/part-of=zz and a
+// component. (hack/tools/helm's TestRecommendedLabels checks the rendered
+// overlays and the Helm chart.)
+func TestRecommendedLabels(t *testing.T) {
+	type labelsEntry struct {
+		Pairs            map[string]string `json:"pairs"`
+		IncludeSelectors *bool             `json:"includeSelectors"`
+		IncludeTemplates *bool             `json:"includeTemplates"`
+	}
+	type kustomization struct {
+		Kind      string        `json:"kind"`
+		Resources []string      `json:"resources"`
+		Labels    []labelsEntry `json:"labels"`
+		// commonLabels reaches selectors: never.
+		CommonLabels       map[string]string `json:"commonLabels"`
+		ConfigMapGenerator []struct {
+			Name    string `json:"name"`
+			Options struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"options"`
+		} `json:"configMapGenerator"`
+	}
+	labelled := func(l map[string]string) bool {
+		return l["app.kubernetes.io/part-of"] == "zz" && l["app.kubernetes.io/component"] != ""
+	}
+	var dirs []string
+	for _, pattern := range []string{"*/kustomization.yaml", "*/*/kustomization.yaml"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, m...)
+	}
+	if len(dirs) < 10 {
+		t.Fatalf("only %d kustomizations found: %v", len(dirs), dirs)
+	}
+	for _, kf := range dirs {
+		dir := strings.TrimSuffix(kf, "/kustomization.yaml")
+		raw, err := os.ReadFile(kf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var k kustomization
+		if err := yaml.Unmarshal(raw, &k); err != nil {
+			t.Fatalf("%s: %v", kf, err)
+		}
+		if k.CommonLabels != nil {
+			t.Errorf("%s: commonLabels change selectors; use labels with includeSelectors: false", kf)
+		}
+		var files []string
+		includes := false
+		for _, r := range k.Resources {
+			if st, err := os.Stat(dir + "/" + r); err == nil && st.IsDir() {
+				includes = true
+			} else {
+				files = append(files, dir+"/"+r)
+			}
+		}
+		transformer := false
+		for _, l := range k.Labels {
+			if l.IncludeSelectors == nil || *l.IncludeSelectors || l.IncludeTemplates == nil || *l.IncludeTemplates {
+				t.Errorf("%s: labels %v without includeSelectors: false and includeTemplates: false", kf, l.Pairs)
+			}
+			if includes || k.Kind == "Component" {
+				t.Errorf("%s: a labels transformer here also relabels what it includes; label its own objects inline", kf)
+			}
+			transformer = transformer || labelled(l.Pairs)
+		}
+		if transformer {
+			continue
+		}
+		for _, g := range k.ConfigMapGenerator {
+			if !labelled(g.Options.Labels) {
+				t.Errorf("%s: ConfigMap %s: options.labels %v lack part-of=zz and a component", kf, g.Name, g.Options.Labels)
+			}
+		}
+		for _, f := range files {
+			for _, d := range docs(t, f) {
+				var o struct {
+					Kind     string `json:"kind"`
+					Metadata struct {
+						Name   string            `json:"name"`
+						Labels map[string]string `json:"labels"`
+					} `json:"metadata"`
+				}
+				if err := yaml.Unmarshal(d, &o); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				if o.Kind != "" && !labelled(o.Metadata.Labels) {
+					t.Errorf("%s: %s %s: labels %v lack part-of=zz and a component", f, o.Kind, o.Metadata.Name, o.Metadata.Labels)
+				}
+			}
 		}
 	}
 }

@@ -22,14 +22,28 @@ const root = "../../.."
 // ConfigMaps: the same content has another hash in each.
 var generatedName = regexp.MustCompile(`(zz-scheduler-config)-[a-z0-9]{10}$`)
 
+// helmLabels are the labels only the chart sets (zz.labels): the release's,
+// not the objects'. The kustomize install carries the rest of zz.labels
+// (part-of, component, name) too.
+var helmLabels = []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "app.kubernetes.io/version"}
+
 // normalize drops what the chart adds on purpose (helm.sh/ annotations: the
-// certgen Job is a hook), the generated names' hashes and empty lines in
-// strings.
+// certgen Job is a hook; helmLabels), the generated names' hashes and empty
+// lines in strings.
 func normalize(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := map[string]any{}
 		for k, e := range v {
+			if k == "labels" {
+				if m, ok := e.(map[string]any); ok {
+					m = normalize(m).(map[string]any)
+					for _, l := range helmLabels {
+						delete(m, l)
+					}
+					e = m
+				}
+			}
 			if k == "annotations" {
 				if m, ok := e.(map[string]any); ok {
 					m = normalize(m).(map[string]any)

@@ -69,3 +69,37 @@ spec:
       capabilities:
         drop: [ALL]
 {{- end -}}
+
+{{/*
+zz.labels are the recommended labels of every object the chart renders
+(metadata.labels; never a selector): Helm's own, and the ones the kustomize
+install carries too (part-of, component and, for a server's objects, name).
+Call it with (dict "ctx" $ "component" "webhook" "name" "zz-webhook"); name
+may be left out.
+*/}}
+{{- define "zz.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name (.ctx.Chart.Version | replace "+" "_") }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- with .ctx.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/part-of: zz
+app.kubernetes.io/component: {{ .component }}
+{{- with .name }}
+app.kubernetes.io/name: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+zz.labeled renders one YAML document of files/ (.doc, an object shared with
+manifests/) with zz.labels (and .extra, a map, e.g. monitoring.labels) added
+to its own labels (.extra wins, then the file's). Same arguments as
+zz.labels.
+*/}}
+{{- define "zz.labeled" -}}
+{{- $obj := fromYaml .doc -}}
+{{- $labels := fromYaml (include "zz.labels" .) -}}
+{{- $_ := set $obj.metadata "labels" (merge (dict) (.extra | default dict) ($obj.metadata.labels | default dict) $labels) -}}
+{{ toYaml $obj }}
+{{- end -}}
