@@ -356,6 +356,13 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
+			if !o.list && st.Unbalanced != nil {
+				note := st.Unbalanced.Note(st.App)
+				if who != st.App {
+					note = who + ": " + note
+				}
+				fmt.Fprintln(&reasons, note)
+			}
 		}
 	}
 	state, err := json.Marshal(items)

@@ -33,7 +33,20 @@ func TestStatusAndList(t *testing.T) {
 				FinishedAt: metav1.NewTime(time.Now().Add(-5 * time.Minute))}},
 		}}},
 	}
+	// Pods the webhook left to the default scheduler while zz-scheduler was
+	// down, and one that went to zz-scheduler with the note copied.
+	running := func(name, scheduler string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", Labels: map[string]string{contract.LabelApp: "shop"},
+				Annotations: map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName}},
+			Spec: corev1.PodSpec{NodeName: "n1", SchedulerName: scheduler},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}}},
+		}
+	}
+	unbalanced := "2 pods of shop run unbalanced (shop-a, shop-b): zz-scheduler could not schedule when they were created, so the zz webhook left them to default-scheduler; kubectl zz restart shop replaces them once it schedules again (kubectl zz check says whether it does)"
 	a := fakeClient(
+		running("shop-b", corev1.DefaultSchedulerName), running("shop-a", ""), running("shop-c", contract.SchedulerName),
 		fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 3), fakeDeployment("ns-a", "shop-canary", "shop", "2.1", 1, 1),
 		revisionSecret(t, "ns-a", "shop", 4, "2.1", "alice", "deploy 2.1", recent),
 		fakeDeployment("ns-a", "cart", "cart", "1.0", 2, 1), crash,
@@ -50,6 +63,7 @@ func TestStatusAndList(t *testing.T) {
 		{args: []string{"status", "shop"}, want: []string{
 			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"", unbalanced,
 		}},
 		{args: []string{"status"}, want: []string{
 			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
@@ -57,6 +71,7 @@ func TestStatusAndList(t *testing.T) {
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			unbalanced,
 		}},
 		{args: []string{"list"}, want: []string{
 			"APP REVISION VERSION READY CANARY STATUS UPDATED",
@@ -80,6 +95,7 @@ func TestStatusAndList(t *testing.T) {
 			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"b shop 9 2.0 reg/shop:2.0 2/2 0 - Ready 10m carol",
+			"", "a/shop: " + unbalanced,
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
 		{args: []string{"list", "-A"}, want: []string{
@@ -92,6 +108,7 @@ func TestStatusAndList(t *testing.T) {
 			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
+			"", "ns-a/shop: " + unbalanced,
 		}},
 		{args: []string{"status", "-A"}, want: []string{
 			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
@@ -100,6 +117,7 @@ func TestStatusAndList(t *testing.T) {
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 			"", "ns-a/cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			"ns-a/shop: " + unbalanced,
 		}},
 	}
 	for _, tt := range tests {
@@ -124,6 +142,10 @@ func TestStatusAndList(t *testing.T) {
 			Cluster, App, Health string
 			Canary               *struct{ Ready, Desired int32 }
 			Issues               []struct{ Pod, Reason, Detail string }
+			Unbalanced           *struct {
+				Scheduler string
+				Pods      []string
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 3 {
@@ -134,6 +156,9 @@ func TestStatusAndList(t *testing.T) {
 	}
 	if it := list.Items[1]; it.Canary == nil || it.Canary.Desired != 1 {
 		t.Errorf("shop in a has no canary: %+v", it)
+	}
+	if u := list.Items[1].Unbalanced; u == nil || u.Scheduler != contract.SchedulerName || strings.Join(u.Pods, ",") != "shop-a,shop-b" {
+		t.Errorf("shop in a unbalanced: %+v", u)
 	}
 	if _, _, err := zz("status", "nope"); err == nil || !strings.Contains(err.Error(), "no app nope in namespace ns-a") {
 		t.Errorf("status of an unknown app: %v", err)

@@ -226,6 +226,12 @@ const (
 	AnnotationInjectDisable = Prefix + "inject-disable"
 	// AnnotationDebug strips probes so a failing app can be inspected in place.
 	AnnotationDebug = Prefix + "debug"
+	// AnnotationSchedulerFallback on a pod names the scheduler the webhook
+	// policy routes it to, which could not schedule when the pod was made
+	// (its leader-election Lease lapsed), so the webhook left the pod to the
+	// default scheduler: the pod runs unbalanced. kubectl zz deploy and
+	// status say so. Informational only: nothing places or trusts by it.
+	AnnotationSchedulerFallback = Prefix + "scheduler-fallback"
 	// InjectionEnabled is the value of LabelInjection that opts a namespace in.
 	InjectionEnabled = "enabled"
 	// PolicyKey is the key of the webhook's policy in its ConfigMap's data.

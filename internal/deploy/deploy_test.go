@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
@@ -417,6 +418,36 @@ func TestWaitSurvivesTransientErrors(t *testing.T) {
 	defer mu.Unlock()
 	if failures != 0 {
 		t.Fatalf("the wait never read the deployment through the failures (%d left)", failures)
+	}
+}
+
+// TestWaitWarnsOfUnbalancedPods: pods the webhook left to the default
+// scheduler (zz.io/scheduler-fallback) are named once the rollout is done;
+// one routed normally, one terminating and another app's are not.
+func TestWaitWarnsOfUnbalancedPods(t *testing.T) {
+	mk := func(name, app, scheduler string, deleting bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{contract.LabelApp: app},
+			Annotations: map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName}},
+			Spec: corev1.PodSpec{SchedulerName: scheduler}}
+		if deleting {
+			p.DeletionTimestamp = ptr.To(metav1.Now())
+			p.Finalizers = []string{"x"}
+		}
+		return p
+	}
+	c := fake.NewClientset(mk("shop-b", "shop", corev1.DefaultSchedulerName, false), mk("shop-a", "shop", corev1.DefaultSchedulerName, false),
+		mk("shop-c", "shop", contract.SchedulerName, false), mk("shop-d", "shop", corev1.DefaultSchedulerName, true),
+		mk("cart-a", "cart", corev1.DefaultSchedulerName, false))
+	startController(t, c)
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	want := "Warning: 2 pods of shop run unbalanced (shop-a, shop-b): zz-scheduler could not schedule when they were created, so the zz webhook left them to default-scheduler; kubectl zz restart shop replaces them"
+	if !strings.Contains(progress.String(), want) {
+		t.Errorf("progress lacks %q:\n%s", want, progress.String())
 	}
 }
 

@@ -234,6 +234,14 @@ func TestProgressLive(t *testing.T) {
 	if b.String() != "\r\033[Ka\r\033[Kb\n" {
 		t.Fatalf("live output = %q", b.String())
 	}
+	// A note stays under the last live line, ended by done.
+	b.Reset()
+	p.update("a", "1")
+	p.note("Warning: w")
+	p.done()
+	if b.String() != "\r\033[Ka\nWarning: w\n" {
+		t.Fatalf("live output with a note = %q", b.String())
+	}
 	b.Reset()
 	p = &progress{out: &b, live: true, width: 6}
 	p.update("abcdefgh", "1")

@@ -83,6 +83,9 @@ type AppStatus struct {
 	// the latest restarted container last ended.
 	Restarts    int32     `json:"restarts"`
 	LastRestart time.Time `json:"lastRestart,omitzero"`
+	// Unbalanced are the app's pods the zz webhook left to the default
+	// scheduler while the one its policy names could not schedule.
+	Unbalanced *UnbalancedPods `json:"unbalanced,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -233,6 +236,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			problems[p.Namespace] = append(problems[p.Namespace], pr)
 			owners[p.Namespace] = append(owners[p.Namespace], st)
 		}
+		st.Unbalanced = st.Unbalanced.add(p)
 		if p.DeletionTimestamp == nil {
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 				st.Restarts += cs.RestartCount
@@ -251,6 +255,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	out := make([]*AppStatus, 0, len(apps))
 	for key, st := range apps {
 		st.Issues = append(failures[key], st.Issues...)
+		st.Unbalanced.sort()
 		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
 		switch {
 		case st.Stable == nil && st.Canary == nil:

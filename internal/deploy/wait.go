@@ -53,6 +53,17 @@ func (p *progress) update(line, state string) {
 	}
 }
 
+// note prints a line that stays, after the live one.
+func (p *progress) note(line string) {
+	switch {
+	case p.out == nil:
+	case p.live:
+		fmt.Fprintf(p.out, "\n%s", line) // done ends it
+	default:
+		fmt.Fprintln(p.out, line)
+	}
+}
+
 func (p *progress) done() {
 	if p.out != nil && p.live {
 		fmt.Fprintln(p.out)
@@ -162,6 +173,10 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	w.p.update(line, st.String()+why)
 	switch {
 	case st.Complete:
+		if u := w.unbalanced(ctx); u != nil {
+			app, _ := strings.CutSuffix(w.app, contract.CanarySuffix) // the canary's restart is the app's
+			w.p.note("Warning: " + u.Note(app))
+		}
 		return true, nil
 	case st.Failed != "":
 		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
@@ -171,6 +186,16 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure)
 	}
 	return false, nil
+}
+
+// unbalanced reads the app's pods left to the default scheduler, nil when
+// none or unreadable (the rollout is done either way).
+func (w *waiter) unbalanced(ctx context.Context) *UnbalancedPods {
+	pods, err := w.c.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{LabelSelector: podSelector(w.app)})
+	if err != nil {
+		return nil
+	}
+	return Unbalanced(pods.Items)
 }
 
 // WebhookDown is what a ReplicaFailure the zz webhook caused by not

@@ -424,12 +424,27 @@ func (p *Policy) schedule(s *podState) error {
 	if name != "" && name == p.down && !asksGPUMem(s.pod) {
 		s.warnings = append(s.warnings, fmt.Sprintf("%s cannot schedule now (%s): this pod is left to %s, so it is not balanced",
 			name, p.downWhy, corev1.DefaultSchedulerName))
+		// The warning reaches whoever created the pod, for a Deployment's
+		// pods its ReplicaSet controller: the annotation lets kubectl zz
+		// deploy and status tell the app's owner.
+		setAnnotation(s.pod, contract.AnnotationSchedulerFallback, name)
 		return nil
 	}
 	if name != "" {
 		s.pod.Spec.SchedulerName = name
+		// One copied from a template, or left by an earlier review, would
+		// misreport a pod that is balanced.
+		delete(s.pod.Annotations, contract.AnnotationSchedulerFallback)
 	}
 	return nil
+}
+
+// setAnnotation sets key on pod's annotations.
+func setAnnotation(pod *corev1.Pod, key, value string) {
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[key] = value
 }
 
 // asksGPUMem reports whether the pod asks for GPU memory, which only

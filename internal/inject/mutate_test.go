@@ -350,18 +350,21 @@ func TestSchedulerDown(t *testing.T) {
 	base := testPolicy(t)
 	down := base.WithSchedulerDown(contract.SchedulerName, "lease zz-system/zz-scheduler not renewed since 10:00:00Z")
 	own := podOpt(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })
+	stale := podOpt(func(p *corev1.Pod) { p.Annotations = map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName} })
 	tests := []struct {
 		name, namespace string
 		policy          *Policy
 		opts            []podOpt
 		want, warning   string
+		fallback        string // the pod's zz.io/scheduler-fallback after
 	}{
-		{"routed while up", "shop-ns", base, nil, contract.SchedulerName, ""},
+		{"routed while up", "shop-ns", base, nil, contract.SchedulerName, "", ""},
 		{"left to the default scheduler while down", "shop-ns", down, nil, corev1.DefaultSchedulerName,
-			"zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this pod is left to default-scheduler"},
-		{"a GPU pod still goes to zz-scheduler", "shop-ns", down, []podOpt{gpuMem("4Gi")}, contract.SchedulerName, ""},
-		{"a scheduler of its own kept", "shop-ns", down, []podOpt{own}, "batch-scheduler", ""},
-		{"a namespace on the default scheduler", "batch", down, nil, corev1.DefaultSchedulerName, ""},
+			"zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this pod is left to default-scheduler", contract.SchedulerName},
+		{"a GPU pod still goes to zz-scheduler", "shop-ns", down, []podOpt{gpuMem("4Gi")}, contract.SchedulerName, "", ""},
+		{"a scheduler of its own kept", "shop-ns", down, []podOpt{own}, "batch-scheduler", "", ""},
+		{"a namespace on the default scheduler", "batch", down, nil, corev1.DefaultSchedulerName, "", ""},
+		{"a copied fallback note dropped when routed", "shop-ns", base, []podOpt{stale}, contract.SchedulerName, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,7 +380,28 @@ func TestSchedulerDown(t *testing.T) {
 			if (tt.warning == "") != (got == "") || !strings.Contains(got, tt.warning) {
 				t.Errorf("warnings %q, want %q", got, tt.warning)
 			}
+			if f := pod.Annotations[contract.AnnotationSchedulerFallback]; f != tt.fallback {
+				t.Errorf("%s %q, want %q", contract.AnnotationSchedulerFallback, f, tt.fallback)
+			}
 		})
+	}
+	// Through the patch the webhook sends (the typed diff leaves metadata
+	// to the generic one).
+	pod := newPod(func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, _, err := down.Patch(pod, "shop-ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patched corev1.Pod
+	if err := json.Unmarshal(applyOps(t, raw, ops), &patched); err != nil {
+		t.Fatal(err)
+	}
+	if f := patched.Annotations[contract.AnnotationSchedulerFallback]; f != contract.SchedulerName {
+		t.Errorf("patched pod's %s %q (patch %v)", contract.AnnotationSchedulerFallback, f, ops)
 	}
 	if base.down != "" {
 		t.Errorf("WithSchedulerDown changed the shared policy: down %q", base.down)
