@@ -164,6 +164,10 @@ start_etcd() {
   wait_ready etcd 30 "http://127.0.0.1:${ETCD_PORT}/health"
 }
 
+# --enable-admission-plugins NodeRestriction: on in every kubeadm and managed
+# cluster, and what zz's node trust rests on (README "Trust model"): without
+# it a node's credentials get a token bound to another node's pod, and write
+# other nodes' pods' status; kubectl zz check fails without it.
 # --enable-aggregator-routing: the apiserver dials a Service (a webhook's
 # clientConfig.service) at one of its endpoints, not at its ClusterIP, which
 # nothing routes on this machine; the e2e suite calls the webhook through the
@@ -177,7 +181,7 @@ start_apiserver() {
     --client-ca-file "${PKI}/ca.crt" \
     --service-account-key-file "${PKI}/sa.pub" --service-account-signing-key-file "${PKI}/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --authorization-mode Node,RBAC --allow-privileged \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged \
     --service-cluster-ip-range 10.96.0.0/16 \
     --enable-aggregator-routing \
     --kubelet-preferred-address-types InternalIP \

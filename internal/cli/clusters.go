@@ -125,6 +125,19 @@ func (t *target) connect(qps float32, burst int) error {
 	return nil
 }
 
+// asNode is the target's client acting as node: impersonating its user
+// (system:node:NAME, group system:nodes), as kubectl --as does. kubectl zz
+// check probes NodeRestriction with it (clustercheck.AsNode).
+func (t *target) asNode(node string) (kubernetes.Interface, error) {
+	cfg, err := t.flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + node, Groups: []string{"system:nodes", "system:authenticated"}}
+	return newClientset(cfg)
+}
+
 // newClientset builds a target's client; unit tests swap it for fake
 // clientsets keyed by cfg.Host.
 var newClientset = func(cfg *rest.Config) (kubernetes.Interface, error) {

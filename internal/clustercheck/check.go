@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -111,14 +112,29 @@ type State struct {
 	// zz-scheduler and the default one (inject.Policy.OtherSchedulers),
 	// with the pods on no node that name each (at most maxRoutedPending).
 	OtherSchedulers map[string]OtherScheduler
+	// NodeSettablePools are the policy's pools reserved to namespaces that
+	// a node may join by labelling itself (inject.Policy.NodeSettablePools).
+	NodeSettablePools []string
+	// NodeRestriction says whether the apiserver runs the NodeRestriction
+	// admission plugin (probeNodeRestriction), as GPU node ProbeNode;
+	// NodeRestrictionErr is why it could not be told (nil and no node: not
+	// probed).
+	NodeRestriction    bool
+	NodeRestrictionErr error
+	ProbeNode          string
 	// ServingCerts are the certificates the webhook Services' pods serve,
 	// by "namespace/service" (servingCert).
 	ServingCerts map[string]ServingCert
 }
 
+// AsNode is a client acting as node (impersonated: user system:node:NAME in
+// group system:nodes), for the NodeRestriction probe.
+type AsNode func(node string) (kubernetes.Interface, error)
+
 // Gather reads what Evaluate judges: zz's objects by their
-// app.kubernetes.io/part-of=zz label, the GPU nodes by contract.LabelGPUNode.
-func Gather(ctx context.Context, c kubernetes.Interface) *State {
+// app.kubernetes.io/part-of=zz label, the GPU nodes by contract.LabelGPUNode;
+// with asNode, whether NodeRestriction runs, as a GPU node.
+func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
 	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}, ServingCerts: map[string]ServingCert{}}
 	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
 	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
@@ -137,6 +153,7 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 			s.PolicyInvalid = err
 		} else {
 			s.WholeCardPools = p.WholeCardPools()
+			s.NodeSettablePools = p.NodeSettablePools()
 			s.OtherSchedulers = map[string]OtherScheduler{}
 			for name, fields := range p.OtherSchedulers() {
 				o := OtherScheduler{Fields: fields}
@@ -185,6 +202,10 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 		s.NodesErr = err
 	} else {
 		s.GPUNodes = nodes.Items
+		if asNode != nil && len(nodes.Items) > 0 {
+			s.ProbeNode = nodes.Items[0].Name
+			s.NodeRestriction, s.NodeRestrictionErr = probeNodeRestriction(ctx, asNode, s.ProbeNode)
+		}
 	}
 	if nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelInjection + "=" + contract.InjectionEnabled}); err != nil {
 		s.NamespacesErr = err
@@ -194,6 +215,72 @@ func Gather(ctx context.Context, c kubernetes.Interface) *State {
 		}
 	}
 	return s
+}
+
+// nodeRestrictionProbe is a label only the NodeRestriction admission plugin
+// forbids a node to set on itself.
+const nodeRestrictionProbe = corev1.LabelNamespaceNodeRestriction + "/zz-check"
+
+// probeNodeRestriction asks, as node, to label its own Node in
+// node-restriction.kubernetes.io/ (a server-side dry run: nothing changes).
+// The Node authorizer lets a node patch its own Node; only NodeRestriction
+// refuses that label, so a refusal naming it means the plugin runs. The API
+// has no other way to tell an admission plugin's presence.
+func probeNodeRestriction(ctx context.Context, asNode AsNode, node string) (bool, error) {
+	nc, err := asNode(node)
+	if err != nil {
+		return false, err
+	}
+	patch := []byte(`{"metadata":{"labels":{"` + nodeRestrictionProbe + `":"probe"}}}`)
+	_, err = nc.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
+	switch {
+	case err == nil:
+		return false, nil
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), corev1.LabelNamespaceNodeRestriction+"/"):
+		return true, nil
+	default:
+		return false, err
+	}
+}
+
+// nodeRestriction judges the probe: without the plugin a node's credentials
+// get a token bound to another node's pod, which names that node, so the
+// policies that hold the device plugin to its own node (its inventory, the
+// pods it marks served) no longer hold root on one node to it; and a node
+// writes the status of any pod, so it can end another node's GPU pod in the
+// extender's ledger while its process still uses the card.
+func nodeRestriction(s *State) []Result {
+	if s.ProbeNode == "" {
+		return nil
+	}
+	name := "NodeRestriction admission plugin"
+	switch {
+	case s.NodeRestrictionErr != nil && apierrors.IsForbidden(s.NodeRestrictionErr):
+		return []Result{{Group: GroupPolicies, Name: name, Status: Warn,
+			Detail: "not checked: acting as node " + s.ProbeNode + " was refused: " + s.NodeRestrictionErr.Error(),
+			Hint:   "run kubectl zz check with the right to impersonate nodes (cluster-admin has it)"}}
+	case s.NodeRestrictionErr != nil:
+		return []Result{unreadable(GroupPolicies, name, s.NodeRestrictionErr)}
+	case !s.NodeRestriction:
+		return []Result{{Group: GroupPolicies, Name: name, Status: Fail,
+			Detail: "off: node " + s.ProbeNode + " may label itself " + nodeRestrictionProbe + " (a dry run), so root on one node can get a zz-device-plugin token naming another node, and forge that node's GPU inventory and served pods, or fail other nodes' GPU pods in the extender's ledger",
+			Hint:   "start kube-apiserver with --enable-admission-plugins=NodeRestriction (kubeadm and managed clusters run it by default)"}}
+	}
+	return []Result{{Group: GroupPolicies, Name: name, Status: OK,
+		Detail: "on: a node's credentials are held to its own Node and pods"}}
+}
+
+// nodeSettablePools warns of pools reserved to namespaces that root on any
+// node can join: their pods, Secrets and tokens would run there.
+func nodeSettablePools(s *State) []Result {
+	var out []Result
+	for _, name := range s.NodeSettablePools {
+		out = append(out, Result{Group: GroupPolicies, Name: "pool " + name, Status: Warn,
+			Detail: fmt.Sprintf("reserved to namespaces, but selected by labels a node may set on itself: root on any node can label it into the pool and receive its pods (the webhook policy %s)", s.PolicySource),
+			Hint: fmt.Sprintf("add a %s/ label to the pool's nodes (only an admin can set it) and to pools.%s.nodeSelector, e.g. %s/zz-pool: %s",
+				corev1.LabelNamespaceNodeRestriction, name, corev1.LabelNamespaceNodeRestriction, name)})
+	}
+	return out
 }
 
 // flagValue is the last value argv gives flag, as --flag=v or --flag v.
@@ -300,6 +387,8 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, otherSchedulers(s, now)...)
 	out = append(out, webhooks(s, now)...)
 	out = append(out, policies(s)...)
+	out = append(out, nodeRestriction(s)...)
+	out = append(out, nodeSettablePools(s)...)
 	out = append(out, gpuNodes(s)...)
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, namespaces(s)...)

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -125,7 +126,7 @@ func lines(rs []Result) string {
 }
 
 func TestHealthyCluster(t *testing.T) {
-	rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...)), now)
+	rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), asNode(true)), now)
 	if Worst(rs) != OK {
 		t.Fatalf("a healthy cluster:\n%s", lines(rs))
 	}
@@ -142,6 +143,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
 		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
+		"ok admission policies | NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 	} {
 		if !strings.Contains(lines(rs), want) {
 			t.Errorf("lacks %q:\n%s", want, lines(rs))
@@ -292,6 +294,9 @@ func TestProblems(t *testing.T) {
 			`fail scheduler configuration | pods routed to "zz-schedular": 1 pod had no verdict from any scheduler in over 30s (shop/a): no scheduler of that name runs, or its queue is that long; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
 		{"a scheduler of the cluster's own", policyEdit(wholeCardPolicy("40Gi") + "  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: volcano}\n"), OK,
 			`ok scheduler configuration | pods routed to "volcano": no pod waits for it; the webhook policy zz-system/zz-webhook-policy names it (pools.web.scheduler)`},
+		{"a reserved pool nodes can join", policyEdit(wholeCardPolicy("40Gi") + "  critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [prod]}\n"), Warn,
+			"warn admission policies | pool critical: reserved to namespaces, but selected by labels a node may set on itself: root on any node can label it into the pool"},
+		{"a reserved pool only an admin can join", policyEdit(wholeCardPolicy("40Gi") + "  critical: {nodeSelector: {node-restriction.kubernetes.io/zz-pool: critical}, critical: true, namespaces: [prod]}\n"), OK, ""},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs
@@ -302,7 +307,7 @@ func TestProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...)), now)
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...), asNode(true)), now)
 			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
 				t.Fatalf("worst %s, want %s with %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
 			}
@@ -312,6 +317,56 @@ func TestProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// asNode acts as a node of an apiserver that runs NodeRestriction or not:
+// the probe's dry-run label is refused as the plugin refuses it, or passes.
+func asNode(restricted bool) AsNode {
+	return func(node string) (kubernetes.Interface, error) {
+		c := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}})
+		c.PrependReactor("patch", "nodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			if !restricted {
+				return false, nil, nil
+			}
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, node,
+				errors.New("is not allowed to modify labels: "+nodeRestrictionProbe))
+		})
+		return c, nil
+	}
+}
+
+// TestNodeRestriction: the probe tells the plugin on from off, and a check
+// that may not act as a node says so.
+func TestNodeRestriction(t *testing.T) {
+	refused := func(string) (kubernetes.Interface, error) {
+		c := fake.NewClientset()
+		c.PrependReactor("patch", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "users"}, "system:node:gpu-1", errors.New(`User "alice" cannot impersonate resource "users"`))
+		})
+		return c, nil
+	}
+	tests := []struct {
+		name   string
+		asNode AsNode
+		status Status
+		want   string
+	}{
+		{"on", asNode(true), OK, "ok admission policies | NodeRestriction admission plugin: on"},
+		{"off", asNode(false), Fail, "fail admission policies | NodeRestriction admission plugin: off: node gpu-1 may label itself node-restriction.kubernetes.io/zz-check (a dry run), so root on one node can get a zz-device-plugin token naming another node"},
+		{"may not act as a node", refused, Warn, `warn admission policies | NodeRestriction admission plugin: not checked: acting as node gpu-1 was refused: users "system:node:gpu-1" is forbidden: User "alice" cannot impersonate resource "users"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), tt.asNode), now)
+			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
+				t.Fatalf("worst %s, want %s, and a line %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
+			}
+		})
+	}
+	// Without GPU nodes nothing is probed.
+	if rs := Evaluate(Gather(t.Context(), fake.NewClientset(), asNode(false)), now); strings.Contains(lines(rs), "NodeRestriction") {
+		t.Errorf("probed without a GPU node:\n%s", lines(rs))
 	}
 }
 
@@ -358,7 +413,7 @@ func TestNothingRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fake.NewClientset(healthy(t)...)
 			c.PrependReactor("*", "*", func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
-			rs := Evaluate(Gather(t.Context(), c), now)
+			rs := Evaluate(Gather(t.Context(), c, nil), now)
 			if Worst(rs) != Fail {
 				t.Errorf("worst %s, want fail:\n%s", Worst(rs), lines(rs))
 			}
@@ -381,7 +436,7 @@ func TestForbidden(t *testing.T) {
 	c.PrependReactor("list", "validatingadmissionpolicies", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicies"}, "", errors.New("no"))
 	})
-	rs := Evaluate(Gather(t.Context(), c), now)
+	rs := Evaluate(Gather(t.Context(), c, nil), now)
 	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn admission policies | ValidatingAdmissionPolicies and their bindings: cannot read") {
 		t.Fatalf("forbidden policies:\n%s", lines(rs))
 	}

@@ -43,10 +43,14 @@ type GPU struct {
 // A card's UUID and model are at most MaxCardName bytes, NVML's own buffer
 // size for both (NVML_DEVICE_UUID_V2_BUFFER_SIZE, NVML_DEVICE_NAME_V2_BUFFER_SIZE):
 // pods' zz.io/gpu-model lists are matched against every model.
+// A card of more than MaxCardMemoryMiB (1 TiB; the largest made have under
+// 300 GB) is a forgery: sums of card memory over a node or the cluster (the
+// extender's prices, kubectl zz gpu's totals) must not overflow.
 const (
 	MaxInventoryCards = 64
 	MaxNUMANode       = 1023
 	MaxCardName       = 96
+	MaxCardMemoryMiB  = 1 << 20
 )
 
 // ErrNoInventory means the node has no inventory annotation: not a GPU node, or
@@ -98,6 +102,8 @@ func (inv *NodeGPUInventory) Validate() error {
 			return fmt.Errorf("card %d: uuid %s appears twice", i, c.UUID)
 		case c.MemoryMiB <= 0:
 			return fmt.Errorf("card %d (%s): memoryMiB must be positive, got %d", i, c.UUID, c.MemoryMiB)
+		case c.MemoryMiB > MaxCardMemoryMiB:
+			return fmt.Errorf("card %d (%s): memoryMiB %d is more than any card has (at most %d): a forged or corrupt inventory", i, c.UUID, c.MemoryMiB, MaxCardMemoryMiB)
 		case c.NUMANode != nil && *c.NUMANode < 0:
 			return fmt.Errorf("card %d (%s): numaNode must not be negative, got %d (leave it out when unknown)", i, c.UUID, *c.NUMANode)
 		case c.NUMANode != nil && *c.NUMANode > MaxNUMANode:

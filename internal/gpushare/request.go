@@ -27,7 +27,7 @@ const MiB = 1 << 20
 
 // Limits on a request beyond which it is a mistake, not a workload.
 const (
-	MaxMemMiB = 1 << 20 // 1 TiB per card
+	MaxMemMiB = contract.MaxCardMemoryMiB // 1 TiB per card: no card has more
 	MaxCards  = 64
 )
 

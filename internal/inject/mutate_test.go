@@ -350,7 +350,9 @@ func TestSchedulerDown(t *testing.T) {
 	base := testPolicy(t)
 	down := base.WithSchedulerDown(contract.SchedulerName, "lease zz-system/zz-scheduler not renewed since 10:00:00Z")
 	own := podOpt(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })
-	stale := podOpt(func(p *corev1.Pod) { p.Annotations = map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName} })
+	stale := podOpt(func(p *corev1.Pod) {
+		p.Annotations = map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName}
+	})
 	tests := []struct {
 		name, namespace string
 		policy          *Policy

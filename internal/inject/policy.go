@@ -181,6 +181,29 @@ func (p *Policy) OtherSchedulers() map[string][]string {
 	return out
 }
 
+// NodeSettablePools lists, by name, the pools reserved to namespaces whose
+// nodeSelector no key of node-restriction.kubernetes.io/ guards: a node may
+// set any other label on itself (NodeRestriction protects only that prefix
+// and the kubernetes.io / k8s.io ones, which pools do not use), so root on
+// any node can join such a pool and receive the pods reserved to it.
+func (p *Policy) NodeSettablePools() []string {
+	var out []string
+	for _, name := range sortedKeys(p.spec.Pools) {
+		pool := p.spec.Pools[name]
+		if len(pool.Namespaces) == 0 {
+			continue
+		}
+		guarded := false
+		for k := range pool.NodeSelector {
+			guarded = guarded || strings.HasPrefix(k, corev1.LabelNamespaceNodeRestriction+"/")
+		}
+		if !guarded {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // ErrNoPolicy means the ConfigMap lacks the policy key.
 var ErrNoPolicy = errors.New("the ConfigMap has no " + contract.PolicyKey + " key; put the policy YAML under data." + contract.PolicyKey)
 

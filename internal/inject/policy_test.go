@@ -102,6 +102,24 @@ func TestOtherSchedulers(t *testing.T) {
 	}
 }
 
+// TestNodeSettablePools: a pool reserved to namespaces is guarded against
+// nodes only by a node-restriction.kubernetes.io/ key of its selector.
+func TestNodeSettablePools(t *testing.T) {
+	p, err := Parse([]byte(`largestGPUCard: 40Gi
+pools:
+  open: {nodeSelector: {zz.io/pool: open}, cpuOvercommitRatio: 0.5}
+  plain: {nodeSelector: {zz.io/pool: plain}, cpuOvercommitRatio: 0.5, namespaces: [a]}
+  guarded: {nodeSelector: {zz.io/pool: guarded, node-restriction.kubernetes.io/zz-pool: guarded}, critical: true, namespaces: [b]}
+  critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [c]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.NodeSettablePools(); !slices.Equal(got, []string{"critical", "plain"}) {
+		t.Fatalf("NodeSettablePools() = %v, want [critical plain]", got)
+	}
+}
+
 func TestFromConfigMapDataWithoutKey(t *testing.T) {
 	if _, err := FromConfigMapData(map[string]string{"policy.yml": ""}); !errors.Is(err, ErrNoPolicy) {
 		t.Fatalf("err = %v, want ErrNoPolicy", err)

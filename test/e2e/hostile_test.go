@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
@@ -357,6 +358,7 @@ func TestHostileTenant(t *testing.T) {
 	t.Run("tenant", func(t *testing.T) { tenantForgeries(t, tenant, admin, ns, podA, nodeA) })
 	t.Run("device plugin token", func(t *testing.T) { devicePluginAbuse(t, dpA, dpUnbound, podA, podB, nodeA, nodeB) })
 	t.Run("extender token", func(t *testing.T) { extenderAbuse(t, extender, podA) })
+	t.Run("root on node B", func(t *testing.T) { nodeRootAbuse(t, dpPod, podA, nodeB) })
 
 	if got := z.allocatedMetric(t); fmt.Sprint(got) != fmt.Sprint(ledger) {
 		t.Errorf("the extender's ledger moved: %v, was %v", got, ledger)
@@ -729,6 +731,64 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 }
 
 // devicePluginAbuse: a device-plugin token bound to a pod of node A.
+// nodeRootAbuse: root on node B holds its kubelet's credentials (user
+// system:node:B, group system:nodes; impersonated here, which the
+// apiserver's authorizers and admission judge alike). The Node authorizer
+// lets it ask a token of the device plugin's ServiceAccount, which has a pod
+// on B; NodeRestriction (hack/cluster-up.sh runs it, kubectl zz check fails
+// without it) refuses one bound to node A's plugin pod, which would name A
+// and pass the policies as A's plugin. Nor may it end node A's GPU pod in the
+// extender's ledger by writing its status, nor label itself out of
+// NodeRestriction's reach (kubectl zz check's probe).
+func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
+	ctx := t.Context()
+	dpPodB := onNode(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin-b", Namespace: dpPodA.Namespace},
+		Spec: corev1.PodSpec{ServiceAccountName: "zz-device-plugin", NodeName: nodeB, TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "zz-device-plugin", Image: "registry.local/zz-device-plugin:e2e"}}}}, nodeB)
+	dpPodB, err := cluster.Client.CoreV1().Pods(dpPodB.Namespace).Create(ctx, dpPodB, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().Pods(dpPodB.Namespace).Delete(context.WithoutCancel(ctx), dpPodB.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + nodeB, Groups: []string{"system:nodes", "system:authenticated"}}
+	node, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFor := func(p *corev1.Pod) error {
+		_, err := node.CoreV1().ServiceAccounts(p.Namespace).CreateToken(ctx, "zz-device-plugin", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			ExpirationSeconds: ptr.To[int64](600),
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}}}, metav1.CreateOptions{})
+		return err
+	}
+	// What the node may do: its own plugin pod's token (the kubelet mounts it).
+	if err := tokenFor(dpPodB); err != nil {
+		t.Fatalf("node %s asks a token for its own plugin pod: %v", nodeB, err)
+	}
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+	for _, tt := range []struct {
+		what string
+		do   func() error
+		want string
+	}{
+		{"a plugin token bound to node A's plugin pod", func() error { return tokenFor(dpPodA) }, "bound to a pod scheduled on a different node"},
+		{"fail node A's GPU pod through its status", func() error {
+			_, err := node.CoreV1().Pods(podA.Namespace).Patch(ctx, podA.Name, types.MergePatchType, []byte(`{"status":{"phase":"Failed"}}`), dry, "status")
+			return err
+		}, "can only update pod status for pods with spec.nodeName set to itself"},
+		{"label itself node-restriction.kubernetes.io/", func() error {
+			_, err := node.CoreV1().Nodes().Patch(ctx, nodeB, types.MergePatchType, []byte(`{"metadata":{"labels":{"node-restriction.kubernetes.io/zz-check":"x"}}}`), dry)
+			return err
+		}, "is not allowed to modify labels"},
+	} {
+		err := tt.do()
+		refused(t, "node "+nodeB+": "+tt.what, err, tt.want)
+	}
+}
+
 func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1.Pod, nodeA, nodeB string) {
 	ctx := t.Context()
 	patchPod := func(id identity, p *corev1.Pod, patch string) error {

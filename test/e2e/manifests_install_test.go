@@ -435,6 +435,7 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny",
 		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",
+		"✓ NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 		"✓ GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"Deployment zz-system/zz-scheduler: ",
 		"✓ zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
