@@ -165,7 +165,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 		if cfg.RollbackOnFailure {
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
 		}
-		return res, err
+		return res, unrecorded(err, app, history)
 	}
 	if err := settle(ctx, c, &cfg.Options, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err
@@ -252,8 +252,18 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		return fmt.Errorf("%w\nno earlier revision of %s to roll back to", cause, app)
 	}
 	last := history[len(history)-1]
+	interrupted := ctx.Err() != nil
+	if interrupted {
+		// Stopped by Ctrl-C or SIGTERM: the restore is what the command
+		// promised (as helm --atomic rolls back a cancelled upgrade), bounded
+		// by --timeout; a second signal ends the process (kubectl-zz main).
+		ctx = context.WithoutCancel(ctx)
+	}
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
+		if interrupted {
+			fmt.Fprintf(o.Progress, "interrupted: interrupt again to stop now, leaving %s on what no revision records\n", app)
+		}
 	}
 	// With the record's own token: the app runs what that record says again.
 	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID)
@@ -268,6 +278,19 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	}
 	res.RolledBackTo = last.Number
 	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, last.Version)
+}
+
+// unrecorded adds to an interrupted wait's error what the app runs now and
+// how to go on; other errors are returned as they are.
+func unrecorded(err error, app string, history []*Revision) error {
+	if !errors.Is(err, ErrInterrupted) {
+		return err
+	}
+	back := ""
+	if good := readable(history); len(good) > 0 {
+		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, good[len(good)-1].Number)
+	}
+	return fmt.Errorf("%w\nwhat was applied stays, and no revision records it (kubectl zz status %s): run the command again to finish%s", err, app, back)
 }
 
 // RollbackConfig is one kubectl zz rollback.

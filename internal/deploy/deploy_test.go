@@ -24,6 +24,7 @@ import (
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 const ns = "team-a"
@@ -292,6 +293,51 @@ func TestFailedDeployRollsBack(t *testing.T) {
 			}
 			if img := image(t, c); img != wantImage {
 				t.Errorf("image after the failed deploy = %s, want %s", img, wantImage)
+			}
+		})
+	}
+}
+
+// TestInterruptedDeploy: a deploy stopped while it waits (Ctrl-C, SIGTERM:
+// its context cancelled) restores the last revision with
+// --rollback-on-failure, as a timeout does; without it, it says what was
+// left and how to go on. Nothing is recorded either way.
+func TestInterruptedDeploy(t *testing.T) {
+	for _, rollback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "left", true: "rollback-on-failure"}[rollback], func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:bad")
+			var progress syncbuf.Buffer
+			o := opts()
+			o.Progress = &progress
+			ctx, cancel := context.WithCancel(t.Context())
+			go func() {
+				for !strings.Contains(progress.String(), "1/2 updated") {
+					time.Sleep(5 * time.Millisecond)
+				}
+				cancel()
+			}()
+			res, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: rollback})
+			if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "interrupted while waiting for "+ns+"/shop") {
+				t.Fatalf("err = %v, want ErrInterrupted", err)
+			}
+			wantImage := "reg/shop:bad"
+			if rollback {
+				wantImage = "reg/shop:1"
+				if res.RolledBackTo != 1 || !strings.Contains(err.Error(), "rolled back to revision 1") ||
+					!strings.Contains(progress.String(), "interrupted: interrupt again to stop now") {
+					t.Errorf("result %+v, err %v, progress:\n%s\nwant a rollback to revision 1", res, err, progress.String())
+				}
+			} else if !strings.Contains(err.Error(), "what was applied stays, and no revision records it (kubectl zz status shop): run the command again to finish, or kubectl zz rollback shop to return to revision 1") {
+				t.Errorf("err %v lacks what was left", err)
+			}
+			if img := image(t, c); img != wantImage {
+				t.Errorf("image after the interrupted deploy = %s, want %s", img, wantImage)
+			}
+			if hist, _ := History(t.Context(), c, ns, "shop"); len(hist) != 1 {
+				t.Errorf("an interrupted deploy was recorded: %d revisions", len(hist))
 			}
 		})
 	}

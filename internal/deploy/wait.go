@@ -24,6 +24,11 @@ import (
 // become ready; the message carries the reason.
 var ErrRolloutFailed = errors.New("rollout failed")
 
+// ErrInterrupted means the wait was stopped (Ctrl-C, SIGTERM: the caller's
+// context) before the rollout ended: what was applied stays, unrecorded,
+// unless the command restores the last revision (restore).
+var ErrInterrupted = errors.New("interrupted")
+
 // logLines is how many lines of a crash-looping container's log are shown.
 const logLines = 10
 
@@ -106,7 +111,7 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
-				return fmt.Errorf("stopped waiting for %s/%s: %w", ns, app, parent.Err())
+				return fmt.Errorf("%w while waiting for %s/%s (%v)", ErrInterrupted, ns, app, parent.Err())
 			}
 			what := fmt.Sprintf("not ready after %s", o.Timeout)
 			if w.last.ReplicaFailure != "" {

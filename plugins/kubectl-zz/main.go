@@ -3,9 +3,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -13,9 +16,19 @@ import (
 )
 
 func main() {
+	// Ctrl-C or SIGTERM (a cancelled CI job) cancels the command's context,
+	// so a command waiting for a rollout stops as it says it would: deploy
+	// --rollback-on-failure and rollback restore the last revision, others
+	// say what was left. A second signal ends the process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	root.SilenceErrors = true
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(ctx)
+	stop()
 	if err == nil {
 		return
 	}

@@ -146,6 +146,12 @@ func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
 	if n < 2 {
 		t.Errorf("%d of the shop pods scaled while zz-scheduler was down went to the default scheduler; want the stuck one's replacement and the sixth", n)
 	}
+	// The app's owner hears of it, where the warning went to the ReplicaSet
+	// controller: the webhook marked those pods.
+	if out, errOut, err := zz(t, ns, "status", "shop"); err != nil || !strings.Contains(out, fmt.Sprintf("%d pods of shop run unbalanced (", n)) ||
+		!strings.Contains(out, "zz-scheduler could not schedule when they were created, so the zz webhook left them to default-scheduler") {
+		t.Errorf("kubectl zz status with pods left to the default scheduler: %v\n%s%s", err, out, errOut)
+	}
 
 	startZZScheduler(t)
 	cluster.WaitFor(t, 60*time.Second, "the webhook to route pods to zz-scheduler again", routedTo(contract.SchedulerName))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 // zz runs kubectl zz in process against the test cluster and returns its
@@ -238,6 +240,46 @@ func TestDeployFailsWithReason(t *testing.T) {
 	}
 	if err != nil || !strings.HasPrefix(out, "NAMESPACE") || !found {
 		t.Errorf("kubectl zz events shop -A lacks namespace %s's FailedScheduling: %v\n%s", ns, err, out)
+	}
+}
+
+// TestDeployInterrupted: Ctrl-C (SIGINT) on the kubectl-zz process while a
+// deploy --rollback-on-failure waits for a rollout that cannot finish: as
+// helm --atomic, the last revision is restored and the process says so,
+// where it used to die at once and leave the app on an unrecorded spec.
+func TestDeployInterrupted(t *testing.T) {
+	ctx := t.Context()
+	ns := cluster.Namespace(t, nil)
+	if out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "90s"); err != nil {
+		t.Fatalf("%v\n%s%s", err, out, errOut)
+	}
+	var stderr syncbuf.Buffer
+	cmd := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "-n", ns,
+		"deploy", "-f", shopSpec(t, "2.0", "two", 8080, "nowhere"), "--rollback-on-failure", "--timeout", "3m")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, 60*time.Second, "the deploy to wait for an unschedulable pod", func(context.Context) (bool, string, error) {
+		return strings.Contains(stderr.String(), "Unschedulable"), stderr.String(), nil
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := cmd.Wait()
+	t.Logf("kubectl zz deploy interrupted after %s (%v):\n%s", time.Since(start).Round(time.Millisecond), err, stderr.String())
+	for _, want := range []string{"interrupted while waiting for " + ns + "/shop", "rolling back shop to revision 1 (1.0)", "rolled back to revision 1 (1.0)"} {
+		if err == nil || !strings.Contains(stderr.String(), want) {
+			t.Errorf("the interrupted deploy's stderr lacks %q (exit: %v)", want, err)
+		}
+	}
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.0" {
+		t.Errorf("shop after the interrupted deploy: %v %v; want registry.local/shop:1.0 restored", err, d.Spec.Template.Spec.Containers)
+	}
+	if out, _, _ := zz(t, ns, "status", "shop"); strings.Contains(out, "drifted") {
+		t.Errorf("shop drifted after the restore:\n%s", out)
 	}
 }
 
