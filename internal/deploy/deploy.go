@@ -311,6 +311,15 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
+	// As kubectl rollout undo skips a rollback to the template that runs,
+	// no revision repeats the latest: the app runs it, ready and undrifted.
+	if good := readable(history); len(good) > 0 {
+		latest := good[len(good)-1]
+		if same, err := sameObjects(withRevision(stableOnly(target.objects), latest.Number), latest.objects); err == nil && same &&
+			runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, cfg.NoWait) {
+			return &Result{Revision: latest.Number, Unchanged: true}, nil
+		}
+	}
 	rev := &Revision{
 		App: cfg.App, Number: next(history), Version: target.Version, Image: target.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: fmt.Sprintf("rollback to revision %d", target.Number), Time: cfg.now(),

@@ -149,13 +149,21 @@ func TestRecordedSpecs(t *testing.T) {
 	if !reflect.DeepEqual(revisionSpec(t, c, 8), headed(g2)) {
 		t.Fatalf("abort recorded %+v", revisionSpec(t, c, 8))
 	}
+	// Its stable spec runs: a rollback to it changes nothing, as kubectl
+	// rollout undo skips one to the running template.
+	if res, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 7}); err != nil || !res.Unchanged || res.Revision != 8 {
+		t.Fatalf("rollback to the canary revision 7 while its stable spec runs: %+v, %v; want unchanged at revision 8", res, err)
+	}
+	if _, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 4}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 7}); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(revisionSpec(t, c, 9), headed(g2)) {
-		t.Fatalf("rollback to the canary revision 7 recorded %+v, want the stable spec", revisionSpec(t, c, 9))
+	if !reflect.DeepEqual(revisionSpec(t, c, 10), headed(g2)) {
+		t.Fatalf("rollback to the canary revision 7 recorded %+v, want the stable spec", revisionSpec(t, c, 10))
 	}
-	rendersAsRecorded(t, c, 9)
+	rendersAsRecorded(t, c, 10)
 
 	var out bytes.Buffer
 	changed, err := DiffSpecs(ctx, c, ns, "shop", 1, 2, &out)
