@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -94,6 +95,24 @@ func TestFailedDeployKeepsConfig(t *testing.T) {
 	deployOK(t, c, spec(t, "reg/shop:3", "  configFiles: {app.conf: three}\n"), 0)
 	if got := configMaps(t, c); len(got) != 1 {
 		t.Fatalf("config maps after a successful deploy: %v, want only the one it mounts", got)
+	}
+}
+
+// TestAdoptOtherSelector: a Deployment made by kubectl create deployment
+// selects app=NAME; its selector cannot change, so it is refused with the
+// way out, --adopt included, instead of the apiserver's "field is immutable".
+func TestAdoptOtherSelector(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		plain := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: map[string]string{"app": "shop"}},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "shop"}},
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "shop", Image: "nginx"}}}}}}
+		c := fake.NewClientset(plain)
+		startController(t, c)
+		_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: adopt})
+		if !errors.Is(err, ErrNotManaged) || !strings.Contains(err.Error(), "deployment team-a/shop selects pods by app=shop, not zz.io/app=shop as kubectl zz's do") ||
+			!strings.Contains(err.Error(), "not with --adopt either): delete it (kubectl delete deployment shop -n team-a; its pods go with it)") {
+			t.Fatalf("adopt %t: err = %v", adopt, err)
+		}
 	}
 }
 

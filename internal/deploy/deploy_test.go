@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -464,6 +465,46 @@ func TestWaitSurvivesTransientErrors(t *testing.T) {
 	defer mu.Unlock()
 	if failures != 0 {
 		t.Fatalf("the wait never read the deployment through the failures (%d left)", failures)
+	}
+}
+
+// TestTimeoutHidesReadsCutByItsDeadline: a wait that times out names a
+// failed read only when the failure says something about the cluster, not
+// when its own deadline cut it (client-go's rate limiter refusing to wait
+// past it reads as an error too); a connection refused is named.
+func TestTimeoutHidesReadsCutByItsDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		name, readErr string
+		named         bool
+	}{
+		{"rate limiter", "client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context deadline", false},
+		{"connection refused", "dial tcp 127.0.0.1:6443: connect: connection refused", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:bad")
+			var mu sync.Mutex
+			reads := 0
+			c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if reads++; reads > 3 {
+					return true, nil, errors.New(tt.readErr)
+				}
+				return false, nil, nil
+			})
+			o := opts()
+			o.Timeout = 300 * time.Millisecond
+			_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")})
+			if !errors.Is(err, ErrRolloutFailed) || strings.Contains(err.Error(), "last read failed") != tt.named {
+				t.Fatalf("err = %v; want a failed read named: %t", err, tt.named)
+			}
+		})
+	}
+	if !cutByDeadline(t.Context(), fmt.Errorf("get: %w", context.DeadlineExceeded)) {
+		t.Error("a wrapped context.DeadlineExceeded is not the deadline's")
 	}
 }
 

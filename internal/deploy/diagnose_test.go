@@ -228,15 +228,15 @@ func TestFailureShowsCrashLogs(t *testing.T) {
 func TestProgressLive(t *testing.T) {
 	var b strings.Builder
 	p := &progress{out: &b, live: true}
-	p.update("a", "1")
-	p.update("b", "1")
+	p.update("a", "", "1")
+	p.update("b", "", "1")
 	p.done()
 	if b.String() != "\r\033[Ka\r\033[Kb\n" {
 		t.Fatalf("live output = %q", b.String())
 	}
 	// A note stays under the last live line, ended by done.
 	b.Reset()
-	p.update("a", "1")
+	p.update("a", "", "1")
 	p.note("Warning: w")
 	p.done()
 	if b.String() != "\r\033[Ka\nWarning: w\n" {
@@ -244,16 +244,26 @@ func TestProgressLive(t *testing.T) {
 	}
 	b.Reset()
 	p = &progress{out: &b, live: true, width: 6}
-	p.update("abcdefgh", "1")
+	p.update("abcdefgh", "", "1")
 	if b.String() != "\r\033[Kabcd…" {
 		t.Fatalf("cut live output = %q", b.String())
 	}
+	// A reason that does not fit goes on a line of its own, once a change,
+	// so cutting the live line never hides it.
+	b.Reset()
+	p = &progress{out: &b, live: true, width: 20}
+	p.update("shop: 1/2, 1s", "pod x: Unschedulable: 0/8 nodes", "s")
+	p.update("shop: 1/2, 2s", "pod x: Unschedulable: 0/8 nodes", "s")
+	p.update("shop: 1/2, 3s", "short", "s")
+	if want := "\r\033[Kwaiting: pod x: Unschedulable: 0/8 nodes\n\r\033[Kshop: 1/2, 1s\r\033[Kshop: 1/2, 2s\r\033[Kwaiting: short\n\r\033[Kshop: 1/2, 3s"; b.String() != want {
+		t.Fatalf("live output with a long reason = %q, want %q", b.String(), want)
+	}
 	b.Reset()
 	p = &progress{out: &b}
-	p.update("a 1s", "x")
-	p.update("a 2s", "x")
-	p.update("b 3s", "y")
-	if b.String() != "a 1s\nb 3s\n" {
+	p.update("a 1s", "", "x")
+	p.update("a 2s", "", "x")
+	p.update("b 3s", "w", "y")
+	if b.String() != "a 1s\nb 3s; waiting: w\n" {
 		t.Fatalf("plain output = %q", b.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,6 +169,9 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		case err != nil:
 			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
+		if err := sameSelector(live, o, ns); err != nil {
+			return nil, err
+		}
 		if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
 			return nil, err
 		}
@@ -287,6 +291,20 @@ func owned(live runtime.Object, kind, ns, app, name string, adopt bool) error {
 			ErrNotManaged, kind, ns, name, l[contract.LabelApp])
 	}
 	return nil
+}
+
+// sameSelector refuses a live Deployment whose selector is not the one o
+// gives it: the selector cannot change, so the apply would fail with the
+// apiserver's "field is immutable" (a Deployment made by kubectl create
+// deployment selects app=NAME), --adopt included.
+func sameSelector(live runtime.Object, o render.Object, ns string) error {
+	have, ok := live.(*appsv1.Deployment)
+	want, ok2 := o.(*appsv1.Deployment)
+	if !ok || !ok2 || have == nil || apiequality.Semantic.DeepEqual(have.Spec.Selector, want.Spec.Selector) {
+		return nil
+	}
+	return fmt.Errorf("%w: deployment %s/%s selects pods by %s, not %s as kubectl zz's do, and a Deployment's selector cannot change, so it cannot be taken over (not with --adopt either): delete it (kubectl delete deployment %s -n %s; its pods go with it) and deploy again, or deploy the app under another name",
+		ErrNotManaged, ns, have.Name, metav1.FormatLabelSelector(have.Spec.Selector), metav1.FormatLabelSelector(want.Spec.Selector), have.Name, ns)
 }
 
 // handOver keeps a live Deployment's replicas when o stops setting them:

@@ -39,14 +39,32 @@ type progress struct {
 	live  bool
 	width int // of the terminal; a live line is cut to fit, or it would wrap
 	last  string
+	// lastWhy is the reason last printed on a line of its own (live only).
+	lastWhy string
 }
 
-func (p *progress) update(line, state string) {
+// update shows head (the counts) and why the rollout waits, if it does.
+func (p *progress) update(head, why, state string) {
 	if p.out == nil {
 		return
 	}
+	line := head
+	if why != "" {
+		line += "; waiting: " + why
+	}
 	if p.live {
-		if r := []rune(line); p.width > 1 && len(r) >= p.width {
+		fits := func(s string) bool { return p.width <= 1 || len([]rune(s)) < p.width }
+		if !fits(line) {
+			// Cut, the line would lose the reason, the one part worth
+			// reading: it goes on a line of its own when it changes, and the
+			// live line keeps the counts.
+			if why != p.lastWhy {
+				fmt.Fprintf(p.out, "\r\033[Kwaiting: %s\n", why)
+				p.lastWhy = why
+			}
+			line = head
+		}
+		if r := []rune(line); !fits(line) {
 			line = string(r[:p.width-2]) + "…"
 		}
 		fmt.Fprintf(p.out, "\r\033[K%s", line)
@@ -117,8 +135,8 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 			if w.last.ReplicaFailure != "" {
 				what += ": " + w.last.ReplicaFailure
 			}
-			// One failed read is the last one cut by the deadline; more is news.
-			if w.failedReads > 1 {
+			// Reads cut by the deadline are not counted (cutByDeadline).
+			if w.failedReads > 0 {
 				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
 			return failure(context.WithoutCancel(ctx), c, ns, app, what)
@@ -152,6 +170,8 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	switch {
 	case apierrors.IsNotFound(err):
 		return true, fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, w.ns, w.app)
+	case err != nil && cutByDeadline(ctx, err):
+		return false, nil // the wait's own end, not news about the cluster
 	case err != nil:
 		// Transient (network, throttling): keep polling until the timeout.
 		w.lastErr = err
@@ -171,11 +191,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure)
 		}
 	}
-	line := fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second))
-	if why != "" {
-		line += "; waiting: " + why
-	}
-	w.p.update(line, st.String()+why)
+	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, st.String()+why)
 	switch {
 	case st.Complete:
 		if u := w.unbalanced(ctx); u != nil {
@@ -201,6 +217,15 @@ func (w *waiter) unbalanced(ctx context.Context) *UnbalancedPods {
 		return nil
 	}
 	return Unbalanced(pods.Items)
+}
+
+// cutByDeadline says a read failed because the wait's deadline came: the
+// context is done, or client-go's rate limiter refused to wait past it
+// ("rate: Wait(n=1) would exceed context deadline", which wraps nothing).
+// Such a failure says nothing about the cluster, so a timeout does not
+// report it as a failed read.
+func cutByDeadline(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "would exceed context deadline")
 }
 
 // WebhookDown is what a ReplicaFailure the zz webhook caused by not
