@@ -370,6 +370,42 @@ func TestNodeRestriction(t *testing.T) {
 	}
 }
 
+// TestOutsideTheCluster: zz's servers run as processes (make demo): no
+// Deployment carries the label, the webhook configuration has none and
+// calls a URL, yet check finds it by its path and judges it and the Lease.
+func TestOutsideTheCluster(t *testing.T) {
+	demo := func(renewed time.Duration) []runtime.Object {
+		return []runtime.Object{
+			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook-demo"},
+				Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.zz.io", FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+					ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: caPEM(t, now.Add(300*24*time.Hour)), URL: ptr.To("https://127.0.0.1:26892/mutate-pods")}}}},
+			&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "someone-elses"},
+				Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "x.example.com",
+					ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://x.example.com/mutate")}}}},
+			&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
+				Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("laptop_1"), LeaseDurationSeconds: ptr.To[int32](15),
+					RenewTime: ptr.To(metav1.NewMicroTime(now.Add(-renewed)))}},
+		}
+	}
+	rs := Evaluate(Gather(t.Context(), fake.NewClientset(demo(3*time.Second)...), nil), now)
+	for _, want := range []string{
+		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz, but zz's webhook configuration or zz-scheduler's Lease is there",
+		"ok webhook | zz-webhook-demo pods.zz.io certificate: CA valid until",
+		"ok scheduler configuration | zz-system/zz-scheduler leader: laptop_1 leads",
+	} {
+		if !strings.Contains(lines(rs), want) {
+			t.Errorf("lacks %q:\n%s", want, lines(rs))
+		}
+	}
+	if strings.Contains(lines(rs), "someone-elses") {
+		t.Errorf("judged another's webhook:\n%s", lines(rs))
+	}
+	rs = Evaluate(Gather(t.Context(), fake.NewClientset(demo(time.Hour)...), nil), now)
+	if !strings.Contains(lines(rs), "fail scheduler configuration | zz-system/zz-scheduler leader:") {
+		t.Errorf("a lapsed Lease of a zz-scheduler outside the cluster is not a failure:\n%s", lines(rs))
+	}
+}
+
 // routedPod is a pod routed to zz-scheduler, created age before now, on no
 // node unless named "bound", judged unschedulable when tried.
 func routedPod(name, ns string, age time.Duration, tried bool) *corev1.Pod {
