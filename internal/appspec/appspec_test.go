@@ -76,7 +76,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "bad type", spec: "type: cron\n  image: a:1", want: `spec.type: "cron" is not an app type; use one of`},
 		{name: "missing image", spec: "type: web", want: "zz.yaml: spec.image: missing; set the image"},
 		{name: "bad image", spec: "type: web\n  image: 'a b:1'", want: `spec.image: "a b:1" is not an image reference`},
-		{name: "no version", spec: "type: web\n  image: registry.local/shop", want: "spec.version: missing; set spec.version, or tag spec.image"},
+		{name: "no version", spec: "type: web\n  image: registry.local/shop", want: "spec.version: missing; set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)"},
 		{name: "bad version", spec: "type: web\n  image: a:1\n  version: 'v 1'", want: `spec.version: "v 1" is not a valid label value`},
 		{name: "negative replicas", spec: "type: web\n  image: a:1\n  replicas: -1", want: "spec.replicas: -1 is negative"},
 		{name: "port out of range", spec: "type: rpc\n  image: a:1\n  port: 70000", want: "zz.yaml: spec.port: 70000 is out of range; use a port from 1 to 65535"},

@@ -1,9 +1,12 @@
 package appspec
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	sigsjson "sigs.k8s.io/json"
@@ -19,12 +22,19 @@ type FieldError struct {
 	Field string // JSON path in the file, e.g. "spec.memory"
 	Msg   string // what is wrong
 	Fix   string // what to do, may be empty
+	// OfFile says Msg of the whole file, as a sentence that goes on from its
+	// name: "multi.yaml holds 2 documents", no colon.
+	OfFile bool
 }
 
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
-	b.WriteString(": ")
+	if e.OfFile {
+		b.WriteString(" ")
+	} else {
+		b.WriteString(": ")
+	}
 	if e.Field != "" {
 		b.WriteString(e.Field)
 		b.WriteString(": ")
@@ -58,69 +68,299 @@ func (errs Errors) Is(target error) bool { return target == ErrInvalid }
 // Load decodes, defaults and validates the spec file data named file. The
 // returned error is an Errors listing every problem.
 func Load(file string, data []byte) (*App, error) {
-	app, strict, err := decode(file, data)
-	if err != nil {
-		return nil, err
+	d := decodeFile(file, data)
+	if d.fatal {
+		return nil, d.errs
 	}
-	// Every problem at once: an unknown field (a typo) does not hide the
-	// values that are wrong.
+	app, errs := d.app()
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	// Every problem at once: an unknown field (a typo) or a value of the
+	// wrong type does not hide the values that are wrong.
 	app.Default()
-	if errs := append(strict, app.Validate(file)...); len(errs) > 0 {
+	if errs := append(d.errs, without(app.Validate(file), d.bad)...); len(errs) > 0 {
 		return nil, errs
 	}
 	return app, nil
 }
 
-// Decode parses data strictly: YAML or JSON, no unknown or duplicate fields.
-// It neither defaults nor validates.
+// Decode parses data strictly: YAML or JSON, one document, no unknown or
+// duplicate fields, no value of the wrong type. It neither defaults nor
+// validates.
 func Decode(file string, data []byte) (*App, error) {
-	app, strict, err := decode(file, data)
-	if err != nil {
-		return nil, err
+	d := decodeFile(file, data)
+	if len(d.errs) > 0 {
+		return nil, d.errs
 	}
-	if len(strict) > 0 {
-		return nil, strict
+	app, errs := d.app()
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return app, nil
 }
 
-// decode is Decode with the unknown and duplicate fields apart (strict):
-// the rest of the file decoded all the same. err is a file that does not
-// decode at all.
-func decode(file string, data []byte) (*App, Errors, error) {
-	if len(data) > MaxFileSize {
-		return nil, nil, Errors{{File: file, Msg: fmt.Sprintf("file is %d bytes, more than %d", len(data), MaxFileSize),
-			Fix: "keep large config out of the app spec"}}
-	}
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil, nil, Errors{{File: file, Msg: "file is empty", Fix: "write at least name, spec.type and spec.image"}}
-	}
-	js, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, nil, Errors{{File: file, Msg: "not valid YAML: " + trimYAMLErr(err), Fix: "check indentation and that no key appears twice"}}
-	}
-	var app App
-	strict, err := sigsjson.UnmarshalStrict(js, &app)
-	if err != nil {
-		return nil, nil, Errors{{File: file, Msg: trimJSONErr(err), Fix: "see the field list in README.md (kubectl zz deploy)"}}
-	}
-	var errs Errors
-	for _, se := range strict {
-		errs = append(errs, strictError(file, se))
-	}
-	return &app, errs, nil
+// decoded is one source decoded leniently: the fields that fit App, and
+// every problem of the rest.
+type decoded struct {
+	name string
+	m    map[string]any // the fields that fit, nil when fatal
+	errs Errors         // unknown fields, wrong types, or why nothing decoded
+	bad  []string       // the paths of the values of the wrong type, removed from m
+	// fatal is a source that did not decode at all (not YAML, empty, two
+	// documents, a Kubernetes manifest): what it meant to set is unknown.
+	fatal bool
 }
 
-func strictError(file string, err error) *FieldError {
-	var fe sigsjson.FieldError
-	if !errors.As(err, &fe) {
-		return &FieldError{File: file, Msg: err.Error()}
+// app turns d.m into an App.
+func (d *decoded) app() (*App, Errors) {
+	return appFromMap(d.name, d.m)
+}
+
+func appFromMap(name string, m map[string]any) (*App, Errors) {
+	var app App
+	js, err := json.Marshal(m)
+	if err == nil {
+		_, err = sigsjson.UnmarshalStrict(js, &app) // check kept only what fits
 	}
-	path := fe.FieldPath()
-	if strings.HasPrefix(err.Error(), "unknown field") {
-		return &FieldError{File: file, Field: path, Msg: "unknown field", Fix: suggest(path)}
+	if err != nil {
+		return &app, Errors{{File: name, Msg: trimJSONErr(err), Fix: "see the field list in README.md (kubectl zz deploy)"}}
 	}
-	return &FieldError{File: file, Field: path, Msg: "appears twice", Fix: "keep one"}
+	return &app, nil
+}
+
+func fatal(file, msg, fix string) *decoded {
+	return &decoded{name: file, errs: Errors{{File: file, Msg: msg, Fix: fix}}, fatal: true}
+}
+
+// decodeFile decodes a spec file leniently: the unknown fields and the values
+// of the wrong type are reported and left out, the rest decoded all the same,
+// so that validation can report the rest at once.
+func decodeFile(file string, data []byte) *decoded {
+	if len(data) > MaxFileSize {
+		return fatal(file, fmt.Sprintf("file is %d bytes, more than %d", len(data), MaxFileSize), "keep large config out of the app spec")
+	}
+	var docs [][]byte // the documents that hold something
+	for _, doc := range splitDocuments(data) {
+		if js, err := yaml.YAMLToJSON(doc); err != nil || strings.TrimSpace(string(js)) != "null" {
+			docs = append(docs, doc)
+		}
+	}
+	if len(docs) == 0 {
+		return fatal(file, "file is empty", "write at least name, spec.type and spec.image")
+	}
+	js, err := yaml.YAMLToJSONStrict(docs[0])
+	if err != nil {
+		return fatal(file, "not valid YAML: "+trimYAMLErr(err), "check indentation and that no key appears twice")
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fatal(file, "not valid YAML: "+err.Error(), "check indentation")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		d := fatal(file, fmt.Sprintf("is a %s, not a map of fields", jsonKind(v)), "start the file with name: and spec:")
+		d.errs[0].OfFile = true
+		return d
+	}
+	// Say what the file is before what is wrong with its fields: the fields
+	// of a Deployment are all wrong for an App.
+	if d := foreign(file, m); d != nil {
+		return d
+	}
+	if len(docs) > 1 {
+		d := fatal(file, fmt.Sprintf("holds %d documents", len(docs)), "kubectl zz deploy takes one app spec per file: split them and deploy each")
+		d.errs[0].OfFile = true
+		// The fix goes on after a colon, as one sentence.
+		d.errs[0].Msg += "; " + d.errs[0].Fix
+		d.errs[0].Fix = ""
+		return d
+	}
+	return decodeMap(file, m)
+}
+
+// decodeMap checks m, a JSON object decoded with UseNumber, against App,
+// removing what does not fit.
+func decodeMap(name string, m map[string]any) *decoded {
+	d := &decoded{name: name, m: m}
+	d.check(m, reflect.TypeFor[App](), "")
+	return d
+}
+
+// foreign says a file is a Kubernetes manifest (or another tool's), not an
+// App: a kind other than App, with metadata or an apiVersion not of zz.io.
+// A kind: Deployment in an app spec (no metadata, apiVersion zz.io/v1 or
+// none) is a field error of kind instead.
+func foreign(file string, m map[string]any) *decoded {
+	kind, _ := m["kind"].(string)
+	api, _ := m["apiVersion"].(string)
+	_, meta := m["metadata"]
+	if kind == "" || kind == Kind || !(meta || api != "" && !strings.HasPrefix(api, "zz.io/")) {
+		return nil
+	}
+	what := "Kubernetes " + kind
+	if api != "" {
+		what += " (" + api + ")"
+	}
+	d := fatal(file, fmt.Sprintf("is a %s, not a kubectl zz app spec (apiVersion %s, kind %s): apply it with kubectl apply, or write an app spec (README \"Deploying apps\")",
+		what, APIVersion, Kind), "")
+	d.errs[0].OfFile = true
+	return d
+}
+
+// splitDocuments splits YAML at its document separators: lines "---", or
+// "--- " and more, which starts the next document.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur []byte
+	for line := range bytes.Lines(data) {
+		if bytes.HasPrefix(line, []byte("---")) && (len(line) == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\n' || line[3] == '\r') {
+			docs = append(docs, cur)
+			cur = append([]byte(nil), line[3:]...)
+			continue
+		}
+		cur = append(cur, line...)
+	}
+	return append(docs, cur)
+}
+
+// check walks v, a value decoded from JSON, against t: it reports the fields
+// that t lacks and the values of the wrong type, removing them from their
+// maps, and returns false when v itself does not fit t (the caller removes
+// it). A list with an element that does not fit does not fit.
+func (d *decoded) check(v any, t reflect.Type, path string) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if v == nil {
+		return true // null: the zero value, or the field removed
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return d.wrongType(path, "a map of fields", v)
+		}
+		for _, k := range fieldOrder(t, m) {
+			p := join(path, k)
+			f, ok := fieldByTag(t, k)
+			if !ok {
+				d.errs = append(d.errs, &FieldError{File: d.name, Field: p, Msg: "unknown field", Fix: suggest(p)})
+				delete(m, k)
+				continue
+			}
+			if !d.check(m[k], f.Type, p) {
+				delete(m, k)
+			}
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return d.wrongType(path, "a map", v)
+		}
+		for _, k := range sortedKeys(m) {
+			if !d.check(m[k], t.Elem(), join(path, k)) {
+				delete(m, k)
+			}
+		}
+	case reflect.Slice:
+		s, ok := v.([]any)
+		if !ok {
+			return d.wrongType(path, "a list", v)
+		}
+		fits := true
+		for i, e := range s {
+			fits = d.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) && fits
+		}
+		if !fits {
+			d.bad = append(d.bad, path)
+		}
+		return fits
+	default:
+		js, err := json.Marshal(v)
+		if err == nil {
+			err = json.Unmarshal(js, reflect.New(t).Interface())
+		}
+		if err != nil {
+			return d.wrongType(path, t.Kind().String(), v) // string for Type
+		}
+	}
+	return true
+}
+
+func (d *decoded) wrongType(path, want string, v any) bool {
+	e := &FieldError{File: d.name, Field: path, Msg: fmt.Sprintf("expected %s, got %s", want, jsonKind(v))}
+	switch v := v.(type) {
+	case json.Number:
+		e.Msg += " " + v.String()
+	case string:
+		e.Msg += fmt.Sprintf(" %q", v)
+	}
+	if want == "string" {
+		if _, ok := v.(map[string]any); !ok {
+			if _, ok := v.([]any); !ok {
+				e.Fix = "quote it"
+			}
+		}
+	}
+	d.errs = append(d.errs, e)
+	d.bad = append(d.bad, path)
+	return false
+}
+
+// jsonKind names the kind of a value decoded from JSON as YAML calls it.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case json.Number, float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "map"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// fieldOrder is m's keys in the order of t's fields, the unknown ones last.
+func fieldOrder(t reflect.Type, m map[string]any) []string {
+	index := func(k string) int {
+		for i := range t.NumField() {
+			if tagName(t.Field(i)) == k {
+				return i
+			}
+		}
+		return t.NumField()
+	}
+	keys := sortedKeys(m)
+	slices.SortStableFunc(keys, func(a, b string) int { return index(a) - index(b) })
+	return keys
+}
+
+// without drops the validation errors of the fields whose values were of the
+// wrong type (bad) or that hold one: they say what was left out, not what the
+// file says.
+func without(errs Errors, bad []string) Errors {
+	var out Errors
+	for _, e := range errs {
+		if !slices.ContainsFunc(bad, func(b string) bool { return overlaps(e.Field, b) }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// overlaps reports whether one path is the other or holds it.
+func overlaps(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return a != "" && strings.HasPrefix(b, a) && (len(b) == len(a) || b[len(a)] == '.' || b[len(a)] == '[')
 }
 
 // suggest proposes the known field closest to the unknown one at path.
@@ -157,7 +397,8 @@ func suggest(path string) string {
 			}
 		}
 	}
-	best, bestDist := "", 3
+	// A close name: one edit away, two for a longer one (memroy).
+	best, bestDist := "", min(2, max(1, len(unknown)/3))+1
 	var names []string
 	for i := range t.NumField() {
 		name := tagName(t.Field(i))
@@ -186,25 +427,30 @@ func tagName(f reflect.StructField) string {
 	return name
 }
 
-// distance is the Levenshtein distance of a and b.
+// distance is the edit distance of a and b, a swap of two neighbours one
+// edit (optimal string alignment: "prot" is one from "port").
 func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 func trimYAMLErr(err error) string {

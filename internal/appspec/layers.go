@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
-	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -23,69 +23,70 @@ type Layered struct {
 	App    *App
 	origin map[string]string // JSON path of a leaf -> the source that set it last
 	first  string
+	// errs are the problems of the sources themselves (unknown fields, wrong
+	// types), reported by Validate with the values'.
+	errs Errors
+	// bad is the paths of the values left out for their type, each with its
+	// source: the values they leave (zero, the default) are not checked.
+	bad map[string]string
+	// fatal: a source did not decode at all, so the merged app lacks what it
+	// meant to say and its values are not checked.
+	fatal bool
 }
 
-// DecodeLayers decodes files in order, each strictly (an error names the file
-// and field), merges them (maps key by key, a later file wins; lists and
-// values are replaced whole; null removes), then applies sets, each
-// "path=value" as in --set spec.replicas=5 ('\.' is a dot inside a key:
-// spec.annotations.prometheus\.io/port=7070). It neither defaults nor
-// validates.
+// DecodeLayers decodes files in order, merges them (maps key by key, a later
+// file wins; lists and values are replaced whole; null removes), then applies
+// sets, each "path=value" as in --set spec.replicas=5 ('\.' is a dot inside a
+// key: spec.annotations.prometheus\.io/port=7070). It neither defaults nor
+// validates, and returns an error only for no file: the problems of the
+// sources (an unknown field, a value of the wrong type, a file that is not
+// YAML) leave their fields out of App, and Validate reports them together
+// with the values that are wrong, every problem of every source at once.
 func DecodeLayers(files []Source, sets []string) (*Layered, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%w: no spec file", ErrInvalid)
 	}
-	l := &Layered{origin: map[string]string{}, first: files[0].Name}
+	l := &Layered{origin: map[string]string{}, first: files[0].Name, bad: map[string]string{}}
 	merged := map[string]any{}
-	var errs Errors
 	for _, f := range files {
-		if _, err := Decode(f.Name, f.Data); err != nil {
-			errs = append(errs, asErrors(err)...)
-			continue
-		}
-		js, _ := yaml.YAMLToJSONStrict(f.Data) // Decode checked it
-		var m map[string]any
-		if err := json.Unmarshal(js, &m); err != nil {
-			errs = append(errs, &FieldError{File: f.Name, Msg: "not a map of fields", Fix: "start the file with name: and spec:"})
-			continue
-		}
-		l.merge(merged, m, "", f.Name)
+		l.add(merged, decodeFile(f.Name, f.Data))
 	}
 	for _, set := range sets {
-		m, err := setValue(set)
-		if err == nil {
-			js, _ := json.Marshal(m)
-			_, err = Decode(setName(set), js)
-		}
+		m, path, err := setValue(set)
 		if err != nil {
-			errs = append(errs, asErrors(err)...)
+			l.errs = append(l.errs, err...)
+			if path != "" {
+				l.bad[path] = setName(set)
+				l.origin[path] = setName(set)
+			}
 			continue
 		}
-		l.merge(merged, m, "", setName(set))
+		// Through JSON, as a file: numbers as json.Number.
+		js, _ := json.Marshal(m)
+		d := decodeFile(setName(set), js)
+		l.add(merged, d)
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	js, err := json.Marshal(merged)
-	if err != nil {
-		return nil, err
-	}
-	var app App
-	if _, err := sigsjson.UnmarshalStrict(js, &app); err != nil {
-		return nil, Errors{{File: l.first, Msg: trimJSONErr(err)}}
-	}
-	l.App = &app
+	app, errs := appFromMap(l.first, merged)
+	l.errs = append(l.errs, errs...)
+	l.App = app
 	return l, nil
 }
 
-func setName(set string) string { return "--set " + set }
-
-func asErrors(err error) Errors {
-	if errs, ok := err.(Errors); ok {
-		return errs
+// add merges what d decoded into merged and keeps its problems.
+func (l *Layered) add(merged map[string]any, d *decoded) {
+	l.errs = append(l.errs, d.errs...)
+	if d.fatal {
+		l.fatal = true
+		return
 	}
-	return Errors{{Msg: err.Error()}}
+	l.merge(merged, d.m, "", d.name)
+	for _, p := range d.bad {
+		l.bad[p] = d.name
+		l.origin[p] = d.name
+	}
 }
+
+func setName(set string) string { return "--set " + set }
 
 // merge copies src into dst, recording src's leaves as set by source.
 func (l *Layered) merge(dst, src map[string]any, prefix, source string) {
@@ -133,13 +134,65 @@ func (l *Layered) Source(field string) string {
 	return l.first
 }
 
-// Validate defaults the merged app and validates it; each error names the
-// source that set the field.
+// SetImage is --image: it replaces spec.image, and drops spec.version, which
+// named the files' image, so that the version is the new image's tag. Errors
+// of either name the flag.
+func (l *Layered) SetImage(image string) {
+	l.App.Spec.Image, l.App.Spec.Version = image, ""
+	l.setBy("spec.image", "--image "+image)
+	l.setBy("spec.version", "--image "+image)
+}
+
+// SetVersion is --version: it replaces spec.version.
+func (l *Layered) SetVersion(version string) {
+	l.App.Spec.Version = version
+	l.setBy("spec.version", "--version "+version)
+}
+
+// SetReplicas is --replicas: it replaces spec.replicas.
+func (l *Layered) SetReplicas(n int32) {
+	l.App.Spec.Replicas = &n
+	l.setBy("spec.replicas", fmt.Sprintf("--replicas %d", n))
+}
+
+// setBy records that a flag set field, after every file and --set.
+func (l *Layered) setBy(field, source string) {
+	l.origin[field] = source
+	delete(l.bad, field)
+}
+
+// Validate defaults the merged app and validates it. It returns every
+// problem of every source: the sources' own (unknown fields, wrong types)
+// first, then the values that are wrong, each naming the source that set the
+// field. The values are not checked when a source did not decode at all.
 func (l *Layered) Validate() Errors {
+	errs := slices.Clone(l.errs)
+	if l.fatal {
+		return errs
+	}
+	fromTag := l.App.Spec.Version == "" // the version is the image's tag
 	l.App.Default()
-	errs := l.App.Validate(l.first)
-	for _, e := range errs {
+	var bad []string
+	for p, source := range l.bad {
+		if l.Source(p) == source { // no later source set it
+			bad = append(bad, p)
+		}
+	}
+	for _, e := range without(l.App.Validate(l.first), bad) {
 		e.File = l.Source(e.Field)
+		if e.Field == "spec.version" && fromTag {
+			e.File = l.Source("spec.image")
+			if image, ok := strings.CutPrefix(e.File, "--image "); ok {
+				// The tag of --image, not of the file's image.
+				e.Field, e.Fix = "", "give --version 1.4.2, or tag the image"
+				if e.Msg == "missing" {
+					e.Msg = "no tag to take the version from"
+				} else {
+					e.Msg = fmt.Sprintf("its tag %q is not a valid version (letters, digits, '-', '_' and '.', at most 63)", ImageTag(image))
+				}
+			}
+		}
+		errs = append(errs, e)
 	}
 	return errs
 }
@@ -147,22 +200,23 @@ func (l *Layered) Validate() Errors {
 // setValue turns "a.b.c=v" into {"a": {"b": {"c": v}}}, v typed by the
 // field it sets: as written for a string, else parsed as YAML (5, true,
 // [a, b], {k: v}).
-func setValue(set string) (map[string]any, error) {
+// On error it returns the path when there is one.
+func setValue(set string) (map[string]any, string, Errors) {
 	path, raw, ok := strings.Cut(set, "=")
 	if !ok || path == "" {
-		return nil, Errors{{File: setName(set), Msg: "is not path=value", Fix: "write e.g. --set spec.replicas=5"}}
+		return nil, "", Errors{{File: setName(set), Msg: "is not path=value", Fix: "write e.g. --set spec.replicas=5"}}
 	}
 	keys := splitPath(path)
 	var v any = raw
 	if !isString(keys) {
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
-			return nil, Errors{{File: setName(set), Field: path, Msg: fmt.Sprintf("%q is not a value", raw), Fix: "quote it, or write YAML such as [a, b]"}}
+			return nil, path, Errors{{File: setName(set), Field: path, Msg: fmt.Sprintf("%q is not a value", raw), Fix: "quote it, or write YAML such as [a, b]"}}
 		}
 	}
 	for i := len(keys) - 1; i >= 0; i-- {
 		v = map[string]any{keys[i]: v}
 	}
-	return v.(map[string]any), nil
+	return v.(map[string]any), "", nil
 }
 
 // splitPath splits at dots not preceded by a backslash.

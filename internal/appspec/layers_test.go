@@ -75,3 +75,186 @@ func TestDecodeLayersErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLayersEveryProblem: the path kubectl zz deploy takes (DecodeLayers,
+// the flags, Validate) reports the unknown fields, the values of the wrong
+// type and the wrong values of every file and --set at once, each naming its
+// source, where it stopped at the first unknown field or wrong type.
+func TestLayersEveryProblem(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []Source
+		sets  []string
+		image string
+		want  []string // the error's lines, in order
+	}{
+		{name: "unknown field and a bad value (README)",
+			files: []Source{{"bad5.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: shop\nspec:\n  type: web\n  image: r/x:1\n  memroy: 1Gi\n  memory: 12GB\n")}},
+			want: []string{`bad5.yaml: spec.memroy: unknown field; did you mean "memory"?`,
+				`bad5.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`}},
+		{name: "a wrong type hides nothing",
+			files: []Source{{"bad.yaml", []byte("name: Shop_1\nspec:\n  type: webb\n  memroy: 1Gi\n  memory: 12GB\n  replicas: \"three\"\n  port: 70000\n  cpu: lots\n")}},
+			want: []string{`bad.yaml: spec.replicas: expected int32, got string "three"`,
+				`bad.yaml: spec.memroy: unknown field; did you mean "memory"?`,
+				`bad.yaml: name: "Shop_1" is not a valid app name; use lower-case letters, digits and '-', starting with a letter (e.g. shop-api)`,
+				`bad.yaml: spec.type: "webb" is not an app type; use one of java, web, rpc, worker`,
+				`bad.yaml: spec.image: missing; set the image to run, e.g. registry.local/shop:1.4.2`,
+				`bad.yaml: spec.cpu: "lots" is not a quantity; use e.g. 250m or 2`,
+				`bad.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`,
+				`bad.yaml: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080`}},
+		{name: "every --set", files: []Source{{"zz.yaml", []byte(baseLayer)}}, sets: []string{"spec.port=70000", "spec.nope=1"},
+			want: []string{"--set spec.nope=1: spec.nope: unknown field; known fields here: type, image, version, replicas, cpu, memory, port, healthPath, group, pool, env, configFiles, configDir, gpuMem, antiAffinity, pdb, ingress, hpa, pvc, command, args, labels, annotations, envFrom, secretEnv, imagePullSecrets, ports, gpus, gpuNumaBind, gpuWhole, gpuModels, avoidGpuModels, terminationGracePeriod, preStop",
+				"--set spec.port=70000: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080"}},
+		{name: "every file and --set, each named",
+			files: []Source{{"zz.yaml", []byte(baseLayer + "  memory: 12GB\n")}, {"prod.yaml", []byte("spec:\n  replicas: six\n  cpu: lots\n")}},
+			sets:  []string{"spec.replcas=5", "spec.hpa.max=1"},
+			want: []string{`prod.yaml: spec.replicas: expected int32, got string "six"`,
+				`--set spec.replcas=5: spec.replcas: unknown field; did you mean "replicas"?`,
+				`prod.yaml: spec.cpu: "lots" is not a quantity; use e.g. 250m or 2`,
+				`zz.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`,
+				"--set spec.hpa.max=1: spec.hpa.max: 1 is below min 2; use a max of at least min"}},
+		{name: "a value of the wrong type is not also missing",
+			files: []Source{{"zz.yaml", []byte("name: shop\nspec: {type: 5, image: [a], replicas: 2.5, env: {A: 1}, hpa: 3, ports: [{name: m, port: x}]}\n")}},
+			want: []string{"zz.yaml: spec.type: expected string, got number 5; quote it",
+				"zz.yaml: spec.image: expected string, got list",
+				"zz.yaml: spec.replicas: expected int32, got number 2.5",
+				"zz.yaml: spec.env.A: expected string, got number 1; quote it",
+				"zz.yaml: spec.hpa: expected a map of fields, got number 3",
+				`zz.yaml: spec.ports[0].port: expected int32, got string "x"`}},
+		{name: "a later source's wrong value is still checked",
+			files: []Source{{"zz.yaml", []byte(baseLayer + "  port: http\n")}}, sets: []string{"spec.port=70000"},
+			want: []string{`zz.yaml: spec.port: expected int32, got string "http"`,
+				"--set spec.port=70000: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080"}},
+		{name: "a file that does not decode stops the values, not the other files",
+			files: []Source{{"zz.yaml", []byte("name: [")}, {"prod.yaml", []byte("spec: {replica: 3}\n")}},
+			want: []string{"zz.yaml: not valid YAML: yaml: line 1: did not find expected node content; check indentation and that no key appears twice",
+				`prod.yaml: spec.replica: unknown field; did you mean "replicas"?`}},
+		{name: "--image without a tag names the flag",
+			files: []Source{{"web.yaml", []byte(baseLayer)}}, image: "registry.local/web@sha256:0123abcd",
+			want: []string{"--image registry.local/web@sha256:0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"}},
+		{name: "--image with a bad tag names the flag",
+			files: []Source{{"web.yaml", []byte(baseLayer)}}, image: "registry.local/web:1.0.0+build.5",
+			want: []string{`--image registry.local/web:1.0.0+build.5: its tag "1.0.0+build.5" is not a valid version (letters, digits, '-', '_' and '.', at most 63); give --version 1.4.2, or tag the image`}},
+		{name: "the file's image without a tag names the file and --version",
+			files: []Source{{"web.yaml", []byte(strings.Replace(baseLayer, "shop:1.4.2", "shop", 1))}},
+			want:  []string{"web.yaml: spec.version: missing; set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := DecodeLayers(tt.files, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.image != "" {
+				l.SetImage(tt.image)
+			}
+			errs := l.Validate()
+			if got, want := errs.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Fatalf("errors\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestLayersFlags: --version mends an --image without a tag; a bad --version
+// names the flag.
+func TestLayersFlags(t *testing.T) {
+	l, err := DecodeLayers([]Source{{"web.yaml", []byte(baseLayer)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetImage("registry.local/web@sha256:0123abcd")
+	l.SetVersion("1.5.0")
+	l.SetReplicas(3)
+	if errs := l.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if s := l.App.Spec; s.Version != "1.5.0" || *s.Replicas != 3 || s.Image != "registry.local/web@sha256:0123abcd" {
+		t.Fatalf("spec = %+v", s)
+	}
+	l, err = DecodeLayers([]Source{{"web.yaml", []byte(baseLayer)}}, []string{"spec.replicas=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetVersion("v 1")
+	l.SetReplicas(-1)
+	want := `--set spec.replicas=x: spec.replicas: expected int32, got string "x"` + "\n" +
+		`--version v 1: spec.version: "v 1" is not a valid label value; set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)` + "\n" +
+		"--replicas -1: spec.replicas: -1 is negative; use 0 or more"
+	if got := l.Validate().Error(); got != want {
+		t.Fatalf("errors\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestDocuments: a file holds one app spec; a second document is refused,
+// not dropped. Separators around the one document are fine.
+func TestDocuments(t *testing.T) {
+	tests := []struct {
+		name, data, want string // want "" is no error
+	}{
+		{name: "one document", data: baseLayer},
+		{name: "a leading ---", data: "---\n" + baseLayer},
+		{name: "trailing empty documents", data: baseLayer + "---\n# nothing\n---\n"},
+		{name: "a comment after ---", data: "--- # shop\n" + baseLayer},
+		{name: "two documents", data: baseLayer + "---\n" + strings.Replace(baseLayer, "shop", "cart", -1),
+			want: "multi.yaml holds 2 documents; kubectl zz deploy takes one app spec per file: split them and deploy each"},
+		{name: "an invalid second document", data: "---\n" + baseLayer + "---\nname: y\nspec: {bogus: 1}\n---\n",
+			want: "multi.yaml holds 2 documents; kubectl zz deploy takes one app spec per file: split them and deploy each"},
+		{name: "three, one inline", data: baseLayer + "--- {name: b}\n---\nname: c\n",
+			want: "multi.yaml holds 3 documents; kubectl zz deploy takes one app spec per file: split them and deploy each"},
+		{name: "only separators", data: "---\n---\n", want: "multi.yaml: file is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := DecodeLayers([]Source{{"multi.yaml", []byte(tt.data)}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := l.Validate()
+			if tt.want == "" {
+				if len(got) > 0 {
+					t.Fatal(got)
+				}
+				return
+			}
+			if !strings.HasPrefix(got.Error(), tt.want) {
+				t.Fatalf("errors\n%v\nwant\n%s", got, tt.want)
+			}
+			if _, err := Load("multi.yaml", []byte(tt.data)); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Load: %v", err)
+			}
+		})
+	}
+}
+
+// TestKubernetesManifest: a manifest of another kind is said to be one, in
+// one line, before its fields; a wrong kind or apiVersion in an app spec stays
+// a field error.
+func TestKubernetesManifest(t *testing.T) {
+	const deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: x}}\n  strategy: {}\n  template: {}\nstatus: {}\n"
+	tests := []struct {
+		name, data, want string
+	}{
+		{name: "Deployment", data: deployment,
+			want: `k8s.yaml is a Kubernetes Deployment (apps/v1), not a kubectl zz app spec (apiVersion zz.io/v1, kind App): apply it with kubectl apply, or write an app spec (README "Deploying apps")`},
+		{name: "Service and a Deployment", data: "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n---\n" + deployment,
+			want: `k8s.yaml is a Kubernetes Service (v1), not a kubectl zz app spec (apiVersion zz.io/v1, kind App): apply it with kubectl apply, or write an app spec (README "Deploying apps")`},
+		{name: "metadata without apiVersion", data: "kind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n",
+			want: `k8s.yaml is a Kubernetes ConfigMap, not a kubectl zz app spec (apiVersion zz.io/v1, kind App): apply it with kubectl apply, or write an app spec (README "Deploying apps")`},
+		{name: "wrong kind in an app spec", data: "kind: Deployment\nname: shop\nspec: {type: web, image: a:1}\n",
+			want: `k8s.yaml: kind: "Deployment" is not supported; use App`},
+		{name: "wrong apiVersion in an app spec", data: "apiVersion: zz.io/v2\nkind: App\nname: shop\nspec: {type: web, image: a:1}\n",
+			want: `k8s.yaml: apiVersion: "zz.io/v2" is not supported; use zz.io/v1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := DecodeLayers([]Source{{"k8s.yaml", []byte(tt.data)}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := l.Validate().Error(); got != tt.want {
+				t.Fatalf("errors\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ func (a *App) Validate(file string) Errors {
 	v.typ(s.Type)
 	v.image(s.Image)
 	if s.Image != "" || s.Version != "" { // without an image, its missing tag is no second problem
-		v.labelValue("spec.version", s.Version, "set spec.version, or tag spec.image (shop:1.4.2)")
+		v.labelValue("spec.version", s.Version, "set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)")
 	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		v.add("spec.replicas", fmt.Sprintf("%d is negative", *s.Replicas), "use 0 or more")

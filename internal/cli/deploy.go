@@ -193,20 +193,22 @@ func (o *DeployOptions) Validate() error {
 		}
 		files = []appspec.Source{{Name: "flags", Data: b}}
 	}
+	// Every problem of every file and --set at once: DecodeLayers leaves out
+	// what does not decode, and Validate reports it with the wrong values.
 	layers, err := appspec.DecodeLayers(files, o.Sets)
 	if err != nil {
 		return err
 	}
-	app := layers.App
 	if o.Image != "" {
-		app.Spec.Image, app.Spec.Version = o.Image, ""
+		layers.SetImage(o.Image)
 	}
 	if o.Version != "" {
-		app.Spec.Version = o.Version
+		layers.SetVersion(o.Version)
 	}
 	if o.replicasSet {
-		app.Spec.Replicas = &o.Replicas
+		layers.SetReplicas(o.Replicas)
 	}
+	app := layers.App
 	o.given = app.Clone() // before the defaults: what the revision records
 	if errs := layers.Validate(); len(errs) > 0 {
 		return errs

@@ -63,6 +63,7 @@ const shopSpec = "apiVersion: zz.io/v1\nkind: App\nname: shop\nspec:\n  type: we
 
 func TestDeployDryRun(t *testing.T) {
 	file := writeSpec(t, shopSpec)
+	bad := writeSpec(t, strings.Replace(shopSpec, "256Mi", "12GB", 1)+"  memroy: 1Gi\n  replicas: three\n")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/shop.yaml" {
 			http.NotFound(w, r)
@@ -100,6 +101,21 @@ func TestDeployDryRun(t *testing.T) {
 		{name: "diff and dry-run", args: []string{"-f", file, "--diff"}, wantErr: "--dry-run and --diff exclude each other"},
 		{name: "bad output", args: []string{"-f", file, "-o", "wide"}, wantErr: "--output of --dry-run must be 'yaml' or 'json'"},
 		{name: "missing file", args: []string{"-f", filepath.Join(t.TempDir(), "nope.yaml")}, wantErr: "no such file"},
+		// Every problem of every file and --set at once (app-developer audit).
+		{name: "every problem at once", args: []string{"-f", bad, "--set", "spec.port=70000", "--set", "spec.cpu=lots"},
+			wantErr: bad + `: spec.replicas: expected int32, got string "three"` + "\n" +
+				bad + `: spec.memroy: unknown field; did you mean "memory"?` + "\n" +
+				`--set spec.cpu=lots: spec.cpu: "lots" is not a quantity; use e.g. 250m or 2` + "\n" +
+				bad + `: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi` + "\n" +
+				"--set spec.port=70000: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080"},
+		{name: "image by digest", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd"},
+			wantErr: "--image registry.local/web@sha256:0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"},
+		{name: "image by digest with a version", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd", "--version", "2.0"},
+			want: []string{"image: registry.local/web@sha256:0123abcd", `zz.io/version: "2.0"`}},
+		{name: "two documents", args: []string{"-f", writeSpec(t, shopSpec+"---\n"+strings.Replace(shopSpec, "shop", "cart", -1))},
+			wantErr: "shop.yaml holds 2 documents; kubectl zz deploy takes one app spec per file: split them and deploy each"},
+		{name: "Kubernetes manifest", args: []string{"-f", writeSpec(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: 1, selector: {}, template: {}}\n")},
+			wantErr: `shop.yaml is a Kubernetes Deployment (apps/v1), not a kubectl zz app spec (apiVersion zz.io/v1, kind App): apply it with kubectl apply, or write an app spec (README "Deploying apps")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
