@@ -140,6 +140,26 @@ func TestDeploy(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "shop\n") {
 		t.Errorf("completion of rollback APP = %q, %v; want shop", out, err)
 	}
+	// The same through bash and the script kubectl zz completion bash
+	// prints, as a user's shell runs it. Like kubectl's, the script needs the
+	// bash-completion package's word splitter, not installed here: a minimal
+	// one stands in (words as bash split them, no quoting), and compopt,
+	// which works only inside a completion bash itself started, does nothing.
+	bash := exec.CommandContext(t.Context(), "bash", "-c", `_get_comp_words_by_ref() {
+  cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+}
+compopt() { :; }
+source <("$ZZ" completion bash)
+COMP_WORDS=("$ZZ" --kubeconfig "$KC" -n "$NS" rollback "")
+COMP_CWORD=6
+COMP_LINE="${COMP_WORDS[*]}"
+COMP_POINT=${#COMP_LINE}
+__start_kubectl-zz
+printf '%s\n' "${COMPREPLY[@]}"`)
+	bash.Env = append(os.Environ(), "ZZ="+cluster.GoBuild(t, "./plugins/kubectl-zz"), "KC="+cluster.Kubeconfig, "NS="+ns)
+	if got, err := bash.CombinedOutput(); err != nil || strings.TrimSpace(string(got)) != "shop" {
+		t.Errorf("bash completion of kubectl-zz rollback APP = %q, %v; want shop", got, err)
+	}
 
 	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 9090, ""), "--timeout", "60s")
 	if err != nil || !strings.Contains(out, "deployed as revision 2") {
