@@ -10,8 +10,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// ErrNoMatch is returned when no pod in any cluster matched the selection.
+// ErrNoMatch is returned without Follow when no pod in any cluster matched
+// the selection (a follower waits for pods instead).
 var ErrNoMatch = errors.New("no pod matched; check the app name, -l, --pod, the namespace (-n, -A) and the context")
+
+// ErrNoContainer is returned without Follow when pods matched but the
+// container filter (Selector.Container, ExcludeContainer) left none of their
+// containers, as kubectl logs -c fails for a container the pod lacks; the
+// error names the filter and the containers the pods have.
+var ErrNoContainer = errors.New("the container filter matched no container of the pods")
 
 // ErrNoPrevious is returned for --previous when pods matched but none of
 // their selected containers has restarted: there is no previous run to read.

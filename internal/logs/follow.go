@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +19,10 @@ import (
 )
 
 // Run streams the selected containers' logs until ctx ends (Follow) or every
-// stream has ended. It returns ErrNoMatch when no pod matched at start, and nil
-// on a clean stop by ctx (Ctrl-C).
+// stream has ended, and returns nil on a clean stop by ctx (Ctrl-C). Without
+// Follow it returns ErrNoMatch when no pod matched, and ErrNoContainer when
+// the container filter left no container of the pods that did; a follower
+// says so on ErrOut and waits for pods that match.
 func Run(ctx context.Context, cfg *Config) error {
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams
@@ -39,10 +44,19 @@ func Run(ctx context.Context, cfg *Config) error {
 		m.synced.Store(true)
 		err = m.nothingReadable()
 	}
+	noContainer := m.noContainer()
 	switch {
 	case err != nil:
-	case m.matchedPods.Load() == 0:
+	case m.matchedPods.Load() == 0 && !cfg.Follow:
 		err = ErrNoMatch
+	case m.matchedPods.Load() == 0:
+		// An app scaled to 0 or about to be deployed: wait for its pods,
+		// as stern does, so that logs can be started before a deploy.
+		m.note("no pod matches yet; waiting for %s (Ctrl-C to stop)\n", m.watching())
+	case noContainer != nil && !cfg.Follow:
+		err = noContainer // as kubectl logs -c nosuch
+	case noContainer != nil:
+		m.note("warning: %v; waiting for pods that have one (Ctrl-C to stop)\n", noContainer)
 	case cfg.Selector.Previous && m.started.Load() == 0:
 		err = fmt.Errorf("%w (%s matched)", ErrNoPrevious, pods(m.matchedPods.Load()))
 	}
@@ -71,6 +85,93 @@ func Run(ctx context.Context, cfg *Config) error {
 	}
 	return err
 }
+
+// note prints to ErrOut, if there is one.
+func (m *manager) note(format string, args ...any) {
+	if m.cfg.ErrOut != nil {
+		fmt.Fprintf(m.cfg.ErrOut, format, args...)
+	}
+}
+
+// watching says which pods a follower waits for: its selection, namespaces
+// and contexts.
+func (m *manager) watching() string {
+	var b strings.Builder
+	b.WriteString("pods")
+	var sels []string
+	for _, sel := range []string{m.cfg.LabelSelector, m.cfg.FieldSelector} {
+		if sel != "" {
+			sels = append(sels, sel)
+		}
+	}
+	if len(sels) > 0 {
+		b.WriteString(" with " + strings.Join(sels, ","))
+	}
+	if re := m.cfg.Selector.Pod; re != nil {
+		b.WriteString(" named " + re.String())
+	}
+	if re := m.cfg.Selector.ExcludePod; re != nil {
+		b.WriteString(" not named " + re.String())
+	}
+	// Each context has its namespaces (kubeconfig's or -n); say them once
+	// when they are the same everywhere.
+	var where, contexts []string
+	same := true
+	for i, cl := range m.cfg.Clusters {
+		ns := namespaces(cl.Namespaces)
+		if i > 0 && ns != namespaces(m.cfg.Clusters[0].Namespaces) {
+			same = false
+		}
+		if cl.Name != "" {
+			contexts = append(contexts, cl.Name)
+			ns += " of context " + cl.Name
+		}
+		where = append(where, ns)
+	}
+	switch {
+	case len(where) == 0:
+	case same && len(contexts) > 1:
+		fmt.Fprintf(&b, " in %s of contexts %s", namespaces(m.cfg.Clusters[0].Namespaces), strings.Join(contexts, ", "))
+	case same:
+		b.WriteString(" in " + where[0])
+	default:
+		b.WriteString(" in " + strings.Join(where, "; "))
+	}
+	return b.String()
+}
+
+func namespaces(ns []string) string {
+	switch {
+	case slices.Contains(ns, metav1.NamespaceAll):
+		return "every namespace"
+	case len(ns) == 1:
+		return "namespace " + ns[0]
+	}
+	return "namespaces " + strings.Join(ns, ", ")
+}
+
+// noContainer is the error of a container filter (-c, --exclude-container)
+// that leaves no container of any pod matched at start; nil without a filter,
+// or when a matched pod's containers are not known yet (not scheduled).
+func (m *manager) noContainer() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.cfg.Selector.filtersContainers() || m.containerKept || len(m.containers) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(m.containers))
+	const most = 10
+	if len(names) > most {
+		names = append(names[:most], fmt.Sprintf("and %d more", len(names)-most))
+	}
+	return &noContainerError{fmt.Sprintf("%s matched no container of the %s (their containers: %s)",
+		m.cfg.Selector.filterFlags(), pods(m.matchedPods.Load()), strings.Join(names, ", "))}
+}
+
+type noContainerError struct{ msg string }
+
+func (e *noContainerError) Error() string        { return e.msg }
+func (e *noContainerError) Is(target error) bool { return target == ErrNoContainer }
 
 func pods(n int64) string {
 	if n == 1 {
@@ -124,6 +225,13 @@ type manager struct {
 	firstDeny error
 	unlisted  atomic.Int64 // --no-follow: namespaces whose pods could not be listed
 	synced    atomic.Bool
+
+	// containers holds the names of the containers of the pods matched at
+	// start, when a container filter is set; containerKept that the filter
+	// keeps one of them, or might (a pod whose containers are not known yet).
+	// See noContainer.
+	containers    map[string]bool
+	containerKept bool
 }
 
 // stream is one container's log being followed.
@@ -308,13 +416,21 @@ func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 // reconcile makes the pod's streams match Selector.Targets: new containers and
 // restarts (a new containerID) get a stream, containers no longer listed stop.
 func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, initial bool) {
-	if m.cfg.Selector.MatchPod(pod) && initial {
+	matched := m.cfg.Selector.MatchPod(pod) && initial
+	if matched {
 		m.matchedPods.Add(1)
 	}
 	targets := m.cfg.Selector.Targets(pod)
 	podKey := cl.Name + "/" + pod.Namespace + "/" + pod.Name
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if matched && m.cfg.Selector.filtersContainers() {
+		if m.containers == nil {
+			m.containers = map[string]bool{}
+		}
+		kept, known := m.cfg.Selector.containerNames(pod, m.containers)
+		m.containerKept = m.containerKept || kept || !known
+	}
 	keep := make(map[string]bool, len(targets))
 	keys := make([]string, 0, len(targets))
 	for _, t := range targets {

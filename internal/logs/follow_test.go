@@ -215,14 +215,195 @@ func TestRunFollows(t *testing.T) {
 	}
 }
 
+// TestRunNoMatch: with nothing matched, --no-follow fails at once; a
+// follower (an app scaled to 0, or not deployed yet) says once on stderr what
+// it waits for, keeps watching and follows the pods that appear.
 func TestRunNoMatch(t *testing.T) {
-	cfg := &Config{
-		Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-a", "app")), Namespaces: []string{"ns"}}},
-		Selector: Selector{Pod: mustRe(t, "^cart-")},
-		Follow:   true, Tail: -1, Out: io.Discard, ErrOut: io.Discard, OpenStream: newFakeKubelet().open,
+	tests := []struct {
+		name     string
+		clusters []Cluster
+		label    string
+		pod      string
+		wantNote string
+	}{
+		{"pod regex, one namespace", []Cluster{{Name: "east", Namespaces: []string{"ns"}}}, "", "^cart-",
+			"no pod matches yet; waiting for pods named ^cart- in namespace ns of context east (Ctrl-C to stop)\n"},
+		{"app scaled to 0, current context", []Cluster{{Namespaces: []string{"ns"}}}, contract.LabelApp + "=cart", "",
+			"no pod matches yet; waiting for pods with " + contract.LabelApp + "=cart in namespace ns (Ctrl-C to stop)\n"},
+		{"two contexts, every namespace", []Cluster{{Name: "east", Namespaces: []string{metav1.NamespaceAll}}, {Name: "west", Namespaces: []string{metav1.NamespaceAll}}}, contract.LabelApp + "=cart", "",
+			"no pod matches yet; waiting for pods with " + contract.LabelApp + "=cart in every namespace of contexts east, west (Ctrl-C to stop)\n"},
+		{"two contexts, their namespaces", []Cluster{{Name: "east", Namespaces: []string{"ns", "b"}}, {Name: "west", Namespaces: []string{"ns"}}}, "", "^cart-",
+			"no pod matches yet; waiting for pods named ^cart- in namespaces ns, b of context east; namespace ns of context west (Ctrl-C to stop)\n"},
 	}
-	if err := Run(t.Context(), cfg); err != ErrNoMatch {
-		t.Fatalf("Run = %v, want ErrNoMatch", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			newCfg := func(follow bool, out, errOut io.Writer, k *fakeKubelet) (*Config, *fake.Clientset) {
+				first := fake.NewClientset(appPod("shop-a", "app")) // matches neither the label nor the regex
+				clusters := slices.Clone(tc.clusters)
+				for i := range clusters {
+					if i == 0 {
+						clusters[i].Client = first
+					} else {
+						clusters[i].Client = fake.NewClientset()
+					}
+				}
+				cfg := &Config{
+					Clusters: clusters, LabelSelector: tc.label, Format: Format{Output: OutputRaw},
+					Follow: follow, Tail: -1, Out: out, ErrOut: errOut, OpenStream: k.open,
+				}
+				if tc.pod != "" {
+					cfg.Selector.Pod = mustRe(t, tc.pod)
+				}
+				return cfg, first
+			}
+
+			cfg, _ := newCfg(false, io.Discard, io.Discard, newFakeKubelet())
+			if err := Run(t.Context(), cfg); err != ErrNoMatch {
+				t.Fatalf("--no-follow: Run = %v, want ErrNoMatch", err)
+			}
+
+			k := newFakeKubelet()
+			var out, errOut syncbuf.Buffer
+			cfg, client := newCfg(true, &out, &errOut, k)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- Run(ctx, cfg) }()
+			waitFor(t, "the note that it waits", func() bool { return errOut.String() != "" })
+			if got := errOut.String(); got != tc.wantNote {
+				t.Errorf("stderr %q, want %q", got, tc.wantNote)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("a follower with no pod matched stopped: %v", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			// The app is deployed: its pod is followed as any.
+			cart := appPod("cart-1", "app")
+			cart.Namespace, cart.Labels[contract.LabelApp] = "ns", "cart"
+			if _, err := client.CoreV1().Pods("ns").Create(ctx, cart, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			key := cfg.Clusters[0].Name + "/ns/cart-1/app"
+			k.add(key, 3)
+			waitFor(t, "the new pod's 3 lines", func() bool { return strings.Count(out.String(), "\n") == 3 })
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run after Ctrl-C = %v, want nil", err)
+			}
+			if strings.Count(errOut.String(), "no pod matches yet") != 1 {
+				t.Errorf("stderr %q, want the note once", errOut.String())
+			}
+		})
+	}
+}
+
+// TestRunContainerFilterMatchesNone: pods matched but -c or
+// --exclude-container leaves none of their containers: --no-follow fails
+// naming the filter and the containers the pods have (as kubectl logs -c
+// nosuch fails) instead of saying nothing has started; a follower warns and
+// follows a pod that has one when it appears.
+func TestRunContainerFilterMatchesNone(t *testing.T) {
+	pendingWithSpec := appPod("shop-p") // not started: its containers are known from its spec
+	pendingWithSpec.Spec.Containers = []corev1.Container{{Name: "app"}, {Name: "log-agent"}}
+	unscheduled := appPod("shop-u") // neither spec (as the informer keeps it) nor status
+	tests := []struct {
+		name             string
+		pods             []runtime.Object
+		container, exclu string
+		wantErr          string // --no-follow; "" for success
+		wantLines        int
+		wantStderr       string
+	}{
+		{name: "-c matches none", pods: []runtime.Object{appPod("shop-a", "app", "log-agent"), appPod("shop-b", "app", "log-agent")}, container: "nosuch",
+			wantErr: "-c nosuch matched no container of the 2 pods (their containers: app, log-agent)"},
+		{name: "--exclude-container leaves none", pods: []runtime.Object{appPod("shop-a", "app")}, exclu: ".*",
+			wantErr: "--exclude-container '.*' matched no container of the 1 pod (their containers: app)"},
+		{name: "both leave none", pods: []runtime.Object{appPod("shop-a", "app", "log-agent"), appPod("shop-b", "app", "side")}, container: "^(app|side)$", exclu: "app|side",
+			wantErr: "-c '^(app|side)$' --exclude-container 'app|side' matched no container of the 2 pods (their containers: app, log-agent, side)"},
+		{name: "not started, spec known", pods: []runtime.Object{pendingWithSpec}, container: "nosuch",
+			wantErr: "-c nosuch matched no container of the 1 pod (their containers: app, log-agent)"},
+		{name: "one pod has it", pods: []runtime.Object{appPod("shop-a", "app"), appPod("shop-b", "app", "log-agent")}, container: "log-agent",
+			wantLines: 2},
+		{name: "not scheduled: nothing to tell", pods: []runtime.Object{unscheduled}, container: "nosuch",
+			wantStderr: "1 pod matched, but no container has started yet"},
+		{name: "one not scheduled: it might have it", pods: []runtime.Object{unscheduled, appPod("shop-a", "app")}, container: "nosuch",
+			wantStderr: "2 pods matched, but no container has started yet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFakeKubelet()
+			k.add("east/ns/shop-b/log-agent", 2)
+			client := fake.NewClientset(tc.pods...)
+			out, errOut := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+			cfg := &Config{
+				Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
+				Format:   Format{Output: OutputRaw}, Tail: -1, Out: out, ErrOut: errOut, OpenStream: k.open,
+			}
+			if tc.container != "" {
+				cfg.Selector.Container = mustRe(t, tc.container)
+			}
+			if tc.exclu != "" {
+				cfg.Selector.ExcludeContainer = mustRe(t, tc.exclu)
+			}
+			err := Run(t.Context(), cfg)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("--no-follow: Run = %v, want nil", err)
+			case tc.wantErr != "" && (!errors.Is(err, ErrNoContainer) || err.Error() != tc.wantErr):
+				t.Fatalf("--no-follow: Run = %v, want ErrNoContainer %q", err, tc.wantErr)
+			}
+			if n := strings.Count(out.String(), "\n"); n != tc.wantLines {
+				t.Errorf("--no-follow: %d lines, want %d", n, tc.wantLines)
+			}
+			if !strings.Contains(errOut.String(), tc.wantStderr) || (tc.wantStderr == "" && errOut.String() != "") {
+				t.Errorf("--no-follow: stderr %q, want %q", errOut.String(), tc.wantStderr)
+			}
+			if tc.wantErr == "" || tc.name == "not started, spec known" {
+				return // the informer's pods carry no spec
+			}
+
+			// Following, the same is a warning, and a pod that has the
+			// container is followed when it appears.
+			out, errOut = &syncbuf.Buffer{}, &syncbuf.Buffer{}
+			cfg.Out, cfg.ErrOut, cfg.Follow = out, errOut, true
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- Run(ctx, cfg) }()
+			wantWarning := "warning: " + tc.wantErr + "; waiting for pods that have one (Ctrl-C to stop)\n"
+			waitFor(t, "the warning", func() bool { return errOut.String() != "" })
+			if got := errOut.String(); got != wantWarning {
+				t.Errorf("follow: stderr %q, want %q", got, wantWarning)
+			}
+			if cfg.Selector.ExcludeContainer != nil && cfg.Selector.ExcludeContainer.String() == ".*" {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("follow: Run after Ctrl-C = %v", err)
+				}
+				return
+			}
+			if _, err := client.CoreV1().Pods("ns").Create(ctx, appPod("shop-n", "nosuch", "app"), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			k.add("east/ns/shop-n/nosuch", 2)
+			k.add("east/ns/shop-n/app", 2)
+			want := 2
+			if tc.container != "nosuch" {
+				want = 0
+			}
+			if want > 0 {
+				waitFor(t, "the new pod's container", func() bool { return strings.Count(out.String(), "\n") == want })
+			}
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("follow: Run after Ctrl-C = %v", err)
+			}
+			if got := out.String(); strings.Count(got, "\n") != want || strings.Contains(got, "shop-n/app") {
+				t.Errorf("follow: out %q, want %d lines of shop-n/nosuch", got, want)
+			}
+		})
 	}
 }
 

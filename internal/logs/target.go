@@ -2,6 +2,7 @@ package logs
 
 import (
 	"regexp"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -118,4 +119,66 @@ func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus, pr
 		return t, false // waiting, or not started yet
 	}
 	return t, true
+}
+
+// filtersContainers reports whether -c or --exclude-container is set.
+func (s *Selector) filtersContainers() bool {
+	return s.Container != nil || s.ExcludeContainer != nil
+}
+
+// containerNames adds to names the containers of pod that the selector looks
+// at (init and ephemeral ones only when asked for), from its spec and its
+// status, whether started or not; it reports whether the container filter
+// keeps any of them, and whether any were found: a pod not scheduled yet, seen
+// through the informer's slim copy (no spec, no status), has none to tell.
+func (s *Selector) containerNames(pod *corev1.Pod, names map[string]bool) (kept, known bool) {
+	add := func(name string) {
+		names[name], known = true, true
+		if s.matchContainer(name) {
+			kept = true
+		}
+	}
+	if s.Init {
+		for _, c := range pod.Spec.InitContainers {
+			add(c.Name)
+		}
+		for _, st := range pod.Status.InitContainerStatuses {
+			add(st.Name)
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		add(c.Name)
+	}
+	for _, st := range pod.Status.ContainerStatuses {
+		add(st.Name)
+	}
+	if s.Ephemeral {
+		for _, c := range pod.Spec.EphemeralContainers {
+			add(c.Name)
+		}
+		for _, st := range pod.Status.EphemeralContainerStatuses {
+			add(st.Name)
+		}
+	}
+	return kept, known
+}
+
+// filterFlags names the container filter as given on the command line.
+func (s *Selector) filterFlags() string {
+	var parts []string
+	if s.Container != nil {
+		parts = append(parts, "-c "+shellWord(s.Container.String()))
+	}
+	if s.ExcludeContainer != nil {
+		parts = append(parts, "--exclude-container "+shellWord(s.ExcludeContainer.String()))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellWord quotes a regex that a shell would not take as one word.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`*?[]{}()|&;<>!#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
