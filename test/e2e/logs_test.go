@@ -189,6 +189,18 @@ func TestLogs(t *testing.T) {
 			t.Fatalf("err = %v, want ErrNoMatch", err)
 		}
 	})
+	// As stern: following an app with no pod yet waits for its pods, so
+	// logs can start before the deploy.
+	t.Run("following waits for pods", func(t *testing.T) {
+		f := startLogs(t, "--kubeconfig", cluster.Kubeconfig, "-n", ns, "later", "--tail", "0", "-o", "json")
+		cluster.WaitFor(t, 30*time.Second, "logs to say it waits", func(context.Context) (bool, string, error) {
+			return strings.Contains(f.errOut.String(), "no pod matches yet; waiting for pods with zz.io/app=later in namespace "+ns), f.errOut.String(), nil
+		})
+		logsApp(t, cluster.Client, ns, "later", 1, "app")
+		cluster.RunningPods(t, ns, contract.LabelApp+"=later", 1, 60*time.Second)
+		attach(t, file, f.out.String, 1)
+		f.stop(t)
+	})
 
 	f := startLogs(t, "--kubeconfig", cluster.Kubeconfig, "-n", ns, "-l", contract.LabelApp+" in (alpha,beta)", "--tail", "0", "-o", "json")
 	attach(t, file, f.out.String, 3+2*2)
