@@ -222,8 +222,12 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 func ShapeTable(shapes []gpushare.ShapeRoom) (header []string, rows [][]string) {
 	header = []string{"MEMORY", "CARDS", "SHARE", "MORE", "UNUSABLE FREE"}
 	for _, r := range shapes {
-		rows = append(rows, []string{mib(r.MemMiB), strconv.Itoa(r.Cards), fmt.Sprintf("%.0f%%", 100*r.Share),
-			strconv.Itoa(r.Pods), mib(r.UnusableMiB)})
+		mem, cards := mib(r.MemMiB), strconv.Itoa(r.Cards)
+		if r.Whole {
+			// Whole cards of any size up to it (kubectl zz gpu --fit --whole).
+			mem, cards = "≤"+mem, cards+" whole"
+		}
+		rows = append(rows, []string{mem, cards, fmt.Sprintf("%.0f%%", 100*r.Share), strconv.Itoa(r.Pods), mib(r.UnusableMiB)})
 	}
 	return header, rows
 }

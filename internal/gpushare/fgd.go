@@ -49,10 +49,18 @@ func NewMix(counts map[Request]int) *Mix {
 }
 
 func compareRequest(a, b Request) int {
-	if a.MemMiB != b.MemMiB {
+	switch {
+	case a.MemMiB != b.MemMiB:
 		return int(sign(a.MemMiB - b.MemMiB))
+	case a.Cards != b.Cards:
+		return a.Cards - b.Cards
+	case a.Whole != b.Whole:
+		if a.Whole {
+			return 1
+		}
+		return -1
 	}
-	return a.Cards - b.Cards
+	return 0
 }
 
 // Frag is the expected fragmentation of one node, in MiB, for a request drawn

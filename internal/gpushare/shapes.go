@@ -18,20 +18,22 @@ type ShapeRoom struct {
 	UnusableMiB int64 `json:"unusableMiB"`
 }
 
-// ShapeRooms is the room of every shape of the recent stream, in Mix order
-// (by size, then cards); nil before any GPU request was seen. It counts the
-// nodes binpack counts: known, with a readable inventory.
+// ShapeRooms is the room of every shape of the recent stream, in Shapes
+// order (by size, then cards, a whole-card shape after the shared one of its
+// size); nil before any GPU request was seen. It counts the nodes binpack
+// counts: known, with a readable inventory. A whole-card shape's room is
+// the pods of it the empty cards up to its memory could take (Room), its
+// unusable free memory all the rest (wholeStranded).
 func (l *Ledger) ShapeRooms() []ShapeRoom {
-	mix := l.stream.Mix()
-	if len(mix.Shapes) == 0 {
+	shapes := l.stream.Shapes()
+	if len(shapes.Shapes) == 0 {
 		return nil
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	h := l.room.headroom(mix, l.nodes)
-	out := make([]ShapeRoom, len(mix.Shapes))
-	for m, sh := range mix.Shapes {
-		out[m] = ShapeRoom{Request: sh.Request, Share: sh.Weight, Pods: int(h.Room[m])}
+	out := make([]ShapeRoom, len(shapes.Shapes))
+	for m, sh := range shapes.Shapes {
+		out[m] = ShapeRoom{Request: sh.Request, Share: sh.Weight}
 	}
 	var r nodeRoom
 	for _, n := range l.nodes {
@@ -40,8 +42,32 @@ func (l *Ledger) ShapeRooms() []ShapeRoom {
 		}
 		r.set(n.cards)
 		for m := range out {
-			out[m].UnusableMiB += stranded(r.free, out[m].Request)
+			req := out[m].Request
+			if req.Whole {
+				out[m].Pods += Room(n.cards, req)
+				out[m].UnusableMiB += wholeStranded(n.cards, req)
+				continue
+			}
+			out[m].Pods += r.pods(req)
+			out[m].UnusableMiB += stranded(r.free, req)
 		}
 	}
 	return out
+}
+
+// wholeStranded is the free memory of cards no pod of whole-card request r
+// can take: cards holding a pod, larger than it asks, or left over when a
+// size has fewer empty cards than it needs.
+func wholeStranded(cards []Card, r Request) int64 {
+	var free int64
+	for i := range cards {
+		if cards[i].Healthy {
+			free += cards[i].FreeMiB()
+		}
+	}
+	eachSize(cards, r, func(s Request) bool {
+		free -= int64(Room(cards, s)*s.Cards) * s.MemMiB
+		return true
+	})
+	return free
 }

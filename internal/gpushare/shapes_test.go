@@ -51,3 +51,37 @@ func TestShapeRooms(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeRoomsWhole: a whole-card shape is judged as such (empty cards of
+// any size up to it), apart from a shared shape of the same size, where the
+// audit found --shapes pricing it as its most on every card (MORE 0 while
+// --fit --whole found room); binpack's Mix still counts it as its most.
+func TestShapeRoomsWhole(t *testing.T) {
+	l := NewLedger()
+	l.SetNode(gpuNode(t, "w1", 16384, 16384)) // two empty small cards: one whole pod
+	l.SetNode(gpuNode(t, "w2", 40960, 40960)) // one card holds a pod: none
+	l.SetNode(gpuNode(t, "w3", 81920))        // one card: none
+	uid := types.UID("held")
+	if _, err := l.Reserve("w2", types.NamespacedName{Name: "held"}, uid, Request{MemMiB: 10240, Cards: 1}, BestFit, time.Unix(1e9, 0)); err != nil {
+		t.Fatal(err)
+	}
+	whole, shared := Request{MemMiB: 81920, Cards: 2, Whole: true}, Request{MemMiB: 81920, Cards: 2}
+	l.Stream().Observe("a", whole)
+	l.Stream().Observe("b", shared)
+	want := []ShapeRoom{
+		{Request: shared, Share: 0.5, Pods: 0, UnusableMiB: 32768 + 30720 + 40960 + 81920},
+		{Request: whole, Share: 0.5, Pods: 1, UnusableMiB: 30720 + 40960 + 81920},
+	}
+	got := l.ShapeRooms()
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("shape %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if mix := l.Stream().Mix(); len(mix.Shapes) != 1 || mix.Shapes[0].Request != shared || mix.Shapes[0].Weight != 1 {
+		t.Errorf("binpack's mix %+v, want the whole request counted as its most", mix.Shapes)
+	}
+}

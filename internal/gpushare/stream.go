@@ -25,9 +25,10 @@ type Stream struct {
 	mu     sync.Mutex
 	ring   []Request
 	next   int
-	counts map[Request]int
+	counts map[Request]int // by shape, whole-card requests apart
 	seen   map[types.UID]struct{}
 	mix    *Mix // cached; nil after a change
+	shapes *Mix // cached; nil after a change
 }
 
 // NewStream returns an empty stream of the last size requests.
@@ -51,8 +52,9 @@ func (s *Stream) ObservePod(pod *corev1.Pod) {
 
 // Observe records one request, once per uid.
 func (s *Stream) Observe(uid types.UID, req Request) {
-	// A shape is memory × cards: a whole-card request counts as its most.
-	req.SameNUMA, req.Models, req.AvoidModels, req.UUIDs, req.AvoidUUIDs, req.Whole = false, "", "", "", "", false
+	// A shape is memory × cards, and whether the cards are whole (Shapes);
+	// binpack's Mix counts a whole-card request as its most.
+	req.SameNUMA, req.Models, req.AvoidModels, req.UUIDs, req.AvoidUUIDs = false, "", "", "", ""
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.seen[uid]; ok {
@@ -70,7 +72,7 @@ func (s *Stream) Observe(uid types.UID, req Request) {
 		s.next = (s.next + 1) % len(s.ring)
 	}
 	s.counts[req]++
-	s.mix = nil
+	s.mix, s.shapes = nil, nil
 }
 
 // Forget drops a deleted pod from the pods seen (its request stays in the
@@ -87,7 +89,14 @@ func (s *Stream) Mix() *Mix {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mix == nil {
-		s.mix = NewMix(topShapes(s.counts, MaxShapes))
+		// Binpack weighs what a request may take: a whole-card one, any
+		// card up to its memory, as that much on each of its cards.
+		merged := make(map[Request]int, len(s.counts))
+		for r, n := range s.counts {
+			r.Whole = false
+			merged[r] += n
+		}
+		s.mix = NewMix(topShapes(merged, MaxShapes))
 	}
 	return s.mix
 }
@@ -111,6 +120,19 @@ func topShapes(counts map[Request]int, n int) map[Request]int {
 		top[r] = counts[r]
 	}
 	return top
+}
+
+// Shapes is the distribution of the stream's MaxShapes most frequent
+// shapes as pods asked for them: a whole-card request is its own shape
+// (Whole), which kubectl zz gpu --shapes and the zz_gpu_shape_* metrics
+// judge as such. The returned Mix is shared and must not be changed.
+func (s *Stream) Shapes() *Mix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shapes == nil {
+		s.shapes = NewMix(topShapes(s.counts, MaxShapes))
+	}
+	return s.shapes
 }
 
 // Stream is the recent request stream binpack measures its Mix from.
