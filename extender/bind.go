@@ -60,7 +60,11 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
 	a, err := b.Decider.GPU.Reserve(args.Node, key, pod.UID, req, policy, b.Now())
 	if err != nil {
-		return fmt.Errorf("reserve %s on %s: %w", req, args.Node, err)
+		// The filter passed the node, so the memory went in between, most
+		// often to a pod bound a moment before (kube-scheduler binds while
+		// it filters the next pod); the user reads this as the pod's
+		// SchedulerError, so it says so.
+		return fmt.Errorf("the cards the filter saw were taken before the bind, most likely by a pod bound a moment earlier; kube-scheduler tries the pod again: reserve %s on %s: %w", req, args.Node, err)
 	}
 	if err := podannotate.Set(ctx, b.Client, pod.Namespace, pod.Name, pod.UID, a.Annotations()); err != nil {
 		// The write may have landed all the same: the cache clears it.

@@ -72,9 +72,24 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 		return req, "", err
 	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
-		return req, "", fmt.Errorf("pod asks for %d cards; the largest GPU node has %d", req.Cards, most)
+		return req, "", fmt.Errorf("%w: pod asks for %d cards; the largest GPU node has %d", errTooManyCards, req.Cards, most)
 	}
 	return req, policy, nil
+}
+
+// errTooManyCards is a request no node has cards enough for: a verdict on
+// every node (the pod waits as Unschedulable, and a larger node added later
+// takes it), not an error of the call, which kube-scheduler reports as a
+// SchedulerError and retries as a failure of the extender.
+var errTooManyCards = errors.New("too many cards")
+
+// refuseAll fails every node of names with why, unresolvable.
+func refuseAll(names []string, why string) *extenderv1.ExtenderFilterResult {
+	failed := make(map[string]string, len(names))
+	for _, name := range names {
+		failed[name] = why
+	}
+	return &extenderv1.ExtenderFilterResult{NodeNames: &[]string{}, FailedAndUnresolvableNodes: failed}
 }
 
 // Filter keeps the nodes with enough cards that each have enough free memory.
@@ -92,6 +107,10 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		// Not a GPU pod (a profile without managedResources sends every
 		// pod): every node passes.
 		return &extenderv1.ExtenderFilterResult{NodeNames: args.NodeNames, Nodes: args.Nodes, FailedAndUnresolvableNodes: map[string]string{}}
+	}
+	if errors.Is(err, errTooManyCards) {
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return refuseAll(names, why)
 	}
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
@@ -166,6 +185,10 @@ func (d *Decider) Preemption(args *extenderv1.ExtenderPreemptionArgs) (*extender
 	req, policy, err := d.request(args.Pod)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: cands}, nil
+	}
+	if errors.Is(err, errTooManyCards) {
+		// No eviction gives it cards enough.
+		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: map[string]*extenderv1.MetaVictims{}}, nil
 	}
 	if err != nil {
 		return nil, err

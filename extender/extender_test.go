@@ -133,7 +133,9 @@ func TestFilter(t *testing.T) {
 			"gone": "node gone is not in the extender's cache"}},
 		{name: "two cards", pod: gpuPod("p", "1Gi", 2), pass: []string{"t4"}, failed: map[string]string{
 			"a100": "node has 1 GPU cards < 2 asked"}},
-		{name: "more cards than any node", pod: gpuPod("p", "1Gi", 3), callErr: "pod asks for 3 cards; the largest GPU node has 2"},
+		{name: "more cards than any node", pod: gpuPod("p", "1Gi", 3), pass: []string{}, failed: map[string]string{
+			"t4": "pod asks for 3 cards; the largest GPU node has 2", "a100": "pod asks for 3 cards; the largest GPU node has 2",
+			"cpu": "pod asks for 3 cards; the largest GPU node has 2", "gone": "pod asks for 3 cards; the largest GPU node has 2"}},
 		{name: "zero memory", pod: gpuPod("p", "0", 0), callErr: "must be positive"},
 		{name: "cards without memory", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 1)
@@ -201,6 +203,25 @@ func TestFilter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTooManyCards: a pod asking for more cards than any node has is a
+// verdict on every node, not an error of the call (which kube-scheduler
+// shows as a SchedulerError and retries as the extender's failure), and no
+// preemption is offered for it.
+func TestTooManyCards(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("t4", 15360, 15360)})
+	pod := gpuPod("p", "1Gi", 9)
+	var res extenderv1.ExtenderFilterResult
+	if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: pod, NodeNames: names("t4")}, &res); code != http.StatusOK || res.Error != "" ||
+		res.NodeNames == nil || len(*res.NodeNames) != 0 || res.FailedAndUnresolvableNodes["t4"] != "pod asks for 9 cards; the largest GPU node has 2" {
+		t.Fatalf("filter: status %d, %+v", code, res)
+	}
+	var pre extenderv1.ExtenderPreemptionResult
+	victims := map[string]*extenderv1.MetaVictims{"t4": {}}
+	if code := e.call(t, "/gpu/preempt", extenderv1.ExtenderPreemptionArgs{Pod: pod, NodeNameToMetaVictims: victims}, &pre); code != http.StatusOK || len(pre.NodeNameToMetaVictims) != 0 {
+		t.Fatalf("preempt: status %d, %+v", code, pre)
 	}
 }
 
