@@ -1,6 +1,7 @@
 package appspec
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -107,7 +108,41 @@ func TestValidationErrors(t *testing.T) {
 		{name: "empty preStop", spec: "type: web\n  image: a:1\n  preStop: [' ']", want: "spec.preStop: starts with an empty program name"},
 		{name: "reserved label", spec: "type: web\n  image: a:1\n  labels: {zz.io/app: x}", want: "spec.labels.zz.io/app: is reserved: kubectl zz sets it"},
 		{name: "reserved k8s label", spec: "type: web\n  image: a:1\n  labels: {app.kubernetes.io/version: x}", want: "spec.labels.app.kubernetes.io/version: is reserved"},
-		{name: "reserved annotation", spec: "type: web\n  image: a:1\n  annotations: {zz.io/debug: 'true'}", want: "spec.annotations.zz.io/debug: is reserved"},
+		{name: "reserved annotation", spec: "type: web\n  image: a:1\n  annotations: {zz.io/debug: 'true'}", want: "spec.annotations.zz.io/debug: is reserved: kubectl zz sets it; deploy with --debug instead"},
+		{name: "annotation of the extender", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-indexes: '0'}",
+			want: "spec.annotations.zz.io/gpu-indexes: is reserved to the zz extender and device plugin: they write it when they give the pod its cards"},
+		{name: "annotation of the device plugin", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-mem-used: x}",
+			want: "spec.annotations.zz.io/gpu-mem-used: is reserved to the zz extender and device plugin"},
+		{name: "annotation of the preemption", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-nomination: x}",
+			want: "spec.annotations.zz.io/gpu-nomination: is reserved to the zz extender and device plugin"},
+		{name: "annotation of a record", spec: "type: web\n  image: a:1\n  annotations: {zz.io/apply-id: x}", want: "spec.annotations.zz.io/apply-id: is reserved: kubectl zz sets it"},
+		{name: "annotation of the webhook", spec: "type: web\n  image: a:1\n  annotations: {zz.io/scheduler-fallback: x}", want: "spec.annotations.zz.io/scheduler-fallback: is reserved: the zz webhook sets it"},
+		{name: "annotation a spec field sets: whole", spec: "type: web\n  image: a:1\n  gpuMem: 80Gi\n  annotations: {zz.io/gpu-whole: 'true'}",
+			want: "spec.annotations.zz.io/gpu-whole: is what spec.gpuWhole sets; set spec.gpuWhole: true instead"},
+		{name: "annotation a spec field sets: models", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-model: A100}",
+			want: "spec.annotations.zz.io/gpu-model: is what spec.gpuModels sets; set spec.gpuModels instead"},
+		{name: "annotation a spec field sets: avoid", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-model-avoid: T4}",
+			want: "spec.annotations.zz.io/gpu-model-avoid: is what spec.avoidGpuModels sets; set spec.avoidGpuModels instead"},
+		{name: "annotation a spec field sets: numa", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-numa-bind: 'true'}",
+			want: "spec.annotations.zz.io/gpu-numa-bind: is what spec.gpuNumaBind sets; set spec.gpuNumaBind: true instead"},
+		{name: "node annotation on a pod", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-cordon: x}", want: "spec.annotations.zz.io/gpu-cordon: is a node annotation"},
+		{name: "gpu annotation zz does not read", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-polcy: spread}",
+			want: "spec.annotations.zz.io/gpu-polcy: is not a GPU annotation zz reads on a pod; an app's GPU choices are"},
+		{name: "gpu policy unknown", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-policy: tight}",
+			want: `spec.annotations.zz.io/gpu-policy: GPU policy "tight" is unknown; use "binpack", "bestfit" or "spread"`},
+		{name: "gpu policy without gpu", spec: "type: web\n  image: a:1\n  annotations: {zz.io/gpu-policy: spread}",
+			want: "spec.annotations.zz.io/gpu-policy: is set without spec.gpuMem or spec.gpus"},
+		{name: "gpu card empty", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-card: ' , '}",
+			want: `spec.annotations.zz.io/gpu-card: " , " names no card`},
+		{name: "priority class", spec: "type: web\n  image: a:1\n  priorityClassName: Batch_Low", want: `spec.priorityClassName: "Batch_Low" is not a PriorityClass name; use the name kubectl get priorityclass shows`},
+		{name: "gpus zero", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  gpus: 0", want: "spec.gpus: 0 asks for no card, yet with spec.gpuMem it would mean one; leave spec.gpus out for one card"},
+		{name: "gpus zero alone", spec: "type: web\n  image: a:1\n  gpus: 0", want: "spec.gpus: 0 asks for no card"},
+		{name: "gpus negative", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  gpus: -1", want: "spec.gpus: -1 is out of range; use 1 to 16"},
+		{name: "gpuMem in bytes, as HAMi's MiB", spec: "type: web\n  image: a:1\n  gpuMem: '4096'",
+			want: "zz.yaml: spec.gpuMem: 4096 is 4096 bytes; write 4096Mi (MiB, as HAMi's gpumem) or 4Gi"},
+		{name: "gpuMem in bytes, as GiB", spec: "type: web\n  image: a:1\n  gpuMem: '16'", want: "spec.gpuMem: 16 is 16 bytes; write 16Mi (MiB, as HAMi's gpumem) or 16Gi"},
+		{name: "gpuMem in kilobytes", spec: "type: web\n  image: a:1\n  gpuMem: 512Ki", want: "spec.gpuMem: 512Ki is 524288 bytes; write a byte quantity such as 4Gi or 3000Mi"},
+		{name: "gpuMem zero", spec: "type: web\n  image: a:1\n  gpuMem: '0'", want: `spec.gpuMem: "0" is not positive`},
 		{name: "bad label key", spec: "type: web\n  image: a:1\n  labels: {'a b': x}", want: "spec.labels.a b: is not a valid key"},
 		{name: "bad label value", spec: "type: web\n  image: a:1\n  labels: {team: 'a b'}", want: `spec.labels.team: "a b" is not a valid label value`},
 		{name: "envFrom both", spec: "type: web\n  image: a:1\n  envFrom: [{secret: a, configMap: b}]", want: "spec.envFrom[0]: needs exactly one of secret and configMap"},
@@ -228,5 +263,55 @@ func TestSuggestInListsAndMaps(t *testing.T) {
 	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  envFrom: [{secrt: s}]\n"))
 	if err == nil || !strings.Contains(err.Error(), `did you mean "secret"?`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestGPUChoices: the GPU settings a user chooses pass, and spec.gpus is
+// defaulted only when it is left out.
+func TestGPUChoices(t *testing.T) {
+	tests := []struct {
+		name      string
+		spec      string // appended to the spec block, indented by two
+		wantCards int32
+	}{
+		{name: "gpuMem alone: one card", spec: "gpuMem: 4Gi\n", wantCards: 1},
+		{name: "gpus given", spec: "gpuMem: 4Gi\n  gpus: 3\n", wantCards: 3},
+		{name: "gpus alone: whole cards of the pool", spec: "pool: a100\n  gpus: 2\n", wantCards: 2},
+		{name: "no GPU", spec: "memory: 1Gi\n", wantCards: 0},
+		{name: "placement policy, cards, and the webhook's switches", spec: "gpuMem: 4Gi\n  annotations: {zz.io/gpu-policy: spread, zz.io/gpu-card: 'GPU-8f2b,GPU-1a2b', zz.io/gpu-card-avoid: GPU-3c4d, zz.io/inject-disable: lxcfs, zz.io/log-agent: 'on'}\n", wantCards: 1},
+		{name: "priority", spec: "gpuMem: 4Gi\n  priorityClassName: batch-low\n", wantCards: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := Load("zz.yaml", []byte("name: train\nspec:\n  type: worker\n  image: reg/train:1\n  "+tt.spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := app.Spec.Cards(); got != tt.wantCards {
+				t.Errorf("cards = %d, want %d", got, tt.wantCards)
+			}
+			if app.Spec.AsksGPU() != (tt.wantCards > 0) {
+				t.Errorf("AsksGPU = %v with %d cards", app.Spec.AsksGPU(), tt.wantCards)
+			}
+		})
+	}
+}
+
+// TestGPUsRecorded: revision records written while spec.gpus was a plain
+// number load as they were, and marshal back to the same bytes.
+func TestGPUsRecorded(t *testing.T) {
+	for _, rec := range []string{
+		`{"apiVersion":"zz.io/v1","kind":"App","name":"train","spec":{"type":"worker","image":"reg/train:1","gpuMem":"4Gi","gpus":2}}`,
+		`{"apiVersion":"zz.io/v1","kind":"App","name":"train","spec":{"type":"worker","image":"reg/train:1","gpuMem":"4Gi"}}`,
+		`{"apiVersion":"zz.io/v1","kind":"App","name":"train","spec":{"type":"worker","image":"reg/train:1"}}`,
+	} {
+		var app App
+		if err := json.Unmarshal([]byte(rec), &app); err != nil {
+			t.Fatalf("%s: %v", rec, err)
+		}
+		out, err := json.Marshal(&app)
+		if err != nil || string(out) != rec {
+			t.Errorf("record %s\nmarshals back as %s (%v)", rec, out, err)
+		}
 	}
 }

@@ -17,6 +17,10 @@ func (a *App) Clone() *App {
 		r := *s.Replicas
 		s.Replicas = &r
 	}
+	if s.GPUs != nil {
+		n := *s.GPUs
+		s.GPUs = &n
+	}
 	s.Env = maps.Clone(s.Env)
 	s.ConfigFiles = maps.Clone(s.ConfigFiles)
 	s.Labels = maps.Clone(s.Labels)

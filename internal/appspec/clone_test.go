@@ -8,7 +8,7 @@ import (
 // TestCloneSharesNothing fails when a field that refers to memory (map,
 // slice, pointer) is added to Spec and Clone does not copy it.
 func TestCloneSharesNothing(t *testing.T) {
-	r := int32(3)
+	r, n := int32(3), int32(2)
 	a := &App{APIVersion: APIVersion, Kind: Kind, Name: "shop", Spec: Spec{
 		Type: TypeWeb, Image: "registry.local/shop:1.0", Replicas: &r,
 		Env: map[string]string{"A": "1"}, ConfigFiles: map[string]string{"a": "b"},
@@ -16,7 +16,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
 		Command:   []string{"run"}, Args: []string{"-v"}, EnvFrom: []EnvFrom{{Secret: "s"}},
 		ImagePullSecrets: []string{"login"}, Ports: []Port{{Name: "m", Port: 7070}},
-		GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
+		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
 	}}
 	c := a.Clone()

@@ -107,8 +107,10 @@ type Spec struct {
 	// Ports are extra named container ports (metrics, admin); the Service
 	// exposes them too.
 	Ports []Port `json:"ports,omitempty"`
-	// GPUs is how many cards each pod shares (zz.io/gpu), default 1 with gpuMem.
-	GPUs int32 `json:"gpus,omitempty"`
+	// GPUs is how many cards each pod shares (zz.io/gpu), 1 when left out
+	// with gpuMem. A pointer, so that gpus: 0 (refused) is told from unset;
+	// revision records written when it was a number load alike.
+	GPUs *int32 `json:"gpus,omitempty"`
 	// GPUNUMABind keeps all of a pod's cards on one NUMA node, or the pod
 	// waits (zz.io/gpu-numa-bind).
 	GPUNUMABind bool `json:"gpuNumaBind,omitempty"`
@@ -120,6 +122,9 @@ type Spec struct {
 	// whose model names one of these ([T4]; zz.io/gpu-model-avoid).
 	GPUModels      []string `json:"gpuModels,omitempty"`
 	AvoidGPUModels []string `json:"avoidGpuModels,omitempty"`
+	// PriorityClassName is the pods' PriorityClass (spec.priorityClassName of
+	// the pod template): GPU preemption evicts lower-priority pods for it.
+	PriorityClassName string `json:"priorityClassName,omitempty"`
 	// TerminationGracePeriod is how long a stopping pod gets before
 	// SIGKILL, a duration ("45s"); default 30s, 60s for java.
 	TerminationGracePeriod string `json:"terminationGracePeriod,omitempty"`
@@ -223,14 +228,29 @@ func (a *App) Default() {
 	if s.HPA != nil && s.HPA.CPUPercent == 0 {
 		s.HPA.CPUPercent = DefaultCPUPercent
 	}
-	if s.GPUs == 0 && s.GPUMem != "" {
-		s.GPUs = 1
+	if s.GPUs == nil && s.GPUMem != "" {
+		one := int32(1)
+		s.GPUs = &one
 	}
 	for i := range s.Ports {
 		if s.Ports[i].Protocol == "" {
 			s.Ports[i].Protocol = "TCP"
 		}
 	}
+}
+
+// Cards is how many cards each pod asks for: spec.gpus, 0 when unset.
+func (s *Spec) Cards() int32 {
+	if s.GPUs == nil {
+		return 0
+	}
+	return *s.GPUs
+}
+
+// AsksGPU says the app asks for GPU cards: memory on them (gpuMem), or
+// whole cards alone (gpus, on a pool whose webhook policy sizes them).
+func (s *Spec) AsksGPU() bool {
+	return s.GPUMem != "" || s.Cards() > 0
 }
 
 // ImageTag returns the tag of an image reference ("1.2" of "reg:5000/a:1.2"),

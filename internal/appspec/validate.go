@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 // maxNameLen leaves room for the suffixes of rendered objects ("-config",
@@ -38,7 +40,7 @@ func (a *App) Validate(file string) Errors {
 	v.quantity("spec.cpu", s.CPU, "use e.g. 250m or 2")
 	v.quantity("spec.memory", s.Memory, "use e.g. 512Mi or 2Gi")
 	if s.GPUMem != "" {
-		v.quantity("spec.gpuMem", s.GPUMem, "use e.g. 4Gi or 3000Mi (memory per card)")
+		v.gpuMem(s.GPUMem)
 	}
 	v.port(s)
 	v.health(s)
@@ -126,6 +128,19 @@ func (v *validator) quantity(field, value, fix string) {
 	}
 	if q.Sign() <= 0 {
 		v.add(field, fmt.Sprintf("%q is not positive", value), fix)
+	}
+}
+
+// gpuMem is a positive quantity of at least 1Mi: a plain number is bytes,
+// and 4096 is what a HAMi user writes for 4096 MiB (nvidia.com/gpumem).
+func (v *validator) gpuMem(value string) {
+	q, err := resource.ParseQuantity(value)
+	if err != nil || q.Sign() <= 0 {
+		v.quantity("spec.gpuMem", value, "use e.g. 4Gi or 3000Mi (memory per card)")
+		return
+	}
+	if b := q.Value(); b < 1<<20 {
+		v.add("spec.gpuMem", fmt.Sprintf("%s is %d bytes", value, b), "write "+gpushare.BytesFix(q, "MiB, as HAMi's gpumem"))
 	}
 }
 

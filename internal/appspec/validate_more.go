@@ -39,14 +39,96 @@ var reservedKeys = map[string]bool{
 	contract.LabelK8sName: true, contract.LabelK8sVersion: true, contract.LabelK8sManagedBy: true,
 }
 
+// Why spec.annotations may not hold a zz.io/ key: the message and its fix.
+type reservedWhy struct{ msg, fix string }
+
+var (
+	byPlacement = reservedWhy{"is reserved to the zz extender and device plugin: they write it when they give the pod its cards",
+		"leave it out; choose cards with spec.gpuModels, spec.avoidGpuModels or the annotations zz.io/gpu-card and zz.io/gpu-card-avoid"}
+	byKubectlZZ = reservedWhy{"is reserved: kubectl zz sets it", "use a key of your own, e.g. team or example.com/owner"}
+)
+
+// reservedAnnotations are the zz.io/ pod annotations an app spec may not
+// set, each with the true reason. The other zz.io/gpu-* keys that a pod
+// may carry are the user's choice and pass (gpuChoices); zz.io/gpu-* keys
+// zz does not read on a pod are refused as unknown (a typo would be
+// ignored), and other zz.io/ keys pass (a webhook policy may add sidecars
+// by them, and zz.io/inject-disable is the pod's switch).
+var reservedAnnotations = map[string]reservedWhy{
+	contract.AnnotationGPUIndexes:    byPlacement,
+	contract.AnnotationGPUUUIDs:      byPlacement,
+	contract.AnnotationGPUMemMiB:     byPlacement,
+	contract.AnnotationGPUAssumeTime: byPlacement,
+	contract.AnnotationGPUAssigned:   byPlacement,
+	contract.AnnotationContainerGPU:  byPlacement,
+	contract.AnnotationGPUMemUsed:    byPlacement,
+	contract.AnnotationGPUNomination: byPlacement,
+	contract.AnnotationNodeGPUInventory: {"is a node annotation (the device plugin's card inventory), not a pod's",
+		"leave it out"},
+	contract.AnnotationNodeGPUCordon: {"is a node annotation (kubectl zz gpu cordon), not a pod's",
+		"leave it out; to keep the app off cards, use the annotation zz.io/gpu-card-avoid"},
+	contract.AnnotationSchedulerFallback: {"is reserved: the zz webhook sets it", "leave it out"},
+	contract.AnnotationDebug:             {"is reserved: kubectl zz sets it", "deploy with --debug instead"},
+	contract.AnnotationApplyID:           byKubectlZZ,
+	contract.AnnotationImage:             byKubectlZZ,
+	contract.AnnotationDeployedBy:        byKubectlZZ,
+	contract.AnnotationDeployedAt:        byKubectlZZ,
+	contract.AnnotationGPUWhole:          {"is what spec.gpuWhole sets", "set spec.gpuWhole: true instead"},
+	contract.AnnotationGPUModel:          {"is what spec.gpuModels sets", "set spec.gpuModels instead, e.g. [A100, H100]"},
+	contract.AnnotationGPUModelAvoid:     {"is what spec.avoidGpuModels sets", "set spec.avoidGpuModels instead, e.g. [T4]"},
+	contract.AnnotationGPUNUMABind:       {"is what spec.gpuNumaBind sets", "set spec.gpuNumaBind: true instead"},
+}
+
+// gpuChoices are the GPU pod annotations an app spec may set: the app's
+// placement policy and the cards it must be on or off, each checked as the
+// extender reads it.
+var gpuChoices = map[string]func(string) error{
+	contract.AnnotationGPUPolicy: func(v string) error {
+		_, err := gpushare.ParsePolicy(v, gpushare.Binpack)
+		if v == "" {
+			err = fmt.Errorf("is empty; use %q, %q or %q", gpushare.Binpack, gpushare.BestFit, gpushare.Spread)
+		}
+		return err
+	},
+	contract.AnnotationGPUCard:      func(v string) error { _, err := gpushare.ParseUUIDs(v); return err },
+	contract.AnnotationGPUCardAvoid: func(v string) error { _, err := gpushare.ParseUUIDs(v); return err },
+}
+
+// annotationKey checks a zz.io/ key of spec.annotations.
+func (v *validator) annotationKey(s *Spec, field, key, value string) {
+	if why, ok := reservedAnnotations[key]; ok {
+		v.add(field, why.msg, why.fix)
+		return
+	}
+	if check, ok := gpuChoices[key]; ok {
+		switch {
+		case !s.AsksGPU():
+			v.add(field, "is set without spec.gpuMem or spec.gpus", "set gpuMem, the memory per card, e.g. 4Gi")
+		default:
+			if err := check(value); err != nil {
+				v.add(field, err.Error(), "")
+			}
+		}
+		return
+	}
+	if strings.HasPrefix(key, contract.Prefix+"gpu") {
+		v.add(field, "is not a GPU annotation zz reads on a pod",
+			"an app's GPU choices are spec.gpuMem, spec.gpus, spec.gpuWhole, spec.gpuNumaBind, spec.gpuModels, spec.avoidGpuModels and the annotations "+
+				contract.AnnotationGPUPolicy+", "+contract.AnnotationGPUCard+" and "+contract.AnnotationGPUCardAvoid)
+	}
+}
+
 // escapeHatches checks the fields that reach past the templates: command,
 // labels, annotations, envFrom, secretEnv, imagePullSecrets, ports, gpus,
 // the grace period and preStop.
 func (v *validator) escapeHatches(s *Spec) {
 	v.command("spec.command", s.Command)
 	v.command("spec.preStop", s.PreStop)
-	v.metaKeys("spec.labels", s.Labels, true)
-	v.metaKeys("spec.annotations", s.Annotations, false)
+	v.metaKeys(s, "spec.labels", s.Labels, true)
+	v.metaKeys(s, "spec.annotations", s.Annotations, false)
+	if p := s.PriorityClassName; p != "" && len(validation.IsDNS1123Subdomain(p)) > 0 {
+		v.add("spec.priorityClassName", fmt.Sprintf("%q is not a PriorityClass name", p), "use the name kubectl get priorityclass shows, e.g. batch-low")
+	}
 	for i, e := range s.EnvFrom {
 		field := fmt.Sprintf("spec.envFrom[%d]", i)
 		switch {
@@ -80,14 +162,16 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.ports(s)
 	// gpus alone asks for whole cards: the webhook gives them on a pool whose
 	// policy sets gpuCardMemory, and refuses the pods with the fix elsewhere.
-	gpu := s.GPUMem != "" || s.GPUs > 0
+	gpu := s.AsksGPU()
 	switch {
+	case s.GPUs != nil && *s.GPUs == 0:
+		v.add("spec.gpus", "0 asks for no card, yet with spec.gpuMem it would mean one", "leave spec.gpus out for one card (or spec.gpuMem too for none)")
+	case s.GPUs != nil && (*s.GPUs < 0 || *s.GPUs > maxGPUs):
+		v.add("spec.gpus", fmt.Sprintf("%d is out of range", *s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	case s.GPUNUMABind && !gpu:
 		v.add("spec.gpuNumaBind", "is set without spec.gpuMem or spec.gpus", "set gpuMem, the memory per card, e.g. 4Gi, and gpus, the cards to keep on one NUMA node")
 	case s.GPUWhole && s.GPUMem == "":
 		v.add("spec.gpuWhole", "is set without spec.gpuMem", "set gpuMem to the most memory a card may have, e.g. 80Gi: the pod gets whole cards of any size up to it, and a quota counts that much per card")
-	case s.GPUs < 0 || s.GPUs > maxGPUs:
-		v.add("spec.gpus", fmt.Sprintf("%d is out of range", s.GPUs), fmt.Sprintf("use 1 to %d cards per pod", maxGPUs))
 	}
 	v.gpuModels("spec.gpuModels", s.GPUModels, gpu)
 	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
@@ -105,10 +189,12 @@ func (v *validator) command(field string, cmd []string) {
 	}
 }
 
-func (v *validator) metaKeys(field string, m map[string]string, labels bool) {
+func (v *validator) metaKeys(s *Spec, field string, m map[string]string, labels bool) {
 	for _, k := range sortedKeys(m) {
 		f := field + "." + k
 		switch {
+		case !labels && strings.HasPrefix(k, contract.Prefix):
+			v.annotationKey(s, f, k, m[k])
 		case strings.HasPrefix(k, contract.Prefix) || reservedKeys[k]:
 			v.add(f, "is reserved: kubectl zz sets it", "use a key of your own, e.g. team or example.com/owner")
 		case len(validation.IsQualifiedName(k)) > 0:

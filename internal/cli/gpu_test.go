@@ -358,7 +358,7 @@ func TestGPUFit(t *testing.T) {
 		{[]string{"gpu", "--policy", "spread"}, "add --fit"},
 		{[]string{"gpu", "--fit", "8Gi", "--pods"}, "three views: give one"},
 		{[]string{"gpu", "--fit", "lots"}, `--fit "lots" is neither GPU memory per card (24Gi, 3000Mi) nor pod/NAME`},
-		{[]string{"gpu", "--fit", "24"}, "--fit: zz.io/gpu-mem 24 is less than 1Mi; it is in bytes: write 4Gi, not 4"},
+		{[]string{"gpu", "--fit", "24"}, "--fit: zz.io/gpu-mem 24 is 24 bytes, less than 1Mi: write 24Mi (MiB, as HAMi's gpumem counts) or 24Gi"},
 		{[]string{"gpu", "--fit", "8Gi", "--cards", "65"}, "--cards 65: a pod asks for 1 to 64 cards"},
 		{[]string{"gpu", "--fit", "8Gi", "--cards", "-1"}, "--cards -1: a pod asks for 1 to 64 cards"},
 		{[]string{"gpu", "--fit", "8Gi", "--cards", "0"}, "--cards 0: a pod asks for 1 to 64 cards"},

@@ -185,7 +185,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		}
 		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 		if err != nil {
-			return nil, fmt.Errorf("apply %s %s/%s: %w", kind, ns, o.GetName(), err)
+			return nil, fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
 		}
 		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
 			return nil, err

@@ -197,7 +197,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			st.Health = HealthProgressing
 		}
 		if rs.ReplicaFailure != "" {
-			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure)})
+			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure) + SpecWords(rs.ReplicaFailure)})
 		}
 		if rs.Failed != "" {
 			failures[key] = append(failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})

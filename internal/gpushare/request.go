@@ -401,12 +401,33 @@ func NewRequest(mem resource.Quantity, cards int64) (Request, error) {
 		return Request{}, fmt.Errorf("%s %s must be positive, e.g. 4Gi", contract.ResourceGPUMem, mem.String())
 	}
 	if bytes < MiB {
-		return Request{}, fmt.Errorf("%s %s is less than 1Mi; it is in bytes: write 4Gi, not 4", contract.ResourceGPUMem, mem.String())
+		return Request{}, fmt.Errorf("%s %s is %d bytes, less than 1Mi: write %s", contract.ResourceGPUMem, mem.String(), bytes, BytesFix(mem, "MiB, as HAMi's gpumem counts"))
 	}
 	if cards <= 0 || cards > MaxCards {
 		return Request{}, fmt.Errorf("%s %d must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards, MaxCards)
 	}
 	return Request{MemMiB: (bytes + MiB - 1) / MiB, Cards: int(cards)}, nil
+}
+
+// BytesFix is the fix for GPU memory written as a plain number, which is
+// bytes ("4096"), where MiB was meant (HAMi's nvidia.com/gpumem counts
+// MiB) or GiB: "4096Mi (why) or 4Gi", the number as MiB and the same
+// amount in Gi where it is a whole number of them, else the number as Gi
+// where that is no more than a card may have. A value with a suffix of
+// its own ("100m") gets a generic example.
+func BytesFix(mem resource.Quantity, why string) string {
+	n, err := strconv.ParseInt(mem.String(), 10, 64)
+	if err != nil || n <= 0 {
+		return "a byte quantity such as 4Gi or 3000Mi"
+	}
+	fix := fmt.Sprintf("%dMi (%s)", n, why)
+	switch {
+	case n%1024 == 0:
+		fix += fmt.Sprintf(" or %dGi", n/1024)
+	case n <= MaxMemMiB/1024:
+		fix += fmt.Sprintf(" or %dGi", n)
+	}
+	return fix
 }
 
 // Containers returns a pod's init and app containers, in that order: a

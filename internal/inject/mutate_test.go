@@ -350,6 +350,7 @@ func TestSchedulerDown(t *testing.T) {
 	base := testPolicy(t)
 	down := base.WithSchedulerDown(contract.SchedulerName, "lease zz-system/zz-scheduler not renewed since 10:00:00Z")
 	own := podOpt(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })
+	named := podOpt(func(p *corev1.Pod) { p.Spec.SchedulerName = contract.SchedulerName })
 	stale := podOpt(func(p *corev1.Pod) {
 		p.Annotations = map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName}
 	})
@@ -367,6 +368,13 @@ func TestSchedulerDown(t *testing.T) {
 		{"a scheduler of its own kept", "shop-ns", down, []podOpt{own}, "batch-scheduler", "", ""},
 		{"a namespace on the default scheduler", "batch", down, nil, corev1.DefaultSchedulerName, "", ""},
 		{"a copied fallback note dropped when routed", "shop-ns", base, []podOpt{stale}, contract.SchedulerName, "", ""},
+		// kubectl zz deploy names zz-scheduler on GPU apps' templates: the
+		// webhook keeps it, as the one it would set, up or down, whatever
+		// the namespace's scheduler, with no fallback note.
+		{"a GPU pod naming zz-scheduler, up", "shop-ns", base, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
+		{"a GPU pod naming zz-scheduler, down", "shop-ns", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
+		{"a GPU pod naming zz-scheduler in a default-scheduler namespace", "batch", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
+		{"a GPU pod naming zz-scheduler in an unrouted namespace", "other-ns", base, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -66,6 +66,15 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		Affinity:                      r.affinity(),
 		Containers:                    []corev1.Container{r.container()},
 		Volumes:                       r.volumes(),
+		PriorityClassName:             r.s.PriorityClassName,
+	}
+	if r.s.AsksGPU() {
+		// Only zz-scheduler places GPU pods (it calls the extender that
+		// chooses their cards). The webhook routes them there in the
+		// namespaces it serves; named here, they are placed in any other
+		// too instead of waiting on the default scheduler for good.
+		// Other apps' scheduler stays the webhook policy's choice.
+		spec.SchedulerName = contract.SchedulerName
 	}
 	// What a ResourceQuota on GPU memory counts, set here too so an app
 	// deployed where the webhook does not run is counted (and admitted).
@@ -215,9 +224,9 @@ func (r *renderer) resources() corev1.ResourceRequirements {
 	if r.s.GPUMem != "" {
 		req.Limits[contract.ResourceGPUMem] = resource.MustParse(r.s.GPUMem)
 	}
-	if r.s.GPUMem != "" || r.s.GPUs > 0 {
+	if r.s.AsksGPU() {
 		// gpus alone: whole cards, which the webhook's pool sizes (gpuCardMemory).
-		req.Limits[contract.ResourceGPU] = *resource.NewQuantity(int64(r.s.GPUs), resource.DecimalSI)
+		req.Limits[contract.ResourceGPU] = *resource.NewQuantity(int64(r.s.Cards()), resource.DecimalSI)
 	}
 	return req
 }

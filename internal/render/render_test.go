@@ -253,3 +253,32 @@ func TestGPUWhole(t *testing.T) {
 		t.Errorf("annotations %v, limits %v: want gpu-whole, 80Gi per card, 160Gi in all", tpl.Annotations, l)
 	}
 }
+
+// TestGPUScheduler: an app asking for GPU cards names zz-scheduler itself,
+// so it is placed in a namespace the webhook does not serve too; other
+// apps leave the scheduler to the webhook policy. priorityClassName goes
+// on the pod template as written.
+func TestGPUScheduler(t *testing.T) {
+	tests := []struct {
+		name          string
+		extra         string
+		wantScheduler string
+		wantPriority  string
+	}{
+		{name: "GPU memory", extra: "  gpuMem: 6Gi\n", wantScheduler: contract.SchedulerName},
+		{name: "GPU memory on several cards", extra: "  gpuMem: 6Gi\n  gpus: 2\n", wantScheduler: contract.SchedulerName},
+		{name: "whole cards", extra: "  gpuMem: 80Gi\n  gpuWhole: true\n", wantScheduler: contract.SchedulerName},
+		{name: "cards alone, sized by the pool", extra: "  pool: a100\n  gpus: 2\n", wantScheduler: contract.SchedulerName},
+		{name: "no GPU", extra: "  memory: 1Gi\n", wantScheduler: ""},
+		{name: "priority without GPU", extra: "  priorityClassName: batch-low\n", wantPriority: "batch-low"},
+		{name: "priority with GPU", extra: "  gpuMem: 6Gi\n  priorityClassName: infer-high\n", wantScheduler: contract.SchedulerName, wantPriority: "infer-high"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := trainDeployment(t, tt.extra).Spec.Template.Spec
+			if spec.SchedulerName != tt.wantScheduler || spec.PriorityClassName != tt.wantPriority {
+				t.Errorf("schedulerName %q, priorityClassName %q; want %q, %q", spec.SchedulerName, spec.PriorityClassName, tt.wantScheduler, tt.wantPriority)
+			}
+		})
+	}
+}

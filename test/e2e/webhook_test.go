@@ -304,7 +304,8 @@ func webhookGPU(t *testing.T, ns string) {
 	// of the same spec can change, instead of waiting out --timeout.
 	start := time.Now()
 	_, errOut, err := zz(t, ns, "deploy", "--name", "huge", "--type", "worker", "--image", "registry.local/huge:1", "--set", "spec.gpuMem=200Gi", "--timeout", "3m")
-	if err == nil || !strings.Contains(err.Error(), "refused at admission: FailedCreate:") || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
+	if err == nil || !strings.Contains(err.Error(), "refused at admission: FailedCreate:") || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") ||
+		!strings.Contains(err.Error(), "in the app spec: spec.gpuMem: at most 80Gi") {
 		t.Fatalf("deploy of a 200Gi GPU app: err = %v\n%s", err, errOut)
 	}
 	if waited := time.Since(start); waited > time.Minute {
