@@ -406,14 +406,18 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 			return contextErr(t.context, fmt.Errorf("pod %s/%s is already on node %s: --fit judges a pod that waits, or a request such as --fit 24Gi", pod.Namespace, pod.Name, pod.Spec.NodeName))
 		}
 		if req, policy, err = gpushare.PodPlacement(pod, o.policy); err != nil {
-			return contextErr(t.context, fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err))
+			return contextErr(t.context, fmt.Errorf("pod %s/%s: %w%s", pod.Namespace, pod.Name, err, deploy.GPUAskHint(pod, "")))
 		}
 		if pod.Spec.PreemptionPolicy == nil || *pod.Spec.PreemptionPolicy != corev1.PreemptNever {
 			preemptor = pod
 		}
-		// Room is not why it waits when no scheduler has looked at it.
+		// Room is not why it waits when no scheduler has looked at it, or
+		// when its scheduler cannot give it cards.
 		if why := deploy.UntriedReason(pod, time.Now()); why != "" {
 			untried = "; but " + why
+		}
+		if why := deploy.GPUAskHint(pod, ""); why != "" {
+			untried = "; but" + strings.TrimPrefix(why, ";")
 		}
 		// Nor when its scheduling failed with an error (an extender down).
 		if p, ok := deploy.PodProblem(pod); ok && p.Reason == corev1.PodReasonSchedulerError {

@@ -225,10 +225,17 @@ func TestGPUFit(t *testing.T) {
 	objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}})
 	waiting := func(name string, ann map[string]string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", UID: types.UID("u-" + name), Annotations: ann},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+			Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
 				contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
 			Status: corev1.PodStatus{Phase: corev1.PodPending}}
 	}
+	// Waiting on a scheduler that cannot give it cards, and on nvidia.com/
+	// resources no node offers: room is not why they wait.
+	elsewhere := waiting("elsewhere", nil)
+	elsewhere.Spec.SchedulerName = corev1.DefaultSchedulerName
+	nvidia := waiting("nvidia", nil)
+	nvidia.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
+	objs = append(objs, elsewhere, nvidia)
 	urgent := waiting("urgent", nil)
 	urgent.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("20Gi")
 	urgent.Spec.Priority = ptr.To[int32](100)
@@ -280,6 +287,8 @@ func TestGPUFit(t *testing.T) {
 		// Nor when its scheduling failed with an error: the extender is down.
 		{[]string{"gpu", "--fit", "pod/erred", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
 			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
+		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			`; but it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace ns-a zz.io/injection=enabled`},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
@@ -310,7 +319,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/erred\npod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 
@@ -371,6 +380,7 @@ func TestGPUFit(t *testing.T) {
 		{[]string{"gpu", "--fit", "pod/vision-0", "-n", "ns-a"}, "pod ns-a/vision-0 is already on node gpu-1: --fit judges a pod that waits"},
 		{[]string{"gpu", "--fit", "pod/nope", "-n", "ns-a"}, `pods "nope" not found`},
 		{[]string{"gpu", "--fit", "pod/waiting-bad", "-n", "ns-a"}, `pod ns-a/waiting-bad: annotation zz.io/gpu-numa-bind: "yes" is not a boolean`},
+		{[]string{"gpu", "--fit", "pod/nvidia", "-n", "ns-a"}, "; it asks for nvidia.com/gpu, which no node offers here: zz shares GPUs as zz.io/gpu-mem (GPU memory on each card) and zz.io/gpu (cards)"},
 	} {
 		if _, _, err := zz(tt.args...); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)

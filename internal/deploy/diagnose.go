@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"maps"
 	"fmt"
 	"slices"
 	"sort"
@@ -86,6 +87,8 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			}
 			if p.Reason == corev1.PodReasonSchedulerError {
 				p.Detail += extenderDown(c.Message)
+			} else {
+				p.Detail += GPUAskHint(pod, c.Message)
 			}
 			// A GPU pod zz preempts for waits for its victims, not for luck.
 			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
@@ -205,6 +208,36 @@ func notScheduled(pod *corev1.Pod, now time.Time) string {
 		}
 	}
 	return d
+}
+
+// GPUAskHint says why a GPU pod waits when no room would help (msg is its
+// scheduler's verdict; "" when not known): it asks for GPU memory but names
+// a scheduler that cannot give it cards (its namespace not served by the zz
+// webhook, which routes such pods), or it asks for nvidia.com/ resources no
+// node offers (a pod written for NVIDIA's device plugin or HAMi). "" for
+// any other pod.
+func GPUAskHint(pod *corev1.Pod, msg string) string {
+	if _, err := gpushare.PodRequest(pod); !errors.Is(err, gpushare.ErrNoGPU) {
+		if name := pod.Spec.SchedulerName; name != contract.SchedulerName {
+			if name == "" {
+				name = corev1.DefaultSchedulerName
+			}
+			return fmt.Sprintf("; it asks for %s, which only %s places, but names scheduler %q: label namespace %s %s=%s (the zz webhook routes such pods), or set schedulerName: %s",
+				contract.ResourceGPUMem, contract.SchedulerName, name, pod.Namespace, contract.LabelInjection, contract.InjectionEnabled, contract.SchedulerName)
+		}
+		return ""
+	}
+	if msg == "" || strings.Contains(msg, "Insufficient "+contract.NVIDIAResourcePrefix) {
+		for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+			for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
+				if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
+					return fmt.Sprintf("; it asks for %s, which no node offers here: zz shares GPUs as %s (GPU memory on each card) and %s (cards), so ask for those (%s: 1 becomes %s: the card's memory, with annotation %s: \"true\" for a card of its own)",
+						r, contract.ResourceGPUMem, contract.ResourceGPU, r, contract.ResourceGPUMem, contract.AnnotationGPUWhole)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // extenderDown is what a scheduler error reaching the zz extender adds:

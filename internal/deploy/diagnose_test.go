@@ -377,3 +377,42 @@ func TestWebhookDown(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUAskHint: a GPU pod that waits on a scheduler unable to give it
+// cards, or on nvidia.com/ resources no node offers, is told why and what
+// to write (a GPU-user audit found both waiting with no word); other pods
+// are not.
+func TestGPUAskHint(t *testing.T) {
+	unschedulable := func(msg string, limits corev1.ResourceList, scheduler string) *corev1.Pod {
+		p := pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: "Unschedulable", Message: msg}}}, "")
+		p.Spec.SchedulerName = scheduler
+		p.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}
+		return p
+	}
+	gpu := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPUMemTotal: resource.MustParse("4Gi")}
+	nvidia := corev1.ResourceList{"nvidia.com/gpumem": resource.MustParse("4000"), "nvidia.com/gpu": resource.MustParse("1")}
+	const insufficientZZ = "0/8 nodes are available: 3 Insufficient zz.io/gpu-mem, 5 node(s) didn't match Pod's node affinity/selector."
+	const insufficientNV = "0/8 nodes are available: 3 Insufficient nvidia.com/gpu, 5 node(s) didn't match Pod's node affinity/selector."
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"GPU pod on the default scheduler", unschedulable(insufficientZZ, gpu, corev1.DefaultSchedulerName),
+			`; it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace team-a zz.io/injection=enabled (the zz webhook routes such pods), or set schedulerName: zz-scheduler`},
+		{"GPU pod on zz-scheduler", unschedulable("0/8 nodes are available: 8 largest free card 2048 MiB < 4096 MiB asked.", gpu, contract.SchedulerName), ""},
+		{"nvidia.com/gpu no node offers", unschedulable(insufficientNV, nvidia, contract.SchedulerName),
+			`; it asks for nvidia.com/gpu, which no node offers here: zz shares GPUs as zz.io/gpu-mem (GPU memory on each card) and zz.io/gpu (cards), so ask for those (nvidia.com/gpu: 1 becomes zz.io/gpu-mem: the card's memory, with annotation zz.io/gpu-whole: "true" for a card of its own)`},
+		{"nvidia.com/gpu waiting for something else", unschedulable("0/8 nodes are available: 8 Insufficient cpu.", nvidia, contract.SchedulerName), ""},
+		{"no GPU", unschedulable(insufficientZZ, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}, corev1.DefaultSchedulerName), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, ok := PodProblem(tt.pod)
+			if !ok || !strings.HasSuffix(p.Detail, tt.want) || tt.want == "" && strings.Contains(p.Detail, "; it asks for") {
+				t.Fatalf("detail %q, want it to end with %q", p.Detail, tt.want)
+			}
+		})
+	}
+}
