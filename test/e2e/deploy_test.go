@@ -547,3 +547,24 @@ func TestConcurrentDeploy(t *testing.T) {
 		t.Errorf("status after deploy v5: %v\n%s", err, out)
 	}
 }
+
+// TestGPUAppAnyNamespace: a GPU app deployed into a namespace the zz webhook
+// does not serve is placed by zz-scheduler all the same (its pod template
+// names it), with its cards chosen; it used to wait on the default
+// scheduler for good ("Insufficient zz.io/gpu-mem", a GPU-user audit).
+func TestGPUAppAnyNamespace(t *testing.T) {
+	startZZScheduler(t)
+	ns := cluster.Namespace(t, nil)
+	spec := filepath.Join(t.TempDir(), "infer.yaml")
+	if err := os.WriteFile(spec, []byte("apiVersion: zz.io/v1\nkind: App\nname: infer\nspec:\n  type: worker\n  image: registry.local/infer:1.0\n  replicas: 1\n  cpu: 100m\n  memory: 64Mi\n  gpuMem: 2Gi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy of a GPU app in a namespace the webhook does not serve: %v\n%s%s", err, out, errOut)
+	}
+	for _, p := range cluster.RunningPods(t, ns, contract.LabelApp+"=infer", 1, 60*time.Second) {
+		if p.Spec.SchedulerName != contract.SchedulerName || p.Annotations[contract.AnnotationGPUIndexes] == "" {
+			t.Errorf("pod %s: scheduler %q, cards %q; want zz-scheduler's choice", p.Name, p.Spec.SchedulerName, p.Annotations[contract.AnnotationGPUIndexes])
+		}
+	}
+}
