@@ -3,8 +3,8 @@ package deploy
 import (
 	"context"
 	"errors"
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
