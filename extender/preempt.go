@@ -129,7 +129,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	// Events name no pod of another namespace: the preemptor's owner reads
 	// its events, and the victims' owners theirs (kube-scheduler, too, gives
 	// a victim only its preemptor's UID).
-	p.event(pod, corev1.EventTypeNormal, contract.ReasonPreempting, "Evicting %d lower-priority pods on node %s for %s of GPU memory",
+	p.event(pod, corev1.EventTypeNormal, contract.ReasonPreempting, "Evicting %d lower-priority pods on node %s to free the GPU memory this pod asks for (%s)",
 		len(plan.Victims), plan.Node, req)
 	if len(plan.Victims) > 0 {
 		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan, since)
