@@ -1,6 +1,7 @@
 package gpushare
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -41,14 +42,8 @@ func TestShapeRooms(t *testing.T) {
 		// 40 GiB: n1's emptier card; n1's 10 GiB hole and n2's 30 are too small.
 		{Request: whole40, Share: 0.5, Pods: 1, UnusableMiB: 10240 + 30720},
 	}
-	got := l.ShapeRooms()
-	if len(got) != len(want) {
+	if got := l.ShapeRooms(); !slices.Equal(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("shape %d: got %+v, want %+v", i, got[i], want[i])
-		}
 	}
 }
 
@@ -72,14 +67,8 @@ func TestShapeRoomsWhole(t *testing.T) {
 		{Request: shared, Share: 0.5, Pods: 0, UnusableMiB: 32768 + 30720 + 40960 + 81920},
 		{Request: whole, Share: 0.5, Pods: 1, UnusableMiB: 30720 + 40960 + 81920},
 	}
-	got := l.ShapeRooms()
-	if len(got) != len(want) {
+	if got := l.ShapeRooms(); !slices.Equal(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("shape %d: got %+v, want %+v", i, got[i], want[i])
-		}
 	}
 	if mix := l.Stream().Mix(); len(mix.Shapes) != 1 || mix.Shapes[0].Request != shared || mix.Shapes[0].Weight != 1 {
 		t.Errorf("binpack's mix %+v, want the whole request counted as its most", mix.Shapes)
