@@ -482,19 +482,26 @@ func TestTimeoutHidesReadsCutByItsDeadline(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fake.NewClientset()
-			ctl := startController(t, c)
-			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-			ctl.setStuck("reg/shop:bad")
+			// Armed once the first deploy is done; before the controller
+			// starts: the fake's reactor chain is not safe to change in use.
 			var mu sync.Mutex
-			reads := 0
+			armed, reads := false, 0
 			c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
 				mu.Lock()
 				defer mu.Unlock()
-				if reads++; reads > 3 {
-					return true, nil, errors.New(tt.readErr)
+				if armed {
+					if reads++; reads > 3 {
+						return true, nil, errors.New(tt.readErr)
+					}
 				}
 				return false, nil, nil
 			})
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:bad")
+			mu.Lock()
+			armed = true
+			mu.Unlock()
 			o := opts()
 			o.Timeout = 300 * time.Millisecond
 			_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")})
