@@ -491,6 +491,12 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 		delete(l, contract.ResourceGPUMemTotal)
 	}
 	refused(t, "a pod asking for cards without GPU memory", create(cardsOnly), "containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem: zz shares cards by GPU memory")
+	// A system priority (the apiserver admits it in any namespace): zz's GPU
+	// preemption would evict other namespaces' GPU pods for it.
+	urgent := pod("urgent", "1Gi", 1)
+	urgent.Spec.PriorityClassName = "system-node-critical"
+	refused(t, "a GPU pod of system-node-critical outside kube-system", create(urgent),
+		"a pod asking for zz.io/gpu-mem may not have a system priority (system-node-critical: 2000001000, above 1000000000) outside kube-system")
 	// Within what is left: 8 GiB on one card.
 	if err := create(pod("one-card", "8Gi", 1)); err != nil {
 		t.Errorf("a pod within what the quota leaves: %v", err)
