@@ -107,6 +107,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "empty command", spec: "type: web\n  image: a:1\n  command: ['', x]", want: "spec.command: starts with an empty program name"},
 		{name: "empty preStop", spec: "type: web\n  image: a:1\n  preStop: [' ']", want: "spec.preStop: starts with an empty program name"},
 		{name: "reserved label", spec: "type: web\n  image: a:1\n  labels: {zz.io/app: x}", want: "spec.labels.zz.io/app: is reserved: kubectl zz sets it"},
+		{name: "label a spec field sets: pool", spec: "type: web\n  image: a:1\n  labels: {zz.io/pool: gpu}", want: "spec.labels.zz.io/pool: is what spec.pool sets; set spec.pool instead"},
+		{name: "label a spec field sets: group", spec: "type: web\n  image: a:1\n  labels: {zz.io/group: g}", want: "spec.labels.zz.io/group: is what spec.group sets; set spec.group instead"},
 		{name: "reserved k8s label", spec: "type: web\n  image: a:1\n  labels: {app.kubernetes.io/version: x}", want: "spec.labels.app.kubernetes.io/version: is reserved"},
 		{name: "reserved annotation", spec: "type: web\n  image: a:1\n  annotations: {zz.io/debug: 'true'}", want: "spec.annotations.zz.io/debug: is reserved: kubectl zz sets it; deploy with --debug instead"},
 		{name: "annotation of the extender", spec: "type: web\n  image: a:1\n  gpuMem: 4Gi\n  annotations: {zz.io/gpu-indexes: '0'}",

@@ -39,6 +39,11 @@ var reservedKeys = map[string]bool{
 	contract.LabelK8sName: true, contract.LabelK8sVersion: true, contract.LabelK8sManagedBy: true,
 }
 
+// specLabels are the zz.io/ labels a spec field sets, by the field.
+var specLabels = map[string]string{
+	contract.LabelPool: "pool", contract.LabelGroup: "group", contract.LabelType: "type", contract.LabelVersion: "version",
+}
+
 // Why spec.annotations may not hold a zz.io/ key: the message and its fix.
 type reservedWhy struct{ msg, fix string }
 
@@ -195,6 +200,8 @@ func (v *validator) metaKeys(s *Spec, field string, m map[string]string, labels 
 		switch {
 		case !labels && strings.HasPrefix(k, contract.Prefix):
 			v.annotationKey(s, f, k, m[k])
+		case labels && specLabels[k] != "":
+			v.add(f, fmt.Sprintf("is what spec.%s sets", specLabels[k]), fmt.Sprintf("set spec.%s instead", specLabels[k]))
 		case strings.HasPrefix(k, contract.Prefix) || reservedKeys[k]:
 			v.add(f, "is reserved: kubectl zz sets it", "use a key of your own, e.g. team or example.com/owner")
 		case len(validation.IsQualifiedName(k)) > 0:
