@@ -56,6 +56,21 @@ func TestPoliciesNameTheContractsKeys(t *testing.T) {
 	}
 }
 
+// TestQuotaPolicyNamesTheContractsEnv keeps the GPU pod env and
+// annotations zz-gpu-mem-total refuses on the contract's names.
+func TestQuotaPolicyNamesTheContractsEnv(t *testing.T) {
+	var all strings.Builder
+	for _, d := range docs(t, "policies/quota.yaml") {
+		all.Write(d)
+	}
+	for _, want := range []string{"'" + contract.EnvVisibleDevices + "'", "'" + contract.EnvMPSPinnedMemLimit + "'", "'" + contract.EnvMPSThreadPercentage + "'",
+		"'" + contract.VisibleDevicesVoid + "'", "'" + contract.VisibleDevicesNone + "'", "'" + contract.CDIAnnotationPrefix + "'"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("policies/quota.yaml does not name %s in its CEL", want)
+		}
+	}
+}
+
 // TestPoliciesNameTheShippedServiceAccounts keeps the user names in the CEL
 // equal to the ServiceAccounts the extender and the device plugin run as.
 func TestPoliciesNameTheShippedServiceAccounts(t *testing.T) {

@@ -529,7 +529,11 @@ func TestWaitWarnsOfUnbalancedPods(t *testing.T) {
 		}
 		return p
 	}
-	c := fake.NewClientset(mk("shop-b", "shop", corev1.DefaultSchedulerName, false), mk("shop-a", "shop", corev1.DefaultSchedulerName, false),
+	// A value that is no scheduler's name (a forged sentence, terminal
+	// escapes) is not read.
+	forged := mk("shop-e", "shop", corev1.DefaultSchedulerName, false)
+	forged.Annotations[contract.AnnotationSchedulerFallback] = "\x1b[2J all healthy"
+	c := fake.NewClientset(forged, mk("shop-b", "shop", corev1.DefaultSchedulerName, false), mk("shop-a", "shop", corev1.DefaultSchedulerName, false),
 		mk("shop-c", "shop", contract.SchedulerName, false), mk("shop-d", "shop", corev1.DefaultSchedulerName, true),
 		mk("cart-a", "cart", corev1.DefaultSchedulerName, false))
 	startController(t, c)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -36,7 +37,11 @@ func Unbalanced(pods []corev1.Pod) *UnbalancedPods {
 // scheduler with the webhook's note, not terminating.
 func (u *UnbalancedPods) add(p *corev1.Pod) *UnbalancedPods {
 	by := p.Annotations[contract.AnnotationSchedulerFallback]
-	if by == "" || p.DeletionTimestamp != nil || (p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName) {
+	// Anyone who writes the namespace's pods can write the annotation: only
+	// a scheduler's name is read, so what kubectl zz prints of it is a name
+	// (no terminal escapes, no sentence of the writer's).
+	if by == "" || len(validation.IsDNS1123Subdomain(by)) > 0 || p.DeletionTimestamp != nil ||
+		(p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName) {
 		return u
 	}
 	if u == nil {

@@ -491,6 +491,18 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 		delete(l, contract.ResourceGPUMemTotal)
 	}
 	refused(t, "a pod asking for cards without GPU memory", create(cardsOnly), "containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem: zz shares cards by GPU memory")
+	// What would override the cards the pod is given: refused where no zz
+	// webhook serves too (this namespace), since GPU pods run everywhere.
+	visible := pod("visible-all", "1Gi", 1)
+	visible.Spec.Containers[0].Env = []corev1.EnvVar{{Name: contract.EnvVisibleDevices, Value: "all"}}
+	refused(t, "a GPU pod setting NVIDIA_VISIBLE_DEVICES=all", create(visible),
+		"containers cuda of a pod asking for zz.io/gpu-mem set NVIDIA_VISIBLE_DEVICES (other than void or none)")
+	mps := pod("mps", "1Gi", 1)
+	mps.Spec.Containers[0].Env = []corev1.EnvVar{{Name: contract.EnvMPSPinnedMemLimit, Value: "0=80G"}}
+	refused(t, "a GPU pod setting its own MPS limit", create(mps), "containers cuda of a pod asking for zz.io/gpu-mem set")
+	cdi := pod("cdi", "1Gi", 1)
+	cdi.Annotations = map[string]string{contract.CDIAnnotationPrefix + "x": "nvidia.com/gpu=all"}
+	refused(t, "a GPU pod with a CDI annotation", create(cdi), "a pod asking for zz.io/gpu-mem may not carry annotations cdi.k8s.io/x")
 	// A system priority (the apiserver admits it in any namespace): zz's GPU
 	// preemption would evict other namespaces' GPU pods for it.
 	urgent := pod("urgent", "1Gi", 1)
@@ -620,6 +632,10 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Spec.NodeName, p.Spec.SchedulerName = node, ""
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a GPU pod with nodeName", err, msgPlacedByHand)
+	// A mirror pod's annotation is anyone's to write; only a node's is one.
+	p.Annotations = map[string]string{"kubernetes.io/config.mirror": "x"}
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	refused(t, "create a GPU pod with nodeName posing as a mirror pod", err, msgPlacedByHand)
 	p = forged("forged-served")
 	p.Annotations = map[string]string{contract.AnnotationGPUAssigned: "true"}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
