@@ -258,6 +258,13 @@ func TestProgressLive(t *testing.T) {
 	if want := "\r\033[Kwaiting: pod x: Unschedulable: 0/8 nodes\n\r\033[Kshop: 1/2, 1s\r\033[Kshop: 1/2, 2s\r\033[Kwaiting: short\n\r\033[Kshop: 1/2, 3s"; b.String() != want {
 		t.Fatalf("live output with a long reason = %q, want %q", b.String(), want)
 	}
+	// A pod's message (the namespace's to write) cannot drive the terminal.
+	b.Reset()
+	p = &progress{out: &b}
+	p.update("shop: 1/2", "pod x: CrashLoopBackOff: \x1b[2J\rall healthy", "e")
+	if want := "shop: 1/2; waiting: pod x: CrashLoopBackOff: ^[[2J\\rall healthy\n"; b.String() != want {
+		t.Fatalf("escaped output = %q, want %q", b.String(), want)
+	}
 	b.Reset()
 	p = &progress{out: &b}
 	p.update("a 1s", "", "x")

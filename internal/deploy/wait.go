@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -48,6 +49,9 @@ func (p *progress) update(head, why, state string) {
 	if p.out == nil {
 		return
 	}
+	// Pod messages are the namespace's to write: escaped, as kubectl get
+	// escapes them, so none moves the cursor or rewrites the terminal.
+	head, why = printers.EscapeTerminal(head), printers.EscapeTerminal(why)
 	line := head
 	if why != "" {
 		line += "; waiting: " + why

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/cli"
 )
@@ -34,8 +35,10 @@ func main() {
 	}
 	code := cli.ExitCode(cmd, err)
 	// deploy --diff says "differences found" by its exit code alone, as kubectl diff.
+	// Escaped as kubectl get escapes: an error may quote what a namespace's
+	// pods say (a crash's last log lines, a termination message).
 	if !errors.Is(err, cli.ErrDiffers) {
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		fmt.Fprintln(os.Stderr, "Error:", printers.EscapeTerminal(err.Error()))
 	}
 	os.Exit(code)
 }
