@@ -652,6 +652,26 @@ func pendingFor(ctx context.Context, c kubernetes.Interface, scheduler string) (
 	return pods, l.Continue != "", nil
 }
 
+// untriedOf names, sorted, the pods no scheduler has judged (deploy.Untried).
+func untriedOf(pods []corev1.Pod, now time.Time) []string {
+	var out []string
+	for i := range pods {
+		if deploy.Untried(&pods[i], now) {
+			out = append(out, pods[i].Namespace+"/"+pods[i].Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// atLeast prefixes a count read from a list cut at maxRoutedPending.
+func atLeast(more bool) string {
+	if more {
+		return "at least "
+	}
+	return ""
+}
+
 // otherSchedulers judges the schedulers the policy names besides zz's and
 // the default one: pods waiting untried for one of them mean no scheduler
 // of that name runs, most likely a typo in the policy.
@@ -665,20 +685,10 @@ func otherSchedulers(s *State, now time.Time) []Result {
 			continue
 		}
 		by := fmt.Sprintf("the webhook policy %s names it (%s)", s.PolicySource, strings.Join(o.Fields, ", "))
-		var untried []string
-		for i := range o.Pending {
-			if deploy.Untried(&o.Pending[i], now) {
-				untried = append(untried, o.Pending[i].Namespace+"/"+o.Pending[i].Name)
-			}
-		}
-		more := ""
-		if o.More {
-			more = "at least "
-		}
+		untried, more := untriedOf(o.Pending, now), atLeast(o.More)
 		r := Result{Group: GroupScheduler, Name: what, Status: OK}
 		switch {
 		case len(untried) > 0:
-			slices.Sort(untried)
 			r.Status = Fail
 			r.Detail = fmt.Sprintf("%s%s had no verdict from any scheduler in over %s (%s): no scheduler of that name runs, or its queue is that long; %s",
 				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried), by)
@@ -702,13 +712,11 @@ func routedPending(s *State, now time.Time) []Result {
 	if s.RoutedPendingErr != nil {
 		return []Result{unreadable(GroupScheduler, name, s.RoutedPendingErr)}
 	}
-	var untried, failed []string
+	untried := untriedOf(s.RoutedPending, now)
+	var failed []string
 	why := ""
 	for i := range s.RoutedPending {
 		p := &s.RoutedPending[i]
-		if deploy.Untried(p, now) {
-			untried = append(untried, p.Namespace+"/"+p.Name)
-		}
 		// An extender that does not answer fails the pod (SchedulerError),
 		// which is a verdict, not a wait for room.
 		for _, c := range p.Status.Conditions {
@@ -718,13 +726,9 @@ func routedPending(s *State, now time.Time) []Result {
 			}
 		}
 	}
-	more := ""
-	if s.RoutedMore {
-		more = "at least "
-	}
+	more := atLeast(s.RoutedMore)
 	waiting := len(s.RoutedPending) - len(untried)
 	if len(untried) > 0 {
-		slices.Sort(untried)
 		return []Result{{Group: GroupScheduler, Name: name, Status: Warn,
 			Detail: fmt.Sprintf("%s%s had no verdict from it in over %s (%s): it is not scheduling, or its queue is that long",
 				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried)),
