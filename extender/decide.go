@@ -72,16 +72,20 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 		return req, "", err
 	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
-		return req, "", fmt.Errorf("%w: pod asks for %d cards; the largest GPU node has %d", errTooManyCards, req.Cards, most)
+		return req, "", &tooManyCards{asked: req.Cards, most: most}
 	}
 	return req, policy, nil
 }
 
-// errTooManyCards is a request no node has cards enough for: a verdict on
+// tooManyCards is a request no node has cards enough for: a verdict on
 // every node (the pod waits as Unschedulable, and a larger node added later
 // takes it), not an error of the call, which kube-scheduler reports as a
 // SchedulerError and retries as a failure of the extender.
-var errTooManyCards = errors.New("too many cards")
+type tooManyCards struct{ asked, most int }
+
+func (e *tooManyCards) Error() string {
+	return fmt.Sprintf("pod asks for %d cards; the largest GPU node has %d", e.asked, e.most)
+}
 
 // refuseAll fails every node of names with why, unresolvable.
 func refuseAll(names []string, why string) *extenderv1.ExtenderFilterResult {
@@ -108,9 +112,8 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 		// pod): every node passes.
 		return &extenderv1.ExtenderFilterResult{NodeNames: args.NodeNames, Nodes: args.Nodes, FailedAndUnresolvableNodes: map[string]string{}}
 	}
-	if errors.Is(err, errTooManyCards) {
-		_, why, _ := strings.Cut(err.Error(), ": ")
-		return refuseAll(names, why)
+	if tooMany, ok := errors.AsType[*tooManyCards](err); ok {
+		return refuseAll(names, tooMany.Error())
 	}
 	if err != nil {
 		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
@@ -186,7 +189,7 @@ func (d *Decider) Preemption(args *extenderv1.ExtenderPreemptionArgs) (*extender
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: cands}, nil
 	}
-	if errors.Is(err, errTooManyCards) {
+	if _, ok := errors.AsType[*tooManyCards](err); ok {
 		// No eviction gives it cards enough.
 		return &extenderv1.ExtenderPreemptionResult{NodeNameToMetaVictims: map[string]*extenderv1.MetaVictims{}}, nil
 	}
