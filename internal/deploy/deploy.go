@@ -220,10 +220,19 @@ func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, lat
 	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil
 }
 
+// settleTimeout bounds settling a completed rollout (a few reads and
+// writes), which no interrupt stops.
+const settleTimeout = 30 * time.Second
+
 // settle ends every command whose rollout completed: it checks that the
 // Deployments are still what the command applied (cl), then deletes the
 // app's objects objs lacks and records the revision.
 func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string, cl *claim, objs []render.Object, secret *corev1.Secret, history []*Revision) error {
+	// Settled even when interrupted now: what runs gets its record, where
+	// stopping would leave a completed rollout unrecorded. A second signal
+	// ends the process (kubectl-zz main).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	if err := cl.verify(ctx, c, o.Namespace); err != nil {
 		return err
 	}

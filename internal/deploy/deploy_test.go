@@ -344,6 +344,52 @@ func TestInterruptedDeploy(t *testing.T) {
 	}
 }
 
+// TestInterruptedAsItCompletes: an interrupt that lands as the rollout
+// completes (here: it cuts the read that would have seen it) does not undo
+// the deploy or leave it unrecorded: a last look finds it complete and the
+// revision is recorded, as if the signal had come a moment later.
+func TestInterruptedAsItCompletes(t *testing.T) {
+	c := fake.NewClientset()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// Armed once the first deploy is done; before the controller starts:
+	// the fake's reactor chain is not safe to change in use.
+	var mu sync.Mutex
+	armed := false
+	c.PrependReactor("get", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed {
+			return false, nil, nil
+		}
+		obj, err := c.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), a.GetNamespace(), a.(clienttesting.GetAction).GetName())
+		if d, ok := obj.(*appsv1.Deployment); err == nil && ok && d.Spec.Template.Spec.Containers[0].Image == "reg/shop:2" && RolloutStatus(d).Complete {
+			armed = false
+			cancel()
+			return true, nil, context.Canceled
+		}
+		return false, nil, nil
+	})
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	res, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", ""), RollbackOnFailure: true})
+	if err != nil || res.Revision != 2 || res.RolledBackTo != 0 {
+		t.Fatalf("Run interrupted as the rollout completed: %+v, %v; want revision 2 recorded", res, err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the interrupt never came: the test proves nothing")
+	}
+	if img := image(t, c); img != "reg/shop:2" {
+		t.Errorf("image %s, want reg/shop:2 kept", img)
+	}
+	if hist, err := History(t.Context(), c, ns, "shop"); err != nil || len(hist) != 2 {
+		t.Errorf("history %v, %v: want revision 2 recorded", hist, err)
+	}
+}
+
 // TestNoWait: --wait=false applies and records the revision at once, as
 // kubectl apply does, even for pods that will never be ready; a later
 // deploy still waits.

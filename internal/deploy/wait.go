@@ -25,6 +25,10 @@ import (
 // become ready; the message carries the reason.
 var ErrRolloutFailed = errors.New("rollout failed")
 
+// lastLook bounds the read that tells an interrupted wait whether the
+// rollout had completed all the same.
+const lastLook = 5 * time.Second
+
 // ErrInterrupted means the wait was stopped (Ctrl-C, SIGTERM: the caller's
 // context) before the rollout ended: what was applied stays, unrecorded,
 // unless the command restores the last revision (restore).
@@ -133,6 +137,15 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
+				// The signal may have come as the rollout completed: a
+				// last look, so an interrupt landing after the work is
+				// done does not undo it (or leave it unrecorded).
+				look, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastLook)
+				done, err := w.check(look)
+				cancel()
+				if done && err == nil {
+					return nil
+				}
 				return fmt.Errorf("%w while waiting for %s/%s (%v)", ErrInterrupted, ns, app, parent.Err())
 			}
 			what := fmt.Sprintf("not ready after %s", o.Timeout)
