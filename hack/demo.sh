@@ -168,8 +168,7 @@ spec:
   cpu: "2"
   memory: 8Gi
   port: 9000
-  pool: gpu
-  gpuMem: 10Gi
+  gpuMem: 10Gi   # no pool: the policy's defaultGPUPool (gpu) has the cards
 APP
 zz deploy -n demo -f "${ZZ_STATE}/demo/shop.yaml" --timeout 2m
 zz deploy -n demo -f "${ZZ_STATE}/demo/infer.yaml" --timeout 2m

@@ -49,5 +49,23 @@ func TestShippedWebhookPolicy(t *testing.T) {
 		if pod.Spec.SchedulerName != contract.SchedulerName {
 			t.Errorf("%s pod: schedulerName %q, want %q", tc.typ, pod.Spec.SchedulerName, contract.SchedulerName)
 		}
+		if pool := pod.Spec.NodeSelector[contract.LabelPool]; pool != "general" {
+			t.Errorf("%s pod: pool %q, want the default pool general", tc.typ, pool)
+		}
+	}
+	// A GPU app that names no pool runs on the GPU nodes, not the general
+	// pool's, where it would wait for good.
+	gpu := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "infer"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "infer:1",
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("10Gi")}},
+		}}},
+	}
+	if _, err := p.Mutate(gpu, "ml"); err != nil {
+		t.Fatalf("GPU pod: %v", err)
+	}
+	if pool := gpu.Spec.NodeSelector[contract.LabelPool]; pool != "gpu" {
+		t.Errorf("GPU pod naming no pool: pool %q, want gpu (defaultGPUPool)", pool)
 	}
 }

@@ -395,10 +395,11 @@ type gpuFitItem struct {
 func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, cluster string, snap *gpuinspect.Snapshot) error {
 	out.emptyMessage = "No GPU nodes found: no node carries the " + contract.AnnotationNodeGPUInventory + " annotation (is the zz device plugin running?)."
 	req, policy := o.fitReq, o.policy
-	var preemptor *corev1.Pod
+	var pod, preemptor *corev1.Pod
 	untried := ""
 	if o.fitPod != "" {
-		pod, err := t.client.CoreV1().Pods(t.namespace).Get(cmd.Context(), o.fitPod, metav1.GetOptions{})
+		var err error
+		pod, err = t.client.CoreV1().Pods(t.namespace).Get(cmd.Context(), o.fitPod, metav1.GetOptions{})
 		if err != nil {
 			return contextErr(t.context, err)
 		}
@@ -425,6 +426,12 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		}
 	}
 	fits := snap.Fits(req, policy)
+	kept := ""
+	if pod != nil {
+		if n := snap.Exclude(fits, pod); n > 0 {
+			kept = fmt.Sprintf(" (%d kept off by the pod's node selector, affinity or taints)", n)
+		}
+	}
 	preempting := ""
 	if preemptor != nil {
 		if n := snap.Preempt(fits, req, corev1helpers.PodPriority(preemptor)); n > 0 {
@@ -463,8 +470,8 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if out.several {
 			prefix = t.name + ": "
 		}
-		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now%s; %d such pods fit in all, each node counted alone%s%s\n",
-			prefix, req, policy, nodes, len(fits), preempting, more, quotaNote(cmd, t, req), untried)
+		fmt.Fprintf(o.ErrOut, "%s%s (%s): fits %d of %d GPU nodes now%s%s; %d such pods fit in all, each node counted alone%s%s\n",
+			prefix, req, policy, nodes, len(fits), kept, preempting, more, quotaNote(cmd, t, req), untried)
 	}
 	return nil
 }

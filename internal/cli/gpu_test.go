@@ -251,6 +251,10 @@ func TestGPUFit(t *testing.T) {
 	erred.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulerError,
 		Message: `Post "http://127.0.0.1:8890/gpu/filter": connection refused`}}
 	objs = append(objs, erred)
+	// Sent to a pool of CPU nodes: room on the GPU nodes is beside the point.
+	pinned := waiting("pinned", nil)
+	pinned.Spec.NodeSelector = map[string]string{contract.LabelPool: "general"}
+	objs = append(objs, pinned)
 	objs = append(objs, preempting, waiting("waiting", map[string]string{contract.AnnotationGPUModel: "a100"}),
 		waiting("waiting-h100", map[string]string{contract.AnnotationGPUModel: "H100"}),
 		waiting("waiting-bad", map[string]string{contract.AnnotationGPUNUMABind: "yes"}), urgent, polite)
@@ -289,6 +293,9 @@ func TestGPUFit(t *testing.T) {
 			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
 		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
 			`; but it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace ns-a zz.io/injection=enabled`},
+		{[]string{"gpu", "--fit", "pod/pinned", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false 0 the pod's nodeSelector zz.io/pool=general excludes it"},
+			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (1 kept off by the pod's node selector, affinity or taints); 0 such pods fit in all"},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
@@ -319,7 +326,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/pinned\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 

@@ -106,6 +106,9 @@ type State struct {
 	// from the ConfigMap the zz webhook Deployment names (PolicySource);
 	// PolicyErr is why it could not be read.
 	WholeCardPools []inject.WholeCardPool
+	// GPUDefaultPool is where the policy places GPU pods that name no pool
+	// (inject.Policy.GPUDefaultPool; nil: nowhere).
+	GPUDefaultPool *inject.DefaultPool
 	PolicySource   string
 	PolicyErr      error
 	PolicyInvalid  error
@@ -154,6 +157,9 @@ func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
 			s.PolicyInvalid = err
 		} else {
 			s.WholeCardPools = p.WholeCardPools()
+			if d, ok := p.GPUDefaultPool(); ok {
+				s.GPUDefaultPool = &d
+			}
 			s.NodeSettablePools = p.NodeSettablePools()
 			s.OtherSchedulers = map[string]OtherScheduler{}
 			for name, fields := range p.OtherSchedulers() {
@@ -408,6 +414,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, nodeSettablePools(s)...)
 	out = append(out, gpuNodes(s)...)
 	out = append(out, wholeCardPools(s)...)
+	out = append(out, gpuDefaultPool(s)...)
 	out = append(out, namespaces(s)...)
 	return nothingChecked(out)
 }
@@ -748,6 +755,35 @@ func routedPending(s *State, now time.Time) []Result {
 	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}
 	if waiting > 0 {
 		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
+	}
+	return []Result{r}
+}
+
+// gpuDefaultPool judges the pool the policy gives GPU pods that name none
+// against the GPU nodes: a pool without one (the general pool of CPU
+// nodes, where defaultGPUPool is unset) leaves every such pod Pending for
+// good, a GPU app deployed without spec.pool among them.
+func gpuDefaultPool(s *State) []Result {
+	d := s.GPUDefaultPool
+	if d == nil || len(s.GPUNodes) == 0 {
+		return nil // no policy (wholeCardPools says why) or no GPU node (gpuNodes)
+	}
+	sel := labels.SelectorFromSet(d.NodeSelector)
+	var in []string
+	for _, n := range s.GPUNodes {
+		if sel.Matches(labels.Set(n.Labels)) {
+			in = append(in, n.Name)
+		}
+	}
+	r := Result{Group: GroupGPUNodes, Name: "GPU pods naming no pool", Status: OK,
+		Detail: fmt.Sprintf("go to pool %s (%s), on %s: %s", d.Name, d.Field, count(len(in), "GPU node"), listSome(in))}
+	if len(in) == 0 {
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("go to pool %s (%s), whose nodeSelector %v matches no GPU node: they stay Pending for good", d.Name, d.Field, d.NodeSelector)
+		r.Hint = fmt.Sprintf("set defaultGPUPool to the pool of the GPU nodes in ConfigMap %s (kubectl get nodes -l %s -L %s)", s.PolicySource, contract.LabelGPUNode, contract.LabelPool)
+		if d.Field == "defaultGPUPool" {
+			r.Hint = fmt.Sprintf("name the pool of the GPU nodes in defaultGPUPool, or label them with pools.%s.nodeSelector (ConfigMap %s; kubectl get nodes -l %s -L %s)", d.Name, s.PolicySource, contract.LabelGPUNode, contract.LabelPool)
+		}
 	}
 	return []Result{r}
 }

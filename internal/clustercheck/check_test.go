@@ -297,6 +297,10 @@ func TestProblems(t *testing.T) {
 		{"a reserved pool nodes can join", policyEdit(wholeCardPolicy("40Gi") + "  critical: {nodeSelector: {zz.io/pool: critical}, critical: true, namespaces: [prod]}\n"), Warn,
 			"warn admission policies | pool critical: reserved to namespaces, but selected by labels a node may set on itself: root on any node can label it into the pool"},
 		{"a reserved pool only an admin can join", policyEdit(wholeCardPolicy("40Gi") + "  critical: {nodeSelector: {node-restriction.kubernetes.io/zz-pool: critical}, critical: true, namespaces: [prod]}\n"), OK, ""},
+		{"GPU pods naming no pool sent to the CPU nodes", policyEdit("defaultPool: general\n" + wholeCardPolicy("40Gi") + "  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}\n"), Fail,
+			"fail GPU nodes | GPU pods naming no pool: go to pool general (defaultPool), whose nodeSelector map[zz.io/pool:general] matches no GPU node: they stay Pending for good"},
+		{"GPU pods naming no pool sent to the GPU nodes", policyEdit("defaultPool: general\ndefaultGPUPool: a100\n" + wholeCardPolicy("40Gi") + "  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}\n"), OK,
+			"ok GPU nodes | GPU pods naming no pool: go to pool a100 (defaultGPUPool), on 1 GPU node: gpu-1"},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs

@@ -7,6 +7,7 @@ package gpuinspect
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -38,12 +42,59 @@ type Snapshot struct {
 
 	ledger *gpushare.Ledger
 	only   []string
+	nodes  map[string]*corev1.Node
 }
 
 // Fits judges one pod of req by policy on the GPU nodes shown, as the
 // extender would now (gpushare.Ledger.Fits).
 func (s *Snapshot) Fits(req gpushare.Request, policy gpushare.Policy) []gpushare.NodeFit {
 	return s.ledger.Fits(req, policy, s.only)
+}
+
+// Exclude marks the nodes of fits that pod cannot go to whatever their GPU
+// room, as kube-scheduler's NodeAffinity and TaintToleration filters judge
+// before the extender sees a node: not fitting, nothing counted there, and
+// why. It returns how many. Without it, a GPU pod sent to a pool of CPU
+// nodes was told it fits on every GPU node.
+func (s *Snapshot) Exclude(fits []gpushare.NodeFit, pod *corev1.Pod) int {
+	n := 0
+	for i := range fits {
+		f := &fits[i]
+		node, ok := s.nodes[f.Node]
+		if !ok {
+			continue
+		}
+		if why := NodeExcludes(pod, node); why != "" {
+			*f = gpushare.NodeFit{Node: f.Node, Reason: why, Excluded: true}
+			n++
+		}
+	}
+	return n
+}
+
+// NodeExcludes says why the scheduler keeps pod off node whatever its room
+// ("" when nothing does): a nodeSelector entry the node lacks (named, with
+// the node's value), the pod's required node affinity, or a NoSchedule or
+// NoExecute taint the pod does not tolerate.
+func NodeExcludes(pod *corev1.Pod, node *corev1.Node) string {
+	for _, k := range slices.Sorted(maps.Keys(pod.Spec.NodeSelector)) {
+		if have, ok := node.Labels[k]; !ok || have != pod.Spec.NodeSelector[k] {
+			why := fmt.Sprintf("the pod's nodeSelector %s=%s excludes it", k, pod.Spec.NodeSelector[k])
+			if ok {
+				why += fmt.Sprintf(" (the node has %s=%s)", k, have)
+			}
+			return why
+		}
+	}
+	if ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); err != nil || !ok {
+		return "the pod's required node affinity excludes it"
+	}
+	if t, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	}, true); untolerated {
+		return "the pod does not tolerate its taint " + t.ToString()
+	}
+	return ""
 }
 
 // Preemption is where a preemption the extender recorded on its pod
@@ -76,7 +127,7 @@ func (s *Snapshot) Preempt(fits []gpushare.NodeFit, req gpushare.Request, priori
 	n := 0
 	for i := range fits {
 		f := &fits[i]
-		if f.Fits {
+		if f.Fits || f.Excluded {
 			continue
 		}
 		if plan, ok := s.ledger.PlanPreemption([]string{f.Node}, req, priority, nil); ok {
@@ -117,9 +168,10 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
 	ledger := gpushare.NewLedger()
-	s := &Snapshot{ledger: ledger, only: only}
+	s := &Snapshot{ledger: ledger, only: only, nodes: map[string]*corev1.Node{}}
 	for i := range nodes.Items {
 		ledger.SetNode(&nodes.Items[i])
+		s.nodes[nodes.Items[i].Name] = &nodes.Items[i]
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]

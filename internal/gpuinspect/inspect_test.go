@@ -264,3 +264,33 @@ func TestCollectRestoresPreemption(t *testing.T) {
 		t.Errorf("warnings: %q", snap.Warnings)
 	}
 }
+
+// TestNodeExcludes: the scheduler's filters that keep a pod off a node
+// whatever its GPU room, each named; a node they all pass is not excluded.
+func TestNodeExcludes(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{contract.LabelPool: "gpu", corev1.LabelHostname: "gpu-1"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}}}}
+	tolerates := []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists}}
+	affinity := func(host string) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{host}}}}}}}}
+	}
+	for _, tt := range []struct {
+		name string
+		spec corev1.PodSpec
+		want string
+	}{
+		{"passes every filter", corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: "gpu"}, Affinity: affinity("gpu-1"), Tolerations: tolerates}, ""},
+		{"another pool", corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: "general"}, Tolerations: tolerates},
+			"the pod's nodeSelector zz.io/pool=general excludes it (the node has zz.io/pool=gpu)"},
+		{"a label the node lacks", corev1.PodSpec{NodeSelector: map[string]string{"zone": "a"}, Tolerations: tolerates}, "the pod's nodeSelector zone=a excludes it"},
+		{"required affinity", corev1.PodSpec{Affinity: affinity("gpu-2"), Tolerations: tolerates}, "the pod's required node affinity excludes it"},
+		{"untolerated taint", corev1.PodSpec{}, "the pod does not tolerate its taint nvidia.com/gpu=present:NoSchedule"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NodeExcludes(&corev1.Pod{Spec: tt.spec}, node); got != tt.want {
+				t.Errorf("NodeExcludes = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,10 @@ type NodeFit struct {
 	// the extender's preemption would evict there to make room
 	// (PlanPreemption; 0: none would).
 	Preempt int `json:"preempt,omitempty"`
+	// Excluded says the pod cannot go to the node whatever its GPU room:
+	// its node selector, affinity or taints keep it off (kubectl zz gpu
+	// --fit pod/NAME; the scheduler's filters run before the extender's).
+	Excluded bool `json:"excluded,omitempty"`
 }
 
 // Fits judges req by policy on every GPU node the ledger knows (those named

@@ -292,13 +292,23 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string,
 			contract.LabelPool, v, sortedKeys(p.spec.Pools))
 	}
 	if !found {
-		return p.spec.DefaultPool, nil
+		return p.DefaultPoolFor(pod), nil
 	}
 	if allowed := p.spec.Pools[name].Namespaces; len(allowed) > 0 && !slices.Contains(allowed, namespace) {
 		return "", fmt.Errorf("pool %s is reserved for namespaces %v; use another pool (%s label) or ask the cluster admin",
 			name, allowed, contract.LabelPool)
 	}
 	return name, nil
+}
+
+// DefaultPoolFor is the pool of a pod that names none: defaultGPUPool for
+// one asking for GPU memory or cards where the policy sets it, else
+// defaultPool ("" for none).
+func (p *Policy) DefaultPoolFor(pod *corev1.Pod) string {
+	if p.spec.DefaultGPUPool != "" && asksGPUMem(pod) {
+		return p.spec.DefaultGPUPool
+	}
+	return p.spec.DefaultPool
 }
 
 // pool pins the pod to its pool's nodes and sets CPU requests from the

@@ -487,6 +487,57 @@ func TestReservedPoolInItsNamespace(t *testing.T) {
 	}
 }
 
+// TestDefaultGPUPool: a pod that names no pool and asks for GPU memory or
+// cards goes to defaultGPUPool (where the default pool's nodes have no
+// cards it would wait for good); other pods, and GPU pods naming a pool or
+// selecting a pool's nodes, are placed as before; without defaultGPUPool
+// GPU pods get defaultPool.
+func TestDefaultGPUPool(t *testing.T) {
+	const pools = `largestGPUCard: 80Gi
+defaultPool: general
+pools:
+  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}
+  gpu: {nodeSelector: {zz.io/pool: gpu}, cpuOvercommitRatio: 0.8, gpuCardMemory: 80Gi}
+  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.8}
+`
+	withGPU, err := Parse([]byte(pools + "defaultGPUPool: gpu\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := Parse([]byte(pools))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards := func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.Resources.Limits[contract.ResourceGPU] = resource.MustParse("1")
+		c.Resources.Requests[contract.ResourceGPU] = resource.MustParse("1")
+	}
+	selects := func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "a100"} }
+	for _, tt := range []struct {
+		name   string
+		policy *Policy
+		pod    *corev1.Pod
+		want   string
+	}{
+		{"GPU memory, no pool", withGPU, newPod(gpuMem("10Gi")), "gpu"},
+		{"whole cards, no pool", withGPU, newPod(cards), "gpu"},
+		{"CPU only, no pool", withGPU, newPod(), "general"},
+		{"GPU memory, pool named", withGPU, newPod(gpuMem("10Gi"), label(contract.LabelPool, "a100")), "a100"},
+		{"GPU memory, pool's nodes selected", withGPU, newPod(gpuMem("10Gi"), selects), "a100"},
+		{"GPU memory, no defaultGPUPool", without, newPod(gpuMem("10Gi")), "general"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.policy.Mutate(tt.pod, "ns"); err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.pod.Spec.NodeSelector[contract.LabelPool]; got != tt.want {
+				t.Errorf("pool %q, want %q (nodeSelector %v)", got, tt.want, tt.pod.Spec.NodeSelector)
+			}
+		})
+	}
+}
+
 // TestWholeCards: on a pool whose cards all have gpuCardMemory, a container
 // asking for zz.io/gpu cards without zz.io/gpu-mem gets whole cards (as
 // nvidia.com/gpu does), with the total a quota counts; elsewhere it is

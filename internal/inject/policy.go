@@ -34,6 +34,11 @@ type Spec struct {
 	Pools map[string]PoolSpec `json:"pools,omitempty"`
 	// DefaultPool applies to pods that name no pool; empty means none.
 	DefaultPool string `json:"defaultPool,omitempty"`
+	// DefaultGPUPool applies instead to pods that name no pool and ask
+	// for GPU memory or cards (zz.io/gpu-mem, zz.io/gpu): GPU nodes are
+	// usually a pool of their own, and a GPU pod sent to the default
+	// pool's nodes would wait Pending for good. Empty: DefaultPool.
+	DefaultGPUPool string `json:"defaultGPUPool,omitempty"`
 	// Namespaces holds per-namespace settings; they win over the pool's.
 	Namespaces map[string]NamespaceSpec `json:"namespaces,omitempty"`
 	// Java marks pods whose containers get -XX:ActiveProcessorCount.
@@ -159,6 +164,27 @@ func (p *Policy) WholeCardPools() []WholeCardPool {
 	return out
 }
 
+// DefaultPool is where the policy places pods that name no pool.
+type DefaultPool struct {
+	Name         string
+	NodeSelector map[string]string
+	// Field is the policy's field that chose it (defaultPool or defaultGPUPool).
+	Field string
+}
+
+// GPUDefaultPool is the pool of a GPU pod that names none: defaultGPUPool,
+// else defaultPool; false when the policy pins such pods nowhere.
+func (p *Policy) GPUDefaultPool() (DefaultPool, bool) {
+	name, field := p.spec.DefaultGPUPool, "defaultGPUPool"
+	if name == "" {
+		name, field = p.spec.DefaultPool, "defaultPool"
+	}
+	if name == "" {
+		return DefaultPool{}, false
+	}
+	return DefaultPool{Name: name, NodeSelector: p.spec.Pools[name].NodeSelector, Field: field}, true
+}
+
 // OtherSchedulers maps each scheduler the policy routes pods to, other than
 // zz-scheduler and the default scheduler, to the fields naming it. Such a
 // name is legitimate (a cluster may run a scheduler of its own) but is also
@@ -262,10 +288,15 @@ func Compile(s Spec) (*Policy, error) {
 		}
 		validateScheduler(field+".scheduler", s.Namespaces[ns].Scheduler, bad)
 	}
-	if def, ok := s.Pools[s.DefaultPool]; s.DefaultPool != "" && !ok {
-		bad("defaultPool", "%q is not in pools; use one of %v or leave it empty", s.DefaultPool, sortedKeys(s.Pools))
-	} else if ok && len(def.Namespaces) > 0 {
-		bad("defaultPool", "%q is reserved to some namespaces; the default pool must be open to all", s.DefaultPool)
+	for _, d := range []struct{ field, name, what string }{
+		{"defaultPool", s.DefaultPool, "the default pool"},
+		{"defaultGPUPool", s.DefaultGPUPool, "the default GPU pool"},
+	} {
+		if def, ok := s.Pools[d.name]; d.name != "" && !ok {
+			bad(d.field, "%q is not in pools; use one of %v or leave it empty", d.name, sortedKeys(s.Pools))
+		} else if ok && len(def.Namespaces) > 0 {
+			bad(d.field, "%q is reserved to some namespaces; %s must be open to all", d.name, d.what)
+		}
 	}
 	lxcfsPrefix := s.Lxcfs.HostPath
 	if lxcfsPrefix == "" {

@@ -50,6 +50,8 @@ func TestParseRefusesBadPolicies(t *testing.T) {
 		{"unknown default pool", card + "defaultPool: gold\n", `defaultPool: "gold" is not in pools`},
 		{"bad pool namespace", card + "pools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [Team_A]}}\n", `pools.p.namespaces: "Team_A"`},
 		{"reserved default pool", card + "defaultPool: p\npools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [a]}}\n", "the default pool must be open to all"},
+		{"unknown default GPU pool", card + "defaultGPUPool: gpu\n", `defaultGPUPool: "gpu" is not in pools`},
+		{"reserved default GPU pool", card + "defaultGPUPool: p\npools: {p: {nodeSelector: {a: b}, cpuOvercommitRatio: 0.5, namespaces: [a]}}\n", "defaultGPUPool: \"p\" is reserved to some namespaces; the default GPU pool must be open to all"},
 		{"relative lxcfs", card + "lxcfs: {enabled: true, hostPath: lxcfs}\n", "lxcfs.hostPath"},
 		{"sidecar without image", card + "sidecars: [{container: {name: a}}]\n", "sidecars[0]: container.image is missing"},
 		{"sidecar bad name", card + "sidecars: [{container: {name: A, image: x}}]\n", `sidecars[0]: container.name "A"`},
