@@ -152,7 +152,9 @@ func (c *Cache) setPod(obj any) {
 	if !ok {
 		return
 	}
-	if err := c.ledger.SetPod(p); errors.Is(err, gpushare.ErrInconsistent) {
+	if err := c.ledger.SetPod(p); errors.Is(err, gpushare.ErrCardMissing) {
+		klog.InfoS("A GPU pod's card is missing from its node's inventory (down, or its device plugin restarting); its memory stays held", "pod", klog.KObj(p), "err", err)
+	} else if errors.Is(err, gpushare.ErrInconsistent) {
 		c.badPods.Inc()
 		klog.ErrorS(err, "Refused a GPU assignment that does not agree with its pod; it counts nowhere", "pod", klog.KObj(p))
 	} else if err != nil {

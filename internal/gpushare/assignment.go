@@ -16,6 +16,13 @@ import (
 // is not counted, not served, and shifts nobody else's allocation.
 var ErrInconsistent = errors.New("GPU assignment does not agree with the pod")
 
+// ErrCardMissing marks a pod whose cards are not in its node's inventory
+// now (a device plugin restarted while a card was down, a GPU reset): the
+// pod keeps holding them, counted again as soon as they are back. Refusing
+// it instead lost its memory in a ledger rebuilt meanwhile (an extender
+// restart or failover), and the card came back empty to be given again.
+var ErrCardMissing = errors.New("its card is not in its node's inventory now; its memory stays held for when the card is back")
+
 // ErrNoAssignment means the extender has not assigned cards to the pod.
 var ErrNoAssignment = errors.New("pod has no " + contract.AnnotationGPUIndexes + " annotation")
 

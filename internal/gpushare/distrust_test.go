@@ -224,3 +224,40 @@ func FuzzLedgerAnnotations(f *testing.F) {
 		}
 	})
 }
+
+// TestCardMissingAtRebuildStaysHeld: a ledger rebuilt (an extender restart
+// or failover) while a node's device plugin lists one card fewer (a GPU
+// reset) keeps the memory its pods hold there, and counts it as soon as the
+// card is back: refused, it came back empty and was given again (an admin
+// audit bound 30720 MiB on a 15360 MiB card).
+func TestCardMissingAtRebuildStaysHeld(t *testing.T) {
+	l := NewLedger()
+	l.Now = func() time.Time { return tNow }
+	full := gpuNode(t, "a", 16000, 16000)
+	down := full.DeepCopy()
+	inv, err := contract.ParseInventory(full.Annotations[contract.AnnotationNodeGPUInventory])
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Cards = inv.Cards[1:]
+	if down.Annotations[contract.AnnotationNodeGPUInventory], err = inv.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	l.SetNode(down)
+	p := podWith("x", "a", asking(15000, 1), &Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-a-0"}, MemMiB: 15000, AssumeTime: tNow})
+	p.Status.Phase = corev1.PodRunning
+	if err := l.SetPod(p); !errors.Is(err, ErrCardMissing) || !strings.Contains(err.Error(), "card GPU-a-0 is not on node a") {
+		t.Fatalf("SetPod with its card missing: %v, want ErrCardMissing", err)
+	}
+	if l.Refused() != 0 {
+		t.Fatalf("Refused() = %d: a pod whose card is down is not refused", l.Refused())
+	}
+	l.SetNode(full)
+	if got := used(t, l, "a"); got[0] != 15000 {
+		t.Fatalf("used %v after the card came back, want 15000 MiB on card 0", got)
+	}
+	a, err := l.Reserve("a", types.NamespacedName{Namespace: "ns", Name: "y"}, "y", Request{MemMiB: 2000, Cards: 1}, Binpack, tNow)
+	if err != nil || a.UUIDs[0] != "GPU-a-1" {
+		t.Fatalf("Reserve 2000 MiB: %+v, %v; want card 1 (card 0 has 1000 MiB free)", a, err)
+	}
+}

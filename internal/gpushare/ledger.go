@@ -234,9 +234,11 @@ func (l *Ledger) remove(uid types.UID) {
 // SetPod records what a pod holds, from its annotations. Finished pods hold
 // nothing; terminating ones hold their cards until they are gone. A pod whose
 // annotations are not visible yet keeps the reservation the extender made for
-// it. An assignment that does not agree with its pod (CheckAssignment, cards
-// not on the pod's node, an assume time in the future) is refused: counted
-// nowhere, and reported in the returned error (wrapping ErrInconsistent).
+// it. An assignment that does not agree with its pod (CheckAssignment, an
+// assume time in the future) is refused: counted nowhere, and reported in
+// the returned error (wrapping ErrInconsistent). A pod whose cards its
+// node's inventory lacks now keeps holding them (ErrCardMissing, returned
+// after it is recorded): they count again when the node lists them.
 func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	if !HoldsResources(pod) {
 		l.DeletePod(pod.UID)
@@ -284,25 +286,37 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		terminating: pod.DeletionTimestamp != nil, created: pod.CreationTimestamp.Time})
 	// A preemptor that holds cards (bound elsewhere) waits for nothing.
 	l.dropNomination(pod.UID)
+	if u := l.missingCard(nodeName, a); u != "" {
+		return fmt.Errorf("pod %s/%s: card %s is not on node %s: %w", pod.Namespace, pod.Name, u, nodeName, ErrCardMissing)
+	}
 	return nil
 }
 
-// check is CheckAssignment plus what only the ledger knows: the cards are on
-// the pod's node (when its inventory is known) and the assume time is not in
-// the future.
+// missingCard is a card of a the inventory of node lacks ("" when it lists
+// them all, or is not known or readable: charge counts a pod's cards only
+// where the node lists them).
+func (l *Ledger) missingCard(node string, a *Assignment) string {
+	n := l.nodes[node]
+	if n == nil || !n.known || n.err != nil {
+		return ""
+	}
+	for _, u := range a.UUIDs {
+		if _, ok := n.pos[u]; !ok {
+			return u
+		}
+	}
+	return ""
+}
+
+// check is CheckAssignment plus what only the ledger knows: the assume time
+// is not in the future. (Cards its node does not list now are no reason to
+// refuse: missingCard.)
 func (l *Ledger) check(pod *corev1.Pod, a *Assignment) error {
 	if err := CheckAssignment(pod, a); err != nil {
 		return err
 	}
 	if ahead := a.AssumeTime.Sub(l.Now()); ahead > MaxClockSkew {
 		return fmt.Errorf("%w: its assume time is %v in the future", ErrInconsistent, ahead.Round(time.Second))
-	}
-	if n := l.nodes[pod.Spec.NodeName]; pod.Spec.NodeName != "" && n != nil && n.known && n.err == nil {
-		for _, u := range a.UUIDs {
-			if _, ok := n.pos[u]; !ok {
-				return fmt.Errorf("%w: card %s is not on node %s", ErrInconsistent, u, pod.Spec.NodeName)
-			}
-		}
 	}
 	return nil
 }
