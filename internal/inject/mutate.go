@@ -47,9 +47,14 @@ type podState struct {
 	pod       *corev1.Pod
 	namespace string
 	disabled  map[string]bool
-	// daemon marks a DaemonSet's pod: it runs where its DaemonSet says, so
-	// it gets neither the default pool nor another scheduler.
-	daemon bool
+	// placed marks a pod whose node is chosen already: a DaemonSet's (it
+	// runs where its DaemonSet says) or one created with spec.nodeName
+	// (kubectl debug node/NAME, a controller pinning pods), which no
+	// scheduler sees: it gets neither the default pool, whose selector the
+	// kubelet would hold against the node it names and fail it, nor
+	// another scheduler. It is still kept off pools reserved to other
+	// namespaces (avoidReserved: the kubelet refuses it there).
+	placed bool
 	pool   string // set by the pool mutator
 	// warnings the mutators give the client.
 	warnings []string
@@ -62,7 +67,7 @@ func (p *Policy) Mutate(pod *corev1.Pod, namespace string) (warnings []string, e
 	if len(pod.Spec.Containers) == 0 {
 		return nil, ErrNoContainers
 	}
-	s := &podState{pod: pod, namespace: namespace, disabled: map[string]bool{}, daemon: isDaemonSetPod(pod)}
+	s := &podState{pod: pod, namespace: namespace, disabled: map[string]bool{}, placed: isDaemonSetPod(pod) || pod.Spec.NodeName != ""}
 	warnings = s.parseDisabled()
 	for _, m := range mutators {
 		if m.feature != "" && (s.disabled[m.feature] || s.disabled[contract.FeatureAll]) {
@@ -267,9 +272,10 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 
 // poolOf finds the pod's pool: its zz.io/pool label, else the pool whose
 // node selector the pod already uses, else the default pool ("" for none;
-// a DaemonSet's pods get none, they run on every node their DaemonSet
-// selects). A pool reserved to other namespaces is refused.
-func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string, error) {
+// a DaemonSet's pods and pods created on a node get none, they run where
+// their DaemonSet or spec.nodeName says). A pool reserved to other
+// namespaces is refused.
+func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string, error) {
 	name, found := pod.Labels[contract.LabelPool]
 	if found {
 		if _, known := p.spec.Pools[name]; !known {
@@ -282,7 +288,7 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string,
 			name, found = n, true
 		}
 	}
-	if !found && daemon {
+	if !found && placed {
 		return "", nil
 	}
 	if v, set := pod.Spec.NodeSelector[contract.LabelPool]; !found && set {
@@ -301,6 +307,34 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, daemon bool) (string,
 	return name, nil
 }
 
+// ownPlacement says how the pod chooses its nodes besides the pool's
+// selector: its other nodeSelector entries, or its required node affinity
+// ("" when neither).
+func ownPlacement(pod *corev1.Pod, poolSel map[string]string) string {
+	own := map[string]string{}
+	for k, v := range pod.Spec.NodeSelector {
+		if _, pools := poolSel[k]; !pools {
+			own[k] = v
+		}
+	}
+	if len(own) > 0 {
+		return "node selector " + selectorString(own)
+	}
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		return "required node affinity"
+	}
+	return ""
+}
+
+// selectorString writes sel as k=v pairs, sorted, comma-separated.
+func selectorString(sel map[string]string) string {
+	pairs := make([]string, 0, len(sel))
+	for _, k := range sortedKeys(sel) {
+		pairs = append(pairs, k+"="+sel[k])
+	}
+	return strings.Join(pairs, ",")
+}
+
 // DefaultPoolFor is the pool of a pod that names none: defaultGPUPool for
 // one asking for GPU memory or cards where the policy sets it, else
 // defaultPool ("" for none).
@@ -317,25 +351,34 @@ func (p *Policy) DefaultPoolFor(pod *corev1.Pod) string {
 // neither lower its request below the ratio nor borrow another pool's hosts.
 // A pod that switches overcommit off gets requests equal to limits.
 //
-// A pod in no pool (a DaemonSet's, or any where the policy has no default
-// pool) is pinned nowhere, but it is kept off the nodes of pools reserved
+// A pod in no pool (a DaemonSet's, one created with spec.nodeName, or any
+// where the policy has no default pool) is pinned nowhere, but it is kept off the nodes of pools reserved
 // to other namespaces, and a DaemonSet's pods get the default pool's ratio:
 // a DaemonSet's node affinity must not reach a reserved pool, nor its
 // requests fall below the ratio (an owner reference is the client's to
 // write, so "DaemonSet" alone grants nothing).
 func (p *Policy) pool(s *podState) error {
-	name, err := p.poolOf(s.pod, s.namespace, s.daemon)
+	name, err := p.poolOf(s.pod, s.namespace, s.placed)
 	if err != nil {
 		return err
 	}
 	if name == "" {
 		p.avoidReserved(s.pod, s.namespace)
-		if s.daemon && p.spec.DefaultPool != "" {
+		if s.placed && p.spec.DefaultPool != "" {
 			p.scaleRequests(s, p.spec.DefaultPool)
 		}
 		return nil
 	}
 	s.pool = name
+	if _, labelled := s.pod.Labels[contract.LabelPool]; !labelled && !matchMap(p.spec.Pools[name].NodeSelector, s.pod.Spec.NodeSelector) {
+		if own := ownPlacement(s.pod, p.spec.Pools[name].NodeSelector); own != "" {
+			// The pod chose nodes and the default pool narrows them: it
+			// waits for good where none is in both, with nothing saying
+			// the webhook added half of the selector (kube-scheduler audit).
+			s.warnings = append(s.warnings, fmt.Sprintf("the pod names no pool, so it joins the default pool %s (node selector %s) on top of its own %s: it runs only on nodes that match both; label it %s=<pool> to choose its pool",
+				name, selectorString(p.spec.Pools[name].NodeSelector), own, contract.LabelPool))
+		}
+	}
 	for k, v := range p.spec.Pools[name].NodeSelector {
 		if s.pod.Spec.NodeSelector == nil {
 			s.pod.Spec.NodeSelector = map[string]string{}
@@ -420,11 +463,12 @@ func excludes(term corev1.NodeSelectorTerm, sel map[string]string) bool {
 // schedule gives the pod the scheduler the policy names for its namespace,
 // else for its pool, so that every pod can go through zz-scheduler's
 // balance. A pod that names a scheduler of its own keeps it; so do a
-// DaemonSet's pods (their nodes are chosen already). The apiserver writes
+// DaemonSet's pods and pods created on a node (their nodes are chosen
+// already). The apiserver writes
 // default-scheduler into pods that name none before any webhook runs, so
 // that name counts as none; FeatureScheduler keeps it.
 func (p *Policy) schedule(s *podState) error {
-	if s.daemon || (s.pod.Spec.SchedulerName != "" && s.pod.Spec.SchedulerName != corev1.DefaultSchedulerName) {
+	if s.placed || (s.pod.Spec.SchedulerName != "" && s.pod.Spec.SchedulerName != corev1.DefaultSchedulerName) {
 		return nil
 	}
 	name := p.spec.Namespaces[s.namespace].Scheduler

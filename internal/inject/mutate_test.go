@@ -168,6 +168,18 @@ var goldenCases = []struct {
 			}}}}}
 		p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1m")
 	})},
+	// Created on a node (kubectl debug node/NAME): no scheduler sees it, and
+	// the default pool's selector would make the kubelet fail it on a node
+	// of another pool; it is kept off reserved pools as a DaemonSet's pod is.
+	{"pod-created-on-a-node", newPod(func(p *corev1.Pod) {
+		p.Spec.NodeName = "cpu-big-1"
+		p.Spec.SchedulerName = corev1.DefaultSchedulerName
+	})},
+	// Its own node selector, no pool: the default pool's is added, with a
+	// warning that the pod now runs only where both match.
+	{"own-node-selector-joins-default-pool", newPod(func(p *corev1.Pod) {
+		p.Spec.NodeSelector = map[string]string{corev1.LabelHostname: "gpu-a100-1"}
+	})},
 	{"replicaset-pod-default-scheduler", newPod(ownedBy("apps/v1", "ReplicaSet"), func(p *corev1.Pod) { p.Spec.SchedulerName = corev1.DefaultSchedulerName })},
 	{"own-scheduler-kept", newPod(func(p *corev1.Pod) { p.Spec.SchedulerName = "batch-scheduler" })},
 	{"scheduler-opt-out", newPod(annotate(contract.AnnotationInjectDisable, contract.FeatureScheduler))},
