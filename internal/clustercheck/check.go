@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/inject"
@@ -106,6 +107,12 @@ type State struct {
 	// from the ConfigMap the zz webhook Deployment names (PolicySource);
 	// PolicyErr is why it could not be read.
 	WholeCardPools []inject.WholeCardPool
+	// OverAllocated are the cards that hold more memory than they have, as
+	// the extender's ledger counts the pods on them
+	// (gpuinspect.OverAllocated); LedgerErr is why they could not be
+	// counted.
+	OverAllocated []string
+	LedgerErr     error
 	// GPUDefaultPool is where the policy places GPU pods that name no pool
 	// (inject.Policy.GPUDefaultPool; nil: nowhere).
 	GPUDefaultPool *inject.DefaultPool
@@ -209,6 +216,15 @@ func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
 		s.NodesErr = err
 	} else {
 		s.GPUNodes = nodes.Items
+		if len(nodes.Items) > 0 {
+			// The extender's own ledger, rebuilt from nodes and pods as
+			// kubectl zz gpu does: no card may hold more than it has.
+			if snap, err := gpuinspect.Collect(ctx, c, nil); err != nil {
+				s.LedgerErr = err
+			} else {
+				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
+			}
+		}
 		if asNode != nil && len(nodes.Items) > 0 {
 			s.ProbeNode = nodes.Items[0].Name
 			s.NodeRestriction, s.NodeRestrictionErr = probeNodeRestriction(ctx, asNode, s.ProbeNode)
@@ -415,6 +431,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, gpuNodes(s)...)
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, gpuDefaultPool(s)...)
+	out = append(out, overAllocated(s)...)
 	out = append(out, namespaces(s)...)
 	return nothingChecked(out)
 }
@@ -755,6 +772,29 @@ func routedPending(s *State, now time.Time) []Result {
 	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}
 	if waiting > 0 {
 		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
+	}
+	return []Result{r}
+}
+
+// overAllocated fails on a card that holds more memory than it has: the
+// one invariant zz promises, broken only by a card that shrank or changed
+// under running pods, or a bug (an admin audit saw check stay green there).
+func overAllocated(s *State) []Result {
+	if len(s.GPUNodes) == 0 {
+		return nil
+	}
+	if s.LedgerErr != nil {
+		return []Result{unreadable(GroupGPUNodes, "the GPU pods", s.LedgerErr)}
+	}
+	r := Result{Group: GroupGPUNodes, Name: "GPU memory allocated", Status: OK, Detail: "no card holds more than it has"}
+	if len(s.OverAllocated) > 0 {
+		r.Status = Fail
+		r.Detail = "1 card holds more memory than it has: "
+		if len(s.OverAllocated) > 1 {
+			r.Detail = fmt.Sprintf("%d cards hold more memory than they have: ", len(s.OverAllocated))
+		}
+		r.Detail += strings.Join(s.OverAllocated, "; ")
+		r.Hint = "kubectl zz gpu NODE -o wide; move pods off the card (delete the latest) until it fits, and check the node's device plugin and inventory"
 	}
 	return []Result{r}
 }

@@ -18,12 +18,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
 )
 
 var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -141,6 +143,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
 		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
+		"ok GPU nodes | GPU memory allocated: no card holds more than it has",
 		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
 		"ok admission policies | NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
@@ -301,6 +304,18 @@ func TestProblems(t *testing.T) {
 			"fail GPU nodes | GPU pods naming no pool: go to pool general (defaultPool), whose nodeSelector map[zz.io/pool:general] matches no GPU node: they stay Pending for good"},
 		{"GPU pods naming no pool sent to the GPU nodes", policyEdit("defaultPool: general\ndefaultGPUPool: a100\n" + wholeCardPolicy("40Gi") + "  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 0.5}\n"), OK,
 			"ok GPU nodes | GPU pods naming no pool: go to pool a100 (defaultGPUPool), on 1 GPU node: gpu-1"},
+		// A card that shrank under its pods (its inventory says 40960 MiB,
+		// two pods hold 30000 each).
+		{"a card over-allocated", func(objs []runtime.Object) []runtime.Object {
+			for _, name := range []string{"a", "b"} {
+				a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 30000, AssumeTime: now.Add(-time.Hour), Assigned: true}
+				objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ml", UID: types.UID(name), Annotations: a.Annotations()},
+					Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+						contract.ResourceGPUMem: resource.MustParse("30000Mi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+					Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+			}
+			return objs
+		}, Fail, "fail GPU nodes | GPU memory allocated: 1 card holds more memory than it has: node gpu-1 card 0: 60000Mi of 40Gi (ml/a, ml/b)"},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs

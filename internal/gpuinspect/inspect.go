@@ -139,6 +139,25 @@ func (s *Snapshot) Preempt(fits []gpushare.NodeFit, req gpushare.Request, priori
 	return n
 }
 
+// OverAllocated lists the cards of nodes that hold more memory than they
+// have ("node gpu-1 card 0: 30Gi of 15Gi, 5 pods"): only a card that shrank
+// or changed under running pods, or a bug, brings one.
+func OverAllocated(nodes []gpushare.NodeView) []string {
+	var out []string
+	for _, v := range nodes {
+		for _, c := range v.Cards {
+			if c.UsedMiB > c.MemoryMiB {
+				names := make([]string, len(c.Pods))
+				for i, p := range c.Pods {
+					names[i] = p.Namespace + "/" + p.Name
+				}
+				out = append(out, fmt.Sprintf("node %s card %d: %s of %s (%s)", v.Name, c.Index, mib(c.UsedMiB), mib(c.MemoryMiB), strings.Join(names, ", ")))
+			}
+		}
+	}
+	return out
+}
+
 // FitTable returns kubectl zz gpu --fit: per GPU node whether one pod of the
 // request fits now, the cards its policy would choose, how many such pods
 // the node could take (MORE, the node alone) and, where it does not fit,
@@ -289,6 +308,10 @@ func ShapeTable(shapes []gpushare.ShapeRoom) (header []string, rows [][]string) 
 // SchedulingDisabled for a cordoned node).
 func freeCell(c gpushare.Card) string {
 	switch {
+	case c.UsedMiB > c.MemoryMiB:
+		// The one invariant zz promises is broken (a card that shrank
+		// under its pods): said, not clamped to 0.
+		return "0 (over by " + mib(c.UsedMiB-c.MemoryMiB) + ")"
 	case c.Healthy:
 		return mib(c.FreeMiB())
 	case strings.HasPrefix(c.Reason, gpushare.CordonReason):

@@ -294,3 +294,26 @@ func TestNodeExcludes(t *testing.T) {
 		})
 	}
 }
+
+// TestOverAllocated: a card holding more than it has (it shrank under its
+// pods) is named with its pods, and its FREE cell says by how much, where
+// it read 0 like any full card.
+func TestOverAllocated(t *testing.T) {
+	card := func(used int64, pods ...string) gpushare.CardView {
+		v := gpushare.CardView{Card: gpushare.Card{GPU: contract.GPU{Index: 1, MemoryMiB: 16384, Healthy: true}, UsedMiB: used}}
+		for _, p := range pods {
+			v.Pods = append(v.Pods, gpushare.PodUse{Namespace: "ml", Name: p, MemMiB: 8192})
+		}
+		return v
+	}
+	nodes := []gpushare.NodeView{{Name: "gpu-1", Cards: []gpushare.CardView{card(16384, "a", "b"), card(24576, "a", "b", "c")}}}
+	if got := OverAllocated(nodes); len(got) != 1 || got[0] != "node gpu-1 card 1: 24Gi of 16Gi (ml/a, ml/b, ml/c)" {
+		t.Errorf("OverAllocated = %q", got)
+	}
+	if got := freeCell(nodes[0].Cards[1].Card); got != "0 (over by 8Gi)" {
+		t.Errorf("FREE of the over-allocated card = %q", got)
+	}
+	if got := freeCell(nodes[0].Cards[0].Card); got != "0Mi" {
+		t.Errorf("FREE of a full card = %q", got)
+	}
+}
