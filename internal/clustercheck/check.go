@@ -32,8 +32,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
-	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/inject"
 )
