@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -386,5 +387,60 @@ func TestRecommendedLabels(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSchedulerProfileWeighsPreferencesAboveBalance keeps what a
+// kube-scheduler audit found missing: the balance extender (up to weight x
+// 10 x MaxExtenderPriority points a node) never outweighs a preference the
+// pod states at full strength (NodeAffinity, InterPodAffinity,
+// PodTopologySpread: 100 x their weight), a load-aware score spreads pods
+// while the extender does not answer (it is ignorable), and a hung extender
+// costs every pod at most a second.
+func TestSchedulerProfileWeighsPreferencesAboveBalance(t *testing.T) {
+	type plugin struct {
+		Name   string `json:"name"`
+		Weight int    `json:"weight"`
+	}
+	var cfg struct {
+		Profiles []struct {
+			Plugins struct {
+				Score struct {
+					Enabled  []plugin `json:"enabled"`
+					Disabled []plugin `json:"disabled"`
+				} `json:"score"`
+			} `json:"plugins"`
+		} `json:"profiles"`
+		Extenders []struct {
+			PrioritizeVerb string `json:"prioritizeVerb"`
+			Weight         int    `json:"weight"`
+			HTTPTimeout    string `json:"httpTimeout"`
+		} `json:"extenders"`
+	}
+	object(t, "scheduler/zz-scheduler-config.yaml", "KubeSchedulerConfiguration", "", &cfg)
+	const maxNodeScore, maxExtenderPriority = 100, 10
+	balance := -1
+	for _, e := range cfg.Extenders {
+		if e.PrioritizeVerb == "balance/prioritize" {
+			balance = e.Weight * maxExtenderPriority * (maxNodeScore / maxExtenderPriority)
+			if d, err := time.ParseDuration(e.HTTPTimeout); err != nil || d > time.Second {
+				t.Errorf("balance extender httpTimeout %q: want at most 1s (a hung extender holds the scheduling loop that long for every pod)", e.HTTPTimeout)
+			}
+		}
+	}
+	if balance < 0 || len(cfg.Profiles) != 1 {
+		t.Fatalf("no balance extender or not one profile: %+v", cfg)
+	}
+	weights := map[string]int{}
+	for _, p := range cfg.Profiles[0].Plugins.Score.Enabled {
+		weights[p.Name] = p.Weight
+	}
+	for _, name := range []string{"NodeAffinity", "InterPodAffinity", "PodTopologySpread"} {
+		if w := weights[name]; w*maxNodeScore <= balance {
+			t.Errorf("%s weight %d (%d points) does not outweigh the balance extender's %d", name, w, w*maxNodeScore, balance)
+		}
+	}
+	if weights["NodeResourcesFit"] < 1 || slices.ContainsFunc(cfg.Profiles[0].Plugins.Score.Disabled, func(p plugin) bool { return p.Name == "NodeResourcesFit" }) {
+		t.Errorf("NodeResourcesFit's score is off: with the balance extender down every pod goes to the same node")
 	}
 }
