@@ -123,6 +123,10 @@ type State struct {
 	// zz-scheduler and the default one (inject.Policy.OtherSchedulers),
 	// with the pods on no node that name each (at most maxRoutedPending).
 	OtherSchedulers map[string]OtherScheduler
+	// UnknownPoolWorkloads are Deployments and StatefulSets whose pod
+	// template selects a pool (zz.io/pool, as kubectl zz deploy renders
+	// spec.pool) the policy lacks: the webhook refuses their next pods.
+	UnknownPoolWorkloads []string
 	// NodeSettablePools are the policy's pools reserved to namespaces that
 	// a node may join by labelling itself (inject.Policy.NodeSettablePools).
 	NodeSettablePools []string
@@ -168,6 +172,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
 				s.GPUDefaultPool = &d
 			}
 			s.NodeSettablePools = p.NodeSettablePools()
+			s.UnknownPoolWorkloads = unknownPoolWorkloads(ctx, c, p.PoolNames())
 			s.OtherSchedulers = map[string]OtherScheduler{}
 			for name, fields := range p.OtherSchedulers() {
 				o := OtherScheduler{Fields: fields}
@@ -291,6 +296,44 @@ func nodeRestriction(s *State) []Result {
 	}
 	return []Result{{Group: GroupPolicies, Name: name, Status: OK,
 		Detail: "on: a node's credentials are held to its own Node and pods"}}
+}
+
+// unknownPoolWorkloads lists the Deployments and StatefulSets whose pod
+// template selects a pool not in pools ("ns/name (pool gpu)"); what cannot
+// be listed is skipped (other checks say what check cannot read).
+func unknownPoolWorkloads(ctx context.Context, c kubernetes.Interface, pools []string) []string {
+	var out []string
+	note := func(kind, ns, name string, sel map[string]string) {
+		if v, ok := sel[contract.LabelPool]; ok && !slices.Contains(pools, v) {
+			out = append(out, fmt.Sprintf("%s %s/%s (pool %s)", kind, ns, name, v))
+		}
+	}
+	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range deps.Items {
+			note("Deployment", d.Namespace, d.Name, d.Spec.Template.Spec.NodeSelector)
+		}
+	}
+	if sts, err := c.AppsV1().StatefulSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range sts.Items {
+			note("StatefulSet", d.Namespace, d.Name, d.Spec.Template.Spec.NodeSelector)
+		}
+	}
+	return out
+}
+
+// unknownPools warns of workloads whose pool the webhook policy lacks
+// (removed or renamed while they use it): their running pods stay, but the
+// webhook refuses the next ones, so the next scale, rollout or lost node
+// leaves them short (an admin audit saw check stay green).
+func unknownPools(s *State) []Result {
+	if len(s.UnknownPoolWorkloads) == 0 {
+		return nil
+	}
+	return []Result{{Group: GroupPolicies, Name: "pools in use", Status: Warn,
+		Detail: fmt.Sprintf("%s a pool the webhook policy %s lacks: the webhook refuses their next pods (a scale, a rollout, a pod lost with its node): %s",
+			map[bool]string{true: "1 workload selects", false: fmt.Sprintf("%d workloads select", len(s.UnknownPoolWorkloads))}[len(s.UnknownPoolWorkloads) == 1],
+			s.PolicySource, listSome(s.UnknownPoolWorkloads)),
+		Hint: "put the pool back in the policy, or redeploy those apps with a pool it has (spec.pool)"}}
 }
 
 // nodeSettablePools warns of pools reserved to namespaces that root on any
@@ -428,6 +471,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, policies(s)...)
 	out = append(out, nodeRestriction(s)...)
 	out = append(out, nodeSettablePools(s)...)
+	out = append(out, unknownPools(s)...)
 	out = append(out, gpuNodes(s)...)
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, gpuDefaultPool(s)...)

@@ -316,6 +316,13 @@ func TestProblems(t *testing.T) {
 			}
 			return objs
 		}, Fail, "fail GPU nodes | GPU memory allocated: 1 card holds more memory than it has: node gpu-1 card 0: 60000Mi of 40Gi (ml/a, ml/b)"},
+		// The policy lost pool gpu while an app runs there.
+		{"a workload in a pool the policy lacks", func(objs []runtime.Object) []runtime.Object {
+			return append(objs, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "infer", Namespace: "ml"},
+				Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: "gpu"}}}}},
+				&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "train", Namespace: "ml"},
+					Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: "a100"}}}}})
+		}, Warn, "warn admission policies | pools in use: 1 workload selects a pool the webhook policy zz-system/zz-webhook-policy lacks: the webhook refuses their next pods (a scale, a rollout, a pod lost with its node): Deployment ml/infer (pool gpu)"},
 		{"a card cordoned", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs

@@ -207,6 +207,9 @@ func (p *Policy) OtherSchedulers() map[string][]string {
 	return out
 }
 
+// PoolNames lists the policy's pools, by name.
+func (p *Policy) PoolNames() []string { return sortedKeys(p.spec.Pools) }
+
 // NodeSettablePools lists, by name, the pools reserved to namespaces whose
 // nodeSelector no key of node-restriction.kubernetes.io/ guards: a node may
 // set any other label on itself (NodeRestriction protects only that prefix
