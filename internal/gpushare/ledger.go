@@ -292,7 +292,7 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 	return nil
 }
 
-// missingCard is a card of a the inventory of node lacks ("" when it lists
+// missingCard is a card of a that node's inventory lacks ("" when it lists
 // them all, or is not known or readable: charge counts a pod's cards only
 // where the node lists them).
 func (l *Ledger) missingCard(node string, a *Assignment) string {

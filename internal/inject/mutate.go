@@ -298,7 +298,7 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string,
 			contract.LabelPool, v, sortedKeys(p.spec.Pools))
 	}
 	if !found {
-		return p.DefaultPoolFor(pod), nil
+		return p.defaultPoolFor(pod), nil
 	}
 	if allowed := p.spec.Pools[name].Namespaces; len(allowed) > 0 && !slices.Contains(allowed, namespace) {
 		return "", fmt.Errorf("pool %s is reserved for namespaces %v; use another pool (%s label) or ask the cluster admin",
@@ -335,10 +335,10 @@ func selectorString(sel map[string]string) string {
 	return strings.Join(pairs, ",")
 }
 
-// DefaultPoolFor is the pool of a pod that names none: defaultGPUPool for
+// defaultPoolFor is the pool of a pod that names none: defaultGPUPool for
 // one asking for GPU memory or cards where the policy sets it, else
 // defaultPool ("" for none).
-func (p *Policy) DefaultPoolFor(pod *corev1.Pod) string {
+func (p *Policy) defaultPoolFor(pod *corev1.Pod) string {
 	if p.spec.DefaultGPUPool != "" && asksGPUMem(pod) {
 		return p.spec.DefaultGPUPool
 	}
@@ -352,8 +352,9 @@ func (p *Policy) DefaultPoolFor(pod *corev1.Pod) string {
 // A pod that switches overcommit off gets requests equal to limits.
 //
 // A pod in no pool (a DaemonSet's, one created with spec.nodeName, or any
-// where the policy has no default pool) is pinned nowhere, but it is kept off the nodes of pools reserved
-// to other namespaces, and a DaemonSet's pods get the default pool's ratio:
+// where the policy has no default pool) is pinned nowhere, but it is kept
+// off the nodes of pools reserved to other namespaces, and a DaemonSet's
+// pods (and those created on a node) get the default pool's ratio:
 // a DaemonSet's node affinity must not reach a reserved pool, nor its
 // requests fall below the ratio (an owner reference is the client's to
 // write, so "DaemonSet" alone grants nothing).
