@@ -140,7 +140,7 @@ func (s *Snapshot) Preempt(fits []gpushare.NodeFit, req gpushare.Request, priori
 }
 
 // OverAllocated lists the cards of nodes that hold more memory than they
-// have ("node gpu-1 card 0: 30Gi of 15Gi, 5 pods"): only a card that shrank
+// have ("node gpu-1 card 0: 30Gi of 15Gi (ml/a, ml/b)"): only a card that shrank
 // or changed under running pods, or a bug, brings one.
 func OverAllocated(nodes []gpushare.NodeView) []string {
 	var out []string
