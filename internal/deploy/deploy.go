@@ -30,7 +30,9 @@ import (
 const (
 	DefaultTimeout      = 5 * time.Minute
 	DefaultHistoryLimit = 10
-	DefaultPollInterval = 500 * time.Millisecond
+	// The wait watches the Deployment; the poll is for what the Deployment
+	// does not say (a pod failing) and the elapsed time: two reads a poll.
+	DefaultPollInterval = 2 * time.Second
 )
 
 // Options are what deploy and rollback share.
