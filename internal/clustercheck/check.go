@@ -329,10 +329,13 @@ func unknownPools(s *State) []Result {
 	if len(s.UnknownPoolWorkloads) == 0 {
 		return nil
 	}
+	who := fmt.Sprintf("%d workloads select", len(s.UnknownPoolWorkloads))
+	if len(s.UnknownPoolWorkloads) == 1 {
+		who = "1 workload selects"
+	}
 	return []Result{{Group: GroupPolicies, Name: "pools in use", Status: Warn,
 		Detail: fmt.Sprintf("%s a pool the webhook policy %s lacks: the webhook refuses their next pods (a scale, a rollout, a pod lost with its node): %s",
-			map[bool]string{true: "1 workload selects", false: fmt.Sprintf("%d workloads select", len(s.UnknownPoolWorkloads))}[len(s.UnknownPoolWorkloads) == 1],
-			s.PolicySource, listSome(s.UnknownPoolWorkloads)),
+			who, s.PolicySource, listSome(s.UnknownPoolWorkloads)),
 		Hint: "put the pool back in the policy, or redeploy those apps with a pool it has (spec.pool)"}}
 }
 

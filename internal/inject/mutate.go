@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -318,21 +319,12 @@ func ownPlacement(pod *corev1.Pod, poolSel map[string]string) string {
 		}
 	}
 	if len(own) > 0 {
-		return "node selector " + selectorString(own)
+		return "node selector " + labels.Set(own).String()
 	}
 	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
 		return "required node affinity"
 	}
 	return ""
-}
-
-// selectorString writes sel as k=v pairs, sorted, comma-separated.
-func selectorString(sel map[string]string) string {
-	pairs := make([]string, 0, len(sel))
-	for _, k := range sortedKeys(sel) {
-		pairs = append(pairs, k+"="+sel[k])
-	}
-	return strings.Join(pairs, ",")
 }
 
 // defaultPoolFor is the pool of a pod that names none: defaultGPUPool for
@@ -377,7 +369,7 @@ func (p *Policy) pool(s *podState) error {
 			// waits for good where none is in both, with nothing saying
 			// the webhook added half of the selector (kube-scheduler audit).
 			s.warnings = append(s.warnings, fmt.Sprintf("the pod names no pool, so it joins the default pool %s (node selector %s) on top of its own %s: it runs only on nodes that match both; label it %s=<pool> to choose its pool",
-				name, selectorString(p.spec.Pools[name].NodeSelector), own, contract.LabelPool))
+				name, labels.Set(p.spec.Pools[name].NodeSelector).String(), own, contract.LabelPool))
 		}
 	}
 	for k, v := range p.spec.Pools[name].NodeSelector {
