@@ -20,6 +20,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
+	"github.com/zzcloud/zz/internal/version"
 )
 
 // Limits bound what reviews may cost, so that neither a burst of big pods
@@ -260,12 +261,20 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if req.DryRun != nil && *req.DryRun && pod != nil && pod.Annotations[contract.AnnotationCheckProbe] != "" {
+		resp.Warnings = append(resp.Warnings, probeAnswer)
+	}
 	review.Request, review.Response = nil, resp
 	w.Header()["Content-Type"] = jsonContentType // Set would allocate the value's slice
 	if err := json.NewEncoder(w).Encode(review); err != nil {
 		reviewLogger(logger.V(2)).Info("Could not write the reply", "err", err)
 	}
 }
+
+// probeAnswer is the warning a dry-run pod marked as kubectl zz check's
+// probe gets, whatever else the review decided: the apiserver relays it, so
+// check knows this webhook answered, and which build.
+var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner("zz-webhook") + ")"
 
 // jsonContentType is every reply's header value, shared: nothing changes it.
 var jsonContentType = []string{"application/json"}

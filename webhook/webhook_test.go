@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -335,5 +336,49 @@ func TestRecordedReviewSkipsManagedFields(t *testing.T) {
 	got, want := patchOf(body), patchOf(without)
 	if got != want || !strings.Contains(got, "NUM_CPUS") || strings.Contains(got, "managedFields") {
 		t.Fatalf("patch with managedFields %s\nwithout %s", got, want)
+	}
+}
+
+// TestMutateAnswersCheckProbe: a dry run of a pod marked as kubectl zz
+// check's probe is answered with the probe warning whatever the decision
+// (so check knows the apiserver reached this webhook); nothing else is.
+func TestMutateAnswersCheckProbe(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	probe := func(mutate func(*corev1.Pod)) *corev1.Pod {
+		p := testPod()
+		p.Annotations = map[string]string{contract.AnnotationCheckProbe: "true"}
+		if mutate != nil {
+			mutate(p)
+		}
+		return p
+	}
+	notDryRun := func(b []byte) []byte {
+		return bytes.Replace(b, []byte(`"dryRun":true`), []byte(`"dryRun":false`), 1)
+	}
+	for name, tc := range map[string]struct {
+		body    []byte
+		allowed bool
+		want    bool
+	}{
+		"mutated":       {reviewBody(t, "shop", podResource, admissionv1.Create, probe(nil)), true, true},
+		"not opted in":  {reviewBody(t, "plain", podResource, admissionv1.Create, probe(nil)), true, true},
+		"refused":       {reviewBody(t, "shop", podResource, admissionv1.Create, probe(func(p *corev1.Pod) { p.Spec.Containers = nil })), false, true},
+		"not a dry run": {notDryRun(reviewBody(t, "shop", podResource, admissionv1.Create, probe(nil))), true, false},
+		"no probe mark": {reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), true, false},
+		"mark is empty": {reviewBody(t, "shop", podResource, admissionv1.Create, probe(func(p *corev1.Pod) { p.Annotations[contract.AnnotationCheckProbe] = "" })), true, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "not a dry run" && !bytes.Contains(tc.body, []byte(`"dryRun":false`)) {
+				t.Fatal("the review body has no dryRun to flip")
+			}
+			resp := response(t, post(h, tc.body, "application/json"))
+			if resp.Allowed != tc.allowed {
+				t.Errorf("allowed %v, want %v: %+v", resp.Allowed, tc.allowed, resp.Result)
+			}
+			answered := slices.ContainsFunc(resp.Warnings, func(w string) bool { return strings.HasPrefix(w, contract.WebhookProbeAnswer) })
+			if answered != tc.want {
+				t.Errorf("probe answered %v, want %v: warnings %q", answered, tc.want, resp.Warnings)
+			}
+		})
 	}
 }

@@ -78,7 +78,7 @@ func (o *CheckOptions) Run(cmd *cobra.Command) error {
 	var items []*unstructured.Unstructured
 	failed := 0
 	for i, t := range o.targets {
-		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, t.asNode), o.now())
+		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook}), o.now())
 		if clustercheck.Worst(results) == clustercheck.Fail {
 			failed++
 		}

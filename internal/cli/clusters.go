@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
@@ -136,6 +139,40 @@ func (t *target) asNode(node string) (kubernetes.Interface, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + node, Groups: []string{"system:nodes", "system:authenticated"}}
 	return newClientset(cfg)
+}
+
+// probeWebhook creates pod in ns as a server-side dry run with the target's
+// credentials, keeping the apiserver's warnings instead of printing them:
+// the zz webhook's answer to kubectl zz check's probe is one
+// (clustercheck.ProbeWebhook).
+func (t *target) probeWebhook(ctx context.Context, ns string, pod *corev1.Pod) ([]string, error) {
+	cfg, err := t.flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	kept := &keptWarnings{}
+	cfg.WarningHandler = kept
+	c, err := newClientset(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	return kept.texts, err
+}
+
+// keptWarnings is a rest.WarningHandler that keeps the warnings' texts.
+type keptWarnings struct {
+	mu    sync.Mutex
+	texts []string
+}
+
+func (k *keptWarnings) HandleWarningHeader(_ int, _ string, text string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.texts = append(k.texts, text)
 }
 
 // newClientset builds a target's client; unit tests swap it for fake

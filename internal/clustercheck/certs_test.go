@@ -95,7 +95,7 @@ func TestServingCertificate(t *testing.T) {
 				objs = append(objs, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook-tls", Namespace: "zz-system"},
 					Data: map[string][]byte{corev1.TLSCertKey: tc.secret}})
 			}
-			rs := Evaluate(Gather(t.Context(), fake.NewClientset(objs...), nil), now)
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(objs...), Probes{}), now)
 			var got *Result
 			for i := range rs {
 				if strings.HasSuffix(rs[i].Name, "serving certificate") {
@@ -113,7 +113,7 @@ func TestServingCertificate(t *testing.T) {
 	// A Service no Deployment of zz backs: nothing to judge.
 	objs := append(healthy(t), runtime.Object(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "elsewhere"}}}))
-	if rs := Evaluate(Gather(t.Context(), fake.NewClientset(objs...), nil), now); strings.Contains(lines(rs), "serving certificate") {
+	if rs := Evaluate(Gather(t.Context(), fake.NewClientset(objs...), Probes{}), now); strings.Contains(lines(rs), "serving certificate") {
 		t.Errorf("judged a certificate no zz Deployment serves:\n%s", lines(rs))
 	}
 }

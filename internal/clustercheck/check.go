@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -140,16 +141,63 @@ type State struct {
 	// ServingCerts are the certificates the webhook Services' pods serve,
 	// by "namespace/service" (servingCert).
 	ServingCerts map[string]ServingCert
+	// WebhookProbe is how the apiserver answered a dry-run pod in an
+	// opted-in namespace (Probes.Webhook; nil: not probed).
+	WebhookProbe *WebhookProbe
 }
 
 // AsNode is a client acting as node (impersonated: user system:node:NAME in
 // group system:nodes), for the NodeRestriction probe.
 type AsNode func(node string) (kubernetes.Interface, error)
 
+// ProbeWebhook creates pod in namespace ns as a server-side dry run (the
+// apiserver runs admission, webhooks included, and stores nothing) and
+// returns the warnings the apiserver sent with its answer.
+type ProbeWebhook func(ctx context.Context, ns string, pod *corev1.Pod) (warnings []string, err error)
+
+// Probes are what Gather may do besides reading, each skipped when nil.
+type Probes struct {
+	// AsNode: whether NodeRestriction runs, asked as a GPU node.
+	AsNode AsNode
+	// Webhook: whether the apiserver reaches the zz webhook, by a dry-run
+	// pod in an opted-in namespace. Only this sees a webhook that runs
+	// outside the cluster at a URL, or whose Service has endpoints the
+	// apiserver cannot reach or whose certificate it does not trust.
+	Webhook ProbeWebhook
+}
+
+// WebhookProbe is how the apiserver answered the probe pod.
+type WebhookProbe struct {
+	Namespace string
+	// Answer is the zz webhook's warning (contract.WebhookProbeAnswer...),
+	// "" when no zz webhook answered.
+	Answer string
+	Err    error
+}
+
+// ProbePod is the pod kubectl zz check creates as a dry run: one container
+// that asks for little and runs as restricted Pod Security demands, so that
+// nothing but the webhooks has a reason to refuse it.
+func ProbePod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "zz-check-probe", Annotations: map[string]string{contract.AnnotationCheckProbe: "true"}},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65535),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+		},
+	}
+}
+
 // Gather reads what Evaluate judges: zz's objects by their
 // app.kubernetes.io/part-of=zz label, the GPU nodes by contract.LabelGPUNode;
-// with asNode, whether NodeRestriction runs, as a GPU node.
-func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
+// and runs the probes it is given.
+func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}, ServingCerts: map[string]ServingCert{}}
 	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
 	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
@@ -230,19 +278,42 @@ func Gather(ctx context.Context, c kubernetes.Interface, asNode AsNode) *State {
 				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
 			}
 		}
-		if asNode != nil && len(nodes.Items) > 0 {
+		if probes.AsNode != nil && len(nodes.Items) > 0 {
 			s.ProbeNode = nodes.Items[0].Name
-			s.NodeRestriction, s.NodeRestrictionErr = probeNodeRestriction(ctx, asNode, s.ProbeNode)
+			s.NodeRestriction, s.NodeRestrictionErr = probeNodeRestriction(ctx, probes.AsNode, s.ProbeNode)
 		}
 	}
 	if nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelInjection + "=" + contract.InjectionEnabled}); err != nil {
 		s.NamespacesErr = err
 	} else {
+		var active []string // where a pod can be created
 		for _, ns := range nss.Items {
 			s.OptedIn = append(s.OptedIn, ns.Name)
+			if ns.Status.Phase != corev1.NamespaceTerminating {
+				active = append(active, ns.Name)
+			}
+		}
+		if probes.Webhook != nil && len(s.Webhooks) > 0 {
+			s.WebhookProbe = probeWebhook(ctx, probes.Webhook, active)
 		}
 	}
 	return s
+}
+
+// probeWebhook creates ProbePod as a dry run in the first opted-in namespace
+// the webhook serves (nil: none is opted in, so no pod reaches it).
+func probeWebhook(ctx context.Context, probe ProbeWebhook, optedIn []string) *WebhookProbe {
+	i := slices.IndexFunc(optedIn, func(ns string) bool { return ns != metav1.NamespaceSystem && ns != contract.SystemNamespace })
+	if i < 0 {
+		return nil
+	}
+	p := &WebhookProbe{Namespace: optedIn[i]}
+	var warnings []string
+	warnings, p.Err = probe(ctx, p.Namespace, ProbePod())
+	if i := slices.IndexFunc(warnings, func(w string) bool { return strings.HasPrefix(w, contract.WebhookProbeAnswer) }); i >= 0 {
+		p.Answer = warnings[i]
+	}
+	return p
 }
 
 // nodeRestrictionProbe is a label only the NodeRestriction admission plugin
@@ -980,7 +1051,66 @@ func webhooks(s *State, now time.Time) []Result {
 			}
 		}
 	}
-	return out
+	return append(out, webhookAnswers(s)...)
+}
+
+// webhookAnswers judges the probe: the apiserver either reached a zz
+// webhook (its warning came back, or its refusal), or could not call one
+// (the error the apiserver gives every pod creation it matches), or went on
+// without one: the case a failurePolicy Ignore hides.
+func webhookAnswers(s *State) []Result {
+	p := s.WebhookProbe
+	if p == nil {
+		return nil
+	}
+	r := Result{Group: GroupWebhook, Name: "answers through the apiserver"}
+	where := "a dry-run pod in namespace " + p.Namespace
+	msg := ""
+	if p.Err != nil {
+		msg = p.Err.Error()
+	}
+	switch {
+	case p.Err == nil && p.Answer != "":
+		r.Status, r.Detail = OK, where+": "+p.Answer
+	case p.Answer != "" || strings.Contains(msg, "denied the request: "+contract.WebhookRefusalPrefix):
+		// The zz webhook answered: its policy refused the probe.
+		r.Status, r.Detail = OK, where+" was refused by the zz webhook, so it answers: "+msg
+	case strings.Contains(msg, "failed calling webhook"):
+		r.Status, r.Detail = Fail, "the apiserver cannot call the webhook for "+where+", and refuses every pod creation it matches alike: "+msg
+		r.Hint = getWebhookConfigs(s.Webhooks) + " (clientConfig: the Service or URL and its caBundle), then the webhook's logs"
+	case p.Err != nil:
+		r.Status, r.Detail = Warn, "could not probe the webhook with "+where+": "+msg
+		r.Hint = "kubectl zz check creates it as a server-side dry run (nothing is stored): run it as a cluster admin; a refusal by Pod Security, a quota or another admission plugin hides the webhook's answer"
+	case ignoredOnFailure(s.Webhooks):
+		r.Status, r.Detail = Warn, "the apiserver admitted "+where+" with no answer from the zz webhook: with failurePolicy Ignore a webhook it cannot call is skipped in silence, and pods are created unmutated (no env, sidecars, CPU limits, pool or scheduler)"
+		r.Hint = "kubectl get --raw /metrics | grep apiserver_admission_webhook_fail_open_count; then the webhook's clientConfig and logs"
+	default:
+		r.Status, r.Detail = Warn, "the apiserver admitted "+where+" with no answer from the zz webhook: its configuration's selectors do not match that namespace's pods, or the webhook predates this kubectl zz"
+		r.Hint = getWebhookConfigs(s.Webhooks) + " (namespaceSelector, objectSelector); kubectl zz version"
+	}
+	return []Result{r}
+}
+
+// getWebhookConfigs is the command that shows the zz webhook configurations.
+func getWebhookConfigs(cfgs []admissionregistrationv1.MutatingWebhookConfiguration) string {
+	names := make([]string, len(cfgs))
+	for i, cfg := range cfgs {
+		names[i] = cfg.Name
+	}
+	return "kubectl get mutatingwebhookconfigurations " + strings.Join(names, " ") + " -o yaml"
+}
+
+// ignoredOnFailure says whether a zz webhook lets pods through unmutated
+// when it cannot be called.
+func ignoredOnFailure(cfgs []admissionregistrationv1.MutatingWebhookConfiguration) bool {
+	for _, cfg := range cfgs {
+		for _, wh := range cfg.Webhooks {
+			if wh.FailurePolicy != nil && *wh.FailurePolicy == admissionregistrationv1.Ignore {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func days(d time.Duration) string { return count(int(d.Hours()/24), "day") }

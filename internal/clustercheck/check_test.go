@@ -1,6 +1,7 @@
 package clustercheck
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"os"
@@ -128,7 +129,7 @@ func lines(rs []Result) string {
 }
 
 func TestHealthyCluster(t *testing.T) {
-	rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), asNode(true)), now)
+	rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), Probes{AsNode: asNode(true)}), now)
 	if Worst(rs) != OK {
 		t.Fatalf("a healthy cluster:\n%s", lines(rs))
 	}
@@ -333,7 +334,7 @@ func TestProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...), asNode(true)), now)
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...), Probes{AsNode: asNode(true)}), now)
 			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
 				t.Fatalf("worst %s, want %s with %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
 			}
@@ -384,14 +385,14 @@ func TestNodeRestriction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), tt.asNode), now)
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), Probes{AsNode: tt.asNode}), now)
 			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
 				t.Fatalf("worst %s, want %s, and a line %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
 			}
 		})
 	}
 	// Without GPU nodes nothing is probed.
-	if rs := Evaluate(Gather(t.Context(), fake.NewClientset(), asNode(false)), now); strings.Contains(lines(rs), "NodeRestriction") {
+	if rs := Evaluate(Gather(t.Context(), fake.NewClientset(), Probes{AsNode: asNode(false)}), now); strings.Contains(lines(rs), "NodeRestriction") {
 		t.Errorf("probed without a GPU node:\n%s", lines(rs))
 	}
 }
@@ -413,7 +414,7 @@ func TestOutsideTheCluster(t *testing.T) {
 					RenewTime: ptr.To(metav1.NewMicroTime(now.Add(-renewed)))}},
 		}
 	}
-	rs := Evaluate(Gather(t.Context(), fake.NewClientset(demo(3*time.Second)...), nil), now)
+	rs := Evaluate(Gather(t.Context(), fake.NewClientset(demo(3*time.Second)...), Probes{}), now)
 	for _, want := range []string{
 		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz, but zz's webhook configuration or zz-scheduler's Lease is there",
 		"ok webhook | zz-webhook-demo pods.zz.io certificate: CA valid until",
@@ -426,7 +427,7 @@ func TestOutsideTheCluster(t *testing.T) {
 	if strings.Contains(lines(rs), "someone-elses") {
 		t.Errorf("judged another's webhook:\n%s", lines(rs))
 	}
-	rs = Evaluate(Gather(t.Context(), fake.NewClientset(demo(time.Hour)...), nil), now)
+	rs = Evaluate(Gather(t.Context(), fake.NewClientset(demo(time.Hour)...), Probes{}), now)
 	if !strings.Contains(lines(rs), "fail scheduler configuration | zz-system/zz-scheduler leader:") {
 		t.Errorf("a lapsed Lease of a zz-scheduler outside the cluster is not a failure:\n%s", lines(rs))
 	}
@@ -475,7 +476,7 @@ func TestNothingRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fake.NewClientset(healthy(t)...)
 			c.PrependReactor("*", "*", func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
-			rs := Evaluate(Gather(t.Context(), c, nil), now)
+			rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
 			if Worst(rs) != Fail {
 				t.Errorf("worst %s, want fail:\n%s", Worst(rs), lines(rs))
 			}
@@ -498,8 +499,69 @@ func TestForbidden(t *testing.T) {
 	c.PrependReactor("list", "validatingadmissionpolicies", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "validatingadmissionpolicies"}, "", errors.New("no"))
 	})
-	rs := Evaluate(Gather(t.Context(), c, nil), now)
+	rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
 	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn admission policies | ValidatingAdmissionPolicies and their bindings: cannot read") {
 		t.Fatalf("forbidden policies:\n%s", lines(rs))
+	}
+}
+
+// TestWebhookProbe: the dry-run pod tells whether the apiserver reaches the
+// zz webhook, which no object shows for one at a URL or behind a Service
+// the apiserver cannot call.
+func TestWebhookProbe(t *testing.T) {
+	answer := contract.WebhookProbeAnswer + " (zz-webhook v1.2.3 abc)"
+	unreachable := apierrors.NewInternalError(errors.New(`failed calling webhook "pods.zz.io": failed to call webhook: Post "https://127.0.0.1:26892/mutate-pods?timeout=10s": dial tcp 127.0.0.1:26892: connect: connection refused`))
+	refused := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-probe", errors.New(`admission webhook "pods.zz.io" denied the request: zz-webhook: pool "x" does not exist`))
+	rbac := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-probe", errors.New(`User "bob" cannot create resource "pods" in API group "" in the namespace "shop"`))
+	ignore := func(objs []runtime.Object) []runtime.Object {
+		objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
+		return objs
+	}
+	noOptIn := func(objs []runtime.Object) []runtime.Object {
+		objs[8].(*corev1.Namespace).Labels = nil
+		return objs
+	}
+	same := func(objs []runtime.Object) []runtime.Object { return objs }
+	tests := []struct {
+		name     string
+		edit     func([]runtime.Object) []runtime.Object
+		warnings []string
+		err      error
+		status   Status
+		want     string
+	}{
+		{"answered", same, []string{"would violate PodSecurity", answer}, nil, OK,
+			"ok webhook | answers through the apiserver: a dry-run pod in namespace shop: " + answer},
+		{"refused the probe", same, []string{answer}, refused, OK,
+			"ok webhook | answers through the apiserver: a dry-run pod in namespace shop was refused by the zz webhook, so it answers: "},
+		{"refused by an older webhook", same, nil, refused, OK, "was refused by the zz webhook, so it answers"},
+		{"cannot be called", same, nil, unreachable, Fail,
+			"fail webhook | answers through the apiserver: the apiserver cannot call the webhook for a dry-run pod in namespace shop, and refuses every pod creation it matches alike: Internal error occurred: failed calling webhook"},
+		{"may not create pods", same, nil, rbac, Warn, "warn webhook | answers through the apiserver: could not probe the webhook with a dry-run pod in namespace shop: "},
+		{"skipped by Ignore", ignore, nil, nil, Warn, "with failurePolicy Ignore a webhook it cannot call is skipped in silence"},
+		{"not called", same, []string{"would violate PodSecurity"}, nil, Warn, "its configuration's selectors do not match that namespace's pods"},
+		{"no namespace opted in", noOptIn, nil, nil, Warn, "!answers through the apiserver"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probed := ""
+			probe := func(_ context.Context, ns string, pod *corev1.Pod) ([]string, error) {
+				if pod.Annotations[contract.AnnotationCheckProbe] == "" {
+					t.Errorf("the probe pod lacks %s", contract.AnnotationCheckProbe)
+				}
+				probed = ns
+				return tt.warnings, tt.err
+			}
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(tt.edit(healthy(t))...), Probes{AsNode: asNode(true), Webhook: probe}), now)
+			if absent, ok := strings.CutPrefix(tt.want, "!"); ok {
+				if probed != "" || strings.Contains(lines(rs), absent) {
+					t.Fatalf("probed %q with no namespace opted in:\n%s", probed, lines(rs))
+				}
+				return
+			}
+			if probed != "shop" || Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
+				t.Fatalf("probed %q; worst %s, want %s, and a line %q:\n%s", probed, Worst(rs), tt.status, tt.want, lines(rs))
+			}
+		})
 	}
 }

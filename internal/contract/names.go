@@ -12,6 +12,15 @@ const Prefix = "zz.io/"
 // retrying until --timeout.
 const WebhookRefusalPrefix = "zz-webhook: "
 
+// AnnotationCheckProbe marks the pod kubectl zz check creates as a
+// server-side dry run to see the webhook answer through the apiserver; the
+// webhook answers a dry run carrying it with a warning that starts with
+// WebhookProbeAnswer, which is all it changes (nothing is stored).
+const (
+	AnnotationCheckProbe = Prefix + "check-probe"
+	WebhookProbeAnswer   = "zz-webhook answered kubectl zz check's probe"
+)
+
 // WebhookPath is where the zz webhook serves pod reviews (the
 // MutatingWebhookConfiguration's service path): an apiserver error that
 // names it is the webhook not answering.

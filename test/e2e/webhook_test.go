@@ -81,6 +81,23 @@ func TestWebhook(t *testing.T) {
 	if m := w.metrics(t); !strings.Contains(m, `zz_webhook_admissions_total{result="patched"}`) {
 		t.Errorf("/metrics has no patched admissions")
 	}
+	// Last: it stops the webhook.
+	t.Run("kubectl zz check sees whether the apiserver reaches it", func(t *testing.T) { webhookCheckProbe(t, w, ns) })
+}
+
+// webhookCheckProbe: this webhook runs at a URL, where no Service or
+// endpoint tells whether it is up; kubectl zz check's dry-run pod does.
+func webhookCheckProbe(t *testing.T, w *zzWebhook, ns string) {
+	out, stderr, _ := zz(t, ns, "check")
+	if !strings.Contains(out, "✓ answers through the apiserver: a dry-run pod in namespace ") || !strings.Contains(out, contract.WebhookProbeAnswer+" (zz-webhook ") {
+		t.Errorf("kubectl zz check does not say the webhook answers:\n%s%s", out, stderr)
+	}
+	w.proc.Stop(t)
+	out, stderr, err := zz(t, ns, "check")
+	if err == nil || !strings.Contains(out, "✗ answers through the apiserver: the apiserver cannot call the webhook for a dry-run pod in namespace ") ||
+		!strings.Contains(out, "connect: connection refused") || !strings.Contains(out, "kubectl get mutatingwebhookconfigurations zz-webhook-"+w.namespace+" -o yaml") {
+		t.Errorf("kubectl zz check with the webhook stopped (exit: %v):\n%s%s", err, out, stderr)
+	}
 }
 
 func webhookDeployment(t *testing.T, ns string) {
