@@ -110,6 +110,9 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 			fmt.Fprintf(out, "  and keep its history, revisions %s (kubectl zz rollback %s brings revision %d back)\n",
 				revisionRange(p.res.KeptRevisions), o.App, p.res.KeptRevisions[n-1])
 		}
+		if len(p.res.NotOurs) > 0 {
+			fmt.Fprintf(out, "  and leave %s: they carry the app's labels, but kubectl zz did not write them\n", strings.Join(p.res.NotOurs, ", "))
+		}
 	}
 	if o.DryRun {
 		return nil

@@ -105,10 +105,14 @@ func fakeClient(objs ...runtime.Object) *fake.Clientset { return fake.NewClients
 
 // deployment is app's Deployment as deploy renders it, with a status.
 func fakeDeployment(ns, name, app, version string, replicas, ready int32) *appsv1.Deployment {
+	track := contract.TrackStable
+	if name == app+contract.CanarySuffix {
+		track = contract.TrackCanary
+	}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
-			contract.LabelApp: app, contract.LabelVersion: version, contract.LabelK8sManagedBy: contract.ManagedBy,
-		}},
+			contract.LabelApp: app, contract.LabelVersion: version, contract.LabelK8sManagedBy: contract.ManagedBy, contract.LabelTrack: track,
+		}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply}}},
 		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: render.ContainerName, Image: "reg/" + app + ":" + version}},
 		}}},

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,72 @@ func TestAdopt(t *testing.T) {
 		}
 		if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err == nil {
 			t.Fatal("a refused deploy created the Deployment")
+		}
+	}
+}
+
+// TestPruneTakesOnlyWhatZZWrote: objects that carry the app's labels but
+// that kubectl zz never wrote (kubectl expose copies a Deployment's labels
+// onto its Service; a GitOps overlay adds them to its own objects) are not
+// pruned, deleted or taken for the app's canary; what zz wrote and stopped
+// rendering is pruned, and said so.
+func TestPruneTakesOnlyWhatZZWrote(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  ports: [{name: metrics, port: 7070}]\n  ingress: {host: shop.example.com}\n"), 0)
+	labels := map[string]string{contract.LabelApp: "shop", contract.LabelK8sManagedBy: contract.ManagedBy}
+	exposed := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop-public", Namespace: ns, Labels: labels,
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl-expose", Operation: metav1.ManagedFieldsOperationUpdate}}}}
+	if _, err := c.CoreV1().Services(ns).Create(t.Context(), exposed, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop-worker", Namespace: ns, Labels: labels,
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "argocd", Operation: metav1.ManagedFieldsOperationApply}}},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "w", Image: "x"}}}}}}
+	if _, err := c.AppsV1().Deployments(ns).Create(t.Context(), other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if name, err := canaryOf(t.Context(), c, ns, "shop"); err != nil || name != "" {
+		t.Fatalf("canaryOf = %q, %v; want none: shop-worker is another's", name, err)
+	}
+
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.NetworkingV1().Ingresses(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err == nil {
+		t.Error("the Ingress the new revision lacks was not pruned")
+	}
+	if !strings.Contains(progress.String(), "ingress shop pruned: this revision does not have it") {
+		t.Errorf("the prune was not said:\n%s", progress.String())
+	}
+	if _, err := c.CoreV1().Services(ns).Get(t.Context(), "shop-public", metav1.GetOptions{}); err != nil {
+		t.Errorf("kubectl expose's Service was pruned: %v", err)
+	}
+	res, err := Delete(t.Context(), c, &DeleteConfig{Namespace: ns, App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Deleted, "Deployment/shop") || slices.Contains(res.Deleted, "Service/shop-public") || slices.Contains(res.Deleted, "Deployment/shop-worker") {
+		t.Errorf("deleted %v", res.Deleted)
+	}
+	if want := []string{"Deployment/shop-worker", "Service/shop-public"}; !slices.Equal(res.NotOurs, want) {
+		t.Errorf("left as not kubectl zz's: %v, want %v", res.NotOurs, want)
+	}
+	for _, get := range []func() error{
+		func() error {
+			_, err := c.CoreV1().Services(ns).Get(t.Context(), "shop-public", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop-worker", metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); err != nil {
+			t.Errorf("delete took another's object: %v", err)
 		}
 	}
 }

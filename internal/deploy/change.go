@@ -154,19 +154,24 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	return &Result{Revision: rev.Number}, nil
 }
 
-// canaryOf returns the name of app's canary Deployment (any Deployment of
-// the app not named as the app), "" when none runs.
+// canaryOf returns the name of app's canary Deployment, "" when none runs.
 func canaryOf(ctx context.Context, c kubernetes.Interface, ns, app string) (string, error) {
 	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
 	if err != nil {
 		return "", fmt.Errorf("list deployments of %s: %w", app, err)
 	}
-	for _, d := range list.Items {
-		if d.Name != app {
-			return d.Name, nil
+	for i := range list.Items {
+		if liveCanary(&list.Items[i], app) {
+			return list.Items[i].Name, nil
 		}
 	}
 	return "", nil
+}
+
+// liveCanary says whether d is app's canary: <app>-canary as kubectl zz
+// deploy --canary wrote it, not another Deployment with the app's labels.
+func liveCanary(d *appsv1.Deployment, app string) bool {
+	return d.Name == app+contract.CanarySuffix && d.Labels[contract.LabelTrack] == contract.TrackCanary && writtenByZZ(d)
 }
 
 // DeleteConfig is one kubectl zz delete.
@@ -191,6 +196,9 @@ type DeleteResult struct {
 	Kept []string
 	// KeptRevisions are the revision numbers kept with KeepHistory.
 	KeptRevisions []int64
+	// NotOurs are objects with the app's labels that kubectl zz did not
+	// write (writtenByZZ), left alone.
+	NotOurs []string
 }
 
 // Delete removes every object of app that kubectl zz manages (of every kind
@@ -214,6 +222,10 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*De
 		}
 		for _, o := range objs {
 			name := o.GetName()
+			if !writtenByZZ(o) {
+				res.NotOurs = append(res.NotOurs, k.kind+"/"+name)
+				continue
+			}
 			if k.kind == "PersistentVolumeClaim" && !cfg.DeleteData {
 				res.Kept = append(res.Kept, k.kind+"/"+name)
 				continue

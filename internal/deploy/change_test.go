@@ -102,6 +102,7 @@ func TestChangeRefused(t *testing.T) {
 			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 			canary := deployment(t, c, "shop").DeepCopy()
 			canary.Name, canary.ResourceVersion = "shop-canary", ""
+			canary.Labels[contract.LabelTrack] = contract.TrackCanary
 			if _, err := c.AppsV1().Deployments(ns).Create(t.Context(), canary, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -248,6 +249,7 @@ func TestAppStatus(t *testing.T) {
 	canary := deployment(t, c, "shop").DeepCopy()
 	canary.Name, canary.ResourceVersion, canary.Spec.Replicas = "shop-canary", "", ptrTo(int32(1))
 	canary.Labels[contract.LabelVersion] = "2"
+	canary.Labels[contract.LabelTrack] = contract.TrackCanary
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, canary, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

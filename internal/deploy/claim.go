@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -130,12 +132,22 @@ func templateWriter(entries []metav1.ManagedFieldsEntry) string {
 }
 
 // fieldWriter names the last field manager other than kubectl zz that owns
-// a field under path (" by kubectl-edit at 12:03:04"), or "".
+// a field under path which kubectl zz does not own too (" by kubectl-edit at
+// 12:03:04"), or "". A field both own holds kubectl zz's value: a manager
+// applying the same values shares it (a GitOps controller applying kubectl
+// zz deploy --dry-run's output), and an update that changed it took it from
+// kubectl zz; so only a field of another's alone differs from the revision.
 func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
+	ours := fieldpath.NewSet()
+	for i := range entries {
+		if zzManager(entries[i].Manager) {
+			ours = ours.Union(fieldsUnder(&entries[i], path))
+		}
+	}
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
-		if e.Manager == contract.ManagedBy || e.Manager == contract.FieldManagerHandover || !hasField(e, path...) {
+		if zzManager(e.Manager) || fieldsUnder(e, path).Difference(ours).Empty() {
 			continue
 		}
 		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
@@ -149,6 +161,22 @@ func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 		return " by " + last.Manager
 	}
 	return fmt.Sprintf(" by %s at %s", last.Manager, last.Time.UTC().Format("15:04:05"))
+}
+
+// zzManager says whether a field manager is kubectl zz's.
+func zzManager(m string) bool { return m == contract.ManagedBy || m == contract.FieldManagerHandover }
+
+// fieldsUnder is the set of fields e owns under path (empty when e says
+// nothing readable).
+func fieldsUnder(e *metav1.ManagedFieldsEntry, path []string) *fieldpath.Set {
+	s := fieldpath.NewSet()
+	if e.FieldsV1 == nil || s.FromJSON(bytes.NewReader(e.FieldsV1.Raw)) != nil {
+		return fieldpath.NewSet()
+	}
+	for _, p := range path {
+		s = s.WithPrefix(fieldpath.PathElement{FieldName: &p})
+	}
+	return s
 }
 
 // hasField reports whether the managed fields entry e holds the field at path.

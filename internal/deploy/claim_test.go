@@ -172,3 +172,36 @@ func TestVerifyBeforeRecord(t *testing.T) {
 		t.Fatalf("after the Deployment was deleted: %v", err)
 	}
 }
+
+// TestFieldWriter: a field another manager owns alone is drift; one it
+// shares with kubectl zz (a GitOps controller applying the same values) is
+// not.
+func TestFieldWriter(t *testing.T) {
+	at := metav1.NewTime(time.Date(2026, 12, 6, 11, 13, 24, 0, time.UTC))
+	entry := func(manager string, op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Time: &at, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+	const image = `{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:name":{}}}}}}}`
+	const env = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"DEBUG\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`
+	const replicas = `{"f:spec":{"f:replicas":{}}}`
+	zz := entry(contract.ManagedBy, metav1.ManagedFieldsOperationApply, image)
+	for name, tc := range map[string]struct {
+		entries []metav1.ManagedFieldsEntry
+		want    string
+	}{
+		"kubectl zz alone":             {[]metav1.ManagedFieldsEntry{zz}, ""},
+		"argocd applied the same":      {[]metav1.ManagedFieldsEntry{zz, entry("argocd", metav1.ManagedFieldsOperationApply, image)}, ""},
+		"kubectl set env added one":    {[]metav1.ManagedFieldsEntry{zz, entry("kubectl-set", metav1.ManagedFieldsOperationUpdate, env)}, " by kubectl-set at 11:13:24"},
+		"argocd applied one more":      {[]metav1.ManagedFieldsEntry{zz, entry("argocd", metav1.ManagedFieldsOperationApply, env)}, " by argocd at 11:13:24"},
+		"the HPA's replicas elsewhere": {[]metav1.ManagedFieldsEntry{zz, entry("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, replicas)}, ""},
+		"took the image from zz": {[]metav1.ManagedFieldsEntry{entry(contract.ManagedBy, metav1.ManagedFieldsOperationApply, replicas),
+			entry("kubectl-edit", metav1.ManagedFieldsOperationUpdate, image)}, " by kubectl-edit at 11:13:24"},
+		"unreadable fields": {[]metav1.ManagedFieldsEntry{zz, entry("x", metav1.ManagedFieldsOperationUpdate, "{")}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := fieldWriter(tc.entries, "spec", "template"); got != tc.want {
+				t.Errorf("fieldWriter = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

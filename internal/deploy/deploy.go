@@ -238,7 +238,7 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 	if err := cl.verify(ctx, c, o.Namespace); err != nil {
 		return err
 	}
-	if err := prune(ctx, c, o.Namespace, app, objs); err != nil {
+	if err := prune(ctx, c, o.Namespace, app, objs, o.Progress); err != nil {
 		return err
 	}
 	// The record carries the token the Deployments carry, so status can tell
@@ -284,7 +284,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
 	}
-	if err := prune(ctx, c, o.Namespace, app, last.objects); err != nil {
+	if err := prune(ctx, c, o.Namespace, app, last.objects, o.Progress); err != nil {
 		return fmt.Errorf("%w\nrevision %d is back, but: %v", cause, last.Number, err)
 	}
 	res.RolledBackTo = last.Number

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -339,8 +341,9 @@ func ownsField(entries []metav1.ManagedFieldsEntry, manager string, path ...stri
 
 // prune deletes the app's objects of prunable kinds that objs lacks: after
 // a rollout succeeded, so a failed deploy leaves the running pods' config
-// (and every other object) as it was.
-func prune(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) error {
+// (and every other object) as it was. Each deleted object is a line on out
+// (nil: none), as kubectl apply --prune says "pruned".
+func prune(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, out io.Writer) error {
 	want := map[string]bool{}
 	for _, o := range objs {
 		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
@@ -352,6 +355,9 @@ func prune(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 	for _, e := range extra {
 		if err := e.ops.delete(ctx, c, ns, e.name); err != nil {
 			return fmt.Errorf("delete %s %s/%s, which this revision does not have: %w", e.ops.kind, ns, e.name, err)
+		}
+		if out != nil {
+			fmt.Fprintf(out, "%s %s pruned: this revision does not have it\n", strings.ToLower(e.ops.kind), e.name)
 		}
 	}
 	return nil
@@ -378,12 +384,21 @@ func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, w
 			return nil, fmt.Errorf("list %ss of %s: %w", k.kind, app, err)
 		}
 		for _, o := range objs {
-			if !want[k.kind+"/"+o.GetName()] {
+			if !want[k.kind+"/"+o.GetName()] && writtenByZZ(o) {
 				extra = append(extra, liveObject{ops: k, name: o.GetName()})
 			}
 		}
 	}
 	return extra, nil
+}
+
+// writtenByZZ says whether kubectl zz wrote obj (its field manager owns
+// fields of it): only such objects are kubectl zz's to prune, delete or call
+// an app's canary. Its labels are anyone's to copy: kubectl expose copies a
+// Deployment's onto the Service it makes, a GitOps overlay puts them on
+// objects of its own, and those were deleted with the app's.
+func writtenByZZ(obj metav1.Object) bool {
+	return slices.ContainsFunc(obj.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool { return zzManager(e.Manager) })
 }
 
 // appSelector matches the objects kubectl zz rendered for app.

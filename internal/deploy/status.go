@@ -183,12 +183,14 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		if name == "" {
 			continue
 		}
+		if d.Name != name && !liveCanary(d, name) {
+			continue // the app's labels on another's Deployment
+		}
 		st, key := get(d.Namespace, name)
 		r := deploymentReplicas(d)
 		if d.Name == name {
 			st.Stable = r
 		} else {
-			// Any other Deployment of the app is its canary (<app>-canary).
 			st.Canary = r
 		}
 		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable)...)
@@ -218,6 +220,9 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		for _, o := range objs {
 			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
+			if !writtenByZZ(o) {
+				continue // the app's labels on another's object: not the app's
+			}
 			if w := fieldWriter(o.GetManagedFields(), k.whole.path...); st != nil && w != "" {
 				st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
 					strings.ToLower(k.kind), o.GetName(), k.whole.name, w))

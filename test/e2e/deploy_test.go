@@ -568,3 +568,60 @@ func TestGPUAppAnyNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployBesideOtherTools: a GitOps controller applying kubectl zz
+// deploy --dry-run's output shares every field with kubectl zz, which is
+// no drift; kubectl expose copies the app's labels onto a Service kubectl
+// zz never wrote, which no deploy prunes and no delete takes (a GitOps
+// audit saw the app drifted for good, a copy recorded at each deploy, and
+// the Service deleted).
+func TestDeployBesideOtherTools(t *testing.T) {
+	ctx := t.Context()
+	ns := cluster.Namespace(t, nil)
+	v1 := shopSpec(t, "1.0", "one", 8080, "")
+	// The GitOps way: the rendered objects, applied by the controller, then
+	// kubectl zz deploy records the revision.
+	objs, _, err := zz(t, ns, "deploy", "-f", v1, "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "objects.yaml")
+	if err := os.WriteFile(file, []byte(objs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cluster.Kubectl(ctx, "-n", ns, "apply", "--server-side", "--field-manager=argocd", "-f", file); err != nil {
+		t.Fatalf("argocd's apply: %v\n%s", err, out)
+	}
+	if out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--timeout", "60s"); err != nil || strings.Contains(errOut, "removed from") {
+		t.Fatalf("deploy v1 over argocd's objects: %v\n%s%s", err, out, errOut)
+	}
+	if out, err := cluster.Kubectl(ctx, "-n", ns, "expose", "deployment", "shop", "--name", "shop-public", "--port", "80", "--target-port", "8080"); err != nil {
+		t.Fatalf("kubectl expose: %v\n%s", err, out)
+	}
+	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") {
+		t.Errorf("status beside argocd's apply of the same objects: %v\n%s", err, out)
+	}
+	out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "unchanged") || strings.Contains(errOut, "removed from") {
+		t.Errorf("deploy of the same spec beside argocd: %v\n%s%s", err, out, errOut)
+	}
+	// A new config: the old ConfigMap (its name is its content's) is pruned
+	// and said so; the exposed Service stays.
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, "pruned: this revision does not have it") || strings.Contains(errOut, "service shop-public") {
+		t.Errorf("deploy v2: %v\n%s%s", err, out, errOut)
+	}
+	if revs := history(t, ns); len(revs) != 2 {
+		t.Errorf("history = %+v, want revisions 1.0 and 2.0", revs)
+	}
+	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop-public", metav1.GetOptions{}); err != nil {
+		t.Fatalf("kubectl expose's Service after deploy v2: %v", err)
+	}
+	out, errOut, err = zz(t, ns, "delete", "shop", "--yes")
+	if err != nil || !strings.Contains(errOut, "and leave Service/shop-public: they carry the app's labels, but kubectl zz did not write them") {
+		t.Errorf("delete: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop-public", metav1.GetOptions{}); err != nil {
+		t.Errorf("kubectl expose's Service after delete: %v", err)
+	}
+}
