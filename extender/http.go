@@ -231,7 +231,9 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 		}, []string{"verb", "result"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zz_extender_request_duration_seconds", Help: "Time to answer an extender call.",
-			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+			// 50 µs to 13 s: past kube-scheduler's timeouts for its
+			// extenders (10 s for the GPU one), so a slow verb reads as slow.
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 19),
 		}, []string{"verb"}),
 	}
 	// Every verb's outcomes exist from the start (at 0), so an error-rate

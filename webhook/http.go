@@ -296,7 +296,10 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 		}, []string{"result"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zz_webhook_admission_duration_seconds", Help: "Time to answer an admission review, from request to reply.",
-			Buckets: prometheus.ExponentialBuckets(0.00002, 2, 18),
+			// 20 µs to 42 s: past the longest timeoutSeconds the apiserver
+			// allows (30 s), so ZZWebhookSlow's p99 can reach any threshold
+			// (with 2.6 s the top, a 10 s timeout's 5 s could never fire).
+			Buckets: prometheus.ExponentialBuckets(0.00002, 2, 22),
 		}, []string{"result"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zz_webhook_reviews_rejected_total", Help: "Reviews refused before they were read, by reason (too-large, busy-small, busy-large).",

@@ -144,7 +144,9 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 		srv := &http.Server{Handler: l.Handler, TLSConfig: l.TLS,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
 			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, Protocols: l.Protocols,
-			BaseContext: func(net.Listener) context.Context { return ctx }}
+			// A call keeps ctx's values (the logger) but not its end: SIGTERM
+			// stops new calls, and those in flight finish within the grace.
+			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 		servers = append(servers, srv)
 		go func() {
 			if l.TLS != nil {

@@ -25,10 +25,17 @@ func freeAddr(t *testing.T) string {
 func TestGracefulShutdown(t *testing.T) {
 	addr := freeAddr(t)
 	started := make(chan struct{})
-	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	// In flight when SIGTERM comes, it works under its request's context,
+	// as the extender's bind calls the apiserver: SIGTERM must not cancel
+	// it (an SRE audit saw binds fail with "context canceled").
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
-		time.Sleep(300 * time.Millisecond) // in flight when SIGTERM comes
-		_, _ = io.WriteString(w, "done")
+		select {
+		case <-time.After(300 * time.Millisecond):
+			_, _ = io.WriteString(w, "done")
+		case <-r.Context().Done():
+			_, _ = io.WriteString(w, "cancelled: "+r.Context().Err().Error())
+		}
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -124,7 +124,9 @@ func run(o options) error {
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 		defer broadcaster.Shutdown()
-		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: ctx, Results: preemptions,
+		// Its evictions under way finish: SIGTERM does not cut a preemption
+		// between victims (each call is bounded by its own timeout).
+		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: context.WithoutCancel(ctx), Results: preemptions,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 		c.DefaultPolicy = gpushare.Policy(o.policy)
