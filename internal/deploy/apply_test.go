@@ -8,8 +8,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -143,6 +146,31 @@ func TestAdopt(t *testing.T) {
 	}
 }
 
+// TestRefusedAppliesNothing: every object is judged before any is applied,
+// so an Ingress (applied last) that another tool owns stops the deploy with
+// the Deployment as it was and no new ConfigMap, and names every refusal.
+func TestRefusedAppliesNothing(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  configFiles: {app.conf: one}\n"), 0)
+	helm := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: map[string]string{contract.LabelK8sManagedBy: "Helm"}}}
+	if _, err := c.NetworkingV1().Ingresses(ns).Create(t.Context(), helm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := configMaps(t, c)
+	_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "  configFiles: {app.conf: two}\n  ingress: {host: shop.example.com}\n")})
+	if !errors.Is(err, ErrNotManaged) || !strings.Contains(err.Error(), "Ingress team-a/shop exists without label app.kubernetes.io/managed-by=kubectl-zz") ||
+		!strings.Contains(err.Error(), "nothing was applied") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := image(t, c); got != "reg/shop:1" {
+		t.Errorf("the refused deploy applied the Deployment: it runs %s", got)
+	}
+	if after := configMaps(t, c); len(after) != len(before) {
+		t.Errorf("the refused deploy applied a ConfigMap: %v, before %v", after, before)
+	}
+}
+
 // TestPruneTakesOnlyWhatZZWrote: objects that carry the app's labels but
 // that kubectl zz never wrote (kubectl expose copies a Deployment's labels
 // onto its Service; a GitOps overlay adds them to its own objects) are not
@@ -206,5 +234,43 @@ func TestPruneTakesOnlyWhatZZWrote(t *testing.T) {
 		if err := get(); err != nil {
 			t.Errorf("delete took another's object: %v", err)
 		}
+	}
+}
+
+// TestHPANotFromTheSpecKeepsReplicas: an HPA another tool made (kubectl
+// autoscale, a Helm chart's <release>-hpa) scales the app; a deploy or a
+// restart leaves its replicas alone and says so.
+func TestHPANotFromTheSpecKeepsReplicas(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "shop-hpa", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: new(int32(6)), MaxReplicas: 8,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"}}}
+	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The HPA controller's write.
+	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.MergePatchType, []byte(`{"spec":{"replicas":6}}`),
+		metav1.PatchOptions{FieldManager: "kube-controller-manager"}); err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveReplicas(t, c); got != 6 {
+		t.Errorf("replicas %d after a deploy under another's HPA, want its 6", got)
+	}
+	if !strings.Contains(progress.String(), "deployment shop: replicas left to HorizontalPodAutoscaler shop-hpa (6 to 8 replicas), which kubectl zz did not make; the spec's 2 apply once it is gone") {
+		t.Errorf("not said:\n%s", progress.String())
+	}
+	if _, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := liveReplicas(t, c); got != 6 {
+		t.Errorf("replicas %d after a restart under another's HPA, want its 6", got)
 	}
 }

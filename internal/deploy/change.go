@@ -9,10 +9,12 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -33,23 +35,47 @@ type ChangeConfig struct {
 // sets the replicas. A scale whose pods do not become ready re-applies the
 // latest revision.
 func Scale(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, n int32) (*Result, error) {
-	hpa, err := c.AutoscalingV2().HorizontalPodAutoscalers(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
+	hpa, err := scalerOf(ctx, c, cfg.Namespace, cfg.App)
 	switch {
-	case err == nil:
-		minR := int32(1)
-		if hpa.Spec.MinReplicas != nil {
-			minR = *hpa.Spec.MinReplicas
-		}
-		return nil, fmt.Errorf("%s has a HorizontalPodAutoscaler (%d to %d replicas) that sets its replicas; change hpa.min and hpa.max in its spec and deploy, or remove hpa to scale by hand",
-			cfg.App, minR, hpa.Spec.MaxReplicas)
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("read the HorizontalPodAutoscaler of %s: %w", cfg.App, err)
+	case err != nil:
+		return nil, err
+	case hpa != nil && writtenByZZ(hpa):
+		return nil, fmt.Errorf("%s has a HorizontalPodAutoscaler (%s) that sets its replicas; change hpa.min and hpa.max in its spec and deploy, or remove hpa to scale by hand",
+			cfg.App, hpaRange(hpa))
+	case hpa != nil:
+		return nil, fmt.Errorf("%s has a HorizontalPodAutoscaler, %s (%s), that sets its replicas and that kubectl zz did not make; change it where it was made (kubectl edit hpa %s -n %s), or delete it to scale by hand",
+			cfg.App, hpa.Name, hpaRange(hpa), hpa.Name, cfg.Namespace)
 	}
 	return change(ctx, c, cfg, fmt.Sprintf("scale to %d", n), func(d *appsv1.Deployment) {
 		d.Spec.Replicas = &n
 	}, func(s *appspec.Spec) {
 		s.Replicas = &n
 	})
+}
+
+// scalerOf returns the HorizontalPodAutoscaler that scales app's
+// Deployment (by its scaleTargetRef, whatever its name: Helm charts name
+// theirs <release>-hpa), nil when none does or HPAs may not be listed.
+func scalerOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+	list, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("list the HorizontalPodAutoscalers of namespace %s: %w", ns, err)
+	}
+	for i := range list.Items {
+		ref := list.Items[i].Spec.ScaleTargetRef
+		if ref.Kind == "Deployment" && ref.Name == app && strings.HasPrefix(ref.APIVersion, appsv1.GroupName+"/") {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// hpaRange is "2 to 8 replicas".
+func hpaRange(hpa *autoscalingv2.HorizontalPodAutoscaler) string {
+	return fmt.Sprintf("%d to %d replicas", ptr.Deref(hpa.Spec.MinReplicas, 1), hpa.Spec.MaxReplicas)
 }
 
 // Restart rolls every pod of app (a rolling restart, as kubectl rollout

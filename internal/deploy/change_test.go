@@ -89,15 +89,19 @@ func TestChangeRefused(t *testing.T) {
 	}{
 		{name: "no history", setup: func(*testing.T, *fake.Clientset) {}, wantErr: "shop has no recorded revisions in namespace team-a; deploy it with kubectl zz deploy first"},
 		{name: "hpa", setup: func(t *testing.T, c *fake.Clientset) {
+			deployOK(t, c, spec(t, "reg/shop:1", "  hpa: {min: 2, max: 6}\n"), 0)
+		}, wantErr: "shop has a HorizontalPodAutoscaler (2 to 6 replicas) that sets its replicas; change hpa.min and hpa.max in its spec"},
+		{name: "hpa made by hand", setup: func(t *testing.T, c *fake.Clientset) {
 			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 			hpa := &autoscalingv2.HorizontalPodAutoscaler{
-				ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
-				Spec:       autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptrTo(int32(2)), MaxReplicas: 6},
+				ObjectMeta: metav1.ObjectMeta{Name: "shop-hpa", Namespace: ns},
+				Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptrTo(int32(2)), MaxReplicas: 6,
+					ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"}},
 			}
 			if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
-		}, wantErr: "shop has a HorizontalPodAutoscaler (2 to 6 replicas) that sets its replicas"},
+		}, wantErr: "shop has a HorizontalPodAutoscaler, shop-hpa (2 to 6 replicas), that sets its replicas and that kubectl zz did not make; change it where it was made (kubectl edit hpa shop-hpa -n team-a)"},
 		{name: "canary", setup: func(t *testing.T, c *fake.Clientset) {
 			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 			canary := deployment(t, c, "shop").DeepCopy()

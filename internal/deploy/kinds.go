@@ -157,7 +157,16 @@ func kindOf(kind string) (kindOps, bool) {
 // Deployment carries the command's token (id, or a new one when ""), and
 // the claim returned tells the wait for its rollout from another writer's.
 func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id string) (*claim, error) {
-	cl := newClaim(id)
+	// Every object is judged before any is applied: a refusal for the last
+	// one (an Ingress another tool made) used to come after the Deployment
+	// was applied, so the refused version ran, unrecorded (a GitOps audit).
+	type target struct {
+		o    render.Object
+		k    kindOps
+		live runtime.Object
+	}
+	targets := make([]target, 0, len(objs))
+	var refused []error
 	for _, o := range objs {
 		kind := o.GetObjectKind().GroupVersionKind().Kind
 		k, ok := kindOf(kind)
@@ -172,9 +181,24 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
 		}
 		if err := sameSelector(live, o, ns); err != nil {
-			return nil, err
+			refused = append(refused, err)
+		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
+			refused = append(refused, err)
 		}
-		if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
+		targets = append(targets, target{o, k, live})
+	}
+	switch len(refused) {
+	case 0:
+	case 1:
+		return nil, fmt.Errorf("%w; nothing was applied", refused[0])
+	default:
+		return nil, fmt.Errorf("%w\nnothing was applied", errors.Join(refused...))
+	}
+	cl := newClaim(id)
+	for _, t := range targets {
+		o, k, live, kind := t.o, t.k, t.live, t.k.kind
+		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
+		if err != nil {
 			return nil, err
 		}
 		if err := handOver(ctx, c, ns, o, live); err != nil {
@@ -307,6 +331,28 @@ func sameSelector(live runtime.Object, o render.Object, ns string) error {
 	}
 	return fmt.Errorf("%w: deployment %s/%s selects pods by %s, not %s as kubectl zz's do, and a Deployment's selector cannot change, so it cannot be taken over (not with --adopt either): delete it (kubectl delete deployment %s -n %s; its pods go with it) and deploy again, or deploy the app under another name",
 		ErrNotManaged, ns, have.Name, metav1.FormatLabelSelector(have.Spec.Selector), metav1.FormatLabelSelector(want.Spec.Selector), have.Name, ns)
+}
+
+// leaveReplicasToHPA returns o without its replicas when o is a Deployment
+// that sets them and a HorizontalPodAutoscaler kubectl zz did not make (an
+// app spec's hpa renders none) scales it: applied, the spec's count would
+// cut the HPA's pods until its next sync (a GitOps audit saw 6 pods drop to
+// 2 at each deploy and restart). handOver then keeps the live count; the
+// revision records the spec's, which applies once the HPA is gone.
+func leaveReplicasToHPA(ctx context.Context, c kubernetes.Interface, ns string, o render.Object, cl *claim) (render.Object, error) {
+	d, ok := o.(*appsv1.Deployment)
+	if !ok || d.Spec.Replicas == nil || d.Labels[contract.LabelTrack] == contract.TrackCanary {
+		return o, nil
+	}
+	hpa, err := scalerOf(ctx, c, ns, d.Name)
+	if err != nil || hpa == nil || writtenByZZ(hpa) {
+		return o, err // an HPA of a spec's goes with the revision that drops it
+	}
+	cl.notes = append(cl.notes, fmt.Sprintf("deployment %s: replicas left to HorizontalPodAutoscaler %s (%s), which kubectl zz did not make; the spec's %d apply once it is gone",
+		d.Name, hpa.Name, hpaRange(hpa), *d.Spec.Replicas))
+	d = d.DeepCopy()
+	d.Spec.Replicas = nil
+	return d, nil
 }
 
 // handOver keeps a live Deployment's replicas when o stops setting them:
