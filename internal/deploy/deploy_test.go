@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -633,6 +635,50 @@ func TestUnreadableRecord(t *testing.T) {
 	res, err = Rollback(ctx, c, &RollbackConfig{Options: opts(), App: "shop"})
 	if err != nil || res.Revision != 4 || image(t, c) != "reg/shop:1" {
 		t.Fatalf("rollback skipping the unreadable revision: %+v, %v, image %s", res, err, image(t, c))
+	}
+}
+
+// TestForgedRevisionNumber: a record copied under the largest revision
+// number is unreadable, not the latest, so the next revision does not
+// overflow (every later command of the app failed on an invalid label).
+func TestForgedRevisionNumber(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	rec, err := c.CoreV1().Secrets(ns).Get(ctx, RecordName("shop", 1), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, forged := range []struct{ name, label string }{
+		{RecordName("shop", math.MaxInt64), strconv.FormatInt(math.MaxInt64, 10)},
+		{RecordName("shop", 7), "8"},
+	} {
+		f := rec.DeepCopy()
+		f.Name, f.ResourceVersion, f.Labels[contract.LabelRevision] = forged.name, "", forged.label
+		if _, err := c.CoreV1().Secrets(ns).Create(ctx, f, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 9: past the number the misnamed record's label claims (numbers are
+	// never reused), and not past the one out of range.
+	res, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+	if err != nil || res.Revision != 9 {
+		t.Fatalf("deploy beside forged records: %+v, %v", res, err)
+	}
+	hist, err := History(ctx, c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unreadable []string
+	for _, r := range hist {
+		if r.Unreadable != "" {
+			unreadable = append(unreadable, r.Unreadable)
+		}
+	}
+	if len(unreadable) != 2 || !strings.Contains(strings.Join(unreadable, "\n"), "is not a revision kubectl zz writes (1 to 1099511627776); delete Secret zz.shop.r9223372036854775807") ||
+		!strings.Contains(strings.Join(unreadable, "\n"), "Secret zz.shop.r7 is named for another revision than its label zz.io/revision=8; delete it") {
+		t.Errorf("unreadable records: %q", unreadable)
 	}
 }
 

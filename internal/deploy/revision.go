@@ -252,12 +252,22 @@ func Revisions(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*
 // recordNumber is a record's revision number from its label, else from its
 // name, so the next deploy does not reuse the number of an unreadable record.
 func recordNumber(s *corev1.Secret, app string) int64 {
-	if n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64); err == nil {
+	if n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64); err == nil && validRevision(n) {
 		return n
 	}
-	n, _ := strconv.ParseInt(strings.TrimPrefix(s.Name, recordPrefix(app)), 10, 64)
-	return n
+	if n, err := strconv.ParseInt(strings.TrimPrefix(s.Name, recordPrefix(app)), 10, 64); err == nil && validRevision(n) {
+		return n
+	}
+	return 0 // out of range: not counted when the next number is chosen
 }
+
+// maxRevision bounds a record's revision number: a record forged with one
+// near the int64 limit (an edit user can write the namespace's Secrets)
+// made the next revision overflow, and every later command of the app fail
+// on an invalid label that named no record (a hostile-tenant audit).
+const maxRevision = 1 << 40
+
+func validRevision(n int64) bool { return n >= 1 && n <= maxRevision }
 
 // Warnings are the lines that say which records of revs are unreadable,
 // and which were edited after kubectl zz wrote them.
@@ -374,8 +384,13 @@ func decodeObjects(b []byte) ([]render.Object, error) {
 // parseRecordMeta reads a record's labels and annotations, not its objects.
 func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 	n, err := strconv.ParseInt(s.Labels[contract.LabelRevision], 10, 64)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("label %s: %w", contract.LabelRevision, err)
+	case !validRevision(n):
+		return nil, fmt.Errorf("label %s: %d is not a revision kubectl zz writes (1 to %d); delete Secret %s", contract.LabelRevision, n, int64(maxRevision), s.Name)
+	case s.Name != recordPrefix(s.Labels[contract.LabelApp])+strconv.FormatInt(n, 10):
+		return nil, fmt.Errorf("Secret %s is named for another revision than its label %s=%d; delete it", s.Name, contract.LabelRevision, n)
 	}
 	t, _ := time.Parse(time.RFC3339, s.Annotations[contract.AnnotationDeployedAt])
 	return &Revision{

@@ -502,7 +502,13 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	refused(t, "a GPU pod setting its own MPS limit", create(mps), "containers cuda of a pod asking for zz.io/gpu-mem set")
 	cdi := pod("cdi", "1Gi", 1)
 	cdi.Annotations = map[string]string{contract.CDIAnnotationPrefix + "x": "nvidia.com/gpu=all"}
-	refused(t, "a GPU pod with a CDI annotation", create(cdi), "a pod asking for zz.io/gpu-mem may not carry annotations cdi.k8s.io/x")
+	refused(t, "a GPU pod with a CDI annotation", create(cdi), "a pod may not carry annotations cdi.k8s.io/x outside kube-system")
+	// A pod asking for no GPU at all: a runtime with CDI on would give it
+	// every card of a GPU node, which the ledger counts as free.
+	cdiOnly := pod("cdi-only", "1Gi", 1)
+	cdiOnly.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+	cdiOnly.Annotations = map[string]string{contract.CDIAnnotationPrefix + "grab": "nvidia.com/gpu=all"}
+	refused(t, "a pod asking for no GPU with a CDI annotation", create(cdiOnly), "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
 	// A system priority (the apiserver admits it in any namespace): zz's GPU
 	// preemption would evict other namespaces' GPU pods for it.
 	urgent := pod("urgent", "1Gi", 1)
