@@ -346,10 +346,12 @@ func (p *Policy) defaultPoolFor(pod *corev1.Pod) string {
 // A pod in no pool (a DaemonSet's, one created with spec.nodeName, or any
 // where the policy has no default pool) is pinned nowhere, but it is kept
 // off the nodes of pools reserved to other namespaces, and a DaemonSet's
-// pods (and those created on a node) get the default pool's ratio:
-// a DaemonSet's node affinity must not reach a reserved pool, nor its
-// requests fall below the ratio (an owner reference is the client's to
-// write, so "DaemonSet" alone grants nothing).
+// pods (and those created on a node) get the strictest ratio of the pools
+// they may reach: they run on any of those pools' nodes, so a DaemonSet's
+// node affinity must not reach a reserved pool, nor its requests fall
+// below the ratio of the nodes it lands on (an owner reference is the
+// client's to write, so "DaemonSet" alone grants nothing; a hostile-tenant
+// audit got the default pool's 0.5 on a 0.8 pool's node by nodeName).
 func (p *Policy) pool(s *podState) error {
 	name, err := p.poolOf(s.pod, s.namespace, s.placed)
 	if err != nil {
@@ -357,8 +359,8 @@ func (p *Policy) pool(s *podState) error {
 	}
 	if name == "" {
 		p.avoidReserved(s.pod, s.namespace)
-		if s.placed && p.spec.DefaultPool != "" {
-			p.scaleRequests(s, p.spec.DefaultPool)
+		if permille, ok := p.strictestRatio(s.namespace); s.placed && ok {
+			p.scaleRequestsBy(s, permille)
 		}
 		return nil
 	}
@@ -385,7 +387,25 @@ func (p *Policy) pool(s *podState) error {
 // scaleRequests sets every CPU request from its limit by the pool's ratio
 // (requests equal to limits where the pod switched overcommit off).
 func (p *Policy) scaleRequests(s *podState, pool string) {
-	permille := p.permille[pool]
+	p.scaleRequestsBy(s, p.permille[pool])
+}
+
+// strictestRatio is the highest CPU ratio (in permille) of the pools a pod
+// of namespace may reach: all but those reserved to other namespaces; false
+// when there is none.
+func (p *Policy) strictestRatio(namespace string) (int64, bool) {
+	var most int64
+	for name, pool := range p.spec.Pools {
+		if len(pool.Namespaces) == 0 || slices.Contains(pool.Namespaces, namespace) {
+			most = max(most, p.permille[name])
+		}
+	}
+	return most, most > 0
+}
+
+// scaleRequestsBy sets every CPU request to its limit × permille/1000
+// (the limit itself for a pod that switches overcommit off).
+func (p *Policy) scaleRequestsBy(s *podState, permille int64) {
 	if s.off(contract.FeatureOvercommit) {
 		permille = 1000
 	}

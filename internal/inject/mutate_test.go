@@ -159,7 +159,8 @@ var goldenCases = []struct {
 	// A tenant's DaemonSet whose node affinity reaches a pool reserved to
 	// another namespace, as the DaemonSet controller writes its pods (one
 	// node each): every term is kept off that pool, so the pod cannot run
-	// there; its CPU request is the default pool's ratio of its limit.
+	// there; its CPU request is the strictest ratio of the pools it may
+	// reach (the critical pool's 1 in shop-ns) of its limit.
 	{"daemonset-pod-affinity-to-reserved-pool", newPod(ownedBy("apps/v1", "DaemonSet"), func(p *corev1.Pod) {
 		p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 			NodeSelectorTerms: []corev1.NodeSelectorTerm{{
@@ -613,5 +614,21 @@ pools:
 	if _, err := Parse([]byte("largestGPUCard: 40Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: 80Gi}\n")); err == nil ||
 		!strings.Contains(err.Error(), "pools.a100.gpuCardMemory: 80Gi is not a card size between 1Mi and largestGPUCard (40Gi)") {
 		t.Errorf("a pool's cards larger than the largest card: %v", err)
+	}
+}
+
+// TestStrictestRatio: a pod that lands on any pool's node (a DaemonSet's,
+// one created on a node) gets the highest ratio of the pools its namespace
+// may reach; pools reserved to other namespaces do not count.
+func TestStrictestRatio(t *testing.T) {
+	p := testPolicy(t)
+	for ns, want := range map[string]int64{
+		"other":    800,  // general 0.5, a100 0.8
+		"payments": 800,  // payments 0.8 too
+		"shop-ns":  1000, // the critical pool runs at 1
+	} {
+		if got, ok := p.strictestRatio(ns); !ok || got != want {
+			t.Errorf("strictestRatio(%s) = %d, %v; want %d", ns, got, ok, want)
+		}
 	}
 }

@@ -550,6 +550,11 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	delete(cardsOnly.Spec.Template.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
 	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, cardsOnly, metav1.CreateOptions{})
 	refused(t, "a Deployment asking for cards without GPU memory", err, "the pod template's containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem")
+	// A template naming a node: its every pod would be refused.
+	onNode := deployment("on-node", true)
+	onNode.Spec.Template.Spec.NodeName = "gpu-a100-1"
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, onNode, metav1.CreateOptions{})
+	refused(t, "a Deployment whose GPU template names a node", err, "a pod template asking for zz.io/gpu-mem cannot be created on a node (spec.nodeName: gpu-a100-1)")
 	job := template(false)
 	job.Spec.RestartPolicy = corev1.RestartPolicyNever
 	_, err = tenant.client.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "no-total"},
