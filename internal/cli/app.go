@@ -5,7 +5,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // appTargets is what the commands about one deployed app share: its name and
@@ -16,11 +19,38 @@ type appTargets struct {
 	configFlags *genericclioptions.ConfigFlags
 }
 
+// appOutputPrefix starts what -o name prints for an app (app.zz.io/shop).
+var appOutputPrefix = strings.ToLower(contract.OutputKindApp) + "." + strings.Split(contract.OutputAPIVersion, "/")[0] + "/"
+
+// appArg is the app an argument names: NAME, or TYPE/NAME as -o name prints
+// it (app.zz.io/NAME) and kubectl takes it back (app/NAME); so
+// kubectl zz list -o name | xargs -n1 kubectl zz restart works. A name no
+// app can have is refused here, saying so, not by a label selector's parser.
+func appArg(arg string) (string, error) {
+	name := arg
+	for _, prefix := range []string{appOutputPrefix, "app/", "apps/"} {
+		if n, ok := strings.CutPrefix(arg, prefix); ok {
+			name = n
+			break
+		}
+	}
+	if name == "" {
+		return "", fmt.Errorf("%q names no app (kubectl zz list shows the apps)", arg)
+	}
+	if msgs := validation.IsValidLabelValue(name); len(msgs) > 0 {
+		return "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, strings.Join(msgs, "; "))
+	}
+	return name, nil
+}
+
 // complete takes the app name from args[0] (cobra checked there is one) and
 // connects to every target.
 func (a *appTargets) complete(args []string) error {
-	a.App = args[0]
-	var err error
+	app, err := appArg(args[0])
+	if err != nil {
+		return err
+	}
+	a.App = app
 	a.targets, err = resolveTargets(a.configFlags, true)
 	return err
 }

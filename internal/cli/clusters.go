@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -51,7 +52,9 @@ func contexts(f *genericclioptions.ConfigFlags) []string {
 	}
 	var names []string
 	for _, n := range strings.Split(*f.Context, ",") {
-		if n = strings.TrimSpace(n); n != "" {
+		// A context given twice (--context "$A,$B" with A = B) is one: a
+		// change made twice failed as "superseded by another writer".
+		if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

@@ -82,7 +82,11 @@ as they come, until Ctrl-C.`,
 // Complete takes the app name and connects to every --context.
 func (o *EventsOptions) Complete(args []string) error {
 	if len(args) == 1 {
-		o.App = args[0]
+		app, err := appArg(args[0])
+		if err != nil {
+			return err
+		}
+		o.App = app
 	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)

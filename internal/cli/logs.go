@@ -205,7 +205,7 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 				return nil, errors.New("give one pod, as pod/NAME or --pod REGEX, not both")
 			}
 			o.App, o.Pod = "", "^"+regexp.QuoteMeta(name)+"$"
-		case "deployment", "deployments", "deploy":
+		case "deployment", "deployments", "deploy", "app", "apps", strings.TrimSuffix(appOutputPrefix, "/"):
 			o.App = name
 		default:
 			return nil, fmt.Errorf("%q: name an app (kubectl zz list), or pod/NAME, or deployment/NAME", o.App)

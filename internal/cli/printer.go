@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -26,6 +27,11 @@ type printFlags struct {
 	// noWide: the command has no wider table (-o wide is neither offered
 	// nor taken).
 	noWide bool
+	// printer is built once and kept: the YAML printer writes "---" before
+	// every document but its first, so a fresh one for each print of a
+	// watch glued the documents into one (a kubectl-conventions audit).
+	printer   printers.ResourcePrinter
+	printerMu sync.Mutex
 }
 
 func newPrintFlags() *printFlags {
@@ -88,9 +94,23 @@ func (p *printFlags) validate() error {
 	return err
 }
 
+// toPrinter is the -o printer, the same one for every print.
+func (p *printFlags) toPrinter() (printers.ResourcePrinter, error) {
+	p.printerMu.Lock()
+	defer p.printerMu.Unlock()
+	if p.printer == nil {
+		pr, err := p.ToPrinter()
+		if err != nil {
+			return nil, err
+		}
+		p.printer = pr
+	}
+	return p.printer, nil
+}
+
 // print writes one item with the -o printer.
 func (p *printFlags) print(w io.Writer, obj *unstructured.Unstructured) error {
-	pr, err := p.ToPrinter()
+	pr, err := p.toPrinter()
 	if err != nil {
 		return err
 	}
@@ -103,7 +123,7 @@ func (p *printFlags) printItems(w io.Writer, items []*unstructured.Unstructured)
 	for _, it := range items {
 		list.Items = append(list.Items, *it)
 	}
-	pr, err := p.ToPrinter()
+	pr, err := p.toPrinter()
 	if err != nil {
 		return err
 	}

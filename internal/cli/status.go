@@ -120,7 +120,11 @@ func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 // Complete takes the app name and connects to every --context.
 func (o *StatusOptions) Complete(args []string) error {
 	if len(args) == 1 {
-		o.App = args[0]
+		app, err := appArg(args[0])
+		if err != nil {
+			return err
+		}
+		o.App = app
 	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)

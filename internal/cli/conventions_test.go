@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+)
+
+// TestPrintStreamsYAML: the prints of a watch (-w -o yaml) are separate
+// YAML documents, as kubectl get -w -o yaml writes them.
+func TestPrintStreamsYAML(t *testing.T) {
+	p := newPrintFlags()
+	format := "yaml"
+	p.OutputFormat = &format
+	var b strings.Builder
+	for _, name := range []string{"a", "b"} {
+		obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"name": name}}}
+		if err := p.print(&b, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Count(b.String(), "---\n") != 1 {
+		t.Errorf("two prints are not two documents:\n%s", b.String())
+	}
+}
+
+// TestAppArg: what -o name prints is taken back, as kubectl takes TYPE/NAME.
+func TestAppArg(t *testing.T) {
+	for arg, want := range map[string]string{
+		"shop":           "shop",
+		"app.zz.io/shop": "shop",
+		"app/shop":       "shop",
+		"app.zz.io/":     `"app.zz.io/" names no app`,
+		"svc/shop":       `"svc/shop" is not an app name: `,
+		"Shop!":          `"Shop!" is not an app name: `,
+	} {
+		got, err := appArg(arg)
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("appArg(%q) = %q, want %q", arg, got, want)
+		}
+	}
+}
+
+// TestContextsOnce: a context named twice is acted on once.
+func TestContextsOnce(t *testing.T) {
+	f := genericclioptions.NewConfigFlags(true)
+	list := "dev, prod,dev,,prod"
+	f.Context = &list
+	if got := contexts(f); !slices.Equal(got, []string{"dev", "prod"}) {
+		t.Errorf("contexts(%q) = %q", list, got)
+	}
+}
