@@ -261,3 +261,54 @@ func TestAllocateRefusesUnhealthyCard(t *testing.T) {
 		t.Fatalf("Allocate after recovery: %v %v", resp, err)
 	}
 }
+
+// TestServerSaysWhetherRegistered: the component is ready only while the
+// kubelet has the plugin registered: not before a kubelet listens, and not
+// after its socket went (a kubelet restart) until it registers again.
+func TestServerSaysWhetherRegistered(t *testing.T) {
+	dir, err := os.MkdirTemp("", "zzdp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	srv := NewServer(NewPlugin("n1", nil, 4, (&podStore{}).list, (&podStore{}).mark), dir)
+	srv.Poll = 20 * time.Millisecond
+	states := make(chan error, 16)
+	srv.Registered = func(ok bool, why error) {
+		if ok {
+			why = nil
+		}
+		states <- why
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	next := func() error {
+		t.Helper()
+		select {
+		case why := <-states:
+			return why
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server said nothing")
+			return nil
+		}
+	}
+	if why := next(); why == nil || !strings.Contains(why.Error(), "kubelet.sock") {
+		t.Fatalf("with no kubelet: %v", why)
+	}
+	kubelet := startFakeKubelet(t, dir)
+	for why := next(); why != nil; {
+		why = next() // retried with back-off until the kubelet answers
+	}
+	recv(t, kubelet)
+	if err := os.Remove(filepath.Join(dir, "zz-gpu.sock")); err != nil {
+		t.Fatal(err)
+	}
+	if why := next(); why == nil || !strings.Contains(why.Error(), "socket was removed") {
+		t.Fatalf("after the socket went: %v", why)
+	}
+	if why := next(); why != nil {
+		t.Fatalf("registered again: %v", why)
+	}
+}

@@ -205,9 +205,25 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	health := &HealthWatcher{Lib: lib, Plugin: plugin, Ignored: ignored, Poll: 2 * time.Second, RecoverAfter: c.XIDRecover, Now: time.Now}
 	go health.Run(ctx)
 	go keepInventory(ctx, client, c.Node, plugin)
-	notReady.Store(nil)
 	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "deviceListStrategy", plugin.Strategies.String(), "version", version.Get().GitVersion)
-	return NewServer(plugin, c.Dir).Run(ctx)
+	srv := NewServer(plugin, c.Dir)
+	registered := prometheus.NewGauge(prometheus.GaugeOpts{Name: "zz_device_plugin_registered",
+		Help: "1 while the kubelet has the zz device plugin registered (the node advertises zz.io/gpu), 0 otherwise."})
+	registry.MustRegister(registered)
+	// Ready only while registered: before, the node advertises no
+	// zz.io/gpu and GPU pods placed on it fail the kubelet's admission (an
+	// SRE audit saw /readyz answer ok while registering failed for good).
+	srv.Registered = func(ok bool, why error) {
+		if ok {
+			registered.Set(1)
+			notReady.Store(nil)
+			return
+		}
+		registered.Set(0)
+		msg := "not registered with the kubelet: " + why.Error()
+		notReady.Store(&msg)
+	}
+	return srv.Run(ctx)
 }
 
 // nodePods is the informer's view of the pods bound to this node, numbered

@@ -27,6 +27,17 @@ type Server struct {
 	Endpoint string // socket name in Dir
 	// Poll is how often the socket's presence is checked.
 	Poll time.Duration
+	// Registered, when set, hears whether the kubelet knows the plugin:
+	// true once it registered, false with why when registering failed or
+	// the socket went (a kubelet restart). Until registered the node
+	// advertises no zz.io/gpu, so the component is not ready.
+	Registered func(ok bool, why error)
+}
+
+func (s *Server) registered(ok bool, why error) {
+	if s.Registered != nil {
+		s.Registered(ok, why)
+	}
 }
 
 // NewServer serves p in dir (pluginapi.DevicePluginPath in a cluster).
@@ -41,6 +52,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		srv, err := s.start(ctx)
 		if err != nil {
+			s.registered(false, err)
 			logger.Error(err, "Could not serve and register; retrying", "in", backoff)
 			select {
 			case <-ctx.Done():
@@ -51,9 +63,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		backoff = time.Second
 		logger.Info("Registered with the kubelet", "resource", contract.ResourceGPU, "socket", s.socket())
+		s.registered(true, nil)
 		s.waitSocketGone(ctx)
 		srv.Stop()
 		if ctx.Err() == nil {
+			s.registered(false, errors.New("the plugin socket was removed (a kubelet restart); registering again"))
 			logger.Info("Plugin socket removed (kubelet restart?); serving and registering again")
 		}
 	}

@@ -48,6 +48,7 @@ type PolicyStore struct {
 	loadedAt time.Time
 	version  string // the ConfigMap's resourceVersion in force
 	lastErr  error
+	listed   bool // the informer's first list is in
 
 	loads *prometheus.CounterVec
 }
@@ -134,6 +135,11 @@ func (s *PolicyStore) Ready() (string, error) {
 		if s.lastErr != nil {
 			return "", s.lastErr
 		}
+		if !s.listed {
+			// Not "create it": the ConfigMap may well be there, and the
+			// apiserver not answering (an SRE audit was sent to create it).
+			return "", fmt.Errorf("no policy yet: ConfigMap %s not read from the apiserver yet (is it reachable? the webhook's log says)", s.Source)
+		}
 		return "", fmt.Errorf("no policy loaded yet from ConfigMap %s (key %q); create it", s.Source, contract.PolicyKey)
 	}
 	detail := fmt.Sprintf("policy from ConfigMap %s resourceVersion %s, loaded %s", s.Source, s.version, s.loadedAt.UTC().Format(time.RFC3339))
@@ -152,7 +158,11 @@ func (s *PolicyStore) Watch(ctx context.Context, client kubernetes.Interface) er
 	}
 	err := followOne(ctx, client, s.Source, func(f informers.SharedInformerFactory) cache.SharedIndexInformer {
 		return f.Core().V1().ConfigMaps().Informer()
-	}, set, func() { s.Deleted(ctx) }, nil)
+	}, set, func() { s.Deleted(ctx) }, func() {
+		s.mu.Lock()
+		s.listed = true
+		s.mu.Unlock()
+	})
 	if err != nil {
 		return fmt.Errorf("policy ConfigMap: %w", err)
 	}

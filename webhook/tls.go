@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
 )
 
@@ -67,5 +68,28 @@ func (r *CertReloader) keep(err error) (*tls.Certificate, error) {
 	if r.cert == nil {
 		return nil, err
 	}
+	// Said once, not at every handshake: a Secret unmounted or a file
+	// removed leaves the loaded certificate served until it ends.
+	if r.lastErr == nil || r.lastErr.Error() != err.Error() {
+		klog.ErrorS(err, "Serving certificate files unreadable; keeping the loaded one", "cert", r.CertFile, "key", r.KeyFile, "notAfter", r.cert.Leaf.NotAfter)
+	}
+	r.lastErr = err
 	return r.cert, nil
+}
+
+// Collector exports when the served certificate ends (read at each
+// scrape, which also picks a rotated one up), for ZZWebhookCertificateExpiring:
+// an expired one refuses every pod of the opted-in namespaces under
+// failurePolicy Fail, and nothing watched it (an SRE audit).
+func (r *CertReloader) Collector() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_webhook_serving_certificate_not_after_seconds",
+		Help: "When the webhook's serving certificate ends, in Unix seconds.",
+	}, func() float64 {
+		c, err := r.GetCertificate(nil)
+		if err != nil || c.Leaf == nil {
+			return 0
+		}
+		return float64(c.Leaf.NotAfter.Unix())
+	})
 }

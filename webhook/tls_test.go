@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func writePair(t *testing.T, dir, cn string, mod time.Time) {
@@ -76,5 +78,24 @@ func TestCertReloaderRotates(t *testing.T) {
 	}
 	if got := cn(); got != "second" {
 		t.Fatalf("after the cert vanished serving %s, want second", got)
+	}
+}
+
+// TestCertReloaderExportsNotAfter: the metric says when the served
+// certificate ends, and follows a rotation.
+func TestCertReloaderExportsNotAfter(t *testing.T) {
+	dir := t.TempDir()
+	r := &CertReloader{CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	g := r.Collector()
+	if got := testutil.ToFloat64(g); got != 0 {
+		t.Errorf("with no certificate: %v, want 0", got)
+	}
+	writePair(t, dir, "first", time.Now().Add(-time.Minute))
+	c, err := r.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(g), float64(c.Leaf.NotAfter.Unix()); got != want {
+		t.Errorf("not after %v, want %v", got, want)
 	}
 }

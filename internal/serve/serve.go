@@ -9,11 +9,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -146,7 +148,8 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, Protocols: l.Protocols,
 			// A call keeps ctx's values (the logger) but not its end: SIGTERM
 			// stops new calls, and those in flight finish within the grace.
-			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+			BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+			ErrorLog:    log.New(httpErrors{logger.WithValues("address", l.Addr)}, "", 0)}
 		servers = append(servers, srv)
 		go func() {
 			if l.TLS != nil {
@@ -176,6 +179,17 @@ wait:
 	}
 	logger.Info("Shutting down: finishing calls in flight", "grace", grace)
 	return errors.Join(failed, shutdown(ctx, servers, grace))
+}
+
+// httpErrors writes net/http's own error lines (a TLS handshake that
+// failed: a client with a stale CA bundle, plain HTTP to the HTTPS port;
+// a malformed request) to klog, structured, at V(2), where the log package
+// wrote them unstructured (an SRE audit).
+type httpErrors struct{ logger klog.Logger }
+
+func (h httpErrors) Write(p []byte) (int, error) {
+	h.logger.V(2).Info("HTTP server error", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func shutdown(ctx context.Context, servers []*http.Server, grace time.Duration) error {

@@ -173,7 +173,7 @@ func run(o options) error {
 		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
 		OwnNamespace: o.namespace, Limits: o.limits,
 	}
-	collectors := store.Collectors()
+	collectors := append(store.Collectors(), certs.Collector())
 	tasks := []serve.Task{func(ctx context.Context) error { return store.Watch(ctx, client) }, namespaces.Run}
 	if lease := o.schedulerLeaseFollower(); lease != nil {
 		h.Policy = func() *inject.Policy { return lease.Policy(ctx, store.Current()) }
