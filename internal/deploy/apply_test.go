@@ -274,3 +274,32 @@ func TestHPANotFromTheSpecKeepsReplicas(t *testing.T) {
 		t.Errorf("replicas %d after a restart under another's HPA, want its 6", got)
 	}
 }
+
+// TestPausedDeploymentRefused: a Deployment someone paused is refused
+// before anything is applied, naming the way out; status says it is
+// paused, instead of a deploy waiting out --timeout for a rollout that
+// never starts.
+func TestPausedDeploymentRefused(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.MergePatchType, []byte(`{"spec":{"paused":true}}`),
+		metav1.PatchOptions{FieldManager: "kubectl-rollout"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+	if err == nil || !strings.Contains(err.Error(), "deployment team-a/shop is paused by kubectl-rollout at ") ||
+		!strings.Contains(err.Error(), "kubectl rollout resume deployment/shop -n team-a, then run this again; nothing was applied") {
+		t.Fatalf("deploy of a paused Deployment: %v", err)
+	}
+	if got := image(t, c); got != "reg/shop:1" {
+		t.Errorf("applied anyway: runs %s", got)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(st.Drift, func(d string) bool { return strings.HasPrefix(d, "deployment shop is paused by kubectl-rollout at ") }) {
+		t.Errorf("status drift: %q", st.Drift)
+	}
+}

@@ -253,6 +253,7 @@ func TestAppStatus(t *testing.T) {
 	canary := deployment(t, c, "shop").DeepCopy()
 	canary.Name, canary.ResourceVersion, canary.Spec.Replicas = "shop-canary", "", ptrTo(int32(1))
 	canary.Labels[contract.LabelVersion] = "2"
+	canary.Spec.Template.Labels[contract.LabelVersion] = "2"
 	canary.Labels[contract.LabelTrack] = contract.TrackCanary
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, canary, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -119,10 +119,20 @@ func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) 
 // container's image.
 func running(d *appsv1.Deployment) string {
 	img := appImage(d)
-	if v := d.Labels[contract.LabelVersion]; v != "" {
+	if v := runningVersion(d); v != "" {
 		return fmt.Sprintf("version %s, image %s", v, img)
 	}
 	return "image " + img
+}
+
+// runningVersion is the version d's pods run: its pod template's label
+// (kubectl rollout undo puts an older template back, and leaves the
+// Deployment's own labels as they were), else the Deployment's.
+func runningVersion(d *appsv1.Deployment) string {
+	if v := d.Spec.Template.Labels[contract.LabelVersion]; v != "" {
+		return v
+	}
+	return d.Labels[contract.LabelVersion]
 }
 
 // templateWriter names the last field manager other than kubectl zz that
@@ -154,13 +164,35 @@ func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 			last = e
 		}
 	}
+	return writtenBy(last)
+}
+
+// writtenBy is " by MANAGER at 15:04:05" of a managed fields entry ("" for
+// none).
+func writtenBy(e *metav1.ManagedFieldsEntry) string {
 	switch {
-	case last == nil:
+	case e == nil:
 		return ""
-	case last.Time == nil:
-		return " by " + last.Manager
+	case e.Time == nil:
+		return " by " + e.Manager
 	}
-	return fmt.Sprintf(" by %s at %s", last.Manager, last.Time.UTC().Format("15:04:05"))
+	return fmt.Sprintf(" by %s at %s", e.Manager, e.Time.UTC().Format("15:04:05"))
+}
+
+// leafWriter is writtenBy of the last manager other than kubectl zz that
+// owns the field at path itself (spec.paused), or "".
+func leafWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
+	var last *metav1.ManagedFieldsEntry
+	for i := range entries {
+		e := &entries[i]
+		if zzManager(e.Manager) || !hasField(e, path...) {
+			continue
+		}
+		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
+			last = e
+		}
+	}
+	return writtenBy(last)
 }
 
 // zzManager says whether a field manager is kubectl zz's.

@@ -49,6 +49,7 @@ func TestClaimHolds(t *testing.T) {
 		{"another kubectl zz command", func(d *appsv1.Deployment) {
 			d.Annotations[contract.AnnotationApplyID] = "other"
 			d.Labels[contract.LabelVersion] = "2"
+			d.Spec.Template.Labels[contract.LabelVersion] = "2"
 			d.Spec.Template.Spec.Containers[0].Image = "reg/shop:2"
 		}, "deployment team-a/shop was applied by another kubectl zz command while this one waited (it now runs version 2, image reg/shop:2); this command recorded nothing and rolled nothing back (kubectl zz status shop"},
 		{"token removed", func(d *appsv1.Deployment) { delete(d.Annotations, contract.AnnotationApplyID) }, "applied by another kubectl zz command"},

@@ -184,6 +184,8 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			refused = append(refused, err)
 		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
 			refused = append(refused, err)
+		} else if err := paused(live); err != nil {
+			refused = append(refused, err)
 		}
 		targets = append(targets, target{o, k, live})
 	}
@@ -200,6 +202,15 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
 		if err != nil {
 			return nil, err
+		}
+		if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
+			// Adopted: the rendered part replaces the other tool's before the
+			// apply, which would merge lists with it: a Helm Service's port
+			// named http on 80 beside the rendered http on 8080 failed as
+			// "Duplicate value" (a GitOps audit).
+			if _, err := k.update(ctx, c, ns, k.whole.put(live, o), false); err != nil {
+				return nil, fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
+			}
 		}
 		if err := handOver(ctx, c, ns, o, live); err != nil {
 			return nil, err
@@ -293,6 +304,12 @@ func putSpec[T runtime.Object](set func(live, want T) T) func(live, want runtime
 	}
 }
 
+// labelledFor says whether obj carries kubectl zz's labels for app.
+func labelledFor(obj runtime.Object, app string) bool {
+	m, err := meta.Accessor(obj)
+	return err == nil && m.GetLabels()[contract.LabelK8sManagedBy] == contract.ManagedBy && m.GetLabels()[contract.LabelApp] == app
+}
+
 // ErrNotManaged is wrapped by the error for an existing object that kubectl
 // zz did not create.
 var ErrNotManaged = errors.New("not managed by kubectl zz")
@@ -317,6 +334,20 @@ func owned(live runtime.Object, kind, ns, app, name string, adopt bool) error {
 			ErrNotManaged, kind, ns, name, l[contract.LabelApp])
 	}
 	return nil
+}
+
+// paused refuses a live Deployment that kubectl rollout pause paused:
+// kubectl zz renders no spec.paused, so its apply leaves the pause, and the
+// wait would last --timeout for a rollout that never starts, then call the
+// app's rollout failed (a GitOps audit). Someone paused it on purpose: it is
+// theirs to resume.
+func paused(live runtime.Object) error {
+	d, ok := live.(*appsv1.Deployment)
+	if !ok || d == nil || !d.Spec.Paused {
+		return nil
+	}
+	return fmt.Errorf("deployment %s/%s is paused%s: no new pod template rolls out while it is; kubectl rollout resume deployment/%s -n %s, then run this again",
+		d.Namespace, d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace)
 }
 
 // sameSelector refuses a live Deployment whose selector is not the one o

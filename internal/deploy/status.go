@@ -296,12 +296,16 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool) []strin
 	if w := templateWriter(d.ManagedFields); w != "" {
 		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))
 	}
+	if d.Spec.Paused {
+		out = append(out, fmt.Sprintf("deployment %s is paused%s: no new pod template rolls out (kubectl rollout resume deployment/%s -n %s)",
+			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
+	}
 	return out
 }
 
 // deploymentReplicas is what Deployment d runs.
 func deploymentReplicas(d *appsv1.Deployment) *Replicas {
-	r := &Replicas{Name: d.Name, Version: d.Labels[contract.LabelVersion], Ready: d.Status.ReadyReplicas, Desired: 1, Image: appImage(d)}
+	r := &Replicas{Name: d.Name, Version: runningVersion(d), Ready: d.Status.ReadyReplicas, Desired: 1, Image: appImage(d)}
 	if d.Spec.Replicas != nil {
 		r.Desired = *d.Spec.Replicas
 	}

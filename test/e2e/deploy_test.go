@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -623,5 +624,22 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	}
 	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop-public", metav1.GetOptions{}); err != nil {
 		t.Errorf("kubectl expose's Service after delete: %v", err)
+	}
+
+	// A Helm chart's Service of the app's name, its port named http on 80:
+	// --adopt makes it the app's (server-side apply alone merged the ports
+	// into two named http, which the apiserver refused).
+	helm := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelK8sManagedBy: "Helm"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "shop"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, helm, metav1.CreateOptions{FieldManager: "helm"}); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--adopt", "--timeout", "60s"); err != nil {
+		t.Fatalf("deploy --adopt over Helm's Service: %v\n%s%s", err, out, errOut)
+	}
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8080 || svc.Labels[contract.LabelK8sManagedBy] != contract.ManagedBy {
+		t.Errorf("the adopted Service: %v, ports %+v, labels %v", err, svc.Spec.Ports, svc.Labels)
 	}
 }
