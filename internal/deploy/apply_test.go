@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -301,5 +302,40 @@ func TestPausedDeploymentRefused(t *testing.T) {
 	}
 	if !slices.ContainsFunc(st.Drift, func(d string) bool { return strings.HasPrefix(d, "deployment shop is paused by kubectl-rollout at ") }) {
 		t.Errorf("status drift: %q", st.Drift)
+	}
+}
+
+// TestHandScaleIsDrift: kubectl scale without an HPA is drift, so a deploy
+// of the same spec applies the recorded replicas again instead of saying
+// the revision runs; the HPA controller's writes are not drift.
+func TestHandScaleIsDrift(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	scale := func(manager string, n int) {
+		t.Helper()
+		if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, n),
+			metav1.PatchOptions{FieldManager: manager}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scale("kubectl", 5)
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(st.Drift, func(d string) bool { return strings.HasPrefix(d, "deployment shop: its replicas (5) were set by kubectl at ") }) {
+		t.Errorf("status drift after kubectl scale: %q", st.Drift)
+	}
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")})
+	if err != nil || res.Unchanged {
+		t.Fatalf("deploy of the same spec over a hand scale: %+v, %v", res, err)
+	}
+	if got := liveReplicas(t, c); got != 2 {
+		t.Errorf("replicas %d after the deploy, want the spec's 2", got)
+	}
+	scale(hpaController, 4)
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
+		t.Errorf("the HPA controller's replicas are drift: %v %q", err, st.Drift)
 	}
 }

@@ -182,6 +182,12 @@ func writtenBy(e *metav1.ManagedFieldsEntry) string {
 // leafWriter is writtenBy of the last manager other than kubectl zz that
 // owns the field at path itself (spec.paused), or "".
 func leafWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
+	return writtenBy(leafEntry(entries, path...))
+}
+
+// leafEntry is the managed fields entry of the last manager other than
+// kubectl zz that owns the field at path, or nil.
+func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.ManagedFieldsEntry {
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
@@ -192,7 +198,7 @@ func leafWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 			last = e
 		}
 	}
-	return writtenBy(last)
+	return last
 }
 
 // zzManager says whether a field manager is kubectl zz's.

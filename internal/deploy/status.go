@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -296,12 +297,22 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool) []strin
 	if w := templateWriter(d.ManagedFields); w != "" {
 		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))
 	}
+	// A hand kubectl scale; the HPA controller's writes (kube-controller-
+	// manager) are not drift, and kubectl zz leaves the replicas to an HPA.
+	if e := leafEntry(d.ManagedFields, "spec", "replicas"); e != nil && e.Manager != hpaController {
+		out = append(out, fmt.Sprintf("deployment %s: its replicas (%d) were set%s, outside kubectl zz (kubectl zz scale sets and records them)",
+			d.Name, ptr.Deref(d.Spec.Replicas, 1), writtenBy(e)))
+	}
 	if d.Spec.Paused {
 		out = append(out, fmt.Sprintf("deployment %s is paused%s: no new pod template rolls out (kubectl rollout resume deployment/%s -n %s)",
 			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
 	}
 	return out
 }
+
+// hpaController is the field manager of the HorizontalPodAutoscaler
+// controller's writes of a Deployment's replicas.
+const hpaController = "kube-controller-manager"
 
 // deploymentReplicas is what Deployment d runs.
 func deploymentReplicas(d *appsv1.Deployment) *Replicas {
