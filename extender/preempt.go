@@ -3,6 +3,7 @@ package extender
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,21 @@ type Preemptor struct {
 	// Guarded, when set, says a PodDisruptionBudget allows the pod no
 	// disruption now (Cache.Guarded): it is no victim.
 	Guarded func(types.NamespacedName) bool
+
+	inflight sync.WaitGroup // the evictions under way
+}
+
+// Wait waits up to timeout for the evictions under way (at SIGTERM, so a
+// preemption is not cut between its victims), and says whether they ended.
+func (p *Preemptor) Wait(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { p.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
 }
 
 func (p *Preemptor) event(obj runtime.Object, typ, reason, format string, args ...any) {
@@ -132,7 +148,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	p.event(pod, corev1.EventTypeNormal, contract.ReasonPreempting, "Evicting %d lower-priority pods on node %s to free the GPU memory this pod asks for (%s)",
 		len(plan.Victims), plan.Node, req)
 	if len(plan.Victims) > 0 {
-		go p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan, since)
+		p.inflight.Go(func() { p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan, since) })
 	}
 }
 

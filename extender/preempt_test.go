@@ -367,3 +367,21 @@ func TestPreemptVerb(t *testing.T) {
 		}
 	}
 }
+
+// TestPreemptorWaits: at SIGTERM the extender waits, up to its grace, for
+// the evictions under way, so a preemption is not cut between victims.
+func TestPreemptorWaits(t *testing.T) {
+	p := &Preemptor{}
+	if !p.Wait(time.Millisecond) {
+		t.Fatal("waited for nothing")
+	}
+	release := make(chan struct{})
+	p.inflight.Go(func() { <-release })
+	if p.Wait(20 * time.Millisecond) {
+		t.Fatal("did not wait for the eviction under way")
+	}
+	close(release)
+	if !p.Wait(5 * time.Second) {
+		t.Fatal("the eviction ended, the wait did not")
+	}
+}

@@ -109,7 +109,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	addDryRun(fl, &o.DryRun, "Print the rendered objects and send nothing to the cluster", "--diff dry-runs the apply on the server (webhooks and admission policies included) and shows what it would change")
 	fl.BoolVar(&o.Diff, "diff", false, "Show what the deploy would change (server-side dry run) and change nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "With --dry-run: the objects as yaml (default) or json. Otherwise, once deployed: the app as kubectl zz status -o prints it (json, yaml, name, jsonpath=..., go-template=...) instead of one line per cluster")
-	fl.BoolVar(&o.Debug, "debug", false, "Deploy without probes, to inspect a failing app in place")
+	fl.BoolVar(&o.Debug, "debug", false, "Deploy WITHOUT readiness and liveness probes, to inspect a failing app in place (not more output: kubectl zz status says the app runs without probes; deploy without it to bring them back)")
 	o.addFlags(fl)
 	o.addWaitFlag(fl)
 	fl.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "Restore the last good revision if the rollout fails")
@@ -224,6 +224,10 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	}
 	if o.Diff {
 		return o.diff(cmd)
+	}
+	if o.Debug {
+		// Helm's --debug means more output; this one changes the app.
+		fmt.Fprintf(o.ErrOut, "warning: --debug deploys %s without readiness or liveness probes: Ready will say only that its containers started, and a hung process is not restarted; deploy without --debug to bring them back\n", o.app.Name)
 	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.Config{

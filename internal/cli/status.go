@@ -360,6 +360,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
+			if !o.list && st.NoProbes {
+				fmt.Fprintf(&reasons, "%s runs without probes (deployed with --debug): Ready says only that its containers started, and a hung process is not restarted; kubectl zz deploy without --debug brings them back\n", who)
+			}
 			if !o.list && st.Unbalanced != nil {
 				note := st.Unbalanced.Note(st.App)
 				if who != st.App {

@@ -1072,10 +1072,12 @@ func webhookAnswers(s *State) []Result {
 	switch {
 	case p.Err == nil && p.Answer != "":
 		r.Status, r.Detail = OK, where+": "+p.Answer
-	case p.Answer != "" || strings.Contains(msg, "denied the request: "+contract.WebhookRefusalPrefix):
-		// The zz webhook answered: its policy refused the probe.
+	case p.Answer != "":
+		// The zz webhook answered; it, or admission after it, refused the pod.
+		r.Status, r.Detail = OK, where+": "+p.Answer+"; the probe was then refused: "+msg
+	case strings.Contains(msg, "denied the request: "+contract.WebhookRefusalPrefix):
 		r.Status, r.Detail = OK, where+" was refused by the zz webhook, so it answers: "+msg
-	case strings.Contains(msg, "failed calling webhook"):
+	case callFailed(msg, s.Webhooks):
 		r.Status, r.Detail = Fail, "the apiserver cannot call the webhook for "+where+", and refuses every pod creation it matches alike: "+msg
 		r.Hint = getWebhookConfigs(s.Webhooks) + " (clientConfig: the Service or URL and its caBundle), then the webhook's logs"
 	case p.Err != nil:
@@ -1089,6 +1091,20 @@ func webhookAnswers(s *State) []Result {
 		r.Hint = getWebhookConfigs(s.Webhooks) + " (namespaceSelector, objectSelector); kubectl zz version"
 	}
 	return []Result{r}
+}
+
+// callFailed says whether msg is the apiserver failing to call one of the
+// zz webhooks; another webhook's failure (a policy engine's) only kept the
+// probe from reaching zz's.
+func callFailed(msg string, cfgs []admissionregistrationv1.MutatingWebhookConfiguration) bool {
+	for _, cfg := range cfgs {
+		for _, wh := range cfg.Webhooks {
+			if strings.Contains(msg, fmt.Sprintf("failed calling webhook %q", wh.Name)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // getWebhookConfigs is the command that shows the zz webhook configurations.

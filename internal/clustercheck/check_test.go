@@ -512,6 +512,7 @@ func TestWebhookProbe(t *testing.T) {
 	answer := contract.WebhookProbeAnswer + " (zz-webhook v1.2.3 abc)"
 	unreachable := apierrors.NewInternalError(errors.New(`failed calling webhook "pods.zz.io": failed to call webhook: Post "https://127.0.0.1:26892/mutate-pods?timeout=10s": dial tcp 127.0.0.1:26892: connect: connection refused`))
 	refused := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-probe", errors.New(`admission webhook "pods.zz.io" denied the request: zz-webhook: pool "x" does not exist`))
+	otherDown := apierrors.NewInternalError(errors.New(`failed calling webhook "validate.kyverno.svc": failed to call webhook: Post "https://kyverno-svc.kyverno.svc:443/validate?timeout=10s": context deadline exceeded`))
 	rbac := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-probe", errors.New(`User "bob" cannot create resource "pods" in API group "" in the namespace "shop"`))
 	ignore := func(objs []runtime.Object) []runtime.Object {
 		objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
@@ -533,7 +534,9 @@ func TestWebhookProbe(t *testing.T) {
 		{"answered", same, []string{"would violate PodSecurity", answer}, nil, OK,
 			"ok webhook | answers through the apiserver: a dry-run pod in namespace shop: " + answer},
 		{"refused the probe", same, []string{answer}, refused, OK,
-			"ok webhook | answers through the apiserver: a dry-run pod in namespace shop was refused by the zz webhook, so it answers: "},
+			"ok webhook | answers through the apiserver: a dry-run pod in namespace shop: " + answer + "; the probe was then refused: "},
+		{"another webhook cannot be called", same, nil, otherDown, Warn,
+			"warn webhook | answers through the apiserver: could not probe the webhook with a dry-run pod in namespace shop: Internal error occurred: failed calling webhook \"validate.kyverno.svc\""},
 		{"refused by an older webhook", same, nil, refused, OK, "was refused by the zz webhook, so it answers"},
 		{"cannot be called", same, nil, unreachable, Fail,
 			"fail webhook | answers through the apiserver: the apiserver cannot call the webhook for a dry-run pod in namespace shop, and refuses every pod creation it matches alike: Internal error occurred: failed calling webhook"},

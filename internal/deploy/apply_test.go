@@ -324,7 +324,9 @@ func TestHandScaleIsDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(st.Drift, func(d string) bool { return strings.HasPrefix(d, "deployment shop: its replicas (5) were set by kubectl at ") }) {
+	if !slices.ContainsFunc(st.Drift, func(d string) bool {
+		return strings.HasPrefix(d, "deployment shop: its replicas (5) were set by kubectl at ")
+	}) {
 		t.Errorf("status drift after kubectl scale: %q", st.Drift)
 	}
 	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")})
@@ -337,5 +339,24 @@ func TestHandScaleIsDrift(t *testing.T) {
 	scale(hpaController, 4)
 	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
 		t.Errorf("the HPA controller's replicas are drift: %v %q", err, st.Drift)
+	}
+}
+
+// TestDebugDeployIsShown: a revision deployed with --debug (no probes) says
+// so in its change cause, and status says the app runs without probes,
+// until a deploy without it (they looked alike in history and status).
+func TestDebugDeployIsShown(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	if _, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Debug: true}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil || !st.NoProbes || st.ChangeCause != "deploy 1 (--debug: no probes)" {
+		t.Fatalf("status after a --debug deploy: %v, noProbes %v, cause %q", err, st.NoProbes, st.ChangeCause)
+	}
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || st.NoProbes || st.ChangeCause != "deploy 1" {
+		t.Fatalf("status after a deploy without --debug: %v, noProbes %v, cause %q", err, st.NoProbes, st.ChangeCause)
 	}
 }

@@ -186,13 +186,17 @@ func leafWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 }
 
 // leafEntry is the managed fields entry of the last manager other than
-// kubectl zz that owns the field at path, or nil.
+// kubectl zz that owns the field at path, or nil; nil too when kubectl zz
+// owns it as well (shared: it holds kubectl zz's value, see fieldWriter).
 func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.ManagedFieldsEntry {
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
-		if zzManager(e.Manager) || !hasField(e, path...) {
+		if !hasField(e, path...) {
 			continue
+		}
+		if zzManager(e.Manager) {
+			return nil
 		}
 		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
 			last = e

@@ -151,6 +151,10 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	}
 	if rev.ChangeCause == "" {
 		rev.ChangeCause = "deploy " + rev.Version
+		if cfg.Debug {
+			// history tells a revision without probes from one with them.
+			rev.ChangeCause += " (--debug: no probes)"
+		}
 	}
 	rev.objects = render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug})
 	rev.spec = cfg.given()

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
@@ -181,6 +183,16 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 	k, ok := kindOf(gvk.Kind)
 	if !ok {
 		return objChange{}, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", gvk.Kind, o.GetName())
+	}
+	// The deploy leaves the replicas to an HPA it did not make
+	// (leaveReplicasToHPA): the diff shows the live count, as the deploy keeps it.
+	if kept, err := leaveReplicasToHPA(ctx, c, ns, o, &claim{}); err != nil {
+		return objChange{}, err
+	} else if d, ok := kept.(*appsv1.Deployment); ok && kept != o {
+		if cur, err := c.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{}); err == nil {
+			d.Spec.Replicas = cur.Spec.Replicas
+			o = d
+		}
 	}
 	body, err := json.Marshal(o)
 	if err != nil {

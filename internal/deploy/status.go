@@ -87,6 +87,9 @@ type AppStatus struct {
 	// Unbalanced are the app's pods the zz webhook left to the default
 	// scheduler while the one its policy names could not schedule.
 	Unbalanced *UnbalancedPods `json:"unbalanced,omitempty"`
+	// NoProbes says the app's pods run without probes (kubectl zz deploy
+	// --debug): Ready then says only that their containers started.
+	NoProbes bool `json:"noProbes,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -194,6 +197,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		} else {
 			st.Canary = r
 		}
+		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
 		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable)...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {

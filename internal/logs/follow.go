@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -275,8 +276,21 @@ func (m *manager) start(ctx context.Context) error {
 					err = clusterErr(cl, fmt.Errorf("list pods: %w", err))
 				}
 			}
+			if err != nil && scopes > 1 && m.cfg.Follow && unreachable(err) {
+				// One cluster down must not end the follow of the others (a
+				// kubectl-conventions audit's incident case): its informer
+				// retries with back-off, and its pods join once it answers.
+				if refused == nil {
+					refused = err
+				}
+				fmt.Fprintf(m.cfg.ErrOut, "warning: %v; following the rest, and retrying it\n", err)
+				if _, err := m.watch(ctx, cl, ns); err != nil {
+					return clusterErr(cl, err)
+				}
+				continue
+			}
 			if err != nil {
-				if scopes == 1 || !refusal(err) {
+				if scopes == 1 || !(refusal(err) || unreachable(err)) {
 					return err
 				}
 				if refused == nil {
@@ -303,6 +317,13 @@ func (m *manager) start(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// unreachable says whether err is the cluster not answering (no HTTP
+// status: refused, timed out, DNS, TLS) rather than an answer.
+func unreachable(err error) bool {
+	var status apierrors.APIStatus
+	return !errors.As(err, &status) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func clusterErr(cl *Cluster, err error) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -717,6 +719,45 @@ func TestRunRefusedNamespace(t *testing.T) {
 		cfg.Clusters[0].Namespaces = []string{"ns"}
 		if err := Run(t.Context(), cfg); !apierrors.IsForbidden(err) {
 			t.Errorf("Run of the refused namespace alone = %v, want Forbidden", err)
+		}
+	})
+
+	// A cluster that does not answer (connection refused) beside one that
+	// does: its pods are skipped, not the command (stern's way; it stopped
+	// at once, a kubectl-conventions audit).
+	t.Run("a cluster unreachable", func(t *testing.T) {
+		down := fake.NewClientset()
+		down.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+		})
+		down.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+			return true, nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+		})
+		for _, follow := range []bool{false, true} {
+			var out, errOut syncbuf.Buffer
+			cfg := &Config{
+				Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(pods()...), Namespaces: []string{"team"}},
+					{Name: "west", Client: down, Namespaces: []string{"team"}}},
+				Format: Format{Output: OutputRaw}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: open, Follow: follow,
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- Run(ctx, cfg) }()
+			if follow {
+				waitFor(t, "east's log", func() bool { return strings.Contains(out.String(), "shop-t/app line 0") })
+				cancel()
+			}
+			err := <-done
+			cancel()
+			if !strings.Contains(out.String(), "shop-t/app line 0") || !strings.Contains(errOut.String(), "context west: list pods: dial tcp: connect: connection refused") {
+				t.Errorf("follow %v: out %q, stderr %q", follow, out.String(), errOut.String())
+			}
+			switch {
+			case follow && err != nil:
+				t.Errorf("the follower = %v, want it following east until Ctrl-C", err)
+			case !follow && (err == nil || err.Error() != "the pods of 1 namespace could not be listed (the warnings above say why)"):
+				t.Errorf("Run = %v", err)
+			}
 		}
 	})
 

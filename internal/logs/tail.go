@@ -210,7 +210,7 @@ func refusal(err error) bool {
 // scopeKey is the unit a refusal holds for: RBAC grants pods and pods/log per
 // namespace, and an Unauthorized answer holds for the whole cluster ("cl/").
 func scopeKey(cl *Cluster, ns string, err error) string {
-	if apierrors.IsUnauthorized(err) {
+	if apierrors.IsUnauthorized(err) || unreachable(err) {
 		return cl.Name + "/"
 	}
 	return cl.Name + "/" + ns
@@ -246,7 +246,7 @@ func (m *manager) skipScope(cl *Cluster, ns string, err error) {
 
 func scopeName(cl *Cluster, ns string, err error) string {
 	switch {
-	case apierrors.IsUnauthorized(err) && cl.Name != "":
+	case (apierrors.IsUnauthorized(err) || unreachable(err)) && cl.Name != "":
 		return "context " + cl.Name
 	case apierrors.IsUnauthorized(err):
 		return "the cluster"

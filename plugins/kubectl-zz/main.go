@@ -36,9 +36,10 @@ func main() {
 	code := cli.ExitCode(cmd, err)
 	// deploy --diff says "differences found" by its exit code alone, as kubectl diff.
 	// Escaped as kubectl get escapes: an error may quote what a namespace's
-	// pods say (a crash's last log lines, a termination message).
+	// pods say (a crash's last log lines, a termination message). Prefixed
+	// "error:", as kubectl writes it (and zz's own "warning:" lines).
 	if !errors.Is(err, cli.ErrDiffers) {
-		fmt.Fprintln(os.Stderr, "Error:", printers.EscapeTerminal(err.Error()))
+		fmt.Fprintln(os.Stderr, "error:", printers.EscapeTerminal(err.Error()))
 	}
 	os.Exit(code)
 }

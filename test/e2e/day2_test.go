@@ -155,7 +155,7 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	if _, err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "shop has a HorizontalPodAutoscaler (2 to 5 replicas)") {
+	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "shop has a HorizontalPodAutoscaler, shop (2 to 5 replicas), that sets its replicas and that kubectl zz did not make") {
 		t.Fatalf("scale with an HPA: %v", err)
 	}
 	if revs := history(t, ns); len(revs) != 4 {

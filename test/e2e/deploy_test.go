@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/contract"
@@ -617,6 +619,24 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	}
 	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop-public", metav1.GetOptions{}); err != nil {
 		t.Fatalf("kubectl expose's Service after deploy v2: %v", err)
+	}
+	// An HPA another tool made scales the app: --diff of the same spec
+	// agrees with the deploy, which keeps the HPA's replicas.
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "shop-hpa"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To[int32](3), MaxReplicas: 5,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"}}}
+	if _, err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(ctx, "shop", types.MergePatchType, []byte(`{"spec":{"replicas":3}}`),
+		metav1.PatchOptions{FieldManager: "kube-controller-manager"}); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "2.0", "two", 8080, "")); err != nil {
+		t.Errorf("deploy --diff of the same spec under another's HPA: %v\n%s", err, out)
+	}
+	if err := cluster.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, "shop-hpa", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	out, errOut, err = zz(t, ns, "delete", "shop", "--yes")
 	if err != nil || !strings.Contains(errOut, "and leave Service/shop-public: they carry the app's labels, but kubectl zz did not write them") {

@@ -509,6 +509,15 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	cdiOnly.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
 	cdiOnly.Annotations = map[string]string{contract.CDIAnnotationPrefix + "grab": "nvidia.com/gpu=all"}
 	refused(t, "a pod asking for no GPU with a CDI annotation", create(cdiOnly), "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
+	// Nor added later: a runtime reads them again when it recreates the
+	// pod's sandbox.
+	plain := pod("plain", "1Gi", 1)
+	plain.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+	if err := create(plain); err != nil {
+		t.Fatalf("a plain pod: %v", err)
+	}
+	_, err = tenant.client.CoreV1().Pods(ns).Patch(ctx, "plain", types.MergePatchType, []byte(`{"metadata":{"annotations":{"cdi.k8s.io/grab":"nvidia.com/gpu=all"}}}`), metav1.PatchOptions{})
+	refused(t, "a CDI annotation added to a running pod", err, "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
 	// A system priority (the apiserver admits it in any namespace): zz's GPU
 	// preemption would evict other namespaces' GPU pods for it.
 	urgent := pod("urgent", "1Gi", 1)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -550,8 +552,10 @@ func devicePluginAsDaemonSet(t *testing.T, objs rendered) {
 		// node, the one node whose inventory the policies let it write.
 	}, "--kubeconfig", identityWithToken(t, sa, token(t, ds.Namespace, sa, dsPod)).kubeconfig, "--node-name", node)
 	bin := cluster.GoBuild(t, "./deviceplugin/cmd/zz-device-plugin")
+	acceptRegistrations(t, dir)
 	dp := cluster.Start(t, "zz-device-plugin-manifests", bin, args...)
-	// Ready means its pod informer (list, watch) synced.
+	// Ready means its pod informer (list, watch) synced and the kubelet's
+	// registration socket took it.
 	cluster.WaitHTTP(t, dp, fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), 60*time.Second)
 	n, err := cluster.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
@@ -584,4 +588,26 @@ func devicePluginAsDaemonSet(t *testing.T, objs rendered) {
 			t.Errorf("kubectl auth can-i %s as %s: %q, want %q", strings.Join(tc.args, " "), user, strings.TrimSpace(out), tc.want)
 		}
 	}
+}
+
+// registrations is the kubelet's registration service, taking every plugin.
+type registrations struct {
+	pluginapi.UnimplementedRegistrationServer
+}
+
+func (*registrations) Register(context.Context, *pluginapi.RegisterRequest) (*pluginapi.Empty, error) {
+	return &pluginapi.Empty{}, nil
+}
+
+// acceptRegistrations serves the kubelet's registration socket in dir, for
+// a device plugin run with no kubelet: it is ready only once registered.
+func acceptRegistrations(t *testing.T, dir string) {
+	lis, err := net.Listen("unix", filepath.Join(dir, filepath.Base(pluginapi.KubeletSocket)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pluginapi.RegisterRegistrationServer(srv, &registrations{})
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
 }

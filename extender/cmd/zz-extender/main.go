@@ -130,6 +130,11 @@ func run(o options) error {
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 		c.DefaultPolicy = gpushare.Policy(o.policy)
+		defer func() {
+			if !p.Wait(o.shutdownWait) {
+				logger.Info("Exiting with a GPU preemption under way; its preemptor waits for the scheduler's next try", "waited", o.shutdownWait)
+			}
+		}()
 	}
 	requeues := extender.NewRequeueMetric()
 	if o.requeue > 0 {
