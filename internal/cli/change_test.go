@@ -125,6 +125,13 @@ func TestDeleteCommand(t *testing.T) {
 	if _, err := b.AppsV1().Deployments("ns-b").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
 		t.Fatalf("delete in context a touched b: %v", err)
 	}
+	// Again: gone is a failure, unless --ignore-not-found (a teardown run twice).
+	if _, _, err := zz("delete", "shop", "--yes"); err == nil || !strings.Contains(err.Error(), "no app shop in namespace ns-a") {
+		t.Fatalf("a second delete: %v", err)
+	}
+	if out, stderr, err := zz("delete", "shop", "--yes", "--ignore-not-found"); err != nil || out != "" || !strings.Contains(stderr, "shop: nothing to delete in namespace ns-a (--ignore-not-found)") {
+		t.Fatalf("a second delete --ignore-not-found: %v\n%s\n%s", err, out, stderr)
+	}
 
 	// --keep-history: the records stay, and status says how to bring the
 	// app back.

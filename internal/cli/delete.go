@@ -21,6 +21,9 @@ type DeleteOptions struct {
 	DryRun      bool
 	Yes         bool
 	KeepHistory bool
+	// IgnoreNotFound: an app that is not there is no failure (kubectl
+	// delete's and helm uninstall's flag), so a teardown can run twice.
+	IgnoreNotFound bool
 
 	// terminal reports whether In is a terminal a person can answer on.
 	terminal func() bool
@@ -58,6 +61,7 @@ without a terminal (scripts, CI) --yes is required.`,
 	addDryRun(cmd.Flags(), &o.DryRun, "List what would be deleted and delete nothing", "it lists what the delete would remove, with no call that changes anything")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
 	cmd.Flags().BoolVar(&o.KeepHistory, "keep-history", false, "Keep the revision records, so that kubectl zz rollback APP brings the app back")
+	cmd.Flags().BoolVar(&o.IgnoreNotFound, "ignore-not-found", false, "An app that is not there is no failure (exit 0, a note on stderr), as kubectl delete --ignore-not-found")
 	return cmd
 }
 
@@ -84,6 +88,10 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	var errs []error
 	for _, t := range o.targets {
 		res, err := deploy.Delete(ctx, t.client, &deploy.DeleteConfig{Namespace: t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory, DryRun: true})
+		if o.IgnoreNotFound && errors.Is(err, deploy.ErrNoRevision) {
+			fmt.Fprintf(o.ErrOut, "%s: nothing to delete in %s (--ignore-not-found)\n", o.App, where(t))
+			continue
+		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
 			continue
@@ -114,8 +122,8 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 			fmt.Fprintf(out, "  and leave %s: they carry the app's labels, but kubectl zz did not write them\n", strings.Join(p.res.NotOurs, ", "))
 		}
 	}
-	if o.DryRun {
-		return nil
+	if o.DryRun || len(plans) == 0 {
+		return nil // nothing to ask about: --ignore-not-found found no app
 	}
 	if !o.Yes {
 		fmt.Fprintf(o.ErrOut, "Delete %s? [y/N]: ", o.App)

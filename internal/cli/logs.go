@@ -76,6 +76,9 @@ type LogsOptions struct {
 	// Set by Complete.
 	clusters []logs.Cluster
 	colorTTY bool
+	// allContainers and prefix are kubectl's --all-containers and
+	// --prefix, which zz does by default.
+	allContainers, prefix bool
 	// Set by Validate.
 	cfg *logs.Config
 
@@ -85,7 +88,10 @@ type LogsOptions struct {
 
 // NewCmdLogs returns "kubectl zz logs".
 func NewCmdLogs(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &LogsOptions{configFlags: f, IOStreams: streams}
+	return newCmdLogs(&LogsOptions{configFlags: f, IOStreams: streams})
+}
+
+func newCmdLogs(o *LogsOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [APP] [-l selector] [--pod regex]",
 		Short: "Follow the logs of every pod and container of an app, across clusters",
@@ -95,7 +101,7 @@ into one stream. Pods that start later are picked up, pods that go away are
 dropped; a broken stream resumes where it stopped, with no line lost or doubled.`,
 		Example:           logsExample,
 		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: completeApps(f),
+		ValidArgsFunction: completeApps(o.configFlags),
 		RunE:              runOptions(o),
 	}
 	fl := cmd.Flags()
@@ -122,14 +128,22 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.StringArrayVarP(&o.Highlight, "highlight", "H", nil, "Colour what matches this regex (repeatable)")
 	fl.StringVarP(&o.Output, "output", "o", logs.OutputText, "Line format: text (source prefix), raw (message only) or json")
 	fl.StringVar(&o.Template, "template", "", "Go template per line over .Cluster .Namespace .Pod .Container .Time .Message")
-	fl.StringVar(&o.Color, "color", "auto", "Colour per source and --highlight: auto (when stdout is a terminal), always or never")
+	fl.StringVar(&o.Color, "color", "auto", "Colour per source and --highlight: auto (when stdout is a terminal and NO_COLOR is not set), always or never")
 	fl.IntVar(&o.MaxStreams, "max-streams", logs.DefaultMaxStreams, "Most log streams open at once, over all clusters")
+	// kubectl's and stern's spellings of what zz does already, hidden: a
+	// command copied from them runs instead of failing on an unknown flag.
+	fl.IntVar(&o.MaxStreams, "max-log-requests", logs.DefaultMaxStreams, "--max-streams, as kubectl logs and stern call it")
+	fl.BoolVar(&o.allContainers, "all-containers", true, "Every container: the default (-c picks some)")
+	fl.BoolVar(&o.prefix, "prefix", true, "Prefix each line with its source: the default (--prefix=false is -o raw)")
+	for _, name := range []string{"max-log-requests", "all-containers", "prefix"} {
+		_ = fl.MarkHidden(name)
+	}
 	fl.StringVar(&o.OutputDir, "output-dir", "", "Write one file per cluster/namespace/pod/container under this folder instead of stdout")
 	fl.BoolVar(&o.Gzip, "gzip", false, "Gzip the --output-dir files")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "raw", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
-	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(f))
+	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(o.configFlags))
 	return cmd
 }
 
@@ -138,7 +152,14 @@ func (o *LogsOptions) Complete(args []string) error {
 	if len(args) == 1 {
 		o.App = args[0]
 	}
-	o.colorTTY = isTerminal(o.Out)
+	// NO_COLOR (no-color.org) and TERM=dumb turn colour off, as stern's.
+	o.colorTTY = isTerminal(o.Out) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	if !o.allContainers {
+		return errors.New("--all-containers=false: kubectl zz logs reads every container; pick some with -c REGEX (or leave some out with -E)")
+	}
+	if !o.prefix && o.Output == logs.OutputText {
+		o.Output = logs.OutputRaw
+	}
 	names := contexts(o.configFlags)
 	raw, err := o.configFlags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/logs"
@@ -178,6 +180,38 @@ func TestFollowFlag(t *testing.T) {
 		}
 		if o.NoFollow != tt.noFollow {
 			t.Errorf("%v: no-follow %v, want %v", tt.args, o.NoFollow, tt.noFollow)
+		}
+	}
+}
+
+// TestLogsKubectlSpellings: kubectl's and stern's flag names for what zz
+// logs does already are taken, not refused as unknown.
+func TestLogsKubectlSpellings(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		streams int
+		output  string
+		wantErr string
+	}{
+		{[]string{"--max-log-requests", "5"}, 5, logs.OutputText, ""},
+		{[]string{"--all-containers"}, logs.DefaultMaxStreams, logs.OutputText, ""},
+		{[]string{"--prefix=false"}, logs.DefaultMaxStreams, logs.OutputRaw, ""},
+		{[]string{"--all-containers=false"}, logs.DefaultMaxStreams, logs.OutputText, "--all-containers=false: kubectl zz logs reads every container"},
+	} {
+		o := &LogsOptions{configFlags: genericclioptions.NewConfigFlags(true), IOStreams: genericiooptions.NewTestIOStreamsDiscard()}
+		cmd := newCmdLogs(o)
+		if err := cmd.Flags().Parse(append(tt.args, "shop")); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		err := o.Complete([]string{"shop"})
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if o.MaxStreams != tt.streams || o.Output != tt.output {
+			t.Errorf("%v: max streams %d, output %s; want %d, %s", tt.args, o.MaxStreams, o.Output, tt.streams, tt.output)
 		}
 	}
 }
