@@ -268,51 +268,51 @@ func TestGPUFit(t *testing.T) {
 		want       []string
 		wantStderr string
 	}{
-		{[]string{"gpu", "--fit", "8Gi"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+		{[]string{"gpu", "--fit", "8Gi"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			"8192 MiB on 1 card (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone"},
-		{[]string{"gpu", "--fit", "20Gi", "--policy", "spread"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"},
+		{[]string{"gpu", "--fit", "20Gi", "--policy", "spread"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false <none> 0 largest free card 16384 MiB < 20480 MiB asked"},
 			"20480 MiB on 1 card (spread): fits 0 of 1 GPU nodes now; 0 such pods fit in all"},
-		{[]string{"gpu", "--fit", "1Gi", "--cards", "2"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false 0 node has 1 GPU cards < 2 asked"}, ""},
+		{[]string{"gpu", "--fit", "1Gi", "--cards", "2"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 false <none> 0 node has 1 GPU cards < 2 asked"}, ""},
 		{[]string{"gpu", "--fit", "80Gi", "--whole"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 no whole card of at most 81920 MiB free (cards no pod holds: 0 of 1 of 40960 MiB)"},
+			"gpu-1 false <none> 0 no whole card of at most 81920 MiB free (cards no pod holds: 0 of 1 of 40960 MiB)"},
 			"a whole card of at most 81920 MiB (binpack): fits 0 of 1 GPU nodes now"},
 		{[]string{"gpu", "--fit", "1Gi", "--gpu-model", "H100,B200", "--avoid-gpu-model", "PCIE"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 or B200, not PCIE < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"},
+			"gpu-1 false <none> 0 node has 0 healthy GPU cards of model H100 or B200, not PCIE < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"},
 			"1024 MiB on 1 card, model H100 or B200, not PCIE (binpack)"},
-		{[]string{"gpu", "--fit", "1Gi", "--gpu-card", "gpu-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+		{[]string{"gpu", "--fit", "1Gi", "--gpu-card", "gpu-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			"1024 MiB on 1 card, card gpu-a (binpack): fits 1 of 1 GPU nodes now"},
 		{[]string{"gpu", "--fit", "1Gi", "--avoid-gpu-card", "GPU-A"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 node has 0 healthy GPU cards of not card GPU-A < 1 asked (its cards: GPU-A)"}, ""},
-		{[]string{"gpu", "--fit", "pod/waiting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+			"gpu-1 false <none> 0 node has 0 healthy GPU cards of not card GPU-A < 1 asked (its cards: GPU-A)"}, ""},
+		{[]string{"gpu", "--fit", "pod/waiting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			"4096 MiB on 1 card, model a100 (binpack): fits 1 of 1 GPU nodes now; 1 such pods fit in all, each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left)"},
 		// It fits, so room is not why it waits: no scheduler has looked.
-		{[]string{"gpu", "--fit", "pod/forgotten", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+		{[]string{"gpu", "--fit", "pod/forgotten", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			`each node counted alone; namespace ns-a's quota admits 4 more (gpu: 16Gi of requests.zz.io/gpu-mem-total left); but no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`},
 		// Nor when its scheduling failed with an error: the extender is down.
-		{[]string{"gpu", "--fit", "pod/erred", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+		{[]string{"gpu", "--fit", "pod/erred", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
-		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1"},
+		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			`; but it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace ns-a zz.io/injection=enabled`},
 		{[]string{"gpu", "--fit", "pod/pinned", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 the pod's nodeSelector zz.io/pool=general excludes it"},
+			"gpu-1 false <none> 0 the pod's nodeSelector zz.io/pool=general excludes it"},
 			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (1 kept off by the pod's node selector, affinity or taints); 0 such pods fit in all"},
 		{[]string{"gpu", "--fit", "pod/waiting-h100", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
+			"gpu-1 false <none> 0 node has 0 healthy GPU cards of model H100 < 1 asked (its models: 1 NVIDIA A100-SXM4-40GB)"}, ""},
 		// 20 GiB of priority 100: no room (16 GiB left), but evicting one
 		// 8 GiB pod of priority 0 would make it; not for a pod that may not
 		// preempt.
 		{[]string{"gpu", "--fit", "pod/urgent", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
+			"gpu-1 false <none> 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
 			"20480 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (preemption would make room on 1 more); 0 such pods"},
 		{[]string{"gpu", "--fit", "pod/preempting", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
+			"gpu-1 false <none> 0 largest free card 16384 MiB < 20480 MiB asked; preemption would evict 1 pods of lower priority than 100"},
 			"s ago, but keeps nothing for it now: the memory they freed was taken meanwhile"},
 		{[]string{"gpu", "--fit", "pod/polite", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
-			"gpu-1 false 0 largest free card 16384 MiB < 20480 MiB asked"}, "fits 0 of 1 GPU nodes now; 0 such pods"},
+			"gpu-1 false <none> 0 largest free card 16384 MiB < 20480 MiB asked"}, "fits 0 of 1 GPU nodes now; 0 such pods"},
 		{[]string{"gpu", "--fit", "8Gi", "-o", "name"}, []string{"gpufit.zz.io/gpu-1"}, ""},
 		// Two clusters: a's card has 16 GiB left (one such pod), b's is
 		// empty (two).
-		{[]string{"gpu", "--fit", "16Gi", "--context", "a,b"}, []string{"CLUSTER NODE FITS CARDS MORE REASON", "a gpu-1 true 0 1", "b gpu-1 true 0 2"},
+		{[]string{"gpu", "--fit", "16Gi", "--context", "a,b"}, []string{"CLUSTER NODE FITS CARDS MORE REASON", "a gpu-1 true 0 1 <none>", "b gpu-1 true 0 2 <none>"},
 			"b: 16384 MiB on 1 card (binpack): fits 1 of 1 GPU nodes now; 2 such pods fit in all"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

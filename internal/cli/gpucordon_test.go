@@ -58,7 +58,7 @@ func TestGPUCordon(t *testing.T) {
 	checkLines(t, zz, []string{"gpu"}, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS",
 		"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 0Mi 0 (cordoned) 0"})
 	checkLines(t, zz, []string{"gpu", "--fit", "1Gi"}, []string{"NODE FITS CARDS MORE REASON",
-		"gpu-1 false 0 node has 0 healthy GPU cards < 1 asked; card 0 (GPU-A) unhealthy: cordoned (zz.io/gpu-cordon)"})
+		"gpu-1 false <none> 0 node has 0 healthy GPU cards < 1 asked; card 0 (GPU-A) unhealthy: cordoned (zz.io/gpu-cordon)"})
 	run("node/gpu-1 card 0 (GPU-A) uncordoned", "gpu", "uncordon", "gpu-1", "0")
 	if v, ok := annotation(); ok {
 		t.Fatalf("uncordon left %q", v)

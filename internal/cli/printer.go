@@ -161,11 +161,15 @@ func newTable(header ...string) *table { return &table{header: header} }
 // (printers.EscapeTerminal): what they show comes from objects a namespace
 // editor writes (an event's message, a record's change cause, an image),
 // and a raw escape sequence would retitle, clear or rewrite the terminal
-// of whoever reads them.
+// of whoever reads them. An empty cell prints <none>, as kubectl's: a
+// blank one shifted every field after it for awk and read.
 func (t *table) add(cluster string, cells ...string) {
 	row := make([]string, 0, 1+len(cells))
 	row = append(row, printers.EscapeTerminal(cluster))
 	for _, c := range cells {
+		if c == "" {
+			c = "<none>"
+		}
 		row = append(row, printers.EscapeTerminal(c))
 	}
 	t.rows = append(t.rows, row)
