@@ -265,7 +265,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 // KUBECTL_EXTERNAL_DIFF when set. As kubectl diff, it exits 1 when anything
 // differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
-	return diffTargets(o.targets, o.Out, o.app.Name, func(t target) (bool, error) {
+	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target) (bool, error) {
 		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 		return deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
@@ -274,8 +274,10 @@ func (o *DeployOptions) diff(cmd *cobra.Command) error {
 
 // diffTargets runs diff, which writes what a command would change, for
 // each target in turn (a header per cluster when several). As kubectl diff,
-// it exits 1 when anything differs (ErrDiffers) and 2 on trouble.
-func diffTargets(targets []target, out io.Writer, app string, diff func(t target) (bool, error)) error {
+// it exits 1 when anything differs (ErrDiffers) and 2 on trouble, and
+// stdout holds only the diff: "no changes" goes to stderr.
+func diffTargets(targets []target, streams genericiooptions.IOStreams, app string, diff func(t target) (bool, error)) error {
+	out := streams.Out
 	differs := false
 	for _, t := range targets {
 		if len(targets) > 1 {
@@ -286,7 +288,7 @@ func diffTargets(targets []target, out io.Writer, app string, diff func(t target
 			return &ExitError{Code: 2, Err: contextErr(t.context, err)}
 		}
 		if !changed {
-			fmt.Fprintf(out, "%s: no changes in namespace %s\n", app, t.namespace)
+			fmt.Fprintf(streams.ErrOut, "%s: no changes in namespace %s\n", app, t.namespace)
 		}
 		differs = differs || changed
 	}

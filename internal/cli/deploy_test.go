@@ -303,7 +303,7 @@ func TestHistorySpec(t *testing.T) {
 			t.Errorf("diff --spec lacks %q:\n%s", want, out)
 		}
 	}
-	if out, _, err := zz("diff", "shop", "--revision", "3", "--spec"); err != nil || out != "shop: no changes in namespace ns-a\n" {
+	if out, stderr, err := zz("diff", "shop", "--revision", "3", "--spec"); err != nil || out != "" || stderr != "shop: no changes in namespace ns-a\n" {
 		t.Fatalf("diff --spec of a revision with itself: %q, %v", out, err)
 	}
 }

@@ -66,7 +66,7 @@ func (o *DiffOptions) Run(cmd *cobra.Command) error {
 	if o.Spec {
 		diff = deploy.DiffSpecs
 	}
-	return diffTargets(o.targets, o.Out, o.App, func(t target) (bool, error) {
+	return diffTargets(o.targets, o.IOStreams, o.App, func(t target) (bool, error) {
 		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, o.Out)
 	})
 }

@@ -98,7 +98,7 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	if err == nil || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") {
 		t.Fatalf("diff 1..2: %v\n%s", err, out)
 	}
-	if out, _, err := zz(t, ns, "diff", "shop", "--revision", "2", "--to", "2"); err != nil || out != "shop: no changes in namespace "+ns+"\n" {
+	if out, stderr, err := zz(t, ns, "diff", "shop", "--revision", "2", "--to", "2"); err != nil || out != "" || stderr != "shop: no changes in namespace "+ns+"\n" {
 		t.Fatalf("diff 2..2: %v\n%s", err, out)
 	}
 	// The spec each revision ran from, as the user gave it: the scale's is
@@ -141,7 +141,7 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	if err := os.WriteFile(spec, []byte(mustZZ(t, ns, "history", "shop", "--spec")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err := zz(t, ns, "deploy", "-f", spec, "--diff"); err != nil || out != "shop: no changes in namespace "+ns+"\n" {
+	if out, stderr, err := zz(t, ns, "deploy", "-f", spec, "--diff"); err != nil || out != "" || stderr != "shop: no changes in namespace "+ns+"\n" {
 		t.Fatalf("deploy --diff of the recorded spec: %v\n%s", err, out)
 	}
 

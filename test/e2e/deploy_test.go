@@ -184,9 +184,9 @@ printf '%s\n' "${COMPREPLY[@]}"`)
 	}
 
 	t.Run("diff changes nothing", func(t *testing.T) {
-		out, _, err := zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "1.0", "one", 8080, ""))
-		if err != nil || !strings.Contains(out, "shop: no changes in namespace "+ns) {
-			t.Fatalf("diff of the running spec: %v\n%s", err, out)
+		out, stderr, err := zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "1.0", "one", 8080, ""))
+		if err != nil || out != "" || !strings.Contains(stderr, "shop: no changes in namespace "+ns) {
+			t.Fatalf("diff of the running spec: %v\n%s%s", err, out, stderr)
 		}
 		out, _, err = zz(t, ns, "deploy", "--diff", "-f", shopSpec(t, "2.0", "two", 9090, ""))
 		if !errors.Is(err, cli.ErrDiffers) { // exit 1, as kubectl diff
