@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -20,8 +21,42 @@ type ChangeOptions struct {
 
 	scale       bool
 	replicasSet bool
+	// diff: show what the change would do (a server-side dry run), as
+	// deploy --diff and rollback --diff; --dry-run says the same.
+	diff bool
 	genericiooptions.IOStreams
 }
+
+// addDiffFlags gives scale and restart --diff, and --dry-run as kubectl's
+// scale and rollout restart have it, which shows the same.
+func (o *ChangeOptions) addDiffFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.diff, "diff", false, "Show what the change would do (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change")
+	cmd.Flags().VarPF(changeDryRun{&o.diff}, "dry-run", "", `The same as --diff ("server" or "client": both dry-run the change on the server and show it; "none" runs it)`).NoOptDefVal = "server"
+}
+
+// changeDryRun is --dry-run=none|client|server of scale and restart.
+type changeDryRun struct{ diff *bool }
+
+func (f changeDryRun) String() string {
+	if f.diff != nil && *f.diff {
+		return "server"
+	}
+	return "none"
+}
+
+func (f changeDryRun) Set(s string) error {
+	switch s {
+	case "server", "client", "true":
+		*f.diff = true
+	case "none", "false":
+		*f.diff = false
+	default:
+		return fmt.Errorf(`%q: use "server" (or bare --dry-run), "client" or "none"`, s)
+	}
+	return nil
+}
+
+func (f changeDryRun) Type() string { return "string" }
 
 // NewCmdScale returns "kubectl zz scale APP --replicas N".
 func NewCmdScale(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -45,6 +80,7 @@ the app has a HorizontalPodAutoscaler (hpa in its spec): that sets the replicas.
 		},
 	}
 	cmd.Flags().Int32Var(&o.Replicas, "replicas", 0, "Pods to run (required)")
+	o.addDiffFlags(cmd)
 	o.addFlags(cmd.Flags())
 	o.addWaitFlag(cmd.Flags())
 	o.addOutputFlag(cmd)
@@ -67,6 +103,7 @@ cause "restart".`,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
+	o.addDiffFlags(cmd)
 	o.addFlags(cmd.Flags())
 	o.addWaitFlag(cmd.Flags())
 	o.addOutputFlag(cmd)
@@ -89,6 +126,23 @@ func (o *ChangeOptions) Validate() error {
 
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
+	if o.diff {
+		return diffTargets(o.targets, o.IOStreams, o.App, func(t target) (bool, error) {
+			cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{Namespace: t.namespace},
+				DiffOut: o.Out, ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
+			var res *deploy.Result
+			var err error
+			if o.scale {
+				res, err = deploy.Scale(cmd.Context(), t.client, cfg, o.Replicas)
+			} else {
+				res, err = deploy.Restart(cmd.Context(), t.client, cfg)
+			}
+			if err != nil {
+				return false, err
+			}
+			return res.Differs, nil
+		})
+	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.ChangeConfig{App: o.App, Options: o.options(t, progress, live)}
 		var res *deploy.Result

@@ -360,3 +360,22 @@ func TestDebugDeployIsShown(t *testing.T) {
 		t.Fatalf("status after a deploy without --debug: %v, noProbes %v, cause %q", err, st.NoProbes, st.ChangeCause)
 	}
 }
+
+// TestChangeCauseOnTheDeployment: each apply stamps the revision's change
+// cause on the Deployment, which the controller copies onto its
+// ReplicaSet, so kubectl rollout history tells the same story as history.
+func TestChangeCauseOnTheDeployment(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Annotations[contract.AnnotationChangeCause]; got != "kubectl zz revision 2: scale to 3" {
+		t.Errorf("change cause %q", got)
+	}
+}

@@ -106,7 +106,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "")
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,12 @@ import (
 type ChangeConfig struct {
 	Options
 	App string
+	// DiffOut, when set, makes the change a server-side dry run: what it
+	// would change is written there as deploy --diff writes it (with
+	// ExternalDiff, KUBECTL_EXTERNAL_DIFF), nothing is applied or recorded,
+	// and Result.Differs says whether anything would change.
+	DiffOut      io.Writer
+	ExternalDiff string
 }
 
 // Scale sets app's replicas to n as a new revision (change cause "scale to
@@ -128,6 +134,10 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	if !found {
 		return nil, fmt.Errorf("revision %d of %s has no Deployment %s to %s", latest.Number, app, app, cause)
 	}
+	if cfg.DiffOut != nil {
+		differs, err := diffObjects(ctx, c, ns, app, rev.objects, cfg.ExternalDiff, cfg.DiffOut)
+		return &Result{Revision: latest.Number, Differs: differs}, err
+	}
 	if same, err := runsAlready(ctx, c, cfg, latest, edit); err != nil {
 		return nil, err
 	} else if same {
@@ -165,7 +175,7 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false, "")
+	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,8 @@ var ErrSuperseded = errors.New("superseded by another writer")
 type claim struct {
 	id        string
 	templates map[string]*corev1.PodTemplateSpec
+	// cause is the change cause stamped on the Deployments (Revision.cause).
+	cause string
 	// notes are what the apply did beyond applying (fields of other
 	// managers taken out of a pod template), for the progress output.
 	notes []string
@@ -59,6 +61,11 @@ func (cl *claim) stamp(o render.Object) render.Object {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[contract.AnnotationApplyID] = cl.id
+	if cl.cause != "" {
+		// The Deployment controller copies it onto the ReplicaSet, so
+		// kubectl rollout history tells kubectl zz's story too.
+		d.Annotations[contract.AnnotationChangeCause] = cl.cause
+	}
 	return d
 }
 

@@ -127,6 +127,8 @@ type Result struct {
 	// Unchanged says the deploy changed nothing: Revision, the latest,
 	// already runs exactly what it would apply.
 	Unchanged bool
+	// Differs says a dry run (ChangeConfig.DiffOut) found what would change.
+	Differs bool
 }
 
 // Run deploys cfg.App: renders it as the next revision, applies it, waits for
@@ -162,7 +164,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "")
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +283,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		}
 	}
 	// With the record's own token: the app runs what that record says again.
-	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID)
+	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID, last.cause())
 	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
@@ -352,7 +354,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "")
+	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

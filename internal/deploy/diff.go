@@ -248,6 +248,7 @@ func comparable(obj runtime.Object) (string, error) {
 		if ann, ok := meta["annotations"].(map[string]any); ok {
 			delete(ann, contract.AnnotationDeploymentRevision)
 			delete(ann, contract.AnnotationApplyID)
+			delete(ann, contract.AnnotationChangeCause)
 			if len(ann) == 0 {
 				delete(meta, "annotations")
 			}

@@ -156,7 +156,7 @@ func kindOf(kind string) (kindOps, bool) {
 // objects objs lacks are left for prune, once the rollout succeeded. Each
 // Deployment carries the command's token (id, or a new one when ""), and
 // the claim returned tells the wait for its rollout from another writer's.
-func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id string) (*claim, error) {
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id, cause string) (*claim, error) {
 	// Every object is judged before any is applied: a refusal for the last
 	// one (an Ingress another tool made) used to come after the Deployment
 	// was applied, so the refused version ran, unrecorded (a GitOps audit).
@@ -197,6 +197,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		return nil, fmt.Errorf("%w\nnothing was applied", errors.Join(refused...))
 	}
 	cl := newClaim(id)
+	cl.cause = cause
 	for _, t := range targets {
 		o, k, live, kind := t.o, t.k, t.live, t.k.kind
 		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)

@@ -123,6 +123,13 @@ func RecordName(app string, n int64) string {
 
 func recordPrefix(app string) string { return "zz." + app + ".r" }
 
+// cause is what kubectl zz writes as a Deployment's kubernetes.io/change-cause
+// when it applies r: "kubectl zz revision 4: scale to 3" (kubectl rollout
+// history shows it per ReplicaSet, where it said <none>).
+func (r *Revision) cause() string {
+	return fmt.Sprintf("kubectl zz revision %d: %s", r.Number, r.ChangeCause)
+}
+
 // newRecord builds the Secret for rev. It fails, before anything is applied,
 // when the app is too large to record.
 func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {

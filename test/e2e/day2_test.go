@@ -51,6 +51,16 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
 
+	// --dry-run (kubectl scale's) shows the change, as a server-side dry
+	// run, and records nothing.
+	out, _, err := zz(t, ns, "scale", "shop", "--replicas", "4", "--dry-run=server")
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") {
+		t.Fatalf("scale --dry-run=server: %v\n%s", err, out)
+	}
+	if n := replicasOf(t, cluster.Client, ns, "shop"); n != 2 || len(history(t, ns)) != 1 {
+		t.Fatalf("scale --dry-run changed the app: replicas %d, %d revisions", n, len(history(t, ns)))
+	}
+
 	_, errOut, err := zz(t, ns, "scale", "shop", "--replicas", "4", "--timeout", "60s")
 	if err != nil {
 		t.Fatalf("scale: %v\n%s", err, errOut)
@@ -94,7 +104,7 @@ func TestDay2ScaleRestartRollback(t *testing.T) {
 	}
 
 	// diff exits 1 with the replicas change, as diff does.
-	out, _, err := zz(t, ns, "diff", "shop", "--revision", "1", "--to", "2")
+	out, _, err = zz(t, ns, "diff", "shop", "--revision", "1", "--to", "2")
 	if err == nil || !strings.Contains(out, "-  replicas: 2") || !strings.Contains(out, "+  replicas: 4") {
 		t.Fatalf("diff 1..2: %v\n%s", err, out)
 	}
