@@ -379,3 +379,33 @@ func TestChangeCauseOnTheDeployment(t *testing.T) {
 		t.Errorf("change cause %q", got)
 	}
 }
+
+// TestRolloutUndoNamesTheRevision: kubectl rollout undo puts an older
+// revision's pod template back with its token; status names that revision
+// instead of "a command that recorded no revision".
+func TestRolloutUndoNamesTheRevision(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	first, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	// What kubectl rollout undo writes: the first template and its
+	// ReplicaSet's annotations (the token among them).
+	undo := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"template":{"spec":{"containers":[{"name":"app","image":"reg/shop:1"}]}}}}`,
+		contract.AnnotationApplyID, first.Annotations[contract.AnnotationApplyID])
+	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(undo), metav1.PatchOptions{FieldManager: "kubectl"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(st.Drift, func(d string) bool {
+		return strings.HasPrefix(d, "deployment shop runs the pod template of revision 1 (") && strings.Contains(d, "image reg/shop:1), not revision 2")
+	}) {
+		t.Errorf("drift after a rollout undo: %q", st.Drift)
+	}
+}

@@ -157,6 +157,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	apps := map[string]*AppStatus{}
 	tokens := map[string]string{} // the latest record's apply token, per app
 	recorded := map[string]bool{} // apps with a record, readable or not
+	older := map[string]int64{}   // "app key/token" -> the revision that recorded it
 	get := func(ns, name string) (*AppStatus, string) {
 		key := ns + "/" + name
 		if apps[key] == nil {
@@ -174,6 +175,9 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		rev, err := parseRecordMeta(s)
 		if err != nil {
 			continue // History reports unreadable records
+		}
+		if rev.applyID != "" {
+			older[s.Namespace+"/"+name+"/"+rev.applyID] = rev.Number
 		}
 		if st, key := get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
@@ -198,7 +202,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			st.Canary = r
 		}
 		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
-		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable)...)
+		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable, older[key+"/"+d.Annotations[contract.AnnotationApplyID]])...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -287,10 +291,15 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 // rev, apply token): another token is an apply no record describes (records
 // older than the token have none, and are not judged); a pod template field
 // another manager owns was written outside kubectl zz.
-func drift(d *appsv1.Deployment, rev int64, token string, recorded bool) []string {
+func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRev int64) []string {
 	var out []string
 	live := d.Annotations[contract.AnnotationApplyID]
 	switch {
+	case rev > 0 && token != "" && live != token && olderRev > 0:
+		// kubectl rollout undo puts an older ReplicaSet's template back,
+		// with that ReplicaSet's annotations, the token among them.
+		out = append(out, fmt.Sprintf("deployment %s runs the pod template of revision %d (%s), not revision %d: kubectl rollout undo, or another writer, put it back",
+			d.Name, olderRev, running(d), rev))
 	case rev > 0 && token != "" && live != token:
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); it runs %s, not revision %d", d.Name, running(d), rev))
 	case !recorded && live != "":
