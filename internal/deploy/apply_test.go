@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -290,8 +291,15 @@ func TestPausedDeploymentRefused(t *testing.T) {
 	}
 	_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
 	if err == nil || !strings.Contains(err.Error(), "deployment team-a/shop is paused by kubectl-rollout at ") ||
-		!strings.Contains(err.Error(), "kubectl rollout resume deployment/shop -n team-a, then run this again; nothing was applied") {
+		!strings.Contains(err.Error(), "kubectl rollout resume deployment/shop -n team-a, then run this again") {
 		t.Fatalf("deploy of a paused Deployment: %v", err)
+	}
+	if _, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}); err == nil || !strings.Contains(err.Error(), "is paused") {
+		t.Errorf("restart of a paused Deployment: %v", err)
+	}
+	// A scale works on a paused Deployment, as kubectl scale's.
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3); err != nil {
+		t.Errorf("scale of a paused Deployment: %v", err)
 	}
 	if got := image(t, c); got != "reg/shop:1" {
 		t.Errorf("applied anyway: runs %s", got)
@@ -336,9 +344,20 @@ func TestHandScaleIsDrift(t *testing.T) {
 	if got := liveReplicas(t, c); got != 2 {
 		t.Errorf("replicas %d after the deploy, want the spec's 2", got)
 	}
-	scale(hpaController, 4)
-	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
-		t.Errorf("the HPA controller's replicas are drift: %v %q", err, st.Drift)
+	// An HPA (one kubectl zz did not make, whose replicas a deploy leaves
+	// alone) scales it: neither its writes nor a hand scale beside it are
+	// drift, or every deploy would record a copy and fix nothing.
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "shop-hpa", Namespace: ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: new(int32(3)), MaxReplicas: 8,
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"}}}
+	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, manager := range []string{"kube-controller-manager", "kubectl"} {
+		scale(manager, 4)
+		if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
+			t.Errorf("replicas set by %s under an HPA are drift: %v %q", manager, err, st.Drift)
+		}
 	}
 }
 
@@ -407,5 +426,28 @@ func TestRolloutUndoNamesTheRevision(t *testing.T) {
 		return strings.HasPrefix(d, "deployment shop runs the pod template of revision 1 (") && strings.Contains(d, "image reg/shop:1), not revision 2")
 	}) {
 		t.Errorf("drift after a rollout undo: %q", st.Drift)
+	}
+}
+
+// TestRestoreOnAPausedDeployment: an operator pauses a bad rollout; the
+// restore after it fails still puts the last good template back (it rolls
+// out once resumed), where a refusal left the failed one in place.
+func TestRestoreOnAPausedDeployment(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:2")
+	go func() {
+		time.Sleep(200 * time.Millisecond) // while the deploy waits
+		_, _ = c.AppsV1().Deployments(ns).Patch(context.Background(), "shop", types.MergePatchType, []byte(`{"spec":{"paused":true}}`),
+			metav1.PatchOptions{FieldManager: "kubectl-rollout"})
+	}()
+	o := opts()
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", ""), RollbackOnFailure: true})
+	if err == nil || !strings.Contains(err.Error(), "revision 1's pod template is back in place, but deployment team-a/shop is paused") {
+		t.Fatalf("a failed deploy on a paused Deployment: %v", err)
+	}
+	if got := image(t, c); got != "reg/shop:1" {
+		t.Errorf("the Deployment runs %s after the restore, want reg/shop:1", got)
 	}
 }

@@ -87,6 +87,9 @@ func hpaRange(hpa *autoscalingv2.HorizontalPodAutoscaler) string {
 // Restart rolls every pod of app (a rolling restart, as kubectl rollout
 // restart does it) as a new revision with change cause "restart".
 func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*Result, error) {
+	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
+		return nil, err
+	}
 	at := cfg.now().UTC().Format("2006-01-02T15:04:05Z07:00")
 	return change(ctx, c, cfg, "restart", func(d *appsv1.Deployment) {
 		if d.Spec.Template.Annotations == nil {

@@ -164,6 +164,9 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	if err := refusePaused(ctx, c, ns, app); err != nil {
+		return nil, err
+	}
 	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
 	if err != nil {
 		return nil, err
@@ -287,6 +290,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
+	// Paused meanwhile (someone stopped the bad rollout): the good template
+	// is in place and rolls out once resumed; waiting would only time out.
+	if err := refusePaused(ctx, c, o.Namespace, app); err != nil {
+		return fmt.Errorf("%w\nrevision %d's pod template is back in place, but %v (it rolls out then)", cause, last.Number, err)
+	}
 	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
 	}
@@ -352,6 +360,9 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	}
 	secret, err := newRecord(cfg.Namespace, rev)
 	if err != nil {
+		return nil, err
+	}
+	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
 		return nil, err
 	}
 	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "", rev.cause())

@@ -36,6 +36,9 @@ const diffContext = 3
 // or runs cfg.ExternalDiff (KUBECTL_EXTERNAL_DIFF) on two folders as kubectl
 // diff does, and reports whether anything differs.
 func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Writer) (bool, error) {
+	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App.Name); err != nil {
+		return false, fmt.Errorf("the deploy would be refused: %w", err)
+	}
 	objs := render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Debug: cfg.Debug})
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.ExternalDiff, out)
 }
@@ -48,6 +51,9 @@ func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConf
 	history, target, err := rollbackTarget(ctx, c, cfg)
 	if err != nil {
 		return false, err
+	}
+	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
+		return false, fmt.Errorf("the rollback would be refused: %w", err)
 	}
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App, withRevision(stableOnly(target.objects), next(history)), externalDiff, out)
 }

@@ -184,8 +184,6 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			refused = append(refused, err)
 		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
 			refused = append(refused, err)
-		} else if err := paused(live); err != nil {
-			refused = append(refused, err)
 		}
 		targets = append(targets, target{o, k, live})
 	}
@@ -209,7 +207,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			// apply, which would merge lists with it: a Helm Service's port
 			// named http on 80 beside the rendered http on 8080 failed as
 			// "Duplicate value" (a GitOps audit).
-			if _, err := k.update(ctx, c, ns, k.whole.put(live, o), false); err != nil {
+			if err := replaceWhole(ctx, c, k, ns, live, o); err != nil {
 				return nil, fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
 			}
 		}
@@ -305,6 +303,39 @@ func putSpec[T runtime.Object](set func(live, want T) T) func(live, want runtime
 	}
 }
 
+// replaceWhole puts want's whole part (k.whole) in live in one update,
+// re-read and retried on a conflict (a Deployment scaling up is written by
+// its controller meanwhile).
+func replaceWhole(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object) error {
+	for range 3 {
+		_, err := k.update(ctx, c, ns, k.whole.put(live, want), false)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		m, merr := meta.Accessor(live)
+		if merr != nil {
+			return merr
+		}
+		if live, err = k.get(ctx, c, ns, m.GetName()); err != nil {
+			return err
+		}
+	}
+	return errors.New("changed by another writer three times in a row; try again")
+}
+
+// refusePaused refuses a change of app's pod template while its
+// Deployment is paused (paused); none when there is no Deployment.
+func refusePaused(ctx context.Context, c kubernetes.Interface, ns, app string) error {
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("get deployment %s/%s: %w", ns, app, err)
+	}
+	return paused(d)
+}
+
 // labelledFor says whether obj carries kubectl zz's labels for app.
 func labelledFor(obj runtime.Object, app string) bool {
 	m, err := meta.Accessor(obj)
@@ -337,14 +368,15 @@ func owned(live runtime.Object, kind, ns, app, name string, adopt bool) error {
 	return nil
 }
 
-// paused refuses a live Deployment that kubectl rollout pause paused:
-// kubectl zz renders no spec.paused, so its apply leaves the pause, and the
-// wait would last --timeout for a rollout that never starts, then call the
-// app's rollout failed (a GitOps audit). Someone paused it on purpose: it is
-// theirs to resume.
-func paused(live runtime.Object) error {
-	d, ok := live.(*appsv1.Deployment)
-	if !ok || d == nil || !d.Spec.Paused {
+// paused refuses a Deployment that kubectl rollout pause paused, for a
+// change of its pod template (deploy, restart, rollback, promote; a scale
+// works on a paused Deployment, as kubectl scale's): kubectl zz renders no
+// spec.paused, so its apply leaves the pause, and the wait would last
+// --timeout for a rollout that never starts, then call the app's rollout
+// failed (a GitOps audit). Someone paused it on purpose: it is theirs to
+// resume. The restore after a failed rollout is not refused (restore).
+func paused(d *appsv1.Deployment) error {
+	if d == nil || !d.Spec.Paused {
 		return nil
 	}
 	return fmt.Errorf("deployment %s/%s is paused%s: no new pod template rolls out while it is; kubectl rollout resume deployment/%s -n %s, then run this again",

@@ -153,6 +153,18 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	if err != nil {
 		return nil, fmt.Errorf("list pods %s: %w", where, err)
 	}
+	// The Deployments an HPA scales (any HPA: kubectl zz leaves the
+	// replicas to one it did not make), whose replicas are no drift; nil
+	// when HPAs may not be listed: replicas are then not judged.
+	var scaled map[string]bool
+	if hpas, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		scaled = map[string]bool{}
+		for _, h := range hpas.Items {
+			if ref := h.Spec.ScaleTargetRef; ref.Kind == "Deployment" {
+				scaled[h.Namespace+"/"+ref.Name] = true
+			}
+		}
+	}
 	// Apps by namespace/name: several namespaces may hold one of a name.
 	apps := map[string]*AppStatus{}
 	tokens := map[string]string{} // the latest record's apply token, per app
@@ -202,7 +214,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 			st.Canary = r
 		}
 		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
-		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable, older[key+"/"+d.Annotations[contract.AnnotationApplyID]])...)
+		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable, older[key+"/"+d.Annotations[contract.AnnotationApplyID]],
+			scaled != nil && !scaled[d.Namespace+"/"+d.Name])...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -291,7 +304,7 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 // rev, apply token): another token is an apply no record describes (records
 // older than the token have none, and are not judged); a pod template field
 // another manager owns was written outside kubectl zz.
-func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRev int64) []string {
+func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) []string {
 	var out []string
 	live := d.Annotations[contract.AnnotationApplyID]
 	switch {
@@ -310,9 +323,10 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 	if w := templateWriter(d.ManagedFields); w != "" {
 		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))
 	}
-	// A hand kubectl scale; the HPA controller's writes (kube-controller-
-	// manager) are not drift, and kubectl zz leaves the replicas to an HPA.
-	if e := leafEntry(d.ManagedFields, "spec", "replicas"); e != nil && e.Manager != hpaController {
+	// A hand kubectl scale, where no HPA scales the Deployment (kubectl zz
+	// leaves the replicas to one: its writes, or a hand scale beside it,
+	// are nothing a deploy would take back).
+	if e := leafEntry(d.ManagedFields, "spec", "replicas"); judgeReplicas && e != nil {
 		out = append(out, fmt.Sprintf("deployment %s: its replicas (%d) were set%s, outside kubectl zz (kubectl zz scale sets and records them)",
 			d.Name, ptr.Deref(d.Spec.Replicas, 1), writtenBy(e)))
 	}
@@ -322,10 +336,6 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 	}
 	return out
 }
-
-// hpaController is the field manager of the HorizontalPodAutoscaler
-// controller's writes of a Deployment's replicas.
-const hpaController = "kube-controller-manager"
 
 // deploymentReplicas is what Deployment d runs.
 func deploymentReplicas(d *appsv1.Deployment) *Replicas {

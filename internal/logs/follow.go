@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -276,6 +277,9 @@ func (m *manager) start(ctx context.Context) error {
 					err = clusterErr(cl, fmt.Errorf("list pods: %w", err))
 				}
 			}
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err() // Ctrl-C during the first lists
+			}
 			if err != nil && scopes > 1 && m.cfg.Follow && unreachable(err) {
 				// One cluster down must not end the follow of the others (a
 				// kubectl-conventions audit's incident case): its informer
@@ -319,11 +323,21 @@ func (m *manager) start(ctx context.Context) error {
 	return nil
 }
 
-// unreachable says whether err is the cluster not answering (no HTTP
-// status: refused, timed out, DNS, TLS) rather than an answer.
+// unreachable says whether err is the cluster not answering: no HTTP
+// status (refused, DNS, TLS, a --request-timeout that ran out) or one a
+// proxy or an overloaded apiserver gives (429, 502, 503, 504), rather than
+// an answer about the request. The caller tells the command's own end
+// (Ctrl-C) apart by its context.
 func unreachable(err error) bool {
 	var status apierrors.APIStatus
-	return !errors.As(err, &status) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	if !errors.As(err, &status) {
+		return true
+	}
+	switch status.Status().Code {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 func clusterErr(cl *Cluster, err error) error {

@@ -518,6 +518,9 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	}
 	_, err = tenant.client.CoreV1().Pods(ns).Patch(ctx, "plain", types.MergePatchType, []byte(`{"metadata":{"annotations":{"cdi.k8s.io/grab":"nvidia.com/gpu=all"}}}`), metav1.PatchOptions{})
 	refused(t, "a CDI annotation added to a running pod", err, "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
+	// Nor through pods/status, which a node or a controller writes.
+	_, err = cluster.Client.CoreV1().Pods(ns).Patch(ctx, "plain", types.MergePatchType, []byte(`{"metadata":{"annotations":{"cdi.k8s.io/grab":"nvidia.com/gpu=all"}}}`), metav1.PatchOptions{}, "status")
+	refused(t, "a CDI annotation added through pods/status", err, "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
 	// A system priority (the apiserver admits it in any namespace): zz's GPU
 	// preemption would evict other namespaces' GPU pods for it.
 	urgent := pod("urgent", "1Gi", 1)
