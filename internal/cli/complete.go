@@ -214,3 +214,19 @@ func completeContexts(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// completeKubeconfig completes --cluster or --user with the names the
+// kubeconfig has, as kubectl's own completion does.
+func completeKubeconfig(f *genericclioptions.ConfigFlags, users bool) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		raw, err := f.ToRawKubeConfigLoader().RawConfig()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		names := slices.Sorted(maps.Keys(raw.Clusters))
+		if users {
+			names = slices.Sorted(maps.Keys(raw.AuthInfos))
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}

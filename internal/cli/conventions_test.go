@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 // TestPrintStreamsYAML: the prints of a watch (-w -o yaml) are separate
@@ -54,5 +57,39 @@ func TestContextsOnce(t *testing.T) {
 	f.Context = &list
 	if got := contexts(f); !slices.Equal(got, []string{"dev", "prod"}) {
 		t.Errorf("contexts(%q) = %q", list, got)
+	}
+}
+
+// TestFlagCompletions: --cluster and --user complete with the kubeconfig's
+// names; the logs regexes offer no file names.
+func TestFlagCompletions(t *testing.T) {
+	dir := t.TempDir()
+	kc := dir + "/config"
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: east, cluster: {server: "https://127.0.0.1:1"}}, {name: west, cluster: {server: "https://127.0.0.1:2"}}]
+users: [{name: alice, user: {token: x}}]
+contexts: [{name: a, context: {cluster: east, user: alice}}]
+current-context: a
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "--kubeconfig", kc, "status", "--cluster", ""}, "east\nwest\n:4\n"},
+		{[]string{"__complete", "--kubeconfig", kc, "status", "--user", ""}, "alice\n:4\n"},
+		{[]string{"__complete", "--kubeconfig", kc, "logs", "shop", "-c", ""}, ":4\n"},
+	} {
+		var out strings.Builder
+		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: io.Discard})
+		root.SetArgs(tt.args)
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(out.String(), tt.want) {
+			t.Errorf("%v: %q, want %q", tt.args[3:], out.String(), tt.want)
+		}
 	}
 }

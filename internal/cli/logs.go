@@ -144,6 +144,12 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
 	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(o.configFlags))
+	// Regexes and selectors: no file names offered (bash's fallback).
+	for _, name := range []string{"container", "exclude-container", "pod", "exclude-pod", "selector", "field-selector", "contexts-matching", "include", "exclude", "highlight", "template"} {
+		if fl.Lookup(name) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+		}
+	}
 	return cmd
 }
 

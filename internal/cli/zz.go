@@ -47,6 +47,8 @@ on several clusters at once.`,
 	cmd.PersistentFlags().Lookup("context").Usage = "The kubeconfig context to use, or several, comma-separated (a,b), to act on each cluster"
 	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags))
 	_ = cmd.RegisterFlagCompletionFunc("context", completeContexts(configFlags))
+	_ = cmd.RegisterFlagCompletionFunc("cluster", completeKubeconfig(configFlags, false))
+	_ = cmd.RegisterFlagCompletionFunc("user", completeKubeconfig(configFlags, true))
 	cmd.AddCommand(NewCmdVersion(configFlags, streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
