@@ -1,15 +1,20 @@
 package cli
 
 import (
+	"errors"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // TestPrintStreamsYAML: the prints of a watch (-w -o yaml) are separate
@@ -91,5 +96,20 @@ current-context: a
 		if !strings.HasPrefix(out.String(), tt.want) {
 			t.Errorf("%v: %q, want %q", tt.args[3:], out.String(), tt.want)
 		}
+	}
+}
+
+// TestHistoryPrintsWhatAnswered: with one context down, history prints the
+// other's revisions, then fails naming the one that did not answer.
+func TestHistoryPrintsWhatAnswered(t *testing.T) {
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", time.Now()))
+	b := fakeClient()
+	b.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	})
+	zz := withFakeClusters(t, a, b)
+	out, _, err := zz("history", "shop", "--context", "a,b")
+	if err == nil || !strings.Contains(err.Error(), "context b: list revisions of shop: dial tcp") || !regexp.MustCompile(`(?m)^a +1 +1 +reg/shop:1 `).MatchString(out) {
+		t.Errorf("history with context b down: %v\n%s", err, out)
 	}
 }

@@ -100,13 +100,18 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 	}
 	tbl := o.print.newTable(header...)
 	var items []*unstructured.Unstructured
+	// Every cluster that answers is printed, then the failures are joined,
+	// as status and list do: one context down hid the others' history.
+	var errs []error
 	for _, t := range o.targets {
 		revs, err := deploy.History(cmd.Context(), t.client, t.namespace, o.App)
 		if err != nil {
-			return contextErr(t.context, err)
+			errs = append(errs, contextErr(t.context, err))
+			continue
 		}
 		if len(revs) == 0 && o.print.table() {
-			return contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace))
+			errs = append(errs, contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace)))
+			continue
 		}
 		for _, w := range deploy.Warnings(revs) {
 			fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(w)))
@@ -137,10 +142,14 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			items = append(items, u)
 		}
 	}
-	if o.print.table() {
-		return tbl.print(o.Out, o.several())
+	var err error
+	switch {
+	case o.print.table() && len(tbl.rows) > 0:
+		err = tbl.print(o.Out, o.several())
+	case !o.print.table() && (len(items) > 0 || len(errs) == 0):
+		err = o.print.printItems(o.Out, items)
 	}
-	return o.print.printItems(o.Out, items)
+	return errors.Join(append([]error{err}, errs...)...)
 }
 
 // objects prints the objects revision o.Revision recorded, per cluster: one
