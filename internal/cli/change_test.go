@@ -132,6 +132,12 @@ func TestDeleteCommand(t *testing.T) {
 	if out, stderr, err := zz("delete", "shop", "--yes", "--ignore-not-found"); err != nil || out != "" || !strings.Contains(stderr, "shop: nothing to delete in namespace ns-a (--ignore-not-found)") {
 		t.Fatalf("a second delete --ignore-not-found: %v\n%s\n%s", err, out, stderr)
 	}
+	// Nothing to delete needs no answer, even where none can be given.
+	stdinIsTerminal = func(any) bool { return false }
+	if _, stderr, err := zz("delete", "shop", "--ignore-not-found"); err != nil || !strings.Contains(stderr, "nothing to delete") {
+		t.Fatalf("delete --ignore-not-found of a gone app, no terminal, no --yes: %v\n%s", err, stderr)
+	}
+	stdinIsTerminal = func(any) bool { return true }
 
 	// --keep-history: the records stay, and status says how to bring the
 	// app back.

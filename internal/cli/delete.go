@@ -70,10 +70,19 @@ func (o *DeleteOptions) Complete(args []string) error { return o.complete(args) 
 
 // Validate checks the flags; it reads no cluster.
 func (o *DeleteOptions) Validate() error {
-	if !o.DryRun && !o.Yes && !o.terminal() {
-		return fmt.Errorf("refusing to delete %s without confirmation: stdin is not a terminal; add --yes (or --dry-run to see what would go)", o.App)
+	// With --ignore-not-found, Run says it once it knows there is
+	// something to delete: an app already gone needs no answer.
+	if !o.IgnoreNotFound && o.unconfirmed() {
+		return o.unconfirmedErr()
 	}
 	return nil
+}
+
+// unconfirmed says no one can answer the question and --yes was not given.
+func (o *DeleteOptions) unconfirmed() bool { return !o.DryRun && !o.Yes && !o.terminal() }
+
+func (o *DeleteOptions) unconfirmedErr() error {
+	return fmt.Errorf("refusing to delete %s without confirmation: stdin is not a terminal; add --yes (or --dry-run to see what would go)", o.App)
 }
 
 // Run lists what goes in every cluster, asks (on a terminal, without --yes),
@@ -100,6 +109,9 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
+	}
+	if len(plans) > 0 && o.unconfirmed() {
+		return o.unconfirmedErr()
 	}
 	out := o.Out
 	if !o.DryRun {

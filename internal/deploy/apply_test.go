@@ -380,22 +380,37 @@ func TestDebugDeployIsShown(t *testing.T) {
 	}
 }
 
-// TestChangeCauseOnTheDeployment: each apply stamps the revision's change
-// cause on the Deployment, which the controller copies onto its
-// ReplicaSet, so kubectl rollout history tells the same story as history.
+// TestChangeCauseOnTheDeployment: each apply that changes the pod template
+// stamps the revision's change cause on the Deployment, which the
+// controller copies onto the template's ReplicaSet, so kubectl rollout
+// history tells the same story as history; a scale stamps none (it would
+// replace the cause of the ReplicaSet that runs).
 func TestChangeCauseOnTheDeployment(t *testing.T) {
 	c := fake.NewClientset()
 	startController(t, c)
+	cause := func() string {
+		t.Helper()
+		d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Annotations[contract.AnnotationChangeCause]
+	}
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if got := cause(); got != "kubectl zz revision 1: deploy 1" {
+		t.Errorf("after deploy: change cause %q", got)
+	}
 	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3); err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
-	if err != nil {
+	if got := cause(); strings.Contains(got, "scale") {
+		t.Errorf("after scale: change cause %q", got)
+	}
+	if _, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Annotations[contract.AnnotationChangeCause]; got != "kubectl zz revision 2: scale to 3" {
-		t.Errorf("change cause %q", got)
+	if got := cause(); got != "kubectl zz revision 3: restart" {
+		t.Errorf("after restart: change cause %q", got)
 	}
 }
 

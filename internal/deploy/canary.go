@@ -196,8 +196,10 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.ChangeCause = fmt.Sprintf("abort canary of revision %d", latest.Number)
 	}
-	if err := refusePaused(ctx, c, cfg.Namespace, app); err != nil {
-		return nil, err
+	if promote { // an abort re-applies the stable template that runs
+		if err := refusePaused(ctx, c, cfg.Namespace, app); err != nil {
+			return nil, err
+		}
 	}
 	return applyRevision(ctx, c, &cfg.Options, app, rev, history)
 }

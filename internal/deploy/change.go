@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -130,8 +131,10 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	found := false
 	for _, o := range rev.objects {
 		if d, ok := o.(*appsv1.Deployment); ok && d.Name == app {
+			before := d.Spec.Template.DeepCopy()
 			edit(d)
 			found = true
+			rev.keepsTemplate = equality.Semantic.DeepEqual(before, &d.Spec.Template)
 		}
 	}
 	if !found {

@@ -60,6 +60,9 @@ type Revision struct {
 	// applyID is the token of the command that applied the revision
 	// (contract.AnnotationApplyID), "" in records older than it.
 	applyID string
+	// keepsTemplate: the revision changes no pod template (a scale), so
+	// no change cause is stamped (cause).
+	keepsTemplate bool
 }
 
 // objectsKey is the Secret data key holding the rendered objects;
@@ -127,6 +130,12 @@ func recordPrefix(app string) string { return "zz." + app + ".r" }
 // when it applies r: "kubectl zz revision 4: scale to 3" (kubectl rollout
 // history shows it per ReplicaSet, where it said <none>).
 func (r *Revision) cause() string {
+	if r.keepsTemplate {
+		// The controller copies the Deployment's annotations onto the
+		// ReplicaSet of the running template: a scale's cause would
+		// replace the one of the revision that made it (a review).
+		return ""
+	}
 	return fmt.Sprintf("kubectl zz revision %d: %s", r.Number, r.ChangeCause)
 }
 
