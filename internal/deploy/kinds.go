@@ -154,8 +154,9 @@ func kindOf(kind string) (kindOps, bool) {
 // replicas (an HPA takes them over) first hands them to
 // contract.FieldManagerHandover, or the apply would reset them to 1. The
 // objects objs lacks are left for prune, once the rollout succeeded. Each
-// Deployment carries the command's token (id, or a new one when ""), and
-// the claim returned tells the wait for its rollout from another writer's.
+// Deployment carries the command's token (id, or a new one when "") and
+// the change cause (none when cause is ""), and the claim returned tells
+// the wait for its rollout from another writer's.
 func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id, cause string) (*claim, error) {
 	// Every object is judged before any is applied: a refusal for the last
 	// one (an Ingress another tool made) used to come after the Deployment
