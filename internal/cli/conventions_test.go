@@ -113,3 +113,16 @@ func TestHistoryPrintsWhatAnswered(t *testing.T) {
 		t.Errorf("history with context b down: %v\n%s", err, out)
 	}
 }
+
+// TestVerbosityFlag: -v is kubectl's log level, taken by every command.
+func TestVerbosityFlag(t *testing.T) {
+	root := NewCmdZZ(genericiooptions.NewTestIOStreamsDiscard())
+	f := root.PersistentFlags().ShorthandLookup("v")
+	if f == nil || f.Name != "v" {
+		t.Fatalf("no -v: %+v", f)
+	}
+	if err := root.PersistentFlags().Parse([]string{"-v", "6"}); err != nil || f.Value.String() != "6" {
+		t.Errorf("-v 6: %v, %s", err, f.Value)
+	}
+	_ = root.PersistentFlags().Parse([]string{"-v", "0"})
+}

@@ -7,11 +7,14 @@ package cli
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 )
 
 // NewCmdZZ is the root command: kubectl's connection flags (--kubeconfig,
@@ -43,6 +46,12 @@ on several clusters at once.`,
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	configFlags.AddFlags(cmd.PersistentFlags())
+	// kubectl's -v/--v: client-go logs its requests from 6 up, with klog.
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	v := pflag.PFlagFromGoFlag(klogFlags.Lookup("v"))
+	v.Shorthand, v.Usage = "v", "Log level, as kubectl's: 6 shows each request to the apiserver, 8 their bodies"
+	cmd.PersistentFlags().AddFlag(v)
 	configFlags.WrapConfigFn = clientDefaults(streams.ErrOut)
 	cmd.PersistentFlags().Lookup("context").Usage = "The kubeconfig context to use, or several, comma-separated (a,b), to act on each cluster"
 	_ = cmd.RegisterFlagCompletionFunc("namespace", completeNamespaces(configFlags))
