@@ -337,9 +337,15 @@ func TestHandScaleIsDrift(t *testing.T) {
 	}) {
 		t.Errorf("status drift after kubectl scale: %q", st.Drift)
 	}
-	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")})
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:1", "")})
 	if err != nil || res.Unchanged {
 		t.Fatalf("deploy of the same spec over a hand scale: %+v, %v", res, err)
+	}
+	if !strings.Contains(progress.String(), "deployment shop: replicas 5 → 2, as the revision records (the 5 were set by kubectl at ") {
+		t.Errorf("the replicas taken back were not said:\n%s", progress.String())
 	}
 	if got := liveReplicas(t, c); got != 2 {
 		t.Errorf("replicas %d after the deploy, want the spec's 2", got)
@@ -464,5 +470,27 @@ func TestRestoreOnAPausedDeployment(t *testing.T) {
 	}
 	if got := image(t, c); got != "reg/shop:1" {
 		t.Errorf("the Deployment runs %s after the restore, want reg/shop:1", got)
+	}
+}
+
+// TestDeployAfterRestartKeepsItsPods: a deploy of the same spec after a
+// restart is unchanged (the restart stamp is kept), where it dropped the
+// stamp and replaced every pod again.
+func TestDeployAfterRestartKeepsItsPods(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")})
+	if err != nil || !res.Unchanged {
+		t.Fatalf("deploy of the same spec after a restart: %+v, %v", res, err)
+	}
+	// A new version keeps the stamp too: it rolls for its image alone.
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil || d.Spec.Template.Annotations[contract.AnnotationRestartedAt] == "" {
+		t.Errorf("the restart stamp after a new version: %v, %v", err, d.Spec.Template.Annotations)
 	}
 }

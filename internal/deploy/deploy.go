@@ -16,6 +16,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,7 +159,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, err
 			rev.ChangeCause += " (--debug: no probes)"
 		}
 	}
-	rev.objects = render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug})
+	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
 	secret, err := newRecord(ns, rev)
 	if err != nil {
@@ -196,7 +197,7 @@ func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history
 		return nil, nil
 	}
 	latest := good[len(good)-1]
-	if same, err := sameObjects(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}), latest.objects); err != nil || !same {
+	if same, err := sameObjects(keepRestart(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}), history), latest.objects); err != nil || !same {
 		return nil, err
 	}
 	// A deploy that waits re-applies a latest revision not yet ready, to
@@ -206,6 +207,41 @@ func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history
 		return nil, nil
 	}
 	return latest, nil
+}
+
+// keepRestart carries the latest readable revision's restart stamp
+// (kubectl zz restart's AnnotationRestartedAt on its pod template) into the
+// rendered Deployments of the same name: the spec holds none, so a deploy of
+// the same spec after a restart replaced every pod again (an upgrade audit).
+// A stamp is no change of what runs, so it is kept as the apply would keep
+// kubectl rollout restart's.
+func keepRestart(objs []render.Object, history []*Revision) []render.Object {
+	good := readable(history)
+	if len(good) == 0 {
+		return objs
+	}
+	stamps := map[string]string{}
+	for _, o := range good[len(good)-1].objects {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "" {
+			stamps[d.Name] = d.Spec.Template.Annotations[contract.AnnotationRestartedAt]
+		}
+	}
+	if len(stamps) == 0 {
+		return objs
+	}
+	out := make([]render.Object, len(objs))
+	for i, o := range objs {
+		out[i] = o
+		if d, ok := o.(*appsv1.Deployment); ok && stamps[d.Name] != "" {
+			d = d.DeepCopy()
+			if d.Spec.Template.Annotations == nil {
+				d.Spec.Template.Annotations = map[string]string{}
+			}
+			d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = stamps[d.Name]
+			out[i] = d
+		}
+	}
+	return out
 }
 
 // sameObjects reports whether a and b marshal alike.

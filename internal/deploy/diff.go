@@ -40,6 +40,11 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		return false, fmt.Errorf("the deploy would be refused: %w", err)
 	}
 	objs := render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Debug: cfg.Debug})
+	history, err := History(ctx, c, cfg.Namespace, cfg.App.Name)
+	if err != nil {
+		return false, err
+	}
+	objs = keepRestart(objs, history) // as the deploy keeps the restart stamp
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.ExternalDiff, out)
 }
 

@@ -203,6 +203,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		if err != nil {
 			return nil, err
 		}
+		replicasTakenBack(o, live, cl)
 		if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
 			// Adopted: the rendered part replaces the other tool's before the
 			// apply, which would merge lists with it: a Helm Service's port
@@ -301,6 +302,22 @@ func putServiceSpec(live, want runtime.Object) runtime.Object {
 func putSpec[T runtime.Object](set func(live, want T) T) func(live, want runtime.Object) runtime.Object {
 	return func(live, want runtime.Object) runtime.Object {
 		return set(live.DeepCopyObject().(T), want.(T))
+	}
+}
+
+// replicasTakenBack notes a Deployment whose replicas another manager set
+// alone (a hand kubectl scale) and the apply sets back: a team that scaled
+// up for a peak saw its pods go at the next deploy with only "4/2 ready"
+// to say so (an upgrade audit).
+func replicasTakenBack(o render.Object, live runtime.Object, cl *claim) {
+	d, ok := o.(*appsv1.Deployment)
+	cur, isDeployment := live.(*appsv1.Deployment)
+	if !ok || !isDeployment || cur == nil || d.Spec.Replicas == nil || cur.Spec.Replicas == nil || *cur.Spec.Replicas == *d.Spec.Replicas {
+		return
+	}
+	if e := leafEntry(cur.ManagedFields, "spec", "replicas"); e != nil {
+		cl.notes = append(cl.notes, fmt.Sprintf("deployment %s: replicas %d → %d, as the revision records (the %d were set%s, outside kubectl zz; kubectl zz scale sets and records a count)",
+			d.Name, *cur.Spec.Replicas, *d.Spec.Replicas, *cur.Spec.Replicas, writtenBy(e)))
 	}
 }
 

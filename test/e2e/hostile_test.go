@@ -562,6 +562,11 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	delete(cardsOnly.Spec.Template.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
 	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, cardsOnly, metav1.CreateOptions{})
 	refused(t, "a Deployment asking for cards without GPU memory", err, "the pod template's containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem")
+	// A template with a CDI annotation: its every pod would be refused.
+	cdiTemplate := deployment("cdi-template", true)
+	cdiTemplate.Spec.Template.Annotations = map[string]string{contract.CDIAnnotationPrefix + "grab": "nvidia.com/gpu=all"}
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, cdiTemplate, metav1.CreateOptions{})
+	refused(t, "a Deployment whose template carries a CDI annotation", err, "the pod template of a Deployment may not carry annotations cdi.k8s.io/grab outside kube-system")
 	// A template naming a node: its every pod would be refused.
 	onNode := deployment("on-node", true)
 	onNode.Spec.Template.Spec.NodeName = "gpu-a100-1"
