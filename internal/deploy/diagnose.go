@@ -340,6 +340,9 @@ func Summary(problems []Problem) string {
 // Status is a Deployment's rollout progress.
 type Status struct {
 	Want, Ready, Updated, Total, Available int32
+	// ReplicaFailureAt is when the controller last wrote ReplicaFailure
+	// (zero when unknown).
+	ReplicaFailureAt time.Time
 	Complete                               bool
 	// Observed is false until the Deployment controller has seen the
 	// current spec: until then the counts are the previous rollout's, and
@@ -373,6 +376,7 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 		}
 		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
 			st.ReplicaFailure = c.Reason + ": " + c.Message
+			st.ReplicaFailureAt = c.LastUpdateTime.Time
 		}
 	}
 	return st

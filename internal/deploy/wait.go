@@ -218,12 +218,21 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, nil
 	case st.Failed != "":
 		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
-	case st.Observed && RefusedByWebhook(st.ReplicaFailure):
+	case st.Observed && RefusedByWebhook(st.ReplicaFailure) && !stale(st.ReplicaFailureAt, w.start):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
 		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure))
 	}
 	return false, nil
+}
+
+// stale says a ReplicaFailure written at is older than a wait that began at
+// start: it is the previous ReplicaSet's (a refused first deploy), which
+// the controller has not cleared yet, and says nothing of this one's pods
+// (an upgrade audit saw the deploy that fixed the spec called failed). The
+// condition's times have seconds only.
+func stale(at, start time.Time) bool {
+	return !at.IsZero() && at.Before(start.Truncate(time.Second).Add(-time.Second))
 }
 
 // unbalanced reads the app's pods left to the default scheduler, nil when

@@ -312,6 +312,12 @@ func webhookGPU(t *testing.T, ns string) {
 		!strings.Contains(err.Error(), "refused at admission: FailedCreate:") || !strings.Contains(err.Error(), "node selector zz.io/pool=nosuchpool names no pool of this cluster") {
 		t.Errorf("deploy to a pool the policy lacks: %v", err)
 	}
+	// The deploy that fixes it succeeds and records it: the refusal still on
+	// the Deployment is the previous ReplicaSet's (it was called failed).
+	if out, errOut, err := zz(t, ns, "deploy", "--name", "lost", "--type", "web", "--image", "registry.local/web:1", "--set", "spec.pool=general", "--timeout", "2m"); err != nil ||
+		!strings.Contains(out, "lost 1 deployed as revision 1") {
+		t.Errorf("deploy that fixes the pool: %v\n%s%s", err, out, errOut)
+	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
 	_, err = cluster.Client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "the largest card of this cluster has 81920 MiB") {
