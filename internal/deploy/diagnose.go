@@ -343,7 +343,7 @@ type Status struct {
 	// ReplicaFailureAt is when the controller last wrote ReplicaFailure
 	// (zero when unknown).
 	ReplicaFailureAt time.Time
-	Complete                               bool
+	Complete         bool
 	// Observed is false until the Deployment controller has seen the
 	// current spec: until then the counts are the previous rollout's, and
 	// "3/3 updated" would say the new one is done before it began.
