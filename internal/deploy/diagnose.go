@@ -340,10 +340,7 @@ func Summary(problems []Problem) string {
 // Status is a Deployment's rollout progress.
 type Status struct {
 	Want, Ready, Updated, Total, Available int32
-	// ReplicaFailureAt is when the controller last wrote ReplicaFailure
-	// (zero when unknown).
-	ReplicaFailureAt time.Time
-	Complete         bool
+	Complete                               bool
 	// Observed is false until the Deployment controller has seen the
 	// current spec: until then the counts are the previous rollout's, and
 	// "3/3 updated" would say the new one is done before it began.
@@ -351,8 +348,10 @@ type Status struct {
 	// Failed is set when the controller gave up (progress deadline).
 	Failed string
 	// ReplicaFailure is why the controller cannot create pods (quota,
-	// admission), when it says so.
-	ReplicaFailure string
+	// admission), when it says so; ReplicaFailureAt when it last wrote it
+	// (zero when unknown).
+	ReplicaFailure   string
+	ReplicaFailureAt time.Time
 }
 
 // RolloutStatus reads d the way kubectl rollout status does: complete when
