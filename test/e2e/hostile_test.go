@@ -827,9 +827,14 @@ func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
 		return err
 	}
 	// What the node may do: its own plugin pod's token (the kubelet mounts it).
-	if err := tokenFor(dpPodB); err != nil {
-		t.Fatalf("node %s asks a token for its own plugin pod: %v", nodeB, err)
-	}
+	// The Node authorizer learns of the new pod from its own informer: until
+	// then it answers "no relationship found" (seen on a loaded machine).
+	cluster.WaitFor(t, 30*time.Second, "node "+nodeB+" to get a token for its own plugin pod", func(context.Context) (bool, string, error) {
+		if err := tokenFor(dpPodB); err != nil {
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	})
 	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
 	for _, tt := range []struct {
 		what string
