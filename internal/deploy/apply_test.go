@@ -494,25 +494,3 @@ func TestDeployAfterRestartKeepsItsPods(t *testing.T) {
 		t.Errorf("the restart stamp after a new version: %v, %v", err, d.Spec.Template.Annotations)
 	}
 }
-
-// TestStaleReplicaFailure: a refusal the controller wrote before this wait
-// began is the previous ReplicaSet's; within the condition's one-second
-// precision, or with no time, it is this one's.
-func TestStaleReplicaFailure(t *testing.T) {
-	start := time.Date(2026, 12, 6, 12, 0, 10, 500_000_000, time.UTC)
-	for _, tt := range []struct {
-		at   time.Time
-		want bool
-	}{
-		{time.Time{}, false},
-		{start.Add(-time.Minute), true},
-		{start.Add(-3 * time.Second), true},
-		{time.Date(2026, 12, 6, 12, 0, 9, 0, time.UTC), false},
-		{time.Date(2026, 12, 6, 12, 0, 10, 0, time.UTC), false},
-		{start.Add(time.Second), false},
-	} {
-		if got := stale(tt.at, start); got != tt.want {
-			t.Errorf("stale(%v) = %v, want %v", tt.at, got, tt.want)
-		}
-	}
-}

@@ -348,10 +348,8 @@ type Status struct {
 	// Failed is set when the controller gave up (progress deadline).
 	Failed string
 	// ReplicaFailure is why the controller cannot create pods (quota,
-	// admission), when it says so; ReplicaFailureAt when it last wrote it
-	// (zero when unknown).
-	ReplicaFailure   string
-	ReplicaFailureAt time.Time
+	// admission), when it says so.
+	ReplicaFailure string
 }
 
 // RolloutStatus reads d the way kubectl rollout status does: complete when
@@ -375,7 +373,6 @@ func RolloutStatus(d *appsv1.Deployment) Status {
 		}
 		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
 			st.ReplicaFailure = c.Reason + ": " + c.Message
-			st.ReplicaFailureAt = c.LastUpdateTime.Time
 		}
 	}
 	return st

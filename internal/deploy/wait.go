@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -218,7 +219,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, nil
 	case st.Failed != "":
 		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
-	case st.Observed && RefusedByWebhook(st.ReplicaFailure) && !stale(st.ReplicaFailureAt, w.start):
+	case st.Observed && RefusedByWebhook(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
 		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure))
@@ -226,13 +227,38 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// stale says a ReplicaFailure written at is older than a wait that began at
-// start: it is the previous ReplicaSet's (a refused first deploy), which
-// the controller has not cleared yet, and says nothing of this one's pods
-// (an upgrade audit saw the deploy that fixed the spec called failed). The
-// condition's times have seconds only.
-func stale(at, start time.Time) bool {
-	return !at.IsZero() && at.Before(start.Truncate(time.Second).Add(-time.Second))
+// newReplicaSetRefused says the Deployment's current ReplicaSet (the one
+// of its revision) reports the refusal itself. The Deployment's condition
+// may still be a previous ReplicaSet's (a refused first deploy, which the
+// controller has not cleared yet), which says nothing of this one's pods:
+// the deploy that fixed the spec was called failed (an upgrade audit).
+// Unreadable, or with no ReplicaSet of the revision, it trusts the
+// Deployment's condition, as before.
+func newReplicaSetRefused(ctx context.Context, c kubernetes.Interface, d *appsv1.Deployment) bool {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return true
+	}
+	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return true
+	}
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if !metav1.IsControlledBy(rs, d) || rs.Annotations[contract.AnnotationDeploymentRevision] != d.Annotations[contract.AnnotationDeploymentRevision] {
+			continue
+		}
+		for _, cond := range rs.Status.Conditions {
+			if cond.Type == appsv1.ReplicaSetReplicaFailure && cond.Status == corev1.ConditionTrue && RefusedByWebhook(cond.Reason+": "+cond.Message) {
+				return true
+			}
+		}
+		return false
+	}
+	// None of its revision: the controller, which has observed the spec,
+	// made it in the same sync, so none is found only where ReplicaSets are
+	// not kept as the controller keeps them: trust the Deployment.
+	return true
 }
 
 // unbalanced reads the app's pods left to the default scheduler, nil when
