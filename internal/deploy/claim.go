@@ -167,11 +167,18 @@ func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 		if zzManager(e.Manager) || fieldsUnder(e, path).Difference(ours).Empty() {
 			continue
 		}
-		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
-			last = e
-		}
+		last = later(last, e)
 	}
 	return writtenBy(last)
+}
+
+// later is whichever of two managed fields entries was written last: e
+// when last is nil, or when e has a time and last has none or an earlier one.
+func later(last, e *metav1.ManagedFieldsEntry) *metav1.ManagedFieldsEntry {
+	if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
+		return e
+	}
+	return last
 }
 
 // writtenBy is " by MANAGER at 15:04:05" of a managed fields entry ("" for
@@ -205,9 +212,7 @@ func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.Mana
 		if zzManager(e.Manager) {
 			return nil
 		}
-		if last == nil || (e.Time != nil && (last.Time == nil || last.Time.Before(e.Time))) {
-			last = e
-		}
+		last = later(last, e)
 	}
 	return last
 }
