@@ -15,6 +15,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/zzcloud/zz/internal/version"
@@ -35,6 +36,9 @@ type target struct {
 	// flags are kubectl's flags with --context set to this one.
 	flags  *genericclioptions.ConfigFlags
 	client kubernetes.Interface
+	// meta reads objects' metadata only (status --watch); nil: built from
+	// flags when needed.
+	meta metadata.Interface
 }
 
 // Client rates. A rollout wait polls a Deployment and its pods and a status

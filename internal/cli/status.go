@@ -39,6 +39,8 @@ type StatusOptions struct {
 
 	// list is kubectl zz list: every app, no per-pod reasons.
 	list bool
+	// readers are the targets' informers under --watch; nil: list.
+	readers []deploy.Reader
 	// warned holds the contexts whose unreadable records were said once.
 	warned map[string]bool
 	// none is what the last read found no app in, said on stderr as
@@ -160,9 +162,40 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	changed := o.changes(ctx)
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	watchers := make([]*watching, len(o.targets))
+	o.readers = make([]deploy.Reader, len(o.targets))
+	for i, t := range o.targets {
+		watchers[i] = o.watchTarget(ctx, t, notify)
+		o.readers[i] = watchers[i]
+	}
+	// The first read waits for the informers' first lists (or their
+	// failure: the read then lists and says why), so the namespace is not
+	// listed twice at the start.
+	for slices.ContainsFunc(watchers, func(w *watching) bool { return !w.settled() }) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	select {
+	case <-changed: // the first lists' events: the first read shows them
+	default:
+	}
 	refresh := time.NewTicker(statusRefresh)
 	defer refresh.Stop()
+	poll := time.NewTicker(o.Interval)
+	defer poll.Stop()
+	polled := func() bool {
+		return slices.ContainsFunc(watchers, (*watching).polls)
+	}
 	var last []byte
 	lastErr := ""
 	for {
@@ -198,14 +231,23 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 		default:
 			lastErr = ""
 		}
-		// Read again when something changed (or every statusRefresh), at
-		// most once per --interval: a rollout's burst of pod events is one
-		// read.
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-refresh.C:
+		// Read again when something changed (or every statusRefresh; every
+		// --interval for what may be listed but not watched), at most once
+		// per --interval: a rollout's burst of pod events is one read.
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+				break wait
+			case <-refresh.C:
+				break wait
+			case <-poll.C:
+				if polled() {
+					break wait
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -216,19 +258,15 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 }
 
 // selected keeps the apps whose stable Deployment o.Selector matches, read
-// with it from the apiserver.
-func (o *StatusOptions) selected(ctx context.Context, t target, apps []*deploy.AppStatus) ([]*deploy.AppStatus, error) {
-	ns := t.namespace
-	if o.AllNamespaces {
-		ns = metav1.NamespaceAll
-	}
-	sel, _ := deploy.StatusSelectors("")
-	deps, err := t.client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel + "," + o.Selector})
+// with it from r.
+func (o *StatusOptions) selected(ctx context.Context, r deploy.Reader, ns string, apps []*deploy.AppStatus) ([]*deploy.AppStatus, error) {
+	sel, _ := deploy.StatusSelectors(o.App)
+	deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
 	}
 	match := map[string]bool{}
-	for _, d := range deps.Items {
+	for _, d := range deps {
 		match[d.Namespace+"/"+d.Name] = true
 	}
 	return slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !match[st.Namespace+"/"+st.App] }), nil
@@ -277,26 +315,25 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 	var items []*unstructured.Unstructured
 	var reasons bytes.Buffer
 	var errs []error
-	for _, t := range o.targets {
-		var apps []*deploy.AppStatus
-		var err error
+	for i, t := range o.targets {
+		r := deploy.Live(t.client)
+		if o.readers != nil {
+			r = o.readers[i]
+		}
+		ns := t.namespace
+		if o.AllNamespaces {
+			ns = metav1.NamespaceAll
+		}
+		apps, err := deploy.Statuses(ctx, t.client, r, ns, o.App)
 		switch {
-		case o.App != "" && o.AllNamespaces:
-			if apps, err = deploy.AppStatuses(ctx, t.client, o.App); err == nil && len(apps) == 0 {
-				err = deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", o.App)
-			}
-		case o.App != "":
-			var st *deploy.AppStatus
-			if st, err = deploy.AppStatusOf(ctx, t.client, t.namespace, o.App); err == nil {
-				apps = []*deploy.AppStatus{st}
-			}
+		case err != nil || o.App == "" || len(apps) > 0:
 		case o.AllNamespaces:
-			apps, err = deploy.ListApps(ctx, t.client, metav1.NamespaceAll)
+			err = deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", o.App)
 		default:
-			apps, err = deploy.ListApps(ctx, t.client, t.namespace)
+			err = deploy.NoApp(t.namespace, o.App)
 		}
 		if err == nil && o.Selector != "" {
-			apps, err = o.selected(ctx, t, apps)
+			apps, err = o.selected(ctx, r, ns, apps)
 		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))

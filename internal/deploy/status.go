@@ -10,9 +10,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -101,26 +103,66 @@ type AppStatus struct {
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
 func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*AppStatus, error) {
-	all, err := statuses(ctx, c, ns, app)
+	all, err := Statuses(ctx, c, Live(c), ns, app)
 	if err != nil {
 		return nil, err
 	}
 	if len(all) == 0 {
-		return nil, NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
+		return nil, NoApp(ns, app)
 	}
 	return all[0], nil
+}
+
+// NoApp is the error for app not found in ns.
+func NoApp(ns, app string) error {
+	return NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
 }
 
 // ListApps reads every app kubectl zz deployed in ns (every namespace when
 // ns is metav1.NamespaceAll), sorted by namespace and name.
 func ListApps(ctx context.Context, c kubernetes.Interface, ns string) ([]*AppStatus, error) {
-	return statuses(ctx, c, ns, "")
+	return Statuses(ctx, c, Live(c), ns, "")
 }
 
-// AppStatuses reads app in every namespace that has one (kubectl zz status
-// APP -A), sorted by namespace.
-func AppStatuses(ctx context.Context, c kubernetes.Interface, app string) ([]*AppStatus, error) {
-	return statuses(ctx, c, metav1.NamespaceAll, app)
+// A Reader gives status what it reads most of: the apps' Deployments,
+// their revision records (metadata only: labels and annotations) and pods,
+// each selected by a label selector in ns (every namespace for
+// metav1.NamespaceAll). Live reads them from the apiserver at each call;
+// kubectl zz status --watch reads them from informers, so a change costs
+// no new list of a busy namespace (a scale audit: 9 MB a read).
+type Reader interface {
+	Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error)
+	Records(ctx context.Context, ns, sel string) ([]corev1.Secret, error)
+	Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error)
+}
+
+// Live is the Reader that lists from c at each call.
+func Live(c kubernetes.Interface) Reader { return live{c} }
+
+type live struct{ c kubernetes.Interface }
+
+func (l live) Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error) {
+	list, err := l.c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+func (l live) Records(ctx context.Context, ns, sel string) ([]corev1.Secret, error) {
+	list, err := recordMetas(ctx, l.c, ns, sel)
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+func (l live) Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error) {
+	list, err := l.c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
 }
 
 // StatusSelectors are the label selectors status reads with: of the app's
@@ -133,26 +175,28 @@ func StatusSelectors(app string) (objects, pods string) {
 	return appSelector(app), contract.LabelApp + "=" + app
 }
 
-// statuses reads the apps of ns (every namespace for NamespaceAll; only
-// app, when set) with three lists: Deployments, pods, revision records.
-func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*AppStatus, error) {
+// Statuses reads the apps of ns (every namespace for NamespaceAll; only
+// app, when set), sorted by namespace and name: their Deployments, pods and
+// revision records from r, the rest (HPAs, the app's other objects, why
+// pods wait) from c.
+func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) ([]*AppStatus, error) {
 	where := inNamespace(ns)
 	sel, podSel := StatusSelectors(app)
-	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	deps, err := r.Deployments(ctx, ns, sel)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments %s: %w", where, err)
 	}
-	secrets, err := recordMetas(ctx, c, ns, sel)
+	secrets, err := r.Records(ctx, ns, sel)
 	unreadable := apierrors.IsForbidden(err)
 	if unreadable {
 		// A read-only user (the view role reads no Secrets) still sees how
 		// the apps run, as kubectl get deployments shows them.
-		secrets, err = &corev1.SecretList{}, nil
+		secrets, err = nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list revision records %s: %w", where, err)
 	}
-	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podSel})
+	pods, err := r.Pods(ctx, ns, podSel)
 	if err != nil {
 		return nil, fmt.Errorf("list pods %s: %w", where, err)
 	}
@@ -160,7 +204,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	// replicas to one it did not make), whose replicas are no drift; nil
 	// when HPAs may not be listed: replicas are then not judged.
 	var scaled map[string]bool
-	if hpas, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{}); err == nil {
+	hpas, hpaErr := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+	if hpaErr == nil {
 		scaled = map[string]bool{}
 		for _, h := range hpas.Items {
 			if ref := h.Spec.ScaleTargetRef; ref.Kind == "Deployment" {
@@ -180,8 +225,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 		return apps[key], key
 	}
-	for i := range secrets.Items {
-		s := &secrets.Items[i]
+	for i := range secrets {
+		s := &secrets[i]
 		name := s.Labels[contract.LabelApp]
 		if string(s.Type) != contract.SecretTypeRevision || name == "" {
 			continue
@@ -200,8 +245,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		}
 	}
 	failures := map[string][]PodIssue{}
-	for i := range deps.Items {
-		d := &deps.Items[i]
+	for i := range deps {
+		d := &deps[i]
 		name := d.Labels[contract.LabelApp]
 		if name == "" {
 			continue
@@ -237,7 +282,13 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 		if k.whole == nil || k.kind == deploymentOps.kind {
 			continue
 		}
-		objs, err := k.list(ctx, c, ns, sel)
+		var objs []metav1.Object
+		var err error
+		if k.kind == hpaOps.kind {
+			objs, err = selectedFrom(hpas, hpaErr, sel) // listed once, above
+		} else {
+			objs, err = k.list(ctx, c, ns, sel)
+		}
 		if apierrors.IsForbidden(err) {
 			continue
 		} else if err != nil {
@@ -256,8 +307,8 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	}
 	// Why pods are not ready, per namespace, and the app of each.
 	problems, owners := map[string][]Problem{}, map[string][]*AppStatus{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		st := apps[p.Namespace+"/"+p.Labels[contract.LabelApp]]
 		if st == nil {
 			continue
@@ -300,6 +351,24 @@ func statuses(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*A
 	slices.SortFunc(out, func(a, b *AppStatus) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
 	})
+	return out, nil
+}
+
+// selectedFrom is what list (listed with err) holds matching sel.
+func selectedFrom(list *autoscalingv2.HorizontalPodAutoscalerList, err error, sel string) ([]metav1.Object, error) {
+	if err != nil {
+		return nil, err
+	}
+	s, err := labels.Parse(sel)
+	if err != nil {
+		return nil, err
+	}
+	var out []metav1.Object
+	for i := range list.Items {
+		if s.Matches(labels.Set(list.Items[i].Labels)) {
+			out = append(out, &list.Items[i])
+		}
+	}
 	return out, nil
 }
 
