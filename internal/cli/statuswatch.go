@@ -26,9 +26,9 @@ import (
 	"github.com/zzcloud/zz/internal/deploy"
 )
 
-// statusRefresh is how often --watch reads everything again without being
-// told of a change: for what it does not watch (a Service's drift, a
-// quota's refusal).
+// statusRefresh is how often --watch reads again, without being told of a
+// change, what it keeps no informer of (a Service's drift, a quota's
+// refusal).
 const statusRefresh = 30 * time.Second
 
 // watching keeps, for one target, informers of what status reads most (the
