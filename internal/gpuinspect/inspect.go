@@ -14,8 +14,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/pager"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
@@ -178,11 +180,11 @@ func FitTable(fits []gpushare.NodeFit) (header []string, rows [][]string) {
 // returns what it charges per node, card and pod, with the pods' published
 // use; only the nodes named in only, when given.
 func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*Snapshot, error) {
-	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := listNodes(ctx, client)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	pods, err := listPods(ctx, client, nodes)
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -234,6 +236,61 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 	s.Pods, warnings = podRows(s.Nodes, pods.Items)
 	s.Warnings = append(s.Warnings, warnings...)
 	return s, nil
+}
+
+// pageSize is how many objects one list page holds, as kubectl get pages.
+const pageSize = 500
+
+// listNodes lists every node in pages, kept with what the ledger and the
+// fit read (a node's image list and conditions are most of its bytes).
+func listNodes(ctx context.Context, client kubernetes.Interface) (*corev1.NodeList, error) {
+	out := &corev1.NodeList{}
+	err := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Nodes().List(ctx, opts)
+	}).EachListItemWithAlloc(ctx, metav1.ListOptions{Limit: pageSize}, func(obj runtime.Object) error {
+		n, ok := obj.(*corev1.Node)
+		if !ok {
+			return fmt.Errorf("listed a %T, not a node", obj)
+		}
+		out.Items = append(out.Items, corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, Labels: n.Labels, Annotations: n.Annotations},
+			Spec:       corev1.NodeSpec{Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
+			Status:     corev1.NodeStatus{Capacity: n.Status.Capacity, Allocatable: n.Status.Allocatable},
+		})
+		return nil
+	})
+	return out, err
+}
+
+// listPods lists every pod in pages and keeps those the GPU tables read: on
+// a GPU node (one with an inventory), pending (a preemption's record, the
+// request stream), asking for cards, or carrying card indexes (forged or
+// left on another node: said as a warning). A cluster's other pods, most
+// of them, are read once and dropped (a scale audit: 15 KB of client memory
+// each, kept until then).
+func listPods(ctx context.Context, client kubernetes.Interface, nodes *corev1.NodeList) (*corev1.PodList, error) {
+	gpuNodes := map[string]bool{}
+	for _, n := range nodes.Items {
+		if _, ok := n.Annotations[contract.AnnotationNodeGPUInventory]; ok {
+			gpuNodes[n.Name] = true
+		}
+	}
+	out := &corev1.PodList{}
+	err := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+	}).EachListItemWithAlloc(ctx, metav1.ListOptions{Limit: pageSize}, func(obj runtime.Object) error {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return fmt.Errorf("listed a %T, not a pod", obj)
+		}
+		_, indexed := p.Annotations[contract.AnnotationGPUIndexes]
+		if p.Spec.NodeName == "" || gpuNodes[p.Spec.NodeName] || indexed || gpushare.AsksGPU(p) {
+			p.ManagedFields = nil
+			out.Items = append(out.Items, *p)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Table returns the table kubectl zz gpu prints: one row per card (per node

@@ -317,3 +317,47 @@ func TestOverAllocated(t *testing.T) {
 		t.Errorf("FREE of a full card = %q", got)
 	}
 }
+
+// TestListPodsKeepsWhatTheTablesRead: a cluster's other pods are dropped
+// while paging; pods on GPU nodes, pending ones, those asking for cards and
+// those carrying card indexes anywhere are kept, without managed fields.
+func TestListPodsKeepsWhatTheTablesRead(t *testing.T) {
+	c := fixture(t)
+	mf := []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
+	add := func(p *corev1.Pod) {
+		p.Namespace, p.UID, p.ManagedFields = "other", types.UID("u-"+p.Name), mf
+		if _, err := c.CoreV1().Pods("other").Create(t.Context(), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.PodSpec{NodeName: "cpu-1"}})
+	add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pending"}})
+	add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "forged-elsewhere", Annotations: map[string]string{contract.AnnotationGPUIndexes: "0"}},
+		Spec: corev1.PodSpec{NodeName: "cpu-1"}})
+	add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "asks"}, Spec: corev1.PodSpec{NodeName: "cpu-1", Containers: []corev1.Container{{Name: "app",
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}}}})
+	add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "on-gpu"}, Spec: corev1.PodSpec{NodeName: "gpu-1"}})
+	nodes, err := listNodes(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := listPods(t.Context(), c, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, p := range pods.Items {
+		if p.Namespace == "other" {
+			kept = append(kept, p.Name)
+		}
+		if p.ManagedFields != nil {
+			t.Errorf("pod %s kept its managed fields", p.Name)
+		}
+	}
+	if got, want := strings.Join(kept, ","), "asks,forged-elsewhere,on-gpu,pending"; got != want {
+		t.Errorf("kept %s, want %s", got, want)
+	}
+	if len(pods.Items) != 11 {
+		t.Errorf("kept %d pods, want the fixture's 7 and 4 others", len(pods.Items))
+	}
+}
