@@ -130,8 +130,8 @@ func TestLayersEveryProblem(t *testing.T) {
 			want: []string{"zz.yaml: not valid YAML: yaml: line 1: did not find expected node content; check indentation and that no key appears twice",
 				`prod.yaml: spec.replica: unknown field; did you mean "replicas"?`}},
 		{name: "--image without a tag names the flag",
-			files: []Source{{"web.yaml", []byte(baseLayer)}}, image: "registry.local/web@sha256:0123abcd",
-			want: []string{"--image registry.local/web@sha256:0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"}},
+			files: []Source{{"web.yaml", []byte(baseLayer)}}, image: "registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd",
+			want: []string{"--image registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"}},
 		{name: "--image with a bad tag names the flag",
 			files: []Source{{"web.yaml", []byte(baseLayer)}}, image: "registry.local/web:1.0.0+build.5",
 			want: []string{`--image registry.local/web:1.0.0+build.5: its tag "1.0.0+build.5" is not a valid version (letters, digits, '-', '_' and '.', at most 63); give --version 1.4.2, or tag the image`}},
@@ -163,13 +163,13 @@ func TestLayersFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.SetImage("registry.local/web@sha256:0123abcd")
+	l.SetImage("registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd")
 	l.SetVersion("1.5.0")
 	l.SetReplicas(3)
 	if errs := l.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if s := l.App.Spec; s.Version != "1.5.0" || *s.Replicas != 3 || s.Image != "registry.local/web@sha256:0123abcd" {
+	if s := l.App.Spec; s.Version != "1.5.0" || *s.Replicas != 3 || s.Image != "registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd" {
 		t.Fatalf("spec = %+v", s)
 	}
 	l, err = DecodeLayers([]Source{{"web.yaml", []byte(baseLayer)}}, []string{"spec.replicas=x"})

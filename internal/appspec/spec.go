@@ -51,6 +51,9 @@ const (
 	DefaultPort       int32 = 8080
 	DefaultHealthPath       = "/health"
 	DefaultConfigDir        = "/etc/zz"
+	// DrainSeconds is the preStop sleep of a serving app: endpoints
+	// controllers and proxies stop sending traffic before it gets SIGTERM.
+	DrainSeconds            = 10
 	DefaultCPUPercent int32 = 80
 )
 

@@ -3,9 +3,14 @@ package appspec
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -30,15 +35,15 @@ func (a *App) Validate(file string) Errors {
 	v.name(a.Name)
 	s := &a.Spec
 	v.typ(s.Type)
-	v.image(s.Image)
+	v.image(s.Image, s.Version)
 	if s.Image != "" || s.Version != "" { // without an image, its missing tag is no second problem
 		v.labelValue("spec.version", s.Version, "set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)")
 	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		v.add("spec.replicas", fmt.Sprintf("%d is negative", *s.Replicas), "use 0 or more")
 	}
-	v.quantity("spec.cpu", s.CPU, "use e.g. 250m or 2")
-	v.quantity("spec.memory", s.Memory, "use e.g. 512Mi or 2Gi")
+	v.cpu(s.CPU)
+	v.bytes("spec.memory", s.Memory, "use e.g. 512Mi or 2Gi", "memory")
 	if s.GPUMem != "" {
 		v.gpuMem(s.GPUMem)
 	}
@@ -101,12 +106,57 @@ func typeList() string {
 	return strings.Join(names, ", ")
 }
 
-func (v *validator) image(image string) {
+func (v *validator) image(image, version string) {
 	switch {
 	case image == "":
 		v.add("spec.image", "missing", "set the image to run, e.g. registry.local/shop:1.4.2")
 	case strings.ContainsAny(image, " \t\n") || strings.HasPrefix(image, ":") || strings.HasSuffix(image, ":"):
 		v.add("spec.image", fmt.Sprintf("%q is not an image reference", image), "use repository[:tag], e.g. registry.local/shop:1.4.2")
+	default:
+		v.imageParts(image, version)
+	}
+}
+
+// tagFormat is a tag as the kubelet's reference parser reads one.
+var tagFormat = regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`)
+
+// imageParts parses image as the kubelet does (what fails here is
+// InvalidImageName on every node, after the rollout has begun: an
+// app-developer audit), naming the part that is wrong. A bad tag that is
+// also the version is said once, by the version's check.
+func (v *validator) imageParts(image, version string) {
+	_, err := reference.ParseNormalizedNamed(image)
+	if err == nil {
+		return
+	}
+	name, dgst, hasDigest := strings.Cut(image, "@")
+	tag := ""
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name, tag = name[:i], name[i+1:]
+	}
+	fix := "use repository[:tag][@sha256:digest], e.g. registry.local/shop:1.4.2"
+	var bad []string
+	if ref, err := reference.ParseNormalizedNamed(name); err != nil {
+		bad = append(bad, fmt.Sprintf("the repository %q is not valid: %v", name, strings.TrimPrefix(err.Error(), "invalid reference format: ")))
+		fix += " (the path in lower case)"
+	} else if _, tagged := ref.(reference.Tagged); tagged {
+		bad = append(bad, "it has two tags")
+	}
+	badTag := tag != "" && !tagFormat.MatchString(tag)
+	if badTag && tag != version {
+		bad = append(bad, fmt.Sprintf("the tag %q is not valid (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')", tag))
+	}
+	if hasDigest {
+		if err := digest.Digest(dgst).Validate(); err != nil {
+			bad = append(bad, fmt.Sprintf("the digest %q is not valid: %v", dgst, err))
+			fix = "give the whole digest: @sha256: and its 64 hex digits"
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		v.add("spec.image", fmt.Sprintf("%q: %s", image, strings.Join(bad, "; ")), fix)
+	case !badTag:
+		v.add("spec.image", fmt.Sprintf("%q is not an image reference: %v", image, err), fix)
 	}
 }
 
@@ -128,6 +178,33 @@ func (v *validator) quantity(field, value, fix string) {
 	}
 	if q.Sign() <= 0 {
 		v.add(field, fmt.Sprintf("%q is not positive", value), fix)
+	}
+}
+
+// cpu is a positive quantity; a plain number of a thousand or more is
+// cores no node has, where millicores were meant.
+func (v *validator) cpu(value string) {
+	q, err := resource.ParseQuantity(value)
+	if err != nil || q.Sign() <= 0 {
+		v.quantity("spec.cpu", value, "use e.g. 250m or 2")
+		return
+	}
+	if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 1000 {
+		v.add("spec.cpu", fmt.Sprintf("%s is %d cores", value, n), fmt.Sprintf("write %dm for %s cores (millicores)", n, strconv.FormatFloat(float64(n)/1000, 'f', -1, 64)))
+	}
+}
+
+// bytes is a positive quantity of at least 1Mi: a plain number is bytes,
+// and "512" meant 512Mi (the pod would never start: runtimes refuse a
+// memory limit of a few bytes).
+func (v *validator) bytes(field, value, fix, what string) {
+	q, err := resource.ParseQuantity(value)
+	if err != nil || q.Sign() <= 0 {
+		v.quantity(field, value, fix)
+		return
+	}
+	if b := q.Value(); b < 1<<20 {
+		v.add(field, fmt.Sprintf("%s is %d bytes", value, b), "write "+gpushare.BytesFix(q, what))
 	}
 }
 
@@ -230,13 +307,26 @@ func (v *validator) pvc(s *Spec) {
 		v.add("spec.pvc.accessMode", fmt.Sprintf("a ReadWriteOnce volume serves one node, but up to %d pods share it", maxPods(s)),
 			"use replicas: 1, or accessMode: ReadWriteMany with a storage class that supports it")
 	}
-	v.quantity("spec.pvc.size", p.Size, "use e.g. 10Gi")
-	if !path.IsAbs(p.MountPath) {
+	v.bytes("spec.pvc.size", p.Size, "use e.g. 10Gi", "volume size")
+	switch {
+	case !path.IsAbs(p.MountPath):
 		v.add("spec.pvc.mountPath", fmt.Sprintf("%q is not an absolute path", p.MountPath), "use e.g. /data")
+	case len(s.ConfigFiles) > 0 && nested(p.MountPath, s.ConfigDir):
+		// Two mounts at one path are refused by the apiserver, and one
+		// inside the other hides files: either way the pods never run.
+		v.add("spec.pvc.mountPath", fmt.Sprintf("%s and spec.configDir %s are the same directory or one holds the other", p.MountPath, s.ConfigDir),
+			"mount the volume and the config files at separate paths, e.g. /data and "+DefaultConfigDir)
 	}
 	if p.StorageClass != "" && len(validation.IsDNS1123Subdomain(p.StorageClass)) > 0 {
 		v.add("spec.pvc.storageClass", fmt.Sprintf("%q is not a storage class name", p.StorageClass), "use the name kubectl get storageclass shows")
 	}
+}
+
+// nested says whether directories a and b are one or one holds the other.
+func nested(a, b string) bool {
+	a, b = path.Clean(a), path.Clean(b)
+	under := func(x, y string) bool { return x == y || y == "/" || strings.HasPrefix(x, y+"/") }
+	return under(a, b) || under(b, a)
 }
 
 // maxPods is the most pods the app runs at once, surge aside.

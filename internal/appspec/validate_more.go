@@ -182,8 +182,14 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
-		if err != nil || d < 0 || d%time.Second != 0 {
+		switch {
+		case err != nil || d < 0 || d%time.Second != 0:
 			v.add("spec.terminationGracePeriod", fmt.Sprintf("%q is not a duration in whole seconds", g), "use e.g. 45s or 2m")
+		case s.Type != TypeWorker && len(s.PreStop) == 0 && d <= DrainSeconds*time.Second:
+			// The kubelet counts the preStop hook in the grace period: the
+			// app would be killed in its drain, never told to stop.
+			v.add("spec.terminationGracePeriod", fmt.Sprintf("%s ends within the %ds drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM", g, DrainSeconds),
+				fmt.Sprintf("use at least %ds, or set spec.preStop to replace the drain", DrainSeconds+5))
 		}
 	}
 }

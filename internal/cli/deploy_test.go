@@ -108,10 +108,10 @@ func TestDeployDryRun(t *testing.T) {
 				`--set spec.cpu=lots: spec.cpu: "lots" is not a quantity; use e.g. 250m or 2` + "\n" +
 				bad + `: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi` + "\n" +
 				"--set spec.port=70000: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080"},
-		{name: "image by digest", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd"},
-			wantErr: "--image registry.local/web@sha256:0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"},
-		{name: "image by digest with a version", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd", "--version", "2.0"},
-			want: []string{"image: registry.local/web@sha256:0123abcd", `zz.io/version: "2.0"`}},
+		{name: "image by digest", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd"},
+			wantErr: "--image registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd: no tag to take the version from; give --version 1.4.2, or tag the image"},
+		{name: "image by digest with a version", args: []string{"-f", file, "--image", "registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd", "--version", "2.0"},
+			want: []string{"image: registry.local/web@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd", `zz.io/version: "2.0"`}},
 		{name: "two documents", args: []string{"-f", writeSpec(t, shopSpec+"---\n"+strings.Replace(shopSpec, "shop", "cart", -1))},
 			wantErr: "shop.yaml holds 2 documents; kubectl zz deploy takes one app spec per file: split them and deploy each"},
 		{name: "Kubernetes manifest", args: []string{"-f", writeSpec(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: 1, selector: {}, template: {}}\n")},

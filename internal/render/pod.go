@@ -20,9 +20,6 @@ import (
 const (
 	// ContainerName is the app's container in every pod.
 	ContainerName = "app"
-	// drainSeconds is the preStop sleep: endpoints controllers and proxies
-	// stop sending traffic before the app gets SIGTERM.
-	drainSeconds = 10
 	// gracePeriod leaves the app time to finish requests after the drain.
 	gracePeriod     = 30
 	javaGracePeriod = 60
@@ -132,7 +129,7 @@ func (r *renderer) container() corev1.Container {
 	}
 	if r.s.Type != appspec.TypeWorker {
 		c.Ports = []corev1.ContainerPort{{Name: r.portName(), ContainerPort: r.s.Port, Protocol: corev1.ProtocolTCP}}
-		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: drainSeconds}}}
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: appspec.DrainSeconds}}}
 	}
 	for _, p := range r.s.Ports {
 		c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
