@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
 )
@@ -72,6 +73,11 @@ func stableOnly(objs []render.Object) []render.Object {
 func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share CanaryShare) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App.Name, cfg.Namespace
+	if p := cfg.App.Spec.PVC; p != nil && p.AccessMode == appspec.AccessModeOnce {
+		// The canary's pod would mount the stable pod's volume from another
+		// node and wait on it for good (Multi-Attach).
+		return nil, fmt.Errorf("%s has a ReadWriteOnce volume (spec.pvc), which one node mounts at a time: a canary cannot run beside the stable pod; deploy without --canary (the old pod goes first), or use accessMode: ReadWriteMany", app)
+	}
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err

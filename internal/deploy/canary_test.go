@@ -2,11 +2,14 @@ package deploy
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/appspec"
 )
 
 func TestParseCanaryShare(t *testing.T) {
@@ -99,5 +102,22 @@ func TestCanaryPromoteAbortRollback(t *testing.T) {
 		if causes[i] != want[i] {
 			t.Fatalf("history %q, want %q", causes, want)
 		}
+	}
+}
+
+// TestCanaryRefusedWithAReadWriteOnceVolume: the canary's pod could not
+// mount the stable pod's volume from another node; refused before any read.
+func TestCanaryRefusedWithAReadWriteOnceVolume(t *testing.T) {
+	c := fake.NewClientset()
+	app := spec(t, "reg/shop:2", "")
+	one := int32(1)
+	app.Spec.Replicas = &one
+	app.Spec.PVC = &appspec.PVC{Size: "1Gi", MountPath: "/data", AccessMode: appspec.AccessModeOnce}
+	_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: app}, CanaryShare{Count: 1})
+	if err == nil || !strings.Contains(err.Error(), "shop has a ReadWriteOnce volume (spec.pvc)") {
+		t.Fatalf("canary of an app with a ReadWriteOnce volume: %v", err)
+	}
+	if len(c.Actions()) != 0 {
+		t.Errorf("the refused canary called the apiserver: %v", c.Actions())
 	}
 }

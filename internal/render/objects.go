@@ -152,6 +152,12 @@ func (r *renderer) deployment() *appsv1.Deployment {
 			Template: r.podTemplate(),
 		},
 	}
+	if p := r.s.PVC; p != nil && p.AccessMode == appspec.AccessModeOnce {
+		// One node mounts the volume: a surge pod placed on another would
+		// wait on it for good (Multi-Attach), so the old pod goes first, as
+		// charts of single-replica stateful apps do.
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
 	// With an HPA the autoscaler owns the count; applying one would fight it.
 	if r.s.HPA == nil {
 		d.Spec.Replicas = ptr.To(*r.s.Replicas)

@@ -163,10 +163,14 @@ func TestRenderRules(t *testing.T) {
 					t.Errorf("pool not in nodeSelector")
 				}
 			}},
-		{spec: "worker.zz.yaml", kinds: "[Deployment]",
+		{spec: "worker.zz.yaml", kinds: "[PersistentVolumeClaim Deployment]",
 			check: func(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
 				if c.ReadinessProbe != nil || len(c.Ports) != 0 || c.Lifecycle != nil {
 					t.Errorf("worker has probes, ports or preStop")
+				}
+				// A ReadWriteOnce volume: the old pod goes before the new one.
+				if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || d.Spec.Strategy.RollingUpdate != nil {
+					t.Errorf("strategy %+v, want Recreate for a ReadWriteOnce volume", d.Spec.Strategy)
 				}
 			}},
 	}
