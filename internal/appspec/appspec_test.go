@@ -179,6 +179,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "gpuModels too many", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpuModels: [a1,b1,c1,d1,e1,f1,g1,h1,i1,j1,k1,l1,m1,n1,o1,p1,q1]", want: "spec.gpuModels: more than 16 card models listed"},
 		{name: "gpus range", spec: "type: web\n  image: a:1\n  gpuMem: 1Gi\n  gpus: 17", want: "spec.gpus: 17 is out of range; use 1 to 16"},
 		{name: "grace period", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 1.5s", want: `spec.terminationGracePeriod: "1.5s" is not a duration in whole seconds`},
+		{name: "env reference cycle", spec: "type: web\n  image: a:1\n  env: {A: '$(B)', B: 'x$(C)', C: '$(A)', D: '$$(D)'}", want: "spec.env.A: refers to itself through A -> $(B) -> $(C) -> $(A), which the kubelet leaves unexpanded; break the cycle, or write $$( to mean a literal $("},
 		{name: "grace period within the drain", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 5s", want: "spec.terminationGracePeriod: 5s ends within the 10s drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM; use at least 15s, or set spec.preStop to replace the drain"},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},
 		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},

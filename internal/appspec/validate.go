@@ -250,7 +250,57 @@ func (v *validator) env(env map[string]string) {
 		if len(validation.IsEnvVarName(name)) > 0 {
 			v.add("spec.env."+name, "is not a valid environment variable name", "use letters, digits and '_', e.g. LOG_LEVEL")
 		}
+		if cycle := refCycle(env, name); cycle != nil {
+			v.add("spec.env."+name, "refers to itself through "+strings.Join(cycle, " -> ")+", which the kubelet leaves unexpanded",
+				"break the cycle, or write $$( to mean a literal $(")
+		}
 	}
+}
+
+// EnvRefs are the variables value refers to as the kubelet expands them:
+// $(NAME), with $$ a literal $.
+func EnvRefs(value string) []string {
+	var out []string
+	for i := 0; i < len(value)-1; i++ {
+		if value[i] != '$' {
+			continue
+		}
+		switch value[i+1] {
+		case '$':
+			i++
+		case '(':
+			if j := strings.IndexByte(value[i+2:], ')'); j >= 0 {
+				out = append(out, value[i+2:i+2+j])
+				i += 2 + j
+			}
+		}
+	}
+	return out
+}
+
+// refCycle is the chain of references from name back to itself through
+// env's values ($(A) in B and $(B) in A), nil when there is none.
+func refCycle(env map[string]string, name string) []string {
+	seen := map[string]bool{}
+	var walk func(at string, path []string) []string
+	walk = func(at string, path []string) []string {
+		for _, ref := range EnvRefs(env[at]) {
+			if _, ok := env[ref]; !ok {
+				continue
+			}
+			if ref == name {
+				return append(path, "$("+ref+")")
+			}
+			if !seen[ref] {
+				seen[ref] = true
+				if c := walk(ref, append(path, "$("+ref+")")); c != nil {
+					return c
+				}
+			}
+		}
+		return nil
+	}
+	return walk(name, []string{name})
 }
 
 func (v *validator) configFiles(s *Spec) {

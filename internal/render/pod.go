@@ -191,7 +191,58 @@ func (r *renderer) env() []corev1.EnvVar {
 			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Secret}, Key: ref.Key,
 		}}})
 	}
-	return env
+	return referencedFirst(env)
+}
+
+// referencedFirst moves each variable after those its value refers to
+// ($(DB_PASSWORD) in DB_URL): the kubelet expands a reference only to a
+// variable listed before it, and a map has no order of its own (an
+// app-developer audit: a DSN built from a secretEnv password stayed
+// literal). An order that already serves every reference is kept as it
+// is, so specs without references render as before; a cycle, which
+// validation refuses, is left in place.
+func referencedFirst(env []corev1.EnvVar) []corev1.EnvVar {
+	index := map[string]bool{}
+	for _, e := range env {
+		index[e.Name] = true
+	}
+	deps := map[string][]string{}
+	for _, e := range env {
+		for _, ref := range appspec.EnvRefs(e.Value) {
+			if index[ref] && ref != e.Name {
+				deps[e.Name] = append(deps[e.Name], ref)
+			}
+		}
+	}
+	if len(deps) == 0 {
+		return env
+	}
+	out := make([]corev1.EnvVar, 0, len(env))
+	done := map[string]bool{}
+	for len(out) < len(env) {
+		next := -1
+		for i, e := range env {
+			ready := !done[e.Name]
+			for _, d := range deps[e.Name] {
+				ready = ready && done[d]
+			}
+			if ready {
+				next = i
+				break
+			}
+		}
+		if next < 0 { // a cycle: the rest as it was
+			for _, e := range env {
+				if !done[e.Name] {
+					out = append(out, e)
+				}
+			}
+			break
+		}
+		out = append(out, env[next])
+		done[env[next].Name] = true
+	}
+	return out
 }
 
 // envFrom loads the listed Secrets and ConfigMaps, in the spec's order (a

@@ -286,3 +286,33 @@ func TestGPUScheduler(t *testing.T) {
 		})
 	}
 }
+
+// TestReferencedFirst: a variable comes after those its value refers to,
+// a secretEnv one included; an order that serves every reference, or none,
+// is kept; a cycle stays as it was.
+func TestReferencedFirst(t *testing.T) {
+	v := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	secret := corev1.EnvVar{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "password"}}}
+	tests := []struct {
+		name string
+		in   []corev1.EnvVar
+		want string
+	}{
+		{"the audit's DSN", []corev1.EnvVar{v("A_URL", "http://$(HOST)"), v("DB_URL", "postgres://$(DB_USER):$(DB_PASSWORD)@db/app"), v("DB_USER", "app"), v("HOST", "example.com"), secret},
+			"DB_USER HOST A_URL DB_PASSWORD DB_URL"},
+		{"no references", []corev1.EnvVar{v("B", "1"), v("A", "2")}, "B A"},
+		{"already in order", []corev1.EnvVar{v("A", "1"), v("B", "$(A)")}, "A B"},
+		{"escaped and unknown", []corev1.EnvVar{v("A", "$$(B)"), v("B", "$(NOPE)")}, "A B"},
+		{"self", []corev1.EnvVar{v("A", "$(A)"), v("B", "1")}, "A B"},
+		{"cycle", []corev1.EnvVar{v("X", "1"), v("A", "$(B)"), v("B", "$(A)")}, "X A B"},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, e := range referencedFirst(tt.in) {
+			got = append(got, e.Name)
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("%s: %v, want %s", tt.name, got, tt.want)
+		}
+	}
+}
