@@ -87,7 +87,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
-			if err := o.Complete(); err != nil {
+			if err := o.Complete(cmd.Context()); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -120,9 +120,9 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	return cmd
 }
 
-// Complete reads the spec file, the namespace and, unless --dry-run, builds
-// the client.
-func (o *DeployOptions) Complete() error {
+// Complete reads the spec file (a URL's until ctx ends: Ctrl-C), the
+// namespace and, unless --dry-run, builds the client.
+func (o *DeployOptions) Complete(ctx context.Context) error {
 	names := o.Filenames
 	if len(names) == 0 && o.Name == "" {
 		names = []string{appspec.DefaultFile}
@@ -131,7 +131,7 @@ func (o *DeployOptions) Complete() error {
 		return errors.New("-f - reads the spec from stdin, which can be read once: give it once")
 	}
 	for _, name := range names {
-		data, err := readSpec(name, o.In)
+		data, err := readSpec(ctx, name, o.In)
 		if errors.Is(err, os.ErrNotExist) && len(o.Filenames) == 0 {
 			return fmt.Errorf("no %s here: pass -f FILE, or describe the app with --name, --type and --image", appspec.DefaultFile)
 		}
@@ -382,8 +382,8 @@ func termWidth(w any) int {
 const maxSpecBytes = 1 << 20
 
 // readSpec reads a spec as kubectl's -f does: "-" is stdin, an http(s) URL
-// is fetched, anything else is a file.
-func readSpec(name string, stdin io.Reader) ([]byte, error) {
+// is fetched (for at most 30 s, or until ctx ends), anything else is a file.
+func readSpec(ctx context.Context, name string, stdin io.Reader) ([]byte, error) {
 	var r io.Reader
 	switch {
 	case name == "-":
@@ -392,7 +392,7 @@ func readSpec(name string, stdin io.Reader) ([]byte, error) {
 		}
 		r = stdin
 	case strings.HasPrefix(name, "http://") || strings.HasPrefix(name, "https://"):
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, name, nil)
 		if err != nil {

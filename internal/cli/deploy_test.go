@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -348,5 +349,34 @@ func TestCompleteNamespacesAndContexts(t *testing.T) {
 		if out, _, err := zz(fields...); err != nil || !strings.HasPrefix(out, want) {
 			t.Errorf("%q: %v\n%q", args, err, out)
 		}
+	}
+}
+
+// TestReadSpecStopsWithTheCommand: a spec URL that never answers is given
+// up when the command's context ends (Ctrl-C), not after the 30 s bound.
+func TestReadSpecStopsWithTheCommand(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := readSpec(ctx, srv.URL+"/zz.yaml", nil)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("readSpec after Ctrl-C: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("readSpec went on after its context ended")
 	}
 }
