@@ -106,17 +106,29 @@ func (r *renderer) hpa() *autoscalingv2.HorizontalPodAutoscaler {
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.app.Name},
 			MinReplicas:    ptr.To(h.Min),
 			MaxReplicas:    h.Max,
+			// cpuPercent of the spec's cpu, as an average value: a
+			// utilization would count against the request, which the
+			// webhook's CPU overcommit lowers (to half on a pool with ratio
+			// 0.5), and scale out at half the load meant (an
+			// app-developer audit).
 			Metrics: []autoscalingv2.MetricSpec{{
 				Type: autoscalingv2.ResourceMetricSourceType,
 				Resource: &autoscalingv2.ResourceMetricSource{
 					Name: corev1.ResourceCPU,
 					Target: autoscalingv2.MetricTarget{
-						Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(h.CPUPercent),
+						Type: autoscalingv2.AverageValueMetricType, AverageValue: cpuShare(r.s.CPU, h.CPUPercent),
 					},
 				},
 			}},
 		},
 	}
+}
+
+// cpuShare is percent of cpu, in millicores (at least 1m; 1m for a cpu
+// that does not parse, which validation refuses).
+func cpuShare(cpu string, percent int32) *resource.Quantity {
+	q, _ := resource.ParseQuantity(cpu)
+	return resource.NewMilliQuantity(max(1, q.MilliValue()*int64(percent)/100), resource.DecimalSI)
 }
 
 func (r *renderer) pdb() *policyv1.PodDisruptionBudget {
