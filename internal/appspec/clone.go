@@ -46,5 +46,15 @@ func (a *App) Clone() *App {
 		p := *s.PVC
 		s.PVC = &p
 	}
+	if sc := s.SecurityContext; sc != nil {
+		cp := *sc
+		for _, id := range []**int64{&cp.RunAsUser, &cp.RunAsGroup, &cp.FSGroup} {
+			if *id != nil {
+				v := **id
+				*id = &v
+			}
+		}
+		s.SecurityContext = &cp
+	}
 	return &c
 }

@@ -9,6 +9,7 @@ import (
 // slice, pointer) is added to Spec and Clone does not copy it.
 func TestCloneSharesNothing(t *testing.T) {
 	r, n := int32(3), int32(2)
+	uid := int64(10001)
 	a := &App{APIVersion: APIVersion, Kind: Kind, Name: "shop", Spec: Spec{
 		Type: TypeWeb, Image: "registry.local/shop:1.0", Replicas: &r,
 		Env: map[string]string{"A": "1"}, ConfigFiles: map[string]string{"a": "b"},
@@ -18,6 +19,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		ImagePullSecrets: []string{"login"}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
+		SecurityContext: &SecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
 	}}
 	c := a.Clone()
 	if !reflect.DeepEqual(a, c) {
@@ -36,6 +38,9 @@ func TestCloneSharesNothing(t *testing.T) {
 				t.Errorf("Clone shares Spec.%s with the original", name)
 			}
 		}
+	}
+	if sc := c.Spec.SecurityContext; sc.RunAsUser == a.Spec.SecurityContext.RunAsUser || sc.RunAsGroup == a.Spec.SecurityContext.RunAsGroup || sc.FSGroup == a.Spec.SecurityContext.FSGroup {
+		t.Error("Clone shares the security context's ids with the original")
 	}
 	if (*App)(nil).Clone() != nil {
 		t.Error("Clone of nil is not nil")

@@ -133,6 +133,29 @@ type Spec struct {
 	TerminationGracePeriod string `json:"terminationGracePeriod,omitempty"`
 	// PreStop is a command run before SIGTERM instead of the 10 s drain sleep.
 	PreStop []string `json:"preStop,omitempty"`
+	// StartupTimeout is how long a serving app may take to start (a
+	// duration, "5m") before liveness counts: a startup probe on the
+	// readiness check. Default none (java: 3m), so liveness may restart an
+	// app that is not up within about a minute.
+	StartupTimeout string `json:"startupTimeout,omitempty"`
+	// ServiceAccount is the pods' ServiceAccount (its token, cloud
+	// workload identity); default the namespace's default.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	// SecurityContext is who the app's process runs as; none by default.
+	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+}
+
+// SecurityContext is the pod's user, group and filesystem settings, and
+// with Restricted what the Pod Security "restricted" level requires.
+type SecurityContext struct {
+	RunAsUser              *int64 `json:"runAsUser,omitempty"`
+	RunAsGroup             *int64 `json:"runAsGroup,omitempty"`
+	FSGroup                *int64 `json:"fsGroup,omitempty"`
+	RunAsNonRoot           bool   `json:"runAsNonRoot,omitempty"`
+	ReadOnlyRootFilesystem bool   `json:"readOnlyRootFilesystem,omitempty"`
+	// Restricted adds runAsNonRoot, no privilege escalation, every
+	// capability dropped and the runtime's default seccomp profile.
+	Restricted bool `json:"restricted,omitempty"`
 }
 
 // EnvFrom is one Secret or ConfigMap whose keys become env; exactly one of

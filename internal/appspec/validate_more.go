@@ -2,6 +2,7 @@ package appspec
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -180,6 +181,8 @@ func (v *validator) escapeHatches(s *Spec) {
 	}
 	v.gpuModels("spec.gpuModels", s.GPUModels, gpu)
 	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
+	v.startup(s)
+	v.identity(s)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
 		switch {
@@ -191,6 +194,49 @@ func (v *validator) escapeHatches(s *Spec) {
 			v.add("spec.terminationGracePeriod", fmt.Sprintf("%s ends within the %ds drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM", g, DrainSeconds),
 				fmt.Sprintf("use at least %ds, or set spec.preStop to replace the drain", DrainSeconds+5))
 		}
+	}
+}
+
+// startup checks spec.startupTimeout: a duration in whole seconds, on an
+// app that has a readiness check to start on.
+func (v *validator) startup(s *Spec) {
+	g := s.StartupTimeout
+	if g == "" {
+		return
+	}
+	d, err := time.ParseDuration(g)
+	switch {
+	case s.Type == TypeWorker:
+		v.add("spec.startupTimeout", "a worker has no probes to start on", "remove spec.startupTimeout or use type web, java or rpc")
+	case err != nil || d <= 0 || d%time.Second != 0:
+		v.add("spec.startupTimeout", fmt.Sprintf("%q is not a positive duration in whole seconds", g), "use e.g. 5m or 90s")
+	case d > MaxStartupTimeout:
+		v.add("spec.startupTimeout", fmt.Sprintf("%s is more than %s", g, MaxStartupTimeout), "use at most "+MaxStartupTimeout.String()+": a pod that takes longer is better restarted")
+	}
+}
+
+// MaxStartupTimeout bounds spec.startupTimeout.
+const MaxStartupTimeout = time.Hour
+
+// identity checks spec.serviceAccount and spec.securityContext.
+func (v *validator) identity(s *Spec) {
+	if s.ServiceAccount != "" {
+		v.objectName("spec.serviceAccount", s.ServiceAccount)
+	}
+	sc := s.SecurityContext
+	if sc == nil {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		id   *int64
+	}{{"runAsUser", sc.RunAsUser}, {"runAsGroup", sc.RunAsGroup}, {"fsGroup", sc.FSGroup}} {
+		if f.id != nil && (*f.id < 0 || *f.id > math.MaxInt32) {
+			v.add("spec.securityContext."+f.name, fmt.Sprintf("%d is out of range", *f.id), "use an id from 0 to 2147483647, e.g. 10001")
+		}
+	}
+	if (sc.RunAsNonRoot || sc.Restricted) && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		v.add("spec.securityContext.runAsUser", "0 is root, which runAsNonRoot (and restricted) refuses", "use a non-zero id, e.g. 10001, or leave it to the image's USER")
 	}
 }
 

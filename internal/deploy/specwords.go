@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -38,6 +39,9 @@ func SpecWords(refusal string) string {
 	}
 	if m := largestCardRe.FindStringSubmatch(refusal); m != nil {
 		return fmt.Sprintf("; in the app spec: spec.gpuMem: at most %s, the largest card of this cluster (kubectl zz gpu, TOTAL)", m[1])
+	}
+	if strings.Contains(refusal, `violates PodSecurity "restricted`) {
+		return "; in the app spec: securityContext: {restricted: true, runAsUser: 10001} meets the namespace's restricted Pod Security level (the image must run as that non-root user)"
 	}
 	return ""
 }

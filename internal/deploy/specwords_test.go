@@ -22,6 +22,10 @@ func TestSpecWords(t *testing.T) {
 			want:    "; in the app spec: spec.gpuMem: at most 80Gi, the largest card of this cluster (kubectl zz gpu, TOTAL)"},
 		{name: "another refusal", refusal: `admission webhook "pods.zz.io" denied the request: zz-webhook: pool critical is reserved for namespaces [payments]`},
 		{name: "memory total, not memory", refusal: `containers app ask for zz.io/gpu cards without zz.io/gpu-mem-total`},
+		{name: "restricted Pod Security level",
+			refusal: `FailedCreate: pods "web-698ddcb748-9xxp9" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false)`,
+			want:    "; in the app spec: securityContext: {restricted: true, runAsUser: 10001}"},
+		{name: "baseline Pod Security level", refusal: `violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,5 +34,27 @@ func TestSpecWords(t *testing.T) {
 				t.Errorf("SpecWords = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRefusedAtAdmission: the refusals no retry of the same spec changes
+// end the wait at once; a quota's and a webhook that does not answer are
+// waited on.
+func TestRefusedAtAdmission(t *testing.T) {
+	for _, tt := range []struct {
+		failure string
+		final   bool
+	}{
+		{`FailedCreate: pods "a" is forbidden: admission webhook "pods.zz.io" denied the request: zz-webhook: pool x is reserved`, true},
+		{`FailedCreate: pods "a" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`, true},
+		{`FailedCreate: pods "a" is forbidden: maximum cpu usage per Container is 1, but limit is 2`, true},
+		{`FailedCreate: pods "a" is forbidden: minimum memory usage per Pod is 64Mi, but request is 32Mi`, true},
+		{`FailedCreate: pods "a" is forbidden: cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000`, true},
+		{`FailedCreate: pods "a" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=9, limited: cpu=10`, false},
+		{`FailedCreate: Internal error occurred: failed calling webhook "pods.zz.io": connection refused`, false},
+	} {
+		if got := RefusedAtAdmission(tt.failure); got != tt.final {
+			t.Errorf("RefusedAtAdmission(%q) = %v, want %v", tt.failure, got, tt.final)
+		}
 	}
 }

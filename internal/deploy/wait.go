@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -219,7 +220,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, nil
 	case st.Failed != "":
 		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
-	case st.Observed && RefusedByWebhook(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
+	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
 		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure))
@@ -249,7 +250,7 @@ func newReplicaSetRefused(ctx context.Context, c kubernetes.Interface, d *appsv1
 			continue
 		}
 		for _, cond := range rs.Status.Conditions {
-			if cond.Type == appsv1.ReplicaSetReplicaFailure && cond.Status == corev1.ConditionTrue && RefusedByWebhook(cond.Reason+": "+cond.Message) {
+			if cond.Type == appsv1.ReplicaSetReplicaFailure && cond.Status == corev1.ConditionTrue && RefusedAtAdmission(cond.Reason+": "+cond.Message) {
 				return true
 			}
 		}
@@ -291,11 +292,20 @@ func WebhookDown(replicaFailure string) string {
 		contract.SystemNamespace + " get pods -l app.kubernetes.io/name=zz-webhook)"
 }
 
-// RefusedByWebhook reports whether a ReplicaFailure is the zz webhook's
-// refusal of the pods, which retrying the same spec cannot change.
-func RefusedByWebhook(replicaFailure string) bool {
-	return strings.Contains(replicaFailure, "denied the request: "+contract.WebhookRefusalPrefix)
+// RefusedAtAdmission reports whether a ReplicaFailure is a refusal of the
+// pods that retrying the same spec cannot change: the zz webhook's, the
+// namespace's Pod Security level, a LimitRange's bounds. Waiting out
+// --timeout on one only repeats it (an app-developer audit); a
+// ResourceQuota's, which a pod going away lifts, is waited on.
+func RefusedAtAdmission(replicaFailure string) bool {
+	return strings.Contains(replicaFailure, "denied the request: "+contract.WebhookRefusalPrefix) ||
+		strings.Contains(replicaFailure, "violates PodSecurity ") ||
+		limitRangeRefusal.MatchString(replicaFailure)
 }
+
+// limitRangeRefusal matches the LimitRanger admission plugin's refusals
+// (plugin/pkg/admission/limitranger): a container's or pod's bounds.
+var limitRangeRefusal = regexp.MustCompile(`(maximum|minimum) \S+ usage per (Container|Pod|PersistentVolumeClaim) is \S+, but (limit|request) is|max limit to request ratio per (Container|Pod) is`)
 
 // failure builds the error a person reads: what happened and why the pods are
 // not ready, with the last log lines of a crash-looping container.

@@ -58,6 +58,8 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		set(contract.AnnotationGPUModelAvoid, strings.Join(r.s.AvoidGPUModels, ","))
 	}
 	spec := corev1.PodSpec{
+		ServiceAccountName:            r.s.ServiceAccount,
+		SecurityContext:               r.podSecurity(),
 		EnableServiceLinks:            ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(r.gracePeriod()),
 		Affinity:                      r.affinity(),
@@ -140,13 +142,51 @@ func (r *renderer) container() corev1.Container {
 	if !r.opts.Debug {
 		r.probes(&c)
 	}
+	c.SecurityContext = r.containerSecurity()
+	return c
+}
+
+// podSecurity is the spec's user, group and fsGroup; with restricted,
+// runAsNonRoot and the runtime's default seccomp profile, as the Pod
+// Security "restricted" level requires. Nil without a securityContext, so
+// apps without one render as before.
+func (r *renderer) podSecurity() *corev1.PodSecurityContext {
+	sc := r.s.SecurityContext
+	if sc == nil {
+		return nil
+	}
+	p := &corev1.PodSecurityContext{RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, FSGroup: sc.FSGroup}
+	if sc.RunAsNonRoot || sc.Restricted {
+		p.RunAsNonRoot = ptr.To(true)
+	}
+	if sc.Restricted {
+		p.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	return p
+}
+
+// containerSecurity is the app container's: a read-only root filesystem
+// when asked; with restricted, no privilege escalation and no capability.
+func (r *renderer) containerSecurity() *corev1.SecurityContext {
+	sc := r.s.SecurityContext
+	if sc == nil || (!sc.ReadOnlyRootFilesystem && !sc.Restricted) {
+		return nil
+	}
+	c := &corev1.SecurityContext{}
+	if sc.ReadOnlyRootFilesystem {
+		c.ReadOnlyRootFilesystem = ptr.To(true)
+	}
+	if sc.Restricted {
+		c.AllowPrivilegeEscalation = ptr.To(false)
+		c.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	}
 	return c
 }
 
 // probes: readiness gates traffic (HTTP 200 on the health path for web and
 // java, a TCP connect for rpc); liveness restarts a hung app, late and
-// tolerant so a slow start or a GC pause does not kill it; java gets a
-// startup probe that allows three minutes before liveness counts.
+// tolerant so a slow start or a GC pause does not kill it; a startup probe
+// allows spec.startupTimeout (java: three minutes) before liveness counts.
 func (r *renderer) probes(c *corev1.Container) {
 	var handler corev1.ProbeHandler
 	switch r.s.Type {
@@ -159,8 +199,14 @@ func (r *renderer) probes(c *corev1.Container) {
 	}
 	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1}
 	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: 10, TimeoutSeconds: 3, FailureThreshold: 3, SuccessThreshold: 1}
-	if r.s.Type == appspec.TypeJava {
-		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 36, SuccessThreshold: 1}
+	startup := int32(0) // periods of 5 s
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
+		startup = int32((d + 5*time.Second - 1) / (5 * time.Second))
+	} else if r.s.Type == appspec.TypeJava {
+		startup = 36
+	}
+	if startup > 0 {
+		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: startup, SuccessThreshold: 1}
 		c.LivenessProbe.InitialDelaySeconds = 0
 	}
 }
