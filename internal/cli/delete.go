@@ -145,7 +145,7 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	for _, p := range plans {
-		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory})
+		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory, Progress: o.ErrOut})
 		if err != nil {
 			return contextErr(p.t.context, err)
 		}

@@ -78,6 +78,11 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		// node and wait on it for good (Multi-Attach).
 		return nil, fmt.Errorf("%s has a ReadWriteOnce volume (spec.pvc), which one node mounts at a time: a canary cannot run beside the stable pod; deploy without --canary (the old pod goes first), or use accessMode: ReadWriteMany", app)
 	}
+	release, err := lock(ctx, c, &cfg.Options, app, "deploy --canary")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -172,6 +177,11 @@ func Abort(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig)
 func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig, promote bool) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
+	release, err := lock(ctx, c, &cfg.Options, app, map[bool]string{true: "promote", false: "abort"}[promote])
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err

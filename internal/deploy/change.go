@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -106,6 +107,13 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec)) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
+	if cfg.DiffOut == nil { // a dry run changes nothing to keep apart
+		release, err := lock(ctx, c, &cfg.Options, app, cause)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -227,6 +235,10 @@ type DeleteConfig struct {
 	// --keep-history): status shows the app as Missing, and rollback
 	// brings it back.
 	KeepHistory bool
+	// Progress receives warnings (stderr); nil prints nothing.
+	Progress io.Writer
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
 
 // DeleteResult names objects as Kind/name.
@@ -249,6 +261,13 @@ type DeleteResult struct {
 // namespace has nothing of app to delete.
 func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*DeleteResult, error) {
 	app, ns := cfg.App, cfg.Namespace
+	if !cfg.DryRun {
+		release, err := lock(ctx, c, &Options{Namespace: ns, Progress: cfg.Progress, Now: cfg.Now}, app, "delete")
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	sel := appSelector(app)
 	type victim struct {
 		what string

@@ -87,10 +87,10 @@ func TestClaimHolds(t *testing.T) {
 }
 
 // TestConcurrentDeploy: while one deploy waits for a rollout that cannot
-// finish, another deploy of the same app (or kubectl rollout restart)
-// changes the Deployment. The waiting one stops, records nothing and does
-// not roll back even with --rollback-on-failure; the other one's version
-// runs and is the one recorded.
+// finish, another writer (kubectl rollout restart; another kubectl zz
+// command once the lock is gone, TestAppLock) changes the Deployment. The
+// waiting one stops, records nothing and does not roll back even with
+// --rollback-on-failure; the other one's version runs.
 func TestConcurrentDeploy(t *testing.T) {
 	for _, other := range []string{"deploy", "restart"} {
 		t.Run(other, func(t *testing.T) {
@@ -113,6 +113,11 @@ func TestConcurrentDeploy(t *testing.T) {
 			wantImage, want := "reg/shop:slow", "the pod template of deployment team-a/shop was changed by kubectl-rollout"
 			switch other {
 			case "deploy":
+				// Another kubectl zz deploy that took no lock (an older
+				// release): the claim still catches it.
+				if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
 				if rev := deployOK(t, c, spec(t, "reg/shop:2", ""), 0); rev != 2 {
 					t.Fatalf("the second deploy recorded revision %d, want 2", rev)
 				}

@@ -139,6 +139,11 @@ type Result struct {
 func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, error) {
 	cfg.defaults()
 	app, ns := cfg.App.Name, cfg.Namespace
+	release, err := lock(ctx, c, &cfg.Options, app, "deploy")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -368,6 +373,12 @@ type RollbackConfig struct {
 // the result as a new revision. If the rollout fails, the latest revision is
 // re-applied so the running version stays, and the error says why.
 func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (*Result, error) {
+	cfg.defaults()
+	release, err := lock(ctx, c, &cfg.Options, cfg.App, "rollback")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	history, target, err := rollbackTarget(ctx, c, cfg)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -447,11 +448,13 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// TestConcurrentDeploy: a deploy waits for pods that cannot be scheduled
-// when another deploy of the same app goes through, and then a restart by
-// kubectl changes the template under a third waiting deploy. Each waiting
-// deploy stops at once, names the other writer, records nothing, and does
-// not roll back (--rollback-on-failure), which would undo the other's change.
+// TestConcurrentDeploy: a deploy waits for pods that cannot be scheduled;
+// a namespace developer's deploy and scale of the same app are refused at
+// once by the app's lock, naming its holder, and change nothing; a restart
+// by kubectl changes the template under the waiting deploy, which stops at
+// once, names the other writer, records nothing, and does not roll back
+// (--rollback-on-failure), which would undo the other's change. The lock
+// goes with it: the developer's deploy then goes through.
 func TestConcurrentDeploy(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	if out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s"); err != nil {
@@ -488,12 +491,39 @@ func TestConcurrentDeploy(t *testing.T) {
 		}
 	}
 
-	done := waiting("3.0")
-	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
-	if err != nil || !strings.Contains(out, "deployed as revision 2") {
-		t.Fatalf("deploy v2 beside the waiting one: %v\n%s%s", err, out, errOut)
+	restart := func() {
+		t.Helper()
+		patch := `{"spec":{"template":{"metadata":{"annotations":{"` + contract.AnnotationRestartedAt + `":"` + time.Now().Format(time.RFC3339Nano) + `"}}}}}`
+		if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(patch),
+			metav1.PatchOptions{FieldManager: "kubectl-rollout"}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	stopped(done, "was applied by another kubectl zz command while this one waited (it now runs version 2.0, image registry.local/shop:2.0)")
+	dev := editTenant(t, ns)
+	asDev := func(args ...string) (string, string, error) {
+		return zzRaw(t, append([]string{"--kubeconfig", dev.kubeconfig, "-n", ns}, args...)...)
+	}
+
+	done := waiting("3.0")
+	for _, args := range [][]string{{"deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s"}, {"scale", "shop", "--replicas", "3"}} {
+		out, errOut, err := asDev(args...)
+		if !errors.Is(err, deploy.ErrLocked) || !strings.Contains(err.Error(), "shop is being changed by ") || !strings.Contains(err.Error(), " (kubectl zz deploy) since ") {
+			t.Fatalf("%s beside the waiting deploy: %v\n%s%s", args[0], err, out, errOut)
+		}
+	}
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil ||
+		d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:3.0" || *d.Spec.Replicas != 2 {
+		t.Fatalf("a refused command changed the Deployment: %v", err)
+	}
+	restart()
+	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
+	out, errOut, err := asDev("deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "deployed as revision 2") {
+		t.Fatalf("the developer's deploy v2 once the lock was gone: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := cluster.Client.CoordinationV1().Leases(ns).Get(t.Context(), deploy.LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the lock outlived its deploy: %v", err)
+	}
 	checkApp(t, ns, "2.0", "two", 8080)
 	if revs := history(t, ns); len(revs) != 2 || revs[1].Version != "2.0" {
 		t.Fatalf("history = %+v, want revisions 1.0 and 2.0", revs)
@@ -503,11 +533,7 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 
 	done = waiting("4.0")
-	patch := `{"spec":{"template":{"metadata":{"annotations":{"` + contract.AnnotationRestartedAt + `":"` + time.Now().Format(time.RFC3339) + `"}}}}}`
-	if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(patch),
-		metav1.PatchOptions{FieldManager: "kubectl-rollout"}); err != nil {
-		t.Fatal(err)
-	}
+	restart()
 	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
 	if revs := history(t, ns); len(revs) != 2 {
 		t.Errorf("a superseded deploy was recorded: %+v", revs)

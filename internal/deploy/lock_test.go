@@ -1,0 +1,156 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+)
+
+// TestAppLock: while a deploy waits for its rollout, every other command
+// that changes the app is refused at once, naming who holds it, and
+// changes nothing; the lock goes with the command (Ctrl-C included); a
+// dry run takes none.
+func TestAppLock(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:slow")
+	ctx, cancel := context.WithCancel(t.Context())
+	o := opts()
+	o.Timeout = time.Minute
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:slow", "")})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first deploy never applied")
+		}
+	}
+	l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{})
+	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "alice (kubectl zz deploy)" {
+		t.Fatalf("the waiting deploy's lock: %+v, %v", l, err)
+	}
+	others := map[string]func() error{
+		"deploy": func() error {
+			_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+			return err
+		},
+		"canary": func() error {
+			_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
+			return err
+		},
+		"scale": func() error {
+			_, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 5)
+			return err
+		},
+		"restart": func() error {
+			_, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"})
+			return err
+		},
+		"rollback": func() error {
+			_, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+			return err
+		},
+		"abort": func() error {
+			_, err := Abort(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"})
+			return err
+		},
+		"delete": func() error {
+			_, err := Delete(t.Context(), c, &DeleteConfig{Namespace: ns, App: "shop", Now: opts().Now})
+			return err
+		},
+	}
+	for name, run := range others {
+		err := run()
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shop is being changed by alice (kubectl zz deploy) since 12:00:00") ||
+			!strings.Contains(err.Error(), "kubectl delete lease zz.shop.lock -n "+ns) {
+			t.Errorf("%s while a deploy waits: %v, want ErrLocked naming the holder", name, err)
+		}
+	}
+	if img := image(t, c); img != "reg/shop:slow" {
+		t.Errorf("a refused command changed the app: image %s", img)
+	}
+	if hist, _ := History(t.Context(), c, ns, "shop"); len(hist) != 1 {
+		t.Errorf("a refused command recorded: %d revisions", len(hist))
+	}
+	// A dry run is no change to keep apart.
+	var diff bytes.Buffer
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop", DiffOut: &diff}, 5); err != nil {
+		t.Errorf("scale --diff while a deploy waits: %v", err)
+	}
+	cancel() // Ctrl-C
+	if err := <-done; err == nil {
+		t.Fatal("the interrupted deploy succeeded")
+	}
+	if _, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the lock outlived its interrupted command: %v", err)
+	}
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3); err != nil {
+		t.Fatalf("scale after the deploy ended: %v", err)
+	}
+}
+
+// TestLapsedLockTakenOver: a lock its command stopped renewing (killed) is
+// taken over once it lapsed, not before.
+func TestLapsedLockTakenOver(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	o := opts()
+	now := o.now()
+	held := func(renewed time.Time) {
+		t.Helper()
+		_ = c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{})
+		_, err := c.CoordinationV1().Leases(ns).Create(t.Context(), &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: LockName("shop"), Namespace: ns},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)),
+				AcquireTime: ptr.To(metav1.NewMicroTime(renewed)), RenewTime: ptr.To(metav1.NewMicroTime(renewed))},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	held(now.Add(-30 * time.Second))
+	if _, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "bob (kubectl zz deploy) since 11:59:30 (30s ago)") {
+		t.Fatalf("deploy beside a live lock: %v", err)
+	}
+	held(now.Add(-2 * time.Minute))
+	if rev := deployOK(t, c, spec(t, "reg/shop:1", ""), 0); rev != 1 {
+		t.Fatalf("deploy after the lock lapsed recorded revision %d", rev)
+	}
+	if _, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the taken-over lock was not released: %v", err)
+	}
+}
+
+// TestLockForbidden: a user who may not create leases is warned and the
+// command goes on, as before the lock.
+func TestLockForbidden(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, LockName("shop"), errors.New("RBAC"))
+	})
+	var progress bytes.Buffer
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "warning: shop is changed without its lock: this user may not create leases in namespace "+ns) {
+		t.Errorf("no warning:\n%s", progress.String())
+	}
+}
