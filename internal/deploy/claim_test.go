@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -209,5 +210,92 @@ func TestFieldWriter(t *testing.T) {
 				t.Errorf("fieldWriter = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLatestWriterAndShared: the writer named is the latest by time, not by
+// place in the list; a field kubectl zz owns as well is no other writer's
+// (a mutation audit found both rules untested).
+func TestLatestWriterAndShared(t *testing.T) {
+	at := func(h, m int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 12, 6, h, m, 0, 0, time.UTC)} }
+	entry := func(manager string, when *metav1.Time, fields string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Time: when,
+			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+	}
+	replicas := `{"f:spec":{"f:replicas":{}}}`
+	template := `{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:a":{}}}}}}`
+	tests := []struct {
+		name    string
+		entries []metav1.ManagedFieldsEntry
+		leaf    string // leafWriter of spec.replicas
+		tmpl    string // fieldWriter of spec.template
+	}{
+		{name: "the later by time, listed first",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-edit", at(12, 5), replicas), entry("helm", at(12, 1), replicas)},
+			leaf:    " by kubectl-edit at 12:05:00"},
+		{name: "the later by time, listed last",
+			entries: []metav1.ManagedFieldsEntry{entry("helm", at(12, 1), template), entry("kubectl-edit", at(12, 5), template)},
+			tmpl:    " by kubectl-edit at 12:05:00"},
+		{name: "an entry without a time loses to one with",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-edit", at(12, 5), template), entry("old", nil, template)},
+			tmpl:    " by kubectl-edit at 12:05:00"},
+		{name: "shared with kubectl zz",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-scale", at(12, 5), replicas), entry(contract.ManagedBy, at(12, 1), replicas)}},
+	}
+	for _, tt := range tests {
+		if got := leafWriter(tt.entries, "spec", "replicas"); got != tt.leaf {
+			t.Errorf("%s: leafWriter = %q, want %q", tt.name, got, tt.leaf)
+		}
+		if got := fieldWriter(tt.entries, "spec", "template"); got != tt.tmpl {
+			t.Errorf("%s: fieldWriter = %q, want %q", tt.name, got, tt.tmpl)
+		}
+	}
+}
+
+// TestNewReplicaSetRefused: a refusal counts only when the ReplicaSet of
+// the Deployment's revision reports it; an older one's does not (the fix of
+// a refused spec is no failure), and with none of the revision the
+// Deployment's condition is trusted.
+func TestNewReplicaSetRefused(t *testing.T) {
+	refused := appsv1.ReplicaSetCondition{Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+		Message: `pods "shop-2-x" is forbidden: admission webhook "pods.zz.io" denied the request: ` + contract.WebhookRefusalPrefix + "pool critical is reserved"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, UID: "d-uid",
+		Annotations: map[string]string{contract.AnnotationDeploymentRevision: "2"}},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"zz.io/app": "shop"}}}}
+	rs := func(rev string, conds ...appsv1.ReplicaSetCondition) *appsv1.ReplicaSet {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "shop-" + rev, Namespace: ns, Labels: map[string]string{"zz.io/app": "shop"},
+			Annotations:     map[string]string{contract.AnnotationDeploymentRevision: rev},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop", UID: "d-uid", Controller: ptr.To(true)}}},
+			Status: appsv1.ReplicaSetStatus{Conditions: conds}}
+	}
+	tests := []struct {
+		name string
+		rss  []*appsv1.ReplicaSet
+		want bool
+	}{
+		{"only the old one refused", []*appsv1.ReplicaSet{rs("1", refused), rs("2")}, false},
+		{"the current one refused", []*appsv1.ReplicaSet{rs("1"), rs("2", refused)}, true},
+		{"a refusal no longer true", []*appsv1.ReplicaSet{rs("2", appsv1.ReplicaSetCondition{Type: refused.Type, Status: corev1.ConditionFalse, Reason: refused.Reason, Message: refused.Message})}, false},
+		{"none of the revision", []*appsv1.ReplicaSet{rs("1", refused)}, true},
+	}
+	for _, tt := range tests {
+		c := fake.NewClientset()
+		for _, r := range tt.rss {
+			if _, err := c.AppsV1().ReplicaSets(ns).Create(t.Context(), r, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := newReplicaSetRefused(t.Context(), c, d); got != tt.want {
+			t.Errorf("%s: newReplicaSetRefused = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestValidRevision: the bounds of a readable revision number.
+func TestValidRevision(t *testing.T) {
+	for n, want := range map[int64]bool{-1: false, 0: false, 1: true, maxRevision: true, maxRevision + 1: false} {
+		if validRevision(n) != want {
+			t.Errorf("validRevision(%d) = %v, want %v", n, !want, want)
+		}
 	}
 }

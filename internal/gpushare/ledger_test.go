@@ -211,3 +211,24 @@ func asking(memMiB int64, cards int) []corev1.Container {
 		contract.ResourceGPU:    *resource.NewQuantity(int64(cards), resource.DecimalSI),
 	}}}}
 }
+
+// TestLedgerCountsSlots: the device plugin advertises 2 slots per card
+// (capacity zz.io/gpu=2 on a 1-card node): a third pod on the card is
+// refused though memory is left, or the kubelet's Allocate would fail it
+// (a mutation audit: the per-card pod count could be always 0).
+func TestLedgerCountsSlots(t *testing.T) {
+	l := NewLedger()
+	n := gpuNode(t, "a", 16000)
+	n.Status.Capacity = corev1.ResourceList{contract.ResourceGPU: resource.MustParse("2")}
+	l.SetNode(n)
+	ok := 0
+	for i := range 3 {
+		uid := types.UID(fmt.Sprint("p", i))
+		if _, err := l.Reserve("a", types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, Request{MemMiB: 1000, Cards: 1}, BestFit, time.Now()); err == nil {
+			ok++
+		}
+	}
+	if ok != 2 {
+		t.Fatalf("%d reservations on a card of 2 slots, want 2", ok)
+	}
+}

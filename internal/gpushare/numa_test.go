@@ -314,3 +314,19 @@ func TestSameNUMA(t *testing.T) {
 		})
 	}
 }
+
+// TestSameNUMATwoCards: a 2-card pod bound to one NUMA node does not
+// straddle the sockets (the tests bound 1- and 3-card pods only: a
+// mutation audit).
+func TestSameNUMATwoCards(t *testing.T) {
+	twoSockets := []int64{0, 0, 0, 0, 1, 1, 1, 1}
+	cs := numaCards(80, []int64{48, 0, 0, 0, 48, 0, 0, 0}, twoSockets)
+	got, err := Choose(cs, Request{MemMiB: 30 * gib, Cards: 2, SameNUMA: true}, BestFit, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("Choose = %v, want [0 1] (one NUMA node)", got)
+	}
+}

@@ -632,3 +632,31 @@ func TestStrictestRatio(t *testing.T) {
 		}
 	}
 }
+
+// TestPoollessPodKeepsRequest: a pod in no pool (no default pool) that is
+// not placed keeps its own CPU request; only placed pods get the strictest
+// ratio (a mutation audit).
+func TestPoollessPodKeepsRequest(t *testing.T) {
+	p, err := Compile(Spec{LargestGPUCard: resource.MustParse("80Gi"),
+		Pools: map[string]PoolSpec{"a": {NodeSelector: map[string]string{"pool": "a"}, CPUOvercommitRatio: 0.5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "ns"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i",
+		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}}
+	if _, err := p.Mutate(pod, "ns"); err != nil {
+		t.Fatal(err)
+	}
+	if got := pod.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; got.String() != "100m" {
+		t.Fatalf("cpu request = %s, want 100m (pod in no pool, not placed)", got.String())
+	}
+}
+
+// TestCPUCountZero: a CPU limit of 0 gives NUM_CPUS 1 ("at least 1").
+func TestCPUCountZero(t *testing.T) {
+	c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0")}}}
+	if n, ok := cpuCount(c); !ok || n != "1" {
+		t.Fatalf("cpuCount(0) = %q, %v; want \"1\", true", n, ok)
+	}
+}
