@@ -3,6 +3,13 @@ package deploy
 import (
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
 )
 
 // TestSpecWords: the GPU refusals an app spec causes say the fix in the
@@ -55,6 +62,43 @@ func TestRefusedAtAdmission(t *testing.T) {
 	} {
 		if got := RefusedAtAdmission(tt.failure); got != tt.final {
 			t.Errorf("RefusedAtAdmission(%q) = %v, want %v", tt.failure, got, tt.final)
+		}
+	}
+}
+
+// TestSpecWordsOfTheWebhook: SpecWords reads the webhook's own refusals, as
+// its decision code words them today: a rewording there that SpecWords no
+// longer recognises fails here, not silently in the hint (a code review).
+func TestSpecWordsOfTheWebhook(t *testing.T) {
+	p, err := inject.Parse([]byte("largestGPUCard: 80Gi\ndefaultPool: general\npools:\n  general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := func(limits corev1.ResourceList) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "infer-1", Namespace: "ml"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "i", Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits}}}}}
+	}
+	for _, tt := range []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"cards without memory", pod(corev1.ResourceList{contract.ResourceGPU: resource.MustParse("2")}),
+			"; in the app spec: spec.gpus: 2 without spec.gpuMem"},
+		{"more than the largest card", pod(corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("100Gi")}),
+			"; in the app spec: spec.gpuMem: at most 80Gi"},
+	} {
+		_, err := p.Mutate(tt.pod, "ml")
+		if err == nil {
+			t.Fatalf("%s: the webhook admitted the pod", tt.name)
+		}
+		// As the ReplicaSet's condition carries it.
+		failure := `FailedCreate: pods "infer-1" is forbidden: admission webhook "pods.zz.io" denied the request: ` + contract.WebhookRefusalPrefix + err.Error()
+		if got := SpecWords(failure); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("%s: SpecWords of %q = %q, want %q", tt.name, failure, got, tt.want)
+		}
+		if !RefusedAtAdmission(failure) {
+			t.Errorf("%s: not read as a refusal at admission", tt.name)
 		}
 	}
 }
