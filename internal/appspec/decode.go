@@ -11,6 +11,8 @@ import (
 
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // MaxFileSize bounds a spec file; config files belong in it, images do not.
@@ -197,7 +199,7 @@ func foreign(file string, m map[string]any) *decoded {
 	kind, _ := m["kind"].(string)
 	api, _ := m["apiVersion"].(string)
 	_, meta := m["metadata"]
-	if kind == "" || kind == Kind || !(meta || api != "" && !strings.HasPrefix(api, "zz.io/")) {
+	if kind == "" || kind == Kind || !(meta || api != "" && !strings.HasPrefix(api, contract.Prefix)) {
 		return nil
 	}
 	what := "Kubernetes " + kind

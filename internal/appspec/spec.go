@@ -7,11 +7,13 @@ package appspec
 
 import (
 	"strings"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // APIVersion and Kind head every spec file.
 const (
-	APIVersion = "zz.io/v1"
+	APIVersion = contract.OutputAPIVersion
 	Kind       = "App"
 )
 

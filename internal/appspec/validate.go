@@ -11,10 +11,10 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
-
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -82,7 +82,7 @@ func (v *validator) name(name string) {
 		v.add("name", "missing", "name the app, e.g. name: shop")
 	case len(name) > maxNameLen:
 		v.add("name", fmt.Sprintf("%q is %d characters", name, len(name)), fmt.Sprintf("use at most %d", maxNameLen))
-	case strings.HasSuffix(name, "-canary"):
+	case strings.HasSuffix(name, contract.CanarySuffix):
 		v.add("name", fmt.Sprintf("%q ends in -canary", name), "choose another name: kubectl zz deploy --canary names the canary of an app <app>-canary")
 	case len(validation.IsDNS1035Label(name)) > 0:
 		v.add("name", fmt.Sprintf("%q is not a valid app name", name),

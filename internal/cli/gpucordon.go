@@ -147,7 +147,7 @@ func (o *GPUCordonOptions) patch(ctx context.Context, node *corev1.Node, next st
 	if err != nil {
 		return err
 	}
-	opts := metav1.PatchOptions{FieldManager: "kubectl-zz"}
+	opts := metav1.PatchOptions{FieldManager: contract.ManagedBy}
 	if o.DryRun == "server" {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}

@@ -1075,7 +1075,7 @@ func webhookAnswers(s *State) []Result {
 	case p.Answer != "":
 		// The zz webhook answered; it, or admission after it, refused the pod.
 		r.Status, r.Detail = OK, where+": "+p.Answer+"; the probe was then refused: "+msg
-	case strings.Contains(msg, "denied the request: "+contract.WebhookRefusalPrefix):
+	case deploy.RefusedByZZWebhook(msg):
 		r.Status, r.Detail = OK, where+" was refused by the zz webhook, so it answers: "+msg
 	case callFailed(msg, s.Webhooks):
 		r.Status, r.Detail = Fail, "the apiserver cannot call the webhook for "+where+", and refuses every pod creation it matches alike: "+msg

@@ -265,7 +265,7 @@ func TestAppStatus(t *testing.T) {
 	}
 	var apps []*AppStatus
 	for range 200 { // until the controller reports the canary ready
-		if apps, err = ListApps(ctx, c, ns); err != nil {
+		if apps, err = Statuses(ctx, c, Live(c), ns, ""); err != nil {
 			t.Fatal(err)
 		}
 		if len(apps) == 1 && apps[0].Health == HealthReady {

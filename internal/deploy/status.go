@@ -118,12 +118,6 @@ func NoApp(ns, app string) error {
 	return NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
 }
 
-// ListApps reads every app kubectl zz deployed in ns (every namespace when
-// ns is metav1.NamespaceAll), sorted by namespace and name.
-func ListApps(ctx context.Context, c kubernetes.Interface, ns string) ([]*AppStatus, error) {
-	return Statuses(ctx, c, Live(c), ns, "")
-}
-
 // A Reader gives status what it reads most of: the apps' Deployments,
 // their revision records (metadata only: labels and annotations) and pods,
 // each selected by a label selector in ns (every namespace for

@@ -298,9 +298,15 @@ func WebhookDown(replicaFailure string) string {
 // --timeout on one only repeats it (an app-developer audit); a
 // ResourceQuota's, which a pod going away lifts, is waited on.
 func RefusedAtAdmission(replicaFailure string) bool {
-	return strings.Contains(replicaFailure, "denied the request: "+contract.WebhookRefusalPrefix) ||
+	return RefusedByZZWebhook(replicaFailure) ||
 		strings.Contains(replicaFailure, "violates PodSecurity ") ||
 		limitRangeRefusal.MatchString(replicaFailure)
+}
+
+// RefusedByZZWebhook says whether an apiserver error or a ReplicaFailure
+// is the zz webhook's refusal of a pod.
+func RefusedByZZWebhook(msg string) bool {
+	return strings.Contains(msg, "denied the request: "+contract.WebhookRefusalPrefix)
 }
 
 // limitRangeRefusal matches the LimitRanger admission plugin's refusals

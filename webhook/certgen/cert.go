@@ -31,6 +31,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // Secret keys. tls.crt and tls.key are what the webhook serves (and what
@@ -45,8 +47,8 @@ const (
 // LabelManagedBy=ManagedBy marks a Secret certgen made; certgen replaces a
 // bad certificate only in a Secret carrying it, never an admin's own.
 const (
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "zz-webhook-certgen"
+	LabelManagedBy = contract.LabelK8sManagedBy
+	ManagedBy      = contract.CertgenName
 )
 
 // Config says what certificate the Secret must hold.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/webhook/certgen"
 )
@@ -50,7 +51,7 @@ func certgenMain(args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	defer klog.Flush()
-	rc, err := kubeconfig.Load(kube, "zz-webhook-certgen")
+	rc, err := kubeconfig.Load(kube, contract.CertgenName)
 	if err != nil {
 		klog.ErrorS(err, "certgen failed")
 		return 1
