@@ -67,24 +67,18 @@ func (errs Errors) Error() string {
 // Is makes errors.Is(err, ErrInvalid) hold.
 func (errs Errors) Is(target error) bool { return target == ErrInvalid }
 
-// Load decodes, defaults and validates the spec file data named file. The
+// Load decodes, defaults and validates the spec file data named file, as
+// kubectl zz deploy -f does with one file and no flags (DecodeLayers). The
 // returned error is an Errors listing every problem.
 func Load(file string, data []byte) (*App, error) {
-	d := decodeFile(file, data)
-	if d.fatal {
-		return nil, d.errs
+	l, err := DecodeLayers([]Source{{Name: file, Data: data}}, nil)
+	if err != nil {
+		return nil, err
 	}
-	app, errs := d.app()
-	if len(errs) > 0 {
+	if errs := l.Validate(); len(errs) > 0 {
 		return nil, errs
 	}
-	// Every problem at once: an unknown field (a typo) or a value of the
-	// wrong type does not hide the values that are wrong.
-	app.Default()
-	if errs := append(d.errs, without(app.Validate(file), d.bad)...); len(errs) > 0 {
-		return nil, errs
-	}
-	return app, nil
+	return l.App, nil
 }
 
 // Decode parses data strictly: YAML or JSON, one document, no unknown or
