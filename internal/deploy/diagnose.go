@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,10 @@ type Problem struct {
 	// killed (exit 137, not by the kernel's OOM killer): the zz device
 	// plugin's over-request kill, whose event ExplainStarting adds.
 	GPUKilled bool
+	// Unhealthy says a running container fails its readiness probe: the
+	// kubelet's Unhealthy event says how (a 404, a refused connection),
+	// which ExplainStarting adds.
+	Unhealthy bool
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -138,7 +143,8 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 	running, ready := 0, 0
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.State.Running != nil && !cs.Ready {
-			return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("container %s runs but its readiness probe fails", cs.Name)}, true
+			return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: true,
+				Detail: fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))}, true
 		}
 		if cs.State.Running != nil {
 			running++
@@ -154,6 +160,27 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			pod.Spec.NodeName, pod.Spec.NodeName)}, true
 	}
 	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+}
+
+// probeOf is " (GET /health on port http)" for the readiness probe of
+// pod's container name, as kubectl describe pod names it; "" for none.
+func probeOf(pod *corev1.Pod, name string) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name != name || c.ReadinessProbe == nil {
+			continue
+		}
+		switch h := c.ReadinessProbe.ProbeHandler; {
+		case h.HTTPGet != nil:
+			return fmt.Sprintf(" (%s %s on port %s)", cmp.Or(string(h.HTTPGet.Scheme), "HTTP")+" GET", cmp.Or(h.HTTPGet.Path, "/"), h.HTTPGet.Port.String())
+		case h.TCPSocket != nil:
+			return " (TCP connect to port " + h.TCPSocket.Port.String() + ")"
+		case h.GRPC != nil:
+			return fmt.Sprintf(" (gRPC health on port %d)", h.GRPC.Port)
+		case h.Exec != nil:
+			return " (exec " + strings.Join(h.Exec.Command, " ") + ")"
+		}
+	}
+	return ""
 }
 
 // UntriedAfter is how long a pod may wait with no scheduler's verdict
@@ -266,15 +293,20 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 	looked := 0
 	for i := range problems {
 		p := &problems[i]
-		if !p.Starting && !p.GPUKilled || looked == maxEventLookups {
+		if !p.Starting && !p.GPUKilled && !p.Unhealthy || looked == maxEventLookups {
 			continue
 		}
 		looked++
 		terms := []fields.Selector{fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
 			fields.OneTermEqualSelector("involvedObject.name", p.Pod), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)}
 		reason := ""
-		if p.GPUKilled {
+		switch {
+		case p.GPUKilled:
 			reason = contract.ReasonGPUMemoryOverRequestKilled
+		case p.Unhealthy:
+			reason = "Unhealthy" // the kubelet's failed probe
+		}
+		if reason != "" {
 			terms = append(terms, fields.OneTermEqualSelector("reason", reason))
 		}
 		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(terms...).String()})
@@ -295,6 +327,11 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		case latest == nil:
 		case p.GPUKilled:
 			p.Detail += "; the zz device plugin " + strings.TrimSpace(latest.Message)
+		case p.Unhealthy:
+			p.Detail += ": " + strings.TrimSpace(latest.Message)
+			if strings.Contains(latest.Message, "statuscode: 404") {
+				p.Detail += "; the app answers 404 there: set spec.healthPath to a path it serves (or deploy --debug to look inside)"
+			}
 		default:
 			p.Reason, p.Detail = latest.Reason, strings.TrimSpace(latest.Message)
 		}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -313,6 +314,35 @@ func TestExplainStarting(t *testing.T) {
 	}
 	if len(st.Issues) != 1 || st.Issues[0].Reason != "FailedMount" {
 		t.Errorf("status issues %+v", st.Issues)
+	}
+}
+
+// TestExplainUnhealthy: a running container failing its readiness probe
+// is said with the probe and the kubelet's Unhealthy event, and a 404 with
+// the spec field that fixes it (an app-developer audit: "its readiness
+// probe fails" alone).
+func TestExplainUnhealthy(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	p := pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
+	p.Spec.Containers = []corev1.Container{{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromString("http")}}}}}
+	pr, ok := PodProblem(p)
+	if !ok || pr.String() != "NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails" || !pr.Unhealthy {
+		t.Fatalf("PodProblem = %+v, %v", pr, ok)
+	}
+	unhealthy := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: ns},
+		Type: corev1.EventTypeWarning, Reason: "Unhealthy", Message: "Readiness probe failed: HTTP probe failed with statuscode: 404", LastTimestamp: metav1.NewTime(t0)}
+	problems := []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(p, unhealthy), ns, problems)
+	want := "NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails: Readiness probe failed: HTTP probe failed with statuscode: 404; the app answers 404 there: set spec.healthPath to a path it serves (or deploy --debug to look inside)"
+	if got := problems[0].String(); got != want {
+		t.Errorf("explained = %q\nwant %q", got, want)
+	}
+	problems = []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(p), ns, problems)
+	if got := problems[0].String(); got != pr.String() {
+		t.Errorf("with no event: %q", got)
 	}
 }
 
