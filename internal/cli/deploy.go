@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -15,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -217,8 +221,67 @@ func (o *DeployOptions) Validate() error {
 	return nil
 }
 
+// specWarnings are what the spec asks that will not happen as written:
+// said on stderr, the deploy goes on (as kubectl's warnings).
+func (o *DeployOptions) specWarnings() []string {
+	var w []string
+	s, image := o.app.Spec, o.app.Spec.Image
+	if tag := appspec.ImageTag(image); !strings.Contains(image, "@") && (tag == "" || tag == "latest") {
+		w = append(w, fmt.Sprintf("image %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
+			image, cmp.Or(tag, "none, so latest")))
+	}
+	if s.HPA != nil && o.given.Spec.Replicas != nil {
+		w = append(w, fmt.Sprintf("spec.replicas %d is ignored: spec.hpa sets the replicas (%d to %d); raise hpa.min for more", *o.given.Spec.Replicas, s.HPA.Min, s.HPA.Max))
+	}
+	return w
+}
+
+// missingRefs says which Secrets and ConfigMaps the spec names do not exist
+// in t's namespace: the pods would wait on them (CreateContainerConfigError)
+// after the rollout began. One the user may not read is not judged.
+func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
+	type ref struct{ kind, name, field string }
+	var refs []ref
+	s := o.app.Spec
+	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
+		refs = append(refs, ref{"secret", s.SecretEnv[k].Secret, "spec.secretEnv." + k})
+	}
+	for i, e := range s.EnvFrom {
+		if e.Secret != "" {
+			refs = append(refs, ref{"secret", e.Secret, fmt.Sprintf("spec.envFrom[%d]", i)})
+		} else {
+			refs = append(refs, ref{"configmap", e.ConfigMap, fmt.Sprintf("spec.envFrom[%d]", i)})
+		}
+	}
+	for i, name := range s.ImagePullSecrets {
+		refs = append(refs, ref{"secret", name, fmt.Sprintf("spec.imagePullSecrets[%d]", i)})
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range refs {
+		var err error
+		if seen[r.kind+"/"+r.name] {
+			continue
+		}
+		seen[r.kind+"/"+r.name] = true
+		if r.kind == "secret" {
+			_, err = t.client.CoreV1().Secrets(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
+		} else {
+			_, err = t.client.CoreV1().ConfigMaps(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
+		}
+		if apierrors.IsNotFound(err) {
+			out = append(out, fmt.Sprintf("%s %q (%s) does not exist in namespace %s: the pods will not start until it does (kubectl create %s ... -n %s)",
+				r.kind, r.name, r.field, t.namespace, r.kind, t.namespace))
+		}
+	}
+	return out
+}
+
 // Run prints (--dry-run) or deploys the app.
 func (o *DeployOptions) Run(cmd *cobra.Command) error {
+	for _, w := range o.specWarnings() {
+		fmt.Fprintln(o.ErrOut, "warning: "+w)
+	}
 	if o.DryRun {
 		return printObjects(render.Render(o.app, render.Options{Namespace: o.targets[0].namespace, Debug: o.Debug}), o.Output, o.Out)
 	}
@@ -230,6 +293,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		fmt.Fprintf(o.ErrOut, "warning: --debug deploys %s without readiness or liveness probes: Ready will say only that its containers started, and a hung process is not restarted; deploy without --debug to bring them back\n", o.app.Name)
 	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+		for _, w := range o.missingRefs(cmd.Context(), t) {
+			fmt.Fprintln(progress, "warning: "+w)
+		}
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),
 			App:     o.app, Given: o.given, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,

@@ -380,3 +380,45 @@ func TestReadSpecStopsWithTheCommand(t *testing.T) {
 		t.Fatal("readSpec went on after its context ended")
 	}
 }
+
+// TestDeployWarnings: a mutable tag, replicas an HPA overrides, and a
+// Secret or ConfigMap the spec names that the namespace lacks are said on
+// stderr; a pinned spec with its references there says nothing.
+func TestDeployWarnings(t *testing.T) {
+	load := func(spec string) *DeployOptions {
+		t.Helper()
+		l, err := appspec.DecodeLayers([]appspec.Source{{Name: "zz.yaml", Data: []byte("name: shop\nspec:\n  type: web\n" + spec)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &DeployOptions{given: l.App.Clone()}
+		if errs := l.Validate(); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		o.app = l.App
+		return o
+	}
+	for _, tt := range []struct{ spec, want string }{
+		{"  image: reg/shop:latest\n", "image reg/shop:latest has a mutable tag (latest)"},
+		{"  image: reg/shop\n  version: '1'\n", "image reg/shop has a mutable tag (none, so latest)"},
+		{"  image: reg/shop:1\n  replicas: 7\n  hpa: {min: 2, max: 6}\n", "spec.replicas 7 is ignored: spec.hpa sets the replicas (2 to 6); raise hpa.min for more"},
+		{"  image: reg/shop@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd\n  version: '1'\n", ""},
+		{"  image: reg/shop:1\n  hpa: {min: 2, max: 6}\n", ""},
+	} {
+		got := strings.Join(load(tt.spec).specWarnings(), "\n")
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: warnings %q, want %q", tt.spec, got, tt.want)
+		}
+	}
+	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n")
+	c := fakeClient(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns-a"}})
+	got := o.missingRefs(t.Context(), target{namespace: "ns-a", client: c})
+	want := []string{
+		`secret "nope" (spec.secretEnv.TOKEN) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+		`configmap "common" (spec.envFrom[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create configmap ... -n ns-a)`,
+		`secret "login" (spec.imagePullSecrets[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("missing refs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
