@@ -188,6 +188,9 @@ func TestValidationErrors(t *testing.T) {
 		{name: "root with restricted", spec: "type: web\n  image: a:1\n  securityContext: {runAsUser: 0, restricted: true}", want: "spec.securityContext.runAsUser: 0 is root, which runAsNonRoot (and restricted) refuses"},
 		{name: "negative group", spec: "type: web\n  image: a:1\n  securityContext: {fsGroup: -1}", want: "spec.securityContext.fsGroup: -1 is out of range"},
 		{name: "unknown security field", spec: "type: web\n  image: a:1\n  securityContext: {privileged: true}", want: "spec.securityContext.privileged: unknown field"},
+		{name: "ingress tls secret name", spec: "type: web\n  image: a:1\n  ingress: {host: shop.example.com, tlsSecret: Shop_TLS}", want: `spec.ingress.tlsSecret: "Shop_TLS" is not an object name`},
+		{name: "ingress annotation key", spec: "type: web\n  image: a:1\n  ingress: {host: shop.example.com, annotations: {'bad key': x}}", want: "spec.ingress.annotations.bad key: is not a valid annotation key"},
+		{name: "ingress wildcard in the middle", spec: "type: web\n  image: a:1\n  ingress: {host: 'shop.*.example.com'}", want: `spec.ingress.host: "shop.*.example.com" is not a host name`},
 		{name: "grace period within the drain", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 5s", want: "spec.terminationGracePeriod: 5s ends within the 10s drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM; use at least 15s, or set spec.preStop to replace the drain"},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},
 		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},
@@ -336,5 +339,13 @@ func TestGPUsRecorded(t *testing.T) {
 		if err != nil || string(out) != rec {
 			t.Errorf("record %s\nmarshals back as %s (%v)", rec, out, err)
 		}
+	}
+}
+
+// TestIngressWildcardHost: a wildcard host, which an Ingress takes, passes
+// (an app-developer audit: per-tenant SaaS hosts were refused).
+func TestIngressWildcardHost(t *testing.T) {
+	if _, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  ingress: {host: '*.example.com', tlsSecret: wildcard-tls}\n")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -36,6 +36,7 @@ func (a *App) Clone() *App {
 	s.PreStop = slices.Clone(s.PreStop)
 	if s.Ingress != nil {
 		in := *s.Ingress
+		in.Annotations = maps.Clone(in.Annotations)
 		s.Ingress = &in
 	}
 	if s.HPA != nil {

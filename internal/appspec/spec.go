@@ -188,6 +188,12 @@ type Ingress struct {
 	Host      string `json:"host"`
 	Path      string `json:"path,omitempty"`
 	ClassName string `json:"className,omitempty"`
+	// TLSSecret serves Host over HTTPS with the certificate in this Secret
+	// (cert-manager's ingress-shim issues it when Annotations ask).
+	TLSSecret string `json:"tlsSecret,omitempty"`
+	// Annotations go on the Ingress alone (an ingress controller's
+	// settings, a certificate issuer): spec.annotations would roll the pods.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // HPA scales the app on CPU use between Min and Max replicas.

@@ -322,8 +322,16 @@ func (v *validator) ingress(s *Spec) {
 	if s.Type == TypeWorker || s.Type == TypeRPC {
 		v.add("spec.ingress", fmt.Sprintf("a %s app is not served over HTTP", s.Type), "remove spec.ingress or use type web or java")
 	}
-	if len(validation.IsDNS1123Subdomain(in.Host)) > 0 {
-		v.add("spec.ingress.host", fmt.Sprintf("%q is not a host name", in.Host), "use e.g. shop.example.com")
+	if len(validation.IsDNS1123Subdomain(in.Host)) > 0 && len(validation.IsWildcardDNS1123Subdomain(in.Host)) > 0 {
+		v.add("spec.ingress.host", fmt.Sprintf("%q is not a host name", in.Host), "use e.g. shop.example.com, or *.example.com for every subdomain")
+	}
+	if in.TLSSecret != "" {
+		v.objectName("spec.ingress.tlsSecret", in.TLSSecret)
+	}
+	for _, k := range sortedKeys(in.Annotations) {
+		if len(validation.IsQualifiedName(k)) > 0 {
+			v.add("spec.ingress.annotations."+k, "is not a valid annotation key", "use e.g. cert-manager.io/cluster-issuer")
+		}
 	}
 	if !strings.HasPrefix(in.Path, "/") {
 		v.add("spec.ingress.path", fmt.Sprintf("%q is not a URL path", in.Path), "use e.g. /")

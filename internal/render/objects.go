@@ -1,6 +1,8 @@
 package render
 
 import (
+	"maps"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -93,6 +95,15 @@ func (r *renderer) ingress() *networkingv1.Ingress {
 	}
 	if in.ClassName != "" {
 		ing.Spec.IngressClassName = ptr.To(in.ClassName)
+	}
+	if in.TLSSecret != "" {
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{in.Host}, SecretName: in.TLSSecret}}
+	}
+	if len(in.Annotations) > 0 {
+		if ing.Annotations == nil {
+			ing.Annotations = map[string]string{}
+		}
+		maps.Copy(ing.Annotations, in.Annotations)
 	}
 	return ing
 }
