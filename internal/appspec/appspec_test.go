@@ -191,6 +191,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "ingress tls secret name", spec: "type: web\n  image: a:1\n  ingress: {host: shop.example.com, tlsSecret: Shop_TLS}", want: `spec.ingress.tlsSecret: "Shop_TLS" is not an object name`},
 		{name: "ingress annotation key", spec: "type: web\n  image: a:1\n  ingress: {host: shop.example.com, annotations: {'bad key': x}}", want: "spec.ingress.annotations.bad key: is not a valid annotation key"},
 		{name: "ingress wildcard in the middle", spec: "type: web\n  image: a:1\n  ingress: {host: 'shop.*.example.com'}", want: `spec.ingress.host: "shop.*.example.com" is not a host name`},
+		{name: "YAML 1.1 boolean key", spec: "type: web\n  image: a:1\n  env: {Y: '1', 'N': '0'}", want: `zz.yaml: spec.env.Y: the key Y (line 5) is read as true by YAML 1.1, as Kubernetes tools read it; quote it: "Y"`},
+		{name: "YAML 1.1 boolean keys, each", spec: "type: web\n  image: a:1\n  labels: {on: a}\n  env: {OFF: b}", want: `spec.env.OFF: the key OFF (line 6) is read as false by YAML 1.1`},
 		{name: "grace period within the drain", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 5s", want: "spec.terminationGracePeriod: 5s ends within the 10s drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM; use at least 15s, or set spec.preStop to replace the drain"},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},
 		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -145,6 +146,9 @@ func decodeFile(file string, data []byte) *decoded {
 	if len(docs) == 0 {
 		return fatal(file, "file is empty", "write at least name, spec.type and spec.image")
 	}
+	if errs := yaml11Keys(file, docs[0]); len(errs) > 0 {
+		return &decoded{name: file, errs: errs, fatal: true}
+	}
 	js, err := yaml.YAMLToJSONStrict(docs[0])
 	if err != nil {
 		return fatal(file, "not valid YAML: "+trimYAMLErr(err), "check indentation and that no key appears twice")
@@ -175,6 +179,56 @@ func decodeFile(file string, data []byte) *decoded {
 		return d
 	}
 	return decodeMap(file, m)
+}
+
+// yaml11Bools are the plain scalars YAML 1.1 reads as booleans and YAML
+// 1.2 as strings: y, yes, on, n, no, off, in their three cases.
+var yaml11Bools = map[string]bool{}
+
+func init() {
+	for _, w := range []string{"y", "yes", "on", "n", "no", "off"} {
+		yaml11Bools[w], yaml11Bools[strings.ToUpper(w)], yaml11Bools[strings.ToUpper(w[:1])+w[1:]] = true, true, true
+	}
+}
+
+// yaml11Keys finds the map keys of doc that YAML 1.1 reads as booleans:
+// Kubernetes' YAML reader (and so this one) turns env: {Y: "1"} into an
+// env var named "true" without a word (an app-developer audit). Each is
+// refused with its line and the quoting that keeps it. A doc that does not
+// parse is left to the strict decode, which says why.
+func yaml11Keys(file string, doc []byte) Errors {
+	var root yamlv3.Node
+	if yamlv3.Unmarshal(doc, &root) != nil {
+		return nil
+	}
+	var errs Errors
+	var walk func(n *yamlv3.Node, path string)
+	walk = func(n *yamlv3.Node, path string) {
+		switch n.Kind {
+		case yamlv3.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yamlv3.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := strings.TrimPrefix(path+"."+k.Value, ".")
+				if k.Kind == yamlv3.ScalarNode && k.Style == 0 && yaml11Bools[k.Value] {
+					as := map[bool]string{true: "true", false: "false"}[slices.Contains([]string{"y", "yes", "on"}, strings.ToLower(k.Value))]
+					errs = append(errs, &FieldError{File: file, Field: p,
+						Msg: fmt.Sprintf("the key %s (line %d) is read as %s by YAML 1.1, as Kubernetes tools read it", k.Value, k.Line, as),
+						Fix: fmt.Sprintf("quote it: %q", k.Value)})
+				}
+				walk(v, p)
+			}
+		case yamlv3.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(&root, "")
+	return errs
 }
 
 // decodeMap checks m, a JSON object decoded with UseNumber, against App,
