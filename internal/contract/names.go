@@ -222,6 +222,10 @@ const (
 	// Deployment meanwhile, and stops without recording (or rolling back)
 	// what is no longer its rollout.
 	AnnotationApplyID = Prefix + "apply-id"
+	// AnnotationObjects on a revision record lists the objects the revision
+	// applied, "Kind/name" comma-separated, so status reads which are gone
+	// without reading the record's data.
+	AnnotationObjects = Prefix + "objects"
 	// AnnotationDeploymentRevision is the Deployment controller's rollout
 	// counter on Deployments and ReplicaSets.
 	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"

@@ -494,3 +494,34 @@ func TestDeployAfterRestartKeepsItsPods(t *testing.T) {
 		t.Errorf("the restart stamp after a new version: %v, %v", err, d.Spec.Template.Annotations)
 	}
 }
+
+// TestMissingObjectIsDrift: an object of the latest revision deleted by
+// hand (the Service) is drift that status names, where it showed the app
+// Ready and undrifted (a concurrency audit); a record written before the
+// object list is not judged.
+func TestMissingObjectIsDrift(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
+		t.Fatalf("after the deploy: %v, drift %v", err, st.Drift)
+	}
+	if err := c.CoreV1().Services(ns).Delete(t.Context(), "shop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil || len(st.Drift) != 1 || st.Drift[0] != "service shop of revision 1 is missing: deleted outside kubectl zz (kubectl zz deploy or rollback applies it again)" {
+		t.Fatalf("after deleting the Service: %v, drift %q", err, st.Drift)
+	}
+	rec, err := c.CoreV1().Secrets(ns).Get(t.Context(), RecordName("shop", 1), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(rec.Annotations, contract.AnnotationObjects)
+	if _, err := c.CoreV1().Secrets(ns).Update(t.Context(), rec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
+		t.Errorf("an older record: %v, drift %q", err, st.Drift)
+	}
+}

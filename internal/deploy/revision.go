@@ -60,6 +60,9 @@ type Revision struct {
 	// applyID is the token of the command that applied the revision
 	// (contract.AnnotationApplyID), "" in records older than it.
 	applyID string
+	// names are the objects it applied, "Kind/name" (AnnotationObjects);
+	// nil in a record written before them.
+	names []string
 	// keepsTemplate: the revision changes no pod template (a scale), so
 	// no change cause is stamped (cause).
 	keepsTemplate bool
@@ -184,6 +187,7 @@ func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
 				contract.AnnotationDeployedBy:  rev.User,
 				contract.AnnotationDeployedAt:  rev.Time.UTC().Format(time.RFC3339),
 				contract.AnnotationChangeCause: rev.ChangeCause,
+				contract.AnnotationObjects:     objectNames(rev.objects),
 			},
 		},
 		Type: corev1.SecretType(contract.SecretTypeRevision),
@@ -414,7 +418,25 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
 		applyID: s.Annotations[contract.AnnotationApplyID],
+		names:   splitNames(s.Annotations[contract.AnnotationObjects]),
 	}, nil
+}
+
+// objectNames is "Kind/name,..." of objs, as AnnotationObjects holds them.
+func objectNames(objs []render.Object) string {
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.GetObjectKind().GroupVersionKind().Kind + "/" + o.GetName()
+	}
+	return strings.Join(names, ",")
+}
+
+// splitNames reads AnnotationObjects; nil for a record written before it.
+func splitNames(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // record stores rev and trims the history to limit records (oldest first).

@@ -210,6 +210,9 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	// Apps by namespace/name: several namespaces may hold one of a name.
 	apps := map[string]*AppStatus{}
 	tokens := map[string]string{} // the latest record's apply token, per app
+	names := map[string][]string{} // the latest record's objects, per app
+	present := map[string]bool{}   // "app key/Kind/name" of the live objects
+	listed := map[string]bool{deploymentOps.kind: true} // kinds read
 	recorded := map[string]bool{} // apps with a record, readable or not
 	older := map[string]int64{}   // "app key/token" -> the revision that recorded it
 	get := func(ns, name string) (*AppStatus, string) {
@@ -235,7 +238,7 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		}
 		if st, key := get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
-			tokens[key] = rev.applyID
+			tokens[key], names[key] = rev.applyID, rev.names
 		}
 	}
 	failures := map[string][]PodIssue{}
@@ -245,6 +248,7 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		if name == "" {
 			continue
 		}
+		present[d.Namespace+"/"+name+"/"+deploymentOps.kind+"/"+d.Name] = true
 		if d.Name != name && !liveCanary(d, name) {
 			continue // the app's labels on another's Deployment
 		}
@@ -288,7 +292,9 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		} else if err != nil {
 			return nil, fmt.Errorf("list %ss %s: %w", strings.ToLower(k.kind), where, err)
 		}
+		listed[k.kind] = true
 		for _, o := range objs {
+			present[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]+"/"+k.kind+"/"+o.GetName()] = true
 			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
 			if !writtenByZZ(o) {
 				continue // the app's labels on another's object: not the app's
@@ -296,6 +302,21 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 			if w := fieldWriter(o.GetManagedFields(), k.whole.path...); st != nil && w != "" {
 				st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
 					strings.ToLower(k.kind), o.GetName(), k.whole.name, w))
+			}
+		}
+	}
+	// An object of the latest revision that is gone (deleted by hand, or
+	// by another tool): nothing else would say so while the rest runs.
+	for key, objs := range names {
+		st := apps[key]
+		if st == nil || st.Stable == nil && st.Canary == nil {
+			continue // Missing: status says the Deployment is gone
+		}
+		for _, o := range objs {
+			kind, name, _ := strings.Cut(o, "/")
+			if listed[kind] && !present[key+"/"+o] {
+				st.Drift = append(st.Drift, fmt.Sprintf("%s %s of revision %d is missing: deleted outside kubectl zz (kubectl zz deploy or rollback applies it again)",
+					strings.ToLower(kind), name, st.Revision))
 			}
 		}
 	}
