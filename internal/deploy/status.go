@@ -209,12 +209,12 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	}
 	// Apps by namespace/name: several namespaces may hold one of a name.
 	apps := map[string]*AppStatus{}
-	tokens := map[string]string{} // the latest record's apply token, per app
-	names := map[string][]string{} // the latest record's objects, per app
-	present := map[string]bool{}   // "app key/Kind/name" of the live objects
+	tokens := map[string]string{}                       // the latest record's apply token, per app
+	names := map[string][]string{}                      // the latest record's objects, per app
+	present := map[string]bool{}                        // "app key/Kind/name" of the live objects
 	listed := map[string]bool{deploymentOps.kind: true} // kinds read
-	recorded := map[string]bool{} // apps with a record, readable or not
-	older := map[string]int64{}   // "app key/token" -> the revision that recorded it
+	recorded := map[string]bool{}                       // apps with a record, readable or not
+	older := map[string]int64{}                         // "app key/token" -> the revision that recorded it
 	get := func(ns, name string) (*AppStatus, string) {
 		key := ns + "/" + name
 		if apps[key] == nil {
