@@ -162,42 +162,40 @@ func (w *watching) settled() bool {
 }
 
 func (w *watching) Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error) {
-	if !w.deps.usable() {
-		return read(ctx, w.deps, func(ctx context.Context) ([]appsv1.Deployment, error) { return w.live.Deployments(ctx, ns, sel) })
-	}
-	return stored(w.deps, ns, sel, func(o any) (appsv1.Deployment, bool) {
-		d, ok := o.(*appsv1.Deployment)
-		if !ok {
-			return appsv1.Deployment{}, false
-		}
-		return *d, true
-	})
+	return fromInformer(ctx, w.deps, ns, sel, w.live.Deployments, deref[appsv1.Deployment])
 }
 
 func (w *watching) Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error) {
-	if !w.pods.usable() {
-		return read(ctx, w.pods, func(ctx context.Context) ([]corev1.Pod, error) { return w.live.Pods(ctx, ns, sel) })
-	}
-	return stored(w.pods, ns, sel, func(o any) (corev1.Pod, bool) {
-		p, ok := o.(*corev1.Pod)
-		if !ok {
-			return corev1.Pod{}, false
-		}
-		return *p, true
-	})
+	return fromInformer(ctx, w.pods, ns, sel, w.live.Pods, deref[corev1.Pod])
 }
 
 func (w *watching) Records(ctx context.Context, ns, sel string) ([]corev1.Secret, error) {
-	if !w.records.usable() {
-		return read(ctx, w.records, func(ctx context.Context) ([]corev1.Secret, error) { return w.live.Records(ctx, ns, sel) })
-	}
-	return stored(w.records, ns, sel, func(o any) (corev1.Secret, bool) {
+	return fromInformer(ctx, w.records, ns, sel, w.live.Records, func(o any) (corev1.Secret, bool) {
 		m, ok := o.(*metav1.PartialObjectMetadata)
 		if !ok {
 			return corev1.Secret{}, false
 		}
 		return corev1.Secret{ObjectMeta: m.ObjectMeta, Type: contract.SecretTypeRevision}, true
 	})
+}
+
+// fromInformer is what i holds in ns matching sel (as), or the live list
+// while i is not usable.
+func fromInformer[T any](ctx context.Context, i *informed, ns, sel string, live func(context.Context, string, string) ([]T, error), as func(any) (T, bool)) ([]T, error) {
+	if !i.usable() {
+		return read(ctx, i, func(ctx context.Context) ([]T, error) { return live(ctx, ns, sel) })
+	}
+	return stored(i, ns, sel, as)
+}
+
+// deref is the T an informer's *T holds.
+func deref[T any](o any) (T, bool) {
+	p, ok := o.(*T)
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return *p, true
 }
 
 // stored is what i holds in ns (every namespace for "") matching sel,
