@@ -92,7 +92,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 	if o.Revision > 0 {
 		return o.objects(cmd)
 	}
-	header := []string{"REVISION", "VERSION", "IMAGE", "DEPLOYED", "BY", "CHANGE-CAUSE"}
+	header := []string{"REVISION", "VERSION", "IMAGE", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE"} // as status and helm history name them
 	if o.print.wide() {
 		// What else a revision holds: a canary, its objects, the spec
 		// history --spec and diff --spec read.
