@@ -420,5 +420,11 @@ func (s Status) String() string {
 		// kubectl rollout status: "Waiting for deployment spec update to be observed".
 		return fmt.Sprintf("%d/%d ready, %d total, new spec not yet seen by the Deployment controller", s.Ready, s.Want, s.Total)
 	}
-	return fmt.Sprintf("%d/%d ready, %d/%d updated, %d total", s.Ready, s.Want, s.Updated, s.Want, s.Total)
+	out := fmt.Sprintf("%d/%d ready, %d/%d updated, %d total", s.Ready, s.Want, s.Updated, s.Want, s.Total)
+	if extra := s.Total - s.Want; s.Updated >= s.Want && extra > 0 {
+		// kubectl rollout status: "N old replicas are pending termination";
+		// after a scale down, "7/5 ready" alone read as a miscount.
+		out += fmt.Sprintf(", %d pending termination", extra)
+	}
+	return out
 }

@@ -170,6 +170,10 @@ func TestRolloutStatus(t *testing.T) {
 			t.Errorf("%s: complete = %v", tt.name, got)
 		}
 	}
+	// After a scale down from 4 to 3, as kubectl rollout status says it.
+	if got, want := RolloutStatus(d(2, 2, 3, 4, 4, 4)).String(), "4/3 ready, 4/3 updated, 4 total, 1 pending termination"; got != want {
+		t.Errorf("scaled-down status = %q, want %q", got, want)
+	}
 	// Before the controller sees a new spec the counts are the last
 	// rollout's: they must not read as this one's progress.
 	if got, want := RolloutStatus(d(3, 2, 3, 3, 3, 3)).String(), "3/3 ready, 3 total, new spec not yet seen by the Deployment controller"; got != want {
