@@ -308,8 +308,13 @@ func viewHint(err error, nodes []string) error {
 // namespace as their annotations record them, and says so once.
 func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot, error) {
 	snap, err := gpuinspect.Collect(cmd.Context(), t.client, o.Nodes)
-	if err == nil || !o.Pods || len(o.Nodes) > 0 || !apierrors.IsForbidden(err) {
+	if err == nil || !apierrors.IsForbidden(err) {
 		return snap, err
+	}
+	if !o.Pods || len(o.Nodes) > 0 {
+		// A namespace developer (edit, view) reads no nodes: say what is
+		// theirs to read (an app-developer audit).
+		return nil, fmt.Errorf("%w; the cards' view reads every node and pod of the cluster, which a namespace role does not: kubectl zz gpu --pods shows this namespace's GPU pods, and a cluster admin the rest (a GPU app refused for its size is told the largest card in the refusal)", err)
 	}
 	ns := t.namespace
 	if o.AllNamespaces {

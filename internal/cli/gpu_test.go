@@ -218,6 +218,10 @@ func TestGPUPodsForTenant(t *testing.T) {
 			t.Errorf("%v: err = %v, want the refusal", args, err)
 		}
 	}
+	// The cards' view says what the developer may read instead.
+	if _, _, err := zz("gpu"); err == nil || !strings.Contains(err.Error(), "kubectl zz gpu --pods shows this namespace's GPU pods") {
+		t.Errorf("gpu: err = %v, want what to run instead", err)
+	}
 }
 
 func TestGPUFit(t *testing.T) {
