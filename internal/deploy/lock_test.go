@@ -140,10 +140,10 @@ func TestLapsedLockTakenOver(t *testing.T) {
 // command goes on, as before the lock.
 func TestLockForbidden(t *testing.T) {
 	c := fake.NewClientset()
-	startController(t, c)
 	c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, LockName("shop"), errors.New("RBAC"))
 	})
+	startController(t, c) // after the reactor: the fake's reactors are not safe to add while it runs
 	var progress bytes.Buffer
 	o := opts()
 	o.Progress = &progress
