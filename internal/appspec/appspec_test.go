@@ -82,12 +82,13 @@ func TestValidationErrors(t *testing.T) {
 		{name: "two tags", spec: "type: web\n  image: registry.local/shop:1.0:2\n  version: '2'", want: `spec.image: "registry.local/shop:1.0:2": it has two tags`},
 		{name: "bad tag beside a version", spec: "type: web\n  image: registry.local/shop:.1\n  version: '1'", want: `spec.image: "registry.local/shop:.1": the tag ".1" is not valid`},
 		{name: "short digest", spec: "type: web\n  image: registry.local/shop@sha256:abc\n  version: '1'", want: `the digest "sha256:abc" is not valid`},
-		{name: "memory in bytes", spec: "type: web\n  image: a:1\n  memory: '512'", want: "spec.memory: 512 is 512 bytes; write 512Mi (memory) or 512Gi"},
-		{name: "memory in millibytes", spec: "type: web\n  image: a:1\n  memory: 100m", want: "spec.memory: 100m is 1 bytes"},
-		{name: "cpu in cores meant millicores", spec: "type: web\n  image: a:1\n  cpu: '2000'", want: "spec.cpu: 2000 is 2000 cores; write 2000m for 2 cores (millicores)"},
-		{name: "volume in bytes", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: '10', mountPath: /data}", want: "spec.pvc.size: 10 is 10 bytes; write 10Mi (volume size)"},
-		{name: "volume over the config files", spec: "type: web\n  image: a:1\n  replicas: 1\n  configFiles: {a: b}\n  pvc: {size: 1Gi, mountPath: /etc/zz}", want: "spec.pvc.mountPath: /etc/zz and spec.configDir /etc/zz are the same directory or one holds the other"},
-		{name: "volume holding the config files", spec: "type: web\n  image: a:1\n  replicas: 1\n  configFiles: {a: b}\n  configDir: /data/conf\n  pvc: {size: 1Gi, mountPath: /data/}", want: "spec.pvc.mountPath: /data/ and spec.configDir /data/conf are the same directory or one holds the other"},
+		{name: "memory in bytes", spec: "type: web\n  image: a:1\n  memory: '512'", want: "spec.memory: 512 is 512 bytes; write 512Mi for 512 mebibytes"},
+		{name: "memory in millibytes", spec: "type: web\n  image: a:1\n  memory: 100m", want: "spec.memory: 100m is 1 bytes; write the memory with a unit, e.g. 512Mi or 2Gi"},
+		{name: "cpu in cores meant millicores", spec: "type: web\n  image: a:1\n  cpu: '2000'", want: "spec.cpu: 2000 is 2000 cores; write 2000m for 2 core(s) (millicores), or 2000000m if 2000 cores are meant"},
+		{name: "cpu in hundreds meant millicores", spec: "type: web\n  image: a:1\n  cpu: '500'", want: "spec.cpu: 500 is 500 cores; write 500m for 0.5 core(s) (millicores), or 500000m if 500 cores are meant"},
+		{name: "volume in bytes", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: '10', mountPath: /data}", want: "spec.pvc.size: 10 is 10 bytes; write 10Mi for 10 mebibytes"},
+		{name: "volume over the config files", spec: "type: web\n  image: a:1\n  replicas: 1\n  configFiles: {a: b}\n  pvc: {size: 1Gi, mountPath: /etc/zz}", want: "spec.pvc.mountPath: /etc/zz is spec.configDir /etc/zz or inside it, which is read-only; mount the volume elsewhere, e.g. /data, or put configDir inside the volume, e.g. /data/conf"},
+		{name: "volume inside the config files", spec: "type: web\n  image: a:1\n  replicas: 1\n  configFiles: {a: b}\n  configDir: /data\n  pvc: {size: 1Gi, mountPath: /data/db/}", want: "spec.pvc.mountPath: /data/db/ is spec.configDir /data or inside it"},
 		{name: "no version", spec: "type: web\n  image: registry.local/shop", want: "spec.version: missing; set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)"},
 		{name: "bad version", spec: "type: web\n  image: a:1\n  version: 'v 1'", want: `spec.version: "v 1" is not a valid label value`},
 		{name: "negative replicas", spec: "type: web\n  image: a:1\n  replicas: -1", want: "spec.replicas: -1 is negative"},
@@ -193,7 +194,6 @@ func TestValidationErrors(t *testing.T) {
 		{name: "ingress wildcard in the middle", spec: "type: web\n  image: a:1\n  ingress: {host: 'shop.*.example.com'}", want: `spec.ingress.host: "shop.*.example.com" is not a host name`},
 		{name: "YAML 1.1 boolean key", spec: "type: web\n  image: a:1\n  env: {Y: '1', 'N': '0'}", want: `zz.yaml: spec.env.Y: the key Y (line 5) is read as true by YAML 1.1, as Kubernetes tools read it; quote it: "Y"`},
 		{name: "YAML 1.1 boolean keys, each", spec: "type: web\n  image: a:1\n  labels: {on: a}\n  env: {OFF: b}", want: `spec.env.OFF: the key OFF (line 6) is read as false by YAML 1.1`},
-		{name: "grace period within the drain", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 5s", want: "spec.terminationGracePeriod: 5s ends within the 10s drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM; use at least 15s, or set spec.preStop to replace the drain"},
 		{name: "grace period number", spec: "type: web\n  image: a:1\n  terminationGracePeriod: 30", want: "spec.terminationGracePeriod: expected string, got number"},
 		{name: "empty file", top: "-", want: "zz.yaml: file is empty"},
 		{name: "not yaml", top: "name: [", want: "zz.yaml: not valid YAML"},
@@ -349,5 +349,37 @@ func TestGPUsRecorded(t *testing.T) {
 func TestIngressWildcardHost(t *testing.T) {
 	if _, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  ingress: {host: '*.example.com', tlsSecret: wildcard-tls}\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestYAML11KeyWithOtherProblems: a coerced key is said once, as what it
+// is, beside the spec's other problems (every problem at once).
+func TestYAML11KeyWithOtherProblems(t *testing.T) {
+	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  replicas: -1\n  env: {Y: '1'}\n  on: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "spec.env.Y: the key Y (line 6) is read as true") || !strings.Contains(err.Error(), "spec.on: the key on (line 7)") ||
+		!strings.Contains(err.Error(), "spec.replicas: -1 is negative") || strings.Contains(err.Error(), "spec.true") {
+		t.Errorf("a coerced key beside other problems: %v", err)
+	}
+}
+
+// TestEnvCycleSaidOnce: one cycle is one error, on its first name.
+func TestEnvCycleSaidOnce(t *testing.T) {
+	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  env: {A: '$(B)', B: '$(A)'}\n"))
+	if err == nil || strings.Count(err.Error(), "refers to itself") != 1 || !strings.Contains(err.Error(), "spec.env.A: refers to itself through A -> $(B) -> $(A)") {
+		t.Errorf("a two-variable cycle: %v", err)
+	}
+}
+
+// TestEnvReferencesBesideEnvFrom: with envFrom, a variable may refer to
+// itself (its envFrom value, which the kubelet sets first), and the volume
+// may hold the config files.
+func TestEnvReferencesBesideEnvFrom(t *testing.T) {
+	for _, spec := range []string{
+		"  envFrom: [{configMap: common}]\n  env: {JAVA_OPTS: '$(JAVA_OPTS) -Xmx1g', PATH: '$(PATH):/x'}\n",
+		"  replicas: 1\n  configFiles: {a: b}\n  configDir: /data/conf\n  pvc: {size: 1Gi, mountPath: /data}\n",
+	} {
+		if _, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n"+spec)); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
 	}
 }

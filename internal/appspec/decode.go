@@ -146,10 +146,11 @@ func decodeFile(file string, data []byte) *decoded {
 	if len(docs) == 0 {
 		return fatal(file, "file is empty", "write at least name, spec.type and spec.image")
 	}
-	if errs := yaml11Keys(file, docs[0]); len(errs) > 0 {
-		return &decoded{name: file, errs: errs, fatal: true}
-	}
+	y11, coerced := yaml11Keys(file, docs[0])
 	js, err := yaml.YAMLToJSONStrict(docs[0])
+	if err != nil && len(y11) > 0 {
+		return &decoded{name: file, errs: y11, fatal: true} // "key true already set": the coercion is why
+	}
 	if err != nil {
 		return fatal(file, "not valid YAML: "+trimYAMLErr(err), "check indentation and that no key appears twice")
 	}
@@ -178,7 +179,14 @@ func decodeFile(file string, data []byte) *decoded {
 		d.errs[0].Fix = ""
 		return d
 	}
-	return decodeMap(file, m)
+	d := decodeMap(file, m)
+	if len(y11) > 0 {
+		// Every problem at once: the coerced keys are said once, as what
+		// they are, and the rest goes on.
+		d.errs = append(y11, without(d.errs, coerced)...)
+		d.bad = append(d.bad, coerced...)
+	}
+	return d
 }
 
 // yaml11Bools are the plain scalars YAML 1.1 reads as booleans and YAML
@@ -196,12 +204,11 @@ func init() {
 // env var named "true" without a word (an app-developer audit). Each is
 // refused with its line and the quoting that keeps it. A doc that does not
 // parse is left to the strict decode, which says why.
-func yaml11Keys(file string, doc []byte) Errors {
+func yaml11Keys(file string, doc []byte) (errs Errors, coerced []string) {
 	var root yamlv3.Node
 	if yamlv3.Unmarshal(doc, &root) != nil {
-		return nil
+		return nil, nil
 	}
-	var errs Errors
 	var walk func(n *yamlv3.Node, path string)
 	walk = func(n *yamlv3.Node, path string) {
 		switch n.Kind {
@@ -218,6 +225,7 @@ func yaml11Keys(file string, doc []byte) Errors {
 					errs = append(errs, &FieldError{File: file, Field: p,
 						Msg: fmt.Sprintf("the key %s (line %d) is read as %s by YAML 1.1, as Kubernetes tools read it", k.Value, k.Line, as),
 						Fix: fmt.Sprintf("quote it: %q", k.Value)})
+					coerced = append(coerced, strings.TrimPrefix(path+"."+as, "."))
 				}
 				walk(v, p)
 			}
@@ -228,7 +236,7 @@ func yaml11Keys(file string, doc []byte) Errors {
 		}
 	}
 	walk(&root, "")
-	return errs
+	return errs, coerced
 }
 
 // decodeMap checks m, a JSON object decoded with UseNumber, against App,

@@ -55,7 +55,7 @@ func (a *App) Validate(file string) Errors {
 	if s.Pool != "" {
 		v.labelValue("spec.pool", s.Pool, "use a node pool name such as general")
 	}
-	v.env(s.Env)
+	v.env(s)
 	v.configFiles(s)
 	if s.AntiAffinity != AntiAffinityPreferred && s.AntiAffinity != AntiAffinityRequired {
 		v.add("spec.antiAffinity", fmt.Sprintf("%q is not a mode", s.AntiAffinity), "use preferred or required")
@@ -138,7 +138,11 @@ func (v *validator) imageParts(image, version string) {
 	var bad []string
 	if ref, err := reference.ParseNormalizedNamed(name); err != nil {
 		bad = append(bad, fmt.Sprintf("the repository %q is not valid: %v", name, strings.TrimPrefix(err.Error(), "invalid reference format: ")))
-		fix += " (the path in lower case)"
+		if strings.Contains(err.Error(), "must be lowercase") { // ParseNormalizedNamed's own text, not ErrNameContainsUppercase
+			fix += " (the path in lower case)"
+		} else {
+			fix += " (path components of lower-case letters and digits, separated by '.', '_', '__' or '-', joined by '/')"
+		}
 	} else if _, tagged := ref.(reference.Tagged); tagged {
 		bad = append(bad, "it has two tags")
 	}
@@ -189,8 +193,12 @@ func (v *validator) cpu(value string) {
 		v.quantity("spec.cpu", value, "use e.g. 250m or 2")
 		return
 	}
-	if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 1000 {
-		v.add("spec.cpu", fmt.Sprintf("%s is %d cores", value, n), fmt.Sprintf("write %dm for %s cores (millicores)", n, strconv.FormatFloat(float64(n)/1000, 'f', -1, 64)))
+	// A plain number of a hundred or more is cores no pod asks for, where
+	// millicores were meant (cpu: "500" for 500m); a pod that truly wants
+	// them says so in millicores.
+	if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 100 {
+		v.add("spec.cpu", fmt.Sprintf("%s is %d cores", value, n),
+			fmt.Sprintf("write %dm for %s core(s) (millicores), or %dm if %d cores are meant", n, strconv.FormatFloat(float64(n)/1000, 'f', -1, 64), n*1000, n))
 	}
 }
 
@@ -204,7 +212,11 @@ func (v *validator) bytes(field, value, fix, what string) {
 		return
 	}
 	if b := q.Value(); b < 1<<20 {
-		v.add(field, fmt.Sprintf("%s is %d bytes", value, b), "write "+gpushare.BytesFix(q, what))
+		fix := fmt.Sprintf("write %sMi for %s mebibytes", value, value)
+		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n <= 0 {
+			fix = "write the " + what + " with a unit, e.g. 512Mi or 2Gi"
+		}
+		v.add(field, fmt.Sprintf("%s is %d bytes", value, b), fix)
 	}
 }
 
@@ -245,12 +257,22 @@ func (v *validator) health(s *Spec) {
 	}
 }
 
-func (v *validator) env(env map[string]string) {
+func (v *validator) env(s *Spec) {
+	env, inCycle := s.Env, map[string]bool{}
 	for _, name := range sortedKeys(env) {
 		if len(validation.IsEnvVarName(name)) > 0 {
 			v.add("spec.env."+name, "is not a valid environment variable name", "use letters, digits and '_', e.g. LOG_LEVEL")
 		}
+		// With envFrom, a reference may be to one of its keys, which the
+		// kubelet sets first ("$(JAVA_OPTS) -Xmx1g" adds to a shared
+		// ConfigMap's): unknown here, so not judged.
+		if len(s.EnvFrom) > 0 || inCycle[name] {
+			continue
+		}
 		if cycle := refCycle(env, name); cycle != nil {
+			for _, c := range cycle {
+				inCycle[strings.TrimSuffix(strings.TrimPrefix(c, "$("), ")")] = true
+			}
 			v.add("spec.env."+name, "refers to itself through "+strings.Join(cycle, " -> ")+", which the kubelet leaves unexpanded",
 				"break the cycle, or write $$( to mean a literal $(")
 		}
@@ -369,22 +391,22 @@ func (v *validator) pvc(s *Spec) {
 	switch {
 	case !path.IsAbs(p.MountPath):
 		v.add("spec.pvc.mountPath", fmt.Sprintf("%q is not an absolute path", p.MountPath), "use e.g. /data")
-	case len(s.ConfigFiles) > 0 && nested(p.MountPath, s.ConfigDir):
-		// Two mounts at one path are refused by the apiserver, and one
-		// inside the other hides files: either way the pods never run.
-		v.add("spec.pvc.mountPath", fmt.Sprintf("%s and spec.configDir %s are the same directory or one holds the other", p.MountPath, s.ConfigDir),
-			"mount the volume and the config files at separate paths, e.g. /data and "+DefaultConfigDir)
+	case len(s.ConfigFiles) > 0 && under(p.MountPath, s.ConfigDir):
+		// Two mounts at one path are refused by the apiserver, and the
+		// volume cannot be mounted inside the read-only config files (the
+		// other way, config files under the volume, works).
+		v.add("spec.pvc.mountPath", fmt.Sprintf("%s is spec.configDir %s or inside it, which is read-only", p.MountPath, s.ConfigDir),
+			"mount the volume elsewhere, e.g. /data, or put configDir inside the volume, e.g. /data/conf")
 	}
 	if p.StorageClass != "" && len(validation.IsDNS1123Subdomain(p.StorageClass)) > 0 {
 		v.add("spec.pvc.storageClass", fmt.Sprintf("%q is not a storage class name", p.StorageClass), "use the name kubectl get storageclass shows")
 	}
 }
 
-// nested says whether directories a and b are one or one holds the other.
-func nested(a, b string) bool {
-	a, b = path.Clean(a), path.Clean(b)
-	under := func(x, y string) bool { return x == y || y == "/" || strings.HasPrefix(x, y+"/") }
-	return under(a, b) || under(b, a)
+// under says whether directory x is y or inside it.
+func under(x, y string) bool {
+	x, y = path.Clean(x), path.Clean(y)
+	return x == y || y == "/" || strings.HasPrefix(x, y+"/")
 }
 
 // maxPods is the most pods the app runs at once, surge aside.

@@ -185,14 +185,8 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.identity(s)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
-		switch {
-		case err != nil || d < 0 || d%time.Second != 0:
+		if err != nil || d < 0 || d%time.Second != 0 {
 			v.add("spec.terminationGracePeriod", fmt.Sprintf("%q is not a duration in whole seconds", g), "use e.g. 45s or 2m")
-		case s.Type != TypeWorker && len(s.PreStop) == 0 && d <= DrainSeconds*time.Second:
-			// The kubelet counts the preStop hook in the grace period: the
-			// app would be killed in its drain, never told to stop.
-			v.add("spec.terminationGracePeriod", fmt.Sprintf("%s ends within the %ds drain before SIGTERM (the preStop sleep that lets traffic stop first), so the app is killed without SIGTERM", g, DrainSeconds),
-				fmt.Sprintf("use at least %ds, or set spec.preStop to replace the drain", DrainSeconds+5))
 		}
 	}
 }
@@ -293,4 +287,18 @@ func (v *validator) ports(s *Spec) {
 			v.add(field+".protocol", fmt.Sprintf("%q is not a protocol", p.Protocol), "use TCP or UDP")
 		}
 	}
+}
+
+// GraceWithinDrain says, for a spec that validates, why its grace period is
+// too short for the drain before SIGTERM ("" when it is not): the kubelet
+// counts the preStop sleep in the grace period, then gives SIGTERM only a
+// 2 s extension. A warning, not a refusal: specs deployed before it was
+// judged keep deploying (a review).
+func (s *Spec) GraceWithinDrain() string {
+	d, err := time.ParseDuration(s.TerminationGracePeriod)
+	if err != nil || s.Type == TypeWorker || len(s.PreStop) > 0 || d > DrainSeconds*time.Second {
+		return ""
+	}
+	return fmt.Sprintf("spec.terminationGracePeriod %s ends within the %ds drain before SIGTERM (the preStop sleep that lets traffic stop first): the kubelet sends SIGTERM only when it ends, about 2 s before SIGKILL; use at least %ds, or set spec.preStop to replace the drain",
+		s.TerminationGracePeriod, DrainSeconds, DrainSeconds+5)
 }

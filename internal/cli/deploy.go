@@ -230,48 +230,78 @@ func (o *DeployOptions) specWarnings() []string {
 		w = append(w, fmt.Sprintf("image %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
 			image, cmp.Or(tag, "none, so latest")))
 	}
+	if g := s.GraceWithinDrain(); g != "" {
+		w = append(w, g)
+	}
 	if s.HPA != nil && o.given.Spec.Replicas != nil {
 		w = append(w, fmt.Sprintf("spec.replicas %d is ignored: spec.hpa sets the replicas (%d to %d); raise hpa.min for more", *o.given.Spec.Replicas, s.HPA.Min, s.HPA.Max))
 	}
 	return w
 }
 
-// missingRefs says which Secrets and ConfigMaps the spec names do not exist
-// in t's namespace: the pods would wait on them (CreateContainerConfigError)
-// after the rollout began. One the user may not read is not judged.
+// missingRefs says which objects the spec names are not in t's namespace,
+// and what each absence does: the pods would wait on a Secret or ConfigMap
+// of their env (CreateContainerConfigError), or on their ServiceAccount (no
+// pod is created), after the rollout began. One the user may not read is
+// not judged.
 func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
-	type ref struct{ kind, name, field string }
+	type ref struct {
+		kind, name, field, then string
+		key                     string // a Secret key that must be there
+	}
+	const blocks = "the pods will not start until it does"
 	var refs []ref
 	s := o.app.Spec
 	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
-		refs = append(refs, ref{"secret", s.SecretEnv[k].Secret, "spec.secretEnv." + k})
+		refs = append(refs, ref{kind: "secret", name: s.SecretEnv[k].Secret, field: "spec.secretEnv." + k, then: blocks, key: s.SecretEnv[k].Key})
 	}
 	for i, e := range s.EnvFrom {
 		if e.Secret != "" {
-			refs = append(refs, ref{"secret", e.Secret, fmt.Sprintf("spec.envFrom[%d]", i)})
+			refs = append(refs, ref{kind: "secret", name: e.Secret, field: fmt.Sprintf("spec.envFrom[%d]", i), then: blocks})
 		} else {
-			refs = append(refs, ref{"configmap", e.ConfigMap, fmt.Sprintf("spec.envFrom[%d]", i)})
+			refs = append(refs, ref{kind: "configmap", name: e.ConfigMap, field: fmt.Sprintf("spec.envFrom[%d]", i), then: blocks})
 		}
 	}
 	for i, name := range s.ImagePullSecrets {
-		refs = append(refs, ref{"secret", name, fmt.Sprintf("spec.imagePullSecrets[%d]", i)})
+		refs = append(refs, ref{kind: "secret", name: name, field: fmt.Sprintf("spec.imagePullSecrets[%d]", i),
+			then: "the image is pulled without it, which a private registry refuses (ErrImagePull)"})
+	}
+	if s.ServiceAccount != "" {
+		refs = append(refs, ref{kind: "serviceaccount", name: s.ServiceAccount, field: "spec.serviceAccount", then: "no pod is created until it does"})
+	}
+	if s.Ingress != nil && s.Ingress.TLSSecret != "" {
+		refs = append(refs, ref{kind: "secret", name: s.Ingress.TLSSecret, field: "spec.ingress.tlsSecret",
+			then: "the ingress controller serves its default certificate until it does (cert-manager issues it when the Ingress's annotations ask)"})
 	}
 	var out []string
+	secrets := map[string]*corev1.Secret{}
 	seen := map[string]bool{}
 	for _, r := range refs {
 		var err error
-		if seen[r.kind+"/"+r.name] {
+		switch {
+		case r.kind == "secret" && secrets[r.name] != nil:
+		case seen[r.kind+"/"+r.name]:
 			continue
+		case r.kind == "secret":
+			var sec *corev1.Secret
+			if sec, err = t.client.CoreV1().Secrets(t.namespace).Get(ctx, r.name, metav1.GetOptions{}); err == nil {
+				secrets[r.name] = sec
+			}
+		case r.kind == "configmap":
+			_, err = t.client.CoreV1().ConfigMaps(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
+		default:
+			_, err = t.client.CoreV1().ServiceAccounts(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
 		}
 		seen[r.kind+"/"+r.name] = true
-		if r.kind == "secret" {
-			_, err = t.client.CoreV1().Secrets(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
-		} else {
-			_, err = t.client.CoreV1().ConfigMaps(t.namespace).Get(ctx, r.name, metav1.GetOptions{})
-		}
-		if apierrors.IsNotFound(err) {
-			out = append(out, fmt.Sprintf("%s %q (%s) does not exist in namespace %s: the pods will not start until it does (kubectl create %s ... -n %s)",
-				r.kind, r.name, r.field, t.namespace, r.kind, t.namespace))
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, fmt.Sprintf("%s %q (%s) does not exist in namespace %s: %s (kubectl create %s ... -n %s)",
+				r.kind, r.name, r.field, t.namespace, r.then, r.kind, t.namespace))
+		case err == nil && r.key != "" && secrets[r.name] != nil:
+			if _, ok := secrets[r.name].Data[r.key]; !ok {
+				out = append(out, fmt.Sprintf("secret %q has no key %q (%s): %s (kubectl get secret %s -n %s -o yaml lists its keys)",
+					r.name, r.key, r.field, blocks, r.name, t.namespace))
+			}
 		}
 	}
 	return out

@@ -404,19 +404,24 @@ func TestDeployWarnings(t *testing.T) {
 		{"  image: reg/shop:1\n  replicas: 7\n  hpa: {min: 2, max: 6}\n", "spec.replicas 7 is ignored: spec.hpa sets the replicas (2 to 6); raise hpa.min for more"},
 		{"  image: reg/shop@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd\n  version: '1'\n", ""},
 		{"  image: reg/shop:1\n  hpa: {min: 2, max: 6}\n", ""},
+		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n", "spec.terminationGracePeriod 10s ends within the 10s drain before SIGTERM"},
+		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n  preStop: [nginx, -s, quit]\n", ""},
 	} {
 		got := strings.Join(load(tt.spec).specWarnings(), "\n")
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: warnings %q, want %q", tt.spec, got, tt.want)
 		}
 	}
-	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n")
-	c := fakeClient(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns-a"}})
+	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, USER: {secret: db, key: user}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n  serviceAccount: runner\n  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n")
+	c := fakeClient(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns-a"}, Data: map[string][]byte{"pw": []byte("x")}})
 	got := o.missingRefs(t.Context(), target{namespace: "ns-a", client: c})
 	want := []string{
 		`secret "nope" (spec.secretEnv.TOKEN) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+		`secret "db" has no key "user" (spec.secretEnv.USER): the pods will not start until it does (kubectl get secret db -n ns-a -o yaml lists its keys)`,
 		`configmap "common" (spec.envFrom[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create configmap ... -n ns-a)`,
-		`secret "login" (spec.imagePullSecrets[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+		`secret "login" (spec.imagePullSecrets[0]) does not exist in namespace ns-a: the image is pulled without it, which a private registry refuses (ErrImagePull) (kubectl create secret ... -n ns-a)`,
+		`serviceaccount "runner" (spec.serviceAccount) does not exist in namespace ns-a: no pod is created until it does (kubectl create serviceaccount ... -n ns-a)`,
+		`secret "shop-tls" (spec.ingress.tlsSecret) does not exist in namespace ns-a: the ingress controller serves its default certificate until it does (cert-manager issues it when the Ingress's annotations ask) (kubectl create secret ... -n ns-a)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("missing refs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

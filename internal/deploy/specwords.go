@@ -2,10 +2,13 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // Pod-level GPU refusals of the zz webhook and the admission policy
@@ -40,8 +43,47 @@ func SpecWords(refusal string) string {
 	if m := largestCardRe.FindStringSubmatch(refusal); m != nil {
 		return fmt.Sprintf("; in the app spec: spec.gpuMem: at most %s, the largest card of this cluster (kubectl zz gpu, TOTAL)", m[1])
 	}
-	if strings.Contains(refusal, `violates PodSecurity "restricted`) {
-		return "; in the app spec: securityContext: {restricted: true, runAsUser: 10001} meets the namespace's restricted Pod Security level (the image must run as that non-root user)"
+	if strings.Contains(refusal, "violates PodSecurity ") {
+		return podSecurityWords(refusal)
 	}
 	return ""
+}
+
+// podSecurityContainer names the containers a Pod Security refusal blames.
+var podSecurityContainer = regexp.MustCompile(`containers? ((?:"[^"]+"(?:, | and )?)+) must`)
+
+// podSecurityWords says who can fix a Pod Security refusal: the app spec
+// for the app container and the pod, the zz webhook's policy for what it
+// added (lxcfs's hostPath volumes, sidecars): the same fix again sent a
+// user who had it in circles (a review).
+func podSecurityWords(refusal string) string {
+	var out []string
+	if strings.Contains(refusal, `"zz-lxcfs-`) {
+		out = append(out, "the zz webhook's lxcfs volumes (hostPath) are refused at this level: spec.annotations: {"+contract.AnnotationInjectDisable+": lxcfs} leaves them out of the app's pods")
+	}
+	others, app := map[string]bool{}, false
+	for _, m := range podSecurityContainer.FindAllStringSubmatch(refusal, -1) {
+		for _, name := range strings.FieldsFunc(m[1], func(r rune) bool { return r == '"' || r == ',' || r == ' ' }) {
+			switch name {
+			case "and":
+			case render.ContainerName:
+				app = true
+			default:
+				others[name] = true
+			}
+		}
+	}
+	if len(others) > 0 {
+		out = append(out, fmt.Sprintf("containers %s come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {%s: sidecars} leaves them out",
+			strings.Join(slices.Sorted(maps.Keys(others)), ", "), contract.AnnotationInjectDisable))
+	}
+	if app || strings.Contains(refusal, "runAsNonRoot") || strings.Contains(refusal, "seccompProfile") {
+		if strings.Contains(refusal, `PodSecurity "restricted`) {
+			out = append(out, "securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for the app container and the pod (the image must run as that non-root user)")
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; in the app spec: " + strings.Join(out, "; ")
 }

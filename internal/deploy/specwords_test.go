@@ -33,6 +33,13 @@ func TestSpecWords(t *testing.T) {
 			refusal: `FailedCreate: pods "web-698ddcb748-9xxp9" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false)`,
 			want:    "; in the app spec: securityContext: {restricted: true, runAsUser: 10001}"},
 		{name: "baseline Pod Security level", refusal: `violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`},
+		{name: "what the webhook added, not the app",
+			refusal: `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "log-agent" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "log-agent" must set securityContext.capabilities.drop=["ALL"]), restricted volume types (volumes "zz-lxcfs-proc-cpuinfo", "zz-lxcfs-proc-meminfo" use restricted volume type "hostPath")`,
+			want: "; in the app spec: the zz webhook's lxcfs volumes (hostPath) are refused at this level: spec.annotations: {zz.io/inject-disable: lxcfs} leaves them out of the app's pods; " +
+				"containers log-agent come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {zz.io/inject-disable: sidecars} leaves them out"},
+		{name: "the app and a sidecar",
+			refusal: `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (containers "app", "log-agent" must set securityContext.allowPrivilegeEscalation=false)`,
+			want:    "; in the app spec: containers log-agent come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {zz.io/inject-disable: sidecars} leaves them out; securityContext: {restricted: true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

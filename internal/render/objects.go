@@ -117,15 +117,16 @@ func (r *renderer) hpa() *autoscalingv2.HorizontalPodAutoscaler {
 			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: r.app.Name},
 			MinReplicas:    ptr.To(h.Min),
 			MaxReplicas:    h.Max,
-			// cpuPercent of the spec's cpu, as an average value: a
-			// utilization would count against the request, which the
-			// webhook's CPU overcommit lowers (to half on a pool with ratio
-			// 0.5), and scale out at half the load meant (an
-			// app-developer audit).
+			// cpuPercent of the spec's cpu, as an average value of the app
+			// container's use: a utilization would count against the
+			// request, which the webhook's CPU overcommit lowers (to half
+			// on a pool with ratio 0.5), and scale out at half the load
+			// meant (an app-developer audit); a pod-wide metric would count
+			// the sidecars a webhook policy adds against the app's share.
 			Metrics: []autoscalingv2.MetricSpec{{
-				Type: autoscalingv2.ResourceMetricSourceType,
-				Resource: &autoscalingv2.ResourceMetricSource{
-					Name: corev1.ResourceCPU,
+				Type: autoscalingv2.ContainerResourceMetricSourceType,
+				ContainerResource: &autoscalingv2.ContainerResourceMetricSource{
+					Name: corev1.ResourceCPU, Container: ContainerName,
 					Target: autoscalingv2.MetricTarget{
 						Type: autoscalingv2.AverageValueMetricType, AverageValue: cpuShare(r.s.CPU, h.CPUPercent),
 					},
