@@ -70,7 +70,7 @@ func stableOnly(objs []render.Object) []render.Object {
 // both. It waits for the canary, prunes what the revision lacks (an earlier
 // canary's config) and records a revision that remembers the full new app
 // for kubectl zz promote.
-func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share CanaryShare) (*Result, error) {
+func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share CanaryShare) (_ *Result, err error) {
 	cfg.defaults()
 	app, ns := cfg.App.Name, cfg.Namespace
 	if p := cfg.App.Spec.PVC; p != nil && p.AccessMode == appspec.AccessModeOnce {
@@ -78,11 +78,11 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		// node and wait on it for good (Multi-Attach).
 		return nil, fmt.Errorf("%s has a ReadWriteOnce volume (spec.pvc), which one node mounts at a time: a canary cannot run beside the stable pod; deploy without --canary (the old pod goes first), or use accessMode: ReadWriteMany", app)
 	}
-	release, err := lock(ctx, c, &cfg.Options, app, "deploy --canary")
+	ctx, release, err := lock(ctx, c, &cfg.Options, app, "deploy --canary")
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { err = unlock(ctx, release, err) }()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -174,14 +174,14 @@ func Abort(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig)
 	return endCanary(ctx, c, cfg, false)
 }
 
-func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig, promote bool) (*Result, error) {
+func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionConfig, promote bool) (_ *Result, err error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
-	release, err := lock(ctx, c, &cfg.Options, app, map[bool]string{true: "promote", false: "abort"}[promote])
+	ctx, release, err := lock(ctx, c, &cfg.Options, app, map[bool]string{true: "promote", false: "abort"}[promote])
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { err = unlock(ctx, release, err) }()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err

@@ -104,16 +104,16 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 // change records the latest revision with edit applied to its Deployment
 // (and editSpec, when not nil, to its recorded spec) as the next revision:
 // apply, wait, record (or re-apply the latest on failure).
-func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec)) (*Result, error) {
+func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec)) (_ *Result, err error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
+	release := func() {}
 	if cfg.DiffOut == nil { // a dry run changes nothing to keep apart
-		release, err := lock(ctx, c, &cfg.Options, app, cause)
-		if err != nil {
+		if ctx, release, err = lock(ctx, c, &cfg.Options, app, cause); err != nil {
 			return nil, err
 		}
-		defer release()
 	}
+	defer func() { err = unlock(ctx, release, err) }()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -259,15 +259,15 @@ type DeleteResult struct {
 // it renders, the canary's too) and its revision records (unless
 // KeepHistory); PVCs are kept unless DeleteData. It fails when the
 // namespace has nothing of app to delete.
-func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (*DeleteResult, error) {
+func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (_ *DeleteResult, err error) {
 	app, ns := cfg.App, cfg.Namespace
+	release := func() {}
 	if !cfg.DryRun {
-		release, err := lock(ctx, c, &Options{Namespace: ns, Progress: cfg.Progress, Now: cfg.Now}, app, "delete")
-		if err != nil {
+		if ctx, release, err = lock(ctx, c, &Options{Namespace: ns, Progress: cfg.Progress, Now: cfg.Now}, app, "delete"); err != nil {
 			return nil, err
 		}
-		defer release()
 	}
+	defer func() { err = unlock(ctx, release, err) }()
 	sel := appSelector(app)
 	type victim struct {
 		what string

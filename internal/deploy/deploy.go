@@ -136,14 +136,14 @@ type Result struct {
 // the rollout and records the revision. On a failed rollout it records
 // nothing, returns an error wrapping ErrRolloutFailed and, with
 // RollbackOnFailure, restores the last recorded revision first.
-func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (*Result, error) {
+func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, err error) {
 	cfg.defaults()
 	app, ns := cfg.App.Name, cfg.Namespace
-	release, err := lock(ctx, c, &cfg.Options, app, "deploy")
+	ctx, release, err := lock(ctx, c, &cfg.Options, app, "deploy")
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { err = unlock(ctx, release, err) }()
 	history, err := loadHistory(ctx, c, &cfg.Options, app)
 	if err != nil {
 		return nil, err
@@ -372,13 +372,13 @@ type RollbackConfig struct {
 // objects it did not have, PVCs excepted), waits for the rollout and records
 // the result as a new revision. If the rollout fails, the latest revision is
 // re-applied so the running version stays, and the error says why.
-func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (*Result, error) {
+func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) (_ *Result, err error) {
 	cfg.defaults()
-	release, err := lock(ctx, c, &cfg.Options, cfg.App, "rollback")
+	ctx, release, err := lock(ctx, c, &cfg.Options, cfg.App, "rollback")
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() { err = unlock(ctx, release, err) }()
 	history, target, err := rollbackTarget(ctx, c, cfg)
 	if err != nil {
 		return nil, err

@@ -19,10 +19,10 @@ import (
 // that died (killed, a laptop closed) blocks the app for at most
 // lockDuration after its last renewal, as a Helm release left pending
 // would for good.
-const (
-	lockDuration = 60 * time.Second
-	lockRenew    = 15 * time.Second
-)
+const lockDuration = 60 * time.Second
+
+// lockRenew is a variable for the tests' sake.
+var lockRenew = 15 * time.Second
 
 // ErrLocked is wrapped by the error of a command refused because another
 // kubectl zz command is changing the same app.
@@ -43,7 +43,7 @@ func LockName(app string) string { return "zz." + app + ".lock" }
 // upgrade while another operation is in progress. A lock that lapsed (its
 // holder died) is taken over. A user who may not create Leases is warned
 // and goes on unlocked, as before.
-func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb string) (release func(), err error) {
+func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb string) (context.Context, func(), error) {
 	ns, name := o.Namespace, LockName(app)
 	leases := c.CoordinationV1().Leases(ns)
 	now := func() metav1.MicroTime { return metav1.NewMicroTime(o.now()) }
@@ -51,6 +51,7 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		HolderIdentity:       ptr.To(whoAmI(ctx, c, o.User) + " (kubectl zz " + verb + ")"),
 		LeaseDurationSeconds: ptr.To(int32(lockDuration / time.Second)),
 	}
+	unlocked := func() {}
 	for range 3 {
 		at := now()
 		mine.AcquireTime, mine.RenewTime = &at, &at
@@ -62,35 +63,54 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		}, metav1.CreateOptions{FieldManager: contract.ManagedBy})
 		switch {
 		case err == nil:
-			return keep(ctx, c, o, held), nil
+			ctx, release := keep(ctx, c, o, held, app)
+			return ctx, release, nil
 		case apierrors.IsForbidden(err):
 			if o.Progress != nil {
 				fmt.Fprintf(o.Progress, "warning: %s is changed without its lock: this user may not create leases in namespace %s, so another kubectl zz command on %s at the same time is not kept apart (%v)\n", app, ns, app, err)
 			}
-			return func() {}, nil
+			return ctx, unlocked, nil
 		case apierrors.IsNotFound(err):
-			return func() {}, nil // no namespace: the apply says so
+			return ctx, unlocked, nil // no namespace: the apply says so
 		case !apierrors.IsAlreadyExists(err):
-			return nil, fmt.Errorf("take the lock of %s (lease %s/%s): %w", app, ns, name, err)
+			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): %w", app, ns, name, err)
 		}
 		cur, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue // released meanwhile
 		} else if err != nil {
-			return nil, fmt.Errorf("read the lock of %s (lease %s/%s): %w", app, ns, name, err)
+			return nil, nil, fmt.Errorf("read the lock of %s (lease %s/%s): %w", app, ns, name, err)
 		}
 		if !lapsed(cur.Spec, o.now()) {
-			return nil, lockedBy(cur, app, o.now())
+			return nil, nil, lockedBy(cur, app, o.now())
 		}
-		cur.Spec = mine
-		if held, err = leases.Update(ctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err == nil {
-			return keep(ctx, c, o, held), nil
-		} else if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("take over the lapsed lock of %s (lease %s/%s): %w", app, ns, name, err)
+		// A lapsed lock is deleted, as it was read, and taken anew: a new
+		// Lease (a new UID), so its stalled holder, if it wakes, neither
+		// renews nor releases this one.
+		err = leases.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
+		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("take over the lapsed lock of %s (lease %s/%s): %w", app, ns, name, err)
 		}
 	}
-	return nil, fmt.Errorf("%w: the lock of %s (lease %s/%s) changed hands three times while this command tried to take it; run it again", ErrLocked, app, ns, name)
+	return nil, nil, fmt.Errorf("%w: the lock of %s (lease %s/%s) changed hands three times while this command tried to take it; run it again", ErrLocked, app, ns, name)
 }
+
+// unlock releases a command's lock and, when the command failed for losing
+// it (its context ended with ErrLockLost), says so rather than the
+// context error it met.
+func unlock(ctx context.Context, release func(), err error) error {
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
+		err = fmt.Errorf("%w; %v", cause, err)
+	}
+	release()
+	return err
+}
+
+// ErrLockLost is the cause of a command's context ending because its lock
+// lapsed (renewals failed for its duration, as when the machine slept) or
+// another command took it over: it stops rather than change what that
+// command now changes.
+var ErrLockLost = errors.New("lost the app's lock")
 
 // lapsed says whether a lock was last renewed longer than its duration ago.
 func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
@@ -104,42 +124,72 @@ func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
 func lockedBy(l *coordinationv1.Lease, app string, now time.Time) error {
 	who, since := ptr.Deref(l.Spec.HolderIdentity, "another command"), ""
 	if t := l.Spec.AcquireTime; t != nil {
-		since = fmt.Sprintf(" since %s (%s ago)", t.Format(time.TimeOnly), now.Sub(t.Time).Round(time.Second))
+		since = fmt.Sprintf(" since %s (%s ago)", t.Format(time.TimeOnly), max(0, now.Sub(t.Time)).Round(time.Second))
+	}
+	lapse := lockDuration
+	if d := l.Spec.LeaseDurationSeconds; d != nil {
+		lapse = time.Duration(*d) * time.Second // what lapsed() judges by
 	}
 	return fmt.Errorf("%w: %s is being changed by %s%s; run this command again when it ends (kubectl zz status %s shows the app). A lock whose command was killed lapses %s after its last renewal, or: kubectl delete lease %s -n %s",
-		ErrLocked, app, who, since, app, lockDuration, l.Name, l.Namespace)
+		ErrLocked, app, who, since, app, lapse, l.Name, l.Namespace)
 }
 
-// keep renews the held lock until release, which deletes it (even after
-// ctx ended: Ctrl-C releases the app).
-func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordinationv1.Lease) func() {
+// keep renews the held lock until release, which deletes it. The renewals
+// go on after ctx ends (Ctrl-C: the restore after it still runs under the
+// lock) and stop at release. The returned context ends, with ErrLockLost,
+// when the lock is no longer the command's: taken over, or not renewed for
+// its duration.
+func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordinationv1.Lease, app string) (context.Context, func()) {
 	leases := c.CoordinationV1().Leases(held.Namespace)
+	lctx, lose := context.WithCancelCause(ctx)
+	bg := context.WithoutCancel(ctx)
+	uid := held.UID
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	every, holder := lockRenew, ptr.Deref(held.Spec.HolderIdentity, "")
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(lockRenew)
+		t := time.NewTicker(every)
 		defer t.Stop()
+		renewed := o.now()
 		for {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
-				return
 			case <-t.C:
-				l := held.DeepCopy()
-				l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(o.now()))
-				if u, err := leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err == nil {
-					held = u
-				}
+			}
+			// Read, then renew what was read (its resourceVersion a
+			// precondition): a Lease of another UID or holder is another
+			// command's, which took it over.
+			rctx, cancel := context.WithTimeout(bg, every)
+			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) || err == nil && (cur.UID != uid || ptr.Deref(cur.Spec.HolderIdentity, "") != holder) {
+				cancel()
+				lose(fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app))
+				return
+			}
+			if err == nil {
+				cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(o.now()))
+				_, err = leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy})
+			}
+			cancel()
+			if err == nil {
+				renewed = o.now()
+			} else if o.now().Sub(renewed) > lockDuration {
+				lose(fmt.Errorf("%w: not renewed for %s (%v), so another command may hold it now", ErrLockLost, lockDuration, err))
+				return
 			}
 		}
 	}()
-	return func() {
+	return lctx, func() {
 		close(done)
 		<-stopped
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		defer cancel()
-		_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &held.UID}})
+		// Only its own: one that lapsed and was taken over is another's.
+		if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && cur.UID == uid && ptr.Deref(cur.Spec.HolderIdentity, "") == holder {
+			_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
+		}
+		lose(nil)
 	}
 }

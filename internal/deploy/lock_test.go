@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -152,5 +155,89 @@ func TestLockForbidden(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "warning: shop is changed without its lock: this user may not create leases in namespace "+ns) {
 		t.Errorf("no warning:\n%s", progress.String())
+	}
+}
+
+// TestStalledHolderLosesTheLock: a command that stalled past its lock's
+// duration (a laptop asleep) finds it taken over: its context ends with
+// ErrLockLost, and its release leaves the new holder's lock alone.
+func TestStalledHolderLosesTheLock(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 10 * time.Millisecond
+	c := fake.NewClientset()
+	uids := 0
+	c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		uids++ // as the apiserver gives each object its own
+		a.(clienttesting.CreateAction).GetObject().(*coordinationv1.Lease).UID = types.UID(fmt.Sprint("lease-", uids))
+		return false, nil, nil
+	})
+	first := opts()
+	ctx1, release1, err := lock(t.Context(), c, &first, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			release1()
+		}
+	})
+	// The second command's clock is past the first's lapse.
+	second := opts()
+	second.User, second.Now = "bob", func() time.Time { return first.now().Add(2 * lockDuration) }
+	ctx2, release2, err := lock(t.Context(), c, &second, "shop", "scale")
+	if err != nil {
+		t.Fatalf("take over a lapsed lock: %v", err)
+	}
+	defer release2()
+	select {
+	case <-ctx1.Done():
+		if !errors.Is(context.Cause(ctx1), ErrLockLost) {
+			t.Errorf("the stalled command's cause: %v", context.Cause(ctx1))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stalled command goes on after its lock was taken over")
+	}
+	released = true
+	if err := unlock(ctx1, release1, errors.New("get deployment: context canceled")); !errors.Is(err, ErrLockLost) {
+		t.Errorf("the stalled command's error: %v", err)
+	}
+	l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{})
+	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "bob (kubectl zz scale)" {
+		t.Fatalf("the stalled command's release took the new holder's lock: %v, %+v", err, l)
+	}
+	if ctx2.Err() != nil {
+		t.Fatalf("the new holder lost its lock: %v", context.Cause(ctx2))
+	}
+}
+
+// TestLockRenewedAfterCtrlC: the renewals go on after the command's
+// context ends, until release (the restore after a Ctrl-C runs under it).
+func TestLockRenewedAfterCtrlC(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 10 * time.Millisecond
+	c := fake.NewClientset()
+	o := opts()
+	var clock atomic.Int64
+	o.Now = func() time.Time { return time.Unix(clock.Add(1), 0) }
+	parent, interrupt := context.WithCancel(t.Context())
+	_, release, err := lock(parent, c, &o, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	interrupt()
+	renewed := func() time.Time {
+		l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Spec.RenewTime.Time
+	}
+	before := renewed()
+	for deadline := time.Now().Add(10 * time.Second); !renewed().After(before); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lock is not renewed after Ctrl-C")
+		}
 	}
 }
