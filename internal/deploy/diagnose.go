@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -53,10 +54,10 @@ type Problem struct {
 	// killed (exit 137, not by the kernel's OOM killer): the zz device
 	// plugin's over-request kill, whose event ExplainStarting adds.
 	GPUKilled bool
-	// Unhealthy says a running container fails its readiness probe: the
+	// Unhealthy names a running container that fails its readiness probe: the
 	// kubelet's Unhealthy event says how (a 404, a refused connection),
 	// which ExplainStarting adds.
-	Unhealthy bool
+	Unhealthy string
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -143,7 +144,7 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 	running, ready := 0, 0
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.State.Running != nil && !cs.Ready {
-			return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: true,
+			return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name,
 				Detail: fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))}, true
 		}
 		if cs.State.Running != nil {
@@ -293,7 +294,7 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 	looked := 0
 	for i := range problems {
 		p := &problems[i]
-		if !p.Starting && !p.GPUKilled && !p.Unhealthy || looked == maxEventLookups {
+		if !p.Starting && !p.GPUKilled && p.Unhealthy == "" || looked == maxEventLookups {
 			continue
 		}
 		looked++
@@ -303,7 +304,7 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		switch {
 		case p.GPUKilled:
 			reason = contract.ReasonGPUMemoryOverRequestKilled
-		case p.Unhealthy:
+		case p.Unhealthy != "":
 			reason = "Unhealthy" // the kubelet's failed probe
 		}
 		if reason != "" {
@@ -319,6 +320,10 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			if ev.InvolvedObject.Kind != "Pod" || ev.InvolvedObject.Name != p.Pod || ev.Type != corev1.EventTypeWarning || reason != "" && ev.Reason != reason {
 				continue // a client that does not filter by fields
 			}
+			if p.Unhealthy != "" && (!strings.HasPrefix(ev.Message, "Readiness probe failed") ||
+				ev.InvolvedObject.FieldPath != "" && ev.InvolvedObject.FieldPath != "spec.containers{"+p.Unhealthy+"}") {
+				continue // a liveness or startup probe's, or another container's
+			}
 			if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
 				latest = ev
 			}
@@ -327,8 +332,9 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		case latest == nil:
 		case p.GPUKilled:
 			p.Detail += "; the zz device plugin " + strings.TrimSpace(latest.Message)
-		case p.Unhealthy:
-			p.Detail += ": " + strings.TrimSpace(latest.Message)
+		case p.Unhealthy != "":
+			// Without the pod's IP, so that pods failing alike are one line.
+			p.Detail += ": " + podIP.ReplaceAllString(strings.TrimSpace(latest.Message), "<pod IP>")
 			if strings.Contains(latest.Message, "statuscode: 404") {
 				p.Detail += "; the app answers 404 there: set spec.healthPath to a path it serves (or deploy --debug to look inside)"
 			}
@@ -337,6 +343,10 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		}
 	}
 }
+
+// podIP matches an IPv4 or bracketed IPv6 address in a probe's message
+// (dial tcp 10.0.0.5:8080).
+var podIP = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]`)
 
 // Summary is one line for all pod problems: the most common first, with how
 // many pods share it.

@@ -332,7 +332,7 @@ func TestExplainUnhealthy(t *testing.T) {
 	p.Spec.Containers = []corev1.Container{{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
 		HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromString("http")}}}}}
 	pr, ok := PodProblem(p)
-	if !ok || pr.String() != "NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails" || !pr.Unhealthy {
+	if !ok || pr.String() != "NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails" || pr.Unhealthy != "app" {
 		t.Fatalf("PodProblem = %+v, %v", pr, ok)
 	}
 	unhealthy := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: ns},
@@ -347,6 +347,22 @@ func TestExplainUnhealthy(t *testing.T) {
 	ExplainStarting(t.Context(), fake.NewClientset(p), ns, problems)
 	if got := problems[0].String(); got != pr.String() {
 		t.Errorf("with no event: %q", got)
+	}
+	// A liveness probe's event, or another container's, says nothing of
+	// this readiness probe; a refused connection loses the pod's IP.
+	ev := func(name, msg, fieldPath string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: ns, FieldPath: fieldPath},
+			Type:           corev1.EventTypeWarning, Reason: "Unhealthy", Message: msg, LastTimestamp: metav1.NewTime(at)}
+	}
+	problems = []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(p,
+		ev("e1", `Readiness probe failed: Get "http://10.1.2.3:8080/health": dial tcp 10.1.2.3:8080: connect: connection refused`, "spec.containers{app}", t0),
+		ev("e2", "Liveness probe failed: HTTP probe failed with statuscode: 500", "spec.containers{app}", t0.Add(time.Minute)),
+		ev("e3", "Readiness probe failed: timeout", "spec.containers{log-agent}", t0.Add(time.Hour))), ns, problems)
+	want = `NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails: Readiness probe failed: Get "http://<pod IP>:8080/health": dial tcp <pod IP>:8080: connect: connection refused`
+	if got := problems[0].String(); got != want {
+		t.Errorf("explained = %q\nwant %q", got, want)
 	}
 }
 
