@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 func liveReplicas(t *testing.T, c kubernetes.Interface) int32 {
@@ -523,5 +524,30 @@ func TestMissingObjectIsDrift(t *testing.T) {
 	}
 	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
 		t.Errorf("an older record: %v, drift %q", err, st.Drift)
+	}
+}
+
+// TestMissingConfigMapRedeployed: a config files ConfigMap deleted by hand
+// is drift, and a deploy of the same spec puts it back instead of saying
+// unchanged (a review: the pods would mount nothing).
+func TestMissingConfigMapRedeployed(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	app := spec(t, "reg/shop:1", "  configFiles: {app.properties: a=1}\n")
+	deployOK(t, c, app, 0)
+	name := render.ConfigMapName("shop", app.Spec.ConfigFiles)
+	if err := c.CoreV1().ConfigMaps(ns).Delete(t.Context(), name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil || len(st.Drift) != 1 || !strings.Contains(st.Drift[0], "configmap "+name+" of revision 1 is missing") {
+		t.Fatalf("after deleting the ConfigMap: %v, drift %q", err, st.Drift)
+	}
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "  configFiles: {app.properties: a=1}\n")})
+	if err != nil || res.Unchanged {
+		t.Fatalf("deploy of the same spec: %+v, %v", res, err)
+	}
+	if _, err := c.CoreV1().ConfigMaps(ns).Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+		t.Errorf("the ConfigMap is not back: %v", err)
 	}
 }

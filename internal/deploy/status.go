@@ -277,14 +277,19 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	// drift too, which the next deploy takes back (takeBack). Without the
 	// right to list a kind, its drift goes unreported.
 	for _, k := range kinds {
-		if k.whole == nil || k.kind == deploymentOps.kind {
+		if k.kind == deploymentOps.kind {
 			continue
 		}
 		var objs []metav1.Object
 		var err error
-		if k.kind == hpaOps.kind {
+		switch {
+		case k.kind == hpaOps.kind:
 			objs, err = selectedFrom(hpas, hpaErr, sel) // listed once, above
-		} else {
+		case k.whole == nil:
+			// ConfigMaps and claims: only whether they are there (a
+			// ConfigMap's data is the app's config files).
+			objs, err = metaList(ctx, c, k, ns, sel)
+		default:
 			objs, err = k.list(ctx, c, ns, sel)
 		}
 		if apierrors.IsForbidden(err) {
@@ -296,7 +301,7 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		for _, o := range objs {
 			present[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]+"/"+k.kind+"/"+o.GetName()] = true
 			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
-			if !writtenByZZ(o) {
+			if k.whole == nil || !writtenByZZ(o) {
 				continue // the app's labels on another's object: not the app's
 			}
 			if w := fieldWriter(o.GetManagedFields(), k.whole.path...); st != nil && w != "" {
@@ -422,6 +427,33 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
 	}
 	return out
+}
+
+// metaList lists the app's objects of kind k (a core kind) with their
+// metadata only; a client with no REST client (unit tests' fakes) lists
+// them whole.
+func metaList(ctx context.Context, c kubernetes.Interface, k kindOps, ns, sel string) ([]metav1.Object, error) {
+	rc, ok := c.CoreV1().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		return k.list(ctx, c, ns, sel)
+	}
+	opts := metav1.ListOptions{LabelSelector: sel}
+	raw, err := rc.Get().NamespaceIfScoped(ns, ns != "").Resource(strings.ToLower(k.kind)+"s").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		SetHeader("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").
+		DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var metas metav1.PartialObjectMetadataList
+	if err := json.Unmarshal(raw, &metas); err != nil {
+		return nil, fmt.Errorf("decode the %ss' metadata: %w", strings.ToLower(k.kind), err)
+	}
+	out := make([]metav1.Object, len(metas.Items))
+	for i := range metas.Items {
+		out[i] = &metas.Items[i]
+	}
+	return out, nil
 }
 
 // recordMetas lists the revision records sel selects with their metadata
