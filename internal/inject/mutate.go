@@ -234,6 +234,9 @@ func (p *Policy) injectSidecars(s *podState) error {
 		if err != nil {
 			return fmt.Errorf("policy sidecar %s cannot be rendered for this pod: %w; ask the cluster admin to fix the template", sc.name, err)
 		}
+		if restricted(s.pod) {
+			restrict(&c)
+		}
 		if have != nil {
 			// Injected before (a reinvocation), or the pod's own under the
 			// sidecar's name. Either way the policy's container replaces it
@@ -259,6 +262,30 @@ func (p *Policy) injectSidecars(s *podState) error {
 		}
 	}
 	return nil
+}
+
+// restricted says whether pod asks for the restricted Pod Security level
+// (kubectl zz deploy's securityContext.restricted): runAsNonRoot and a
+// seccomp profile of its own. What the webhook adds then meets that
+// level too, or the pod it let through would be refused (a review).
+func restricted(pod *corev1.Pod) bool {
+	sc := pod.Spec.SecurityContext
+	return sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot && sc.SeccompProfile != nil &&
+		(sc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault || sc.SeccompProfile.Type == corev1.SeccompProfileTypeLocalhost)
+}
+
+// restrict gives a sidecar the restricted level's container settings its
+// template leaves unset: no privilege escalation, no capability.
+func restrict(c *corev1.Container) {
+	if c.SecurityContext == nil {
+		c.SecurityContext = &corev1.SecurityContext{}
+	}
+	if c.SecurityContext.AllowPrivilegeEscalation == nil {
+		c.SecurityContext.AllowPrivilegeEscalation = new(bool)
+	}
+	if c.SecurityContext.Capabilities == nil {
+		c.SecurityContext.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	}
 }
 
 // findContainer is the pod's container (or init container) named name.
@@ -552,6 +579,11 @@ func lxcfsMounts(prefix string) []lxcfsMount {
 // grew the slices of these large structs four times over).
 func (p *Policy) lxcfs(s *podState) error {
 	if !p.spec.Lxcfs.Enabled {
+		return nil
+	}
+	if restricted(s.pod) {
+		// Its hostPath volumes would have the pod refused.
+		s.warnings = append(s.warnings, "lxcfs left out: the pod asks for the restricted Pod Security level (runAsNonRoot and a seccomp profile), which refuses hostPath volumes")
 		return nil
 	}
 	fileType := corev1.HostPathFile

@@ -105,6 +105,11 @@ var goldenCases = []struct {
 	{"reserved-pool-other-namespace", newPod(label(contract.LabelPool, "payments"))},
 	{"reserved-pool-by-node-selector", newPod(func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{contract.LabelPool: "payments"} })},
 	{"sidecars", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"))},
+	// A pod asking for the restricted Pod Security level: no lxcfs
+	// (hostPath), its sidecars restricted too.
+	{"restricted-pod", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"), func(p *corev1.Pod) {
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptrTrue(), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	})},
 	{"opt-out", newPod(annotate("zz.io/log-agent", "yes"), annotate(contract.AnnotationInjectDisable, "env, sidecars,overcommit,lxcfs,hygiene,colour"))},
 	{"opt-out-all", newPod(annotate(contract.AnnotationInjectDisable, "all"))},
 	// A required sidecar is not the pod's to leave out, by annotation or
