@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -436,21 +437,44 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // printObjects prints objs through cli-runtime's printers: a YAML stream, or
 // one JSON List.
 func printObjects(objs []render.Object, output string, out io.Writer) error {
+	manifests := make([]runtime.Object, len(objs))
+	for i, obj := range objs {
+		m, err := manifest(obj)
+		if err != nil {
+			return err
+		}
+		manifests[i] = m
+	}
 	if output == "json" {
 		list := &corev1.List{}
 		list.APIVersion, list.Kind = "v1", "List"
-		for _, obj := range objs {
-			list.Items = append(list.Items, runtime.RawExtension{Object: obj})
+		for _, m := range manifests {
+			list.Items = append(list.Items, runtime.RawExtension{Object: m})
 		}
 		return (&printers.JSONPrinter{}).PrintObj(list, out)
 	}
 	p := &printers.YAMLPrinter{}
-	for _, obj := range objs {
-		if err := p.PrintObj(obj, out); err != nil {
+	for _, m := range manifests {
+		if err := p.PrintObj(m, out); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// manifest is obj as one writes it to apply: no status, no empty
+// creationTimestamp (a GitOps tool that applies --dry-run's output showed
+// them as noise: an app-developer audit).
+func manifest(obj render.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if meta, ok := m["metadata"].(map[string]any); ok && meta["creationTimestamp"] == nil {
+		delete(meta, "creationTimestamp")
+	}
+	return &unstructured.Unstructured{Object: m}, nil
 }
 
 // isTerminal reports whether w is a terminal, where the progress line is

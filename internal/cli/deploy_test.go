@@ -427,3 +427,17 @@ func TestDeployWarnings(t *testing.T) {
 		t.Errorf("missing refs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestDryRunIsAManifest: --dry-run prints objects as one writes them to
+// apply: no status, no empty creationTimestamp (GitOps tools showed them).
+func TestDryRunIsAManifest(t *testing.T) {
+	for _, output := range []string{"yaml", "json"} {
+		out, err := execute(t, "deploy", "--dry-run", "-o", output, "--name", "x", "--type", "web", "--image", "reg/x:1", "--set", "spec.pdb=true", "--set", "spec.hpa={min: 1, max: 3}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "status") || strings.Contains(out, "creationTimestamp") || !strings.Contains(out, "PodDisruptionBudget") {
+			t.Errorf("-o %s:\n%s", output, out)
+		}
+	}
+}
