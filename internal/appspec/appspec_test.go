@@ -362,6 +362,16 @@ func TestYAML11KeyWithOtherProblems(t *testing.T) {
 	}
 }
 
+// TestUnknownFieldsInKubernetesWords: a Kubernetes field name is answered
+// with the spec's, and the known fields are listed once per place.
+func TestUnknownFieldsInKubernetesWords(t *testing.T) {
+	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  resources: {}\n  foo: 1\n  bar: 2\n"))
+	if err == nil || !strings.Contains(err.Error(), "spec.resources: unknown field; Kubernetes' resources are spec.cpu and spec.memory here") ||
+		strings.Count(err.Error(), "known fields here:") != 1 || !strings.Contains(err.Error(), "spec.bar: unknown field; the known fields are listed below") {
+		t.Errorf("unknown fields: %v", err)
+	}
+}
+
 // TestEnvCycleSaidOnce: one cycle is one error, on its first name.
 func TestEnvCycleSaidOnce(t *testing.T) {
 	_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  env: {A: '$(B)', B: '$(A)'}\n"))

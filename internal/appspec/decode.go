@@ -244,6 +244,19 @@ func yaml11Keys(file string, doc []byte) (errs Errors, coerced []string) {
 func decodeMap(name string, m map[string]any) *decoded {
 	d := &decoded{name: name, m: m}
 	d.check(m, reflect.TypeFor[App](), "")
+	// One list of the known fields per place, after its last unknown one,
+	// not a list of forty names for each.
+	last := map[string]int{}
+	for i, e := range d.errs {
+		if strings.HasPrefix(e.Fix, knownFields) {
+			last[e.Fix] = i
+		}
+	}
+	for i, e := range d.errs {
+		if j, ok := last[e.Fix]; ok && j != i {
+			e.Fix = "the known fields are listed below"
+		}
+	}
 	return d
 }
 
@@ -421,6 +434,26 @@ func overlaps(a, b string) bool {
 	return a != "" && strings.HasPrefix(b, a) && (len(b) == len(a) || b[len(a)] == '.' || b[len(a)] == '[')
 }
 
+// kubernetesWords are what the spec says for the pod and container fields
+// a Kubernetes user writes first (an app-developer audit: each got the
+// list of every field instead).
+var kubernetesWords = map[string]string{
+	"resources":          "Kubernetes' resources are spec.cpu and spec.memory here (requests = limits)",
+	"serviceaccountname": "Kubernetes' serviceAccountName is spec.serviceAccount here",
+	"containerport":      "Kubernetes' containerPort is spec.port here (spec.ports for more)",
+	"livenessprobe":      "the probes are rendered from spec.healthPath (and spec.startupTimeout for a slow start)",
+	"readinessprobe":     "the probes are rendered from spec.healthPath (and spec.startupTimeout for a slow start)",
+	"startupprobe":       "a startup probe is spec.startupTimeout here, e.g. 5m",
+	"volumes":            "a volume is spec.pvc (one claim) or spec.configFiles here; README's \"What the spec does not say\" lists the rest",
+	"volumemounts":       "mounts are spec.pvc.mountPath and spec.configDir here",
+	"initcontainers":     "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
+	"containers":         "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
+	"tolerations":        "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
+	"nodeselector":       "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
+	"affinity":           "spreading is spec.antiAffinity here, where pods run spec.pool",
+	"imagepullpolicy":    "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
+}
+
 // suggest proposes the known field closest to the unknown one at path.
 func suggest(path string) string {
 	parts := strings.Split(path, ".")
@@ -455,6 +488,9 @@ func suggest(path string) string {
 			}
 		}
 	}
+	if w, ok := kubernetesWords[unknown]; ok && len(parts) == 2 && parts[0] == "spec" {
+		return w
+	}
 	// A close name: one edit away, two for a longer one (memroy).
 	best, bestDist := "", min(2, max(1, len(unknown)/3))+1
 	var names []string
@@ -468,8 +504,11 @@ func suggest(path string) string {
 	if best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
-	return "known fields here: " + strings.Join(names, ", ")
+	return knownFields + strings.Join(names, ", ")
 }
+
+// knownFields starts the fix that lists a place's fields.
+const knownFields = "known fields here: "
 
 func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
