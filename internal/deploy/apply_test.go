@@ -551,3 +551,15 @@ func TestMissingConfigMapRedeployed(t *testing.T) {
 		t.Errorf("the ConfigMap is not back: %v", err)
 	}
 }
+
+// TestStatusEndpoints: status says where the app answers: its Ingress's
+// URL (https with TLS), then its Service's in-cluster address.
+func TestStatusEndpoints(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n"), 0)
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if want := []string{"https://shop.example.com/", "shop." + ns + ".svc:8080"}; err != nil || !slices.Equal(st.Endpoints, want) {
+		t.Fatalf("endpoints %q, %v; want %q", st.Endpoints, err, want)
+	}
+}

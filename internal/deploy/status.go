@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -95,6 +96,9 @@ type AppStatus struct {
 	// NoProbes says the app's pods run without probes (kubectl zz deploy
 	// --debug): Ready then says only that their containers started.
 	NoProbes bool `json:"noProbes,omitempty"`
+	// Endpoints are where the app answers: its Ingress's URLs, then its
+	// Service's in-cluster address (host:port).
+	Endpoints []string `json:"endpoints,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -301,6 +305,9 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		for _, o := range objs {
 			present[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]+"/"+k.kind+"/"+o.GetName()] = true
 			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
+			if st != nil && writtenByZZ(o) {
+				st.Endpoints = append(st.Endpoints, endpoints(o, st.App)...)
+			}
 			if k.whole == nil || !writtenByZZ(o) {
 				continue // the app's labels on another's object: not the app's
 			}
@@ -356,6 +363,10 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	out := make([]*AppStatus, 0, len(apps))
 	for key, st := range apps {
 		st.Issues = append(failures[key], st.Issues...)
+		// An Ingress's URLs before the Service's in-cluster address.
+		slices.SortStableFunc(st.Endpoints, func(a, b string) int {
+			return cmp.Compare(strings.Index(b, "://"), strings.Index(a, "://"))
+		})
 		st.Unbalanced.sort()
 		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
 		switch {
@@ -372,6 +383,42 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
 	})
 	return out, nil
+}
+
+// endpoints are the addresses o (the app's Service or Ingress) serves it
+// at: an Ingress's URLs (https with TLS), a Service's in-cluster host:port
+// per port; none for other objects or another app's.
+func endpoints(o metav1.Object, app string) []string {
+	var out []string
+	switch o := o.(type) {
+	case *networkingv1.Ingress:
+		tls := map[string]bool{}
+		for _, t := range o.Spec.TLS {
+			for _, h := range t.Hosts {
+				tls[h] = true
+			}
+		}
+		for _, r := range o.Spec.Rules {
+			scheme := "http://"
+			if tls[r.Host] {
+				scheme = "https://"
+			}
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				out = append(out, scheme+r.Host+p.Path)
+			}
+		}
+	case *corev1.Service:
+		if o.Name != app {
+			return nil // a canary's Service: the app's own says where it answers
+		}
+		for _, p := range o.Spec.Ports {
+			out = append(out, fmt.Sprintf("%s.%s.svc:%d", o.Name, o.Namespace, p.Port))
+		}
+	}
+	return out
 }
 
 // selectedFrom is what list (listed with err) holds matching sel.
