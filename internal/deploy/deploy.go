@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -159,6 +161,15 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	if rev.ChangeCause == "" {
 		rev.ChangeCause = "deploy " + rev.Version
+		if good := readable(history); len(good) > 0 {
+			// Which fields changed: two deploys of one version that
+			// changed env read alike in history otherwise.
+			if prev, err := good[len(good)-1].Spec(); err == nil {
+				if changed := changedFields(prev, cfg.given()); changed != "" {
+					rev.ChangeCause += " (" + changed + ")"
+				}
+			}
+		}
 		if cfg.Debug {
 			// history tells a revision without probes from one with them.
 			rev.ChangeCause += " (--debug: no probes)"
@@ -188,6 +199,58 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// changedFields names the spec fields that differ between a and b, as
+// dotted paths ("env.LOG_LEVEL, replicas"), at most three and how many more;
+// "" when none (or either cannot be compared).
+func changedFields(a, b *appspec.App) string {
+	flat := func(app *appspec.App) map[string]string {
+		out := map[string]string{}
+		js, err := json.Marshal(app.Spec)
+		if err != nil {
+			return nil
+		}
+		var m map[string]any
+		if json.Unmarshal(js, &m) != nil {
+			return nil
+		}
+		var walk func(prefix string, v any)
+		walk = func(prefix string, v any) {
+			if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
+				for k, sub := range mm {
+					walk(strings.TrimPrefix(prefix+"."+k, "."), sub)
+				}
+				return
+			}
+			b, _ := json.Marshal(v)
+			out[prefix] = string(b)
+		}
+		walk("", m)
+		return out
+	}
+	fa, fb := flat(a), flat(b)
+	if fa == nil || fb == nil {
+		return ""
+	}
+	// The cause names the version already, and a new version's image.
+	skip := map[string]bool{"version": true, "image": fa["version"] != fb["version"]}
+	var changed []string
+	for k, v := range fb {
+		if fa[k] != v && !skip[k] {
+			changed = append(changed, k)
+		}
+	}
+	for k := range fa {
+		if _, ok := fb[k]; !ok && !skip[k] {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	if len(changed) > 3 {
+		return strings.Join(changed[:3], ", ") + fmt.Sprintf(" and %d more", len(changed)-3)
+	}
+	return strings.Join(changed, ", ")
 }
 
 // unchanged returns the latest revision when deploying cfg would change

@@ -197,7 +197,7 @@ func TestDeployRedeployRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hist) != 2 || hist[0].Version != "1" || hist[1].Image != "reg/shop:2" || hist[0].User != "alice" ||
-		hist[1].ChangeCause != "deploy 2" || !hist[0].Time.Equal(opts().Now()) {
+		!strings.HasPrefix(hist[1].ChangeCause, "deploy 2 (") || !hist[0].Time.Equal(opts().Now()) {
 		t.Fatalf("history = %+v %+v", hist[0], hist[len(hist)-1])
 	}
 	if got := strings.Join(hist[0].Kinds, " "); got != "ConfigMap/"+cmOne+" Service/shop Deployment/shop PodDisruptionBudget/shop" {
@@ -800,5 +800,25 @@ func TestDeployUnchanged(t *testing.T) {
 	res, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
 	if res == nil || res.Unchanged || !errors.Is(err, ErrRolloutFailed) {
 		t.Fatalf("the same spec over an app that is not ready: %+v, %v", res, err)
+	}
+}
+
+// TestChangedFields: a deploy's change cause names the spec fields that
+// changed (history told two deploys of one version apart by nothing), not
+// the version and its image, which it names already.
+func TestChangedFields(t *testing.T) {
+	tests := []struct{ a, b, want string }{
+		{"", "  env: {LOG: debug}\n", "env.LOG"},
+		{"  env: {LOG: info}\n  pdb: true\n", "  env: {LOG: debug}\n", "env.LOG, pdb"},
+		{"", "", ""},
+		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C and 1 more"},
+	}
+	for _, tt := range tests {
+		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b)); got != tt.want {
+			t.Errorf("%q -> %q: %q, want %q", tt.a, tt.b, got, tt.want)
+		}
+	}
+	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n")); got != "image" {
+		t.Errorf("the image alone: %q", got)
 	}
 }
