@@ -46,8 +46,14 @@ func SpecWords(refusal string) string {
 	if strings.Contains(refusal, "violates PodSecurity ") {
 		return podSecurityWords(refusal)
 	}
+	if m := unknownPoolRe.FindStringSubmatch(refusal); m != nil {
+		return fmt.Sprintf("; in the app spec: spec.pool: %s is none of this cluster's pools this namespace may use: %s", m[1], m[2])
+	}
 	return ""
 }
+
+// unknownPoolRe is the zz webhook's refusal of a pool it does not know.
+var unknownPoolRe = regexp.MustCompile(regexp.QuoteMeta(contract.LabelPool) + `=(\S+) names no pool of this cluster; use one of \[([^\]]*)\]`)
 
 // podSecurityContainer names the containers a Pod Security refusal blames.
 var podSecurityContainer = regexp.MustCompile(`containers? ((?:"[^"]+"(?:, | and )?)+) must`)

@@ -307,8 +307,16 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string,
 	name, found := pod.Labels[contract.LabelPool]
 	if found {
 		if _, known := p.spec.Pools[name]; !known {
+			// The pools this namespace may use: one reserved to others
+			// would only be refused next.
+			var open []string
+			for _, n := range sortedKeys(p.spec.Pools) {
+				if ns := p.spec.Pools[n].Namespaces; len(ns) == 0 || slices.Contains(ns, namespace) {
+					open = append(open, n)
+				}
+			}
 			return "", fmt.Errorf("label %s=%s names no pool of this cluster; use one of %v",
-				contract.LabelPool, name, sortedKeys(p.spec.Pools))
+				contract.LabelPool, name, open)
 		}
 	}
 	for _, n := range sortedKeys(p.spec.Pools) {
