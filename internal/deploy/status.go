@@ -480,21 +480,12 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 // metadata only; a client with no REST client (unit tests' fakes) lists
 // them whole.
 func metaList(ctx context.Context, c kubernetes.Interface, k kindOps, ns, sel string) ([]metav1.Object, error) {
-	rc, ok := c.CoreV1().RESTClient().(*rest.RESTClient)
-	if !ok || rc == nil {
+	metas, ok, err := partialList(ctx, c, strings.ToLower(k.kind)+"s", ns, metav1.ListOptions{LabelSelector: sel})
+	if !ok {
 		return k.list(ctx, c, ns, sel)
 	}
-	opts := metav1.ListOptions{LabelSelector: sel}
-	raw, err := rc.Get().NamespaceIfScoped(ns, ns != "").Resource(strings.ToLower(k.kind)+"s").
-		VersionedParams(&opts, scheme.ParameterCodec).
-		SetHeader("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").
-		DoRaw(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var metas metav1.PartialObjectMetadataList
-	if err := json.Unmarshal(raw, &metas); err != nil {
-		return nil, fmt.Errorf("decode the %ss' metadata: %w", strings.ToLower(k.kind), err)
 	}
 	out := make([]metav1.Object, len(metas.Items))
 	for i := range metas.Items {
@@ -511,26 +502,39 @@ func metaList(ctx context.Context, c kubernetes.Interface, k kindOps, ns, sel st
 // them whole.
 func recordMetas(ctx context.Context, c kubernetes.Interface, ns, sel string) (*corev1.SecretList, error) {
 	opts := metav1.ListOptions{LabelSelector: sel, FieldSelector: "type=" + contract.SecretTypeRevision}
-	rc, ok := c.CoreV1().RESTClient().(*rest.RESTClient)
-	if !ok || rc == nil {
+	metas, ok, err := partialList(ctx, c, "secrets", ns, opts)
+	if !ok {
 		return c.CoreV1().Secrets(ns).List(ctx, opts)
 	}
-	raw, err := rc.Get().NamespaceIfScoped(ns, ns != "").Resource("secrets").
-		VersionedParams(&opts, scheme.ParameterCodec).
-		SetHeader("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").
-		DoRaw(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var metas metav1.PartialObjectMetadataList
-	if err := json.Unmarshal(raw, &metas); err != nil {
-		return nil, fmt.Errorf("decode the revision records' metadata: %w", err)
 	}
 	list := &corev1.SecretList{Items: make([]corev1.Secret, len(metas.Items))}
 	for i := range metas.Items {
 		list.Items[i] = corev1.Secret{ObjectMeta: metas.Items[i].ObjectMeta, Type: contract.SecretTypeRevision}
 	}
 	return list, nil
+}
+
+// partialList lists a core resource's objects as metadata only; ok is
+// false for a client with no REST client (unit tests' fakes).
+func partialList(ctx context.Context, c kubernetes.Interface, resource, ns string, opts metav1.ListOptions) (_ *metav1.PartialObjectMetadataList, ok bool, _ error) {
+	rc, ok := c.CoreV1().RESTClient().(*rest.RESTClient)
+	if !ok || rc == nil {
+		return nil, false, nil
+	}
+	raw, err := rc.Get().NamespaceIfScoped(ns, ns != "").Resource(resource).
+		VersionedParams(&opts, scheme.ParameterCodec).
+		SetHeader("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").
+		DoRaw(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	var metas metav1.PartialObjectMetadataList
+	if err := json.Unmarshal(raw, &metas); err != nil {
+		return nil, true, fmt.Errorf("decode the %s' metadata: %w", resource, err)
+	}
+	return &metas, true, nil
 }
 
 // deploymentReplicas is what Deployment d runs.
