@@ -101,7 +101,7 @@ func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, ob
 		return runExternalDiff(ctx, externalDiff, changes, out)
 	}
 	changed := false
-	for _, ch := range changes {
+	for _, ch := range pairConfig(changes, app) {
 		if d := ch.unified(); d != "" {
 			changed = true
 			if _, err := io.WriteString(out, d); err != nil {
@@ -118,6 +118,9 @@ type objChange struct {
 	gvk           schema.GroupVersionKind
 	ns, name      string
 	before, after string
+	// beforeName is the live object's name where it differs (a config
+	// files ConfigMap replaced by the next one, pairConfig).
+	beforeName string
 }
 
 func newChange(gvk schema.GroupVersionKind, ns, name string, before, after runtime.Object) (objChange, error) {
@@ -134,7 +137,53 @@ func newChange(gvk schema.GroupVersionKind, ns, name string, before, after runti
 
 func (ch objChange) unified() string {
 	label := ch.gvk.Kind + "/" + ch.name
-	return unifiedDiff("live "+label, "new "+label, ch.before, ch.after, diffContext)
+	live := "live " + label
+	if ch.beforeName != "" {
+		live = "live " + ch.gvk.Kind + "/" + ch.beforeName
+	}
+	return unifiedDiff(live, "new "+label, ch.before, ch.after, diffContext)
+}
+
+// pairConfig shows the app's config files ConfigMap that a deploy replaces
+// (its name is its content's hash) as one change from the old to the new,
+// so a changed line reads as that line, not as every file removed and added
+// (an app-developer audit). Anything else is as it was.
+func pairConfig(changes []objChange, app string) []objChange {
+	prefix := render.ConfigMapName(app, nil)
+	prefix = prefix[:strings.LastIndex(prefix, "-")+1] // "<app>-config-"
+	added, removed := -1, -1
+	for i, ch := range changes {
+		if ch.gvk.Kind != "ConfigMap" || !strings.HasPrefix(ch.name, prefix) {
+			continue
+		}
+		switch {
+		case ch.before == "" && ch.after != "":
+			if added >= 0 {
+				return changes
+			}
+			added = i
+		case ch.before != "" && ch.after == "":
+			if removed >= 0 {
+				return changes
+			}
+			removed = i
+		}
+	}
+	if added < 0 || removed < 0 {
+		return changes
+	}
+	out := make([]objChange, 0, len(changes)-1)
+	for i, ch := range changes {
+		switch i {
+		case added:
+			ch.before, ch.beforeName = changes[removed].before, changes[removed].name
+			out = append(out, ch)
+		case removed:
+		default:
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // file is the object's file name in kubectl diff's folders.

@@ -83,3 +83,31 @@ func TestExternalDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestPairConfig: the config files ConfigMap a deploy replaces reads as one
+// change from the old name to the new; two of either, or another
+// ConfigMap, are left as they are.
+func TestPairConfig(t *testing.T) {
+	cm := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	old := objChange{gvk: cm, ns: "ns", name: "shop-config-aaaa", before: "data:\n  app.properties: |\n    a=1\n    b=2\n"}
+	neu := objChange{gvk: cm, ns: "ns", name: "shop-config-bbbb", after: "data:\n  app.properties: |\n    a=1\n    b=3\n"}
+	svc := objChange{gvk: schema.GroupVersionKind{Version: "v1", Kind: "Service"}, ns: "ns", name: "shop", before: "x: 1\n", after: "x: 2\n"}
+	got := pairConfig([]objChange{neu, svc, old}, "shop")
+	if len(got) != 2 || got[0].beforeName != "shop-config-aaaa" {
+		t.Fatalf("paired: %+v", got)
+	}
+	d := got[0].unified()
+	for _, want := range []string{"--- live ConfigMap/shop-config-aaaa", "+++ new ConfigMap/shop-config-bbbb", "-    b=2", "+    b=3", "     a=1"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+	other := objChange{gvk: cm, ns: "ns", name: "shop-config-cccc", after: "y\n"}
+	if got := pairConfig([]objChange{neu, other, old}, "shop"); len(got) != 3 {
+		t.Errorf("two new ConfigMaps were paired: %+v", got)
+	}
+	foreign := objChange{gvk: cm, ns: "ns", name: "cart-config-aaaa", before: "z\n"}
+	if got := pairConfig([]objChange{neu, foreign}, "shop"); len(got) != 2 {
+		t.Errorf("another app's ConfigMap was paired: %+v", got)
+	}
+}
