@@ -1,11 +1,9 @@
 package deploy
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -211,72 +209,9 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 			}
 		}
 	}
-	// Apps by namespace/name: several namespaces may hold one of a name.
-	apps := map[string]*AppStatus{}
-	tokens := map[string]string{}                       // the latest record's apply token, per app
-	names := map[string][]string{}                      // the latest record's objects, per app
-	present := map[string]bool{}                        // "app key/Kind/name" of the live objects
-	listed := map[string]bool{deploymentOps.kind: true} // kinds read
-	recorded := map[string]bool{}                       // apps with a record, readable or not
-	older := map[string]int64{}                         // "app key/token" -> the revision that recorded it
-	get := func(ns, name string) (*AppStatus, string) {
-		key := ns + "/" + name
-		if apps[key] == nil {
-			apps[key] = &AppStatus{App: name, Namespace: ns, RecordsUnreadable: unreadable}
-		}
-		return apps[key], key
-	}
-	for i := range secrets {
-		s := &secrets[i]
-		name := s.Labels[contract.LabelApp]
-		if string(s.Type) != contract.SecretTypeRevision || name == "" {
-			continue
-		}
-		recorded[s.Namespace+"/"+name] = true
-		rev, err := parseRecordMeta(s)
-		if err != nil {
-			continue // History reports unreadable records
-		}
-		if rev.applyID != "" {
-			older[s.Namespace+"/"+name+"/"+rev.applyID] = rev.Number
-		}
-		if st, key := get(s.Namespace, name); rev.Number > st.Revision {
-			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
-			tokens[key], names[key] = rev.applyID, rev.names
-		}
-	}
-	failures := map[string][]PodIssue{}
-	for i := range deps {
-		d := &deps[i]
-		name := d.Labels[contract.LabelApp]
-		if name == "" {
-			continue
-		}
-		present[d.Namespace+"/"+name+"/"+deploymentOps.kind+"/"+d.Name] = true
-		if d.Name != name && !liveCanary(d, name) {
-			continue // the app's labels on another's Deployment
-		}
-		st, key := get(d.Namespace, name)
-		r := deploymentReplicas(d)
-		if d.Name == name {
-			st.Stable = r
-		} else {
-			st.Canary = r
-		}
-		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
-		st.Drift = append(st.Drift, drift(d, st.Revision, tokens[key], recorded[key] || unreadable, older[key+"/"+d.Annotations[contract.AnnotationApplyID]],
-			scaled != nil && !scaled[d.Namespace+"/"+d.Name])...)
-		rs := RolloutStatus(d)
-		if !rs.Complete {
-			st.Health = HealthProgressing
-		}
-		if rs.ReplicaFailure != "" {
-			failures[key] = append(failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure) + SpecWords(rs.ReplicaFailure)})
-		}
-		if rs.Failed != "" {
-			failures[key] = append(failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
-		}
-	}
+	b := newBook(unreadable, scaled)
+	b.records(secrets)
+	b.deployments(deps)
 	// The app's other objects: a spec field another manager owns there is
 	// drift too, which the next deploy takes back (takeBack). Without the
 	// right to list a kind, its drift goes unreported.
@@ -301,88 +236,19 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		} else if err != nil {
 			return nil, fmt.Errorf("list %ss %s: %w", strings.ToLower(k.kind), where, err)
 		}
-		listed[k.kind] = true
-		for _, o := range objs {
-			present[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]+"/"+k.kind+"/"+o.GetName()] = true
-			st := apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
-			if st != nil && writtenByZZ(o) {
-				st.Endpoints = append(st.Endpoints, endpoints(o, st.App)...)
-			}
-			if k.whole == nil || !writtenByZZ(o) {
-				continue // the app's labels on another's object: not the app's
-			}
-			if w := fieldWriter(o.GetManagedFields(), k.whole.path...); st != nil && w != "" {
-				st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
-					strings.ToLower(k.kind), o.GetName(), k.whole.name, w))
-			}
-		}
+		b.objects(k, objs)
 	}
-	// An object of the latest revision that is gone (deleted by hand, or
-	// by another tool): nothing else would say so while the rest runs.
-	for key, objs := range names {
-		st := apps[key]
-		if st == nil || st.Stable == nil && st.Canary == nil {
-			continue // Missing: status says the Deployment is gone
-		}
-		for _, o := range objs {
-			kind, name, _ := strings.Cut(o, "/")
-			if listed[kind] && !present[key+"/"+o] {
-				st.Drift = append(st.Drift, fmt.Sprintf("%s %s of revision %d is missing: deleted outside kubectl zz (kubectl zz deploy or rollback applies it again)",
-					strings.ToLower(kind), name, st.Revision))
-			}
-		}
-	}
-	// Why pods are not ready, per namespace, and the app of each.
-	problems, owners := map[string][]Problem{}, map[string][]*AppStatus{}
-	for i := range pods {
-		p := &pods[i]
-		st := apps[p.Namespace+"/"+p.Labels[contract.LabelApp]]
-		if st == nil {
-			continue
-		}
-		if pr, ok := PodProblem(p); ok {
-			problems[p.Namespace] = append(problems[p.Namespace], pr)
-			owners[p.Namespace] = append(owners[p.Namespace], st)
-		}
-		st.Unbalanced = st.Unbalanced.add(p)
-		if p.DeletionTimestamp == nil {
-			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
-				st.Restarts += cs.RestartCount
-				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {
-					st.LastRestart = t.FinishedAt.Time
-				}
-			}
-		}
-	}
+	b.missing()
+	problems, owners := b.pods(pods)
+	// Why pods are not ready, from their events where their status says
+	// too little.
 	for ns, prs := range problems {
 		ExplainStarting(ctx, c, ns, prs)
 		for i, pr := range prs {
 			owners[ns][i].Issues = append(owners[ns][i].Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
 		}
 	}
-	out := make([]*AppStatus, 0, len(apps))
-	for key, st := range apps {
-		st.Issues = append(failures[key], st.Issues...)
-		// An Ingress's URLs before the Service's in-cluster address.
-		slices.SortStableFunc(st.Endpoints, func(a, b string) int {
-			return cmp.Compare(strings.Index(b, "://"), strings.Index(a, "://"))
-		})
-		st.Unbalanced.sort()
-		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
-		switch {
-		case st.Stable == nil && st.Canary == nil:
-			st.Health = HealthMissing
-		case len(st.Issues) > 0:
-			st.Health = HealthDegraded
-		case st.Health == "":
-			st.Health = HealthReady
-		}
-		out = append(out, st)
-	}
-	slices.SortFunc(out, func(a, b *AppStatus) int {
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
-	})
-	return out, nil
+	return b.statuses(), nil
 }
 
 // endpoints are the addresses o (the app's Service or Ingress) serves it

@@ -1,0 +1,207 @@
+package deploy
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// book gathers the apps' statuses from what Statuses read, fed in the order
+// of the reads: records, Deployments, the other objects, pods. It does no
+// I/O, so each rule is read (and tested) apart from the reads.
+type book struct {
+	// apps by namespace/name: several namespaces may hold one of a name.
+	apps map[string]*AppStatus
+	// Of each app's latest record: its apply token and its objects.
+	tokens map[string]string
+	names  map[string][]string
+	// recorded: apps with a record, readable or not; older: "app key/token"
+	// -> the revision that recorded it.
+	recorded map[string]bool
+	older    map[string]int64
+	// present: "app key/Kind/name" of the live objects; listed: the kinds
+	// read.
+	present, listed map[string]bool
+	failures        map[string][]PodIssue
+	// unreadable: the records may not be read; scaled: the Deployments an
+	// HPA scales (nil: HPAs unreadable, replicas not judged).
+	unreadable bool
+	scaled     map[string]bool
+}
+
+func newBook(unreadable bool, scaled map[string]bool) *book {
+	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
+		recorded: map[string]bool{}, older: map[string]int64{}, present: map[string]bool{},
+		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
+		unreadable: unreadable, scaled: scaled}
+}
+
+// get is app name of ns, made on first use, and its key.
+func (b *book) get(ns, name string) (*AppStatus, string) {
+	key := ns + "/" + name
+	if b.apps[key] == nil {
+		b.apps[key] = &AppStatus{App: name, Namespace: ns, RecordsUnreadable: b.unreadable}
+	}
+	return b.apps[key], key
+}
+
+// records reads the revision records' metadata: each app's latest.
+func (b *book) records(secrets []corev1.Secret) {
+	for i := range secrets {
+		s := &secrets[i]
+		name := s.Labels[contract.LabelApp]
+		if string(s.Type) != contract.SecretTypeRevision || name == "" {
+			continue
+		}
+		b.recorded[s.Namespace+"/"+name] = true
+		rev, err := parseRecordMeta(s)
+		if err != nil {
+			continue // History reports unreadable records
+		}
+		if rev.applyID != "" {
+			b.older[s.Namespace+"/"+name+"/"+rev.applyID] = rev.Number
+		}
+		if st, key := b.get(s.Namespace, name); rev.Number > st.Revision {
+			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
+			b.tokens[key], b.names[key] = rev.applyID, rev.names
+		}
+	}
+}
+
+// deployments reads the apps' Deployments (stable and canary): what runs,
+// its drift, its rollout.
+func (b *book) deployments(deps []appsv1.Deployment) {
+	for i := range deps {
+		d := &deps[i]
+		name := d.Labels[contract.LabelApp]
+		if name == "" {
+			continue
+		}
+		b.present[d.Namespace+"/"+name+"/"+deploymentOps.kind+"/"+d.Name] = true
+		if d.Name != name && !liveCanary(d, name) {
+			continue // the app's labels on another's Deployment
+		}
+		st, key := b.get(d.Namespace, name)
+		r := deploymentReplicas(d)
+		if d.Name == name {
+			st.Stable = r
+		} else {
+			st.Canary = r
+		}
+		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
+		st.Drift = append(st.Drift, drift(d, st.Revision, b.tokens[key], b.recorded[key] || b.unreadable, b.older[key+"/"+d.Annotations[contract.AnnotationApplyID]],
+			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])...)
+		rs := RolloutStatus(d)
+		if !rs.Complete {
+			st.Health = HealthProgressing
+		}
+		if rs.ReplicaFailure != "" {
+			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure) + SpecWords(rs.ReplicaFailure)})
+		}
+		if rs.Failed != "" {
+			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
+		}
+	}
+}
+
+// objects reads the app's objects of kind k (listed): where the app
+// answers, and a spec field another manager owns (drift).
+func (b *book) objects(k kindOps, objs []metav1.Object) {
+	b.listed[k.kind] = true
+	for _, o := range objs {
+		b.present[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]+"/"+k.kind+"/"+o.GetName()] = true
+		st := b.apps[o.GetNamespace()+"/"+o.GetLabels()[contract.LabelApp]]
+		if st == nil || !writtenByZZ(o) {
+			continue // the app's labels on another's object: not the app's
+		}
+		st.Endpoints = append(st.Endpoints, endpoints(o, st.App)...)
+		if k.whole == nil {
+			continue
+		}
+		if w := fieldWriter(o.GetManagedFields(), k.whole.path...); w != "" {
+			st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
+				strings.ToLower(k.kind), o.GetName(), k.whole.name, w))
+		}
+	}
+}
+
+// missing says which objects of each app's latest revision are gone
+// (deleted by hand, or by another tool): nothing else would say so while
+// the rest runs. Kinds not read are not judged.
+func (b *book) missing() {
+	for key, objs := range b.names {
+		st := b.apps[key]
+		if st == nil || st.Stable == nil && st.Canary == nil {
+			continue // Missing: status says the Deployment is gone
+		}
+		for _, o := range objs {
+			kind, name, _ := strings.Cut(o, "/")
+			if b.listed[kind] && !b.present[key+"/"+o] {
+				st.Drift = append(st.Drift, fmt.Sprintf("%s %s of revision %d is missing: deleted outside kubectl zz (kubectl zz deploy or rollback applies it again)",
+					strings.ToLower(kind), name, st.Revision))
+			}
+		}
+	}
+}
+
+// pods reads the apps' pods: restarts, pods left to the default scheduler,
+// and why pods are not ready, per namespace with the app of each (their
+// events, read by the caller, may say more).
+func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners map[string][]*AppStatus) {
+	problems, owners = map[string][]Problem{}, map[string][]*AppStatus{}
+	for i := range pods {
+		p := &pods[i]
+		st := b.apps[p.Namespace+"/"+p.Labels[contract.LabelApp]]
+		if st == nil {
+			continue
+		}
+		if pr, ok := PodProblem(p); ok {
+			problems[p.Namespace] = append(problems[p.Namespace], pr)
+			owners[p.Namespace] = append(owners[p.Namespace], st)
+		}
+		st.Unbalanced = st.Unbalanced.add(p)
+		if p.DeletionTimestamp == nil {
+			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+				st.Restarts += cs.RestartCount
+				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {
+					st.LastRestart = t.FinishedAt.Time
+				}
+			}
+		}
+	}
+	return problems, owners
+}
+
+// statuses is every app, its health judged, sorted by namespace and name.
+func (b *book) statuses() []*AppStatus {
+	out := make([]*AppStatus, 0, len(b.apps))
+	for key, st := range b.apps {
+		st.Issues = append(b.failures[key], st.Issues...)
+		// An Ingress's URLs before the Service's in-cluster address.
+		slices.SortStableFunc(st.Endpoints, func(a, b string) int {
+			return cmp.Compare(strings.Index(b, "://"), strings.Index(a, "://"))
+		})
+		st.Unbalanced.sort()
+		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
+		switch {
+		case st.Stable == nil && st.Canary == nil:
+			st.Health = HealthMissing
+		case len(st.Issues) > 0:
+			st.Health = HealthDegraded
+		case st.Health == "":
+			st.Health = HealthReady
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b *AppStatus) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
+	})
+	return out
+}
