@@ -84,6 +84,14 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		if !lapsed(cur.Spec, o.now()) {
 			return nil, nil, lockedBy(cur, app, o.now())
 		}
+		if o.Progress != nil {
+			since := "ever"
+			if t := cur.Spec.RenewTime; t != nil {
+				since = t.Format(time.TimeOnly)
+			}
+			fmt.Fprintf(o.Progress, "warning: taking over the lock of %s from %s, not renewed since %s: that command stopped without releasing it, and what it applied and did not record may run (kubectl zz status %s)\n",
+				app, ptr.Deref(cur.Spec.HolderIdentity, "another command"), since, app)
+		}
 		// A lapsed lock is deleted, as it was read, and taken anew: a new
 		// Lease (a new UID), so its stalled holder, if it wakes, neither
 		// renews nor releases this one.

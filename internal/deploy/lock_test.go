@@ -32,7 +32,7 @@ func TestAppLock(t *testing.T) {
 	ctl.setStuck("reg/shop:slow")
 	ctx, cancel := context.WithCancel(t.Context())
 	o := opts()
-	o.Timeout = time.Minute
+	o.Timeout, o.Now = time.Minute, time.Now // status judges the lock by the real clock
 	done := make(chan error, 1)
 	go func() {
 		_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:slow", "")})
@@ -46,6 +46,9 @@ func TestAppLock(t *testing.T) {
 	l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{})
 	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "alice (kubectl zz deploy)" {
 		t.Fatalf("the waiting deploy's lock: %+v, %v", l, err)
+	}
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || !strings.HasPrefix(st.ChangingBy, "alice (kubectl zz deploy) since ") {
+		t.Errorf("status beside the waiting deploy: %v, changing by %q", err, st.ChangingBy)
 	}
 	others := map[string]func() error{
 		"deploy": func() error {
@@ -79,7 +82,7 @@ func TestAppLock(t *testing.T) {
 	}
 	for name, run := range others {
 		err := run()
-		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shop is being changed by alice (kubectl zz deploy) since 12:00:00") ||
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "shop is being changed by alice (kubectl zz deploy) since ") ||
 			!strings.Contains(err.Error(), "kubectl delete lease zz.shop.lock -n "+ns) {
 			t.Errorf("%s while a deploy waits: %v, want ErrLocked naming the holder", name, err)
 		}

@@ -97,6 +97,9 @@ type AppStatus struct {
 	// Endpoints are where the app answers: its Ingress's URLs, then its
 	// Service's in-cluster address (host:port).
 	Endpoints []string `json:"endpoints,omitempty"`
+	// ChangingBy names the kubectl zz command that holds the app's lock
+	// now ("alice (kubectl zz deploy) since 15:27:38"), "" when none does.
+	ChangingBy string `json:"changingBy,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -239,6 +242,11 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		b.objects(k, objs)
 	}
 	b.missing()
+	// The apps a kubectl zz command is changing now (their locks); none
+	// said where Leases may not be listed.
+	if leases, err := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: sel}); err == nil {
+		b.locks(leases.Items, time.Now())
+	}
 	problems, owners := b.pods(pods)
 	// Why pods are not ready, from their events where their status says
 	// too little.

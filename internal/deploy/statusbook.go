@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -147,6 +150,22 @@ func (b *book) missing() {
 				st.Drift = append(st.Drift, fmt.Sprintf("%s %s of revision %d is missing: deleted outside kubectl zz (kubectl zz deploy or rollback applies it again)",
 					strings.ToLower(kind), name, st.Revision))
 			}
+		}
+	}
+}
+
+// locks reads the apps' locks: a live one says which command changes the
+// app now; a lapsed one, none.
+func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
+	for i := range leases {
+		l := &leases[i]
+		st := b.apps[l.Namespace+"/"+l.Labels[contract.LabelApp]]
+		if st == nil || l.Name != LockName(st.App) || lapsed(l.Spec, now) {
+			continue
+		}
+		st.ChangingBy = ptr.Deref(l.Spec.HolderIdentity, "another command")
+		if t := l.Spec.AcquireTime; t != nil {
+			st.ChangingBy += " since " + t.Format(time.TimeOnly)
 		}
 	}
 }

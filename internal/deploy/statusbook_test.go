@@ -3,10 +3,13 @@ package deploy
 import (
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -52,4 +55,27 @@ func kindOfTest(t *testing.T, kind string) kindOps {
 		t.Fatalf("no kind %s", kind)
 	}
 	return k
+}
+
+// TestBookLocks: a live lock says who changes the app; a lapsed one, or
+// another app's, nothing.
+func TestBookLocks(t *testing.T) {
+	now := time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC)
+	lease := func(name, app string, renewed time.Time) coordinationv1.Lease {
+		return coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{contract.LabelApp: app}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("alice (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)),
+				AcquireTime: ptr.To(metav1.NewMicroTime(renewed)), RenewTime: ptr.To(metav1.NewMicroTime(renewed))}}
+	}
+	b := newBook(false, nil)
+	b.get("ns", "shop")
+	b.get("ns", "cart")
+	b.get("ns", "web")
+	b.locks([]coordinationv1.Lease{lease(LockName("shop"), "shop", now.Add(-10*time.Second)), lease(LockName("cart"), "cart", now.Add(-2*time.Minute)),
+		lease("other", "web", now)}, now)
+	if got := b.apps["ns/shop"].ChangingBy; got != "alice (kubectl zz deploy) since 14:59:50" {
+		t.Errorf("shop: %q", got)
+	}
+	if b.apps["ns/cart"].ChangingBy != "" || b.apps["ns/web"].ChangingBy != "" {
+		t.Errorf("a lapsed lock or another Lease: %q, %q", b.apps["ns/cart"].ChangingBy, b.apps["ns/web"].ChangingBy)
+	}
 }
