@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 func TestChangeFlags(t *testing.T) {
@@ -241,5 +245,25 @@ func TestExitCode(t *testing.T) {
 		if got := ExitCode(cmd, err); err == nil || got != tc.want {
 			t.Errorf("kubectl zz %v: %v, exit %d; want %d", tc.args, err, got, tc.want)
 		}
+	}
+}
+
+// TestDeleteWhileLocked: a delete while another command holds the app's
+// lock is refused before its plan and question, naming the holder.
+func TestDeleteWhileLocked(t *testing.T) {
+	now := metav1.NewMicroTime(time.Now())
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", time.Now()),
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName("shop"), Namespace: "ns-a"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}})
+	zz := withFakeClusters(t, a, fakeClient())
+	_, stderr, err := zz("delete", "shop", "--yes")
+	if !errors.Is(err, deploy.ErrLocked) || !strings.Contains(err.Error(), "shop is being changed by bob (kubectl zz deploy)") || strings.Contains(stderr, "deleting") {
+		t.Fatalf("delete beside a held lock: %v\n%s", err, stderr)
+	}
+	if _, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "shop", metav1.GetOptions{}); err != nil {
+		t.Fatalf("deleted beside the lock: %v", err)
+	}
+	if out, _, err := zz("delete", "shop", "--dry-run"); err != nil || !strings.Contains(out, "would delete") {
+		t.Errorf("--dry-run beside the lock: %v\n%s", err, out)
 	}
 }

@@ -96,6 +96,14 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	var plans []plan
 	var errs []error
 	for _, t := range o.targets {
+		if !o.DryRun {
+			// Before the plan and its question: a delete the lock would
+			// refuse printed "deleting ..." first (a concurrency re-run).
+			if err := deploy.Locked(ctx, t.client, t.namespace, o.App); err != nil {
+				errs = append(errs, contextErr(t.context, err))
+				continue
+			}
+		}
 		res, err := deploy.Delete(ctx, t.client, &deploy.DeleteConfig{Namespace: t.namespace, App: o.App, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory, DryRun: true})
 		if o.IgnoreNotFound && errors.Is(err, deploy.ErrNoRevision) {
 			fmt.Fprintf(o.ErrOut, "%s: nothing to delete in %s (--ignore-not-found)\n", o.App, where(t))

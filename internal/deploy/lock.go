@@ -103,6 +103,17 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 	return nil, nil, fmt.Errorf("%w: the lock of %s (lease %s/%s) changed hands three times while this command tried to take it; run it again", ErrLocked, app, ns, name)
 }
 
+// Locked returns the refusal a command on app would get now (ErrLocked,
+// naming the holder), nil when no live lock is held: a command that asks
+// before it changes anything (delete) says so before its question.
+func Locked(ctx context.Context, c kubernetes.Interface, ns, app string) error {
+	l, err := c.CoordinationV1().Leases(ns).Get(ctx, LockName(app), metav1.GetOptions{})
+	if err != nil || lapsed(l.Spec, time.Now()) {
+		return nil // none, or unreadable: the command's own lock decides
+	}
+	return lockedBy(l, app, time.Now())
+}
+
 // unlock releases a command's lock and, when the command failed for losing
 // it (its context ended with ErrLockLost), says so rather than the
 // context error it met.
