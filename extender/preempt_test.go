@@ -372,7 +372,10 @@ func TestPreemptVerb(t *testing.T) {
 // the evictions under way, so a preemption is not cut between victims.
 func TestPreemptorWaits(t *testing.T) {
 	p := &Preemptor{}
-	if !p.Wait(time.Millisecond) {
+	// Nothing in flight: true, at once on a quiet machine (the bound only
+	// leaves a loaded one, under -race, time to run the waiting goroutine:
+	// 1 ms failed a CI run).
+	if !p.Wait(5 * time.Second) {
 		t.Fatal("waited for nothing")
 	}
 	release := make(chan struct{})
