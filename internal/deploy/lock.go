@@ -47,8 +47,10 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 	ns, name := o.Namespace, LockName(app)
 	leases := c.CoordinationV1().Leases(ns)
 	now := func() metav1.MicroTime { return metav1.NewMicroTime(o.now()) }
+	// Asked once per command: the revision it records names the same user.
+	o.User = whoAmI(ctx, c, o.User)
 	mine := coordinationv1.LeaseSpec{
-		HolderIdentity:       ptr.To(whoAmI(ctx, c, o.User) + " (kubectl zz " + verb + ")"),
+		HolderIdentity:       ptr.To(o.User + " (kubectl zz " + verb + ")"),
 		LeaseDurationSeconds: ptr.To(int32(lockDuration / time.Second)),
 	}
 	unlocked := func() {}
@@ -166,6 +168,11 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	every, holder := lockRenew, ptr.Deref(held.Spec.HolderIdentity, "")
+	// ours says the Lease read is still this command's: one of another UID
+	// or holder took it over after it lapsed.
+	ours := func(cur *coordinationv1.Lease) bool {
+		return cur.UID == uid && ptr.Deref(cur.Spec.HolderIdentity, "") == holder
+	}
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(every)
@@ -182,7 +189,7 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			// command's, which took it over.
 			rctx, cancel := context.WithTimeout(bg, every)
 			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) || err == nil && (cur.UID != uid || ptr.Deref(cur.Spec.HolderIdentity, "") != holder) {
+			if apierrors.IsNotFound(err) || err == nil && !ours(cur) {
 				cancel()
 				lose(fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app))
 				return
@@ -206,7 +213,7 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
 		defer cancel()
 		// Only its own: one that lapsed and was taken over is another's.
-		if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && cur.UID == uid && ptr.Deref(cur.Spec.HolderIdentity, "") == holder {
+		if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && ours(cur) {
 			_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
 		}
 		lose(nil)
