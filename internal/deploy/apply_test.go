@@ -60,6 +60,34 @@ func TestHPAKeepsReplicas(t *testing.T) {
 	}
 }
 
+// TestFirstDeployStartsAtHPAMin: an app deployed first with an hpa starts
+// at hpa.min, not the apiserver's default 1 until the HPA's first sync, and
+// the next deploy keeps the count (it belongs to the handover manager, not
+// to the apply that leaves replicas out).
+func TestFirstDeployStartsAtHPAMin(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", "  hpa: {min: 3, max: 20}\n"), 0)
+	if got := liveReplicas(t, c); got != 3 {
+		t.Fatalf("replicas %d after the first deploy, want hpa.min 3", got)
+	}
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ownsField(d.ManagedFields, contract.ManagedBy, "spec", "replicas") {
+		t.Error("kubectl zz's apply owns spec.replicas: its next apply would drop them to 1")
+	}
+	// The HPA scales to 7; a deploy of a new image keeps 7.
+	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.MergePatchType, []byte(`{"spec":{"replicas":7}}`), metav1.PatchOptions{FieldManager: "horizontal-pod-autoscaler"}); err != nil {
+		t.Fatal(err)
+	}
+	deployOK(t, c, spec(t, "reg/shop:2", "  hpa: {min: 3, max: 20}\n"), 0)
+	if got := liveReplicas(t, c); got != 7 {
+		t.Fatalf("replicas %d after a second deploy, want the HPA's 7 kept", got)
+	}
+}
+
 func configMaps(t *testing.T, c kubernetes.Interface) map[string]string {
 	t.Helper()
 	l, err := c.CoreV1().ConfigMaps(ns).List(t.Context(), metav1.ListOptions{})

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -226,6 +227,9 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			return nil, fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
 		}
 		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
+			return nil, err
+		}
+		if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
 			return nil, err
 		}
 		cl.applied(stored)
@@ -447,11 +451,43 @@ func handOver(ctx context.Context, c kubernetes.Interface, ns string, o render.O
 		!ownsField(cur.ManagedFields, contract.ManagedBy, "spec", "replicas") {
 		return nil
 	}
-	body := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%q},"spec":{"replicas":%d}}`, d.Name, *cur.Spec.Replicas)
-	_, err := c.AppsV1().Deployments(ns).Patch(ctx, d.Name, types.ApplyPatchType, []byte(body),
-		metav1.PatchOptions{FieldManager: contract.FieldManagerHandover, Force: ptr.To(true)})
-	if err != nil {
+	if err := applyReplicas(ctx, c, ns, d.Name, *cur.Spec.Replicas); err != nil {
 		return fmt.Errorf("hand the replicas of deployment %s/%s over to the HPA: %w", ns, d.Name, err)
+	}
+	return nil
+}
+
+// applyReplicas sets deployment name's replicas to n as
+// contract.FieldManagerHandover, the manager kubectl zz's own apply never
+// names, so the count stays when that apply leaves the field out and the
+// HPA takes it from there.
+func applyReplicas(ctx context.Context, c kubernetes.Interface, ns, name string, n int32) error {
+	body := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%q},"spec":{"replicas":%d}}`, name, n)
+	_, err := c.AppsV1().Deployments(ns).Patch(ctx, name, types.ApplyPatchType, []byte(body),
+		metav1.PatchOptions{FieldManager: contract.FieldManagerHandover, Force: ptr.To(true)})
+	return err
+}
+
+// startAtHPAMin starts a Deployment created without replicas (its HPA
+// sets them) at the HPA's minimum, where the apiserver's default is 1:
+// the HPA's first sync came up to 15 s later, and the deploy had reported
+// 1/1 ready for an app whose spec said at least 3 (an app-developer
+// audit). The count goes to contract.FieldManagerHandover, as handOver's.
+func startAtHPAMin(ctx context.Context, c kubernetes.Interface, ns string, o render.Object, live runtime.Object, objs []render.Object) error {
+	d, ok := o.(*appsv1.Deployment)
+	if !ok || live != nil || d.Spec.Replicas != nil {
+		return nil
+	}
+	for _, h := range objs {
+		hpa, ok := h.(*autoscalingv2.HorizontalPodAutoscaler)
+		if !ok || hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
+			continue
+		}
+		if n := ptr.Deref(hpa.Spec.MinReplicas, 1); n > 1 {
+			if err := applyReplicas(ctx, c, ns, d.Name, n); err != nil {
+				return fmt.Errorf("start deployment %s/%s at its HPA's %d replicas: %w", ns, d.Name, n, err)
+			}
+		}
 	}
 	return nil
 }
