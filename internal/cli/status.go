@@ -297,6 +297,15 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 	return u, nil
 }
 
+// readNamespace is the namespace status reads in t: t's, or every one
+// with -A.
+func (o *StatusOptions) readNamespace(t target) string {
+	if o.AllNamespaces {
+		return metav1.NamespaceAll
+	}
+	return t.namespace
+}
+
 // render reads every target and writes the table (or the -o form) to w. It
 // returns the state shown without the ages, which change by themselves, so
 // --watch prints only what changed.
@@ -322,10 +331,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		if o.readers != nil {
 			r = o.readers[i]
 		}
-		ns := t.namespace
-		if o.AllNamespaces {
-			ns = metav1.NamespaceAll
-		}
+		ns := o.readNamespace(t)
 		apps, err := deploy.Statuses(ctx, t.client, r, ns, o.App)
 		switch {
 		case err != nil || o.App == "" || len(apps) > 0:

@@ -75,10 +75,7 @@ func (i *informed) settled() bool {
 // watchTarget starts t's informers until ctx ends; notify is called on
 // every change.
 func (o *StatusOptions) watchTarget(ctx context.Context, t target, notify func()) *watching {
-	ns := t.namespace
-	if o.AllNamespaces {
-		ns = metav1.NamespaceAll
-	}
+	ns := o.readNamespace(t)
 	sel, podSel := deploy.StatusSelectors(o.App)
 	by := func(s string) internalinterfaces.TweakListOptionsFunc {
 		return func(lo *metav1.ListOptions) { lo.LabelSelector = s }
