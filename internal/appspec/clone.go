@@ -30,6 +30,12 @@ func (a *App) Clone() *App {
 	s.Args = slices.Clone(s.Args)
 	s.EnvFrom = slices.Clone(s.EnvFrom)
 	s.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
+	if s.SecretFiles != nil {
+		s.SecretFiles = slices.Clone(s.SecretFiles)
+		for i := range s.SecretFiles {
+			s.SecretFiles[i].Keys = slices.Clone(s.SecretFiles[i].Keys)
+		}
+	}
 	s.Ports = slices.Clone(s.Ports)
 	s.GPUModels = slices.Clone(s.GPUModels)
 	s.AvoidGPUModels = slices.Clone(s.AvoidGPUModels)

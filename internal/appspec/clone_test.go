@@ -16,7 +16,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		Labels: map[string]string{"team": "x"}, Annotations: map[string]string{"a": "b"},
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
 		Command:   []string{"run"}, Args: []string{"-v"}, EnvFrom: []EnvFrom{{Secret: "s"}},
-		ImagePullSecrets: []string{"login"}, Ports: []Port{{Name: "m", Port: 7070}},
+		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
 		SecurityContext: &SecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
@@ -41,6 +41,9 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	if sc := c.Spec.SecurityContext; sc.RunAsUser == a.Spec.SecurityContext.RunAsUser || sc.RunAsGroup == a.Spec.SecurityContext.RunAsGroup || sc.FSGroup == a.Spec.SecurityContext.FSGroup {
 		t.Error("Clone shares the security context's ids with the original")
+	}
+	if &c.Spec.SecretFiles[0].Keys[0] == &a.Spec.SecretFiles[0].Keys[0] {
+		t.Error("Clone shares a secret file's keys with the original")
 	}
 	if (*App)(nil).Clone() != nil {
 		t.Error("Clone of nil is not nil")

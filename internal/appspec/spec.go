@@ -109,6 +109,9 @@ type Spec struct {
 	SecretEnv map[string]SecretKey `json:"secretEnv,omitempty"`
 	// ImagePullSecrets name the Secrets that log in to private registries.
 	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+	// SecretFiles mount Secrets read-only as files (certificates, keys,
+	// credentials files), one file per key.
+	SecretFiles []SecretFile `json:"secretFiles,omitempty"`
 	// Ports are extra named container ports (metrics, admin); the Service
 	// exposes them too.
 	Ports []Port `json:"ports,omitempty"`
@@ -201,6 +204,15 @@ type HPA struct {
 	Min        int32 `json:"min"`
 	Max        int32 `json:"max"`
 	CPUPercent int32 `json:"cpuPercent,omitempty"`
+}
+
+// SecretFile mounts Secret read-only at MountPath: every key a file named
+// as the key, or only Keys when given (a key the Secret lacks keeps the pods
+// from starting, as the kubelet does for any Secret volume item).
+type SecretFile struct {
+	Secret    string   `json:"secret"`
+	MountPath string   `json:"mountPath"`
+	Keys      []string `json:"keys,omitempty"`
 }
 
 // PVC is a volume claimed for the app and mounted at MountPath. One claim is

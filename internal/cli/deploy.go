@@ -267,6 +267,13 @@ func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
 		refs = append(refs, ref{kind: "secret", name: name, field: fmt.Sprintf("spec.imagePullSecrets[%d]", i),
 			then: "the image is pulled without it, which a private registry refuses (ErrImagePull)"})
 	}
+	for i, f := range s.SecretFiles {
+		field := fmt.Sprintf("spec.secretFiles[%d]", i)
+		refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks})
+		for _, k := range f.Keys {
+			refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks, key: k})
+		}
+	}
 	if s.ServiceAccount != "" {
 		refs = append(refs, ref{kind: "serviceaccount", name: s.ServiceAccount, field: "spec.serviceAccount", then: "no pod is created until it does"})
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ const (
 	// Volume names in the pod.
 	configVolume = "config"
 	dataVolume   = "data"
+	// secretVolumePrefix and the index in spec.secretFiles name a Secret's
+	// volume.
+	secretVolumePrefix = "secret-"
 )
 
 func (r *renderer) podTemplate() corev1.PodTemplateSpec {
@@ -333,8 +337,14 @@ func (r *renderer) mounts() []corev1.VolumeMount {
 	if r.s.PVC != nil {
 		m = append(m, corev1.VolumeMount{Name: dataVolume, MountPath: r.s.PVC.MountPath})
 	}
+	for i, f := range r.s.SecretFiles {
+		m = append(m, corev1.VolumeMount{Name: secretVolume(i), MountPath: f.MountPath, ReadOnly: true})
+	}
 	return m
 }
+
+// secretVolume names the volume of the i-th of spec.secretFiles.
+func secretVolume(i int) string { return secretVolumePrefix + strconv.Itoa(i) }
 
 func (r *renderer) volumes() []corev1.Volume {
 	var v []corev1.Volume
@@ -347,6 +357,13 @@ func (r *renderer) volumes() []corev1.Volume {
 		v = append(v, corev1.Volume{Name: dataVolume, VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: PVCName(r.app.Name)},
 		}})
+	}
+	for i, f := range r.s.SecretFiles {
+		src := &corev1.SecretVolumeSource{SecretName: f.Secret}
+		for _, k := range f.Keys {
+			src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
+		}
+		v = append(v, corev1.Volume{Name: secretVolume(i), VolumeSource: corev1.VolumeSource{Secret: src}})
 	}
 	return v
 }

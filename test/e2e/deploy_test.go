@@ -689,3 +689,57 @@ func TestDeployBesideOtherTools(t *testing.T) {
 		t.Errorf("the adopted Service: %v, ports %+v, labels %v", err, svc.Spec.Ports, svc.Labels)
 	}
 }
+
+// TestDeploySecretFilesAndHPAMin: Secrets mounted as files are accepted by
+// the apiserver as rendered (a key the Secret lacks warned before the
+// rollout), and an app deployed first with an hpa starts at hpa.min: the
+// deploy waits for 3 ready pods, not the apiserver's default 1.
+func TestDeploySecretFilesAndHPAMin(t *testing.T) {
+	ctx := t.Context()
+	ns := cluster.Namespace(t, nil)
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "vault-tls"},
+		Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(t.TempDir(), "vault.yaml")
+	if err := os.WriteFile(spec, []byte(`apiVersion: zz.io/v1
+kind: App
+name: vault
+spec:
+  type: web
+  image: registry.local/vault:1.0
+  cpu: 100m
+  memory: 64Mi
+  hpa: {min: 3, max: 6}
+  secretFiles:
+  - {secret: vault-tls, mountPath: /etc/tls}
+  - {secret: vault-tls, mountPath: /etc/ca, keys: [ca.crt]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, `warning: secret "vault-tls" has no key "ca.crt" (spec.secretFiles[1])`) {
+		t.Errorf("no warning for the missing key:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "vault: 3/3 ready") {
+		t.Errorf("the first deploy did not wait for hpa.min's 3 pods:\n%s", errOut)
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=vault", 3, 60*time.Second)
+	got := map[string]string{}
+	for _, m := range pods[0].Spec.Containers[0].VolumeMounts {
+		if m.ReadOnly {
+			got[m.MountPath] = m.Name
+		}
+	}
+	vols := map[string]*corev1.SecretVolumeSource{}
+	for _, v := range pods[0].Spec.Volumes {
+		vols[v.Name] = v.Secret
+	}
+	tls, ca := vols[got["/etc/tls"]], vols[got["/etc/ca"]]
+	if tls == nil || tls.SecretName != "vault-tls" || len(tls.Items) != 0 || ca == nil || len(ca.Items) != 1 || ca.Items[0].Key != "ca.crt" {
+		t.Errorf("pod mounts %v, volumes %v; want vault-tls whole at /etc/tls and its ca.crt at /etc/ca", got, vols)
+	}
+}
