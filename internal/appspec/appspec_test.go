@@ -95,6 +95,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "port out of range", spec: "type: rpc\n  image: a:1\n  port: 70000", want: "zz.yaml: spec.port: 70000 is out of range; use a port from 1 to 65535"},
 		{name: "worker with port", spec: "type: worker\n  image: a:1\n  port: 80", want: "spec.port: a worker serves no port"},
 		{name: "bad health path", spec: "type: web\n  image: a:1\n  healthPath: health", want: `spec.healthPath: "health" is not a URL path; use a path such as /health`},
+		{name: "health check on web", spec: "type: web\n  image: a:1\n  healthCheck: grpc", want: "spec.healthCheck: a web app has no choice of health check; remove spec.healthCheck"},
+		{name: "unknown health check", spec: "type: rpc\n  image: a:1\n  healthCheck: http", want: `spec.healthCheck: "http" is not a health check; use tcp (a connect to the port) or grpc (the gRPC health protocol)`},
 		{name: "health path on rpc", spec: "type: rpc\n  image: a:1\n  healthPath: /h", want: "spec.healthPath: a rpc app has no HTTP health check"},
 		{name: "bad group", spec: "type: web\n  image: a:1\n  group: 'a b'", want: `spec.group: "a b" is not a valid label value`},
 		{name: "bad pool", spec: "type: web\n  image: a:1\n  pool: '-x'", want: `spec.pool: "-x" is not a valid label value`},

@@ -39,6 +39,12 @@ const (
 // Types lists the valid types, for errors and completion.
 var Types = []Type{TypeJava, TypeWeb, TypeRPC, TypeWorker}
 
+// Health checks of an rpc app.
+const (
+	HealthCheckTCP  = "tcp"
+	HealthCheckGRPC = "grpc"
+)
+
 // Anti-affinity modes across hosts.
 const (
 	AntiAffinityPreferred = "preferred"
@@ -78,6 +84,10 @@ type Spec struct {
 	Memory     string `json:"memory,omitempty"`
 	Port       int32  `json:"port,omitempty"`
 	HealthPath string `json:"healthPath,omitempty"`
+	// HealthCheck is how an rpc app's health is probed: tcp (a connect to
+	// Port, the default) or grpc (the gRPC health protocol on Port, as the
+	// kubelet speaks it natively).
+	HealthCheck string `json:"healthCheck,omitempty"`
 	Group      string `json:"group,omitempty"`
 	// Pool is the node pool (node label zz.io/pool) the pods run in.
 	Pool string            `json:"pool,omitempty"`

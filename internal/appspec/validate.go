@@ -246,6 +246,13 @@ func (v *validator) port(s *Spec) {
 }
 
 func (v *validator) health(s *Spec) {
+	switch {
+	case s.HealthCheck == "":
+	case s.Type != TypeRPC:
+		v.add("spec.healthCheck", fmt.Sprintf("a %s app has no choice of health check", s.Type), "remove spec.healthCheck (web and java apps are checked by HTTP on spec.healthPath), or use type rpc")
+	case s.HealthCheck != HealthCheckTCP && s.HealthCheck != HealthCheckGRPC:
+		v.add("spec.healthCheck", fmt.Sprintf("%q is not a health check", s.HealthCheck), "use tcp (a connect to the port) or grpc (the gRPC health protocol)")
+	}
 	if s.Type != TypeWeb && s.Type != TypeJava {
 		if s.HealthPath != "" {
 			v.add("spec.healthPath", fmt.Sprintf("a %s app has no HTTP health check", s.Type), "remove spec.healthPath or use type web or java")

@@ -188,7 +188,7 @@ func (r *renderer) containerSecurity() *corev1.SecurityContext {
 }
 
 // probes: readiness gates traffic (HTTP 200 on the health path for web and
-// java, a TCP connect for rpc); liveness restarts a hung app, late and
+// java, a TCP connect or the gRPC health protocol for rpc); liveness restarts a hung app, late and
 // tolerant so a slow start or a GC pause does not kill it; a startup probe
 // allows spec.startupTimeout (java: three minutes) before liveness counts.
 func (r *renderer) probes(c *corev1.Container) {
@@ -197,7 +197,12 @@ func (r *renderer) probes(c *corev1.Container) {
 	case appspec.TypeWeb, appspec.TypeJava:
 		handler.HTTPGet = &corev1.HTTPGetAction{Path: r.s.HealthPath, Port: intstr.FromString(r.portName())}
 	case appspec.TypeRPC:
-		handler.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(r.portName())}
+		if r.s.HealthCheck == appspec.HealthCheckGRPC {
+			// The kubelet's gRPC probe takes a port number, not a name.
+			handler.GRPC = &corev1.GRPCAction{Port: r.s.Port}
+		} else {
+			handler.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(r.portName())}
+		}
 	default:
 		return
 	}

@@ -236,6 +236,36 @@ func trainDeployment(t *testing.T, extra string) *appsv1.Deployment {
 	return nil
 }
 
+// TestGRPCHealth: an rpc app with healthCheck: grpc is probed with the
+// kubelet's gRPC health check on its port number (the probe takes no
+// name); without it, a TCP connect.
+func TestGRPCHealth(t *testing.T) {
+	for _, tt := range []struct{ extra, want string }{
+		{"", "tcp"},
+		{"  healthCheck: tcp\n", "tcp"},
+		{"  healthCheck: grpc\n", "grpc"},
+	} {
+		app, err := appspec.Load("zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: pricing\nspec:\n  type: rpc\n  image: registry.local/pricing:1\n  port: 9090\n  startupTimeout: 1m\n"+tt.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := deployment(t, Render(app, Options{Namespace: "ns"})).Spec.Template.Spec.Containers[0]
+		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+			got := "none"
+			switch {
+			case p == nil:
+			case p.GRPC != nil && p.GRPC.Port == 9090 && p.TCPSocket == nil:
+				got = "grpc"
+			case p.TCPSocket != nil && p.TCPSocket.Port.StrVal == "rpc" && p.GRPC == nil:
+				got = "tcp"
+			}
+			if got != tt.want {
+				t.Errorf("%q: probe %+v, want %s", tt.extra, p, tt.want)
+			}
+		}
+	}
+}
+
 // TestWholeCards: gpus without gpuMem renders the cards alone, for the
 // webhook to size as whole cards (a pool's gpuCardMemory) or refuse; no
 // memory total is invented.
