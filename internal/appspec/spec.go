@@ -88,7 +88,7 @@ type Spec struct {
 	// Port, the default) or grpc (the gRPC health protocol on Port, as the
 	// kubelet speaks it natively).
 	HealthCheck string `json:"healthCheck,omitempty"`
-	Group      string `json:"group,omitempty"`
+	Group       string `json:"group,omitempty"`
 	// Pool is the node pool (node label zz.io/pool) the pods run in.
 	Pool string            `json:"pool,omitempty"`
 	Env  map[string]string `json:"env,omitempty"`
