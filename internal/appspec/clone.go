@@ -45,6 +45,12 @@ func (a *App) Clone() *App {
 		in.Annotations = maps.Clone(in.Annotations)
 		s.Ingress = &in
 	}
+	if s.Service != nil {
+		sv := *s.Service
+		sv.Annotations = maps.Clone(sv.Annotations)
+		sv.LoadBalancerSourceRanges = slices.Clone(sv.LoadBalancerSourceRanges)
+		s.Service = &sv
+	}
 	if s.HPA != nil {
 		h := *s.HPA
 		s.HPA = &h

@@ -18,7 +18,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		Command:   []string{"run"}, Args: []string{"-v"}, EnvFrom: []EnvFrom{{Secret: "s"}},
 		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
-		Ingress: &Ingress{Host: "shop.example.com"}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
+		Ingress: &Ingress{Host: "shop.example.com"}, Service: &Service{Type: "LoadBalancer", Annotations: map[string]string{"a": "b"}, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
 		SecurityContext: &SecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
 	}}
 	c := a.Clone()
@@ -44,6 +44,9 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	if &c.Spec.SecretFiles[0].Keys[0] == &a.Spec.SecretFiles[0].Keys[0] {
 		t.Error("Clone shares a secret file's keys with the original")
+	}
+	if c.Spec.Service.Annotations["a"] = "c"; a.Spec.Service.Annotations["a"] != "b" || &c.Spec.Service.LoadBalancerSourceRanges[0] == &a.Spec.Service.LoadBalancerSourceRanges[0] {
+		t.Error("Clone shares the Service's annotations or source ranges with the original")
 	}
 	if (*App)(nil).Clone() != nil {
 		t.Error("Clone of nil is not nil")

@@ -103,6 +103,9 @@ type Spec struct {
 	// PDB adds a PodDisruptionBudget allowing one pod down at a time.
 	PDB     bool     `json:"pdb,omitempty"`
 	Ingress *Ingress `json:"ingress,omitempty"`
+	// Service sets how the app's Service is reached from outside the
+	// cluster (default: ClusterIP, inside only).
+	Service *Service `json:"service,omitempty"`
 	HPA     *HPA     `json:"hpa,omitempty"`
 	PVC     *PVC     `json:"pvc,omitempty"`
 
@@ -208,6 +211,30 @@ type Ingress struct {
 	// settings, a certificate issuer): spec.annotations would roll the pods.
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// Service is the app's Service beyond its ports: its type, the cloud load
+// balancer's annotations and who may reach it.
+type Service struct {
+	// Type is ClusterIP (default), NodePort or LoadBalancer.
+	Type string `json:"type,omitempty"`
+	// Annotations go on the Service alone (a cloud load balancer's
+	// settings): spec.annotations would roll the pods.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// ExternalTrafficPolicy is Cluster (default) or Local: Local keeps the
+	// client's source address and sends traffic only to nodes running a pod.
+	ExternalTrafficPolicy string `json:"externalTrafficPolicy,omitempty"`
+	// LoadBalancerSourceRanges are the CIDRs a LoadBalancer admits.
+	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
+}
+
+// Service types and external traffic policies, as Kubernetes spells them.
+const (
+	ServiceClusterIP    = "ClusterIP"
+	ServiceNodePort     = "NodePort"
+	ServiceLoadBalancer = "LoadBalancer"
+	TrafficCluster      = "Cluster"
+	TrafficLocal        = "Local"
+)
 
 // HPA scales the app on CPU use between Min and Max replicas.
 type HPA struct {

@@ -2,6 +2,7 @@ package appspec
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"slices"
@@ -61,6 +62,7 @@ func (a *App) Validate(file string) Errors {
 		v.add("spec.antiAffinity", fmt.Sprintf("%q is not a mode", s.AntiAffinity), "use preferred or required")
 	}
 	v.ingress(s)
+	v.service(s)
 	v.hpa(s.HPA)
 	v.pvc(s)
 	v.escapeHatches(s)
@@ -364,6 +366,47 @@ func (v *validator) ingress(s *Spec) {
 	}
 	if !strings.HasPrefix(in.Path, "/") {
 		v.add("spec.ingress.path", fmt.Sprintf("%q is not a URL path", in.Path), "use e.g. /")
+	}
+}
+
+func (v *validator) service(s *Spec) {
+	sv := s.Service
+	if sv == nil {
+		return
+	}
+	if s.Type == TypeWorker {
+		v.add("spec.service", "a worker app has no Service", "remove spec.service or use type web, java or rpc")
+		return
+	}
+	external := sv.Type == ServiceNodePort || sv.Type == ServiceLoadBalancer
+	switch {
+	case sv.Type == "" || sv.Type == ServiceClusterIP || external:
+	case strings.EqualFold(sv.Type, ServiceLoadBalancer), strings.EqualFold(sv.Type, ServiceNodePort), strings.EqualFold(sv.Type, ServiceClusterIP):
+		v.add("spec.service.type", fmt.Sprintf("%q is not a Service type (the case matters)", sv.Type), "use ClusterIP, NodePort or LoadBalancer")
+	default:
+		v.add("spec.service.type", fmt.Sprintf("%q is not a Service type", sv.Type), "use ClusterIP (inside the cluster), NodePort or LoadBalancer (ExternalName is not an app's)")
+	}
+	for _, k := range sortedKeys(sv.Annotations) {
+		if len(validation.IsQualifiedName(k)) > 0 {
+			v.add("spec.service.annotations."+k, "is not a valid annotation key", "use e.g. service.beta.kubernetes.io/aws-load-balancer-type")
+		}
+	}
+	switch sv.ExternalTrafficPolicy {
+	case "":
+	case TrafficCluster, TrafficLocal:
+		if !external {
+			v.add("spec.service.externalTrafficPolicy", "applies to traffic from outside the cluster", "set service.type to NodePort or LoadBalancer, or remove it")
+		}
+	default:
+		v.add("spec.service.externalTrafficPolicy", fmt.Sprintf("%q is not a policy", sv.ExternalTrafficPolicy), "use Cluster or Local (keeps the client's address)")
+	}
+	for i, r := range sv.LoadBalancerSourceRanges {
+		if _, _, err := net.ParseCIDR(r); err != nil {
+			v.add(fmt.Sprintf("spec.service.loadBalancerSourceRanges[%d]", i), fmt.Sprintf("%q is not a CIDR", r), "use e.g. 203.0.113.0/24")
+		}
+	}
+	if len(sv.LoadBalancerSourceRanges) > 0 && sv.Type != ServiceLoadBalancer {
+		v.add("spec.service.loadBalancerSourceRanges", "applies to a load balancer only", "set service.type to LoadBalancer, or remove it")
 	}
 }
 

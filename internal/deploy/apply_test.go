@@ -590,4 +590,27 @@ func TestStatusEndpoints(t *testing.T) {
 	if want := []string{"https://shop.example.com/", "shop." + ns + ".svc:8080"}; err != nil || !slices.Equal(st.Endpoints, want) {
 		t.Fatalf("endpoints %q, %v; want %q", st.Endpoints, err, want)
 	}
+	// A load balancer: <pending> until its controller writes an address,
+	// then the address, before the in-cluster one.
+	deployOK(t, c, spec(t, "reg/shop:1", "  service: {type: LoadBalancer, annotations: {lb.example.com/internal: 'true'}, externalTrafficPolicy: Local, loadBalancerSourceRanges: [10.0.0.0/8]}\n"), 0)
+	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal ||
+		!slices.Equal(svc.Spec.LoadBalancerSourceRanges, []string{"10.0.0.0/8"}) || svc.Annotations["lb.example.com/internal"] != "true" {
+		t.Fatalf("service %+v, annotations %v: want the spec's LoadBalancer", svc.Spec, svc.Annotations)
+	}
+	st, err = AppStatusOf(t.Context(), c, ns, "shop")
+	if want := []string{"<pending>:8080", "shop." + ns + ".svc:8080"}; err != nil || !slices.Equal(st.Endpoints, want) {
+		t.Fatalf("endpoints %q, %v; want %q", st.Endpoints, err, want)
+	}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.5"}}
+	if _, err := c.CoreV1().Services(ns).UpdateStatus(t.Context(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = AppStatusOf(t.Context(), c, ns, "shop")
+	if want := []string{"203.0.113.5:8080", "shop." + ns + ".svc:8080"}; err != nil || !slices.Equal(st.Endpoints, want) {
+		t.Fatalf("endpoints %q, %v; want %q", st.Endpoints, err, want)
+	}
 }

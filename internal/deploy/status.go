@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -287,6 +288,30 @@ func endpoints(o metav1.Object, app string) []string {
 	case *corev1.Service:
 		if o.Name != app {
 			return nil // a canary's Service: the app's own says where it answers
+		}
+		// From outside first, as kubectl get service shows EXTERNAL-IP
+		// and PORT(S): a load balancer's addresses (<pending> until its
+		// controller assigns one), a NodePort's port on any node.
+		switch o.Spec.Type {
+		case corev1.ServiceTypeLoadBalancer:
+			addrs := []string{}
+			for _, in := range o.Status.LoadBalancer.Ingress {
+				addrs = append(addrs, cmp.Or(in.Hostname, in.IP))
+			}
+			if len(addrs) == 0 {
+				addrs = append(addrs, "<pending>")
+			}
+			for _, a := range addrs {
+				for _, p := range o.Spec.Ports {
+					out = append(out, fmt.Sprintf("%s:%d", a, p.Port))
+				}
+			}
+		case corev1.ServiceTypeNodePort:
+			for _, p := range o.Spec.Ports {
+				if p.NodePort != 0 {
+					out = append(out, fmt.Sprintf("<node>:%d", p.NodePort))
+				}
+			}
 		}
 		for _, p := range o.Spec.Ports {
 			out = append(out, fmt.Sprintf("%s.%s.svc:%d", o.Name, o.Namespace, p.Port))

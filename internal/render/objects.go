@@ -53,7 +53,7 @@ func (r *renderer) portName() string {
 }
 
 func (r *renderer) service() *corev1.Service {
-	return &corev1.Service{
+	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: r.meta(r.app.Name),
 		Spec: corev1.ServiceSpec{
@@ -62,6 +62,20 @@ func (r *renderer) service() *corev1.Service {
 			Ports:    r.servicePorts(),
 		},
 	}
+	if sv := r.s.Service; sv != nil {
+		if sv.Type != "" {
+			svc.Spec.Type = corev1.ServiceType(sv.Type)
+		}
+		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicy(sv.ExternalTrafficPolicy)
+		svc.Spec.LoadBalancerSourceRanges = sv.LoadBalancerSourceRanges
+		if len(sv.Annotations) > 0 {
+			if svc.Annotations == nil {
+				svc.Annotations = map[string]string{}
+			}
+			maps.Copy(svc.Annotations, sv.Annotations)
+		}
+	}
+	return svc
 }
 
 // servicePorts are the app's port and its extra named ports.
