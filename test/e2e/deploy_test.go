@@ -690,11 +690,12 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	}
 }
 
-// TestDeploySecretFilesAndHPAMin: Secrets mounted as files are accepted by
-// the apiserver as rendered (a key the Secret lacks warned before the
-// rollout), and an app deployed first with an hpa starts at hpa.min: the
-// deploy waits for 3 ready pods, not the apiserver's default 1.
-func TestDeploySecretFilesAndHPAMin(t *testing.T) {
+// TestDeploySpecFields: Secrets mounted as files are accepted by the
+// apiserver as rendered (a key the Secret lacks warned before the rollout);
+// an app deployed first with an hpa starts at hpa.min: the deploy waits for
+// 3 ready pods, not the apiserver's default 1; a LoadBalancer Service gets
+// its node ports, and a deploy back to ClusterIP drops them.
+func TestDeploySpecFields(t *testing.T) {
 	ctx := t.Context()
 	ns := cluster.Namespace(t, nil)
 	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "vault-tls"},
@@ -741,5 +742,37 @@ spec:
 	tls, ca := vols[got["/etc/tls"]], vols[got["/etc/ca"]]
 	if tls == nil || tls.SecretName != "vault-tls" || len(tls.Items) != 0 || ca == nil || len(ca.Items) != 1 || ca.Items[0].Key != "ca.crt" {
 		t.Errorf("pod mounts %v, volumes %v; want vault-tls whole at /etc/tls and its ca.crt at /etc/ca", got, vols)
+	}
+
+	service := func(set string) *corev1.Service {
+		t.Helper()
+		args := []string{"deploy", "-f", spec, "--timeout", "60s"}
+		if set != "" {
+			args = append(args, "--set", set)
+		}
+		if out, errOut, err := zz(t, ns, args...); err != nil {
+			t.Fatalf("deploy --set %s: %v\n%s%s", set, err, out, errOut)
+		}
+		svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "vault", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	lb := service("spec.service={type: LoadBalancer, externalTrafficPolicy: Local, loadBalancerSourceRanges: [10.0.0.0/8]}")
+	if lb.Spec.Type != corev1.ServiceTypeLoadBalancer || lb.Spec.Ports[0].NodePort == 0 || lb.Spec.HealthCheckNodePort == 0 {
+		t.Errorf("service %+v: want a LoadBalancer with node ports", lb.Spec)
+	}
+	out, _, err = zz(t, ns, "status", "vault", "-o", "json")
+	var st struct{ Items []struct{ Endpoints []string } }
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil || len(st.Items) != 1 || len(st.Items[0].Endpoints) == 0 || st.Items[0].Endpoints[0] != "<pending>:8080" {
+		t.Errorf("status endpoints: %v\n%s", err, out)
+	}
+	back := service("")
+	if back.Spec.Type != corev1.ServiceTypeClusterIP || back.Spec.Ports[0].NodePort != 0 || back.Spec.HealthCheckNodePort != 0 || back.Spec.ClusterIP != lb.Spec.ClusterIP {
+		t.Errorf("service %+v: want the same ClusterIP Service without node ports", back.Spec)
 	}
 }
