@@ -451,7 +451,8 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	}
 	rev, age, by := "<none>", "<unknown>", st.DeployedBy
 	if st.RecordsUnreadable {
-		rev = "<unknown>"
+		// Not read, which <none> would say was not there (audits).
+		rev, by = "<unknown>", "<unknown>"
 	}
 	if st.Revision > 0 {
 		rev = strconv.FormatInt(st.Revision, 10)

@@ -259,7 +259,7 @@ func TestStatusWithoutRecords(t *testing.T) {
 	zz := withFakeClusters(t, a, fakeClient())
 	checkLines(t, zz, []string{"status", "shop"}, []string{
 		"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-		"shop <unknown> 2.0 reg/shop:2.0 3/3 0 - Ready <unknown> <none>",
+		"shop <unknown> 2.0 reg/shop:2.0 3/3 0 - Ready <unknown> <unknown>",
 	})
 	if _, stderr, err := zz("list"); err != nil || !strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user") {
 		t.Errorf("list without records: %v, stderr %q", err, stderr)

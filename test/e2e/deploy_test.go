@@ -776,3 +776,56 @@ spec:
 		t.Errorf("service %+v: want the same ClusterIP Service without node ports", back.Spec)
 	}
 }
+
+// TestDeveloperRole: the ClusterRole manifests/developer ships, bound in one
+// namespace, runs every app command there with no Forbidden and no
+// unlocked warning (a docs audit built a Role from the README's list and
+// could not deploy: create and the lock's Leases were missing).
+func TestDeveloperRole(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(cluster.Root, "manifests", "developer")
+	if out, err := cluster.Kubectl(ctx, "apply", "-k", dir); err != nil {
+		t.Fatalf("kubectl apply -k %s: %v\n%s", dir, err, out)
+	}
+	ns := cluster.Namespace(t, nil)
+	dev := roleTenant(t, ns, "dev", "zz-app-developer")
+	spec := filepath.Join(t.TempDir(), "shop.yaml")
+	if err := os.WriteFile(spec, []byte(`apiVersion: zz.io/v1
+kind: App
+name: shop
+spec:
+  type: web
+  image: registry.local/shop:1.0
+  cpu: 100m
+  memory: 64Mi
+  pdb: true
+  configFiles: {app.conf: "mode=one"}
+  ingress: {host: shop.example.com}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"deploy", "-f", spec, "--timeout", "60s"},
+		{"scale", "shop", "--replicas", "3", "--timeout", "60s"},
+		{"deploy", "-f", spec, "--timeout", "60s", "--set", "spec.hpa={min: 2, max: 4}", "--set", "spec.env={MODE: two}"},
+		{"status", "shop"},
+		{"list"},
+		{"history", "shop"},
+		{"diff", "shop", "--revision", "1"},
+		{"restart", "shop", "--timeout", "60s"},
+		{"events", "shop"},
+		{"logs", "shop", "--tail", "1", "--no-follow"},
+		{"rollback", "shop", "--timeout", "60s"},
+		{"deploy", "-f", spec, "--canary", "1", "--timeout", "60s"},
+		{"abort", "shop", "--timeout", "60s"},
+		{"delete", "shop", "--yes"},
+	} {
+		out, errOut, err := zzRaw(t, append([]string{"--kubeconfig", dev.kubeconfig, "-n", ns}, args...)...)
+		if errors.Is(err, cli.ErrDiffers) {
+			err = nil // diff's exit 1: the revisions differ
+		}
+		if err != nil || strings.Contains(strings.ToLower(errOut), "forbidden") || strings.Contains(errOut, "without its lock") {
+			t.Errorf("kubectl zz %s as the developer: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+	}
+}
