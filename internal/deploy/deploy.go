@@ -343,6 +343,11 @@ const settleTimeout = 30 * time.Second
 // Deployments are still what the command applied (cl), then deletes the
 // app's objects objs lacks and records the revision.
 func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string, cl *claim, objs []render.Object, secret *corev1.Secret, history []*Revision) error {
+	// Not under a lock taken over meanwhile: the new holder's command
+	// records and prunes what it changes.
+	if err := stillHeld(ctx); err != nil {
+		return fmt.Errorf("%w; this command recorded and pruned nothing", err)
+	}
 	// Settled even when interrupted now: what runs gets its record, where
 	// stopping would leave a completed rollout unrecorded. A second signal
 	// ends the process (kubectl-zz main).
@@ -370,6 +375,12 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result) error {
 	if errors.Is(cause, ErrSuperseded) {
 		return cause
+	}
+	// A command whose lock lapsed (stopped, asleep) and was taken over
+	// restores nothing: the app is the new holder's (a tenant audit saw a
+	// deploy that woke after a delete re-create the deleted app).
+	if err := stillHeld(ctx); err != nil {
+		return fmt.Errorf("%w\nnothing restored: %v", cause, err)
 	}
 	history = readable(history)
 	if len(history) == 0 {

@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,6 +55,15 @@ type controller struct {
 
 func startController(t *testing.T, c *fake.Clientset) *controller {
 	ctl := &controller{stuck: map[string]bool{}, refused: map[string]string{}}
+	// Each Lease its own UID, as the apiserver gives one: the lock tells
+	// its own from a later holder's by it.
+	var uids atomic.Int64
+	c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if l := a.(clienttesting.CreateAction).GetObject().(*coordinationv1.Lease); l.UID == "" {
+			l.UID = types.UID(fmt.Sprint("lease-", uids.Add(1)))
+		}
+		return false, nil, nil
+	})
 	// The apiserver bumps a Deployment's generation on every spec change, so
 	// a rollout is not complete until the controller observed it; the fake
 	// tracker does not, so every apply bumps it here.

@@ -127,6 +127,25 @@ func unlock(ctx context.Context, release func(), err error) error {
 	return err
 }
 
+// heldKey keys the held lock in the context of the command holding it.
+type heldKey struct{}
+
+// stillHeld returns nil while the command whose context ctx is holds its
+// app's lock, or holds none (a user without Leases); an error wrapping
+// ErrLockLost once it is lost, read from the apiserver at the call, not at
+// the last renewal: a command that woke after its lock lapsed may not
+// have noticed yet.
+func stillHeld(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLockLost) {
+		return cause
+	}
+	h, ok := ctx.Value(heldKey{}).(func(context.Context) error)
+	if !ok {
+		return nil
+	}
+	return h(context.WithoutCancel(ctx))
+}
+
 // ErrLockLost is the cause of a command's context ending because its lock
 // lapsed (renewals failed for its duration, as when the machine slept) or
 // another command took it over: it stops rather than change what that
@@ -173,6 +192,21 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 	ours := func(cur *coordinationv1.Lease) bool {
 		return cur.UID == uid && ptr.Deref(cur.Spec.HolderIdentity, "") == holder
 	}
+	lost := func() error {
+		return fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app)
+	}
+	lctx = context.WithValue(lctx, heldKey{}, func(ctx context.Context) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err), err == nil && !ours(cur):
+			return lost()
+		case err == nil && lapsed(cur.Spec, o.now()):
+			return fmt.Errorf("%w: the lease %s/%s lapsed (not renewed since %s), so another command may take it", ErrLockLost, held.Namespace, held.Name, cur.Spec.RenewTime.Format(time.TimeOnly))
+		}
+		return nil // unread: the renewals judge
+	})
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(every)
@@ -191,7 +225,7 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) || err == nil && !ours(cur) {
 				cancel()
-				lose(fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app))
+				lose(lost())
 				return
 			}
 			if err == nil {

@@ -244,3 +244,73 @@ func TestLockRenewedAfterCtrlC(t *testing.T) {
 		}
 	}
 }
+
+// TestLostLockRestoresNothing: a deploy with --rollback-on-failure whose
+// lock is taken over while it waits (it was stopped past the lock's
+// duration) stops without restoring or recording: the app is the new
+// holder's. And one whose Deployment is deleted while it waits restores
+// nothing either (a tenant audit saw a deleted app come back, its public
+// Ingress with it).
+func TestLostLockRestoresNothing(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 10 * time.Millisecond
+	for _, other := range []string{"takes the lock", "deletes the app"} {
+		t.Run(other, func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:slow")
+			o := opts()
+			o.Timeout = 20 * time.Second
+			done := make(chan error, 1)
+			go func() {
+				_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:slow", ""), RollbackOnFailure: true})
+				done <- err
+			}()
+			for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the deploy never applied")
+				}
+			}
+			switch other {
+			case "takes the lock":
+				// What a takeover does once the lock lapsed: delete, create anew.
+				if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				now := metav1.NewMicroTime(time.Now())
+				if _, err := c.CoordinationV1().Leases(ns).Create(t.Context(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName("shop")},
+					Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: &now, AcquireTime: &now}}, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			case "deletes the app":
+				if err := c.AppsV1().Deployments(ns).Delete(t.Context(), "shop", metav1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("the deploy went on waiting")
+			}
+			switch other {
+			case "takes the lock":
+				if !errors.Is(err, ErrLockLost) || image(t, c) != "reg/shop:slow" {
+					t.Errorf("err %v, image %s; want ErrLockLost and nothing restored", err, image(t, c))
+				}
+				if l, gerr := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); gerr != nil || *l.Spec.HolderIdentity != "bob (kubectl zz scale)" {
+					t.Errorf("the new holder's lock: %v", gerr)
+				}
+			case "deletes the app":
+				_, gerr := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+				if !errors.Is(err, ErrSuperseded) || !apierrors.IsNotFound(gerr) {
+					t.Errorf("err %v, deployment %v; want ErrSuperseded and no Deployment", err, gerr)
+				}
+			}
+			if hist, herr := History(t.Context(), c, ns, "shop"); herr != nil || len(hist) != 1 {
+				t.Errorf("%d revisions recorded (%v), want 1", len(hist), herr)
+			}
+		})
+	}
+}

@@ -188,7 +188,11 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	d, err := w.c.AppsV1().Deployments(w.ns).Get(ctx, w.app, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return true, fmt.Errorf("%w: deployment %s/%s was deleted during the rollout", ErrRolloutFailed, w.ns, w.app)
+		// Deleted by another writer (kubectl delete, a lapsed lock's new
+		// holder): restoring would bring back what it removed (a tenant
+		// audit saw a deleted app's public Ingress come back).
+		return true, fmt.Errorf("%w: %w: deployment %s/%s was deleted during the rollout; this command recorded nothing and restores nothing (kubectl zz status %s shows what is left)",
+			ErrRolloutFailed, ErrSuperseded, w.ns, w.app, w.app)
 	case err != nil && cutByDeadline(ctx, err):
 		return false, nil // the wait's own end, not news about the cluster
 	case err != nil:
