@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -30,7 +35,9 @@ var ErrLocked = errors.New("another kubectl zz command is changing the app")
 
 // LockName is the name of app's lock, a coordination.k8s.io Lease in its
 // namespace.
-func LockName(app string) string { return "zz." + app + ".lock" }
+func LockName(app string) string { return lockPrefix + app + lockSuffix }
+
+const lockPrefix, lockSuffix = "zz.", ".lock"
 
 // lock takes app's lock for one command (verb: "deploy", "scale"...) until
 // release is called: a Lease created in the app's namespace, renewed while
@@ -67,7 +74,14 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		case err == nil:
 			ctx, release := keep(ctx, c, o, held, app)
 			return ctx, release, nil
+		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+			// Full, not forbidden: going on unlocked would let two
+			// commands interleave (a tenant audit filled the quota).
+			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): the namespace's quota admits no more leases (%v); free one or raise the quota (kubectl describe resourcequota -n %s)", app, ns, name, err, ns)
 		case apierrors.IsForbidden(err):
+			if err := mayChange(ctx, c, ns); err != nil {
+				return nil, nil, err // no warning about a lock for a change refused anyway
+			}
 			if o.Progress != nil {
 				fmt.Fprintf(o.Progress, "warning: %s is changed without its lock: this user may not create leases in namespace %s, so another kubectl zz command on %s at the same time is not kept apart (%v)\n", app, ns, app, err)
 			}
@@ -92,7 +106,17 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 				since = t.Format(time.TimeOnly)
 			}
 			fmt.Fprintf(o.Progress, "warning: taking over the lock of %s from %s, not renewed since %s: that command stopped without releasing it, and what it applied and did not record may run (kubectl zz status %s)\n",
-				app, ptr.Deref(cur.Spec.HolderIdentity, "another command"), since, app)
+				app, holderOf(cur), since, app)
+		}
+		if len(cur.Finalizers) > 0 {
+			// A finalizer (anyone who may edit the Lease can add one)
+			// would keep the deleted lock there for good.
+			cur.Finalizers = nil
+			if cur, err = leases.Update(ctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				continue
+			} else if err != nil {
+				return nil, nil, fmt.Errorf("take over the lapsed lock of %s: remove the finalizers of lease %s/%s: %w", app, ns, name, err)
+			}
 		}
 		// A lapsed lock is deleted, as it was read, and taken anew: a new
 		// Lease (a new UID), so its stalled holder, if it wakes, neither
@@ -153,23 +177,64 @@ func stillHeld(ctx context.Context) error {
 var ErrLockLost = errors.New("lost the app's lock")
 
 // lapsed says whether a lock was last renewed longer than its duration ago.
+// A duration over kubectl zz's own counts as its own, and a renewal time
+// further ahead than lockClockSkew as none: a Lease written by hand with a renewal
+// in 2099 would block the app for good (a tenant audit).
 func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
-	if s.RenewTime == nil || s.LeaseDurationSeconds == nil {
+	if s.RenewTime == nil || s.LeaseDurationSeconds == nil || s.RenewTime.After(now.Add(lockClockSkew)) {
 		return true
 	}
-	return now.After(s.RenewTime.Add(time.Duration(*s.LeaseDurationSeconds) * time.Second))
+	return now.After(s.RenewTime.Add(lapseOf(s)))
+}
+
+// lockClockSkew is how far ahead of this machine's clock another's may
+// have renewed a lock: further is no clock's, and counts as no renewal.
+const lockClockSkew = 10 * time.Minute
+
+// lapseOf is how long after its last renewal the lock lapses.
+func lapseOf(s coordinationv1.LeaseSpec) time.Duration {
+	return min(time.Duration(ptr.Deref(s.LeaseDurationSeconds, 0))*time.Second, lockDuration)
+}
+
+// maxHolder bounds how much of a lock's holder is printed.
+const maxHolder = 120
+
+// holderOf is who holds l, as printed: a holder with control or
+// bidirectional characters quoted (ESC[2J, a newline that starts a fake
+// line), cut to maxHolder bytes. Any editor of the namespace may write a
+// Lease of that name (a tenant audit).
+func holderOf(l *coordinationv1.Lease) string {
+	h := ptr.Deref(l.Spec.HolderIdentity, "another command")
+	if strings.IndexFunc(h, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		h = strconv.QuoteToASCII(h)
+	}
+	if len(h) > maxHolder {
+		h = strings.ToValidUTF8(h[:maxHolder], "") + fmt.Sprintf("... (%d bytes)", len(h))
+	}
+	return h
+}
+
+// mayChange returns why this user may change no app in ns (it may not
+// patch Deployments), nil when it may or when that cannot be asked: a user
+// without Leases is warned about the lock only when its command can go on.
+func mayChange(ctx context.Context, c kubernetes.Interface, ns string) error {
+	r, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Group: "apps", Resource: "deployments"},
+	}}, metav1.CreateOptions{})
+	if err != nil || r.Status.Allowed {
+		return nil
+	}
+	return apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "",
+		fmt.Errorf("this user may not change apps in namespace %s (patch deployments is not allowed); ask for the edit role there", ns))
 }
 
 // lockedBy is the refusal of a command whose app another command holds.
 func lockedBy(l *coordinationv1.Lease, app string, now time.Time) error {
-	who, since := ptr.Deref(l.Spec.HolderIdentity, "another command"), ""
+	who, since := holderOf(l), ""
 	if t := l.Spec.AcquireTime; t != nil {
 		since = fmt.Sprintf(" since %s (%s ago)", t.Format(time.TimeOnly), max(0, now.Sub(t.Time)).Round(time.Second))
 	}
-	lapse := lockDuration
-	if d := l.Spec.LeaseDurationSeconds; d != nil {
-		lapse = time.Duration(*d) * time.Second // what lapsed() judges by
-	}
+	lapse := lapseOf(l.Spec) // what lapsed() judges by
 	return fmt.Errorf("%w: %s is being changed by %s%s; run this command again when it ends (kubectl zz status %s shows the app). A lock whose command was killed lapses %s after its last renewal, or: kubectl delete lease %s -n %s",
 		ErrLocked, app, who, since, app, lapse, l.Name, l.Namespace)
 }

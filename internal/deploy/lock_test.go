@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +22,14 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
+
+// realClock is opts() on the real clock: the locks the commands judge
+// were renewed at the real time.
+func realClock() Options {
+	o := opts()
+	o.Now = time.Now
+	return o
+}
 
 // TestAppLock: while a deploy waits for its rollout, every other command
 // that changes the app is refused at once, naming who holds it, and
@@ -52,31 +62,31 @@ func TestAppLock(t *testing.T) {
 	}
 	others := map[string]func() error{
 		"deploy": func() error {
-			_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+			_, err := Run(t.Context(), c, &Config{Options: realClock(), App: spec(t, "reg/shop:2", "")})
 			return err
 		},
 		"canary": func() error {
-			_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
+			_, err := RunCanary(t.Context(), c, &Config{Options: realClock(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
 			return err
 		},
 		"scale": func() error {
-			_, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 5)
+			_, err := Scale(t.Context(), c, &ChangeConfig{Options: realClock(), App: "shop"}, 5)
 			return err
 		},
 		"restart": func() error {
-			_, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"})
+			_, err := Restart(t.Context(), c, &ChangeConfig{Options: realClock(), App: "shop"})
 			return err
 		},
 		"rollback": func() error {
-			_, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+			_, err := Rollback(t.Context(), c, &RollbackConfig{Options: realClock(), App: "shop", ToRevision: 1})
 			return err
 		},
 		"abort": func() error {
-			_, err := Abort(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"})
+			_, err := Abort(t.Context(), c, &CanaryActionConfig{Options: realClock(), App: "shop"})
 			return err
 		},
 		"delete": func() error {
-			_, err := Delete(t.Context(), c, &DeleteConfig{Namespace: ns, App: "shop", Now: opts().Now})
+			_, err := Delete(t.Context(), c, &DeleteConfig{Namespace: ns, App: "shop", Now: time.Now})
 			return err
 		},
 	}
@@ -95,7 +105,7 @@ func TestAppLock(t *testing.T) {
 	}
 	// A dry run is no change to keep apart.
 	var diff bytes.Buffer
-	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop", DiffOut: &diff}, 5); err != nil {
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: realClock(), App: "shop", DiffOut: &diff}, 5); err != nil {
 		t.Errorf("scale --diff while a deploy waits: %v", err)
 	}
 	cancel() // Ctrl-C
@@ -105,7 +115,7 @@ func TestAppLock(t *testing.T) {
 	if _, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the lock outlived its interrupted command: %v", err)
 	}
-	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"}, 3); err != nil {
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: realClock(), App: "shop"}, 3); err != nil {
 		t.Fatalf("scale after the deploy ended: %v", err)
 	}
 }
@@ -313,4 +323,99 @@ func TestLostLockRestoresNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForgedLocks: a Lease of the lock's name written by hand (any editor
+// of the namespace may) blocks the app no longer than a lock of kubectl
+// zz's own, prints its holder quoted and cut, and a finalizer on it does not
+// keep it there; a full Lease quota fails the command instead of running
+// it unlocked, and a user who may not change apps gets that refusal, not a
+// warning about the lock (a tenant audit and a kubectl audit).
+func TestForgedLocks(t *testing.T) {
+	now := time.Now()
+	at := func(d time.Duration) *metav1.MicroTime { return ptr.To(metav1.NewMicroTime(now.Add(d))) }
+	forge := func(t *testing.T, c *fake.Clientset, spec coordinationv1.LeaseSpec, finalizers ...string) {
+		t.Helper()
+		if _, err := c.CoordinationV1().Leases(ns).Create(t.Context(), &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: LockName("shop"), Finalizers: finalizers}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("holder", func(t *testing.T) {
+		c := fake.NewClientset()
+		hostile := "root (kubectl zz deploy)\x1b[2J\n\u202edeployed\r" + strings.Repeat("x", 500)
+		forge(t, c, coordinationv1.LeaseSpec{HolderIdentity: &hostile, LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(0), AcquireTime: at(0)})
+		o := realClock()
+		_, _, err := lock(t.Context(), c, &o, "shop", "scale")
+		msg := fmt.Sprint(err)
+		if !errors.Is(err, ErrLocked) || strings.ContainsAny(msg, "\x1b\n\r\u202e") || strings.Contains(msg, strings.Repeat("x", 200)) || !strings.Contains(msg, `"root (kubectl zz deploy)\x1b[2J\n\u202edeployed\r`) {
+			t.Errorf("refusal %q: want ErrLocked, the holder quoted and cut", msg)
+		}
+	})
+	for _, tt := range []struct {
+		name string
+		spec coordinationv1.LeaseSpec
+		live bool // still blocks now
+	}{
+		{"renewed in 2099", coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(math.MaxInt32)), RenewTime: ptr.To(metav1.NewMicroTime(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)))}, false},
+		{"a century's duration, renewed 2 minutes ago", coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(math.MaxInt32)), RenewTime: at(-2 * time.Minute)}, false},
+		{"a century's duration, renewed now", coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(math.MaxInt32)), RenewTime: at(0)}, true},
+		{"a negative duration", coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(-5)), RenewTime: at(0)}, false},
+		{"renewed a minute ahead (another machine's clock)", coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(time.Minute)}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := !lapsed(tt.spec, now); got != tt.live {
+				t.Errorf("live = %v, want %v", got, tt.live)
+			}
+		})
+	}
+	t.Run("finalizer", func(t *testing.T) {
+		c := fake.NewClientset()
+		// As the apiserver: a delete of an object with finalizers only
+		// marks it.
+		c.PrependReactor("delete", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			obj, err := c.Tracker().Get(coordinationv1.SchemeGroupVersion.WithResource("leases"), ns, a.(clienttesting.DeleteAction).GetName())
+			if err != nil || len(obj.(*coordinationv1.Lease).Finalizers) == 0 {
+				return false, nil, nil
+			}
+			l := obj.(*coordinationv1.Lease).DeepCopy()
+			l.DeletionTimestamp = ptr.To(metav1.Now())
+			return true, nil, c.Tracker().Update(coordinationv1.SchemeGroupVersion.WithResource("leases"), l, ns)
+		})
+		forge(t, c, coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(-time.Hour)}, "example.com/keep")
+		o := realClock()
+		_, release, err := lock(t.Context(), c, &o, "shop", "scale")
+		if err != nil {
+			t.Fatalf("taking over a lapsed lock with a finalizer: %v", err)
+		}
+		release()
+	})
+	t.Run("quota", func(t *testing.T) {
+		c := fake.NewClientset()
+		c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, LockName("shop"),
+				errors.New("exceeded quota: leases, requested: count/leases.coordination.k8s.io=1, used: count/leases.coordination.k8s.io=5, limited: count/leases.coordination.k8s.io=5"))
+		})
+		o := realClock()
+		if _, _, err := lock(t.Context(), c, &o, "shop", "scale"); err == nil || !strings.Contains(err.Error(), "the namespace's quota admits no more leases") {
+			t.Errorf("err %v, want the quota named", err)
+		}
+	})
+	t.Run("may change nothing", func(t *testing.T) {
+		c := fake.NewClientset()
+		c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, LockName("shop"), errors.New("RBAC"))
+		})
+		c.PrependReactor("create", "selfsubjectaccessreviews", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			r := a.(clienttesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+			r.Status.Allowed = false
+			return true, r, nil
+		})
+		var progress bytes.Buffer
+		o := realClock()
+		o.Progress = &progress
+		if _, _, err := lock(t.Context(), c, &o, "shop", "scale"); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "may not change apps in namespace "+ns) || progress.Len() > 0 {
+			t.Errorf("err %v, progress %q: want Forbidden and no lock warning", err, progress.String())
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -243,10 +244,23 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 		b.objects(k, objs)
 	}
 	b.missing()
-	// The apps a kubectl zz command is changing now (their locks); none
-	// said where Leases may not be listed.
-	if leases, err := c.CoordinationV1().Leases(ns).List(ctx, metav1.ListOptions{LabelSelector: sel}); err == nil {
-		b.locks(leases.Items, time.Now())
+	// The apps a kubectl zz command is changing now (their locks), found
+	// by name as the lock finds them, labelled or not: one app's read, a
+	// namespace's listed whole (a few Leases); every namespace's by label
+	// (kube-node-lease holds one a node). None said where Leases may not
+	// be read.
+	switch lopts := (metav1.ListOptions{}); {
+	case app != "" && ns != metav1.NamespaceAll:
+		if l, err := c.CoordinationV1().Leases(ns).Get(ctx, LockName(app), metav1.GetOptions{}); err == nil {
+			b.locks([]coordinationv1.Lease{*l}, time.Now())
+		}
+	default:
+		if ns == metav1.NamespaceAll {
+			lopts.LabelSelector = sel
+		}
+		if leases, err := c.CoordinationV1().Leases(ns).List(ctx, lopts); err == nil {
+			b.locks(leases.Items, time.Now())
+		}
 	}
 	problems, owners := b.pods(pods)
 	// Why pods are not ready, from their events where their status says

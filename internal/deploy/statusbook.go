@@ -11,7 +11,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -159,11 +158,15 @@ func (b *book) missing() {
 func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 	for i := range leases {
 		l := &leases[i]
-		st := b.apps[l.Namespace+"/"+l.Labels[contract.LabelApp]]
+		// By name, as the lock finds it: a Lease of that name written
+		// without kubectl zz's labels blocks the app just as well.
+		app, _ := strings.CutPrefix(l.Name, lockPrefix)
+		app, _ = strings.CutSuffix(app, lockSuffix)
+		st := b.apps[l.Namespace+"/"+app]
 		if st == nil || l.Name != LockName(st.App) || lapsed(l.Spec, now) {
 			continue
 		}
-		st.ChangingBy = ptr.Deref(l.Spec.HolderIdentity, "another command")
+		st.ChangingBy = holderOf(l)
 		if t := l.Spec.AcquireTime; t != nil {
 			st.ChangingBy += " since " + t.Format(time.TimeOnly)
 		}
