@@ -241,8 +241,16 @@ func TestHistory(t *testing.T) {
 			tt.check(t, out)
 		})
 	}
-	if _, _, err := zz("history", "nope"); err == nil || !strings.Contains(err.Error(), "nope has no recorded revisions in namespace ns-a") {
-		t.Fatalf("unknown app: %v", err)
+	// A missing app fails in every format, with nothing on stdout (a
+	// script's -o json had read an empty List and exit 0).
+	for _, format := range []string{"", "json", "yaml", "name", "jsonpath={.items[*].revision}"} {
+		args := []string{"history", "nope"}
+		if format != "" {
+			args = append(args, "-o", format)
+		}
+		if out, _, err := zz(args...); err == nil || !strings.Contains(err.Error(), "nope has no recorded revisions in namespace ns-a") || out != "" {
+			t.Errorf("history of an unknown app -o %s: %v, stdout %q", format, err, out)
+		}
 	}
 }
 

@@ -135,9 +135,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	sortItems(rows)
-	if err := o.printAll(rows, several); err != nil {
-		return err
-	}
+	noApp := false
 	if len(rows) == 0 && o.App != "" && !o.AllNamespaces && len(errs) == 0 {
 		// No events and no app: a typo, said as status says it (events
 		// outlive a deleted app's objects, so only none at all is asked).
@@ -146,9 +144,17 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 				errs = append(errs, contextErr(t.context, err))
 			}
 		}
-		if len(errs) > 0 && !o.Watch {
-			return errors.Join(errs...)
+		noApp = len(errs) > 0
+	}
+	// Nothing on stdout when nothing was read, as kubectl get prints for a
+	// NotFound name (`| jq` read an empty List).
+	if len(rows) > 0 || len(errs) == 0 {
+		if err := o.printAll(rows, several); err != nil {
+			return err
 		}
+	}
+	if noApp && !o.Watch {
+		return errors.Join(errs...)
 	}
 	if len(rows) == 0 && o.print.table() && len(errs) == 0 {
 		fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())

@@ -109,7 +109,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			errs = append(errs, contextErr(t.context, err))
 			continue
 		}
-		if len(revs) == 0 && o.print.table() {
+		if len(revs) == 0 {
 			errs = append(errs, contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace)))
 			continue
 		}

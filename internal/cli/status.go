@@ -430,12 +430,22 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				return nil, err
 			}
 		}
-		if reasons.Len() > 0 {
+		switch {
+		case reasons.Len() == 0:
+		case o.print.NoHeaders:
+			// Rows only on stdout, for scripts: a line of prose under
+			// them read as an app (a kubectl audit).
+			_ = printers.WriteEscaped(o.ErrOut, reasons.String())
+		default:
 			fmt.Fprintln(w)
 			_ = printers.WriteEscaped(w, reasons.String()) // pod messages, as the table's cells
 		}
-	} else if err := o.print.printItems(w, items); err != nil {
-		return nil, err
+	} else if len(items) > 0 || len(errs) == 0 {
+		// Nothing on stdout for an app that is not there, as kubectl get
+		// prints for a NotFound name: `| jq` read an empty List.
+		if err := o.print.printItems(w, items); err != nil {
+			return nil, err
+		}
 	}
 	return state, errors.Join(errs...)
 }

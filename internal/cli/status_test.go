@@ -130,6 +130,16 @@ func TestStatusAndList(t *testing.T) {
 	if _, _, err := zz("status", "nosuch", "-A"); err == nil || !strings.Contains(err.Error(), "no app nosuch in any namespace") {
 		t.Errorf("status nosuch -A: %v", err)
 	}
+	// Nothing on stdout for a missing app in a script's format; with
+	// --no-headers the prose under the rows goes to stderr (kubectl audit).
+	for _, cmd := range []string{"status", "events"} {
+		if out, _, err := zz(cmd, "nosuch", "-o", "json"); err == nil || out != "" {
+			t.Errorf("%s nosuch -o json: %v, stdout %q", cmd, err, out)
+		}
+	}
+	if out, errOut, err := zz("status", "--no-headers"); err != nil || strings.Contains(out, "Degraded:") || !strings.Contains(errOut, "cart is Degraded:") {
+		t.Errorf("status --no-headers: %v\nstdout %q\nstderr %q", err, out, errOut)
+	}
 	if _, _, err := zz("list", "-A", "--context", "b", "-n", "empty"); err != nil {
 		t.Errorf("list -A ignores -n: %v", err)
 	}
