@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/rebalance"
 )
 
@@ -112,6 +113,10 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	nodes, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
 	if err != nil {
 		return err
+	}
+	if len(nodes) == 0 && o.NodeSelector != "" {
+		// -l of status or logs selects pods: here, nodes (a docs audit).
+		return deploy.NotFound("no schedulable node matches -l %s: rebalance's selector picks the nodes to even out (a pool, e.g. -l %s=general), not pods", o.NodeSelector, contract.LabelPool)
 	}
 	plan := rebalance.Compute(nodes, rebalance.Options{MaxMoves: o.MaxMoves})
 	if err := o.printMoves(plan.Moves); err != nil {

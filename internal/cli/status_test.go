@@ -298,3 +298,12 @@ func TestStatusNothingThere(t *testing.T) {
 		t.Fatal("status -w of an app that does not exist is still waiting")
 	}
 }
+
+// TestRebalanceSelectsNodes: rebalance's -l picks nodes; a pod selector
+// matching no node is an error that says so, not a plan over 0 nodes.
+func TestRebalanceSelectsNodes(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	if _, _, err := zz("rebalance", "--dry-run", "-l", "zz.io/app=shop", "--context", "a"); err == nil || !strings.Contains(err.Error(), "no schedulable node matches -l zz.io/app=shop") {
+		t.Errorf("rebalance -l of pods: %v", err)
+	}
+}
