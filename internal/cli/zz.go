@@ -80,6 +80,22 @@ on several clusters at once.`,
 	cmd.InitDefaultCompletionCmd()
 	if c, _, err := cmd.Find([]string{"completion"}); err == nil && c != cmd {
 		c.Args = cobra.ArbitraryArgs
+		// cobra's help sets up completion of the binary's name, kubectl-zz,
+		// which nobody types: kubectl completes "kubectl zz" itself, through
+		// kubectl_complete-zz (a kubectl audit).
+		c.Long = `Generate the autocompletion script of kubectl-zz for the given shell.
+
+"kubectl zz <TAB>" is completed by kubectl itself (1.26 or later), which runs
+kubectl_complete-zz from PATH: the release archives hold it beside kubectl-zz,
+and krew leaves it in the plugin's folder, so link it once:
+
+  ln -s "${KREW_ROOT:-$HOME/.krew}/store/zz/<version>/kubectl_complete-zz" "${KREW_ROOT:-$HOME/.krew}/bin/"
+
+The scripts printed here complete the binary's own name, kubectl-zz, for those
+who run it directly (source <(kubectl zz completion bash)).`
+		for _, sh := range c.Commands() {
+			sh.Long = "The script completes kubectl-zz, the binary's own name; \"kubectl zz <TAB>\" needs\nkubectl_complete-zz on PATH instead (kubectl zz completion --help).\n\n" + sh.Long
+		}
 		c.RunE = func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return errors.New("shell not specified: kubectl zz completion bash|zsh|fish|powershell")
