@@ -97,5 +97,23 @@ func atMostOneApp(cmd *cobra.Command, args []string) error {
 	if len(args) <= 1 {
 		return nil
 	}
-	return fmt.Errorf("at most one app name is expected, got %d arguments (%s); without one, every app of the namespace is shown; usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
+	several := ""
+	if cmd.Flags().Lookup("selector") != nil {
+		// kubectl takes several names; here a selector does (a kubectl audit).
+		several = fmt.Sprintf("; several apps: -l '%s in (%s)'", contract.LabelApp, strings.Join(appNames(args), ", "))
+	}
+	without := "without one, every app of the namespace is shown"
+	if cmd.Name() == "logs" {
+		without = "without one, -l or --pod says whose logs"
+	}
+	return fmt.Errorf("at most one app name is expected, got %d arguments (%s); %s%s; usage: %s", len(args), strings.Join(args, " "), without, several, cmd.UseLine())
+}
+
+// appNames are args as app names (app.zz.io/shop, app/shop: shop).
+func appNames(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a[strings.LastIndex(a, "/")+1:]
+	}
+	return out
 }

@@ -30,6 +30,7 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"rollback", "shop", "2"}, wantErr: "got 2 arguments (shop 2); usage: kubectl zz rollback APP"},
 		{args: []string{"promote"}, wantErr: "an app name is required"},
 		{args: []string{"status", "shop", "web"}, wantErr: "at most one app name is expected, got 2 arguments (shop web); without one, every app of the namespace is shown"},
+		{args: []string{"logs", "shop", "app.zz.io/web"}, wantErr: "at most one app name is expected, got 2 arguments (shop app.zz.io/web); without one, -l or --pod says whose logs; several apps: -l 'zz.io/app in (shop, web)'"},
 		{args: []string{"restart", "shop", "--timeout", "0s"}, wantErr: "--timeout must be positive"},
 		{args: []string{"restart", "shop"}, wantErr: "shop has no recorded revisions in namespace ns-a; deploy it with kubectl zz deploy first"},
 		{args: []string{"scale", "shop", "--replicas", "2", "--context", "a,b"}, wantErr: "failed in 2 of 2 contexts"},

@@ -100,7 +100,7 @@ pod names matching a regex), in one or several namespaces and clusters, merged
 into one stream. Pods that start later are picked up, pods that go away are
 dropped; a broken stream resumes where it stopped, with no line lost or doubled.`,
 		Example:           logsExample,
-		Args:              cobra.MaximumNArgs(1),
+		Args:              atMostOneApp,
 		ValidArgsFunction: completeApps(o.configFlags),
 		RunE:              runOptions(o),
 	}
