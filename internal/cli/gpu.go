@@ -145,7 +145,19 @@ FailedScheduling event carries.`,
 
 // Complete connects to every --context.
 func (o *GPUOptions) Complete(args []string) error {
-	o.Nodes = args
+	// A node as -o name prints it (gpunode.zz.io/NAME) or kubectl does
+	// (node/NAME), so kubectl zz gpu -o name | xargs kubectl zz gpu works.
+	gpuNodePrefix := strings.ToLower(contract.OutputKindGPUNode) + "." + strings.Split(contract.OutputAPIVersion, "/")[0] + "/"
+	o.Nodes = make([]string, len(args))
+	for i, a := range args {
+		for _, prefix := range []string{gpuNodePrefix, "node/", "nodes/"} {
+			if n, ok := strings.CutPrefix(a, prefix); ok {
+				a = n
+				break
+			}
+		}
+		o.Nodes[i] = a
+	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)
 	return err

@@ -173,6 +173,15 @@ func TestGPUPods(t *testing.T) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
 		}
 	}
+	// What -o name prints is taken back, as kubectl's names are.
+	names, _, err := zz("gpu", "--context", "a", "-o", "name")
+	if err != nil || !strings.HasPrefix(names, "gpunode.zz.io/") {
+		t.Fatalf("gpu -o name: %v, %q", err, names)
+	}
+	again, _, err := zz(append([]string{"gpu", "--context", "a", "-o", "name"}, strings.Fields(names)...)...)
+	if err != nil || again != names {
+		t.Errorf("gpu %s: %v, %q; want the same nodes", strings.Fields(names), err, again)
+	}
 	if _, stderr, err := zz("gpu", "--pods", "-n", "waiting", "--context", "a"); err != nil ||
 		!strings.Contains(stderr, "No GPU pods on cards in waiting namespace. 1 GPU pod is waiting for cards: kubectl zz status says why") {
 		t.Errorf("a namespace whose GPU pod waits: %v, stderr %q", err, stderr)
