@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -120,6 +121,9 @@ func (o *ChangeOptions) Validate() error {
 		return fmt.Errorf("--replicas is required: kubectl zz scale %s --replicas N", o.App)
 	case o.Replicas < 0:
 		return fmt.Errorf("--replicas must be 0 or more, got %d", o.Replicas)
+	case o.diff && o.result.format != "":
+		// As deploy and rollback: a script's -o json got a diff (a kubectl audit).
+		return errors.New("--diff (and --dry-run, which is it here) prints a diff: drop --output")
 	}
 	return o.validate()
 }

@@ -51,6 +51,7 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"rollback", "shop", "-o", "xml"}, wantErr: `--output "xml" is not supported`},
 		{args: []string{"promote", "shop", "-o", "table"}, wantErr: `--output "table" is not supported`},
 		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--diff", "-o", "json"}, wantErr: "--diff prints a diff: drop --output"},
+		{args: []string{"scale", "shop", "--replicas", "4", "--dry-run=server", "-o", "yaml"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
 		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "--rollback-on-failure"},
 			wantErr: "--rollback-on-failure acts on the rollout's outcome, which --wait=false does not wait for"},
 		// What promote and abort remove must outlive the rollout.
