@@ -764,7 +764,9 @@ spec:
 		t.Errorf("service %+v: want a LoadBalancer with node ports", lb.Spec)
 	}
 	out, _, err = zz(t, ns, "status", "vault", "-o", "json")
-	var st struct{ Items []struct{ Endpoints []string } }
+	var st struct {
+		Items []struct{ Endpoints []string }
+	}
 	if err == nil {
 		err = json.Unmarshal([]byte(out), &st)
 	}
