@@ -64,6 +64,17 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 		}
 		return false, nil, nil
 	})
+	// An update of a Lease read before it was deleted and made anew is a
+	// conflict, as the apiserver answers it (the fake would overwrite the
+	// new holder's).
+	c.PrependReactor("update", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		l := a.(clienttesting.UpdateAction).GetObject().(*coordinationv1.Lease)
+		cur, err := c.Tracker().Get(coordinationv1.SchemeGroupVersion.WithResource("leases"), l.Namespace, l.Name)
+		if err == nil && cur.(*coordinationv1.Lease).UID != l.UID {
+			return true, nil, apierrors.NewConflict(coordinationv1.Resource("leases"), l.Name, errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
 	// The apiserver bumps a Deployment's generation on every spec change, so
 	// a rollout is not complete until the controller observed it; the fake
 	// tracker does not, so every apply bumps it here.

@@ -286,7 +286,8 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			// Read, then renew what was read (its resourceVersion a
 			// precondition): a Lease of another UID or holder is another
 			// command's, which took it over.
-			rctx, cancel := context.WithTimeout(bg, every)
+			// At least 5 s a read: the tests renew every few milliseconds.
+			rctx, cancel := context.WithTimeout(bg, max(every, 5*time.Second))
 			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) || err == nil && !ours(cur) {
 				cancel()
