@@ -65,6 +65,12 @@ spec:
 	if pool != "" {
 		spec += "  pool: " + pool + "\n"
 	}
+	return specFile(t, spec)
+}
+
+// specFile writes an app spec to a file of its own and returns its path.
+func specFile(t *testing.T, spec string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "zz.yaml")
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
@@ -702,8 +708,7 @@ func TestDeploySpecFields(t *testing.T) {
 		Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key")}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	spec := filepath.Join(t.TempDir(), "vault.yaml")
-	if err := os.WriteFile(spec, []byte(`apiVersion: zz.io/v1
+	spec := specFile(t, `apiVersion: zz.io/v1
 kind: App
 name: vault
 spec:
@@ -715,9 +720,7 @@ spec:
   secretFiles:
   - {secret: vault-tls, mountPath: /etc/tls}
   - {secret: vault-tls, mountPath: /etc/ca, keys: [ca.crt]}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s")
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
@@ -791,8 +794,7 @@ func TestDeveloperRole(t *testing.T) {
 	}
 	ns := cluster.Namespace(t, nil)
 	dev := roleTenant(t, ns, "dev", "zz-app-developer")
-	spec := filepath.Join(t.TempDir(), "shop.yaml")
-	if err := os.WriteFile(spec, []byte(`apiVersion: zz.io/v1
+	spec := specFile(t, `apiVersion: zz.io/v1
 kind: App
 name: shop
 spec:
@@ -803,9 +805,7 @@ spec:
   pdb: true
   configFiles: {app.conf: "mode=one"}
   ingress: {host: shop.example.com}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	for _, args := range [][]string{
 		{"deploy", "-f", spec, "--timeout", "60s"},
 		{"scale", "shop", "--replicas", "3", "--timeout", "60s"},
