@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -96,21 +97,9 @@ func TestConcurrentDeploy(t *testing.T) {
 	for _, other := range []string{"deploy", "restart"} {
 		t.Run(other, func(t *testing.T) {
 			c := fake.NewClientset()
-			ctl := startController(t, c)
-			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-			ctl.setStuck("reg/shop:slow")
 			o := opts()
 			o.Timeout = 20 * time.Second // a wait that only the other writer ends
-			done := make(chan error, 1)
-			go func() {
-				_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:slow", ""), RollbackOnFailure: true})
-				done <- err
-			}()
-			for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the first deploy never applied")
-				}
-			}
+			done := stuckDeploy(t.Context(), t, c, &Config{Options: o, RollbackOnFailure: true})
 			wantImage, want := "reg/shop:slow", "the pod template of deployment team-a/shop was changed by kubectl-rollout"
 			switch other {
 			case "deploy":
@@ -298,4 +287,26 @@ func TestValidRevision(t *testing.T) {
 			t.Errorf("validRevision(%d) = %v, want %v", n, !want, want)
 		}
 	}
+}
+
+// stuckDeploy starts a deploy of reg/shop:slow, which never gets ready, on
+// an app running reg/shop:1, and returns once it applied: its error comes
+// on the channel when it ends.
+func stuckDeploy(ctx context.Context, t *testing.T, c *fake.Clientset, cfg *Config) <-chan error {
+	t.Helper()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:slow")
+	cfg.App = spec(t, "reg/shop:slow", "")
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, c, cfg)
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck deploy never applied")
+		}
+	}
+	return done
 }

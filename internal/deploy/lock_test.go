@@ -37,22 +37,10 @@ func realClock() Options {
 // dry run takes none.
 func TestAppLock(t *testing.T) {
 	c := fake.NewClientset()
-	ctl := startController(t, c)
-	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-	ctl.setStuck("reg/shop:slow")
 	ctx, cancel := context.WithCancel(t.Context())
 	o := opts()
 	o.Timeout, o.Now = time.Minute, time.Now // status judges the lock by the real clock
-	done := make(chan error, 1)
-	go func() {
-		_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:slow", "")})
-		done <- err
-	}()
-	for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the first deploy never applied")
-		}
-	}
+	done := stuckDeploy(ctx, t, c, &Config{Options: o})
 	l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{})
 	if err != nil || ptr.Deref(l.Spec.HolderIdentity, "") != "alice (kubectl zz deploy)" {
 		t.Fatalf("the waiting deploy's lock: %+v, %v", l, err)
@@ -267,21 +255,9 @@ func TestLostLockRestoresNothing(t *testing.T) {
 	for _, other := range []string{"takes the lock", "deletes the app"} {
 		t.Run(other, func(t *testing.T) {
 			c := fake.NewClientset()
-			ctl := startController(t, c)
-			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-			ctl.setStuck("reg/shop:slow")
 			o := opts()
 			o.Timeout = 20 * time.Second
-			done := make(chan error, 1)
-			go func() {
-				_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:slow", ""), RollbackOnFailure: true})
-				done <- err
-			}()
-			for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the deploy never applied")
-				}
-			}
+			done := stuckDeploy(t.Context(), t, c, &Config{Options: o, RollbackOnFailure: true})
 			switch other {
 			case "takes the lock":
 				// What a takeover does once the lock lapsed: delete, create anew.
