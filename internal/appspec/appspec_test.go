@@ -133,6 +133,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "traffic policy", spec: "type: web\n  image: a:1\n  service: {type: NodePort, externalTrafficPolicy: local}", want: `spec.service.externalTrafficPolicy: "local" is not a policy; use Cluster or Local`},
 		{name: "source range", spec: "type: web\n  image: a:1\n  service: {type: LoadBalancer, loadBalancerSourceRanges: [10.0.0.0]}", want: `spec.service.loadBalancerSourceRanges[0]: "10.0.0.0" is not a CIDR; use e.g. 203.0.113.0/24`},
 		{name: "source range without a load balancer", spec: "type: web\n  image: a:1\n  service: {type: NodePort, loadBalancerSourceRanges: [10.0.0.0/8]}", want: "spec.service.loadBalancerSourceRanges: applies to a load balancer only"},
+		{name: "empty init command", spec: "type: web\n  image: a:1\n  initCommand: ['', up]", want: "spec.initCommand[0]: is empty; name the program to run"},
 		{name: "pvc access mode", spec: "type: web\n  image: a:1\n  pvc: {size: 1Gi, mountPath: /d, accessMode: rw}", want: `spec.pvc.accessMode: "rw" is not an access mode`},
 		{name: "pvc size", spec: "type: web\n  image: a:1\n  pvc: {size: big, mountPath: /data}", want: `spec.pvc.size: "big" is not a quantity`},
 		{name: "pvc path", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: 1Gi, mountPath: data}", want: `spec.pvc.mountPath: "data" is not an absolute path`},

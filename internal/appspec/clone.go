@@ -28,6 +28,7 @@ func (a *App) Clone() *App {
 	s.SecretEnv = maps.Clone(s.SecretEnv)
 	s.Command = slices.Clone(s.Command)
 	s.Args = slices.Clone(s.Args)
+	s.InitCommand = slices.Clone(s.InitCommand)
 	s.EnvFrom = slices.Clone(s.EnvFrom)
 	s.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
 	if s.SecretFiles != nil {

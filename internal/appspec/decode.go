@@ -446,7 +446,7 @@ var kubernetesWords = map[string]string{
 	"startupprobe":       "a startup probe is spec.startupTimeout here, e.g. 5m",
 	"volumes":            "a volume is spec.pvc (one claim), spec.configFiles or spec.secretFiles (Secrets as files) here; README's \"What the spec does not say\" lists the rest",
 	"volumemounts":       "mounts are spec.pvc.mountPath, spec.configDir and spec.secretFiles[].mountPath here",
-	"initcontainers":     "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
+	"initcontainers":     "spec.initCommand runs a command before the app in each pod (its image, env and files); other init containers and sidecars: README's \"What the spec does not say\"",
 	"containers":         "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
 	"tolerations":        "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
 	"nodeselector":       "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",

@@ -112,6 +112,10 @@ type Spec struct {
 	// Command and Args replace the image's entrypoint and its arguments.
 	Command []string `json:"command,omitempty"`
 	Args    []string `json:"args,omitempty"`
+	// InitCommand runs in each pod before the app starts (database
+	// migrations, a cache warm-up), with the app's image, env, files and
+	// CPU and memory: the pod starts only once it exits 0.
+	InitCommand []string `json:"initCommand,omitempty"`
 	// Labels and Annotations go on every object and the pod template; keys
 	// under zz.io/ and the app.kubernetes.io/ keys zz sets are refused.
 	Labels      map[string]string `json:"labels,omitempty"`

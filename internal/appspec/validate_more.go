@@ -167,6 +167,11 @@ func (v *validator) escapeHatches(s *Spec) {
 		v.objectName(fmt.Sprintf("spec.imagePullSecrets[%d]", i), name)
 	}
 	v.secretFiles(s)
+	for i, arg := range s.InitCommand {
+		if i == 0 && strings.TrimSpace(arg) == "" {
+			v.add("spec.initCommand[0]", "is empty", "name the program to run, e.g. [/app/migrate, up]")
+		}
+	}
 	v.ports(s)
 	// gpus alone asks for whole cards: the webhook gives them on a pool whose
 	// policy sets gpuCardMemory, and refuses the pods with the fix elsewhere.

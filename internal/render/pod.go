@@ -21,6 +21,8 @@ import (
 const (
 	// ContainerName is the app's container in every pod.
 	ContainerName = "app"
+	// InitContainerName runs spec.initCommand.
+	InitContainerName = "init"
 	// gracePeriod leaves the app time to finish requests after the drain.
 	gracePeriod     = 30
 	javaGracePeriod = 60
@@ -68,6 +70,7 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		TerminationGracePeriodSeconds: ptr.To(r.gracePeriod()),
 		Affinity:                      r.affinity(),
 		Containers:                    []corev1.Container{r.container()},
+		InitContainers:                r.initContainers(),
 		Volumes:                       r.volumes(),
 		PriorityClassName:             r.s.PriorityClassName,
 	}
@@ -148,6 +151,34 @@ func (r *renderer) container() corev1.Container {
 	}
 	c.SecurityContext = r.containerSecurity()
 	return c
+}
+
+// initContainers runs spec.initCommand before the app in each pod: the
+// app's image, env, files and security, its CPU and memory but no GPU (a
+// migration needs no card, and the cards are the app container's).
+func (r *renderer) initContainers() []corev1.Container {
+	if len(r.s.InitCommand) == 0 {
+		return nil
+	}
+	res := r.resources()
+	for _, l := range []corev1.ResourceList{res.Requests, res.Limits} {
+		for name := range l {
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				delete(l, name)
+			}
+		}
+	}
+	return []corev1.Container{{
+		Name:                     InitContainerName,
+		Image:                    r.s.Image,
+		Command:                  r.s.InitCommand,
+		EnvFrom:                  r.envFrom(),
+		Env:                      r.env(),
+		Resources:                res,
+		VolumeMounts:             r.mounts(),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          r.containerSecurity(),
+	}}
 }
 
 // podSecurity is the spec's user, group and fsGroup; with restricted,

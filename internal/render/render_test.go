@@ -266,6 +266,29 @@ func TestGRPCHealth(t *testing.T) {
 	}
 }
 
+// TestInitCommand: initCommand runs in an init container with the app's
+// image, env and CPU and memory, and no GPU resource: the cards are the
+// app container's.
+func TestInitCommand(t *testing.T) {
+	d := trainDeployment(t, "  gpuMem: 8Gi\n  env: {DB: x}\n  initCommand: [/app/migrate, up]\n")
+	if n := len(d.Spec.Template.Spec.InitContainers); n != 1 {
+		t.Fatalf("%d init containers, want 1", n)
+	}
+	in, app := d.Spec.Template.Spec.InitContainers[0], d.Spec.Template.Spec.Containers[0]
+	if in.Name != InitContainerName || in.Image != app.Image || strings.Join(in.Command, " ") != "/app/migrate up" || in.Env[0].Name != "DB" {
+		t.Errorf("init container %+v", in)
+	}
+	if len(in.Resources.Limits) != 2 || len(in.Resources.Requests) != 2 || in.Resources.Limits.Cpu().Cmp(*app.Resources.Limits.Cpu()) != 0 {
+		t.Errorf("init resources %v, want the app's CPU and memory only (app: %v)", in.Resources, app.Resources)
+	}
+	if _, ok := app.Resources.Limits[contract.ResourceGPUMem]; !ok {
+		t.Errorf("the app container lost its GPU memory: %v", app.Resources.Limits)
+	}
+	if len(trainDeployment(t, "").Spec.Template.Spec.InitContainers) != 0 {
+		t.Error("an init container without initCommand")
+	}
+}
+
 // TestWholeCards: gpus without gpuMem renders the cards alone, for the
 // webhook to size as whole cards (a pool's gpuCardMemory) or refuse; no
 // memory total is invented.

@@ -717,6 +717,7 @@ spec:
   cpu: 100m
   memory: 64Mi
   hpa: {min: 3, max: 6}
+  initCommand: [/app/migrate, up]
   secretFiles:
   - {secret: vault-tls, mountPath: /etc/tls}
   - {secret: vault-tls, mountPath: /etc/ca, keys: [ca.crt]}
@@ -741,6 +742,9 @@ spec:
 	vols := map[string]*corev1.SecretVolumeSource{}
 	for _, v := range pods[0].Spec.Volumes {
 		vols[v.Name] = v.Secret
+	}
+	if in := pods[0].Spec.InitContainers; len(in) != 1 || in[0].Command[0] != "/app/migrate" || len(in[0].VolumeMounts) < 2 {
+		t.Errorf("init containers %+v, want initCommand's with the app's mounts", in)
 	}
 	tls, ca := vols[got["/etc/tls"]], vols[got["/etc/ca"]]
 	if tls == nil || tls.SecretName != "vault-tls" || len(tls.Items) != 0 || ca == nil || len(ca.Items) != 1 || ca.Items[0].Key != "ca.crt" {
