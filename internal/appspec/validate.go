@@ -401,8 +401,15 @@ func (v *validator) service(s *Spec) {
 		v.add("spec.service.externalTrafficPolicy", fmt.Sprintf("%q is not a policy", sv.ExternalTrafficPolicy), "use Cluster or Local (keeps the client's address)")
 	}
 	for i, r := range sv.LoadBalancerSourceRanges {
-		if _, _, err := net.ParseCIDR(r); err != nil {
-			v.add(fmt.Sprintf("spec.service.loadBalancerSourceRanges[%d]", i), fmt.Sprintf("%q is not a CIDR", r), "use e.g. 203.0.113.0/24")
+		// As strictly as the apiserver may judge it (no host bits, no
+		// leading zeros, canonical): ParseCIDR took 203.0.113.7/24, which
+		// the apiserver refused mid-deploy (a review).
+		field := fmt.Sprintf("spec.service.loadBalancerSourceRanges[%d]", i)
+		switch _, ipnet, err := net.ParseCIDR(r); {
+		case err != nil:
+			v.add(field, fmt.Sprintf("%q is not a CIDR", r), "use e.g. 203.0.113.0/24")
+		case len(validation.IsValidCIDR(nil, r)) > 0:
+			v.add(field, fmt.Sprintf("%q is not a CIDR as Kubernetes writes it", r), fmt.Sprintf("write %s (the network, with no host bits)", ipnet))
 		}
 	}
 	if len(sv.LoadBalancerSourceRanges) > 0 && sv.Type != ServiceLoadBalancer {

@@ -13,10 +13,14 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -613,4 +617,48 @@ func TestStatusEndpoints(t *testing.T) {
 	if want := []string{"203.0.113.5:8080", "shop." + ns + ".svc:8080"}; err != nil || !slices.Equal(st.Endpoints, want) {
 		t.Fatalf("endpoints %q, %v; want %q", st.Endpoints, err, want)
 	}
+}
+
+// TestRefusedBeforeAnyWrite: every object goes through the apiserver's
+// dry run before the first is written, so a Service a quota refuses
+// leaves no new ConfigMap behind; an object being deleted (a load
+// balancer's finalizer) is refused, not applied to and lost after.
+func TestRefusedBeforeAnyWrite(t *testing.T) {
+	t.Run("quota", func(t *testing.T) {
+		c := fake.NewClientset()
+		c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("services"), "shop", errors.New("exceeded quota: lb, requested: services.loadbalancers=1, used: services.loadbalancers=0, limited: services.loadbalancers=0"))
+		})
+		startController(t, c)
+		_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "  configFiles: {app.conf: x}\n  service: {type: LoadBalancer}\n")})
+		if err == nil || !strings.Contains(err.Error(), "apply Service team-a/shop (dry run)") || !strings.Contains(err.Error(), "nothing was applied") {
+			t.Fatalf("err %v, want the dry run's refusal", err)
+		}
+		if cms := configMaps(t, c); len(cms) != 0 {
+			t.Errorf("ConfigMaps %v left behind", cms)
+		}
+		if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("a Deployment was applied: %v", err)
+		}
+	})
+	t.Run("being deleted", func(t *testing.T) {
+		c := fake.NewClientset()
+		startController(t, c)
+		deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+		svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Finalizers, svc.DeletionTimestamp = []string{"service.kubernetes.io/load-balancer-cleanup"}, ptr.To(metav1.Now())
+		if _, err := c.CoreV1().Services(ns).Update(t.Context(), svc, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
+		if err == nil || !strings.Contains(err.Error(), "service team-a/shop is being deleted") || !strings.Contains(err.Error(), "service.kubernetes.io/load-balancer-cleanup") {
+			t.Fatalf("err %v, want the Service being deleted named", err)
+		}
+		if image(t, c) != "reg/shop:1" {
+			t.Errorf("image %s: the refused deploy applied", image(t, c))
+		}
+	})
 }

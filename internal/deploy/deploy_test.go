@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
@@ -55,6 +58,8 @@ type controller struct {
 
 func startController(t *testing.T, c *fake.Clientset) *controller {
 	ctl := &controller{stuck: map[string]bool{}, refused: map[string]string{}}
+	// The test's own reactors, set before: they answer dry runs too.
+	prior := slices.Clone(c.ReactionChain[:len(c.ReactionChain)-1])
 	// Each Lease its own UID, as the apiserver gives one: the lock tells
 	// its own from a later holder's by it.
 	var uids atomic.Int64
@@ -92,6 +97,34 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 			return true, nil, err
 		}
 		return true, d, nil
+	})
+	// A server-side dry run stores nothing, as the apiserver's: the fake
+	// would apply it. It answers with the live object (or the one sent,
+	// for a create): what the dry runs here read is whether they fail.
+	c.PrependReactor("patch", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		p, ok := a.(clienttesting.PatchActionImpl)
+		if !ok || len(p.PatchOptions.DryRun) == 0 {
+			return false, nil, nil
+		}
+		for _, r := range prior {
+			if r.Handles(a) {
+				if handled, obj, err := r.React(a); handled {
+					return handled, obj, err
+				}
+			}
+		}
+		if live, err := c.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName()); err == nil {
+			return true, live, nil
+		}
+		var u unstructured.Unstructured
+		if err := json.Unmarshal(p.GetPatch(), &u.Object); err != nil {
+			return true, nil, apierrors.NewBadRequest(err.Error())
+		}
+		obj, err := scheme.Scheme.New(u.GroupVersionKind())
+		if err != nil {
+			return true, nil, err
+		}
+		return true, obj, json.Unmarshal(p.GetPatch(), obj)
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -186,8 +188,28 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			refused = append(refused, err)
 		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
 			refused = append(refused, err)
+		} else if err := terminating(live, kind, ns, o.GetName()); err != nil {
+			refused = append(refused, err)
 		}
 		targets = append(targets, target{o, k, live})
+	}
+	if len(refused) == 0 {
+		// Every object through the apiserver's checks (validation, quota,
+		// admission) before the first is written: a Service a quota or
+		// a field refused came after the new ConfigMap was applied,
+		// which stayed, unrecorded (a review).
+		for _, t := range targets {
+			if adopt && t.live != nil && t.k.whole != nil && !labelledFor(t.live, app) {
+				continue // replaced whole first (below): merged with the other tool's, it may not validate
+			}
+			body, err := json.Marshal(t.o)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true); err != nil {
+				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error())))
+			}
+		}
 	}
 	switch len(refused) {
 	case 0:
@@ -362,6 +384,23 @@ func refusePaused(ctx context.Context, c kubernetes.Interface, ns, app string) e
 func labelledFor(obj runtime.Object, app string) bool {
 	m, err := meta.Accessor(obj)
 	return err == nil && m.GetLabels()[contract.LabelK8sManagedBy] == contract.ManagedBy && m.GetLabels()[contract.LabelApp] == app
+}
+
+// terminating refuses an object being deleted (a finalizer holds it: a
+// cloud load balancer's teardown, a claim's protection): applied, it
+// would report success, then go (a review saw a rollback after a delete
+// leave the app without its Service).
+func terminating(live runtime.Object, kind, ns, name string) error {
+	if live == nil {
+		return nil
+	}
+	m, err := meta.Accessor(live)
+	if err != nil || m.GetDeletionTimestamp() == nil {
+		return err
+	}
+	return fmt.Errorf("%s %s/%s is being deleted (since %s, held by %s); run this command again once it is gone (kubectl wait --for=delete %s/%s -n %s)",
+		strings.ToLower(kind), ns, name, m.GetDeletionTimestamp().Format(time.TimeOnly), cmp.Or(strings.Join(m.GetFinalizers(), ", "), "no finalizer"),
+		strings.ToLower(kind), name, ns)
 }
 
 // ErrNotManaged is wrapped by the error for an existing object that kubectl
