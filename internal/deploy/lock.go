@@ -268,9 +268,16 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 		case apierrors.IsNotFound(err), err == nil && !ours(cur):
 			return lost()
 		case err == nil && lapsed(cur.Spec, o.now()):
-			return fmt.Errorf("%w: the lease %s/%s lapsed (not renewed since %s), so another command may take it", ErrLockLost, held.Namespace, held.Name, cur.Spec.RenewTime.Format(time.TimeOnly))
+			// Lapsed but no one took it (a laptop woke): renewed now, with
+			// what was read as the precondition, it is still this
+			// command's; a takeover meanwhile makes the update fail (a
+			// review: the record of a finished rollout was lost otherwise).
+			cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(o.now()))
+			if _, err := leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err != nil {
+				return fmt.Errorf("%w: the lease %s/%s lapsed and could not be renewed (%v), so another command may hold it", ErrLockLost, held.Namespace, held.Name, err)
+			}
 		}
-		return nil // unread: the renewals judge
+		return nil // held, or unread: the renewals judge
 	})
 	go func() {
 		defer close(stopped)

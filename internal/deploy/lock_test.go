@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -394,4 +395,39 @@ func TestForgedLocks(t *testing.T) {
 			t.Errorf("err %v, progress %q: want Forbidden and no lock warning", err, progress.String())
 		}
 	})
+}
+
+// TestStillHeldRenewsALapsedLock: a command that finds its own lock lapsed
+// and not taken over (it slept) renews it and goes on, where it used to
+// count it lost and leave a finished rollout unrecorded; taken over, it is
+// lost.
+func TestStillHeldRenewsALapsedLock(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = time.Hour // no renewal but stillHeld's
+	c := fake.NewClientset()
+	startController(t, c) // the apiserver's UIDs and conflicts
+	var mu sync.Mutex
+	now := time.Now()
+	o := opts()
+	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx, release, err := lock(t.Context(), c, &o, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	mu.Lock()
+	now = now.Add(2 * lockDuration)
+	mu.Unlock()
+	if err := stillHeld(ctx); err != nil {
+		t.Fatalf("a lapsed lock no one took: %v", err)
+	}
+	if l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); err != nil || lapsed(l.Spec, o.Now()) {
+		t.Errorf("the lock was not renewed: %v", err)
+	}
+	if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stillHeld(ctx); !errors.Is(err, ErrLockLost) {
+		t.Errorf("a deleted lock: %v, want ErrLockLost", err)
+	}
 }

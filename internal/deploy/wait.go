@@ -192,7 +192,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		// holder): restoring would bring back what it removed (a tenant
 		// audit saw a deleted app's public Ingress come back).
 		return true, fmt.Errorf("%w: %w: deployment %s/%s was deleted during the rollout; this command recorded nothing and restores nothing (kubectl zz status %s shows what is left)",
-			ErrRolloutFailed, ErrSuperseded, w.ns, w.app, w.app)
+			ErrRolloutFailed, ErrSuperseded, w.ns, w.app, strings.TrimSuffix(w.app, contract.CanarySuffix))
 	case err != nil && cutByDeadline(ctx, err):
 		return false, nil // the wait's own end, not news about the cluster
 	case err != nil:
