@@ -310,6 +310,10 @@ func (s *Spec) GraceWithinDrain() string {
 		s.TerminationGracePeriod, DrainSeconds, DrainSeconds+5)
 }
 
+// serviceAccountDir is where the kubelet mounts a pod's ServiceAccount
+// token.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 // maxSecretFiles bounds spec.secretFiles: an app mounting more Secrets
 // than that is better described by a chart.
 const maxSecretFiles = 16
@@ -354,6 +358,14 @@ func (v *validator) secretFiles(s *Spec) {
 			continue
 		case path.Clean(p) == "/":
 			v.add(field+".mountPath", "is the root of the container's file system", "mount it in a directory of its own, e.g. /etc/tls")
+			continue
+		case under(serviceAccountDir, p) || under(p, serviceAccountDir):
+			// The kubelet mounts the ServiceAccount's token there: not
+			// inside a read-only volume, nor over it (a review).
+			v.add(field+".mountPath", fmt.Sprintf("%s holds or is inside %s, where the kubelet mounts the pod's ServiceAccount token", p, serviceAccountDir), "mount it elsewhere, e.g. /etc/tls")
+			continue
+		case under(p, "/proc") || under(p, "/sys") || under(p, "/dev"):
+			v.add(field+".mountPath", fmt.Sprintf("%s is inside a file system the container runtime provides", p), "mount it elsewhere, e.g. /etc/tls")
 			continue
 		}
 		for _, m := range others {
