@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -661,4 +662,35 @@ func TestRefusedBeforeAnyWrite(t *testing.T) {
 			t.Errorf("image %s: the refused deploy applied", image(t, c))
 		}
 	})
+}
+
+// TestPinnedNodePortIsNoDrift: a node port set by hand (the spec has no
+// field for it) is kept by every deploy and is no drift, where status said
+// drifted for good and each deploy claimed to remove it; another spec
+// field written by hand still is.
+func TestPinnedNodePortIsNoDrift(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	lb := "  service: {type: NodePort}\n"
+	deployOK(t, c, spec(t, "reg/shop:1", lb), 0)
+	patch := func(body string) {
+		t.Helper()
+		if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(body), metav1.PatchOptions{FieldManager: "kubectl-patch"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch(`{"spec":{"ports":[{"port":8080,"protocol":"TCP","nodePort":30080}]}}`)
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) != 0 {
+		t.Errorf("a pinned node port is drift: %v %q", err, st.Drift)
+	}
+	var progress bytes.Buffer
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", lb)}); err != nil || strings.Contains(progress.String(), "removed from its spec") {
+		t.Errorf("deploy beside a pinned node port: %v\n%s", err, progress.String())
+	}
+	patch(`{"spec":{"sessionAffinity":"ClientIP"}}`)
+	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) == 0 {
+		t.Errorf("a hand-set session affinity is no drift: %v %q", err, st.Drift)
+	}
 }

@@ -164,12 +164,35 @@ func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
-		if zzManager(e.Manager) || fieldsUnder(e, path).Difference(ours).Empty() {
+		if zzManager(e.Manager) || !written(fieldsUnder(e, path).Difference(ours)) {
 			continue
 		}
 		last = later(last, e)
 	}
 	return writtenBy(last)
+}
+
+// allocatedFields are a Service's fields the apiserver allocates and a
+// take-back keeps (putServiceSpec): another manager that set them (a node
+// port pinned by hand) changed nothing kubectl zz renders, and was shown as
+// drift no deploy could clear (a review).
+var allocatedFields = map[string]bool{
+	"clusterIP": true, "clusterIPs": true, "ipFamilies": true, "ipFamilyPolicy": true,
+	"nodePort": true, "healthCheckNodePort": true,
+}
+
+// written says whether s holds a field other than an allocated one.
+func written(s *fieldpath.Set) bool {
+	found := false
+	s.Leaves().Iterate(func(p fieldpath.Path) {
+		for _, el := range p {
+			if el.FieldName != nil && allocatedFields[*el.FieldName] {
+				return
+			}
+		}
+		found = true
+	})
+	return found
 }
 
 // later is whichever of two managed fields entries was written last: e
