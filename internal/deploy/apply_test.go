@@ -65,6 +65,20 @@ func TestHPAKeepsReplicas(t *testing.T) {
 	}
 }
 
+// TestFirstDiffStartsAtHPAMin: deploy --diff of a first deploy with an
+// hpa shows the replicas it starts at, hpa.min, not the default 1.
+func TestFirstDiffStartsAtHPAMin(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	var out bytes.Buffer
+	if _, err := Diff(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "  hpa: {min: 3, max: 20}\n")}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "+  replicas: 3") {
+		t.Errorf("diff:\n%s", out.String())
+	}
+}
+
 // TestFirstDeployStartsAtHPAMin: an app deployed first with an hpa starts
 // at hpa.min, not the apiserver's default 1 until the HPA's first sync, and
 // the next deploy keeps the count (it belongs to the handover manager, not

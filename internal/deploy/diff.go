@@ -70,6 +70,17 @@ func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, ob
 	var changes []objChange
 	for _, o := range objs {
 		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
+		// A first deploy starts at its HPA's minimum (startAtHPAMin): so
+		// does the diff, where it showed the apiserver's default 1.
+		if d, ok := o.(*appsv1.Deployment); ok && d.Spec.Replicas == nil {
+			if n := hpaMin(objs, d.Name); n > 1 {
+				if _, err := c.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					d = d.DeepCopy()
+					d.Spec.Replicas = &n
+					o = d
+				}
+			}
+		}
 		ch, err := renderedChange(ctx, c, ns, o)
 		if err != nil {
 			return false, err

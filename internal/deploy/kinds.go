@@ -517,18 +517,23 @@ func startAtHPAMin(ctx context.Context, c kubernetes.Interface, ns string, o ren
 	if !ok || live != nil || d.Spec.Replicas != nil {
 		return nil
 	}
-	for _, h := range objs {
-		hpa, ok := h.(*autoscalingv2.HorizontalPodAutoscaler)
-		if !ok || hpa.Spec.ScaleTargetRef.Kind != "Deployment" || hpa.Spec.ScaleTargetRef.Name != d.Name {
-			continue
-		}
-		if n := ptr.Deref(hpa.Spec.MinReplicas, 1); n > 1 {
-			if err := applyReplicas(ctx, c, ns, d.Name, n); err != nil {
-				return fmt.Errorf("start deployment %s/%s at its HPA's %d replicas: %w", ns, d.Name, n, err)
-			}
+	if n := hpaMin(objs, d.Name); n > 1 {
+		if err := applyReplicas(ctx, c, ns, d.Name, n); err != nil {
+			return fmt.Errorf("start deployment %s/%s at its HPA's %d replicas: %w", ns, d.Name, n, err)
 		}
 	}
 	return nil
+}
+
+// hpaMin is the minimum replicas of the HorizontalPodAutoscaler in objs that
+// scales deployment name, 0 when none does.
+func hpaMin(objs []render.Object, name string) int32 {
+	for _, h := range objs {
+		if hpa, ok := h.(*autoscalingv2.HorizontalPodAutoscaler); ok && hpa.Spec.ScaleTargetRef.Kind == "Deployment" && hpa.Spec.ScaleTargetRef.Name == name {
+			return ptr.Deref(hpa.Spec.MinReplicas, 1)
+		}
+	}
+	return 0
 }
 
 // ownsField reports whether manager's apply owns the field at path.
