@@ -77,6 +77,9 @@ func (o *CanaryOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		if res.Unchanged {
+			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("canary of %s %s: no revision recorded it, so none is recorded; revision %d runs in %s", o.App, o.verb, res.Revision, where(t)))
+		}
 		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, fmt.Sprintf("canary of %s %s, recorded as revision %d in %s", o.App, o.verb, res.Revision, where(t)))
 	})
 	return o.result.flush(o.Out, o.targets, err)

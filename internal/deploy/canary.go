@@ -189,7 +189,19 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 	good := readable(history)
 	if len(good) == 0 || !good[len(good)-1].Canary {
 		if _, err := c.AppsV1().Deployments(ns).Get(ctx, render.CanaryName(app), metav1.GetOptions{}); err == nil {
-			return nil, fmt.Errorf("%w: Deployment %s/%s runs, but the latest revision of %s did not start it; kubectl zz rollback %s removes it",
+			if !promote && len(good) > 0 {
+				// A canary whose rollout failed was never recorded, and its
+				// error said abort removes it: abort does, the latest
+				// revision's objects kept (prune), nothing recorded (a
+				// concurrency audit: abort refused and sent the user to
+				// rollback).
+				latest := good[len(good)-1]
+				if err := prune(ctx, c, ns, app, latest.objects, cfg.Progress); err != nil {
+					return nil, err
+				}
+				return &Result{Revision: latest.Number, Unchanged: true}, nil
+			}
+			return nil, fmt.Errorf("%w: Deployment %s/%s runs, but the latest revision of %s did not start it; kubectl zz abort %s removes it",
 				ErrNoCanary, ns, render.CanaryName(app), app, app)
 		} else if !apierrors.IsNotFound(err) {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 func TestParseCanaryShare(t *testing.T) {
@@ -119,5 +120,29 @@ func TestCanaryRefusedWithAReadWriteOnceVolume(t *testing.T) {
 	}
 	if len(c.Actions()) != 0 {
 		t.Errorf("the refused canary called the apiserver: %v", c.Actions())
+	}
+}
+
+// TestAbortUnrecordedCanary: a canary whose rollout failed is never
+// recorded; its error says abort removes it, and abort does, recording
+// nothing, where it refused and sent the user to rollback.
+func TestAbortUnrecordedCanary(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:slow")
+	_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:slow", "")}, CanaryShare{Count: 1})
+	if err == nil || !strings.Contains(err.Error(), "kubectl zz abort shop removes the canary") {
+		t.Fatalf("failed canary: %v", err)
+	}
+	res, err := Abort(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"})
+	if err != nil || !res.Unchanged || res.Revision != 1 {
+		t.Fatalf("abort of the unrecorded canary: %+v, %v", res, err)
+	}
+	if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the canary is still there: %v", err)
+	}
+	if hist, _ := History(t.Context(), c, ns, "shop"); len(hist) != 1 || image(t, c) != "reg/shop:1" {
+		t.Errorf("%d revisions, image %s: want 1 and the stable one untouched", len(hist), image(t, c))
 	}
 }

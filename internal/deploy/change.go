@@ -324,6 +324,9 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (_ *
 	}
 	for _, v := range victims {
 		if !cfg.DryRun {
+			if err := stillHeld(ctx); err != nil {
+				return res, fmt.Errorf("%w; deleted so far: %s", err, cmp.Or(strings.Join(res.Deleted, ", "), "nothing"))
+			}
 			if err := v.del(); err != nil {
 				return res, fmt.Errorf("delete %s of %s (deleted so far: %s): %w", v.what, app, strings.Join(res.Deleted, ", "), err)
 			}

@@ -345,6 +345,7 @@ const settleTimeout = 30 * time.Second
 func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string, cl *claim, objs []render.Object, secret *corev1.Secret, history []*Revision) error {
 	// Not under a lock taken over meanwhile: the new holder's command
 	// records and prunes what it changes.
+	lockCtx := ctx
 	if err := stillHeld(ctx); err != nil {
 		return fmt.Errorf("%w; this command recorded and pruned nothing", err)
 	}
@@ -365,6 +366,9 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 		secret.Annotations = map[string]string{}
 	}
 	secret.Annotations[contract.AnnotationApplyID] = cl.id
+	if err := stillHeld(lockCtx); err != nil {
+		return fmt.Errorf("%w; this command pruned what its revision lacks and recorded nothing", err)
+	}
 	return record(ctx, c, o.Namespace, secret, history, o.HistoryLimit)
 }
 

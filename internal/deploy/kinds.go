@@ -220,7 +220,14 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 	}
 	cl := newClaim(id)
 	cl.cause = cause
+	var done []string // kind/name applied so far
 	for _, t := range targets {
+		// Before each write: a command stopped between two (SIGSTOP, a
+		// laptop asleep) whose lock was taken over meanwhile wrote its
+		// next object over the new holder's (a concurrency audit).
+		if err := stillHeld(ctx); err != nil {
+			return nil, fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
+		}
 		o, k, live, kind := t.o, t.k, t.live, t.k.kind
 		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
 		if err != nil {
@@ -255,6 +262,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			return nil, err
 		}
 		cl.applied(stored)
+		done = append(done, strings.ToLower(kind)+"/"+o.GetName())
 	}
 	return cl, nil
 }
@@ -561,6 +569,9 @@ func prune(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 		return err
 	}
 	for _, e := range extra {
+		if err := stillHeld(ctx); err != nil {
+			return err
+		}
 		if err := e.ops.delete(ctx, c, ns, e.name); err != nil {
 			return fmt.Errorf("delete %s %s/%s, which this revision does not have: %w", e.ops.kind, ns, e.name, err)
 		}

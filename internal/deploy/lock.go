@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -76,8 +77,12 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 			return ctx, release, nil
 		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
 			// Full, not forbidden: going on unlocked would let two
-			// commands interleave (a tenant audit filled the quota).
-			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): the namespace's quota admits no more leases (%v); free one or raise the quota (kubectl describe resourcequota -n %s)", app, ns, name, err, ns)
+			// commands interleave (a tenant audit filled the quota). The
+			// quota answers before "already exists": a lock there (live,
+			// or lapsed and to take over) is judged as below.
+			if _, gerr := leases.Get(ctx, name, metav1.GetOptions{}); gerr != nil {
+				return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): the namespace's quota admits no more leases (%v); free one or raise the quota (kubectl describe resourcequota -n %s)", app, ns, name, err, ns)
+			}
 		case apierrors.IsForbidden(err):
 			if err := mayChange(ctx, c, ns); err != nil {
 				return nil, nil, err // no warning about a lock for a change refused anyway
@@ -88,7 +93,7 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 			return ctx, unlocked, nil
 		case apierrors.IsNotFound(err):
 			return ctx, unlocked, nil // no namespace: the apply says so
-		case !apierrors.IsAlreadyExists(err):
+		case !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err):
 			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): %w", app, ns, name, err)
 		}
 		cur, err := leases.Get(ctx, name, metav1.GetOptions{})
@@ -144,7 +149,15 @@ func Locked(ctx context.Context, c kubernetes.Interface, ns, app string) error {
 // it (its context ended with ErrLockLost), says so rather than the
 // context error it met.
 func unlock(ctx context.Context, release func(), err error) error {
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
+	cause := context.Cause(ctx)
+	switch {
+	case err == nil || !errors.Is(cause, ErrLockLost) || errors.Is(err, ErrLockLost):
+	case errors.Is(err, ErrInterrupted):
+		// Its wait was cut by the lost lock, not by a user: "interrupted,
+		// run it again to finish" would re-apply what the new holder
+		// replaces (a concurrency audit).
+		err = fmt.Errorf("%w; what it applied before may run until the command holding the lock now changes it (kubectl zz status shows what runs)", cause)
+	default:
 		err = fmt.Errorf("%w; %v", cause, err)
 	}
 	release()
@@ -186,6 +199,11 @@ func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
 	}
 	return now.After(s.RenewTime.Add(lapseOf(s)))
 }
+
+// lockFresh is how long after the lock was last found a command's the
+// command may write without reading it again: half its duration, the other
+// half a margin for the two clocks.
+const lockFresh = lockDuration / 2
 
 // lockClockSkew is how far ahead of this machine's clock another's may
 // have renewed a lock: further is no clock's, and counts as no renewal.
@@ -234,9 +252,23 @@ func lockedBy(l *coordinationv1.Lease, app string, now time.Time) error {
 	if t := l.Spec.AcquireTime; t != nil {
 		since = fmt.Sprintf(" since %s (%s ago)", t.Format(time.TimeOnly), max(0, now.Sub(t.Time)).Round(time.Second))
 	}
-	lapse := lapseOf(l.Spec) // what lapsed() judges by
-	return fmt.Errorf("%w: %s is being changed by %s%s; run this command again when it ends (kubectl zz status %s shows the app). A lock whose command was killed lapses %s after its last renewal, or: kubectl delete lease %s -n %s",
-		ErrLocked, app, who, since, app, lapse, l.Name, l.Namespace)
+	// When it was last renewed tells a live holder from a dead one (a
+	// concurrency audit).
+	renewed := ""
+	switch t := l.Spec.RenewTime; {
+	case t == nil:
+	case t.After(now):
+		renewed = fmt.Sprintf(", last renewed at %s, ahead of this machine's clock", t.Format(time.TimeOnly))
+	default:
+		renewed = fmt.Sprintf(", last renewed %s ago", now.Sub(t.Time).Round(time.Second))
+	}
+	breakIt := fmt.Sprintf("kubectl delete lease %s -n %s", l.Name, l.Namespace)
+	if len(l.Finalizers) > 0 {
+		breakIt = fmt.Sprintf(`kubectl patch lease %s -n %s --type=merge -p '{"metadata":{"finalizers":null}}' and delete it (its finalizers %s keep it)`,
+			l.Name, l.Namespace, strings.Join(l.Finalizers, ", "))
+	}
+	return fmt.Errorf("%w: %s is being changed by %s%s%s; run this command again when it ends (kubectl zz status %s shows the app). A lock whose command was killed lapses %s after its last renewal, or: %s",
+		ErrLocked, app, who, since, renewed, app, lapseOf(l.Spec), breakIt)
 }
 
 // keep renews the held lock until release, which deletes it. The renewals
@@ -260,7 +292,24 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 	lost := func() error {
 		return fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app)
 	}
+	// When the lock was last found this command's (taken, renewed,
+	// checked): within lockFresh of it no other command can have taken it
+	// over, since that needs the lease lapsed, so a check before each write
+	// costs nothing then. The wall clock counts too: a suspended laptop's
+	// monotonic clock stands still.
+	var mu sync.Mutex
+	confirmed := o.now()
+	confirm := func() { mu.Lock(); confirmed = o.now(); mu.Unlock() }
+	fresh := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		now := o.now()
+		return max(now.Sub(confirmed), now.Round(0).Sub(confirmed.Round(0))) < lockFresh
+	}
 	lctx = context.WithValue(lctx, heldKey{}, func(ctx context.Context) error {
+		if fresh() {
+			return nil
+		}
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
@@ -276,6 +325,9 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			if _, err := leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err != nil {
 				return fmt.Errorf("%w: the lease %s/%s lapsed and could not be renewed (%v), so another command may hold it", ErrLockLost, held.Namespace, held.Name, err)
 			}
+			confirm()
+		case err == nil:
+			confirm()
 		}
 		return nil // held, or unread: the renewals judge
 	})
@@ -308,21 +360,75 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			cancel()
 			if err == nil {
 				renewed = o.now()
+				confirm()
 			} else if o.now().Sub(renewed) > lockDuration {
 				lose(fmt.Errorf("%w: not renewed for %s (%v), so another command may hold it now", ErrLockLost, lockDuration, err))
 				return
 			}
 		}
 	}()
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+			rctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			// Only its own: one that lapsed and was taken over is another's.
+			if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && ours(cur) {
+				_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
+			}
+			lose(nil)
+		})
+	}
+	unregister := holding.add(release)
 	return lctx, func() {
-		close(done)
-		<-stopped
-		rctx, cancel := context.WithTimeout(bg, 10*time.Second)
-		defer cancel()
-		// Only its own: one that lapsed and was taken over is another's.
-		if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && ours(cur) {
-			_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
-		}
-		lose(nil)
+		release()
+		unregister()
+	}
+}
+
+// holding is the locks this process holds, released by ReleaseHeld.
+var holding = &heldLocks{releases: map[int]func(){}}
+
+type heldLocks struct {
+	mu       sync.Mutex
+	next     int
+	releases map[int]func()
+}
+
+func (h *heldLocks) add(release func()) (remove func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.next
+	h.next++
+	h.releases[id] = release
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.releases, id)
+	}
+}
+
+// ReleaseHeld releases every app lock this process holds, waiting at most
+// timeout: the kubectl-zz binary calls it when a second Ctrl-C ends the
+// process at once, which left the Lease to block the app for a minute and
+// status to name a command no longer running (a concurrency audit).
+func ReleaseHeld(timeout time.Duration) {
+	holding.mu.Lock()
+	releases := make([]func(), 0, len(holding.releases))
+	for _, r := range holding.releases {
+		releases = append(releases, r)
+	}
+	holding.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, r := range releases {
+		wg.Go(r)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
 	}
 }

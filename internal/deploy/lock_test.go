@@ -378,6 +378,25 @@ func TestForgedLocks(t *testing.T) {
 			t.Errorf("err %v, want the quota named", err)
 		}
 	})
+	t.Run("quota full with a lapsed lock", func(t *testing.T) {
+		// A quota of one Lease, the app's own lapsed lock in it: the
+		// quota answers before "already exists", and the lock is taken
+		// over, not left there for good (a concurrency audit).
+		c := fake.NewClientset()
+		c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+			if l, err := c.Tracker().List(coordinationv1.SchemeGroupVersion.WithResource("leases"), coordinationv1.SchemeGroupVersion.WithKind("Lease"), ns); err == nil && len(l.(*coordinationv1.LeaseList).Items) > 0 {
+				return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, LockName("shop"), errors.New("exceeded quota: leases, requested: count/leases.coordination.k8s.io=1, used: count/leases.coordination.k8s.io=1, limited: count/leases.coordination.k8s.io=1"))
+			}
+			return false, nil, nil
+		})
+		forge(t, c, coordinationv1.LeaseSpec{HolderIdentity: ptr.To("alice (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(-2 * time.Minute)})
+		o := realClock()
+		_, release, err := lock(t.Context(), c, &o, "shop", "scale")
+		if err != nil {
+			t.Fatalf("taking over a lapsed lock under a full quota: %v", err)
+		}
+		release()
+	})
 	t.Run("may change nothing", func(t *testing.T) {
 		c := fake.NewClientset()
 		c.PrependReactor("create", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
@@ -427,7 +446,83 @@ func TestStillHeldRenewsALapsedLock(t *testing.T) {
 	if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Found its own a moment ago: no other command can have taken it since
+	// (that needs it lapsed), so the check reads nothing.
+	if err := stillHeld(ctx); err != nil {
+		t.Errorf("a lock confirmed now: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(lockFresh)
+	mu.Unlock()
 	if err := stillHeld(ctx); !errors.Is(err, ErrLockLost) {
 		t.Errorf("a deleted lock: %v, want ErrLockLost", err)
 	}
+}
+
+// TestLockCheckedBeforeEachWrite: a deploy stopped between two writes
+// past its lock's lapse, the lock taken over meanwhile, writes nothing
+// more when it wakes (a concurrency audit: its next object landed over the
+// new holder's).
+func TestLockCheckedBeforeEachWrite(t *testing.T) {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var armed atomic.Bool
+	// While the Service is applied (the Deployment comes after), the
+	// command sleeps past the lapse and another takes the lock: what a
+	// SIGSTOP between two writes does.
+	c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if p := a.(clienttesting.PatchActionImpl); len(p.PatchOptions.DryRun) > 0 || !armed.CompareAndSwap(true, false) {
+			return false, nil, nil
+		}
+		mu.Lock()
+		now = now.Add(2 * lockDuration)
+		mu.Unlock()
+		gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+		if err := c.Tracker().Delete(gvr, ns, LockName("shop")); err != nil {
+			t.Error(err)
+		}
+		at := metav1.NewMicroTime(clock())
+		if err := c.Tracker().Create(gvr, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName("shop"), Namespace: ns, UID: "bobs"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: &at}}, ns); err != nil {
+			t.Error(err)
+		}
+		return false, nil, nil
+	})
+	startController(t, c)
+	o := opts()
+	o.Now = clock
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:1", "")}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "  port: 9090\n")})
+	if !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "applied before it: service/shop") {
+		t.Fatalf("err %v, want ErrLockLost naming what it applied", err)
+	}
+	if img := image(t, c); img != "reg/shop:1" {
+		t.Errorf("the Deployment was written after the lock was lost: %s", img)
+	}
+	if l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != "bob (kubectl zz deploy)" {
+		t.Errorf("bob's lock: %v", err)
+	}
+}
+
+// TestReleaseHeld: what a second Ctrl-C runs before the process ends
+// releases the locks held, and the command's own release after it is
+// harmless.
+func TestReleaseHeld(t *testing.T) {
+	c := fake.NewClientset()
+	o := realClock()
+	_, release, err := lock(t.Context(), c, &o, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ReleaseHeld(5 * time.Second)
+	if _, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the lock is still there: %v", err)
+	}
+	release()
+	ReleaseHeld(time.Second) // nothing held: returns at once
 }

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/cli"
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 func main() {
@@ -25,6 +27,17 @@ func main() {
 	go func() {
 		<-ctx.Done()
 		stop()
+		// The second: the app locks this process holds are released
+		// first (a few seconds at most), or they would block the app for
+		// a minute, named by status as changing it.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		sig := <-again
+		deploy.ReleaseHeld(3 * time.Second)
+		if sig == syscall.SIGTERM {
+			os.Exit(143) // 128 + the signal, as a shell reports it
+		}
+		os.Exit(130)
 	}()
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	root.SilenceErrors = true
