@@ -60,6 +60,7 @@ on several clusters at once.`,
 	_ = cmd.RegisterFlagCompletionFunc("user", completeKubeconfig(configFlags, true))
 	cmd.AddCommand(NewCmdVersion(configFlags, streams))
 	cmd.AddCommand(NewCmdDeploy(configFlags, streams))
+	cmd.AddCommand(NewCmdInit(configFlags, streams))
 	cmd.AddCommand(NewCmdStatus(configFlags, streams))
 	cmd.AddCommand(NewCmdList(configFlags, streams))
 	cmd.AddCommand(NewCmdEvents(configFlags, streams))

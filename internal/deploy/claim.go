@@ -49,11 +49,21 @@ func newClaim(id string) *claim {
 	return &claim{id: id, templates: map[string]*corev1.PodTemplateSpec{}}
 }
 
-// stamp returns o as it is applied: a Deployment as a copy carrying the
-// claim's token, anything else as it is.
+// stamp returns o as it is applied: a copy carrying the claim's token, so
+// status tells an object a command applied and did not record (it was
+// killed, or stopped and lost its lock, between two writes: a concurrency
+// audit saw a Service left on another port, Ready and no drift); a
+// Deployment the change cause too.
 func (cl *claim) stamp(o render.Object) render.Object {
 	d, ok := o.(*appsv1.Deployment)
 	if !ok {
+		o = o.DeepCopyObject().(render.Object)
+		a := o.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[contract.AnnotationApplyID] = cl.id
+		o.SetAnnotations(a)
 		return o
 	}
 	d = d.DeepCopy()

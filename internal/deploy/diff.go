@@ -270,6 +270,17 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 		return objChange{}, err
 	}
 	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	if err != nil && k.whole != nil {
+		// An object another tool made (deploy --adopt): merged with its
+		// fields the apply may not validate (a Service's unnamed port
+		// beside the rendered one); the adopt puts the rendered part in
+		// place whole first, and so does the diff, as a dry run.
+		if live, gerr := k.get(ctx, c, ns, o.GetName()); gerr == nil {
+			if replaced, uerr := k.update(ctx, c, ns, k.whole.put(live, o), true); uerr == nil {
+				merged, err = replaced, nil
+			}
+		}
+	}
 	if err != nil {
 		return objChange{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}

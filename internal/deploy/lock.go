@@ -62,7 +62,9 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		LeaseDurationSeconds: ptr.To(int32(lockDuration / time.Second)),
 	}
 	unlocked := func() {}
-	for range 3 {
+	tookOver := false
+	for attempt := 0; attempt < 3 || tookOver && attempt < 13; attempt++ {
+		var quotaErr error // the quota answers before "already exists"
 		at := now()
 		mine.AcquireTime, mine.RenewTime = &at, &at
 		held, err := leases.Create(ctx, &coordinationv1.Lease{
@@ -80,9 +82,7 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 			// commands interleave (a tenant audit filled the quota). The
 			// quota answers before "already exists": a lock there (live,
 			// or lapsed and to take over) is judged as below.
-			if _, gerr := leases.Get(ctx, name, metav1.GetOptions{}); gerr != nil {
-				return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): the namespace's quota admits no more leases (%v); free one or raise the quota (kubectl describe resourcequota -n %s)", app, ns, name, err, ns)
-			}
+			quotaErr = err
 		case apierrors.IsForbidden(err):
 			if err := mayChange(ctx, c, ns); err != nil {
 				return nil, nil, err // no warning about a lock for a change refused anyway
@@ -93,11 +93,23 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 			return ctx, unlocked, nil
 		case apierrors.IsNotFound(err):
 			return ctx, unlocked, nil // no namespace: the apply says so
-		case !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err):
+		case !apierrors.IsAlreadyExists(err):
 			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): %w", app, ns, name, err)
 		}
 		cur, err := leases.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		if apierrors.IsNotFound(err) && quotaErr != nil && tookOver && attempt < 12 {
+			// The lapsed lock it deleted still counts until the quota
+			// controller recounts (a second or so): wait for it.
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		if apierrors.IsNotFound(err) && quotaErr != nil {
+			return nil, nil, fmt.Errorf("take the lock of %s (lease %s/%s): the namespace's quota admits no more leases (%v); free one or raise the quota (kubectl describe resourcequota -n %s)", app, ns, name, quotaErr, ns)
+		} else if apierrors.IsNotFound(err) {
 			continue // released meanwhile
 		} else if err != nil {
 			return nil, nil, fmt.Errorf("read the lock of %s (lease %s/%s): %w", app, ns, name, err)
@@ -126,6 +138,7 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		// A lapsed lock is deleted, as it was read, and taken anew: a new
 		// Lease (a new UID), so its stalled holder, if it wakes, neither
 		// renews nor releases this one.
+		tookOver = true
 		err = leases.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
 		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			return nil, nil, fmt.Errorf("take over the lapsed lock of %s (lease %s/%s): %w", app, ns, name, err)
@@ -200,9 +213,10 @@ func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
 	return now.After(s.RenewTime.Add(lapseOf(s)))
 }
 
-// lockFresh is how long after the lock was last found a command's the
-// command may write without reading it again: half its duration, the other
-// half a margin for the two clocks.
+// lockFresh is how long after this command last renewed its lock it may
+// write without renewing it again: half the lock's duration, no other
+// command can take a lock over before it lapsed; the other half is a margin
+// for the two machines' clocks.
 const lockFresh = lockDuration / 2
 
 // lockClockSkew is how far ahead of this machine's clock another's may
@@ -292,17 +306,49 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 	lost := func() error {
 		return fmt.Errorf("%w: the lease %s/%s was taken over or deleted while this command held it; it stops so as not to change %s beside another command", ErrLockLost, held.Namespace, held.Name, app)
 	}
-	// When the lock was last found this command's (taken, renewed,
-	// checked): within lockFresh of it no other command can have taken it
-	// over, since that needs the lease lapsed, so a check before each write
-	// costs nothing then. The wall clock counts too: a suspended laptop's
-	// monotonic clock stands still.
-	var mu sync.Mutex
-	confirmed := o.now()
-	confirm := func() { mu.Lock(); confirmed = o.now(); mu.Unlock() }
+	// renew reads the Lease and, while it is still this command's, writes
+	// a new renewal time with what was read as the precondition: the one
+	// judge of both the ticker's renewals and stillHeld's (two rules had
+	// disagreed, a review). An error wrapping ErrLockLost when the Lease is
+	// another's or gone; another error when it could not be read or written
+	// (the network after a laptop woke), which is not a loss.
+	var renewMu, confirmedMu sync.Mutex
+	confirmed := o.now() // the renewal time this command last wrote
+	renew := func(ctx context.Context) error {
+		renewMu.Lock()
+		defer renewMu.Unlock()
+		// At least 5 s a request: the tests renew every few milliseconds.
+		rctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		defer cancel()
+		for range 2 { // a conflict is read again once
+			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err), err == nil && !ours(cur):
+				return lost()
+			case err != nil:
+				return err
+			}
+			now := o.now()
+			cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+			if _, err = leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err == nil {
+				confirmedMu.Lock()
+				confirmed = now
+				confirmedMu.Unlock()
+				return nil
+			} else if !apierrors.IsConflict(err) {
+				return err
+			}
+		}
+		return errors.New("the lease changed twice while it was renewed")
+	}
+	// fresh says the lock was renewed less than lockFresh ago, by this
+	// command's clock: no other command can have taken it over since (that
+	// needs it lapsed), so a check before a write reads nothing then. The
+	// wall clock counts too: a suspended laptop's monotonic clock stands
+	// still.
 	fresh := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		confirmedMu.Lock()
+		defer confirmedMu.Unlock()
 		now := o.now()
 		return max(now.Sub(confirmed), now.Round(0).Sub(confirmed.Round(0))) < lockFresh
 	}
@@ -310,59 +356,33 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 		if fresh() {
 			return nil
 		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err), err == nil && !ours(cur):
-			return lost()
-		case err == nil && lapsed(cur.Spec, o.now()):
-			// Lapsed but no one took it (a laptop woke): renewed now, with
-			// what was read as the precondition, it is still this
-			// command's; a takeover meanwhile makes the update fail (a
-			// review: the record of a finished rollout was lost otherwise).
-			cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(o.now()))
-			if _, err := leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy}); err != nil {
-				return fmt.Errorf("%w: the lease %s/%s lapsed and could not be renewed (%v), so another command may hold it", ErrLockLost, held.Namespace, held.Name, err)
-			}
-			confirm()
-		case err == nil:
-			confirm()
+		// Renewed now, or the write waits for nothing: a lock lapsed but
+		// not taken (a laptop woke) is this command's again (a review: a
+		// finished rollout went unrecorded); one that cannot be renewed may
+		// be another's by now.
+		switch err := renew(ctx); {
+		case err == nil, errors.Is(err, ErrLockLost):
+			return err
+		default:
+			return fmt.Errorf("%w: the lease %s/%s could not be renewed before writing (%v), so another command may hold it", ErrLockLost, held.Namespace, held.Name, err)
 		}
-		return nil // held, or unread: the renewals judge
 	})
+	rctx, stopRenewing := context.WithCancel(bg)
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(every)
 		defer t.Stop()
-		renewed := o.now()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
 			}
-			// Read, then renew what was read (its resourceVersion a
-			// precondition): a Lease of another UID or holder is another
-			// command's, which took it over.
-			// At least 5 s a read: the tests renew every few milliseconds.
-			rctx, cancel := context.WithTimeout(bg, max(every, 5*time.Second))
-			cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) || err == nil && !ours(cur) {
-				cancel()
-				lose(lost())
-				return
-			}
-			if err == nil {
-				cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(o.now()))
-				_, err = leases.Update(rctx, cur, metav1.UpdateOptions{FieldManager: contract.ManagedBy})
-			}
-			cancel()
-			if err == nil {
-				renewed = o.now()
-				confirm()
-			} else if o.now().Sub(renewed) > lockDuration {
-				lose(fmt.Errorf("%w: not renewed for %s (%v), so another command may hold it now", ErrLockLost, lockDuration, err))
+			// A failed renewal is tried again at the next tick; writes
+			// check the lock themselves (stillHeld), so the command stops
+			// only when another holds it.
+			if err := renew(rctx); errors.Is(err, ErrLockLost) {
+				lose(err)
 				return
 			}
 		}
@@ -371,6 +391,7 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 	release := func() {
 		once.Do(func() {
 			close(done)
+			stopRenewing() // a renewal in flight would hold the release up to 15 s
 			<-stopped
 			rctx, cancel := context.WithTimeout(bg, 10*time.Second)
 			defer cancel()

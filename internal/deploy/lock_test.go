@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,6 +508,25 @@ func TestLockCheckedBeforeEachWrite(t *testing.T) {
 	if l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != "bob (kubectl zz deploy)" {
 		t.Errorf("bob's lock: %v", err)
 	}
+	// The Service it applied before stopping is drift (it carries that
+	// command's token), and a deploy of the recorded spec puts it back,
+	// where status said Ready and the deploy "unchanged".
+	if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil || !slices.ContainsFunc(st.Drift, func(d string) bool {
+		return strings.HasPrefix(d, "service shop was applied by a kubectl zz command that recorded no revision")
+	}) {
+		t.Errorf("status after the stopped deploy: %v, drift %q", err, st.Drift)
+	}
+	res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:1", "")})
+	if err != nil || res.Unchanged {
+		t.Fatalf("deploy of the recorded spec: %+v, %v; want it applied again", res, err)
+	}
+	if svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || svc.Spec.Ports[0].Port != 8080 {
+		t.Errorf("the Service is not back on 8080: %v", err)
+	}
 }
 
 // TestReleaseHeld: what a second Ctrl-C runs before the process ends
@@ -525,4 +545,46 @@ func TestReleaseHeld(t *testing.T) {
 	}
 	release()
 	ReleaseHeld(time.Second) // nothing held: returns at once
+}
+
+// TestFailedRenewalIsNoLoss: renewals that fail (the network after a laptop
+// woke, past the lock's lapse) do not make the lock lost while it is still
+// this command's; a write then renews it first, and is refused only while
+// that cannot be done.
+func TestFailedRenewalIsNoLoss(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 10 * time.Millisecond
+	c := fake.NewClientset()
+	var down atomic.Bool
+	c.PrependReactor("update", "leases", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if down.Load() {
+			return true, nil, apierrors.NewServiceUnavailable("the network is not back")
+		}
+		return false, nil, nil
+	})
+	startController(t, c)
+	var mu sync.Mutex
+	now := time.Now()
+	o := opts()
+	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx, release, err := lock(t.Context(), c, &o, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	down.Store(true)
+	mu.Lock()
+	now = now.Add(2 * lockDuration) // asleep past the lapse
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond) // renewals fail meanwhile
+	if cause := context.Cause(ctx); cause != nil {
+		t.Fatalf("failed renewals lost the lock: %v", cause)
+	}
+	if err := stillHeld(ctx); !errors.Is(err, ErrLockLost) || !strings.Contains(err.Error(), "could not be renewed before writing") {
+		t.Errorf("a write while the lock cannot be renewed: %v", err)
+	}
+	down.Store(false)
+	if err := stillHeld(ctx); err != nil {
+		t.Errorf("a write once the network is back: %v", err)
+	}
 }

@@ -124,6 +124,12 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 			continue // the app's labels on another's object: not the app's
 		}
 		st.Endpoints = append(st.Endpoints, endpoints(o, st.App)...)
+		// Applied by a command that recorded nothing (the token of no
+		// record; objects applied before tokens carry none).
+		if token, live := b.tokens[o.GetNamespace()+"/"+st.App], o.GetAnnotations()[contract.AnnotationApplyID]; token != "" && live != "" && live != token {
+			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
+				strings.ToLower(k.kind), o.GetName(), st.Revision))
+		}
 		if k.whole == nil {
 			continue
 		}

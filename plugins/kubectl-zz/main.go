@@ -26,12 +26,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		stop()
 		// The second: the app locks this process holds are released
 		// first (a few seconds at most), or they would block the app for
-		// a minute, named by status as changing it.
+		// a minute, named by status as changing it. Caught before the
+		// first handler goes, so none ends the process unhandled.
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		stop()
 		sig := <-again
 		deploy.ReleaseHeld(3 * time.Second)
 		if sig == syscall.SIGTERM {

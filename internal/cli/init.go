@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/zzcloud/zz/internal/specfrom"
+)
+
+// InitOptions is kubectl zz init --from deployment/NAME: the app spec of
+// what a Deployment (and its Service, Ingress, HPA, PDB) already runs.
+type InitOptions struct {
+	configFlags *genericclioptions.ConfigFlags
+	genericiooptions.IOStreams
+	From, Name string
+	print      *printFlags
+	target     target
+	deployment string
+}
+
+// NewCmdInit returns "kubectl zz init".
+func NewCmdInit(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &InitOptions{configFlags: f, IOStreams: streams, print: newPrintFlags()}
+	o.print.noWide = true
+	cmd := &cobra.Command{
+		Use:   "init --from deployment/NAME [--name APP]",
+		Short: "Write the app spec of a Deployment that runs already (to move it to kubectl zz)",
+		Long: `Print the app spec (zz.yaml) that renders what a Deployment, and the Service,
+Ingress, HorizontalPodAutoscaler and PodDisruptionBudget around it, run now: an
+app deployed with kubectl apply or Helm moves to kubectl zz without its spec
+written by hand. What the spec cannot say is listed on stderr; review the spec,
+see what the move would change with kubectl zz deploy --diff --adopt, then
+deploy with --adopt.`,
+		Example: `  kubectl zz init --from deployment/shop -n shop > zz.yaml
+  kubectl zz deploy -f zz.yaml -n shop --adopt --diff
+  kubectl zz deploy -f zz.yaml -n shop --adopt`,
+		Args: cobra.NoArgs,
+		RunE: runOptions(o),
+	}
+	cmd.Flags().StringVar(&o.From, "from", "", "The Deployment to read: deployment/NAME (or NAME)")
+	cmd.Flags().StringVar(&o.Name, "name", "", "The app's name (default: the Deployment's)")
+	o.print.addFlags(cmd)
+	return cmd
+}
+
+// Complete connects to the cluster (one context).
+func (o *InitOptions) Complete(_ []string) error {
+	name, ok := strings.CutPrefix(o.From, "deployment/")
+	if !ok {
+		name, _ = strings.CutPrefix(o.From, "deployments/")
+	}
+	if n, ok := strings.CutPrefix(name, "deployment.apps/"); ok {
+		name = n
+	}
+	o.deployment = name
+	if o.Name == "" {
+		o.Name = name
+	}
+	targets, err := resolveTargets(o.configFlags, true)
+	if err != nil {
+		return err
+	}
+	if len(targets) != 1 {
+		return errors.New("init reads one cluster: give one --context")
+	}
+	o.target = targets[0]
+	if o.print.OutputFormat == nil || *o.print.OutputFormat == "" {
+		yaml := "yaml"
+		o.print.OutputFormat = &yaml
+	}
+	return nil
+}
+
+// Validate checks the flags; no I/O.
+func (o *InitOptions) Validate() error {
+	if o.deployment == "" || strings.Contains(o.deployment, "/") {
+		return fmt.Errorf("--from %q: give the Deployment to read, e.g. --from deployment/shop", o.From)
+	}
+	return nil
+}
+
+// Run reads the Deployment and what belongs to it and prints the spec.
+func (o *InitOptions) Run(cmd *cobra.Command) error {
+	live, err := o.read(cmd.Context())
+	if err != nil {
+		return err
+	}
+	app, notes := specfrom.Spec(o.Name, live)
+	for _, n := range notes {
+		fmt.Fprintln(o.ErrOut, "warning: not carried over: "+n)
+	}
+	// What validation would refuse, said now rather than at deploy.
+	check := app.Clone()
+	check.Default()
+	for _, e := range check.Validate("the spec") {
+		fmt.Fprintln(o.ErrOut, "warning: "+e.Error())
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.ErrOut, "review it, then: kubectl zz deploy -f zz.yaml -n %s --adopt --diff\n", o.target.namespace)
+	return o.print.print(o.Out, &unstructured.Unstructured{Object: m})
+}
+
+// read gets the Deployment and the objects that belong to it: the Service
+// selecting its pods (the one of its name first), the Ingress sending to
+// that Service, the HPA scaling it, a PDB selecting its pods. Kinds the
+// user may not list are left out.
+func (o *InitOptions) read(ctx context.Context) (specfrom.Live, error) {
+	c, ns := o.target.client, o.target.namespace
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, o.deployment, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return specfrom.Live{}, fmt.Errorf("no deployment %s in namespace %s", o.deployment, ns)
+	} else if err != nil {
+		return specfrom.Live{}, err
+	}
+	live := specfrom.Live{Deployment: d}
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	if svcs, err := c.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		live.Service = serviceOf(svcs.Items, d.Name, podLabels)
+	}
+	if live.Service != nil {
+		if ings, err := c.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			live.Ingress = ingressOf(ings.Items, live.Service.Name)
+		}
+	}
+	if hpas, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for i := range hpas.Items {
+			if ref := hpas.Items[i].Spec.ScaleTargetRef; ref.Kind == "Deployment" && ref.Name == d.Name {
+				live.HPA = &hpas.Items[i]
+			}
+		}
+	}
+	if pdbs, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pdbs.Items {
+			if sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(podLabels) {
+				live.HasPDB = true
+			}
+		}
+	}
+	return live, nil
+}
+
+// serviceOf is the Service of name selecting the pods, else the first that
+// selects them.
+func serviceOf(svcs []corev1.Service, name string, pods labels.Set) *corev1.Service {
+	var found *corev1.Service
+	for i := range svcs {
+		s := &svcs[i]
+		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(pods) {
+			continue
+		}
+		if s.Name == name {
+			return s
+		}
+		if found == nil {
+			found = s
+		}
+	}
+	return found
+}
+
+// ingressOf is the first Ingress with a path to service.
+func ingressOf(ings []networkingv1.Ingress, service string) *networkingv1.Ingress {
+	for i := range ings {
+		for _, r := range ings[i].Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service != nil && p.Backend.Service.Name == service {
+					return &ings[i]
+				}
+			}
+		}
+	}
+	return nil
+}

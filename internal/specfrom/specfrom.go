@@ -1,0 +1,326 @@
+// Package specfrom writes the app spec that renders (nearly) what a
+// Deployment and the objects around it already run, so an app deployed
+// with kubectl apply or Helm moves to kubectl zz deploy --adopt without its
+// spec being written by hand. It is pure: the objects come in, the spec and
+// what it could not say go out.
+package specfrom
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Live is what runs: a Deployment and, where they exist, the Service,
+// Ingress, HPA and PodDisruptionBudget that belong to it.
+type Live struct {
+	Deployment *appsv1.Deployment
+	Service    *corev1.Service
+	Ingress    *networkingv1.Ingress
+	HPA        *autoscalingv2.HorizontalPodAutoscaler
+	HasPDB     bool
+}
+
+// Spec returns the app spec for l (named app), and a line for each thing
+// the spec cannot say, which kubectl zz deploy would drop or change.
+func Spec(app string, l Live) (*appspec.App, []string) {
+	f := &from{app: &appspec.App{APIVersion: appspec.APIVersion, Kind: appspec.Kind, Name: app}}
+	d := l.Deployment
+	pod := d.Spec.Template.Spec
+	s := &f.app.Spec
+	if len(pod.Containers) == 0 {
+		f.lost("deployment %s has no container", d.Name)
+		return f.app, f.notes
+	}
+	if sel := d.Spec.Selector; sel == nil || len(sel.MatchExpressions) > 0 || len(sel.MatchLabels) != 1 || sel.MatchLabels[contract.LabelApp] != app {
+		// A Deployment's selector cannot change: adopting this one means
+		// making it anew (its pods replaced), or running the app beside it
+		// under another name until the Service is switched.
+		f.lost("deployment %s selects its pods by %s, kubectl zz by %s=%s, and a selector cannot change: deploy --adopt refuses it; delete it and deploy (its pods are replaced), or deploy under another --name beside it first", d.Name, metav1.FormatLabelSelector(sel), contract.LabelApp, app)
+	}
+	c := pod.Containers[0]
+	for _, other := range pod.Containers[1:] {
+		f.lost("container %s: the spec runs one container (an admin's webhook policy can add sidecars)", other.Name)
+	}
+	s.Image = c.Image
+	if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
+		s.Version = c.Image[i+1:]
+	}
+	if v := d.Labels["app.kubernetes.io/version"]; v != "" {
+		s.Version = v
+	}
+	s.Replicas = d.Spec.Replicas
+	s.Command, s.Args = c.Command, c.Args
+	f.resources(c)
+	f.ports(c, l.Service)
+	f.probes(c)
+	f.env(c)
+	f.volumes(pod, c)
+	f.initContainers(pod, c)
+	f.pod(pod)
+	if l.HPA != nil {
+		s.HPA = &appspec.HPA{Min: 1, Max: l.HPA.Spec.MaxReplicas}
+		if m := l.HPA.Spec.MinReplicas; m != nil {
+			s.HPA.Min = *m
+		}
+		s.Replicas = nil
+		f.lost("horizontalpodautoscaler %s: its metrics become spec.hpa.cpuPercent of spec.cpu (default %d%%)", l.HPA.Name, appspec.DefaultCPUPercent)
+	}
+	s.PDB = l.HasPDB
+	f.ingress(l.Ingress)
+	if pool := pod.NodeSelector[contract.LabelPool]; pool != "" {
+		s.Pool = pool
+	}
+	for k := range pod.NodeSelector {
+		if k != contract.LabelPool {
+			f.lost("nodeSelector %s: where pods run is spec.pool (zz.io/pool) here", k)
+		}
+	}
+	if len(pod.Tolerations) > 0 {
+		f.lost("tolerations: the webhook's pool policy keeps pools on their nodes")
+	}
+	return f.app, f.notes
+}
+
+type from struct {
+	app   *appspec.App
+	notes []string
+}
+
+func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
+
+// resources: the spec sets requests = limits; the limits are kept where
+// set, else the requests.
+func (f *from) resources(c corev1.Container) {
+	s := &f.app.Spec
+	pick := func(name corev1.ResourceName) string {
+		if q, ok := c.Resources.Limits[name]; ok {
+			return q.String()
+		}
+		if q, ok := c.Resources.Requests[name]; ok {
+			return q.String()
+		}
+		return ""
+	}
+	s.CPU, s.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	if lim, req := c.Resources.Limits, c.Resources.Requests; !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
+		f.lost("container %s: cpu request %s below its limit %s; the spec's cpu is both", c.Name, req.Cpu(), lim.Cpu())
+	}
+	if q, ok := c.Resources.Limits[contract.ResourceGPUMem]; ok {
+		s.GPUMem = q.String()
+	}
+	if q, ok := c.Resources.Limits[contract.ResourceGPU]; ok && q.Value() > 1 {
+		n := int32(q.Value())
+		s.GPUs = &n
+	}
+}
+
+// ports: the first container port is the app's, the others extra named
+// ports; the Service's type and annotations are kept.
+func (f *from) ports(c corev1.Container, svc *corev1.Service) {
+	s := &f.app.Spec
+	if len(c.Ports) == 0 {
+		s.Type = appspec.TypeWorker
+		return
+	}
+	s.Port = c.Ports[0].ContainerPort
+	for _, p := range c.Ports[1:] {
+		if p.Name == "" {
+			f.lost("container port %d has no name: extra ports are named in the spec", p.ContainerPort)
+			continue
+		}
+		proto := ""
+		if p.Protocol == corev1.ProtocolUDP {
+			proto = string(corev1.ProtocolUDP)
+		}
+		s.Ports = append(s.Ports, appspec.Port{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
+	}
+	if svc == nil {
+		return
+	}
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP && svc.Spec.Type != "" {
+		s.Service = &appspec.Service{Type: string(svc.Spec.Type), ExternalTrafficPolicy: string(svc.Spec.ExternalTrafficPolicy),
+			LoadBalancerSourceRanges: svc.Spec.LoadBalancerSourceRanges, Annotations: foreignAnnotations(svc.Annotations)}
+		if s.Service.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyCluster) {
+			s.Service.ExternalTrafficPolicy = ""
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port != s.Port && p.TargetPort.IntValue() == int(s.Port) {
+			f.lost("service %s: port %d to container port %d; the Service's port is the container's here, so clients must use %d", svc.Name, p.Port, s.Port, s.Port)
+		}
+	}
+}
+
+// probes choose the type: an HTTP readiness probe is web (its path the
+// health path), a gRPC one rpc with healthCheck grpc, a TCP one rpc.
+func (f *from) probes(c corev1.Container) {
+	s := &f.app.Spec
+	if s.Type == appspec.TypeWorker {
+		return
+	}
+	p := c.ReadinessProbe
+	if p == nil {
+		p = c.LivenessProbe
+	}
+	switch {
+	case p == nil:
+		s.Type = appspec.TypeRPC
+		f.lost("container %s has no readiness probe: kubectl zz adds one (a TCP connect for rpc; change type to web and set healthPath for HTTP)", c.Name)
+	case p.HTTPGet != nil:
+		s.Type, s.HealthPath = appspec.TypeWeb, p.HTTPGet.Path
+		if s.HealthPath == "" {
+			s.HealthPath = "/"
+		}
+		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "JAVA_TOOL_OPTIONS" }) {
+			s.Type = appspec.TypeJava
+		}
+	case p.GRPC != nil:
+		s.Type, s.HealthCheck = appspec.TypeRPC, appspec.HealthCheckGRPC
+	default:
+		s.Type = appspec.TypeRPC
+	}
+	if c.StartupProbe != nil {
+		total := int64(c.StartupProbe.PeriodSeconds) * int64(max(c.StartupProbe.FailureThreshold, 1))
+		if total > 0 {
+			s.StartupTimeout = fmt.Sprintf("%ds", total)
+		}
+	}
+}
+
+// env: values, Secret keys and envFrom; ConfigMap keys and field refs
+// have no field.
+func (f *from) env(c corev1.Container) {
+	s := &f.app.Spec
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			if s.Env == nil {
+				s.Env = map[string]string{}
+			}
+			s.Env[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			if s.SecretEnv == nil {
+				s.SecretEnv = map[string]appspec.SecretKey{}
+			}
+			s.SecretEnv[e.Name] = appspec.SecretKey{Secret: e.ValueFrom.SecretKeyRef.Name, Key: e.ValueFrom.SecretKeyRef.Key}
+		default:
+			f.lost("env %s: only values and Secret keys (secretEnv) have a field; a ConfigMap key or a field reference does not", e.Name)
+		}
+	}
+	for _, e := range c.EnvFrom {
+		switch {
+		case e.SecretRef != nil:
+			s.EnvFrom = append(s.EnvFrom, appspec.EnvFrom{Secret: e.SecretRef.Name, Prefix: e.Prefix})
+		case e.ConfigMapRef != nil:
+			s.EnvFrom = append(s.EnvFrom, appspec.EnvFrom{ConfigMap: e.ConfigMapRef.Name, Prefix: e.Prefix})
+		}
+	}
+}
+
+// volumes: Secret volumes become secretFiles, one claim pvc; ConfigMap
+// volumes cannot be read here (their files are the spec's configFiles).
+func (f *from) volumes(pod corev1.PodSpec, c corev1.Container) {
+	s := &f.app.Spec
+	byName := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		byName[v.Name] = v
+	}
+	for _, m := range c.VolumeMounts {
+		v, ok := byName[m.Name]
+		switch {
+		case !ok:
+		case v.Secret != nil && m.SubPath == "":
+			sf := appspec.SecretFile{Secret: v.Secret.SecretName, MountPath: m.MountPath}
+			for _, it := range v.Secret.Items {
+				if it.Path != it.Key {
+					f.lost("volume %s: key %s as file %s; secretFiles names each file as its key", v.Name, it.Key, it.Path)
+				}
+				sf.Keys = append(sf.Keys, it.Key)
+			}
+			s.SecretFiles = append(s.SecretFiles, sf)
+		case v.PersistentVolumeClaim != nil && s.PVC == nil:
+			s.PVC = &appspec.PVC{MountPath: m.MountPath, Size: "1Gi"}
+			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
+		case v.ConfigMap != nil:
+			f.lost("volume %s: ConfigMap %s at %s; put its files in spec.configFiles (mounted at spec.configDir)", v.Name, v.ConfigMap.Name, m.MountPath)
+		default:
+			f.lost("volume %s at %s has no field in the spec", v.Name, m.MountPath)
+		}
+	}
+}
+
+// initContainers: one running the app's image becomes initCommand.
+func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
+	for i, in := range pod.InitContainers {
+		if i == 0 && in.Image == c.Image && len(in.Command) > 0 {
+			f.app.Spec.InitCommand = slices.Concat(in.Command, in.Args)
+			continue
+		}
+		f.lost("init container %s: only one running the app's image (spec.initCommand) has a field", in.Name)
+	}
+}
+
+// pod: its account, security context, pull secrets, priority and grace.
+func (f *from) pod(pod corev1.PodSpec) {
+	s := &f.app.Spec
+	if pod.ServiceAccountName != "" && pod.ServiceAccountName != "default" {
+		s.ServiceAccount = pod.ServiceAccountName
+	}
+	for _, ps := range pod.ImagePullSecrets {
+		s.ImagePullSecrets = append(s.ImagePullSecrets, ps.Name)
+	}
+	s.PriorityClassName = pod.PriorityClassName
+	if g := pod.TerminationGracePeriodSeconds; g != nil && *g != 30 {
+		s.TerminationGracePeriod = fmt.Sprintf("%ds", *g)
+	}
+	if sc := pod.SecurityContext; sc != nil && (sc.RunAsUser != nil || sc.RunAsGroup != nil || sc.FSGroup != nil || sc.RunAsNonRoot != nil) {
+		s.SecurityContext = &appspec.SecurityContext{RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, FSGroup: sc.FSGroup,
+			RunAsNonRoot: sc.RunAsNonRoot != nil && *sc.RunAsNonRoot}
+	}
+}
+
+func (f *from) ingress(in *networkingv1.Ingress) {
+	if in == nil || len(in.Spec.Rules) == 0 || in.Spec.Rules[0].HTTP == nil || len(in.Spec.Rules[0].HTTP.Paths) == 0 {
+		return
+	}
+	r := in.Spec.Rules[0]
+	ing := &appspec.Ingress{Host: r.Host, Path: r.HTTP.Paths[0].Path, Annotations: foreignAnnotations(in.Annotations)}
+	if in.Spec.IngressClassName != nil {
+		ing.ClassName = *in.Spec.IngressClassName
+	}
+	for _, t := range in.Spec.TLS {
+		if slices.Contains(t.Hosts, r.Host) {
+			ing.TLSSecret = t.SecretName
+		}
+	}
+	if len(in.Spec.Rules) > 1 || len(r.HTTP.Paths) > 1 {
+		f.lost("ingress %s: only its first host and path have a field", in.Name)
+	}
+	f.app.Spec.Ingress = ing
+}
+
+// foreignAnnotations are the annotations a user set (a controller's
+// settings), not the ones tools keep for themselves.
+func foreignAnnotations(a map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		if strings.HasPrefix(k, "kubectl.kubernetes.io/") || strings.HasPrefix(k, "meta.helm.sh/") || strings.HasPrefix(k, "deployment.kubernetes.io/") || strings.HasPrefix(k, contract.Prefix) {
+			continue
+		}
+		out[k] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
