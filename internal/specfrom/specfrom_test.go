@@ -1,0 +1,134 @@
+package specfrom
+
+import (
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+func web() Live {
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(3)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				ServiceAccountName: "web-runner",
+				NodeSelector:       map[string]string{contract.LabelPool: "general"},
+				Containers: []corev1.Container{{
+					Name: "web", Image: "registry.local/web:2.3",
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9100}},
+					Env: []corev1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "pw"}}},
+						{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+					Resources: corev1.ResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+						Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+					},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+					VolumeMounts:   []corev1.VolumeMount{{Name: "tls", MountPath: "/etc/tls"}, {Name: "cfg", MountPath: "/etc/web"}},
+				}},
+				InitContainers: []corev1.Container{{Name: "migrate", Image: "registry.local/web:2.3", Command: []string{"/migrate"}, Args: []string{"up"}}},
+				Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-tls"}}},
+					{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-cfg"}}}}},
+			}},
+		},
+	}
+	return Live{
+		Deployment: d,
+		Service: &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "lb.example.com/internal": "true"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}},
+		Ingress: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: networkingv1.IngressSpec{
+			TLS: []networkingv1.IngressTLS{{Hosts: []string{"web.example.com"}, SecretName: "web-cert"}},
+			Rules: []networkingv1.IngressRule{{Host: "web.example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/"}}}}}}}},
+		HPA:    &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}},
+		HasPDB: true,
+	}
+}
+
+// TestSpec: what a Deployment and the objects around it run becomes the
+// spec's fields, and what has no field is said, each once.
+func TestSpec(t *testing.T) {
+	app, notes := Spec("web", web())
+	got, err := yaml.Marshal(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The spec loads as a file deploy -f takes.
+	loaded, err := appspec.Load("zz.yaml", got)
+	if err != nil {
+		t.Fatalf("the spec does not load: %v\n%s", err, got)
+	}
+	s := loaded.Spec
+	for _, c := range []struct {
+		what string
+		ok   bool
+	}{
+		{"type web, health path /ready", s.Type == appspec.TypeWeb && s.HealthPath == "/ready"},
+		{"image and version", s.Image == "registry.local/web:2.3" && s.Version == "2.3"},
+		{"cpu the limit, memory", s.CPU == "500m" && s.Memory == "256Mi"},
+		{"port and the named extra port", s.Port == 8080 && len(s.Ports) == 1 && s.Ports[0].Name == "metrics" && s.Ports[0].Port == 9100},
+		{"env and secretEnv", s.Env["MODE"] == "prod" && s.SecretEnv["DB_PASS"] == appspec.SecretKey{Secret: "db", Key: "pw"}},
+		{"secret files", len(s.SecretFiles) == 1 && s.SecretFiles[0].Secret == "web-tls" && s.SecretFiles[0].MountPath == "/etc/tls" && s.SecretFiles[0].Keys == nil},
+		{"init command", strings.Join(s.InitCommand, " ") == "/migrate up"},
+		{"hpa, no replicas", s.HPA != nil && s.HPA.Min == 2 && s.HPA.Max == 5 && app.Spec.Replicas == nil},
+		{"pdb", s.PDB},
+		{"pool, service account", s.Pool == "general" && s.ServiceAccount == "web-runner"},
+		{"ingress with TLS", s.Ingress != nil && s.Ingress.Host == "web.example.com" && s.Ingress.TLSSecret == "web-cert"},
+		{"load balancer, its annotation, not kubectl's", s.Service != nil && s.Service.Type == "LoadBalancer" && len(s.Service.Annotations) == 1 && s.Service.Annotations["lb.example.com/internal"] == "true"},
+	} {
+		if !c.ok {
+			t.Errorf("%s: not carried over:\n%s", c.what, got)
+		}
+	}
+	want := []string{
+		"deployment web selects its pods by app=web, kubectl zz by zz.io/app=web",
+		"cpu request 250m below its limit 500m",
+		"service web: port 80 to container port 8080",
+		"env NODE: only values and Secret keys",
+		"volume cfg: ConfigMap web-cfg at /etc/web",
+		"horizontalpodautoscaler web: its metrics become spec.hpa.cpuPercent",
+	}
+	if len(notes) != len(want) {
+		t.Errorf("%d notes, want %d:\n%s", len(notes), len(want), strings.Join(notes, "\n"))
+	}
+	for _, w := range want {
+		found := false
+		for _, n := range notes {
+			found = found || strings.Contains(n, w)
+		}
+		if !found {
+			t.Errorf("no note %q in:\n%s", w, strings.Join(notes, "\n"))
+		}
+	}
+}
+
+// TestSpecOfAWorkerAndAnRPC: no port is a worker; a gRPC probe an rpc app
+// with healthCheck grpc.
+func TestSpecOfAWorkerAndAnRPC(t *testing.T) {
+	l := web()
+	l.Service, l.Ingress, l.HPA = nil, nil, nil
+	c := &l.Deployment.Spec.Template.Spec.Containers[0]
+	c.Ports, c.ReadinessProbe, c.VolumeMounts = nil, nil, nil
+	if app, _ := Spec("web", l); app.Spec.Type != appspec.TypeWorker || app.Spec.HealthPath != "" {
+		t.Errorf("no port: type %s, health path %q; want a worker", app.Spec.Type, app.Spec.HealthPath)
+	}
+	c.Ports = []corev1.ContainerPort{{ContainerPort: 9090}}
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}}
+	if app, _ := Spec("web", l); app.Spec.Type != appspec.TypeRPC || app.Spec.HealthCheck != appspec.HealthCheckGRPC || app.Spec.Port != 9090 {
+		t.Errorf("gRPC probe: %+v; want rpc with healthCheck grpc on 9090", app.Spec)
+	}
+}
