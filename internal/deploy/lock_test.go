@@ -303,6 +303,17 @@ func TestLostLockRestoresNothing(t *testing.T) {
 	}
 }
 
+// takesOver checks that a command takes the lapsed lock of shop over.
+func takesOver(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	o := realClock()
+	_, release, err := lock(t.Context(), c, &o, "shop", "scale")
+	if err != nil {
+		t.Fatalf("taking over a lapsed lock: %v", err)
+	}
+	release()
+}
+
 // TestForgedLocks: a Lease of the lock's name written by hand (any editor
 // of the namespace may) blocks the app no longer than a lock of kubectl
 // zz's own, prints its holder quoted and cut, and a finalizer on it does not
@@ -361,12 +372,7 @@ func TestForgedLocks(t *testing.T) {
 			return true, nil, c.Tracker().Update(coordinationv1.SchemeGroupVersion.WithResource("leases"), l, ns)
 		})
 		forge(t, c, coordinationv1.LeaseSpec{HolderIdentity: ptr.To("x"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(-time.Hour)}, "example.com/keep")
-		o := realClock()
-		_, release, err := lock(t.Context(), c, &o, "shop", "scale")
-		if err != nil {
-			t.Fatalf("taking over a lapsed lock with a finalizer: %v", err)
-		}
-		release()
+		takesOver(t, c)
 	})
 	t.Run("quota", func(t *testing.T) {
 		c := fake.NewClientset()
@@ -391,12 +397,7 @@ func TestForgedLocks(t *testing.T) {
 			return false, nil, nil
 		})
 		forge(t, c, coordinationv1.LeaseSpec{HolderIdentity: ptr.To("alice (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)), RenewTime: at(-2 * time.Minute)})
-		o := realClock()
-		_, release, err := lock(t.Context(), c, &o, "shop", "scale")
-		if err != nil {
-			t.Fatalf("taking over a lapsed lock under a full quota: %v", err)
-		}
-		release()
+		takesOver(t, c)
 	})
 	t.Run("may change nothing", func(t *testing.T) {
 		c := fake.NewClientset()
