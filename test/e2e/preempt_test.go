@@ -335,6 +335,21 @@ func priorityClasses(t *testing.T, values map[string]int32) {
 			_ = cluster.Client.SchedulingV1().PriorityClasses().Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
 		})
 	}
+	// The apiserver's Priority admission reads classes from its informer:
+	// a pod created right after its class was refused with "no
+	// PriorityClass with name" on a loaded machine (a CI flake). A dry-run
+	// pod of each class says when admission sees them.
+	cluster.WaitFor(t, 30*time.Second, "the PriorityClasses seen by admission", func(ctx context.Context) (bool, string, error) {
+		for name := range values {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "pc-probe-"}, Spec: corev1.PodSpec{PriorityClassName: name,
+				Containers: []corev1.Container{{Name: "c", Image: "registry.local/pause:1"}}}}
+			_, err := cluster.Client.CoreV1().Pods(metav1.NamespaceDefault).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			if err != nil && strings.Contains(err.Error(), "no PriorityClass with name") {
+				return false, err.Error(), nil
+			}
+		}
+		return true, "", nil
+	})
 }
 
 // waitUnschedulable waits for kube-scheduler to find pod ns/name
