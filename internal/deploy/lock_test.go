@@ -418,6 +418,21 @@ func TestForgedLocks(t *testing.T) {
 	})
 }
 
+// lockOnAClock takes shop's lock on a clock the test moves.
+func lockOnAClock(t *testing.T, c *fake.Clientset) (ctx context.Context, clock func() time.Time, advance func(time.Duration)) {
+	t.Helper()
+	var mu sync.Mutex
+	now := time.Now()
+	o := opts()
+	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx, release, err := lock(t.Context(), c, &o, "shop", "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return ctx, o.Now, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
 // TestStillHeldRenewsALapsedLock: a command that finds its own lock lapsed
 // and not taken over (it slept) renews it and goes on, where it used to
 // count it lost and leave a finished rollout unrecorded; taken over, it is
@@ -427,22 +442,12 @@ func TestStillHeldRenewsALapsedLock(t *testing.T) {
 	lockRenew = time.Hour // no renewal but stillHeld's
 	c := fake.NewClientset()
 	startController(t, c) // the apiserver's UIDs and conflicts
-	var mu sync.Mutex
-	now := time.Now()
-	o := opts()
-	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ctx, release, err := lock(t.Context(), c, &o, "shop", "deploy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	mu.Lock()
-	now = now.Add(2 * lockDuration)
-	mu.Unlock()
+	ctx, clock, advance := lockOnAClock(t, c)
+	advance(2 * lockDuration)
 	if err := stillHeld(ctx); err != nil {
 		t.Fatalf("a lapsed lock no one took: %v", err)
 	}
-	if l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); err != nil || lapsed(l.Spec, o.Now()) {
+	if l, err := c.CoordinationV1().Leases(ns).Get(t.Context(), LockName("shop"), metav1.GetOptions{}); err != nil || lapsed(l.Spec, clock()) {
 		t.Errorf("the lock was not renewed: %v", err)
 	}
 	if err := c.CoordinationV1().Leases(ns).Delete(t.Context(), LockName("shop"), metav1.DeleteOptions{}); err != nil {
@@ -453,9 +458,7 @@ func TestStillHeldRenewsALapsedLock(t *testing.T) {
 	if err := stillHeld(ctx); err != nil {
 		t.Errorf("a lock confirmed now: %v", err)
 	}
-	mu.Lock()
-	now = now.Add(lockFresh)
-	mu.Unlock()
+	advance(lockFresh)
 	if err := stillHeld(ctx); !errors.Is(err, ErrLockLost) {
 		t.Errorf("a deleted lock: %v, want ErrLockLost", err)
 	}
@@ -564,19 +567,9 @@ func TestFailedRenewalIsNoLoss(t *testing.T) {
 		return false, nil, nil
 	})
 	startController(t, c)
-	var mu sync.Mutex
-	now := time.Now()
-	o := opts()
-	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	ctx, release, err := lock(t.Context(), c, &o, "shop", "deploy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	ctx, _, advance := lockOnAClock(t, c)
 	down.Store(true)
-	mu.Lock()
-	now = now.Add(2 * lockDuration) // asleep past the lapse
-	mu.Unlock()
+	advance(2 * lockDuration) // asleep past the lapse
 	time.Sleep(100 * time.Millisecond) // renewals fail meanwhile
 	if cause := context.Cause(ctx); cause != nil {
 		t.Fatalf("failed renewals lost the lock: %v", cause)
