@@ -569,7 +569,7 @@ func TestFailedRenewalIsNoLoss(t *testing.T) {
 	startController(t, c)
 	ctx, _, advance := lockOnAClock(t, c)
 	down.Store(true)
-	advance(2 * lockDuration) // asleep past the lapse
+	advance(2 * lockDuration)          // asleep past the lapse
 	time.Sleep(100 * time.Millisecond) // renewals fail meanwhile
 	if cause := context.Cause(ctx); cause != nil {
 		t.Fatalf("failed renewals lost the lock: %v", cause)
