@@ -27,13 +27,7 @@ var appOutputPrefix = strings.ToLower(contract.OutputKindApp) + "." + strings.Sp
 // kubectl zz list -o name | xargs -n1 kubectl zz restart works. A name no
 // app can have is refused here, saying so, not by a label selector's parser.
 func appArg(arg string) (string, error) {
-	name := arg
-	for _, prefix := range []string{appOutputPrefix, "app/", "apps/"} {
-		if n, ok := strings.CutPrefix(arg, prefix); ok {
-			name = n
-			break
-		}
-	}
+	name := nameOf(arg, appOutputPrefix, "app/", "apps/")
 	if name == "" {
 		return "", fmt.Errorf("%q names no app (kubectl zz list shows the apps)", arg)
 	}
@@ -41,6 +35,17 @@ func appArg(arg string) (string, error) {
 		return "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, strings.Join(msgs, "; "))
 	}
 	return name, nil
+}
+
+// nameOf is arg without the first of prefixes it starts with (TYPE/ as
+// -o name or kubectl writes it), arg when none.
+func nameOf(arg string, prefixes ...string) string {
+	for _, prefix := range prefixes {
+		if n, ok := strings.CutPrefix(arg, prefix); ok {
+			return n
+		}
+	}
+	return arg
 }
 
 // complete takes the app name from args[0] (cobra checked there is one) and

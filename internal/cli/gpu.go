@@ -150,13 +150,7 @@ func (o *GPUOptions) Complete(args []string) error {
 	gpuNodePrefix := strings.ToLower(contract.OutputKindGPUNode) + "." + strings.Split(contract.OutputAPIVersion, "/")[0] + "/"
 	o.Nodes = make([]string, len(args))
 	for i, a := range args {
-		for _, prefix := range []string{gpuNodePrefix, "node/", "nodes/"} {
-			if n, ok := strings.CutPrefix(a, prefix); ok {
-				a = n
-				break
-			}
-		}
-		o.Nodes[i] = a
+		o.Nodes[i] = nameOf(a, gpuNodePrefix, "node/", "nodes/")
 	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)

@@ -58,13 +58,7 @@ deploy with --adopt.`,
 
 // Complete connects to the cluster (one context).
 func (o *InitOptions) Complete(_ []string) error {
-	name, ok := strings.CutPrefix(o.From, "deployment/")
-	if !ok {
-		name, _ = strings.CutPrefix(o.From, "deployments/")
-	}
-	if n, ok := strings.CutPrefix(name, "deployment.apps/"); ok {
-		name = n
-	}
+	name := nameOf(o.From, "deployment/", "deployments/", "deployment.apps/")
 	o.deployment = name
 	if o.Name == "" {
 		o.Name = name
