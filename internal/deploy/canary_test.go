@@ -135,6 +135,15 @@ func TestAbortUnrecordedCanary(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kubectl zz abort shop removes the canary") {
 		t.Fatalf("failed canary: %v", err)
 	}
+	// The canary's command re-applied the stable objects as recorded:
+	// status names the canary, not the stable Deployment, as drift.
+	apps, err := Statuses(t.Context(), c, Live(c), ns, "shop")
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("status after the failed canary: %v, %d apps", err, len(apps))
+	}
+	if d := apps[0].Drift; len(d) != 1 || !strings.HasPrefix(d[0], "deployment shop-canary is the canary of a kubectl zz deploy --canary that recorded no revision") {
+		t.Errorf("drift after the failed canary: %q", d)
+	}
 	res, err := Abort(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"})
 	if err != nil || !res.Unchanged || res.Revision != 1 {
 		t.Fatalf("abort of the unrecorded canary: %+v, %v", res, err)

@@ -28,6 +28,11 @@ type book struct {
 	// -> the revision that recorded it.
 	recorded map[string]bool
 	older    map[string]int64
+	// canaries: app key -> the token of its live canary Deployment when no
+	// record has it (a kubectl zz deploy --canary that failed, stopped or
+	// is under way). That command re-applied the latest record's stable
+	// objects as recorded: they carry its token and are no drift.
+	canaries map[string]string
 	// present: "app key/Kind/name" of the live objects; listed: the kinds
 	// read.
 	present, listed map[string]bool
@@ -40,7 +45,7 @@ type book struct {
 
 func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
-		recorded: map[string]bool{}, older: map[string]int64{}, present: map[string]bool{},
+		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
 		unreadable: unreadable, scaled: scaled}
 }
@@ -82,6 +87,13 @@ func (b *book) records(secrets []corev1.Secret) {
 func (b *book) deployments(deps []appsv1.Deployment) {
 	for i := range deps {
 		d := &deps[i]
+		app := d.Labels[contract.LabelApp]
+		if token := d.Annotations[contract.AnnotationApplyID]; liveCanary(d, app) && token != "" && token != b.tokens[d.Namespace+"/"+app] {
+			b.canaries[d.Namespace+"/"+app] = token
+		}
+	}
+	for i := range deps {
+		d := &deps[i]
 		name := d.Labels[contract.LabelApp]
 		if name == "" {
 			continue
@@ -98,7 +110,17 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			st.Canary = r
 		}
 		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
-		st.Drift = append(st.Drift, drift(d, st.Revision, b.tokens[key], b.recorded[key] || b.unreadable, b.older[key+"/"+d.Annotations[contract.AnnotationApplyID]],
+		token, live := b.tokens[key], d.Annotations[contract.AnnotationApplyID]
+		if live != "" && live == b.canaries[key] {
+			// An unrecorded canary's command: the canary is what it adds
+			// (a concurrency audit saw the untouched stable Deployment
+			// called drifted after a failed canary).
+			token = live
+			if d.Name != name {
+				st.Drift = append(st.Drift, fmt.Sprintf("deployment %s is the canary of a kubectl zz deploy --canary that recorded no revision (one under way, or one that failed or stopped); it runs %s (kubectl zz abort %s removes it)", d.Name, running(d), name))
+			}
+		}
+		st.Drift = append(st.Drift, drift(d, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
 			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])...)
 		rs := RolloutStatus(d)
 		if !rs.Complete {
@@ -126,7 +148,8 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 		st.Endpoints = append(st.Endpoints, endpoints(o, st.App)...)
 		// Applied by a command that recorded nothing (the token of no
 		// record; objects applied before tokens carry none).
-		if token, live := b.tokens[o.GetNamespace()+"/"+st.App], o.GetAnnotations()[contract.AnnotationApplyID]; token != "" && live != "" && live != token {
+		key := o.GetNamespace() + "/" + st.App
+		if token, live := b.tokens[key], o.GetAnnotations()[contract.AnnotationApplyID]; token != "" && live != "" && live != token && live != b.canaries[key] {
 			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
 				strings.ToLower(k.kind), o.GetName(), st.Revision))
 		}
