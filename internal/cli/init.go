@@ -139,6 +139,17 @@ func (o *InitOptions) read(ctx context.Context) (specfrom.Live, error) {
 			}
 		}
 	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.ConfigMap == nil {
+			continue
+		}
+		if cm, err := c.CoreV1().ConfigMaps(ns).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{}); err == nil {
+			if live.ConfigMaps == nil {
+				live.ConfigMaps = map[string]*corev1.ConfigMap{}
+			}
+			live.ConfigMaps[cm.Name] = cm
+		}
+	}
 	if pdbs, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, p := range pdbs.Items {
 			if sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(podLabels) {

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -291,7 +293,11 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		if writer == "" {
 			return live, nil
 		}
-		updated, err := k.update(ctx, c, ns, k.whole.put(live, want), false)
+		put := k.whole.put(live, want)
+		if err := disown(put, k.whole.path); err != nil {
+			return nil, err
+		}
+		updated, err := k.update(ctx, c, ns, put, false)
 		switch {
 		case err == nil:
 			cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, writer))
@@ -308,6 +314,51 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		}
 	}
 	return nil, fmt.Errorf("update %s %s/%s: changed by another writer three times in a row; try again", kind, ns, want.(metav1.Object).GetName())
+}
+
+// disown drops from obj's managed fields what managers other than kubectl
+// zz own under path, before the update that puts the rendered part in
+// place: an update takes only the fields whose value it changes, so a
+// field another tool had set to the value kubectl zz renders or the
+// apiserver defaults (imagePullPolicy, a Service's sessionAffinity, set
+// by kubectl apply before an adopt) stayed the other tool's, and read as
+// drift at every deploy (an app-developer audit). The apiserver keeps the
+// managed fields an update sends, as kubectl's client-side-apply upgrade
+// relies on.
+func disown(obj runtime.Object, path []string) error {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return err
+	}
+	prefix := make(fieldpath.Path, len(path))
+	for i := range path {
+		prefix[i] = fieldpath.PathElement{FieldName: &path[i]}
+	}
+	var kept []metav1.ManagedFieldsEntry
+	for _, e := range m.GetManagedFields() {
+		s := fieldpath.NewSet()
+		if zzManager(e.Manager) || e.FieldsV1 == nil || s.FromJSON(bytes.NewReader(e.FieldsV1.Raw)) != nil {
+			kept = append(kept, e)
+			continue
+		}
+		rest := fieldpath.NewSet()
+		s.Iterate(func(p fieldpath.Path) {
+			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) {
+				rest.Insert(p)
+			}
+		})
+		if rest.Empty() {
+			continue
+		}
+		raw, err := rest.ToJSON()
+		if err != nil {
+			return err
+		}
+		e.FieldsV1 = &metav1.FieldsV1{Raw: raw}
+		kept = append(kept, e)
+	}
+	m.SetManagedFields(kept)
+	return nil
 }
 
 // putServiceSpec is a copy of Service live with want's spec, less what

@@ -7,6 +7,7 @@ package specfrom
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -28,6 +29,9 @@ type Live struct {
 	Ingress    *networkingv1.Ingress
 	HPA        *autoscalingv2.HorizontalPodAutoscaler
 	HasPDB     bool
+	// ConfigMaps are the ConfigMaps the app container mounts, by name
+	// (those that could be read).
+	ConfigMaps map[string]*corev1.ConfigMap
 }
 
 // Spec returns the app spec for l (named app), and a line for each thing
@@ -64,16 +68,11 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.ports(c, l.Service)
 	f.probes(c)
 	f.env(c)
-	f.volumes(pod, c)
+	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.pod(pod)
 	if l.HPA != nil {
-		s.HPA = &appspec.HPA{Min: 1, Max: l.HPA.Spec.MaxReplicas}
-		if m := l.HPA.Spec.MinReplicas; m != nil {
-			s.HPA.Min = *m
-		}
-		s.Replicas = nil
-		f.lost("horizontalpodautoscaler %s: its metrics become spec.hpa.cpuPercent of spec.cpu (default %d%%)", l.HPA.Name, appspec.DefaultCPUPercent)
+		f.hpa(l.HPA, c.Name)
 	}
 	s.PDB = l.HasPDB
 	f.ingress(l.Ingress)
@@ -97,6 +96,57 @@ type from struct {
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
+
+// hpa: the range, and a CPU utilization target of the pods or of the app
+// container (as kubectl zz renders it) as cpuPercent; other metrics have no
+// field.
+func (f *from) hpa(h *autoscalingv2.HorizontalPodAutoscaler, container string) {
+	s := &f.app.Spec
+	s.HPA = &appspec.HPA{Min: 1, Max: h.Spec.MaxReplicas}
+	if m := h.Spec.MinReplicas; m != nil {
+		s.HPA.Min = *m
+	}
+	s.Replicas = nil
+	if len(h.Spec.Metrics) == 0 {
+		// The HPA controller's default: 80% of the CPU request.
+		s.HPA.CPUPercent = 80
+	}
+	for _, m := range h.Spec.Metrics {
+		var name corev1.ResourceName
+		var target autoscalingv2.MetricTarget
+		switch {
+		case m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil:
+			name, target = m.Resource.Name, m.Resource.Target
+		case m.Type == autoscalingv2.ContainerResourceMetricSourceType && m.ContainerResource != nil && m.ContainerResource.Container == container:
+			name, target = m.ContainerResource.Name, m.ContainerResource.Target
+		}
+		if name == corev1.ResourceCPU && target.Type == autoscalingv2.UtilizationMetricType && target.AverageUtilization != nil && s.HPA.CPUPercent == 0 {
+			s.HPA.CPUPercent = *target.AverageUtilization
+			continue
+		}
+		f.lost("horizontalpodautoscaler %s: metric %s; the spec's HPA scales on one CPU utilization target (spec.hpa.cpuPercent)", h.Name, metricName(m))
+	}
+	if b := h.Spec.Behavior; b != nil && (b.ScaleUp != nil || b.ScaleDown != nil) {
+		f.lost("horizontalpodautoscaler %s: its scaling behavior has no field (the HPA controller's defaults apply)", h.Name)
+	}
+}
+
+// metricName says which metric an HPA metric is, as kubectl describe hpa.
+func metricName(m autoscalingv2.MetricSpec) string {
+	switch {
+	case m.Resource != nil:
+		return fmt.Sprintf("resource %s (%s)", m.Resource.Name, strings.ToLower(string(m.Resource.Target.Type)))
+	case m.ContainerResource != nil:
+		return fmt.Sprintf("resource %s of container %s", m.ContainerResource.Name, m.ContainerResource.Container)
+	case m.Pods != nil:
+		return "pods " + m.Pods.Metric.Name
+	case m.Object != nil:
+		return "object " + m.Object.Metric.Name
+	case m.External != nil:
+		return "external " + m.External.Metric.Name
+	}
+	return string(m.Type)
+}
 
 // resources: the spec sets requests = limits; the limits are kept where
 // set, else the requests.
@@ -227,9 +277,9 @@ func (f *from) env(c corev1.Container) {
 	}
 }
 
-// volumes: Secret volumes become secretFiles, one claim pvc; ConfigMap
-// volumes cannot be read here (their files are the spec's configFiles).
-func (f *from) volumes(pod corev1.PodSpec, c corev1.Container) {
+// volumes: Secret volumes become secretFiles, one claim pvc, one whole
+// ConfigMap configFiles at configDir (its files read from cms).
+func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*corev1.ConfigMap) {
 	s := &f.app.Spec
 	byName := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
@@ -252,10 +302,36 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container) {
 			s.PVC = &appspec.PVC{MountPath: m.MountPath, Size: "1Gi"}
 			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
 		case v.ConfigMap != nil:
-			f.lost("volume %s: ConfigMap %s at %s; put its files in spec.configFiles (mounted at spec.configDir)", v.Name, v.ConfigMap.Name, m.MountPath)
+			f.configFiles(v, m, cms[v.ConfigMap.Name])
 		default:
 			f.lost("volume %s at %s has no field in the spec", v.Name, m.MountPath)
 		}
+	}
+}
+
+// configFiles: the files of a ConfigMap mounted whole (every key a file
+// of its name) are the spec's configFiles, in a ConfigMap kubectl zz makes;
+// one such mount has a field.
+func (f *from) configFiles(v corev1.Volume, m corev1.VolumeMount, cm *corev1.ConfigMap) {
+	s := &f.app.Spec
+	src := v.ConfigMap
+	switch {
+	case s.ConfigFiles != nil:
+		f.lost("volume %s: ConfigMap %s at %s; the spec mounts one ConfigMap of files (spec.configFiles, already %s)", v.Name, src.Name, m.MountPath, s.ConfigDir)
+	case m.SubPath != "" || len(src.Items) > 0:
+		f.lost("volume %s: some files of ConfigMap %s at %s; spec.configFiles mounts every file at spec.configDir", v.Name, src.Name, m.MountPath)
+	case cm == nil:
+		f.lost("volume %s: ConfigMap %s at %s could not be read; put its files in spec.configFiles, and configDir: %s", v.Name, src.Name, m.MountPath, m.MountPath)
+	case len(cm.BinaryData) > 0:
+		f.lost("volume %s: ConfigMap %s at %s holds binary files; spec.configFiles holds text", v.Name, src.Name, m.MountPath)
+	case len(cm.Data) == 0:
+		f.lost("volume %s: ConfigMap %s at %s is empty", v.Name, src.Name, m.MountPath)
+	default:
+		s.ConfigFiles = maps.Clone(cm.Data)
+		if m.MountPath != appspec.DefaultConfigDir {
+			s.ConfigDir = m.MountPath
+		}
+		f.lost("volume %s: ConfigMap %s itself; its files are spec.configFiles, in a ConfigMap kubectl zz makes (%s-config-<hash>), and %s stays until you delete it", v.Name, src.Name, f.app.Name, src.Name)
 	}
 }
 

@@ -1,6 +1,7 @@
 package specfrom
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,7 +85,7 @@ func TestSpec(t *testing.T) {
 		{"env and secretEnv", s.Env["MODE"] == "prod" && s.SecretEnv["DB_PASS"] == appspec.SecretKey{Secret: "db", Key: "pw"}},
 		{"secret files", len(s.SecretFiles) == 1 && s.SecretFiles[0].Secret == "web-tls" && s.SecretFiles[0].MountPath == "/etc/tls" && s.SecretFiles[0].Keys == nil},
 		{"init command", strings.Join(s.InitCommand, " ") == "/migrate up"},
-		{"hpa, no replicas", s.HPA != nil && s.HPA.Min == 2 && s.HPA.Max == 5 && app.Spec.Replicas == nil},
+		{"hpa (the controller's default target), no replicas", s.HPA != nil && s.HPA.Min == 2 && s.HPA.Max == 5 && s.HPA.CPUPercent == 80 && app.Spec.Replicas == nil},
 		{"pdb", s.PDB},
 		{"pool, service account", s.Pool == "general" && s.ServiceAccount == "web-runner"},
 		{"ingress with TLS", s.Ingress != nil && s.Ingress.Host == "web.example.com" && s.Ingress.TLSSecret == "web-cert"},
@@ -99,8 +100,7 @@ func TestSpec(t *testing.T) {
 		"cpu request 250m below its limit 500m",
 		"service web: port 80 to container port 8080",
 		"env NODE: only values and Secret keys",
-		"volume cfg: ConfigMap web-cfg at /etc/web",
-		"horizontalpodautoscaler web: its metrics become spec.hpa.cpuPercent",
+		"volume cfg: ConfigMap web-cfg at /etc/web could not be read",
 	}
 	if len(notes) != len(want) {
 		t.Errorf("%d notes, want %d:\n%s", len(notes), len(want), strings.Join(notes, "\n"))
@@ -130,5 +130,54 @@ func TestSpecOfAWorkerAndAnRPC(t *testing.T) {
 	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9090}}}
 	if app, _ := Spec("web", l); app.Spec.Type != appspec.TypeRPC || app.Spec.HealthCheck != appspec.HealthCheckGRPC || app.Spec.Port != 9090 {
 		t.Errorf("gRPC probe: %+v; want rpc with healthCheck grpc on 9090", app.Spec)
+	}
+}
+
+// TestSpecOfConfigFilesAndHPAMetrics: a ConfigMap mounted whole becomes
+// configFiles at its mount path (a second one, or one mounted in part, is
+// said); an HPA's CPU utilization target becomes cpuPercent, its other
+// metrics and its behavior are said.
+func TestSpecOfConfigFilesAndHPAMetrics(t *testing.T) {
+	l := web()
+	l.ConfigMaps = map[string]*corev1.ConfigMap{"web-cfg": {ObjectMeta: metav1.ObjectMeta{Name: "web-cfg"},
+		Data: map[string]string{"app.yaml": "level: info\n", "feature.flags": "beta=true\n"}}}
+	pod := &l.Deployment.Spec.Template.Spec
+	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "more", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "web-more"}}}})
+	pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "more", MountPath: "/etc/more"})
+	l.HPA.Spec.Metrics = []autoscalingv2.MetricSpec{
+		{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceMemory,
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(70))}}},
+		// As kubectl zz renders it: the app container's CPU.
+		{Type: autoscalingv2.ContainerResourceMetricSourceType, ContainerResource: &autoscalingv2.ContainerResourceMetricSource{Name: corev1.ResourceCPU,
+			Container: "web", Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(60))}}},
+		{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU,
+			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(50))}}},
+	}
+	l.HPA.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr.To(int32(60))}}
+	app, notes := Spec("web", l)
+	s := app.Spec
+	if len(s.ConfigFiles) != 2 || s.ConfigFiles["app.yaml"] != "level: info\n" || s.ConfigDir != "/etc/web" {
+		t.Errorf("config files %v at %q; want web-cfg's two files at /etc/web", s.ConfigFiles, s.ConfigDir)
+	}
+	if s.HPA == nil || s.HPA.CPUPercent != 60 {
+		t.Errorf("hpa %+v; want cpuPercent 60 from the CPU utilization target", s.HPA)
+	}
+	for _, w := range []string{
+		"volume cfg: ConfigMap web-cfg itself; its files are spec.configFiles, in a ConfigMap kubectl zz makes (web-config-<hash>), and web-cfg stays",
+		"volume more: ConfigMap web-more at /etc/more; the spec mounts one ConfigMap of files (spec.configFiles, already /etc/web)",
+		"horizontalpodautoscaler web: metric resource memory (utilization); the spec's HPA scales on one CPU utilization target",
+		"horizontalpodautoscaler web: its scaling behavior has no field",
+		"horizontalpodautoscaler web: metric resource cpu (utilization); the spec's HPA scales on one CPU utilization target",
+	} {
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, w) }) {
+			t.Errorf("no note %q in:\n%s", w, strings.Join(notes, "\n"))
+		}
+	}
+	// What it wrote validates: the config files land where the container read them.
+	check := app.Clone()
+	check.Default()
+	if errs := check.Validate("zz.yaml"); len(errs) > 0 {
+		t.Errorf("the spec does not validate: %v", errs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -833,5 +834,101 @@ spec:
 		if err != nil || strings.Contains(strings.ToLower(errOut), "forbidden") || strings.Contains(errOut, "without its lock") {
 			t.Errorf("kubectl zz %s as the developer: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 		}
+	}
+}
+
+// TestInitFrom: an app deployed with kubectl apply (a Deployment, its
+// Service, an HPA on CPU, a ConfigMap mounted as files) moves to kubectl
+// zz: init --from writes its spec and says what it leaves, deploy --adopt
+// takes the objects over, and the pods read the same files; status shows
+// the app Ready, not drifted.
+func TestInitFrom(t *testing.T) {
+	ctx := t.Context()
+	ns := cluster.Namespace(t, nil)
+	c := cluster.Client
+	sel := map[string]string{contract.LabelApp: "legacy"}
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "legacy-cfg"},
+		Data: map[string]string{"app.yaml": "level: info\n"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Labels: sel},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "app", Image: "registry.local/legacy:2.0",
+					Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+					Env:            []corev1.EnvVar{{Name: "MODE", Value: "prod"}},
+					Resources:      corev1.ResourceRequirements{Requests: res, Limits: res},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}},
+					VolumeMounts:   []corev1.VolumeMount{{Name: "cfg", MountPath: "/etc/legacy"}}}},
+				Volumes: []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "legacy-cfg"}}}}}}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080)}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "legacy"},
+			MinReplicas: ptr.To(int32(2)), MaxReplicas: 4, Metrics: []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{
+					Type: autoscalingv2.UtilizationMetricType, AverageUtilization: ptr.To(int32(60))}}}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.RunningPods(t, ns, contract.LabelApp+"=legacy", 2, 60*time.Second)
+
+	out, errOut, err := zz(t, ns, "init", "--from", "deployment/legacy")
+	if err != nil {
+		t.Fatalf("init --from: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "warning: not carried over: volume cfg: ConfigMap legacy-cfg itself") {
+		t.Errorf("init did not say the ConfigMap stays:\n%s", errOut)
+	}
+	for _, want := range []string{"type: web", "healthPath: /healthz", "cpuPercent: 60", "app.yaml: |", "configDir: /etc/legacy", "MODE: prod"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the spec has no %q:\n%s", want, out)
+		}
+	}
+	spec := specFile(t, out)
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--adopt", "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy --adopt: %v\n%s%s", err, out, errOut)
+	}
+	out, _, err = zz(t, ns, "status", "legacy", "-o", "json")
+	var st struct {
+		Items []struct {
+			Health string
+			Drift  []string
+		}
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil || len(st.Items) != 1 || st.Items[0].Health != string(deploy.HealthReady) || len(st.Items[0].Drift) > 0 {
+		t.Errorf("status after the adopt: %v\n%s", err, out)
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=legacy", 2, 60*time.Second)
+	var cm string
+	for _, v := range pods[0].Spec.Volumes {
+		if v.ConfigMap != nil {
+			cm = v.ConfigMap.Name
+		}
+	}
+	if !strings.HasPrefix(cm, "legacy-config-") {
+		t.Fatalf("the adopted pods mount ConfigMap %q; want kubectl zz's legacy-config-<hash>", cm)
+	}
+	got, err := c.CoreV1().ConfigMaps(ns).Get(ctx, cm, metav1.GetOptions{})
+	if err != nil || got.Data["app.yaml"] != "level: info\n" {
+		t.Errorf("ConfigMap %s: %v, %v; want legacy-cfg's files", cm, err, got.Data)
+	}
+	hpa, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "legacy", metav1.GetOptions{})
+	// 60% of the app container's CPU (100m), as kubectl zz renders it.
+	if err != nil || len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].ContainerResource == nil ||
+		hpa.Spec.Metrics[0].ContainerResource.Target.AverageValue.String() != "60m" || ptr.Deref(hpa.Spec.MinReplicas, 0) != 2 {
+		t.Errorf("hpa after the adopt: %v, %+v; want min 2 and 60m CPU", err, hpa.Spec)
+	}
+	// A second deploy of the same spec changes nothing and records nothing.
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "60s"); err != nil || !strings.Contains(out+errOut, "unchanged") {
+		t.Errorf("deploy again: %v\n%s%s", err, out, errOut)
 	}
 }
