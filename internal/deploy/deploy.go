@@ -427,14 +427,22 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 // unrecorded adds to an interrupted wait's error what the app runs now and
 // how to go on; other errors are returned as they are.
 func unrecorded(err error, app string, history []*Revision) error {
-	if !errors.Is(err, ErrInterrupted) {
+	interrupted := errors.Is(err, ErrInterrupted)
+	if !interrupted && !errors.Is(err, ErrRolloutFailed) {
 		return err
 	}
 	back := ""
 	if good := readable(history); len(good) > 0 {
+		// rollback returns to it: what runs is in no record (rollbackTarget).
 		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, good[len(good)-1].Number)
 	}
-	return fmt.Errorf("%w\nwhat was applied stays, and no revision records it (kubectl zz status %s): run the command again to finish%s", err, app, back)
+	next := "run the command again to finish"
+	if !interrupted {
+		// A plain failure said what failed and no next step (an
+		// app-developer audit).
+		next = "fix it and deploy again"
+	}
+	return fmt.Errorf("%w\nwhat was applied stays, and no revision records it (kubectl zz status %s): %s%s", err, app, next, back)
 }
 
 // RollbackConfig is one kubectl zz rollback.
@@ -442,7 +450,8 @@ type RollbackConfig struct {
 	Options
 	App string
 	// ToRevision is the revision to restore; 0 means the one before the
-	// latest, or the latest when the app's Deployment is gone.
+	// latest, or the latest when the app's Deployment is gone or runs what
+	// no revision records (a failed or stopped deploy).
 	ToRevision int64
 }
 
@@ -514,21 +523,46 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 		return nil, nil, err
 	}
 	n := cfg.ToRevision
-	if n == 0 {
+	if good := readable(history); n == 0 && len(good) > 0 {
 		// An app whose Deployment is gone (delete --keep-history, or deleted
-		// by hand) comes back as its latest revision, not the one before.
-		_, err := c.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
+		// by hand) comes back as its latest revision, not the one before;
+		// so does one whose Deployment a command that recorded nothing
+		// applied (a deploy that failed or was stopped): rollback undoes
+		// that, as kubectl rollout undo returns to the template that ran
+		// before, where it skipped the revision that ran (an app-developer
+		// audit).
+		latest := good[len(good)-1]
+		d, err := c.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			if good := readable(history); len(good) > 0 {
-				n = good[len(good)-1].Number
-			}
+			n = latest.Number
 		case err != nil:
 			return nil, nil, fmt.Errorf("read Deployment %s: %w", cfg.App, err)
+		case unrecordedApply(d, history):
+			n = latest.Number
+			if cfg.Progress != nil {
+				fmt.Fprintf(cfg.Progress, "deployment %s runs what a command that recorded no revision applied: rolling back to the latest revision, %d (kubectl zz rollback --to-revision picks another)\n", cfg.App, n)
+			}
 		}
 	}
 	target, err := pick(history, cfg.App, n)
 	return history, target, err
+}
+
+// unrecordedApply says whether d carries the token of a kubectl zz command
+// no record holds, where every record holds one (records older than the
+// tokens have none, and leave it unjudged).
+func unrecordedApply(d *appsv1.Deployment, history []*Revision) bool {
+	live := d.Annotations[contract.AnnotationApplyID]
+	if live == "" {
+		return false
+	}
+	for _, r := range history {
+		if r.applyID == "" || r.applyID == live {
+			return false
+		}
+	}
+	return true
 }
 
 // loadHistory is History with a warning on o.Progress per unreadable record.

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -280,6 +281,41 @@ func TestDeployRedeployRollback(t *testing.T) {
 	hist, _ = History(ctx, c, ns, "shop")
 	if last := hist[len(hist)-1]; last.Number != 3 || last.ChangeCause != "rollback to revision 1" || last.Image != "reg/shop:1" {
 		t.Fatalf("revision 3 = %+v", last)
+	}
+}
+
+// TestRollbackAfterAFailedDeploy: a deploy that failed leaves its template
+// applied and unrecorded; its error says how to return, and a rollback
+// with no revision returns to the latest revision, the one that ran before
+// it, where it skipped to the one before that (an app-developer audit).
+func TestRollbackAfterAFailedDeploy(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	ctl.setStuck("reg/shop:bad")
+	_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:bad", "")})
+	if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), "fix it and deploy again, or kubectl zz rollback shop to return to revision 2") {
+		t.Fatalf("failed deploy: %v", err)
+	}
+	var progress bytes.Buffer
+	o := opts()
+	o.Progress = &progress
+	res, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := History(t.Context(), c, ns, "shop")
+	if last := hist[len(hist)-1]; res.Revision != 3 || last.ChangeCause != "rollback to revision 2" || image(t, c) != "reg/shop:2" {
+		t.Errorf("rollback recorded %+v, runs %s; want revision 2's image again", last, image(t, c))
+	}
+	if !strings.Contains(progress.String(), "rolling back to the latest revision, 2") {
+		t.Errorf("rollback did not say why it picked the latest revision:\n%s", progress.String())
+	}
+	// What runs is recorded now: the next rollback goes one back, as
+	// before, to revision 2, which runs already.
+	if res, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil || !res.Unchanged || res.Revision != 3 {
+		t.Errorf("second rollback: %+v, %v; want revision 2's spec, which runs (unchanged)", res, err)
 	}
 }
 
