@@ -43,7 +43,7 @@ revision (or to --to-revision there).`,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
-	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest; the latest when the app's Deployment is gone, as after delete --keep-history)")
+	cmd.Flags().Int64Var(&o.ToRevision, "to-revision", 0, "Revision to restore (default: the one before the latest; the latest when the app's Deployment is gone, as after delete --keep-history, or runs what a failed or stopped deploy applied)")
 	_ = cmd.RegisterFlagCompletionFunc("to-revision", completeRevisions(f))
 	cmd.Flags().BoolVar(&o.Diff, "diff", false, "Show what the rollback would change (server-side dry run) and change nothing; exit 1 when it would change something")
 	o.addFlags(cmd.Flags())
