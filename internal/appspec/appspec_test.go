@@ -135,6 +135,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "traffic policy", spec: "type: web\n  image: a:1\n  service: {type: NodePort, externalTrafficPolicy: local}", want: `spec.service.externalTrafficPolicy: "local" is not a policy; use Cluster or Local`},
 		{name: "source range", spec: "type: web\n  image: a:1\n  service: {type: LoadBalancer, loadBalancerSourceRanges: [10.0.0.0]}", want: `spec.service.loadBalancerSourceRanges[0]: "10.0.0.0" is not a CIDR; use e.g. 203.0.113.0/24`},
 		{name: "source range with host bits", spec: "type: web\n  image: a:1\n  service: {type: LoadBalancer, loadBalancerSourceRanges: [203.0.113.7/24]}", want: `spec.service.loadBalancerSourceRanges[0]: "203.0.113.7/24" is not a CIDR as Kubernetes writes it; write 203.0.113.0/24 (the network, with no host bits)`},
+		{name: "service port", spec: "type: web\n  image: a:1\n  service: {port: 70000}", want: "spec.service.port: 70000 is out of range; use a port from 1 to 65535, e.g. 80"},
+		{name: "service port an extra port's", spec: "type: web\n  image: a:1\n  ports: [{name: metrics, port: 80}]\n  service: {port: 80}", want: "spec.service.port: 80 is an extra port's (spec.ports) on the Service too"},
 		{name: "source range without a load balancer", spec: "type: web\n  image: a:1\n  service: {type: NodePort, loadBalancerSourceRanges: [10.0.0.0/8]}", want: "spec.service.loadBalancerSourceRanges: applies to a load balancer only"},
 		{name: "empty init command", spec: "type: web\n  image: a:1\n  initCommand: ['', up]", want: "spec.initCommand[0]: is empty; name the program to run"},
 		{name: "pvc access mode", spec: "type: web\n  image: a:1\n  pvc: {size: 1Gi, mountPath: /d, accessMode: rw}", want: `spec.pvc.accessMode: "rw" is not an access mode`},

@@ -221,6 +221,10 @@ type Ingress struct {
 type Service struct {
 	// Type is ClusterIP (default), NodePort or LoadBalancer.
 	Type string `json:"type,omitempty"`
+	// Port is the Service's port for spec.port (default spec.port): a
+	// load balancer on 80 in front of a container on 8080, as charts'
+	// service.port; the extra ports keep their numbers.
+	Port int32 `json:"port,omitempty"`
 	// Annotations go on the Service alone (a cloud load balancer's
 	// settings): spec.annotations would roll the pods.
 	Annotations map[string]string `json:"annotations,omitempty"`

@@ -378,6 +378,14 @@ func (v *validator) service(s *Spec) {
 		v.add("spec.service", "a worker app has no Service", "remove spec.service or use type web, java or rpc")
 		return
 	}
+	if sv.Port != 0 {
+		switch {
+		case sv.Port < 1 || sv.Port > 65535:
+			v.add("spec.service.port", fmt.Sprintf("%d is out of range", sv.Port), "use a port from 1 to 65535, e.g. 80")
+		case slices.ContainsFunc(s.Ports, func(p Port) bool { return p.Port == sv.Port && p.Protocol != "UDP" }):
+			v.add("spec.service.port", fmt.Sprintf("%d is an extra port's (spec.ports) on the Service too", sv.Port), "give the Service's port another number, e.g. 80")
+		}
+	}
 	external := sv.Type == ServiceNodePort || sv.Type == ServiceLoadBalancer
 	switch {
 	case sv.Type == "" || sv.Type == ServiceClusterIP || external:

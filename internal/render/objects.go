@@ -45,8 +45,12 @@ func (r *renderer) pvc() *corev1.PersistentVolumeClaim {
 }
 
 // portName is the container and Service port name for the app's protocol.
-func (r *renderer) portName() string {
-	if r.s.Type == appspec.TypeRPC {
+func (r *renderer) portName() string { return PortName(r.s.Type) }
+
+// PortName is the name of the app's port (spec.port) on its container and
+// its Service, for an app of type t.
+func PortName(t appspec.Type) string {
+	if t == appspec.TypeRPC {
 		return "rpc"
 	}
 	return "http"
@@ -80,8 +84,12 @@ func (r *renderer) service() *corev1.Service {
 
 // servicePorts are the app's port and its extra named ports.
 func (r *renderer) servicePorts() []corev1.ServicePort {
+	port := r.s.Port
+	if sv := r.s.Service; sv != nil && sv.Port != 0 {
+		port = sv.Port
+	}
 	ports := []corev1.ServicePort{{
-		Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: r.s.Port,
+		Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: port,
 		TargetPort: intstr.FromString(r.portName()),
 	}}
 	for _, p := range r.s.Ports {

@@ -16,9 +16,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // Live is what runs: a Deployment and, where they exist, the Service,
@@ -87,7 +89,24 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	if len(pod.Tolerations) > 0 {
 		f.lost("tolerations: the webhook's pool policy keeps pools on their nodes")
 	}
+	f.names(c)
 	return f.app, f.notes
+}
+
+// names: the container and its port are named as kubectl zz names them;
+// what selects them by the old name (kubectl logs -c, a ServiceMonitor's
+// port, a mesh's protocol by port name) must follow (an app-developer
+// audit saw grpc become rpc unsaid).
+func (f *from) names(c corev1.Container) {
+	if c.Name != render.ContainerName {
+		f.lost("container %s is named %s here (kubectl logs -c, dashboards and alerts by container name must follow)", c.Name, render.ContainerName)
+	}
+	if len(c.Ports) == 0 || c.Ports[0].Name == "" {
+		return
+	}
+	if port := render.PortName(f.app.Spec.Type); c.Ports[0].Name != port {
+		f.lost("port %s (%d) is named %s here, on the container and the Service (a ServiceMonitor or a mesh that reads the port's name must follow)", c.Ports[0].Name, c.Ports[0].ContainerPort, port)
+	}
 }
 
 type from struct {
@@ -204,10 +223,25 @@ func (f *from) ports(c corev1.Container, svc *corev1.Service) {
 			s.Service.ExternalTrafficPolicy = ""
 		}
 	}
+	// The Service's port to the app's: by number, by the container port's
+	// name (charts' targetPort: http, where it went unsaid: an
+	// app-developer audit), or by its own number when targetPort is unset.
+	main := c.Ports[0]
 	for _, p := range svc.Spec.Ports {
-		if p.Port != s.Port && p.TargetPort.IntValue() == int(s.Port) {
-			f.lost("service %s: port %d to container port %d; the Service's port is the container's here, so clients must use %d", svc.Name, p.Port, s.Port, s.Port)
+		t := p.TargetPort
+		toMain := (t.Type == intstr.String && t.StrVal != "" && t.StrVal == main.Name) ||
+			(t.Type == intstr.Int && (t.IntVal == main.ContainerPort || t.IntVal == 0 && p.Port == main.ContainerPort))
+		if !toMain || p.Port == s.Port {
+			continue
 		}
+		if s.Service == nil {
+			s.Service = &appspec.Service{}
+		}
+		if s.Service.Port != 0 {
+			f.lost("service %s: port %d to the container's port %d too; the Service has one port for it (spec.service.port %d)", svc.Name, p.Port, s.Port, s.Service.Port)
+			continue
+		}
+		s.Service.Port = p.Port
 	}
 }
 

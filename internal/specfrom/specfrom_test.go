@@ -90,6 +90,7 @@ func TestSpec(t *testing.T) {
 		{"pool, service account", s.Pool == "general" && s.ServiceAccount == "web-runner"},
 		{"ingress with TLS", s.Ingress != nil && s.Ingress.Host == "web.example.com" && s.Ingress.TLSSecret == "web-cert"},
 		{"load balancer, its annotation, not kubectl's", s.Service != nil && s.Service.Type == "LoadBalancer" && len(s.Service.Annotations) == 1 && s.Service.Annotations["lb.example.com/internal"] == "true"},
+		{"the Service's port 80 to the container's 8080", s.Service != nil && s.Service.Port == 80},
 	} {
 		if !c.ok {
 			t.Errorf("%s: not carried over:\n%s", c.what, got)
@@ -98,7 +99,7 @@ func TestSpec(t *testing.T) {
 	want := []string{
 		"deployment web selects its pods by app=web, kubectl zz by zz.io/app=web",
 		"cpu request 250m below its limit 500m",
-		"service web: port 80 to container port 8080",
+		"container web is named app here",
 		"env NODE: only values and Secret keys",
 		"volume cfg: ConfigMap web-cfg at /etc/web could not be read",
 	}
@@ -113,6 +114,22 @@ func TestSpec(t *testing.T) {
 		if !found {
 			t.Errorf("no note %q in:\n%s", w, strings.Join(notes, "\n"))
 		}
+	}
+}
+
+// TestSpecOfANamedTargetPort: a Service's port to the container's port by
+// its name (as charts write it) is the spec's service.port, and the port's
+// new name is said.
+func TestSpecOfANamedTargetPort(t *testing.T) {
+	l := web()
+	l.Deployment.Spec.Template.Spec.Containers[0].Ports[0].Name = "web"
+	l.Service.Spec.Ports[0].TargetPort = intstr.FromString("web")
+	app, notes := Spec("web", l)
+	if app.Spec.Service == nil || app.Spec.Service.Port != 80 {
+		t.Errorf("service %+v; want port 80", app.Spec.Service)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "port web (8080) is named http here") }) {
+		t.Errorf("the port's new name is not said:\n%s", strings.Join(notes, "\n"))
 	}
 }
 
