@@ -767,9 +767,10 @@ spec:
 		}
 		return svc
 	}
-	lb := service("spec.service={type: LoadBalancer, externalTrafficPolicy: Local, loadBalancerSourceRanges: [10.0.0.0/8]}")
-	if lb.Spec.Type != corev1.ServiceTypeLoadBalancer || lb.Spec.Ports[0].NodePort == 0 || lb.Spec.HealthCheckNodePort == 0 {
-		t.Errorf("service %+v: want a LoadBalancer with node ports", lb.Spec)
+	lb := service("spec.service={type: LoadBalancer, port: 443, externalTrafficPolicy: Local, loadBalancerSourceRanges: [10.0.0.0/8]}")
+	if lb.Spec.Type != corev1.ServiceTypeLoadBalancer || lb.Spec.Ports[0].NodePort == 0 || lb.Spec.HealthCheckNodePort == 0 ||
+		lb.Spec.Ports[0].Port != 443 || lb.Spec.Ports[0].TargetPort.StrVal != "http" {
+		t.Errorf("service %+v: want a LoadBalancer on 443 to the container's http, with node ports", lb.Spec)
 	}
 	out, _, err = zz(t, ns, "status", "vault", "-o", "json")
 	var st struct {
@@ -778,12 +779,13 @@ spec:
 	if err == nil {
 		err = json.Unmarshal([]byte(out), &st)
 	}
-	if err != nil || len(st.Items) != 1 || len(st.Items[0].Endpoints) == 0 || st.Items[0].Endpoints[0] != "<pending>:8080" {
+	if err != nil || len(st.Items) != 1 || len(st.Items[0].Endpoints) == 0 || st.Items[0].Endpoints[0] != "<pending>:443" {
 		t.Errorf("status endpoints: %v\n%s", err, out)
 	}
 	back := service("")
-	if back.Spec.Type != corev1.ServiceTypeClusterIP || back.Spec.Ports[0].NodePort != 0 || back.Spec.HealthCheckNodePort != 0 || back.Spec.ClusterIP != lb.Spec.ClusterIP {
-		t.Errorf("service %+v: want the same ClusterIP Service without node ports", back.Spec)
+	if back.Spec.Type != corev1.ServiceTypeClusterIP || back.Spec.Ports[0].NodePort != 0 || back.Spec.HealthCheckNodePort != 0 || back.Spec.ClusterIP != lb.Spec.ClusterIP ||
+		back.Spec.Ports[0].Port != 8080 {
+		t.Errorf("service %+v: want the same ClusterIP Service on 8080 without node ports", back.Spec)
 	}
 }
 
@@ -856,7 +858,7 @@ func TestInitFrom(t *testing.T) {
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: sel},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{
 				Containers: []corev1.Container{{Name: "app", Image: "registry.local/legacy:2.0",
-					Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+					Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 					Env:            []corev1.EnvVar{{Name: "MODE", Value: "prod"}},
 					Resources:      corev1.ResourceRequirements{Requests: res, Limits: res},
 					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}},
@@ -866,7 +868,7 @@ func TestInitFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
-		Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080)}}}}, metav1.CreateOptions{}); err != nil {
+		Spec: corev1.ServiceSpec{Selector: sel, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "legacy"},
@@ -885,7 +887,7 @@ func TestInitFrom(t *testing.T) {
 	if !strings.Contains(errOut, "warning: not carried over: volume cfg: ConfigMap legacy-cfg itself") {
 		t.Errorf("init did not say the ConfigMap stays:\n%s", errOut)
 	}
-	for _, want := range []string{"type: web", "healthPath: /healthz", "cpuPercent: 60", "app.yaml: |", "configDir: /etc/legacy", "MODE: prod"} {
+	for _, want := range []string{"type: web", "healthPath: /healthz", "cpuPercent: 60", "app.yaml: |", "configDir: /etc/legacy", "MODE: prod", "port: 80"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the spec has no %q:\n%s", want, out)
 		}
@@ -920,6 +922,9 @@ func TestInitFrom(t *testing.T) {
 	got, err := c.CoreV1().ConfigMaps(ns).Get(ctx, cm, metav1.GetOptions{})
 	if err != nil || got.Data["app.yaml"] != "level: info\n" {
 		t.Errorf("ConfigMap %s: %v, %v; want legacy-cfg's files", cm, err, got.Data)
+	}
+	if svc, err := c.CoreV1().Services(ns).Get(ctx, "legacy", metav1.GetOptions{}); err != nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 {
+		t.Errorf("service after the adopt: %v, %+v; want port 80 still", err, svc.Spec.Ports)
 	}
 	hpa, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, "legacy", metav1.GetOptions{})
 	// 60% of the app container's CPU (100m), as kubectl zz renders it.
