@@ -303,10 +303,6 @@ func stuckDeploy(ctx context.Context, t *testing.T, c *fake.Clientset, cfg *Conf
 		_, err := Run(ctx, c, cfg)
 		done <- err
 	}()
-	for deadline := time.Now().Add(5 * time.Second); image(t, c) != "reg/shop:slow"; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stuck deploy never applied")
-		}
-	}
+	waitFor(t, "the stuck deploy to apply", func() bool { return image(t, c) == "reg/shop:slow" })
 	return done
 }

@@ -207,6 +207,18 @@ func opts() Options {
 		Now: func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }}
 }
 
+// waitFor polls cond until it holds, failing the test after 10 s with
+// what it waited for (an unbounded poll hung a regression for go test's
+// 10 minutes).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 func deployOK(t *testing.T, c kubernetes.Interface, app *appspec.App, limit int) int64 {
 	t.Helper()
 	o := opts()
@@ -408,7 +420,9 @@ func TestInterruptedDeploy(t *testing.T) {
 			o.Progress = &progress
 			ctx, cancel := context.WithCancel(t.Context())
 			go func() {
-				for !strings.Contains(progress.String(), "1/2 updated") {
+				// Bounded: past it, Run's own timeout ends the test on
+				// the wrong error, which says so.
+				for deadline := time.Now().Add(10 * time.Second); !strings.Contains(progress.String(), "1/2 updated") && time.Now().Before(deadline); {
 					time.Sleep(5 * time.Millisecond)
 				}
 				cancel()
@@ -885,9 +899,7 @@ func TestDeployUnchanged(t *testing.T) {
 	}
 	// Not ready: the deploy waits for the rollout, as any (and here fails).
 	ctl.setStuck("reg/shop:2")
-	for deployment(t, c, "shop").Status.UpdatedReplicas != 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "the stuck rollout's first pod", func() bool { return deployment(t, c, "shop").Status.UpdatedReplicas == 1 })
 	res, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")})
 	if res == nil || res.Unchanged || !errors.Is(err, ErrRolloutFailed) {
 		t.Fatalf("the same spec over an app that is not ready: %+v, %v", res, err)

@@ -238,11 +238,7 @@ func TestLockRenewedAfterCtrlC(t *testing.T) {
 		return l.Spec.RenewTime.Time
 	}
 	before := renewed()
-	for deadline := time.Now().Add(10 * time.Second); !renewed().After(before); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the lock is not renewed after Ctrl-C")
-		}
-	}
+	waitFor(t, "the lock to be renewed after Ctrl-C", func() bool { return renewed().After(before) })
 }
 
 // TestLostLockRestoresNothing: a deploy with --rollback-on-failure whose

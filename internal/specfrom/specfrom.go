@@ -61,7 +61,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
 		s.Version = c.Image[i+1:]
 	}
-	if v := d.Labels["app.kubernetes.io/version"]; v != "" {
+	if v := d.Labels[contract.LabelK8sVersion]; v != "" {
 		s.Version = v
 	}
 	s.Replicas = d.Spec.Replicas
