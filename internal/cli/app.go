@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,19 +23,49 @@ type appTargets struct {
 // appOutputPrefix starts what -o name prints for an app (app.zz.io/shop).
 var appOutputPrefix = strings.ToLower(contract.OutputKindApp) + "." + strings.Split(contract.OutputAPIVersion, "/")[0] + "/"
 
-// appArg is the app an argument names: NAME, or TYPE/NAME as -o name prints
-// it (app.zz.io/NAME) and kubectl takes it back (app/NAME); so
+// appKinds are the TYPEs an app argument may carry: the app as -o name
+// prints it (app.zz.io/NAME) and kubectl takes it back (app/NAME), and its
+// Deployment as kubectl names it (deploy/NAME).
+var appKinds = []string{strings.TrimSuffix(appOutputPrefix, "/"), "app", "apps", "deployment", "deployments", "deploy", "deployment.apps"}
+
+// podKinds are kubectl's names of a pod, where a command takes one.
+var podKinds = []string{"pod", "pods", "po"}
+
+// appArg is the app an argument names: NAME or TYPE/NAME (appKinds); so
 // kubectl zz list -o name | xargs -n1 kubectl zz restart works. A name no
 // app can have is refused here, saying so, not by a label selector's parser.
 func appArg(arg string) (string, error) {
-	name := nameOf(arg, appOutputPrefix, "app/", "apps/")
+	app, _, err := appRef(arg, false)
+	return app, err
+}
+
+// appRef is the app, or with pods the pod too (pod/NAME), an argument
+// names: one table for every command (logs took deploy/NAME where status
+// refused it with a label's regular expression: a code review).
+func appRef(arg string, pods bool) (app, pod string, _ error) {
+	name := arg
+	if kind, n, ok := strings.Cut(arg, "/"); ok {
+		switch {
+		case pods && slices.Contains(podKinds, kind) && n != "":
+			return "", n, nil
+		case !slices.Contains(appKinds, kind) && !slices.Contains(podKinds, kind):
+			forms := "NAME, app/NAME or deployment/NAME"
+			if pods {
+				forms = "NAME, app/NAME, deployment/NAME or pod/NAME"
+			}
+			return "", "", fmt.Errorf("%q: name an app as %s (kubectl zz list shows the apps)", arg, forms)
+		case !slices.Contains(appKinds, kind):
+			return "", "", fmt.Errorf("%q names a pod; this command takes an app: NAME, app/NAME or deployment/NAME (kubectl zz list shows the apps)", arg)
+		}
+		name = n
+	}
 	if name == "" {
-		return "", fmt.Errorf("%q names no app (kubectl zz list shows the apps)", arg)
+		return "", "", fmt.Errorf("%q names no app (kubectl zz list shows the apps)", arg)
 	}
 	if msgs := validation.IsValidLabelValue(name); len(msgs) > 0 {
-		return "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, strings.Join(msgs, "; "))
+		return "", "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, strings.Join(msgs, "; "))
 	}
-	return name, nil
+	return name, "", nil
 }
 
 // nameOf is arg without the first of prefixes it starts with (TYPE/ as

@@ -35,15 +35,21 @@ func TestPrintStreamsYAML(t *testing.T) {
 	}
 }
 
-// TestAppArg: what -o name prints is taken back, as kubectl takes TYPE/NAME.
+// TestAppArg: what -o name prints is taken back, as kubectl takes TYPE/NAME,
+// and the app's Deployment as kubectl names it, in every command.
 func TestAppArg(t *testing.T) {
 	for arg, want := range map[string]string{
-		"shop":           "shop",
-		"app.zz.io/shop": "shop",
-		"app/shop":       "shop",
-		"app.zz.io/":     `"app.zz.io/" names no app`,
-		"svc/shop":       `"svc/shop" is not an app name: `,
-		"Shop!":          `"Shop!" is not an app name: `,
+		"shop":                 "shop",
+		"app.zz.io/shop":       "shop",
+		"app/shop":             "shop",
+		"deploy/shop":          "shop",
+		"deployment/shop":      "shop",
+		"deployment.apps/shop": "shop",
+		"app.zz.io/":           `"app.zz.io/" names no app`,
+		"svc/shop":             `"svc/shop": name an app as NAME, app/NAME or deployment/NAME`,
+		"pod/shop-6f9c-x":      `"pod/shop-6f9c-x" names a pod; this command takes an app`,
+		"Shop!":                `"Shop!" is not an app name: `,
+		"deployment/Shop!":     `"deployment/Shop!" is not an app name: `,
 	} {
 		got, err := appArg(arg)
 		if err != nil {

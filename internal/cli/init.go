@@ -58,7 +58,7 @@ deploy with --adopt.`,
 
 // Complete connects to the cluster (one context).
 func (o *InitOptions) Complete(_ []string) error {
-	name := nameOf(o.From, "deployment/", "deployments/", "deployment.apps/")
+	name := nameOf(o.From, "deployment/", "deployments/", "deploy/", "deployment.apps/")
 	o.deployment = name
 	if o.Name == "" {
 		o.Name = name

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -225,21 +224,17 @@ func (o *LogsOptions) Validate() error {
 // config turns the flags into a logs.Config.
 func (o *LogsOptions) config() (*logs.Config, error) {
 	// kubectl logs' TYPE/NAME: a pod is that pod alone, a Deployment its app.
-	if kind, name, ok := strings.Cut(o.App, "/"); ok {
-		switch kind {
-		case "pod", "pods", "po":
-			if o.Pod != "" {
-				return nil, errors.New("give one pod, as pod/NAME or --pod REGEX, not both")
-			}
-			o.App, o.Pod = "", "^"+regexp.QuoteMeta(name)+"$"
-		case "deployment", "deployments", "deploy", "app", "apps", strings.TrimSuffix(appOutputPrefix, "/"):
-			o.App = name
-		default:
-			return nil, fmt.Errorf("%q: name an app (kubectl zz list), or pod/NAME, or deployment/NAME", o.App)
+	if o.App != "" {
+		app, pod, err := appRef(o.App, true)
+		switch {
+		case err != nil:
+			return nil, err
+		case pod != "" && o.Pod != "":
+			return nil, errors.New("give one pod, as pod/NAME or --pod REGEX, not both")
+		case pod != "":
+			o.Pod = "^" + regexp.QuoteMeta(pod) + "$"
 		}
-	}
-	if msgs := validation.IsValidLabelValue(o.App); len(msgs) > 0 {
-		return nil, fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", o.App, strings.Join(msgs, "; "))
+		o.App = app
 	}
 	if o.App == "" && o.Selector == "" && o.Pod == "" && o.FieldSelector == "" && o.Node == "" {
 		return nil, errors.New("name an app, or select pods with -l SELECTOR, --pod REGEX, --node NODE or --field-selector")

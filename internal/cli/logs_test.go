@@ -57,7 +57,7 @@ func TestLogsOptionsConfig(t *testing.T) {
 				t.Errorf("selector %q", c.LabelSelector)
 			}
 		}},
-		{name: "another kind", o: LogsOptions{App: "svc/shop"}, wantErr: `"svc/shop": name an app (kubectl zz list), or pod/NAME, or deployment/NAME`},
+		{name: "another kind", o: LogsOptions{App: "svc/shop"}, wantErr: `"svc/shop": name an app as NAME, app/NAME, deployment/NAME or pod/NAME`},
 		{name: "not an app name", o: LogsOptions{App: "shop:1"}, wantErr: `"shop:1" is not an app name`},
 		{name: "a node and a field selector, applied by the API server", o: LogsOptions{Node: "n1", FieldSelector: "status.phase=Running", ExcludePod: "-db-"}, check: func(t *testing.T, c *logs.Config) {
 			if c.FieldSelector != "status.phase=Running,spec.nodeName=n1" || c.LabelSelector != "" || c.Selector.ExcludePod.String() != "-db-" {
