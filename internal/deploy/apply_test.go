@@ -162,10 +162,17 @@ func TestAdoptOtherSelector(t *testing.T) {
 				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "shop", Image: "nginx"}}}}}}
 		c := fake.NewClientset(plain)
 		startController(t, c)
+		// The diff refuses it as the deploy does (an app-developer audit
+		// saw a plausible diff, then the refusal).
+		var out strings.Builder
+		_, derr := Diff(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: adopt}, &out)
 		_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: adopt})
 		if !errors.Is(err, ErrNotManaged) || !strings.Contains(err.Error(), "deployment team-a/shop selects pods by app=shop, not zz.io/app=shop as kubectl zz's do") ||
 			!strings.Contains(err.Error(), "not with --adopt either): delete it (kubectl delete deployment shop -n team-a; its pods go with it)") {
 			t.Fatalf("adopt %t: err = %v", adopt, err)
+		}
+		if !errors.Is(derr, ErrNotManaged) || !strings.HasPrefix(derr.Error(), "the deploy would be refused: not managed by kubectl zz: deployment team-a/shop selects pods by app=shop") || out.Len() > 0 {
+			t.Errorf("diff, adopt %t: %v\n%s", adopt, derr, out.String())
 		}
 	}
 }

@@ -45,6 +45,14 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		return false, err
 	}
 	objs = keepRestart(objs, history) // as the deploy keeps the restart stamp
+	// What the deploy would refuse, the diff refuses, as kubectl diff fails
+	// where the apply would.
+	switch _, refused, err := judge(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.Adopt); {
+	case err != nil:
+		return false, err
+	case len(refused) > 0:
+		return false, fmt.Errorf("the deploy would be refused: %w", errors.Join(refused...))
+	}
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.ExternalDiff, out)
 }
 
@@ -60,7 +68,14 @@ func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConf
 	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
 		return false, fmt.Errorf("the rollback would be refused: %w", err)
 	}
-	return diffObjects(ctx, c, cfg.Namespace, cfg.App, withRevision(stableOnly(target.objects), next(history)), externalDiff, out)
+	objs := withRevision(stableOnly(target.objects), next(history))
+	switch _, refused, err := judge(ctx, c, cfg.Namespace, cfg.App, objs, false); {
+	case err != nil:
+		return false, err
+	case len(refused) > 0:
+		return false, fmt.Errorf("the rollback would be refused: %w", errors.Join(refused...))
+	}
+	return diffObjects(ctx, c, cfg.Namespace, cfg.App, objs, externalDiff, out)
 }
 
 // diffObjects compares objs, dry-run applied, with the live objects of app,

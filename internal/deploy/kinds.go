@@ -163,37 +163,9 @@ func kindOf(kind string) (kindOps, bool) {
 // the change cause (none when cause is ""), and the claim returned tells
 // the wait for its rollout from another writer's.
 func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id, cause string) (*claim, error) {
-	// Every object is judged before any is applied: a refusal for the last
-	// one (an Ingress another tool made) used to come after the Deployment
-	// was applied, so the refused version ran, unrecorded (a GitOps audit).
-	type target struct {
-		o    render.Object
-		k    kindOps
-		live runtime.Object
-	}
-	targets := make([]target, 0, len(objs))
-	var refused []error
-	for _, o := range objs {
-		kind := o.GetObjectKind().GroupVersionKind().Kind
-		k, ok := kindOf(kind)
-		if !ok {
-			return nil, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
-		}
-		live, err := k.get(ctx, c, ns, o.GetName())
-		switch {
-		case apierrors.IsNotFound(err):
-			live = nil
-		case err != nil:
-			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
-		}
-		if err := sameSelector(live, o, ns); err != nil {
-			refused = append(refused, err)
-		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
-			refused = append(refused, err)
-		} else if err := terminating(live, kind, ns, o.GetName()); err != nil {
-			refused = append(refused, err)
-		}
-		targets = append(targets, target{o, k, live})
+	targets, refused, err := judge(ctx, c, ns, app, objs, adopt)
+	if err != nil {
+		return nil, err
 	}
 	if len(refused) == 0 {
 		// Every object through the apiserver's checks (validation, quota,
@@ -267,6 +239,49 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		done = append(done, strings.ToLower(kind)+"/"+o.GetName())
 	}
 	return cl, nil
+}
+
+// target is one object to apply, with its kind and its live object (nil
+// when there is none).
+type target struct {
+	o    render.Object
+	k    kindOps
+	live runtime.Object
+}
+
+// judge reads the live object of each of objs and says which kubectl zz may
+// not write (another's selector, another tool's object without adopt, one
+// being deleted). Every object is judged before any is applied: a refusal
+// for the last one (an Ingress another tool made) came after the
+// Deployment was applied, so the refused version ran, unrecorded (a GitOps
+// audit); and deploy --diff judges them too, where it showed a change the
+// deploy then refused (an app-developer audit).
+func judge(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool) ([]target, []error, error) {
+	targets := make([]target, 0, len(objs))
+	var refused []error
+	for _, o := range objs {
+		kind := o.GetObjectKind().GroupVersionKind().Kind
+		k, ok := kindOf(kind)
+		if !ok {
+			return nil, nil, fmt.Errorf("kind %s of %s is not supported by this kubectl-zz; upgrade it", kind, o.GetName())
+		}
+		live, err := k.get(ctx, c, ns, o.GetName())
+		switch {
+		case apierrors.IsNotFound(err):
+			live = nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, o.GetName(), err)
+		}
+		if err := sameSelector(live, o, ns); err != nil {
+			refused = append(refused, err)
+		} else if err := owned(live, kind, ns, app, o.GetName(), adopt); err != nil {
+			refused = append(refused, err)
+		} else if err := terminating(live, kind, ns, o.GetName()); err != nil {
+			refused = append(refused, err)
+		}
+		targets = append(targets, target{o, k, live})
+	}
+	return targets, refused, nil
 }
 
 // takeBack removes from live, as the apply stored it, what another field
