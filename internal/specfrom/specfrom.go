@@ -6,6 +6,7 @@
 package specfrom
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -73,8 +76,9 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.pod(pod)
+	f.meta(d)
 	if l.HPA != nil {
-		f.hpa(l.HPA, c.Name)
+		f.hpa(l.HPA, c)
 	}
 	s.PDB = l.HasPDB
 	f.ingress(l.Ingress)
@@ -119,7 +123,8 @@ func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Spr
 // hpa: the range, and a CPU utilization target of the pods or of the app
 // container (as kubectl zz renders it) as cpuPercent; other metrics have no
 // field.
-func (f *from) hpa(h *autoscalingv2.HorizontalPodAutoscaler, container string) {
+func (f *from) hpa(h *autoscalingv2.HorizontalPodAutoscaler, c corev1.Container) {
+	container := c.Name
 	s := &f.app.Spec
 	s.HPA = &appspec.HPA{Min: 1, Max: h.Spec.MaxReplicas}
 	if m := h.Spec.MinReplicas; m != nil {
@@ -144,6 +149,15 @@ func (f *from) hpa(h *autoscalingv2.HorizontalPodAutoscaler, container string) {
 			continue
 		}
 		f.lost("horizontalpodautoscaler %s: metric %s; the spec's HPA scales on one CPU utilization target (spec.hpa.cpuPercent)", h.Name, metricName(m))
+	}
+	// kubectl zz scales at cpuPercent of spec.cpu, the limit here; the HPA
+	// did at a share of the request: the same CPU per pod is kept (an
+	// app-developer audit saw the threshold rise fourfold).
+	req := c.Resources.Requests.Cpu()
+	if cpu, err := resource.ParseQuantity(s.CPU); err == nil && s.HPA.CPUPercent > 0 && !req.IsZero() && !cpu.IsZero() && req.Cmp(cpu) < 0 {
+		was := s.HPA.CPUPercent
+		s.HPA.CPUPercent = int32(max(1, min(100, (int64(was)*req.MilliValue()+cpu.MilliValue()/2)/cpu.MilliValue())))
+		f.lost("horizontalpodautoscaler %s: %d%% of the cpu request %s is cpuPercent %d of spec.cpu %s (the same %dm a pod)", h.Name, was, req, s.HPA.CPUPercent, s.CPU, int64(was)*req.MilliValue()/100)
 	}
 	if b := h.Spec.Behavior; b != nil && (b.ScaleUp != nil || b.ScaleDown != nil) {
 		f.lost("horizontalpodautoscaler %s: its scaling behavior has no field (the HPA controller's defaults apply)", h.Name)
@@ -181,8 +195,12 @@ func (f *from) resources(c corev1.Container) {
 		return ""
 	}
 	s.CPU, s.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
-	if lim, req := c.Resources.Limits, c.Resources.Requests; !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
+	lim, req := c.Resources.Limits, c.Resources.Requests
+	if !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
 		f.lost("container %s: cpu request %s below its limit %s; the spec's cpu is both", c.Name, req.Cpu(), lim.Cpu())
+	}
+	if !lim.Memory().IsZero() && !req.Memory().IsZero() && lim.Memory().Cmp(*req.Memory()) != 0 {
+		f.lost("container %s: memory request %s below its limit %s; the spec's memory is both (each pod reserves %s)", c.Name, req.Memory(), lim.Memory(), lim.Memory())
 	}
 	if q, ok := c.Resources.Limits[contract.ResourceGPUMem]; ok {
 		s.GPUMem = q.String()
@@ -279,6 +297,43 @@ func (f *from) probes(c corev1.Container) {
 			s.StartupTimeout = fmt.Sprintf("%ds", total)
 		}
 	}
+	// The spec's one health path serves both probes, with kubectl zz's
+	// timings (startupTimeout covers a slow start).
+	if l := c.LivenessProbe; l != nil && l.HTTPGet != nil && s.HealthPath != "" && cmp.Or(l.HTTPGet.Path, "/") != s.HealthPath {
+		f.lost("container %s: liveness probe path %s; the spec's healthPath %s serves the liveness probe too", c.Name, l.HTTPGet.Path, s.HealthPath)
+	}
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
+		if p != nil && (p.InitialDelaySeconds != 0 || p.TimeoutSeconds > 1 || p.PeriodSeconds > 10 || p.FailureThreshold > 3) {
+			f.lost("container %s: its probes' timings (initial delay, period, timeout, failure threshold) are kubectl zz's; spec.startupTimeout gives a slow start its time", c.Name)
+			break
+		}
+	}
+	if h := c.Lifecycle; h != nil && h.PreStop != nil {
+		if h.PreStop.Exec != nil {
+			s.PreStop = h.PreStop.Exec.Command
+		} else {
+			f.lost("container %s: a preStop hook other than a command; spec.preStop runs a command", c.Name)
+		}
+	}
+}
+
+// meta: the pod template's own labels (not the selector's, nor the keys
+// kubectl zz sets) and annotations (not tools') go on every object and the
+// pod template, as spec.labels and spec.annotations (a Prometheus scrape
+// annotation went unsaid: an app-developer audit).
+func (f *from) meta(d *appsv1.Deployment) {
+	s := &f.app.Spec
+	for k, v := range d.Spec.Template.Labels {
+		if d.Spec.Selector != nil && d.Spec.Selector.MatchLabels[k] != "" || strings.HasPrefix(k, contract.Prefix) ||
+			k == contract.LabelK8sName || k == contract.LabelK8sVersion || k == contract.LabelK8sManagedBy {
+			continue
+		}
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels[k] = v
+	}
+	s.Annotations = foreignAnnotations(d.Spec.Template.Annotations)
 }
 
 // env: values, Secret keys and envFrom; ConfigMap keys and field refs
@@ -374,6 +429,10 @@ func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 	for i, in := range pod.InitContainers {
 		if i == 0 && in.Image == c.Image && len(in.Command) > 0 {
 			f.app.Spec.InitCommand = slices.Concat(in.Command, in.Args)
+			// It runs with the app's env, files and resources.
+			if !equality.Semantic.DeepEqual(in.Env, c.Env) || !equality.Semantic.DeepEqual(in.EnvFrom, c.EnvFrom) {
+				f.lost("init container %s: its own env; spec.initCommand runs with the app's env and envFrom", in.Name)
+			}
 			continue
 		}
 		f.lost("init container %s: only one running the app's image (spec.initCommand) has a field", in.Name)

@@ -25,26 +25,32 @@ func web() Live {
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(int32(3)),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				ServiceAccountName: "web-runner",
-				NodeSelector:       map[string]string{contract.LabelPool: "general"},
-				Containers: []corev1.Container{{
-					Name: "web", Image: "registry.local/web:2.3",
-					Ports: []corev1.ContainerPort{{ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9100}},
-					Env: []corev1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "pw"}}},
-						{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
-					Resources: corev1.ResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-						Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-					},
-					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
-					VolumeMounts:   []corev1.VolumeMount{{Name: "tls", MountPath: "/etc/tls"}, {Name: "cfg", MountPath: "/etc/web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{
+				Labels:      map[string]string{"app": "web", "team": "trade", contract.LabelK8sName: "web"},
+				Annotations: map[string]string{"prometheus.io/scrape": "true", "kubectl.kubernetes.io/restartedAt": "2026-12-01T00:00:00Z"}},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: "web-runner",
+					NodeSelector:       map[string]string{contract.LabelPool: "general"},
+					Containers: []corev1.Container{{
+						Name: "web", Image: "registry.local/web:2.3",
+						Ports: []corev1.ContainerPort{{ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9100}},
+						Env: []corev1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "DB_PASS", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+							LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "pw"}}},
+							{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+						},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}},
+						LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/live", Port: intstr.FromInt32(8080)}},
+							InitialDelaySeconds: 20},
+						Lifecycle:    &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "5"}}}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/etc/tls"}, {Name: "cfg", MountPath: "/etc/web"}},
+					}},
+					InitContainers: []corev1.Container{{Name: "migrate", Image: "registry.local/web:2.3", Command: []string{"/migrate"}, Args: []string{"up"}}},
+					Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-tls"}}},
+						{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-cfg"}}}}},
 				}},
-				InitContainers: []corev1.Container{{Name: "migrate", Image: "registry.local/web:2.3", Command: []string{"/migrate"}, Args: []string{"up"}}},
-				Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-tls"}}},
-					{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-cfg"}}}}},
-			}},
 		},
 	}
 	return Live{
@@ -85,7 +91,9 @@ func TestSpec(t *testing.T) {
 		{"env and secretEnv", s.Env["MODE"] == "prod" && s.SecretEnv["DB_PASS"] == appspec.SecretKey{Secret: "db", Key: "pw"}},
 		{"secret files", len(s.SecretFiles) == 1 && s.SecretFiles[0].Secret == "web-tls" && s.SecretFiles[0].MountPath == "/etc/tls" && s.SecretFiles[0].Keys == nil},
 		{"init command", strings.Join(s.InitCommand, " ") == "/migrate up"},
-		{"hpa (the controller's default target), no replicas", s.HPA != nil && s.HPA.Min == 2 && s.HPA.Max == 5 && s.HPA.CPUPercent == 80 && app.Spec.Replicas == nil},
+		{"hpa (the controller's default target: 80% of the request, 40% of the limit), no replicas", s.HPA != nil && s.HPA.Min == 2 && s.HPA.Max == 5 && s.HPA.CPUPercent == 40 && app.Spec.Replicas == nil},
+		{"the pod's own labels and annotations, not the selector's nor tools'", len(s.Labels) == 1 && s.Labels["team"] == "trade" && len(s.Annotations) == 1 && s.Annotations["prometheus.io/scrape"] == "true"},
+		{"preStop", strings.Join(s.PreStop, " ") == "sleep 5"},
 		{"pdb", s.PDB},
 		{"pool, service account", s.Pool == "general" && s.ServiceAccount == "web-runner"},
 		{"ingress with TLS", s.Ingress != nil && s.Ingress.Host == "web.example.com" && s.Ingress.TLSSecret == "web-cert"},
@@ -102,6 +110,10 @@ func TestSpec(t *testing.T) {
 		"container web is named app here",
 		"env NODE: only values and Secret keys",
 		"volume cfg: ConfigMap web-cfg at /etc/web could not be read",
+		"init container migrate: its own env",
+		"horizontalpodautoscaler web: 80% of the cpu request 250m is cpuPercent 40 of spec.cpu 500m (the same 200m a pod)",
+		"container web: liveness probe path /live; the spec's healthPath /ready serves the liveness probe too",
+		"container web: its probes' timings",
 	}
 	if len(notes) != len(want) {
 		t.Errorf("%d notes, want %d:\n%s", len(notes), len(want), strings.Join(notes, "\n"))
@@ -177,8 +189,8 @@ func TestSpecOfConfigFilesAndHPAMetrics(t *testing.T) {
 	if len(s.ConfigFiles) != 2 || s.ConfigFiles["app.yaml"] != "level: info\n" || s.ConfigDir != "/etc/web" {
 		t.Errorf("config files %v at %q; want web-cfg's two files at /etc/web", s.ConfigFiles, s.ConfigDir)
 	}
-	if s.HPA == nil || s.HPA.CPUPercent != 60 {
-		t.Errorf("hpa %+v; want cpuPercent 60 from the CPU utilization target", s.HPA)
+	if s.HPA == nil || s.HPA.CPUPercent != 30 {
+		t.Errorf("hpa %+v; want cpuPercent 30 from the CPU utilization target (60%% of the request, half the limit)", s.HPA)
 	}
 	for _, w := range []string{
 		"volume cfg: ConfigMap web-cfg itself; its files are spec.configFiles, in a ConfigMap kubectl zz makes (web-config-<hash>), and web-cfg stays",
