@@ -230,7 +230,7 @@ func (r *renderer) probes(c *corev1.Container) {
 	case appspec.TypeRPC:
 		if r.s.HealthCheck == appspec.HealthCheckGRPC {
 			// The kubelet's gRPC probe takes a port number, not a name.
-			handler.GRPC = &corev1.GRPCAction{Port: r.s.Port}
+			handler.GRPC = &corev1.GRPCAction{Port: r.s.Port, Service: ptr.To("")} // as the apiserver defaults it: "service: null" read as a mistake
 		} else {
 			handler.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(r.portName())}
 		}
