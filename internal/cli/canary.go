@@ -51,7 +51,7 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Long:              long,
 		Example:           fmt.Sprintf("  kubectl zz %s shop\n  kubectl zz %s shop --context prod-a,prod-b", use, use),
 		Args:              oneApp,
-		ValidArgsFunction: completeApps(f),
+		ValidArgsFunction: completeCanaries(f),
 		RunE:              runOptions(o),
 	}
 	o.addFlags(cmd.Flags())

@@ -74,6 +74,47 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	}
 }
 
+// completeCanaries completes promote's and abort's argument with the apps
+// that run a canary (<app>-canary, track canary), in every --context: an
+// app without one has nothing to end.
+func completeCanaries(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	apps := completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
+		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy + "," + contract.LabelTrack + "=" + contract.TrackCanary})
+		if err != nil {
+			return err
+		}
+		for _, d := range list.Items {
+			if app := d.Labels[contract.LabelApp]; d.Name == app+contract.CanarySuffix {
+				add(app)
+			}
+		}
+		return nil
+	})
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return apps(cmd, args, toComplete)
+	}
+}
+
+// completeDeployments completes init --from with deployment/NAME for the
+// namespace's Deployments that kubectl zz did not make (one context).
+func completeDeployments(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
+		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, metav1.ListOptions{
+			LabelSelector: contract.LabelK8sManagedBy + "!=" + contract.ManagedBy})
+		if err != nil {
+			return err
+		}
+		for _, d := range list.Items {
+			add("deployment/" + d.Name)
+		}
+		return nil
+	})
+}
+
 // completeWaitingGPUPods completes kubectl zz gpu --fit with pod/NAME for
 // the namespace's pods that ask for GPU memory and wait for a node, in
 // every --context.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -340,6 +341,23 @@ func TestCompleteRevisionsAndKeptApps(t *testing.T) {
 	}
 	if out, _, err := zz("__complete", "rollback", ""); err != nil || !strings.HasPrefix(out, "cart\nshop\n:4\n") {
 		t.Errorf("apps with records only: %v\n%q", err, out)
+	}
+}
+
+// TestCompleteCanariesAndDeployments: promote and abort complete the apps
+// that run a canary, init --from the Deployments kubectl zz did not make.
+func TestCompleteCanariesAndDeployments(t *testing.T) {
+	hand := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: "ns-a"}}
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), fakeDeployment("ns-a", "shop-canary", "shop", "2", 1, 1),
+		fakeDeployment("ns-a", "cart", "cart", "1", 2, 2), hand)
+	zz := withFakeClusters(t, a, fakeClient())
+	for _, verb := range []string{"promote", "abort"} {
+		if out, _, err := zz("__complete", verb, ""); err != nil || out != "shop\n:4\n" {
+			t.Errorf("%s: %v\n%q; want shop alone", verb, err, out)
+		}
+	}
+	if out, _, err := zz("__complete", "init", "--from", ""); err != nil || !strings.HasPrefix(out, "deployment/legacy\n:4\n") {
+		t.Errorf("init --from: %v\n%q; want deployment/legacy alone", err, out)
 	}
 }
 

@@ -51,6 +51,7 @@ deploy with --adopt.`,
 		RunE: runOptions(o),
 	}
 	cmd.Flags().StringVar(&o.From, "from", "", "The Deployment to read: deployment/NAME (or NAME)")
+	_ = cmd.RegisterFlagCompletionFunc("from", completeDeployments(f))
 	cmd.Flags().StringVar(&o.Name, "name", "", "The app's name (default: the Deployment's)")
 	o.print.addFlags(cmd)
 	return cmd
