@@ -58,6 +58,10 @@ type Problem struct {
 	// kubelet's Unhealthy event says how (a 404, a refused connection),
 	// which ExplainStarting adds.
 	Unhealthy string
+	// Claims are the pod's volume claims when the scheduler waits for them
+	// to bind: the claim's own Warning event says why (no storage class, a
+	// provisioner's refusal), which ExplainStarting adds.
+	Claims []string
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -95,6 +99,13 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				p.Detail += extenderDown(c.Message)
 			} else {
 				p.Detail += GPUAskHint(pod, c.Message)
+			}
+			if strings.Contains(c.Message, "unbound") && strings.Contains(c.Message, "PersistentVolumeClaims") {
+				for _, v := range pod.Spec.Volumes {
+					if v.PersistentVolumeClaim != nil {
+						p.Claims = append(p.Claims, v.PersistentVolumeClaim.ClaimName)
+					}
+				}
 			}
 			// A GPU pod zz preempts for waits for its victims, not for luck.
 			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
@@ -294,6 +305,11 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 	looked := 0
 	for i := range problems {
 		p := &problems[i]
+		if len(p.Claims) > 0 && looked < maxEventLookups {
+			looked++
+			p.Detail += claimsWaiting(ctx, c, ns, p.Claims)
+			continue
+		}
 		if !p.Starting && !p.GPUKilled && p.Unhealthy == "" || looked == maxEventLookups {
 			continue
 		}
@@ -342,6 +358,39 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			p.Reason, p.Detail = latest.Reason, strings.TrimSpace(latest.Message)
 		}
 	}
+}
+
+// claimsWaiting says why the first of claims that is not bound waits: its
+// phase and latest Warning event, as kubectl describe pvc shows them (the
+// scheduler says only "pod has unbound immediate PersistentVolumeClaims",
+// and a developer may not list StorageClasses: an app-developer audit).
+func claimsWaiting(ctx context.Context, c kubernetes.Interface, ns string, claims []string) string {
+	for _, name := range claims {
+		pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || pvc.Status.Phase == corev1.ClaimBound {
+			continue
+		}
+		out := fmt.Sprintf("; claim %s is %s", name, cmp.Or(string(pvc.Status.Phase), "Pending"))
+		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+			fields.OneTermEqualSelector("involvedObject.kind", "PersistentVolumeClaim"), fields.OneTermEqualSelector("involvedObject.name", name),
+			fields.OneTermEqualSelector("type", corev1.EventTypeWarning)).String()})
+		var latest *corev1.Event
+		for i := 0; err == nil && i < len(l.Items); i++ {
+			ev := &l.Items[i]
+			if ev.InvolvedObject.Kind == "PersistentVolumeClaim" && ev.InvolvedObject.Name == name && ev.Type == corev1.EventTypeWarning &&
+				(latest == nil || lastSeen(ev).After(lastSeen(latest))) {
+				latest = ev
+			}
+		}
+		if latest != nil {
+			out += ": " + latest.Reason + ": " + strings.TrimSpace(latest.Message)
+		}
+		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+			out += " (it names no storage class, and the cluster had no default one when it was made: set spec.pvc.storageClass; kubectl get storageclass lists them)"
+		}
+		return out
+	}
+	return ""
 }
 
 // podIP matches an IPv4 or bracketed IPv6 address in a probe's message

@@ -321,6 +321,29 @@ func TestExplainStarting(t *testing.T) {
 	}
 }
 
+// TestExplainUnboundClaim: a pod the scheduler holds for its unbound claim
+// says the claim's phase and Warning event, and the spec field, where the
+// scheduler said only "unbound immediate PersistentVolumeClaims" (an
+// app-developer audit).
+func TestExplainUnboundClaim(t *testing.T) {
+	p := pod(corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: "Unschedulable", Message: "0/8 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found"}}}, "")
+	p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "files-data"}}}}
+	pr, ok := PodProblem(p)
+	if !ok || len(pr.Claims) != 1 || pr.Claims[0] != "files-data" {
+		t.Fatalf("PodProblem = %+v, %v", pr, ok)
+	}
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "files-data", Namespace: ns}, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "PersistentVolumeClaim", Name: "files-data", Namespace: ns},
+		Type: corev1.EventTypeWarning, Reason: "FailedBinding", Message: "no persistent volumes available for this claim and no storage class is set"}
+	problems := []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(p, claim, ev), ns, problems)
+	want := "; claim files-data is Pending: FailedBinding: no persistent volumes available for this claim and no storage class is set (it names no storage class, and the cluster had no default one when it was made: set spec.pvc.storageClass"
+	if got := problems[0].Detail; !strings.Contains(got, want) {
+		t.Errorf("explained = %q\nwant it to hold %q", got, want)
+	}
+}
+
 // TestExplainUnhealthy: a running container failing its readiness probe
 // is said with the probe and the kubelet's Unhealthy event, and a 404 with
 // the spec field that fixes it (an app-developer audit: "its readiness
