@@ -32,32 +32,9 @@ type ChangeOptions struct {
 // scale and rollout restart have it, which shows the same.
 func (o *ChangeOptions) addDiffFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.diff, "diff", false, "Show what the change would do (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change")
-	cmd.Flags().VarPF(changeDryRun{&o.diff}, "dry-run", "", `The same as --diff ("server" or "client": both dry-run the change on the server and show it; "none" runs it)`).NoOptDefVal = "server"
+	addDryRunFlag(cmd.Flags(), `The same as --diff ("server" or "client": both dry-run the change on the server and show it)`, dryRunServer, nil,
+		func(s string) { o.diff = s != dryRunNone })
 }
-
-// changeDryRun is --dry-run=none|client|server of scale and restart.
-type changeDryRun struct{ diff *bool }
-
-func (f changeDryRun) String() string {
-	if f.diff != nil && *f.diff {
-		return "server"
-	}
-	return "none"
-}
-
-func (f changeDryRun) Set(s string) error {
-	switch s {
-	case "server", "client", "true":
-		*f.diff = true
-	case "none", "false":
-		*f.diff = false
-	default:
-		return fmt.Errorf(`%q: use "server" (or bare --dry-run), "client" or "none"`, s)
-	}
-	return nil
-}
-
-func (f changeDryRun) Type() string { return "string" }
 
 // NewCmdScale returns "kubectl zz scale APP --replicas N".
 func NewCmdScale(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {

@@ -2,47 +2,60 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/pflag"
 )
 
-// dryRunFlag is a command's --dry-run as kubectl writes it: "client" (or
-// bare --dry-run, or true) does what the command's dry run does, "none"
-// (or false) runs it; "server" is refused with what does that here.
+// Dry-run strategies, as kubectl spells them.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
+// dryRunFlag is a command's --dry-run as kubectl writes it: "none",
+// "client" or "server"; bare --dry-run (and "true") is the command's own
+// dry run, "false" none. One parser for every command (three had three
+// meanings of a bare --dry-run and of "true": a code review).
 type dryRunFlag struct {
-	on     *bool
-	server string // why "server" is not this command's, and what to use
+	value string
+	// bare is what bare --dry-run means here.
+	bare string
+	// instead says, for a strategy this command has not, what does it.
+	instead map[string]string
+	set     func(string)
 }
 
-// addDryRun registers --dry-run on fs for on.
+// addDryRunFlag registers --dry-run on fs: set is called with the strategy
+// given; instead names the strategies the command has not.
+func addDryRunFlag(fs *pflag.FlagSet, usage, bare string, instead map[string]string, set func(string)) {
+	f := &dryRunFlag{value: dryRunNone, bare: bare, instead: instead, set: set}
+	fs.VarPF(f, "dry-run", "", fmt.Sprintf(`%s (bare --dry-run is %q; "none" runs it)`, usage, bare)).NoOptDefVal = bare
+}
+
+// addDryRun is --dry-run of a command whose dry run is client-side only:
+// on is whether it is asked; server names what does a server-side one.
 func addDryRun(fs *pflag.FlagSet, on *bool, usage, server string) {
-	fs.VarPF(dryRunFlag{on, server}, "dry-run", "", usage+` ("client"; "none" runs it; bare --dry-run is "client", as kubectl's)`).NoOptDefVal = "client"
+	addDryRunFlag(fs, usage, dryRunClient, map[string]string{dryRunServer: server}, func(s string) { *on = s == dryRunClient })
 }
 
-func (f dryRunFlag) String() string {
-	if f.on != nil && *f.on {
-		return "client"
-	}
-	return "none"
-}
+func (f *dryRunFlag) String() string { return f.value }
 
-func (f dryRunFlag) Set(s string) error {
-	switch s {
-	case "client":
-		*f.on = true
-	case "none":
-		*f.on = false
-	case "server":
-		return fmt.Errorf(`"server" is not this command's dry run: %s`, f.server)
-	default:
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			return fmt.Errorf(`%q: use "client" (or bare --dry-run) or "none"`, s)
-		}
-		*f.on = v
+func (f *dryRunFlag) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err == nil {
+		s = map[bool]string{true: f.bare, false: dryRunNone}[b]
 	}
+	if !slices.Contains([]string{dryRunNone, dryRunClient, dryRunServer}, s) {
+		return fmt.Errorf(`%q: use "none", "client" or "server" (bare --dry-run is %q)`, s, f.bare)
+	}
+	if why, ok := f.instead[s]; ok {
+		return fmt.Errorf(`%q is not this command's dry run: %s`, s, why)
+	}
+	f.value = s
+	f.set(s)
 	return nil
 }
 
-func (f dryRunFlag) Type() string { return "string" }
+func (f *dryRunFlag) Type() string { return "string" }

@@ -68,7 +68,8 @@ patch them (cluster admins), which tenants do not have.`
 		ValidArgsFunction: completeGPUCards(configFlags, on),
 		RunE:              runOptions(o),
 	}
-	cmd.Flags().StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (print what would change) or "server" (the API server checks the change and stores nothing)`)
+	addDryRunFlag(cmd.Flags(), `"client" (print what would change) or "server" (the API server checks the change and stores nothing)`, dryRunClient, nil,
+		func(s string) { o.DryRun = s })
 	return cmd
 }
 
@@ -80,13 +81,9 @@ func (o *GPUCordonOptions) Complete(args []string) error {
 	return err
 }
 
-// Validate checks the flags; it does no I/O.
-func (o *GPUCordonOptions) Validate() error {
-	if !slices.Contains([]string{"none", "client", "server"}, o.DryRun) {
-		return fmt.Errorf(`--dry-run %q: use "none", "client" or "server"`, o.DryRun)
-	}
-	return nil
-}
+// Validate checks the flags; it does no I/O (--dry-run is checked as it
+// is parsed).
+func (o *GPUCordonOptions) Validate() error { return nil }
 
 // Run edits the node's cordon list, retrying on a conflicting write.
 func (o *GPUCordonOptions) Run(cmd *cobra.Command) error {

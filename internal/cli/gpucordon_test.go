@@ -34,7 +34,7 @@ func TestGPUCordon(t *testing.T) {
 			t.Fatalf("%v: %q, %v (%s); want %q", args, out, err, stderr, want)
 		}
 	}
-	run("node/gpu-1 card 0 (GPU-A) cordoned (dry run)", "gpu", "cordon", "gpu-1", "0", "--dry-run=client")
+	run("node/gpu-1 card 0 (GPU-A) cordoned (dry run)", "gpu", "cordon", "gpu-1", "0", "--dry-run") // bare: client, as kubectl
 	if v, ok := annotation(); ok {
 		t.Fatalf("a client dry run wrote %q", v)
 	}
@@ -69,7 +69,7 @@ func TestGPUCordon(t *testing.T) {
 	}{
 		{[]string{"gpu", "cordon", "gpu-1", "7"}, `node gpu-1: no card "7"; its cards are 0 (GPU-A)`},
 		{[]string{"gpu", "cordon", "gpu-1"}, "requires at least 2 arg(s)"},
-		{[]string{"gpu", "cordon", "gpu-1", "0", "--dry-run=maybe"}, `--dry-run "maybe": use "none", "client" or "server"`},
+		{[]string{"gpu", "cordon", "gpu-1", "0", "--dry-run=maybe"}, `"maybe": use "none", "client" or "server" (bare --dry-run is "client")`},
 		{[]string{"gpu", "cordon", "nope", "0"}, `nodes "nope" not found`},
 		{[]string{"gpu", "cordon", "gpu-1", "0", "--context", "a,b"}, "one cluster at a time"},
 	} {
