@@ -67,10 +67,12 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		return nil
 	})
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 {
+		if len(args) > 0 && cmd.Name() != "status" {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return apps(cmd, args, toComplete)
+		// status takes several: the ones not named yet.
+		names, dir := apps(cmd, args, toComplete)
+		return slices.DeleteFunc(names, func(n cobra.Completion) bool { return slices.Contains(args, n) }), dir
 	}
 }
 

@@ -342,6 +342,10 @@ func TestCompleteRevisionsAndKeptApps(t *testing.T) {
 	if out, _, err := zz("__complete", "rollback", ""); err != nil || !strings.HasPrefix(out, "cart\nshop\n:4\n") {
 		t.Errorf("apps with records only: %v\n%q", err, out)
 	}
+	// status takes several apps: the ones not named yet.
+	if out, _, err := zz("__complete", "status", "shop", ""); err != nil || !strings.HasPrefix(out, "cart\n:4\n") {
+		t.Errorf("status shop <TAB>: %v\n%q", err, out)
+	}
 }
 
 // TestCompleteCanariesAndDeployments: promote and abort complete the apps

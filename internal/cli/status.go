@@ -31,7 +31,10 @@ import (
 
 // StatusOptions is kubectl zz status and kubectl zz list.
 type StatusOptions struct {
-	App           string
+	App string
+	// Apps are the apps named when several are (kubectl get a b): the
+	// namespace is read and they are kept, in the order given.
+	Apps          []string
 	Watch         bool
 	Interval      time.Duration
 	AllNamespaces bool
@@ -66,7 +69,7 @@ probe, a quota that refuses pods).`
 func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := newStatusOptions(f, streams, false)
 	cmd := &cobra.Command{
-		Use:   "status [APP]",
+		Use:   "status [APP...]",
 		Short: "Show how apps are doing, and why pods are not ready",
 		Long:  statusLong,
 		Example: `  kubectl zz status shop
@@ -77,7 +80,6 @@ func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
   kubectl zz status shop -o jsonpath='{.items[0].health}'
   # the app shop in every namespace that has one
   kubectl zz status shop -A`,
-		Args:              atMostOneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
@@ -123,12 +125,17 @@ func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 
 // Complete takes the app name and connects to every --context.
 func (o *StatusOptions) Complete(args []string) error {
-	if len(args) == 1 {
-		app, err := appArg(args[0])
+	for _, arg := range args {
+		app, err := appArg(arg)
 		if err != nil {
 			return err
 		}
-		o.App = app
+		if !slices.Contains(o.Apps, app) {
+			o.Apps = append(o.Apps, app)
+		}
+	}
+	if len(o.Apps) == 1 {
+		o.App, o.Apps = o.Apps[0], nil
 	}
 	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)
@@ -141,8 +148,8 @@ func (o *StatusOptions) Validate() error {
 		return fmt.Errorf("--interval must be positive, got %s", o.Interval)
 	}
 	if o.Selector != "" {
-		if o.App != "" {
-			return fmt.Errorf("--selector picks apps; with the app %s named, drop it", o.App)
+		if named := cmp.Or(o.App, strings.Join(o.Apps, ", ")); named != "" {
+			return fmt.Errorf("--selector picks apps; with the apps named (%s), drop it", named)
 		}
 		if _, err := labels.Parse(o.Selector); err != nil {
 			return fmt.Errorf("--selector %q: %w", o.Selector, err)
@@ -297,6 +304,23 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 	return u, nil
 }
 
+// named keeps the statuses of the apps called names, in that order, and
+// says which names no status has.
+func named(apps []*deploy.AppStatus, names []string) (kept []*deploy.AppStatus, missing []string) {
+	for _, name := range names {
+		found := false
+		for _, st := range apps {
+			if st.App == name {
+				kept, found = append(kept, st), true
+			}
+		}
+		if !found {
+			missing = append(missing, name)
+		}
+	}
+	return kept, missing
+}
+
 // readNamespace is the namespace status reads in t: t's, or every one
 // with -A.
 func (o *StatusOptions) readNamespace(t target) string {
@@ -347,7 +371,20 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			errs = append(errs, contextErr(t.context, err))
 			continue
 		}
-		if len(apps) == 0 && o.print.table() {
+		if len(o.Apps) > 0 {
+			// As kubectl get a b: what is found is shown, each name
+			// found nowhere an error.
+			var missing []string
+			apps, missing = named(apps, o.Apps)
+			for _, app := range missing {
+				if o.AllNamespaces {
+					errs = append(errs, contextErr(t.context, deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", app)))
+				} else {
+					errs = append(errs, contextErr(t.context, deploy.NoApp(t.namespace, app)))
+				}
+			}
+		}
+		if len(apps) == 0 && o.print.table() && len(o.Apps) == 0 {
 			where := "namespace " + t.namespace
 			if o.AllNamespaces {
 				where = "any namespace"

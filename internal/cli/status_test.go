@@ -99,6 +99,14 @@ func TestStatusAndList(t *testing.T) {
 			"", "a/shop: " + unbalanced,
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
+		// Several names, as kubectl get a b: in the order given.
+		{args: []string{"status", "shop", "cart", "shop"}, want: []string{
+			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"", unbalanced, "cart is Degraded:",
+			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+		}},
 		{args: []string{"list", "-A"}, want: []string{
 			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
 			"ns-a cart 1 1.0 1/2 - Degraded 10m",
@@ -127,6 +135,13 @@ func TestStatusAndList(t *testing.T) {
 		})
 	}
 
+	// A name found nowhere fails the command after what was found is shown.
+	if out, _, err := zz("status", "shop", "nosuch"); err == nil || !strings.Contains(err.Error(), "no app nosuch in namespace ns-a") || !strings.Contains(out, "alice") {
+		t.Errorf("status shop nosuch: %v\n%s", err, out)
+	}
+	if _, _, err := zz("status", "shop", "cart", "-l", "zz.io/version=1.0"); err == nil || !strings.Contains(err.Error(), "with the apps named (shop, cart), drop it") {
+		t.Errorf("names and a selector: %v", err)
+	}
 	if _, _, err := zz("status", "nosuch", "-A"); err == nil || !strings.Contains(err.Error(), "no app nosuch in any namespace") {
 		t.Errorf("status nosuch -A: %v", err)
 	}
