@@ -65,7 +65,7 @@ why each pod is not, in the words deploy uses (Unschedulable with the scheduler'
 message, ImagePullBackOff, CrashLoopBackOff with the exit code, a failing readiness
 probe, a quota that refuses pods).`
 
-// NewCmdStatus returns "kubectl zz status [APP]".
+// NewCmdStatus returns "kubectl zz status [APP...]".
 func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := newStatusOptions(f, streams, false)
 	cmd := &cobra.Command{
