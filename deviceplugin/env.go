@@ -2,11 +2,19 @@ package deviceplugin
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// xlaDefaultFraction is the share of a card JAX preallocates by default;
+// xlaHeadroom the part of the pod's share it is told to take instead.
+const (
+	xlaDefaultFraction = 0.75
+	xlaHeadroom        = 0.85
 )
 
 // Env is the zz env a container gets for its assignment, whatever the
@@ -15,9 +23,30 @@ import (
 // memory per device ordinal inside the container, and one thread share for
 // all its cards, the smallest of its memory shares (so it never gets more
 // compute than memory on any card).
+//
+// A pod sharing a card also gets the ML frameworks' memory knobs at its
+// share, the smallest over its cards: JAX preallocates 75% of the card
+// and TensorFlow all of it by default, over a smaller share, so a job was
+// killed for over-request after the grace (an ML-engineer audit). They are
+// defaults: the container's own env comes after the device plugin's in the
+// kubelet's list, and the last one wins.
 func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]string {
 	env := map[string]string{
 		contract.EnvGPUMemLimitMiB: strconv.FormatInt(a.MemMiB, 10),
+	}
+	share := 1.0
+	for _, u := range a.UUIDs {
+		if total := cardMiB[u]; total > 0 {
+			share = min(share, float64(a.MemMiB)/float64(total))
+		}
+	}
+	if share < 1 {
+		env[contract.EnvTFAllowGrowth] = "true"
+	}
+	if share < xlaDefaultFraction {
+		// Below the share, by the CUDA context's few hundred MiB, which the
+		// device plugin counts against the pod too.
+		env[contract.EnvXLAMemFraction] = strconv.FormatFloat(max(0.01, math.Floor(share*xlaHeadroom*100)/100), 'f', 2, 64)
 	}
 	if !mps {
 		return env

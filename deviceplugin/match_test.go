@@ -134,11 +134,28 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestEnv: the limit, the frameworks' knobs at the smallest share of the
+// pod's cards (none for a whole card), the MPS limits.
 func TestEnv(t *testing.T) {
 	a := &gpushare.Assignment{UUIDs: []string{"GPU-a", "GPU-b"}, MemMiB: 4096}
 	env := Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, false)
-	if env[contract.EnvGPUMemLimitMiB] != "4096" || len(env) != 1 {
+	// 4096 of 40960 is 0.1 of the larger card: 0.085 of it, floored.
+	if env[contract.EnvGPUMemLimitMiB] != "4096" || env[contract.EnvXLAMemFraction] != "0.08" || env[contract.EnvTFAllowGrowth] != "true" || len(env) != 3 {
 		t.Fatalf("env = %v", env)
+	}
+	for _, tt := range []struct {
+		mem, card    int64
+		xla, tfGrows string
+	}{
+		{mem: 40960, card: 40960},                  // a whole card: the frameworks' defaults fit
+		{mem: 32768, card: 40960, tfGrows: "true"}, // 0.8: JAX's 75% fits
+		{mem: 20480, card: 40960, xla: "0.42", tfGrows: "true"},
+		{mem: 256, card: 81920, xla: "0.01", tfGrows: "true"}, // never 0
+	} {
+		env := Env(&gpushare.Assignment{UUIDs: []string{"GPU-a"}, MemMiB: tt.mem}, map[string]int64{"GPU-a": tt.card}, false)
+		if env[contract.EnvXLAMemFraction] != tt.xla || env[contract.EnvTFAllowGrowth] != tt.tfGrows {
+			t.Errorf("%d of %d MiB: env = %v, want XLA fraction %q, TF growth %q", tt.mem, tt.card, env, tt.xla, tt.tfGrows)
+		}
 	}
 	env = Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, true)
 	if env[contract.EnvMPSPinnedMemLimit] != "0=4096M,1=4096M" || env[contract.EnvMPSThreadPercentage] != "10" {

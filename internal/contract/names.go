@@ -137,6 +137,11 @@ const (
 	// the limit (device plugin MPS mode).
 	EnvMPSPinnedMemLimit   = "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"
 	EnvMPSThreadPercentage = "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"
+	// EnvXLAMemFraction and EnvTFAllowGrowth are the ML frameworks' own
+	// memory knobs, set to a share of a card: JAX preallocates 75% of the
+	// card and TensorFlow all of it unless told otherwise.
+	EnvXLAMemFraction = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+	EnvTFAllowGrowth  = "TF_FORCE_GPU_ALLOW_GROWTH"
 	// EnvNumCPUs is the container's CPU limit rounded up, injected by the webhook.
 	EnvNumCPUs = "NUM_CPUS"
 	// VisibleDevicesVoid is EnvVisibleDevices' value when the device plugin
