@@ -160,6 +160,11 @@ type Spec struct {
 	// readiness check. Default none (java: 3m), so liveness may restart an
 	// app that is not up within about a minute.
 	StartupTimeout string `json:"startupTimeout,omitempty"`
+	// Rollout is how a new version replaces the pods: surge (default:
+	// the new pods start beside the old ones, which serve until they are
+	// ready) or replace (an old pod goes first: no room for an extra pod is
+	// needed, which a GPU app on packed cards lacks).
+	Rollout string `json:"rollout,omitempty"`
 	// ServiceAccount is the pods' ServiceAccount (its token, cloud
 	// workload identity); default the namespace's default.
 	ServiceAccount string `json:"serviceAccount,omitempty"`
@@ -234,6 +239,12 @@ type Service struct {
 	// LoadBalancerSourceRanges are the CIDRs a LoadBalancer admits.
 	LoadBalancerSourceRanges []string `json:"loadBalancerSourceRanges,omitempty"`
 }
+
+// Rollouts (spec.rollout).
+const (
+	RolloutSurge   = "surge"
+	RolloutReplace = "replace"
+)
 
 // Service types and external traffic policies, as Kubernetes spells them.
 const (

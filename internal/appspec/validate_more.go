@@ -189,6 +189,7 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.gpuModels("spec.gpuModels", s.GPUModels, gpu)
 	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
 	v.startup(s)
+	v.rollout(s)
 	v.identity(s)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
@@ -213,6 +214,15 @@ func (v *validator) startup(s *Spec) {
 		v.add("spec.startupTimeout", fmt.Sprintf("%q is not a positive duration in whole seconds", g), "use e.g. 5m or 90s")
 	case d > MaxStartupTimeout:
 		v.add("spec.startupTimeout", fmt.Sprintf("%s is more than %s", g, MaxStartupTimeout), "use at most "+MaxStartupTimeout.String()+": a pod that takes longer is better restarted")
+	}
+}
+
+// rollout checks spec.rollout.
+func (v *validator) rollout(s *Spec) {
+	switch s.Rollout {
+	case "", RolloutSurge, RolloutReplace:
+	default:
+		v.add("spec.rollout", fmt.Sprintf("%q is not a rollout", s.Rollout), "use surge (new pods start beside the old ones) or replace (an old pod goes first: no extra room needed)")
 	}
 }
 

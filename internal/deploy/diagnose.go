@@ -58,6 +58,9 @@ type Problem struct {
 	// kubelet's Unhealthy event says how (a 404, a refused connection),
 	// which ExplainStarting adds.
 	Unhealthy string
+	// GPUWaits says the pod asks for GPU memory and no node has room for
+	// it: a rollout's extra pod (surge) may be what needs the room.
+	GPUWaits bool
 	// Claims are the pod's volume claims when the scheduler waits for them
 	// to bind: the claim's own Warning event says why (no storage class, a
 	// provisioner's refusal), which ExplainStarting adds.
@@ -99,6 +102,8 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				p.Detail += extenderDown(c.Message)
 			} else {
 				p.Detail += GPUAskHint(pod, c.Message)
+				_, err := gpushare.PodRequest(pod)
+				p.GPUWaits = err == nil
 			}
 			if strings.Contains(c.Message, "unbound") && strings.Contains(c.Message, "PersistentVolumeClaims") {
 				for _, v := range pod.Spec.Volumes {

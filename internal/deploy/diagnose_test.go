@@ -321,6 +321,36 @@ func TestExplainStarting(t *testing.T) {
 	}
 }
 
+// TestSurgeHint: a rollout whose extra pod waits for GPU memory while the
+// old pods run says so, and how to roll without it; with no surge, or no
+// old pod left, it does not.
+func TestSurgeHint(t *testing.T) {
+	waiting := pod(corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: "Unschedulable", Message: "0/8 nodes are available: 1 largest free card 12288 MiB < 20480 MiB asked."}}}, "")
+	waiting.Labels[contract.LabelTrack] = contract.TrackStable
+	waiting.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+		contract.ResourceGPUMem: resource.MustParse("20Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}
+	for _, tt := range []struct {
+		name         string
+		surge        intstr.IntOrString
+		replicas, up int32
+		want         bool
+	}{
+		{"surge beside the old pod", intstr.FromString("25%"), 2, 1, true},
+		{"replace", intstr.FromInt32(0), 1, 0, false},
+		{"no old pod", intstr.FromString("25%"), 1, 1, false},
+	} {
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+			Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge}}},
+			Status: appsv1.DeploymentStatus{Replicas: tt.replicas, UpdatedReplicas: tt.up}}
+		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s")
+		if got := strings.Contains(err.Error(), "the pod that waits for GPU memory is the rollout's extra one (surge)"); got != tt.want {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
 // TestExplainUnboundClaim: a pod the scheduler holds for its unbound claim
 // says the claim's phase and Warning event, and the spec field, where the
 // scheduler said only "unbound immediate PersistentVolumeClaims" (an

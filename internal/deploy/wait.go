@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -331,6 +332,9 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 	if s := Summary(problems); s != "" {
 		msg += ": " + s
 	}
+	if slices.ContainsFunc(problems, func(p Problem) bool { return p.GPUWaits }) {
+		msg += surgeHint(ctx, c, ns, app)
+	}
 	for _, p := range problems {
 		if p.Reason == ReasonCrashLoop {
 			of := p.Pod
@@ -342,6 +346,20 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrRolloutFailed, msg)
+}
+
+// surgeHint says, for a Deployment whose rollout waits for GPU memory
+// while its old pods run, that the waiting pod is the rollout's extra one
+// and how to roll without it: the scheduler's "largest free card ... <
+// asked" read as a full cluster, where the running pod's own memory would
+// have done (an ML-engineer audit).
+func surgeHint(ctx context.Context, c kubernetes.Interface, ns, name string) string {
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxSurge == nil ||
+		d.Spec.Strategy.RollingUpdate.MaxSurge.String() == "0" || d.Status.Replicas <= d.Status.UpdatedReplicas {
+		return ""
+	}
+	return fmt.Sprintf("\nthe pod that waits for GPU memory is the rollout's extra one (surge): the running pods keep theirs until it is ready; spec.rollout: replace takes an old pod down first and gives its memory to the new one (or free memory: kubectl zz gpu --fit pod/NAME -n %s)", ns)
 }
 
 // podSelector selects the pods of Deployment name: a canary's

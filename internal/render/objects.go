@@ -198,6 +198,18 @@ func (r *renderer) deployment() *appsv1.Deployment {
 			Template: r.podTemplate(),
 		},
 	}
+	if r.s.Rollout == appspec.RolloutReplace {
+		// An old pod goes first, a quarter of them at a time (at least
+		// one): its room (a GPU app's card memory) goes to the new one.
+		n := ptr.Deref(r.s.Replicas, 1)
+		if h := r.s.HPA; h != nil {
+			n = h.Min
+		}
+		d.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{
+			MaxSurge:       ptr.To(intstr.FromInt32(0)),
+			MaxUnavailable: ptr.To(intstr.FromInt32(max(1, n/4))),
+		}
+	}
 	if p := r.s.PVC; p != nil && p.AccessMode == appspec.AccessModeOnce {
 		// One node mounts the volume: a surge pod placed on another would
 		// wait on it for good (Multi-Attach), so the old pod goes first, as
