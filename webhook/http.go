@@ -318,6 +318,22 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	return m
 }
 
+// ReadyGauge is zz_webhook_ready: 1 while ready answers no error, the
+// condition of /readyz. An unready webhook is out of its Service's
+// endpoints while its /metrics still answers (up is 1), so ZZWebhookDown
+// needs this to see that no replica can take a review.
+func ReadyGauge(ready func() (string, error)) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_webhook_ready",
+		Help: "1 when the webhook is ready to answer reviews (its /readyz answers 200), else 0.",
+	}, func() float64 {
+		if _, err := ready(); err != nil {
+			return 0
+		}
+		return 1
+	})
+}
+
 func (m *Metrics) observe(result string, start time.Time) {
 	m.Reviews.WithLabelValues(result).Inc()
 	m.Latency.WithLabelValues(result).Observe(time.Since(start).Seconds())

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
 )
@@ -380,5 +382,47 @@ func TestMutateAnswersCheckProbe(t *testing.T) {
 				t.Errorf("probe answered %v, want %v: warnings %q", answered, tc.want, resp.Warnings)
 			}
 		})
+	}
+}
+
+// TestReadinessGauges: zz_webhook_ready follows /readyz, and
+// zz_webhook_policy_last_update_valid is 0 while the ConfigMap's latest
+// version is refused or deleted, though the running webhook keeps its
+// last valid policy (the next one started would have none: an SRE audit
+// saw every opted-in pod refused with no alert).
+func TestReadinessGauges(t *testing.T) {
+	s := NewPolicyStore(types.NamespacedName{Namespace: ownNamespace, Name: "policy"}, nil)
+	valid := func() float64 {
+		t.Helper()
+		return testutil.ToFloat64(s.Collectors()[1])
+	}
+	ready := ReadyGauge(s.Ready)
+	if got := testutil.ToFloat64(ready); got != 0 || valid() != 1 {
+		t.Fatalf("before any policy: ready %v, last update valid %v; want 0, 1", got, valid())
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ownNamespace, Name: "policy", ResourceVersion: "1"},
+		Data: map[string]string{contract.PolicyKey: "largestGPUCard: 40Gi\n"}}
+	bad := cm.DeepCopy()
+	bad.ResourceVersion, bad.Data[contract.PolicyKey] = "2", "bogusKey: [\n"
+	// A webhook started on an invalid policy: unready, and the update refused.
+	fresh := NewPolicyStore(s.Source, nil)
+	_ = fresh.Set(t.Context(), bad)
+	if r, v := testutil.ToFloat64(ReadyGauge(fresh.Ready)), testutil.ToFloat64(fresh.Collectors()[1]); r != 0 || v != 0 {
+		t.Fatalf("started on an invalid policy: ready %v, last update valid %v; want 0, 0", r, v)
+	}
+	for _, step := range []struct {
+		name         string
+		do           func()
+		ready, valid float64
+	}{
+		{"valid", func() { _ = s.Set(t.Context(), cm) }, 1, 1},
+		{"refused", func() { _ = s.Set(t.Context(), bad) }, 1, 0},
+		{"fixed", func() { _ = s.Set(t.Context(), cm) }, 1, 1},
+		{"deleted", func() { s.Deleted(t.Context()) }, 1, 0},
+	} {
+		step.do()
+		if r, v := testutil.ToFloat64(ready), valid(); r != step.ready || v != step.valid {
+			t.Errorf("%s: ready %v, last update valid %v; want %v, %v", step.name, r, v, step.ready, step.valid)
+		}
 	}
 }
