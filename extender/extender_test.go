@@ -122,10 +122,10 @@ func TestFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		pod     *corev1.Pod
-		pass    []string
-		failed  map[string]string
+		name   string
+		pod    *corev1.Pod
+		pass   []string
+		failed map[string]string
 		// invalid: the pod's request cannot be read; every node is
 		// refused with this reason (not an Error of the call).
 		invalid string
