@@ -855,16 +855,20 @@ func routedPending(s *State, now time.Time) []Result {
 		return []Result{unreadable(GroupScheduler, name, s.RoutedPendingErr)}
 	}
 	untried := untriedOf(s.RoutedPending, now)
-	var failed []string
-	why := ""
+	// A SchedulerError is the extender not answering (transport, 5xx:
+	// the install's fault) or a pod the scheduler cannot read (its own:
+	// one tenant's typo must not fail the install, an SRE audit).
+	var failed, refused []string
+	why, podWhy := "", ""
 	for i := range s.RoutedPending {
 		p := &s.RoutedPending[i]
-		// An extender that does not answer fails the pod (SchedulerError),
-		// which is a verdict, not a wait for room.
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonSchedulerError {
-				failed = append(failed, p.Namespace+"/"+p.Name)
-				why = c.Message
+				if extenderUnreachable(c.Message) {
+					failed, why = append(failed, p.Namespace+"/"+p.Name), c.Message
+				} else {
+					refused, podWhy = append(refused, p.Namespace+"/"+p.Name), c.Message
+				}
 			}
 		}
 	}
@@ -877,12 +881,22 @@ func routedPending(s *State, now time.Time) []Result {
 			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down (GPU pods excepted: only %s gives cards)",
 				contract.SchedulerName, contract.SchedulerName, contract.SchedulerName)}}
 	}
+	var out []Result
 	if len(failed) > 0 {
 		slices.Sort(failed)
-		return []Result{{Group: GroupScheduler, Name: name, Status: Fail,
+		out = append(out, Result{Group: GroupScheduler, Name: name, Status: Fail,
 			Detail: fmt.Sprintf("%s%s failed to schedule with an error (%s): %s", more, count(len(failed), "pod"), listSome(failed), why),
 			Hint: fmt.Sprintf("is the zz extender answering? kubectl -n %s logs deployment/%s -c zz-extender",
-				contract.SystemNamespace, contract.SchedulerName)}}
+				contract.SystemNamespace, contract.SchedulerName)})
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		out = append(out, Result{Group: GroupScheduler, Name: name, Status: Warn,
+			Detail: fmt.Sprintf("%s could not be scheduled for a reason of its own (%s): %s", count(len(refused), "pod"), listSome(refused), podWhy),
+			Hint:   "the pod's owner fixes it (kubectl describe pod says the same); the extender answers"})
+	}
+	if len(out) > 0 {
+		return out
 	}
 	if waiting == 0 && !schedulerInstalled(s) {
 		return nil
@@ -892,6 +906,25 @@ func routedPending(s *State, now time.Time) []Result {
 		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
 	}
 	return []Result{r}
+}
+
+// extenderUnreachable reports whether a SchedulerError's message is
+// kube-scheduler failing to call an extender (the connection, a timeout,
+// an answer other than 200) rather than an answer about the pod. The
+// condition holds only the message, so it is read as text: these are
+// kube-scheduler's own wordings (its HTTPExtender, net/http, net).
+func extenderUnreachable(msg string) bool {
+	for _, s := range []string{
+		"with extender at URL", // a status other than 200
+		"connection refused", "connection reset", "no such host", "no route to host",
+		"context deadline exceeded", "Client.Timeout exceeded", "i/o timeout", "EOF",
+		"zz-extender is not ready", // its 503 while its caches sync
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // overAllocated fails on a card that holds more memory than it has: the

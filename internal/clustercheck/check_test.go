@@ -288,6 +288,23 @@ func TestProblems(t *testing.T) {
 			return p
 		}(), routedPod("full", "train", time.Hour, true)), Fail,
 			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): Post "http://127.0.0.1:8890/gpu/filter": connection refused`},
+		// A tenant's typo (the extender refuses such a pod on every node
+		// now, but an older one answered an Error): the pod's fault, a
+		// warning naming it, not a failed install.
+		{"a pod the extender cannot read", withPods(func() *corev1.Pod {
+			p := routedPod("typo", "default", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `annotation zz.io/gpu-policy: GPU policy "bestfitt" is unknown; use "binpack", "bestfit" or "spread"`
+			return p
+		}(), routedPod("full", "train", time.Hour, true)), Warn,
+			`warn scheduler configuration | pods routed to zz-scheduler: 1 pod could not be scheduled for a reason of its own (default/typo): annotation zz.io/gpu-policy: GPU policy "bestfitt" is unknown`},
+		{"the extender answering 503", withPods(func() *corev1.Pod {
+			p := routedPod("gpu", "ml", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `failed filter with extender at URL http://127.0.0.1:8890/gpu/filter, code 503`
+			return p
+		}()), Fail,
+			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): failed filter with extender at URL`},
 		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
 			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
 		{"a typo in the policy's scheduler", func(objs []runtime.Object) []runtime.Object {
