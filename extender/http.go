@@ -135,6 +135,21 @@ const (
 	resultInvalid = "invalid"
 )
 
+// ReadyGauge is zz_extender_ready: 1 while ready answers no error, the
+// condition of /readyz (the caches synced). Before, every verb answers 503
+// while /metrics answers (up is 1), so ZZExtenderDown needs it.
+func ReadyGauge(ready func() error) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_extender_ready",
+		Help: "1 when the extender answers its verbs (its /readyz answers 200: caches synced), else 0.",
+	}, func() float64 {
+		if ready() != nil {
+			return 0
+		}
+		return 1
+	})
+}
+
 // observe records one call's latency and outcome.
 func (h *Handler) observe(verb string, start time.Time, err *error) {
 	result := resultOK

@@ -94,3 +94,15 @@ func TestRecentUIDs(t *testing.T) {
 		t.Fatalf("after the ring turned: seen %v", r.seen)
 	}
 }
+
+func TestReadyGauge(t *testing.T) {
+	var err error
+	g := ReadyGauge(func() error { return err })
+	if v := testutil.ToFloat64(g); v != 1 {
+		t.Errorf("ready: %v", v)
+	}
+	err = fmt.Errorf("informer caches have not synced yet")
+	if v := testutil.ToFloat64(g); v != 0 {
+		t.Errorf("not synced: %v", v)
+	}
+}
