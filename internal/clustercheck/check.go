@@ -114,6 +114,9 @@ type State struct {
 	// counted.
 	OverAllocated []string
 	LedgerErr     error
+	// OnMissingCards are the pods holding memory on a card their node no
+	// longer lists (gpuinspect.Snapshot.OnMissingCards).
+	OnMissingCards []string
 	// GPUDefaultPool is where the policy places GPU pods that name no pool
 	// (inject.Policy.GPUDefaultPool; nil: nowhere).
 	GPUDefaultPool *inject.DefaultPool
@@ -276,6 +279,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 				s.LedgerErr = err
 			} else {
 				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
+				s.OnMissingCards = snap.OnMissingCards
 			}
 		}
 		if probes.AsNode != nil && len(nodes.Items) > 0 {
@@ -806,6 +810,27 @@ func untriedOf(pods []corev1.Pod, now time.Time) []string {
 	return out
 }
 
+// waitingDetail says how many pods wait on no node: those a scheduler
+// judged (a PodScheduled condition), and those too new to have been (under
+// deploy.UntriedAfter): all were said "judged" (an admin audit, with
+// zz-scheduler dead).
+func waitingDetail(pods []corev1.Pod, untried int, more string) string {
+	judged := 0
+	for i := range pods {
+		if slices.ContainsFunc(pods[i].Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled }) {
+			judged++
+		}
+	}
+	fresh := len(pods) - untried - judged
+	switch {
+	case fresh <= 0:
+		return fmt.Sprintf("%s%s on no node, each judged by it", more, count(judged, "pod"))
+	case judged == 0:
+		return fmt.Sprintf("%s%s on no node, created in the last %s: not judged yet", more, count(fresh, "pod"), duration.HumanDuration(deploy.UntriedAfter))
+	}
+	return fmt.Sprintf("%s%s on no node: %d judged by it, %d created in the last %s, not judged yet", more, count(judged+fresh, "pod"), judged, fresh, duration.HumanDuration(deploy.UntriedAfter))
+}
+
 // atLeast prefixes a count read from a list cut at maxRoutedPending.
 func atLeast(more bool) string {
 	if more {
@@ -836,7 +861,7 @@ func otherSchedulers(s *State, now time.Time) []Result {
 				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried), by)
 			r.Hint = fmt.Sprintf("if the name is a typo, fix it in ConfigMap %s, then delete those pods a controller owns to have them replaced (a pod's scheduler cannot change)", s.PolicySource)
 		case len(o.Pending) > 0:
-			r.Detail = fmt.Sprintf("%s%s on no node, each judged by it; %s", more, count(len(o.Pending), "pod"), by)
+			r.Detail = waitingDetail(o.Pending, 0, more) + "; " + by
 		default:
 			r.Detail = "no pod waits for it; " + by
 		}
@@ -903,7 +928,7 @@ func routedPending(s *State, now time.Time) []Result {
 	}
 	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}
 	if waiting > 0 {
-		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
+		r.Detail = waitingDetail(s.RoutedPending, len(untried), more) + " (kubectl zz status says why in its namespace)"
 	}
 	return []Result{r}
 }
@@ -947,7 +972,16 @@ func overAllocated(s *State) []Result {
 		r.Detail += strings.Join(s.OverAllocated, "; ")
 		r.Hint = "kubectl zz gpu NODE -o wide; move pods off the card (delete the latest) until it fits, and check the node's device plugin and inventory"
 	}
-	return []Result{r}
+	out := []Result{r}
+	if len(s.OnMissingCards) > 0 {
+		// A card the node stopped listing (a reset, a fault) under running
+		// pods: the ledger keeps their memory held, but only kubectl zz gpu
+		// said so (an admin audit saw check green, all cards healthy).
+		out = append(out, Result{Group: GroupGPUNodes, Name: "GPU pods on cards their node lists", Status: Warn,
+			Detail: fmt.Sprintf("%s on a card its node no longer lists: %s", map[bool]string{true: "1 pod holds memory", false: fmt.Sprintf("%d pods hold memory", len(s.OnMissingCards))}[len(s.OnMissingCards) == 1], listSome(s.OnMissingCards)),
+			Hint: "the card left the node's inventory (a GPU reset or fault): kubectl zz gpu NODE -o wide shows it, the log of the node's zz-device-plugin pod says why; the memory stays held until the card is back or the pods end"})
+	}
+	return out
 }
 
 // gpuDefaultPool judges the pool the policy gives GPU pods that name none
