@@ -979,7 +979,7 @@ func overAllocated(s *State) []Result {
 		// said so (an admin audit saw check green, all cards healthy).
 		out = append(out, Result{Group: GroupGPUNodes, Name: "GPU pods on cards their node lists", Status: Warn,
 			Detail: fmt.Sprintf("%s on a card its node no longer lists: %s", map[bool]string{true: "1 pod holds memory", false: fmt.Sprintf("%d pods hold memory", len(s.OnMissingCards))}[len(s.OnMissingCards) == 1], listSome(s.OnMissingCards)),
-			Hint: "the card left the node's inventory (a GPU reset or fault): kubectl zz gpu NODE -o wide shows it, the log of the node's zz-device-plugin pod says why; the memory stays held until the card is back or the pods end"})
+			Hint:   "the card left the node's inventory (a GPU reset or fault): kubectl zz gpu NODE -o wide shows it, the log of the node's zz-device-plugin pod says why; the memory stays held until the card is back or the pods end"})
 	}
 	return out
 }

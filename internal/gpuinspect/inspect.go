@@ -5,8 +5,8 @@
 package gpuinspect
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
