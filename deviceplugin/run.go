@@ -107,18 +107,16 @@ func Run(ctx context.Context, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	var notReady atomic.Pointer[string]
-	starting := "starting"
-	notReady.Store(&starting)
 	lib, mockControl, err := newNVML(c.NVML, c.Node)
 	if err != nil {
 		return err
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	health := serve.Listener{Flag: "--health-address", Addr: c.HealthAddress, Handler: healthHandler(&notReady, registry, mockControl)}
+	state := newProgress(registry)
+	health := serve.Listener{Flag: "--health-address", Addr: c.HealthAddress, Handler: healthHandler(&state.notReady, registry, mockControl)}
 	return serve.Run(ctx, 5*time.Second, []serve.Listener{health}, func(ctx context.Context) error {
-		return serveGPUs(ctx, c, lib, registry, &notReady)
+		return serveGPUs(ctx, c, lib, registry, state)
 	})
 }
 
@@ -146,14 +144,13 @@ func newNVML(backend, node string) (nvml.Interface, http.Handler, error) {
 var ErrNoMockNVML = errors.New("built without mock NVML; build with -tags zzmock")
 
 // serveGPUs publishes the cards and serves them to the kubelet until ctx ends.
-func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prometheus.Registry, notReady *atomic.Pointer[string]) error {
+func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prometheus.Registry, state *progress) error {
 	logger := klog.FromContext(ctx).WithValues("node", c.Node)
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		// One clear line, then idle: a DaemonSet on a node without a driver
 		// must not crash-loop.
 		logger.Error(ErrNoDriver, "Serving no GPUs", "nvml", ret.Error())
-		why := "no NVIDIA driver: " + ret.Error()
-		notReady.Store(&why)
+		state.noDriver("no NVIDIA driver: " + ret.Error())
 		return nil
 	}
 	defer lib.Shutdown()
@@ -170,9 +167,11 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	if err != nil {
 		return err
 	}
+	state.stage("publishing the GPU inventory on the node (the log says why it fails)")
 	if err := publishInventory(ctx, client, c.Node, cards); err != nil {
 		return err
 	}
+	state.stage("listing the node's pods")
 	pods, err := watchPods(ctx, client, c.Node)
 	if err != nil {
 		return err
@@ -207,23 +206,57 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	go keepInventory(ctx, client, c.Node, plugin)
 	logger.Info("Serving", "cards", len(cards), "slotsPerCard", c.SlotsPerCard, "nvml", c.NVML, "deviceListStrategy", plugin.Strategies.String(), "version", version.Get().GitVersion)
 	srv := NewServer(plugin, c.Dir)
-	registered := prometheus.NewGauge(prometheus.GaugeOpts{Name: "zz_device_plugin_registered",
-		Help: "1 while the kubelet has the zz device plugin registered (the node advertises zz.io/gpu), 0 otherwise."})
-	registry.MustRegister(registered)
-	// Ready only while registered: before, the node advertises no
-	// zz.io/gpu and GPU pods placed on it fail the kubelet's admission (an
-	// SRE audit saw /readyz answer ok while registering failed for good).
-	srv.Registered = func(ok bool, why error) {
-		if ok {
-			registered.Set(1)
-			notReady.Store(nil)
-			return
-		}
-		registered.Set(0)
-		msg := "not registered with the kubelet: " + why.Error()
-		notReady.Store(&msg)
-	}
+	state.stage("registering with the kubelet")
+	srv.Registered = state.registeredWith
 	return srv.Run(ctx)
+}
+
+// progress is what /readyz and zz_device_plugin_registered say of the
+// plugin, from the process's start: the gauge is 0 until the kubelet has
+// it registered, whatever stage it is stuck in (NVML, the inventory patch,
+// the pod list, the registration), so ZZDevicePluginUnregistered fires for
+// each (an SRE audit found no series, and no alert, before registration).
+// A node without an NVIDIA driver is idle by design (the DaemonSet must
+// not crash-loop there): the gauge is withdrawn, and /readyz says why.
+type progress struct {
+	notReady   atomic.Pointer[string] // nil: ready
+	registry   *prometheus.Registry
+	registered prometheus.Gauge
+}
+
+func newProgress(registry *prometheus.Registry) *progress {
+	p := &progress{registry: registry, registered: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zz_device_plugin_registered",
+		Help: "1 while the kubelet has the zz device plugin registered (the node advertises zz.io/gpu), 0 otherwise (starting, or stuck before); absent on a node without an NVIDIA driver."})}
+	registry.MustRegister(p.registered)
+	p.stage("initialising NVML")
+	return p
+}
+
+// stage says what the plugin is doing before it is registered.
+func (p *progress) stage(what string) {
+	why := "starting: " + what
+	p.notReady.Store(&why)
+}
+
+// noDriver withdraws the gauge: this node serves no GPUs, by design.
+func (p *progress) noDriver(why string) {
+	p.registry.Unregister(p.registered)
+	p.notReady.Store(&why)
+}
+
+// registeredWith is the server's Registered callback. Ready only while
+// registered: before, the node advertises no zz.io/gpu and GPU pods placed
+// on it fail the kubelet's admission (an SRE audit saw /readyz answer ok
+// while registering failed for good).
+func (p *progress) registeredWith(ok bool, why error) {
+	if ok {
+		p.registered.Set(1)
+		p.notReady.Store(nil)
+		return
+	}
+	p.registered.Set(0)
+	msg := "not registered with the kubelet: " + why.Error()
+	p.notReady.Store(&msg)
 }
 
 // nodePods is the informer's view of the pods bound to this node, numbered

@@ -101,22 +101,42 @@ func refuseAll(names []string, why string) *extenderv1.ExtenderFilterResult {
 // cannot see GPU memory, so it would evict pods for nothing; the extender
 // preempts for GPU memory itself (Preempt). A pod that holds cards on a node
 // it is not bound to yet (what a preemption freed for it) fits there alone.
+// A pod whose GPU request cannot be read fits no node (see filter).
 func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilterResult {
+	res, _ := d.filter(args)
+	return res
+}
+
+// invalidRequest is a pod whose GPU request cannot be read (an unknown
+// zz.io/gpu-policy, a malformed annotation, zz.io/gpu without
+// zz.io/gpu-mem...): the pod's fault, not the extender's.
+type invalidRequest struct{ err error }
+
+func (e *invalidRequest) Error() string { return e.err.Error() }
+func (e *invalidRequest) Unwrap() error { return e.err }
+
+// filter is Filter, and says when the pod's request was invalid. Such a pod
+// fits no node, each refused with the reason, unresolvable: the pod waits
+// Pending with that message in its FailedScheduling event until it is
+// fixed. An Error instead made kube-scheduler report a SchedulerError and
+// retry the pod for ever, counted as the extender's failure: one tenant's
+// typo paged the platform (ZZExtenderErrors, an SRE audit).
+func (d *Decider) filter(args *extenderv1.ExtenderArgs) (*extenderv1.ExtenderFilterResult, *invalidRequest) {
 	names, err := nodeNames(args)
 	if err != nil {
-		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
+		return &extenderv1.ExtenderFilterResult{Error: err.Error()}, nil
 	}
 	req, policy, err := d.request(args.Pod)
 	if errors.Is(err, gpushare.ErrNoGPU) {
 		// Not a GPU pod (a profile without managedResources sends every
 		// pod): every node passes.
-		return &extenderv1.ExtenderFilterResult{NodeNames: args.NodeNames, Nodes: args.Nodes, FailedAndUnresolvableNodes: map[string]string{}}
+		return &extenderv1.ExtenderFilterResult{NodeNames: args.NodeNames, Nodes: args.Nodes, FailedAndUnresolvableNodes: map[string]string{}}, nil
 	}
 	if tooMany, ok := errors.AsType[*tooManyCards](err); ok {
-		return refuseAll(names, tooMany.Error())
+		return refuseAll(names, tooMany.Error()), nil
 	}
 	if err != nil {
-		return &extenderv1.ExtenderFilterResult{Error: err.Error()}
+		return refuseAll(names, err.Error()), &invalidRequest{err: err}
 	}
 	if d.Refresh != nil && d.GPU.Nominated(args.Pod.UID) {
 		d.Refresh(args.Pod)
@@ -158,7 +178,7 @@ func (d *Decider) Filter(args *extenderv1.ExtenderArgs) *extenderv1.ExtenderFilt
 			}
 		}
 	}
-	return res
+	return res, nil
 }
 
 // Results of the preempt verb, per candidate node.

@@ -122,11 +122,13 @@ func TestFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name    string
-		pod     *corev1.Pod
-		pass    []string
-		failed  map[string]string
-		callErr string
+		name   string
+		pod    *corev1.Pod
+		pass   []string
+		failed map[string]string
+		// invalid: the pod's request cannot be read; every node is
+		// refused with this reason (not an Error of the call).
+		invalid string
 	}{
 		{name: "4Gi fits the T4 only", pod: gpuPod("p", "4Gi", 0), pass: []string{"t4"}, failed: map[string]string{
 			"a100": "largest free card 3072 MiB < 4096 MiB asked", "cpu": "node has no zz.io/gpu-inventory annotation",
@@ -136,22 +138,22 @@ func TestFilter(t *testing.T) {
 		{name: "more cards than any node", pod: gpuPod("p", "1Gi", 3), pass: []string{}, failed: map[string]string{
 			"t4": "pod asks for 3 cards; the largest GPU node has 2", "a100": "pod asks for 3 cards; the largest GPU node has 2",
 			"cpu": "pod asks for 3 cards; the largest GPU node has 2", "gone": "pod asks for 3 cards; the largest GPU node has 2"}},
-		{name: "zero memory", pod: gpuPod("p", "0", 0), callErr: "must be positive"},
+		{name: "zero memory", pod: gpuPod("p", "0", 0), invalid: "must be positive"},
 		{name: "cards without memory", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 1)
 			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
 			return p
-		}(), callErr: "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory"},
+		}(), invalid: "asks for zz.io/gpu 1 without zz.io/gpu-mem: zz shares cards by GPU memory"},
 		{name: "bad policy", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUPolicy: "worstfit"}
 			return p
-		}(), callErr: `GPU policy "worstfit" is unknown`},
+		}(), invalid: `GPU policy "worstfit" is unknown`},
 		{name: "bad NUMA bind", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 2)
 			p.Annotations = map[string]string{contract.AnnotationGPUNUMABind: "yes"}
 			return p
-		}(), callErr: `annotation zz.io/gpu-numa-bind: "yes" is not a boolean; use "true"`},
+		}(), invalid: `annotation zz.io/gpu-numa-bind: "yes" is not a boolean; use "true"`},
 		{name: "a model no node has", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUModel: "A100, h100"}
@@ -174,12 +176,12 @@ func TestFilter(t *testing.T) {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUCardAvoid: ""}
 			return p
-		}(), callErr: `annotation zz.io/gpu-card-avoid: "" names no card`},
+		}(), invalid: `annotation zz.io/gpu-card-avoid: "" names no card`},
 		{name: "bad model list", pod: func() *corev1.Pod {
 			p := gpuPod("p", "1Gi", 0)
 			p.Annotations = map[string]string{contract.AnnotationGPUModelAvoid: " , "}
 			return p
-		}(), callErr: `annotation zz.io/gpu-model-avoid: " , " names no card model`},
+		}(), invalid: `annotation zz.io/gpu-model-avoid: " , " names no card model`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,9 +190,14 @@ func TestFilter(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("status %d", code)
 			}
-			if tt.callErr != "" {
-				if !strings.Contains(res.Error, tt.callErr) {
-					t.Fatalf("Error = %q, want %q", res.Error, tt.callErr)
+			if tt.invalid != "" {
+				if res.Error != "" || res.NodeNames == nil || len(*res.NodeNames) != 0 || len(res.FailedAndUnresolvableNodes) != 4 {
+					t.Fatalf("invalid request: Error %q, passed %v, refused %v; want every node refused", res.Error, res.NodeNames, res.FailedAndUnresolvableNodes)
+				}
+				for node, why := range res.FailedAndUnresolvableNodes {
+					if !strings.Contains(why, tt.invalid) {
+						t.Errorf("node %s: reason %q, want %q", node, why, tt.invalid)
+					}
 				}
 				return
 			}

@@ -31,11 +31,15 @@ type Handler struct {
 	Metrics *Metrics
 	mux     *http.ServeMux
 	health  *http.ServeMux
+	// invalidLogged: the pods whose invalid GPU request was logged (once
+	// each: kube-scheduler asks again on every retry).
+	invalidLogged *recentUIDs
 }
 
 // NewHandler wires the routes.
 func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler {
-	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux(), health: http.NewServeMux()}
+	h := &Handler{Decider: d, Binder: b, Ready: ready, Metrics: m, mux: http.NewServeMux(), health: http.NewServeMux(),
+		invalidLogged: newRecentUIDs(maxInvalidLogged)}
 	h.mux.HandleFunc("POST /gpu/filter", h.whenReady("filter", h.filter))
 	h.mux.HandleFunc("POST /gpu/prioritize", h.whenReady("prioritize_gpu", h.prioritizeGPU))
 	h.mux.HandleFunc("POST /gpu/bind", h.whenReady("bind", h.bind))
@@ -122,11 +126,37 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 	}
 }
 
+// Results of the requests metric. "invalid" is a pod whose GPU request
+// cannot be read, refused on every node: the pod's fault, which
+// ZZExtenderErrors leaves out ("error" is the extender's own).
+const (
+	resultOK      = "ok"
+	resultError   = "error"
+	resultInvalid = "invalid"
+)
+
+// ReadyGauge is zz_extender_ready: 1 while ready answers no error, the
+// condition of /readyz (the caches synced). Before, every verb answers 503
+// while /metrics answers (up is 1), so ZZExtenderDown needs it.
+func ReadyGauge(ready func() error) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_extender_ready",
+		Help: "1 when the extender answers its verbs (its /readyz answers 200: caches synced), else 0.",
+	}, func() float64 {
+		if ready() != nil {
+			return 0
+		}
+		return 1
+	})
+}
+
 // observe records one call's latency and outcome.
 func (h *Handler) observe(verb string, start time.Time, err *error) {
-	result := "ok"
-	if *err != nil {
-		result = "error"
+	result := resultOK
+	if _, invalid := errors.AsType[*invalidRequest](*err); invalid {
+		result = resultInvalid
+	} else if *err != nil {
+		result = resultError
 	}
 	h.Metrics.Requests.WithLabelValues(verb, result).Inc()
 	h.Metrics.Latency.WithLabelValues(verb).Observe(time.Since(start).Seconds())
@@ -140,8 +170,16 @@ func (h *Handler) filter(w http.ResponseWriter, r *http.Request) {
 		err = errBadArgs
 		return
 	}
-	res := h.Decider.Filter(wire.args())
-	if res.Error != "" {
+	args := wire.args()
+	res, invalid := h.Decider.filter(args)
+	switch {
+	case invalid != nil:
+		err = invalid
+		if h.invalidLogged.add(args.Pod.UID) {
+			klog.FromContext(r.Context()).V(2).Info("GPU pod refused on every node: its GPU request is invalid (logged once per pod)",
+				"pod", klog.KObj(args.Pod), "uid", args.Pod.UID, "err", invalid.err)
+		}
+	case res.Error != "":
 		err = errors.New(res.Error)
 	}
 	h.reply(w, res)
@@ -227,7 +265,7 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zz_extender_requests_total", Help: "Extender calls by verb and result.",
+			Name: "zz_extender_requests_total", Help: "Extender calls by verb and result (ok, error: the extender failed, invalid: a pod's GPU request it cannot read, refused on every node).",
 		}, []string{"verb", "result"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zz_extender_request_duration_seconds", Help: "Time to answer an extender call.",
@@ -239,10 +277,11 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	// Every verb's outcomes exist from the start (at 0), so an error-rate
 	// alert has its series before the first error.
 	for _, verb := range verbs {
-		for _, result := range []string{"ok", "error"} {
+		for _, result := range []string{resultOK, resultError} {
 			m.Requests.WithLabelValues(verb, result)
 		}
 	}
+	m.Requests.WithLabelValues("filter", resultInvalid)
 	m.Registry.MustRegister(m.Requests, m.Latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m

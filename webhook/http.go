@@ -74,6 +74,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	small  *semaphore.Weighted
 	large  *semaphore.Weighted
+	// refusals samples the log lines of overload refusals.
+	refusals *sampler
 }
 
 // NewHandler wires the routes of the serving port: reviews and probes.
@@ -84,6 +86,7 @@ func NewHandler(h Handler) *Handler {
 	}
 	h.small = semaphore.NewWeighted(h.Limits.MaxSmallInFlight)
 	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
+	h.refusals = &sampler{every: refusalLogEvery}
 	paceGC(h.Limits.QuietGCPercent)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST "+contract.WebhookPath, h.mutate)
@@ -116,8 +119,10 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
 		// Not read: the server closes the connection instead of draining it.
 		w.Header().Set("Connection", "close")
-		http.Error(w, fmt.Sprintf("the review is %d bytes; zz-webhook reads at most %d (no pod the apiserver accepts is that big)",
-			size, h.Limits.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+		err := fmt.Errorf("the review is %d bytes; zz-webhook reads at most %d (no pod the apiserver accepts is that big)",
+			size, h.Limits.MaxBodyBytes)
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		h.logRefusal(klog.FromContext(r.Context()), http.StatusRequestEntityTooLarge, "too-large", size, err)
 		return nil, false
 	}
 	lane, weight, name, large := h.small, int64(1), "small", false
@@ -134,7 +139,9 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 		if err := lane.Acquire(ctx, weight); err != nil {
 			h.Metrics.Rejected.WithLabelValues("busy-" + name).Inc()
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, fmt.Sprintf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait), http.StatusTooManyRequests)
+			err := fmt.Errorf("zz-webhook is busy: no room for a %s review within %s", name, h.Limits.QueueWait)
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			h.logRefusal(klog.FromContext(r.Context()), http.StatusTooManyRequests, "busy-"+name, size, err)
 			return nil, false
 		}
 	}
@@ -197,9 +204,10 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	start, result := time.Now(), resultError
 	defer func() { h.Metrics.observe(result, start) }()
+	logger := klog.FromContext(r.Context())
 	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			http.Error(w, fmt.Sprintf("content type %q is not supported; send application/json", ct), http.StatusUnsupportedMediaType)
+			h.failReview(w, logger, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported; send application/json", ct))
 			return
 		}
 	}
@@ -211,22 +219,23 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	body, done, err := h.readBody(w, r)
 	defer done()
 	if err != nil {
-		code := http.StatusBadRequest
+		err = fmt.Errorf("cannot read the review: %w", err)
 		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			code = http.StatusRequestEntityTooLarge
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			h.logRefusal(logger, http.StatusRequestEntityTooLarge, "too-large", r.ContentLength, err)
+			return
 		}
-		http.Error(w, "cannot read the review: "+err.Error(), code)
+		h.failReview(w, logger, http.StatusBadRequest, err)
 		return
 	}
 	review, pod, err := decodeReview(body)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.failReview(w, logger, http.StatusBadRequest, err)
 		return
 	}
 	req := review.Request
 	// The review's identity on every line; built only for a line that is
 	// logged (most reviews log none).
-	logger := klog.FromContext(r.Context())
 	reviewLogger := func(l klog.Logger) klog.Logger {
 		return l.WithValues("uid", req.UID, "pod", klog.KRef(req.Namespace, req.Name), "dryRun", req.DryRun != nil && *req.DryRun)
 	}
@@ -239,7 +248,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	} else {
 		labels, err := h.NamespaceLabels(r.Context(), req.Namespace)
 		if err != nil {
-			http.Error(w, fmt.Sprintf("cannot read namespace %s: %v", req.Namespace, err), http.StatusServiceUnavailable)
+			h.failReview(w, reviewLogger(logger), http.StatusServiceUnavailable, fmt.Errorf("cannot read namespace %s: %w", req.Namespace, err))
 			return
 		}
 		policy := h.Policy()
@@ -249,7 +258,10 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		case policy == nil:
 			// A 503 lets the configuration's failurePolicy decide.
 			_, why := h.Ready()
-			http.Error(w, fmt.Sprintf("zz-webhook has no valid policy yet: %v", why), http.StatusServiceUnavailable)
+			if why == nil {
+				why = errors.New("none loaded")
+			}
+			h.failReview(w, reviewLogger(logger), http.StatusServiceUnavailable, fmt.Errorf("zz-webhook has no valid policy yet: %w", why))
 			return
 		default:
 			resp, result = admitPod(req, pod, policy)
@@ -316,6 +328,22 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m
+}
+
+// ReadyGauge is zz_webhook_ready: 1 while ready answers no error, the
+// condition of /readyz. An unready webhook is out of its Service's
+// endpoints while its /metrics still answers (up is 1), so ZZWebhookDown
+// needs this to see that no replica can take a review.
+func ReadyGauge(ready func() (string, error)) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_webhook_ready",
+		Help: "1 when the webhook is ready to answer reviews (its /readyz answers 200), else 0.",
+	}, func() float64 {
+		if _, err := ready(); err != nil {
+			return 0
+		}
+		return 1
+	})
 }
 
 func (m *Metrics) observe(result string, start time.Time) {

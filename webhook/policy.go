@@ -61,8 +61,26 @@ func NewPolicyStore(source types.NamespacedName, recorder record.EventRecorder) 
 		}, []string{"result"})}
 }
 
-// Collectors are the store's metrics.
-func (s *PolicyStore) Collectors() []prometheus.Collector { return []prometheus.Collector{s.loads} }
+// Collectors are the store's metrics: the loads by result, and whether
+// the ConfigMap's latest version is the policy in force. That gauge is 0
+// while the latest version was refused (or the ConfigMap deleted): the
+// running webhook keeps its last valid policy, but the next one to start
+// has none and refuses every pod of the opted-in namespaces
+// (ZZWebhookPolicyRefused).
+func (s *PolicyStore) Collectors() []prometheus.Collector {
+	valid := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zz_webhook_policy_last_update_valid",
+		Help: "1 when the policy ConfigMap's latest version is in force; 0 while it was refused or deleted (a webhook started now would have no policy).",
+	}, func() float64 {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if s.lastErr != nil {
+			return 0
+		}
+		return 1
+	})
+	return []prometheus.Collector{s.loads, valid}
+}
 
 // Current is the policy in force, nil before the first valid one.
 func (s *PolicyStore) Current() *inject.Policy {

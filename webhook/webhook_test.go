@@ -10,7 +10,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
@@ -380,5 +387,170 @@ func TestMutateAnswersCheckProbe(t *testing.T) {
 				t.Errorf("probe answered %v, want %v: warnings %q", answered, tc.want, resp.Warnings)
 			}
 		})
+	}
+}
+
+// TestReadinessGauges: zz_webhook_ready follows /readyz, and
+// zz_webhook_policy_last_update_valid is 0 while the ConfigMap's latest
+// version is refused or deleted, though the running webhook keeps its
+// last valid policy (the next one started would have none: an SRE audit
+// saw every opted-in pod refused with no alert).
+func TestReadinessGauges(t *testing.T) {
+	s := NewPolicyStore(types.NamespacedName{Namespace: ownNamespace, Name: "policy"}, nil)
+	valid := func() float64 {
+		t.Helper()
+		return testutil.ToFloat64(s.Collectors()[1])
+	}
+	ready := ReadyGauge(s.Ready)
+	if got := testutil.ToFloat64(ready); got != 0 || valid() != 1 {
+		t.Fatalf("before any policy: ready %v, last update valid %v; want 0, 1", got, valid())
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ownNamespace, Name: "policy", ResourceVersion: "1"},
+		Data: map[string]string{contract.PolicyKey: "largestGPUCard: 40Gi\n"}}
+	bad := cm.DeepCopy()
+	bad.ResourceVersion, bad.Data[contract.PolicyKey] = "2", "bogusKey: [\n"
+	// A webhook started on an invalid policy: unready, and the update refused.
+	fresh := NewPolicyStore(s.Source, nil)
+	_ = fresh.Set(t.Context(), bad)
+	if r, v := testutil.ToFloat64(ReadyGauge(fresh.Ready)), testutil.ToFloat64(fresh.Collectors()[1]); r != 0 || v != 0 {
+		t.Fatalf("started on an invalid policy: ready %v, last update valid %v; want 0, 0", r, v)
+	}
+	for _, step := range []struct {
+		name         string
+		do           func()
+		ready, valid float64
+	}{
+		{"valid", func() { _ = s.Set(t.Context(), cm) }, 1, 1},
+		{"refused", func() { _ = s.Set(t.Context(), bad) }, 1, 0},
+		{"fixed", func() { _ = s.Set(t.Context(), cm) }, 1, 1},
+		{"deleted", func() { s.Deleted(t.Context()) }, 1, 0},
+	} {
+		step.do()
+		if r, v := testutil.ToFloat64(ready), valid(); r != step.ready || v != step.valid {
+			t.Errorf("%s: ready %v, last update valid %v; want %v, %v", step.name, r, v, step.ready, step.valid)
+		}
+	}
+}
+
+// logLines collects what a handler logs at verbosity v, one string per line.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logger(v int) logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, prefix+" "+args)
+	}, funcr.Options{Verbosity: v})
+}
+
+func (l *logLines) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
+}
+
+// TestFailedReviewsAreLogged: every review the webhook does not answer is a
+// pod refused under failurePolicy Fail, so each says why in the log: its
+// own failures (5xx) at V(0) with the review's uid and pod, the client's
+// (4xx) at V(2); an SRE audit found the log empty while ZZWebhookErrors
+// sent the on-call to it.
+func TestFailedReviewsAreLogged(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	noPolicy := newTestHandler(t, nil)
+	var logs logLines
+	send := func(h http.Handler, v int, body []byte, contentType string) (int, []string) {
+		req := httptest.NewRequest(http.MethodPost, "/mutate-pods", bytes.NewReader(body))
+		req = req.WithContext(klog.NewContext(req.Context(), logs.logger(v)))
+		req.Header.Set("Content-Type", contentType)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, logs.take()
+	}
+	for _, tt := range []struct {
+		name        string
+		h           http.Handler
+		body        []byte
+		contentType string
+		code        int
+		v0          []string // in the line at V(0); nil: no line at V(0)
+		v2          []string // in the line at V(2)
+	}{
+		{"unknown namespace", h, reviewBody(t, "gone", podResource, admissionv1.Create, testPod()), "application/json", 503,
+			[]string{`"code"=503`, `"err"="cannot read namespace gone: namespaces \"gone\" not found"`, `"uid"="uid-1"`, `"pod"={"name"="" "namespace"="gone"}`}, nil},
+		{"no policy", noPolicy, reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), "application/json", 503,
+			[]string{`"code"=503`, `"err"="zz-webhook has no valid policy yet: no policy loaded yet"`, `"uid"="uid-1"`}, nil},
+		{"not json", h, []byte("{"), "application/json", 400, nil,
+			[]string{`"code"=400`, `"err"="cannot decode the body as an AdmissionReview`}},
+		{"yaml", h, []byte("{}"), "application/yaml", 415, nil, []string{`"code"=415`, `send application/json`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, lines := send(tt.h, 0, tt.body, tt.contentType)
+			if code != tt.code {
+				t.Fatalf("HTTP %d, want %d", code, tt.code)
+			}
+			check := func(v int, lines, want []string) {
+				t.Helper()
+				if want == nil {
+					if len(lines) != 0 {
+						t.Errorf("at V(%d): %q, want no line", v, lines)
+					}
+					return
+				}
+				if len(lines) != 1 {
+					t.Fatalf("at V(%d): %q, want one line", v, lines)
+				}
+				for _, w := range want {
+					if !strings.Contains(lines[0], w) {
+						t.Errorf("at V(%d): %s\nwant %s in it", v, lines[0], w)
+					}
+				}
+			}
+			check(0, lines, tt.v0)
+			if tt.v2 == nil {
+				tt.v2 = tt.v0
+			}
+			_, lines = send(tt.h, 2, tt.body, tt.contentType)
+			check(2, lines, tt.v2)
+		})
+	}
+
+	// A burst of refusals (too large, before the body is read) logs one
+	// line per interval, then says how many it left out.
+	big := append(reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...)
+	var burst []string
+	for range 5 {
+		code, lines := send(h, 2, big, "application/json")
+		if code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("HTTP %d, want 413", code)
+		}
+		burst = append(burst, lines...)
+	}
+	if len(burst) != 1 || !strings.Contains(burst[0], `"reason"="too-large"`) || !strings.Contains(burst[0], `"leftOutSinceLastLine"=0`) {
+		t.Fatalf("a burst of 5 refusals logged %q, want one line", burst)
+	}
+	h.refusals.mu.Lock()
+	h.refusals.next = time.Time{}
+	h.refusals.mu.Unlock()
+	if _, lines := send(h, 2, big, "application/json"); len(lines) != 1 || !strings.Contains(lines[0], `"leftOutSinceLastLine"=4`) {
+		t.Fatalf("after the interval: %q, want one line counting the 4 left out", lines)
+	}
+}
+
+func TestSampler(t *testing.T) {
+	s := &sampler{every: time.Second}
+	t0 := time.Unix(100, 0)
+	for i, tt := range []struct {
+		at      time.Duration
+		ok      bool
+		dropped int
+	}{{0, true, 0}, {100 * time.Millisecond, false, 0}, {900 * time.Millisecond, false, 0}, {time.Second, true, 2}, {3 * time.Second, true, 0}} {
+		if ok, dropped := s.allow(t0.Add(tt.at)); ok != tt.ok || dropped != tt.dropped {
+			t.Errorf("%d: allow = %v, %d; want %v, %d", i, ok, dropped, tt.ok, tt.dropped)
+		}
 	}
 }

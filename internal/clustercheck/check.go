@@ -114,6 +114,9 @@ type State struct {
 	// counted.
 	OverAllocated []string
 	LedgerErr     error
+	// OnMissingCards are the pods holding memory on a card their node no
+	// longer lists (gpuinspect.Snapshot.OnMissingCards).
+	OnMissingCards []string
 	// GPUDefaultPool is where the policy places GPU pods that name no pool
 	// (inject.Policy.GPUDefaultPool; nil: nowhere).
 	GPUDefaultPool *inject.DefaultPool
@@ -276,6 +279,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 				s.LedgerErr = err
 			} else {
 				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
+				s.OnMissingCards = snap.OnMissingCards
 			}
 		}
 		if probes.AsNode != nil && len(nodes.Items) > 0 {
@@ -806,6 +810,27 @@ func untriedOf(pods []corev1.Pod, now time.Time) []string {
 	return out
 }
 
+// waitingDetail says how many pods wait on no node: those a scheduler
+// judged (a PodScheduled condition), and those too new to have been (under
+// deploy.UntriedAfter): all were said "judged" (an admin audit, with
+// zz-scheduler dead).
+func waitingDetail(pods []corev1.Pod, untried int, more string) string {
+	judged := 0
+	for i := range pods {
+		if slices.ContainsFunc(pods[i].Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodScheduled }) {
+			judged++
+		}
+	}
+	fresh := len(pods) - untried - judged
+	switch {
+	case fresh <= 0:
+		return fmt.Sprintf("%s%s on no node, each judged by it", more, count(judged, "pod"))
+	case judged == 0:
+		return fmt.Sprintf("%s%s on no node, created in the last %s: not judged yet", more, count(fresh, "pod"), duration.HumanDuration(deploy.UntriedAfter))
+	}
+	return fmt.Sprintf("%s%s on no node: %d judged by it, %d created in the last %s, not judged yet", more, count(judged+fresh, "pod"), judged, fresh, duration.HumanDuration(deploy.UntriedAfter))
+}
+
 // atLeast prefixes a count read from a list cut at maxRoutedPending.
 func atLeast(more bool) string {
 	if more {
@@ -836,7 +861,7 @@ func otherSchedulers(s *State, now time.Time) []Result {
 				more, count(len(untried), "pod"), duration.HumanDuration(deploy.UntriedAfter), listSome(untried), by)
 			r.Hint = fmt.Sprintf("if the name is a typo, fix it in ConfigMap %s, then delete those pods a controller owns to have them replaced (a pod's scheduler cannot change)", s.PolicySource)
 		case len(o.Pending) > 0:
-			r.Detail = fmt.Sprintf("%s%s on no node, each judged by it; %s", more, count(len(o.Pending), "pod"), by)
+			r.Detail = waitingDetail(o.Pending, 0, more) + "; " + by
 		default:
 			r.Detail = "no pod waits for it; " + by
 		}
@@ -855,16 +880,20 @@ func routedPending(s *State, now time.Time) []Result {
 		return []Result{unreadable(GroupScheduler, name, s.RoutedPendingErr)}
 	}
 	untried := untriedOf(s.RoutedPending, now)
-	var failed []string
-	why := ""
+	// A SchedulerError is the extender not answering (transport, 5xx:
+	// the install's fault) or a pod the scheduler cannot read (its own:
+	// one tenant's typo must not fail the install, an SRE audit).
+	var failed, refused []string
+	why, podWhy := "", ""
 	for i := range s.RoutedPending {
 		p := &s.RoutedPending[i]
-		// An extender that does not answer fails the pod (SchedulerError),
-		// which is a verdict, not a wait for room.
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonSchedulerError {
-				failed = append(failed, p.Namespace+"/"+p.Name)
-				why = c.Message
+				if extenderUnreachable(c.Message) {
+					failed, why = append(failed, p.Namespace+"/"+p.Name), c.Message
+				} else {
+					refused, podWhy = append(refused, p.Namespace+"/"+p.Name), c.Message
+				}
 			}
 		}
 	}
@@ -877,21 +906,50 @@ func routedPending(s *State, now time.Time) []Result {
 			Hint: fmt.Sprintf("they wait for %s (a pod's scheduler cannot change); delete those a controller owns to have them replaced, on the default scheduler while the zz webhook sees %s down (GPU pods excepted: only %s gives cards)",
 				contract.SchedulerName, contract.SchedulerName, contract.SchedulerName)}}
 	}
+	var out []Result
 	if len(failed) > 0 {
 		slices.Sort(failed)
-		return []Result{{Group: GroupScheduler, Name: name, Status: Fail,
+		out = append(out, Result{Group: GroupScheduler, Name: name, Status: Fail,
 			Detail: fmt.Sprintf("%s%s failed to schedule with an error (%s): %s", more, count(len(failed), "pod"), listSome(failed), why),
 			Hint: fmt.Sprintf("is the zz extender answering? kubectl -n %s logs deployment/%s -c zz-extender",
-				contract.SystemNamespace, contract.SchedulerName)}}
+				contract.SystemNamespace, contract.SchedulerName)})
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		out = append(out, Result{Group: GroupScheduler, Name: name, Status: Warn,
+			Detail: fmt.Sprintf("%s could not be scheduled for a reason of its own (%s): %s", count(len(refused), "pod"), listSome(refused), podWhy),
+			Hint:   "the pod's owner fixes it (kubectl describe pod says the same); the extender answers"})
+	}
+	if len(out) > 0 {
+		return out
 	}
 	if waiting == 0 && !schedulerInstalled(s) {
 		return nil
 	}
 	r := Result{Group: GroupScheduler, Name: name, Status: OK, Detail: "no pod waits for it"}
 	if waiting > 0 {
-		r.Detail = fmt.Sprintf("%s%s on no node, each judged by it (kubectl zz status says why in its namespace)", more, count(waiting, "pod"))
+		r.Detail = waitingDetail(s.RoutedPending, len(untried), more) + " (kubectl zz status says why in its namespace)"
 	}
 	return []Result{r}
+}
+
+// extenderUnreachable reports whether a SchedulerError's message is
+// kube-scheduler failing to call an extender (the connection, a timeout,
+// an answer other than 200) rather than an answer about the pod. The
+// condition holds only the message, so it is read as text: these are
+// kube-scheduler's own wordings (its HTTPExtender, net/http, net).
+func extenderUnreachable(msg string) bool {
+	for _, s := range []string{
+		"with extender at URL", // a status other than 200
+		"connection refused", "connection reset", "no such host", "no route to host",
+		"context deadline exceeded", "Client.Timeout exceeded", "i/o timeout", "EOF",
+		"zz-extender is not ready", // its 503 while its caches sync
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // overAllocated fails on a card that holds more memory than it has: the
@@ -914,7 +972,16 @@ func overAllocated(s *State) []Result {
 		r.Detail += strings.Join(s.OverAllocated, "; ")
 		r.Hint = "kubectl zz gpu NODE -o wide; move pods off the card (delete the latest) until it fits, and check the node's device plugin and inventory"
 	}
-	return []Result{r}
+	out := []Result{r}
+	if len(s.OnMissingCards) > 0 {
+		// A card the node stopped listing (a reset, a fault) under running
+		// pods: the ledger keeps their memory held, but only kubectl zz gpu
+		// said so (an admin audit saw check green, all cards healthy).
+		out = append(out, Result{Group: GroupGPUNodes, Name: "GPU pods on cards their node lists", Status: Warn,
+			Detail: fmt.Sprintf("%s on a card its node no longer lists: %s", map[bool]string{true: "1 pod holds memory", false: fmt.Sprintf("%d pods hold memory", len(s.OnMissingCards))}[len(s.OnMissingCards) == 1], listSome(s.OnMissingCards)),
+			Hint:   "the card left the node's inventory (a GPU reset or fault): kubectl zz gpu NODE -o wide shows it, the log of the node's zz-device-plugin pod says why; the memory stays held until the card is back or the pods end"})
+	}
+	return out
 }
 
 // gpuDefaultPool judges the pool the policy gives GPU pods that name none

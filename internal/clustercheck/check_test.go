@@ -288,8 +288,29 @@ func TestProblems(t *testing.T) {
 			return p
 		}(), routedPod("full", "train", time.Hour, true)), Fail,
 			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): Post "http://127.0.0.1:8890/gpu/filter": connection refused`},
+		// A tenant's typo (the extender refuses such a pod on every node
+		// now, but an older one answered an Error): the pod's fault, a
+		// warning naming it, not a failed install.
+		{"a pod the extender cannot read", withPods(func() *corev1.Pod {
+			p := routedPod("typo", "default", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `annotation zz.io/gpu-policy: GPU policy "bestfitt" is unknown; use "binpack", "bestfit" or "spread"`
+			return p
+		}(), routedPod("full", "train", time.Hour, true)), Warn,
+			`warn scheduler configuration | pods routed to zz-scheduler: 1 pod could not be scheduled for a reason of its own (default/typo): annotation zz.io/gpu-policy: GPU policy "bestfitt" is unknown`},
+		{"the extender answering 503", withPods(func() *corev1.Pod {
+			p := routedPod("gpu", "ml", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `failed filter with extender at URL http://127.0.0.1:8890/gpu/filter, code 503`
+			return p
+		}()), Fail,
+			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): failed filter with extender at URL`},
 		{"pods zz-scheduler found no node for", withPods(routedPod("full", "train", time.Hour, true), routedPod("new", "shop", 10*time.Second, false)), OK,
+			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node: 1 judged by it, 1 created in the last 30s, not judged yet"},
+		{"pods zz-scheduler judged", withPods(routedPod("full", "train", time.Hour, true), routedPod("full2", "train", time.Hour, true)), OK,
 			"ok scheduler configuration | pods routed to zz-scheduler: 2 pods on no node, each judged by it"},
+		{"pods too new to be judged", withPods(routedPod("new", "shop", 10*time.Second, false)), OK,
+			"ok scheduler configuration | pods routed to zz-scheduler: 1 pod on no node, created in the last 30s: not judged yet"},
 		{"a typo in the policy's scheduler", func(objs []runtime.Object) []runtime.Object {
 			objs = policyEdit(wholeCardPolicy("40Gi") + "  web: {nodeSelector: {zz.io/pool: web}, cpuOvercommitRatio: 0.5, scheduler: zz-schedular}\n")(objs)
 			typo := func(p *corev1.Pod) *corev1.Pod { p.Spec.SchedulerName = "zz-schedular"; return p }
@@ -317,6 +338,15 @@ func TestProblems(t *testing.T) {
 			}
 			return objs
 		}, Fail, "fail GPU nodes | GPU memory allocated: 1 card holds more memory than it has: node gpu-1 card 0: 60000Mi of 40Gi (ml/a, ml/b)"},
+		// A card that left the node's inventory (a reset) under a running
+		// pod: its memory stays held, and check says so (an admin audit).
+		{"a pod on a card its node no longer lists", func(objs []runtime.Object) []runtime.Object {
+			a := gpushare.Assignment{Indexes: []int{2}, UUIDs: []string{"GPU-2"}, MemMiB: 15000, AssumeTime: now.Add(-time.Hour), Assigned: true}
+			return append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "gone", Namespace: "ml", UID: "gone", Annotations: a.Annotations()},
+				Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+					contract.ResourceGPUMem: resource.MustParse("15000Mi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+		}, Warn, "warn GPU nodes | GPU pods on cards their node lists: 1 pod holds memory on a card its node no longer lists: pod ml/gone: card GPU-2 is not on node gpu-1"},
 		// The policy lost pool gpu while an app runs there.
 		{"a workload in a pool the policy lacks", func(objs []runtime.Object) []runtime.Object {
 			return append(objs, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "infer", Namespace: "ml"},

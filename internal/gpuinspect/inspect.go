@@ -6,6 +6,7 @@ package gpuinspect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -41,6 +42,10 @@ type Snapshot struct {
 	// Warnings name pods whose annotations cannot be read: reported, not
 	// dropped silently.
 	Warnings []string
+	// OnMissingCards name the pods that hold memory on a card their node's
+	// inventory no longer lists (a card lost to a reset or a fault): the
+	// ledger keeps it held until the card is back or the pod ends.
+	OnMissingCards []string
 
 	ledger *gpushare.Ledger
 	only   []string
@@ -198,6 +203,9 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		p := &pods.Items[i]
 		if err := ledger.SetPod(p); err != nil {
 			s.Warnings = append(s.Warnings, err.Error())
+			if errors.Is(err, gpushare.ErrCardMissing) {
+				s.OnMissingCards = append(s.OnMissingCards, err.Error())
+			}
 		}
 		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			ledger.Stream().ObservePod(p)

@@ -657,6 +657,12 @@ func (p *Policy) routeGPU(s *podState) error {
 			contract.ResourceGPUMem, req.MemMiB, p.largestMiB, p.spec.LargestGPUCard.String())
 	}
 	s.pod.Spec.SchedulerName = contract.SchedulerName
+	if p.down == contract.SchedulerName && !s.placed {
+		// No other scheduler gives cards, and none writes an event on it
+		// meanwhile: say so now, as to the pods left to the default one.
+		s.warnings = append(s.warnings, fmt.Sprintf("%s cannot schedule now (%s): this GPU pod waits Pending until it is back (only %s gives GPU cards)",
+			contract.SchedulerName, p.downWhy, contract.SchedulerName))
+	}
 	gpushare.DefaultCards(s.pod)
 	gpushare.SetMemTotal(s.pod) // what a ResourceQuota on the namespace counts
 	return nil

@@ -362,7 +362,8 @@ func TestNamespaceSchedulerWinsOverPool(t *testing.T) {
 
 // TestSchedulerDown: while zz-scheduler cannot schedule, the pods the
 // policy would route to it stay on the default scheduler with a warning;
-// GPU pods still go to it (no other scheduler places them), and the policy
+// GPU pods still go to it (no other scheduler places them), with a warning
+// that they wait for it (an SRE audit saw them admitted silently), and the policy
 // the requests in flight share is unchanged.
 func TestSchedulerDown(t *testing.T) {
 	base := testPolicy(t)
@@ -382,7 +383,7 @@ func TestSchedulerDown(t *testing.T) {
 		{"routed while up", "shop-ns", base, nil, contract.SchedulerName, "", ""},
 		{"left to the default scheduler while down", "shop-ns", down, nil, corev1.DefaultSchedulerName,
 			"zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this pod is left to default-scheduler", contract.SchedulerName},
-		{"a GPU pod still goes to zz-scheduler", "shop-ns", down, []podOpt{gpuMem("4Gi")}, contract.SchedulerName, "", ""},
+		{"a GPU pod still goes to zz-scheduler, with a warning", "shop-ns", down, []podOpt{gpuMem("4Gi")}, contract.SchedulerName, "zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this GPU pod waits Pending until it is back", ""},
 		{"a scheduler of its own kept", "shop-ns", down, []podOpt{own}, "batch-scheduler", "", ""},
 		{"a namespace on the default scheduler", "batch", down, nil, corev1.DefaultSchedulerName, "", ""},
 		{"a copied fallback note dropped when routed", "shop-ns", base, []podOpt{stale}, contract.SchedulerName, "", ""},
@@ -390,8 +391,9 @@ func TestSchedulerDown(t *testing.T) {
 		// webhook keeps it, as the one it would set, up or down, whatever
 		// the namespace's scheduler, with no fallback note.
 		{"a GPU pod naming zz-scheduler, up", "shop-ns", base, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
-		{"a GPU pod naming zz-scheduler, down", "shop-ns", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
-		{"a GPU pod naming zz-scheduler in a default-scheduler namespace", "batch", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
+		{"a GPU pod naming zz-scheduler, down", "shop-ns", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this GPU pod waits Pending until it is back", ""},
+		{"a GPU pod naming zz-scheduler in a default-scheduler namespace", "batch", down, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "zz-scheduler cannot schedule now (lease zz-system/zz-scheduler not renewed since 10:00:00Z): this GPU pod waits Pending until it is back", ""},
+		{"a GPU pod on a node already, down", "shop-ns", down, []podOpt{gpuMem("4Gi"), func(p *corev1.Pod) { p.Spec.NodeName = "gpu-1" }}, contract.SchedulerName, "", ""},
 		{"a GPU pod naming zz-scheduler in an unrouted namespace", "other-ns", base, []podOpt{gpuMem("4Gi"), named}, contract.SchedulerName, "", ""},
 	}
 	for _, tt := range tests {

@@ -127,6 +127,16 @@ func schedulerDown(t *testing.T, z *zzScheduler, w *zzWebhook, ns string) {
 		!strings.Contains(string(out), "this pod is left to default-scheduler, so it is not balanced") {
 		t.Errorf("kubectl run while zz-scheduler is down: %v\n%s", err, out)
 	}
+	// A GPU pod stays on zz-scheduler (no other gives cards), and hears
+	// that it waits for it.
+	run = exec.CommandContext(ctx, cluster.Bin("kubectl"), "--kubeconfig", cluster.Kubeconfig, "-n", ns,
+		"run", "probe-gpu", "--image", "registry.local/probe:1", "--dry-run=server", "-o", "name",
+		"--overrides", `{"spec":{"containers":[{"name":"probe-gpu","image":"registry.local/probe:1","resources":{"limits":{"zz.io/gpu-mem":"1Gi"}}}]}}`)
+	out, err = run.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Warning: zz-scheduler cannot schedule now (lease zz-system/zz-scheduler held by") ||
+		!strings.Contains(string(out), "this GPU pod waits Pending until it is back") {
+		t.Errorf("kubectl run of a GPU pod while zz-scheduler is down: %v\n%s", err, out)
+	}
 	if v := metricValue(t, metrics, up); v != 0 {
 		t.Errorf("%s = %v while zz-scheduler is down; want 0", up, v)
 	}

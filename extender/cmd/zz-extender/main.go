@@ -143,7 +143,7 @@ func run(o options) error {
 		go r.Run(ctx)
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues)...))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, extender.ReadyGauge(c.Ready))...))
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{

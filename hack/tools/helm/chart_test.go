@@ -333,9 +333,9 @@ func TestChartValues(t *testing.T) {
 		gone     []string
 		monitors int
 	}{
-		{"devicePlugin", "zz-system", []string{"ZZGPUCardUnhealthy", "ZZDevicePluginDown", "ZZDevicePluginUnregistered", "ZZGPUPodOverRequest", "ZZGPUOverRequestKillFailing"}, 2},
-		{"webhook", "zz-system", []string{"ZZWebhookDown", "ZZWebhookErrors", "ZZWebhookSlow", "ZZWebhookCertificateExpiring", "ZZSchedulerDown"}, 2},
-		{"scheduler", "zz-system", []string{"ZZExtenderDown", "ZZGPUShapeNoRoom", "ZZGPURequeueFailing", "ZZSchedulerDown"}, 2},
+		{"devicePlugin", "zz-system", []string{"ZZGPUCardUnhealthy", "ZZDevicePluginDown", "ZZDevicePluginMissing", "ZZDevicePluginUnregistered", "ZZGPUPodOverRequest", "ZZGPUOverRequestKillFailing"}, 2},
+		{"webhook", "zz-system", []string{"ZZWebhookDown", "ZZWebhookPolicyRefused", "ZZWebhookErrors", "ZZWebhookSlow", "ZZWebhookCertificateExpiring", "ZZSchedulerDown"}, 2},
+		{"scheduler", "zz-system", []string{"ZZExtenderDown", "ZZGPUShapeNoRoom", "ZZGPURequeueFailing", "ZZSchedulerDown", "ZZDevicePluginMissing"}, 2},
 	} {
 		objs := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true}, tc.off: map[string]any{"enabled": false}})
 		monitors, rule := 0, ""

@@ -43,6 +43,8 @@ type Scrape struct {
 	// Seconds since the first scrape.
 	At   float64 `json:"at"`
 	Body string  `json:"body"`
+	// Down marks a failed scrape: up is 0 and the body is ignored.
+	Down bool `json:"down,omitempty"`
 }
 
 type rule struct {
@@ -296,7 +298,8 @@ func load(db *tsdb.DB, scrapes []Scrape, start time.Time, hold time.Duration) (t
 // appendScrape adds one scrape's samples with its target's labels, as
 // Prometheus does: honor_labels keeps the scraped value of a label both
 // carry, otherwise the target's wins and the scraped one becomes
-// exported_<name>. An up sample of 1 marks the successful scrape.
+// exported_<name>. An up sample of 1 marks the successful scrape (0 a
+// failed one, Down, with no other sample).
 func appendScrape(app storage.Appender, s Scrape, at time.Time) error {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(strings.NewReader(s.Body))
@@ -318,6 +321,9 @@ func appendScrape(app storage.Appender, s Scrape, at time.Time) error {
 		b.Set(labels.MetricName, name)
 		_, err := app.Append(0, b.Labels(), ts, v)
 		return err
+	}
+	if s.Down {
+		return add("up", nil, 0)
 	}
 	if err := add("up", nil, 1); err != nil {
 		return err

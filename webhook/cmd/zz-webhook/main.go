@@ -184,7 +184,7 @@ func run(o options) error {
 		collectors = append(collectors, lease.Collector())
 		tasks = append(tasks, func(ctx context.Context) error { return lease.Run(ctx, client) })
 	}
-	h.Metrics = webhook.NewMetrics(collectors...)
+	h.Metrics = webhook.NewMetrics(append(collectors, webhook.ReadyGauge(h.Ready))...)
 	handler := webhook.NewHandler(h)
 	logger.Info("Starting", "policy", src, "version", version.Get().GitVersion, "limits", o.limits, "schedulerLease", o.schedulerLease, "schedulerFallback", o.fallback)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
