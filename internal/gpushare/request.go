@@ -380,7 +380,9 @@ func containerRequest(c *corev1.Container, mem resource.Quantity) (Request, erro
 	if cards, ok := Quantity(c, contract.ResourceGPU); ok {
 		v, ok := cards.AsInt64()
 		if !ok {
-			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d", contract.ResourceGPU, cards.String(), MaxCards)
+			// 0.5 means half a card to a time-slicing user: here that is
+			// memory.
+			return Request{}, fmt.Errorf("%s %s must be a whole number of cards from 1 to %d; for a share of a card, ask for its memory with %s (e.g. 4Gi)", contract.ResourceGPU, cards.String(), MaxCards, contract.ResourceGPUMem)
 		}
 		n = v
 	}

@@ -633,6 +633,12 @@ func (p *Policy) debug(s *podState) error {
 // card unless they asked for more, and refuses requests no card can hold.
 // On a pool with gpuCardMemory, cards asked without memory are whole cards.
 func (p *Policy) routeGPU(s *podState) error {
+	if err := gpushare.CheckNames(s.pod); err != nil {
+		return err
+	}
+	if w := gpushare.ForeignAsk(s.pod); w != "" {
+		s.warnings = append(s.warnings, w)
+	}
 	if q := p.spec.Pools[s.pool].GPUCardMemory; q != nil {
 		gpushare.WholeCards(s.pod, *q)
 	}

@@ -667,3 +667,25 @@ func TestCPUCountZero(t *testing.T) {
 		t.Fatalf("cpuCount(0) = %q, %v; want \"1\", true", n, ok)
 	}
 }
+
+// TestGPUNames: the webhook refuses GPU names zz does not read (a HAMi
+// spelling of the memory, a typo'd choice) with the name meant, and warns
+// of HAMi's own resource (an ML-engineer audit).
+func TestGPUNames(t *testing.T) {
+	p := testPolicy(t)
+	limit := func(name corev1.ResourceName, v string) podOpt {
+		return func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Limits[name] = resource.MustParse(v) }
+	}
+	if _, err := p.Mutate(newPod(limit("zz.io/gpumem", "4096")), "ns"); err == nil || !strings.Contains(err.Error(), "zz.io/gpumem is not a zz resource (did you mean zz.io/gpu-mem?)") {
+		t.Errorf("zz.io/gpumem: %v", err)
+	}
+	typo := newPod(gpuMem("4Gi"))
+	typo.Annotations = map[string]string{"zz.io/gpu-modle": "A100"}
+	if _, err := p.Mutate(typo, "ns"); err == nil || !strings.Contains(err.Error(), "annotation zz.io/gpu-modle is not one zz reads (did you mean zz.io/gpu-model?)") {
+		t.Errorf("a typo'd annotation: %v", err)
+	}
+	warnings, err := p.Mutate(newPod(limit("nvidia.com/gpumem", "4096")), "ns")
+	if err != nil || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "asks for nvidia.com/gpumem 4096, HAMi's GPU memory") {
+		t.Errorf("HAMi's resource: %v, warnings %q", err, warnings)
+	}
+}

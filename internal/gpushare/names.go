@@ -1,0 +1,114 @@
+package gpushare
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// Choices are the GPU pod annotations a user sets: how and where the pod's
+// cards are chosen.
+var Choices = []string{
+	contract.AnnotationGPUPolicy, contract.AnnotationGPUNUMABind, contract.AnnotationGPUModel, contract.AnnotationGPUModelAvoid,
+	contract.AnnotationGPUCard, contract.AnnotationGPUCardAvoid, contract.AnnotationGPUWhole,
+}
+
+// written are the GPU pod annotations zz writes itself.
+var written = []string{
+	contract.AnnotationGPUIndexes, contract.AnnotationGPUUUIDs, contract.AnnotationGPUMemMiB, contract.AnnotationGPUAssumeTime,
+	contract.AnnotationGPUAssigned, contract.AnnotationGPUMemUsed, contract.AnnotationGPUNomination,
+}
+
+// resources are zz's container resources.
+var resources = []corev1.ResourceName{contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPUMemTotal}
+
+// CheckNames refuses the GPU names of a pod zz does not read, each with
+// its fix: a container resource under zz.io/ other than zz's (zz.io/gpumem,
+// as a HAMi user writes it, waited for good on "Insufficient"), GPU memory
+// in total without the memory per card (the pod ran with no card and
+// charged the quota), and a zz.io/gpu* annotation zz does not read (a
+// typo'd gpu-model placed the pod on any model; an ML-engineer audit).
+func CheckNames(pod *corev1.Pod) error {
+	for _, c := range Containers(pod) {
+		for _, rl := range []corev1.ResourceList{c.Resources.Limits, c.Resources.Requests} {
+			for name := range rl {
+				if strings.HasPrefix(string(name), contract.Prefix) && !slices.Contains(resources, name) {
+					return fmt.Errorf("container %s: %s is not a zz resource%s; GPU memory is %s (per card, e.g. 4096Mi) and cards %s (default 1)",
+						c.Name, name, didYouMean(string(name), []string{string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)}),
+						contract.ResourceGPUMem, contract.ResourceGPU)
+				}
+			}
+		}
+		if _, total := Quantity(c, contract.ResourceGPUMemTotal); total {
+			if _, mem := Quantity(c, contract.ResourceGPUMem); !mem {
+				return fmt.Errorf("container %s: %s is set without %s: it is %s times %s, what a quota counts (the zz webhook sets it); ask for %s, the memory per card",
+					c.Name, contract.ResourceGPUMemTotal, contract.ResourceGPUMem, contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPUMem)
+			}
+		}
+	}
+	for key := range pod.Annotations {
+		if strings.HasPrefix(key, contract.Prefix+"gpu") && !slices.Contains(Choices, key) && !slices.Contains(written, key) {
+			return fmt.Errorf("annotation %s is not one zz reads%s; a pod's GPU choices are %s", key, didYouMean(key, Choices), strings.Join(Choices, ", "))
+		}
+	}
+	return nil
+}
+
+// hamiMemory is HAMi's resource of GPU memory per card, in MiB.
+const hamiMemory corev1.ResourceName = "nvidia.com/gpumem"
+
+// ForeignAsk is a warning for a pod that asks for GPU memory as HAMi
+// does (nvidia.com/gpumem, in MiB) and not as zz does: it waits on
+// "Insufficient nvidia.com/gpumem" where no HAMi runs (a team moving its
+// charts from HAMi); "" otherwise. A warning, not a refusal: a cluster
+// may run both.
+func ForeignAsk(pod *corev1.Pod) string {
+	for _, c := range Containers(pod) {
+		q, hami := Quantity(c, hamiMemory)
+		if _, zz := Quantity(c, contract.ResourceGPUMem); hami && !zz {
+			return fmt.Sprintf("container %s asks for %s %s, HAMi's GPU memory: zz schedules %s (per card, e.g. %sMi) and %s (cards); without a HAMi scheduler the pod waits on Insufficient %s",
+				c.Name, hamiMemory, q.String(), contract.ResourceGPUMem, q.String(), contract.ResourceGPU, hamiMemory)
+		}
+	}
+	return ""
+}
+
+// didYouMean is " (did you mean K?)" for the key of known nearest to s,
+// when it is a few edits away; "" otherwise.
+func didYouMean(s string, known []string) string {
+	best, dist := "", 4
+	for _, k := range known {
+		if d := editDistance(s, k); d < dist {
+			best, dist = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is Levenshtein's distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
