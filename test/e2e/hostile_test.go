@@ -491,6 +491,13 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 		delete(l, contract.ResourceGPUMemTotal)
 	}
 	refused(t, "a pod asking for cards without GPU memory", create(cardsOnly), "containers cuda ask for zz.io/gpu cards without zz.io/gpu-mem: zz shares cards by GPU memory")
+	// The total alone: no card would be chosen, yet the quota counts it.
+	totalOnly := pod("total-only", "1Gi", 1)
+	for _, l := range []corev1.ResourceList{totalOnly.Spec.Containers[0].Resources.Limits, totalOnly.Spec.Containers[0].Resources.Requests} {
+		delete(l, contract.ResourceGPUMem)
+		delete(l, contract.ResourceGPU)
+	}
+	refused(t, "a pod asking for GPU memory in total alone", create(totalOnly), "containers cuda ask for zz.io/gpu-mem-total without zz.io/gpu-mem")
 	// What would override the cards the pod is given: refused where no zz
 	// webhook serves too (this namespace), since GPU pods run everywhere.
 	visible := pod("visible-all", "1Gi", 1)
