@@ -92,8 +92,8 @@ func Fit(cards []Card, req Request) error {
 		return wholeMisfit(cards, req)
 	}
 	var fitting int
-	var largest int64
-	healthy, usable := 0, 0
+	var largest, largestCard int64
+	healthy, usable, bigEnough := 0, 0, 0
 	for i := range cards {
 		c := &cards[i]
 		if !c.Healthy {
@@ -104,9 +104,12 @@ func Fit(cards []Card, req Request) error {
 			continue
 		}
 		usable++
-		largest = max(largest, c.FreeMiB())
+		largest, largestCard = max(largest, c.FreeMiB()), max(largestCard, c.MemoryMiB)
 		if c.FreeMiB() >= req.MemMiB {
 			fitting++
+		}
+		if c.MemoryMiB >= req.MemMiB {
+			bigEnough++
 		}
 	}
 	switch {
@@ -118,11 +121,20 @@ func Fit(cards []Card, req Request) error {
 		return fmt.Errorf("node has %d healthy GPU cards < %d asked%s", healthy, req.Cards, unhealthyList(cards))
 	case usable < req.Cards:
 		return fmt.Errorf("node has %d healthy GPU cards of %s < %d asked (%s)", usable, req.cardsPhrase(), req.Cards, cardList(cards, req))
+	case bigEnough < req.Cards && req.Cards == 1:
+		// No room freeing ever makes it fit here: said apart from a
+		// full node, where "no free memory now" kept its owner waiting
+		// (an ML-engineer audit).
+		return fmt.Errorf("node's largest card has %d MiB < %d MiB asked: never fits here, even empty", largestCard, req.MemMiB)
+	case bigEnough < req.Cards:
+		return fmt.Errorf("node has %d cards of at least %d MiB < %d asked: never fits here, even empty", bigEnough, req.MemMiB, req.Cards)
 	case req.Cards == 1:
 		// Cards that are down (or cordoned) are why there is less room.
 		return fmt.Errorf("largest free card %d MiB < %d MiB asked%s", largest, req.MemMiB, unhealthyList(cards))
 	}
-	return fmt.Errorf("%d cards with %d MiB free < %d cards asked (free MiB per card: %s)%s",
+	// Words first: kube-scheduler puts a node count before each reason,
+	// and "1 0 cards with..." read as a typo (an ML-engineer audit).
+	return fmt.Errorf("node has %d cards with %d MiB free < %d asked (free MiB per card: %s)%s",
 		fitting, req.MemMiB, req.Cards, freeList(cards, req), unhealthyList(cards))
 }
 

@@ -65,7 +65,7 @@ func TestFits(t *testing.T) {
 	got := l.Fits(Request{MemMiB: 20 * gib, Cards: 1}, BestFit, nil)
 	want := []NodeFit{
 		{Node: "a", Fits: true, Cards: []int{0}, More: 1 + 4},
-		{Node: "b", Reason: "largest free card 16384 MiB < 20480 MiB asked"},
+		{Node: "b", Reason: "node's largest card has 16384 MiB < 20480 MiB asked: never fits here, even empty"},
 		{Node: "broken", Reason: `decode zz.io/gpu-inventory: unexpected end of JSON input`},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -136,7 +136,12 @@ func TestFitChooseScore(t *testing.T) {
 			wantErr: "largest free card 3072 MiB < 4096 MiB asked"},
 		{name: "too few cards", cards: cards(16000, 16000), req: Request{MemMiB: 1, Cards: 2}, policy: Binpack, wantErr: "node has 1 GPU cards < 2 asked"},
 		{name: "too few fitting", cards: cards(8000, 16000, 100, 16000), req: Request{MemMiB: 4096, Cards: 2}, policy: Binpack,
-			wantErr: "1 cards with 4096 MiB free < 2 cards asked (free MiB per card: 0:8000 1:100)"},
+			wantErr: "node has 1 cards with 4096 MiB free < 2 asked (free MiB per card: 0:8000 1:100)"},
+		// Cards too small even empty: never, not "no room now".
+		{name: "never fits one card", cards: cards(8000, 16000, 16000, 16000), req: Request{MemMiB: 20000, Cards: 1}, policy: Binpack,
+			wantErr: "node's largest card has 16000 MiB < 20000 MiB asked: never fits here, even empty"},
+		{name: "never fits two cards", cards: cards(1000, 81920, 40960, 40960, 40960, 40960), req: Request{MemMiB: 61440, Cards: 2}, policy: Binpack,
+			wantErr: "node has 1 cards of at least 61440 MiB < 2 asked: never fits here, even empty"},
 		{name: "overfilled card is full", cards: cards(-500, 16000, 2000, 16000), req: Request{MemMiB: 1000, Cards: 1}, policy: Spread, want: []int{1}},
 	}
 	for _, tt := range tests {

@@ -143,7 +143,7 @@ func TestChooseModels(t *testing.T) {
 		{"enough of the model, too full", mixed, []int64{79, 0, 79, 0, 79, 0, 79, 0}, twoSockets, Request{MemMiB: 2 * gib, Cards: 1, Models: "A100"}, BestFit, nil,
 			"largest free card 1024 MiB < 2048 MiB asked"},
 		{"multi-card too full lists the model's cards", mixed, []int64{79, 0, 79, 0, 0, 0, 79, 0}, twoSockets, Request{MemMiB: 2 * gib, Cards: 2, Models: "A100"}, BestFit, nil,
-			"1 cards with 2048 MiB free < 2 cards asked (free MiB per card: 0:1024 2:1024 4:81920 6:1024)"},
+			"node has 1 cards with 2048 MiB free < 2 asked (free MiB per card: 0:1024 2:1024 4:81920 6:1024)"},
 		{"one card by UUID", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, UUIDs: "c5"}, BestFit, []int{5}, ""},
 		{"not the tightest card", mixed, []int64{10, 40, 0, 0, 0, 0, 0, 0}, twoSockets, Request{MemMiB: 20 * gib, Cards: 1, AvoidUUIDs: "C1"}, BestFit, []int{0}, ""},
 		{"no such card", mixed, make([]int64, 8), twoSockets, Request{MemMiB: gib, Cards: 1, UUIDs: "GPU-elsewhere"}, BestFit, nil,

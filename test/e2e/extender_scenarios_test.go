@@ -82,8 +82,9 @@ func TestExtender(t *testing.T) {
 				return false, "no event yet", err
 			}
 			msg := evs.Items[0].Message
-			return strings.Contains(msg, "largest free card 81920 MiB < 102400 MiB asked") &&
-				strings.Contains(msg, "largest free card 15360 MiB < 102400 MiB asked"), msg, nil
+			// Cards too small even empty say never, not "no room now".
+			return strings.Contains(msg, "node's largest card has 81920 MiB < 102400 MiB asked: never fits here, even empty") &&
+				strings.Contains(msg, "node's largest card has 15360 MiB < 102400 MiB asked: never fits here"), msg, nil
 		})
 		p, err := cluster.Client.CoreV1().Pods(ns).Get(t.Context(), "huge", metav1.GetOptions{})
 		if err != nil || p.Spec.NodeName != "" {
