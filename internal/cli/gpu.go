@@ -320,7 +320,7 @@ func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot
 	if !o.Pods || len(o.Nodes) > 0 {
 		// A namespace developer (edit, view) reads no nodes: say what is
 		// theirs to read (an app-developer audit).
-		return nil, fmt.Errorf("%w; the cards' view reads every node and pod of the cluster, which a namespace role does not: kubectl zz gpu --pods shows this namespace's GPU pods, and a cluster admin the rest (a GPU app refused for its size is told the largest card in the refusal)", err)
+		return nil, fmt.Errorf("%w; the cards' view and --fit read every node and pod of the cluster, which a namespace role does not: kubectl zz gpu --pods shows this namespace's GPU pods; a cluster admin may bind ClusterRole zz-gpu-viewer (manifests/developer) for the rest (a GPU app refused for its size is told the largest card in the refusal)", err)
 	}
 	ns := t.namespace
 	if o.AllNamespaces {

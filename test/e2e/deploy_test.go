@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -837,6 +838,23 @@ spec:
 			t.Errorf("kubectl zz %s as the developer: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 		}
 	}
+	// --fit reads the cluster: refused with the role to ask for, which,
+	// bound, lets it answer.
+	if _, _, err := zzRaw(t, "--kubeconfig", dev.kubeconfig, "-n", ns, "gpu", "--fit", "1Gi"); err == nil || !strings.Contains(err.Error(), "may bind ClusterRole zz-gpu-viewer") {
+		t.Errorf("gpu --fit as the developer: %v", err)
+	}
+	if _, err := cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ns + "-gpu-viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "zz-gpu-viewer"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "dev", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.Client.RbacV1().ClusterRoleBindings().Delete(context.Background(), ns+"-gpu-viewer", metav1.DeleteOptions{})
+	})
+	cluster.WaitFor(t, 30*time.Second, "gpu --fit to answer with zz-gpu-viewer bound", func(context.Context) (bool, string, error) {
+		out, errOut, err := zzRaw(t, "--kubeconfig", dev.kubeconfig, "-n", ns, "gpu", "--fit", "1Gi")
+		return err == nil && strings.Contains(errOut, "fits"), out + errOut, nil
+	})
 }
 
 // TestInitFrom: an app deployed with kubectl apply (a Deployment, its
