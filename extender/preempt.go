@@ -45,6 +45,9 @@ type Preemptor struct {
 	Guarded func(types.NamespacedName) bool
 
 	inflight sync.WaitGroup // the evictions under way
+	// blocked are the pods told that budgets block their preemption.
+	blocked     *recentUIDs
+	blockedOnce sync.Once
 }
 
 // Wait waits up to timeout for the evictions under way (at SIGTERM, so a
@@ -127,6 +130,7 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	}
 	plan, ok := p.Ledger.PlanPreemption(names, req, corev1helpers.PodPriority(pod), p.Guarded)
 	if !ok {
+		p.blockedBy(pod, names, req)
 		return // at once for a pod that outranks no GPU pod (the usual one)
 	}
 	// Fewer feasible nodes than kube-scheduler's smallest search means it
@@ -150,6 +154,29 @@ func (p *Preemptor) Consider(pod *corev1.Pod, names []string, req gpushare.Reque
 	if len(plan.Victims) > 0 {
 		p.inflight.Go(func() { p.evict(pod.UID, key, corev1helpers.PodPriority(pod), plan, since) })
 	}
+}
+
+// blockedBy tells a pod, once, that PodDisruptionBudgets are what keep
+// its preemption from making room: a plan exists that evicts pods the
+// budgets allow no disruption now. Its only event had been
+// kube-scheduler's "Preemption is not helpful", while kubectl zz gpu --fit
+// said preemption would make room (an ML-engineer audit). No budget or
+// pod of another namespace is named: the preemptor's owner reads it.
+func (p *Preemptor) blockedBy(pod *corev1.Pod, names []string, req gpushare.Request) {
+	if p.Guarded == nil {
+		return
+	}
+	p.blockedOnce.Do(func() { p.blocked = newRecentUIDs(maxInvalidLogged) })
+	if p.blocked.has(pod.UID) {
+		return // told: planning again at each retry is for nothing
+	}
+	plan, ok := p.Ledger.PlanPreemption(names, req, corev1helpers.PodPriority(pod), nil)
+	if !ok || !p.blocked.add(pod.UID) {
+		return
+	}
+	p.event(pod, corev1.EventTypeWarning, contract.ReasonPreemptionBlocked,
+		"No GPU preemption: evicting %d lower-priority pods on node %s would free the GPU memory this pod asks for (%s), but PodDisruptionBudgets allow none of them to go now; it waits until they do, or memory frees",
+		len(plan.Victims), plan.Node, req)
 }
 
 // Refresh asks the API server whether the pods a preemption waits for are

@@ -213,16 +213,25 @@ func TestPreemptor(t *testing.T) {
 	})
 	t.Run("a pod its budget guards is no victim: the API is not asked", func(t *testing.T) {
 		e, ev, _ := setup(t, nil)
-		var p *Preemptor
-		e.decider.Preempt = func(pod *corev1.Pod, names []string, req gpushare.Request, policy gpushare.Policy) {
-			p = &Preemptor{Ledger: e.ledger, Client: e.client, Now: time.Now, Ctx: t.Context(), Results: NewPreemptionMetric(),
-				Guarded: func(v types.NamespacedName) bool { return v.Name == "low" }}
-			p.Consider(pod, names, req, policy)
-		}
+		rec := record.NewFakeRecorder(10)
+		p := &Preemptor{Ledger: e.ledger, Client: e.client, Now: time.Now, Ctx: t.Context(), Results: NewPreemptionMetric(), Recorder: rec,
+			Guarded: func(v types.NamespacedName) bool { return v.Name == "low" }}
+		e.decider.Preempt = p.Consider
 		pod := high("high")
 		filter(t, e, pod)
-		if p == nil || e.ledger.Nominated(pod.UID) || len(ev.list()) != 0 {
+		filter(t, e, pod) // kube-scheduler retries: told once
+		if e.ledger.Nominated(pod.UID) || len(ev.list()) != 0 {
 			t.Fatalf("preempted a guarded pod: %v", ev.list())
+		}
+		// The preemptor is told the budgets block it, once, where it had
+		// kube-scheduler's "Preemption is not helpful" alone.
+		close(rec.Events)
+		var got []string
+		for e := range rec.Events {
+			got = append(got, e)
+		}
+		if len(got) != 1 || !strings.HasPrefix(got[0], "Warning PreemptionBlocked No GPU preemption: evicting 1 lower-priority pods on node a would free the GPU memory") {
+			t.Errorf("events %q", got)
 		}
 	})
 	t.Run("preemptionPolicy Never and equal priority preempt nothing", func(t *testing.T) {

@@ -36,3 +36,11 @@ func (r *recentUIDs) add(uid types.UID) bool {
 	r.next = (r.next + 1) % len(r.ring)
 	return true
 }
+
+// has reports whether uid is remembered.
+func (r *recentUIDs) has(uid types.UID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.seen[uid]
+	return ok
+}

@@ -307,10 +307,12 @@ const (
 	// for using more GPU memory on a card than the pod requested.
 	ReasonGPUMemoryOverRequestKilled = "GPUMemoryOverRequestKilled"
 	// The extender's GPU preemption: on the preemptor when it starts, when a
-	// budget refuses it (nothing evicted) and when it stops midway; on each
-	// victim kube-scheduler's own reason, so tools that look for it see it.
+	// budget refuses it (nothing evicted), when budgets leave it no plan at
+	// all (blocked) and when it stops midway; on each victim
+	// kube-scheduler's own reason, so tools that look for it see it.
 	ReasonPreempting        = "Preempting"
 	ReasonPreemptionRefused = "PreemptionRefused"
+	ReasonPreemptionBlocked = "PreemptionBlocked"
 	ReasonPreemptionFailed  = "PreemptionFailed"
 	ReasonPreempted         = "Preempted"
 )
