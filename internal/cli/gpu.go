@@ -378,6 +378,12 @@ func (o *GPUOptions) Run(cmd *cobra.Command) error {
 			return err
 		}
 	}
+	// The pods that wait are on no card, so in no row: said beside the
+	// table too, where only an empty table said it (an ML-engineer audit
+	// looked for a surge pod that waited).
+	if note := o.waitingNote(cmd); note != "" {
+		fmt.Fprintln(o.ErrOut, strings.TrimSpace(note))
+	}
 	return nil
 }
 
@@ -516,8 +522,8 @@ func (o *GPUOptions) addShapes(out *gpuOutput, t target, cluster string, snap *g
 	return nil
 }
 
-// waitingNote, for --pods with no pod on a card, counts the namespace's GPU
-// pods that wait for cards, which the view (cards and their use) leaves out.
+// waitingNote, for --pods, counts the namespace's GPU pods that wait for
+// cards, which the view (cards and their use) leaves out.
 func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	if !o.Pods {
 		return ""

@@ -186,6 +186,11 @@ func TestGPUPods(t *testing.T) {
 		!strings.Contains(stderr, "No GPU pods on cards in waiting namespace. 1 GPU pod is waiting for cards: kubectl zz status says why") {
 		t.Errorf("a namespace whose GPU pod waits: %v, stderr %q", err, stderr)
 	}
+	// Beside pods on cards too: the table has no row for those that wait.
+	if out, stderr, err := zz("gpu", "--pods", "-A", "--context", "a"); err != nil || !strings.Contains(out, "vision-0") ||
+		!strings.Contains(stderr, "1 GPU pod is waiting for cards: kubectl zz status says why") {
+		t.Errorf("pods on cards and one waiting: %v\n%s%s", err, out, stderr)
+	}
 	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods on cards in empty namespace.\n") {
 		t.Errorf("an empty namespace: %v, stderr %q", err, stderr)
 	}
