@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -257,7 +256,7 @@ func zzManager(m string) bool { return m == contract.ManagedBy || m == contract.
 // nothing readable).
 func fieldsUnder(e *metav1.ManagedFieldsEntry, path []string) *fieldpath.Set {
 	s := fieldpath.NewSet()
-	if e.FieldsV1 == nil || s.FromJSON(bytes.NewReader(e.FieldsV1.Raw)) != nil {
+	if e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 		return fieldpath.NewSet()
 	}
 	for _, p := range path {
@@ -272,7 +271,7 @@ func hasField(e *metav1.ManagedFieldsEntry, path ...string) bool {
 		return false
 	}
 	var fields map[string]any
-	if json.Unmarshal(e.FieldsV1.Raw, &fields) != nil {
+	if json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields) != nil {
 		return false
 	}
 	for _, p := range path {

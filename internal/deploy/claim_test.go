@@ -34,9 +34,9 @@ func TestClaimHolds(t *testing.T) {
 	cl.applied(applied)
 	at := metav1.NewTime(time.Date(2026, 12, 5, 9, 30, 1, 0, time.UTC))
 	rollout := metav1.ManagedFieldsEntry{Manager: "kubectl-rollout", Operation: metav1.ManagedFieldsOperationUpdate, Time: &at,
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/restartedAt":{}}}}}}`)}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/restartedAt":{}}}}}}`)}
 	scaler := metav1.ManagedFieldsEntry{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, Time: &at,
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:replicas":{}}}`)}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:replicas":{}}}`)}
 	tests := []struct {
 		name   string
 		change func(d *appsv1.Deployment)
@@ -58,7 +58,7 @@ func TestClaimHolds(t *testing.T) {
 		{"kubectl rollout restart", func(d *appsv1.Deployment) {
 			d.Spec.Template.Annotations = map[string]string{contract.AnnotationRestartedAt: "now"}
 			d.ManagedFields = []metav1.ManagedFieldsEntry{scaler, rollout, {Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply,
-				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{}}}`)}}}
+				FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:template":{}}}`)}}
 		}, "the pod template of deployment team-a/shop was changed by kubectl-rollout at 09:30:01 while this command waited (it now runs version 1, image reg/shop:1)"},
 		{"template changed by an unknown writer", func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "X", Value: "y"})
@@ -175,7 +175,7 @@ func TestVerifyBeforeRecord(t *testing.T) {
 func TestFieldWriter(t *testing.T) {
 	at := metav1.NewTime(time.Date(2026, 12, 6, 11, 13, 24, 0, time.UTC))
 	entry := func(manager string, op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
-		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Time: &at, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, Time: &at, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}
 	}
 	const image = `{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:name":{}}}}}}}`
 	const env = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:env":{"k:{\"name\":\"DEBUG\"}":{".":{},"f:name":{},"f:value":{}}}}}}}}}`
@@ -209,7 +209,7 @@ func TestLatestWriterAndShared(t *testing.T) {
 	at := func(h, m int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 12, 6, h, m, 0, 0, time.UTC)} }
 	entry := func(manager string, when *metav1.Time, fields string) metav1.ManagedFieldsEntry {
 		return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Time: when,
-			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}
 	}
 	replicas := `{"f:spec":{"f:replicas":{}}}`
 	template := `{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:a":{}}}}}}`

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -352,7 +351,7 @@ func disown(obj runtime.Object, path []string) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		if zzManager(e.Manager) || e.FieldsV1 == nil || s.FromJSON(bytes.NewReader(e.FieldsV1.Raw)) != nil {
+		if zzManager(e.Manager) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
@@ -369,7 +368,7 @@ func disown(obj runtime.Object, path []string) error {
 		if err != nil {
 			return err
 		}
-		e.FieldsV1 = &metav1.FieldsV1{Raw: raw}
+		e.FieldsV1 = metav1.NewFieldsV1(string(raw))
 		kept = append(kept, e)
 	}
 	m.SetManagedFields(kept)
