@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -574,9 +575,8 @@ func handOver(ctx context.Context, c kubernetes.Interface, ns string, o render.O
 // names, so the count stays when that apply leaves the field out and the
 // HPA takes it from there.
 func applyReplicas(ctx context.Context, c kubernetes.Interface, ns, name string, n int32) error {
-	body := fmt.Sprintf(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":%q},"spec":{"replicas":%d}}`, name, n)
-	_, err := c.AppsV1().Deployments(ns).Patch(ctx, name, types.ApplyPatchType, []byte(body),
-		metav1.PatchOptions{FieldManager: contract.FieldManagerHandover, Force: ptr.To(true)})
+	_, err := c.AppsV1().Deployments(ns).Apply(ctx, appsv1ac.Deployment(name, ns).WithSpec(appsv1ac.DeploymentSpec().WithReplicas(n)),
+		metav1.ApplyOptions{FieldManager: contract.FieldManagerHandover, Force: true})
 	return err
 }
 
