@@ -31,7 +31,7 @@ const (
 var KnownDeviceListStrategies = []DeviceListStrategy{StrategyEnvvar, StrategyCDIAnnotations, StrategyCDICRI}
 
 // cdiPluginName names this plugin in CDI annotation keys.
-const cdiPluginName = "zz-device-plugin"
+const cdiPluginName = contract.ComponentDevicePlugin
 
 // DeviceListStrategies is the set of strategies Allocate applies; several
 // may be combined (a comma-separated flag), for example envvar with cdi-cri

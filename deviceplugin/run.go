@@ -191,7 +191,7 @@ func serveGPUs(ctx context.Context, c Config, lib nvml.Interface, registry *prom
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	monitor := &UsageMonitor{Lib: lib, Plugin: plugin, Pods: pods.list, ProcRoot: c.ProcRoot, Interval: c.UsageEvery,
-		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-device-plugin", Host: c.Node}),
+		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: contract.ComponentDevicePlugin, Host: c.Node}),
 		Node:     c.Node, Publish: DefaultPublishPolicy(c.UsageAnnotateEvery),
 		Annotate: AnnotateUsed(client), OverRequest: OverRequestAction(c.OverRequest), Grace: c.OverRequestGrace}
 	registry.MustRegister(monitor)
@@ -300,7 +300,7 @@ func watchPods(ctx context.Context, client kubernetes.Interface, node string) (*
 }
 
 func newClient(path string) (kubernetes.Interface, error) {
-	cfg, err := kubeconfig.Load(path, "zz-device-plugin")
+	cfg, err := kubeconfig.Load(path, contract.ComponentDevicePlugin)
 	if err != nil {
 		return nil, err
 	}

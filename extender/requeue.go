@@ -314,6 +314,6 @@ func (r *Requeuer) patch(ctx context.Context, d retry) error {
 		return err
 	}
 	_, err = r.Client.CoreV1().Pods(d.pod.Namespace).Patch(ctx, d.pod.Name, types.StrategicMergePatchType, patch,
-		metav1.PatchOptions{FieldManager: "zz-extender"}, "status")
+		metav1.PatchOptions{FieldManager: contract.ComponentExtender}, "status")
 	return err
 }

@@ -286,7 +286,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 // probeAnswer is the warning a dry-run pod marked as kubectl zz check's
 // probe gets, whatever else the review decided: the apiserver relays it, so
 // check knows this webhook answered, and which build.
-var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner("zz-webhook") + ")"
+var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner(contract.ComponentWebhook) + ")"
 
 // jsonContentType is every reply's header value, shared: nothing changes it.
 var jsonContentType = []string{"application/json"}

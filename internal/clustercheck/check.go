@@ -911,8 +911,8 @@ func routedPending(s *State, now time.Time) []Result {
 		slices.Sort(failed)
 		out = append(out, Result{Group: GroupScheduler, Name: name, Status: Fail,
 			Detail: fmt.Sprintf("%s%s failed to schedule with an error (%s): %s", more, count(len(failed), "pod"), listSome(failed), why),
-			Hint: fmt.Sprintf("is the zz extender answering? kubectl -n %s logs deployment/%s -c zz-extender",
-				contract.SystemNamespace, contract.SchedulerName)})
+			Hint: fmt.Sprintf("is the zz extender answering? kubectl -n %s logs deployment/%s -c %s",
+				contract.SystemNamespace, contract.SchedulerName, contract.ComponentExtender)})
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)

@@ -45,6 +45,15 @@ const (
 // SchedulerName is the scheduler profile that calls the zz extender.
 const SchedulerName = "zz-scheduler"
 
+// The servers' names: their Deployments' and DaemonSet's (and containers'
+// and app.kubernetes.io/name labels' in manifests/), the event source and
+// field manager each writes as, and the user agent it calls with.
+const (
+	ComponentExtender     = "zz-extender"
+	ComponentWebhook      = "zz-webhook"
+	ComponentDevicePlugin = "zz-device-plugin"
+)
+
 // CertgenName is the CronJob (and Job) of the self-signed overlay that
 // writes and renews the webhook's CA bundle and serving certificate.
 const CertgenName = "zz-webhook-certgen"

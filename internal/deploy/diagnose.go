@@ -291,7 +291,7 @@ func extenderDown(msg string) string {
 		return ""
 	}
 	return "; the zz scheduler extender did not answer zz-scheduler: is the zz-extender container of the zz-scheduler pods running? (kubectl zz check; kubectl -n " +
-		contract.SystemNamespace + " logs deployment/" + contract.SchedulerName + " -c zz-extender)"
+		contract.SystemNamespace + " logs deployment/" + contract.SchedulerName + " -c " + contract.ComponentExtender + ")"
 }
 
 // maxEventLookups bounds the event reads of one ExplainStarting: a rollout

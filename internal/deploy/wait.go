@@ -294,7 +294,7 @@ func WebhookDown(replicaFailure string) string {
 		return ""
 	}
 	return "; the zz webhook does not answer, so no pod of this namespace can be created until it does (kubectl zz check; kubectl -n " +
-		contract.SystemNamespace + " get pods -l app.kubernetes.io/name=zz-webhook)"
+		contract.SystemNamespace + " get pods -l " + contract.LabelK8sName + "=" + contract.ComponentWebhook + ")"
 }
 
 // RefusedAtAdmission reports whether a ReplicaFailure is a refusal of the

@@ -46,7 +46,7 @@ func main() {
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	flag.Parse()
 	if showVersion {
-		fmt.Println(version.Banner("zz-device-plugin"))
+		fmt.Println(version.Banner(contract.ComponentDevicePlugin))
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/zzcloud/zz/extender"
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/kubeconfig"
 	"github.com/zzcloud/zz/internal/serve"
@@ -62,7 +63,7 @@ func main() {
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
-		fmt.Println(version.Banner("zz-extender"))
+		fmt.Println(version.Banner(contract.ComponentExtender))
 		return
 	}
 	if err := run(o); err != nil {
@@ -98,7 +99,7 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logger := klog.FromContext(ctx)
-	cfg, err := kubeconfig.Load(o.kubeconfig, "zz-extender")
+	cfg, err := kubeconfig.Load(o.kubeconfig, contract.ComponentExtender)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func run(o options) error {
 		// Its evictions under way finish: SIGTERM does not cut a preemption
 		// between victims (each call is bounded by its own timeout).
 		p := &extender.Preemptor{Ledger: ledger, Client: client, Now: time.Now, Ctx: context.WithoutCancel(ctx), Results: preemptions,
-			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-extender"}), Guarded: c.Guarded}
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: contract.ComponentExtender}), Guarded: c.Guarded}
 		decider.Preempt, decider.Refresh = p.Consider, p.Refresh
 		c.DefaultPolicy = gpushare.Policy(o.policy)
 		defer func() {

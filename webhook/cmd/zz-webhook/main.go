@@ -81,7 +81,7 @@ func main() {
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
-		fmt.Println(version.Banner("zz-webhook"))
+		fmt.Println(version.Banner(contract.ComponentWebhook))
 		return
 	}
 	if err := run(o); err != nil {
@@ -154,7 +154,7 @@ func run(o options) error {
 	if err := certs.Load(); err != nil {
 		return err
 	}
-	cfg, err := kubeconfig.Load(o.kubeconfig, "zz-webhook")
+	cfg, err := kubeconfig.Load(o.kubeconfig, contract.ComponentWebhook)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func run(o options) error {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "zz-webhook"})
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: contract.ComponentWebhook})
 
 	store := webhook.NewPolicyStore(src, recorder)
 	namespaces := webhook.NewNamespaces(client)
