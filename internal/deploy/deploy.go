@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -538,7 +539,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 			n = latest.Number
 		case err != nil:
 			return nil, nil, fmt.Errorf("read Deployment %s: %w", cfg.App, err)
-		case unrecordedApply(d, history):
+		case unrecordedApply(d, history) && !runsTemplate(ctx, c, cfg.Namespace, d, latest):
 			n = latest.Number
 			if cfg.Progress != nil {
 				fmt.Fprintf(cfg.Progress, "deployment %s runs what a command that recorded no revision applied: rolling back to the latest revision, %d (kubectl zz rollback --to-revision picks another)\n", cfg.App, n)
@@ -547,6 +548,29 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 	}
 	target, err := pick(history, cfg.App, n)
 	return history, target, err
+}
+
+// runsTemplate says whether d runs rev's pod template, as the apiserver
+// would store rev's Deployment over it (a dry-run apply: the defaults and
+// other managers' fields alike). The token alone is anyone's to write: a
+// tenant annotated a Deployment that ran the latest revision with another,
+// and its owner's rollback restored that revision instead of the one before
+// (a tenant audit).
+func runsTemplate(ctx context.Context, c kubernetes.Interface, ns string, d *appsv1.Deployment, rev *Revision) bool {
+	for _, o := range rev.objects {
+		want, ok := o.(*appsv1.Deployment)
+		if !ok || want.Name != d.Name {
+			continue
+		}
+		body, err := json.Marshal(want)
+		if err != nil {
+			return false
+		}
+		merged, err := deploymentOps.apply(ctx, c, ns, d.Name, body, true)
+		m, ok := merged.(*appsv1.Deployment)
+		return err == nil && ok && equality.Semantic.DeepEqual(m.Spec.Template, d.Spec.Template)
+	}
+	return false
 }
 
 // unrecordedApply says whether d carries the token of a kubectl zz command

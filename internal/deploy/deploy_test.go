@@ -115,6 +115,16 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 			}
 		}
 		if live, err := c.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName()); err == nil {
+			// A Deployment's pod template is the one applied, as the
+			// apiserver's merge would store it (rollback compares it).
+			if d, ok := live.(*appsv1.Deployment); ok {
+				var sent appsv1.Deployment
+				if json.Unmarshal(p.GetPatch(), &sent) == nil && sent.Spec.Template.Spec.Containers != nil {
+					d = d.DeepCopy()
+					d.Spec.Template = sent.Spec.Template
+					return true, d, nil
+				}
+			}
 			return true, live, nil
 		}
 		var u unstructured.Unstructured
@@ -328,6 +338,25 @@ func TestRollbackAfterAFailedDeploy(t *testing.T) {
 	// before, to revision 2, which runs already.
 	if res, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil || !res.Unchanged || res.Revision != 3 {
 		t.Errorf("second rollback: %+v, %v; want revision 2's spec, which runs (unchanged)", res, err)
+	}
+}
+
+// TestRollbackPastAForgedToken: a token no record holds, written on a
+// Deployment that runs the latest revision's template, is no failed
+// deploy: rollback goes one back, as always (a tenant audit redirected
+// the owner's rollback with one annotation).
+func TestRollbackPastAForgedToken(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	d := deployment(t, c, "shop")
+	d.Annotations[contract.AnnotationApplyID] = "forged"
+	if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil || image(t, c) != "reg/shop:1" {
+		t.Errorf("rollback past a forged token: %v, runs %s; want revision 1's image", err, image(t, c))
 	}
 }
 
