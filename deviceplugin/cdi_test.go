@@ -106,7 +106,7 @@ func TestAllocateByStrategy(t *testing.T) {
 			}
 			c := resp.ContainerResponses[0]
 			wantEnv := map[string]string{contract.EnvVisibleDevices: tt.visible, contract.EnvGPUMemLimitMiB: "4096",
-				contract.EnvXLAMemFraction: "0.08", contract.EnvTFAllowGrowth: "true"}
+				contract.EnvXLAMemFraction: "0.085", contract.EnvTFAllowGrowth: "true"}
 			if tt.mps {
 				wantEnv[contract.EnvMPSPinnedMemLimit], wantEnv[contract.EnvMPSThreadPercentage] = "0=4096M,1=4096M", "10"
 			}

@@ -10,12 +10,9 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
-// xlaDefaultFraction is the share of a card JAX preallocates by default;
-// xlaHeadroom the part of the pod's share it is told to take instead.
-const (
-	xlaDefaultFraction = 0.75
-	xlaHeadroom        = 0.85
-)
+// xlaHeadroom is the part of the pod's share JAX is told to preallocate
+// (its default is 75% of the card).
+const xlaHeadroom = 0.85
 
 // Env is the zz env a container gets for its assignment, whatever the
 // device-list strategy (which adds NVIDIA_VISIBLE_DEVICES, see handOff): the
@@ -43,10 +40,13 @@ func Env(a *gpushare.Assignment, cardMiB map[string]int64, mps bool) map[string]
 	if share < 1 {
 		env[contract.EnvTFAllowGrowth] = "true"
 	}
-	if share < xlaDefaultFraction {
+	if share < 1 {
 		// Below the share, by the CUDA context's few hundred MiB, which the
-		// device plugin counts against the pod too.
-		env[contract.EnvXLAMemFraction] = strconv.FormatFloat(max(0.01, math.Floor(share*xlaHeadroom*100)/100), 'f', 2, 64)
+		// device plugin counts against the pod too; for every share below
+		// the whole card (JAX's own 75% plus the context is over a share
+		// just above it), in ten-thousandths (a hundredth of an 80 GB card
+		// is over a 256 MiB share: a tenant audit).
+		env[contract.EnvXLAMemFraction] = strconv.FormatFloat(max(0.0001, math.Floor(share*xlaHeadroom*10000)/10000), 'f', -1, 64)
 	}
 	if !mps {
 		return env

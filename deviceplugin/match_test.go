@@ -139,18 +139,18 @@ func TestMatch(t *testing.T) {
 func TestEnv(t *testing.T) {
 	a := &gpushare.Assignment{UUIDs: []string{"GPU-a", "GPU-b"}, MemMiB: 4096}
 	env := Env(a, map[string]int64{"GPU-a": 40960, "GPU-b": 15360}, false)
-	// 4096 of 40960 is 0.1 of the larger card: 0.085 of it, floored.
-	if env[contract.EnvGPUMemLimitMiB] != "4096" || env[contract.EnvXLAMemFraction] != "0.08" || env[contract.EnvTFAllowGrowth] != "true" || len(env) != 3 {
+	// 4096 of 40960 is 0.1 of the larger card: 0.085 of it.
+	if env[contract.EnvGPUMemLimitMiB] != "4096" || env[contract.EnvXLAMemFraction] != "0.085" || env[contract.EnvTFAllowGrowth] != "true" || len(env) != 3 {
 		t.Fatalf("env = %v", env)
 	}
 	for _, tt := range []struct {
 		mem, card    int64
 		xla, tfGrows string
 	}{
-		{mem: 40960, card: 40960},                  // a whole card: the frameworks' defaults fit
-		{mem: 32768, card: 40960, tfGrows: "true"}, // 0.8: JAX's 75% fits
-		{mem: 20480, card: 40960, xla: "0.42", tfGrows: "true"},
-		{mem: 256, card: 81920, xla: "0.01", tfGrows: "true"}, // never 0
+		{mem: 40960, card: 40960},                               // a whole card: the frameworks' defaults fit
+		{mem: 32768, card: 40960, xla: "0.68", tfGrows: "true"}, // 0.8: JAX's own 75% and the context were over it
+		{mem: 20480, card: 40960, xla: "0.425", tfGrows: "true"},
+		{mem: 256, card: 81920, xla: "0.0026", tfGrows: "true"}, // 213 MiB, where 0.01 was 819
 	} {
 		env := Env(&gpushare.Assignment{UUIDs: []string{"GPU-a"}, MemMiB: tt.mem}, map[string]int64{"GPU-a": tt.card}, false)
 		if env[contract.EnvXLAMemFraction] != tt.xla || env[contract.EnvTFAllowGrowth] != tt.tfGrows {
