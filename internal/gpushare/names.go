@@ -2,6 +2,7 @@ package gpushare
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -35,7 +36,7 @@ var resources = []corev1.ResourceName{contract.ResourceGPUMem, contract.Resource
 func CheckNames(pod *corev1.Pod) error {
 	for _, c := range Containers(pod) {
 		for _, rl := range []corev1.ResourceList{c.Resources.Limits, c.Resources.Requests} {
-			for name := range rl {
+			for _, name := range slices.Sorted(maps.Keys(rl)) {
 				if strings.HasPrefix(string(name), contract.Prefix) && !slices.Contains(resources, name) {
 					return fmt.Errorf("container %s: %s is not a zz resource%s; GPU memory is %s (per card, e.g. 4096Mi) and cards %s (default 1)",
 						c.Name, name, didYouMean(string(name), []string{string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)}),
@@ -50,9 +51,12 @@ func CheckNames(pod *corev1.Pod) error {
 			}
 		}
 	}
-	for key := range pod.Annotations {
-		if strings.HasPrefix(key, contract.Prefix+"gpu") && !slices.Contains(Choices, key) && !slices.Contains(written, key) {
-			return fmt.Errorf("annotation %s is not one zz reads%s; a pod's GPU choices are %s", key, didYouMean(key, Choices), strings.Join(Choices, ", "))
+	// Sorted, so that of two bad names the same one is said each time.
+	for _, key := range slices.Sorted(maps.Keys(pod.Annotations)) {
+		// Case-blind: the apiserver takes zz.io/GPU-model, which zz does
+		// not read either (a tenant audit).
+		if strings.HasPrefix(strings.ToLower(key), contract.Prefix+"gpu") && !slices.Contains(Choices, key) && !slices.Contains(written, key) {
+			return fmt.Errorf("annotation %s is not one zz reads%s; a pod's GPU choices are %s", key, didYouMean(strings.ToLower(key), Choices), strings.Join(Choices, ", "))
 		}
 	}
 	return nil

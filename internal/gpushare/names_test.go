@@ -37,6 +37,7 @@ func TestCheckNames(t *testing.T) {
 		{"a typo'd choice", pod(nil, map[string]string{"zz.io/gpu-modle": "A100"}),
 			"annotation zz.io/gpu-modle is not one zz reads (did you mean zz.io/gpu-model?); a pod's GPU choices are zz.io/gpu-policy"},
 		{"an underscore", pod(nil, map[string]string{"zz.io/gpu_model": "A100"}), "annotation zz.io/gpu_model is not one zz reads (did you mean zz.io/gpu-model?)"},
+		{"another case", pod(nil, map[string]string{"zz.io/GPU-model": "A100"}), "annotation zz.io/GPU-model is not one zz reads (did you mean zz.io/gpu-model?)"},
 		{"far from any", pod(nil, map[string]string{"zz.io/gpu-favourite-colour": "green"}), "annotation zz.io/gpu-favourite-colour is not one zz reads; a pod's GPU choices"},
 	} {
 		err := CheckNames(tt.pod)

@@ -199,15 +199,14 @@ func (r *renderer) deployment() *appsv1.Deployment {
 		},
 	}
 	if r.s.Rollout == appspec.RolloutReplace {
-		// An old pod goes first, a quarter of them at a time (at least
-		// one): its room (a GPU app's card memory) goes to the new one.
-		n := ptr.Deref(r.s.Replicas, 1)
-		if h := r.s.HPA; h != nil {
-			n = h.Min
-		}
+		// An old pod goes first, a quarter of them at a time: its room (a
+		// GPU app's card memory) goes to the new one. A share, not a count
+		// of the replicas rendered, which a scale or an HPA changes (a
+		// review: 10 of 40 became all 4 after a scale); where it rounds to
+		// none, the Deployment controller takes one at a time.
 		d.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{
 			MaxSurge:       ptr.To(intstr.FromInt32(0)),
-			MaxUnavailable: ptr.To(intstr.FromInt32(max(1, n/4))),
+			MaxUnavailable: ptr.To(intstr.FromString("25%")),
 		}
 	}
 	if p := r.s.PVC; p != nil && p.AccessMode == appspec.AccessModeOnce {
