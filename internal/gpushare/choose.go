@@ -96,6 +96,14 @@ func Fit(cards []Card, req Request) error {
 	healthy, usable, bigEnough := 0, 0, 0
 	for i := range cards {
 		c := &cards[i]
+		// Never is judged on every card the request may take, up or down
+		// (cordoned): a card out now is back later (a review).
+		if req.mayEverHave(c) {
+			largestCard = max(largestCard, c.MemoryMiB)
+			if c.MemoryMiB >= req.MemMiB {
+				bigEnough++
+			}
+		}
 		if !c.Healthy {
 			continue
 		}
@@ -104,12 +112,9 @@ func Fit(cards []Card, req Request) error {
 			continue
 		}
 		usable++
-		largest, largestCard = max(largest, c.FreeMiB()), max(largestCard, c.MemoryMiB)
+		largest = max(largest, c.FreeMiB())
 		if c.FreeMiB() >= req.MemMiB {
 			fitting++
-		}
-		if c.MemoryMiB >= req.MemMiB {
-			bigEnough++
 		}
 	}
 	switch {

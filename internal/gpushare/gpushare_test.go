@@ -142,6 +142,9 @@ func TestFitChooseScore(t *testing.T) {
 			wantErr: "node's largest card has 16000 MiB < 20000 MiB asked: never fits here, even empty"},
 		{name: "never fits two cards", cards: cards(1000, 81920, 40960, 40960, 40960, 40960), req: Request{MemMiB: 61440, Cards: 2}, policy: Binpack,
 			wantErr: "node has 1 cards of at least 61440 MiB < 2 asked: never fits here, even empty"},
+		// A big card out now (unhealthy, cordoned) is back later: no "never".
+		{name: "the big card is down", cards: downCard(cards(8000, 16000, 30000, 32000), 1), req: Request{MemMiB: 20000, Cards: 1}, policy: Binpack,
+			wantErr: "largest free card 8000 MiB < 20000 MiB asked; card 1 (GPU-b) unhealthy: "},
 		{name: "overfilled card is full", cards: cards(-500, 16000, 2000, 16000), req: Request{MemMiB: 1000, Cards: 1}, policy: Spread, want: []int{1}},
 	}
 	for _, tt := range tests {
@@ -204,4 +207,10 @@ func TestParsePolicy(t *testing.T) {
 	if _, err := ParsePolicy("worstfit", Binpack); err == nil {
 		t.Fatal("unknown policy accepted")
 	}
+}
+
+// downCard marks card i of cards unhealthy.
+func downCard(cards []Card, i int) []Card {
+	cards[i].Healthy = false
+	return cards
 }

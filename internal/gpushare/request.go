@@ -169,9 +169,15 @@ func (r *Request) takes(c *Card) bool {
 }
 
 // admits reports whether req may have card c by its model, UUID and, for
-// whole cards, size.
+// whole cards, size (and, for a card of a given size, that it is empty).
 func (r *Request) admits(c *Card) bool {
-	if r.cardMiB > 0 && (c.MemoryMiB != r.cardMiB || c.Pods > 0) || r.Whole && c.MemoryMiB > r.MemMiB {
+	return r.mayEverHave(c) && (r.cardMiB == 0 || c.Pods == 0)
+}
+
+// mayEverHave is admits whatever the card holds now: whether req could
+// have c once it is empty.
+func (r *Request) mayEverHave(c *Card) bool {
+	if r.cardMiB > 0 && c.MemoryMiB != r.cardMiB || r.Whole && c.MemoryMiB > r.MemMiB {
 		return false
 	}
 	if r.Models == "" && r.AvoidModels == "" && r.UUIDs == "" && r.AvoidUUIDs == "" {
