@@ -574,19 +574,11 @@ func runsTemplate(ctx context.Context, c kubernetes.Interface, ns string, d *app
 }
 
 // unrecordedApply says whether d carries the token of a kubectl zz command
-// no record holds, where every record holds one (records older than the
-// tokens have none, and leave it unjudged).
+// no record holds (records older than the tokens hold none: a Deployment
+// put back to one of them by kubectl rollout undo carries none either).
 func unrecordedApply(d *appsv1.Deployment, history []*Revision) bool {
 	live := d.Annotations[contract.AnnotationApplyID]
-	if live == "" {
-		return false
-	}
-	for _, r := range history {
-		if r.applyID == "" || r.applyID == live {
-			return false
-		}
-	}
-	return true
+	return live != "" && !slices.ContainsFunc(history, func(r *Revision) bool { return r.applyID == live })
 }
 
 // loadHistory is History with a warning on o.Progress per unreadable record.

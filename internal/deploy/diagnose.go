@@ -102,8 +102,11 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				p.Detail += extenderDown(c.Message)
 			} else {
 				p.Detail += GPUAskHint(pod, c.Message)
+				// Room now, not cards too small ever: only then would the
+				// old pods' memory do (a review saw replace advised for a
+				// pod no node holds).
 				_, err := gpushare.PodRequest(pod)
-				p.GPUWaits = err == nil
+				p.GPUWaits = err == nil && (strings.Contains(c.Message, "MiB free") || strings.Contains(c.Message, "largest free card"))
 			}
 			if strings.Contains(c.Message, "unbound") && strings.Contains(c.Message, "PersistentVolumeClaims") {
 				for _, v := range pod.Spec.Volumes {

@@ -349,6 +349,16 @@ func TestSurgeHint(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
+	// Cards too small ever: the old pods' memory would not do either.
+	never := waiting.DeepCopy()
+	never.Status.Conditions[0].Message = "0/8 nodes are available: 1 node's largest card has 16384 MiB < 20480 MiB asked: never fits here, even empty."
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromString("25%"))}}},
+		Status: appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 1}}
+	if err := failure(t.Context(), fake.NewClientset(never, dep), ns, "shop", "not ready after 1s"); strings.Contains(err.Error(), "surge") {
+		t.Errorf("a pod that never fits: %v", err)
+	}
 }
 
 // TestExplainUnboundClaim: a pod the scheduler holds for its unbound claim

@@ -157,7 +157,12 @@ func (f *from) hpa(h *autoscalingv2.HorizontalPodAutoscaler, c corev1.Container)
 	if cpu, err := resource.ParseQuantity(s.CPU); err == nil && s.HPA.CPUPercent > 0 && !req.IsZero() && !cpu.IsZero() && req.Cmp(cpu) < 0 {
 		was := s.HPA.CPUPercent
 		s.HPA.CPUPercent = int32(max(1, min(100, (int64(was)*req.MilliValue()+cpu.MilliValue()/2)/cpu.MilliValue())))
-		f.lost("horizontalpodautoscaler %s: %d%% of the cpu request %s is cpuPercent %d of spec.cpu %s (the same %dm a pod)", h.Name, was, req, s.HPA.CPUPercent, s.CPU, int64(was)*req.MilliValue()/100)
+		if then, now := int64(was)*req.MilliValue()/100, int64(s.HPA.CPUPercent)*cpu.MilliValue()/100; then <= cpu.MilliValue() {
+			f.lost("horizontalpodautoscaler %s: %d%% of the cpu request %s is cpuPercent %d of spec.cpu %s (the same %dm a pod)", h.Name, was, req, s.HPA.CPUPercent, s.CPU, then)
+		} else {
+			// Past the limit: it scaled at more CPU than a pod may have.
+			f.lost("horizontalpodautoscaler %s: %d%% of the cpu request %s (%dm a pod) is past spec.cpu %s: cpuPercent 100 scales at %dm", h.Name, was, req, then, s.CPU, now)
+		}
 	}
 	if b := h.Spec.Behavior; b != nil && (b.ScaleUp != nil || b.ScaleDown != nil) {
 		f.lost("horizontalpodautoscaler %s: its scaling behavior has no field (the HPA controller's defaults apply)", h.Name)
@@ -416,6 +421,10 @@ func (f *from) configFiles(v corev1.Volume, m corev1.VolumeMount, cm *corev1.Con
 	case len(cm.Data) == 0:
 		f.lost("volume %s: ConfigMap %s at %s is empty", v.Name, src.Name, m.MountPath)
 	default:
+		if m := src.DefaultMode; m != nil && *m != corev1.ConfigMapVolumeSourceDefaultMode {
+			// A script mounted executable comes back 0644 (a review).
+			f.lost("volume %s: files of mode %#o; spec.configFiles are 0644: run a script with its interpreter (command: [sh, /path])", v.Name, *m)
+		}
 		s.ConfigFiles = maps.Clone(cm.Data)
 		if m.MountPath != appspec.DefaultConfigDir {
 			s.ConfigDir = m.MountPath

@@ -171,6 +171,7 @@ func TestSpecOfConfigFilesAndHPAMetrics(t *testing.T) {
 	l.ConfigMaps = map[string]*corev1.ConfigMap{"web-cfg": {ObjectMeta: metav1.ObjectMeta{Name: "web-cfg"},
 		Data: map[string]string{"app.yaml": "level: info\n", "feature.flags": "beta=true\n"}}}
 	pod := &l.Deployment.Spec.Template.Spec
+	pod.Volumes[1].ConfigMap.DefaultMode = ptr.To(int32(0o755))
 	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "more", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "web-more"}}}})
 	pod.Containers[0].VolumeMounts = append(pod.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "more", MountPath: "/etc/more"})
@@ -197,6 +198,7 @@ func TestSpecOfConfigFilesAndHPAMetrics(t *testing.T) {
 		"volume more: ConfigMap web-more at /etc/more; the spec mounts one ConfigMap of files (spec.configFiles, already /etc/web)",
 		"horizontalpodautoscaler web: metric resource memory (utilization); the spec's HPA scales on one CPU utilization target",
 		"horizontalpodautoscaler web: its scaling behavior has no field",
+		"volume cfg: files of mode 0755; spec.configFiles are 0644",
 		"horizontalpodautoscaler web: metric resource cpu (utilization); the spec's HPA scales on one CPU utilization target",
 	} {
 		if !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, w) }) {
