@@ -944,6 +944,9 @@ func extenderUnreachable(msg string) bool {
 		"connection refused", "connection reset", "no such host", "no route to host",
 		"context deadline exceeded", "Client.Timeout exceeded", "i/o timeout", "EOF",
 		"zz-extender is not ready", // its 503 while its caches sync
+		// The extender's bind failing on the apiserver (its RBAC, a
+		// conflict): no GPU pod binds, the install's to fix (a review).
+		"write the card choice on the pod", "get pod: ", "bind: ",
 	} {
 		if strings.Contains(msg, s) {
 			return true

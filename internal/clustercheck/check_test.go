@@ -298,6 +298,13 @@ func TestProblems(t *testing.T) {
 			return p
 		}(), routedPod("full", "train", time.Hour, true)), Warn,
 			`warn scheduler configuration | pods routed to zz-scheduler: 1 pod could not be scheduled for a reason of its own (default/typo): annotation zz.io/gpu-policy: GPU policy "bestfitt" is unknown`},
+		{"the extender's bind refused by the apiserver", withPods(func() *corev1.Pod {
+			p := routedPod("gpu", "ml", time.Minute, true)
+			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
+			p.Status.Conditions[0].Message = `write the card choice on the pod: pods "gpu" is forbidden: User "system:serviceaccount:zz-system:zz-scheduler" cannot patch resource "pods"`
+			return p
+		}()), Fail,
+			`fail scheduler configuration | pods routed to zz-scheduler: 1 pod failed to schedule with an error (ml/gpu): write the card choice on the pod`},
 		{"the extender answering 503", withPods(func() *corev1.Pod {
 			p := routedPod("gpu", "ml", time.Minute, true)
 			p.Status.Conditions[0].Reason = corev1.PodReasonSchedulerError
