@@ -149,6 +149,9 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 		return nil, fmt.Errorf("revision %d of %s has no Deployment %s to %s", latest.Number, app, app, cause)
 	}
 	if cfg.DiffOut != nil {
+		if err := judgedForDiff(ctx, c, ns, app, rev.objects, false, cause); err != nil {
+			return nil, err
+		}
 		differs, err := diffObjects(ctx, c, ns, app, rev.objects, cfg.ExternalDiff, cfg.DiffOut)
 		return &Result{Revision: latest.Number, Differs: differs}, err
 	}

@@ -45,15 +45,22 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		return false, err
 	}
 	objs = keepRestart(objs, history) // as the deploy keeps the restart stamp
-	// What the deploy would refuse, the diff refuses, as kubectl diff fails
-	// where the apply would.
-	switch _, refused, err := judge(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.Adopt); {
-	case err != nil:
+	if err := judgedForDiff(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.Adopt, "deploy"); err != nil {
 		return false, err
-	case len(refused) > 0:
-		return false, fmt.Errorf("the deploy would be refused: %w", errors.Join(refused...))
 	}
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.ExternalDiff, out)
+}
+
+// judgedForDiff is what the command (verb) would refuse before any write
+// (judge), said by its --diff, as kubectl diff fails where the apply would.
+func judgedForDiff(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, verb string) error {
+	switch _, refused, err := judge(ctx, c, ns, app, objs, adopt); {
+	case err != nil:
+		return err
+	case len(refused) > 0:
+		return fmt.Errorf("the %s would be refused: %w", verb, errors.Join(refused...))
+	}
+	return nil
 }
 
 // RollbackDiff shows, as Diff does, what Rollback with cfg would change:
@@ -69,11 +76,8 @@ func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConf
 		return false, fmt.Errorf("the rollback would be refused: %w", err)
 	}
 	objs := withRevision(stableOnly(target.objects), next(history))
-	switch _, refused, err := judge(ctx, c, cfg.Namespace, cfg.App, objs, false); {
-	case err != nil:
+	if err := judgedForDiff(ctx, c, cfg.Namespace, cfg.App, objs, false, "rollback"); err != nil {
 		return false, err
-	case len(refused) > 0:
-		return false, fmt.Errorf("the rollback would be refused: %w", errors.Join(refused...))
 	}
 	return diffObjects(ctx, c, cfg.Namespace, cfg.App, objs, externalDiff, out)
 }
