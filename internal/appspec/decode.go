@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/spelling"
 )
 
 // MaxFileSize bounds a spec file; config files belong in it, images do not.
@@ -497,7 +498,7 @@ func suggest(path string) string {
 	for i := range t.NumField() {
 		name := tagName(t.Field(i))
 		names = append(names, name)
-		if d := distance(unknown, strings.ToLower(name)); d < bestDist {
+		if d := spelling.Distance(unknown, strings.ToLower(name)); d < bestDist {
 			best, bestDist = name, d
 		}
 	}
@@ -522,32 +523,6 @@ func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 func tagName(f reflect.StructField) string {
 	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 	return name
-}
-
-// distance is the edit distance of a and b, a swap of two neighbours one
-// edit (optimal string alignment: "prot" is one from "port").
-func distance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 func trimYAMLErr(err error) string {

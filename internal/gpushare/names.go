@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/spelling"
 )
 
 // Choices are the GPU pod annotations a user sets: how and where the pod's
@@ -84,35 +85,8 @@ func ForeignAsk(pod *corev1.Pod) string {
 // didYouMean is " (did you mean K?)" for the key of known nearest to s,
 // when it is a few edits away; "" otherwise.
 func didYouMean(s string, known []string) string {
-	best, dist := "", 4
-	for _, k := range known {
-		if d := editDistance(s, k); d < dist {
-			best, dist = k, d
-		}
+	if best := spelling.Nearest(s, known, 4); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-// editDistance is Levenshtein's distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
