@@ -1,6 +1,9 @@
 package gpushare
 
 import (
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +66,30 @@ func TestForeignAsk(t *testing.T) {
 	p.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("4Gi")
 	if w := ForeignAsk(p); w != "" {
 		t.Errorf("a pod asking both: %q", w)
+	}
+}
+
+// TestNamesCoverTheContract: every zz.io/gpu* annotation the contract
+// names is a pod's choice, one zz writes on pods, or not a pod's (a node's,
+// a container's): a key added to the contract and forgotten here would be
+// refused on the pods that carry it.
+func TestNamesCoverTheContract(t *testing.T) {
+	src, err := os.ReadFile("../contract/names.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notPods := []string{contract.AnnotationNodeGPUInventory, contract.AnnotationNodeGPUCordon, contract.AnnotationContainerGPU, contract.LabelGPUNode}
+	keys := regexp.MustCompile(`Prefix \+ "(gpu[a-z-]*)"`).FindAllSubmatch(src, -1)
+	if len(keys) < 10 {
+		t.Fatalf("found %d zz.io/gpu* names in the contract; the pattern is stale", len(keys))
+	}
+	for _, m := range keys {
+		key := contract.Prefix + string(m[1])
+		if slices.Contains(resources, corev1.ResourceName(key)) {
+			continue
+		}
+		if !slices.Contains(Choices, key) && !slices.Contains(written, key) && !slices.Contains(notPods, key) {
+			t.Errorf("%s is in the contract but neither a choice, written on pods, nor another object's", key)
+		}
 	}
 }
