@@ -26,7 +26,10 @@ var appOutputPrefix = strings.ToLower(contract.OutputKindApp) + "." + strings.Sp
 // appKinds are the TYPEs an app argument may carry: the app as -o name
 // prints it (app.zz.io/NAME) and kubectl takes it back (app/NAME), and its
 // Deployment as kubectl names it (deploy/NAME).
-var appKinds = []string{strings.TrimSuffix(appOutputPrefix, "/"), "app", "apps", "deployment", "deployments", "deploy", "deployment.apps"}
+var appKinds = append([]string{strings.TrimSuffix(appOutputPrefix, "/"), "app", "apps"}, deploymentKinds...)
+
+// deploymentKinds are kubectl's names of a Deployment.
+var deploymentKinds = []string{"deployment", "deployments", "deploy", "deployment.apps"}
 
 // podKinds are kubectl's names of a pod, where a command takes one.
 var podKinds = []string{"pod", "pods", "po"}

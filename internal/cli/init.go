@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,10 @@ deploy with --adopt.`,
 
 // Complete connects to the cluster (one context).
 func (o *InitOptions) Complete(_ []string) error {
-	name := nameOf(o.From, "deployment/", "deployments/", "deploy/", "deployment.apps/")
+	name := o.From
+	if kind, n, ok := strings.Cut(o.From, "/"); ok && slices.Contains(deploymentKinds, kind) {
+		name = n
+	}
 	o.deployment = name
 	if o.Name == "" {
 		o.Name = name
