@@ -2,7 +2,6 @@ package gpushare
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -34,16 +33,23 @@ var resources = []corev1.ResourceName{contract.ResourceGPUMem, contract.Resource
 // in total without the memory per card (the pod ran with no card and
 // charged the quota), and a zz.io/gpu* annotation zz does not read (a
 // typo'd gpu-model placed the pod on any model; an ML-engineer audit).
+//
+// Of several bad names the least is said, so the refusal is the same each
+// time; found without sorting, which would allocate on every admission.
 func CheckNames(pod *corev1.Pod) error {
 	for _, c := range Containers(pod) {
+		var bad corev1.ResourceName
 		for _, rl := range []corev1.ResourceList{c.Resources.Limits, c.Resources.Requests} {
-			for _, name := range slices.Sorted(maps.Keys(rl)) {
-				if strings.HasPrefix(string(name), contract.Prefix) && !slices.Contains(resources, name) {
-					return fmt.Errorf("container %s: %s is not a zz resource%s; GPU memory is %s (per card, e.g. 4096Mi) and cards %s (default 1)",
-						c.Name, name, didYouMean(string(name), []string{string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)}),
-						contract.ResourceGPUMem, contract.ResourceGPU)
+			for name := range rl {
+				if strings.HasPrefix(string(name), contract.Prefix) && !slices.Contains(resources, name) && (bad == "" || name < bad) {
+					bad = name
 				}
 			}
+		}
+		if bad != "" {
+			return fmt.Errorf("container %s: %s is not a zz resource%s; GPU memory is %s (per card, e.g. 4096Mi) and cards %s (default 1)",
+				c.Name, bad, didYouMean(string(bad), []string{string(contract.ResourceGPUMem), string(contract.ResourceGPU), string(contract.ResourceGPUMemTotal)}),
+				contract.ResourceGPUMem, contract.ResourceGPU)
 		}
 		if _, total := Quantity(c, contract.ResourceGPUMemTotal); total {
 			if _, mem := Quantity(c, contract.ResourceGPUMem); !mem {
@@ -52,13 +58,16 @@ func CheckNames(pod *corev1.Pod) error {
 			}
 		}
 	}
-	// Sorted, so that of two bad names the same one is said each time.
-	for _, key := range slices.Sorted(maps.Keys(pod.Annotations)) {
+	bad := ""
+	for key := range pod.Annotations {
 		// Case-blind: the apiserver takes zz.io/GPU-model, which zz does
 		// not read either (a tenant audit).
-		if strings.HasPrefix(strings.ToLower(key), contract.Prefix+"gpu") && !slices.Contains(Choices, key) && !slices.Contains(written, key) {
-			return fmt.Errorf("annotation %s is not one zz reads%s; a pod's GPU choices are %s", key, didYouMean(strings.ToLower(key), Choices), strings.Join(Choices, ", "))
+		if strings.HasPrefix(strings.ToLower(key), contract.Prefix+"gpu") && !slices.Contains(Choices, key) && !slices.Contains(written, key) && (bad == "" || key < bad) {
+			bad = key
 		}
+	}
+	if bad != "" {
+		return fmt.Errorf("annotation %s is not one zz reads%s; a pod's GPU choices are %s", bad, didYouMean(strings.ToLower(bad), Choices), strings.Join(Choices, ", "))
 	}
 	return nil
 }
