@@ -11,6 +11,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -198,6 +199,15 @@ func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 		st.ChangingBy = holderOf(l)
 		if t := l.Spec.AcquireTime; t != nil {
 			st.ChangingBy += " since " + t.Format(time.TimeOnly)
+		}
+		// A live holder renews every few seconds; a stopped one not: the
+		// refusal said so, status did not (a concurrency audit).
+		if r := l.Spec.RenewTime; r != nil {
+			if age := now.Sub(r.Time); age >= 0 {
+				st.ChangingBy += ", last renewed " + duration.HumanDuration(age) + " ago"
+			} else {
+				st.ChangingBy += ", last renewed ahead of this clock"
+			}
 		}
 	}
 }

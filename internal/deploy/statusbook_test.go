@@ -72,7 +72,7 @@ func TestBookLocks(t *testing.T) {
 	b.get("ns", "web")
 	b.locks([]coordinationv1.Lease{lease(LockName("shop"), "shop", now.Add(-10*time.Second)), lease(LockName("cart"), "cart", now.Add(-2*time.Minute)),
 		lease("other", "web", now)}, now)
-	if got := b.apps["ns/shop"].ChangingBy; got != "alice (kubectl zz deploy) since 14:59:50" {
+	if got := b.apps["ns/shop"].ChangingBy; got != "alice (kubectl zz deploy) since 14:59:50, last renewed 10s ago" {
 		t.Errorf("shop: %q", got)
 	}
 	if b.apps["ns/cart"].ChangingBy != "" || b.apps["ns/web"].ChangingBy != "" {
