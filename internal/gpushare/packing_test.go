@@ -289,6 +289,11 @@ func TestPackingFamilies(t *testing.T) {
 	if raceOn {
 		seeds, draws = 1, 1
 	}
+	if testing.Short() {
+		// Most of the package's time (a code review): go test -short
+		// checks the invariants on two traces a family.
+		seeds, draws = min(seeds, 2), 1
+	}
 	shares := packingShares(t, uint64(first), seeds, draws)
 	var tab strings.Builder
 	tab.WriteString("| family | " + strings.Join(names(), " | ") + " | zz − best-fit, worst trace (traces below) | optimum at least |\n|---|")
