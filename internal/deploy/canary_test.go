@@ -155,3 +155,23 @@ func TestAbortUnrecordedCanary(t *testing.T) {
 		t.Errorf("%d revisions, image %s: want 1 and the stable one untouched", len(hist), image(t, c))
 	}
 }
+
+// TestRollbackAfterAFailedCanary: a rollback beside a canary no revision
+// records keeps the latest revision, which still runs, and removes the
+// canary, where it went one revision back.
+func TestRollbackAfterAFailedCanary(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	ctl.setStuck("reg/shop:slow")
+	if _, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:slow", "")}, CanaryShare{Count: 1}); err == nil {
+		t.Fatal("the stuck canary succeeded")
+	}
+	if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"}); err != nil || image(t, c) != "reg/shop:2" {
+		t.Fatalf("rollback: %v, runs %s; want revision 2's image kept", err, image(t, c))
+	}
+	if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the canary is still there: %v", err)
+	}
+}

@@ -544,6 +544,17 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 			if cfg.Progress != nil {
 				fmt.Fprintf(cfg.Progress, "deployment %s runs what a command that recorded no revision applied: rolling back to the latest revision, %d (kubectl zz rollback --to-revision picks another)\n", cfg.App, n)
 			}
+		default:
+			// A canary whose rollout failed (never recorded) beside the
+			// latest revision, which still runs: the rollback removes it
+			// and keeps that revision.
+			cd, err := c.AppsV1().Deployments(cfg.Namespace).Get(ctx, render.CanaryName(cfg.App), metav1.GetOptions{})
+			if err == nil && liveCanary(cd, cfg.App) && unrecordedApply(cd, history) {
+				n = latest.Number
+				if cfg.Progress != nil {
+					fmt.Fprintf(cfg.Progress, "deployment %s is a canary no revision records: rolling back to the latest revision, %d, which removes it (kubectl zz rollback --to-revision picks another)\n", cd.Name, n)
+				}
+			}
 		}
 	}
 	target, err := pick(history, cfg.App, n)
