@@ -329,7 +329,8 @@ func (f *from) probes(c corev1.Container) {
 func (f *from) meta(d *appsv1.Deployment) {
 	s := &f.app.Spec
 	for k, v := range d.Spec.Template.Labels {
-		if d.Spec.Selector != nil && d.Spec.Selector.MatchLabels[k] != "" || strings.HasPrefix(k, contract.Prefix) ||
+		// Helm's own (helm.sh/chart) say which chart made it: not the app's.
+		if d.Spec.Selector != nil && d.Spec.Selector.MatchLabels[k] != "" || strings.HasPrefix(k, contract.Prefix) || strings.HasPrefix(k, "helm.sh/") ||
 			k == contract.LabelK8sName || k == contract.LabelK8sVersion || k == contract.LabelK8sManagedBy {
 			continue
 		}
