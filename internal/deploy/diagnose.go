@@ -322,8 +322,6 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			continue
 		}
 		looked++
-		terms := []fields.Selector{fields.OneTermEqualSelector("involvedObject.kind", "Pod"),
-			fields.OneTermEqualSelector("involvedObject.name", p.Pod), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)}
 		reason := ""
 		switch {
 		case p.GPUKilled:
@@ -331,27 +329,11 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		case p.Unhealthy != "":
 			reason = "Unhealthy" // the kubelet's failed probe
 		}
-		if reason != "" {
-			terms = append(terms, fields.OneTermEqualSelector("reason", reason))
-		}
-		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(terms...).String()})
-		if err != nil {
-			continue
-		}
-		var latest *corev1.Event
-		for j := range l.Items {
-			ev := &l.Items[j]
-			if ev.InvolvedObject.Kind != "Pod" || ev.InvolvedObject.Name != p.Pod || ev.Type != corev1.EventTypeWarning || reason != "" && ev.Reason != reason {
-				continue // a client that does not filter by fields
-			}
-			if p.Unhealthy != "" && (!strings.HasPrefix(ev.Message, "Readiness probe failed") ||
-				ev.InvolvedObject.FieldPath != "" && ev.InvolvedObject.FieldPath != "spec.containers{"+p.Unhealthy+"}") {
-				continue // a liveness or startup probe's, or another container's
-			}
-			if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
-				latest = ev
-			}
-		}
+		latest := latestWarning(ctx, c, ns, "Pod", p.Pod, reason, func(ev *corev1.Event) bool {
+			// Not a liveness or startup probe's, nor another container's.
+			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, "Readiness probe failed") &&
+				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}")
+		})
 		switch {
 		case latest == nil:
 		case p.GPUKilled:
@@ -379,18 +361,7 @@ func claimsWaiting(ctx context.Context, c kubernetes.Interface, ns string, claim
 			continue
 		}
 		out := fmt.Sprintf("; claim %s is %s", name, cmp.Or(string(pvc.Status.Phase), "Pending"))
-		l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
-			fields.OneTermEqualSelector("involvedObject.kind", "PersistentVolumeClaim"), fields.OneTermEqualSelector("involvedObject.name", name),
-			fields.OneTermEqualSelector("type", corev1.EventTypeWarning)).String()})
-		var latest *corev1.Event
-		for i := 0; err == nil && i < len(l.Items); i++ {
-			ev := &l.Items[i]
-			if ev.InvolvedObject.Kind == "PersistentVolumeClaim" && ev.InvolvedObject.Name == name && ev.Type == corev1.EventTypeWarning &&
-				(latest == nil || lastSeen(ev).After(lastSeen(latest))) {
-				latest = ev
-			}
-		}
-		if latest != nil {
+		if latest := latestWarning(ctx, c, ns, "PersistentVolumeClaim", name, "", nil); latest != nil {
 			out += ": " + latest.Reason + ": " + strings.TrimSpace(latest.Message)
 		}
 		if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
@@ -399,6 +370,34 @@ func claimsWaiting(ctx context.Context, c kubernetes.Interface, ns string, claim
 		return out
 	}
 	return ""
+}
+
+// latestWarning is the latest Warning event of the object kind/name in ns
+// (of reason, when not ""), among those keep takes (all when nil); nil when
+// there is none or events cannot be read. The fields are checked again for
+// a client that does not filter by them.
+func latestWarning(ctx context.Context, c kubernetes.Interface, ns, kind, name, reason string, keep func(*corev1.Event) bool) *corev1.Event {
+	terms := []fields.Selector{fields.OneTermEqualSelector("involvedObject.kind", kind),
+		fields.OneTermEqualSelector("involvedObject.name", name), fields.OneTermEqualSelector("type", corev1.EventTypeWarning)}
+	if reason != "" {
+		terms = append(terms, fields.OneTermEqualSelector("reason", reason))
+	}
+	l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(terms...).String()})
+	if err != nil {
+		return nil
+	}
+	var latest *corev1.Event
+	for i := range l.Items {
+		ev := &l.Items[i]
+		if ev.InvolvedObject.Kind != kind || ev.InvolvedObject.Name != name || ev.Type != corev1.EventTypeWarning || reason != "" && ev.Reason != reason ||
+			keep != nil && !keep(ev) {
+			continue
+		}
+		if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
+			latest = ev
+		}
+	}
+	return latest
 }
 
 // podIP matches an IPv4 or bracketed IPv6 address in a probe's message
