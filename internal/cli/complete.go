@@ -42,12 +42,13 @@ func completeEach(f *genericclioptions.ConfigFlags, names func(ctx context.Conte
 	}
 }
 
-// completeApps completes the first argument with the names of the apps
-// kubectl zz deployed in the namespace, in every --context: their
+// appCompletion completes app arguments (the first, or with many each)
+// with the names of the apps kubectl zz deployed in the namespace, in
+// every --context: their
 // Deployments (a canary's carries its app's name) and, where the user may
 // read them, their revision records, so an app deleted with --keep-history
 // completes for rollback.
-func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+func appCompletion(f *genericclioptions.ConfigFlags, many bool) cobra.CompletionFunc {
 	apps := completeEach(f, func(ctx context.Context, t target, _ []string, add func(string)) error {
 		managed := metav1.ListOptions{LabelSelector: contract.LabelK8sManagedBy + "=" + contract.ManagedBy}
 		list, err := t.client.AppsV1().Deployments(t.namespace).List(ctx, managed)
@@ -67,13 +68,24 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		return nil
 	})
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		if len(args) > 0 && cmd.Name() != "status" {
+		if len(args) > 0 && !many {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		// status takes several: the ones not named yet.
+		// A command that takes several offers the ones not named yet.
 		names, dir := apps(cmd, args, toComplete)
 		return slices.DeleteFunc(names, func(n cobra.Completion) bool { return slices.Contains(args, n) }), dir
 	}
+}
+
+// completeApps completes a command's one app argument (appCompletion).
+func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return appCompletion(f, false)
+}
+
+// completeSeveralApps completes each app argument of a command that takes
+// several (status), offering those not named yet.
+func completeSeveralApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
+	return appCompletion(f, true)
 }
 
 // completeCanaries completes promote's and abort's argument with the apps

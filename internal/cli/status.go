@@ -80,7 +80,7 @@ func NewCmdStatus(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
   kubectl zz status shop -o jsonpath='{.items[0].health}'
   # the app shop in every namespace that has one
   kubectl zz status shop -A`,
-		ValidArgsFunction: completeApps(f),
+		ValidArgsFunction: completeSeveralApps(f),
 		RunE:              runOptions(o),
 	}
 	o.addFlags(cmd)
