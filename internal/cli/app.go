@@ -130,6 +130,30 @@ func oneApp(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("one app name is expected, got %d arguments (%s); usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
 }
 
+// someApps is the Args check of the commands that take one app or more
+// (delete, as kubectl delete takes several names).
+func someApps(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("an app name is required (kubectl zz list shows the apps); usage: %s", cmd.UseLine())
+	}
+	return nil
+}
+
+// severalApps are the apps args name, each once, in the order given.
+func severalApps(args []string) ([]string, error) {
+	var apps []string
+	for _, arg := range args {
+		app, err := appArg(arg)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(apps, app) {
+			apps = append(apps, app)
+		}
+	}
+	return apps, nil
+}
+
 // atMostOneApp is oneApp for the commands whose app is optional (status,
 // events): without it they show every app of the namespace.
 func atMostOneApp(cmd *cobra.Command, args []string) error {

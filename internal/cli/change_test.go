@@ -162,6 +162,54 @@ func TestDeleteCommand(t *testing.T) {
 	}
 }
 
+// TestDeleteSeveral: delete takes several apps, as kubectl delete a b:
+// one question for all, each found deleted, one not found (or locked) an
+// error after the others, exit 1; a name given twice is one app.
+func TestDeleteSeveral(t *testing.T) {
+	now := metav1.NewMicroTime(time.Now())
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", time.Now()),
+		fakeDeployment("ns-a", "cart", "cart", "1", 1, 1), revisionSecret(t, "ns-a", "cart", 2, "1", "alice", "deploy 1", time.Now()),
+		fakeDeployment("ns-a", "busy", "busy", "1", 1, 1), revisionSecret(t, "ns-a", "busy", 1, "1", "alice", "deploy 1", time.Now()),
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName("busy"), Namespace: "ns-a"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz deploy)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}})
+	zz := withFakeClusters(t, a, fakeClient())
+	gone := func(name string) bool {
+		_, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+
+	old := stdinIsTerminal
+	t.Cleanup(func() { stdinIsTerminal, fakeStdin = old, "" })
+	stdinIsTerminal = func(any) bool { return true }
+	fakeStdin = "n\n"
+	_, stderr, err := zz("delete", "shop", "app/cart", "shop", "nothere", "busy")
+	if err == nil || !strings.Contains(stderr, "Delete shop, cart? [y/N]") || !strings.Contains(stderr, "not deleted: ") || !strings.Contains(stderr, "no app nothere") {
+		t.Fatalf("one question for the apps found, the others said before it: %v\n%s", err, stderr)
+	}
+	if gone("shop") || gone("cart") {
+		t.Fatal("deleted without a yes")
+	}
+
+	out, stderr, err := zz("delete", "shop", "cart", "nothere", "busy", "--yes")
+	if err == nil || !strings.Contains(err.Error(), "no app nothere") || !strings.Contains(err.Error(), "busy is being changed by bob") {
+		t.Fatalf("the missing and the locked app are errors: %v", err)
+	}
+	if !strings.Contains(out, "shop deleted from namespace ns-a") || !strings.Contains(out, "cart deleted from namespace ns-a") || !strings.Contains(stderr, "cart in namespace ns-a: deleting Deployment/cart") {
+		t.Fatalf("the apps found are deleted:\n%s\n%s", out, stderr)
+	}
+	if !gone("shop") || !gone("cart") || gone("busy") {
+		t.Fatalf("after delete: shop gone %v, cart gone %v, busy gone %v", gone("shop"), gone("cart"), gone("busy"))
+	}
+	if _, _, err := zz("delete", "shop", "cart", "--yes", "--ignore-not-found"); err != nil {
+		t.Fatalf("a teardown run twice: %v", err)
+	}
+
+	stdinIsTerminal = func(any) bool { return false }
+	if _, _, err := zz("delete", "busy", "other"); err == nil || !strings.Contains(err.Error(), "refusing to delete busy, other without confirmation") {
+		t.Fatalf("no terminal, no --yes: %v", err)
+	}
+}
+
 // TestResultOutput: -o of the commands that change an app prints, once all
 // clusters are done, the apps read back in --context order (whichever
 // cluster finished first), so a script reads the revision recorded; without

@@ -83,7 +83,7 @@ func completeApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 }
 
 // completeSeveralApps completes each app argument of a command that takes
-// several (status), offering those not named yet.
+// several (status, delete), offering those not named yet.
 func completeSeveralApps(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	return appCompletion(f, true)
 }

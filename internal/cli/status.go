@@ -125,19 +125,13 @@ func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 
 // Complete takes the app name and connects to every --context.
 func (o *StatusOptions) Complete(args []string) error {
-	for _, arg := range args {
-		app, err := appArg(arg)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(o.Apps, app) {
-			o.Apps = append(o.Apps, app)
-		}
+	var err error
+	if o.Apps, err = severalApps(args); err != nil {
+		return err
 	}
 	if len(o.Apps) == 1 {
 		o.App, o.Apps = o.Apps[0], nil
 	}
-	var err error
 	o.targets, err = resolveTargets(o.configFlags, true)
 	return err
 }
