@@ -37,6 +37,7 @@ import (
 	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/inject"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // Status of one check.
@@ -1079,13 +1080,7 @@ func wholeCardPools(s *State) []Result {
 }
 
 // listSome names the first few of what, and how many more.
-func listSome(what []string) string {
-	const most = 3
-	if len(what) <= most {
-		return strings.Join(what, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(what[:most], ", "), len(what)-most)
-}
+func listSome(what []string) string { return prose.Some(what, 3) }
 
 // componentImpact says what stops when a component has no ready pod.
 func componentImpact(name string) string {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/render"
 )
 
@@ -248,10 +249,7 @@ func changedFields(a, b *appspec.App) string {
 		}
 	}
 	slices.Sort(changed)
-	if len(changed) > 3 {
-		return strings.Join(changed[:3], ", ") + fmt.Sprintf(" and %d more", len(changed)-3)
-	}
-	return strings.Join(changed, ", ")
+	return prose.Some(changed, 3)
 }
 
 // unchanged returns the latest revision when deploying cfg would change

@@ -3,12 +3,12 @@ package deploy
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // UnbalancedPods are an app's pods the zz webhook left to the default
@@ -63,11 +63,6 @@ func (u *UnbalancedPods) Note(app string) string {
 	if len(u.Pods) == 1 {
 		pods, verb = "1 pod", "runs"
 	}
-	names := u.Pods
-	more := ""
-	if len(names) > 3 {
-		names, more = names[:3], fmt.Sprintf(" and %d more", len(u.Pods)-3)
-	}
-	return fmt.Sprintf("%s of %s %s unbalanced (%s%s): %s could not schedule when they were created, so the zz webhook left them to %s; kubectl zz restart %s replaces them once it schedules again (kubectl zz check says whether it does)",
-		pods, app, verb, strings.Join(names, ", "), more, u.Scheduler, corev1.DefaultSchedulerName, app)
+	return fmt.Sprintf("%s of %s %s unbalanced (%s): %s could not schedule when they were created, so the zz webhook left them to %s; kubectl zz restart %s replaces them once it schedules again (kubectl zz check says whether it does)",
+		pods, app, verb, prose.Some(u.Pods, 3), u.Scheduler, corev1.DefaultSchedulerName, app)
 }

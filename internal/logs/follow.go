@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // Run streams the selected containers' logs until ctx ends (Follow) or every
@@ -161,13 +163,9 @@ func (m *manager) noContainer() error {
 	if !m.cfg.Selector.filtersContainers() || m.containerKept || len(m.containers) == 0 {
 		return nil
 	}
-	names := slices.Sorted(maps.Keys(m.containers))
-	const most = 10
-	if len(names) > most {
-		names = append(names[:most], fmt.Sprintf("and %d more", len(names)-most))
-	}
+	names := prose.Some(slices.Sorted(maps.Keys(m.containers)), 10)
 	return &noContainerError{fmt.Sprintf("%s matched no container of the %s (their containers: %s)",
-		m.cfg.Selector.filterFlags(), pods(m.matchedPods.Load()), strings.Join(names, ", "))}
+		m.cfg.Selector.filterFlags(), pods(m.matchedPods.Load()), names)}
 }
 
 type noContainerError struct{ msg string }
