@@ -35,7 +35,7 @@ type GPUCordonOptions struct {
 
 // NewCmdGPUCordon returns "kubectl zz gpu cordon" (on) or "uncordon".
 func NewCmdGPUCordon(configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, on bool) *cobra.Command {
-	o := &GPUCordonOptions{On: on, DryRun: "none", configFlags: configFlags, IOStreams: streams}
+	o := &GPUCordonOptions{On: on, DryRun: dryRunNone, configFlags: configFlags, IOStreams: streams}
 	verb, short := "uncordon", "Give cordoned GPU cards of a node back to scheduling"
 	long := `Give cards cordoned with kubectl zz gpu cordon back to the zz scheduler extender:
 new GPU pods may be placed on them again, and the pods that waited for memory there are
@@ -110,7 +110,7 @@ func (o *GPUCordonOptions) Run(cmd *cobra.Command) error {
 		if next, changed, err = gpushare.EditCordon(node.Annotations[contract.AnnotationNodeGPUCordon], uuids, o.On); err != nil {
 			return fmt.Errorf("node %s: %w", o.node, err)
 		}
-		if len(changed) == 0 || o.DryRun == "client" {
+		if len(changed) == 0 || o.DryRun == dryRunClient {
 			return nil
 		}
 		return o.patch(ctx, node, next)
@@ -119,7 +119,7 @@ func (o *GPUCordonOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	verb := map[bool]string{true: "cordoned", false: "uncordoned"}[o.On]
-	suffix := map[string]string{"none": "", "client": " (dry run)", "server": " (server dry run)"}[o.DryRun]
+	suffix := map[string]string{dryRunNone: "", dryRunClient: " (dry run)", dryRunServer: " (server dry run)"}[o.DryRun]
 	for _, c := range cards {
 		what := verb
 		if !slices.Contains(changed, c.UUID) {
@@ -145,7 +145,7 @@ func (o *GPUCordonOptions) patch(ctx context.Context, node *corev1.Node, next st
 		return err
 	}
 	opts := metav1.PatchOptions{FieldManager: contract.ManagedBy}
-	if o.DryRun == "server" {
+	if o.DryRun == dryRunServer {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	_, err = o.target.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, opts)
