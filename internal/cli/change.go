@@ -34,6 +34,8 @@ func (o *ChangeOptions) addDiffFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.diff, "diff", false, "Show what the change would do (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change")
 	addDryRunFlag(cmd.Flags(), `The same as --diff ("server" or "client": both dry-run the change on the server and show it)`, dryRunServer, nil,
 		func(s string) { o.diff = s != dryRunNone })
+	// A bad --dry-run exits 2, as a bad --diff: it is the same run.
+	_ = cmd.Flags().SetAnnotation("dry-run", dryRunDiffs, []string{"true"})
 }
 
 // NewCmdScale returns "kubectl zz scale APP --replicas N".
@@ -108,9 +110,9 @@ func (o *ChangeOptions) Validate() error {
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 	if o.diff {
-		return diffTargets(o.targets, o.IOStreams, o.App, func(t target) (bool, error) {
+		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{Namespace: t.namespace},
-				DiffOut: o.Out, ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
+				DiffOut: out, ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 			var res *deploy.Result
 			var err error
 			if o.scale {

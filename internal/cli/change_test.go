@@ -286,6 +286,18 @@ func TestExitCode(t *testing.T) {
 		{[]string{"diff", "shop", "--revision", "1", "--bogus"}, 2},
 		{[]string{"deploy", "-f", "/nonexistent.yaml", "--diff"}, 2},
 		{[]string{"rollback", "shop", "--diff", "--to-revision", "x"}, 2},
+		// scale's and restart's --dry-run is their --diff (an audit: a
+		// typo in it exited 1, "would change").
+		{[]string{"scale", "shop", "--replicas", "3", "--dry-run=sever"}, 2},
+		{[]string{"scale", "shop", "--dry-run", "--replicas", "x"}, 2},
+		{[]string{"scale", "shop", "--replicas", "x", "--dry-run"}, 2},
+		{[]string{"scale", "shop", "--replicas", "x", "--dry-run=client"}, 2},
+		{[]string{"restart", "shop", "--dry-run", "--bogus"}, 2},
+		{[]string{"restart", "shop", "--bogus", "--dry-run=server"}, 2},
+		{[]string{"restart", "shop", "--dry-run=none", "--bogus"}, 1},
+		{[]string{"restart", "shop", "--bogus", "--dry-run=false"}, 1},
+		{[]string{"scale", "shop", "--replicas", "x"}, 1},
+		{[]string{"delete", "shop", "--dry-run=sever"}, 1}, // delete's --dry-run lists, it does not diff
 		{[]string{"deploy", "-f", "/nonexistent.yaml"}, 1},
 		{[]string{"status", "--bogus"}, 1},
 		{[]string{"completion", "tcsh"}, 1}, // as kubectl: an unsupported shell is an error
@@ -294,7 +306,7 @@ func TestExitCode(t *testing.T) {
 		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
 		root.SetArgs(append([]string{"--kubeconfig", "/nonexistent"}, tc.args...))
 		cmd, err := root.ExecuteC()
-		if got := ExitCode(cmd, err); err == nil || got != tc.want {
+		if got := exitCode(cmd, err, tc.args); err == nil || got != tc.want {
 			t.Errorf("kubectl zz %v: %v, exit %d; want %d", tc.args, err, got, tc.want)
 		}
 	}
@@ -317,5 +329,64 @@ func TestDeleteWhileLocked(t *testing.T) {
 	}
 	if out, _, err := zz("delete", "shop", "--dry-run"); err != nil || !strings.Contains(out, "would delete") {
 		t.Errorf("--dry-run beside the lock: %v\n%s", err, out)
+	}
+}
+
+// TestDiffTargets: a --diff over several clusters goes on past one that
+// fails, prints each cluster's header only above its diff, and exits 2
+// naming every failed cluster (2 beats 1); one cluster gets no header.
+func TestDiffTargets(t *testing.T) {
+	type result struct {
+		out     string
+		changed bool
+		err     error
+	}
+	for _, tc := range []struct {
+		name       string
+		results    map[string]result // by context
+		contexts   []string
+		wantOut    string
+		wantCode   int // 0: nil error
+		wantErr    []string
+		wantStderr string
+	}{
+		{name: "one, differs", contexts: []string{"a"}, results: map[string]result{"a": {out: "-x\n+y\n", changed: true}},
+			wantOut: "-x\n+y\n", wantCode: 1},
+		{name: "first fails, second diffed", contexts: []string{"a", "b"},
+			results: map[string]result{"a": {err: errors.New("shop has no recorded revisions")}, "b": {out: "-x\n+y\n", changed: true}},
+			wantOut: "# context b, namespace ns-b\n-x\n+y\n", wantCode: 2, wantErr: []string{"context a: shop has no recorded revisions"}},
+		{name: "both fail", contexts: []string{"a", "b"},
+			results:  map[string]result{"a": {err: errors.New("one")}, "b": {err: errors.New("two")}},
+			wantCode: 2, wantErr: []string{"context a: one", "context b: two"}},
+		{name: "fails after a line: header kept above it", contexts: []string{"a", "b"},
+			results: map[string]result{"a": {out: "-x\n", err: errors.New("external diff: exit 3")}, "b": {}},
+			wantOut: "# context a, namespace ns-a\n-x\n", wantCode: 2, wantErr: []string{"context a: external diff: exit 3"},
+			wantStderr: "shop: no changes in namespace ns-b\n"},
+		{name: "no changes anywhere", contexts: []string{"a", "b"}, results: map[string]result{"a": {}, "b": {}},
+			wantStderr: "shop: no changes in namespace ns-a\nshop: no changes in namespace ns-b\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var targets []target
+			for _, c := range tc.contexts {
+				targets = append(targets, target{context: c, name: c, namespace: "ns-" + c})
+			}
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			err := diffTargets(targets, streams, "shop", func(t target, w io.Writer) (bool, error) {
+				r := tc.results[t.context]
+				_, _ = io.WriteString(w, r.out)
+				return r.changed, r.err
+			})
+			if out.String() != tc.wantOut || errOut.String() != tc.wantStderr {
+				t.Errorf("stdout %q, stderr %q; want %q, %q", out, errOut, tc.wantOut, tc.wantStderr)
+			}
+			if got := exitCode(nil, err, nil); (err == nil) != (tc.wantCode == 0) || err != nil && got != tc.wantCode {
+				t.Fatalf("error %v (exit %d), want exit %d", err, got, tc.wantCode)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -369,37 +369,65 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 // KUBECTL_EXTERNAL_DIFF when set. As kubectl diff, it exits 1 when anything
 // differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
-	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target) (bool, error) {
+	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
 		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
-		return deploy.Diff(cmd.Context(), t.client, cfg, o.Out)
+		return deploy.Diff(cmd.Context(), t.client, cfg, out)
 	})
 }
 
-// diffTargets runs diff, which writes what a command would change, for
-// each target in turn (a header per cluster when several). As kubectl diff,
-// it exits 1 when anything differs (ErrDiffers) and 2 on trouble, and
-// stdout holds only the diff: "no changes" goes to stderr.
-func diffTargets(targets []target, streams genericiooptions.IOStreams, app string, diff func(t target) (bool, error)) error {
-	out := streams.Out
+// diffTargets runs diff, which writes to out what a command would change,
+// for each target in turn (under a header per cluster when several). As
+// kubectl diff, it exits 1 when anything differs (ErrDiffers) and 2 on
+// trouble, and stdout holds only the diff: "no changes" goes to stderr. A
+// cluster that fails does not stop the others (each is diffed, then the
+// failures joined, exit 2), and its header is printed only above what its
+// diff wrote: none for a failure before any line (an audit: a bare header,
+// and the later clusters never diffed).
+func diffTargets(targets []target, streams genericiooptions.IOStreams, app string, diff func(t target, out io.Writer) (bool, error)) error {
 	differs := false
+	var errs []error
 	for _, t := range targets {
+		out := streams.Out
 		if len(targets) > 1 {
-			fmt.Fprintf(out, "# context %s, namespace %s\n", t.context, t.namespace)
+			// streams.Out itself for one cluster: an external diff
+			// (KUBECTL_EXTERNAL_DIFF) then writes to the terminal.
+			out = &headedWriter{w: streams.Out, header: fmt.Sprintf("# context %s, namespace %s\n", t.context, t.namespace)}
 		}
-		changed, err := diff(t)
+		changed, err := diff(t, out)
 		if err != nil {
-			return &ExitError{Code: 2, Err: contextErr(t.context, err)}
+			errs = append(errs, contextErr(t.context, err))
+			continue
 		}
 		if !changed {
 			fmt.Fprintf(streams.ErrOut, "%s: no changes in namespace %s\n", app, t.namespace)
 		}
 		differs = differs || changed
 	}
-	if differs {
+	switch {
+	case len(errs) > 0:
+		return &ExitError{Code: 2, Err: errors.Join(errs...)}
+	case differs:
 		return &ExitError{Code: 1, Err: ErrDiffers}
 	}
 	return nil
+}
+
+// headedWriter writes header before the first bytes written through it.
+type headedWriter struct {
+	w       io.Writer
+	header  string
+	written bool
+}
+
+func (h *headedWriter) Write(p []byte) (int, error) {
+	if !h.written && len(p) > 0 {
+		h.written = true
+		if _, err := io.WriteString(h.w, h.header); err != nil {
+			return 0, err
+		}
+	}
+	return h.w.Write(p)
 }
 
 // ErrDiffers is what deploy --diff returns when the cluster differs from
@@ -408,27 +436,51 @@ var ErrDiffers = errors.New("differences found")
 
 // ExitCode is the status kubectl zz exits with after cmd returned err
 // (non-nil): an ExitError's code, else 2 where the command diffs (diff,
-// deploy --diff, rollback --diff: 1 there means "differs", so a flag or
-// argument error must not read as it, as kubectl diff), else 1.
+// deploy --diff, rollback --diff, scale and restart --dry-run: 1 there
+// means "differs", so a flag or argument error must not read as it, as
+// kubectl diff), else 1.
 func ExitCode(cmd *cobra.Command, err error) int {
+	return exitCode(cmd, err, os.Args[1:])
+}
+
+// exitCode is ExitCode for the command line args (what a failed parse
+// leaves unread).
+func exitCode(cmd *cobra.Command, err error, args []string) int {
 	if exit, ok := errors.AsType[*ExitError](err); ok {
 		return exit.Code
 	}
-	if cmd != nil && (cmd.Name() == "diff" || isDiffRun(cmd)) {
+	if cmd != nil && (cmd.Name() == "diff" || isDiffRun(cmd, args)) {
 		return 2
 	}
 	return 1
 }
 
-// isDiffRun reports whether cmd was asked to --diff, even where its flags
-// did not parse.
-func isDiffRun(cmd *cobra.Command) bool {
-	if f := cmd.Flags().Lookup("diff"); f == nil {
+// dryRunDiffs is the annotation of a --dry-run that is the command's
+// --diff (scale, restart): its errors exit 2 as --diff's do.
+const dryRunDiffs = "zz.io/dry-run-diffs"
+
+// isDiffRun reports whether cmd was asked to --diff (or to --dry-run, where
+// that is its diff), even where its flags did not parse: then args, the
+// command line, say it ("--dry-run=sever" was meant as a diff too).
+func isDiffRun(cmd *cobra.Command, args []string) bool {
+	diff, dry := cmd.Flags().Lookup("diff"), cmd.Flags().Lookup("dry-run")
+	if diff == nil {
 		return false
-	} else if f.Changed {
-		return f.Value.String() == "true"
 	}
-	return slices.ContainsFunc(os.Args[1:], func(a string) bool { return a == "--diff" || a == "--diff=true" })
+	dryDiffs := dry != nil && dry.Annotations[dryRunDiffs] != nil
+	switch {
+	case diff.Changed && diff.Value.String() == "true":
+		return true
+	case dryDiffs && dry.Changed && dry.Value.String() != dryRunNone:
+		return true
+	}
+	return slices.ContainsFunc(args, func(a string) bool {
+		if !diff.Changed && (a == "--diff" || a == "--diff=true") {
+			return true
+		}
+		v, ok := strings.CutPrefix(a, "--dry-run")
+		return dryDiffs && !dry.Changed && ok && (v == "" || strings.HasPrefix(v, "=") && !slices.Contains([]string{"=none", "=false", "=0", "=f", "=F", "=FALSE", "=False"}, v))
+	})
 }
 
 // ExitError asks main to exit with Code; Err is printed unless it is

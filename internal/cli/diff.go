@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -66,7 +67,7 @@ func (o *DiffOptions) Run(cmd *cobra.Command) error {
 	if o.Spec {
 		diff = deploy.DiffSpecs
 	}
-	return diffTargets(o.targets, o.IOStreams, o.App, func(t target) (bool, error) {
-		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, o.Out)
+	return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, out)
 	})
 }

@@ -126,6 +126,14 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 			continue
 		}
 		state[i] = listed{m, rv}
+		if len(evs) == 0 {
+			// No events here: a typo, or an app this cluster lacks, said
+			// per cluster as status says it (events outlive a deleted
+			// app's objects, so only a cluster with none is asked).
+			if err := o.missing(ctx, t); err != nil {
+				errs = append(errs, contextErr(t.context, err))
+			}
+		}
 		for _, ev := range evs {
 			it := eventItem{AppEvent: ev}
 			if several {
@@ -135,26 +143,13 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	sortItems(rows)
-	noApp := false
-	if len(rows) == 0 && o.App != "" && !o.AllNamespaces && len(errs) == 0 {
-		// No events and no app: a typo, said as status says it (events
-		// outlive a deleted app's objects, so only none at all is asked).
-		for _, t := range o.targets {
-			if _, err := deploy.AppStatusOf(ctx, t.client, t.namespace, o.App); errors.Is(err, deploy.ErrNoRevision) {
-				errs = append(errs, contextErr(t.context, err))
-			}
-		}
-		noApp = len(errs) > 0
-	}
-	// Nothing on stdout when nothing was read, as kubectl get prints for a
-	// NotFound name (`| jq` read an empty List).
+	// The rows found are printed, then the clusters that failed said, as
+	// status does; nothing on stdout when nothing was read, as kubectl get
+	// prints for a NotFound name (`| jq` read an empty List).
 	if len(rows) > 0 || len(errs) == 0 {
 		if err := o.printAll(rows, several); err != nil {
 			return err
 		}
-	}
-	if noApp && !o.Watch {
-		return errors.Join(errs...)
 	}
 	if len(rows) == 0 && o.print.table() && len(errs) == 0 {
 		fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())
@@ -172,6 +167,21 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	}
 	wg.Wait()
 	return errors.Join(werrs...)
+}
+
+// missing is the error for o.App found nowhere in t (in any namespace with
+// -A), as status says it; nil when it is there, when no app was named, or
+// when that cannot be told (the events were read: a user who may read them
+// but not the app's objects still gets them).
+func (o *EventsOptions) missing(ctx context.Context, t target) error {
+	if o.App == "" {
+		return nil
+	}
+	apps, err := deploy.Statuses(ctx, t.client, deploy.Live(t.client), o.namespace(t), o.App)
+	if err != nil || len(apps) > 0 {
+		return nil
+	}
+	return noApp(o.App, t.namespace, o.AllNamespaces)
 }
 
 // namespace is where t's events are read: every namespace with -A.

@@ -142,3 +142,72 @@ func waitOutput(t *testing.T, b *syncbuf.Buffer, want string) {
 		}
 	}
 }
+
+// TestEventsMissingApp: an app missing in one of several clusters, or in
+// every namespace with -A, fails as status does (exit 1, each cluster
+// named), after the rows of the clusters that have it; an app there without
+// events of the asked type is no error.
+func TestEventsMissingApp(t *testing.T) {
+	shop := fakeDeployment("ns-a", "shop", "shop", "1.0", 2, 2)
+	shop.UID = "d-shop"
+	quiet := fakeDeployment("ns-b", "shop", "shop", "1.0", 1, 1) // shop in b, no events
+	ev := fakeEvent("ns-a", "e1", "Deployment", "shop", "d-shop", corev1.EventTypeNormal, "ScalingReplicaSet", time.Hour)
+	for _, tc := range []struct {
+		name       string
+		bHasShop   bool
+		args       []string
+		wantOut    []string // stdout lines (fields joined by one space); nil: nothing
+		wantErr    []string // "" when none
+		notWantErr string
+	}{
+		{name: "missing in one context", args: []string{"events", "shop", "--context", "a,b"},
+			wantOut: []string{"CLUSTER LAST SEEN TYPE REASON OBJECT MESSAGE", "a 60m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop"},
+			wantErr: []string{"context b: no app shop in namespace ns-b"}, notWantErr: "context a"},
+		{name: "missing in one context, json", args: []string{"events", "shop", "--context", "b,a", "-o", "name"},
+			wantOut: []string{"appevent.zz.io/e1"}, wantErr: []string{"context b: no app shop in namespace ns-b"}},
+		{name: "missing in both", args: []string{"events", "cart", "--context", "a,b"},
+			wantErr: []string{"context a: no app cart in namespace ns-a", "context b: no app cart in namespace ns-b"}},
+		{name: "-A, nowhere", args: []string{"events", "nope", "-A"},
+			wantErr: []string{"no app nope in any namespace"}},
+		{name: "-A, nowhere, json", args: []string{"events", "nope", "-A", "-o", "json"},
+			wantErr: []string{"no app nope in any namespace"}},
+		{name: "there without such events", bHasShop: true, args: []string{"events", "shop", "--context", "a,b", "--types", "Warning"}},
+		{name: "-A, there", args: []string{"events", "shop", "-A", "--no-headers"},
+			wantOut: []string{"ns-a 60m Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := fakeClient()
+			if tc.bHasShop {
+				b = fakeClient(quiet)
+			}
+			zz := withFakeClusters(t, fakeClient(shop, ev), b)
+			out, _, err := zz(tc.args...)
+			var got []string
+			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+				if l != "" {
+					got = append(got, strings.Join(strings.Fields(l), " "))
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.wantOut, "\n") {
+				t.Errorf("stdout:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.wantOut, "\n"))
+			}
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Errorf("error %v, want none", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.wantErr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if tc.notWantErr != "" && strings.Contains(err.Error(), tc.notWantErr) {
+				t.Errorf("error %q names %q", err, tc.notWantErr)
+			}
+		})
+	}
+}

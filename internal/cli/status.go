@@ -298,6 +298,15 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 	return u, nil
 }
 
+// noApp is the error for app found in no namespace a command read: ns, or
+// with all (-A) every one. status and events say it alike.
+func noApp(app, ns string, all bool) error {
+	if all {
+		return deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", app)
+	}
+	return deploy.NoApp(ns, app)
+}
+
 // named keeps the statuses of the apps called names, in that order, and
 // says which names no status has.
 func named(apps []*deploy.AppStatus, names []string) (kept []*deploy.AppStatus, missing []string) {
@@ -353,10 +362,8 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		apps, err := deploy.Statuses(ctx, t.client, r, ns, o.App)
 		switch {
 		case err != nil || o.App == "" || len(apps) > 0:
-		case o.AllNamespaces:
-			err = deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", o.App)
 		default:
-			err = deploy.NoApp(t.namespace, o.App)
+			err = noApp(o.App, t.namespace, o.AllNamespaces)
 		}
 		if err == nil && o.Selector != "" {
 			apps, err = o.selected(ctx, r, ns, apps)
@@ -371,11 +378,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			var missing []string
 			apps, missing = named(apps, o.Apps)
 			for _, app := range missing {
-				if o.AllNamespaces {
-					errs = append(errs, contextErr(t.context, deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", app)))
-				} else {
-					errs = append(errs, contextErr(t.context, deploy.NoApp(t.namespace, app)))
-				}
+				errs = append(errs, contextErr(t.context, noApp(app, t.namespace, o.AllNamespaces)))
 			}
 		}
 		if len(apps) == 0 && o.print.table() && len(o.Apps) == 0 {
