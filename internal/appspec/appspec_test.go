@@ -421,3 +421,32 @@ func TestEnvReferencesBesideEnvFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckName: the name rule alone, in Validate's words, and NameRule
+// says it of every name CheckName refuses.
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+	}{
+		{"shop-api", ""},
+		{"s", ""},
+		{"my_app", `--name: "my_app" is not a valid app name; use lower-case letters, digits and '-', starting with a letter (e.g. shop-api)`},
+		{"MyValue", `--name: "MyValue" is not a valid app name`},
+		{"1shop", `--name: "1shop" is not a valid app name`},
+		{"a.b", `--name: "a.b" is not a valid app name`},
+		{"", `--name: missing`},
+		{strings.Repeat("a", 41), `--name: "` + strings.Repeat("a", 41) + `" is 41 characters; use at most 40`},
+		{"shop-canary", `--name: "shop-canary" ends in -canary`},
+	} {
+		err := CheckName("--name", "", tc.name)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%q: %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	if !strings.Contains(NameRule, "at most 40") || !strings.Contains(NameRule, "-canary") {
+		t.Errorf("NameRule: %s", NameRule)
+	}
+}

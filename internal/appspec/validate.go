@@ -78,6 +78,24 @@ func (v *validator) add(field, msg, fix string) {
 	v.errs = append(v.errs, &FieldError{File: v.file, Field: field, Msg: msg, Fix: fix})
 }
 
+// NameRule is Validate's rule for an app's name in one sentence, for the
+// commands that refuse a name the user typed (kubectl zz status NAME).
+var NameRule = fmt.Sprintf("an app name is lower-case letters, digits and '-', starting with a letter, at most %d characters, not ending in %s (e.g. shop-api)", maxNameLen, contract.CanarySuffix)
+
+// CheckName is Validate's rule for an app's name, said of field in file
+// as Validate says it; nil when name keeps it. kubectl zz init --name is
+// checked with it before any read, in deploy's words.
+func CheckName(file, field, name string) error {
+	v := &validator{file: file}
+	v.name(name)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	e := v.errs[0]
+	e.Field = field
+	return e
+}
+
 func (v *validator) name(name string) {
 	switch {
 	case name == "":

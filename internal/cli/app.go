@@ -6,9 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 )
 
@@ -65,8 +65,13 @@ func appRef(arg string, pods bool) (app, pod string, _ error) {
 	if name == "" {
 		return "", "", fmt.Errorf("%q names no app (kubectl zz list shows the apps)", arg)
 	}
-	if msgs := validation.IsValidLabelValue(name); len(msgs) > 0 {
-		return "", "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, strings.Join(msgs, "; "))
+	if appspec.CheckName("", "", name) != nil {
+		// deploy's rule, in its words: a label's regular expression
+		// suggested MyValue and my_value, which deploy refuses (an audit).
+		if base, ok := strings.CutSuffix(name, contract.CanarySuffix); ok && appspec.CheckName("", "", base) == nil {
+			return "", "", fmt.Errorf("%q is the canary of app %s: name the app, %s (its canary is part of it)", arg, base, base)
+		}
+		return "", "", fmt.Errorf("%q is not an app name: %s (kubectl zz list shows the apps)", arg, appspec.NameRule)
 	}
 	return name, "", nil
 }

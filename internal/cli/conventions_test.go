@@ -50,6 +50,14 @@ func TestAppArg(t *testing.T) {
 		"pod/shop-6f9c-x":      `"pod/shop-6f9c-x" names a pod; this command takes an app`,
 		"Shop!":                `"Shop!" is not an app name: `,
 		"deployment/Shop!":     `"deployment/Shop!" is not an app name: `,
+		// deploy's rule, said as a rule (a label's regular expression
+		// suggested MyValue and my_value: an audit).
+		"my_app":      `"my_app" is not an app name: an app name is lower-case letters, digits and '-', starting with a letter, at most 40 characters, not ending in -canary (e.g. shop-api) (kubectl zz list shows the apps)`,
+		"Shop":        `"Shop" is not an app name: an app name is lower-case letters`,
+		"a.b":         `"a.b" is not an app name: `,
+		"-x":          `"-x" is not an app name: `,
+		"shop-canary": `"shop-canary" is the canary of app shop: name the app, shop`,
+		"app/shop-1":  "shop-1",
 	} {
 		got, err := appArg(arg)
 		if err != nil {

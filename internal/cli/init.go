@@ -18,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/specfrom"
 )
 
@@ -30,12 +31,18 @@ type InitOptions struct {
 	print      *printFlags
 	target     target
 	deployment string
+	// nameGiven: --name was given (checked before any read); the
+	// Deployment's own name is said as a warning with the spec's others.
+	nameGiven bool
 }
 
 // NewCmdInit returns "kubectl zz init".
 func NewCmdInit(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &InitOptions{configFlags: f, IOStreams: streams, print: newPrintFlags()}
 	o.print.noWide = true
+	// The spec file has no metadata.name for -o name to print (it printed
+	// app.zz.io/<unknown>: an audit).
+	o.print.noName = true
 	cmd := &cobra.Command{
 		Use:   "init --from deployment/NAME [--name APP]",
 		Short: "Write the app spec of a Deployment that runs already (to move it to kubectl zz)",
@@ -65,6 +72,7 @@ func (o *InitOptions) Complete(_ []string) error {
 		name = n
 	}
 	o.deployment = name
+	o.nameGiven = o.Name != ""
 	if o.Name == "" {
 		o.Name = name
 	}
@@ -88,7 +96,16 @@ func (o *InitOptions) Validate() error {
 	if o.deployment == "" || strings.Contains(o.deployment, "/") {
 		return fmt.Errorf("--from %q: give the Deployment to read, e.g. --from deployment/shop", o.From)
 	}
-	return nil
+	if o.nameGiven {
+		// The user's flag, refused as deploy would refuse the spec (it
+		// printed a spec deploy refuses, exit 0: an audit).
+		if err := appspec.CheckName("--name", "", o.Name); err != nil {
+			return err
+		}
+	}
+	// Before the cluster is read, as every printing command (a bad -o was
+	// found after every read and warning: an audit).
+	return o.print.validate()
 }
 
 // Run reads the Deployment and what belongs to it and prints the spec.

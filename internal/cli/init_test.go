@@ -68,3 +68,40 @@ func TestInit(t *testing.T) {
 		}
 	}
 }
+
+// TestInitValidatesFirst: -o and --name are refused before the cluster is
+// read (no request, no warning), in the words of the other commands and of
+// deploy; -o name, which has no name to print for a spec file, is neither
+// taken nor offered.
+func TestInitValidatesFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "bad -o", args: []string{"-o", "bogus"}, wantErr: `--output "bogus" is not supported; use one of: json, yaml,`},
+		{name: "-o name", args: []string{"-o", "name"}, wantErr: `--output "name" is not supported; use one of: json, yaml,`},
+		{name: "-o wide", args: []string{"-o", "wide"}, wantErr: `--output "wide" is not supported`},
+		{name: "bad --name", args: []string{"--name", "Bad!"}, wantErr: `--name: "Bad!" is not a valid app name; use lower-case letters, digits and '-', starting with a letter (e.g. shop-api)`},
+		{name: "long --name", args: []string{"--name", strings.Repeat("a", 41)}, wantErr: `is 41 characters; use at most 40`},
+		{name: "-o json is fine", args: []string{"-o", "json"}, wantErr: "no deployment nope in namespace ns-a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fakeClient()
+			zz := withFakeClusters(t, c, fakeClient())
+			out, errOut, err := zz(append([]string{"init", "--from", "deployment/nope"}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "name") && strings.Contains(tc.wantErr, "not supported") && strings.Contains(err.Error()[strings.Index(err.Error(), "use one of"):], "name") {
+				t.Errorf("-o name offered: %v", err)
+			}
+			if out != "" || strings.Contains(errOut, "warning") || strings.Contains(errOut, "review it") {
+				t.Errorf("stdout %q, stderr %q", out, errOut)
+			}
+			if n := len(c.Actions()); tc.name != "-o json is fine" && n != 0 {
+				t.Errorf("%d requests before the flags were checked: %v", n, c.Actions())
+			}
+		})
+	}
+}

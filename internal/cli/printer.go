@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -27,6 +28,9 @@ type printFlags struct {
 	// noWide: the command has no wider table (-o wide is neither offered
 	// nor taken).
 	noWide bool
+	// noName: the command prints no object -o name can name (init's app
+	// spec file); -o name is neither offered nor taken.
+	noName bool
 	// printer is built once and kept: the YAML printer writes "---" before
 	// every document but its first, so a fresh one for each print of a
 	// watch glued the documents into one (a kubectl-conventions audit).
@@ -40,10 +44,14 @@ func newPrintFlags() *printFlags {
 
 // formats are the -o values, for help and completion.
 func (p *printFlags) formats() []string {
-	if p.noWide {
-		return p.AllowedFormats()
+	formats := p.AllowedFormats()
+	if p.noName {
+		formats = slices.DeleteFunc(formats, func(f string) bool { return f == "name" })
 	}
-	return append([]string{"wide"}, p.AllowedFormats()...)
+	if p.noWide {
+		return formats
+	}
+	return append([]string{"wide"}, formats...)
 }
 
 // addFlags adds -o and the template flags to cmd.
@@ -84,11 +92,14 @@ func (p *printFlags) wide() bool { return p.format() == "wide" }
 
 // validate checks -o and the template; it does no I/O.
 func (p *printFlags) validate() error {
+	if p.noWide && p.wide() {
+		return fmt.Errorf("--output %q is not supported; use one of: %s", p.format(), strings.Join(p.formats(), ", "))
+	}
 	if p.table() {
 		return nil
 	}
 	_, err := p.ToPrinter()
-	if genericclioptions.IsNoCompatiblePrinterError(err) {
+	if genericclioptions.IsNoCompatiblePrinterError(err) || p.noName && p.format() == "name" {
 		return fmt.Errorf("--output %q is not supported; use one of: %s", p.format(), strings.Join(p.formats(), ", "))
 	}
 	return err
