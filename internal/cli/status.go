@@ -503,7 +503,9 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 		age = duration.HumanDuration(o.now().Sub(st.DeployedAt))
 	}
 	if len(st.Drift) > 0 {
-		rev += " (drifted)"
+		// Glued, as kubectl glues Ready,SchedulingDisabled: a space made
+		// it two fields for awk (an audit); the lines under the table say why.
+		rev += "(drifted)"
 	}
 	// As kubectl get pods prints it: "3 (2m ago)".
 	restarts := strconv.Itoa(int(st.Restarts))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +321,40 @@ func TestRebalanceSelectsNodes(t *testing.T) {
 	zz := withFakeClusters(t, fakeClient(), fakeClient())
 	if _, _, err := zz("rebalance", "--dry-run", "-l", "zz.io/app=shop", "--context", "a"); err == nil || !strings.Contains(err.Error(), "no schedulable node matches -l zz.io/app=shop") {
 		t.Errorf("rebalance -l of pods: %v", err)
+	}
+}
+
+// TestStatusDriftOneField: REVISION's drift mark is glued to it, so every
+// cell is one field for awk (an audit: "7 (drifted)" shifted VERSION and
+// the rest), in the table, in list and in -o wide.
+func TestStatusDriftOneField(t *testing.T) {
+	paused := fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2)
+	paused.Spec.Paused = true // drift: no new pod template rolls out
+	rec := revisionSecret(t, "ns-a", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
+	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)), fakeClient())
+	for _, tc := range []struct {
+		args []string
+		want [][2]string // per line: $1 and $2, as awk splits them
+	}{
+		{[]string{"status", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
+		{[]string{"status", "shop", "--no-headers", "-o", "wide"}, [][2]string{{"shop", "7(drifted)"}}},
+		{[]string{"list", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
+	} {
+		out, _, err := zz(tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var got [][2]string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[0] != "" && !strings.HasSuffix(f[0], ":") && l[0] != ' ' {
+				got = append(got, [2]string{f[0], f[1]})
+				if f[2] != "2.0" && f[2] != "1.0" {
+					t.Errorf("%v: $3 (VERSION) is %q: %s", tc.args, f[2], l)
+				}
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v: got %q, want %q\n%s", tc.args, got, tc.want, out)
+		}
 	}
 }

@@ -399,7 +399,7 @@ func TestDay2Status(t *testing.T) {
 	for _, want := range []string{
 		"crash 1 1.0 registry.local/crash:1.0 1/2 3 (", "s ago) - Degraded", // RESTARTS: 3 (Ns ago)
 		"shop 1 1.0 registry.local/shop:1.0 2/2 0 - Ready",
-		"stuck <none> (drifted) 1.0 registry.local/stuck:1.0 0/2 0 - Degraded", "stuck runs what no revision records:",
+		"stuck <none>(drifted) 1.0 registry.local/stuck:1.0 0/2 0 - Degraded", "stuck runs what no revision records:",
 		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times: open /etc/shop/config.yaml: no such file or directory",
 		"stuck is Degraded:\n  pod stuck-",
 		": Unschedulable: 0/",

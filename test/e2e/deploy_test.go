@@ -249,7 +249,7 @@ func TestDeployFailsWithReason(t *testing.T) {
 		t.Fatalf("rollback of an app never deployed: %v", err)
 	}
 	// status says why the app it left has no revision.
-	if out, _, _ := zz(t, ns, "status", "shop"); !strings.Contains(out, "<none> (drifted)") || !strings.Contains(out, "shop runs what no revision records:") ||
+	if out, _, _ := zz(t, ns, "status", "shop"); !strings.Contains(out, "<none>(drifted)") || !strings.Contains(out, "shop runs what no revision records:") ||
 		!strings.Contains(out, "no revision of the app is recorded: kubectl zz deploy records one once its rollout completes") {
 		t.Errorf("kubectl zz status of an app whose first deploy failed:\n%s", out)
 	}
@@ -553,7 +553,7 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 	// What runs now is in no record, and written outside kubectl zz: status says so.
 	out, _, err = zz(t, ns, "status", "shop")
-	for _, want := range []string{"2 (drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
+	for _, want := range []string{"2(drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
 		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 2",
 		"deployment shop: its pod template was changed by kubectl-rollout at "} {
 		if err != nil || !strings.Contains(out, want) {
