@@ -114,7 +114,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.BoolVar(&o.Init, "init-containers", false, "Include init containers")
 	fl.BoolVar(&o.Ephemeral, "ephemeral-containers", false, "Include ephemeral (debug) containers")
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (-n also takes a comma-separated list)")
-	fl.StringVar(&o.ContextsMatching, "contexts-matching", "", "Follow every kubeconfig context whose name matches this regex (instead of --context)")
+	fl.StringVar(&o.ContextsMatching, "contexts-matching", "", "Follow every kubeconfig context whose name matches this regex (instead of --context: not with it)")
 	fl.BoolVar(&o.NoFollow, "no-follow", false, "Print what was logged so far and exit")
 	fl.VarPF(followFlag{&o.NoFollow}, "follow", "f", "Follow the logs: the default (as stern's), accepted as kubectl logs -f; --follow=false is --no-follow").NoOptDefVal = "true"
 	fl.BoolVarP(&o.Previous, "previous", "p", false, "Print the log of each container's previous run (those that restarted: a crash loop's last crash) and exit")
@@ -164,6 +164,11 @@ func (o *LogsOptions) Complete(args []string) error {
 	}
 	if !o.prefix && o.Output == logs.OutputText {
 		o.Output = logs.OutputRaw
+	}
+	if o.ContextsMatching != "" && o.configFlags.Context != nil && *o.configFlags.Context != "" {
+		// As kubectl refuses -l beside names: one was dropped unsaid (an
+		// audit).
+		return fmt.Errorf("--context and --contexts-matching pick clusters two ways: give one (--contexts-matching '^(%s)$' names contexts too)", strings.ReplaceAll(regexp.QuoteMeta(*o.configFlags.Context), ",", "|"))
 	}
 	names := contexts(o.configFlags)
 	raw, err := o.configFlags.ToRawKubeConfigLoader().RawConfig()

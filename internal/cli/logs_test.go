@@ -215,3 +215,27 @@ func TestLogsKubectlSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsContextsTwoWays: --context beside --contexts-matching is refused
+// (it was dropped unsaid: an audit), each alone is taken.
+func TestLogsContextsTwoWays(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	const refused = "--context and --contexts-matching pick clusters two ways: give one"
+	for _, tc := range []struct {
+		args    []string
+		refused bool
+	}{
+		{[]string{"--contexts-matching", "^a$", "--context", "b"}, true},
+		{[]string{"--context", "a,b", "--contexts-matching", "."}, true},
+		{[]string{"--contexts-matching", "^a$"}, false},
+		{[]string{"--context", "b"}, false},
+	} {
+		_, _, err := zz(append([]string{"logs", "shop", "--no-follow"}, tc.args...)...)
+		if got := err != nil && strings.Contains(err.Error(), refused); got != tc.refused {
+			t.Errorf("%v: %v, refused %v", tc.args, err, tc.refused)
+		}
+	}
+	if _, _, err := zz("logs", "shop", "--no-follow", "--context", "a,b", "--contexts-matching", "x"); err == nil || !strings.Contains(err.Error(), "--contexts-matching '^(a|b)$' names contexts too") {
+		t.Errorf("the hint: %v", err)
+	}
+}
