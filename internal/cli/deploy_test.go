@@ -222,6 +222,13 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("-o name:\n%s", out)
 			}
 		}},
+		// The namespace, top level and in metadata, as status's items have
+		// it; the keys scripts read before are kept.
+		{args: []string{"history", "shop", "--context", "a,b", "-o", "jsonpath={range .items[*]}{.cluster}:{.namespace}:{.metadata.namespace}:{.revision}:{.user}:{.time} {end}"}, check: func(t *testing.T, out string) {
+			if out != "a:ns-a:ns-a:1:alice:1970-01-01T00:00:00Z a:ns-a:ns-a:2:bob:1970-01-01T00:01:00Z b:ns-b:ns-b:7:carol:1970-01-01T00:02:00Z " {
+				t.Fatalf("jsonpath: %q", out)
+			}
+		}},
 		{args: []string{"history", "shop", "--context", "a,b", "-o", "jsonpath={range .items[*]}{.cluster}:{.revision}:{.user} {end}"}, check: func(t *testing.T, out string) {
 			if out != "a:1:alice a:2:bob b:7:carol " {
 				t.Fatalf("jsonpath: %q", out)

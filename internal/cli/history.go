@@ -81,6 +81,10 @@ func (o *HistoryOptions) Validate() error {
 // historyItem is one revision in one cluster, as -o json prints it.
 type historyItem struct {
 	Cluster string `json:"cluster,omitempty"`
+	// Namespace is where the revision is recorded (metadata.namespace
+	// too), as status's items say it: each context may have its own (an
+	// audit: a Revision said none).
+	Namespace string `json:"namespace"`
 	*deploy.Revision
 }
 
@@ -131,7 +135,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 				cells = append(cells, map[bool]string{true: "yes", false: "-"}[r.Canary], strconv.Itoa(len(r.Kinds)), spec)
 			}
 			tbl.add(t.name, cells...)
-			it := historyItem{Revision: r}
+			it := historyItem{Namespace: t.namespace, Revision: r}
 			if o.several() {
 				it.Cluster = t.name
 			}
@@ -139,6 +143,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			if err != nil {
 				return err
 			}
+			u.SetNamespace(t.namespace)
 			items = append(items, u)
 		}
 	}
