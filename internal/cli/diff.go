@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -30,7 +31,10 @@ func NewCmdDiff(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStr
 (default: the latest) of an app, leaving out the revision label as deploy --diff does.
 With --spec it compares the app specs the two revisions were deployed from instead
 (kubectl zz history APP --spec prints one). Like diff and kubectl diff it exits 0 when
-the revisions are the same, 1 when they differ, and 2 on errors.`,
+the revisions are the same, 1 when they differ, and 2 on errors. KUBECTL_EXTERNAL_DIFF
+names another diff program, as for kubectl diff and the --diff of deploy, scale,
+restart, rollback, promote and abort: it gets two folders, LIVE with revision N's
+objects (or spec) and MERGED with revision M's.`,
 		Example: `  kubectl zz diff shop --revision 3           # revision 3 against the latest
   kubectl zz diff shop --revision 3 --to 5
   kubectl zz diff shop --revision 3 --spec    # what the spec changed, in the spec's words`,
@@ -68,6 +72,6 @@ func (o *DiffOptions) Run(cmd *cobra.Command) error {
 		diff = deploy.DiffSpecs
 	}
 	return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
-		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, out)
+		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
@@ -357,8 +358,10 @@ func GetRevision(ctx context.Context, c kubernetes.Interface, ns, app string, n 
 
 // DiffSpecs writes the unified diff, as YAML, from the app spec revision
 // from deployed to the one revision to deployed (Revision.Spec), and
-// reports whether they differ.
-func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, out io.Writer) (bool, error) {
+// reports whether they differ. With externalDiff (KUBECTL_EXTERNAL_DIFF)
+// that program compares them instead, as deploy --diff runs it: revision
+// from's spec in its LIVE folder, revision to's in MERGED.
+func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, externalDiff string, out io.Writer) (bool, error) {
 	var text [2]string
 	var number [2]int64
 	for i, n := range []int64{from, to} {
@@ -376,6 +379,10 @@ func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from
 		}
 		text[i], number[i] = string(b), rev.Number
 	}
+	if externalDiff != "" {
+		gvk := schema.FromAPIVersionAndKind(appspec.APIVersion, appspec.Kind)
+		return runExternalDiff(ctx, externalDiff, []objChange{{gvk: gvk, ns: ns, name: app, before: text[0], after: text[1]}}, out)
+	}
 	d := unifiedDiff(fmt.Sprintf("revision %d spec", number[0]), fmt.Sprintf("revision %d spec", number[1]), text[0], text[1], diffContext)
 	if d == "" {
 		return false, nil
@@ -386,8 +393,10 @@ func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from
 
 // DiffRevisions writes the unified diff from revision from to revision to of
 // app (as deploy --diff shows live against new, without the revision label)
-// and reports whether they differ.
-func DiffRevisions(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, out io.Writer) (bool, error) {
+// and reports whether they differ. With externalDiff (KUBECTL_EXTERNAL_DIFF)
+// that program compares them instead, on two folders as deploy --diff
+// writes them: revision from's objects in LIVE, revision to's in MERGED.
+func DiffRevisions(ctx context.Context, c kubernetes.Interface, ns, app string, from, to int64, externalDiff string, out io.Writer) (bool, error) {
 	a, err := GetRevision(ctx, c, ns, app, from)
 	if err != nil {
 		return false, err
@@ -401,37 +410,39 @@ func DiffRevisions(ctx context.Context, c kubernetes.Interface, ns, app string, 
 	for _, o := range b.objects {
 		after[key(o)] = o
 	}
-	changed := false
-	show := func(k string, before, now render.Object) error {
-		x, err := comparable(before)
-		if err != nil {
-			return err
-		}
-		y, err := comparable(now)
-		if err != nil {
-			return err
-		}
-		d := unifiedDiff(fmt.Sprintf("revision %d %s", a.Number, k), fmt.Sprintf("revision %d %s", b.Number, k), x, y, diffContext)
-		if d == "" {
-			return nil
-		}
-		changed = true
-		_, err = io.WriteString(out, d)
-		return err
-	}
+	var changes []objChange
 	seen := map[string]bool{}
 	for _, o := range a.objects {
 		k := key(o)
 		seen[k] = true
-		if err := show(k, o, after[k]); err != nil {
+		ch, err := newChange(o.GetObjectKind().GroupVersionKind(), ns, o.GetName(), o, after[k])
+		if err != nil {
 			return false, err
 		}
+		changes = append(changes, ch)
 	}
 	for _, o := range b.objects {
-		if k := key(o); !seen[k] {
-			if err := show(k, nil, o); err != nil {
+		if !seen[key(o)] {
+			ch, err := newChange(o.GetObjectKind().GroupVersionKind(), ns, o.GetName(), nil, o)
+			if err != nil {
 				return false, err
 			}
+			changes = append(changes, ch)
+		}
+	}
+	if externalDiff != "" {
+		return runExternalDiff(ctx, externalDiff, changes, out)
+	}
+	changed := false
+	for _, ch := range changes {
+		k := ch.gvk.Kind + "/" + ch.name
+		d := unifiedDiff(fmt.Sprintf("revision %d %s", a.Number, k), fmt.Sprintf("revision %d %s", b.Number, k), ch.before, ch.after, diffContext)
+		if d == "" {
+			continue
+		}
+		changed = true
+		if _, err := io.WriteString(out, d); err != nil {
+			return false, err
 		}
 	}
 	return changed, nil

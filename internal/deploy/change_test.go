@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -289,7 +291,7 @@ func TestDiffRevisions(t *testing.T) {
 	deployOK(t, c, spec(t, "reg/shop:1", "  configFiles: {app.conf: one}\n"), 0)
 	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
 	var out bytes.Buffer
-	changed, err := DiffRevisions(t.Context(), c, ns, "shop", 1, 0, &out)
+	changed, err := DiffRevisions(t.Context(), c, ns, "shop", 1, 0, "", &out)
 	if err != nil || !changed {
 		t.Fatalf("diff 1..latest: %v, changed %t", err, changed)
 	}
@@ -299,11 +301,64 @@ func TestDiffRevisions(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if changed, err := DiffRevisions(t.Context(), c, ns, "shop", 2, 2, &out); err != nil || changed || out.Len() != 0 {
+	if changed, err := DiffRevisions(t.Context(), c, ns, "shop", 2, 2, "", &out); err != nil || changed || out.Len() != 0 {
 		t.Fatalf("diff 2..2: %v, changed %t:\n%s", err, changed, out.String())
 	}
-	if _, err := DiffRevisions(t.Context(), c, ns, "shop", 9, 0, &out); !errors.Is(err, ErrNoRevision) {
+	if _, err := DiffRevisions(t.Context(), c, ns, "shop", 9, 0, "", &out); !errors.Is(err, ErrNoRevision) {
 		t.Fatalf("diff of a missing revision: %v", err)
+	}
+}
+
+// TestDiffRevisionsExternal: kubectl zz diff runs KUBECTL_EXTERNAL_DIFF as
+// deploy --diff does (an audit: it ignored it): revision N's objects (or
+// spec) in LIVE, revision M's in MERGED, named as kubectl diff names them;
+// the program's exit code says whether they differ, and its failure is an
+// error.
+func TestDiffRevisionsExternal(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	fail := filepath.Join(t.TempDir(), "fail.sh")
+	if err := os.WriteFile(fail, []byte("#!/bin/sh\nexit 3\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		spec     bool
+		from, to int64
+		program  string
+		differs  bool
+		want     string // in the output, or in the error with wantErr
+		wantErr  bool
+	}{
+		{name: "objects differ", from: 1, program: "diff -r", differs: true, want: "LIVE/apps.v1.Deployment." + ns + ".shop"},
+		{name: "objects, its own format", from: 1, program: "diff -u -N", differs: true, want: "+      - image: reg/shop:2"},
+		{name: "objects the same", from: 2, to: 2, program: "diff -r"},
+		{name: "program fails", from: 1, program: fail, wantErr: true, want: "exit status 3"},
+		{name: "missing program", from: 1, program: "no-such-diff-program", wantErr: true, want: "no-such-diff-program"},
+		{name: "specs differ", spec: true, from: 1, program: "diff -r", differs: true, want: "LIVE/zz.io.v1.App." + ns + ".shop"},
+		{name: "specs, its own format", spec: true, from: 1, program: "diff -u", differs: true, want: "+  image: reg/shop:2"},
+		{name: "specs the same", spec: true, from: 2, program: "diff -r"},
+		{name: "spec, program fails", spec: true, from: 1, program: fail, wantErr: true, want: "exit status 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			diff := DiffRevisions
+			if tc.spec {
+				diff = DiffSpecs
+			}
+			differs, err := diff(t.Context(), c, ns, "shop", tc.from, tc.to, tc.program, &out)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err %v, want one naming %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil || differs != tc.differs || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("differs %v, err %v, output:\n%s\nwant differs %v and %q", differs, err, out.String(), tc.differs, tc.want)
+			}
+		})
 	}
 }
 

@@ -166,7 +166,7 @@ func TestRecordedSpecs(t *testing.T) {
 	rendersAsRecorded(t, c, 10)
 
 	var out bytes.Buffer
-	changed, err := DiffSpecs(ctx, c, ns, "shop", 1, 2, &out)
+	changed, err := DiffSpecs(ctx, c, ns, "shop", 1, 2, "", &out)
 	if err != nil || !changed {
 		t.Fatalf("diff 1..2: %v, changed %t", err, changed)
 	}
@@ -176,7 +176,7 @@ func TestRecordedSpecs(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if changed, err := DiffSpecs(ctx, c, ns, "shop", 6, 0, &out); err != nil || changed || out.Len() != 0 {
+	if changed, err := DiffSpecs(ctx, c, ns, "shop", 6, 0, "", &out); err != nil || changed || out.Len() != 0 {
 		t.Fatalf("diff 6..latest (both g2): %v, changed %t:\n%s", err, changed, out.String())
 	}
 }
@@ -232,7 +232,7 @@ func TestRecordsWithoutSpec(t *testing.T) {
 	if _, err := rev.Spec(); !errors.Is(err, ErrNoSpec) {
 		t.Fatalf("scale of a revision without a spec recorded one: %v", err)
 	}
-	if _, err := DiffSpecs(ctx, c, ns, "shop", 1, 0, &bytes.Buffer{}); !errors.Is(err, ErrNoSpec) {
+	if _, err := DiffSpecs(ctx, c, ns, "shop", 1, 0, "", &bytes.Buffer{}); !errors.Is(err, ErrNoSpec) {
 		t.Fatalf("diff of specs never recorded: %v", err)
 	}
 }
