@@ -23,6 +23,9 @@ type RebalanceOptions struct {
 	NodeSelector string
 	MaxMoves     int
 	Timeout      time.Duration
+	// Namespace, from an explicit -n, is the only namespace whose pods
+	// move; "" (the default, whatever the context's namespace): every one.
+	Namespace string
 
 	target      target
 	print       *printFlags
@@ -50,7 +53,9 @@ tolerates, its volumes' node affinity, its host ports, and its pod
 StatefulSet controller (nothing would recreate them), DaemonSet pods, apps of
 one replica, pods whose PodDisruptionBudget allows no disruption, pods on
 shared GPU memory (the extender packs those card by card) and kube-system; the
-plan says how many stay and why. The replacement is placed by the pod's
+plan says how many stay and why. Pods of every namespace move, unless -n names
+one: then only its pods move, and every pod's requests still count in the
+nodes' load. The replacement is placed by the pod's
 scheduler; with zz-scheduler's balance extender it goes where the plan expects.
 
 The exit status is non-zero when a planned move could not be made (or its app
@@ -58,6 +63,8 @@ was not whole again within --timeout); a move whose pod went away or moved
 meanwhile is not a failure.`,
 		Example: `  # show the plan only
   kubectl zz rebalance --dry-run
+  # move only team-a's pods (every pod still counts in the nodes' load)
+  kubectl zz rebalance -n team-a --dry-run
   # rebalance the general pool, at most 10 moves
   kubectl zz rebalance --selector zz.io/pool=general --max-moves 10`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -79,6 +86,11 @@ meanwhile is not a failure.`,
 
 // Complete connects to the cluster.
 func (o *RebalanceOptions) Complete(_ []string) error {
+	// Only an explicit -n: the plan is cluster-wide by default, so the
+	// kubeconfig context's namespace does not narrow it.
+	if o.configFlags.Namespace != nil {
+		o.Namespace = *o.configFlags.Namespace
+	}
 	var err error
 	o.target, err = oneTarget(o.configFlags, "rebalance")
 	return err
@@ -117,6 +129,12 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	if len(nodes) == 0 && o.NodeSelector != "" {
 		// -l of status or logs selects pods: here, nodes (a docs audit).
 		return deploy.NotFound("no schedulable node matches -l %s: rebalance's selector picks the nodes to even out (a pool, e.g. -l %s=general), not pods", o.NodeSelector, contract.LabelPool)
+	}
+	if o.Namespace != "" {
+		// -n: that namespace's pods move (as descheduler's namespace
+		// filter), every pod's requests still load the nodes; it was
+		// taken and ignored, every namespace's pods moved (an audit).
+		rebalance.OnlyNamespace(nodes, o.Namespace)
 	}
 	plan := rebalance.Compute(nodes, rebalance.Options{MaxMoves: o.MaxMoves})
 	if err := o.printMoves(plan.Moves); err != nil {

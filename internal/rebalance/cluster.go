@@ -54,6 +54,23 @@ func Unmovable(pod *corev1.Pod) string {
 	return ""
 }
 
+// ReasonOtherNamespace starts the reason of a pod outside the namespace
+// kubectl zz rebalance -n moves pods of.
+const ReasonOtherNamespace = "not in namespace"
+
+// OnlyNamespace keeps every pod of nodes outside ns where it is (Unmovable
+// says why): kubectl zz rebalance -n moves only ns's pods, while every
+// pod's requests still count in the nodes' load the plan evens out.
+func OnlyNamespace(nodes []Node, ns string) {
+	for i := range nodes {
+		for j := range nodes[i].Pods {
+			if p := &nodes[i].Pods[j]; p.Namespace != ns && p.Unmovable == "" {
+				p.Unmovable = fmt.Sprintf("%s %s (-n)", ReasonOtherNamespace, ns)
+			}
+		}
+	}
+}
+
 // appOf names the controller of a pod, namespace/kind/name.
 func appOf(pod *corev1.Pod) string {
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {

@@ -90,3 +90,27 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyNamespace: pods outside the namespace stay, saying why; a pod
+// already kept keeps its own reason; the namespace's pods stay movable.
+func TestOnlyNamespace(t *testing.T) {
+	nodes := []Node{{Name: "n1", Pods: []Pod{
+		{Namespace: "team-a", Name: "a"},
+		{Namespace: "team-b", Name: "b"},
+		{Namespace: "kube-system", Name: "dns", Unmovable: ReasonSystem},
+		{Namespace: "team-a", Name: "solo", Unmovable: "one replica"},
+	}}}
+	OnlyNamespace(nodes, "team-a")
+	for _, tc := range []struct{ pod, want string }{
+		{"a", ""}, {"b", "not in namespace team-a (-n)"}, {"dns", ReasonSystem}, {"solo", "one replica"},
+	} {
+		for _, p := range nodes[0].Pods {
+			if p.Name == tc.pod && p.Unmovable != tc.want {
+				t.Errorf("%s: %q, want %q", tc.pod, p.Unmovable, tc.want)
+			}
+		}
+	}
+	if got := Kept(nodes); !strings.Contains(got, "1  not in namespace team-a (-n)") {
+		t.Errorf("Kept:\n%s", got)
+	}
+}
