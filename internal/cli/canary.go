@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -21,7 +23,19 @@ type CanaryOptions struct {
 
 	verb string // "promoted" or "aborted"
 	run  func(context.Context, kubernetes.Interface, *deploy.CanaryActionConfig) (*deploy.Result, error)
+	// diff: show what the promote or abort would change (a server-side
+	// dry run), as the other commands' --diff; --dry-run says the same.
+	diff bool
 }
+
+// canaryWaits ends promote's and abort's help: why they have no --wait.
+const canaryWaits = `
+
+It always waits for the rollout: there is no --wait=false, as deploy, scale,
+restart and rollback have, because what it removes, the canary, must keep
+serving until the stable Deployment's pods are ready (with --wait=false the
+app could be left with no ready pod). --diff (or --dry-run) shows what it
+would change and changes nothing.`
 
 // NewCmdPromote returns "kubectl zz promote APP".
 func NewCmdPromote(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -30,7 +44,7 @@ func NewCmdPromote(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 		`Roll the stable Deployment, and every other object of the app, to what the
 canary was deployed with (kubectl zz deploy --canary), wait until it is ready,
 then remove the canary. Recorded as a revision ("promote canary of revision N").
-If the stable rollout fails, the canary revision is re-applied.`)
+If the stable rollout fails, the canary revision is re-applied.`+canaryWaits)
 }
 
 // NewCmdAbort returns "kubectl zz abort APP".
@@ -39,7 +53,7 @@ func NewCmdAbort(f *genericclioptions.ConfigFlags, streams genericiooptions.IOSt
 		"Remove the canary of an app and keep its stable version",
 		`Remove the canary Deployment (and its config) that kubectl zz deploy --canary
 started; the stable version keeps serving. Recorded as a revision ("abort canary
-of revision N").`)
+of revision N").`+canaryWaits)
 }
 
 func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, use, verb string,
@@ -49,11 +63,15 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Use:               use + " APP",
 		Short:             short,
 		Long:              long,
-		Example:           fmt.Sprintf("  kubectl zz %s shop\n  kubectl zz %s shop --context prod-a,prod-b", use, use),
+		Example:           fmt.Sprintf("  kubectl zz %s shop\n  kubectl zz %s shop --diff              # what it would change, changing nothing\n  kubectl zz %s shop --context prod-a,prod-b", use, use, use),
 		Args:              oneApp,
 		ValidArgsFunction: completeCanaries(f),
 		RunE:              runOptions(o),
 	}
+	cmd.Flags().BoolVar(&o.diff, "diff", false, fmt.Sprintf("Show what the %s would change (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change", use))
+	addDryRunFlag(cmd.Flags(), `The same as --diff ("server" or "client": both dry-run it on the server and show it)`, dryRunServer, nil,
+		func(s string) { o.diff = s != dryRunNone })
+	_ = cmd.Flags().SetAnnotation("dry-run", dryRunDiffs, []string{"true"})
 	o.addFlags(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
@@ -64,11 +82,19 @@ func (o *CanaryOptions) Complete(args []string) error { return o.complete(args) 
 
 // Validate checks the flags; no I/O.
 func (o *CanaryOptions) Validate() error {
+	if o.diff && o.result.format != "" {
+		return errors.New("--diff (and --dry-run, which is it here) prints a diff: drop --output")
+	}
 	return o.validate()
 }
 
 // Run promotes or aborts and waits, in every cluster at once.
 func (o *CanaryOptions) Run(cmd *cobra.Command) error {
+	if o.diff {
+		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+			return deploy.CanaryDiff(cmd.Context(), t.client, t.namespace, o.App, o.verb == "promoted", os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
+		})
+	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := o.run(cmd.Context(), t.client, &deploy.CanaryActionConfig{
 			Options: o.options(t, progress, live),

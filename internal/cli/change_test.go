@@ -58,6 +58,11 @@ func TestChangeFlags(t *testing.T) {
 			wantErr: "--rollback-on-failure acts on the rollout's outcome, which --wait=false does not wait for"},
 		// What promote and abort remove must outlive the rollout.
 		{args: []string{"promote", "shop", "--wait=false"}, wantErr: "unknown flag: --wait"},
+		// promote and abort --diff (an audit: they had none), as the others'.
+		{args: []string{"promote", "shop", "--diff", "-o", "json"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
+		{args: []string{"abort", "shop", "--dry-run", "-o", "name"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
+		{args: []string{"abort", "shop", "--diff"}, wantErr: "no app shop in namespace ns-a; kubectl zz list shows the apps there"},
+		{args: []string{"promote", "shop", "--dry-run=client", "--context", "a,b"}, wantErr: "context b: no app shop in namespace ns-b"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -298,6 +303,10 @@ func TestExitCode(t *testing.T) {
 		{[]string{"restart", "shop", "--bogus", "--dry-run=false"}, 1},
 		{[]string{"scale", "shop", "--replicas", "x"}, 1},
 		{[]string{"delete", "shop", "--dry-run=sever"}, 1}, // delete's --dry-run lists, it does not diff
+		{[]string{"promote", "shop", "--dry-run=sever"}, 2},
+		{[]string{"abort", "shop", "--diff", "--bogus"}, 2},
+		{[]string{"abort", "shop", "--bogus", "--dry-run"}, 2},
+		{[]string{"promote", "shop", "--bogus"}, 1},
 		{[]string{"deploy", "-f", "/nonexistent.yaml"}, 1},
 		{[]string{"status", "--bogus"}, 1},
 		{[]string{"completion", "tcsh"}, 1}, // as kubectl: an unsupported shell is an error

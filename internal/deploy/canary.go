@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -186,42 +187,29 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 	if err != nil {
 		return nil, err
 	}
-	good := readable(history)
-	if len(good) == 0 || !good[len(good)-1].Canary {
-		if _, err := c.AppsV1().Deployments(ns).Get(ctx, render.CanaryName(app), metav1.GetOptions{}); err == nil {
-			if !promote && len(good) > 0 {
-				// A canary whose rollout failed was never recorded, and its
-				// error said abort removes it: abort does, the latest
-				// revision's objects kept (prune), nothing recorded (a
-				// concurrency audit: abort refused and sent the user to
-				// rollback).
-				latest := good[len(good)-1]
-				if err := prune(ctx, c, ns, app, latest.objects, cfg.Progress); err != nil {
-					return nil, err
-				}
-				return &Result{Revision: latest.Number, Unchanged: true}, nil
-			}
-			return nil, fmt.Errorf("%w: Deployment %s/%s runs, but the latest revision of %s did not start it; kubectl zz abort %s removes it",
-				ErrNoCanary, ns, render.CanaryName(app), app, app)
-		} else if !apierrors.IsNotFound(err) {
+	latest, objs, unrecorded, err := canaryEnd(ctx, c, ns, app, history, promote)
+	if err != nil {
+		return nil, err
+	}
+	if unrecorded {
+		// A canary whose rollout failed was never recorded, and its
+		// error said abort removes it: abort does, the latest
+		// revision's objects kept (prune), nothing recorded (a
+		// concurrency audit: abort refused and sent the user to
+		// rollback).
+		if err := prune(ctx, c, ns, app, objs, cfg.Progress); err != nil {
 			return nil, err
 		}
-		if len(history) == 0 {
-			return nil, NotFound("no app %s in namespace %s; kubectl zz list shows the apps there", app, ns)
-		}
-		return nil, fmt.Errorf("%w: %s runs no canary in namespace %s; kubectl zz deploy --canary N starts one", ErrNoCanary, app, ns)
+		return &Result{Revision: latest.Number, Unchanged: true}, nil
 	}
-	latest := good[len(good)-1]
 	rev := &Revision{App: app, Number: next(history), User: whoAmI(ctx, c, cfg.User), Time: cfg.now()}
+	rev.objects = withRevision(objs, rev.Number)
+	rev.Version, rev.Image = versionOf(rev.objects, app)
 	if promote {
 		rev.ChangeCause = fmt.Sprintf("promote canary of revision %d", latest.Number)
-		rev.objects = withRevision(latest.promote, rev.Number)
-		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.spec = latest.promoteSpec
 	} else {
-		rev.objects = withRevision(stableOnly(latest.objects), rev.Number)
 		rev.spec = latest.spec
-		rev.Version, rev.Image = versionOf(rev.objects, app)
 		rev.ChangeCause = fmt.Sprintf("abort canary of revision %d", latest.Number)
 	}
 	if promote { // an abort re-applies the stable template that runs
@@ -230,6 +218,67 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 		}
 	}
 	return applyRevision(ctx, c, &cfg.Options, app, rev, history)
+}
+
+// canaryEnd is what ending app's canary in ns leaves, read from its
+// history: the objects of the canary revision latest that promote (the
+// canary's) or abort (the stable ones) applies. unrecorded: an abort of a
+// canary no revision recorded (its rollout failed), which keeps latest's
+// objects and removes the rest, recording nothing.
+func canaryEnd(ctx context.Context, c kubernetes.Interface, ns, app string, history []*Revision, promote bool) (latest *Revision, objs []render.Object, unrecorded bool, _ error) {
+	good := readable(history)
+	if len(good) > 0 && good[len(good)-1].Canary {
+		latest = good[len(good)-1]
+		if promote {
+			return latest, latest.promote, false, nil
+		}
+		return latest, stableOnly(latest.objects), false, nil
+	}
+	if _, err := c.AppsV1().Deployments(ns).Get(ctx, render.CanaryName(app), metav1.GetOptions{}); err == nil {
+		if !promote && len(good) > 0 {
+			latest = good[len(good)-1]
+			return latest, latest.objects, true, nil
+		}
+		return nil, nil, false, fmt.Errorf("%w: Deployment %s/%s runs, but the latest revision of %s did not start it; kubectl zz abort %s removes it",
+			ErrNoCanary, ns, render.CanaryName(app), app, app)
+	} else if !apierrors.IsNotFound(err) {
+		return nil, nil, false, err
+	}
+	if len(history) == 0 {
+		return nil, nil, false, NotFound("no app %s in namespace %s; kubectl zz list shows the apps there", app, ns)
+	}
+	return nil, nil, false, fmt.Errorf("%w: %s runs no canary in namespace %s; kubectl zz deploy --canary N starts one", ErrNoCanary, app, ns)
+}
+
+// CanaryDiff shows, as Diff does, what Promote (promote) or Abort of app's
+// canary in ns would change, changing nothing: the objects it would apply
+// (the canary revision's promote objects, or its stable ones) dry-run
+// applied and compared with the live ones, the canary's Deployment and
+// config shown as removed. externalDiff is KUBECTL_EXTERNAL_DIFF ("" for
+// the unified diff). What the command would refuse is an error, as
+// RollbackDiff says it.
+func CanaryDiff(ctx context.Context, c kubernetes.Interface, ns, app string, promote bool, externalDiff string, out io.Writer) (bool, error) {
+	history, err := History(ctx, c, ns, app)
+	if err != nil {
+		return false, err
+	}
+	_, objs, unrecorded, err := canaryEnd(ctx, c, ns, app, history, promote)
+	if err != nil {
+		return false, err
+	}
+	verb := map[bool]string{true: "promote", false: "abort"}[promote]
+	if promote {
+		if err := refusePaused(ctx, c, ns, app); err != nil {
+			return false, fmt.Errorf("the %s would be refused: %w", verb, err)
+		}
+	}
+	if !unrecorded {
+		objs = withRevision(objs, next(history))
+	}
+	if err := judgedForDiff(ctx, c, ns, app, objs, false, verb); err != nil {
+		return false, err
+	}
+	return diffObjects(ctx, c, ns, app, objs, externalDiff, out)
 }
 
 // versionOf is the version label and image of app's stable Deployment in objs.

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -144,6 +145,16 @@ func TestAbortUnrecordedCanary(t *testing.T) {
 	if d := apps[0].Drift; len(d) != 1 || !strings.HasPrefix(d[0], "deployment shop-canary is the canary of a kubectl zz deploy --canary that recorded no revision") {
 		t.Errorf("drift after the failed canary: %q", d)
 	}
+	// abort --diff shows the canary removed, and the stable objects as
+	// they run; promote --diff refuses as promote does.
+	var out bytes.Buffer
+	if changed, err := CanaryDiff(t.Context(), c, ns, "shop", false, "", &out); err != nil || !changed ||
+		!strings.Contains(out.String(), "--- live Deployment/shop-canary") || strings.Contains(out.String(), "--- live Deployment/shop\n") {
+		t.Errorf("abort --diff of the unrecorded canary: %v, %v\n%s", changed, err, out.String())
+	}
+	if _, err := CanaryDiff(t.Context(), c, ns, "shop", true, "", &out); !errors.Is(err, ErrNoCanary) {
+		t.Errorf("promote --diff of the unrecorded canary: %v", err)
+	}
 	res, err := Abort(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"})
 	if err != nil || !res.Unchanged || res.Revision != 1 {
 		t.Fatalf("abort of the unrecorded canary: %+v, %v", res, err)
@@ -173,5 +184,64 @@ func TestRollbackAfterAFailedCanary(t *testing.T) {
 	}
 	if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the canary is still there: %v", err)
+	}
+}
+
+// TestCanaryDiff: promote --diff and abort --diff show what each would
+// change, changing nothing: promote the stable objects rolled to the
+// canary's version and the canary removed, abort the canary removed only;
+// without a canary, the error promote and abort give.
+func TestCanaryDiff(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	for _, promote := range []bool{true, false} {
+		if _, err := CanaryDiff(ctx, c, ns, "shop", promote, "", &bytes.Buffer{}); !errors.Is(err, ErrNoCanary) {
+			t.Fatalf("promote %v without a canary: %v", promote, err)
+		}
+	}
+	if _, err := CanaryDiff(ctx, c, ns, "nope", true, "", &bytes.Buffer{}); !errors.Is(err, ErrNoRevision) {
+		t.Fatalf("an app that is not there: %v", err)
+	}
+	if _, err := RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := History(ctx, c, ns, "shop")
+	for _, tc := range []struct {
+		name    string
+		promote bool
+		want    []string
+		notWant []string
+	}{
+		{name: "promote", promote: true,
+			want: []string{"--- live Deployment/shop", "-      - image: reg/shop:1", "+      - image: reg/shop:2", "--- live Deployment/shop-canary", "+++ new Deployment/shop-canary"}},
+		{name: "abort", promote: false,
+			want: []string{"--- live Deployment/shop-canary", "-  name: shop-canary"}, notWant: []string{"+      - image: reg/shop:2", "--- live Deployment/shop\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			changed, err := CanaryDiff(ctx, c, ns, "shop", tc.promote, "", &out)
+			if err != nil || !changed {
+				t.Fatalf("changed %v, %v", changed, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("diff lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("diff has %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+	// Nothing changed, nothing recorded: the canary still runs.
+	if after, _ := History(ctx, c, ns, "shop"); len(after) != len(before) {
+		t.Errorf("revisions %d, then %d", len(before), len(after))
+	}
+	if _, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{}); err != nil || image(t, c) != "reg/shop:1" {
+		t.Errorf("the diff changed the app: canary %v, stable %s", err, image(t, c))
 	}
 }
