@@ -331,6 +331,12 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if err := disown(put, k.whole.path, r.under(k.whole.path)); err != nil {
 		return nil, err
 	}
+	// Without a resourceVersion precondition: nothing is written, and a
+	// Deployment rolling out (its controller writes its status) changed
+	// since the dry-run apply read it.
+	if m, err := metaOf(put); err == nil {
+		m.SetResourceVersion("")
+	}
 	return k.update(ctx, c, ns, put, true)
 }
 
