@@ -318,7 +318,7 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 }
 
 // dryTakeBack is takeBack as a dry run: merged (the dry-run apply's
-// object) with the rendered part o's in place where it holds what o lacks.
+// object) less what another writer put into the part o renders whole.
 func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, merged runtime.Object, o render.Object) (runtime.Object, error) {
 	if k.whole == nil {
 		return merged, nil
@@ -327,8 +327,8 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if err != nil || !d.found() {
 		return merged, err
 	}
-	put := k.whole.put(merged, o)
-	if err := disown(put, k.whole.path, r.under(k.whole.path)); err != nil {
+	put, err := takenBack(r, k.whole.path, merged, d, false)
+	if err != nil {
 		return nil, err
 	}
 	// Without a resourceVersion precondition: nothing is written, and a

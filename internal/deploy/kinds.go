@@ -289,17 +289,24 @@ func judge(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 // template, the spec of a Service, Ingress, HPA or PDB; kubectl edit, set
 // env, rollout restart, patch). Server-side apply keeps another manager's
 // fields through kubectl zz's own apply, yet the app runs what its revision
-// records. It is judged by content (contentDrift), not by the writer's
+// records. It is judged by the managed fields (strays), not by the writer's
 // manager name, which is the writer's to choose: a namespace editor's
 // kubectl patch --field-manager=kubectl-zz adding a Service's externalIPs
-// stayed through every deploy (a tenant audit). It puts the rendered part
-// (want, stamped) in place in one update with live's resourceVersion,
-// re-read and retried on a conflict; the apiserver defaults it as it
-// defaulted the apply. An update owns the values it changes, the defaulted
-// ones too (an imagePullPolicy set back to its default), so a second update
-// drops those claims (disown) where one is left. Nothing is sent when the
-// live part holds nothing the rendered one lacks. Without the right to
-// update the kind the fields stay, and the claim carries a warning.
+// stayed through every deploy (a tenant audit). It removes those fields
+// from live and leaves every other value as live holds it, in one update
+// with live's resourceVersion, re-read and retried on a conflict, and drops
+// the other writers' claims there (disown). The update goes through
+// admission too: a value admission sets (a MutatingAdmissionPolicy's
+// label, imagePullPolicy: Always) is left as it is, so the update changes
+// nothing admission changes back; had it put the rendered part whole, the
+// update would own imagePullPolicy (an update owns what it changes before
+// admission), which read as a write under kubectl zz's name at every
+// deploy after. A removed field the apiserver defaults or admission sets
+// again (an imagePullPolicy kubectl edit set) is owned by the update all
+// the same, so a second update drops those claims and keeps the values.
+// Nothing is sent when no other writer owns a field there. Without the
+// right to update the kind the fields stay, and the claim carries a
+// warning.
 func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, cl *claim) (runtime.Object, error) {
 	if k.whole == nil {
 		return live, nil
@@ -314,12 +321,12 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		if err != nil {
 			return nil, err
 		}
-		d, err := r.drift(k.whole.path, live)
+		d, err := r.strays(k.whole.path, live)
 		if err != nil || !d.found() || writes == 2 {
 			return live, err
 		}
-		put := k.whole.put(live, want)
-		if err := disown(put, k.whole.path, r.under(k.whole.path)); err != nil {
+		put, err := takenBack(r, k.whole.path, live, d, writes > 0)
+		if err != nil {
 			return nil, err
 		}
 		updated, err := k.update(ctx, c, ns, put, false)
@@ -344,6 +351,26 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, m.GetName(), err)
 		}
 	}
+}
+
+// takenBack is live less the fields of d, with the claims on its part
+// disowned: the object a take-back's update sends. After a first update
+// (again), what an update under kubectl zz's name owns there is what that
+// update changed and the apiserver or admission set again: its values stay,
+// only the claims go.
+func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, again bool) (runtime.Object, error) {
+	remove := d.fields
+	if again {
+		remove = remove.Difference(d.zzUpdate)
+	}
+	put, err := r.without(live, path, remove)
+	if err != nil {
+		return nil, err
+	}
+	if err := disown(put, path, r.under(path)); err != nil {
+		return nil, err
+	}
+	return put, nil
 }
 
 // disown drops from obj's managed fields what the entries own under path
