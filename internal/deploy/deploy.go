@@ -326,12 +326,16 @@ func sameObjects(a, b []render.Object) (bool, error) {
 
 // runsLatest reports whether app runs revision latest: not drifted, no
 // canary, and ready unless notReadyToo. What cannot be read counts as not.
+// Status judges drift by field manager names; the parts kubectl zz renders
+// whole are judged here by content too (wholeHeld), or a write under the
+// name kubectl-zz made a deploy of the same spec change nothing.
 func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool) bool {
 	st, err := AppStatusOf(ctx, c, ns, app)
 	if err != nil {
 		return false
 	}
-	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil
+	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil &&
+		wholeHeld(ctx, c, ns, latest.objects)
 }
 
 // settleTimeout bounds settling a completed rollout (a few reads and

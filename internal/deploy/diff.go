@@ -13,7 +13,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -304,11 +303,10 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 		return objChange{}, fmt.Errorf("dry-run apply %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	// The deploy also takes out of the part it renders whole what other
-	// managers wrote there (takeBack): so does the diff, as a dry run.
-	if m, err := meta.Accessor(merged); err == nil && k.whole != nil && fieldWriter(m.GetManagedFields(), k.whole.path...) != "" {
-		if merged, err = k.update(ctx, c, ns, k.whole.put(merged, o), true); err != nil {
-			return objChange{}, fmt.Errorf("dry-run update of the %s of %s %s/%s: %w", k.whole.name, strings.ToLower(gvk.Kind), ns, o.GetName(), err)
-		}
+	// writers put there, judged by content (takeBack): so does the diff, as
+	// a dry run.
+	if merged, err = dryTakeBack(ctx, c, k, ns, merged, o); err != nil {
+		return objChange{}, fmt.Errorf("dry-run update of the %s of %s %s/%s: %w", k.whole.name, strings.ToLower(gvk.Kind), ns, o.GetName(), err)
 	}
 	live, err := k.get(ctx, c, ns, o.GetName())
 	if apierrors.IsNotFound(err) {
@@ -317,6 +315,29 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 		return objChange{}, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	return newChange(gvk, ns, o.GetName(), live, merged)
+}
+
+// dryTakeBack is takeBack as a dry run: merged (the dry-run apply's
+// object) less what another writer put into the part o renders whole.
+func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, merged runtime.Object, o render.Object) (runtime.Object, error) {
+	if k.whole == nil {
+		return merged, nil
+	}
+	d, r, err := contentDrift(k.whole.path, o, merged)
+	if err != nil || !d.found() {
+		return merged, err
+	}
+	put, err := takenBack(r, k.whole.path, merged, d, false)
+	if err != nil {
+		return nil, err
+	}
+	// Without a resourceVersion precondition: nothing is written, and a
+	// Deployment rolling out (its controller writes its status) changed
+	// since the dry-run apply read it.
+	if m, err := metaOf(put); err == nil {
+		m.SetResourceVersion("")
+	}
+	return k.update(ctx, c, ns, put, true)
 }
 
 // objectDiff is the unified diff of one object, before (nil: absent) and

@@ -284,63 +284,109 @@ func judge(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 	return targets, refused, nil
 }
 
-// takeBack removes from live, as the apply stored it, what another field
-// manager wrote into the part kubectl zz renders whole (k.whole: a
-// Deployment's pod template, the spec of a Service, Ingress, HPA or PDB;
-// kubectl edit, set env, rollout restart, patch). Server-side apply keeps
-// another manager's fields through kubectl zz's own apply, yet the app runs
-// what its revision records. It puts the rendered part (want, stamped) in
-// place in one update with live's resourceVersion, re-read and retried on a
-// conflict; the apiserver defaults it as it defaulted the apply. Nothing is
-// sent when no other manager owns a field there. Without the right to
-// update the kind the fields stay, and the claim carries a warning.
+// takeBack removes from live, as the apply stored it, what another writer
+// put into the part kubectl zz renders whole (k.whole: a Deployment's pod
+// template, the spec of a Service, Ingress, HPA or PDB; kubectl edit, set
+// env, rollout restart, patch). Server-side apply keeps another manager's
+// fields through kubectl zz's own apply, yet the app runs what its revision
+// records. It is judged by the managed fields (strays), not by the writer's
+// manager name, which is the writer's to choose: a namespace editor's
+// kubectl patch --field-manager=kubectl-zz adding a Service's externalIPs
+// stayed through every deploy (a tenant audit). It removes those fields
+// from live and leaves every other value as live holds it, in one update
+// with live's resourceVersion, re-read and retried on a conflict, and drops
+// the other writers' claims there (disown). The update goes through
+// admission too: a value admission sets (a MutatingAdmissionPolicy's
+// label, imagePullPolicy: Always) is left as it is, so the update changes
+// nothing admission changes back; had it put the rendered part whole, the
+// update would own imagePullPolicy (an update owns what it changes before
+// admission), which read as a write under kubectl zz's name at every
+// deploy after. A removed field the apiserver defaults or admission sets
+// again (an imagePullPolicy kubectl edit set) is owned by the update all
+// the same, so a second update drops those claims and keeps the values.
+// Nothing is sent when no other writer owns a field there. Without the
+// right to update the kind the fields stay, and the claim carries a
+// warning.
 func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, cl *claim) (runtime.Object, error) {
 	if k.whole == nil {
 		return live, nil
 	}
 	kind := strings.ToLower(k.kind)
-	for range 3 {
-		m, err := meta.Accessor(live)
+	r, err := renderedOf(want)
+	if err != nil {
+		return nil, err
+	}
+	for conflicts, writes := 0, 0; ; {
+		m, err := metaOf(live)
 		if err != nil {
 			return nil, err
 		}
-		writer := fieldWriter(m.GetManagedFields(), k.whole.path...)
-		if writer == "" {
-			return live, nil
+		d, err := r.strays(k.whole.path, live)
+		if err != nil || !d.found() || writes == 2 {
+			return live, err
 		}
-		put := k.whole.put(live, want)
-		if err := disown(put, k.whole.path); err != nil {
+		put, err := takenBack(r, k.whole.path, live, d, writes > 0)
+		if err != nil {
 			return nil, err
 		}
 		updated, err := k.update(ctx, c, ns, put, false)
 		switch {
 		case err == nil:
-			cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, writer))
-			return updated, nil
+			if writes == 0 {
+				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, d.writer()))
+			}
+			live, writes = updated, writes+1
+			continue
 		case apierrors.IsForbidden(err):
 			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",
-				kind, m.GetName(), k.whole.name, writer, k.whole.resource, apierrors.ReasonForError(err)))
+				kind, m.GetName(), k.whole.name, d.writer(), k.whole.resource, apierrors.ReasonForError(err)))
 			return live, nil
 		case !apierrors.IsConflict(err):
 			return nil, fmt.Errorf("update the %s of %s %s/%s: %w", k.whole.name, kind, ns, m.GetName(), err)
+		}
+		if conflicts++; conflicts == 3 {
+			return nil, fmt.Errorf("update %s %s/%s: changed by another writer three times in a row; try again", kind, ns, m.GetName())
 		}
 		if live, err = k.get(ctx, c, ns, m.GetName()); err != nil {
 			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, m.GetName(), err)
 		}
 	}
-	return nil, fmt.Errorf("update %s %s/%s: changed by another writer three times in a row; try again", kind, ns, want.(metav1.Object).GetName())
 }
 
-// disown drops from obj's managed fields what managers other than kubectl
-// zz own under path, before the update that puts the rendered part in
-// place: an update takes only the fields whose value it changes, so a
+// takenBack is live less the fields of d, with the claims on its part
+// disowned: the object a take-back's update sends. After a first update
+// (again), what an update under kubectl zz's name owns there is what that
+// update changed and the apiserver or admission set again: its values stay,
+// only the claims go.
+func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, again bool) (runtime.Object, error) {
+	remove := d.fields
+	if again {
+		remove = remove.Difference(d.zzUpdate)
+	}
+	put, err := r.without(live, path, remove)
+	if err != nil {
+		return nil, err
+	}
+	if err := disown(put, path, r.under(path)); err != nil {
+		return nil, err
+	}
+	return put, nil
+}
+
+// disown drops from obj's managed fields what the entries own under path
+// that is not kubectl zz's to keep, before the update that puts the
+// rendered part (whose fields under path are rendered) in place: every
+// claim of another manager there, and a claim of an update under kubectl
+// zz's manager name on a field not rendered (a kubectl edit
+// --field-manager=kubectl-zz, or the defaulted values an earlier take-back
+// changed). An update takes only the fields whose value it changes, so a
 // field another tool had set to the value kubectl zz renders or the
-// apiserver defaults (imagePullPolicy, a Service's sessionAffinity, set
-// by kubectl apply before an adopt) stayed the other tool's, and read as
-// drift at every deploy (an app-developer audit). The apiserver keeps the
-// managed fields an update sends, as kubectl's client-side-apply upgrade
-// relies on.
-func disown(obj runtime.Object, path []string) error {
+// apiserver defaults (imagePullPolicy, a Service's sessionAffinity, set by
+// kubectl apply before an adopt) stayed the other tool's, and read as drift
+// at every deploy (an app-developer audit). The apiserver keeps the managed
+// fields an update sends, as kubectl's client-side-apply upgrade relies on.
+// kubectl zz's own apply entries are kept: each apply replaces their set.
+func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return err
@@ -352,13 +398,14 @@ func disown(obj runtime.Object, path []string) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		if zzManager(e.Manager) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
+		zzUpdate := zzManager(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate
+		if zzManager(e.Manager) && !zzUpdate || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
 		rest := fieldpath.NewSet()
 		s.Iterate(func(p fieldpath.Path) {
-			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) {
+			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) || zzUpdate && rendered.Has(p[len(prefix):]) {
 				rest.Insert(p)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -583,6 +584,77 @@ func TestConcurrentDeploy(t *testing.T) {
 	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") {
 		t.Errorf("status after deploy v5: %v\n%s", err, out)
 	}
+	underZZName(t, ns, dev, shopSpec(t, "5.0", "five", 8080, ""))
+}
+
+// underZZName: a namespace editor who writes under kubectl zz's own field
+// manager name is not taken for kubectl zz (a tenant audit): kubectl patch
+// --field-manager=kubectl-zz (an Update) adding the Service's externalIPs
+// (CVE-2020-8554's vector) and an env var to the pod template, then a
+// deploy of the same spec (file), which removes both and says so; the
+// deploy after says unchanged. A server-side apply under that name
+// replaces kubectl zz's apply entry: the next deploy's apply removes what
+// only it owned.
+func underZZName(t *testing.T, ns string, dev identity, file string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, args := range [][]string{
+		{"patch", "service", "shop", "--field-manager=kubectl-zz", "-p", `{"spec":{"externalIPs":["203.0.113.7"]}}`},
+		{"patch", "deployment", "shop", "--field-manager=kubectl-zz", "-p", `{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"MITM","value":"1"}]}]}}}}`},
+	} {
+		if out, err := kubectlAs(ctx, dev, append([]string{"-n", ns}, args...)...); err != nil {
+			t.Fatalf("kubectl %s as the namespace's editor: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	out, _, err := zz(t, ns, "deploy", "--diff", "-f", file)
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "203.0.113.7") || !strings.Contains(out, "MITM") {
+		t.Errorf("deploy --diff after writes under kubectl zz's name: %v\n%s", err, out)
+	}
+	out, errOut, err := zz(t, ns, "deploy", "-f", file, "--timeout", "60s")
+	if err != nil || strings.Contains(out, "unchanged") ||
+		!strings.Contains(errOut, "service shop: removed from its spec what was written under kubectl zz's field manager name (kubectl-zz, Update) at ") ||
+		!strings.Contains(errOut, "deployment shop: removed from its pod template what was written under kubectl zz's field manager name (kubectl-zz, Update) at ") {
+		t.Fatalf("deploy after writes under kubectl zz's name: %v\n%s%s", err, out, errOut)
+	}
+	noExternalIPs := func(when string) {
+		t.Helper()
+		if svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil || len(svc.Spec.ExternalIPs) != 0 || svc.Spec.ClusterIP == "" {
+			t.Errorf("the Service %s: %v, %+v", when, err, svc.Spec)
+		}
+	}
+	noExternalIPs("after the deploy")
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil ||
+		slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "MITM" }) {
+		t.Errorf("the pod template after the deploy: %v, %+v", err, d.Spec.Template.Spec.Containers)
+	}
+	out, errOut, err = zz(t, ns, "deploy", "-f", file, "--timeout", "60s")
+	if err != nil || !strings.Contains(out, "unchanged") || strings.Contains(errOut, "removed from") {
+		t.Errorf("the deploy after: %v\n%s%s", err, out, errOut)
+	}
+	// A server-side apply under kubectl zz's name replaces kubectl zz's
+	// apply entry: what kubectl zz renders, and externalIPs (what the
+	// entry leaves out goes: the Service's ports, its labels).
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
+		"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := filepath.Join(t.TempDir(), "svc.json")
+	if err := os.WriteFile(applied, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kubectlAs(ctx, dev, "-n", ns, "apply", "--server-side", "--force-conflicts", "--field-manager=kubectl-zz", "-f", applied); err != nil {
+		t.Fatalf("server-side apply under kubectl zz's name: %v\n%s", err, out)
+	}
+	if out, errOut, err = zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil || strings.Contains(out, "unchanged") {
+		t.Fatalf("deploy after an apply under kubectl zz's name: %v\n%s%s", err, out, errOut)
+	}
+	noExternalIPs("after an apply under kubectl zz's name and a deploy")
+	t.Logf("deploy after an apply under kubectl zz's name:\n%s%s", out, errOut)
 }
 
 // TestGPUAppAnyNamespace: a GPU app deployed into a namespace the zz webhook
