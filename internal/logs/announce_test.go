@@ -2,13 +2,17 @@ package logs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/syncbuf"
@@ -200,5 +204,35 @@ func TestRunAppOrPod(t *testing.T) {
 				t.Errorf("stdout %q, stderr %q; want %q, %q", out.String(), errOut.String(), tc.wantOut, tc.wantStderr)
 			}
 		})
+	}
+}
+
+// TestRunListOnly: a user who may list pods but not watch them is followed
+// with one warning, not client-go's error at every retry of the watch.
+func TestRunListOnly(t *testing.T) {
+	k := newFakeKubelet()
+	k.add("east/ns/shop-a/app", 1)
+	client := fake.NewClientset(appPod("shop-a", "app"))
+	client.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "", errors.New(`User "lr" cannot watch resource "pods"`))
+	})
+	var out, errOut syncbuf.Buffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputRaw}, Follow: true, Quiet: true, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: k.open,
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitFor(t, "the line and the warning", func() bool {
+		return strings.Count(out.String(), "\n") == 1 && strings.Contains(errOut.String(), "may not watch pods")
+	})
+	time.Sleep(3 * time.Second) // the reflector retries the watch
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(errOut.String(), "\n"); n != 1 || !strings.HasPrefix(errOut.String(), "warning: context east: may not watch pods in namespace ns (kubectl zz logs needs list and watch on pods") {
+		t.Errorf("stderr %q, want one warning", errOut.String())
 	}
 }

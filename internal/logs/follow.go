@@ -387,6 +387,9 @@ func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.Info
 	if err := inf.SetTransform(slimPod); err != nil {
 		return nil, err
 	}
+	if err := inf.SetWatchErrorHandlerWithContext(m.watchError(cl, ns)); err != nil {
+		return nil, err
+	}
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, initial bool) {
 			if pod, ok := obj.(*corev1.Pod); ok {
@@ -412,6 +415,24 @@ func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.Info
 	}
 	go inf.RunWithContext(ctx)
 	return reg.HasSynced, nil
+}
+
+// watchError is the informer's watch error handler. A user who may list
+// pods but not watch them (a "log reader" Role: get, list) is still
+// followed, the reflector listing again after each refusal; one warning
+// says so instead of client-go's "Failed to watch" line at every retry.
+// Other errors go to client-go's handler.
+func (m *manager) watchError(cl *Cluster, ns string) cache.WatchErrorHandlerWithContext {
+	var warned atomic.Bool
+	return func(ctx context.Context, r *cache.Reflector, err error) {
+		if !apierrors.IsForbidden(err) {
+			cache.DefaultWatchErrorHandler(ctx, r, err)
+			return
+		}
+		if !warned.Swap(true) {
+			m.note("warning: %v\n", clusterErr(cl, fmt.Errorf("may not watch pods in %s (kubectl zz logs needs list and watch on pods, and get on pods/log): new pods are found by listing them again, after a back-off: %w", namespaces([]string{ns}), err)))
+		}
+	}
 }
 
 // slimPod is the informer's transform: it keeps only what reconcile, forget,
