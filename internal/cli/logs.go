@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"regexp"
@@ -54,6 +55,7 @@ type LogsOptions struct {
 	Container        string
 	ExcludeContainer string
 	Init, Ephemeral  bool
+	Quiet            bool
 	AllNamespaces    bool
 	ContextsMatching string
 	NoFollow         bool
@@ -111,8 +113,9 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.StringVar(&o.FieldSelector, "field-selector", "", "Field selector of the pods, applied by the API server (e.g. status.phase=Running)")
 	fl.StringVarP(&o.Container, "container", "c", "", "Regex the container names must match")
 	fl.StringVarP(&o.ExcludeContainer, "exclude-container", "E", "", "Regex of container names to leave out")
-	fl.BoolVar(&o.Init, "init-containers", false, "Include init containers")
-	fl.BoolVar(&o.Ephemeral, "ephemeral-containers", false, "Include ephemeral (debug) containers")
+	fl.BoolVar(&o.Init, "init-containers", true, "Include init containers (as stern; native sidecars are in either way, and -c NAME finds any container)")
+	fl.BoolVar(&o.Ephemeral, "ephemeral-containers", false, "Include ephemeral (debug) containers (-c NAME finds them without it)")
+	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "No \"+ pod/container\" and \"- pod/container\" lines on stderr when streams start and end")
 	fl.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (-n also takes a comma-separated list)")
 	fl.StringVar(&o.ContextsMatching, "contexts-matching", "", "Follow every kubeconfig context whose name matches this regex (instead of --context: not with it)")
 	fl.BoolVar(&o.NoFollow, "no-follow", false, "Print what was logged so far and exit")
@@ -134,7 +137,8 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.IntVar(&o.MaxStreams, "max-log-requests", logs.DefaultMaxStreams, "--max-streams, as kubectl logs and stern call it")
 	fl.BoolVar(&o.allContainers, "all-containers", true, "Every container: the default (-c picks some)")
 	fl.BoolVar(&o.prefix, "prefix", true, "Prefix each line with its source: the default (--prefix=false is -o raw)")
-	for _, name := range []string{"max-log-requests", "all-containers", "prefix"} {
+	fl.BoolVar(&o.Quiet, "only-log-lines", false, "--quiet, as stern calls it")
+	for _, name := range []string{"max-log-requests", "all-containers", "prefix", "only-log-lines"} {
 		_ = fl.MarkHidden(name)
 	}
 	fl.StringVar(&o.OutputDir, "output-dir", "", "Write one file per cluster/namespace/pod/container under this folder instead of stdout")
@@ -229,6 +233,7 @@ func (o *LogsOptions) Validate() error {
 // config turns the flags into a logs.Config.
 func (o *LogsOptions) config() (*logs.Config, error) {
 	// kubectl logs' TYPE/NAME: a pod is that pod alone, a Deployment its app.
+	bare := !strings.Contains(o.App, "/")
 	if o.App != "" {
 		app, pod, err := appRef(o.App, true)
 		switch {
@@ -280,8 +285,11 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 	}
 	cfg := &logs.Config{
 		Clusters: o.clusters, Follow: !o.NoFollow && !o.Previous, Since: o.Since, SinceTime: sinceTime, Tail: o.Tail,
-		MaxStreams: o.MaxStreams, OutputDir: o.OutputDir, Gzip: o.Gzip,
+		MaxStreams: o.MaxStreams, OutputDir: o.OutputDir, Gzip: o.Gzip, Quiet: o.Quiet,
 		Out: o.Out, ErrOut: o.ErrOut,
+	}
+	if bare {
+		cfg.App = o.App // a pod's name, when no app has it (kubectl logs POD)
 	}
 	var sels []string
 	if o.App != "" {
@@ -348,6 +356,11 @@ func (o *LogsOptions) format() (logs.Format, error) {
 		t, err := template.New("line").Parse(o.Template)
 		if err != nil {
 			return f, fmt.Errorf("--template: %w", err)
+		}
+		// A field the template names that Line lacks (stern's .PodName)
+		// fails here, before any request, not at the first line.
+		if err := t.Execute(io.Discard, logs.Line{}); err != nil {
+			return f, fmt.Errorf("--template: %w (the fields are .Cluster .Namespace .Pod .Container .Time .Message)", err)
 		}
 		f.Template = t
 	}

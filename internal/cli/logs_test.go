@@ -57,6 +57,16 @@ func TestLogsOptionsConfig(t *testing.T) {
 				t.Errorf("selector %q", c.LabelSelector)
 			}
 		}},
+		{name: "a bare NAME may be a pod's (no app of that name)", o: LogsOptions{App: "shop-7d9f-x2x", Quiet: true}, check: func(t *testing.T, c *logs.Config) {
+			if c.App != "shop-7d9f-x2x" || c.LabelSelector != contract.LabelApp+"=shop-7d9f-x2x" || !c.Quiet {
+				t.Errorf("app %q, selector %q, quiet %v", c.App, c.LabelSelector, c.Quiet)
+			}
+		}},
+		{name: "deployment/NAME is no pod", o: LogsOptions{App: "deployment/shop"}, check: func(t *testing.T, c *logs.Config) {
+			if c.App != "" {
+				t.Errorf("app %q, want none to read as a pod", c.App)
+			}
+		}},
 		{name: "another kind", o: LogsOptions{App: "svc/shop"}, wantErr: `"svc/shop": name an app as NAME, app/NAME, deployment/NAME or pod/NAME`},
 		{name: "not an app name", o: LogsOptions{App: "shop:1"}, wantErr: `"shop:1" is not an app name`},
 		{name: "a node and a field selector, applied by the API server", o: LogsOptions{Node: "n1", FieldSelector: "status.phase=Running", ExcludePod: "-db-"}, check: func(t *testing.T, c *logs.Config) {
@@ -73,6 +83,9 @@ func TestLogsOptionsConfig(t *testing.T) {
 		{name: "bad include", o: LogsOptions{App: "x", Include: []string{"ok", "[z-a]"}}, wantErr: "--include"},
 		{name: "bad output", o: LogsOptions{App: "x", Output: "yaml"}, wantErr: "--output must be"},
 		{name: "bad template", o: LogsOptions{App: "x", Template: "{{.Pod"}, wantErr: "--template"},
+		{name: "template naming a field lines lack", o: LogsOptions{App: "x", Template: "{{.PodName}} {{.Message}}"},
+			wantErr: "can't evaluate field PodName in type logs.Line (the fields are .Cluster .Namespace .Pod .Container .Time .Message)"},
+		{name: "template with a method of a field", o: LogsOptions{App: "x", Template: `{{.Time.Format "15:04"}} {{.Message}}`}},
 		{name: "bad colour", o: LogsOptions{App: "x", Color: "sometimes"}, wantErr: "--color"},
 		{name: "gzip without dir", o: LogsOptions{App: "x", Gzip: true}, wantErr: "--output-dir"},
 		{name: "tail below -1", o: LogsOptions{App: "x", Tail: -2}, wantErr: "--tail"},
@@ -129,8 +142,33 @@ func TestLogsOptionsConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt.check(t, c)
+			if tt.check != nil {
+				tt.check(t, c)
+			}
 		})
+	}
+}
+
+// TestLogsContainerDefaults: init containers are in by default (as stern;
+// --init-containers=false drops them), ephemeral ones on request, and
+// stern's --only-log-lines is --quiet.
+func TestLogsContainerDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		args               []string
+		init, ephem, quiet bool
+	}{
+		{nil, true, false, false},
+		{[]string{"--init-containers=false", "--ephemeral-containers", "-q"}, false, true, true},
+		{[]string{"--only-log-lines"}, true, false, true},
+	} {
+		o := &LogsOptions{}
+		cmd := newCmdLogs(o)
+		if err := cmd.Flags().Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		if o.Init != tt.init || o.Ephemeral != tt.ephem || o.Quiet != tt.quiet {
+			t.Errorf("%v: init %v, ephemeral %v, quiet %v; want %v, %v, %v", tt.args, o.Init, o.Ephemeral, o.Quiet, tt.init, tt.ephem, tt.quiet)
+		}
 	}
 }
 

@@ -63,6 +63,15 @@ type Config struct {
 	OutputDir string
 	Gzip      bool
 
+	// App is the app named on the command line as a bare NAME (its pods are
+	// LabelApp=App, part of LabelSelector): when no pod carries that label
+	// and a pod named App exists, that pod is followed instead, as kubectl
+	// logs POD and stern POD read the name, and ErrOut says so.
+	App string
+	// Quiet leaves out the "+ pod/container" and "- pod/container" lines a
+	// follower writes on ErrOut when a stream starts and ends.
+	Quiet bool
+
 	Out, ErrOut io.Writer
 
 	// OpenStream opens one log stream; nil means the pod's log subresource

@@ -42,7 +42,9 @@ func Run(ctx context.Context, cfg *Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{}, stop: cancel}
+	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{},
+		live: map[string]bool{}, said: map[string]string{}, stop: cancel, done: ctx.Done()}
+	m.appOrPod(ctx)
 	err := m.start(ctx)
 	if err == nil {
 		m.synced.Store(true)
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg *Config) error {
 		<-ctx.Done()
 	case m.started.Load() == 0 && cfg.ErrOut != nil:
 		// Nothing printed and exit 0 (stern's way) would read as empty logs.
-		fmt.Fprintf(cfg.ErrOut, "%s matched, but no container has started yet, so nothing was logged; follow (drop --no-follow) to see them start\n",
+		fmt.Fprintf(cfg.ErrOut, "%s matched, but no selected container has run yet, so nothing was logged; follow (drop --no-follow) to see them start\n",
 			pods(m.matchedPods.Load()))
 	}
 	m.wg.Wait() // without Follow, every stream ends at the end of its log
@@ -212,6 +214,7 @@ type manager struct {
 	capWarned   atomic.Bool
 
 	stop context.CancelFunc // ends Run
+	done <-chan struct{}    // closed when Run ends (Ctrl-C, or stop)
 
 	mu      sync.Mutex
 	failed  error
@@ -232,6 +235,12 @@ type manager struct {
 	// See noContainer.
 	containers    map[string]bool
 	containerKept bool
+
+	// live holds the matched pods that are there now (cluster/ns/pod), for
+	// a follower to say when none is left; said the pod problem last named
+	// per pod (see sayProblem).
+	live map[string]bool
+	said map[string]string
 }
 
 // stream is one container's log being followed.
@@ -378,6 +387,9 @@ func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.Info
 	if err := inf.SetTransform(slimPod); err != nil {
 		return nil, err
 	}
+	if err := inf.SetWatchErrorHandlerWithContext(m.watchError(cl, ns)); err != nil {
+		return nil, err
+	}
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, initial bool) {
 			if pod, ok := obj.(*corev1.Pod); ok {
@@ -405,27 +417,59 @@ func (m *manager) watch(ctx context.Context, cl *Cluster, ns string) (cache.Info
 	return reg.HasSynced, nil
 }
 
-// slimPod is the informer's transform: it keeps only what reconcile, forget
-// and Selector.Targets read (name, namespace, UID, and per container status
-// its name, containerID and whether it runs or has terminated). A full pod
-// (spec, managedFields, conditions) is several kilobytes; the cache holds one
-// per followed pod.
+// watchError is the informer's watch error handler. A user who may list
+// pods but not watch them (a "log reader" Role: get, list) is still
+// followed, the reflector listing again after each refusal; one warning
+// says so instead of client-go's "Failed to watch" line at every retry.
+// Other errors go to client-go's handler.
+func (m *manager) watchError(cl *Cluster, ns string) cache.WatchErrorHandlerWithContext {
+	var warned atomic.Bool
+	return func(ctx context.Context, r *cache.Reflector, err error) {
+		if !apierrors.IsForbidden(err) {
+			cache.DefaultWatchErrorHandler(ctx, r, err)
+			return
+		}
+		if !warned.Swap(true) {
+			m.note("warning: %v\n", clusterErr(cl, fmt.Errorf("may not watch pods in %s (kubectl zz logs needs list and watch on pods, and get on pods/log): new pods are found by listing them again, after a back-off: %w", namespaces([]string{ns}), err)))
+		}
+	}
+}
+
+// slimPod is the informer's transform: it keeps only what reconcile, forget,
+// Selector.Targets and podProblem read: name, namespace, UID, node, phase,
+// the PodScheduled and Ready conditions, the init containers' names and
+// restart policies (native sidecars), and per container status its name,
+// containerID, restart count, readiness, state and last termination (the
+// last run of a crash-looping container is its log; see targetOf). A full
+// pod (spec, managedFields) is several kilobytes; the cache holds one per
+// followed pod.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil // a tombstone: its object was transformed before
 	}
-	return &corev1.Pod{
+	slim := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID,
 			ResourceVersion: pod.ResourceVersion, DeletionTimestamp: pod.DeletionTimestamp,
 		},
+		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
 		Status: corev1.PodStatus{
+			Phase:                      pod.Status.Phase,
 			InitContainerStatuses:      slimStatuses(pod.Status.InitContainerStatuses),
 			ContainerStatuses:          slimStatuses(pod.Status.ContainerStatuses),
 			EphemeralContainerStatuses: slimStatuses(pod.Status.EphemeralContainerStatuses),
 		},
-	}, nil
+	}
+	for _, c := range pod.Spec.InitContainers {
+		slim.Spec.InitContainers = append(slim.Spec.InitContainers, corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy})
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
+			slim.Status.Conditions = append(slim.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
+		}
+	}
+	return slim, nil
 }
 
 func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
@@ -435,15 +479,30 @@ func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	out := make([]corev1.ContainerStatus, len(in))
 	for i := range in {
 		st := &in[i]
-		out[i] = corev1.ContainerStatus{Name: st.Name, ContainerID: st.ContainerID}
+		out[i] = corev1.ContainerStatus{Name: st.Name, ContainerID: st.ContainerID, RestartCount: st.RestartCount, Ready: st.Ready}
 		if st.State.Running != nil {
 			out[i].State.Running = &corev1.ContainerStateRunning{}
 		}
 		if t := st.State.Terminated; t != nil {
-			out[i].State.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID}
+			out[i].State.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID, ExitCode: t.ExitCode, Reason: t.Reason}
+		}
+		if w := st.State.Waiting; w != nil {
+			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}
+		}
+		if t := st.LastTerminationState.Terminated; t != nil {
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID, ExitCode: t.ExitCode, Reason: t.Reason, Message: firstLine(t.Message)}
 		}
 	}
 	return out
+}
+
+// firstLine is what podProblem shows of a termination message.
+func firstLine(m string) string {
+	m, _, _ = strings.Cut(strings.TrimSpace(m), "\n")
+	if len(m) > 200 {
+		m = m[:200]
+	}
+	return m
 }
 
 // reconcile makes the pod's streams match Selector.Targets: new containers and
@@ -457,6 +516,12 @@ func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, i
 	podKey := cl.Name + "/" + pod.Namespace + "/" + pod.Name
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.cfg.Selector.MatchPod(pod) {
+		m.live[podKey] = true
+		if m.cfg.Follow || initial {
+			m.sayProblem(cl, pod, podKey)
+		}
+	}
 	if matched && m.cfg.Selector.filtersContainers() {
 		if m.containers == nil {
 			m.containers = map[string]bool{}
@@ -514,6 +579,30 @@ func (m *manager) forget(cl *Cluster, pod *corev1.Pod) {
 		}
 	}
 	delete(m.pods, podKey)
+	delete(m.said, podKey)
+	if m.live[podKey] {
+		delete(m.live, podKey)
+		if len(m.live) == 0 && m.cfg.Follow {
+			m.note("no pod matches any more; waiting for %s (Ctrl-C to stop)\n", m.watching())
+		}
+	}
+}
+
+// sayProblem names, once per reason, a matched pod with a selected
+// container that has no current run to follow (Selector.podProblem), so
+// that a pod stuck in ImagePullBackOff or a crash loop is not simply absent
+// from the output; m.mu is held.
+func (m *manager) sayProblem(cl *Cluster, pod *corev1.Pod, podKey string) {
+	p, transient, ok := m.cfg.Selector.podProblem(pod)
+	if !ok || (transient && m.cfg.Follow) {
+		return
+	}
+	key := p.Reason + "/" + p.Container
+	if m.said[podKey] == key {
+		return
+	}
+	m.said[podKey] = key
+	m.note("note: %v\n", clusterErr(cl, fmt.Errorf("pod %s/%s: %s", pod.Namespace, pod.Name, p)))
 }
 
 // startStream runs one container's stream; m.mu is held.
@@ -524,6 +613,9 @@ func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initia
 	key := cl.Name + "/" + t.Key()
 	m.streams[key] = s
 	m.started.Add(1)
+	if m.cfg.Follow && !m.cfg.Quiet {
+		m.note("+ %s\n", m.cfg.Format.NewSource(cl.Name, t).prefix)
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

@@ -328,9 +328,9 @@ func TestRunContainerFilterMatchesNone(t *testing.T) {
 		{name: "one pod has it", pods: []runtime.Object{appPod("shop-a", "app"), appPod("shop-b", "app", "log-agent")}, container: "log-agent",
 			wantLines: 2},
 		{name: "not scheduled: nothing to tell", pods: []runtime.Object{unscheduled}, container: "nosuch",
-			wantStderr: "1 pod matched, but no container has started yet"},
+			wantStderr: "note: context east: pod ns/shop-u: Pending: not scheduled yet\n1 pod matched, but no selected container has run yet"},
 		{name: "one not scheduled: it might have it", pods: []runtime.Object{unscheduled, appPod("shop-a", "app")}, container: "nosuch",
-			wantStderr: "2 pods matched, but no container has started yet"},
+			wantStderr: "note: context east: pod ns/shop-u: Pending: not scheduled yet\n2 pods matched, but no selected container has run yet"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -561,7 +561,7 @@ func TestRunNothingStarted(t *testing.T) {
 	if err := Run(t.Context(), cfg); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if out.String() != "" || !strings.Contains(errOut.String(), "1 pod matched, but no container has started yet") {
+	if want := "note: pod ns/shop-a: Pending: not scheduled yet\n1 pod matched, but no selected container has run yet"; out.String() != "" || !strings.Contains(errOut.String(), want) {
 		t.Errorf("stdout %q, stderr %q: want nothing, and a note that nothing has started", out.String(), errOut.String())
 	}
 }

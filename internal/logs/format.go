@@ -38,6 +38,17 @@ type Line struct {
 	Message string    `json:"message"`
 }
 
+// jsonLine is Line as -o json writes it: the time with all nine digits of
+// its fraction (the kubelet's stamp), so that every line's time has the
+// same width and sorts as text (RFC3339Nano drops trailing zeros).
+type jsonLine struct {
+	Source
+	Time    string `json:"time"`
+	Message string `json:"message"`
+}
+
+const jsonTime = "2006-01-02T15:04:05.000000000Z07:00"
+
 // Format filters and formats lines. It is built once from the Config and used
 // by every stream concurrently; it holds no mutable state.
 type Format struct {
@@ -106,13 +117,16 @@ func (f *Format) Append(buf []byte, src *Source, ts time.Time, stamp, msg []byte
 		if err := f.Template.Execute(&b, Line{Source: *src, Time: ts, Message: string(msg)}); err != nil {
 			return buf, fmt.Errorf("--template: %w", err)
 		}
+		if b.Len() == 0 {
+			return buf, nil // {{if}} filtered the line out, as in stern
+		}
 		buf = append(buf, b.Bytes()...)
-		if b.Len() == 0 || b.Bytes()[b.Len()-1] != '\n' {
+		if b.Bytes()[b.Len()-1] != '\n' {
 			buf = append(buf, '\n')
 		}
 		return buf, nil
 	case f.Output == OutputJSON:
-		b, err := json.Marshal(Line{Source: *src, Time: ts, Message: string(msg)})
+		b, err := json.Marshal(jsonLine{Source: *src, Time: ts.UTC().Format(jsonTime), Message: string(msg)})
 		if err != nil {
 			return buf, err
 		}

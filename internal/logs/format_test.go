@@ -1,9 +1,11 @@
 package logs
 
 import (
+	"encoding/json"
 	"regexp"
 	"testing"
 	"text/template"
+	"time"
 )
 
 func TestFormatAppend(t *testing.T) {
@@ -21,8 +23,9 @@ func TestFormatAppend(t *testing.T) {
 		{"text with timestamps", Format{Output: OutputText, Timestamps: true}, "shop-1/app 2026-11-23T10:00:00.5Z GET /x error\n"},
 		{"raw", Format{Output: OutputRaw}, "GET /x error\n"},
 		{"raw with timestamps", Format{Output: OutputRaw, Timestamps: true}, "2026-11-23T10:00:00.5Z GET /x error\n"},
-		{"json", Format{Output: OutputJSON}, `{"cluster":"east","namespace":"ns","pod":"shop-1","container":"app","time":"2026-11-23T10:00:00.5Z","message":"GET /x error"}` + "\n"},
+		{"json", Format{Output: OutputJSON}, `{"cluster":"east","namespace":"ns","pod":"shop-1","container":"app","time":"2026-11-23T10:00:00.500000000Z","message":"GET /x error"}` + "\n"},
 		{"template", Format{Template: template.Must(template.New("t").Parse(`{{.Cluster}} {{.Pod}}: {{.Message}}`))}, "east shop-1: GET /x error\n"},
+		{"template printing nothing: no line", Format{Template: template.Must(template.New("t").Parse(`{{if eq .Container "db"}}{{.Message}}{{end}}`))}, ""},
 		{"highlight without colour: plain", Format{Output: OutputRaw, Highlight: []*regexp.Regexp{re("error")}}, "GET /x error\n"},
 		{"highlight in colour", Format{Output: OutputRaw, Color: true, Highlight: []*regexp.Regexp{re("err"), re("rror"), re("GET")}}, "\x1b[1;31mGET\x1b[0m /x \x1b[1;31merror\x1b[0m\n"},
 	}
@@ -37,6 +40,28 @@ func TestFormatAppend(t *testing.T) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestJSONTimeFixedWidth: -o json times keep nine fraction digits, so
+// they sort as text (a whole second after a later fraction otherwise).
+func TestJSONTimeFixedWidth(t *testing.T) {
+	f := Format{Output: OutputJSON}
+	src := f.NewSource("", Target{Namespace: "ns", Pod: "p", Container: "c"})
+	var prev string
+	for _, ts := range []time.Time{t0, t0.Add(20), t0.Add(500 * time.Millisecond), t0.Add(time.Second)} {
+		b, err := f.Append(nil, src, ts, nil, []byte("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l struct{ Time string }
+		if err := json.Unmarshal(b, &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Time) != len("2006-01-02T15:04:05.000000000Z") || l.Time <= prev {
+			t.Errorf("time %q after %q: want fixed width, sorting as text", l.Time, prev)
+		}
+		prev = l.Time
 	}
 }
 

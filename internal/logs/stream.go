@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -34,8 +35,9 @@ func (c *Cursor) advance(ts time.Time) {
 // slices are only valid during the call.
 type EmitFunc func(ts time.Time, stamp, msg []byte) error
 
-// maxLine caps one log line; longer lines are cut (the rest is dropped), as a
-// follower must not buffer without bound.
+// maxLine caps one log line; longer lines are cut (the rest is dropped, and
+// a mark at the end says how many bytes), as a follower must not buffer
+// without bound.
 const maxLine = 1 << 20
 
 // readBuffer is each stream's read buffer, held for as long as the stream is
@@ -58,6 +60,7 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 	from, skip := cur.Last, cur.AtLast
 	resuming := cur.Seen()
 	var long []byte // a line longer than the reader's buffer
+	cut := 0        // bytes of it beyond maxLine, dropped
 	for {
 		if idle != nil && br.Buffered() == 0 {
 			if err := idle(); err != nil {
@@ -66,9 +69,9 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 		}
 		chunk, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(long) < maxLine {
-				long = append(long, chunk[:min(len(chunk), maxLine-len(long))]...)
-			}
+			n := min(len(chunk), maxLine-len(long))
+			long = append(long, chunk[:n]...)
+			cut += len(chunk) - n
 			continue
 		}
 		if err != nil {
@@ -79,10 +82,15 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 		}
 		line := chunk[:len(chunk)-1]
 		if long != nil {
-			if len(long) < maxLine {
-				long = append(long, line[:min(len(line), maxLine-len(long))]...)
+			n := min(len(line), maxLine-len(long))
+			long = append(long, line[:n]...)
+			if cut += len(line) - n; cut > 0 {
+				// Say so: a cut JSON line no longer parses, and the
+				// reader should not take it for the whole line.
+				long = strconv.AppendInt(append(long, " [zz: line cut, "...), int64(cut), 10)
+				long = append(long, " more bytes dropped]"...)
 			}
-			line, long = long, nil
+			line, long, cut = long, nil, 0
 		}
 		ts, stamp, msg := splitStamp(line)
 		if ts.IsZero() {

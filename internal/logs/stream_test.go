@@ -80,6 +80,27 @@ func TestConsumeLongLineAndOneByteReads(t *testing.T) {
 	}
 }
 
+// TestConsumeCutLineMarked: a line over maxLine is cut, and says so with
+// how many bytes were dropped.
+func TestConsumeCutLineMarked(t *testing.T) {
+	for _, size := range []int{maxLine - 100, 3 << 20} {
+		line := stamp(0) + " " + strings.Repeat("x", size)
+		got, err := collect(t, strings.NewReader(line+"\n"+stamp(1)+" short\n"), &Cursor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropped := len(line) - maxLine
+		switch {
+		case len(got) != 2 || got[1] != "short":
+			t.Fatalf("size %d: %d lines", size, len(got))
+		case dropped <= 0 && got[0] != line[len(stamp(0))+1:]:
+			t.Errorf("size %d: a line under the cap changed", size)
+		case dropped > 0 && !strings.HasSuffix(got[0], fmt.Sprintf("x [zz: line cut, %d more bytes dropped]", dropped)):
+			t.Errorf("size %d: cut line ends %q", size, got[0][len(got[0])-60:])
+		}
+	}
+}
+
 func TestConsumeReturnsErrors(t *testing.T) {
 	broken := errors.New("connection reset")
 	r := io.MultiReader(strings.NewReader(stamp(0)+" a\n"+stamp(1)+" b"), iotest.ErrReader(broken))

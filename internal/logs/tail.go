@@ -82,6 +82,9 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		var fatal *fatalError
 		switch {
 		case ctx.Err() != nil:
+			if s.gone.Load() {
+				m.left(cl, s) // its pod's grace period ran out
+			}
 			return
 		case errors.As(err, &fatal):
 			m.fail(fatal.err)
@@ -91,6 +94,7 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 			m.deny(cl, s.target, err)
 			return
 		case s.gone.Load():
+			m.left(cl, s)
 			return
 		case err != nil && !m.cfg.Follow:
 			m.unreadable(cl, s.target, err)
@@ -98,7 +102,8 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		case !m.cfg.Follow:
 			return
 		case err == nil && !s.running.Load():
-			return // the container ended and its log is read
+			m.left(cl, s) // the container ended and its log is read
+			return
 		}
 		if cur != before {
 			backoff = backoffMin // it made progress: not a failure in a row
@@ -115,6 +120,20 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		if err != nil {
 			backoff = min(2*backoff, backoffMax)
 		}
+	}
+}
+
+// left says "- pod/container" on ErrOut when a followed stream ends for
+// good (its pod went away, its container ended or restarted), as stern
+// does; not when Run ends (Ctrl-C) or with Quiet.
+func (m *manager) left(cl *Cluster, s *stream) {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	if m.cfg.Follow && !m.cfg.Quiet {
+		m.note("- %s\n", m.cfg.Format.NewSource(cl.Name, s.target).prefix)
 	}
 }
 

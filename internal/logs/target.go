@@ -26,7 +26,8 @@ type Selector struct {
 	// Container and ExcludeContainer match container names.
 	Container        *regexp.Regexp
 	ExcludeContainer *regexp.Regexp
-	// Init and Ephemeral include those containers too.
+	// Init and Ephemeral include those containers too (native sidecars
+	// are in without Init; a -c filter looks at every kind: see wants).
 	Init      bool
 	Ephemeral bool
 	// Previous picks, instead of each container's current run, the one
@@ -60,8 +61,8 @@ func (s *Selector) MatchPod(pod *corev1.Pod) bool {
 }
 
 // Targets lists the containers of pod whose logs can be read now: those the
-// selector picks that have started (they carry a containerID, as the kubelet
-// requires before it serves a log). A pod that is being deleted still yields its
+// selector picks that have run (a containerID, as the kubelet requires
+// before it serves a log). A pod that is being deleted still yields its
 // running containers, whose last lines matter most.
 func (s *Selector) Targets(pod *corev1.Pod) []Target {
 	if !s.MatchPod(pod) {
@@ -70,7 +71,7 @@ func (s *Selector) Targets(pod *corev1.Pod) []Target {
 	var out []Target
 	add := func(kind ContainerKind, statuses []corev1.ContainerStatus) {
 		for _, st := range statuses {
-			if !s.matchContainer(st.Name) {
+			if !s.wants(pod, kind, st.Name) {
 				continue
 			}
 			t, ok := targetOf(pod, kind, st, s.Previous)
@@ -79,14 +80,42 @@ func (s *Selector) Targets(pod *corev1.Pod) []Target {
 			}
 		}
 	}
-	if s.Init {
-		add(KindInit, pod.Status.InitContainerStatuses)
-	}
+	add(KindInit, pod.Status.InitContainerStatuses)
 	add(KindRegular, pod.Status.ContainerStatuses)
-	if s.Ephemeral {
-		add(KindEphemeral, pod.Status.EphemeralContainerStatuses)
-	}
+	add(KindEphemeral, pod.Status.EphemeralContainerStatuses)
 	return out
+}
+
+// wants reports whether the selector picks a container of pod. Regular
+// containers and native sidecars (init containers with restartPolicy
+// Always: they run beside the app for the pod's whole life) are picked by
+// default; other init containers and ephemeral ones with --init-containers
+// and --ephemeral-containers, or when -c names them (kubectl logs -c init),
+// so that -c never waits for a container the pod has under another kind.
+func (s *Selector) wants(pod *corev1.Pod, kind ContainerKind, name string) bool {
+	return s.includes(pod, kind, name) && s.matchContainer(name)
+}
+
+// includes is wants without the container name filter.
+func (s *Selector) includes(pod *corev1.Pod, kind ContainerKind, name string) bool {
+	switch kind {
+	case KindInit:
+		return s.Init || s.Container != nil || isSidecar(pod, name)
+	case KindEphemeral:
+		return s.Ephemeral || s.Container != nil
+	}
+	return true
+}
+
+// isSidecar reports whether pod's init container name is a native sidecar
+// (restartPolicy: Always).
+func isSidecar(pod *corev1.Pod, name string) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		}
+	}
+	return false
 }
 
 func (s *Selector) matchContainer(name string) bool {
@@ -96,15 +125,18 @@ func (s *Selector) matchContainer(name string) bool {
 	return s.ExcludeContainer == nil || !s.ExcludeContainer.MatchString(name)
 }
 
-// targetOf is the stream of one container status, if its log can be read: the
-// current run when it is running or has terminated, else the last run. With
-// previous, the run before the current one, which the kubelet keeps until the
-// next restart; a container that never restarted has none.
+// targetOf is the stream of one container status, if its log can be read,
+// in the kubelet's order (validateContainerLogStatus): the current run when
+// it is running or has terminated, else the last run that ended (a
+// container waiting in CrashLoopBackOff: kubectl logs prints its last
+// crash), read once; the next run has a new containerID, hence a new
+// stream. With previous, the run before the current one, which the kubelet
+// keeps until the next restart; a container that never restarted has none.
 func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus, previous bool) (Target, bool) {
 	t := Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: st.Name, Kind: kind, Previous: previous}
+	last := st.LastTerminationState.Terminated
 	switch {
 	case previous:
-		last := st.LastTerminationState.Terminated
 		if last == nil {
 			return t, false
 		}
@@ -115,8 +147,10 @@ func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus, pr
 		t.ContainerID = st.State.Terminated.ContainerID
 	case st.State.Terminated != nil && st.ContainerID != "":
 		t.ContainerID = st.ContainerID
+	case st.State.Running == nil && last != nil && last.ContainerID != "":
+		t.ContainerID = last.ContainerID // waiting to restart: its last run
 	default:
-		return t, false // waiting, or not started yet
+		return t, false // not started yet
 	}
 	return t, true
 }
@@ -127,38 +161,38 @@ func (s *Selector) filtersContainers() bool {
 }
 
 // containerNames adds to names the containers of pod that the selector looks
-// at (init and ephemeral ones only when asked for), from its spec and its
-// status, whether started or not; it reports whether the container filter
-// keeps any of them, and whether any were found: a pod not scheduled yet, seen
-// through the informer's slim copy (no spec, no status), has none to tell.
+// at (init and ephemeral ones as wants says, -c naming them included), from
+// its spec and its status, whether started or not; it reports whether the
+// container filter keeps any of them, and whether any were found: a pod not
+// scheduled yet, seen through the informer's slim copy (no container spec,
+// no status), has none to tell.
 func (s *Selector) containerNames(pod *corev1.Pod, names map[string]bool) (kept, known bool) {
-	add := func(name string) {
+	add := func(kind ContainerKind, name string) {
+		if !s.includes(pod, kind, name) {
+			return
+		}
 		names[name], known = true, true
 		if s.matchContainer(name) {
 			kept = true
 		}
 	}
-	if s.Init {
-		for _, c := range pod.Spec.InitContainers {
-			add(c.Name)
-		}
-		for _, st := range pod.Status.InitContainerStatuses {
-			add(st.Name)
-		}
+	for _, c := range pod.Spec.InitContainers {
+		add(KindInit, c.Name)
+	}
+	for _, st := range pod.Status.InitContainerStatuses {
+		add(KindInit, st.Name)
 	}
 	for _, c := range pod.Spec.Containers {
-		add(c.Name)
+		add(KindRegular, c.Name)
 	}
 	for _, st := range pod.Status.ContainerStatuses {
-		add(st.Name)
+		add(KindRegular, st.Name)
 	}
-	if s.Ephemeral {
-		for _, c := range pod.Spec.EphemeralContainers {
-			add(c.Name)
-		}
-		for _, st := range pod.Status.EphemeralContainerStatuses {
-			add(st.Name)
-		}
+	for _, c := range pod.Spec.EphemeralContainers {
+		add(KindEphemeral, c.Name)
+	}
+	for _, st := range pod.Status.EphemeralContainerStatuses {
+		add(KindEphemeral, st.Name)
 	}
 	return kept, known
 }
