@@ -40,7 +40,7 @@
 //     on an unhealthy card and Allocate refuses one.
 //  2. The extender is the source of truth for card choice. Its bind writes
 //     AnnotationGPUIndexes, AnnotationGPUUUIDs, AnnotationGPUMemMiB,
-//     AnnotationGPUAssumeTime, AnnotationGPUNode (the node it binds the pod
+//     AnnotationGPUAssumeTime, AnnotationGPUAssumeNode (the node it binds the pod
 //     to) and AnnotationGPUAssigned="false" on the pod
 //     before it creates the Binding, so any component rebuilds its state from
 //     pods alone after a restart. A pod may choose the placement policy with

@@ -56,7 +56,7 @@ func (a *Assignment) Annotations() map[string]string {
 		contract.AnnotationGPUAssigned:   strconv.FormatBool(a.Assigned),
 	}
 	if a.NodeName != "" {
-		out[contract.AnnotationGPUNode] = a.NodeName
+		out[contract.AnnotationGPUAssumeNode] = a.NodeName
 	}
 	return out
 }
@@ -106,9 +106,9 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 		}
 		a.AssumeTime = time.Unix(0, ns)
 	}
-	a.NodeName = ann[contract.AnnotationGPUNode]
+	a.NodeName = ann[contract.AnnotationGPUAssumeNode]
 	if len(a.NodeName) > maxNodeName {
-		return nil, fmt.Errorf("%s is %d bytes, longer than a node's name may be (%d)", contract.AnnotationGPUNode, len(a.NodeName), maxNodeName)
+		return nil, fmt.Errorf("%s is %d bytes, longer than a node's name may be (%d)", contract.AnnotationGPUAssumeNode, len(a.NodeName), maxNodeName)
 	}
 	a.Assigned = allocated(pod)
 	return a, nil
@@ -120,7 +120,7 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 func ClearAssignment() map[string]*string {
 	return map[string]*string{
 		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
-		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil, contract.AnnotationGPUNode: nil,
+		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil, contract.AnnotationGPUAssumeNode: nil,
 	}
 }
 
