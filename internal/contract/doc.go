@@ -86,6 +86,13 @@
 // its assume time is not in the future. Cards are charged by UUID. A
 // terminating pod holds its cards until it is gone or terminal.
 //
+// Nor does anyone trust a node's inventory further than the node itself: a
+// card UUID two nodes list (NVML's UUIDs are unique, so one is forged or
+// cloned) takes no new pod on either until one stops listing it, a pod not
+// yet bound is charged to the node its AnnotationGPUAssumeNode names (never
+// to a node guessed from its UUIDs), and a pod's AnnotationGPUMemUsed counts
+// only on cards of its own node.
+//
 // internal/gpushare implements this protocol for every component; none
 // restates it.
 //
