@@ -320,7 +320,8 @@ func TestHostileTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if podA.Annotations[contract.AnnotationGPUIndexes] == "" || podA.Annotations[contract.AnnotationGPUAssigned] != "false" {
+	if podA.Annotations[contract.AnnotationGPUIndexes] == "" || podA.Annotations[contract.AnnotationGPUAssigned] != "false" ||
+		podA.Annotations[contract.AnnotationGPUAssumeNode] != nodeA {
 		t.Fatalf("the extender's bind did not write the card choice under the policies: %v", podA.Annotations)
 	}
 	podB, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "gpu-b", metav1.GetOptions{})
@@ -759,6 +760,8 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 		// Hide what the pod uses, or claim another pod's use.
 		{contract.AnnotationGPUMemUsed + "=GPU-" + node + "-0=1"},
 		{contract.AnnotationGPUNomination + "=" + gpushare.NominationRecord{Node: node, Since: time.Now()}.Encode()},
+		// Move the choice to another node, where a rebuilt ledger would charge it.
+		{contract.AnnotationGPUAssumeNode + "=" + node + "-other", "--overwrite"},
 	} {
 		out, err := kubectlAs(ctx, tenant, append([]string{"-n", ns, "annotate", "pod", gpuPod.Name}, args...)...)
 		if err != nil {
@@ -898,6 +901,9 @@ func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1
 		}, msgOwnNodePods},
 		{"rewrite the card choice of a pod of node A", func() error {
 			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"1"}}}`, contract.AnnotationGPUIndexes))
+		}, msgReserved},
+		{"move the card choice of a pod of node A to node B", func() error {
+			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, contract.AnnotationGPUAssumeNode, nodeB))
 		}, msgReserved},
 		{"publish the use of a pod of node B", func() error {
 			return patchPod(dpA, podB, fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-%s-0=1"}}}`, contract.AnnotationGPUMemUsed, nodeB))
