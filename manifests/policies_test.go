@@ -20,7 +20,7 @@ import (
 var reservedPodKeys = []string{
 	contract.AnnotationGPUIndexes, contract.AnnotationGPUUUIDs, contract.AnnotationGPUMemMiB,
 	contract.AnnotationGPUAssumeTime, contract.AnnotationGPUAssigned, contract.AnnotationContainerGPU,
-	contract.AnnotationGPUMemUsed, contract.AnnotationGPUNomination,
+	contract.AnnotationGPUMemUsed, contract.AnnotationGPUNomination, contract.AnnotationGPUAssumeNode,
 }
 
 // policyFiles are the files of manifests/policies and the contract keys

@@ -70,6 +70,7 @@ var reservedAnnotations = map[string]reservedWhy{
 	contract.AnnotationContainerGPU:  byPlacement,
 	contract.AnnotationGPUMemUsed:    byPlacement,
 	contract.AnnotationGPUNomination: byPlacement,
+	contract.AnnotationGPUAssumeNode: byPlacement,
 	contract.AnnotationNodeGPUInventory: {"is a node annotation (the device plugin's card inventory), not a pod's",
 		"leave it out"},
 	contract.AnnotationNodeGPUCordon: {"is a node annotation (kubectl zz gpu cordon), not a pod's",

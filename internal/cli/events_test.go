@@ -57,7 +57,7 @@ func TestEvents(t *testing.T) {
 	})
 	checkLines(t, zz, []string{"events", "shop", "--context", "a,b"}, []string{
 		"CLUSTER LAST SEEN TYPE REASON OBJECT MESSAGE",
-		"b 23h Normal Hello deployment/shop ^[[2J^[]0;pwned\x07all good",
+		"b 23h Normal Hello deployment/shop ^[[2J^[]0;pwned\\aall good",
 		"a 22h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
 		"b 21h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
 		"a 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",

@@ -118,6 +118,9 @@ type State struct {
 	// OnMissingCards are the pods holding memory on a card their node no
 	// longer lists (gpuinspect.Snapshot.OnMissingCards).
 	OnMissingCards []string
+	// DuplicateCards are the card UUIDs several nodes list, with the nodes
+	// (gpuinspect.Snapshot.Duplicates).
+	DuplicateCards []string
 	// GPUDefaultPool is where the policy places GPU pods that name no pool
 	// (inject.Policy.GPUDefaultPool; nil: nowhere).
 	GPUDefaultPool *inject.DefaultPool
@@ -281,6 +284,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 			} else {
 				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
 				s.OnMissingCards = snap.OnMissingCards
+				s.DuplicateCards = snap.Duplicates
 			}
 		}
 		if probes.AsNode != nil && len(nodes.Items) > 0 {
@@ -555,6 +559,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, gpuDefaultPool(s)...)
 	out = append(out, overAllocated(s)...)
+	out = append(out, duplicateCards(s)...)
 	out = append(out, namespaces(s)...)
 	return nothingChecked(out)
 }
@@ -986,6 +991,26 @@ func overAllocated(s *State) []Result {
 			Hint:   "the card left the node's inventory (a GPU reset or fault): kubectl zz gpu NODE -o wide shows it, the log of the node's zz-device-plugin pod says why; the memory stays held until the card is back or the pods end"})
 	}
 	return out
+}
+
+// duplicateCards fails on a card UUID that two nodes' inventories list: a
+// GPU's UUID is unique, so one inventory is forged (root on that node
+// published another node's card, to attract the pods pinned to it; a
+// root-on-one-node audit) or a node was cloned. The extender gives the card
+// to no new pod on either node until one stops listing it.
+func duplicateCards(s *State) []Result {
+	if len(s.GPUNodes) == 0 || s.LedgerErr != nil {
+		return nil // overAllocated says the ledger could not be read
+	}
+	r := Result{Group: GroupGPUNodes, Name: "GPU card UUIDs", Status: OK, Detail: "no card is listed by two nodes"}
+	if len(s.DuplicateCards) > 0 {
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("%s listed by several nodes (no new pod gets it on any of them): %s",
+			map[bool]string{true: "1 card is", false: fmt.Sprintf("%d cards are", len(s.DuplicateCards))}[len(s.DuplicateCards) == 1], listSome(s.DuplicateCards))
+		r.Hint = "a GPU's UUID is unique: the inventory of one of these nodes is forged (root on that node) or the node is a clone; " +
+			"compare with nvidia-smi -L on each node, then fix or drain the wrong one (kubectl zz gpu NODE -o wide shows the cards)"
+	}
+	return []Result{r}
 }
 
 // gpuDefaultPool judges the pool the policy gives GPU pods that name none

@@ -145,6 +145,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
 		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
 		"ok GPU nodes | GPU memory allocated: no card holds more than it has",
+		"ok GPU nodes | GPU card UUIDs: no card is listed by two nodes",
 		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
 		"ok admission policies | NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
@@ -210,6 +211,13 @@ func TestProblems(t *testing.T) {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-0","model":"A100","memoryMiB":40960,"healthy":false,"reason":"XID 48"},{"index":1,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
 			return objs
 		}, Warn, "warn GPU nodes | node gpu-1: 1 of 2 cards unhealthy: card 0 (XID 48)"},
+		// Root on gpu-2 publishes gpu-1's card (a root-on-one-node audit).
+		{"a card UUID on two nodes", func(objs []runtime.Object) []runtime.Object {
+			forger := objs[7].(*corev1.Node).DeepCopy()
+			forger.Name = "gpu-2"
+			forger.Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
+			return append(objs, forger)
+		}, Fail, "fail GPU nodes | GPU card UUIDs: 1 card is listed by several nodes (no new pod gets it on any of them): card GPU-1 on nodes gpu-1, gpu-2"},
 		{"no allocatable", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Status.Allocatable = nil
 			return objs

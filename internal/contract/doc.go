@@ -40,7 +40,8 @@
 //     on an unhealthy card and Allocate refuses one.
 //  2. The extender is the source of truth for card choice. Its bind writes
 //     AnnotationGPUIndexes, AnnotationGPUUUIDs, AnnotationGPUMemMiB,
-//     AnnotationGPUAssumeTime and AnnotationGPUAssigned="false" on the pod
+//     AnnotationGPUAssumeTime, AnnotationGPUAssumeNode (the node it binds the pod
+//     to) and AnnotationGPUAssigned="false" on the pod
 //     before it creates the Binding, so any component rebuilds its state from
 //     pods alone after a restart. A pod may choose the placement policy with
 //     AnnotationGPUPolicy (PolicyBinpack, PolicyBestFit or PolicySpread), and
@@ -84,6 +85,13 @@
 // exactly the pod's ResourceGPUMem per card, names cards of the pod's node, and
 // its assume time is not in the future. Cards are charged by UUID. A
 // terminating pod holds its cards until it is gone or terminal.
+//
+// Nor does anyone trust a node's inventory further than the node itself: a
+// card UUID two nodes list (NVML's UUIDs are unique, so one is forged or
+// cloned) takes no new pod on either until one stops listing it, a pod not
+// yet bound is charged to the node its AnnotationGPUAssumeNode names (never
+// to a node guessed from its UUIDs), and a pod's AnnotationGPUMemUsed counts
+// only on cards of its own node.
 //
 // internal/gpushare implements this protocol for every component; none
 // restates it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // InventoryVersion is the NodeGPUInventory format this build writes and reads.
@@ -43,6 +44,10 @@ type GPU struct {
 // A card's UUID and model are at most MaxCardName bytes, NVML's own buffer
 // size for both (NVML_DEVICE_UUID_V2_BUFFER_SIZE, NVML_DEVICE_NAME_V2_BUFFER_SIZE):
 // pods' zz.io/gpu-model lists are matched against every model.
+// A card's reason is at most MaxCardReason bytes. UUIDs, models and reasons
+// are printable ASCII (NVML's are; a UUID also has no space, comma or '=',
+// which separate UUIDs in the pod annotations): a newline or tab in a model
+// printed a forged row about another node in kubectl zz gpu.
 // A card of more than MaxCardMemoryMiB (1 TiB; the largest made have under
 // 300 GB) is a forgery: sums of card memory over a node or the cluster (the
 // extender's prices, kubectl zz gpu's totals) must not overflow.
@@ -50,6 +55,7 @@ const (
 	MaxInventoryCards = 64
 	MaxNUMANode       = 1023
 	MaxCardName       = 96
+	MaxCardReason     = 256
 	MaxCardMemoryMiB  = 1 << 20
 )
 
@@ -98,6 +104,14 @@ func (inv *NodeGPUInventory) Validate() error {
 			return fmt.Errorf("card %d: uuid %.20q… is longer than %d bytes", i, c.UUID, MaxCardName)
 		case len(c.Model) > MaxCardName:
 			return fmt.Errorf("card %d (%s): model %.20q… is longer than %d bytes", i, c.UUID, c.Model, MaxCardName)
+		case len(c.Reason) > MaxCardReason:
+			return fmt.Errorf("card %d (%.20q…): reason %.20q… is longer than %d bytes", i, c.UUID, c.Reason, MaxCardReason)
+		case !printable(c.UUID, " ,="):
+			return fmt.Errorf("card %d: uuid %q holds a control, non-ASCII, space, comma or '=' character: a forged or corrupt inventory", i, c.UUID)
+		case !printable(c.Model, ""):
+			return fmt.Errorf("card %d (%s): model %q holds a control or non-ASCII character: a forged or corrupt inventory", i, c.UUID, c.Model)
+		case !printable(c.Reason, ""):
+			return fmt.Errorf("card %d (%s): reason %q holds a control or non-ASCII character: a forged or corrupt inventory", i, c.UUID, c.Reason)
 		case uuids[c.UUID]:
 			return fmt.Errorf("card %d: uuid %s appears twice", i, c.UUID)
 		case c.MemoryMiB <= 0:
@@ -122,4 +136,15 @@ func (inv *NodeGPUInventory) Encode() (string, error) {
 	}
 	b, err := json.Marshal(inv)
 	return string(b), err
+}
+
+// printable reports whether s is printable ASCII (space to '~') without any
+// byte of but.
+func printable(s, but string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' || strings.IndexByte(but, s[i]) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -69,6 +69,12 @@ const (
 	// AnnotationGPUAssumeTime is when the extender bound the pod, Unix nanoseconds;
 	// the device plugin serves the oldest first and the extender expires stale ones.
 	AnnotationGPUAssumeTime = Prefix + "gpu-assume-time"
+	// AnnotationGPUAssumeNode is the node the chosen cards are on, written with
+	// the choice: a pod not bound yet is charged to that node after a
+	// restart, never to whichever node's inventory lists the UUIDs (a
+	// forged inventory may list another node's). Pods chosen by an older
+	// extender lack it.
+	AnnotationGPUAssumeNode = Prefix + "gpu-assume-node"
 	// AnnotationGPUAssigned is "false" after bind and "true" once Allocate served it.
 	AnnotationGPUAssigned = Prefix + "gpu-assigned"
 	// AnnotationGPUPolicy overrides the cluster's placement policy for one pod.

@@ -46,6 +46,10 @@ type Snapshot struct {
 	// inventory no longer lists (a card lost to a reset or a fault): the
 	// ledger keeps it held until the card is back or the pod ends.
 	OnMissingCards []string
+	// Duplicates are the card UUIDs several nodes' inventories list, with
+	// the nodes (gpushare.Ledger.Duplicates): a forged or cloned inventory;
+	// the card takes no new pod on any of them.
+	Duplicates []string
 
 	ledger *gpushare.Ledger
 	only   []string
@@ -227,6 +231,7 @@ func Collect(ctx context.Context, client kubernetes.Interface, only []string) (*
 		}
 	}
 	s.Shapes = ledger.ShapeRooms()
+	s.Duplicates = ledger.Duplicates()
 	for _, v := range ledger.View() {
 		if len(only) == 0 || slices.Contains(only, v.Name) {
 			s.Nodes = append(s.Nodes, v)
@@ -328,7 +333,7 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 		for _, c := range v.Cards {
 			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), freeCell(c.Card), strconv.Itoa(len(c.Pods))}
 			if wide {
-				byPod := used[c.UUID]
+				byPod := used[nodeCard{v.Name, c.UUID}]
 				pods := make([]string, len(c.Pods))
 				for i, p := range c.Pods {
 					u, ok := byPod[p.Namespace+"/"+p.Name]
@@ -381,6 +386,8 @@ func freeCell(c gpushare.Card) string {
 		return mib(c.FreeMiB())
 	case strings.HasPrefix(c.Reason, gpushare.CordonReason):
 		return "0 (cordoned)"
+	case strings.HasPrefix(c.Reason, gpushare.DuplicateReason):
+		return "0 (UUID on another node)"
 	}
 	return "0 (unhealthy)"
 }

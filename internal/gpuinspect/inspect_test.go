@@ -361,3 +361,39 @@ func TestListPodsKeepsWhatTheTablesRead(t *testing.T) {
 		t.Errorf("kept %d pods, want the fixture's 7 and 4 others", len(pods.Items))
 	}
 }
+
+// TestDuplicateUUIDShown: a card whose UUID two nodes list shows on both,
+// FREE 0 with why, HEALTHY false naming the other node, and in Duplicates.
+func TestDuplicateUUIDShown(t *testing.T) {
+	inv := func(uuids ...string) string {
+		v := &contract.NodeGPUInventory{Version: 1}
+		for i, u := range uuids {
+			v.Cards = append(v.Cards, contract.GPU{Index: i, UUID: u, Model: "A100", MemoryMiB: 40960, Healthy: true})
+		}
+		s, err := v.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	c := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-a100-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv("GPU-a-7")}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-t4-1", Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv("GPU-t-0", "GPU-a-7")}}})
+	snap, err := Collect(t.Context(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(Table(snap, true))
+	for _, want := range []string{
+		"gpu-a100-1 0 A100 40Gi 0Mi 0 (UUID on another node) 0 GPU-a-7 false (" + gpushare.DuplicateReason + "node gpu-t4-1)",
+		"gpu-t4-1 0 A100 40Gi 0Mi 40Gi 0 GPU-t-0 true",
+		"gpu-t4-1 1 A100 40Gi 0Mi 0 (UUID on another node) 0 GPU-a-7 false (" + gpushare.DuplicateReason + "node gpu-a100-1)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+	if len(snap.Duplicates) != 1 || snap.Duplicates[0] != "card GPU-a-7 on nodes gpu-a100-1, gpu-t4-1" {
+		t.Errorf("Duplicates = %q", snap.Duplicates)
+	}
+}

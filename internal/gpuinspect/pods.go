@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -51,7 +52,12 @@ func (p *PodGPU) Over() bool {
 
 // podRows joins the ledger's charges (from views) with the pods' published
 // use. Pods of other nodes and finished pods are left out; an unreadable
-// use annotation is a warning.
+// use annotation is a warning, and so is use published of a card that is
+// not on the pod's own node, which is not counted: the device plugin of a
+// node writes its pods' use, and root on one node made another node's
+// card look full in kubectl zz gpu -o wide with it (audit 14). Use of a
+// card of its node the pod was not given stays: the device plugin reports
+// it (a pod running on cards it was not given).
 func podRows(views []gpushare.NodeView, pods []corev1.Pod) (rows []PodGPU, warnings []string) {
 	type key struct{ ns, name string }
 	index := map[string]map[string]int{} // node -> uuid -> card index
@@ -79,6 +85,14 @@ func podRows(views []gpushare.NodeView, pods []corev1.Pod) (rows []PodGPU, warni
 		if err != nil && !errors.Is(err, gpushare.ErrNoMemUsed) {
 			warnings = append(warnings, fmt.Sprintf("pod %s/%s: %v", pod.Namespace, pod.Name, err))
 		}
+		own := ownCards(pod)
+		for _, uuid := range slices.Sorted(maps.Keys(used)) {
+			if _, ok := cards[uuid]; !ok && !slices.Contains(own, uuid) {
+				warnings = append(warnings, fmt.Sprintf("pod %s/%s: its use of card %s is not counted: the card is not on its node %s (%s written by that node's device plugin names another node's card, or one no node lists)",
+					pod.Namespace, pod.Name, uuid, pod.Spec.NodeName, contract.AnnotationGPUMemUsed))
+				delete(used, uuid)
+			}
+		}
 		req := requested[key{pod.Namespace, pod.Name}]
 		if len(req) == 0 && len(used) == 0 {
 			continue
@@ -87,6 +101,18 @@ func podRows(views []gpushare.NodeView, pods []corev1.Pod) (rows []PodGPU, warni
 	}
 	sortPods(rows)
 	return rows, warnings
+}
+
+// ownCards are the cards the extender chose for pod on its node (none
+// when its assignment is unreadable or names another node): a card of them
+// its node's inventory does not list now (fallen off the bus) is still the
+// pod's own.
+func ownCards(pod *corev1.Pod) []string {
+	a, err := gpushare.PodAssignment(pod)
+	if err != nil || (a.NodeName != "" && a.NodeName != pod.Spec.NodeName) {
+		return nil
+	}
+	return a.UUIDs
 }
 
 // podRow is one pod's row: per card of req (MiB the pod is charged) or
@@ -290,18 +316,23 @@ func AppTable(apps []AppGPU, showNamespace bool) (header []string, rows [][]stri
 	return header, rows
 }
 
-// usedByCard is the published use by card UUID and namespace/pod.
-func (s *Snapshot) usedByCard() map[string]map[string]int64 {
-	out := map[string]map[string]int64{}
+// nodeCard is one card of one node: a card's use is what pods on its node
+// published (a UUID two nodes list is two entries).
+type nodeCard struct{ node, uuid string }
+
+// usedByCard is the published use by node and card, and namespace/pod.
+func (s *Snapshot) usedByCard() map[nodeCard]map[string]int64 {
+	out := map[nodeCard]map[string]int64{}
 	for _, p := range s.Pods {
 		for _, c := range p.Cards {
 			if c.UsedMiB == nil {
 				continue
 			}
-			if out[c.UUID] == nil {
-				out[c.UUID] = map[string]int64{}
+			k := nodeCard{p.Node, c.UUID}
+			if out[k] == nil {
+				out[k] = map[string]int64{}
 			}
-			out[c.UUID][p.Namespace+"/"+p.Name] = *c.UsedMiB
+			out[k][p.Namespace+"/"+p.Name] = *c.UsedMiB
 		}
 	}
 	return out

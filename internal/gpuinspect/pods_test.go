@@ -6,6 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // TestPodsAndApps: the --pods view of the fixture: each pod's request as
@@ -93,5 +95,41 @@ func TestPodCardsUnknownUUID(t *testing.T) {
 	p := PodGPU{Name: "x", Node: "gpu-2", Cards: []PodCard{{Index: -1, UUID: "GPU-GONE", UsedMiB: new(int64(5)), Over: true}}}
 	if got := render(PodTable([]PodGPU{p}, false, true)); !strings.Contains(got, "x <none> gpu-2 GPU-GONE 0Mi 5Mi true GPU-GONE") {
 		t.Fatalf("table:\n%s", got)
+	}
+}
+
+// TestUseOfAnotherNodesCard: the device plugin of gpu-2 publishes, on its
+// pod, use of gpu-1's card GPU-0 (audit 14 made another tenant's card look
+// full this way). It is not counted on GPU-0 nor shown against the pod,
+// and a warning names the pod, the card and its node; use of its own card
+// still counts.
+func TestUseOfAnotherNodesCard(t *testing.T) {
+	c := fixture(t)
+	p, err := c.CoreV1().Pods("team").Get(t.Context(), "b", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Annotations[contract.AnnotationGPUMemUsed] = "GPU-0=40960,GPU-F=100"
+	if _, err := c.CoreV1().Pods("team").Update(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Collect(t.Context(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "pod team/b: its use of card GPU-0 is not counted: the card is not on its node gpu-2"
+	if !strings.Contains(strings.Join(snap.Warnings, "\n"), want) {
+		t.Errorf("warnings %q lack %q", snap.Warnings, want)
+	}
+	got := render(Table(snap, true))
+	if !containsAll(got, []string{"GPU-0 true 1 10000Mi team/infer:3000Mi/1000Mi,team/train:8Gi/9000Mi", "GPU-F true <unknown> 100Mi team/a:1Gi/<unknown>,team/b:1Gi/100Mi"}) {
+		t.Errorf("table:\n%s", got)
+	}
+	for _, row := range snap.Pods {
+		for _, card := range row.Cards {
+			if row.Name == "b" && card.UUID == "GPU-0" {
+				t.Errorf("pod b shows use of gpu-1's card: %+v", card)
+			}
+		}
 	}
 }

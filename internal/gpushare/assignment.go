@@ -23,6 +23,9 @@ var ErrInconsistent = errors.New("GPU assignment does not agree with the pod")
 // restart or failover), and the card came back empty to be given again.
 var ErrCardMissing = errors.New("its card is not in its node's inventory now; its memory stays held for when the card is back")
 
+// maxNodeName is the longest node name (a DNS subdomain).
+const maxNodeName = 253
+
 // ErrNoAssignment means the extender has not assigned cards to the pod.
 var ErrNoAssignment = errors.New("pod has no " + contract.AnnotationGPUIndexes + " annotation")
 
@@ -33,7 +36,10 @@ type Assignment struct {
 	UUIDs      []string
 	MemMiB     int64 // on each card
 	AssumeTime time.Time
-	Assigned   bool // served by the device plugin's Allocate
+	// NodeName is the node the cards are on ("" in a choice an older
+	// extender wrote): a pod not bound yet holds them there.
+	NodeName string
+	Assigned bool // served by the device plugin's Allocate
 }
 
 // Annotations returns the pod annotations that record a.
@@ -42,13 +48,17 @@ func (a *Assignment) Annotations() map[string]string {
 	for i, v := range a.Indexes {
 		idx[i] = strconv.Itoa(v)
 	}
-	return map[string]string{
+	out := map[string]string{
 		contract.AnnotationGPUIndexes:    strings.Join(idx, ","),
 		contract.AnnotationGPUUUIDs:      strings.Join(a.UUIDs, ","),
 		contract.AnnotationGPUMemMiB:     strconv.FormatInt(a.MemMiB, 10),
 		contract.AnnotationGPUAssumeTime: strconv.FormatInt(a.AssumeTime.UnixNano(), 10),
 		contract.AnnotationGPUAssigned:   strconv.FormatBool(a.Assigned),
 	}
+	if a.NodeName != "" {
+		out[contract.AnnotationGPUAssumeNode] = a.NodeName
+	}
+	return out
 }
 
 // PodAssignment reads the assignment annotations of a pod. A pod without them
@@ -96,6 +106,10 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 		}
 		a.AssumeTime = time.Unix(0, ns)
 	}
+	a.NodeName = ann[contract.AnnotationGPUAssumeNode]
+	if len(a.NodeName) > maxNodeName {
+		return nil, fmt.Errorf("%s is %d bytes, longer than a node's name may be (%d)", contract.AnnotationGPUAssumeNode, len(a.NodeName), maxNodeName)
+	}
 	a.Assigned = allocated(pod)
 	return a, nil
 }
@@ -106,7 +120,7 @@ func PodAssignment(pod *corev1.Pod) (*Assignment, error) {
 func ClearAssignment() map[string]*string {
 	return map[string]*string{
 		contract.AnnotationGPUIndexes: nil, contract.AnnotationGPUUUIDs: nil, contract.AnnotationGPUMemMiB: nil,
-		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil,
+		contract.AnnotationGPUAssumeTime: nil, contract.AnnotationGPUAssigned: nil, contract.AnnotationGPUAssumeNode: nil,
 	}
 }
 
@@ -134,6 +148,8 @@ func CheckAssignment(pod *corev1.Pod, a *Assignment) error {
 		return fmt.Errorf("%w: %w", ErrInconsistent, err)
 	case len(a.UUIDs) != req.Cards:
 		return fmt.Errorf("%w: it names %d card(s), the pod asks for %d", ErrInconsistent, len(a.UUIDs), req.Cards)
+	case a.NodeName != "" && pod.Spec.NodeName != "" && a.NodeName != pod.Spec.NodeName:
+		return fmt.Errorf("%w: its cards were chosen on node %s, the pod is bound to node %s", ErrInconsistent, a.NodeName, pod.Spec.NodeName)
 	case a.MemMiB > req.MemMiB:
 		// Less is a whole card smaller than asked for, not judged by the
 		// pod's annotation: the card it holds must stay held whatever the

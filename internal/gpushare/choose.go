@@ -162,6 +162,13 @@ func cardList(cards []Card, req Request) string {
 			s += "; "
 		}
 		s += "its cards: " + strings.Join(uuids, ", ")
+		// A card the pod names that is down says why (a duplicate UUID, a
+		// fault, a cordon).
+		for i := range cards {
+			if c := &cards[i]; !c.Healthy && req.UUIDs != "" && ListsUUID(req.UUIDs, c.UUID) {
+				s += fmt.Sprintf("; card %d (%s) unhealthy: %s", c.Index, c.UUID, c.Reason)
+			}
+		}
 	}
 	return s
 }

@@ -25,6 +25,10 @@ type Ledger struct {
 	mu    sync.RWMutex
 	nodes map[string]*node
 	pods  map[types.UID]*holding
+	// holders are the known nodes whose inventory lists each card UUID
+	// (uuidKey), sorted: a UUID with two is a forgery or a clone, and its
+	// card takes no new pod on either (duplicates.go).
+	holders map[string][]string
 	// stream is the recent requests binpack fragments least for.
 	stream *Stream
 	// room is binpack's headroom over every node, kept as nodes change.
@@ -70,6 +74,11 @@ type node struct {
 	// inventory is the annotation and slots last read: a change may free
 	// memory (markFreed).
 	inventory string
+	// uuids are its cards' UUIDs as Ledger.holders keys them, and base
+	// their health before a UUID another node lists too marked them
+	// (duplicates.go); both in the order of cards.
+	uuids []string
+	base  []cardState
 }
 
 // holding is one pod's memory on one node.
@@ -94,7 +103,7 @@ type holding struct {
 
 // NewLedger returns an empty ledger.
 func NewLedger() *Ledger {
-	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, released: map[types.UID]*release{},
+	return &Ledger{nodes: map[string]*node{}, pods: map[types.UID]*holding{}, holders: map[string][]string{}, released: map[types.UID]*release{},
 		refused: map[types.UID]string{}, nominations: map[types.UID]*nomination{}, priorities: map[int32]int{},
 		freed: map[string]struct{}{}, freedSignal: make(chan struct{}, 1), Now: time.Now, stream: NewStream(DefaultStreamSize), room: newRoomCache()}
 }
@@ -146,6 +155,7 @@ func (l *Ledger) SetNode(obj *corev1.Node) {
 		}
 		cordon(n.cards, cordoned)
 	}
+	l.listCards(obj.Name, n)
 	for uid := range n.pods {
 		l.charge(n, l.pods[uid], 1)
 	}
@@ -157,6 +167,7 @@ func (l *Ledger) DeleteNode(name string) {
 	defer l.mu.Unlock()
 	if n := l.nodes[name]; n != nil {
 		l.room.markDirty(n)
+		l.forgetCards(name, n)
 		if len(n.pods) == 0 {
 			n.known = false // no longer counted in the room cache
 			delete(l.nodes, name)
@@ -271,12 +282,21 @@ func (l *Ledger) SetPod(pod *corev1.Pod) error {
 		return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	delete(l.refused, pod.UID)
+	// Where the pod holds its cards: the node it is bound to, else the
+	// node the extender's choice names, else this ledger's own
+	// reservation; a choice that names no node (an older extender's) is
+	// placed by its cards only where exactly one node lists them all:
+	// never a guess between nodes (a forged inventory lists another's
+	// card, and the guess charged the real card's pod to the forger).
 	nodeName := pod.Spec.NodeName
+	if nodeName == "" {
+		nodeName = a.NodeName
+	}
 	if nodeName == "" {
 		if h := l.pods[pod.UID]; h != nil {
 			nodeName = h.Node
-		} else if nodeName = l.nodeOfUUID(a.UUIDs); nodeName == "" {
-			return fmt.Errorf("pod %s/%s: no node has card %v", pod.Namespace, pod.Name, a.UUIDs)
+		} else if nodeName, err = l.nodeOfCards(a.UUIDs); err != nil {
+			return fmt.Errorf("pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}
 	}
 	l.add(pod.UID, &holding{Pod: types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
@@ -319,20 +339,6 @@ func (l *Ledger) check(pod *corev1.Pod, a *Assignment) error {
 		return fmt.Errorf("%w: its assume time is %v in the future", ErrInconsistent, ahead.Round(time.Second))
 	}
 	return nil
-}
-
-func (l *Ledger) nodeOfUUID(uuids []string) string {
-	if len(uuids) == 0 {
-		return ""
-	}
-	for name, n := range l.nodes {
-		for i := range n.cards {
-			if n.cards[i].UUID == uuids[0] {
-				return name
-			}
-		}
-	}
-	return ""
 }
 
 // DeletePod frees what a pod held.
@@ -384,7 +390,7 @@ func (l *Ledger) reserveOn(n *node, nodeName string, pod types.NamespacedName, u
 	if err != nil {
 		return nil, err
 	}
-	a := Assignment{MemMiB: req.MemMiB, AssumeTime: now}
+	a := Assignment{MemMiB: req.MemMiB, AssumeTime: now, NodeName: nodeName}
 	if req.Whole {
 		a.MemMiB = n.cards[chosen[0]].MemoryMiB // all of each card, of one size
 	}

@@ -108,7 +108,7 @@ func TestDefaultCardsAndAsksGPU(t *testing.T) {
 }
 
 func TestClearAssignmentCoversAnnotations(t *testing.T) {
-	a := &Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 1, AssumeTime: time.Unix(1, 0)}
+	a := &Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 1, AssumeTime: time.Unix(1, 0), NodeName: "gpu-1"}
 	clear := ClearAssignment()
 	for k := range a.Annotations() {
 		if v, ok := clear[k]; !ok || v != nil {

@@ -21,7 +21,7 @@ var Choices = []string{
 // written are the GPU pod annotations zz writes itself.
 var written = []string{
 	contract.AnnotationGPUIndexes, contract.AnnotationGPUUUIDs, contract.AnnotationGPUMemMiB, contract.AnnotationGPUAssumeTime,
-	contract.AnnotationGPUAssigned, contract.AnnotationGPUMemUsed, contract.AnnotationGPUNomination,
+	contract.AnnotationGPUAssigned, contract.AnnotationGPUMemUsed, contract.AnnotationGPUNomination, contract.AnnotationGPUAssumeNode,
 }
 
 // resources are zz's container resources.

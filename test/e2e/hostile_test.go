@@ -320,7 +320,8 @@ func TestHostileTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if podA.Annotations[contract.AnnotationGPUIndexes] == "" || podA.Annotations[contract.AnnotationGPUAssigned] != "false" {
+	if podA.Annotations[contract.AnnotationGPUIndexes] == "" || podA.Annotations[contract.AnnotationGPUAssigned] != "false" ||
+		podA.Annotations[contract.AnnotationGPUAssumeNode] != nodeA {
 		t.Fatalf("the extender's bind did not write the card choice under the policies: %v", podA.Annotations)
 	}
 	podB, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "gpu-b", metav1.GetOptions{})
@@ -401,6 +402,7 @@ func TestHostileTenant(t *testing.T) {
 		}
 	})
 
+	t.Run("root on node A forges cards and use", func(t *testing.T) { nodeForgeries(t, dpA, tenant, ns, podA, nodeA, nodeB) })
 	t.Run("GPU memory quota counts every card", func(t *testing.T) { gpuQuota(t, tenant, ns) })
 	t.Run("a workload template without the GPU memory total is refused at once", func(t *testing.T) { gpuQuotaTemplates(t, tenant, ns) })
 }
@@ -758,6 +760,8 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 		// Hide what the pod uses, or claim another pod's use.
 		{contract.AnnotationGPUMemUsed + "=GPU-" + node + "-0=1"},
 		{contract.AnnotationGPUNomination + "=" + gpushare.NominationRecord{Node: node, Since: time.Now()}.Encode()},
+		// Move the choice to another node, where a rebuilt ledger would charge it.
+		{contract.AnnotationGPUAssumeNode + "=" + node + "-other", "--overwrite"},
 	} {
 		out, err := kubectlAs(ctx, tenant, append([]string{"-n", ns, "annotate", "pod", gpuPod.Name}, args...)...)
 		if err != nil {
@@ -898,6 +902,9 @@ func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1
 		{"rewrite the card choice of a pod of node A", func() error {
 			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:"1"}}}`, contract.AnnotationGPUIndexes))
 		}, msgReserved},
+		{"move the card choice of a pod of node A to node B", func() error {
+			return patchPod(dpA, podA, fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, contract.AnnotationGPUAssumeNode, nodeB))
+		}, msgReserved},
 		{"publish the use of a pod of node B", func() error {
 			return patchPod(dpA, podB, fmt.Sprintf(`{"metadata":{"annotations":{%q:"GPU-%s-0=1"}}}`, contract.AnnotationGPUMemUsed, nodeB))
 		}, msgOwnNodePods},
@@ -911,6 +918,127 @@ func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1
 	}
 	for _, tt := range tests {
 		refused(t, tt.what, tt.do(), tt.want)
+	}
+}
+
+// nodeForgeries: root on node A, with its device plugin's token, forges
+// what the policies cannot judge (a root-on-one-node audit, F1-F3):
+//   - a card model with a newline and tabs (a forged row about another node
+//     in kubectl zz gpu): refused by zz-gpu-node-inventory;
+//   - node B's card UUID in its own inventory (CEL reads no other object, so
+//     admitted): a pod pinned to that card with zz.io/gpu-card does not land
+//     on A (nor on B while both list it), kubectl zz gpu shows the card out
+//     of service on both naming the other, and once A stops listing it the
+//     pod lands on B;
+//   - use of node B's card published on its own pod: not counted on B's
+//     card by kubectl zz gpu, and said in a warning.
+func nodeForgeries(t *testing.T, dpA, tenant identity, ns string, podA *corev1.Pod, nodeA, nodeB string) {
+	ctx := t.Context()
+	current, err := cluster.Client.CoreV1().Nodes().Get(ctx, nodeA, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := current.Annotations[contract.AnnotationNodeGPUInventory]
+	inv, err := contract.ParseInventory(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(value string) error {
+		_, err := dpA.client.CoreV1().Nodes().Patch(ctx, nodeA, types.MergePatchType,
+			mergePatch(t, map[string]any{contract.AnnotationNodeGPUInventory: value}), metav1.PatchOptions{})
+		return err
+	}
+	restore := func() {
+		if err := publish(original); err != nil {
+			t.Errorf("restore %s's inventory: %v", nodeA, err)
+		}
+	}
+	zz := func(args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kubectl zz %v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+
+	// F1: a model that would print a row of its own.
+	forged := `{"version":1,"cards":[{"index":0,"uuid":"GPU-` + nodeA + `-0","model":"A100\t40Gi\n` + nodeB + `\t9\tH100","memoryMiB":40960,"healthy":true}]}`
+	refused(t, "publish a model with a newline and tabs", publish(forged), "must be printable ASCII")
+
+	// F3: node B's card 1 in node A's inventory.
+	stolen := "GPU-" + nodeB + "-1"
+	dup := *inv
+	dup.Cards = append(append([]contract.GPU(nil), inv.Cards...), contract.GPU{Index: len(inv.Cards), UUID: stolen, Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, Healthy: true})
+	value, err := dup.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publish(value); err != nil {
+		t.Fatalf("node A publishes a card of node B (no CEL can see it): %v", err)
+	}
+	defer restore()
+	table, _ := zz("gpu", "-o", "wide")
+	for _, want := range []string{
+		nodeA + " 2 NVIDIA A100-SXM4-40GB 40Gi 0Mi 0 (UUID on another node) 0 " + stolen + " false (" + gpushare.DuplicateReason + "node " + nodeB + ")",
+		gpushare.DuplicateReason + "node " + nodeA,
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(table), " "), want) {
+			t.Errorf("kubectl zz gpu -o wide lacks %q:\n%s", want, table)
+		}
+	}
+	pinned := newGPUPod(ns, "pinned", "30Gi")
+	pinned.Annotations = map[string]string{contract.AnnotationGPUCard: stolen}
+	pinned.Spec.Tolerations = []corev1.Toleration{{Key: hostileTaintKey, Operator: corev1.TolerationOpExists}}
+	if _, err := tenant.client.CoreV1().Pods(ns).Create(ctx, pinned, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cluster.Client.CoreV1().Pods(ns).Delete(context.WithoutCancel(ctx), "pinned", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	}()
+	// The extender sees the forged inventory within its informer's delay;
+	// the pod must not be bound anywhere while both nodes list the card.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "pinned", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Spec.NodeName != "" {
+			t.Fatalf("the pod pinned to %s was bound to %s while two nodes list the card", stolen, p.Spec.NodeName)
+		}
+		time.Sleep(time.Second)
+	}
+	restore()
+	bound := ""
+	for deadline := time.Now().Add(90 * time.Second); bound == "" && time.Now().Before(deadline); time.Sleep(time.Second) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "pinned", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound = p.Spec.NodeName
+	}
+	if bound != nodeB {
+		t.Fatalf("once node A stopped listing %s, the pinned pod should be bound to %s, is on %q", stolen, nodeB, bound)
+	}
+
+	// F2: use of node B's card 0 published on node A's pod.
+	foreign := "GPU-" + nodeB + "-0"
+	use := fmt.Sprintf("%s=40960,GPU-%s-0=100", foreign, nodeA)
+	if _, err := dpA.client.CoreV1().Pods(ns).Patch(ctx, podA.Name, types.MergePatchType,
+		mergePatch(t, map[string]any{contract.AnnotationGPUMemUsed: use}), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("the device plugin of %s publishes its pod's use: %v", nodeA, err)
+	}
+	table, warnings := zz("gpu", "-o", "wide")
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 10 && f[0] == nodeB && f[7] == foreign && f[10] != "<unknown>" {
+			t.Errorf("node B's card shows use node A published: %s", line)
+		}
+	}
+	if want := "its use of card " + foreign + " is not counted: the card is not on its node " + nodeA; !strings.Contains(warnings, want) {
+		t.Errorf("kubectl zz gpu's warnings lack %q:\n%s", want, warnings)
 	}
 }
 
