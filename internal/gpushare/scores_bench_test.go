@@ -18,16 +18,17 @@ import (
 func BenchmarkScores(b *testing.B) {
 	l := NewLedger()
 	names := make([]string, 1000)
-	inv := contract.NodeGPUInventory{Version: contract.InventoryVersion}
-	for i := range 8 {
-		inv.Cards = append(inv.Cards, contract.GPU{Index: i, UUID: fmt.Sprint("GPU-", i), MemoryMiB: 40960, Healthy: true})
-	}
-	raw, err := inv.Encode()
-	if err != nil {
-		b.Fatal(err)
-	}
 	for i := range names {
 		names[i] = fmt.Sprint("node-", i)
+		// Each node its own card UUIDs: a UUID two nodes list takes no pod.
+		inv := contract.NodeGPUInventory{Version: contract.InventoryVersion}
+		for c := range 8 {
+			inv.Cards = append(inv.Cards, contract.GPU{Index: c, UUID: fmt.Sprint("GPU-", i, "-", c), MemoryMiB: 40960, Healthy: true})
+		}
+		raw, err := inv.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
 		l.SetNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: names[i], Annotations: map[string]string{contract.AnnotationNodeGPUInventory: raw}},
 			Status: corev1.NodeStatus{Capacity: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("128")}}})
 		for c := range i % 3 {
