@@ -80,7 +80,7 @@ func (v *validator) add(field, msg, fix string) {
 
 // NameRule is Validate's rule for an app's name in one sentence, for the
 // commands that refuse a name the user typed (kubectl zz status NAME).
-var NameRule = fmt.Sprintf("an app name is lower-case letters, digits and '-', starting with a letter, at most %d characters, not ending in %s (e.g. shop-api)", maxNameLen, contract.CanarySuffix)
+var NameRule = fmt.Sprintf("an app name is lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, at most %d characters, not ending in %s (e.g. shop-api)", maxNameLen, contract.CanarySuffix)
 
 // CheckName is Validate's rule for an app's name, said of field in file
 // as Validate says it; nil when name keeps it. kubectl zz init --name is

@@ -25,7 +25,7 @@ type CanaryOptions struct {
 	run  func(context.Context, kubernetes.Interface, *deploy.CanaryActionConfig) (*deploy.Result, error)
 	// diff: show what the promote or abort would change (a server-side
 	// dry run), as the other commands' --diff; --dry-run says the same.
-	diff bool
+	diff diffRun
 }
 
 // canaryWaits ends promote's and abort's help: why they have no --wait.
@@ -68,10 +68,8 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		ValidArgsFunction: completeCanaries(f),
 		RunE:              runOptions(o),
 	}
-	cmd.Flags().BoolVar(&o.diff, "diff", false, fmt.Sprintf("Show what the %s would change (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change", use))
-	addDryRunFlag(cmd.Flags(), `The same as --diff ("server" or "client": both dry-run it on the server and show it)`, dryRunServer, nil,
-		func(s string) { o.diff = s != dryRunNone })
-	_ = cmd.Flags().SetAnnotation("dry-run", dryRunDiffs, []string{"true"})
+	o.diff.add(cmd, fmt.Sprintf("Show what the %s would change (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change", use),
+		`The same as --diff ("server" or "client": both dry-run it on the server and show it)`)
 	o.addFlags(cmd.Flags())
 	o.addOutputFlag(cmd)
 	return cmd
@@ -82,7 +80,7 @@ func (o *CanaryOptions) Complete(args []string) error { return o.complete(args) 
 
 // Validate checks the flags; no I/O.
 func (o *CanaryOptions) Validate() error {
-	if o.diff && o.result.format != "" {
+	if o.diff.on() && o.result.format != "" {
 		return errors.New("--diff (and --dry-run, which is it here) prints a diff: drop --output")
 	}
 	return o.validate()
@@ -90,7 +88,7 @@ func (o *CanaryOptions) Validate() error {
 
 // Run promotes or aborts and waits, in every cluster at once.
 func (o *CanaryOptions) Run(cmd *cobra.Command) error {
-	if o.diff {
+	if o.diff.on() {
 		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			return deploy.CanaryDiff(cmd.Context(), t.client, t.namespace, o.App, o.verb == "promoted", os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
 		})

@@ -24,18 +24,15 @@ type ChangeOptions struct {
 	replicasSet bool
 	// diff: show what the change would do (a server-side dry run), as
 	// deploy --diff and rollback --diff; --dry-run says the same.
-	diff bool
+	diff diffRun
 	genericiooptions.IOStreams
 }
 
 // addDiffFlags gives scale and restart --diff, and --dry-run as kubectl's
 // scale and rollout restart have it, which shows the same.
 func (o *ChangeOptions) addDiffFlags(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&o.diff, "diff", false, "Show what the change would do (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change")
-	addDryRunFlag(cmd.Flags(), `The same as --diff ("server" or "client": both dry-run the change on the server and show it)`, dryRunServer, nil,
-		func(s string) { o.diff = s != dryRunNone })
-	// A bad --dry-run exits 2, as a bad --diff: it is the same run.
-	_ = cmd.Flags().SetAnnotation("dry-run", dryRunDiffs, []string{"true"})
+	o.diff.add(cmd, "Show what the change would do (a server-side dry run, as deploy --diff) and change nothing; exit 1 when something would change",
+		`The same as --diff ("server" or "client": both dry-run the change on the server and show it)`)
 }
 
 // NewCmdScale returns "kubectl zz scale APP --replicas N".
@@ -100,7 +97,7 @@ func (o *ChangeOptions) Validate() error {
 		return fmt.Errorf("--replicas is required: kubectl zz scale %s --replicas N", o.App)
 	case o.Replicas < 0:
 		return fmt.Errorf("--replicas must be 0 or more, got %d", o.Replicas)
-	case o.diff && o.result.format != "":
+	case o.diff.on() && o.result.format != "":
 		// As deploy and rollback: a script's -o json got a diff (a kubectl audit).
 		return errors.New("--diff (and --dry-run, which is it here) prints a diff: drop --output")
 	}
@@ -109,7 +106,7 @@ func (o *ChangeOptions) Validate() error {
 
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
-	if o.diff {
+	if o.diff.on() {
 		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{Namespace: t.namespace},
 				DiffOut: out, ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}

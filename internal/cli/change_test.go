@@ -11,7 +11,9 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/deploy"
@@ -62,6 +64,9 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"promote", "shop", "--diff", "-o", "json"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
 		{args: []string{"abort", "shop", "--dry-run", "-o", "name"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
 		{args: []string{"abort", "shop", "--diff"}, wantErr: "no app shop in namespace ns-a; kubectl zz list shows the apps there"},
+		// Neither flag unsets the other (a code review: --diff --dry-run=none ran the real command).
+		{args: []string{"promote", "shop", "--diff", "--dry-run=none", "-o", "json"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
+		{args: []string{"scale", "shop", "--replicas", "4", "--dry-run", "--diff=false", "-o", "json"}, wantErr: "--diff (and --dry-run, which is it here) prints a diff: drop --output"},
 		{args: []string{"promote", "shop", "--dry-run=client", "--context", "a,b"}, wantErr: "context b: no app shop in namespace ns-b"},
 	}
 	for _, tt := range tests {
@@ -212,6 +217,28 @@ func TestDeleteSeveral(t *testing.T) {
 	stdinIsTerminal = func(any) bool { return false }
 	if _, _, err := zz("delete", "busy", "other"); err == nil || !strings.Contains(err.Error(), "refusing to delete busy, other without confirmation") {
 		t.Fatalf("no terminal, no --yes: %v", err)
+	}
+}
+
+// TestDeleteGoesOnPastAFailure: a failed delete of one app (etcd timing
+// out) leaves the others going, as kubectl delete a b does, and the error
+// names the app that failed (a code review: the loop stopped at the first).
+func TestDeleteGoesOnPastAFailure(t *testing.T) {
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "1", 2, 2), revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", time.Now()),
+		fakeDeployment("ns-a", "cart", "cart", "1", 1, 1), revisionSecret(t, "ns-a", "cart", 2, "1", "alice", "deploy 1", time.Now()))
+	a.PrependReactor("delete", "deployments", func(act k8stesting.Action) (bool, runtime.Object, error) {
+		if d := act.(k8stesting.DeleteActionImpl); d.Name == "shop" && len(d.DeleteOptions.DryRun) == 0 {
+			return true, nil, errors.New("etcdserver: request timed out")
+		}
+		return false, nil, nil
+	})
+	zz := withFakeClusters(t, a, fakeClient())
+	out, _, err := zz("delete", "shop", "cart", "--yes")
+	if err == nil || !strings.Contains(err.Error(), "shop: delete Deployment/shop of shop (deleted so far: nothing): etcdserver: request timed out") {
+		t.Errorf("the error names shop's failed delete: %v", err)
+	}
+	if _, gerr := a.AppsV1().Deployments("ns-a").Get(t.Context(), "cart", metav1.GetOptions{}); !apierrors.IsNotFound(gerr) || !strings.Contains(out, "cart deleted from namespace ns-a") {
+		t.Errorf("cart, found and confirmed, is deleted past shop's failure: %v\n%s", gerr, out)
 	}
 }
 

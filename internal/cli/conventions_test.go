@@ -52,7 +52,7 @@ func TestAppArg(t *testing.T) {
 		"deployment/Shop!":     `"deployment/Shop!" is not an app name: `,
 		// deploy's rule, said as a rule (a label's regular expression
 		// suggested MyValue and my_value: an audit).
-		"my_app":      `"my_app" is not an app name: an app name is lower-case letters, digits and '-', starting with a letter, at most 40 characters, not ending in -canary (e.g. shop-api) (kubectl zz list shows the apps)`,
+		"my_app":      `"my_app" is not an app name: an app name is lower-case letters, digits and '-', starting with a letter and ending with a letter or digit, at most 40 characters, not ending in -canary (e.g. shop-api) (kubectl zz list shows the apps)`,
 		"Shop":        `"Shop" is not an app name: an app name is lower-case letters`,
 		"a.b":         `"a.b" is not an app name: `,
 		"-x":          `"-x" is not an app name: `,

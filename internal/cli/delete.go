@@ -53,8 +53,8 @@ status shows the app as Missing and kubectl zz rollback APP brings it back.
 On a terminal it lists what goes and asks first; --yes skips the question, and
 without a terminal (scripts, CI) --yes is required. Several apps are deleted as
 kubectl delete a b deletes: each found is deleted, and each that is not (or is
-locked by another command) is an error after them, exit 1; an app is deleted in
-every --context or in none.`,
+locked by another command) is an error after them, exit 1; an app missing or
+locked in one --context is deleted in none.`,
 		Example: `  kubectl zz delete shop --dry-run         # what would go
   kubectl zz delete shop                   # asks first
   kubectl zz delete shop --yes --delete-data
@@ -101,8 +101,9 @@ func (o *DeleteOptions) unconfirmedErr() error {
 
 // Run lists what goes in every cluster, asks (on a terminal, without --yes),
 // then deletes. An app that cannot be planned in one of the clusters (not
-// found, locked, forbidden) is deleted in none and is an error after the
-// others are done, as kubectl delete a b goes on past a missing b.
+// found, locked, forbidden) is deleted in none, and one whose delete fails
+// is named; either is an error after the others are done, as kubectl
+// delete a b goes on past a missing or failing b.
 func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
 	var plans []deletePlan
@@ -150,7 +151,9 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 		if len(errs) > 0 {
 			// Said before the question, so the answer is given knowing
 			// which apps are not in it.
-			fmt.Fprintf(o.ErrOut, "not deleted: %v\n", errors.Join(errs...))
+			for _, err := range errs {
+				fmt.Fprintf(o.ErrOut, "not deleted: %v\n", err)
+			}
 		}
 		fmt.Fprintf(o.ErrOut, "Delete %s? [y/N]: ", strings.Join(apps, ", "))
 		line, _ := bufio.NewReader(o.In).ReadString('\n')
@@ -161,7 +164,10 @@ func (o *DeleteOptions) Run(cmd *cobra.Command) error {
 	for _, p := range plans {
 		res, err := deploy.Delete(ctx, p.t.client, &deploy.DeleteConfig{Namespace: p.t.namespace, App: p.app, DeleteData: o.DeleteData, KeepHistory: o.KeepHistory, Progress: o.ErrOut})
 		if err != nil {
-			return errors.Join(append([]error{contextErr(p.t.context, err)}, errs...)...)
+			// The other apps go on, as kubectl delete a b does past a
+			// failure of a; the error names this app and cluster.
+			errs = append(errs, fmt.Errorf("%s: %w", p.app, contextErr(p.t.context, err)))
+			continue
 		}
 		msg := fmt.Sprintf("%s deleted from %s (%s)", p.app, where(p.t), deletedCount(res))
 		if len(res.Kept) > 0 {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -59,3 +60,21 @@ func (f *dryRunFlag) Set(s string) error {
 }
 
 func (f *dryRunFlag) Type() string { return "string" }
+
+// diffRun is --diff and its alias --dry-run, of the commands whose dry run
+// is their diff (scale, restart, promote, abort). The two are kept apart so
+// that neither flag unsets the other: --diff --dry-run=none (a pipeline's
+// --dry-run=$DRY beside --diff) ran the real command when the alias
+// overwrote --diff (a code review).
+type diffRun struct{ diff, dryRun bool }
+
+// add registers --diff (usage) and --dry-run on cmd; a bad --dry-run
+// exits 2, as a bad --diff: it is the same run.
+func (d *diffRun) add(cmd *cobra.Command, usage, dryRunUsage string) {
+	cmd.Flags().BoolVar(&d.diff, "diff", false, usage)
+	addDryRunFlag(cmd.Flags(), dryRunUsage, dryRunServer, nil, func(s string) { d.dryRun = s != dryRunNone })
+	_ = cmd.Flags().SetAnnotation("dry-run", dryRunDiffs, []string{"true"})
+}
+
+// on says whether either asks for the diff.
+func (d diffRun) on() bool { return d.diff || d.dryRun }

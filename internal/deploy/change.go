@@ -332,7 +332,7 @@ func Delete(ctx context.Context, c kubernetes.Interface, cfg *DeleteConfig) (_ *
 				return res, fmt.Errorf("%w; deleted so far: %s", err, cmp.Or(strings.Join(res.Deleted, ", "), "nothing"))
 			}
 			if err := v.del(); err != nil {
-				return res, fmt.Errorf("delete %s of %s (deleted so far: %s): %w", v.what, app, strings.Join(res.Deleted, ", "), err)
+				return res, fmt.Errorf("delete %s of %s (deleted so far: %s): %w", v.what, app, cmp.Or(strings.Join(res.Deleted, ", "), "nothing"), err)
 			}
 		}
 		res.Deleted = append(res.Deleted, v.what)

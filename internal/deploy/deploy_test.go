@@ -943,7 +943,7 @@ func TestChangedFields(t *testing.T) {
 		{"", "  env: {LOG: debug}\n", "env.LOG"},
 		{"  env: {LOG: info}\n  pdb: true\n", "  env: {LOG: debug}\n", "env.LOG, pdb"},
 		{"", "", ""},
-		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C and 1 more"},
+		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C, env.D"},
 	}
 	for _, tt := range tests {
 		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b)); got != tt.want {

@@ -7,10 +7,12 @@ import (
 	"strings"
 )
 
-// Some is items joined with ", ", the first most of them and " and N
-// more" when there are more ("a, b, c and 4 more").
+// Some is items joined with ", ", the first most of them (at least one)
+// and " and N more" when two or more are left out ("a, b, c and 4 more"):
+// "and 1 more" is no shorter than naming it.
 func Some(items []string, most int) string {
-	if len(items) <= most {
+	most = max(most, 1)
+	if len(items) <= most+1 {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:most], ", ") + " and " + strconv.Itoa(len(items)-most) + " more"
