@@ -33,7 +33,7 @@ type Handler struct {
 	// is hung (nil: /healthz always answers ok).
 	Watchdog *Watchdog
 	mux      *http.ServeMux
-	health  *http.ServeMux
+	health   *http.ServeMux
 	// invalidLogged: the pods whose invalid GPU request was logged (once
 	// each: kube-scheduler asks again on every retry).
 	invalidLogged *recentUIDs
