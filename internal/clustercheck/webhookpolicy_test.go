@@ -49,7 +49,7 @@ func TestInvalidPolicyByWebhookReadiness(t *testing.T) {
 		avoid     string
 	}{
 		{name: "ready webhook", edit: webhookReady(2, invalid),
-			want: []string{"warn webhook | the webhook policy zz-system/zz-webhook-policy: invalid: the webhook keeps the last valid policy until it restarts; the next restart (a drain, an OOM, an upgrade) refuses every pod of opted-in namespaces: invalid policy: pools.general.cpuOvercommitRatio: 7 must be in (0, 1]"},
+			want:      []string{"warn webhook | the webhook policy zz-system/zz-webhook-policy: invalid: the webhook keeps the last valid policy until it restarts; the next restart (a drain, an OOM, an upgrade) refuses every pod of opted-in namespaces: invalid policy: pools.general.cpuOvercommitRatio: 7 must be in (0, 1]"},
 			wantHints: []string{"kubectl -n zz-system edit configmap zz-webhook-policy"}},
 		{name: "one of two replicas restarted", edit: webhookReady(1, invalid),
 			want: []string{"warn webhook | the webhook policy zz-system/zz-webhook-policy: invalid: 1 of 2 webhook replicas are ready and keep the last valid policy until they restart"}},
