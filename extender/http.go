@@ -29,8 +29,11 @@ type Handler struct {
 	// Ready reports why the extender is not ready yet (nil when ready).
 	Ready   func() error
 	Metrics *Metrics
-	mux     *http.ServeMux
-	health  *http.ServeMux
+	// Watchdog fails /healthz while a decision verb or the ledger's lock
+	// is hung (nil: /healthz always answers ok).
+	Watchdog *Watchdog
+	mux      *http.ServeMux
+	health   *http.ServeMux
 	// invalidLogged: the pods whose invalid GPU request was logged (once
 	// each: kube-scheduler asks again on every retry).
 	invalidLogged *recentUIDs
@@ -46,7 +49,7 @@ func NewHandler(d *Decider, b *Binder, ready func() error, m *Metrics) *Handler 
 	h.mux.HandleFunc("POST /gpu/preempt", h.whenReady("preempt", h.preempt))
 	h.mux.HandleFunc("POST /balance/prioritize", h.whenReady("prioritize_balance", h.prioritizeBalance))
 	for _, mux := range []*http.ServeMux{h.mux, h.health} {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+		mux.HandleFunc("GET /healthz", h.healthz)
 		mux.HandleFunc("GET /readyz", h.readyz)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	}
@@ -59,6 +62,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // HealthHandler serves /healthz, /readyz and /metrics only: safe to expose
 // on the pod IP for probes and Prometheus, unlike bind.
 func (h *Handler) HealthHandler() http.Handler { return h.health }
+
+// healthz answers ok unless the watchdog finds the extender hung: then 500
+// with what is hung, and the kubelet's liveness probe restarts it.
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := h.Watchdog.Healthy(); err != nil {
+		klog.FromContext(r.Context()).Error(err, "Failing /healthz: the kubelet's liveness probe restarts the extender")
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = io.WriteString(w, "ok")
+}
 
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := h.Ready(); err != nil {
@@ -76,6 +90,9 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 // The scheduler treats the 503 as a failed attempt and retries the pod.
 func (h *Handler) whenReady(verb string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if verb != "bind" {
+			defer h.Watchdog.Begin(verb)()
+		}
 		if err := h.Ready(); err != nil {
 			h.observe(verb, time.Now(), &err)
 			http.Error(w, "zz-extender is not ready ("+err.Error()+"); the scheduler retries the pod", http.StatusServiceUnavailable)

@@ -439,7 +439,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
-			if !o.list && st.ChangingBy != "" {
+			switch {
+			case o.list || st.ChangingBy == "":
+			case st.LockExpires != nil:
+				fmt.Fprintf(&reasons, "%s is locked by %s, which a running command renews more often: held by a command that has ended? It expires at %s; until then another kubectl zz command on it is refused (kubectl delete lease %s -n %s frees it)\n",
+					who, st.ChangingBy, st.LockExpires.Format(time.TimeOnly), deploy.LockName(st.App), st.Namespace)
+			default:
 				fmt.Fprintf(&reasons, "%s is being changed by %s: another kubectl zz command on it is refused until it ends\n", who, st.ChangingBy)
 			}
 			if !o.list && st.NoProbes {

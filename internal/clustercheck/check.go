@@ -551,6 +551,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, routedPending(s, now)...)
 	out = append(out, otherSchedulers(s, now)...)
 	out = append(out, webhooks(s, now)...)
+	out = append(out, webhookPolicy(s)...)
 	out = append(out, policies(s)...)
 	out = append(out, nodeRestriction(s)...)
 	out = append(out, nodeSettablePools(s)...)
@@ -1052,9 +1053,7 @@ func wholeCardPools(s *State) []Result {
 		return []Result{unreadable(GroupGPUNodes, "the webhook policy "+s.PolicySource, s.PolicyErr)}
 	}
 	if s.PolicyInvalid != nil {
-		return []Result{{Group: GroupGPUNodes, Name: "the webhook policy " + s.PolicySource, Status: Warn,
-			Detail: "invalid, so the webhook keeps the last valid one it loaded: " + s.PolicyInvalid.Error(),
-			Hint:   "kubectl get events -A --field-selector reason=PolicyInvalid"}}
+		return nil // webhookPolicy says what it does
 	}
 	var out []Result
 	for _, pool := range s.WholeCardPools {
@@ -1169,7 +1168,7 @@ func webhookAnswers(s *State) []Result {
 		r.Status, r.Detail = OK, where+" was refused by the zz webhook, so it answers: "+msg
 	case callFailed(msg, s.Webhooks):
 		r.Status, r.Detail = Fail, "the apiserver cannot call the webhook for "+where+", and refuses every pod creation it matches alike: "+msg
-		r.Hint = getWebhookConfigs(s.Webhooks) + " (clientConfig: the Service or URL and its caBundle), then the webhook's logs"
+		r.Hint = callFailedHint(s, msg)
 	case p.Err != nil:
 		r.Status, r.Detail = Warn, "could not probe the webhook with "+where+": "+msg
 		r.Hint = "kubectl zz check creates it as a server-side dry run (nothing is stored): run it as a cluster admin; a refusal by Pod Security, a quota or another admission plugin hides the webhook's answer"

@@ -282,7 +282,7 @@ func TestProblems(t *testing.T) {
 		{"whole cards on a pool without GPU nodes", policyEdit(strings.ReplaceAll(wholeCardPolicy("40Gi"), "zz.io/pool: a100", "zz.io/pool: h100")), Warn,
 			"warn GPU nodes | whole cards in pool a100: gpuCardMemory 40960 MiB, but no GPU node matches the pool's nodeSelector map[zz.io/pool:h100]"},
 		{"the webhook policy unreadable", policyEdit("largestGPUCard: 80Gi\nbogus: 1\n"), Warn,
-			"warn GPU nodes | the webhook policy zz-system/zz-webhook-policy: invalid, so the webhook keeps the last valid one it loaded: policy.yaml: error unmarshaling JSON"},
+			"warn webhook | the webhook policy zz-system/zz-webhook-policy: invalid: the webhook keeps the last valid policy until it restarts; the next restart (a drain, an OOM, an upgrade) refuses every pod of opted-in namespaces: policy.yaml: error unmarshaling JSON"},
 		{"no zz-scheduler Lease", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:10], objs[11])
 		}, Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: no Lease zz-system/zz-scheduler: no replica has ever led"},

@@ -65,6 +65,10 @@ type Problem struct {
 	// to bind: the claim's own Warning event says why (no storage class, a
 	// provisioner's refusal), which ExplainStarting adds.
 	Claims []string
+	// IfZZSchedulerLeads is the detail of a pod zz-scheduler has not tried
+	// (Untried) for when its Lease says it leads: Detail supposes it is
+	// down, and ExplainStarting reads the Lease ("" for other pods).
+	IfZZSchedulerLeads string
 }
 
 // terminationMessage is the first line of what a container left in its
@@ -158,7 +162,8 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		}
 	}
 	if pod.Spec.NodeName == "" {
-		return Problem{Pod: pod.Name, Reason: "Pending", Detail: notScheduled(pod, time.Now())}, true
+		d, leads := notScheduled(pod, time.Now())
+		return Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}, true
 	}
 	running, ready := 0, 0
 	for _, cs := range pod.Status.ContainerStatuses {
@@ -238,23 +243,50 @@ func UntriedReason(pod *corev1.Pod, now time.Time) string {
 	return d
 }
 
-// notScheduled is the detail of a pod on no node (UntriedReason).
-func notScheduled(pod *corev1.Pod, now time.Time) string {
-	d := UntriedReason(pod, now)
+// notScheduled is the detail of a pod on no node (UntriedReason), and for
+// one zz-scheduler has not tried, its detail if zz-scheduler leads.
+func notScheduled(pod *corev1.Pod, now time.Time) (d, ifLeads string) {
+	d = UntriedReason(pod, now)
 	if d == "" {
-		return "not scheduled yet"
+		return "not scheduled yet", ""
 	}
 	d = "not scheduled yet: " + d
+	if pod.Spec.SchedulerName != contract.SchedulerName {
+		return d, ""
+	}
+	// A leading zz-scheduler that tries no pod is held up, most likely by
+	// its extender: a hung one holds the scheduling loop httpTimeout per
+	// GPU pod (a chaos audit was told it was down, and to delete the pod).
+	ifLeads = fmt.Sprintf("not scheduled yet: no scheduler has tried it in over %s; %s leads (its Lease %s/%s is renewed) but its queue is held up: is the zz extender answering? (kubectl zz check; kubectl -n %s logs deployment/%s -c %s)",
+		duration.HumanDuration(UntriedAfter), contract.SchedulerName, contract.SystemNamespace, contract.SchedulerName,
+		contract.SystemNamespace, contract.SchedulerName, contract.ComponentExtender)
 	// The webhook sends pods created while zz-scheduler is down to the
 	// default scheduler; those created before it noticed keep waiting.
-	if pod.Spec.SchedulerName == contract.SchedulerName && metav1.GetControllerOf(pod) != nil {
+	if metav1.GetControllerOf(pod) != nil {
 		if _, err := gpushare.PodRequest(pod); errors.Is(err, gpushare.ErrNoGPU) {
 			d += "; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"
 		} else {
 			d += "; a GPU pod waits for it (only zz-scheduler gives cards)"
 		}
 	}
-	return d
+	return d, ifLeads
+}
+
+// zzSchedulerLeads says whether zz-scheduler's leader-election Lease is
+// held and renewed within its duration (judged on renewTime: this clock is
+// not the cluster's, so a grace of DefaultLeaseGrace's size is given);
+// false when it is not, or cannot be read (a developer may not read
+// zz-system).
+func zzSchedulerLeads(ctx context.Context, c kubernetes.Interface, now time.Time) bool {
+	l, err := c.CoordinationV1().Leases(contract.SystemNamespace).Get(ctx, contract.SchedulerName, metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil {
+		return false
+	}
+	d := 15 * time.Second
+	if s := l.Spec.LeaseDurationSeconds; s != nil && *s > 0 {
+		d = time.Duration(*s) * time.Second
+	}
+	return now.Before(l.Spec.RenewTime.Add(d + 15*time.Second))
 }
 
 // GPUAskHint says why a GPU pod waits when no room would help (msg is its
@@ -310,9 +342,21 @@ const maxEventLookups = 5
 // when that is what killed it. Events it may not read, or none, leave the
 // problem as it was.
 func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
-	looked := 0
+	looked, leads := 0, -1 // the Lease read once: -1 not yet, 0 no, 1 yes
 	for i := range problems {
 		p := &problems[i]
+		if p.IfZZSchedulerLeads != "" {
+			if leads < 0 {
+				leads = 0
+				if zzSchedulerLeads(ctx, c, time.Now()) {
+					leads = 1
+				}
+			}
+			if leads == 1 {
+				p.Detail = p.IfZZSchedulerLeads
+			}
+			continue
+		}
 		if len(p.Claims) > 0 && looked < maxEventLookups {
 			looked++
 			p.Detail += claimsWaiting(ctx, c, ns, p.Claims)

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -213,6 +214,17 @@ func lapsed(s coordinationv1.LeaseSpec, now time.Time) bool {
 	return now.After(s.RenewTime.Add(lapseOf(s)))
 }
 
+// staleLock says whether a live lock (not lapsed) has gone unrenewed for
+// longer than its command renews it, with a margin for the apiserver's
+// latency, and when it lapses: its command has likely ended without
+// releasing it, or stopped.
+func staleLock(s coordinationv1.LeaseSpec, now time.Time) (lapses time.Time, stale bool) {
+	if lapsed(s, now) || s.RenewTime == nil {
+		return time.Time{}, false
+	}
+	return s.RenewTime.Add(lapseOf(s)), now.Sub(s.RenewTime.Time) > lockRenew+5*time.Second
+}
+
 // lockFresh is how long after this command last renewed its lock it may
 // write without renewing it again: half the lock's duration, no other
 // command can take a lock over before it lapsed; the other half is a margin
@@ -280,6 +292,14 @@ func lockedBy(l *coordinationv1.Lease, app string, now time.Time) error {
 	if len(l.Finalizers) > 0 {
 		breakIt = fmt.Sprintf(`kubectl patch lease %s -n %s --type=merge -p '{"metadata":{"finalizers":null}}' and delete it (its finalizers %s keep it)`,
 			l.Name, l.Namespace, strings.Join(l.Finalizers, ", "))
+	}
+	if lapses, ok := staleLock(l.Spec, now); ok {
+		// Its command renews it every lockRenew: one that has not is
+		// likely over (it failed on an apiserver error and could not
+		// release it: a chaos audit's user was refused by their own ended
+		// command, told "when it ends").
+		return fmt.Errorf("%w: %s is locked by %s%s%s, which a running command renews every %s: held by a command that has ended? It expires at %s; run this command again then, or: %s",
+			ErrLocked, app, who, since, renewed, lockRenew, lapses.Format(time.TimeOnly), breakIt)
 	}
 	return fmt.Errorf("%w: %s is being changed by %s%s%s; run this command again when it ends (kubectl zz status %s shows the app). A lock whose command was killed lapses %s after its last renewal, or: %s",
 		ErrLocked, app, who, since, renewed, app, lapseOf(l.Spec), breakIt)
@@ -393,11 +413,16 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 			close(done)
 			stopRenewing() // a renewal in flight would hold the release up to 15 s
 			<-stopped
-			rctx, cancel := context.WithTimeout(bg, 10*time.Second)
-			defer cancel()
-			// Only its own: one that lapsed and was taken over is another's.
-			if cur, err := leases.Get(rctx, held.Name, metav1.GetOptions{}); err == nil && ours(cur) {
-				_ = leases.Delete(rctx, held.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
+			// On a context of its own: the command's may have ended with
+			// the error that ends it (an apiserver that went away).
+			if err := releaseLease(bg, leases, held.Name, ours, uid); err != nil && o.Progress != nil {
+				confirmedMu.Lock()
+				lapses := confirmed.Add(lockDuration)
+				confirmedMu.Unlock()
+				// The user's retry would be refused by this ended command
+				// until then, with nothing said (a chaos audit).
+				fmt.Fprintf(o.Progress, "warning: could not release the lock of %s (lease %s/%s): %v; it lapses at %s, or: kubectl delete lease %s -n %s\n",
+					app, held.Namespace, held.Name, err, lapses.Format(time.TimeOnly), held.Name, held.Namespace)
 			}
 			lose(nil)
 		})
@@ -407,6 +432,43 @@ func keep(ctx context.Context, c kubernetes.Interface, o *Options, held *coordin
 		release()
 		unregister()
 	}
+}
+
+// releaseTimeout bounds a command's release of its lock, tried again
+// (releaseRetry, doubling) until then: an apiserver that is restarting
+// answers within seconds, and a user's Ctrl-C waits for no longer.
+var releaseTimeout, releaseRetry = 5 * time.Second, 250 * time.Millisecond
+
+// releaseLease deletes the lock name while ours says it is this command's,
+// trying again until releaseTimeout on a failed read or delete; nil when it
+// is gone or another's, else the last error.
+func releaseLease(ctx context.Context, leases leaseClient, name string, ours func(*coordinationv1.Lease) bool, uid types.UID) error {
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	var err error
+	for wait := releaseRetry; ; wait *= 2 {
+		var cur *coordinationv1.Lease
+		if cur, err = leases.Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) || err == nil && !ours(cur) {
+			return nil // only its own: one that lapsed and was taken over is another's
+		}
+		if err == nil {
+			err = leases.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &cur.ResourceVersion}})
+			if err == nil || apierrors.IsNotFound(err) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// leaseClient is the part of the Leases client a release uses.
+type leaseClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
 // holding is the locks this process holds, released by ReleaseHeld.

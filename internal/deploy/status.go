@@ -102,6 +102,10 @@ type AppStatus struct {
 	// ChangingBy names the kubectl zz command that holds the app's lock
 	// now ("alice (kubectl zz deploy) since 15:27:38"), "" when none does.
 	ChangingBy string `json:"changingBy,omitempty"`
+	// LockExpires is when the app's lock lapses, set only when its holder
+	// has not renewed it for longer than a running command does: a command
+	// that ended without releasing it (an apiserver error), or stopped.
+	LockExpires *metav1.Time `json:"lockExpires,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.

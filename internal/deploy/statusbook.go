@@ -209,6 +209,9 @@ func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 				st.ChangingBy += ", last renewed ahead of this clock"
 			}
 		}
+		if lapses, stale := staleLock(l.Spec, now); stale {
+			st.LockExpires = &metav1.Time{Time: lapses}
+		}
 	}
 }
 

@@ -512,6 +512,14 @@ func (l *Ledger) Scores(names []string, req Request, policy Policy) []float64 {
 	return Rank(costs, fits)
 }
 
+// Responsive returns once it has taken the ledger's read lock: a
+// watchdog's probe that no call holds the ledger for good.
+func (l *Ledger) Responsive() {
+	l.mu.RLock()
+	_ = len(l.nodes)
+	l.mu.RUnlock()
+}
+
 // MaxCards is the most cards any known node has.
 func (l *Ledger) MaxCards() int {
 	l.mu.RLock()

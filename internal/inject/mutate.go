@@ -307,16 +307,8 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string,
 	name, found := pod.Labels[contract.LabelPool]
 	if found {
 		if _, known := p.spec.Pools[name]; !known {
-			// The pools this namespace may use: one reserved to others
-			// would only be refused next.
-			var open []string
-			for _, n := range sortedKeys(p.spec.Pools) {
-				if ns := p.spec.Pools[n].Namespaces; len(ns) == 0 || slices.Contains(ns, namespace) {
-					open = append(open, n)
-				}
-			}
 			return "", fmt.Errorf("label %s=%s names no pool of this cluster; use one of %v",
-				contract.LabelPool, name, open)
+				contract.LabelPool, name, p.openPools(namespace))
 		}
 	}
 	for _, n := range sortedKeys(p.spec.Pools) {
@@ -324,14 +316,21 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string,
 			name, found = n, true
 		}
 	}
+	if v, set := pod.Spec.NodeSelector[contract.LabelPool]; !found && set {
+		// The node selector zz.io/pool=NAME (an app spec's pool:) names
+		// the pool NAME, whatever labels that pool's nodes carry: the
+		// shipped critical pool selects node-restriction.kubernetes.io/
+		// zz-pool, and its pods were refused as naming no pool (a chaos
+		// audit). Placed in the default pool instead, a pod naming a pool
+		// the policy lacks would run where it did not ask to.
+		if _, known := p.spec.Pools[v]; !known {
+			return "", fmt.Errorf("node selector %s=%s names no pool of this cluster; use one of %v",
+				contract.LabelPool, v, p.openPools(namespace))
+		}
+		name, found = v, true
+	}
 	if !found && placed {
 		return "", nil
-	}
-	if v, set := pod.Spec.NodeSelector[contract.LabelPool]; !found && set {
-		// Placed in the default pool instead, the pod would run where it
-		// did not ask to (an app spec's pool: that the policy lacks).
-		return "", fmt.Errorf("node selector %s=%s names no pool of this cluster; use one of %v",
-			contract.LabelPool, v, sortedKeys(p.spec.Pools))
 	}
 	if !found {
 		return p.defaultPoolFor(pod), nil
@@ -341,6 +340,18 @@ func (p *Policy) poolOf(pod *corev1.Pod, namespace string, placed bool) (string,
 			name, allowed, contract.LabelPool)
 	}
 	return name, nil
+}
+
+// openPools are the pools a pod of namespace may use, sorted: one reserved
+// to others would only be refused next.
+func (p *Policy) openPools(namespace string) []string {
+	var open []string
+	for _, n := range sortedKeys(p.spec.Pools) {
+		if ns := p.spec.Pools[n].Namespaces; len(ns) == 0 || slices.Contains(ns, namespace) {
+			open = append(open, n)
+		}
+	}
+	return open
 }
 
 // ownPlacement says how the pod chooses its nodes besides the pool's
@@ -400,8 +411,16 @@ func (p *Policy) pool(s *podState) error {
 		return nil
 	}
 	s.pool = name
-	if _, labelled := s.pod.Labels[contract.LabelPool]; !labelled && !matchMap(p.spec.Pools[name].NodeSelector, s.pod.Spec.NodeSelector) {
-		if own := ownPlacement(s.pod, p.spec.Pools[name].NodeSelector); own != "" {
+	sel, named := p.spec.Pools[name].NodeSelector, false
+	if _, poolKey := sel[contract.LabelPool]; !poolKey && s.pod.Spec.NodeSelector[contract.LabelPool] == name {
+		// The pod named its pool by zz.io/pool in its node selector and
+		// the pool's nodes carry other labels: the pool's selector takes
+		// the name's place (no node of the pool need carry zz.io/pool).
+		delete(s.pod.Spec.NodeSelector, contract.LabelPool)
+		named = true
+	}
+	if _, labelled := s.pod.Labels[contract.LabelPool]; !labelled && !named && !matchMap(sel, s.pod.Spec.NodeSelector) {
+		if own := ownPlacement(s.pod, sel); own != "" {
 			// The pod chose nodes and the default pool narrows them: it
 			// waits for good where none is in both, with nothing saying
 			// the webhook added half of the selector (kube-scheduler audit).

@@ -346,6 +346,7 @@ func webhookPolicyEdits(t *testing.T, w *zzWebhook, ns string) {
 		c := pod.Spec.Containers[0]
 		return cpuRequest(c) == "375m" && envOf(c)[contract.EnvClusterName] == "e2e-2", "cpu request " + cpuRequest(c), nil
 	})
+	webhookPoolByName(t, w, ns)
 	// An invalid edit keeps the last valid policy and is reported.
 	w.setPolicy(t, "largestGPUCard: 80Gi\npools: {general: {nodeSelector: {zz.io/pool: general}, cpuOvercommitRatio: 7}}\n")
 	cluster.WaitFor(t, 30*time.Second, "a PolicyInvalid event and /readyz detail", func(ctx context.Context) (bool, string, error) {
@@ -365,6 +366,36 @@ func webhookPolicyEdits(t *testing.T, w *zzWebhook, ns string) {
 	if got := cpuRequest(pod.Spec.Containers[0]); got != "375m" {
 		t.Fatalf("after an invalid edit: cpu request %s, want 375m from the last valid policy", got)
 	}
+}
+
+// webhookPoolByName: an app spec's pool: (node selector zz.io/pool=NAME)
+// names a pool whose nodes carry another label, as the shipped critical
+// pool's node-restriction.kubernetes.io/zz-pool: the pool's selector takes
+// its place, and another namespace is refused as reserved (a chaos audit
+// found pool: critical refused everywhere as "names no pool").
+func webhookPoolByName(t *testing.T, w *zzWebhook, ns string) {
+	const key = "node-restriction.kubernetes.io/zz-pool"
+	w.setPolicy(t, strings.Replace(fmt.Sprintf(webhookPolicy, "e2e-2", "0.25"), "pools:\n",
+		fmt.Sprintf("pools:\n  reserved: {nodeSelector: {%s: reserved}, critical: true, namespaces: [%s]}\n", key, ns), 1))
+	named := func() *corev1.Pod {
+		pod := appPod("named", "1")
+		delete(pod.Labels, contract.LabelPool)
+		pod.Spec.NodeSelector = map[string]string{contract.LabelPool: "reserved"}
+		return pod
+	}
+	cluster.WaitFor(t, 30*time.Second, "pool reserved by its name", func(ctx context.Context) (bool, string, error) {
+		pod, err := dryRunPod(ctx, ns, named())
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		sel := pod.Spec.NodeSelector
+		return len(sel) == 1 && sel[key] == "reserved", fmt.Sprintf("nodeSelector %v", sel), nil
+	})
+	other := cluster.Namespace(t, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+	if _, err := dryRunPod(t.Context(), other, named()); err == nil || !strings.Contains(err.Error(), "pool reserved is reserved for namespaces ["+ns+"]") {
+		t.Errorf("pool reserved by its name from namespace %s: %v, want it refused as reserved", other, err)
+	}
+	w.setPolicy(t, fmt.Sprintf(webhookPolicy, "e2e-2", "0.25"))
 }
 
 func webhookCertRotation(t *testing.T, w *zzWebhook) {

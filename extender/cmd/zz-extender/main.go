@@ -38,6 +38,7 @@ type options struct {
 	burst        int
 	balance      balance.Weights
 	shutdownWait time.Duration
+	hungAfter    time.Duration
 	preemption   bool
 	requeue      time.Duration
 	version      bool
@@ -60,6 +61,7 @@ func main() {
 	flag.Float64Var(&o.balance.Load, "balance-load-weight", balance.Default.Load, "weight of a node's distance from the cluster's mean load")
 	flag.Float64Var(&o.balance.Spread, "balance-spread-weight", balance.Default.Spread, "share of the score (0-1) given to spreading an app's replicas across hosts")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish calls in flight after SIGTERM")
+	flag.DurationVar(&o.hungAfter, "hung-after", extender.DefaultHungAfter, "/healthz fails (and the liveness probe restarts the extender) while a filter, prioritize or preempt call has been in flight, or the GPU ledger's lock held, for longer than this; keep it above the scheduler configuration's httpTimeout; 0 turns it off")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
@@ -145,6 +147,10 @@ func run(o options) error {
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
 	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, extender.ReadyGauge(c.Ready))...))
+	if o.hungAfter > 0 {
+		handler.Watchdog = &extender.Watchdog{HungAfter: o.hungAfter, Now: time.Now}
+		go handler.Watchdog.ProbeLock(ctx, ledger.Responsive, time.Second)
+	}
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{
