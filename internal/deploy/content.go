@@ -64,7 +64,11 @@ func (d wholeDrift) writer() string {
 	if e.Time != nil {
 		at = " at " + e.Time.UTC().Format("15:04:05")
 	}
-	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s)%s", e.Manager, e.Operation, at)
+	sub := ""
+	if e.Subresource != "" {
+		sub = ", subresource " + e.Subresource
+	}
+	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s%s)%s", e.Manager, e.Operation, sub, at)
 }
 
 // rendered is the field set of want (the object as applied) and its typed
@@ -153,7 +157,7 @@ func (r *rendered) strays(path []string, live runtime.Object) (wholeDrift, error
 		d.fields = d.fields.Union(stray)
 		if zzManager(e.Manager) {
 			byZZ = later(byZZ, e)
-			if e.Operation == metav1.ManagedFieldsOperationUpdate {
+			if e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == "" {
 				d.zzUpdate = d.zzUpdate.Union(stray)
 			}
 		} else {
@@ -242,9 +246,12 @@ func prefixed(path []string, s *fieldpath.Set) *fieldpath.Set {
 
 // isZZApply says whether e is kubectl zz's own server-side apply: the
 // apply each deploy makes replaces its field set, so a field only it owned
-// and the rendered object lacks is gone after the apply.
+// and the rendered object lacks is gone after the apply. An entry's
+// identity is its manager, operation and subresource: an entry under the
+// same name and operation for a subresource (status) is one no apply of
+// the object replaces, and an Update may send it in managedFields.
 func isZZApply(e *metav1.ManagedFieldsEntry) bool {
-	return e.Manager == contract.ManagedBy && e.Operation == metav1.ManagedFieldsOperationApply
+	return e.Manager == contract.ManagedBy && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == ""
 }
 
 // outside is s less the paths that hold rendered fields below them: an

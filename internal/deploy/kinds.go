@@ -385,7 +385,10 @@ func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, ag
 // kubectl apply before an adopt) stayed the other tool's, and read as drift
 // at every deploy (an app-developer audit). The apiserver keeps the managed
 // fields an update sends, as kubectl's client-side-apply upgrade relies on.
-// kubectl zz's own apply entries are kept: each apply replaces their set.
+// kubectl zz's own apply entry (isZZApply: no subresource) is kept whole:
+// each apply replaces its set. Any other entry under a kubectl zz name (an
+// update, the handover's apply, an apply entry for a subresource an update
+// forged) keeps only rendered fields there.
 func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -398,14 +401,14 @@ func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		zzUpdate := zzManager(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate
-		if zzManager(e.Manager) && !zzUpdate || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
+		zzNamed := zzManager(e.Manager) && !isZZApply(&e)
+		if isZZApply(&e) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
 		rest := fieldpath.NewSet()
 		s.Iterate(func(p fieldpath.Path) {
-			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) || zzUpdate && rendered.Has(p[len(prefix):]) {
+			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) || zzNamed && rendered.Has(p[len(prefix):]) {
 				rest.Insert(p)
 			}
 		})
