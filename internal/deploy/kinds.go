@@ -194,18 +194,27 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 	}
 	cl := newClaim(id)
 	cl.cause = cause
+	if err := applyEach(ctx, c, ns, app, targets, objs, adopt, cl); err != nil {
+		return nil, cl.failed(err)
+	}
+	return cl, nil
+}
+
+// applyEach applies targets in order, for applyObjects, gathering in cl
+// what it notes.
+func applyEach(ctx context.Context, c kubernetes.Interface, ns, app string, targets []target, objs []render.Object, adopt bool, cl *claim) error {
 	var done []string // kind/name applied so far
 	for _, t := range targets {
 		// Before each write: a command stopped between two (SIGSTOP, a
 		// laptop asleep) whose lock was taken over meanwhile wrote its
 		// next object over the new holder's (a concurrency audit).
 		if err := stillHeld(ctx); err != nil {
-			return nil, fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
+			return fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
 		}
 		o, k, live, kind := t.o, t.k, t.live, t.k.kind
 		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		replicasTakenBack(o, live, cl)
 		if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
@@ -214,31 +223,31 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			// named http on 80 beside the rendered http on 8080 failed as
 			// "Duplicate value" (a GitOps audit).
 			if err := replaceWhole(ctx, c, k, ns, live, o); err != nil {
-				return nil, fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
+				return fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
 			}
 		}
 		if err := handOver(ctx, c, ns, o, live); err != nil {
-			return nil, err
+			return err
 		}
 		obj := cl.stamp(o)
 		body, err := json.Marshal(obj)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 		if err != nil {
-			return nil, fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
+			return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
 		}
 		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
-			return nil, err
+			return err
 		}
 		if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
-			return nil, err
+			return err
 		}
 		cl.applied(stored)
 		done = append(done, strings.ToLower(kind)+"/"+o.GetName())
 	}
-	return cl, nil
+	return nil
 }
 
 // target is one object to apply, with its kind and its live object (nil
