@@ -47,6 +47,8 @@ type wholeDrift struct {
 	// by is the entry to name as their writer: the last one of another
 	// manager's name, else the last under kubectl zz's; nil when none.
 	by *metav1.ManagedFieldsEntry
+	// orphaned: fields includes some no entry owns (see orphans).
+	orphaned bool
 }
 
 // found says whether the live part holds anything another writer put there.
@@ -56,6 +58,18 @@ func (d wholeDrift) found() bool { return !d.fields.Empty() }
 // zz's own manager name that is not its apply, " under kubectl zz's field
 // manager name (kubectl-zz, Update) at 10:15:30"; "" for none.
 func (d wholeDrift) writer() string {
+	w := d.named()
+	switch {
+	case !d.orphaned:
+		return w
+	case w == "":
+		return " by a writer whose managed-fields entry is gone"
+	}
+	return w + " (and by a writer whose managed-fields entry is gone)"
+}
+
+// named is writer for the fields an entry owns.
+func (d wholeDrift) named() string {
 	e := d.by
 	if e == nil || !zzManager(e.Manager) {
 		return writtenBy(e)
@@ -322,13 +336,14 @@ func wholeHeld(ctx context.Context, c kubernetes.Interface, ns string, objs []re
 		if err != nil {
 			return false
 		}
-		r, err := renderedOf(o)
+		j, err := newPartJudge(k, ns, o)
 		if err != nil {
 			return false
 		}
-		if d, err := r.strays(k.whole.path, live); err != nil || d.found() {
+		if d, err := j.drift(ctx, c, live); err != nil || d.found() || j.unjudged != nil {
 			return false
 		}
+		r := j.r
 		body, err := json.Marshal(o)
 		if err != nil {
 			return false

@@ -342,11 +342,15 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if k.whole == nil {
 		return merged, nil
 	}
-	d, r, err := contentDrift(k.whole.path, o, merged)
+	j, err := newPartJudge(k, ns, o)
+	if err != nil {
+		return nil, err
+	}
+	d, err := j.drift(ctx, c, merged)
 	if err != nil || !d.found() {
 		return merged, err
 	}
-	put, err := takenBack(r, k.whole.path, merged, d, false)
+	put, err := takenBack(j.r, k.whole.path, merged, d, false)
 	if err != nil {
 		return nil, err
 	}

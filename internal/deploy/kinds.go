@@ -33,6 +33,7 @@ import (
 // generated client satisfies it.
 type kindClient[T runtime.Object, L runtime.Object] interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
@@ -54,6 +55,9 @@ type kindOps struct {
 	// update replaces the object (resourceVersion precondition, field
 	// manager contract.ManagedBy); dryRun changes nothing.
 	update func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object, dryRun bool) (runtime.Object, error)
+	// dryCreate is what the apiserver would store for a create of obj
+	// (a server-side dry run: defaults and admission), storing nothing.
+	dryCreate func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object) (runtime.Object, error)
 	// whole is the part kubectl zz renders whole, so a field another
 	// manager adds there is drift (see takeBack); nil for the kinds where
 	// none is (content-named ConfigMaps, volume claims).
@@ -97,6 +101,9 @@ func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client fun
 				opts.DryRun = []string{metav1.DryRunAll}
 			}
 			return client(c, ns).Update(ctx, obj.(T), opts)
+		},
+		dryCreate: func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object) (runtime.Object, error) {
+			return client(c, ns).Create(ctx, obj.(T), metav1.CreateOptions{FieldManager: contract.ManagedBy, DryRun: []string{metav1.DryRunAll}})
 		},
 		delete: func(ctx context.Context, c kubernetes.Interface, ns, name string) error {
 			err := client(c, ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
@@ -321,20 +328,25 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		return live, nil
 	}
 	kind := strings.ToLower(k.kind)
-	r, err := renderedOf(want)
+	j, err := newPartJudge(k, ns, want)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if j.unjudged != nil {
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s: fields of its %s no field manager owns were not judged: %v", kind, nameOf(want), k.whole.name, j.unjudged))
+		}
+	}()
 	for conflicts, writes := 0, 0; ; {
 		m, err := metaOf(live)
 		if err != nil {
 			return nil, err
 		}
-		d, err := r.strays(k.whole.path, live)
+		d, err := j.drift(ctx, c, live)
 		if err != nil || !d.found() || writes == 2 {
 			return live, err
 		}
-		put, err := takenBack(r, k.whole.path, live, d, writes > 0)
+		put, err := takenBack(j.r, k.whole.path, live, d, writes > 0)
 		if err != nil {
 			return nil, err
 		}
