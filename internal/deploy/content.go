@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
 
@@ -325,36 +326,53 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 // would, so a mutating admission's label or imagePullPolicy is on both
 // sides and a server-side apply under kubectl zz's name is not (see
 // sameApplied). That costs one dry-run apply per such object of a deploy
-// of an unchanged spec. What cannot be read or judged counts as not held.
+// of an unchanged spec. What cannot be read or judged counts as not held
+// (logged at V(2): the deploy then applies).
 func wholeHeld(ctx context.Context, c kubernetes.Interface, ns string, objs []render.Object) bool {
+	log := klog.FromContext(ctx).WithValues("namespace", ns)
 	for _, o := range objs {
 		k, ok := kindOf(o.GetObjectKind().GroupVersionKind().Kind)
 		if !ok || k.whole == nil {
 			continue
 		}
-		live, err := k.get(ctx, c, ns, o.GetName())
+		held, err := partHeld(ctx, c, k, ns, o)
 		if err != nil {
-			return false
+			log.V(2).Info("not judged unchanged: the live object could not be judged", "kind", k.kind, "name", o.GetName(), "err", err)
 		}
-		j, err := newPartJudge(k, ns, o)
-		if err != nil {
-			return false
-		}
-		if d, err := j.drift(ctx, c, live); err != nil || d.found() || j.unjudged != nil {
-			return false
-		}
-		r := j.r
-		body, err := json.Marshal(o)
-		if err != nil {
-			return false
-		}
-		applied, err := k.apply(ctx, c, ns, o.GetName(), body, true)
-		if err != nil {
-			return false
-		}
-		if same, err := r.sameApplied(k.whole.path, applied, live); err != nil || !same {
+		if !held {
 			return false
 		}
 	}
 	return true
+}
+
+// partHeld is wholeHeld for one object o of kind k; an error says why it
+// could not be judged (not held then).
+func partHeld(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, o render.Object) (bool, error) {
+	live, err := k.get(ctx, c, ns, o.GetName())
+	if err != nil {
+		return false, err
+	}
+	j, err := newPartJudge(k, ns, o)
+	if err != nil {
+		return false, err
+	}
+	d, err := j.drift(ctx, c, live)
+	switch {
+	case err != nil:
+		return false, err
+	case j.unjudged != nil:
+		return false, j.unjudged
+	case d.found():
+		return false, nil
+	}
+	body, err := json.Marshal(o)
+	if err != nil {
+		return false, err
+	}
+	applied, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	if err != nil {
+		return false, fmt.Errorf("dry-run apply: %w", err)
+	}
+	return j.r.sameApplied(k.whole.path, applied, live)
 }

@@ -343,8 +343,13 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 			return nil, err
 		}
 		d, err := j.drift(ctx, c, live)
-		if err != nil || !d.found() || writes == 2 {
+		if err != nil || !d.found() {
 			return live, err
+		}
+		if writes == 2 {
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: they were back after two updates that removed them (a controller writes them?)",
+				kind, m.GetName(), k.whole.name, d.writer()))
+			return live, nil
 		}
 		put, err := takenBack(j.r, k.whole.path, live, d, writes > 0)
 		if err != nil {
@@ -356,7 +361,7 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 			if writes == 0 {
 				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, d.writer()))
 			}
-			live, writes = updated, writes+1
+			live, writes, conflicts = updated, writes+1, 0
 			continue
 		case apierrors.IsForbidden(err):
 			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",

@@ -168,3 +168,36 @@ func TestOrphansUnjudgedIsAWarning(t *testing.T) {
 		t.Errorf("unchanged %v; progress:\n%s", res.Unchanged, progress.String())
 	}
 }
+
+// TestTakeBackThatDoesNotHoldWarns: when what a take-back removes is back
+// after its two updates (a controller writing it again), the deploy says
+// the object keeps it, where it left without a word.
+func TestTakeBackThatDoesNotHoldWarns(t *testing.T) {
+	c := fake.NewClientset()
+	c.PrependReactor("update", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if u, ok := a.(clienttesting.UpdateActionImpl); ok && len(u.UpdateOptions.DryRun) == 0 {
+			u.GetObject().(*corev1.Service).Spec.ExternalIPs = []string{"203.0.113.7"}
+		}
+		return false, nil, nil
+	})
+	startController(t, c)
+	app := spec(t, "reg/shop:1", "")
+	deployOK(t, c, app, 0)
+	ctx := t.Context()
+	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(ctx, c, &Config{Options: o, App: app}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(progress.String(), "they were back after two updates") {
+		t.Errorf("no warning that the Service keeps externalIPs:\n%s", progress.String())
+	}
+}
