@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,16 @@ import (
 // only of the failure.
 func TestTakeBackNotesOnFailedApply(t *testing.T) {
 	c := fake.NewClientset()
+	// Armed once the app runs: the Deployment's step (its HPA read, after
+	// the Service's take-back) fails. Set before the controller starts, as
+	// the fake's reactors may not change while it reads them.
+	var armed atomic.Bool
+	c.PrependReactor("list", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if armed.Load() {
+			return true, nil, errors.New("etcdserver: request timed out")
+		}
+		return false, nil, nil
+	})
 	startController(t, c)
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 	ctx := t.Context()
@@ -29,12 +40,7 @@ func TestTakeBackNotesOnFailedApply(t *testing.T) {
 	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
 		t.Fatal(err)
 	}
-	c.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if p := a.(k8stesting.PatchActionImpl); len(p.PatchOptions.DryRun) == 0 {
-			return true, nil, errors.New("etcdserver: request timed out")
-		}
-		return false, nil, nil
-	})
+	armed.Store(true)
 	var progress strings.Builder
 	o := opts()
 	o.Progress = &progress
