@@ -254,7 +254,8 @@ func canaryEnd(ctx context.Context, c kubernetes.Interface, ns, app string, hist
 // canary in ns would change, changing nothing: the objects it would apply
 // (the canary revision's promote objects, or its stable ones) dry-run
 // applied and compared with the live ones, the canary's Deployment and
-// config shown as removed. externalDiff is KUBECTL_EXTERNAL_DIFF ("" for
+// config shown as removed; for the abort of a canary no revision records,
+// which only prunes, the removals alone. externalDiff is KUBECTL_EXTERNAL_DIFF ("" for
 // the unified diff). What the command would refuse is an error, as
 // RollbackDiff says it.
 func CanaryDiff(ctx context.Context, c kubernetes.Interface, ns, app string, promote bool, externalDiff string, out io.Writer) (bool, error) {
@@ -272,9 +273,17 @@ func CanaryDiff(ctx context.Context, c kubernetes.Interface, ns, app string, pro
 			return false, fmt.Errorf("the %s would be refused: %w", verb, err)
 		}
 	}
-	if !unrecorded {
-		objs = withRevision(objs, next(history))
+	if unrecorded {
+		// The abort of a canary no revision records only prunes (see
+		// endCanary): the objects it keeps are not applied, so their
+		// drift is not taken back and is not shown going.
+		removed, err := removedChanges(ctx, c, ns, app, objs)
+		if err != nil {
+			return false, err
+		}
+		return showChanges(ctx, removed, app, externalDiff, out)
 	}
+	objs = withRevision(objs, next(history))
 	if err := judgedForDiff(ctx, c, ns, app, objs, false, verb); err != nil {
 		return false, err
 	}

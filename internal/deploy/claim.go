@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,16 @@ func newClaim(id string) *claim {
 		id = rand.Text()
 	}
 	return &claim{id: id, templates: map[string]*corev1.PodTemplateSpec{}}
+}
+
+// failed is err with what cl noted before it (a take-back that removed
+// another writer's fields, replicas set back): the cluster changed, and the
+// wait that prints the notes does not run after a failed apply.
+func (cl *claim) failed(err error) error {
+	if len(cl.notes) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nbefore it: %s", err, strings.Join(cl.notes, "\nbefore it: "))
 }
 
 // stamp returns o as it is applied: a copy carrying the claim's token, so

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
 
@@ -47,6 +48,8 @@ type wholeDrift struct {
 	// by is the entry to name as their writer: the last one of another
 	// manager's name, else the last under kubectl zz's; nil when none.
 	by *metav1.ManagedFieldsEntry
+	// orphaned: fields includes some no entry owns (see orphans).
+	orphaned bool
 }
 
 // found says whether the live part holds anything another writer put there.
@@ -56,6 +59,18 @@ func (d wholeDrift) found() bool { return !d.fields.Empty() }
 // zz's own manager name that is not its apply, " under kubectl zz's field
 // manager name (kubectl-zz, Update) at 10:15:30"; "" for none.
 func (d wholeDrift) writer() string {
+	w := d.named()
+	switch {
+	case !d.orphaned:
+		return w
+	case w == "":
+		return " by a writer whose managed-fields entry is gone"
+	}
+	return w + " (and by a writer whose managed-fields entry is gone)"
+}
+
+// named is writer for the fields an entry owns.
+func (d wholeDrift) named() string {
 	e := d.by
 	if e == nil || !zzManager(e.Manager) {
 		return writtenBy(e)
@@ -64,7 +79,11 @@ func (d wholeDrift) writer() string {
 	if e.Time != nil {
 		at = " at " + e.Time.UTC().Format("15:04:05")
 	}
-	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s)%s", e.Manager, e.Operation, at)
+	sub := ""
+	if e.Subresource != "" {
+		sub = ", subresource " + e.Subresource
+	}
+	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s%s)%s", e.Manager, e.Operation, sub, at)
 }
 
 // rendered is the field set of want (the object as applied) and its typed
@@ -153,7 +172,7 @@ func (r *rendered) strays(path []string, live runtime.Object) (wholeDrift, error
 		d.fields = d.fields.Union(stray)
 		if zzManager(e.Manager) {
 			byZZ = later(byZZ, e)
-			if e.Operation == metav1.ManagedFieldsOperationUpdate {
+			if e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == "" {
 				d.zzUpdate = d.zzUpdate.Union(stray)
 			}
 		} else {
@@ -242,9 +261,12 @@ func prefixed(path []string, s *fieldpath.Set) *fieldpath.Set {
 
 // isZZApply says whether e is kubectl zz's own server-side apply: the
 // apply each deploy makes replaces its field set, so a field only it owned
-// and the rendered object lacks is gone after the apply.
+// and the rendered object lacks is gone after the apply. An entry's
+// identity is its manager, operation and subresource: an entry under the
+// same name and operation for a subresource (status) is one no apply of
+// the object replaces, and an Update may send it in managedFields.
 func isZZApply(e *metav1.ManagedFieldsEntry) bool {
-	return e.Manager == contract.ManagedBy && e.Operation == metav1.ManagedFieldsOperationApply
+	return e.Manager == contract.ManagedBy && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == ""
 }
 
 // outside is s less the paths that hold rendered fields below them: an
@@ -304,35 +326,53 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 // would, so a mutating admission's label or imagePullPolicy is on both
 // sides and a server-side apply under kubectl zz's name is not (see
 // sameApplied). That costs one dry-run apply per such object of a deploy
-// of an unchanged spec. What cannot be read or judged counts as not held.
+// of an unchanged spec. What cannot be read or judged counts as not held
+// (logged at V(2): the deploy then applies).
 func wholeHeld(ctx context.Context, c kubernetes.Interface, ns string, objs []render.Object) bool {
+	log := klog.FromContext(ctx).WithValues("namespace", ns)
 	for _, o := range objs {
 		k, ok := kindOf(o.GetObjectKind().GroupVersionKind().Kind)
 		if !ok || k.whole == nil {
 			continue
 		}
-		live, err := k.get(ctx, c, ns, o.GetName())
+		held, err := partHeld(ctx, c, k, ns, o)
 		if err != nil {
-			return false
+			log.V(2).Info("not judged unchanged: the live object could not be judged", "kind", k.kind, "name", o.GetName(), "err", err)
 		}
-		r, err := renderedOf(o)
-		if err != nil {
-			return false
-		}
-		if d, err := r.strays(k.whole.path, live); err != nil || d.found() {
-			return false
-		}
-		body, err := json.Marshal(o)
-		if err != nil {
-			return false
-		}
-		applied, err := k.apply(ctx, c, ns, o.GetName(), body, true)
-		if err != nil {
-			return false
-		}
-		if same, err := r.sameApplied(k.whole.path, applied, live); err != nil || !same {
+		if !held {
 			return false
 		}
 	}
 	return true
+}
+
+// partHeld is wholeHeld for one object o of kind k; an error says why it
+// could not be judged (not held then).
+func partHeld(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, o render.Object) (bool, error) {
+	live, err := k.get(ctx, c, ns, o.GetName())
+	if err != nil {
+		return false, err
+	}
+	j, err := newPartJudge(k, ns, o)
+	if err != nil {
+		return false, err
+	}
+	d, err := j.drift(ctx, c, live)
+	switch {
+	case err != nil:
+		return false, err
+	case j.unjudged != nil:
+		return false, j.unjudged
+	case d.found():
+		return false, nil
+	}
+	body, err := json.Marshal(o)
+	if err != nil {
+		return false, err
+	}
+	applied, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	if err != nil {
+		return false, fmt.Errorf("dry-run apply: %w", err)
+	}
+	return j.r.sameApplied(k.whole.path, applied, live)
 }

@@ -143,6 +143,13 @@ func TestContentDrift(t *testing.T) {
 		{name: "externalIPs under kubectl zz's name", want: svc,
 			live:    func() runtime.Object { s := svc.DeepCopy(); s.Spec.ExternalIPs = []string{"203.0.113.7"}; return s },
 			entries: []metav1.ManagedFieldsEntry{entry(contract.ManagedBy, edit, extIPs)}, writer: " under kubectl zz's field manager name (kubectl-zz, Update) at 10:15:30"},
+		{name: "externalIPs under a kubectl-zz apply entry for the status subresource (forged by an update)", want: svc,
+			live: func() runtime.Object { s := svc.DeepCopy(); s.Spec.ExternalIPs = []string{"203.0.113.7"}; return s },
+			entries: []metav1.ManagedFieldsEntry{func() metav1.ManagedFieldsEntry {
+				e := entry(contract.ManagedBy, apply, extIPs)
+				e.Subresource = "status"
+				return e
+			}()}, writer: " under kubectl zz's field manager name (kubectl-zz, Apply, subresource status) at 10:15:30"},
 		{name: "allocated cluster IP and node port, even pinned by hand", want: svc,
 			live: func() runtime.Object {
 				s := svc.DeepCopy()
@@ -203,6 +210,7 @@ func TestDisown(t *testing.T) {
 		update(contract.ManagedBy, `{"f:spec":{"f:externalIPs":{},"f:type":{}}}`),
 		update("kubectl-edit", `{"f:metadata":{"f:annotations":{"f:a":{}}},"f:spec":{"f:sessionAffinity":{}}}`),
 		update("kubectl-patch", `{"f:spec":{"f:externalIPs":{}}}`),
+		{Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply, Subresource: "status", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:externalIPs":{},"f:type":{}}}`)},
 	}
 	if err := disown(svc, []string{"spec"}, r.under([]string{"spec"})); err != nil {
 		t.Fatal(err)
@@ -215,6 +223,7 @@ func TestDisown(t *testing.T) {
 		`kubectl-zz/Apply {"f:spec":{"f:type":{}}}`,
 		`kubectl-zz/Update {"f:spec":{"f:type":{}}}`,
 		`kubectl-edit/Update {"f:metadata":{"f:annotations":{"f:a":{}}}}`,
+		`kubectl-zz/Apply {"f:spec":{"f:type":{}}}`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("managed fields after disown:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -137,6 +137,36 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 		}
 		return true, obj, json.Unmarshal(p.GetPatch(), obj)
 	})
+	// A dry-run update or create stores nothing either (the fake's tracker
+	// ignores DryRun): it answers with the object sent, or what a test's
+	// own reactor makes of it (the apiserver's defaults).
+	dryRun := func(a clienttesting.Action) (bool, runtime.Object, error) {
+		var obj runtime.Object
+		switch a := a.(type) {
+		case clienttesting.UpdateActionImpl:
+			if len(a.UpdateOptions.DryRun) == 0 {
+				return false, nil, nil
+			}
+			obj = a.GetObject()
+		case clienttesting.CreateActionImpl:
+			if len(a.CreateOptions.DryRun) == 0 {
+				return false, nil, nil
+			}
+			obj = a.GetObject()
+		default:
+			return false, nil, nil
+		}
+		for _, r := range prior {
+			if r.Handles(a) {
+				if handled, obj, err := r.React(a); handled {
+					return handled, obj, err
+				}
+			}
+		}
+		return true, obj.DeepCopyObject(), nil
+	}
+	c.PrependReactor("update", "*", dryRun)
+	c.PrependReactor("create", "*", dryRun)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })

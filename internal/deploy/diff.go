@@ -84,10 +84,8 @@ func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConf
 // diffObjects compares objs, dry-run applied, with the live objects of app,
 // and shows the app's other objects as removed.
 func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, externalDiff string, out io.Writer) (bool, error) {
-	want := map[string]bool{}
 	var changes []objChange
 	for _, o := range objs {
-		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
 		// A first deploy starts at its HPA's minimum (startAtHPAMin): so
 		// does the diff, where it showed the apiserver's default 1.
 		if d, ok := o.(*appsv1.Deployment); ok && d.Spec.Replicas == nil {
@@ -105,27 +103,48 @@ func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, ob
 		}
 		changes = append(changes, ch)
 	}
-	extra, err := extraObjects(ctx, c, ns, app, want)
+	removed, err := removedChanges(ctx, c, ns, app, objs)
 	if err != nil {
 		return false, err
 	}
+	return showChanges(ctx, append(changes, removed...), app, externalDiff, out)
+}
+
+// removedChanges shows app's live objects that objs lacks as removed (what
+// prune deletes).
+func removedChanges(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object) ([]objChange, error) {
+	want := map[string]bool{}
+	for _, o := range objs {
+		want[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
+	}
+	extra, err := extraObjects(ctx, c, ns, app, want)
+	if err != nil {
+		return nil, err
+	}
+	var changes []objChange
 	for _, e := range extra {
 		live, err := e.ops.get(ctx, c, ns, e.name)
 		if apierrors.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			return false, err
+			return nil, err
 		}
 		gvks, _, err := scheme.Scheme.ObjectKinds(live)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		ch, err := newChange(gvks[0], ns, e.name, live, nil)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		changes = append(changes, ch)
 	}
+	return changes, nil
+}
+
+// showChanges writes changes to out, through externalDiff when set, and
+// says whether any object changes.
+func showChanges(ctx context.Context, changes []objChange, app, externalDiff string, out io.Writer) (bool, error) {
 	if externalDiff != "" {
 		return runExternalDiff(ctx, externalDiff, changes, out)
 	}
@@ -323,11 +342,15 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if k.whole == nil {
 		return merged, nil
 	}
-	d, r, err := contentDrift(k.whole.path, o, merged)
+	j, err := newPartJudge(k, ns, o)
+	if err != nil {
+		return nil, err
+	}
+	d, err := j.drift(ctx, c, merged)
 	if err != nil || !d.found() {
 		return merged, err
 	}
-	put, err := takenBack(r, k.whole.path, merged, d, false)
+	put, err := takenBack(j.r, k.whole.path, merged, d, false)
 	if err != nil {
 		return nil, err
 	}

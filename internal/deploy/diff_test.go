@@ -1,12 +1,15 @@
 package deploy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -110,4 +113,47 @@ func TestPairConfig(t *testing.T) {
 	if got := pairConfig([]objChange{neu, foreign}, "shop"); len(got) != 2 {
 		t.Errorf("another app's ConfigMap was paired: %+v", got)
 	}
+}
+
+// TestDiffOfTakeBackStoresNothing: deploy --diff of a drifted app previews
+// the take-back with a dry-run update, which stores nothing (the test
+// clientset answers dry-run updates as the apiserver does): the env var is
+// still there after the diff, and the deploy that follows removes it and
+// says so. Before, the fake stored the dry-run update and the deploy found
+// the drift already gone.
+func TestDiffOfTakeBackStoresNothing(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	app := spec(t, "reg/shop:1", "")
+	deployOK(t, c, app, 0)
+	d := deployment(t, c, "shop")
+	d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "HOTFIX", Value: "1"})
+	if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	changed, err := Diff(t.Context(), c, &Config{Options: opts(), App: app}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !changed || !strings.Contains(out.String(), "HOTFIX") {
+		t.Errorf("deploy --diff (changed %v) does not show HOTFIX going:\n%s", changed, out.String())
+	}
+	if !hasEnv(deployment(t, c, "shop"), "HOTFIX") {
+		t.Fatal("deploy --diff removed HOTFIX from the live Deployment")
+	}
+	var progress strings.Builder
+	o := opts()
+	o.Progress = &progress
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil {
+		t.Fatal(err)
+	}
+	if hasEnv(deployment(t, c, "shop"), "HOTFIX") || !strings.Contains(progress.String(), "deployment shop: removed") {
+		t.Errorf("the deploy after the diff did not take HOTFIX back:\n%s", progress.String())
+	}
+}
+
+// hasEnv says whether d's first container has an env var name.
+func hasEnv(d *appsv1.Deployment, name string) bool {
+	return slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == name })
 }

@@ -33,6 +33,7 @@ import (
 // generated client satisfies it.
 type kindClient[T runtime.Object, L runtime.Object] interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
 	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
@@ -54,6 +55,9 @@ type kindOps struct {
 	// update replaces the object (resourceVersion precondition, field
 	// manager contract.ManagedBy); dryRun changes nothing.
 	update func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object, dryRun bool) (runtime.Object, error)
+	// dryCreate is what the apiserver would store for a create of obj
+	// (a server-side dry run: defaults and admission), storing nothing.
+	dryCreate func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object) (runtime.Object, error)
 	// whole is the part kubectl zz renders whole, so a field another
 	// manager adds there is drift (see takeBack); nil for the kinds where
 	// none is (content-named ConfigMaps, volume claims).
@@ -97,6 +101,9 @@ func ops[T runtime.Object, L runtime.Object](kind string, prune bool, client fun
 				opts.DryRun = []string{metav1.DryRunAll}
 			}
 			return client(c, ns).Update(ctx, obj.(T), opts)
+		},
+		dryCreate: func(ctx context.Context, c kubernetes.Interface, ns string, obj runtime.Object) (runtime.Object, error) {
+			return client(c, ns).Create(ctx, obj.(T), metav1.CreateOptions{FieldManager: contract.ManagedBy, DryRun: []string{metav1.DryRunAll}})
 		},
 		delete: func(ctx context.Context, c kubernetes.Interface, ns, name string) error {
 			err := client(c, ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
@@ -194,18 +201,27 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 	}
 	cl := newClaim(id)
 	cl.cause = cause
+	if err := applyEach(ctx, c, ns, app, targets, objs, adopt, cl); err != nil {
+		return nil, cl.failed(err)
+	}
+	return cl, nil
+}
+
+// applyEach applies targets in order, for applyObjects, gathering in cl
+// what it notes.
+func applyEach(ctx context.Context, c kubernetes.Interface, ns, app string, targets []target, objs []render.Object, adopt bool, cl *claim) error {
 	var done []string // kind/name applied so far
 	for _, t := range targets {
 		// Before each write: a command stopped between two (SIGSTOP, a
 		// laptop asleep) whose lock was taken over meanwhile wrote its
 		// next object over the new holder's (a concurrency audit).
 		if err := stillHeld(ctx); err != nil {
-			return nil, fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
+			return fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
 		}
 		o, k, live, kind := t.o, t.k, t.live, t.k.kind
 		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		replicasTakenBack(o, live, cl)
 		if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
@@ -214,31 +230,31 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			// named http on 80 beside the rendered http on 8080 failed as
 			// "Duplicate value" (a GitOps audit).
 			if err := replaceWhole(ctx, c, k, ns, live, o); err != nil {
-				return nil, fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
+				return fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
 			}
 		}
 		if err := handOver(ctx, c, ns, o, live); err != nil {
-			return nil, err
+			return err
 		}
 		obj := cl.stamp(o)
 		body, err := json.Marshal(obj)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 		if err != nil {
-			return nil, fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
+			return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
 		}
 		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
-			return nil, err
+			return err
 		}
 		if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
-			return nil, err
+			return err
 		}
 		cl.applied(stored)
 		done = append(done, strings.ToLower(kind)+"/"+o.GetName())
 	}
-	return cl, nil
+	return nil
 }
 
 // target is one object to apply, with its kind and its live object (nil
@@ -312,20 +328,30 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		return live, nil
 	}
 	kind := strings.ToLower(k.kind)
-	r, err := renderedOf(want)
+	j, err := newPartJudge(k, ns, want)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if j.unjudged != nil {
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s: fields of its %s no field manager owns were not judged: %v", kind, nameOf(want), k.whole.name, j.unjudged))
+		}
+	}()
 	for conflicts, writes := 0, 0; ; {
 		m, err := metaOf(live)
 		if err != nil {
 			return nil, err
 		}
-		d, err := r.strays(k.whole.path, live)
-		if err != nil || !d.found() || writes == 2 {
+		d, err := j.drift(ctx, c, live)
+		if err != nil || !d.found() {
 			return live, err
 		}
-		put, err := takenBack(r, k.whole.path, live, d, writes > 0)
+		if writes == 2 {
+			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: they were back after two updates that removed them (a controller writes them?)",
+				kind, m.GetName(), k.whole.name, d.writer()))
+			return live, nil
+		}
+		put, err := takenBack(j.r, k.whole.path, live, d, writes > 0)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +361,7 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 			if writes == 0 {
 				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, d.writer()))
 			}
-			live, writes = updated, writes+1
+			live, writes, conflicts = updated, writes+1, 0
 			continue
 		case apierrors.IsForbidden(err):
 			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",
@@ -385,7 +411,10 @@ func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, ag
 // kubectl apply before an adopt) stayed the other tool's, and read as drift
 // at every deploy (an app-developer audit). The apiserver keeps the managed
 // fields an update sends, as kubectl's client-side-apply upgrade relies on.
-// kubectl zz's own apply entries are kept: each apply replaces their set.
+// kubectl zz's own apply entry (isZZApply: no subresource) is kept whole:
+// each apply replaces its set. Any other entry under a kubectl zz name (an
+// update, the handover's apply, an apply entry for a subresource an update
+// forged) keeps only rendered fields there.
 func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -398,14 +427,14 @@ func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		zzUpdate := zzManager(e.Manager) && e.Operation == metav1.ManagedFieldsOperationUpdate
-		if zzManager(e.Manager) && !zzUpdate || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
+		zzNamed := zzManager(e.Manager) && !isZZApply(&e)
+		if isZZApply(&e) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
 		rest := fieldpath.NewSet()
 		s.Iterate(func(p fieldpath.Path) {
-			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) || zzUpdate && rendered.Has(p[len(prefix):]) {
+			if len(p) < len(prefix) || !p[:len(prefix)].Equals(prefix) || zzNamed && rendered.Has(p[len(prefix):]) {
 				rest.Insert(p)
 			}
 		})

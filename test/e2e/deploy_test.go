@@ -585,6 +585,54 @@ func TestConcurrentDeploy(t *testing.T) {
 		t.Errorf("status after deploy v5: %v\n%s", err, out)
 	}
 	underZZName(t, ns, dev, shopSpec(t, "5.0", "five", 8080, ""))
+	orphanedInTwoUpdates(t, ns, dev, shopSpec(t, "5.0", "five", 8080, ""))
+}
+
+// orphanedInTwoUpdates: a namespace editor makes the Service's externalIPs
+// owned by no managed-fields entry in two updates: a patch that writes
+// them, then a patch of managedFields without that write's entry (the
+// apiserver keeps the entries an update sends). No entry owns them, the
+// rendered Service lacks them, and a dry-run create of it does not hold
+// them (not a default): the next deploy of the same spec takes them back
+// and says so; the one after says unchanged.
+func orphanedInTwoUpdates(t *testing.T, ns string, dev identity, file string) {
+	t.Helper()
+	ctx := t.Context()
+	if out, err := kubectlAs(ctx, dev, "-n", ns, "patch", "service", "shop", "--field-manager=tenant", "-p", `{"spec":{"externalIPs":["203.0.113.9"]}}`); err != nil {
+		t.Fatalf("kubectl patch as the namespace's editor: %v\n%s", err, out)
+	}
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := slices.DeleteFunc(svc.ManagedFields, func(e metav1.ManagedFieldsEntry) bool { return e.Manager == "tenant" })
+	patch, err := json.Marshal([]map[string]any{{"op": "replace", "path": "/metadata/managedFields", "value": kept}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kubectlAs(ctx, dev, "-n", ns, "patch", "service", "shop", "--field-manager=tenant", "--type=json", "-p", string(patch)); err != nil {
+		t.Fatalf("kubectl patch of managedFields as the namespace's editor: %v\n%s", err, out)
+	}
+	if svc, err = cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil || len(svc.Spec.ExternalIPs) == 0 {
+		t.Fatalf("the Service after the two updates: %v, %+v", err, svc.Spec)
+	}
+	for _, e := range svc.ManagedFields {
+		if strings.Contains(string(e.FieldsV1.Raw), "externalIPs") {
+			t.Fatalf("externalIPs still owned by %s (%s): the apiserver did not keep the entries sent", e.Manager, e.Operation)
+		}
+	}
+	out, errOut, err := zz(t, ns, "deploy", "-f", file, "--timeout", "60s")
+	if err != nil || strings.Contains(out, "unchanged") ||
+		!strings.Contains(errOut, "service shop: removed from its spec what was written by a writer whose managed-fields entry is gone") {
+		t.Fatalf("deploy after externalIPs owned by no entry: %v\n%s%s", err, out, errOut)
+	}
+	if svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil || len(svc.Spec.ExternalIPs) != 0 || svc.Spec.ClusterIP == "" {
+		t.Errorf("the Service after the deploy: %v, %+v", err, svc.Spec)
+	}
+	t.Logf("deploy after externalIPs owned by no entry:\n%s%s", out, errOut)
+	if out, errOut, err = zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil || !strings.Contains(out, "unchanged") || strings.Contains(errOut, "removed from") {
+		t.Errorf("the deploy after: %v\n%s%s", err, out, errOut)
+	}
 }
 
 // underZZName: a namespace editor who writes under kubectl zz's own field

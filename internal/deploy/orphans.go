@@ -1,0 +1,155 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+)
+
+// partJudge judges the live objects of one rendered object (want, of kind
+// k, in ns) in the part kubectl zz renders whole: the fields entries other
+// than kubectl zz's apply own (strays), and the fields no entry owns that
+// neither want nor the apiserver's defaults hold (orphans).
+type partJudge struct {
+	k    kindOps
+	ns   string
+	want runtime.Object
+	r    *rendered
+	// created is the part's field set in a dry-run create of want, once
+	// asked (nil before).
+	created *fieldpath.Set
+	// unjudged is why the orphans could not be judged (the dry-run create
+	// failed: a quota, a webhook that refuses dry runs); nil when they were
+	// or there were none. They are then left alone.
+	unjudged error
+}
+
+// newPartJudge is a judge of k's live objects against want.
+func newPartJudge(k kindOps, ns string, want runtime.Object) (*partJudge, error) {
+	r, err := renderedOf(want)
+	if err != nil {
+		return nil, err
+	}
+	return &partJudge{k: k, ns: ns, want: want, r: r}, nil
+}
+
+// drift is strays, with the orphans added (owned by no entry: d.orphaned).
+func (j *partJudge) drift(ctx context.Context, c kubernetes.Interface, live runtime.Object) (wholeDrift, error) {
+	d, err := j.r.strays(j.k.whole.path, live)
+	if err != nil {
+		return d, err
+	}
+	o, err := j.orphans(ctx, c, live)
+	if err != nil {
+		j.unjudged = err
+		return d, nil
+	}
+	if !o.Empty() {
+		d.fields, d.orphaned = d.fields.Union(o), true
+	}
+	return d, nil
+}
+
+// orphans is what live holds in its part that no managed-fields entry
+// owns, want does not render, the apiserver does not allocate, and a
+// create of want would not hold. A field owned by no entry is what the
+// apiserver defaults or a mutating admission adds, or what a writer left
+// there and then dropped its entry from managedFields (an update may send
+// them: write externalIPs, then send the entries without that write's).
+// What a create would hold is asked of the apiserver, a server-side dry-run
+// create of want under a generated name (so it never collides), through
+// defaulting and admission as a real one; only when there is such a field
+// (a Deployment's pod template always has defaulted ones), and once per
+// judge.
+func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live runtime.Object) (*fieldpath.Set, error) {
+	path := j.k.whole.path
+	cand, err := j.r.unowned(path, live)
+	if err != nil || cand.Empty() || j.unjudged != nil {
+		return fieldpath.NewSet(), err
+	}
+	if j.created == nil {
+		created, err := j.k.dryCreate(ctx, c, j.ns, forDryCreate(j.want))
+		if err != nil {
+			return nil, fmt.Errorf("ask the apiserver what a create of %s %s holds (a dry run): %w", j.k.kind, nameOf(j.want), err)
+		}
+		set, err := j.r.fieldsOf(created, path)
+		if err != nil {
+			return nil, err
+		}
+		j.created = set
+	}
+	return cand.Difference(j.created), nil
+}
+
+// unowned is what live holds in its part at path (relative to it) that no
+// managed-fields entry owns, r does not render and the apiserver does not
+// allocate.
+func (r *rendered) unowned(path []string, live runtime.Object) (*fieldpath.Set, error) {
+	m, err := metaOf(live)
+	if err != nil {
+		return nil, err
+	}
+	held, err := r.fieldsOf(live, path)
+	if err != nil {
+		return nil, err
+	}
+	entries := m.GetManagedFields()
+	for i := range entries {
+		held = held.Difference(fieldsUnder(&entries[i], path))
+	}
+	return notAllocated(held.Difference(r.under(path))), nil
+}
+
+// fieldsOf is the field set of obj (of r's kind) under path, relative to it.
+func (r *rendered) fieldsOf(obj runtime.Object, path []string) (*fieldpath.Set, error) {
+	tv, err := r.typed(obj)
+	if err != nil {
+		return nil, err
+	}
+	s, err := tv.ToFieldSet()
+	if err != nil {
+		return nil, fmt.Errorf("read the fields of %s %s: %w", r.gvk.Kind, nameOf(obj), err)
+	}
+	for i := range path {
+		s = s.WithPrefix(fieldpath.PathElement{FieldName: &path[i]})
+	}
+	return s, nil
+}
+
+// forDryCreate is a copy of want to dry-run create: no name (a generated
+// one, so it never collides with the live object), and for a Service none
+// of the addresses and ports the apiserver allocates (a pinned node port
+// or cluster IP is the live Service's), its type and ports kept so the
+// defaults are a Service's of that type.
+func forDryCreate(want runtime.Object) runtime.Object {
+	obj := want.DeepCopyObject()
+	if m, err := metaOf(obj); err == nil {
+		m.SetGenerateName(m.GetName() + "-")
+		m.SetName("")
+		m.SetResourceVersion("")
+		m.SetUID("")
+		m.SetManagedFields(nil)
+	}
+	if s, ok := obj.(*corev1.Service); ok {
+		if s.Spec.ClusterIP != corev1.ClusterIPNone {
+			s.Spec.ClusterIP, s.Spec.ClusterIPs = "", nil
+		}
+		s.Spec.HealthCheckNodePort = 0
+		for i := range s.Spec.Ports {
+			s.Spec.Ports[i].NodePort = 0
+		}
+	}
+	return obj
+}
+
+// nameOf is obj's name, or "" when it has no metadata.
+func nameOf(obj runtime.Object) string {
+	if m, err := metaOf(obj); err == nil {
+		return m.GetName()
+	}
+	return ""
+}
