@@ -76,6 +76,14 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 			b.Decider.GPU.DeletePod(pod.UID)
 			return err
 		}
+		if b.boundAnyway(pod, args.Node) {
+			// The Binding landed though its answer did not (a timeout):
+			// the pod holds its cards there, and giving them back would
+			// let the next pod overfill them.
+			logger.Info("Bind answered with an error but the pod is bound; keeping its cards", "err", err)
+			b.Decider.Usage.Assume(pod, args.Node, b.Now())
+			return nil
+		}
 		// Leave no stale choice on a pod that goes back to the queue; if
 		// this clear fails, the cache retries it until it lands.
 		b.Decider.GPU.Release(pod.UID)
@@ -91,6 +99,17 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 	b.Decider.Usage.Assume(pod, args.Node, b.Now())
 	logger.V(2).Info("Bound GPU pod", "cards", a.Indexes, "memMiB", a.MemMiB)
 	return nil
+}
+
+// boundAnyway says whether pod, read again from the apiserver (not the
+// cache, which may not have seen it yet), is bound to node: a Binding whose
+// answer was lost (a timeout) may have landed. Unknown (the read fails)
+// counts as not bound, as before this check.
+func (b *Binder) boundAnyway(pod *corev1.Pod, node string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	live, err := b.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	return err == nil && live.UID == pod.UID && live.Spec.NodeName == node
 }
 
 // bind creates the pod's Binding to node.

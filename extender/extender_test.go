@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -352,6 +353,43 @@ func TestBindConcurrent(t *testing.T) {
 	for card, used := range perCard {
 		if used > 16000 {
 			t.Errorf("card %s holds %d MiB > 16000", card, used)
+		}
+	}
+}
+
+// TestBindLandedDespiteAnError: a Binding that lands but answers with an
+// error (a timeout) keeps the pod's cards: given back, the next pod would
+// overfill them (an e2e burst on a loaded machine did); one that did not
+// land gives them back.
+func TestBindLandedDespiteAnError(t *testing.T) {
+	for _, landed := range []bool{true, false} {
+		p := gpuPod("p", "10000Mi", 0)
+		e := newEnv(t, []*corev1.Node{gpuNode("n", 16000)}, p)
+		e.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.GetSubresource() != "binding" {
+				return false, nil, nil
+			}
+			if landed {
+				live, err := e.client.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), "ns", "p")
+				if err != nil {
+					return true, nil, err
+				}
+				pod := live.(*corev1.Pod).DeepCopy()
+				pod.Spec.NodeName = "n"
+				if err := e.client.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"), pod, "ns"); err != nil {
+					return true, nil, err
+				}
+			}
+			return true, nil, apierrors.NewTimeoutError("request did not complete within requested timeout", 0)
+		})
+		var res extenderv1.ExtenderBindingResult
+		e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: "p", PodNamespace: "ns", PodUID: p.UID, Node: "n"}, &res)
+		cs, _ := e.ledger.Cards("n")
+		switch {
+		case landed && (res.Error != "" || cs[0].UsedMiB != 10000):
+			t.Errorf("a Binding that landed: error %q, card holds %d MiB; want none and 10000", res.Error, cs[0].UsedMiB)
+		case !landed && (res.Error == "" || cs[0].UsedMiB != 0):
+			t.Errorf("a Binding that did not land: error %q, card holds %d MiB; want the error and 0", res.Error, cs[0].UsedMiB)
 		}
 	}
 }

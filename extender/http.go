@@ -257,7 +257,11 @@ func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 		err = errBadArgs
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	// Not cancelled with the request: kube-scheduler hanging up at its
+	// httpTimeout must not cut the bind between the card choice and the
+	// Binding, where the pod could be bound with its cards given back (an
+	// e2e burst on a loaded machine saw cards overfilled that way).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
 	res := &extenderv1.ExtenderBindingResult{}
 	if err = h.Binder.Bind(ctx, &args); err != nil {
