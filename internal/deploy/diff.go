@@ -264,11 +264,16 @@ func runExternalDiff(ctx context.Context, program string, changes []objChange, o
 		}
 	}
 	for _, ch := range changes {
-		if err := os.WriteFile(filepath.Join(live, ch.file()), []byte(ch.before), 0o600); err != nil {
-			return false, err
-		}
-		if err := os.WriteFile(filepath.Join(merged, ch.file()), []byte(ch.after), 0o600); err != nil {
-			return false, err
+		// An absent side has no file, as kubectl diff writes them (its
+		// default program is diff -u -N): an empty file read as an object
+		// emptied, where the object is created or deleted (a code review).
+		for _, side := range []struct{ dir, text string }{{live, ch.before}, {merged, ch.after}} {
+			if side.text == "" {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(side.dir, ch.file()), []byte(side.text), 0o600); err != nil {
+				return false, err
+			}
 		}
 	}
 	cmd := exec.CommandContext(ctx, args[0], append(args[1:], live, merged)...)

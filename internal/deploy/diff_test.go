@@ -68,6 +68,9 @@ func TestExternalDiff(t *testing.T) {
 		{name: "equal", program: "diff -u -N", changes: same},
 		{name: "different", program: "diff -u -N", changes: changed, differ: true, want: "+image: a:2"},
 		{name: "file names", program: "diff -r", changes: changed, differ: true, want: "/LIVE/apps.v1.Deployment.team-a.shop"},
+		// As kubectl diff: a created object has no file in LIVE, a deleted one none in MERGED.
+		{name: "created", program: "diff -r", changes: []objChange{{gvk: svc, ns: ns, name: "new", after: "a: 1\n"}}, differ: true, want: "/MERGED: v1.Service.team-a.new"},
+		{name: "deleted", program: "diff -r", changes: []objChange{{gvk: svc, ns: ns, name: "old", before: "a: 1\n"}}, differ: true, want: "/LIVE: v1.Service.team-a.old"},
 		{name: "missing program", program: "no-such-diff-program", changes: changed, wantErr: true, want: "no-such-diff-program"},
 	}
 	for _, tt := range tests {
