@@ -204,15 +204,19 @@ var allocatedFields = map[string]bool{
 // written says whether s holds a field other than an allocated one.
 func written(s *fieldpath.Set) bool {
 	found := false
-	s.Leaves().Iterate(func(p fieldpath.Path) {
-		for _, el := range p {
-			if el.FieldName != nil && allocatedFields[*el.FieldName] {
-				return
-			}
-		}
-		found = true
-	})
+	s.Leaves().Iterate(func(p fieldpath.Path) { found = found || !allocated(p) })
 	return found
+}
+
+// allocated says whether p is in a field the apiserver allocates
+// (allocatedFields), or below one.
+func allocated(p fieldpath.Path) bool {
+	for _, el := range p {
+		if el.FieldName != nil && allocatedFields[*el.FieldName] {
+			return true
+		}
+	}
+	return false
 }
 
 // later is whichever of two managed fields entries was written last: e

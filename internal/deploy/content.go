@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -123,7 +124,7 @@ func (r *rendered) typed(obj runtime.Object) (*typed.TypedValue, error) {
 	tv, err := typeConverter().ObjectToTyped(obj, typed.AllowDuplicates)
 	if err != nil {
 		name := ""
-		if m, err := metaOf(obj); err == nil {
+		if m, err := meta.Accessor(obj); err == nil {
 			name = " " + m.GetName()
 		}
 		return nil, fmt.Errorf("read the live %s%s: %w", r.gvk.Kind, name, err)
@@ -152,7 +153,7 @@ func contentDrift(path []string, want, live runtime.Object) (wholeDrift, *render
 // are not judged here: right after kubectl zz's forced apply, which set
 // every rendered field, a value that differs is admission's.
 func (r *rendered) strays(path []string, live runtime.Object) (wholeDrift, error) {
-	m, err := metaOf(live)
+	m, err := meta.Accessor(live)
 	if err != nil {
 		return wholeDrift{}, err
 	}
@@ -218,7 +219,7 @@ func (r *rendered) without(live runtime.Object, path []string, fields *fieldpath
 // changed a rendered value (the image) or added a field under that entry
 // (a Service's externalIPs) differs, since the real apply replaces it.
 func (r *rendered) sameApplied(path []string, applied, live runtime.Object) (bool, error) {
-	m, err := metaOf(live)
+	m, err := meta.Accessor(live)
 	if err != nil {
 		return false, err
 	}
@@ -298,23 +299,11 @@ func holdsBelow(s *fieldpath.Set, p fieldpath.Path) bool {
 func notAllocated(s *fieldpath.Set) *fieldpath.Set {
 	out := fieldpath.NewSet()
 	s.Iterate(func(p fieldpath.Path) {
-		for _, el := range p {
-			if el.FieldName != nil && allocatedFields[*el.FieldName] {
-				return
-			}
+		if !allocated(p) {
+			out.Insert(p)
 		}
-		out.Insert(p)
 	})
 	return out
-}
-
-// metaOf is obj's metadata.
-func metaOf(obj runtime.Object) (metav1.Object, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, fmt.Errorf("%T has no object metadata", obj)
-	}
-	return m, nil
 }
 
 // wholeHeld says whether the live objects of objs (a revision's) hold, in

@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -362,7 +363,7 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	// Without a resourceVersion precondition: nothing is written, and a
 	// Deployment rolling out (its controller writes its status) changed
 	// since the dry-run apply read it.
-	if m, err := metaOf(put); err == nil {
+	if m, err := meta.Accessor(put); err == nil {
 		m.SetResourceVersion("")
 	}
 	return k.update(ctx, c, ns, put, true)

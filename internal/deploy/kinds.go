@@ -338,7 +338,7 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		}
 	}()
 	for conflicts, writes := 0, 0; ; {
-		m, err := metaOf(live)
+		m, err := meta.Accessor(live)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -89,7 +90,7 @@ func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live ru
 // managed-fields entry owns, r does not render and the apiserver does not
 // allocate.
 func (r *rendered) unowned(path []string, live runtime.Object) (*fieldpath.Set, error) {
-	m, err := metaOf(live)
+	m, err := meta.Accessor(live)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +128,7 @@ func (r *rendered) fieldsOf(obj runtime.Object, path []string) (*fieldpath.Set, 
 // defaults are a Service's of that type.
 func forDryCreate(want runtime.Object) runtime.Object {
 	obj := want.DeepCopyObject()
-	if m, err := metaOf(obj); err == nil {
+	if m, err := meta.Accessor(obj); err == nil {
 		m.SetGenerateName(m.GetName() + "-")
 		m.SetName("")
 		m.SetResourceVersion("")
@@ -148,7 +149,7 @@ func forDryCreate(want runtime.Object) runtime.Object {
 
 // nameOf is obj's name, or "" when it has no metadata.
 func nameOf(obj runtime.Object) string {
-	if m, err := metaOf(obj); err == nil {
+	if m, err := meta.Accessor(obj); err == nil {
 		return m.GetName()
 	}
 	return ""
