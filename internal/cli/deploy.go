@@ -118,7 +118,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	o.addFlags(fl)
 	o.addWaitFlag(fl)
 	fl.BoolVar(&o.RollbackOnFailure, "rollback-on-failure", false, "Restore the last good revision if the rollout fails")
-	fl.StringVar(&o.ChangeCause, "change-cause", "", "Why, recorded with the revision (default: the version)")
+	fl.StringVar(&o.ChangeCause, "change-cause", "", "Why, recorded with the revision as history's CHANGE-CAUSE (default: deploy VERSION and the spec fields changed)")
 	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"java", "web", "rpc", "worker"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(resultFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml", "json")
@@ -370,7 +370,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 // differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
 	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
-		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug,
+		// Adopt as the deploy would: the preview of --adopt shows the
+		// take-over, where it refused objects another tool made (a docs audit).
+		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 		return deploy.Diff(cmd.Context(), t.client, cfg, out)
 	})

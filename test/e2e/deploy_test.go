@@ -809,6 +809,15 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, helm, metav1.CreateOptions{FieldManager: "helm"}); err != nil {
 		t.Fatal(err)
 	}
+	// Its preview shows the take-over (exit 1: a change), where without
+	// --adopt the deploy is refused (exit 2).
+	out, errOut, err = zz(t, ns, "deploy", "-f", v1, "--adopt", "--diff")
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "--- live Service/shop") || !strings.Contains(out, "+    port: 8080") {
+		t.Errorf("deploy --adopt --diff over Helm's Service: %v\n%s%s", err, out, errOut)
+	}
+	if _, _, err := zz(t, ns, "deploy", "-f", v1, "--diff"); err == nil || errors.Is(err, cli.ErrDiffers) || !strings.Contains(err.Error(), "deploy --adopt takes it over") {
+		t.Errorf("deploy --diff over Helm's Service without --adopt: %v", err)
+	}
 	if out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--adopt", "--timeout", "60s"); err != nil {
 		t.Fatalf("deploy --adopt over Helm's Service: %v\n%s%s", err, out, errOut)
 	}
