@@ -81,8 +81,9 @@ type versionItem struct {
 type clusterVersion struct {
 	Cluster           string `json:"cluster,omitempty"`
 	KubernetesVersion string `json:"kubernetesVersion"`
-	// Components are zz's Deployments and DaemonSets; nil when they could
-	// not be listed (ComponentsError says why).
+	// Components are zz's Deployments and DaemonSets; nil when none could
+	// be listed. ComponentsError says why, also of a namespace not listed
+	// beside those that were.
 	Components      []component `json:"components"`
 	ComponentsError string      `json:"componentsError,omitempty"`
 }
@@ -132,7 +133,7 @@ func (o *VersionOptions) Run(cmd *cobra.Command) error {
 
 // clusterVersionOf reads the Kubernetes version and zz's workloads: every
 // namespace's, or, without the right to list them cluster-wide, those of
-// contract.SystemNamespace.
+// contract.SystemNamespace and contract.DevicePluginNamespace the user may list.
 func clusterVersionOf(ctx context.Context, c kubernetes.Interface) (clusterVersion, error) {
 	sv, err := c.Discovery().ServerVersion()
 	if err != nil {
@@ -140,14 +141,29 @@ func clusterVersionOf(ctx context.Context, c kubernetes.Interface) (clusterVersi
 	}
 	cv := clusterVersion{KubernetesVersion: sv.GitVersion, Components: []component{}}
 	comps, err := components(ctx, c, metav1.NamespaceAll)
-	if apierrors.IsForbidden(err) {
-		comps, err = components(ctx, c, contract.SystemNamespace)
-	}
-	if err != nil {
-		cv.Components, cv.ComponentsError = nil, err.Error()
+	if !apierrors.IsForbidden(err) {
+		if err != nil {
+			cv.Components, cv.ComponentsError = nil, err.Error()
+		} else {
+			cv.Components = comps
+		}
 		return cv, nil
 	}
-	cv.Components = comps
+	// Where manifests/ installs them, each namespace as far as the user may
+	// list it (a docs audit: the device plugin's namespace was never read).
+	var errs []string
+	for _, ns := range []string{contract.SystemNamespace, contract.DevicePluginNamespace} {
+		got, err := components(ctx, c, ns)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		cv.Components = append(cv.Components, got...)
+	}
+	cv.ComponentsError = strings.Join(errs, "; ")
+	if len(errs) == 2 {
+		cv.Components = nil
+	}
 	return cv, nil
 }
 
@@ -238,9 +254,11 @@ func writeVersion(out, errOut io.Writer, item versionItem, wide bool) error {
 			where = "Cluster " + cv.Cluster
 		}
 		fmt.Fprintf(out, "%s: Kubernetes %s\n", where, cv.KubernetesVersion)
-		switch {
-		case cv.ComponentsError != "":
+		if cv.ComponentsError != "" {
 			fmt.Fprintf(errOut, "warning: %s: cannot list the zz components: %s\n", strings.ToLower(where), cv.ComponentsError)
+		}
+		switch {
+		case len(cv.Components) == 0 && cv.ComponentsError != "":
 			continue
 		case len(cv.Components) == 0:
 			fmt.Fprintln(out, "  no zz components installed (no Deployment or DaemonSet labelled "+contract.LabelK8sPartOf+"="+contract.PartOf+")")

@@ -10,8 +10,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	k8sversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	fakediscovery "k8s.io/client-go/discovery/fake"
@@ -106,7 +108,7 @@ func TestVersionClusters(t *testing.T) {
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system", Labels: part},
 			Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: pod("registry.k8s.io/kube-scheduler:v1.37.2", "zzcloud/zz-extender:v0.9.0@sha256:ab")},
 			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-system", Labels: part},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
 			Spec: appsv1.DaemonSetSpec{Template: pod("zzcloud/zz-device-plugin:v1.0.0")}, Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberReady: 1}},
 		// An app's Deployment is no component.
 		fakeDeployment("zz-system", "shop", "shop", "1", 1, 1),
@@ -120,7 +122,7 @@ func TestVersionClusters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Cluster a: Kubernetes v1.37.2", "zz-system zz-device-plugin DaemonSet 1/3 zzcloud/zz-device-plugin:v1.0.0",
+	for _, want := range []string{"Cluster a: Kubernetes v1.37.2", "zz-device-plugin zz-device-plugin DaemonSet 1/3 zzcloud/zz-device-plugin:v1.0.0",
 		"zz-system zz-scheduler Deployment 2/2 zzcloud/zz-extender:v0.9.0@sha256:ab", "Cluster b: Kubernetes v1.36.0", "no zz components installed"} {
 		if !strings.Contains(squashSpaces(out), want) {
 			t.Errorf("version lacks %q:\n%s", want, out)
@@ -140,6 +142,28 @@ func TestVersionClusters(t *testing.T) {
 	}
 	if got := skew("v1.0.0-3-gabcdef", comps); got != nil {
 		t.Errorf("a development build judged skew: %q", got)
+	}
+
+	// Without the right to list cluster-wide: both namespaces manifests/
+	// installs into, each as far as the user may list it.
+	forbid := func(ns string) clienttesting.ReactionFunc {
+		return func(act clienttesting.Action) (bool, runtime.Object, error) {
+			if act.GetNamespace() != ns {
+				return false, nil, nil
+			}
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: act.GetResource().Resource}, "", fmt.Errorf(`User "dev" cannot list resource %q in API group "apps" in the namespace %q`, act.GetResource().Resource, ns))
+		}
+	}
+	a.PrependReactor("list", "*", forbid(metav1.NamespaceAll))
+	out, errOut, err := zz("version", "--context", "a")
+	if err != nil || !strings.Contains(squashSpaces(out), "zz-device-plugin zz-device-plugin DaemonSet 1/3") || !strings.Contains(squashSpaces(out), "zz-system zz-scheduler Deployment 2/2") || errOut != "" {
+		t.Errorf("listed namespace by namespace: %v\n%s%s", err, out, errOut)
+	}
+	a.PrependReactor("list", "*", forbid("zz-device-plugin"))
+	out, errOut, err = zz("version", "--context", "a")
+	if err != nil || strings.Contains(out, "DaemonSet") || !strings.Contains(squashSpaces(out), "zz-system zz-scheduler Deployment 2/2") ||
+		!strings.Contains(errOut, `warning: cluster: cannot list the zz components: deployments.apps is forbidden`) || !strings.Contains(errOut, `in the namespace "zz-device-plugin"`) {
+		t.Errorf("one namespace not listable: %v\n%s%s", err, out, errOut)
 	}
 
 	a.Discovery().(*fakediscovery.FakeDiscovery).PrependReactor("get", "version", func(clienttesting.Action) (bool, runtime.Object, error) {

@@ -201,8 +201,12 @@ const (
 	// (manifests/, the Helm chart): kubectl zz version finds the components by it.
 	LabelK8sPartOf = "app.kubernetes.io/part-of"
 	PartOf         = "zz"
-	// SystemNamespace is where manifests/ installs zz's components.
+	// SystemNamespace is where manifests/ installs zz's components, but the
+	// device plugin.
 	SystemNamespace = "zz-system"
+	// DevicePluginNamespace is the device plugin's own namespace (its pods
+	// are privileged, which zz-system's pod security refuses).
+	DevicePluginNamespace = "zz-device-plugin"
 )
 
 // App rendering and revision records (kubectl zz deploy, history, rollback).
