@@ -13,6 +13,7 @@ import (
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
 
 	"github.com/zzcloud/zz/internal/balance"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
@@ -71,11 +72,26 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 	if err != nil {
 		return req, "", err
 	}
+	if !gpushare.AsksGPU(pod) {
+		return req, "", errNoCardResource
+	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
 		return req, "", &tooManyCards{asked: req.Cards, most: most}
 	}
 	return req, policy, nil
 }
+
+// errNoCardResource is a pod asking for GPU memory but for no
+// contract.ResourceGPU. The scheduler configuration's bind entry manages that
+// resource, and kube-scheduler sends an extender only the pods asking for one
+// of its managedResources (HTTPExtender.IsInterested): the default binder
+// would bind this pod with no cards chosen, and the kubelet, which calls the
+// device plugin for zz.io/gpu, would start it with none. It fits no node
+// instead. The webhook adds zz.io/gpu: 1, so only a pod it does not serve
+// gets here.
+var errNoCardResource = fmt.Errorf("pod asks for %s but no container asks for %s, the resource zz-scheduler binds GPU pods and the kubelet hands out cards by: "+
+	"add %s: 1 beside %s (the zz webhook adds it in the namespaces it serves)",
+	contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPU, contract.ResourceGPUMem)
 
 // tooManyCards is a request no node has cards enough for: a verdict on
 // every node (the pod waits as Unschedulable, and a larger node added later

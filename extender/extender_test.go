@@ -42,10 +42,10 @@ func gpuNode(name string, mib ...int64) *corev1.Node {
 }
 
 func gpuPod(name, mem string, cards int) *corev1.Pod {
-	limits := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse(mem)}
-	if cards > 0 {
-		limits[contract.ResourceGPU] = *resource.NewQuantity(int64(cards), resource.DecimalSI)
-	}
+	// 0 cards: the webhook's zz.io/gpu: 1, which every admitted GPU pod has
+	// (the extender refuses one without it: TestNoCardResource).
+	limits := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse(mem),
+		contract.ResourceGPU: *resource.NewQuantity(int64(max(cards, 1)), resource.DecimalSI)}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}},

@@ -9,7 +9,7 @@ import (
 
 // DefaultHungAfter is how long a decision verb may be in flight, or the
 // GPU ledger's lock go untaken, before /healthz fails: 2.5 times the
-// gpu/* entry's httpTimeout (2 s), where a call takes milliseconds.
+// gpu/filter entry's httpTimeout (2 s), where a call takes milliseconds.
 const DefaultHungAfter = 5 * time.Second
 
 // Watchdog makes /healthz fail while the extender is hung, so the kubelet's

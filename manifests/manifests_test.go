@@ -102,42 +102,56 @@ func TestDefaultSchedulerExtenders(t *testing.T) {
 	}
 }
 
-// TestGPUExtenderManagesSchedulerOnlyResources: the GPU extender (the one
-// that binds) manages exactly the contract's scheduler-only resources, each
-// ignored by the scheduler's own fit check, which would otherwise leave
-// every GPU pod Pending (no node advertises them). The default scheduler's
-// entry equals it (TestDefaultSchedulerExtenders).
-func TestGPUExtenderManagesSchedulerOnlyResources(t *testing.T) {
+// TestGPUExtenderEntries: the GPU extender is two entries. The one that
+// filters, scores and preempts manages exactly the contract's scheduler-only
+// resources, each ignored by the scheduler's own fit check, which would
+// otherwise leave every GPU pod Pending (no node advertises them). The one
+// that binds does nothing else (so its long timeout holds no scheduling
+// loop), is the only binder, manages only zz.io/gpu (kube-scheduler sends it
+// the pods asking for that; the device plugin advertises it, so the fit
+// check counts it) and is not ignorable (a failed bind would fall through
+// to the default binder, which chooses no cards). The default scheduler's
+// entries equal these (TestDefaultSchedulerExtenders).
+func TestGPUExtenderEntries(t *testing.T) {
+	type managed struct {
+		Name               string `json:"name"`
+		IgnoredByScheduler bool   `json:"ignoredByScheduler"`
+	}
 	var cfg struct {
 		Extenders []struct {
-			BindVerb         string `json:"bindVerb"`
-			ManagedResources []struct {
-				Name               string `json:"name"`
-				IgnoredByScheduler bool   `json:"ignoredByScheduler"`
-			} `json:"managedResources"`
+			FilterVerb       string    `json:"filterVerb"`
+			PrioritizeVerb   string    `json:"prioritizeVerb"`
+			PreemptVerb      string    `json:"preemptVerb"`
+			BindVerb         string    `json:"bindVerb"`
+			Ignorable        bool      `json:"ignorable"`
+			ManagedResources []managed `json:"managedResources"`
 		} `json:"extenders"`
 	}
 	object(t, "scheduler/zz-scheduler-config.yaml", "KubeSchedulerConfiguration", "", &cfg)
-	want := []string{string(contract.ResourceGPUMem), string(contract.ResourceGPUMemTotal)}
-	found := false
+	filters, binders := 0, 0
 	for _, e := range cfg.Extenders {
-		if e.BindVerb == "" {
-			continue
-		}
-		found = true
-		var got []string
-		for _, r := range e.ManagedResources {
-			got = append(got, r.Name)
-			if !r.IgnoredByScheduler {
-				t.Errorf("managed resource %s is not ignoredByScheduler: no node advertises it", r.Name)
+		switch {
+		case e.FilterVerb == "gpu/filter":
+			filters++
+			want := []managed{{string(contract.ResourceGPUMem), true}, {string(contract.ResourceGPUMemTotal), true}}
+			if got := slices.SortedFunc(slices.Values(e.ManagedResources), func(a, b managed) int { return strings.Compare(a.Name, b.Name) }); !slices.Equal(got, want) {
+				t.Errorf("the GPU filter entry manages %+v; want the scheduler-only resources, ignored by the scheduler: %+v", got, want)
+			}
+			if e.BindVerb != "" || e.Ignorable || e.PreemptVerb != "gpu/preempt" || e.PrioritizeVerb != "gpu/prioritize" {
+				t.Errorf("the GPU filter entry: %+v; want prioritize and preempt, no bind, not ignorable", e)
+			}
+		case e.BindVerb != "":
+			binders++
+			if want := []managed{{Name: string(contract.ResourceGPU)}}; e.BindVerb != "gpu/bind" || !slices.Equal(e.ManagedResources, want) {
+				t.Errorf("the binding entry binds with %q and manages %+v; want gpu/bind and %+v", e.BindVerb, e.ManagedResources, want)
+			}
+			if e.FilterVerb != "" || e.PrioritizeVerb != "" || e.PreemptVerb != "" || e.Ignorable {
+				t.Errorf("the GPU bind entry: %+v; want the bind verb alone, not ignorable", e)
 			}
 		}
-		if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
-			t.Errorf("the GPU extender manages %v; want the scheduler-only resources %v", got, want)
-		}
 	}
-	if !found {
-		t.Fatal("no extender binds: the GPU extender is missing")
+	if filters != 1 || binders != 1 {
+		t.Fatalf("%d GPU filter entries and %d binding entries; want one of each", filters, binders)
 	}
 }
 
@@ -413,6 +427,7 @@ func TestSchedulerProfileWeighsPreferencesAboveBalance(t *testing.T) {
 		} `json:"profiles"`
 		Extenders []struct {
 			PrioritizeVerb string `json:"prioritizeVerb"`
+			BindVerb       string `json:"bindVerb"`
 			Weight         int    `json:"weight"`
 			HTTPTimeout    string `json:"httpTimeout"`
 		} `json:"extenders"`
@@ -421,8 +436,12 @@ func TestSchedulerProfileWeighsPreferencesAboveBalance(t *testing.T) {
 	const maxNodeScore, maxExtenderPriority = 100, 10
 	balance := -1
 	for _, e := range cfg.Extenders {
-		if d, err := time.ParseDuration(e.HTTPTimeout); e.PrioritizeVerb == "gpu/prioritize" && (err != nil || d > 10*time.Second || d < 5*time.Second) {
-			t.Errorf("GPU extender httpTimeout %q: want 5s to 10s (a hung extender holds the scheduling loop that long for every GPU pod; the bind shares it and must not be cut off while its Binding lands)", e.HTTPTimeout)
+		d, err := time.ParseDuration(e.HTTPTimeout)
+		if e.PrioritizeVerb == "gpu/prioritize" && (err != nil || d > 3*time.Second || d < time.Second) {
+			t.Errorf("GPU extender httpTimeout %q: want 1s to 3s (a hung extender holds the scheduling loop that long for every GPU pod; a call takes milliseconds)", e.HTTPTimeout)
+		}
+		if e.BindVerb != "" && (err != nil || d < 10*time.Second) {
+			t.Errorf("GPU bind httpTimeout %q: want at least 10s (a bind cut off while its Binding lands leaves the pod's cards in doubt; it holds no scheduling loop)", e.HTTPTimeout)
 		}
 		if e.PrioritizeVerb == "balance/prioritize" {
 			balance = e.Weight * maxExtenderPriority * (maxNodeScore / maxExtenderPriority)

@@ -655,24 +655,40 @@ func components(s *State) []Result {
 
 // schedulerConfig is what schedulers reads of a KubeSchedulerConfiguration.
 type schedulerConfig struct {
-	Extenders []struct {
-		FilterVerb       string `json:"filterVerb"`
-		PrioritizeVerb   string `json:"prioritizeVerb"`
-		BindVerb         string `json:"bindVerb"`
-		PreemptVerb      string `json:"preemptVerb"`
-		ManagedResources []struct {
-			Name               string `json:"name"`
-			IgnoredByScheduler bool   `json:"ignoredByScheduler"`
-		} `json:"managedResources"`
-	} `json:"extenders"`
+	Extenders []schedulerExtender `json:"extenders"`
+}
+
+type schedulerExtender struct {
+	FilterVerb       string `json:"filterVerb"`
+	PrioritizeVerb   string `json:"prioritizeVerb"`
+	BindVerb         string `json:"bindVerb"`
+	PreemptVerb      string `json:"preemptVerb"`
+	Ignorable        bool   `json:"ignorable"`
+	ManagedResources []struct {
+		Name               string `json:"name"`
+		IgnoredByScheduler bool   `json:"ignoredByScheduler"`
+	} `json:"managedResources"`
+}
+
+// manages says whether kube-scheduler sends e the pods asking for name: an
+// entry that manages no resource is sent every pod.
+func (e *schedulerExtender) manages(name corev1.ResourceName) bool {
+	for _, m := range e.ManagedResources {
+		if m.Name == string(name) {
+			return true
+		}
+	}
+	return len(e.ManagedResources) == 0
 }
 
 // schedulers judges the configuration zz's kube-scheduler runs with: its
-// GPU extender (the one managing zz.io/gpu-mem) must filter and bind, with
-// zz's scheduler-only resources ignored by kube-scheduler's own fit check,
-// and should answer kube-scheduler's preemption (an older configuration,
-// applied before the preempt verb, lets kube-scheduler evict pods for a GPU
-// pod that cannot run where it evicts).
+// GPU extender (the one managing zz.io/gpu-mem) must filter, an entry must
+// bind the pods it filters (the shipped one binds in an entry of its own,
+// for zz.io/gpu, every GPU pod's resource), with zz's scheduler-only
+// resources ignored by kube-scheduler's own fit check, and should answer
+// kube-scheduler's preemption (an older configuration, applied before the
+// preempt verb, lets kube-scheduler evict pods for a GPU pod that cannot run
+// where it evicts).
 func schedulers(s *State) []Result {
 	var out []Result
 	hint := "kubectl apply -k manifests/scheduler (or helm upgrade): the shipped zz-scheduler-config.yaml"
@@ -694,30 +710,43 @@ func schedulerResult(key string, raw []byte, hint string) Result {
 		r.Detail = "cannot read its KubeSchedulerConfiguration: " + err.Error()
 		return r
 	}
-	for _, e := range cfg.Extenders {
-		ignored := map[string]bool{}
-		for _, m := range e.ManagedResources {
-			ignored[m.Name] = m.IgnoredByScheduler
-		}
-		if _, gpu := ignored[string(contract.ResourceGPUMem)]; !gpu {
-			continue
-		}
-		switch {
-		case e.FilterVerb == "" || e.BindVerb == "":
-			r.Detail = "its GPU extender has no filterVerb or bindVerb: GPU pods are placed blind to GPU memory, or never get their cards"
-		case !ignored[string(contract.ResourceGPUMem)] || !ignored[string(contract.ResourceGPUMemTotal)]:
-			r.Detail = fmt.Sprintf("%s and %s must be ignoredByScheduler: no node advertises them, so every GPU pod stays Pending",
-				contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
-		case e.PreemptVerb == "":
-			r.Status = Warn
-			r.Detail = "its GPU extender has no preemptVerb: kube-scheduler's own preemption, blind to GPU memory, may evict pods for a GPU pod that cannot run there"
-		default:
-			r.Status, r.Hint = OK, ""
-			r.Detail = fmt.Sprintf("GPU extender: filter, bind and preempt verbs; %s and %s left to it", contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
-		}
+	i := slices.IndexFunc(cfg.Extenders, func(e schedulerExtender) bool {
+		return len(e.ManagedResources) > 0 && e.manages(contract.ResourceGPUMem)
+	})
+	if i < 0 {
+		r.Detail = "no extender manages " + string(contract.ResourceGPUMem) + ": GPU pods are placed blind to GPU memory"
 		return r
 	}
-	r.Detail = "no extender manages " + string(contract.ResourceGPUMem) + ": GPU pods are placed blind to GPU memory"
+	gpu := &cfg.Extenders[i]
+	ignored := map[string]bool{}
+	for _, m := range gpu.ManagedResources {
+		ignored[m.Name] = m.IgnoredByScheduler
+	}
+	// kube-scheduler allows one binder; it must be sent the GPU pods.
+	var binder *schedulerExtender
+	for j := range cfg.Extenders {
+		if e := &cfg.Extenders[j]; e.BindVerb != "" && (e == gpu || e.manages(contract.ResourceGPU)) {
+			binder = e
+		}
+	}
+	switch {
+	case gpu.FilterVerb == "" || binder == nil:
+		r.Detail = fmt.Sprintf("its GPU extender has no filterVerb, or no extender entry binds the pods asking for %s: GPU pods are placed blind to GPU memory, or never get their cards", contract.ResourceGPU)
+	case binder.Ignorable:
+		r.Detail = "its GPU bind entry is ignorable: a bind the extender fails falls through to the default binder, which binds the GPU pod with no cards chosen"
+	case !ignored[string(contract.ResourceGPUMem)] || !ignored[string(contract.ResourceGPUMemTotal)]:
+		r.Detail = fmt.Sprintf("%s and %s must be ignoredByScheduler: no node advertises them, so every GPU pod stays Pending",
+			contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
+	case gpu.PreemptVerb == "":
+		r.Status = Warn
+		r.Detail = "its GPU extender has no preemptVerb: kube-scheduler's own preemption, blind to GPU memory, may evict pods for a GPU pod that cannot run there"
+	case binder == gpu:
+		r.Status = Warn
+		r.Detail = "its GPU extender binds in the entry that filters, so one httpTimeout serves both: long enough for a bind, it is how long a hung extender holds kube-scheduler's scheduling loop for every GPU pod (the shipped configuration binds in an entry of its own)"
+	default:
+		r.Status, r.Hint = OK, ""
+		r.Detail = fmt.Sprintf("GPU extender: filter and preempt verbs, %s and %s left to it; bind in an entry of its own", contract.ResourceGPUMem, contract.ResourceGPUMemTotal)
+	}
 	return r
 }
 

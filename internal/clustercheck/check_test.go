@@ -136,7 +136,7 @@ func TestHealthyCluster(t *testing.T) {
 	for _, want := range []string{
 		"ok zz components | Deployment zz-system/zz-scheduler: 2/2 ready",
 		"ok zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready",
-		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
+		"ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter and preempt verbs, zz.io/gpu-mem and zz.io/gpu-mem-total left to it; bind in an entry of its own",
 		"ok scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 leads (Lease renewed 3s ago)",
 		"ok scheduler configuration | pods routed to zz-scheduler: no pod waits for it",
 		"ok GPU nodes | whole cards in pool a100: 2 cards on 1 node of 40960 MiB, as gpuCardMemory says",
@@ -254,12 +254,20 @@ func TestProblems(t *testing.T) {
 		{"no GPU extender", schedulerConfigEdit("- name: zz.io/gpu-mem\n", "- name: zz.io/other\n"), Fail,
 			"fail scheduler configuration | zz-system/zz-scheduler: no extender manages zz.io/gpu-mem: GPU pods are placed blind to GPU memory"},
 		{"the GPU extender does not bind", schedulerConfigEdit("bindVerb: gpu/bind", ""), Fail,
-			"fail scheduler configuration | zz-system/zz-scheduler: its GPU extender has no filterVerb or bindVerb"},
+			"fail scheduler configuration | zz-system/zz-scheduler: its GPU extender has no filterVerb, or no extender entry binds the pods asking for zz.io/gpu"},
+		{"the bind entry is sent no GPU pod", schedulerConfigEdit("  - name: zz.io/gpu\n", "  - name: zz.io/other\n"), Fail,
+			"fail scheduler configuration | zz-system/zz-scheduler: its GPU extender has no filterVerb, or no extender entry binds the pods asking for zz.io/gpu"},
+		{"the bind entry is ignorable", schedulerConfigEdit("  bindVerb: gpu/bind\n", "  bindVerb: gpu/bind\n  ignorable: true\n"), Fail,
+			"fail scheduler configuration | zz-system/zz-scheduler: its GPU bind entry is ignorable: a bind the extender fails falls through to the default binder"},
+		{"the bind in the filter's entry, as configurations before the split", func(objs []runtime.Object) []runtime.Object {
+			objs = schedulerConfigEdit("  bindVerb: gpu/bind\n", "  ignorable: false\n")(objs)
+			return schedulerConfigEdit("  filterVerb: gpu/filter\n", "  filterVerb: gpu/filter\n  bindVerb: gpu/bind\n")(objs)
+		}, Warn, "warn scheduler configuration | zz-system/zz-scheduler: its GPU extender binds in the entry that filters, so one httpTimeout serves both"},
 		{"the configuration given in args, as two words", func(objs []runtime.Object) []runtime.Object {
 			c := &objs[0].(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
 			c.Command, c.Args = []string{"kube-scheduler"}, []string{"--v=2", "--config", "/etc/zz-scheduler/zz-scheduler-config.yaml"}
 			return objs
-		}, OK, "ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs"},
+		}, OK, "ok scheduler configuration | zz-system/zz-scheduler: GPU extender: filter and preempt verbs"},
 		{"no zz-scheduler leader: its Lease lapsed", leaseEdit(func(l *coordinationv1.LeaseSpec) {
 			l.RenewTime = ptr.To(metav1.NewMicroTime(now.Add(-2 * time.Minute)))
 		}), Fail, "fail scheduler configuration | zz-system/zz-scheduler leader: zz-scheduler-7d9f_1 last renewed its Lease at 2026-12-05T11:58:00Z, 2m0s ago; GPU pods stay Pending, and the zz webhook leaves other pods to the default scheduler"},

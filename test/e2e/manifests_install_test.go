@@ -440,7 +440,7 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 		"✓ GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"Deployment zz-system/zz-scheduler: ",
-		"✓ zz-system/zz-scheduler: GPU extender: filter, bind and preempt verbs; zz.io/gpu-mem and zz.io/gpu-mem-total left to it",
+		"✓ zz-system/zz-scheduler: GPU extender: filter and preempt verbs, zz.io/gpu-mem and zz.io/gpu-mem-total left to it; bind in an entry of its own",
 		// Its kwok pods run no kube-scheduler: whether a Lease is left from
 		// other tests' zz-schedulers decides the line's verdict, not its presence.
 		"zz-system/zz-scheduler leader: ",

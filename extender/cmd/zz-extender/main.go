@@ -61,7 +61,7 @@ func main() {
 	flag.Float64Var(&o.balance.Load, "balance-load-weight", balance.Default.Load, "weight of a node's distance from the cluster's mean load")
 	flag.Float64Var(&o.balance.Spread, "balance-spread-weight", balance.Default.Spread, "share of the score (0-1) given to spreading an app's replicas across hosts")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish calls in flight after SIGTERM")
-	flag.DurationVar(&o.hungAfter, "hung-after", extender.DefaultHungAfter, "/healthz fails (and the liveness probe restarts the extender) while a filter, prioritize or preempt call has been in flight, or the GPU ledger's lock held, for longer than this; keep it above the scheduler configuration's httpTimeout; 0 turns it off")
+	flag.DurationVar(&o.hungAfter, "hung-after", extender.DefaultHungAfter, "/healthz fails (and the liveness probe restarts the extender) while a filter, prioritize or preempt call has been in flight, or the GPU ledger's lock held, for longer than this; keep it above the httpTimeout of the scheduler configuration's gpu/filter entry; 0 turns it off")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
