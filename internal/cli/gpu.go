@@ -21,6 +21,7 @@ import (
 	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/gpuinspect"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // GPUOptions shows the cluster's shared GPUs.
@@ -528,7 +529,7 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	if !o.Pods {
 		return ""
 	}
-	n := 0
+	var names []string
 	for _, t := range o.targets {
 		ns := t.namespace
 		if o.AllNamespaces {
@@ -539,15 +540,30 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 			return ""
 		}
 		for _, p := range pods {
-			if p.DeletionTimestamp == nil {
-				n++
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			if o.AllNamespaces {
+				names = append(names, p.Namespace+"/"+p.Name)
+			} else {
+				names = append(names, p.Name)
 			}
 		}
 	}
-	if n == 0 {
+	// Named, and sent to --fit, which explains any pod: status knows only
+	// the apps kubectl zz deployed (a docs audit: a Job's pod was sent there).
+	if len(names) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" %d GPU %s waiting for cards: kubectl zz status says why, kubectl zz gpu --fit pod/NAME where it would fit.", n, map[bool]string{true: "pod is", false: "pods are"}[n == 1])
+	fit := "kubectl zz gpu --fit pod/" + names[0]
+	switch {
+	case o.AllNamespaces:
+		fit = "kubectl zz gpu --fit pod/NAME -n NAMESPACE"
+	case len(names) > 1:
+		fit = "kubectl zz gpu --fit pod/NAME"
+	}
+	return fmt.Sprintf(" %d GPU %s waiting for cards (%s): %s says why and where it would fit (kubectl zz status APP, for an app's pods).",
+		len(names), map[bool]string{true: "pod is", false: "pods are"}[len(names) == 1], prose.Some(names, 3), fit)
 }
 
 // addPods is --pods: one row per pod and card, then one per app.

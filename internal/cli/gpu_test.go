@@ -183,12 +183,12 @@ func TestGPUPods(t *testing.T) {
 		t.Errorf("gpu %s: %v, %q; want the same nodes", strings.Fields(names), err, again)
 	}
 	if _, stderr, err := zz("gpu", "--pods", "-n", "waiting", "--context", "a"); err != nil ||
-		!strings.Contains(stderr, "No GPU pods on cards in waiting namespace. 1 GPU pod is waiting for cards: kubectl zz status says why") {
+		!strings.Contains(stderr, "No GPU pods on cards in waiting namespace. 1 GPU pod is waiting for cards (queued): kubectl zz gpu --fit pod/queued says why") {
 		t.Errorf("a namespace whose GPU pod waits: %v, stderr %q", err, stderr)
 	}
 	// Beside pods on cards too: the table has no row for those that wait.
 	if out, stderr, err := zz("gpu", "--pods", "-A", "--context", "a"); err != nil || !strings.Contains(out, "vision-0") ||
-		!strings.Contains(stderr, "1 GPU pod is waiting for cards: kubectl zz status says why") {
+		!strings.Contains(stderr, "1 GPU pod is waiting for cards (waiting/queued): kubectl zz gpu --fit pod/NAME -n NAMESPACE says why") {
 		t.Errorf("pods on cards and one waiting: %v\n%s%s", err, out, stderr)
 	}
 	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods on cards in empty namespace.\n") {
