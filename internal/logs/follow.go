@@ -43,7 +43,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{},
-		live: map[string]bool{}, said: map[string]string{}, stop: cancel, done: ctx.Done()}
+		live: map[string]bool{}, said: map[string]string{}, outages: map[*Cluster]*outage{}, stop: cancel, done: ctx.Done()}
 	m.appOrPod(ctx)
 	err := m.start(ctx)
 	if err == nil {
@@ -241,6 +241,10 @@ type manager struct {
 	// per pod (see sayProblem).
 	live map[string]bool
 	said map[string]string
+
+	// outages holds the contexts whose apiserver stopped answering log
+	// requests (see lost).
+	outages map[*Cluster]*outage
 }
 
 // stream is one container's log being followed.
