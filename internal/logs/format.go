@@ -49,12 +49,20 @@ type jsonLine struct {
 
 const jsonTime = "2006-01-02T15:04:05.000000000Z07:00"
 
+// TimeShort is stern's --timestamps=short: month, day and time to the
+// second, in the local time.
+const TimeShort = "01-02 15:04:05"
+
 // Format filters and formats lines. It is built once from the Config and used
 // by every stream concurrently; it holds no mutable state.
 type Format struct {
 	Output     string
 	Template   *template.Template
 	Timestamps bool
+	// TimeLayout, when set, writes the timestamps in this layout in
+	// Location (nil: the local time) instead of the kubelet's stamp.
+	TimeLayout string
+	Location   *time.Location
 	Include    []*regexp.Regexp // a line must match one of them (when any)
 	Exclude    []*regexp.Regexp // a line matching any is dropped
 	Highlight  []*regexp.Regexp // matches are shown in colour
@@ -141,7 +149,15 @@ func (f *Format) Append(buf []byte, src *Source, ts time.Time, stamp, msg []byte
 		}
 		buf = append(buf, ' ')
 	}
-	if f.Timestamps && len(stamp) > 0 {
+	switch {
+	case !f.Timestamps || len(stamp) == 0:
+	case f.TimeLayout != "":
+		loc := f.Location
+		if loc == nil {
+			loc = time.Local
+		}
+		buf = append(ts.In(loc).AppendFormat(buf, f.TimeLayout), ' ')
+	default:
 		buf = append(append(buf, stamp...), ' ')
 	}
 	buf = f.appendHighlighted(buf, msg)
