@@ -48,7 +48,9 @@ func TestParseContainerStates(t *testing.T) {
 func TestRunContainerState(t *testing.T) {
 	done := appPod("done", "app")
 	done.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, ContainerID: "cri://done-app"}}
-	pods := func() []*corev1.Pod { return []*corev1.Pod{crashLooping("crash", "cri://c3", 3), appPod("healthy", "app"), done} }
+	pods := func() []*corev1.Pod {
+		return []*corev1.Pod{crashLooping("crash", "cri://c3", 3), appPod("healthy", "app"), done}
+	}
 	for _, tt := range []struct {
 		name    string
 		states  []ContainerState
