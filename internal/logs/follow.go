@@ -646,7 +646,7 @@ func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initia
 	m.streams[key] = s
 	m.started.Add(1)
 	if m.cfg.Follow && !m.cfg.Quiet {
-		m.note("+ %s\n", m.cfg.Format.NewSource(cl.Name, t).prefix)
+		m.note("%s\n", m.cfg.Format.announce('+', m.cfg.Format.NewSource(cl.Name, t)))
 	}
 	m.wg.Add(1)
 	go func() {

@@ -99,6 +99,26 @@ func (f *Format) NewSource(cluster string, t Target) *Source {
 	return s
 }
 
+// Sign colours of the "+"/"-" lines in colour (stern's: green, red).
+const (
+	ansiJoin  = "\x1b[32m"
+	ansiLeave = "\x1b[31m"
+)
+
+// announce is the "+ prefix" / "- prefix" line of a stream starting or
+// ending, coloured as stern colours it when the lines are: the sign green
+// or red, the prefix in its lines' colour.
+func (f *Format) announce(sign byte, src *Source) string {
+	if src.color == "" || f.Output == OutputJSON {
+		return string(sign) + " " + src.prefix
+	}
+	c := ansiJoin
+	if sign == '-' {
+		c = ansiLeave
+	}
+	return c + string(sign) + ansiReset + " " + src.color + src.prefix + ansiReset
+}
+
 // Keep reports whether a message passes --include and --exclude.
 func (f *Format) Keep(msg []byte) bool {
 	for _, re := range f.Exclude {

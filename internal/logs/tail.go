@@ -138,7 +138,7 @@ func (m *manager) left(cl *Cluster, s *stream) {
 	default:
 	}
 	if m.cfg.Follow && !m.cfg.Quiet {
-		m.note("- %s\n", m.cfg.Format.NewSource(cl.Name, s.target).prefix)
+		m.note("%s\n", m.cfg.Format.announce('-', m.cfg.Format.NewSource(cl.Name, s.target)))
 	}
 }
 
