@@ -63,7 +63,8 @@ type LogsOptions struct {
 	Since            time.Duration
 	SinceTime        string
 	Tail             int64
-	Timestamps       bool
+	Timestamps       string // "", or a timestamps* format
+	ContainerStates  []string
 	Include          []string
 	Exclude          []string
 	Highlight        []string
@@ -124,7 +125,8 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.DurationVar(&o.Since, "since", 0, "Only lines newer than this (e.g. 5m) from the containers running at start")
 	fl.StringVar(&o.SinceTime, "since-time", "", "Only lines after this time (RFC3339, e.g. 2026-12-05T08:00:00Z) from the containers running at start; not with --since")
 	fl.Int64Var(&o.Tail, "tail", -1, "Lines of each container running at start to show first; -1 for all")
-	fl.BoolVar(&o.Timestamps, "timestamps", false, "Print each line's timestamp")
+	fl.VarPF(timestampsFlag{&o.Timestamps}, "timestamps", "", "Print each line's timestamp: --timestamps (default: the kubelet's, UTC) or --timestamps=short (stern's MM-DD hh:mm:ss, local time)").NoOptDefVal = timestampsDefault
+	fl.StringSliceVar(&o.ContainerStates, "container-state", nil, "Of the containers found at start, only those in these states (running, waiting, terminated, all; comma-separated or repeated; default all): their next runs are streamed either way (stern's)")
 	fl.StringArrayVarP(&o.Include, "include", "i", nil, "Only lines matching this regex (repeatable: any of them)")
 	fl.StringArrayVarP(&o.Exclude, "exclude", "e", nil, "Leave out lines matching this regex (repeatable)")
 	fl.StringArrayVarP(&o.Highlight, "highlight", "H", nil, "Colour what matches this regex (repeatable)")
@@ -145,6 +147,8 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.BoolVar(&o.Gzip, "gzip", false, "Gzip the --output-dir files")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "raw", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("timestamps", cobra.FixedCompletions([]string{timestampsDefault, timestampsShort}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("container-state", cobra.FixedCompletions(logs.ContainerStates, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
 	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(o.configFlags))
 	// Regexes and selectors: no file names offered (bash's fallback).
@@ -323,6 +327,9 @@ func (o *LogsOptions) config() (*logs.Config, error) {
 func (o *LogsOptions) selector() (logs.Selector, error) {
 	s := logs.Selector{Init: o.Init, Ephemeral: o.Ephemeral, Previous: o.Previous}
 	var err error
+	if s.States, err = logs.ParseContainerStates(o.ContainerStates); err != nil {
+		return s, err
+	}
 	if s.Pod, err = optionalRegexp("--pod", o.Pod); err != nil {
 		return s, err
 	}
@@ -337,7 +344,8 @@ func (o *LogsOptions) selector() (logs.Selector, error) {
 }
 
 func (o *LogsOptions) format() (logs.Format, error) {
-	f := logs.Format{Output: o.Output, Timestamps: o.Timestamps}
+	f := logs.Format{Output: o.Output}
+	o.timestamps(&f)
 	switch o.Output {
 	case logs.OutputText, logs.OutputRaw, logs.OutputJSON:
 	default:

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +276,65 @@ func TestLogsContextsTwoWays(t *testing.T) {
 	}
 	if _, _, err := zz("logs", "shop", "--no-follow", "--context", "a,b", "--contexts-matching", "x"); err == nil || !strings.Contains(err.Error(), "--contexts-matching '^(a|b)$' names contexts too") {
 		t.Errorf("the hint: %v", err)
+	}
+}
+
+// TestLogsTimestampsAndStates: stern's --timestamps[=default|short] (a bare
+// --timestamps is default; true/false, the flag's old boolean, still work)
+// and --container-state (comma-separated or repeated, checked before any
+// request), and the shell completion of their values.
+func TestLogsTimestampsAndStates(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		stamps  bool
+		layout  string
+		states  []logs.ContainerState
+		wantErr string
+	}{
+		{args: nil},
+		{args: []string{"--timestamps"}, stamps: true},
+		{args: []string{"--timestamps=default"}, stamps: true},
+		{args: []string{"--timestamps=short"}, stamps: true, layout: logs.TimeShort},
+		{args: []string{"--timestamps=true"}, stamps: true},
+		{args: []string{"--timestamps=false"}},
+		{args: []string{"--timestamps=long"}, wantErr: "want default or short (--timestamps=short; a bare --timestamps is default)"},
+		{args: []string{"--container-state", "running"}, states: []logs.ContainerState{logs.StateRunning}},
+		{args: []string{"--container-state", "running,terminated", "--container-state", "waiting"}, states: []logs.ContainerState{logs.StateRunning, logs.StateTerminated, logs.StateWaiting}},
+		{args: []string{"--container-state", "all"}},
+		{args: []string{"--container-state", "crashed"}, wantErr: `--container-state "crashed": want running, waiting, terminated, all`},
+	} {
+		o := &LogsOptions{configFlags: genericclioptions.NewConfigFlags(true), IOStreams: genericiooptions.NewTestIOStreamsDiscard()}
+		cmd := newCmdLogs(o)
+		err := cmd.Flags().Parse(append(tt.args, "shop"))
+		var c *logs.Config
+		if err == nil {
+			o.App = "shop"
+			c, err = o.config()
+		}
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if c.Format.Timestamps != tt.stamps || c.Format.TimeLayout != tt.layout || !slices.Equal(c.Selector.States, tt.states) {
+			t.Errorf("%v: timestamps %v %q, states %v; want %v %q, %v", tt.args, c.Format.Timestamps, c.Format.TimeLayout, c.Selector.States, tt.stamps, tt.layout, tt.states)
+		}
+	}
+
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "logs", "--container-state", ""}, "running\nwaiting\nterminated\nall\n:4\n"},
+		{[]string{"__complete", "logs", "--timestamps="}, "default\nshort\n:4\n"},
+	} {
+		if out, _, err := zz(tt.args...); err != nil || !strings.HasPrefix(out, tt.want) {
+			t.Errorf("%v: %v, %q; want %q", tt.args, err, out, tt.want)
+		}
 	}
 }

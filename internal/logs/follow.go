@@ -43,7 +43,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{},
-		live: map[string]bool{}, said: map[string]string{}, stop: cancel, done: ctx.Done()}
+		live: map[string]bool{}, said: map[string]string{}, outages: map[*Cluster]*outage{}, leftOut: map[string]string{}, stop: cancel, done: ctx.Done()}
 	m.appOrPod(ctx)
 	err := m.start(ctx)
 	if err == nil {
@@ -73,6 +73,11 @@ func Run(ctx context.Context, cfg *Config) error {
 		<-ctx.Done()
 	case m.started.Load() == 0 && cfg.ErrOut != nil:
 		// Nothing printed and exit 0 (stern's way) would read as empty logs.
+		if n := m.leftOutByState(); n > 0 {
+			fmt.Fprintf(cfg.ErrOut, "%s matched, but --container-state %s left out the %s found, so nothing was logged\n",
+				pods(m.matchedPods.Load()), statesWord(cfg.Selector.States), plural(n, "container"))
+			break
+		}
 		fmt.Fprintf(cfg.ErrOut, "%s matched, but no selected container has run yet, so nothing was logged; follow (drop --no-follow) to see them start\n",
 			pods(m.matchedPods.Load()))
 	}
@@ -241,6 +246,15 @@ type manager struct {
 	// per pod (see sayProblem).
 	live map[string]bool
 	said map[string]string
+
+	// leftOut holds the container runs --container-state left out at start
+	// (stream key -> containerID), statesLeftOut how many.
+	leftOut       map[string]string
+	statesLeftOut int
+
+	// outages holds the contexts whose apiserver stopped answering log
+	// requests (see lost).
+	outages map[*Cluster]*outage
 }
 
 // stream is one container's log being followed.
@@ -542,6 +556,19 @@ func (m *manager) reconcile(ctx context.Context, cl *Cluster, pod *corev1.Pod, i
 			continue
 		}
 		key := cl.Name + "/" + t.Key()
+		if initial && !m.cfg.Selector.startsWith(t.State) {
+			// --container-state leaves this run out; its next one (a
+			// new containerID) is streamed.
+			m.leftOut[key] = t.ContainerID
+			m.statesLeftOut++
+			continue
+		}
+		if id, ok := m.leftOut[key]; ok {
+			if id == t.ContainerID {
+				continue
+			}
+			delete(m.leftOut, key)
+		}
 		keep[key] = true
 		keys = append(keys, key)
 		if s := m.streams[key]; s != nil {
@@ -580,6 +607,11 @@ func (m *manager) forget(cl *Cluster, pod *corev1.Pod) {
 	}
 	delete(m.pods, podKey)
 	delete(m.said, podKey)
+	for key := range m.leftOut {
+		if strings.HasPrefix(key, podKey+"/") {
+			delete(m.leftOut, key)
+		}
+	}
 	if m.live[podKey] {
 		delete(m.live, podKey)
 		if len(m.live) == 0 && m.cfg.Follow {
@@ -614,7 +646,7 @@ func (m *manager) startStream(ctx context.Context, cl *Cluster, t Target, initia
 	m.streams[key] = s
 	m.started.Add(1)
 	if m.cfg.Follow && !m.cfg.Quiet {
-		m.note("+ %s\n", m.cfg.Format.NewSource(cl.Name, t).prefix)
+		m.note("%s\n", m.cfg.Format.announce('+', m.cfg.Format.NewSource(cl.Name, t)))
 	}
 	m.wg.Add(1)
 	go func() {

@@ -790,7 +790,7 @@ func TestRunRefusedNamespace(t *testing.T) {
 // container that starts later is read from its first line.
 func TestLogOptions(t *testing.T) {
 	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
-	seen := Cursor{Last: at.Add(time.Hour), AtLast: 1}
+	seen := Cursor{Last: at.Add(time.Hour), From: at.Add(time.Hour), Count: 1}
 	tests := []struct {
 		name    string
 		cfg     Config

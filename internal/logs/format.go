@@ -49,12 +49,20 @@ type jsonLine struct {
 
 const jsonTime = "2006-01-02T15:04:05.000000000Z07:00"
 
+// TimeShort is stern's --timestamps=short: month, day and time to the
+// second, in the local time.
+const TimeShort = "01-02 15:04:05"
+
 // Format filters and formats lines. It is built once from the Config and used
 // by every stream concurrently; it holds no mutable state.
 type Format struct {
 	Output     string
 	Template   *template.Template
 	Timestamps bool
+	// TimeLayout, when set, writes the timestamps in this layout in
+	// Location (nil: the local time) instead of the kubelet's stamp.
+	TimeLayout string
+	Location   *time.Location
 	Include    []*regexp.Regexp // a line must match one of them (when any)
 	Exclude    []*regexp.Regexp // a line matching any is dropped
 	Highlight  []*regexp.Regexp // matches are shown in colour
@@ -89,6 +97,26 @@ func (f *Format) NewSource(cluster string, t Target) *Source {
 		s.color = palette[h.Sum32()%uint32(len(palette))]
 	}
 	return s
+}
+
+// Sign colours of the "+"/"-" lines in colour (stern's: green, red).
+const (
+	ansiJoin  = "\x1b[32m"
+	ansiLeave = "\x1b[31m"
+)
+
+// announce is the "+ prefix" / "- prefix" line of a stream starting or
+// ending, coloured as stern colours it when the lines are: the sign green
+// or red, the prefix in its lines' colour.
+func (f *Format) announce(sign byte, src *Source) string {
+	if src.color == "" || f.Output == OutputJSON {
+		return string(sign) + " " + src.prefix
+	}
+	c := ansiJoin
+	if sign == '-' {
+		c = ansiLeave
+	}
+	return c + string(sign) + ansiReset + " " + src.color + src.prefix + ansiReset
 }
 
 // Keep reports whether a message passes --include and --exclude.
@@ -141,7 +169,15 @@ func (f *Format) Append(buf []byte, src *Source, ts time.Time, stamp, msg []byte
 		}
 		buf = append(buf, ' ')
 	}
-	if f.Timestamps && len(stamp) > 0 {
+	switch {
+	case !f.Timestamps || len(stamp) == 0:
+	case f.TimeLayout != "":
+		loc := f.Location
+		if loc == nil {
+			loc = time.Local
+		}
+		buf = append(ts.In(loc).AppendFormat(buf, f.TimeLayout), ' ')
+	default:
 		buf = append(append(buf, stamp...), ' ')
 	}
 	buf = f.appendHighlighted(buf, msg)

@@ -1,11 +1,17 @@
 package logs
 
 import (
+	"context"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 	"text/template"
 	"time"
+
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/zzcloud/zz/internal/syncbuf"
 )
 
 func TestFormatAppend(t *testing.T) {
@@ -21,6 +27,8 @@ func TestFormatAppend(t *testing.T) {
 		{"text", Format{Output: OutputText}, "shop-1/app GET /x error\n"},
 		{"text with cluster and namespace", Format{Output: OutputText, ShowCluster: true, ShowNamespace: true}, "east/ns/shop-1/app GET /x error\n"},
 		{"text with timestamps", Format{Output: OutputText, Timestamps: true}, "shop-1/app 2026-11-23T10:00:00.5Z GET /x error\n"},
+		{"text with short timestamps (stern's), in the zone given", Format{Output: OutputText, Timestamps: true, TimeLayout: TimeShort, Location: time.FixedZone("CET", 3600)}, "shop-1/app 11-23 11:00:00 GET /x error\n"},
+		{"short timestamps need --timestamps", Format{Output: OutputText, TimeLayout: TimeShort}, "shop-1/app GET /x error\n"},
 		{"raw", Format{Output: OutputRaw}, "GET /x error\n"},
 		{"raw with timestamps", Format{Output: OutputRaw, Timestamps: true}, "2026-11-23T10:00:00.5Z GET /x error\n"},
 		{"json", Format{Output: OutputJSON}, `{"cluster":"east","namespace":"ns","pod":"shop-1","container":"app","time":"2026-11-23T10:00:00.500000000Z","message":"GET /x error"}` + "\n"},
@@ -103,5 +111,48 @@ func TestFormatKeep(t *testing.T) {
 		if got := tt.f.Keep([]byte(tt.msg)); got != tt.want {
 			t.Errorf("%s: Keep(%q) = %v, want %v", tt.name, tt.msg, got, tt.want)
 		}
+	}
+}
+
+// TestAnnounceColour: the "+"/"-" lines are coloured as stern's under
+// --color always (the sign green or red, the prefix in its lines' colour),
+// plain without colour, and never for -o json.
+func TestAnnounceColour(t *testing.T) {
+	tg := Target{Namespace: "ns", Pod: "shop-1", Container: "app"}
+	colour := (&Format{Output: OutputText, Color: true}).NewSource("east", tg).color
+	for _, tt := range []struct {
+		name string
+		f    Format
+		sign byte
+		want string
+	}{
+		{"plain", Format{Output: OutputText}, '+', "+ shop-1/app"},
+		{"join in colour", Format{Output: OutputText, Color: true}, '+', "\x1b[32m+\x1b[0m " + colour + "shop-1/app\x1b[0m"},
+		{"leave in colour", Format{Output: OutputRaw, Color: true}, '-', "\x1b[31m-\x1b[0m " + colour + "shop-1/app\x1b[0m"},
+		{"json: never", Format{Output: OutputJSON, Color: true}, '-', "- shop-1/app"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.announce(tt.sign, tt.f.NewSource("east", tg)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	// A follower under --color always writes them so.
+	k := newFakeKubelet()
+	k.add("east/ns/shop-1/app", 1)
+	var out, errOut syncbuf.Buffer
+	cfg := &Config{Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(appPod("shop-1", "app")), Namespaces: []string{"ns"}}},
+		Format: Format{Output: OutputText, Color: true}, Follow: true, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: k.open}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	waitFor(t, "the line", func() bool { return strings.Contains(out.String(), "line 0") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := "\x1b[32m+\x1b[0m " + colour + "shop-1/app\x1b[0m\n"; errOut.String() != want {
+		t.Errorf("follower's stderr %q, want %q", errOut.String(), want)
 	}
 }

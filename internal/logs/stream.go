@@ -9,13 +9,20 @@ import (
 	"time"
 )
 
-// Cursor is how far a stream got: the timestamp of the last line written and
-// how many lines were written with exactly that timestamp. The API's sinceTime
-// has one-second precision, so a reopened stream repeats part of what was seen;
-// the cursor says which part.
+// Cursor is how far a stream got, for a reopened stream to start where it
+// broke. The reopened request asks for sinceTime = Last, which the API cuts to
+// its second, and the kubelet then replays, in file order, every line stamped
+// at or after that second. File order is not stamp order (containerd stamps
+// stdout and stderr lines in two goroutines before their shared write), so
+// the cursor counts lines, not stamps: Count is how many lines were written
+// stamped at or after From, and those are the replay's first Count lines
+// from From on. From is Last's second, or, in the stream's first second, the
+// first line written (lines before it, stamped in that second, were not asked
+// for: --tail, --since).
 type Cursor struct {
-	Last   time.Time
-	AtLast int
+	Last  time.Time // the latest stamp written
+	From  time.Time
+	Count int
 }
 
 // Seen reports whether a line was already written.
@@ -23,11 +30,19 @@ func (c *Cursor) Seen() bool { return !c.Last.IsZero() }
 
 // advance records a written line stamped ts.
 func (c *Cursor) advance(ts time.Time) {
-	if ts.Equal(c.Last) {
-		c.AtLast++
-		return
+	switch {
+	case !c.Seen():
+		c.Last, c.From, c.Count = ts, ts, 1
+	case ts.After(c.Last) && ts.Truncate(time.Second).After(c.Last):
+		// A new second: every line written before is stamped before it,
+		// and a reopened stream will not replay them.
+		c.Last, c.From, c.Count = ts, ts.Truncate(time.Second), 1
+	case ts.After(c.Last):
+		c.Last = ts
+		c.Count++
+	case !ts.Before(c.From):
+		c.Count++ // stamped before Last, but replayed
 	}
-	c.Last, c.AtLast = ts, 1
 }
 
 // EmitFunc receives one complete line: its parsed timestamp (zero if the line
@@ -47,9 +62,10 @@ const readBuffer = 4 << 10
 
 // Consume reads a stream requested with timestamps=true, one
 // "<RFC3339Nano> <message>\n" per line, and calls emit for every line the
-// cursor has not seen, advancing it. Lines stamped before cur.Last are dropped,
-// and so are the first cur.AtLast lines stamped exactly cur.Last (they were
-// written before the stream broke). A trailing fragment without a newline is
+// cursor has not seen, advancing it: on a reopened stream, lines stamped
+// before cur.From are dropped, and so are the first cur.Count lines stamped at
+// or after it (they were written before the stream broke). A trailing
+// fragment without a newline is
 // not emitted: the stream broke inside it, and the reopened stream sends it
 // whole. idle (optional) is called whenever every byte received so far is
 // handled, before a read that may wait: the caller writes out what it batched.
@@ -57,7 +73,7 @@ const readBuffer = 4 << 10
 // emit's or idle's error.
 func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 	br := bufio.NewReaderSize(r, readBuffer)
-	from, skip := cur.Last, cur.AtLast
+	from, skip := cur.From, cur.Count
 	resuming := cur.Seen()
 	var long []byte // a line longer than the reader's buffer
 	cut := 0        // bytes of it beyond maxLine, dropped
@@ -103,7 +119,7 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 			if ts.Before(from) {
 				continue
 			}
-			if ts.Equal(from) && skip > 0 {
+			if skip > 0 {
 				skip--
 				continue
 			}

@@ -36,15 +36,20 @@ func TestConsume(t *testing.T) {
 		want    []string
 		wantCur Cursor
 	}{
-		{"fresh cursor: every line", stream, Cursor{}, []string{"a", "b", "b", "c"}, Cursor{t0.Add(2 * ms), 1}},
-		{"resume after the first b: the second b is new", stream, Cursor{t0.Add(ms), 1}, []string{"b", "c"}, Cursor{t0.Add(2 * ms), 1}},
-		{"resume after both b", stream, Cursor{t0.Add(ms), 2}, []string{"c"}, Cursor{t0.Add(2 * ms), 1}},
-		{"resume at the end: nothing new", stream, Cursor{t0.Add(2 * ms), 1}, nil, Cursor{t0.Add(2 * ms), 1}},
-		{"lines at the cursor's time count up", stream, Cursor{t0, 1}, []string{"b", "b", "c"}, Cursor{t0.Add(2 * ms), 1}},
-		{"trailing fragment is not emitted", stamp(0) + " a\n" + stamp(ms) + " half", Cursor{}, []string{"a"}, Cursor{t0, 1}},
+		{"fresh cursor: every line", stream, Cursor{}, []string{"a", "b", "b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
+		{"resume after a", stream, Cursor{t0, t0, 1}, []string{"b", "b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
+		{"resume after the first b: the second b is new", stream, Cursor{t0.Add(ms), t0, 2}, []string{"b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
+		{"resume after both b", stream, Cursor{t0.Add(ms), t0, 3}, []string{"c"}, Cursor{t0.Add(2 * ms), t0, 4}},
+		{"resume at the end: nothing new", stream, Cursor{t0.Add(2 * ms), t0, 4}, nil, Cursor{t0.Add(2 * ms), t0, 4}},
+		{"a new second: counted from its start", stamp(0) + " a\n" + stamp(1500*ms) + " b\n", Cursor{}, []string{"a", "b"}, Cursor{t0.Add(1500 * ms), t0.Add(time.Second), 1}},
+		{"out of order: a line stamped before the first one is not counted", stamp(300*ms) + " x\n" + stamp(100*ms) + " y\n" + stamp(1200*ms) + " z\n" + stamp(1100*ms) + " w\n",
+			Cursor{}, []string{"x", "y", "z", "w"}, Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 2}},
+		{"out of order: resume after z replays z and w, w is new", stamp(1200*ms) + " z\n" + stamp(1100*ms) + " w\n",
+			Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 1}, []string{"w"}, Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 2}},
+		{"trailing fragment is not emitted", stamp(0) + " a\n" + stamp(ms) + " half", Cursor{}, []string{"a"}, Cursor{t0, t0, 1}},
 		{"no timestamp: emitted, cursor kept", "plain line\n", Cursor{}, []string{"plain line"}, Cursor{}},
-		{"empty message", stamp(0) + " \n" + stamp(ms) + "\n", Cursor{}, []string{"", ""}, Cursor{t0.Add(ms), 1}},
-		{"message with spaces", stamp(0) + " GET /x 200 1ms\n", Cursor{}, []string{"GET /x 200 1ms"}, Cursor{t0, 1}},
+		{"empty message", stamp(0) + " \n" + stamp(ms) + "\n", Cursor{}, []string{"", ""}, Cursor{t0.Add(ms), t0, 2}},
+		{"message with spaces", stamp(0) + " GET /x 200 1ms\n", Cursor{}, []string{"GET /x 200 1ms"}, Cursor{t0, t0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,8 +61,8 @@ func TestConsume(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("emitted %q, want %q", got, tt.want)
 			}
-			if !cur.Last.Equal(tt.wantCur.Last) || cur.AtLast != tt.wantCur.AtLast {
-				t.Errorf("cursor = %v/%d, want %v/%d", cur.Last, cur.AtLast, tt.wantCur.Last, tt.wantCur.AtLast)
+			if !cur.Last.Equal(tt.wantCur.Last) || !cur.From.Equal(tt.wantCur.From) || cur.Count != tt.wantCur.Count {
+				t.Errorf("cursor = %+v, want %+v", cur, tt.wantCur)
 			}
 		})
 	}
@@ -131,33 +136,63 @@ func kubeletLog(lines []string, stamps []time.Time, since time.Time) string {
 
 // TestResumeNoLossNoDuplicate breaks the stream after every byte offset and
 // reopens it from the cursor, as the follower does: the lines written are
-// exactly the log's lines, in order, whatever the break point. The log has
-// repeated lines at one timestamp and several lines in one second.
+// exactly the log's lines, in order, whatever the break point. One log has
+// repeated lines at one timestamp and several lines in one second; the other
+// has stamps out of file order, as containerd writes them (each of stdout
+// and stderr is stamped in its own goroutine before the shared write), so a
+// line can follow one stamped after it.
 func TestResumeNoLossNoDuplicate(t *testing.T) {
-	var lines []string
-	var stamps []time.Time
-	for i := range 30 {
-		lines = append(lines, fmt.Sprintf("line %d", i/3)) // each text three times
-		stamps = append(stamps, t0.Add(time.Duration(i/3)*300*time.Millisecond))
-	}
-	full := kubeletLog(lines, stamps, time.Time{})
-	for cut := 0; cut <= len(full); cut++ {
-		var cur Cursor
-		first, err := collect(t, io.MultiReader(strings.NewReader(full[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)), &cur)
-		if err == nil {
-			t.Fatalf("cut %d: no error from a broken stream", cut)
-		}
-		since := time.Time{}
-		if cur.Seen() {
-			since = cur.Last
-		}
-		rest, err := collect(t, strings.NewReader(kubeletLog(lines, stamps, since)), &cur)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := append(first, rest...); !slices.Equal(got, lines) {
-			t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(lines))
-		}
+	ms := time.Millisecond
+	inOrder := func(i int) time.Duration { return time.Duration(i/3) * 300 * ms }
+	for _, tc := range []struct {
+		name  string
+		stamp func(i int) time.Duration // line i's stamp after t0
+	}{
+		{"in order, three lines a stamp", inOrder},
+		{"out of order within a second", func(i int) time.Duration {
+			// Every third line is stamped before the two it follows (as
+			// the audit's .1 .3 .2 .4), staying in its second.
+			d := time.Duration(i)*100*ms + 10*ms
+			if i%3 == 2 && d%time.Second >= 150*ms {
+				d -= 150 * ms
+			}
+			return d
+		}},
+		{"out of order, equal stamps too", func(i int) time.Duration {
+			d := inOrder(i) + 50*ms
+			if i%4 == 3 {
+				d -= 20 * ms
+			}
+			return d
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lines []string
+			var stamps []time.Time
+			for i := range 30 {
+				lines = append(lines, fmt.Sprintf("line %d", i))
+				stamps = append(stamps, t0.Add(tc.stamp(i)))
+			}
+			full := kubeletLog(lines, stamps, time.Time{})
+			for cut := 0; cut <= len(full); cut++ {
+				var cur Cursor
+				first, err := collect(t, io.MultiReader(strings.NewReader(full[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)), &cur)
+				if err == nil {
+					t.Fatalf("cut %d: no error from a broken stream", cut)
+				}
+				since := time.Time{}
+				if cur.Seen() {
+					since = cur.Last
+				}
+				rest, err := collect(t, strings.NewReader(kubeletLog(lines, stamps, since)), &cur)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := append(first, rest...); !slices.Equal(got, lines) {
+					t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(lines))
+				}
+			}
+		})
 	}
 }
 

@@ -28,6 +28,7 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 			logger.Error(err, "close the output of an ended stream")
 		}
 	}()
+	defer m.reached(cl, s, true)
 	var cur Cursor
 	// Lines are batched per stream and handed to the sink when the stream
 	// has nothing more buffered (or the batch is large): one write per burst.
@@ -73,6 +74,7 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 			failed++
 		} else {
 			failed = 0
+			m.reached(cl, s, false)
 			err = Consume(rc, &cur, emit, flush)
 			rc.Close()
 			if ferr := flush(); ferr != nil && err == nil {
@@ -108,7 +110,10 @@ func (m *manager) follow(ctx context.Context, cl *Cluster, s *stream, initial bo
 		if cur != before {
 			backoff = backoffMin // it made progress: not a failure in a row
 		}
-		if failed == warnAfterFailures {
+		switch {
+		case failed > 0 && unreachable(err):
+			m.lost(cl, s, failed, err) // one warning for the context
+		case failed == warnAfterFailures:
 			fmt.Fprintf(m.cfg.ErrOut, "warning: %s; retrying\n", clusterErr(cl, fmt.Errorf("pod %s/%s container %s: %w", s.target.Namespace, s.target.Pod, s.target.Container, err)))
 		}
 		logger.V(2).Info("reopening log stream", "since", cur.Last, "err", err, "after", backoff)
@@ -133,7 +138,7 @@ func (m *manager) left(cl *Cluster, s *stream) {
 	default:
 	}
 	if m.cfg.Follow && !m.cfg.Quiet {
-		m.note("- %s\n", m.cfg.Format.NewSource(cl.Name, s.target).prefix)
+		m.note("%s\n", m.cfg.Format.announce('-', m.cfg.Format.NewSource(cl.Name, s.target)))
 	}
 }
 

@@ -34,6 +34,9 @@ type Selector struct {
 	// before it: only containers that restarted have one (kubectl logs
 	// --previous).
 	Previous bool
+	// States, when set, are the states a container found at start must be
+	// in for its log to be streamed (see startsWith); nil is any state.
+	States []ContainerState
 }
 
 // Target is one container run whose log can be streamed.
@@ -50,6 +53,9 @@ type Target struct {
 	Running bool
 	// Previous is the run before the current one (Selector.Previous).
 	Previous bool
+	// State is the state the container is in (a crash loop's last run is
+	// read while it waits).
+	State ContainerState
 }
 
 // Key identifies a source (namespace/pod/container), the same across restarts.
@@ -133,7 +139,7 @@ func (s *Selector) matchContainer(name string) bool {
 // stream. With previous, the run before the current one, which the kubelet
 // keeps until the next restart; a container that never restarted has none.
 func targetOf(pod *corev1.Pod, kind ContainerKind, st corev1.ContainerStatus, previous bool) (Target, bool) {
-	t := Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: st.Name, Kind: kind, Previous: previous}
+	t := Target{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: st.Name, Kind: kind, Previous: previous, State: stateOf(st.State)}
 	last := st.LastTerminationState.Terminated
 	switch {
 	case previous:

@@ -313,10 +313,15 @@ func crashLoop(t *testing.T, c kubernetes.Interface, pod *corev1.Pod) {
 	}
 	for i := range p.Status.ContainerStatuses {
 		cs := &p.Status.ContainerStatuses[i]
+		// The kubelet keeps the crashed run's ID in containerID and in
+		// lastState.terminated (kubectl logs reads that run from it).
+		if cs.ContainerID == "" {
+			cs.ContainerID = "kwok://" + p.Name + "-" + cs.Name
+		}
 		cs.Ready, cs.RestartCount = false, 3
 		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s restarting failed container"}}
 		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", StartedAt: now, FinishedAt: now,
-			Message: "open /etc/shop/config.yaml: no such file or directory\ngoroutine 1 [running]:"}}
+			ContainerID: cs.ContainerID, Message: "open /etc/shop/config.yaml: no such file or directory\ngoroutine 1 [running]:"}}
 	}
 	if _, err := c.CoreV1().Pods(p.Namespace).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)

@@ -618,8 +618,9 @@ func TestLogsPrevious(t *testing.T) {
 		f := startLogs(t, append(both, "--no-follow")...)
 		select {
 		case err := <-f.done:
-			// crashy's crash-looping pod has no current run to read: 1 of 2.
-			if err == nil || err.Error() != "1 of 2 logs could not be read (the warnings above say why)" {
+			// Both of crashy's pods are refused (the crash-looping one's
+			// last run is a log too, as kubectl logs reads it): 2 of 3.
+			if err == nil || err.Error() != "2 of 3 logs could not be read (the warnings above say why)" {
 				return false, fmt.Sprintf("err %v, stderr %s", err, f.errOut.String()), nil // RBAC may lag the binding
 			}
 		case <-time.After(15 * time.Second):
