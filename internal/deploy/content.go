@@ -212,16 +212,24 @@ func (r *rendered) without(live runtime.Object, path []string, fields *fieldpath
 }
 
 // sameApplied says whether live holds, in its part at path, what kubectl
-// zz's apply stored in applied (a dry run of it): the same values on the
-// fields r renders and on those the live object's kubectl zz apply entry
-// owns there, less allocated ones. Both sides went through admission, so a
-// mutation is on both; a server-side apply under kubectl zz's name that
-// changed a rendered value (the image) or added a field under that entry
-// (a Service's externalIPs) differs, since the real apply replaces it.
+// zz's apply stored in applied (a dry run of it): appliedDiff is empty.
 func (r *rendered) sameApplied(path []string, applied, live runtime.Object) (bool, error) {
+	d, err := r.appliedDiff(path, applied, live)
+	return d.Empty(), err
+}
+
+// appliedDiff is where live differs, in its part at path (relative to
+// it), from what kubectl zz's apply stored in applied (a dry run of it):
+// the values on the fields r renders and on those the live object's
+// kubectl zz apply entry owns there, less allocated ones. Both sides went
+// through admission, so a mutation is on both; a server-side apply under
+// kubectl zz's name that changed a rendered value (the image) or added a
+// field under that entry (a Service's externalIPs) differs, since the real
+// apply replaces it.
+func (r *rendered) appliedDiff(path []string, applied, live runtime.Object) (*fieldpath.Set, error) {
 	m, err := meta.Accessor(live)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	set := r.under(path)
 	for _, e := range m.GetManagedFields() {
@@ -232,17 +240,24 @@ func (r *rendered) sameApplied(path []string, applied, live runtime.Object) (boo
 	set = prefixed(path, set)
 	av, err := r.typed(applied)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	lv, err := r.typed(live)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	cmp, err := av.ExtractItems(set).Compare(lv.ExtractItems(set))
 	if err != nil {
-		return false, fmt.Errorf("compare the live %s %s with kubectl zz's apply: %w", r.gvk.Kind, m.GetName(), err)
+		return nil, fmt.Errorf("compare the live %s %s with kubectl zz's apply: %w", r.gvk.Kind, m.GetName(), err)
 	}
-	return notAllocated(cmp.Added.Union(cmp.Removed).Union(cmp.Modified)).Empty(), nil
+	diff := notAllocated(cmp.Added.Union(cmp.Removed).Union(cmp.Modified))
+	out := fieldpath.NewSet()
+	diff.Iterate(func(p fieldpath.Path) {
+		if len(p) > len(path) {
+			out.Insert(p[len(path):].Copy())
+		}
+	})
+	return out, nil
 }
 
 // prefixed is s (paths relative to the part at path) as paths of the
