@@ -125,31 +125,50 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	if err != nil {
 		return nameVerdict(k, m, err.Error())
 	}
+	var v verdict
 	if d.found() {
-		return verdict{lines: []string{fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which revision %d lacks (the next kubectl zz deploy takes it out)",
-			kind, m.GetName(), part, d.writer(), fieldNames(k.whole.path, d.fields), ref.number)}}
+		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which revision %d lacks (the next kubectl zz deploy takes it out)",
+			kind, m.GetName(), part, d.writer(), fieldNames(k.whole.path, d.fields), ref.number))
+	}
+	// What the apply would change is asked even beside strays: a
+	// server-side apply under kubectl zz's name adds fields of its own
+	// entry (externalIPs) where the apiserver defaults others unowned
+	// (externalTrafficPolicy), and only this names the former.
+	diff, err := j.applied(ctx, c, ns, k, pj, want, live)
+	switch {
+	case err != nil && len(v.lines) > 0:
+		v.byName = fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err)
+		return v
+	case err != nil:
+		return nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
+	case !diff.Empty():
+		by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
+		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
+			kind, m.GetName(), part, by.writer(), fieldNames(k.whole.path, diff), ref.number))
 	}
 	if pj.unjudged != nil {
-		return nameVerdict(k, m, fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource)))
+		why := fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource))
+		if len(v.lines) == 0 {
+			return nameVerdict(k, m, why)
+		}
+		v.byName = why
 	}
+	return v
+}
+
+// applied is where live's whole part differs from what kubectl zz's apply
+// of want would store: a server-side dry-run apply (forced, kubectl zz's
+// field manager, through admission as the real one), as wholeHeld asks.
+func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, ns string, k kindOps, pj *partJudge, want, live runtime.Object) (*fieldpath.Set, error) {
 	body, err := json.Marshal(want)
 	if err != nil {
-		return nameVerdict(k, m, err.Error())
+		return nil, err
 	}
-	applied, err := k.apply(ctx, c, ns, m.GetName(), body, true)
+	applied, err := k.apply(ctx, c, ns, nameOf(want), body, true)
 	if err != nil {
-		return nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, denied(err, "patch", k.whole.resource)))
+		return nil, denied(err, "patch", k.whole.resource)
 	}
-	diff, err := pj.r.appliedDiff(k.whole.path, applied, live)
-	if err != nil {
-		return nameVerdict(k, m, err.Error())
-	}
-	if diff.Empty() {
-		return verdict{}
-	}
-	by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
-	return verdict{lines: []string{fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
-		kind, m.GetName(), part, by.writer(), fieldNames(k.whole.path, diff), ref.number)}}
+	return pj.r.appliedDiff(k.whole.path, applied, live)
 }
 
 // record is ref read whole (one get of the Secret), kept while its
