@@ -441,7 +441,7 @@ func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, ag
 // kubectl apply before an adopt) stayed the other tool's, and read as drift
 // at every deploy (an app-developer audit). The apiserver keeps the managed
 // fields an update sends, as kubectl's client-side-apply upgrade relies on.
-// kubectl zz's own apply entry (isZZApply: no subresource) is kept whole:
+// kubectl zz's own apply entry (zzApply: no subresource) is kept whole:
 // each apply replaces its set. Any other entry under a kubectl zz name (an
 // update, the handover's apply, an apply entry for a subresource an update
 // forged) keeps only rendered fields there.
@@ -457,8 +457,9 @@ func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		zzNamed := zzManager(e.Manager) && !isZZApply(&e)
-		if isZZApply(&e) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
+		role := roleOf(&e)
+		zzNamed := role == zzNamed || role == zzHandover
+		if role == zzApply || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
@@ -780,7 +781,7 @@ func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, w
 // Deployment's onto the Service it makes, a GitOps overlay puts them on
 // objects of its own, and those were deleted with the app's.
 func writtenByZZ(obj metav1.Object) bool {
-	return slices.ContainsFunc(obj.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool { return zzManager(e.Manager) })
+	return slices.ContainsFunc(obj.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool { return roleOf(&e) != notZZ })
 }
 
 // appSelector matches the objects kubectl zz rendered for app.

@@ -248,7 +248,7 @@ func lastOwner(entries []metav1.ManagedFieldsEntry, path []string, s *fieldpath.
 		if fieldsUnder(e, path).Intersection(s).Empty() {
 			continue
 		}
-		if isZZApply(e) {
+		if roleOf(e) == zzApply {
 			zz = later(zz, e)
 		} else {
 			other = later(other, e)
