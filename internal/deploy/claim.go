@@ -278,7 +278,6 @@ func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.Mana
 	return last
 }
 
-
 // fieldsUnder is the set of fields e owns under path (empty when e says
 // nothing readable).
 func fieldsUnder(e *metav1.ManagedFieldsEntry, path []string) *fieldpath.Set {
