@@ -160,6 +160,11 @@ type live struct {
 
 func (l live) Judge() *DriftJudge { return l.j }
 
+// LiveUnjudged is Live without a DriftJudge: drift judged by managed-fields
+// entry alone, asking no dry run, for a caller that reads no drift (whether
+// an app is there).
+func LiveUnjudged(c kubernetes.Interface) Reader { return live{c: c} }
+
 func (l live) Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error) {
 	list, err := l.c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {

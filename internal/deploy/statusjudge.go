@@ -77,13 +77,14 @@ type wholeLive struct {
 	byContent bool
 }
 
-// judge is the verdict on w against ref (zero: no readable record).
+// judge is the verdict on w against ref (zero: no readable record); by
+// name for a nil judge (a caller that reads no drift).
 func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref recordRef, w wholeLive) verdict {
 	m, err := meta.Accessor(w.obj)
 	if err != nil {
 		return verdict{}
 	}
-	if !w.byContent || ref.name == "" {
+	if j == nil || !w.byContent || ref.name == "" {
 		return nameVerdict(w.k, m, "")
 	}
 	j.mu.Lock()
