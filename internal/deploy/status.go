@@ -269,8 +269,8 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	// The parts kubectl zz renders whole, judged by content as the next
 	// deploy judges them (DriftJudge): reads and dry runs, so after the
 	// book has said which objects are whose.
-	for _, w := range b.wholes {
-		b.whole(w, r.Judge().judge(ctx, c, b.latest[w.key], w))
+	for i, v := range r.Judge().judgeAll(ctx, c, b.latest, b.wholes) {
+		b.whole(b.wholes[i], v)
 	}
 	b.missing()
 	// The apps a kubectl zz command is changing now (their locks), found
