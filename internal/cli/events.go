@@ -177,7 +177,7 @@ func (o *EventsOptions) missing(ctx context.Context, t target) error {
 	if o.App == "" {
 		return nil
 	}
-	apps, err := deploy.Statuses(ctx, t.client, deploy.Live(t.client), o.namespace(t), o.App)
+	apps, err := deploy.Statuses(ctx, t.client, deploy.LiveUnjudged(t.client), o.namespace(t), o.App)
 	if err != nil || len(apps) > 0 {
 		return nil
 	}

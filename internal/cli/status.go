@@ -395,7 +395,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			o.none = append(o.none, fmt.Sprintf("No apps deployed by kubectl zz in %s.", where))
 		}
 		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
-			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, UPDATED and DEPLOYED-BY are unknown; kubectl zz needs list on secrets for them (the view role has none)")))
+			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, UPDATED and DEPLOYED-BY are unknown, and drift is judged by field manager name only (a write under kubectl zz's own name is not seen); kubectl zz needs list and get on secrets for them (the view role has none)")))
 			if o.warned == nil {
 				o.warned = map[string]bool{}
 			}
@@ -438,6 +438,10 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				for _, d := range st.Drift {
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
+			}
+			if !o.list && st.DriftByName != "" && !st.RecordsUnreadable {
+				// The view role's case is the warning above, said once.
+				fmt.Fprintf(&reasons, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", who, st.DriftByName)
 			}
 			switch {
 			case o.list || st.ChangingBy == "":

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -356,5 +359,37 @@ func TestStatusDriftOneField(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%v: got %q, want %q\n%s", tc.args, got, tc.want, out)
 		}
+	}
+}
+
+// TestStatusSaysDriftJudgedByName: a user whose dry runs are refused (may
+// read, not patch) gets the drift judged by managed-fields entry and a
+// line under the table that says so and why, not an error.
+func TestStatusSaysDriftJudgedByName(t *testing.T) {
+	d := fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2)
+	rec := revisionSecret(t, "ns-a", "shop", 4, "2.0", "alice", "deploy 2.0", time.Now())
+	recorded := d.DeepCopy()
+	recorded.APIVersion, recorded.Kind = "apps/v1", "Deployment"
+	objs, err := json.Marshal([]any{recorded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(objs); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.Data["objects.json.gz"] = buf.Bytes()
+	a := fakeClient(d, rec)
+	a.PrependReactor("patch", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New(`User "reader" cannot patch resource "deployments"`))
+	})
+	zz := withFakeClusters(t, a, fakeClient())
+	out, stderr, err := zz("status", "shop", "--context", "a")
+	if err != nil || !strings.Contains(out, "shop: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: deployment shop: what kubectl zz's apply of revision 4 would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)") {
+		t.Errorf("status with dry runs refused: %v\n%s%s", err, out, stderr)
 	}
 }

@@ -40,7 +40,13 @@ const statusRefresh = 30 * time.Second
 type watching struct {
 	live                deploy.Reader
 	deps, pods, records *informed
+	// judge keeps each object's drift judgement while its resourceVersion
+	// stays: a change of one object costs that object's judgement alone.
+	judge *deploy.DriftJudge
 }
+
+// Judge is the DriftJudge kept for the whole watch.
+func (w *watching) Judge() *deploy.DriftJudge { return w.judge }
 
 // informed is one informer and what its reflector said.
 type informed struct {
@@ -80,7 +86,7 @@ func (o *StatusOptions) watchTarget(ctx context.Context, t target, notify func()
 	by := func(s string) internalinterfaces.TweakListOptionsFunc {
 		return func(lo *metav1.ListOptions) { lo.LabelSelector = s }
 	}
-	w := &watching{live: deploy.Live(t.client)}
+	w := &watching{live: deploy.Live(t.client), judge: deploy.NewDriftJudge()}
 	w.deps = &informed{inf: appsinformers.NewFilteredDeploymentInformer(t.client, ns, 0, cache.Indexers{}, by(sel))}
 	w.pods = &informed{inf: coreinformers.NewFilteredPodInformer(t.client, ns, 0, cache.Indexers{}, by(podSel))}
 	// Status reads no pod's managed fields: keep them out of memory.

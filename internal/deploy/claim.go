@@ -168,23 +168,26 @@ func templateWriter(entries []metav1.ManagedFieldsEntry) string {
 	return fieldWriter(entries, "spec", "template")
 }
 
-// fieldWriter names the last field manager other than kubectl zz that owns
-// a field under path which kubectl zz does not own too (" by kubectl-edit at
-// 12:03:04"), or "". A field both own holds kubectl zz's value: a manager
+// fieldWriter names the last writer other than kubectl zz's own applies
+// (ownEntry) that owns a field under path which those do not own too (" by
+// kubectl-edit at 12:03:04"), or "": the judgement by managed-fields entry
+// alone, where status cannot judge by content (DriftJudge). An update under
+// kubectl zz's name is another writer here; a server-side apply under it
+// is not told from kubectl zz's own. A field both own holds kubectl zz's value: a manager
 // applying the same values shares it (a GitOps controller applying kubectl
 // zz deploy --dry-run's output), and an update that changed it took it from
 // kubectl zz; so only a field of another's alone differs from the revision.
 func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 	ours := fieldpath.NewSet()
 	for i := range entries {
-		if zzManager(entries[i].Manager) {
+		if ownEntry(&entries[i]) {
 			ours = ours.Union(fieldsUnder(&entries[i], path))
 		}
 	}
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
 		e := &entries[i]
-		if zzManager(e.Manager) || !written(fieldsUnder(e, path).Difference(ours)) {
+		if ownEntry(e) || !written(fieldsUnder(e, path).Difference(ours)) {
 			continue
 		}
 		last = later(last, e)
@@ -229,15 +232,24 @@ func later(last, e *metav1.ManagedFieldsEntry) *metav1.ManagedFieldsEntry {
 }
 
 // writtenBy is " by MANAGER at 15:04:05" of a managed fields entry ("" for
-// none).
+// none), or for one under kubectl zz's manager name " under kubectl zz's
+// field manager name (kubectl-zz, Update) at 15:04:05".
 func writtenBy(e *metav1.ManagedFieldsEntry) string {
+	at := ""
+	if e != nil && e.Time != nil {
+		at = " at " + e.Time.UTC().Format("15:04:05")
+	}
 	switch {
 	case e == nil:
 		return ""
-	case e.Time == nil:
-		return " by " + e.Manager
+	case roleOf(e) == notZZ:
+		return " by " + e.Manager + at
 	}
-	return fmt.Sprintf(" by %s at %s", e.Manager, e.Time.UTC().Format("15:04:05"))
+	sub := ""
+	if e.Subresource != "" {
+		sub = ", subresource " + e.Subresource
+	}
+	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s%s)%s", e.Manager, e.Operation, sub, at)
 }
 
 // leafWriter is writtenBy of the last manager other than kubectl zz that
@@ -246,9 +258,11 @@ func leafWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 	return writtenBy(leafEntry(entries, path...))
 }
 
-// leafEntry is the managed fields entry of the last manager other than
-// kubectl zz that owns the field at path, or nil; nil too when kubectl zz
-// owns it as well (shared: it holds kubectl zz's value, see fieldWriter).
+// leafEntry is the managed fields entry of the last writer other than
+// kubectl zz's own applies (ownEntry) that owns the field at path, or nil;
+// nil too when one of those owns it as well (shared: it holds kubectl zz's
+// value, see fieldWriter). A kubectl scale --field-manager=kubectl-zz (the
+// scale subresource) is a hand scale.
 func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.ManagedFieldsEntry {
 	var last *metav1.ManagedFieldsEntry
 	for i := range entries {
@@ -256,16 +270,13 @@ func leafEntry(entries []metav1.ManagedFieldsEntry, path ...string) *metav1.Mana
 		if !hasField(e, path...) {
 			continue
 		}
-		if zzManager(e.Manager) {
+		if ownEntry(e) {
 			return nil
 		}
 		last = later(last, e)
 	}
 	return last
 }
-
-// zzManager says whether a field manager is kubectl zz's.
-func zzManager(m string) bool { return m == contract.ManagedBy || m == contract.FieldManagerHandover }
 
 // fieldsUnder is the set of fields e owns under path (empty when e says
 // nothing readable).

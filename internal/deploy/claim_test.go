@@ -211,6 +211,11 @@ func TestLatestWriterAndShared(t *testing.T) {
 		return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Time: when,
 			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields)}
 	}
+	apply := func(manager, sub string, when *metav1.Time, fields string) metav1.ManagedFieldsEntry {
+		e := entry(manager, when, fields)
+		e.Operation, e.Subresource = metav1.ManagedFieldsOperationApply, sub
+		return e
+	}
 	replicas := `{"f:spec":{"f:replicas":{}}}`
 	template := `{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:a":{}}}}}}`
 	tests := []struct {
@@ -228,8 +233,18 @@ func TestLatestWriterAndShared(t *testing.T) {
 		{name: "an entry without a time loses to one with",
 			entries: []metav1.ManagedFieldsEntry{entry("kubectl-edit", at(12, 5), template), entry("old", nil, template)},
 			tmpl:    " by kubectl-edit at 12:05:00"},
-		{name: "shared with kubectl zz",
-			entries: []metav1.ManagedFieldsEntry{entry("kubectl-scale", at(12, 5), replicas), entry(contract.ManagedBy, at(12, 1), replicas)}},
+		{name: "shared with kubectl zz's apply",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-scale", at(12, 5), replicas), apply(contract.ManagedBy, "", at(12, 1), replicas)}},
+		{name: "shared with the handover's apply",
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-scale", at(12, 5), replicas), apply(contract.FieldManagerHandover, "", at(12, 1), replicas)}},
+		// Identity, not name: manager, operation and subresource.
+		{name: "an update under kubectl zz's name is another writer",
+			entries: []metav1.ManagedFieldsEntry{entry(contract.ManagedBy, at(12, 1), replicas), entry(contract.ManagedBy, at(12, 2), template)},
+			leaf:    " under kubectl zz's field manager name (kubectl-zz, Update) at 12:01:00",
+			tmpl:    " under kubectl zz's field manager name (kubectl-zz, Update) at 12:02:00"},
+		{name: "an apply under kubectl zz's name for a subresource (kubectl scale) is another writer",
+			entries: []metav1.ManagedFieldsEntry{apply(contract.ManagedBy, "", at(12, 1), template), apply(contract.ManagedBy, "scale", at(12, 5), replicas)},
+			leaf:    " under kubectl zz's field manager name (kubectl-zz, Apply, subresource scale) at 12:05:00"},
 	}
 	for _, tt := range tests {
 		if got := leafWriter(tt.entries, "spec", "replicas"); got != tt.leaf {

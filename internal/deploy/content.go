@@ -41,7 +41,7 @@ type wholeDrift struct {
 	// included) and not rendered, less what the apiserver allocates. What
 	// it defaults, and what a mutating admission (a MutatingAdmissionPolicy,
 	// a webhook, Kyverno) adds during kubectl zz's own apply, is owned by
-	// no entry, or by that apply's (see isZZApply).
+	// no entry, or by that apply's (zzApply).
 	fields *fieldpath.Set
 	// zzUpdate: those of fields an update under kubectl zz's manager name
 	// owns (a take-back's own update, or a write under that name).
@@ -71,21 +71,7 @@ func (d wholeDrift) writer() string {
 }
 
 // named is writer for the fields an entry owns.
-func (d wholeDrift) named() string {
-	e := d.by
-	if e == nil || !zzManager(e.Manager) {
-		return writtenBy(e)
-	}
-	at := ""
-	if e.Time != nil {
-		at = " at " + e.Time.UTC().Format("15:04:05")
-	}
-	sub := ""
-	if e.Subresource != "" {
-		sub = ", subresource " + e.Subresource
-	}
-	return fmt.Sprintf(" under kubectl zz's field manager name (%s, %s%s)%s", e.Manager, e.Operation, sub, at)
-}
+func (d wholeDrift) named() string { return writtenBy(d.by) }
 
 // rendered is the field set of want (the object as applied) and its typed
 // value, for judging live objects of its kind.
@@ -163,7 +149,7 @@ func (r *rendered) strays(path []string, live runtime.Object) (wholeDrift, error
 	entries := m.GetManagedFields()
 	for i := range entries {
 		e := &entries[i]
-		if isZZApply(e) {
+		if roleOf(e) == zzApply {
 			continue
 		}
 		stray := notAllocated(outside(fieldsUnder(e, path).Difference(ours), ours))
@@ -171,7 +157,7 @@ func (r *rendered) strays(path []string, live runtime.Object) (wholeDrift, error
 			continue
 		}
 		d.fields = d.fields.Union(stray)
-		if zzManager(e.Manager) {
+		if roleOf(e) != notZZ {
 			byZZ = later(byZZ, e)
 			if e.Operation == metav1.ManagedFieldsOperationUpdate && e.Subresource == "" {
 				d.zzUpdate = d.zzUpdate.Union(stray)
@@ -212,37 +198,52 @@ func (r *rendered) without(live runtime.Object, path []string, fields *fieldpath
 }
 
 // sameApplied says whether live holds, in its part at path, what kubectl
-// zz's apply stored in applied (a dry run of it): the same values on the
-// fields r renders and on those the live object's kubectl zz apply entry
-// owns there, less allocated ones. Both sides went through admission, so a
-// mutation is on both; a server-side apply under kubectl zz's name that
-// changed a rendered value (the image) or added a field under that entry
-// (a Service's externalIPs) differs, since the real apply replaces it.
+// zz's apply stored in applied (a dry run of it): appliedDiff is empty.
 func (r *rendered) sameApplied(path []string, applied, live runtime.Object) (bool, error) {
+	d, err := r.appliedDiff(path, applied, live)
+	return d.Empty(), err
+}
+
+// appliedDiff is where live differs, in its part at path (relative to
+// it), from what kubectl zz's apply stored in applied (a dry run of it):
+// the values on the fields r renders and on those the live object's
+// kubectl zz apply entry owns there, less allocated ones. Both sides went
+// through admission, so a mutation is on both; a server-side apply under
+// kubectl zz's name that changed a rendered value (the image) or added a
+// field under that entry (a Service's externalIPs) differs, since the real
+// apply replaces it.
+func (r *rendered) appliedDiff(path []string, applied, live runtime.Object) (*fieldpath.Set, error) {
 	m, err := meta.Accessor(live)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	set := r.under(path)
 	for _, e := range m.GetManagedFields() {
-		if isZZApply(&e) {
+		if roleOf(&e) == zzApply {
 			set = set.Union(fieldsUnder(&e, path))
 		}
 	}
 	set = prefixed(path, set)
 	av, err := r.typed(applied)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	lv, err := r.typed(live)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	cmp, err := av.ExtractItems(set).Compare(lv.ExtractItems(set))
 	if err != nil {
-		return false, fmt.Errorf("compare the live %s %s with kubectl zz's apply: %w", r.gvk.Kind, m.GetName(), err)
+		return nil, fmt.Errorf("compare the live %s %s with kubectl zz's apply: %w", r.gvk.Kind, m.GetName(), err)
 	}
-	return notAllocated(cmp.Added.Union(cmp.Removed).Union(cmp.Modified)).Empty(), nil
+	diff := notAllocated(cmp.Added.Union(cmp.Removed).Union(cmp.Modified))
+	out := fieldpath.NewSet()
+	diff.Iterate(func(p fieldpath.Path) {
+		if len(p) > len(path) {
+			out.Insert(p[len(path):].Copy())
+		}
+	})
+	return out, nil
 }
 
 // prefixed is s (paths relative to the part at path) as paths of the
@@ -260,14 +261,50 @@ func prefixed(path []string, s *fieldpath.Set) *fieldpath.Set {
 	return out
 }
 
-// isZZApply says whether e is kubectl zz's own server-side apply: the
-// apply each deploy makes replaces its field set, so a field only it owned
-// and the rendered object lacks is gone after the apply. An entry's
-// identity is its manager, operation and subresource: an entry under the
-// same name and operation for a subresource (status) is one no apply of
-// the object replaces, and an Update may send it in managedFields.
-func isZZApply(e *metav1.ManagedFieldsEntry) bool {
-	return e.Manager == contract.ManagedBy && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == ""
+// zzRole is what a managed-fields entry is to kubectl zz. An entry's
+// identity is its manager, operation and subresource; the manager's name
+// alone is the writer's to choose (kubectl patch --field-manager=kubectl-zz).
+type zzRole int
+
+const (
+	// notZZ: another manager's entry.
+	notZZ zzRole = iota
+	// zzNamed: under a kubectl zz manager name, but neither of its applies:
+	// an update (a take-back's own, or anyone's under that name), or an
+	// apply entry for a subresource (no apply of the object replaces it,
+	// and an update may send it in managedFields). Its fields are judged
+	// as another writer's.
+	zzNamed
+	// zzHandover: the handover's apply (applyReplicas), which holds a
+	// Deployment's replicas while an HPA takes them over: kubectl zz's own
+	// for spec.replicas (see leafEntry), outside every part it renders whole.
+	zzHandover
+	// zzApply: kubectl zz's own server-side apply: each deploy's replaces
+	// its field set, so a field only it owned and the rendered object
+	// lacks is gone after the apply.
+	zzApply
+)
+
+// roleOf is e's role. The one place that says which entries are kubectl
+// zz's own (ownEntry).
+func roleOf(e *metav1.ManagedFieldsEntry) zzRole {
+	own := e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == ""
+	switch {
+	case e.Manager == contract.ManagedBy && own:
+		return zzApply
+	case e.Manager == contract.FieldManagerHandover && own:
+		return zzHandover
+	case e.Manager == contract.ManagedBy || e.Manager == contract.FieldManagerHandover:
+		return zzNamed
+	}
+	return notZZ
+}
+
+// ownEntry says whether e is one of kubectl zz's own applies (zzApply,
+// zzHandover), whose fields hold what kubectl zz wrote.
+func ownEntry(e *metav1.ManagedFieldsEntry) bool {
+	r := roleOf(e)
+	return r == zzApply || r == zzHandover
 }
 
 // outside is s less the paths that hold rendered fields below them: an

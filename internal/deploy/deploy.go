@@ -326,9 +326,10 @@ func sameObjects(a, b []render.Object) (bool, error) {
 
 // runsLatest reports whether app runs revision latest: not drifted, no
 // canary, and ready unless notReadyToo. What cannot be read counts as not.
-// Status judges drift by field manager names; the parts kubectl zz renders
-// whole are judged here by content too (wholeHeld), or a write under the
-// name kubectl-zz made a deploy of the same spec change nothing.
+// Status judges the parts kubectl zz renders whole by content, as a take-back
+// does (DriftJudge); they are judged here again from the revision's side
+// (wholeHeld: every object it records, where status judges the live ones
+// kubectl zz wrote), which counts what it cannot judge as not held.
 func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool) bool {
 	st, err := AppStatusOf(ctx, c, ns, app)
 	if err != nil {

@@ -3,8 +3,8 @@ package deploy
 import (
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -15,30 +15,14 @@ import (
 // replaces that entry (another identity), so it is not kubectl zz's own:
 // the next deploy of the same spec is not unchanged and removes the field.
 func TestForgedSubresourceApplyEntryIsTakenBack(t *testing.T) {
-	c := fake.NewClientset()
-	startController(t, c)
-	app := spec(t, "reg/shop:1", "")
-	deployOK(t, c, app, 0)
+	c, app := startedApp(t)
 	ctx := t.Context()
-	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ExternalIPs = []string{"203.0.113.7"}
-	if svc, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	var kept []metav1.ManagedFieldsEntry
-	for _, e := range svc.ManagedFields {
-		if e.Manager != "tenant" {
-			kept = append(kept, e)
-		}
-	}
-	svc.ManagedFields = append(kept, metav1.ManagedFieldsEntry{Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply, APIVersion: "v1",
-		Subresource: "status", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:externalIPs":{}}}`)})
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+	updateService(t, c, "tenant", func(svc *corev1.Service) {
+		withoutEntriesOf("tenant")(svc)
+		svc.ManagedFields = append(svc.ManagedFields, metav1.ManagedFieldsEntry{Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply, APIVersion: "v1",
+			Subresource: "status", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:externalIPs":{}}}`)})
+	})
 	res, err := Run(ctx, c, &Config{Options: opts(), App: app})
 	if err != nil {
 		t.Fatal(err)

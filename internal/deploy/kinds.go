@@ -337,45 +337,75 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s: fields of its %s no field manager owns were not judged: %v", kind, nameOf(want), k.whole.name, j.unjudged))
 		}
 	}()
-	for conflicts, writes := 0, 0; ; {
-		m, err := meta.Accessor(live)
-		if err != nil {
-			return nil, err
+	name := nameOf(live)
+	var d wholeDrift
+	var judgeErr error // the judge's, returned as it is
+	writes := 0
+	live, err = conflictRetried(ctx, c, k, ns, live, func(live runtime.Object, stored bool) (runtime.Object, error) {
+		if stored {
+			if writes++; writes == 1 {
+				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, name, k.whole.name, d.writer()))
+			}
 		}
-		d, err := j.drift(ctx, c, live)
-		if err != nil || !d.found() {
-			return live, err
+		var err error
+		if d, err = j.drift(ctx, c, live); err != nil || !d.found() {
+			judgeErr = err
+			return nil, err
 		}
 		if writes == 2 {
 			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: they were back after two updates that removed them (a controller writes them?)",
-				kind, m.GetName(), k.whole.name, d.writer()))
-			return live, nil
+				kind, name, k.whole.name, d.writer()))
+			return nil, nil
 		}
-		put, err := takenBack(j.r, k.whole.path, live, d, writes > 0)
-		if err != nil {
-			return nil, err
+		return takenBack(j.r, k.whole.path, live, d, writes > 0)
+	})
+	switch {
+	case judgeErr != nil:
+		return live, judgeErr
+	case apierrors.IsForbidden(err):
+		cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",
+			kind, name, k.whole.name, d.writer(), k.whole.resource, apierrors.ReasonForError(err)))
+		return live, nil
+	case err != nil:
+		return nil, fmt.Errorf("update the %s of %s %s/%s: %w", k.whole.name, kind, ns, name, err)
+	}
+	return live, nil
+}
+
+// errConflicts ends an update loop whose object another writer changed
+// three times in a row.
+var errConflicts = errors.New("changed by another writer three times in a row; try again")
+
+// conflictRetried updates k's object live in a loop, one update a step:
+// next, given the object (stored: what the last update stored, not a read),
+// returns what to update, or nil when done. An update that conflicts (a
+// Deployment is written by its controller while it scales) reads the
+// object again and asks next anew; three conflicts in a row end it with
+// errConflicts. It returns the object last stored or read, and the first
+// error of next, of a read or of an update (the update's as the apiserver
+// gave it, so a caller tells a refusal).
+func conflictRetried(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live runtime.Object, next func(live runtime.Object, stored bool) (runtime.Object, error)) (runtime.Object, error) {
+	stored := false
+	for conflicts := 0; ; {
+		put, err := next(live, stored)
+		if err != nil || put == nil {
+			return live, err
 		}
 		updated, err := k.update(ctx, c, ns, put, false)
 		switch {
 		case err == nil:
-			if writes == 0 {
-				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, m.GetName(), k.whole.name, d.writer()))
-			}
-			live, writes, conflicts = updated, writes+1, 0
+			live, stored, conflicts = updated, true, 0
 			continue
-		case apierrors.IsForbidden(err):
-			cl.notes = append(cl.notes, fmt.Sprintf("warning: %s %s keeps %s fields written%s, outside kubectl zz: removing them needs the right to update %s (%v)",
-				kind, m.GetName(), k.whole.name, d.writer(), k.whole.resource, apierrors.ReasonForError(err)))
-			return live, nil
 		case !apierrors.IsConflict(err):
-			return nil, fmt.Errorf("update the %s of %s %s/%s: %w", k.whole.name, kind, ns, m.GetName(), err)
+			return live, err
 		}
 		if conflicts++; conflicts == 3 {
-			return nil, fmt.Errorf("update %s %s/%s: changed by another writer three times in a row; try again", kind, ns, m.GetName())
+			return live, errConflicts
 		}
-		if live, err = k.get(ctx, c, ns, m.GetName()); err != nil {
-			return nil, fmt.Errorf("get %s %s/%s: %w", kind, ns, m.GetName(), err)
+		if live, err = k.get(ctx, c, ns, nameOf(live)); err != nil {
+			return nil, fmt.Errorf("read %s %s/%s again after a conflict: %w", strings.ToLower(k.kind), ns, nameOf(put), err)
 		}
+		stored = false
 	}
 }
 
@@ -411,7 +441,7 @@ func takenBack(r *rendered, path []string, live runtime.Object, d wholeDrift, ag
 // kubectl apply before an adopt) stayed the other tool's, and read as drift
 // at every deploy (an app-developer audit). The apiserver keeps the managed
 // fields an update sends, as kubectl's client-side-apply upgrade relies on.
-// kubectl zz's own apply entry (isZZApply: no subresource) is kept whole:
+// kubectl zz's own apply entry (zzApply: no subresource) is kept whole:
 // each apply replaces its set. Any other entry under a kubectl zz name (an
 // update, the handover's apply, an apply entry for a subresource an update
 // forged) keeps only rendered fields there.
@@ -427,8 +457,9 @@ func disown(obj runtime.Object, path []string, rendered *fieldpath.Set) error {
 	var kept []metav1.ManagedFieldsEntry
 	for _, e := range m.GetManagedFields() {
 		s := fieldpath.NewSet()
-		zzNamed := zzManager(e.Manager) && !isZZApply(&e)
-		if isZZApply(&e) || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
+		role := roleOf(&e)
+		zzNamed := role == zzNamed || role == zzHandover
+		if role == zzApply || e.FieldsV1 == nil || s.FromJSON(e.FieldsV1.GetRawReader()) != nil {
 			kept = append(kept, e)
 			continue
 		}
@@ -498,23 +529,15 @@ func replicasTakenBack(o render.Object, live runtime.Object, cl *claim) {
 }
 
 // replaceWhole puts want's whole part (k.whole) in live in one update,
-// re-read and retried on a conflict (a Deployment scaling up is written by
-// its controller meanwhile).
+// re-read and retried on a conflict (conflictRetried).
 func replaceWhole(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object) error {
-	for range 3 {
-		_, err := k.update(ctx, c, ns, k.whole.put(live, want), false)
-		if !apierrors.IsConflict(err) {
-			return err
+	_, err := conflictRetried(ctx, c, k, ns, live, func(live runtime.Object, stored bool) (runtime.Object, error) {
+		if stored {
+			return nil, nil
 		}
-		m, merr := meta.Accessor(live)
-		if merr != nil {
-			return merr
-		}
-		if live, err = k.get(ctx, c, ns, m.GetName()); err != nil {
-			return err
-		}
-	}
-	return errors.New("changed by another writer three times in a row; try again")
+		return k.whole.put(live, want), nil
+	})
+	return err
 }
 
 // refusePaused refuses a change of app's pod template while its
@@ -758,7 +781,7 @@ func extraObjects(ctx context.Context, c kubernetes.Interface, ns, app string, w
 // Deployment's onto the Service it makes, a GitOps overlay puts them on
 // objects of its own, and those were deleted with the app's.
 func writtenByZZ(obj metav1.Object) bool {
-	return slices.ContainsFunc(obj.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool { return zzManager(e.Manager) })
+	return slices.ContainsFunc(obj.GetManagedFields(), func(e metav1.ManagedFieldsEntry) bool { return roleOf(&e) != notZZ })
 }
 
 // appSelector matches the objects kubectl zz rendered for app.

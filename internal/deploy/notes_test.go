@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -18,33 +18,22 @@ import (
 // notes, does not run): before, the cluster changed and the user was told
 // only of the failure.
 func TestTakeBackNotesOnFailedApply(t *testing.T) {
-	c := fake.NewClientset()
 	// Armed once the app runs: the Deployment's step (its HPA read, after
-	// the Service's take-back) fails. Set before the controller starts, as
-	// the fake's reactors may not change while it reads them.
+	// the Service's take-back) fails.
 	var armed atomic.Bool
-	c.PrependReactor("list", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
+	c, _ := startedApp(t, onEvery("list", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
 		if armed.Load() {
 			return true, nil, errors.New("etcdserver: request timed out")
 		}
 		return false, nil, nil
-	})
-	startController(t, c)
-	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	}))
 	ctx := t.Context()
-	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ExternalIPs = []string{"203.0.113.7"}
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
 	armed.Store(true)
 	var progress strings.Builder
 	o := opts()
 	o.Progress = &progress
-	_, err = Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:2", "")})
+	_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:2", "")})
 	if err == nil {
 		t.Fatal("the deploy succeeded")
 	}

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,27 +25,11 @@ import (
 // and says so. The deploy after it is unchanged. The first clean deploys
 // ask for no dry-run create (no field is owned by no entry).
 func TestOrphanedFieldIsTakenBack(t *testing.T) {
-	c := fake.NewClientset()
 	var dryCreates atomic.Int32
-	c.PrependReactor("create", "*", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		cr, ok := a.(clienttesting.CreateActionImpl)
-		if !ok || len(cr.CreateOptions.DryRun) == 0 {
-			return false, nil, nil
-		}
+	c, app := startedApp(t, onDryRun("create", "*", func(obj runtime.Object) (runtime.Object, error) {
 		dryCreates.Add(1)
-		switch o := cr.GetObject().DeepCopyObject().(type) {
-		case *corev1.Service:
-			o.Spec.SessionAffinity = corev1.ServiceAffinityNone
-			return true, o, nil
-		case *appsv1.Deployment:
-			o.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
-			return true, o, nil
-		}
-		return false, nil, nil
-	})
-	startController(t, c)
-	app := spec(t, "reg/shop:1", "")
-	deployOK(t, c, app, 0)
+		return withDefaults(obj), nil
+	}))
 	if res, err := Run(t.Context(), c, &Config{Options: opts(), App: app}); err != nil || !res.Unchanged {
 		t.Fatalf("a deploy of the same spec on a clean app: %v, unchanged %v", err, res != nil && res.Unchanged)
 	}
@@ -54,32 +37,7 @@ func TestOrphanedFieldIsTakenBack(t *testing.T) {
 		t.Errorf("%d dry-run creates with no field owned by no entry; want none", n)
 	}
 	ctx := t.Context()
-	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ExternalIPs = []string{"203.0.113.7"}
-	svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
-	if svc, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	d := deployment(t, c, "shop")
-	d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MITM", Value: "1"})
-	d.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
-	if d, err = c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	drop := func(es []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
-		return slices.DeleteFunc(es, func(e metav1.ManagedFieldsEntry) bool { return e.Manager == "tenant" })
-	}
-	svc.ManagedFields = drop(svc.ManagedFields)
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	d.ManagedFields = drop(d.ManagedFields)
-	if _, err = c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	orphanTenantFields(t, c)
 
 	var progress strings.Builder
 	o := opts()
@@ -115,15 +73,8 @@ func TestOrphanedFieldIsTakenBack(t *testing.T) {
 		t.Errorf("the deploy after the take-back (unchanged %v) with only defaults owned by no entry:\n%s", res.Unchanged, progress.String())
 	}
 	// A deploy of a new spec takes such a field back too.
-	svc, _ = c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	svc.Spec.ExternalIPs = []string{"203.0.113.8"}
-	if svc, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	svc.ManagedFields = drop(svc.ManagedFields)
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.8"} })
+	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
 	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
 	if svc, _ := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{}); len(svc.Spec.ExternalIPs) != 0 {
 		t.Errorf("after a deploy of a new spec: externalIPs still %v", svc.Spec.ExternalIPs)
@@ -134,29 +85,12 @@ func TestOrphanedFieldIsTakenBack(t *testing.T) {
 // the apiserver defaults is refused (a quota, a webhook), the fields no
 // entry owns are left alone and the deploy says so in a warning.
 func TestOrphansUnjudgedIsAWarning(t *testing.T) {
-	c := fake.NewClientset()
-	c.PrependReactor("create", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if cr, ok := a.(clienttesting.CreateActionImpl); ok && len(cr.CreateOptions.DryRun) > 0 {
-			return true, nil, apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("exceeded quota"))
-		}
-		return false, nil, nil
-	})
-	startController(t, c)
-	app := spec(t, "reg/shop:1", "")
-	deployOK(t, c, app, 0)
+	c, app := startedApp(t, onDryRun("create", "services", func(runtime.Object) (runtime.Object, error) {
+		return nil, apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("exceeded quota"))
+	}))
 	ctx := t.Context()
-	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.ExternalIPs = []string{"203.0.113.7"}
-	if svc, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
-	svc.ManagedFields = slices.DeleteFunc(svc.ManagedFields, func(e metav1.ManagedFieldsEntry) bool { return e.Manager == "tenant" })
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
 	var progress strings.Builder
 	o := opts()
 	o.Progress = &progress
@@ -173,24 +107,14 @@ func TestOrphansUnjudgedIsAWarning(t *testing.T) {
 // after its two updates (a controller writing it again), the deploy says
 // the object keeps it, where it left without a word.
 func TestTakeBackThatDoesNotHoldWarns(t *testing.T) {
-	c := fake.NewClientset()
-	c.PrependReactor("update", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+	c, app := startedApp(t, onEvery("update", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
 		if u, ok := a.(clienttesting.UpdateActionImpl); ok && len(u.UpdateOptions.DryRun) == 0 {
 			u.GetObject().(*corev1.Service).Spec.ExternalIPs = []string{"203.0.113.7"}
 		}
 		return false, nil, nil
-	})
-	startController(t, c)
-	app := spec(t, "reg/shop:1", "")
-	deployOK(t, c, app, 0)
+	}))
 	ctx := t.Context()
-	svc, err := c.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err = c.CoreV1().Services(ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "tenant"}); err != nil {
-		t.Fatal(err)
-	}
+	updateService(t, c, "tenant", func(*corev1.Service) {})
 	var progress strings.Builder
 	o := opts()
 	o.Progress = &progress
@@ -200,4 +124,34 @@ func TestTakeBackThatDoesNotHoldWarns(t *testing.T) {
 	if !strings.Contains(progress.String(), "they were back after two updates") {
 		t.Errorf("no warning that the Service keeps externalIPs:\n%s", progress.String())
 	}
+}
+
+// withDefaults is obj as the apiserver's defaults leave it, as far as the
+// tests here read them (the fake does not default): a Service's
+// sessionAffinity, a pod template's dnsPolicy.
+func withDefaults(obj runtime.Object) runtime.Object {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		o.Spec.SessionAffinity = corev1.ServiceAffinityNone
+	case *appsv1.Deployment:
+		o.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	return obj
+}
+
+// orphanTenantFields makes a tenant's externalIPs on the Service and env
+// var MITM on the pod template (with the defaulted sessionAffinity and
+// dnsPolicy) owned by no entry, in two updates each.
+func orphanTenantFields(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	updateService(t, c, "tenant", func(svc *corev1.Service) {
+		svc.Spec.ExternalIPs = []string{"203.0.113.7"}
+		svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
+	})
+	updateDeployment(t, c, "tenant", func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MITM", Value: "1"})
+		d.Spec.Template.Spec.DNSPolicy = corev1.DNSClusterFirst
+	})
+	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
+	updateDeployment(t, c, "tenant", func(d *appsv1.Deployment) { withoutEntriesOf("tenant")(d) })
 }

@@ -106,6 +106,12 @@ type AppStatus struct {
 	// has not renewed it for longer than a running command does: a command
 	// that ended without releasing it (an apiserver error), or stopped.
 	LockExpires *metav1.Time `json:"lockExpires,omitempty"`
+	// DriftByName says why the drift of a part kubectl zz renders whole (a
+	// pod template, a Service's spec) was judged by field manager name, not
+	// by content against the latest revision as a deploy judges it (a right
+	// the user lacks: a dry run needs create and patch); "" when by content.
+	// A write under kubectl zz's own manager name is then not seen.
+	DriftByName string `json:"driftByName,omitempty"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -134,17 +140,30 @@ func NoApp(ns, app string) error {
 // each selected by a label selector in ns (every namespace for
 // metav1.NamespaceAll). Live reads them from the apiserver at each call;
 // kubectl zz status --watch reads them from informers, so a change costs
-// no new list of a busy namespace (a scale audit: 9 MB a read).
+// no new list of a busy namespace (a scale audit: 9 MB a read). Judge is
+// the DriftJudge that keeps its judgements between reads.
 type Reader interface {
 	Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error)
 	Records(ctx context.Context, ns, sel string) ([]corev1.Secret, error)
 	Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error)
+	Judge() *DriftJudge
 }
 
-// Live is the Reader that lists from c at each call.
-func Live(c kubernetes.Interface) Reader { return live{c} }
+// Live is the Reader that lists from c at each call, with a judge of its
+// own (kept as long as the Reader).
+func Live(c kubernetes.Interface) Reader { return live{c, NewDriftJudge()} }
 
-type live struct{ c kubernetes.Interface }
+type live struct {
+	c kubernetes.Interface
+	j *DriftJudge
+}
+
+func (l live) Judge() *DriftJudge { return l.j }
+
+// LiveUnjudged is Live without a DriftJudge: drift judged by managed-fields
+// entry alone, asking no dry run, for a caller that reads no drift (whether
+// an app is there).
+func LiveUnjudged(c kubernetes.Interface) Reader { return live{c: c} }
 
 func (l live) Deployments(ctx context.Context, ns, sel string) ([]appsv1.Deployment, error) {
 	list, err := l.c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
@@ -246,6 +265,12 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 			return nil, fmt.Errorf("list %ss %s: %w", strings.ToLower(k.kind), where, err)
 		}
 		b.objects(k, objs)
+	}
+	// The parts kubectl zz renders whole, judged by content as the next
+	// deploy judges them (DriftJudge): reads and dry runs, so after the
+	// book has said which objects are whose.
+	for i, v := range r.Judge().judgeAll(ctx, c, b.latest, b.wholes) {
+		b.whole(b.wholes[i], v)
 	}
 	b.missing()
 	// The apps a kubectl zz command is changing now (their locks), found
@@ -359,7 +384,8 @@ func selectedFrom(list *autoscalingv2.HorizontalPodAutoscalerList, err error, se
 // drift says how Deployment d differs from the latest revision (number
 // rev, apply token): another token is an apply no record describes (records
 // older than the token have none, and are not judged); a pod template field
-// another manager owns was written outside kubectl zz.
+// another manager owns was written outside kubectl zz. Its pod template
+// is judged apart (DriftJudge).
 func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) []string {
 	var out []string
 	live := d.Annotations[contract.AnnotationApplyID]
@@ -375,9 +401,6 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 		// The app's first deploy applied it and never recorded: its
 		// rollout failed, or it was stopped, or it is still under way.
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped), and no revision of the app is recorded: kubectl zz deploy records one once its rollout completes", d.Name))
-	}
-	if w := templateWriter(d.ManagedFields); w != "" {
-		out = append(out, fmt.Sprintf("deployment %s: its pod template was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)", d.Name, w))
 	}
 	// A hand kubectl scale, where no HPA scales the Deployment (kubectl zz
 	// leaves the replicas to one: its writes, or a hand scale beside it,

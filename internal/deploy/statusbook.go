@@ -11,6 +11,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -42,13 +43,17 @@ type book struct {
 	// HPA scales (nil: HPAs unreadable, replicas not judged).
 	unreadable bool
 	scaled     map[string]bool
+	// latest: app key -> its latest record; wholes: the live objects whose
+	// whole part is judged (DriftJudge), in the order read.
+	latest map[string]recordRef
+	wholes []wholeLive
 }
 
 func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
-		unreadable: unreadable, scaled: scaled}
+		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}}
 }
 
 // get is app name of ns, made on first use, and its key.
@@ -79,6 +84,7 @@ func (b *book) records(secrets []corev1.Secret) {
 		if st, key := b.get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
 			b.tokens[key], b.names[key] = rev.applyID, rev.names
+			b.latest[key] = recordRef{name: s.Name, rv: s.ResourceVersion, number: rev.Number}
 		}
 	}
 }
@@ -123,6 +129,9 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 		}
 		st.Drift = append(st.Drift, drift(d, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
 			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])...)
+		// By content only where it runs the record's apply (its token, or
+		// none before tokens): another command's says it differs already.
+		b.wholes = append(b.wholes, wholeLive{key: key, k: deploymentOps, obj: d, byContent: live == token || live == "" || token == ""})
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -150,17 +159,31 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 		// Applied by a command that recorded nothing (the token of no
 		// record; objects applied before tokens carry none).
 		key := o.GetNamespace() + "/" + st.App
-		if token, live := b.tokens[key], o.GetAnnotations()[contract.AnnotationApplyID]; token != "" && live != "" && live != token && live != b.canaries[key] {
+		token, live := b.tokens[key], o.GetAnnotations()[contract.AnnotationApplyID]
+		unrecorded := token != "" && live != "" && live != token && live != b.canaries[key]
+		if unrecorded {
 			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
 				strings.ToLower(k.kind), o.GetName(), st.Revision))
 		}
-		if k.whole == nil {
-			continue
+		if obj, ok := o.(runtime.Object); ok && k.whole != nil {
+			b.wholes = append(b.wholes, wholeLive{key: key, k: k, obj: obj, byContent: !unrecorded})
 		}
-		if w := fieldWriter(o.GetManagedFields(), k.whole.path...); w != "" {
-			st.Drift = append(st.Drift, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
-				strings.ToLower(k.kind), o.GetName(), k.whole.name, w))
-		}
+	}
+}
+
+// whole adds what v says of w's object to its app.
+func (b *book) whole(w wholeLive, v verdict) {
+	st := b.apps[w.key]
+	if st == nil {
+		return
+	}
+	st.Drift = append(st.Drift, v.lines...)
+	switch {
+	case st.DriftByName != "":
+	case b.unreadable:
+		st.DriftByName = "the revision records (Secrets) cannot be read by this user, so there is no revision to judge the objects against"
+	default:
+		st.DriftByName = v.byName
 	}
 }
 

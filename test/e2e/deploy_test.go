@@ -621,6 +621,7 @@ func orphanedInTwoUpdates(t *testing.T, ns string, dev identity, file string) {
 			t.Fatalf("externalIPs still owned by %s (%s): the apiserver did not keep the entries sent", e.Manager, e.Operation)
 		}
 	}
+	statusShowsDrift(t, ns, "service shop: its spec was changed by a writer whose managed-fields entry is gone, outside kubectl zz: spec.externalIPs")
 	out, errOut, err := zz(t, ns, "deploy", "-f", file, "--timeout", "60s")
 	if err != nil || strings.Contains(out, "unchanged") ||
 		!strings.Contains(errOut, "service shop: removed from its spec what was written by a writer whose managed-fields entry is gone") {
@@ -633,6 +634,26 @@ func orphanedInTwoUpdates(t *testing.T, ns string, dev identity, file string) {
 	if out, errOut, err = zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil || !strings.Contains(out, "unchanged") || strings.Contains(errOut, "removed from") {
 		t.Errorf("the deploy after: %v\n%s%s", err, out, errOut)
 	}
+	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") || strings.Contains(out, "judged by field manager name") {
+		t.Errorf("status after the deploy took the orphaned externalIPs back: %v\n%s", err, out)
+	}
+}
+
+// statusShowsDrift checks that kubectl zz status shop says the app drifted
+// and names wants, judged by content (no note that it judged by name).
+func statusShowsDrift(t *testing.T, ns string, wants ...string) {
+	t.Helper()
+	out, errOut, err := zz(t, ns, "status", "shop")
+	if err != nil || !strings.Contains(out, "(drifted)") || !strings.Contains(out, "shop has drifted from its latest revision:") || strings.Contains(out, "judged by field manager name") {
+		t.Errorf("status: %v\n%s%s", err, out, errOut)
+		return
+	}
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("status lacks %q:\n%s", w, out)
+		}
+	}
+	t.Logf("status:\n%s", out)
 }
 
 // underZZName: a namespace editor who writes under kubectl zz's own field
@@ -654,6 +675,11 @@ func underZZName(t *testing.T, ns string, dev identity, file string) {
 			t.Fatalf("kubectl %s as the namespace's editor: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	// status says so before the deploy takes them back, as the deploy
+	// judges them: by content, not by the manager's name.
+	statusShowsDrift(t, ns, "service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Update) at ",
+		"outside kubectl zz: spec.externalIPs", "deployment shop: its pod template was changed under kubectl zz's field manager name (kubectl-zz, Update) at ",
+		`spec.template.spec.containers[name="app"].env`)
 	out, _, err := zz(t, ns, "deploy", "--diff", "-f", file)
 	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "203.0.113.7") || !strings.Contains(out, "MITM") {
 		t.Errorf("deploy --diff after writes under kubectl zz's name: %v\n%s", err, out)
@@ -698,6 +724,8 @@ func underZZName(t *testing.T, ns string, dev identity, file string) {
 	if out, err := kubectlAs(ctx, dev, "-n", ns, "apply", "--server-side", "--force-conflicts", "--field-manager=kubectl-zz", "-f", applied); err != nil {
 		t.Fatalf("server-side apply under kubectl zz's name: %v\n%s", err, out)
 	}
+	statusShowsDrift(t, ns, "service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Apply) at ",
+		"spec.externalIPs, which kubectl zz's apply of revision ")
 	if out, errOut, err = zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil || strings.Contains(out, "unchanged") {
 		t.Fatalf("deploy after an apply under kubectl zz's name: %v\n%s%s", err, out, errOut)
 	}

@@ -1,0 +1,298 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// DriftJudge judges, for status, the parts kubectl zz renders whole (a pod
+// template, a Service's spec) by content against the objects of the app's
+// latest revision, as the next deploy does (partJudge, then a dry-run
+// apply: sameApplied), so status says "drifted" where that deploy would
+// take something back or apply again, whatever field manager name the
+// writer chose. A judgement is kept per live object and resourceVersion
+// (and per record): kubectl zz status --watch judges an object again only
+// when it changed, and asks the apiserver's dry runs only then. Safe for
+// concurrent use: status judges a namespace's objects several at a time
+// (judgeAll), each object's reads and dry runs outside the lock.
+type DriftJudge struct {
+	mu      sync.Mutex
+	records map[string]*judgedRecord // "ns/secret"
+	objects map[string]judgedObject  // "ns/Kind/name"
+}
+
+// NewDriftJudge is a judge with nothing kept yet.
+func NewDriftJudge() *DriftJudge {
+	return &DriftJudge{records: map[string]*judgedRecord{}, objects: map[string]judgedObject{}}
+}
+
+// judgedRecord is one record read whole: its objects, and a judge per
+// object (which keeps its dry-run create: asked once per record).
+type judgedRecord struct {
+	rv     string
+	number int64
+	read   sync.Once                // the Secret's get, once for every object of it
+	objs   map[string]render.Object // "Kind/name"
+	err    error
+	mu     sync.Mutex // judges
+	judges map[string]*partJudge
+}
+
+// judgedObject is the verdict on one live object at one resourceVersion,
+// against one record.
+type judgedObject struct {
+	rv, record string
+	v          verdict
+}
+
+// verdict is what status says of one object's whole part: drift lines, and
+// why it was judged by field manager name only ("" when by content).
+type verdict struct {
+	lines  []string
+	byName string
+}
+
+// recordRef names an app's latest record as status listed it (metadata).
+type recordRef struct {
+	name, rv string
+	number   int64
+}
+
+// wholeLive is one live object whose whole part status judges: of app key,
+// kind k; byContent is false where another line already says it is not
+// the record's (the token of a command that recorded nothing).
+type wholeLive struct {
+	key       string
+	k         kindOps
+	obj       runtime.Object
+	byContent bool
+}
+
+// judge is the verdict on w against ref (zero: no readable record); by
+// name for a nil judge (a caller that reads no drift).
+func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref recordRef, w wholeLive) verdict {
+	m, err := meta.Accessor(w.obj)
+	if err != nil {
+		return verdict{}
+	}
+	if j == nil || !w.byContent || ref.name == "" {
+		return nameVerdict(w.k, m, "")
+	}
+	key := m.GetNamespace() + "/" + w.k.kind + "/" + m.GetName()
+	recKey := ref.name + "@" + ref.rv
+	j.mu.Lock()
+	got, ok := j.objects[key]
+	j.mu.Unlock()
+	if ok && got.rv == m.GetResourceVersion() && got.record == recKey {
+		return got.v
+	}
+	v := j.byContent(ctx, c, m.GetNamespace(), ref, w.k, w.obj, m)
+	j.mu.Lock()
+	j.objects[key] = judgedObject{rv: m.GetResourceVersion(), record: recKey, v: v}
+	j.mu.Unlock()
+	return v
+}
+
+// judgeParallel bounds the objects judged at once: each is a few requests
+// (a record's get, dry runs), so a namespace of 20 apps took 5 to 8 times
+// as long as status by name when they were asked one after another.
+const judgeParallel = 8
+
+// judgeAll is the verdict on each of wholes against its app's latest
+// record, in wholes' order, judgeParallel at a time.
+func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, latest map[string]recordRef, wholes []wholeLive) []verdict {
+	out := make([]verdict, len(wholes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, judgeParallel)
+	for i, w := range wholes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i] = j.judge(ctx, c, latest[w.key], w)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// byContent judges live (m its metadata) against the record's object of
+// its kind and name: strays and orphans (partJudge), then, where there are
+// none, what kubectl zz's apply of it would store (a dry-run apply, as
+// wholeHeld). Without the right to read the record or to ask a dry run
+// (a role that reads but may not create or patch), by name, with why.
+func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns string, ref recordRef, k kindOps, live runtime.Object, m metav1.Object) verdict {
+	rec := j.record(ctx, c, ns, ref)
+	if rec.err != nil {
+		return nameVerdict(k, m, fmt.Sprintf("revision %d's record could not be read: %v", ref.number, rec.err))
+	}
+	want := rec.objs[k.kind+"/"+m.GetName()]
+	if want == nil {
+		return nameVerdict(k, m, "") // not the revision's: missing and extra objects are said apart
+	}
+	rec.mu.Lock()
+	pj := rec.judges[k.kind+"/"+m.GetName()]
+	if pj == nil {
+		var err error
+		if pj, err = newPartJudge(k, ns, want); err != nil {
+			rec.mu.Unlock()
+			return nameVerdict(k, m, err.Error())
+		}
+		rec.judges[k.kind+"/"+m.GetName()] = pj
+	}
+	rec.mu.Unlock()
+	kind, part := strings.ToLower(k.kind), k.whole.name
+	d, err := pj.drift(ctx, c, live)
+	if err != nil {
+		return nameVerdict(k, m, err.Error())
+	}
+	var v verdict
+	if d.found() {
+		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which revision %d lacks (the next kubectl zz deploy takes it out)",
+			kind, m.GetName(), part, d.writer(), fieldNames(k.whole.path, d.fields), ref.number))
+	}
+	// What the apply would change is asked even beside strays: a
+	// server-side apply under kubectl zz's name adds fields of its own
+	// entry (externalIPs) where the apiserver defaults others unowned
+	// (externalTrafficPolicy), and only this names the former.
+	diff, err := j.applied(ctx, c, ns, k, pj, want, live)
+	switch {
+	case err != nil && len(v.lines) > 0:
+		v.byName = fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err)
+		return v
+	case err != nil:
+		return nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
+	case !diff.Empty():
+		by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
+		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
+			kind, m.GetName(), part, by.writer(), fieldNames(k.whole.path, diff), ref.number))
+	}
+	if pj.unjudged != nil {
+		why := fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource))
+		if len(v.lines) == 0 {
+			return nameVerdict(k, m, why)
+		}
+		v.byName = why
+	}
+	return v
+}
+
+// applied is where live's whole part differs from what kubectl zz's apply
+// of want would store: a server-side dry-run apply (forced, kubectl zz's
+// field manager, through admission as the real one), as wholeHeld asks.
+func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, ns string, k kindOps, pj *partJudge, want, live runtime.Object) (*fieldpath.Set, error) {
+	body, err := json.Marshal(want)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := k.apply(ctx, c, ns, nameOf(want), body, true)
+	if err != nil {
+		return nil, denied(err, "patch", k.whole.resource)
+	}
+	return pj.r.appliedDiff(k.whole.path, applied, live)
+}
+
+// record is ref read whole (one get of the Secret), kept while its
+// resourceVersion is the same.
+func (j *DriftJudge) record(ctx context.Context, c kubernetes.Interface, ns string, ref recordRef) *judgedRecord {
+	key := ns + "/" + ref.name
+	j.mu.Lock()
+	r := j.records[key]
+	if r == nil || r.rv != ref.rv {
+		r = &judgedRecord{rv: ref.rv, number: ref.number, judges: map[string]*partJudge{}}
+		j.records[key] = r
+	}
+	j.mu.Unlock()
+	r.read.Do(func() {
+		s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
+		if err != nil {
+			r.err = denied(err, "get", "secrets")
+			return
+		}
+		rev, err := parseRecord(s)
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.objs = map[string]render.Object{}
+		for _, o := range rev.objects {
+			r.objs[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
+		}
+	})
+	return r
+}
+
+// denied is err, saying which right is missing when it is a refusal.
+func denied(err error, verb, resource string) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err))
+	}
+	return err
+}
+
+// nameVerdict judges m's whole part by field manager name (fieldWriter):
+// what status did before it judged by content, and does where it cannot
+// (why, when not "").
+func nameVerdict(k kindOps, m metav1.Object, why string) verdict {
+	v := verdict{byName: why}
+	if w := fieldWriter(m.GetManagedFields(), k.whole.path...); w != "" {
+		v.lines = []string{fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz (kubectl zz deploy or rollback applies a recorded revision again)",
+			strings.ToLower(k.kind), m.GetName(), k.whole.name, w)}
+	}
+	return v
+}
+
+// maxFieldNames bounds the fields a drift line names.
+const maxFieldNames = 4
+
+// fieldNames says the fields of s (relative to the part at path) as
+// paths of the object, outermost only (an env var, not also its value).
+func fieldNames(path []string, s *fieldpath.Set) string {
+	var names []string
+	s.Iterate(func(p fieldpath.Path) {
+		for i := 1; i < len(p); i++ {
+			if s.Has(p[:i]) {
+				return
+			}
+		}
+		names = append(names, strings.Join(path, ".")+p.String())
+	})
+	if len(names) > maxFieldNames {
+		names = append(names[:maxFieldNames], fmt.Sprintf("%d more", len(names)-maxFieldNames))
+	}
+	return strings.Join(names, ", ")
+}
+
+// lastOwner is the entry written last that owns a field of s under path:
+// one other than kubectl zz's apply first, else that apply's (a
+// server-side apply under its name); nil when none does.
+func lastOwner(entries []metav1.ManagedFieldsEntry, path []string, s *fieldpath.Set) *metav1.ManagedFieldsEntry {
+	var other, zz *metav1.ManagedFieldsEntry
+	for i := range entries {
+		e := &entries[i]
+		if fieldsUnder(e, path).Intersection(s).Empty() {
+			continue
+		}
+		if roleOf(e) == zzApply {
+			zz = later(zz, e)
+		} else {
+			other = later(other, e)
+		}
+	}
+	if other != nil {
+		return other
+	}
+	return zz
+}

@@ -1,0 +1,191 @@
+package deploy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// refused is a dry run refused as the apiserver refuses a role that may
+// read but not write (view, plus get on secrets).
+func refused(resource string) func(runtime.Object) (runtime.Object, error) {
+	return func(runtime.Object) (runtime.Object, error) {
+		return nil, apierrors.NewForbidden(corev1.Resource(resource), "", errors.New("cannot create resource"))
+	}
+}
+
+// storedBy answers a dry-run apply of the Service as the apiserver's would
+// store it: kubectl zz's apply replaces the set a spoofed apply under its
+// name left, so no externalIPs (the fake's dry run answers live as it is).
+func storedBy(obj runtime.Object) (runtime.Object, error) {
+	if svc, ok := obj.(*corev1.Service); ok {
+		svc.Spec.ExternalIPs = nil
+		return svc, nil
+	}
+	return nil, nil
+}
+
+// TestStatusJudgesDriftByContent: status judges the parts kubectl zz
+// renders whole as the next deploy does (DriftJudge), not by the field
+// manager's name: a write under kubectl-zz's own name (an Update, or a
+// server-side apply), and a field no entry owns, are drift, and named.
+// Where the dry runs it needs are refused (a role that reads only), it
+// judges by name and says so; never an error.
+func TestStatusJudgesDriftByContent(t *testing.T) {
+	spoofedApply := func(t *testing.T, c *fake.Clientset) {
+		svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
+			"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	externalIPs := func(manager string) func(*testing.T, *fake.Clientset) {
+		return func(t *testing.T, c *fake.Clientset) {
+			updateService(t, c, manager, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+		}
+	}
+	tests := []struct {
+		name  string
+		react []reaction
+		write func(*testing.T, *fake.Clientset)
+		// want: substrings of the one drift line; none when in sync.
+		want   []string
+		byName string // in DriftByName; "" when judged by content
+	}{
+		{name: "clean"},
+		{name: "externalIPs under kubectl-zz's name (an update)", write: externalIPs(contract.ManagedBy),
+			want: []string{"service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Update) at ", "spec.externalIPs, which revision 1 lacks"}},
+		{name: "an env var under kubectl-zz's name", write: func(t *testing.T, c *fake.Clientset) {
+			updateDeployment(t, c, contract.ManagedBy, func(d *appsv1.Deployment) {
+				d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MITM", Value: "1"})
+			})
+		}, want: []string{"deployment shop: its pod template was changed under kubectl zz's field manager name (kubectl-zz, Update)", `spec.template.spec.containers[name="app"].env`}},
+		{name: "a server-side apply under kubectl-zz's name", react: []reaction{onDryRun("patch", "services", storedBy)}, write: spoofedApply,
+			want: []string{"service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Apply)", "spec.externalIPs, which kubectl zz's apply of revision 1 sets otherwise"}},
+		{name: "the image by kubectl set", write: func(t *testing.T, c *fake.Clientset) {
+			updateDeployment(t, c, "kubectl-set", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "reg/shop:hotfix" })
+		}, want: []string{"deployment shop: its pod template was changed by kubectl-set at ", `spec.template.spec.containers[name="app"].image`}},
+		{name: "externalIPs owned by no entry", react: []reaction{onDryRun("create", "*", func(o runtime.Object) (runtime.Object, error) { return withDefaults(o), nil })},
+			write: func(t *testing.T, c *fake.Clientset) {
+				externalIPs("tenant")(t, c)
+				updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
+			}, want: []string{"service shop: its spec was changed by a writer whose managed-fields entry is gone", "spec.externalIPs"}},
+		{name: "dry runs refused, clean", react: []reaction{onDryRun("patch", "*", refused("services"))},
+			byName: "needs the right to patch"},
+		{name: "dry runs refused: by name", react: []reaction{onDryRun("patch", "*", refused("deployments"))}, write: func(t *testing.T, c *fake.Clientset) {
+			updateDeployment(t, c, "kubectl-set", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "reg/shop:hotfix" })
+		}, want: []string{"deployment shop: its pod template was changed by kubectl-set at ", "kubectl zz deploy or rollback applies a recorded revision again"}, byName: "needs the right to patch"},
+		{name: "dry runs refused: a field other than kubectl zz's apply owns is judged all the same", react: []reaction{onDryRun("patch", "*", refused("services"))},
+			write: externalIPs(contract.ManagedBy), want: []string{"(kubectl-zz, Update)", "spec.externalIPs"}, byName: "deployment shop: what kubectl zz's apply of revision 1 would store was not asked"},
+		{name: "records unreadable (the view role): by name", react: []reaction{onEvery("list", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "", errors.New("view reads no secrets"))
+		})}, write: externalIPs("kubectl-edit"), want: []string{"service shop: its spec was changed by kubectl-edit at "}, byName: "revision records"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The row's reactions act after the deploy (which lists the
+			// records and asks dry runs of its own).
+			var on atomic.Bool
+			var rs []reaction
+			for _, r := range tt.react {
+				rs = append(rs, armed(&on, r))
+			}
+			c, _ := startedApp(t, rs...)
+			on.Store(true)
+			if tt.write != nil {
+				tt.write(t, c)
+			}
+			st, err := AppStatusOf(t.Context(), c, ns, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case len(tt.want) == 0 && len(st.Drift) != 0:
+				t.Errorf("drift %q; want none", st.Drift)
+			case len(tt.want) > 0 && len(st.Drift) != 1:
+				t.Errorf("drift %q; want one line with %q", st.Drift, tt.want)
+			case len(tt.want) > 0:
+				for _, w := range tt.want {
+					if !strings.Contains(st.Drift[0], w) {
+						t.Errorf("drift %q lacks %q", st.Drift[0], w)
+					}
+				}
+			}
+			if tt.byName == "" && st.DriftByName != "" || !strings.Contains(st.DriftByName, tt.byName) {
+				t.Errorf("DriftByName %q; want %q", st.DriftByName, tt.byName)
+			}
+		})
+	}
+}
+
+// TestStatusWatchJudgesOnlyChangedObjects: a judge kept between reads (as
+// kubectl zz status --watch keeps one) asks no dry run for an object whose
+// resourceVersion did not change, and judges a changed one again.
+func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
+	// The fake stores no resourceVersion: each update of a Service gets a
+	// new one here, as the apiserver's.
+	var rv atomic.Int64
+	c, _ := startedApp(t, onEvery("update", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if u, ok := a.(clienttesting.UpdateActionImpl); ok {
+			u.GetObject().(*corev1.Service).ResourceVersion = fmt.Sprint(rv.Add(1))
+		}
+		return false, nil, nil
+	}))
+	r := Live(c)
+	dryRuns := func() (n map[string]int) {
+		n = map[string]int{}
+		for _, a := range c.Actions() {
+			if p, ok := a.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) > 0 {
+				n[p.GetResource().Resource]++
+			}
+		}
+		return n
+	}
+	read := func() []string {
+		t.Helper()
+		all, err := Statuses(t.Context(), c, r, ns, "shop")
+		if err != nil || len(all) != 1 {
+			t.Fatalf("status: %v, %d apps", err, len(all))
+		}
+		return all[0].Drift
+	}
+	before := dryRuns()
+	read()
+	first := dryRuns()
+	if first["services"] != before["services"]+1 || first["deployments"] != before["deployments"]+1 {
+		t.Fatalf("dry-run applies of the first read: %v, before %v; want one a kind", first, before)
+	}
+	read()
+	if again := dryRuns(); again["services"] != first["services"] || again["deployments"] != first["deployments"] {
+		t.Errorf("dry-run applies of a read with nothing changed: %v, after the first %v; want none", again, first)
+	}
+	svc := updateService(t, c, contract.ManagedBy, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+	if svc.ResourceVersion == "" {
+		t.Fatal("the fake stored no resourceVersion: the test cannot tell a change")
+	}
+	if d := read(); len(d) != 1 || !strings.Contains(d[0], "spec.externalIPs") {
+		t.Errorf("drift after a write under kubectl-zz's name, with a judge kept: %q", d)
+	}
+}
