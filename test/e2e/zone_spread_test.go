@@ -57,7 +57,7 @@ func TestZoneSpread(t *testing.T) {
 	}
 
 	t.Run("required: one replica per zone", func(t *testing.T) {
-		if out, errOut, err := zz(t, ns, "deploy", "-f", zoneSpec(t, "shop", "required", 3), "--timeout", "90s"); err != nil {
+		if out, errOut, err := zz(t, ns, "deploy", "-f", zoneSpec(t, "shop", "required", 3, "zones"), "--timeout", "90s"); err != nil {
 			t.Fatalf("kubectl zz deploy: %v\n%s\n%s", err, out, errOut)
 		}
 		pods := cluster.RunningPods(t, ns, contract.LabelApp+"=shop", 3, 60*time.Second)
@@ -92,7 +92,8 @@ func TestZoneSpread(t *testing.T) {
 		}
 		cluster.WaitFor(t, 60*time.Second, "kubectl zz status to show the spread keeping a pod Pending", func(ctx context.Context) (bool, string, error) {
 			out, errOut, _ := zz(t, ns, "status", "shop")
-			ok := strings.Contains(out, "didn't match pod topology spread constraints") && strings.Contains(out, "Unschedulable")
+			ok := strings.Contains(out, "didn't match pod topology spread constraints") && strings.Contains(out, "Unschedulable") &&
+				strings.Contains(out, "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another")
 			if ok {
 				t.Logf("kubectl zz status shop:\n%s", out)
 			}
@@ -116,6 +117,21 @@ func TestZoneSpread(t *testing.T) {
 		}
 		mustZZ(t, ns, "delete", "shop", "--yes")
 		podsGone(t, ns, "shop")
+	})
+
+	t.Run("required where no node has a zone: deploy warns, status says why", func(t *testing.T) {
+		// The shared pool general: no zone labels.
+		out, errOut, err := zz(t, ns, "deploy", "-f", zoneSpec(t, "nozone", "required", 2, "general"), "--wait=false")
+		if err != nil || !strings.Contains(errOut, "warning: spec.zoneSpread required: no node of pool general (zz.io/pool=general) in context") {
+			t.Fatalf("kubectl zz deploy: %v\n%s\n%s; want the warning that no node has a zone", err, out, errOut)
+		}
+		cluster.WaitFor(t, 60*time.Second, "kubectl zz status to say the nodes lack the zone label", func(ctx context.Context) (bool, string, error) {
+			out, errOut, _ := zz(t, ns, "status", "nozone")
+			return strings.Contains(out, "(missing required label)") &&
+				strings.Contains(out, "spec.zoneSpread: required places pods only on nodes labelled topology.kubernetes.io/zone"), out + errOut, nil
+		})
+		mustZZ(t, ns, "delete", "nozone", "--yes")
+		podsGone(t, ns, "nozone")
 	})
 
 	t.Run("preferred wins over balance", func(t *testing.T) {
@@ -162,7 +178,7 @@ func deployThrice(t *testing.T, ns, prefix, mode string, zoneOf map[string]strin
 	var seen []string
 	for i := range 3 {
 		name := fmt.Sprintf("%s-%s%d", prefix, map[string]string{"preferred": "p", "": "n"}[mode], i)
-		if out, errOut, err := zz(t, ns, "deploy", "-f", zoneSpec(t, name, mode, 3), "--timeout", "90s"); err != nil {
+		if out, errOut, err := zz(t, ns, "deploy", "-f", zoneSpec(t, name, mode, 3, "zones"), "--timeout", "90s"); err != nil {
 			t.Fatalf("kubectl zz deploy: %v\n%s\n%s", err, out, errOut)
 		}
 		pods := cluster.RunningPods(t, ns, contract.LabelApp+"="+name, 3, 60*time.Second)
@@ -183,9 +199,9 @@ func podsGone(t *testing.T, ns, app string) {
 	})
 }
 
-// zoneSpec is a web app of replicas pods in the pool "zones", with
-// spec.zoneSpread mode ("" leaves it out).
-func zoneSpec(t *testing.T, name, mode string, replicas int) string {
+// zoneSpec is a web app of replicas pods in pool, with spec.zoneSpread
+// mode ("" leaves it out).
+func zoneSpec(t *testing.T, name, mode string, replicas int, pool string) string {
 	t.Helper()
 	spec := `apiVersion: zz.io/v1
 kind: App
@@ -196,7 +212,7 @@ spec:
   replicas: ` + itoa(replicas) + `
   cpu: 100m
   memory: 64Mi
-  pool: zones
+  pool: ` + pool + `
 `
 	if mode != "" {
 		spec += "  zoneSpread: " + mode + "\n"
