@@ -121,7 +121,12 @@ func (r *renderer) affinity() *corev1.Affinity {
 // matchLabelKeys to the pod's own ReplicaSet: in a rolling update the old
 // ReplicaSet's pods, about to go, are not counted against the new ones,
 // and a canary (its own ReplicaSet) spreads on its own beside the stable
-// pods rather than pushing them out of its zone.
+// pods rather than pushing them out of its zone. nodeTaintsPolicy Honor:
+// a zone whose nodes the pod cannot go to (cordoned, NotReady or
+// unreachable in an outage, tainted for another use) leaves the skew with
+// its pods; under upstream's Ignore it would still count, and under
+// required the other zones could take only its count plus one, so the
+// replacements of the pods an outage killed would wait.
 func (r *renderer) zoneSpread() []corev1.TopologySpreadConstraint {
 	var when corev1.UnsatisfiableConstraintAction
 	switch r.s.ZoneSpread {
@@ -138,6 +143,7 @@ func (r *renderer) zoneSpread() []corev1.TopologySpreadConstraint {
 		WhenUnsatisfiable: when,
 		LabelSelector:     &metav1.LabelSelector{MatchLabels: r.selector()},
 		MatchLabelKeys:    []string{appsv1.DefaultDeploymentUniqueLabelKey},
+		NodeTaintsPolicy:  ptr.To(corev1.NodeInclusionPolicyHonor),
 	}}
 }
 

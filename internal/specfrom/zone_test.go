@@ -43,12 +43,14 @@ func TestZoneSpreadRoundTrip(t *testing.T) {
 
 // TestZoneSpreadFrom: a Deployment's zone constraint of kubectl zz's shape
 // (over its own pods, as a chart writes it) is carried into zoneSpread;
-// any other is said, and the spec has no zoneSpread from it.
+// one without nodeTaintsPolicy Honor is carried too, and the Ignore it
+// loses is said; any other is said, and the spec has no zoneSpread from it.
 func TestZoneSpreadFrom(t *testing.T) {
 	own := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 	zone := func(mut func(*corev1.TopologySpreadConstraint)) corev1.TopologySpreadConstraint {
 		c := corev1.TopologySpreadConstraint{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
-			WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: own}
+			WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: own,
+			NodeTaintsPolicy: ptr.To(corev1.NodeInclusionPolicyHonor)}
 		if mut != nil {
 			mut(&c)
 		}
@@ -60,17 +62,29 @@ func TestZoneSpreadFrom(t *testing.T) {
 		mode string
 		note string // a note that must be said; "" for none about the constraints
 	}{
-		{name: "chart's ScheduleAnyway", tsc: []corev1.TopologySpreadConstraint{zone(nil)}, mode: appspec.ZoneSpreadPreferred},
+		{name: "ScheduleAnyway, taints honored", tsc: []corev1.TopologySpreadConstraint{zone(nil)}, mode: appspec.ZoneSpreadPreferred},
+		{name: "chart's, no nodeTaintsPolicy", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) { c.NodeTaintsPolicy = nil })},
+			mode: appspec.ZoneSpreadPreferred,
+			note: "topologySpreadConstraints on topology.kubernetes.io/zone (maxSkew 1, ScheduleAnyway): nodeTaintsPolicy Ignore (upstream's default when left out), carried as spec.zoneSpread: preferred, which sets nodeTaintsPolicy: Honor: nodes whose taints the pod does not tolerate (a cordoned zone, one down in an outage) no longer count, so they no longer hold the other zones back"},
+		{name: "nodeTaintsPolicy Ignore", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
+			c.WhenUnsatisfiable, c.NodeTaintsPolicy = corev1.DoNotSchedule, ptr.To(corev1.NodeInclusionPolicyIgnore)
+		})}, mode: appspec.ZoneSpreadRequired, note: "(maxSkew 1, DoNotSchedule): nodeTaintsPolicy Ignore (upstream's default when left out), carried as spec.zoneSpread: required, which sets nodeTaintsPolicy: Honor"},
 		{name: "DoNotSchedule with pod-template-hash", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
 			c.WhenUnsatisfiable = corev1.DoNotSchedule
 			c.MatchLabelKeys = []string{"pod-template-hash"}
 		})}, mode: appspec.ZoneSpreadRequired},
+		{name: "nodeAffinityPolicy Honor written", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
+			c.NodeAffinityPolicy = ptr.To(corev1.NodeInclusionPolicyHonor)
+		})}, mode: appspec.ZoneSpreadPreferred},
+		{name: "nodeAffinityPolicy Ignore", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
+			c.NodeAffinityPolicy = ptr.To(corev1.NodeInclusionPolicyIgnore)
+		})}, note: "nodeAffinityPolicy Ignore (zones of nodes the pod may not go to count) has no field"},
 		{name: "hosts", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) { c.TopologyKey = corev1.LabelHostname })},
 			note: "topologySpreadConstraints on kubernetes.io/hostname (maxSkew 1, ScheduleAnyway): not a zone; spec.zoneSpread spreads the app's pods over topology.kubernetes.io/zone with maxSkew 1 (preferred or required), spec.antiAffinity over hosts"},
 		{name: "maxSkew 2", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) { c.MaxSkew = 2 })}, note: "(maxSkew 2, ScheduleAnyway): maxSkew is 1 here"},
 		{name: "minDomains", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
 			c.WhenUnsatisfiable, c.MinDomains = corev1.DoNotSchedule, ptr.To(int32(3))
-		})}, note: "minDomains, nodeAffinityPolicy and nodeTaintsPolicy have no field"},
+		})}, note: "minDomains has no field"},
 		{name: "other match label keys", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) { c.MatchLabelKeys = []string{"version"} })},
 			note: "matchLabelKeys other than pod-template-hash have no field"},
 		{name: "other apps' pods too", tsc: []corev1.TopologySpreadConstraint{zone(func(c *corev1.TopologySpreadConstraint) {
