@@ -23,7 +23,7 @@ func ZoneSpreadHint(pod *corev1.Pod, msg string) string {
 	}
 	var hints []string
 	if strings.Contains(strings.ReplaceAll(msg, spreadMissingLabel, ""), spreadNotMatch) {
-		hints = append(hints, "spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are cordoned or full still counts its pods): make room in the zone with the fewest, or use zoneSpread: preferred")
+		hints = append(hints, "spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are full still counts its pods; one cordoned or tainted against the pod does not): make room in the zone with the fewest, or use zoneSpread: preferred")
 	}
 	if strings.Contains(msg, spreadMissingLabel) {
 		hints = append(hints, "spec.zoneSpread: required places pods only on nodes labelled "+corev1.LabelTopologyZone+": label the nodes with their zone, or use zoneSpread: preferred")

@@ -20,7 +20,7 @@ func TestZoneSpreadHint(t *testing.T) {
 		skew    = "0/11 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match pod topology spread constraints, 8 node(s) didn't match Pod's node affinity/selector."
 		label   = "0/4 nodes are available: 4 node(s) didn't match pod topology spread constraints (missing required label)."
 		both    = "0/4 nodes are available: 2 node(s) didn't match pod topology spread constraints, 2 node(s) didn't match pod topology spread constraints (missing required label)."
-		skewFix = "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are cordoned or full still counts its pods): make room in the zone with the fewest, or use zoneSpread: preferred"
+		skewFix = "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are full still counts its pods; one cordoned or tainted against the pod does not): make room in the zone with the fewest, or use zoneSpread: preferred"
 		labFix  = "; spec.zoneSpread: required places pods only on nodes labelled topology.kubernetes.io/zone: label the nodes with their zone, or use zoneSpread: preferred"
 	)
 	tests := []struct {
