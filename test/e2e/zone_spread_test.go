@@ -30,9 +30,11 @@ pools:
 // TestZoneSpread: spec.zoneSpread through zz-scheduler and the balance
 // extender, on nodes of this test's own pool in three zones (the shared
 // nodes carry no zone and stay as other tests count them). required puts
-// 3 replicas one per zone; with a zone unable to take more, the pod that
-// would unbalance the zones stays Pending and kubectl zz status shows the
-// scheduler's reason. preferred wins over balance: with two empty nodes in
+// 3 replicas one per zone; a zone cordoned leaves the count
+// (nodeTaintsPolicy Honor), so its pod's replacement and one more go to
+// the other zones and none waits; a zone full but not tainted still
+// counts, so the pod that would unbalance the zones stays Pending and
+// kubectl zz status shows the scheduler's reason with the hint. preferred wins over balance: with two empty nodes in
 // one zone, and again with the third zone's only node half full, 3
 // replicas land in 3 zones (without zoneSpread, balance puts 2 in one zone
 // in the second case).
@@ -80,40 +82,69 @@ func TestZoneSpread(t *testing.T) {
 		}
 	})
 
-	t.Run("required: the pod that would unbalance the zones waits, status says why", func(t *testing.T) {
-		// zone-c takes no more pods (cordoned) but still counts its one
-		// (nodeTaintsPolicy Ignore, the default): after 2+2+1,
-		// a sixth pod would put a zone two ahead.
+	t.Run("required: a cordoned zone leaves the count, its pods' replacements do not wait", func(t *testing.T) {
+		// An outage in small: zone-c cordoned (the node lifecycle
+		// controller taints it, as it taints NotReady nodes) and its pod
+		// gone. Under nodeTaintsPolicy Honor zone-c leaves the skew, so
+		// the replacement and a fourth pod go 2/2 over zone-a and zone-b;
+		// under Ignore zone-c would count 0 and both would wait.
 		if _, err := cluster.Kubectl(t.Context(), "cordon", node("c")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cluster.Kubectl(t.Context(), "-n", ns, "scale", "deployment", "shop", "--replicas=6"); err != nil {
+		waitTaint(t, node("c"), true)
+		if err := cluster.Client.CoreV1().Pods(ns).DeleteCollection(t.Context(), metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))},
+			metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop", FieldSelector: "spec.nodeName=" + node("c")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cluster.Kubectl(t.Context(), "-n", ns, "scale", "deployment", "shop", "--replicas=4"); err != nil {
+			t.Fatal(err)
+		}
+		cluster.WaitFor(t, 60*time.Second, "4 pods placed 2/2 over zone-a and zone-b", func(context.Context) (bool, string, error) {
+			count, pending, err := shopPlacement(t.Context(), ns, zoneOf) // not ctx: its last poll, cut at the deadline, would hide the placement
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return pending == 0 && count["zone-a"] == 2 && count["zone-b"] == 2 && count["zone-c"] == 0,
+				fmt.Sprintf("%d pending, placed by zone %v", pending, count), nil
+		})
+	})
+
+	t.Run("required: a full zone still counts, the pod that would unbalance the zones waits, status says why", func(t *testing.T) {
+		// zone-c back, but full (a pod of all its CPU) and not tainted: it
+		// counts its 0 pods, so a fifth pod would put zone-a or zone-b
+		// two ahead and waits.
+		if _, err := cluster.Kubectl(t.Context(), "uncordon", node("c")); err != nil {
+			t.Fatal(err)
+		}
+		waitTaint(t, node("c"), false)
+		all := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+		full := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "full", Labels: map[string]string{contract.LabelPool: "zones"}},
+			Spec: corev1.PodSpec{NodeName: node("c"), NodeSelector: map[string]string{contract.LabelPool: "zones"},
+				Containers: []corev1.Container{{Name: "app", Image: "registry.local/filler:1", Resources: corev1.ResourceRequirements{Limits: all, Requests: all}}}}}
+		if _, err := cluster.Client.CoreV1().Pods(ns).Create(t.Context(), full, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Gone before the next subtest, failed or not: it needs zone-c.
+		t.Cleanup(func() {
+			_ = cluster.Client.CoreV1().Pods(ns).Delete(context.Background(), "full", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+		})
+		if _, err := cluster.Kubectl(t.Context(), "-n", ns, "scale", "deployment", "shop", "--replicas=5"); err != nil {
 			t.Fatal(err)
 		}
 		cluster.WaitFor(t, 60*time.Second, "kubectl zz status to show the spread keeping a pod Pending", func(ctx context.Context) (bool, string, error) {
 			out, errOut, _ := zz(t, ns, "status", "shop")
-			ok := strings.Contains(out, "didn't match pod topology spread constraints") && strings.Contains(out, "Unschedulable") &&
-				strings.Contains(out, "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another")
+			ok := strings.Contains(out, "didn't match pod topology spread constraints") && strings.Contains(out, "Insufficient cpu") &&
+				strings.Contains(out, "Unschedulable") &&
+				strings.Contains(out, "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are full still counts its pods")
 			if ok {
 				t.Logf("kubectl zz status shop:\n%s", out)
 			}
 			return ok, out + errOut, nil
 		})
-		list, err := cluster.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
-		if err != nil {
+		if count, pending, err := shopPlacement(t.Context(), ns, zoneOf); err != nil {
 			t.Fatal(err)
-		}
-		var placed []corev1.Pod
-		pending := 0
-		for _, p := range list.Items {
-			if p.Spec.NodeName == "" {
-				pending++
-			} else {
-				placed = append(placed, p)
-			}
-		}
-		if count := zoneCounts(placed, zoneOf); pending != 1 || count["zone-a"] != 2 || count["zone-b"] != 2 || count["zone-c"] != 1 {
-			t.Errorf("%d pending, placed by zone %v; want 1 pending, zone-a 2, zone-b 2, zone-c 1", pending, count)
+		} else if pending != 1 || count["zone-a"] != 2 || count["zone-b"] != 2 || count["zone-c"] != 0 {
+			t.Errorf("%d pending, placed by zone %v; want 1 pending, zone-a 2, zone-b 2, zone-c 0", pending, count)
 		}
 		mustZZ(t, ns, "delete", "shop", "--yes")
 		podsGone(t, ns, "shop")
@@ -237,6 +268,42 @@ func zoneNode(t *testing.T, name, zone string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+}
+
+// shopPlacement is where the app shop's pods run by zone, and how many
+// wait for a node.
+func shopPlacement(ctx context.Context, ns string, zoneOf map[string]string) (map[string]int, int, error) {
+	list, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+	if err != nil {
+		return nil, 0, err
+	}
+	var placed []corev1.Pod
+	pending := 0
+	for _, p := range list.Items {
+		switch {
+		case p.DeletionTimestamp != nil:
+		case p.Spec.NodeName == "":
+			pending++
+		default:
+			placed = append(placed, p)
+		}
+	}
+	return zoneCounts(placed, zoneOf), pending, nil
+}
+
+// waitTaint waits until the node lifecycle controller has put the
+// unschedulable taint on a cordoned node (on: the spread's Honor reads
+// taints, not spec.unschedulable), or taken it off.
+func waitTaint(t *testing.T, name string, on bool) {
+	t.Helper()
+	cluster.WaitFor(t, 30*time.Second, fmt.Sprintf("node %s's %s taint to be %v", name, corev1.TaintNodeUnschedulable, on), func(ctx context.Context) (bool, string, error) {
+		n, err := cluster.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		has := slices.ContainsFunc(n.Spec.Taints, func(tt corev1.Taint) bool { return tt.Key == corev1.TaintNodeUnschedulable })
+		return has == on, fmt.Sprint(n.Spec.Taints), nil
+	})
 }
 
 // zoneCounts is how many of pods run in each zone.
