@@ -439,20 +439,21 @@ func overlaps(a, b string) bool {
 // a Kubernetes user writes first (an app-developer audit: each got the
 // list of every field instead).
 var kubernetesWords = map[string]string{
-	"resources":          "Kubernetes' resources are spec.cpu and spec.memory here (requests = limits)",
-	"serviceaccountname": "Kubernetes' serviceAccountName is spec.serviceAccount here",
-	"containerport":      "Kubernetes' containerPort is spec.port here (spec.ports for more)",
-	"livenessprobe":      "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
-	"readinessprobe":     "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
-	"startupprobe":       "a startup probe is spec.startupTimeout here, e.g. 5m",
-	"volumes":            "a volume is spec.pvc (one claim), spec.configFiles or spec.secretFiles (Secrets as files) here; README's \"What the spec does not say\" lists the rest",
-	"volumemounts":       "mounts are spec.pvc.mountPath, spec.configDir and spec.secretFiles[].mountPath here",
-	"initcontainers":     "spec.initCommand runs a command before the app in each pod (its image, env and files); other init containers and sidecars: README's \"What the spec does not say\"",
-	"containers":         "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
-	"tolerations":        "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
-	"nodeselector":       "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
-	"affinity":           "spreading is spec.antiAffinity here, where pods run spec.pool",
-	"imagepullpolicy":    "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
+	"resources":                 "Kubernetes' resources are spec.cpu and spec.memory here (requests = limits)",
+	"serviceaccountname":        "Kubernetes' serviceAccountName is spec.serviceAccount here",
+	"containerport":             "Kubernetes' containerPort is spec.port here (spec.ports for more)",
+	"livenessprobe":             "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
+	"readinessprobe":            "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
+	"startupprobe":              "a startup probe is spec.startupTimeout here, e.g. 5m",
+	"volumes":                   "a volume is spec.pvc (one claim), spec.configFiles or spec.secretFiles (Secrets as files) here; README's \"What the spec does not say\" lists the rest",
+	"volumemounts":              "mounts are spec.pvc.mountPath, spec.configDir and spec.secretFiles[].mountPath here",
+	"initcontainers":            "spec.initCommand runs a command before the app in each pod (its image, env and files); other init containers and sidecars: README's \"What the spec does not say\"",
+	"containers":                "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
+	"tolerations":               "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
+	"nodeselector":              "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
+	"affinity":                  "spreading is spec.antiAffinity (hosts) and spec.zoneSpread (zones) here, where pods run spec.pool",
+	"topologyspreadconstraints": "spreading over zones is spec.zoneSpread here (preferred or required), over hosts spec.antiAffinity",
+	"imagepullpolicy":           "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
 }
 
 // suggest proposes the known field closest to the unknown one at path.

@@ -51,6 +51,20 @@ const (
 	AntiAffinityRequired  = "required"
 )
 
+// Zone spread modes (spec.zoneSpread): a topology spread constraint on
+// topology.kubernetes.io/zone, maxSkew 1. Left out, nothing is rendered.
+const (
+	// ZoneSpreadPreferred is whenUnsatisfiable ScheduleAnyway: a score,
+	// so every replica runs on a cluster whose zones cannot hold it evenly.
+	ZoneSpreadPreferred = "preferred"
+	// ZoneSpreadRequired is whenUnsatisfiable DoNotSchedule: a pod that
+	// would put a zone two ahead of another waits Pending.
+	ZoneSpreadRequired = "required"
+)
+
+// ZoneSpreads lists the zone spread modes, for errors and completion.
+var ZoneSpreads = []string{ZoneSpreadPreferred, ZoneSpreadRequired}
+
 // Defaults filled by Default.
 const (
 	DefaultReplicas   int32 = 2
@@ -100,6 +114,10 @@ type Spec struct {
 	GPUMem string `json:"gpuMem,omitempty"`
 	// AntiAffinity spreads pods across hosts: preferred (default) or required.
 	AntiAffinity string `json:"antiAffinity,omitempty"`
+	// ZoneSpread spreads pods evenly over zones (topology.kubernetes.io/zone):
+	// preferred, required, or empty for no constraint (kube-scheduler's
+	// default soft spread only).
+	ZoneSpread string `json:"zoneSpread,omitempty"`
 	// PDB adds a PodDisruptionBudget allowing one pod down at a time.
 	PDB     bool     `json:"pdb,omitempty"`
 	Ingress *Ingress `json:"ingress,omitempty"`

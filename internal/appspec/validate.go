@@ -61,6 +61,7 @@ func (a *App) Validate(file string) Errors {
 	if s.AntiAffinity != AntiAffinityPreferred && s.AntiAffinity != AntiAffinityRequired {
 		v.add("spec.antiAffinity", fmt.Sprintf("%q is not a mode", s.AntiAffinity), "use preferred or required")
 	}
+	v.zoneSpread(s.ZoneSpread)
 	v.ingress(s)
 	v.service(s)
 	v.hpa(s.HPA)

@@ -334,6 +334,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
 			fmt.Fprintln(progress, "warning: "+w)
 		}
+		if w := o.zoneWarning(cmd.Context(), t); w != "" {
+			fmt.Fprintln(progress, "warning: "+w)
+		}
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),
 			App:     o.app, Given: o.given, Debug: o.Debug, ChangeCause: o.ChangeCause, RollbackOnFailure: o.RollbackOnFailure, Adopt: o.Adopt,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,6 +70,7 @@ func (r *renderer) podTemplate() corev1.PodTemplateSpec {
 		EnableServiceLinks:            ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(r.gracePeriod()),
 		Affinity:                      r.affinity(),
+		TopologySpreadConstraints:     r.zoneSpread(),
 		Containers:                    []corev1.Container{r.container()},
 		InitContainers:                r.initContainers(),
 		Volumes:                       r.volumes(),
@@ -111,6 +113,38 @@ func (r *renderer) affinity() *corev1.Affinity {
 		anti.PreferredDuringSchedulingIgnoredDuringExecution = []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: term}}
 	}
 	return &corev1.Affinity{PodAntiAffinity: anti}
+}
+
+// zoneSpread spreads the app's pods evenly over zones when the spec asks
+// (nil otherwise: apps without spec.zoneSpread render as before). The
+// selector is the anti-affinity's (every pod of the app), narrowed by
+// matchLabelKeys to the pod's own ReplicaSet: in a rolling update the old
+// ReplicaSet's pods, about to go, are not counted against the new ones,
+// and a canary (its own ReplicaSet) spreads on its own beside the stable
+// pods rather than pushing them out of its zone. nodeTaintsPolicy Honor:
+// a zone whose nodes the pod cannot go to (cordoned, NotReady or
+// unreachable in an outage, tainted for another use) leaves the skew with
+// its pods; under upstream's Ignore it would still count, and under
+// required the other zones could take only its count plus one, so the
+// replacements of the pods an outage killed would wait.
+func (r *renderer) zoneSpread() []corev1.TopologySpreadConstraint {
+	var when corev1.UnsatisfiableConstraintAction
+	switch r.s.ZoneSpread {
+	case appspec.ZoneSpreadPreferred:
+		when = corev1.ScheduleAnyway
+	case appspec.ZoneSpreadRequired:
+		when = corev1.DoNotSchedule
+	default:
+		return nil
+	}
+	return []corev1.TopologySpreadConstraint{{
+		MaxSkew:           1,
+		TopologyKey:       corev1.LabelTopologyZone,
+		WhenUnsatisfiable: when,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: r.selector()},
+		MatchLabelKeys:    []string{appsv1.DefaultDeploymentUniqueLabelKey},
+		NodeTaintsPolicy:  ptr.To(corev1.NodeInclusionPolicyHonor),
+	}}
 }
 
 // gracePeriod is the spec's, else 30 s (60 s for java).

@@ -31,6 +31,9 @@ var goldenCases = []struct {
 	{name: "worker", spec: "worker.zz.yaml"},
 	{name: "escapes", spec: "escapes.zz.yaml"},
 	{name: "canary", spec: "web.zz.yaml", canary: 1},
+	{name: "zone-preferred", spec: "zone-preferred.zz.yaml"},
+	{name: "zone-required", spec: "zone-required.zz.yaml"},
+	{name: "zone-canary", spec: "zone-required.zz.yaml", canary: 1},
 }
 
 func load(t *testing.T, file string) *appspec.App {

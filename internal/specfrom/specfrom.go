@@ -76,6 +76,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.pod(pod)
+	f.zoneSpread(d)
 	f.meta(d)
 	if l.HPA != nil {
 		f.hpa(l.HPA, c)

@@ -1,0 +1,47 @@
+package deploy
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestZoneSpreadHint: a pod of spec.zoneSpread: required that the
+// scheduler turns away for its spread is told the field and the fix, for
+// the skew and for nodes without the zone label; other pods and other
+// refusals are not.
+func TestZoneSpreadHint(t *testing.T) {
+	spread := func(when corev1.UnsatisfiableConstraintAction, key string) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: key, WhenUnsatisfiable: when}}}}
+	}
+	required := spread(corev1.DoNotSchedule, corev1.LabelTopologyZone)
+	const (
+		skew    = "0/11 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match pod topology spread constraints, 8 node(s) didn't match Pod's node affinity/selector."
+		label   = "0/4 nodes are available: 4 node(s) didn't match pod topology spread constraints (missing required label)."
+		both    = "0/4 nodes are available: 2 node(s) didn't match pod topology spread constraints, 2 node(s) didn't match pod topology spread constraints (missing required label)."
+		skewFix = "; spec.zoneSpread: required keeps a pod waiting rather than put one zone two of the app's pods ahead of another (a zone whose nodes are full still counts its pods; one cordoned or tainted against the pod does not): make room in the zone with the fewest, or use zoneSpread: preferred"
+		labFix  = "; spec.zoneSpread: required places pods only on nodes labelled topology.kubernetes.io/zone: label the nodes with their zone, or use zoneSpread: preferred"
+	)
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		msg  string
+		want string
+	}{
+		{name: "skew", pod: required, msg: skew, want: skewFix},
+		{name: "no zone label", pod: required, msg: label, want: labFix},
+		{name: "both", pod: required, msg: both, want: skewFix + labFix},
+		{name: "other reasons", pod: required, msg: "0/8 nodes are available: 8 Insufficient cpu.", want: ""},
+		{name: "preferred never refuses", pod: spread(corev1.ScheduleAnyway, corev1.LabelTopologyZone), msg: skew, want: ""},
+		{name: "a hostname spread is not the field's", pod: spread(corev1.DoNotSchedule, corev1.LabelHostname), msg: skew, want: ""},
+		{name: "no spread", pod: &corev1.Pod{}, msg: skew, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ZoneSpreadHint(tt.pod, tt.msg); got != tt.want {
+				t.Errorf("hint\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
