@@ -1,12 +1,14 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -187,5 +189,51 @@ func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
 	}
 	if d := read(); len(d) != 1 || !strings.Contains(d[0], "spec.externalIPs") {
 		t.Errorf("drift after a write under kubectl-zz's name, with a judge kept: %q", d)
+	}
+}
+
+// TestStatusCanaryOverCanaryIsNotSpoofed: a second deploy --canary while
+// the first canary's revision is the latest one. Until it records, the
+// canary Deployment carries the new command's token; status says it is an
+// unrecorded canary, and must not judge it by content against the previous
+// canary's record (its new image would read as a write "under kubectl zz's
+// field manager name ... outside kubectl zz").
+func TestStatusCanaryOverCanaryIsNotSpoofed(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctl.mu.Lock()
+	ctl.stuck["reg/shop:3"] = true
+	ctl.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:3", "")}, CanaryShare{Count: 1})
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := deployment(t, c, "shop-canary")
+		if d.Spec.Template.Spec.Containers[0].Image == "reg/shop:3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second canary never applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range st.Drift {
+		t.Logf("drift: %s", d)
+		if strings.Contains(d, "outside kubectl zz: spec.template") {
+			t.Errorf("a canary under way called a write outside kubectl zz: %s", d)
+		}
 	}
 }
