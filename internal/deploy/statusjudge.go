@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -43,10 +44,18 @@ func NewDriftJudge() *DriftJudge {
 type judgedRecord struct {
 	rv     string
 	number int64
-	read   sync.Once                // the Secret's get, once for every object of it
-	objs   map[string]render.Object // "Kind/name"
-	err    error
-	mu     sync.Mutex // judges
+	// read guards the Secret's get, once for every object of it: done
+	// once it was read, or refused for good (lasting); a timeout or a
+	// cancelled read is kept for the rest of judgeAll's read (retry), so
+	// a slow apiserver is asked once an app, and read again at the next.
+	read        sync.Mutex
+	done, retry bool
+	objs        map[string]render.Object // "Kind/name"
+	err         error
+	mu          sync.Mutex // judges
+	// judges: one a live object, used by one goroutine at a time (each
+	// live object maps to one "Kind/name" of one record, and a read
+	// judges it once), so a partJudge needs no lock of its own.
 	judges map[string]*partJudge
 }
 
@@ -62,6 +71,9 @@ type judgedObject struct {
 type verdict struct {
 	lines  []string
 	byName string
+	// retry: judged by name for an answer that may differ at the next
+	// read (a timeout, a webhook down, a cancelled read), so not kept.
+	retry bool
 }
 
 // recordRef names an app's latest record as status listed it (metadata).
@@ -99,6 +111,9 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 		return got.v
 	}
 	v := j.byContent(ctx, c, m.GetNamespace(), ref, w.k, w.obj, m)
+	if v.retry {
+		return v
+	}
 	j.mu.Lock()
 	j.objects[key] = judgedObject{rv: m.GetResourceVersion(), record: recKey, v: v}
 	j.mu.Unlock()
@@ -125,6 +140,12 @@ func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, lates
 		}()
 	}
 	wg.Wait()
+	if j != nil {
+		// A record whose read failed for now is read again at the next.
+		j.mu.Lock()
+		maps.DeleteFunc(j.records, func(_ string, r *judgedRecord) bool { return r.retry })
+		j.mu.Unlock()
+	}
 	return out
 }
 
@@ -136,7 +157,9 @@ func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, lates
 func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns string, ref recordRef, k kindOps, live runtime.Object, m metav1.Object) verdict {
 	rec := j.record(ctx, c, ns, ref)
 	if rec.err != nil {
-		return nameVerdict(k, m, fmt.Sprintf("revision %d's record could not be read: %v", ref.number, rec.err))
+		v := nameVerdict(k, m, fmt.Sprintf("revision %d's record could not be read: %v", ref.number, rec.err))
+		v.retry = rec.retry
+		return v
 	}
 	want := rec.objs[k.kind+"/"+m.GetName()]
 	if want == nil {
@@ -171,9 +194,12 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	switch {
 	case err != nil && len(v.lines) > 0:
 		v.byName = fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err)
+		v.retry = !lasting(err)
 		return v
 	case err != nil:
-		return nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
+		v := nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
+		v.retry = !lasting(err)
+		return v
 	case !diff.Empty():
 		by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
 		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
@@ -182,9 +208,11 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	if pj.unjudged != nil {
 		why := fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource))
 		if len(v.lines) == 0 {
-			return nameVerdict(k, m, why)
+			v = nameVerdict(k, m, why)
+		} else {
+			v.byName = why
 		}
-		v.byName = why
+		v.retry = !lasting(pj.unjudged)
 	}
 	return v
 }
@@ -199,7 +227,7 @@ func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, ns str
 	}
 	applied, err := k.apply(ctx, c, ns, nameOf(want), body, true)
 	if err != nil {
-		return nil, denied(err, "patch", k.whole.resource)
+		return nil, denied(err, "patch", k.whole.resource) // keeps err's kind: lasting
 	}
 	return pj.r.appliedDiff(k.whole.path, applied, live)
 }
@@ -215,31 +243,57 @@ func (j *DriftJudge) record(ctx context.Context, c kubernetes.Interface, ns stri
 		j.records[key] = r
 	}
 	j.mu.Unlock()
-	r.read.Do(func() {
-		s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
-		if err != nil {
-			r.err = denied(err, "get", "secrets")
-			return
-		}
-		rev, err := parseRecord(s)
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.objs = map[string]render.Object{}
-		for _, o := range rev.objects {
-			r.objs[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
-		}
-	})
+	r.read.Lock()
+	defer r.read.Unlock()
+	if r.done {
+		return r
+	}
+	r.done = true
+	s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
+	if err != nil {
+		r.err, r.retry = denied(err, "get", "secrets"), !lasting(err)
+		return r
+	}
+	rev, err := parseRecord(s)
+	if err != nil {
+		r.err = err // this resourceVersion's content: read again, the same
+		return r
+	}
+	r.objs = map[string]render.Object{}
+	for _, o := range rev.objects {
+		r.objs[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
+	}
 	return r
 }
 
-// denied is err, saying which right is missing when it is a refusal.
+// denied is err, saying which right is missing when it is a refusal; it
+// unwraps to err, so lasting still tells its kind.
 func denied(err error, verb, resource string) error {
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err))
+		return refusal{fmt.Sprintf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err)), err}
 	}
 	return err
+}
+
+// refusal is a Forbidden said as the right it needs.
+type refusal struct {
+	msg   string
+	cause error
+}
+
+func (r refusal) Error() string { return r.msg }
+func (r refusal) Unwrap() error { return r.cause }
+
+// lasting says whether err, an apiserver's answer, would be the same at
+// the next read of the same objects by the same user: a refusal (a right
+// missing, a webhook or the kind refusing a dry run: BadRequest "does not
+// support dry run", Invalid) or a NotFound. A timeout, throttling, a 5xx
+// (a webhook down), a connection refused or a cancelled context is not:
+// a judgement by name made for one of those is never kept, or one slow
+// moment of a status --watch would hide a spoof until the object changed.
+func lasting(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) ||
+		apierrors.IsMethodNotSupported(err) || apierrors.IsNotFound(err)
 }
 
 // nameVerdict judges m's whole part by field manager name (fieldWriter):

@@ -42,6 +42,32 @@ func storedBy(obj runtime.Object) (runtime.Object, error) {
 	return nil, nil
 }
 
+// spoofApply is a server-side apply of externalIPs under kubectl zz's own
+// field manager name: only a judgement by content sees it.
+func spoofApply(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
+		"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// orphanedExternalIPs is externalIPs written by a tenant whose next update
+// sent the entries without that write's: owned by no entry.
+func orphanedExternalIPs(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
+}
+
 // TestStatusJudgesDriftByContent: status judges the parts kubectl zz
 // renders whole as the next deploy does (DriftJudge), not by the field
 // manager's name: a write under kubectl-zz's own name (an Update, or a
@@ -49,20 +75,6 @@ func storedBy(obj runtime.Object) (runtime.Object, error) {
 // Where the dry runs it needs are refused (a role that reads only), it
 // judges by name and says so; never an error.
 func TestStatusJudgesDriftByContent(t *testing.T) {
-	spoofedApply := func(t *testing.T, c *fake.Clientset) {
-		svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
-			"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	externalIPs := func(manager string) func(*testing.T, *fake.Clientset) {
 		return func(t *testing.T, c *fake.Clientset) {
 			updateService(t, c, manager, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
@@ -84,16 +96,13 @@ func TestStatusJudgesDriftByContent(t *testing.T) {
 				d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MITM", Value: "1"})
 			})
 		}, want: []string{"deployment shop: its pod template was changed under kubectl zz's field manager name (kubectl-zz, Update)", `spec.template.spec.containers[name="app"].env`}},
-		{name: "a server-side apply under kubectl-zz's name", react: []reaction{onDryRun("patch", "services", storedBy)}, write: spoofedApply,
+		{name: "a server-side apply under kubectl-zz's name", react: []reaction{onDryRun("patch", "services", storedBy)}, write: spoofApply,
 			want: []string{"service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Apply)", "spec.externalIPs, which kubectl zz's apply of revision 1 sets otherwise"}},
 		{name: "the image by kubectl set", write: func(t *testing.T, c *fake.Clientset) {
 			updateDeployment(t, c, "kubectl-set", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "reg/shop:hotfix" })
 		}, want: []string{"deployment shop: its pod template was changed by kubectl-set at ", `spec.template.spec.containers[name="app"].image`}},
 		{name: "externalIPs owned by no entry", react: []reaction{onDryRun("create", "*", func(o runtime.Object) (runtime.Object, error) { return withDefaults(o), nil })},
-			write: func(t *testing.T, c *fake.Clientset) {
-				externalIPs("tenant")(t, c)
-				updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
-			}, want: []string{"service shop: its spec was changed by a writer whose managed-fields entry is gone", "spec.externalIPs"}},
+			write: orphanedExternalIPs, want: []string{"service shop: its spec was changed by a writer whose managed-fields entry is gone", "spec.externalIPs"}},
 		{name: "dry runs refused, clean", react: []reaction{onDryRun("patch", "*", refused("services"))},
 			byName: "needs the right to patch"},
 		{name: "dry runs refused: by name", react: []reaction{onDryRun("patch", "*", refused("deployments"))}, write: func(t *testing.T, c *fake.Clientset) {
@@ -235,5 +244,97 @@ func TestStatusCanaryOverCanaryIsNotSpoofed(t *testing.T) {
 		if strings.Contains(d, "outside kubectl zz: spec.template") {
 			t.Errorf("a canary under way called a write outside kubectl zz: %s", d)
 		}
+	}
+}
+
+// TestStatusWatchRetriesTransientErrors: a judge kept between reads (status
+// --watch) keeps no judgement by name made for an answer that may differ
+// at the next read (a timeout of the record's get or of a dry run): the
+// next read judges by content and names the spoof. A refusal (Forbidden)
+// is kept: asked once.
+func TestStatusWatchRetriesTransientErrors(t *testing.T) {
+	timeout := apierrors.NewTimeoutError("the apiserver was slow", 1)
+	forbidden := apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("cannot patch"))
+	tests := []struct {
+		name  string
+		react func(fail func() error) []reaction
+		err   error
+		write func(*testing.T, *fake.Clientset) // spoofApply when nil
+		// spoofSeen: whether the second read names the spoof; asks: the
+		// failing request's count over three reads.
+		spoofSeen bool
+		asks      int
+	}{
+		{name: "the record's get timed out", err: timeout, spoofSeen: true, asks: 2, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", storedBy), onEvery("get", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+				if err := fail(); err != nil {
+					return true, nil, err
+				}
+				return false, nil, nil
+			})}
+		}},
+		{name: "the dry-run apply timed out", err: timeout, spoofSeen: true, asks: 2, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return storedBy(o)
+			})}
+		}},
+		{name: "the dry-run create timed out (orphans)", err: timeout, spoofSeen: true, asks: 2, write: orphanedExternalIPs, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("create", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return withDefaults(o), nil
+			})}
+		}},
+		{name: "the dry-run apply refused (Forbidden): kept", err: forbidden, asks: 1, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return storedBy(o)
+			})}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var on atomic.Bool
+			var asked atomic.Int32
+			fail := func() error {
+				if asked.Add(1) == 1 {
+					return tt.err
+				}
+				return nil
+			}
+			var rs []reaction
+			for _, r := range tt.react(fail) {
+				rs = append(rs, armed(&on, r))
+			}
+			c, _ := startedApp(t, rs...)
+			on.Store(true)
+			if tt.write == nil {
+				tt.write = spoofApply
+			}
+			tt.write(t, c)
+			r := Live(c) // one Reader, one judge: as status --watch keeps it
+			for i := range 3 {
+				all, err := Statuses(t.Context(), c, r, ns, "shop")
+				if err != nil || len(all) != 1 {
+					t.Fatalf("read %d: %v, %d apps", i, err, len(all))
+				}
+				seen := strings.Contains(strings.Join(all[0].Drift, "\n"), "spec.externalIPs")
+				if i == 0 && (seen || all[0].DriftByName == "") {
+					t.Errorf("read 0, its request failed: drift %q, by name %q; want by name, with why", all[0].Drift, all[0].DriftByName)
+				}
+				if i > 0 && seen != tt.spoofSeen {
+					t.Errorf("read %d: drift %q (by name %q); want the spoof named: %v", i, all[0].Drift, all[0].DriftByName, tt.spoofSeen)
+				}
+			}
+			if n := int(asked.Load()); n != tt.asks {
+				t.Errorf("the failing request asked %d times over three reads; want %d", n, tt.asks)
+			}
+		})
 	}
 }
