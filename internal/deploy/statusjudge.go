@@ -2,9 +2,12 @@ package deploy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -23,9 +26,10 @@ import (
 // latest revision, as the next deploy does (partJudge, then a dry-run
 // apply: sameApplied), so status says "drifted" where that deploy would
 // take something back or apply again, whatever field manager name the
-// writer chose. A judgement is kept per live object and resourceVersion
-// (and per record): kubectl zz status --watch judges an object again only
-// when it changed, and asks the apiserver's dry runs only then. Safe for
+// writer chose. A judgement is kept per live object and what it read of
+// it (judgedOn: all but its status), and per record: kubectl zz status
+// --watch judges an object again only when its spec, metadata or
+// managed fields changed, and asks the apiserver's dry runs only then. Safe for
 // concurrent use: status judges a namespace's objects several at a time
 // (judgeAll), each object's reads and dry runs outside the lock.
 type DriftJudge struct {
@@ -59,10 +63,10 @@ type judgedRecord struct {
 	judges map[string]*partJudge
 }
 
-// judgedObject is the verdict on one live object at one resourceVersion,
+// judgedObject is the verdict on one live object as judgedOn saw it,
 // against one record.
 type judgedObject struct {
-	rv, record string
+	on, record string
 	v          verdict
 }
 
@@ -104,10 +108,14 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 	}
 	key := m.GetNamespace() + "/" + w.k.kind + "/" + m.GetName()
 	recKey := ref.name + "@" + ref.rv
+	on, err := judgedOn(w.obj)
+	if err != nil {
+		return nameVerdict(w.k, m, err.Error())
+	}
 	j.mu.Lock()
 	got, ok := j.objects[key]
 	j.mu.Unlock()
-	if ok && got.rv == m.GetResourceVersion() && got.record == recKey {
+	if ok && got.on == on && got.record == recKey {
 		return got.v
 	}
 	v := j.byContent(ctx, c, m.GetNamespace(), ref, w.k, w.obj, m)
@@ -115,9 +123,49 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 		return v
 	}
 	j.mu.Lock()
-	j.objects[key] = judgedObject{rv: m.GetResourceVersion(), record: recKey, v: v}
+	j.objects[key] = judgedObject{on: on, record: recKey, v: v}
 	j.mu.Unlock()
 	return v
+}
+
+// judgedOn is what a verdict on obj reads of it: the object less its status
+// and resourceVersion, and less the managed-fields entries of status alone
+// (statusEntry), as a hash. A status write
+// (an HPA's metrics at each sync, a PDB's healthy count, a rollout's
+// progress, a LoadBalancer's ingress) moves the resourceVersion alone, and
+// asked each such object's dry runs again under status --watch.
+func judgedOn(obj runtime.Object) (string, error) {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return "", fmt.Errorf("read %T: %w", obj, err)
+	}
+	delete(u, "status")
+	if md, ok := u["metadata"].(map[string]any); ok {
+		delete(md, "resourceVersion")
+		if mf, ok := md["managedFields"].([]any); ok {
+			md["managedFields"] = slices.DeleteFunc(mf, statusEntry)
+		}
+	}
+	b, err := json.Marshal(u)
+	if err != nil {
+		return "", fmt.Errorf("read %T: %w", obj, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// statusEntry says whether e, a managed-fields entry as unstructured,
+// owns status fields alone: the status subresource's, or an update that
+// wrote only status (a client without the subresource). No judgement reads
+// it, and each status write moves its time.
+func statusEntry(e any) bool {
+	f, _ := e.(map[string]any)
+	if f["subresource"] == "status" {
+		return true
+	}
+	owned, _ := f["fieldsV1"].(map[string]any)
+	_, status := owned["f:status"]
+	return status && len(owned) == 1
 }
 
 // judgeParallel bounds the objects judged at once: each is a few requests

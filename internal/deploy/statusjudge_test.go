@@ -152,8 +152,9 @@ func TestStatusJudgesDriftByContent(t *testing.T) {
 }
 
 // TestStatusWatchJudgesOnlyChangedObjects: a judge kept between reads (as
-// kubectl zz status --watch keeps one) asks no dry run for an object whose
-// resourceVersion did not change, and judges a changed one again.
+// kubectl zz status --watch keeps one) asks no dry run for an object that
+// did not change, nor for one whose status alone changed, and judges one
+// whose spec changed again.
 func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
 	// The fake stores no resourceVersion: each update of a Service gets a
 	// new one here, as the apiserver's.
@@ -191,6 +192,21 @@ func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
 	read()
 	if again := dryRuns(); again["services"] != first["services"] || again["deployments"] != first["deployments"] {
 		t.Errorf("dry-run applies of a read with nothing changed: %v, after the first %v; want none", again, first)
+	}
+	// A status write (a LoadBalancer's ingress; an HPA's metrics, a
+	// rollout's progress alike) moves the resourceVersion, not what the
+	// judgement reads.
+	lb, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.1"}}
+	if lb, err = c.CoreV1().Services(ns).UpdateStatus(t.Context(), lb, metav1.UpdateOptions{}); err != nil || lb.ResourceVersion == "" {
+		t.Fatalf("status write: %v, resourceVersion %q", err, lb.ResourceVersion)
+	}
+	read()
+	if again := dryRuns(); again["services"] != first["services"] {
+		t.Errorf("dry-run applies of the Service after a status-only write: %d; want none (its spec and managed fields are as judged)", again["services"]-first["services"])
 	}
 	svc := updateService(t, c, contract.ManagedBy, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
 	if svc.ResourceVersion == "" {
