@@ -260,19 +260,29 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 }
 
-// selected keeps the apps whose stable Deployment o.Selector matches, read
-// with it from r.
-func (o *StatusOptions) selected(ctx context.Context, r deploy.Reader, ns string, apps []*deploy.AppStatus) ([]*deploy.AppStatus, error) {
-	sel, _ := deploy.StatusSelectors(o.App)
-	deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+// asked is which apps of ns status shows: those named (kubectl zz status a
+// b) whose stable Deployment o.Selector matches (read with it from r); nil
+// for every app. Known before the read, so only those are judged by
+// content (their dry runs), not every app of the namespace.
+func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (func(namespace, app string) bool, error) {
+	if len(o.Apps) == 0 && o.Selector == "" {
+		return nil, nil
 	}
-	match := map[string]bool{}
-	for _, d := range deps {
-		match[d.Namespace+"/"+d.Name] = true
+	var match map[string]bool
+	if o.Selector != "" {
+		sel, _ := deploy.StatusSelectors(o.App)
+		deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+		}
+		match = map[string]bool{}
+		for _, d := range deps {
+			match[d.Namespace+"/"+d.Name] = true
+		}
 	}
-	return slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !match[st.Namespace+"/"+st.App] }), nil
+	return func(namespace, app string) bool {
+		return (len(o.Apps) == 0 || slices.Contains(o.Apps, app)) && (match == nil || match[namespace+"/"+app])
+	}, nil
 }
 
 // sayNone says on stderr where the last read found no app.
@@ -359,14 +369,22 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			r = o.readers[i]
 		}
 		ns := o.readNamespace(t)
-		apps, err := deploy.Statuses(ctx, t.client, r, ns, o.App)
+		keep, err := o.asked(ctx, r, ns)
+		var apps []*deploy.AppStatus
 		switch {
-		case err != nil || o.App == "" || len(apps) > 0:
+		case err != nil:
+		case o.App != "":
+			// One app: judged whole, then "not found" told from "not
+			// selected" (-l), which is no error.
+			apps, err = deploy.Statuses(ctx, t.client, r, ns, o.App)
+			if err == nil && len(apps) == 0 {
+				err = noApp(o.App, t.namespace, o.AllNamespaces)
+			}
+			if keep != nil {
+				apps = slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !keep(st.Namespace, st.App) })
+			}
 		default:
-			err = noApp(o.App, t.namespace, o.AllNamespaces)
-		}
-		if err == nil && o.Selector != "" {
-			apps, err = o.selected(ctx, r, ns, apps)
+			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, "", keep)
 		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
