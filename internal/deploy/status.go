@@ -121,7 +121,12 @@ type AppStatus struct {
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
 func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*AppStatus, error) {
-	all, err := Statuses(ctx, c, Live(c), ns, app)
+	return appStatus(ctx, c, Live(c), ns, app)
+}
+
+// appStatus is AppStatusOf read with r.
+func appStatus(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) (*AppStatus, error) {
+	all, err := Statuses(ctx, c, r, ns, app)
 	if err != nil {
 		return nil, err
 	}

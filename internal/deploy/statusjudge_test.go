@@ -354,3 +354,24 @@ func TestStatusWatchRetriesTransientErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUnchangedDeployAsksEachDryRunOnce: a deploy of the spec that runs
+// judges each part kubectl zz renders whole by content once (wholeHeld),
+// not also through status's DriftJudge.
+func TestUnchangedDeployAsksEachDryRunOnce(t *testing.T) {
+	c, app := startedApp(t)
+	c.ClearActions()
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: app})
+	if err != nil || !res.Unchanged {
+		t.Fatalf("the same deploy again: %+v, %v; want unchanged", res, err)
+	}
+	n := map[string]int{}
+	for _, a := range c.Actions() {
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) > 0 {
+			n[p.GetResource().Resource]++
+		}
+	}
+	if n["deployments"] != 1 || n["services"] != 1 {
+		t.Errorf("dry-run applies of an unchanged deploy: %v; want one a kind", n)
+	}
+}
