@@ -188,13 +188,28 @@ func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, lates
 		}()
 	}
 	wg.Wait()
-	if j != nil {
-		// A record whose read failed for now is read again at the next.
-		j.mu.Lock()
-		maps.DeleteFunc(j.records, func(_ string, r *judgedRecord) bool { return r.retry })
-		j.mu.Unlock()
-	}
+	j.forget(latest, wholes)
 	return out
+}
+
+// forget drops what this read did not judge (an object deleted, a record
+// no longer the latest: status --watch kept them for good), and a record
+// whose read failed for now, read again at the next.
+func (j *DriftJudge) forget(latest map[string]recordRef, wholes []wholeLive) {
+	if j == nil {
+		return
+	}
+	objects, records := map[string]bool{}, map[string]bool{}
+	for _, w := range wholes {
+		if m, err := meta.Accessor(w.obj); err == nil {
+			objects[m.GetNamespace()+"/"+w.k.kind+"/"+m.GetName()] = true
+			records[m.GetNamespace()+"/"+latest[w.key].name] = true
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	maps.DeleteFunc(j.objects, func(key string, _ judgedObject) bool { return !objects[key] })
+	maps.DeleteFunc(j.records, func(key string, r *judgedRecord) bool { return r.retry || !records[key] })
 }
 
 // byContent judges live (m its metadata) against the record's object of

@@ -375,3 +375,37 @@ func TestUnchangedDeployAsksEachDryRunOnce(t *testing.T) {
 		t.Errorf("dry-run applies of an unchanged deploy: %v; want one a kind", n)
 	}
 }
+
+// TestStatusWatchForgetsWhatItNoLongerSees: a judge kept between reads
+// (status --watch) drops the judgement of an object deleted and the
+// record that is no longer the latest, so a long watch does not grow.
+func TestStatusWatchForgetsWhatItNoLongerSees(t *testing.T) {
+	c, _ := startedApp(t)
+	r := Live(c)
+	read := func() {
+		t.Helper()
+		if _, err := Statuses(t.Context(), c, r, ns, "shop"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	j := r.Judge()
+	if len(j.objects) != 2 || len(j.records) != 1 {
+		t.Fatalf("kept after the first read: %d objects, %d records; want 2 and 1", len(j.objects), len(j.records))
+	}
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	if err := c.CoreV1().Services(ns).Delete(t.Context(), "shop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	var objects, records []string
+	for k := range j.objects {
+		objects = append(objects, k)
+	}
+	for k := range j.records {
+		records = append(records, k)
+	}
+	if len(objects) != 1 || !strings.Contains(objects[0], "Deployment/shop") || len(records) != 1 || !strings.HasSuffix(records[0], ".r2") {
+		t.Errorf("kept after the Service's delete and revision 2: objects %q, records %q; want the Deployment's and revision 2's", objects, records)
+	}
+}
