@@ -78,6 +78,10 @@ type verdict struct {
 	// retry: judged by name for an answer that may differ at the next
 	// read (a timeout, a webhook down, a cancelled read), so not kept.
 	retry bool
+	// cause is byName without the object's name and revision: the same
+	// for every app where a webhook refuses dry runs or a right is
+	// missing, so status says it once.
+	cause string
 }
 
 // recordRef names an app's latest record as status listed it (metadata).
@@ -218,28 +222,22 @@ func (j *DriftJudge) forget(latest map[string]recordRef, wholes []wholeLive) {
 // wholeHeld). Without the right to read the record or to ask a dry run
 // (a role that reads but may not create or patch), by name, with why.
 func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns string, ref recordRef, k kindOps, live runtime.Object, m metav1.Object) verdict {
-	rec := j.record(ctx, c, ns, ref)
-	if rec.err != nil {
-		v := nameVerdict(k, m, fmt.Sprintf("revision %d's record could not be read: %v", ref.number, rec.err))
-		v.retry = rec.retry
+	kind, part := strings.ToLower(k.kind), k.whole.name
+	// byName is the name judgement, for err: why says it of this object,
+	// cause the same for every app (status prints a shared one once).
+	byName := func(why, cause string, err error) verdict {
+		v := nameVerdict(k, m, fmt.Sprintf("%s%v", why, err))
+		v.cause, v.retry = cause+err.Error(), !lasting(err)
 		return v
 	}
-	want := rec.objs[k.kind+"/"+m.GetName()]
-	if want == nil {
-		return nameVerdict(k, m, "") // not the revision's: missing and extra objects are said apart
+	rec := j.record(ctx, c, ns, ref)
+	if rec.err != nil {
+		return byName(fmt.Sprintf("revision %d's record could not be read: ", ref.number), "the latest revision's record could not be read: ", rec.err)
 	}
-	rec.mu.Lock()
-	pj := rec.judges[k.kind+"/"+m.GetName()]
-	if pj == nil {
-		var err error
-		if pj, err = newPartJudge(k, ns, want); err != nil {
-			rec.mu.Unlock()
-			return nameVerdict(k, m, err.Error())
-		}
-		rec.judges[k.kind+"/"+m.GetName()] = pj
+	pj, err := rec.judgeFor(k, ns, m.GetName())
+	if err != nil || pj == nil {
+		return nameVerdict(k, m, errText(err)) // nil: not the revision's, missing and extra objects are said apart
 	}
-	rec.mu.Unlock()
-	kind, part := strings.ToLower(k.kind), k.whole.name
 	d, err := pj.drift(ctx, c, live)
 	if err != nil {
 		return nameVerdict(k, m, err.Error())
@@ -253,31 +251,59 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	// server-side apply under kubectl zz's name adds fields of its own
 	// entry (externalIPs) where the apiserver defaults others unowned
 	// (externalTrafficPolicy), and only this names the former.
-	diff, err := j.applied(ctx, c, ns, k, pj, want, live)
-	switch {
-	case err != nil && len(v.lines) > 0:
-		v.byName = fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err)
-		v.retry = !lasting(err)
-		return v
-	case err != nil:
-		v := nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
-		v.retry = !lasting(err)
-		return v
-	case !diff.Empty():
+	diff, err := j.applied(ctx, c, ns, k, pj, rec.objs[k.kind+"/"+m.GetName()], live)
+	if err != nil {
+		// The strays found stay: they need no dry run.
+		nv := byName(fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): ", kind, m.GetName(), ref.number),
+			fmt.Sprintf("what kubectl zz's apply of a %s would store was not asked (a dry run): ", kind), err)
+		if len(v.lines) > 0 {
+			nv.lines = v.lines
+		}
+		return nv
+	}
+	if !diff.Empty() {
 		by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
 		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
 			kind, m.GetName(), part, by.writer(), fieldNames(k.whole.path, diff), ref.number))
 	}
 	if pj.unjudged != nil {
-		why := fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource))
-		if len(v.lines) == 0 {
-			v = nameVerdict(k, m, why)
-		} else {
-			v.byName = why
+		nv := byName(fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: ", kind, m.GetName(), part),
+			fmt.Sprintf("fields of a %s's %s no field manager owns were not judged: ", kind, part), denied(pj.unjudged, "create", k.whole.resource))
+		if len(v.lines) > 0 {
+			nv.lines = v.lines
 		}
-		v.retry = !lasting(pj.unjudged)
+		return nv
 	}
 	return v
+}
+
+// judgeFor is the partJudge of r's object of kind k named name (in ns),
+// made at its first use and kept with the record (its dry-run create,
+// asked once); nil when the record holds no such object.
+func (r *judgedRecord) judgeFor(k kindOps, ns, name string) (*partJudge, error) {
+	want := r.objs[k.kind+"/"+name]
+	if want == nil {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pj := r.judges[k.kind+"/"+name]
+	if pj == nil {
+		var err error
+		if pj, err = newPartJudge(k, ns, want); err != nil {
+			return nil, err
+		}
+		r.judges[k.kind+"/"+name] = pj
+	}
+	return pj, nil
+}
+
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // applied is where live's whole part differs from what kubectl zz's apply
