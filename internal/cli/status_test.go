@@ -365,17 +365,52 @@ func TestStatusDriftOneField(t *testing.T) {
 
 // TestStatusSaysDriftJudgedByName: a user whose dry runs are refused (may
 // read, not patch) gets the drift judged by managed-fields entry and a
-// line under the table that says so and why, not an error.
+// line under the table that says so and why, not an error; one line for
+// the apps the same refusal hits, not one an app.
 func TestStatusSaysDriftJudgedByName(t *testing.T) {
-	d, rec := recordedApp(t, "ns-a", "shop")
-	a := fakeClient(d, rec)
-	a.PrependReactor("patch", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New(`User "reader" cannot patch resource "deployments"`))
-	})
-	zz := withFakeClusters(t, a, fakeClient())
-	out, stderr, err := zz("status", "shop", "--context", "a")
-	if err != nil || !strings.Contains(out, "shop: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: deployment shop: what kubectl zz's apply of revision 4 would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)") {
-		t.Errorf("status with dry runs refused: %v\n%s%s", err, out, stderr)
+	const judged = ": drift judged by field manager name only, so a write under kubectl zz's own name is not seen: "
+	tests := []struct {
+		apps []string
+		args []string
+		want []string // lines of stdout
+		not  []string // starts of lines it must lack
+	}{
+		{apps: []string{"shop"}, args: []string{"status", "shop"},
+			want: []string{"shop" + judged + "deployment shop: what kubectl zz's apply of revision 4 would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"}},
+		{apps: []string{"shop", "cart", "blog"}, args: []string{"status"},
+			want: []string{"apps blog, cart and shop" + judged + "what kubectl zz's apply of a deployment would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"},
+			not:  []string{"shop" + judged, "deployment shop:"}},
+		{apps: []string{"shop", "cart", "blog", "news"}, args: []string{"status"},
+			want: []string{"apps blog, cart, news and 1 more" + judged + "what kubectl zz's apply of a deployment would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.apps, ","), func(t *testing.T) {
+			var objs []runtime.Object
+			for _, app := range tt.apps {
+				d, rec := recordedApp(t, "ns-a", app)
+				objs = append(objs, d, rec)
+			}
+			a := fakeClient(objs...)
+			a.PrependReactor("patch", "deployments", func(act clienttesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "", errors.New(`User "reader" cannot patch resource "deployments"`))
+			})
+			zz := withFakeClusters(t, a, fakeClient())
+			out, stderr, err := zz(append(tt.args, "--context", "a")...)
+			if err != nil {
+				t.Fatalf("status with dry runs refused: %v\n%s%s", err, out, stderr)
+			}
+			lines := strings.Split(out, "\n")
+			for _, w := range tt.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("stdout lacks the line %q:\n%s", w, out)
+				}
+			}
+			for _, n := range tt.not {
+				if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, n) }) {
+					t.Errorf("stdout has a line that starts %q:\n%s", n, out)
+				}
+			}
+		})
 	}
 }
 

@@ -113,6 +113,10 @@ type AppStatus struct {
 	// the user lacks: a dry run needs create and patch); "" when by content.
 	// A write under kubectl zz's own manager name is then not seen.
 	DriftByName string `json:"driftByName,omitempty"`
+	// DriftByNameCause is DriftByName without the object's name and
+	// revision: apps with the same one (a webhook that refuses every dry
+	// run, a right missing) are said once, in one line.
+	DriftByNameCause string `json:"-"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.

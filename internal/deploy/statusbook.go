@@ -188,7 +188,7 @@ func (b *book) whole(w wholeLive, v verdict) {
 	case b.unreadable:
 		st.DriftByName = "the revision records (Secrets) cannot be read by this user, so there is no revision to judge the objects against"
 	default:
-		st.DriftByName = v.byName
+		st.DriftByName, st.DriftByNameCause = v.byName, v.cause
 	}
 }
 
