@@ -387,7 +387,8 @@ func lasting(err error) bool {
 
 // nameVerdict judges m's whole part by field manager name (fieldWriter):
 // what status did before it judged by content, and does where it cannot
-// (why, when not "").
+// (why, when not ""). A server-side apply under kubectl zz's name is not
+// told from kubectl zz's own here: only the judgement by content sees it.
 func nameVerdict(k kindOps, m metav1.Object, why string) verdict {
 	v := verdict{byName: why}
 	if w := fieldWriter(m.GetManagedFields(), k.whole.path...); w != "" {
