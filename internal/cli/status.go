@@ -260,19 +260,60 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 }
 
-// selected keeps the apps whose stable Deployment o.Selector matches, read
-// with it from r.
-func (o *StatusOptions) selected(ctx context.Context, r deploy.Reader, ns string, apps []*deploy.AppStatus) ([]*deploy.AppStatus, error) {
-	sel, _ := deploy.StatusSelectors(o.App)
-	deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
-	if err != nil {
-		return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+// asked is which apps of ns status shows: those named (kubectl zz status a
+// b) whose stable Deployment o.Selector matches (read with it from r); nil
+// for every app. Known before the read, so only those are judged by
+// content (their dry runs), not every app of the namespace.
+func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (func(namespace, app string) bool, error) {
+	if len(o.Apps) == 0 && o.Selector == "" {
+		return nil, nil
 	}
-	match := map[string]bool{}
-	for _, d := range deps {
-		match[d.Namespace+"/"+d.Name] = true
+	var match map[string]bool
+	if o.Selector != "" {
+		sel, _ := deploy.StatusSelectors(o.App)
+		deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+		}
+		match = map[string]bool{}
+		for _, d := range deps {
+			match[d.Namespace+"/"+d.Name] = true
+		}
 	}
-	return slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !match[st.Namespace+"/"+st.App] }), nil
+	return func(namespace, app string) bool {
+		return (len(o.Apps) == 0 || slices.Contains(o.Apps, app)) && (match == nil || match[namespace+"/"+app])
+	}, nil
+}
+
+// sharedCauses groups apps by why their drift was judged by name
+// (DriftByNameCause), in the order first met: a webhook that refuses every
+// dry run, or a right the user lacks, is one cause for all, said in one
+// line rather than one an app.
+func sharedCauses(apps []*deploy.AppStatus) (byCause map[string][]*deploy.AppStatus, causes []string) {
+	byCause = map[string][]*deploy.AppStatus{}
+	for _, st := range apps {
+		c := st.DriftByNameCause
+		if c == "" || st.DriftByName == "" || st.RecordsUnreadable {
+			continue
+		}
+		if byCause[c] == nil {
+			causes = append(causes, c)
+		}
+		byCause[c] = append(byCause[c], st)
+	}
+	return byCause, causes
+}
+
+// maxNamed bounds the apps a shared line names.
+const maxNamed = 3
+
+// sharedBy names whos, the first maxNamed of them: "apps shop, cart and 18
+// more".
+func sharedBy(whos []string) string {
+	if len(whos) > maxNamed {
+		return fmt.Sprintf("apps %s and %d more", strings.Join(whos[:maxNamed], ", "), len(whos)-maxNamed)
+	}
+	return "apps " + strings.Join(whos[:len(whos)-1], ", ") + " and " + whos[len(whos)-1]
 }
 
 // sayNone says on stderr where the last read found no app.
@@ -359,14 +400,22 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			r = o.readers[i]
 		}
 		ns := o.readNamespace(t)
-		apps, err := deploy.Statuses(ctx, t.client, r, ns, o.App)
+		keep, err := o.asked(ctx, r, ns)
+		var apps []*deploy.AppStatus
 		switch {
-		case err != nil || o.App == "" || len(apps) > 0:
+		case err != nil:
+		case o.App != "":
+			// One app: judged whole, then "not found" told from "not
+			// selected" (-l), which is no error.
+			apps, err = deploy.Statuses(ctx, t.client, r, ns, o.App)
+			if err == nil && len(apps) == 0 {
+				err = noApp(o.App, t.namespace, o.AllNamespaces)
+			}
+			if keep != nil {
+				apps = slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !keep(st.Namespace, st.App) })
+			}
 		default:
-			err = noApp(o.App, t.namespace, o.AllNamespaces)
-		}
-		if err == nil && o.Selector != "" {
-			apps, err = o.selected(ctx, r, ns, apps)
+			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, "", keep)
 		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
@@ -401,6 +450,17 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			}
 			o.warned[t.name] = true
 		}
+		byCause, causes := sharedCauses(apps)
+		whoOf := func(st *deploy.AppStatus) string {
+			who := st.App
+			if o.AllNamespaces {
+				who = st.Namespace + "/" + st.App
+			}
+			if several {
+				who = t.name + "/" + who
+			}
+			return who
+		}
 		for _, st := range apps {
 			tbl.add(t.name, o.row(st, header)...)
 			cluster := ""
@@ -412,13 +472,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				return nil, err
 			}
 			items = append(items, u)
-			who := st.App
-			if o.AllNamespaces {
-				who = st.Namespace + "/" + st.App
-			}
-			if several {
-				who = t.name + "/" + who
-			}
+			who := whoOf(st)
 			if !o.list && len(st.Issues) > 0 {
 				fmt.Fprintf(&reasons, "%s is %s:\n", who, st.Health)
 				for _, is := range st.Issues {
@@ -439,8 +493,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
-			if !o.list && st.DriftByName != "" && !st.RecordsUnreadable {
-				// The view role's case is the warning above, said once.
+			if !o.list && st.DriftByName != "" && !st.RecordsUnreadable && len(byCause[st.DriftByNameCause]) < 2 {
+				// The view role's case is the warning above, said once;
+				// a cause shared by apps, below, once.
 				fmt.Fprintf(&reasons, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", who, st.DriftByName)
 			}
 			switch {
@@ -461,6 +516,16 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				}
 				fmt.Fprintln(&reasons, note)
 			}
+		}
+		for _, cause := range causes {
+			if o.list || len(byCause[cause]) < 2 {
+				continue
+			}
+			var whos []string
+			for _, st := range byCause[cause] {
+				whos = append(whos, whoOf(st))
+			}
+			fmt.Fprintf(&reasons, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", sharedBy(whos), cause)
 		}
 	}
 	state, err := json.Marshal(items)

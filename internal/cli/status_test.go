@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,10 +365,61 @@ func TestStatusDriftOneField(t *testing.T) {
 
 // TestStatusSaysDriftJudgedByName: a user whose dry runs are refused (may
 // read, not patch) gets the drift judged by managed-fields entry and a
-// line under the table that says so and why, not an error.
+// line under the table that says so and why, not an error; one line for
+// the apps the same refusal hits, not one an app.
 func TestStatusSaysDriftJudgedByName(t *testing.T) {
-	d := fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2)
-	rec := revisionSecret(t, "ns-a", "shop", 4, "2.0", "alice", "deploy 2.0", time.Now())
+	const judged = ": drift judged by field manager name only, so a write under kubectl zz's own name is not seen: "
+	tests := []struct {
+		apps []string
+		args []string
+		want []string // lines of stdout
+		not  []string // starts of lines it must lack
+	}{
+		{apps: []string{"shop"}, args: []string{"status", "shop"},
+			want: []string{"shop" + judged + "deployment shop: what kubectl zz's apply of revision 4 would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"}},
+		{apps: []string{"shop", "cart", "blog"}, args: []string{"status"},
+			want: []string{"apps blog, cart and shop" + judged + "what kubectl zz's apply of a deployment would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"},
+			not:  []string{"shop" + judged, "deployment shop:"}},
+		{apps: []string{"shop", "cart", "blog", "news"}, args: []string{"status"},
+			want: []string{"apps blog, cart, news and 1 more" + judged + "what kubectl zz's apply of a deployment would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.apps, ","), func(t *testing.T) {
+			var objs []runtime.Object
+			for _, app := range tt.apps {
+				d, rec := recordedApp(t, "ns-a", app)
+				objs = append(objs, d, rec)
+			}
+			a := fakeClient(objs...)
+			a.PrependReactor("patch", "deployments", func(act clienttesting.Action) (bool, runtime.Object, error) {
+				return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "", errors.New(`User "reader" cannot patch resource "deployments"`))
+			})
+			zz := withFakeClusters(t, a, fakeClient())
+			out, stderr, err := zz(append(tt.args, "--context", "a")...)
+			if err != nil {
+				t.Fatalf("status with dry runs refused: %v\n%s%s", err, out, stderr)
+			}
+			lines := strings.Split(out, "\n")
+			for _, w := range tt.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("stdout lacks the line %q:\n%s", w, out)
+				}
+			}
+			for _, n := range tt.not {
+				if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, n) }) {
+					t.Errorf("stdout has a line that starts %q:\n%s", n, out)
+				}
+			}
+		})
+	}
+}
+
+// recordedApp is app's Deployment in ns and its revision 4's record, which
+// holds that Deployment: what status judges it against by content.
+func recordedApp(t *testing.T, ns, app string) (*appsv1.Deployment, *corev1.Secret) {
+	t.Helper()
+	d := fakeDeployment(ns, app, app, "2.0", 2, 2)
+	rec := revisionSecret(t, ns, app, 4, "2.0", "alice", "deploy 2.0", time.Now())
 	recorded := d.DeepCopy()
 	recorded.APIVersion, recorded.Kind = "apps/v1", "Deployment"
 	objs, err := json.Marshal([]any{recorded})
@@ -383,13 +435,51 @@ func TestStatusSaysDriftJudgedByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Data["objects.json.gz"] = buf.Bytes()
-	a := fakeClient(d, rec)
-	a.PrependReactor("patch", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
-		return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New(`User "reader" cannot patch resource "deployments"`))
-	})
-	zz := withFakeClusters(t, a, fakeClient())
-	out, stderr, err := zz("status", "shop", "--context", "a")
-	if err != nil || !strings.Contains(out, "shop: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: deployment shop: what kubectl zz's apply of revision 4 would store was not asked (a dry run): it needs the right to patch deployments (Forbidden)") {
-		t.Errorf("status with dry runs refused: %v\n%s%s", err, out, stderr)
+	return d, rec
+}
+
+// TestStatusJudgesOnlyAskedApps: status of named apps, or of a selector,
+// asks the dry runs of the drift judgement for the apps it shows alone,
+// not for every app of the namespace.
+func TestStatusJudgesOnlyAskedApps(t *testing.T) {
+	tests := []struct {
+		args   []string
+		judged []string // the Deployments asked a dry-run apply
+	}{
+		{args: []string{"status"}, judged: []string{"blog", "cart", "shop"}},
+		{args: []string{"status", "shop", "cart"}, judged: []string{"cart", "shop"}},
+		{args: []string{"status", "-l", "tier=web"}, judged: []string{"shop"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var objs []runtime.Object
+			for _, app := range []string{"shop", "cart", "blog"} {
+				d, rec := recordedApp(t, "ns-a", app)
+				if app == "shop" {
+					d.Labels["tier"] = "web"
+				}
+				objs = append(objs, d, rec)
+			}
+			a := fakeClient(objs...)
+			var mu sync.Mutex
+			var judged []string
+			a.PrependReactor("patch", "deployments", func(act clienttesting.Action) (bool, runtime.Object, error) {
+				if p, ok := act.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) > 0 {
+					mu.Lock()
+					judged = append(judged, p.GetName())
+					mu.Unlock()
+				}
+				return false, nil, nil
+			})
+			zz := withFakeClusters(t, a, fakeClient())
+			out, stderr, err := zz(append(tt.args, "--context", "a")...)
+			if err != nil {
+				t.Fatalf("%v\n%s%s", err, out, stderr)
+			}
+			slices.Sort(judged)
+			if !slices.Equal(judged, tt.judged) {
+				t.Errorf("dry-run applies of %q; want %q\n%s", judged, tt.judged, out)
+			}
+		})
 	}
 }

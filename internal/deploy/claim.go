@@ -171,12 +171,12 @@ func templateWriter(entries []metav1.ManagedFieldsEntry) string {
 // fieldWriter names the last writer other than kubectl zz's own applies
 // (ownEntry) that owns a field under path which those do not own too (" by
 // kubectl-edit at 12:03:04"), or "": the judgement by managed-fields entry
-// alone, where status cannot judge by content (DriftJudge). An update under
-// kubectl zz's name is another writer here; a server-side apply under it
-// is not told from kubectl zz's own. A field both own holds kubectl zz's value: a manager
-// applying the same values shares it (a GitOps controller applying kubectl
-// zz deploy --dry-run's output), and an update that changed it took it from
-// kubectl zz; so only a field of another's alone differs from the revision.
+// alone (nameVerdict says where status uses it). An update under kubectl
+// zz's name is another writer here. A field both own holds kubectl zz's
+// value: a manager applying the same values shares it (a GitOps controller
+// applying kubectl zz deploy --dry-run's output), and an update that
+// changed it took it from kubectl zz; so only a field of another's alone
+// differs from the revision.
 func fieldWriter(entries []metav1.ManagedFieldsEntry, path ...string) string {
 	ours := fieldpath.NewSet()
 	for i := range entries {

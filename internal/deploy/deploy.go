@@ -326,12 +326,13 @@ func sameObjects(a, b []render.Object) (bool, error) {
 
 // runsLatest reports whether app runs revision latest: not drifted, no
 // canary, and ready unless notReadyToo. What cannot be read counts as not.
-// Status judges the parts kubectl zz renders whole by content, as a take-back
-// does (DriftJudge); they are judged here again from the revision's side
-// (wholeHeld: every object it records, where status judges the live ones
-// kubectl zz wrote), which counts what it cannot judge as not held.
+// The parts kubectl zz renders whole are judged by content once, from the
+// revision's side (wholeHeld: every object it records, and what it cannot
+// judge counts as not held), so status is read without its DriftJudge
+// (LiveUnjudged): with it, a deploy of an unchanged spec asked every dry
+// run twice.
 func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool) bool {
-	st, err := AppStatusOf(ctx, c, ns, app)
+	st, err := appStatus(ctx, c, LiveUnjudged(c), ns, app)
 	if err != nil {
 		return false
 	}

@@ -141,19 +141,8 @@ func startController(t *testing.T, c *fake.Clientset) *controller {
 	// ignores DryRun): it answers with the object sent, or what a test's
 	// own reactor makes of it (the apiserver's defaults).
 	dryRun := func(a clienttesting.Action) (bool, runtime.Object, error) {
-		var obj runtime.Object
-		switch a := a.(type) {
-		case clienttesting.UpdateActionImpl:
-			if len(a.UpdateOptions.DryRun) == 0 {
-				return false, nil, nil
-			}
-			obj = a.GetObject()
-		case clienttesting.CreateActionImpl:
-			if len(a.CreateOptions.DryRun) == 0 {
-				return false, nil, nil
-			}
-			obj = a.GetObject()
-		default:
+		obj := sentDryRun(a)
+		if obj == nil {
 			return false, nil, nil
 		}
 		for _, r := range prior {

@@ -28,28 +28,15 @@ type reaction struct {
 // patch's). Other requests go on down the chain.
 func onDryRun(verb, resource string, answer func(obj runtime.Object) (runtime.Object, error)) reaction {
 	return reaction{verb, resource, func(c *fake.Clientset, a clienttesting.Action) (bool, runtime.Object, error) {
-		var obj runtime.Object
-		switch a := a.(type) {
-		case clienttesting.CreateActionImpl:
-			if len(a.CreateOptions.DryRun) == 0 {
-				return false, nil, nil
-			}
-			obj = a.GetObject()
-		case clienttesting.UpdateActionImpl:
-			if len(a.UpdateOptions.DryRun) == 0 {
-				return false, nil, nil
-			}
-			obj = a.GetObject()
-		case clienttesting.PatchActionImpl:
-			if len(a.PatchOptions.DryRun) == 0 {
-				return false, nil, nil
-			}
-			live, err := c.Tracker().Get(a.GetResource(), a.GetNamespace(), a.GetName())
+		obj := sentDryRun(a)
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) > 0 {
+			live, err := c.Tracker().Get(p.GetResource(), p.GetNamespace(), p.GetName())
 			if err != nil {
 				return false, nil, nil // a create's: the controller's dry run answers
 			}
 			obj = live
-		default:
+		}
+		if obj == nil {
 			return false, nil, nil
 		}
 		out, err := answer(obj.DeepCopyObject())
@@ -58,6 +45,22 @@ func onDryRun(verb, resource string, answer func(obj runtime.Object) (runtime.Ob
 		}
 		return true, out, err
 	}}
+}
+
+// sentDryRun is the object a dry-run create or update sends; nil for any
+// other request (the controller's fake and onDryRun both answer with it).
+func sentDryRun(a clienttesting.Action) runtime.Object {
+	switch a := a.(type) {
+	case clienttesting.CreateActionImpl:
+		if len(a.CreateOptions.DryRun) > 0 {
+			return a.GetObject()
+		}
+	case clienttesting.UpdateActionImpl:
+		if len(a.UpdateOptions.DryRun) > 0 {
+			return a.GetObject()
+		}
+	}
+	return nil
 }
 
 // armed is r acting only once on is set (after the deploy that made the

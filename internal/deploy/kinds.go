@@ -339,9 +339,14 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 	}()
 	name := nameOf(live)
 	var d wholeDrift
-	var judgeErr error // the judge's, returned as it is
+	// judgeErr: the judge's or takenBack's, returned as it is (no update
+	// was tried, so not "update the ...").
+	var judgeErr error
 	writes := 0
 	live, err = conflictRetried(ctx, c, k, ns, live, func(live runtime.Object, stored bool) (runtime.Object, error) {
+		// stored: the last update went through. Its note is added here, at
+		// the next call, because d still holds the judgement that update
+		// acted on (the writer to name); d is judged anew just below.
 		if stored {
 			if writes++; writes == 1 {
 				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, name, k.whole.name, d.writer()))
@@ -357,7 +362,9 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 				kind, name, k.whole.name, d.writer()))
 			return nil, nil
 		}
-		return takenBack(j.r, k.whole.path, live, d, writes > 0)
+		put, err := takenBack(j.r, k.whole.path, live, d, writes > 0)
+		judgeErr = err
+		return put, err
 	})
 	switch {
 	case judgeErr != nil:

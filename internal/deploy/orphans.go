@@ -23,9 +23,11 @@ type partJudge struct {
 	// created is the part's field set in a dry-run create of want, once
 	// asked (nil before).
 	created *fieldpath.Set
-	// unjudged is why the orphans could not be judged (the dry-run create
-	// failed: a quota, a webhook that refuses dry runs); nil when they were
-	// or there were none. They are then left alone.
+	// unjudged is why the orphans could not be judged at the last drift
+	// (the dry-run create failed: a quota, a webhook that refuses dry
+	// runs); nil when they were or there were none. They are then left
+	// alone. A refusal (lasting) is not asked again; a timeout or a webhook
+	// down is, at the next drift.
 	unjudged error
 }
 
@@ -45,8 +47,8 @@ func (j *partJudge) drift(ctx context.Context, c kubernetes.Interface, live runt
 		return d, err
 	}
 	o, err := j.orphans(ctx, c, live)
+	j.unjudged = err
 	if err != nil {
-		j.unjudged = err
 		return d, nil
 	}
 	if !o.Empty() {
@@ -69,8 +71,11 @@ func (j *partJudge) drift(ctx context.Context, c kubernetes.Interface, live runt
 func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live runtime.Object) (*fieldpath.Set, error) {
 	path := j.k.whole.path
 	cand, err := j.r.unowned(path, live)
-	if err != nil || cand.Empty() || j.unjudged != nil {
+	if err != nil || cand.Empty() {
 		return fieldpath.NewSet(), err
+	}
+	if j.unjudged != nil && lasting(j.unjudged) {
+		return nil, j.unjudged
 	}
 	if j.created == nil {
 		created, err := j.k.dryCreate(ctx, c, j.ns, forDryCreate(j.want))

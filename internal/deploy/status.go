@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,6 +113,10 @@ type AppStatus struct {
 	// the user lacks: a dry run needs create and patch); "" when by content.
 	// A write under kubectl zz's own manager name is then not seen.
 	DriftByName string `json:"driftByName,omitempty"`
+	// DriftByNameCause is DriftByName without the object's name and
+	// revision: apps with the same one (a webhook that refuses every dry
+	// run, a right missing) are said once, in one line.
+	DriftByNameCause string `json:"-"`
 	// RecordsUnreadable says the user may not list the revision records
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
@@ -120,7 +125,12 @@ type AppStatus struct {
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
 func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*AppStatus, error) {
-	all, err := Statuses(ctx, c, Live(c), ns, app)
+	return appStatus(ctx, c, Live(c), ns, app)
+}
+
+// appStatus is AppStatusOf read with r.
+func appStatus(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) (*AppStatus, error) {
+	all, err := Statuses(ctx, c, r, ns, app)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +214,18 @@ func StatusSelectors(app string) (objects, pods string) {
 // revision records from r, the rest (HPAs, the app's other objects, why
 // pods wait) from c.
 func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) ([]*AppStatus, error) {
+	return StatusesOf(ctx, c, r, ns, app, nil)
+}
+
+// StatusesOf is Statuses of the apps keep says yes to (every app when
+// nil): only theirs are judged by content, so kubectl zz status a b, or
+// -l SEL, in a namespace of 200 apps asks the dry runs of the apps it
+// shows, not of 200.
+func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string, keep func(namespace, app string) bool) ([]*AppStatus, error) {
+	kept := func(key string) bool {
+		namespace, name, _ := strings.Cut(key, "/")
+		return keep == nil || keep(namespace, name)
+	}
 	where := inNamespace(ns)
 	sel, podSel := StatusSelectors(app)
 	deps, err := r.Deployments(ctx, ns, sel)
@@ -269,6 +291,7 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 	// The parts kubectl zz renders whole, judged by content as the next
 	// deploy judges them (DriftJudge): reads and dry runs, so after the
 	// book has said which objects are whose.
+	b.wholes = slices.DeleteFunc(b.wholes, func(w wholeLive) bool { return !kept(w.key) })
 	for i, v := range r.Judge().judgeAll(ctx, c, b.latest, b.wholes) {
 		b.whole(b.wholes[i], v)
 	}
@@ -300,7 +323,7 @@ func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app str
 			owners[ns][i].Issues = append(owners[ns][i].Issues, PodIssue{Pod: pr.Pod, Reason: pr.Reason, Detail: pr.Detail})
 		}
 	}
-	return b.statuses(), nil
+	return slices.DeleteFunc(b.statuses(), func(st *AppStatus) bool { return !kept(st.Namespace + "/" + st.App) }), nil
 }
 
 // endpoints are the addresses o (the app's Service or Ingress) serves it

@@ -129,9 +129,14 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 		}
 		st.Drift = append(st.Drift, drift(d, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
 			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])...)
-		// By content only where it runs the record's apply (its token, or
-		// none before tokens): another command's says it differs already.
-		b.wholes = append(b.wholes, wholeLive{key: key, k: deploymentOps, obj: d, byContent: live == token || live == "" || token == ""})
+		// By content only where it runs the record's apply: live compared
+		// with the record's own token (b.tokens), not token, which an
+		// unrecorded canary's command replaced above; that canary is
+		// another command's, already said, and judging it against the
+		// record would call kubectl zz's own apply a spoof. No token
+		// (before tokens) on either side: by content.
+		recorded := b.tokens[key]
+		b.wholes = append(b.wholes, wholeLive{key: key, k: deploymentOps, obj: d, byContent: live == recorded || live == "" || recorded == ""})
 		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
@@ -183,7 +188,7 @@ func (b *book) whole(w wholeLive, v verdict) {
 	case b.unreadable:
 		st.DriftByName = "the revision records (Secrets) cannot be read by this user, so there is no revision to judge the objects against"
 	default:
-		st.DriftByName = v.byName
+		st.DriftByName, st.DriftByNameCause = v.byName, v.cause
 	}
 }
 

@@ -2,8 +2,12 @@ package deploy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -22,9 +26,10 @@ import (
 // latest revision, as the next deploy does (partJudge, then a dry-run
 // apply: sameApplied), so status says "drifted" where that deploy would
 // take something back or apply again, whatever field manager name the
-// writer chose. A judgement is kept per live object and resourceVersion
-// (and per record): kubectl zz status --watch judges an object again only
-// when it changed, and asks the apiserver's dry runs only then. Safe for
+// writer chose. A judgement is kept per live object and what it read of
+// it (judgedOn: all but its status), and per record: kubectl zz status
+// --watch judges an object again only when its spec, metadata or
+// managed fields changed, and asks the apiserver's dry runs only then. Safe for
 // concurrent use: status judges a namespace's objects several at a time
 // (judgeAll), each object's reads and dry runs outside the lock.
 type DriftJudge struct {
@@ -43,17 +48,25 @@ func NewDriftJudge() *DriftJudge {
 type judgedRecord struct {
 	rv     string
 	number int64
-	read   sync.Once                // the Secret's get, once for every object of it
-	objs   map[string]render.Object // "Kind/name"
-	err    error
-	mu     sync.Mutex // judges
+	// read guards the Secret's get, once for every object of it: done
+	// once it was read, or refused for good (lasting); a timeout or a
+	// cancelled read is kept for the rest of judgeAll's read (retry), so
+	// a slow apiserver is asked once an app, and read again at the next.
+	read        sync.Mutex
+	done, retry bool
+	objs        map[string]render.Object // "Kind/name"
+	err         error
+	mu          sync.Mutex // judges
+	// judges: one a live object, used by one goroutine at a time (each
+	// live object maps to one "Kind/name" of one record, and a read
+	// judges it once), so a partJudge needs no lock of its own.
 	judges map[string]*partJudge
 }
 
-// judgedObject is the verdict on one live object at one resourceVersion,
+// judgedObject is the verdict on one live object as judgedOn saw it,
 // against one record.
 type judgedObject struct {
-	rv, record string
+	on, record string
 	v          verdict
 }
 
@@ -62,6 +75,13 @@ type judgedObject struct {
 type verdict struct {
 	lines  []string
 	byName string
+	// retry: judged by name for an answer that may differ at the next
+	// read (a timeout, a webhook down, a cancelled read), so not kept.
+	retry bool
+	// cause is byName without the object's name and revision: the same
+	// for every app where a webhook refuses dry runs or a right is
+	// missing, so status says it once.
+	cause string
 }
 
 // recordRef names an app's latest record as status listed it (metadata).
@@ -92,17 +112,64 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 	}
 	key := m.GetNamespace() + "/" + w.k.kind + "/" + m.GetName()
 	recKey := ref.name + "@" + ref.rv
+	on, err := judgedOn(w.obj)
+	if err != nil {
+		return nameVerdict(w.k, m, err.Error())
+	}
 	j.mu.Lock()
 	got, ok := j.objects[key]
 	j.mu.Unlock()
-	if ok && got.rv == m.GetResourceVersion() && got.record == recKey {
+	if ok && got.on == on && got.record == recKey {
 		return got.v
 	}
 	v := j.byContent(ctx, c, m.GetNamespace(), ref, w.k, w.obj, m)
+	if v.retry {
+		return v
+	}
 	j.mu.Lock()
-	j.objects[key] = judgedObject{rv: m.GetResourceVersion(), record: recKey, v: v}
+	j.objects[key] = judgedObject{on: on, record: recKey, v: v}
 	j.mu.Unlock()
 	return v
+}
+
+// judgedOn is what a verdict on obj reads of it: the object less its status
+// and resourceVersion, and less the managed-fields entries of status alone
+// (statusEntry), as a hash. A status write
+// (an HPA's metrics at each sync, a PDB's healthy count, a rollout's
+// progress, a LoadBalancer's ingress) moves the resourceVersion alone, and
+// asked each such object's dry runs again under status --watch.
+func judgedOn(obj runtime.Object) (string, error) {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return "", fmt.Errorf("read %T: %w", obj, err)
+	}
+	delete(u, "status")
+	if md, ok := u["metadata"].(map[string]any); ok {
+		delete(md, "resourceVersion")
+		if mf, ok := md["managedFields"].([]any); ok {
+			md["managedFields"] = slices.DeleteFunc(mf, statusEntry)
+		}
+	}
+	b, err := json.Marshal(u)
+	if err != nil {
+		return "", fmt.Errorf("read %T: %w", obj, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// statusEntry says whether e, a managed-fields entry as unstructured,
+// owns status fields alone: the status subresource's, or an update that
+// wrote only status (a client without the subresource). No judgement reads
+// it, and each status write moves its time.
+func statusEntry(e any) bool {
+	f, _ := e.(map[string]any)
+	if f["subresource"] == "status" {
+		return true
+	}
+	owned, _ := f["fieldsV1"].(map[string]any)
+	_, status := owned["f:status"]
+	return status && len(owned) == 1
 }
 
 // judgeParallel bounds the objects judged at once: each is a few requests
@@ -125,7 +192,28 @@ func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, lates
 		}()
 	}
 	wg.Wait()
+	j.forget(latest, wholes)
 	return out
+}
+
+// forget drops what this read did not judge (an object deleted, a record
+// no longer the latest: status --watch kept them for good), and a record
+// whose read failed for now, read again at the next.
+func (j *DriftJudge) forget(latest map[string]recordRef, wholes []wholeLive) {
+	if j == nil {
+		return
+	}
+	objects, records := map[string]bool{}, map[string]bool{}
+	for _, w := range wholes {
+		if m, err := meta.Accessor(w.obj); err == nil {
+			objects[m.GetNamespace()+"/"+w.k.kind+"/"+m.GetName()] = true
+			records[m.GetNamespace()+"/"+latest[w.key].name] = true
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	maps.DeleteFunc(j.objects, func(key string, _ judgedObject) bool { return !objects[key] })
+	maps.DeleteFunc(j.records, func(key string, r *judgedRecord) bool { return r.retry || !records[key] })
 }
 
 // byContent judges live (m its metadata) against the record's object of
@@ -134,26 +222,22 @@ func (j *DriftJudge) judgeAll(ctx context.Context, c kubernetes.Interface, lates
 // wholeHeld). Without the right to read the record or to ask a dry run
 // (a role that reads but may not create or patch), by name, with why.
 func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns string, ref recordRef, k kindOps, live runtime.Object, m metav1.Object) verdict {
+	kind, part := strings.ToLower(k.kind), k.whole.name
+	// byName is the name judgement, for err: why says it of this object,
+	// cause the same for every app (status prints a shared one once).
+	byName := func(why, cause string, err error) verdict {
+		v := nameVerdict(k, m, fmt.Sprintf("%s%v", why, err))
+		v.cause, v.retry = cause+err.Error(), !lasting(err)
+		return v
+	}
 	rec := j.record(ctx, c, ns, ref)
 	if rec.err != nil {
-		return nameVerdict(k, m, fmt.Sprintf("revision %d's record could not be read: %v", ref.number, rec.err))
+		return byName(fmt.Sprintf("revision %d's record could not be read: ", ref.number), "the latest revision's record could not be read: ", rec.err)
 	}
-	want := rec.objs[k.kind+"/"+m.GetName()]
-	if want == nil {
-		return nameVerdict(k, m, "") // not the revision's: missing and extra objects are said apart
+	pj, err := rec.judgeFor(k, ns, m.GetName())
+	if err != nil || pj == nil {
+		return nameVerdict(k, m, errText(err)) // nil: not the revision's, missing and extra objects are said apart
 	}
-	rec.mu.Lock()
-	pj := rec.judges[k.kind+"/"+m.GetName()]
-	if pj == nil {
-		var err error
-		if pj, err = newPartJudge(k, ns, want); err != nil {
-			rec.mu.Unlock()
-			return nameVerdict(k, m, err.Error())
-		}
-		rec.judges[k.kind+"/"+m.GetName()] = pj
-	}
-	rec.mu.Unlock()
-	kind, part := strings.ToLower(k.kind), k.whole.name
 	d, err := pj.drift(ctx, c, live)
 	if err != nil {
 		return nameVerdict(k, m, err.Error())
@@ -167,26 +251,59 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	// server-side apply under kubectl zz's name adds fields of its own
 	// entry (externalIPs) where the apiserver defaults others unowned
 	// (externalTrafficPolicy), and only this names the former.
-	diff, err := j.applied(ctx, c, ns, k, pj, want, live)
-	switch {
-	case err != nil && len(v.lines) > 0:
-		v.byName = fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err)
-		return v
-	case err != nil:
-		return nameVerdict(k, m, fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): %v", kind, m.GetName(), ref.number, err))
-	case !diff.Empty():
+	diff, err := j.applied(ctx, c, ns, k, pj, rec.objs[k.kind+"/"+m.GetName()], live)
+	if err != nil {
+		// The strays found stay: they need no dry run.
+		nv := byName(fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): ", kind, m.GetName(), ref.number),
+			fmt.Sprintf("what kubectl zz's apply of a %s would store was not asked (a dry run): ", kind), err)
+		if len(v.lines) > 0 {
+			nv.lines = v.lines
+		}
+		return nv
+	}
+	if !diff.Empty() {
 		by := wholeDrift{by: lastOwner(m.GetManagedFields(), k.whole.path, diff)}
 		v.lines = append(v.lines, fmt.Sprintf("%s %s: its %s was changed%s, outside kubectl zz: %s, which kubectl zz's apply of revision %d sets otherwise (the next kubectl zz deploy applies it again)",
 			kind, m.GetName(), part, by.writer(), fieldNames(k.whole.path, diff), ref.number))
 	}
 	if pj.unjudged != nil {
-		why := fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: %v", kind, m.GetName(), part, denied(pj.unjudged, "create", k.whole.resource))
-		if len(v.lines) == 0 {
-			return nameVerdict(k, m, why)
+		nv := byName(fmt.Sprintf("%s %s: fields of its %s no field manager owns were not judged: ", kind, m.GetName(), part),
+			fmt.Sprintf("fields of a %s's %s no field manager owns were not judged: ", kind, part), denied(pj.unjudged, "create", k.whole.resource))
+		if len(v.lines) > 0 {
+			nv.lines = v.lines
 		}
-		v.byName = why
+		return nv
 	}
 	return v
+}
+
+// judgeFor is the partJudge of r's object of kind k named name (in ns),
+// made at its first use and kept with the record (its dry-run create,
+// asked once); nil when the record holds no such object.
+func (r *judgedRecord) judgeFor(k kindOps, ns, name string) (*partJudge, error) {
+	want := r.objs[k.kind+"/"+name]
+	if want == nil {
+		return nil, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pj := r.judges[k.kind+"/"+name]
+	if pj == nil {
+		var err error
+		if pj, err = newPartJudge(k, ns, want); err != nil {
+			return nil, err
+		}
+		r.judges[k.kind+"/"+name] = pj
+	}
+	return pj, nil
+}
+
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // applied is where live's whole part differs from what kubectl zz's apply
@@ -199,7 +316,7 @@ func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, ns str
 	}
 	applied, err := k.apply(ctx, c, ns, nameOf(want), body, true)
 	if err != nil {
-		return nil, denied(err, "patch", k.whole.resource)
+		return nil, denied(err, "patch", k.whole.resource) // keeps err's kind: lasting
 	}
 	return pj.r.appliedDiff(k.whole.path, applied, live)
 }
@@ -215,36 +332,63 @@ func (j *DriftJudge) record(ctx context.Context, c kubernetes.Interface, ns stri
 		j.records[key] = r
 	}
 	j.mu.Unlock()
-	r.read.Do(func() {
-		s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
-		if err != nil {
-			r.err = denied(err, "get", "secrets")
-			return
-		}
-		rev, err := parseRecord(s)
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.objs = map[string]render.Object{}
-		for _, o := range rev.objects {
-			r.objs[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
-		}
-	})
+	r.read.Lock()
+	defer r.read.Unlock()
+	if r.done {
+		return r
+	}
+	r.done = true
+	s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
+	if err != nil {
+		r.err, r.retry = denied(err, "get", "secrets"), !lasting(err)
+		return r
+	}
+	rev, err := parseRecord(s)
+	if err != nil {
+		r.err = err // this resourceVersion's content: read again, the same
+		return r
+	}
+	r.objs = map[string]render.Object{}
+	for _, o := range rev.objects {
+		r.objs[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
+	}
 	return r
 }
 
-// denied is err, saying which right is missing when it is a refusal.
+// denied is err, saying which right is missing when it is a refusal; it
+// unwraps to err, so lasting still tells its kind.
 func denied(err error, verb, resource string) error {
 	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err))
+		return refusal{fmt.Sprintf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err)), err}
 	}
 	return err
 }
 
+// refusal is a Forbidden said as the right it needs.
+type refusal struct {
+	msg   string
+	cause error
+}
+
+func (r refusal) Error() string { return r.msg }
+func (r refusal) Unwrap() error { return r.cause }
+
+// lasting says whether err, an apiserver's answer, would be the same at
+// the next read of the same objects by the same user: a refusal (a right
+// missing, a webhook or the kind refusing a dry run: BadRequest "does not
+// support dry run", Invalid) or a NotFound. A timeout, throttling, a 5xx
+// (a webhook down), a connection refused or a cancelled context is not:
+// a judgement by name made for one of those is never kept, or one slow
+// moment of a status --watch would hide a spoof until the object changed.
+func lasting(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) ||
+		apierrors.IsMethodNotSupported(err) || apierrors.IsNotFound(err)
+}
+
 // nameVerdict judges m's whole part by field manager name (fieldWriter):
 // what status did before it judged by content, and does where it cannot
-// (why, when not "").
+// (why, when not ""). A server-side apply under kubectl zz's name is not
+// told from kubectl zz's own here: only the judgement by content sees it.
 func nameVerdict(k kindOps, m metav1.Object, why string) verdict {
 	v := verdict{byName: why}
 	if w := fieldWriter(m.GetManagedFields(), k.whole.path...); w != "" {

@@ -1,12 +1,14 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +42,32 @@ func storedBy(obj runtime.Object) (runtime.Object, error) {
 	return nil, nil
 }
 
+// spoofApply is a server-side apply of externalIPs under kubectl zz's own
+// field manager name: only a judgement by content sees it.
+func spoofApply(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
+		"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// orphanedExternalIPs is externalIPs written by a tenant whose next update
+// sent the entries without that write's: owned by no entry.
+func orphanedExternalIPs(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
+}
+
 // TestStatusJudgesDriftByContent: status judges the parts kubectl zz
 // renders whole as the next deploy does (DriftJudge), not by the field
 // manager's name: a write under kubectl-zz's own name (an Update, or a
@@ -47,20 +75,6 @@ func storedBy(obj runtime.Object) (runtime.Object, error) {
 // Where the dry runs it needs are refused (a role that reads only), it
 // judges by name and says so; never an error.
 func TestStatusJudgesDriftByContent(t *testing.T) {
-	spoofedApply := func(t *testing.T, c *fake.Clientset) {
-		svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "shop", "labels": svc.Labels, "annotations": svc.Annotations},
-			"spec": map[string]any{"ports": svc.Spec.Ports, "selector": svc.Spec.Selector, "externalIPs": []string{"203.0.113.8"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.CoreV1().Services(ns).Patch(t.Context(), "shop", types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: contract.ManagedBy, Force: ptr.To(true)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	externalIPs := func(manager string) func(*testing.T, *fake.Clientset) {
 		return func(t *testing.T, c *fake.Clientset) {
 			updateService(t, c, manager, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
@@ -82,16 +96,13 @@ func TestStatusJudgesDriftByContent(t *testing.T) {
 				d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "MITM", Value: "1"})
 			})
 		}, want: []string{"deployment shop: its pod template was changed under kubectl zz's field manager name (kubectl-zz, Update)", `spec.template.spec.containers[name="app"].env`}},
-		{name: "a server-side apply under kubectl-zz's name", react: []reaction{onDryRun("patch", "services", storedBy)}, write: spoofedApply,
+		{name: "a server-side apply under kubectl-zz's name", react: []reaction{onDryRun("patch", "services", storedBy)}, write: spoofApply,
 			want: []string{"service shop: its spec was changed under kubectl zz's field manager name (kubectl-zz, Apply)", "spec.externalIPs, which kubectl zz's apply of revision 1 sets otherwise"}},
 		{name: "the image by kubectl set", write: func(t *testing.T, c *fake.Clientset) {
 			updateDeployment(t, c, "kubectl-set", func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "reg/shop:hotfix" })
 		}, want: []string{"deployment shop: its pod template was changed by kubectl-set at ", `spec.template.spec.containers[name="app"].image`}},
 		{name: "externalIPs owned by no entry", react: []reaction{onDryRun("create", "*", func(o runtime.Object) (runtime.Object, error) { return withDefaults(o), nil })},
-			write: func(t *testing.T, c *fake.Clientset) {
-				externalIPs("tenant")(t, c)
-				updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
-			}, want: []string{"service shop: its spec was changed by a writer whose managed-fields entry is gone", "spec.externalIPs"}},
+			write: orphanedExternalIPs, want: []string{"service shop: its spec was changed by a writer whose managed-fields entry is gone", "spec.externalIPs"}},
 		{name: "dry runs refused, clean", react: []reaction{onDryRun("patch", "*", refused("services"))},
 			byName: "needs the right to patch"},
 		{name: "dry runs refused: by name", react: []reaction{onDryRun("patch", "*", refused("deployments"))}, write: func(t *testing.T, c *fake.Clientset) {
@@ -141,8 +152,9 @@ func TestStatusJudgesDriftByContent(t *testing.T) {
 }
 
 // TestStatusWatchJudgesOnlyChangedObjects: a judge kept between reads (as
-// kubectl zz status --watch keeps one) asks no dry run for an object whose
-// resourceVersion did not change, and judges a changed one again.
+// kubectl zz status --watch keeps one) asks no dry run for an object that
+// did not change, nor for one whose status alone changed, and judges one
+// whose spec changed again.
 func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
 	// The fake stores no resourceVersion: each update of a Service gets a
 	// new one here, as the apiserver's.
@@ -181,11 +193,219 @@ func TestStatusWatchJudgesOnlyChangedObjects(t *testing.T) {
 	if again := dryRuns(); again["services"] != first["services"] || again["deployments"] != first["deployments"] {
 		t.Errorf("dry-run applies of a read with nothing changed: %v, after the first %v; want none", again, first)
 	}
+	// A status write (a LoadBalancer's ingress; an HPA's metrics, a
+	// rollout's progress alike) moves the resourceVersion, not what the
+	// judgement reads.
+	lb, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.1"}}
+	if lb, err = c.CoreV1().Services(ns).UpdateStatus(t.Context(), lb, metav1.UpdateOptions{}); err != nil || lb.ResourceVersion == "" {
+		t.Fatalf("status write: %v, resourceVersion %q", err, lb.ResourceVersion)
+	}
+	read()
+	if again := dryRuns(); again["services"] != first["services"] {
+		t.Errorf("dry-run applies of the Service after a status-only write: %d; want none (its spec and managed fields are as judged)", again["services"]-first["services"])
+	}
 	svc := updateService(t, c, contract.ManagedBy, func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
 	if svc.ResourceVersion == "" {
 		t.Fatal("the fake stored no resourceVersion: the test cannot tell a change")
 	}
 	if d := read(); len(d) != 1 || !strings.Contains(d[0], "spec.externalIPs") {
 		t.Errorf("drift after a write under kubectl-zz's name, with a judge kept: %q", d)
+	}
+}
+
+// TestStatusCanaryOverCanaryIsNotSpoofed: a second deploy --canary while
+// the first canary's revision is the latest one. Until it records, the
+// canary Deployment carries the new command's token; status says it is an
+// unrecorded canary, and must not judge it by content against the previous
+// canary's record (its new image would read as a write "under kubectl zz's
+// field manager name ... outside kubectl zz").
+func TestStatusCanaryOverCanaryIsNotSpoofed(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctl.mu.Lock()
+	ctl.stuck["reg/shop:3"] = true
+	ctl.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:3", "")}, CanaryShare{Count: 1})
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := deployment(t, c, "shop-canary")
+		if d.Spec.Template.Spec.Containers[0].Image == "reg/shop:3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second canary never applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, err := AppStatusOf(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range st.Drift {
+		t.Logf("drift: %s", d)
+		if strings.Contains(d, "outside kubectl zz: spec.template") {
+			t.Errorf("a canary under way called a write outside kubectl zz: %s", d)
+		}
+	}
+}
+
+// TestStatusWatchRetriesTransientErrors: a judge kept between reads (status
+// --watch) keeps no judgement by name made for an answer that may differ
+// at the next read (a timeout of the record's get or of a dry run): the
+// next read judges by content and names the spoof. A refusal (Forbidden)
+// is kept: asked once.
+func TestStatusWatchRetriesTransientErrors(t *testing.T) {
+	timeout := apierrors.NewTimeoutError("the apiserver was slow", 1)
+	forbidden := apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("cannot patch"))
+	tests := []struct {
+		name  string
+		react func(fail func() error) []reaction
+		err   error
+		write func(*testing.T, *fake.Clientset) // spoofApply when nil
+		// spoofSeen: whether the second read names the spoof; asks: the
+		// failing request's count over three reads.
+		spoofSeen bool
+		asks      int
+	}{
+		{name: "the record's get timed out", err: timeout, spoofSeen: true, asks: 2, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", storedBy), onEvery("get", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+				if err := fail(); err != nil {
+					return true, nil, err
+				}
+				return false, nil, nil
+			})}
+		}},
+		{name: "the dry-run apply timed out", err: timeout, spoofSeen: true, asks: 2, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return storedBy(o)
+			})}
+		}},
+		{name: "the dry-run create timed out (orphans)", err: timeout, spoofSeen: true, asks: 2, write: orphanedExternalIPs, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("create", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return withDefaults(o), nil
+			})}
+		}},
+		{name: "the dry-run apply refused (Forbidden): kept", err: forbidden, asks: 1, react: func(fail func() error) []reaction {
+			return []reaction{onDryRun("patch", "services", func(o runtime.Object) (runtime.Object, error) {
+				if err := fail(); err != nil {
+					return nil, err
+				}
+				return storedBy(o)
+			})}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var on atomic.Bool
+			var asked atomic.Int32
+			fail := func() error {
+				if asked.Add(1) == 1 {
+					return tt.err
+				}
+				return nil
+			}
+			var rs []reaction
+			for _, r := range tt.react(fail) {
+				rs = append(rs, armed(&on, r))
+			}
+			c, _ := startedApp(t, rs...)
+			on.Store(true)
+			if tt.write == nil {
+				tt.write = spoofApply
+			}
+			tt.write(t, c)
+			r := Live(c) // one Reader, one judge: as status --watch keeps it
+			for i := range 3 {
+				all, err := Statuses(t.Context(), c, r, ns, "shop")
+				if err != nil || len(all) != 1 {
+					t.Fatalf("read %d: %v, %d apps", i, err, len(all))
+				}
+				seen := strings.Contains(strings.Join(all[0].Drift, "\n"), "spec.externalIPs")
+				if i == 0 && (seen || all[0].DriftByName == "") {
+					t.Errorf("read 0, its request failed: drift %q, by name %q; want by name, with why", all[0].Drift, all[0].DriftByName)
+				}
+				if i > 0 && seen != tt.spoofSeen {
+					t.Errorf("read %d: drift %q (by name %q); want the spoof named: %v", i, all[0].Drift, all[0].DriftByName, tt.spoofSeen)
+				}
+			}
+			if n := int(asked.Load()); n != tt.asks {
+				t.Errorf("the failing request asked %d times over three reads; want %d", n, tt.asks)
+			}
+		})
+	}
+}
+
+// TestUnchangedDeployAsksEachDryRunOnce: a deploy of the spec that runs
+// judges each part kubectl zz renders whole by content once (wholeHeld),
+// not also through status's DriftJudge.
+func TestUnchangedDeployAsksEachDryRunOnce(t *testing.T) {
+	c, app := startedApp(t)
+	c.ClearActions()
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: app})
+	if err != nil || !res.Unchanged {
+		t.Fatalf("the same deploy again: %+v, %v; want unchanged", res, err)
+	}
+	n := map[string]int{}
+	for _, a := range c.Actions() {
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && len(p.PatchOptions.DryRun) > 0 {
+			n[p.GetResource().Resource]++
+		}
+	}
+	if n["deployments"] != 1 || n["services"] != 1 {
+		t.Errorf("dry-run applies of an unchanged deploy: %v; want one a kind", n)
+	}
+}
+
+// TestStatusWatchForgetsWhatItNoLongerSees: a judge kept between reads
+// (status --watch) drops the judgement of an object deleted and the
+// record that is no longer the latest, so a long watch does not grow.
+func TestStatusWatchForgetsWhatItNoLongerSees(t *testing.T) {
+	c, _ := startedApp(t)
+	r := Live(c)
+	read := func() {
+		t.Helper()
+		if _, err := Statuses(t.Context(), c, r, ns, "shop"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	j := r.Judge()
+	if len(j.objects) != 2 || len(j.records) != 1 {
+		t.Fatalf("kept after the first read: %d objects, %d records; want 2 and 1", len(j.objects), len(j.records))
+	}
+	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+	if err := c.CoreV1().Services(ns).Delete(t.Context(), "shop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	var objects, records []string
+	for k := range j.objects {
+		objects = append(objects, k)
+	}
+	for k := range j.records {
+		records = append(records, k)
+	}
+	if len(objects) != 1 || !strings.Contains(objects[0], "Deployment/shop") || len(records) != 1 || !strings.HasSuffix(records[0], ".r2") {
+		t.Errorf("kept after the Service's delete and revision 2: objects %q, records %q; want the Deployment's and revision 2's", objects, records)
 	}
 }
