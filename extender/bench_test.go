@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	extenderv1 "k8s.io/kube-scheduler/extender/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -50,7 +52,15 @@ func benchCluster(b *testing.B, n int) (*env, []string) {
 		if i%4 == 0 {
 			for c := range 8 {
 				uid := types.UID(fmt.Sprintf("%s-gpu-%d", name, c))
-				if _, err := e.ledger.Reserve(name, types.NamespacedName{Name: string(uid)}, uid, gpushare.Request{MemMiB: 13000, Cards: 1}, gpushare.Spread, time.Now()); err != nil {
+				a, err := e.ledger.Reserve(name, types.NamespacedName{Namespace: "ns", Name: string(uid)}, uid, gpushare.Request{MemMiB: 13000, Cards: 1}, gpushare.Spread, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Running, at priority 0: a victim preemption may pick.
+				p := gpuPod(string(uid), "13000Mi", 1)
+				p.UID, p.Annotations = uid, a.Annotations()
+				p.Spec.NodeName, p.Spec.Priority, p.Status.Phase = name, ptr.To[int32](0), corev1.PodRunning
+				if err := e.ledger.SetPod(p); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -74,7 +84,10 @@ func post(b *testing.B, h http.Handler, path string, body []byte) {
 // handler (decode, decide, encode), with node names only (nodeCacheCapable).
 // "all" sends every node's name; "gpu" only the GPU nodes, which is what the
 // scheduler sends for a pod asking for zz.io/gpu slots, since its own filters
-// drop the others first.
+// drop the others first. gpu-preempt is kube-scheduler's preemption asking
+// about every node as a candidate, each with a victim of its own, for a pod
+// whose GPU memory fits no card without evicting a GPU pod: the entry's
+// httpTimeout (2 s) cuts it off too, and the entry is not ignorable.
 func BenchmarkScheduleCall(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		e, names := benchCluster(b, n)
@@ -87,6 +100,8 @@ func BenchmarkScheduleCall(b *testing.B) {
 		cpuPod := gpuPod("q", "1Gi", 0)
 		cpuPod.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")}}
+		preemptor := gpuPod("p", "40Gi", 1)
+		preemptor.Spec.Priority = ptr.To[int32](100)
 		for _, c := range []struct {
 			name  string
 			path  string
@@ -96,9 +111,14 @@ func BenchmarkScheduleCall(b *testing.B) {
 			{"gpu-filter/all", "/gpu/filter", gpuPod("p", "8Gi", 0), names},
 			{"gpu-filter/gpu", "/gpu/filter", gpuPod("p", "8Gi", 0), gpuNames},
 			{"gpu-prioritize/gpu", "/gpu/prioritize", gpuPod("p", "8Gi", 0), gpuNames},
+			{"gpu-preempt/all", "/gpu/preempt", preemptor, names},
 			{"balance-prioritize/all", "/balance/prioritize", cpuPod, names},
 		} {
-			body, err := json.Marshal(extenderv1.ExtenderArgs{Pod: c.pod, NodeNames: &c.nodes})
+			var args any = extenderv1.ExtenderArgs{Pod: c.pod, NodeNames: &c.nodes}
+			if c.path == "/gpu/preempt" {
+				args = preemptionArgs(b, e, c.pod, c.nodes)
+			}
+			body, err := json.Marshal(args)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -117,6 +137,37 @@ func BenchmarkScheduleCall(b *testing.B) {
 			})
 		}
 	}
+}
+
+// preemptionArgs is kube-scheduler's preemption call (nodeCacheCapable:
+// victims by UID) with every node a candidate, one of its CPU pods the
+// victim. It fails the benchmark unless the answer evicts GPU pods on GPU
+// nodes, so that it measures the GPU victims' search, not a shortcut.
+func preemptionArgs(b *testing.B, e *env, pod *corev1.Pod, nodes []string) extenderv1.ExtenderPreemptionArgs {
+	b.Helper()
+	// The extender's own preemption on, as zz-extender runs it: GPU pods of
+	// lower priority are added to kube-scheduler's victims.
+	e.handler.Decider.AddVictims = true
+	args := extenderv1.ExtenderPreemptionArgs{Pod: pod, NodeNameToMetaVictims: map[string]*extenderv1.MetaVictims{}}
+	for _, name := range nodes {
+		args.NodeNameToMetaVictims[name] = &extenderv1.MetaVictims{Pods: []*extenderv1.MetaPod{{UID: name + "-0"}}}
+	}
+	res, err := e.handler.Decider.Preemption(&args)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gpuVictims := 0
+	for _, v := range res.NodeNameToMetaVictims {
+		for _, p := range v.Pods {
+			if strings.Contains(p.UID, "-gpu-") {
+				gpuVictims++
+			}
+		}
+	}
+	if gpuVictims == 0 {
+		b.Fatalf("preemption over %d candidates evicts no GPU pod (%d nodes kept): the benchmark would not measure the victims' search", len(nodes), len(res.NodeNameToMetaVictims))
+	}
+	return args
 }
 
 // BenchmarkDecide is the decision alone, without HTTP and JSON.

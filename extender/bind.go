@@ -54,6 +54,9 @@ func (b *Binder) Bind(ctx context.Context, args *extenderv1.ExtenderBindingArgs)
 		b.Decider.Usage.Assume(pod, args.Node, b.Now())
 		return nil
 	}
+	if errors.Is(err, gpushare.ErrCardsWithoutMemory) {
+		return cardsUnfiltered(pod, err)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package extender
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,10 @@ func TestNoCardResource(t *testing.T) {
 		name    string
 		pod     func(p *corev1.Pod)
 		refused bool
+		// bindErr is the bind's refusal when it is not the filter's
+		// (errNoCardResource): a pod kube-scheduler sends to gpu/bind
+		// without ever asking gpu/filter.
+		bindErr string
 	}{
 		{name: "GPU memory alone", pod: func(p *corev1.Pod) {
 			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPU)
@@ -36,6 +41,14 @@ func TestNoCardResource(t *testing.T) {
 			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPU)
 			gpushare.SetMemTotal(p)
 		}, refused: true},
+		// Review 15 E1: the filter entry manages the GPU memory only, so
+		// kube-scheduler places this pod by zz.io/gpu slots alone and sends
+		// it to the bind entry, which must not bind it with no cards
+		// chosen; it must say why it stays Pending and what to add.
+		{name: "zz.io/gpu alone, never filtered (no webhook, no policies)", pod: func(p *corev1.Pod) {
+			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPUMem)
+		}, refused: true, bindErr: "pod ns/p is not bound and stays Pending: it asks for zz.io/gpu without zz.io/gpu-mem, so the scheduler placed it by zz.io/gpu slots alone, without gpu/filter, and no card is chosen for it; " +
+			"recreate it with zz.io/gpu-mem: container app asks for zz.io/gpu 1 without zz.io/gpu-mem"},
 		{name: "zz.io/gpu as a limit", pod: func(*corev1.Pod) {}},
 		{name: "zz.io/gpu as a request only", pod: func(p *corev1.Pod) {
 			delete(p.Spec.Containers[0].Resources.Limits, contract.ResourceGPU)
@@ -56,12 +69,16 @@ func TestNoCardResource(t *testing.T) {
 			if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: p, NodeNames: names("n")}, &fr); code != 200 || fr.Error != "" {
 				t.Fatalf("filter: HTTP %d, error %q", code, fr.Error)
 			}
-			if why := fr.FailedAndUnresolvableNodes["n"]; tt.refused != (why == errNoCardResource.Error()) || tt.refused == (len(*fr.NodeNames) == 1) {
+			if why := fr.FailedAndUnresolvableNodes["n"]; tt.bindErr == "" && (tt.refused != (why == errNoCardResource.Error()) || tt.refused == (len(*fr.NodeNames) == 1)) {
 				t.Errorf("filter passed %v, refused %q; want refused %v with %q", *fr.NodeNames, why, tt.refused, errNoCardResource)
 			}
 
 			var br extenderv1.ExtenderBindingResult
-			e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: "p", PodNamespace: "ns", PodUID: p.UID, Node: "n"}, &br)
+			// A refusal is an answer (HTTP 200 with Error): a 500 with an
+			// empty body is a failure of its own, not a refusal.
+			if code := e.call(t, "/gpu/bind", extenderv1.ExtenderBindingArgs{PodName: "p", PodNamespace: "ns", PodUID: p.UID, Node: "n"}, &br); code != 200 {
+				t.Fatalf("bind: HTTP %d, error %q; want 200", code, br.Error)
+			}
 			live, err := e.client.CoreV1().Pods("ns").Get(t.Context(), "p", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -69,9 +86,13 @@ func TestNoCardResource(t *testing.T) {
 			cs, _ := e.ledger.Cards("n")
 			_, assignErr := gpushare.PodAssignment(live)
 			if tt.refused {
-				if br.Error != errNoCardResource.Error() || live.Spec.NodeName != "" || cs[0].UsedMiB != 0 || assignErr == nil {
+				want := errNoCardResource.Error()
+				if tt.bindErr != "" {
+					want = tt.bindErr
+				}
+				if !strings.HasPrefix(br.Error, want) || live.Spec.NodeName != "" || cs[0].UsedMiB != 0 || assignErr == nil {
 					t.Errorf("bind: error %q, node %q, card holds %d MiB, assignment error %v; want %q, unbound, 0 MiB, none written",
-						br.Error, live.Spec.NodeName, cs[0].UsedMiB, assignErr, errNoCardResource)
+						br.Error, live.Spec.NodeName, cs[0].UsedMiB, assignErr, want)
 				}
 				return
 			}

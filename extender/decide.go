@@ -93,6 +93,23 @@ var errNoCardResource = fmt.Errorf("pod asks for %s but no container asks for %s
 	"add %s: 1 beside %s (the zz webhook adds it in the namespaces it serves)",
 	contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPU, contract.ResourceGPUMem)
 
+// cardsUnfiltered is the bind's refusal of a pod asking for
+// contract.ResourceGPU without contract.ResourceGPUMem (err is
+// gpushare.ErrCardsWithoutMemory). The filter entry manages the GPU memory
+// only, so kube-scheduler never asked gpu/filter about it and placed it by
+// zz.io/gpu slots alone; the bind entry manages zz.io/gpu, so it comes here.
+// Binding it would start it with no card chosen, so it is refused, and
+// kube-scheduler tries again after each back-off until the pod is replaced:
+// the error says so, and what to add. Such a pod comes from a namespace the
+// webhook does not serve (it would give the pod whole cards) where the
+// quota policy (manifests/policies) is not installed (it would refuse it).
+func cardsUnfiltered(pod *corev1.Pod, err error) error {
+	return fmt.Errorf("pod %s/%s is not bound and stays Pending: it asks for %s without %s, so the scheduler placed it by %s slots alone, without gpu/filter, "+
+		"and no card is chosen for it; recreate it with %s: %w (the zz webhook gives such a pod whole cards in the namespaces it serves, "+
+		"and the policies of manifests/policies refuse it at admission)",
+		pod.Namespace, pod.Name, contract.ResourceGPU, contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPUMem, err)
+}
+
 // tooManyCards is a request no node has cards enough for: a verdict on
 // every node (the pod waits as Unschedulable, and a larger node added later
 // takes it), not an error of the call, which kube-scheduler reports as a

@@ -530,6 +530,7 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 		return ""
 	}
 	var names []string
+	var first, firstContext string // the first pod's name and context, for --fit
 	for _, t := range o.targets {
 		ns := t.namespace
 		if o.AllNamespaces {
@@ -543,11 +544,18 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 			if p.DeletionTimestamp != nil {
 				continue
 			}
+			name := p.Name
 			if o.AllNamespaces {
-				names = append(names, p.Namespace+"/"+p.Name)
-			} else {
-				names = append(names, p.Name)
+				name = p.Namespace + "/" + p.Name
 			}
+			if len(o.targets) > 1 {
+				// Else --fit may be run against the wrong cluster.
+				name += " in context " + t.name
+			}
+			if names == nil {
+				first, firstContext = p.Name, t.name
+			}
+			names = append(names, name)
 		}
 	}
 	// Named, and sent to --fit, which explains any pod: status knows only
@@ -555,12 +563,18 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	if len(names) == 0 {
 		return ""
 	}
-	fit := "kubectl zz gpu --fit pod/" + names[0]
+	fit := "kubectl zz gpu --fit pod/" + first
 	switch {
 	case o.AllNamespaces:
 		fit = "kubectl zz gpu --fit pod/NAME -n NAMESPACE"
 	case len(names) > 1:
 		fit = "kubectl zz gpu --fit pod/NAME"
+	}
+	switch {
+	case len(o.targets) > 1 && len(names) == 1 && !o.AllNamespaces:
+		fit += " --context " + firstContext
+	case len(o.targets) > 1:
+		fit += " --context CONTEXT"
 	}
 	return fmt.Sprintf(" %d GPU %s waiting for cards (%s): %s says why and where it would fit (kubectl zz status APP, for an app's pods).",
 		len(names), map[bool]string{true: "pod is", false: "pods are"}[len(names) == 1], prose.Some(names, 3), fit)

@@ -191,6 +191,21 @@ func TestGPUPods(t *testing.T) {
 		!strings.Contains(stderr, "1 GPU pod is waiting for cards (waiting/queued): kubectl zz gpu --fit pod/NAME -n NAMESPACE says why") {
 		t.Errorf("pods on cards and one waiting: %v\n%s%s", err, out, stderr)
 	}
+	// With several contexts, each waiting pod says which one it is in, and
+	// --fit is given the context to ask (review 15).
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gpu", "--pods", "-n", "waiting", "--context", "a,b"},
+			"1 GPU pod is waiting for cards (queued in context a): kubectl zz gpu --fit pod/queued --context a says why"},
+		{[]string{"gpu", "--pods", "-A", "--context", "a,b"},
+			"1 GPU pod is waiting for cards (waiting/queued in context a): kubectl zz gpu --fit pod/NAME -n NAMESPACE --context CONTEXT says why"},
+	} {
+		if _, stderr, err := zz(tt.args...); err != nil || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: %v, stderr %q; want %q", tt.args, err, stderr, tt.want)
+		}
+	}
 	if _, stderr, err := zz("gpu", "--pods", "-n", "empty"); err != nil || !strings.Contains(stderr, "No GPU pods on cards in empty namespace.\n") {
 		t.Errorf("an empty namespace: %v, stderr %q", err, stderr)
 	}

@@ -64,6 +64,7 @@ type LogsOptions struct {
 	SinceTime        string
 	Tail             int64
 	Timestamps       string // "", or a timestamps* format
+	timestampsBare   bool   // --timestamps was given without a value
 	ContainerStates  []string
 	Include          []string
 	Exclude          []string
@@ -101,8 +102,13 @@ func newCmdLogs(o *LogsOptions) *cobra.Command {
 pod names matching a regex), in one or several namespaces and clusters, merged
 into one stream. Pods that start later are picked up, pods that go away are
 dropped; a broken stream resumes where it stopped, with no line lost or doubled.`,
-		Example:           logsExample,
-		Args:              atMostOneApp,
+		Example: logsExample,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := o.timestampsValueAsApp(args); err != nil {
+				return err
+			}
+			return atMostOneApp(cmd, args)
+		},
 		ValidArgsFunction: completeApps(o.configFlags),
 		RunE:              runOptions(o),
 	}
@@ -125,7 +131,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.DurationVar(&o.Since, "since", 0, "Only lines newer than this (e.g. 5m) from the containers running at start")
 	fl.StringVar(&o.SinceTime, "since-time", "", "Only lines after this time (RFC3339, e.g. 2026-12-05T08:00:00Z) from the containers running at start; not with --since")
 	fl.Int64Var(&o.Tail, "tail", -1, "Lines of each container running at start to show first; -1 for all")
-	fl.VarPF(timestampsFlag{&o.Timestamps}, "timestamps", "", "Print each line's timestamp: --timestamps (default: the kubelet's, UTC) or --timestamps=short (stern's MM-DD hh:mm:ss, local time)").NoOptDefVal = timestampsDefault
+	fl.VarPF(timestampsFlag{&o.Timestamps, &o.timestampsBare}, "timestamps", "", "Print each line's timestamp: --timestamps (=default, or =true: the kubelet's, UTC) or --timestamps=short (stern's MM-DD hh:mm:ss, local time); the value goes after =, never after a space").NoOptDefVal = timestampsBare
 	fl.StringSliceVar(&o.ContainerStates, "container-state", nil, "Of the containers found at start, only those in these states (running, waiting, terminated, all; comma-separated or repeated; default all): their next runs are streamed either way (stern's)")
 	fl.StringArrayVarP(&o.Include, "include", "i", nil, "Only lines matching this regex (repeatable: any of them)")
 	fl.StringArrayVarP(&o.Exclude, "exclude", "e", nil, "Leave out lines matching this regex (repeatable)")

@@ -338,3 +338,39 @@ func TestLogsTimestampsAndStates(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsTimestampsSpaceValue: --timestamps takes its value after "=" only
+// (a bare --timestamps is the default format), so in "--timestamps short"
+// pflag reads "short" as an app name: a second one ("at most one app name"),
+// or, worse, the only one, followed quietly. The error says to write
+// --timestamps=short, and how to mean an app really named short (review 15
+// L3).
+func TestLogsTimestampsSpaceValue(t *testing.T) {
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	for _, tt := range []struct {
+		args    []string
+		wantErr string // "" for no --timestamps error (the run may fail for its own reasons)
+	}{
+		{[]string{"shop", "--timestamps", "short"}, `"short" after a bare --timestamps is read as an app name; write --timestamps=short (for an app named short: --timestamps=default short)`},
+		{[]string{"--timestamps", "short"}, "write --timestamps=short (for an app named short: --timestamps=default short)"},
+		{[]string{"--timestamps", "default", "shop"}, "write --timestamps=default (for an app named default: --timestamps=default default)"},
+		{[]string{"--timestamps=default", "short"}, ""},
+		{[]string{"short", "--timestamps=short"}, ""},
+		{[]string{"shop", "--timestamps"}, ""},
+	} {
+		_, stderr, err := zz(append([]string{"logs", "--no-follow", "--context", "a"}, tt.args...)...)
+		got := ""
+		if err != nil {
+			got = err.Error() + stderr
+		}
+		if tt.wantErr == "" {
+			if strings.Contains(got, "--timestamps") {
+				t.Errorf("%v: %s; want no --timestamps error", tt.args, got)
+			}
+			continue
+		}
+		if !strings.Contains(got, tt.wantErr) {
+			t.Errorf("%v: %v; want an error with %q", tt.args, got, tt.wantErr)
+		}
+	}
+}

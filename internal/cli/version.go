@@ -151,18 +151,25 @@ func clusterVersionOf(ctx context.Context, c kubernetes.Interface) (clusterVersi
 	}
 	// Where manifests/ installs them, each namespace as far as the user may
 	// list it (a docs audit: the device plugin's namespace was never read).
+	// Each error says which namespace it is: a developer who may read
+	// zz-system but not the device plugin's is told that, not that the zz
+	// components cannot be listed.
+	namespaces := []struct{ name, what string }{
+		{contract.SystemNamespace, "zz's namespace"},
+		{contract.DevicePluginNamespace, "the device plugin's namespace"},
+	}
 	var errs []string
-	for _, ns := range []string{contract.SystemNamespace, contract.DevicePluginNamespace} {
-		got, err := components(ctx, c, ns)
+	for _, ns := range namespaces {
+		got, err := components(ctx, c, ns.name)
 		if err != nil {
-			errs = append(errs, err.Error())
+			errs = append(errs, fmt.Sprintf("%s %s is not readable: %v", ns.what, ns.name, err))
 			continue
 		}
 		cv.Components = append(cv.Components, got...)
 	}
 	cv.ComponentsError = strings.Join(errs, "; ")
-	if len(errs) == 2 {
-		cv.Components = nil
+	if len(errs) == len(namespaces) {
+		cv.Components = nil // none listed, as when the list fails cluster-wide
 	}
 	return cv, nil
 }
@@ -254,8 +261,12 @@ func writeVersion(out, errOut io.Writer, item versionItem, wide bool) error {
 			where = "Cluster " + cv.Cluster
 		}
 		fmt.Fprintf(out, "%s: Kubernetes %s\n", where, cv.KubernetesVersion)
-		if cv.ComponentsError != "" {
+		switch {
+		case cv.ComponentsError != "" && cv.Components == nil:
 			fmt.Fprintf(errOut, "warning: %s: cannot list the zz components: %s\n", strings.ToLower(where), cv.ComponentsError)
+		case cv.ComponentsError != "":
+			// Some were listed: the error is the namespace that was not.
+			fmt.Fprintf(errOut, "warning: %s: %s\n", strings.ToLower(where), cv.ComponentsError)
 		}
 		switch {
 		case len(cv.Components) == 0 && cv.ComponentsError != "":

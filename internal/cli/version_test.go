@@ -145,26 +145,57 @@ func TestVersionClusters(t *testing.T) {
 	}
 
 	// Without the right to list cluster-wide: both namespaces manifests/
-	// installs into, each as far as the user may list it.
-	forbid := func(ns string) clienttesting.ReactionFunc {
-		return func(act clienttesting.Action) (bool, runtime.Object, error) {
-			if act.GetNamespace() != ns {
-				return false, nil, nil
-			}
-			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: act.GetResource().Resource}, "", fmt.Errorf(`User "dev" cannot list resource %q in API group "apps" in the namespace %q`, act.GetResource().Resource, ns))
+	// installs into, each as far as the user may list it; one not readable
+	// is said once on stderr, as what it is (review 15).
+	forbidden := map[string]bool{}
+	a.PrependReactor("list", "*", func(act clienttesting.Action) (bool, runtime.Object, error) {
+		ns := act.GetNamespace()
+		if !forbidden[ns] {
+			return false, nil, nil
 		}
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: act.GetResource().Resource}, "", fmt.Errorf(`User "dev" cannot list resource %q in API group "apps" in the namespace %q`, act.GetResource().Resource, ns))
+	})
+	for _, tt := range []struct {
+		name      string
+		forbidden []string // besides the cluster-wide list
+		listed    []string // rows of the table
+		unlisted  string   // a row not shown
+		warning   string   // stderr's one line's start; "" for none
+	}{
+		{name: "both namespaces readable", listed: []string{"zz-device-plugin zz-device-plugin DaemonSet 1/3", "zz-system zz-scheduler Deployment 2/2"}},
+		{name: "the device plugin's namespace not readable", forbidden: []string{"zz-device-plugin"},
+			listed: []string{"zz-system zz-scheduler Deployment 2/2"}, unlisted: "DaemonSet",
+			warning: `warning: cluster: the device plugin's namespace zz-device-plugin is not readable: deployments.apps is forbidden: User "dev" cannot list resource "deployments" in API group "apps" in the namespace "zz-device-plugin"`},
+		{name: "zz's namespace not readable", forbidden: []string{"zz-system"},
+			listed: []string{"zz-device-plugin zz-device-plugin DaemonSet 1/3"}, unlisted: "Deployment",
+			warning: `warning: cluster: zz's namespace zz-system is not readable: deployments.apps is forbidden`},
+		{name: "neither readable", forbidden: []string{"zz-system", "zz-device-plugin"}, unlisted: "zz-scheduler",
+			warning: `warning: cluster: cannot list the zz components: zz's namespace zz-system is not readable: deployments.apps is forbidden`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clear(forbidden)
+			forbidden[metav1.NamespaceAll] = true
+			for _, ns := range tt.forbidden {
+				forbidden[ns] = true
+			}
+			out, errOut, err := zz("version", "--context", "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range tt.listed {
+				if !strings.Contains(squashSpaces(out), row) {
+					t.Errorf("stdout lacks %q:\n%s", row, out)
+				}
+			}
+			if tt.unlisted != "" && strings.Contains(out, tt.unlisted) {
+				t.Errorf("stdout shows %q:\n%s", tt.unlisted, out)
+			}
+			if tt.warning == "" && errOut != "" || tt.warning != "" && (!strings.HasPrefix(errOut, tt.warning) || strings.Count(errOut, "warning:") != 1) {
+				t.Errorf("stderr:\n%s\nwant one line starting %q", errOut, tt.warning)
+			}
+		})
 	}
-	a.PrependReactor("list", "*", forbid(metav1.NamespaceAll))
-	out, errOut, err := zz("version", "--context", "a")
-	if err != nil || !strings.Contains(squashSpaces(out), "zz-device-plugin zz-device-plugin DaemonSet 1/3") || !strings.Contains(squashSpaces(out), "zz-system zz-scheduler Deployment 2/2") || errOut != "" {
-		t.Errorf("listed namespace by namespace: %v\n%s%s", err, out, errOut)
-	}
-	a.PrependReactor("list", "*", forbid("zz-device-plugin"))
-	out, errOut, err = zz("version", "--context", "a")
-	if err != nil || strings.Contains(out, "DaemonSet") || !strings.Contains(squashSpaces(out), "zz-system zz-scheduler Deployment 2/2") ||
-		!strings.Contains(errOut, `warning: cluster: cannot list the zz components: deployments.apps is forbidden`) || !strings.Contains(errOut, `in the namespace "zz-device-plugin"`) {
-		t.Errorf("one namespace not listable: %v\n%s%s", err, out, errOut)
-	}
+	clear(forbidden)
 
 	a.Discovery().(*fakediscovery.FakeDiscovery).PrependReactor("get", "version", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("connection refused")

@@ -672,6 +672,17 @@ type schedulerExtender struct {
 
 // manages says whether kube-scheduler sends e the pods asking for name: an
 // entry that manages no resource is sent every pod.
+// ignores reports whether the entry marks name ignoredByScheduler, which
+// keeps kube-scheduler's own fit check from counting it.
+func (e *schedulerExtender) ignores(name corev1.ResourceName) bool {
+	for _, m := range e.ManagedResources {
+		if m.Name == string(name) && m.IgnoredByScheduler {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *schedulerExtender) manages(name corev1.ResourceName) bool {
 	for _, m := range e.ManagedResources {
 		if m.Name == string(name) {
@@ -730,8 +741,16 @@ func schedulerResult(key string, raw []byte, hint string) Result {
 		}
 	}
 	switch {
-	case gpu.FilterVerb == "" || binder == nil:
-		r.Detail = fmt.Sprintf("its GPU extender has no filterVerb, or no extender entry binds the pods asking for %s: GPU pods are placed blind to GPU memory, or never get their cards", contract.ResourceGPU)
+	case gpu.FilterVerb == "":
+		r.Detail = fmt.Sprintf("its GPU extender (the entry managing %s) has no filterVerb: GPU pods are placed blind to GPU memory", contract.ResourceGPUMem)
+	case binder == nil:
+		r.Detail = fmt.Sprintf("no extender entry binds the pods asking for %s (bindVerb gpu/bind in an entry managing %s): GPU pods never get their cards",
+			contract.ResourceGPU, contract.ResourceGPU)
+	case binder.ignores(contract.ResourceGPU):
+		// Copied from the filter entry's style: the device plugin's slots
+		// are then not counted, and the kubelet refuses what was placed.
+		r.Detail = fmt.Sprintf("its GPU bind entry marks %s ignoredByScheduler: kube-scheduler then places GPU pods past the device plugin's slots, "+
+			"and the kubelet refuses them (OutOf%s); remove ignoredByScheduler from %s", contract.ResourceGPU, contract.ResourceGPU, contract.ResourceGPU)
 	case binder.Ignorable:
 		r.Detail = "its GPU bind entry is ignorable: a bind the extender fails falls through to the default binder, which binds the GPU pod with no cards chosen"
 	case !ignored[string(contract.ResourceGPUMem)] || !ignored[string(contract.ResourceGPUMemTotal)]:

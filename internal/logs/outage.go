@@ -43,7 +43,11 @@ func (m *manager) lost(cl *Cluster, s *stream, failed int, err error) {
 }
 
 // reached records that s was opened (reopened) or ended for good: once no
-// stream of a warned outage is failing, it says the streams are back.
+// stream of a warned outage is failing, it says the streams are back. The
+// last failing stream may be one that ended (its pod was deleted during the
+// outage): the others are back and follow quietly, so nothing else would say
+// it. If no stream of the context is followed any more, there is nothing to
+// say resumed, and the outage is only forgotten.
 func (m *manager) reached(cl *Cluster, s *stream, ended bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -52,13 +56,24 @@ func (m *manager) reached(cl *Cluster, s *stream, ended bool) {
 		return
 	}
 	delete(o.failing, s)
-	if len(o.failing) > 0 || ended {
+	if len(o.failing) > 0 {
 		return
 	}
 	delete(m.outages, cl)
-	if o.warned {
+	if o.warned && (!ended || m.followed(cl, s)) {
 		m.note("note: %v\n", clusterErr(cl, errors.New("the apiserver answers again; log streams resumed")))
 	}
+}
+
+// followed reports whether a stream of cl other than ended is still
+// followed. The caller holds m.mu.
+func (m *manager) followed(cl *Cluster, ended *stream) bool {
+	for _, other := range m.streams {
+		if other != ended && other.cluster == cl && other.running.Load() && !other.gone.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // cause is what broke the connection, without the request's URL (the same

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/syncbuf"
@@ -29,6 +30,11 @@ func TestRunApiserverLost(t *testing.T) {
 		down      string // the context whose apiserver is gone
 		wantWarn  []string
 		wantCount int // warnings in all
+		// deleted is a pod of the lost context whose opens keep failing
+		// after the apiserver is back, deleted once the others reopened:
+		// the last failing stream ends for good, and resumed must still be
+		// said.
+		deleted string
 	}{
 		{name: "one context, three pods", clusters: []string{"east"}, down: "east",
 			wantWarn:  []string{"warning: context east: lost the apiserver (dial tcp: connect: connection refused); retrying its 3 log streams\n"},
@@ -36,11 +42,15 @@ func TestRunApiserverLost(t *testing.T) {
 		{name: "two contexts, one lost", clusters: []string{"east", "west"}, down: "west",
 			wantWarn:  []string{"warning: context west: lost the apiserver (dial tcp: connect: connection refused); retrying its 3 log streams\n"},
 			wantCount: 1},
+		{name: "the last failing stream's pod deleted during the outage", clusters: []string{"east"}, down: "east", deleted: "shop-c",
+			wantWarn:  []string{"warning: context east: lost the apiserver (dial tcp: connect: connection refused); retrying its 3 log streams\n"},
+			wantCount: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newFakeKubelet()
 			var down atomic.Bool
 			opens := map[string]*atomic.Int64{}
+			var reopened atomic.Int64 // opens of the lost context that succeeded after it came back
 			var clusters []Cluster
 			for _, name := range tc.clusters {
 				clusters = append(clusters, Cluster{Name: name, Client: fake.NewClientset(appPod("shop-a", "app"), appPod("shop-b", "app"), appPod("shop-c", "app")), Namespaces: []string{"ns"}})
@@ -53,8 +63,11 @@ func TestRunApiserverLost(t *testing.T) {
 			// apiserver is down.
 			open := func(ctx context.Context, c *Cluster, tg Target, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
 				opens[c.Name+"/"+tg.Key()].Add(1)
-				if c.Name == tc.down && down.Load() {
+				if c.Name == tc.down && (down.Load() || (tc.deleted != "" && tg.Pod == tc.deleted)) {
 					return nil, refused
+				}
+				if c.Name == tc.down && opens[c.Name+"/"+tg.Key()].Load() > 1 {
+					reopened.Add(1)
 				}
 				rc, err := k.open(ctx, c, tg, opts)
 				if c.Name == tc.down && !down.Load() && opens[c.Name+"/"+tg.Key()].Load() == 1 {
@@ -82,6 +95,16 @@ func TestRunApiserverLost(t *testing.T) {
 			for _, p := range []string{"shop-a", "shop-b", "shop-c"} {
 				k.add(tc.down+"/ns/"+p+"/app", 1)
 			}
+			if tc.deleted != "" {
+				waitFor(t, "the other streams reopened", func() bool { return reopened.Load() >= 2 })
+				for _, c := range clusters {
+					if c.Name == tc.down {
+						if err := c.Client.CoreV1().Pods("ns").Delete(ctx, tc.deleted, metav1.DeleteOptions{}); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
 			resumed := "note: context " + tc.down + ": the apiserver answers again; log streams resumed\n"
 			waitFor(t, "the resumed note", func() bool { return strings.Contains(errOut.String(), resumed) })
 			cancel()
@@ -102,6 +125,49 @@ func TestRunApiserverLost(t *testing.T) {
 			}
 			if strings.Contains(stderr, "https://") {
 				t.Errorf("stderr names a stream's URL:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestReachedLastFailingStreamEnds: two streams of a context lose the
+// apiserver and warn; a reopens, then b ends for good (its pod deleted
+// during the outage). Resumed is said if a stream is still followed, not if
+// none is; the outage is forgotten either way (review 15 L2).
+func TestReachedLastFailingStreamEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		aEnds       bool // a ends too, before b
+		wantResumed bool
+	}{
+		{name: "a still followed", wantResumed: true},
+		{name: "every stream ended", aEnds: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errOut syncbuf.Buffer
+			cl := &Cluster{Name: "east"}
+			a, b := &stream{cluster: cl}, &stream{cluster: cl}
+			a.running.Store(true)
+			b.running.Store(true)
+			m := &manager{cfg: &Config{ErrOut: &errOut}, outages: map[*Cluster]*outage{}, streams: map[string]*stream{"a": a, "b": b}}
+			err := errors.New("connection refused")
+			for i := 1; i <= warnAfterFailures; i++ {
+				m.lost(cl, a, i, err)
+				m.lost(cl, b, i, err)
+			}
+			if tc.aEnds {
+				a.gone.Store(true)
+				m.reached(cl, a, true)
+			} else {
+				m.reached(cl, a, false)
+			}
+			b.gone.Store(true)
+			m.reached(cl, b, true)
+			if got := strings.Contains(errOut.String(), "log streams resumed"); got != tc.wantResumed {
+				t.Errorf("resumed said: %v, want %v; stderr:\n%s", got, tc.wantResumed, errOut.String())
+			}
+			if len(m.outages) != 0 {
+				t.Errorf("outages left: %d, want 0", len(m.outages))
 			}
 		})
 	}

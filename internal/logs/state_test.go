@@ -91,50 +91,70 @@ func TestRunContainerState(t *testing.T) {
 		})
 	}
 
-	// Following with running: the crash loop's next run is streamed, not an
-	// update of the run left out.
-	k := newFakeKubelet()
-	k.add("east/ns/crash/app", 1)
-	client := fake.NewClientset(crashLooping("crash", "cri://c3", 3))
-	var out, errOut syncbuf.Buffer
-	cfg := &Config{
-		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}}, Selector: Selector{States: []ContainerState{StateRunning}},
-		Format: Format{Output: OutputText}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: k.open,
-	}
-	if err := Run(t.Context(), cfg); err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	if want := "1 pod matched, but --container-state running left out the 1 container found, so nothing was logged\n"; !strings.HasSuffix(errOut.String(), want) || out.String() != "" {
-		t.Errorf("--no-follow: stdout %q, stderr %q; want stderr ending %q", out.String(), errOut.String(), want)
-	}
-	out, errOut = syncbuf.Buffer{}, syncbuf.Buffer{}
-	cfg.Out, cfg.ErrOut, cfg.Follow, cfg.Quiet = &out, &errOut, true, true
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	runDone := make(chan error, 1)
-	go func() { runDone <- Run(ctx, cfg) }()
-	waitFor(t, "the follower's watch", func() bool {
-		return slices.ContainsFunc(client.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "watch" })
-	})
-	again := crashLooping("crash", "cri://c3", 4) // the same run, counted again
-	if _, err := client.CoreV1().Pods("ns").UpdateStatus(ctx, again, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	restarted := appPod("crash", "app")
-	restarted.Status.ContainerStatuses[0].ContainerID = "cri://c4"
-	if _, err := client.CoreV1().Pods("ns").UpdateStatus(ctx, restarted, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	k.add("east/ns/crash/app", 1)
-	waitFor(t, "the next run", func() bool { return strings.Contains(out.String(), "line 1") })
-	cancel()
-	if err := <-runDone; err != nil {
-		t.Fatal(err)
-	}
-	if got := out.String(); got != "crash/app east/ns/crash/app line 0\ncrash/app east/ns/crash/app line 1\n" {
-		t.Errorf("follow: stdout %q, want the next run's whole log once", got)
-	}
-	if opens := k.openCount("east/ns/crash/app"); len(opens) != 1 {
-		t.Errorf("%d log requests, want 1 (the next run's)", len(opens))
+	// Following with running: the next run of a container left out at start
+	// is streamed (a new containerID), not an update of the run left out.
+	// A container waiting that never ran has no containerID yet: its first
+	// run gets one and is streamed too (review 15 L4).
+	waiting := appPod("crash", "app")
+	waiting.Spec.NodeName, waiting.Status.Phase = "node-1", corev1.PodPending
+	waiting.Status.ContainerStatuses[0].ContainerID = ""
+	waiting.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	for _, tc := range []struct {
+		name  string
+		start *corev1.Pod
+		again *corev1.Pod // the same run, updated: not streamed
+		next  string      // the next run's containerID
+		noLog string      // --no-follow's last line on stderr
+	}{
+		{"a crash loop's next run", crashLooping("crash", "cri://c3", 3), crashLooping("crash", "cri://c3", 4), "cri://c4",
+			"1 pod matched, but --container-state running left out the 1 container found, so nothing was logged\n"},
+		{"waiting, never ran, then starts", waiting, waiting.DeepCopy(), "cri://c1",
+			"1 pod matched, but no selected container has run yet, so nothing was logged; follow (drop --no-follow) to see them start\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFakeKubelet()
+			k.add("east/ns/crash/app", 1)
+			client := fake.NewClientset(tc.start)
+			var out, errOut syncbuf.Buffer
+			cfg := &Config{
+				Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}}, Selector: Selector{States: []ContainerState{StateRunning}},
+				Format: Format{Output: OutputText}, Tail: -1, Out: &out, ErrOut: &errOut, OpenStream: k.open,
+			}
+			if err := Run(t.Context(), cfg); err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if !strings.HasSuffix(errOut.String(), tc.noLog) || out.String() != "" {
+				t.Errorf("--no-follow: stdout %q, stderr %q; want stderr ending %q", out.String(), errOut.String(), tc.noLog)
+			}
+			out, errOut = syncbuf.Buffer{}, syncbuf.Buffer{}
+			cfg.Out, cfg.ErrOut, cfg.Follow, cfg.Quiet = &out, &errOut, true, true
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			runDone := make(chan error, 1)
+			go func() { runDone <- Run(ctx, cfg) }()
+			waitFor(t, "the follower's watch", func() bool {
+				return slices.ContainsFunc(client.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "watch" })
+			})
+			if _, err := client.CoreV1().Pods("ns").UpdateStatus(ctx, tc.again, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			restarted := appPod("crash", "app")
+			restarted.Status.ContainerStatuses[0].ContainerID = tc.next
+			if _, err := client.CoreV1().Pods("ns").UpdateStatus(ctx, restarted, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			k.add("east/ns/crash/app", 1)
+			waitFor(t, "the next run", func() bool { return strings.Contains(out.String(), "line 1") })
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			if got := out.String(); got != "crash/app east/ns/crash/app line 0\ncrash/app east/ns/crash/app line 1\n" {
+				t.Errorf("follow: stdout %q, want the next run's whole log once", got)
+			}
+			if opens := k.openCount("east/ns/crash/app"); len(opens) != 1 {
+				t.Errorf("%d log requests, want 1 (the next run's)", len(opens))
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"time"
@@ -16,27 +17,52 @@ import (
 // stdout and stderr lines in two goroutines before their shared write), so
 // the cursor counts lines, not stamps: Count is how many lines were written
 // stamped at or after From, and those are the replay's first Count lines
-// from From on. From is Last's second, or, in the stream's first second, the
-// first line written (lines before it, stamped in that second, were not asked
-// for: --tail, --since).
+// from From on. From is Last's second. In the stream's first second the
+// replay also holds the lines before the first line written in the file,
+// which were not asked for (--tail, --since), whatever their stamps: first
+// names the first line written, and the replay's lines before it are dropped,
+// not counted. After it, every line was asked for, unless the first request
+// had a time bound (Bounded: --since, --since-time): then From is the first
+// line's stamp, as lines after it stamped before it may have been left out.
 type Cursor struct {
-	Last  time.Time // the latest stamp written
-	From  time.Time
-	Count int
+	Last    time.Time // the latest stamp written
+	From    time.Time
+	Count   int
+	Bounded bool   // the first request asked from a time (--since)
+	first   lineID // set only while Last is in the stream's first second
+}
+
+// lineID names a line by its stamp as sent and a hash of its message: two
+// lines of one container with the same nanosecond stamp and message are the
+// same line for the reader anyway.
+type lineID struct {
+	stamp string
+	sum   uint64
+}
+
+func idOf(stamp, msg []byte) lineID {
+	h := fnv.New64a()
+	h.Write(msg)
+	return lineID{string(stamp), h.Sum64()}
 }
 
 // Seen reports whether a line was already written.
 func (c *Cursor) Seen() bool { return !c.Last.IsZero() }
 
-// advance records a written line stamped ts.
-func (c *Cursor) advance(ts time.Time) {
+// advance records a written line stamped ts (stamp and msg as sent).
+func (c *Cursor) advance(ts time.Time, stamp, msg []byte) {
 	switch {
 	case !c.Seen():
-		c.Last, c.From, c.Count = ts, ts, 1
+		c.Last, c.From, c.Count = ts, ts.Truncate(time.Second), 1
+		if c.Bounded {
+			c.From = ts
+		}
+		c.first = idOf(stamp, msg)
 	case ts.After(c.Last) && ts.Truncate(time.Second).After(c.Last):
 		// A new second: every line written before is stamped before it,
 		// and a reopened stream will not replay them.
 		c.Last, c.From, c.Count = ts, ts.Truncate(time.Second), 1
+		c.first = lineID{}
 	case ts.After(c.Last):
 		c.Last = ts
 		c.Count++
@@ -75,6 +101,11 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 	br := bufio.NewReaderSize(r, readBuffer)
 	from, skip := cur.From, cur.Count
 	resuming := cur.Seen()
+	// Resuming in the stream's first second: wait for its first line. A
+	// line stamped in a later second ends the wait (the first line is gone,
+	// the file rotated): lines after it were not written.
+	first, waiting := cur.first, resuming && cur.first != lineID{}
+	firstSecond := from.Truncate(time.Second)
 	var long []byte // a line longer than the reader's buffer
 	cut := 0        // bytes of it beyond maxLine, dropped
 	for {
@@ -115,6 +146,17 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 			}
 			continue
 		}
+		if waiting {
+			if ts.Truncate(time.Second).After(firstSecond) {
+				waiting, resuming = false, false
+			} else {
+				if idOf(stamp, msg) == first {
+					waiting = false
+					skip-- // the first line is one of Count
+				}
+				continue
+			}
+		}
 		if resuming {
 			if ts.Before(from) {
 				continue
@@ -128,7 +170,7 @@ func Consume(r io.Reader, cur *Cursor, emit EmitFunc, idle func() error) error {
 		if err := emit(ts, stamp, msg); err != nil {
 			return err
 		}
-		cur.advance(ts)
+		cur.advance(ts, stamp, msg)
 	}
 }
 

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -36,20 +37,30 @@ func TestConsume(t *testing.T) {
 		want    []string
 		wantCur Cursor
 	}{
-		{"fresh cursor: every line", stream, Cursor{}, []string{"a", "b", "b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
-		{"resume after a", stream, Cursor{t0, t0, 1}, []string{"b", "b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
-		{"resume after the first b: the second b is new", stream, Cursor{t0.Add(ms), t0, 2}, []string{"b", "c"}, Cursor{t0.Add(2 * ms), t0, 4}},
-		{"resume after both b", stream, Cursor{t0.Add(ms), t0, 3}, []string{"c"}, Cursor{t0.Add(2 * ms), t0, 4}},
-		{"resume at the end: nothing new", stream, Cursor{t0.Add(2 * ms), t0, 4}, nil, Cursor{t0.Add(2 * ms), t0, 4}},
-		{"a new second: counted from its start", stamp(0) + " a\n" + stamp(1500*ms) + " b\n", Cursor{}, []string{"a", "b"}, Cursor{t0.Add(1500 * ms), t0.Add(time.Second), 1}},
+		{"fresh cursor: every line", stream, Cursor{}, []string{"a", "b", "b", "c"}, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}},
+		{"resume after a", stream, Cursor{Last: t0, From: t0, Count: 1}, []string{"b", "b", "c"}, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}},
+		{"resume after the first b: the second b is new", stream, Cursor{Last: t0.Add(ms), From: t0, Count: 2}, []string{"b", "c"}, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}},
+		{"resume after both b", stream, Cursor{Last: t0.Add(ms), From: t0, Count: 3}, []string{"c"}, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}},
+		{"resume at the end: nothing new", stream, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}, nil, Cursor{Last: t0.Add(2 * ms), From: t0, Count: 4}},
+		{"a new second: counted from its start", stamp(0) + " a\n" + stamp(1500*ms) + " b\n", Cursor{}, []string{"a", "b"}, Cursor{Last: t0.Add(1500 * ms), From: t0.Add(time.Second), Count: 1}},
 		{"out of order: a line stamped before the first one is not counted", stamp(300*ms) + " x\n" + stamp(100*ms) + " y\n" + stamp(1200*ms) + " z\n" + stamp(1100*ms) + " w\n",
-			Cursor{}, []string{"x", "y", "z", "w"}, Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 2}},
+			Cursor{}, []string{"x", "y", "z", "w"}, Cursor{Last: t0.Add(1200 * ms), From: t0.Add(time.Second), Count: 2}},
 		{"out of order: resume after z replays z and w, w is new", stamp(1200*ms) + " z\n" + stamp(1100*ms) + " w\n",
-			Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 1}, []string{"w"}, Cursor{t0.Add(1200 * ms), t0.Add(time.Second), 2}},
-		{"trailing fragment is not emitted", stamp(0) + " a\n" + stamp(ms) + " half", Cursor{}, []string{"a"}, Cursor{t0, t0, 1}},
+			Cursor{Last: t0.Add(1200 * ms), From: t0.Add(time.Second), Count: 1}, []string{"w"}, Cursor{Last: t0.Add(1200 * ms), From: t0.Add(time.Second), Count: 2}},
+		{"first second, no time bound (--tail): counted from its start", stamp(300*ms) + " x\n" + stamp(100*ms) + " y\n",
+			Cursor{}, []string{"x", "y"}, Cursor{Last: t0.Add(300 * ms), From: t0, Count: 2}},
+		{"first second, --since: counted from the first line's stamp", stamp(300*ms) + " x\n" + stamp(100*ms) + " y\n",
+			Cursor{Bounded: true}, []string{"x", "y"}, Cursor{Last: t0.Add(300 * ms), From: t0.Add(300 * ms), Count: 1}},
+		{"first second, resume: lines before the first one written are dropped", stamp(700*ms) + " a\n" + stamp(500*ms) + " b\n" + stamp(800*ms) + " c\n",
+			Cursor{Last: t0.Add(500 * ms), From: t0, Count: 1, first: idOf([]byte(stamp(500*ms)), []byte("b"))}, []string{"c"},
+			Cursor{Last: t0.Add(800 * ms), From: t0, Count: 2}},
+		{"first second, resume: its first line gone (rotated), a later second ends the wait", stamp(100*ms) + " q\n" + stamp(1100*ms) + " r\n",
+			Cursor{Last: t0.Add(300 * ms), From: t0, Count: 1, first: idOf([]byte(stamp(300*ms)), []byte("x"))}, []string{"r"},
+			Cursor{Last: t0.Add(1100 * ms), From: t0.Add(time.Second), Count: 1}},
+		{"trailing fragment is not emitted", stamp(0) + " a\n" + stamp(ms) + " half", Cursor{}, []string{"a"}, Cursor{Last: t0, From: t0, Count: 1}},
 		{"no timestamp: emitted, cursor kept", "plain line\n", Cursor{}, []string{"plain line"}, Cursor{}},
-		{"empty message", stamp(0) + " \n" + stamp(ms) + "\n", Cursor{}, []string{"", ""}, Cursor{t0.Add(ms), t0, 2}},
-		{"message with spaces", stamp(0) + " GET /x 200 1ms\n", Cursor{}, []string{"GET /x 200 1ms"}, Cursor{t0, t0, 1}},
+		{"empty message", stamp(0) + " \n" + stamp(ms) + "\n", Cursor{}, []string{"", ""}, Cursor{Last: t0.Add(ms), From: t0, Count: 2}},
+		{"message with spaces", stamp(0) + " GET /x 200 1ms\n", Cursor{}, []string{"GET /x 200 1ms"}, Cursor{Last: t0, From: t0, Count: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,16 +151,20 @@ func kubeletLog(lines []string, stamps []time.Time, since time.Time) string {
 // repeated lines at one timestamp and several lines in one second; the other
 // has stamps out of file order, as containerd writes them (each of stdout
 // and stderr is stamped in its own goroutine before the shared write), so a
-// line can follow one stamped after it.
+// line can follow one stamped after it. start is the first line the first
+// stream sends (--tail): the lines before it were not asked for, and the
+// replay of its second must not take them for lines already written.
 func TestResumeNoLossNoDuplicate(t *testing.T) {
 	ms := time.Millisecond
 	inOrder := func(i int) time.Duration { return time.Duration(i/3) * 300 * ms }
 	for _, tc := range []struct {
 		name  string
 		stamp func(i int) time.Duration // line i's stamp after t0
+		n     int                       // lines in the log; 30 if 0
+		start int
 	}{
-		{"in order, three lines a stamp", inOrder},
-		{"out of order within a second", func(i int) time.Duration {
+		{name: "in order, three lines a stamp", stamp: inOrder},
+		{name: "out of order within a second", stamp: func(i int) time.Duration {
 			// Every third line is stamped before the two it follows (as
 			// the audit's .1 .3 .2 .4), staying in its second.
 			d := time.Duration(i)*100*ms + 10*ms
@@ -158,10 +173,19 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 			}
 			return d
 		}},
-		{"out of order, equal stamps too", func(i int) time.Duration {
+		{name: "out of order, equal stamps too", stamp: func(i int) time.Duration {
 			d := inOrder(i) + 50*ms
 			if i%4 == 3 {
 				d -= 20 * ms
+			}
+			return d
+		}},
+		{name: "--tail from a line stamped before the one above it (review 15: A .7, B .5, C .8, D .9)", n: 4, start: 1,
+			stamp: func(i int) time.Duration { return []time.Duration{700 * ms, 500 * ms, 800 * ms, 900 * ms}[i] }},
+		{name: "--tail, out of order within a second", start: 4, stamp: func(i int) time.Duration {
+			d := time.Duration(i)*100*ms + 10*ms
+			if i%3 == 2 && d%time.Second >= 150*ms {
+				d -= 150 * ms
 			}
 			return d
 		}},
@@ -169,27 +193,28 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var lines []string
 			var stamps []time.Time
-			for i := range 30 {
+			for i := range cmp.Or(tc.n, 30) {
 				lines = append(lines, fmt.Sprintf("line %d", i))
 				stamps = append(stamps, t0.Add(tc.stamp(i)))
 			}
-			full := kubeletLog(lines, stamps, time.Time{})
+			full := kubeletLog(lines[tc.start:], stamps[tc.start:], time.Time{})
+			want := lines[tc.start:]
 			for cut := 0; cut <= len(full); cut++ {
 				var cur Cursor
 				first, err := collect(t, io.MultiReader(strings.NewReader(full[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)), &cur)
 				if err == nil {
 					t.Fatalf("cut %d: no error from a broken stream", cut)
 				}
-				since := time.Time{}
+				replay := full // nothing written: the stream is asked again as at first
 				if cur.Seen() {
-					since = cur.Last
+					replay = kubeletLog(lines, stamps, cur.Last)
 				}
-				rest, err := collect(t, strings.NewReader(kubeletLog(lines, stamps, since)), &cur)
+				rest, err := collect(t, strings.NewReader(replay), &cur)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := append(first, rest...); !slices.Equal(got, lines) {
-					t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(lines))
+				if got := append(first, rest...); !slices.Equal(got, want) {
+					t.Fatalf("cut at byte %d: got %d lines %q, want %d", cut, len(got), got, len(want))
 				}
 			}
 		})

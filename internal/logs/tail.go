@@ -180,6 +180,7 @@ func (m *manager) logOptions(s *stream, cur *Cursor, initial bool) *corev1.PodLo
 		} else if !m.cfg.SinceTime.IsZero() {
 			opts.SinceTime = &metav1.Time{Time: m.cfg.SinceTime}
 		}
+		cur.Bounded = opts.SinceSeconds != nil || opts.SinceTime != nil
 	}
 	return opts
 }
