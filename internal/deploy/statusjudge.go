@@ -355,13 +355,22 @@ func (j *DriftJudge) record(ctx context.Context, c kubernetes.Interface, ns stri
 	return r
 }
 
-// denied is err, saying which right is missing when it is a refusal; it
-// unwraps to err, so lasting still tells its kind.
+// denied is err, saying which right is missing when RBAC refused it; it
+// unwraps to err, so lasting still tells its kind. A 403 is also a full
+// ResourceQuota (the dry-run create counts as one object more: a quota of
+// one LoadBalancer Service, held by the app's own) or an admission
+// webhook's denial: said as what it is, not as a right to ask for.
 func denied(err error, verb, resource string) error {
-	if apierrors.IsForbidden(err) {
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "exceeded quota"):
+		return refusal{fmt.Sprintf("the namespace's ResourceQuota refuses the dry-run %s of %s: %s", verb, resource, msg), err}
+	case strings.Contains(msg, "cannot "+verb+" resource"):
 		return refusal{fmt.Sprintf("it needs the right to %s %s (%s)", verb, resource, apierrors.ReasonForError(err)), err}
 	}
-	return err
+	return refusal{fmt.Sprintf("the dry-run %s of %s is refused: %s", verb, resource, err), err}
 }
 
 // refusal is a Forbidden said as the right it needs.

@@ -23,11 +23,34 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 )
 
-// refused is a dry run refused as the apiserver refuses a role that may
-// read but not write (view, plus get on secrets).
+// refused is a dry-run patch refused as the apiserver refuses a role that
+// may read but not write (view, plus get on secrets).
 func refused(resource string) func(runtime.Object) (runtime.Object, error) {
 	return func(runtime.Object) (runtime.Object, error) {
-		return nil, apierrors.NewForbidden(corev1.Resource(resource), "", errors.New("cannot create resource"))
+		return nil, apierrors.NewForbidden(corev1.Resource(resource), "", fmt.Errorf(`User "reader" cannot patch resource %q in API group "" in the namespace "ns"`, resource))
+	}
+}
+
+// TestDeniedSaysWhatRefused: a 403 is a right missing only when RBAC says
+// so; a full quota (the dry-run create is one object more) and a webhook's
+// denial are said as what they are.
+func TestDeniedSaysWhatRefused(t *testing.T) {
+	gr := corev1.Resource("services")
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{apierrors.NewForbidden(gr, "", errors.New(`User "dev" cannot create resource "services" in API group "" in the namespace "ns"`)), "it needs the right to create services (Forbidden)"},
+		{apierrors.NewForbidden(gr, "", errors.New("exceeded quota: lb, requested: services.loadbalancers=1, used: services.loadbalancers=1, limited: services.loadbalancers=1")),
+			"the namespace's ResourceQuota refuses the dry-run create of services: services is forbidden: exceeded quota: lb"},
+		{apierrors.NewForbidden(gr, "", errors.New(`admission webhook "policy.example.com" denied the request: no LoadBalancer`)),
+			`the dry-run create of services is refused: services is forbidden: admission webhook "policy.example.com" denied the request`},
+		{apierrors.NewTimeoutError("slow", 1), "slow"},
+	} {
+		got := denied(tt.err, "create", "services")
+		if !strings.Contains(got.Error(), tt.want) || !errors.Is(got, tt.err) {
+			t.Errorf("denied(%v) = %v, want %q (unwrapping to it)", tt.err, got, tt.want)
+		}
 	}
 }
 
