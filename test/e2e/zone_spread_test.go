@@ -252,7 +252,10 @@ spec:
 }
 
 // zoneNode makes a kwok node of the pool "zones" in zone, gone at the
-// end of the test.
+// end of the test, and waits until it takes pods: a node is made with the
+// not-ready taint, which nodeTaintsPolicy Honor reads as a zone that
+// cannot take the pod, so under a loaded CI run a deploy made before kwok
+// marked b and c Ready put all 3 replicas in zone-a, as it should.
 func zoneNode(t *testing.T, name, zone string) {
 	t.Helper()
 	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"),
@@ -268,6 +271,16 @@ func zoneNode(t *testing.T, name, zone string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	cluster.WaitFor(t, 60*time.Second, "node "+name+" Ready with no taint", func(ctx context.Context) (bool, string, error) {
+		n, err := cluster.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		ready := slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool {
+			return c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue
+		})
+		return ready && len(n.Spec.Taints) == 0, fmt.Sprintf("ready %v, taints %v", ready, n.Spec.Taints), nil
+	})
 }
 
 // shopPlacement is where the app shop's pods run by zone, and how many
