@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sync"
@@ -392,11 +391,7 @@ func partHeld(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 	case d.found():
 		return false, nil
 	}
-	body, err := json.Marshal(o)
-	if err != nil {
-		return false, err
-	}
-	applied, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	applied, err := j.dryApply(ctx, c)
 	if err != nil {
 		return false, fmt.Errorf("dry-run apply: %w", err)
 	}

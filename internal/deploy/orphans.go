@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,4 +159,16 @@ func nameOf(obj runtime.Object) string {
 		return m.GetName()
 	}
 	return ""
+}
+
+// dryApply is what kubectl zz's apply of want would store: a server-side
+// dry-run apply (forced, kubectl zz's field manager, through admission as
+// the real one). wholeHeld and status's DriftJudge compare the live part
+// with it.
+func (j *partJudge) dryApply(ctx context.Context, c kubernetes.Interface) (runtime.Object, error) {
+	body, err := json.Marshal(j.want)
+	if err != nil {
+		return nil, err
+	}
+	return j.k.apply(ctx, c, j.ns, nameOf(j.want), body, true)
 }

@@ -251,7 +251,7 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	// server-side apply under kubectl zz's name adds fields of its own
 	// entry (externalIPs) where the apiserver defaults others unowned
 	// (externalTrafficPolicy), and only this names the former.
-	diff, err := j.applied(ctx, c, ns, k, pj, rec.objs[k.kind+"/"+m.GetName()], live)
+	diff, err := j.applied(ctx, c, k, pj, live)
 	if err != nil {
 		// The strays found stay: they need no dry run.
 		nv := byName(fmt.Sprintf("%s %s: what kubectl zz's apply of revision %d would store was not asked (a dry run): ", kind, m.GetName(), ref.number),
@@ -307,14 +307,9 @@ func errText(err error) string {
 }
 
 // applied is where live's whole part differs from what kubectl zz's apply
-// of want would store: a server-side dry-run apply (forced, kubectl zz's
-// field manager, through admission as the real one), as wholeHeld asks.
-func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, ns string, k kindOps, pj *partJudge, want, live runtime.Object) (*fieldpath.Set, error) {
-	body, err := json.Marshal(want)
-	if err != nil {
-		return nil, err
-	}
-	applied, err := k.apply(ctx, c, ns, nameOf(want), body, true)
+// of the record's object would store (pj.dryApply), as wholeHeld asks.
+func (j *DriftJudge) applied(ctx context.Context, c kubernetes.Interface, k kindOps, pj *partJudge, live runtime.Object) (*fieldpath.Set, error) {
+	applied, err := pj.dryApply(ctx, c)
 	if err != nil {
 		return nil, denied(err, "patch", k.whole.resource) // keeps err's kind: lasting
 	}
