@@ -38,6 +38,9 @@ const (
 	// secretVolumePrefix and the index in spec.secretFiles name a Secret's
 	// volume.
 	secretVolumePrefix = "secret-"
+	// scratchVolumePrefix and the index in spec.scratch name a scratch
+	// directory's emptyDir.
+	scratchVolumePrefix = "scratch-"
 )
 
 func (r *renderer) podTemplate() corev1.PodTemplateSpec {
@@ -410,6 +413,9 @@ func (r *renderer) mounts() []corev1.VolumeMount {
 	for i, f := range r.s.SecretFiles {
 		m = append(m, corev1.VolumeMount{Name: secretVolume(i), MountPath: f.MountPath, ReadOnly: true})
 	}
+	for i, sc := range r.s.Scratch {
+		m = append(m, corev1.VolumeMount{Name: scratchVolumePrefix + strconv.Itoa(i), MountPath: sc.MountPath})
+	}
 	return m
 }
 
@@ -434,6 +440,17 @@ func (r *renderer) volumes() []corev1.Volume {
 			src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
 		}
 		v = append(v, corev1.Volume{Name: secretVolume(i), VolumeSource: corev1.VolumeSource{Secret: src}})
+	}
+	for i, sc := range r.s.Scratch {
+		src := &corev1.EmptyDirVolumeSource{}
+		if sc.Memory {
+			src.Medium = corev1.StorageMediumMemory
+		}
+		if sc.Size != "" {
+			q := resource.MustParse(sc.Size)
+			src.SizeLimit = &q
+		}
+		v = append(v, corev1.Volume{Name: scratchVolumePrefix + strconv.Itoa(i), VolumeSource: corev1.VolumeSource{EmptyDir: src}})
 	}
 	return v
 }
