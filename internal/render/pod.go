@@ -38,9 +38,6 @@ const (
 	// secretVolumePrefix and the index in spec.secretFiles name a Secret's
 	// volume.
 	secretVolumePrefix = "secret-"
-	// scratchVolumePrefix and the index in spec.scratch name a scratch
-	// directory's emptyDir.
-	scratchVolumePrefix = "scratch-"
 )
 
 func (r *renderer) podTemplate() corev1.PodTemplateSpec {
@@ -414,10 +411,14 @@ func (r *renderer) mounts() []corev1.VolumeMount {
 		m = append(m, corev1.VolumeMount{Name: secretVolume(i), MountPath: f.MountPath, ReadOnly: true})
 	}
 	for i, sc := range r.s.Scratch {
-		m = append(m, corev1.VolumeMount{Name: scratchVolumePrefix + strconv.Itoa(i), MountPath: sc.MountPath})
+		m = append(m, corev1.VolumeMount{Name: ScratchVolumePrefix + strconv.Itoa(i), MountPath: sc.MountPath})
 	}
 	return m
 }
+
+// ScratchVolumePrefix and the index in spec.scratch name a scratch
+// directory's emptyDir, which the kubelet's eviction message names.
+const ScratchVolumePrefix = "scratch-"
 
 // secretVolume names the volume of the i-th of spec.secretFiles.
 func secretVolume(i int) string { return secretVolumePrefix + strconv.Itoa(i) }
@@ -450,7 +451,7 @@ func (r *renderer) volumes() []corev1.Volume {
 			q := resource.MustParse(sc.Size)
 			src.SizeLimit = &q
 		}
-		v = append(v, corev1.Volume{Name: scratchVolumePrefix + strconv.Itoa(i), VolumeSource: corev1.VolumeSource{EmptyDir: src}})
+		v = append(v, corev1.Volume{Name: ScratchVolumePrefix + strconv.Itoa(i), VolumeSource: corev1.VolumeSource{EmptyDir: src}})
 	}
 	return v
 }
