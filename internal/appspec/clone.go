@@ -37,6 +37,7 @@ func (a *App) Clone() *App {
 			s.SecretFiles[i].Keys = slices.Clone(s.SecretFiles[i].Keys)
 		}
 	}
+	s.Scratch = slices.Clone(s.Scratch)
 	s.Ports = slices.Clone(s.Ports)
 	s.GPUModels = slices.Clone(s.GPUModels)
 	s.AvoidGPUModels = slices.Clone(s.AvoidGPUModels)

@@ -16,7 +16,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		Labels: map[string]string{"team": "x"}, Annotations: map[string]string{"a": "b"},
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
 		Command:   []string{"run"}, Args: []string{"-v"}, InitCommand: []string{"migrate"}, EnvFrom: []EnvFrom{{Secret: "s"}},
-		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Ports: []Port{{Name: "m", Port: 7070}},
+		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Scratch: []Scratch{{MountPath: "/tmp"}}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, Service: &Service{Type: "LoadBalancer", Annotations: map[string]string{"a": "b"}, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
 		SecurityContext: &SecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},

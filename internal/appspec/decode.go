@@ -445,14 +445,15 @@ var kubernetesWords = map[string]string{
 	"livenessprobe":             "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
 	"readinessprobe":            "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (and spec.startupTimeout for a slow start)",
 	"startupprobe":              "a startup probe is spec.startupTimeout here, e.g. 5m",
-	"volumes":                   "a volume is spec.pvc (one claim), spec.configFiles or spec.secretFiles (Secrets as files) here; README's \"What the spec does not say\" lists the rest",
-	"volumemounts":              "mounts are spec.pvc.mountPath, spec.configDir and spec.secretFiles[].mountPath here",
+	"volumes":                   "a volume is spec.pvc (one claim), spec.configFiles, spec.secretFiles (Secrets as files) or spec.scratch (emptyDir) here; README's \"What the spec does not say\" lists the rest",
+	"volumemounts":              "mounts are spec.pvc.mountPath, spec.configDir, spec.secretFiles[].mountPath and spec.scratch[].mountPath here",
 	"initcontainers":            "spec.initCommand runs a command before the app in each pod (its image, env and files); other init containers and sidecars: README's \"What the spec does not say\"",
 	"containers":                "the spec runs one container; init containers and sidecars: README's \"What the spec does not say\"",
 	"tolerations":               "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
 	"nodeselector":              "where pods run is spec.pool here (the webhook's policy keeps pools on their nodes)",
 	"affinity":                  "spreading is spec.antiAffinity (hosts) and spec.zoneSpread (zones) here, where pods run spec.pool",
 	"topologyspreadconstraints": "spreading over zones is spec.zoneSpread here (preferred or required), over hosts spec.antiAffinity",
+	"emptydir":                  "an emptyDir is spec.scratch here: [{mountPath: /tmp, size: 1Gi}], memory: true for a tmpfs",
 	"imagepullpolicy":           "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
 }
 

@@ -147,6 +147,10 @@ type Spec struct {
 	// SecretFiles mount Secrets read-only as files (certificates, keys,
 	// credentials files), one file per key.
 	SecretFiles []SecretFile `json:"secretFiles,omitempty"`
+	// Scratch are writable directories of the pod's own (emptyDir), empty
+	// when the pod starts: what an image writes beside a read-only root
+	// (/tmp, caches), and a larger /dev/shm.
+	Scratch []Scratch `json:"scratch,omitempty"`
 	// Ports are extra named container ports (metrics, admin); the Service
 	// exposes them too.
 	Ports []Port `json:"ports,omitempty"`
@@ -287,6 +291,17 @@ type SecretFile struct {
 	Secret    string   `json:"secret"`
 	MountPath string   `json:"mountPath"`
 	Keys      []string `json:"keys,omitempty"`
+}
+
+// Scratch is an emptyDir mounted read-write at MountPath. Size is its
+// sizeLimit, a byte quantity (the kubelet evicts a pod whose directory
+// outgrows it); Memory makes it a tmpfs (medium Memory), whose files count
+// against the container's memory limit, so it needs a Size within
+// spec.memory.
+type Scratch struct {
+	MountPath string `json:"mountPath"`
+	Size      string `json:"size,omitempty"`
+	Memory    bool   `json:"memory,omitempty"`
 }
 
 // PVC is a volume claimed for the app and mounted at MountPath. One claim is

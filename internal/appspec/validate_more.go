@@ -3,7 +3,6 @@ package appspec
 import (
 	"fmt"
 	"math"
-	"path"
 	"strings"
 	"time"
 
@@ -167,7 +166,7 @@ func (v *validator) escapeHatches(s *Spec) {
 	for i, name := range s.ImagePullSecrets {
 		v.objectName(fmt.Sprintf("spec.imagePullSecrets[%d]", i), name)
 	}
-	v.secretFiles(s)
+	v.mounts(s)
 	for i, arg := range s.InitCommand {
 		if i == 0 && strings.TrimSpace(arg) == "" {
 			v.add("spec.initCommand[0]", "is empty", "name the program to run, e.g. [/app/migrate, up]")
@@ -319,76 +318,4 @@ func (s *Spec) GraceWithinDrain() string {
 	}
 	return fmt.Sprintf("spec.terminationGracePeriod %s ends within the %ds drain before SIGTERM (the preStop sleep that lets traffic stop first): the kubelet sends SIGTERM only when it ends, about 2 s before SIGKILL; use at least %ds, or set spec.preStop to replace the drain",
 		s.TerminationGracePeriod, DrainSeconds, DrainSeconds+5)
-}
-
-// serviceAccountDir is where the kubelet mounts a pod's ServiceAccount
-// token.
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-// maxSecretFiles bounds spec.secretFiles: an app mounting more Secrets
-// than that is better described by a chart.
-const maxSecretFiles = 16
-
-// secretFiles checks each Secret mount: a name, keys, and a mount path
-// that no other mount of the app has and that is neither inside a
-// read-only mount nor holds one inside it (the kubelet cannot make a mount
-// point in a read-only volume, and two mounts at one path are refused).
-func (v *validator) secretFiles(s *Spec) {
-	if len(s.SecretFiles) > maxSecretFiles {
-		v.add("spec.secretFiles", fmt.Sprintf("has %d entries", len(s.SecretFiles)), fmt.Sprintf("mount at most %d Secrets (one Secret may hold many keys)", maxSecretFiles))
-		return
-	}
-	type mount struct {
-		field, path string
-		readOnly    bool
-	}
-	var others []mount
-	if len(s.ConfigFiles) > 0 && s.ConfigDir != "" {
-		others = append(others, mount{"spec.configDir", s.ConfigDir, true})
-	}
-	if s.PVC != nil && path.IsAbs(s.PVC.MountPath) {
-		others = append(others, mount{"spec.pvc.mountPath", s.PVC.MountPath, false})
-	}
-	for i, f := range s.SecretFiles {
-		field := fmt.Sprintf("spec.secretFiles[%d]", i)
-		v.objectName(field+".secret", f.Secret)
-		seen := map[string]bool{}
-		for j, k := range f.Keys {
-			switch {
-			case len(validation.IsConfigMapKey(k)) > 0:
-				v.add(fmt.Sprintf("%s.keys[%d]", field, j), fmt.Sprintf("%q is not a Secret key", k), "use the key as kubectl get secret -o yaml shows it")
-			case seen[k]:
-				v.add(fmt.Sprintf("%s.keys[%d]", field, j), fmt.Sprintf("%q is listed twice", k), "list each key once")
-			}
-			seen[k] = true
-		}
-		p := f.MountPath
-		switch {
-		case !path.IsAbs(p):
-			v.add(field+".mountPath", fmt.Sprintf("%q is not an absolute path", p), "use e.g. /etc/tls")
-			continue
-		case path.Clean(p) == "/":
-			v.add(field+".mountPath", "is the root of the container's file system", "mount it in a directory of its own, e.g. /etc/tls")
-			continue
-		case under(serviceAccountDir, p) || under(p, serviceAccountDir):
-			// The kubelet mounts the ServiceAccount's token there: not
-			// inside a read-only volume, nor over it (a review).
-			v.add(field+".mountPath", fmt.Sprintf("%s holds or is inside %s, where the kubelet mounts the pod's ServiceAccount token", p, serviceAccountDir), "mount it elsewhere, e.g. /etc/tls")
-			continue
-		case under(p, "/proc") || under(p, "/sys") || under(p, "/dev"):
-			v.add(field+".mountPath", fmt.Sprintf("%s is inside a file system the container runtime provides", p), "mount it elsewhere, e.g. /etc/tls")
-			continue
-		}
-		for _, m := range others {
-			switch {
-			case path.Clean(m.path) == path.Clean(p):
-				v.add(field+".mountPath", fmt.Sprintf("%s is also %s", p, m.field), "give each mount a directory of its own")
-			case m.readOnly && under(p, m.path):
-				v.add(field+".mountPath", fmt.Sprintf("%s is inside %s %s, which is read-only", p, m.field, m.path), "mount it beside it, e.g. /etc/tls")
-			case under(m.path, p):
-				v.add(field+".mountPath", fmt.Sprintf("%s %s is inside %s, which is read-only", m.field, m.path, p), "mount the Secret in a directory of its own, e.g. /etc/tls")
-			}
-		}
-		others = append(others, mount{field + ".mountPath", p, true})
-	}
 }

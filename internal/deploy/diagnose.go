@@ -21,6 +21,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // waitingReasons are container waiting states a person must act on.
@@ -96,6 +97,10 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		return Problem{}, false
 	}
 	p.Pod = pod.Name
+	if pod.Status.Phase == corev1.PodFailed && pod.Status.Reason == reasonEvicted {
+		// Not Pending: it never runs again (its ReplicaSet makes another).
+		return Problem{Pod: pod.Name, Reason: reasonEvicted, Detail: strings.TrimSuffix(strings.TrimSpace(pod.Status.Message), ".") + scratchHint(pod)}, true
+	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 			p.Reason, p.Detail = c.Reason, c.Message
@@ -537,4 +542,26 @@ func (s Status) String() string {
 		out += fmt.Sprintf(", %d pending termination", extra)
 	}
 	return out
+}
+
+// reasonEvicted is the reason the kubelet gives a pod it evicted.
+const reasonEvicted = "Evicted"
+
+// emptyDirOver finds the volume in the kubelet's eviction message of a
+// pod whose emptyDir outgrew its sizeLimit.
+var emptyDirOver = regexp.MustCompile(`Usage of EmptyDir volume "(` + render.ScratchVolumePrefix + `(\d+))" exceeds the limit`)
+
+// scratchHint names the spec.scratch entry whose directory outgrew its
+// size, from the kubelet's eviction message ("" for another eviction).
+func scratchHint(pod *corev1.Pod) string {
+	m := emptyDirOver.FindStringSubmatch(pod.Status.Message)
+	if m == nil || len(pod.Spec.Containers) == 0 {
+		return ""
+	}
+	for _, vm := range pod.Spec.Containers[0].VolumeMounts {
+		if vm.Name == m[1] {
+			return fmt.Sprintf("; it is spec.scratch[%s] (%s): raise its size, or have the app remove what it no longer needs there", m[2], vm.MountPath)
+		}
+	}
+	return ""
 }

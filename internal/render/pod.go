@@ -410,8 +410,15 @@ func (r *renderer) mounts() []corev1.VolumeMount {
 	for i, f := range r.s.SecretFiles {
 		m = append(m, corev1.VolumeMount{Name: secretVolume(i), MountPath: f.MountPath, ReadOnly: true})
 	}
+	for i, sc := range r.s.Scratch {
+		m = append(m, corev1.VolumeMount{Name: ScratchVolumePrefix + strconv.Itoa(i), MountPath: sc.MountPath})
+	}
 	return m
 }
+
+// ScratchVolumePrefix and the index in spec.scratch name a scratch
+// directory's emptyDir, which the kubelet's eviction message names.
+const ScratchVolumePrefix = "scratch-"
 
 // secretVolume names the volume of the i-th of spec.secretFiles.
 func secretVolume(i int) string { return secretVolumePrefix + strconv.Itoa(i) }
@@ -434,6 +441,17 @@ func (r *renderer) volumes() []corev1.Volume {
 			src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
 		}
 		v = append(v, corev1.Volume{Name: secretVolume(i), VolumeSource: corev1.VolumeSource{Secret: src}})
+	}
+	for i, sc := range r.s.Scratch {
+		src := &corev1.EmptyDirVolumeSource{}
+		if sc.Memory {
+			src.Medium = corev1.StorageMediumMemory
+		}
+		if sc.Size != "" {
+			q := resource.MustParse(sc.Size)
+			src.SizeLimit = &q
+		}
+		v = append(v, corev1.Volume{Name: ScratchVolumePrefix + strconv.Itoa(i), VolumeSource: corev1.VolumeSource{EmptyDir: src}})
 	}
 	return v
 }

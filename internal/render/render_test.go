@@ -34,6 +34,7 @@ var goldenCases = []struct {
 	{name: "zone-preferred", spec: "zone-preferred.zz.yaml"},
 	{name: "zone-required", spec: "zone-required.zz.yaml"},
 	{name: "zone-canary", spec: "zone-required.zz.yaml", canary: 1},
+	{name: "scratch", spec: "scratch.zz.yaml"},
 }
 
 func load(t *testing.T, file string) *appspec.App {

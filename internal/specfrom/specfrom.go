@@ -374,7 +374,8 @@ func (f *from) env(c corev1.Container) {
 }
 
 // volumes: Secret volumes become secretFiles, one claim pvc, one whole
-// ConfigMap configFiles at configDir (its files read from cms).
+// ConfigMap configFiles at configDir (its files read from cms), emptyDirs
+// scratch.
 func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*corev1.ConfigMap) {
 	s := &f.app.Spec
 	byName := map[string]corev1.Volume{}
@@ -399,10 +400,13 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*c
 			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
 		case v.ConfigMap != nil:
 			f.configFiles(v, m, cms[v.ConfigMap.Name])
+		case v.EmptyDir != nil:
+			f.scratch(v, m, c.VolumeMounts)
 		default:
 			f.lost("volume %s at %s has no field in the spec", v.Name, m.MountPath)
 		}
 	}
+	f.unmountedEmptyDirs(pod, c)
 }
 
 // configFiles: the files of a ConfigMap mounted whole (every key a file

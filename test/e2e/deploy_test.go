@@ -856,7 +856,10 @@ func TestDeployBesideOtherTools(t *testing.T) {
 }
 
 // TestDeploySpecFields: Secrets mounted as files are accepted by the
-// apiserver as rendered (a key the Secret lacks warned before the rollout);
+// apiserver as rendered (a key the Secret lacks warned before the rollout),
+// and so are scratch directories beside a read-only root (emptyDirs in the
+// app and init containers, one in memory at /dev/shm), a memory one larger
+// than spec.memory refused by the CLI before anything is applied;
 // an app deployed first with an hpa starts at hpa.min: the deploy waits for
 // 3 ready pods, not the apiserver's default 1; a LoadBalancer Service gets
 // its node ports, and a deploy back to ClusterIP drops them.
@@ -880,8 +883,20 @@ spec:
   secretFiles:
   - {secret: vault-tls, mountPath: /etc/tls}
   - {secret: vault-tls, mountPath: /etc/ca, keys: [ca.crt]}
+  securityContext: {runAsUser: 10001, readOnlyRootFilesystem: true}
+  scratch:
+  - {mountPath: /tmp, size: 1Gi}
+  - {mountPath: /dev/shm, memory: true, size: 32Mi}
 `)
-	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s")
+	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.scratch=[{mountPath: /tmp, size: 1Gi}, {mountPath: /dev/shm, memory: true, size: 128Mi}]", "--timeout", "30s")
+	want := "spec.scratch[1].size: 128Mi is more than spec.memory 64Mi, which a memory scratch directory's files count against; use a smaller size, raise spec.memory"
+	if err == nil || !strings.Contains(errOut, want) {
+		t.Errorf("deploy of a memory scratch above spec.memory: %v, want it refused with %q\n%s%s", err, want, out, errOut)
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "vault", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused spec was applied: %v", err)
+	}
+	out, errOut, err = zz(t, ns, "deploy", "-f", spec, "--timeout", "90s")
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
 	}
@@ -909,6 +924,7 @@ spec:
 	if tls == nil || tls.SecretName != "vault-tls" || len(tls.Items) != 0 || ca == nil || len(ca.Items) != 1 || ca.Items[0].Key != "ca.crt" {
 		t.Errorf("pod mounts %v, volumes %v; want vault-tls whole at /etc/tls and its ca.crt at /etc/ca", got, vols)
 	}
+	checkScratch(t, pods[0])
 
 	service := func(set string) *corev1.Service {
 		t.Helper()
@@ -944,6 +960,34 @@ spec:
 	if back.Spec.Type != corev1.ServiceTypeClusterIP || back.Spec.Ports[0].NodePort != 0 || back.Spec.HealthCheckNodePort != 0 || back.Spec.ClusterIP != lb.Spec.ClusterIP ||
 		back.Spec.Ports[0].Port != 8080 {
 		t.Errorf("service %+v: want the same ClusterIP Service on 8080 without node ports", back.Spec)
+	}
+}
+
+// checkScratch: the pod carries vault's spec.scratch as emptyDirs, sized,
+// /dev/shm in memory, mounted writable in the app and init containers.
+func checkScratch(t *testing.T, pod corev1.Pod) {
+	t.Helper()
+	dirs := map[string]*corev1.EmptyDirVolumeSource{}
+	for _, v := range pod.Spec.Volumes {
+		if v.EmptyDir != nil {
+			dirs[v.Name] = v.EmptyDir
+		}
+	}
+	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers[0]) {
+		at := map[string]*corev1.EmptyDirVolumeSource{}
+		for _, m := range c.VolumeMounts {
+			if d := dirs[m.Name]; d != nil && !m.ReadOnly {
+				at[m.MountPath] = d
+			}
+		}
+		tmp, shm := at["/tmp"], at["/dev/shm"]
+		if len(at) != 2 || tmp == nil || tmp.Medium != "" || tmp.SizeLimit.String() != "1Gi" ||
+			shm == nil || shm.Medium != corev1.StorageMediumMemory || shm.SizeLimit.String() != "32Mi" {
+			t.Errorf("container %s: emptyDirs %v; want /tmp (1Gi, disk) and /dev/shm (32Mi, Memory), writable", c.Name, at)
+		}
+	}
+	if sc := pod.Spec.Containers[0].SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("app container's security context %+v, want a read-only root", sc)
 	}
 }
 

@@ -1,0 +1,69 @@
+package appspec
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestScratch: spec.scratch's refusals, each the whole error (field, what
+// is wrong and the fix), and specs it takes; "" wants no error.
+func TestScratch(t *testing.T) {
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"tmp on disk", "scratch: [{mountPath: /tmp}]", ""},
+		{"sized, and /dev/shm in memory", "memory: 2Gi\n  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /dev/shm, memory: true, size: 1Gi}]", ""},
+		{"inside the claim, and holding a Secret and the token", "replicas: 1\n  pvc: {size: 1Gi, mountPath: /data}\n  secretFiles: [{secret: a, mountPath: /var/run/tls}]\n  scratch: [{mountPath: /data/tmp}, {mountPath: /var/run}]", ""},
+		{"config files inside it", "configFiles: {a: b}\n  configDir: /var/cache/conf\n  scratch: [{mountPath: /var/cache}]", ""},
+		{"relative path", "scratch: [{mountPath: tmp}]",
+			`zz.yaml: spec.scratch[0].mountPath: "tmp" is not an absolute path; use e.g. /tmp`},
+		{"path not clean", "scratch: [{mountPath: /tmp}, {mountPath: /var/cache/../run/}]",
+			`zz.yaml: spec.scratch[1].mountPath: "/var/cache/../run/" is not a clean path; write it as /var/run`},
+		{"root", "scratch: [{mountPath: /}]",
+			`zz.yaml: spec.scratch[0].mountPath: is the root of the container's file system; mount it in a directory of its own, e.g. /tmp`},
+		{"under /dev", "scratch: [{mountPath: /dev/cache}]",
+			`zz.yaml: spec.scratch[0].mountPath: /dev/cache is inside a file system the container runtime provides; mount it elsewhere, e.g. /tmp (/dev/shm is the one path under /dev a scratch directory may take)`},
+		{"inside the token", "scratch: [{mountPath: /var/run/secrets/kubernetes.io/serviceaccount/x}]",
+			`zz.yaml: spec.scratch[0].mountPath: /var/run/secrets/kubernetes.io/serviceaccount/x holds or is inside /var/run/secrets/kubernetes.io/serviceaccount, where the kubelet mounts the pod's ServiceAccount token; mount it elsewhere, e.g. /tmp`},
+		{"two at one path", "scratch: [{mountPath: /tmp}, {mountPath: /tmp, memory: true, size: 64Mi}]",
+			`zz.yaml: spec.scratch[1].mountPath: /tmp is also spec.scratch[0].mountPath; give each mount a directory of its own`},
+		{"at the claim's path", "replicas: 1\n  pvc: {size: 1Gi, mountPath: /data}\n  scratch: [{mountPath: /data}]",
+			`zz.yaml: spec.scratch[0].mountPath: /data is also spec.pvc.mountPath; give each mount a directory of its own`},
+		{"inside the config files", "configFiles: {a: b}\n  scratch: [{mountPath: /etc/zz/cache}]",
+			`zz.yaml: spec.scratch[0].mountPath: /etc/zz/cache is inside spec.configDir /etc/zz, which is read-only; mount it beside it, e.g. /tmp`},
+		{"inside a Secret", "secretFiles: [{secret: a, mountPath: /etc/tls}]\n  scratch: [{mountPath: /etc/tls/tmp}]",
+			`zz.yaml: spec.scratch[0].mountPath: /etc/tls/tmp is inside spec.secretFiles[0].mountPath /etc/tls, which is read-only; mount it beside it, e.g. /tmp`},
+		{"too many", "scratch: [" + strings.Repeat("{mountPath: /a},", 17) + "]",
+			`zz.yaml: spec.scratch: has 17 entries; mount at most 16 scratch directories (one may hold many)`},
+		{"size in bytes", "scratch: [{mountPath: /tmp, size: '512'}]",
+			`zz.yaml: spec.scratch[0].size: 512 is 512 bytes; write 512Mi for 512 mebibytes`},
+		{"size not a quantity", "scratch: [{mountPath: /tmp, size: 1GB}]",
+			`zz.yaml: spec.scratch[0].size: "1GB" is not a quantity; use e.g. 1Gi`},
+		{"size a number", "scratch: [{mountPath: /tmp, size: 1}]",
+			`zz.yaml: spec.scratch[0].size: expected string, got number`},
+		{"memory without a size", "memory: 1Gi\n  scratch: [{mountPath: /dev/shm, memory: true}]",
+			`zz.yaml: spec.scratch[0].size: missing: a memory scratch directory's files count against spec.memory; set size, e.g. 256Mi (a quarter of spec.memory 1Gi)`},
+		{"memory above spec.memory", "memory: 1Gi\n  scratch: [{mountPath: /dev/shm, memory: true, size: 2Gi}]",
+			`zz.yaml: spec.scratch[0].size: 2Gi is more than spec.memory 1Gi, which a memory scratch directory's files count against; use a smaller size, raise spec.memory, or leave memory out for a directory on the node's disk`},
+		{"memory ones together above spec.memory", "memory: 1Gi\n  scratch: [{mountPath: /dev/shm, memory: true, size: 768Mi}, {mountPath: /tmp, memory: true, size: 512Mi}]",
+			`zz.yaml: spec.scratch: the memory scratch directories hold up to 1280Mi, more than spec.memory 1Gi, which their files count against; use smaller sizes or raise spec.memory`},
+		{"unknown key", "scratch: [{mountPath: /tmp, medium: Memory}]",
+			`zz.yaml: spec.scratch[0].medium: unknown field; known fields here: mountPath, size, memory`},
+		{"emptyDir, as Kubernetes names it", "emptyDir: {sizeLimit: 1Gi}",
+			`zz.yaml: spec.emptyDir: unknown field; an emptyDir is spec.scratch here: [{mountPath: /tmp, size: 1Gi}], memory: true for a tmpfs`},
+		{"sizeLimit, as Kubernetes names it", "scratch: [{mountPath: /tmp, sizeLimit: 1Gi}]",
+			`zz.yaml: spec.scratch[0].sizeLimit: unknown field`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tc.spec+"\n"))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("taken, want %s", tc.want)
+			case tc.want != "" && !strings.HasPrefix(err.Error(), tc.want):
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package specfrom
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// TestScratchRoundTrip: what kubectl zz renders for spec.scratch comes
+// back as the same spec.scratch, with nothing said about an emptyDir.
+func TestScratchRoundTrip(t *testing.T) {
+	app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  memory: 1Gi\n  initCommand: [migrate]\n"+
+		"  scratch: [{mountPath: /tmp}, {mountPath: /var/cache/nginx, size: 2Gi}, {mountPath: /dev/shm, size: 256Mi, memory: true}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *appsv1.Deployment
+	for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
+		if dep, ok := o.(*appsv1.Deployment); ok {
+			d = dep
+		}
+	}
+	got, notes := Spec("shop", Live{Deployment: d})
+	if !reflect.DeepEqual(got.Spec.Scratch, app.Spec.Scratch) {
+		t.Errorf("scratch %+v, want %+v", got.Spec.Scratch, app.Spec.Scratch)
+	}
+	for _, n := range notes {
+		if strings.Contains(n, "emptyDir") {
+			t.Errorf("note %q", n)
+		}
+	}
+}
+
+// TestScratchFrom: a Deployment's emptyDirs that fit spec.scratch are
+// carried; each one that does not is said, once.
+func TestScratchFrom(t *testing.T) {
+	size := func(s string) *resource.Quantity { q := resource.MustParse(s); return &q }
+	empty := func(name string, medium corev1.StorageMedium, limit *resource.Quantity) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium, SizeLimit: limit}}}
+	}
+	tests := []struct {
+		name    string
+		volumes []corev1.Volume
+		mounts  []corev1.VolumeMount // the app container's
+		sidecar []corev1.VolumeMount // a second container's
+		want    []appspec.Scratch
+		note    string // a note that must be said; "" for none about an emptyDir
+	}{
+		{name: "disk, no limit", volumes: []corev1.Volume{empty("tmp", "", nil)},
+			mounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}}, want: []appspec.Scratch{{MountPath: "/tmp"}}},
+		{name: "disk with a limit, and memory with one", volumes: []corev1.Volume{empty("cache", "", size("2Gi")), empty("shm", corev1.StorageMediumMemory, size("128Mi"))},
+			mounts: []corev1.VolumeMount{{Name: "cache", MountPath: "/var/cache"}, {Name: "shm", MountPath: "/dev/shm"}},
+			want:   []appspec.Scratch{{MountPath: "/var/cache", Size: "2Gi"}, {MountPath: "/dev/shm", Size: "128Mi", Memory: true}}},
+		{name: "memory without a limit", volumes: []corev1.Volume{empty("shm", corev1.StorageMediumMemory, nil)},
+			mounts: []corev1.VolumeMount{{Name: "shm", MountPath: "/dev/shm"}}, want: []appspec.Scratch{{MountPath: "/dev/shm", Size: "256Mi", Memory: true}},
+			note: "volume shm: memory emptyDir at /dev/shm without a sizeLimit; spec.scratch's memory ones need a size, here spec.memory's 256Mi (its files count against it): set a smaller one"},
+		{name: "subPath", volumes: []corev1.Volume{empty("run", "", nil)},
+			mounts: []corev1.VolumeMount{{Name: "run", MountPath: "/var/run/nginx.pid", SubPath: "nginx.pid"}},
+			note:   "volume run: emptyDir mounted by subPath at /var/run/nginx.pid; spec.scratch mounts a directory of its own whole"},
+		{name: "read-only", volumes: []corev1.Volume{empty("shared", "", nil)},
+			mounts: []corev1.VolumeMount{{Name: "shared", MountPath: "/shared", ReadOnly: true}},
+			note:   "volume shared: emptyDir mounted read-only at /shared; spec.scratch is writable"},
+		{name: "hugepages", volumes: []corev1.Volume{empty("huge", corev1.StorageMediumHugePages, nil)},
+			mounts: []corev1.VolumeMount{{Name: "huge", MountPath: "/hugepages"}},
+			note:   "volume huge: emptyDir of medium HugePages at /hugepages; spec.scratch is on the node's disk, or in memory (memory: true)"},
+		{name: "one at two paths", volumes: []corev1.Volume{empty("tmp", "", nil)},
+			mounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}, {Name: "tmp", MountPath: "/var/tmp"}},
+			want:   []appspec.Scratch{{MountPath: "/tmp"}, {MountPath: "/var/tmp"}},
+			note:   "volume tmp: one emptyDir at /tmp and /var/tmp, which share their files; spec.scratch gives each path a directory of its own"},
+		{name: "only in a sidecar", volumes: []corev1.Volume{empty("logs", "", nil)},
+			sidecar: []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}},
+			note:    "volume logs: emptyDir not mounted in container web (another container's); spec.scratch mounts in the app container and initCommand's"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := web()
+			pod := &l.Deployment.Spec.Template.Spec
+			pod.Volumes = tt.volumes
+			pod.Containers[0].VolumeMounts = tt.mounts
+			if tt.sidecar != nil {
+				pod.Containers = append(pod.Containers, corev1.Container{Name: "shipper", Image: "shipper:1", VolumeMounts: tt.sidecar})
+			}
+			app, notes := Spec("web", l)
+			if !reflect.DeepEqual(app.Spec.Scratch, tt.want) {
+				t.Errorf("scratch %+v, want %+v", app.Spec.Scratch, tt.want)
+			}
+			var said []string
+			for _, n := range notes {
+				if strings.Contains(n, "emptyDir") {
+					said = append(said, n)
+				}
+			}
+			switch {
+			case tt.note == "" && len(said) > 0:
+				t.Errorf("notes %q, want none", said)
+			case tt.note != "" && (len(said) != 1 || said[0] != tt.note):
+				t.Errorf("notes %q, want one: %q", said, tt.note)
+			}
+			if tt.want != nil && tt.sidecar == nil {
+				// What is carried deploys (TestSpec loads the whole spec).
+				app.Default()
+				if errs := app.Validate("zz.yaml"); len(errs) > 0 {
+					t.Errorf("the spec does not validate: %v", errs)
+				}
+			}
+		})
+	}
+}
