@@ -65,6 +65,7 @@ type LogsOptions struct {
 	Tail             int64
 	Timestamps       string // "", or a timestamps* format
 	timestampsBare   bool   // --timestamps was given without a value
+	Timezone         string // --timezone: "" prints each --timestamps form as before the flag
 	ContainerStates  []string
 	Include          []string
 	Exclude          []string
@@ -132,6 +133,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	fl.StringVar(&o.SinceTime, "since-time", "", "Only lines after this time (RFC3339, e.g. 2026-12-05T08:00:00Z) from the containers running at start; not with --since")
 	fl.Int64Var(&o.Tail, "tail", -1, "Lines of each container running at start to show first; -1 for all")
 	fl.VarPF(timestampsFlag{&o.Timestamps, &o.timestampsBare}, "timestamps", "", "Print each line's timestamp: --timestamps (=default, or =true: the kubelet's, UTC) or --timestamps=short (stern's MM-DD hh:mm:ss, local time); the value goes after =, never after a space").NoOptDefVal = timestampsBare
+	fl.StringVar(&o.Timezone, "timezone", "", "Print --timestamps in this zone: an IANA name (Asia/Shanghai), Local or UTC; unset, default is the kubelet's UTC stamp and short the local time")
 	fl.StringSliceVar(&o.ContainerStates, "container-state", nil, "Of the containers found at start, only those in these states (running, waiting, terminated, all; comma-separated or repeated; default all): their next runs are streamed either way (stern's)")
 	fl.StringArrayVarP(&o.Include, "include", "i", nil, "Only lines matching this regex (repeatable: any of them)")
 	fl.StringArrayVarP(&o.Exclude, "exclude", "e", nil, "Leave out lines matching this regex (repeatable)")
@@ -154,6 +156,7 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "raw", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("timestamps", cobra.FixedCompletions([]string{timestampsDefault, timestampsShort}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("timezone", cobra.FixedCompletions(timezones, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("container-state", cobra.FixedCompletions(logs.ContainerStates, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
 	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(o.configFlags))
@@ -351,7 +354,9 @@ func (o *LogsOptions) selector() (logs.Selector, error) {
 
 func (o *LogsOptions) format() (logs.Format, error) {
 	f := logs.Format{Output: o.Output}
-	o.timestamps(&f)
+	if err := o.timestamps(&f); err != nil {
+		return f, err
+	}
 	switch o.Output {
 	case logs.OutputText, logs.OutputRaw, logs.OutputJSON:
 	default:

@@ -3,7 +3,12 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	// Named zones of --timezone load on a machine without tzdata (a
+	// distroless image, Windows without Go installed): the tz database is
+	// built into the binary (about 450 KB) and used when the system has none.
+	_ "time/tzdata"
 
 	"github.com/zzcloud/zz/internal/logs"
 )
@@ -74,10 +79,48 @@ func (o *LogsOptions) timestampsValueAsApp(args []string) error {
 	return nil
 }
 
-// timestamps sets --timestamps in a line format.
-func (o *LogsOptions) timestamps(f *logs.Format) {
+// timestamps sets --timestamps and --timezone in a line format. Without
+// --timezone each form prints what it printed before the flag: default the
+// kubelet's stamp as sent (UTC, the same text as kubectl logs --timestamps),
+// short the local time. With it, both print in that zone, default in
+// stern's layout (nine fraction digits and the offset).
+func (o *LogsOptions) timestamps(f *logs.Format) error {
 	f.Timestamps = o.Timestamps != ""
-	if o.Timestamps == timestampsShort {
-		f.TimeLayout, f.Location = logs.TimeShort, time.Local
+	if o.Timezone != "" && !f.Timestamps {
+		return fmt.Errorf("--timezone %s sets the zone of the timestamps, which only --timestamps prints: add --timestamps (or --timestamps=short)", o.Timezone)
 	}
+	loc, err := timezone(o.Timezone)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.Timestamps == timestampsShort:
+		f.TimeLayout, f.Location = logs.TimeShort, loc
+	case f.Timestamps && o.Timezone != "":
+		f.TimeLayout, f.Location = logs.TimeDefault, loc
+	}
+	return nil
+}
+
+// timezones are what completion offers for --timezone: the two words and
+// the zones of the regions zz's users run in; any IANA name is taken.
+var timezones = []string{"Local", "UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore", "Asia/Tokyo",
+	"Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles"}
+
+// timezone loads --timezone: "" and Local are this machine's zone, UTC is
+// UTC (either word in any case), anything else an IANA name, looked up in
+// the system's tz database and then in the one built in (time/tzdata).
+func timezone(name string) (*time.Location, error) {
+	switch {
+	case name == "" || strings.EqualFold(name, "Local"):
+		return time.Local, nil
+	case strings.EqualFold(name, "UTC"):
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone %q: %w; give an IANA zone name such as Asia/Shanghai or Europe/Berlin (case matters), Local (this machine's zone) or UTC",
+			name, err)
+	}
+	return loc, nil
 }

@@ -339,6 +339,64 @@ func TestLogsTimestampsAndStates(t *testing.T) {
 	}
 }
 
+// TestLogsTimezone: --timezone NAME puts both --timestamps forms in that
+// zone (default in stern's layout); unset, each form prints as before the
+// flag (default the kubelet's stamp, short the local time). A name the tz
+// database lacks, or --timezone without --timestamps, is refused before any
+// request, saying what to give; completion offers Local, UTC and common
+// zones.
+func TestLogsTimezone(t *testing.T) {
+	ts := time.Date(2026, 11, 23, 10, 0, 0, 500_000_000, time.UTC)
+	stamp := []byte("2026-11-23T10:00:00.5Z")
+	for _, tt := range []struct {
+		args    []string
+		want    string // the line's timestamp column
+		wantErr string
+	}{
+		{args: []string{"--timestamps"}, want: "2026-11-23T10:00:00.5Z"},
+		{args: []string{"--timestamps=short"}, want: ts.In(time.Local).Format("01-02 15:04:05")},
+		{args: []string{"--timestamps", "--timezone", "UTC"}, want: "2026-11-23T10:00:00.500000000Z"},
+		{args: []string{"--timestamps", "--timezone", "utc"}, want: "2026-11-23T10:00:00.500000000Z"},
+		{args: []string{"--timestamps", "--timezone", "Asia/Shanghai"}, want: "2026-11-23T18:00:00.500000000+08:00"},
+		{args: []string{"--timestamps=short", "--timezone", "Asia/Shanghai"}, want: "11-23 18:00:00"},
+		{args: []string{"--timestamps=short", "--timezone", "America/New_York"}, want: "11-23 05:00:00"},
+		{args: []string{"--timestamps", "--timezone", "Local"}, want: ts.In(time.Local).Format(logs.TimeDefault)},
+		{args: []string{"--timestamps", "--timezone", "Mars/Olympus"}, wantErr: `--timezone "Mars/Olympus": unknown time zone Mars/Olympus; give an IANA zone name such as Asia/Shanghai or Europe/Berlin (case matters), Local (this machine's zone) or UTC`},
+		{args: []string{"--timestamps", "--timezone", "asia/shanghai"}, wantErr: "unknown time zone asia/shanghai; give an IANA zone name"},
+		{args: []string{"--timezone", "UTC"}, wantErr: "--timezone UTC sets the zone of the timestamps, which only --timestamps prints: add --timestamps (or --timestamps=short)"},
+	} {
+		o := &LogsOptions{configFlags: genericclioptions.NewConfigFlags(true), IOStreams: genericiooptions.NewTestIOStreamsDiscard()}
+		if err := newCmdLogs(o).Flags().Parse(append(tt.args, "shop")); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		o.App = "shop"
+		err := o.Validate()
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: %v, want %q", tt.args, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		f := o.cfg.Format
+		line, err := f.Append(nil, f.NewSource("", logs.Target{Pod: "p", Container: "c"}), ts, stamp, []byte("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "p/c " + tt.want + " hi\n"; string(line) != want {
+			t.Errorf("%v: %q, want %q", tt.args, line, want)
+		}
+	}
+
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	out, _, err := zz("__complete", "logs", "--timezone", "")
+	if err != nil || !strings.HasPrefix(out, "Local\nUTC\nAsia/Shanghai\n") || !strings.HasSuffix(out, ":4\n") {
+		t.Errorf("--timezone completion: %v, %q; want Local, UTC, then zones, no files", err, out)
+	}
+}
+
 // TestLogsTimestampsSpaceValue: --timestamps takes its value after "=" only
 // (a bare --timestamps is the default format), so in "--timestamps short"
 // pflag reads "short" as an app name: a second one ("at most one app name"),

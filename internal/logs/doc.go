@@ -6,9 +6,15 @@
 //
 //   - target.go: a pure filter, Selector.Targets, from a pod to the containers
 //     whose logs to stream (table-tested);
-//   - follow.go: a thin loop per cluster and namespace: a pod informer whose
-//     events start streams for containers that appear or restart and stop the
-//     streams of pods that go away, under a cap on concurrent streams;
+//   - a thin loop per cluster and namespace: a pod informer whose events
+//     start streams for containers that appear or restart and stop the
+//     streams of pods that go away, under a cap on concurrent streams.
+//     follow.go holds Run, the manager and what it tells the user (the
+//     pods it waits for, a container filter that left nothing); watch.go
+//     the initial lists and the informers (listed once or watched, their
+//     errors, the slim pods they cache); reconcile.go what a pod event does
+//     to its streams (start, restart, stop after a grace, a pod's problem
+//     said once);
 //   - stream.go: the consumer of one CRI-timestamped log stream (tested with
 //     readers). Every request asks for timestamps, so a broken stream is
 //     reopened with sinceTime at the last line seen, and the overlap is dropped:

@@ -53,6 +53,11 @@ const jsonTime = "2006-01-02T15:04:05.000000000Z07:00"
 // second, in the local time.
 const TimeShort = "01-02 15:04:05"
 
+// TimeDefault is stern's --timestamps=default in a zone (--timezone): the
+// kubelet's RFC 3339 with all nine fraction digits and the zone's offset.
+// Without a zone zz prints the kubelet's stamp as sent instead.
+const TimeDefault = jsonTime
+
 // Format filters and formats lines. It is built once from the Config and used
 // by every stream concurrently; it holds no mutable state.
 type Format struct {

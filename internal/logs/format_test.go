@@ -28,6 +28,8 @@ func TestFormatAppend(t *testing.T) {
 		{"text with cluster and namespace", Format{Output: OutputText, ShowCluster: true, ShowNamespace: true}, "east/ns/shop-1/app GET /x error\n"},
 		{"text with timestamps", Format{Output: OutputText, Timestamps: true}, "shop-1/app 2026-11-23T10:00:00.5Z GET /x error\n"},
 		{"text with short timestamps (stern's), in the zone given", Format{Output: OutputText, Timestamps: true, TimeLayout: TimeShort, Location: time.FixedZone("CET", 3600)}, "shop-1/app 11-23 11:00:00 GET /x error\n"},
+		{"text with default timestamps in a zone (--timezone)", Format{Output: OutputText, Timestamps: true, TimeLayout: TimeDefault, Location: time.FixedZone("CST", 8*3600)}, "shop-1/app 2026-11-23T18:00:00.500000000+08:00 GET /x error\n"},
+		{"text with default timestamps in UTC", Format{Output: OutputText, Timestamps: true, TimeLayout: TimeDefault, Location: time.UTC}, "shop-1/app 2026-11-23T10:00:00.500000000Z GET /x error\n"},
 		{"short timestamps need --timestamps", Format{Output: OutputText, TimeLayout: TimeShort}, "shop-1/app GET /x error\n"},
 		{"raw", Format{Output: OutputRaw}, "GET /x error\n"},
 		{"raw with timestamps", Format{Output: OutputRaw, Timestamps: true}, "2026-11-23T10:00:00.5Z GET /x error\n"},

@@ -22,13 +22,19 @@ import (
 // which were not asked for (--tail, --since), whatever their stamps: first
 // names the first line written, and the replay's lines before it are dropped,
 // not counted. After it, every line was asked for, unless the first request
-// had a time bound (Bounded: --since, --since-time): then From is the first
-// line's stamp, as lines after it stamped before it may have been left out.
+// had a bound inside a second (Bounded: --since, see midSecondBound): then
+// From is the first line's stamp, as lines after it stamped before it may
+// have been left out by the bound, which the client does not know to the
+// nanosecond. So a line stamped after the bound but before the first line
+// written, following it in the file (stdout and stderr skew, microseconds),
+// and not yet written when the stream breaks in that first second, is
+// dropped by the reopened stream: it cannot be told from a line the bound
+// left out.
 type Cursor struct {
 	Last    time.Time // the latest stamp written
 	From    time.Time
 	Count   int
-	Bounded bool   // the first request asked from a time (--since)
+	Bounded bool   // the first request's time bound may fall inside a second (--since)
 	first   lineID // set only while Last is in the stream's first second
 }
 

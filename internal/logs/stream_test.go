@@ -10,6 +10,10 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
@@ -162,6 +166,10 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 		stamp func(i int) time.Duration // line i's stamp after t0
 		n     int                       // lines in the log; 30 if 0
 		start int
+		// since, when set, is the first request's time bound (after t0):
+		// the first stream holds the lines stamped from it on, and the
+		// cursor is Bounded as logOptions makes it for such a request.
+		since *corev1.PodLogOptions
 	}{
 		{name: "in order, three lines a stamp", stamp: inOrder},
 		{name: "out of order within a second", stamp: func(i int) time.Duration {
@@ -189,6 +197,27 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 			}
 			return d
 		}},
+		// A whole-second bound (--since-time) leaves out no line of the
+		// first line's second: a line after the first one stamped before
+		// it was asked for, and is not lost at a break before it (the
+		// cursor counted from the first line's stamp, as under --since).
+		{name: "--since-time, a line after the first stamped before it", n: 5, since: &corev1.PodLogOptions{SinceTime: &metav1.Time{Time: t0.Add(time.Second)}},
+			stamp: func(i int) time.Duration {
+				return []time.Duration{500 * ms, 1600 * ms, 1500 * ms, 1700 * ms, 2100 * ms}[i]
+			}},
+		{name: "--since-time, out of order within a second", since: &corev1.PodLogOptions{SinceTime: &metav1.Time{Time: t0.Add(time.Second)}}, stamp: func(i int) time.Duration {
+			d := time.Duration(i)*100*ms + 10*ms
+			if i%3 == 2 && d%time.Second >= 150*ms {
+				d -= 150 * ms
+			}
+			return d
+		}},
+		// --since inside a second: the lines it leaves out may follow the
+		// first line written (the 0.26 here), and are not taken for lines
+		// written.
+		{name: "--since inside a second, out of order", since: &corev1.PodLogOptions{SinceSeconds: ptr.To[int64](1)}, stamp: func(i int) time.Duration {
+			return []time.Duration{100 * ms, 310 * ms, 260 * ms, 410 * ms, 360 * ms, 700 * ms, 1200 * ms, 1100 * ms, 1300 * ms}[i]
+		}, n: 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var lines []string
@@ -197,10 +226,25 @@ func TestResumeNoLossNoDuplicate(t *testing.T) {
 				lines = append(lines, fmt.Sprintf("line %d", i))
 				stamps = append(stamps, t0.Add(tc.stamp(i)))
 			}
-			full := kubeletLog(lines[tc.start:], stamps[tc.start:], time.Time{})
-			want := lines[tc.start:]
+			var bound time.Time // the first request's, to the nanosecond
+			switch {
+			case tc.since == nil:
+			case tc.since.SinceTime != nil:
+				bound = tc.since.SinceTime.Time
+			default:
+				bound = t0.Add(300 * ms) // the kubelet's clock minus --since
+			}
+			var firstLines []string
+			var firstStamps []time.Time
+			for i := tc.start; i < len(lines); i++ {
+				if !stamps[i].Before(bound) {
+					firstLines, firstStamps = append(firstLines, lines[i]), append(firstStamps, stamps[i])
+				}
+			}
+			full := kubeletLog(firstLines, firstStamps, time.Time{})
+			want := firstLines
 			for cut := 0; cut <= len(full); cut++ {
-				var cur Cursor
+				cur := Cursor{Bounded: tc.since != nil && midSecondBound(tc.since)}
 				first, err := collect(t, io.MultiReader(strings.NewReader(full[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)), &cur)
 				if err == nil {
 					t.Fatalf("cut %d: no error from a broken stream", cut)

@@ -180,9 +180,19 @@ func (m *manager) logOptions(s *stream, cur *Cursor, initial bool) *corev1.PodLo
 		} else if !m.cfg.SinceTime.IsZero() {
 			opts.SinceTime = &metav1.Time{Time: m.cfg.SinceTime}
 		}
-		cur.Bounded = opts.SinceSeconds != nil || opts.SinceTime != nil
+		cur.Bounded = midSecondBound(opts)
 	}
 	return opts
+}
+
+// midSecondBound says whether a first request's time bound may fall inside
+// a second, leaving out lines of the second its first line is in (see
+// Cursor.Bounded): --since, which the kubelet turns into its own clock
+// minus so many seconds, to the nanosecond. --since-time travels as a
+// whole second (metav1.Time), so it leaves out no line of a second it
+// keeps a line of, and the count from that second's start stays exact.
+func midSecondBound(opts *corev1.PodLogOptions) bool {
+	return opts.SinceSeconds != nil
 }
 
 // acquire takes a stream slot, saying once when the cap holds streams back.

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/gpushare"
+)
+
+// cardsOnlyRefusal is what gpu/bind says of a pod asking for zz.io/gpu
+// without zz.io/gpu-mem (extender cardsUnfiltered); kube-scheduler hands it
+// on to the user.
+var cardsOnlyRefusal = fmt.Sprintf("without gpu/filter, and no card is chosen for it; recreate it with %s", contract.ResourceGPUMem)
+
+// TestCardsOnlyRefusedAtBind: a pod asking for zz.io/gpu cards without
+// zz.io/gpu-mem, where neither the webhook (the namespace lacks its
+// zz.io/injection label) nor the admission policies (not installed) refuse
+// it, is placed by kube-scheduler on zz.io/gpu slots alone and sent to
+// gpu/bind, which refuses it: it stays Pending, unbound and with no card
+// choice, the bind's reason reaches the user on the pod's FailedScheduling
+// event and PodScheduled condition, and a proper GPU pod created after it
+// still gets its cards. Unit TestNoCardResource covers the bind's answer;
+// this covers what the real kube-scheduler does with it.
+func TestCardsOnlyRefusedAtBind(t *testing.T) {
+	ctx := t.Context()
+	if on, err := policiesEnforced(ctx); err != nil || on {
+		t.Fatalf("the admission policies are installed (%v, %v): they would refuse the pod at creation, so its bind could not be tested", on, err)
+	}
+	z := startZZScheduler(t)
+	ns := cluster.Namespace(t, nil) // no zz.io/injection label: the webhook does not serve it
+	before := sumMiB(z.allocatedMetric(t))
+
+	cardsOnly := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "cards-only", Namespace: ns},
+		Spec: corev1.PodSpec{
+			SchedulerName:                 contract.SchedulerName,
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "cuda", Image: "registry.local/cuda:12",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("1")}}}},
+		},
+	}
+	createPods(t, []*corev1.Pod{cardsOnly})
+
+	// kube-scheduler reports a failed bind as a SchedulerError: on the event
+	// and on the PodScheduled condition, with the extender's text.
+	cluster.WaitFor(t, 60*time.Second, "the bind's refusal on the pod's FailedScheduling event", func(ctx context.Context) (bool, string, error) {
+		evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=cards-only,reason=FailedScheduling"})
+		if err != nil || len(evs.Items) == 0 {
+			return false, "no event yet", err
+		}
+		for _, ev := range evs.Items {
+			if strings.Contains(ev.Message, cardsOnlyRefusal) {
+				t.Logf("FailedScheduling: %s", ev.Message)
+				return true, "", nil
+			}
+		}
+		return false, evs.Items[0].Message, nil
+	})
+	cluster.WaitFor(t, 30*time.Second, "the bind's refusal on the pod's PodScheduled condition", func(ctx context.Context) (bool, string, error) {
+		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, cardsOnly.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled {
+				ok := c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonSchedulerError && strings.Contains(c.Message, cardsOnlyRefusal)
+				return ok, fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message), nil
+			}
+		}
+		return false, "no PodScheduled condition", nil
+	})
+
+	// A proper GPU pod created after it gets its cards: the refusal holds
+	// up neither the queue nor the ledger.
+	good := newGPUPod(ns, "proper", "4Gi")
+	createPods(t, []*corev1.Pod{good})
+	running := cluster.RunningPods(t, ns, "app=gpu", 1, 60*time.Second)
+	if a, err := gpushare.PodAssignment(&running[0]); err != nil || len(a.UUIDs) != 1 {
+		t.Errorf("the proper GPU pod runs without its card choice: %+v, %v", a, err)
+	}
+	if got, want := sumMiB(z.allocatedMetric(t)), before+4096; got != want {
+		t.Errorf("the extender holds %d MiB, want %d (the proper pod's 4096 MiB, nothing for the refused one)", got, want)
+	}
+
+	// By now kube-scheduler has tried the refused pod again at least once
+	// (its first back-off is 1 s): still unbound, with no card choice, so no
+	// kubelet calls the device plugin's Allocate for it.
+	time.Sleep(2 * time.Second)
+	p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, cardsOnly.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.NodeName != "" || p.Status.Phase != corev1.PodPending {
+		t.Errorf("the pod asking for zz.io/gpu without zz.io/gpu-mem was bound to %q (phase %s); gpu/bind must refuse it", p.Spec.NodeName, p.Status.Phase)
+	}
+	for k := range gpushare.ClearAssignment() {
+		if v, ok := p.Annotations[k]; ok {
+			t.Errorf("the refused pod carries %s=%q; no card may be chosen for it", k, v)
+		}
+	}
+}
+
+func sumMiB(perCard map[string]int64) int64 {
+	var sum int64
+	for _, v := range perCard {
+		sum += v
+	}
+	return sum
+}
