@@ -120,7 +120,7 @@ func (j *partJudge) askCreated(ctx context.Context, c kubernetes.Interface, live
 	}
 	updated, uerr := j.k.update(ctx, c, j.ns, put, true)
 	if uerr != nil {
-		return nil, fmt.Errorf("%v; and a dry-run update in place of the live one, which the quota does not charge: %w", err, uerr)
+		return nil, fmt.Errorf("%v; a dry-run update in place of the live one, which the quota does not charge, failed too: %w", err, uerr)
 	}
 	return updated, nil
 }
