@@ -306,6 +306,28 @@ func TestResultOutput(t *testing.T) {
 	}
 }
 
+// TestResultOutputSharesTheJudge: with -o, the command on a target keeps
+// its verdicts in the judge its read back uses (one per target), so an
+// unchanged deploy's dry runs are not asked again for -o
+// (deploy.TestStatusAfterUnchangedAsksNoDryRunAgain counts them); without
+// -o nothing is read back and no judge is kept.
+func TestResultOutputSharesTheJudge(t *testing.T) {
+	a, b := target{name: "a", namespace: "ns-a"}, target{name: "b", namespace: "ns-b"}
+	for _, tc := range []struct {
+		format string
+		kept   bool
+	}{{"json", true}, {"name", true}, {"", false}} {
+		f := rolloutFlags{result: resultOutput{format: tc.format}}
+		if err := f.result.validate(); err != nil {
+			t.Fatal(err)
+		}
+		ja, jb := f.options(a, io.Discard, false).Judge, f.options(b, io.Discard, false).Judge
+		if kept := ja != nil; kept != tc.kept || ja != f.result.judge(a) || (kept && (jb == nil || jb == ja)) {
+			t.Errorf("-o %q: judges a %p (read back with %p), b %p; want kept %v, one a target", tc.format, ja, f.result.judge(a), jb, tc.kept)
+		}
+	}
+}
+
 // TestExitCode: a command that diffs exits 2 on any error, a flag's too,
 // since its 1 means "differs"; others exit 1.
 func TestExitCode(t *testing.T) {

@@ -82,6 +82,27 @@ type resultOutput struct {
 
 	mu    sync.Mutex
 	items map[string]*unstructured.Unstructured // by target name
+	// judges keep, by target name, the verdicts of the command's own
+	// check that the app runs its latest revision, which the read back
+	// reuses: each object's dry runs asked once a command.
+	judges map[string]*deploy.DriftJudge
+}
+
+// judge is the DriftJudge that the command on t keeps its verdicts in and
+// done reads the app back with; nil without -o (nothing is read back).
+func (r *resultOutput) judge(t target) *deploy.DriftJudge {
+	if r.print == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.judges == nil {
+		r.judges = map[string]*deploy.DriftJudge{}
+	}
+	if r.judges[t.name] == nil {
+		r.judges[t.name] = deploy.NewDriftJudge()
+	}
+	return r.judges[t.name]
 }
 
 // validate builds the printer; no I/O.
@@ -110,7 +131,7 @@ func (r *resultOutput) done(ctx context.Context, out io.Writer, t target, severa
 		_, err := fmt.Fprintln(out, line)
 		return err
 	}
-	st, err := deploy.AppStatusOf(ctx, t.client, t.namespace, app)
+	st, err := deploy.AppStatusWith(ctx, t.client, r.judge(t), t.namespace, app)
 	if err != nil {
 		return fmt.Errorf("done (%s), but reading the app back for -o failed: %w", line, err)
 	}
@@ -154,5 +175,6 @@ func (f *rolloutFlags) options(t target, progress io.Writer, live bool) deploy.O
 	return deploy.Options{
 		Namespace: t.namespace, Timeout: f.Timeout, HistoryLimit: f.HistoryLimit, NoWait: f.noWait(),
 		Progress: progress, Live: live, Width: termWidth(progress),
+		Judge: f.result.judge(t),
 	}
 }

@@ -182,7 +182,7 @@ func runsAlready(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig,
 	if same, err := sameObjects(edited, latest.objects); err != nil || !same {
 		return false, err
 	}
-	return runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, false), nil
+	return runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, false, cfg.Judge), nil
 }
 
 // applyRevision applies rev (a change of app's stable Deployment: scale,

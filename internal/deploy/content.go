@@ -352,48 +352,54 @@ func notAllocated(s *fieldpath.Set) *fieldpath.Set {
 // sides and a server-side apply under kubectl zz's name is not (see
 // sameApplied). That costs one dry-run apply per such object of a deploy
 // of an unchanged spec. What cannot be read or judged counts as not held
-// (logged at V(2): the deploy then applies).
-func wholeHeld(ctx context.Context, c kubernetes.Interface, ns string, objs []render.Object) bool {
+// (logged at V(2): the deploy then applies). Each live object that held
+// is passed to held.
+func wholeHeld(ctx context.Context, c kubernetes.Interface, ns string, objs []render.Object, held func(k kindOps, live runtime.Object)) bool {
 	log := klog.FromContext(ctx).WithValues("namespace", ns)
 	for _, o := range objs {
 		k, ok := kindOf(o.GetObjectKind().GroupVersionKind().Kind)
 		if !ok || k.whole == nil {
 			continue
 		}
-		held, err := partHeld(ctx, c, k, ns, o)
+		live, err := partHeld(ctx, c, k, ns, o)
 		if err != nil {
 			log.V(2).Info("not judged unchanged: the live object could not be judged", "kind", k.kind, "name", o.GetName(), "err", err)
 		}
-		if !held {
+		if live == nil {
 			return false
 		}
+		held(k, live)
 	}
 	return true
 }
 
-// partHeld is wholeHeld for one object o of kind k; an error says why it
-// could not be judged (not held then).
-func partHeld(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, o render.Object) (bool, error) {
+// partHeld is wholeHeld for one object o of kind k: the live object when
+// it held, nil when not; an error says why it could not be judged (not
+// held then).
+func partHeld(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, o render.Object) (runtime.Object, error) {
 	live, err := k.get(ctx, c, ns, o.GetName())
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	j, err := newPartJudge(k, ns, o)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	d, err := j.drift(ctx, c, live)
 	switch {
 	case err != nil:
-		return false, err
+		return nil, err
 	case j.unjudged != nil:
-		return false, j.unjudged
+		return nil, j.unjudged
 	case d.found():
-		return false, nil
+		return nil, nil
 	}
 	applied, err := j.dryApply(ctx, c)
 	if err != nil {
-		return false, fmt.Errorf("dry-run apply: %w", err)
+		return nil, fmt.Errorf("dry-run apply: %w", err)
 	}
-	return j.r.sameApplied(k.whole.path, applied, live)
+	if same, err := j.r.sameApplied(k.whole.path, applied, live); !same || err != nil {
+		return nil, err
+	}
+	return live, nil
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -62,6 +63,11 @@ type Options struct {
 	NoWait bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Judge, when set, keeps the verdicts of the check that the app runs
+	// its latest revision (each object whose whole part held), so a status
+	// read with it after the command (AppStatusWith: kubectl zz deploy -o)
+	// asks no dry run the command asked already.
+	Judge *DriftJudge
 }
 
 func (o *Options) now() time.Time {
@@ -270,7 +276,7 @@ func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history
 	// A deploy that waits re-applies a latest revision not yet ready, to
 	// follow its rollout; one that does not (--wait=false) would only record
 	// the same objects again, so a pipeline re-run mid-rollout changes nothing.
-	if !runsLatest(ctx, c, cfg.Namespace, cfg.App.Name, latest, cfg.NoWait) {
+	if !runsLatest(ctx, c, cfg.Namespace, cfg.App.Name, latest, cfg.NoWait, cfg.Judge) {
 		return nil, nil
 	}
 	return latest, nil
@@ -331,13 +337,15 @@ func sameObjects(a, b []render.Object) (bool, error) {
 // judge counts as not held), so status is read without its DriftJudge
 // (LiveUnjudged): with it, a deploy of an unchanged spec asked every dry
 // run twice.
-func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool) bool {
+// The objects that held are kept in j (nil keeps none) as judged against
+// latest's record, so a status read with j after asks no dry run again.
+func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool, j *DriftJudge) bool {
 	st, err := appStatus(ctx, c, LiveUnjudged(c), ns, app)
 	if err != nil {
 		return false
 	}
 	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil &&
-		wholeHeld(ctx, c, ns, latest.objects)
+		wholeHeld(ctx, c, ns, latest.objects, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
 }
 
 // settleTimeout bounds settling a completed rollout (a few reads and
@@ -480,7 +488,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if good := readable(history); len(good) > 0 {
 		latest := good[len(good)-1]
 		if same, err := sameObjects(withRevision(stableOnly(target.objects), latest.Number), latest.objects); err == nil && same &&
-			runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, cfg.NoWait) {
+			runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, cfg.NoWait, cfg.Judge) {
 			return &Result{Revision: latest.Number, Unchanged: true}, nil
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -25,8 +27,9 @@ type partJudge struct {
 	// asked (nil before).
 	created *fieldpath.Set
 	// unjudged is why the orphans could not be judged at the last drift
-	// (the dry-run create failed: a quota, a webhook that refuses dry
-	// runs); nil when they were or there were none. They are then left
+	// (the dry runs failed: a webhook that refuses them, a quota that
+	// refuses the create and a right missing for the update); nil when
+	// they were or there were none. They are then left
 	// alone. A refusal (lasting) is not asked again; a timeout or a webhook
 	// down is, at the next drift.
 	unjudged error
@@ -66,9 +69,10 @@ func (j *partJudge) drift(ctx context.Context, c kubernetes.Interface, live runt
 // them: write externalIPs, then send the entries without that write's).
 // What a create would hold is asked of the apiserver, a server-side dry-run
 // create of want under a generated name (so it never collides), through
-// defaulting and admission as a real one; only when there is such a field
-// (a Deployment's pod template always has defaulted ones), and once per
-// judge.
+// defaulting and admission as a real one (or, where a ResourceQuota at its
+// count refuses it, a dry-run update: askCreated); only when there is such
+// a field (a Deployment's pod template always has defaulted ones), and once
+// per judge.
 func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live runtime.Object) (*fieldpath.Set, error) {
 	path := j.k.whole.path
 	cand, err := j.r.unowned(path, live)
@@ -79,7 +83,7 @@ func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live ru
 		return nil, j.unjudged
 	}
 	if j.created == nil {
-		created, err := j.k.dryCreate(ctx, c, j.ns, forDryCreate(j.want))
+		created, err := j.askCreated(ctx, c, live)
 		if err != nil {
 			return nil, fmt.Errorf("ask the apiserver what a create of %s %s holds (a dry run): %w", j.k.kind, nameOf(j.want), err)
 		}
@@ -90,6 +94,63 @@ func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live ru
 		j.created = set
 	}
 	return cand.Difference(j.created), nil
+}
+
+// askCreated is what the apiserver would store for a create of want: a
+// dry-run create, or, where a ResourceQuota at its object count refuses
+// that (the create counts one object more: a namespace's one LoadBalancer
+// Service, its count/deployments.apps), a dry-run update of want in place
+// of live. Quota admission charges an update only the usage it adds, and
+// an object count none (the generic evaluator handles creates alone; a
+// Service of the same type adds no Service, LoadBalancer or node port),
+// and the update is defaulted as the create is; the Service REST puts
+// live's cluster IPs and node ports back (patchAllocatedValues), which
+// unowned leaves out anyway. The create stays the first question: an
+// admission that mutates creates alone (a MutatingAdmissionPolicy on
+// CREATE) is asked only by it, and the update needs one more right
+// (update) and meets a conflict when live moved.
+func (j *partJudge) askCreated(ctx context.Context, c kubernetes.Interface, live runtime.Object) (runtime.Object, error) {
+	created, err := j.k.dryCreate(ctx, c, j.ns, forDryCreate(j.want))
+	if err == nil || !quotaRefused(err) {
+		return created, err
+	}
+	put, perr := forDryUpdate(j.want, live)
+	if perr != nil {
+		return nil, err
+	}
+	updated, uerr := j.k.update(ctx, c, j.ns, put, true)
+	if uerr != nil {
+		return nil, fmt.Errorf("%v; a dry-run update in place of the live one, which the quota does not charge, failed too: %w", err, uerr)
+	}
+	return updated, nil
+}
+
+// quotaRefused says whether err is a ResourceQuota admission's refusal:
+// a Forbidden whose message says the quota is exceeded (the admission
+// sets no reason or cause of its own to tell it by).
+func quotaRefused(err error) bool {
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota")
+}
+
+// forDryUpdate is forDryCreate's copy of want under live's name, uid and
+// resourceVersion, to dry-run update in place of live: the uid and
+// resourceVersion make it a question about this object (a PDB allows no
+// update without a resourceVersion; a conflict is asked again later).
+func forDryUpdate(want, live runtime.Object) (runtime.Object, error) {
+	l, err := meta.Accessor(live)
+	if err != nil {
+		return nil, err
+	}
+	obj := forDryCreate(want)
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	m.SetGenerateName("")
+	m.SetName(l.GetName())
+	m.SetUID(l.GetUID())
+	m.SetResourceVersion(l.GetResourceVersion())
+	return obj, nil
 }
 
 // unowned is what live holds in its part at path (relative to it) that no

@@ -81,25 +81,72 @@ func TestOrphanedFieldIsTakenBack(t *testing.T) {
 	}
 }
 
-// TestOrphansUnjudgedIsAWarning: when the dry-run create that says what
-// the apiserver defaults is refused (a quota, a webhook), the fields no
-// entry owns are left alone and the deploy says so in a warning.
-func TestOrphansUnjudgedIsAWarning(t *testing.T) {
-	c, app := startedApp(t, onDryRun("create", "services", func(runtime.Object) (runtime.Object, error) {
-		return nil, apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("exceeded quota"))
-	}))
-	ctx := t.Context()
-	updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
-	updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
-	var progress strings.Builder
-	o := opts()
-	o.Progress = &progress
-	res, err := Run(ctx, c, &Config{Options: o, App: app})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Unchanged || !strings.Contains(progress.String(), "warning: service shop: fields of its spec no field manager owns were not judged") {
-		t.Errorf("unchanged %v; progress:\n%s", res.Unchanged, progress.String())
+// TestOrphansAtQuota: a namespace at its ResourceQuota's object count
+// refuses the dry-run create (one object more); the judge then asks a
+// dry-run update in place of the live Service (quota admission charges an
+// update only what it adds), so the tenant's orphaned externalIPs are
+// judged by content and taken back. Where that is refused too, or where
+// the create is refused by anything but a quota (a webhook refusing dry
+// runs: no update is asked then), the fields are left and the deploy says
+// so in a warning. The deploy judges twice (the unchanged check, then the
+// take-back), each with one dry run a judge.
+func TestOrphansAtQuota(t *testing.T) {
+	quota := apierrors.NewForbidden(corev1.Resource("services"), "", errors.New("exceeded quota: lb, requested: services.loadbalancers=1, used: services.loadbalancers=1, limited: services.loadbalancers=1"))
+	webhook := apierrors.NewForbidden(corev1.Resource("services"), "", errors.New(`admission webhook "audit.example.com" denied the request: no dry runs`))
+	for _, tc := range []struct {
+		name           string
+		create, update error
+		wantNote       string
+		wantDryUpdates int
+		wantTakenBack  bool
+	}{
+		{name: "quota refuses the create: the update judges", create: quota,
+			wantNote: "service shop: removed from its spec what was written by a writer whose managed-fields entry is gone", wantDryUpdates: 2, wantTakenBack: true},
+		{name: "quota refuses the create, a webhook the update", create: quota, update: webhook,
+			wantNote: "a dry-run update in place of the live one, which the quota does not charge, failed too: services is forbidden: admission webhook", wantDryUpdates: 2},
+		{name: "a webhook refuses the create: no update is asked", create: webhook,
+			wantNote: "warning: service shop: fields of its spec no field manager owns were not judged", wantDryUpdates: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sent []*corev1.Service
+			c, app := startedApp(t, onDryRun("create", "services", func(runtime.Object) (runtime.Object, error) {
+				return nil, tc.create
+			}), onDryRun("update", "services", func(obj runtime.Object) (runtime.Object, error) {
+				sent = append(sent, obj.(*corev1.Service))
+				if tc.update != nil {
+					return nil, tc.update
+				}
+				return withDefaults(obj), nil
+			}))
+			updateService(t, c, "tenant", func(svc *corev1.Service) { svc.Spec.ExternalIPs = []string{"203.0.113.7"} })
+			live := updateService(t, c, "tenant", func(svc *corev1.Service) { withoutEntriesOf("tenant")(svc) })
+			var progress strings.Builder
+			o := opts()
+			o.Progress = &progress
+			res, err := Run(t.Context(), c, &Config{Options: o, App: app})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Unchanged || !strings.Contains(progress.String(), tc.wantNote) {
+				t.Errorf("unchanged %v; progress lacks %q:\n%s", res.Unchanged, tc.wantNote, progress.String())
+			}
+			if len(sent) != tc.wantDryUpdates {
+				t.Errorf("%d dry-run updates of the Service asked, want %d", len(sent), tc.wantDryUpdates)
+			}
+			if len(sent) > 0 {
+				if s := sent[0]; s.Name != "shop" || s.UID != live.UID || s.ResourceVersion != live.ResourceVersion || len(s.Spec.ExternalIPs) != 0 {
+					t.Errorf("the dry-run update is not the rendered Service in place of the live one: name %q uid %q rv %q externalIPs %v (live uid %q rv %q)",
+						s.Name, s.UID, s.ResourceVersion, s.Spec.ExternalIPs, live.UID, live.ResourceVersion)
+				}
+			}
+			svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gone := len(svc.Spec.ExternalIPs) == 0; gone != tc.wantTakenBack {
+				t.Errorf("externalIPs after the deploy: %v, want taken back %v", svc.Spec.ExternalIPs, tc.wantTakenBack)
+			}
+		})
 	}
 }
 

@@ -50,6 +50,9 @@ type Revision struct {
 
 	objects []render.Object
 	promote []render.Object // the app as it runs once the canary is promoted
+	// ref is the record as status lists it (the Secret's name and
+	// resourceVersion): what a verdict judged against it is kept under.
+	ref recordRef
 	// spec is the app spec the stable objects were rendered from, as the
 	// user gave it (files merged, flags applied, no defaults filled), and
 	// promoteSpec, on canary revisions, the canary's: what kubectl zz
@@ -418,6 +421,7 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
 		applyID: s.Annotations[contract.AnnotationApplyID],
+		ref:     recordRef{name: s.Name, rv: s.ResourceVersion, number: n},
 		names:   splitNames(s.Annotations[contract.AnnotationObjects]),
 	}, nil
 }

@@ -128,6 +128,16 @@ func AppStatusOf(ctx context.Context, c kubernetes.Interface, ns, app string) (*
 	return appStatus(ctx, c, Live(c), ns, app)
 }
 
+// AppStatusWith is AppStatusOf judged with j, which a command kept its
+// verdicts in (Options.Judge): what it judged already is not asked again.
+// A nil j is a new one.
+func AppStatusWith(ctx context.Context, c kubernetes.Interface, j *DriftJudge, ns, app string) (*AppStatus, error) {
+	if j == nil {
+		j = NewDriftJudge()
+	}
+	return appStatus(ctx, c, live{c, j}, ns, app)
+}
+
 // appStatus is AppStatusOf read with r.
 func appStatus(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) (*AppStatus, error) {
 	all, err := Statuses(ctx, c, r, ns, app)

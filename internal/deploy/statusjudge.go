@@ -110,8 +110,7 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 	if j == nil || !w.byContent || ref.name == "" {
 		return nameVerdict(w.k, m, "")
 	}
-	key := m.GetNamespace() + "/" + w.k.kind + "/" + m.GetName()
-	recKey := ref.name + "@" + ref.rv
+	key, recKey := objectKey(w.k, m), ref.key()
 	on, err := judgedOn(w.obj)
 	if err != nil {
 		return nameVerdict(w.k, m, err.Error())
@@ -131,6 +130,39 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 	j.mu.Unlock()
 	return v
 }
+
+// held keeps the verdict "no drift" on live (of kind k), whose whole part
+// a command found held against ref's record (wholeHeld, the same
+// judgement by content: strays, orphans, then the dry-run apply), so a
+// status read with j after it (kubectl zz deploy -o) asks no dry run of
+// it again. Kept as judge keeps a verdict: while what judgedOn reads of
+// the object and the record's resourceVersion stay the same. Nothing for a
+// nil judge.
+func (j *DriftJudge) held(k kindOps, live runtime.Object, ref recordRef) {
+	if j == nil || ref.name == "" {
+		return
+	}
+	m, err := meta.Accessor(live)
+	if err != nil {
+		return
+	}
+	on, err := judgedOn(live)
+	if err != nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.objects[objectKey(k, m)] = judgedObject{on: on, record: ref.key()}
+}
+
+// objectKey is what a verdict on m, of kind k, is kept under.
+func objectKey(k kindOps, m metav1.Object) string {
+	return m.GetNamespace() + "/" + k.kind + "/" + m.GetName()
+}
+
+// key is what a verdict judged against r is kept with: the record as it
+// was (a record rewritten is judged against again).
+func (r recordRef) key() string { return r.name + "@" + r.rv }
 
 // judgedOn is what a verdict on obj reads of it: the object less its status
 // and resourceVersion, and less the managed-fields entries of status alone
@@ -206,7 +238,7 @@ func (j *DriftJudge) forget(latest map[string]recordRef, wholes []wholeLive) {
 	objects, records := map[string]bool{}, map[string]bool{}
 	for _, w := range wholes {
 		if m, err := meta.Accessor(w.obj); err == nil {
-			objects[m.GetNamespace()+"/"+w.k.kind+"/"+m.GetName()] = true
+			objects[objectKey(w.k, m)] = true
 			records[m.GetNamespace()+"/"+latest[w.key].name] = true
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 )
 
@@ -396,6 +397,80 @@ func TestUnchangedDeployAsksEachDryRunOnce(t *testing.T) {
 	}
 	if n["deployments"] != 1 || n["services"] != 1 {
 		t.Errorf("dry-run applies of an unchanged deploy: %v; want one a kind", n)
+	}
+}
+
+// TestStatusAfterUnchangedAsksNoDryRunAgain: kubectl zz deploy -o (and
+// rollback -o) of what runs reads the app back with status's DriftJudge
+// after the command's own unchanged check; with the command's verdicts
+// kept in that judge (Options.Judge, AppStatusWith), each object's dry
+// runs are asked once in all, and the record is not read again. Without
+// them (a judge of its own, as before) status asked them all again.
+func TestStatusAfterUnchangedAsksNoDryRunAgain(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		run  func(ctx context.Context, c *fake.Clientset, app *appspec.App, o Options) (*Result, error)
+		// shared: the command's judge is the one status reads with.
+		shared bool
+		want   int // dry-run applies of each kind asked (creates: at most)
+	}{
+		{name: "deploy of the same spec", shared: true, want: 1, run: func(ctx context.Context, c *fake.Clientset, app *appspec.App, o Options) (*Result, error) {
+			return Run(ctx, c, &Config{Options: o, App: app})
+		}},
+		{name: "rollback to the revision that runs", shared: true, want: 1, run: func(ctx context.Context, c *fake.Clientset, app *appspec.App, o Options) (*Result, error) {
+			return Rollback(ctx, c, &RollbackConfig{Options: o, App: app.Name, ToRevision: 1})
+		}},
+		{name: "deploy, then status with a judge of its own", shared: false, want: 2, run: func(ctx context.Context, c *fake.Clientset, app *appspec.App, o Options) (*Result, error) {
+			return Run(ctx, c, &Config{Options: o, App: app})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, app := startedApp(t)
+			c.ClearActions()
+			o := opts()
+			o.Judge = NewDriftJudge()
+			res, err := tt.run(t.Context(), c, app, o)
+			if err != nil || !res.Unchanged {
+				t.Fatalf("%s: %+v, %v; want unchanged", tt.name, res, err)
+			}
+			before := len(c.Actions())
+			j := o.Judge
+			if !tt.shared {
+				j = nil
+			}
+			st, err := AppStatusWith(t.Context(), c, j, ns, app.Name)
+			if err != nil || len(st.Drift) != 0 || st.DriftByName != "" {
+				t.Fatalf("status after it: %+v, %v; want no drift, judged by content", st, err)
+			}
+			n := map[string]int{}
+			for i, a := range c.Actions() {
+				switch a := a.(type) {
+				case clienttesting.GetActionImpl:
+					if i >= before && a.GetResource().Resource == "secrets" {
+						n["status's get of the record"]++
+					}
+				case clienttesting.PatchActionImpl:
+					if len(a.PatchOptions.DryRun) > 0 {
+						n["apply "+a.GetResource().Resource]++
+					}
+				case clienttesting.CreateActionImpl:
+					if len(a.CreateOptions.DryRun) > 0 {
+						n["create "+a.GetResource().Resource]++
+					}
+				}
+			}
+			if tt.shared && n["status's get of the record"] != 0 {
+				t.Errorf("status read the record again after the command judged against it: %v", n)
+			}
+			if n["apply deployments"] == 0 || n["apply services"] == 0 {
+				t.Fatalf("dry runs %v: the unchanged check asked none", n)
+			}
+			for req, got := range n {
+				if exact := strings.HasPrefix(req, "apply "); got > tt.want || exact && got != tt.want {
+					t.Errorf("dry-run %s asked %d times by the command and status after it, want %d (all: %v)", req, got, tt.want, n)
+				}
+			}
+		})
 	}
 }
 

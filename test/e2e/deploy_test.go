@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -637,6 +638,70 @@ func orphanedInTwoUpdates(t *testing.T, ns string, dev identity, file string) {
 	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") || strings.Contains(out, "judged by field manager name") {
 		t.Errorf("status after the deploy took the orphaned externalIPs back: %v\n%s", err, out)
 	}
+}
+
+// TestOrphanJudgedAtQuota: in a namespace at its ResourceQuota's object
+// counts (its one LoadBalancer Service, its one Deployment: the app's own),
+// the dry-run create that judges fields no managed-fields entry owns is
+// refused as one object more; the judge asks a dry-run update in place of
+// the live object instead, which the quota does not charge. So a tenant's
+// externalIPs orphaned in two updates are still judged by content: status
+// says drifted, naming them, with no note that it judged by name (the
+// Deployment's pod template, whose defaults are always asked about, too),
+// and the next deploy takes them back (orphanedInTwoUpdates).
+func TestOrphanJudgedAtQuota(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	ctx := t.Context()
+	file := specFile(t, `apiVersion: zz.io/v1
+kind: App
+name: shop
+spec:
+  type: web
+  image: registry.local/shop:1.0
+  replicas: 1
+  cpu: 100m
+  memory: 64Mi
+  port: 8080
+  service: {type: LoadBalancer}
+`)
+	if out, errOut, err := zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil {
+		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "full"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
+			corev1.ResourceServicesLoadBalancers: resource.MustParse("1"),
+			corev1.ResourceServices:              resource.MustParse("1"),
+			"count/deployments.apps":             resource.MustParse("1"),
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The quota controller counts the app's own first; until then the
+	// quota admits nothing it has not counted.
+	cluster.WaitFor(t, 30*time.Second, "the quota counts the app's Service and Deployment", func(ctx context.Context) (bool, string, error) {
+		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "full", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		used := q.Status.Used
+		return used.Name(corev1.ResourceServicesLoadBalancers, resource.DecimalSI).Value() == 1 && used.Name("count/deployments.apps", resource.DecimalSI).Value() == 1,
+			fmt.Sprint(used), nil
+	})
+	// The namespace is at its counts: a dry-run create of the app's
+	// Service is refused (what the judge asked before).
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	another := &corev1.Service{ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"}, Spec: corev1.ServiceSpec{Type: svc.Spec.Type, Selector: svc.Spec.Selector, Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, another, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
+		t.Fatalf("a dry-run create of a Service at the quota: %v, want refused by the quota", err)
+	}
+	if out, _, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") || strings.Contains(out, "judged by field manager name") {
+		t.Errorf("status at the quota, before any write: %v\n%s", err, out)
+	}
+	orphanedInTwoUpdates(t, ns, editTenant(t, ns), file)
 }
 
 // statusShowsDrift checks that kubectl zz status shop says the app drifted
