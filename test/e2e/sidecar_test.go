@@ -43,7 +43,7 @@ spec:
   - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432], ports: [{name: db-proxy, port: 5432}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
 `)
-	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars[0].name=app", "--timeout", "30s")
+	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
 	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
 	if err == nil || !strings.Contains(errOut, want) {
 		t.Errorf("deploy of a sidecar named app: %v, want it refused with %q\n%s%s", err, want, out, errOut)
@@ -113,10 +113,21 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 			t.Errorf("sidecar %s asks for GPU memory", c.Name)
 		}
 	}
-	if len(in[0].VolumeMounts) != 0 {
-		t.Errorf("db-proxy mounts %v, want none of the app's (it lists none)", in[0].VolumeMounts)
+	// The apiserver mounts the pod's ServiceAccount token in every
+	// container, sidecars too: not one of the app's mounts.
+	own := func(c corev1.Container) []string {
+		var out []string
+		for _, m := range c.VolumeMounts {
+			if !strings.HasPrefix(m.Name, "kube-api-access-") {
+				out = append(out, m.MountPath)
+			}
+		}
+		return out
 	}
-	if m := in[1].VolumeMounts; len(m) != 1 || m[0].MountPath != "/var/log/orders" {
+	if m := own(in[0]); len(m) != 0 {
+		t.Errorf("db-proxy mounts %v, want none of the app's (it lists none)", m)
+	}
+	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
 		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
 	}
 	if q := in[1].Resources.Requests[corev1.ResourceMemory]; q.String() != "32Mi" {
