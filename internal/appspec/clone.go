@@ -38,6 +38,14 @@ func (a *App) Clone() *App {
 		}
 	}
 	s.Scratch = slices.Clone(s.Scratch)
+	if s.Sidecars != nil {
+		s.Sidecars = slices.Clone(s.Sidecars)
+		for i := range s.Sidecars {
+			sc := &s.Sidecars[i]
+			sc.Command, sc.Args, sc.Ports, sc.Mounts = slices.Clone(sc.Command), slices.Clone(sc.Args), slices.Clone(sc.Ports), slices.Clone(sc.Mounts)
+			sc.Env = maps.Clone(sc.Env)
+		}
+	}
 	s.Ports = slices.Clone(s.Ports)
 	s.GPUModels = slices.Clone(s.GPUModels)
 	s.AvoidGPUModels = slices.Clone(s.AvoidGPUModels)

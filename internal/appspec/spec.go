@@ -151,6 +151,10 @@ type Spec struct {
 	// when the pod starts: what an image writes beside a read-only root
 	// (/tmp, caches), and a larger /dev/shm.
 	Scratch []Scratch `json:"scratch,omitempty"`
+	// Sidecars run beside the app in each pod as Kubernetes native
+	// sidecars: they start before initCommand and the app, stay up for the
+	// pod's life and stop after the app (a database proxy, a log shipper).
+	Sidecars []Sidecar `json:"sidecars,omitempty"`
 	// Ports are extra named container ports (metrics, admin); the Service
 	// exposes them too.
 	Ports []Port `json:"ports,omitempty"`
@@ -304,6 +308,33 @@ type Scratch struct {
 	Memory    bool   `json:"memory,omitempty"`
 }
 
+// Sidecar is a container of the app's own beside the app container. It
+// gets none of the app's env, files or GPU: only its own env, and the app's
+// mounts it lists in Mounts (by their mount paths), at the same paths.
+type Sidecar struct {
+	Name    string            `json:"name"`
+	Image   string            `json:"image"`
+	Command []string          `json:"command,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// CPU and Memory are its requests and limits (equal, as the app's).
+	CPU    string `json:"cpu,omitempty"`
+	Memory string `json:"memory,omitempty"`
+	// Ports are the container ports it listens on, named; not on the
+	// Service (the app's Service serves the app).
+	Ports []Port `json:"ports,omitempty"`
+	// Mounts are mount paths of the app's (spec.scratch, spec.secretFiles,
+	// spec.configDir, spec.pvc) that the sidecar shares.
+	Mounts []string `json:"mounts,omitempty"`
+}
+
+// A sidecar's CPU and memory when the spec leaves them out: a proxy or a
+// log shipper's size.
+const (
+	DefaultSidecarCPU    = "100m"
+	DefaultSidecarMemory = "128Mi"
+)
+
 // PVC is a volume claimed for the app and mounted at MountPath. One claim is
 // shared by every pod: more than one pod needs AccessModeMany.
 type PVC struct {
@@ -367,9 +398,23 @@ func (a *App) Default() {
 		one := int32(1)
 		s.GPUs = &one
 	}
-	for i := range s.Ports {
-		if s.Ports[i].Protocol == "" {
-			s.Ports[i].Protocol = "TCP"
+	defaultProtocols(s.Ports)
+	for i := range s.Sidecars {
+		sc := &s.Sidecars[i]
+		if sc.CPU == "" {
+			sc.CPU = DefaultSidecarCPU
+		}
+		if sc.Memory == "" {
+			sc.Memory = DefaultSidecarMemory
+		}
+		defaultProtocols(sc.Ports)
+	}
+}
+
+func defaultProtocols(ports []Port) {
+	for i := range ports {
+		if ports[i].Protocol == "" {
+			ports[i].Protocol = "TCP"
 		}
 	}
 }

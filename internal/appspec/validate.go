@@ -36,14 +36,14 @@ func (a *App) Validate(file string) Errors {
 	v.name(a.Name)
 	s := &a.Spec
 	v.typ(s.Type)
-	v.image(s.Image, s.Version)
+	v.image("spec.image", s.Image, s.Version, "registry.local/shop:1.4.2")
 	if s.Image != "" || s.Version != "" { // without an image, its missing tag is no second problem
 		v.labelValue("spec.version", s.Version, "set spec.version or give --version 1.4.2, or tag spec.image (shop:1.4.2)")
 	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		v.add("spec.replicas", fmt.Sprintf("%d is negative", *s.Replicas), "use 0 or more")
 	}
-	v.cpu(s.CPU)
+	v.cpu("spec.cpu", s.CPU)
 	v.bytes("spec.memory", s.Memory, "use e.g. 512Mi or 2Gi", "memory")
 	if s.GPUMem != "" {
 		v.gpuMem(s.GPUMem)
@@ -67,6 +67,7 @@ func (a *App) Validate(file string) Errors {
 	v.hpa(s.HPA)
 	v.pvc(s)
 	v.escapeHatches(s)
+	v.sidecars(s)
 	return v.errs
 }
 
@@ -127,14 +128,15 @@ func typeList() string {
 	return strings.Join(names, ", ")
 }
 
-func (v *validator) image(image, version string) {
+// image checks the image of field; example is a good one for the fix.
+func (v *validator) image(field, image, version, example string) {
 	switch {
 	case image == "":
-		v.add("spec.image", "missing", "set the image to run, e.g. registry.local/shop:1.4.2")
+		v.add(field, "missing", "set the image to run, e.g. "+example)
 	case strings.ContainsAny(image, " \t\n") || strings.HasPrefix(image, ":") || strings.HasSuffix(image, ":"):
-		v.add("spec.image", fmt.Sprintf("%q is not an image reference", image), "use repository[:tag], e.g. registry.local/shop:1.4.2")
+		v.add(field, fmt.Sprintf("%q is not an image reference", image), "use repository[:tag], e.g. "+example)
 	default:
-		v.imageParts(image, version)
+		v.imageParts(field, image, version, example)
 	}
 }
 
@@ -145,7 +147,7 @@ var tagFormat = regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`)
 // InvalidImageName on every node, after the rollout has begun: an
 // app-developer audit), naming the part that is wrong. A bad tag that is
 // also the version is said once, by the version's check.
-func (v *validator) imageParts(image, version string) {
+func (v *validator) imageParts(field, image, version, example string) {
 	_, err := reference.ParseNormalizedNamed(image)
 	if err == nil {
 		return
@@ -155,7 +157,7 @@ func (v *validator) imageParts(image, version string) {
 	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
 		name, tag = name[:i], name[i+1:]
 	}
-	fix := "use repository[:tag][@sha256:digest], e.g. registry.local/shop:1.4.2"
+	fix := "use repository[:tag][@sha256:digest], e.g. " + example
 	var bad []string
 	if ref, err := reference.ParseNormalizedNamed(name); err != nil {
 		bad = append(bad, fmt.Sprintf("the repository %q is not valid: %v", name, strings.TrimPrefix(err.Error(), "invalid reference format: ")))
@@ -179,9 +181,9 @@ func (v *validator) imageParts(image, version string) {
 	}
 	switch {
 	case len(bad) > 0:
-		v.add("spec.image", fmt.Sprintf("%q: %s", image, strings.Join(bad, "; ")), fix)
+		v.add(field, fmt.Sprintf("%q: %s", image, strings.Join(bad, "; ")), fix)
 	case !badTag:
-		v.add("spec.image", fmt.Sprintf("%q is not an image reference: %v", image, err), fix)
+		v.add(field, fmt.Sprintf("%q is not an image reference: %v", image, err), fix)
 	}
 }
 
@@ -208,17 +210,17 @@ func (v *validator) quantity(field, value, fix string) {
 
 // cpu is a positive quantity; a plain number of a thousand or more is
 // cores no node has, where millicores were meant.
-func (v *validator) cpu(value string) {
+func (v *validator) cpu(field, value string) {
 	q, err := resource.ParseQuantity(value)
 	if err != nil || q.Sign() <= 0 {
-		v.quantity("spec.cpu", value, "use e.g. 250m or 2")
+		v.quantity(field, value, "use e.g. 250m or 2")
 		return
 	}
 	// A plain number of a hundred or more is cores no pod asks for, where
 	// millicores were meant (cpu: "500" for 500m); a pod that truly wants
 	// them says so in millicores.
 	if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 100 {
-		v.add("spec.cpu", fmt.Sprintf("%s is %d cores", value, n),
+		v.add(field, fmt.Sprintf("%s is %d cores", value, n),
 			fmt.Sprintf("write %dm for %s core(s) (millicores), or %dm if %d cores are meant", n, strconv.FormatFloat(float64(n)/1000, 'f', -1, 64), n*1000, n))
 	}
 }
@@ -286,22 +288,28 @@ func (v *validator) health(s *Spec) {
 }
 
 func (v *validator) env(s *Spec) {
-	env, inCycle := s.Env, map[string]bool{}
+	// With envFrom, a reference may be to one of its keys, which the
+	// kubelet sets first ("$(JAVA_OPTS) -Xmx1g" adds to a shared
+	// ConfigMap's): unknown here, so not judged.
+	v.envMap("spec.env", s.Env, len(s.EnvFrom) == 0)
+}
+
+// envMap checks the env of field: its names, and with refs the cycles of
+// $(NAME) references the kubelet leaves unexpanded.
+func (v *validator) envMap(field string, env map[string]string, refs bool) {
+	inCycle := map[string]bool{}
 	for _, name := range sortedKeys(env) {
 		if len(validation.IsEnvVarName(name)) > 0 {
-			v.add("spec.env."+name, "is not a valid environment variable name", "use letters, digits and '_', e.g. LOG_LEVEL")
+			v.add(field+"."+name, "is not a valid environment variable name", "use letters, digits and '_', e.g. LOG_LEVEL")
 		}
-		// With envFrom, a reference may be to one of its keys, which the
-		// kubelet sets first ("$(JAVA_OPTS) -Xmx1g" adds to a shared
-		// ConfigMap's): unknown here, so not judged.
-		if len(s.EnvFrom) > 0 || inCycle[name] {
+		if !refs || inCycle[name] {
 			continue
 		}
 		if cycle := refCycle(env, name); cycle != nil {
 			for _, c := range cycle {
 				inCycle[strings.TrimSuffix(strings.TrimPrefix(c, "$("), ")")] = true
 			}
-			v.add("spec.env."+name, "refers to itself through "+strings.Join(cycle, " -> ")+", which the kubelet leaves unexpanded",
+			v.add(field+"."+name, "refers to itself through "+strings.Join(cycle, " -> ")+", which the kubelet leaves unexpanded",
 				"break the cycle, or write $$( to mean a literal $(")
 		}
 	}

@@ -43,8 +43,11 @@ func TestContentDrift(t *testing.T) {
 		image     = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:image":{}}}}}}}`
 		resources = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:resources":{}}}}}}}`
 		extIPs    = `{"f:spec":{"f:externalIPs":{}}}`
-		clusterIP = `{"f:spec":{"f:clusterIP":{},"f:clusterIPs":{},"f:ports":{"k:{\"port\":8080,\"protocol\":\"TCP\"}":{"f:nodePort":{}}}}}`
-		admitted  = `{"f:spec":{"f:template":{"f:metadata":{"f:labels":{"f:policy.example/touched":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:imagePullPolicy":{}}}}}}}`
+		// A container, and a native sidecar, kubectl patch added.
+		addedContainer = `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"debug\"}":{".":{},"f:image":{},"f:name":{}}}}}}}`
+		addedSidecar   = `{"f:spec":{"f:template":{"f:spec":{"f:initContainers":{".":{},"k:{\"name\":\"proxy\"}":{".":{},"f:image":{},"f:name":{},"f:restartPolicy":{}}}}}}}`
+		clusterIP      = `{"f:spec":{"f:clusterIP":{},"f:clusterIPs":{},"f:ports":{"k:{\"port\":8080,\"protocol\":\"TCP\"}":{"f:nodePort":{}}}}}`
+		admitted       = `{"f:spec":{"f:template":{"f:metadata":{"f:labels":{"f:policy.example/touched":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{"f:imagePullPolicy":{}}}}}}}`
 	)
 	objs := render.Render(spec(t, "reg/shop:1", "  service: {type: NodePort}\n"), render.Options{Namespace: ns, Revision: 1})
 	var dep *appsv1.Deployment
@@ -140,6 +143,21 @@ func TestContentDrift(t *testing.T) {
 		{name: "a struct owned whole whose fields are rendered", want: dep,
 			live:    func() runtime.Object { return dep.DeepCopy() },
 			entries: []metav1.ManagedFieldsEntry{entry("helm", edit, resources)}},
+		{name: "kubectl patch added a container", want: dep,
+			live: func() runtime.Object {
+				d := dep.DeepCopy()
+				d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, corev1.Container{Name: "debug", Image: "busybox"})
+				return d
+			},
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-patch", edit, addedContainer)}, writer: " by kubectl-patch at 10:15:30"},
+		{name: "kubectl patch added a native sidecar (spec.sidecars is the field)", want: dep,
+			live: func() runtime.Object {
+				d := dep.DeepCopy()
+				d.Spec.Template.Spec.InitContainers = append(d.Spec.Template.Spec.InitContainers,
+					corev1.Container{Name: "proxy", Image: "proxy:2", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)})
+				return d
+			},
+			entries: []metav1.ManagedFieldsEntry{entry("kubectl-patch", edit, addedSidecar)}, writer: " by kubectl-patch at 10:15:30"},
 		{name: "externalIPs under kubectl zz's name", want: svc,
 			live:    func() runtime.Object { s := svc.DeepCopy(); s.Spec.ExternalIPs = []string{"203.0.113.7"}; return s },
 			entries: []metav1.ManagedFieldsEntry{entry(contract.ManagedBy, edit, extIPs)}, writer: " under kubectl zz's field manager name (kubectl-zz, Update) at 10:15:30"},

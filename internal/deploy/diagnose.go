@@ -143,6 +143,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			what := "container " + cs.Name
 			if i == 0 {
 				what = "init container " + cs.Name
+				if nativeSidecar(pod, cs.Name) { // spec.sidecars: it runs beside the app
+					what = "sidecar " + cs.Name
+				}
 				if p.Detail == "" {
 					p.Detail = what
 				} else {
@@ -190,6 +193,17 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			pod.Spec.NodeName, pod.Spec.NodeName)}, true
 	}
 	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+}
+
+// nativeSidecar says whether pod's init container name runs beside the
+// app (restartPolicy Always), as spec.sidecars render.
+func nativeSidecar(pod *corev1.Pod, name string) bool {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == name {
+			return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		}
+	}
+	return false
 }
 
 // probeOf is " (GET /health on port http)" for the readiness probe of

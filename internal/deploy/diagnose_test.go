@@ -66,6 +66,13 @@ func TestPodProblem(t *testing.T) {
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}}
 	initPull := corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "fetch",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "reg/fetch:1"`}}}}}
+	// A native sidecar (spec.sidecars) that crash-loops beside a running app.
+	sidecarCrash := pod(corev1.PodStatus{Phase: corev1.PodRunning,
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "db-proxy", RestartCount: 5,
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "missing --credentials-file"}}}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
+	sidecarCrash.Spec.InitContainers = []corev1.Container{{Name: "db-proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
 	deleting := pod(waiting("ImagePullBackOff", ""), "n1")
 	deleting.DeletionTimestamp = &metav1.Time{}
 	tests := []struct {
@@ -87,6 +94,8 @@ func TestPodProblem(t *testing.T) {
 			want: `CrashLoopBackOff: container app exited with code 2 (Error), restarted 2 times: config: key "db" missing`, container: "app"},
 		{name: "init container crash loop", pod: pod(initCrash, "n1"),
 			want: "CrashLoopBackOff: init container migrate exited with code 1 (Error), restarted 3 times", container: "migrate"},
+		{name: "sidecar crash loop beside a running app", pod: sidecarCrash,
+			want: "CrashLoopBackOff: sidecar db-proxy exited with code 1 (Error), restarted 5 times: missing --credentials-file", container: "db-proxy"},
 		{name: "init container image pull", pod: pod(initPull, "n1"),
 			want: `ImagePullBackOff: init container fetch: Back-off pulling image "reg/fetch:1"`, container: "fetch"},
 		{name: "readiness failing", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{

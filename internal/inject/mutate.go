@@ -122,6 +122,24 @@ func allContainers(pod *corev1.Pod) []*corev1.Container {
 	return out
 }
 
+// longRunning returns pointers to the containers that run for the pod's
+// life: its native sidecars (init containers with restartPolicy Always,
+// kubectl zz's spec.sidecars) and its containers. A sidecar that sizes
+// itself from /proc (Envoy's workers, a JVM's heap) reads what an app does.
+func longRunning(pod *corev1.Pod) []*corev1.Container {
+	var out []*corev1.Container
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			out = append(out, c)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
 // cpuCount is the CPU limit rounded up to whole CPUs, at least 1, in
 // decimal; ok is false without a CPU limit. Decimal arithmetic, so no limit
 // overflows.
@@ -624,8 +642,7 @@ func (p *Policy) lxcfs(s *podState) error {
 				VolumeSource: corev1.VolumeSource{HostPath: &sources[len(sources)-1]}})
 		}
 	}
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
+	for _, c := range longRunning(s.pod) {
 		c.VolumeMounts = slices.Grow(c.VolumeMounts, len(p.lxcfsMounts))
 		for _, m := range p.lxcfsMounts {
 			if !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return vm.MountPath == m.path }) {

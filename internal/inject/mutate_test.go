@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -109,6 +110,13 @@ var goldenCases = []struct {
 	// (hostPath), its sidecars restricted too.
 	{"restricted-pod", newPod(label(contract.LabelGroup, "retail"), label("zz.io/mesh", "on"), annotate("zz.io/log-agent", "yes"), func(p *corev1.Pod) {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptrTrue(), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	})},
+	// The app's own native sidecar (kubectl zz's spec.sidecars): its CPU
+	// request scaled as the app's, NUM_CPUS and lxcfs as a container's.
+	{"native-sidecar", newPod(func(p *corev1.Pod) {
+		cpu := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")}
+		p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "db-proxy", Image: "registry.local/proxy:2",
+			RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Resources: corev1.ResourceRequirements{Limits: cpu, Requests: cpu.DeepCopy()}})
 	})},
 	{"opt-out", newPod(annotate("zz.io/log-agent", "yes"), annotate(contract.AnnotationInjectDisable, "env, sidecars,overcommit,lxcfs,hygiene,colour"))},
 	{"opt-out-all", newPod(annotate(contract.AnnotationInjectDisable, "all"))},

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,9 +23,9 @@ import (
 // Pod settings every app gets.
 const (
 	// ContainerName is the app's container in every pod.
-	ContainerName = "app"
+	ContainerName = appspec.AppContainerName
 	// InitContainerName runs spec.initCommand.
-	InitContainerName = "init"
+	InitContainerName = appspec.InitContainerName
 	// gracePeriod leaves the app time to finish requests after the drain.
 	gracePeriod     = 30
 	javaGracePeriod = 60
@@ -187,13 +189,61 @@ func (r *renderer) container() corev1.Container {
 	return c
 }
 
-// initContainers runs spec.initCommand before the app in each pod: the
+// initContainers are the spec's sidecars, then spec.initCommand's
+// container. The kubelet starts init containers in order and a native
+// sidecar (restartPolicy Always) is up before the next one starts, so a
+// migration can go through a database proxy; it stops after the app.
+func (r *renderer) initContainers() []corev1.Container {
+	out := r.sidecars()
+	if len(r.s.InitCommand) > 0 {
+		out = append(out, r.initContainer())
+	}
+	return out
+}
+
+// sidecars are the spec's native sidecars: their own image, command, env,
+// CPU and memory (requests = limits, so the pod's QoS class stays the
+// app's), the app's security settings (a restricted namespace judges
+// every container), and only the app's mounts each lists. No probes: the
+// app starts once a sidecar's process has, and a readiness check zz could
+// guess (a TCP connect to its first port) would hold a pod whose sidecar
+// opens its port late or serves UDP.
+func (r *renderer) sidecars() []corev1.Container {
+	var out []corev1.Container
+	all := r.mounts()
+	for _, sc := range r.s.Sidecars {
+		cpu, mem := resource.MustParse(sc.CPU), resource.MustParse(sc.Memory)
+		c := corev1.Container{
+			Name:    sc.Name,
+			Image:   sc.Image,
+			Command: sc.Command,
+			Args:    sc.Args,
+			Env:     envList(sc.Env),
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
+			},
+			RestartPolicy:            ptr.To(corev1.ContainerRestartPolicyAlways),
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          r.containerSecurity(),
+		}
+		for _, p := range sc.Ports {
+			c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
+		}
+		for _, m := range all { // in the app's order, whatever the list's
+			if slices.ContainsFunc(sc.Mounts, func(p string) bool { return path.Clean(p) == path.Clean(m.MountPath) }) {
+				c.VolumeMounts = append(c.VolumeMounts, m)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// initContainer runs spec.initCommand before the app in each pod: the
 // app's image, env, files and security, its CPU and memory but no GPU (a
 // migration needs no card, and the cards are the app container's).
-func (r *renderer) initContainers() []corev1.Container {
-	if len(r.s.InitCommand) == 0 {
-		return nil
-	}
+func (r *renderer) initContainer() corev1.Container {
 	res := r.resources()
 	for _, l := range []corev1.ResourceList{res.Requests, res.Limits} {
 		for name := range l {
@@ -202,7 +252,7 @@ func (r *renderer) initContainers() []corev1.Container {
 			}
 		}
 	}
-	return []corev1.Container{{
+	return corev1.Container{
 		Name:                     InitContainerName,
 		Image:                    r.s.Image,
 		Command:                  r.s.InitCommand,
@@ -212,7 +262,7 @@ func (r *renderer) initContainers() []corev1.Container {
 		VolumeMounts:             r.mounts(),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext:          r.containerSecurity(),
-	}}
+	}
 }
 
 // podSecurity is the spec's user, group and fsGroup; with restricted,
@@ -288,19 +338,11 @@ func (r *renderer) probes(c *corev1.Container) {
 // env is the spec's env in name order (stable output), plus the JVM options
 // for java unless the spec sets its own.
 func (r *renderer) env() []corev1.EnvVar {
-	names := make([]string, 0, len(r.s.Env))
-	for k := range r.s.Env {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var env []corev1.EnvVar
-	for _, k := range names {
-		env = append(env, corev1.EnvVar{Name: k, Value: r.s.Env[k]})
-	}
+	env := plainEnv(r.s.Env)
 	if _, set := r.s.Env[envJavaToolOptions]; r.s.Type == appspec.TypeJava && !set {
 		env = append(env, corev1.EnvVar{Name: envJavaToolOptions, Value: javaOptions})
 	}
-	names = names[:0]
+	names := make([]string, 0, len(r.s.SecretEnv))
 	for k := range r.s.SecretEnv {
 		names = append(names, k)
 	}
@@ -313,6 +355,23 @@ func (r *renderer) env() []corev1.EnvVar {
 	}
 	return referencedFirst(env)
 }
+
+// plainEnv is env in name order (stable output).
+func plainEnv(env map[string]string) []corev1.EnvVar {
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []corev1.EnvVar
+	for _, k := range names {
+		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
+	}
+	return out
+}
+
+// envList is env in name order, each after those it refers to.
+func envList(env map[string]string) []corev1.EnvVar { return referencedFirst(plainEnv(env)) }
 
 // referencedFirst moves each variable after those its value refers to
 // ($(DB_PASSWORD) in DB_URL): the kubelet expands a reference only to a

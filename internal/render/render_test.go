@@ -35,6 +35,7 @@ var goldenCases = []struct {
 	{name: "zone-required", spec: "zone-required.zz.yaml"},
 	{name: "zone-canary", spec: "zone-required.zz.yaml", canary: 1},
 	{name: "scratch", spec: "scratch.zz.yaml"},
+	{name: "sidecars", spec: "sidecars.zz.yaml"},
 }
 
 func load(t *testing.T, file string) *appspec.App {

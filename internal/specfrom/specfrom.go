@@ -57,9 +57,6 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 		f.lost("deployment %s selects its pods by %s, kubectl zz by %s=%s, and a selector cannot change: deploy --adopt refuses it; delete it and deploy (its pods are replaced), or deploy under another --name beside it first", d.Name, metav1.FormatLabelSelector(sel), contract.LabelApp, app)
 	}
 	c := pod.Containers[0]
-	for _, other := range pod.Containers[1:] {
-		f.lost("container %s: the spec runs one container (an admin's webhook policy can add sidecars)", other.Name)
-	}
 	s.Image = c.Image
 	if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
 		s.Version = c.Image[i+1:]
@@ -75,6 +72,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.env(c)
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
+	f.sidecars(pod, c)
 	f.pod(pod)
 	f.zoneSpread(d)
 	f.meta(d)
@@ -439,10 +437,17 @@ func (f *from) configFiles(v corev1.Volume, m corev1.VolumeMount, cm *corev1.Con
 	}
 }
 
-// initContainers: one running the app's image becomes initCommand.
+// initContainers: the first that runs to completion, in the app's image,
+// becomes initCommand (native sidecars are spec.sidecars).
 func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
-	for i, in := range pod.InitContainers {
-		if i == 0 && in.Image == c.Image && len(in.Command) > 0 {
+	first := true
+	for _, in := range pod.InitContainers {
+		if isNativeSidecar(in) {
+			continue
+		}
+		i := first
+		first = false
+		if i && in.Image == c.Image && len(in.Command) > 0 {
 			f.app.Spec.InitCommand = slices.Concat(in.Command, in.Args)
 			// It runs with the app's env, files and resources.
 			if !equality.Semantic.DeepEqual(in.Env, c.Env) || !equality.Semantic.DeepEqual(in.EnvFrom, c.EnvFrom) {

@@ -1,0 +1,105 @@
+package appspec
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSidecars: spec.sidecars' refusals, each the whole error (field, what
+// is wrong and the fix), and specs it takes; "" wants no error.
+func TestSidecars(t *testing.T) {
+	proxy := "{name: proxy, image: 'p:1'"
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"one, defaults", "sidecars: [" + proxy + "}]", ""},
+		{"all fields, sharing a scratch directory and a Secret", "scratch: [{mountPath: /var/log/app}]\n  secretFiles: [{secret: a, mountPath: /etc/db}]\n  sidecars: [{name: shipper, image: 'reg/fluent-bit:3.1', command: [/fluent-bit], args: [-c, /x],\n    env: {A: '$(B)/x', B: b}, cpu: 50m, memory: 64Mi, ports: [{name: shipper-m, port: 2020}], mounts: [/var/log/app, /etc/db]}]", ""},
+		{"mounts the claim and the config files", "replicas: 1\n  pvc: {size: 1Gi, mountPath: /data}\n  configFiles: {a: b}\n  sidecars: [" + proxy + ", mounts: [/data, /etc/zz]}]", ""},
+		{"missing name", "sidecars: [{image: 'p:1'}]",
+			`zz.yaml: spec.sidecars[0].name: missing; name the sidecar, e.g. name: db-proxy`},
+		{"name not a DNS label", "sidecars: [{name: DB_proxy, image: 'p:1'}]",
+			`zz.yaml: spec.sidecars[0].name: "DB_proxy" is not a container name; use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit, e.g. db-proxy`},
+		{"the app container's name", "sidecars: [{name: app, image: 'p:1'}]",
+			`zz.yaml: spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own, e.g. db-proxy`},
+		{"the init container's name", "sidecars: [{name: init, image: 'p:1'}]",
+			`zz.yaml: spec.sidecars[0].name: "init" is spec.initCommand's init container; give the sidecar a name of its own, e.g. db-proxy`},
+		{"two of one name", "sidecars: [" + proxy + "}, " + proxy + "}]",
+			`zz.yaml: spec.sidecars[1].name: "proxy" is spec.sidecars[0].name; give the sidecar a name of its own, e.g. db-proxy`},
+		{"too many", "sidecars: [" + strings.Repeat(proxy+"},", 9) + "]",
+			`zz.yaml: spec.sidecars: has 9 entries; run at most 8 sidecars (or describe the pod with a chart)`},
+		{"missing image", "sidecars: [{name: proxy}]",
+			`zz.yaml: spec.sidecars[0].image: missing; set the image to run, e.g. gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1`},
+		{"upper-case image", "sidecars: [{name: proxy, image: Reg/Proxy:1}]",
+			`zz.yaml: spec.sidecars[0].image: "Reg/Proxy:1": the repository "Reg/Proxy" is not valid: repository name (Proxy) must be lowercase; use repository[:tag][@sha256:digest], e.g. gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1 (the path in lower case)`},
+		{"bad tag", "sidecars: [{name: proxy, image: 'p:-1'}]",
+			`zz.yaml: spec.sidecars[0].image: "p:-1": the tag "-1" is not valid`},
+		{"cpu in cores meant as millicores", "sidecars: [" + proxy + ", cpu: '100'}]",
+			`zz.yaml: spec.sidecars[0].cpu: 100 is 100 cores; write 100m for 0.1 core(s) (millicores), or 100000m if 100 cores are meant`},
+		{"memory in bytes", "sidecars: [" + proxy + ", memory: '128'}]",
+			`zz.yaml: spec.sidecars[0].memory: 128 is 128 bytes; write 128Mi for 128 mebibytes`},
+		{"memory not a quantity", "sidecars: [" + proxy + ", memory: 128MB}]",
+			`zz.yaml: spec.sidecars[0].memory: "128MB" is not a quantity; use e.g. 128Mi`},
+		{"env name", "sidecars: [" + proxy + ", env: {'A=B': x}}]",
+			`zz.yaml: spec.sidecars[0].env.A=B: is not a valid environment variable name; use letters, digits and '_', e.g. LOG_LEVEL`},
+		{"env cycle", "sidecars: [" + proxy + ", env: {A: '$(B)', B: '$(A)'}}]",
+			`zz.yaml: spec.sidecars[0].env.A: refers to itself through A -> $(B) -> $(A), which the kubelet leaves unexpanded; break the cycle, or write $$( to mean a literal $(`},
+		{"empty program", "sidecars: [" + proxy + ", command: ['']}]",
+			`zz.yaml: spec.sidecars[0].command: starts with an empty program name`},
+		{"the app's port", "sidecars: [" + proxy + ", ports: [{name: proxy, port: 8080}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].port: 8080 is also spec.port: the pod's containers share its network, so only one can listen on it; give the sidecar another port`},
+		{"an extra port's number", "ports: [{name: metrics, port: 7070}]\n  sidecars: [" + proxy + ", ports: [{name: proxy, port: 7070}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].port: 7070 is also spec.ports[0].port: the pod's containers share its network`},
+		{"another sidecar's port", "sidecars: [" + proxy + ", ports: [{name: p, port: 5432}]}, {name: b, image: 'b:1', ports: [{name: q, port: 5432}]}]",
+			`zz.yaml: spec.sidecars[1].ports[0].port: 5432 is also spec.sidecars[0].ports[0].port: the pod's containers share its network`},
+		{"an app port's name", "ports: [{name: metrics, port: 7070}]\n  sidecars: [" + proxy + ", ports: [{name: metrics, port: 9090}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].name: "metrics" is also spec.ports[0].name; give each port of the pod a name of its own`},
+		{"http", "sidecars: [" + proxy + ", ports: [{name: http, port: 9090}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].name: "http" is also spec.port's name`},
+		{"port out of range", "sidecars: [" + proxy + ", ports: [{name: p, port: 70000}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].port: 70000 is out of range; use a port from 1 to 65535, e.g. 5432`},
+		{"protocol", "sidecars: [" + proxy + ", ports: [{name: p, port: 5432, protocol: SCTP}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].protocol: "SCTP" is not a protocol; use TCP or UDP`},
+		{"a mount the app lacks", "scratch: [{mountPath: /tmp}]\n  sidecars: [" + proxy + ", mounts: [/var/log]}]",
+			`zz.yaml: spec.sidecars[0].mounts[0]: /var/log is not a mount of the app's; list one of /tmp (a sidecar shares the app's directories at the same paths), or add it to spec.scratch`},
+		{"a mount, the app having none", "sidecars: [" + proxy + ", mounts: [/var/log]}]",
+			`zz.yaml: spec.sidecars[0].mounts[0]: /var/log is not a mount of the app's: it has none; give the app the directory first (spec.scratch: [{mountPath: /var/log}] to share files with the sidecar), then list it here`},
+		{"a mount twice", "scratch: [{mountPath: /tmp}]\n  sidecars: [" + proxy + ", mounts: [/tmp, /tmp/]}]",
+			`zz.yaml: spec.sidecars[0].mounts[1]: /tmp/ is listed twice; list each mount once`},
+		{"resources, as Kubernetes writes them", "sidecars: [" + proxy + ", resources: {}}]",
+			`zz.yaml: spec.sidecars[0].resources: unknown field; known fields here: name, image, command, args, env, cpu, memory, ports, mounts`},
+		{"containers, as Kubernetes writes them", "containers: []",
+			`zz.yaml: spec.containers: unknown field; the spec runs the app's container; others beside it are spec.sidecars: [{name: db-proxy, image: ...}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tc.spec+"\n"))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("taken, want %s", tc.want)
+			case tc.want != "" && !strings.HasPrefix(err.Error(), tc.want):
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSidecarDefaults: a sidecar's CPU and memory, and its ports'
+// protocol, are filled; what the spec says is kept.
+func TestSidecarDefaults(t *testing.T) {
+	app, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  sidecars: [{name: a, image: 'a:1', ports: [{name: p, port: 1}]}, {name: b, image: 'b:1', cpu: '1', memory: 1Gi}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []Sidecar{
+		{CPU: DefaultSidecarCPU, Memory: DefaultSidecarMemory},
+		{CPU: "1", Memory: "1Gi"},
+	} {
+		if got := app.Spec.Sidecars[i]; got.CPU != want.CPU || got.Memory != want.Memory {
+			t.Errorf("sidecar %d: cpu %s memory %s, want %s %s", i, got.CPU, got.Memory, want.CPU, want.Memory)
+		}
+	}
+	if p := app.Spec.Sidecars[0].Ports[0].Protocol; p != "TCP" {
+		t.Errorf("port protocol %q, want TCP", p)
+	}
+}

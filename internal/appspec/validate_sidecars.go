@@ -1,0 +1,143 @@
+package appspec
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// The containers zz renders itself in every pod; a sidecar may not take
+// their names (render names them so).
+const (
+	AppContainerName  = "app"
+	InitContainerName = "init"
+)
+
+// maxSidecars bounds spec.sidecars: a pod of more containers than that is
+// better described by a chart.
+const maxSidecars = 8
+
+// sidecars checks spec.sidecars: each a container of its own name, image,
+// CPU and memory (as the app's are checked), env, ports no other container
+// of the pod listens on (they share one network namespace), and mounts
+// that are the app's.
+func (v *validator) sidecars(s *Spec) {
+	if len(s.Sidecars) > maxSidecars {
+		v.add("spec.sidecars", fmt.Sprintf("has %d entries", len(s.Sidecars)), fmt.Sprintf("run at most %d sidecars (or describe the pod with a chart)", maxSidecars))
+		return
+	}
+	names := map[string]string{AppContainerName: "the app's container", InitContainerName: "spec.initCommand's init container"}
+	portNames, portNumbers := appPorts(s)
+	mountPaths := appMountPaths(s)
+	for i, sc := range s.Sidecars {
+		field := fmt.Sprintf("spec.sidecars[%d]", i)
+		switch taken, ok := names[sc.Name]; {
+		case sc.Name == "":
+			v.add(field+".name", "missing", "name the sidecar, e.g. name: db-proxy")
+		case len(validation.IsDNS1123Label(sc.Name)) > 0:
+			v.add(field+".name", fmt.Sprintf("%q is not a container name", sc.Name), "use at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit, e.g. db-proxy")
+		case ok:
+			v.add(field+".name", fmt.Sprintf("%q is %s", sc.Name, taken), "give the sidecar a name of its own, e.g. db-proxy")
+		}
+		if _, ok := names[sc.Name]; !ok {
+			names[sc.Name] = field + ".name"
+		}
+		v.image(field+".image", sc.Image, "", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1")
+		v.command(field+".command", sc.Command)
+		v.envMap(field+".env", sc.Env, true)
+		v.cpu(field+".cpu", sc.CPU)
+		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")
+		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
+		v.sidecarMounts(field, sc.Mounts, mountPaths)
+	}
+}
+
+// appPorts are the port names and numbers the app container takes, each
+// with the field that takes it.
+func appPorts(s *Spec) (names map[string]string, numbers map[int32]string) {
+	names = map[string]string{"http": "spec.port's name", "rpc": "spec.port's name"}
+	numbers = map[int32]string{}
+	if s.Port != 0 {
+		numbers[s.Port] = "spec.port"
+	}
+	for i, p := range s.Ports {
+		field := fmt.Sprintf("spec.ports[%d]", i)
+		if _, ok := names[p.Name]; !ok {
+			names[p.Name] = field + ".name"
+		}
+		if _, ok := numbers[p.Port]; !ok {
+			numbers[p.Port] = field + ".port"
+		}
+	}
+	return names, numbers
+}
+
+// sidecarPorts checks one sidecar's ports, and adds them to those taken:
+// the containers of a pod share its network, so two cannot listen on one
+// port (the second would fail to bind), and a name must say one port.
+func (v *validator) sidecarPorts(field string, ports []Port, names map[string]string, numbers map[int32]string) {
+	for j, p := range ports {
+		f := fmt.Sprintf("%s.ports[%d]", field, j)
+		switch taken, ok := names[p.Name]; {
+		case len(validation.IsValidPortName(p.Name)) > 0:
+			v.add(f+".name", fmt.Sprintf("%q is not a port name", p.Name), "use at most 15 lower-case letters, digits and '-', e.g. proxy")
+		case ok:
+			v.add(f+".name", fmt.Sprintf("%q is also %s", p.Name, taken), "give each port of the pod a name of its own")
+		default:
+			names[p.Name] = f + ".name"
+		}
+		switch taken, ok := numbers[p.Port]; {
+		case p.Port < 1 || p.Port > 65535:
+			v.add(f+".port", fmt.Sprintf("%d is out of range", p.Port), "use a port from 1 to 65535, e.g. 5432")
+		case ok:
+			v.add(f+".port", fmt.Sprintf("%d is also %s: the pod's containers share its network, so only one can listen on it", p.Port, taken), "give the sidecar another port")
+		default:
+			numbers[p.Port] = f + ".port"
+		}
+		if p.Protocol != "TCP" && p.Protocol != "UDP" {
+			v.add(f+".protocol", fmt.Sprintf("%q is not a protocol", p.Protocol), "use TCP or UDP")
+		}
+	}
+}
+
+// appMountPaths are the app's mount paths a sidecar may share.
+func appMountPaths(s *Spec) []string {
+	var out []string
+	for _, sc := range s.Scratch {
+		out = append(out, sc.MountPath)
+	}
+	for _, f := range s.SecretFiles {
+		out = append(out, f.MountPath)
+	}
+	if len(s.ConfigFiles) > 0 && s.ConfigDir != "" {
+		out = append(out, s.ConfigDir)
+	}
+	if s.PVC != nil {
+		out = append(out, s.PVC.MountPath)
+	}
+	return out
+}
+
+// sidecarMounts checks that each of a sidecar's mounts names a mount
+// path of the app's, once.
+func (v *validator) sidecarMounts(field string, mounts, app []string) {
+	seen := map[string]bool{}
+	for j, m := range mounts {
+		f := fmt.Sprintf("%s.mounts[%d]", field, j)
+		found := false
+		for _, a := range app {
+			found = found || path.Clean(a) == path.Clean(m)
+		}
+		switch {
+		case !found && len(app) == 0:
+			v.add(f, fmt.Sprintf("%s is not a mount of the app's: it has none", m), "give the app the directory first (spec.scratch: [{mountPath: "+m+"}] to share files with the sidecar), then list it here")
+		case !found:
+			v.add(f, fmt.Sprintf("%s is not a mount of the app's", m), "list one of "+strings.Join(app, ", ")+" (a sidecar shares the app's directories at the same paths), or add it to spec.scratch")
+		case seen[path.Clean(m)]:
+			v.add(f, fmt.Sprintf("%s is listed twice", m), "list each mount once")
+		}
+		seen[path.Clean(m)] = true
+	}
+}

@@ -1,0 +1,143 @@
+package specfrom
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// TestSidecarsRoundTrip: what kubectl zz renders for spec.sidecars (the
+// render golden's spec) comes back as the same spec.sidecars and the same
+// initCommand behind them, with nothing said about a sidecar.
+func TestSidecarsRoundTrip(t *testing.T) {
+	data, err := os.ReadFile("../render/testdata/sidecars.zz.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := appspec.Load("sidecars.zz.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *appsv1.Deployment
+	for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
+		if dep, ok := o.(*appsv1.Deployment); ok {
+			d = dep
+		}
+	}
+	got, notes := Spec("orders", Live{Deployment: d})
+	got.Default()
+	for _, sc := range got.Spec.Sidecars {
+		slices.Sort(sc.Mounts) // the pod lists them in the app's order
+	}
+	for _, sc := range app.Spec.Sidecars {
+		slices.Sort(sc.Mounts)
+	}
+	if !reflect.DeepEqual(got.Spec.Sidecars, app.Spec.Sidecars) {
+		t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, app.Spec.Sidecars)
+	}
+	if !slices.Equal(got.Spec.InitCommand, app.Spec.InitCommand) {
+		t.Errorf("initCommand %v, want %v", got.Spec.InitCommand, app.Spec.InitCommand)
+	}
+	for _, n := range notes {
+		if strings.Contains(n, "sidecar") || strings.Contains(n, "init container") {
+			t.Errorf("note %q", n)
+		}
+	}
+}
+
+// TestSidecarsFrom: a Deployment's native sidecars and its containers
+// beside the app are carried into spec.sidecars; what does not fit is
+// said, once.
+func TestSidecarsFrom(t *testing.T) {
+	always := ptr.To(corev1.ContainerRestartPolicyAlways)
+	res := func(cpu, mem string) corev1.ResourceRequirements {
+		l := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+		return corev1.ResourceRequirements{Limits: l, Requests: l}
+	}
+	app := corev1.Container{Name: "app", Image: "shop:1", Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}}
+	volumes := []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	tests := []struct {
+		name       string
+		init, more []corev1.Container
+		want       []appspec.Sidecar
+		notes      []string // the notes about a sidecar that must be said, each once; no other
+	}{
+		{name: "native sidecar, whole",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Args: []string{"--port=5432"}, Env: []corev1.EnvVar{{Name: "A", Value: "1"}},
+				Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "pg", ContainerPort: 5432}}, VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}}},
+			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", Args: []string{"--port=5432"}, Env: map[string]string{"A": "1"}, CPU: "100m", Memory: "64Mi",
+				Ports: []appspec.Port{{Name: "pg", Port: 5432}}, Mounts: []string{"/var/log/shop"}}}},
+		{name: "a plain second container, carried and said",
+			more:  []corev1.Container{{Name: "shipper", Image: "fluent-bit:3", Resources: res("50m", "32Mi")}},
+			want:  []appspec.Sidecar{{Name: "shipper", Image: "fluent-bit:3", CPU: "50m", Memory: "32Mi"}},
+			notes: []string{"container shipper: carried as spec.sidecars (a native sidecar): it now starts before the app and initCommand, and stops after the app"}},
+		{name: "env from a Secret",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				Env: []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "t"}}}}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"sidecar proxy: env TOKEN from a reference; a sidecar's env is plain values"}},
+		{name: "a volume the app does not mount",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"sidecar proxy: volume logs at /logs, which the app container does not mount alike"}},
+		{name: "no limits",
+			init:  []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2"}},
+			notes: []string{"sidecar proxy: no cpu or memory limit; the spec's default is 100m and 128Mi"}},
+		{name: "a GPU",
+			more: []corev1.Container{{Name: "infer", Image: "i:1", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi"), contract.ResourceGPUMem: resource.MustParse("1Gi")}}}},
+			want:  []appspec.Sidecar{{Name: "infer", Image: "i:1", CPU: "1", Memory: "1Gi"}},
+			notes: []string{"container infer: carried as spec.sidecars", "sidecar infer: resource zz.io/gpu-mem; a sidecar has cpu and memory only"}},
+		{name: "after a plain init container",
+			init:  []corev1.Container{{Name: "wait", Image: "busybox"}, {Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi")}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"init container proxy: a native sidecar after a plain init container"}},
+		{name: "probes and a security context",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"sidecar proxy: probes and lifecycle hooks; a sidecar has none", "sidecar proxy: its own securityContext; a sidecar gets the app container's"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}},
+					Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{InitContainers: tc.init,
+						Containers: append([]corev1.Container{app}, tc.more...), Volumes: volumes}}}}
+			got, notes := Spec("shop", Live{Deployment: d})
+			if !reflect.DeepEqual(got.Spec.Sidecars, tc.want) {
+				t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, tc.want)
+			}
+			said := make([]int, len(tc.notes))
+			for _, n := range notes {
+				i := slices.IndexFunc(tc.notes, func(w string) bool { return strings.HasPrefix(n, w) })
+				switch {
+				case i >= 0:
+					said[i]++
+				case strings.Contains(n, "sidecar"):
+					t.Errorf("note %q", n)
+				}
+			}
+			for i, w := range tc.notes {
+				if said[i] != 1 {
+					t.Errorf("%q said %d times in %q", w, said[i], notes)
+				}
+			}
+		})
+	}
+}

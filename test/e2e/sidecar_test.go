@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/logs"
+)
+
+// TestDeploySidecars: an app with two native sidecars (spec.sidecars)
+// deploys into a namespace whose Pod Security level is restricted: the
+// pods run with the sidecars first among the init containers, started
+// (kwok runs an init container with restartPolicy Always as started, the
+// others as completed), sharing only the mounts they list; status is
+// Ready without drift; kubectl zz logs follows the sidecars beside the
+// app, each line under its container's name. A sidecar named as the app's
+// container is refused by the CLI before anything is applied.
+func TestDeploySidecars(t *testing.T) {
+	ctx := t.Context()
+	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+	spec := specFile(t, `apiVersion: zz.io/v1
+kind: App
+name: orders
+spec:
+  type: web
+  image: registry.local/orders:1.0
+  replicas: 2
+  cpu: 100m
+  memory: 64Mi
+  initCommand: [/app/migrate, up]
+  securityContext: {runAsUser: 10001, readOnlyRootFilesystem: true, restricted: true}
+  scratch:
+  - {mountPath: /tmp}
+  - {mountPath: /var/log/orders}
+  sidecars:
+  - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432], ports: [{name: db-proxy, port: 5432}]}
+  - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
+`)
+	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
+	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
+	if err == nil || !strings.Contains(errOut, want) {
+		t.Errorf("deploy of a sidecar named app: %v, want it refused with %q\n%s%s", err, want, out, errOut)
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "orders", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused spec was applied: %v", err)
+	}
+
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy into a restricted namespace: %v\n%s%s", err, out, errOut)
+	}
+	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=orders", 2, 60*time.Second)
+	checkSidecars(t, pods[0])
+
+	out, errOut, err = zz(t, ns, "status", "orders", "-o", "json")
+	var st struct {
+		Items []struct {
+			Health string
+			Drift  []string
+		}
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil || len(st.Items) != 1 || st.Items[0].Health != "Ready" || len(st.Items[0].Drift) > 0 {
+		t.Errorf("status: %v, want Ready without drift\n%s%s", err, out, errOut)
+	}
+
+	out, errOut, err = zz(t, ns, "logs", "orders", "--no-follow", "--tail", "1", "-o", "json")
+	if err != nil {
+		t.Fatalf("logs: %v\n%s", err, errOut)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var line logs.Line
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", l, err)
+		}
+		seen[line.Container]++
+	}
+	// initCommand's container is in too (init containers are, by default).
+	for _, c := range []string{"app", "db-proxy", "log-shipper"} {
+		if seen[c] != 2 {
+			t.Errorf("logs: %d lines of container %s, want one from each of 2 pods (%v)\n%s", seen[c], c, seen, out)
+		}
+	}
+}
+
+// checkSidecars: orders' sidecars come first among the init containers,
+// restartPolicy Always, started, each with its own resources, the
+// restricted container settings and only the mounts it lists; initCommand's
+// container last, run to completion.
+func checkSidecars(t *testing.T, pod corev1.Pod) {
+	t.Helper()
+	in := pod.Spec.InitContainers
+	if len(in) != 3 || in[0].Name != "db-proxy" || in[1].Name != "log-shipper" || in[2].Name != "init" {
+		t.Fatalf("init containers %v, want db-proxy, log-shipper, init", names(in))
+	}
+	for _, c := range in[:2] {
+		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			t.Errorf("sidecar %s: restartPolicy %v, want Always", c.Name, c.RestartPolicy)
+		}
+		if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("sidecar %s: security context %+v, want the app's restricted settings", c.Name, sc)
+		}
+		if _, gpu := c.Resources.Limits[contract.ResourceGPUMem]; gpu {
+			t.Errorf("sidecar %s asks for GPU memory", c.Name)
+		}
+	}
+	// The apiserver mounts the pod's ServiceAccount token in every
+	// container, sidecars too: not one of the app's mounts.
+	own := func(c corev1.Container) []string {
+		var out []string
+		for _, m := range c.VolumeMounts {
+			if !strings.HasPrefix(m.Name, "kube-api-access-") {
+				out = append(out, m.MountPath)
+			}
+		}
+		return out
+	}
+	if m := own(in[0]); len(m) != 0 {
+		t.Errorf("db-proxy mounts %v, want none of the app's (it lists none)", m)
+	}
+	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
+		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
+	}
+	if q := in[1].Resources.Requests[corev1.ResourceMemory]; q.String() != "32Mi" {
+		t.Errorf("log-shipper memory request %s, want 32Mi", q.String())
+	}
+	started := map[string]bool{}
+	for _, st := range pod.Status.InitContainerStatuses {
+		started[st.Name] = st.Started != nil && *st.Started && st.State.Running != nil
+	}
+	if !started["db-proxy"] || !started["log-shipper"] || started["init"] {
+		t.Errorf("init container statuses %+v: want the sidecars started and running, init completed", pod.Status.InitContainerStatuses)
+	}
+}
+
+func names(cs []corev1.Container) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
