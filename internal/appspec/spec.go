@@ -232,6 +232,10 @@ type Port struct {
 	Port int32  `json:"port"`
 	// Protocol is TCP (default) or UDP.
 	Protocol string `json:"protocol,omitempty"`
+	// Front, on one sidecar's TCP port only, sends the app's traffic to it
+	// instead of to spec.port: the Service's main port targets it and the
+	// Ingress follows (an auth proxy in front of the app).
+	Front bool `json:"front,omitempty"`
 }
 
 // Ingress exposes a web app on a host name.
@@ -321,7 +325,7 @@ type Sidecar struct {
 	CPU    string `json:"cpu,omitempty"`
 	Memory string `json:"memory,omitempty"`
 	// Ports are the container ports it listens on, named; not on the
-	// Service (the app's Service serves the app).
+	// Service, but for the one marked front, which takes the app's traffic.
 	Ports []Port `json:"ports,omitempty"`
 	// Mounts are mount paths of the app's (spec.scratch, spec.secretFiles,
 	// spec.configDir, spec.pvc) that the sidecar shares.

@@ -204,10 +204,13 @@ func (r *renderer) initContainers() []corev1.Container {
 // sidecars are the spec's native sidecars: their own image, command, env,
 // CPU and memory (requests = limits, so the pod's QoS class stays the
 // app's), the app's security settings (a restricted namespace judges
-// every container), and only the app's mounts each lists. No probes: the
-// app starts once a sidecar's process has, and a readiness check zz could
-// guess (a TCP connect to its first port) would hold a pod whose sidecar
-// opens its port late or serves UDP.
+// every container), and only the app's mounts each lists. No startup or
+// liveness probe: the app starts once a sidecar's process has, and a check
+// zz could guess (a TCP connect to its first port) would hold a pod whose
+// sidecar opens its port late or serves UDP. The front port (TCP) gets a
+// readiness connect: the Service sends traffic to it, and the kubelet
+// counts a native sidecar's readiness in the pod's, so the pod serves once
+// both the app and its proxy are ready; readiness never holds a start.
 func (r *renderer) sidecars() []corev1.Container {
 	var out []corev1.Container
 	all := r.mounts()
@@ -229,6 +232,10 @@ func (r *renderer) sidecars() []corev1.Container {
 		}
 		for _, p := range sc.Ports {
 			c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
+			if p.Front && !r.opts.Debug {
+				c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(p.Name)}},
+					PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 3, SuccessThreshold: 1}
+			}
 		}
 		for _, m := range all { // in the app's order, whatever the list's
 			if slices.ContainsFunc(sc.Mounts, func(p string) bool { return path.Clean(p) == path.Clean(m.MountPath) }) {

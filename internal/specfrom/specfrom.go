@@ -73,6 +73,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.sidecars(pod, c)
+	f.front(l.Service, c)
 	f.pod(pod)
 	f.zoneSpread(d)
 	f.meta(d)
@@ -115,6 +116,10 @@ func (f *from) names(c corev1.Container) {
 type from struct {
 	app   *appspec.App
 	notes []string
+	// readyOn are the sidecars whose one probe is a TCP readiness connect,
+	// by name, with its port: as kubectl zz renders a front port's, so
+	// carried when it is on the port the Service targets, said otherwise.
+	readyOn map[string]intstr.IntOrString
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
