@@ -186,6 +186,12 @@ type Spec struct {
 	// readiness check. Default none (java: 3m), so liveness may restart an
 	// app that is not up within about a minute.
 	StartupTimeout string `json:"startupTimeout,omitempty"`
+	// HealthTimeout is how long one probe may take before it counts as
+	// failed (a duration, "5s", 1s to 60s), for readiness, liveness and
+	// startup alike: a health endpoint slow under load otherwise flaps out
+	// of the Service and is then killed. Default 2 s for readiness and
+	// startup, 3 s for liveness.
+	HealthTimeout string `json:"healthTimeout,omitempty"`
 	// Rollout is how a new version replaces the pods: surge (default:
 	// the new pods start beside the old ones, which serve until they are
 	// ready) or replace (an old pod goes first: no room for an extra pod is
