@@ -40,6 +40,7 @@ spec:
   cpu: 100m
   memory: 64Mi
   initCommand: [/app/migrate, up]
+  healthTimeout: 5s
   securityContext: {runAsUser: 10001, readOnlyRootFilesystem: true, restricted: true}
   scratch:
   - {mountPath: /tmp}
@@ -136,6 +137,14 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 	}
 	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
 		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
+	}
+	// The front port's readiness connect, and healthTimeout on it and the
+	// app's probes, as the apiserver kept them.
+	if p := in[2].ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "auth" || p.TimeoutSeconds != 5 {
+		t.Errorf("auth readiness probe %+v, want a TCP connect to auth timing out at 5s", p)
+	}
+	if c := pod.Spec.Containers[0]; c.ReadinessProbe == nil || c.ReadinessProbe.TimeoutSeconds != 5 || c.LivenessProbe == nil || c.LivenessProbe.TimeoutSeconds != 5 {
+		t.Errorf("app probes %+v %+v, want both timing out at 5s (spec.healthTimeout)", c.ReadinessProbe, c.LivenessProbe)
 	}
 	if q := in[1].Resources.Requests[corev1.ResourceMemory]; q.String() != "32Mi" {
 		t.Errorf("log-shipper memory request %s, want 32Mi", q.String())
