@@ -103,7 +103,7 @@ func TestLayersEveryProblem(t *testing.T) {
 				`bad.yaml: spec.memory: "12GB" is not a quantity; use e.g. 512Mi or 2Gi`,
 				`bad.yaml: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080`}},
 		{name: "every --set", files: []Source{{"zz.yaml", []byte(baseLayer)}}, sets: []string{"spec.port=70000", "spec.nope=1"},
-			want: []string{"--set spec.nope=1: spec.nope: unknown field; known fields here: type, image, version, replicas, cpu, memory, port, healthPath, healthCheck, group, pool, env, configFiles, configDir, gpuMem, antiAffinity, zoneSpread, pdb, ingress, service, hpa, pvc, command, args, initCommand, labels, annotations, envFrom, secretEnv, imagePullSecrets, secretFiles, scratch, sidecars, ports, gpus, gpuNumaBind, gpuWhole, gpuModels, avoidGpuModels, priorityClassName, terminationGracePeriod, preStop, startupTimeout, rollout, serviceAccount, securityContext",
+			want: []string{"--set spec.nope=1: spec.nope: unknown field; known fields here: type, image, version, replicas, cpu, memory, port, healthPath, healthCheck, group, pool, env, configFiles, configDir, gpuMem, antiAffinity, zoneSpread, pdb, ingress, service, hpa, pvc, command, args, initCommand, labels, annotations, envFrom, secretEnv, imagePullSecrets, secretFiles, scratch, sidecars, ports, gpus, gpuNumaBind, gpuWhole, gpuModels, avoidGpuModels, priorityClassName, terminationGracePeriod, preStop, startupTimeout, healthTimeout, rollout, serviceAccount, securityContext",
 				"--set spec.port=70000: spec.port: 70000 is out of range; use a port from 1 to 65535, e.g. 8080"}},
 		{name: "every file and --set, each named",
 			files: []Source{{"zz.yaml", []byte(baseLayer + "  memory: 12GB\n")}, {"prod.yaml", []byte("spec:\n  replicas: six\n  cpu: lots\n")}},

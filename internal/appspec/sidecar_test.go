@@ -65,13 +65,26 @@ func TestSidecars(t *testing.T) {
 			`zz.yaml: spec.sidecars[0].mounts[0]: /var/log is not a mount of the app's: it has none; give the app the directory first (spec.scratch: [{mountPath: /var/log}] to share files with the sidecar), then list it here`},
 		{"a mount twice", "scratch: [{mountPath: /tmp}]\n  sidecars: [" + proxy + ", mounts: [/tmp, /tmp/]}]",
 			`zz.yaml: spec.sidecars[0].mounts[1]: /tmp/ is listed twice; list each mount once`},
+		{"an auth proxy in front of the app", "sidecars: [" + proxy + ", ports: [{name: auth, port: 4180, front: true}, {name: auth-m, port: 9090}]}]", ""},
+		{"front on the app's extra port", "ports: [{name: metrics, port: 7070, front: true}]",
+			`zz.yaml: spec.ports[0].front: is for a sidecar's port; remove it (spec.port takes the app's traffic), or set it on the port of the sidecar in front of the app: spec.sidecars[].ports[].front`},
+		{"two fronts", "sidecars: [" + proxy + ", ports: [{name: a, port: 4180, front: true}]}, {name: b, image: 'b:1', ports: [{name: b, port: 4181, front: true}]}]",
+			`zz.yaml: spec.sidecars[1].ports[0].front: is also spec.sidecars[0].ports[0].front; put one sidecar port in front of the app: the Service's main port has one target`},
+		{"a UDP front", "sidecars: [" + proxy + ", ports: [{name: a, port: 53, protocol: UDP, front: true}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].front: port 53 is UDP; front a TCP port: the Service's main port and the Ingress carry TCP`},
+		{"a worker's front", "type: worker\n  sidecars: [" + proxy + ", ports: [{name: a, port: 4180, front: true}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].front: a worker app has no Service to put a sidecar in front of; remove front, or use type web, java or rpc`},
 		{"resources, as Kubernetes writes them", "sidecars: [" + proxy + ", resources: {}}]",
 			`zz.yaml: spec.sidecars[0].resources: unknown field; known fields here: name, image, command, args, env, cpu, memory, ports, mounts`},
 		{"containers, as Kubernetes writes them", "containers: []",
 			`zz.yaml: spec.containers: unknown field; the spec runs the app's container; others beside it are spec.sidecars: [{name: db-proxy, image: ...}]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tc.spec+"\n"))
+			typ := "type: web\n  " // unless the row says its own
+			if strings.HasPrefix(tc.spec, "type:") {
+				typ = ""
+			}
+			_, err := Load("zz.yaml", []byte("name: shop\nspec:\n  image: a:1\n  "+typ+tc.spec+"\n"))
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)

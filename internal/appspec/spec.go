@@ -186,6 +186,12 @@ type Spec struct {
 	// readiness check. Default none (java: 3m), so liveness may restart an
 	// app that is not up within about a minute.
 	StartupTimeout string `json:"startupTimeout,omitempty"`
+	// HealthTimeout is how long one probe may take before it counts as
+	// failed (a duration, "5s", 1s to 60s), for readiness, liveness and
+	// startup alike: a health endpoint slow under load otherwise flaps out
+	// of the Service and is then killed. Default 2 s for readiness and
+	// startup, 3 s for liveness.
+	HealthTimeout string `json:"healthTimeout,omitempty"`
 	// Rollout is how a new version replaces the pods: surge (default:
 	// the new pods start beside the old ones, which serve until they are
 	// ready) or replace (an old pod goes first: no room for an extra pod is
@@ -232,6 +238,10 @@ type Port struct {
 	Port int32  `json:"port"`
 	// Protocol is TCP (default) or UDP.
 	Protocol string `json:"protocol,omitempty"`
+	// Front, on one sidecar's TCP port only, sends the app's traffic to it
+	// instead of to spec.port: the Service's main port targets it and the
+	// Ingress follows (an auth proxy in front of the app).
+	Front bool `json:"front,omitempty"`
 }
 
 // Ingress exposes a web app on a host name.
@@ -321,7 +331,7 @@ type Sidecar struct {
 	CPU    string `json:"cpu,omitempty"`
 	Memory string `json:"memory,omitempty"`
 	// Ports are the container ports it listens on, named; not on the
-	// Service (the app's Service serves the app).
+	// Service, but for the one marked front, which takes the app's traffic.
 	Ports []Port `json:"ports,omitempty"`
 	// Mounts are mount paths of the app's (spec.scratch, spec.secretFiles,
 	// spec.configDir, spec.pvc) that the sidecar shares.

@@ -189,6 +189,7 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.gpuModels("spec.gpuModels", s.GPUModels, gpu)
 	v.gpuModels("spec.avoidGpuModels", s.AvoidGPUModels, gpu)
 	v.startup(s)
+	v.healthTimeout(s)
 	v.rollout(s)
 	v.identity(s)
 	if g := s.TerminationGracePeriod; g != "" {
@@ -216,6 +217,27 @@ func (v *validator) startup(s *Spec) {
 		v.add("spec.startupTimeout", fmt.Sprintf("%s is more than %s", g, MaxStartupTimeout), "use at most "+MaxStartupTimeout.String()+": a pod that takes longer is better restarted")
 	}
 }
+
+// healthTimeout checks spec.healthTimeout: whole seconds (the kubelet's
+// unit), within [1s, MaxHealthTimeout], on an app that has probes.
+func (v *validator) healthTimeout(s *Spec) {
+	g := s.HealthTimeout
+	if g == "" {
+		return
+	}
+	d, err := time.ParseDuration(g)
+	switch {
+	case s.Type == TypeWorker:
+		v.add("spec.healthTimeout", "a worker has no probes", "remove spec.healthTimeout or use type web, java or rpc")
+	case err != nil || d < time.Second || d%time.Second != 0:
+		v.add("spec.healthTimeout", fmt.Sprintf("%q is not a duration of whole seconds, at least 1s", g), "use e.g. 5s")
+	case d > MaxHealthTimeout:
+		v.add("spec.healthTimeout", fmt.Sprintf("%s is more than %s", g, MaxHealthTimeout), "use at most "+MaxHealthTimeout.String()+": a health check slower than that is a hung app")
+	}
+}
+
+// MaxHealthTimeout bounds spec.healthTimeout.
+const MaxHealthTimeout = time.Minute
 
 // rollout checks spec.rollout.
 func (v *validator) rollout(s *Spec) {

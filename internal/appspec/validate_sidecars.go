@@ -52,6 +52,52 @@ func (v *validator) sidecars(s *Spec) {
 		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
 		v.sidecarMounts(field, sc.Mounts, mountPaths)
 	}
+	v.front(s)
+}
+
+// front checks the port that takes the app's traffic instead of spec.port
+// (front: true): a sidecar's, one at most (the Service's main port has one
+// target), TCP (the Service's main port and the Ingress are), and an app
+// with a Service.
+func (v *validator) front(s *Spec) {
+	for i, p := range s.Ports {
+		if p.Front {
+			v.add(fmt.Sprintf("spec.ports[%d].front", i), "is for a sidecar's port", "remove it (spec.port takes the app's traffic), or set it on the port of the sidecar in front of the app: spec.sidecars[].ports[].front")
+		}
+	}
+	first := ""
+	for i, sc := range s.Sidecars {
+		for j, p := range sc.Ports {
+			if !p.Front {
+				continue
+			}
+			f := fmt.Sprintf("spec.sidecars[%d].ports[%d].front", i, j)
+			switch {
+			case s.Type == TypeWorker:
+				v.add(f, "a worker app has no Service to put a sidecar in front of", "remove front, or use type web, java or rpc")
+			case p.Protocol != "TCP":
+				v.add(f, fmt.Sprintf("port %d is %s", p.Port, p.Protocol), "front a TCP port: the Service's main port and the Ingress carry TCP")
+			case first != "":
+				v.add(f, "is also "+first, "put one sidecar port in front of the app: the Service's main port has one target")
+			}
+			if first == "" {
+				first = f
+			}
+		}
+	}
+}
+
+// Front is the sidecar port in front of the app (front: true) and its
+// sidecar's name; ok is false when the app container takes the traffic.
+func (s *Spec) Front() (sidecar string, port Port, ok bool) {
+	for _, sc := range s.Sidecars {
+		for _, p := range sc.Ports {
+			if p.Front {
+				return sc.Name, p, true
+			}
+		}
+	}
+	return "", Port{}, false
 }
 
 // appPorts are the port names and numbers the app container takes, each

@@ -226,10 +226,14 @@ func (o *DeployOptions) Validate() error {
 // said on stderr, the deploy goes on (as kubectl's warnings).
 func (o *DeployOptions) specWarnings() []string {
 	var w []string
-	s, image := o.app.Spec, o.app.Spec.Image
-	if tag := appspec.ImageTag(image); !strings.Contains(image, "@") && (tag == "" || tag == "latest") {
-		w = append(w, fmt.Sprintf("image %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
-			image, cmp.Or(tag, "none, so latest")))
+	s := o.app.Spec
+	if m := mutableTag("image", s.Image); m != "" {
+		w = append(w, m)
+	}
+	for i, sc := range s.Sidecars { // a sidecar's image is as much the revision's
+		if m := mutableTag(fmt.Sprintf("spec.sidecars[%d].image", i), sc.Image); m != "" {
+			w = append(w, m)
+		}
 	}
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
@@ -238,6 +242,17 @@ func (o *DeployOptions) specWarnings() []string {
 		w = append(w, fmt.Sprintf("spec.replicas %d is ignored: spec.hpa sets the replicas (%d to %d); raise hpa.min for more", *o.given.Spec.Replicas, s.HPA.Min, s.HPA.Max))
 	}
 	return w
+}
+
+// mutableTag is the warning for an image (field names it) whose tag is
+// latest or none, "" for a pinned one.
+func mutableTag(field, image string) string {
+	tag := appspec.ImageTag(image)
+	if strings.Contains(image, "@") || tag != "" && tag != "latest" {
+		return ""
+	}
+	return fmt.Sprintf("%s %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
+		field, image, cmp.Or(tag, "none, so latest"))
 }
 
 // missingRefs says which objects the spec names are not in t's namespace,

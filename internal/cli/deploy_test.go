@@ -418,7 +418,7 @@ func TestReadSpecStopsWithTheCommand(t *testing.T) {
 	}
 }
 
-// TestDeployWarnings: a mutable tag, replicas an HPA overrides, and a
+// TestDeployWarnings: a mutable tag (spec.image's or a sidecar's), replicas an HPA overrides, and a
 // Secret or ConfigMap the spec names that the namespace lacks are said on
 // stderr; a pinned spec with its references there says nothing.
 func TestDeployWarnings(t *testing.T) {
@@ -441,6 +441,9 @@ func TestDeployWarnings(t *testing.T) {
 		{"  image: reg/shop:1\n  replicas: 7\n  hpa: {min: 2, max: 6}\n", "spec.replicas 7 is ignored: spec.hpa sets the replicas (2 to 6); raise hpa.min for more"},
 		{"  image: reg/shop@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd\n  version: '1'\n", ""},
 		{"  image: reg/shop:1\n  hpa: {min: 2, max: 6}\n", ""},
+		{"  image: reg/shop:1\n  sidecars: [{name: a, image: 'reg/proxy:2'}, {name: b, image: 'reg/auth:latest'}]\n", "spec.sidecars[1].image reg/auth:latest has a mutable tag (latest): a deploy of the same spec changes nothing after the tag moves"},
+		{"  image: reg/shop:1\n  sidecars: [{name: a, image: reg/proxy}]\n", "spec.sidecars[0].image reg/proxy has a mutable tag (none, so latest)"},
+		{"  image: reg/shop:1\n  sidecars: [{name: a, image: 'reg/proxy:2'}, {name: b, image: 'reg/auth@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd'}]\n", ""},
 		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n", "spec.terminationGracePeriod 10s ends within the 10s drain before SIGTERM"},
 		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n  preStop: [nginx, -s, quit]\n", ""},
 	} {

@@ -188,7 +188,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 				return nil, err
 			}
 			if _, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true); err != nil {
-				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error())))
+				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error(), nil)))
 			}
 		}
 	}
@@ -243,7 +243,7 @@ func applyEach(ctx context.Context, c kubernetes.Interface, ns, app string, targ
 		}
 		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 		if err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error()))
+			return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error(), nil))
 		}
 		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
 			return err

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
 )
@@ -31,7 +33,10 @@ var (
 // SpecWords is what a refusal of an app's pods or Deployment adds in the
 // app spec's words, after "; " ("; in the app spec: spec.gpus: 2 without
 // spec.gpuMem: ..."), "" when it is none of the GPU refusals an app spec causes.
-func SpecWords(refusal string) string {
+// pod is the pod template the refused pods come from (nil if none): the
+// containers it names are the app's (spec.sidecars, initCommand's), the
+// others were added at admission.
+func SpecWords(refusal string, pod *corev1.PodSpec) string {
 	if m := cardsWithoutMemRe.FindStringSubmatch(refusal); m != nil {
 		cards := "spec.gpus"
 		if m[1] != "" {
@@ -44,7 +49,7 @@ func SpecWords(refusal string) string {
 		return fmt.Sprintf("; in the app spec: spec.gpuMem: at most %s, the largest card of this cluster (kubectl zz gpu, TOTAL)", m[1])
 	}
 	if strings.Contains(refusal, "violates PodSecurity ") {
-		return podSecurityWords(refusal)
+		return podSecurityWords(refusal, pod)
 	}
 	if m := unknownPoolRe.FindStringSubmatch(refusal); m != nil {
 		return fmt.Sprintf("; in the app spec: spec.pool: %s is none of this cluster's pools this namespace may use: %s", m[1], m[2])
@@ -61,13 +66,20 @@ var podSecurityContainer = regexp.MustCompile(`containers? ((?:"[^"]+"(?:, | and
 // podSecurityWords says who can fix a Pod Security refusal: the app spec
 // for the app container and the pod, the zz webhook's policy for what it
 // added (lxcfs's hostPath volumes, sidecars): the same fix again sent a
-// user who had it in circles (a review).
-func podSecurityWords(refusal string) string {
+// user who had it in circles (a review). The app's own sidecars are told
+// from the policy's by the pod template, which the webhook's are not in.
+func podSecurityWords(refusal string, pod *corev1.PodSpec) string {
 	var out []string
 	if strings.Contains(refusal, `"zz-lxcfs-`) {
 		out = append(out, "the zz webhook's lxcfs volumes (hostPath) are refused at this level: spec.annotations: {"+contract.AnnotationInjectDisable+": lxcfs} leaves them out of the app's pods")
 	}
-	others, app := map[string]bool{}, false
+	own := map[string]bool{render.ContainerName: true}
+	if pod != nil {
+		for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+			own[c.Name] = true
+		}
+	}
+	others, mine, app := map[string]bool{}, map[string]bool{}, false
 	for _, m := range podSecurityContainer.FindAllStringSubmatch(refusal, -1) {
 		for _, name := range strings.FieldsFunc(m[1], func(r rune) bool { return r == '"' || r == ',' || r == ' ' }) {
 			switch name {
@@ -75,6 +87,10 @@ func podSecurityWords(refusal string) string {
 			case render.ContainerName:
 				app = true
 			default:
+				if own[name] {
+					mine[name], app = true, true
+					continue
+				}
 				others[name] = true
 			}
 		}
@@ -85,7 +101,12 @@ func podSecurityWords(refusal string) string {
 	}
 	if app || strings.Contains(refusal, "runAsNonRoot") || strings.Contains(refusal, "seccompProfile") {
 		if strings.Contains(refusal, `PodSecurity "restricted`) {
-			out = append(out, "securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for the app container and the pod (the image must run as that non-root user)")
+			who := "the app container and the pod (the image must run as that non-root user)"
+			if len(mine) > 0 { // zz gives them the app container's settings
+				who = fmt.Sprintf("the app container, the pod and the app's containers %s, which get the app container's settings (the images must run as that non-root user)",
+					strings.Join(slices.Sorted(maps.Keys(mine)), ", "))
+			}
+			out = append(out, "securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for "+who)
 		}
 	}
 	if len(out) == 0 {

@@ -15,8 +15,14 @@ import (
 // TestSpecWords: the GPU refusals an app spec causes say the fix in the
 // spec's words too; other refusals add nothing.
 func TestSpecWords(t *testing.T) {
+	// The pod template of an app with two sidecars (spec.sidecars) and
+	// initCommand, as zz renders it.
+	always := corev1.ContainerRestartPolicyAlways
+	sidecars := &corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}},
+		InitContainers: []corev1.Container{{Name: "db-proxy", RestartPolicy: &always}, {Name: "log-shipper", RestartPolicy: &always}, {Name: "init"}}}
 	tests := []struct {
 		name, refusal, want string
+		pod                 *corev1.PodSpec
 	}{
 		{name: "webhook: cards without memory",
 			refusal: `pods "infer-7cb5f-" is forbidden: admission webhook "pods.zz.io" denied the request: zz-webhook: container app asks for zz.io/gpu 2 without zz.io/gpu-mem: zz shares cards by GPU memory, so ask for the memory ...`,
@@ -43,10 +49,17 @@ func TestSpecWords(t *testing.T) {
 		{name: "the app and a sidecar",
 			refusal: `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (containers "app", "log-agent" must set securityContext.allowPrivilegeEscalation=false)`,
 			want:    "; in the app spec: containers log-agent come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {zz.io/inject-disable: sidecars} leaves them out; securityContext: {restricted: true"},
+		{name: "the app's own sidecars and initCommand's container, not the policy's", pod: sidecars,
+			refusal: `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (containers "app", "db-proxy", "init" and "log-shipper" must set securityContext.allowPrivilegeEscalation=false)`,
+			want:    "; in the app spec: securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for the app container, the pod and the app's containers db-proxy, init, log-shipper, which get the app container's settings (the images must run as that non-root user)"},
+		{name: "an app's sidecar and a policy's", pod: sidecars,
+			refusal: `violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (containers "db-proxy", "log-agent" must set securityContext.allowPrivilegeEscalation=false)`,
+			want: "; in the app spec: containers log-agent come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {zz.io/inject-disable: sidecars} leaves them out; " +
+				"securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for the app container, the pod and the app's containers db-proxy, which"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := SpecWords(tt.refusal)
+			got := SpecWords(tt.refusal, tt.pod)
 			if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
 				t.Errorf("SpecWords = %q, want %q", got, tt.want)
 			}
@@ -104,7 +117,7 @@ func TestSpecWordsOfTheWebhook(t *testing.T) {
 		}
 		// As the ReplicaSet's condition carries it.
 		failure := `FailedCreate: pods "infer-1" is forbidden: admission webhook "pods.zz.io" denied the request: ` + contract.WebhookRefusalPrefix + err.Error()
-		if got := SpecWords(failure); !strings.HasPrefix(got, tt.want) {
+		if got := SpecWords(failure, nil); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("%s: SpecWords of %q = %q, want %q", tt.name, failure, got, tt.want)
 		}
 		if !RefusedAtAdmission(failure) {

@@ -212,7 +212,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	if !st.Complete {
 		why = podSummary(ctx, w.c, w.ns, w.app)
 		if why == "" {
-			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure)
+			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
 		}
 	}
 	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, st.String()+why)
@@ -228,7 +228,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
-		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure))
+		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec))
 	}
 	return false, nil
 }

@@ -82,15 +82,20 @@ func (r *renderer) service() *corev1.Service {
 	return svc
 }
 
-// servicePorts are the app's port and its extra named ports.
+// servicePorts are the app's port (to the front sidecar port if one is)
+// and its extra named ports.
 func (r *renderer) servicePorts() []corev1.ServicePort {
 	port := r.s.Port
 	if sv := r.s.Service; sv != nil && sv.Port != 0 {
 		port = sv.Port
 	}
+	target := r.portName()
+	if _, p, ok := r.s.Front(); ok { // an auth proxy in front of the app
+		target = p.Name
+	}
 	ports := []corev1.ServicePort{{
 		Name: r.portName(), Protocol: corev1.ProtocolTCP, Port: port,
-		TargetPort: intstr.FromString(r.portName()),
+		TargetPort: intstr.FromString(target),
 	}}
 	for _, p := range r.s.Ports {
 		ports = append(ports, corev1.ServicePort{Name: p.Name, Protocol: corev1.Protocol(p.Protocol), Port: p.Port, TargetPort: intstr.FromString(p.Name)})

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
 )
@@ -97,11 +98,97 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 		sc.Mounts = append(sc.Mounts, m.MountPath)
 	}
-	if c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil {
+	switch r := c.ReadinessProbe; {
+	case c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil || r != nil && r.TCPSocket == nil:
 		f.lost("sidecar %s: probes and lifecycle hooks; a sidecar has none", c.Name)
+	case r != nil: // a front port's, if the Service targets it (front)
+		if f.readyOn == nil {
+			f.readyOn = map[string]intstr.IntOrString{}
+		}
+		f.readyOn[c.Name] = r.TCPSocket.Port
 	}
 	if c.SecurityContext != nil && !equality.Semantic.DeepEqual(c.SecurityContext, app.SecurityContext) {
 		f.lost("sidecar %s: its own securityContext; a sidecar gets the app container's (spec.securityContext)", c.Name)
 	}
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
+}
+
+// front marks the sidecar port the Service's port targets (an auth proxy
+// in front of the app) front: true, its number spec.service.port where it
+// is not spec.port; what does not map (a second such port, UDP, a Service
+// port to the app beside it, a readiness probe elsewhere) is said.
+func (f *from) front(svc *corev1.Service, app corev1.Container) {
+	s := &f.app.Spec
+	front := ""
+	for _, p := range svcPorts(svc) {
+		t := p.TargetPort
+		if t.Type == intstr.Int && t.IntVal == 0 {
+			t = intstr.FromInt32(p.Port)
+		}
+		i, j := sidecarPort(s.Sidecars, t)
+		if i < 0 {
+			continue
+		}
+		sc, sp := &s.Sidecars[i], &s.Sidecars[i].Ports[j]
+		switch {
+		case p.Protocol == corev1.ProtocolUDP || sp.Protocol == string(corev1.ProtocolUDP):
+			f.lost("service %s: port %d to sidecar %s's UDP port %d; only a TCP port can be in front of the app (spec.sidecars[].ports[].front)", svc.Name, p.Port, sc.Name, sp.Port)
+		case front != "":
+			f.lost("service %s: port %d to sidecar %s's port %d too; one sidecar port takes the app's traffic (%s's)", svc.Name, p.Port, sc.Name, sp.Port, front)
+		default:
+			sp.Front, front = true, sc.Name
+			for _, q := range svc.Spec.Ports {
+				if q.Port != p.Port && targets(q, app) {
+					f.lost("service %s: port %d to the app container's port; with sidecar %s in front of the app the Service's main port targets it, and the app's port is not on the Service", svc.Name, q.Port, sc.Name)
+				}
+			}
+			switch {
+			case p.Port != s.Port && s.Service == nil:
+				s.Service = &appspec.Service{Port: p.Port}
+			case p.Port != s.Port:
+				s.Service.Port = p.Port
+			case s.Service != nil:
+				s.Service.Port = 0 // a port to the app's, said above
+			}
+			if r, ok := f.readyOn[sc.Name]; ok && (r.Type == intstr.String && r.StrVal == sp.Name || r.Type == intstr.Int && r.IntVal == sp.Port) {
+				delete(f.readyOn, sc.Name)
+			}
+		}
+	}
+	for _, sc := range s.Sidecars { // in order, for stable notes
+		if _, ok := f.readyOn[sc.Name]; ok {
+			f.lost("sidecar %s: a readiness probe not on the port in front of the app; a sidecar has none but there", sc.Name)
+		}
+	}
+}
+
+// svcPorts are svc's ports, none without a Service.
+func svcPorts(svc *corev1.Service) []corev1.ServicePort {
+	if svc == nil {
+		return nil
+	}
+	return svc.Spec.Ports
+}
+
+// sidecarPort finds the sidecar port t names, by name or number; -1 if none.
+func sidecarPort(scs []appspec.Sidecar, t intstr.IntOrString) (int, int) {
+	for i, sc := range scs {
+		for j, p := range sc.Ports {
+			if t.Type == intstr.String && t.StrVal == p.Name || t.Type == intstr.Int && t.IntVal == p.Port {
+				return i, j
+			}
+		}
+	}
+	return -1, -1
+}
+
+// targets says whether Service port p reaches the app container's first
+// port, as ports reads it.
+func targets(p corev1.ServicePort, app corev1.Container) bool {
+	if len(app.Ports) == 0 {
+		return false
+	}
+	main, t := app.Ports[0], p.TargetPort
+	return (t.Type == intstr.String && t.StrVal != "" && t.StrVal == main.Name) ||
+		(t.Type == intstr.Int && (t.IntVal == main.ContainerPort || t.IntVal == 0 && p.Port == main.ContainerPort))
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -30,13 +31,16 @@ func TestSidecarsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d *appsv1.Deployment
+	var l Live
 	for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
-		if dep, ok := o.(*appsv1.Deployment); ok {
-			d = dep
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			l.Deployment = o
+		case *corev1.Service:
+			l.Service = o
 		}
 	}
-	got, notes := Spec("orders", Live{Deployment: d})
+	got, notes := Spec("orders", l)
 	got.Default()
 	for _, sc := range got.Spec.Sidecars {
 		slices.Sort(sc.Mounts) // the pod lists them in the app's order
@@ -46,6 +50,9 @@ func TestSidecarsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Spec.Sidecars, app.Spec.Sidecars) {
 		t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, app.Spec.Sidecars)
+	}
+	if !reflect.DeepEqual(got.Spec.Service, app.Spec.Service) { // the front port's number
+		t.Errorf("service %+v, want %+v", got.Spec.Service, app.Spec.Service)
 	}
 	if !slices.Equal(got.Spec.InitCommand, app.Spec.InitCommand) {
 		t.Errorf("initCommand %v, want %v", got.Spec.InitCommand, app.Spec.InitCommand)
@@ -72,9 +79,27 @@ func TestSidecarsFrom(t *testing.T) {
 	tests := []struct {
 		name       string
 		init, more []corev1.Container
+		svc        []corev1.ServicePort // the app's Service, if any
 		want       []appspec.Sidecar
 		notes      []string // the notes about a sidecar that must be said, each once; no other
 	}{
+		{name: "an auth proxy the Service targets by name, with its readiness connect",
+			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("auth")}},
+			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}},
+			notes: []string{"sidecar auth: no cpu or memory limit"}},
+		{name: "by number, the app's port on the Service too",
+			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "web", Port: 80, TargetPort: intstr.FromInt32(4180)}, {Name: "direct", Port: 8080}},
+			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}},
+			notes: []string{"sidecar auth: no cpu or memory limit", "service shop: port 8080 to the app container's port; with sidecar auth in front of the app the Service's main port targets it"}},
+		{name: "a readiness probe on another port, the Service to the app",
+			init: []corev1.Container{authProxy(always, "admin")}, svc: []corev1.ServicePort{{Name: "http", Port: 8080}},
+			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180}}}},
+			notes: []string{"sidecar auth: no cpu or memory limit", "sidecar auth: a readiness probe not on the port in front of the app"}},
+		{name: "a UDP port the Service targets",
+			init:  []corev1.Container{{Name: "dns", Image: "dns:1", RestartPolicy: always, Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}},
+			svc:   []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("dns")}},
+			want:  []appspec.Sidecar{{Name: "dns", Image: "dns:1", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "dns", Port: 53, Protocol: "UDP"}}}},
+			notes: []string{"service shop: port 53 to sidecar dns's UDP port 53; only a TCP port can be in front of the app"}},
 		{name: "native sidecar, whole",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Args: []string{"--port=5432"}, Env: []corev1.EnvVar{{Name: "A", Value: "1"}},
 				Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "pg", ContainerPort: 5432}}, VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}}},
@@ -119,7 +144,11 @@ func TestSidecarsFrom(t *testing.T) {
 				Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}},
 					Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{InitContainers: tc.init,
 						Containers: append([]corev1.Container{app}, tc.more...), Volumes: volumes}}}}
-			got, notes := Spec("shop", Live{Deployment: d})
+			l := Live{Deployment: d}
+			if tc.svc != nil {
+				l.Service = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: corev1.ServiceSpec{Ports: tc.svc}}
+			}
+			got, notes := Spec("shop", l)
 			if !reflect.DeepEqual(got.Spec.Sidecars, tc.want) {
 				t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, tc.want)
 			}
@@ -140,4 +169,12 @@ func TestSidecarsFrom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// authProxy is an oauth2-proxy native sidecar on port 4180 (named auth)
+// with a TCP readiness probe on the port named ready.
+func authProxy(always *corev1.ContainerRestartPolicy, ready string) corev1.Container {
+	return corev1.Container{Name: "auth", Image: "oauth2-proxy:7", RestartPolicy: always,
+		Ports:          []corev1.ContainerPort{{Name: "auth", ContainerPort: 4180}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(ready)}}}}
 }

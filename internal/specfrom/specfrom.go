@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -73,6 +74,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.sidecars(pod, c)
+	f.front(l.Service, c)
 	f.pod(pod)
 	f.zoneSpread(d)
 	f.meta(d)
@@ -115,6 +117,10 @@ func (f *from) names(c corev1.Container) {
 type from struct {
 	app   *appspec.App
 	notes []string
+	// readyOn are the sidecars whose one probe is a TCP readiness connect,
+	// by name, with its port: as kubectl zz renders a front port's, so
+	// carried when it is on the port the Service targets, said otherwise.
+	readyOn map[string]intstr.IntOrString
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
@@ -306,9 +312,10 @@ func (f *from) probes(c corev1.Container) {
 	if l := c.LivenessProbe; l != nil && l.HTTPGet != nil && s.HealthPath != "" && cmp.Or(l.HTTPGet.Path, "/") != s.HealthPath {
 		f.lost("container %s: liveness probe path %s; the spec's healthPath %s serves the liveness probe too", c.Name, l.HTTPGet.Path, s.HealthPath)
 	}
+	f.healthTimeout(c)
 	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
-		if p != nil && (p.InitialDelaySeconds != 0 || p.TimeoutSeconds > 1 || p.PeriodSeconds > 10 || p.FailureThreshold > 3) {
-			f.lost("container %s: its probes' timings (initial delay, period, timeout, failure threshold) are kubectl zz's; spec.startupTimeout gives a slow start its time", c.Name)
+		if p != nil && (p.InitialDelaySeconds != 0 || p.PeriodSeconds > 10 || p.FailureThreshold > 3) {
+			f.lost("container %s: its probes' timings (initial delay, period, failure threshold) are kubectl zz's; spec.startupTimeout gives a slow start its time", c.Name)
 			break
 		}
 	}
@@ -317,6 +324,36 @@ func (f *from) probes(c corev1.Container) {
 			s.PreStop = h.PreStop.Exec.Command
 		} else {
 			f.lost("container %s: a preStop hook other than a command; spec.preStop runs a command", c.Name)
+		}
+	}
+}
+
+// healthTimeout carries the probes' timeout as spec.healthTimeout where
+// one is longer than kubectl zz's (2 s readiness and startup, 3 s
+// liveness): the longest, for all (a slow health endpoint needs it on
+// each), said when they differed; one over the spec's bound is said.
+func (f *from) healthTimeout(c corev1.Container) {
+	longer, most := false, int32(0)
+	var all []int32
+	for _, p := range []struct {
+		probe *corev1.Probe
+		zz    int32
+	}{{c.ReadinessProbe, 2}, {c.LivenessProbe, 3}, {c.StartupProbe, 2}} {
+		if p.probe == nil {
+			continue
+		}
+		t := max(p.probe.TimeoutSeconds, 1) // the kubelet's default
+		longer, most = longer || t > p.zz, max(most, t)
+		all = append(all, t)
+	}
+	switch {
+	case !longer:
+	case time.Duration(most)*time.Second > appspec.MaxHealthTimeout:
+		f.lost("container %s: a probe timeout of %ds; spec.healthTimeout is at most %s", c.Name, most, appspec.MaxHealthTimeout)
+	default:
+		f.app.Spec.HealthTimeout = fmt.Sprintf("%ds", most)
+		if slices.Min(all) != most {
+			f.lost("container %s: probe timeouts from %ds to %ds; spec.healthTimeout %ds applies to each", c.Name, slices.Min(all), most, most)
 		}
 	}
 }

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -20,8 +23,10 @@ import (
 // (kwok runs an init container with restartPolicy Always as started, the
 // others as completed), sharing only the mounts they list; status is
 // Ready without drift; kubectl zz logs follows the sidecars beside the
-// app, each line under its container's name. A sidecar named as the app's
-// container is refused by the CLI before anything is applied.
+// app, each line under its container's name. The auth sidecar's port is in
+// front of the app (front: true): the Service's main port and its
+// EndpointSlices point at it. A sidecar named as the app's container is
+// refused by the CLI before anything is applied.
 func TestDeploySidecars(t *testing.T) {
 	ctx := t.Context()
 	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
@@ -35,6 +40,7 @@ spec:
   cpu: 100m
   memory: 64Mi
   initCommand: [/app/migrate, up]
+  healthTimeout: 5s
   securityContext: {runAsUser: 10001, readOnlyRootFilesystem: true, restricted: true}
   scratch:
   - {mountPath: /tmp}
@@ -42,6 +48,7 @@ spec:
   sidecars:
   - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432], ports: [{name: db-proxy, port: 5432}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
+  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: [--upstream=http://127.0.0.1:8080], ports: [{name: auth, port: 4180, front: true}]}
 `)
 	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
 	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
@@ -57,6 +64,7 @@ spec:
 	}
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=orders", 2, 60*time.Second)
 	checkSidecars(t, pods[0])
+	checkFront(t, ns)
 
 	out, errOut, err = zz(t, ns, "status", "orders", "-o", "json")
 	var st struct {
@@ -85,7 +93,7 @@ spec:
 		seen[line.Container]++
 	}
 	// initCommand's container is in too (init containers are, by default).
-	for _, c := range []string{"app", "db-proxy", "log-shipper"} {
+	for _, c := range []string{"app", "db-proxy", "log-shipper", "auth"} {
 		if seen[c] != 2 {
 			t.Errorf("logs: %d lines of container %s, want one from each of 2 pods (%v)\n%s", seen[c], c, seen, out)
 		}
@@ -99,10 +107,10 @@ spec:
 func checkSidecars(t *testing.T, pod corev1.Pod) {
 	t.Helper()
 	in := pod.Spec.InitContainers
-	if len(in) != 3 || in[0].Name != "db-proxy" || in[1].Name != "log-shipper" || in[2].Name != "init" {
-		t.Fatalf("init containers %v, want db-proxy, log-shipper, init", names(in))
+	if len(in) != 4 || in[0].Name != "db-proxy" || in[1].Name != "log-shipper" || in[2].Name != "auth" || in[3].Name != "init" {
+		t.Fatalf("init containers %v, want db-proxy, log-shipper, auth, init", names(in))
 	}
-	for _, c := range in[:2] {
+	for _, c := range in[:3] {
 		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 			t.Errorf("sidecar %s: restartPolicy %v, want Always", c.Name, c.RestartPolicy)
 		}
@@ -130,6 +138,14 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
 		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
 	}
+	// The front port's readiness connect, and healthTimeout on it and the
+	// app's probes, as the apiserver kept them.
+	if p := in[2].ReadinessProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "auth" || p.TimeoutSeconds != 5 {
+		t.Errorf("auth readiness probe %+v, want a TCP connect to auth timing out at 5s", p)
+	}
+	if c := pod.Spec.Containers[0]; c.ReadinessProbe == nil || c.ReadinessProbe.TimeoutSeconds != 5 || c.LivenessProbe == nil || c.LivenessProbe.TimeoutSeconds != 5 {
+		t.Errorf("app probes %+v %+v, want both timing out at 5s (spec.healthTimeout)", c.ReadinessProbe, c.LivenessProbe)
+	}
 	if q := in[1].Resources.Requests[corev1.ResourceMemory]; q.String() != "32Mi" {
 		t.Errorf("log-shipper memory request %s, want 32Mi", q.String())
 	}
@@ -137,7 +153,7 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 	for _, st := range pod.Status.InitContainerStatuses {
 		started[st.Name] = st.Started != nil && *st.Started && st.State.Running != nil
 	}
-	if !started["db-proxy"] || !started["log-shipper"] || started["init"] {
+	if !started["db-proxy"] || !started["log-shipper"] || !started["auth"] || started["init"] {
 		t.Errorf("init container statuses %+v: want the sidecars started and running, init completed", pod.Status.InitContainerStatuses)
 	}
 }
@@ -148,4 +164,38 @@ func names(cs []corev1.Container) []string {
 		out = append(out, c.Name)
 	}
 	return out
+}
+
+// checkFront: the Service's main port (http, 8080 for clients) targets the
+// auth sidecar's port by name, and the EndpointSlice controller resolves
+// it to 4180 on both pods, so traffic reaches the proxy, not the app.
+func checkFront(t *testing.T, ns string) {
+	t.Helper()
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(t.Context(), "orders", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := svc.Spec.Ports[0]; p.Name != "http" || p.Port != 8080 || p.TargetPort.String() != "auth" {
+		t.Errorf("Service port %+v, want http 8080 to targetPort auth", p)
+	}
+	cluster.WaitFor(t, 60*time.Second, "EndpointSlices of Service orders: port http 4180 on 2 pods", func(ctx context.Context) (bool, string, error) {
+		list, err := cluster.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=orders"})
+		if err != nil {
+			return false, "", err
+		}
+		port, ready := int32(0), 0
+		for _, s := range list.Items {
+			for _, p := range s.Ports {
+				if p.Name != nil && *p.Name == "http" && p.Port != nil {
+					port = *p.Port
+				}
+			}
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready++
+				}
+			}
+		}
+		return port == 4180 && ready == 2, fmt.Sprintf("port %d, %d ready", port, ready), nil
+	})
 }
