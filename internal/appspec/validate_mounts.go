@@ -16,6 +16,30 @@ const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 // mounted over it: the one path under /dev a scratch directory may take.
 const devShm = "/dev/shm"
 
+// kubeletFiles are the files the kubelet (/etc/hosts,
+// /dev/termination-log) or the container runtime (/etc/hostname,
+// /etc/resolv.conf) mounts in every container, each only where no volume
+// is mounted at its path: a mount there replaces the file with a
+// directory, and DNS or the hosts file break without an error.
+var kubeletFiles = map[string]bool{
+	"/etc/hosts":           true,
+	"/etc/hostname":        true,
+	"/etc/resolv.conf":     true,
+	"/dev/termination-log": true,
+}
+
+// imageDirs are the top-level directories that hold an image's programs,
+// libraries, configuration (users, CA certificates) and package state: a
+// mount at one of them hides all of it, so exec fails or the app runs
+// without its users and certificates. Their subdirectories are fine
+// (/etc/app, /var/cache/nginx). /, /proc, /sys and /dev are refused on
+// their own below; /opt, /srv and /home are where some images keep the
+// app and others nothing, so they are the author's call.
+var imageDirs = map[string]bool{
+	"/bin": true, "/etc": true, "/lib": true, "/lib64": true,
+	"/sbin": true, "/usr": true, "/var": true,
+}
+
 // maxSecretFiles bounds spec.secretFiles, maxScratch spec.scratch: an app
 // mounting more than that is better described by a chart.
 const (
@@ -43,6 +67,15 @@ func (v *validator) mounts(s *Spec) {
 	}
 	if s.PVC != nil && path.IsAbs(s.PVC.MountPath) {
 		others = append(others, mount{"spec.pvc.mountPath", s.PVC.MountPath, false})
+	}
+	// configDir and the claim are checked here as the others are (their
+	// relative paths are refused where they are read).
+	for _, m := range others {
+		example := "/data"
+		if m.readOnly {
+			example = DefaultConfigDir
+		}
+		v.mountPath(m, example)
 	}
 	if len(s.SecretFiles) > maxSecretFiles {
 		v.add("spec.secretFiles", fmt.Sprintf("has %d entries", len(s.SecretFiles)), fmt.Sprintf("mount at most %d Secrets (one Secret may hold many keys)", maxSecretFiles))
@@ -101,6 +134,12 @@ func (v *validator) mountPath(m mount, example string) bool {
 		v.add(m.field, fmt.Sprintf("%q is not an absolute path", p), "use e.g. "+example)
 	case path.Clean(p) == "/":
 		v.add(m.field, "is the root of the container's file system", "mount it in a directory of its own, e.g. "+example)
+	case kubeletFiles[path.Clean(p)]:
+		v.add(m.field, fmt.Sprintf("%s is a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message); a mount there replaces it with a directory", p),
+			"mount it in a directory of its own, e.g. "+example)
+	case imageDirs[path.Clean(p)]:
+		v.add(m.field, fmt.Sprintf("%s would hide the image's own %s (its programs, libraries or configuration), so the container could not run", p, path.Clean(p)),
+			fmt.Sprintf("mount a subdirectory, e.g. %s/app, or a directory of its own, e.g. %s", path.Clean(p), example))
 	case under(p, serviceAccountDir) || m.readOnly && under(serviceAccountDir, p):
 		// The kubelet mounts the ServiceAccount's token there: not
 		// inside a read-only volume, nor over it (a review). A writable
