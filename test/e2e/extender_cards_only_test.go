@@ -93,10 +93,24 @@ func TestCardsOnlyRefusedAtBind(t *testing.T) {
 		t.Errorf("the extender holds %d MiB on card %s, want at least the proper pod's 4096", got, a.UUIDs[0])
 	}
 
-	// By now kube-scheduler has tried the refused pod again at least once
-	// (its first back-off is 1 s): still unbound, with no card choice, so no
-	// kubelet calls the device plugin's Allocate for it.
-	time.Sleep(2 * time.Second)
+	// kube-scheduler tries the refused pod again (a bind error sends it to
+	// the back-off queue, 1 s first): its event records a second refusal
+	// (an event series of 2, written at once), so what follows is after
+	// a retry, not only after the first bind.
+	cluster.WaitFor(t, 60*time.Second, "kube-scheduler's second try of the refused pod", func(ctx context.Context) (bool, string, error) {
+		evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=cards-only,reason=FailedScheduling"})
+		if err != nil {
+			return false, "", err
+		}
+		for _, ev := range evs.Items {
+			if strings.Contains(ev.Message, cardsOnlyRefusal) && (ev.Count >= 2 || ev.Series != nil && ev.Series.Count >= 2) {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("%d FailedScheduling events, none a series of 2 or more", len(evs.Items)), nil
+	})
+	// Still unbound, with no card choice, so no kubelet calls the device
+	// plugin's Allocate for it.
 	p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, cardsOnly.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
