@@ -179,8 +179,10 @@ func (v *validator) overlap(others []mount, m mount, example string) {
 }
 
 // scratchSize checks one scratch directory's size: a byte quantity of at
-// least 1Mi, as spec.memory; a memory one needs it (below) and may not
-// exceed spec.memory, which its files count against.
+// least 1Mi, as spec.memory; a memory one needs it (below) and must be
+// less than spec.memory, which its files count against: filled to its
+// size it then answers ENOSPC with memory left for the app, where one as
+// large as the limit would get the app OOM-killed first.
 func (v *validator) scratchSize(s *Spec, field string, sc Scratch) {
 	mem, memErr := resource.ParseQuantity(s.Memory)
 	if sc.Size == "" {
@@ -201,14 +203,15 @@ func (v *validator) scratchSize(s *Spec, field string, sc Scratch) {
 	if len(v.errs) > before || !sc.Memory || memErr != nil {
 		return
 	}
-	if q := resource.MustParse(sc.Size); q.Cmp(mem) > 0 {
-		v.add(field+".size", fmt.Sprintf("%s is more than spec.memory %s, which a memory scratch directory's files count against", sc.Size, s.Memory),
+	if q := resource.MustParse(sc.Size); q.Cmp(mem) >= 0 {
+		v.add(field+".size", fmt.Sprintf("%s is not less than spec.memory %s, which a memory scratch directory's files count against: filled, it would leave the app no memory", sc.Size, s.Memory),
 			"use a smaller size, raise spec.memory, or leave memory out for a directory on the node's disk")
 	}
 }
 
 // scratchMemory refuses memory scratch directories that together hold
-// more than spec.memory (each alone is checked by scratchSize).
+// spec.memory or more, for scratchSize's reason (each alone is checked
+// there).
 func (v *validator) scratchMemory(s *Spec) {
 	mem, err := resource.ParseQuantity(s.Memory)
 	if err != nil {
@@ -218,14 +221,14 @@ func (v *validator) scratchMemory(s *Spec) {
 	n := 0
 	for _, sc := range s.Scratch {
 		q, err := resource.ParseQuantity(sc.Size)
-		if !sc.Memory || err != nil || q.Cmp(mem) > 0 {
+		if !sc.Memory || err != nil || q.Cmp(mem) >= 0 {
 			continue
 		}
 		total.Add(q)
 		n++
 	}
-	if n > 1 && total.Cmp(mem) > 0 {
-		v.add("spec.scratch", fmt.Sprintf("the memory scratch directories hold up to %s, more than spec.memory %s, which their files count against", total.String(), s.Memory),
+	if n > 1 && total.Cmp(mem) >= 0 {
+		v.add("spec.scratch", fmt.Sprintf("the memory scratch directories hold up to %s, not less than spec.memory %s, which their files count against: filled, they would leave the app no memory", total.String(), s.Memory),
 			"use smaller sizes or raise spec.memory")
 	}
 }
