@@ -15,27 +15,48 @@ import (
 )
 
 // TestScratchRoundTrip: what kubectl zz renders for spec.scratch comes
-// back as the same spec.scratch, with nothing said about an emptyDir.
+// back as the same spec.scratch, with nothing said about an emptyDir; a
+// size in the apiserver's canonical text (the one it stores), another as
+// that text, the same quantity.
 func TestScratchRoundTrip(t *testing.T) {
-	app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  memory: 1Gi\n  initCommand: [migrate]\n"+
-		"  scratch: [{mountPath: /tmp}, {mountPath: /var/cache/nginx, size: 2Gi}, {mountPath: /dev/shm, size: 256Mi, memory: true}]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d *appsv1.Deployment
-	for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
-		if dep, ok := o.(*appsv1.Deployment); ok {
-			d = dep
-		}
-	}
-	got, notes := Spec("shop", Live{Deployment: d})
-	if !reflect.DeepEqual(got.Spec.Scratch, app.Spec.Scratch) {
-		t.Errorf("scratch %+v, want %+v", got.Spec.Scratch, app.Spec.Scratch)
-	}
-	for _, n := range notes {
-		if strings.Contains(n, "emptyDir") {
-			t.Errorf("note %q", n)
-		}
+	for _, tc := range []struct {
+		name, scratch string
+		want          []appspec.Scratch // nil: as written
+	}{
+		{name: "canonical sizes", scratch: "[{mountPath: /tmp}, {mountPath: /var/cache/nginx, size: 2Gi}, {mountPath: /dev/shm, size: 256Mi, memory: true}]"},
+		{name: "sizes in other units", scratch: "[{mountPath: /var/cache, size: 1.5Gi}, {mountPath: /dev/shm, size: 512Mi, memory: true}, {mountPath: /run/app, size: 1024Ki, memory: true}]",
+			want: []appspec.Scratch{{MountPath: "/var/cache", Size: "1536Mi"}, {MountPath: "/dev/shm", Size: "512Mi", Memory: true}, {MountPath: "/run/app", Size: "1Mi", Memory: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  memory: 1Gi\n  initCommand: [migrate]\n  scratch: "+tc.scratch+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d *appsv1.Deployment
+			for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
+				if dep, ok := o.(*appsv1.Deployment); ok {
+					d = dep
+				}
+			}
+			want := tc.want
+			if want == nil {
+				want = app.Spec.Scratch
+			}
+			got, notes := Spec("shop", Live{Deployment: d})
+			if !reflect.DeepEqual(got.Spec.Scratch, want) {
+				t.Errorf("scratch %+v, want %+v", got.Spec.Scratch, want)
+			}
+			for i := range min(len(want), len(app.Spec.Scratch)) {
+				if w, g := app.Spec.Scratch[i].Size, want[i].Size; w != g && !resource.MustParse(w).Equal(resource.MustParse(g)) {
+					t.Errorf("scratch[%d]: %s is not the quantity %s", i, g, w)
+				}
+			}
+			for _, n := range notes {
+				if strings.Contains(n, "emptyDir") {
+					t.Errorf("note %q", n)
+				}
+			}
+		})
 	}
 }
 
