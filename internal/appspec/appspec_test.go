@@ -83,7 +83,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "bad tag beside a version", spec: "type: web\n  image: registry.local/shop:.1\n  version: '1'", want: `spec.image: "registry.local/shop:.1": the tag ".1" is not valid`},
 		{name: "short digest", spec: "type: web\n  image: registry.local/shop@sha256:abc\n  version: '1'", want: `the digest "sha256:abc" is not valid`},
 		{name: "memory in bytes", spec: "type: web\n  image: a:1\n  memory: '512'", want: "spec.memory: 512 is 512 bytes; write 512Mi for 512 mebibytes"},
-		{name: "memory in millibytes", spec: "type: web\n  image: a:1\n  memory: 100m", want: "spec.memory: 100m is 1 bytes; write the memory with a unit, e.g. 512Mi or 2Gi"},
+		{name: "memory in millibytes", spec: "type: web\n  image: a:1\n  memory: 100m", want: "spec.memory: 100m is under 1Mi (1 bytes), the least memory; write at least 1Mi, e.g. 512Mi or 2Gi"},
 		{name: "cpu in cores meant millicores", spec: "type: web\n  image: a:1\n  cpu: '2000'", want: "spec.cpu: 2000 is 2000 cores; write 2000m for 2 core(s) (millicores), or 2000000m if 2000 cores are meant"},
 		{name: "cpu in hundreds meant millicores", spec: "type: web\n  image: a:1\n  cpu: '500'", want: "spec.cpu: 500 is 500 cores; write 500m for 0.5 core(s) (millicores), or 500000m if 500 cores are meant"},
 		{name: "volume in bytes", spec: "type: web\n  image: a:1\n  replicas: 1\n  pvc: {size: '10', mountPath: /data}", want: "spec.pvc.size: 10 is 10 bytes; write 10Mi for 10 mebibytes"},
