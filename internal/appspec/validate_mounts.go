@@ -3,6 +3,7 @@ package appspec
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -134,6 +135,10 @@ func (v *validator) mountPath(m mount, example string) bool {
 		v.add(m.field, fmt.Sprintf("%q is not an absolute path", p), "use e.g. "+example)
 	case path.Clean(p) == "/":
 		v.add(m.field, "is the root of the container's file system", "mount it in a directory of its own, e.g. "+example)
+	case longName(p) != "":
+		// Neither the apiserver nor the kubelet checks it: the runtime's
+		// mkdir fails (ENAMETOOLONG) and the container never starts.
+		v.add(m.field, fmt.Sprintf("has a name of %d bytes, more than the %d a Linux file name holds", len(longName(p)), nameMax), "use a shorter name, e.g. "+example)
 	case kubeletFiles[path.Clean(p)]:
 		v.add(m.field, fmt.Sprintf("%s is a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message); a mount there replaces it with a directory", p),
 			"mount it in a directory of its own, e.g. "+example)
@@ -153,6 +158,19 @@ func (v *validator) mountPath(m mount, example string) bool {
 		return true
 	}
 	return false
+}
+
+// nameMax is Linux's NAME_MAX: the most bytes of one path component.
+const nameMax = 255
+
+// longName is p's first component longer than nameMax, or "".
+func longName(p string) string {
+	for _, c := range strings.Split(p, "/") {
+		if len(c) > nameMax {
+			return c
+		}
+	}
+	return ""
 }
 
 func devShmHint(m mount) string {
