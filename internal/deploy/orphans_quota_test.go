@@ -1,11 +1,14 @@
 package deploy
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,5 +127,48 @@ func TestDeploymentJudgedAtQuota(t *testing.T) {
 	}
 	if updates == 0 {
 		t.Errorf("no dry-run update of the Deployment was asked at its quota:\n%s", progress.String())
+	}
+}
+
+// TestQuotaRefused: quotaRefused knows the ResourceQuota admission's
+// refusal as a client receives it, and nothing else that is Forbidden.
+// The text is k8s.io/apiserver v0.37.2
+// pkg/admission/plugin/resourcequota/controller.go:622, built as
+// admission.NewForbidden (pkg/admission/errors.go:53) builds it, then
+// sent as the apiserver's Status and read back as client-go does.
+func TestQuotaRefused(t *testing.T) {
+	quota := func(q, used string) error {
+		return fmt.Errorf("exceeded quota: %s, requested: %s, used: %s, limited: %s", q, used+"=1", used+"=1", used+"=1")
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the quota's refusal of a dry-run create", apierrors.NewForbidden(corev1.Resource("services"), "shop-", quota("lb", "services.loadbalancers")), true},
+		{"the quota's refusal on an object count", apierrors.NewForbidden(appsv1.Resource("deployments"), "shop-", quota("full", "count/deployments.apps")), true},
+		{"a webhook's refusal", apierrors.NewForbidden(corev1.Resource("services"), "shop-", errors.New(`admission webhook "audit.example.com" denied the request: no dry runs`)), false},
+		{"RBAC's refusal", apierrors.NewForbidden(corev1.Resource("services"), "shop-", errors.New(`User "dev" cannot create resource "services" in API group "" in the namespace "team-a"`)), false},
+		{"the words in an error that is not Forbidden", apierrors.NewBadRequest("exceeded quota: lb"), false},
+		{"not an API error", quota("lb", "services"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.err
+			if s, ok := err.(apierrors.APIStatus); ok {
+				// Over the wire: the Status as JSON, read back.
+				body, jerr := json.Marshal(s.Status())
+				if jerr != nil {
+					t.Fatal(jerr)
+				}
+				var st metav1.Status
+				if jerr := json.Unmarshal(body, &st); jerr != nil {
+					t.Fatal(jerr)
+				}
+				err = &apierrors.StatusError{ErrStatus: st}
+			}
+			if got := quotaRefused(err); got != tc.want {
+				t.Errorf("quotaRefused(%v) = %v, want %v", err, got, tc.want)
+			}
+		})
 	}
 }

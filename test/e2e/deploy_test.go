@@ -689,7 +689,9 @@ spec:
 			fmt.Sprint(used), nil
 	})
 	// The namespace is at its counts: a dry-run create of the app's
-	// Service is refused (what the judge asked before).
+	// Service is refused (what the judge asked before), a Forbidden that
+	// says "exceeded quota": the text internal/deploy's quotaRefused tells
+	// it by (the admission gives no reason), pinned here on a real apiserver.
 	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
