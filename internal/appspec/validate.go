@@ -2,6 +2,7 @@ package appspec
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"path"
 	"regexp"
@@ -225,21 +226,27 @@ func (v *validator) cpu(field, value string) {
 	}
 }
 
-// bytes is a positive quantity of at least 1Mi: a plain number is bytes,
-// and "512" meant 512Mi (the pod would never start: runtimes refuse a
-// memory limit of a few bytes).
+// bytes is a positive quantity of at least 1Mi and at most 8Ei (the most
+// bytes an int64 holds: Value() of more wraps to nonsense): a plain number
+// is bytes, and "512" meant 512Mi (the pod would never start: runtimes
+// refuse a memory limit of a few bytes); one with a suffix under 1Mi
+// (512Ki, 0.5Mi) is told the least, not to add the unit it has.
 func (v *validator) bytes(field, value, fix, what string) {
 	q, err := resource.ParseQuantity(value)
 	if err != nil || q.Sign() <= 0 {
 		v.quantity(field, value, fix)
 		return
 	}
+	if q.CmpInt64(math.MaxInt64) > 0 {
+		v.add(field, fmt.Sprintf("%s is more than 8Ei, the largest %s there is", value, what), fix)
+		return
+	}
 	if b := q.Value(); b < 1<<20 {
-		fix := fmt.Sprintf("write %sMi for %s mebibytes", value, value)
-		if n, err := strconv.ParseInt(value, 10, 64); err != nil || n <= 0 {
-			fix = "write the " + what + " with a unit, e.g. 512Mi or 2Gi"
+		if n, err := strconv.ParseInt(value, 10, 64); err == nil && n > 0 {
+			v.add(field, fmt.Sprintf("%s is %d bytes", value, b), fmt.Sprintf("write %sMi for %s mebibytes", value, value))
+			return
 		}
-		v.add(field, fmt.Sprintf("%s is %d bytes", value, b), fix)
+		v.add(field, fmt.Sprintf("%s is under 1Mi (%d bytes), the least %s", value, b, what), "write at least 1Mi, e.g. 512Mi or 2Gi")
 	}
 }
 

@@ -3,6 +3,7 @@ package appspec
 import (
 	"fmt"
 	"path"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -15,6 +16,30 @@ const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 // devShm is the runtime's shared memory, 64 MiB unless a volume is
 // mounted over it: the one path under /dev a scratch directory may take.
 const devShm = "/dev/shm"
+
+// kubeletFiles are the files the kubelet (/etc/hosts,
+// /dev/termination-log) or the container runtime (/etc/hostname,
+// /etc/resolv.conf) mounts in every container, each only where no volume
+// is mounted at its path: a mount there replaces the file with a
+// directory, and DNS or the hosts file break without an error.
+var kubeletFiles = map[string]bool{
+	"/etc/hosts":           true,
+	"/etc/hostname":        true,
+	"/etc/resolv.conf":     true,
+	"/dev/termination-log": true,
+}
+
+// imageDirs are the top-level directories that hold an image's programs,
+// libraries, configuration (users, CA certificates) and package state: a
+// mount at one of them hides all of it, so exec fails or the app runs
+// without its users and certificates. Their subdirectories are fine
+// (/etc/app, /var/cache/nginx). /, /proc, /sys and /dev are refused on
+// their own below; /opt, /srv and /home are where some images keep the
+// app and others nothing, so they are the author's call.
+var imageDirs = map[string]bool{
+	"/bin": true, "/etc": true, "/lib": true, "/lib64": true,
+	"/sbin": true, "/usr": true, "/var": true,
+}
 
 // maxSecretFiles bounds spec.secretFiles, maxScratch spec.scratch: an app
 // mounting more than that is better described by a chart.
@@ -43,6 +68,15 @@ func (v *validator) mounts(s *Spec) {
 	}
 	if s.PVC != nil && path.IsAbs(s.PVC.MountPath) {
 		others = append(others, mount{"spec.pvc.mountPath", s.PVC.MountPath, false})
+	}
+	// configDir and the claim are checked here as the others are (their
+	// relative paths are refused where they are read).
+	for _, m := range others {
+		example := "/data"
+		if m.readOnly {
+			example = DefaultConfigDir
+		}
+		v.mountPath(m, example)
 	}
 	if len(s.SecretFiles) > maxSecretFiles {
 		v.add("spec.secretFiles", fmt.Sprintf("has %d entries", len(s.SecretFiles)), fmt.Sprintf("mount at most %d Secrets (one Secret may hold many keys)", maxSecretFiles))
@@ -101,6 +135,16 @@ func (v *validator) mountPath(m mount, example string) bool {
 		v.add(m.field, fmt.Sprintf("%q is not an absolute path", p), "use e.g. "+example)
 	case path.Clean(p) == "/":
 		v.add(m.field, "is the root of the container's file system", "mount it in a directory of its own, e.g. "+example)
+	case longName(p) != "":
+		// Neither the apiserver nor the kubelet checks it: the runtime's
+		// mkdir fails (ENAMETOOLONG) and the container never starts.
+		v.add(m.field, fmt.Sprintf("has a name of %d bytes, more than the %d a Linux file name holds", len(longName(p)), nameMax), "use a shorter name, e.g. "+example)
+	case kubeletFiles[path.Clean(p)]:
+		v.add(m.field, fmt.Sprintf("%s is a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message); a mount there replaces it with a directory", p),
+			"mount it in a directory of its own, e.g. "+example)
+	case imageDirs[path.Clean(p)]:
+		v.add(m.field, fmt.Sprintf("%s would hide the image's own %s (its programs, libraries or configuration), so the container could not run", p, path.Clean(p)),
+			fmt.Sprintf("mount a subdirectory, e.g. %s/app, or a directory of its own, e.g. %s", path.Clean(p), example))
 	case under(p, serviceAccountDir) || m.readOnly && under(serviceAccountDir, p):
 		// The kubelet mounts the ServiceAccount's token there: not
 		// inside a read-only volume, nor over it (a review). A writable
@@ -114,6 +158,19 @@ func (v *validator) mountPath(m mount, example string) bool {
 		return true
 	}
 	return false
+}
+
+// nameMax is Linux's NAME_MAX: the most bytes of one path component.
+const nameMax = 255
+
+// longName is p's first component longer than nameMax, or "".
+func longName(p string) string {
+	for _, c := range strings.Split(p, "/") {
+		if len(c) > nameMax {
+			return c
+		}
+	}
+	return ""
 }
 
 func devShmHint(m mount) string {
@@ -140,8 +197,10 @@ func (v *validator) overlap(others []mount, m mount, example string) {
 }
 
 // scratchSize checks one scratch directory's size: a byte quantity of at
-// least 1Mi, as spec.memory; a memory one needs it (below) and may not
-// exceed spec.memory, which its files count against.
+// least 1Mi, as spec.memory; a memory one needs it (below) and must be
+// less than spec.memory, which its files count against: filled to its
+// size it then answers ENOSPC with memory left for the app, where one as
+// large as the limit would get the app OOM-killed first.
 func (v *validator) scratchSize(s *Spec, field string, sc Scratch) {
 	mem, memErr := resource.ParseQuantity(s.Memory)
 	if sc.Size == "" {
@@ -162,14 +221,15 @@ func (v *validator) scratchSize(s *Spec, field string, sc Scratch) {
 	if len(v.errs) > before || !sc.Memory || memErr != nil {
 		return
 	}
-	if q := resource.MustParse(sc.Size); q.Cmp(mem) > 0 {
-		v.add(field+".size", fmt.Sprintf("%s is more than spec.memory %s, which a memory scratch directory's files count against", sc.Size, s.Memory),
+	if q := resource.MustParse(sc.Size); q.Cmp(mem) >= 0 {
+		v.add(field+".size", fmt.Sprintf("%s is not less than spec.memory %s, which a memory scratch directory's files count against: filled, it would leave the app no memory", sc.Size, s.Memory),
 			"use a smaller size, raise spec.memory, or leave memory out for a directory on the node's disk")
 	}
 }
 
 // scratchMemory refuses memory scratch directories that together hold
-// more than spec.memory (each alone is checked by scratchSize).
+// spec.memory or more, for scratchSize's reason (each alone is checked
+// there).
 func (v *validator) scratchMemory(s *Spec) {
 	mem, err := resource.ParseQuantity(s.Memory)
 	if err != nil {
@@ -179,14 +239,14 @@ func (v *validator) scratchMemory(s *Spec) {
 	n := 0
 	for _, sc := range s.Scratch {
 		q, err := resource.ParseQuantity(sc.Size)
-		if !sc.Memory || err != nil || q.Cmp(mem) > 0 {
+		if !sc.Memory || err != nil || q.Cmp(mem) >= 0 {
 			continue
 		}
 		total.Add(q)
 		n++
 	}
-	if n > 1 && total.Cmp(mem) > 0 {
-		v.add("spec.scratch", fmt.Sprintf("the memory scratch directories hold up to %s, more than spec.memory %s, which their files count against", total.String(), s.Memory),
+	if n > 1 && total.Cmp(mem) >= 0 {
+		v.add("spec.scratch", fmt.Sprintf("the memory scratch directories hold up to %s, not less than spec.memory %s, which their files count against: filled, they would leave the app no memory", total.String(), s.Memory),
 			"use smaller sizes or raise spec.memory")
 	}
 }

@@ -563,10 +563,12 @@ const reasonEvicted = "Evicted"
 
 // emptyDirOver finds the volume in the kubelet's eviction message of a
 // pod whose emptyDir outgrew its sizeLimit.
-var emptyDirOver = regexp.MustCompile(`Usage of EmptyDir volume "(` + render.ScratchVolumePrefix + `(\d+))" exceeds the limit`)
+var emptyDirOver = regexp.MustCompile(`Usage of EmptyDir volume "(` + render.ScratchVolumePrefix + `\d+)" exceeds the limit`)
 
-// scratchHint names the spec.scratch entry whose directory outgrew its
-// size, from the kubelet's eviction message ("" for another eviction).
+// scratchHint names the spec.scratch directory that outgrew its size, by
+// its path in the pod, from the kubelet's eviction message ("" for another
+// eviction). Not by index: an evicted pod stays until pod GC, and the
+// index is the revision's it came from, maybe not the spec's now.
 func scratchHint(pod *corev1.Pod) string {
 	m := emptyDirOver.FindStringSubmatch(pod.Status.Message)
 	if m == nil || len(pod.Spec.Containers) == 0 {
@@ -574,7 +576,7 @@ func scratchHint(pod *corev1.Pod) string {
 	}
 	for _, vm := range pod.Spec.Containers[0].VolumeMounts {
 		if vm.Name == m[1] {
-			return fmt.Sprintf("; it is spec.scratch[%s] (%s): raise its size, or have the app remove what it no longer needs there", m[2], vm.MountPath)
+			return fmt.Sprintf("; it is the spec.scratch directory at %s: raise its size, or have the app remove what it no longer needs there", vm.MountPath)
 		}
 	}
 	return ""

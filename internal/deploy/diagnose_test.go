@@ -131,7 +131,7 @@ func TestPodProblem(t *testing.T) {
 			p := pod(corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: `Usage of EmptyDir volume "scratch-1" exceeds the limit "1Gi". `}, "n1")
 			p.Spec.Containers = []corev1.Container{{Name: "app", VolumeMounts: []corev1.VolumeMount{{Name: "scratch-0", MountPath: "/tmp"}, {Name: "scratch-1", MountPath: "/var/cache/nginx"}}}}
 			return p
-		}(), want: `Evicted: Usage of EmptyDir volume "scratch-1" exceeds the limit "1Gi"; it is spec.scratch[1] (/var/cache/nginx): raise its size, or have the app remove what it no longer needs there`},
+		}(), want: `Evicted: Usage of EmptyDir volume "scratch-1" exceeds the limit "1Gi"; it is the spec.scratch directory at /var/cache/nginx: raise its size, or have the app remove what it no longer needs there`},
 		{name: "evicted: the node ran short", pod: pod(corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "The node was low on resource: ephemeral-storage. "}, "n1"),
 			want: "Evicted: The node was low on resource: ephemeral-storage"},
 		{name: "waiting ContainerCreating is no problem yet", pod: pod(waiting("ContainerCreating", ""), "n1"), want: "Pending: phase Pending on node n1"},

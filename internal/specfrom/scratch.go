@@ -2,19 +2,24 @@ package specfrom
 
 import (
 	"cmp"
+	"fmt"
+	"path"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/zzcloud/zz/internal/appspec"
 )
 
 // scratch carries an emptyDir the app container mounts whole and
-// read-write into spec.scratch (its sizeLimit, medium Memory); anything
-// else about it is said. A memory one without a sizeLimit gets the
-// container's memory as its size: the most its tmpfs could hold, which
-// spec.scratch asks to be written down.
+// read-write into spec.scratch (its sizeLimit, medium Memory; its path
+// cleaned, which names the same directory); anything else about it is
+// said. A memory one without a sizeLimit is sized by sizeMemoryScratch
+// once all are carried. A size is the apiserver's canonical text (1.5Gi
+// comes back as 1536Mi): the apiserver stores no other, so the text
+// written in a spec cannot be kept.
 func (f *from) scratch(v corev1.Volume, m corev1.VolumeMount, mounts []corev1.VolumeMount) {
 	s := &f.app.Spec
 	src := v.EmptyDir
@@ -39,15 +44,51 @@ func (f *from) scratch(v corev1.Volume, m corev1.VolumeMount, mounts []corev1.Vo
 	if len(paths) > 1 && paths[0] == m.MountPath {
 		f.lost("volume %s: one emptyDir at %s, which share their files; spec.scratch gives each path a directory of its own", v.Name, strings.Join(paths, " and "))
 	}
-	sc := appspec.Scratch{MountPath: m.MountPath, Memory: src.Medium == corev1.StorageMediumMemory}
-	if src.SizeLimit != nil && !src.SizeLimit.IsZero() {
+	sc := appspec.Scratch{MountPath: path.Clean(m.MountPath), Memory: src.Medium == corev1.StorageMediumMemory}
+	switch {
+	case src.SizeLimit == nil || src.SizeLimit.IsZero():
+	case src.SizeLimit.Cmp(resource.MustParse("1Mi")) < 0:
+		// spec.scratch's least size, as spec.memory's: the directory holds
+		// a little more, never less.
+		sc.Size = "1Mi"
+		f.lost("volume %s: emptyDir at %s with a sizeLimit of %s, under spec.scratch's least size: carried as 1Mi", v.Name, m.MountPath, src.SizeLimit.String())
+	default:
 		sc.Size = src.SizeLimit.String()
 	}
-	if sc.Memory && sc.Size == "" {
-		sc.Size = cmp.Or(s.Memory, appspec.DefaultMemory)
-		f.lost("volume %s: memory emptyDir at %s without a sizeLimit; spec.scratch's memory ones need a size, here spec.memory's %s (its files count against it): set a smaller one", v.Name, m.MountPath, sc.Size)
-	}
 	s.Scratch = append(s.Scratch, sc)
+}
+
+// sizeMemoryScratch gives the memory scratch directories carried without
+// a size (their emptyDirs had no sizeLimit) a quarter of spec.memory
+// between them, said: spec.scratch asks for a size, and all of them
+// together less than spec.memory (their files count against it), which
+// the whole limit each, what their tmpfs could hold, never is.
+func (f *from) sizeMemoryScratch(mounts []corev1.VolumeMount) {
+	names := map[string]string{} // volume by path, for the notes
+	for _, m := range mounts {
+		names[path.Clean(m.MountPath)] = m.Name
+	}
+	s := &f.app.Spec
+	var unsized []int
+	for i, sc := range s.Scratch {
+		if sc.Memory && sc.Size == "" {
+			unsized = append(unsized, i)
+		}
+	}
+	if len(unsized) == 0 {
+		return
+	}
+	memory := cmp.Or(s.Memory, appspec.DefaultMemory)
+	mem, err := resource.ParseQuantity(memory)
+	if err != nil {
+		mem = resource.MustParse(appspec.DefaultMemory)
+	}
+	share := max(mem.Value()/4/int64(len(unsized))>>20, 1)
+	for _, i := range unsized {
+		sc := &s.Scratch[i]
+		sc.Size = fmt.Sprintf("%dMi", share)
+		f.lost("volume %s: memory emptyDir at %s without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory %s all together (their files count against it): carried as %s, a quarter of it shared by %d; set the size the app needs", names[sc.MountPath], sc.MountPath, memory, sc.Size, len(unsized))
+	}
 }
 
 // unmountedEmptyDirs says which emptyDirs the app container does not

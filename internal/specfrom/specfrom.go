@@ -441,6 +441,7 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*c
 			f.lost("volume %s at %s has no field in the spec", v.Name, m.MountPath)
 		}
 	}
+	f.sizeMemoryScratch(c.VolumeMounts)
 	f.unmountedEmptyDirs(pod, c)
 }
 
