@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -93,6 +94,10 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, NotFound("%s has no stable revision in namespace %s for a canary to run next to; deploy it without --canary first", app, ns)
 	}
 	stable := stableOnly(good[len(good)-1].objects)
+	opts := render.Options{Namespace: ns, Debug: cfg.Debug}
+	if err := canaryRouteKept(app, stable, render.Render(cfg.App, opts)); err != nil {
+		return nil, err
+	}
 	rev := &Revision{
 		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(), Canary: true,
@@ -101,7 +106,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	if rev.ChangeCause == "" {
 		rev.ChangeCause = fmt.Sprintf("canary %s (%d pod%s)", rev.Version, n, map[bool]string{true: "s"}[n != 1])
 	}
-	opts := render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}
+	opts.Revision = rev.Number
 	rev.objects = withRevision(stable, rev.Number)
 	have := map[string]bool{}
 	for _, o := range rev.objects {
@@ -138,6 +143,30 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// canaryRouteKept refuses a canary whose pods would take the app's traffic
+// on other ports than the stable revision's Service sends it to: a canary
+// leaves the Service as it is, and its targetPorts are names each pod
+// resolves, so a canary adding an auth proxy in front (spec.sidecars[].
+// ports[].front) would be reached past the proxy, and one removing it, or
+// changing the port's name (spec.type), would get no traffic at all.
+func canaryRouteKept(app string, stable, want []render.Object) error {
+	// target is the pods' port the Service's first port (the app's, before
+	// spec.ports) sends to; "" for an app without a Service (a worker).
+	target := func(objs []render.Object) string {
+		for _, o := range objs {
+			if svc, ok := o.(*corev1.Service); ok && svc.Name == app && len(svc.Spec.Ports) > 0 {
+				return svc.Spec.Ports[0].TargetPort.String()
+			}
+		}
+		return ""
+	}
+	was, now := target(stable), target(want)
+	if was == "" || now == "" || was == now {
+		return nil
+	}
+	return fmt.Errorf("%s's canary would take the app's traffic on its pods' port %s, where the Service sends it to port %s: a canary leaves the Service as it is, so its pods would be reached past an auth proxy (spec.sidecars[].ports[].front) or not at all (spec.type names the port); deploy without --canary to change which port takes the traffic", app, now, was)
 }
 
 // stableReplicas is the live stable Deployment's replicas (an HPA may have

@@ -245,3 +245,50 @@ func TestCanaryDiff(t *testing.T) {
 		t.Errorf("the diff changed the app: canary %v, stable %s", err, image(t, c))
 	}
 }
+
+// TestCanaryKeepsTheRoute: a canary leaves the Service as it is, whose
+// targetPort each pod resolves by name, so one that puts an auth proxy in
+// front (or takes it away, or renames the app's port with spec.type) is
+// refused before anything is applied: its pods would be reached past the
+// proxy, or not at all. One that keeps the route runs.
+func TestCanaryKeepsTheRoute(t *testing.T) {
+	const proxy = "  sidecars:\n  - {name: auth, image: reg/proxy:7, ports: [{name: auth, port: 4180, front: true}]}\n"
+	for _, tc := range []struct {
+		name, stable, canary, refused string
+	}{
+		{"adds a front proxy", "", proxy, "on its pods' port auth, where the Service sends it to port http"},
+		{"removes the front proxy", proxy, "", "on its pods' port http, where the Service sends it to port auth"},
+		{"changes the type's port", "", "  port: 9000\n", ""},
+		{"keeps the front proxy", proxy, proxy, ""},
+		{"rpc for web", "", "rpc", "on its pods' port rpc, where the Service sends it to port http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", tc.stable), 0)
+			var app *appspec.App
+			if tc.canary == "rpc" {
+				app = spec(t, "reg/shop:2", "")
+				app.Spec.Type = appspec.TypeRPC
+			} else {
+				app = spec(t, "reg/shop:2", tc.canary)
+			}
+			before := len(c.Actions())
+			_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: app}, CanaryShare{Count: 1})
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("canary keeping the route: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refused) {
+				t.Fatalf("canary changing the route: %v, want %q", err, tc.refused)
+			}
+			for _, a := range c.Actions()[before:] {
+				if a.GetVerb() != "get" && a.GetVerb() != "list" && a.GetVerb() != "watch" && a.GetResource().Resource != "leases" {
+					t.Errorf("the refused canary wrote: %s %s", a.GetVerb(), a.GetResource().Resource)
+				}
+			}
+		})
+	}
+}
