@@ -141,7 +141,13 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs %d replicas already in %s (nothing applied or recorded)", o.App, res.Revision, o.Replicas, where(t)))
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, t))
+		gate := ""
+		if !o.scale {
+			// Restarting again would replace the pods again; restoring
+			// the revision the restart recorded follows its rollout.
+			gate = fmt.Sprintf("kubectl zz rollback %s --to-revision %d", o.App, res.Revision)
+		}
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, gate, t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

@@ -83,7 +83,7 @@ func TestChangeFlags(t *testing.T) {
 func TestNoWaitCommands(t *testing.T) {
 	zz := withFakeClusters(t, fakeClient(), fakeClient())
 	out, _, err := zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "--timeout", "1h")
-	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz status -w shop -n ns-a") {
+	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): the same command without --wait=false waits for it (exit 1 if it fails), kubectl zz status -w shop -n ns-a watches it") {
 		t.Fatalf("deploy --wait=false: %v\n%s", err, out)
 	}
 	out, _, err = zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false")
@@ -93,6 +93,12 @@ func TestNoWaitCommands(t *testing.T) {
 	out, _, err = zz("scale", "shop", "--replicas", "3", "--wait=false")
 	if err != nil || !strings.Contains(out, "shop scaled to 3, recorded as revision 2 in namespace ns-a; its rollout goes on") {
 		t.Fatalf("scale --wait=false: %v\n%s", err, out)
+	}
+	// A restart again would replace the pods again: the gate restores
+	// the revision it recorded, which follows its rollout.
+	out, _, err = zz("restart", "shop", "--wait=false")
+	if err != nil || !strings.Contains(out, "shop restarted, recorded as revision 3 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz rollback shop --to-revision 3 waits for it") {
+		t.Fatalf("restart --wait=false: %v\n%s", err, out)
 	}
 	if _, _, err := zz("restart", "shop", "--timeout", "200ms"); err == nil || !strings.Contains(err.Error(), "not ready after 200ms") {
 		t.Fatalf("restart waits by default: %v", err)

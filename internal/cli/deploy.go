@@ -357,11 +357,11 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		switch {
 		case res.Unchanged && o.noWait():
 			// Maybe still rolling out: the latest revision is this spec.
-			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, t)
+			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, "", t)
 		case res.Unchanged:
 			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
 		default:
-			msg = o.waited(msg, o.app.Name, t)
+			msg = o.waited(msg, o.app.Name, "", t)
 		}
 		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name, msg)
 	})

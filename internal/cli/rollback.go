@@ -88,7 +88,11 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs that spec already in %s (nothing applied or recorded)", o.App, res.Revision, where(t)))
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App, t))
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App,
+			// The same rollback again would go one revision further back
+			// (without --to-revision); the revision it recorded, restored
+			// again, follows its rollout.
+			fmt.Sprintf("kubectl zz rollback %s --to-revision %d", o.App, res.Revision), t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

@@ -325,7 +325,7 @@ func TestDeployNoWait(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	start := time.Now()
 	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--wait=false", "--timeout", "10m")
-	if err != nil || !strings.Contains(out, "shop 1.0 deployed as revision 1 in namespace "+ns+"; its rollout goes on (--wait=false): kubectl zz status -w shop -n "+ns) {
+	if err != nil || !strings.Contains(out, "shop 1.0 deployed as revision 1 in namespace "+ns+"; its rollout goes on (--wait=false): the same command without --wait=false waits for it (exit 1 if it fails), kubectl zz status -w shop -n "+ns+" watches it") {
 		t.Fatalf("deploy --wait=false: %v\n%s\n%s", err, out, errOut)
 	}
 	if waited := time.Since(start); waited > time.Minute {
@@ -342,6 +342,19 @@ func TestDeployNoWait(t *testing.T) {
 	}
 	if out, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "90s"); err != nil || !strings.Contains(out, "shop 1.1 deployed as revision 2") {
 		t.Fatalf("a deploy that waits, after: %v\n%s", err, out)
+	}
+	// The pipeline's gate: the same spec deployed waiting follows revision
+	// 3's rollout, and with --rollback-on-failure returns to revision 2,
+	// the one before the failing one (it re-applied revision 3 itself).
+	if _, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--wait=false"); err != nil {
+		t.Fatalf("deploy 1.2 --wait=false: %v", err)
+	}
+	_, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--timeout", "15s", "--rollback-on-failure")
+	if err == nil || !strings.Contains(errOut, "rolling back shop to revision 2 (1.1)") || !strings.Contains(errOut, "rolled back to revision 2 (1.1)") {
+		t.Errorf("the same deploy waiting, with --rollback-on-failure: %v\n%s", err, errOut)
+	}
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.1" {
+		t.Errorf("shop after the rollback on failure: %v; want registry.local/shop:1.1 running", err)
 	}
 }
 
