@@ -165,7 +165,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 		return &Result{Revision: latest.Number, Unchanged: true}, nil
 	}
 	rev := &Revision{
-		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
+		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(),
 	}
 	if rev.ChangeCause == "" {
@@ -561,7 +561,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		}
 	}
 	rev := &Revision{
-		App: cfg.App, Number: next(history), Version: target.Version, Image: target.Image,
+		App: cfg.App, Number: nextNumber(ctx, c, cfg.Namespace, cfg.App, history), Version: target.Version, Image: target.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: fmt.Sprintf("rollback to revision %d", target.Number), Time: cfg.now(),
 	}
 	// A rollback during a canary removes it: only the stable part of the
