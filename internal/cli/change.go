@@ -88,7 +88,7 @@ cause "restart".`,
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *ChangeOptions) Complete(args []string) error { return o.complete(args) }
+func (o *ChangeOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *ChangeOptions) Validate() error {

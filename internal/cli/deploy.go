@@ -157,7 +157,7 @@ func (o *DeployOptions) Complete(ctx context.Context) error {
 		o.canary = &share
 	}
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, !o.DryRun)
+	o.targets, err = resolveTargets(o.configFlags, !o.DryRun, o.ErrOut)
 	return err
 }
 

@@ -53,7 +53,7 @@ revision (or to --to-revision there).`,
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *RollbackOptions) Complete(args []string) error { return o.complete(args) }
+func (o *RollbackOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *RollbackOptions) Validate() error {

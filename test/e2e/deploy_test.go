@@ -367,7 +367,8 @@ func TestDeployMultiContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := cfg.Contexts[cfg.CurrentContext]
-	for name, ns := range map[string]string{"one": ns1, "two": ns2} {
+	// alias reaches what one does: a second name of one cluster.
+	for name, ns := range map[string]string{"one": ns1, "two": ns2, "alias": ns1} {
 		c := current.DeepCopy()
 		c.Namespace = ns
 		cfg.Contexts[name] = c
@@ -394,6 +395,16 @@ func TestDeployMultiContext(t *testing.T) {
 		if revs := history(t, ns); len(revs) != 1 {
 			t.Errorf("namespace %s has %d revisions, want 1", ns, len(revs))
 		}
+	}
+	// Two names of one cluster and namespace act once, saying so: the second
+	// failed on the first's lock, every run.
+	out, errOut, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,alias",
+		"deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, "contexts one and alias reach the same cluster") || strings.Count(out, "deployed as revision 2") != 1 {
+		t.Errorf("deploy to one,alias: %v\n%s%s", err, out, errOut)
+	}
+	if out, _, err := zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,alias", "status", "shop"); err != nil || len(regexp.MustCompile(`(?m)^shop `).FindAllString(out, -1)) != 1 {
+		t.Errorf("status of one,alias lists the app once: %v\n%s", err, out)
 	}
 
 	_, _, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
