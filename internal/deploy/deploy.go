@@ -7,6 +7,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,8 +253,12 @@ func changedFields(a, b *appspec.App) string {
 	if fa == nil || fb == nil {
 		return ""
 	}
-	// The cause names the version already, and a new version's image.
-	skip := map[string]bool{"version": true, "image": fa["version"] != fb["version"]}
+	// The cause names the version already, and a new version's image. The
+	// specs are as given, without defaults: the version a spec leaves out
+	// is its image's tag, and comparing the field alone named the image of
+	// every new tag (an audit of CI use).
+	version := func(app *appspec.App) string { return cmp.Or(app.Spec.Version, appspec.ImageTag(app.Spec.Image)) }
+	skip := map[string]bool{"version": true, "image": version(a) != version(b)}
 	var changed []string
 	for k, v := range fb {
 		if fa[k] != v && !skip[k] {

@@ -991,4 +991,20 @@ func TestChangedFields(t *testing.T) {
 	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n")); got != "image" {
 		t.Errorf("the image alone: %q", got)
 	}
+	// As recorded and given (no defaults): the version is the image's tag.
+	given := func(image, version, level string) *appspec.App {
+		return &appspec.App{Name: "shop", Spec: appspec.Spec{Image: image, Version: version, Env: map[string]string{"LOG_LEVEL": level}}}
+	}
+	for _, tt := range []struct {
+		a, b *appspec.App
+		want string
+	}{
+		{given("reg/shop:1.0", "", "info"), given("reg/shop:1.1", "", "debug"), "env.LOG_LEVEL"},
+		{given("reg/shop:1.0", "", "info"), given("reg/shop:1.1", "1.0", "info"), "image"},
+		{given("reg/shop:1.0", "1.0", "info"), given("reg/shop:1.1", "", "info"), ""},
+	} {
+		if got := changedFields(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s %q -> %s %q: %q, want %q", tt.a.Spec.Image, tt.a.Spec.Version, tt.b.Spec.Image, tt.b.Spec.Version, got, tt.want)
+		}
+	}
 }
