@@ -138,7 +138,7 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 			return err
 		}
 		if res.Unchanged {
-			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs %d replicas already in %s (nothing applied or recorded)", o.App, res.Revision, o.Replicas, where(t)))
 		}
 		gate := ""

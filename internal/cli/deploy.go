@@ -363,6 +363,9 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		default:
 			msg = o.waited(msg, o.app.Name, "", t)
 		}
+		if res.Unchanged {
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, len(o.targets) > 1, o.app.Name, msg)
+		}
 		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name, msg)
 	})
 	return o.result.flush(o.Out, o.targets, err)

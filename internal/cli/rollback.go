@@ -85,7 +85,7 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 			return err
 		}
 		if res.Unchanged {
-			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs that spec already in %s (nothing applied or recorded)", o.App, res.Revision, where(t)))
 		}
 		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App,

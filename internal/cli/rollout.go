@@ -157,6 +157,21 @@ func (r *resultOutput) done(ctx context.Context, out io.Writer, t target, severa
 	return nil
 }
 
+// unchanged reports that app changed nothing in t: as done, and with -o
+// the line on progress (stderr) too, as --diff's "no changes" goes there: the
+// App read back is the same document a real change prints, and a pipeline
+// that announced "revision 42 deployed" could not tell (an audit of CI
+// use). The App carries no mark of it: it is the app's state, which a
+// status prints alike, not the command's.
+func (r *resultOutput) unchanged(ctx context.Context, out, progress io.Writer, t target, several bool, app, line string) error {
+	if r.print != nil {
+		r.mu.Lock()
+		fmt.Fprintln(progress, line)
+		r.mu.Unlock()
+	}
+	return r.done(ctx, out, t, several, app, line)
+}
+
 // flush prints, with -o, the apps done, in the order of targets (also
 // when some clusters failed: what was done is shown), and joins err.
 func (r *resultOutput) flush(out io.Writer, targets []target, err error) error {
