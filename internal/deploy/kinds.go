@@ -15,7 +15,6 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -223,7 +222,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 func keptCause(live, merged runtime.Object) (string, bool) {
 	l, ok := live.(*appsv1.Deployment)
 	m, ok2 := merged.(*appsv1.Deployment)
-	if !ok || !ok2 || !equality.Semantic.DeepEqual(l.Spec.Template, m.Spec.Template) {
+	if !ok || !ok2 || !apiequality.Semantic.DeepEqual(l.Spec.Template, m.Spec.Template) {
 		return "", false
 	}
 	return l.Annotations[contract.AnnotationChangeCause], true
