@@ -334,8 +334,10 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
 			fmt.Fprintln(progress, "warning: "+w)
 		}
-		if w := o.zoneWarning(cmd.Context(), t); w != "" {
-			fmt.Fprintln(progress, "warning: "+w)
+		for _, w := range []string{o.zoneWarning(cmd.Context(), t), o.poolWarning(cmd.Context(), t)} {
+			if w != "" {
+				fmt.Fprintln(progress, "warning: "+w)
+			}
 		}
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),

@@ -346,11 +346,14 @@ func TestDeployNoWait(t *testing.T) {
 	// The pipeline's gate: the same spec deployed waiting follows revision
 	// 3's rollout, and with --rollback-on-failure returns to revision 2,
 	// the one before the failing one (it re-applied revision 3 itself).
-	if _, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--wait=false"); err != nil {
-		t.Fatalf("deploy 1.2 --wait=false: %v", err)
+	// A pool no node carries is said at once, and in the wait's reason.
+	if _, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--wait=false"); err != nil ||
+		!strings.Contains(errOut, "warning: spec.pool nowhere: no node in context") {
+		t.Fatalf("deploy 1.2 --wait=false: %v\n%s", err, errOut)
 	}
 	_, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--timeout", "15s", "--rollback-on-failure")
-	if err == nil || !strings.Contains(errOut, "rolling back shop to revision 2 (1.1)") || !strings.Contains(errOut, "rolled back to revision 2 (1.1)") {
+	if err == nil || !strings.Contains(errOut, "rolling back shop to revision 2 (1.1)") || !strings.Contains(errOut, "rolled back to revision 2 (1.1)") ||
+		!strings.Contains(errOut, "spec.pool nowhere places pods only on nodes labelled zz.io/pool=nowhere") {
 		t.Errorf("the same deploy waiting, with --rollback-on-failure: %v\n%s", err, errOut)
 	}
 	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.1" {
