@@ -556,6 +556,9 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
+	if target.Canary && cfg.Progress != nil {
+		fmt.Fprintln(cfg.Progress, canaryTargetNote(target, cfg.App, cfg.Namespace))
+	}
 	// As kubectl rollout undo skips a rollback to the template that runs,
 	// no revision repeats the latest: the app runs it, ready and undrifted.
 	if good := readable(history); len(good) > 0 {
@@ -598,6 +601,17 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// canaryTargetNote says what a rollback to canary revision target restores:
+// its stable part, while history shows the canary's version for it (a
+// rollback "to the revision that ran 7.1.0" answered "unchanged" with 6.1.0
+// running, exit 0: an audit of CI use), and how to run the canary's spec
+// everywhere instead.
+func canaryTargetNote(target *Revision, app, ns string) string {
+	stable, _ := versionOf(stableOnly(target.objects), app)
+	return fmt.Sprintf("revision %d is a canary revision: a rollback restores its stable part (%s), not the canary's %s; to run %s everywhere: kubectl zz history %s -n %s --revision %d --spec | kubectl zz deploy -n %s -f -",
+		target.Number, cmp.Or(stable, "the stable version"), target.Version, target.Version, app, ns, target.Number, ns)
 }
 
 // rollbackTarget reads the app's history and picks the revision cfg asks
