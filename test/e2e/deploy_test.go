@@ -554,8 +554,10 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 	restart()
 	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
+	// Revision 3: the superseded deploy stamped 2 on its ReplicaSet, and a
+	// number a ReplicaSet claims is not used again.
 	out, errOut, err := asDev("deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
-	if err != nil || !strings.Contains(out, "deployed as revision 2") {
+	if err != nil || !strings.Contains(out, "deployed as revision 3") {
 		t.Fatalf("the developer's deploy v2 once the lock was gone: %v\n%s%s", err, out, errOut)
 	}
 	if _, err := cluster.Client.CoordinationV1().Leases(ns).Get(t.Context(), deploy.LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -582,8 +584,8 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 	// What runs now is in no record, and written outside kubectl zz: status says so.
 	out, _, err = zz(t, ns, "status", "shop")
-	for _, want := range []string{"2(drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
-		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 2",
+	for _, want := range []string{"3(drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
+		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 3",
 		"deployment shop: its pod template was changed by kubectl-rollout at "} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("status lacks %q: %v\n%s", want, err, out)
