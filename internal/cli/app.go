@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -89,13 +90,13 @@ func nameOf(arg string, prefixes ...string) string {
 
 // complete takes the app name from args[0] (cobra checked there is one) and
 // connects to every target.
-func (a *appTargets) complete(args []string) error {
+func (a *appTargets) complete(args []string, errOut io.Writer) error {
 	app, err := appArg(args[0])
 	if err != nil {
 		return err
 	}
 	a.App = app
-	a.targets, err = resolveTargets(a.configFlags, true)
+	a.targets, err = resolveTargets(a.configFlags, true, errOut)
 	return err
 }
 

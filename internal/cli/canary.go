@@ -76,7 +76,7 @@ func newCmdCanary(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *CanaryOptions) Complete(args []string) error { return o.complete(args) }
+func (o *CanaryOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *CanaryOptions) Validate() error {

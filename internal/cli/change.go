@@ -88,7 +88,7 @@ cause "restart".`,
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *ChangeOptions) Complete(args []string) error { return o.complete(args) }
+func (o *ChangeOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *ChangeOptions) Validate() error {
@@ -138,10 +138,16 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 			return err
 		}
 		if res.Unchanged {
-			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs %d replicas already in %s (nothing applied or recorded)", o.App, res.Revision, o.Replicas, where(t)))
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, t))
+		gate := ""
+		if !o.scale {
+			// Restarting again would replace the pods again; restoring
+			// the revision the restart recorded follows its rollout.
+			gate = fmt.Sprintf("kubectl zz rollback %s --to-revision %d", o.App, res.Revision)
+		}
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s %s, recorded as revision %d in %s", o.App, what, res.Revision, where(t)), o.App, gate, t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

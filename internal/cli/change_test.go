@@ -83,7 +83,7 @@ func TestChangeFlags(t *testing.T) {
 func TestNoWaitCommands(t *testing.T) {
 	zz := withFakeClusters(t, fakeClient(), fakeClient())
 	out, _, err := zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "--timeout", "1h")
-	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz status -w shop -n ns-a") {
+	if err != nil || !strings.Contains(out, "shop 1 deployed as revision 1 in namespace ns-a; its rollout goes on (--wait=false): the same command without --wait=false waits for it (exit 1 if it fails), kubectl zz status -w shop -n ns-a watches it") {
 		t.Fatalf("deploy --wait=false: %v\n%s", err, out)
 	}
 	out, _, err = zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false")
@@ -94,8 +94,24 @@ func TestNoWaitCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "shop scaled to 3, recorded as revision 2 in namespace ns-a; its rollout goes on") {
 		t.Fatalf("scale --wait=false: %v\n%s", err, out)
 	}
+	// A restart again would replace the pods again: the gate restores
+	// the revision it recorded, which follows its rollout.
+	out, _, err = zz("restart", "shop", "--wait=false")
+	if err != nil || !strings.Contains(out, "shop restarted, recorded as revision 3 in namespace ns-a; its rollout goes on (--wait=false): kubectl zz rollback shop --to-revision 3 waits for it") {
+		t.Fatalf("restart --wait=false: %v\n%s", err, out)
+	}
 	if _, _, err := zz("restart", "shop", "--timeout", "200ms"); err == nil || !strings.Contains(err.Error(), "not ready after 200ms") {
 		t.Fatalf("restart waits by default: %v", err)
+	}
+	// With -o the App read back is the same document as a real deploy's:
+	// the unchanged line goes to stderr, as --diff's "no changes" does.
+	zz = withFakeClusters(t, fakeClient(), fakeClient())
+	if _, _, err := zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false"); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := zz("deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--wait=false", "-o", "name")
+	if err != nil || out != "app.zz.io/shop\n" || !strings.Contains(errOut, "shop 1 unchanged: revision 1 is it already in namespace ns-a (nothing applied or recorded)") {
+		t.Fatalf("deploy -o name of the same spec: %v\nstdout %q\nstderr %q", err, out, errOut)
 	}
 }
 
@@ -286,6 +302,25 @@ func TestResultOutput(t *testing.T) {
 	failed := errors.New("failed in 1 of 2 contexts")
 	if err := r.flush(&out, targets, failed); !errors.Is(err, failed) || out.String() != "app.zz.io/shop\n" {
 		t.Errorf("flush = %v, printed %q", err, out.String())
+	}
+
+	// Unchanged: with -o the line goes to stderr beside the App (the same
+	// document a real change prints); without, it is the line on stdout.
+	for _, tc := range []struct{ format, out, progress string }{
+		{"name", "app.zz.io/shop\n", "shop unchanged (nothing applied or recorded)\n"},
+		{"", "shop unchanged (nothing applied or recorded)\n", ""},
+	} {
+		r = resultOutput{format: tc.format}
+		if err := r.validate(); err != nil {
+			t.Fatal(err)
+		}
+		var out, progress bytes.Buffer
+		if err := r.unchanged(t.Context(), &out, &progress, a, false, "shop", "shop unchanged (nothing applied or recorded)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.flush(&out, targets, nil); err != nil || out.String() != tc.out || progress.String() != tc.progress {
+			t.Errorf("-o %q unchanged: %v, stdout %q, stderr %q; want %q, %q", tc.format, err, out.String(), progress.String(), tc.out, tc.progress)
+		}
 	}
 
 	// No -o: the line, at once.

@@ -55,7 +55,7 @@ check fails (warnings do not), so scripts and CI can gate on it.`,
 // Complete connects to every --context.
 func (o *CheckOptions) Complete([]string) error {
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, true)
+	o.targets, err = resolveTargets(o.configFlags, true, o.ErrOut)
 	return err
 }
 

@@ -88,10 +88,16 @@ func forContext(f *genericclioptions.ConfigFlags, name string) *genericclioption
 
 // resolveTargets returns one target per --context name with its namespace
 // (-n, else the context's default) and, when withClient, its client.
-func resolveTargets(f *genericclioptions.ConfigFlags, withClient bool) ([]target, error) {
+// Contexts that reach the same cluster and namespace are one target, and a
+// note on errOut names them (sameTargets).
+func resolveTargets(f *genericclioptions.ConfigFlags, withClient bool, errOut io.Writer) ([]target, error) {
 	targets, err := targetsFor(f, contexts(f))
-	if err != nil || !withClient {
-		return targets, err
+	if err != nil {
+		return nil, err
+	}
+	targets = sameTargets(targets, errOut)
+	if !withClient {
+		return targets, nil
 	}
 	for i := range targets {
 		if err := targets[i].connect(defaultQPS, defaultBurst); err != nil {
@@ -99,6 +105,32 @@ func resolveTargets(f *genericclioptions.ConfigFlags, withClient bool) ([]target
 		}
 	}
 	return targets, nil
+}
+
+// sameTargets keeps the first of targets that reach the same cluster
+// (server URL) and namespace, saying on errOut which it acts on once: two
+// names of one cluster (a region alias, "prod" beside "prod-a") acted twice,
+// and the second always failed on the first's lock, with a "run again" that
+// could never work (an audit of CI use). A target whose server cannot be
+// read is kept, to fail on its own.
+func sameTargets(targets []target, errOut io.Writer) []target {
+	seen := map[string]string{} // server and namespace: the first context's name
+	out := targets[:0:0]
+	for _, t := range targets {
+		cfg, err := t.flags.ToRESTConfig()
+		if err != nil {
+			out = append(out, t)
+			continue
+		}
+		key := strings.ToLower(strings.TrimSuffix(cfg.Host, "/")) + " " + t.namespace
+		if first, ok := seen[key]; ok {
+			fmt.Fprintf(errOut, "contexts %s and %s reach the same cluster (%s) and namespace %s: acting once, as %s\n", first, t.name, cfg.Host, t.namespace, first)
+			continue
+		}
+		seen[key] = t.name
+		out = append(out, t)
+	}
+	return out
 }
 
 // targetsFor returns one target per context name, without clients.
@@ -265,7 +297,7 @@ func forEach(targets []target, errOut io.Writer, fn func(t target, progress io.W
 // oneTarget resolves --context for a command that changes one cluster
 // (what names it in the error when several are given).
 func oneTarget(f *genericclioptions.ConfigFlags, what string) (target, error) {
-	targets, err := resolveTargets(f, true)
+	targets, err := resolveTargets(f, true, io.Discard)
 	if err != nil {
 		return target{}, err
 	}

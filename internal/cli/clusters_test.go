@@ -43,18 +43,26 @@ func TestResolveTargets(t *testing.T) {
 	tests := []struct {
 		context, namespace string
 		want               string
+		note               string
 	}{
 		{context: "", want: "=ns-a"},
 		{context: "b", want: "b=ns-b"},
 		{context: "a,b", want: "a=ns-a b=ns-b"},
 		{context: " a , b ,", want: "a=ns-a b=ns-b"},
-		{context: "a,b", namespace: "shared", want: "a=shared b=shared"},
+		// One cluster and namespace by two names: acted once (the second
+		// failed on the first's lock, every time).
+		{context: "a,b", namespace: "shared", want: "a=shared",
+			note: "contexts a and b reach the same cluster (https://127.0.0.1:1) and namespace shared: acting once, as a\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.context+"/"+tt.namespace, func(t *testing.T) {
-			targets, err := resolveTargets(flagsFor(t, tt.context, tt.namespace), true)
+			var errOut bytes.Buffer
+			targets, err := resolveTargets(flagsFor(t, tt.context, tt.namespace), true, &errOut)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if errOut.String() != tt.note {
+				t.Errorf("stderr %q, want %q", errOut.String(), tt.note)
 			}
 			var got []string
 			for _, tg := range targets {
@@ -68,7 +76,7 @@ func TestResolveTargets(t *testing.T) {
 			}
 		})
 	}
-	if _, err := resolveTargets(flagsFor(t, "a,nope", ""), false); err == nil || !strings.Contains(err.Error(), "context nope") {
+	if _, err := resolveTargets(flagsFor(t, "a,nope", ""), false, io.Discard); err == nil || !strings.Contains(err.Error(), "context nope") {
 		t.Fatalf("unknown context: err = %v", err)
 	}
 }
@@ -120,7 +128,7 @@ func TestContextsKeepFlags(t *testing.T) {
 	root, flags := newCmdZZ(streams)
 	var got []*rest.Config
 	root.AddCommand(&cobra.Command{Use: "probe", RunE: func(cmd *cobra.Command, args []string) error {
-		targets, err := resolveTargets(flags, false)
+		targets, err := resolveTargets(flags, false, io.Discard)
 		if err != nil {
 			return err
 		}

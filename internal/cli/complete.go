@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -22,7 +23,7 @@ import (
 // they come back sorted; a target that cannot be read fails the completion.
 func completeEach(f *genericclioptions.ConfigFlags, names func(ctx context.Context, t target, args []string, add func(string)) error) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		targets, err := resolveTargets(f, true)
+		targets, err := resolveTargets(f, true, io.Discard)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
@@ -211,7 +212,7 @@ func completeRevisions(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 		if len(args) == 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		targets, err := resolveTargets(f, true)
+		targets, err := resolveTargets(f, true, io.Discard)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}

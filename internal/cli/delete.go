@@ -79,7 +79,7 @@ func (o *DeleteOptions) Complete(args []string) error {
 	if o.Apps, err = severalApps(args); err != nil {
 		return err
 	}
-	return o.complete(o.Apps[:1])
+	return o.complete(o.Apps[:1], o.ErrOut)
 }
 
 // Validate checks the flags; it reads no cluster.

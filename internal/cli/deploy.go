@@ -157,7 +157,7 @@ func (o *DeployOptions) Complete(ctx context.Context) error {
 		o.canary = &share
 	}
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, !o.DryRun)
+	o.targets, err = resolveTargets(o.configFlags, !o.DryRun, o.ErrOut)
 	return err
 }
 
@@ -349,8 +349,10 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
 			fmt.Fprintln(progress, "warning: "+w)
 		}
-		if w := o.zoneWarning(cmd.Context(), t); w != "" {
-			fmt.Fprintln(progress, "warning: "+w)
+		for _, w := range []string{o.zoneWarning(cmd.Context(), t), o.poolWarning(cmd.Context(), t)} {
+			if w != "" {
+				fmt.Fprintln(progress, "warning: "+w)
+			}
 		}
 		cfg := &deploy.Config{
 			Options: o.options(t, progress, live),
@@ -372,11 +374,14 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		switch {
 		case res.Unchanged && o.noWait():
 			// Maybe still rolling out: the latest revision is this spec.
-			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, t)
+			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, "", t)
 		case res.Unchanged:
 			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
 		default:
-			msg = o.waited(msg, o.app.Name, t)
+			msg = o.waited(msg, o.app.Name, "", t)
+		}
+		if res.Unchanged {
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, len(o.targets) > 1, o.app.Name, msg)
 		}
 		return o.result.done(cmd.Context(), o.Out, t, len(o.targets) > 1, o.app.Name, msg)
 	})

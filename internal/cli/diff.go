@@ -51,7 +51,7 @@ objects (or spec) and MERGED with revision M's.`,
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *DiffOptions) Complete(args []string) error { return o.complete(args) }
+func (o *DiffOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *DiffOptions) Validate() error {

@@ -89,7 +89,7 @@ func (o *EventsOptions) Complete(args []string) error {
 		o.App = app
 	}
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, true)
+	o.targets, err = resolveTargets(o.configFlags, true, o.ErrOut)
 	return err
 }
 

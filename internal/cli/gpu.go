@@ -154,7 +154,7 @@ func (o *GPUOptions) Complete(args []string) error {
 		o.Nodes[i] = nameOf(a, gpuNodePrefix, "node/", "nodes/")
 	}
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, true)
+	o.targets, err = resolveTargets(o.configFlags, true, o.ErrOut)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -178,7 +179,7 @@ func namedCards(inv *contract.NodeGPUInventory, args []string) ([]contract.GPU, 
 // (those cordoned for uncordon, the others for cordon).
 func completeGPUCards(f *genericclioptions.ConfigFlags, on bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		targets, err := resolveTargets(f, true)
+		targets, err := resolveTargets(f, true, io.Discard)
 		if err != nil || len(targets) != 1 {
 			return nil, cobra.ShellCompDirectiveError
 		}

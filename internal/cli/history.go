@@ -57,7 +57,7 @@ func NewCmdHistory(f *genericclioptions.ConfigFlags, streams genericiooptions.IO
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *HistoryOptions) Complete(args []string) error { return o.complete(args) }
+func (o *HistoryOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *HistoryOptions) Validate() error {

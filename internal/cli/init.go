@@ -76,7 +76,7 @@ func (o *InitOptions) Complete(_ []string) error {
 	if o.Name == "" {
 		o.Name = name
 	}
-	targets, err := resolveTargets(o.configFlags, true)
+	targets, err := resolveTargets(o.configFlags, true, o.ErrOut)
 	if err != nil {
 		return err
 	}

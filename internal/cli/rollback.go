@@ -53,7 +53,7 @@ revision (or to --to-revision there).`,
 }
 
 // Complete takes the app name and connects to its clusters.
-func (o *RollbackOptions) Complete(args []string) error { return o.complete(args) }
+func (o *RollbackOptions) Complete(args []string) error { return o.complete(args, o.ErrOut) }
 
 // Validate checks the flags; no I/O.
 func (o *RollbackOptions) Validate() error {
@@ -85,10 +85,14 @@ func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 			return err
 		}
 		if res.Unchanged {
-			return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App,
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs that spec already in %s (nothing applied or recorded)", o.App, res.Revision, where(t)))
 		}
-		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App, t))
+		return o.result.done(cmd.Context(), o.Out, t, o.several(), o.App, o.waited(fmt.Sprintf("%s rolled back, recorded as revision %d in %s", o.App, res.Revision, where(t)), o.App,
+			// The same rollback again would go one revision further back
+			// (without --to-revision); the revision it recorded, restored
+			// again, follows its rollout.
+			fmt.Sprintf("kubectl zz rollback %s --to-revision %d", o.App, res.Revision), t))
 	})
 	return o.result.flush(o.Out, o.targets, err)
 }

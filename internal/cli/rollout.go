@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,19 +35,23 @@ func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
 // addWaitFlag adds --wait (deploy, scale, restart, rollback).
 func (f *rolloutFlags) addWaitFlag(fs *pflag.FlagSet) {
 	f.waitFlag = true
-	fs.BoolVar(&f.wait, "wait", true, "Wait for the rollout, with its progress and failure reasons; --wait=false returns once the objects are applied and the revision recorded, as kubectl apply does (follow with kubectl zz status -w APP)")
+	fs.BoolVar(&f.wait, "wait", true, "Wait for the rollout, with its progress and failure reasons; --wait=false returns once the objects are applied and the revision recorded, as kubectl apply does (the same command without --wait=false then waits for it; kubectl zz status -w APP watches it)")
 }
 
 // noWait says whether --wait=false was given.
 func (f *rolloutFlags) noWait() bool { return f.waitFlag && !f.wait }
 
 // waited ends a command's line: with --wait=false, that the rollout goes
-// on, and how to follow it.
-func (f *rolloutFlags) waited(line, app string, t target) string {
+// on, the command a pipeline gates on (gate; "" is the same command
+// without --wait=false, which follows the rollout and exits 1 if it fails)
+// and how to watch it: status -w never exits, so a pipeline could not
+// wait on it (an audit of CI use).
+func (f *rolloutFlags) waited(line, app, gate string, t target) string {
 	if !f.noWait() {
 		return line
 	}
-	return fmt.Sprintf("%s; its rollout goes on (--wait=false): kubectl zz status -w %s -n %s", line, app, t.namespace)
+	return fmt.Sprintf("%s; its rollout goes on (--wait=false): %s waits for it (exit 1 if it fails), kubectl zz status -w %s -n %s watches it",
+		line, cmp.Or(gate, "the same command without --wait=false"), app, t.namespace)
 }
 
 // addOutputFlag adds -o (deploy has its own, which also formats --dry-run).
@@ -150,6 +155,21 @@ func (r *resultOutput) done(ctx context.Context, out io.Writer, t target, severa
 	}
 	r.items[t.name] = u
 	return nil
+}
+
+// unchanged reports that app changed nothing in t: as done, and with -o
+// the line on progress (stderr) too, as --diff's "no changes" goes there: the
+// App read back is the same document a real change prints, and a pipeline
+// that announced "revision 42 deployed" could not tell (an audit of CI
+// use). The App carries no mark of it: it is the app's state, which a
+// status prints alike, not the command's.
+func (r *resultOutput) unchanged(ctx context.Context, out, progress io.Writer, t target, several bool, app, line string) error {
+	if r.print != nil {
+		r.mu.Lock()
+		fmt.Fprintln(progress, line)
+		r.mu.Unlock()
+	}
+	return r.done(ctx, out, t, several, app, line)
 }
 
 // flush prints, with -o, the apps done, in the order of targets (also

@@ -132,7 +132,7 @@ func (o *StatusOptions) Complete(args []string) error {
 	if len(o.Apps) == 1 {
 		o.App, o.Apps = o.Apps[0], nil
 	}
-	o.targets, err = resolveTargets(o.configFlags, true)
+	o.targets, err = resolveTargets(o.configFlags, true, o.ErrOut)
 	return err
 }
 

@@ -63,7 +63,7 @@ func (o *VersionOptions) Complete([]string) error {
 		return nil
 	}
 	var err error
-	o.targets, err = resolveTargets(o.configFlags, true)
+	o.targets, err = resolveTargets(o.configFlags, true, o.ErrOut)
 	return err
 }
 

@@ -60,3 +60,47 @@ func TestZoneWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolWarning: a spec.pool no node carries is warned, naming the pools
+// there are (every pod would wait out --timeout); a pool a node carries,
+// no pool, or a user who may not list nodes is not.
+func TestPoolWarning(t *testing.T) {
+	node := func(name, pool string) runtime.Object {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"zz.io/pool": pool}}}
+	}
+	nodes := []runtime.Object{node("a", "general"), node("b", "gpu"), node("c", "general"), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "d"}}}
+	tests := []struct {
+		name   string
+		spec   string
+		nodes  []runtime.Object
+		forbid bool
+		want   string // "" for no warning
+	}{
+		{name: "a typo", spec: "pool: genral", nodes: nodes,
+			want: "spec.pool genral: no node in context kind-a carries the label zz.io/pool=genral (its pools: general, gpu): every pod will stay Pending (node(s) didn't match Pod's node affinity/selector); name one of its pools, or leave spec.pool out"},
+		{name: "no pools at all", spec: "pool: general", nodes: []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "d"}}},
+			want: "(no node carries zz.io/pool)"},
+		{name: "a pool there is", spec: "pool: gpu", nodes: nodes},
+		{name: "no pool", spec: "replicas: 2", nodes: nodes},
+		{name: "nodes not listable", spec: "pool: genral", forbid: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tt.spec+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := fakeClient(tt.nodes...)
+			if tt.forbid {
+				c.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(corev1.Resource("nodes"), "", errors.New(`User "dev" cannot list resource "nodes" at the cluster scope`))
+				})
+			}
+			o := &DeployOptions{app: app}
+			got := o.poolWarning(t.Context(), target{name: "kind-a", namespace: "ns", client: c})
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("warning %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

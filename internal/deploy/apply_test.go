@@ -473,6 +473,34 @@ func TestChangeCauseOnTheDeployment(t *testing.T) {
 	if got := cause(); got != "kubectl zz revision 3: restart" {
 		t.Errorf("after restart: change cause %q", got)
 	}
+	// Nothing else that leaves the pod template as it runs stamps its own:
+	// the ReplicaSet of the running pods keeps the cause of the revision
+	// that made them (an audit saw the stable pods' called "canary 4.1.0").
+	ctx := t.Context()
+	if _, err := Scale(ctx, c, &ChangeConfig{Options: opts(), App: "shop"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "  hpa: {min: 2, max: 4}\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cause(); got != "kubectl zz revision 3: restart" {
+		t.Errorf("after a deploy that changes no pod template: change cause %q", got)
+	}
+	if _, err := RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cause(); got != "kubectl zz revision 3: restart" {
+		t.Errorf("after a canary: the stable Deployment's change cause %q", got)
+	}
+	if d, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{}); err != nil || d.Annotations[contract.AnnotationChangeCause] != "kubectl zz revision 6: canary 2 (1 pod)" {
+		t.Errorf("the canary's change cause: %v %v", d.Annotations, err)
+	}
+	if _, err := Abort(ctx, c, &CanaryActionConfig{Options: opts(), App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cause(); got != "kubectl zz revision 3: restart" {
+		t.Errorf("after an abort: change cause %q", got)
+	}
 }
 
 // TestRolloutUndoNamesTheRevision: kubectl rollout undo puts an older
@@ -713,5 +741,46 @@ func TestPinnedNodePortIsNoDrift(t *testing.T) {
 	patch(`{"spec":{"sessionAffinity":"ClientIP"}}`)
 	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) == 0 {
 		t.Errorf("a hand-set session affinity is no drift: %v %q", err, st.Drift)
+	}
+}
+
+// TestNextNumberSkipsAFailedApply: a command stamps its number on the
+// ReplicaSet before its rollout is known to complete, so the number of one
+// that failed is not used again (two ReplicaSets claimed revision 10, an
+// audit of CI use); the ReplicaSets of a deleted app, another app's and
+// causes kubectl zz did not write count for nothing.
+func TestNextNumberSkipsAFailedApply(t *testing.T) {
+	dep := func(name, uid string) runtime.Object {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID(uid),
+			Labels: map[string]string{contract.LabelApp: "shop", contract.LabelK8sManagedBy: contract.ManagedBy}}}
+	}
+	rs := func(name, app, owner, cause string) runtime.Object {
+		return &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels:          map[string]string{contract.LabelApp: app},
+			Annotations:     map[string]string{contract.AnnotationChangeCause: cause},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: "shop", UID: types.UID(owner)}}}}
+	}
+	tests := []struct {
+		name string
+		objs []runtime.Object
+		want int64
+	}{
+		{"no ReplicaSet", []runtime.Object{dep("shop", "u1")}, 10},
+		{"recorded numbers only", []runtime.Object{dep("shop", "u1"), rs("a", "shop", "u1", "kubectl zz revision 9: deploy 2")}, 10},
+		{"a failed deploy's", []runtime.Object{dep("shop", "u1"), rs("a", "shop", "u1", "kubectl zz revision 9: deploy 2"), rs("b", "shop", "u1", "kubectl zz revision 10: deploy 3 (cpu)")}, 11},
+		{"a failed canary's", []runtime.Object{dep("shop", "u1"), dep("shop-canary", "u2"), rs("c", "shop", "u2", "kubectl zz revision 12: canary 3 (1 pod)")}, 13},
+		{"a deleted app's", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "old", "kubectl zz revision 10: deploy 3")}, 10},
+		{"no Deployment", []runtime.Object{rs("b", "shop", "u1", "kubectl zz revision 10: deploy 3")}, 10},
+		{"another app's", []runtime.Object{dep("shop", "u1"), rs("b", "web", "u1", "kubectl zz revision 10: deploy 3")}, 10},
+		{"another tool's cause", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "u1", "kubectl zz revision 10 went wrong"), rs("d", "shop", "u1", "helm revision 12: x")}, 10},
+	}
+	history := []*Revision{{Number: 8}, {Number: 9}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset(tt.objs...)
+			if got := nextNumber(t.Context(), c, ns, "shop", history); got != tt.want {
+				t.Errorf("nextNumber = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -99,7 +99,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, err
 	}
 	rev := &Revision{
-		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
+		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(), Canary: true,
 	}
 	n := share.pods(stableReplicas(ctx, c, ns, app, stable))
@@ -231,7 +231,7 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 		}
 		return &Result{Revision: latest.Number, Unchanged: true}, nil
 	}
-	rev := &Revision{App: app, Number: next(history), User: whoAmI(ctx, c, cfg.User), Time: cfg.now()}
+	rev := &Revision{App: app, Number: nextNumber(ctx, c, ns, app, history), User: whoAmI(ctx, c, cfg.User), Time: cfg.now()}
 	rev.objects = withRevision(objs, rev.Number)
 	rev.Version, rev.Image = versionOf(rev.objects, app)
 	if promote {

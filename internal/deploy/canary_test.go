@@ -105,6 +105,18 @@ func TestCanaryPromoteAbortRollback(t *testing.T) {
 			t.Fatalf("history %q, want %q", causes, want)
 		}
 	}
+	// A rollback to a canary revision restores its stable part, which
+	// history does not show for it: it says so, and how to run the canary.
+	var progress bytes.Buffer
+	o := opts()
+	o.Progress = &progress
+	res, err := Rollback(ctx, c, &RollbackConfig{Options: o, App: "shop", ToRevision: 4})
+	if err != nil || !res.Unchanged {
+		t.Fatalf("rollback to canary revision 4: %+v, %v; want unchanged (its stable part, 2, runs)", res, err)
+	}
+	if want := "revision 4 is a canary revision: a rollback restores its stable part (2), not the canary's 3; to run 3 everywhere: kubectl zz history shop -n " + ns + " --revision 4 --spec | kubectl zz deploy -n " + ns + " -f -\n"; progress.String() != want {
+		t.Errorf("progress %q, want %q", progress.String(), want)
+	}
 }
 
 // TestCanaryRefusedWithAReadWriteOnceVolume: the canary's pod could not

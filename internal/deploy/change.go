@@ -130,7 +130,7 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	}
 	latest := good[len(good)-1]
 	rev := &Revision{
-		App: app, Number: next(history), Version: latest.Version, Image: latest.Image,
+		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: latest.Version, Image: latest.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cause, Time: cfg.now(),
 	}
 	rev.objects = withRevision(latest.objects, rev.Number)

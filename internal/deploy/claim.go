@@ -34,8 +34,11 @@ var ErrSuperseded = errors.New("superseded by another writer")
 type claim struct {
 	id        string
 	templates map[string]*corev1.PodTemplateSpec
-	// cause is the change cause stamped on the Deployments (Revision.cause).
+	// cause is the change cause stamped on the Deployments (Revision.cause);
+	// kept, by name, the live cause of those whose pod template the apply
+	// leaves as it runs, carried instead (keptCause).
 	cause string
+	kept  map[string]string
 	// notes are what the apply did beyond applying (fields of other
 	// managers taken out of a pod template), for the progress output.
 	notes []string
@@ -81,7 +84,13 @@ func (cl *claim) stamp(o render.Object) render.Object {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[contract.AnnotationApplyID] = cl.id
-	if cl.cause != "" {
+	if kept, ok := cl.kept[d.Name]; ok {
+		// Carried, not dropped: server-side apply would remove a field
+		// its manager stops setting.
+		if kept != "" {
+			d.Annotations[contract.AnnotationChangeCause] = kept
+		}
+	} else if cl.cause != "" {
 		// The Deployment controller copies it onto the ReplicaSet, so
 		// kubectl rollout history tells kubectl zz's story too.
 		d.Annotations[contract.AnnotationChangeCause] = cl.cause

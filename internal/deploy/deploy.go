@@ -7,6 +7,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -158,13 +159,14 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	if err != nil {
 		return nil, err
 	}
-	if latest, err := unchanged(ctx, c, cfg, history); err != nil {
+	latest, follows, err := unchanged(ctx, c, cfg, history)
+	if err != nil {
 		return nil, err
 	} else if latest != nil {
 		return &Result{Revision: latest.Number, Unchanged: true}, nil
 	}
 	rev := &Revision{
-		App: app, Number: next(history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
+		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: cfg.App.Spec.Version, Image: cfg.App.Spec.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cfg.ChangeCause, Time: cfg.now(),
 	}
 	if rev.ChangeCause == "" {
@@ -198,6 +200,16 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl); err != nil {
 		res := &Result{}
+		if follows != nil {
+			// The latest revision is what fails (recorded with --wait=false):
+			// restoring it would re-apply the failing objects, and the
+			// way back is the revision rollback picks (an audit of CI use).
+			back := prior(readable(history))
+			if cfg.RollbackOnFailure {
+				return res, restore(ctx, c, &cfg.Options, app, upTo(history, back), err, res)
+			}
+			return res, notReady(err, app, history, follows, back)
+		}
 		if cfg.RollbackOnFailure {
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
 		}
@@ -241,8 +253,12 @@ func changedFields(a, b *appspec.App) string {
 	if fa == nil || fb == nil {
 		return ""
 	}
-	// The cause names the version already, and a new version's image.
-	skip := map[string]bool{"version": true, "image": fa["version"] != fb["version"]}
+	// The cause names the version already, and a new version's image. The
+	// specs are as given, without defaults: the version a spec leaves out
+	// is its image's tag, and comparing the field alone named the image of
+	// every new tag (an audit of CI use).
+	version := func(app *appspec.App) string { return cmp.Or(app.Spec.Version, appspec.ImageTag(app.Spec.Image)) }
+	skip := map[string]bool{"version": true, "image": version(a) != version(b)}
 	var changed []string
 	for k, v := range fb {
 		if fa[k] != v && !skip[k] {
@@ -264,22 +280,79 @@ func changedFields(a, b *appspec.App) string {
 // applies and records nothing, so a pipeline that deploys on every merge
 // does not push real revisions out of the history with copies; one that
 // would change something (drift to undo, a rollout to wait for) goes on.
-func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history []*Revision) (*Revision, error) {
+// follows is the latest revision when cfg renders its objects but the app
+// does not run it ready (a --wait=false deploy's rollout): the deploy then
+// follows that rollout, and a failure is that revision's.
+func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history []*Revision) (latest, follows *Revision, _ error) {
 	good := readable(history)
 	if len(good) == 0 || good[len(good)-1].Canary {
-		return nil, nil
+		return nil, nil, nil
 	}
-	latest := good[len(good)-1]
+	latest = good[len(good)-1]
 	if same, err := sameObjects(keepRestart(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}), history), latest.objects); err != nil || !same {
-		return nil, err
+		return nil, nil, err
 	}
 	// A deploy that waits re-applies a latest revision not yet ready, to
 	// follow its rollout; one that does not (--wait=false) would only record
 	// the same objects again, so a pipeline re-run mid-rollout changes nothing.
 	if !runsLatest(ctx, c, cfg.Namespace, cfg.App.Name, latest, cfg.NoWait, cfg.Judge) {
-		return nil, nil
+		return nil, latest, nil
 	}
-	return latest, nil
+	return latest, nil, nil
+}
+
+// prior is the revision to return to from the latest of good when the
+// latest is what fails: the newest before it whose objects differ from the
+// latest's (the revision label aside), nil when none. The one just before
+// may run the same objects (a deploy that followed a --wait=false rollout
+// records a copy), and restoring it would restore nothing. It is not
+// newest one seen ready: records say nothing of readiness, and marking them
+// would take a write by whoever saw it (a view user's status cannot).
+func prior(good []*Revision) *Revision {
+	if len(good) < 2 {
+		return nil
+	}
+	latest := withRevision(good[len(good)-1].objects, 0)
+	for i := len(good) - 2; i >= 0; i-- {
+		if same, err := sameObjects(withRevision(good[i].objects, 0), latest); err != nil || !same {
+			return good[i]
+		}
+	}
+	return nil
+}
+
+// upTo is history up to and including rev (nil: none of it), for restore,
+// which re-applies the last readable revision it is given.
+func upTo(history []*Revision, rev *Revision) []*Revision {
+	if rev == nil {
+		return nil
+	}
+	i := slices.Index(history, rev)
+	return history[:i+1]
+}
+
+// notReady adds to the error of a deploy that followed the rollout of the
+// latest revision (recorded by a --wait=false deploy of the same spec) that
+// this revision is what runs and fails, and the way back: the revision
+// kubectl zz rollback picks (back, nil when none).
+func notReady(err error, app string, history []*Revision, latest, back *Revision) error {
+	interrupted := errors.Is(err, ErrInterrupted)
+	if !interrupted && !errors.Is(err, ErrRolloutFailed) {
+		return err
+	}
+	next := "run the command again to finish"
+	if !interrupted {
+		next = "fix it and deploy again"
+	}
+	how := ""
+	if good := readable(history); back != nil && back == good[len(good)-2] {
+		// What a plain rollback picks (rollbackTarget: the token on the
+		// Deployment is this command's, its template the latest's).
+		how = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d (%s)", app, back.Number, back.Version)
+	} else if back != nil {
+		how = fmt.Sprintf(", or kubectl zz rollback %s --to-revision %d to return to it (%s)", app, back.Number, back.Version)
+	}
+	return fmt.Errorf("%w\nrevision %d records this spec (applied before, without waiting) and is what runs, not ready: %s%s", err, latest.Number, next, how)
 }
 
 // keepRestart carries the latest readable revision's restart stamp
@@ -483,6 +556,9 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
+	if target.Canary && cfg.Progress != nil {
+		fmt.Fprintln(cfg.Progress, canaryTargetNote(target, cfg.App, cfg.Namespace))
+	}
 	// As kubectl rollout undo skips a rollback to the template that runs,
 	// no revision repeats the latest: the app runs it, ready and undrifted.
 	if good := readable(history); len(good) > 0 {
@@ -493,7 +569,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		}
 	}
 	rev := &Revision{
-		App: cfg.App, Number: next(history), Version: target.Version, Image: target.Image,
+		App: cfg.App, Number: nextNumber(ctx, c, cfg.Namespace, cfg.App, history), Version: target.Version, Image: target.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: fmt.Sprintf("rollback to revision %d", target.Number), Time: cfg.now(),
 	}
 	// A rollback during a canary removes it: only the stable part of the
@@ -525,6 +601,17 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// canaryTargetNote says what a rollback to canary revision target restores:
+// its stable part, while history shows the canary's version for it (a
+// rollback "to the revision that ran 7.1.0" answered "unchanged" with 6.1.0
+// running, exit 0: an audit of CI use), and how to run the canary's spec
+// everywhere instead.
+func canaryTargetNote(target *Revision, app, ns string) string {
+	stable, _ := versionOf(stableOnly(target.objects), app)
+	return fmt.Sprintf("revision %d is a canary revision: a rollback restores its stable part (%s), not the canary's %s; to run %s everywhere: kubectl zz history %s -n %s --revision %d --spec | kubectl zz deploy -n %s -f -",
+		target.Number, cmp.Or(stable, "the stable version"), target.Version, target.Version, app, ns, target.Number, ns)
 }
 
 // rollbackTarget reads the app's history and picks the revision cfg asks

@@ -576,8 +576,27 @@ func TestNoWait(t *testing.T) {
 	if res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); err != nil || !res.Unchanged || res.Revision != 2 {
 		t.Fatalf("the same deploy again with NoWait: %+v, %v; want unchanged revision 2", res, err)
 	}
-	ctl.setStuck("reg/shop:bad2")
+	// The same spec deployed waiting follows revision 2's rollout: what
+	// fails is revision 2, so the way back is revision 1, as a rollback
+	// goes (an audit saw "no revision records it ... return to revision
+	// 2", and --rollback-on-failure re-apply revision 2 itself).
 	o.NoWait, o.Timeout = false, 300*time.Millisecond
+	_, err = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")})
+	if want := "revision 2 records this spec (applied before, without waiting) and is what runs, not ready: fix it and deploy again, or kubectl zz rollback shop to return to revision 1 (1)"; !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "no revision records it") {
+		t.Errorf("a deploy that waits on revision 2: err = %v, want %q", err, want)
+	}
+	rb := &RollbackConfig{Options: o, App: "shop"}
+	if _, target, err := rollbackTarget(t.Context(), c, rb); err != nil || target.Number != 1 {
+		t.Errorf("rollback's target after it: %v, %v; want revision 1, as the error says", target, err)
+	}
+	res, err = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: true})
+	if !errors.Is(err, ErrRolloutFailed) || res.RolledBackTo != 1 || !strings.Contains(err.Error(), "rolled back to revision 1 (1)") {
+		t.Errorf("with RollbackOnFailure: %+v, %v; want revision 1 restored", res, err)
+	}
+	if img := image(t, c); img != "reg/shop:1" {
+		t.Errorf("image %s after the rollback on failure, want reg/shop:1", img)
+	}
+	ctl.setStuck("reg/shop:bad2")
 	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad2", "")}); !errors.Is(err, ErrRolloutFailed) {
 		t.Errorf("a deploy that waits: err = %v, want ErrRolloutFailed", err)
 	}
@@ -971,5 +990,21 @@ func TestChangedFields(t *testing.T) {
 	}
 	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n")); got != "image" {
 		t.Errorf("the image alone: %q", got)
+	}
+	// As recorded and given (no defaults): the version is the image's tag.
+	given := func(image, version, level string) *appspec.App {
+		return &appspec.App{Name: "shop", Spec: appspec.Spec{Image: image, Version: version, Env: map[string]string{"LOG_LEVEL": level}}}
+	}
+	for _, tt := range []struct {
+		a, b *appspec.App
+		want string
+	}{
+		{given("reg/shop:1.0", "", "info"), given("reg/shop:1.1", "", "debug"), "env.LOG_LEVEL"},
+		{given("reg/shop:1.0", "", "info"), given("reg/shop:1.1", "1.0", "info"), "image"},
+		{given("reg/shop:1.0", "1.0", "info"), given("reg/shop:1.1", "", "info"), ""},
+	} {
+		if got := changedFields(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s %q -> %s %q: %q, want %q", tt.a.Spec.Image, tt.a.Spec.Version, tt.b.Spec.Image, tt.b.Spec.Version, got, tt.want)
+		}
 	}
 }

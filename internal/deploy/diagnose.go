@@ -110,7 +110,7 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			if p.Reason == corev1.PodReasonSchedulerError {
 				p.Detail += extenderDown(c.Message)
 			} else {
-				p.Detail += GPUAskHint(pod, c.Message) + ZoneSpreadHint(pod, c.Message)
+				p.Detail += GPUAskHint(pod, c.Message) + ZoneSpreadHint(pod, c.Message) + PoolHint(pod, c.Message)
 				// Room now, not cards too small ever: only then would the
 				// old pods' memory do (a review saw replace advised for a
 				// pod no node holds).

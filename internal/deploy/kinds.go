@@ -167,13 +167,15 @@ func kindOf(kind string) (kindOps, bool) {
 // contract.FieldManagerHandover, or the apply would reset them to 1. The
 // objects objs lacks are left for prune, once the rollout succeeded. Each
 // Deployment carries the command's token (id, or a new one when "") and
-// the change cause (none when cause is ""), and the claim returned tells
-// the wait for its rollout from another writer's.
+// the change cause (none when cause is ""), unless the apply leaves its pod
+// template as it runs: it then keeps its live cause (keptCause). The claim
+// returned tells the wait for its rollout from another writer's.
 func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id, cause string) (*claim, error) {
 	targets, refused, err := judge(ctx, c, ns, app, objs, adopt)
 	if err != nil {
 		return nil, err
 	}
+	kept := map[string]string{}
 	if len(refused) == 0 {
 		// Every object through the apiserver's checks (validation, quota,
 		// admission) before the first is written: a Service a quota or
@@ -187,8 +189,11 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			if err != nil {
 				return nil, err
 			}
-			if _, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true); err != nil {
+			merged, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true)
+			if err != nil {
 				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error(), nil)))
+			} else if cause, ok := keptCause(t.live, merged); ok {
+				kept[t.o.GetName()] = cause
 			}
 		}
 	}
@@ -200,11 +205,27 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 		return nil, fmt.Errorf("%w\nnothing was applied", errors.Join(refused...))
 	}
 	cl := newClaim(id)
-	cl.cause = cause
+	cl.cause, cl.kept = cause, kept
 	if err := applyEach(ctx, c, ns, app, targets, objs, adopt, cl); err != nil {
 		return nil, cl.failed(err)
 	}
 	return cl, nil
+}
+
+// keptCause is the live change cause of a Deployment whose pod template
+// the apply (merged, its dry run) leaves as it runs, and whether it does.
+// The controller copies the Deployment's cause onto the ReplicaSet of the
+// running template: a canary, an abort or a deploy that changes no template
+// stamped its own on the ReplicaSet of pods another revision made, so
+// kubectl rollout history called the stable pods "canary 4.1.0" (an audit
+// of CI use).
+func keptCause(live, merged runtime.Object) (string, bool) {
+	l, ok := live.(*appsv1.Deployment)
+	m, ok2 := merged.(*appsv1.Deployment)
+	if !ok || !ok2 || !apiequality.Semantic.DeepEqual(l.Spec.Template, m.Spec.Template) {
+		return "", false
+	}
+	return l.Annotations[contract.AnnotationChangeCause], true
 }
 
 // applyEach applies targets in order, for applyObjects, gathering in cl

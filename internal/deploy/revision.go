@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 
@@ -142,7 +144,56 @@ func (r *Revision) cause() string {
 		// replace the one of the revision that made it (a review).
 		return ""
 	}
-	return fmt.Sprintf("kubectl zz revision %d: %s", r.Number, r.ChangeCause)
+	return fmt.Sprintf(causePrefix+"%d: %s", r.Number, r.ChangeCause)
+}
+
+// causePrefix heads a change cause kubectl zz stamps (Revision.cause).
+const causePrefix = "kubectl zz revision "
+
+// nextNumber is the number of the revision a command is about to apply:
+// next(history), or past every number a command stamped on a ReplicaSet of
+// the app's Deployments without recording it (its rollout failed or was
+// stopped). The cause is stamped before the rollout is known to succeed,
+// so a number used again named two ReplicaSets (an audit of CI use); the
+// number of a failed apply is skipped instead, as Helm keeps a failed
+// release's. Reading the ReplicaSets is best effort: without the right,
+// numbers go on from the history.
+func nextNumber(ctx context.Context, c kubernetes.Interface, ns, app string, history []*Revision) int64 {
+	n := next(history)
+	deps, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: appSelector(app)})
+	if err != nil || len(deps.Items) == 0 {
+		return n
+	}
+	// Only the ReplicaSets of Deployments that are still there: those of a
+	// deleted app (garbage collected after it) count no more, so an app
+	// deployed again after a delete starts at revision 1.
+	owners := map[types.UID]bool{}
+	for _, d := range deps.Items {
+		owners[d.UID] = true
+	}
+	sets, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=" + app})
+	if err != nil {
+		return n
+	}
+	for _, rs := range sets.Items {
+		owned := slices.ContainsFunc(rs.OwnerReferences, func(r metav1.OwnerReference) bool { return owners[r.UID] })
+		if m, ok := stampedNumber(rs.Annotations[contract.AnnotationChangeCause]); owned && ok && m >= n {
+			n = m + 1
+		}
+	}
+	return n
+}
+
+// stampedNumber is the revision number of a change cause kubectl zz
+// stamped ("kubectl zz revision 4: restart").
+func stampedNumber(cause string) (int64, bool) {
+	rest, ok := strings.CutPrefix(cause, causePrefix)
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ":")
+	n, err := strconv.ParseInt(num, 10, 64)
+	return n, ok && err == nil && n > 0
 }
 
 // newRecord builds the Secret for rev. It fails, before anything is applied,

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // What kube-scheduler's PodTopologySpread filter says of the nodes it
@@ -29,6 +31,24 @@ func ZoneSpreadHint(pod *corev1.Pod, msg string) string {
 		hints = append(hints, "spec.zoneSpread: required places pods only on nodes labelled "+corev1.LabelTopologyZone+": label the nodes with their zone, or use zoneSpread: preferred")
 	}
 	return "; " + strings.Join(hints, "; ")
+}
+
+// selectorNotMatch is what kube-scheduler's NodeAffinity filter says of the
+// nodes a pod's nodeSelector or node affinity turns away.
+const selectorNotMatch = "didn't match Pod's node affinity/selector"
+
+// PoolHint is what a pod of a pool (spec.pool, the nodeSelector
+// zz.io/pool) that the scheduler refused for its node selector adds in the
+// spec's words, after "; ": a pool no node carries (a typo, "genral")
+// waited out the whole --timeout with no word of spec.pool (an audit of CI
+// use). "" for a pod of no pool, or refused for other reasons only.
+func PoolHint(pod *corev1.Pod, msg string) string {
+	pool := pod.Spec.NodeSelector[contract.LabelPool]
+	if pool == "" || !strings.Contains(msg, selectorNotMatch) {
+		return ""
+	}
+	return "; spec.pool " + pool + " places pods only on nodes labelled " + contract.LabelPool + "=" + pool +
+		": check that this cluster has that pool (kubectl get nodes -L " + contract.LabelPool + "), or leave spec.pool out"
 }
 
 // requiredZoneSpread says pod has a DoNotSchedule spread over zones, as

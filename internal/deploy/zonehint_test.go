@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // TestZoneSpreadHint: a pod of spec.zoneSpread: required that the
@@ -40,6 +42,33 @@ func TestZoneSpreadHint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ZoneSpreadHint(tt.pod, tt.msg); got != tt.want {
+				t.Errorf("hint\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPoolHint: a pod of a pool refused for its node selector names
+// spec.pool and how to check it; other pods and reasons get nothing.
+func TestPoolHint(t *testing.T) {
+	pool := func(name string) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: name}}}
+	}
+	const selector = "0/8 nodes are available: 8 node(s) didn't match Pod's node affinity/selector. preemption: 0/8 nodes are available: 8 Preemption is not helpful for scheduling."
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		msg  string
+		want string
+	}{
+		{name: "no node of the pool", pod: pool("genral"), msg: selector,
+			want: "; spec.pool genral places pods only on nodes labelled zz.io/pool=genral: check that this cluster has that pool (kubectl get nodes -L zz.io/pool), or leave spec.pool out"},
+		{name: "other reasons", pod: pool("general"), msg: "0/8 nodes are available: 8 Insufficient cpu.", want: ""},
+		{name: "no pool", pod: &corev1.Pod{}, msg: selector, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := PoolHint(tt.pod, tt.msg); got != tt.want {
 				t.Errorf("hint\n%q\nwant\n%q", got, tt.want)
 			}
 		})

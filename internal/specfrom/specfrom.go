@@ -95,6 +95,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 		f.lost("tolerations: the webhook's pool policy keeps pools on their nodes")
 	}
 	f.names(c)
+	f.ownTimings(c)
 	return f.app, f.notes
 }
 
@@ -313,19 +314,61 @@ func (f *from) probes(c corev1.Container) {
 		f.lost("container %s: liveness probe path %s; the spec's healthPath %s serves the liveness probe too", c.Name, l.HTTPGet.Path, s.HealthPath)
 	}
 	f.healthTimeout(c)
-	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
-		if p != nil && (p.InitialDelaySeconds != 0 || p.PeriodSeconds > 10 || p.FailureThreshold > 3) {
+	if h := c.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Exec != nil {
+		s.PreStop = h.PreStop.Exec.Command
+	}
+}
+
+// ownTimings says what of the probes' timings and the preStop hook the spec
+// cannot say, comparing them with what kubectl zz renders for the spec
+// inferred: a Deployment kubectl zz rendered (or a chart started from its
+// --dry-run -o yaml) was told its own probes and 10 s drain were lost,
+// where the round trip is exact (an audit of CI use). Run last, once the
+// spec is whole.
+func (f *from) ownTimings(c corev1.Container) {
+	if f.app.Spec.Type == appspec.TypeWorker {
+		return
+	}
+	own := f.rendered()
+	for _, p := range []struct{ live, own *corev1.Probe }{{c.ReadinessProbe, own.ReadinessProbe}, {c.LivenessProbe, own.LivenessProbe}} {
+		if p.live != nil && (p.live.InitialDelaySeconds != 0 || p.live.PeriodSeconds > 10 || p.live.FailureThreshold > 3) && !sameTimings(p.live, p.own) {
 			f.lost("container %s: its probes' timings (initial delay, period, failure threshold) are kubectl zz's; spec.startupTimeout gives a slow start its time", c.Name)
 			break
 		}
 	}
-	if h := c.Lifecycle; h != nil && h.PreStop != nil {
-		if h.PreStop.Exec != nil {
-			s.PreStop = h.PreStop.Exec.Command
-		} else {
-			f.lost("container %s: a preStop hook other than a command; spec.preStop runs a command", c.Name)
+	if h := c.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Exec == nil &&
+		(own.Lifecycle == nil || !equality.Semantic.DeepEqual(h.PreStop, own.Lifecycle.PreStop)) {
+		f.lost("container %s: a preStop hook other than a command; spec.preStop runs a command", c.Name)
+	}
+}
+
+// rendered is the app container kubectl zz renders for the spec inferred
+// so far (defaults filled, as deploy fills them).
+func (f *from) rendered() corev1.Container {
+	app := f.app.Clone()
+	app.Default()
+	for _, o := range render.Render(app, render.Options{}) {
+		if d, ok := o.(*appsv1.Deployment); ok && d.Name == app.Name {
+			for _, c := range d.Spec.Template.Spec.Containers {
+				if c.Name == render.ContainerName {
+					return c
+				}
+			}
 		}
 	}
+	return corev1.Container{}
+}
+
+// sameTimings says whether probe a runs on b's timings, a field left 0
+// counting as the apiserver's default.
+func sameTimings(a, b *corev1.Probe) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	norm := func(p *corev1.Probe) [4]int32 {
+		return [4]int32{p.InitialDelaySeconds, cmp.Or(p.TimeoutSeconds, 1), cmp.Or(p.PeriodSeconds, 10), cmp.Or(p.FailureThreshold, 3)}
+	}
+	return norm(a) == norm(b)
 }
 
 // healthTimeout carries the probes' timeout as spec.healthTimeout where

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 func web() Live {
@@ -210,5 +211,59 @@ func TestSpecOfConfigFilesAndHPAMetrics(t *testing.T) {
 	check.Default()
 	if errs := check.Validate("zz.yaml"); len(errs) > 0 {
 		t.Errorf("the spec does not validate: %v", errs)
+	}
+}
+
+// TestOwnTimingsRoundTrip: a Deployment kubectl zz rendered gives back a
+// spec with no note about its probes' timings or its preStop drain (they
+// are what the spec renders again); timings or a hook of another's are
+// still said.
+func TestOwnTimingsRoundTrip(t *testing.T) {
+	const timings, hook = "probes' timings", "preStop hook other than a command"
+	tests := []struct {
+		name, spec string
+		edit       func(c *corev1.Container)
+		want       []string // the notes among timings and hook said
+	}{
+		{name: "web", spec: "type: web"},
+		{name: "java with a startup timeout", spec: "type: java\n  startupTimeout: 5m"},
+		{name: "rpc on gRPC", spec: "type: rpc\n  healthCheck: grpc"},
+		{name: "a preStop command", spec: "type: web\n  preStop: [sh, -c, 'sleep 3']"},
+		{name: "a health timeout", spec: "type: web\n  healthTimeout: 15s"},
+		{name: "java with a health timeout", spec: "type: java\n  healthTimeout: 12s\n  startupTimeout: 5m"},
+		{name: "another's liveness delay", spec: "type: web", edit: func(c *corev1.Container) { c.LivenessProbe.InitialDelaySeconds = 90 },
+			want: []string{timings}},
+		{name: "another's drain", spec: "type: web", edit: func(c *corev1.Container) { c.Lifecycle.PreStop.Sleep.Seconds = 30 },
+			want: []string{hook}},
+		{name: "an HTTP preStop", spec: "type: web", edit: func(c *corev1.Container) {
+			c.Lifecycle.PreStop = &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/drain"}}
+		}, want: []string{hook}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  image: a:1\n  "+tt.spec+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d *appsv1.Deployment
+			for _, o := range render.Render(app, render.Options{Namespace: "ns"}) {
+				if dep, ok := o.(*appsv1.Deployment); ok && dep.Name == "shop" {
+					d = dep
+				}
+			}
+			if tt.edit != nil {
+				tt.edit(&d.Spec.Template.Spec.Containers[0])
+			}
+			_, notes := Spec("shop", Live{Deployment: d})
+			var got []string
+			for _, about := range []string{timings, hook} {
+				if slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, about) }) {
+					got = append(got, about)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("notes about %q, want %q; all notes: %q", got, tt.want, notes)
+			}
+		})
 	}
 }

@@ -119,11 +119,22 @@ func TestCanary(t *testing.T) {
 	}
 	waitEndpoints(t, ns, 3, 0)
 
+	// The stable pods' ReplicaSet keeps the cause of the revision that made
+	// them through a canary and its abort: kubectl rollout history called
+	// the stable pods "canary 3.0" (the Deployment controller copies the
+	// Deployment's cause onto the running template's ReplicaSet).
+	const promoted = "kubectl zz revision 3: promote canary of revision 2"
 	run("deploy", "-f", cartSpec(t, "3.0", ""), "--canary", "25%", "--timeout", "60s")
 	waitEndpoints(t, ns, 3, 1)
+	if got := stableCause(t, ns, "registry.local/cart:2.0"); got != promoted {
+		t.Errorf("the stable ReplicaSet's change cause during the canary: %q, want %q", got, promoted)
+	}
 	run("abort", "cart", "--timeout", "60s")
 	noCanary(t, ns, "abort")
 	waitEndpoints(t, ns, 3, 0)
+	if got := stableCause(t, ns, "registry.local/cart:2.0"); got != promoted {
+		t.Errorf("the stable ReplicaSet's change cause after the abort: %q, want %q", got, promoted)
+	}
 
 	run("deploy", "-f", cartSpec(t, "4.0", ""), "--canary", "1", "--timeout", "60s")
 	run("rollback", "cart", "--timeout", "60s")
@@ -137,6 +148,24 @@ func TestCanary(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// stableCause is the change cause of the cart ReplicaSet whose pods run
+// image, read a few seconds after the command (the controller copies it).
+func stableCause(t *testing.T, ns, image string) string {
+	t.Helper()
+	time.Sleep(2 * time.Second)
+	list, err := cluster.Client.AppsV1().ReplicaSets(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "zz.io/app=cart,zz.io/track!=canary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range list.Items {
+		if rs.Spec.Template.Spec.Containers[0].Image == image {
+			return rs.Annotations["kubernetes.io/change-cause"]
+		}
+	}
+	t.Fatalf("no ReplicaSet of cart runs %s", image)
+	return ""
 }
 
 // TestDeployHPAKeepsReplicas: on the real apiserver, adding an hpa to an

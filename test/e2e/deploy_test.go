@@ -325,7 +325,7 @@ func TestDeployNoWait(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	start := time.Now()
 	out, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--wait=false", "--timeout", "10m")
-	if err != nil || !strings.Contains(out, "shop 1.0 deployed as revision 1 in namespace "+ns+"; its rollout goes on (--wait=false): kubectl zz status -w shop -n "+ns) {
+	if err != nil || !strings.Contains(out, "shop 1.0 deployed as revision 1 in namespace "+ns+"; its rollout goes on (--wait=false): the same command without --wait=false waits for it (exit 1 if it fails), kubectl zz status -w shop -n "+ns+" watches it") {
 		t.Fatalf("deploy --wait=false: %v\n%s\n%s", err, out, errOut)
 	}
 	if waited := time.Since(start); waited > time.Minute {
@@ -343,6 +343,22 @@ func TestDeployNoWait(t *testing.T) {
 	if out, _, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "90s"); err != nil || !strings.Contains(out, "shop 1.1 deployed as revision 2") {
 		t.Fatalf("a deploy that waits, after: %v\n%s", err, out)
 	}
+	// The pipeline's gate: the same spec deployed waiting follows revision
+	// 3's rollout, and with --rollback-on-failure returns to revision 2,
+	// the one before the failing one (it re-applied revision 3 itself).
+	// A pool no node carries is said at once, and in the wait's reason.
+	if _, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--wait=false"); err != nil ||
+		!strings.Contains(errOut, "warning: spec.pool nowhere: no node in context") {
+		t.Fatalf("deploy 1.2 --wait=false: %v\n%s", err, errOut)
+	}
+	_, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "1.2", "one", 8080, "nowhere"), "--timeout", "15s", "--rollback-on-failure")
+	if err == nil || !strings.Contains(errOut, "rolling back shop to revision 2 (1.1)") || !strings.Contains(errOut, "rolled back to revision 2 (1.1)") ||
+		!strings.Contains(errOut, "spec.pool nowhere places pods only on nodes labelled zz.io/pool=nowhere") {
+		t.Errorf("the same deploy waiting, with --rollback-on-failure: %v\n%s", err, errOut)
+	}
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil || d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:1.1" {
+		t.Errorf("shop after the rollback on failure: %v; want registry.local/shop:1.1 running", err)
+	}
 }
 
 // TestDeployMultiContext: --context one,two deploys the same app to two
@@ -354,7 +370,8 @@ func TestDeployMultiContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := cfg.Contexts[cfg.CurrentContext]
-	for name, ns := range map[string]string{"one": ns1, "two": ns2} {
+	// alias reaches what one does: a second name of one cluster.
+	for name, ns := range map[string]string{"one": ns1, "two": ns2, "alias": ns1} {
 		c := current.DeepCopy()
 		c.Namespace = ns
 		cfg.Contexts[name] = c
@@ -381,6 +398,16 @@ func TestDeployMultiContext(t *testing.T) {
 		if revs := history(t, ns); len(revs) != 1 {
 			t.Errorf("namespace %s has %d revisions, want 1", ns, len(revs))
 		}
+	}
+	// Two names of one cluster and namespace act once, saying so: the second
+	// failed on the first's lock, every run.
+	out, errOut, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,alias",
+		"deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, "contexts one and alias reach the same cluster") || strings.Count(out, "deployed as revision 2") != 1 {
+		t.Errorf("deploy to one,alias: %v\n%s%s", err, out, errOut)
+	}
+	if out, _, err := zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,alias", "status", "shop"); err != nil || len(regexp.MustCompile(`(?m)^shop `).FindAllString(out, -1)) != 1 {
+		t.Errorf("status of one,alias lists the app once: %v\n%s", err, out)
 	}
 
 	_, _, err = zzRaw(t, "--kubeconfig", kubeconfig, "--context", "one,two",
@@ -527,8 +554,10 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 	restart()
 	stopped(done, "the pod template of deployment "+ns+"/shop was changed by kubectl-rollout at ")
+	// Revision 3: the superseded deploy stamped 2 on its ReplicaSet, and a
+	// number a ReplicaSet claims is not used again.
 	out, errOut, err := asDev("deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
-	if err != nil || !strings.Contains(out, "deployed as revision 2") {
+	if err != nil || !strings.Contains(out, "deployed as revision 3") {
 		t.Fatalf("the developer's deploy v2 once the lock was gone: %v\n%s%s", err, out, errOut)
 	}
 	if _, err := cluster.Client.CoordinationV1().Leases(ns).Get(t.Context(), deploy.LockName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -555,8 +584,8 @@ func TestConcurrentDeploy(t *testing.T) {
 	}
 	// What runs now is in no record, and written outside kubectl zz: status says so.
 	out, _, err = zz(t, ns, "status", "shop")
-	for _, want := range []string{"2(drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
-		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 2",
+	for _, want := range []string{"3(drifted)", "shop has drifted from its latest revision:", "service shop: its spec was changed by kubectl-edit at ",
+		"deployment shop was applied by a kubectl zz command that recorded no revision", "runs version 4.0, image registry.local/shop:4.0, not revision 3",
 		"deployment shop: its pod template was changed by kubectl-rollout at "} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("status lacks %q: %v\n%s", want, err, out)
