@@ -772,6 +772,9 @@ func TestNextNumberSkipsAFailedApply(t *testing.T) {
 		{"a deleted app's", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "old", "kubectl zz revision 10: deploy 3")}, 10},
 		{"no Deployment", []runtime.Object{rs("b", "shop", "u1", "kubectl zz revision 10: deploy 3")}, 10},
 		{"another app's", []runtime.Object{dep("shop", "u1"), rs("b", "web", "u1", "kubectl zz revision 10: deploy 3")}, 10},
+		{"a number no failed apply stamps", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "u1", "kubectl zz revision 5000: deploy 3")}, 10},
+		{"the largest number", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "u1", "kubectl zz revision 9223372036854775807: deploy 3")}, 10},
+		{"failed applies in a row", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "u1", "kubectl zz revision 10: deploy 3"), rs("c", "shop", "u1", "kubectl zz revision 11: deploy 4")}, 12},
 		{"another tool's cause", []runtime.Object{dep("shop", "u1"), rs("b", "shop", "u1", "kubectl zz revision 10 went wrong"), rs("d", "shop", "u1", "helm revision 12: x")}, 10},
 	}
 	history := []*Revision{{Number: 8}, {Number: 9}}

@@ -147,6 +147,10 @@ func (r *Revision) cause() string {
 	return fmt.Sprintf(causePrefix+"%d: %s", r.Number, r.ChangeCause)
 }
 
+// maxUnrecorded bounds how many numbers failed applies in a row may have
+// used up: a stamped number further past the history is not believed.
+const maxUnrecorded = 1000
+
 // causePrefix heads a change cause kubectl zz stamps (Revision.cause).
 const causePrefix = "kubectl zz revision "
 
@@ -175,9 +179,14 @@ func nextNumber(ctx context.Context, c kubernetes.Interface, ns, app string, his
 	if err != nil {
 		return n
 	}
+	// Failed applies in a row stamp next(history), +1, ...; a number far
+	// past it is none of ours (anyone who may edit the app's ReplicaSets
+	// may write a cause; one of 2^63-1 wrapped the count negative). The
+	// window is not len(sets): the Deployment collects old ReplicaSets.
+	most := n + maxUnrecorded
 	for _, rs := range sets.Items {
 		owned := slices.ContainsFunc(rs.OwnerReferences, func(r metav1.OwnerReference) bool { return owners[r.UID] })
-		if m, ok := stampedNumber(rs.Annotations[contract.AnnotationChangeCause]); owned && ok && m >= n {
+		if m, ok := stampedNumber(rs.Annotations[contract.AnnotationChangeCause]); owned && ok && m >= n && m < most {
 			n = m + 1
 		}
 	}
