@@ -350,14 +350,18 @@ type timing struct{ period, timeout int32 }
 
 // probeTimings are readiness's (and startup's) and liveness's: every 5 s
 // and 10 s, timing out at 2 s and 3 s, or at spec.healthTimeout for all.
-// A period stays above the timeout: the kubelet starts no probe before the
-// last one ends, so a shorter period would be the timeout's anyway.
+// Only the timeout moves: the kubelet runs one probe at a time per
+// container (k8s.io/kubernetes v1.37.2 pkg/kubelet/prober/worker.go, run:
+// "for w.doProbe(ctx) { select { case <-probeTicker.C" on a time.Ticker,
+// which drops the ticks missed while a probe runs), so a slow probe
+// stretches its own interval to the timeout, while a fast one keeps the
+// period: unready pods leave the Service in 15 s, and startupTimeout /
+// period probes still span startupTimeout.
 func (r *renderer) probeTimings() (ready, live timing) {
 	ready, live = timing{period: 5, timeout: 2}, timing{period: 10, timeout: 3}
 	if d, err := time.ParseDuration(r.s.HealthTimeout); err == nil && d >= time.Second {
 		t := int32(d / time.Second)
-		ready = timing{period: max(ready.period, t+1), timeout: t}
-		live = timing{period: max(live.period, t+1), timeout: t}
+		ready.timeout, live.timeout = t, t
 	}
 	return ready, live
 }
