@@ -233,9 +233,9 @@ func (r *renderer) sidecars() []corev1.Container {
 		for _, p := range sc.Ports {
 			c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
 			if p.Front && !r.opts.Debug {
-				ready, _ := r.probeTimings()
+				ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
 				c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(p.Name)}},
-					PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: 3, SuccessThreshold: 1}
+					PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 			}
 		}
 		for _, m := range all { // in the app's order, whatever the list's
@@ -329,41 +329,20 @@ func (r *renderer) probes(c *corev1.Container) {
 	default:
 		return
 	}
-	ready, live := r.probeTimings()
-	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: 3, SuccessThreshold: 1}
-	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: live.period, TimeoutSeconds: live.timeout, FailureThreshold: 3, SuccessThreshold: 1}
+	ready, live := appspec.ProbeTimings(r.s.HealthTimeout)
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
+	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: live.Period, TimeoutSeconds: live.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 	startup := int32(0) // periods of the readiness check's
-	period := time.Duration(ready.period) * time.Second
+	period := time.Duration(ready.Period) * time.Second
 	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
 		startup = int32((d + period - 1) / period)
 	} else if r.s.Type == appspec.TypeJava {
 		startup = int32((3*time.Minute + period - 1) / period)
 	}
 	if startup > 0 {
-		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: startup, SuccessThreshold: 1}
+		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: startup, SuccessThreshold: 1}
 		c.LivenessProbe.InitialDelaySeconds = 0
 	}
-}
-
-// timing is one probe's period and timeout, in seconds.
-type timing struct{ period, timeout int32 }
-
-// probeTimings are readiness's (and startup's) and liveness's: every 5 s
-// and 10 s, timing out at 2 s and 3 s, or at spec.healthTimeout for all.
-// Only the timeout moves: the kubelet runs one probe at a time per
-// container (k8s.io/kubernetes v1.37.2 pkg/kubelet/prober/worker.go, run:
-// "for w.doProbe(ctx) { select { case <-probeTicker.C" on a time.Ticker,
-// which drops the ticks missed while a probe runs), so a slow probe
-// stretches its own interval to the timeout, while a fast one keeps the
-// period: unready pods leave the Service in 15 s, and startupTimeout /
-// period probes still span startupTimeout.
-func (r *renderer) probeTimings() (ready, live timing) {
-	ready, live = timing{period: 5, timeout: 2}, timing{period: 10, timeout: 3}
-	if d, err := time.ParseDuration(r.s.HealthTimeout); err == nil && d >= time.Second {
-		t := int32(d / time.Second)
-		ready.timeout, live.timeout = t, t
-	}
-	return ready, live
 }
 
 // env is the spec's env in name order (stable output), plus the JVM options
