@@ -69,6 +69,15 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		return ""
 	}
 	sc.CPU, sc.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	// Rendered with requests = limits (the pod's QoS class stays the
+	// app's): a lower request is raised, said as the app's is.
+	lim, req := c.Resources.Limits, c.Resources.Requests
+	if !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
+		f.lost("sidecar %s: cpu request %s below its limit %s; a sidecar's cpu is both", c.Name, req.Cpu(), lim.Cpu())
+	}
+	if !lim.Memory().IsZero() && !req.Memory().IsZero() && lim.Memory().Cmp(*req.Memory()) != 0 {
+		f.lost("sidecar %s: memory request %s below its limit %s; a sidecar's memory is both (each pod reserves %s)", c.Name, req.Memory(), lim.Memory(), lim.Memory())
+	}
 	if sc.CPU == "" || sc.Memory == "" {
 		f.lost("sidecar %s: no cpu or memory limit; the spec's default is %s and %s, requests = limits", c.Name, appspec.DefaultSidecarCPU, appspec.DefaultSidecarMemory)
 	}
@@ -83,8 +92,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 			continue
 		}
 		proto := ""
-		if p.Protocol == corev1.ProtocolUDP {
+		switch p.Protocol {
+		case corev1.ProtocolUDP:
 			proto = string(corev1.ProtocolUDP)
+		case "", corev1.ProtocolTCP:
+		default: // SCTP: spec.sidecars[].ports[].protocol is TCP or UDP
+			f.lost("sidecar %s: port %s %d is %s; a sidecar's port is TCP or UDP: carried as TCP", c.Name, p.Name, p.ContainerPort, p.Protocol)
 		}
 		sc.Ports = append(sc.Ports, appspec.Port{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
 	}
