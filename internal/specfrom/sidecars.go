@@ -8,13 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 )
-
-// isNativeSidecar says whether an init container runs beside the app
-// (restartPolicy Always) rather than to completion before it.
-func isNativeSidecar(c corev1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-}
 
 // sidecars carries the pod's native sidecars, then its containers other
 // than the app's, into spec.sidecars. A plain second container becomes a
@@ -25,7 +20,7 @@ func isNativeSidecar(c corev1.Container) bool {
 func (f *from) sidecars(pod corev1.PodSpec, app corev1.Container) {
 	seenInit := false
 	for _, c := range pod.InitContainers {
-		if !isNativeSidecar(c) {
+		if !contract.IsNativeSidecar(c) {
 			seenInit = true
 			continue
 		}
@@ -59,16 +54,7 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	if len(c.EnvFrom) > 0 {
 		f.lost("sidecar %s: envFrom; a sidecar's env is plain values", c.Name)
 	}
-	pick := func(name corev1.ResourceName) string {
-		if q, ok := c.Resources.Limits[name]; ok {
-			return q.String()
-		}
-		if q, ok := c.Resources.Requests[name]; ok {
-			return q.String()
-		}
-		return ""
-	}
-	sc.CPU, sc.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	sc.CPU, sc.Memory = limitOrRequest(c, corev1.ResourceCPU), limitOrRequest(c, corev1.ResourceMemory)
 	// Rendered with requests = limits (the pod's QoS class stays the
 	// app's): a lower request is raised, said as the app's is.
 	lim, req := c.Resources.Limits, c.Resources.Requests

@@ -192,20 +192,23 @@ func metricName(m autoscalingv2.MetricSpec) string {
 	return string(m.Type)
 }
 
+// limitOrRequest is c's limit of name, else its request, "" if neither
+// (the spec's cpu and memory are both: the limit is what the app may use).
+func limitOrRequest(c corev1.Container, name corev1.ResourceName) string {
+	if q, ok := c.Resources.Limits[name]; ok {
+		return q.String()
+	}
+	if q, ok := c.Resources.Requests[name]; ok {
+		return q.String()
+	}
+	return ""
+}
+
 // resources: the spec sets requests = limits; the limits are kept where
 // set, else the requests.
 func (f *from) resources(c corev1.Container) {
 	s := &f.app.Spec
-	pick := func(name corev1.ResourceName) string {
-		if q, ok := c.Resources.Limits[name]; ok {
-			return q.String()
-		}
-		if q, ok := c.Resources.Requests[name]; ok {
-			return q.String()
-		}
-		return ""
-	}
-	s.CPU, s.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	s.CPU, s.Memory = limitOrRequest(c, corev1.ResourceCPU), limitOrRequest(c, corev1.ResourceMemory)
 	lim, req := c.Resources.Limits, c.Resources.Requests
 	if !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
 		f.lost("container %s: cpu request %s below its limit %s; the spec's cpu is both", c.Name, req.Cpu(), lim.Cpu())
@@ -255,12 +258,8 @@ func (f *from) ports(c corev1.Container, svc *corev1.Service) {
 	// The Service's port to the app's: by number, by the container port's
 	// name (charts' targetPort: http, where it went unsaid: an
 	// app-developer audit), or by its own number when targetPort is unset.
-	main := c.Ports[0]
 	for _, p := range svc.Spec.Ports {
-		t := p.TargetPort
-		toMain := (t.Type == intstr.String && t.StrVal != "" && t.StrVal == main.Name) ||
-			(t.Type == intstr.Int && (t.IntVal == main.ContainerPort || t.IntVal == 0 && p.Port == main.ContainerPort))
-		if !toMain || p.Port == s.Port {
+		if !targets(p, c) || p.Port == s.Port {
 			continue
 		}
 		if s.Service == nil {
@@ -534,7 +533,7 @@ func (f *from) configFiles(v corev1.Volume, m corev1.VolumeMount, cm *corev1.Con
 func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 	first := true
 	for _, in := range pod.InitContainers {
-		if isNativeSidecar(in) {
+		if contract.IsNativeSidecar(in) {
 			continue
 		}
 		i := first
