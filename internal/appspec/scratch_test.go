@@ -33,6 +33,17 @@ func TestScratch(t *testing.T) {
 			`zz.yaml: spec.scratch[0].mountPath: /etc/hostname is a file the kubelet`},
 		{"over the termination log", "scratch: [{mountPath: /dev/termination-log}]",
 			`zz.yaml: spec.scratch[0].mountPath: /dev/termination-log is a file the kubelet`},
+		// A path below a file: the runtime's mkdir under the file the
+		// kubelet mounts fails at container creation (a review).
+		{"under the kubelet's hosts file", "scratch: [{mountPath: /etc/hosts/x}]",
+			`zz.yaml: spec.scratch[0].mountPath: /etc/hosts/x is inside /etc/hosts, a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message), where no directory can be made; mount it in a directory of its own, e.g. /tmp`},
+		{"a Secret under the DNS file", "secretFiles: [{secret: a, mountPath: /etc/resolv.conf/d}]",
+			`zz.yaml: spec.secretFiles[0].mountPath: /etc/resolv.conf/d is inside /etc/resolv.conf, a file the kubelet`},
+		{"under the termination log", "scratch: [{mountPath: /dev/termination-log/x}]",
+			`zz.yaml: spec.scratch[0].mountPath: /dev/termination-log/x is inside /dev/termination-log, a file the kubelet`},
+		{"under the hostname", "scratch: [{mountPath: /etc/hostname/x/y}]",
+			`zz.yaml: spec.scratch[0].mountPath: /etc/hostname/x/y is inside /etc/hostname, a file the kubelet`},
+		{"beside the hosts file", "scratch: [{mountPath: /etc/hostsdir}]", ""},
 		{"a Secret over the DNS file", "secretFiles: [{secret: a, mountPath: /etc/resolv.conf}]",
 			`zz.yaml: spec.secretFiles[0].mountPath: /etc/resolv.conf is a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message); a mount there replaces it with a directory; mount it in a directory of its own, e.g. /etc/tls`},
 		{"over the image's /usr", "scratch: [{mountPath: /usr}]",

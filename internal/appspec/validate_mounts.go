@@ -29,6 +29,17 @@ var kubeletFiles = map[string]bool{
 	"/dev/termination-log": true,
 }
 
+// kubeletFileAbove is the kubelet's file (kubeletFiles) that p is below,
+// "" if none.
+func kubeletFileAbove(p string) string {
+	for f := range kubeletFiles {
+		if path.Clean(p) != f && under(p, f) {
+			return f
+		}
+	}
+	return ""
+}
+
 // imageDirs are the top-level directories that hold an image's programs,
 // libraries, configuration (users, CA certificates) and package state: a
 // mount at one of them hides all of it, so exec fails or the app runs
@@ -141,6 +152,11 @@ func (v *validator) mountPath(m mount, example string) bool {
 		v.add(m.field, fmt.Sprintf("has a name of %d bytes, more than the %d a Linux file name holds", len(longName(p)), nameMax), "use a shorter name, e.g. "+example)
 	case kubeletFiles[path.Clean(p)]:
 		v.add(m.field, fmt.Sprintf("%s is a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message); a mount there replaces it with a directory", p),
+			"mount it in a directory of its own, e.g. "+example)
+	case kubeletFileAbove(p) != "":
+		// The runtime's mkdir below the file the kubelet mounts fails at
+		// container creation (a review: only the exact path was checked).
+		v.add(m.field, fmt.Sprintf("%s is inside %s, a file the kubelet or the container runtime mounts in every container (hosts, hostname, DNS, termination message), where no directory can be made", p, kubeletFileAbove(p)),
 			"mount it in a directory of its own, e.g. "+example)
 	case imageDirs[path.Clean(p)]:
 		v.add(m.field, fmt.Sprintf("%s would hide the image's own %s (its programs, libraries or configuration), so the container could not run", p, path.Clean(p)),

@@ -238,6 +238,15 @@ func (o *DeployOptions) specWarnings() []string {
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
 	}
+	if sc, _, ok := s.Front(); ok && len(s.Ports) > 0 {
+		// Only the main port goes through the proxy (a review): an admin
+		// port beside it is served past the auth.
+		var names []string
+		for _, p := range s.Ports {
+			names = append(names, p.Name)
+		}
+		w = append(w, fmt.Sprintf("spec.ports %s go to the app directly, past sidecar %s in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth", strings.Join(names, ", "), sc))
+	}
 	if s.HPA != nil && o.given.Spec.Replicas != nil {
 		w = append(w, fmt.Sprintf("spec.replicas %d is ignored: spec.hpa sets the replicas (%d to %d); raise hpa.min for more", *o.given.Spec.Replicas, s.HPA.Min, s.HPA.Max))
 	}

@@ -446,10 +446,18 @@ func TestDeployWarnings(t *testing.T) {
 		{"  image: reg/shop:1\n  sidecars: [{name: a, image: 'reg/proxy:2'}, {name: b, image: 'reg/auth@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd'}]\n", ""},
 		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n", "spec.terminationGracePeriod 10s ends within the 10s drain before SIGTERM"},
 		{"  image: reg/shop:1\n  terminationGracePeriod: 10s\n  preStop: [nginx, -s, quit]\n", ""},
+		// With an auth proxy in front, spec.ports still go to the app (a review).
+		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}, {name: metrics, port: 9090}]\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n",
+			"spec.ports admin, metrics go to the app directly, past sidecar auth in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth"},
+		{"  image: reg/shop:1\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n", ""},
+		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}]\n", ""},
 	} {
 		got := strings.Join(load(tt.spec).specWarnings(), "\n")
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: warnings %q, want %q", tt.spec, got, tt.want)
+		}
+		if tt.want != "" && strings.Count(got, tt.want) != 1 {
+			t.Errorf("%s: %q said %d times, want once", tt.spec, tt.want, strings.Count(got, tt.want))
 		}
 	}
 	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, USER: {secret: db, key: user}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n  secretFiles: [{secret: certs, mountPath: /etc/tls}, {secret: db, mountPath: /etc/db, keys: [pw, ca.crt]}]\n  serviceAccount: runner\n  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n")

@@ -42,6 +42,16 @@ type claim struct {
 	// notes are what the apply did beyond applying (fields of other
 	// managers taken out of a pod template), for the progress output.
 	notes []string
+	// late are the objects applied once the rollout is done (servesLate).
+	late []lateApply
+}
+
+// lateApply is one object applyEach leaves for after the rollout, with
+// what applyOne needs then.
+type lateApply struct {
+	t     target
+	objs  []render.Object
+	adopt bool
 }
 
 // newClaim is a claim with token id, or a new random one when id is "".

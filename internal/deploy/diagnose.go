@@ -200,7 +200,7 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 func nativeSidecar(pod *corev1.Pod, name string) bool {
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name == name {
-			return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+			return contract.IsNativeSidecar(c)
 		}
 	}
 	return false

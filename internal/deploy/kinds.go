@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -229,52 +230,124 @@ func keptCause(live, merged runtime.Object) (string, bool) {
 }
 
 // applyEach applies targets in order, for applyObjects, gathering in cl
-// what it notes.
+// what it notes. A Service that moves the app's traffic to a port the
+// running pods lack (servesLate) is left to cl.late, for waitRollout.
 func applyEach(ctx context.Context, c kubernetes.Interface, ns, app string, targets []target, objs []render.Object, adopt bool, cl *claim) error {
 	var done []string // kind/name applied so far
 	for _, t := range targets {
-		// Before each write: a command stopped between two (SIGSTOP, a
-		// laptop asleep) whose lock was taken over meanwhile wrote its
-		// next object over the new holder's (a concurrency audit).
-		if err := stillHeld(ctx); err != nil {
-			return fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
+		if servesLate(app, t, targets) {
+			cl.late = append(cl.late, lateApply{t: t, objs: objs, adopt: adopt})
+			continue
 		}
-		o, k, live, kind := t.o, t.k, t.live, t.k.kind
-		o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
-		if err != nil {
+		if err := applyOne(ctx, c, ns, app, t, objs, adopt, cl, done); err != nil {
 			return err
 		}
-		replicasTakenBack(o, live, cl)
-		if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
-			// Adopted: the rendered part replaces the other tool's before the
-			// apply, which would merge lists with it: a Helm Service's port
-			// named http on 80 beside the rendered http on 8080 failed as
-			// "Duplicate value" (a GitOps audit).
-			if err := replaceWhole(ctx, c, k, ns, live, o); err != nil {
-				return fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
+		done = append(done, strings.ToLower(t.k.kind)+"/"+t.o.GetName())
+	}
+	return nil
+}
+
+// applyOne applies t, for applyEach and a late Service (applyLate); done
+// names what was applied before it, for the error of a lost lock.
+func applyOne(ctx context.Context, c kubernetes.Interface, ns, app string, t target, objs []render.Object, adopt bool, cl *claim, done []string) error {
+	// Before each write: a command stopped between two (SIGSTOP, a
+	// laptop asleep) whose lock was taken over meanwhile wrote its
+	// next object over the new holder's (a concurrency audit).
+	if err := stillHeld(ctx); err != nil {
+		return fmt.Errorf("%w; applied before it: %s", err, cmp.Or(strings.Join(done, ", "), "nothing"))
+	}
+	o, k, live, kind := t.o, t.k, t.live, t.k.kind
+	o, err := leaveReplicasToHPA(ctx, c, ns, o, cl)
+	if err != nil {
+		return err
+	}
+	replicasTakenBack(o, live, cl)
+	if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
+		// Adopted: the rendered part replaces the other tool's before the
+		// apply, which would merge lists with it: a Helm Service's port
+		// named http on 80 beside the rendered http on 8080 failed as
+		// "Duplicate value" (a GitOps audit).
+		if err := replaceWhole(ctx, c, k, ns, live, o); err != nil {
+			return fmt.Errorf("adopt %s %s/%s: replace its %s: %w", kind, ns, o.GetName(), k.whole.name, err)
+		}
+	}
+	if err := handOver(ctx, c, ns, o, live); err != nil {
+		return err
+	}
+	obj := cl.stamp(o)
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
+	if err != nil {
+		return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error(), nil))
+	}
+	if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
+		return err
+	}
+	if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
+		return err
+	}
+	cl.applied(stored)
+	return nil
+}
+
+// servesLate says whether t is the app's Service moving its first port
+// (the app's traffic) to a target port that the running pods (the live
+// Deployment's template among targets) do not have: a front sidecar
+// added, renamed or moved. Applied first, it took every running pod out
+// of the Service at once (the EndpointSlice controller resolves a named
+// target port per pod), so it is applied once the rollout made pods with
+// that port ready. Where the running pods have it (front removed: the
+// app's own port is on every pod) it is applied in order.
+func servesLate(app string, t target, targets []target) bool {
+	svc, ok := t.o.(*corev1.Service)
+	live, ok2 := t.live.(*corev1.Service)
+	if !ok || !ok2 || svc.Name != app || len(svc.Spec.Ports) == 0 || len(live.Spec.Ports) == 0 {
+		return false
+	}
+	to := svc.Spec.Ports[0].TargetPort
+	if live.Spec.Ports[0].TargetPort == to {
+		return false
+	}
+	for _, d := range targets {
+		running, ok := d.live.(*appsv1.Deployment)
+		if !ok || running.Name != app {
+			continue
+		}
+		spec := running.Spec.Template.Spec
+		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+			if slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+				return (to.Type == intstr.String && p.Name == to.StrVal) || (to.Type == intstr.Int && p.ContainerPort == to.IntVal)
+			}) {
+				return false
 			}
 		}
-		if err := handOver(ctx, c, ns, o, live); err != nil {
-			return err
-		}
-		obj := cl.stamp(o)
-		body, err := json.Marshal(obj)
-		if err != nil {
-			return err
-		}
-		stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
-		if err != nil {
-			return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error(), nil))
-		}
-		if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
-			return err
-		}
-		if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
-			return err
-		}
-		cl.applied(stored)
-		done = append(done, strings.ToLower(kind)+"/"+o.GetName())
+		return true
 	}
+	return false // no running pods: nothing to drop
+}
+
+// applyLate applies what applyEach left to cl.late, once the rollout is
+// done (waitRollout).
+func applyLate(ctx context.Context, c kubernetes.Interface, ns, app string, cl *claim) error {
+	if cl == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		// Interrupted as the rollout completed: the Service still follows,
+		// or the revision recorded would not be what runs.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), lastLook)
+		defer cancel()
+	}
+	for _, l := range cl.late {
+		if err := applyOne(ctx, c, ns, app, l.t, l.objs, l.adopt, cl, []string{"every other object"}); err != nil {
+			return err
+		}
+	}
+	cl.late = nil
 	return nil
 }
 

@@ -108,7 +108,20 @@ func (p *progress) done() {
 // controller reports a missed progress deadline, or the timeout passes; then
 // it returns ErrRolloutFailed with why the pods are not ready. When another
 // writer changes the Deployment that cl applied, it stops with ErrSuperseded.
+// Rolled out, it applies what cl left for then (a Service moved to a port
+// only the new pods have: servesLate).
 func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim) error {
+	if err := waitPods(ctx, c, ns, app, o, cl); err != nil {
+		return err
+	}
+	if cl != nil && len(cl.late) > 0 && o.NoWait && o.Progress != nil {
+		fmt.Fprintf(o.Progress, "service %s: its port moves to one only the new pods have, now (--wait=false): no pod serves until one of them is ready\n", app)
+	}
+	return applyLate(ctx, c, ns, app, cl)
+}
+
+// waitPods is waitRollout's wait.
+func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim) error {
 	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o, cl: cl,
 		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
 	defer w.p.done()

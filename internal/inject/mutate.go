@@ -129,9 +129,8 @@ func allContainers(pod *corev1.Pod) []*corev1.Container {
 func longRunning(pod *corev1.Pod) []*corev1.Container {
 	var out []*corev1.Container
 	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			out = append(out, c)
+		if contract.IsNativeSidecar(pod.Spec.InitContainers[i]) {
+			out = append(out, &pod.Spec.InitContainers[i])
 		}
 	}
 	for i := range pod.Spec.Containers {

@@ -1,8 +1,6 @@
 package render
 
 import (
-	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,65 +187,6 @@ func (r *renderer) container() corev1.Container {
 	return c
 }
 
-// initContainers are the spec's sidecars, then spec.initCommand's
-// container. The kubelet starts init containers in order and a native
-// sidecar (restartPolicy Always) is up before the next one starts, so a
-// migration can go through a database proxy; it stops after the app.
-func (r *renderer) initContainers() []corev1.Container {
-	out := r.sidecars()
-	if len(r.s.InitCommand) > 0 {
-		out = append(out, r.initContainer())
-	}
-	return out
-}
-
-// sidecars are the spec's native sidecars: their own image, command, env,
-// CPU and memory (requests = limits, so the pod's QoS class stays the
-// app's), the app's security settings (a restricted namespace judges
-// every container), and only the app's mounts each lists. No startup or
-// liveness probe: the app starts once a sidecar's process has, and a check
-// zz could guess (a TCP connect to its first port) would hold a pod whose
-// sidecar opens its port late or serves UDP. The front port (TCP) gets a
-// readiness connect: the Service sends traffic to it, and the kubelet
-// counts a native sidecar's readiness in the pod's, so the pod serves once
-// both the app and its proxy are ready; readiness never holds a start.
-func (r *renderer) sidecars() []corev1.Container {
-	var out []corev1.Container
-	all := r.mounts()
-	for _, sc := range r.s.Sidecars {
-		cpu, mem := resource.MustParse(sc.CPU), resource.MustParse(sc.Memory)
-		c := corev1.Container{
-			Name:    sc.Name,
-			Image:   sc.Image,
-			Command: sc.Command,
-			Args:    sc.Args,
-			Env:     envList(sc.Env),
-			Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
-				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
-			},
-			RestartPolicy:            ptr.To(corev1.ContainerRestartPolicyAlways),
-			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-			SecurityContext:          r.containerSecurity(),
-		}
-		for _, p := range sc.Ports {
-			c.Ports = append(c.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
-			if p.Front && !r.opts.Debug {
-				ready, _ := r.probeTimings()
-				c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(p.Name)}},
-					PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: 3, SuccessThreshold: 1}
-			}
-		}
-		for _, m := range all { // in the app's order, whatever the list's
-			if slices.ContainsFunc(sc.Mounts, func(p string) bool { return path.Clean(p) == path.Clean(m.MountPath) }) {
-				c.VolumeMounts = append(c.VolumeMounts, m)
-			}
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
 // initContainer runs spec.initCommand before the app in each pod: the
 // app's image, env, files and security, its CPU and memory but no GPU (a
 // migration needs no card, and the cards are the app container's).
@@ -329,37 +268,20 @@ func (r *renderer) probes(c *corev1.Container) {
 	default:
 		return
 	}
-	ready, live := r.probeTimings()
-	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: 3, SuccessThreshold: 1}
-	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: live.period, TimeoutSeconds: live.timeout, FailureThreshold: 3, SuccessThreshold: 1}
+	ready, live := appspec.ProbeTimings(r.s.HealthTimeout)
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
+	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: live.Period, TimeoutSeconds: live.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 	startup := int32(0) // periods of the readiness check's
-	period := time.Duration(ready.period) * time.Second
+	period := time.Duration(ready.Period) * time.Second
 	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
 		startup = int32((d + period - 1) / period)
 	} else if r.s.Type == appspec.TypeJava {
 		startup = int32((3*time.Minute + period - 1) / period)
 	}
 	if startup > 0 {
-		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.period, TimeoutSeconds: ready.timeout, FailureThreshold: startup, SuccessThreshold: 1}
+		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: startup, SuccessThreshold: 1}
 		c.LivenessProbe.InitialDelaySeconds = 0
 	}
-}
-
-// timing is one probe's period and timeout, in seconds.
-type timing struct{ period, timeout int32 }
-
-// probeTimings are readiness's (and startup's) and liveness's: every 5 s
-// and 10 s, timing out at 2 s and 3 s, or at spec.healthTimeout for all.
-// A period stays above the timeout: the kubelet starts no probe before the
-// last one ends, so a shorter period would be the timeout's anyway.
-func (r *renderer) probeTimings() (ready, live timing) {
-	ready, live = timing{period: 5, timeout: 2}, timing{period: 10, timeout: 3}
-	if d, err := time.ParseDuration(r.s.HealthTimeout); err == nil && d >= time.Second {
-		t := int32(d / time.Second)
-		ready = timing{period: max(ready.period, t+1), timeout: t}
-		live = timing{period: max(live.period, t+1), timeout: t}
-	}
-	return ready, live
 }
 
 // env is the spec's env in name order (stable output), plus the JVM options

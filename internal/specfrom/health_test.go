@@ -16,10 +16,13 @@ import (
 	"github.com/zzcloud/zz/internal/render"
 )
 
-// TestHealthTimeoutFrom: probe timeouts longer than kubectl zz's become
+// TestHealthTimeoutFrom: probe timeouts other than kubectl zz's become
 // spec.healthTimeout (the longest, said when they differ); kubectl zz's
-// own or shorter ones carry nothing, and none is a "timings" note.
+// own carry nothing, and none is a "timings" note. A shorter one is
+// carried too: healthTimeout 1s and 2s came back as kubectl zz's 2 s and
+// 3 s (a review), and the kubelet's untuned 1 s is what runs.
 func TestHealthTimeoutFrom(t *testing.T) {
+	ready, live := appspec.ProbeTimings("")
 	probe := func(timeout int32) *corev1.Probe {
 		if timeout < 0 {
 			return nil
@@ -32,8 +35,11 @@ func TestHealthTimeoutFrom(t *testing.T) {
 		want                 string
 		note                 string // said, besides no other timeout note
 	}{
-		{name: "kubectl zz's own", ready: 2, live: 3, startup: 2},
-		{name: "the kubelet's defaults", ready: 0, live: 0, startup: -1},
+		{name: "kubectl zz's own", ready: ready.Timeout, live: live.Timeout, startup: ready.Timeout},
+		{name: "kubectl zz's own, no startup probe", ready: ready.Timeout, live: live.Timeout, startup: -1},
+		{name: "the kubelet's defaults", ready: 0, live: 0, startup: -1, want: "1s"},
+		{name: "healthTimeout 1s", ready: 1, live: 1, startup: 1, want: "1s"},
+		{name: "healthTimeout 2s", ready: 2, live: 2, startup: -1, want: "2s"},
 		{name: "a slow endpoint, all alike", ready: 5, live: 5, startup: 5, want: "5s"},
 		{name: "liveness alone longer", ready: 1, live: 10, startup: -1, want: "10s", note: "container web: probe timeouts from 1s to 10s; spec.healthTimeout 10s applies to each"},
 		{name: "over the bound", ready: 90, live: -1, startup: -1, note: "container web: a probe timeout of 90s; spec.healthTimeout is at most 1m0s"},

@@ -60,9 +60,12 @@ func (f *from) scratch(v corev1.Volume, m corev1.VolumeMount, mounts []corev1.Vo
 
 // sizeMemoryScratch gives the memory scratch directories carried without
 // a size (their emptyDirs had no sizeLimit) a quarter of spec.memory
-// between them, said: spec.scratch asks for a size, and all of them
-// together less than spec.memory (their files count against it), which
-// the whole limit each, what their tmpfs could hold, never is.
+// between them, or less, what the sized ones leave of it (a review: a
+// 200Mi one beside them gave a spec over spec.memory), said: spec.scratch
+// asks for a size, and all of them together less than spec.memory (their
+// files count against it), which the whole limit each, what their tmpfs
+// could hold, never is. Where the sized ones leave nothing, 1Mi each, and
+// the note says spec.memory must be raised.
 func (f *from) sizeMemoryScratch(mounts []corev1.VolumeMount) {
 	names := map[string]string{} // volume by path, for the notes
 	for _, m := range mounts {
@@ -70,9 +73,14 @@ func (f *from) sizeMemoryScratch(mounts []corev1.VolumeMount) {
 	}
 	s := &f.app.Spec
 	var unsized []int
+	var sized resource.Quantity
 	for i, sc := range s.Scratch {
-		if sc.Memory && sc.Size == "" {
+		switch q, err := resource.ParseQuantity(sc.Size); {
+		case !sc.Memory:
+		case sc.Size == "":
 			unsized = append(unsized, i)
+		case err == nil:
+			sized.Add(q)
 		}
 	}
 	if len(unsized) == 0 {
@@ -83,11 +91,20 @@ func (f *from) sizeMemoryScratch(mounts []corev1.VolumeMount) {
 	if err != nil {
 		mem = resource.MustParse(appspec.DefaultMemory)
 	}
-	share := max(mem.Value()/4/int64(len(unsized))>>20, 1)
+	const mi = 1 << 20
+	room := min(mem.Value()/4, mem.Value()-sized.Value()-mi) // all together below spec.memory
+	share := max(room/int64(len(unsized))/mi, 1)
+	how := fmt.Sprintf("a quarter of it shared by %d", len(unsized))
+	switch {
+	case room < int64(len(unsized))*mi:
+		how = fmt.Sprintf("the sized ones (%s) leave nothing of it: raise spec.memory", sized.String())
+	case room < mem.Value()/4:
+		how = fmt.Sprintf("what the sized ones (%s) leave of it shared by %d", sized.String(), len(unsized))
+	}
 	for _, i := range unsized {
 		sc := &s.Scratch[i]
 		sc.Size = fmt.Sprintf("%dMi", share)
-		f.lost("volume %s: memory emptyDir at %s without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory %s all together (their files count against it): carried as %s, a quarter of it shared by %d; set the size the app needs", names[sc.MountPath], sc.MountPath, memory, sc.Size, len(unsized))
+		f.lost("volume %s: memory emptyDir at %s without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory %s all together (their files count against it): carried as %s, %s; set the size the app needs", names[sc.MountPath], sc.MountPath, memory, sc.Size, how)
 	}
 }
 

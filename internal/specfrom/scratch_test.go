@@ -145,3 +145,52 @@ func TestScratchFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryScratchBesideSizedOnes: the memory scratch directories that
+// init --from sizes share what the sized ones beside them leave of
+// spec.memory (256Mi), so the spec validates; a review found a 200Mi one
+// plus a quarter (64Mi) over it. Where nothing is left, 1Mi each, said.
+func TestMemoryScratchBesideSizedOnes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sized string // the sized memory emptyDir's sizeLimit
+		want  string // the unsized one carried as
+		note  string
+		valid bool
+	}{
+		{name: "room for a quarter", sized: "100Mi", want: "64Mi", valid: true,
+			note: "volume shm: memory emptyDir at /dev/shm without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory 256Mi all together (their files count against it): carried as 64Mi, a quarter of it shared by 1; set the size the app needs"},
+		{name: "less than a quarter left", sized: "200Mi", want: "55Mi", valid: true,
+			note: "volume shm: memory emptyDir at /dev/shm without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory 256Mi all together (their files count against it): carried as 55Mi, what the sized ones (200Mi) leave of it shared by 1; set the size the app needs"},
+		{name: "nothing left", sized: "300Mi", want: "1Mi",
+			note: "volume shm: memory emptyDir at /dev/shm without a sizeLimit; spec.scratch's memory ones need a size, less than spec.memory 256Mi all together (their files count against it): carried as 1Mi, the sized ones (300Mi) leave nothing of it: raise spec.memory; set the size the app needs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := web() // spec.memory 256Mi
+			q := resource.MustParse(tc.sized)
+			pod := &l.Deployment.Spec.Template.Spec
+			pod.Volumes = []corev1.Volume{
+				{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &q}}},
+				{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+			}
+			pod.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/var/cache"}, {Name: "shm", MountPath: "/dev/shm"}}
+			app, notes := Spec("web", l)
+			if len(app.Spec.Scratch) != 2 || app.Spec.Scratch[1].Size != tc.want {
+				t.Fatalf("scratch %+v, want /dev/shm carried as %s", app.Spec.Scratch, tc.want)
+			}
+			if !slices.Contains(notes, tc.note) {
+				t.Errorf("notes %q, want %q", notes, tc.note)
+			}
+			app.Default()
+			var refused []string
+			for _, e := range app.Validate("zz.yaml") {
+				if strings.HasPrefix(e.Field, "spec.scratch") {
+					refused = append(refused, e.Error())
+				}
+			}
+			if tc.valid != (len(refused) == 0) {
+				t.Errorf("scratch %+v: validation says %q, want it valid: %v", app.Spec.Scratch, refused, tc.valid)
+			}
+		})
+	}
+}

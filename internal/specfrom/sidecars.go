@@ -8,13 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 )
-
-// isNativeSidecar says whether an init container runs beside the app
-// (restartPolicy Always) rather than to completion before it.
-func isNativeSidecar(c corev1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
-}
 
 // sidecars carries the pod's native sidecars, then its containers other
 // than the app's, into spec.sidecars. A plain second container becomes a
@@ -25,7 +20,7 @@ func isNativeSidecar(c corev1.Container) bool {
 func (f *from) sidecars(pod corev1.PodSpec, app corev1.Container) {
 	seenInit := false
 	for _, c := range pod.InitContainers {
-		if !isNativeSidecar(c) {
+		if !contract.IsNativeSidecar(c) {
 			seenInit = true
 			continue
 		}
@@ -59,16 +54,16 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	if len(c.EnvFrom) > 0 {
 		f.lost("sidecar %s: envFrom; a sidecar's env is plain values", c.Name)
 	}
-	pick := func(name corev1.ResourceName) string {
-		if q, ok := c.Resources.Limits[name]; ok {
-			return q.String()
-		}
-		if q, ok := c.Resources.Requests[name]; ok {
-			return q.String()
-		}
-		return ""
+	sc.CPU, sc.Memory = limitOrRequest(c, corev1.ResourceCPU), limitOrRequest(c, corev1.ResourceMemory)
+	// Rendered with requests = limits (the pod's QoS class stays the
+	// app's): a lower request is raised, said as the app's is.
+	lim, req := c.Resources.Limits, c.Resources.Requests
+	if !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
+		f.lost("sidecar %s: cpu request %s below its limit %s; a sidecar's cpu is both", c.Name, req.Cpu(), lim.Cpu())
 	}
-	sc.CPU, sc.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	if !lim.Memory().IsZero() && !req.Memory().IsZero() && lim.Memory().Cmp(*req.Memory()) != 0 {
+		f.lost("sidecar %s: memory request %s below its limit %s; a sidecar's memory is both (each pod reserves %s)", c.Name, req.Memory(), lim.Memory(), lim.Memory())
+	}
 	if sc.CPU == "" || sc.Memory == "" {
 		f.lost("sidecar %s: no cpu or memory limit; the spec's default is %s and %s, requests = limits", c.Name, appspec.DefaultSidecarCPU, appspec.DefaultSidecarMemory)
 	}
@@ -83,8 +78,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 			continue
 		}
 		proto := ""
-		if p.Protocol == corev1.ProtocolUDP {
+		switch p.Protocol {
+		case corev1.ProtocolUDP:
 			proto = string(corev1.ProtocolUDP)
+		case "", corev1.ProtocolTCP:
+		default: // SCTP: spec.sidecars[].ports[].protocol is TCP or UDP
+			f.lost("sidecar %s: port %s %d is %s; a sidecar's port is TCP or UDP: carried as TCP", c.Name, p.Name, p.ContainerPort, p.Protocol)
 		}
 		sc.Ports = append(sc.Ports, appspec.Port{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
 	}

@@ -119,6 +119,17 @@ func TestSidecarsFrom(t *testing.T) {
 				VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
 			notes: []string{"sidecar proxy: volume logs at /logs, which the app container does not mount alike"}},
+		{name: "an SCTP port, said", // a review: carried as TCP, silently
+			init:  []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "diameter", ContainerPort: 3868, Protocol: corev1.ProtocolSCTP}}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "diameter", Port: 3868}}}},
+			notes: []string{"sidecar proxy: port diameter 3868 is SCTP; a sidecar's port is TCP or UDP: carried as TCP"}},
+		{name: "requests below the limits, said", // a review: raised to the limits, silently
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}}},
+			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "200m", Memory: "128Mi"}},
+			notes: []string{"sidecar proxy: cpu request 100m below its limit 200m; a sidecar's cpu is both",
+				"sidecar proxy: memory request 64Mi below its limit 128Mi; a sidecar's memory is both (each pod reserves 128Mi)"}},
 		{name: "no limits",
 			init:  []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2"}},

@@ -192,20 +192,23 @@ func metricName(m autoscalingv2.MetricSpec) string {
 	return string(m.Type)
 }
 
+// limitOrRequest is c's limit of name, else its request, "" if neither
+// (the spec's cpu and memory are both: the limit is what the app may use).
+func limitOrRequest(c corev1.Container, name corev1.ResourceName) string {
+	if q, ok := c.Resources.Limits[name]; ok {
+		return q.String()
+	}
+	if q, ok := c.Resources.Requests[name]; ok {
+		return q.String()
+	}
+	return ""
+}
+
 // resources: the spec sets requests = limits; the limits are kept where
 // set, else the requests.
 func (f *from) resources(c corev1.Container) {
 	s := &f.app.Spec
-	pick := func(name corev1.ResourceName) string {
-		if q, ok := c.Resources.Limits[name]; ok {
-			return q.String()
-		}
-		if q, ok := c.Resources.Requests[name]; ok {
-			return q.String()
-		}
-		return ""
-	}
-	s.CPU, s.Memory = pick(corev1.ResourceCPU), pick(corev1.ResourceMemory)
+	s.CPU, s.Memory = limitOrRequest(c, corev1.ResourceCPU), limitOrRequest(c, corev1.ResourceMemory)
 	lim, req := c.Resources.Limits, c.Resources.Requests
 	if !lim.Cpu().IsZero() && !req.Cpu().IsZero() && lim.Cpu().Cmp(*req.Cpu()) != 0 {
 		f.lost("container %s: cpu request %s below its limit %s; the spec's cpu is both", c.Name, req.Cpu(), lim.Cpu())
@@ -255,12 +258,8 @@ func (f *from) ports(c corev1.Container, svc *corev1.Service) {
 	// The Service's port to the app's: by number, by the container port's
 	// name (charts' targetPort: http, where it went unsaid: an
 	// app-developer audit), or by its own number when targetPort is unset.
-	main := c.Ports[0]
 	for _, p := range svc.Spec.Ports {
-		t := p.TargetPort
-		toMain := (t.Type == intstr.String && t.StrVal != "" && t.StrVal == main.Name) ||
-			(t.Type == intstr.Int && (t.IntVal == main.ContainerPort || t.IntVal == 0 && p.Port == main.ContainerPort))
-		if !toMain || p.Port == s.Port {
+		if !targets(p, c) || p.Port == s.Port {
 			continue
 		}
 		if s.Service == nil {
@@ -331,7 +330,7 @@ func (f *from) ownTimings(c corev1.Container) {
 	}
 	own := f.rendered()
 	for _, p := range []struct{ live, own *corev1.Probe }{{c.ReadinessProbe, own.ReadinessProbe}, {c.LivenessProbe, own.LivenessProbe}} {
-		if p.live != nil && (p.live.InitialDelaySeconds != 0 || p.live.PeriodSeconds > 10 || p.live.FailureThreshold > 3) && !sameTimings(p.live, p.own) {
+		if p.live != nil && (p.live.InitialDelaySeconds != 0 || p.live.PeriodSeconds > max(10, period(p.own)) || p.live.FailureThreshold > 3) && !sameTimings(p.live, p.own) {
 			f.lost("container %s: its probes' timings (initial delay, period, failure threshold) are kubectl zz's; spec.startupTimeout gives a slow start its time", c.Name)
 			break
 		}
@@ -359,6 +358,14 @@ func (f *from) rendered() corev1.Container {
 	return corev1.Container{}
 }
 
+// period is p's period, 0 without p.
+func period(p *corev1.Probe) int32 {
+	if p == nil {
+		return 0
+	}
+	return p.PeriodSeconds
+}
+
 // sameTimings says whether probe a runs on b's timings, a field left 0
 // counting as the apiserver's default.
 func sameTimings(a, b *corev1.Probe) bool {
@@ -371,26 +378,29 @@ func sameTimings(a, b *corev1.Probe) bool {
 	return norm(a) == norm(b)
 }
 
-// healthTimeout carries the probes' timeout as spec.healthTimeout where
-// one is longer than kubectl zz's (2 s readiness and startup, 3 s
-// liveness): the longest, for all (a slow health endpoint needs it on
-// each), said when they differed; one over the spec's bound is said.
+// healthTimeout carries the probes' timeout as spec.healthTimeout unless
+// each is kubectl zz's (appspec.ProbeTimings: readiness and startup 2 s,
+// liveness 3 s): the longest, for all (a slow health endpoint needs it on
+// each), said when they differed; one over the spec's bound is said. A
+// shorter one is carried too (healthTimeout 1s and 2s came back as zz's
+// 2 s and 3 s), the kubelet's untuned 1 s as well: it is what runs.
 func (f *from) healthTimeout(c corev1.Container) {
-	longer, most := false, int32(0)
+	ready, live := appspec.ProbeTimings("")
+	own, most := true, int32(0)
 	var all []int32
 	for _, p := range []struct {
 		probe *corev1.Probe
 		zz    int32
-	}{{c.ReadinessProbe, 2}, {c.LivenessProbe, 3}, {c.StartupProbe, 2}} {
+	}{{c.ReadinessProbe, ready.Timeout}, {c.LivenessProbe, live.Timeout}, {c.StartupProbe, ready.Timeout}} {
 		if p.probe == nil {
 			continue
 		}
 		t := max(p.probe.TimeoutSeconds, 1) // the kubelet's default
-		longer, most = longer || t > p.zz, max(most, t)
+		own, most = own && t == p.zz, max(most, t)
 		all = append(all, t)
 	}
 	switch {
-	case !longer:
+	case own:
 	case time.Duration(most)*time.Second > appspec.MaxHealthTimeout:
 		f.lost("container %s: a probe timeout of %ds; spec.healthTimeout is at most %s", c.Name, most, appspec.MaxHealthTimeout)
 	default:
@@ -523,7 +533,7 @@ func (f *from) configFiles(v corev1.Volume, m corev1.VolumeMount, cm *corev1.Con
 func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 	first := true
 	for _, in := range pod.InitContainers {
-		if isNativeSidecar(in) {
+		if contract.IsNativeSidecar(in) {
 			continue
 		}
 		i := first

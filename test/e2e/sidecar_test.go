@@ -26,7 +26,8 @@ import (
 // app, each line under its container's name. The auth sidecar's port is in
 // front of the app (front: true): the Service's main port and its
 // EndpointSlices point at it. A sidecar named as the app's container is
-// refused by the CLI before anything is applied.
+// refused by the CLI before anything is applied. It is deployed first
+// without the auth proxy, which a second deploy adds to the running app.
 func TestDeploySidecars(t *testing.T) {
 	ctx := t.Context()
 	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
@@ -59,8 +60,15 @@ spec:
 		t.Errorf("the refused spec was applied: %v", err)
 	}
 
+	// First without the auth proxy, then with it: the Service moves to
+	// the proxy's port once the rollout is done (the order of the applies
+	// is proven by the unit TestServiceFollowsTheRollout: kwok readies a
+	// pod at once, so no poll here sees the Endpoints empty either way).
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: db-proxy, image: 'registry.local/proxy:2.1', ports: [{name: db-proxy, port: 5432}]}]", "--timeout", "90s"); err != nil {
+		t.Fatalf("deploy without front into a restricted namespace: %v\n%s%s", err, out, errOut)
+	}
 	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s"); err != nil {
-		t.Fatalf("deploy into a restricted namespace: %v\n%s%s", err, out, errOut)
+		t.Fatalf("deploy with front into a restricted namespace: %v\n%s%s", err, out, errOut)
 	}
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=orders", 2, 60*time.Second)
 	checkSidecars(t, pods[0])

@@ -1,0 +1,130 @@
+package deploy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+)
+
+// front is a spec's auth proxy in front of the app, on port name.
+func front(name string) string {
+	return fmt.Sprintf("  sidecars:\n  - name: proxy\n    image: reg/proxy:1\n    ports: [{name: %s, port: 4180, front: true}]\n", name)
+}
+
+// TestServiceFollowsTheRollout: a deploy or rollback that moves the app's
+// traffic to a port the running pods lack (a front proxy added, or its
+// port renamed) applies the Service only once the rollout made pods with
+// that port ready: applied first, it took every running pod out of the
+// Service (its Endpoints empty until a new pod was ready). Every write of
+// the Service is checked as it happens: the pods the Deployment runs
+// then, rolled out, have the port it targets. A failed rollout leaves the
+// Service where it was.
+func TestServiceFollowsTheRollout(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		from, to   string // the spec's extra lines
+		stuck      bool   // the new version never gets ready
+		rollback   bool   // --rollback-on-failure
+		wantTarget string // the Service's target port after it
+	}{
+		{name: "front added", from: "", to: front("auth"), wantTarget: "auth"},
+		{name: "front renamed", from: front("auth"), to: front("oauth"), wantTarget: "oauth"},
+		{name: "front removed", from: front("auth"), to: "", wantTarget: "http"},
+		{name: "front added, rollout fails", from: "", to: front("auth"), stuck: true, wantTarget: "http"},
+		{name: "front added, rollout fails, rolled back", from: "", to: front("auth"), stuck: true, rollback: true, wantTarget: "http"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			var mu sync.Mutex
+			var wrong []string
+			c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				p, ok := a.(clienttesting.PatchActionImpl)
+				if !ok || len(p.PatchOptions.DryRun) > 0 {
+					return false, nil, nil
+				}
+				var svc corev1.Service
+				if err := json.Unmarshal(p.GetPatch(), &svc); err != nil || len(svc.Spec.Ports) == 0 {
+					return false, nil, nil
+				}
+				to := svc.Spec.Ports[0].TargetPort.String()
+				if live, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), ns, "shop"); err == nil && live.(*corev1.Service).Spec.Ports[0].TargetPort.String() == to {
+					return false, nil, nil // applied again as it is: no pod moves
+				}
+				if why := serving(c, to); why != "" {
+					mu.Lock()
+					wrong = append(wrong, why)
+					mu.Unlock()
+				}
+				return false, nil, nil
+			})
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", tt.from), 0)
+			o := opts()
+			image := "reg/shop:2"
+			if tt.stuck {
+				image = "reg/shop:bad"
+				ctl.setStuck(image)
+				o.Timeout = 300 * time.Millisecond
+			}
+			_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, image, tt.to), RollbackOnFailure: tt.rollback})
+			if tt.stuck != errors.Is(err, ErrRolloutFailed) {
+				t.Fatalf("deploy: %v", err)
+			}
+			if !tt.stuck {
+				// Back to the first revision: the same move the other way.
+				if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop"}); err != nil {
+					t.Fatalf("rollback: %v", err)
+				}
+				if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 2}); err != nil {
+					t.Fatalf("rollback to revision 2: %v", err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, w := range wrong {
+				t.Error(w)
+			}
+			svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := svc.Spec.Ports[0].TargetPort.String(); got != tt.wantTarget {
+				t.Errorf("the Service targets %s after it, want %s", got, tt.wantTarget)
+			}
+		})
+	}
+}
+
+// serving says why a Service targeting port would have no endpoint among
+// the pods the live Deployment runs now ("" if it has them all, or there
+// is no Deployment yet).
+func serving(c *fake.Clientset, port string) string {
+	obj, err := c.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), ns, "shop")
+	if err != nil {
+		return ""
+	}
+	d := obj.(*appsv1.Deployment)
+	spec := d.Spec.Template.Spec
+	has := slices.ContainsFunc(slices.Concat(spec.InitContainers, spec.Containers), func(c corev1.Container) bool {
+		return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == port })
+	})
+	if !has {
+		return fmt.Sprintf("the Service was moved to port %s, which the pods of the running template lack: none is an endpoint", port)
+	}
+	want := *d.Spec.Replicas
+	if s := d.Status; s.ObservedGeneration != d.Generation || s.UpdatedReplicas != want || s.ReadyReplicas != want {
+		return fmt.Sprintf("the Service was moved to port %s before the pods with it were ready (%+v)", port, s)
+	}
+	return ""
+}
