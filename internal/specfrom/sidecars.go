@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -106,9 +105,6 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 			f.readyOn = map[string]intstr.IntOrString{}
 		}
 		f.readyOn[c.Name] = r.TCPSocket.Port
-	}
-	if c.SecurityContext != nil && !equality.Semantic.DeepEqual(c.SecurityContext, app.SecurityContext) {
-		f.lost("sidecar %s: its own securityContext; a sidecar gets the app container's (spec.securityContext)", c.Name)
 	}
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
 }

@@ -134,7 +134,7 @@ func TestSidecarsFrom(t *testing.T) {
 			notes: []string{"init container proxy: a native sidecar after a plain init container"}},
 		{name: "probes and a security context",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
-				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{}}},
+				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337)}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
 			notes: []string{"sidecar proxy: probes and lifecycle hooks; a sidecar has none", "sidecar proxy: its own securityContext; a sidecar gets the app container's"}},
 	}

@@ -76,6 +76,8 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.sidecars(pod, c)
 	f.front(l.Service, c)
 	f.pod(pod)
+	f.security(pod, c)
+	f.sidecarSecurity(pod)
 	f.zoneSpread(d)
 	f.meta(d)
 	if l.HPA != nil {
@@ -540,7 +542,7 @@ func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 	}
 }
 
-// pod: its account, security context, pull secrets, priority and grace.
+// pod: its account, pull secrets, priority and grace.
 func (f *from) pod(pod corev1.PodSpec) {
 	s := &f.app.Spec
 	if pod.ServiceAccountName != "" && pod.ServiceAccountName != "default" {
@@ -552,10 +554,6 @@ func (f *from) pod(pod corev1.PodSpec) {
 	s.PriorityClassName = pod.PriorityClassName
 	if g := pod.TerminationGracePeriodSeconds; g != nil && *g != 30 {
 		s.TerminationGracePeriod = fmt.Sprintf("%ds", *g)
-	}
-	if sc := pod.SecurityContext; sc != nil && (sc.RunAsUser != nil || sc.RunAsGroup != nil || sc.FSGroup != nil || sc.RunAsNonRoot != nil) {
-		s.SecurityContext = &appspec.SecurityContext{RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, FSGroup: sc.FSGroup,
-			RunAsNonRoot: sc.RunAsNonRoot != nil && *sc.RunAsNonRoot}
 	}
 }
 
