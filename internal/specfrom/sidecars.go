@@ -4,9 +4,11 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // isNativeSidecar says whether an init container runs beside the app
@@ -109,30 +111,31 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
 }
 
-// front marks the sidecar port the Service's port targets (an auth proxy
-// in front of the app) front: true, its number spec.service.port where it
-// is not spec.port; what does not map (a second such port, UDP, a Service
-// port to the app beside it, a readiness probe elsewhere) is said.
-func (f *from) front(svc *corev1.Service, app corev1.Container) {
+// front marks the sidecar port the Service's main port targets (an auth
+// proxy in front of the app) front: true, its number spec.service.port
+// where it is not spec.port. The main port is the one the Ingress names,
+// else the one named as kubectl zz or a chart names it (http, rpc, grpc), else the first
+// to reach the app or a sidecar: a metrics exporter's port beside the
+// app's is never the front (an audit saw svc:80 to the app dropped and
+// the traffic sent to a statsd exporter). What does not map (another port
+// to a sidecar, UDP, a port to the app beside the front, a readiness
+// probe elsewhere) is said.
+func (f *from) front(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) {
 	s := &f.app.Spec
-	front := ""
-	for _, p := range svcPorts(svc) {
-		t := p.TargetPort
-		if t.Type == intstr.Int && t.IntVal == 0 {
-			t = intstr.FromInt32(p.Port)
-		}
-		i, j := sidecarPort(s.Sidecars, t)
-		if i < 0 {
+	main := f.mainPort(svc, in, app)
+	for i, p := range svcPorts(svc) {
+		si, j := sidecarPort(s.Sidecars, target(p))
+		if si < 0 {
 			continue
 		}
-		sc, sp := &s.Sidecars[i], &s.Sidecars[i].Ports[j]
+		sc, sp := &s.Sidecars[si], &s.Sidecars[si].Ports[j]
 		switch {
+		case i != main:
+			f.lost("service %s: port %d to sidecar %s's port %d is not on the Service: its main port (%d) takes the app's traffic and the spec's Service has no other; reach the sidecar by pod (a PodMonitor, for metrics)", svc.Name, p.Port, sc.Name, sp.Port, svc.Spec.Ports[main].Port)
 		case p.Protocol == corev1.ProtocolUDP || sp.Protocol == string(corev1.ProtocolUDP):
 			f.lost("service %s: port %d to sidecar %s's UDP port %d; only a TCP port can be in front of the app (spec.sidecars[].ports[].front)", svc.Name, p.Port, sc.Name, sp.Port)
-		case front != "":
-			f.lost("service %s: port %d to sidecar %s's port %d too; one sidecar port takes the app's traffic (%s's)", svc.Name, p.Port, sc.Name, sp.Port, front)
 		default:
-			sp.Front, front = true, sc.Name
+			sp.Front = true
 			for _, q := range svc.Spec.Ports {
 				if q.Port != p.Port && targets(q, app) {
 					f.lost("service %s: port %d to the app container's port; with sidecar %s in front of the app the Service's main port targets it, and the app's port is not on the Service", svc.Name, q.Port, sc.Name)
@@ -156,6 +159,40 @@ func (f *from) front(svc *corev1.Service, app corev1.Container) {
 			f.lost("sidecar %s: a readiness probe not on the port in front of the app; a sidecar has none but there", sc.Name)
 		}
 	}
+}
+
+// mainPort is the index of the Service's port that takes the app's
+// traffic, among those reaching the app or a sidecar: the Ingress's, else
+// the one of kubectl zz's name, else the first; -1 if none.
+func (f *from) mainPort(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) int {
+	ports := svcPorts(svc)
+	reaches := func(p corev1.ServicePort) bool {
+		i, _ := sidecarPort(f.app.Spec.Sidecars, target(p))
+		return i >= 0 || targets(p, app)
+	}
+	if in != nil && len(in.Spec.Rules) > 0 && in.Spec.Rules[0].HTTP != nil && len(in.Spec.Rules[0].HTTP.Paths) > 0 {
+		if b := in.Spec.Rules[0].HTTP.Paths[0].Backend.Service; b != nil && b.Name == svc.Name {
+			if i := slices.IndexFunc(ports, func(p corev1.ServicePort) bool {
+				return (b.Port.Name != "" && p.Name == b.Port.Name || b.Port.Number != 0 && p.Port == b.Port.Number) && reaches(p)
+			}); i >= 0 {
+				return i
+			}
+		}
+	}
+	named := []string{render.PortName(f.app.Spec.Type), "http", "grpc"} // kubectl zz's and charts' names
+	if i := slices.IndexFunc(ports, func(p corev1.ServicePort) bool { return slices.Contains(named, p.Name) && reaches(p) }); i >= 0 {
+		return i
+	}
+	return slices.IndexFunc(ports, reaches)
+}
+
+// target is the container port Service port p sends to: its targetPort,
+// or its own number where that is unset.
+func target(p corev1.ServicePort) intstr.IntOrString {
+	if t := p.TargetPort; t.Type != intstr.Int || t.IntVal != 0 {
+		return t
+	}
+	return intstr.FromInt32(p.Port)
 }
 
 // svcPorts are svc's ports, none without a Service.

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -80,9 +81,25 @@ func TestSidecarsFrom(t *testing.T) {
 		name       string
 		init, more []corev1.Container
 		svc        []corev1.ServicePort // the app's Service, if any
+		ingress    string               // the name of the Service port the app's Ingress names, if any
 		want       []appspec.Sidecar
+		svcPort    int32    // the Service's main port (spec.service.port, else spec.port), if set
 		notes      []string // the notes about a sidecar that must be said, each once; no other
 	}{
+		{name: "a metrics exporter beside the app (the statsd-exporter chart): the app's port stays the main one",
+			more: []corev1.Container{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9102}}}},
+			svc:  []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}, {Name: "metrics", Port: 9102, TargetPort: intstr.FromString("metrics")}},
+			want: []appspec.Sidecar{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "metrics", Port: 9102}}}}, svcPort: 80,
+			notes: []string{"container exporter: carried as spec.sidecars", "service shop: port 9102 to sidecar exporter's port 9102 is not on the Service: its main port (80) takes the app's traffic"}},
+		{name: "the exporter's port listed first, the app's named http",
+			more: []corev1.Container{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9102}}}},
+			svc:  []corev1.ServicePort{{Name: "metrics", Port: 9102, TargetPort: intstr.FromString("metrics")}, {Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			want: []appspec.Sidecar{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "metrics", Port: 9102}}}}, svcPort: 80,
+			notes: []string{"container exporter: carried as spec.sidecars", "service shop: port 9102 to sidecar exporter's port 9102 is not on the Service: its main port (80)"}},
+		{name: "the Ingress names the proxy's port, the app's listed first",
+			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "direct", Port: 8080}, {Name: "web", Port: 80, TargetPort: intstr.FromString("auth")}}, ingress: "web",
+			want: []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}}, svcPort: 80,
+			notes: []string{"sidecar auth: no cpu or memory limit", "service shop: port 8080 to the app container's port; with sidecar auth in front of the app"}},
 		{name: "an auth proxy the Service targets by name, with its readiness connect",
 			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("auth")}},
 			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}},
@@ -148,9 +165,22 @@ func TestSidecarsFrom(t *testing.T) {
 			if tc.svc != nil {
 				l.Service = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: corev1.ServiceSpec{Ports: tc.svc}}
 			}
+			if tc.ingress != "" {
+				l.Ingress = &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "shop.example.com",
+					IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/",
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "shop", Port: networkingv1.ServiceBackendPort{Name: tc.ingress}}}}}}}}}}}
+			}
 			got, notes := Spec("shop", l)
 			if !reflect.DeepEqual(got.Spec.Sidecars, tc.want) {
 				t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, tc.want)
+			}
+			if port := got.Spec.Port; tc.svcPort != 0 {
+				if got.Spec.Service != nil && got.Spec.Service.Port != 0 {
+					port = got.Spec.Service.Port
+				}
+				if port != tc.svcPort {
+					t.Errorf("the Service's main port %d, want %d", port, tc.svcPort)
+				}
 			}
 			said := make([]int, len(tc.notes))
 			for _, n := range notes {

@@ -74,7 +74,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.sidecars(pod, c)
-	f.front(l.Service, c)
+	f.front(l.Service, l.Ingress, c)
 	f.pod(pod)
 	f.security(pod, c)
 	f.sidecarSecurity(pod)
