@@ -1,11 +1,13 @@
 package specfrom
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/render"
@@ -79,6 +81,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 	}
 	for _, p := range c.Ports {
+		if p.Name == "" && f.svcTargets(p.ContainerPort) {
+			// Dropped, the Service would go to the app past an auth
+			// proxy (an audit: oauth2-proxy's port 4180 by number).
+			p.Name = f.portName(c, p.ContainerPort)
+			f.lost("sidecar %s: port %d has no name; named %s here (the Service targets it by number)", c.Name, p.ContainerPort, p.Name)
+		}
 		if p.Name == "" {
 			f.lost("sidecar %s: port %d has no name; a sidecar's ports are named", c.Name, p.ContainerPort)
 			continue
@@ -111,6 +119,35 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
 }
 
+// svcTargets says whether a port of the app's Service sends to container
+// port n by number.
+func (f *from) svcTargets(n int32) bool {
+	return slices.ContainsFunc(svcPorts(f.svc), func(p corev1.ServicePort) bool {
+		t := target(p)
+		return t.Type == intstr.Int && t.IntVal == n
+	})
+}
+
+// portName names sidecar c's unnamed port: c's name where that is a valid
+// port name no container of the pod has, else port-<number>.
+func (f *from) portName(c corev1.Container, n int32) string {
+	taken := []string{render.PortName(appspec.TypeWeb), render.PortName(appspec.TypeRPC)}
+	for _, o := range slices.Concat(f.podSpec.InitContainers, f.podSpec.Containers) {
+		for _, p := range o.Ports {
+			taken = append(taken, p.Name)
+		}
+	}
+	for _, sc := range f.app.Spec.Sidecars {
+		for _, p := range sc.Ports {
+			taken = append(taken, p.Name)
+		}
+	}
+	if len(validation.IsValidPortName(c.Name)) == 0 && !slices.Contains(taken, c.Name) {
+		return c.Name
+	}
+	return fmt.Sprintf("port-%d", n)
+}
+
 // front marks the sidecar port the Service's main port targets (an auth
 // proxy in front of the app) front: true, its number spec.service.port
 // where it is not spec.port. The main port is the one the Ingress names,
@@ -123,6 +160,19 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 func (f *from) front(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) {
 	s := &f.app.Spec
 	main := f.mainPort(svc, in, app)
+	defer func() {
+		// The spec's Service would send the main port's traffic to the
+		// app, past what the live one sends it to (an auth proxy):
+		// refused, not said (an audit saw oauth2-proxy bypassed).
+		if main < 0 || slices.ContainsFunc(s.Sidecars, func(sc appspec.Sidecar) bool {
+			return slices.ContainsFunc(sc.Ports, func(p appspec.Port) bool { return p.Front })
+		}) {
+			return
+		}
+		if c := f.sidecarBehind(svc.Spec.Ports[main]); c != "" {
+			f.refused = fmt.Errorf("service %s: its main port %d sends to container %s, and the spec's Service would send it to the app past %s (an auth proxy bypassed): no spec is written; put front: true on that port (TCP, named) in spec.sidecars by hand, or point the Service at the app first if that is meant", svc.Name, svc.Spec.Ports[main].Port, c, c)
+		}
+	}()
 	for i, p := range svcPorts(svc) {
 		si, j := sidecarPort(s.Sidecars, target(p))
 		if si < 0 {
@@ -166,10 +216,7 @@ func (f *from) front(svc *corev1.Service, in *networkingv1.Ingress, app corev1.C
 // the one of kubectl zz's name, else the first; -1 if none.
 func (f *from) mainPort(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) int {
 	ports := svcPorts(svc)
-	reaches := func(p corev1.ServicePort) bool {
-		i, _ := sidecarPort(f.app.Spec.Sidecars, target(p))
-		return i >= 0 || targets(p, app)
-	}
+	reaches := func(p corev1.ServicePort) bool { return f.sidecarBehind(p) != "" || targets(p, app) }
 	if in != nil && len(in.Spec.Rules) > 0 && in.Spec.Rules[0].HTTP != nil && len(in.Spec.Rules[0].HTTP.Paths) > 0 {
 		if b := in.Spec.Rules[0].HTTP.Paths[0].Backend.Service; b != nil && b.Name == svc.Name {
 			if i := slices.IndexFunc(ports, func(p corev1.ServicePort) bool {
@@ -184,6 +231,20 @@ func (f *from) mainPort(svc *corev1.Service, in *networkingv1.Ingress, app corev
 		return i
 	}
 	return slices.IndexFunc(ports, reaches)
+}
+
+// sidecarBehind is the name of the pod's container other than the app
+// (carried or not) whose port Service port p sends to; "" if none.
+func (f *from) sidecarBehind(p corev1.ServicePort) string {
+	t := target(p)
+	for _, c := range slices.Concat(f.podSpec.InitContainers, f.podSpec.Containers[1:]) {
+		for _, q := range c.Ports {
+			if t.Type == intstr.String && t.StrVal != "" && t.StrVal == q.Name || t.Type == intstr.Int && t.IntVal == q.ContainerPort {
+				return c.Name
+			}
+		}
+	}
+	return ""
 }
 
 // target is the container port Service port p sends to: its targetPort,

@@ -43,13 +43,24 @@ type Live struct {
 // Spec returns the app spec for l (named app), and a line for each thing
 // the spec cannot say, which kubectl zz deploy would drop or change.
 func Spec(app string, l Live) (*appspec.App, []string) {
-	f := &from{app: &appspec.App{APIVersion: appspec.APIVersion, Kind: appspec.Kind, Name: app}}
+	f := build(app, l)
+	return f.app, f.notes
+}
+
+// Refusal says why no spec may be written for l, nil if one may: one
+// whose Service would reach the app past a proxy it reaches now.
+func Refusal(app string, l Live) error {
+	return build(app, l).refused
+}
+
+func build(app string, l Live) *from {
 	d := l.Deployment
 	pod := d.Spec.Template.Spec
+	f := &from{app: &appspec.App{APIVersion: appspec.APIVersion, Kind: appspec.Kind, Name: app}, svc: l.Service, podSpec: pod}
 	s := &f.app.Spec
 	if len(pod.Containers) == 0 {
 		f.lost("deployment %s has no container", d.Name)
-		return f.app, f.notes
+		return f
 	}
 	if sel := d.Spec.Selector; sel == nil || len(sel.MatchExpressions) > 0 || len(sel.MatchLabels) != 1 || sel.MatchLabels[contract.LabelApp] != app {
 		// A Deployment's selector cannot change: adopting this one means
@@ -98,7 +109,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	}
 	f.names(c)
 	f.ownTimings(c)
-	return f.app, f.notes
+	return f
 }
 
 // names: the container and its port are named as kubectl zz names them;
@@ -124,6 +135,10 @@ type from struct {
 	// by name, with its port: as kubectl zz renders a front port's, so
 	// carried when it is on the port the Service targets, said otherwise.
 	readyOn map[string]intstr.IntOrString
+	svc     *corev1.Service // the app's, if any
+	// refused, if set, is why no spec may be written.
+	refused error
+	podSpec corev1.PodSpec
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
