@@ -98,12 +98,20 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		sc.Ports = append(sc.Ports, appspec.Port{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
 	}
 	for _, m := range c.VolumeMounts {
-		shared := slices.ContainsFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
-			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == "" && a.ReadOnly == m.ReadOnly
+		i := slices.IndexFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
+			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == ""
 		})
-		if !shared {
+		switch {
+		case i < 0:
 			f.lost("sidecar %s: volume %s at %s, which the app container does not mount alike; a sidecar shares the app's mounts at the same paths (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
 			continue
+		case app.VolumeMounts[i].ReadOnly && !m.ReadOnly:
+			f.lost("sidecar %s: volume %s at %s writable, read-only in the app container; a sidecar's share is read-only where the app's is (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
+			continue
+		case m.ReadOnly && !app.VolumeMounts[i].ReadOnly:
+			// A log shipper's usual shape: dropped, it would tail an
+			// empty directory unsaid (an audit: fluent-bit).
+			f.lost("sidecar %s: volume %s at %s read-only, writable in the app container; carried as the app's, writable in the sidecar too (a sidecar's share is as the app's)", c.Name, m.Name, m.MountPath)
 		}
 		sc.Mounts = append(sc.Mounts, m.MountPath)
 	}
