@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -178,22 +179,27 @@ func TestDiffOfAnAdoptedDeploymentMergesNothing(t *testing.T) {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{Containers: []corev1.Container{
 				{Name: "nginx", Image: "nginx:1.27", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}}}
 	c := fake.NewClientset(chart)
-	startController(t, c)
+	var mu sync.Mutex
 	var merged []string // the containers of each dry-run apply's pod template
 	c.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		p := a.(k8stesting.PatchAction)
 		var d appsv1.Deployment
 		if p.GetPatchType() == types.ApplyPatchType && json.Unmarshal(p.GetPatch(), &d) == nil {
+			mu.Lock()
+			defer mu.Unlock()
 			for _, ct := range d.Spec.Template.Spec.Containers {
 				merged = append(merged, ct.Name)
 			}
 		}
 		return false, nil, nil
 	})
+	startController(t, c) // after the reactor: its goroutine reads the chain
 	var out strings.Builder
 	if _, err := Diff(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: true}, &out); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if slices.Contains(merged, render.ContainerName) {
 		t.Errorf("a dry-run apply sent the rendered container over the chart's (containers %v)", merged)
 	}
