@@ -114,6 +114,11 @@ func (o *InitOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	// A spec that would bypass an auth proxy is not printed at all: a
+	// warning among others is read as a note (an audit).
+	if err := specfrom.Refusal(o.Name, live); err != nil {
+		return err
+	}
 	app, notes := specfrom.Spec(o.Name, live)
 	for _, n := range notes {
 		fmt.Fprintln(o.ErrOut, "warning: not carried over: "+n)

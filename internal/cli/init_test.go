@@ -105,3 +105,27 @@ func TestInitValidatesFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestInitRefusesABypass: a spec whose Service would reach the app past
+// the container the live Service's main port reaches (a proxy the spec
+// cannot put in front: a UDP port) is not printed; init fails saying why.
+func TestInitRefusesABypass(t *testing.T) {
+	pods := map[string]string{"zz.io/app": "dns"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "dns", Namespace: "ns-a"}, Spec: appsv1.DeploymentSpec{
+		Selector: &metav1.LabelSelector{MatchLabels: pods},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: pods}, Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: "reg/dns:1.0", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}},
+			{Name: "proxy", Image: "reg/proxy:1.0", Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}},
+		}}},
+	}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "dns", Namespace: "ns-a"}, Spec: corev1.ServiceSpec{Selector: pods,
+		Ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("dns")}}}}
+	zz := withFakeClusters(t, fakeClient(d, svc), fakeClient())
+	out, _, err := zz("init", "--from", "deployment/dns", "--context", "a")
+	if want := "service dns: its main port 53 sends to container proxy, and the spec's Service would send it to the app past proxy"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("init: %v, want %q", err, want)
+	}
+	if out != "" {
+		t.Errorf("a spec was printed:\n%s", out)
+	}
+}

@@ -98,7 +98,7 @@ func diffObjects(ctx context.Context, c kubernetes.Interface, ns, app string, ob
 				}
 			}
 		}
-		ch, err := renderedChange(ctx, c, ns, o)
+		ch, err := renderedChange(ctx, c, ns, app, o)
 		if err != nil {
 			return false, err
 		}
@@ -292,7 +292,7 @@ func runExternalDiff(ctx context.Context, program string, changes []objChange, o
 
 // renderedChange compares what the apiserver would store for o (a dry-run
 // apply) with the live object.
-func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o render.Object) (objChange, error) {
+func renderedChange(ctx context.Context, c kubernetes.Interface, ns, app string, o render.Object) (objChange, error) {
 	gvk := o.GetObjectKind().GroupVersionKind()
 	k, ok := kindOf(gvk.Kind)
 	if !ok {
@@ -312,7 +312,12 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 	if err != nil {
 		return objChange{}, err
 	}
-	merged, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	var merged runtime.Object
+	if live, gerr := k.get(ctx, c, ns, o.GetName()); gerr == nil && k.whole != nil && !labelledFor(live, app) {
+		merged, err = adoptedDryRun(ctx, c, k, ns, live, o)
+	} else {
+		merged, err = k.apply(ctx, c, ns, o.GetName(), body, true)
+	}
 	if err != nil && k.whole != nil {
 		// An object another tool made (deploy --adopt): merged with its
 		// fields the apply may not validate (a Service's unnamed port
@@ -340,6 +345,29 @@ func renderedChange(ctx context.Context, c kubernetes.Interface, ns string, o re
 		return objChange{}, fmt.Errorf("get %s %s/%s: %w", gvk.Kind, ns, o.GetName(), err)
 	}
 	return newChange(gvk, ns, o.GetName(), live, merged)
+}
+
+// adoptedDryRun is the object deploy --adopt makes of another tool's live
+// one, as dry runs: its part o renders whole put in place first (as
+// applyEach's replaceWhole does), then the apply of the rest. Applied whole
+// over the live object, the apply merged lists by name (the chart's nginx
+// container beside the rendered app), and the apiserver warned about a
+// duplicate port in a pod the deploy never makes (an audit).
+func adoptedDryRun(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live runtime.Object, o render.Object) (runtime.Object, error) {
+	replaced, err := k.update(ctx, c, ns, k.whole.put(live, o), true)
+	if err != nil {
+		return nil, err
+	}
+	// The rest of o over the live part, which merges with itself.
+	body, err := json.Marshal(k.whole.put(o, live))
+	if err != nil {
+		return nil, err
+	}
+	rest, err := k.apply(ctx, c, ns, o.GetName(), body, true)
+	if err != nil {
+		return nil, err
+	}
+	return k.whole.put(rest, replaced), nil
 }
 
 // dryTakeBack is takeBack as a dry run: merged (the dry-run apply's

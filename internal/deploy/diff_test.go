@@ -1,15 +1,20 @@
 package deploy
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -159,4 +164,46 @@ func TestDiffOfTakeBackStoresNothing(t *testing.T) {
 // hasEnv says whether d's first container has an env var name.
 func hasEnv(d *appsv1.Deployment, name string) bool {
 	return slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == name })
+}
+
+// TestDiffOfAnAdoptedDeploymentMergesNothing: deploy --adopt --diff of a
+// chart's Deployment (its container nginx) applies no rendered pod
+// template over the chart's, as the deploy replaces it first: the dry-run
+// apply merged the containers by name, and the apiserver warned about a
+// duplicate port on containers[1] of a pod the deploy never makes (an
+// audit). The diff still shows nginx going and app coming.
+func TestDiffOfAnAdoptedDeploymentMergesNothing(t *testing.T) {
+	sel := map[string]string{contract.LabelApp: "shop"}
+	chart := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Labels: map[string]string{contract.LabelK8sManagedBy: "Helm"}},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: corev1.PodSpec{Containers: []corev1.Container{
+				{Name: "nginx", Image: "nginx:1.27", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}}}
+	c := fake.NewClientset(chart)
+	var mu sync.Mutex
+	var merged []string // the containers of each dry-run apply's pod template
+	c.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.PatchAction)
+		var d appsv1.Deployment
+		if p.GetPatchType() == types.ApplyPatchType && json.Unmarshal(p.GetPatch(), &d) == nil {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ct := range d.Spec.Template.Spec.Containers {
+				merged = append(merged, ct.Name)
+			}
+		}
+		return false, nil, nil
+	})
+	startController(t, c) // after the reactor: its goroutine reads the chain
+	var out strings.Builder
+	if _, err := Diff(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", ""), Adopt: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(merged, render.ContainerName) {
+		t.Errorf("a dry-run apply sent the rendered container over the chart's (containers %v)", merged)
+	}
+	if s := out.String(); !strings.Contains(s, "-        name: nginx") || !strings.Contains(s, "+        name: app") {
+		t.Errorf("the diff does not show nginx replaced by app:\n%s", s)
+	}
 }

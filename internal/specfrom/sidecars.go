@@ -1,14 +1,17 @@
 package specfrom
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // sidecars carries the pod's native sidecars, then its containers other
@@ -73,6 +76,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 	}
 	for _, p := range c.Ports {
+		if p.Name == "" && f.svcTargets(p.ContainerPort) {
+			// Dropped, the Service would go to the app past an auth
+			// proxy (an audit: oauth2-proxy's port 4180 by number).
+			p.Name = f.portName(c, p.ContainerPort)
+			f.lost("sidecar %s: port %d has no name; named %s here (the Service targets it by number)", c.Name, p.ContainerPort, p.Name)
+		}
 		if p.Name == "" {
 			f.lost("sidecar %s: port %d has no name; a sidecar's ports are named", c.Name, p.ContainerPort)
 			continue
@@ -88,12 +97,20 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		sc.Ports = append(sc.Ports, appspec.Port{Name: p.Name, Port: p.ContainerPort, Protocol: proto})
 	}
 	for _, m := range c.VolumeMounts {
-		shared := slices.ContainsFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
-			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == "" && a.ReadOnly == m.ReadOnly
+		i := slices.IndexFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
+			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == ""
 		})
-		if !shared {
+		switch {
+		case i < 0:
 			f.lost("sidecar %s: volume %s at %s, which the app container does not mount alike; a sidecar shares the app's mounts at the same paths (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
 			continue
+		case app.VolumeMounts[i].ReadOnly && !m.ReadOnly:
+			f.lost("sidecar %s: volume %s at %s writable, read-only in the app container; a sidecar's share is read-only where the app's is (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
+			continue
+		case m.ReadOnly && !app.VolumeMounts[i].ReadOnly:
+			// A log shipper's usual shape: dropped, it would tail an
+			// empty directory unsaid (an audit: fluent-bit).
+			f.lost("sidecar %s: volume %s at %s read-only, writable in the app container; carried as the app's, writable in the sidecar too (a sidecar's share is as the app's)", c.Name, m.Name, m.MountPath)
 		}
 		sc.Mounts = append(sc.Mounts, m.MountPath)
 	}
@@ -106,36 +123,76 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 		f.readyOn[c.Name] = r.TCPSocket.Port
 	}
-	if c.SecurityContext != nil && !equality.Semantic.DeepEqual(c.SecurityContext, app.SecurityContext) {
-		f.lost("sidecar %s: its own securityContext; a sidecar gets the app container's (spec.securityContext)", c.Name)
-	}
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
 }
 
-// front marks the sidecar port the Service's port targets (an auth proxy
-// in front of the app) front: true, its number spec.service.port where it
-// is not spec.port; what does not map (a second such port, UDP, a Service
-// port to the app beside it, a readiness probe elsewhere) is said.
-func (f *from) front(svc *corev1.Service, app corev1.Container) {
-	s := &f.app.Spec
-	front := ""
-	for _, p := range svcPorts(svc) {
-		t := p.TargetPort
-		if t.Type == intstr.Int && t.IntVal == 0 {
-			t = intstr.FromInt32(p.Port)
+// svcTargets says whether a port of the app's Service sends to container
+// port n by number.
+func (f *from) svcTargets(n int32) bool {
+	return slices.ContainsFunc(svcPorts(f.svc), func(p corev1.ServicePort) bool {
+		t := target(p)
+		return t.Type == intstr.Int && t.IntVal == n
+	})
+}
+
+// portName names sidecar c's unnamed port: c's name where that is a valid
+// port name no container of the pod has, else port-<number>.
+func (f *from) portName(c corev1.Container, n int32) string {
+	taken := []string{render.PortName(appspec.TypeWeb), render.PortName(appspec.TypeRPC)}
+	for _, o := range slices.Concat(f.podSpec.InitContainers, f.podSpec.Containers) {
+		for _, p := range o.Ports {
+			taken = append(taken, p.Name)
 		}
-		i, j := sidecarPort(s.Sidecars, t)
-		if i < 0 {
+	}
+	for _, sc := range f.app.Spec.Sidecars {
+		for _, p := range sc.Ports {
+			taken = append(taken, p.Name)
+		}
+	}
+	if len(validation.IsValidPortName(c.Name)) == 0 && !slices.Contains(taken, c.Name) {
+		return c.Name
+	}
+	return fmt.Sprintf("port-%d", n)
+}
+
+// front marks the sidecar port the Service's main port targets (an auth
+// proxy in front of the app) front: true, its number spec.service.port
+// where it is not spec.port. The main port is the one the Ingress names,
+// else the one named as kubectl zz or a chart names it (http, rpc, grpc), else the first
+// to reach the app or a sidecar: a metrics exporter's port beside the
+// app's is never the front (an audit saw svc:80 to the app dropped and
+// the traffic sent to a statsd exporter). What does not map (another port
+// to a sidecar, UDP, a port to the app beside the front, a readiness
+// probe elsewhere) is said.
+func (f *from) front(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) {
+	s := &f.app.Spec
+	main := f.mainPort(svc, in, app)
+	defer func() {
+		// The spec's Service would send the main port's traffic to the
+		// app, past what the live one sends it to (an auth proxy):
+		// refused, not said (an audit saw oauth2-proxy bypassed).
+		if main < 0 || slices.ContainsFunc(s.Sidecars, func(sc appspec.Sidecar) bool {
+			return slices.ContainsFunc(sc.Ports, func(p appspec.Port) bool { return p.Front })
+		}) {
+			return
+		}
+		if c := f.sidecarBehind(svc.Spec.Ports[main]); c != "" {
+			f.refused = fmt.Errorf("service %s: its main port %d sends to container %s, and the spec's Service would send it to the app past %s (an auth proxy bypassed): no spec is written; put front: true on that port (TCP, named) in spec.sidecars by hand, or point the Service at the app first if that is meant", svc.Name, svc.Spec.Ports[main].Port, c, c)
+		}
+	}()
+	for i, p := range svcPorts(svc) {
+		si, j := sidecarPort(s.Sidecars, target(p))
+		if si < 0 {
 			continue
 		}
-		sc, sp := &s.Sidecars[i], &s.Sidecars[i].Ports[j]
+		sc, sp := &s.Sidecars[si], &s.Sidecars[si].Ports[j]
 		switch {
+		case i != main:
+			f.lost("service %s: port %d to sidecar %s's port %d is not on the Service: its main port (%d) takes the app's traffic and the spec's Service has no other; reach the sidecar by pod (a PodMonitor, for metrics)", svc.Name, p.Port, sc.Name, sp.Port, svc.Spec.Ports[main].Port)
 		case p.Protocol == corev1.ProtocolUDP || sp.Protocol == string(corev1.ProtocolUDP):
 			f.lost("service %s: port %d to sidecar %s's UDP port %d; only a TCP port can be in front of the app (spec.sidecars[].ports[].front)", svc.Name, p.Port, sc.Name, sp.Port)
-		case front != "":
-			f.lost("service %s: port %d to sidecar %s's port %d too; one sidecar port takes the app's traffic (%s's)", svc.Name, p.Port, sc.Name, sp.Port, front)
 		default:
-			sp.Front, front = true, sc.Name
+			sp.Front = true
 			for _, q := range svc.Spec.Ports {
 				if q.Port != p.Port && targets(q, app) {
 					f.lost("service %s: port %d to the app container's port; with sidecar %s in front of the app the Service's main port targets it, and the app's port is not on the Service", svc.Name, q.Port, sc.Name)
@@ -159,6 +216,51 @@ func (f *from) front(svc *corev1.Service, app corev1.Container) {
 			f.lost("sidecar %s: a readiness probe not on the port in front of the app; a sidecar has none but there", sc.Name)
 		}
 	}
+}
+
+// mainPort is the index of the Service's port that takes the app's
+// traffic, among those reaching the app or a sidecar: the Ingress's, else
+// the one of kubectl zz's name, else the first; -1 if none.
+func (f *from) mainPort(svc *corev1.Service, in *networkingv1.Ingress, app corev1.Container) int {
+	ports := svcPorts(svc)
+	reaches := func(p corev1.ServicePort) bool { return f.sidecarBehind(p) != "" || targets(p, app) }
+	if in != nil && len(in.Spec.Rules) > 0 && in.Spec.Rules[0].HTTP != nil && len(in.Spec.Rules[0].HTTP.Paths) > 0 {
+		if b := in.Spec.Rules[0].HTTP.Paths[0].Backend.Service; b != nil && b.Name == svc.Name {
+			if i := slices.IndexFunc(ports, func(p corev1.ServicePort) bool {
+				return (b.Port.Name != "" && p.Name == b.Port.Name || b.Port.Number != 0 && p.Port == b.Port.Number) && reaches(p)
+			}); i >= 0 {
+				return i
+			}
+		}
+	}
+	named := []string{render.PortName(f.app.Spec.Type), "http", "grpc"} // kubectl zz's and charts' names
+	if i := slices.IndexFunc(ports, func(p corev1.ServicePort) bool { return slices.Contains(named, p.Name) && reaches(p) }); i >= 0 {
+		return i
+	}
+	return slices.IndexFunc(ports, reaches)
+}
+
+// sidecarBehind is the name of the pod's container other than the app
+// (carried or not) whose port Service port p sends to; "" if none.
+func (f *from) sidecarBehind(p corev1.ServicePort) string {
+	t := target(p)
+	for _, c := range slices.Concat(f.podSpec.InitContainers, f.podSpec.Containers[1:]) {
+		for _, q := range c.Ports {
+			if t.Type == intstr.String && t.StrVal != "" && t.StrVal == q.Name || t.Type == intstr.Int && t.IntVal == q.ContainerPort {
+				return c.Name
+			}
+		}
+	}
+	return ""
+}
+
+// target is the container port Service port p sends to: its targetPort,
+// or its own number where that is unset.
+func target(p corev1.ServicePort) intstr.IntOrString {
+	if t := p.TargetPort; t.Type != intstr.Int || t.IntVal != 0 {
+		return t
+	}
+	return intstr.FromInt32(p.Port)
 }
 
 // svcPorts are svc's ports, none without a Service.

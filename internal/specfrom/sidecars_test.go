@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -80,9 +81,37 @@ func TestSidecarsFrom(t *testing.T) {
 		name       string
 		init, more []corev1.Container
 		svc        []corev1.ServicePort // the app's Service, if any
+		ingress    string               // the name of the Service port the app's Ingress names, if any
 		want       []appspec.Sidecar
+		svcPort    int32    // the Service's main port (spec.service.port, else spec.port), if set
 		notes      []string // the notes about a sidecar that must be said, each once; no other
+		refused    string   // how Refusal's error starts, if one is due
 	}{
+		{name: "a metrics exporter beside the app (the statsd-exporter chart): the app's port stays the main one",
+			more: []corev1.Container{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9102}}}},
+			svc:  []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}, {Name: "metrics", Port: 9102, TargetPort: intstr.FromString("metrics")}},
+			want: []appspec.Sidecar{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "metrics", Port: 9102}}}}, svcPort: 80,
+			notes: []string{"container exporter: carried as spec.sidecars", "service shop: port 9102 to sidecar exporter's port 9102 is not on the Service: its main port (80) takes the app's traffic"}},
+		{name: "the exporter's port listed first, the app's named http",
+			more: []corev1.Container{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9102}}}},
+			svc:  []corev1.ServicePort{{Name: "metrics", Port: 9102, TargetPort: intstr.FromString("metrics")}, {Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}},
+			want: []appspec.Sidecar{{Name: "exporter", Image: "prom/statsd-exporter:v0.27.1", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "metrics", Port: 9102}}}}, svcPort: 80,
+			notes: []string{"container exporter: carried as spec.sidecars", "service shop: port 9102 to sidecar exporter's port 9102 is not on the Service: its main port (80)"}},
+		{name: "an auth proxy's unnamed port the Service targets by number (the numt chart): named after it, in front",
+			more: []corev1.Container{{Name: "oauth2-proxy", Image: "oauth2-proxy:7", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{ContainerPort: 4180}}}},
+			svc:  []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(4180)}},
+			want: []appspec.Sidecar{{Name: "oauth2-proxy", Image: "oauth2-proxy:7", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "oauth2-proxy", Port: 4180, Front: true}}}}, svcPort: 80,
+			notes: []string{"container oauth2-proxy: carried as spec.sidecars", "sidecar oauth2-proxy: port 4180 has no name; named oauth2-proxy here (the Service targets it by number)"}},
+		{name: "a name too long for a port: port-<number>",
+			more: []corev1.Container{{Name: "oauth2-proxy-sidecar", Image: "oauth2-proxy:7", Resources: res("50m", "64Mi"), Ports: []corev1.ContainerPort{{ContainerPort: 4180}, {ContainerPort: 9000}}}},
+			svc:  []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(4180)}},
+			want: []appspec.Sidecar{{Name: "oauth2-proxy-sidecar", Image: "oauth2-proxy:7", CPU: "50m", Memory: "64Mi", Ports: []appspec.Port{{Name: "port-4180", Port: 4180, Front: true}}}}, svcPort: 80,
+			notes: []string{"container oauth2-proxy-sidecar: carried as spec.sidecars", "sidecar oauth2-proxy-sidecar: port 4180 has no name; named port-4180 here",
+				"sidecar oauth2-proxy-sidecar: port 9000 has no name; a sidecar's ports are named"}},
+		{name: "the Ingress names the proxy's port, the app's listed first",
+			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "direct", Port: 8080}, {Name: "web", Port: 80, TargetPort: intstr.FromString("auth")}}, ingress: "web",
+			want: []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}}, svcPort: 80,
+			notes: []string{"sidecar auth: no cpu or memory limit", "service shop: port 8080 to the app container's port; with sidecar auth in front of the app"}},
 		{name: "an auth proxy the Service targets by name, with its readiness connect",
 			init: []corev1.Container{authProxy(always, "auth")}, svc: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("auth")}},
 			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180, Front: true}}}},
@@ -96,10 +125,11 @@ func TestSidecarsFrom(t *testing.T) {
 			want:  []appspec.Sidecar{{Name: "auth", Image: "oauth2-proxy:7", Ports: []appspec.Port{{Name: "auth", Port: 4180}}}},
 			notes: []string{"sidecar auth: no cpu or memory limit", "sidecar auth: a readiness probe not on the port in front of the app"}},
 		{name: "a UDP port the Service targets",
-			init:  []corev1.Container{{Name: "dns", Image: "dns:1", RestartPolicy: always, Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}},
-			svc:   []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("dns")}},
-			want:  []appspec.Sidecar{{Name: "dns", Image: "dns:1", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "dns", Port: 53, Protocol: "UDP"}}}},
-			notes: []string{"service shop: port 53 to sidecar dns's UDP port 53; only a TCP port can be in front of the app"}},
+			init:    []corev1.Container{{Name: "dns", Image: "dns:1", RestartPolicy: always, Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP}}}},
+			svc:     []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("dns")}},
+			want:    []appspec.Sidecar{{Name: "dns", Image: "dns:1", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "dns", Port: 53, Protocol: "UDP"}}}},
+			notes:   []string{"service shop: port 53 to sidecar dns's UDP port 53; only a TCP port can be in front of the app"},
+			refused: "service shop: its main port 53 sends to container dns, and the spec's Service would send it to the app past dns"},
 		{name: "native sidecar, whole",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Args: []string{"--port=5432"}, Env: []corev1.EnvVar{{Name: "A", Value: "1"}},
 				Resources: res("100m", "64Mi"), Ports: []corev1.ContainerPort{{Name: "pg", ContainerPort: 5432}}, VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}}},
@@ -114,6 +144,12 @@ func TestSidecarsFrom(t *testing.T) {
 				Env: []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "t"}}}}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
 			notes: []string{"sidecar proxy: env TOKEN from a reference; a sidecar's env is plain values"}},
+		{name: "a log shipper mounting the app's emptyDir read-only (the fluent-bit chart): carried, writable, said",
+			more: []corev1.Container{{Name: "fluent-bit", Image: "fluent-bit:3", Resources: res("50m", "32Mi"),
+				VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop", ReadOnly: true}}}},
+			want: []appspec.Sidecar{{Name: "fluent-bit", Image: "fluent-bit:3", CPU: "50m", Memory: "32Mi", Mounts: []string{"/var/log/shop"}}},
+			notes: []string{"container fluent-bit: carried as spec.sidecars",
+				"sidecar fluent-bit: volume logs at /var/log/shop read-only, writable in the app container; carried as the app's, writable in the sidecar too"}},
 		{name: "a volume the app does not mount",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
 				VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}}},
@@ -145,7 +181,7 @@ func TestSidecarsFrom(t *testing.T) {
 			notes: []string{"init container proxy: a native sidecar after a plain init container"}},
 		{name: "probes and a security context",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
-				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{}}},
+				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337)}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
 			notes: []string{"sidecar proxy: probes and lifecycle hooks; a sidecar has none", "sidecar proxy: its own securityContext; a sidecar gets the app container's"}},
 	}
@@ -159,9 +195,25 @@ func TestSidecarsFrom(t *testing.T) {
 			if tc.svc != nil {
 				l.Service = &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: corev1.ServiceSpec{Ports: tc.svc}}
 			}
+			if tc.ingress != "" {
+				l.Ingress = &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "shop.example.com",
+					IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/",
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "shop", Port: networkingv1.ServiceBackendPort{Name: tc.ingress}}}}}}}}}}}
+			}
 			got, notes := Spec("shop", l)
+			if err := Refusal("shop", l); tc.refused == "" && err != nil || tc.refused != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.refused)) {
+				t.Errorf("refused %v, want %q", err, tc.refused)
+			}
 			if !reflect.DeepEqual(got.Spec.Sidecars, tc.want) {
 				t.Errorf("sidecars\n%+v\nwant\n%+v", got.Spec.Sidecars, tc.want)
+			}
+			if port := got.Spec.Port; tc.svcPort != 0 {
+				if got.Spec.Service != nil && got.Spec.Service.Port != 0 {
+					port = got.Spec.Service.Port
+				}
+				if port != tc.svcPort {
+					t.Errorf("the Service's main port %d, want %d", port, tc.svcPort)
+				}
 			}
 			said := make([]int, len(tc.notes))
 			for _, n := range notes {

@@ -43,13 +43,24 @@ type Live struct {
 // Spec returns the app spec for l (named app), and a line for each thing
 // the spec cannot say, which kubectl zz deploy would drop or change.
 func Spec(app string, l Live) (*appspec.App, []string) {
-	f := &from{app: &appspec.App{APIVersion: appspec.APIVersion, Kind: appspec.Kind, Name: app}}
+	f := build(app, l)
+	return f.app, f.notes
+}
+
+// Refusal says why no spec may be written for l, nil if one may: one
+// whose Service would reach the app past a proxy it reaches now.
+func Refusal(app string, l Live) error {
+	return build(app, l).refused
+}
+
+func build(app string, l Live) *from {
 	d := l.Deployment
 	pod := d.Spec.Template.Spec
+	f := &from{app: &appspec.App{APIVersion: appspec.APIVersion, Kind: appspec.Kind, Name: app}, svc: l.Service, podSpec: pod}
 	s := &f.app.Spec
 	if len(pod.Containers) == 0 {
 		f.lost("deployment %s has no container", d.Name)
-		return f.app, f.notes
+		return f
 	}
 	if sel := d.Spec.Selector; sel == nil || len(sel.MatchExpressions) > 0 || len(sel.MatchLabels) != 1 || sel.MatchLabels[contract.LabelApp] != app {
 		// A Deployment's selector cannot change: adopting this one means
@@ -74,9 +85,12 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
 	f.sidecars(pod, c)
-	f.front(l.Service, c)
+	f.front(l.Service, l.Ingress, c)
 	f.pod(pod)
+	f.security(pod, c)
+	f.sidecarSecurity(pod)
 	f.zoneSpread(d)
+	f.affinity(d)
 	f.meta(d)
 	if l.HPA != nil {
 		f.hpa(l.HPA, c)
@@ -96,7 +110,7 @@ func Spec(app string, l Live) (*appspec.App, []string) {
 	}
 	f.names(c)
 	f.ownTimings(c)
-	return f.app, f.notes
+	return f
 }
 
 // names: the container and its port are named as kubectl zz names them;
@@ -122,6 +136,10 @@ type from struct {
 	// by name, with its port: as kubectl zz renders a front port's, so
 	// carried when it is on the port the Service targets, said otherwise.
 	readyOn map[string]intstr.IntOrString
+	svc     *corev1.Service // the app's, if any
+	// refused, if set, is why no spec may be written.
+	refused error
+	podSpec corev1.PodSpec
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
@@ -485,7 +503,7 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*c
 			s.SecretFiles = append(s.SecretFiles, sf)
 		case v.PersistentVolumeClaim != nil && s.PVC == nil:
 			s.PVC = &appspec.PVC{MountPath: m.MountPath, Size: "1Gi"}
-			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
+			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size and accessMode (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
 		case v.ConfigMap != nil:
 			f.configFiles(v, m, cms[v.ConfigMap.Name])
 		case v.EmptyDir != nil:
@@ -550,7 +568,7 @@ func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 	}
 }
 
-// pod: its account, security context, pull secrets, priority and grace.
+// pod: its account, pull secrets, priority and grace.
 func (f *from) pod(pod corev1.PodSpec) {
 	s := &f.app.Spec
 	if pod.ServiceAccountName != "" && pod.ServiceAccountName != "default" {
@@ -562,10 +580,6 @@ func (f *from) pod(pod corev1.PodSpec) {
 	s.PriorityClassName = pod.PriorityClassName
 	if g := pod.TerminationGracePeriodSeconds; g != nil && *g != 30 {
 		s.TerminationGracePeriod = fmt.Sprintf("%ds", *g)
-	}
-	if sc := pod.SecurityContext; sc != nil && (sc.RunAsUser != nil || sc.RunAsGroup != nil || sc.FSGroup != nil || sc.RunAsNonRoot != nil) {
-		s.SecurityContext = &appspec.SecurityContext{RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, FSGroup: sc.FSGroup,
-			RunAsNonRoot: sc.RunAsNonRoot != nil && *sc.RunAsNonRoot}
 	}
 }
 
