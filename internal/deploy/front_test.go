@@ -128,3 +128,52 @@ func serving(c *fake.Clientset, port string) string {
 	}
 	return ""
 }
+
+// TestServiceAfterAFailedFrontRollout: a deploy that adds front fails (or
+// is interrupted) with no rollback: the Deployment's template has the front
+// port, its pods are not ready, the old pods serve through the unmoved
+// Service. The next deploy (the fix, or the same command again) must not
+// move the Service before pods with the port are ready: judged by the
+// template alone, it did (a review).
+func TestServiceAfterAFailedFrontRollout(t *testing.T) {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	var wrong []string
+	c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		p, ok := a.(clienttesting.PatchActionImpl)
+		if !ok || len(p.PatchOptions.DryRun) > 0 {
+			return false, nil, nil
+		}
+		var svc corev1.Service
+		if err := json.Unmarshal(p.GetPatch(), &svc); err != nil || len(svc.Spec.Ports) == 0 {
+			return false, nil, nil
+		}
+		to := svc.Spec.Ports[0].TargetPort.String()
+		if live, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), ns, "shop"); err == nil && live.(*corev1.Service).Spec.Ports[0].TargetPort.String() == to {
+			return false, nil, nil
+		}
+		if why := serving(c, to); why != "" {
+			mu.Lock()
+			wrong = append(wrong, why)
+			mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	o := opts()
+	ctl.setStuck("reg/shop:bad")
+	o.Timeout = 300 * time.Millisecond
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", front("auth"))}); !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("deploy: %v", err)
+	}
+	// The fix: a new image, still stuck at the moment the Service is written
+	// (the controller has not made the new pods ready yet).
+	ctl.setStuck("reg/shop:3")
+	_, _ = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", front("auth"))})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range wrong {
+		t.Error(w)
+	}
+}

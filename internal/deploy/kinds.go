@@ -316,6 +316,12 @@ func servesLate(app string, t target, targets []target) bool {
 		if !ok || running.Name != app {
 			continue
 		}
+		if !rolledOut(running) {
+			// Its template is not what every pod runs (a deploy that added
+			// the port failed or was stopped: the old pods serve): a port
+			// there is no port on the pods that serve (a review).
+			return true
+		}
 		spec := running.Spec.Template.Spec
 		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
 			if slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
@@ -327,6 +333,14 @@ func servesLate(app string, t target, targets []target) bool {
 		return true
 	}
 	return false // no running pods: nothing to drop
+}
+
+// rolledOut says whether every pod of d runs its template, as its status
+// last said: the controller saw this generation, and every replica is
+// updated and available.
+func rolledOut(d *appsv1.Deployment) bool {
+	st, want := d.Status, ptr.Deref(d.Spec.Replicas, 1)
+	return st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == want && st.Replicas == want && st.AvailableReplicas == want
 }
 
 // applyLate applies what applyEach left to cl.late, once the rollout is

@@ -32,6 +32,21 @@ func (f *from) security(pod corev1.PodSpec, app corev1.Container) {
 	sc := &appspec.SecurityContext{RunAsUser: ps.RunAsUser, RunAsGroup: ps.RunAsGroup, FSGroup: ps.FSGroup,
 		RunAsNonRoot:           ptr.Deref(ps.RunAsNonRoot, false) || ptr.Deref(cs.RunAsNonRoot, false),
 		ReadOnlyRootFilesystem: ptr.Deref(cs.ReadOnlyRootFilesystem, false)}
+	if !ptr.Deref(ps.RunAsNonRoot, false) && ptr.Deref(cs.RunAsNonRoot, false) && len(f.app.Spec.Sidecars) > 0 {
+		// render sets it on the pod: a sidecar whose image runs as root
+		// (as log shippers' do) then does not start (a review).
+		all := slices.Concat(pod.InitContainers, pod.Containers)
+		for _, sc := range f.app.Spec.Sidecars {
+			i := slices.IndexFunc(all, func(c corev1.Container) bool { return c.Name == sc.Name })
+			if own := all[max(i, 0)].SecurityContext; i >= 0 && own != nil && (ptr.Deref(own.RunAsNonRoot, false) || ptr.Deref(own.RunAsUser, 0) > 0) {
+				continue // it runs as non-root already
+			}
+			f.lost("sidecar %s: container %s's securityContext.runAsNonRoot is the pod's here (spec.securityContext), so it must run as non-root too: if its image runs as root, it does not start (use an image with a non-root user)", sc.Name, app.Name)
+		}
+	}
+	if ptr.Deref(ps.RunAsNonRoot, false) && cs.RunAsNonRoot != nil && !*cs.RunAsNonRoot {
+		f.lost("container %s: securityContext.runAsNonRoot false, the pod's is true; the spec has the pod's, so the app must run as non-root", app.Name)
+	}
 	// The container's ids become the pod's where the pod has none (render
 	// sets them on the pod); a different one has no field.
 	for _, id := range []struct {

@@ -127,3 +127,27 @@ func TestSecurityRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRunAsNonRootMovesToTheSidecars: the app container alone has runAsNonRoot (its sidecar runs as its image's
+// user, root): the spec's securityContext.runAsNonRoot is rendered on the
+// pod, so the sidecar gets it too and fails to start ("container has
+// runAsNonRoot and image will run as root"). It must at least be said.
+func TestRunAsNonRootMovesToTheSidecars(t *testing.T) {
+	sel := map[string]string{contract.LabelApp: "shop"}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel},
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "app", Image: "reg/shop:1", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				SecurityContext: &corev1.SecurityContext{RunAsNonRoot: ptr.To(true)}},
+			{Name: "shipper", Image: "fluent/fluent-bit:3"},
+		}}}}}
+	app, notes := Spec("shop", Live{Deployment: d})
+	if app.Spec.SecurityContext == nil || !app.Spec.SecurityContext.RunAsNonRoot {
+		t.Fatalf("runAsNonRoot not carried: %+v", app.Spec.SecurityContext)
+	}
+	for _, n := range notes {
+		if strings.Contains(n, "shipper") && strings.Contains(n, "runAsNonRoot") {
+			return
+		}
+	}
+	t.Errorf("the app container's runAsNonRoot becomes the pod's (every sidecar's) unsaid; notes %q", notes)
+}

@@ -3,6 +3,7 @@ package specfrom
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -171,7 +172,19 @@ func (f *from) front(svc *corev1.Service, in *networkingv1.Ingress, app corev1.C
 		// The spec's Service would send the main port's traffic to the
 		// app, past what the live one sends it to (an auth proxy):
 		// refused, not said (an audit saw oauth2-proxy bypassed).
-		if main < 0 || slices.ContainsFunc(s.Sidecars, func(sc appspec.Sidecar) bool {
+		if main < 0 {
+			// No Service port reaches a port a container declares
+			// (declaring one is optional): beside other containers, the
+			// one that listens cannot be told, and it may be an auth
+			// proxy the spec would send past (a review).
+			if others := f.otherContainers(); len(svcPorts(svc)) > 0 && len(others) > 0 {
+				p := svc.Spec.Ports[0]
+				t := target(p)
+				f.refused = fmt.Errorf("service %s: its port %d sends to port %s, which no container of the pod declares, and the pod runs %s beside the app: which of them takes the traffic cannot be told, and the spec's Service would send it to the app: no spec is written; declare the port (containerPort) on the container that listens and run init --from again", svc.Name, p.Port, t.String(), strings.Join(others, ", "))
+			}
+			return
+		}
+		if slices.ContainsFunc(s.Sidecars, func(sc appspec.Sidecar) bool {
 			return slices.ContainsFunc(sc.Ports, func(p appspec.Port) bool { return p.Front })
 		}) {
 			return
@@ -238,6 +251,21 @@ func (f *from) mainPort(svc *corev1.Service, in *networkingv1.Ingress, app corev
 		return i
 	}
 	return slices.IndexFunc(ports, reaches)
+}
+
+// otherContainers names the pod's containers that run beside the app's:
+// its native sidecars and its containers after the first.
+func (f *from) otherContainers() []string {
+	var names []string
+	for _, c := range f.podSpec.InitContainers {
+		if contract.IsNativeSidecar(c) {
+			names = append(names, c.Name)
+		}
+	}
+	for _, c := range f.podSpec.Containers[1:] {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 // sidecarBehind is the name of the pod's container other than the app

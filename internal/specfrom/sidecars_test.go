@@ -241,3 +241,35 @@ func authProxy(always *corev1.ContainerRestartPolicy, ready string) corev1.Conta
 		Ports:          []corev1.ContainerPort{{Name: "auth", ContainerPort: 4180}},
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(ready)}}}}
 }
+
+// TestInitRefusesAnUndeclaredProxyPort: the auth proxy declares no
+// containerPort (declaring one is optional, and oauth2-proxy manifests often
+// leave it out); the Service sends its only port to 4180 by number. The spec
+// written sent it to the app's 8080, the proxy bypassed (a review): no spec
+// comes out.
+func TestInitRefusesAnUndeclaredProxyPort(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		to   intstr.IntOrString
+	}{{"by number", intstr.FromInt32(4180)}, {"unset targetPort, port 4180", intstr.IntOrString{}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			sel := map[string]string{contract.LabelApp: "shop"}
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: sel},
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
+					{Name: "app", Image: "reg/shop:1", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}},
+					{Name: "oauth2-proxy", Image: "quay.io/oauth2-proxy/oauth2-proxy:v7", Args: []string{"--http-address=0.0.0.0:4180", "--upstream=http://127.0.0.1:8080"}},
+				}}}}}
+			port := int32(80)
+			if tt.to.IntVal == 0 && tt.to.Type == intstr.Int {
+				port = 4180
+			}
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: corev1.ServiceSpec{Selector: sel,
+				Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: tt.to}}}}
+			l := Live{Deployment: d, Service: svc}
+			app, notes := Spec("shop", l)
+			if err := Refusal("shop", l); err == nil {
+				t.Errorf("no refusal: the spec (port %d, service %+v, sidecars %+v) sends the Service to the app past oauth2-proxy; notes %q", app.Spec.Port, app.Spec.Service, app.Spec.Sidecars, notes)
+			}
+		})
+	}
+}
