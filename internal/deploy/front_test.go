@@ -46,28 +46,7 @@ func TestServiceFollowsTheRollout(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fake.NewClientset()
-			var mu sync.Mutex
-			var wrong []string
-			c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
-				p, ok := a.(clienttesting.PatchActionImpl)
-				if !ok || len(p.PatchOptions.DryRun) > 0 {
-					return false, nil, nil
-				}
-				var svc corev1.Service
-				if err := json.Unmarshal(p.GetPatch(), &svc); err != nil || len(svc.Spec.Ports) == 0 {
-					return false, nil, nil
-				}
-				to := svc.Spec.Ports[0].TargetPort.String()
-				if live, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), ns, "shop"); err == nil && live.(*corev1.Service).Spec.Ports[0].TargetPort.String() == to {
-					return false, nil, nil // applied again as it is: no pod moves
-				}
-				if why := serving(c, to); why != "" {
-					mu.Lock()
-					wrong = append(wrong, why)
-					mu.Unlock()
-				}
-				return false, nil, nil
-			})
+			wrong := serviceMoves(t, c)
 			ctl := startController(t, c)
 			deployOK(t, c, spec(t, "reg/shop:1", tt.from), 0)
 			o := opts()
@@ -90,9 +69,7 @@ func TestServiceFollowsTheRollout(t *testing.T) {
 					t.Fatalf("rollback to revision 2: %v", err)
 				}
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, w := range wrong {
+			for _, w := range wrong() {
 				t.Error(w)
 			}
 			svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
@@ -129,14 +106,11 @@ func serving(c *fake.Clientset, port string) string {
 	return ""
 }
 
-// TestServiceAfterAFailedFrontRollout: a deploy that adds front fails (or
-// is interrupted) with no rollback: the Deployment's template has the front
-// port, its pods are not ready, the old pods serve through the unmoved
-// Service. The next deploy (the fix, or the same command again) must not
-// move the Service before pods with the port are ready: judged by the
-// template alone, it did (a review).
-func TestServiceAfterAFailedFrontRollout(t *testing.T) {
-	c := fake.NewClientset()
+// serviceMoves watches c's writes of the app's Service: each that moves its
+// first port's target before the pods with that port are ready (serving)
+// is in what the returned func gives.
+func serviceMoves(t *testing.T, c *fake.Clientset) func() []string {
+	t.Helper()
 	var mu sync.Mutex
 	var wrong []string
 	c.PrependReactor("patch", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
@@ -150,7 +124,7 @@ func TestServiceAfterAFailedFrontRollout(t *testing.T) {
 		}
 		to := svc.Spec.Ports[0].TargetPort.String()
 		if live, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("services"), ns, "shop"); err == nil && live.(*corev1.Service).Spec.Ports[0].TargetPort.String() == to {
-			return false, nil, nil
+			return false, nil, nil // applied again as it is: no pod moves
 		}
 		if why := serving(c, to); why != "" {
 			mu.Lock()
@@ -159,6 +133,22 @@ func TestServiceAfterAFailedFrontRollout(t *testing.T) {
 		}
 		return false, nil, nil
 	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(wrong)
+	}
+}
+
+// TestServiceAfterAFailedFrontRollout: a deploy that adds front fails (or
+// is interrupted) with no rollback: the Deployment's template has the front
+// port, its pods are not ready, the old pods serve through the unmoved
+// Service. The next deploy (the fix, or the same command again) must not
+// move the Service before pods with the port are ready: judged by the
+// template alone, it did (a review).
+func TestServiceAfterAFailedFrontRollout(t *testing.T) {
+	c := fake.NewClientset()
+	wrong := serviceMoves(t, c)
 	ctl := startController(t, c)
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 	o := opts()
@@ -171,9 +161,7 @@ func TestServiceAfterAFailedFrontRollout(t *testing.T) {
 	// (the controller has not made the new pods ready yet).
 	ctl.setStuck("reg/shop:3")
 	_, _ = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", front("auth"))})
-	mu.Lock()
-	defer mu.Unlock()
-	for _, w := range wrong {
+	for _, w := range wrong() {
 		t.Error(w)
 	}
 }
