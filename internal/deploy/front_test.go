@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 )
@@ -163,5 +164,50 @@ func TestServiceAfterAFailedFrontRollout(t *testing.T) {
 	_, _ = Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", front("auth"))})
 	for _, w := range wrong() {
 		t.Error(w)
+	}
+}
+
+// TestServesLateByPortName: the live Service's port is found by name, not
+// place: a port another writer adds with a strategic merge patch comes
+// first in the live list, and mid-rollout the Service (only taking that
+// port back) was left for after the rollout, its note never said (a CI run
+// of TestConcurrentDeploy).
+func TestServesLateByPortName(t *testing.T) {
+	port := func(name string, target intstr.IntOrString) corev1.ServicePort {
+		return corev1.ServicePort{Name: name, TargetPort: target}
+	}
+	svc := func(ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: corev1.ServiceSpec{Ports: ports}}
+	}
+	one := int32(1)
+	running := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Generation: 1}, Spec: appsv1.DeploymentSpec{Replicas: &one,
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, AvailableReplicas: 1}}
+	http, auth := intstr.FromString("http"), intstr.FromString("auth")
+	rolling := running.DeepCopy() // a rollout under way: its pods are not all the template's
+	rolling.Status.UpdatedReplicas = 0
+	for _, tt := range []struct {
+		name       string
+		live, want *corev1.Service
+		rolling    bool
+		late       bool
+	}{
+		{"same port", svc(port("http", http)), svc(port("http", http)), false, false},
+		{"same port, mid-rollout", svc(port("http", http)), svc(port("http", http)), true, false},
+		{"another writer's port first", svc(port("debug", intstr.FromInt32(9999)), port("http", http)), svc(port("http", http)), false, false},
+		{"another writer's port first, mid-rollout", svc(port("debug", intstr.FromInt32(9999)), port("http", http)), svc(port("http", http)), true, false},
+		{"moved to a port the pods lack", svc(port("http", http)), svc(port("http", auth)), false, true},
+		{"moved, another writer's port first", svc(port("debug", intstr.FromInt32(9999)), port("http", http)), svc(port("http", auth)), false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := running
+			if tt.rolling {
+				d = rolling
+			}
+			targets := []target{{o: tt.want, live: tt.live}, {o: d, live: d}}
+			if got := servesLate("shop", targets[0], targets); got != tt.late {
+				t.Errorf("servesLate = %v, want %v", got, tt.late)
+			}
+		})
 	}
 }

@@ -307,8 +307,10 @@ func servesLate(app string, t target, targets []target) bool {
 	if !ok || !ok2 || svc.Name != app || len(svc.Spec.Ports) == 0 || len(live.Spec.Ports) == 0 {
 		return false
 	}
+	// The live port of the same name: a port another writer added may
+	// come first in the live list (a strategic merge patch puts it there).
 	to := svc.Spec.Ports[0].TargetPort
-	if live.Spec.Ports[0].TargetPort == to {
+	if i := slices.IndexFunc(live.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == svc.Spec.Ports[0].Name }); i >= 0 && live.Spec.Ports[i].TargetPort == to {
 		return false
 	}
 	for _, d := range targets {

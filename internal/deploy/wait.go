@@ -117,7 +117,19 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	if cl != nil && len(cl.late) > 0 && o.NoWait && o.Progress != nil {
 		fmt.Fprintf(o.Progress, "service %s: its port moves to one only the new pods have, now (--wait=false): no pod serves until one of them is ready\n", app)
 	}
-	return applyLate(ctx, c, ns, app, cl)
+	if cl == nil {
+		return nil
+	}
+	// What the late apply notes (another writer's fields taken back) is
+	// said as the notes before the wait were.
+	before := len(cl.notes)
+	err := applyLate(ctx, c, ns, app, cl)
+	if o.Progress != nil {
+		for _, n := range cl.notes[before:] {
+			fmt.Fprintln(o.Progress, n)
+		}
+	}
+	return err
 }
 
 // waitPods is waitRollout's wait.
