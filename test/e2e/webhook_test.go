@@ -314,8 +314,10 @@ func webhookGPU(t *testing.T, ns string) {
 	}
 	// The deploy that fixes it succeeds and records it: the refusal still on
 	// the Deployment is the previous ReplicaSet's (it was called failed).
+	// Revision 2: the refused deploy stamped 1 on its ReplicaSet, and a
+	// number a ReplicaSet claims is not used again.
 	if out, errOut, err := zz(t, ns, "deploy", "--name", "lost", "--type", "web", "--image", "registry.local/web:1", "--set", "spec.pool=general", "--timeout", "2m"); err != nil ||
-		!strings.Contains(out, "lost 1 deployed as revision 1") {
+		!strings.Contains(out, "lost 1 deployed as revision 2") {
 		t.Errorf("deploy that fixes the pool: %v\n%s%s", err, out, errOut)
 	}
 	pod.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("200Gi")
