@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -23,13 +24,7 @@ func TestZoneWarning(t *testing.T) {
 	}
 	bare := node("bare", map[string]string{"zz.io/pool": "general"})
 	zoned := node("zoned", map[string]string{corev1.LabelTopologyZone: "a", "zz.io/pool": "general"})
-	tests := []struct {
-		name   string
-		spec   string
-		nodes  []runtime.Object
-		forbid bool
-		want   string // "" for no warning
-	}{
+	runNodeWarningTests(t, (*DeployOptions).zoneWarning, []nodeWarningTest{
 		{name: "required, no zone label", spec: "zoneSpread: required", nodes: []runtime.Object{bare},
 			want: "spec.zoneSpread required: no node in context kind-a carries the label topology.kubernetes.io/zone, and the scheduler never places a required zone spread on a node without it: every pod will stay Pending (node(s) didn't match pod topology spread constraints (missing required label)); label the nodes with their zone (kubectl label node NODE topology.kubernetes.io/zone=ZONE; cloud providers set it) or use zoneSpread: preferred"},
 		{name: "required, a zoned node", spec: "zoneSpread: required", nodes: []runtime.Object{bare, zoned}},
@@ -39,26 +34,7 @@ func TestZoneWarning(t *testing.T) {
 		{name: "preferred, no zone label", spec: "zoneSpread: preferred", nodes: []runtime.Object{bare}},
 		{name: "left out", spec: "replicas: 2", nodes: []runtime.Object{bare}},
 		{name: "nodes not listable", spec: "zoneSpread: required", forbid: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tt.spec+"\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := fakeClient(tt.nodes...)
-			if tt.forbid {
-				c.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
-					return true, nil, apierrors.NewForbidden(corev1.Resource("nodes"), "", errors.New(`User "dev" cannot list resource "nodes" at the cluster scope`))
-				})
-			}
-			o := &DeployOptions{app: app}
-			got := o.zoneWarning(t.Context(), target{name: "kind-a", namespace: "ns", client: c})
-			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
-				t.Errorf("warning %q, want %q", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // TestPoolWarning: a spec.pool no node carries is warned, naming the pools
@@ -69,13 +45,7 @@ func TestPoolWarning(t *testing.T) {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"zz.io/pool": pool}}}
 	}
 	nodes := []runtime.Object{node("a", "general"), node("b", "gpu"), node("c", "general"), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "d"}}}
-	tests := []struct {
-		name   string
-		spec   string
-		nodes  []runtime.Object
-		forbid bool
-		want   string // "" for no warning
-	}{
+	runNodeWarningTests(t, (*DeployOptions).poolWarning, []nodeWarningTest{
 		{name: "a typo", spec: "pool: genral", nodes: nodes,
 			want: "spec.pool genral: no node in context kind-a carries the label zz.io/pool=genral (its pools: general, gpu): every pod will stay Pending (node(s) didn't match Pod's node affinity/selector); name one of its pools, or leave spec.pool out"},
 		{name: "no pools at all", spec: "pool: general", nodes: []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "d"}}},
@@ -83,7 +53,21 @@ func TestPoolWarning(t *testing.T) {
 		{name: "a pool there is", spec: "pool: gpu", nodes: nodes},
 		{name: "no pool", spec: "replicas: 2", nodes: nodes},
 		{name: "nodes not listable", spec: "pool: genral", forbid: true},
-	}
+	})
+}
+
+// nodeWarningTest is one case of a deploy warning judged from the nodes.
+type nodeWarningTest struct {
+	name   string
+	spec   string
+	nodes  []runtime.Object
+	forbid bool   // the user may not list nodes
+	want   string // "" for no warning
+}
+
+// runNodeWarningTests runs warn (zoneWarning, poolWarning) over tests.
+func runNodeWarningTests(t *testing.T, warn func(*DeployOptions, context.Context, target) string, tests []nodeWarningTest) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: web\n  image: a:1\n  "+tt.spec+"\n"))
@@ -97,7 +81,7 @@ func TestPoolWarning(t *testing.T) {
 				})
 			}
 			o := &DeployOptions{app: app}
-			got := o.poolWarning(t.Context(), target{name: "kind-a", namespace: "ns", client: c})
+			got := warn(o, t.Context(), target{name: "kind-a", namespace: "ns", client: c})
 			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
 				t.Errorf("warning %q, want %q", got, tt.want)
 			}
