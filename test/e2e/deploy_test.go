@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -434,23 +433,9 @@ func TestRollbackFailureKeepsRunningVersion(t *testing.T) {
 		}
 	}
 	// Two 32Mi pods run; one more 64Mi pod of revision 1 does not fit.
-	quota := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "memory", Namespace: ns},
-		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
-			corev1.ResourceLimitsMemory: resource.MustParse("100Mi"), corev1.ResourceRequestsMemory: resource.MustParse("100Mi"),
-		}},
-	}
-	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(t.Context(), quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cluster.WaitFor(t, 30*time.Second, "quota usage computed", func(ctx context.Context) (bool, string, error) {
-		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "memory", metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		used := q.Status.Used[corev1.ResourceLimitsMemory]
-		return used.Cmp(resource.MustParse("64Mi")) == 0, "used " + used.String(), nil
-	})
+	cluster.Quota(t, ns, "memory", corev1.ResourceList{
+		corev1.ResourceLimitsMemory: resource.MustParse("100Mi"), corev1.ResourceRequestsMemory: resource.MustParse("100Mi"),
+	}, corev1.ResourceList{corev1.ResourceLimitsMemory: resource.MustParse("64Mi")})
 
 	_, errOut, err := zz(t, ns, "rollback", "shop", "--to-revision", "1", "--timeout", "8s")
 	if err == nil {
@@ -696,27 +681,13 @@ spec:
 	if out, errOut, err := zz(t, ns, "deploy", "-f", file, "--timeout", "60s"); err != nil {
 		t.Fatalf("deploy: %v\n%s%s", err, out, errOut)
 	}
-	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "full"},
-		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
-			corev1.ResourceServicesLoadBalancers: resource.MustParse("1"),
-			corev1.ResourceServices:              resource.MustParse("1"),
-			"count/deployments.apps":             resource.MustParse("1"),
-		}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	// The quota controller counts the app's own first; until then the
 	// quota admits nothing it has not counted.
-	cluster.WaitFor(t, 30*time.Second, "the quota counts the app's Service and Deployment", func(ctx context.Context) (bool, string, error) {
-		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "full", metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		used := q.Status.Used
-		return used.Name(corev1.ResourceServicesLoadBalancers, resource.DecimalSI).Value() == 1 && used.Name("count/deployments.apps", resource.DecimalSI).Value() == 1,
-			fmt.Sprint(used), nil
-	})
+	cluster.Quota(t, ns, "full", corev1.ResourceList{
+		corev1.ResourceServicesLoadBalancers: resource.MustParse("1"),
+		corev1.ResourceServices:              resource.MustParse("1"),
+		"count/deployments.apps":             resource.MustParse("1"),
+	}, corev1.ResourceList{corev1.ResourceServicesLoadBalancers: resource.MustParse("1"), "count/deployments.apps": resource.MustParse("1")})
 	// The namespace is at its counts: a dry-run create of the app's
 	// Service is refused (what the judge asked before), a Forbidden that
 	// says "exceeded quota": the text internal/deploy's quotaRefused tells
@@ -733,6 +704,25 @@ spec:
 		t.Errorf("status at the quota, before any write: %v\n%s", err, out)
 	}
 	orphanedInTwoUpdates(t, ns, editTenant(t, ns), file)
+}
+
+// statusReady checks that kubectl zz status -o json says app is Ready and
+// has not drifted from its latest revision.
+func statusReady(t *testing.T, ns, app, when string) {
+	t.Helper()
+	out, errOut, err := zz(t, ns, "status", app, "-o", "json")
+	var st struct {
+		Items []struct {
+			Health string
+			Drift  []string
+		}
+	}
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &st)
+	}
+	if err != nil || len(st.Items) != 1 || st.Items[0].Health != string(deploy.HealthReady) || len(st.Items[0].Drift) > 0 {
+		t.Errorf("status %s: %v, want Ready without drift\n%s%s", when, err, out, errOut)
+	}
 }
 
 // statusShowsDrift checks that kubectl zz status shop says the app drifted
@@ -1211,19 +1201,7 @@ func TestInitFrom(t *testing.T) {
 	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--adopt", "--timeout", "90s"); err != nil {
 		t.Fatalf("deploy --adopt: %v\n%s%s", err, out, errOut)
 	}
-	out, _, err = zz(t, ns, "status", "legacy", "-o", "json")
-	var st struct {
-		Items []struct {
-			Health string
-			Drift  []string
-		}
-	}
-	if err == nil {
-		err = json.Unmarshal([]byte(out), &st)
-	}
-	if err != nil || len(st.Items) != 1 || st.Items[0].Health != string(deploy.HealthReady) || len(st.Items[0].Drift) > 0 {
-		t.Errorf("status after the adopt: %v\n%s", err, out)
-	}
+	statusReady(t, ns, "legacy", "after the adopt")
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=legacy", 2, 60*time.Second)
 	var cm string
 	for _, v := range pods[0].Spec.Volumes {

@@ -427,26 +427,13 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	}
 	hard := base.DeepCopy()
 	hard.Add(resource.MustParse("24Gi"))
-	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "gpu"},
-		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{total: hard}}}
-	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(ctx, quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cluster.Quota(t, ns, "gpu", corev1.ResourceList{total: hard}, corev1.ResourceList{total: base})
 	var made []string
 	t.Cleanup(func() {
 		ctx := context.WithoutCancel(ctx)
 		for _, name := range made {
 			_ = cluster.Client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 		}
-		_ = cluster.Client.CoreV1().ResourceQuotas(ns).Delete(ctx, quota.Name, metav1.DeleteOptions{})
-	})
-	cluster.WaitFor(t, 60*time.Second, "the quota controller to count the namespace's GPU pods", func(ctx context.Context) (bool, string, error) {
-		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, quota.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		used, ok := q.Status.Used[total]
-		return ok && used.Cmp(base) == 0, fmt.Sprintf("used %v, want %s", q.Status.Used, base.String()), nil
 	})
 	pod := func(name, mem string, cards int64) *corev1.Pod {
 		p := newGPUPod(ns, name, mem)

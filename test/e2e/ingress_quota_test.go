@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -57,20 +55,8 @@ spec:
 	if ing.Spec.IngressClassName == nil || *ing.Spec.IngressClassName != class.Name {
 		t.Fatalf("the Ingress was created with class %v, want the default %s (is DefaultIngressClass admission off?)", ing.Spec.IngressClassName, class.Name)
 	}
-	if _, err := cluster.Client.CoreV1().ResourceQuotas(ns).Create(ctx, &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "full"},
-		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/ingresses.networking.k8s.io": resource.MustParse("1")}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	cluster.WaitFor(t, 30*time.Second, "the quota counts the app's Ingress", func(ctx context.Context) (bool, string, error) {
-		q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx, "full", metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		used := q.Status.Used
-		return used.Name("count/ingresses.networking.k8s.io", resource.DecimalSI).Value() == 1, fmt.Sprint(used), nil
-	})
+	cluster.Quota(t, ns, "full", corev1.ResourceList{"count/ingresses.networking.k8s.io": resource.MustParse("1")},
+		corev1.ResourceList{"count/ingresses.networking.k8s.io": resource.MustParse("1")})
 	another := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"}, Spec: ing.Spec}
 	if _, err := cluster.Client.NetworkingV1().Ingresses(ns).Create(ctx, another, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
 		t.Fatalf("a dry-run create of an Ingress at the quota: %v, want refused by the quota", err)

@@ -74,19 +74,7 @@ spec:
 	checkSidecars(t, pods[0])
 	checkFront(t, ns)
 
-	out, errOut, err = zz(t, ns, "status", "orders", "-o", "json")
-	var st struct {
-		Items []struct {
-			Health string
-			Drift  []string
-		}
-	}
-	if err == nil {
-		err = json.Unmarshal([]byte(out), &st)
-	}
-	if err != nil || len(st.Items) != 1 || st.Items[0].Health != "Ready" || len(st.Items[0].Drift) > 0 {
-		t.Errorf("status: %v, want Ready without drift\n%s%s", err, out, errOut)
-	}
+	statusReady(t, ns, "orders", "of the app with sidecars")
 
 	out, errOut, err = zz(t, ns, "logs", "orders", "--no-follow", "--tail", "1", "-o", "json")
 	if err != nil {
