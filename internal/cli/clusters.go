@@ -124,7 +124,11 @@ func sameTargets(targets []target, errOut io.Writer) []target {
 		}
 		key := strings.ToLower(strings.TrimSuffix(cfg.Host, "/")) + " " + t.namespace
 		if first, ok := seen[key]; ok {
-			fmt.Fprintf(errOut, "contexts %s and %s reach the same cluster (%s) and namespace %s: acting once, as %s\n", first, t.name, cfg.Host, t.namespace, first)
+			where := "namespace " + t.namespace
+			if t.namespace == metav1.NamespaceAll {
+				where = "all namespaces"
+			}
+			fmt.Fprintf(errOut, "contexts %s and %s reach the same cluster (%s) and %s: acting once, as %s\n", first, t.name, cfg.Host, where, first)
 			continue
 		}
 		seen[key] = t.name

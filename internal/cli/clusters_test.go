@@ -2,19 +2,19 @@ package cli
 
 import (
 	"bytes"
-	"time"
-
 	"errors"
-	"github.com/spf13/cobra"
 	"io"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/rest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -172,5 +172,41 @@ func TestContextsKeepFlags(t *testing.T) {
 				t.Errorf("context %d: %s not carried: %+v", i, flag, cfg)
 			}
 		}
+	}
+}
+
+// TestLogsSameClusterOnce: logs follows a cluster and namespace that two
+// contexts reach once (it printed every line twice), also under -A where
+// the contexts' default namespaces differ, and says so; contexts that reach
+// different namespaces are both followed.
+func TestLogsSameClusterOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name, context, matching, namespace string
+		all                                bool
+		want                               []string
+		note                               string
+	}{
+		{name: "one namespace", context: "a,b", namespace: "shared", want: []string{"a"},
+			note: "contexts a and b reach the same cluster (https://127.0.0.1:1) and namespace shared: acting once, as a\n"},
+		{name: "matched", matching: ".", namespace: "shared", want: []string{"a"},
+			note: "contexts a and b reach the same cluster (https://127.0.0.1:1) and namespace shared: acting once, as a\n"},
+		{name: "all namespaces", context: "a,b", all: true, want: []string{"a"},
+			note: "contexts a and b reach the same cluster (https://127.0.0.1:1) and all namespaces: acting once, as a\n"},
+		{name: "two namespaces", context: "a,b", want: []string{"a", "b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			streams, _, _, errOut := genericiooptions.NewTestIOStreams()
+			o := &LogsOptions{configFlags: flagsFor(t, tt.context, tt.namespace), IOStreams: streams, allContainers: true, ContextsMatching: tt.matching, AllNamespaces: tt.all}
+			if err := o.Complete([]string{"shop"}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range o.clusters {
+				got = append(got, c.Name)
+			}
+			if !slices.Equal(got, tt.want) || errOut.String() != tt.note {
+				t.Errorf("followed %v, want %v; stderr %q, want %q", got, tt.want, errOut.String(), tt.note)
+			}
+		})
 	}
 }

@@ -212,6 +212,15 @@ func (o *LogsOptions) Complete(args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.AllNamespaces {
+		for i := range targets {
+			targets[i].namespace = metav1.NamespaceAll
+		}
+	}
+	// Two contexts that reach one cluster and namespace (prod and
+	// prod-admin, both matched by --contexts-matching) would print every
+	// line twice.
+	targets = sameTargets(targets, o.ErrOut)
 	for _, t := range targets {
 		// One request opens each stream: with client-go's default 5 QPS, stern
 		// had 109 of 200 pods attached after 20 s; these attach 200 at once.
