@@ -71,6 +71,9 @@ type Revision struct {
 	// keepsTemplate: the revision changes no pod template (a scale), so
 	// no change cause is stamped (cause).
 	keepsTemplate bool
+	// stableOf: the revision is a canary revision's stable part, as a way
+	// back restores it (stablePart).
+	stableOf bool
 }
 
 // objectsKey is the Secret data key holding the rendered objects;
