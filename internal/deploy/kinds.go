@@ -193,7 +193,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			merged, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true)
 			if err != nil {
 				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error(), nil)))
-			} else if cause, ok := keptCause(t.live, merged); ok {
+			} else if cause, ok := keptCause(t.live, merged); ok && !takesBack(ctx, c, ns, t) {
 				kept[t.o.GetName()] = cause
 			}
 		}
@@ -227,6 +227,23 @@ func keptCause(live, merged runtime.Object) (string, bool) {
 		return "", false
 	}
 	return l.Annotations[contract.AnnotationChangeCause], true
+}
+
+// takesBack says whether the apply of t is followed by a take-back that
+// changes its whole part (takeBack: fields another manager wrote there, a
+// kubectl edit's env var). The dry run keeptCause judges keeps them, as a
+// server-side apply does, so a deploy that undid an edit kept the old
+// cause on the ReplicaSet it rolled (an e2e). Not judged: no take-back.
+func takesBack(ctx context.Context, c kubernetes.Interface, ns string, t target) bool {
+	if t.k.whole == nil || t.live == nil {
+		return false
+	}
+	j, err := newPartJudge(t.k, ns, t.o)
+	if err != nil {
+		return false
+	}
+	d, err := j.drift(ctx, c, t.live)
+	return err == nil && d.found()
 }
 
 // applyEach applies targets in order, for applyObjects, gathering in cl
