@@ -384,6 +384,30 @@ func applyLate(ctx context.Context, c kubernetes.Interface, ns, app string, cl *
 	return nil
 }
 
+// serviceMove is the app's Service that cl left for after the rollout
+// (servesLate): its name, the target port it keeps until then and the one
+// it moves to; ok false when cl left none.
+func serviceMove(cl *claim) (name, from, to string, ok bool) {
+	for _, l := range cl.late {
+		svc, ok := l.t.o.(*corev1.Service)
+		live, ok2 := l.t.live.(*corev1.Service)
+		if !ok || !ok2 || len(svc.Spec.Ports) == 0 || len(live.Spec.Ports) == 0 {
+			continue
+		}
+		i := max(0, slices.IndexFunc(live.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == svc.Spec.Ports[0].Name }))
+		return svc.Name, live.Spec.Ports[i].TargetPort.String(), svc.Spec.Ports[0].TargetPort.String(), true
+	}
+	return "", "", "", false
+}
+
+// serviceWaitsNote says that a command that does not wait (--wait=false)
+// left the app's Service on its old port, and when and how it moves.
+func serviceWaitsNote(cl *claim) string {
+	name, from, to, _ := serviceMove(cl)
+	return fmt.Sprintf("service %s stays on port %s for now: its traffic moves to port %s, which only the new pods have, and --wait=false does not see them ready (moved now, it would reach no pod until one is); once the rollout is complete (kubectl zz status -w %s), the same deploy again moves it",
+		name, from, to, name)
+}
+
 // target is one object to apply, with its kind and its live object (nil
 // when there is none).
 type target struct {
