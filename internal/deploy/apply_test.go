@@ -503,6 +503,51 @@ func TestChangeCauseOnTheDeployment(t *testing.T) {
 	}
 }
 
+// TestDriftUndoStampsItsCause: a kubectl edit adds an env var to the pod
+// template; the same spec deployed again takes it back, which changes the
+// template (a ReplicaSet rolls), so the Deployment carries this deploy's
+// change cause. Its dry run, as the apiserver's server-side apply, keeps
+// the other manager's env var (the take-back removes it after), and the
+// deploy took the template for unchanged and kept revision 1's cause on the
+// new ReplicaSet (e2e TestDriftUndoStampsItsCause saw it).
+func TestDriftUndoStampsItsCause(t *testing.T) {
+	edited := func(d *appsv1.Deployment) bool {
+		return slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "EDITED" })
+	}
+	c := fake.NewClientset()
+	// The apiserver's dry-run apply keeps the fields another manager owns
+	// that the apply does not set: here, all of the edited template.
+	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		p, ok := a.(clienttesting.PatchActionImpl)
+		if !ok || len(p.PatchOptions.DryRun) == 0 || a.GetSubresource() != "" {
+			return false, nil, nil
+		}
+		live, err := c.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), p.GetNamespace(), p.GetName())
+		if err != nil || !edited(live.(*appsv1.Deployment)) {
+			return false, nil, nil
+		}
+		return true, live, nil
+	})
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	d := deployment(t, c, "shop")
+	d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "EDITED", Value: "1"})
+	if _, err := c.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:1", "")})
+	if err != nil || res.Revision != 2 {
+		t.Fatalf("the same spec over the edit: %+v, %v; want revision 2", res, err)
+	}
+	d = deployment(t, c, "shop")
+	if edited(d) {
+		t.Fatalf("the edit's env var is still there: %v", d.Spec.Template.Spec.Containers[0].Env)
+	}
+	if got, want := d.Annotations[contract.AnnotationChangeCause], "kubectl zz revision 2: deploy 1"; got != want {
+		t.Errorf("change cause %q after the undo of the edit, want %q", got, want)
+	}
+}
+
 // TestRolloutUndoNamesTheRevision: kubectl rollout undo puts an older
 // revision's pod template back with its token; status names that revision
 // instead of "a command that recorded no revision".

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -303,4 +305,69 @@ func TestCanaryKeepsTheRoute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRollbackOnFailurePastACanary: a --wait=false deploy recorded over a
+// canary revision (2) fails; the waiting deploy of the same spec with
+// --rollback-on-failure returns to revision 2 as kubectl zz rollback does,
+// and as its error without the flag suggests: the stable part only (the
+// canary stays gone), and it says so. It re-applied the canary too.
+func TestRollbackOnFailurePastACanary(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		rollback bool // --rollback-on-failure
+		want     string
+	}{
+		{name: "the way back suggested", want: "kubectl zz rollback shop to return to revision 2 (its stable part, 1)"},
+		{name: "rolled back on failure", rollback: true, want: "rolled back to revision 2 (its stable part, 1)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			if _, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1}); err != nil {
+				t.Fatal(err)
+			}
+			ctl.setStuck("reg/shop:bad")
+			o := opts()
+			o.NoWait = true
+			if res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); err != nil || res.Revision != 3 {
+				t.Fatalf("deploy --wait=false: %+v, %v; want revision 3", res, err)
+			}
+			var progress bytes.Buffer
+			o.NoWait, o.Timeout, o.Progress = false, 300*time.Millisecond, &progress
+			res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: tt.rollback})
+			if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("the waiting deploy: %v; want %q", err, tt.want)
+			}
+			if !tt.rollback {
+				return
+			}
+			if res.RolledBackTo != 2 || image(t, c) != "reg/shop:1" {
+				t.Errorf("rolled back to %d, stable runs %s; want revision 2's stable part, reg/shop:1", res.RolledBackTo, image(t, c))
+			}
+			if _, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("the canary is back after the rollback on failure (kubectl zz rollback leaves it out): %v", err)
+			}
+			if note := canaryTargetNote(mustRevision(t, c, 2), "shop", ns); !strings.Contains(progress.String(), note) {
+				t.Errorf("progress lacks %q:\n%s", note, progress.String())
+			}
+		})
+	}
+}
+
+// mustRevision is revision n of shop's history.
+func mustRevision(t *testing.T, c kubernetes.Interface, n int64) *Revision {
+	t.Helper()
+	hist, err := History(t.Context(), c, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range hist {
+		if r.Number == n {
+			return r
+		}
+	}
+	t.Fatalf("no revision %d in %v", n, hist)
+	return nil
 }

@@ -206,6 +206,9 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 			// way back is the revision rollback picks (an audit of CI use).
 			back := prior(readable(history))
 			if cfg.RollbackOnFailure {
+				if back != nil && back.Canary && cfg.Progress != nil {
+					fmt.Fprintln(cfg.Progress, canaryTargetNote(back, app, ns))
+				}
 				return res, restore(ctx, c, &cfg.Options, app, upTo(history, back), err, res)
 			}
 			return res, notReady(err, app, history, follows, back)
@@ -322,13 +325,44 @@ func prior(good []*Revision) *Revision {
 }
 
 // upTo is history up to and including rev (nil: none of it), for restore,
-// which re-applies the last readable revision it is given.
+// which re-applies the last readable revision it is given. A canary
+// revision ends it as its stable part (stablePart): kubectl zz rollback
+// returns to one so, and notReady suggests that rollback, so the two ways
+// back past a failed revision agree (the flag's restored the canary too: a
+// review).
 func upTo(history []*Revision, rev *Revision) []*Revision {
 	if rev == nil {
 		return nil
 	}
 	i := slices.Index(history, rev)
-	return history[:i+1]
+	if !rev.Canary {
+		return history[:i+1]
+	}
+	return append(slices.Clone(history[:i]), stablePart(rev))
+}
+
+// stablePart is canary revision rev as a rollback restores it: its stable
+// objects, with their version and a cause that says so.
+func stablePart(rev *Revision) *Revision {
+	s := *rev
+	s.objects, s.Canary, s.stableOf = stableOnly(rev.objects), false, true
+	if v, image := versionOf(s.objects, rev.App); image != "" {
+		s.Version, s.Image = v, image
+	}
+	s.ChangeCause = fmt.Sprintf("%s, its stable part (%s)", rev.ChangeCause, s.Version)
+	return &s
+}
+
+// backVersion is what returning to rev runs, as the way back names it: its
+// version, or a canary revision's stable part.
+func backVersion(rev *Revision) string {
+	switch {
+	case rev.Canary:
+		return "its stable part, " + stablePart(rev).Version
+	case rev.stableOf:
+		return "its stable part, " + rev.Version
+	}
+	return rev.Version
 }
 
 // notReady adds to the error of a deploy that followed the rollout of the
@@ -348,9 +382,9 @@ func notReady(err error, app string, history []*Revision, latest, back *Revision
 	if good := readable(history); back != nil && back == good[len(good)-2] {
 		// What a plain rollback picks (rollbackTarget: the token on the
 		// Deployment is this command's, its template the latest's).
-		how = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d (%s)", app, back.Number, back.Version)
+		how = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d (%s)", app, back.Number, backVersion(back))
 	} else if back != nil {
-		how = fmt.Sprintf(", or kubectl zz rollback %s --to-revision %d to return to it (%s)", app, back.Number, back.Version)
+		how = fmt.Sprintf(", or kubectl zz rollback %s --to-revision %d to return to it (%s)", app, back.Number, backVersion(back))
 	}
 	return fmt.Errorf("%w\nrevision %d records this spec (applied before, without waiting) and is what runs, not ready: %s%s", err, latest.Number, next, how)
 }
@@ -417,8 +451,20 @@ func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, lat
 	if err != nil {
 		return false
 	}
+	objs := latest.objects
+	if len(st.Pending) > 0 {
+		if !notReadyToo || st.Health == HealthReady {
+			return false // the deploy moves the Service
+		}
+		// Mid-rollout, a deploy that does not wait would leave it again:
+		// the same spec re-run by a pipeline records no copy.
+		objs = slices.DeleteFunc(slices.Clone(objs), func(o render.Object) bool {
+			_, ok := o.(*corev1.Service)
+			return ok && o.GetName() == app
+		})
+	}
 	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil &&
-		wholeHeld(ctx, c, ns, latest.objects, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
+		wholeHeld(ctx, c, ns, objs, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
 }
 
 // settleTimeout bounds settling a completed rollout (a few reads and
@@ -452,6 +498,11 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 		secret.Annotations = map[string]string{}
 	}
 	secret.Annotations[contract.AnnotationApplyID] = cl.id
+	if _, _, to, ok := serviceMove(cl); ok {
+		// Left on its old port (--wait=false): status says it waits, not
+		// that it drifted.
+		secret.Annotations[contract.AnnotationServiceWaits] = to
+	}
 	if err := stillHeld(lockCtx); err != nil {
 		return fmt.Errorf("%w; this command pruned what its revision lacks and recorded nothing", err)
 	}
@@ -485,7 +536,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		ctx = context.WithoutCancel(ctx)
 	}
 	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, last.Version)
+		fmt.Fprintf(o.Progress, "rolling back %s to revision %d (%s)\n", app, last.Number, backVersion(last))
 		if interrupted {
 			fmt.Fprintf(o.Progress, "interrupted: interrupt again to stop now, leaving %s on what no revision records\n", app)
 		}
@@ -507,7 +558,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		return fmt.Errorf("%w\nrevision %d is back, but: %v", cause, last.Number, err)
 	}
 	res.RolledBackTo = last.Number
-	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, last.Version)
+	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, backVersion(last))
 }
 
 // unrecorded adds to an interrupted wait's error what the app runs now and

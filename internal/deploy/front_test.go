@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,4 +212,88 @@ func TestServesLateByPortName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceWaitsWithoutWait: a --wait=false deploy that moves the app's
+// Service to a port only the new pods have (front added) leaves the Service
+// on its old port and says so: applied at once, it reached no pod until a
+// new one was ready (a review). The record says it waits, so status shows
+// that instead of drift; the same spec re-run mid-rollout without waiting
+// records nothing; once the rollout is complete, the same deploy again
+// (waiting or not) moves it.
+func TestServiceWaitsWithoutWait(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		noWait bool // the deploy after the rollout completed
+	}{
+		{name: "then a deploy that waits", noWait: false},
+		{name: "then --wait=false again", noWait: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			wrong := serviceMoves(t, c)
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:2")
+			var progress bytes.Buffer
+			o := opts()
+			o.NoWait, o.Progress = true, &progress
+			app := spec(t, "reg/shop:2", front("auth"))
+			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || res.Revision != 2 {
+				t.Fatalf("deploy --wait=false: %+v, %v; want revision 2", res, err)
+			}
+			if got := targetPort(t, c); got != "http" {
+				t.Errorf("the Service targets %s after deploy --wait=false, want http (left for the rollout)", got)
+			}
+			if want := "service shop stays on port http for now: its traffic moves to port auth, which only the new pods have"; !strings.Contains(progress.String(), want) {
+				t.Errorf("progress lacks %q:\n%s", want, progress.String())
+			}
+			st, err := AppStatusOf(t.Context(), c, ns, "shop")
+			if want := "service shop still sends the app's traffic to port http: revision 2 moves it to port auth"; err != nil || len(st.Drift) > 0 ||
+				len(st.Pending) != 1 || !strings.HasPrefix(st.Pending[0], want) {
+				t.Errorf("status: %v, drift %q, pending %q; want no drift and pending %q...", err, st.Drift, st.Pending, want)
+			}
+			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || !res.Unchanged {
+				t.Errorf("the same --wait=false deploy mid-rollout: %+v, %v; want unchanged", res, err)
+			}
+			ctl.mu.Lock()
+			delete(ctl.stuck, "reg/shop:2")
+			ctl.mu.Unlock()
+			waitReady(t, c)
+			o.NoWait = tt.noWait
+			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || res.Revision != 3 {
+				t.Fatalf("the same deploy once the rollout completed: %+v, %v; want revision 3", res, err)
+			}
+			if got := targetPort(t, c); got != "auth" {
+				t.Errorf("the Service targets %s after the rollout and a deploy again, want auth", got)
+			}
+			if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) > 0 || len(st.Pending) > 0 {
+				t.Errorf("status after it: %v, drift %q, pending %q; want neither", err, st.Drift, st.Pending)
+			}
+			for _, w := range wrong() {
+				t.Error(w)
+			}
+		})
+	}
+}
+
+// targetPort is the target port of the app's Service's first port.
+func targetPort(t *testing.T, c *fake.Clientset) string {
+	t.Helper()
+	svc, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc.Spec.Ports[0].TargetPort.String()
+}
+
+// waitReady waits until status says shop is Ready.
+func waitReady(t *testing.T, c *fake.Clientset) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err == nil && st.Health == HealthReady {
+			return
+		}
+	}
+	t.Fatal("shop never Ready")
 }

@@ -193,7 +193,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 			merged, err := t.k.apply(ctx, c, ns, t.o.GetName(), body, true)
 			if err != nil {
 				refused = append(refused, fmt.Errorf("apply %s %s/%s (dry run): %w%s", t.k.kind, ns, t.o.GetName(), err, SpecWords(err.Error(), nil)))
-			} else if cause, ok := keptCause(t.live, merged); ok {
+			} else if cause, ok := keptCause(t.live, merged); ok && !takesBack(ctx, c, ns, t) {
 				kept[t.o.GetName()] = cause
 			}
 		}
@@ -227,6 +227,23 @@ func keptCause(live, merged runtime.Object) (string, bool) {
 		return "", false
 	}
 	return l.Annotations[contract.AnnotationChangeCause], true
+}
+
+// takesBack says whether the apply of t is followed by a take-back that
+// changes its whole part (takeBack: fields another manager wrote there, a
+// kubectl edit's env var). The dry run keeptCause judges keeps them, as a
+// server-side apply does, so a deploy that undid an edit kept the old
+// cause on the ReplicaSet it rolled (an e2e). Not judged: no take-back.
+func takesBack(ctx context.Context, c kubernetes.Interface, ns string, t target) bool {
+	if t.k.whole == nil || t.live == nil {
+		return false
+	}
+	j, err := newPartJudge(t.k, ns, t.o)
+	if err != nil {
+		return false
+	}
+	d, err := j.drift(ctx, c, t.live)
+	return err == nil && d.found()
 }
 
 // applyEach applies targets in order, for applyObjects, gathering in cl
@@ -365,6 +382,30 @@ func applyLate(ctx context.Context, c kubernetes.Interface, ns, app string, cl *
 	}
 	cl.late = nil
 	return nil
+}
+
+// serviceMove is the app's Service that cl left for after the rollout
+// (servesLate): its name, the target port it keeps until then and the one
+// it moves to; ok false when cl left none.
+func serviceMove(cl *claim) (name, from, to string, ok bool) {
+	for _, l := range cl.late {
+		svc, ok := l.t.o.(*corev1.Service)
+		live, ok2 := l.t.live.(*corev1.Service)
+		if !ok || !ok2 || len(svc.Spec.Ports) == 0 || len(live.Spec.Ports) == 0 {
+			continue
+		}
+		i := max(0, slices.IndexFunc(live.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == svc.Spec.Ports[0].Name }))
+		return svc.Name, live.Spec.Ports[i].TargetPort.String(), svc.Spec.Ports[0].TargetPort.String(), true
+	}
+	return "", "", "", false
+}
+
+// serviceWaitsNote says that a command that does not wait (--wait=false)
+// left the app's Service on its old port, and when and how it moves.
+func serviceWaitsNote(cl *claim) string {
+	name, from, to, _ := serviceMove(cl)
+	return fmt.Sprintf("service %s stays on port %s for now: its traffic moves to port %s, which only the new pods have, and --wait=false does not see them ready (moved now, it would reach no pod until one is); once the rollout is complete (kubectl zz status -w %s), the same deploy again moves it",
+		name, from, to, name)
 }
 
 // target is one object to apply, with its kind and its live object (nil

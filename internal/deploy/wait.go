@@ -114,10 +114,18 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	if err := waitPods(ctx, c, ns, app, o, cl); err != nil {
 		return err
 	}
-	if cl != nil && len(cl.late) > 0 && o.NoWait && o.Progress != nil {
-		fmt.Fprintf(o.Progress, "service %s: its port moves to one only the new pods have, now (--wait=false): no pod serves until one of them is ready\n", app)
-	}
 	if cl == nil {
+		return nil
+	}
+	if o.NoWait {
+		// Moved now, the Service would send the app's traffic to no pod
+		// until a new one is ready: an outage kubectl apply would cause,
+		// which a deploy that waits does not. It stays where it is, the
+		// record says so (settle), and the next deploy of the spec moves
+		// it once the rollout is complete (servesLate).
+		if len(cl.late) > 0 && o.Progress != nil {
+			fmt.Fprintln(o.Progress, serviceWaitsNote(cl))
+		}
 		return nil
 	}
 	// What the late apply notes (another writer's fields taken back) is
