@@ -72,17 +72,6 @@ type Problem struct {
 	IfZZSchedulerLeads string
 }
 
-// terminationMessage is the first line of what a container left in its
-// termination message (terminationMessagePath, or the log's tail with
-// FallbackToLogsOnError), short enough for one status line.
-func terminationMessage(m string) string {
-	m, _, _ = strings.Cut(strings.TrimSpace(m), "\n")
-	if r := []rune(m); len(r) > 160 {
-		m = string(r[:160]) + "…"
-	}
-	return m
-}
-
 func (p Problem) String() string {
 	if p.Detail == "" {
 		return p.Reason

@@ -90,7 +90,7 @@ func TestPodProblem(t *testing.T) {
 			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`, container: "app"},
 		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found", container: "app"},
 		{name: "crash loop", pod: pod(crash, "n1"), want: "CrashLoopBackOff: container app exited with code 1 (Error), restarted 4 times", container: "app"},
-		{name: "crash loop, its termination message's first line", pod: pod(crashMsg, "n1"),
+		{name: "crash loop, its termination message's reason", pod: pod(crashMsg, "n1"),
 			want: `CrashLoopBackOff: container app exited with code 2 (Error), restarted 2 times: config: key "db" missing`, container: "app"},
 		{name: "init container crash loop", pod: pod(initCrash, "n1"),
 			want: "CrashLoopBackOff: init container migrate exited with code 1 (Error), restarted 3 times", container: "migrate"},
