@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -162,20 +163,32 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		d, leads := notScheduled(pod, time.Now())
 		return Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}, true
 	}
-	running, ready := 0, 0
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.State.Running != nil && !cs.Ready {
-			return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name,
-				Detail: fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))}, true
-		}
-		if cs.State.Running != nil {
-			running++
-		}
-		if cs.Ready {
-			ready++
+	// Native sidecars (spec.sidecars) count as the app's containers do: a
+	// front proxy that fails its readiness keeps the pod out of the Service
+	// as the app would (an app-developer audit saw it blamed on the node).
+	running, ready, all := 0, 0, 0
+	for i, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if i == 0 && !nativeSidecar(pod, cs.Name) {
+				continue // a plain init container has finished by now
+			}
+			all++
+			if cs.State.Running != nil && !cs.Ready {
+				d := fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))
+				if i == 0 {
+					d = fmt.Sprintf("sidecar %s runs but is not ready: %s fails", cs.Name, cmp.Or(sidecarProbe(pod, cs.Name), "its readiness probe"))
+				}
+				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, Detail: d}, true
+			}
+			if cs.State.Running != nil {
+				running++
+			}
+			if cs.Ready {
+				ready++
+			}
 		}
 	}
-	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == len(pod.Status.ContainerStatuses) {
+	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == all {
 		// The node lifecycle controller marks pods not ready when their node
 		// stops reporting; the kubelet marks them ready again when it is back.
 		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
@@ -193,6 +206,32 @@ func nativeSidecar(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// sidecarProbe is "TCP connect to port auth (4180)" for the readiness probe
+// of pod's native sidecar name (zz gives a front port's), with the number
+// of a named port, since a sidecar's ports are not the app's; "" for none.
+func sidecarProbe(pod *corev1.Pod, name string) string {
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name != name || c.ReadinessProbe == nil {
+			continue
+		}
+		port := func(p intstr.IntOrString) string {
+			for _, cp := range c.Ports {
+				if p.Type == intstr.String && cp.Name == p.StrVal {
+					return fmt.Sprintf("%s (%d)", p.StrVal, cp.ContainerPort)
+				}
+			}
+			return p.String()
+		}
+		switch h := c.ReadinessProbe.ProbeHandler; {
+		case h.HTTPGet != nil:
+			return fmt.Sprintf("%s GET %s on port %s", cmp.Or(string(h.HTTPGet.Scheme), "HTTP"), cmp.Or(h.HTTPGet.Path, "/"), port(h.HTTPGet.Port))
+		case h.TCPSocket != nil:
+			return "TCP connect to port " + port(h.TCPSocket.Port)
+		}
+	}
+	return ""
 }
 
 // probeOf is " (GET /health on port http)" for the readiness probe of
@@ -384,7 +423,8 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		latest := latestWarning(ctx, c, ns, "Pod", p.Pod, reason, func(ev *corev1.Event) bool {
 			// Not a liveness or startup probe's, nor another container's.
 			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, "Readiness probe failed") &&
-				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}")
+				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}" ||
+					ev.InvolvedObject.FieldPath == "spec.initContainers{"+p.Unhealthy+"}")
 		})
 		switch {
 		case latest == nil:
