@@ -44,6 +44,10 @@ func (a *App) Clone() *App {
 			sc := &s.Sidecars[i]
 			sc.Command, sc.Args, sc.Ports, sc.Mounts = slices.Clone(sc.Command), slices.Clone(sc.Args), slices.Clone(sc.Ports), slices.Clone(sc.Mounts)
 			sc.Env = maps.Clone(sc.Env)
+			if sc.Startup != nil {
+				st := *sc.Startup
+				sc.Startup = &st
+			}
 		}
 	}
 	s.Ports = slices.Clone(s.Ports)

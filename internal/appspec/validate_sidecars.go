@@ -51,6 +51,7 @@ func (v *validator) sidecars(s *Spec) {
 		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")
 		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
 		v.sidecarMounts(field, sc.Mounts, mountPaths)
+		v.sidecarStartup(field, sc)
 	}
 	v.front(s)
 }
@@ -185,5 +186,39 @@ func (v *validator) sidecarMounts(field string, mounts, app []string) {
 			v.add(f, fmt.Sprintf("%s is listed twice", m), "list each mount once")
 		}
 		seen[path.Clean(m)] = true
+	}
+}
+
+// sidecarStartup checks spec.sidecars[].startup: one of the sidecar's own
+// TCP ports by name (the kubelet probes that container), and an absolute
+// HTTP path when it has one.
+func (v *validator) sidecarStartup(field string, sc Sidecar) {
+	st := sc.Startup
+	if st == nil {
+		return
+	}
+	f := field + ".startup"
+	var names []string
+	found := false
+	for _, p := range sc.Ports {
+		names = append(names, p.Name)
+		if p.Name != st.Port {
+			continue
+		}
+		found = true
+		if p.Protocol == "UDP" {
+			v.add(f+".port", fmt.Sprintf("port %s is UDP", st.Port), "name a TCP port of the sidecar: the kubelet connects over TCP")
+		}
+	}
+	switch {
+	case st.Port == "":
+		v.add(f+".port", "missing", "name the port of the sidecar that answers once it is up, e.g. port: db (and path: /startup for an HTTP check)")
+	case !found && len(names) == 0:
+		v.add(f+".port", fmt.Sprintf("%q is not a port of the sidecar: it lists none", st.Port), fmt.Sprintf("add it to %s.ports, e.g. {name: %s, port: 5432}", field, st.Port))
+	case !found:
+		v.add(f+".port", fmt.Sprintf("%q is not a port of the sidecar", st.Port), "name one of "+strings.Join(names, ", ")+" (its ports, not the app's)")
+	}
+	if st.Path != "" && !strings.HasPrefix(st.Path, "/") {
+		v.add(f+".path", fmt.Sprintf("%q does not start with /", st.Path), "use an absolute path, e.g. /startup (or leave it out for a TCP connect)")
 	}
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"path"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -14,8 +15,9 @@ import (
 
 // initContainers are the spec's sidecars, then spec.initCommand's
 // container. The kubelet starts init containers in order and a native
-// sidecar (restartPolicy Always) is up before the next one starts, so a
-// migration can go through a database proxy; it stops after the app.
+// sidecar (restartPolicy Always) is started before the next one starts
+// (and has passed its startup probe, where its spec gives one: then a
+// migration can go through a database proxy); it stops after the app.
 func (r *renderer) initContainers() []corev1.Container {
 	out := r.sidecars()
 	if len(r.s.InitCommand) > 0 {
@@ -27,10 +29,11 @@ func (r *renderer) initContainers() []corev1.Container {
 // sidecars are the spec's native sidecars: their own image, command, env,
 // CPU and memory (requests = limits, so the pod's QoS class stays the
 // app's), the app's security settings (a restricted namespace judges
-// every container), and only the app's mounts each lists. No startup or
-// liveness probe: the app starts once a sidecar's process has, and a check
-// zz could guess (a TCP connect to its first port) would hold a pod whose
-// sidecar opens its port late or serves UDP. The front port (TCP) gets a
+// every container), and only the app's mounts each lists. No liveness
+// probe, and a startup probe only where the spec names what to check
+// (startup): a check zz could guess (a TCP connect to its first port)
+// would hold a pod whose sidecar opens its port late or serves UDP, so
+// without one the app starts once a sidecar's process has. The front port (TCP) gets a
 // readiness connect: the Service sends traffic to it, and the kubelet
 // counts a native sidecar's readiness in the pod's, so the pod serves once
 // both the app and its proxy are ready; readiness never holds a start.
@@ -61,6 +64,9 @@ func (r *renderer) sidecars() []corev1.Container {
 					PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 			}
 		}
+		if sc.Startup != nil && !r.opts.Debug {
+			c.StartupProbe = r.sidecarStartup(sc.Startup)
+		}
 		for _, m := range all { // in the app's order, whatever the list's
 			if slices.ContainsFunc(sc.Mounts, func(p string) bool { return path.Clean(p) == path.Clean(m.MountPath) }) {
 				c.VolumeMounts = append(c.VolumeMounts, m)
@@ -69,4 +75,25 @@ func (r *renderer) sidecars() []corev1.Container {
 		out = append(out, c)
 	}
 	return out
+}
+
+// sidecarStartup is the startup probe of a sidecar's startup: every second,
+// as cloud-sql-proxy's manifest probes /startup, for spec.startupTimeout
+// (DefaultSidecarStartupTimeout without it). The kubelet starts the next
+// init container, then the app, only once it succeeds, and restarts the
+// sidecar when it fails that long.
+func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
+	var h corev1.ProbeHandler
+	if st.Path != "" {
+		h.HTTPGet = &corev1.HTTPGetAction{Path: st.Path, Port: intstr.FromString(st.Port)}
+	} else {
+		h.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(st.Port)}
+	}
+	timeout := appspec.DefaultSidecarStartupTimeout
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
+		timeout = d
+	}
+	ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
+	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: ready.Timeout,
+		FailureThreshold: int32((timeout + time.Second - 1) / time.Second), SuccessThreshold: 1}
 }

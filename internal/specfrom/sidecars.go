@@ -1,9 +1,11 @@
 package specfrom
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -115,9 +117,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 		sc.Mounts = append(sc.Mounts, m.MountPath)
 	}
+	if c.StartupProbe != nil {
+		sc.Startup = f.sidecarStartup(c.Name, c.StartupProbe, sc.Ports)
+	}
 	switch r := c.ReadinessProbe; {
-	case c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil || r != nil && r.TCPSocket == nil:
-		f.lost("sidecar %s: probes and lifecycle hooks; a sidecar has none", c.Name)
+	case c.LivenessProbe != nil || c.Lifecycle != nil || r != nil && r.TCPSocket == nil:
+		f.lost("sidecar %s: a liveness probe, lifecycle hooks or a readiness probe other than a TCP connect; a sidecar has none (but its startup and its front port's readiness)", c.Name)
 	case r != nil: // a front port's, if the Service targets it (front)
 		if f.readyOn == nil {
 			f.readyOn = map[string]intstr.IntOrString{}
@@ -125,6 +130,45 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		f.readyOn[c.Name] = r.TCPSocket.Port
 	}
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
+}
+
+// sidecarStartup carries a sidecar's startup probe as its startup where it
+// maps (a TCP connect, or an HTTP GET with no host or headers, on one of
+// its ports): dropped, initCommand and the app would start before the
+// sidecar is ready (cloud-sql-proxy's manifest probes /startup for that;
+// an app-developer audit). Its length is spec.startupTimeout's (a worker's
+// is set from it); another is said.
+func (f *from) sidecarStartup(name string, p *corev1.Probe, ports []appspec.Port) *appspec.SidecarStartup {
+	var st appspec.SidecarStartup
+	var port intstr.IntOrString
+	switch h := p.ProbeHandler; {
+	case h.TCPSocket != nil && h.TCPSocket.Host == "":
+		port = h.TCPSocket.Port
+	case h.HTTPGet != nil && h.HTTPGet.Host == "" && len(h.HTTPGet.HTTPHeaders) == 0 && (h.HTTPGet.Scheme == "" || h.HTTPGet.Scheme == corev1.URISchemeHTTP):
+		port, st.Path = h.HTTPGet.Port, cmp.Or(h.HTTPGet.Path, "/")
+	}
+	for _, sp := range ports {
+		if port.Type == intstr.String && port.StrVal != "" && port.StrVal == sp.Name || port.Type == intstr.Int && port.IntVal == sp.Port {
+			st.Port = sp.Name
+		}
+	}
+	if st.Port == "" {
+		f.lost("sidecar %s: its startup probe, which spec.sidecars[].startup cannot say (a TCP connect or an HTTP GET on one of its named ports): initCommand and the app will now start once its process has, before it is ready", name)
+		return nil
+	}
+	s := &f.app.Spec
+	total := time.Duration(p.PeriodSeconds) * time.Duration(max(p.FailureThreshold, 1)) * time.Second
+	if s.Type == appspec.TypeWorker && s.StartupTimeout == "" && total != appspec.DefaultSidecarStartupTimeout {
+		s.StartupTimeout = fmt.Sprintf("%ds", int64(total/time.Second)) // a worker's is the sidecars' alone
+	}
+	allowed := appspec.DefaultSidecarStartupTimeout
+	if d, err := time.ParseDuration(s.StartupTimeout); err == nil && d > 0 {
+		allowed = d
+	}
+	if total != allowed {
+		f.lost("sidecar %s: its startup probe allows %v; the spec's allows %v, every second (spec.startupTimeout, a minute without it, which the app's startup probe uses too)", name, total, allowed)
+	}
+	return &st
 }
 
 // svcTargets says whether a port of the app's Service sends to container
