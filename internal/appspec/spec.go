@@ -320,8 +320,9 @@ type Scratch struct {
 }
 
 // Sidecar is a container of the app's own beside the app container. It
-// gets none of the app's env, files or GPU: only its own env, and the app's
-// mounts it lists in Mounts (by their mount paths), at the same paths.
+// gets none of the app's env, files or GPU: only its own env and Secret
+// files, and the app's mounts it lists in Mounts (by their mount paths),
+// at the same paths.
 type Sidecar struct {
 	Name    string            `json:"name"`
 	Image   string            `json:"image"`
@@ -337,6 +338,10 @@ type Sidecar struct {
 	// Mounts are mount paths of the app's (spec.scratch, spec.secretFiles,
 	// spec.configDir, spec.pvc) that the sidecar shares.
 	Mounts []string `json:"mounts,omitempty"`
+	// SecretFiles are Secrets mounted read-only as files in this sidecar
+	// alone (a proxy's key the app never sees), as spec.secretFiles are in
+	// the app's container.
+	SecretFiles []SecretFile `json:"secretFiles,omitempty"`
 	// Startup holds spec.initCommand and the app until the sidecar answers
 	// (a startup probe: the kubelet starts the next init container, then
 	// the app, only once it succeeds), so a migration can go through a

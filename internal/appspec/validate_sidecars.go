@@ -51,6 +51,7 @@ func (v *validator) sidecars(s *Spec) {
 		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")
 		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
 		v.sidecarMounts(field, sc.Mounts, mountPaths)
+		v.sidecarSecretFiles(s, field, sc)
 		v.sidecarStartup(field, sc)
 	}
 	v.front(s)
@@ -221,4 +222,40 @@ func (v *validator) sidecarStartup(field string, sc Sidecar) {
 	if st.Path != "" && !strings.HasPrefix(st.Path, "/") {
 		v.add(f+".path", fmt.Sprintf("%q does not start with /", st.Path), "use an absolute path, e.g. /startup (or leave it out for a TCP connect)")
 	}
+}
+
+// sidecarSecretFiles checks a sidecar's own Secret files as the app's are
+// checked (a name, keys, a path of its own), against the sidecar's other
+// mounts: the app's it lists, at their paths, and each other. The app's
+// mounts it does not list are not in its container, so a path of theirs
+// is free there.
+func (v *validator) sidecarSecretFiles(s *Spec, field string, sc Sidecar) {
+	if len(sc.SecretFiles) > maxSecretFiles {
+		v.add(field+".secretFiles", fmt.Sprintf("has %d entries", len(sc.SecretFiles)), fmt.Sprintf("mount at most %d Secrets (one Secret may hold many keys)", maxSecretFiles))
+		return
+	}
+	var others []mount
+	for j, m := range sc.Mounts {
+		others = append(others, mount{fmt.Sprintf("%s.mounts[%d]", field, j), m, appMountReadOnly(s, m)})
+	}
+	for j, f := range sc.SecretFiles {
+		ff := fmt.Sprintf("%s.secretFiles[%d]", field, j)
+		v.secretFile(ff, f)
+		m := mount{ff + ".mountPath", f.MountPath, true}
+		if v.mountPath(m, "/etc/proxy") {
+			v.overlap(others, m, "/etc/proxy")
+			others = append(others, m)
+		}
+	}
+}
+
+// appMountReadOnly says whether the app's mount at p is read-only (its
+// Secret files and config files; scratch and the claim are writable).
+func appMountReadOnly(s *Spec, p string) bool {
+	for _, f := range s.SecretFiles {
+		if path.Clean(f.MountPath) == path.Clean(p) {
+			return true
+		}
+	}
+	return len(s.ConfigFiles) > 0 && s.ConfigDir != "" && path.Clean(s.ConfigDir) == path.Clean(p)
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"path"
 	"slices"
 	"time"
@@ -40,7 +41,7 @@ func (r *renderer) initContainers() []corev1.Container {
 func (r *renderer) sidecars() []corev1.Container {
 	var out []corev1.Container
 	all := r.mounts()
-	for _, sc := range r.s.Sidecars {
+	for i, sc := range r.s.Sidecars {
 		cpu, mem := resource.MustParse(sc.CPU), resource.MustParse(sc.Memory)
 		c := corev1.Container{
 			Name:    sc.Name,
@@ -63,6 +64,9 @@ func (r *renderer) sidecars() []corev1.Container {
 				c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(p.Name)}},
 					PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 			}
+		}
+		for j, f := range sc.SecretFiles { // its own: the app's container does not mount them
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: sidecarSecretVolume(i, j), MountPath: f.MountPath, ReadOnly: true})
 		}
 		if sc.Startup != nil && !r.opts.Debug {
 			c.StartupProbe = r.sidecarStartup(sc.Startup)
@@ -96,4 +100,22 @@ func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
 	ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
 	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: ready.Timeout,
 		FailureThreshold: int32((timeout + time.Second - 1) / time.Second), SuccessThreshold: 1}
+}
+
+// sidecarSecretVolume names the volume of the j-th of the i-th sidecar's
+// secretFiles: by index, as the app's (a sidecar's name may fill a
+// volume name's 63 characters alone).
+func sidecarSecretVolume(i, j int) string {
+	return fmt.Sprintf("sidecar%d-%s%d", i, secretVolumePrefix, j)
+}
+
+// sidecarVolumes are the Secret volumes of the sidecars' own secretFiles.
+func (r *renderer) sidecarVolumes() []corev1.Volume {
+	var v []corev1.Volume
+	for i, sc := range r.s.Sidecars {
+		for j, f := range sc.SecretFiles {
+			v = append(v, corev1.Volume{Name: sidecarSecretVolume(i, j), VolumeSource: corev1.VolumeSource{Secret: secretSource(f)}})
+		}
+	}
+	return v
 }

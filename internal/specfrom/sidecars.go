@@ -49,7 +49,7 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	sc := appspec.Sidecar{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args}
 	for _, e := range c.Env {
 		if e.ValueFrom != nil {
-			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.secretFiles, listed in its mounts)", c.Name, e.Name)
+			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.sidecars[].secretFiles, its own)", c.Name, e.Name)
 			continue
 		}
 		if sc.Env == nil {
@@ -103,7 +103,19 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		i := slices.IndexFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
 			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == ""
 		})
+		var v corev1.Volume
+		if k := slices.IndexFunc(volumes, func(v corev1.Volume) bool { return v.Name == m.Name }); k >= 0 {
+			v = volumes[k]
+		}
 		switch {
+		case i < 0 && v.Secret != nil && m.SubPath == "":
+			// The proxy's own key, as cloud-sql-proxy's manifest mounts
+			// it: carried as the sidecar's, so the app never sees it.
+			sc.SecretFiles = append(sc.SecretFiles, f.secretFile(v, m))
+			continue
+		case i < 0 && v.HostPath != nil:
+			f.lost("sidecar %s: volume %s is a hostPath (%s), which the spec cannot mount: the node's files (host logs) are a node agent's to read, a DaemonSet's (as fluent-bit's chart runs it), not an app sidecar's", c.Name, m.Name, v.HostPath.Path)
+			continue
 		case i < 0:
 			f.lost("sidecar %s: volume %s at %s, which the app container does not mount alike; a sidecar shares the app's mounts at the same paths (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
 			continue
