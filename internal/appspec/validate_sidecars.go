@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -258,4 +259,33 @@ func appMountReadOnly(s *Spec, p string) bool {
 		}
 	}
 	return len(s.ConfigFiles) > 0 && s.ConfigDir != "" && path.Clean(s.ConfigDir) == path.Clean(p)
+}
+
+// SidecarMemoryScratch warns of each memory scratch directory (a tmpfs) a
+// sidecar mounts whose size is not less than that sidecar's memory: tmpfs
+// pages count against the memory of the container that writes them, so a
+// sidecar filling it (redis's socket directory, a shipper's buffer) is
+// OOM-killed before the directory is full, as spec.memory's rule keeps
+// the app from. A warning, not a refusal: a sidecar that only reads the
+// app's files there is not charged for them, and requests = limits make
+// raising its memory cost every pod that much.
+func (s *Spec) SidecarMemoryScratch() []string {
+	var out []string
+	for i, sc := range s.Sidecars {
+		mem, err := resource.ParseQuantity(sc.Memory)
+		if err != nil {
+			continue
+		}
+		for j, m := range sc.Mounts {
+			for _, d := range s.Scratch {
+				size, err := resource.ParseQuantity(d.Size)
+				if !d.Memory || err != nil || path.Clean(d.MountPath) != path.Clean(m) || size.Cmp(mem) < 0 {
+					continue
+				}
+				out = append(out, fmt.Sprintf("spec.sidecars[%d].mounts[%d]: %s is a %s memory directory, not less than sidecar %s's memory %s, which the files it writes there count against: filled by the sidecar, it would be OOM-killed first; raise spec.sidecars[%d].memory above %s if it writes there (one that only reads the app's files is not charged)",
+					i, j, m, d.Size, sc.Name, sc.Memory, i, d.Size))
+			}
+		}
+	}
+	return out
 }

@@ -235,6 +235,7 @@ func (o *DeployOptions) specWarnings() []string {
 			w = append(w, m)
 		}
 	}
+	w = append(w, s.SidecarMemoryScratch()...)
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
 	}

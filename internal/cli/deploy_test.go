@@ -451,6 +451,11 @@ func TestDeployWarnings(t *testing.T) {
 			"spec.ports admin, metrics go to the app directly, past sidecar auth in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth"},
 		{"  image: reg/shop:1\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n", ""},
 		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}]\n", ""},
+		// A memory scratch directory counts against the memory of whoever
+		// writes it: a sidecar's too (an app-developer audit: redis on /dev/shm).
+		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}]\n  sidecars: [{name: redis, image: 'redis:7', mounts: [/dev/shm]}]\n",
+			"spec.sidecars[0].mounts[0]: /dev/shm is a 512Mi memory directory, not less than sidecar redis's memory 128Mi, which the files it writes there count against: filled by the sidecar, it would be OOM-killed first; raise spec.sidecars[0].memory above 512Mi if it writes there (one that only reads the app's files is not charged)"},
+		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}, {mountPath: /tmp, size: 2Gi}]\n  sidecars: [{name: redis, image: 'redis:7', memory: 768Mi, mounts: [/dev/shm, /tmp]}]\n", ""},
 	} {
 		got := strings.Join(load(tt.spec).specWarnings(), "\n")
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
