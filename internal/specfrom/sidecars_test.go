@@ -195,7 +195,7 @@ func TestSidecarsFrom(t *testing.T) {
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
 				LivenessProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337)}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
-			notes: []string{"sidecar proxy: a liveness probe, lifecycle hooks or a readiness probe other than a TCP connect; a sidecar has none", "sidecar proxy: its own securityContext; a sidecar gets the app container's"}},
+			notes: []string{"sidecar proxy: a liveness probe, lifecycle hooks or a readiness probe other than a TCP connect; a sidecar has none", "sidecar proxy: ran as user 1337; it will run as its image's user"}},
 		{name: "cloud-sql-proxy's startup probe, by port number, a minute",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
 				Ports:        []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}, {Name: "health", ContainerPort: 9090}},
