@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -60,6 +61,10 @@ type Problem struct {
 	// kubelet's Unhealthy event says how (a 404, a refused connection),
 	// which ExplainStarting adds.
 	Unhealthy string
+	// UnhealthyProbe is the probe Unhealthy fails: "Startup" for a
+	// sidecar's startup (which holds initCommand and the app), else
+	// readiness.
+	UnhealthyProbe string
 	// GPUWaits says the pod asks for GPU memory and no node has room for
 	// it: a rollout's extra pod (surge) may be what needs the room.
 	GPUWaits bool
@@ -175,10 +180,16 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			all++
 			if cs.State.Running != nil && !cs.Ready {
 				d := fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))
-				if i == 0 {
-					d = fmt.Sprintf("sidecar %s runs but is not ready: %s fails", cs.Name, cmp.Or(sidecarProbe(pod, cs.Name), "its readiness probe"))
+				probe := readinessProbe
+				switch {
+				case i == 0 && !ptr.Deref(cs.Started, false) && sidecarProbe(pod, cs.Name, startupProbe) != "":
+					// spec.sidecars[].startup: what holds the app.
+					probe = startupProbe
+					d = fmt.Sprintf("sidecar %s runs but has not started: %s fails; initCommand and the app wait for it", cs.Name, sidecarProbe(pod, cs.Name, startupProbe))
+				case i == 0:
+					d = fmt.Sprintf("sidecar %s runs but is not ready: %s fails", cs.Name, cmp.Or(sidecarProbe(pod, cs.Name, readinessProbe), "its readiness probe"))
 				}
-				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, Detail: d}, true
+				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, UnhealthyProbe: probe, Detail: d}, true
 			}
 			if cs.State.Running != nil {
 				running++
@@ -208,12 +219,24 @@ func nativeSidecar(pod *corev1.Pod, name string) bool {
 	return false
 }
 
-// sidecarProbe is "TCP connect to port auth (4180)" for the readiness probe
-// of pod's native sidecar name (zz gives a front port's), with the number
-// of a named port, since a sidecar's ports are not the app's; "" for none.
-func sidecarProbe(pod *corev1.Pod, name string) string {
+// The probes a Problem's Unhealthy container fails, as the kubelet's
+// Unhealthy event starts ("Readiness probe failed: ...").
+const (
+	readinessProbe = "Readiness"
+	startupProbe   = "Startup"
+)
+
+// sidecarProbe is "TCP connect to port auth (4180)" for the readiness (or
+// startup) probe of pod's native sidecar name (zz gives a front port's, and
+// a startup's), with the number of a named port, since a sidecar's ports
+// are not the app's; "" for none.
+func sidecarProbe(pod *corev1.Pod, name, which string) string {
 	for _, c := range pod.Spec.InitContainers {
-		if c.Name != name || c.ReadinessProbe == nil {
+		p := c.ReadinessProbe
+		if which == startupProbe {
+			p = c.StartupProbe
+		}
+		if c.Name != name || p == nil {
 			continue
 		}
 		port := func(p intstr.IntOrString) string {
@@ -224,7 +247,7 @@ func sidecarProbe(pod *corev1.Pod, name string) string {
 			}
 			return p.String()
 		}
-		switch h := c.ReadinessProbe.ProbeHandler; {
+		switch h := p.ProbeHandler; {
 		case h.HTTPGet != nil:
 			return fmt.Sprintf("%s GET %s on port %s", cmp.Or(string(h.HTTPGet.Scheme), "HTTP"), cmp.Or(h.HTTPGet.Path, "/"), port(h.HTTPGet.Port))
 		case h.TCPSocket != nil:
@@ -421,8 +444,8 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			reason = "Unhealthy" // the kubelet's failed probe
 		}
 		latest := latestWarning(ctx, c, ns, "Pod", p.Pod, reason, func(ev *corev1.Event) bool {
-			// Not a liveness or startup probe's, nor another container's.
-			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, "Readiness probe failed") &&
+			// The probe it fails (readiness, a sidecar's startup), not a liveness probe's, nor another container's.
+			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, cmp.Or(p.UnhealthyProbe, readinessProbe)+" probe failed") &&
 				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}" ||
 					ev.InvolvedObject.FieldPath == "spec.initContainers{"+p.Unhealthy+"}")
 		})

@@ -89,6 +89,15 @@ func TestPodProblem(t *testing.T) {
 		p.Spec.InitContainers = []corev1.Container{{Name: "init"}, auth}
 		return p
 	}
+	// A db proxy whose startup (spec.sidecars[].startup) has not passed:
+	// initCommand waits for it, the app has not started.
+	sidecarStarting := pod(corev1.PodStatus{Phase: corev1.PodPending,
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "db-proxy", Started: ptr.To(false), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+			{Name: "init", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}}, "n1")
+	sidecarStarting.Spec.InitContainers = []corev1.Container{{Name: "db-proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		Ports:        []corev1.ContainerPort{{Name: "health", ContainerPort: 9090}},
+		StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/startup", Port: intstr.FromString("health")}}}}, {Name: "init"}}
 	deleting := pod(waiting("ImagePullBackOff", ""), "n1")
 	deleting.DeletionTimestamp = &metav1.Time{}
 	tests := []struct {
@@ -124,6 +133,8 @@ func TestPodProblem(t *testing.T) {
 			want: "NotReady: sidecar auth runs but is not ready: TCP connect to port auth (4180) fails"},
 		{name: "sidecar running, not ready, no probe in the spec", pod: sidecarUnready(false, false),
 			want: "NotReady: sidecar auth runs but is not ready: its readiness probe fails"},
+		{name: "sidecar's startup not passed: initCommand and the app wait", pod: sidecarStarting,
+			want: "NotReady: sidecar db-proxy runs but has not started: HTTP GET /startup on port health (9090) fails; initCommand and the app wait for it"},
 		{name: "sidecar and app ready, pod not: the node", pod: sidecarUnready(true, true),
 			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
 		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
@@ -478,6 +489,18 @@ func TestExplainUnhealthy(t *testing.T) {
 	want = "NotReady: sidecar auth runs but is not ready: TCP connect to port auth (4180) fails: Readiness probe failed: dial tcp <pod IP>:4180: connect: connection refused"
 	if got := problems[0].String(); got != want {
 		t.Errorf("sidecar explained = %q\nwant %q", got, want)
+	}
+	// A sidecar's startup that has not passed: its Startup probe event.
+	sc.Status.InitContainerStatuses[0].Started = ptr.To(false)
+	sc.Spec.InitContainers[0].StartupProbe = sc.Spec.InitContainers[0].ReadinessProbe
+	pr, _ = PodProblem(sc)
+	problems = []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(sc,
+		ev("e1", "Readiness probe failed: timeout", "spec.initContainers{auth}", t0.Add(time.Minute)),
+		ev("e2", "Startup probe failed: dial tcp 10.1.2.3:4180: connect: connection refused", "spec.initContainers{auth}", t0)), ns, problems)
+	want = "NotReady: sidecar auth runs but has not started: TCP connect to port auth (4180) fails; initCommand and the app wait for it: Startup probe failed: dial tcp <pod IP>:4180: connect: connection refused"
+	if got := problems[0].String(); got != want {
+		t.Errorf("sidecar startup explained = %q\nwant %q", got, want)
 	}
 }
 
