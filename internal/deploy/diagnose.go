@@ -168,9 +168,16 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		d, leads := notScheduled(pod, time.Now())
 		return Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}, true
 	}
-	// Native sidecars (spec.sidecars) count as the app's containers do: a
-	// front proxy that fails its readiness keeps the pod out of the Service
-	// as the app would (an app-developer audit saw it blamed on the node).
+	return onNode(pod), true
+}
+
+// onNode says why pod, on its node and not failing a container's start,
+// is not ready. Native sidecars (spec.sidecars) count as the app's
+// containers do: a front proxy that fails its readiness keeps the pod out
+// of the Service as the app would, and one whose startup has not passed
+// holds initCommand and the app (an app-developer audit saw both blamed
+// on the node).
+func onNode(pod *corev1.Pod) Problem {
 	running, ready, all := 0, 0, 0
 	for i, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
 		for _, cs := range statuses {
@@ -189,7 +196,7 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				case i == 0:
 					d = fmt.Sprintf("sidecar %s runs but is not ready: %s fails", cs.Name, cmp.Or(sidecarProbe(pod, cs.Name, readinessProbe), "its readiness probe"))
 				}
-				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, UnhealthyProbe: probe, Detail: d}, true
+				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, UnhealthyProbe: probe, Detail: d}
 			}
 			if cs.State.Running != nil {
 				running++
@@ -203,9 +210,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		// The node lifecycle controller marks pods not ready when their node
 		// stops reporting; the kubelet marks them ready again when it is back.
 		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
-			pod.Spec.NodeName, pod.Spec.NodeName)}, true
+			pod.Spec.NodeName, pod.Spec.NodeName)}
 	}
-	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}
 }
 
 // nativeSidecar says whether pod's init container name runs beside the
