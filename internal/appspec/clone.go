@@ -44,6 +44,16 @@ func (a *App) Clone() *App {
 			sc := &s.Sidecars[i]
 			sc.Command, sc.Args, sc.Ports, sc.Mounts = slices.Clone(sc.Command), slices.Clone(sc.Args), slices.Clone(sc.Ports), slices.Clone(sc.Mounts)
 			sc.Env = maps.Clone(sc.Env)
+			if sc.SecretFiles != nil {
+				sc.SecretFiles = slices.Clone(sc.SecretFiles)
+				for j := range sc.SecretFiles {
+					sc.SecretFiles[j].Keys = slices.Clone(sc.SecretFiles[j].Keys)
+				}
+			}
+			if sc.Startup != nil {
+				st := *sc.Startup
+				sc.Startup = &st
+			}
 		}
 	}
 	s.Ports = slices.Clone(s.Ports)

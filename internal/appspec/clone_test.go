@@ -17,7 +17,8 @@ func TestCloneSharesNothing(t *testing.T) {
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
 		Command:   []string{"run"}, Args: []string{"-v"}, InitCommand: []string{"migrate"}, EnvFrom: []EnvFrom{{Secret: "s"}},
 		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Scratch: []Scratch{{MountPath: "/tmp"}},
-		Sidecars: []Sidecar{{Name: "proxy", Image: "p:1", Command: []string{"p"}, Args: []string{"-v"}, Env: map[string]string{"A": "1"}, Ports: []Port{{Name: "p", Port: 5432}}, Mounts: []string{"/tmp"}}}, Ports: []Port{{Name: "m", Port: 7070}},
+		Sidecars: []Sidecar{{Name: "proxy", Image: "p:1", Command: []string{"p"}, Args: []string{"-v"}, Env: map[string]string{"A": "1"}, Ports: []Port{{Name: "p", Port: 5432}}, Mounts: []string{"/tmp"}, Startup: &SidecarStartup{Port: "p"},
+			SecretFiles: []SecretFile{{Secret: "sa", MountPath: "/etc/sa", Keys: []string{"key.json"}}}}}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, Service: &Service{Type: "LoadBalancer", Annotations: map[string]string{"a": "b"}, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
 		SecurityContext: &SecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
@@ -51,6 +52,12 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	if sc, ac := &c.Spec.Sidecars[0], &a.Spec.Sidecars[0]; &sc.Command[0] == &ac.Command[0] || &sc.Args[0] == &ac.Args[0] || &sc.Ports[0] == &ac.Ports[0] || &sc.Mounts[0] == &ac.Mounts[0] {
 		t.Error("Clone shares a sidecar's command, args, ports or mounts with the original")
+	}
+	if sc, ac := &c.Spec.Sidecars[0], &a.Spec.Sidecars[0]; &sc.SecretFiles[0] == &ac.SecretFiles[0] || &sc.SecretFiles[0].Keys[0] == &ac.SecretFiles[0].Keys[0] {
+		t.Error("Clone shares a sidecar's secret files or their keys with the original")
+	}
+	if c.Spec.Sidecars[0].Startup == a.Spec.Sidecars[0].Startup {
+		t.Error("Clone shares a sidecar's startup with the original")
 	}
 	if c.Spec.Sidecars[0].Env["A"] = "2"; a.Spec.Sidecars[0].Env["A"] != "1" {
 		t.Error("Clone shares a sidecar's env with the original")

@@ -444,7 +444,7 @@ var kubernetesWords = map[string]string{
 	"containerport":             "Kubernetes' containerPort is spec.port here (spec.ports for more)",
 	"livenessprobe":             "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
 	"readinessprobe":            "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
-	"startupprobe":              "a startup probe is spec.startupTimeout here, e.g. 5m",
+	"startupprobe":              "a startup probe is spec.startupTimeout here, e.g. 5m; a sidecar's that holds the app until it is up is spec.sidecars[].startup: {port: NAME, path: /startup}",
 	"volumes":                   "a volume is spec.pvc (one claim), spec.configFiles, spec.secretFiles (Secrets as files) or spec.scratch (emptyDir) here; README's \"What the spec does not say\" lists the rest",
 	"volumemounts":              "mounts are spec.pvc.mountPath, spec.configDir, spec.secretFiles[].mountPath and spec.scratch[].mountPath here",
 	"initcontainers":            "spec.initCommand runs a command before the app in each pod (its image, env and files), spec.sidecars containers beside it (native sidecars); other init containers: README's \"What the spec does not say\"",

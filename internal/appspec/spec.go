@@ -7,6 +7,7 @@ package appspec
 
 import (
 	"strings"
+	"time"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -319,8 +320,9 @@ type Scratch struct {
 }
 
 // Sidecar is a container of the app's own beside the app container. It
-// gets none of the app's env, files or GPU: only its own env, and the app's
-// mounts it lists in Mounts (by their mount paths), at the same paths.
+// gets none of the app's env, files or GPU: only its own env and Secret
+// files, and the app's mounts it lists in Mounts (by their mount paths),
+// at the same paths.
 type Sidecar struct {
 	Name    string            `json:"name"`
 	Image   string            `json:"image"`
@@ -336,7 +338,29 @@ type Sidecar struct {
 	// Mounts are mount paths of the app's (spec.scratch, spec.secretFiles,
 	// spec.configDir, spec.pvc) that the sidecar shares.
 	Mounts []string `json:"mounts,omitempty"`
+	// SecretFiles are Secrets mounted read-only as files in this sidecar
+	// alone (a proxy's key the app never sees), as spec.secretFiles are in
+	// the app's container.
+	SecretFiles []SecretFile `json:"secretFiles,omitempty"`
+	// Startup holds spec.initCommand and the app until the sidecar answers
+	// (a startup probe: the kubelet starts the next init container, then
+	// the app, only once it succeeds), so a migration can go through a
+	// database proxy; none by default: the next starts once its process has.
+	Startup *SidecarStartup `json:"startup,omitempty"`
 }
+
+// SidecarStartup is what a sidecar answers once it is up: a TCP connect to
+// Port (the name of one of its ports), or an HTTP GET of Path on it that
+// answers 2xx or 3xx (cloud-sql-proxy's /startup with --health-check).
+type SidecarStartup struct {
+	Port string `json:"port"`
+	Path string `json:"path,omitempty"`
+}
+
+// DefaultSidecarStartupTimeout is how long a sidecar's startup may take
+// when spec.startupTimeout is not set: cloud-sql-proxy's own manifest
+// allows a minute.
+const DefaultSidecarStartupTimeout = time.Minute
 
 // A sidecar's CPU and memory when the spec leaves them out: a proxy or a
 // log shipper's size.

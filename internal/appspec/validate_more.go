@@ -3,6 +3,7 @@ package appspec
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -209,8 +210,8 @@ func (v *validator) startup(s *Spec) {
 	}
 	d, err := time.ParseDuration(g)
 	switch {
-	case s.Type == TypeWorker:
-		v.add("spec.startupTimeout", "a worker has no probes to start on", "remove spec.startupTimeout or use type web, java or rpc")
+	case s.Type == TypeWorker && !slices.ContainsFunc(s.Sidecars, func(sc Sidecar) bool { return sc.Startup != nil }):
+		v.add("spec.startupTimeout", "a worker has no probes to start on", "remove spec.startupTimeout or use type web, java or rpc (or give a sidecar a startup: it bounds that)")
 	case err != nil || d <= 0 || d%time.Second != 0:
 		v.add("spec.startupTimeout", fmt.Sprintf("%q is not a positive duration in whole seconds", g), "use e.g. 5m or 90s")
 	case d > MaxStartupTimeout:

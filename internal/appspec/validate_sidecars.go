@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -51,6 +52,8 @@ func (v *validator) sidecars(s *Spec) {
 		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")
 		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
 		v.sidecarMounts(field, sc.Mounts, mountPaths)
+		v.sidecarSecretFiles(s, field, sc)
+		v.sidecarStartup(field, sc)
 	}
 	v.front(s)
 }
@@ -186,4 +189,103 @@ func (v *validator) sidecarMounts(field string, mounts, app []string) {
 		}
 		seen[path.Clean(m)] = true
 	}
+}
+
+// sidecarStartup checks spec.sidecars[].startup: one of the sidecar's own
+// TCP ports by name (the kubelet probes that container), and an absolute
+// HTTP path when it has one.
+func (v *validator) sidecarStartup(field string, sc Sidecar) {
+	st := sc.Startup
+	if st == nil {
+		return
+	}
+	f := field + ".startup"
+	var names []string
+	found := false
+	for _, p := range sc.Ports {
+		names = append(names, p.Name)
+		if p.Name != st.Port {
+			continue
+		}
+		found = true
+		if p.Protocol == "UDP" {
+			v.add(f+".port", fmt.Sprintf("port %s is UDP", st.Port), "name a TCP port of the sidecar: the kubelet connects over TCP")
+		}
+	}
+	switch {
+	case st.Port == "":
+		v.add(f+".port", "missing", "name the port of the sidecar that answers once it is up, e.g. port: db (and path: /startup for an HTTP check)")
+	case !found && len(names) == 0:
+		v.add(f+".port", fmt.Sprintf("%q is not a port of the sidecar: it lists none", st.Port), fmt.Sprintf("add it to %s.ports, e.g. {name: %s, port: 5432}", field, st.Port))
+	case !found:
+		v.add(f+".port", fmt.Sprintf("%q is not a port of the sidecar", st.Port), "name one of "+strings.Join(names, ", ")+" (its ports, not the app's)")
+	}
+	if st.Path != "" && !strings.HasPrefix(st.Path, "/") {
+		v.add(f+".path", fmt.Sprintf("%q does not start with /", st.Path), "use an absolute path, e.g. /startup (or leave it out for a TCP connect)")
+	}
+}
+
+// sidecarSecretFiles checks a sidecar's own Secret files as the app's are
+// checked (a name, keys, a path of its own), against the sidecar's other
+// mounts: the app's it lists, at their paths, and each other. The app's
+// mounts it does not list are not in its container, so a path of theirs
+// is free there.
+func (v *validator) sidecarSecretFiles(s *Spec, field string, sc Sidecar) {
+	if len(sc.SecretFiles) > maxSecretFiles {
+		v.add(field+".secretFiles", fmt.Sprintf("has %d entries", len(sc.SecretFiles)), fmt.Sprintf("mount at most %d Secrets (one Secret may hold many keys)", maxSecretFiles))
+		return
+	}
+	var others []mount
+	for j, m := range sc.Mounts {
+		others = append(others, mount{fmt.Sprintf("%s.mounts[%d]", field, j), m, appMountReadOnly(s, m)})
+	}
+	for j, f := range sc.SecretFiles {
+		ff := fmt.Sprintf("%s.secretFiles[%d]", field, j)
+		v.secretFile(ff, f)
+		m := mount{ff + ".mountPath", f.MountPath, true}
+		if v.mountPath(m, "/etc/proxy") {
+			v.overlap(others, m, "/etc/proxy")
+			others = append(others, m)
+		}
+	}
+}
+
+// appMountReadOnly says whether the app's mount at p is read-only (its
+// Secret files and config files; scratch and the claim are writable).
+func appMountReadOnly(s *Spec, p string) bool {
+	for _, f := range s.SecretFiles {
+		if path.Clean(f.MountPath) == path.Clean(p) {
+			return true
+		}
+	}
+	return len(s.ConfigFiles) > 0 && s.ConfigDir != "" && path.Clean(s.ConfigDir) == path.Clean(p)
+}
+
+// SidecarMemoryScratch warns of each memory scratch directory (a tmpfs) a
+// sidecar mounts whose size is not less than that sidecar's memory: tmpfs
+// pages count against the memory of the container that writes them, so a
+// sidecar filling it (redis's socket directory, a shipper's buffer) is
+// OOM-killed before the directory is full, as spec.memory's rule keeps
+// the app from. A warning, not a refusal: a sidecar that only reads the
+// app's files there is not charged for them, and requests = limits make
+// raising its memory cost every pod that much.
+func (s *Spec) SidecarMemoryScratch() []string {
+	var out []string
+	for i, sc := range s.Sidecars {
+		mem, err := resource.ParseQuantity(sc.Memory)
+		if err != nil {
+			continue
+		}
+		for j, m := range sc.Mounts {
+			for _, d := range s.Scratch {
+				size, err := resource.ParseQuantity(d.Size)
+				if !d.Memory || err != nil || path.Clean(d.MountPath) != path.Clean(m) || size.Cmp(mem) < 0 {
+					continue
+				}
+				out = append(out, fmt.Sprintf("spec.sidecars[%d].mounts[%d]: %s is a %s memory directory, not less than sidecar %s's memory %s, which the files it writes there count against: filled by the sidecar, it would be OOM-killed first; raise spec.sidecars[%d].memory above %s if it writes there (one that only reads the app's files is not charged)",
+					i, j, m, d.Size, sc.Name, sc.Memory, i, d.Size))
+			}
+		}
+	}
+	return out
 }

@@ -235,6 +235,7 @@ func (o *DeployOptions) specWarnings() []string {
 			w = append(w, m)
 		}
 	}
+	w = append(w, s.SidecarMemoryScratch()...)
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
 	}
@@ -291,11 +292,17 @@ func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
 		refs = append(refs, ref{kind: "secret", name: name, field: fmt.Sprintf("spec.imagePullSecrets[%d]", i),
 			then: "the image is pulled without it, which a private registry refuses (ErrImagePull)"})
 	}
-	for i, f := range s.SecretFiles {
-		field := fmt.Sprintf("spec.secretFiles[%d]", i)
-		refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks})
-		for _, k := range f.Keys {
-			refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks, key: k})
+	files := map[string][]appspec.SecretFile{"spec.secretFiles": s.SecretFiles}
+	for i, sc := range s.Sidecars { // a sidecar's own mount blocks the pod as the app's does
+		files[fmt.Sprintf("spec.sidecars[%d].secretFiles", i)] = sc.SecretFiles
+	}
+	for _, list := range slices.Sorted(maps.Keys(files)) {
+		for i, f := range files[list] {
+			field := fmt.Sprintf("%s[%d]", list, i)
+			refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks})
+			for _, k := range f.Keys {
+				refs = append(refs, ref{kind: "secret", name: f.Secret, field: field, then: blocks, key: k})
+			}
 		}
 	}
 	if s.ServiceAccount != "" {

@@ -451,6 +451,11 @@ func TestDeployWarnings(t *testing.T) {
 			"spec.ports admin, metrics go to the app directly, past sidecar auth in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth"},
 		{"  image: reg/shop:1\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n", ""},
 		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}]\n", ""},
+		// A memory scratch directory counts against the memory of whoever
+		// writes it: a sidecar's too (an app-developer audit: redis on /dev/shm).
+		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}]\n  sidecars: [{name: redis, image: 'redis:7', mounts: [/dev/shm]}]\n",
+			"spec.sidecars[0].mounts[0]: /dev/shm is a 512Mi memory directory, not less than sidecar redis's memory 128Mi, which the files it writes there count against: filled by the sidecar, it would be OOM-killed first; raise spec.sidecars[0].memory above 512Mi if it writes there (one that only reads the app's files is not charged)"},
+		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}, {mountPath: /tmp, size: 2Gi}]\n  sidecars: [{name: redis, image: 'redis:7', memory: 768Mi, mounts: [/dev/shm, /tmp]}]\n", ""},
 	} {
 		got := strings.Join(load(tt.spec).specWarnings(), "\n")
 		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
@@ -460,7 +465,8 @@ func TestDeployWarnings(t *testing.T) {
 			t.Errorf("%s: %q said %d times, want once", tt.spec, tt.want, strings.Count(got, tt.want))
 		}
 	}
-	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, USER: {secret: db, key: user}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n  secretFiles: [{secret: certs, mountPath: /etc/tls}, {secret: db, mountPath: /etc/db, keys: [pw, ca.crt]}]\n  serviceAccount: runner\n  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n")
+	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, USER: {secret: db, key: user}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n  secretFiles: [{secret: certs, mountPath: /etc/tls}, {secret: db, mountPath: /etc/db, keys: [pw, ca.crt]}]\n  serviceAccount: runner\n  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n" +
+		"  sidecars: [{name: px, image: 'reg/px:1', secretFiles: [{secret: db-sa, mountPath: /etc/sa}, {secret: db, mountPath: /etc/db, keys: [sa.json]}]}]\n")
 	c := fakeClient(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns-a"}, Data: map[string][]byte{"pw": []byte("x")}})
 	got := o.missingRefs(t.Context(), target{namespace: "ns-a", client: c})
 	want := []string{
@@ -470,6 +476,8 @@ func TestDeployWarnings(t *testing.T) {
 		`secret "login" (spec.imagePullSecrets[0]) does not exist in namespace ns-a: the image is pulled without it, which a private registry refuses (ErrImagePull) (kubectl create secret ... -n ns-a)`,
 		`secret "certs" (spec.secretFiles[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
 		`secret "db" has no key "ca.crt" (spec.secretFiles[1]): the pods will not start until it does (kubectl get secret db -n ns-a -o yaml lists its keys)`,
+		`secret "db-sa" (spec.sidecars[0].secretFiles[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+		`secret "db" has no key "sa.json" (spec.sidecars[0].secretFiles[1]): the pods will not start until it does (kubectl get secret db -n ns-a -o yaml lists its keys)`,
 		`serviceaccount "runner" (spec.serviceAccount) does not exist in namespace ns-a: no pod is created until it does (kubectl create serviceaccount ... -n ns-a)`,
 		`secret "shop-tls" (spec.ingress.tlsSecret) does not exist in namespace ns-a: the ingress controller serves its default certificate until it does (cert-manager issues it when the Ingress's annotations ask) (kubectl create secret ... -n ns-a)`,
 	}

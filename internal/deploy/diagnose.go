@@ -17,7 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -59,6 +61,10 @@ type Problem struct {
 	// kubelet's Unhealthy event says how (a 404, a refused connection),
 	// which ExplainStarting adds.
 	Unhealthy string
+	// UnhealthyProbe is the probe Unhealthy fails: "Startup" for a
+	// sidecar's startup (which holds initCommand and the app), else
+	// readiness.
+	UnhealthyProbe string
 	// GPUWaits says the pod asks for GPU memory and no node has room for
 	// it: a rollout's extra pod (surge) may be what needs the room.
 	GPUWaits bool
@@ -70,17 +76,6 @@ type Problem struct {
 	// (Untried) for when its Lease says it leads: Detail supposes it is
 	// down, and ExplainStarting reads the Lease ("" for other pods).
 	IfZZSchedulerLeads string
-}
-
-// terminationMessage is the first line of what a container left in its
-// termination message (terminationMessagePath, or the log's tail with
-// FallbackToLogsOnError), short enough for one status line.
-func terminationMessage(m string) string {
-	m, _, _ = strings.Cut(strings.TrimSpace(m), "\n")
-	if r := []rune(m); len(r) > 160 {
-		m = string(r[:160]) + "…"
-	}
-	return m
 }
 
 func (p Problem) String() string {
@@ -173,26 +168,51 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 		d, leads := notScheduled(pod, time.Now())
 		return Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}, true
 	}
-	running, ready := 0, 0
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.State.Running != nil && !cs.Ready {
-			return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name,
-				Detail: fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))}, true
-		}
-		if cs.State.Running != nil {
-			running++
-		}
-		if cs.Ready {
-			ready++
+	return onNode(pod), true
+}
+
+// onNode says why pod, on its node and not failing a container's start,
+// is not ready. Native sidecars (spec.sidecars) count as the app's
+// containers do: a front proxy that fails its readiness keeps the pod out
+// of the Service as the app would, and one whose startup has not passed
+// holds initCommand and the app (an app-developer audit saw both blamed
+// on the node).
+func onNode(pod *corev1.Pod) Problem {
+	running, ready, all := 0, 0, 0
+	for i, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, cs := range statuses {
+			if i == 0 && !nativeSidecar(pod, cs.Name) {
+				continue // a plain init container has finished by now
+			}
+			all++
+			if cs.State.Running != nil && !cs.Ready {
+				d := fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))
+				probe := readinessProbe
+				switch {
+				case i == 0 && !ptr.Deref(cs.Started, false) && sidecarProbe(pod, cs.Name, startupProbe) != "":
+					// spec.sidecars[].startup: what holds the app.
+					probe = startupProbe
+					d = fmt.Sprintf("sidecar %s runs but has not started: %s fails; initCommand and the app wait for it", cs.Name, sidecarProbe(pod, cs.Name, startupProbe))
+				case i == 0:
+					d = fmt.Sprintf("sidecar %s runs but is not ready: %s fails", cs.Name, cmp.Or(sidecarProbe(pod, cs.Name, readinessProbe), "its readiness probe"))
+				}
+				return Problem{Pod: pod.Name, Reason: "NotReady", Unhealthy: cs.Name, UnhealthyProbe: probe, Detail: d}
+			}
+			if cs.State.Running != nil {
+				running++
+			}
+			if cs.Ready {
+				ready++
+			}
 		}
 	}
-	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == len(pod.Status.ContainerStatuses) {
+	if pod.Status.Phase == corev1.PodRunning && running > 0 && ready == all {
 		// The node lifecycle controller marks pods not ready when their node
 		// stops reporting; the kubelet marks them ready again when it is back.
 		return Problem{Pod: pod.Name, Reason: "NotReady", Detail: fmt.Sprintf("containers are ready but the pod is not; check node %s (kubectl get node %s)",
-			pod.Spec.NodeName, pod.Spec.NodeName)}, true
+			pod.Spec.NodeName, pod.Spec.NodeName)}
 	}
-	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}, true
+	return Problem{Pod: pod.Name, Reason: "Pending", Detail: fmt.Sprintf("phase %s on node %s", pod.Status.Phase, pod.Spec.NodeName), Starting: true}
 }
 
 // nativeSidecar says whether pod's init container name runs beside the
@@ -204,6 +224,44 @@ func nativeSidecar(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// The probes a Problem's Unhealthy container fails, as the kubelet's
+// Unhealthy event starts ("Readiness probe failed: ...").
+const (
+	readinessProbe = "Readiness"
+	startupProbe   = "Startup"
+)
+
+// sidecarProbe is "TCP connect to port auth (4180)" for the readiness (or
+// startup) probe of pod's native sidecar name (zz gives a front port's, and
+// a startup's), with the number of a named port, since a sidecar's ports
+// are not the app's; "" for none.
+func sidecarProbe(pod *corev1.Pod, name, which string) string {
+	for _, c := range pod.Spec.InitContainers {
+		p := c.ReadinessProbe
+		if which == startupProbe {
+			p = c.StartupProbe
+		}
+		if c.Name != name || p == nil {
+			continue
+		}
+		port := func(p intstr.IntOrString) string {
+			for _, cp := range c.Ports {
+				if p.Type == intstr.String && cp.Name == p.StrVal {
+					return fmt.Sprintf("%s (%d)", p.StrVal, cp.ContainerPort)
+				}
+			}
+			return p.String()
+		}
+		switch h := p.ProbeHandler; {
+		case h.HTTPGet != nil:
+			return fmt.Sprintf("%s GET %s on port %s", cmp.Or(string(h.HTTPGet.Scheme), "HTTP"), cmp.Or(h.HTTPGet.Path, "/"), port(h.HTTPGet.Port))
+		case h.TCPSocket != nil:
+			return "TCP connect to port " + port(h.TCPSocket.Port)
+		}
+	}
+	return ""
 }
 
 // probeOf is " (GET /health on port http)" for the readiness probe of
@@ -393,9 +451,10 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			reason = "Unhealthy" // the kubelet's failed probe
 		}
 		latest := latestWarning(ctx, c, ns, "Pod", p.Pod, reason, func(ev *corev1.Event) bool {
-			// Not a liveness or startup probe's, nor another container's.
-			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, "Readiness probe failed") &&
-				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}")
+			// The probe it fails (readiness, a sidecar's startup), not a liveness probe's, nor another container's.
+			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, cmp.Or(p.UnhealthyProbe, readinessProbe)+" probe failed") &&
+				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}" ||
+					ev.InvolvedObject.FieldPath == "spec.initContainers{"+p.Unhealthy+"}")
 		})
 		switch {
 		case latest == nil:

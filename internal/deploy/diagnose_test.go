@@ -73,6 +73,31 @@ func TestPodProblem(t *testing.T) {
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error", Message: "missing --credentials-file"}}}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
 	sidecarCrash.Spec.InitContainers = []corev1.Container{{Name: "db-proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
+	// A front sidecar (oauth2-proxy on 4180) running but failing the TCP
+	// readiness zz gives its front port, beside a ready app.
+	sidecarUnready := func(sidecarReady bool, probe bool) *corev1.Pod {
+		p := pod(corev1.PodStatus{Phase: corev1.PodRunning,
+			InitContainerStatuses: []corev1.ContainerStatus{
+				{Name: "init", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed"}}},
+				{Name: "auth", Ready: sidecarReady, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
+		auth := corev1.Container{Name: "auth", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+			Ports: []corev1.ContainerPort{{Name: "auth", ContainerPort: 4180}}}
+		if probe {
+			auth.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("auth")}}}
+		}
+		p.Spec.InitContainers = []corev1.Container{{Name: "init"}, auth}
+		return p
+	}
+	// A db proxy whose startup (spec.sidecars[].startup) has not passed:
+	// initCommand waits for it, the app has not started.
+	sidecarStarting := pod(corev1.PodStatus{Phase: corev1.PodPending,
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "db-proxy", Started: ptr.To(false), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+			{Name: "init", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}}}, "n1")
+	sidecarStarting.Spec.InitContainers = []corev1.Container{{Name: "db-proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		Ports:        []corev1.ContainerPort{{Name: "health", ContainerPort: 9090}},
+		StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/startup", Port: intstr.FromString("health")}}}}, {Name: "init"}}
 	deleting := pod(waiting("ImagePullBackOff", ""), "n1")
 	deleting.DeletionTimestamp = &metav1.Time{}
 	tests := []struct {
@@ -90,7 +115,7 @@ func TestPodProblem(t *testing.T) {
 			want: `ImagePullBackOff: Back-off pulling image "reg/x:9"`, container: "app"},
 		{name: "err image pull", pod: pod(waiting("ErrImagePull", "not found"), "n1"), want: "ErrImagePull: not found", container: "app"},
 		{name: "crash loop", pod: pod(crash, "n1"), want: "CrashLoopBackOff: container app exited with code 1 (Error), restarted 4 times", container: "app"},
-		{name: "crash loop, its termination message's first line", pod: pod(crashMsg, "n1"),
+		{name: "crash loop, its termination message's reason", pod: pod(crashMsg, "n1"),
 			want: `CrashLoopBackOff: container app exited with code 2 (Error), restarted 2 times: config: key "db" missing`, container: "app"},
 		{name: "init container crash loop", pod: pod(initCrash, "n1"),
 			want: "CrashLoopBackOff: init container migrate exited with code 1 (Error), restarted 3 times", container: "migrate"},
@@ -103,6 +128,14 @@ func TestPodProblem(t *testing.T) {
 			want: "NotReady: container app runs but its readiness probe fails"},
 		{name: "pod marked not ready by the node controller", pod: pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1"),
+			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
+		{name: "front sidecar running, not ready", pod: sidecarUnready(false, true),
+			want: "NotReady: sidecar auth runs but is not ready: TCP connect to port auth (4180) fails"},
+		{name: "sidecar running, not ready, no probe in the spec", pod: sidecarUnready(false, false),
+			want: "NotReady: sidecar auth runs but is not ready: its readiness probe fails"},
+		{name: "sidecar's startup not passed: initCommand and the app wait", pod: sidecarStarting,
+			want: "NotReady: sidecar db-proxy runs but has not started: HTTP GET /startup on port health (9090) fails; initCommand and the app wait for it"},
+		{name: "sidecar and app ready, pod not: the node", pod: sidecarUnready(true, true),
 			want: "NotReady: containers are ready but the pod is not; check node n1 (kubectl get node n1)"},
 		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
 		{name: "no scheduler has tried it", pod: untried("", 2*time.Minute),
@@ -442,6 +475,32 @@ func TestExplainUnhealthy(t *testing.T) {
 	want = `NotReady: container app runs but its readiness probe (HTTP GET /health on port http) fails: Readiness probe failed: Get "http://<pod IP>:8080/health": dial tcp <pod IP>:8080: connect: connection refused`
 	if got := problems[0].String(); got != want {
 		t.Errorf("explained = %q\nwant %q", got, want)
+	}
+	// A native sidecar's event names it among the init containers.
+	sc := pod(corev1.PodStatus{Phase: corev1.PodRunning,
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "auth", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}},
+		ContainerStatuses:     []corev1.ContainerStatus{{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
+	sc.Spec.InitContainers = []corev1.Container{{Name: "auth", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Ports: []corev1.ContainerPort{{Name: "auth", ContainerPort: 4180}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("auth")}}}}}
+	pr, _ = PodProblem(sc)
+	problems = []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(sc,
+		ev("e1", "Readiness probe failed: dial tcp 10.1.2.3:4180: connect: connection refused", "spec.initContainers{auth}", t0)), ns, problems)
+	want = "NotReady: sidecar auth runs but is not ready: TCP connect to port auth (4180) fails: Readiness probe failed: dial tcp <pod IP>:4180: connect: connection refused"
+	if got := problems[0].String(); got != want {
+		t.Errorf("sidecar explained = %q\nwant %q", got, want)
+	}
+	// A sidecar's startup that has not passed: its Startup probe event.
+	sc.Status.InitContainerStatuses[0].Started = ptr.To(false)
+	sc.Spec.InitContainers[0].StartupProbe = sc.Spec.InitContainers[0].ReadinessProbe
+	pr, _ = PodProblem(sc)
+	problems = []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(sc,
+		ev("e1", "Readiness probe failed: timeout", "spec.initContainers{auth}", t0.Add(time.Minute)),
+		ev("e2", "Startup probe failed: dial tcp 10.1.2.3:4180: connect: connection refused", "spec.initContainers{auth}", t0)), ns, problems)
+	want = "NotReady: sidecar auth runs but has not started: TCP connect to port auth (4180) fails; initCommand and the app wait for it: Startup probe failed: dial tcp <pod IP>:4180: connect: connection refused"
+	if got := problems[0].String(); got != want {
+		t.Errorf("sidecar startup explained = %q\nwant %q", got, want)
 	}
 }
 

@@ -444,11 +444,7 @@ func (r *renderer) volumes() []corev1.Volume {
 		}})
 	}
 	for i, f := range r.s.SecretFiles {
-		src := &corev1.SecretVolumeSource{SecretName: f.Secret}
-		for _, k := range f.Keys {
-			src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
-		}
-		v = append(v, corev1.Volume{Name: secretVolume(i), VolumeSource: corev1.VolumeSource{Secret: src}})
+		v = append(v, corev1.Volume{Name: secretVolume(i), VolumeSource: corev1.VolumeSource{Secret: secretSource(f)}})
 	}
 	for i, sc := range r.s.Scratch {
 		src := &corev1.EmptyDirVolumeSource{}
@@ -461,5 +457,15 @@ func (r *renderer) volumes() []corev1.Volume {
 		}
 		v = append(v, corev1.Volume{Name: ScratchVolumePrefix + strconv.Itoa(i), VolumeSource: corev1.VolumeSource{EmptyDir: src}})
 	}
-	return v
+	return append(v, r.sidecarVolumes()...)
+}
+
+// secretSource mounts Secret f's keys (all of them, or those listed), each
+// a file of its name.
+func secretSource(f appspec.SecretFile) *corev1.SecretVolumeSource {
+	src := &corev1.SecretVolumeSource{SecretName: f.Secret}
+	for _, k := range f.Keys {
+		src.Items = append(src.Items, corev1.KeyToPath{Key: k, Path: k})
+	}
+	return src
 }

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +60,60 @@ func TestStartupTimeoutKept(t *testing.T) {
 			t.Errorf("healthTimeout %q: timeouts startup %d, readiness %d, liveness %d; want %d, %d, %d",
 				tt.health, s.TimeoutSeconds, r.TimeoutSeconds, l.TimeoutSeconds, wantReady, wantReady, wantLive)
 		}
+	}
+}
+
+// TestSidecarStartup: a sidecar's startup renders a startup probe, every
+// second for spec.startupTimeout (a minute without it), a TCP connect or an
+// HTTP GET of its path on the port named; the kubelet then starts
+// initCommand and the app only once it succeeds (an app-developer audit: a
+// migration through cloud-sql-proxy raced the proxy). None without
+// startup, nor with --debug, which strips probes.
+func TestSidecarStartup(t *testing.T) {
+	for _, tt := range []struct {
+		name, spec string
+		debug      bool
+		want       string // "" = no startup probe; else "tcp|http PORT PATH period/timeout/threshold"
+	}{
+		{name: "none", spec: "ports: [{name: db, port: 5432}]"},
+		{name: "tcp, a minute", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  1/2/60"},
+		{name: "http, startupTimeout", spec: "ports: [{name: h, port: 9090}], startup: {port: h, path: /startup}", want: "http h /startup 1/2/90"},
+		{name: "healthTimeout is its timeout", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  1/5/60"},
+		{name: "debug strips it", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", debug: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := "apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  type: web\n  image: reg/a:1\n  initCommand: [/app/migrate]\n"
+			if strings.Contains(tt.name, "startupTimeout") {
+				spec += "  startupTimeout: 90s\n"
+			}
+			if strings.Contains(tt.name, "healthTimeout") {
+				spec += "  healthTimeout: 5s\n"
+			}
+			spec += "  sidecars: [{name: px, image: 'px:1', " + tt.spec + "}]\n"
+			app, err := appspec.Load("a.zz.yaml", []byte(spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ics := deployment(t, Render(app, Options{Namespace: "ns", Debug: tt.debug})).Spec.Template.Spec.InitContainers
+			if len(ics) != 2 || ics[0].Name != "px" || ics[1].Name != "init" {
+				t.Fatalf("init containers %v, want the sidecar then init", ics)
+			}
+			got := ""
+			if p := ics[0].StartupProbe; p != nil {
+				switch {
+				case p.TCPSocket != nil:
+					got = "tcp " + p.TCPSocket.Port.String() + "  "
+				case p.HTTPGet != nil:
+					got = "http " + p.HTTPGet.Port.String() + " " + p.HTTPGet.Path + " "
+				}
+				got += fmt.Sprintf("%d/%d/%d", p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold)
+			}
+			if got != tt.want {
+				t.Errorf("startup probe %q, want %q", got, tt.want)
+			}
+			if ics[1].StartupProbe != nil {
+				t.Error("initCommand's container got a startup probe")
+			}
+		})
 	}
 }

@@ -1,8 +1,10 @@
 package render
 
 import (
+	"fmt"
 	"path"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -14,8 +16,9 @@ import (
 
 // initContainers are the spec's sidecars, then spec.initCommand's
 // container. The kubelet starts init containers in order and a native
-// sidecar (restartPolicy Always) is up before the next one starts, so a
-// migration can go through a database proxy; it stops after the app.
+// sidecar (restartPolicy Always) is started before the next one starts
+// (and has passed its startup probe, where its spec gives one: then a
+// migration can go through a database proxy); it stops after the app.
 func (r *renderer) initContainers() []corev1.Container {
 	out := r.sidecars()
 	if len(r.s.InitCommand) > 0 {
@@ -27,17 +30,18 @@ func (r *renderer) initContainers() []corev1.Container {
 // sidecars are the spec's native sidecars: their own image, command, env,
 // CPU and memory (requests = limits, so the pod's QoS class stays the
 // app's), the app's security settings (a restricted namespace judges
-// every container), and only the app's mounts each lists. No startup or
-// liveness probe: the app starts once a sidecar's process has, and a check
-// zz could guess (a TCP connect to its first port) would hold a pod whose
-// sidecar opens its port late or serves UDP. The front port (TCP) gets a
+// every container), and only the app's mounts each lists. No liveness
+// probe, and a startup probe only where the spec names what to check
+// (startup): a check zz could guess (a TCP connect to its first port)
+// would hold a pod whose sidecar opens its port late or serves UDP, so
+// without one the app starts once a sidecar's process has. The front port (TCP) gets a
 // readiness connect: the Service sends traffic to it, and the kubelet
 // counts a native sidecar's readiness in the pod's, so the pod serves once
 // both the app and its proxy are ready; readiness never holds a start.
 func (r *renderer) sidecars() []corev1.Container {
 	var out []corev1.Container
 	all := r.mounts()
-	for _, sc := range r.s.Sidecars {
+	for i, sc := range r.s.Sidecars {
 		cpu, mem := resource.MustParse(sc.CPU), resource.MustParse(sc.Memory)
 		c := corev1.Container{
 			Name:    sc.Name,
@@ -61,6 +65,12 @@ func (r *renderer) sidecars() []corev1.Container {
 					PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 			}
 		}
+		for j, f := range sc.SecretFiles { // its own: the app's container does not mount them
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: sidecarSecretVolume(i, j), MountPath: f.MountPath, ReadOnly: true})
+		}
+		if sc.Startup != nil && !r.opts.Debug {
+			c.StartupProbe = r.sidecarStartup(sc.Startup)
+		}
 		for _, m := range all { // in the app's order, whatever the list's
 			if slices.ContainsFunc(sc.Mounts, func(p string) bool { return path.Clean(p) == path.Clean(m.MountPath) }) {
 				c.VolumeMounts = append(c.VolumeMounts, m)
@@ -69,4 +79,43 @@ func (r *renderer) sidecars() []corev1.Container {
 		out = append(out, c)
 	}
 	return out
+}
+
+// sidecarStartup is the startup probe of a sidecar's startup: every second,
+// as cloud-sql-proxy's manifest probes /startup, for spec.startupTimeout
+// (DefaultSidecarStartupTimeout without it). The kubelet starts the next
+// init container, then the app, only once it succeeds, and restarts the
+// sidecar when it fails that long.
+func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
+	var h corev1.ProbeHandler
+	if st.Path != "" {
+		h.HTTPGet = &corev1.HTTPGetAction{Path: st.Path, Port: intstr.FromString(st.Port)}
+	} else {
+		h.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(st.Port)}
+	}
+	timeout := appspec.DefaultSidecarStartupTimeout
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
+		timeout = d
+	}
+	ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
+	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: ready.Timeout,
+		FailureThreshold: int32((timeout + time.Second - 1) / time.Second), SuccessThreshold: 1}
+}
+
+// sidecarSecretVolume names the volume of the j-th of the i-th sidecar's
+// secretFiles: by index, as the app's (a sidecar's name may fill a
+// volume name's 63 characters alone).
+func sidecarSecretVolume(i, j int) string {
+	return fmt.Sprintf("sidecar%d-%s%d", i, secretVolumePrefix, j)
+}
+
+// sidecarVolumes are the Secret volumes of the sidecars' own secretFiles.
+func (r *renderer) sidecarVolumes() []corev1.Volume {
+	var v []corev1.Volume
+	for i, sc := range r.s.Sidecars {
+		for j, f := range sc.SecretFiles {
+			v = append(v, corev1.Volume{Name: sidecarSecretVolume(i, j), VolumeSource: corev1.VolumeSource{Secret: secretSource(f)}})
+		}
+	}
+	return v
 }

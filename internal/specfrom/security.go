@@ -1,6 +1,7 @@
 package specfrom
 
 import (
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -141,16 +142,68 @@ func (f *from) sidecarSecurity(pod corev1.PodSpec) {
 		}
 	}
 	for _, c := range append(scs, pod.Containers[1:]...) {
-		own := c.SecurityContext
-		if own == nil {
-			own = &corev1.SecurityContext{}
+		own := &corev1.SecurityContext{}
+		if c.SecurityContext != nil {
+			cp := *c.SecurityContext
+			own = &cp
 		}
+		hadOwn := *own != (corev1.SecurityContext{})
+		f.sidecarUser(c.Name, own) // what the pod's part decides, taken out
 		switch {
 		case equality.Semantic.DeepEqual(own, want):
+		case *own == (corev1.SecurityContext{}) && hadOwn:
+			f.lost("sidecar %s: had no securityContext beyond its user settings; a sidecar gets the app container's part of spec.securityContext (%s): one that writes needs a scratch in its mounts", c.Name, gets)
 		case *own == (corev1.SecurityContext{}):
 			f.lost("sidecar %s: had no securityContext; a sidecar gets the app container's part of spec.securityContext (%s): one that writes needs a scratch in its mounts", c.Name, gets)
 		default:
 			f.lost("sidecar %s: its own securityContext; a sidecar gets the app container's part of spec.securityContext (%s)", c.Name, gets)
 		}
 	}
+}
+
+// sidecarUser compares sidecar name's own user, group and runAsNonRoot
+// (own) with what the spec puts on the pod, which render gives every
+// container: a value equal to the pod's loses nothing (an audit was told
+// a runAsNonRoot the pod gave it too was not carried), and another one is
+// said as the user it will run as (a root log shipper becomes the pod's
+// user, unsaid before). Both are taken out of own, so that what is left is
+// compared with the container part.
+func (f *from) sidecarUser(name string, own *corev1.SecurityContext) {
+	var podUser, podGroup *int64
+	nonRoot := false
+	if sc := f.app.Spec.SecurityContext; sc != nil {
+		podUser, podGroup, nonRoot = sc.RunAsUser, sc.RunAsGroup, sc.RunAsNonRoot || sc.Restricted
+	}
+	withNonRoot := ""
+	if nonRoot {
+		withNonRoot = " with runAsNonRoot"
+	}
+	becomes := "its image's user"
+	if podUser != nil {
+		becomes = fmt.Sprintf("the pod's user %d", *podUser)
+	}
+	said := false
+	if u := own.RunAsUser; u != nil && (podUser == nil || *u != *podUser) {
+		was, lose := fmt.Sprintf("user %d", *u), ""
+		if *u == 0 {
+			was, lose = "root (runAsUser 0)", ": files only root can read are then out of its reach"
+		}
+		f.lost("sidecar %s: ran as %s; it will run as %s%s (spec.securityContext is the pod's, every container's)%s", name, was, becomes, withNonRoot, lose)
+		said = true
+	}
+	if g := own.RunAsGroup; g != nil && (podGroup == nil || *g != *podGroup) {
+		group := "its image's group"
+		if podGroup != nil {
+			group = fmt.Sprintf("the pod's group %d", *podGroup)
+		}
+		f.lost("sidecar %s: ran as group %d; it will run as %s (spec.securityContext is the pod's)", name, *g, group)
+	}
+	if r := own.RunAsNonRoot; r != nil && *r != nonRoot && !said {
+		if nonRoot {
+			f.lost("sidecar %s: runAsNonRoot false; the pod's runAsNonRoot (spec.securityContext) applies to it: if its image runs as root, it does not start", name)
+		} else {
+			f.lost("sidecar %s: runAsNonRoot true; the spec's pod has none, so nothing checks that it runs as non-root (set spec.securityContext.runAsNonRoot for all)", name)
+		}
+	}
+	own.RunAsUser, own.RunAsGroup, own.RunAsNonRoot = nil, nil, nil
 }

@@ -1,9 +1,11 @@
 package specfrom
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -47,7 +49,7 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	sc := appspec.Sidecar{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args}
 	for _, e := range c.Env {
 		if e.ValueFrom != nil {
-			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.secretFiles, listed in its mounts)", c.Name, e.Name)
+			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.sidecars[].secretFiles, its own)", c.Name, e.Name)
 			continue
 		}
 		if sc.Env == nil {
@@ -101,7 +103,19 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		i := slices.IndexFunc(app.VolumeMounts, func(a corev1.VolumeMount) bool {
 			return a.Name == m.Name && a.MountPath == m.MountPath && a.SubPath == "" && m.SubPath == ""
 		})
+		var v corev1.Volume
+		if k := slices.IndexFunc(volumes, func(v corev1.Volume) bool { return v.Name == m.Name }); k >= 0 {
+			v = volumes[k]
+		}
 		switch {
+		case i < 0 && v.Secret != nil && m.SubPath == "":
+			// The proxy's own key, as cloud-sql-proxy's manifest mounts
+			// it: carried as the sidecar's, so the app never sees it.
+			sc.SecretFiles = append(sc.SecretFiles, f.secretFile(v, m))
+			continue
+		case i < 0 && v.HostPath != nil:
+			f.lost("sidecar %s: volume %s is a hostPath (%s), which the spec cannot mount: the node's files (host logs) are a node agent's to read, a DaemonSet's (as fluent-bit's chart runs it), not an app sidecar's", c.Name, m.Name, v.HostPath.Path)
+			continue
 		case i < 0:
 			f.lost("sidecar %s: volume %s at %s, which the app container does not mount alike; a sidecar shares the app's mounts at the same paths (spec.sidecars[].mounts)", c.Name, m.Name, m.MountPath)
 			continue
@@ -115,9 +129,12 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		}
 		sc.Mounts = append(sc.Mounts, m.MountPath)
 	}
+	if c.StartupProbe != nil {
+		sc.Startup = f.sidecarStartup(c.Name, c.StartupProbe, sc.Ports)
+	}
 	switch r := c.ReadinessProbe; {
-	case c.LivenessProbe != nil || c.StartupProbe != nil || c.Lifecycle != nil || r != nil && r.TCPSocket == nil:
-		f.lost("sidecar %s: probes and lifecycle hooks; a sidecar has none", c.Name)
+	case c.LivenessProbe != nil || c.Lifecycle != nil || r != nil && r.TCPSocket == nil:
+		f.lost("sidecar %s: a liveness probe, lifecycle hooks or a readiness probe other than a TCP connect; a sidecar has none (but its startup and its front port's readiness)", c.Name)
 	case r != nil: // a front port's, if the Service targets it (front)
 		if f.readyOn == nil {
 			f.readyOn = map[string]intstr.IntOrString{}
@@ -125,6 +142,45 @@ func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 		f.readyOn[c.Name] = r.TCPSocket.Port
 	}
 	f.app.Spec.Sidecars = append(f.app.Spec.Sidecars, sc)
+}
+
+// sidecarStartup carries a sidecar's startup probe as its startup where it
+// maps (a TCP connect, or an HTTP GET with no host or headers, on one of
+// its ports): dropped, initCommand and the app would start before the
+// sidecar is ready (cloud-sql-proxy's manifest probes /startup for that;
+// an app-developer audit). Its length is spec.startupTimeout's (a worker's
+// is set from it); another is said.
+func (f *from) sidecarStartup(name string, p *corev1.Probe, ports []appspec.Port) *appspec.SidecarStartup {
+	var st appspec.SidecarStartup
+	var port intstr.IntOrString
+	switch h := p.ProbeHandler; {
+	case h.TCPSocket != nil && h.TCPSocket.Host == "":
+		port = h.TCPSocket.Port
+	case h.HTTPGet != nil && h.HTTPGet.Host == "" && len(h.HTTPGet.HTTPHeaders) == 0 && (h.HTTPGet.Scheme == "" || h.HTTPGet.Scheme == corev1.URISchemeHTTP):
+		port, st.Path = h.HTTPGet.Port, cmp.Or(h.HTTPGet.Path, "/")
+	}
+	for _, sp := range ports {
+		if port.Type == intstr.String && port.StrVal != "" && port.StrVal == sp.Name || port.Type == intstr.Int && port.IntVal == sp.Port {
+			st.Port = sp.Name
+		}
+	}
+	if st.Port == "" {
+		f.lost("sidecar %s: its startup probe, which spec.sidecars[].startup cannot say (a TCP connect or an HTTP GET on one of its named ports): initCommand and the app will now start once its process has, before it is ready", name)
+		return nil
+	}
+	s := &f.app.Spec
+	total := time.Duration(p.PeriodSeconds) * time.Duration(max(p.FailureThreshold, 1)) * time.Second
+	if s.Type == appspec.TypeWorker && s.StartupTimeout == "" && total != appspec.DefaultSidecarStartupTimeout {
+		s.StartupTimeout = fmt.Sprintf("%ds", int64(total/time.Second)) // a worker's is the sidecars' alone
+	}
+	allowed := appspec.DefaultSidecarStartupTimeout
+	if d, err := time.ParseDuration(s.StartupTimeout); err == nil && d > 0 {
+		allowed = d
+	}
+	if total != allowed {
+		f.lost("sidecar %s: its startup probe allows %v; the spec's allows %v, every second (spec.startupTimeout, a minute without it, which the app's startup probe uses too)", name, total, allowed)
+	}
+	return &st
 }
 
 // svcTargets says whether a port of the app's Service sends to container

@@ -76,7 +76,9 @@ func TestSidecarsFrom(t *testing.T) {
 	}
 	app := corev1.Container{Name: "app", Image: "shop:1", Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
 		VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}}
-	volumes := []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	volumes := []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "sa-key", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "db-sa", Items: []corev1.KeyToPath{{Key: "key.json", Path: "key.json"}}}}},
+		{Name: "varlog", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}}
 	tests := []struct {
 		name       string
 		init, more []corev1.Container
@@ -150,6 +152,16 @@ func TestSidecarsFrom(t *testing.T) {
 			want: []appspec.Sidecar{{Name: "fluent-bit", Image: "fluent-bit:3", CPU: "50m", Memory: "32Mi", Mounts: []string{"/var/log/shop"}}},
 			notes: []string{"container fluent-bit: carried as spec.sidecars",
 				"sidecar fluent-bit: volume logs at /var/log/shop read-only, writable in the app container; carried as the app's, writable in the sidecar too"}},
+		{name: "cloud-sql-proxy's key mounted in it alone: its own secretFiles",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				VolumeMounts: []corev1.VolumeMount{{Name: "sa-key", MountPath: "/secrets", ReadOnly: true}}}},
+			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi",
+				SecretFiles: []appspec.SecretFile{{Secret: "db-sa", MountPath: "/secrets", Keys: []string{"key.json"}}}}}},
+		{name: "a host log directory: a node agent's",
+			more: []corev1.Container{{Name: "fluent-bit", Image: "fluent-bit:3", Resources: res("100m", "64Mi"),
+				VolumeMounts: []corev1.VolumeMount{{Name: "varlog", MountPath: "/var/log/host", ReadOnly: true}}}},
+			want:  []appspec.Sidecar{{Name: "fluent-bit", Image: "fluent-bit:3", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"container fluent-bit: carried as spec.sidecars", "sidecar fluent-bit: volume varlog is a hostPath (/var/log), which the spec cannot mount: the node's files (host logs) are a node agent's to read, a DaemonSet's"}},
 		{name: "a volume the app does not mount",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
 				VolumeMounts: []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}}},
@@ -179,11 +191,28 @@ func TestSidecarsFrom(t *testing.T) {
 			init:  []corev1.Container{{Name: "wait", Image: "busybox"}, {Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi")}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
 			notes: []string{"init container proxy: a native sidecar after a plain init container"}},
-		{name: "probes and a security context",
+		{name: "a liveness probe and a security context",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
-				StartupProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337)}}},
+				LivenessProbe: &corev1.Probe{}, SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1337)}}},
 			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
-			notes: []string{"sidecar proxy: probes and lifecycle hooks; a sidecar has none", "sidecar proxy: its own securityContext; a sidecar gets the app container's"}},
+			notes: []string{"sidecar proxy: a liveness probe, lifecycle hooks or a readiness probe other than a TCP connect; a sidecar has none", "sidecar proxy: ran as user 1337; it will run as its image's user"}},
+		{name: "cloud-sql-proxy's startup probe, by port number, a minute",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				Ports:        []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}, {Name: "health", ContainerPort: 9090}},
+				StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/startup", Port: intstr.FromInt32(9090)}}, PeriodSeconds: 1, FailureThreshold: 60}}},
+			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "db", Port: 5432}, {Name: "health", Port: 9090}},
+				Startup: &appspec.SidecarStartup{Port: "health", Path: "/startup"}}}},
+		{name: "a TCP startup probe by port name, 20 s",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				Ports:        []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}},
+				StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("db")}}, PeriodSeconds: 2, FailureThreshold: 10}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "db", Port: 5432}}, Startup: &appspec.SidecarStartup{Port: "db"}}},
+			notes: []string{"sidecar proxy: its startup probe allows 20s; the spec's allows 1m0s"}},
+		{name: "an exec startup probe: the start order changes",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"pg_isready"}}}}}},
+			want:  []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi"}},
+			notes: []string{"sidecar proxy: its startup probe, which spec.sidecars[].startup cannot say (a TCP connect or an HTTP GET on one of its named ports): initCommand and the app will now start once its process has, before it is ready"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

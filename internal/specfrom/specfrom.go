@@ -493,14 +493,7 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*c
 		switch {
 		case !ok:
 		case v.Secret != nil && m.SubPath == "":
-			sf := appspec.SecretFile{Secret: v.Secret.SecretName, MountPath: m.MountPath}
-			for _, it := range v.Secret.Items {
-				if it.Path != it.Key {
-					f.lost("volume %s: key %s as file %s; secretFiles names each file as its key", v.Name, it.Key, it.Path)
-				}
-				sf.Keys = append(sf.Keys, it.Key)
-			}
-			s.SecretFiles = append(s.SecretFiles, sf)
+			s.SecretFiles = append(s.SecretFiles, f.secretFile(v, m))
 		case v.PersistentVolumeClaim != nil && s.PVC == nil:
 			s.PVC = &appspec.PVC{MountPath: m.MountPath, Size: "1Gi"}
 			f.lost("volume %s: claim %s becomes the spec's own claim %s-data; set pvc.size and accessMode (and storageClass) to what it needs, and move the data", v.Name, v.PersistentVolumeClaim.ClaimName, f.app.Name)
@@ -514,6 +507,19 @@ func (f *from) volumes(pod corev1.PodSpec, c corev1.Container, cms map[string]*c
 	}
 	f.sizeMemoryScratch(c.VolumeMounts)
 	f.unmountedEmptyDirs(pod, c)
+}
+
+// secretFile is Secret volume v mounted whole at m as a secretFiles entry
+// (the app's or a sidecar's); a key mounted under another file name is said.
+func (f *from) secretFile(v corev1.Volume, m corev1.VolumeMount) appspec.SecretFile {
+	sf := appspec.SecretFile{Secret: v.Secret.SecretName, MountPath: m.MountPath}
+	for _, it := range v.Secret.Items {
+		if it.Path != it.Key {
+			f.lost("volume %s: key %s as file %s; secretFiles names each file as its key", v.Name, it.Key, it.Path)
+		}
+		sf.Keys = append(sf.Keys, it.Key)
+	}
+	return sf
 }
 
 // configFiles: the files of a ConfigMap mounted whole (every key a file

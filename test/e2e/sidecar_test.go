@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,10 +48,15 @@ spec:
   - {mountPath: /tmp}
   - {mountPath: /var/log/orders}
   sidecars:
-  - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432], ports: [{name: db-proxy, port: 5432}]}
+  - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432, --credentials-file=/etc/db-sa/key.json], ports: [{name: db-proxy, port: 5432}],
+     startup: {port: db-proxy}, secretFiles: [{secret: orders-db-sa, mountPath: /etc/db-sa}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
   - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: [--upstream=http://127.0.0.1:8080], ports: [{name: auth, port: 4180, front: true}]}
 `)
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "orders-db-sa"},
+		StringData: map[string]string{"key.json": "{}"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
 	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
 	if err == nil || !strings.Contains(errOut, want) {
@@ -128,8 +134,16 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 		}
 		return out
 	}
-	if m := own(in[0]); len(m) != 0 {
-		t.Errorf("db-proxy mounts %v, want none of the app's (it lists none)", m)
+	// Its own Secret, which the app never sees; and its startup probe,
+	// which holds initCommand and the app until it answers.
+	if m := own(in[0]); len(m) != 1 || m[0] != "/etc/db-sa" {
+		t.Errorf("db-proxy mounts %v, want its own /etc/db-sa alone (it lists none of the app's)", m)
+	}
+	if m := own(pod.Spec.Containers[0]); slices.Contains(m, "/etc/db-sa") {
+		t.Errorf("the app mounts %v, the proxy's /etc/db-sa among them", m)
+	}
+	if p := in[0].StartupProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "db-proxy" || p.PeriodSeconds != 1 || p.FailureThreshold != 60 {
+		t.Errorf("db-proxy startup probe %+v, want a TCP connect to db-proxy every second, 60 times", p)
 	}
 	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
 		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
