@@ -408,7 +408,7 @@ func (o *DeployOptions) diff(cmd *cobra.Command) error {
 	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
 		// Adopt as the deploy would: the preview of --adopt shows the
 		// take-over, where it refused objects another tool made (a docs audit).
-		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
+		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace, Progress: o.ErrOut}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 		return deploy.Diff(cmd.Context(), t.client, cfg, out)
 	})

@@ -187,6 +187,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
+	sayUnfronted(cfg.Progress, app, latestObjects(history), rev.objects)
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -576,6 +577,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
 	rev.spec = target.spec
+	sayUnfronted(cfg.Progress, cfg.App, latestObjects(history), rev.objects)
 	// What is applied is what the new revision records, never a label of
 	// the target's a namespace editor could have changed.
 	if version, image := versionOf(rev.objects, cfg.App); image != "" {
