@@ -239,6 +239,7 @@ func (o *DeployOptions) specWarnings() []string {
 			w = append(w, m)
 		}
 	}
+	w = append(w, s.SidecarWarnings()...)
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
 	}
