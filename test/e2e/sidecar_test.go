@@ -49,7 +49,7 @@ spec:
   sidecars:
   - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432], ports: [{name: db-proxy, port: 5432}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
-  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: [--upstream=http://127.0.0.1:8080], ports: [{name: auth, port: 4180, front: true}]}
+  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: ["--upstream=http://127.0.0.1:$(ZZ_APP_PORT)"], ports: [{name: auth, port: 4180, front: true}]}
 `)
 	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
 	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
