@@ -1,6 +1,7 @@
 package appspec
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -255,12 +256,21 @@ func outOfRange(path string, n int) string {
 // and reports whether it did (or refused it); false leaves set to setValue.
 func (l *Layered) indexedSet(merged map[string]any, set string) bool {
 	path, raw, ok := strings.Cut(set, "=")
-	if !ok || !strings.Contains(path, "[") {
+	if !ok {
 		return false
 	}
 	steps, err := parseSteps(splitPath(path))
-	if err != nil || !slices.ContainsFunc(steps, func(s step) bool { return s.index >= 0 }) {
+	if err != nil {
 		return false // setValue says what is wrong
+	}
+	if steps, err = byName(merged, steps); err != nil {
+		l.errs = append(l.errs, &FieldError{File: setName(set), Field: path, Msg: err.Error()})
+		l.bad[path] = setName(set)
+		l.origin[path] = setName(set)
+		return true
+	}
+	if !slices.ContainsFunc(steps, func(s step) bool { return s.index >= 0 }) {
+		return false
 	}
 	t, err := typeAt(steps)
 	if err != nil || t == nil {
@@ -288,4 +298,60 @@ func (l *Layered) indexedSet(merged map[string]any, set string) bool {
 	}
 	l.origin[pathOf(steps)] = setName(set)
 	return true
+}
+
+// byName turns a key into a list of named entries (sidecars, ports) into
+// the index of the entry of that name in the list the layers merged:
+// spec.sidecars.auth.image is spec.sidecars[i].image where entry i is
+// named auth, which holds whatever the order of the list in each
+// environment's file. An unknown name is an error listing the names.
+func byName(merged map[string]any, steps []step) ([]step, error) {
+	t := reflect.TypeFor[App]()
+	var cur any = merged
+	out := slices.Clone(steps)
+	for i, s := range out {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch t.Kind() {
+		case reflect.Slice:
+			list, _ := cur.([]any)
+			if s.index < 0 {
+				if _, named := fieldByTag(t.Elem(), "name"); !named || t.Elem().Kind() != reflect.Struct {
+					return out, nil // typeAt says how to index it
+				}
+				var names []string
+				for j, e := range list {
+					name, _ := e.(map[string]any)["name"].(string)
+					if name == s.key {
+						out[i] = step{index: j}
+						break
+					}
+					names = append(names, name)
+				}
+				if out[i].index < 0 {
+					list := pathOf(out[:i])
+					return nil, fmt.Errorf("%s has no entry named %s (%s); index one as Helm does (--set %s[0]...), or add it (--set %s[%d].name=%s)",
+						list, s.key, cmp.Or(strings.Join(names, ", "), "it has none"), list, list, len(names), s.key)
+				}
+			}
+			t = t.Elem()
+			if idx := out[i].index; idx < len(list) {
+				cur = list[idx]
+			} else {
+				cur = nil
+			}
+		case reflect.Struct:
+			f, ok := fieldByTag(t, s.key)
+			if !ok || s.index >= 0 {
+				return out, nil
+			}
+			t = f.Type
+			m, _ := cur.(map[string]any)
+			cur = m[s.key]
+		default:
+			return out, nil
+		}
+	}
+	return out, nil
 }

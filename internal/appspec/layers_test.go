@@ -338,7 +338,14 @@ func TestSetListIndex(t *testing.T) {
 			check: func(s *Spec) bool { return len(s.Ports) == 2 && s.Ports[1].Name == "admin" && s.Ports[1].Port == 9000 }},
 		{name: "past the length", sets: []string{"spec.sidecars[5].image=reg/x:1"}, want: "--set spec.sidecars[5].image=reg/x:1: spec.sidecars[5].image: spec.sidecars has 2 entries: index 0 to 1 sets one, 2 appends one"},
 		{name: "a list the spec lacks", sets: []string{"spec.secretFiles[1].secret=x"}, want: "spec.secretFiles has no entries: index 0 appends one, or set the whole list (--set 'spec.secretFiles=[...]')"},
-		{name: "a key into a list", sets: []string{"spec.sidecars.image=reg/x:1"}, want: "--set spec.sidecars.image=reg/x:1: spec.sidecars.image: spec.sidecars is a list: index it as Helm does (--set spec.sidecars[0].image=...), or set the whole list (--set 'spec.sidecars=[...]')"},
+		{name: "a key into a list", sets: []string{"spec.scratch.size=2Gi"}, want: "--set spec.scratch.size=2Gi: spec.scratch.size: spec.scratch is a list: index it as Helm does (--set spec.scratch[0].size=...), or set the whole list (--set 'spec.scratch=[...]')"},
+		{name: "a sidecar by name", sets: []string{"spec.sidecars.log-shipper.memory=256Mi", "spec.sidecars.auth.ports.auth.port=4181"},
+			check: func(s *Spec) bool {
+				return s.Sidecars[1].Memory == "256Mi" && s.Sidecars[0].Memory == DefaultSidecarMemory && s.Sidecars[0].Ports[0].Port == 4181
+			},
+			src: map[string]string{"spec.sidecars[1].memory": "--set spec.sidecars.log-shipper.memory=256Mi", "spec.sidecars[0].image": "shop.yaml"}},
+		{name: "no entry of that name", sets: []string{"spec.sidecars.oauth.image=reg/x:1"},
+			want: "--set spec.sidecars.oauth.image=reg/x:1: spec.sidecars.oauth.image: spec.sidecars has no entry named oauth (auth, log-shipper); index one as Helm does (--set spec.sidecars[0]...), or add it (--set spec.sidecars[2].name=oauth)"},
 		{name: "an index into a map", sets: []string{"spec.env[0]=x"}, want: "spec.env is not a list: drop [0]"},
 		{name: "a bad value is the --set's", sets: []string{"spec.sidecars[0].ports[0].port=http"}, want: "--set spec.sidecars[0].ports[0].port=http: spec.sidecars[0].ports[0].port: expected int32, got string"},
 		{name: "a bad index", sets: []string{"spec.sidecars[x].image=a"}, want: `"[x]" is not a list index`},
