@@ -329,6 +329,11 @@ func byName(merged map[string]any, steps []step) ([]step, error) {
 					}
 					names = append(names, name)
 				}
+				if _, field := fieldByTag(t.Elem(), s.key); out[i].index < 0 && field && len(names) > 0 {
+					list := pathOf(out[:i])
+					return nil, fmt.Errorf("%s is a list: index it as Helm does (--set %s[0].%s=...), or name the entry (--set %s.%s.%s=...)",
+						list, list, pathOf(out[i:]), list, names[0], pathOf(out[i:]))
+				}
 				if out[i].index < 0 {
 					list := pathOf(out[:i])
 					return nil, fmt.Errorf("%s has no entry named %s (%s); index one as Helm does (--set %s[0]...), or add it (--set %s[%d].name=%s)",

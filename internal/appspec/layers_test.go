@@ -344,6 +344,8 @@ func TestSetListIndex(t *testing.T) {
 				return s.Sidecars[1].Memory == "256Mi" && s.Sidecars[0].Memory == DefaultSidecarMemory && s.Sidecars[0].Ports[0].Port == 4181
 			},
 			src: map[string]string{"spec.sidecars[1].memory": "--set spec.sidecars.log-shipper.memory=256Mi", "spec.sidecars[0].image": "shop.yaml"}},
+		{name: "a field of the entries", sets: []string{"spec.sidecars.image=reg/x:1"},
+			want: "--set spec.sidecars.image=reg/x:1: spec.sidecars.image: spec.sidecars is a list: index it as Helm does (--set spec.sidecars[0].image=...), or name the entry (--set spec.sidecars.auth.image=...)"},
 		{name: "no entry of that name", sets: []string{"spec.sidecars.oauth.image=reg/x:1"},
 			want: "--set spec.sidecars.oauth.image=reg/x:1: spec.sidecars.oauth.image: spec.sidecars has no entry named oauth (auth, log-shipper); index one as Helm does (--set spec.sidecars[0]...), or add it (--set spec.sidecars[2].name=oauth)"},
 		{name: "an index into a map", sets: []string{"spec.env[0]=x"}, want: "spec.env is not a list: drop [0]"},
