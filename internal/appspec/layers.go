@@ -32,6 +32,11 @@ type Layered struct {
 	// fatal: a source did not decode at all, so the merged app lacks what it
 	// meant to say and its values are not checked.
 	fatal bool
+	// warnings are the entries of lists a later layer replaced whole.
+	warnings []string
+	// indexing: the layer being merged is an indexed --set, which changes
+	// one entry of a list in place rather than replacing it.
+	indexing bool
 }
 
 // DecodeLayers decodes files in order, merges them (maps key by key, a later
@@ -52,6 +57,9 @@ func DecodeLayers(files []Source, sets []string) (*Layered, error) {
 		l.add(merged, decodeFile(f.Name, f.Data))
 	}
 	for _, set := range sets {
+		if l.indexedSet(merged, set) {
+			continue
+		}
 		m, path, err := setValue(set)
 		if err != nil {
 			l.errs = append(l.errs, err...)
@@ -102,6 +110,11 @@ func (l *Layered) merge(dst, src map[string]any, prefix, source string) {
 			l.merge(cp, sub, path, source)
 			dst[k] = cp
 			continue
+		}
+		if old, ok := dst[k].([]any); ok {
+			if next, ok := v.([]any); ok {
+				l.replaced(path, old, next, source)
+			}
 		}
 		dst[k] = v
 		l.origin[path] = source
@@ -207,6 +220,13 @@ func setValue(set string) (map[string]any, string, Errors) {
 		return nil, "", Errors{{File: setName(set), Msg: "is not path=value", Fix: "write e.g. --set spec.replicas=5"}}
 	}
 	keys := splitPath(path)
+	steps, err := parseSteps(keys)
+	if err == nil {
+		_, err = typeAt(steps)
+	}
+	if err != nil {
+		return nil, path, Errors{{File: setName(set), Field: path, Msg: err.Error()}}
+	}
 	var v any = raw
 	if !isString(keys) {
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {

@@ -258,3 +258,123 @@ func TestKubernetesManifest(t *testing.T) {
 		})
 	}
 }
+
+const sidecarLayer = `name: shop
+spec:
+  type: web
+  image: registry.local/shop:1.4.2
+  ports: [{name: metrics, port: 7070}]
+  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /var/log/app}]
+  sidecars:
+  - {name: auth, image: 'quay.io/oauth2-proxy/oauth2-proxy:v7.7.1', ports: [{name: auth, port: 4180, front: true}]}
+  - {name: log-shipper, image: 'cr.fluentbit.io/fluent/fluent-bit:3.1', mounts: [/var/log/app]}
+`
+
+// TestLayersReplaceListWarns: a later file (or --set) that restates a list
+// of the spec replaces it whole, and each entry it drops is said, naming
+// both files (an audit: an overlay giving the log shipper more memory
+// dropped the auth proxy in front of the app, unsaid).
+func TestLayersReplaceListWarns(t *testing.T) {
+	for _, tt := range []struct {
+		name, layer string
+		sets        []string
+		want        string // "" for none
+	}{
+		{name: "overlay drops the front sidecar", layer: "spec:\n  sidecars: [{name: log-shipper, image: 'cr.fluentbit.io/fluent/fluent-bit:3.1', memory: 256Mi, mounts: [/var/log/app]}]\n",
+			want: "shop-prod.yaml replaces spec.sidecars of shop.yaml whole: sidecar auth (front) is no longer in the spec; lists are replaced whole, as Helm's values: restate it in shop-prod.yaml to keep it"},
+		{name: "overlay keeps every sidecar", layer: "spec:\n  sidecars:\n  - {name: auth, image: 'quay.io/oauth2-proxy/oauth2-proxy:v7.8.0', ports: [{name: auth, port: 4180, front: true}]}\n  - {name: log-shipper, image: 'cr.fluentbit.io/fluent/fluent-bit:3.1', mounts: [/var/log/app]}\n"},
+		{name: "overlay drops both", layer: "spec:\n  sidecars: [{name: other, image: 'reg/other:1'}]\n",
+			want: "sidecars auth (front), log-shipper are no longer in the spec"},
+		{name: "scratch by mountPath", layer: "spec:\n  scratch: [{mountPath: /var/log/app, size: 2Gi}]\n",
+			want: "shop-prod.yaml replaces spec.scratch of shop.yaml whole: /tmp is no longer in the spec"},
+		{name: "ports by name", layer: "spec:\n  ports: [{name: admin, port: 9000}]\n", want: "replaces spec.ports of shop.yaml whole: metrics is no longer in the spec"},
+		{name: "--set of the whole list", sets: []string{"spec.sidecars=[{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]"},
+			want: "--set spec.sidecars=[{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}] replaces spec.sidecars of shop.yaml whole: sidecar log-shipper is no longer in the spec"},
+		{name: "indexed --set changes one entry in place", sets: []string{"spec.sidecars[0].image=reg/auth:2"}},
+		{name: "a list of values is one value", layer: "spec:\n  args: [--prod]\n"},
+		{name: "null removes on purpose", layer: "spec:\n  sidecars: null\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			layers := []Source{{"shop.yaml", []byte(sidecarLayer)}}
+			if tt.layer != "" {
+				layers = append(layers, Source{"shop-prod.yaml", []byte(tt.layer)})
+			}
+			l, err := DecodeLayers(layers, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := l.Validate(); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			got := strings.Join(l.Warnings(), "\n")
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSetListIndex: --set indexes a list of the merged spec as Helm's --set
+// does (spec.sidecars[0].image=...), appends at its length, and says how
+// many entries there are past it; a key into a list says how to index it.
+func TestSetListIndex(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		sets  []string
+		check func(s *Spec) bool
+		want  string // an error
+		src   map[string]string
+	}{
+		{name: "a sidecar's image", sets: []string{"spec.sidecars[0].image=quay.io/oauth2-proxy/oauth2-proxy:v7.8.0"},
+			check: func(s *Spec) bool {
+				return s.Sidecars[0].Image == "quay.io/oauth2-proxy/oauth2-proxy:v7.8.0" && s.Sidecars[0].Ports[0].Front && s.Sidecars[1].Name == "log-shipper"
+			},
+			src: map[string]string{"spec.sidecars[0].image": "--set spec.sidecars[0].image=quay.io/oauth2-proxy/oauth2-proxy:v7.8.0", "spec.sidecars[1].image": "shop.yaml", "spec.sidecars[0].name": "shop.yaml"}},
+		{name: "a port number, typed", sets: []string{"spec.ports[0].port=7071"}, check: func(s *Spec) bool { return s.Ports[0].Port == 7071 && s.Ports[0].Name == "metrics" }},
+		{name: "a scratch size", sets: []string{"spec.scratch[0].size=2Gi"}, check: func(s *Spec) bool { return s.Scratch[0].Size == "2Gi" && s.Scratch[0].MountPath == "/tmp" }},
+		{name: "nested lists", sets: []string{"spec.sidecars[0].ports[0].port=4181"}, check: func(s *Spec) bool { return s.Sidecars[0].Ports[0].Port == 4181 && s.Sidecars[0].Ports[0].Front }},
+		{name: "a string list entry", sets: []string{"spec.sidecars[1].mounts[0]=/tmp"}, check: func(s *Spec) bool { return s.Sidecars[1].Mounts[0] == "/tmp" }},
+		{name: "append at the length", sets: []string{"spec.ports[1].name=admin", "spec.ports[1].port=9000"},
+			check: func(s *Spec) bool { return len(s.Ports) == 2 && s.Ports[1].Name == "admin" && s.Ports[1].Port == 9000 }},
+		{name: "past the length", sets: []string{"spec.sidecars[5].image=reg/x:1"}, want: "--set spec.sidecars[5].image=reg/x:1: spec.sidecars[5].image: spec.sidecars has 2 entries: index 0 to 1 sets one, 2 appends one"},
+		{name: "a list the spec lacks", sets: []string{"spec.secretFiles[1].secret=x"}, want: "spec.secretFiles has no entries: index 0 appends one, or set the whole list (--set 'spec.secretFiles=[...]')"},
+		{name: "a key into a list", sets: []string{"spec.scratch.size=2Gi"}, want: "--set spec.scratch.size=2Gi: spec.scratch.size: spec.scratch is a list: index it as Helm does (--set spec.scratch[0].size=...), or set the whole list (--set 'spec.scratch=[...]')"},
+		{name: "a sidecar by name", sets: []string{"spec.sidecars.log-shipper.memory=256Mi", "spec.sidecars.auth.ports.auth.port=4181"},
+			check: func(s *Spec) bool {
+				return s.Sidecars[1].Memory == "256Mi" && s.Sidecars[0].Memory == DefaultSidecarMemory && s.Sidecars[0].Ports[0].Port == 4181
+			},
+			src: map[string]string{"spec.sidecars[1].memory": "--set spec.sidecars.log-shipper.memory=256Mi", "spec.sidecars[0].image": "shop.yaml"}},
+		{name: "a field of the entries", sets: []string{"spec.sidecars.image=reg/x:1"},
+			want: "--set spec.sidecars.image=reg/x:1: spec.sidecars.image: spec.sidecars is a list: index it as Helm does (--set spec.sidecars[0].image=...), or name the entry (--set spec.sidecars.auth.image=...)"},
+		{name: "no entry of that name", sets: []string{"spec.sidecars.oauth.image=reg/x:1"},
+			want: "--set spec.sidecars.oauth.image=reg/x:1: spec.sidecars.oauth.image: spec.sidecars has no entry named oauth (auth, log-shipper); index one as Helm does (--set spec.sidecars[0]...), or add it (--set spec.sidecars[2].name=oauth)"},
+		{name: "an index into a map", sets: []string{"spec.env[0]=x"}, want: "spec.env is not a list: drop [0]"},
+		{name: "a bad value is the --set's", sets: []string{"spec.sidecars[0].ports[0].port=http"}, want: "--set spec.sidecars[0].ports[0].port=http: spec.sidecars[0].ports[0].port: expected int32, got string"},
+		{name: "a bad index", sets: []string{"spec.sidecars[x].image=a"}, want: `"[x]" is not a list index`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := DecodeLayers([]Source{{"shop.yaml", []byte(sidecarLayer)}}, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := l.Validate()
+			if tt.want != "" {
+				if !strings.Contains(errs.Error(), tt.want) {
+					t.Fatalf("errors\n%v\nwant\n%s", errs, tt.want)
+				}
+				return
+			}
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if !tt.check(&l.App.Spec) {
+				t.Errorf("spec %+v", l.App.Spec)
+			}
+			for field, want := range tt.src {
+				if got := l.Source(field); got != want {
+					t.Errorf("Source(%s) = %s, want %s", field, got, want)
+				}
+			}
+		})
+	}
+}

@@ -55,6 +55,12 @@ func TestSidecars(t *testing.T) {
 			`zz.yaml: spec.sidecars[0].ports[0].name: "metrics" is also spec.ports[0].name; give each port of the pod a name of its own`},
 		{"http", "sidecars: [" + proxy + ", ports: [{name: http, port: 9090}]}]",
 			`zz.yaml: spec.sidecars[0].ports[0].name: "http" is also spec.port's name`},
+		{"unnamed port", "sidecars: [{name: envoy, image: 'envoyproxy/envoy:v1.31.0', ports: [{port: 9901}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].name: missing: a sidecar port needs a name (the Service targets the front port by it, as a probe or a PodMonitor does); name it, e.g. name: envoy-9901`},
+		{"unnamed port, a long sidecar name", "sidecars: [{name: oauth2-proxy, image: 'p:1', ports: [{port: 4180}]}]",
+			`zz.yaml: spec.sidecars[0].ports[0].name: missing: a sidecar port needs a name (the Service targets the front port by it, as a probe or a PodMonitor does); name it, e.g. name: port-4180`},
+		{"ZZ_APP_PORT of its own", "sidecars: [" + proxy + ", env: {ZZ_APP_PORT: '8080'}}]",
+			`zz.yaml: spec.sidecars[0].env.ZZ_APP_PORT: is set by kubectl zz in every sidecar, to spec.port; drop it, and refer to it as $(ZZ_APP_PORT) in args or env: a value of its own would stay behind when spec.port changes`},
 		{"port out of range", "sidecars: [" + proxy + ", ports: [{name: p, port: 70000}]}]",
 			`zz.yaml: spec.sidecars[0].ports[0].port: 70000 is out of range; use a port from 1 to 65535, e.g. 5432`},
 		{"protocol", "sidecars: [" + proxy + ", ports: [{name: p, port: 5432, protocol: SCTP}]}]",
@@ -142,5 +148,50 @@ func TestSidecarDefaults(t *testing.T) {
 	}
 	if p := app.Spec.Sidecars[0].Ports[0].Protocol; p != "TCP" {
 		t.Errorf("port protocol %q, want TCP", p)
+	}
+}
+
+// TestSidecarWarnings: what a sidecar's values ask that will not happen,
+// said by deploy: the front proxy's upstream on a port no container
+// declares (spec.port moved, the args stayed), and $(NAME) of the app's
+// env, which a sidecar does not get; "" wants none.
+func TestSidecarWarnings(t *testing.T) {
+	auth := func(args string) string {
+		return "sidecars: [{name: auth, image: 'p:1', args: [" + args + "], ports: [{name: auth, port: 4180, front: true}]}]"
+	}
+	for _, tc := range []struct{ name, spec, want string }{
+		{"upstream on spec.port", auth("'--upstream=http://127.0.0.1:8080'"), ""},
+		{"upstream through ZZ_APP_PORT", auth("'--upstream=http://127.0.0.1:$(ZZ_APP_PORT)'"), ""},
+		{"upstream left on the old port", "port: 9090\n  " + auth("'--http-address=0.0.0.0:4180', '--upstream=http://127.0.0.1:8080'"),
+			"spec.sidecars[0].args[1]: --upstream=http://127.0.0.1:8080 reaches port 8080, which no container of the pod declares, but the app listens on spec.port 9090; write 127.0.0.1:$(ZZ_APP_PORT), which kubectl zz sets to spec.port"},
+		{"localhost", "port: 9090\n  " + auth("'--upstream=http://localhost:8080/'"), "localhost:$(ZZ_APP_PORT)"},
+		{"IPv6 loopback", "port: 9090\n  " + auth("'--upstream=http://[::1]:8080'"), "[::1]:$(ZZ_APP_PORT)"},
+		{"in env", "port: 9090\n  sidecars: [{name: auth, image: 'p:1', env: {OAUTH2_PROXY_UPSTREAMS: 'http://127.0.0.1:8080'}, ports: [{name: auth, port: 4180, front: true}]}]",
+			"spec.sidecars[0].env.OAUTH2_PROXY_UPSTREAMS: http://127.0.0.1:8080 reaches port 8080"},
+		{"another port the app declares", "ports: [{name: admin, port: 9000}]\n  " + auth("'--upstream=http://127.0.0.1:9000'"), ""},
+		{"a port of another sidecar", "sidecars: [{name: authz, image: 'z:1', ports: [{name: authz, port: 9191}]}, {name: auth, image: 'p:1', args: ['--upstream=http://127.0.0.1:9191'], ports: [{name: auth, port: 4180, front: true}]}]", ""},
+		{"not the front sidecar", "port: 9090\n  sidecars: [{name: shipper, image: 'p:1', args: ['--out=http://127.0.0.1:8080']}]", ""},
+		{"the app's secretEnv", "secretEnv: {DB_PASSWORD: {secret: db, key: pw}}\n  sidecars: [{name: px, image: 'a:1', env: {PW: '$(DB_PASSWORD)'}}]",
+			`spec.sidecars[0].env.PW: $(DB_PASSWORD) names spec.secretEnv.DB_PASSWORD, the app's, which a sidecar does not get: the kubelet passes "$(DB_PASSWORD)" on literally; give the sidecar the Secret as a file (spec.secretFiles, listed in its mounts)`},
+		{"the app's env in args", "env: {REGION: eu}\n  sidecars: [{name: px, image: 'a:1', args: ['--region=$(REGION)']}]",
+			`spec.sidecars[0].args[0]: $(REGION) names spec.env.REGION, the app's, which a sidecar does not get: the kubelet passes "$(REGION)" on literally; give the sidecar its own env.REGION`},
+		{"its own env of the same name", "env: {REGION: eu}\n  sidecars: [{name: px, image: 'a:1', args: ['--region=$(REGION)'], env: {REGION: eu}}]", ""},
+		{"ZZ_APP_PORT in a worker's sidecar", "sidecars: [{name: px, image: 'a:1', args: ['--to=127.0.0.1:$(ZZ_APP_PORT)']}]",
+			"spec.sidecars[0].args[0]: $(ZZ_APP_PORT) stays literal: a worker app has no port for kubectl zz to set it to"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := "web"
+			if strings.Contains(tc.name, "worker") {
+				typ = "worker"
+			}
+			app, err := Load("zz.yaml", []byte("name: shop\nspec:\n  type: "+typ+"\n  image: reg/shop:1\n  "+tc.spec+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(app.Spec.SidecarWarnings(), "\n")
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("warnings %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

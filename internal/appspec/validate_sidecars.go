@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // The containers zz renders itself in every pod; a sidecar may not take
@@ -48,9 +50,12 @@ func (v *validator) sidecars(s *Spec) {
 		v.image(field+".image", sc.Image, "", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1")
 		v.command(field+".command", sc.Command)
 		v.envMap(field+".env", sc.Env, true)
+		if _, ok := sc.Env[contract.EnvAppPort]; ok {
+			v.add(field+".env."+contract.EnvAppPort, "is set by kubectl zz in every sidecar, to spec.port", "drop it, and refer to it as $("+contract.EnvAppPort+") in args or env: a value of its own would stay behind when spec.port changes")
+		}
 		v.cpu(field+".cpu", sc.CPU)
 		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")
-		v.sidecarPorts(field, sc.Ports, portNames, portNumbers)
+		v.sidecarPorts(field, sc.Name, sc.Ports, portNames, portNumbers)
 		v.sidecarMounts(field, sc.Mounts, mountPaths)
 		v.sidecarSecretFiles(s, field, sc)
 		v.sidecarStartup(field, sc)
@@ -126,10 +131,14 @@ func appPorts(s *Spec) (names map[string]string, numbers map[int32]string) {
 // sidecarPorts checks one sidecar's ports, and adds them to those taken:
 // the containers of a pod share its network, so two cannot listen on one
 // port (the second would fail to bind), and a name must say one port.
-func (v *validator) sidecarPorts(field string, ports []Port, names map[string]string, numbers map[int32]string) {
+func (v *validator) sidecarPorts(field, sidecar string, ports []Port, names map[string]string, numbers map[int32]string) {
 	for j, p := range ports {
 		f := fmt.Sprintf("%s.ports[%d]", field, j)
 		switch taken, ok := names[p.Name]; {
+		case p.Name == "":
+			// Kubernetes allows an unnamed container port, and so do
+			// charts; here the Service (front) and probes name it.
+			v.add(f+".name", "missing: a sidecar port needs a name (the Service targets the front port by it, as a probe or a PodMonitor does)", "name it, e.g. name: "+portNameFor(sidecar, p.Port))
 		case len(validation.IsValidPortName(p.Name)) > 0:
 			v.add(f+".name", fmt.Sprintf("%q is not a port name", p.Name), "use at most 15 lower-case letters, digits and '-', e.g. proxy")
 		case ok:
@@ -149,6 +158,16 @@ func (v *validator) sidecarPorts(field string, ports []Port, names map[string]st
 			v.add(f+".protocol", fmt.Sprintf("%q is not a protocol", p.Protocol), "use TCP or UDP")
 		}
 	}
+}
+
+// portNameFor is a port name to suggest for port of sidecar: the
+// sidecar's name and the number, as init --from names an unnamed port,
+// port-<number> where that is too long for a port name.
+func portNameFor(sidecar string, port int32) string {
+	if n := fmt.Sprintf("%s-%d", sidecar, port); len(validation.IsValidPortName(n)) == 0 {
+		return n
+	}
+	return fmt.Sprintf("port-%d", port)
 }
 
 // appMountPaths are the app's mount paths a sidecar may share.

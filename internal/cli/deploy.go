@@ -76,6 +76,9 @@ type DeployOptions struct {
 	// Set by Validate: the app, and as given (files, --set and flags
 	// merged, before the defaults), which the revision records.
 	app, given *appspec.App
+	// layered are the warnings of merging the files and --set values: the
+	// entries of a list a later one replaced whole.
+	layered []string
 
 	replicasSet bool
 	configFlags *genericclioptions.ConfigFlags
@@ -219,13 +222,14 @@ func (o *DeployOptions) Validate() error {
 		return errs
 	}
 	o.app = app
+	o.layered = layers.Warnings()
 	return nil
 }
 
 // specWarnings are what the spec asks that will not happen as written:
 // said on stderr, the deploy goes on (as kubectl's warnings).
 func (o *DeployOptions) specWarnings() []string {
-	var w []string
+	w := slices.Clone(o.layered)
 	s := o.app.Spec
 	if m := mutableTag("image", s.Image); m != "" {
 		w = append(w, m)
@@ -236,6 +240,7 @@ func (o *DeployOptions) specWarnings() []string {
 		}
 	}
 	w = append(w, s.SidecarMemoryScratch()...)
+	w = append(w, s.SidecarWarnings()...)
 	if g := s.GraceWithinDrain(); g != "" {
 		w = append(w, g)
 	}
@@ -411,7 +416,7 @@ func (o *DeployOptions) diff(cmd *cobra.Command) error {
 	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
 		// Adopt as the deploy would: the preview of --adopt shows the
 		// take-over, where it refused objects another tool made (a docs audit).
-		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
+		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace, Progress: o.ErrOut}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
 			ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 		return deploy.Diff(cmd.Context(), t.client, cfg, out)
 	})

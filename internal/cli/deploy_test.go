@@ -499,3 +499,29 @@ func TestDryRunIsAManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployWarnsOfReplacedLists: what merging the -f files dropped from a
+// list is among deploy's warnings on stderr (an audit: an overlay dropped
+// the front auth proxy, exit 0 and no word).
+func TestDeployWarnsOfReplacedLists(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "shop.yaml")
+	prod := filepath.Join(dir, "shop-prod.yaml")
+	for f, data := range map[string]string{
+		base: "name: shop\nspec:\n  type: web\n  image: reg/shop:1\n  sidecars:\n  - {name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}\n  - {name: log, image: 'reg/log:1'}\n",
+		prod: "spec:\n  sidecars: [{name: log, image: 'reg/log:1', memory: 256Mi}]\n",
+	} {
+		if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zz := withFakeClusters(t, fakeClient(), fakeClient())
+	_, stderr, err := zz("deploy", "-f", base, "-f", prod, "--dry-run")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	want := "warning: " + prod + " replaces spec.sidecars of " + base + " whole: sidecar auth (front) is no longer in the spec"
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}

@@ -492,7 +492,7 @@ func TestChangeCauseOnTheDeployment(t *testing.T) {
 	if got := cause(); got != "kubectl zz revision 3: restart" {
 		t.Errorf("after a canary: the stable Deployment's change cause %q", got)
 	}
-	if d, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{}); err != nil || d.Annotations[contract.AnnotationChangeCause] != "kubectl zz revision 6: canary 2 (1 pod)" {
+	if d, err := c.AppsV1().Deployments(ns).Get(ctx, "shop-canary", metav1.GetOptions{}); err != nil || d.Annotations[contract.AnnotationChangeCause] != "kubectl zz revision 6: canary 2 (1 pod; hpa.cpuPercent, hpa.max, hpa.min)" { // the spec it would promote drops the HPA
 		t.Errorf("the canary's change cause: %v %v", d.Annotations, err)
 	}
 	if _, err := Abort(ctx, c, &CanaryActionConfig{Options: opts(), App: "shop"}); err != nil {

@@ -105,6 +105,13 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	n := share.pods(stableReplicas(ctx, c, ns, app, stable))
 	if rev.ChangeCause == "" {
 		rev.ChangeCause = fmt.Sprintf("canary %s (%d pod%s)", rev.Version, n, map[bool]string{true: "s"}[n != 1])
+		// What the canary changes, as a deploy's cause says it: a canary of
+		// a sidecar's image named the stable version and image alone.
+		if prev, err := good[len(good)-1].Spec(); err == nil {
+			if changed := changedFields(prev, cfg.given()); changed != "" {
+				rev.ChangeCause = strings.TrimSuffix(rev.ChangeCause, ")") + "; " + changed + ")"
+			}
+		}
 	}
 	opts.Revision = rev.Number
 	rev.objects = withRevision(stable, rev.Number)

@@ -371,3 +371,20 @@ func mustRevision(t *testing.T, c kubernetes.Interface, n int64) *Revision {
 	t.Fatalf("no revision %d in %v", n, hist)
 	return nil
 }
+
+// TestCanaryCauseNamesFields: a canary's change cause names the fields it
+// changes, as a deploy's does (an audit: a canary of a sidecar's image
+// alone read "canary 1.0.0 (1 pod)", the stable version and nothing else).
+func TestCanaryCauseNamesFields(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	ctx := t.Context()
+	deployOK(t, c, spec(t, "reg/shop:5", sidecars("p:1", "")), 0)
+	if _, err := RunCanary(ctx, c, &Config{Options: opts(), App: spec(t, "reg/shop:5", sidecars("p:2", ""))}, CanaryShare{Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := History(ctx, c, ns, "shop")
+	if got, want := hist[len(hist)-1].ChangeCause, "canary 5 (1 pod; sidecars.auth.image)"; got != want {
+		t.Fatalf("canary of a sidecar image: cause %q, want %q", got, want)
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"io"
 	"os/user"
 	"slices"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
-	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/render"
 )
 
@@ -187,6 +185,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
+	sayUnfronted(cfg.Progress, app, latestObjects(history), rev.objects)
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -222,59 +221,6 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
-}
-
-// changedFields names the spec fields that differ between a and b, as
-// dotted paths ("env.LOG_LEVEL, replicas"), at most three and how many more;
-// "" when none (or either cannot be compared).
-func changedFields(a, b *appspec.App) string {
-	flat := func(app *appspec.App) map[string]string {
-		out := map[string]string{}
-		js, err := json.Marshal(app.Spec)
-		if err != nil {
-			return nil
-		}
-		var m map[string]any
-		if json.Unmarshal(js, &m) != nil {
-			return nil
-		}
-		var walk func(prefix string, v any)
-		walk = func(prefix string, v any) {
-			if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
-				for k, sub := range mm {
-					walk(strings.TrimPrefix(prefix+"."+k, "."), sub)
-				}
-				return
-			}
-			b, _ := json.Marshal(v)
-			out[prefix] = string(b)
-		}
-		walk("", m)
-		return out
-	}
-	fa, fb := flat(a), flat(b)
-	if fa == nil || fb == nil {
-		return ""
-	}
-	// The cause names the version already, and a new version's image. The
-	// specs are as given, without defaults: the version a spec leaves out
-	// is its image's tag, and comparing the field alone named the image of
-	// every new tag (an audit of CI use).
-	version := func(app *appspec.App) string { return cmp.Or(app.Spec.Version, appspec.ImageTag(app.Spec.Image)) }
-	skip := map[string]bool{"version": true, "image": version(a) != version(b)}
-	var changed []string
-	for k, v := range fb {
-		if fa[k] != v && !skip[k] {
-			changed = append(changed, k)
-		}
-	}
-	for k := range fa {
-		if _, ok := fb[k]; !ok && !skip[k] {
-			changed = append(changed, k)
-		}
-	}
-	slices.Sort(changed)
-	return prose.Some(changed, 3)
 }
 
 // unchanged returns the latest revision when deploying cfg would change
@@ -627,6 +573,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
 	rev.spec = target.spec
+	sayUnfronted(cfg.Progress, cfg.App, latestObjects(history), rev.objects)
 	// What is applied is what the new revision records, never a label of
 	// the target's a namespace editor could have changed.
 	if version, image := versionOf(rev.objects, cfg.App); image != "" {

@@ -973,6 +973,11 @@ func TestDeployUnchanged(t *testing.T) {
 	}
 }
 
+// sidecars is spec lines of a front auth sidecar of image, and more.
+func sidecars(image, more string) string {
+	return "  sidecars: [{name: auth, image: '" + image + "', ports: [{name: auth, port: 4180, front: true}]}" + more + "]\n"
+}
+
 // TestChangedFields: a deploy's change cause names the spec fields that
 // changed (history told two deploys of one version apart by nothing), not
 // the version and its image, which it names already.
@@ -982,6 +987,14 @@ func TestChangedFields(t *testing.T) {
 		{"  env: {LOG: info}\n  pdb: true\n", "  env: {LOG: debug}\n", "env.LOG, pdb"},
 		{"", "", ""},
 		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C, env.D"},
+		// Into lists by their entries' names or paths (an audit: any
+		// sidecar change read "(sidecars)").
+		{sidecars("p:1", ""), sidecars("p:2", ""), "sidecars.auth.image"},
+		{sidecars("p:1", ""), sidecars("p:1", ", {name: log, image: 'l:1'}"), "sidecars.log"},
+		{sidecars("p:1", ", {name: log, image: 'l:1'}"), sidecars("p:1", ""), "sidecars.log"},
+		{sidecars("p:1", ""), strings.Replace(sidecars("p:1", ""), "front: true", "front: false", 1), "sidecars.auth.ports.auth.front"},
+		{"  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp, size: 2Gi}, {mountPath: /cache}]\n", "scratch[/tmp].size"},
+		{"  args: [a, b]\n", "  args: [a, c]\n", "args"},
 	}
 	for _, tt := range tests {
 		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b)); got != tt.want {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/zzcloud/zz/internal/appspec"
 )
 
 // front is a spec's auth proxy in front of the app, on port name.
@@ -209,6 +212,78 @@ func TestServesLateByPortName(t *testing.T) {
 			targets := []target{{o: tt.want, live: tt.live}, {o: d, live: d}}
 			if got := servesLate("shop", targets[0], targets); got != tt.late {
 				t.Errorf("servesLate = %v, want %v", got, tt.late)
+			}
+		})
+	}
+}
+
+// TestUnfrontedIsSaid: a deploy, rollback or their --diff that takes the
+// Service's main port off the front sidecar the latest revision routed it
+// through says so on stderr, naming the sidecar (an audit: an overlay that
+// dropped the auth proxy deployed with exit 0 and no word, the Ingress then
+// reaching the app unauthenticated). Moving the front to another sidecar,
+// or a spec that never had one, says nothing.
+func TestUnfrontedIsSaid(t *testing.T) {
+	const want = "warning: the Service's port now reaches the app directly, no longer through sidecar proxy (front, port auth 4180): anyone who reaches the Service (and the Ingress) skips the auth proxy"
+	other := "  sidecars:\n  - name: envoy\n    image: reg/envoy:1\n    ports: [{name: envoy, port: 10000, front: true}]\n"
+	unfrontedProxy := "  sidecars:\n  - name: proxy\n    image: reg/proxy:1\n    ports: [{name: auth, port: 4180}]\n"
+	for _, tt := range []struct {
+		name     string
+		from, to string
+		say      bool
+		back     bool // a rollback to the first revision says it
+	}{
+		{name: "sidecar dropped", from: front("auth"), to: "", say: true},
+		{name: "front taken off its port", from: front("auth"), to: unfrontedProxy, say: true},
+		{name: "front moved to another sidecar", from: front("auth"), to: other},
+		{name: "front renamed", from: front("auth"), to: front("oauth")},
+		{name: "front added", from: "", to: front("auth"), back: true},
+		{name: "never fronted", from: "", to: "  env: {A: b}\n"},
+		{name: "to a worker", from: front("auth"), to: "worker"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", tt.from), 0)
+			var to *appspec.App
+			if tt.to != "worker" {
+				to = spec(t, "reg/shop:2", tt.to)
+			} else {
+				to = spec(t, "reg/shop:2", "")
+				to.Spec.Type, to.Spec.Port = "worker", 0
+			}
+			var diff, out bytes.Buffer
+			o := opts()
+			o.Progress = &diff
+			if _, err := Diff(t.Context(), c, &Config{Options: o, App: to}, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			o.Progress = &out
+			if _, err := Run(t.Context(), c, &Config{Options: o, App: to}); err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string]string{"deploy --diff": diff.String(), "deploy": out.String()} {
+				if strings.Contains(got, want) != tt.say {
+					t.Errorf("%s said %q; want the warning: %v", what, got, tt.say)
+				}
+			}
+			// A rollback that unfronts says it, to either revision.
+			var back bytes.Buffer
+			o.Progress = &back
+			if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(back.String(), "warning: the Service's port now reaches the app directly") != tt.back {
+				t.Errorf("rollback to revision 1 said %q; want the warning: %v", back.String(), tt.back)
+			}
+			if tt.say {
+				back.Reset()
+				if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 2}); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(back.String(), want) {
+					t.Errorf("rollback to the unfronted revision said %q, want %q", back.String(), want)
+				}
 			}
 		})
 	}

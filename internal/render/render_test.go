@@ -374,3 +374,44 @@ func TestReferencedFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestSidecarAppPort: every sidecar of an app with a port gets
+// ZZ_APP_PORT = spec.port, first in its env, so a proxy's args follow a
+// change of spec.port (an audit: --upstream stayed on the old port, every
+// pod Ready, every request failing); a worker's sidecars get none.
+func TestSidecarAppPort(t *testing.T) {
+	for _, tt := range []struct {
+		name, typ, extra, want string
+	}{
+		{name: "web on 9090", typ: "web", extra: "  port: 9090\n", want: "9090"},
+		{name: "default port", typ: "web", want: "8080"},
+		{name: "worker", typ: "worker"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := appspec.Load("zz.yaml", []byte("name: shop\nspec:\n  type: "+tt.typ+"\n  image: reg/shop:1\n"+tt.extra+
+				"  sidecars: [{name: px, image: 'p:1', args: ['--upstream=http://127.0.0.1:$(ZZ_APP_PORT)'], env: {UP: '127.0.0.1:$(ZZ_APP_PORT)', A: b}}]\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d *appsv1.Deployment
+			for _, o := range Render(app, Options{Namespace: "ns"}) {
+				if dd, ok := o.(*appsv1.Deployment); ok {
+					d = dd
+				}
+			}
+			env := d.Spec.Template.Spec.InitContainers[0].Env
+			got := ""
+			for i, e := range env {
+				if e.Name == contract.EnvAppPort {
+					got = e.Value
+					if i != 0 {
+						t.Errorf("%s is env[%d], want it first (the others may refer to it): %v", e.Name, i, env)
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("%s = %q, want %q (env %v)", contract.EnvAppPort, got, tt.want, env)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // initContainers are the spec's sidecars, then spec.initCommand's
@@ -48,7 +50,7 @@ func (r *renderer) sidecars() []corev1.Container {
 			Image:   sc.Image,
 			Command: sc.Command,
 			Args:    sc.Args,
-			Env:     envList(sc.Env),
+			Env:     r.sidecarEnv(sc.Env),
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
@@ -118,4 +120,14 @@ func (r *renderer) sidecarVolumes() []corev1.Volume {
 		}
 	}
 	return v
+}
+
+// sidecarEnv is a sidecar's env, headed by contract.EnvAppPort (spec.port)
+// where the app has a port: first, so that the sidecar's own values and
+// args may refer to it, $(ZZ_APP_PORT).
+func (r *renderer) sidecarEnv(env map[string]string) []corev1.EnvVar {
+	if r.s.Port == 0 {
+		return envList(env)
+	}
+	return referencedFirst(append([]corev1.EnvVar{{Name: contract.EnvAppPort, Value: strconv.Itoa(int(r.s.Port))}}, plainEnv(env)...))
 }

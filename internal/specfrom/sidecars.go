@@ -48,6 +48,9 @@ func (f *from) sidecars(pod corev1.PodSpec, app corev1.Container) {
 func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	sc := appspec.Sidecar{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args}
 	for _, e := range c.Env {
+		if e.Name == contract.EnvAppPort {
+			continue // kubectl zz's own, rendered again from spec.port
+		}
 		if e.ValueFrom != nil {
 			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.sidecars[].secretFiles, its own)", c.Name, e.Name)
 			continue

@@ -51,7 +51,7 @@ spec:
   - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432, --credentials-file=/etc/db-sa/key.json], ports: [{name: db-proxy, port: 5432}],
      startup: {port: db-proxy}, secretFiles: [{secret: orders-db-sa, mountPath: /etc/db-sa}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
-  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: [--upstream=http://127.0.0.1:8080], ports: [{name: auth, port: 4180, front: true}]}
+  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: ["--upstream=http://127.0.0.1:$(ZZ_APP_PORT)"], ports: [{name: auth, port: 4180, front: true}]}
 `)
 	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "orders-db-sa"},
 		StringData: map[string]string{"key.json": "{}"}}, metav1.CreateOptions{}); err != nil {

@@ -1,0 +1,116 @@
+package deploy
+
+import (
+	"cmp"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/prose"
+)
+
+// changedFields names the spec fields that differ between a and b, as
+// dotted paths ("env.LOG_LEVEL, replicas"), at most three and how many more;
+// "" when none (or either cannot be compared).
+func changedFields(a, b *appspec.App) string {
+	flat := func(app *appspec.App) map[string]string {
+		out := map[string]string{}
+		js, err := json.Marshal(app.Spec)
+		if err != nil {
+			return nil
+		}
+		var m map[string]any
+		if json.Unmarshal(js, &m) != nil {
+			return nil
+		}
+		var walk func(prefix string, v any)
+		walk = func(prefix string, v any) {
+			if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
+				for k, sub := range mm {
+					walk(strings.TrimPrefix(prefix+"."+k, "."), sub)
+				}
+				return
+			}
+			if keyed := byKey(prefix, v); keyed != nil {
+				for k, sub := range keyed {
+					out[k+entryMark] = "1" // an entry added or removed is named whole
+					walk(k, sub)
+				}
+				return
+			}
+			b, _ := json.Marshal(v)
+			out[prefix] = string(b)
+		}
+		walk("", m)
+		return out
+	}
+	fa, fb := flat(a), flat(b)
+	if fa == nil || fb == nil {
+		return ""
+	}
+	// The cause names the version already, and a new version's image. The
+	// specs are as given, without defaults: the version a spec leaves out
+	// is its image's tag, and comparing the field alone named the image of
+	// every new tag (an audit of CI use).
+	version := func(app *appspec.App) string { return cmp.Or(app.Spec.Version, appspec.ImageTag(app.Spec.Image)) }
+	skip := map[string]bool{"version": true, "image": version(a) != version(b)}
+	var changed []string
+	for k, v := range fb {
+		if fa[k] != v && !skip[k] {
+			changed = append(changed, k)
+		}
+	}
+	for k := range fa {
+		if _, ok := fb[k]; !ok && !skip[k] {
+			changed = append(changed, k)
+		}
+	}
+	// An entry in one list only is named, not each of its fields.
+	var whole []string
+	for _, k := range changed {
+		if e, ok := strings.CutSuffix(k, entryMark); ok {
+			whole = append(whole, e)
+		}
+	}
+	changed = slices.DeleteFunc(changed, func(k string) bool {
+		return strings.HasSuffix(k, entryMark) || slices.ContainsFunc(whole, func(e string) bool {
+			return strings.HasPrefix(k, e+".") || strings.HasPrefix(k, e+"[")
+		})
+	})
+	changed = append(changed, whole...)
+	slices.Sort(changed)
+	return prose.Some(changed, 3)
+}
+
+// entryMark ends the path changedFields records for each keyed entry of a
+// list, so an entry in one spec only is named whole.
+const entryMark = "#entry"
+
+// byKey is list v (at prefix) by the key of its entries, so a change cause
+// names the entry and field that changed (sidecars.auth.image,
+// scratch[/tmp].size) where it said "sidecars" of any sidecar change (an
+// audit): entries named by name are prefix.NAME, by mountPath
+// prefix[PATH]. nil where v is no list of keyed entries, each key once (a
+// list of values, as args, is one value).
+func byKey(prefix string, v any) map[string]any {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil
+	}
+	out := map[string]any{}
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		var k string
+		if name, ok := m["name"].(string); ok && name != "" {
+			k = prefix + "." + name
+		} else if path, ok := m["mountPath"].(string); ok && path != "" {
+			k = prefix + "[" + path + "]"
+		}
+		if _, dup := out[k]; k == "" || dup {
+			return nil
+		}
+		out[k] = m
+	}
+	return out
+}

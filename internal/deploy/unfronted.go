@@ -1,0 +1,90 @@
+package deploy
+
+import (
+	"fmt"
+	"io"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/render"
+)
+
+// unfronted is the warning for a deploy or rollback whose objects (next)
+// take the Service's main port off the front sidecar that the latest
+// revision's (prev) routed it through: the Service, and the Ingress that
+// names its port, then reach the app directly, past the auth proxy. It is
+// "" where next still routes through a sidecar (the same or another), or
+// has no Service (a worker). An audit saw an overlay drop the proxy and the
+// deploy say nothing: removing what authenticates every request must not
+// pass as a by-product of another change. It warns and goes on, as kubectl
+// and Helm apply what they are given: a spec may drop its proxy on purpose,
+// and a flag every such deploy must learn would be passed by habit.
+func unfronted(app string, prev, next []render.Object) string {
+	sidecar, port := frontOf(app, prev)
+	if sidecar == "" {
+		return ""
+	}
+	if svc := appService(app, next); svc == nil {
+		return ""
+	} else if s, _ := frontOf(app, next); s != "" {
+		return ""
+	}
+	return fmt.Sprintf("the Service's port now reaches the app directly, no longer through sidecar %s (front, port %s): anyone who reaches the Service (and the Ingress) skips the auth proxy; put `front: true` back on its port in spec.sidecars if that is not meant",
+		sidecar, port)
+}
+
+// sayUnfronted writes unfronted's warning, if any, to w (nil: nowhere).
+func sayUnfronted(w io.Writer, app string, prev, next []render.Object) {
+	if msg := unfronted(app, prev, next); msg != "" && w != nil {
+		fmt.Fprintln(w, "warning: "+msg)
+	}
+}
+
+// latestObjects are the objects of the latest readable revision of
+// history, nil when none.
+func latestObjects(history []*Revision) []render.Object {
+	if good := readable(history); len(good) > 0 {
+		return good[len(good)-1].objects
+	}
+	return nil
+}
+
+// frontOf names the native sidecar, and its port, that the app's Service
+// main port targets in objs; "" when it targets the app (or there is none).
+func frontOf(app string, objs []render.Object) (sidecar, port string) {
+	svc := appService(app, objs)
+	if svc == nil || len(svc.Spec.Ports) == 0 {
+		return "", ""
+	}
+	to := svc.Spec.Ports[0].TargetPort
+	for _, o := range objs {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok || d.Name != app {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.InitContainers {
+			if !contract.IsNativeSidecar(c) {
+				continue
+			}
+			for _, p := range c.Ports {
+				if to.Type == intstr.String && p.Name == to.StrVal || to.Type == intstr.Int && p.ContainerPort == to.IntVal {
+					return c.Name, fmt.Sprintf("%s %d", p.Name, p.ContainerPort)
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+// appService is the Service named app among objs, nil when none.
+func appService(app string, objs []render.Object) *corev1.Service {
+	for _, o := range objs {
+		if s, ok := o.(*corev1.Service); ok && s.Name == app {
+			return s
+		}
+	}
+	return nil
+}
