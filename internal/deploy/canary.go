@@ -95,7 +95,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	// The canary runs next to the newest record's objects: never next to
 	// an older one's, nor next to objects of a format this version would
 	// misread (a front port it does not know routes no traffic to it).
-	latest, err := newest(history, app, "a canary")
+	latest, err := newest(history, app, "kubectl zz deploy --canary")
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 func canaryEnd(ctx context.Context, c kubernetes.Interface, ns, app string, history []*Revision, promote bool) (latest *Revision, objs []render.Object, unrecorded bool, _ error) {
 	// Both start from the newest record: an unreadable one is refused,
 	// not skipped for the one before it, which is not what runs.
-	if _, err := newest(history, app, map[bool]string{true: "promote", false: "abort"}[promote]); err != nil {
+	if _, err := newest(history, app, map[bool]string{true: "kubectl zz promote", false: "kubectl zz abort"}[promote]); err != nil {
 		return nil, nil, false, err
 	}
 	good := readable(history)

@@ -129,7 +129,7 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	}
 	// The newest record, by number: the readable one before an unreadable
 	// one is not what runs (a scale rolled the image back).
-	latest, err := newest(history, app, strings.Fields(cause)[0])
+	latest, err := newest(history, app, "kubectl zz "+strings.Fields(cause)[0])
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +373,8 @@ func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from
 		if err != nil {
 			return false, err
 		}
-		spec, err := rev.Spec()
+		// As recorded: a field this version does not know is a change too.
+		spec, err := rev.SpecAsRecorded()
 		if err != nil {
 			return false, err
 		}

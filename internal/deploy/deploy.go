@@ -648,7 +648,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 		// audit). From the newest record: the one before an unreadable
 		// newest one is not what runs, and --to-revision names a target
 		// explicitly.
-		latest, err := newest(history, cfg.App, "a rollback without --to-revision")
+		latest, err := newest(history, cfg.App, "kubectl zz rollback without --to-revision")
 		if err != nil {
 			return nil, nil, err
 		}

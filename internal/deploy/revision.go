@@ -71,6 +71,9 @@ type Revision struct {
 	// says why a recorded spec could not be read.
 	spec, promoteSpec *appspec.App
 	specErr           string
+	// specJSON and promoteSpecJSON are those specs as recorded, with the
+	// fields this version does not know (NotUnderstood).
+	specJSON, promoteSpecJSON []byte
 	// applyID is the token of the command that applied the revision
 	// (contract.AnnotationApplyID), "" in records older than it.
 	applyID string
@@ -371,6 +374,9 @@ func Warnings(revs []*Revision) []string {
 	var w []string
 	for _, r := range revs {
 		switch {
+		case r.Unreadable != "" && r.Format > RecordFormat:
+			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s): it was recorded by %s in record format %d, newer than this %s reads (%d); %s",
+				r.Number, r.App, r.Unreadable, r.writtenBy(), r.Format, writer(), RecordFormat, upgradeHint))
 		case r.Unreadable != "":
 			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s); kubectl zz history %s lists the others",
 				r.Number, r.App, r.Unreadable, r.App))
@@ -447,6 +453,11 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 			continue
 		}
 		*spec = &app
+		if key == specKey {
+			rev.specJSON = b
+		} else {
+			rev.promoteSpecJSON = b
+		}
 	}
 	slices.Sort(rev.NotUnderstood)
 	return rev, nil

@@ -2,11 +2,13 @@ package deploy
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/prose"
@@ -129,7 +131,7 @@ func skewNote(r *Revision) string {
 }
 
 // newest is the newest record of history by number (nil when none) and
-// why verb (scale, restart, rollback, canary, promote, abort) must not
+// why verb (the command, "kubectl zz scale") must not
 // start from it. An unreadable newest record is refused, never skipped:
 // the readable one before it is not what runs, and a scale that acted on
 // it rolled the running image back while it printed "scaled to 3".
@@ -153,7 +155,7 @@ func newest(history []*Revision, app, verb string) (*Revision, error) {
 			break
 		}
 	}
-	return nil, skewRefusal{fmt.Sprintf("revision %d of %s, the latest, %s; %s does not act on an older revision instead, which would roll back what runs: %s",
+	return nil, skewRefusal{fmt.Sprintf("revision %d of %s, the latest, %s; %s refuses to act on the revision before it, which is not what runs: %s",
 		r.Number, app, why, verb, way), ErrUnreadableLatest}
 }
 
@@ -165,3 +167,28 @@ type skewRefusal struct {
 
 func (e skewRefusal) Error() string        { return e.msg }
 func (e skewRefusal) Is(target error) bool { return target == e.kind }
+
+// SpecAsRecorded is Spec as a map, as the record holds it: with the fields
+// this version does not know (NotUnderstood), which Spec leaves out. What
+// history --spec prints, so that the spec deployed again from it keeps
+// them, or, by a kubectl-zz that does not know them either, is refused
+// naming them (a version-skew audit: the stripped spec took a front auth
+// proxy out).
+func (r *Revision) SpecAsRecorded() (map[string]any, error) {
+	spec, err := r.Spec()
+	if err != nil {
+		return nil, err
+	}
+	raw := r.specJSON
+	if r.Canary {
+		raw = r.promoteSpecJSON
+	}
+	if len(r.NotUnderstood) == 0 || raw == nil {
+		return runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("the app spec recorded with revision %d of %s: %w", r.Number, r.App, err)
+	}
+	return m, nil
+}
