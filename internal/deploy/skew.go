@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/version"
@@ -107,7 +108,7 @@ func Notes(revs []*Revision) []string {
 	var out []string
 	for _, r := range revs {
 		if what := r.skewText(); what != "" && r.Unreadable == "" {
-			out = append(out, fmt.Sprintf("note: %s: this shows what it can read of it, and scale, restart, rollback, canary, promote and abort refuse it; %s", what, upgradeHint))
+			out = append(out, fmt.Sprintf("note: %s: scale, restart, rollback, canary, promote and abort refuse it; %s", what, upgradeHint))
 		}
 	}
 	return out
@@ -189,6 +190,12 @@ func (r *Revision) SpecAsRecorded() (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("the app spec recorded with revision %d of %s: %w", r.Number, r.App, err)
+	}
+	// Headed as a spec file, as Spec is (Config.given).
+	for k, v := range map[string]string{"apiVersion": cmp.Or(spec.APIVersion, appspec.APIVersion), "kind": cmp.Or(spec.Kind, appspec.Kind)} {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
 	}
 	return m, nil
 }
