@@ -124,11 +124,11 @@ func skewNote(r *Revision) string {
 	if what == "" {
 		return ""
 	}
-	lost := "what it holds beyond what this version renders"
+	lost := "holds only what this version renders from it"
 	if len(r.NotUnderstood) > 0 {
-		lost = prose.Some(r.NotUnderstood, 3)
+		lost = "has no " + prose.Some(r.NotUnderstood, 3)
 	}
-	return fmt.Sprintf("warning: %s; this deploy renders from your file alone, so the revision it records has no %s (%s to keep it)", what, lost, upgradeHint)
+	return fmt.Sprintf("warning: %s; this deploy renders from your file alone, so the revision it records %s: %s to keep it", what, lost, upgradeHint)
 }
 
 // newest is the newest record of history by number (nil when none) and

@@ -223,9 +223,11 @@ func TestDeployOverANewerRecord(t *testing.T) {
 		cause string
 	}{
 		{"unknown spec field", unknownField, "warning: revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 2; this kubectl-zz " + version.Get().GitVersion +
-			" reads up to 2) and holds spec.futureAuth, which this version does not know; this deploy renders from your file alone, so the revision it records has no spec.futureAuth (upgrade kubectl-zz (kubectl krew upgrade zz) to keep it)",
+			" reads up to 2) and holds spec.futureAuth, which this version does not know; this deploy renders from your file alone, so the revision it records has no spec.futureAuth: upgrade kubectl-zz (kubectl krew upgrade zz) to keep it",
 			"deploy 3 (futureAuth)"},
-		{"newer format", newerFormat, "warning: revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3;", "deploy 3"},
+		{"newer format", newerFormat, "warning: revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3; this kubectl-zz " + version.Get().GitVersion +
+			" reads up to 2), which this version would apply wrongly; this deploy renders from your file alone, so the revision it records holds only what this version renders from it: upgrade kubectl-zz (kubectl krew upgrade zz) to keep it",
+			"deploy 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
