@@ -117,7 +117,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			errs = append(errs, contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace)))
 			continue
 		}
-		for _, w := range deploy.Warnings(revs) {
+		for _, w := range append(deploy.Warnings(revs), deploy.Notes(revs)...) {
 			fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(w)))
 		}
 		for _, r := range revs {
@@ -194,13 +194,13 @@ func (o *HistoryOptions) spec(cmd *cobra.Command) error {
 	if err != nil {
 		return contextErr(t.context, err)
 	}
-	spec, err := rev.Spec()
+	// As recorded, with what this version does not know, and a note.
+	m, err := rev.SpecAsRecorded()
 	if err != nil {
 		return contextErr(t.context, err)
 	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
-	if err != nil {
-		return err
+	for _, n := range deploy.Notes([]*deploy.Revision{rev}) {
+		fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(n)))
 	}
 	return o.print.print(o.Out, &unstructured.Unstructured{Object: m})
 }

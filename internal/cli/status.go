@@ -512,6 +512,9 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			default:
 				fmt.Fprintf(&reasons, "%s is being changed by %s: another kubectl zz command on it is refused until it ends\n", who, st.ChangingBy)
 			}
+			if !o.list && st.NewerRecord != "" {
+				fmt.Fprintf(&reasons, "%s: %s: scale, restart, rollback, canary, promote and abort refuse it; upgrade kubectl-zz (kubectl krew upgrade zz)\n", who, st.NewerRecord)
+			}
 			if !o.list && st.NoProbes {
 				fmt.Fprintf(&reasons, "%s runs without probes (deployed with --debug): Ready says only that its containers started, and a hung process is not restarted; kubectl zz deploy without --debug brings them back\n", who)
 			}

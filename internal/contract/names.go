@@ -256,6 +256,16 @@ const (
 	// that ran lacked the new one. The next deploy of the revision's spec
 	// moves it once the rollout is complete; status says so.
 	AnnotationServiceWaits = Prefix + "service-waits"
+	// AnnotationRecordFormat on a revision record is the format it was
+	// written in, an integer (deploy.RecordFormat); a record without it is
+	// format 1. A kubectl zz that reads a lower format refuses to record or
+	// apply from the record, where it would apply it wrongly or re-record
+	// it without what it does not know.
+	AnnotationRecordFormat = Prefix + "record-format"
+	// AnnotationRecordedBy on a revision record is the kubectl-zz that
+	// wrote it, as kubectl zz version prints it ("kubectl-zz v1.4.0"): what
+	// a refusal tells the reader to upgrade to.
+	AnnotationRecordedBy = Prefix + "recorded-by"
 	// AnnotationDeploymentRevision is the Deployment controller's rollout
 	// counter on Deployments and ReplicaSets.
 	AnnotationDeploymentRevision = "deployment.kubernetes.io/revision"

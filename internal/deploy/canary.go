@@ -89,11 +89,17 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	if err != nil {
 		return nil, err
 	}
-	good := readable(history)
-	if len(good) == 0 {
+	if len(history) == 0 {
 		return nil, NotFound("%s has no stable revision in namespace %s for a canary to run next to; deploy it without --canary first", app, ns)
 	}
-	stable := stableOnly(good[len(good)-1].objects)
+	// The canary runs next to the newest record's objects: never next to
+	// an older one's, nor next to objects of a format this version would
+	// misread (a front port it does not know routes no traffic to it).
+	latest, err := newest(history, app, "kubectl zz deploy --canary")
+	if err != nil {
+		return nil, err
+	}
+	stable := stableOnly(latest.objects)
 	opts := render.Options{Namespace: ns, Debug: cfg.Debug}
 	if err := canaryRouteKept(app, stable, render.Render(cfg.App, opts)); err != nil {
 		return nil, err
@@ -107,8 +113,8 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		rev.ChangeCause = fmt.Sprintf("canary %s (%d pod%s)", rev.Version, n, map[bool]string{true: "s"}[n != 1])
 		// What the canary changes, as a deploy's cause says it: a canary of
 		// a sidecar's image named the stable version and image alone.
-		if prev, err := good[len(good)-1].Spec(); err == nil {
-			if changed := changedFields(prev, cfg.given()); changed != "" {
+		if prev, err := latest.Spec(); err == nil {
+			if changed := changedFields(prev, cfg.given(), nil); changed != "" {
 				rev.ChangeCause = strings.TrimSuffix(rev.ChangeCause, ")") + "; " + changed + ")"
 			}
 		}
@@ -125,7 +131,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		}
 	}
 	rev.promote = render.Render(cfg.App, opts)
-	rev.spec, rev.promoteSpec = good[len(good)-1].spec, cfg.given()
+	rev.spec, rev.promoteSpec = latest.spec, cfg.given()
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -262,6 +268,11 @@ func endCanary(ctx context.Context, c kubernetes.Interface, cfg *CanaryActionCon
 // canary no revision recorded (its rollout failed), which keeps latest's
 // objects and removes the rest, recording nothing.
 func canaryEnd(ctx context.Context, c kubernetes.Interface, ns, app string, history []*Revision, promote bool) (latest *Revision, objs []render.Object, unrecorded bool, _ error) {
+	// Both start from the newest record: an unreadable one is refused,
+	// not skipped for the one before it, which is not what runs.
+	if _, err := newest(history, app, map[bool]string{true: "kubectl zz promote", false: "kubectl zz abort"}[promote]); err != nil {
+		return nil, nil, false, err
+	}
 	good := readable(history)
 	if len(good) > 0 && good[len(good)-1].Canary {
 		latest = good[len(good)-1]

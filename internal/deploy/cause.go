@@ -12,8 +12,10 @@ import (
 
 // changedFields names the spec fields that differ between a and b, as
 // dotted paths ("env.LOG_LEVEL, replicas"), at most three and how many more;
-// "" when none (or either cannot be compared).
-func changedFields(a, b *appspec.App) string {
+// "" when none (or either cannot be compared). unknown are fields of a's
+// record this version could not read into a ("spec.futureAuth"): b, a
+// file this version read, lacks them.
+func changedFields(a, b *appspec.App, unknown []string) string {
 	flat := func(app *appspec.App) map[string]string {
 		out := map[string]string{}
 		js, err := json.Marshal(app.Spec)
@@ -79,6 +81,9 @@ func changedFields(a, b *appspec.App) string {
 		})
 	})
 	changed = append(changed, whole...)
+	for _, f := range unknown {
+		changed = append(changed, strings.TrimPrefix(f, "spec."))
+	}
 	slices.Sort(changed)
 	return prose.Some(changed, 3)
 }

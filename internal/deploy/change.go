@@ -119,8 +119,7 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	if err != nil {
 		return nil, err
 	}
-	good := readable(history)
-	if len(good) == 0 {
+	if len(history) == 0 {
 		return nil, NotFound("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", app, ns)
 	}
 	if canary, err := canaryOf(ctx, c, ns, app); err != nil {
@@ -128,7 +127,12 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	} else if canary != "" {
 		return nil, fmt.Errorf("%s has a canary running (Deployment %s); promote or abort it first (kubectl zz promote %s, kubectl zz abort %s)", app, canary, app, app)
 	}
-	latest := good[len(good)-1]
+	// The newest record, by number: the readable one before an unreadable
+	// one is not what runs (a scale rolled the image back).
+	latest, err := newest(history, app, "kubectl zz "+strings.Fields(cause)[0])
+	if err != nil {
+		return nil, err
+	}
 	rev := &Revision{
 		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: latest.Version, Image: latest.Image,
 		User: whoAmI(ctx, c, cfg.User), ChangeCause: cause, Time: cfg.now(),
@@ -369,7 +373,8 @@ func DiffSpecs(ctx context.Context, c kubernetes.Interface, ns, app string, from
 		if err != nil {
 			return false, err
 		}
-		spec, err := rev.Spec()
+		// As recorded: a field this version does not know is a change too.
+		spec, err := rev.SpecAsRecorded()
 		if err != nil {
 			return false, err
 		}

@@ -169,11 +169,13 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	if rev.ChangeCause == "" {
 		rev.ChangeCause = "deploy " + rev.Version
-		if good := readable(history); len(good) > 0 {
+		if prev := latestRead(history); prev != nil {
 			// Which fields changed: two deploys of one version that
-			// changed env read alike in history otherwise.
-			if prev, err := good[len(good)-1].Spec(); err == nil {
-				if changed := changedFields(prev, cfg.given()); changed != "" {
+			// changed env read alike in history otherwise. The fields
+			// this version does not know are changed too: the file
+			// cannot hold them (skewNote).
+			if spec, err := prev.Spec(); err == nil {
+				if changed := changedFields(spec, cfg.given(), prev.NotUnderstood); changed != "" {
 					rev.ChangeCause += " (" + changed + ")"
 				}
 			}
@@ -186,6 +188,11 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
 	sayUnfronted(cfg.Progress, app, latestObjects(history), rev.objects)
+	if prev := latestRead(history); prev != nil && cfg.Progress != nil {
+		if note := skewNote(prev); note != "" {
+			fmt.Fprintln(cfg.Progress, note)
+		}
+	}
 	secret, err := newRecord(ns, rev)
 	if err != nil {
 		return nil, err
@@ -233,11 +240,10 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 // does not run it ready (a --wait=false deploy's rollout): the deploy then
 // follows that rollout, and a failure is that revision's.
 func unchanged(ctx context.Context, c kubernetes.Interface, cfg *Config, history []*Revision) (latest, follows *Revision, _ error) {
-	good := readable(history)
-	if len(good) == 0 || good[len(good)-1].Canary {
+	latest = latestRead(history)
+	if latest == nil || latest.Canary {
 		return nil, nil, nil
 	}
-	latest = good[len(good)-1]
 	if same, err := sameObjects(keepRestart(render.Render(cfg.App, render.Options{Namespace: cfg.Namespace, Revision: latest.Number, Debug: cfg.Debug}), history), latest.objects); err != nil || !same {
 		return nil, nil, err
 	}
@@ -342,12 +348,12 @@ func notReady(err error, app string, history []*Revision, latest, back *Revision
 // A stamp is no change of what runs, so it is kept as the apply would keep
 // kubectl rollout restart's.
 func keepRestart(objs []render.Object, history []*Revision) []render.Object {
-	good := readable(history)
-	if len(good) == 0 {
+	latest := latestRead(history)
+	if latest == nil {
 		return objs
 	}
 	stamps := map[string]string{}
-	for _, o := range good[len(good)-1].objects {
+	for _, o := range latest.objects {
 		if d, ok := o.(*appsv1.Deployment); ok && d.Spec.Template.Annotations[contract.AnnotationRestartedAt] != "" {
 			stamps[d.Name] = d.Spec.Template.Annotations[contract.AnnotationRestartedAt]
 		}
@@ -469,11 +475,16 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if err := stillHeld(ctx); err != nil {
 		return fmt.Errorf("%w\nnothing restored: %v", cause, err)
 	}
-	history = readable(history)
-	if len(history) == 0 {
+	if len(readable(history)) == 0 {
 		return fmt.Errorf("%w\nno earlier revision of %s to roll back to", cause, app)
 	}
-	last := history[len(history)-1]
+	// The newest record, as the command found it: re-applying the readable
+	// one before an unreadable one would roll back further than the
+	// command asked.
+	last, err := newest(history, app, "the restore")
+	if err != nil {
+		return fmt.Errorf("%w\nnothing restored: %v", cause, err)
+	}
 	interrupted := ctx.Err() != nil
 	if interrupted {
 		// Stopped by Ctrl-C or SIGTERM: the restore is what the command
@@ -515,9 +526,9 @@ func unrecorded(err error, app string, history []*Revision) error {
 		return err
 	}
 	back := ""
-	if good := readable(history); len(good) > 0 {
+	if latest := latestRead(history); latest != nil {
 		// rollback returns to it: what runs is in no record (rollbackTarget).
-		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, good[len(good)-1].Number)
+		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, latest.Number)
 	}
 	next := "run the command again to finish"
 	if !interrupted {
@@ -558,8 +569,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	}
 	// As kubectl rollout undo skips a rollback to the template that runs,
 	// no revision repeats the latest: the app runs it, ready and undrifted.
-	if good := readable(history); len(good) > 0 {
-		latest := good[len(good)-1]
+	if latest := latestRead(history); latest != nil {
 		if same, err := sameObjects(withRevision(stableOnly(target.objects), latest.Number), latest.objects); err == nil && same &&
 			runsLatest(ctx, c, cfg.Namespace, cfg.App, latest, cfg.NoWait, cfg.Judge) {
 			return &Result{Revision: latest.Number, Unchanged: true}, nil
@@ -621,15 +631,20 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 		return nil, nil, err
 	}
 	n := cfg.ToRevision
-	if good := readable(history); n == 0 && len(good) > 0 {
+	if n == 0 && len(history) > 0 {
 		// An app whose Deployment is gone (delete --keep-history, or deleted
 		// by hand) comes back as its latest revision, not the one before;
 		// so does one whose Deployment a command that recorded nothing
 		// applied (a deploy that failed or was stopped): rollback undoes
 		// that, as kubectl rollout undo returns to the template that ran
 		// before, where it skipped the revision that ran (an app-developer
-		// audit).
-		latest := good[len(good)-1]
+		// audit). From the newest record: the one before an unreadable
+		// newest one is not what runs, and --to-revision names a target
+		// explicitly.
+		latest, err := newest(history, cfg.App, "kubectl zz rollback without --to-revision")
+		if err != nil {
+			return nil, nil, err
+		}
 		d, err := c.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.App, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
@@ -655,7 +670,16 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 		}
 	}
 	target, err := pick(history, cfg.App, n)
-	return history, target, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// Its objects and spec become the new revision: one this version does
+	// not understand whole would be applied or recorded without what it
+	// does not know.
+	if err := target.skew(); err != nil {
+		return nil, nil, err
+	}
+	return history, target, nil
 }
 
 // runsTemplate says whether d runs rev's pod template, as the apiserver
@@ -687,6 +711,16 @@ func runsTemplate(ctx context.Context, c kubernetes.Interface, ns string, d *app
 func unrecordedApply(d *appsv1.Deployment, history []*Revision) bool {
 	live := d.Annotations[contract.AnnotationApplyID]
 	return live != "" && !slices.ContainsFunc(history, func(r *Revision) bool { return r.applyID == live })
+}
+
+// latestRead is the newest record of history by number, nil when there is
+// none or it is unreadable: never the readable one before it, which is not
+// what runs.
+func latestRead(history []*Revision) *Revision {
+	if len(history) == 0 || history[len(history)-1].Unreadable != "" {
+		return nil
+	}
+	return history[len(history)-1]
 }
 
 // loadHistory is History with a warning on o.Progress per unreadable record.

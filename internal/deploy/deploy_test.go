@@ -982,26 +982,31 @@ func sidecars(image, more string) string {
 // changed (history told two deploys of one version apart by nothing), not
 // the version and its image, which it names already.
 func TestChangedFields(t *testing.T) {
-	tests := []struct{ a, b, want string }{
-		{"", "  env: {LOG: debug}\n", "env.LOG"},
-		{"  env: {LOG: info}\n  pdb: true\n", "  env: {LOG: debug}\n", "env.LOG, pdb"},
-		{"", "", ""},
-		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C, env.D"},
+	tests := []struct {
+		a, b, want string
+		unknown    []string // of a's record: the file b cannot hold them
+	}{
+		{"", "  env: {LOG: debug}\n", "env.LOG", nil},
+		{"  env: {LOG: info}\n  pdb: true\n", "  env: {LOG: debug}\n", "env.LOG, pdb", nil},
+		{"", "", "", nil},
+		{"  env: {A: '1', B: '1', C: '1', D: '1'}\n", "", "env.A, env.B, env.C, env.D", nil},
 		// Into lists by their entries' names or paths (an audit: any
 		// sidecar change read "(sidecars)").
-		{sidecars("p:1", ""), sidecars("p:2", ""), "sidecars.auth.image"},
-		{sidecars("p:1", ""), sidecars("p:1", ", {name: log, image: 'l:1'}"), "sidecars.log"},
-		{sidecars("p:1", ", {name: log, image: 'l:1'}"), sidecars("p:1", ""), "sidecars.log"},
-		{sidecars("p:1", ""), strings.Replace(sidecars("p:1", ""), "front: true", "front: false", 1), "sidecars.auth.ports.auth.front"},
-		{"  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp, size: 2Gi}, {mountPath: /cache}]\n", "scratch[/tmp].size"},
-		{"  args: [a, b]\n", "  args: [a, c]\n", "args"},
+		{sidecars("p:1", ""), sidecars("p:2", ""), "sidecars.auth.image", nil},
+		{sidecars("p:1", ""), sidecars("p:1", ", {name: log, image: 'l:1'}"), "sidecars.log", nil},
+		{sidecars("p:1", ", {name: log, image: 'l:1'}"), sidecars("p:1", ""), "sidecars.log", nil},
+		{sidecars("p:1", ""), strings.Replace(sidecars("p:1", ""), "front: true", "front: false", 1), "sidecars.auth.ports.auth.front", nil},
+		{"  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp, size: 2Gi}, {mountPath: /cache}]\n", "scratch[/tmp].size", nil},
+		{"  args: [a, b]\n", "  args: [a, c]\n", "args", nil},
+		{"", "", "futureAuth", []string{"spec.futureAuth"}},
+		{"  pdb: true\n", "", "futureAuth, pdb", []string{"spec.futureAuth"}},
 	}
 	for _, tt := range tests {
-		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b)); got != tt.want {
+		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b), tt.unknown); got != tt.want {
 			t.Errorf("%q -> %q: %q, want %q", tt.a, tt.b, got, tt.want)
 		}
 	}
-	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n")); got != "image" {
+	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n"), nil); got != "image" {
 		t.Errorf("the image alone: %q", got)
 	}
 	// As recorded and given (no defaults): the version is the image's tag.
@@ -1016,7 +1021,7 @@ func TestChangedFields(t *testing.T) {
 		{given("reg/shop:1.0", "", "info"), given("reg/shop:1.1", "1.0", "info"), "image"},
 		{given("reg/shop:1.0", "1.0", "info"), given("reg/shop:1.1", "", "info"), ""},
 	} {
-		if got := changedFields(tt.a, tt.b); got != tt.want {
+		if got := changedFields(tt.a, tt.b, nil); got != tt.want {
 			t.Errorf("%s %q -> %s %q: %q, want %q", tt.a.Spec.Image, tt.a.Spec.Version, tt.b.Spec.Image, tt.b.Spec.Version, got, tt.want)
 		}
 	}

@@ -49,6 +49,15 @@ type Revision struct {
 	// namespace editor changed the Secret after kubectl zz wrote it);
 	// Version and Image are then the objects'.
 	Edited string `json:"edited,omitempty"`
+	// Format is the record's format (contract.AnnotationRecordFormat; 1
+	// when it has none) and RecordedBy the kubectl-zz that wrote it, ""
+	// in records older than the stamp.
+	Format     int    `json:"recordFormat,omitempty"`
+	RecordedBy string `json:"recordedBy,omitempty"`
+	// NotUnderstood are the fields of its recorded specs this kubectl-zz
+	// does not know ("spec.futureAuth"): a newer kubectl-zz wrote them.
+	// Spec leaves them out, and nothing records or applies from it (skew).
+	NotUnderstood []string `json:"notUnderstood,omitempty"`
 
 	objects []render.Object
 	promote []render.Object // the app as it runs once the canary is promoted
@@ -62,6 +71,9 @@ type Revision struct {
 	// says why a recorded spec could not be read.
 	spec, promoteSpec *appspec.App
 	specErr           string
+	// specJSON and promoteSpecJSON are those specs as recorded, with the
+	// fields this version does not know (NotUnderstood).
+	specJSON, promoteSpecJSON []byte
 	// applyID is the token of the command that applied the revision
 	// (contract.AnnotationApplyID), "" in records older than it.
 	applyID string
@@ -242,7 +254,7 @@ func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
 		return nil, fmt.Errorf("app %s renders to %d compressed bytes, more than a revision record holds (%d); move large config files out of the spec",
 			rev.App, size, maxRecordSize)
 	}
-	return &corev1.Secret{
+	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RecordName(rev.App, rev.Number), Namespace: ns,
 			Labels: map[string]string{
@@ -261,7 +273,9 @@ func newRecord(ns string, rev *Revision) (*corev1.Secret, error) {
 		},
 		Type: corev1.SecretType(contract.SecretTypeRevision),
 		Data: data,
-	}, nil
+	}
+	stamp(secret)
+	return secret, nil
 }
 
 // encodeObjects is objs as gzipped JSON.
@@ -312,7 +326,9 @@ func History(ctx context.Context, c kubernetes.Interface, ns, app string) ([]*Re
 		if err != nil {
 			// One bad record must not block deploy, history and rollback
 			// of the app: it is listed as unreadable and skipped.
-			rev = &Revision{App: app, Number: recordNumber(s, app), Unreadable: err.Error()}
+			rev = &Revision{App: app, Number: recordNumber(s, app), Unreadable: err.Error(), RecordedBy: s.Annotations[contract.AnnotationRecordedBy]}
+			// A newer format is the likely cause: the refusal says so.
+			rev.Format, _ = recordFormat(s)
 		}
 		revs = append(revs, rev)
 	}
@@ -364,6 +380,9 @@ func Warnings(revs []*Revision) []string {
 	var w []string
 	for _, r := range revs {
 		switch {
+		case r.Unreadable != "" && r.Format > RecordFormat:
+			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s): it was recorded by %s in record format %d, newer than this %s reads (%d); %s",
+				r.Number, r.App, r.Unreadable, r.writtenBy(), r.Format, writer(), RecordFormat, upgradeHint))
 		case r.Unreadable != "":
 			w = append(w, fmt.Sprintf("warning: revision %d of %s is unreadable and skipped (%s); kubectl zz history %s lists the others",
 				r.Number, r.App, r.Unreadable, r.App))
@@ -425,13 +444,28 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 		if !ok {
 			continue
 		}
+		// Strictly: what a newer kubectl-zz wrote and this one does not
+		// know is named, not dropped by a re-record (a version-skew audit).
+		if unknown, err := appspec.NotUnderstood(b); err == nil {
+			for _, f := range unknown {
+				if !slices.Contains(rev.NotUnderstood, f) {
+					rev.NotUnderstood = append(rev.NotUnderstood, f)
+				}
+			}
+		}
 		var app appspec.App
 		if err := json.Unmarshal(b, &app); err != nil {
 			rev.specErr = fmt.Sprintf("%s: %v", key, err)
 			continue
 		}
 		*spec = &app
+		if key == specKey {
+			rev.specJSON = b
+		} else {
+			rev.promoteSpecJSON = b
+		}
 	}
+	slices.Sort(rev.NotUnderstood)
 	return rev, nil
 }
 
@@ -481,8 +515,13 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 	case s.Name != recordPrefix(s.Labels[contract.LabelApp])+strconv.FormatInt(n, 10):
 		return nil, fmt.Errorf("Secret %s is named for another revision than its label %s=%d; delete it", s.Name, contract.LabelRevision, n)
 	}
+	format, err := recordFormat(s)
+	if err != nil {
+		return nil, err
+	}
 	t, _ := time.Parse(time.RFC3339, s.Annotations[contract.AnnotationDeployedAt])
 	return &Revision{
+		Format: format, RecordedBy: s.Annotations[contract.AnnotationRecordedBy],
 		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,

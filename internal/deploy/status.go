@@ -126,6 +126,10 @@ type AppStatus struct {
 	// (Secrets, which the view role does not read): revision, who deployed
 	// and drift are unknown, the rest is shown.
 	RecordsUnreadable bool `json:"recordsUnreadable,omitempty"`
+	// NewerRecord says the latest revision was recorded in a newer record
+	// format than this kubectl-zz reads, by whom: the commands that record
+	// or apply from it refuse it. "" when it is not.
+	NewerRecord string `json:"newerRecord,omitempty"`
 }
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.

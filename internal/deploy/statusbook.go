@@ -85,6 +85,7 @@ func (b *book) records(secrets []corev1.Secret) {
 		}
 		if st, key := b.get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
+			st.NewerRecord = rev.skewText() // the format alone: status decodes no spec
 			b.tokens[key], b.names[key], b.waits[key] = rev.applyID, rev.names, rev.serviceWaits
 			b.latest[key] = recordRef{name: s.Name, rv: s.ResourceVersion, number: rev.Number}
 		}
