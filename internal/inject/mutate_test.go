@@ -68,6 +68,13 @@ func env(container, name, value string) podOpt {
 		}
 	}
 }
+// envFrom adds an envFrom entry to the first container.
+func envFrom(prefix string, cm *corev1.ConfigMapEnvSource, secret *corev1.SecretEnvSource) podOpt {
+	return func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{Prefix: prefix, ConfigMapRef: cm, SecretRef: secret})
+	}
+}
 func annotate(k, v string) podOpt {
 	return func(p *corev1.Pod) {
 		if p.Annotations == nil {
@@ -154,6 +161,18 @@ var goldenCases = []struct {
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})
 	})},
 	{"cdi-annotation-refused", newPod(annotate("cdi.k8s.io/mine", "nvidia.com/gpu=all"))},
+	// The GPU Operator's prefix (its toolkit and NRI plugin read it): a
+	// subdomain of cdi.k8s.io, refused alike.
+	{"cdi-subdomain-annotation-refused", newPod(annotate("nvidia.cdi.k8s.io/container.app", "management.nvidia.com/gpu=all"))},
+	// envFrom of a container given zz cards: its ConfigMap or Secret could
+	// hold NVIDIA_VISIBLE_DEVICES=all (it is not read at admission), and it
+	// would win over Allocate's as env would; judged by its prefix.
+	{"gpu-envfrom-no-prefix-refused", newPod(gpuMem("4Gi"), envFrom("", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}, nil))},
+	{"gpu-envfrom-nvidia-prefix-refused", newPod(gpuMem("4Gi"), envFrom("NVIDIA_", nil, &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv2"}}))},
+	{"gpu-envfrom-mps-prefix-refused", newPod(gpuMem("4Gi"), envFrom("CUDA_MPS_", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "mps"}}, nil))},
+	{"gpu-envfrom-app-prefix-kept", newPod(gpuMem("4Gi"), envFrom("APP_", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}, nil))},
+	// Asking no cards, the container gets void, which wins over envFrom.
+	{"envfrom-no-gpu-gets-void", newPod(envFrom("", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}, nil))},
 	{"system-priority-refused", newPod(func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" })},
 	{"gpu-sets-mps-limit", newPod(gpuMem("4Gi"), env("app", contract.EnvMPSPinnedMemLimit, "0=80G"))},
 	{"visible-devices-none-kept", newPod(env("app", contract.EnvVisibleDevices, "none"))},
