@@ -68,6 +68,7 @@ func env(container, name, value string) podOpt {
 		}
 	}
 }
+
 // envFrom adds an envFrom entry to the first container.
 func envFrom(prefix string, cm *corev1.ConfigMapEnvSource, secret *corev1.SecretEnvSource) podOpt {
 	return func(p *corev1.Pod) {
