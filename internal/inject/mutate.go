@@ -139,11 +139,16 @@ func longRunning(pod *corev1.Pod) []*corev1.Container {
 	return out
 }
 
-// cpuCount is the CPU limit rounded up to whole CPUs, at least 1, in
-// decimal; ok is false without a CPU limit. Decimal arithmetic, so no limit
+// cpuCount is the container's CPU limit (the pod's where it has none)
+// rounded up to whole CPUs, at least 1, in decimal; ok is false without a
+// CPU limit. Decimal arithmetic, so no limit
 // overflows.
-func cpuCount(c *corev1.Container) (n string, ok bool) {
+func cpuCount(c *corev1.Container, pod *corev1.Pod) (n string, ok bool) {
 	q, ok := c.Resources.Limits[corev1.ResourceCPU]
+	if !ok && pod.Spec.Resources != nil {
+		// No limit of its own: the pod-level limit bounds it.
+		q, ok = pod.Spec.Resources.Limits[corev1.ResourceCPU]
+	}
 	if !ok {
 		return "", false
 	}
@@ -215,7 +220,7 @@ func addEnv(c *corev1.Container, name, value string) {
 func (p *Policy) injectEnv(s *podState) error {
 	java := p.spec.Java != nil && p.spec.Java.Matches(s.pod)
 	for _, c := range allContainers(s.pod) {
-		if n, ok := cpuCount(c); ok {
+		if n, ok := cpuCount(c, s.pod); ok {
 			addEnv(c, contract.EnvNumCPUs, n)
 			if java {
 				addEnv(c, contract.EnvJavaOptions, "-XX:ActiveProcessorCount="+n)
@@ -490,6 +495,60 @@ func (p *Policy) scaleRequestsBy(s *podState, permille int64) {
 		}
 		c.Resources.Requests[corev1.ResourceCPU] = scaledRequest(limit, permille)
 	}
+	scalePodRequest(s.pod, permille)
+}
+
+// scalePodRequest sets the pod-level CPU request (spec.resources, the
+// PodLevelResources feature) from the pod-level limit by the same ratio:
+// without it, a pod's own limit of 8 CPUs over a 10m request took its
+// containers' share of the node past the pool's overcommit (a
+// hostile-tenant audit). Never below what its containers now request,
+// which the apiserver requires of a pod-level request.
+func scalePodRequest(pod *corev1.Pod, permille int64) {
+	r := pod.Spec.Resources
+	if r == nil {
+		return
+	}
+	limit, ok := r.Limits[corev1.ResourceCPU]
+	if !ok {
+		return
+	}
+	request := scaledRequest(limit, permille)
+	if floor := containerCPURequests(pod); floor.Cmp(request) > 0 {
+		request = floor
+	}
+	if r.Requests == nil {
+		r.Requests = corev1.ResourceList{}
+	}
+	r.Requests[corev1.ResourceCPU] = request
+}
+
+// containerCPURequests is at least what the apiserver sums of the
+// containers' CPU requests for a pod-level request to cover: the app
+// containers and native sidecars together, or an init container with the
+// sidecars, whichever is more.
+func containerCPURequests(pod *corev1.Pod) resource.Quantity {
+	var running, sidecars resource.Quantity
+	for _, c := range pod.Spec.Containers {
+		running.Add(c.Resources.Requests[corev1.ResourceCPU])
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if contract.IsNativeSidecar(c) {
+			sidecars.Add(c.Resources.Requests[corev1.ResourceCPU])
+		}
+	}
+	running.Add(sidecars)
+	most := running
+	for _, c := range pod.Spec.InitContainers {
+		if !contract.IsNativeSidecar(c) {
+			q := c.Resources.Requests[corev1.ResourceCPU].DeepCopy()
+			q.Add(sidecars)
+			if q.Cmp(most) > 0 {
+				most = q
+			}
+		}
+	}
+	return most
 }
 
 // avoidReserved keeps a pod pinned to no pool off the nodes of every pool

@@ -148,6 +148,23 @@ var goldenCases = []struct {
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(8080)}}}
 		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].LivenessProbe = probe, probe
 	})},
+	// Pod-level resources (PodLevelResources): the pod's CPU request from its
+	// limit by the pool's ratio, as a container's, and NUM_CPUS from it in
+	// containers with no limit of their own; a container's own limit wins.
+	{"pod-level-resources", newPod(func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+		}
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+		p.Spec.InitContainers = []corev1.Container{{Name: "side", Image: "registry.local/proxy:2", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}}
+	})},
+	// Never below the containers' own requests, which it must cover.
+	{"pod-level-resources-floor", newPod(func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
+		delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) // request 1500m kept: no limit
+	})},
 	{"gpu", newPod(gpuMem("4Gi"))},
 	{"gpu-two-cards", newPod(gpuMem("4Gi"), func(p *corev1.Pod) {
 		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("2")
@@ -516,7 +533,7 @@ func TestCPUCountIntegerEqualsDecimal(t *testing.T) {
 	}
 	for _, l := range limits {
 		c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(l)}}}
-		got, _ := cpuCount(c)
+		got, _ := cpuCount(c, &corev1.Pod{})
 		if want := cpuCountDec(resource.MustParse(l)); got != want {
 			t.Fatalf("cpuCount(%s): integer path %s, decimal %s", l, got, want)
 		}
@@ -691,7 +708,7 @@ func TestPoollessPodKeepsRequest(t *testing.T) {
 // TestCPUCountZero: a CPU limit of 0 gives NUM_CPUS 1 ("at least 1").
 func TestCPUCountZero(t *testing.T) {
 	c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0")}}}
-	if n, ok := cpuCount(c); !ok || n != "1" {
+	if n, ok := cpuCount(c, &corev1.Pod{}); !ok || n != "1" {
 		t.Fatalf("cpuCount(0) = %q, %v; want \"1\", true", n, ok)
 	}
 }
