@@ -622,6 +622,19 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, envFrom, metav1.CreateOptions{})
 	refused(t, "a Deployment whose GPU container takes envFrom with no prefix", err,
 		"containers cuda of a pod template asking for zz.io/gpu-mem take env through envFrom with no prefix")
+	// kubectl zz deploy of an app whose pods only a policy refuses (a system
+	// priority, judged on pods: the apiserver sets spec.priority) stops at
+	// the refusal, which no retry changes, instead of waiting out --timeout.
+	start := time.Now()
+	_, errOut, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "deploy", "--name", "urgent", "--type", "worker", "--image", "registry.local/cuda:12",
+		"--set", "spec.gpuMem=1Gi", "--set", "spec.priorityClassName=system-node-critical", "--timeout", "3m")
+	if err == nil || !strings.Contains(err.Error(), "refused at admission: FailedCreate:") ||
+		!strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'zz-gpu-mem-total' with binding 'zz-gpu-mem-total' denied request") {
+		t.Errorf("deploy of a GPU app of system-node-critical where only the policies serve: %v\n%s", err, errOut)
+	}
+	if waited := time.Since(start); waited > time.Minute {
+		t.Errorf("deploy waited %v for a policy's refusal no retry changes", waited)
+	}
 	// A template naming a node: its every pod would be refused.
 	onNode := deployment("on-node", true)
 	onNode.Spec.Template.Spec.NodeName = "gpu-a100-1"
