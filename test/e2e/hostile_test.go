@@ -515,12 +515,17 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 		{"envfrom-mps", "CUDA_MPS_", false, "containers cuda " + fromMsg},
 		{"envfrom-sidecar", "", true, "containers side " + fromMsg},
 		{"envfrom-app", "APP_", false, ""},
+		// Its own void wins over its envFrom, as where the webhook adds it.
+		{"envfrom-sidecar-void", "", true, ""},
 	} {
 		p := pod(tc.name, "1Gi", 1)
 		c := &p.Spec.Containers[0]
 		if tc.sidecar {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "side", Image: "registry.local/sleep:1"})
 			c = &p.Spec.Containers[1]
+			if tc.want == "" {
+				c.Env = []corev1.EnvVar{{Name: contract.EnvVisibleDevices, Value: contract.VisibleDevicesVoid}}
+			}
 		}
 		c.EnvFrom = []corev1.EnvFromSource{{Prefix: tc.prefix, ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}}}
 		if tc.want == "" { // a dry run: the quota below counts what is made
