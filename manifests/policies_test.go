@@ -64,9 +64,38 @@ func TestQuotaPolicyNamesTheContractsEnv(t *testing.T) {
 		all.Write(d)
 	}
 	for _, want := range []string{"'" + contract.EnvVisibleDevices + "'", "'" + contract.EnvMPSPinnedMemLimit + "'", "'" + contract.EnvMPSThreadPercentage + "'",
-		"'" + contract.VisibleDevicesVoid + "'", "'" + contract.VisibleDevicesNone + "'", "'" + contract.CDIAnnotationPrefix + "'"} {
+		"'" + contract.VisibleDevicesVoid + "'", "'" + contract.VisibleDevicesNone + "'"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("policies/quota.yaml does not name %s in its CEL", want)
+		}
+	}
+	// forgedEnvFrom's list is the names Allocate sets, in the contract's order.
+	var list []string
+	for _, n := range contract.DevicePluginEnv {
+		list = append(list, "'"+n+"'")
+	}
+	if want := "[" + strings.Join(list, ", ") + "]"; !strings.Contains(all.String(), want) {
+		t.Errorf("policies/quota.yaml does not list %s (contract.DevicePluginEnv) for envFrom", want)
+	}
+}
+
+// TestCDIPolicyAgreesWithContract runs zz-cdi-annotations' key pattern (RE2,
+// as CEL's matches uses) on keys and wants contract.IsCDIAnnotation's
+// verdict, which the webhook uses: cdi.k8s.io/ and every subdomain's.
+func TestCDIPolicyAgreesWithContract(t *testing.T) {
+	var all strings.Builder
+	for _, d := range docs(t, "policies/quota.yaml") {
+		all.Write(d)
+	}
+	m := celRawRegex.FindAllStringSubmatch(all.String(), -1)
+	if len(m) != 1 {
+		t.Fatalf("quota.yaml has %d matches(r'...') patterns, want 1 (zz-cdi-annotations' keys)", len(m))
+	}
+	pattern := regexp.MustCompile(m[0][1])
+	for _, key := range []string{"cdi.k8s.io/grab", "nvidia.cdi.k8s.io/container.app", "a.b.cdi.k8s.io/x",
+		"cdi.k8s.io", "xcdi.k8s.io/grab", "cdi.k8s.io.evil/x", "k8s.io/cdi.k8s.io/x", "zz.io/gpu-indexes", "team"} {
+		if got, want := pattern.MatchString(key), contract.IsCDIAnnotation(key); got != want {
+			t.Errorf("policy on annotation %q: refused %v, the webhook (contract.IsCDIAnnotation) %v", key, got, want)
 		}
 	}
 }

@@ -58,6 +58,7 @@ func (a *App) Validate(file string) Errors {
 		v.labelValue("spec.pool", s.Pool, "use a node pool name such as general")
 	}
 	v.env(s)
+	v.deviceEnv(s)
 	v.configFiles(s)
 	if s.AntiAffinity != AntiAffinityPreferred && s.AntiAffinity != AntiAffinityRequired {
 		v.add("spec.antiAffinity", fmt.Sprintf("%q is not a mode", s.AntiAffinity), "use preferred or required")

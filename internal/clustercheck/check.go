@@ -557,6 +557,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, nodeSettablePools(s)...)
 	out = append(out, unknownPools(s)...)
 	out = append(out, gpuNodes(s)...)
+	out = append(out, deviceListStrategy(s)...)
 	out = append(out, wholeCardPools(s)...)
 	out = append(out, gpuDefaultPool(s)...)
 	out = append(out, overAllocated(s)...)

@@ -53,7 +53,7 @@ func healthy(t *testing.T) []runtime.Object {
 			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
 			Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "zz-device-plugin",
-				Args: []string{"--nvml=real", "--over-request=kill", "--over-request-grace=30s"}}}}}},
+				Args: []string{"--nvml=real", "--over-request=kill", "--over-request-grace=30s", "--device-list-strategy=cdi-cri"}}}}}},
 			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1, NumberReady: 1}},
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Labels: part},
 			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.zz.io", FailurePolicy: ptr.To(admissionregistrationv1.Fail),
@@ -147,6 +147,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok GPU nodes | GPU memory allocated: no card holds more than it has",
 		"ok GPU nodes | GPU card UUIDs: no card is listed by two nodes",
 		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
+		"ok GPU nodes | cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=cdi-cri: cards go by CDI, not by env",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
 		"ok admission policies | NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 	} {
@@ -244,6 +245,19 @@ func TestProblems(t *testing.T) {
 			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--mps"}
 			return objs
 		}, Warn, "warn GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --mps without --over-request=kill"},
+		// Cards by env: the runtime cannot tell the plugin's from a pod's.
+		{"device list by env, the default", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--nvml=real", "--over-request=kill"}
+			return objs
+		}, Warn, "warn GPU nodes | cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=envvar: the NVIDIA runtime takes the cards from NVIDIA_VISIBLE_DEVICES and cannot tell the plugin's value from a pod's own"},
+		{"device list by env beside CDI", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--over-request=kill", "--device-list-strategy", "cdi-cri,envvar"}
+			return objs
+		}, Warn, "warn GPU nodes | cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=cdi-cri,envvar:"},
+		{"device list by CDI annotations", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Spec.Template.Spec.Containers[0].Args = []string{"--over-request=kill", "--device-list-strategy=cdi-annotations"}
+			return objs
+		}, OK, "ok GPU nodes | cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=cdi-annotations: cards go by CDI"},
 		{"no namespace opted in", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:8], objs[9:]...)
 		}, Warn, "warn namespaces | opted in: no namespace is labelled zz.io/injection=enabled"},

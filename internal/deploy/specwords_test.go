@@ -82,6 +82,8 @@ func TestRefusedAtAdmission(t *testing.T) {
 		{`FailedCreate: pods "a" is forbidden: cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000`, true},
 		{`FailedCreate: pods "a" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=9, limited: cpu=10`, false},
 		{`FailedCreate: Internal error occurred: failed calling webhook "pods.zz.io": connection refused`, false},
+		{`FailedCreate: pods "gsc-7d9f-x" is forbidden: ValidatingAdmissionPolicy 'zz-gpu-mem-total' with binding 'zz-gpu-mem-total' denied request: containers thief of a pod asking for zz.io/gpu-mem set NVIDIA_VISIBLE_DEVICES`, true},
+		{`FailedCreate: pods "a" is forbidden: ValidatingAdmissionPolicy 'team-rules' with binding 'team-rules-prod' denied request: failed expression: object.spec.x`, true},
 	} {
 		if got := RefusedAtAdmission(tt.failure); got != tt.final {
 			t.Errorf("RefusedAtAdmission(%q) = %v, want %v", tt.failure, got, tt.final)

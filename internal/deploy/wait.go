@@ -332,14 +332,22 @@ func WebhookDown(replicaFailure string) string {
 
 // RefusedAtAdmission reports whether a ReplicaFailure is a refusal of the
 // pods that retrying the same spec cannot change: the zz webhook's, the
-// namespace's Pod Security level, a LimitRange's bounds. Waiting out
+// namespace's Pod Security level, a LimitRange's bounds, a
+// ValidatingAdmissionPolicy's (zz's policies where the webhook does not
+// serve: a hostile-tenant audit waited out 5 minutes on one). Waiting out
 // --timeout on one only repeats it (an app-developer audit); a
 // ResourceQuota's, which a pod going away lifts, is waited on.
 func RefusedAtAdmission(replicaFailure string) bool {
 	return RefusedByZZWebhook(replicaFailure) ||
 		strings.Contains(replicaFailure, "violates PodSecurity ") ||
-		limitRangeRefusal.MatchString(replicaFailure)
+		limitRangeRefusal.MatchString(replicaFailure) ||
+		policyRefusal.MatchString(replicaFailure)
 }
+
+// policyRefusal matches the apiserver's words for a ValidatingAdmissionPolicy
+// binding with validationActions Deny
+// (k8s.io/apiserver/pkg/admission/plugin/policy/validating).
+var policyRefusal = regexp.MustCompile(`ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request`)
 
 // RefusedByZZWebhook says whether an apiserver error or a ReplicaFailure
 // is the zz webhook's refusal of a pod.

@@ -100,6 +100,7 @@ func typedDiff(a, b *corev1.Pod) ([]jsonpatch.Operation, bool) {
 	if !equality.Semantic.DeepEqual(a.Spec.EnableServiceLinks, b.Spec.EnableServiceLinks) {
 		scalar(p, "/spec/enableServiceLinks", a.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks != nil, b.Spec.EnableServiceLinks)
 	}
+	podResources(p, a.Spec.Resources, b.Spec.Resources)
 	appended(p, "/spec/volumes", a.Spec.Volumes, b.Spec.Volumes)
 	containers(p, "/spec/initContainers", a.Spec.InitContainers, b.Spec.InitContainers)
 	containers(p, "/spec/containers", a.Spec.Containers, b.Spec.Containers)
@@ -111,6 +112,24 @@ func restOfSpec(r, s *corev1.PodSpec) {
 	*r = *s
 	r.NodeSelector, r.SchedulerName, r.EnableServiceLinks, r.Volumes, r.Affinity = nil, "", nil, nil, nil
 	r.InitContainers, r.Containers = nil, nil
+	r.Resources = nil
+}
+
+// podResources patches the pod-level requests (scalePodRequest); the
+// mutators never add spec.resources, so any other change falls back.
+func podResources(p *patcher, a, b *corev1.ResourceRequirements) {
+	if a == nil || b == nil {
+		if a != b {
+			p.ok = false
+		}
+		return
+	}
+	if !reflect.DeepEqual(a.Claims, b.Claims) {
+		p.ok = false
+		return
+	}
+	mapPatch(p, "/spec/resources/limits", a.Limits, b.Limits, sameQuantity)
+	mapPatch(p, "/spec/resources/requests", a.Requests, b.Requests, sameQuantity)
 }
 
 // restOfContainer sets r to the container without the fields containers

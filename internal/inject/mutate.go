@@ -139,11 +139,16 @@ func longRunning(pod *corev1.Pod) []*corev1.Container {
 	return out
 }
 
-// cpuCount is the CPU limit rounded up to whole CPUs, at least 1, in
-// decimal; ok is false without a CPU limit. Decimal arithmetic, so no limit
+// cpuCount is the container's CPU limit (the pod's where it has none)
+// rounded up to whole CPUs, at least 1, in decimal; ok is false without a
+// CPU limit. Decimal arithmetic, so no limit
 // overflows.
-func cpuCount(c *corev1.Container) (n string, ok bool) {
+func cpuCount(c *corev1.Container, pod *corev1.Pod) (n string, ok bool) {
 	q, ok := c.Resources.Limits[corev1.ResourceCPU]
+	if !ok && pod.Spec.Resources != nil {
+		// No limit of its own: the pod-level limit bounds it.
+		q, ok = pod.Spec.Resources.Limits[corev1.ResourceCPU]
+	}
 	if !ok {
 		return "", false
 	}
@@ -215,7 +220,7 @@ func addEnv(c *corev1.Container, name, value string) {
 func (p *Policy) injectEnv(s *podState) error {
 	java := p.spec.Java != nil && p.spec.Java.Matches(s.pod)
 	for _, c := range allContainers(s.pod) {
-		if n, ok := cpuCount(c); ok {
+		if n, ok := cpuCount(c, s.pod); ok {
 			addEnv(c, contract.EnvNumCPUs, n)
 			if java {
 				addEnv(c, contract.EnvJavaOptions, "-XX:ActiveProcessorCount="+n)
@@ -490,6 +495,60 @@ func (p *Policy) scaleRequestsBy(s *podState, permille int64) {
 		}
 		c.Resources.Requests[corev1.ResourceCPU] = scaledRequest(limit, permille)
 	}
+	scalePodRequest(s.pod, permille)
+}
+
+// scalePodRequest sets the pod-level CPU request (spec.resources, the
+// PodLevelResources feature) from the pod-level limit by the same ratio:
+// without it, a pod's own limit of 8 CPUs over a 10m request took its
+// containers' share of the node past the pool's overcommit (a
+// hostile-tenant audit). Never below what its containers now request,
+// which the apiserver requires of a pod-level request.
+func scalePodRequest(pod *corev1.Pod, permille int64) {
+	r := pod.Spec.Resources
+	if r == nil {
+		return
+	}
+	limit, ok := r.Limits[corev1.ResourceCPU]
+	if !ok {
+		return
+	}
+	request := scaledRequest(limit, permille)
+	if floor := containerCPURequests(pod); floor.Cmp(request) > 0 {
+		request = floor
+	}
+	if r.Requests == nil {
+		r.Requests = corev1.ResourceList{}
+	}
+	r.Requests[corev1.ResourceCPU] = request
+}
+
+// containerCPURequests is at least what the apiserver sums of the
+// containers' CPU requests for a pod-level request to cover: the app
+// containers and native sidecars together, or an init container with the
+// sidecars, whichever is more.
+func containerCPURequests(pod *corev1.Pod) resource.Quantity {
+	var running, sidecars resource.Quantity
+	for _, c := range pod.Spec.Containers {
+		running.Add(c.Resources.Requests[corev1.ResourceCPU])
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if contract.IsNativeSidecar(c) {
+			sidecars.Add(c.Resources.Requests[corev1.ResourceCPU])
+		}
+	}
+	running.Add(sidecars)
+	most := running
+	for _, c := range pod.Spec.InitContainers {
+		if !contract.IsNativeSidecar(c) {
+			q := c.Resources.Requests[corev1.ResourceCPU].DeepCopy()
+			q.Add(sidecars)
+			if q.Cmp(most) > 0 {
+				most = q
+			}
+		}
+	}
+	return most
 }
 
 // avoidReserved keeps a pod pinned to no pool off the nodes of every pool
@@ -709,51 +768,6 @@ func (p *Policy) routeGPU(s *podState) error {
 	return nil
 }
 
-// gpuEnv keeps NVIDIA_VISIBLE_DEVICES (and the MPS limits) the device
-// plugin's to set. The kubelet puts a container's own env after what
-// Allocate returns, so a value the pod wrote would win over the cards it
-// was given, and "all" shows every card of the node where the NVIDIA
-// runtime honours the variable. A pod may set it only to void or none; a container that asks
-// no device plugin for cards gets void, which also overrides the "all"
-// that CUDA images carry in their own env (explicit env also wins over
-// envFrom). Not optional: this is the tenants' boundary on a GPU node.
-func (p *Policy) gpuEnv(s *podState) error {
-	for _, c := range allContainers(s.pod) {
-		set := false
-		for _, e := range c.Env {
-			if e.Name == contract.EnvMPSPinnedMemLimit || e.Name == contract.EnvMPSThreadPercentage {
-				// The MPS limits Allocate sets (--mps): the pod's would win.
-				return fmt.Errorf("container %s sets %s: the zz device plugin sets it from the pod's %s; remove it",
-					c.Name, e.Name, contract.ResourceGPUMem)
-			}
-			if e.Name != contract.EnvVisibleDevices {
-				continue
-			}
-			if e.ValueFrom != nil || (e.Value != contract.VisibleDevicesVoid && e.Value != contract.VisibleDevicesNone) {
-				return fmt.Errorf("container %s sets %s: the zz device plugin sets it to the cards the pod was given; ask for cards with %s (and %s) instead, or set it to %q",
-					c.Name, contract.EnvVisibleDevices, contract.ResourceGPUMem, contract.ResourceGPU, contract.VisibleDevicesVoid)
-			}
-			set = true
-		}
-		if !set && !asksForCards(c) {
-			c.Env = append(c.Env, corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: contract.VisibleDevicesVoid})
-		}
-	}
-	return nil
-}
-
-// asksForCards says a device plugin that sets NVIDIA_VISIBLE_DEVICES itself
-// serves the container: zz's, or one of NVIDIA's (nvidia.com/...).
-func asksForCards(c *corev1.Container) bool {
-	for name, q := range c.Resources.Limits {
-		// Zero asks no plugin for anything: no Allocate sets the variable.
-		if (name == contract.ResourceGPU || name == contract.ResourceGPUMem || strings.HasPrefix(string(name), contract.NVIDIAResourcePrefix)) && q.Sign() > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // The PriorityClasses every cluster has for its own components
 // (k8s.io/kubernetes/pkg/apis/scheduling, not a library to import).
 const (
@@ -768,16 +782,17 @@ const (
 // Kubernetes lets any namespace use them unless the admin limits them with
 // a ResourceQuota scope; the namespaces zz serves get that limit here.
 //
-// It also refuses CDI annotations on the pod: a runtime that honoured them
-// would hand it devices no device plugin allocated (the zz device plugin
-// writes its own on the container, through Allocate).
+// It also refuses CDI annotations on the pod (cdi.k8s.io/ and its
+// subdomains', as the GPU Operator's nvidia.cdi.k8s.io/): a runtime that
+// honoured them would hand it devices no device plugin allocated (the zz
+// device plugin writes its own on the container, through Allocate).
 func (p *Policy) priority(s *podState) error {
 	if name := s.pod.Spec.PriorityClassName; name == systemNodeCritical || name == systemClusterCritical {
 		return fmt.Errorf("priorityClassName %s is for the cluster's own components: it outranks every app, so pods of other namespaces would be evicted for this one; use a PriorityClass your cluster admin made for apps", name)
 	}
 	cdi := "" // the first such key, so the message does not vary
 	for k := range s.pod.Annotations {
-		if strings.HasPrefix(k, contract.CDIAnnotationPrefix) && (cdi == "" || k < cdi) {
+		if contract.IsCDIAnnotation(k) && (cdi == "" || k < cdi) {
 			cdi = k
 		}
 	}

@@ -68,6 +68,14 @@ func env(container, name, value string) podOpt {
 		}
 	}
 }
+
+// envFrom adds an envFrom entry to the first container.
+func envFrom(prefix string, cm *corev1.ConfigMapEnvSource, secret *corev1.SecretEnvSource) podOpt {
+	return func(p *corev1.Pod) {
+		c := &p.Spec.Containers[0]
+		c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{Prefix: prefix, ConfigMapRef: cm, SecretRef: secret})
+	}
+}
 func annotate(k, v string) podOpt {
 	return func(p *corev1.Pod) {
 		if p.Annotations == nil {
@@ -140,6 +148,23 @@ var goldenCases = []struct {
 		probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intOrString(8080)}}}
 		p.Spec.Containers[0].ReadinessProbe, p.Spec.Containers[0].LivenessProbe = probe, probe
 	})},
+	// Pod-level resources (PodLevelResources): the pod's CPU request from its
+	// limit by the pool's ratio, as a container's, and NUM_CPUS from it in
+	// containers with no limit of their own; a container's own limit wins.
+	{"pod-level-resources", newPod(func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+		}
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+		p.Spec.InitContainers = []corev1.Container{{Name: "side", Image: "registry.local/proxy:2", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}}
+	})},
+	// Never below the containers' own requests, which it must cover.
+	{"pod-level-resources-floor", newPod(func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
+		delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) // request 1500m kept: no limit
+	})},
 	{"gpu", newPod(gpuMem("4Gi"))},
 	{"gpu-two-cards", newPod(gpuMem("4Gi"), func(p *corev1.Pod) {
 		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("2")
@@ -154,6 +179,18 @@ var goldenCases = []struct {
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})
 	})},
 	{"cdi-annotation-refused", newPod(annotate("cdi.k8s.io/mine", "nvidia.com/gpu=all"))},
+	// The GPU Operator's prefix (its toolkit and NRI plugin read it): a
+	// subdomain of cdi.k8s.io, refused alike.
+	{"cdi-subdomain-annotation-refused", newPod(annotate("nvidia.cdi.k8s.io/container.app", "management.nvidia.com/gpu=all"))},
+	// envFrom of a container given zz cards: its ConfigMap or Secret could
+	// hold NVIDIA_VISIBLE_DEVICES=all (it is not read at admission), and it
+	// would win over Allocate's as env would; judged by its prefix.
+	{"gpu-envfrom-no-prefix-refused", newPod(gpuMem("4Gi"), envFrom("", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}, nil))},
+	{"gpu-envfrom-nvidia-prefix-refused", newPod(gpuMem("4Gi"), envFrom("NVIDIA_", nil, &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv2"}}))},
+	{"gpu-envfrom-mps-prefix-refused", newPod(gpuMem("4Gi"), envFrom("CUDA_MPS_", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "mps"}}, nil))},
+	{"gpu-envfrom-app-prefix-kept", newPod(gpuMem("4Gi"), envFrom("APP_", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}, nil))},
+	// Asking no cards, the container gets void, which wins over envFrom.
+	{"envfrom-no-gpu-gets-void", newPod(envFrom("", &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}, nil))},
 	{"system-priority-refused", newPod(func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" })},
 	{"gpu-sets-mps-limit", newPod(gpuMem("4Gi"), env("app", contract.EnvMPSPinnedMemLimit, "0=80G"))},
 	{"visible-devices-none-kept", newPod(env("app", contract.EnvVisibleDevices, "none"))},
@@ -496,7 +533,7 @@ func TestCPUCountIntegerEqualsDecimal(t *testing.T) {
 	}
 	for _, l := range limits {
 		c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(l)}}}
-		got, _ := cpuCount(c)
+		got, _ := cpuCount(c, &corev1.Pod{})
 		if want := cpuCountDec(resource.MustParse(l)); got != want {
 			t.Fatalf("cpuCount(%s): integer path %s, decimal %s", l, got, want)
 		}
@@ -671,7 +708,7 @@ func TestPoollessPodKeepsRequest(t *testing.T) {
 // TestCPUCountZero: a CPU limit of 0 gives NUM_CPUS 1 ("at least 1").
 func TestCPUCountZero(t *testing.T) {
 	c := &corev1.Container{Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("0")}}}
-	if n, ok := cpuCount(c); !ok || n != "1" {
+	if n, ok := cpuCount(c, &corev1.Pod{}); !ok || n != "1" {
 		t.Fatalf("cpuCount(0) = %q, %v; want \"1\", true", n, ok)
 	}
 }

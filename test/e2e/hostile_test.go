@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -496,6 +497,49 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	mps := pod("mps", "1Gi", 1)
 	mps.Spec.Containers[0].Env = []corev1.EnvVar{{Name: contract.EnvMPSPinnedMemLimit, Value: "0=80G"}}
 	refused(t, "a GPU pod setting its own MPS limit", create(mps), "containers cuda of a pod asking for zz.io/gpu-mem set")
+	// The same through envFrom (a ConfigMap of the tenant's holds
+	// NVIDIA_VISIBLE_DEVICES=all): the policy cannot read the ConfigMap, so
+	// an entry is judged by its prefix; any container of the GPU pod, as env.
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "nv"}, Data: map[string]string{contract.EnvVisibleDevices: "all", "VISIBLE_DEVICES": "all"}}
+	if _, err := tenant.client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the tenant writes a ConfigMap: %v", err)
+	}
+	const fromMsg = "of a pod asking for zz.io/gpu-mem take env through envFrom with no prefix, or a prefix that NVIDIA_VISIBLE_DEVICES"
+	for _, tc := range []struct {
+		name, prefix string
+		sidecar      bool   // the entry on a second container that asks for no GPU
+		want         string // "" admits
+	}{
+		{"envfrom", "", false, "containers cuda " + fromMsg},
+		{"envfrom-nvidia", "NVIDIA_", false, "containers cuda " + fromMsg},
+		{"envfrom-mps", "CUDA_MPS_", false, "containers cuda " + fromMsg},
+		{"envfrom-sidecar", "", true, "containers side " + fromMsg},
+		{"envfrom-app", "APP_", false, ""},
+		// Its own void wins over its envFrom, as where the webhook adds it.
+		{"envfrom-sidecar-void", "", true, ""},
+	} {
+		p := pod(tc.name, "1Gi", 1)
+		c := &p.Spec.Containers[0]
+		if tc.sidecar {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "side", Image: "registry.local/sleep:1"})
+			c = &p.Spec.Containers[1]
+			if tc.want == "" {
+				c.Env = []corev1.EnvVar{{Name: contract.EnvVisibleDevices, Value: contract.VisibleDevicesVoid}}
+			}
+		}
+		c.EnvFrom = []corev1.EnvFromSource{{Prefix: tc.prefix, ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}}}
+		if tc.want == "" { // a dry run: the quota below counts what is made
+			if _, err := tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+				t.Errorf("a GPU pod with envFrom prefix %q: %v", tc.prefix, err)
+			}
+			continue
+		}
+		refused(t, "a GPU pod with envFrom prefix "+strconv.Quote(tc.prefix), create(p), tc.want)
+	}
+	nri := pod("nri", "1Gi", 1)
+	nri.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+	nri.Annotations = map[string]string{"nvidia.cdi.k8s.io/container.cuda": "management.nvidia.com/gpu=all"}
+	refused(t, "a pod with the GPU Operator's CDI prefix", create(nri), "a pod may not carry annotations nvidia.cdi.k8s.io/container.cuda outside kube-system")
 	cdi := pod("cdi", "1Gi", 1)
 	cdi.Annotations = map[string]string{contract.CDIAnnotationPrefix + "x": "nvidia.com/gpu=all"}
 	refused(t, "a GPU pod with a CDI annotation", create(cdi), "a pod may not carry annotations cdi.k8s.io/x outside kube-system")
@@ -517,6 +561,8 @@ func gpuQuota(t *testing.T, tenant identity, ns string) {
 	// Nor through pods/status, which a node or a controller writes.
 	_, err = cluster.Client.CoreV1().Pods(ns).Patch(ctx, "plain", types.MergePatchType, []byte(`{"metadata":{"annotations":{"cdi.k8s.io/grab":"nvidia.com/gpu=all"}}}`), metav1.PatchOptions{}, "status")
 	refused(t, "a CDI annotation added through pods/status", err, "a pod may not carry annotations cdi.k8s.io/grab outside kube-system")
+	_, err = cluster.Client.CoreV1().Pods(ns).Patch(ctx, "plain", types.MergePatchType, []byte(`{"metadata":{"annotations":{"nvidia.cdi.k8s.io/grab":"nvidia.com/gpu=all"}}}`), metav1.PatchOptions{}, "status")
+	refused(t, "an nvidia.cdi.k8s.io/ annotation added through pods/status", err, "a pod may not carry annotations nvidia.cdi.k8s.io/grab outside kube-system")
 	// A system priority (the apiserver admits it in any namespace): zz's GPU
 	// preemption would evict other namespaces' GPU pods for it.
 	urgent := pod("urgent", "1Gi", 1)
@@ -563,6 +609,37 @@ func gpuQuotaTemplates(t *testing.T, tenant identity, ns string) {
 	cdiTemplate.Spec.Template.Annotations = map[string]string{contract.CDIAnnotationPrefix + "grab": "nvidia.com/gpu=all"}
 	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, cdiTemplate, metav1.CreateOptions{})
 	refused(t, "a Deployment whose template carries a CDI annotation", err, "the pod template of a Deployment may not carry annotations cdi.k8s.io/grab outside kube-system")
+	nriTemplate := deployment("nri-template", true)
+	nriTemplate.Spec.Template.Annotations = map[string]string{"nvidia.cdi.k8s.io/container.cuda": "management.nvidia.com/gpu=all"}
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, nriTemplate, metav1.CreateOptions{})
+	refused(t, "a Deployment whose template carries an nvidia.cdi.k8s.io/ annotation", err,
+		"the pod template of a Deployment may not carry annotations nvidia.cdi.k8s.io/container.cuda outside kube-system")
+	// A template whose sidecar, or whose GPU container's envFrom, would
+	// override the cards: refused when written, not at each pod.
+	sidecarEnv := deployment("sidecar-env", true)
+	sidecarEnv.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: "thief", Image: "registry.local/sleep:1",
+		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Env: []corev1.EnvVar{{Name: contract.EnvVisibleDevices, Value: "all"}}}}
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, sidecarEnv, metav1.CreateOptions{})
+	refused(t, "a Deployment whose sidecar sets NVIDIA_VISIBLE_DEVICES", err,
+		"containers thief of a pod template asking for zz.io/gpu-mem set NVIDIA_VISIBLE_DEVICES (other than void or none)")
+	envFrom := deployment("envfrom", true)
+	envFrom.Spec.Template.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}}}
+	_, err = tenant.client.AppsV1().Deployments(ns).Create(ctx, envFrom, metav1.CreateOptions{})
+	refused(t, "a Deployment whose GPU container takes envFrom with no prefix", err,
+		"containers cuda of a pod template asking for zz.io/gpu-mem take env through envFrom with no prefix")
+	// kubectl zz deploy of an app whose pods only a policy refuses (a system
+	// priority, judged on pods: the apiserver sets spec.priority) stops at
+	// the refusal, which no retry changes, instead of waiting out --timeout.
+	start := time.Now()
+	_, errOut, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "deploy", "--name", "urgent", "--type", "worker", "--image", "registry.local/cuda:12",
+		"--set", "spec.gpuMem=1Gi", "--set", "spec.priorityClassName=system-node-critical", "--timeout", "3m")
+	if err == nil || !strings.Contains(err.Error(), "refused at admission: FailedCreate:") ||
+		!strings.Contains(err.Error(), "ValidatingAdmissionPolicy 'zz-gpu-mem-total' with binding 'zz-gpu-mem-total' denied request") {
+		t.Errorf("deploy of a GPU app of system-node-critical where only the policies serve: %v\n%s", err, errOut)
+	}
+	if waited := time.Since(start); waited > time.Minute {
+		t.Errorf("deploy waited %v for a policy's refusal no retry changes", waited)
+	}
 	// A template naming a node: its every pod would be refused.
 	onNode := deployment("on-node", true)
 	onNode.Spec.Template.Spec.NodeName = "gpu-a100-1"

@@ -439,6 +439,8 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",
 		"✓ NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 		"✓ GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
+		// The shipped plugin hands cards over by env, which a pod can set too.
+		"‼ cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=envvar: the NVIDIA runtime takes the cards from NVIDIA_VISIBLE_DEVICES",
 		"Deployment zz-system/zz-scheduler: ",
 		"✓ zz-system/zz-scheduler: GPU extender: filter and preempt verbs, zz.io/gpu-mem and zz.io/gpu-mem-total left to it; bind in an entry of its own",
 		// Its kwok pods run no kube-scheduler: whether a Lease is left from

@@ -195,9 +195,11 @@ func webhookDaemonSetReserved(t *testing.T, ns string) {
 }
 
 // webhookVisibleDevices: a tenant's GPU pod that sets NVIDIA_VISIBLE_DEVICES
-// (its env would win over the cards Allocate gives) is refused, a pod
-// asking for no cards gets "void", over the "all" of a CUDA image, and a
-// pod of the cluster's own priority class is refused.
+// (its env would win over the cards Allocate gives), in env or through an
+// envFrom that could hold it, is refused, as is an nvidia.cdi.k8s.io/
+// annotation; a pod asking for no cards gets "void", over the "all" of a
+// CUDA image and its envFrom; a pod of the cluster's own priority class is
+// refused.
 func webhookVisibleDevices(t *testing.T, ns string) {
 	ctx := t.Context()
 	tenant := roleTenant(t, ns, "env-tenant", "edit")
@@ -208,7 +210,37 @@ func webhookVisibleDevices(t *testing.T, ns string) {
 	if err == nil || !strings.Contains(err.Error(), "container app sets NVIDIA_VISIBLE_DEVICES: the zz device plugin sets it") {
 		t.Errorf("a GPU pod setting NVIDIA_VISIBLE_DEVICES=all: %v", err)
 	}
-	got, err := tenant.client.CoreV1().Pods(ns).Create(ctx, appPod("cpu-only", "1"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	// The same through envFrom (a ConfigMap the tenant writes holds
+	// NVIDIA_VISIBLE_DEVICES=all): judged by the entry's prefix, since the
+	// ConfigMap is not read at admission.
+	for _, tc := range []struct {
+		prefix, want string // want "" admits
+	}{
+		{"", "container app takes env from ConfigMap nv with no prefix (envFrom[0]), which could set NVIDIA_VISIBLE_DEVICES"},
+		{"NVIDIA_", "container app takes env from ConfigMap nv with prefix NVIDIA_ (envFrom[0]), which could set NVIDIA_VISIBLE_DEVICES"},
+		{"CUDA_MPS_", "with prefix CUDA_MPS_ (envFrom[0]), which could set CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"},
+		{"APP_", ""},
+	} {
+		from := gpu.DeepCopy()
+		from.Spec.Containers[0].Env = nil
+		from.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{Prefix: tc.prefix,
+			ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}}}
+		_, err := tenant.client.CoreV1().Pods(ns).Create(ctx, from, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("a GPU pod with envFrom prefix %q: %v, want %q", tc.prefix, err, tc.want)
+		}
+	}
+	// A CDI annotation of the GPU Operator's prefix, a subdomain of cdi.k8s.io.
+	nri := appPod("nri", "1")
+	nri.Annotations = map[string]string{"nvidia.cdi.k8s.io/container.app": "management.nvidia.com/gpu=all"}
+	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, nri, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "annotation nvidia.cdi.k8s.io/container.app asks the container runtime for devices directly") {
+		t.Errorf("a pod with an nvidia.cdi.k8s.io/ annotation: %v", err)
+	}
+	// Asking no cards, the container gets void, which wins over its envFrom.
+	cpuOnly := appPod("cpu-only", "1")
+	cpuOnly.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}}}}
+	got, err := tenant.client.CoreV1().Pods(ns).Create(ctx, cpuOnly, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {
 		t.Fatal(err)
 	}
