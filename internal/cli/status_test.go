@@ -36,7 +36,7 @@ func TestStatusAndList(t *testing.T) {
 			Name: "app", RestartCount: 2,
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
-				FinishedAt: metav1.NewTime(time.Now().Add(-5 * time.Minute))}},
+				FinishedAt: metav1.NewTime(time.Now().Add(-15 * time.Minute))}}, // over 10 minutes, HumanDuration drops the seconds: a slow run (-race) printed 5m1s
 		}}},
 	}
 	// Pods the webhook left to the default scheduler while zz-scheduler was
@@ -73,7 +73,7 @@ func TestStatusAndList(t *testing.T) {
 		}},
 		{args: []string{"status"}, want: []string{
 			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
@@ -108,7 +108,7 @@ func TestStatusAndList(t *testing.T) {
 		{args: []string{"status", "shop", "cart", "shop"}, want: []string{
 			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
-			"cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
 			"", unbalanced, "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 		}},
@@ -126,7 +126,7 @@ func TestStatusAndList(t *testing.T) {
 		}},
 		{args: []string{"status", "-A"}, want: []string{
 			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2 (5m ago) - Degraded 10m bob",
+			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
 			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 			"", "ns-a/cart is Degraded:",
