@@ -275,7 +275,9 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			h.failReview(w, reviewLogger(logger), http.StatusServiceUnavailable, fmt.Errorf("zz-webhook has no valid policy yet: %w", why))
 			return
 		default:
-			resp, result = admitPod(req, pod, policy)
+			// Pod Security admission judges the mutated pod: nothing its
+			// namespace's level refuses is added.
+			resp, result = admitPod(req, pod, policy.WithPodSecurity(labels[contract.LabelPodSecurityEnforce]))
 			if v := logger.V(4); v.Enabled() {
 				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			}

@@ -48,6 +48,7 @@ func examplePolicy(t testing.TB) *inject.Policy {
 
 var testNamespaces = map[string]map[string]string{
 	"shop":          {contract.LabelInjection: contract.InjectionEnabled},
+	"shop-baseline": {contract.LabelInjection: contract.InjectionEnabled, contract.LabelPodSecurityEnforce: "baseline"},
 	"plain":         {},
 	"kube-system":   {contract.LabelInjection: contract.InjectionEnabled},
 	ownNamespace:    {contract.LabelInjection: contract.InjectionEnabled},
@@ -141,6 +142,25 @@ func TestMutatePodPatches(t *testing.T) {
 	for _, want := range []string{`"NUM_CPUS"`, `"/spec/nodeSelector"`, `"/spec/enableServiceLinks"`, `"1"`} {
 		if !strings.Contains(string(resp.Patch), want) {
 			t.Errorf("patch lacks %s: %s", want, resp.Patch)
+		}
+	}
+}
+
+// TestMutateKeepsPodSecurity: the namespace's Pod Security level reaches
+// the policy: lxcfs's hostPath volumes are added in a namespace at the
+// default level, left out (with a warning) in one enforcing baseline,
+// which would refuse the mutated pod.
+func TestMutateKeepsPodSecurity(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	for _, tc := range []struct {
+		ns    string
+		lxcfs bool
+	}{{"shop", true}, {"shop-baseline", false}} {
+		resp := response(t, post(h, reviewBody(t, tc.ns, podResource, admissionv1.Create, testPod()), "application/json"))
+		added := strings.Contains(string(resp.Patch), contract.VolumeLxcfsPrefix)
+		warned := strings.Contains(strings.Join(resp.Warnings, "\n"), "lxcfs left out: namespace shop-baseline enforces the baseline Pod Security level")
+		if !resp.Allowed || added != tc.lxcfs || warned == tc.lxcfs {
+			t.Errorf("namespace %s: allowed %v, lxcfs added %v, warnings %q; want lxcfs %v", tc.ns, resp.Allowed, added, resp.Warnings, tc.lxcfs)
 		}
 	}
 }
