@@ -125,9 +125,6 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 	size := r.ContentLength
 	if size > h.Limits.MaxBodyBytes {
 		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
-		if h.refuseOversize(w, r, size) {
-			return nil, false
-		}
 		// Not read: the server closes the connection instead of draining it.
 		w.Header().Set("Connection", "close")
 		err := fmt.Errorf("the review is %d bytes; zz-webhook reads at most %d: split the pod (the apiserver's defaults make a pod of thousands of containers that big) or raise --max-review-bytes",
@@ -221,6 +218,13 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			h.failReview(w, logger, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q is not supported; send application/json", ct))
 			return
 		}
+	}
+	// A pod whose review is over the limit is refused with the reason,
+	// as a denied pod (not an error of the webhook's: ZZWebhookErrors).
+	if r.ContentLength > h.Limits.MaxBodyBytes && h.refuseOversize(w, r, r.ContentLength) {
+		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
+		result = resultDenied
+		return
 	}
 	release, ok := h.admit(w, r)
 	if !ok {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -100,6 +101,10 @@ func TestOversizeReviewRefusedWithReason(t *testing.T) {
 			}
 			if tc.code != 200 {
 				return
+			}
+			denied, tooLarge := testutil.ToFloat64(h.Metrics.Reviews.WithLabelValues(resultDenied)), testutil.ToFloat64(h.Metrics.Rejected.WithLabelValues("too-large"))
+			if denied != 1 || tooLarge != 1 || testutil.ToFloat64(h.Metrics.Reviews.WithLabelValues(resultError)) != 0 {
+				t.Errorf("a pod refused as too large counted %v denied, %v too-large; want 1 each and no error", denied, tooLarge)
 			}
 			var review admissionv1.AdmissionReview
 			if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil || review.Response == nil {
