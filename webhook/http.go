@@ -26,8 +26,10 @@ import (
 // Limits bound what reviews may cost, so that neither a burst of big pods
 // nor a client that is not the apiserver takes the webhook's memory.
 type Limits struct {
-	// MaxBodyBytes is the largest review read. A bigger one gets 413 from
-	// its Content-Length, before its body is read.
+	// MaxBodyBytes is the largest review decoded. A bigger one is refused
+	// from its Content-Length: scanned for its uid and answered with a
+	// refusal its pod's author reads (refuseOversize), or, over
+	// oversizeScanFactor times this, given 413 before its body is read.
 	MaxBodyBytes int64
 	// SmallBodyBytes splits reviews in two lanes: ordinary pods (up to this
 	// size) share MaxSmallInFlight slots; bigger ones share MaxLargeBytes, so
@@ -43,9 +45,12 @@ type Limits struct {
 }
 
 // DefaultLimits: the apiserver takes request bodies up to 3 MiB (and etcd
-// stores objects up to 1.5 MiB), so no pod it sends is over 3 MiB of JSON;
-// the review around it (request metadata, user info) and the defaults
-// applied by then fit in the fourth MiB. Ordinary pods are a few KiB. A
+// stores objects up to 1.5 MiB), but the review carries the pod with its
+// defaults applied, about 3.2 times the bytes of a pod of thousands of
+// small containers (a 1.5 MB pod of 2000 native sidecars made a 4.7 MB
+// review): 4 MiB holds every pod of a few hundred containers, and bigger
+// ones are refused with a message that says so. Ordinary pods are a few
+// KiB. A
 // review allocates about 27 times its size while it is served
 // (TestBigReviewCost), so two big ones at once (8 MiB) stay far below the
 // Deployment's 256 MiB limit.
@@ -74,6 +79,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	small  *semaphore.Weighted
 	large  *semaphore.Weighted
+	// oversize bounds the reviews over MaxBodyBytes scanned at once.
+	oversize *semaphore.Weighted
 	// refusals samples the log lines of overload refusals.
 	refusals *sampler
 }
@@ -86,6 +93,7 @@ func NewHandler(h Handler) *Handler {
 	}
 	h.small = semaphore.NewWeighted(h.Limits.MaxSmallInFlight)
 	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
+	h.oversize = semaphore.NewWeighted(maxOversizeScans)
 	h.refusals = &sampler{every: refusalLogEvery}
 	paceGC(h.Limits.QuietGCPercent)
 	h.mux = http.NewServeMux()
@@ -119,7 +127,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request) (func(), bool) {
 		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
 		// Not read: the server closes the connection instead of draining it.
 		w.Header().Set("Connection", "close")
-		err := fmt.Errorf("the review is %d bytes; zz-webhook reads at most %d (no pod the apiserver accepts is that big)",
+		err := fmt.Errorf("the review is %d bytes; zz-webhook reads at most %d: split the pod (the apiserver's defaults make a pod of thousands of containers that big) or raise --max-review-bytes",
 			size, h.Limits.MaxBodyBytes)
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 		h.logRefusal(klog.FromContext(r.Context()), http.StatusRequestEntityTooLarge, "too-large", size, err)
@@ -211,6 +219,13 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A pod whose review is over the limit is refused with the reason,
+	// as a denied pod (not an error of the webhook's: ZZWebhookErrors).
+	if r.ContentLength > h.Limits.MaxBodyBytes && h.refuseOversize(w, r, r.ContentLength) {
+		h.Metrics.Rejected.WithLabelValues("too-large").Inc()
+		result = resultDenied
+		return
+	}
 	release, ok := h.admit(w, r)
 	if !ok {
 		return
@@ -264,7 +279,9 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			h.failReview(w, reviewLogger(logger), http.StatusServiceUnavailable, fmt.Errorf("zz-webhook has no valid policy yet: %w", why))
 			return
 		default:
-			resp, result = admitPod(req, pod, policy)
+			// Pod Security admission judges the mutated pod: nothing its
+			// namespace's level refuses is added.
+			resp, result = admitPod(req, pod, policy.WithPodSecurity(labels[contract.LabelPodSecurityEnforce]))
 			if v := logger.V(4); v.Enabled() {
 				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			}

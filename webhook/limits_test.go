@@ -44,7 +44,7 @@ func TestReviewLimits(t *testing.T) {
 	}{
 		{"ordinary pod", bytes.NewReader(good), 200, `"allowed":true`},
 		{"big pod under the cap", bytes.NewReader(big), 200, `"allowed":true`},
-		{"declared over the cap", bytes.NewReader(make([]byte, 1<<20+1)), 413, "reads at most 1048576"},
+		{"declared over the cap", bytes.NewReader(make([]byte, 1<<20+1)), 413, "reads at most 1048576: split the pod"},
 		{"chunked over the cap", chunked{bytes.NewReader(make([]byte, 1<<20+1))}, 413, "request body too large"},
 		{"chunked under the cap", chunked{bytes.NewReader(good)}, 200, `"allowed":true`},
 		{"shorter than declared", io.LimitReader(bytes.NewReader(good), 10), 400, "cannot read the review"},

@@ -48,6 +48,7 @@ func examplePolicy(t testing.TB) *inject.Policy {
 
 var testNamespaces = map[string]map[string]string{
 	"shop":          {contract.LabelInjection: contract.InjectionEnabled},
+	"shop-baseline": {contract.LabelInjection: contract.InjectionEnabled, contract.LabelPodSecurityEnforce: "baseline"},
 	"plain":         {},
 	"kube-system":   {contract.LabelInjection: contract.InjectionEnabled},
 	ownNamespace:    {contract.LabelInjection: contract.InjectionEnabled},
@@ -145,6 +146,25 @@ func TestMutatePodPatches(t *testing.T) {
 	}
 }
 
+// TestMutateKeepsPodSecurity: the namespace's Pod Security level reaches
+// the policy: lxcfs's hostPath volumes are added in a namespace at the
+// default level, left out (with a warning) in one enforcing baseline,
+// which would refuse the mutated pod.
+func TestMutateKeepsPodSecurity(t *testing.T) {
+	h := newTestHandler(t, examplePolicy(t))
+	for _, tc := range []struct {
+		ns    string
+		lxcfs bool
+	}{{"shop", true}, {"shop-baseline", false}} {
+		resp := response(t, post(h, reviewBody(t, tc.ns, podResource, admissionv1.Create, testPod()), "application/json"))
+		added := strings.Contains(string(resp.Patch), contract.VolumeLxcfsPrefix)
+		warned := strings.Contains(strings.Join(resp.Warnings, "\n"), "lxcfs left out: namespace shop-baseline enforces the baseline Pod Security level")
+		if !resp.Allowed || added != tc.lxcfs || warned == tc.lxcfs {
+			t.Errorf("namespace %s: allowed %v, lxcfs added %v, warnings %q; want lxcfs %v", tc.ns, resp.Allowed, added, resp.Warnings, tc.lxcfs)
+		}
+	}
+}
+
 func TestMutateLeavesOthersAlone(t *testing.T) {
 	h := newTestHandler(t, examplePolicy(t))
 	deploy := metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -217,7 +237,8 @@ func TestMutateBadInput(t *testing.T) {
 		{"v1beta1", "application/json", bytes.Replace(good, []byte("admission.k8s.io/v1"), []byte("admission.k8s.io/v1beta1"), 1), 400, "admissionReviewVersions: [v1]"},
 		{"no request", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`), 400, "has no request"},
 		{"yaml", "application/yaml", good, 415, "send application/json"},
-		{"too large", "application/json", append(good, bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...), 413, "reads at most"},
+		{"too large", "application/json", append(good, bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...), 200, `"allowed":false,"status":{"metadata":{},"status":"Failure","message":"zz-webhook: the pod's admission review is 4194802 bytes (1 containers); zz-webhook reads at most 4194304`},
+		{"too large, no review", "application/json", bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes)+1), 413, "reads at most"},
 		{"pod not decodable", "application/json", []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"uid-1","namespace":"shop","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"spec":{"containers":"nope"}}}}`), 200, "cannot decode the object as a Pod"},
 		{"unknown namespace", "application/json", reviewBody(t, "gone", podResource, admissionv1.Create, testPod()), 503, "cannot read namespace gone"},
 	}
@@ -519,9 +540,9 @@ func TestFailedReviewsAreLogged(t *testing.T) {
 		})
 	}
 
-	// A burst of refusals (too large, before the body is read) logs one
-	// line per interval, then says how many it left out.
-	big := append(reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...)
+	// A burst of refusals (too large, and no review in it) logs one line
+	// per interval, then says how many it left out.
+	big := bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes)+1)
 	var burst []string
 	for range 5 {
 		code, lines := send(h, 2, big, "application/json")
@@ -538,6 +559,19 @@ func TestFailedReviewsAreLogged(t *testing.T) {
 	h.refusals.mu.Unlock()
 	if _, lines := send(h, 2, big, "application/json"); len(lines) != 1 || !strings.Contains(lines[0], `"leftOutSinceLastLine"=4`) {
 		t.Fatalf("after the interval: %q, want one line counting the 4 left out", lines)
+	}
+
+	// A pod whose review is too large is refused with its uid, at V(0) as
+	// the other refusals of pods, and the line no longer says that no pod
+	// the apiserver accepts is that big.
+	h.refusals.mu.Lock()
+	h.refusals.next = time.Time{}
+	h.refusals.mu.Unlock()
+	pod := append(reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), bytes.Repeat([]byte(" "), int(DefaultLimits.MaxBodyBytes))...)
+	code, lines := send(h, 0, pod, "application/json")
+	if code != http.StatusOK || len(lines) != 1 || !strings.Contains(lines[0], `"uid"="uid-1"`) || !strings.Contains(lines[0], `"containers"=1`) ||
+		!strings.Contains(lines[0], "Refused a pod whose review is too large to decode") {
+		t.Fatalf("a pod's review over the limit: HTTP %d, logged %q; want 200 and one line with its uid and containers", code, lines)
 	}
 }
 

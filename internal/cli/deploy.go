@@ -28,6 +28,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/render"
 )
 
@@ -353,8 +354,10 @@ func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
 
 // Run prints (--dry-run) or deploys the app.
 func (o *DeployOptions) Run(cmd *cobra.Command) error {
+	// Warnings may quote a spec that init --from took from a namespace,
+	// or a node's labels: escaped, as table cells.
 	for _, w := range o.specWarnings() {
-		fmt.Fprintln(o.ErrOut, "warning: "+w)
+		fmt.Fprintln(o.ErrOut, "warning: "+prose.Terminal(w))
 	}
 	if o.DryRun {
 		return printObjects(render.Render(o.app, render.Options{Namespace: o.targets[0].namespace, Debug: o.Debug}), o.Output, o.Out)
@@ -368,11 +371,11 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 	}
 	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
-			fmt.Fprintln(progress, "warning: "+w)
+			fmt.Fprintln(progress, "warning: "+prose.Terminal(w))
 		}
 		for _, w := range []string{o.zoneWarning(cmd.Context(), t), o.poolWarning(cmd.Context(), t)} {
 			if w != "" {
-				fmt.Fprintln(progress, "warning: "+w)
+				fmt.Fprintln(progress, "warning: "+prose.Terminal(w))
 			}
 		}
 		cfg := &deploy.Config{

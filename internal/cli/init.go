@@ -19,6 +19,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/specfrom"
 )
 
@@ -120,14 +121,16 @@ func (o *InitOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	app, notes := specfrom.Spec(o.Name, live)
+	// Notes and warnings quote the namespace's objects (a mount path, an
+	// image): escaped, as table cells are.
 	for _, n := range notes {
-		fmt.Fprintln(o.ErrOut, "warning: not carried over: "+n)
+		fmt.Fprintln(o.ErrOut, "warning: not carried over: "+prose.Terminal(n))
 	}
 	// What validation would refuse, said now rather than at deploy.
 	check := app.Clone()
 	check.Default()
 	for _, e := range check.Validate("the spec") {
-		fmt.Fprintln(o.ErrOut, "warning: "+e.Error())
+		fmt.Fprintln(o.ErrOut, "warning: "+prose.Terminal(e.Error()))
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(app)
 	if err != nil {

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // printFlags is -o of every command that shows data (status, list, history,
@@ -170,7 +169,7 @@ type table struct {
 
 func newTable(header ...string) *table { return &table{header: header} }
 
-// add appends a row. Cells are escaped (escapeCell): what they show comes
+// add appends a row. Cells are escaped (prose.Cell): what they show comes
 // from objects a namespace editor or a node writes (an event's message, a
 // record's change cause, an image, a card's model), and a raw escape
 // sequence would retitle, clear or rewrite the terminal of whoever reads
@@ -179,43 +178,15 @@ func newTable(header ...string) *table { return &table{header: header} }
 // it for awk and read.
 func (t *table) add(cluster string, cells ...string) {
 	row := make([]string, 0, 1+len(cells))
-	row = append(row, escapeCell(cluster))
+	row = append(row, prose.Cell(cluster))
 	for _, c := range cells {
 		if c == "" {
 			c = "<none>"
 		}
-		row = append(row, escapeCell(c))
+		row = append(row, prose.Cell(c))
 	}
 	t.rows = append(t.rows, row)
 }
-
-// escapeCell is kubectl get's printers.EscapeTerminal (ESC as ^[, CR as
-// \r) for every control character: the rest of C0 (a newline, a tab, BEL
-// ...), DEL and C1 print as Go escapes (\n, \t, \a, \x7f, \u009b), and so
-// do the bidirectional controls that reorder what follows (U+202E). A
-// root-on-one-node audit printed a forged row about another node in
-// kubectl zz gpu with a newline and tabs in a card's model, which
-// EscapeTerminal let through.
-func escapeCell(s string) string {
-	if !strings.ContainsFunc(s, mustEscape) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\x1b':
-			b.WriteString("^[")
-		case mustEscape(r):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func mustEscape(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
 
 // print writes the table, with the CLUSTER column when showCluster.
 func (t *table) print(w io.Writer, showCluster bool) error {

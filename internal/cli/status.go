@@ -23,10 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // StatusOptions is kubectl zz status and kubectl zz list.
@@ -552,10 +552,10 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		case o.print.NoHeaders:
 			// Rows only on stdout, for scripts: a line of prose under
 			// them read as an app (a kubectl audit).
-			_ = printers.WriteEscaped(o.ErrOut, reasons.String())
+			fmt.Fprint(o.ErrOut, prose.Terminal(reasons.String()))
 		default:
 			fmt.Fprintln(w)
-			_ = printers.WriteEscaped(w, reasons.String()) // pod messages, as the table's cells
+			fmt.Fprint(w, prose.Terminal(reasons.String())) // pod messages, as the table's cells
 		}
 	} else if len(items) > 0 || len(errs) == 0 {
 		// Nothing on stdout for an app that is not there, as kubectl get

@@ -92,6 +92,11 @@ type State struct {
 	NodesErr        error
 	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
 	NamespacesErr   error
+	// PodSecurity is every namespace's Pod Security enforce label
+	// (contract.LabelPodSecurityEnforce; "" unset), GPUPodNamespaces the
+	// namespaces of the pods the ledger charges.
+	PodSecurity      map[string]string
+	GPUPodNamespaces []string
 	// SchedulerConfigs are the KubeSchedulerConfiguration files zz's
 	// Deployments run kube-scheduler with (--config, from a ConfigMap), by
 	// "namespace/deployment"; an error is why one could not be read.
@@ -283,6 +288,11 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 				s.LedgerErr = err
 			} else {
 				s.OverAllocated = gpuinspect.OverAllocated(snap.Nodes)
+				for _, p := range snap.Pods {
+					if !slices.Contains(s.GPUPodNamespaces, p.Namespace) {
+						s.GPUPodNamespaces = append(s.GPUPodNamespaces, p.Namespace)
+					}
+				}
 				s.OnMissingCards = snap.OnMissingCards
 				s.DuplicateCards = snap.Duplicates
 			}
@@ -292,11 +302,18 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 			s.NodeRestriction, s.NodeRestrictionErr = probeNodeRestriction(ctx, probes.AsNode, s.ProbeNode)
 		}
 	}
-	if nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelInjection + "=" + contract.InjectionEnabled}); err != nil {
+	// Every namespace: the opted-in ones, and the Pod Security level of
+	// those and of the GPU pods' (podSecurity).
+	if nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
 		s.NamespacesErr = err
 	} else {
 		var active []string // where a pod can be created
+		s.PodSecurity = make(map[string]string, len(nss.Items))
 		for _, ns := range nss.Items {
+			s.PodSecurity[ns.Name] = ns.Labels[contract.LabelPodSecurityEnforce]
+			if ns.Labels[contract.LabelInjection] != contract.InjectionEnabled {
+				continue
+			}
 			s.OptedIn = append(s.OptedIn, ns.Name)
 			if ns.Status.Phase != corev1.NamespaceTerminating {
 				active = append(active, ns.Name)
@@ -563,6 +580,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, overAllocated(s)...)
 	out = append(out, duplicateCards(s)...)
 	out = append(out, namespaces(s)...)
+	out = append(out, podSecurity(s)...)
 	return nothingChecked(out)
 }
 

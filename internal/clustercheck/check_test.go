@@ -69,7 +69,8 @@ func healthy(t *testing.T) []runtime.Object {
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{contract.LabelGPUNode: "true", contract.LabelPool: "a100"},
 			Annotations: map[string]string{contract.AnnotationNodeGPUInventory: inv}},
 			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{contract.ResourceGPU: resource.MustParse("32")}}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelInjection: contract.InjectionEnabled,
+			contract.LabelPodSecurityEnforce: "baseline"}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler-config-abc", Namespace: "zz-system"},
 			Data: map[string]string{"zz-scheduler-config.yaml": shippedSchedulerConfig(t)}},
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
@@ -149,6 +150,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok GPU nodes | GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		"ok GPU nodes | cards handed over by (zz-device-plugin/zz-device-plugin): --device-list-strategy=cdi-cri: cards go by CDI, not by env",
 		"ok namespaces | opted in: 1 namespace labelled zz.io/injection=enabled (shop)",
+		"ok namespaces | pod security: 1 namespace served or holding GPU pods enforces Pod Security baseline or restricted (shop)",
 		"ok admission policies | NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 	} {
 		if !strings.Contains(lines(rs), want) {
@@ -388,6 +390,27 @@ func TestProblems(t *testing.T) {
 					contract.ResourceGPUMem: resource.MustParse("15000Mi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning}})
 		}, Warn, "warn GPU nodes | GPU pods on cards their node lists: 1 pod holds memory on a card its node no longer lists: pod ml/gone: card GPU-2 is not on node gpu-1"},
+		// Pod Security is the precondition of zz's trust model: a
+		// namespace served, or holding GPU pods, without baseline lets its
+		// edit users run privileged containers on GPU nodes (a hostile-
+		// tenant audit).
+		{"a served namespace without Pod Security", func(objs []runtime.Object) []runtime.Object {
+			for _, o := range objs {
+				if ns, ok := o.(*corev1.Namespace); ok && ns.Name == "shop" {
+					delete(ns.Labels, contract.LabelPodSecurityEnforce)
+				}
+			}
+			return objs
+		}, Warn, "warn namespaces | pod security: 1 namespace served or holding GPU pods enforces no Pod Security level above privileged: shop (unset): their edit users may run privileged containers or mount hostPath /dev on a GPU node, reaching every card and the node's pod tokens past everything zz checks; unset is the apiserver's PodSecurity default, privileged unless its admission configuration sets another, which check cannot read"},
+		{"GPU pods in a privileged namespace", func(objs []runtime.Object) []runtime.Object {
+			a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 1000, AssumeTime: now.Add(-time.Hour), Assigned: true}
+			return append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml", Labels: map[string]string{contract.LabelPodSecurityEnforce: "privileged"}}},
+				&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "idle", Labels: map[string]string{}}},
+				&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "train", Namespace: "ml", UID: "train", Annotations: a.Annotations()},
+					Spec: corev1.PodSpec{NodeName: "gpu-1", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+						contract.ResourceGPUMem: resource.MustParse("1000Mi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+					Status: corev1.PodStatus{Phase: corev1.PodRunning}})
+		}, Warn, "warn namespaces | pod security: 1 namespace served or holding GPU pods enforces no Pod Security level above privileged: ml (privileged): their edit users"},
 		// The policy lost pool gpu while an app runs there.
 		{"a workload in a pool the policy lacks", func(objs []runtime.Object) []runtime.Object {
 			return append(objs, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "infer", Namespace: "ml"},

@@ -287,6 +287,13 @@ const (
 	AnnotationSchedulerFallback = Prefix + "scheduler-fallback"
 	// InjectionEnabled is the value of LabelInjection that opts a namespace in.
 	InjectionEnabled = "enabled"
+	// LabelPodSecurityEnforce is Kubernetes' Pod Security admission label
+	// on a namespace: the level (privileged, baseline, restricted) whose
+	// pods it admits. Not zz's to set: zz's trust model needs tenant
+	// namespaces at baseline at least (kubectl zz check warns where not),
+	// and the webhook leaves out what their level refuses (lxcfs's
+	// hostPath volumes under baseline and restricted).
+	LabelPodSecurityEnforce = "pod-security.kubernetes.io/enforce"
 	// PolicyKey is the key of the webhook's policy in its ConfigMap's data.
 	PolicyKey = "policy.yaml"
 	// PolicyConfigMap is the name of the webhook's policy ConfigMap, in its

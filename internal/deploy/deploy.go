@@ -730,8 +730,8 @@ func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app st
 		return nil, err
 	}
 	if o.Progress != nil {
-		for _, w := range Warnings(revs) {
-			fmt.Fprintln(o.Progress, w)
+		for _, w := range Warnings(revs) { // records are the namespace's to write
+			fmt.Fprintln(o.Progress, prose.Terminal(w))
 		}
 	}
 	return revs, nil

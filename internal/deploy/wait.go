@@ -16,11 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/render"
 )
 
@@ -56,9 +56,9 @@ func (p *progress) update(head, why, state string) {
 	if p.out == nil {
 		return
 	}
-	// Pod messages are the namespace's to write: escaped, as kubectl get
-	// escapes them, so none moves the cursor or rewrites the terminal.
-	head, why = printers.EscapeTerminal(head), printers.EscapeTerminal(why)
+	// Pod messages are the namespace's to write: escaped, as table cells
+	// (one line), so none moves the cursor or rewrites the terminal.
+	head, why = prose.Cell(head), prose.Cell(why)
 	line := head
 	if why != "" {
 		line += "; waiting: " + why
@@ -87,8 +87,10 @@ func (p *progress) update(head, why, state string) {
 	}
 }
 
-// note prints a line that stays, after the live one.
+// note prints a line that stays, after the live one (escaped: it may
+// quote pod messages).
 func (p *progress) note(line string) {
+	line = prose.Terminal(line)
 	switch {
 	case p.out == nil:
 	case p.live:
@@ -134,7 +136,7 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 	err := applyLate(ctx, c, ns, app, cl)
 	if o.Progress != nil {
 		for _, n := range cl.notes[before:] {
-			fmt.Fprintln(o.Progress, n)
+			fmt.Fprintln(o.Progress, prose.Terminal(n))
 		}
 	}
 	return err
@@ -146,8 +148,8 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
 	defer w.p.done()
 	if cl != nil && o.Progress != nil {
-		for _, n := range cl.notes {
-			fmt.Fprintln(o.Progress, n)
+		for _, n := range cl.notes { // they name other writers (field managers)
+			fmt.Fprintln(o.Progress, prose.Terminal(n))
 		}
 	}
 	if o.NoWait {

@@ -689,6 +689,11 @@ func (p *Policy) lxcfs(s *podState) error {
 		s.warnings = append(s.warnings, "lxcfs left out: the pod asks for the restricted Pod Security level (runAsNonRoot and a seccomp profile), which refuses hostPath volumes")
 		return nil
 	}
+	if p.podSecurity != "" {
+		s.warnings = append(s.warnings, fmt.Sprintf("lxcfs left out: namespace %s enforces the %s Pod Security level (%s), which refuses hostPath volumes; /proc shows the node's CPUs and memory (NUM_CPUS still says the container's)",
+			s.namespace, p.podSecurity, contract.LabelPodSecurityEnforce))
+		return nil
+	}
 	fileType := corev1.HostPathFile
 	spec := &s.pod.Spec
 	spec.Volumes = slices.Grow(spec.Volumes, len(p.lxcfsMounts))

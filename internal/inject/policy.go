@@ -118,6 +118,9 @@ type Policy struct {
 	// down is a scheduler that cannot schedule now (WithSchedulerDown), and
 	// why: pods the policy would route to it stay on the default scheduler.
 	down, downWhy string
+	// podSecurity is the Pod Security level the review's namespace
+	// enforces when it refuses hostPath volumes (WithPodSecurity).
+	podSecurity string
 }
 
 // WithSchedulerDown is p with scheduler name unable to schedule now (its
@@ -129,6 +132,21 @@ type Policy struct {
 func (p *Policy) WithSchedulerDown(name, why string) *Policy {
 	c := *p
 	c.down, c.downWhy = name, why
+	return &c
+}
+
+// WithPodSecurity is p for a namespace that enforces Pod Security level
+// (its contract.LabelPodSecurityEnforce label): p itself where the level
+// admits every pod the policy makes (privileged, unset), else a copy that
+// leaves lxcfs out, whose hostPath volumes baseline and restricted refuse
+// (Pod Security admission judges the pod after the webhook mutated it, so
+// with lxcfs on every pod of such a namespace was refused).
+func (p *Policy) WithPodSecurity(level string) *Policy {
+	if level != "baseline" && level != "restricted" || !p.spec.Lxcfs.Enabled {
+		return p
+	}
+	c := *p
+	c.podSecurity = level
 	return &c
 }
 

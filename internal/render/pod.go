@@ -271,10 +271,12 @@ func (r *renderer) probes(c *corev1.Container) {
 	ready, live := appspec.ProbeTimings(r.s.HealthTimeout)
 	c.ReadinessProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
 	c.LivenessProbe = &corev1.Probe{ProbeHandler: handler, InitialDelaySeconds: 30, PeriodSeconds: live.Period, TimeoutSeconds: live.Timeout, FailureThreshold: 3, SuccessThreshold: 1}
-	startup := int32(0) // periods of the readiness check's
+	// Tries of the readiness check's period (at least the timeout, so a
+	// hung app's tries span startupTimeout too), at least one.
+	startup := int32(0)
 	period := time.Duration(ready.Period) * time.Second
 	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
-		startup = int32((d + period - 1) / period)
+		startup = max(1, int32((d+period-1)/period))
 	} else if r.s.Type == appspec.TypeJava {
 		startup = int32((3*time.Minute + period - 1) / period)
 	}

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/cli"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 func main() {
@@ -49,11 +49,11 @@ func main() {
 	}
 	code := cli.ExitCode(cmd, err)
 	// deploy --diff says "differences found" by its exit code alone, as kubectl diff.
-	// Escaped as kubectl get escapes: an error may quote what a namespace's
+	// Escaped as kubectl zz's other lines: an error may quote what a namespace's
 	// pods say (a crash's last log lines, a termination message). Prefixed
 	// "error:", as kubectl writes it (and zz's own "warning:" lines).
 	if !errors.Is(err, cli.ErrDiffers) {
-		fmt.Fprintln(os.Stderr, "error:", printers.EscapeTerminal(err.Error()))
+		fmt.Fprintln(os.Stderr, "error:", prose.Terminal(err.Error()))
 	}
 	os.Exit(code)
 }

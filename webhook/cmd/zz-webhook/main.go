@@ -63,7 +63,7 @@ func main() {
 	flag.StringVar(&o.listen, "listen-address", ":8443", "address to serve HTTPS on: /mutate-pods, /healthz, /readyz")
 	flag.StringVar(&o.health, "health-address", "", "address serving /healthz, /readyz and /metrics over HTTP, for probes and Prometheus (the manifests use :8893); empty for none")
 	o.limits = webhook.DefaultLimits
-	flag.Int64Var(&o.limits.MaxBodyBytes, "max-review-bytes", o.limits.MaxBodyBytes, "largest admission review read; a bigger one gets 413 before it is read")
+	flag.Int64Var(&o.limits.MaxBodyBytes, "max-review-bytes", o.limits.MaxBodyBytes, "largest admission review decoded; a pod's review up to twice it is refused with its size and the fix, a bigger one gets 413 before it is read")
 	flag.Int64Var(&o.limits.SmallBodyBytes, "small-review-bytes", o.limits.SmallBodyBytes, "reviews up to this size are ordinary pods, served in their own lane")
 	flag.Int64Var(&o.limits.MaxSmallInFlight, "max-small-reviews", o.limits.MaxSmallInFlight, "ordinary reviews served at once")
 	flag.Int64Var(&o.limits.MaxLargeBytes, "max-large-review-bytes", o.limits.MaxLargeBytes, "total size of the bigger reviews served at once")

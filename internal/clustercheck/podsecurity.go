@@ -1,0 +1,68 @@
+package clustercheck
+
+import (
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/zzcloud/zz/internal/contract"
+)
+
+// podSecurity warns of the namespaces the webhook serves, or holding GPU
+// pods, whose Pod Security enforce level is privileged or unset. zz's
+// trust model holds a namespace's edit user (and zz-app-developer, through
+// a Deployment) to what zz checks only where Pod Security "baseline" at
+// least is enforced: without it a privileged container, or a hostPath
+// mount of /dev, on a GPU node reaches every card and the node's pod
+// tokens, which no zz check sees (a hostile-tenant audit ran one beside
+// the ledger). An unset label means the apiserver's PodSecurity default,
+// privileged unless its admission configuration sets another, which no API
+// shows: check counts it as privileged and says so.
+func podSecurity(s *State) []Result {
+	if s.NamespacesErr != nil {
+		return nil // namespaces says it could not read them
+	}
+	var asked []string // served or with GPU pods, each once
+	for _, ns := range slices.Concat(s.OptedIn, s.GPUPodNamespaces) {
+		// kube-system is never served, and runs what must be privileged.
+		if _, known := s.PodSecurity[ns]; known && ns != metav1.NamespaceSystem && !slices.Contains(asked, ns) {
+			asked = append(asked, ns)
+		}
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	slices.Sort(asked)
+	r := Result{Group: GroupNamespaces, Name: "pod security"}
+	var weak []string
+	unset := false
+	for _, ns := range asked {
+		switch level := s.PodSecurity[ns]; level {
+		case "":
+			weak, unset = append(weak, ns+" (unset)"), true
+		case "privileged":
+			weak = append(weak, ns+" (privileged)")
+		}
+	}
+	if len(weak) == 0 {
+		r.Status, r.Detail = OK, fmt.Sprintf("%s served or holding GPU pods %s Pod Security baseline or restricted (%s)",
+			count(len(asked), "namespace"), enforce(len(asked)), listSome(asked))
+		return []Result{r}
+	}
+	r.Status = Warn
+	r.Detail = fmt.Sprintf("%s served or holding GPU pods %s no Pod Security level above privileged: %s: their edit users may run privileged containers or mount hostPath /dev on a GPU node, reaching every card and the node's pod tokens past everything zz checks",
+		count(len(weak), "namespace"), enforce(len(weak)), listSome(weak))
+	if unset {
+		r.Detail += "; unset is the apiserver's PodSecurity default, privileged unless its admission configuration sets another, which check cannot read"
+	}
+	r.Hint = "kubectl label namespace NS " + contract.LabelPodSecurityEnforce + "=baseline (the webhook then leaves lxcfs, whose hostPath volumes baseline refuses, out of its pods)"
+	return []Result{r}
+}
+
+func enforce(n int) string {
+	if n == 1 {
+		return "enforces"
+	}
+	return "enforce"
+}
