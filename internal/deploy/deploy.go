@@ -28,6 +28,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/render"
 )
 

@@ -67,6 +67,12 @@ func terminationMessage(m string) string {
 	return reason
 }
 
+// TerminationReason is terminationMessage for readers that keep only the
+// reason of a pod's termination message (the logs informer's slim pods):
+// it is its own fixed point, so their PodProblem says what the full pod's
+// does.
+func TerminationReason(m string) string { return terminationMessage(m) }
+
 // reasonLine is the index in lines (none empty) of the one that says why,
 // by the rules of terminationMessage.
 func reasonLine(lines []string) int {

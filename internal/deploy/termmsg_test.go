@@ -70,8 +70,13 @@ no such listener`, want: "[1][critical][main] [source/server/server.cc:131] erro
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := terminationMessage(tt.msg); got != tt.want {
+			got := terminationMessage(tt.msg)
+			if got != tt.want {
 				t.Errorf("terminationMessage = %q\nwant %q", got, tt.want)
+			}
+			// A slim pod keeps only the reason: it must read the same.
+			if again := TerminationReason(got); again != got {
+				t.Errorf("the reason read again = %q, want %q", again, got)
 			}
 		})
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 // start lists every cluster and namespace (and, with Follow, keeps watching),
@@ -254,17 +255,8 @@ func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}
 		}
 		if t := st.LastTerminationState.Terminated; t != nil {
-			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID, ExitCode: t.ExitCode, Reason: t.Reason, Message: firstLine(t.Message)}
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID, ExitCode: t.ExitCode, Reason: t.Reason, Message: deploy.TerminationReason(t.Message)}
 		}
 	}
 	return out
-}
-
-// firstLine is what podProblem shows of a termination message.
-func firstLine(m string) string {
-	m, _, _ = strings.Cut(strings.TrimSpace(m), "\n")
-	if len(m) > 200 {
-		m = m[:200]
-	}
-	return m
 }
