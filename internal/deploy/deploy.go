@@ -201,7 +201,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	if err := refusePaused(ctx, c, ns, app); err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, cfg.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}
@@ -404,20 +404,8 @@ func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, lat
 	if err != nil {
 		return false
 	}
-	objs := latest.objects
-	if len(st.Pending) > 0 {
-		if !notReadyToo || st.Health == HealthReady {
-			return false // the deploy moves the Service
-		}
-		// Mid-rollout, a deploy that does not wait would leave it again:
-		// the same spec re-run by a pipeline records no copy.
-		objs = slices.DeleteFunc(slices.Clone(objs), func(o render.Object) bool {
-			_, ok := o.(*corev1.Service)
-			return ok && o.GetName() == app
-		})
-	}
 	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil &&
-		wholeHeld(ctx, c, ns, objs, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
+		wholeHeld(ctx, c, ns, latest.objects, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
 }
 
 // settleTimeout bounds settling a completed rollout (a few reads and
@@ -451,11 +439,6 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 		secret.Annotations = map[string]string{}
 	}
 	secret.Annotations[contract.AnnotationApplyID] = cl.id
-	if _, _, to, ok := serviceMove(cl); ok {
-		// Left on its old port (--wait=false): status says it waits, not
-		// that it drifted.
-		secret.Annotations[contract.AnnotationServiceWaits] = to
-	}
 	if err := stillHeld(lockCtx); err != nil {
 		return fmt.Errorf("%w; this command pruned what its revision lacks and recorded nothing", err)
 	}
@@ -500,7 +483,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		}
 	}
 	// With the record's own token: the app runs what that record says again.
-	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID, last.cause())
+	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, o.NoWait, last.applyID, last.cause())
 	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
@@ -597,7 +580,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "", rev.cause())
+	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, cfg.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

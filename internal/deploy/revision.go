@@ -83,9 +83,6 @@ type Revision struct {
 	// keepsTemplate: the revision changes no pod template (a scale), so
 	// no change cause is stamped (cause).
 	keepsTemplate bool
-	// serviceWaits is the target port the app's Service moves to, left
-	// on its old port by --wait=false (contract.AnnotationServiceWaits).
-	serviceWaits string
 	// stableOf: the revision is a canary revision's stable part, as a way
 	// back restores it (stablePart).
 	stableOf bool
@@ -525,10 +522,9 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
-		applyID:      s.Annotations[contract.AnnotationApplyID],
-		ref:          recordRef{name: s.Name, rv: s.ResourceVersion, number: n},
-		names:        splitNames(s.Annotations[contract.AnnotationObjects]),
-		serviceWaits: s.Annotations[contract.AnnotationServiceWaits],
+		applyID: s.Annotations[contract.AnnotationApplyID],
+		ref:     recordRef{name: s.Name, rv: s.ResourceVersion, number: n},
+		names:   splitNames(s.Annotations[contract.AnnotationObjects]),
 	}, nil
 }
 
