@@ -332,11 +332,18 @@ func notReady(err error, app string, history []*Revision, latest, back *Revision
 		next = "fix it and deploy again"
 	}
 	how := ""
-	if good := readable(history); back != nil && back == good[len(good)-2] {
+	switch good := readable(history); {
+	case back != nil && !back.understood():
+		// A rollback to it is refused (skew): name the one that is not
+		// (review 17a, S3).
+		if way := wayBack(history, latest); way != "" {
+			how = ", or " + way
+		}
+	case back != nil && back == good[len(good)-2] && latest.understood():
 		// What a plain rollback picks (rollbackTarget: the token on the
 		// Deployment is this command's, its template the latest's).
 		how = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d (%s)", app, back.Number, backVersion(back))
-	} else if back != nil {
+	case back != nil:
 		how = fmt.Sprintf(", or kubectl zz rollback %s --to-revision %d to return to it (%s)", app, back.Number, backVersion(back))
 	}
 	return fmt.Errorf("%w\nrevision %d records this spec (applied before, without waiting) and is what runs, not ready: %s%s", err, latest.Number, next, how)
@@ -465,9 +472,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	// The newest record, as the command found it: re-applying the readable
 	// one before an unreadable one would roll back further than the
 	// command asked.
-	last, err := newest(history, app, "the restore")
+	last, err := newest(history, app, "--rollback-on-failure")
 	if err != nil {
-		return fmt.Errorf("%w\nnothing restored: %v", cause, err)
+		// Said plainly: the refusal alone read as if the restore had
+		// been tried (review 17a, S3).
+		return fmt.Errorf("%w\nnothing restored: --rollback-on-failure returns to the latest revision, and this version cannot apply it: %v", cause, err)
 	}
 	interrupted := ctx.Err() != nil
 	if interrupted {
@@ -510,9 +519,13 @@ func unrecorded(err error, app string, history []*Revision) error {
 		return err
 	}
 	back := ""
-	if latest := latestRead(history); latest != nil {
+	if latest, err := newest(history, app, "kubectl zz rollback"); latest != nil && err == nil {
 		// rollback returns to it: what runs is in no record (rollbackTarget).
 		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, latest.Number)
+	} else if way := wayBack(history, nil); way != "" {
+		// The newest record is one a plain rollback refuses (a newer
+		// kubectl-zz's, unreadable): the one it does not (review 17a, S3).
+		back = ", or " + way
 	}
 	next := "run the command again to finish"
 	if !interrupted {
@@ -660,7 +673,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 	// Its objects and spec become the new revision: one this version does
 	// not understand whole would be applied or recorded without what it
 	// does not know.
-	if err := target.skew(); err != nil {
+	if err := target.skew(history); err != nil {
 		return nil, nil, err
 	}
 	return history, target, nil
