@@ -82,7 +82,11 @@ func changedFields(a, b *appspec.App, unknown []string) string {
 	})
 	changed = append(changed, whole...)
 	for _, f := range unknown {
-		changed = append(changed, strings.TrimPrefix(f, "spec."))
+		// Spec fields only: an object's (Revision.NotUnderstood) is no
+		// field of the file.
+		if f, ok := strings.CutPrefix(f, "spec."); ok {
+			changed = append(changed, f)
+		}
 	}
 	slices.Sort(changed)
 	return prose.Some(changed, 3)

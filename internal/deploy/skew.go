@@ -24,7 +24,10 @@ import (
 // it first and nothing served). Bump it when a record an older reader
 // decodes would be applied wrongly all the same: a new apply order or
 // behaviour, a new key of the record's data. A new appspec field needs no
-// bump: readers refuse the spec fields they do not know (NotUnderstood).
+// bump: readers refuse the spec fields they do not know (NotUnderstood);
+// nor does an object field a newer renderer or k8s.io/api writes (a new
+// pod field after a client-go upgrade): readers decode the recorded
+// objects strictly and refuse those too (decodeObjectsStrictly).
 const RecordFormat = 2
 
 // ErrNewerRecord means a revision record holds what this kubectl-zz does

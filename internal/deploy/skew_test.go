@@ -1,9 +1,12 @@
 package deploy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -359,6 +362,92 @@ func TestFailedDeployOverANewerRecordNamesAWayBack(t *testing.T) {
 			ctl.mu.Unlock()
 			if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1}); err != nil || image(t, c) != "reg/shop:1" {
 				t.Errorf("the way back it names: %v, runs %s", err, image(t, c))
+			}
+		})
+	}
+}
+
+// addObjectField returns an edit that adds field (a JSON object) at path
+// to the recorded object of kind, as a newer renderer or k8s.io/api would
+// write it.
+func addObjectField(t *testing.T, kind string, path ...string) func(*corev1.Secret) {
+	return func(s *corev1.Secret) {
+		objs, err := decodeObjects(s.Data[objectsKey])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raws []map[string]any
+		for _, o := range objs {
+			b, _ := json.Marshal(o)
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["kind"] == kind {
+				at := m
+				for _, p := range path[:len(path)-1] {
+					at = at[p].(map[string]any)
+				}
+				at[path[len(path)-1]] = map[string]any{"on": true}
+			}
+			raws = append(raws, m)
+		}
+		b, _ := json.Marshal(raws)
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		zw.Close()
+		s.Data[objectsKey] = buf.Bytes()
+	}
+}
+
+// TestUnknownObjectFieldIsNotUnderstood: the recorded objects are read
+// strictly, as the recorded spec is: a field this version's k8s.io/api
+// does not know (a newer renderer's, a newer client-go's) makes the record
+// one it does not understand whole, so rollback --to-revision refuses it,
+// naming the field, where it re-applied the objects without it (review
+// 17a, S2). The records this version writes read back whole.
+func TestUnknownObjectFieldIsNotUnderstood(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(t *testing.T) func(*corev1.Secret)
+		want string // "" understood whole
+	}{
+		{name: "a pod field", edit: func(t *testing.T) func(*corev1.Secret) {
+			return addObjectField(t, "Deployment", "spec", "template", "spec", "futurePodField")
+		}, want: "Deployment shop's spec.template.spec.futurePodField"},
+		{name: "a Service field", edit: func(t *testing.T) func(*corev1.Secret) {
+			return addObjectField(t, "Service", "spec", "futureRouting")
+		}, want: "Service shop's spec.futureRouting"},
+		{name: "as this version records it", edit: func(*testing.T) func(*corev1.Secret) { return func(*corev1.Secret) {} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", front("auth")), 0)
+			deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+			editRecord(t, c, 1, tt.edit(t))
+			rev, err := GetRevision(t.Context(), c, ns, "shop", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == "" {
+				if len(rev.NotUnderstood) > 0 {
+					t.Errorf("a record this version wrote: NotUnderstood = %q, want none", rev.NotUnderstood)
+				}
+				return
+			}
+			if !slices.Contains(rev.NotUnderstood, tt.want) {
+				t.Errorf("NotUnderstood = %q, want %q", rev.NotUnderstood, tt.want)
+			}
+			_, err = Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+			if !errors.Is(err, ErrNewerRecord) || !strings.Contains(err.Error(), "holds "+tt.want+", which this version does not know") {
+				t.Fatalf("rollback --to-revision 1: %v\nwant it refused, naming %s", err, tt.want)
+			}
+			if img := image(t, c); img != "reg/shop:2" {
+				t.Errorf("the refused rollback runs %s", img)
 			}
 		})
 	}
