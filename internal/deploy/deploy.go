@@ -188,7 +188,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
-	sayUnfronted(cfg.Progress, app, latestObjects(history), rev.objects)
+	sayUnfronted(ctx, c, ns, cfg.Progress, app, history, rev.objects)
 	if prev := latestRead(history); prev != nil && cfg.Progress != nil {
 		if note := skewNote(prev); note != "" {
 			fmt.Fprintln(cfg.Progress, note)
@@ -580,7 +580,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
 	rev.spec = target.spec
-	sayUnfronted(cfg.Progress, cfg.App, latestObjects(history), rev.objects)
+	sayUnfronted(ctx, c, cfg.Namespace, cfg.Progress, cfg.App, history, rev.objects)
 	// What is applied is what the new revision records, never a label of
 	// the target's a namespace editor could have changed.
 	if version, image := versionOf(rev.objects, cfg.App); image != "" {

@@ -391,3 +391,61 @@ func waitReady(t *testing.T, c *fake.Clientset) {
 	}
 	t.Fatal("shop never Ready")
 }
+
+// TestUnfrontedJudgesWhatRuns: the unfronted warning compares with what
+// runs, not with the latest readable record: past an unreadable newest
+// record that routed the Service through the proxy, the rollback the
+// refusals name took the proxy out of the traffic path and said nothing
+// (review 17a, U1). Where neither what runs nor the newest record can be
+// read, it says it cannot tell.
+func TestUnfrontedJudgesWhatRuns(t *testing.T) {
+	const warns = "warning: the Service's port now reaches the app directly, no longer through sidecar proxy"
+	const unjudged = "warning: cannot tell whether this takes the Service's port off a front sidecar (an auth proxy): what runs could not be read"
+	for _, tt := range []struct {
+		name       string
+		forbidden  bool // reading the live Service is refused
+		unreadable bool // revision 2, the fronted one, cannot be read
+		want       string
+	}{
+		{name: "past an unreadable fronted newest record", unreadable: true, want: warns},
+		{name: "what runs unreadable, the newest record read", forbidden: true, want: warns},
+		{name: "neither can be read", forbidden: true, unreadable: true, want: unjudged},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			deployOK(t, c, spec(t, "reg/shop:2", front("auth")), 0)
+			if tt.unreadable {
+				editRecord(t, c, 2, unreadable)
+			}
+			if tt.forbidden {
+				c.PrependReactor("get", "services", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("services \"shop\" is forbidden")
+				})
+			}
+			history, err := History(t.Context(), c, ns, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			sayUnfronted(t.Context(), c, ns, &out, "shop", history, history[0].objects)
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("said %q, want %q", out.String(), tt.want)
+			}
+			if tt.forbidden {
+				return
+			}
+			// The rollback itself, as the refusals name it.
+			out.Reset()
+			o := opts()
+			o.Progress = &out
+			if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if got := targetPort(t, c); got != "http" || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("rollback --to-revision 1 took the Service to %s and said %q, want %q", got, out.String(), tt.want)
+			}
+		})
+	}
+}
