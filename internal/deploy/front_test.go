@@ -419,17 +419,21 @@ func TestUnfrontedJudgesWhatRuns(t *testing.T) {
 			if tt.unreadable {
 				editRecord(t, c, 2, unreadable)
 			}
-			if tt.forbidden {
-				c.PrependReactor("get", "services", func(clienttesting.Action) (bool, runtime.Object, error) {
-					return true, nil, errors.New("services \"shop\" is forbidden")
-				})
-			}
 			history, err := History(t.Context(), c, ns, "shop")
 			if err != nil {
 				t.Fatal(err)
 			}
+			live := c
+			if tt.forbidden {
+				// A clientset of its own: c's reactors are not to be
+				// changed while its controller reads them.
+				live = fake.NewClientset()
+				live.PrependReactor("get", "services", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("services \"shop\" is forbidden")
+				})
+			}
 			var out bytes.Buffer
-			sayUnfronted(t.Context(), c, ns, &out, "shop", history, history[0].objects)
+			sayUnfronted(t.Context(), live, ns, &out, "shop", history, history[0].objects)
 			if !strings.Contains(out.String(), tt.want) {
 				t.Errorf("said %q, want %q", out.String(), tt.want)
 			}
