@@ -35,7 +35,7 @@ func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
 // addWaitFlag adds --wait (deploy, scale, restart, rollback).
 func (f *rolloutFlags) addWaitFlag(fs *pflag.FlagSet) {
 	f.waitFlag = true
-	fs.BoolVar(&f.wait, "wait", true, "Wait for the rollout, with its progress and failure reasons; --wait=false returns once the objects are applied and the revision recorded, as kubectl apply does (the same command without --wait=false then waits for it; kubectl zz status -w APP watches it)")
+	fs.BoolVar(&f.wait, "wait", true, "Wait for the rollout, with its progress and failure reasons; --wait=false returns once the objects are applied and the revision recorded, as kubectl apply does (the same command without --wait=false then waits for it; kubectl zz status -w APP watches it); refused where the app's Service would move to a port only the new pods have (front added, renamed or moved, type changed), which nothing would move once they are ready")
 }
 
 // noWait says whether --wait=false was given.

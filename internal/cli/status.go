@@ -493,12 +493,6 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 					fmt.Fprintf(&reasons, "  %s\n", d)
 				}
 			}
-			if !o.list && len(st.Pending) > 0 {
-				fmt.Fprintf(&reasons, "%s waits to move to its latest revision:\n", who)
-				for _, p := range st.Pending {
-					fmt.Fprintf(&reasons, "  %s\n", p)
-				}
-			}
 			if !o.list && st.DriftByName != "" && !st.RecordsUnreadable && len(byCause[st.DriftByNameCause]) < 2 {
 				// The view role's case is the warning above, said once;
 				// a cause shared by apps, below, once.

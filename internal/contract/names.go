@@ -250,12 +250,6 @@ const (
 	// applied, "Kind/name" comma-separated, so status reads which are gone
 	// without reading the record's data.
 	AnnotationObjects = Prefix + "objects"
-	// AnnotationServiceWaits on a revision record is the target port the
-	// app's Service moves to, where a command that did not wait for the
-	// rollout (--wait=false) left the Service on its old port: the pods
-	// that ran lacked the new one. The next deploy of the revision's spec
-	// moves it once the rollout is complete; status says so.
-	AnnotationServiceWaits = Prefix + "service-waits"
 	// AnnotationRecordFormat on a revision record is the format it was
 	// written in, an integer (deploy.RecordFormat); a record without it is
 	// format 1. A kubectl zz that reads a lower format refuses to record or

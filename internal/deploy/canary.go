@@ -136,7 +136,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, cfg.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,9 @@ package deploy
 import (
 	"cmp"
 	"encoding/json"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -82,7 +84,19 @@ func changedFields(a, b *appspec.App, unknown []string) string {
 	})
 	changed = append(changed, whole...)
 	for _, f := range unknown {
-		changed = append(changed, strings.TrimPrefix(f, "spec."))
+		// Spec fields only: an object's (Revision.NotUnderstood) is no
+		// field of the file.
+		f, ok := strings.CutPrefix(f, "spec.")
+		if !ok {
+			continue
+		}
+		// Named as the known fields of its entry are (sidecars.proxy.mtls,
+		// not sidecars[0].mtls: one entry read as two), and not again
+		// inside an entry named whole (review 17a, C1).
+		f = keyedPath(a, f)
+		if !slices.ContainsFunc(whole, func(e string) bool { return strings.HasPrefix(f, e+".") || strings.HasPrefix(f, e+"[") }) {
+			changed = append(changed, f)
+		}
 	}
 	slices.Sort(changed)
 	return prose.Some(changed, 3)
@@ -106,16 +120,58 @@ func byKey(prefix string, v any) map[string]any {
 	out := map[string]any{}
 	for _, e := range list {
 		m, _ := e.(map[string]any)
-		var k string
-		if name, ok := m["name"].(string); ok && name != "" {
-			k = prefix + "." + name
-		} else if path, ok := m["mountPath"].(string); ok && path != "" {
-			k = prefix + "[" + path + "]"
-		}
+		k := entryKey(prefix, m)
 		if _, dup := out[k]; k == "" || dup {
 			return nil
 		}
 		out[k] = m
+	}
+	return out
+}
+
+// entryKey is the path of list entry m at prefix, by its name or
+// mountPath (byKey); "" when it has neither.
+func entryKey(prefix string, m map[string]any) string {
+	if name, ok := m["name"].(string); ok && name != "" {
+		return prefix + "." + name
+	} else if path, ok := m["mountPath"].(string); ok && path != "" {
+		return prefix + "[" + path + "]"
+	}
+	return ""
+}
+
+// pathStep is one step of a field path as appspec.NotUnderstood writes it:
+// a field name, or a list index ("sidecars[0].mtls").
+var pathStep = regexp.MustCompile(`([^.\[\]]+)|\[(\d+)\]`)
+
+// keyedPath is path, a field of app's spec by list index, with each index
+// of a list of keyed entries (byKey) replaced by the entry's key, as
+// changedFields names the known fields: sidecars[0].mtls is
+// sidecars.proxy.mtls. The order of app's lists is the record's, since
+// decoding keeps every entry. An index it cannot map stays.
+func keyedPath(app *appspec.App, path string) string {
+	js, err := json.Marshal(app.Spec)
+	var cur any
+	if err != nil || json.Unmarshal(js, &cur) != nil {
+		return path
+	}
+	out := ""
+	for _, m := range pathStep.FindAllStringSubmatch(path, -1) {
+		if m[2] == "" { // a field
+			out = strings.TrimPrefix(out+"."+m[1], ".")
+			obj, _ := cur.(map[string]any)
+			cur = obj[m[1]]
+			continue
+		}
+		list, _ := cur.([]any)
+		i, _ := strconv.Atoi(m[2])
+		if byKey(out, list) == nil || i >= len(list) {
+			out += "[" + m[2] + "]"
+			cur = nil
+			continue
+		}
+		entry, _ := list[i].(map[string]any)
+		out, cur = entryKey(out, entry), entry
 	}
 	return out
 }

@@ -197,7 +197,7 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false, "", rev.cause())
+	cl, err := applyObjects(ctx, c, o.Namespace, app, rev.objects, false, o.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}

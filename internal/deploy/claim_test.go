@@ -148,14 +148,14 @@ func TestVerifyBeforeRecord(t *testing.T) {
 	c := fake.NewClientset()
 	startController(t, c)
 	objs := render.Render(spec(t, "reg/shop:1", ""), render.Options{Namespace: ns, Revision: 1})
-	cl, err := applyObjects(t.Context(), c, ns, "shop", objs, false, "", "")
+	cl, err := applyObjects(t.Context(), c, ns, "shop", objs, false, false, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.verify(t.Context(), c, ns); err != nil {
 		t.Fatalf("right after the apply: %v", err)
 	}
-	if _, err := applyObjects(t.Context(), c, ns, "shop", objs, false, "", ""); err != nil {
+	if _, err := applyObjects(t.Context(), c, ns, "shop", objs, false, false, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := cl.verify(t.Context(), c, ns); !errors.Is(err, ErrSuperseded) {

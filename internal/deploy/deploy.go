@@ -188,7 +188,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	rev.objects = keepRestart(render.Render(cfg.App, render.Options{Namespace: ns, Revision: rev.Number, Debug: cfg.Debug}), history)
 	rev.spec = cfg.given()
-	sayUnfronted(cfg.Progress, app, latestObjects(history), rev.objects)
+	sayUnfronted(ctx, c, ns, cfg.Progress, app, history, rev.objects)
 	if prev := latestRead(history); prev != nil && cfg.Progress != nil {
 		if note := skewNote(prev); note != "" {
 			fmt.Fprintln(cfg.Progress, note)
@@ -201,7 +201,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	if err := refusePaused(ctx, c, ns, app); err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, "", rev.cause())
+	cl, err := applyObjects(ctx, c, ns, app, rev.objects, cfg.Adopt, cfg.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}
@@ -332,11 +332,18 @@ func notReady(err error, app string, history []*Revision, latest, back *Revision
 		next = "fix it and deploy again"
 	}
 	how := ""
-	if good := readable(history); back != nil && back == good[len(good)-2] {
+	switch good := readable(history); {
+	case back != nil && !back.understood():
+		// A rollback to it is refused (skew): name the one that is not
+		// (review 17a, S3).
+		if way := wayBack(history, latest); way != "" {
+			how = ", or " + way
+		}
+	case back != nil && back == good[len(good)-2] && latest.understood():
 		// What a plain rollback picks (rollbackTarget: the token on the
 		// Deployment is this command's, its template the latest's).
 		how = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d (%s)", app, back.Number, backVersion(back))
-	} else if back != nil {
+	case back != nil:
 		how = fmt.Sprintf(", or kubectl zz rollback %s --to-revision %d to return to it (%s)", app, back.Number, backVersion(back))
 	}
 	return fmt.Errorf("%w\nrevision %d records this spec (applied before, without waiting) and is what runs, not ready: %s%s", err, latest.Number, next, how)
@@ -404,20 +411,8 @@ func runsLatest(ctx context.Context, c kubernetes.Interface, ns, app string, lat
 	if err != nil {
 		return false
 	}
-	objs := latest.objects
-	if len(st.Pending) > 0 {
-		if !notReadyToo || st.Health == HealthReady {
-			return false // the deploy moves the Service
-		}
-		// Mid-rollout, a deploy that does not wait would leave it again:
-		// the same spec re-run by a pipeline records no copy.
-		objs = slices.DeleteFunc(slices.Clone(objs), func(o render.Object) bool {
-			_, ok := o.(*corev1.Service)
-			return ok && o.GetName() == app
-		})
-	}
 	return (st.Health == HealthReady || notReadyToo) && len(st.Drift) == 0 && st.Revision == latest.Number && st.Canary == nil &&
-		wholeHeld(ctx, c, ns, objs, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
+		wholeHeld(ctx, c, ns, latest.objects, func(k kindOps, live runtime.Object) { j.held(k, live, latest.ref) })
 }
 
 // settleTimeout bounds settling a completed rollout (a few reads and
@@ -451,11 +446,6 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 		secret.Annotations = map[string]string{}
 	}
 	secret.Annotations[contract.AnnotationApplyID] = cl.id
-	if _, _, to, ok := serviceMove(cl); ok {
-		// Left on its old port (--wait=false): status says it waits, not
-		// that it drifted.
-		secret.Annotations[contract.AnnotationServiceWaits] = to
-	}
 	if err := stillHeld(lockCtx); err != nil {
 		return fmt.Errorf("%w; this command pruned what its revision lacks and recorded nothing", err)
 	}
@@ -482,9 +472,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	// The newest record, as the command found it: re-applying the readable
 	// one before an unreadable one would roll back further than the
 	// command asked.
-	last, err := newest(history, app, "the restore")
+	last, err := newest(history, app, "--rollback-on-failure")
 	if err != nil {
-		return fmt.Errorf("%w\nnothing restored: %v", cause, err)
+		// Said plainly: the refusal alone read as if the restore had
+		// been tried (review 17a, S3).
+		return fmt.Errorf("%w\nnothing restored: --rollback-on-failure returns to the latest revision, and this version cannot apply it: %v", cause, err)
 	}
 	interrupted := ctx.Err() != nil
 	if interrupted {
@@ -500,7 +492,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		}
 	}
 	// With the record's own token: the app runs what that record says again.
-	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, last.applyID, last.cause())
+	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, o.NoWait, last.applyID, last.cause())
 	if err != nil {
 		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
 	}
@@ -527,9 +519,13 @@ func unrecorded(err error, app string, history []*Revision) error {
 		return err
 	}
 	back := ""
-	if latest := latestRead(history); latest != nil {
+	if latest, err := newest(history, app, "kubectl zz rollback"); latest != nil && err == nil {
 		// rollback returns to it: what runs is in no record (rollbackTarget).
 		back = fmt.Sprintf(", or kubectl zz rollback %s to return to revision %d", app, latest.Number)
+	} else if way := wayBack(history, nil); way != "" {
+		// The newest record is one a plain rollback refuses (a newer
+		// kubectl-zz's, unreadable): the one it does not (review 17a, S3).
+		back = ", or " + way
 	}
 	next := "run the command again to finish"
 	if !interrupted {
@@ -584,7 +580,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	// target is restored, and prune deletes the rest.
 	rev.objects = withRevision(stableOnly(target.objects), rev.Number)
 	rev.spec = target.spec
-	sayUnfronted(cfg.Progress, cfg.App, latestObjects(history), rev.objects)
+	sayUnfronted(ctx, c, cfg.Namespace, cfg.Progress, cfg.App, history, rev.objects)
 	// What is applied is what the new revision records, never a label of
 	// the target's a namespace editor could have changed.
 	if version, image := versionOf(rev.objects, cfg.App); image != "" {
@@ -597,7 +593,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
 		return nil, err
 	}
-	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, "", rev.cause())
+	cl, err := applyObjects(ctx, c, cfg.Namespace, cfg.App, rev.objects, false, cfg.NoWait, "", rev.cause())
 	if err != nil {
 		return nil, err
 	}
@@ -677,7 +673,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 	// Its objects and spec become the new revision: one this version does
 	// not understand whole would be applied or recorded without what it
 	// does not know.
-	if err := target.skew(); err != nil {
+	if err := target.skew(history); err != nil {
 		return nil, nil, err
 	}
 	return history, target, nil

@@ -1000,6 +1000,15 @@ func TestChangedFields(t *testing.T) {
 		{"  args: [a, b]\n", "  args: [a, c]\n", "args", nil},
 		{"", "", "futureAuth", []string{"spec.futureAuth"}},
 		{"  pdb: true\n", "", "futureAuth, pdb", []string{"spec.futureAuth"}},
+		// An unknown field inside a keyed entry is named by the entry's
+		// key, as its known fields are, where it read sidecars[0].mtls
+		// beside sidecars.auth.image (review 17a, C1); inside an entry
+		// the file removed, the entry named whole says it.
+		{sidecars("p:1", ""), sidecars("p:2", ""), "sidecars.auth.image, sidecars.auth.mtls", []string{"spec.sidecars[0].mtls"}},
+		{sidecars("p:1", ""), sidecars("p:1", ""), "sidecars.auth.ports.auth.tls", []string{"spec.sidecars[0].ports[0].tls"}},
+		{"  scratch: [{mountPath: /tmp}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp}]\n", "scratch[/cache]", []string{"spec.scratch[1].medium2"}},
+		{"  scratch: [{mountPath: /tmp}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp}, {mountPath: /cache}]\n", "scratch[/cache].medium2", []string{"spec.scratch[1].medium2"}},
+		{"  args: [a, b]\n", "  args: [a, b]\n", "args[1]", []string{"spec.args[1]"}},
 	}
 	for _, tt := range tests {
 		if got := changedFields(spec(t, "reg/shop:1", tt.a), spec(t, "reg/shop:2", tt.b), tt.unknown); got != tt.want {

@@ -45,7 +45,7 @@ func Diff(ctx context.Context, c kubernetes.Interface, cfg *Config, out io.Write
 		return false, err
 	}
 	objs = keepRestart(objs, history) // as the deploy keeps the restart stamp
-	sayUnfronted(cfg.Progress, cfg.App.Name, latestObjects(history), objs)
+	sayUnfronted(ctx, c, cfg.Namespace, cfg.Progress, cfg.App.Name, history, objs)
 	if err := judgedForDiff(ctx, c, cfg.Namespace, cfg.App.Name, objs, cfg.Adopt, "deploy"); err != nil {
 		return false, err
 	}
@@ -77,7 +77,7 @@ func RollbackDiff(ctx context.Context, c kubernetes.Interface, cfg *RollbackConf
 		return false, fmt.Errorf("the rollback would be refused: %w", err)
 	}
 	objs := withRevision(stableOnly(target.objects), next(history))
-	sayUnfronted(cfg.Progress, cfg.App, latestObjects(history), objs)
+	sayUnfronted(ctx, c, cfg.Namespace, cfg.Progress, cfg.App, history, objs)
 	if err := judgedForDiff(ctx, c, cfg.Namespace, cfg.App, objs, false, "rollback"); err != nil {
 		return false, err
 	}

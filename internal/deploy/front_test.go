@@ -289,67 +289,86 @@ func TestUnfrontedIsSaid(t *testing.T) {
 	}
 }
 
-// TestServiceWaitsWithoutWait: a --wait=false deploy that moves the app's
-// Service to a port only the new pods have (front added) leaves the Service
-// on its old port and says so: applied at once, it reached no pod until a
-// new one was ready (a review). The record says it waits, so status shows
-// that instead of drift; the same spec re-run mid-rollout without waiting
-// records nothing; once the rollout is complete, the same deploy again
-// (waiting or not) moves it.
-func TestServiceWaitsWithoutWait(t *testing.T) {
+// TestNoWaitRefusesServiceMove: a command with --wait=false whose apply
+// moves the app's Service to a port only the new pods have is refused
+// before anything changes (review 17a, W1/W2): moved at once, the Service
+// reached no pod until a new one was ready; left on its old port, nothing
+// moved it once they were, so after the rollout no pod had that port (front
+// renamed, web to rpc) or the new auth proxy stayed bypassed (front added).
+// Where the running pods have the new port (front removed) it goes on.
+func TestNoWaitRefusesServiceMove(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		noWait bool // the deploy after the rollout completed
+		name     string
+		from, to string // front() of the running revision and of the new one
+		rpc      bool   // the new one is type rpc
+		rollback bool   // rollback --to-revision 1 after deploying to (waiting), from "to" back to "from"
+		want     string // "" goes on
 	}{
-		{name: "then a deploy that waits", noWait: false},
-		{name: "then --wait=false again", noWait: true},
+		{name: "front added", to: front("auth"),
+			want: "kubectl zz deploy without --wait=false: service shop moves to port auth, which only the new pods have, once they are ready; --wait=false cannot move it without an outage (moved now, it reaches no pod until one is ready; left on port http, a new auth proxy would be bypassed); nothing was applied"},
+		{name: "front renamed", from: front("auth"), to: front("oauth"),
+			want: "left on port auth, once the rollout ends no pod has that port"},
+		{name: "web to rpc", rpc: true, want: "service shop moves to port rpc"},
+		{name: "rollback to a fronted revision", from: front("auth"), rollback: true,
+			want: "kubectl zz rollback without --wait=false: service shop moves to port auth"},
+		{name: "front removed goes on", from: front("auth")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fake.NewClientset()
-			wrong := serviceMoves(t, c)
-			ctl := startController(t, c)
-			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-			ctl.setStuck("reg/shop:2")
-			var progress bytes.Buffer
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", tt.from), 0)
 			o := opts()
-			o.NoWait, o.Progress = true, &progress
-			app := spec(t, "reg/shop:2", front("auth"))
-			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || res.Revision != 2 {
-				t.Fatalf("deploy --wait=false: %+v, %v; want revision 2", res, err)
+			o.NoWait = true
+			var err error
+			if tt.rollback {
+				deployOK(t, c, spec(t, "reg/shop:2", tt.to), 0)
+				_, err = Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 1})
+			} else {
+				app := spec(t, "reg/shop:2", tt.to)
+				if tt.rpc {
+					app.Spec.Type = "rpc"
+				}
+				_, err = Run(t.Context(), c, &Config{Options: o, App: app})
 			}
-			if got := targetPort(t, c); got != "http" {
-				t.Errorf("the Service targets %s after deploy --wait=false, want http (left for the rollout)", got)
+			hist, _ := History(t.Context(), c, ns, "shop")
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("%v; want it to go on", err)
+				}
+				waitReady(t, c)
+				if got, ports := targetPort(t, c), templatePorts(t, c); !slices.Contains(ports, got) {
+					t.Errorf("the Service targets %s, the pods declare only %v", got, ports)
+				}
+				return
 			}
-			if want := "service shop stays on port http for now: its traffic moves to port auth, which only the new pods have"; !strings.Contains(progress.String(), want) {
-				t.Errorf("progress lacks %q:\n%s", want, progress.String())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v\nwant a refusal saying %q", err, tt.want)
 			}
-			st, err := AppStatusOf(t.Context(), c, ns, "shop")
-			if want := "service shop still sends the app's traffic to port http: revision 2 moves it to port auth"; err != nil || len(st.Drift) > 0 ||
-				len(st.Pending) != 1 || !strings.HasPrefix(st.Pending[0], want) {
-				t.Errorf("status: %v, drift %q, pending %q; want no drift and pending %q...", err, st.Drift, st.Pending, want)
+			want := map[bool]int{false: 1, true: 2}[tt.rollback]
+			if len(hist) != want {
+				t.Errorf("%d revisions recorded, want %d: a refusal records nothing", len(hist), want)
 			}
-			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || !res.Unchanged {
-				t.Errorf("the same --wait=false deploy mid-rollout: %+v, %v; want unchanged", res, err)
-			}
-			ctl.mu.Lock()
-			delete(ctl.stuck, "reg/shop:2")
-			ctl.mu.Unlock()
-			waitReady(t, c)
-			o.NoWait = tt.noWait
-			if res, err := Run(t.Context(), c, &Config{Options: o, App: app}); err != nil || res.Revision != 3 {
-				t.Fatalf("the same deploy once the rollout completed: %+v, %v; want revision 3", res, err)
-			}
-			if got := targetPort(t, c); got != "auth" {
-				t.Errorf("the Service targets %s after the rollout and a deploy again, want auth", got)
-			}
-			if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || len(st.Drift) > 0 || len(st.Pending) > 0 {
-				t.Errorf("status after it: %v, drift %q, pending %q; want neither", err, st.Drift, st.Pending)
-			}
-			for _, w := range wrong() {
-				t.Error(w)
+			if img := image(t, c); img != map[bool]string{false: "reg/shop:1", true: "reg/shop:2"}[tt.rollback] {
+				t.Errorf("the refusal changed the running image to %s", img)
 			}
 		})
 	}
+}
+
+// templatePorts are the port names the pods of Deployment shop declare.
+func templatePorts(t *testing.T, c *fake.Clientset) []string {
+	t.Helper()
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ctr := range slices.Concat(d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers) {
+		for _, p := range ctr.Ports {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
 
 // targetPort is the target port of the app's Service's first port.
@@ -371,4 +390,66 @@ func waitReady(t *testing.T, c *fake.Clientset) {
 		}
 	}
 	t.Fatal("shop never Ready")
+}
+
+// TestUnfrontedJudgesWhatRuns: the unfronted warning compares with what
+// runs, not with the latest readable record: past an unreadable newest
+// record that routed the Service through the proxy, the rollback the
+// refusals name took the proxy out of the traffic path and said nothing
+// (review 17a, U1). Where neither what runs nor the newest record can be
+// read, it says it cannot tell.
+func TestUnfrontedJudgesWhatRuns(t *testing.T) {
+	const warns = "warning: the Service's port now reaches the app directly, no longer through sidecar proxy"
+	const unjudged = "warning: cannot tell whether this takes the Service's port off a front sidecar (an auth proxy): what runs could not be read"
+	for _, tt := range []struct {
+		name       string
+		forbidden  bool // reading the live Service is refused
+		unreadable bool // revision 2, the fronted one, cannot be read
+		want       string
+	}{
+		{name: "past an unreadable fronted newest record", unreadable: true, want: warns},
+		{name: "what runs unreadable, the newest record read", forbidden: true, want: warns},
+		{name: "neither can be read", forbidden: true, unreadable: true, want: unjudged},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			deployOK(t, c, spec(t, "reg/shop:2", front("auth")), 0)
+			if tt.unreadable {
+				editRecord(t, c, 2, unreadable)
+			}
+			history, err := History(t.Context(), c, ns, "shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := c
+			if tt.forbidden {
+				// A clientset of its own: c's reactors are not to be
+				// changed while its controller reads them.
+				live = fake.NewClientset()
+				live.PrependReactor("get", "services", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("services \"shop\" is forbidden")
+				})
+			}
+			var out bytes.Buffer
+			sayUnfronted(t.Context(), live, ns, &out, "shop", history, history[0].objects)
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("said %q, want %q", out.String(), tt.want)
+			}
+			if tt.forbidden {
+				return
+			}
+			// The rollback itself, as the refusals name it.
+			out.Reset()
+			o := opts()
+			o.Progress = &out
+			if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: o, App: "shop", ToRevision: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if got := targetPort(t, c); got != "http" || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("rollback --to-revision 1 took the Service to %s and said %q, want %q", got, out.String(), tt.want)
+			}
+		})
+	}
 }

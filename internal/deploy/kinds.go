@@ -171,10 +171,19 @@ func kindOf(kind string) (kindOps, bool) {
 // the change cause (none when cause is ""), unless the apply leaves its pod
 // template as it runs: it then keeps its live cause (keptCause). The claim
 // returned tells the wait for its rollout from another writer's.
-func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt bool, id, cause string) (*claim, error) {
+//
+// noWait (--wait=false) refuses, before anything is applied, an apply that
+// moves the app's Service to a port the running pods lack (servesLate):
+// nothing would then wait to move it (noWaitMove).
+func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, objs []render.Object, adopt, noWait bool, id, cause string) (*claim, error) {
 	targets, refused, err := judge(ctx, c, ns, app, objs, adopt)
 	if err != nil {
 		return nil, err
+	}
+	if noWait {
+		if err := noWaitMove(ctx, app, targets); err != nil {
+			return nil, err
+		}
 	}
 	kept := map[string]string{}
 	if len(refused) == 0 {
@@ -341,15 +350,7 @@ func servesLate(app string, t target, targets []target) bool {
 			// there is no port on the pods that serve (a review).
 			return true
 		}
-		spec := running.Spec.Template.Spec
-		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
-			if slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
-				return (to.Type == intstr.String && p.Name == to.StrVal) || (to.Type == intstr.Int && p.ContainerPort == to.IntVal)
-			}) {
-				return false
-			}
-		}
-		return true
+		return !podDeclares(&running.Spec.Template.Spec, to)
 	}
 	return false // no running pods: nothing to drop
 }
@@ -384,28 +385,57 @@ func applyLate(ctx context.Context, c kubernetes.Interface, ns, app string, cl *
 	return nil
 }
 
-// serviceMove is the app's Service that cl left for after the rollout
-// (servesLate): its name, the target port it keeps until then and the one
-// it moves to; ok false when cl left none.
-func serviceMove(cl *claim) (name, from, to string, ok bool) {
-	for _, l := range cl.late {
-		svc, ok := l.t.o.(*corev1.Service)
-		live, ok2 := l.t.live.(*corev1.Service)
-		if !ok || !ok2 || len(svc.Spec.Ports) == 0 || len(live.Spec.Ports) == 0 {
+// noWaitMove refuses a command that does not wait (--wait=false) whose
+// apply would move the app's Service to a port the running pods lack
+// (servesLate). Moved at once, the Service reaches no pod until a new one
+// is ready; left on its old port, nothing moves it once they are: after
+// the rollout no pod may have that port (front renamed or moved, type
+// changed), or a new auth proxy (front) stays bypassed (a review). So it
+// is refused as kubectl refuses what it cannot do safely, naming the
+// command that waits.
+func noWaitMove(ctx context.Context, app string, targets []target) error {
+	for _, t := range targets {
+		if !servesLate(app, t, targets) {
 			continue
 		}
+		svc, live := t.o.(*corev1.Service), t.live.(*corev1.Service)
 		i := max(0, slices.IndexFunc(live.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == svc.Spec.Ports[0].Name }))
-		return svc.Name, live.Spec.Ports[i].TargetPort.String(), svc.Spec.Ports[0].TargetPort.String(), true
+		from, to := live.Spec.Ports[i].TargetPort, svc.Spec.Ports[0].TargetPort
+		left := "a new auth proxy would be bypassed"
+		if !declares(app, targets, from) {
+			left = "once the rollout ends no pod has that port"
+		}
+		cmd := commandOf(ctx)
+		return fmt.Errorf("%s without --wait=false: service %s moves to port %s, which only the new pods have, once they are ready; --wait=false cannot move it without an outage (moved now, it reaches no pod until one is ready; left on port %s, %s); nothing was applied",
+			cmd, svc.Name, to.String(), from.String(), left)
 	}
-	return "", "", "", false
+	return nil
 }
 
-// serviceWaitsNote says that a command that does not wait (--wait=false)
-// left the app's Service on its old port, and when and how it moves.
-func serviceWaitsNote(cl *claim) string {
-	name, from, to, _ := serviceMove(cl)
-	return fmt.Sprintf("service %s stays on port %s for now: its traffic moves to port %s, which only the new pods have, and --wait=false does not see them ready (moved now, it would reach no pod until one is); once the rollout is complete (kubectl zz status -w %s), the same deploy again moves it",
-		name, from, to, name)
+// declares says whether the app's Deployment as targets apply it (the new
+// pods) declares port p.
+func declares(app string, targets []target, p intstr.IntOrString) bool {
+	for _, t := range targets {
+		d, ok := t.o.(*appsv1.Deployment)
+		if !ok || d.Name != app {
+			continue
+		}
+		return podDeclares(&d.Spec.Template.Spec, p)
+	}
+	return false
+}
+
+// podDeclares says whether a container of spec declares port p, by name or
+// number as the Service targets it.
+func podDeclares(spec *corev1.PodSpec, p intstr.IntOrString) bool {
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		if slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+			return (p.Type == intstr.String && cp.Name == p.StrVal) || (p.Type == intstr.Int && cp.ContainerPort == p.IntVal)
+		}) {
+			return true
+		}
+	}
+	return false
 }
 
 // target is one object to apply, with its kind and its live object (nil

@@ -53,6 +53,7 @@ const lockPrefix, lockSuffix = "zz.", ".lock"
 // holder died) is taken over. A user who may not create Leases is warned
 // and goes on unlocked, as before.
 func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb string) (context.Context, func(), error) {
+	ctx = context.WithValue(ctx, commandKey{}, "kubectl zz "+verb)
 	ns, name := o.Namespace, LockName(app)
 	leases := c.CoordinationV1().Leases(ns)
 	now := func() metav1.MicroTime { return metav1.NewMicroTime(o.now()) }
@@ -180,6 +181,18 @@ func unlock(ctx context.Context, release func(), err error) error {
 
 // heldKey keys the held lock in the context of the command holding it.
 type heldKey struct{}
+
+// commandKey keys the name of the command that took the lock ("kubectl zz
+// deploy"), for a refusal that names it (commandOf).
+type commandKey struct{}
+
+// commandOf is the name of ctx's command, or "this command" outside one.
+func commandOf(ctx context.Context) string {
+	if s, ok := ctx.Value(commandKey{}).(string); ok {
+		return s
+	}
+	return "this command"
+}
 
 // stillHeld returns nil while the command whose context ctx is holds its
 // app's lock, or holds none (a user without Leases); an error wrapping

@@ -17,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -55,7 +57,9 @@ type Revision struct {
 	Format     int    `json:"recordFormat,omitempty"`
 	RecordedBy string `json:"recordedBy,omitempty"`
 	// NotUnderstood are the fields of its recorded specs this kubectl-zz
-	// does not know ("spec.futureAuth"): a newer kubectl-zz wrote them.
+	// does not know ("spec.futureAuth"), and of its recorded objects
+	// ("Deployment shop's spec.template.spec.futurePodField"): a newer
+	// kubectl-zz wrote them.
 	// Spec leaves them out, and nothing records or applies from it (skew).
 	NotUnderstood []string `json:"notUnderstood,omitempty"`
 
@@ -83,9 +87,6 @@ type Revision struct {
 	// keepsTemplate: the revision changes no pod template (a scale), so
 	// no change cause is stamped (cause).
 	keepsTemplate bool
-	// serviceWaits is the target port the app's Service moves to, left
-	// on its old port by --wait=false (contract.AnnotationServiceWaits).
-	serviceWaits string
 	// stableOf: the revision is a canary revision's stable part, as a way
 	// back restores it (stablePart).
 	stableOf bool
@@ -410,15 +411,22 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rev.objects, err = decodeObjects(s.Data[objectsKey]); err != nil {
+	var unknown []string
+	if rev.objects, unknown, err = decodeObjectsStrictly(s.Data[objectsKey]); err != nil {
 		return nil, fmt.Errorf("%s: %w", objectsKey, err)
 	}
+	rev.NotUnderstood = append(rev.NotUnderstood, unknown...)
 	for _, o := range rev.objects {
 		rev.Kinds = append(rev.Kinds, o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName())
 	}
 	if b, ok := s.Data[promoteKey]; ok {
-		if rev.promote, err = decodeObjects(b); err != nil {
+		if rev.promote, unknown, err = decodeObjectsStrictly(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", promoteKey, err)
+		}
+		for _, f := range unknown {
+			if !slices.Contains(rev.NotUnderstood, f) {
+				rev.NotUnderstood = append(rev.NotUnderstood, f)
+			}
 		}
 		rev.Canary = true
 	}
@@ -471,37 +479,75 @@ func parseRecord(s *corev1.Secret) (*Revision, error) {
 
 // decodeObjects reads what encodeObjects wrote.
 func decodeObjects(b []byte) ([]render.Object, error) {
+	objs, _, err := decodeObjectsStrictly(b)
+	return objs, err
+}
+
+// strictObjects decodes recorded objects as the lenient deserializer does,
+// and also names the fields this version's k8s.io/api does not know.
+var strictObjects = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+
+// decodeObjectsStrictly is decodeObjects, and the fields of the objects
+// this version does not know ("Deployment shop's
+// spec.template.spec.futurePodField"): a newer renderer or k8s.io/api
+// wrote them, and a rollback applying the objects decoded would drop them
+// (review 17a, S2). Like an unknown spec field, they make the record one
+// this version does not understand whole (NotUnderstood), with no format
+// bump to remember.
+func decodeObjectsStrictly(b []byte) ([]render.Object, []string, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(zr, 16*maxRecordSize))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var objs []render.Object
+	var unknown []string
 	for _, r := range raw {
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(r, nil, nil)
+		obj, gvk, err := strictObjects.Decode(r, nil, nil)
+		var fields []string
+		if strict, ok := runtime.AsStrictDecodingError(err); ok && obj != nil {
+			// Decoded all the same, as the lenient deserializer does.
+			for _, e := range strict.Errors() {
+				f := e.Error()
+				if q, ok := strings.CutPrefix(f, "unknown field "); ok {
+					if uq, err := strconv.Unquote(q); err == nil {
+						f = uq
+					}
+				}
+				fields = append(fields, f)
+			}
+			err = nil
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o, ok := obj.(render.Object)
 		if !ok {
-			return nil, fmt.Errorf("%T is not an object", obj)
+			return nil, nil, fmt.Errorf("%T is not an object", obj)
+		}
+		for _, f := range fields {
+			kind := ""
+			if gvk != nil {
+				kind = gvk.Kind
+			}
+			unknown = append(unknown, fmt.Sprintf("%s %s's %s", kind, o.GetName(), f))
 		}
 		// The deserializer drops TypeMeta of typed objects; apply needs it.
 		gvks, _, err := scheme.Scheme.ObjectKinds(obj)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.GetObjectKind().SetGroupVersionKind(gvks[0])
 		objs = append(objs, o)
 	}
-	return objs, nil
+	return objs, unknown, nil
 }
 
 // parseRecordMeta reads a record's labels and annotations, not its objects.
@@ -525,10 +571,9 @@ func parseRecordMeta(s *corev1.Secret) (*Revision, error) {
 		App: s.Labels[contract.LabelApp], Number: n, Version: s.Labels[contract.LabelVersion],
 		Image: s.Annotations[contract.AnnotationImage], User: s.Annotations[contract.AnnotationDeployedBy],
 		ChangeCause: s.Annotations[contract.AnnotationChangeCause], Time: t,
-		applyID:      s.Annotations[contract.AnnotationApplyID],
-		ref:          recordRef{name: s.Name, rv: s.ResourceVersion, number: n},
-		names:        splitNames(s.Annotations[contract.AnnotationObjects]),
-		serviceWaits: s.Annotations[contract.AnnotationServiceWaits],
+		applyID: s.Annotations[contract.AnnotationApplyID],
+		ref:     recordRef{name: s.Name, rv: s.ResourceVersion, number: n},
+		names:   splitNames(s.Annotations[contract.AnnotationObjects]),
 	}, nil
 }
 

@@ -24,7 +24,10 @@ import (
 // it first and nothing served). Bump it when a record an older reader
 // decodes would be applied wrongly all the same: a new apply order or
 // behaviour, a new key of the record's data. A new appspec field needs no
-// bump: readers refuse the spec fields they do not know (NotUnderstood).
+// bump: readers refuse the spec fields they do not know (NotUnderstood);
+// nor does an object field a newer renderer or k8s.io/api writes (a new
+// pod field after a client-go upgrade): readers decode the recorded
+// objects strictly and refuse those too (decodeObjectsStrictly).
 const RecordFormat = 2
 
 // ErrNewerRecord means a revision record holds what this kubectl-zz does
@@ -73,18 +76,36 @@ func (r *Revision) writtenBy() string {
 // written in a newer format, or its spec holds fields this version does
 // not know, which a re-record would drop (a version-skew audit: an older
 // scale dropped a front auth proxy from the recorded spec). nil when r is
-// understood whole.
-func (r *Revision) skew() error {
+// understood whole. The refusal names the way back that needs no upgrade
+// (wayBack over history, which may be nil): naming the upgrade alone left
+// a user who cannot upgrade with no way on (review 17a, S1).
+func (r *Revision) skew(history []*Revision) error {
 	what := r.skewText()
 	if what == "" {
 		return nil
 	}
-	msg := what + ": " + upgradeHint
-	if r.Format <= RecordFormat {
-		// No newer writer said so: a hand edit is as likely.
-		msg += fmt.Sprintf(", or, if the record was edited by hand, kubectl zz deploy %s -f FILE records the app anew", r.App)
+	msg := what + ": " + upgradeHint + ", or without upgrading: "
+	if way := wayBack(history, r); way != "" {
+		msg += way + ", or "
 	}
+	msg += fmt.Sprintf("kubectl zz deploy %s -f FILE records a new revision", r.App)
 	return skewRefusal{msg, ErrNewerRecord}
+}
+
+// understood says whether this version may record or apply from r.
+func (r *Revision) understood() bool { return r.Unreadable == "" && r.skewText() == "" }
+
+// wayBack is the rollback to the newest revision of history other than not
+// that this version understands whole ("kubectl zz rollback shop
+// --to-revision 1 returns to revision 1 (1.0)"), the way back a refusal of
+// not names; "" when there is none.
+func wayBack(history []*Revision, not *Revision) string {
+	for i := len(history) - 1; i >= 0; i-- {
+		if p := history[i]; p != not && p.understood() {
+			return fmt.Sprintf("kubectl zz rollback %s --to-revision %d returns to revision %d (%s)", p.App, p.Number, p.Number, backVersion(p))
+		}
+	}
+	return ""
 }
 
 // skewText says what of r this version does not understand, "" when it
@@ -142,7 +163,7 @@ func newest(history []*Revision, app, verb string) (*Revision, error) {
 	}
 	r := history[len(history)-1]
 	if r.Unreadable == "" {
-		return r, r.skew()
+		return r, r.skew(history)
 	}
 	why := fmt.Sprintf("cannot be read (%s)", r.Unreadable)
 	if r.Format > RecordFormat {
@@ -150,11 +171,8 @@ func newest(history []*Revision, app, verb string) (*Revision, error) {
 			r.writtenBy(), r.Format, writer(), RecordFormat, upgradeHint)
 	}
 	way := fmt.Sprintf("kubectl zz deploy %s -f FILE records a new revision", app)
-	for i := len(history) - 2; i >= 0; i-- {
-		if p := history[i]; p.Unreadable == "" && p.skew() == nil {
-			way = fmt.Sprintf("kubectl zz rollback %s --to-revision %d returns to revision %d (%s) explicitly, or %s", app, p.Number, p.Number, p.Version, way)
-			break
-		}
+	if back := wayBack(history, r); back != "" {
+		way = back + " explicitly, or " + way
 	}
 	return nil, skewRefusal{fmt.Sprintf("revision %d of %s, the latest, %s; %s refuses to act on the revision before it, which is not what runs: %s",
 		r.Number, app, why, verb, way), ErrUnreadableLatest}

@@ -1,11 +1,15 @@
 package deploy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -99,9 +103,11 @@ var skewCommands = map[string]func(t *testing.T, c kubernetes.Interface) error{
 // this version does not understand whole (a newer format, a spec field it
 // does not know), or from the readable record before an unreadable newest
 // one, refuses, naming the revision, why and the way out, and changes
-// nothing. Before, each re-recorded the spec without the unknown field, or
+// nothing. Every refusal names the way back that needs no upgrade
+// (wayBack1): a readable record's named the upgrade alone (review 17a, S1). Before, each re-recorded the spec without the unknown field, or
 // rolled the running image back to revision 1 (a version-skew audit).
 func TestSkewRefusals(t *testing.T) {
+	const wayBack1 = "kubectl zz rollback shop --to-revision 1 returns to revision 1 (1)"
 	tests := []struct {
 		name string
 		// canary: revision 2 is a canary (promote, abort); else a deploy.
@@ -112,20 +118,20 @@ func TestSkewRefusals(t *testing.T) {
 		says   []string
 	}{
 		{"newer format", false, newerFormat, []string{"scale", "restart", "rollback", "rollback --to-revision 2", "canary"}, ErrNewerRecord,
-			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3; this kubectl-zz " + version.Get().GitVersion + " reads up to 2), which this version would apply wrongly: upgrade kubectl-zz (kubectl krew upgrade zz)"}},
+			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3; this kubectl-zz " + version.Get().GitVersion + " reads up to 2), which this version would apply wrongly: upgrade kubectl-zz (kubectl krew upgrade zz), or without upgrading: " + wayBack1}},
 		{"unknown spec field", false, unknownField, []string{"scale", "restart", "rollback", "rollback --to-revision 2", "canary"}, ErrNewerRecord,
-			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 2;", "holds spec.futureAuth, which this version does not know: upgrade kubectl-zz (kubectl krew upgrade zz)"}},
+			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 2;", "holds spec.futureAuth, which this version does not know: upgrade kubectl-zz (kubectl krew upgrade zz)", wayBack1}},
 		{"unreadable latest", false, unreadable, []string{"scale", "restart", "rollback", "canary"}, ErrUnreadableLatest,
 			[]string{"revision 2 of shop, the latest, cannot be read (objects.json.gz: unexpected EOF)", "refuses to act on the revision before it, which is not what runs",
 				"kubectl zz rollback shop --to-revision 1 returns to revision 1 (1) explicitly, or kubectl zz deploy shop -f FILE records a new revision"}},
 		{"newer format, unreadable", false, newerUnreadable, []string{"scale", "restart", "rollback", "canary"}, ErrUnreadableLatest,
-			[]string{"revision 2 of shop, the latest, was recorded by kubectl-zz v9.9.9 in record format 3, which this kubectl-zz", "upgrade kubectl-zz"}},
+			[]string{"revision 2 of shop, the latest, was recorded by kubectl-zz v9.9.9 in record format 3, which this kubectl-zz", "upgrade kubectl-zz", wayBack1}},
 		{"canary of a newer format", true, newerFormat, []string{"promote", "abort"}, ErrNewerRecord,
-			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3;"}},
+			[]string{"revision 2 of shop was recorded by kubectl-zz v9.9.9 (record format 3;", wayBack1}},
 		{"canary with an unknown spec field", true, unknownField, []string{"promote", "abort"}, ErrNewerRecord,
-			[]string{"holds spec.futureAuth, which this version does not know"}},
+			[]string{"holds spec.futureAuth, which this version does not know", wayBack1}},
 		{"unreadable canary", true, unreadable, []string{"promote", "abort"}, ErrUnreadableLatest,
-			[]string{"revision 2 of shop, the latest, cannot be read"}},
+			[]string{"revision 2 of shop, the latest, cannot be read", wayBack1}},
 	}
 	for _, tt := range tests {
 		for _, cmd := range tt.cmds {
@@ -189,9 +195,10 @@ func TestSkewWayOut(t *testing.T) {
 
 // TestRestoreRefusesAnOlderRecord: a deploy whose rollout fails restores
 // the newest record; when that one cannot be acted on, it restores
-// nothing and says why, where it restored revision 1, past the newest.
+// nothing and says so plainly, with the way back that works (review 17a,
+// S3), where it restored revision 1, past the newest.
 func TestRestoreRefusesAnOlderRecord(t *testing.T) {
-	for name, edit := range map[string]func(*corev1.Secret){"newer format": newerFormat, "unreadable": unreadable} {
+	for name, edit := range map[string]func(*corev1.Secret){"newer format": newerFormat, "unknown spec field": unknownField, "unreadable": unreadable} {
 		t.Run(name, func(t *testing.T) {
 			c := fake.NewClientset()
 			ctl := startController(t, c)
@@ -200,8 +207,11 @@ func TestRestoreRefusesAnOlderRecord(t *testing.T) {
 			editRecord(t, c, 2, edit)
 			ctl.setStuck("reg/shop:bad")
 			_, err := Run(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: true})
-			if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), "nothing restored: revision 2 of shop") {
-				t.Fatalf("failed deploy: %v", err)
+			for _, want := range []string{"nothing restored: --rollback-on-failure returns to the latest revision, and this version cannot apply it: revision 2 of shop",
+				"kubectl zz rollback shop --to-revision 1 returns to revision 1 (1)"} {
+				if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("failed deploy: %v\nwant it to say %q", err, want)
+				}
 			}
 			if img := image(t, c); img == "reg/shop:1" {
 				t.Errorf("the failed deploy restored revision 1, past revision 2")
@@ -302,5 +312,143 @@ func TestRecordStamps(t *testing.T) {
 	editRecord(t, c, 6, func(s *corev1.Secret) { s.Annotations[contract.AnnotationRecordFormat] = "two" })
 	if rev, err := GetRevision(ctx, c, ns, "shop", 6); err == nil || !strings.Contains(err.Error(), `annotation zz.io/record-format: "two" is no record format`) {
 		t.Fatalf("record with a bad format: %+v, %v", rev, err)
+	}
+}
+
+// TestFailedDeployOverANewerRecordNamesAWayBack: a deploy -f over a newest
+// record this version cannot act on goes on (it renders from the file);
+// when its rollout fails, the way back its error names is one this version
+// takes. It named kubectl zz rollback shop, which refuses revision 2
+// (review 17a, S3). The same for a deploy that follows a --wait=false
+// rollout whose way back is such a record (notReady).
+func TestFailedDeployOverANewerRecordNamesAWayBack(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		edit    func(*corev1.Secret)
+		follows bool // revision 3 is recorded by a --wait=false deploy of the failing spec
+	}{
+		{name: "newer format", edit: newerFormat},
+		{name: "unknown spec field", edit: unknownField},
+		{name: "unreadable", edit: unreadable},
+		{name: "newer format, following a --wait=false rollout", edit: newerFormat, follows: true},
+		{name: "unknown spec field, following a --wait=false rollout", edit: unknownField, follows: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+			editRecord(t, c, 2, tt.edit)
+			ctl.setStuck("reg/shop:3")
+			o := opts()
+			if tt.follows {
+				o.NoWait = true
+				if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", "")}); err != nil {
+					t.Fatal(err)
+				}
+				o.NoWait = false
+			}
+			o.Timeout = 300 * time.Millisecond
+			_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:3", "")})
+			if !errors.Is(err, ErrRolloutFailed) {
+				t.Fatalf("want the rollout to fail, got %v", err)
+			}
+			const want = "kubectl zz rollback shop --to-revision 1 returns to revision 1 (1)"
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("the failed deploy's error names no way back this version takes:\n%v\nwant %q", err, want)
+			}
+			ctl.mu.Lock()
+			delete(ctl.stuck, "reg/shop:3")
+			ctl.mu.Unlock()
+			if _, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1}); err != nil || image(t, c) != "reg/shop:1" {
+				t.Errorf("the way back it names: %v, runs %s", err, image(t, c))
+			}
+		})
+	}
+}
+
+// addObjectField returns an edit that adds field (a JSON object) at path
+// to the recorded object of kind, as a newer renderer or k8s.io/api would
+// write it.
+func addObjectField(t *testing.T, kind string, path ...string) func(*corev1.Secret) {
+	return func(s *corev1.Secret) {
+		objs, err := decodeObjects(s.Data[objectsKey])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raws []map[string]any
+		for _, o := range objs {
+			b, _ := json.Marshal(o)
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["kind"] == kind {
+				at := m
+				for _, p := range path[:len(path)-1] {
+					at = at[p].(map[string]any)
+				}
+				at[path[len(path)-1]] = map[string]any{"on": true}
+			}
+			raws = append(raws, m)
+		}
+		b, _ := json.Marshal(raws)
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if _, err := zw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		zw.Close()
+		s.Data[objectsKey] = buf.Bytes()
+	}
+}
+
+// TestUnknownObjectFieldIsNotUnderstood: the recorded objects are read
+// strictly, as the recorded spec is: a field this version's k8s.io/api
+// does not know (a newer renderer's, a newer client-go's) makes the record
+// one it does not understand whole, so rollback --to-revision refuses it,
+// naming the field, where it re-applied the objects without it (review
+// 17a, S2). The records this version writes read back whole.
+func TestUnknownObjectFieldIsNotUnderstood(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(t *testing.T) func(*corev1.Secret)
+		want string // "" understood whole
+	}{
+		{name: "a pod field", edit: func(t *testing.T) func(*corev1.Secret) {
+			return addObjectField(t, "Deployment", "spec", "template", "spec", "futurePodField")
+		}, want: "Deployment shop's spec.template.spec.futurePodField"},
+		{name: "a Service field", edit: func(t *testing.T) func(*corev1.Secret) {
+			return addObjectField(t, "Service", "spec", "futureRouting")
+		}, want: "Service shop's spec.futureRouting"},
+		{name: "as this version records it", edit: func(*testing.T) func(*corev1.Secret) { return func(*corev1.Secret) {} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset()
+			startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", front("auth")), 0)
+			deployOK(t, c, spec(t, "reg/shop:2", ""), 0)
+			editRecord(t, c, 1, tt.edit(t))
+			rev, err := GetRevision(t.Context(), c, ns, "shop", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == "" {
+				if len(rev.NotUnderstood) > 0 {
+					t.Errorf("a record this version wrote: NotUnderstood = %q, want none", rev.NotUnderstood)
+				}
+				return
+			}
+			if !slices.Contains(rev.NotUnderstood, tt.want) {
+				t.Errorf("NotUnderstood = %q, want %q", rev.NotUnderstood, tt.want)
+			}
+			_, err = Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop", ToRevision: 1})
+			if !errors.Is(err, ErrNewerRecord) || !strings.Contains(err.Error(), "holds "+tt.want+", which this version does not know") {
+				t.Fatalf("rollback --to-revision 1: %v\nwant it refused, naming %s", err, tt.want)
+			}
+			if img := image(t, c); img != "reg/shop:2" {
+				t.Errorf("the refused rollback runs %s", img)
+			}
+		})
 	}
 }

@@ -86,11 +86,6 @@ type AppStatus struct {
 	// revision (one under way, failed or stopped), or a pod template
 	// changed outside kubectl zz (kubectl edit, set image, rollout restart).
 	Drift []string `json:"drift,omitempty"`
-	// Pending says what of the latest revision waits for its rollout to be
-	// applied: the app's Service that a deploy with --wait=false left on
-	// its old port, as the running pods lacked the new one. Not drift: no
-	// one changed it, and the next deploy of the spec moves it.
-	Pending []string `json:"pending,omitempty"`
 	// Restarts sums the container restarts of the app's pods (init
 	// containers too, as kubectl get pods counts them); LastRestart is when
 	// the latest restarted container last ended.

@@ -23,11 +23,9 @@ import (
 type book struct {
 	// apps by namespace/name: several namespaces may hold one of a name.
 	apps map[string]*AppStatus
-	// Of each app's latest record: its apply token, its objects and the
-	// port its Service waits to move to (Revision.serviceWaits).
+	// Of each app's latest record: its apply token and its objects.
 	tokens map[string]string
 	names  map[string][]string
-	waits  map[string]string
 	// recorded: apps with a record, readable or not; older: "app key/token"
 	// -> the revision that recorded it.
 	recorded map[string]bool
@@ -52,7 +50,7 @@ type book struct {
 }
 
 func newBook(unreadable bool, scaled map[string]bool) *book {
-	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{}, waits: map[string]string{},
+	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
 		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}}
@@ -86,7 +84,7 @@ func (b *book) records(secrets []corev1.Secret) {
 		if st, key := b.get(s.Namespace, name); rev.Number > st.Revision {
 			st.Revision, st.DeployedAt, st.DeployedBy, st.ChangeCause = rev.Number, rev.Time, rev.User, rev.ChangeCause
 			st.NewerRecord = rev.skewText() // the format alone: status decodes no spec
-			b.tokens[key], b.names[key], b.waits[key] = rev.applyID, rev.names, rev.serviceWaits
+			b.tokens[key], b.names[key] = rev.applyID, rev.names
 			b.latest[key] = recordRef{name: s.Name, rv: s.ResourceVersion, number: rev.Number}
 		}
 	}
@@ -169,12 +167,6 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 		key := o.GetNamespace() + "/" + st.App
 		token, live := b.tokens[key], o.GetAnnotations()[contract.AnnotationApplyID]
 		unrecorded := token != "" && live != "" && live != token && live != b.canaries[key]
-		if svc, ok := o.(*corev1.Service); ok && unrecorded && b.waits[key] != "" && svc.Name == st.App && b.older[key+"/"+live] > 0 {
-			// Left where an older revision put it by a deploy that did
-			// not wait (--wait=false): not drift, and not judged as such.
-			st.Pending = append(st.Pending, serviceWaitsLine(svc, st.Revision, b.waits[key]))
-			continue
-		}
 		if unrecorded {
 			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
 				strings.ToLower(k.kind), o.GetName(), st.Revision))
@@ -183,17 +175,6 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 			b.wholes = append(b.wholes, wholeLive{key: key, k: k, obj: obj, byContent: !unrecorded})
 		}
 	}
-}
-
-// serviceWaitsLine says that svc waits for the rollout of revision rev
-// to move its traffic to port to, and how it moves.
-func serviceWaitsLine(svc *corev1.Service, rev int64, to string) string {
-	from := "?"
-	if len(svc.Spec.Ports) > 0 {
-		from = svc.Spec.Ports[0].TargetPort.String()
-	}
-	return fmt.Sprintf("service %s still sends the app's traffic to port %s: revision %d moves it to port %s, which only the pods of its rollout have, and was deployed with --wait=false: once they are ready, deploy the same spec again and the Service moves",
-		svc.Name, from, rev, to)
 }
 
 // whole adds what v says of w's object to its app.

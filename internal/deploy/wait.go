@@ -120,14 +120,8 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 		return nil
 	}
 	if o.NoWait {
-		// Moved now, the Service would send the app's traffic to no pod
-		// until a new one is ready: an outage kubectl apply would cause,
-		// which a deploy that waits does not. It stays where it is, the
-		// record says so (settle), and the next deploy of the spec moves
-		// it once the rollout is complete (servesLate).
-		if len(cl.late) > 0 && o.Progress != nil {
-			fmt.Fprintln(o.Progress, serviceWaitsNote(cl))
-		}
+		// Nothing is left for later: applyObjects refuses --wait=false
+		// where it would be (noWaitMove).
 		return nil
 	}
 	// What the late apply notes (another writer's fields taken back) is
