@@ -177,8 +177,9 @@ func typeAt(steps []step) (reflect.Type, error) {
 
 // indexedSet is the document a --set whose path indexes a list stands for:
 // the list as the layers before it left it, with the one entry changed
-// (index len(list) appends one, as Helm does), and the path of that list.
-func indexedSet(merged map[string]any, steps []step, raw string, isStr bool) (map[string]any, string, error) {
+// (index len(list) appends one, as Helm does), the path of that list, and
+// the paths of the entries the --set appended.
+func indexedSet(merged map[string]any, steps []step, raw string, isStr bool) (map[string]any, string, []string, error) {
 	first := 0
 	for first < len(steps) && steps[first].index < 0 {
 		first++
@@ -193,7 +194,7 @@ func indexedSet(merged map[string]any, steps []step, raw string, isStr bool) (ma
 	var v any = raw
 	if !isStr {
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
-			return nil, listPath, fmt.Errorf("%q is not a value; quote it, or write YAML such as [a, b]", raw)
+			return nil, listPath, nil, fmt.Errorf("%q is not a value; quote it, or write YAML such as [a, b]", raw)
 		}
 	}
 	// A copy: a --set that fails leaves the earlier layers' list as it was.
@@ -201,22 +202,23 @@ func indexedSet(merged map[string]any, steps []step, raw string, isStr bool) (ma
 	if js, err := json.Marshal(list); err == nil {
 		_ = json.Unmarshal(js, &cp)
 	}
-	next, err := setIn(cp, steps[first:], v, listPath)
+	next, added, err := setIn(cp, steps[first:], v, listPath)
 	if err != nil {
-		return nil, listPath, err
+		return nil, listPath, nil, err
 	}
 	doc := next
 	for i := first - 1; i >= 0; i-- {
 		doc = map[string]any{steps[i].key: doc}
 	}
 	m, _ := doc.(map[string]any)
-	return m, listPath, nil
+	return m, listPath, added, nil
 }
 
-// setIn sets v at steps inside cur (at path), returning the new cur.
-func setIn(cur any, steps []step, v any, path string) (any, error) {
+// setIn sets v at steps inside cur (at path), returning the new cur and
+// the paths of the entries it appended.
+func setIn(cur any, steps []step, v any, path string) (any, []string, error) {
 	if len(steps) == 0 {
-		return v, nil
+		return v, nil, nil
 	}
 	s := steps[0]
 	if s.index < 0 {
@@ -224,20 +226,40 @@ func setIn(cur any, steps []step, v any, path string) (any, error) {
 		if m == nil {
 			m = map[string]any{}
 		}
-		sub, err := setIn(m[s.key], steps[1:], v, join(path, s.key))
+		sub, added, err := setIn(m[s.key], steps[1:], v, join(path, s.key))
 		m[s.key] = sub
-		return m, err
+		return m, added, err
 	}
 	list, _ := cur.([]any)
+	entry := fmt.Sprintf("%s[%d]", path, s.index)
+	var added []string
 	switch {
 	case s.index == len(list):
 		list = append(list, nil) // appended, as Helm's --set does
+		added = append(added, entry)
 	case s.index > len(list):
-		return nil, errors.New(outOfRange(path, len(list)))
+		return nil, nil, errors.New(outOfRange(path, len(list)))
 	}
-	sub, err := setIn(list[s.index], steps[1:], v, fmt.Sprintf("%s[%d]", path, s.index))
+	sub, more, err := setIn(list[s.index], steps[1:], v, entry)
 	list[s.index] = sub
-	return list, err
+	return list, append(added, more...), err
+}
+
+// at is what steps lead to inside v, nil where they lead nowhere.
+func at(v any, steps []step) any {
+	for _, s := range steps {
+		if s.index < 0 {
+			m, _ := v.(map[string]any)
+			v = m[s.key]
+			continue
+		}
+		list, _ := v.([]any)
+		if s.index >= len(list) {
+			return nil
+		}
+		v = list[s.index]
+	}
+	return v
 }
 
 // outOfRange says how to index a list of n entries.
@@ -279,13 +301,14 @@ func (l *Layered) indexedSet(merged map[string]any, set string) bool {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	doc, listPath, err := indexedSet(merged, steps, raw, t.Kind() == reflect.String)
+	doc, listPath, added, err := indexedSet(merged, steps, raw, t.Kind() == reflect.String)
 	if err != nil {
 		l.errs = append(l.errs, &FieldError{File: setName(set), Field: pathOf(steps), Msg: err.Error()})
 		l.bad[pathOf(steps)] = setName(set)
 		l.origin[pathOf(steps)] = setName(set)
 		return true
 	}
+	l.replacedEntry(set, steps, at(merged, steps), at(doc, steps))
 	js, _ := json.Marshal(doc)
 	prev, had := l.origin[listPath]
 	l.indexing = true
@@ -296,8 +319,38 @@ func (l *Layered) indexedSet(merged map[string]any, set string) bool {
 		// error of another entry names the file that set it.
 		l.origin[listPath] = prev
 	}
+	// An entry this --set appended is its own, whatever file set the list:
+	// its errors (a missing image) name the --set (Source walks up to it).
+	for _, p := range added {
+		l.origin[p] = setName(set)
+	}
 	l.origin[pathOf(steps)] = setName(set)
 	return true
+}
+
+// replacedEntry warns when an indexed --set replaces a whole named entry
+// (spec.sidecars[0]={...}) with one of another name: the entry it held (the
+// auth proxy in front of the app) is gone, as a whole-list --set's would be.
+func (l *Layered) replacedEntry(set string, steps []step, old, next any) {
+	if len(steps) == 0 || steps[len(steps)-1].index < 0 {
+		return // a field of the entry, not the entry
+	}
+	k := entryKey(old)
+	if k == "" || entryKey(next) == k {
+		return
+	}
+	list := pathOf(steps[:len(steps)-1])
+	what := entryWords(list, old, k)
+	if list == "spec.sidecars" {
+		what = "sidecar " + what
+	}
+	with := cmp.Or(entryKey(next), "an entry with no name")
+	hint := "restate it in the --set to keep it"
+	if m, _ := old.(map[string]any); m["name"] == k {
+		hint = fmt.Sprintf("to change one field of it, set that field (--set %s.%s.<field>=...)", list, k)
+	}
+	l.warnings = append(l.warnings, fmt.Sprintf("%s replaces %s of %s whole: %s is no longer in the spec, %s is there instead; %s",
+		setName(set), pathOf(steps), l.Source(pathOf(steps)), what, with, hint))
 }
 
 // byName turns a key into a list of named entries (sidecars, ports) into
@@ -317,12 +370,21 @@ func byName(merged map[string]any, steps []step) ([]step, error) {
 		case reflect.Slice:
 			list, _ := cur.([]any)
 			if s.index < 0 {
-				if _, named := fieldByTag(t.Elem(), "name"); !named || t.Elem().Kind() != reflect.Struct {
+				// A list of values (spec.args) has no names: fieldByTag
+				// only on a struct, else it panics (FuzzSetPath found
+				// --set spec.args.0=x).
+				if t.Elem().Kind() != reflect.Struct {
+					return out, nil // typeAt says how to index it
+				}
+				if _, named := fieldByTag(t.Elem(), "name"); !named {
 					return out, nil // typeAt says how to index it
 				}
 				var names []string
 				for j, e := range list {
-					name, _ := e.(map[string]any)["name"].(string)
+					// An earlier file may hold anything here ([null],
+					// [plain], a typo'd "-"): decoding says what is wrong.
+					m, _ := e.(map[string]any)
+					name, _ := m["name"].(string)
 					if name == s.key {
 						out[i] = step{index: j}
 						break

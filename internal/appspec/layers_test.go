@@ -291,6 +291,12 @@ func TestLayersReplaceListWarns(t *testing.T) {
 		{name: "--set of the whole list", sets: []string{"spec.sidecars=[{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]"},
 			want: "--set spec.sidecars=[{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}] replaces spec.sidecars of shop.yaml whole: sidecar log-shipper is no longer in the spec"},
 		{name: "indexed --set changes one entry in place", sets: []string{"spec.sidecars[0].image=reg/auth:2"}},
+		{name: "indexed --set replaces a named entry", sets: []string{"spec.sidecars[0]={name: log, image: 'reg/log:1'}"},
+			want: "--set spec.sidecars[0]={name: log, image: 'reg/log:1'} replaces spec.sidecars[0] of shop.yaml whole: sidecar auth (front) is no longer in the spec, log is there instead; to change one field of it, set that field (--set spec.sidecars.auth.<field>=...)"},
+		{name: "indexed --set restates the entry of that name", sets: []string{"spec.sidecars[1]={name: log-shipper, image: 'reg/log:2'}"}},
+		{name: "indexed --set appends an entry", sets: []string{"spec.sidecars[2]={name: other, image: 'reg/other:1'}"}},
+		{name: "indexed --set replaces a scratch", sets: []string{"spec.scratch[0]={mountPath: /var/cache, size: 1Gi}"},
+			want: "replaces spec.scratch[0] of shop.yaml whole: /tmp is no longer in the spec, /var/cache is there instead; restate it in the --set to keep it"},
 		{name: "a list of values is one value", layer: "spec:\n  args: [--prod]\n"},
 		{name: "null removes on purpose", layer: "spec:\n  sidecars: null\n"},
 	} {
@@ -348,9 +354,14 @@ func TestSetListIndex(t *testing.T) {
 			want: "--set spec.sidecars.image=reg/x:1: spec.sidecars.image: spec.sidecars is a list: index it as Helm does (--set spec.sidecars[0].image=...), or name the entry (--set spec.sidecars.auth.image=...)"},
 		{name: "no entry of that name", sets: []string{"spec.sidecars.oauth.image=reg/x:1"},
 			want: "--set spec.sidecars.oauth.image=reg/x:1: spec.sidecars.oauth.image: spec.sidecars has no entry named oauth (auth, log-shipper); index one as Helm does (--set spec.sidecars[0]...), or add it (--set spec.sidecars[2].name=oauth)"},
+		{name: "a key into a list of values", sets: []string{"spec.args.0=x"}, want: "--set spec.args.0=x: spec.args.0: spec.args is a list: index it as Helm does (--set spec.args[0].0=...), or set the whole list"},
 		{name: "an index into a map", sets: []string{"spec.env[0]=x"}, want: "spec.env is not a list: drop [0]"},
 		{name: "a bad value is the --set's", sets: []string{"spec.sidecars[0].ports[0].port=http"}, want: "--set spec.sidecars[0].ports[0].port=http: spec.sidecars[0].ports[0].port: expected int32, got string"},
 		{name: "a bad index", sets: []string{"spec.sidecars[x].image=a"}, want: `"[x]" is not a list index`},
+		// An entry the --set appended is the --set's: its errors name it,
+		// not the file that set the list (TestDecodeLayersErrors' rule).
+		{name: "an appended entry's error", sets: []string{"spec.sidecars[2].name=b"}, want: "--set spec.sidecars[2].name=b: spec.sidecars[2].image: missing"},
+		{name: "an appended port's error", sets: []string{"spec.sidecars.log-shipper.ports[0].name=web"}, want: "--set spec.sidecars.log-shipper.ports[0].name=web: spec.sidecars[1].ports[0].port"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l, err := DecodeLayers([]Source{{"shop.yaml", []byte(sidecarLayer)}}, tt.sets)

@@ -2,6 +2,15 @@ package appspec
 
 import "time"
 
+// StartupTries is a startup probe's failure threshold for a window at
+// period seconds: ceil(window / period), at least one. With the period at
+// least the probe's timeout (ProbeTimings), the tries span the window
+// whether the container refuses or hangs each one.
+func StartupTries(window time.Duration, period int32) int32 {
+	p := time.Duration(max(period, 1)) * time.Second
+	return max(1, int32((window+p-1)/p))
+}
+
 // ProbeTiming is one probe's period and timeout, in seconds.
 type ProbeTiming struct{ Period, Timeout int32 }
 

@@ -33,7 +33,7 @@ func deviceListStrategy(s *State) []Result {
 			if envvar {
 				r.Status = Warn
 				r.Detail = "--device-list-strategy=" + flag + ": the NVIDIA runtime takes the cards from NVIDIA_VISIBLE_DEVICES and cannot tell the plugin's value from a pod's own; " +
-					"zz refuses it in env and envFrom of GPU pods and gives void to the rest where the webhook serves, but a pod asking for no GPU in a namespace it does not serve " +
+					"zz refuses it in env and envFrom of GPU pods, gives void to the rest where the webhook serves and requires void of every ephemeral container (kubectl debug; policy zz-ephemeral-containers), but a pod asking for no GPU in a namespace it does not serve " +
 					"(a CUDA image's own ENV NVIDIA_VISIBLE_DEVICES=all too) sees every card of its node, and the toolkit's accept-nvidia-visible-devices-envvar-when-unprivileged=false would cut off zz's GPU pods as well"
 				r.Hint = "put the nodes' container runtime in CDI mode (nvidia-ctk cdi generate; containerd enable_cdi, or CRI-O), run the device plugin with --device-list-strategy=cdi-cri (Helm: devicePlugin.deviceListStrategy=cdi-cri), then set that toolkit option to false"
 			} else {

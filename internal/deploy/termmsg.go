@@ -3,6 +3,8 @@ package deploy
 import (
 	"regexp"
 	"strings"
+
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // Line shapes of a crash's log tail (FallbackToLogsOnError keeps the last
@@ -18,6 +20,11 @@ var (
 	errorWord = regexp.MustCompile(`(?i)\b(error|emerg|crit|critical|fatal|alert|invalid|failed|failure|exception)\b`)
 	// logTime is a leading timestamp, which says nothing of why.
 	logTime = regexp.MustCompile(`^\[?\d{4}[-/]\d{2}[-/]\d{2}[T ][\d:.,]+Z?\]?\s*`)
+	// ansi is a terminal escape sequence: CSI (colours: ESC[1;91m), OSC
+	// (a window title: ESC]0;...BEL) or a two-byte one. A coloured
+	// "ESC[1;91merror" has no word boundary before "error" (m and e are
+	// both word characters), so fluent-bit's coloured [error] was not picked.
+	ansi = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])`)
 )
 
 // maxReasonRunes keeps a reason to one status line.
@@ -37,9 +44,14 @@ const maxReasonRunes = 160
 //     indented lines under it when it ends in ":" (oauth2-proxy's
 //     "invalid configuration:" lists the missing settings below);
 //   - else the last line.
+//
+// Terminal escape sequences are dropped first, and what control characters
+// are left are escaped (prose.Cell: a CR as \r), so a container cannot
+// rewrite the deployer's status line or retitle the terminal; the reason
+// is then its own fixed point (TerminationReason).
 func terminationMessage(m string) string {
 	var lines []string
-	for _, l := range strings.Split(m, "\n") {
+	for _, l := range strings.Split(ansi.ReplaceAllString(m, ""), "\n") {
 		if strings.TrimSpace(l) != "" {
 			lines = append(lines, strings.TrimRight(l, " \t\r"))
 		}
@@ -61,6 +73,7 @@ func terminationMessage(m string) string {
 			reason += " " + strings.Join(below, "; ")
 		}
 	}
+	reason = prose.Cell(reason)
 	if r := []rune(reason); len(r) > maxReasonRunes {
 		reason = string(r[:maxReasonRunes]) + "…"
 	}

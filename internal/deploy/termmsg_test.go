@@ -3,6 +3,8 @@ package deploy
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestTerminationMessage: the reason a crash's log tail gives is the line
@@ -66,6 +68,13 @@ nginx: [emerg] mkdir() "/var/cache/nginx/client_temp" failed (30: Read-only file
 [2026-12-07 08:00:00.002][1][critical][main] [source/server/server.cc:131] error initializing config '/etc/envoy/envoy.yaml': no such listener
 [2026-12-07 08:00:00.002][1][info][main] [source/server/server.cc:1026] exiting
 no such listener`, want: "[1][critical][main] [source/server/server.cc:131] error initializing config '/etc/envoy/envoy.yaml': no such listener"},
+		// Review 17b: colour hid the error word; CR and OSC reached the
+		// deployer's terminal.
+		{name: "coloured fluent-bit", msg: "Fluent Bit v3.1.9\n\x1b[1m[2026/12/07 08:00:00]\x1b[0m [\x1b[1;91merror\x1b[0m] [engine] input initialization failed\nbye",
+			want: "[error] [engine] input initialization failed"},
+		{name: "a carriage return is escaped", msg: "ok\rerror: forged", want: `ok\rerror: forged`},
+		{name: "a window title is dropped", msg: "x\x1b]0;title\x07 failed", want: "x failed"},
+		{name: "a bare escape and BEL are escaped", msg: "boom \x1b\x07", want: `boom ^[\a`},
 		{name: "a long line is cut", msg: "error: " + strings.Repeat("x", 200), want: "error: " + strings.Repeat("x", maxReasonRunes-7) + "…"},
 	}
 	for _, tt := range tests {
@@ -80,4 +89,28 @@ no such listener`, want: "[1][critical][main] [source/server/server.cc:131] erro
 			}
 		})
 	}
+}
+
+// FuzzTerminationMessage: whatever a container leaves, the reason is one
+// line of at most maxReasonRunes runes (and the ellipsis), holds no control
+// character (a terminal reads none of it as a command), and is its own
+// fixed point, as the logs informer's slim pods need.
+func FuzzTerminationMessage(f *testing.F) {
+	for _, s := range []string{"", "\n\n", "panic: x\ngoroutine 1 [running]:", "goroutine 1 [", "Traceback (most recent call last)\n  x",
+		"error:\n  a\n  b", "\xff\xfe error", "Caused by: ", strings.Repeat("é", 500) + "\nerror:" + strings.Repeat("\n  x", 200),
+		"\x1b[31merror\x1b[0m", "a\rerror b", "x\x1b]0;title\x07", "\u009b31m error", "error \u202e gnp.exe", "\x1b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, m string) {
+		r := TerminationReason(m)
+		if n := utf8.RuneCountInString(r); n > maxReasonRunes+1 {
+			t.Fatalf("reason of %d runes", n)
+		}
+		if i := strings.IndexFunc(r, func(c rune) bool { return unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) }); i >= 0 {
+			t.Fatalf("reason %q holds a control character at %d", r, i)
+		}
+		if again := TerminationReason(r); again != r {
+			t.Fatalf("TerminationReason(%q) = %q, not its own fixed point", r, again)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
@@ -523,32 +524,13 @@ func scalePodRequest(pod *corev1.Pod, permille int64) {
 	r.Requests[corev1.ResourceCPU] = request
 }
 
-// containerCPURequests is at least what the apiserver sums of the
-// containers' CPU requests for a pod-level request to cover: the app
-// containers and native sidecars together, or an init container with the
-// sidecars, whichever is more.
+// containerCPURequests is what the apiserver sums of the containers' CPU
+// requests for a pod-level request to cover: its own helper, so the two
+// cannot differ (a hand sum that added every native sidecar to each plain
+// init container, not only those declared before it, put the floor above
+// a valid pod's limit and had the pod refused; review 17b).
 func containerCPURequests(pod *corev1.Pod) resource.Quantity {
-	var running, sidecars resource.Quantity
-	for _, c := range pod.Spec.Containers {
-		running.Add(c.Resources.Requests[corev1.ResourceCPU])
-	}
-	for _, c := range pod.Spec.InitContainers {
-		if contract.IsNativeSidecar(c) {
-			sidecars.Add(c.Resources.Requests[corev1.ResourceCPU])
-		}
-	}
-	running.Add(sidecars)
-	most := running
-	for _, c := range pod.Spec.InitContainers {
-		if !contract.IsNativeSidecar(c) {
-			q := c.Resources.Requests[corev1.ResourceCPU].DeepCopy()
-			q.Add(sidecars)
-			if q.Cmp(most) > 0 {
-				most = q
-			}
-		}
-	}
-	return most
+	return resourcehelper.AggregateContainerRequests(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceCPU]
 }
 
 // avoidReserved keeps a pod pinned to no pool off the nodes of every pool

@@ -165,6 +165,18 @@ var goldenCases = []struct {
 		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}}
 		delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceCPU) // request 1500m kept: no limit
 	})},
+	// A plain init container declared before a native sidecar runs without
+	// it: the floor is the apiserver's sum, not init + every sidecar
+	// (which went past the pod's limit of 4 and had the pod refused).
+	{"pod-level-resources-init-before-sidecar", newPod(func(p *corev1.Pod) {
+		p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}
+		p.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}}
+		req := func(q string) corev1.ResourceRequirements {
+			return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}}
+		}
+		p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "registry.local/migrate:1", Resources: req("3")},
+			{Name: "proxy", Image: "registry.local/proxy:2", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways), Resources: req("1500m")}}
+	})},
 	{"gpu", newPod(gpuMem("4Gi"))},
 	{"gpu-two-cards", newPod(gpuMem("4Gi"), func(p *corev1.Pod) {
 		p.Spec.Containers[0].Resources.Limits[contract.ResourceGPU] = resource.MustParse("2")

@@ -190,7 +190,7 @@ func (r *renderer) deployment() *appsv1.Deployment {
 		Spec: appsv1.DeploymentSpec{
 			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
 			RevisionHistoryLimit:    ptr.To[int32](10),
-			ProgressDeadlineSeconds: ptr.To[int32](600),
+			ProgressDeadlineSeconds: ptr.To(r.progressDeadline()),
 			// Surge, never take a ready pod down first: a bad version leaves
 			// the running one serving.
 			Strategy: appsv1.DeploymentStrategy{

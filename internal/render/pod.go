@@ -274,11 +274,8 @@ func (r *renderer) probes(c *corev1.Container) {
 	// Tries of the readiness check's period (at least the timeout, so a
 	// hung app's tries span startupTimeout too), at least one.
 	startup := int32(0)
-	period := time.Duration(ready.Period) * time.Second
-	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
-		startup = max(1, int32((d+period-1)/period))
-	} else if r.s.Type == appspec.TypeJava {
-		startup = int32((3*time.Minute + period - 1) / period)
+	if d := r.appStartupWindow(); d > 0 {
+		startup = appspec.StartupTries(d, ready.Period)
 	}
 	if startup > 0 {
 		c.StartupProbe = &corev1.Probe{ProbeHandler: handler, PeriodSeconds: ready.Period, TimeoutSeconds: ready.Timeout, FailureThreshold: startup, SuccessThreshold: 1}

@@ -86,9 +86,9 @@ func TestSidecarStartup(t *testing.T) {
 		want       string // "" = no startup probe; else "tcp|http PORT PATH period/timeout/threshold"
 	}{
 		{name: "none", spec: "ports: [{name: db, port: 5432}]"},
-		{name: "tcp, a minute", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  1/2/60"},
-		{name: "http, startupTimeout", spec: "ports: [{name: h, port: 9090}], startup: {port: h, path: /startup}", want: "http h /startup 1/2/90"},
-		{name: "healthTimeout is its timeout", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  1/5/60"},
+		{name: "tcp, a minute", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  2/2/30"},
+		{name: "http, startupTimeout", spec: "ports: [{name: h, port: 9090}], startup: {port: h, path: /startup}", want: "http h /startup 2/2/45"},
+		{name: "healthTimeout is its timeout", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", want: "tcp db  5/5/12"},
 		{name: "debug strips it", spec: "ports: [{name: db, port: 5432}], startup: {port: db}", debug: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +123,72 @@ func TestSidecarStartup(t *testing.T) {
 			}
 			if ics[1].StartupProbe != nil {
 				t.Error("initCommand's container got a startup probe")
+			}
+		})
+	}
+}
+
+// TestSidecarStartupBoundedByStartupTimeout: a sidecar's startup probe
+// fails within spec.startupTimeout (rounded up to one period) even when
+// every try hangs for its timeout, as the kubelet runs a container's tries
+// one after another (review 17b 3.1: 1 s tries of a 10 s healthTimeout made
+// 60 s ten minutes).
+func TestSidecarStartupBoundedByStartupTimeout(t *testing.T) {
+	for _, health := range []string{"", "1s", "2s", "5s", "10s", "60s"} {
+		for _, startup := range []string{"", "30s", "61s", "1h"} {
+			t.Run(health+"/"+startup, func(t *testing.T) {
+				spec := "apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  type: web\n  image: reg/a:1\n" +
+					"  sidecars: [{name: px, image: 'px:1', ports: [{name: h, port: 9090}], startup: {port: h, path: /startup}}]\n"
+				window := appspec.DefaultSidecarStartupTimeout
+				if startup != "" {
+					spec += "  startupTimeout: " + startup + "\n"
+					window, _ = time.ParseDuration(startup)
+				}
+				if health != "" {
+					spec += "  healthTimeout: " + health + "\n"
+				}
+				app, err := appspec.Load("a.zz.yaml", []byte(spec))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := deployment(t, Render(app, Options{Namespace: "ns"})).Spec.Template.Spec.InitContainers[0].StartupProbe
+				try := time.Duration(max(p.PeriodSeconds, p.TimeoutSeconds)) * time.Second
+				hung := time.Duration(p.FailureThreshold) * try
+				if hung < window || hung >= window+try && p.FailureThreshold > 1 {
+					t.Errorf("period %d, timeout %d, threshold %d: hung tries fail the sidecar after %s, startupTimeout %s",
+						p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold, hung, window)
+				}
+			})
+		}
+	}
+}
+
+// TestProgressDeadlineCoversStartup: the Deployment's progress deadline
+// outlasts what its startup probes allow a new pod (each sidecar's startup,
+// then the app's) plus a margin, so a pod still legitimately starting is
+// not reported ProgressDeadlineExceeded, which fails deploy (review 17b: a
+// fixed 600 s under a 30 min startupTimeout).
+func TestProgressDeadlineCoversStartup(t *testing.T) {
+	sidecar := "  sidecars: [{name: px, image: 'px:1', ports: [{name: h, port: 9090}], startup: {port: h}}]\n"
+	for _, tt := range []struct {
+		name, spec string
+		want       int32
+	}{
+		{name: "web, no startupTimeout", spec: "  type: web\n", want: 600},
+		{name: "java's 3 min", spec: "  type: java\n", want: 600},
+		{name: "5 min startup", spec: "  type: web\n  startupTimeout: 5m\n", want: 600},
+		{name: "30 min startup", spec: "  type: web\n  startupTimeout: 30m\n", want: 35 * 60},
+		{name: "30 min startup and a sidecar's", spec: "  type: web\n  startupTimeout: 30m\n" + sidecar, want: 65 * 60},
+		{name: "an hour, two sidecars", spec: "  type: web\n  startupTimeout: 1h\n  sidecars: [{name: a, image: 'a:1', ports: [{name: ha, port: 1}], startup: {port: ha}}, {name: b, image: 'b:1', ports: [{name: hb, port: 2}], startup: {port: hb}}]\n", want: 3*3600 + 300},
+		{name: "a worker's sidecar", spec: "  type: worker\n  startupTimeout: 20m\n" + sidecar, want: 25 * 60},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app, err := appspec.Load("a.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  image: reg/a:1\n"+tt.spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *deployment(t, Render(app, Options{Namespace: "ns"})).Spec.ProgressDeadlineSeconds; got != tt.want {
+				t.Errorf("progressDeadlineSeconds %d, want %d", got, tt.want)
 			}
 		})
 	}

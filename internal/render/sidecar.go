@@ -83,11 +83,14 @@ func (r *renderer) sidecars() []corev1.Container {
 	return out
 }
 
-// sidecarStartup is the startup probe of a sidecar's startup: every second,
-// as cloud-sql-proxy's manifest probes /startup, for spec.startupTimeout
-// (DefaultSidecarStartupTimeout without it). The kubelet starts the next
-// init container, then the app, only once it succeeds, and restarts the
-// sidecar when it fails that long.
+// sidecarStartup is the startup probe of a sidecar's startup, for
+// spec.startupTimeout (DefaultSidecarStartupTimeout without it): the
+// readiness check's timeout, every timeout (2 s by default), as the app's
+// startup probe (appspec.ProbeTimings: the kubelet starts no try before the
+// last ends, so a period shorter than a hung try's timeout stretched the
+// window: 1 s tries of a 10 s healthTimeout made a minute ten; review 17b).
+// The kubelet starts the next init container, then the app, only once it
+// succeeds, and restarts the sidecar when it fails that long.
 func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
 	var h corev1.ProbeHandler
 	if st.Path != "" {
@@ -95,13 +98,49 @@ func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
 	} else {
 		h.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromString(st.Port)}
 	}
-	timeout := appspec.DefaultSidecarStartupTimeout
-	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
-		timeout = d
-	}
 	ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
-	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: ready.Timeout,
-		FailureThreshold: int32((timeout + time.Second - 1) / time.Second), SuccessThreshold: 1}
+	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: ready.Timeout, TimeoutSeconds: ready.Timeout,
+		FailureThreshold: appspec.StartupTries(r.sidecarStartupWindow(), ready.Timeout), SuccessThreshold: 1}
+}
+
+// sidecarStartupWindow is how long one sidecar's startup may take.
+func (r *renderer) sidecarStartupWindow() time.Duration {
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
+		return d
+	}
+	return appspec.DefaultSidecarStartupTimeout
+}
+
+// appStartupWindow is how long the app's startup probe allows:
+// spec.startupTimeout, java's three minutes without it, else none.
+func (r *renderer) appStartupWindow() time.Duration {
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 && r.s.Type != appspec.TypeWorker {
+		return d
+	}
+	if r.s.Type == appspec.TypeJava {
+		return 3 * time.Minute
+	}
+	return 0
+}
+
+// progressDeadlineMargin is what a pod's start takes beside its startup
+// probes: scheduling, the image pull, readiness's first periods.
+const progressDeadlineMargin = 5 * time.Minute
+
+// progressDeadline is the Deployment's progressDeadlineSeconds: the
+// Kubernetes default of 600 s, or more where the startup probes allow a
+// new pod longer (each sidecar's startup in turn, then the app's, up to an
+// hour each): a fixed 600 s had the Deployment report
+// ProgressDeadlineExceeded, and deploy fail, while a pod with a 30 min
+// startupTimeout was still legitimately starting (review 17b).
+func (r *renderer) progressDeadline() int32 {
+	d := r.appStartupWindow()
+	for _, sc := range r.s.Sidecars {
+		if sc.Startup != nil {
+			d += r.sidecarStartupWindow()
+		}
+	}
+	return int32(max(600*time.Second, d+progressDeadlineMargin) / time.Second)
 }
 
 // sidecarSecretVolume names the volume of the j-th of the i-th sidecar's

@@ -180,8 +180,10 @@ func (f *from) sidecarStartup(name string, p *corev1.Probe, ports []appspec.Port
 	if d, err := time.ParseDuration(s.StartupTimeout); err == nil && d > 0 {
 		allowed = d
 	}
-	if total != allowed {
-		f.lost("sidecar %s: its startup probe allows %v; the spec's allows %v, every second (spec.startupTimeout, a minute without it, which the app's startup probe uses too)", name, total, allowed)
+	// Render's tries for that window at the probe's period: a window that
+	// is not a whole number of periods (61s every 2s) is rounded up alike.
+	if max(p.FailureThreshold, 1) != appspec.StartupTries(allowed, p.PeriodSeconds) {
+		f.lost("sidecar %s: its startup probe allows %v; the spec's allows %v (spec.startupTimeout, a minute without it, which the app's startup probe uses too)", name, total, allowed)
 	}
 	return &st
 }

@@ -202,6 +202,12 @@ func TestSidecarsFrom(t *testing.T) {
 				StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/startup", Port: intstr.FromInt32(9090)}}, PeriodSeconds: 1, FailureThreshold: 60}}},
 			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "db", Port: 5432}, {Name: "health", Port: 9090}},
 				Startup: &appspec.SidecarStartup{Port: "health", Path: "/startup"}}}},
+		// What render writes now: every healthTimeout (2 s), 30 tries.
+		{name: "kubectl zz's startup probe, every 2 s, a minute",
+			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
+				Ports:        []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}},
+				StartupProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString("db")}}, PeriodSeconds: 2, TimeoutSeconds: 2, FailureThreshold: 30}}},
+			want: []appspec.Sidecar{{Name: "proxy", Image: "proxy:2", CPU: "100m", Memory: "64Mi", Ports: []appspec.Port{{Name: "db", Port: 5432}}, Startup: &appspec.SidecarStartup{Port: "db"}}}},
 		{name: "a TCP startup probe by port name, 20 s",
 			init: []corev1.Container{{Name: "proxy", Image: "proxy:2", RestartPolicy: always, Resources: res("100m", "64Mi"),
 				Ports:        []corev1.ContainerPort{{Name: "db", ContainerPort: 5432}},

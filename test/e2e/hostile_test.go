@@ -406,6 +406,60 @@ func TestHostileTenant(t *testing.T) {
 	t.Run("root on node A forges cards and use", func(t *testing.T) { nodeForgeries(t, dpA, tenant, ns, podA, nodeA, nodeB) })
 	t.Run("GPU memory quota counts every card", func(t *testing.T) { gpuQuota(t, tenant, ns) })
 	t.Run("a workload template without the GPU memory total is refused at once", func(t *testing.T) { gpuQuotaTemplates(t, tenant, ns) })
+	t.Run("ephemeral containers see no card", func(t *testing.T) { ephemeralContainers(t, tenant, ns, podA) })
+}
+
+// ephemeralContainers: the tenant, granted pods/ephemeralcontainers as an
+// admin might for kubectl debug (edit does not grant it), adds no ephemeral
+// container that could see the node's cards: none without
+// NVIDIA_VISIBLE_DEVICES=void of its own (a CUDA image's ENV says all, and
+// no device plugin allocates for it), none with another value, none with a
+// CUDA_MPS_* limit (policy zz-ephemeral-containers; review 17b 1.1).
+func ephemeralContainers(t *testing.T, tenant identity, ns string, pod *corev1.Pod) {
+	ctx := t.Context()
+	debug := func(env ...corev1.EnvVar) error {
+		p, err := tenant.client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: fmt.Sprintf("debugger-%d", len(p.Spec.EphemeralContainers)), Image: "nvidia/cuda:12.4.1-base-ubuntu22.04", Env: env,
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}, Optional: ptr.To(true)}}}}})
+		_, err = tenant.client.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, p.Name, p, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	if err := debug(); err == nil || !apierrors.IsForbidden(err) {
+		t.Fatalf("the edit role added an ephemeral container: %v; the test assumes edit does not grant pods/ephemeralcontainers", err)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "debugger", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"get", "update", "patch"}}}}
+	if _, err := cluster.Client.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-debugger"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const msg = "must set NVIDIA_VISIBLE_DEVICES to void"
+	var err error
+	for range 20 { // until the RoleBinding reaches the authorizer's cache
+		if err = debug(); err == nil || !apierrors.IsForbidden(err) || strings.Contains(err.Error(), msg) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	refused(t, "an ephemeral container with the image's own NVIDIA_VISIBLE_DEVICES", err, "ephemeral containers debugger-0 "+msg)
+	refused(t, "an ephemeral container setting NVIDIA_VISIBLE_DEVICES=all",
+		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"}), msg)
+	refused(t, "void, then all (the last wins)",
+		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}, corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"}), msg)
+	refused(t, "an ephemeral container setting an MPS limit",
+		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}, corev1.EnvVar{Name: contract.EnvMPSPinnedMemLimit, Value: "0=80G"}), msg)
+	// Its own void wins over its envFrom and its image's ENV.
+	if err := debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}); err != nil {
+		t.Errorf("an ephemeral container with NVIDIA_VISIBLE_DEVICES=void: %v", err)
+	}
 }
 
 // gpuQuota: a ResourceQuota on requests.zz.io/gpu-mem-total bounds what the

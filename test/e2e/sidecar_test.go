@@ -142,8 +142,8 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 	if m := own(pod.Spec.Containers[0]); slices.Contains(m, "/etc/db-sa") {
 		t.Errorf("the app mounts %v, the proxy's /etc/db-sa among them", m)
 	}
-	if p := in[0].StartupProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "db-proxy" || p.PeriodSeconds != 1 || p.FailureThreshold != 60 {
-		t.Errorf("db-proxy startup probe %+v, want a TCP connect to db-proxy every second, 60 times", p)
+	if p := in[0].StartupProbe; p == nil || p.TCPSocket == nil || p.TCPSocket.Port.String() != "db-proxy" || p.PeriodSeconds != 5 || p.TimeoutSeconds != 5 || p.FailureThreshold != 12 {
+		t.Errorf("db-proxy startup probe %+v, want a TCP connect to db-proxy every 5 s (healthTimeout, its timeout), 12 times: a minute even when each try hangs", p)
 	}
 	if m := own(in[1]); len(m) != 1 || m[0] != "/var/log/orders" {
 		t.Errorf("log-shipper mounts %v, want /var/log/orders alone", m)
