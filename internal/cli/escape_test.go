@@ -62,7 +62,10 @@ func TestEscapeSinks(t *testing.T) {
 	}{
 		{[]string{"init", "--from", "deployment/esc", "--context", "a"}, `volume v at /x^[]0;OWNED\a^[[2J`},
 		{[]string{"init", "--from", "deployment/esc", "--context", "a"}, `busybox^[]0;OWNED\a`},
-		{[]string{"status", "cart", "--context", "a"}, `boom^[]0;OWNED\a^[[2J^[]52;c;ZWNobyBo\a\u009b31mFAKE`},
+		// A termination message's ESC sequences are dropped before its
+		// reason is picked (a coloured [error] line); what is left, an
+		// 8-bit CSI here, is escaped.
+		{[]string{"status", "cart", "--context", "a"}, `boom\u009b31mFAKE`},
 	} {
 		out, errOut, _ := zz(tc.args...)
 		for name, s := range map[string]string{"stdout": out, "stderr": errOut} {
