@@ -453,3 +453,31 @@ func TestUnfrontedJudgesWhatRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestNoWaitScaledToZero: an app scaled to zero has no pod to drop from its
+// Service, so deploy --wait=false adding a front port is not refused (a
+// review: it was, as if pods served).
+func TestNoWaitScaledToZero(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	o := opts()
+	o.NoWait = true
+	if _, err := Scale(t.Context(), c, &ChangeConfig{Options: o, App: "shop"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation} // the pods gone
+	if _, err := c.AppsV1().Deployments(ns).UpdateStatus(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", front("auth"))}); err != nil {
+		t.Fatalf("deploy --wait=false of a scaled-to-zero app: %v, want it applied", err)
+	}
+	if got := targetPort(t, c); got != "auth" {
+		t.Errorf("the Service targets %q, want auth", got)
+	}
+}

@@ -344,6 +344,9 @@ func servesLate(app string, t target, targets []target) bool {
 		if !ok || running.Name != app {
 			continue
 		}
+		if ptr.Deref(running.Spec.Replicas, 1) == 0 && running.Status.Replicas == 0 {
+			return false // scaled to zero: no pod to drop (a review: --wait=false was refused)
+		}
 		if !rolledOut(running) {
 			// Its template is not what every pod runs (a deploy that added
 			// the port failed or was stopped: the old pods serve): a port
