@@ -151,18 +151,7 @@ func admitPod(req *admissionv1.AdmissionRequest, pod *corev1.Pod, p *inject.Poli
 		return resp, resultDenied
 	}
 	resp.Allowed = true
-	if len(ops) == 0 {
-		return resp, resultUnchanged
-	}
-	patch, err := inject.MarshalPatch(ops)
-	if err != nil {
-		resp.Allowed = false
-		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusInternalServerError, Message: err.Error()}
-		return resp, resultError
-	}
-	pt := admissionv1.PatchTypeJSONPatch
-	resp.Patch, resp.PatchType = patch, &pt
-	return resp, resultPatched
+	return withPatch(resp, ops)
 }
 
 // ephemeralSubresource is the subresource kubectl debug writes its
@@ -192,6 +181,12 @@ func admitEphemeral(req *admissionv1.AdmissionRequest, pod *corev1.Pod) (*admiss
 	}
 	resp.Allowed = true
 	ops := inject.EphemeralPatch(pod, &old)
+	return withPatch(resp, ops)
+}
+
+// withPatch is resp, allowed, carrying ops as a JSON patch (none: the
+// object unchanged).
+func withPatch(resp *admissionv1.AdmissionResponse, ops []jsonpatch.Operation) (*admissionv1.AdmissionResponse, string) {
 	if len(ops) == 0 {
 		return resp, resultUnchanged
 	}
