@@ -135,9 +135,7 @@ func appPod(name string, containers ...string) *corev1.Pod {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	// Generous: a bound on a condition, not a timing. CI runs every package
-	// under -race on two cores, where 10 s ran out once (TestRunApiserverLost).
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
