@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -168,10 +167,8 @@ func canaryRouteKept(app string, stable, want []render.Object) error {
 	// target is the pods' port the Service's first port (the app's, before
 	// spec.ports) sends to; "" for an app without a Service (a worker).
 	target := func(objs []render.Object) string {
-		for _, o := range objs {
-			if svc, ok := o.(*corev1.Service); ok && svc.Name == app && len(svc.Spec.Ports) > 0 {
-				return svc.Spec.Ports[0].TargetPort.String()
-			}
+		if svc := appService(app, objs); svc != nil && len(svc.Spec.Ports) > 0 {
+			return svc.Spec.Ports[0].TargetPort.String()
 		}
 		return ""
 	}

@@ -432,13 +432,17 @@ func declares(app string, targets []target, p intstr.IntOrString) bool {
 // number as the Service targets it.
 func podDeclares(spec *corev1.PodSpec, p intstr.IntOrString) bool {
 	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
-		if slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
-			return (p.Type == intstr.String && cp.Name == p.StrVal) || (p.Type == intstr.Int && cp.ContainerPort == p.IntVal)
-		}) {
+		if slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return portIs(cp, p) }) {
 			return true
 		}
 	}
 	return false
+}
+
+// portIs says whether container port cp is the one a Service's target
+// port p names: by name, or by number.
+func portIs(cp corev1.ContainerPort, p intstr.IntOrString) bool {
+	return (p.Type == intstr.String && cp.Name == p.StrVal) || (p.Type == intstr.Int && cp.ContainerPort == p.IntVal)
 }
 
 // target is one object to apply, with its kind and its live object (nil

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -104,7 +103,7 @@ func frontOf(app string, objs []render.Object) (sidecar, port string) {
 				continue
 			}
 			for _, p := range c.Ports {
-				if to.Type == intstr.String && p.Name == to.StrVal || to.Type == intstr.Int && p.ContainerPort == to.IntVal {
+				if portIs(p, to) {
 					return c.Name, fmt.Sprintf("%s %d", p.Name, p.ContainerPort)
 				}
 			}

@@ -210,7 +210,7 @@ func scaledRequestDec(limit resource.Quantity, permille int64) resource.Quantity
 }
 
 func addEnv(c *corev1.Container, name, value string) {
-	if value == "" || slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == name }) {
+	if value == "" || hasEnv(c.Env, name) {
 		return
 	}
 	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
