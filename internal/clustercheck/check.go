@@ -97,6 +97,9 @@ type State struct {
 	// namespaces of the pods the ledger charges.
 	PodSecurity      map[string]string
 	GPUPodNamespaces []string
+	// PodSecurityDefault is the level the webhook policy says the
+	// apiserver enforces where the label is unset (podSecurityDefault).
+	PodSecurityDefault string
 	// SchedulerConfigs are the KubeSchedulerConfiguration files zz's
 	// Deployments run kube-scheduler with (--config, from a ConfigMap), by
 	// "namespace/deployment"; an error is why one could not be read.
@@ -228,6 +231,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 			s.PolicyInvalid = err
 		} else {
 			s.WholeCardPools = p.WholeCardPools()
+			s.PodSecurityDefault = p.PodSecurityDefault()
 			if d, ok := p.GPUDefaultPool(); ok {
 				s.GPUDefaultPool = &d
 			}

@@ -18,7 +18,8 @@ import (
 // tokens, which no zz check sees (a hostile-tenant audit ran one beside
 // the ledger). An unset label means the apiserver's PodSecurity default,
 // privileged unless its admission configuration sets another, which no API
-// shows: check counts it as privileged and says so.
+// shows: check takes the webhook policy's podSecurityDefault for it, where
+// the admin wrote one, else counts it as privileged and says so.
 func podSecurity(s *State) []Result {
 	if s.NamespacesErr != nil {
 		return nil // namespaces says it could not read them
@@ -38,10 +39,12 @@ func podSecurity(s *State) []Result {
 	var weak []string
 	unset := false
 	for _, ns := range asked {
-		switch level := s.PodSecurity[ns]; level {
-		case "":
+		switch level := s.PodSecurity[ns]; {
+		case level == "" && s.PodSecurityDefault == "":
 			weak, unset = append(weak, ns+" (unset)"), true
-		case "privileged":
+		case level == "" && s.PodSecurityDefault == "privileged":
+			weak = append(weak, ns+" (unset: the policy's podSecurityDefault privileged)")
+		case level == "privileged":
 			weak = append(weak, ns+" (privileged)")
 		}
 	}
@@ -54,7 +57,7 @@ func podSecurity(s *State) []Result {
 	r.Detail = fmt.Sprintf("%s served or holding GPU pods %s no Pod Security level above privileged: %s: their edit users may run privileged containers or mount hostPath /dev on a GPU node, reaching every card and the node's pod tokens past everything zz checks",
 		count(len(weak), "namespace"), enforce(len(weak)), listSome(weak))
 	if unset {
-		r.Detail += "; unset is the apiserver's PodSecurity default, privileged unless its admission configuration sets another, which check cannot read"
+		r.Detail += "; unset is the apiserver's PodSecurity default, privileged unless its admission configuration sets another, which check cannot read (state it as the webhook policy's podSecurityDefault)"
 	}
 	r.Hint = "kubectl label namespace NS " + contract.LabelPodSecurityEnforce + "=baseline (the webhook then leaves lxcfs, whose hostPath volumes baseline refuses, out of its pods)"
 	return []Result{r}

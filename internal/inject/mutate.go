@@ -672,8 +672,12 @@ func (p *Policy) lxcfs(s *podState) error {
 		return nil
 	}
 	if p.podSecurity != "" {
-		s.warnings = append(s.warnings, fmt.Sprintf("lxcfs left out: namespace %s enforces the %s Pod Security level (%s), which refuses hostPath volumes; /proc shows the node's CPUs and memory (NUM_CPUS still says the container's)",
-			s.namespace, p.podSecurity, contract.LabelPodSecurityEnforce))
+		why := "(" + contract.LabelPodSecurityEnforce + ")"
+		if p.podSecurityDefaulted {
+			why = "(no " + contract.LabelPodSecurityEnforce + " label: the webhook policy's podSecurityDefault)"
+		}
+		s.warnings = append(s.warnings, fmt.Sprintf("lxcfs left out: namespace %s enforces the %s Pod Security level %s, which refuses hostPath volumes; /proc shows the node's CPUs and memory (NUM_CPUS still says the container's)",
+			s.namespace, p.podSecurity, why))
 		return nil
 	}
 	fileType := corev1.HostPathFile

@@ -2,6 +2,8 @@ package inject
 
 import (
 	"cmp"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,15 +18,39 @@ import (
 // admitted (Pod Security admission judges the mutated pod: with lxcfs
 // they were all refused); other levels keep lxcfs.
 func TestLxcfsPodSecurity(t *testing.T) {
+	raw, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		level string
-		lxcfs bool
+		level, clusterDefault string
+		lxcfs                 bool
+		said                  string
 	}{
-		{"", true}, {"privileged", true}, {"baseline", false}, {"restricted", false}, {"Baseline", true},
+		{level: "", lxcfs: true},
+		{level: "privileged", lxcfs: true},
+		{level: "baseline", said: "baseline Pod Security level (" + contract.LabelPodSecurityEnforce + ")"},
+		{level: "restricted", said: "restricted Pod Security level (" + contract.LabelPodSecurityEnforce + ")"},
+		{level: "Baseline", lxcfs: true},
+		// An unlabelled namespace under a cluster-wide default the admin
+		// states in the policy: the pods were refused while the webhook
+		// took unset for privileged.
+		{level: "", clusterDefault: "baseline", said: "baseline Pod Security level (no " + contract.LabelPodSecurityEnforce + " label: the webhook policy's podSecurityDefault)"},
+		{level: "", clusterDefault: "privileged", lxcfs: true},
+		{level: "privileged", clusterDefault: "restricted", lxcfs: true},
+		{level: "restricted", clusterDefault: "baseline", said: "restricted Pod Security level (" + contract.LabelPodSecurityEnforce + ")"},
 	} {
-		t.Run(cmp.Or(tc.level, "unset"), func(t *testing.T) {
+		t.Run(cmp.Or(tc.level, "unset")+"/"+cmp.Or(tc.clusterDefault, "none"), func(t *testing.T) {
+			policy := raw
+			if tc.clusterDefault != "" {
+				policy = append(slices.Clip(raw), []byte("\npodSecurityDefault: "+tc.clusterDefault+"\n")...)
+			}
+			p, err := Parse(policy)
+			if err != nil {
+				t.Fatal(err)
+			}
 			pod := newPod()
-			warnings, err := testPolicy(t).WithPodSecurity(tc.level).Mutate(pod, "shop")
+			warnings, err := p.WithPodSecurity(tc.level).Mutate(pod, "shop")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -34,14 +60,30 @@ func TestLxcfsPodSecurity(t *testing.T) {
 					hostPath++
 				}
 			}
-			said := strings.Contains(strings.Join(warnings, "\n"), "lxcfs left out: namespace shop enforces the "+tc.level+" Pod Security level")
-			if (hostPath > 0) != tc.lxcfs || said == tc.lxcfs {
-				t.Errorf("level %q: %d lxcfs hostPath volumes, warnings %q; want lxcfs %v, said otherwise", tc.level, hostPath, warnings, tc.lxcfs)
+			said := strings.Join(warnings, "\n")
+			if (hostPath > 0) != tc.lxcfs {
+				t.Errorf("%d lxcfs hostPath volumes; want lxcfs %v", hostPath, tc.lxcfs)
+			}
+			if left := strings.Contains(said, "lxcfs left out: namespace shop enforces the "); left == tc.lxcfs || !tc.lxcfs && !strings.Contains(said, tc.said) {
+				t.Errorf("warnings %q; want lxcfs %v and %q said", warnings, tc.lxcfs, tc.said)
 			}
 			if !tc.lxcfs && mounts(pod.Spec.Containers[0]) > 0 {
-				t.Errorf("level %q: the container still mounts lxcfs", tc.level)
+				t.Error("the container still mounts lxcfs")
 			}
 		})
+	}
+}
+
+// TestPodSecurityDefaultValidated: a level Pod Security does not know is
+// refused with the ones it does.
+func TestPodSecurityDefaultValidated(t *testing.T) {
+	raw, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(append(slices.Clip(raw), []byte("\npodSecurityDefault: Baseline\n")...))
+	if err == nil || !strings.Contains(err.Error(), `podSecurityDefault: "Baseline" is not a Pod Security level; write privileged, baseline or restricted`) {
+		t.Errorf("err = %v", err)
 	}
 }
 

@@ -45,6 +45,12 @@ type Spec struct {
 	Java *Selector `json:"java,omitempty"`
 	// Lxcfs mounts lxcfs's files over /proc so tools see container-sized CPU and memory.
 	Lxcfs LxcfsSpec `json:"lxcfs,omitempty"`
+	// PodSecurityDefault is the Pod Security level the apiserver enforces
+	// in namespaces without the contract.LabelPodSecurityEnforce label (its
+	// PodSecurity admission configuration's defaults.enforce), which no API
+	// shows: baseline or restricted leaves lxcfs out of their pods too, as
+	// in a namespace labelled so. Empty: privileged, the apiserver's own.
+	PodSecurityDefault string `json:"podSecurityDefault,omitempty"`
 	// Sidecars are containers (or init containers) added to matching pods.
 	Sidecars []SidecarSpec `json:"sidecars,omitempty"`
 }
@@ -119,8 +125,11 @@ type Policy struct {
 	// why: pods the policy would route to it stay on the default scheduler.
 	down, downWhy string
 	// podSecurity is the Pod Security level the review's namespace
-	// enforces when it refuses hostPath volumes (WithPodSecurity).
-	podSecurity string
+	// enforces when it refuses hostPath volumes (WithPodSecurity), and
+	// podSecurityDefaulted whether the level is the policy's
+	// podSecurityDefault, the namespace having no label.
+	podSecurity          string
+	podSecurityDefaulted bool
 }
 
 // WithSchedulerDown is p with scheduler name unable to schedule now (its
@@ -136,19 +145,31 @@ func (p *Policy) WithSchedulerDown(name, why string) *Policy {
 }
 
 // WithPodSecurity is p for a namespace that enforces Pod Security level
-// (its contract.LabelPodSecurityEnforce label): p itself where the level
-// admits every pod the policy makes (privileged, unset), else a copy that
-// leaves lxcfs out, whose hostPath volumes baseline and restricted refuse
-// (Pod Security admission judges the pod after the webhook mutated it, so
-// with lxcfs on every pod of such a namespace was refused).
+// (its contract.LabelPodSecurityEnforce label; unset: the policy's
+// podSecurityDefault): p itself where the level admits every pod the
+// policy makes (privileged), else a copy that leaves lxcfs out, whose
+// hostPath volumes baseline and restricted refuse (Pod Security admission
+// judges the pod after the webhook mutated it, so with lxcfs on every pod
+// of such a namespace was refused).
 func (p *Policy) WithPodSecurity(level string) *Policy {
-	if level != "baseline" && level != "restricted" || !p.spec.Lxcfs.Enabled {
+	defaulted := level == ""
+	if defaulted {
+		level = p.spec.PodSecurityDefault
+	}
+	if !refusesHostPath(level) || !p.spec.Lxcfs.Enabled {
 		return p
 	}
 	c := *p
-	c.podSecurity = level
+	c.podSecurity, c.podSecurityDefaulted = level, defaulted
 	return &c
 }
+
+// refusesHostPath is whether Pod Security level refuses hostPath volumes.
+func refusesHostPath(level string) bool { return level == "baseline" || level == "restricted" }
+
+// PodSecurityDefault is the level the policy says unlabelled namespaces
+// enforce ("" when it says nothing).
+func (p *Policy) PodSecurityDefault() string { return p.spec.PodSecurityDefault }
 
 type sidecar struct {
 	when      Selector
@@ -327,6 +348,11 @@ func Compile(s Spec) (*Policy, error) {
 		bad("lxcfs.hostPath", "%q must be an absolute path on the nodes", s.Lxcfs.HostPath)
 	}
 	p.lxcfsMounts = lxcfsMounts(lxcfsPrefix)
+	switch s.PodSecurityDefault {
+	case "", "privileged", "baseline", "restricted":
+	default:
+		bad("podSecurityDefault", "%q is not a Pod Security level; write privileged, baseline or restricted (the apiserver's PodSecurity admission configuration's defaults.enforce), or leave it out for privileged", s.PodSecurityDefault)
+	}
 	for i, sc := range s.Sidecars {
 		c, err := compileSidecar(sc)
 		if err != nil {
