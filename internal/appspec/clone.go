@@ -43,7 +43,7 @@ func (a *App) Clone() *App {
 		for i := range s.Sidecars {
 			sc := &s.Sidecars[i]
 			sc.Command, sc.Args, sc.Ports, sc.Mounts = slices.Clone(sc.Command), slices.Clone(sc.Args), slices.Clone(sc.Ports), slices.Clone(sc.Mounts)
-			sc.Env = maps.Clone(sc.Env)
+			sc.Env, sc.SecretEnv = maps.Clone(sc.Env), maps.Clone(sc.SecretEnv)
 			if sc.SecretFiles != nil {
 				sc.SecretFiles = slices.Clone(sc.SecretFiles)
 				for j := range sc.SecretFiles {

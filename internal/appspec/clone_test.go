@@ -17,7 +17,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
 		Command:   []string{"run"}, Args: []string{"-v"}, InitCommand: []string{"migrate"}, EnvFrom: []EnvFrom{{Secret: "s"}},
 		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Scratch: []Scratch{{MountPath: "/tmp"}},
-		Sidecars: []Sidecar{{Name: "proxy", Image: "p:1", Command: []string{"p"}, Args: []string{"-v"}, Env: map[string]string{"A": "1"}, Ports: []Port{{Name: "p", Port: 5432}}, Mounts: []string{"/tmp"}, Startup: &SidecarStartup{Port: "p"},
+		Sidecars: []Sidecar{{Name: "proxy", Image: "p:1", Command: []string{"p"}, Args: []string{"-v"}, Env: map[string]string{"A": "1"}, SecretEnv: map[string]SecretKey{"S": {Secret: "s", Key: "k"}}, Ports: []Port{{Name: "p", Port: 5432}}, Mounts: []string{"/tmp"}, Startup: &SidecarStartup{Port: "p"},
 			SecretFiles: []SecretFile{{Secret: "sa", MountPath: "/etc/sa", Keys: []string{"key.json"}}}}}, Ports: []Port{{Name: "m", Port: 7070}},
 		GPUs: &n, GPUModels: []string{"A100"}, AvoidGPUModels: []string{"T4"}, PreStop: []string{"sleep", "1"},
 		Ingress: &Ingress{Host: "shop.example.com"}, Service: &Service{Type: "LoadBalancer", Annotations: map[string]string{"a": "b"}, LoadBalancerSourceRanges: []string{"10.0.0.0/8"}}, HPA: &HPA{Min: 1, Max: 2}, PVC: &PVC{Size: "1Gi", MountPath: "/d"},
@@ -61,6 +61,9 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	if c.Spec.Sidecars[0].Env["A"] = "2"; a.Spec.Sidecars[0].Env["A"] != "1" {
 		t.Error("Clone shares a sidecar's env with the original")
+	}
+	if c.Spec.Sidecars[0].SecretEnv["S"] = (SecretKey{Secret: "t", Key: "k"}); a.Spec.Sidecars[0].SecretEnv["S"].Secret != "s" {
+		t.Error("Clone shares a sidecar's Secret env with the original")
 	}
 	if (*App)(nil).Clone() != nil {
 		t.Error("Clone of nil is not nil")

@@ -6,8 +6,9 @@ import (
 )
 
 // TestDeviceEnv: the env the zz device plugin sets is refused before
-// anything is written, in the app's env, its Secret env and its sidecars',
-// and envFrom entries of a GPU app that could set it; void and none pass.
+// anything is written, in the app's env and its sidecars' (a Secret env of
+// that name whatever its value), and envFrom entries of a GPU app that
+// could set it; void and none pass.
 func TestDeviceEnv(t *testing.T) {
 	const gpu = "gpuMem: 4Gi\n  "
 	for _, tc := range []struct {
@@ -24,6 +25,10 @@ func TestDeviceEnv(t *testing.T) {
 		{"secret env", "secretEnv: {NVIDIA_VISIBLE_DEVICES: {secret: s, key: k}}", "spec.secretEnv.NVIDIA_VISIBLE_DEVICES: is the zz device plugin's"},
 		{"sidecar env, GPU app", gpu + "sidecars: [{name: thief, image: 'p:1', env: {NVIDIA_VISIBLE_DEVICES: all}}]",
 			`spec.sidecars[0].env.NVIDIA_VISIBLE_DEVICES: is the zz device plugin's: it sets it to the cards the pod was given`},
+		{"sidecar Secret env", "sidecars: [{name: thief, image: 'p:1', secretEnv: {CUDA_MPS_ACTIVE_THREAD_PERCENTAGE: {secret: s, key: k}}}]",
+			`spec.sidecars[0].secretEnv.CUDA_MPS_ACTIVE_THREAD_PERCENTAGE: is the zz device plugin's: it sets it from the pod's zz.io/gpu-mem, and the container's own would win; remove it`},
+		{"sidecar Secret env, GPU app", gpu + "sidecars: [{name: thief, image: 'p:1', secretEnv: {NVIDIA_VISIBLE_DEVICES: {secret: s, key: k}}}]",
+			`spec.sidecars[0].secretEnv.NVIDIA_VISIBLE_DEVICES: is the zz device plugin's: it sets it to the cards the pod was given`},
 		{"sidecar env void", "sidecars: [{name: side, image: 'p:1', env: {NVIDIA_VISIBLE_DEVICES: void}}]", ""},
 		{"envFrom, GPU app, no prefix", gpu + "envFrom: [{configMap: nv}]",
 			`spec.envFrom[0]: with no prefix could set NVIDIA_VISIBLE_DEVICES, CUDA_MPS_PINNED_DEVICE_MEM_LIMIT, CUDA_MPS_ACTIVE_THREAD_PERCENTAGE on the app's GPU container: the zz device plugin sets them from the cards and memory the pod is given, and the container's own would win; take the keys it needs with spec.secretEnv (or spec.env), or give the entry a prefix such as APP_`},

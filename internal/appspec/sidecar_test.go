@@ -108,8 +108,24 @@ func TestSidecars(t *testing.T) {
 			`zz.yaml: spec.sidecars[0].secretFiles[0].mountPath: /etc/db/sa is inside spec.sidecars[0].mounts[0] /etc/db, which is read-only; mount it beside it, e.g. /etc/proxy`},
 		{"two Secret files at one path", "sidecars: [" + proxy + ", secretFiles: [{secret: a, mountPath: /etc/sa}, {secret: b, mountPath: /etc/sa/}]}]",
 			`zz.yaml: spec.sidecars[0].secretFiles[1].mountPath: /etc/sa/ is also spec.sidecars[0].secretFiles[0].mountPath`},
+		// Its own Secret env, as the app's is checked; a name the app's
+		// env or Secret env has is the sidecar's to use too (another
+		// container).
+		{"its own Secret env", "env: {CLIENT_SECRET: x}\n  secretEnv: {DB_PASSWORD: {secret: db, key: pw}}\n  sidecars: [" + proxy + ", env: {A: 'Bearer $(CLIENT_SECRET)'},\n    secretEnv: {CLIENT_SECRET: {secret: oauth, key: client-secret}, DB_PASSWORD: {secret: px-db, key: pw}}}]", ""},
+		{"a Secret env name", "sidecars: [" + proxy + ", secretEnv: {'A=B': {secret: s, key: k}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.A=B: is not a valid environment variable name; use letters, digits and '_', e.g. DB_PASSWORD`},
+		{"a Secret env name also in its env", "sidecars: [" + proxy + ", env: {P: x}, secretEnv: {P: {secret: s, key: k}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.P: is also in spec.sidecars[0].env; keep one`},
+		{"a Secret env's Secret name", "sidecars: [" + proxy + ", secretEnv: {P: {secret: S, key: k}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.P.secret: "S" is not an object name; use the name kubectl get shows, e.g. db-credentials`},
+		{"a Secret env's key", "sidecars: [" + proxy + ", secretEnv: {P: {secret: s, key: 'a/b'}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.P.key: "a/b" is not a Secret key; use the key as kubectl get secret -o yaml shows it`},
+		{"a Secret env's unknown field", "sidecars: [" + proxy + ", secretEnv: {P: {secret: s, kye: k}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.P.kye: unknown field; did you mean "key"?`},
+		{"ZZ_APP_PORT of its own from a Secret", "sidecars: [" + proxy + ", secretEnv: {ZZ_APP_PORT: {secret: s, key: k}}}]",
+			`zz.yaml: spec.sidecars[0].secretEnv.ZZ_APP_PORT: is set by kubectl zz in every sidecar, to spec.port; drop it`},
 		{"resources, as Kubernetes writes them", "sidecars: [" + proxy + ", resources: {}}]",
-			`zz.yaml: spec.sidecars[0].resources: unknown field; known fields here: name, image, command, args, env, cpu, memory, ports, mounts, secretFiles, startup`},
+			`zz.yaml: spec.sidecars[0].resources: unknown field; known fields here: name, image, command, args, env, secretEnv, cpu, memory, ports, mounts, secretFiles, startup`},
 		{"containers, as Kubernetes writes them", "containers: []",
 			`zz.yaml: spec.containers: unknown field; the spec runs the app's container; others beside it are spec.sidecars: [{name: db-proxy, image: ...}]`},
 	} {
@@ -154,7 +170,8 @@ func TestSidecarDefaults(t *testing.T) {
 // TestSidecarWarnings: what a sidecar's values ask that will not happen,
 // said by deploy: the front proxy's upstream on a port no container
 // declares (spec.port moved, the args stayed), and $(NAME) of the app's
-// env, which a sidecar does not get; "" wants none.
+// env or Secret env, which a sidecar does not get unless it has its own;
+// "" wants none.
 func TestSidecarWarnings(t *testing.T) {
 	auth := func(args string) string {
 		return "sidecars: [{name: auth, image: 'p:1', args: [" + args + "], ports: [{name: auth, port: 4180, front: true}]}]"
@@ -172,7 +189,9 @@ func TestSidecarWarnings(t *testing.T) {
 		{"a port of another sidecar", "sidecars: [{name: authz, image: 'z:1', ports: [{name: authz, port: 9191}]}, {name: auth, image: 'p:1', args: ['--upstream=http://127.0.0.1:9191'], ports: [{name: auth, port: 4180, front: true}]}]", ""},
 		{"not the front sidecar", "port: 9090\n  sidecars: [{name: shipper, image: 'p:1', args: ['--out=http://127.0.0.1:8080']}]", ""},
 		{"the app's secretEnv", "secretEnv: {DB_PASSWORD: {secret: db, key: pw}}\n  sidecars: [{name: px, image: 'a:1', env: {PW: '$(DB_PASSWORD)'}}]",
-			`spec.sidecars[0].env.PW: $(DB_PASSWORD) names spec.secretEnv.DB_PASSWORD, the app's, which a sidecar does not get: the kubelet passes "$(DB_PASSWORD)" on literally; give the sidecar the Secret as a file (spec.secretFiles, listed in its mounts)`},
+			`spec.sidecars[0].env.PW: $(DB_PASSWORD) names spec.secretEnv.DB_PASSWORD, the app's, which a sidecar does not get: the kubelet passes "$(DB_PASSWORD)" on literally; give the sidecar its own secretEnv.DB_PASSWORD`},
+		{"its own secretEnv of the same name", "secretEnv: {DB_PASSWORD: {secret: db, key: pw}}\n  sidecars: [{name: px, image: 'a:1', env: {PW: '$(DB_PASSWORD)'}, secretEnv: {DB_PASSWORD: {secret: db, key: pw}}}]", ""},
+		{"its own secretEnv, the app's env of the name", "env: {TOKEN: x}\n  sidecars: [{name: px, image: 'a:1', args: ['--token=$(TOKEN)'], secretEnv: {TOKEN: {secret: t, key: t}}}]", ""},
 		{"the app's env in args", "env: {REGION: eu}\n  sidecars: [{name: px, image: 'a:1', args: ['--region=$(REGION)']}]",
 			`spec.sidecars[0].args[0]: $(REGION) names spec.env.REGION, the app's, which a sidecar does not get: the kubelet passes "$(REGION)" on literally; give the sidecar its own env.REGION`},
 		{"its own env of the same name", "env: {REGION: eu}\n  sidecars: [{name: px, image: 'a:1', args: ['--region=$(REGION)'], env: {REGION: eu}}]", ""},

@@ -19,8 +19,8 @@ var loopback = regexp.MustCompile(`(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5
 //     container of the pod declares (spec.port moved, the proxy's args
 //     stayed: every pod Ready and every request failing, an audit);
 //   - a $(NAME) naming the app's env or secretEnv, which a sidecar does not
-//     get, so the kubelet passes "$(NAME)" on literally (a proxy whose
-//     password was the text $(DB_PASSWORD), an audit);
+//     get, and not its own, so the kubelet passes "$(NAME)" on literally (a
+//     proxy whose password was the text $(DB_PASSWORD), an audit);
 //   - $(ZZ_APP_PORT) in a worker's sidecar, which has no port to set it to.
 func (s *Spec) SidecarWarnings() []string {
 	declared := map[int]bool{int(s.Port): s.Port != 0}
@@ -45,7 +45,8 @@ func (s *Spec) SidecarWarnings() []string {
 				}
 			}
 			for _, ref := range EnvRefs(v.value) {
-				if _, own := sc.Env[ref]; own {
+				_, own := sc.Env[ref]
+				if _, ownSecret := sc.SecretEnv[ref]; own || ownSecret {
 					continue
 				}
 				switch _, env := s.Env[ref]; {
@@ -54,7 +55,7 @@ func (s *Spec) SidecarWarnings() []string {
 				case env:
 					out = append(out, fmt.Sprintf("%s: $(%s) names spec.env.%s, the app's, which a sidecar does not get: the kubelet passes \"$(%s)\" on literally; give the sidecar its own env.%s", v.field, ref, ref, ref, ref))
 				case s.SecretEnv[ref].Secret != "":
-					out = append(out, fmt.Sprintf("%s: $(%s) names spec.secretEnv.%s, the app's, which a sidecar does not get: the kubelet passes \"$(%s)\" on literally; give the sidecar the Secret as a file (spec.secretFiles, listed in its mounts)", v.field, ref, ref, ref))
+					out = append(out, fmt.Sprintf("%s: $(%s) names spec.secretEnv.%s, the app's, which a sidecar does not get: the kubelet passes \"$(%s)\" on literally; give the sidecar its own secretEnv.%s", v.field, ref, ref, ref, ref))
 				}
 			}
 		}

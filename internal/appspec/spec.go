@@ -320,15 +320,19 @@ type Scratch struct {
 }
 
 // Sidecar is a container of the app's own beside the app container. It
-// gets none of the app's env, files or GPU: only its own env and Secret
-// files, and the app's mounts it lists in Mounts (by their mount paths),
-// at the same paths.
+// gets none of the app's env, files or GPU: only its own env, Secret env
+// and Secret files, and the app's mounts it lists in Mounts (by their
+// mount paths), at the same paths.
 type Sidecar struct {
 	Name    string            `json:"name"`
 	Image   string            `json:"image"`
 	Command []string          `json:"command,omitempty"`
 	Args    []string          `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
+	// SecretEnv are env entries read from one key of a Secret, in this
+	// sidecar alone (an auth proxy's client secret, a shipper's API key),
+	// as spec.secretEnv are in the app's container.
+	SecretEnv map[string]SecretKey `json:"secretEnv,omitempty"`
 	// CPU and Memory are its requests and limits (equal, as the app's).
 	CPU    string `json:"cpu,omitempty"`
 	Memory string `json:"memory,omitempty"`

@@ -17,14 +17,10 @@ import (
 // Deployment) later. NVIDIA_VISIBLE_DEVICES may say void or none.
 func (v *validator) deviceEnv(s *Spec) {
 	v.deviceEnvMap("spec.env", s.Env)
-	for _, name := range sortedKeys(s.SecretEnv) {
-		// A Secret's value is unknown here: the webhook refuses valueFrom.
-		if isDevicePluginEnv(name) {
-			v.add("spec.secretEnv."+name, deviceEnvMsg(name), deviceEnvFix(name))
-		}
-	}
+	v.deviceSecretEnv("spec.secretEnv", s.SecretEnv)
 	for i, sc := range s.Sidecars {
 		v.deviceEnvMap(fmt.Sprintf("spec.sidecars[%d].env", i), sc.Env)
+		v.deviceSecretEnv(fmt.Sprintf("spec.sidecars[%d].secretEnv", i), sc.SecretEnv)
 	}
 	if !s.AsksGPU() {
 		return // no cards: the webhook gives the app void, which wins over envFrom
@@ -52,6 +48,17 @@ func (v *validator) deviceEnvMap(field string, env map[string]string) {
 			continue
 		}
 		v.add(field+"."+name, deviceEnvMsg(name), deviceEnvFix(name))
+	}
+}
+
+// deviceSecretEnv refuses the device plugin's env in the Secret env of
+// field whatever the value: a Secret's is unknown here (the webhook
+// refuses valueFrom).
+func (v *validator) deviceSecretEnv(field string, secretEnv map[string]SecretKey) {
+	for _, name := range sortedKeys(secretEnv) {
+		if isDevicePluginEnv(name) {
+			v.add(field+"."+name, deviceEnvMsg(name), deviceEnvFix(name))
+		}
 	}
 }
 

@@ -151,19 +151,7 @@ func (v *validator) escapeHatches(s *Spec) {
 			v.add(field+".prefix", fmt.Sprintf("%q is not a valid env name prefix", e.Prefix), "use letters, digits and '_', e.g. DB_")
 		}
 	}
-	for _, name := range sortedKeys(s.SecretEnv) {
-		ref, field := s.SecretEnv[name], "spec.secretEnv."+name
-		if len(validation.IsEnvVarName(name)) > 0 {
-			v.add(field, "is not a valid environment variable name", "use letters, digits and '_', e.g. DB_PASSWORD")
-		}
-		if _, dup := s.Env[name]; dup {
-			v.add(field, "is also in spec.env", "keep one")
-		}
-		v.objectName(field+".secret", ref.Secret)
-		if len(validation.IsConfigMapKey(ref.Key)) > 0 {
-			v.add(field+".key", fmt.Sprintf("%q is not a Secret key", ref.Key), "use the key as kubectl get secret -o yaml shows it")
-		}
-	}
+	v.secretEnv("spec", s.SecretEnv, s.Env)
 	for i, name := range s.ImagePullSecrets {
 		v.objectName(fmt.Sprintf("spec.imagePullSecrets[%d]", i), name)
 	}
@@ -271,6 +259,25 @@ func (v *validator) identity(s *Spec) {
 	}
 	if (sc.RunAsNonRoot || sc.Restricted) && sc.RunAsUser != nil && *sc.RunAsUser == 0 {
 		v.add("spec.securityContext.runAsUser", "0 is root, which runAsNonRoot (and restricted) refuses", "use a non-zero id, e.g. 10001, or leave it to the image's USER")
+	}
+}
+
+// secretEnv checks the Secret env of the container at field (spec, a
+// sidecar's): valid names, none also in its plain env (one would shadow
+// the other), each one key of a Secret.
+func (v *validator) secretEnv(field string, secretEnv map[string]SecretKey, env map[string]string) {
+	for _, name := range sortedKeys(secretEnv) {
+		ref, f := secretEnv[name], field+".secretEnv."+name
+		if len(validation.IsEnvVarName(name)) > 0 {
+			v.add(f, "is not a valid environment variable name", "use letters, digits and '_', e.g. DB_PASSWORD")
+		}
+		if _, dup := env[name]; dup {
+			v.add(f, "is also in "+field+".env", "keep one")
+		}
+		v.objectName(f+".secret", ref.Secret)
+		if len(validation.IsConfigMapKey(ref.Key)) > 0 {
+			v.add(f+".key", fmt.Sprintf("%q is not a Secret key", ref.Key), "use the key as kubectl get secret -o yaml shows it")
+		}
 	}
 }
 

@@ -50,8 +50,16 @@ func (v *validator) sidecars(s *Spec) {
 		v.image(field+".image", sc.Image, "", "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1")
 		v.command(field+".command", sc.Command)
 		v.envMap(field+".env", sc.Env, true)
-		if _, ok := sc.Env[contract.EnvAppPort]; ok {
-			v.add(field+".env."+contract.EnvAppPort, "is set by kubectl zz in every sidecar, to spec.port", "drop it, and refer to it as $("+contract.EnvAppPort+") in args or env: a value of its own would stay behind when spec.port changes")
+		v.secretEnv(field, sc.SecretEnv, sc.Env)
+		_, inEnv := sc.Env[contract.EnvAppPort]
+		_, inSecretEnv := sc.SecretEnv[contract.EnvAppPort]
+		for _, own := range []struct {
+			f   string
+			set bool
+		}{{".env.", inEnv}, {".secretEnv.", inSecretEnv}} {
+			if own.set {
+				v.add(field+own.f+contract.EnvAppPort, "is set by kubectl zz in every sidecar, to spec.port", "drop it, and refer to it as $("+contract.EnvAppPort+") in args or env: a value of its own would stay behind when spec.port changes")
+			}
 		}
 		v.cpu(field+".cpu", sc.CPU)
 		v.bytes(field+".memory", sc.Memory, "use e.g. 128Mi", "memory")

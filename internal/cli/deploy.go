@@ -284,8 +284,16 @@ func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
 	const blocks = "the pods will not start until it does"
 	var refs []ref
 	s := o.app.Spec
-	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
-		refs = append(refs, ref{kind: "secret", name: s.SecretEnv[k].Secret, field: "spec.secretEnv." + k, then: blocks, key: s.SecretEnv[k].Key})
+	envs := map[string]map[string]appspec.SecretKey{"spec.secretEnv": s.SecretEnv}
+	files := map[string][]appspec.SecretFile{"spec.secretFiles": s.SecretFiles}
+	for i, sc := range s.Sidecars { // a sidecar's own Secrets block the pod as the app's do
+		envs[fmt.Sprintf("spec.sidecars[%d].secretEnv", i)] = sc.SecretEnv
+		files[fmt.Sprintf("spec.sidecars[%d].secretFiles", i)] = sc.SecretFiles
+	}
+	for _, list := range slices.Sorted(maps.Keys(envs)) {
+		for _, k := range slices.Sorted(maps.Keys(envs[list])) {
+			refs = append(refs, ref{kind: "secret", name: envs[list][k].Secret, field: list + "." + k, then: blocks, key: envs[list][k].Key})
+		}
 	}
 	for i, e := range s.EnvFrom {
 		if e.Secret != "" {
@@ -297,10 +305,6 @@ func (o *DeployOptions) missingRefs(ctx context.Context, t target) []string {
 	for i, name := range s.ImagePullSecrets {
 		refs = append(refs, ref{kind: "secret", name: name, field: fmt.Sprintf("spec.imagePullSecrets[%d]", i),
 			then: "the image is pulled without it, which a private registry refuses (ErrImagePull)"})
-	}
-	files := map[string][]appspec.SecretFile{"spec.secretFiles": s.SecretFiles}
-	for i, sc := range s.Sidecars { // a sidecar's own mount blocks the pod as the app's does
-		files[fmt.Sprintf("spec.sidecars[%d].secretFiles", i)] = sc.SecretFiles
 	}
 	for _, list := range slices.Sorted(maps.Keys(files)) {
 		for i, f := range files[list] {

@@ -466,12 +466,15 @@ func TestDeployWarnings(t *testing.T) {
 		}
 	}
 	o := load("  image: reg/shop:1\n  secretEnv: {DB: {secret: db, key: pw}, USER: {secret: db, key: user}, TOKEN: {secret: nope, key: t}}\n  envFrom: [{configMap: common}, {secret: nope}]\n  imagePullSecrets: [login]\n  secretFiles: [{secret: certs, mountPath: /etc/tls}, {secret: db, mountPath: /etc/db, keys: [pw, ca.crt]}]\n  serviceAccount: runner\n  ingress: {host: shop.example.com, tlsSecret: shop-tls}\n" +
-		"  sidecars: [{name: px, image: 'reg/px:1', secretFiles: [{secret: db-sa, mountPath: /etc/sa}, {secret: db, mountPath: /etc/db, keys: [sa.json]}]}]\n")
+		"  sidecars: [{name: px, image: 'reg/px:1', secretFiles: [{secret: db-sa, mountPath: /etc/sa}, {secret: db, mountPath: /etc/db, keys: [sa.json]}],\n" +
+		"    secretEnv: {CLIENT_SECRET: {secret: oauth, key: cs}, DB_PW: {secret: db, key: admin}, PW: {secret: db, key: pw}}}]\n")
 	c := fakeClient(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns-a"}, Data: map[string][]byte{"pw": []byte("x")}})
 	got := o.missingRefs(t.Context(), target{namespace: "ns-a", client: c})
 	want := []string{
 		`secret "nope" (spec.secretEnv.TOKEN) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
 		`secret "db" has no key "user" (spec.secretEnv.USER): the pods will not start until it does (kubectl get secret db -n ns-a -o yaml lists its keys)`,
+		`secret "oauth" (spec.sidecars[0].secretEnv.CLIENT_SECRET) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,
+		`secret "db" has no key "admin" (spec.sidecars[0].secretEnv.DB_PW): the pods will not start until it does (kubectl get secret db -n ns-a -o yaml lists its keys)`,
 		`configmap "common" (spec.envFrom[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create configmap ... -n ns-a)`,
 		`secret "login" (spec.imagePullSecrets[0]) does not exist in namespace ns-a: the image is pulled without it, which a private registry refuses (ErrImagePull) (kubectl create secret ... -n ns-a)`,
 		`secret "certs" (spec.secretFiles[0]) does not exist in namespace ns-a: the pods will not start until it does (kubectl create secret ... -n ns-a)`,

@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,25 +29,31 @@ func changedFields(a, b *appspec.App, unknown []string) string {
 		if json.Unmarshal(js, &m) != nil {
 			return nil
 		}
-		var walk func(prefix string, v any)
-		walk = func(prefix string, v any) {
+		// t is v's type in the spec, so that an entry of a map of objects
+		// (secretEnv) is told from a field of a struct.
+		var walk func(prefix string, v any, t reflect.Type)
+		walk = func(prefix string, v any, t reflect.Type) {
 			if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
 				for k, sub := range mm {
-					walk(strings.TrimPrefix(prefix+"."+k, "."), sub)
+					p, st := strings.TrimPrefix(prefix+"."+k, "."), fieldType(t, k)
+					if t != nil && t.Kind() == reflect.Map && st.Kind() == reflect.Struct {
+						out[p+entryMark] = "1" // as a list's entry (sidecars.auth.secretEnv.TOKEN)
+					}
+					walk(p, sub, st)
 				}
 				return
 			}
 			if keyed := byKey(prefix, v); keyed != nil {
 				for k, sub := range keyed {
 					out[k+entryMark] = "1" // an entry added or removed is named whole
-					walk(k, sub)
+					walk(k, sub, fieldType(t, ""))
 				}
 				return
 			}
 			b, _ := json.Marshal(v)
 			out[prefix] = string(b)
 		}
-		walk("", m)
+		walk("", m, reflect.TypeFor[appspec.Spec]())
 		return out
 	}
 	fa, fb := flat(a), flat(b)
@@ -100,6 +107,28 @@ func changedFields(a, b *appspec.App, unknown []string) string {
 	}
 	slices.Sort(changed)
 	return prose.Some(changed, 3)
+}
+
+// fieldType is the type of key in a value of type t: a struct's field of
+// that JSON name, a map's or a list's element (any key), pointers taken
+// away; nil where t has none.
+func fieldType(t reflect.Type, key string) reflect.Type {
+	var f reflect.Type
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Map || t.Kind() == reflect.Slice:
+		f = t.Elem()
+	case t.Kind() == reflect.Struct:
+		for i := range t.NumField() {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name == key {
+				f = t.Field(i).Type
+			}
+		}
+	}
+	for f != nil && f.Kind() == reflect.Pointer {
+		f = f.Elem()
+	}
+	return f
 }
 
 // entryMark ends the path changedFields records for each keyed entry of a

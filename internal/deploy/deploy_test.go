@@ -978,6 +978,11 @@ func sidecars(image, more string) string {
 	return "  sidecars: [{name: auth, image: '" + image + "', ports: [{name: auth, port: 4180, front: true}]}" + more + "]\n"
 }
 
+// authSecretEnv is spec lines of sidecar auth with secretEnv entries.
+func authSecretEnv(entries string) string {
+	return "  sidecars: [{name: auth, image: 'p:1', secretEnv: {" + entries + "}}]\n"
+}
+
 // TestChangedFields: a deploy's change cause names the spec fields that
 // changed (history told two deploys of one version apart by nothing), not
 // the version and its image, which it names already.
@@ -998,6 +1003,13 @@ func TestChangedFields(t *testing.T) {
 		{sidecars("p:1", ""), strings.Replace(sidecars("p:1", ""), "front: true", "front: false", 1), "sidecars.auth.ports.auth.front", nil},
 		{"  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp, size: 2Gi}, {mountPath: /cache}]\n", "scratch[/tmp].size", nil},
 		{"  args: [a, b]\n", "  args: [a, c]\n", "args", nil},
+		// An entry of a map of objects (secretEnv) is named whole where
+		// one spec has it, as a list's is, and by its field where both do.
+		{"", "  secretEnv: {DB: {secret: db, key: pw}}\n", "secretEnv.DB", nil},
+		{"  secretEnv: {DB: {secret: db, key: pw}}\n", "  secretEnv: {DB: {secret: db, key: pw2}}\n", "secretEnv.DB.key", nil},
+		{authSecretEnv(""), authSecretEnv("TOKEN: {secret: auth, key: token}"), "sidecars.auth.secretEnv.TOKEN", nil},
+		{authSecretEnv("TOKEN: {secret: auth, key: token}"), authSecretEnv(""), "sidecars.auth.secretEnv.TOKEN", nil},
+		{authSecretEnv("TOKEN: {secret: auth, key: token}"), authSecretEnv("TOKEN: {secret: auth2, key: token}"), "sidecars.auth.secretEnv.TOKEN.secret", nil},
 		{"", "", "futureAuth", []string{"spec.futureAuth"}},
 		{"  pdb: true\n", "", "futureAuth, pdb", []string{"spec.futureAuth"}},
 		// An unknown field inside a keyed entry is named by the entry's

@@ -53,6 +53,15 @@ func TestObjectDiff(t *testing.T) {
 	if d, _ = objectDiff(gvk, "shop", live, nil); !strings.Contains(d, "-  replicas: 2\n") || strings.Contains(d, "\n+ ") {
 		t.Fatalf("deletion diff:\n%s", d)
 	}
+	// A sidecar's Secret env, by its Secret and key (no value to show).
+	sidecar := func(entries string) runtime.Object {
+		objs := render.Render(spec(t, "reg/shop:1", authSecretEnv(entries)), render.Options{Namespace: ns, Revision: 1})
+		return objs[len(objs)-1]
+	}
+	d, _ = objectDiff(gvk, "shop", sidecar(""), sidecar("TOKEN: {secret: auth, key: token}"))
+	if !strings.Contains(d, "\n+        - name: TOKEN\n+          valueFrom:\n+            secretKeyRef:\n+              key: token\n+              name: auth\n") {
+		t.Fatalf("a sidecar's new secretEnv:\n%s", d)
+	}
 }
 
 // TestExternalDiff: KUBECTL_EXTERNAL_DIFF runs on two folders of files named

@@ -1,7 +1,8 @@
 package render
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -290,36 +291,29 @@ func (r *renderer) env() []corev1.EnvVar {
 	if _, set := r.s.Env[envJavaToolOptions]; r.s.Type == appspec.TypeJava && !set {
 		env = append(env, corev1.EnvVar{Name: envJavaToolOptions, Value: javaOptions})
 	}
-	names := make([]string, 0, len(r.s.SecretEnv))
-	for k := range r.s.SecretEnv {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		ref := r.s.SecretEnv[k]
-		env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Secret}, Key: ref.Key,
-		}}})
-	}
-	return referencedFirst(env)
+	return referencedFirst(append(env, secretEnv(r.s.SecretEnv)...))
 }
 
-// plainEnv is env in name order (stable output).
-func plainEnv(env map[string]string) []corev1.EnvVar {
-	names := make([]string, 0, len(env))
-	for k := range env {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+// secretEnv is a container's Secret env (the app's, a sidecar's) in name
+// order, each from its Secret's key.
+func secretEnv(refs map[string]appspec.SecretKey) []corev1.EnvVar {
 	var out []corev1.EnvVar
-	for _, k := range names {
-		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
+	for _, k := range slices.Sorted(maps.Keys(refs)) {
+		out = append(out, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: refs[k].Secret}, Key: refs[k].Key,
+		}}})
 	}
 	return out
 }
 
-// envList is env in name order, each after those it refers to.
-func envList(env map[string]string) []corev1.EnvVar { return referencedFirst(plainEnv(env)) }
+// plainEnv is env in name order (stable output).
+func plainEnv(env map[string]string) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, corev1.EnvVar{Name: k, Value: env[k]})
+	}
+	return out
+}
 
 // referencedFirst moves each variable after those its value refers to
 // ($(DB_PASSWORD) in DB_URL): the kubelet expands a reference only to a

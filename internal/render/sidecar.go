@@ -50,7 +50,7 @@ func (r *renderer) sidecars() []corev1.Container {
 			Image:   sc.Image,
 			Command: sc.Command,
 			Args:    sc.Args,
-			Env:     r.sidecarEnv(sc.Env),
+			Env:     r.sidecarEnv(sc),
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
@@ -161,12 +161,14 @@ func (r *renderer) sidecarVolumes() []corev1.Volume {
 	return v
 }
 
-// sidecarEnv is a sidecar's env, headed by contract.EnvAppPort (spec.port)
-// where the app has a port: first, so that the sidecar's own values and
-// args may refer to it, $(ZZ_APP_PORT).
-func (r *renderer) sidecarEnv(env map[string]string) []corev1.EnvVar {
-	if r.s.Port == 0 {
-		return envList(env)
+// sidecarEnv is a sidecar's env and Secret env, as the app's are
+// rendered (each after what it refers to), headed by contract.EnvAppPort
+// (spec.port) where the app has a port: first, so that the sidecar's own
+// values and args may refer to it, $(ZZ_APP_PORT).
+func (r *renderer) sidecarEnv(sc appspec.Sidecar) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	if r.s.Port != 0 {
+		env = append(env, corev1.EnvVar{Name: contract.EnvAppPort, Value: strconv.Itoa(int(r.s.Port))})
 	}
-	return referencedFirst(append([]corev1.EnvVar{{Name: contract.EnvAppPort, Value: strconv.Itoa(int(r.s.Port))}}, plainEnv(env)...))
+	return referencedFirst(slices.Concat(env, plainEnv(sc.Env), secretEnv(sc.SecretEnv)))
 }

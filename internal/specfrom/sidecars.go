@@ -42,26 +42,16 @@ func (f *from) sidecars(pod corev1.PodSpec, app corev1.Container) {
 }
 
 // sidecar carries one container into spec.sidecars: its name, image,
-// command, args, plain env, CPU and memory, named ports and the mounts it
+// command, args, env and Secret env (as the app's), CPU and memory, named ports and the mounts it
 // shares with the app container (the same volume whole at the same path);
 // what else it has is said.
 func (f *from) sidecar(c, app corev1.Container, volumes []corev1.Volume) {
 	sc := appspec.Sidecar{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args}
-	for _, e := range c.Env {
-		if e.Name == contract.EnvAppPort {
-			continue // kubectl zz's own, rendered again from spec.port
-		}
-		if e.ValueFrom != nil {
-			f.lost("sidecar %s: env %s from a reference; a sidecar's env is plain values (its Secrets come as files: spec.sidecars[].secretFiles, its own)", c.Name, e.Name)
-			continue
-		}
-		if sc.Env == nil {
-			sc.Env = map[string]string{}
-		}
-		sc.Env[e.Name] = e.Value
-	}
+	// ZZ_APP_PORT is kubectl zz's own, rendered again from spec.port.
+	env := slices.DeleteFunc(slices.Clone(c.Env), func(e corev1.EnvVar) bool { return e.Name == contract.EnvAppPort })
+	sc.Env, sc.SecretEnv = f.envOf(env, "sidecar "+c.Name+": ")
 	if len(c.EnvFrom) > 0 {
-		f.lost("sidecar %s: envFrom; a sidecar's env is plain values", c.Name)
+		f.lost("sidecar %s: envFrom; a sidecar has none: list the keys it needs in its secretEnv (or env)", c.Name)
 	}
 	sc.CPU, sc.Memory = limitOrRequest(c, corev1.ResourceCPU), limitOrRequest(c, corev1.ResourceMemory)
 	// Rendered with requests = limits (the pod's QoS class stays the

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
@@ -429,6 +430,36 @@ func (f *from) healthTimeout(c corev1.Container) {
 	}
 }
 
+// envOf is a container's env as the spec holds it (the app's, a
+// sidecar's): values, and Secret keys (secretEnv), nil where there are
+// none. A ConfigMap key or a field reference has no field, and a Secret
+// key marked optional is carried as secretEnv's, which is not: each said,
+// after who ("sidecar proxy: ").
+func (f *from) envOf(env []corev1.EnvVar, who string) (map[string]string, map[string]appspec.SecretKey) {
+	var values map[string]string
+	var secrets map[string]appspec.SecretKey
+	for _, e := range env {
+		switch ref := e.ValueFrom; {
+		case ref == nil:
+			if values == nil {
+				values = map[string]string{}
+			}
+			values[e.Name] = e.Value
+		case ref.SecretKeyRef != nil:
+			if secrets == nil {
+				secrets = map[string]appspec.SecretKey{}
+			}
+			secrets[e.Name] = appspec.SecretKey{Secret: ref.SecretKeyRef.Name, Key: ref.SecretKeyRef.Key}
+			if ptr.Deref(ref.SecretKeyRef.Optional, false) {
+				f.lost("%senv %s: an optional Secret key; secretEnv's is not: the pods wait until secret %s has key %s", who, e.Name, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+			}
+		default:
+			f.lost("%senv %s: only values and Secret keys (secretEnv) have a field; a ConfigMap key or a field reference does not", who, e.Name)
+		}
+	}
+	return values, secrets
+}
+
 // meta: the pod template's own labels (not the selector's, nor the keys
 // kubectl zz sets) and annotations (not tools') go on every object and the
 // pod template, as spec.labels and spec.annotations (a Prometheus scrape
@@ -453,22 +484,7 @@ func (f *from) meta(d *appsv1.Deployment) {
 // have no field.
 func (f *from) env(c corev1.Container) {
 	s := &f.app.Spec
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom == nil:
-			if s.Env == nil {
-				s.Env = map[string]string{}
-			}
-			s.Env[e.Name] = e.Value
-		case e.ValueFrom.SecretKeyRef != nil:
-			if s.SecretEnv == nil {
-				s.SecretEnv = map[string]appspec.SecretKey{}
-			}
-			s.SecretEnv[e.Name] = appspec.SecretKey{Secret: e.ValueFrom.SecretKeyRef.Name, Key: e.ValueFrom.SecretKeyRef.Key}
-		default:
-			f.lost("env %s: only values and Secret keys (secretEnv) have a field; a ConfigMap key or a field reference does not", e.Name)
-		}
-	}
+	s.Env, s.SecretEnv = f.envOf(c.Env, "")
 	for _, e := range c.EnvFrom {
 		switch {
 		case e.SecretRef != nil:

@@ -26,9 +26,11 @@ import (
 // Ready without drift; kubectl zz logs follows the sidecars beside the
 // app, each line under its container's name. The auth sidecar's port is in
 // front of the app (front: true): the Service's main port and its
-// EndpointSlices point at it. A sidecar named as the app's container is
-// refused by the CLI before anything is applied. It is deployed first
-// without the auth proxy, which a second deploy adds to the running app.
+// EndpointSlices point at it, and its secretEnv is env from its Secret's
+// key in it alone, with no missing Secret warned. A sidecar named as the
+// app's container is refused by the CLI before anything is applied. It is
+// deployed first without the auth proxy, which a second deploy adds to the
+// running app.
 func TestDeploySidecars(t *testing.T) {
 	ctx := t.Context()
 	ns := cluster.Namespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
@@ -51,11 +53,14 @@ spec:
   - {name: db-proxy, image: "registry.local/proxy:2.1", args: [--port=5432, --credentials-file=/etc/db-sa/key.json], ports: [{name: db-proxy, port: 5432}],
      startup: {port: db-proxy}, secretFiles: [{secret: orders-db-sa, mountPath: /etc/db-sa}]}
   - {name: log-shipper, image: "registry.local/shipper:3.1", cpu: 50m, memory: 32Mi, mounts: [/var/log/orders]}
-  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: ["--upstream=http://127.0.0.1:$(ZZ_APP_PORT)"], ports: [{name: auth, port: 4180, front: true}]}
+  - {name: auth, image: "registry.local/oauth2-proxy:7.7", args: ["--upstream=http://127.0.0.1:$(ZZ_APP_PORT)"], ports: [{name: auth, port: 4180, front: true}],
+     secretEnv: {OAUTH2_PROXY_COOKIE_SECRET: {secret: orders-auth, key: cookie-secret}}}
 `)
-	if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "orders-db-sa"},
-		StringData: map[string]string{"key.json": "{}"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	for name, data := range map[string]map[string]string{"orders-db-sa": {"key.json": "{}"}, "orders-auth": {"cookie-secret": "0123456789abcdef"}} {
+		if _, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
+			StringData: data}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: app, image: 'registry.local/proxy:2.1'}]", "--timeout", "30s")
 	want := `spec.sidecars[0].name: "app" is the app's container; give the sidecar a name of its own`
@@ -73,9 +78,10 @@ spec:
 	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--set", "spec.sidecars=[{name: db-proxy, image: 'registry.local/proxy:2.1', ports: [{name: db-proxy, port: 5432}]}]", "--timeout", "90s"); err != nil {
 		t.Fatalf("deploy without front into a restricted namespace: %v\n%s%s", err, out, errOut)
 	}
-	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s"); err != nil {
-		t.Fatalf("deploy with front into a restricted namespace: %v\n%s%s", err, out, errOut)
+	if out, errOut, err := zz(t, ns, "deploy", "-f", spec, "--timeout", "90s"); err != nil || strings.Contains(errOut, "does not exist") {
+		t.Fatalf("deploy with front into a restricted namespace: %v (no Secret of the spec's missing)\n%s%s", err, out, errOut)
 	}
+	checkSidecarSecretEnv(t, ns)
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=orders", 2, 60*time.Second)
 	checkSidecars(t, pods[0])
 	checkFront(t, ns)
@@ -165,6 +171,30 @@ func checkSidecars(t *testing.T, pod corev1.Pod) {
 	}
 	if !started["db-proxy"] || !started["log-shipper"] || !started["auth"] || started["init"] {
 		t.Errorf("init container statuses %+v: want the sidecars started and running, init completed", pod.Status.InitContainerStatuses)
+	}
+}
+
+// checkSidecarSecretEnv: the auth sidecar's secretEnv is in the rendered
+// Deployment as env from its Secret's key, in that sidecar alone.
+func checkSidecarSecretEnv(t *testing.T, ns string) {
+	t.Helper()
+	d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "orders", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := d.Spec.Template.Spec
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "OAUTH2_PROXY_COOKIE_SECRET" })
+		var ref *corev1.SecretKeySelector
+		if i >= 0 && c.Env[i].ValueFrom != nil {
+			ref = c.Env[i].ValueFrom.SecretKeyRef
+		}
+		switch {
+		case c.Name == "auth" && (ref == nil || ref.Name != "orders-auth" || ref.Key != "cookie-secret" || c.Env[i].Value != ""):
+			t.Errorf("sidecar auth env %+v, want OAUTH2_PROXY_COOKIE_SECRET from secret orders-auth key cookie-secret", c.Env)
+		case c.Name != "auth" && i >= 0:
+			t.Errorf("container %s has the auth sidecar's OAUTH2_PROXY_COOKIE_SECRET: %+v", c.Name, c.Env[i])
+		}
 	}
 }
 
