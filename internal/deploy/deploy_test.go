@@ -998,6 +998,7 @@ func TestChangedFields(t *testing.T) {
 		{sidecars("p:1", ""), strings.Replace(sidecars("p:1", ""), "front: true", "front: false", 1), "sidecars.auth.ports.auth.front", nil},
 		{"  scratch: [{mountPath: /tmp, size: 1Gi}, {mountPath: /cache}]\n", "  scratch: [{mountPath: /tmp, size: 2Gi}, {mountPath: /cache}]\n", "scratch[/tmp].size", nil},
 		{"  args: [a, b]\n", "  args: [a, c]\n", "args", nil},
+		{"  healthCommand: [/app/check]\n", "  healthCommand: [/app/check, --deep]\n", "healthCommand", nil},
 		{"", "", "futureAuth", []string{"spec.futureAuth"}},
 		{"  pdb: true\n", "", "futureAuth, pdb", []string{"spec.futureAuth"}},
 		// An unknown field inside a keyed entry is named by the entry's
@@ -1017,6 +1018,13 @@ func TestChangedFields(t *testing.T) {
 	}
 	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n"), nil); got != "image" {
 		t.Errorf("the image alone: %q", got)
+	}
+	// As recorded and given (no defaults), a check by command instead of
+	// the default path is the command alone.
+	byPath := &appspec.App{Name: "shop", Spec: appspec.Spec{Type: appspec.TypeWeb, Image: "reg/shop:1"}}
+	byCommand := &appspec.App{Name: "shop", Spec: appspec.Spec{Type: appspec.TypeWeb, Image: "reg/shop:1", HealthCommand: []string{"/app/check"}}}
+	if got := changedFields(byPath, byCommand, nil); got != "healthCommand" {
+		t.Errorf("healthPath's default to healthCommand: %q", got)
 	}
 	// As recorded and given (no defaults): the version is the image's tag.
 	given := func(image, version, level string) *appspec.App {
