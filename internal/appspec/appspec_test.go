@@ -230,6 +230,8 @@ func TestValidationErrors(t *testing.T) {
 			want: "spec.healthCommand: has 65 arguments, 69 bytes in all: more than 64 or 2048; put a longer check in a script in the image and run it, e.g. [/app/healthcheck]"},
 		{name: "health command too long", spec: "type: worker\n  image: a:1\n  healthCommand: [sh, -c, '" + strings.Repeat("x", 2045) + "']",
 			want: "spec.healthCommand: has 3 arguments, 2049 bytes in all: more than 64 or 2048"},
+		{name: "health command with a Secret's variable", spec: "type: worker\n  image: a:1\n  secretEnv: {DB_USER: {secret: db, key: user}}\n  healthCommand: [pg_isready, -U, '$(DB_USER)']",
+			want: `spec.healthCommand[2]: $(DB_USER) is spec.secretEnv's, which the kubelet expands to nothing in a probe (it expands spec.env's values alone); let a shell read it: [sh, -c, "... \"$DB_USER\" ..."]`},
 		{name: "health command not a list", spec: "type: worker\n  image: a:1\n  healthCommand: pg_isready", want: "spec.healthCommand: expected"},
 		{name: "health timeout in parts of seconds", spec: "type: web\n  image: a:1\n  healthTimeout: 1500ms", want: `spec.healthTimeout: "1500ms" is not a duration of whole seconds, at least 1s; use e.g. 5s`},
 		{name: "health timeout zero", spec: "type: rpc\n  image: a:1\n  healthTimeout: 0s", want: `spec.healthTimeout: "0s" is not a duration of whole seconds, at least 1s`},

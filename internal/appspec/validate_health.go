@@ -56,6 +56,14 @@ func (v *validator) healthCommand(s *Spec) {
 	case strings.ContainsAny(prog, " \t\n"):
 		v.add(field+"[0]", fmt.Sprintf("%q is one program name with spaces in it: no shell splits it into words", hc[0]),
 			fmt.Sprintf("write each word apart, e.g. %s, or %s for a shell", listOf(strings.Fields(prog)), listOf([]string{"sh", "-c", prog})))
+	case slices.ContainsFunc(hc, func(a string) bool { return secretRef(s, a) != "" }):
+		for i, a := range hc {
+			if name := secretRef(s, a); name != "" {
+				v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("$(%s) is spec.secretEnv's, which the kubelet expands to nothing in a probe (it expands spec.env's values alone)", name),
+					fmt.Sprintf(`let a shell read it: [sh, -c, "... \"$%s\" ..."]`, name))
+				break
+			}
+		}
 	case !slices.Contains(shells, path.Base(prog)):
 		for i, a := range hc[1:] {
 			if slices.Contains(shellSyntax, a) {
@@ -78,4 +86,15 @@ func listOf(args []string) string {
 		}
 	}
 	return "[" + strings.Join(out, ", ") + "]"
+}
+
+// secretRef is the first spec.secretEnv variable arg refers to as
+// $(NAME), "" for none.
+func secretRef(s *Spec, arg string) string {
+	for _, ref := range EnvRefs(arg) {
+		if _, ok := s.SecretEnv[ref]; ok {
+			return ref
+		}
+	}
+	return ""
 }
