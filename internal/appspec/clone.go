@@ -29,6 +29,7 @@ func (a *App) Clone() *App {
 	s.Command = slices.Clone(s.Command)
 	s.Args = slices.Clone(s.Args)
 	s.InitCommand = slices.Clone(s.InitCommand)
+	s.HealthCommand = slices.Clone(s.HealthCommand)
 	s.EnvFrom = slices.Clone(s.EnvFrom)
 	s.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
 	if s.SecretFiles != nil {

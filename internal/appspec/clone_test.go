@@ -15,7 +15,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		Env: map[string]string{"A": "1"}, ConfigFiles: map[string]string{"a": "b"},
 		Labels: map[string]string{"team": "x"}, Annotations: map[string]string{"a": "b"},
 		SecretEnv: map[string]SecretKey{"P": {Secret: "s", Key: "k"}},
-		Command:   []string{"run"}, Args: []string{"-v"}, InitCommand: []string{"migrate"}, EnvFrom: []EnvFrom{{Secret: "s"}},
+		Command:   []string{"run"}, Args: []string{"-v"}, InitCommand: []string{"migrate"}, HealthCommand: []string{"check"}, EnvFrom: []EnvFrom{{Secret: "s"}},
 		ImagePullSecrets: []string{"login"}, SecretFiles: []SecretFile{{Secret: "tls", MountPath: "/etc/tls", Keys: []string{"tls.crt"}}}, Scratch: []Scratch{{MountPath: "/tmp"}},
 		Sidecars: []Sidecar{{Name: "proxy", Image: "p:1", Command: []string{"p"}, Args: []string{"-v"}, Env: map[string]string{"A": "1"}, SecretEnv: map[string]SecretKey{"S": {Secret: "s", Key: "k"}}, Ports: []Port{{Name: "p", Port: 5432}}, Mounts: []string{"/tmp"}, Startup: &SidecarStartup{Port: "p"},
 			SecretFiles: []SecretFile{{Secret: "sa", MountPath: "/etc/sa", Keys: []string{"key.json"}}}}}, Ports: []Port{{Name: "m", Port: 7070}},

@@ -442,8 +442,8 @@ var kubernetesWords = map[string]string{
 	"resources":                 "Kubernetes' resources are spec.cpu and spec.memory here (requests = limits)",
 	"serviceaccountname":        "Kubernetes' serviceAccountName is spec.serviceAccount here",
 	"containerport":             "Kubernetes' containerPort is spec.port here (spec.ports for more)",
-	"livenessprobe":             "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
-	"readinessprobe":            "the probes are rendered from spec.healthPath, or spec.healthCheck for rpc (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
+	"livenessprobe":             "the probes are rendered from spec.healthPath, spec.healthCheck for rpc, or spec.healthCommand, a command on any type (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
+	"readinessprobe":            "the probes are rendered from spec.healthPath, spec.healthCheck for rpc, or spec.healthCommand, a command on any type (spec.startupTimeout for a slow start, spec.healthTimeout for a slow check)",
 	"startupprobe":              "a startup probe is spec.startupTimeout here, e.g. 5m; a sidecar's that holds the app until it is up is spec.sidecars[].startup: {port: NAME, path: /startup}",
 	"volumes":                   "a volume is spec.pvc (one claim), spec.configFiles, spec.secretFiles (Secrets as files) or spec.scratch (emptyDir) here; README's \"What the spec does not say\" lists the rest",
 	"volumemounts":              "mounts are spec.pvc.mountPath, spec.configDir, spec.secretFiles[].mountPath and spec.scratch[].mountPath here",
@@ -454,6 +454,7 @@ var kubernetesWords = map[string]string{
 	"affinity":                  "spreading is spec.antiAffinity (hosts) and spec.zoneSpread (zones) here, where pods run spec.pool",
 	"topologyspreadconstraints": "spreading over zones is spec.zoneSpread here (preferred or required), over hosts spec.antiAffinity",
 	"emptydir":                  "an emptyDir is spec.scratch here: [{mountPath: /tmp, size: 1Gi}], memory: true for a tmpfs",
+	"exec":                      "an exec probe is spec.healthCommand here: [pg_isready, -U, app], for readiness, liveness and startup",
 	"imagepullpolicy":           "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
 }
 

@@ -83,7 +83,7 @@ func TestSidecars(t *testing.T) {
 		{"startup on an HTTP path", "sidecars: [" + proxy + ", ports: [{name: db, port: 5432}, {name: health, port: 9090}], startup: {port: health, path: /startup}}]", ""},
 		{"startup on a TCP port, a worker's, bounded by startupTimeout", "type: worker\n  startupTimeout: 2m\n  sidecars: [" + proxy + ", ports: [{name: db, port: 5432}], startup: {port: db}}]", ""},
 		{"startupTimeout on a worker with no sidecar startup", "type: worker\n  startupTimeout: 2m",
-			`zz.yaml: spec.startupTimeout: a worker has no probes to start on; remove spec.startupTimeout or use type web, java or rpc (or give a sidecar a startup: it bounds that)`},
+			`zz.yaml: spec.startupTimeout: a worker has no probes to start on; remove spec.startupTimeout, give the worker a spec.healthCommand to start on, or use type web, java or rpc (or give a sidecar a startup: it bounds that)`},
 		{"startup without a port", "sidecars: [" + proxy + ", ports: [{name: db, port: 5432}], startup: {path: /startup}}]",
 			`zz.yaml: spec.sidecars[0].startup.port: missing; name the port of the sidecar that answers once it is up, e.g. port: db (and path: /startup for an HTTP check)`},
 		{"startup on the app's port", "sidecars: [" + proxy + ", ports: [{name: db, port: 5432}], startup: {port: http}}]",

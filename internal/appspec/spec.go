@@ -103,7 +103,14 @@ type Spec struct {
 	// Port, the default) or grpc (the gRPC health protocol on Port, as the
 	// kubelet speaks it natively).
 	HealthCheck string `json:"healthCheck,omitempty"`
-	Group       string `json:"group,omitempty"`
+	// HealthCommand is the app's own health check: a program and its
+	// arguments run in the app container (an exec probe, healthy when it
+	// exits 0) for readiness, liveness and startup, on any type, with the
+	// timings of the check it replaces (healthPath, healthCheck; none with
+	// it). A worker gets its only readiness from it. No shell runs it:
+	// [sh, -c, "..."] for one.
+	HealthCommand []string `json:"healthCommand,omitempty"`
+	Group         string   `json:"group,omitempty"`
 	// Pool is the node pool (node label zz.io/pool) the pods run in.
 	Pool string            `json:"pool,omitempty"`
 	Env  map[string]string `json:"env,omitempty"`
@@ -414,7 +421,7 @@ func (a *App) Default() {
 	if s.Port == 0 && s.Type != TypeWorker {
 		s.Port = DefaultPort
 	}
-	if s.HealthPath == "" && (s.Type == TypeWeb || s.Type == TypeJava) {
+	if s.HealthPath == "" && (s.Type == TypeWeb || s.Type == TypeJava) && s.HealthCommand == nil {
 		s.HealthPath = DefaultHealthPath
 	}
 	if s.ConfigDir == "" && len(s.ConfigFiles) > 0 {

@@ -277,6 +277,10 @@ func (v *validator) port(s *Spec) {
 }
 
 func (v *validator) health(s *Spec) {
+	if s.HealthCommand != nil {
+		v.healthCommand(s)
+		return
+	}
 	switch {
 	case s.HealthCheck == "":
 	case s.Type != TypeRPC:

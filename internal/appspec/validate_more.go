@@ -198,8 +198,8 @@ func (v *validator) startup(s *Spec) {
 	}
 	d, err := time.ParseDuration(g)
 	switch {
-	case s.Type == TypeWorker && !slices.ContainsFunc(s.Sidecars, func(sc Sidecar) bool { return sc.Startup != nil }):
-		v.add("spec.startupTimeout", "a worker has no probes to start on", "remove spec.startupTimeout or use type web, java or rpc (or give a sidecar a startup: it bounds that)")
+	case s.Type == TypeWorker && s.HealthCommand == nil && !slices.ContainsFunc(s.Sidecars, func(sc Sidecar) bool { return sc.Startup != nil }):
+		v.add("spec.startupTimeout", "a worker has no probes to start on", "remove spec.startupTimeout, give the worker a spec.healthCommand to start on, or use type web, java or rpc (or give a sidecar a startup: it bounds that)")
 	case err != nil || d <= 0 || d%time.Second != 0:
 		v.add("spec.startupTimeout", fmt.Sprintf("%q is not a positive duration in whole seconds", g), "use e.g. 5m or 90s")
 	case d > MaxStartupTimeout:
@@ -216,8 +216,8 @@ func (v *validator) healthTimeout(s *Spec) {
 	}
 	d, err := time.ParseDuration(g)
 	switch {
-	case s.Type == TypeWorker:
-		v.add("spec.healthTimeout", "a worker has no probes", "remove spec.healthTimeout or use type web, java or rpc")
+	case s.Type == TypeWorker && s.HealthCommand == nil:
+		v.add("spec.healthTimeout", "a worker has no probes", "remove spec.healthTimeout, give the worker a spec.healthCommand, or use type web, java or rpc")
 	case err != nil || d < time.Second || d%time.Second != 0:
 		v.add("spec.healthTimeout", fmt.Sprintf("%q is not a duration of whole seconds, at least 1s", g), "use e.g. 5s")
 	case d > MaxHealthTimeout:

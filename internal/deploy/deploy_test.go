@@ -1010,6 +1010,7 @@ func TestChangedFields(t *testing.T) {
 		{authSecretEnv(""), authSecretEnv("TOKEN: {secret: auth, key: token}"), "sidecars.auth.secretEnv.TOKEN", nil},
 		{authSecretEnv("TOKEN: {secret: auth, key: token}"), authSecretEnv(""), "sidecars.auth.secretEnv.TOKEN", nil},
 		{authSecretEnv("TOKEN: {secret: auth, key: token}"), authSecretEnv("TOKEN: {secret: auth2, key: token}"), "sidecars.auth.secretEnv.TOKEN.secret", nil},
+		{"  healthCommand: [/app/check]\n", "  healthCommand: [/app/check, --deep]\n", "healthCommand", nil},
 		{"", "", "futureAuth", []string{"spec.futureAuth"}},
 		{"  pdb: true\n", "", "futureAuth, pdb", []string{"spec.futureAuth"}},
 		// An unknown field inside a keyed entry is named by the entry's
@@ -1029,6 +1030,13 @@ func TestChangedFields(t *testing.T) {
 	}
 	if got := changedFields(spec(t, "reg/shop:1", "  version: '1'\n"), spec(t, "reg/shop:2", "  version: '1'\n"), nil); got != "image" {
 		t.Errorf("the image alone: %q", got)
+	}
+	// As recorded and given (no defaults), a check by command instead of
+	// the default path is the command alone.
+	byPath := &appspec.App{Name: "shop", Spec: appspec.Spec{Type: appspec.TypeWeb, Image: "reg/shop:1"}}
+	byCommand := &appspec.App{Name: "shop", Spec: appspec.Spec{Type: appspec.TypeWeb, Image: "reg/shop:1", HealthCommand: []string{"/app/check"}}}
+	if got := changedFields(byPath, byCommand, nil); got != "healthCommand" {
+		t.Errorf("healthPath's default to healthCommand: %q", got)
 	}
 	// As recorded and given (no defaults): the version is the image's tag.
 	given := func(image, version, level string) *appspec.App {

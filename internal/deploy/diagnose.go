@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,9 +187,15 @@ func onNode(pod *corev1.Pod) Problem {
 			}
 			all++
 			if cs.State.Running != nil && !cs.Ready {
-				d := fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name))
+				d := fmt.Sprintf("container %s runs but its readiness probe%s fails", cs.Name, probeOf(pod, cs.Name, readinessProbe))
 				probe := readinessProbe
 				switch {
+				case i == 1 && !ptr.Deref(cs.Started, false) && probeOf(pod, cs.Name, startupProbe) != "":
+					// spec.startupTimeout (java's 3 min): the kubelet tries
+					// no readiness before the startup probe passes, and its
+					// events are the startup probe's.
+					probe = startupProbe
+					d = fmt.Sprintf("container %s runs but has not started: its startup probe%s fails", cs.Name, probeOf(pod, cs.Name, startupProbe))
 				case i == 0 && !ptr.Deref(cs.Started, false) && sidecarProbe(pod, cs.Name, startupProbe) != "":
 					// spec.sidecars[].startup: what holds the app.
 					probe = startupProbe
@@ -264,14 +271,19 @@ func sidecarProbe(pod *corev1.Pod, name, which string) string {
 	return ""
 }
 
-// probeOf is " (GET /health on port http)" for the readiness probe of
-// pod's container name, as kubectl describe pod names it; "" for none.
-func probeOf(pod *corev1.Pod, name string) string {
+// probeOf is " (GET /health on port http)" for the readiness (or startup)
+// probe of pod's container name, as kubectl describe pod names it; "" for
+// none.
+func probeOf(pod *corev1.Pod, name, which string) string {
 	for _, c := range pod.Spec.Containers {
-		if c.Name != name || c.ReadinessProbe == nil {
+		p := c.ReadinessProbe
+		if which == startupProbe {
+			p = c.StartupProbe
+		}
+		if c.Name != name || p == nil {
 			continue
 		}
-		switch h := c.ReadinessProbe.ProbeHandler; {
+		switch h := p.ProbeHandler; {
 		case h.HTTPGet != nil:
 			return fmt.Sprintf(" (%s %s on port %s)", cmp.Or(string(h.HTTPGet.Scheme), "HTTP")+" GET", cmp.Or(h.HTTPGet.Path, "/"), h.HTTPGet.Port.String())
 		case h.TCPSocket != nil:
@@ -279,10 +291,24 @@ func probeOf(pod *corev1.Pod, name string) string {
 		case h.GRPC != nil:
 			return fmt.Sprintf(" (gRPC health on port %d)", h.GRPC.Port)
 		case h.Exec != nil:
-			return " (exec " + strings.Join(h.Exec.Command, " ") + ")"
+			return " (exec " + commandWords(h.Exec.Command) + ")"
 		}
 	}
 	return ""
+}
+
+// commandWords writes cmd as one line, each argument with a blank or
+// none quoted, so that [sh, -c, "pg_isready -U app"] does not read as five
+// words.
+func commandWords(cmd []string) string {
+	out := make([]string, len(cmd))
+	for i, a := range cmd {
+		out[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n\"'") {
+			out[i] = strconv.Quote(a)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // UntriedAfter is how long a pod may wait with no scheduler's verdict
@@ -452,7 +478,10 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 		}
 		latest := latestWarning(ctx, c, ns, "Pod", p.Pod, reason, func(ev *corev1.Event) bool {
 			// The probe it fails (readiness, a sidecar's startup), not a liveness probe's, nor another container's.
-			return p.Unhealthy == "" || strings.HasPrefix(ev.Message, cmp.Or(p.UnhealthyProbe, readinessProbe)+" probe failed") &&
+			// "failed": the check said no (a status code, an exit code);
+			// "errored": it could not run (an exec the runtime refused).
+			probe := cmp.Or(p.UnhealthyProbe, readinessProbe)
+			return p.Unhealthy == "" || (strings.HasPrefix(ev.Message, probe+" probe failed") || strings.HasPrefix(ev.Message, probe+" probe errored")) &&
 				(ev.InvolvedObject.FieldPath == "" || ev.InvolvedObject.FieldPath == "spec.containers{"+p.Unhealthy+"}" ||
 					ev.InvolvedObject.FieldPath == "spec.initContainers{"+p.Unhealthy+"}")
 		})
@@ -465,6 +494,9 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 			p.Detail += ": " + podIP.ReplaceAllString(strings.TrimSpace(latest.Message), "<pod IP>")
 			if strings.Contains(latest.Message, "statuscode: 404") {
 				p.Detail += "; the app answers 404 there: set spec.healthPath to a path it serves (or deploy --debug to look inside)"
+			}
+			if p.Unhealthy == render.ContainerName && strings.Contains(latest.Message, "executable file not found") {
+				p.Detail += "; the image has no such program: spec.healthCommand must name one it has, by its path or on its PATH (or deploy --debug to look inside)"
 			}
 		default:
 			p.Reason, p.Detail = latest.Reason, strings.TrimSpace(latest.Message)

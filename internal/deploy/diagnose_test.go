@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -501,6 +502,61 @@ func TestExplainUnhealthy(t *testing.T) {
 	want = "NotReady: sidecar auth runs but has not started: TCP connect to port auth (4180) fails; initCommand and the app wait for it: Startup probe failed: dial tcp <pod IP>:4180: connect: connection refused"
 	if got := problems[0].String(); got != want {
 		t.Errorf("sidecar startup explained = %q\nwant %q", got, want)
+	}
+}
+
+// TestExplainHealthCommand: a worker failing spec.healthCommand is said as
+// a failing HTTP probe is: the command (each argument with a blank
+// quoted) and the kubelet's event, "errored" ones too (an exec the runtime
+// refused), with the fix where the image lacks the program; before its
+// startup probe passes, the startup probe and its events.
+func TestExplainHealthCommand(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	check := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "test -n \"$(find /tmp/beat -mmin -1)\""}}}}
+	p := pod(corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: "app", Started: ptr.To(true), State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}, "n1")
+	p.Spec.Containers = []corev1.Container{{Name: "app", ReadinessProbe: check, LivenessProbe: check}}
+	ev := func(name, msg string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: ns, FieldPath: "spec.containers{app}"},
+			Type:           corev1.EventTypeWarning, Reason: "Unhealthy", Message: msg, LastTimestamp: metav1.NewTime(at)}
+	}
+	const probe = `container app runs but its readiness probe (exec sh -c "test -n \"$(find /tmp/beat -mmin -1)\"") fails`
+	for _, tt := range []struct {
+		name    string
+		started bool
+		events  []*corev1.Event
+		want    string
+	}{
+		{name: "no event", started: true, want: "NotReady: " + probe},
+		{name: "its exit", started: true, events: []*corev1.Event{ev("e1", "Readiness probe failed: no heartbeat for 95s\n", t0),
+			ev("e2", "Liveness probe failed: no heartbeat for 99s", t0.Add(time.Second))},
+			want: "NotReady: " + probe + ": Readiness probe failed: no heartbeat for 95s"},
+		{name: "no such program", started: true, events: []*corev1.Event{ev("e1", `Readiness probe errored and resulted in unknown state: rpc error: code = Unknown desc = failed to exec in container: exec: "sh": executable file not found in $PATH`, t0)},
+			want: "NotReady: " + probe + `: Readiness probe errored and resulted in unknown state: rpc error: code = Unknown desc = failed to exec in container: exec: "sh": executable file not found in $PATH; the image has no such program: spec.healthCommand must name one it has, by its path or on its PATH (or deploy --debug to look inside)`},
+		{name: "not started", events: []*corev1.Event{ev("e1", "Startup probe failed: no heartbeat yet", t0), ev("e2", "Readiness probe failed: old", t0.Add(-time.Hour))},
+			want: `NotReady: container app runs but has not started: its startup probe (exec sh -c "test -n \"$(find /tmp/beat -mmin -1)\"") fails: Startup probe failed: no heartbeat yet`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := p.DeepCopy()
+			if !tt.started {
+				p.Spec.Containers[0].StartupProbe = check
+				p.Status.ContainerStatuses[0].Started = ptr.To(false)
+			}
+			pr, ok := PodProblem(p)
+			if !ok {
+				t.Fatal("no problem")
+			}
+			objs := []runtime.Object{p}
+			for _, e := range tt.events {
+				objs = append(objs, e)
+			}
+			problems := []Problem{pr}
+			ExplainStarting(t.Context(), fake.NewClientset(objs...), ns, problems)
+			if got := problems[0].String(); got != tt.want {
+				t.Errorf("explained = %q\nwant %q", got, tt.want)
+			}
+		})
 	}
 }
 

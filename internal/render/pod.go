@@ -251,15 +251,18 @@ func (r *renderer) containerSecurity() *corev1.SecurityContext {
 }
 
 // probes: readiness gates traffic (HTTP 200 on the health path for web and
-// java, a TCP connect or the gRPC health protocol for rpc); liveness restarts a hung app, late and
+// java, a TCP connect or the gRPC health protocol for rpc, spec.healthCommand
+// exiting 0 on any type, a worker's only check); liveness restarts a hung app, late and
 // tolerant so a slow start or a GC pause does not kill it; a startup probe
 // allows spec.startupTimeout (java: three minutes) before liveness counts.
 func (r *renderer) probes(c *corev1.Container) {
 	var handler corev1.ProbeHandler
-	switch r.s.Type {
-	case appspec.TypeWeb, appspec.TypeJava:
+	switch {
+	case len(r.s.HealthCommand) > 0:
+		handler.Exec = &corev1.ExecAction{Command: r.s.HealthCommand}
+	case r.s.Type == appspec.TypeWeb || r.s.Type == appspec.TypeJava:
 		handler.HTTPGet = &corev1.HTTPGetAction{Path: r.s.HealthPath, Port: intstr.FromString(r.portName())}
-	case appspec.TypeRPC:
+	case r.s.Type == appspec.TypeRPC:
 		if r.s.HealthCheck == appspec.HealthCheckGRPC {
 			// The kubelet's gRPC probe takes a port number, not a name.
 			handler.GRPC = &corev1.GRPCAction{Port: r.s.Port, Service: ptr.To("")} // as the apiserver defaults it: "service: null" read as a mistake

@@ -2,9 +2,12 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/zzcloud/zz/internal/appspec"
 )
@@ -181,6 +184,8 @@ func TestProgressDeadlineCoversStartup(t *testing.T) {
 		{name: "30 min startup and a sidecar's", spec: "  type: web\n  startupTimeout: 30m\n" + sidecar, want: 65 * 60},
 		{name: "an hour, two sidecars", spec: "  type: web\n  startupTimeout: 1h\n  sidecars: [{name: a, image: 'a:1', ports: [{name: ha, port: 1}], startup: {port: ha}}, {name: b, image: 'b:1', ports: [{name: hb, port: 2}], startup: {port: hb}}]\n", want: 3*3600 + 300},
 		{name: "a worker's sidecar", spec: "  type: worker\n  startupTimeout: 20m\n" + sidecar, want: 25 * 60},
+		{name: "a worker's healthCommand", spec: "  type: worker\n  startupTimeout: 20m\n  healthCommand: [/app/check]\n", want: 25 * 60},
+		{name: "a worker's healthCommand and sidecar", spec: "  type: worker\n  startupTimeout: 20m\n  healthCommand: [/app/check]\n" + sidecar, want: 45 * 60},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			app, err := appspec.Load("a.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  image: reg/a:1\n"+tt.spec))
@@ -191,5 +196,68 @@ func TestProgressDeadlineCoversStartup(t *testing.T) {
 				t.Errorf("progressDeadlineSeconds %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHealthCommand: spec.healthCommand renders readiness, liveness and
+// (with a startup window) startup as exec probes of the command on every
+// type, each with the timings of the check it replaces (a worker's, which
+// has none, those of the others); a worker gets its first probes from it,
+// and --debug strips them as any others.
+func TestHealthCommand(t *testing.T) {
+	cmd := []string{"/app/healthcheck", "--max-age=60s"}
+	load := func(t *testing.T, spec string) *appspec.App {
+		t.Helper()
+		app, err := appspec.Load("a.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  image: reg/a:1\n"+spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	app := func(t *testing.T, spec string, debug bool) corev1.Container {
+		t.Helper()
+		return deployment(t, Render(load(t, spec), Options{Namespace: "ns", Debug: debug})).Spec.Template.Spec.Containers[0]
+	}
+	for _, tt := range []struct{ name, spec, like string }{
+		{"web", "  type: web\n", "  type: web\n"},
+		{"java", "  type: java\n", "  type: java\n"},
+		{"rpc", "  type: rpc\n", "  type: rpc\n"},
+		{"web, startupTimeout and healthTimeout", "  type: web\n  startupTimeout: 2m\n  healthTimeout: 7s\n", "  type: web\n  startupTimeout: 2m\n  healthTimeout: 7s\n"},
+		{"worker", "  type: worker\n", "  type: web\n"},
+		{"worker, startupTimeout and healthTimeout", "  type: worker\n  startupTimeout: 2m\n  healthTimeout: 7s\n", "  type: web\n  startupTimeout: 2m\n  healthTimeout: 7s\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := app(t, tt.spec+"  healthCommand: [/app/healthcheck, --max-age=60s]\n", false)
+			want := app(t, tt.like, false)
+			probes := func(c corev1.Container) []*corev1.Probe {
+				return []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe}
+			}
+			for i, p := range probes(got) {
+				w := probes(want)[i]
+				if (p == nil) != (w == nil) {
+					t.Fatalf("probe %d: %+v, want one like %+v", i, p, w)
+				}
+				if p == nil {
+					continue
+				}
+				if p.Exec == nil || !slices.Equal(p.Exec.Command, cmd) || p.HTTPGet != nil || p.TCPSocket != nil || p.GRPC != nil {
+					t.Errorf("probe %d handler %+v, want exec %q alone", i, p.ProbeHandler, cmd)
+				}
+				gotT, wantT := *p, *w
+				gotT.ProbeHandler, wantT.ProbeHandler = corev1.ProbeHandler{}, corev1.ProbeHandler{}
+				if gotT != wantT {
+					t.Errorf("probe %d timings %+v, want those of the check it replaces %+v", i, gotT, wantT)
+				}
+			}
+			if got.ReadinessProbe == nil || got.LivenessProbe == nil {
+				t.Error("no readiness or liveness probe")
+			}
+			if c := app(t, tt.spec+"  healthCommand: [/app/healthcheck]\n", true); c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil {
+				t.Error("--debug kept the probes")
+			}
+		})
+	}
+	if c := app(t, "  type: worker\n", false); c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil {
+		t.Error("a worker without healthCommand got probes")
 	}
 }

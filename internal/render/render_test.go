@@ -29,6 +29,8 @@ var goldenCases = []struct {
 	{name: "java", spec: "java.zz.yaml"},
 	{name: "rpc", spec: "rpc.zz.yaml"},
 	{name: "worker", spec: "worker.zz.yaml"},
+	{name: "worker-health", spec: "worker-health.zz.yaml"},
+	{name: "web-health", spec: "web-health.zz.yaml"},
 	{name: "escapes", spec: "escapes.zz.yaml"},
 	{name: "canary", spec: "web.zz.yaml", canary: 1},
 	{name: "zone-preferred", spec: "zone-preferred.zz.yaml"},

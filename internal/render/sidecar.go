@@ -112,9 +112,11 @@ func (r *renderer) sidecarStartupWindow() time.Duration {
 }
 
 // appStartupWindow is how long the app's startup probe allows:
-// spec.startupTimeout, java's three minutes without it, else none.
+// spec.startupTimeout (a worker's only with spec.healthCommand, its one
+// probe: without, it bounds the sidecars' startup alone), java's three
+// minutes without it, else none.
 func (r *renderer) appStartupWindow() time.Duration {
-	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 && r.s.Type != appspec.TypeWorker {
+	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 && (r.s.Type != appspec.TypeWorker || len(r.s.HealthCommand) > 0) {
 		return d
 	}
 	if r.s.Type == appspec.TypeJava {

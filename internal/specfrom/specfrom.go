@@ -81,7 +81,7 @@ func build(app string, l Live) *from {
 	s.Command, s.Args = c.Command, c.Args
 	f.resources(c)
 	f.ports(c, l.Service)
-	f.probes(c)
+	f.probes(c, l.Ingress != nil)
 	f.env(c)
 	f.volumes(pod, c, l.ConfigMaps)
 	f.initContainers(pod, c)
@@ -293,27 +293,41 @@ func (f *from) ports(c corev1.Container, svc *corev1.Service) {
 }
 
 // probes choose the type: an HTTP readiness probe is web (its path the
-// health path), a gRPC one rpc with healthCheck grpc, a TCP one rpc.
-func (f *from) probes(c corev1.Container) {
+// health path), a gRPC one rpc with healthCheck grpc, a TCP one rpc, an
+// exec one spec.healthCommand on any type (web where the port is named
+// http or an Ingress reaches it, else rpc; a worker's without a port).
+// ingress says an Ingress reaches the app.
+func (f *from) probes(c corev1.Container, ingress bool) {
 	s := &f.app.Spec
-	if s.Type == appspec.TypeWorker {
-		return
+	if h := c.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Exec != nil {
+		s.PreStop = h.PreStop.Exec.Command // a worker's too
 	}
 	p := c.ReadinessProbe
 	if p == nil {
 		p = c.LivenessProbe
 	}
+	worker := s.Type == appspec.TypeWorker
 	switch {
+	case worker && p != nil && p.Exec == nil:
+		f.lost("container %s: its %s probe %s; a worker has no port to check: its check is spec.healthCommand, a command", c.Name, probeKind(c, p), checkWords(p.ProbeHandler))
+		return
+	case worker && p == nil:
+		return
 	case p == nil:
 		s.Type = appspec.TypeRPC
-		f.lost("container %s has no readiness probe: kubectl zz adds one (a TCP connect for rpc; change type to web and set healthPath for HTTP)", c.Name)
+		f.lost("container %s has no readiness probe: kubectl zz adds one (a TCP connect for rpc; change type to web and set healthPath for HTTP, or set healthCommand for a command)", c.Name)
+	case p.Exec != nil:
+		s.HealthCommand = slices.Clone(p.Exec.Command)
+		if !worker {
+			s.Type = appspec.TypeRPC
+			if ingress || c.Ports[0].Name == render.PortName(appspec.TypeWeb) {
+				s.Type = webOrJava(c)
+			}
+		}
 	case p.HTTPGet != nil:
-		s.Type, s.HealthPath = appspec.TypeWeb, p.HTTPGet.Path
+		s.Type, s.HealthPath = webOrJava(c), p.HTTPGet.Path
 		if s.HealthPath == "" {
 			s.HealthPath = "/"
-		}
-		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "JAVA_TOOL_OPTIONS" }) {
-			s.Type = appspec.TypeJava
 		}
 	case p.GRPC != nil:
 		s.Type, s.HealthCheck = appspec.TypeRPC, appspec.HealthCheckGRPC
@@ -326,15 +340,66 @@ func (f *from) probes(c corev1.Container) {
 			s.StartupTimeout = fmt.Sprintf("%ds", total)
 		}
 	}
-	// The spec's one health path serves both probes, with kubectl zz's
+	// The spec's one health check serves every probe, with kubectl zz's
 	// timings (startupTimeout covers a slow start).
 	if l := c.LivenessProbe; l != nil && l.HTTPGet != nil && s.HealthPath != "" && cmp.Or(l.HTTPGet.Path, "/") != s.HealthPath {
 		f.lost("container %s: liveness probe path %s; the spec's healthPath %s serves the liveness probe too", c.Name, l.HTTPGet.Path, s.HealthPath)
 	}
-	f.healthTimeout(c)
-	if h := c.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Exec != nil {
-		s.PreStop = h.PreStop.Exec.Command
+	for _, o := range []struct {
+		kind  string
+		probe *corev1.Probe
+	}{{"liveness", c.LivenessProbe}, {"startup", c.StartupProbe}} {
+		if o.probe != nil && p != nil && (o.probe.Exec != nil || p.Exec != nil) && !equality.Semantic.DeepEqual(o.probe.ProbeHandler, p.ProbeHandler) {
+			f.lost("container %s: %s probe %s; the spec's %s serves the %s probe too", c.Name, o.kind, checkWords(o.probe.ProbeHandler), specCheck(s), o.kind)
+		}
 	}
+	f.healthTimeout(c)
+}
+
+// webOrJava is the type of an app container checked over HTTP: java where
+// the JVM reads the options kubectl zz sets for java.
+func webOrJava(c corev1.Container) appspec.Type {
+	if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "JAVA_TOOL_OPTIONS" }) {
+		return appspec.TypeJava
+	}
+	return appspec.TypeWeb
+}
+
+// probeKind is which of c's probes p is.
+func probeKind(c corev1.Container, p *corev1.Probe) string {
+	if p == c.ReadinessProbe {
+		return "readiness"
+	}
+	return "liveness"
+}
+
+// checkWords says what probe handler h checks, as kubectl describe pod
+// does ("exec [pg_isready -U app]", "http-get /healthz on port 8080").
+func checkWords(h corev1.ProbeHandler) string {
+	switch {
+	case h.Exec != nil:
+		return fmt.Sprintf("exec %q", h.Exec.Command)
+	case h.HTTPGet != nil:
+		return fmt.Sprintf("http-get %s on port %s", cmp.Or(h.HTTPGet.Path, "/"), h.HTTPGet.Port.String())
+	case h.TCPSocket != nil:
+		return "tcp-socket on port " + h.TCPSocket.Port.String()
+	case h.GRPC != nil:
+		return fmt.Sprintf("grpc on port %d", h.GRPC.Port)
+	}
+	return "of no kind"
+}
+
+// specCheck names the one health check spec s renders.
+func specCheck(s *appspec.Spec) string {
+	switch {
+	case s.HealthCommand != nil:
+		return fmt.Sprintf("healthCommand %q", s.HealthCommand)
+	case s.HealthPath != "":
+		return "healthPath " + s.HealthPath
+	case s.HealthCheck == appspec.HealthCheckGRPC:
+		return "healthCheck grpc"
+	}
+	return "TCP connect (rpc)"
 }
 
 // ownTimings says what of the probes' timings and the preStop hook the spec
@@ -344,7 +409,7 @@ func (f *from) probes(c corev1.Container) {
 // where the round trip is exact (an audit of CI use). Run last, once the
 // spec is whole.
 func (f *from) ownTimings(c corev1.Container) {
-	if f.app.Spec.Type == appspec.TypeWorker {
+	if f.app.Spec.Type == appspec.TypeWorker && f.app.Spec.HealthCommand == nil {
 		return
 	}
 	own := f.rendered()
