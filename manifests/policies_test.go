@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -275,4 +276,44 @@ func mapsSubset(sub, of map[string]string) bool {
 		}
 	}
 	return len(sub) > 0
+}
+
+// TestEphemeralVoidPolicy: the MutatingAdmissionPolicy that gives kubectl
+// debug's containers NVIDIA_VISIBLE_DEVICES=void bears the name kubectl zz
+// check looks for, is bound, and matches exactly what the validating policy
+// zz-ephemeral-containers judges (the same updates, the same namespaces:
+// debugging needs no flag wherever void is required); the webhook is no
+// longer called for those updates, so debugging needs no webhook either.
+// What its CEL does is TestEphemeralContainersPolicies' (internal/inject).
+func TestEphemeralVoidPolicy(t *testing.T) {
+	const file = "policies/quota.yaml"
+	var mp admissionregistrationv1.MutatingAdmissionPolicy
+	object(t, file, "MutatingAdmissionPolicy", contract.EphemeralVoidPolicy, &mp)
+	var b admissionregistrationv1.MutatingAdmissionPolicyBinding
+	object(t, file, "MutatingAdmissionPolicyBinding", contract.EphemeralVoidPolicy, &b)
+	if b.Spec.PolicyName != mp.Name || b.Spec.MatchResources != nil {
+		t.Errorf("binding %s: policy %q, match resources %+v; want %s for everything the policy matches", b.Name, b.Spec.PolicyName, b.Spec.MatchResources, mp.Name)
+	}
+	var vp admissionregistrationv1.ValidatingAdmissionPolicy
+	object(t, file, "ValidatingAdmissionPolicy", "zz-ephemeral-containers", &vp)
+	if !reflect.DeepEqual(mp.Spec.MatchConstraints, vp.Spec.MatchConstraints) || !reflect.DeepEqual(mp.Spec.MatchConditions, vp.Spec.MatchConditions) {
+		t.Errorf("%s matches %+v if %+v; %s judges %+v if %+v", mp.Name, mp.Spec.MatchConstraints, mp.Spec.MatchConditions,
+			vp.Name, vp.Spec.MatchConstraints, vp.Spec.MatchConditions)
+	}
+	// The validating policy is the guard: it fails closed, and the
+	// mutating one may fail open (its message then says what to add).
+	if vp.Spec.FailurePolicy == nil || *vp.Spec.FailurePolicy != admissionregistrationv1.Fail {
+		t.Errorf("%s: failurePolicy %v, want Fail", vp.Name, vp.Spec.FailurePolicy)
+	}
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	object(t, "webhook/webhook.yaml", "MutatingWebhookConfiguration", "", &mwc)
+	for _, w := range mwc.Webhooks {
+		for _, r := range w.Rules {
+			for _, res := range r.Resources {
+				if strings.HasPrefix(res, "pods/") || strings.Contains(res, "*") {
+					t.Errorf("webhook %s matches %s %v: with failurePolicy %v, kubectl debug would fail while it is down", w.Name, res, r.Operations, *w.FailurePolicy)
+				}
+			}
+		}
+	}
 }

@@ -112,8 +112,6 @@ func checkReview(review *admissionv1.AdmissionReview) error {
 // its namespace's labels ("" when the pod is to be mutated).
 func skipReason(req *admissionv1.AdmissionRequest, ownNamespace string) string {
 	switch {
-	case req.Resource == podResource && req.SubResource == ephemeralSubresource && req.Operation == admissionv1.Update:
-		// kubectl debug's ephemeral containers: judged below (EphemeralPatch).
 	case req.Resource != podResource || req.SubResource != "":
 		return "not a pod"
 	case req.Operation != admissionv1.Create:
@@ -151,36 +149,6 @@ func admitPod(req *admissionv1.AdmissionRequest, pod *corev1.Pod, p *inject.Poli
 		return resp, resultDenied
 	}
 	resp.Allowed = true
-	return withPatch(resp, ops)
-}
-
-// ephemeralSubresource is the subresource kubectl debug writes its
-// ephemeral containers through.
-const ephemeralSubresource = "ephemeralcontainers"
-
-// admitEphemeral is the decision for an UPDATE of pods/ephemeralcontainers:
-// NVIDIA_VISIBLE_DEVICES=void on each ephemeral container added that sets
-// none (inject.EphemeralPatch). It does no I/O.
-func admitEphemeral(req *admissionv1.AdmissionRequest, pod *corev1.Pod) (*admissionv1.AdmissionResponse, string) {
-	resp := &admissionv1.AdmissionResponse{UID: req.UID}
-	if pod == nil {
-		pod = &corev1.Pod{}
-		if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
-			resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusBadRequest,
-				Message: contract.WebhookRefusalPrefix + "cannot decode the object as a Pod: " + err.Error()}
-			return resp, resultDenied
-		}
-	}
-	var old corev1.Pod
-	if len(req.OldObject.Raw) > 0 {
-		if err := json.Unmarshal(req.OldObject.Raw, &old); err != nil {
-			resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusBadRequest,
-				Message: contract.WebhookRefusalPrefix + "cannot decode the old object as a Pod: " + err.Error()}
-			return resp, resultDenied
-		}
-	}
-	resp.Allowed = true
-	ops := inject.EphemeralPatch(pod, &old)
 	return withPatch(resp, ops)
 }
 

@@ -270,9 +270,6 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case !optedIn(labels):
 			resp, result = allow(req), resultSkipped
-		case req.SubResource == ephemeralSubresource:
-			// Needs no policy: void is the same in every pool.
-			resp, result = admitEphemeral(req, pod)
 		case policy == nil:
 			// A 503 lets the configuration's failurePolicy decide.
 			_, why := h.Ready()

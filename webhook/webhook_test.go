@@ -178,6 +178,10 @@ func TestMutateLeavesOthersAlone(t *testing.T) {
 		{"namespace not opted in", reviewBody(t, "plain", podResource, admissionv1.Create, testPod())},
 		{"label value not enabled", reviewBody(t, "label-is-ohno", podResource, admissionv1.Create, testPod())},
 		{"update", reviewBody(t, "shop", podResource, admissionv1.Update, testPod())},
+		// kubectl debug: the MutatingAdmissionPolicy zz-ephemeral-void gives
+		// void, in the apiserver; a configuration from before it that still
+		// sends the subresource here gets it back untouched.
+		{"ephemeral containers", ephemeralReview(t)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,6 +191,28 @@ func TestMutateLeavesOthersAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ephemeralReview is kubectl debug's update of pods/ephemeralcontainers in
+// an opted-in namespace: one ephemeral container added, with no env.
+func ephemeralReview(t *testing.T) []byte {
+	t.Helper()
+	pod := testPod()
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "nvidia/cuda:12.4.1-base"}}}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(reviewBody(t, "shop", podResource, admissionv1.Update, pod), &review); err != nil {
+		t.Fatal(err)
+	}
+	old, err := json.Marshal(testPod())
+	if err != nil {
+		t.Fatal(err)
+	}
+	review.Request.SubResource, review.Request.OldObject = "ephemeralcontainers", runtime.RawExtension{Raw: old}
+	body, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 func TestMutateRefuses(t *testing.T) {

@@ -40,8 +40,9 @@ configuration's GPU extender filters, binds and answers kube-scheduler's preempt
 with GPU memory left to it; the webhook's CA
 bundle is a certificate that has not expired (a warning 14 days before) and its Service
 has ready endpoints; every ValidatingAdmissionPolicy of the GPU protocol is bound with
-Deny (an unbound one enforces nothing: the Trust model's guarantees are gone); every
-GPU node has a GPU inventory, its cards allocatable, and which are unhealthy; which
+Deny (an unbound one enforces nothing: the Trust model's guarantees are gone), and the
+MutatingAdmissionPolicy that gives kubectl debug's containers NVIDIA_VISIBLE_DEVICES=void
+is bound; every GPU node has a GPU inventory, its cards allocatable, and which are unhealthy; which
 namespaces the webhook serves. Each problem says what to run next. Exits 1 when a
 check fails (warnings do not), so scripts and CI can gate on it.`,
 		Example: "  kubectl zz check\n  kubectl zz check --context prod-a,prod-b\n  kubectl zz check -o json",

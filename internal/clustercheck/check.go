@@ -88,10 +88,16 @@ type State struct {
 	Policies        []admissionregistrationv1.ValidatingAdmissionPolicy
 	Bindings        []admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	PoliciesErr     error
-	GPUNodes        []corev1.Node
-	NodesErr        error
-	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
-	NamespacesErr   error
+	// MutatingPolicies are zz's MutatingAdmissionPolicies, MutatingBindings
+	// every binding of one (contract.EphemeralVoidPolicy's among them).
+	MutatingPolicies    []admissionregistrationv1.MutatingAdmissionPolicy
+	MutatingBindings    []admissionregistrationv1.MutatingAdmissionPolicyBinding
+	MutatingPoliciesErr error
+
+	GPUNodes      []corev1.Node
+	NodesErr      error
+	OptedIn       []string // namespaces labelled contract.LabelInjection=enabled
+	NamespacesErr error
 	// PodSecurity is every namespace's Pod Security enforce label
 	// (contract.LabelPodSecurityEnforce; "" unset), GPUPodNamespaces the
 	// namespaces of the pods the ledger charges.
@@ -281,6 +287,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	} else {
 		s.Policies, s.Bindings = vaps.Items, bs.Items
 	}
+	gatherMutatingPolicies(ctx, c, s, part)
 	if nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelGPUNode + "=true"}); err != nil {
 		s.NodesErr = err
 	} else {
@@ -572,8 +579,10 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, routedPending(s, now)...)
 	out = append(out, otherSchedulers(s, now)...)
 	out = append(out, webhooks(s, now)...)
+	out = append(out, webhookOnDebug(s)...)
 	out = append(out, webhookPolicy(s)...)
 	out = append(out, policies(s)...)
+	out = append(out, ephemeralVoid(s)...)
 	out = append(out, nodeRestriction(s)...)
 	out = append(out, nodeSettablePools(s)...)
 	out = append(out, unknownPools(s)...)

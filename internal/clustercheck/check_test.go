@@ -78,6 +78,9 @@ func healthy(t *testing.T) []runtime.Object {
 				RenewTime: ptr.To(metav1.NewMicroTime(now.Add(-3 * time.Second)))}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook-policy", Namespace: "zz-system"},
 			Data: map[string]string{contract.PolicyKey: wholeCardPolicy("40Gi")}},
+		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: contract.EphemeralVoidPolicy, Labels: part}},
+		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: contract.EphemeralVoidPolicy},
+			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: contract.EphemeralVoidPolicy}},
 	}
 }
 
@@ -144,6 +147,7 @@ func TestHealthyCluster(t *testing.T) {
 		"ok webhook | zz-webhook pods.zz.io certificate: CA valid until 2027-10-01 (300 days)",
 		"ok webhook | zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"ok admission policies | zz-gpu-pod-annotations: bound, Deny",
+		"ok admission policies | zz-ephemeral-void: bound: kubectl debug's containers get NVIDIA_VISIBLE_DEVICES=void with no webhook",
 		"ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy",
 		"ok GPU nodes | GPU memory allocated: no card holds more than it has",
 		"ok GPU nodes | GPU card UUIDs: no card is listed by two nodes",
@@ -206,6 +210,29 @@ func TestProblems(t *testing.T) {
 		{"no policies", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:5], objs[7:]...)
 		}, Fail, "fail admission policies | install: no ValidatingAdmissionPolicy labelled"},
+		// kubectl debug then needs --env NVIDIA_VISIBLE_DEVICES=void: the
+		// validating policy still refuses a debug container without it.
+		{"no policy gives debug containers void", func(objs []runtime.Object) []runtime.Object {
+			return objs[:12]
+		}, Warn, "warn admission policies | zz-ephemeral-void: no MutatingAdmissionPolicy zz-ephemeral-void labelled app.kubernetes.io/part-of=zz: kubectl debug's containers get no NVIDIA_VISIBLE_DEVICES=void, so the policy zz-ephemeral-containers refuses each one that sets none: debug with kubectl debug --env NVIDIA_VISIBLE_DEVICES=void"},
+		{"the policy giving debug containers void unbound", func(objs []runtime.Object) []runtime.Object {
+			return objs[:13]
+		}, Warn, "warn admission policies | zz-ephemeral-void: not bound: it changes nothing, and kubectl debug's containers get no NVIDIA_VISIBLE_DEVICES=void"},
+		// A configuration from before zz-ephemeral-void: kubectl debug
+		// fails while the webhook is down.
+		{"the webhook still called for kubectl debug", func(objs []runtime.Object) []runtime.Object {
+			wh := &objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0]
+			wh.Rules = append(wh.Rules, admissionregistrationv1.RuleWithOperations{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/ephemeralcontainers"}}})
+			return objs
+		}, Warn, "warn webhook | zz-webhook pods.zz.io rules: it matches pods/ephemeralcontainers updates with failurePolicy Fail: while the webhook is down, kubectl debug fails in every namespace it serves"},
+		{"the webhook called for kubectl debug, but failing open", func(objs []runtime.Object) []runtime.Object {
+			wh := &objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0]
+			wh.FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
+			wh.Rules = append(wh.Rules, admissionregistrationv1.RuleWithOperations{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.OperationAll},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{"*"}, APIVersions: []string{"*"}, Resources: []string{"*/*"}}})
+			return objs
+		}, OK, "ok admission policies | zz-ephemeral-void: bound"},
 		{"a GPU node without inventory", func(objs []runtime.Object) []runtime.Object {
 			delete(objs[7].(*corev1.Node).Annotations, contract.AnnotationNodeGPUInventory)
 			return objs
@@ -628,6 +655,32 @@ func TestForbidden(t *testing.T) {
 	rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
 	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn admission policies | ValidatingAdmissionPolicies and their bindings: cannot read") {
 		t.Fatalf("forbidden policies:\n%s", lines(rs))
+	}
+}
+
+// TestMutatingPoliciesUnread: a cluster that serves no
+// MutatingAdmissionPolicy (before Kubernetes 1.36: the list is not found)
+// is told how to debug there; one the user may not read says so.
+func TestMutatingPoliciesUnread(t *testing.T) {
+	gr := schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "mutatingadmissionpolicies"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"not served", apierrors.NewNotFound(gr, ""),
+			"warn admission policies | zz-ephemeral-void: the apiserver serves no admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (Kubernetes 1.36 and later): kubectl debug's containers get no NVIDIA_VISIBLE_DEVICES=void"},
+		{"forbidden", apierrors.NewForbidden(gr, "", errors.New("no")),
+			"warn admission policies | MutatingAdmissionPolicies and their bindings: cannot read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientset(healthy(t)...)
+			c.PrependReactor("list", "mutatingadmissionpolicies", func(clienttesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
+			rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
+			if Worst(rs) != Warn || !strings.Contains(lines(rs), tc.want) {
+				t.Fatalf("worst %s, want warn with %q:\n%s", Worst(rs), tc.want, lines(rs))
+			}
+		})
 	}
 }
 

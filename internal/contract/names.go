@@ -54,6 +54,13 @@ const (
 	ComponentDevicePlugin = "zz-device-plugin"
 )
 
+// EphemeralVoidPolicy names the MutatingAdmissionPolicy of
+// manifests/policies (and its binding) that gives each ephemeral container
+// kubectl debug adds NVIDIA_VISIBLE_DEVICES=void, in the apiserver, with no
+// webhook: the ValidatingAdmissionPolicy zz-ephemeral-containers refuses one
+// without it. kubectl zz check says when it is missing or unbound.
+const EphemeralVoidPolicy = "zz-ephemeral-void"
+
 // CertgenName is the CronJob (and Job) of the self-signed overlay that
 // writes and renews the webhook's CA bundle and serving certificate.
 const CertgenName = "zz-webhook-certgen"

@@ -209,6 +209,15 @@ func scaledRequestDec(limit resource.Quantity, permille int64) resource.Quantity
 	return *resource.NewDecimalQuantity(*d, resource.DecimalSI)
 }
 
+func hasEnv(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func addEnv(c *corev1.Container, name, value string) {
 	if value == "" || hasEnv(c.Env, name) {
 		return

@@ -11,8 +11,17 @@ import (
 	"github.com/google/cel-go/ext"
 	"gomodules.xyz/jsonpatch/v2"
 	jsonpatchv4 "gopkg.in/evanphx/json-patch.v4"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/admission"
+	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating/patch"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/apiserver/pkg/cel/library"
 	"sigs.k8s.io/yaml"
 
@@ -199,51 +208,144 @@ func ptrAlways() *corev1.ContainerRestartPolicy {
 	return &p
 }
 
-// TestEphemeralContainersPolicy runs policy zz-ephemeral-containers' CEL
-// on kubectl debug's updates, and the webhook's EphemeralPatch on the same:
-// what the webhook patches passes the policy (review 17b 1.1).
-func TestEphemeralContainersPolicy(t *testing.T) {
+// TestEphemeralContainersPolicies runs, on kubectl debug's updates, the
+// MutatingAdmissionPolicy zz-ephemeral-void with the apiserver's own JSON
+// patch machinery, then the ValidatingAdmissionPolicy
+// zz-ephemeral-containers on what it left (mutating admission runs first):
+// an ephemeral container that sets no NVIDIA_VISIBLE_DEVICES gets void and
+// passes, with no webhook and no flag; a value of the user's own is left for
+// the validating policy to refuse (review 17b 1.1).
+func TestEphemeralContainersPolicies(t *testing.T) {
 	vars := quotaPolicyVariables(t, "zz-ephemeral-containers")
+	mutate := ephemeralVoidPolicy(t)
 	debug := func(name string, env ...corev1.EnvVar) corev1.EphemeralContainer {
 		return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "nvidia/cuda:12.4.1-base", Env: env}}
 	}
 	nvd := func(v string) corev1.EnvVar { return corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: v} }
+	a := corev1.EnvVar{Name: "A", Value: "1"}
 	for _, tt := range []struct {
 		name     string
 		old, now []corev1.EphemeralContainer
-		open     int // ephemeral containers the policy refuses, unpatched
+		open     int                        // ephemeral containers the validating policy refuses alone
+		want     map[string][]corev1.EnvVar // each one's env after the mutating policy
+		refused  bool                       // by the validating policy after it
 	}{
-		{name: "no env: its image's ENV rules", now: []corev1.EphemeralContainer{debug("d")}, open: 1},
-		{name: "void", now: []corev1.EphemeralContainer{debug("d", nvd("void"))}},
-		{name: "none", now: []corev1.EphemeralContainer{debug("d", nvd("none"))}},
-		{name: "all", now: []corev1.EphemeralContainer{debug("d", nvd("all"))}, open: 1},
-		{name: "void then all", now: []corev1.EphemeralContainer{debug("d", nvd("void"), nvd("all"))}, open: 1},
+		{name: "no env: its image's ENV rules", now: []corev1.EphemeralContainer{debug("d")}, open: 1,
+			want: map[string][]corev1.EnvVar{"d": {nvd("void")}}},
+		{name: "env of its own gets void beside it", now: []corev1.EphemeralContainer{debug("d", a)}, open: 1,
+			want: map[string][]corev1.EnvVar{"d": {a, nvd("void")}}},
+		{name: "void", now: []corev1.EphemeralContainer{debug("d", nvd("void"))},
+			want: map[string][]corev1.EnvVar{"d": {nvd("void")}}},
+		{name: "none", now: []corev1.EphemeralContainer{debug("d", nvd("none"))},
+			want: map[string][]corev1.EnvVar{"d": {nvd("none")}}},
+		{name: "all is left for the validating policy", now: []corev1.EphemeralContainer{debug("d", nvd("all"))}, open: 1,
+			want: map[string][]corev1.EnvVar{"d": {nvd("all")}}, refused: true},
+		{name: "void then all", now: []corev1.EphemeralContainer{debug("d", nvd("void"), nvd("all"))}, open: 1,
+			want: map[string][]corev1.EnvVar{"d": {nvd("void"), nvd("all")}}, refused: true},
 		{name: "from a Secret", now: []corev1.EphemeralContainer{debug("d", corev1.EnvVar{Name: contract.EnvVisibleDevices,
-			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})}, open: 1},
-		{name: "an MPS limit", now: []corev1.EphemeralContainer{debug("d", nvd("void"), corev1.EnvVar{Name: contract.EnvMPSPinnedMemLimit, Value: "0=1G"})}, open: 1},
-		{name: "an older one is not judged", old: []corev1.EphemeralContainer{debug("old")},
-			now: []corev1.EphemeralContainer{debug("old"), debug("new", nvd("void"))}},
+			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "s"}, Key: "k"}}})},
+			open: 1, refused: true},
+		{name: "an MPS limit", now: []corev1.EphemeralContainer{debug("d", corev1.EnvVar{Name: contract.EnvMPSPinnedMemLimit, Value: "0=1G"})}, open: 1,
+			want:    map[string][]corev1.EnvVar{"d": {{Name: contract.EnvMPSPinnedMemLimit, Value: "0=1G"}, nvd("void")}},
+			refused: true},
+		{name: "an older one is not judged nor changed", old: []corev1.EphemeralContainer{debug("old")},
+			now:  []corev1.EphemeralContainer{debug("old"), debug("new", nvd("void"))},
+			want: map[string][]corev1.EnvVar{"old": nil, "new": {nvd("void")}}},
 		{name: "the new one beside an older one", old: []corev1.EphemeralContainer{debug("old")},
-			now: []corev1.EphemeralContainer{debug("old"), debug("new")}, open: 1},
+			now: []corev1.EphemeralContainer{debug("old"), debug("new")}, open: 1,
+			want: map[string][]corev1.EnvVar{"old": nil, "new": {nvd("void")}}},
+		{name: "two new ones", now: []corev1.EphemeralContainer{debug("d1"), debug("d2", a)}, open: 2,
+			want: map[string][]corev1.EnvVar{"d1": {nvd("void")}, "d2": {a, nvd("void")}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			old, now := newPod(), newPod()
 			old.Spec.EphemeralContainers, now.Spec.EphemeralContainers = tt.old, tt.now
 			if got := policyVariables(t, vars, now, old, "pods")["open"]; got != tt.open {
-				t.Errorf("the policy refuses %d ephemeral containers, want %d", got, tt.open)
+				t.Errorf("the validating policy alone refuses %d ephemeral containers, want %d", got, tt.open)
 			}
-			// Where the webhook serves, its patch goes first: void for
-			// each new one with no NVIDIA_VISIBLE_DEVICES, so only a
-			// value of the user's own is left to refuse.
-			patched := applyPatch(t, now, EphemeralPatch(now, old))
-			wantOpen := 0
-			if c := tt.now[len(tt.now)-1]; hasEnv(c.Env, contract.EnvVisibleDevices) {
-				wantOpen = tt.open // the user's own value: the patch leaves it
+			mutated := mutate(now, old)
+			if !reflect.DeepEqual(mutated.Spec.Containers, now.Spec.Containers) {
+				t.Errorf("the pod's containers were changed: %v", mutated.Spec.Containers)
 			}
-			if got := policyVariables(t, vars, patched, old, "pods")["open"]; got != wantOpen {
-				t.Errorf("after the webhook's void, the policy refuses %d, want %d", got, wantOpen)
+			for _, c := range mutated.Spec.EphemeralContainers {
+				if w, ok := tt.want[c.Name]; ok && !reflect.DeepEqual(c.Env, w) {
+					t.Errorf("ephemeral container %s: env %v, want %v", c.Name, c.Env, w)
+				}
+			}
+			if got := policyVariables(t, vars, mutated, old, "pods")["open"] > 0; got != tt.refused {
+				t.Errorf("after the mutating policy, the validating one refuses %v, want %v", got, tt.refused)
 			}
 		})
+	}
+}
+
+// ephemeralVoidPolicy compiles the MutatingAdmissionPolicy
+// zz-ephemeral-void of manifests/policies/quota.yaml as the apiserver does
+// (its variables, then each JSON patch mutation) and returns a function
+// that applies it to an UPDATE of pods/ephemeralcontainers from old to now.
+func ephemeralVoidPolicy(t *testing.T) func(now, old *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	var policy admissionregistrationv1.MutatingAdmissionPolicy
+	raw, err := os.ReadFile("../../manifests/policies/quota.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var p admissionregistrationv1.MutatingAdmissionPolicy
+		if err := yaml.Unmarshal([]byte(doc), &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Kind == "MutatingAdmissionPolicy" && p.Name == "zz-ephemeral-void" {
+			policy = p
+		}
+	}
+	if len(policy.Spec.Mutations) == 0 {
+		t.Fatal("no MutatingAdmissionPolicy zz-ephemeral-void with mutations in manifests/policies/quota.yaml")
+	}
+	compiler, err := plugincel.NewCompositedCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := plugincel.OptionalVariableDeclarations{HasPatchTypes: true}
+	var variables []plugincel.NamedExpressionAccessor
+	for _, v := range policy.Spec.Variables {
+		variables = append(variables, &validating.Variable{Name: v.Name, Expression: v.Expression})
+	}
+	compiler.CompileAndStoreVariables(variables, opts, environment.StoredExpressions)
+	var patchers []patch.Patcher
+	for _, m := range policy.Spec.Mutations {
+		if m.PatchType != admissionregistrationv1.PatchTypeJSONPatch || m.JSONPatch == nil {
+			t.Fatalf("mutation %+v: this test runs JSON patches only", m)
+		}
+		patchers = append(patchers, patch.NewJSONPatcher(compiler.CompileMutatingEvaluator(
+			&patch.JSONPatchCondition{Expression: m.JSONPatch.Expression}, opts, environment.StoredExpressions)))
+	}
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	gvk := corev1.SchemeGroupVersion.WithKind("Pod")
+	gvr := corev1.SchemeGroupVersion.WithResource("pods")
+	return func(now, old *corev1.Pod) *corev1.Pod {
+		t.Helper()
+		var obj runtime.Object = now.DeepCopy()
+		ctx := compiler.CreateContext(t.Context()) // the variables, as the dispatcher binds them
+		for _, p := range patchers {
+			attrs := admission.NewAttributesRecord(obj, old, gvk, "shop-ns", now.Name, gvr, "ephemeralcontainers",
+				admission.Update, &metav1.UpdateOptions{}, false, nil)
+			out, err := p.Patch(ctx, patch.Request{
+				MatchedResource: gvr,
+				VersionedAttributes: &admission.VersionedAttributes{Attributes: attrs, VersionedKind: gvk,
+					VersionedObject: admission.NewLazyObject(obj), VersionedOldObject: admission.NewLazyObject(old)},
+				ObjectInterfaces: admission.NewObjectInterfacesFromScheme(scheme),
+				Namespace:        &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-ns"}},
+			}, celconfig.RuntimeCELCostBudget)
+			if err != nil {
+				t.Fatalf("the mutating policy: %v", err)
+			}
+			obj = out
+		}
+		return obj.(*corev1.Pod)
 	}
 }
 

@@ -410,25 +410,22 @@ func TestHostileTenant(t *testing.T) {
 }
 
 // ephemeralContainers: the tenant, granted pods/ephemeralcontainers as an
-// admin might for kubectl debug (edit does not grant it), adds no ephemeral
-// container that could see the node's cards: none without
-// NVIDIA_VISIBLE_DEVICES=void of its own (a CUDA image's ENV says all, and
-// no device plugin allocates for it), none with another value, none with a
-// CUDA_MPS_* limit (policy zz-ephemeral-containers; review 17b 1.1).
+// admin might for kubectl debug (edit does not grant it), in a namespace no
+// webhook serves, adds no ephemeral container that could see the node's
+// cards: one that sets no NVIDIA_VISIBLE_DEVICES (a CUDA image's ENV says
+// all, and no device plugin allocates for it) gets void from the
+// MutatingAdmissionPolicy zz-ephemeral-void, with no flag; one that sets
+// another value, or a CUDA_MPS_* limit, is refused (policy
+// zz-ephemeral-containers; review 17b 1.1).
 func ephemeralContainers(t *testing.T, tenant identity, ns string, pod *corev1.Pod) {
 	ctx := t.Context()
-	debug := func(env ...corev1.EnvVar) error {
-		p, err := tenant.client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Name: fmt.Sprintf("debugger-%d", len(p.Spec.EphemeralContainers)), Image: "nvidia/cuda:12.4.1-base-ubuntu22.04", Env: env,
-			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}, Optional: ptr.To(true)}}}}})
-		_, err = tenant.client.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, p.Name, p, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
-		return err
+	// As kubectl debug sends it, with an envFrom that could say all too.
+	debug := func(env ...corev1.EnvVar) (*corev1.EphemeralContainer, error) {
+		return addDebugContainer(ctx, tenant.client, ns, pod.Name, corev1.EphemeralContainerCommon{Image: cudaImage, Env: env,
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nv"}, Optional: ptr.To(true)}}}},
+			metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
 	}
-	if err := debug(); err == nil || !apierrors.IsForbidden(err) {
+	if _, err := debug(); err == nil || !apierrors.IsForbidden(err) {
 		t.Fatalf("the edit role added an ephemeral container: %v; the test assumes edit does not grant pods/ephemeralcontainers", err)
 	}
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "debugger", Namespace: ns},
@@ -441,23 +438,26 @@ func ephemeralContainers(t *testing.T, tenant identity, ns string, pod *corev1.P
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant", Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	const msg = "must set NVIDIA_VISIBLE_DEVICES to void"
+	// Until the RoleBinding reaches the authorizer's cache, and the
+	// mutating policy the apiserver's.
+	var c *corev1.EphemeralContainer
 	var err error
-	for range 20 { // until the RoleBinding reaches the authorizer's cache
-		if err = debug(); err == nil || !apierrors.IsForbidden(err) || strings.Contains(err.Error(), msg) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
+	cluster.WaitFor(t, 30*time.Second, "the tenant's kubectl debug admitted", func(context.Context) (bool, string, error) {
+		c, err = debug()
+		return err == nil, fmt.Sprint(err), nil
+	})
+	if v := envOf(corev1.Container{Env: c.Env})[contract.EnvVisibleDevices]; v != contract.VisibleDevicesVoid {
+		t.Errorf("an ephemeral container setting no NVIDIA_VISIBLE_DEVICES was admitted with %q, want void: env %v", v, c.Env)
 	}
-	refused(t, "an ephemeral container with the image's own NVIDIA_VISIBLE_DEVICES", err, "ephemeral containers debugger-0 "+msg)
-	refused(t, "an ephemeral container setting NVIDIA_VISIBLE_DEVICES=all",
-		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"}), msg)
-	refused(t, "void, then all (the last wins)",
-		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}, corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"}), msg)
-	refused(t, "an ephemeral container setting an MPS limit",
-		debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}, corev1.EnvVar{Name: contract.EnvMPSPinnedMemLimit, Value: "0=80G"}), msg)
+	// A value of the user's own is refused, not rewritten.
+	_, err = debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"})
+	refused(t, "an ephemeral container setting NVIDIA_VISIBLE_DEVICES=all", err, "ephemeral containers debugger-0 "+msgDebugVoid)
+	_, err = debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}, corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "all"})
+	refused(t, "void, then all (the last wins)", err, msgDebugVoid)
+	_, err = debug(corev1.EnvVar{Name: contract.EnvMPSPinnedMemLimit, Value: "0=80G"})
+	refused(t, "an ephemeral container setting an MPS limit", err, msgDebugVoid)
 	// Its own void wins over its envFrom and its image's ENV.
-	if err := debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}); err != nil {
+	if _, err := debug(corev1.EnvVar{Name: contract.EnvVisibleDevices, Value: "void"}); err != nil {
 		t.Errorf("an ephemeral container with NVIDIA_VISIBLE_DEVICES=void: %v", err)
 	}
 }

@@ -277,7 +277,7 @@ func uninstallWorkloads(t *testing.T, objs rendered) {
 		// The policies too: other tests set up scenes by writing the GPU
 		// annotations as the admin, which they refuse to all but zz's servers.
 		case "MutatingWebhookConfiguration", "Deployment", "DaemonSet", "Job", "CronJob", "PodDisruptionBudget", "Service",
-			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
 		default:
 			continue
 		}
@@ -383,6 +383,7 @@ func webhookThroughService(t *testing.T, objs rendered, secret *corev1.Secret, b
 	} else {
 		t.Logf("without an endpoint: %v", err)
 	}
+	t.Run("kubectl debug with the webhook down", debugWithoutWebhook)
 
 	// The endpoint the EndpointSlice controller would write for a ready pod.
 	slice := &discoveryv1.EndpointSlice{
@@ -436,7 +437,8 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ zz-webhook pods.zz.io serving certificate: valid for zz-webhook.zz-system.svc until",
 		"✓ zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
 		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny",
-		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny",
+		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny", "✓ zz-ephemeral-containers: bound, Deny",
+		"✓ zz-ephemeral-void: bound: kubectl debug's containers get NVIDIA_VISIBLE_DEVICES=void with no webhook",
 		"✓ NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",
 		"✓ GPU memory requests enforced (zz-device-plugin/zz-device-plugin): --over-request=kill",
 		// The shipped plugin hands cards over by env, which a pod can set too.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/engine"
 )
 
@@ -490,15 +491,7 @@ func TestChartNotes(t *testing.T) {
 			c.KubeVersion = common.KubeVersion{Version: kube}
 			caps = &c
 		}
-		top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, caps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := engine.Render(ch, top)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return files["zz/templates/NOTES.txt"]
+		return renderOn(t, ch, caps, vals)["zz/templates/NOTES.txt"]
 	}
 	notes := func(vals map[string]any) string { t.Helper(); return notesOn("", vals) }
 	// kube-scheduler newer than the apiserver is outside Kubernetes' skew
@@ -527,5 +520,61 @@ func TestChartNotes(t *testing.T) {
 	if dp := notes(map[string]any{"webhook": map[string]any{"enabled": false}, "scheduler": map[string]any{"enabled": false}}); strings.Contains(dp, "zz.io/injection") ||
 		strings.Contains(dp, "kubectl zz gpu") || !strings.Contains(dp, "zz.io/gpu-node=true") {
 		t.Errorf("NOTES.txt of the device plugin alone:\n%s", dp)
+	}
+}
+
+// renderOn renders the chart's templates with vals for a cluster of caps.
+func renderOn(t *testing.T, ch *chart.Chart, caps *common.Capabilities, vals map[string]any) map[string]string {
+	t.Helper()
+	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := engine.Render(ch, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestChartWithoutMutatingAdmissionPolicies: on a cluster that serves no
+// admissionregistration.k8s.io/v1 MutatingAdmissionPolicy (before
+// Kubernetes 1.36) the chart leaves zz-ephemeral-void and its binding out,
+// which the apiserver would refuse as an unknown kind (failing the whole
+// install), keeps every ValidatingAdmissionPolicy, and its notes say how to
+// debug there; where it is served the policy is in.
+func TestChartWithoutMutatingAdmissionPolicies(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const debugNote = "kubectl debug -it <pod> --image=<image> --env NVIDIA_VISIBLE_DEVICES=void"
+	served := *common.DefaultCapabilities
+	served.APIVersions = append(slices.Clone(served.APIVersions), ServedKinds...)
+	old := *common.DefaultCapabilities // group versions alone, as helm template offline
+	old.KubeVersion = common.KubeVersion{Version: "v1.35.4"}
+	for _, tc := range []struct {
+		name string
+		caps *common.Capabilities
+		want bool // the MutatingAdmissionPolicy and its binding rendered
+	}{
+		{"served", &served, true},
+		{"not served", &old, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := renderOn(t, ch, tc.caps, nil)
+			policies := files["zz/templates/policies.yaml"]
+			for _, kind := range []string{"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"} {
+				if got := strings.Contains(policies, "\nkind: "+kind+"\n"); got != tc.want {
+					t.Errorf("kind %s rendered %v, want %v", kind, got, tc.want)
+				}
+			}
+			if !strings.Contains(policies, "name: zz-ephemeral-containers\n") {
+				t.Errorf("the ValidatingAdmissionPolicy zz-ephemeral-containers is not rendered:\n%s", policies)
+			}
+			if got := strings.Contains(files["zz/templates/NOTES.txt"], debugNote); got == tc.want {
+				t.Errorf("NOTES.txt says %q: %v, want %v", debugNote, got, !tc.want)
+			}
+		})
 	}
 }

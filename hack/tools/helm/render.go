@@ -6,6 +6,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -77,10 +78,19 @@ func LoadChart(path string) (*chart.Chart, error) {
 	return loader.Load(path)
 }
 
+// ServedKinds are the kinds the chart renders only where the cluster serves
+// them (.Capabilities.APIVersions), and which the manifests install: helm
+// install and upgrade read them from the cluster; helm template offline
+// knows group versions alone, so it takes --api-versions for each.
+var ServedKinds = []string{"admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"}
+
 // RenderChart renders the chart with vals over its defaults, hooks included,
-// as helm template does, in the order of the template files.
+// as helm template --api-versions ServedKinds does (for a cluster that serves
+// what the manifests install), in the order of the template files.
 func RenderChart(ch *chart.Chart, vals map[string]any) ([]byte, error) {
-	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, common.DefaultCapabilities)
+	caps := *common.DefaultCapabilities
+	caps.APIVersions = append(slices.Clone(caps.APIVersions), ServedKinds...)
+	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, &caps)
 	if err != nil {
 		return nil, err
 	}
