@@ -204,7 +204,11 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl, startOf(cfg.App)); err != nil {
+	st := startOf(cfg.App)
+	if cfg.Debug {
+		st = podStart{} // no probes: a pod is ready once it runs
+	}
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl, st); err != nil {
 		res := &Result{}
 		if follows != nil {
 			// The latest revision is what fails (recorded with --wait=false):

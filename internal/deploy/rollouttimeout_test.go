@@ -144,7 +144,8 @@ func TestRolloutBatches(t *testing.T) {
 // with startupTimeout: 20m, given no timeout (Options.Timeout 0, the CLI
 // without --timeout), wait as long as its pods may take to start, batch by
 // batch of the Deployment they applied, and say so before they wait; a
-// timeout given shorter than one pod's start is warned of. Each rollout is
+// timeout given shorter than one pod's start is warned of; deploy --debug,
+// without probes, waits the default. Each rollout is
 // let through once the command has said it (its wait would last 45
 // minutes).
 func TestCommandsWaitForStartup(t *testing.T) {
@@ -153,7 +154,7 @@ func TestCommandsWaitForStartup(t *testing.T) {
 		name    string
 		timeout time.Duration
 		run     func(ctx context.Context, c *fake.Clientset, o Options) error
-		want    string
+		want    string // in the progress; "" for no "waiting up to"
 	}{
 		{name: "deploy", run: func(ctx context.Context, c *fake.Clientset, o Options) error {
 			_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:2", slow)})
@@ -171,6 +172,10 @@ func TestCommandsWaitForStartup(t *testing.T) {
 			_, err := Scale(ctx, c, &ChangeConfig{Options: o, App: "shop"}, 8)
 			return err
 		}, want: "waiting up to 25m: a new pod of shop may take 20m to start by its startup probes (spec.startupTimeout), its pods start at once"},
+		{name: "deploy --debug: no probes, no startup to wait for", run: func(ctx context.Context, c *fake.Clientset, o Options) error {
+			_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:2", slow), Debug: true})
+			return err
+		}},
 		{name: "deploy --timeout 2m", timeout: 2 * time.Minute, run: func(ctx context.Context, c *fake.Clientset, o Options) error {
 			_, err := Run(ctx, c, &Config{Options: o, App: spec(t, "reg/shop:2", slow)})
 			return err
@@ -198,7 +203,7 @@ func TestCommandsWaitForStartup(t *testing.T) {
 			if err := tt.run(t.Context(), c, o); err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(progress.String(), tt.want) {
+			if tt.want == "" && strings.Contains(progress.String(), "waiting up to") || !strings.Contains(progress.String(), tt.want) {
 				t.Errorf("progress:\n%s\nwant %q", progress.String(), tt.want)
 			}
 		})
