@@ -41,8 +41,9 @@ type Layered struct {
 
 // DecodeLayers decodes files in order, merges them (maps key by key, a later
 // file wins; lists and values are replaced whole; null removes), then applies
-// sets, each "path=value" as in --set spec.replicas=5 ('\.' is a dot inside a
-// key: spec.annotations.prometheus\.io/port=7070). It neither defaults nor
+// sets, each "path=value" as in --set spec.replicas=5 (a backslash makes
+// the next '.', '[', ']', '=' or '\' part of a key, as Helm's --set reads
+// it: spec.annotations.prometheus\.io/port=7070; parsePath). It neither defaults nor
 // validates, and returns an error only for no file: the problems of the
 // sources (an unknown field, a value of the wrong type, a file that is not
 // YAML) leave their fields out of App, and Validate reports them together
@@ -215,18 +216,18 @@ func (l *Layered) Validate() Errors {
 // [a, b], {k: v}).
 // On error it returns the path when there is one.
 func setValue(set string) (map[string]any, string, Errors) {
-	path, raw, ok := strings.Cut(set, "=")
+	path, raw, ok := cutSet(set)
 	if !ok || path == "" {
 		return nil, "", Errors{{File: setName(set), Msg: "is not path=value", Fix: "write e.g. --set spec.replicas=5"}}
 	}
-	keys := splitPath(path)
-	steps, err := parseSteps(keys)
+	steps, err := parsePath(path)
 	if err == nil {
 		_, err = typeAt(steps)
 	}
 	if err != nil {
 		return nil, path, Errors{{File: setName(set), Field: path, Msg: err.Error()}}
 	}
+	keys := keysOf(steps)
 	var v any = raw
 	if !isString(keys) {
 		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
@@ -237,25 +238,6 @@ func setValue(set string) (map[string]any, string, Errors) {
 		v = map[string]any{keys[i]: v}
 	}
 	return v.(map[string]any), "", nil
-}
-
-// splitPath splits at dots not preceded by a backslash.
-func splitPath(path string) []string {
-	var keys []string
-	var cur strings.Builder
-	for i := 0; i < len(path); i++ {
-		switch {
-		case path[i] == '\\' && i+1 < len(path) && path[i+1] == '.':
-			cur.WriteByte('.')
-			i++
-		case path[i] == '.':
-			keys = append(keys, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(path[i])
-		}
-	}
-	return append(keys, cur.String())
 }
 
 // isString reports whether keys lead to a string field (or a value of a map

@@ -123,24 +123,82 @@ func pathOf(steps []step) string {
 	return strings.TrimPrefix(b.String(), ".")
 }
 
-// parseSteps splits the keys of a --set path at list indexes, Helm's
-// syntax: sidecars[0] is the key sidecars, then index 0.
-func parseSteps(keys []string) ([]step, error) {
+// pathEscapes are what a backslash makes part of a --set key, as Helm's
+// --set reads its keys: a dot (spec.annotations.prometheus\.io/port), a
+// bracket, an equals sign, the backslash itself. Before any other character
+// a backslash is itself.
+const pathEscapes = `.[]=\`
+
+// escaped says whether s[i] is a backslash that escapes s[i+1].
+func escaped(s string, i int) bool {
+	return s[i] == '\\' && i+1 < len(s) && strings.IndexByte(pathEscapes, s[i+1]) >= 0
+}
+
+// cutSet splits a --set at its first '=' that no backslash escapes.
+func cutSet(set string) (path, value string, ok bool) {
+	for i := 0; i < len(set); i++ {
+		switch {
+		case escaped(set, i):
+			i++
+		case set[i] == '=':
+			return set[:i], set[i+1:], true
+		}
+	}
+	return set, "", false
+}
+
+// parsePath splits a --set path into its steps, Helm's syntax: keys at
+// dots, list indexes in brackets (sidecars[0] is the key sidecars, then
+// index 0), where a backslash makes the next '.', '[', ']', '=' or '\'
+// part of the key (spec.env.A\[0\] is the key A[0], never an index).
+func parsePath(path string) ([]step, error) {
 	var out []step
-	for _, k := range keys {
-		name, rest, _ := strings.Cut(k, "[")
-		out = append(out, step{key: name, index: -1})
-		for rest != "" {
-			n, after, ok := strings.Cut(rest, "]")
-			i, err := strconv.Atoi(n)
-			if !ok || err != nil || i < 0 || (after != "" && after[0] != '[') {
-				return nil, fmt.Errorf("%q is not a list index", "["+rest)
+	var key strings.Builder
+	for i := 0; i <= len(path); i++ {
+		switch {
+		case i == len(path) || path[i] == '.':
+			out = append(out, step{key: key.String(), index: -1})
+			key.Reset()
+		case escaped(path, i):
+			key.WriteByte(path[i+1])
+			i++
+		case path[i] == '[':
+			out = append(out, step{key: key.String(), index: -1})
+			key.Reset()
+			j := i
+			for j < len(path) && path[j] == '[' {
+				n, after, ok := strings.Cut(path[j+1:], "]")
+				k, err := strconv.Atoi(n)
+				if !ok || err != nil || k < 0 || (after != "" && after[0] != '[' && after[0] != '.') {
+					rest, _, _ := strings.Cut(path[i:], ".")
+					return nil, fmt.Errorf("%q is not a list index", rest)
+				}
+				out = append(out, step{index: k})
+				j = len(path) - len(after)
 			}
-			out = append(out, step{index: i})
-			rest = strings.TrimPrefix(after, "[")
+			if j == len(path) {
+				return out, nil
+			}
+			i = j // the dot after the index: the next key starts past it
+		default:
+			key.WriteByte(path[i])
 		}
 	}
 	return out, nil
+}
+
+// keysOf is steps as the keys of a document, each index kept with its key
+// (nosuch[0]), which decoding then names as an unknown field.
+func keysOf(steps []step) []string {
+	var keys []string
+	for _, s := range steps {
+		if s.index >= 0 && len(keys) > 0 {
+			keys[len(keys)-1] += s.String()
+			continue
+		}
+		keys = append(keys, s.key)
+	}
+	return keys
 }
 
 // typeAt is the type of App that steps lead to, nil where they lead to no
@@ -277,11 +335,11 @@ func outOfRange(path string, n int) string {
 // (spec.sidecars[0].image=...), into the list the layers before it merged,
 // and reports whether it did (or refused it); false leaves set to setValue.
 func (l *Layered) indexedSet(merged map[string]any, set string) bool {
-	path, raw, ok := strings.Cut(set, "=")
+	path, raw, ok := cutSet(set)
 	if !ok {
 		return false
 	}
-	steps, err := parseSteps(splitPath(path))
+	steps, err := parsePath(path)
 	if err != nil {
 		return false // setValue says what is wrong
 	}

@@ -107,7 +107,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "App spec file, URL or - for stdin (default zz.yaml, unless --name describes the app in flags); repeat to merge per-environment files in order (-f zz.yaml -f prod.yaml)")
-	fl.StringArrayVar(&o.Sets, "set", nil, "Set a spec field after the files, as path=value (--set spec.replicas=5; '\\.' is a dot inside a key); repeatable")
+	fl.StringArrayVar(&o.Sets, "set", nil, "Set a spec field after the files, as path=value (--set spec.replicas=5; a backslash makes '.', '[', ']', '=' or itself part of a key, as Helm's --set: spec.annotations.prometheus\\.io/port=7070); repeatable")
 	fl.BoolVar(&o.Adopt, "adopt", false, "Take over existing objects of the app's names that kubectl zz did not create (default: refuse, naming them)")
 	fl.StringVar(&o.Canary, "canary", "", "Run the new version as <app>-canary next to the stable Deployment, behind the same Service: N pods or N% of the stable ones; kubectl zz promote or abort ends it")
 	fl.StringVar(&o.Name, "name", "", "App name, without a spec file")

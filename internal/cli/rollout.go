@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/prose"
+	"github.com/zzcloud/zz/internal/render"
 )
 
 // rolloutFlags are the flags of every command that changes an app and waits
@@ -21,14 +23,20 @@ import (
 type rolloutFlags struct {
 	Timeout      time.Duration
 	HistoryLimit int
-	result       resultOutput
+	// flags are the command's, which say whether --timeout was given:
+	// without it the wait lasts as long as the app's new pods may take to
+	// start, batch by batch (deploy.RolloutTimeout).
+	flags  *pflag.FlagSet
+	result resultOutput
 	// wait is --wait, of the commands that offer it (addWaitFlag): promote
 	// and abort always wait, since what they remove must outlive the rollout.
 	wait, waitFlag bool
 }
 
 func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.Timeout, "timeout", deploy.DefaultTimeout, "How long to wait for the rollout before failing")
+	f.flags = fs
+	fs.DurationVar(&f.Timeout, "timeout", 0, fmt.Sprintf("How long to wait for the rollout before failing (default: as long as the app's new pods may take to start by their startup probes, spec.startupTimeout, batch after batch of its rollout, plus %s; at least %s, at most %s unless one batch needs more; the progress says how long where it is over %s)",
+		prose.Duration(render.StartupMargin), prose.Duration(deploy.DefaultTimeout), prose.Duration(deploy.MaxRolloutTimeout), prose.Duration(deploy.DefaultTimeout)))
 	fs.IntVar(&f.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
 }
 
@@ -63,8 +71,8 @@ func (f *rolloutFlags) addOutputFlag(cmd *cobra.Command) {
 // validate checks the flags; no I/O.
 func (f *rolloutFlags) validate() error {
 	switch {
-	case f.Timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, got %s", f.Timeout)
+	case f.timeoutGiven() && f.Timeout <= 0:
+		return fmt.Errorf("--timeout must be positive, got %s; leave it out to wait as long as the app's pods may take to start", f.Timeout)
 	case f.HistoryLimit < 1:
 		return fmt.Errorf("--history-limit must be at least 1, got %d", f.HistoryLimit)
 	}
@@ -190,10 +198,24 @@ func (r *resultOutput) flush(out io.Writer, targets []target, err error) error {
 	return errors.Join(err, r.print.printItems(out, items))
 }
 
+// timeoutGiven says whether --timeout was given (cmd.Flags().Changed).
+func (f *rolloutFlags) timeoutGiven() bool {
+	return f.flags != nil && f.flags.Changed("timeout")
+}
+
+// timeout is deploy.Options' Timeout: --timeout where given, else zero,
+// which the deploy package derives from the app (deploy.RolloutTimeout).
+func (f *rolloutFlags) timeout() time.Duration {
+	if !f.timeoutGiven() {
+		return 0
+	}
+	return f.Timeout
+}
+
 // options are the deploy package's options for one target, reporting to progress.
 func (f *rolloutFlags) options(t target, progress io.Writer, live bool) deploy.Options {
 	return deploy.Options{
-		Namespace: t.namespace, Timeout: f.Timeout, HistoryLimit: f.HistoryLimit, NoWait: f.noWait(),
+		Namespace: t.namespace, Timeout: f.timeout(), HistoryLimit: f.HistoryLimit, NoWait: f.noWait(),
 		Progress: progress, Live: live, Width: termWidth(progress),
 		Judge: f.result.judge(t),
 	}

@@ -384,7 +384,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "UPDATED"}
 	}
 	if o.print.wide() {
-		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE", "ENDPOINTS"}
+		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "SIDECARS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE", "ENDPOINTS"}
 	}
 	if o.AllNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -593,6 +593,7 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "RESTARTS": restarts, "CANARY": canary,
 		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "UPDATED": age,
 		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause, "ENDPOINTS": cmp.Or(strings.Join(st.Endpoints, ","), "<none>"),
+		"SIDECARS": cmp.Or(st.Sidecars.String(), "<none>"),
 	}
 	row := make([]string, len(header))
 	for i, h := range header {

@@ -21,6 +21,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -29,10 +30,14 @@ import (
 
 func TestStatusAndList(t *testing.T) {
 	recent := time.Now().Add(-10 * time.Minute)
+	// Sidecars (-o wide's SIDECARS): the spec's native auth proxy, not
+	// ready beside a crashing app; shop's webhook-added log shipper.
+	auth := corev1.Container{Name: "auth", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}
 	crash := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "cart-x", Namespace: "ns-a", Labels: map[string]string{contract.LabelApp: "cart"}},
-		Spec:       corev1.PodSpec{NodeName: "n1"},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Spec:       corev1.PodSpec{NodeName: "n1", InitContainers: []corev1.Container{auth}, Containers: []corev1.Container{{Name: "app"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, InitContainerStatuses: []corev1.ContainerStatus{{
+			Name: "auth", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: "app", RestartCount: 2,
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
@@ -45,9 +50,9 @@ func TestStatusAndList(t *testing.T) {
 		return &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", Labels: map[string]string{contract.LabelApp: "shop"},
 				Annotations: map[string]string{contract.AnnotationSchedulerFallback: contract.SchedulerName}},
-			Spec: corev1.PodSpec{NodeName: "n1", SchedulerName: scheduler},
+			Spec: corev1.PodSpec{NodeName: "n1", SchedulerName: scheduler, Containers: []corev1.Container{{Name: "app"}, {Name: "log-shipper"}}},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
-				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}, {Name: "log-shipper", Ready: true}}},
 		}
 	}
 	unbalanced := "2 pods of shop run unbalanced (shop-a, shop-b): zz-scheduler could not schedule when they were created, so the zz webhook left them to default-scheduler; kubectl zz restart shop replaces them once it schedules again (kubectl zz check says whether it does)"
@@ -104,6 +109,20 @@ func TestStatusAndList(t *testing.T) {
 			"", "a/shop: " + unbalanced,
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
+		// SIDECARS: each sidecar's pods ready over the pods that run it,
+		// one field for awk.
+		{args: []string{"status", "-o", "wide"}, want: []string{
+			"APP REVISION VERSION IMAGE READY RESTARTS SIDECARS CANARY CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
+			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) auth:0/1 - - - Degraded 10m bob deploy 1.0 <none>",
+			"shop 4 2.0 reg/shop:2.0 3/3 0 log-shipper:3/3 1/1 2.1 reg/shop:2.1 Ready 10m alice deploy 2.1 <none>",
+			"", "cart is Degraded:",
+			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			unbalanced,
+		}},
+		{args: []string{"list", "-o", "wide", "--context", "b"}, want: []string{
+			"APP REVISION VERSION IMAGE READY RESTARTS SIDECARS CANARY CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
+			"shop 9 2.0 reg/shop:2.0 2/2 0 <none> - - - Ready 10m carol deploy 2.0 <none>",
+		}},
 		// Several names, as kubectl get a b: in the order given.
 		{args: []string{"status", "shop", "cart", "shop"}, want: []string{
 			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",

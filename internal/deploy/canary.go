@@ -140,7 +140,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, err
 	}
 	canary := render.CanaryName(app)
-	if err := waitRollout(ctx, c, ns, canary, &cfg.Options, cl); err != nil {
+	if err := waitRollout(ctx, c, ns, canary, &cfg.Options, cl, startOf(cfg.App)); err != nil {
 		if errors.Is(err, ErrSuperseded) {
 			return &Result{}, err
 		}

@@ -201,7 +201,9 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
+	st := startOf(rev.spec)
+	st.together = rev.keepsTemplate // a scale: its new pods start at once
+	if err := waitRollout(ctx, c, o.Namespace, app, o, cl, st); err != nil {
 		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
 		res := &Result{}
 		return res, restore(ctx, c, o, app, history, err, res)

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,12 +27,13 @@ import (
 var ErrSuperseded = errors.New("superseded by another writer")
 
 // claim is what one command applied to an app's Deployments: its token
-// (contract.AnnotationApplyID, written on each of them) and each one's pod
-// template as the apiserver stored it. Another command's apply replaces the
+// (contract.AnnotationApplyID, written on each of them) and each one as the
+// apiserver stored it (its pod template; its replicas and strategy, which
+// bound the wait: RolloutBatches). Another command's apply replaces the
 // token; any other writer of the template changes the template.
 type claim struct {
-	id        string
-	templates map[string]*corev1.PodTemplateSpec
+	id       string
+	deployed map[string]*appsv1.Deployment
 	// cause is the change cause stamped on the Deployments (Revision.cause);
 	// kept, by name, the live cause of those whose pod template the apply
 	// leaves as it runs, carried instead (keptCause).
@@ -59,7 +59,7 @@ func newClaim(id string) *claim {
 	if id == "" {
 		id = rand.Text()
 	}
-	return &claim{id: id, templates: map[string]*corev1.PodTemplateSpec{}}
+	return &claim{id: id, deployed: map[string]*appsv1.Deployment{}}
 }
 
 // failed is err with what cl noted before it (a take-back that removed
@@ -108,10 +108,10 @@ func (cl *claim) stamp(o render.Object) render.Object {
 	return d
 }
 
-// applied keeps the pod template of a Deployment as the apply stored it.
+// applied keeps a Deployment as the apply stored it.
 func (cl *claim) applied(stored any) {
 	if d, ok := stored.(*appsv1.Deployment); ok {
-		cl.templates[d.Name] = d.Spec.Template.DeepCopy()
+		cl.deployed[d.Name] = d.DeepCopy()
 	}
 }
 
@@ -122,10 +122,11 @@ func (cl *claim) holds(d *appsv1.Deployment) error {
 	if cl == nil {
 		return nil
 	}
-	want, ok := cl.templates[d.Name]
+	stored, ok := cl.deployed[d.Name]
 	if !ok {
 		return nil
 	}
+	want := &stored.Spec.Template
 	app := d.Labels[contract.LabelApp]
 	if app == "" {
 		app = d.Name
@@ -146,7 +147,7 @@ func (cl *claim) holds(d *appsv1.Deployment) error {
 // before it prunes and records, so a change that came after the rollout
 // completed is not recorded as this command's either.
 func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) error {
-	for name := range cl.templates {
+	for name := range cl.deployed {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: deployment %s/%s was deleted after its rollout; this command recorded nothing", ErrSuperseded, ns, name)

@@ -46,7 +46,9 @@ type Options struct {
 	Namespace string
 	// User is recorded as who deployed; empty asks the apiserver (SelfSubjectReview).
 	User string
-	// Timeout bounds the wait for the rollout.
+	// Timeout bounds the wait for the rollout; zero is as long as the
+	// app's new pods may take to start, batch by batch (RolloutTimeout, at
+	// least DefaultTimeout).
 	Timeout time.Duration
 	// HistoryLimit caps recorded revisions per app; older ones are deleted.
 	HistoryLimit int
@@ -78,9 +80,6 @@ func (o *Options) now() time.Time {
 }
 
 func (o *Options) defaults() {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
 	if o.HistoryLimit == 0 {
 		o.HistoryLimit = DefaultHistoryLimit
 	}
@@ -205,7 +204,11 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl); err != nil {
+	st := startOf(cfg.App)
+	if cfg.Debug {
+		st = podStart{} // no probes: a pod is ready once it runs
+	}
+	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl, st); err != nil {
 		res := &Result{}
 		if follows != nil {
 			// The latest revision is what fails (recorded with --wait=false):
@@ -501,7 +504,7 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if err := refusePaused(ctx, c, o.Namespace, app); err != nil {
 		return fmt.Errorf("%w\nrevision %d's pod template is back in place, but %v (it rolls out then)", cause, last.Number, err)
 	}
-	if err := waitRollout(ctx, c, o.Namespace, app, o, cl); err != nil {
+	if err := waitRollout(ctx, c, o.Namespace, app, o, cl, startOf(last.spec)); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
 	}
 	if err := prune(ctx, c, o.Namespace, app, last.objects, o.Progress); err != nil {
@@ -597,7 +600,7 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err != nil {
 		return nil, err
 	}
-	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options, cl); err != nil {
+	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options, cl, startOf(rev.spec)); err != nil {
 		err = fmt.Errorf("rollback of %s to revision %d: %w", cfg.App, target.Number, err)
 		res := &Result{}
 		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res)

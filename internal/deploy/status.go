@@ -91,6 +91,9 @@ type AppStatus struct {
 	// the latest restarted container last ended.
 	Restarts    int32     `json:"restarts"`
 	LastRestart time.Time `json:"lastRestart,omitzero"`
+	// Sidecars are the sidecars of the app's pods (stable and canary), each
+	// with how many pods run it and how many of those it is ready in.
+	Sidecars Sidecars `json:"sidecars,omitempty"`
 	// Unbalanced are the app's pods the zz webhook left to the default
 	// scheduler while the one its policy names could not schedule.
 	Unbalanced *UnbalancedPods `json:"unbalanced,omitempty"`

@@ -245,7 +245,7 @@ func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 }
 
 // pods reads the apps' pods: restarts, pods left to the default scheduler,
-// and why pods are not ready, per namespace with the app of each (their
+// their sidecars' readiness, and why pods are not ready, per namespace with the app of each (their
 // events, read by the caller, may say more).
 func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners map[string][]*AppStatus) {
 	problems, owners = map[string][]Problem{}, map[string][]*AppStatus{}
@@ -260,6 +260,7 @@ func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners ma
 			owners[p.Namespace] = append(owners[p.Namespace], st)
 		}
 		st.Unbalanced = st.Unbalanced.add(p)
+		st.Sidecars = st.Sidecars.add(p)
 		if p.DeletionTimestamp == nil {
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 				st.Restarts += cs.RestartCount
@@ -282,6 +283,7 @@ func (b *book) statuses() []*AppStatus {
 			return cmp.Compare(strings.Index(b, "://"), strings.Index(a, "://"))
 		})
 		st.Unbalanced.sort()
+		st.Sidecars.sort()
 		slices.SortStableFunc(st.Issues, func(a, b PodIssue) int { return strings.Compare(a.Pod, b.Pod) })
 		switch {
 		case st.Stable == nil && st.Canary == nil:

@@ -111,9 +111,10 @@ func (p *progress) done() {
 // it returns ErrRolloutFailed with why the pods are not ready. When another
 // writer changes the Deployment that cl applied, it stops with ErrSuperseded.
 // Rolled out, it applies what cl left for then (a Service moved to a port
-// only the new pods have: servesLate).
-func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim) error {
-	if err := waitPods(ctx, c, ns, app, o, cl); err != nil {
+// only the new pods have: servesLate). Without --timeout, the wait lasts as
+// long as st's pods may take to start, batch by batch (waitTimeout).
+func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim, st podStart) error {
+	if err := waitPods(ctx, c, ns, app, o, cl, st); err != nil {
 		return err
 	}
 	if cl == nil {
@@ -137,7 +138,7 @@ func waitRollout(ctx context.Context, c kubernetes.Interface, ns, app string, o 
 }
 
 // waitPods is waitRollout's wait.
-func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim) error {
+func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Options, cl *claim, st podStart) error {
 	w := &waiter{c: c, ns: ns, app: app, start: o.now(), o: o, cl: cl,
 		p: &progress{out: o.Progress, live: o.Live, width: o.Width}}
 	defer w.p.done()
@@ -149,8 +150,16 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 	if o.NoWait {
 		return nil
 	}
+	var stored *appsv1.Deployment
+	if cl != nil {
+		stored = cl.deployed[app]
+	}
+	timeout, why := waitTimeout(o, app, st, stored)
+	if why != "" && o.Progress != nil {
+		fmt.Fprintln(o.Progress, why)
+	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(o.PollInterval)
 	defer tick.Stop()
@@ -180,7 +189,7 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 				}
 				return fmt.Errorf("%w while waiting for %s/%s (%v)", ErrInterrupted, ns, app, parent.Err())
 			}
-			what := fmt.Sprintf("not ready after %s", o.Timeout)
+			what := fmt.Sprintf("not ready after %s", timeout)
 			if w.last.ReplicaFailure != "" {
 				what += ": " + w.last.ReplicaFailure
 			}

@@ -1,10 +1,12 @@
-// Package prose writes lists into the sentences kubectl zz says: a long
-// list cut to its first few and a count, so one line stays readable.
+// Package prose writes lists and durations into the sentences kubectl zz
+// says: a long list cut to its first few and a count, so one line stays
+// readable; a duration as a flag's value is written.
 package prose
 
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Some is items joined with ", ", the first most of them (at least one)
@@ -16,4 +18,17 @@ func Some(items []string, most int) string {
 		return strings.Join(items, ", ")
 	}
 	return strings.Join(items[:most], ", ") + " and " + strconv.Itoa(len(items)-most) + " more"
+}
+
+// Duration is d, to the second, as a --timeout is written, without its
+// zero units: 45m, 2h5m, 1h, 1m30s (time.Duration's String says 45m0s).
+func Duration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if h, ok := strings.CutSuffix(s, "h0m0s"); ok {
+		return h + "h"
+	}
+	if m, ok := strings.CutSuffix(s, "m0s"); ok {
+		return m + "m"
+	}
+	return s
 }

@@ -1,6 +1,9 @@
 package prose
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSome(t *testing.T) {
 	for _, tc := range []struct {
@@ -19,6 +22,25 @@ func TestSome(t *testing.T) {
 	} {
 		if got := Some(tc.items, tc.most); got != tc.want {
 			t.Errorf("Some(%q, %d) = %q, want %q", tc.items, tc.most, got, tc.want)
+		}
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{45 * time.Minute, "45m"},
+		{2*time.Hour + 5*time.Minute, "2h5m"},
+		{time.Hour, "1h"},
+		{90 * time.Second, "1m30s"},
+		{30 * time.Second, "30s"},
+		{time.Hour + 30*time.Second, "1h0m30s"},
+		{200 * time.Millisecond, "0s"},
+	} {
+		if got := Duration(tc.d); got != tc.want {
+			t.Errorf("Duration(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

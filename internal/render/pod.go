@@ -278,7 +278,7 @@ func (r *renderer) probes(c *corev1.Container) {
 	// Tries of the readiness check's period (at least the timeout, so a
 	// hung app's tries span startupTimeout too), at least one.
 	startup := int32(0)
-	if d := r.appStartupWindow(); d > 0 {
+	if d := appStartupWindow(r.s); d > 0 {
 		startup = appspec.StartupTries(d, ready.Period)
 	}
 	if startup > 0 {

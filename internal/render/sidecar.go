@@ -100,12 +100,12 @@ func (r *renderer) sidecarStartup(st *appspec.SidecarStartup) *corev1.Probe {
 	}
 	ready, _ := appspec.ProbeTimings(r.s.HealthTimeout)
 	return &corev1.Probe{ProbeHandler: h, PeriodSeconds: ready.Timeout, TimeoutSeconds: ready.Timeout,
-		FailureThreshold: appspec.StartupTries(r.sidecarStartupWindow(), ready.Timeout), SuccessThreshold: 1}
+		FailureThreshold: appspec.StartupTries(sidecarStartupWindow(r.s), ready.Timeout), SuccessThreshold: 1}
 }
 
 // sidecarStartupWindow is how long one sidecar's startup may take.
-func (r *renderer) sidecarStartupWindow() time.Duration {
-	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 {
+func sidecarStartupWindow(s *appspec.Spec) time.Duration {
+	if d, err := time.ParseDuration(s.StartupTimeout); err == nil && d > 0 {
 		return d
 	}
 	return appspec.DefaultSidecarStartupTimeout
@@ -115,34 +115,43 @@ func (r *renderer) sidecarStartupWindow() time.Duration {
 // spec.startupTimeout (a worker's only with spec.healthCommand, its one
 // probe: without, it bounds the sidecars' startup alone), java's three
 // minutes without it, else none.
-func (r *renderer) appStartupWindow() time.Duration {
-	if d, err := time.ParseDuration(r.s.StartupTimeout); err == nil && d > 0 && (r.s.Type != appspec.TypeWorker || len(r.s.HealthCommand) > 0) {
+func appStartupWindow(s *appspec.Spec) time.Duration {
+	if d, err := time.ParseDuration(s.StartupTimeout); err == nil && d > 0 && (s.Type != appspec.TypeWorker || len(s.HealthCommand) > 0) {
 		return d
 	}
-	if r.s.Type == appspec.TypeJava {
+	if s.Type == appspec.TypeJava {
 		return 3 * time.Minute
 	}
 	return 0
 }
 
-// progressDeadlineMargin is what a pod's start takes beside its startup
-// probes: scheduling, the image pull, readiness's first periods.
-const progressDeadlineMargin = 5 * time.Minute
+// StartupWindow is how long a new pod of s may take to start by its
+// startup probes: each sidecar's startup in turn (where the spec names what
+// to check), then the app's (up to an hour each). The Deployment's
+// progressDeadlineSeconds covers it (progressDeadline), and kubectl zz's
+// wait for a rollout covers it for each batch of new pods
+// (deploy.RolloutTimeout).
+func StartupWindow(s *appspec.Spec) time.Duration {
+	d := appStartupWindow(s)
+	for _, sc := range s.Sidecars {
+		if sc.Startup != nil {
+			d += sidecarStartupWindow(s)
+		}
+	}
+	return d
+}
+
+// StartupMargin is what a pod's start takes beside its startup probes:
+// scheduling, the image pull, readiness's first periods.
+const StartupMargin = 5 * time.Minute
 
 // progressDeadline is the Deployment's progressDeadlineSeconds: the
 // Kubernetes default of 600 s, or more where the startup probes allow a
-// new pod longer (each sidecar's startup in turn, then the app's, up to an
-// hour each): a fixed 600 s had the Deployment report
+// new pod longer (StartupWindow): a fixed 600 s had the Deployment report
 // ProgressDeadlineExceeded, and deploy fail, while a pod with a 30 min
 // startupTimeout was still legitimately starting (review 17b).
 func (r *renderer) progressDeadline() int32 {
-	d := r.appStartupWindow()
-	for _, sc := range r.s.Sidecars {
-		if sc.Startup != nil {
-			d += r.sidecarStartupWindow()
-		}
-	}
-	return int32(max(600*time.Second, d+progressDeadlineMargin) / time.Second)
+	return int32(max(600*time.Second, StartupWindow(r.s)+StartupMargin) / time.Second)
 }
 
 // sidecarSecretVolume names the volume of the j-th of the i-th sidecar's

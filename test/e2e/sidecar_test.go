@@ -23,7 +23,8 @@ import (
 // pods run with the sidecars first among the init containers, started
 // (kwok runs an init container with restartPolicy Always as started, the
 // others as completed), sharing only the mounts they list; status is
-// Ready without drift; kubectl zz logs follows the sidecars beside the
+// Ready without drift, -o wide's SIDECARS each ready in both pods;
+// kubectl zz logs follows the sidecars beside the
 // app, each line under its container's name. The auth sidecar's port is in
 // front of the app (front: true): the Service's main port and its
 // EndpointSlices point at it, and its secretEnv is env from its Secret's
@@ -87,6 +88,12 @@ spec:
 	checkFront(t, ns)
 
 	statusReady(t, ns, "orders", "of the app with sidecars")
+	// -o wide's SIDECARS: each sidecar ready in both pods (a pod of the
+	// rollout before may still be going: it is not counted).
+	cluster.WaitFor(t, 30*time.Second, "status -o wide's SIDECARS", func(ctx context.Context) (bool, string, error) {
+		out, errOut, err := zz(t, ns, "status", "orders", "-o", "wide", "--no-headers")
+		return err == nil && strings.Contains(out, " auth:2/2,db-proxy:2/2,log-shipper:2/2 "), out + errOut, nil
+	})
 
 	out, errOut, err = zz(t, ns, "logs", "orders", "--no-follow", "--tail", "1", "-o", "json")
 	if err != nil {
