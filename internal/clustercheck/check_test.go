@@ -84,6 +84,26 @@ func healthy(t *testing.T) []runtime.Object {
 	}
 }
 
+// unlabelledUnder takes namespace shop's Pod Security label off and states
+// level as the cluster's default in the webhook policy.
+func unlabelledUnder(level string) func([]runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		for _, o := range objs {
+			switch o := o.(type) {
+			case *corev1.Namespace:
+				if o.Name == "shop" {
+					delete(o.Labels, contract.LabelPodSecurityEnforce)
+				}
+			case *corev1.ConfigMap:
+				if o.Name == "zz-webhook-policy" {
+					o.Data[contract.PolicyKey] += "\npodSecurityDefault: " + level + "\n"
+				}
+			}
+		}
+		return objs
+	}
+}
+
 // wholeCardPolicy is a webhook policy whose pool a100 gives whole cards of mem.
 func wholeCardPolicy(mem string) string {
 	return "largestGPUCard: 80Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 0.5, gpuCardMemory: " + mem + "}\n"
@@ -431,36 +451,8 @@ func TestProblems(t *testing.T) {
 		}, Warn, "warn namespaces | pod security: 1 namespace served or holding GPU pods enforces no Pod Security level above privileged: shop (unset): their edit users may run privileged containers or mount hostPath /dev on a GPU node, reaching every card and the node's pod tokens past everything zz checks; unset is the apiserver's PodSecurity default, privileged unless its admission configuration sets another, which check cannot read (state it as the webhook policy's podSecurityDefault)"},
 		// The admin states the apiserver's default in the policy: an
 		// unlabelled namespace is judged at it.
-		{"a served namespace without Pod Security, under the policy's default", func(objs []runtime.Object) []runtime.Object {
-			for _, o := range objs {
-				switch o := o.(type) {
-				case *corev1.Namespace:
-					if o.Name == "shop" {
-						delete(o.Labels, contract.LabelPodSecurityEnforce)
-					}
-				case *corev1.ConfigMap:
-					if o.Name == "zz-webhook-policy" {
-						o.Data[contract.PolicyKey] += "\npodSecurityDefault: baseline\n"
-					}
-				}
-			}
-			return objs
-		}, OK, "ok namespaces | pod security: 1 namespace served or holding GPU pods enforces Pod Security baseline or restricted (shop)"},
-		{"a served namespace without Pod Security, under the policy's privileged default", func(objs []runtime.Object) []runtime.Object {
-			for _, o := range objs {
-				switch o := o.(type) {
-				case *corev1.Namespace:
-					if o.Name == "shop" {
-						delete(o.Labels, contract.LabelPodSecurityEnforce)
-					}
-				case *corev1.ConfigMap:
-					if o.Name == "zz-webhook-policy" {
-						o.Data[contract.PolicyKey] += "\npodSecurityDefault: privileged\n"
-					}
-				}
-			}
-			return objs
-		}, Warn, "warn namespaces | pod security: 1 namespace served or holding GPU pods enforces no Pod Security level above privileged: shop (unset: the policy's podSecurityDefault privileged): their edit users"},
+		{"a served namespace without Pod Security, under the policy's default", unlabelledUnder("baseline"), OK, "ok namespaces | pod security: 1 namespace served or holding GPU pods enforces Pod Security baseline or restricted (shop)"},
+		{"a served namespace without Pod Security, under the policy's privileged default", unlabelledUnder("privileged"), Warn, "warn namespaces | pod security: 1 namespace served or holding GPU pods enforces no Pod Security level above privileged: shop (unset: the policy's podSecurityDefault privileged): their edit users"},
 		{"GPU pods in a privileged namespace", func(objs []runtime.Object) []runtime.Object {
 			a := gpushare.Assignment{Indexes: []int{0}, UUIDs: []string{"GPU-0"}, MemMiB: 1000, AssumeTime: now.Add(-time.Hour), Assigned: true}
 			return append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml", Labels: map[string]string{contract.LabelPodSecurityEnforce: "privileged"}}},
