@@ -545,7 +545,7 @@ func unrecorded(err error, app string, history []*Revision) error {
 // namespace's LimitRange, which no spec fixes (an incident audit).
 func fixNext(err error) string {
 	if strings.Contains(err.Error(), OvercommitConflict) {
-		return "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange (the spec is not at fault)"
+		return "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange, or with the overcommit opt-out above (the spec is not at fault)"
 	}
 	return "fix it and deploy again"
 }

@@ -33,7 +33,8 @@ var (
 
 // SpecWords is what a refusal of an app's pods or Deployment adds in the
 // app spec's words, after "; " ("; in the app spec: spec.gpus: 2 without
-// spec.gpuMem: ..."), "" when it is none of the GPU refusals an app spec causes.
+// spec.gpuMem: ...") or the owner of a LimitRange refusal the zz webhook's
+// overcommit caused (overcommitWords); "" when it is none of those.
 // pod is the pod template the refused pods come from (nil if none): the
 // containers it names are the app's (spec.sidecars, initCommand's), the
 // others were added at admission.
@@ -134,8 +135,9 @@ func overcommitWords(refusal string, pod *corev1.PodSpec) string {
 		return ""
 	}
 	return fmt.Sprintf("%s%s overcommits CPU (request = limit × %s, its cpuOvercommitRatio), and the namespace's LimitRange wants %s: "+
-		"an admin changes one of the two (the pool's cpuOvercommitRatio in the webhook policy, or the LimitRange: kubectl get limitrange; kubectl zz check names them)",
-		OvercommitConflict, pool, ratio, bound)
+		"an admin changes one of the two (the pool's cpuOvercommitRatio in the webhook policy, or the LimitRange: kubectl get limitrange; kubectl zz check names them), "+
+		"or spec.annotations: {%s: %s} gives this app requests = limits",
+		OvercommitConflict, pool, ratio, bound, contract.AnnotationInjectDisable, contract.FeatureOvercommit)
 }
 
 // unknownPoolRe is the zz webhook's refusal of a pool it does not know.

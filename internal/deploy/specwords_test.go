@@ -82,7 +82,8 @@ func TestSpecWords(t *testing.T) {
 			want: "; not the app spec: the zz webhook's pool general overcommits CPU (request = limit × 0.5"},
 		{name: "LimitRange ratio against the pool's overcommit", refusal: ratioRefusal, pod: cpu("500m", "500m"),
 			want: "; not the app spec: the zz webhook's pool general overcommits CPU (request = limit × 0.5, its cpuOvercommitRatio), and the namespace's LimitRange wants a limit at most 1 × the request (maxLimitRequestRatio cpu), " +
-				"and the spec asks request = limit (ratio 1), which the webhook makes 2: an admin changes one of the two"},
+				"and the spec asks request = limit (ratio 1), which the webhook makes 2: an admin changes one of the two (the pool's cpuOvercommitRatio in the webhook policy, or the LimitRange: kubectl get limitrange; kubectl zz check names them), " +
+				"or spec.annotations: {zz.io/inject-disable: overcommit} gives this app requests = limits"},
 		{name: "LimitRange min, the spec's own request is below it", refusal: `minimum cpu usage per Container is 300m, but request is 250m`, pod: cpu("250m", "250m")},
 		{name: "LimitRange ratio, the template's own ratio", refusal: ratioRefusal, pod: cpu("250m", "500m")},
 		{name: "LimitRange min, no template", refusal: minRefusal},
@@ -169,7 +170,7 @@ func TestFixNext(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("%w: refused at admission: %s%s", ErrRolloutFailed, refusal, SpecWords(refusal, pod)), "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange (the spec is not at fault)"},
+		{fmt.Errorf("%w: refused at admission: %s%s", ErrRolloutFailed, refusal, SpecWords(refusal, pod)), "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange, or with the overcommit opt-out above (the spec is not at fault)"},
 		{fmt.Errorf("%w: refused at admission: %s", ErrRolloutFailed, refusal), "fix it and deploy again"},
 	} {
 		if got := fixNext(tt.err); got != tt.want {
