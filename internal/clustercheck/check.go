@@ -165,6 +165,12 @@ type State struct {
 	// WebhookProbe is how the apiserver answered a dry-run pod in an
 	// opted-in namespace (Probes.Webhook; nil: not probed).
 	WebhookProbe *WebhookProbe
+	// OvercommitPools are the policy's pools with a CPU ratio below 1
+	// (inject.Policy.OvercommitPools), LimitRanges every LimitRange, read
+	// only where there is such a pool (limitRangeConflicts).
+	OvercommitPools []inject.PoolRatio
+	LimitRanges     []corev1.LimitRange
+	LimitRangesErr  error
 }
 
 // AsNode is a client acting as node (impersonated: user system:node:NAME in
@@ -242,6 +248,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 				s.GPUDefaultPool = &d
 			}
 			s.NodeSettablePools = p.NodeSettablePools()
+			s.OvercommitPools = p.OvercommitPools()
 			s.UnknownPoolWorkloads = unknownPoolWorkloads(ctx, c, p.PoolNames())
 			s.OtherSchedulers = map[string]OtherScheduler{}
 			for name, fields := range p.OtherSchedulers() {
@@ -288,6 +295,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 		s.Policies, s.Bindings = vaps.Items, bs.Items
 	}
 	gatherMutatingPolicies(ctx, c, s, part)
+	gatherLimitRanges(ctx, c, s)
 	if nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelGPUNode + "=true"}); err != nil {
 		s.NodesErr = err
 	} else {
@@ -593,6 +601,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, overAllocated(s)...)
 	out = append(out, duplicateCards(s)...)
 	out = append(out, namespaces(s)...)
+	out = append(out, limitRangeConflicts(s)...)
 	out = append(out, podSecurity(s)...)
 	return nothingChecked(out)
 }

@@ -117,6 +117,15 @@ func policyEdit(policy string) func(objs []runtime.Object) []runtime.Object {
 	}
 }
 
+// withLimitRange adds LimitRange minimum to namespace ns, with one item of
+// type typ.
+func withLimitRange(ns string, typ corev1.LimitType, min, maxRatio corev1.ResourceList) func(objs []runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		return append(objs, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "minimum", Namespace: ns},
+			Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: typ, Min: min, MaxLimitRequestRatio: maxRatio}}}})
+	}
+}
+
 // leaseEdit changes zz-scheduler's Lease.
 func leaseEdit(edit func(*coordinationv1.LeaseSpec)) func(objs []runtime.Object) []runtime.Object {
 	return func(objs []runtime.Object) []runtime.Object {
@@ -473,6 +482,21 @@ func TestProblems(t *testing.T) {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs
 		}, OK, "ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy, 1 cordoned (kubectl zz gpu shows which)"},
+		// The webhook lowers a100's requests to half the limit: the
+		// LimitRanger, after it, refuses pods whose spec is right.
+		{"a LimitRange min above the overcommitted request", withLimitRange("shop", corev1.LimitTypeContainer, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}, nil), Warn,
+			"warn namespaces | LimitRange shop/minimum: min cpu 300m refuses the containers of pool a100 with a CPU limit under 600m, whose requests become limit × 0.5: the LimitRanger checks pods after the zz webhook lowered their CPU requests"},
+		{"a LimitRange ratio below the overcommit's", withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), Warn,
+			"warn namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 refuses every pod of pool a100, whose CPU requests are limit × 0.5 (a ratio of 2)"},
+		{"a LimitRange ratio the overcommit meets", withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}), OK, ""},
+		{"a LimitRange of memory only", withLimitRange("shop", corev1.LimitTypeContainer, corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}, nil), OK, ""},
+		{"a LimitRange of pods", withLimitRange("shop", corev1.LimitTypePod, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK, ""},
+		{"a LimitRange where the webhook serves no pod", withLimitRange("batch", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK, ""},
+		{"a LimitRange where no overcommitted pool reaches", func(objs []runtime.Object) []runtime.Object {
+			objs = policyEdit("largestGPUCard: 80Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 1, gpuCardMemory: 40Gi}\n" +
+				"  web: {nodeSelector: {node-restriction.kubernetes.io/zz-pool: web}, cpuOvercommitRatio: 0.5, namespaces: [prod]}\n")(objs)
+			return withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})(objs)
+		}, OK, ""},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
@@ -647,6 +671,19 @@ func TestForbidden(t *testing.T) {
 	rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
 	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn admission policies | ValidatingAdmissionPolicies and their bindings: cannot read") {
 		t.Fatalf("forbidden policies:\n%s", lines(rs))
+	}
+}
+
+// TestLimitRangesForbidden: LimitRanges the user may not read are said,
+// as the other lists are.
+func TestLimitRangesForbidden(t *testing.T) {
+	c := fake.NewClientset(withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})(healthy(t))...)
+	c.PrependReactor("list", "limitranges", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "limitranges"}, "", errors.New("no"))
+	})
+	rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
+	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn namespaces | LimitRanges: cannot read LimitRanges") || strings.Contains(lines(rs), "LimitRange shop/") {
+		t.Fatalf("forbidden LimitRanges:\n%s", lines(rs))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os/user"
 	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -332,7 +333,7 @@ func notReady(err error, app string, history []*Revision, latest, back *Revision
 	}
 	next := "run the command again to finish"
 	if !interrupted {
-		next = "fix it and deploy again"
+		next = fixNext(err)
 	}
 	how := ""
 	switch good := readable(history); {
@@ -534,9 +535,19 @@ func unrecorded(err error, app string, history []*Revision) error {
 	if !interrupted {
 		// A plain failure said what failed and no next step (an
 		// app-developer audit).
-		next = "fix it and deploy again"
+		next = fixNext(err)
 	}
 	return fmt.Errorf("%w\nwhat was applied stays, and no revision records it (kubectl zz status %s): %s%s", err, app, next, back)
+}
+
+// fixNext is the next step after a failed rollout: the developer's fix,
+// or an admin's where the cause is the pool overcommit against the
+// namespace's LimitRange, which no spec fixes (an incident audit).
+func fixNext(err error) string {
+	if strings.Contains(err.Error(), OvercommitConflict) {
+		return "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange, or with the overcommit opt-out above (the spec is not at fault)"
+	}
+	return "fix it and deploy again"
 }
 
 // RollbackConfig is one kubectl zz rollback.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/render"
@@ -32,7 +33,8 @@ var (
 
 // SpecWords is what a refusal of an app's pods or Deployment adds in the
 // app spec's words, after "; " ("; in the app spec: spec.gpus: 2 without
-// spec.gpuMem: ..."), "" when it is none of the GPU refusals an app spec causes.
+// spec.gpuMem: ...") or the owner of a LimitRange refusal the zz webhook's
+// overcommit caused (overcommitWords); "" when it is none of those.
 // pod is the pod template the refused pods come from (nil if none): the
 // containers it names are the app's (spec.sidecars, initCommand's), the
 // others were added at admission.
@@ -54,7 +56,88 @@ func SpecWords(refusal string, pod *corev1.PodSpec) string {
 	if m := unknownPoolRe.FindStringSubmatch(refusal); m != nil {
 		return fmt.Sprintf("; in the app spec: spec.pool: %s is none of this cluster's pools this namespace may use: %s", m[1], m[2])
 	}
-	return ""
+	return overcommitWords(refusal, pod)
+}
+
+// OvercommitConflict starts what SpecWords adds to a LimitRange refusal
+// whose CPU request is not the app spec's but the zz webhook's pool
+// overcommit (request = limit × cpuOvercommitRatio): the next step is an
+// admin's, not a fix of the spec (an incident audit).
+const OvercommitConflict = "; not the app spec: the zz webhook's pool "
+
+// The LimitRanger admission plugin's CPU refusals of a container
+// (plugin/pkg/admission/limitranger), which the webhook's overcommit can
+// cause: it validates after the mutating webhooks.
+var (
+	cpuMinRe   = regexp.MustCompile(`minimum cpu usage per Container is (\S+), but request is (\S+)`)
+	cpuRatioRe = regexp.MustCompile(`cpu max limit to request ratio per Container is (\S+), but provided ratio is (\S+)`)
+)
+
+// overcommitWords traces a LimitRange refusal of the CPU request to the zz
+// webhook's pool overcommit when the pod template cannot have caused it:
+// its containers ask for request = limit (or no request), yet the refused
+// request is below every limit, or the refused ratio is above 1. The
+// developer was told "request is 250m ... fix it" for a spec that says
+// 500m (an incident audit); the owner of the fix is an admin.
+func overcommitWords(refusal string, pod *corev1.PodSpec) string {
+	if pod == nil {
+		return ""
+	}
+	var limits []resource.Quantity // of the containers with request = limit
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		limit, ok := c.Resources.Limits[corev1.ResourceCPU]
+		if !ok {
+			continue
+		}
+		if req, ok := c.Resources.Requests[corev1.ResourceCPU]; ok && req.Cmp(limit) != 0 {
+			return "" // the template itself overcommits: the spec's words stand
+		}
+		limits = append(limits, limit)
+	}
+	if len(limits) == 0 {
+		return ""
+	}
+	pool := pod.NodeSelector[contract.LabelPool]
+	if pool == "" {
+		pool = "(the namespace's default)"
+	}
+	var ratio, bound string
+	if m := cpuMinRe.FindStringSubmatch(refusal); m != nil {
+		min, err1 := resource.ParseQuantity(m[1])
+		req, err2 := resource.ParseQuantity(m[2])
+		if err1 != nil || err2 != nil {
+			return ""
+		}
+		// The app container's limit (the first) over the refused request.
+		var lowered *resource.Quantity
+		for i := range limits {
+			if req.Cmp(limits[i]) < 0 {
+				lowered = &limits[i]
+				break
+			}
+		}
+		if lowered == nil {
+			return "" // the spec's own request is below the minimum
+		}
+		ratio = fmt.Sprintf("%.3g", float64(req.MilliValue())/float64(lowered.MilliValue()))
+		bound = fmt.Sprintf("at least %s per container (min cpu), and the spec asks request = limit = %s, which the webhook lowers to %s", min.String(), lowered.String(), req.String())
+	} else if m := cpuRatioRe.FindStringSubmatch(refusal); m != nil {
+		var max, got float64
+		if _, err := fmt.Sscan(m[1], &max); err != nil {
+			return ""
+		}
+		if _, err := fmt.Sscan(m[2], &got); err != nil || got <= 1 {
+			return ""
+		}
+		ratio = fmt.Sprintf("%.3g", 1/got)
+		bound = fmt.Sprintf("a limit at most %s × the request (maxLimitRequestRatio cpu), and the spec asks request = limit (ratio 1), which the webhook makes %.3g", m[1], got)
+	} else {
+		return ""
+	}
+	return fmt.Sprintf("%s%s overcommits CPU (request = limit × %s, its cpuOvercommitRatio), and the namespace's LimitRange wants %s: "+
+		"an admin changes one of the two (the pool's cpuOvercommitRatio in the webhook policy, or the LimitRange: kubectl get limitrange; kubectl zz check names them), "+
+		"or spec.annotations: {%s: %s} gives this app requests = limits",
+		OvercommitConflict, pool, ratio, bound, contract.AnnotationInjectDisable, contract.FeatureOvercommit)
 }
 
 // unknownPoolRe is the zz webhook's refusal of a pool it does not know.

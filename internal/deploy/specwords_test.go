@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -57,6 +58,37 @@ func TestSpecWords(t *testing.T) {
 			want: "; in the app spec: containers log-agent come from the zz webhook's sidecar policy: its admin gives them a securityContext this level admits, or spec.annotations: {zz.io/inject-disable: sidecars} leaves them out; " +
 				"securityContext: {restricted: true, runAsUser: 10001} meets the restricted level for the app container, the pod and the app's containers db-proxy, which"},
 	}
+	// An app of pool general as zz renders it: request = limit = 500m.
+	cpu := func(req, limit string) *corev1.PodSpec {
+		r := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(limit)}}
+		if req != "" {
+			r.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(req)}
+		}
+		return &corev1.PodSpec{NodeSelector: map[string]string{contract.LabelPool: "general"}, Containers: []corev1.Container{{Name: "app", Resources: r}}}
+	}
+	// The apiserver's refusals as the incident audit saw them.
+	const (
+		minRefusal   = `FailedCreate: pods "minapp-6d5f8c7b9-x2x4z" is forbidden: minimum cpu usage per Container is 300m, but request is 250m`
+		ratioRefusal = `FailedCreate: pods "minapp-6d5f8c7b9-x2x4z" is forbidden: cpu max limit to request ratio per Container is 1, but provided ratio is 2.000000`
+	)
+	tests = append(tests, []struct {
+		name, refusal, want string
+		pod                 *corev1.PodSpec
+	}{
+		{name: "LimitRange min against the pool's overcommit", refusal: minRefusal, pod: cpu("500m", "500m"),
+			want: "; not the app spec: the zz webhook's pool general overcommits CPU (request = limit × 0.5, its cpuOvercommitRatio), and the namespace's LimitRange wants at least 300m per container (min cpu), " +
+				"and the spec asks request = limit = 500m, which the webhook lowers to 250m: an admin changes one of the two"},
+		{name: "LimitRange min, template with limits only", refusal: minRefusal, pod: cpu("", "500m"),
+			want: "; not the app spec: the zz webhook's pool general overcommits CPU (request = limit × 0.5"},
+		{name: "LimitRange ratio against the pool's overcommit", refusal: ratioRefusal, pod: cpu("500m", "500m"),
+			want: "; not the app spec: the zz webhook's pool general overcommits CPU (request = limit × 0.5, its cpuOvercommitRatio), and the namespace's LimitRange wants a limit at most 1 × the request (maxLimitRequestRatio cpu), " +
+				"and the spec asks request = limit (ratio 1), which the webhook makes 2: an admin changes one of the two (the pool's cpuOvercommitRatio in the webhook policy, or the LimitRange: kubectl get limitrange; kubectl zz check names them), " +
+				"or spec.annotations: {zz.io/inject-disable: overcommit} gives this app requests = limits"},
+		{name: "LimitRange min, the spec's own request is below it", refusal: `minimum cpu usage per Container is 300m, but request is 250m`, pod: cpu("250m", "250m")},
+		{name: "LimitRange ratio, the template's own ratio", refusal: ratioRefusal, pod: cpu("250m", "500m")},
+		{name: "LimitRange min, no template", refusal: minRefusal},
+		{name: "LimitRange memory min", refusal: `minimum memory usage per Container is 64Mi, but request is 32Mi`, pod: cpu("500m", "500m")},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := SpecWords(tt.refusal, tt.pod)
@@ -124,6 +156,25 @@ func TestSpecWordsOfTheWebhook(t *testing.T) {
 		}
 		if !RefusedAtAdmission(failure) {
 			t.Errorf("%s: not read as a refusal at admission", tt.name)
+		}
+	}
+}
+
+// TestFixNext: a rollout refused by the pool overcommit against a
+// LimitRange is not the developer's to fix; other failures are.
+func TestFixNext(t *testing.T) {
+	pod := &corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}, Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m")}}}}}
+	refusal := `FailedCreate: pods "minapp-1" is forbidden: minimum cpu usage per Container is 300m, but request is 250m`
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: refused at admission: %s%s", ErrRolloutFailed, refusal, SpecWords(refusal, pod)), "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange, or with the overcommit opt-out above (the spec is not at fault)"},
+		{fmt.Errorf("%w: refused at admission: %s", ErrRolloutFailed, refusal), "fix it and deploy again"},
+	} {
+		if got := fixNext(tt.err); got != tt.want {
+			t.Errorf("fixNext(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

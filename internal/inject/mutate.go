@@ -482,7 +482,7 @@ func (p *Policy) scaleRequests(s *podState, pool string) {
 func (p *Policy) strictestRatio(namespace string) (int64, bool) {
 	var most int64
 	for name, pool := range p.spec.Pools {
-		if len(pool.Namespaces) == 0 || slices.Contains(pool.Namespaces, namespace) {
+		if (PoolRatio{Namespaces: pool.Namespaces}).Reaches(namespace) {
 			most = max(most, p.permille[name])
 		}
 	}

@@ -249,6 +249,34 @@ func (p *Policy) OtherSchedulers() map[string][]string {
 // PoolNames lists the policy's pools, by name.
 func (p *Policy) PoolNames() []string { return sortedKeys(p.spec.Pools) }
 
+// PoolRatio is a pool whose pods get CPU requests below their limits
+// (request = limit × Ratio, Ratio < 1).
+type PoolRatio struct {
+	Name  string
+	Ratio float64
+	// Namespaces are the only ones whose pods may use it; none: all.
+	Namespaces []string
+}
+
+// Reaches says whether pods of namespace may use the pool.
+func (r PoolRatio) Reaches(namespace string) bool {
+	return len(r.Namespaces) == 0 || slices.Contains(r.Namespaces, namespace)
+}
+
+// OvercommitPools lists, by name, the pools whose CPU ratio is below 1: a
+// namespace's LimitRange (min cpu, maxLimitRequestRatio cpu) may refuse
+// what the webhook makes of their pods' requests, as the LimitRanger
+// validates after mutating webhooks (an incident audit).
+func (p *Policy) OvercommitPools() []PoolRatio {
+	var out []PoolRatio
+	for _, name := range sortedKeys(p.spec.Pools) {
+		if permille := p.permille[name]; permille < 1000 {
+			out = append(out, PoolRatio{Name: name, Ratio: float64(permille) / 1000, Namespaces: p.spec.Pools[name].Namespaces})
+		}
+	}
+	return out
+}
+
 // NodeSettablePools lists, by name, the pools reserved to namespaces whose
 // nodeSelector no key of node-restriction.kubernetes.io/ guards: a node may
 // set any other label on itself (NodeRestriction protects only that prefix
