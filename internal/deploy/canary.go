@@ -144,7 +144,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		if errors.Is(err, ErrSuperseded) {
 			return &Result{}, err
 		}
-		err = fmt.Errorf("%w\nthe stable version still serves; kubectl zz abort %s removes the canary", err, app)
+		err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app))
 		if cfg.RollbackOnFailure {
 			res := &Result{}
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
@@ -155,6 +155,35 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// parkCanary scales the canary Deployment of a canary whose rollout failed
+// to 0 and says what that leaves. Left at its replicas, its pods started
+// and took their share of the Service's traffic on their own once the
+// cause cleared (a webhook back, a quota raised), with no revision and no
+// person's step, after zz had said the stable version still serves (an
+// incident audit). Kept at 0, not removed: abort, status and a later
+// deploy --canary go on from it as from the failed canary.
+func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string) string {
+	canary := render.CanaryName(app)
+	// Interrupted too (Ctrl-C): the scale is part of ending the canary.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreRetry.For)
+	defer cancel()
+	err := stillHeld(ctx)
+	if err == nil {
+		// As kubectl zz's own count (applyReplicas): the next deploy
+		// --canary's apply takes it back, and status sees no other writer.
+		err = retryTransient(ctx, o.Progress, "scaling "+canary+" to 0", func() error {
+			return applyReplicas(ctx, c, o.Namespace, canary, 0)
+		})
+	}
+	if apierrors.IsNotFound(err) {
+		return fmt.Sprintf("the canary Deployment %s is gone: the stable version serves; fix it and deploy --canary again", canary)
+	}
+	if err != nil {
+		return fmt.Sprintf("the canary Deployment %s stays at its replicas, and its pods start behind the Service as soon as the cause clears (scaling it to 0 failed: %v): kubectl zz abort %s removes it now", canary, err, app)
+	}
+	return fmt.Sprintf("the canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; fix it and deploy --canary again, or kubectl zz abort %s removes it", app)
 }
 
 // canaryRouteKept refuses a canary whose pods would take the app's traffic

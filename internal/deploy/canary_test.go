@@ -147,8 +147,13 @@ func TestAbortUnrecordedCanary(t *testing.T) {
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 	ctl.setStuck("reg/shop:slow")
 	_, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:slow", "")}, CanaryShare{Count: 1})
-	if err == nil || !strings.Contains(err.Error(), "kubectl zz abort shop removes the canary") {
+	if err == nil || !strings.Contains(err.Error(), "\nthe canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; fix it and deploy --canary again, or kubectl zz abort shop removes it") {
 		t.Fatalf("failed canary: %v", err)
+	}
+	// At 0: its pods do not start on their own once the cause clears
+	// (an incident audit saw a failed canary take traffic later).
+	if d, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{}); err != nil || d.Spec.Replicas == nil || *d.Spec.Replicas != 0 {
+		t.Fatalf("the failed canary's Deployment: %v, replicas %v; want 0", err, d.Spec.Replicas)
 	}
 	// The canary's command re-applied the stable objects as recorded:
 	// status names the canary, not the stable Deployment, as drift.
@@ -386,5 +391,32 @@ func TestCanaryCauseNamesFields(t *testing.T) {
 	hist, _ := History(ctx, c, ns, "shop")
 	if got, want := hist[len(hist)-1].ChangeCause, "canary 5 (1 pod; sidecars.auth.image)"; got != want {
 		t.Fatalf("canary of a sidecar image: cause %q, want %q", got, want)
+	}
+}
+
+// TestCanaryAgainAfterAFailedOne: from a failed canary scaled to 0, a
+// deploy --canary of a fixed version starts its pods again (its apply
+// takes the count back) and is promoted as any canary.
+func TestCanaryAgainAfterAFailedOne(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:slow")
+	if _, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:slow", "")}, CanaryShare{Count: 1}); err == nil {
+		t.Fatal("the stuck canary succeeded")
+	}
+	res, err := RunCanary(t.Context(), c, &Config{Options: opts(), App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
+	if err != nil || res.Revision != 2 {
+		t.Fatalf("deploy --canary after a failed one: %+v, %v", res, err)
+	}
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), render.CanaryName("shop"), metav1.GetOptions{})
+	if err != nil || d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Fatalf("the new canary's Deployment: %v, replicas %v; want 1", err, d.Spec.Replicas)
+	}
+	if apps, err := Statuses(t.Context(), c, Live(c), ns, "shop"); err != nil || len(apps) != 1 || len(apps[0].Drift) != 0 {
+		t.Errorf("status of the new canary: %v, %+v", err, apps)
+	}
+	if _, err := Promote(t.Context(), c, &CanaryActionConfig{Options: opts(), App: "shop"}); err != nil || image(t, c) != "reg/shop:2" {
+		t.Fatalf("promote: %v, runs %s", err, image(t, c))
 	}
 }

@@ -496,19 +496,32 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		}
 	}
 	// With the record's own token: the app runs what that record says again.
-	cl, err := applyObjects(ctx, c, o.Namespace, app, last.objects, true, o.NoWait, last.applyID, last.cause())
+	// Each call again while the control plane does not answer (restoreRetry):
+	// the deadline that failed the rollout may fall in an apiserver restart.
+	var cl *claim
+	err = retryTransient(ctx, o.Progress, fmt.Sprintf("restoring revision %d", last.Number), func() (err error) {
+		cl, err = applyObjects(ctx, c, o.Namespace, app, last.objects, true, o.NoWait, last.applyID, last.cause())
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("%w\nrestoring revision %d failed too: %v", cause, last.Number, err)
+		// First, so that it cannot be read as a rollback (the exit code
+		// is a failed rollout's either way).
+		return fmt.Errorf("NOT rolled back: %s still runs what no revision records: restoring revision %d failed: %v (kubectl zz rollback %s returns to it)\n%w",
+			app, last.Number, err, app, cause)
 	}
 	// Paused meanwhile (someone stopped the bad rollout): the good template
 	// is in place and rolls out once resumed; waiting would only time out.
-	if err := refusePaused(ctx, c, o.Namespace, app); err != nil {
+	if err := retryTransient(ctx, o.Progress, "reading the restored deployment", func() error {
+		return refusePaused(ctx, c, o.Namespace, app)
+	}); err != nil {
 		return fmt.Errorf("%w\nrevision %d's pod template is back in place, but %v (it rolls out then)", cause, last.Number, err)
 	}
 	if err := waitRollout(ctx, c, o.Namespace, app, o, cl, startOf(last.spec)); err != nil {
 		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
 	}
-	if err := prune(ctx, c, o.Namespace, app, last.objects, o.Progress); err != nil {
+	if err := retryTransient(ctx, o.Progress, "removing what revision "+fmt.Sprint(last.Number)+" does not have", func() error {
+		return prune(ctx, c, o.Namespace, app, last.objects, o.Progress)
+	}); err != nil {
 		return fmt.Errorf("%w\nrevision %d is back, but: %v", cause, last.Number, err)
 	}
 	res.RolledBackTo = last.Number

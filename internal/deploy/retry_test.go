@@ -1,82 +1,134 @@
 package deploy
 
 import (
+	"bytes"
 	"errors"
-	"sync/atomic"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 )
 
-// TestConflictRetried: the one update loop of takeBack and replaceWhole
-// reads the object again after a conflict and asks its step anew, gives up
-// after three conflicts in a row, counts them anew after a write that
-// stored, and hands any other refusal back as the apiserver gave it (a
-// take-back tells a missing right by it).
-func TestConflictRetried(t *testing.T) {
-	conflict := apierrors.NewConflict(corev1.Resource("services"), "shop", errors.New("the object has been modified"))
-	forbidden := apierrors.NewForbidden(corev1.Resource("services"), "shop", errors.New("no update"))
-	tests := []struct {
-		name    string
-		answers []error // of the updates, in turn; nil: stored
-		writes  int     // updates the step asks for before it is done
-		wantErr func(error) bool
-		stored  int // steps told they got what an update stored
-		reads   int // steps given a read after a conflict
+// connRefused is the error client-go returns while the apiserver is down.
+func connRefused() error {
+	return &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/team-a/services/shop",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+}
+
+func TestTransient(t *testing.T) {
+	gr := schema.GroupResource{Resource: "services"}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
 	}{
-		{name: "stored at once", answers: []error{nil}, writes: 1, stored: 1},
-		{name: "two conflicts, then stored", answers: []error{conflict, conflict, nil}, writes: 1, stored: 1, reads: 2},
-		{name: "three conflicts in a row", answers: []error{conflict, conflict, conflict}, writes: 1, reads: 2,
-			wantErr: func(err error) bool { return errors.Is(err, errConflicts) }},
-		{name: "conflicts counted anew after a write", answers: []error{conflict, conflict, nil, conflict, conflict, nil}, writes: 2, stored: 2, reads: 4},
-		{name: "a refusal as it is", answers: []error{forbidden}, writes: 1, wantErr: apierrors.IsForbidden},
+		{"connection refused", connRefused(), true},
+		{"connection reset", fmt.Errorf("get: %w", &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}), true},
+		{"closed connection", errors.New("read tcp 127.0.0.1:6443: use of closed network connection"), true},
+		{"503", apierrors.NewServiceUnavailable("apiserver shutting down"), true},
+		{"500", apierrors.NewInternalError(errors.New("etcdserver: leader changed")), true},
+		{"502 from a proxy", apierrors.NewGenericServerResponse(502, "get", gr, "shop", "", 0, false), true},
+		{"429", apierrors.NewTooManyRequests("slow down", 1), true},
+		{"server timeout", apierrors.NewServerTimeout(gr, "get", 1), true},
+		{"forbidden", apierrors.NewForbidden(gr, "shop", errors.New("no")), false},
+		{"not found", apierrors.NewNotFound(gr, "shop"), false},
+		{"invalid", apierrors.NewBadRequest("spec.ports: invalid"), false},
+		{"conflict", apierrors.NewConflict(gr, "shop", errors.New("modified")), false},
+		{"nil", nil, false},
+	} {
+		if got := transient(tt.err); got != tt.want {
+			t.Errorf("%s: transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
-	for _, tt := range tests {
+}
+
+// TestRestoreRetriesTransientErrors: a --rollback-on-failure whose restore
+// meets a control plane that does not answer (an apiserver restart at the
+// deadline) tries again and rolls back, saying so on the progress line,
+// where it gave up after one refused connection and left the app on the
+// broken template (an incident audit); a refusal, or an outage past the
+// bound, is not retried (further) and the error's first line says NOT
+// rolled back.
+func TestRestoreRetriesTransientErrors(t *testing.T) {
+	saved := restoreRetry
+	t.Cleanup(func() { restoreRetry = saved })
+	restoreRetry.Backoff = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 50}
+	restoreRetry.For = 300 * time.Millisecond
+	gr := schema.GroupResource{Resource: "services"}
+	for _, tt := range []struct {
+		name     string
+		err      error
+		failures int // of the restore's calls; -1: all
+		back     bool
+	}{
+		{"connection refused, then answers", connRefused(), 3, true},
+		{"503, then answers", apierrors.NewServiceUnavailable("shutting down"), 2, true},
+		{"down past the bound", connRefused(), -1, false},
+		{"forbidden", apierrors.NewForbidden(gr, "shop", errors.New("no")), 1, false},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var n atomic.Int32
-			c, _ := startedApp(t, onEvery("update", "services", func(a clienttesting.Action) (bool, runtime.Object, error) {
-				u, ok := a.(clienttesting.UpdateActionImpl)
-				if !ok || len(u.UpdateOptions.DryRun) > 0 || u.GetObject().(*corev1.Service).Annotations["step"] == "" {
+			c := fake.NewClientset()
+			var mu sync.Mutex
+			left, calls := tt.failures, 0
+			// The restore's reads of the Service, while the Deployment
+			// has the broken template (the deploy's own apply read it
+			// before writing that).
+			c.PrependReactor("get", "services", func(clienttesting.Action) (bool, runtime.Object, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				obj, err := c.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), ns, "shop")
+				if err != nil || obj.(*appsv1.Deployment).Spec.Template.Spec.Containers[0].Image != "reg/shop:2" {
 					return false, nil, nil
 				}
-				if i := int(n.Add(1)) - 1; i < len(tt.answers) && tt.answers[i] != nil {
-					return true, nil, tt.answers[i]
+				if left == 0 {
+					return false, nil, nil
 				}
-				return false, nil, nil
-			}))
-			live, err := c.CoreV1().Services(ns).Get(t.Context(), "shop", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, _ := kindOf("Service")
-			writes, stored, reads, first := 0, 0, 0, true
-			_, err = conflictRetried(t.Context(), c, k, ns, live, func(live runtime.Object, wasStored bool) (runtime.Object, error) {
-				switch {
-				case wasStored:
-					stored++
-				case !first:
-					reads++
-				}
-				first = false
-				if writes == tt.writes && wasStored {
-					return nil, nil
-				}
-				if wasStored || writes == 0 {
-					writes++
-				}
-				svc := live.DeepCopyObject().(*corev1.Service)
-				svc.Annotations["step"] = "1"
-				return svc, nil
+				left--
+				calls++
+				return true, nil, tt.err
 			})
-			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !tt.wantErr(err) {
-				t.Errorf("error %v", err)
+			ctl := startController(t, c)
+			deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+			ctl.setStuck("reg/shop:2")
+			var progress bytes.Buffer
+			o := opts()
+			o.Timeout = 300 * time.Millisecond
+			o.Progress = &progress
+			res, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", ""), RollbackOnFailure: true})
+			if !errors.Is(err, ErrRolloutFailed) {
+				t.Fatalf("want a failed rollout, got %v", err)
 			}
-			if stored != tt.stored || reads != tt.reads {
-				t.Errorf("steps told stored %d, given a read %d; want %d, %d", stored, reads, tt.stored, tt.reads)
+			first := strings.SplitN(err.Error(), "\n", 2)[0]
+			if tt.back {
+				if res.RolledBackTo != 1 || !strings.Contains(err.Error(), "rolled back to revision 1") || image(t, c) != "reg/shop:1" {
+					t.Fatalf("not rolled back (%d, %s): %v", res.RolledBackTo, image(t, c), err)
+				}
+				if !strings.Contains(progress.String(), "restoring revision 1: the apiserver did not answer") {
+					t.Errorf("the progress line does not say the restore retries:\n%s", progress.String())
+				}
+				return
+			}
+			if res.RolledBackTo != 0 || !strings.HasPrefix(first, "NOT rolled back: shop still runs what no revision records: restoring revision 1 failed") {
+				t.Fatalf("first line %q (rolled back to %d): %v", first, res.RolledBackTo, err)
+			}
+			if tt.failures == 1 && calls != 1 {
+				t.Errorf("a refusal was tried %d times", calls)
+			}
+			if image(t, c) != "reg/shop:2" {
+				t.Errorf("the Deployment runs %s", image(t, c))
 			}
 		})
 	}
