@@ -197,7 +197,7 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 			if w.failedReads > 0 {
 				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
-			return failure(context.WithoutCancel(ctx), c, ns, app, what)
+			return failure(context.WithoutCancel(ctx), c, ns, app, what, &w.seen)
 		case <-tick.C:
 		case _, ok := <-events:
 			if !ok {
@@ -219,6 +219,17 @@ type waiter struct {
 	lastErr error
 	// failedReads counts reads failed in a row.
 	failedReads int
+	// seen is the pods' problems at the last read that could list them.
+	seen podsSeen
+}
+
+// podsSeen is what the waiter last read of the pods: the cause a failure
+// names when the apiserver does not answer at the deadline (an incident
+// audit: the ImagePullBackOff printed every second was missing from the
+// final error, which then read as an infrastructure failure in a CI log).
+type podsSeen struct {
+	summary string
+	at      time.Time
 }
 
 // check reads the Deployment once, prints progress, and says whether the
@@ -248,7 +259,10 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	w.last = st
 	why := ""
 	if !st.Complete {
-		why = podSummary(ctx, w.c, w.ns, w.app)
+		if problems, err := podProblems(ctx, w.c, w.ns, w.app); err == nil {
+			why = Summary(problems)
+			w.seen = podsSeen{why, w.o.now()}
+		}
 		if why == "" {
 			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
 		}
@@ -262,11 +276,11 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	case st.Failed != "":
-		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
+		return true, failure(ctx, w.c, w.ns, w.app, st.Failed, &w.seen)
 	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
-		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec))
+		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec), &w.seen)
 	}
 	return false, nil
 }
@@ -365,12 +379,18 @@ func RefusedByZZWebhook(msg string) bool {
 var limitRangeRefusal = regexp.MustCompile(`(maximum|minimum) \S+ usage per (Container|Pod|PersistentVolumeClaim) is \S+, but (limit|request) is|max limit to request ratio per (Container|Pod) is`)
 
 // failure builds the error a person reads: what happened and why the pods are
-// not ready, with the last log lines of a crash-looping container.
-func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) error {
+// not ready, with the last log lines of a crash-looping container. When the
+// pods cannot be read now, it names seen (the waiter's last read of them,
+// nil for none) with its time.
+func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string, seen *podsSeen) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	problems, err := podProblems(ctx, c, ns, app)
-	if err != nil {
+	switch {
+	case err != nil && seen != nil && seen.summary != "":
+		return fmt.Errorf("%w: %s/%s %s: %s (as last seen at %s; the apiserver did not answer at the deadline: %v)",
+			ErrRolloutFailed, ns, app, what, seen.summary, seen.at.Format(time.TimeOnly), err)
+	case err != nil:
 		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
 	}
 	ExplainStarting(ctx, c, ns, problems)
@@ -431,14 +451,6 @@ func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([
 		}
 	}
 	return problems, nil
-}
-
-func podSummary(ctx context.Context, c kubernetes.Interface, ns, app string) string {
-	problems, err := podProblems(ctx, c, ns, app)
-	if err != nil {
-		return ""
-	}
-	return Summary(problems)
 }
 
 // lastLogs returns the tail of the previous (crashed) container's log, or of
