@@ -788,6 +788,27 @@ func TestTimeoutInOutageNamesLastSeenPods(t *testing.T) {
 	}
 }
 
+// TestQuotaFullSaidOnProgressAndError: a surge rollout stuck on a quota
+// full at the app's pods says so on the progress line and in the error.
+func TestQuotaFullSaidOnProgressAndError(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setRefused("reg/shop:2", `pods "shop-6c9f7d-x2x4z" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1`)
+	o := opts()
+	o.Timeout = 300 * time.Millisecond
+	progress := &bytes.Buffer{}
+	o.Progress = progress
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")})
+	const hint = "the quota q is full (pods) at the app's current pods: the rollout's extra pod (surge) cannot be created"
+	if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), "raise quota q by one pod's requests, or use spec.rollout: replace") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(progress.String(), hint) {
+		t.Fatalf("progress lacks the hint:\n%s", progress)
+	}
+}
+
 // TestWaitWarnsOfUnbalancedPods: pods the webhook left to the default
 // scheduler (zz.io/scheduler-fallback) are named once the rollout is done;
 // one routed normally, one terminating and another app's are not.

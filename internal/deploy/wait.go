@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -191,7 +192,7 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 			}
 			what := fmt.Sprintf("not ready after %s", timeout)
 			if w.last.ReplicaFailure != "" {
-				what += ": " + w.last.ReplicaFailure
+				what += ": " + w.last.ReplicaFailure + w.quotaFull
 			}
 			// Reads cut by the deadline are not counted (cutByDeadline).
 			if w.failedReads > 0 {
@@ -221,6 +222,8 @@ type waiter struct {
 	failedReads int
 	// seen is the pods' problems at the last read that could list them.
 	seen podsSeen
+	// quotaFull is quotaFullHint at the last read.
+	quotaFull string
 }
 
 // podsSeen is what the waiter last read of the pods: the cause a failure
@@ -265,6 +268,10 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		}
 		if why == "" {
 			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
+		}
+		w.quotaFull = quotaFullHint(d, st.ReplicaFailure)
+		if w.quotaFull != "" && !strings.Contains(why, w.quotaFull) {
+			why += w.quotaFull
 		}
 	}
 	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, st.String()+why)
@@ -421,11 +428,56 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string, 
 // have done (an ML-engineer audit).
 func surgeHint(ctx context.Context, c kubernetes.Interface, ns, name string) string {
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil || d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxSurge == nil ||
-		d.Spec.Strategy.RollingUpdate.MaxSurge.String() == "0" || d.Status.Replicas <= d.Status.UpdatedReplicas {
+	if err != nil || !surging(d) || d.Status.Replicas <= d.Status.UpdatedReplicas {
 		return ""
 	}
 	return fmt.Sprintf("\nthe pod that waits for GPU memory is the rollout's extra one (surge): the running pods keep theirs until it is ready; spec.rollout: replace takes an old pod down first and gives its memory to the new one (or free memory: kubectl zz gpu --fit pod/NAME -n %s)", ns)
+}
+
+// surging says d rolls out by surge: an extra new pod first, an old one
+// going only once a new one is ready.
+func surging(d *appsv1.Deployment) bool {
+	ru := d.Spec.Strategy.RollingUpdate
+	return ru != nil && ru.MaxSurge != nil && ru.MaxSurge.String() != "0" && ru.MaxSurge.String() != "0%"
+}
+
+var quotaExceeded = regexp.MustCompile(`exceeded quota: ([^,\s]+), requested: (\S+), used: (\S+), limited: (\S+)`)
+
+// quotaFullHint says, for a surge rollout refused by a quota already full
+// at the app's current pods (a used == limited resource the new pod asks
+// for, no old pod to go: none goes before a new one is ready), that waiting
+// cannot help and what does; "" otherwise. An incident audit waited out the
+// whole --timeout for "fix it and deploy again".
+func quotaFullHint(d *appsv1.Deployment, replicaFailure string) string {
+	m := quotaExceeded.FindStringSubmatch(replicaFailure)
+	if m == nil || !surging(d) || d.Spec.Replicas == nil || d.Status.Replicas < *d.Spec.Replicas {
+		return ""
+	}
+	list := func(s string) map[string]resource.Quantity {
+		out := map[string]resource.Quantity{}
+		for kv := range strings.SplitSeq(strings.TrimRight(s, ",."), ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if q, err := resource.ParseQuantity(v); ok && err == nil {
+				out[k] = q
+			}
+		}
+		return out
+	}
+	used, limited := list(m[3]), list(m[4])
+	var full []string
+	for r := range list(m[2]) {
+		if u, ok := used[r]; ok {
+			if l, ok := limited[r]; ok && u.Cmp(l) >= 0 {
+				full = append(full, r)
+			}
+		}
+	}
+	if len(full) == 0 {
+		return ""
+	}
+	slices.Sort(full)
+	return fmt.Sprintf("; the quota %s is full (%s) at the app's current pods: the rollout's extra pod (surge) cannot be created, and no old pod goes before a new one is ready, so waiting does not help: raise quota %s by one pod's requests, or use spec.rollout: replace (it takes an old pod down first)",
+		m[1], strings.Join(full, ", "), m[1])
 }
 
 // podSelector selects the pods of Deployment name: a canary's
