@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
+	"github.com/zzcloud/zz/internal/logs"
 )
 
 // EventsOptions is kubectl zz events.
@@ -42,12 +45,16 @@ type EventsOptions struct {
 	// refresh is how often --watch lists the app's objects again, so the
 	// events of objects made since (a new rollout's pods) are told apart.
 	refresh time.Duration
+	// retryMin and retryMax bound the back-off between --watch's reopens
+	// while the apiserver does not answer.
+	retryMin, retryMax time.Duration
 	genericiooptions.IOStreams
 }
 
 // NewCmdEvents returns "kubectl zz events [APP]".
 func NewCmdEvents(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &EventsOptions{print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now, refresh: 10 * time.Second}
+	o := &EventsOptions{print: newPrintFlags(), configFlags: f, IOStreams: streams, now: time.Now, refresh: 10 * time.Second,
+		retryMin: 250 * time.Millisecond, retryMax: 10 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "events [APP]",
 		Short: "List the events of an app's objects: Deployments, ReplicaSets, pods, Service, HPA, ...",
@@ -201,73 +208,117 @@ func (o *EventsOptions) what() string {
 
 // follow watches the events of t's namespace from resourceVersion rv and
 // prints those of the app's objects, until ctx ends. The watch is opened
-// again when the server closes it.
+// again when the server closes it, and while the apiserver does not answer
+// (a restart, a network blip) it is retried with back-off, said once when
+// lost and once when back, as kubectl zz logs says it: the on-call's events
+// window must outlive the outage it watches. Only an answer that retrying
+// cannot change (Forbidden, Unauthorized, NotFound...) ends it.
 func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMatcher, rv string, several bool, out io.Writer) error {
 	refreshed := o.now()
 	ns, where := o.namespace(t), "in "+t.namespace
 	if o.AllNamespaces {
 		where = "in all namespaces"
 	}
+	relist, failed, lost := false, 0, false
+	backoff := o.retryMin
 	for ctx.Err() == nil {
-		w, err := t.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		var w watch.Interface
+		var err error
+		verb := "watch"
+		if relist {
+			// Expired (410 Gone): go on from now. (A watch from "" would
+			// replay every event as new.)
+			verb = "list"
+			var l *corev1.EventList
+			if l, err = t.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+				rv, relist = l.ResourceVersion, false
+			}
+		}
+		if err == nil {
+			verb = "watch"
+			w, err = t.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return contextErr(t.context, fmt.Errorf("watch events %s: %w", where, err))
-		}
-		for {
-			var e watch.Event
-			var open bool
+			if deploy.Lasting(err) || apierrors.IsUnauthorized(err) {
+				return contextErr(t.context, fmt.Errorf("%s events %s: %w", verb, where, err))
+			}
+			if failed++; failed == eventsWarnAfter {
+				lost = true
+				fmt.Fprintf(o.ErrOut, "warning: %v; retrying the watch of events %s\n", contextErr(t.context, fmt.Errorf("lost the apiserver (%w)", logs.Cause(err))), where)
+			}
 			select {
 			case <-ctx.Done():
-				w.Stop()
 				return nil
-			case e, open = <-w.ResultChan():
+			case <-time.After(backoff):
 			}
-			if !open {
-				break
-			}
-			ev, ok := e.Object.(*corev1.Event)
-			if !ok {
-				if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == 410 {
-					// Expired: go on from now. (A watch from "" would
-					// replay every event as new.)
-					l, err := t.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{Limit: 1})
-					if err != nil {
-						w.Stop()
-						return contextErr(t.context, fmt.Errorf("list events %s: %w", where, err))
-					}
-					rv = l.ResourceVersion
-				}
-				continue
-			}
-			rv = ev.ResourceVersion
-			if e.Type != watch.Added && e.Type != watch.Modified {
-				continue
-			}
-			owner, ok := m.Match(ev)
-			if !ok && o.now().Sub(refreshed) > o.refresh {
-				if fresh, err := deploy.NewEventMatcher(ctx, t.client, ns, o.App); err == nil {
-					m, refreshed = fresh, o.now()
-					owner, ok = m.Match(ev)
-				}
-			}
-			if !ok || (o.types != nil && !o.types[ev.Type]) {
-				continue
-			}
-			it := eventItem{AppEvent: deploy.Event(owner, ev)}
-			if several {
-				it.Cluster = t.name
-			}
-			if err := o.printOne(out, it, several); err != nil {
-				w.Stop()
-				return err
-			}
+			backoff = min(2*backoff, o.retryMax)
+			continue
 		}
-		w.Stop()
+		if lost {
+			fmt.Fprintf(o.ErrOut, "note: %v\n", contextErr(t.context, fmt.Errorf("the apiserver answers again; events %s followed again", where)))
+		}
+		failed, lost, backoff = 0, false, o.retryMin
+		if err := o.read(ctx, t, w, &m, &refreshed, &rv, &relist, several, out); err != nil || ctx.Err() != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// eventsWarnAfter is how many watch opens in a row fail before follow says
+// the apiserver is lost: one failed reopen is a blip, not news.
+const eventsWarnAfter = 2
+
+// read prints the app's events from w until it closes (the server's end, a
+// broken connection, or a 410 Gone that sets relist), keeping rv at the last
+// event seen; an error is an output error.
+func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m **deploy.EventMatcher, refreshed *time.Time, rv *string, relist *bool, several bool, out io.Writer) error {
+	defer w.Stop()
+	ns := o.namespace(t)
+	for {
+		var e watch.Event
+		var open bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, open = <-w.ResultChan():
+		}
+		if !open {
+			return nil
+		}
+		ev, ok := e.Object.(*corev1.Event)
+		if !ok {
+			if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == http.StatusGone {
+				*relist = true
+				return nil
+			}
+			continue
+		}
+		*rv = ev.ResourceVersion
+		if e.Type != watch.Added && e.Type != watch.Modified {
+			continue
+		}
+		owner, ok := (*m).Match(ev)
+		if !ok && o.now().Sub(*refreshed) > o.refresh {
+			if fresh, err := deploy.NewEventMatcher(ctx, t.client, ns, o.App); err == nil {
+				*m, *refreshed = fresh, o.now()
+				owner, ok = (*m).Match(ev)
+			}
+		}
+		if !ok || (o.types != nil && !o.types[ev.Type]) {
+			continue
+		}
+		it := eventItem{AppEvent: deploy.Event(owner, ev)}
+		if several {
+			it.Cluster = t.name
+		}
+		if err := o.printOne(out, it, several); err != nil {
+			return err
+		}
+	}
 }
 
 func sortItems(rows []eventItem) {

@@ -2,12 +2,18 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clienttesting "k8s.io/client-go/testing"
@@ -209,5 +215,85 @@ func TestEventsMissingApp(t *testing.T) {
 				t.Errorf("error %q names %q", err, tc.notWantErr)
 			}
 		})
+	}
+}
+
+// TestEventsWatchOutage: --watch outlives an apiserver restart (the watch
+// closed, reopens refused, a 410 Gone whose re-list fails too): the loss is
+// said once, the recovery once, and the events after it are printed; only a
+// refusal (Forbidden) ends the command.
+func TestEventsWatchOutage(t *testing.T) {
+	shop := fakeDeployment("ns-a", "shop", "shop", "1.0", 2, 2)
+	shop.UID = types.UID("d-ns-a")
+	refused := &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api/v1/namespaces/ns-a/events?watch=true", Err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")}
+	a := fakeClient(shop, fakeEvent("ns-a", "e1", "Deployment", "shop", "d-ns-a", corev1.EventTypeNormal, "ScalingReplicaSet", time.Hour))
+	var mu sync.Mutex
+	watches, lists := 0, 0
+	a.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		watches++
+		switch watches {
+		case 1: // the apiserver goes away: the watch ends
+			w := watch.NewFakeWithChanSize(0, false)
+			w.Stop()
+			return true, w, nil
+		case 2, 3, 4:
+			return true, nil, refused
+		case 5: // back, but the resourceVersion is too old
+			w := watch.NewFakeWithChanSize(1, false)
+			w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: http.StatusGone, Reason: metav1.StatusReasonExpired})
+			w.Stop()
+			return true, w, nil
+		}
+		return false, nil, nil
+	})
+	a.PrependReactor("list", "events", func(clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lists++; lists == 2 { // the first is the events so far; the re-list fails once
+			return true, nil, refused
+		}
+		return false, nil, nil
+	})
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: stderr}
+	o := &EventsOptions{App: "shop", Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: time.Hour,
+		retryMin: time.Millisecond, retryMax: 5 * time.Millisecond,
+		targets: []target{{name: "a", context: "play", namespace: "ns-a", client: a}}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	stop := runAsync(t, o.Run)
+	waitOutput(t, stderr, "answers again")
+	mu.Lock()
+	opened := watches
+	mu.Unlock()
+	if opened < 6 {
+		t.Fatalf("the watch was opened %d times, want 6 (closed, 3 refused, 410, resumed)", opened)
+	}
+	if _, err := a.CoreV1().Events("ns-a").Create(t.Context(), fakeEvent("ns-a", "e2", "Pod", "shop-7d9c6b8f5-bbbbb", "new", corev1.EventTypeWarning, "BackOff", 0), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, stdout, "pod/shop-7d9c6b8f5-bbbbb")
+	if err := stop(); err != nil {
+		t.Fatalf("--watch ended with %v", err)
+	}
+	want := "warning: context play: lost the apiserver (dial tcp 127.0.0.1:6443: connect: connection refused); retrying the watch of events in ns-a\n" +
+		"note: context play: the apiserver answers again; events in ns-a followed again\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", got, want)
+	}
+
+	// A refusal ends it: retrying cannot change it.
+	b := fakeClient(shop)
+	b.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("events"), "", errors.New("RBAC: access denied"))
+	})
+	o.targets, o.IOStreams = []target{{name: "b", namespace: "ns-a", client: b}}, genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}
+	cmd := &cobra.Command{}
+	cmd.SetContext(t.Context())
+	if err := o.Run(cmd); err == nil || !strings.Contains(err.Error(), "watch events in ns-a: events is forbidden") {
+		t.Errorf("--watch refused: %v", err)
 	}
 }

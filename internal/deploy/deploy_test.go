@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -732,6 +733,79 @@ func TestTimeoutHidesReadsCutByItsDeadline(t *testing.T) {
 	}
 	if !cutByDeadline(t.Context(), fmt.Errorf("get: %w", context.DeadlineExceeded)) {
 		t.Error("a wrapped context.DeadlineExceeded is not the deadline's")
+	}
+}
+
+// TestTimeoutInOutageNamesLastSeenPods: a deadline that falls in an
+// apiserver outage keeps the cause the wait last saw (the pod's
+// ImagePullBackOff, with its time), not only the read errors (an incident
+// audit: the final error read as an infrastructure failure).
+func TestTimeoutInOutageNamesLastSeenPods(t *testing.T) {
+	c := fake.NewClientset()
+	var mu sync.Mutex
+	armed, podReads := false, 0
+	down := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return armed && podReads > 2
+	}
+	c.PrependReactor("get", "deployments", func(clienttesting.Action) (bool, runtime.Object, error) {
+		if down() {
+			return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		}
+		return false, nil, nil
+	})
+	c.PrependReactor("list", "pods", func(clienttesting.Action) (bool, runtime.Object, error) {
+		if down() {
+			return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if armed {
+			podReads++
+		}
+		return false, nil, nil
+	})
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:bad")
+	pulling := pod(waiting("ImagePullBackOff", `Back-off pulling image "reg/shop:bad"`), "n1")
+	if _, err := c.CoreV1().Pods(ns).Create(t.Context(), pulling, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	o := opts()
+	o.Timeout = 400 * time.Millisecond
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")})
+	if !errors.Is(err, ErrRolloutFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	want := regexp.MustCompile(`not ready after 400ms \(last read failed: .*connection refused\): pod p: ImagePullBackOff: Back-off pulling image "reg/shop:bad" \(as last seen at \d\d:\d\d:\d\d; the apiserver did not answer at the deadline: .*connection refused\)`)
+	if !want.MatchString(err.Error()) {
+		t.Fatalf("the failure lost the pods' last seen cause:\n%v", err)
+	}
+}
+
+// TestQuotaFullSaidOnProgressAndError: a surge rollout stuck on a quota
+// full at the app's pods says so on the progress line and in the error.
+func TestQuotaFullSaidOnProgressAndError(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setRefused("reg/shop:2", `pods "shop-6c9f7d-x2x4z" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1`)
+	o := opts()
+	o.Timeout = 300 * time.Millisecond
+	progress := &bytes.Buffer{}
+	o.Progress = progress
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")})
+	const hint = "the quota q is full (pods) at the app's current pods: the rollout's extra pod (surge) cannot be created"
+	if !errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), "raise quota q by one pod's requests, or use spec.rollout: replace") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(progress.String(), hint) {
+		t.Fatalf("progress lacks the hint:\n%s", progress)
 	}
 }
 

@@ -252,7 +252,7 @@ func TestRolloutStatus(t *testing.T) {
 func TestFailureShowsCrashLogs(t *testing.T) {
 	crash := waiting("CrashLoopBackOff", "")
 	c := fake.NewClientset(pod(crash, "n1"))
-	err := failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
 	if !errors.Is(err, ErrRolloutFailed) {
 		t.Fatalf("err = %v", err)
 	}
@@ -265,7 +265,7 @@ func TestFailureShowsCrashLogs(t *testing.T) {
 	initCrash := corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: ReasonCrashLoop}}}}}
 	c = fake.NewClientset(pod(initCrash, "n1"))
-	err = failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	err = failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
 	if !strings.Contains(err.Error(), "last log lines of p container migrate:\n  fake logs") {
 		t.Fatalf("error lacks the init container's logs:\n%v", err)
 	}
@@ -358,7 +358,7 @@ func TestExplainStarting(t *testing.T) {
 	if p, _ := PodProblem(stuck); !p.Starting {
 		t.Errorf("a pod on a node, ContainerCreating, is not Starting: %+v", p)
 	}
-	err := failure(t.Context(), c, ns, "shop", "not ready after 1s")
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
 	if err == nil || !strings.Contains(err.Error(), `pod p: FailedMount: MountVolume.SetUp failed for volume "db" : secret "db" not found`) {
 		t.Errorf("deploy's failure: %v", err)
 	}
@@ -394,7 +394,7 @@ func TestSurgeHint(t *testing.T) {
 			Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge}}},
 			Status: appsv1.DeploymentStatus{Replicas: tt.replicas, UpdatedReplicas: tt.up}}
-		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s")
+		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s", nil)
 		if got := strings.Contains(err.Error(), "the pod that waits for GPU memory is the rollout's extra one (surge)"); got != tt.want {
 			t.Errorf("%s: %v", tt.name, err)
 		}
@@ -406,7 +406,7 @@ func TestSurgeHint(t *testing.T) {
 		Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromString("25%"))}}},
 		Status: appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 1}}
-	if err := failure(t.Context(), fake.NewClientset(never, dep), ns, "shop", "not ready after 1s"); strings.Contains(err.Error(), "surge") {
+	if err := failure(t.Context(), fake.NewClientset(never, dep), ns, "shop", "not ready after 1s", nil); strings.Contains(err.Error(), "surge") {
 		t.Errorf("a pod that never fits: %v", err)
 	}
 }

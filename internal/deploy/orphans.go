@@ -79,7 +79,7 @@ func (j *partJudge) orphans(ctx context.Context, c kubernetes.Interface, live ru
 	if err != nil || cand.Empty() {
 		return fieldpath.NewSet(), err
 	}
-	if j.unjudged != nil && lasting(j.unjudged) {
+	if j.unjudged != nil && Lasting(j.unjudged) {
 		return nil, j.unjudged
 	}
 	if j.created == nil {

@@ -259,7 +259,7 @@ func (j *DriftJudge) byContent(ctx context.Context, c kubernetes.Interface, ns s
 	// cause the same for every app (status prints a shared one once).
 	byName := func(why, cause string, err error) verdict {
 		v := nameVerdict(k, m, fmt.Sprintf("%s%v", why, err))
-		v.cause, v.retry = cause+err.Error(), !lasting(err)
+		v.cause, v.retry = cause+err.Error(), !Lasting(err)
 		return v
 	}
 	rec := j.record(ctx, c, ns, ref)
@@ -367,7 +367,7 @@ func (j *DriftJudge) record(ctx context.Context, c kubernetes.Interface, ns stri
 	r.done = true
 	s, err := c.CoreV1().Secrets(ns).Get(ctx, ref.name, metav1.GetOptions{})
 	if err != nil {
-		r.err, r.retry = denied(err, "get", "secrets"), !lasting(err)
+		r.err, r.retry = denied(err, "get", "secrets"), !Lasting(err)
 		return r
 	}
 	rev, err := parseRecord(s)
@@ -409,14 +409,14 @@ type refusal struct {
 func (r refusal) Error() string { return r.msg }
 func (r refusal) Unwrap() error { return r.cause }
 
-// lasting says whether err, an apiserver's answer, would be the same at
+// Lasting says whether err, an apiserver's answer, would be the same at
 // the next read of the same objects by the same user: a refusal (a right
 // missing, a webhook or the kind refusing a dry run: BadRequest "does not
 // support dry run", Invalid) or a NotFound. A timeout, throttling, a 5xx
 // (a webhook down), a connection refused or a cancelled context is not:
 // a judgement by name made for one of those is never kept, or one slow
 // moment of a status --watch would hide a spoof until the object changed.
-func lasting(err error) bool {
+func Lasting(err error) bool {
 	return apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) ||
 		apierrors.IsMethodNotSupported(err) || apierrors.IsNotFound(err)
 }

@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -191,13 +192,13 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 			}
 			what := fmt.Sprintf("not ready after %s", timeout)
 			if w.last.ReplicaFailure != "" {
-				what += ": " + w.last.ReplicaFailure
+				what += ": " + w.last.ReplicaFailure + w.quotaFull
 			}
 			// Reads cut by the deadline are not counted (cutByDeadline).
 			if w.failedReads > 0 {
 				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
-			return failure(context.WithoutCancel(ctx), c, ns, app, what)
+			return failure(context.WithoutCancel(ctx), c, ns, app, what, &w.seen)
 		case <-tick.C:
 		case _, ok := <-events:
 			if !ok {
@@ -219,6 +220,19 @@ type waiter struct {
 	lastErr error
 	// failedReads counts reads failed in a row.
 	failedReads int
+	// seen is the pods' problems at the last read that could list them.
+	seen podsSeen
+	// quotaFull is quotaFullHint at the last read.
+	quotaFull string
+}
+
+// podsSeen is what the waiter last read of the pods: the cause a failure
+// names when the apiserver does not answer at the deadline (an incident
+// audit: the ImagePullBackOff printed every second was missing from the
+// final error, which then read as an infrastructure failure in a CI log).
+type podsSeen struct {
+	summary string
+	at      time.Time
 }
 
 // check reads the Deployment once, prints progress, and says whether the
@@ -248,9 +262,16 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	w.last = st
 	why := ""
 	if !st.Complete {
-		why = podSummary(ctx, w.c, w.ns, w.app)
+		if problems, err := podProblems(ctx, w.c, w.ns, w.app); err == nil {
+			why = Summary(problems)
+			w.seen = podsSeen{why, w.o.now()}
+		}
 		if why == "" {
 			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
+		}
+		w.quotaFull = quotaFullHint(d, st.ReplicaFailure)
+		if w.quotaFull != "" && !strings.Contains(why, w.quotaFull) {
+			why += w.quotaFull
 		}
 	}
 	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, st.String()+why)
@@ -262,11 +283,11 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	case st.Failed != "":
-		return true, failure(ctx, w.c, w.ns, w.app, st.Failed)
+		return true, failure(ctx, w.c, w.ns, w.app, st.Failed, &w.seen)
 	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
-		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec))
+		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec), &w.seen)
 	}
 	return false, nil
 }
@@ -365,12 +386,18 @@ func RefusedByZZWebhook(msg string) bool {
 var limitRangeRefusal = regexp.MustCompile(`(maximum|minimum) \S+ usage per (Container|Pod|PersistentVolumeClaim) is \S+, but (limit|request) is|max limit to request ratio per (Container|Pod) is`)
 
 // failure builds the error a person reads: what happened and why the pods are
-// not ready, with the last log lines of a crash-looping container.
-func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) error {
+// not ready, with the last log lines of a crash-looping container. When the
+// pods cannot be read now, it names seen (the waiter's last read of them,
+// nil for none) with its time.
+func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string, seen *podsSeen) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	problems, err := podProblems(ctx, c, ns, app)
-	if err != nil {
+	switch {
+	case err != nil && seen != nil && seen.summary != "":
+		return fmt.Errorf("%w: %s/%s %s: %s (as last seen at %s; the apiserver did not answer at the deadline: %v)",
+			ErrRolloutFailed, ns, app, what, seen.summary, seen.at.Format(time.TimeOnly), err)
+	case err != nil:
 		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
 	}
 	ExplainStarting(ctx, c, ns, problems)
@@ -401,11 +428,56 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string) 
 // have done (an ML-engineer audit).
 func surgeHint(ctx context.Context, c kubernetes.Interface, ns, name string) string {
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil || d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxSurge == nil ||
-		d.Spec.Strategy.RollingUpdate.MaxSurge.String() == "0" || d.Status.Replicas <= d.Status.UpdatedReplicas {
+	if err != nil || !surging(d) || d.Status.Replicas <= d.Status.UpdatedReplicas {
 		return ""
 	}
 	return fmt.Sprintf("\nthe pod that waits for GPU memory is the rollout's extra one (surge): the running pods keep theirs until it is ready; spec.rollout: replace takes an old pod down first and gives its memory to the new one (or free memory: kubectl zz gpu --fit pod/NAME -n %s)", ns)
+}
+
+// surging says d rolls out by surge: an extra new pod first, an old one
+// going only once a new one is ready.
+func surging(d *appsv1.Deployment) bool {
+	ru := d.Spec.Strategy.RollingUpdate
+	return ru != nil && ru.MaxSurge != nil && ru.MaxSurge.String() != "0" && ru.MaxSurge.String() != "0%"
+}
+
+var quotaExceeded = regexp.MustCompile(`exceeded quota: ([^,\s]+), requested: (\S+), used: (\S+), limited: (\S+)`)
+
+// quotaFullHint says, for a surge rollout refused by a quota already full
+// at the app's current pods (a used == limited resource the new pod asks
+// for, no old pod to go: none goes before a new one is ready), that waiting
+// cannot help and what does; "" otherwise. An incident audit waited out the
+// whole --timeout for "fix it and deploy again".
+func quotaFullHint(d *appsv1.Deployment, replicaFailure string) string {
+	m := quotaExceeded.FindStringSubmatch(replicaFailure)
+	if m == nil || !surging(d) || d.Spec.Replicas == nil || d.Status.Replicas < *d.Spec.Replicas {
+		return ""
+	}
+	list := func(s string) map[string]resource.Quantity {
+		out := map[string]resource.Quantity{}
+		for kv := range strings.SplitSeq(strings.TrimRight(s, ",."), ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if q, err := resource.ParseQuantity(v); ok && err == nil {
+				out[k] = q
+			}
+		}
+		return out
+	}
+	used, limited := list(m[3]), list(m[4])
+	var full []string
+	for r := range list(m[2]) {
+		if u, ok := used[r]; ok {
+			if l, ok := limited[r]; ok && u.Cmp(l) >= 0 {
+				full = append(full, r)
+			}
+		}
+	}
+	if len(full) == 0 {
+		return ""
+	}
+	slices.Sort(full)
+	return fmt.Sprintf("; the quota %s is full (%s) at the app's current pods: the rollout's extra pod (surge) cannot be created, and no old pod goes before a new one is ready, so waiting does not help: raise quota %s by one pod's requests, or use spec.rollout: replace (it takes an old pod down first)",
+		m[1], strings.Join(full, ", "), m[1])
 }
 
 // podSelector selects the pods of Deployment name: a canary's
@@ -431,14 +503,6 @@ func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([
 		}
 	}
 	return problems, nil
-}
-
-func podSummary(ctx context.Context, c kubernetes.Interface, ns, app string) string {
-	problems, err := podProblems(ctx, c, ns, app)
-	if err != nil {
-		return ""
-	}
-	return Summary(problems)
 }
 
 // lastLogs returns the tail of the previous (crashed) container's log, or of

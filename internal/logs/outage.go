@@ -39,7 +39,7 @@ func (m *manager) lost(cl *Cluster, s *stream, failed int, err error) {
 			n++
 		}
 	}
-	m.note("warning: %v; retrying its %s\n", clusterErr(cl, fmt.Errorf("lost the apiserver (%w)", cause(err))), plural(n, "log stream"))
+	m.note("warning: %v; retrying its %s\n", clusterErr(cl, fmt.Errorf("lost the apiserver (%w)", Cause(err))), plural(n, "log stream"))
 }
 
 // reached records that s was opened (reopened) or ended for good: once no
@@ -76,9 +76,9 @@ func (m *manager) followed(cl *Cluster, ended *stream) bool {
 	return false
 }
 
-// cause is what broke the connection, without the request's URL (the same
+// Cause is what broke the connection, without the request's URL (the same
 // cause for every stream).
-func cause(err error) error {
+func Cause(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
