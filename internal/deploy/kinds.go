@@ -567,16 +567,26 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 	return live, nil
 }
 
+// conflictsMax conflicts in a row end an update loop (errConflicts); the
+// reads between them wait conflictPause, doubled each time: a Deployment's
+// controller writes its status at every pod change of a rollout under way,
+// and three conflicts with no pause ended a deploy over drift on a loaded
+// machine (CI) while it was only busy.
+const (
+	conflictsMax  = 5
+	conflictPause = 20 * time.Millisecond
+)
+
 // errConflicts ends an update loop whose object another writer changed
-// three times in a row.
-var errConflicts = errors.New("changed by another writer three times in a row; try again")
+// conflictsMax times in a row.
+var errConflicts = fmt.Errorf("changed by another writer %d times in a row; try again", conflictsMax)
 
 // conflictRetried updates k's object live in a loop, one update a step:
 // next, given the object (stored: what the last update stored, not a read),
 // returns what to update, or nil when done. An update that conflicts (a
 // Deployment is written by its controller while it scales) reads the
-// object again and asks next anew; three conflicts in a row end it with
-// errConflicts. It returns the object last stored or read, and the first
+// object again (after a pause) and asks next anew; conflictsMax conflicts
+// in a row end it with errConflicts. It returns the object last stored or read, and the first
 // error of next, of a read or of an update (the update's as the apiserver
 // gave it, so a caller tells a refusal).
 func conflictRetried(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live runtime.Object, next func(live runtime.Object, stored bool) (runtime.Object, error)) (runtime.Object, error) {
@@ -594,8 +604,13 @@ func conflictRetried(ctx context.Context, c kubernetes.Interface, k kindOps, ns 
 		case !apierrors.IsConflict(err):
 			return live, err
 		}
-		if conflicts++; conflicts == 3 {
+		if conflicts++; conflicts == conflictsMax {
 			return live, errConflicts
+		}
+		select {
+		case <-ctx.Done():
+			return live, ctx.Err()
+		case <-time.After(conflictPause << (conflicts - 1)):
 		}
 		if live, err = k.get(ctx, c, ns, nameOf(live)); err != nil {
 			return nil, fmt.Errorf("read %s %s/%s again after a conflict: %w", strings.ToLower(k.kind), ns, nameOf(put), err)
