@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // TestClientRidesOutAnOutage: kubectl zz against an apiserver that stops
 // answering for a while (a restart, a network blip), through a relay the
 // test cuts and restores, while the cluster goes on: events --watch says the
-// loss and the recovery and prints what happened meanwhile, and a failed
+// loss and the recovery and prints what happened meanwhile, logs -f resumes
+// every stream with the lines written meanwhile, each once, and a failed
 // deploy's --rollback-on-failure whose deadline falls in the outage retries
 // its restore until the apiserver answers, and keeps the pods' last seen
 // cause in its error. Unit tests cover each piece against fakes; this is
@@ -87,6 +89,42 @@ func TestClientRidesOutAnOutage(t *testing.T) {
 		}
 		if c := strings.Count(errOut.String(), "lost the apiserver"); c != 1 {
 			t.Errorf("the loss said %d times, want once:\n%s", c, errOut.String())
+		}
+	})
+
+	t.Run("logs -f", func(t *testing.T) {
+		file := cluster.PodLogFile()
+		f := startLogs(t, "--kubeconfig", proxy.Kubeconfig, "-n", ns, "shop", "-f", "--tail", "0", "-o", "json")
+		attach(t, file, f.out.String, 2)
+		proxy.Cut()
+		cluster.WaitFor(t, 60*time.Second, "the loss said", func(context.Context) (bool, string, error) {
+			return strings.Contains(f.errOut.String(), "lost the apiserver"), f.errOut.String(), nil
+		})
+		// Lines written while the streams are cut come after them, each
+		// once: the streams resume from their last line's time.
+		const n = 50
+		prefix := ns + "-outage-"
+		appendLog(t, file, prefix, 0, n)
+		proxy.Restore(t)
+		appendLog(t, file, prefix, n, 2*n)
+		cluster.WaitFor(t, 90*time.Second, "every line on both streams", func(context.Context) (bool, string, error) {
+			complete := 0
+			for _, c := range jsonCounts(t, f.out.String(), prefix) {
+				if len(c) == 2*n {
+					complete++
+				}
+			}
+			return complete == 2, fmt.Sprintf("%d of 2 streams complete; stderr:\n%s", complete, f.errOut.String()), nil
+		})
+		time.Sleep(time.Second)
+		f.stop(t)
+		for src, c := range jsonCounts(t, f.out.String(), prefix) {
+			if problem := exactlyOnce(c, prefix, 2*n); problem != "" {
+				t.Errorf("%s: %s", src, problem)
+			}
+		}
+		if !strings.Contains(f.errOut.String(), "the apiserver answers again; log streams resumed") {
+			t.Errorf("logs -f did not say the recovery:\n%s", f.errOut.String())
 		}
 	})
 
