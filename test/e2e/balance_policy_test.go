@@ -32,7 +32,8 @@ pools:
 // TestBalanceByPolicy: with the policy's per-pool scheduler, a kubectl zz
 // deploy web app in an opted-in namespace goes to zz-scheduler and through the
 // balance extender; with the extender killed its pods still schedule (the
-// balance extender is ignorable); a DaemonSet's pods keep the default
+// balance extender is ignorable), and kubectl zz check says it does not
+// answer (stopped, then killed); a DaemonSet's pods keep the default
 // scheduler and no pool, so they reach every node.
 func TestBalanceByPolicy(t *testing.T) {
 	z := startZZScheduler(t)
