@@ -13,19 +13,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # stop_component NAME sends SIGTERM, waits up to 10 s, then SIGKILL.
 stop_component() {
-  local pidfile="${ZZ_STATE}/pids/$1.pid" pid exe
+  local pidfile="${ZZ_STATE}/pids/$1.pid" pid exe script
   [[ -f "${pidfile}" ]] || return 0
-  read -r pid exe < "${pidfile}"
+  read -r pid exe script < "${pidfile}"
   # A PID can be reused after a reboot: only signal the binary we started
   # (rebuilt since or not: a go build while it ran leaves it running).
-  if [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}"; then
+  if [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}" "${script}"; then
     kill -TERM "${pid}" 2>/dev/null || true
     local i
     for ((i = 0; i < 100; i++)); do
-      runs_binary "${pid}" "${exe}" || break
+      runs_binary "${pid}" "${exe}" "${script}" || break
       sleep 0.1
     done
-    if runs_binary "${pid}" "${exe}"; then
+    if runs_binary "${pid}" "${exe}" "${script}"; then
       log "$1 (pid ${pid}) ignored SIGTERM for 10s; killing it"
       kill -KILL "${pid}" 2>/dev/null || true
     fi
@@ -41,7 +41,10 @@ if [[ ! -d "${ZZ_STATE}" ]]; then
   log "cluster ${ZZ_CLUSTER} is not running"
   exit 0
 fi
+# Each zz server's supervisor first (it stops its server on SIGTERM and
+# starts nothing more), then the server, should it still run.
 for c in "${ZZ_ADDONS[@]}"; do
+  stop_component "${c}-supervisor"
   stop_component "${c}"
 done
 for ((i = ${#ZZ_COMPONENTS[@]} - 1; i >= 0; i--)); do

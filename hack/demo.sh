@@ -15,15 +15,6 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 kubectl() { "${ZZ_BIN}/kubectl" --kubeconfig "${ZZ_KUBECONFIG}" "$@"; }
 zz() { "${ZZ_BIN}/kubectl-zz" --kubeconfig "${ZZ_KUBECONFIG}" "$@"; }
 
-# start_addon NAME BINARY ARGS... runs a zz server next to the cluster, with a
-# PID file cluster-down stops it by.
-start_addon() {
-  local name=$1 bin=$2; shift 2
-  if alive "${name}"; then return 0; fi
-  setsid "${bin}" "$@" > "${LOGS}/${name}.log" 2>&1 < /dev/null &
-  echo "$! $(readlink -f "${bin}")" > "${PIDS}/${name}.pid"
-}
-
 # service_account_kubeconfig SA prints the path of a kubeconfig holding a token of
 # zz-system/SA, so a server runs here with exactly the rights manifests/ gives it.
 service_account_kubeconfig() {
@@ -80,6 +71,11 @@ wait_url zz-extender "http://127.0.0.1:${extender_port}/readyz"
   sed "s|http://127.0.0.1:8890|http://127.0.0.1:${extender_port}|" "${ZZ_ROOT}/manifests/scheduler/zz-scheduler-config.yaml"
   printf 'clientConnection:\n  kubeconfig: %s\n' "${sa_kubeconfig}"
 } > "${ZZ_STATE}/zz-scheduler-config.yaml"
+# Published where kubectl zz check reads it (ConfigMap zz-system/zz-scheduler-config):
+# with no Deployment, it probes the extenders this names at /readyz.
+kubectl -n zz-system create configmap zz-scheduler-config --dry-run=client -o yaml \
+  --from-file=zz-scheduler-config.yaml="${ZZ_STATE}/zz-scheduler-config.yaml" |
+  kubectl apply --server-side --field-manager zz-demo --force-conflicts -f - > /dev/null
 start_addon zz-scheduler "${ZZ_BIN}/kube-scheduler" --config "${ZZ_STATE}/zz-scheduler-config.yaml" \
   --authentication-kubeconfig "${sa_kubeconfig}" --authorization-kubeconfig "${sa_kubeconfig}" \
   --bind-address 127.0.0.1 --secure-port $((ZZ_PORT_BASE + 891)) --cert-dir "${ZZ_STATE}/zz-scheduler-certs"

@@ -41,7 +41,8 @@ SCHEDULER_PORT=$((ZZ_PORT_BASE + 259))
 KWOK_PORT=$((ZZ_PORT_BASE + 250))
 
 # Components in start order; cluster-down stops them in reverse, after the
-# zz servers the demo may have started on top (ZZ_ADDONS).
+# zz servers the demo may have started on top (ZZ_ADDONS, each under its
+# supervisor: start_addon).
 ZZ_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 ZZ_ADDONS=(zz-extender zz-scheduler zz-webhook)
 PKI="${ZZ_STATE}/pki"
@@ -58,21 +59,42 @@ starting() {
   kill -0 "${pid}" 2>/dev/null
 }
 
-# runs_binary PID EXE is true while PID runs the binary at EXE, also once EXE
-# was rebuilt under it (/proc then says "EXE (deleted)"): a PID reused by
-# another program never matches.
+# runs_binary PID EXE [SCRIPT] is true while PID runs the binary at EXE, also
+# once EXE was rebuilt under it (/proc then says "EXE (deleted)"): a PID
+# reused by another program never matches. With SCRIPT (an interpreter's
+# PID: a supervisor), SCRIPT must also be one of its arguments.
 runs_binary() {
   local got
   got="$(readlink "/proc/$1/exe" 2>/dev/null)" || return 1
-  [[ "${got}" == "$2" || "${got}" == "$2 (deleted)" ]]
+  [[ "${got}" == "$2" || "${got}" == "$2 (deleted)" ]] || return 1
+  [[ -z "${3:-}" ]] || tr '\0' '\n' 2>/dev/null < "/proc/$1/cmdline" | grep -qxF -- "$3"
 }
 
 # alive COMPONENT is true while the process cluster-up started still runs.
 alive() {
-  local pid exe
+  local pid exe script
   [[ -f "${PIDS}/$1.pid" ]] || return 1
-  read -r pid exe < "${PIDS}/$1.pid"
-  [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}"
+  read -r pid exe script < "${PIDS}/$1.pid"
+  [[ -n "${pid}" ]] && runs_binary "${pid}" "${exe}" "${script}"
+}
+
+# start_addon NAME BINARY ARGS... runs a zz server next to the cluster under
+# hack/supervise.sh, which starts it again whenever it exits (as a kubelet
+# would) and keeps its PID file, PIDS/NAME.pid, for cluster-down and the
+# tests; the supervisor's own is PIDS/NAME-supervisor.pid. Returns once the
+# server's PID file is written (starting NAME tells then whether it runs).
+start_addon() {
+  local name=$1 bin=$2 sup="${ZZ_ROOT}/hack/supervise.sh"; shift 2
+  if alive "${name}-supervisor" || alive "${name}"; then return 0; fi
+  rm -f "${PIDS}/${name}.pid" "${PIDS}/${name}.hold"
+  : > "${LOGS}/${name}.log"
+  setsid "${sup}" "${name}" "${ZZ_STATE}" "${bin}" "$@" >> "${LOGS}/${name}.log" 2>&1 < /dev/null &
+  echo "$! $(readlink -f "$(command -v bash)") ${sup}" > "${PIDS}/${name}-supervisor.pid"
+  local deadline=$((SECONDS + 10))
+  until [[ -s "${PIDS}/${name}.pid" ]]; do
+    ((SECONDS < deadline)) || die "hack/supervise.sh did not start ${name} in 10s; its log: ${LOGS}/${name}.log"
+    sleep 0.1
+  done
 }
 
 # healthy is true when every component runs and the apiserver is ready.

@@ -37,7 +37,8 @@ func NewCmdCheck(f *genericclioptions.ConfigFlags, streams genericiooptions.IOSt
 		Long: `Check, for a cluster admin, that zz is installed and working, as linkerd check does
 for linkerd: every zz Deployment and DaemonSet has its pods ready; the scheduler
 configuration's GPU extender filters, binds and answers kube-scheduler's preemption,
-with GPU memory left to it; the webhook's CA
+with GPU memory left to it, and, for a zz-scheduler run outside the cluster,
+its extenders answer /readyz; the webhook's CA
 bundle is a certificate that has not expired (a warning 14 days before) and its Service
 has ready endpoints; every ValidatingAdmissionPolicy of the GPU protocol is bound with
 Deny (an unbound one enforces nothing: the Trust model's guarantees are gone), and the
@@ -78,8 +79,10 @@ type checkItem struct {
 func (o *CheckOptions) Run(cmd *cobra.Command) error {
 	var items []*unstructured.Unstructured
 	failed := 0
+	probeExtender := clustercheck.HTTPExtenderProbe(clustercheck.ExtenderProbeTimeout)
 	for i, t := range o.targets {
-		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook}), o.now())
+		probes := clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook, Extender: probeExtender}
+		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, probes), o.now())
 		if clustercheck.Worst(results) == clustercheck.Fail {
 			failed++
 		}

@@ -171,6 +171,12 @@ type State struct {
 	OvercommitPools []inject.PoolRatio
 	LimitRanges     []corev1.LimitRange
 	LimitRangesErr  error
+	// Extenders are the extenders of a zz-scheduler running outside the
+	// cluster, probed (probeExtenders; nil where a zz-scheduler Deployment
+	// runs: its pods' readiness says it); ExtendersErr is why they are not
+	// known.
+	Extenders    []ExtenderProbe
+	ExtendersErr error
 }
 
 // AsNode is a client acting as node (impersonated: user system:node:NAME in
@@ -191,6 +197,10 @@ type Probes struct {
 	// outside the cluster at a URL, or whose Service has endpoints the
 	// apiserver cannot reach or whose certificate it does not trust.
 	Webhook ProbeWebhook
+	// Extender: whether the extenders of a zz-scheduler running outside
+	// the cluster answer, at the URLs its published configuration names
+	// (a dead balance extender is otherwise seen nowhere: it is ignorable).
+	Extender ProbeExtender
 }
 
 // WebhookProbe is how the apiserver answered the probe pod.
@@ -264,6 +274,9 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 		s.SchedulerLeaseErr = err
 	}
 	s.RoutedPending, s.RoutedMore, s.RoutedPendingErr = pendingFor(ctx, c, contract.SchedulerName)
+	if probes.Extender != nil && s.WorkloadsErr == nil && !schedulerInstalled(s) {
+		s.Extenders, s.ExtendersErr = probeExtenders(ctx, c, probes.Extender)
+	}
 	if whs, err := c.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{}); err != nil {
 		s.WebhooksErr = err
 	} else {
@@ -584,6 +597,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, components(s)...)
 	out = append(out, schedulers(s)...)
 	out = append(out, schedulerLeader(s, now)...)
+	out = append(out, extenders(s)...)
 	out = append(out, routedPending(s, now)...)
 	out = append(out, otherSchedulers(s, now)...)
 	out = append(out, webhooks(s, now)...)
@@ -700,6 +714,7 @@ type schedulerConfig struct {
 }
 
 type schedulerExtender struct {
+	URLPrefix        string `json:"urlPrefix"`
 	FilterVerb       string `json:"filterVerb"`
 	PrioritizeVerb   string `json:"prioritizeVerb"`
 	BindVerb         string `json:"bindVerb"`

@@ -300,6 +300,14 @@ const (
 	// PolicyConfigMap is the name of the webhook's policy ConfigMap, in its
 	// namespace, unless its --policy-configmap names another.
 	PolicyConfigMap = "zz-webhook-policy"
+	// SchedulerConfigMap, in SystemNamespace, holds (under
+	// SchedulerConfigKey) the KubeSchedulerConfiguration a zz-scheduler
+	// running outside the cluster runs with (hack/demo.sh publishes it):
+	// kubectl zz check probes the extenders it names. In the cluster the
+	// zz-scheduler Deployment mounts its own (kustomize adds a hash to the
+	// name), and check reads that one through the Deployment.
+	SchedulerConfigMap = "zz-scheduler-config"
+	SchedulerConfigKey = "zz-scheduler-config.yaml"
 )
 
 // Webhook features, the values AnnotationInjectDisable lists (comma-separated;

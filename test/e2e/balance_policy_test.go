@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ pools:
 // TestBalanceByPolicy: with the policy's per-pool scheduler, a kubectl zz
 // deploy web app in an opted-in namespace goes to zz-scheduler and through the
 // balance extender; with the extender killed its pods still schedule (the
-// balance extender is ignorable); a DaemonSet's pods keep the default
+// balance extender is ignorable), and kubectl zz check says it does not
+// answer (stopped, then killed); a DaemonSet's pods keep the default
 // scheduler and no pool, so they reach every node.
 func TestBalanceByPolicy(t *testing.T) {
 	z := startZZScheduler(t)
@@ -64,7 +66,33 @@ func TestBalanceByPolicy(t *testing.T) {
 	}
 
 	t.Run("extender down, pods still schedule", func(t *testing.T) {
+		// The balance extender is ignorable: down, pods schedule
+		// unbalanced and only kubectl zz check's probe of the URL the
+		// published configuration names says so (an incident drill saw
+		// check green with it SIGSTOPped or killed).
+		line, readyz := "extender "+z.url("")+": ", z.url("/readyz")+": "
+		if out, errOut, _ := zz(t, "", "check"); !strings.Contains(out, "✓ "+line+"answers at /readyz") {
+			t.Errorf("kubectl zz check with the extender up:\n%s%s", out, errOut)
+		}
+		pid := z.extender.Pid()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, _ := zz(t, "", "check")
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "✗ "+line+readyz+"no answer in 2s: the extender is hung or stopped: ") ||
+			!strings.Contains(out, "they schedule, unbalanced, and nothing else says so") {
+			t.Errorf("kubectl zz check with the extender stopped (SIGSTOP):\n%s%s", out, errOut)
+		}
 		z.extender.Kill()
+		out, errOut, err := zz(t, "", "check")
+		addr := strings.TrimPrefix(z.url(""), "http://")
+		if err == nil || !strings.Contains(out, "✗ "+line+readyz+"dial tcp "+addr+": connect: connection refused: ") ||
+			!strings.Contains(out, "start the zz-extender listening at "+addr+" again") {
+			t.Errorf("kubectl zz check with the extender killed (exit %v):\n%s%s", err, out, errOut)
+		}
 		if _, err := cluster.Kubectl(t.Context(), "-n", ns, "scale", "deployment", "shop", "--replicas=4"); err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -97,6 +98,7 @@ func startZZSchedulerWith(t *testing.T, withLikeDefault bool) *zzScheduler {
 	if err := os.WriteFile(cfgPath, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	publishSchedulerConfig(t, out)
 	port := framework.FreePort(t)
 	sched := cluster.Start(t, "zz-scheduler", cluster.Bin("kube-scheduler"), "--config", cfgPath,
 		"--authentication-kubeconfig", z.kubeconfig, "--authorization-kubeconfig", z.kubeconfig,
@@ -104,6 +106,29 @@ func startZZSchedulerWith(t *testing.T, withLikeDefault bool) *zzScheduler {
 	cluster.WaitHTTP(t, sched, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), 60*time.Second)
 	z.scheduler = sched
 	return z
+}
+
+// publishSchedulerConfig puts the configuration a zz-scheduler outside the
+// cluster runs with where kubectl zz check reads it (as hack/demo.sh does),
+// until the test ends.
+func publishSchedulerConfig(t *testing.T, cfg []byte) {
+	t.Helper()
+	cms := cluster.Client.CoreV1().ConfigMaps(contract.SystemNamespace)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: contract.SchedulerConfigMap},
+		Data: map[string]string{contract.SchedulerConfigKey: string(cfg)}}
+	if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+		_, err = cms.Create(t.Context(), cm, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cms.Delete(context.WithoutCancel(t.Context()), contract.SchedulerConfigMap, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete ConfigMap %s/%s: %v", contract.SystemNamespace, contract.SchedulerConfigMap, err)
+		}
+	})
 }
 
 // manifestExtenderArgs returns the zz-extender container's arguments from
