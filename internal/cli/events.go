@@ -242,10 +242,17 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 			if ctx.Err() != nil {
 				return nil
 			}
-			if deploy.Lasting(err) || apierrors.IsUnauthorized(err) {
+			expired := apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+			switch {
+			case expired:
+				// A 410 at the open rather than as the watch's first
+				// event: the same stale resourceVersion would be
+				// refused forever.
+				relist = true
+			case deploy.Lasting(err) || apierrors.IsUnauthorized(err):
 				return contextErr(t.context, fmt.Errorf("%s events %s: %w", verb, where, err))
 			}
-			if failed++; failed == eventsWarnAfter {
+			if failed++; failed == eventsWarnAfter && !expired {
 				lost = true
 				fmt.Fprintf(o.ErrOut, "warning: %v; retrying the watch of events %s\n", contextErr(t.context, fmt.Errorf("lost the apiserver (%w)", logs.Cause(err))), where)
 			}
@@ -260,13 +267,31 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 		if lost {
 			fmt.Fprintf(o.ErrOut, "note: %v\n", contextErr(t.context, fmt.Errorf("the apiserver answers again; events %s followed again", where)))
 		}
-		failed, lost, backoff = 0, false, o.retryMin
-		if err := o.read(ctx, t, w, &m, &refreshed, &rv, &relist, several, out); err != nil || ctx.Err() != nil {
+		failed, lost = 0, false
+		opened := o.now()
+		delivered, err := o.read(ctx, t, w, &m, &refreshed, &rv, &relist, several, out)
+		if err != nil || ctx.Err() != nil {
 			return err
 		}
+		if delivered || o.now().Sub(opened) >= eventsQuickClose {
+			backoff = o.retryMin
+			continue
+		}
+		// Closed at once with nothing in it (an error event, a proxy that
+		// drops streams): reopening at once would spin.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, o.retryMax)
 	}
 	return nil
 }
+
+// eventsQuickClose: a watch that ends sooner, having delivered nothing, is
+// reopened after the back-off, not at once.
+const eventsQuickClose = time.Second
 
 // eventsWarnAfter is how many watch opens in a row fail before follow says
 // the apiserver is lost: one failed reopen is a blip, not news.
@@ -274,8 +299,9 @@ const eventsWarnAfter = 2
 
 // read prints the app's events from w until it closes (the server's end, a
 // broken connection, or a 410 Gone that sets relist), keeping rv at the last
-// event seen; an error is an output error.
-func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m **deploy.EventMatcher, refreshed *time.Time, rv *string, relist *bool, several bool, out io.Writer) error {
+// event seen; delivered says whether w gave any event (printed or not); an
+// error is an output error.
+func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m **deploy.EventMatcher, refreshed *time.Time, rv *string, relist *bool, several bool, out io.Writer) (delivered bool, err error) {
 	defer w.Stop()
 	ns := o.namespace(t)
 	for {
@@ -283,20 +309,21 @@ func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m
 		var open bool
 		select {
 		case <-ctx.Done():
-			return nil
+			return delivered, nil
 		case e, open = <-w.ResultChan():
 		}
 		if !open {
-			return nil
+			return delivered, nil
 		}
 		ev, ok := e.Object.(*corev1.Event)
 		if !ok {
 			if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == http.StatusGone {
 				*relist = true
-				return nil
+				return delivered, nil
 			}
 			continue
 		}
+		delivered = true
 		*rv = ev.ResourceVersion
 		if e.Type != watch.Added && e.Type != watch.Modified {
 			continue
@@ -316,7 +343,7 @@ func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m
 			it.Cluster = t.name
 		}
 		if err := o.printOne(out, it, several); err != nil {
-			return err
+			return delivered, err
 		}
 	}
 }

@@ -305,3 +305,65 @@ func TestEventsWatchOutage(t *testing.T) {
 		t.Errorf("--watch refused: %v", err)
 	}
 }
+
+// TestEventsWatchNoSpin: a watch the server ends at once with nothing in it
+// (an error event, a proxy that drops streams) is reopened after the
+// back-off, not in a tight loop, and a 410 at the open (not as an event)
+// lists again from now instead of reopening the stale resourceVersion
+// forever.
+func TestEventsWatchNoSpin(t *testing.T) {
+	shop := fakeDeployment("ns-a", "shop", "shop", "1.0", 2, 2)
+	shop.UID = types.UID("d-ns-a")
+	a := fakeClient(shop)
+	var mu sync.Mutex
+	watches, gone := 0, 0
+	var rvs []string
+	a.PrependWatchReactor("events", func(act clienttesting.Action) (bool, watch.Interface, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		watches++
+		rv := act.(clienttesting.WatchActionImpl).WatchRestrictions.ResourceVersion
+		rvs = append(rvs, rv)
+		if rv == "stale" {
+			gone++
+			return true, nil, apierrors.NewResourceExpired("too old resource version: stale")
+		}
+		w := watch.NewFakeWithChanSize(0, false)
+		w.Stop() // closed at once, nothing in it
+		return true, w, nil
+	})
+	lists := 0
+	a.PrependReactor("list", "events", func(clienttesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		lists++
+		rv := "stale"
+		if lists > 1 {
+			rv = "fresh"
+		}
+		return true, &corev1.EventList{ListMeta: metav1.ListMeta{ResourceVersion: rv}}, nil
+	})
+	stderr := &syncbuf.Buffer{}
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &syncbuf.Buffer{}, ErrOut: stderr}
+	o := &EventsOptions{App: "shop", Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: time.Hour,
+		retryMin: 20 * time.Millisecond, retryMax: 50 * time.Millisecond,
+		targets: []target{{name: "a", context: "play", namespace: "ns-a", client: a}}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	stop := runAsync(t, o.Run)
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	// 500 ms at 20-50 ms between opens: about 12; a spin is thousands.
+	if watches > 40 {
+		t.Errorf("the watch was reopened %d times in 500ms: it spins", watches)
+	}
+	if gone != 1 || lists < 2 {
+		t.Errorf("a 410 at the open: %d stale opens, %d lists (want 1 stale open, then a list from now); resourceVersions %v", gone, lists, rvs[:min(len(rvs), 6)])
+	}
+	if strings.Contains(stderr.String(), "lost the apiserver") {
+		t.Errorf("the apiserver answered throughout, yet:\n%s", stderr.String())
+	}
+}

@@ -382,17 +382,20 @@ func TestSurgeHint(t *testing.T) {
 		contract.ResourceGPUMem: resource.MustParse("20Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}
 	for _, tt := range []struct {
 		name         string
-		surge        intstr.IntOrString
+		surge, down  intstr.IntOrString
 		replicas, up int32
 		want         bool
 	}{
-		{"surge beside the old pod", intstr.FromString("25%"), 2, 1, true},
-		{"replace", intstr.FromInt32(0), 1, 0, false},
-		{"no old pod", intstr.FromString("25%"), 1, 1, false},
+		{"surge beside the old pod", intstr.FromString("25%"), intstr.FromInt32(0), 2, 1, true},
+		{"replace", intstr.FromInt32(0), intstr.FromInt32(1), 1, 0, false},
+		{"no old pod", intstr.FromString("25%"), intstr.FromInt32(0), 1, 1, false},
+		// A hand-edited Deployment that may take an old pod down first:
+		// its memory frees without a person's step.
+		{"an old pod may go first", intstr.FromString("25%"), intstr.FromInt32(1), 2, 1, false},
 	} {
 		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns},
-			Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge}}},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge, MaxUnavailable: &tt.down}}},
 			Status: appsv1.DeploymentStatus{Replicas: tt.replicas, UpdatedReplicas: tt.up}}
 		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s", nil)
 		if got := strings.Contains(err.Error(), "the pod that waits for GPU memory is the rollout's extra one (surge)"); got != tt.want {

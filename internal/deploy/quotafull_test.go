@@ -36,6 +36,14 @@ func TestQuotaFullHint(t *testing.T) {
 		{"replace", full, dep("", 3, 3), ""},
 		{"no surge", full, dep("0", 3, 3), ""},
 		{"scale-up", full, dep("25%", 5, 3), ""},
+		// The controller takes an old pod down first, freeing the quota:
+		// waiting helps (a hand-edited Deployment; unset is 25%).
+		{"an old pod may go first", full, func() *appsv1.Deployment {
+			d := dep("25%", 3, 3)
+			d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(1))
+			return d
+		}(), ""},
+		{"unset maxUnavailable, 4 replicas", full, dep("25%", 4, 4), ""},
 		{"other failure", `pods "x" is forbidden: minimum cpu usage per Container is 300m`, dep("25%", 3, 3), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,10 +31,12 @@ var restoreRetry = struct {
 // transient says whether err is the control plane not answering, rather
 // than an answer about the request: no connection (refused, reset, closed,
 // timed out) or a status a restarting or overloaded apiserver or a proxy
-// in front of it gives (429, 5xx).
+// in front of it gives (429, 5xx). An error that joins such a failure with
+// a lasting answer (a dry run refused beside a webhook's 500) is the
+// answer: retrying cannot change it.
 func transient(err error) bool {
 	switch {
-	case err == nil:
+	case err == nil, Lasting(err), apierrors.IsUnauthorized(err):
 		return false
 	case apierrors.IsTooManyRequests(err), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err):

@@ -48,6 +48,10 @@ func TestTransient(t *testing.T) {
 		{"invalid", apierrors.NewBadRequest("spec.ports: invalid"), false},
 		{"conflict", apierrors.NewConflict(gr, "shop", errors.New("modified")), false},
 		{"nil", nil, false},
+		// A dry run's joined answers: the refusal is the answer, whatever
+		// else failed beside it.
+		{"forbidden joined with a 500", errors.Join(apierrors.NewForbidden(gr, "shop", errors.New("no")), apierrors.NewInternalError(errors.New("webhook down"))), false},
+		{"unauthorized joined with refused", errors.Join(connRefused(), apierrors.NewUnauthorized("token expired")), false},
 	} {
 		if got := transient(tt.err); got != tt.want {
 			t.Errorf("%s: transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -434,11 +435,25 @@ func surgeHint(ctx context.Context, c kubernetes.Interface, ns, name string) str
 	return fmt.Sprintf("\nthe pod that waits for GPU memory is the rollout's extra one (surge): the running pods keep theirs until it is ready; spec.rollout: replace takes an old pod down first and gives its memory to the new one (or free memory: kubectl zz gpu --fit pod/NAME -n %s)", ns)
 }
 
-// surging says d rolls out by surge: an extra new pod first, an old one
-// going only once a new one is ready.
+// surging says d rolls out by surge alone: an extra new pod first, an old
+// one going only once a new one is ready. A maxUnavailable that scales to
+// one pod or more (a hand-edited or adopted Deployment: zz renders 0) lets
+// the controller take an old pod down first, and the words built on this
+// would be false. Scaled as the Deployment controller does: surge rounded
+// up, unavailable down; unset is the API's default, 25%.
 func surging(d *appsv1.Deployment) bool {
 	ru := d.Spec.Strategy.RollingUpdate
-	return ru != nil && ru.MaxSurge != nil && ru.MaxSurge.String() != "0" && ru.MaxSurge.String() != "0%"
+	if ru == nil || ru.MaxSurge == nil || d.Spec.Replicas == nil {
+		return false
+	}
+	replicas := int(*d.Spec.Replicas)
+	unavailable := intstr.FromString("25%")
+	if ru.MaxUnavailable != nil {
+		unavailable = *ru.MaxUnavailable
+	}
+	surge, err1 := intstr.GetScaledValueFromIntOrPercent(ru.MaxSurge, replicas, true)
+	down, err2 := intstr.GetScaledValueFromIntOrPercent(&unavailable, replicas, false)
+	return err1 == nil && err2 == nil && surge > 0 && down == 0
 }
 
 var quotaExceeded = regexp.MustCompile(`exceeded quota: ([^,\s]+), requested: (\S+), used: (\S+), limited: (\S+)`)
