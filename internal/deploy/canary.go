@@ -144,12 +144,23 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		if errors.Is(err, ErrSuperseded) {
 			return &Result{}, err
 		}
-		err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app))
-		if cfg.RollbackOnFailure {
-			res := &Result{}
-			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+		res := &Result{}
+		if cfg.RollbackOnFailure || latest.Canary {
+			// After a recorded canary, the pods the failed rollout kept
+			// (maxUnavailable 0) are that revision's: put it back, as
+			// --rollback-on-failure does, where scaling the Deployment to
+			// 0 stopped them too (a review). The restore also removes a
+			// failed canary next to a stable revision.
+			err = restore(ctx, c, &cfg.Options, app, history, err, res, "")
 		}
-		return &Result{}, err
+		if res.RolledBackTo == 0 {
+			stopped := int64(0)
+			if latest.Canary {
+				stopped = latest.Number
+			}
+			err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app, stopped, errors.Is(err, ErrInterrupted)))
+		}
+		return res, err
 	}
 	if err := settle(ctx, c, &cfg.Options, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err
@@ -158,32 +169,47 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 }
 
 // parkCanary scales the canary Deployment of a canary whose rollout failed
-// to 0 and says what that leaves. Left at its replicas, its pods started
-// and took their share of the Service's traffic on their own once the
-// cause cleared (a webhook back, a quota raised), with no revision and no
-// person's step, after zz had said the stable version still serves (an
-// incident audit). Kept at 0, not removed: abort, status and a later
-// deploy --canary go on from it as from the failed canary.
-func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string) string {
+// (or was interrupted) to 0 and says what that leaves. Left at its
+// replicas, its pods started and took their share of the Service's traffic
+// on their own once the cause clears (a webhook back, a quota raised), with
+// no revision and no person's step, after zz had said the stable version
+// still serves (an incident audit). Kept at 0, not removed: abort, status
+// and a later deploy --canary go on from it as from the failed canary.
+// stopped is the recorded canary revision whose pods the scale stops too
+// (its restore failed), 0 for none.
+func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string, stopped int64, interrupted bool) string {
 	canary := render.CanaryName(app)
 	// Interrupted too (Ctrl-C): the scale is part of ending the canary.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreRetry.For)
 	defer cancel()
 	err := stillHeld(ctx)
+	gone := false
 	if err == nil {
 		// As kubectl zz's own count (applyReplicas): the next deploy
 		// --canary's apply takes it back, and status sees no other writer.
+		// An apply creates what is missing (and is refused as invalid for
+		// a bare count), so a canary already gone is read first.
 		err = retryTransient(ctx, o.Progress, "scaling "+canary+" to 0", func() error {
+			_, err := c.AppsV1().Deployments(o.Namespace).Get(ctx, canary, metav1.GetOptions{})
+			if gone = apierrors.IsNotFound(err); gone || err != nil {
+				return err
+			}
 			return applyReplicas(ctx, c, o.Namespace, canary, 0)
 		})
 	}
-	if apierrors.IsNotFound(err) {
-		return fmt.Sprintf("the canary Deployment %s is gone: the stable version serves; fix it and deploy --canary again", canary)
+	next := "fix it and deploy --canary again"
+	if interrupted {
+		next = "deploy --canary again to go on with it"
 	}
-	if err != nil {
+	switch {
+	case gone:
+		return fmt.Sprintf("the canary Deployment %s is gone: the stable version serves; %s", canary, next)
+	case err != nil:
 		return fmt.Sprintf("the canary Deployment %s stays at its replicas, and its pods start behind the Service as soon as the cause clears (scaling it to 0 failed: %v): kubectl zz abort %s removes it now", canary, err, app)
+	case stopped > 0:
+		return fmt.Sprintf("the canary is scaled to 0, revision %d's canary pods too: the stable version alone serves, and nothing starts by itself; %s, or kubectl zz rollback %s --to-revision %d runs revision %d's canary again", stopped, next, app, stopped, stopped)
 	}
-	return fmt.Sprintf("the canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; fix it and deploy --canary again, or kubectl zz abort %s removes it", app)
+	return fmt.Sprintf("the canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; %s, or kubectl zz abort %s removes it", next, app)
 }
 
 // canaryRouteKept refuses a canary whose pods would take the app's traffic

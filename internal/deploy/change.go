@@ -206,7 +206,7 @@ func applyRevision(ctx context.Context, c kubernetes.Interface, o *Options, app 
 	if err := waitRollout(ctx, c, o.Namespace, app, o, cl, st); err != nil {
 		err = fmt.Errorf("%s of %s: %w", rev.ChangeCause, app, err)
 		res := &Result{}
-		return res, restore(ctx, c, o, app, history, err, res)
+		return res, restore(ctx, c, o, app, history, err, res, "")
 	}
 	if err := settle(ctx, c, o, app, cl, rev.objects, secret, history); err != nil {
 		return nil, err

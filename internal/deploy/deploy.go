@@ -220,12 +220,13 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 				if back != nil && back.Canary && cfg.Progress != nil {
 					fmt.Fprintln(cfg.Progress, canaryTargetNote(back, app, ns))
 				}
-				return res, restore(ctx, c, &cfg.Options, app, upTo(history, back), err, res)
+				return res, restore(ctx, c, &cfg.Options, app, upTo(history, back), err, res,
+					fmt.Sprintf("revision %d (recorded by a deploy without waiting), not ready", follows.Number))
 			}
 			return res, notReady(err, app, history, follows, back)
 		}
 		if cfg.RollbackOnFailure {
-			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
+			return res, restore(ctx, c, &cfg.Options, app, history, err, res, "")
 		}
 		return res, unrecorded(err, app, history)
 	}
@@ -460,7 +461,10 @@ func settle(ctx context.Context, c kubernetes.Interface, o *Options, app string,
 // waits for it; the returned error always wraps cause. A cause that is
 // ErrSuperseded is returned as it is: the Deployment is another writer's now,
 // and restoring would undo that writer's change.
-func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result) error {
+//
+// runs says what the app runs if the restore fails ("" for what no
+// revision records: the failed command's objects are in none).
+func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string, history []*Revision, cause error, res *Result, runs string) error {
 	if errors.Is(cause, ErrSuperseded) {
 		return cause
 	}
@@ -506,8 +510,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 	if err != nil {
 		// First, so that it cannot be read as a rollback (the exit code
 		// is a failed rollout's either way).
-		return fmt.Errorf("NOT rolled back: %s still runs what no revision records: restoring revision %d failed: %v (kubectl zz rollback %s returns to it)\n%w",
-			app, last.Number, err, app, cause)
+		if runs == "" {
+			runs = "what no revision records"
+		}
+		return fmt.Errorf("NOT rolled back: %s still runs %s: restoring revision %d failed: %v (kubectl zz rollback %s --to-revision %d returns to it)\n%w",
+			app, runs, last.Number, err, app, last.Number, cause)
 	}
 	// Paused meanwhile (someone stopped the bad rollout): the good template
 	// is in place and rolls out once resumed; waiting would only time out.
@@ -627,7 +634,8 @@ func Rollback(ctx context.Context, c kubernetes.Interface, cfg *RollbackConfig) 
 	if err := waitRollout(ctx, c, cfg.Namespace, cfg.App, &cfg.Options, cl, startOf(rev.spec)); err != nil {
 		err = fmt.Errorf("rollback of %s to revision %d: %w", cfg.App, target.Number, err)
 		res := &Result{}
-		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res)
+		return res, restore(ctx, c, &cfg.Options, cfg.App, history, err, res,
+			fmt.Sprintf("revision %d's objects, which it was rolled back to, not ready", target.Number))
 	}
 	if err := settle(ctx, c, &cfg.Options, cfg.App, cl, rev.objects, secret, history); err != nil {
 		return nil, err

@@ -137,3 +137,31 @@ func TestRestoreRetriesTransientErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreFailureSaysWhatRuns: a deploy that followed a revision
+// recorded by --wait=false and whose restore is refused says that revision
+// runs, not "what no revision records" (a review), and names the way back
+// by number.
+func TestRestoreFailureSaysWhatRuns(t *testing.T) {
+	c := fake.NewClientset()
+	ctl := startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	ctl.setStuck("reg/shop:bad")
+	o := opts()
+	o.NoWait = true
+	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); err != nil {
+		t.Fatal(err)
+	}
+	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && strings.Contains(string(p.GetPatch()), "reg/shop:1") {
+			return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New("denied by a policy"))
+		}
+		return false, nil, nil
+	})
+	o.NoWait, o.Timeout = false, 300*time.Millisecond
+	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: true})
+	want := "NOT rolled back: shop still runs revision 2 (recorded by a deploy without waiting), not ready: restoring revision 1 failed: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "(kubectl zz rollback shop --to-revision 1 returns to it)") {
+		t.Errorf("the refused restore after a --wait=false revision: %v\nwant it to start %q", err, want)
+	}
+}
