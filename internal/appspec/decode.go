@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	yamlv3 "go.yaml.in/yaml/v3"
 	sigsjson "sigs.k8s.io/json"
@@ -369,6 +370,12 @@ func (d *decoded) wrongType(path, want string, v any) bool {
 		e.Msg += " " + v.String()
 	case string:
 		e.Msg += fmt.Sprintf(" %q", v)
+	}
+	if s, ok := v.(string); ok && strings.HasPrefix(want, "int") {
+		// minReadySeconds: 10s, as the duration fields beside it are written.
+		if dur, err := time.ParseDuration(s); err == nil && dur >= 0 && dur%time.Second == 0 {
+			e.Fix = fmt.Sprintf("write the seconds as a number: %d", int64(dur/time.Second))
+		}
 	}
 	if want == "string" {
 		if _, ok := v.(map[string]any); !ok {

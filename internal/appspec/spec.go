@@ -205,6 +205,13 @@ type Spec struct {
 	// ready) or replace (an old pod goes first: no room for an extra pod is
 	// needed, which a GPU app on packed cards lacks).
 	Rollout string `json:"rollout,omitempty"`
+	// MinReadySeconds is how long a new pod must stay ready before it
+	// counts as available (the Deployment's minReadySeconds, 0 to
+	// MaxMinReadySeconds): the rollout goes on, and a deploy succeeds and
+	// records its revision, only once each new pod has; one that crashes
+	// within it fails the rollout like any crash. Default 0: ready is
+	// available.
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
 	// ServiceAccount is the pods' ServiceAccount (its token, cloud
 	// workload identity); default the namespace's default.
 	ServiceAccount string `json:"serviceAccount,omitempty"`
@@ -462,6 +469,12 @@ func defaultProtocols(ports []Port) {
 			ports[i].Protocol = "TCP"
 		}
 	}
+}
+
+// MinReady is spec.minReadySeconds as a duration: how long a new pod
+// must stay ready before it counts as available.
+func (s *Spec) MinReady() time.Duration {
+	return time.Duration(s.MinReadySeconds) * time.Second
 }
 
 // Cards is how many cards each pod asks for: spec.gpus, 0 when unset.

@@ -180,6 +180,7 @@ func (v *validator) escapeHatches(s *Spec) {
 	v.startup(s)
 	v.healthTimeout(s)
 	v.rollout(s)
+	v.minReady(s)
 	v.identity(s)
 	if g := s.TerminationGracePeriod; g != "" {
 		d, err := time.ParseDuration(g)
@@ -236,6 +237,19 @@ func (v *validator) rollout(s *Spec) {
 		v.add("spec.rollout", fmt.Sprintf("%q is not a rollout", s.Rollout), "use surge (new pods start beside the old ones) or replace (an old pod goes first: no extra room needed)")
 	}
 }
+
+// minReady checks spec.minReadySeconds: 0 to MaxMinReadySeconds.
+func (v *validator) minReady(s *Spec) {
+	switch m := s.MinReadySeconds; {
+	case m < 0:
+		v.add("spec.minReadySeconds", fmt.Sprintf("%d is negative", m), "use 0 (a ready pod is available at once) up to "+fmt.Sprint(MaxMinReadySeconds)+", e.g. 10: how long a new pod must stay ready before the rollout counts it")
+	case m > MaxMinReadySeconds:
+		v.add("spec.minReadySeconds", fmt.Sprintf("%d is more than %d (1h)", m, MaxMinReadySeconds), fmt.Sprintf("use at most %d: every batch of a rollout waits it out, and a crash later than that is for monitoring to catch, not the deploy", MaxMinReadySeconds))
+	}
+}
+
+// MaxMinReadySeconds bounds spec.minReadySeconds: an hour.
+const MaxMinReadySeconds = 3600
 
 // MaxStartupTimeout bounds spec.startupTimeout.
 const MaxStartupTimeout = time.Hour

@@ -35,7 +35,7 @@ type rolloutFlags struct {
 
 func (f *rolloutFlags) addFlags(fs *pflag.FlagSet) {
 	f.flags = fs
-	fs.DurationVar(&f.Timeout, "timeout", 0, fmt.Sprintf("How long to wait for the rollout before failing (default: as long as the app's new pods may take to start by their startup probes, spec.startupTimeout, batch after batch of its rollout, plus %s; at least %s, at most %s unless one batch needs more; the progress says how long where it is over %s)",
+	fs.DurationVar(&f.Timeout, "timeout", 0, fmt.Sprintf("How long to wait for the rollout before failing (default: as long as the app's new pods may take to start by their startup probes, spec.startupTimeout, and to stay ready for spec.minReadySeconds, batch after batch of its rollout, plus %s; at least %s, at most %s unless one batch needs more; the progress says how long where it is over %s)",
 		prose.Duration(render.StartupMargin), prose.Duration(deploy.DefaultTimeout), prose.Duration(deploy.MaxRolloutTimeout), prose.Duration(deploy.DefaultTimeout)))
 	fs.IntVar(&f.HistoryLimit, "history-limit", deploy.DefaultHistoryLimit, "Revisions to keep per app")
 }

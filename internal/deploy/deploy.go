@@ -207,7 +207,7 @@ func Run(ctx context.Context, c kubernetes.Interface, cfg *Config) (_ *Result, e
 	}
 	st := startOf(cfg.App)
 	if cfg.Debug {
-		st = podStart{} // no probes: a pod is ready once it runs
+		st.window = 0 // no probes: a pod is ready once it runs (its soak stays)
 	}
 	if err := waitRollout(ctx, c, ns, app, &cfg.Options, cl, st); err != nil {
 		res := &Result{}

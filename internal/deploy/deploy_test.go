@@ -56,10 +56,13 @@ type controller struct {
 	stuck map[string]bool
 	// refused: images whose pods admission refuses, with the message.
 	refused map[string]string
+	// soaking: images whose pods are all ready, none yet available
+	// (minReadySeconds).
+	soaking map[string]bool
 }
 
 func startController(t *testing.T, c *fake.Clientset) *controller {
-	ctl := &controller{stuck: map[string]bool{}, refused: map[string]string{}}
+	ctl := &controller{stuck: map[string]bool{}, refused: map[string]string{}, soaking: map[string]bool{}}
 	// The test's own reactors, set before: they answer dry runs too.
 	prior := slices.Clone(c.ReactionChain[:len(c.ReactionChain)-1])
 	// Each Lease its own UID, as the apiserver gives one: the lock tells
@@ -178,6 +181,14 @@ func (ctl *controller) setRefused(image, message string) {
 	ctl.refused[image] = message
 }
 
+// setSoaking has the pods of image ready, not yet available (on: a
+// minReadySeconds that has not passed), or available (off).
+func (ctl *controller) setSoaking(image string, on bool) {
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	ctl.soaking[image] = on
+}
+
 func (ctl *controller) setStuck(image string) {
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
@@ -194,6 +205,7 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		ctl.mu.Lock()
 		stuck := ctl.stuck[d.Spec.Template.Spec.Containers[0].Image]
 		refused, isRefused := ctl.refused[d.Spec.Template.Spec.Containers[0].Image]
+		soaking := ctl.soaking[d.Spec.Template.Spec.Containers[0].Image]
 		ctl.mu.Unlock()
 		want := int32(1) // the apiserver's default
 		if d.Spec.Replicas != nil {
@@ -202,6 +214,9 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		s := appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
 		if stuck {
 			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want + 1, UpdatedReplicas: 1, ReadyReplicas: want, AvailableReplicas: want}
+		}
+		if soaking {
+			s.AvailableReplicas = 0
 		}
 		if isRefused {
 			s = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, ReadyReplicas: want, AvailableReplicas: want,
@@ -221,6 +236,7 @@ func (ctl *controller) sync(ctx context.Context, c kubernetes.Interface) {
 		// Zero counts are left out of the JSON, and a merge patch would
 		// keep the old ones: a refused rollout has updated none.
 		status["updatedReplicas"] = s.UpdatedReplicas
+		status["availableReplicas"] = s.AvailableReplicas
 		if len(s.Conditions) == 0 {
 			status["conditions"] = nil
 		}

@@ -607,18 +607,28 @@ type Status struct {
 	// ReplicaFailure is why the controller cannot create pods (quota,
 	// admission), when it says so.
 	ReplicaFailure string
+	// MinReady is the Deployment's minReadySeconds: a ready pod counts as
+	// available, and so towards Complete, only once it has stayed ready
+	// this long (spec.minReadySeconds).
+	MinReady int32
+	// SoakLeft is how long until the ready pods are all available, where
+	// the waiter read it from them (SoakLeft); 0 where unknown.
+	SoakLeft time.Duration
 }
 
 // RolloutStatus reads d the way kubectl rollout status does: complete when
 // the current generation is observed and every replica is updated and
-// available with no old one left.
+// available with no old one left. Available, not ready: with
+// minReadySeconds a pod is available only once it has stayed ready that
+// long (the Deployment's own count), so a version that crashes soon after
+// its first readiness is not called rolled out.
 func RolloutStatus(d *appsv1.Deployment) Status {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas
 	}
 	s := d.Status
-	st := Status{Want: want, Ready: s.ReadyReplicas, Updated: s.UpdatedReplicas, Total: s.Replicas, Available: s.AvailableReplicas}
+	st := Status{Want: want, Ready: s.ReadyReplicas, Updated: s.UpdatedReplicas, Total: s.Replicas, Available: s.AvailableReplicas, MinReady: d.Spec.MinReadySeconds}
 	observed := s.ObservedGeneration >= d.Generation
 	st.Observed = observed
 	st.Complete = observed && s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
@@ -646,7 +656,7 @@ func (s Status) String() string {
 		// after a scale down, "7/5 ready" alone read as a miscount.
 		out += fmt.Sprintf(", %d pending termination", extra)
 	}
-	return out
+	return out + s.soakWords()
 }
 
 // reasonEvicted is the reason the kubelet gives a pod it evicted.

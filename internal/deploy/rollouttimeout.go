@@ -21,25 +21,47 @@ const MaxRolloutTimeout = 2 * time.Hour
 
 // podStart is how the new pods of what a command applied start: how long
 // one may take by its startup probes (render.StartupWindow of the spec it
-// was rendered from; 0 where no spec is recorded), and whether they start
-// together, with no rollout in batches (a scale: the pod template stays).
+// was rendered from; 0 where no spec is recorded), how long it must then
+// stay ready before it counts as available (soak: spec.minReadySeconds),
+// and whether they start together, with no rollout in batches (a scale:
+// the pod template stays).
 type podStart struct {
 	window   time.Duration
+	soak     time.Duration
 	together bool
 }
 
 // startOf is how the pods of spec start; nil (a record without its
-// spec) is no startup window.
+// spec) is no startup window and no soak.
 func startOf(spec *appspec.App) podStart {
 	if spec == nil {
 		return podStart{}
 	}
-	return podStart{window: render.StartupWindow(&spec.Spec)}
+	return podStart{window: render.StartupWindow(&spec.Spec), soak: spec.Spec.MinReady()}
+}
+
+// batch is how long one batch of new pods may take: its start, then its
+// soak.
+func (st podStart) batch() time.Duration { return st.window + st.soak }
+
+// words says how long a new pod of app may take to start and to soak.
+func (st podStart) words(app string) string {
+	soak := fmt.Sprintf("stay ready %s (spec.minReadySeconds)", prose.Duration(st.soak))
+	if st.window == 0 {
+		return fmt.Sprintf("a new pod of %s must %s before it counts as available", app, soak)
+	}
+	out := fmt.Sprintf("a new pod of %s may take %s to start by its startup probes (spec.startupTimeout)", app, prose.Duration(st.window))
+	if st.soak > 0 {
+		out += " and must then " + soak
+	}
+	return out
 }
 
 // RolloutTimeout is how long kubectl zz waits for a rollout where the user
-// gave no --timeout: the startup window of one new pod (startup) for each
-// of the batches its strategy starts one after another, plus
+// gave no --timeout: the startup window of one new pod and its soak
+// (startup, podStart.batch) for each of the batches its strategy starts
+// one after another (the next batch starts only once this one is
+// available), plus
 // render.StartupMargin once for the rest of a start (scheduling, the image
 // pull), at least DefaultTimeout, at most MaxRolloutTimeout unless one
 // batch needs more. An app with startupTimeout: 20m failed at the fixed
@@ -82,23 +104,27 @@ func waitTimeout(o *Options, app string, st podStart, d *appsv1.Deployment) (tim
 	if d != nil && !st.together {
 		batches = RolloutBatches(d)
 	}
-	derived := RolloutTimeout(st.window, batches)
+	derived := RolloutTimeout(st.batch(), batches)
 	if o.Timeout > 0 {
-		if o.Timeout >= st.window {
+		switch {
+		case o.Timeout >= st.batch():
 			return o.Timeout, ""
+		case st.soak == 0:
+			return o.Timeout, fmt.Sprintf("Warning: --timeout %s is shorter than the %s a new pod of %s may take to start by its startup probes (spec.startupTimeout): the rollout may fail while its pods are still starting; without --timeout kubectl zz waits up to %s",
+				prose.Duration(o.Timeout), prose.Duration(st.window), app, prose.Duration(derived))
 		}
-		return o.Timeout, fmt.Sprintf("Warning: --timeout %s is shorter than the %s a new pod of %s may take to start by its startup probes (spec.startupTimeout): the rollout may fail while its pods are still starting; without --timeout kubectl zz waits up to %s",
-			prose.Duration(o.Timeout), prose.Duration(st.window), app, prose.Duration(derived))
+		return o.Timeout, fmt.Sprintf("Warning: --timeout %s is shorter than one batch of new pods may take, %s: %s; the rollout may fail while its pods are still starting or soaking; without --timeout kubectl zz waits up to %s",
+			prose.Duration(o.Timeout), prose.Duration(st.batch()), st.words(app), prose.Duration(derived))
 	}
 	if derived <= DefaultTimeout {
 		return derived, ""
 	}
 	capped := ""
-	if derived < st.window*time.Duration(batches)+render.StartupMargin {
+	if derived < st.batch()*time.Duration(batches)+render.StartupMargin {
 		capped = fmt.Sprintf(" (at most %s)", prose.Duration(derived))
 	}
-	return derived, fmt.Sprintf("waiting up to %s: a new pod of %s may take %s to start by its startup probes (spec.startupTimeout), %s%s; --timeout sets another bound",
-		prose.Duration(derived), app, prose.Duration(st.window), batchWords(batches), capped)
+	return derived, fmt.Sprintf("waiting up to %s: %s, %s%s; --timeout sets another bound",
+		prose.Duration(derived), st.words(app), batchWords(batches), capped)
 }
 
 // batchWords says how a rollout of n batches starts its pods.

@@ -37,9 +37,10 @@ func renderedFor(t *testing.T, edit func(s *appspec.Spec)) (*appspec.App, *appsv
 // Deployment's progressDeadlineSeconds covers too) for each batch of new
 // pods the strategy starts one after another, plus the margin of a start,
 // at least the 5 minutes it always was and at most 2 hours unless one batch
-// needs more; the progress says so where it is longer than 5 minutes. An
-// explicit --timeout always wins, and one shorter than a pod's start is
-// warned of.
+// needs more; the progress says so where it is longer than 5 minutes. A
+// batch is its pods' start and then their soak (spec.minReadySeconds: the
+// next batch starts once this one is available). An explicit --timeout
+// always wins, and one shorter than a pod's start and soak is warned of.
 func TestRolloutTimeout(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
@@ -91,13 +92,28 @@ func TestRolloutTimeout(t *testing.T) {
 		{name: "--timeout shorter than a pod's start is warned of", spec: func(s *appspec.Spec) { s.StartupTimeout = "20m" }, timeout: 5 * time.Minute, batches: 2, want: 5 * time.Minute,
 			line: "Warning: --timeout 5m is shorter than the 20m a new pod of shop may take to start by its startup probes (spec.startupTimeout): the rollout may fail while its pods are still starting; without --timeout kubectl zz waits up to 45m"},
 		{name: "--timeout shorter than the default", spec: func(s *appspec.Spec) {}, timeout: 90 * time.Second, batches: 2, want: 90 * time.Second, quiet: true},
+		{name: "a soak per batch", spec: func(s *appspec.Spec) { s.MinReadySeconds = 10 }, batches: 2, want: 5*time.Minute + 20*time.Second,
+			line: "waiting up to 5m20s: a new pod of shop must stay ready 10s (spec.minReadySeconds) before it counts as available, its rollout starts 2 batches of pods one after another; --timeout sets another bound"},
+		{name: "a start, then a soak, per batch", spec: func(s *appspec.Spec) { s.StartupTimeout = "20m"; s.MinReadySeconds = 30 }, batches: 2, want: 46 * time.Minute,
+			line: "waiting up to 46m: a new pod of shop may take 20m to start by its startup probes (spec.startupTimeout) and must then stay ready 30s (spec.minReadySeconds), its rollout starts 2 batches"},
+		{name: "a scale soaks once", spec: func(s *appspec.Spec) { s.MinReadySeconds = 60 }, together: true, batches: 2, want: 6 * time.Minute, line: "its pods start at once"},
+		{name: "an hour's soak over 7 batches: capped", spec: func(s *appspec.Spec) {
+			s.MinReadySeconds = 3600
+			s.Replicas = ptr.To[int32](7)
+			s.Rollout = appspec.RolloutReplace
+		}, batches: 7, want: 2 * time.Hour, line: "(at most 2h)"},
+		{name: "--timeout within the start and soak", spec: func(s *appspec.Spec) { s.StartupTimeout = "1m"; s.MinReadySeconds = 60 }, timeout: 90 * time.Second, batches: 2, want: 90 * time.Second,
+			line: "Warning: --timeout 1m30s is shorter than one batch of new pods may take, 2m: a new pod of shop may take 1m to start by its startup probes (spec.startupTimeout) and must then stay ready 1m (spec.minReadySeconds); the rollout may fail while its pods are still starting or soaking; without --timeout kubectl zz waits up to 9m"},
+		{name: "--timeout over the start and soak", spec: func(s *appspec.Spec) { s.MinReadySeconds = 60 }, timeout: 61 * time.Second, batches: 2, want: 61 * time.Second, quiet: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			app, d := renderedFor(t, tt.spec)
 			if got := RolloutBatches(d); got != tt.batches && !tt.together {
 				t.Errorf("batches %d, want %d", got, tt.batches)
 			}
-			got, line := waitTimeout(&Options{Timeout: tt.timeout}, "shop", podStart{window: render.StartupWindow(&app.Spec), together: tt.together}, d)
+			st := startOf(app)
+			st.together = tt.together
+			got, line := waitTimeout(&Options{Timeout: tt.timeout}, "shop", st, d)
 			if got != tt.want {
 				t.Errorf("timeout %s, want %s", got, tt.want)
 			}

@@ -192,6 +192,9 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 				return fmt.Errorf("%w while waiting for %s/%s (%v)", ErrInterrupted, ns, app, parent.Err())
 			}
 			what := fmt.Sprintf("not ready after %s", timeout)
+			if w.last.soaking() {
+				what = w.last.notAvailable(timeout)
+			}
 			if w.last.ReplicaFailure != "" {
 				what += ": " + w.last.ReplicaFailure + w.quotaFull
 			}
@@ -260,12 +263,14 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		return true, err
 	}
 	st := RolloutStatus(d)
-	w.last = st
 	why := ""
 	if !st.Complete {
-		if problems, err := podProblems(ctx, w.c, w.ns, w.app); err == nil {
-			why = Summary(problems)
+		if pods, err := appPods(ctx, w.c, w.ns, w.app); err == nil {
+			why = Summary(problemsOf(pods))
 			w.seen = podsSeen{why, w.o.now()}
+			if st.soaking() {
+				st.SoakLeft = SoakLeft(pods, time.Duration(st.MinReady)*time.Second, w.o.now())
+			}
 		}
 		if why == "" {
 			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
@@ -275,7 +280,12 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 			why += w.quotaFull
 		}
 	}
-	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, st.String()+why)
+	w.last = st
+	// The soak's countdown alone is no new state: a log gets a line when
+	// the counts or the reason change, not every second of it.
+	state := st
+	state.SoakLeft = 0
+	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, state.String()+why)
 	switch {
 	case st.Complete:
 		if u := w.unbalanced(ctx); u != nil {
@@ -507,17 +517,31 @@ func podSelector(name string) string {
 
 // podProblems says why the pods of Deployment app (or of a canary) are not ready.
 func podProblems(ctx context.Context, c kubernetes.Interface, ns, app string) ([]Problem, error) {
+	pods, err := appPods(ctx, c, ns, app)
+	if err != nil {
+		return nil, err
+	}
+	return problemsOf(pods), nil
+}
+
+// appPods lists the pods of Deployment app (or of a canary).
+func appPods(ctx context.Context, c kubernetes.Interface, ns, app string) ([]corev1.Pod, error) {
 	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: podSelector(app)})
 	if err != nil {
 		return nil, err
 	}
+	return pods.Items, nil
+}
+
+// problemsOf is why each of pods is not ready, where one is not.
+func problemsOf(pods []corev1.Pod) []Problem {
 	var problems []Problem
-	for i := range pods.Items {
-		if p, ok := PodProblem(&pods.Items[i]); ok {
+	for i := range pods {
+		if p, ok := PodProblem(&pods[i]); ok {
 			problems = append(problems, p)
 		}
 	}
-	return problems, nil
+	return problems
 }
 
 // lastLogs returns the tail of the previous (crashed) container's log, or of

@@ -191,6 +191,10 @@ func (r *renderer) deployment() *appsv1.Deployment {
 			Selector:                &metav1.LabelSelector{MatchLabels: r.selector()},
 			RevisionHistoryLimit:    ptr.To[int32](10),
 			ProgressDeadlineSeconds: ptr.To(r.progressDeadline()),
+			// A new pod counts as available, and the rollout goes on, only
+			// once it has stayed ready this long: one that crashes soon
+			// after its first readiness fails the rollout.
+			MinReadySeconds: r.s.MinReadySeconds,
 			// Surge, never take a ready pod down first: a bad version leaves
 			// the running one serving.
 			Strategy: appsv1.DeploymentStrategy{

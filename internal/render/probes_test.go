@@ -170,7 +170,9 @@ func TestSidecarStartupBoundedByStartupTimeout(t *testing.T) {
 // outlasts what its startup probes allow a new pod (each sidecar's startup,
 // then the app's) plus a margin, so a pod still legitimately starting is
 // not reported ProgressDeadlineExceeded, which fails deploy (review 17b: a
-// fixed 600 s under a 30 min startupTimeout).
+// fixed 600 s under a 30 min startupTimeout); a new pod's soak
+// (spec.minReadySeconds) comes on top, and the deadline stays above it, as
+// the API requires.
 func TestProgressDeadlineCoversStartup(t *testing.T) {
 	sidecar := "  sidecars: [{name: px, image: 'px:1', ports: [{name: h, port: 9090}], startup: {port: h}}]\n"
 	for _, tt := range []struct {
@@ -186,6 +188,9 @@ func TestProgressDeadlineCoversStartup(t *testing.T) {
 		{name: "a worker's sidecar", spec: "  type: worker\n  startupTimeout: 20m\n" + sidecar, want: 25 * 60},
 		{name: "a worker's healthCommand", spec: "  type: worker\n  startupTimeout: 20m\n  healthCommand: [/app/check]\n", want: 25 * 60},
 		{name: "a worker's healthCommand and sidecar", spec: "  type: worker\n  startupTimeout: 20m\n  healthCommand: [/app/check]\n" + sidecar, want: 45 * 60},
+		{name: "a soak within the default", spec: "  type: web\n  minReadySeconds: 60\n", want: 600},
+		{name: "a soak after a 10 min startup", spec: "  type: web\n  startupTimeout: 10m\n  minReadySeconds: 30\n", want: 10*60 + 30 + 300},
+		{name: "an hour's soak alone", spec: "  type: worker\n  minReadySeconds: 3600\n", want: 3600 + 300},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			app, err := appspec.Load("a.zz.yaml", []byte("apiVersion: zz.io/v1\nkind: App\nname: a\nspec:\n  image: reg/a:1\n"+tt.spec))

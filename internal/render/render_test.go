@@ -38,6 +38,8 @@ var goldenCases = []struct {
 	{name: "zone-canary", spec: "zone-required.zz.yaml", canary: 1},
 	{name: "scratch", spec: "scratch.zz.yaml"},
 	{name: "sidecars", spec: "sidecars.zz.yaml"},
+	{name: "minready", spec: "minready.zz.yaml"},
+	{name: "minready-canary", spec: "minready.zz.yaml", canary: 1},
 }
 
 func load(t *testing.T, file string) *appspec.App {

@@ -147,11 +147,13 @@ const StartupMargin = 5 * time.Minute
 
 // progressDeadline is the Deployment's progressDeadlineSeconds: the
 // Kubernetes default of 600 s, or more where the startup probes allow a
-// new pod longer (StartupWindow): a fixed 600 s had the Deployment report
-// ProgressDeadlineExceeded, and deploy fail, while a pod with a 30 min
-// startupTimeout was still legitimately starting (review 17b).
+// new pod longer (StartupWindow), and its soak (spec.minReadySeconds)
+// after: a fixed 600 s had the Deployment report ProgressDeadlineExceeded,
+// and deploy fail, while a pod with a 30 min startupTimeout was still
+// legitimately starting (review 17b). Always above minReadySeconds, as
+// the API requires.
 func (r *renderer) progressDeadline() int32 {
-	return int32(max(600*time.Second, StartupWindow(r.s)+StartupMargin) / time.Second)
+	return int32(max(600*time.Second, StartupWindow(r.s)+r.s.MinReady()+StartupMargin) / time.Second)
 }
 
 // sidecarSecretVolume names the volume of the j-th of the i-th sidecar's

@@ -17,7 +17,7 @@ import (
 )
 
 // TestRenderFromRender: render -> init --from -> render gives the same pod
-// template and Service, for every golden spec and each healthTimeout
+// template, minReadySeconds and Service, for every golden spec and each healthTimeout
 // boundary, and init --from says nothing about what kubectl zz rendered
 // itself (no timeout or timings note). A review found healthTimeout 1s
 // and 2s lost, and a timings note for healthTimeout 10s.
@@ -34,6 +34,8 @@ func TestRenderFromRender(t *testing.T) {
 		{"java healthTimeout 7s", "  type: java\n  healthTimeout: 7s\n"},
 		{"front rpc", "  type: rpc\n  sidecars:\n  - {name: auth, image: 'p:1', ports: [{name: auth, port: 4180, front: true}]}\n"},
 		{"front, service.port = spec.port", "  type: web\n  service: {port: 8080}\n  sidecars:\n  - {name: auth, image: 'p:1', ports: [{name: auth, port: 4180, front: true}]}\n"},
+		{"minReadySeconds 1", "  type: rpc\n  minReadySeconds: 1\n"},
+		{"minReadySeconds 3600", "  type: worker\n  minReadySeconds: 3600\n"},
 		{"sidecar with the default resources", "  type: web\n  sidecars:\n  - {name: shipper, image: 'p:1'}\n"},
 		{"sidecar sharing a memory scratch", "  type: web\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, memory: true, size: 256Mi}]\n  sidecars:\n  - {name: shipper, image: 'p:1', mounts: [/dev/shm]}\n"},
 	}
@@ -81,6 +83,9 @@ func TestRenderFromRender(t *testing.T) {
 				a, _ := yaml.Marshal(want)
 				b, _ := yaml.Marshal(have)
 				t.Errorf("pod template differs:\n%s", lineDiff(string(a), string(b)))
+			}
+			if dep.Spec.MinReadySeconds != dep2.Spec.MinReadySeconds {
+				t.Errorf("minReadySeconds %d, after init --from %d", dep.Spec.MinReadySeconds, dep2.Spec.MinReadySeconds)
 			}
 			if svc != nil && (svc2 == nil || !equality.Semantic.DeepEqual(svc.Spec, svc2.Spec)) {
 				t.Errorf("Service differs: %+v\nafter init --from: %+v", svc, svc2)

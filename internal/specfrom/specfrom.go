@@ -78,6 +78,7 @@ func build(app string, l Live) *from {
 		s.Version = v
 	}
 	s.Replicas = d.Spec.Replicas
+	f.minReady(d)
 	s.Command, s.Args = c.Command, c.Args
 	f.resources(c)
 	f.ports(c, l.Service)
@@ -653,6 +654,17 @@ func (f *from) initContainers(pod corev1.PodSpec, c corev1.Container) {
 		}
 		f.lost("init container %s: only one running the app's image (spec.initCommand) has a field", in.Name)
 	}
+}
+
+// minReady carries the Deployment's minReadySeconds, at most
+// appspec.MaxMinReadySeconds (a longer one is cut, and said).
+func (f *from) minReady(d *appsv1.Deployment) {
+	m := d.Spec.MinReadySeconds
+	if m > appspec.MaxMinReadySeconds {
+		f.lost("minReadySeconds %d: spec.minReadySeconds is at most %d (1h), so it is carried as %d", m, appspec.MaxMinReadySeconds, appspec.MaxMinReadySeconds)
+		m = appspec.MaxMinReadySeconds
+	}
+	f.app.Spec.MinReadySeconds = max(m, 0)
 }
 
 // pod: its account, pull secrets, priority and grace.

@@ -267,3 +267,27 @@ func TestOwnTimingsRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestMinReadyFrom: a Deployment's minReadySeconds is carried as
+// spec.minReadySeconds; one over an hour is cut to it and said.
+func TestMinReadyFrom(t *testing.T) {
+	for _, tt := range []struct {
+		live, want int32
+		note       string
+	}{
+		{live: 0, want: 0},
+		{live: 15, want: 15},
+		{live: 3600, want: 3600},
+		{live: 7200, want: 3600, note: "minReadySeconds 7200: spec.minReadySeconds is at most 3600 (1h), so it is carried as 3600"},
+	} {
+		l := web()
+		l.Deployment.Spec.MinReadySeconds = tt.live
+		app, notes := Spec("web", l)
+		if app.Spec.MinReadySeconds != tt.want {
+			t.Errorf("minReadySeconds %d: carried as %d, want %d", tt.live, app.Spec.MinReadySeconds, tt.want)
+		}
+		if got := slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "minReadySeconds") }); got != (tt.note != "") || tt.note != "" && !slices.Contains(notes, tt.note) {
+			t.Errorf("minReadySeconds %d: notes %q, want %q", tt.live, notes, tt.note)
+		}
+	}
+}
