@@ -38,7 +38,7 @@ func zoneNode(name, zone string, change ...func(*corev1.Node)) corev1.Node {
 func zonePod(name, rs, node string, when corev1.UnsatisfiableConstraintAction) corev1.Pod {
 	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 		contract.LabelApp: "shop", contract.LabelTrack: contract.TrackStable, appsv1.DefaultDeploymentUniqueLabelKey: rs}},
-		Spec: corev1.PodSpec{NodeName: node, NodeSelector: map[string]string{contract.LabelPool: "general"}},
+		Spec:   corev1.PodSpec{NodeName: node, NodeSelector: map[string]string{contract.LabelPool: "general"}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
 	if when != "" {
 		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: render.ZoneTopologyKey, WhenUnsatisfiable: when}}

@@ -159,7 +159,7 @@ func TestRebalance(t *testing.T) {
 			t.Errorf("%s runs on %s, which its node selector does not allow", pod, node)
 		}
 	}
-	nodesNow, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
+	nodesNow, _, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
 	if err != nil {
 		t.Fatal(err)
 	}
