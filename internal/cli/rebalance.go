@@ -122,11 +122,11 @@ type moveItem struct {
 // Run plans, prints, and unless --dry-run carries the plan out.
 func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	ctx := cmd.Context()
-	nodes, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
+	nodes, notReady, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
 	if err != nil {
 		return err
 	}
-	if len(nodes) == 0 && o.NodeSelector != "" {
+	if len(nodes) == 0 && len(notReady) == 0 && o.NodeSelector != "" {
 		// -l of status or logs selects pods: here, nodes (a docs audit).
 		return deploy.NotFound("no schedulable node matches -l %s: rebalance's selector picks the nodes to even out (a pool, e.g. -l %s=general), not pods", o.NodeSelector, contract.LabelPool)
 	}
@@ -139,6 +139,11 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 	plan := rebalance.Compute(nodes, rebalance.Options{MaxMoves: o.MaxMoves})
 	if err := o.printMoves(plan.Moves); err != nil {
 		return err
+	}
+	if left := rebalance.LeftOut(notReady); left != "" {
+		// Their pods are about to be evicted: not load to even out, and
+		// no place to send a pod (an incident audit).
+		fmt.Fprintln(o.ErrOut, left)
 	}
 	fmt.Fprintf(o.ErrOut, "CPU request fractions over %d nodes: range %.3f, CV %.3f now; expected after %d moves: range %.3f, CV %.3f (memory: range %.3f → %.3f, CV %.3f → %.3f)\n",
 		len(nodes), plan.Before.Range, plan.Before.CV, len(plan.Moves), plan.After.Range, plan.After.CV,
@@ -169,7 +174,7 @@ func (o *RebalanceOptions) Run(cmd *cobra.Command) error {
 			fmt.Fprintf(o.ErrOut, "skipped %s/%s: %s\n", r.Move.Pod.Namespace, r.Move.Pod.Name, r.Skipped)
 		}
 	}})
-	after, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
+	after, _, err := rebalance.Snapshot(ctx, o.target.client, o.NodeSelector)
 	if err != nil {
 		return err
 	}

@@ -512,8 +512,17 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			if !o.list && st.NoProbes {
 				fmt.Fprintf(&reasons, "%s runs without probes (deployed with --debug): Ready says only that its containers started, and a hung process is not restarted; kubectl zz deploy without --debug brings them back\n", who)
 			}
-			if !o.list && st.Unbalanced != nil {
-				note := st.Unbalanced.Note(st.App)
+			var notes []string
+			if st.Unbalanced != nil {
+				notes = append(notes, st.Unbalanced.Note(st.App))
+			}
+			if st.ZoneGap != nil {
+				notes = append(notes, st.ZoneGap.Note(st.App))
+			}
+			for _, note := range notes {
+				if o.list {
+					break
+				}
 				if who != st.App {
 					note = who + ": " + note
 				}

@@ -160,10 +160,8 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 			return p, true
 		}
 	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-			return Problem{}, false
-		}
+	if podReady(pod) {
+		return Problem{}, false
 	}
 	if pod.Spec.NodeName == "" {
 		d, leads := notScheduled(pod, time.Now())

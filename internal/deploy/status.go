@@ -97,6 +97,10 @@ type AppStatus struct {
 	// Unbalanced are the app's pods the zz webhook left to the default
 	// scheduler while the one its policy names could not schedule.
 	Unbalanced *UnbalancedPods `json:"unbalanced,omitempty"`
+	// ZoneGap says its ready pods sit in fewer zones than its
+	// spec.zoneSpread would put them in now (after a zone outage); nil
+	// when they do not, or the nodes may not be read.
+	ZoneGap *ZoneGap `json:"zoneGap,omitempty"`
 	// NoProbes says the app's pods run without probes (kubectl zz deploy
 	// --debug): Ready then says only that their containers started.
 	NoProbes bool `json:"noProbes,omitempty"`
@@ -332,6 +336,7 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 		}
 	}
 	problems, owners := b.pods(pods)
+	b.zoneGaps(pods, zoneNodes(ctx, c, pods))
 	// Why pods are not ready, from their events where their status says
 	// too little.
 	for ns, prs := range problems {
@@ -341,6 +346,21 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 		}
 	}
 	return slices.DeleteFunc(b.statuses(), func(st *AppStatus) bool { return !kept(st.Namespace + "/" + st.App) }), nil
+}
+
+// zoneNodes are the nodes with a zone the spread of pods is judged against
+// (ZoneGapOf): read only when one of pods' apps has a spread to judge, nil
+// when the user may not list nodes (a namespace's edit user may not):
+// nothing is said then, rather than status failing.
+func zoneNodes(ctx context.Context, c kubernetes.Interface, pods []corev1.Pod) []corev1.Node {
+	if !NeedsNodes(pods) {
+		return nil
+	}
+	list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: render.ZoneTopologyKey})
+	if err != nil {
+		return nil
+	}
+	return list.Items
 }
 
 // endpoints are the addresses o (the app's Service or Ingress) serves it

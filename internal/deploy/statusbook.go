@@ -273,6 +273,24 @@ func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners ma
 	return problems, owners
 }
 
+// zoneGaps judges each app's zone spread (ZoneGapOf) against nodes; none
+// without nodes (unread, or no app with a spread to judge).
+func (b *book) zoneGaps(pods []corev1.Pod, nodes []corev1.Node) {
+	if len(nodes) == 0 {
+		return
+	}
+	byApp := map[string][]corev1.Pod{}
+	for i := range pods {
+		key := pods[i].Namespace + "/" + pods[i].Labels[contract.LabelApp]
+		byApp[key] = append(byApp[key], pods[i])
+	}
+	for key, ps := range byApp {
+		if st := b.apps[key]; st != nil {
+			st.ZoneGap = ZoneGapOf(ps, nodes)
+		}
+	}
+}
+
 // statuses is every app, its health judged, sorted by namespace and name.
 func (b *book) statuses() []*AppStatus {
 	out := make([]*AppStatus, 0, len(b.apps))

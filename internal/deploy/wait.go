@@ -288,9 +288,8 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	w.p.update(fmt.Sprintf("%s: %s, %s elapsed", w.app, st, w.o.now().Sub(w.start).Round(time.Second)), why, state.String()+why)
 	switch {
 	case st.Complete:
-		if u := w.unbalanced(ctx); u != nil {
-			app, _ := strings.CutSuffix(w.app, contract.CanarySuffix) // the canary's restart is the app's
-			w.p.note("Warning: " + u.Note(app))
+		for _, note := range w.placementNotes(ctx) {
+			w.p.note("Warning: " + note)
 		}
 		return true, nil
 	case st.Failed != "":
@@ -337,14 +336,26 @@ func newReplicaSetRefused(ctx context.Context, c kubernetes.Interface, d *appsv1
 	return true
 }
 
-// unbalanced reads the app's pods left to the default scheduler, nil when
-// none or unreadable (the rollout is done either way).
-func (w *waiter) unbalanced(ctx context.Context) *UnbalancedPods {
+// placementNotes say where the rollout's pods run otherwise than asked:
+// left to the default scheduler (Unbalanced), or in fewer zones than
+// spec.zoneSpread would put them in now (ZoneGapOf: a deploy after a zone
+// outage, or a scale, lands them where the spread counts the pods already
+// there). None when the pods or nodes may not be read (the rollout is
+// done either way).
+func (w *waiter) placementNotes(ctx context.Context) []string {
 	pods, err := w.c.CoreV1().Pods(w.ns).List(ctx, metav1.ListOptions{LabelSelector: podSelector(w.app)})
 	if err != nil {
 		return nil
 	}
-	return Unbalanced(pods.Items)
+	app, _ := strings.CutSuffix(w.app, contract.CanarySuffix) // the canary's restart is the app's
+	var notes []string
+	if u := Unbalanced(pods.Items); u != nil {
+		notes = append(notes, u.Note(app))
+	}
+	if g := ZoneGapOf(pods.Items, zoneNodes(ctx, w.c, pods.Items)); g != nil {
+		notes = append(notes, g.Note(app))
+	}
+	return notes
 }
 
 // cutByDeadline says a read failed because the wait's deadline came: the

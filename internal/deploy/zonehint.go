@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/contract"
 )
 
@@ -54,10 +55,5 @@ func PoolHint(pod *corev1.Pod, msg string) string {
 // requiredZoneSpread says pod has a DoNotSchedule spread over zones, as
 // kubectl zz renders spec.zoneSpread: required.
 func requiredZoneSpread(pod *corev1.Pod) bool {
-	for _, c := range pod.Spec.TopologySpreadConstraints {
-		if c.TopologyKey == corev1.LabelTopologyZone && c.WhenUnsatisfiable == corev1.DoNotSchedule {
-			return true
-		}
-	}
-	return false
+	return zoneSpreadOf(pod) == appspec.ZoneSpreadRequired
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zzcloud/zz/internal/balance"
 	"github.com/zzcloud/zz/internal/gpushare"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // Reasons a pod is not moved.
@@ -85,17 +86,24 @@ func appOf(pod *corev1.Pod) string {
 // (Constraints): the nodes' labels, taints and allocatable of every
 // resource, the pods' requests, labels and constraints, and the node
 // affinity of the volumes their claims are bound to. Without the right to
-// read claims and volumes, pods with claims are not moved.
-func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector string) ([]Node, error) {
+// read claims and volumes, pods with claims are not moved. Cordoned nodes
+// are left out; so are nodes that are not Ready (NotReady), named in
+// notReady: their pods are about to be evicted, and a spread measured
+// with them evens out load that is going away (an incident audit).
+func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector string) (_ []Node, notReady []string, _ error) {
 	nl, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: nodeSelector})
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return nil, nil, fmt.Errorf("list nodes: %w", err)
 	}
 	nodes := make([]Node, 0, len(nl.Items))
 	index := map[string]int{}
 	for i := range nl.Items {
 		n := &nl.Items[i]
 		if n.Spec.Unschedulable {
+			continue
+		}
+		if NotReady(n) {
+			notReady = append(notReady, n.Name)
 			continue
 		}
 		index[n.Name] = len(nodes)
@@ -107,7 +115,7 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)))
 	pl, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
 	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
+		return nil, nil, fmt.Errorf("list pods: %w", err)
 	}
 	vols := volumesOf(ctx, client, pl.Items)
 	single := singleReplica(ctx, client)
@@ -143,7 +151,38 @@ func Snapshot(ctx context.Context, client kubernetes.Interface, nodeSelector str
 		}
 		nodes[at].Pods = append(nodes[at].Pods, pod)
 	}
-	return nodes, nil
+	slices.Sort(notReady)
+	return nodes, notReady, nil
+}
+
+// NotReady says node n is not Ready: its Ready condition is not True (or
+// missing), or it carries the taint the node lifecycle controller puts on
+// a node it lost (node.kubernetes.io/unreachable) or one whose kubelet
+// says NotReady (node.kubernetes.io/not-ready), whatever its effect.
+func NotReady(n *corev1.Node) bool {
+	if slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool {
+		return t.Key == corev1.TaintNodeUnreachable || t.Key == corev1.TaintNodeNotReady
+	}) {
+		return true
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status != corev1.ConditionTrue
+		}
+	}
+	return true
+}
+
+// LeftOut is what the plan says of the nodes Snapshot left out as not
+// Ready ("1 node not Ready left out: cpu-1"), "" when none was.
+func LeftOut(notReady []string) string {
+	switch len(notReady) {
+	case 0:
+		return ""
+	case 1:
+		return "1 node not Ready left out: " + notReady[0]
+	}
+	return fmt.Sprintf("%d nodes not Ready left out: %s", len(notReady), prose.Some(notReady, 5))
 }
 
 // singleReplica reports, per pod, whether its ReplicaSet or StatefulSet

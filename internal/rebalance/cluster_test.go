@@ -21,8 +21,13 @@ import (
 func TestSnapshot(t *testing.T) {
 	gpu := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-1", Labels: map[string]string{"pool": "gpu"}},
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}},
-		Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"),
+		Status: corev1.NodeStatus{Conditions: ready, Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi"),
 			corev1.ResourcePods: resource.MustParse("110"), "zz.io/gpu": resource.MustParse("64"), "nvidia.com/gpu": resource.MustParse("8")}}}
+	// A node the node lifecycle controller lost: its pods, about to be
+	// evicted, load nothing the plan evens out.
+	lost := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-1"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown}}}}
+	gone := ownedPod("gone-1", "cpu-1", "ReplicaSet", "train-7c")
 	infer := ownedPod("infer-1", "gpu-1", "ReplicaSet", "infer-5f")
 	infer.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), "zz.io/gpu-mem": resource.MustParse("10240")},
@@ -46,10 +51,13 @@ func TestSnapshot(t *testing.T) {
 	budget := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "guarded", Namespace: "ns"},
 		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}}},
 		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0}}
-	client := fake.NewClientset([]runtime.Object{gpu, infer, trainer, db, claim, pv, solo, replicaSet("solo-6d", 1, 1), replicaSet("train-7c", 2, 2), guarded, replicaSet("guarded-5c", 3, 3), budget}...)
-	nodes, err := Snapshot(t.Context(), client, "")
+	client := fake.NewClientset([]runtime.Object{gpu, lost, gone, infer, trainer, db, claim, pv, solo, replicaSet("solo-6d", 1, 1), replicaSet("train-7c", 2, 2), guarded, replicaSet("guarded-5c", 3, 3), budget}...)
+	nodes, notReady, err := Snapshot(t.Context(), client, "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(notReady) != 1 || notReady[0] != "cpu-1" {
+		t.Errorf("not Ready: %q, want cpu-1", notReady)
 	}
 	if len(nodes) != 1 || nodes[0].Labels["pool"] != "gpu" || len(nodes[0].Taints) != 1 || nodes[0].Other["nvidia.com/gpu"] != 8 || nodes[0].Other[corev1.ResourcePods] != 110 {
 		t.Fatalf("node %+v", nodes)
@@ -77,7 +85,7 @@ func TestSnapshot(t *testing.T) {
 	client.PrependReactor("list", "persistentvolumes", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(corev1.Resource("persistentvolumes"), "", errors.New("no"))
 	})
-	nodes, err = Snapshot(t.Context(), client, "")
+	nodes, _, err = Snapshot(t.Context(), client, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +95,52 @@ func TestSnapshot(t *testing.T) {
 		}
 		if pinned := strings.HasPrefix(p.Unmovable, ReasonVolumesUnknown); pinned != (p.Name == "db-0") || p.Name == "train-1" && p.Unmovable != "" {
 			t.Errorf("volumes unreadable: %s unmovable %q", p.Name, p.Unmovable)
+		}
+	}
+}
+
+var ready = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+
+// TestNotReady: a node is left out of the plan when its Ready condition is
+// not True (or missing), or it carries the taint of a lost or NotReady
+// node, whatever its condition says; other taints are the planner's.
+func TestNotReady(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status corev1.ConditionStatus // "": no Ready condition
+		taint  string
+		want   bool
+	}{
+		{"ready", corev1.ConditionTrue, "", false},
+		{"ready, tainted for a pool", corev1.ConditionTrue, "gpu", false},
+		{"NotReady", corev1.ConditionFalse, "", true},
+		{"unknown (kubelet silent)", corev1.ConditionUnknown, "", true},
+		{"no Ready condition yet", "", "", true},
+		{"unreachable taint, condition not yet updated", corev1.ConditionTrue, corev1.TaintNodeUnreachable, true},
+		{"not-ready taint", corev1.ConditionTrue, corev1.TaintNodeNotReady, true},
+	} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse}}
+		if tc.status != "" {
+			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeReady, Status: tc.status})
+		}
+		if tc.taint != "" {
+			n.Spec.Taints = []corev1.Taint{{Key: tc.taint, Effect: corev1.TaintEffectNoSchedule}}
+		}
+		if got := NotReady(n); got != tc.want {
+			t.Errorf("%s: NotReady %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"cpu-1"}, "1 node not Ready left out: cpu-1"},
+		{[]string{"cpu-1", "cpu-2"}, "2 nodes not Ready left out: cpu-1, cpu-2"},
+	} {
+		if got := LeftOut(tc.names); got != tc.want {
+			t.Errorf("LeftOut(%q) = %q, want %q", tc.names, got, tc.want)
 		}
 	}
 }

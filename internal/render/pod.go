@@ -116,6 +116,10 @@ func (r *renderer) affinity() *corev1.Affinity {
 	return &corev1.Affinity{PodAntiAffinity: anti}
 }
 
+// ZoneTopologyKey is the node label spec.zoneSpread spreads over: status
+// judges the spread by the same key (deploy.ZoneGapOf).
+const ZoneTopologyKey = corev1.LabelTopologyZone
+
 // zoneSpread spreads the app's pods evenly over zones when the spec asks
 // (nil otherwise: apps without spec.zoneSpread render as before). The
 // selector is the anti-affinity's (every pod of the app), narrowed by
@@ -140,7 +144,7 @@ func (r *renderer) zoneSpread() []corev1.TopologySpreadConstraint {
 	}
 	return []corev1.TopologySpreadConstraint{{
 		MaxSkew:           1,
-		TopologyKey:       corev1.LabelTopologyZone,
+		TopologyKey:       ZoneTopologyKey,
 		WhenUnsatisfiable: when,
 		LabelSelector:     &metav1.LabelSelector{MatchLabels: r.selector()},
 		MatchLabelKeys:    []string{appsv1.DefaultDeploymentUniqueLabelKey},

@@ -177,7 +177,7 @@ func jobSiteRun(t *testing.T, sched string, seed uint64, nodes []string) jobSite
 // they stand for (the bench creates bare pods, which rebalance never moves).
 func jobSiteRebalance(t *testing.T, sched string) rebalance.Plan {
 	t.Helper()
-	nodes, err := rebalance.Snapshot(t.Context(), cluster.Client, benchLabel+"=true")
+	nodes, _, err := rebalance.Snapshot(t.Context(), cluster.Client, benchLabel+"=true")
 	if err != nil {
 		t.Fatal(err)
 	}

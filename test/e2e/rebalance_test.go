@@ -159,7 +159,7 @@ func TestRebalance(t *testing.T) {
 			t.Errorf("%s runs on %s, which its node selector does not allow", pod, node)
 		}
 	}
-	nodesNow, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
+	nodesNow, _, err := rebalance.Snapshot(ctx, cluster.Client, benchLabel+"=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +222,27 @@ func podPlaces(t *testing.T, ns string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestRebalanceLeavesNotReadyOut: a node whose kubelet is not heard from
+// (no kwok manages it: Ready Unknown) is left out of the plan and named,
+// and the measure is over the Ready node alone (an incident audit: a
+// NotReady node's pods, about to be evicted, were measured as load).
+func TestRebalanceLeavesNotReadyOut(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	ready, lost := ns+"-ready", ns+"-lost"
+	zoneNode(t, ready, "zone-r")
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	if _, err := cluster.Client.CoreV1().Nodes().Create(t.Context(), &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: lost, Labels: map[string]string{corev1.LabelHostname: lost, "type": "kwok"}},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res,
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NodeStatusUnknown"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.CoreV1().Nodes().Delete(context.Background(), lost, metav1.DeleteOptions{}) })
+	_, errOut, err := zz(t, ns, "rebalance", "--dry-run", "-l", fmt.Sprintf("%s in (%s,%s)", corev1.LabelHostname, ready, lost))
+	if err != nil || !strings.Contains(errOut, "1 node not Ready left out: "+lost+"\n") || !strings.Contains(errOut, "CPU request fractions over 1 nodes") {
+		t.Errorf("rebalance --dry-run: %v\n%s; want %s left out and the measure over 1 node", err, errOut, lost)
+	}
 }

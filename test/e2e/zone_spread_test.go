@@ -32,7 +32,9 @@ pools:
 // nodes carry no zone and stay as other tests count them). required puts
 // 3 replicas one per zone; a zone cordoned leaves the count
 // (nodeTaintsPolicy Honor), so its pod's replacement and one more go to
-// the other zones and none waits; a zone full but not tainted still
+// the other zones and none waits; the zone back, status says the pods sit
+// in two zones of three (an edit user, who may not list nodes, gets the
+// status without it); a zone full but not tainted still
 // counts, so the pod that would unbalance the zones stays Pending and
 // kubectl zz status shows the scheduler's reason with the hint. preferred wins over balance: with two empty nodes in
 // one zone, and again with the third zone's only node half full, 3
@@ -107,6 +109,32 @@ func TestZoneSpread(t *testing.T) {
 			return pending == 0 && count["zone-a"] == 2 && count["zone-b"] == 2 && count["zone-c"] == 0,
 				fmt.Sprintf("%d pending, placed by zone %v", pending, count), nil
 		})
+	})
+
+	t.Run("required: back from the outage, status says the pods sit in fewer zones", func(t *testing.T) {
+		// zone-c schedulable again: the 4 pods stay 2/2 over zone-a and
+		// zone-b (the spread is judged at scheduling only), Ready, and
+		// status says so with the way to spread them.
+		if _, err := cluster.Kubectl(t.Context(), "uncordon", node("c")); err != nil {
+			t.Fatal(err)
+		}
+		waitTaint(t, node("c"), false)
+		const note = "spec.zoneSpread: required, but its 4 ready pods are in zones zone-a and zone-b (zone-c has schedulable nodes again): kubectl zz restart shop spreads them"
+		cluster.WaitFor(t, 30*time.Second, "kubectl zz status to say the pods sit in two zones of three", func(ctx context.Context) (bool, string, error) {
+			out, errOut, err := zz(t, ns, "status", "shop")
+			return err == nil && strings.Contains(out, " Ready ") && strings.Contains(out, "\n"+note+"\n"), out + errOut, nil
+		})
+		out, errOut, err := zz(t, ns, "status", "shop", "-o", "jsonpath={.items[0].zoneGap.freeZones}")
+		if err != nil || out != `["zone-c"]` {
+			t.Errorf("status -o jsonpath zoneGap.freeZones: %v, %q\n%s", err, out, errOut)
+		}
+		// A namespace's edit user may not list nodes: the rest of the
+		// status, nothing said of zones, no failure.
+		tenant := editTenant(t, ns)
+		out, errOut, err = zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "status", "shop")
+		if err != nil || !strings.Contains(out, " Ready ") || strings.Contains(out+errOut, "zoneSpread") {
+			t.Errorf("status as an edit user: %v\n%s\n%s; want the status without the zone note", err, out, errOut)
+		}
 	})
 
 	t.Run("required: a full zone still counts, the pod that would unbalance the zones waits, status says why", func(t *testing.T) {
