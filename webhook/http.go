@@ -286,7 +286,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 			// Pod Security admission judges the mutated pod: nothing its
 			// namespace's level refuses is added.
 			policy = policy.WithPodSecurity(labels[contract.LabelPodSecurityEnforce])
-			resp, result = admitPod(req, pod, h.withLimitRanges(policy, req, func() klog.Logger { return reviewLogger(logger) }))
+			resp, result = admitPod(req, pod, h.withLimitRanges(policy, req, logger, reviewLogger))
 			if v := logger.V(4); v.Enabled() {
 				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			}
@@ -309,7 +309,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 // requests the overcommit would lower under them are raised, and each such
 // raise is logged and counted (zz_webhook_cpu_request_clamps_total). p
 // itself for a namespace without any, the common case.
-func (h *Handler) withLimitRanges(p *inject.Policy, req *admissionv1.AdmissionRequest, logger func() klog.Logger) *inject.Policy {
+func (h *Handler) withLimitRanges(p *inject.Policy, req *admissionv1.AdmissionRequest, logger klog.Logger, reviewLogger func(klog.Logger) klog.Logger) *inject.Policy {
 	if h.LimitRanges == nil {
 		return p
 	}
@@ -317,15 +317,23 @@ func (h *Handler) withLimitRanges(p *inject.Policy, req *admissionv1.AdmissionRe
 	if len(lrs) == 0 && err == nil {
 		return p
 	}
+	return h.clamping(p, req, inject.NamespaceLimits{Items: lrs, Unread: err}, reviewLogger(logger))
+}
+
+// clamping is withLimitRanges for a namespace with LimitRanges (or before
+// their first list), apart so that the common review builds no closure
+// (and reviewLogger, only called, stays on the stack).
+func (h *Handler) clamping(p *inject.Policy, req *admissionv1.AdmissionRequest, l inject.NamespaceLimits, logger klog.Logger) *inject.Policy {
 	dryRun := req.DryRun != nil && *req.DryRun
-	return p.WithLimitRanges(inject.NamespaceLimits{Items: lrs, Unread: err, OnClamp: func(c inject.Clamp) {
+	l.OnClamp = func(c inject.Clamp) {
 		if !dryRun {
 			h.Metrics.Clamps.WithLabelValues(c.Constraint).Inc()
 		}
-		logger().Info("Raised a CPU request to the namespace's LimitRange", "container", c.Container,
+		logger.Info("Raised a CPU request to the namespace's LimitRange", "container", c.Container,
 			"limitRange", klog.KRef(req.Namespace, c.LimitRange), "constraint", c.Constraint, "bound", c.Bound,
 			"scaled", c.Scaled.String(), "request", c.Request.String())
-	}})
+	}
+	return p.WithLimitRanges(l)
 }
 
 // probeAnswer is the warning a dry-run pod marked as kubectl zz check's
