@@ -66,7 +66,7 @@ func limitRangeConflicts(s *State) []Result {
 		}
 		out = append(out, Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: OK,
 			Detail: strings.Join(why, "; ") + ": the zz webhook raises the CPU requests its overcommit would lower past these bounds up to them (the LimitRanger checks pods after it and would refuse them), so this namespace's pods are overcommitted less than the pool says (zz_webhook_cpu_request_clamps_total counts the raises)",
-			Hint: "to overcommit them as the pool says, an admin loosens the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name + ")"})
+			Hint:   "to overcommit them as the pool says, an admin loosens the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name + ")"})
 	}
 	return out
 }

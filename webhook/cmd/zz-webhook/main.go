@@ -181,7 +181,7 @@ func run(o options) error {
 	namespaces := webhook.NewNamespaces(client)
 	h := webhook.Handler{
 		Policy: store.Current, NamespaceLabels: namespaces.Labels, LimitRanges: namespaces.LimitRanges,
-		Ready: func() (string, error) { return ready(store.Ready, namespaces.Ready) },
+		Ready:        func() (string, error) { return ready(store.Ready, namespaces.Ready) },
 		OwnNamespace: o.namespace, Limits: o.limits,
 	}
 	collectors := append(store.Collectors(), certs.Collector())
