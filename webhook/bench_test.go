@@ -40,7 +40,9 @@ sidecars:
 // latency: "plain" is the review the apiserver sent for TestBenchWebhook's
 // pod (env, pool, overcommit, no sidecar), recorded; "plain-minimal" the same
 // pod built here with the defaults but without the service account's volume
-// and managedFields (the figures before the recording); "sidecar-lxcfs-gpu"
+// and managedFields (the figures before the recording);
+// "minimal-limitrange-clamp" that pod at cpu 500m in a namespace whose
+// LimitRange raises its request (250m to 300m); "sidecar-lxcfs-gpu"
 // a pod with a sidecar, lxcfs mounts and GPU routing.
 func BenchmarkMutate(b *testing.B) {
 	full := testPod()
@@ -59,6 +61,9 @@ func BenchmarkMutate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	clamped := defaultedPod()
+	clamped.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = mustQuantity("500m")
+	clamped.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = mustQuantity("500m")
 	for _, c := range []struct {
 		name   string
 		policy *inject.Policy
@@ -66,6 +71,7 @@ func BenchmarkMutate(b *testing.B) {
 	}{
 		{"plain", plainPolicy, recorded},
 		{"plain-minimal", plainPolicy, reviewBody(b, "shop", podResource, admissionv1.Create, defaultedPod())},
+		{"minimal-limitrange-clamp", plainPolicy, reviewBody(b, "shop-quota", podResource, admissionv1.Create, clamped)},
 		{"sidecar-lxcfs-gpu", examplePolicy(b), reviewBody(b, "shop", podResource, admissionv1.Create, full)},
 	} {
 		b.Run(c.name, func(b *testing.B) {

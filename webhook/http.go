@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -69,6 +70,9 @@ type Handler struct {
 	Policy func() *inject.Policy
 	// NamespaceLabels returns a namespace's labels (an informer cache).
 	NamespaceLabels func(ctx context.Context, name string) (map[string]string, error)
+	// LimitRanges returns a namespace's LimitRanges (an informer cache; an
+	// error before its first list); nil: none are honoured.
+	LimitRanges func(namespace string) ([]*corev1.LimitRange, error)
 	// Ready explains why the webhook is not ready (nil when ready) and
 	// details the policy's state either way.
 	Ready        func() (detail string, err error)
@@ -281,7 +285,8 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		default:
 			// Pod Security admission judges the mutated pod: nothing its
 			// namespace's level refuses is added.
-			resp, result = admitPod(req, pod, policy.WithPodSecurity(labels[contract.LabelPodSecurityEnforce]))
+			policy = policy.WithPodSecurity(labels[contract.LabelPodSecurityEnforce])
+			resp, result = admitPod(req, pod, h.withLimitRanges(policy, req, logger, reviewLogger))
 			if v := logger.V(4); v.Enabled() {
 				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			}
@@ -300,6 +305,37 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// withLimitRanges is p for the review's namespace's LimitRanges: CPU
+// requests the overcommit would lower under them are raised, and each such
+// raise is logged and counted (zz_webhook_cpu_request_clamps_total). p
+// itself for a namespace without any, the common case.
+func (h *Handler) withLimitRanges(p *inject.Policy, req *admissionv1.AdmissionRequest, logger klog.Logger, reviewLogger func(klog.Logger) klog.Logger) *inject.Policy {
+	if h.LimitRanges == nil {
+		return p
+	}
+	lrs, err := h.LimitRanges(req.Namespace)
+	if len(lrs) == 0 && err == nil {
+		return p
+	}
+	return h.clamping(p, req, inject.NamespaceLimits{Items: lrs, Unread: err}, reviewLogger(logger))
+}
+
+// clamping is withLimitRanges for a namespace with LimitRanges (or before
+// their first list), apart so that the common review builds no closure
+// (and reviewLogger, only called, stays on the stack).
+func (h *Handler) clamping(p *inject.Policy, req *admissionv1.AdmissionRequest, l inject.NamespaceLimits, logger klog.Logger) *inject.Policy {
+	dryRun := req.DryRun != nil && *req.DryRun
+	l.OnClamp = func(c inject.Clamp) {
+		if !dryRun {
+			h.Metrics.Clamps.WithLabelValues(c.Constraint).Inc()
+		}
+		logger.Info("Raised a CPU request to the namespace's LimitRange", "container", c.Container,
+			"limitRange", klog.KRef(req.Namespace, c.LimitRange), "constraint", c.Constraint, "bound", c.Bound,
+			"scaled", c.Scaled.String(), "request", c.Request.String())
+	}
+	return p.WithLimitRanges(l)
+}
+
 // probeAnswer is the warning a dry-run pod marked as kubectl zz check's
 // probe gets, whatever else the review decided: the apiserver relays it, so
 // check knows this webhook answered, and which build.
@@ -314,6 +350,8 @@ type Metrics struct {
 	Reviews  *prometheus.CounterVec
 	Latency  *prometheus.HistogramVec
 	Rejected *prometheus.CounterVec
+	// Clamps counts the CPU requests raised to a LimitRange, by constraint.
+	Clamps *prometheus.CounterVec
 }
 
 // NewMetrics registers the webhook's metrics plus Go and process collectors.
@@ -333,6 +371,10 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zz_webhook_reviews_rejected_total", Help: "Reviews refused before they were read, by reason (too-large, busy-small, busy-large).",
 		}, []string{"reason"}),
+		Clamps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zz_webhook_cpu_request_clamps_total",
+			Help: "CPU requests (of containers, or of a pod as a whole) that the pool's overcommit would have lowered under the namespace's LimitRange and the webhook raised to it, by the LimitRange's constraint (min, maxLimitRequestRatio); dry runs not counted.",
+		}, []string{"constraint"}),
 	}
 	// Every outcome exists from the start (at 0), so an error-rate alert has
 	// its series before the first error.
@@ -342,7 +384,10 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	for _, r := range []string{"too-large", "busy-small", "busy-large"} {
 		m.Rejected.WithLabelValues(r)
 	}
-	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, c := range []string{inject.ConstraintMin, inject.ConstraintRatio} {
+		m.Clamps.WithLabelValues(c)
+	}
+	m.Registry.MustRegister(m.Reviews, m.Latency, m.Rejected, m.Clamps, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(extra...)
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -12,28 +13,49 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
+// errLimitRangesUnread: the LimitRange informer has not listed them yet.
+var errLimitRangesUnread = errors.New("zz-webhook has not listed the LimitRanges yet")
+
 // Namespaces answers "which labels does this namespace have" from an
 // informer cache, and from a GET when the cache has not seen a namespace
-// created a moment ago.
+// created a moment ago; and "which LimitRanges does it have" from another
+// informer of the same factory, which the CPU overcommit honours
+// (inject.WithLimitRanges).
 type Namespaces struct {
 	client  kubernetes.Interface
 	factory informers.SharedInformerFactory
 	lister  corelisters.NamespaceLister
 	synced  cache.InformerSynced
+	// limitRanges holds every namespace's LimitRanges, indexed by namespace.
+	limitRanges       cache.Indexer
+	limitRangesSynced cache.InformerSynced
 }
 
-// NewNamespaces prepares the namespace informer; Run starts it.
+// NewNamespaces prepares the namespace and LimitRange informers; Run
+// starts them.
 func NewNamespaces(client kubernetes.Interface) *Namespaces {
 	f := informers.NewSharedInformerFactory(client, 0)
 	inf := f.Core().V1().Namespaces()
-	return &Namespaces{client: client, factory: f, lister: inf.Lister(), synced: inf.Informer().HasSynced}
+	lr := f.Core().V1().LimitRanges().Informer()
+	return &Namespaces{client: client, factory: f, lister: inf.Lister(), synced: inf.Informer().HasSynced,
+		limitRanges: lr.GetIndexer(), limitRangesSynced: lr.HasSynced}
 }
 
-// Run starts the informer and waits for its first list.
+// Run starts the informers and waits for their first lists.
 func (n *Namespaces) Run(ctx context.Context) error {
 	n.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), n.synced) {
-		return errors.New("namespace informer did not sync")
+	if !cache.WaitForCacheSync(ctx.Done(), n.synced, n.limitRangesSynced) {
+		return errors.New("namespace and LimitRange informers did not sync")
+	}
+	return nil
+}
+
+// Ready says why reviews cannot be answered in full yet: the LimitRanges
+// are not listed (nil once they are). /readyz waits for it, so a webhook
+// that starts takes no review whose CPU requests it cannot check.
+func (n *Namespaces) Ready() error {
+	if !n.limitRangesSynced() {
+		return errLimitRangesUnread
 	}
 	return nil
 }
@@ -48,4 +70,28 @@ func (n *Namespaces) Labels(ctx context.Context, name string) (map[string]string
 		return nil, err
 	}
 	return ns.Labels, nil
+}
+
+// LimitRanges returns a namespace's LimitRanges from the cache; an error
+// before the informer's first list. A namespace without any (the common
+// case) costs no allocation.
+func (n *Namespaces) LimitRanges(namespace string) ([]*corev1.LimitRange, error) {
+	return limitRangesIn(n.limitRanges, n.limitRangesSynced, namespace)
+}
+
+func limitRangesIn(idx cache.Indexer, synced cache.InformerSynced, namespace string) ([]*corev1.LimitRange, error) {
+	if !synced() {
+		return nil, errLimitRangesUnread
+	}
+	objs, err := idx.ByIndex(cache.NamespaceIndex, namespace)
+	if err != nil || len(objs) == 0 {
+		return nil, err
+	}
+	out := make([]*corev1.LimitRange, 0, len(objs))
+	for _, o := range objs {
+		if lr, ok := o.(*corev1.LimitRange); ok {
+			out = append(out, lr)
+		}
+	}
+	return out, nil
 }

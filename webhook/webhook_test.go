@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/go-logr/logr"
@@ -53,7 +54,20 @@ var testNamespaces = map[string]map[string]string{
 	"kube-system":   {contract.LabelInjection: contract.InjectionEnabled},
 	ownNamespace:    {contract.LabelInjection: contract.InjectionEnabled},
 	"label-is-ohno": {contract.LabelInjection: "yes"},
+	"shop-quota":    {contract.LabelInjection: contract.InjectionEnabled},
 }
+
+// testLimitRanges is the informer cache of newTestHandler's LimitRanges:
+// shop-quota's min cpu 300m per container (the incident audit's).
+var testLimitRanges = func() cache.Indexer {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	if err := idx.Add(&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "minimum", Namespace: "shop-quota"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+			Min: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}}}}}); err != nil {
+		panic(err)
+	}
+	return idx
+}()
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
@@ -66,6 +80,9 @@ func newTestHandler(t testing.TB, p *inject.Policy) *Handler {
 				return nil, fmt.Errorf("namespaces %q not found", name)
 			}
 			return l, nil
+		},
+		LimitRanges: func(namespace string) ([]*corev1.LimitRange, error) {
+			return limitRangesIn(testLimitRanges, func() bool { return true }, namespace)
 		},
 		Ready: func() (string, error) {
 			if p == nil {

@@ -482,15 +482,17 @@ func TestProblems(t *testing.T) {
 			objs[7].(*corev1.Node).Annotations[contract.AnnotationNodeGPUCordon] = "GPU-1"
 			return objs
 		}, OK, "ok GPU nodes | nodes: 1 GPU node, 2 cards, 2 healthy, 1 cordoned (kubectl zz gpu shows which)"},
-		// The webhook lowers a100's requests to half the limit: the
-		// LimitRanger, after it, refuses pods whose spec is right.
-		{"a LimitRange min above the overcommitted request", withLimitRange("shop", corev1.LimitTypeContainer, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}, nil), Warn,
-			"warn namespaces | LimitRange shop/minimum: min cpu 300m refuses the containers of pool a100 with a CPU limit under 600m, whose requests become limit × 0.5: the LimitRanger checks pods after the zz webhook lowered their CPU requests"},
-		{"a LimitRange ratio below the overcommit's", withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), Warn,
-			"warn namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 refuses every pod of pool a100, whose CPU requests are limit × 0.5 (a ratio of 2)"},
+		// The webhook lowers a100's requests to half the limit, and raises
+		// them to the LimitRange's bounds, which the LimitRanger checks
+		// after it: an ok line says the namespace gets less overcommit.
+		{"a LimitRange min above the overcommitted request", withLimitRange("shop", corev1.LimitTypeContainer, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("300m")}, nil), OK,
+			"ok namespaces | LimitRange shop/minimum: min cpu 300m per container holds the CPU requests of pool a100 at 300m or more: a limit under 600m gets more than limit × 0.5: the zz webhook raises the CPU requests its overcommit would lower past these bounds up to them"},
+		{"a LimitRange ratio below the overcommit's", withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK,
+			"ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2)"},
 		{"a LimitRange ratio the overcommit meets", withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}), OK, ""},
 		{"a LimitRange of memory only", withLimitRange("shop", corev1.LimitTypeContainer, corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}, nil), OK, ""},
-		{"a LimitRange of pods", withLimitRange("shop", corev1.LimitTypePod, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK, ""},
+		{"a LimitRange of pods", withLimitRange("shop", corev1.LimitTypePod, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK,
+			"ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per pod holds the CPU requests of pool a100 at limit ÷ 1 or more"},
 		{"a LimitRange where the webhook serves no pod", withLimitRange("batch", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}), OK, ""},
 		{"a LimitRange where no overcommitted pool reaches", func(objs []runtime.Object) []runtime.Object {
 			objs = policyEdit("largestGPUCard: 80Gi\npools:\n  a100: {nodeSelector: {zz.io/pool: a100}, cpuOvercommitRatio: 1, gpuCardMemory: 40Gi}\n" +

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
 )
 
@@ -28,13 +27,17 @@ func gatherLimitRanges(ctx context.Context, c kubernetes.Interface, s *State) {
 	}
 }
 
-// limitRangeConflicts warns of the opted-in namespaces whose LimitRange
-// refuses what the webhook's CPU overcommit makes of a pod that asks for
-// request = limit: the LimitRanger validates after the mutating webhooks,
-// so a min cpu above limit × ratio, or a maxLimitRequestRatio cpu below
-// 1/ratio, refuses pods whose spec is right, and the developer is told
-// their request is wrong (an incident audit: every pod of the pool was
-// refused, and check said nothing).
+// limitRangeConflicts notes the opted-in namespaces whose LimitRange bounds
+// what the webhook's CPU overcommit makes of a pod's requests: a min cpu
+// above limit × ratio, or a maxLimitRequestRatio cpu below 1/ratio. The
+// LimitRanger validates after the mutating webhooks and refused every such
+// pod (an incident audit: every pod of the pool, with check silent); the
+// webhook now raises those requests to the LimitRange's bounds
+// (inject.WithLimitRanges), so the pods are admitted, and what is left to
+// say is that the namespace's pods get less overcommit than the pool's
+// ratio: an ok line with the numbers, for the admin who wonders why.
+// Where the clamp cannot help (a limit under min cpu) the spec is at fault
+// with or without the webhook, and the LimitRanger says so.
 func limitRangeConflicts(s *State) []Result {
 	if len(s.OvercommitPools) == 0 {
 		return nil
@@ -53,37 +56,36 @@ func limitRangeConflicts(s *State) []Result {
 				continue
 			}
 			for _, item := range lr.Spec.Limits {
-				if item.Type != corev1.LimitTypeContainer {
-					continue
+				if item.Type == corev1.LimitTypeContainer || item.Type == corev1.LimitTypePod {
+					why = append(why, limitRangeConflict(pool, item)...)
 				}
-				why = append(why, limitRangeConflict(pool, item)...)
 			}
 		}
 		if len(why) == 0 {
 			continue
 		}
-		out = append(out, Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: Warn,
-			Detail: strings.Join(why, "; ") + ": the LimitRanger checks pods after the zz webhook lowered their CPU requests, so it refuses pods whose spec is right, and their owners are told their request is wrong",
-			Hint: "an admin changes one of the two: the pool's cpuOvercommitRatio in the webhook policy (1 turns overcommit off), or the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name +
-				"); an app keeps requests = limits with the pod annotation " + contract.AnnotationInjectDisable + ": " + contract.FeatureOvercommit})
+		out = append(out, Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: OK,
+			Detail: strings.Join(why, "; ") + ": the zz webhook raises the CPU requests its overcommit would lower past these bounds up to them (the LimitRanger checks pods after it and would refuse them), so this namespace's pods are overcommitted less than the pool says (zz_webhook_cpu_request_clamps_total counts the raises)",
+			Hint:   "to overcommit them as the pool says, an admin loosens the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name + ")"})
 	}
 	return out
 }
 
-// limitRangeConflict says how one Container item of a LimitRange
-// contradicts pool's ratio (none: it does not).
+// limitRangeConflict says how one Container or Pod item of a LimitRange
+// bounds pool's ratio (none: it does not).
 func limitRangeConflict(pool inject.PoolRatio, item corev1.LimitRangeItem) []string {
 	var out []string
+	per := strings.ToLower(string(item.Type))
 	if m, ok := item.MaxLimitRequestRatio[corev1.ResourceCPU]; ok && m.AsApproximateFloat64()*pool.Ratio < 1-1e-9 {
-		out = append(out, fmt.Sprintf("maxLimitRequestRatio cpu %s refuses every pod of pool %s, whose CPU requests are limit × %g (a ratio of %.3g)",
-			m.String(), pool.Name, pool.Ratio, 1/pool.Ratio))
+		out = append(out, fmt.Sprintf("maxLimitRequestRatio cpu %s per %s holds the CPU requests of pool %s at limit ÷ %s or more, above its limit × %g (a ratio of %.3g)",
+			m.String(), per, pool.Name, m.String(), pool.Ratio, 1/pool.Ratio))
 	}
 	if m, ok := item.Min[corev1.ResourceCPU]; ok && m.Sign() > 0 {
 		// limit × ratio ≥ min: the limits from min up to min / ratio
-		// pass without the webhook and are refused with it.
+		// get min, more than the ratio gives.
 		below := resource.NewMilliQuantity(int64(float64(m.MilliValue())/pool.Ratio+0.999), resource.DecimalSI)
-		out = append(out, fmt.Sprintf("min cpu %s refuses the containers of pool %s with a CPU limit under %s, whose requests become limit × %g",
-			m.String(), pool.Name, below.String(), pool.Ratio))
+		out = append(out, fmt.Sprintf("min cpu %s per %s holds the CPU requests of pool %s at %s or more: a limit under %s gets more than limit × %g",
+			m.String(), per, pool.Name, m.String(), below.String(), pool.Ratio))
 	}
 	return out
 }

@@ -490,12 +490,48 @@ func (p *Policy) strictestRatio(namespace string) (int64, bool) {
 }
 
 // scaleRequestsBy sets every CPU request to its limit × permille/1000
-// (the limit itself for a pod that switches overcommit off).
+// (the limit itself for a pod that switches overcommit off), raised where
+// the namespace's LimitRanges would refuse less (WithLimitRanges).
 func (p *Policy) scaleRequestsBy(s *podState, permille int64) {
 	if s.off(contract.FeatureOvercommit) {
 		permille = 1000
 	}
-	for _, c := range allContainers(s.pod) {
+	clamps := p.setRequests(s.pod, permille)
+	if permille >= 1000 {
+		return // requests = limits: every LimitRange that admits the limits admits them
+	}
+	if p.limitsUnread != nil && slices.ContainsFunc(allContainers(s.pod), hasCPULimit) {
+		s.warnings = append(s.warnings, fmt.Sprintf("CPU requests are limits × %s, not checked against the namespace's LimitRanges (%v): one with min cpu or maxLimitRequestRatio cpu may refuse the pod; create it again in a moment",
+			permilleWords(permille), p.limitsUnread))
+	}
+	clamps = p.fitPod(s.pod, permille, clamps)
+	for _, c := range clamps {
+		s.warnings = append(s.warnings, c.warning(scaledBy(s, permille)))
+		if p.onClamp != nil {
+			p.onClamp(c)
+		}
+	}
+}
+
+func hasCPULimit(c *corev1.Container) bool {
+	_, ok := c.Resources.Limits[corev1.ResourceCPU]
+	return ok
+}
+
+// scaledBy names the ratio the requests were scaled by.
+func scaledBy(s *podState, permille int64) string {
+	if s.pool == "" {
+		return permilleWords(permille) + ", the strictest overcommit of the pools it may run on"
+	}
+	return permilleWords(permille) + ", the cpuOvercommitRatio of pool " + s.pool
+}
+
+// setRequests sets every CPU request from its limit by permille, raised to
+// the namespace's Container bounds, and the pod-level request; it returns
+// the requests raised.
+func (p *Policy) setRequests(pod *corev1.Pod, permille int64) []Clamp {
+	var clamps []Clamp
+	for _, c := range allContainers(pod) {
 		limit, ok := c.Resources.Limits[corev1.ResourceCPU]
 		if !ok {
 			continue
@@ -504,9 +540,53 @@ func (p *Policy) scaleRequestsBy(s *podState, permille int64) {
 			c.Resources.Requests = corev1.ResourceList{}
 		}
 		c.Resources.Requests[corev1.ResourceCPU] = scaledRequest(limit, permille)
+		if p.cpuBounds != nil {
+			if cl, raised := p.cpuBounds.clampContainer(c); raised {
+				clamps = append(clamps, cl)
+			}
+		}
 	}
-	scalePodRequest(s.pod, permille)
+	scalePodRequest(pod, permille)
+	return clamps
 }
+
+// fitPod raises the pod's ratio from permille to the least whose requests
+// pass the namespace's Pod bounds (min cpu per Pod, maxLimitRequestRatio
+// cpu per Pod: the sum of its requests), and adds that to clamps. Where
+// even requests = limits fail them the pod keeps permille: the LimitRanger
+// refuses it for its limits, which are the spec's.
+func (p *Policy) fitPod(pod *corev1.Pod, permille int64, clamps []Clamp) []Clamp {
+	b := p.cpuBounds
+	if b == nil || b.podMin.milli == 0 && b.podRatio.milli == 0 {
+		return clamps
+	}
+	fits, by := b.podFits(pod)
+	if fits {
+		return clamps
+	}
+	before, _ := podCPU(pod)
+	// The requests grow with the ratio: the least that fits is found by
+	// halving [permille+1, 1000], ten passes at most.
+	lo, hi := permille+1, int64(1000)
+	if p.setRequests(pod, hi); !first(b.podFits(pod)) {
+		p.setRequests(pod, permille)
+		return clamps
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if p.setRequests(pod, mid); first(b.podFits(pod)) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	clamps = p.setRequests(pod, hi)
+	after, _ := podCPU(pod)
+	return append(clamps, Clamp{LimitRange: by.from, Constraint: constraintOf(b, by), Bound: by.value, Permille: hi,
+		Scaled: *resource.NewMilliQuantity(before, resource.DecimalSI), Request: *resource.NewMilliQuantity(after, resource.DecimalSI)})
+}
+
+func first(ok bool, _ *cpuBound) bool { return ok }
 
 // scalePodRequest sets the pod-level CPU request (spec.resources, the
 // PodLevelResources feature) from the pod-level limit by the same ratio:

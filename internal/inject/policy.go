@@ -130,6 +130,29 @@ type Policy struct {
 	// podSecurityDefault, the namespace having no label.
 	podSecurity          string
 	podSecurityDefaulted bool
+	// cpuBounds are the review's namespace's LimitRange bounds on CPU
+	// requests (WithLimitRanges), nil for none; limitsUnread says why they
+	// are not known, onClamp is told of each request raised to them.
+	cpuBounds    *cpuBounds
+	limitsUnread error
+	onClamp      func(Clamp)
+}
+
+// WithLimitRanges is p for a namespace with LimitRanges l: CPU requests
+// that the pool's overcommit would lower under their min cpu or past their
+// maxLimitRequestRatio cpu are raised to the least they admit (never above
+// the container's limit), with a warning, since the LimitRanger validates
+// after the mutating webhooks and would refuse the pod (an incident audit:
+// every pod of the pool refused in such a namespace). p itself where none
+// bounds CPU, so the common namespace costs nothing.
+func (p *Policy) WithLimitRanges(l NamespaceLimits) *Policy {
+	b := cpuBoundsOf(l.Items)
+	if b == nil && l.Unread == nil {
+		return p
+	}
+	c := *p
+	c.cpuBounds, c.limitsUnread, c.onClamp = b, l.Unread, l.OnClamp
+	return &c
 }
 
 // WithSchedulerDown is p with scheduler name unable to schedule now (its

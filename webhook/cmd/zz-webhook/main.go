@@ -139,6 +139,16 @@ func http1Only() *http.Protocols {
 	return &p
 }
 
+// ready is the policy's readiness and the LimitRange informer's: a webhook
+// that has not listed the LimitRanges would lower CPU requests under them.
+func ready(policy func() (string, error), limitRanges func() error) (string, error) {
+	detail, err := policy()
+	if err == nil {
+		err = limitRanges()
+	}
+	return detail, err
+}
+
 var servingLimits = serve.Limits{ReadTimeout: 10 * time.Second, WriteTimeout: 35 * time.Second, IdleTimeout: 60 * time.Second, MaxConns: 512}
 
 func run(o options) error {
@@ -170,7 +180,8 @@ func run(o options) error {
 	store := webhook.NewPolicyStore(src, recorder)
 	namespaces := webhook.NewNamespaces(client)
 	h := webhook.Handler{
-		Policy: store.Current, NamespaceLabels: namespaces.Labels, Ready: store.Ready,
+		Policy: store.Current, NamespaceLabels: namespaces.Labels, LimitRanges: namespaces.LimitRanges,
+		Ready:        func() (string, error) { return ready(store.Ready, namespaces.Ready) },
 		OwnNamespace: o.namespace, Limits: o.limits,
 	}
 	collectors := append(store.Collectors(), certs.Collector())
@@ -178,7 +189,7 @@ func run(o options) error {
 	if lease := o.schedulerLeaseFollower(); lease != nil {
 		h.Policy = func() *inject.Policy { return lease.Policy(ctx, store.Current()) }
 		h.Ready = func() (string, error) {
-			detail, err := store.Ready()
+			detail, err := ready(store.Ready, namespaces.Ready)
 			return detail + "; " + lease.Ready(), err
 		}
 		collectors = append(collectors, lease.Collector())

@@ -1,0 +1,110 @@
+package webhook
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/inject"
+)
+
+// createReview is a review of pod's creation in ns that is no dry run.
+func createReview(t *testing.T, ns string, pod *corev1.Pod) []byte {
+	t.Helper()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: "uid-1", Namespace: ns, Resource: podResource,
+			Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// overcommitPod asks for cpu 500m in pool general (bench policy: 0.5).
+func overcommitPod() *corev1.Pod {
+	pod := testPod()
+	pod.Labels[contract.LabelPool] = "general"
+	q := resource.MustParse("500m")
+	pod.Spec.Containers[0].Resources = corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: q},
+		Requests: corev1.ResourceList{corev1.ResourceCPU: q}}
+	return pod
+}
+
+// TestMutateClampsToNamespaceLimitRange: in a namespace whose LimitRange
+// wants min cpu 300m per container, the 0.5 pool's pod of cpu 500m gets a
+// request of 300m (not 250m, which the LimitRanger refused: the incident
+// audit's repro), with a warning, and the clamp is counted; the namespace
+// without LimitRanges keeps 250m.
+func TestMutateClampsToNamespaceLimitRange(t *testing.T) {
+	p, err := inject.Parse([]byte(benchPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, p)
+	for _, tc := range []struct {
+		ns, request string
+		clamps      float64
+	}{{"shop", `"250m"`, 0}, {"shop-quota", `"300m"`, 1}} {
+		resp := response(t, post(h, createReview(t, tc.ns, overcommitPod()), "application/json"))
+		warned := strings.Contains(strings.Join(resp.Warnings, "\n"), "the CPU request of container app was raised from 250m")
+		if !resp.Allowed || !strings.Contains(string(resp.Patch), tc.request) || warned != (tc.clamps > 0) {
+			t.Errorf("namespace %s: allowed %v, patch %s, warnings %q; want request %s", tc.ns, resp.Allowed, resp.Patch, resp.Warnings, tc.request)
+		}
+		if got := testutil.ToFloat64(h.Metrics.Clamps.WithLabelValues(inject.ConstraintMin)); got != tc.clamps {
+			t.Errorf("namespace %s: %v clamps counted, want %v", tc.ns, got, tc.clamps)
+		}
+	}
+	// A dry run is clamped and not counted.
+	resp := response(t, post(h, reviewBody(t, "shop-quota", podResource, admissionv1.Create, overcommitPod()), "application/json"))
+	if !strings.Contains(string(resp.Patch), `"300m"`) || testutil.ToFloat64(h.Metrics.Clamps.WithLabelValues(inject.ConstraintMin)) != 1 {
+		t.Errorf("dry run: patch %s, clamps %v; want 300m, still 1", resp.Patch, testutil.ToFloat64(h.Metrics.Clamps.WithLabelValues(inject.ConstraintMin)))
+	}
+}
+
+// TestLimitRangesUnread: before the informer's first list, a review is
+// answered unclamped with a warning (not blocked), and Ready says why
+// /readyz fails.
+func TestLimitRangesUnread(t *testing.T) {
+	synced := false
+	if _, err := limitRangesIn(testLimitRanges, func() bool { return synced }, "shop-quota"); err != errLimitRangesUnread {
+		t.Fatalf("before the first list: %v, want %v", err, errLimitRangesUnread)
+	}
+	n := &Namespaces{limitRangesSynced: func() bool { return synced }}
+	if err := n.Ready(); err == nil {
+		t.Fatal("Ready before the first list: nil")
+	}
+	p, err := inject.Parse([]byte(benchPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, p)
+	h.LimitRanges = n.LimitRanges
+	n.limitRanges = testLimitRanges
+	resp := response(t, post(h, createReview(t, "shop-quota", overcommitPod()), "application/json"))
+	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"250m"`) ||
+		!strings.Contains(strings.Join(resp.Warnings, "\n"), "not checked against the namespace's LimitRanges (zz-webhook has not listed the LimitRanges yet)") {
+		t.Errorf("unsynced: allowed %v, patch %s, warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
+	}
+	synced = true
+	if err := n.Ready(); err != nil {
+		t.Fatalf("Ready after the first list: %v", err)
+	}
+	if resp := response(t, post(h, createReview(t, "shop-quota", overcommitPod()), "application/json")); !strings.Contains(string(resp.Patch), `"300m"`) {
+		t.Errorf("synced: patch %s, want 300m", resp.Patch)
+	}
+}
