@@ -144,7 +144,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		if errors.Is(err, ErrSuperseded) {
 			return &Result{}, err
 		}
-		err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app))
+		err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app, downOf(err)))
 		if cfg.RollbackOnFailure {
 			res := &Result{}
 			return res, restore(ctx, c, &cfg.Options, app, history, err, res)
@@ -163,9 +163,15 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 // cause cleared (a webhook back, a quota raised), with no revision and no
 // person's step, after zz had said the stable version still serves (an
 // incident audit). Kept at 0, not removed: abort, status and a later
-// deploy --canary go on from it as from the failed canary.
-func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string) string {
+// deploy --canary go on from it as from the failed canary. down names the
+// zz components whose outage failed it ("" for none): the next step is then
+// the same command once they are back, not a fix.
+func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app, down string) string {
 	canary := render.CanaryName(app)
+	again := "fix it and deploy --canary again"
+	if down != "" {
+		again = againOnceBack(down)
+	}
 	// Interrupted too (Ctrl-C): the scale is part of ending the canary.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreRetry.For)
 	defer cancel()
@@ -178,12 +184,12 @@ func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app str
 		})
 	}
 	if apierrors.IsNotFound(err) {
-		return fmt.Sprintf("the canary Deployment %s is gone: the stable version serves; fix it and deploy --canary again", canary)
+		return fmt.Sprintf("the canary Deployment %s is gone: the stable version serves; %s", canary, again)
 	}
 	if err != nil {
 		return fmt.Sprintf("the canary Deployment %s stays at its replicas, and its pods start behind the Service as soon as the cause clears (scaling it to 0 failed: %v): kubectl zz abort %s removes it now", canary, err, app)
 	}
-	return fmt.Sprintf("the canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; fix it and deploy --canary again, or kubectl zz abort %s removes it", app)
+	return fmt.Sprintf("the canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; %s, or kubectl zz abort %s removes it", again, app)
 }
 
 // canaryRouteKept refuses a canary whose pods would take the app's traffic

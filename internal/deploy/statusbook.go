@@ -143,7 +143,7 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			st.Health = HealthProgressing
 		}
 		if rs.ReplicaFailure != "" {
-			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure) + SpecWords(rs.ReplicaFailure, &d.Spec.Template.Spec)})
+			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + ReplicaFailureWords(rs.ReplicaFailure, &d.Spec.Template.Spec)})
 		}
 		if rs.Failed != "" {
 			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
