@@ -101,36 +101,33 @@ func TestWebhookDownFinalError(t *testing.T) {
 	}
 	o := opts()
 	o.Timeout = 300 * time.Millisecond
-
-	t.Run("deploy", func(t *testing.T) {
+	// shop runs revision 1 (reg/shop:1); the webhook is down for the pods
+	// of image.
+	downFor := func(t *testing.T, image string) *fake.Clientset {
 		c := fake.NewClientset()
 		ctl := startController(t, c)
 		deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-		ctl.setRefused("reg/shop:2", webhookDownFailure)
+		ctl.setRefused(image, webhookDownFailure)
+		return c
+	}
+
+	t.Run("deploy", func(t *testing.T) {
+		c := downFor(t, "reg/shop:2")
 		_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")})
 		fail(t, err, "what was applied stays, and no revision records it (kubectl zz status shop): run the same command again once zz-webhook is back (kubectl zz check); what was applied rolls out by itself then, or kubectl zz rollback shop to return to revision 1")
 	})
 	t.Run("deploy --rollback-on-failure", func(t *testing.T) {
-		c := fake.NewClientset()
-		ctl := startController(t, c)
-		deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-		ctl.setRefused("reg/shop:2", webhookDownFailure)
+		c := downFor(t, "reg/shop:2")
 		_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", ""), RollbackOnFailure: true})
 		fail(t, err, "\nrolled back to revision 1 (1): run the same command again once zz-webhook is back (kubectl zz check)")
 	})
 	t.Run("scale", func(t *testing.T) {
-		c := fake.NewClientset()
-		ctl := startController(t, c)
-		deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-		ctl.setRefused("reg/shop:1", webhookDownFailure)
+		c := downFor(t, "reg/shop:1")
 		_, err := Scale(t.Context(), c, &ChangeConfig{Options: o, App: "shop"}, 3)
 		fail(t, err, "scale to 3 of shop: rollout failed: ", "\nrevision 1 was re-applied but is not ready either: ", "; it rolls out by itself once zz-webhook is back (kubectl zz check)")
 	})
 	t.Run("canary", func(t *testing.T) {
-		c := fake.NewClientset()
-		ctl := startController(t, c)
-		deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
-		ctl.setRefused("reg/shop:2", webhookDownFailure)
+		c := downFor(t, "reg/shop:2")
 		_, err := RunCanary(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
 		fail(t, err, "\nthe canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; run the same command again once zz-webhook is back (kubectl zz check), or kubectl zz abort shop removes it")
 	})
