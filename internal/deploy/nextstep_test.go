@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -131,4 +134,21 @@ func TestWebhookDownFinalError(t *testing.T) {
 		_, err := RunCanary(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:2", "")}, CanaryShare{Count: 1})
 		fail(t, err, "\nthe canary is scaled to 0: it serves nothing now and starts nothing by itself, and the stable version serves; run the same command again once zz-webhook is back (kubectl zz check), or kubectl zz abort shop removes it")
 	})
+}
+
+// TestWebhookDownPastTheDeadline: a rollout the controller gave up on
+// (progressDeadlineSeconds) while the webhook was down says so as the
+// timeout does: the diagnosis, and an outage's next step.
+func TestWebhookDownPastTheDeadline(t *testing.T) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns, Generation: 2},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "shop-7c9" has timed out progressing.`},
+			{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: webhookDownFailure}}}}
+	o := opts()
+	err := waitPods(t.Context(), fake.NewClientset(d), ns, "shop", &o, nil, podStart{})
+	want := `timed out progressing.: FailedCreate: ` + webhookDownFailure + "; the zz webhook does not answer"
+	if downOf(err) != contract.ComponentWebhook || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v\nwant an outage of zz-webhook, with %q", err, want)
+	}
 }

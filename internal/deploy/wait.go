@@ -289,7 +289,11 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	case st.Failed != "":
-		return true, failure(ctx, w.c, w.ns, w.app, st.Failed, st.ReplicaFailure, &w.seen)
+		what := st.Failed
+		if st.ReplicaFailure != "" { // as at the timeout
+			what += ": " + w.failureWords
+		}
+		return true, failure(ctx, w.c, w.ns, w.app, what, st.ReplicaFailure, &w.seen)
 	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
