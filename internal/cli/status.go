@@ -528,6 +528,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				}
 				fmt.Fprintln(&reasons, note)
 			}
+			for _, b := range st.BlockingBudgets {
+				if !o.list {
+					fmt.Fprintf(&reasons, "%s: %s\n", who, b.Note())
+				}
+			}
 		}
 		for _, cause := range causes {
 			if o.list || len(byCause[cause]) < 2 {

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,6 +56,7 @@ func TestStatusAndList(t *testing.T) {
 				ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}, {Name: "log-shipper", Ready: true}}},
 		}
 	}
+	const budget = "PodDisruptionBudget checkout allows no disruption now: node drains and kubectl zz rebalance wait for this app (1 of 2 pods ready)"
 	unbalanced := "2 pods of shop run unbalanced (shop-a, shop-b): zz-scheduler could not schedule when they were created, so the zz webhook left them to default-scheduler; kubectl zz restart shop replaces them once it schedules again (kubectl zz check says whether it does)"
 	a := fakeClient(
 		running("shop-b", corev1.DefaultSchedulerName), running("shop-a", ""), running("shop-c", contract.SchedulerName),
@@ -62,6 +64,10 @@ func TestStatusAndList(t *testing.T) {
 		revisionSecret(t, "ns-a", "shop", 4, "2.1", "alice", "deploy 2.1", recent),
 		fakeDeployment("ns-a", "cart", "cart", "1.0", 2, 1), crash,
 		revisionSecret(t, "ns-a", "cart", 1, "1.0", "bob", "deploy 1.0", recent),
+		// Another's budget over cart's pods, which a drain waits for now.
+		&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "ns-a"},
+			Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "cart"}}},
+			Status: policyv1.PodDisruptionBudgetStatus{CurrentHealthy: 1, ExpectedPods: 2}},
 		// Another team's shop, in another namespace: only -A shows it.
 		fakeDeployment("ns-c", "shop", "shop", "1.9", 1, 1), revisionSecret(t, "ns-c", "shop", 2, "1.9", "dave", "deploy 1.9", recent),
 	)
@@ -82,6 +88,7 @@ func TestStatusAndList(t *testing.T) {
 			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			"cart: " + budget,
 			unbalanced,
 		}},
 		{args: []string{"list"}, want: []string{
@@ -117,6 +124,7 @@ func TestStatusAndList(t *testing.T) {
 			"shop 4 2.0 reg/shop:2.0 3/3 0 log-shipper:3/3 1/1 2.1 reg/shop:2.1 Ready 10m alice deploy 2.1 <none>",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			"cart: " + budget,
 			unbalanced,
 		}},
 		{args: []string{"list", "-o", "wide", "--context", "b"}, want: []string{
@@ -130,6 +138,7 @@ func TestStatusAndList(t *testing.T) {
 			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
 			"", unbalanced, "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			"cart: " + budget,
 		}},
 		{args: []string{"list", "-A"}, want: []string{
 			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
@@ -150,6 +159,7 @@ func TestStatusAndList(t *testing.T) {
 			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
 			"", "ns-a/cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
+			"ns-a/cart: " + budget,
 			"ns-a/shop: " + unbalanced,
 		}},
 	}
@@ -196,6 +206,10 @@ func TestStatusAndList(t *testing.T) {
 				Scheduler string
 				Pods      []string
 			}
+			BlockingBudgets []struct {
+				Name        string
+				Ready, Pods int32
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 3 {
@@ -203,6 +217,9 @@ func TestStatusAndList(t *testing.T) {
 	}
 	if it := list.Items[0]; it.Cluster != "a" || it.App != "cart" || it.Health != "Degraded" || len(it.Issues) != 1 || it.Issues[0].Reason != "CrashLoopBackOff" {
 		t.Errorf("first item = %+v", it)
+	}
+	if b := list.Items[0].BlockingBudgets; len(b) != 1 || b[0].Name != "checkout" || b[0].Ready != 1 || b[0].Pods != 2 || list.Items[1].BlockingBudgets != nil {
+		t.Errorf("blocking budgets of cart %+v, of shop %+v; want checkout's of cart", b, list.Items[1].BlockingBudgets)
 	}
 	if it := list.Items[1]; it.Canary == nil || it.Canary.Desired != 1 {
 		t.Errorf("shop in a has no canary: %+v", it)

@@ -158,7 +158,7 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 			if latest.Canary {
 				stopped = latest.Number
 			}
-			err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app, stopped, errors.Is(err, ErrInterrupted)))
+			err = fmt.Errorf("%w\n%s", err, parkCanary(ctx, c, &cfg.Options, app, stopped, errors.Is(err, ErrInterrupted), downOf(err)))
 		}
 		return res, err
 	}
@@ -176,8 +176,10 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 // still serves (an incident audit). Kept at 0, not removed: abort, status
 // and a later deploy --canary go on from it as from the failed canary.
 // stopped is the recorded canary revision whose pods the scale stops too
-// (its restore failed), 0 for none.
-func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string, stopped int64, interrupted bool) string {
+// (its restore failed), 0 for none. down names the zz components whose
+// outage failed it ("" for none): the next step is then the same command
+// once they are back, not a fix.
+func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app string, stopped int64, interrupted bool, down string) string {
 	canary := render.CanaryName(app)
 	// Interrupted too (Ctrl-C): the scale is part of ending the canary.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreRetry.For)
@@ -198,8 +200,11 @@ func parkCanary(ctx context.Context, c kubernetes.Interface, o *Options, app str
 		})
 	}
 	next := "fix it and deploy --canary again"
-	if interrupted {
+	switch {
+	case interrupted:
 		next = "deploy --canary again to go on with it"
+	case down != "":
+		next = againOnceBack(down)
 	}
 	switch {
 	case gone:

@@ -38,7 +38,7 @@ func TestFailedCanaryAfterARecordedOne(t *testing.T) {
 func TestParkCanaryGone(t *testing.T) {
 	c := fake.NewClientset()
 	o := opts()
-	if got := parkCanary(t.Context(), c, &o, "shop", 0, true); !strings.HasPrefix(got, "the canary Deployment shop-canary is gone: the stable version serves; deploy --canary again to go on with it") {
+	if got := parkCanary(t.Context(), c, &o, "shop", 0, true, ""); !strings.HasPrefix(got, "the canary Deployment shop-canary is gone: the stable version serves; deploy --canary again to go on with it") {
 		t.Errorf("park of a gone canary: %q", got)
 	}
 	for _, a := range c.Actions() {

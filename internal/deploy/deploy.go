@@ -15,7 +15,6 @@ import (
 	"io"
 	"os/user"
 	"slices"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -524,7 +523,11 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		return fmt.Errorf("%w\nrevision %d's pod template is back in place, but %v (it rolls out then)", cause, last.Number, err)
 	}
 	if err := waitRollout(ctx, c, o.Namespace, app, o, cl, startOf(last.spec)); err != nil {
-		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v", cause, last.Number, err)
+		next := ""
+		if down := downOf(err); down != "" {
+			next = "; it rolls out by itself once " + down + " is back (kubectl zz check)"
+		}
+		return fmt.Errorf("%w\nrevision %d was re-applied but is not ready either: %v%s", cause, last.Number, err, next)
 	}
 	if err := retryTransient(ctx, o.Progress, "removing what revision "+fmt.Sprint(last.Number)+" does not have", func() error {
 		return prune(ctx, c, o.Namespace, app, last.objects, o.Progress)
@@ -532,7 +535,13 @@ func restore(ctx context.Context, c kubernetes.Interface, o *Options, app string
 		return fmt.Errorf("%w\nrevision %d is back, but: %v", cause, last.Number, err)
 	}
 	res.RolledBackTo = last.Number
-	return fmt.Errorf("%w\nrolled back to revision %d (%s)", cause, last.Number, backVersion(last))
+	next := ""
+	if down := downOf(cause); down != "" {
+		// Nothing of the change was at fault (scale and restart always
+		// restore: an incident audit's scale with the webhook down).
+		next = ": " + againOnceBack(down)
+	}
+	return fmt.Errorf("%w\nrolled back to revision %d (%s)%s", cause, last.Number, backVersion(last), next)
 }
 
 // unrecorded adds to an interrupted wait's error what the app runs now and
@@ -558,16 +567,6 @@ func unrecorded(err error, app string, history []*Revision) error {
 		next = fixNext(err)
 	}
 	return fmt.Errorf("%w\nwhat was applied stays, and no revision records it (kubectl zz status %s): %s%s", err, app, next, back)
-}
-
-// fixNext is the next step after a failed rollout: the developer's fix,
-// or an admin's where the cause is the pool overcommit against the
-// namespace's LimitRange, which no spec fixes (an incident audit).
-func fixNext(err error) string {
-	if strings.Contains(err.Error(), OvercommitConflict) {
-		return "deploy again once an admin has changed the pool's cpuOvercommitRatio or the LimitRange, or with the overcommit opt-out above (the spec is not at fault)"
-	}
-	return "fix it and deploy again"
 }
 
 // RollbackConfig is one kubectl zz rollback.

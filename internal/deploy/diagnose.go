@@ -77,6 +77,11 @@ type Problem struct {
 	// (Untried) for when its Lease says it leads: Detail supposes it is
 	// down, and ExplainStarting reads the Lease ("" for other pods).
 	IfZZSchedulerLeads string
+	// Down names the zz component whose outage keeps the pod waiting
+	// (zz-scheduler, which has not tried it; the zz extender, which did not
+	// answer), "" for none: the pod starts by itself once it is back, with
+	// nothing of the app's to fix (outage).
+	Down string
 }
 
 func (p Problem) String() string {
@@ -104,7 +109,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				p.Reason = "Unschedulable"
 			}
 			if p.Reason == corev1.PodReasonSchedulerError {
-				p.Detail += extenderDown(c.Message)
+				if words := extenderDown(c.Message); words != "" {
+					p.Detail, p.Down = p.Detail+words, contract.ComponentExtender
+				}
 			} else {
 				p.Detail += GPUAskHint(pod, c.Message) + ZoneSpreadHint(pod, c.Message) + PoolHint(pod, c.Message)
 				// Room now, not cards too small ever: only then would the
@@ -165,7 +172,11 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 	}
 	if pod.Spec.NodeName == "" {
 		d, leads := notScheduled(pod, time.Now())
-		return Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}, true
+		p := Problem{Pod: pod.Name, Reason: "Pending", Detail: d, IfZZSchedulerLeads: leads}
+		if leads != "" { // zz-scheduler has not tried it
+			p.Down = contract.SchedulerName
+		}
+		return p, true
 	}
 	return onNode(pod), true
 }
@@ -344,12 +355,16 @@ func UntriedReason(pod *corev1.Pod, now time.Time) string {
 	return d
 }
 
+// notScheduledYet is the detail of a pod no scheduler has judged yet, in
+// the UntriedAfter since it was made: a wait that says nothing of a cause.
+const notScheduledYet = "not scheduled yet"
+
 // notScheduled is the detail of a pod on no node (UntriedReason), and for
 // one zz-scheduler has not tried, its detail if zz-scheduler leads.
 func notScheduled(pod *corev1.Pod, now time.Time) (d, ifLeads string) {
 	d = UntriedReason(pod, now)
 	if d == "" {
-		return "not scheduled yet", ""
+		return notScheduledYet, ""
 	}
 	d = "not scheduled yet: " + d
 	if pod.Spec.SchedulerName != contract.SchedulerName {
@@ -454,7 +469,8 @@ func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, pro
 				}
 			}
 			if leads == 1 {
-				p.Detail = p.IfZZSchedulerLeads
+				// It runs: its extender holds the queue up.
+				p.Detail, p.Down = p.IfZZSchedulerLeads, contract.ComponentExtender
 			}
 			continue
 		}

@@ -106,6 +106,8 @@ func TestPodProblem(t *testing.T) {
 		pod       *corev1.Pod
 		want      string // "" = no problem
 		container string
+		// down: the zz component whose outage it waits for.
+		down string
 	}{
 		{name: "unschedulable", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: "Unschedulable", Message: "0/8 nodes are available: 8 Insufficient cpu."}}}, ""),
@@ -141,19 +143,19 @@ func TestPodProblem(t *testing.T) {
 		{name: "not scheduled yet", pod: pod(corev1.PodStatus{Phase: corev1.PodPending}, ""), want: "Pending: not scheduled yet"},
 		{name: "no scheduler has tried it", pod: untried("", 2*time.Minute),
 			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "default-scheduler" running?`},
-		{name: "zz-scheduler has not tried it", pod: untried(contract.SchedulerName, 95*time.Second),
+		{name: "zz-scheduler has not tried it", down: contract.SchedulerName, pod: untried(contract.SchedulerName, 95*time.Second),
 			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)`},
-		{name: "zz-scheduler has not tried it, a ReplicaSet's pod", pod: ownedPod(untried(contract.SchedulerName, time.Minute)),
+		{name: "zz-scheduler has not tried it, a ReplicaSet's pod", down: contract.SchedulerName, pod: ownedPod(untried(contract.SchedulerName, time.Minute)),
 			want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)` +
 				"; while it is down the zz webhook sends new pods to the default scheduler, so deleting this pod has it replaced there"},
-		{name: "zz-scheduler has not tried it, a GPU pod", pod: func() *corev1.Pod {
+		{name: "zz-scheduler has not tried it, a GPU pod", down: contract.SchedulerName, pod: func() *corev1.Pod {
 			p := ownedPod(untried(contract.SchedulerName, time.Minute))
 			p.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
 				contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}
 			return p
 		}(), want: `Pending: not scheduled yet: no scheduler has tried it in over 30s; is scheduler "zz-scheduler" running? (kubectl zz check)` +
 			"; a GPU pod waits for it (only zz-scheduler gives cards)"},
-		{name: "the extender does not answer", pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		{name: "the extender does not answer", down: contract.ComponentExtender, pod: pod(corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonSchedulerError, Message: `Post "http://127.0.0.1:8890/gpu/filter": dial tcp 127.0.0.1:8890: connect: connection refused`}}}, ""),
 			want: `SchedulerError: Post "http://127.0.0.1:8890/gpu/filter": dial tcp 127.0.0.1:8890: connect: connection refused` +
 				"; the zz scheduler extender did not answer zz-scheduler: is the zz-extender container of the zz-scheduler pods running? (kubectl zz check; kubectl -n zz-system logs deployment/zz-scheduler -c zz-extender)"},
@@ -178,6 +180,9 @@ func TestPodProblem(t *testing.T) {
 			}
 			if p.Container != tt.container {
 				t.Errorf("container = %q, want %q", p.Container, tt.container)
+			}
+			if p.Down != tt.down {
+				t.Errorf("down = %q, want %q", p.Down, tt.down)
 			}
 		})
 	}
@@ -252,7 +257,7 @@ func TestRolloutStatus(t *testing.T) {
 func TestFailureShowsCrashLogs(t *testing.T) {
 	crash := waiting("CrashLoopBackOff", "")
 	c := fake.NewClientset(pod(crash, "n1"))
-	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", "", nil)
 	if !errors.Is(err, ErrRolloutFailed) {
 		t.Fatalf("err = %v", err)
 	}
@@ -265,7 +270,7 @@ func TestFailureShowsCrashLogs(t *testing.T) {
 	initCrash := corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: []corev1.ContainerStatus{{Name: "migrate",
 		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: ReasonCrashLoop}}}}}
 	c = fake.NewClientset(pod(initCrash, "n1"))
-	err = failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
+	err = failure(t.Context(), c, ns, "shop", "not ready after 1s", "", nil)
 	if !strings.Contains(err.Error(), "last log lines of p container migrate:\n  fake logs") {
 		t.Fatalf("error lacks the init container's logs:\n%v", err)
 	}
@@ -358,7 +363,7 @@ func TestExplainStarting(t *testing.T) {
 	if p, _ := PodProblem(stuck); !p.Starting {
 		t.Errorf("a pod on a node, ContainerCreating, is not Starting: %+v", p)
 	}
-	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", nil)
+	err := failure(t.Context(), c, ns, "shop", "not ready after 1s", "", nil)
 	if err == nil || !strings.Contains(err.Error(), `pod p: FailedMount: MountVolume.SetUp failed for volume "db" : secret "db" not found`) {
 		t.Errorf("deploy's failure: %v", err)
 	}
@@ -397,7 +402,7 @@ func TestSurgeHint(t *testing.T) {
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge, MaxUnavailable: &tt.down}}},
 			Status: appsv1.DeploymentStatus{Replicas: tt.replicas, UpdatedReplicas: tt.up}}
-		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s", nil)
+		err := failure(t.Context(), fake.NewClientset(waiting.DeepCopy(), dep), ns, "shop", "not ready after 1s", "", nil)
 		if got := strings.Contains(err.Error(), "the pod that waits for GPU memory is the rollout's extra one (surge)"); got != tt.want {
 			t.Errorf("%s: %v", tt.name, err)
 		}
@@ -409,7 +414,7 @@ func TestSurgeHint(t *testing.T) {
 		Spec: appsv1.DeploymentSpec{Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromString("25%"))}}},
 		Status: appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 1}}
-	if err := failure(t.Context(), fake.NewClientset(never, dep), ns, "shop", "not ready after 1s", nil); strings.Contains(err.Error(), "surge") {
+	if err := failure(t.Context(), fake.NewClientset(never, dep), ns, "shop", "not ready after 1s", "", nil); strings.Contains(err.Error(), "surge") {
 		t.Errorf("a pod that never fits: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -132,6 +133,10 @@ type AppStatus struct {
 	// format than this kubectl-zz reads, by whom: the commands that record
 	// or apply from it refuse it. "" when it is not.
 	NewerRecord string `json:"newerRecord,omitempty"`
+	// BlockingBudgets are the PodDisruptionBudgets over the app's pods that
+	// allow no disruption now while they are not all ready: every node
+	// drain and kubectl zz rebalance waits for the app.
+	BlockingBudgets []BlockingBudget `json:"blockingBudgets,omitempty"`
 }
 
 // AppStatusOf reads app: its latest revision, Deployments and pods.
@@ -272,13 +277,21 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 	// when HPAs may not be listed: replicas are then not judged.
 	var scaled map[string]bool
 	hpas, hpaErr := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
-	if hpaErr == nil {
+	if hpaErr != nil {
+		hpas = &autoscalingv2.HorizontalPodAutoscalerList{}
+	} else {
 		scaled = map[string]bool{}
 		for _, h := range hpas.Items {
 			if ref := h.Spec.ScaleTargetRef; ref.Kind == "Deployment" {
 				scaled[h.Namespace+"/"+ref.Name] = true
 			}
 		}
+	}
+	// Every budget of the namespace: one need not be the app's to hold
+	// its pods (BlockingBudgets); the app's own are its objects too.
+	pdbs, pdbErr := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{})
+	if pdbErr != nil {
+		pdbs = &policyv1.PodDisruptionBudgetList{}
 	}
 	b := newBook(unreadable, scaled)
 	b.records(secrets)
@@ -294,7 +307,9 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 		var err error
 		switch {
 		case k.kind == hpaOps.kind:
-			objs, err = selectedFrom(hpas, hpaErr, sel) // listed once, above
+			objs, err = selectedFrom(hpas.Items, hpaErr, sel) // listed once, above
+		case k.kind == pdbOps.kind:
+			objs, err = selectedFrom(pdbs.Items, pdbErr, sel)
 		case k.whole == nil:
 			// ConfigMaps and claims: only whether they are there (a
 			// ConfigMap's data is the app's config files).
@@ -337,6 +352,7 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 	}
 	problems, owners := b.pods(pods)
 	b.zoneGaps(pods, zoneNodes(ctx, c, pods))
+	b.budgets(pdbs.Items)
 	// Why pods are not ready, from their events where their status says
 	// too little.
 	for ns, prs := range problems {
@@ -423,8 +439,11 @@ func endpoints(o metav1.Object, app string) []string {
 	return out
 }
 
-// selectedFrom is what list (listed with err) holds matching sel.
-func selectedFrom(list *autoscalingv2.HorizontalPodAutoscalerList, err error, sel string) ([]metav1.Object, error) {
+// selectedFrom is what items (listed with err) holds matching sel.
+func selectedFrom[T any, P interface {
+	*T
+	metav1.Object
+}](items []T, err error, sel string) ([]metav1.Object, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -433,9 +452,9 @@ func selectedFrom(list *autoscalingv2.HorizontalPodAutoscalerList, err error, se
 		return nil, err
 	}
 	var out []metav1.Object
-	for i := range list.Items {
-		if s.Matches(labels.Set(list.Items[i].Labels)) {
-			out = append(out, &list.Items[i])
+	for i := range items {
+		if o := P(&items[i]); s.Matches(labels.Set(o.GetLabels())) {
+			out = append(out, o)
 		}
 	}
 	return out, nil

@@ -47,13 +47,15 @@ type book struct {
 	// whole part is judged (DriftJudge), in the order read.
 	latest map[string]recordRef
 	wholes []wholeLive
+	// appPods: app key -> its pods not on their way out (budgets).
+	appPods map[string][]*corev1.Pod
 }
 
 func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
-		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}}
+		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, appPods: map[string][]*corev1.Pod{}}
 }
 
 // get is app name of ns, made on first use, and its key.
@@ -143,7 +145,7 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			st.Health = HealthProgressing
 		}
 		if rs.ReplicaFailure != "" {
-			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + rs.ReplicaFailure + WebhookDown(rs.ReplicaFailure) + SpecWords(rs.ReplicaFailure, &d.Spec.Template.Spec)})
+			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ReplicaFailure", Detail: d.Name + ": " + ReplicaFailureWords(rs.ReplicaFailure, &d.Spec.Template.Spec)})
 		}
 		if rs.Failed != "" {
 			b.failures[key] = append(b.failures[key], PodIssue{Reason: "ProgressDeadlineExceeded", Detail: d.Name + ": " + rs.Failed})
@@ -262,6 +264,8 @@ func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners ma
 		st.Unbalanced = st.Unbalanced.add(p)
 		st.Sidecars = st.Sidecars.add(p)
 		if p.DeletionTimestamp == nil {
+			key := p.Namespace + "/" + st.App
+			b.appPods[key] = append(b.appPods[key], p)
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 				st.Restarts += cs.RestartCount
 				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {
@@ -310,6 +314,12 @@ func (b *book) statuses() []*AppStatus {
 			st.Health = HealthDegraded
 		case st.Health == "":
 			st.Health = HealthReady
+		}
+		if st.Health == HealthReady {
+			// Its budgets allow a disruption again once its pods are
+			// ready, unless one is made to allow none ever (not this
+			// note's matter).
+			st.BlockingBudgets = nil
 		}
 		out = append(out, st)
 	}

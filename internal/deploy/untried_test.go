@@ -32,10 +32,11 @@ func TestExplainUntriedWhileZZSchedulerLeads(t *testing.T) {
 		objs  []runtime.Object
 		want  string
 		avoid string
+		down  string // the component the pod waits for
 	}{
-		{"leads", []runtime.Object{lease(2 * time.Second)}, "zz-scheduler leads (its Lease zz-system/zz-scheduler is renewed) but its queue is held up: is the zz extender answering? (kubectl zz check; kubectl -n zz-system logs deployment/zz-scheduler -c zz-extender)", down},
-		{"lease lapsed", []runtime.Object{lease(time.Minute)}, down, "leads"},
-		{"no lease readable", nil, down, "leads"},
+		{"leads", []runtime.Object{lease(2 * time.Second)}, "zz-scheduler leads (its Lease zz-system/zz-scheduler is renewed) but its queue is held up: is the zz extender answering? (kubectl zz check; kubectl -n zz-system logs deployment/zz-scheduler -c zz-extender)", down, contract.ComponentExtender},
+		{"lease lapsed", []runtime.Object{lease(time.Minute)}, down, "leads", contract.SchedulerName},
+		{"no lease readable", nil, down, "leads", contract.SchedulerName},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, ok := PodProblem(ownedPod(untried(contract.SchedulerName, time.Minute)))
@@ -47,6 +48,9 @@ func TestExplainUntriedWhileZZSchedulerLeads(t *testing.T) {
 			for _, got := range problems {
 				if !strings.Contains(got.String(), tt.want) || strings.Contains(got.String(), tt.avoid) {
 					t.Errorf("%s\nwant %q, not %q", got, tt.want, tt.avoid)
+				}
+				if got.Down != tt.down {
+					t.Errorf("down = %q, want %q", got.Down, tt.down)
 				}
 			}
 		})

@@ -196,13 +196,16 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 				what = w.last.notAvailable(timeout)
 			}
 			if w.last.ReplicaFailure != "" {
-				what += ": " + w.last.ReplicaFailure + w.quotaFull
+				// In the progress line's words: a webhook that does not
+				// answer was said there and dropped here (an incident
+				// audit).
+				what += ": " + w.failureWords + w.quotaFull
 			}
 			// Reads cut by the deadline are not counted (cutByDeadline).
 			if w.failedReads > 0 {
 				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
 			}
-			return failure(context.WithoutCancel(ctx), c, ns, app, what, &w.seen)
+			return failure(context.WithoutCancel(ctx), c, ns, app, what, w.last.ReplicaFailure, &w.seen)
 		case <-tick.C:
 		case _, ok := <-events:
 			if !ok {
@@ -228,6 +231,8 @@ type waiter struct {
 	seen podsSeen
 	// quotaFull is quotaFullHint at the last read.
 	quotaFull string
+	// failureWords is the last ReplicaFailure in ReplicaFailureWords.
+	failureWords string
 }
 
 // podsSeen is what the waiter last read of the pods: the cause a failure
@@ -272,8 +277,9 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 				st.SoakLeft = SoakLeft(pods, time.Duration(st.MinReady)*time.Second, w.o.now())
 			}
 		}
+		w.failureWords = ReplicaFailureWords(st.ReplicaFailure, &d.Spec.Template.Spec)
 		if why == "" {
-			why = st.ReplicaFailure + WebhookDown(st.ReplicaFailure) + SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec)
+			why = w.failureWords
 		}
 		w.quotaFull = quotaFullHint(d, st.ReplicaFailure)
 		if w.quotaFull != "" && !strings.Contains(why, w.quotaFull) {
@@ -293,11 +299,15 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 		}
 		return true, nil
 	case st.Failed != "":
-		return true, failure(ctx, w.c, w.ns, w.app, st.Failed, &w.seen)
+		what := st.Failed
+		if st.ReplicaFailure != "" { // as at the timeout
+			what += ": " + w.failureWords
+		}
+		return true, failure(ctx, w.c, w.ns, w.app, what, st.ReplicaFailure, &w.seen)
 	case st.Observed && RefusedAtAdmission(st.ReplicaFailure) && newReplicaSetRefused(ctx, w.c, d):
 		// No pod of this spec will be admitted until the spec or the
 		// policy changes: waiting out --timeout would only repeat it.
-		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+st.ReplicaFailure+SpecWords(st.ReplicaFailure, &d.Spec.Template.Spec), &w.seen)
+		return true, failure(ctx, w.c, w.ns, w.app, "refused at admission: "+w.failureWords, st.ReplicaFailure, &w.seen)
 	}
 	return false, nil
 }
@@ -367,6 +377,18 @@ func cutByDeadline(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "would exceed context deadline")
 }
 
+// ReplicaFailureWords is a Deployment's ReplicaFailure as zz says it
+// (progress, the failure, status): the apiserver's words, then what a zz
+// webhook that does not answer adds (WebhookDown), or the app spec's
+// field behind a refusal (SpecWords); pod is the Deployment's pod
+// template.
+func ReplicaFailureWords(replicaFailure string, pod *corev1.PodSpec) string {
+	if replicaFailure == "" {
+		return ""
+	}
+	return replicaFailure + WebhookDown(replicaFailure) + SpecWords(replicaFailure, pod)
+}
+
 // WebhookDown is what a ReplicaFailure the zz webhook caused by not
 // answering adds (the apiserver's words name only the call that failed);
 // "" for any other.
@@ -410,8 +432,10 @@ var limitRangeRefusal = regexp.MustCompile(`(maximum|minimum) \S+ usage per (Con
 // failure builds the error a person reads: what happened and why the pods are
 // not ready, with the last log lines of a crash-looping container. When the
 // pods cannot be read now, it names seen (the waiter's last read of them,
-// nil for none) with its time.
-func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string, seen *podsSeen) error {
+// nil for none) with its time. Where only a zz component's outage held the
+// rollout up (outage, judged with the Deployment's replicaFailure), it is
+// an OutageError, whose next step is no fix (fixNext).
+func failure(ctx context.Context, c kubernetes.Interface, ns, app, what, replicaFailure string, seen *podsSeen) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	problems, err := podProblems(ctx, c, ns, app)
@@ -440,7 +464,7 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what string, 
 			break
 		}
 	}
-	return fmt.Errorf("%w: %s", ErrRolloutFailed, msg)
+	return fmt.Errorf("%w: %s", rolloutFailed(outage(replicaFailure, problems)), msg)
 }
 
 // surgeHint says, for a Deployment whose rollout waits for GPU memory

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -218,21 +219,28 @@ func blockingBudgets(ctx context.Context, client kubernetes.Interface) func(*cor
 		return func(*corev1.Pod) string { return "" }
 	}
 	return func(p *corev1.Pod) string {
-		for _, b := range l.Items {
-			// A status the disruption controller has not computed for this
-			// generation says nothing yet: the executor will see.
-			if b.Namespace != p.Namespace || b.Status.DisruptionsAllowed > 0 || b.Status.ObservedGeneration < b.Generation {
-				continue
-			}
-			// policy/v1: an empty selector matches every pod of the
-			// namespace, a null one none.
-			sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-			if err != nil || sel.Matches(labels.Set(p.Labels)) {
+		for i := range l.Items {
+			if b := &l.Items[i]; BudgetBlocks(b, p) {
 				return fmt.Sprintf("%s %s allows no disruption now", ReasonBudget, b.Name)
 			}
 		}
 		return ""
 	}
+}
+
+// BudgetBlocks says whether PodDisruptionBudget b allows no disruption of
+// pod now: the Eviction API refuses every eviction of it, so node drains
+// and kubectl zz rebalance wait (kubectl zz status says so of an app's
+// pods). A status the disruption controller has not computed for b's
+// generation says nothing yet; a selector that cannot be read blocks.
+func BudgetBlocks(b *policyv1.PodDisruptionBudget, pod *corev1.Pod) bool {
+	if b.Namespace != pod.Namespace || b.Status.DisruptionsAllowed > 0 || b.Status.ObservedGeneration < b.Generation {
+		return false
+	}
+	// policy/v1: an empty selector matches every pod of the namespace, a
+	// null one none.
+	sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
+	return err != nil || sel.Matches(labels.Set(pod.Labels))
 }
 
 // others are the quantities of every resource but CPU and memory.

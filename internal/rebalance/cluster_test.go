@@ -168,3 +168,35 @@ func TestOnlyNamespace(t *testing.T) {
 		t.Errorf("Kept:\n%s", got)
 	}
 }
+
+// TestBudgetBlocks: a budget blocks a pod of its namespace it selects
+// while it allows no disruption by a status computed for its generation;
+// a selector that cannot be read blocks (the Eviction API would judge it),
+// an empty one takes every pod of the namespace, a null one none.
+func TestBudgetBlocks(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", Labels: map[string]string{"app": "web"}}}
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	for _, tt := range []struct {
+		name     string
+		ns       string
+		sel      *metav1.LabelSelector
+		allowed  int32
+		observed int64
+		want     bool
+	}{
+		{"selects it, none allowed", "ns", web, 0, 2, true},
+		{"one allowed", "ns", web, 1, 2, false},
+		{"status of an older generation", "ns", web, 0, 1, false},
+		{"another namespace", "other", web, 0, 2, false},
+		{"another app", "ns", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}}, 0, 2, false},
+		{"empty selector", "ns", &metav1.LabelSelector{}, 0, 2, true},
+		{"null selector", "ns", nil, 0, 2, false},
+		{"unreadable selector", "ns", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Near"}}}, 0, 2, true},
+	} {
+		b := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: tt.ns, Generation: 2},
+			Spec: policyv1.PodDisruptionBudgetSpec{Selector: tt.sel}, Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: tt.observed, DisruptionsAllowed: tt.allowed}}
+		if got := BudgetBlocks(b, pod); got != tt.want {
+			t.Errorf("%s: BudgetBlocks = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

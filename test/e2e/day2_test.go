@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -373,7 +375,9 @@ func TestStatusExplainsStuckPods(t *testing.T) {
 func TestDay2Status(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, ""), "--timeout", "60s")
-	crashSpec := strings.ReplaceAll(readFile(t, shopSpec(t, "1.0", "one", 8080, "")), "shop", "crash")
+	// Its own PodDisruptionBudget (maxUnavailable 1): none may go while a
+	// pod crash-loops, so node drains wait for it.
+	crashSpec := strings.ReplaceAll(readFile(t, shopSpec(t, "1.0", "one", 8080, "")), "shop", "crash") + "  pdb: true\n"
 	path := filepath.Join(t.TempDir(), "crash.yaml")
 	if err := os.WriteFile(path, []byte(crashSpec), 0o644); err != nil {
 		t.Fatal(err)
@@ -398,6 +402,14 @@ func TestDay2Status(t *testing.T) {
 		}
 		return d.Status.ReadyReplicas == 1, strconv.Itoa(int(d.Status.ReadyReplicas)) + " ready", nil
 	})
+	cluster.WaitFor(t, 30*time.Second, "the disruption controller to see crash's budget allow none", func(ctx context.Context) (bool, string, error) {
+		b, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "crash", metav1.GetOptions{})
+		if err != nil {
+			return false, "", err
+		}
+		return b.Status.ObservedGeneration >= b.Generation && b.Status.DisruptionsAllowed == 0 && b.Status.CurrentHealthy == 1,
+			fmt.Sprintf("%+v", b.Status), nil
+	})
 
 	out := squash(mustZZ(t, ns, "status"))
 	t.Logf("kubectl zz status:\n%s", out)
@@ -408,6 +420,7 @@ func TestDay2Status(t *testing.T) {
 		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times: open /etc/shop/config.yaml: no such file or directory",
 		"stuck is Degraded:\n  pod stuck-",
 		": Unschedulable: 0/",
+		"\ncrash: PodDisruptionBudget crash allows no disruption now: node drains and kubectl zz rebalance wait for this app (1 of 2 pods ready)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q", want)
@@ -450,7 +463,8 @@ func TestDay2Status(t *testing.T) {
 	}
 	out = mustZZ(t, ns, "status", "crash", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Kind != "App" ||
-		list.Items[0].Health != deploy.HealthDegraded || list.Items[0].Issues[0].Reason != "CrashLoopBackOff" || list.Items[0].DeployedBy == "" {
+		list.Items[0].Health != deploy.HealthDegraded || list.Items[0].Issues[0].Reason != "CrashLoopBackOff" || list.Items[0].DeployedBy == "" ||
+		!slices.Equal(list.Items[0].BlockingBudgets, []deploy.BlockingBudget{{Name: "crash", Ready: 1, Pods: 2}}) {
 		t.Fatalf("status -o json: %v\n%s", err, out)
 	}
 

@@ -87,6 +87,10 @@ func TestWebhook(t *testing.T) {
 
 // webhookCheckProbe: this webhook runs at a URL, where no Service or
 // endpoint tells whether it is up; kubectl zz check's dry-run pod does.
+// With it stopped, a deploy's final error keeps the progress line's
+// diagnosis and sends the developer back to the same command once the
+// webhook is back, not to a fix of a spec that is right (an incident
+// audit).
 func webhookCheckProbe(t *testing.T, w *zzWebhook, ns string) {
 	out, stderr, _ := zz(t, ns, "check")
 	if !strings.Contains(out, "✓ answers through the apiserver: a dry-run pod in namespace ") || !strings.Contains(out, contract.WebhookProbeAnswer+" (zz-webhook ") {
@@ -97,6 +101,13 @@ func webhookCheckProbe(t *testing.T, w *zzWebhook, ns string) {
 	if err == nil || !strings.Contains(out, "✗ answers through the apiserver: the apiserver cannot call the webhook for a dry-run pod in namespace ") ||
 		!strings.Contains(out, "connect: connection refused") || !strings.Contains(out, "kubectl get mutatingwebhookconfigurations zz-webhook-"+w.namespace+" -o yaml") {
 		t.Errorf("kubectl zz check with the webhook stopped (exit: %v):\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = zz(t, ns, "deploy", "--name", "outage", "--type", "worker", "--image", "registry.local/outage:1", "--timeout", "20s")
+	if err == nil || !strings.Contains(err.Error(), "not ready after 20s: FailedCreate: ") || !strings.Contains(err.Error(), `failed calling webhook "pods.zz.io"`) ||
+		!strings.Contains(err.Error(), "; the zz webhook does not answer, so no pod of this namespace can be created until it does (kubectl zz check") ||
+		!strings.Contains(err.Error(), "what was applied stays, and no revision records it (kubectl zz status outage): run the same command again once zz-webhook is back (kubectl zz check); what was applied rolls out by itself then") ||
+		strings.Contains(err.Error(), "fix it") {
+		t.Errorf("kubectl zz deploy with the webhook stopped: %v\n%s%s", err, out, stderr)
 	}
 }
 

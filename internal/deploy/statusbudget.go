@@ -1,0 +1,47 @@
+package deploy
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+
+	"github.com/zzcloud/zz/internal/rebalance"
+)
+
+// BlockingBudget is a PodDisruptionBudget that allows no disruption of an
+// app's pods now (rebalance.BudgetBlocks: the judgement kubectl zz
+// rebalance plans with): the Eviction API refuses every eviction of them,
+// so a node drain waits for the app, and nothing said so to its owner (an
+// incident audit's drain hung on a crash-looping app whose status showed
+// only the crash). Ready and Pods are the budget's own counts (status
+// currentHealthy and expectedPods).
+type BlockingBudget struct {
+	Name  string `json:"name"`
+	Ready int32  `json:"ready"`
+	Pods  int32  `json:"pods"`
+}
+
+// Note is what kubectl zz status says of b under the app.
+func (b BlockingBudget) Note() string {
+	return fmt.Sprintf("PodDisruptionBudget %s allows no disruption now: node drains and kubectl zz rebalance wait for this app (%d of %d pods ready)",
+		b.Name, b.Ready, b.Pods)
+}
+
+// budgets finds, among pdbs (of the apps' namespaces), each app's
+// BlockingBudgets: the zz-rendered one (spec.pdb) and any other whose
+// selector takes one of its pods. statuses keeps them only for an app that
+// is not Ready.
+func (b *book) budgets(pdbs []policyv1.PodDisruptionBudget) {
+	for key, pods := range b.appPods {
+		st := b.apps[key]
+		for i := range pdbs {
+			pdb := &pdbs[i]
+			if pdb.Namespace != st.Namespace || !slices.ContainsFunc(pods, func(p *corev1.Pod) bool { return rebalance.BudgetBlocks(pdb, p) }) {
+				continue
+			}
+			st.BlockingBudgets = append(st.BlockingBudgets, BlockingBudget{Name: pdb.Name, Ready: pdb.Status.CurrentHealthy, Pods: pdb.Status.ExpectedPods})
+		}
+	}
+}
