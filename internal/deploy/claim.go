@@ -165,11 +165,7 @@ func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) 
 // running describes what a Deployment runs: its version label and the app
 // container's image.
 func running(d *appsv1.Deployment) string {
-	img := appImage(d)
-	if v := runningVersion(d); v != "" {
-		return fmt.Sprintf("version %s, image %s", v, img)
-	}
-	return "image " + img
+	return describe(runningVersion(d), appImage(d))
 }
 
 // runningVersion is the version d's pods run: its pod template's label
