@@ -58,8 +58,9 @@ type StatusOptions struct {
 	genericiooptions.IOStreams
 }
 
-const statusLong = `Show how apps are doing: per app the latest revision, version, image, ready and
-desired pods of the stable Deployment and of a canary next to it, how long ago the
+const statusLong = `Show how apps are doing: per app the latest revision, version, image, ready,
+up-to-date and desired pods of the stable Deployment and of a canary next to it
+(while a rollout is unfinished, what its ready pods run), how long ago the
 last revision was recorded and who recorded it, and, for an app that is not ready,
 why each pod is not, in the words deploy uses (Unschedulable with the scheduler's
 message, ImagePullBackOff, CrashLoopBackOff with the exit code, a failing readiness
