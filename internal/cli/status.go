@@ -58,8 +58,9 @@ type StatusOptions struct {
 	genericiooptions.IOStreams
 }
 
-const statusLong = `Show how apps are doing: per app the latest revision, version, image, ready and
-desired pods of the stable Deployment and of a canary next to it, how long ago the
+const statusLong = `Show how apps are doing: per app the latest revision, version, image, ready,
+up-to-date and desired pods of the stable Deployment and of a canary next to it
+(while a rollout is unfinished, what its ready pods run), how long ago the
 last revision was recorded and who recorded it, and, for an app that is not ready,
 why each pod is not, in the words deploy uses (Unschedulable with the scheduler's
 message, ImagePullBackOff, CrashLoopBackOff with the exit code, a failing readiness
@@ -379,12 +380,15 @@ func (o *StatusOptions) readNamespace(t target) string {
 // --watch prints only what changed.
 func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error) {
 	several := len(o.targets) > 1
-	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "CANARY", "STATUS", "UPDATED", "DEPLOYED-BY"}
+	// UP-TO-DATE beside READY, as kubectl get deployments shows them: a
+	// template's VERSION with READY 3/3 read as that version serving,
+	// while no pod of it was (an incident audit).
+	header := []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "UP-TO-DATE", "RESTARTS", "CANARY", "STATUS", "UPDATED", "DEPLOYED-BY"}
 	if o.list {
-		header = []string{"APP", "REVISION", "VERSION", "READY", "CANARY", "STATUS", "UPDATED"}
+		header = []string{"APP", "REVISION", "VERSION", "READY", "UP-TO-DATE", "CANARY", "STATUS", "UPDATED"}
 	}
 	if o.print.wide() {
-		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "RESTARTS", "SIDECARS", "CANARY", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE", "ENDPOINTS"}
+		header = []string{"APP", "REVISION", "VERSION", "IMAGE", "READY", "UP-TO-DATE", "RESTARTS", "SIDECARS", "CANARY", "CANARY-UP-TO-DATE", "CANARY-VERSION", "CANARY-IMAGE", "STATUS", "UPDATED", "DEPLOYED-BY", "CHANGE-CAUSE", "ENDPOINTS"}
 	}
 	if o.AllNamespaces {
 		header = append([]string{"NAMESPACE"}, header...)
@@ -483,6 +487,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				fmt.Fprintf(&reasons, "%s is Missing: its Deployment is gone and its history is kept; kubectl zz rollback %s brings revision %d back (kubectl zz delete %s removes the history)\n",
 					who, st.App, st.Revision, st.App)
 			}
+			if !o.list && len(st.Rollout) > 0 {
+				fmt.Fprintf(&reasons, "%s's rollout is unfinished:\n", who)
+				for _, r := range st.Rollout {
+					fmt.Fprintf(&reasons, "  %s\n", r)
+				}
+			}
 			if !o.list && len(st.Drift) > 0 {
 				if st.Revision > 0 || st.RecordsUnreadable {
 					fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
@@ -577,12 +587,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 
 // row is st's cells for header.
 func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
-	ver, img, ready, canary, canaryVer, canaryImg := "<none>", "<none>", "-", "-", "-", "-"
+	ver, img, ready, upToDate, canary, canaryUpToDate, canaryVer, canaryImg := "<none>", "<none>", "-", "-", "-", "-", "-", "-"
 	if s := st.Stable; s != nil {
-		ver, img, ready = s.Version, s.Image, fmt.Sprintf("%d/%d", s.Ready, s.Desired)
+		ver, img, ready, upToDate = s.Version, s.Image, fmt.Sprintf("%d/%d", s.Ready, s.Desired), fmt.Sprintf("%d/%d", s.Updated, s.Desired)
 	}
 	if c := st.Canary; c != nil {
-		canary, canaryVer, canaryImg = fmt.Sprintf("%d/%d", c.Ready, c.Desired), c.Version, c.Image
+		canary, canaryUpToDate, canaryVer, canaryImg = fmt.Sprintf("%d/%d", c.Ready, c.Desired), fmt.Sprintf("%d/%d", c.Updated, c.Desired), c.Version, c.Image
 	}
 	rev, age, by := "<none>", "<unknown>", st.DeployedBy
 	if st.RecordsUnreadable {
@@ -604,8 +614,8 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 		restarts += " (" + duration.HumanDuration(o.now().Sub(st.LastRestart)) + " ago)"
 	}
 	cells := map[string]string{
-		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "RESTARTS": restarts, "CANARY": canary,
-		"CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "UPDATED": age,
+		"NAMESPACE": st.Namespace, "APP": st.App, "REVISION": rev, "VERSION": ver, "IMAGE": img, "READY": ready, "UP-TO-DATE": upToDate, "RESTARTS": restarts, "CANARY": canary,
+		"CANARY-UP-TO-DATE": canaryUpToDate, "CANARY-VERSION": canaryVer, "CANARY-IMAGE": canaryImg, "STATUS": string(st.Health), "UPDATED": age,
 		"DEPLOYED-BY": by, "CHANGE-CAUSE": st.ChangeCause, "ENDPOINTS": cmp.Or(strings.Join(st.Endpoints, ","), "<none>"),
 		"SIDECARS": cmp.Or(st.Sidecars.String(), "<none>"),
 	}

@@ -78,85 +78,85 @@ func TestStatusAndList(t *testing.T) {
 		want []string // lines, fields separated by single spaces
 	}{
 		{args: []string{"status", "shop"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
 			"", unbalanced,
 		}},
 		{args: []string{"status"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
-			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
+			"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"cart 1 1.0 reg/cart:1.0 1/2 2/2 2 (15m ago) - Degraded 10m bob",
+			"shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 			"cart: " + budget,
 			unbalanced,
 		}},
 		{args: []string{"list"}, want: []string{
-			"APP REVISION VERSION READY CANARY STATUS UPDATED",
-			"cart 1 1.0 1/2 - Degraded 10m",
-			"shop 4 2.0 3/3 1/1 Ready 10m",
+			"APP REVISION VERSION READY UP-TO-DATE CANARY STATUS UPDATED",
+			"cart 1 1.0 1/2 2/2 - Degraded 10m",
+			"shop 4 2.0 3/3 3/3 1/1 Ready 10m",
 		}},
 		{args: []string{"list", "-l", "zz.io/version=1.0"}, want: []string{
-			"APP REVISION VERSION READY CANARY STATUS UPDATED",
-			"cart 1 1.0 1/2 - Degraded 10m",
+			"APP REVISION VERSION READY UP-TO-DATE CANARY STATUS UPDATED",
+			"cart 1 1.0 1/2 2/2 - Degraded 10m",
 		}},
 		{args: []string{"list", "-A", "-l", "zz.io/version in (1.9, 2.0)"}, want: []string{
-			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
-			"ns-a shop 4 2.0 3/3 1/1 Ready 10m",
-			"ns-c shop 2 1.9 1/1 - Ready 10m",
+			"NAMESPACE APP REVISION VERSION READY UP-TO-DATE CANARY STATUS UPDATED",
+			"ns-a shop 4 2.0 3/3 3/3 1/1 Ready 10m",
+			"ns-c shop 2 1.9 1/1 1/1 - Ready 10m",
 		}},
 		{args: []string{"list", "--no-headers"}, want: []string{
-			"cart 1 1.0 1/2 - Degraded 10m",
-			"shop 4 2.0 3/3 1/1 Ready 10m",
+			"cart 1 1.0 1/2 2/2 - Degraded 10m",
+			"shop 4 2.0 3/3 3/3 1/1 Ready 10m",
 		}},
 		{args: []string{"status", "shop", "--context", "a,b"}, want: []string{
-			"CLUSTER APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
-			"b shop 9 2.0 reg/shop:2.0 2/2 0 - Ready 10m carol",
+			"CLUSTER APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"a shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
+			"b shop 9 2.0 reg/shop:2.0 2/2 2/2 0 - Ready 10m carol",
 			"", "a/shop: " + unbalanced,
 		}},
 		{args: []string{"list", "-o", "name"}, want: []string{"app.zz.io/cart", "app.zz.io/shop"}},
 		// SIDECARS: each sidecar's pods ready over the pods that run it,
 		// one field for awk.
 		{args: []string{"status", "-o", "wide"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS SIDECARS CANARY CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
-			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) auth:0/1 - - - Degraded 10m bob deploy 1.0 <none>",
-			"shop 4 2.0 reg/shop:2.0 3/3 0 log-shipper:3/3 1/1 2.1 reg/shop:2.1 Ready 10m alice deploy 2.1 <none>",
+			"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS SIDECARS CANARY CANARY-UP-TO-DATE CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
+			"cart 1 1.0 reg/cart:1.0 1/2 2/2 2 (15m ago) auth:0/1 - - - - Degraded 10m bob deploy 1.0 <none>",
+			"shop 4 2.0 reg/shop:2.0 3/3 3/3 0 log-shipper:3/3 1/1 1/1 2.1 reg/shop:2.1 Ready 10m alice deploy 2.1 <none>",
 			"", "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 			"cart: " + budget,
 			unbalanced,
 		}},
 		{args: []string{"list", "-o", "wide", "--context", "b"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS SIDECARS CANARY CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
-			"shop 9 2.0 reg/shop:2.0 2/2 0 <none> - - - Ready 10m carol deploy 2.0 <none>",
+			"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS SIDECARS CANARY CANARY-UP-TO-DATE CANARY-VERSION CANARY-IMAGE STATUS UPDATED DEPLOYED-BY CHANGE-CAUSE ENDPOINTS",
+			"shop 9 2.0 reg/shop:2.0 2/2 2/2 0 <none> - - - - Ready 10m carol deploy 2.0 <none>",
 		}},
 		// Several names, as kubectl get a b: in the order given.
 		{args: []string{"status", "shop", "cart", "shop"}, want: []string{
-			"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
-			"cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
+			"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
+			"cart 1 1.0 reg/cart:1.0 1/2 2/2 2 (15m ago) - Degraded 10m bob",
 			"", unbalanced, "cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 			"cart: " + budget,
 		}},
 		{args: []string{"list", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION READY CANARY STATUS UPDATED",
-			"ns-a cart 1 1.0 1/2 - Degraded 10m",
-			"ns-a shop 4 2.0 3/3 1/1 Ready 10m",
-			"ns-c shop 2 1.9 1/1 - Ready 10m",
+			"NAMESPACE APP REVISION VERSION READY UP-TO-DATE CANARY STATUS UPDATED",
+			"ns-a cart 1 1.0 1/2 2/2 - Degraded 10m",
+			"ns-a shop 4 2.0 3/3 3/3 1/1 Ready 10m",
+			"ns-c shop 2 1.9 1/1 1/1 - Ready 10m",
 		}},
 		{args: []string{"status", "shop", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
-			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
+			"NAMESPACE APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 1/1 0 - Ready 10m dave",
 			"", "ns-a/shop: " + unbalanced,
 		}},
 		{args: []string{"status", "-A"}, want: []string{
-			"NAMESPACE APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2 (15m ago) - Degraded 10m bob",
-			"ns-a shop 4 2.0 reg/shop:2.0 3/3 0 1/1 Ready 10m alice",
-			"ns-c shop 2 1.9 reg/shop:1.9 1/1 0 - Ready 10m dave",
+			"NAMESPACE APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+			"ns-a cart 1 1.0 reg/cart:1.0 1/2 2/2 2 (15m ago) - Degraded 10m bob",
+			"ns-a shop 4 2.0 reg/shop:2.0 3/3 3/3 0 1/1 Ready 10m alice",
+			"ns-c shop 2 1.9 reg/shop:1.9 1/1 1/1 0 - Ready 10m dave",
 			"", "ns-a/cart is Degraded:",
 			"pod cart-x: CrashLoopBackOff: container app exited with code 1 (Error), restarted 2 times",
 			"ns-a/cart: " + budget,
@@ -314,6 +314,47 @@ func TestStatusWatch(t *testing.T) {
 	}
 }
 
+// TestStatusRollingOut: an app whose new version has no ready pod yet,
+// the old ones serving: UP-TO-DATE 0/3 beside READY 3/3, and a line under
+// the table that says what the template asks for and what the ready pods
+// run; in -o json its updated, serving and rollingOut (an incident audit
+// read VERSION 9.9.7 and READY 3/3 as 9.9.7 serving).
+func TestStatusRollingOut(t *testing.T) {
+	d := fakeDeployment("ns-a", "web", "web", "2.0", 3, 3)
+	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "web"}}
+	d.Status.UpdatedReplicas = 0
+	objs := []runtime.Object{d, revisionSecret(t, "ns-a", "web", 1, "1.0", "alice", "deploy 1.0", time.Now().Add(-10*time.Minute))}
+	for _, name := range []string{"web-a", "web-b", "web-c"} {
+		objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a",
+			Labels: map[string]string{contract.LabelApp: "web", contract.LabelVersion: "1.0"}}, Spec: corev1.PodSpec{NodeName: "n1"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
+	}
+	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())
+	checkLines(t, zz, []string{"status", "web"}, []string{
+		"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+		"web 1 2.0 reg/web:2.0 3/3 0/3 0 - Progressing 10m alice",
+		"", "web's rollout is unfinished:",
+		"deployment web: its template asks for version 2.0, image reg/web:2.0 (0/3 pods updated); the ready pods run 1.0",
+	})
+	checkLines(t, zz, []string{"list"}, []string{
+		"APP REVISION VERSION READY UP-TO-DATE CANARY STATUS UPDATED",
+		"web 1 2.0 3/3 0/3 - Progressing 10m",
+	})
+	out, _, err := zz("status", "web", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Items []deploy.AppStatus }
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Stable == nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	st := list.Items[0]
+	if s := st.Stable; s.Updated != 0 || s.Desired != 3 || !s.RollingOut || len(s.Serving) != 1 || s.Serving[0] != (deploy.VersionPods{Version: "1.0", Pods: 3}) ||
+		len(st.Rollout) != 1 || !strings.Contains(out, `"updated": 0`) {
+		t.Errorf("status -o json: %+v, rollout %q\n%s", s, st.Rollout, out)
+	}
+}
+
 // TestStatusWithoutRecords: a user who may not read Secrets (the view
 // role) still sees how the apps run, the revision unknown, with a warning.
 func TestStatusWithoutRecords(t *testing.T) {
@@ -324,8 +365,8 @@ func TestStatusWithoutRecords(t *testing.T) {
 	})
 	zz := withFakeClusters(t, a, fakeClient())
 	checkLines(t, zz, []string{"status", "shop"}, []string{
-		"APP REVISION VERSION IMAGE READY RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
-		"shop <unknown> 2.0 reg/shop:2.0 3/3 0 - Ready <unknown> <unknown>",
+		"APP REVISION VERSION IMAGE READY UP-TO-DATE RESTARTS CANARY STATUS UPDATED DEPLOYED-BY",
+		"shop <unknown> 2.0 reg/shop:2.0 3/3 3/3 0 - Ready <unknown> <unknown>",
 	})
 	if _, stderr, err := zz("list"); err != nil || !strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user") {
 		t.Errorf("list without records: %v, stderr %q", err, stderr)

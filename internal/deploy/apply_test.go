@@ -567,6 +567,17 @@ func TestRolloutUndoNamesTheRevision(t *testing.T) {
 	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.StrategicMergePatchType, []byte(undo), metav1.PatchOptions{FieldManager: "kubectl"}); err != nil {
 		t.Fatal(err)
 	}
+	// Rolled out (the rollout still under way is TestBookRollingOut's):
+	// it runs revision 1's template.
+	d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *d.Spec.Replicas
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
+	if _, err := c.AppsV1().Deployments(ns).UpdateStatus(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	st, err := AppStatusOf(t.Context(), c, ns, "shop")
 	if err != nil {
 		t.Fatal(err)

@@ -410,7 +410,7 @@ func TestAppStatusDrift(t *testing.T) {
 	// The Deployment and the Service that command applied (every object
 	// carries the token of the command that applied it).
 	if d := driftOf(); len(d) != 2 || !strings.Contains(d[0], "deployment shop was applied by a kubectl zz command that recorded no revision") ||
-		!strings.Contains(d[0], "image reg/shop:bad, not revision 1") || !strings.HasPrefix(d[1], "service shop was applied by a kubectl zz command that recorded no revision") {
+		!strings.Contains(d[0], "; its template asks for version bad, image reg/shop:bad (") || !strings.Contains(d[0], "), not revision 1; no pod of it is ready") || !strings.HasPrefix(d[1], "service shop was applied by a kubectl zz command that recorded no revision") {
 		t.Fatalf("drift after a failed deploy left running: %q", d)
 	}
 	deployOK(t, c, spec(t, "reg/shop:2", ""), 0)

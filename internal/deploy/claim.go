@@ -133,11 +133,11 @@ func (cl *claim) holds(d *appsv1.Deployment) error {
 	}
 	after := fmt.Sprintf("; this command recorded nothing and rolled nothing back (kubectl zz status %s shows what runs, kubectl zz history %s what was recorded)", app, app)
 	if d.Annotations[contract.AnnotationApplyID] != cl.id {
-		return fmt.Errorf("%w: deployment %s/%s was applied by another kubectl zz command while this one waited (it now runs %s)%s",
+		return fmt.Errorf("%w: deployment %s/%s was applied by another kubectl zz command while this one waited (its pod template now asks for %s)%s",
 			ErrSuperseded, d.Namespace, d.Name, running(d), after)
 	}
 	if !equality.Semantic.DeepEqual(&d.Spec.Template, want) {
-		return fmt.Errorf("%w: the pod template of deployment %s/%s was changed%s while this command waited (it now runs %s)%s",
+		return fmt.Errorf("%w: the pod template of deployment %s/%s was changed%s while this command waited (its pod template now asks for %s)%s",
 			ErrSuperseded, d.Namespace, d.Name, templateWriter(d.ManagedFields), running(d), after)
 	}
 	return nil
@@ -162,17 +162,14 @@ func (cl *claim) verify(ctx context.Context, c kubernetes.Interface, ns string) 
 	return nil
 }
 
-// running describes what a Deployment runs: its version label and the app
-// container's image.
+// running describes what a Deployment's pod template asks for, which its
+// pods run once its rollout is done (runs says what they run before): its
+// version label and the app container's image.
 func running(d *appsv1.Deployment) string {
-	img := appImage(d)
-	if v := runningVersion(d); v != "" {
-		return fmt.Sprintf("version %s, image %s", v, img)
-	}
-	return "image " + img
+	return describe(runningVersion(d), appImage(d))
 }
 
-// runningVersion is the version d's pods run: its pod template's label
+// runningVersion is the version d's pod template asks for: its label
 // (kubectl rollout undo puts an older template back, and leaves the
 // Deployment's own labels as they were), else the Deployment's.
 func runningVersion(d *appsv1.Deployment) string {

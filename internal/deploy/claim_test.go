@@ -53,13 +53,13 @@ func TestClaimHolds(t *testing.T) {
 			d.Labels[contract.LabelVersion] = "2"
 			d.Spec.Template.Labels[contract.LabelVersion] = "2"
 			d.Spec.Template.Spec.Containers[0].Image = "reg/shop:2"
-		}, "deployment team-a/shop was applied by another kubectl zz command while this one waited (it now runs version 2, image reg/shop:2); this command recorded nothing and rolled nothing back (kubectl zz status shop"},
+		}, "deployment team-a/shop was applied by another kubectl zz command while this one waited (its pod template now asks for version 2, image reg/shop:2); this command recorded nothing and rolled nothing back (kubectl zz status shop"},
 		{"token removed", func(d *appsv1.Deployment) { delete(d.Annotations, contract.AnnotationApplyID) }, "applied by another kubectl zz command"},
 		{"kubectl rollout restart", func(d *appsv1.Deployment) {
 			d.Spec.Template.Annotations = map[string]string{contract.AnnotationRestartedAt: "now"}
 			d.ManagedFields = []metav1.ManagedFieldsEntry{scaler, rollout, {Manager: contract.ManagedBy, Operation: metav1.ManagedFieldsOperationApply,
 				FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:template":{}}}`)}}
-		}, "the pod template of deployment team-a/shop was changed by kubectl-rollout at 09:30:01 while this command waited (it now runs version 1, image reg/shop:1)"},
+		}, "the pod template of deployment team-a/shop was changed by kubectl-rollout at 09:30:01 while this command waited (its pod template now asks for version 1, image reg/shop:1)"},
 		{"template changed by an unknown writer", func(d *appsv1.Deployment) {
 			d.Spec.Template.Spec.Containers[0].Env = append(d.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "X", Value: "y"})
 		}, "the pod template of deployment team-a/shop was changed while"},
@@ -111,7 +111,7 @@ func TestConcurrentDeploy(t *testing.T) {
 				if rev := deployOK(t, c, spec(t, "reg/shop:2", ""), 0); rev != 2 {
 					t.Fatalf("the second deploy recorded revision %d, want 2", rev)
 				}
-				wantImage, want = "reg/shop:2", "applied by another kubectl zz command while this one waited (it now runs version 2, image reg/shop:2)"
+				wantImage, want = "reg/shop:2", "applied by another kubectl zz command while this one waited (its pod template now asks for version 2, image reg/shop:2)"
 			case "restart":
 				d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
 				if err != nil {

@@ -285,6 +285,27 @@ func TestFailureShowsCrashLogs(t *testing.T) {
 	}
 }
 
+// TestLogTail: a crashed run that logged nothing is said so, not shown as a
+// blank block under "last log lines of ...:" (an incident audit).
+func TestLogTail(t *testing.T) {
+	for _, tc := range []struct {
+		log      string
+		previous bool
+		want     string
+	}{
+		{"panic: boom\ngoroutine 1\n", true, "  panic: boom\n  goroutine 1"},
+		{"one line", false, "  one line"},
+		{"", true, "  (its last run logged nothing)"},
+		{"\n", true, "  (its last run logged nothing)"},
+		{" \n\n", true, "  (its last run logged nothing)"},
+		{"", false, "  (its current run has logged nothing yet)"},
+	} {
+		if got := logTail(tc.log, tc.previous); got != tc.want {
+			t.Errorf("logTail(%q, %v) = %q, want %q", tc.log, tc.previous, got, tc.want)
+		}
+	}
+}
+
 func TestProgressLive(t *testing.T) {
 	var b strings.Builder
 	p := &progress{out: &b, live: true}

@@ -43,11 +43,25 @@ const (
 
 // Replicas is what one Deployment of an app runs.
 type Replicas struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Version and Image are what its pod template asks for; while its
+	// rollout is unfinished (RollingOut) Serving says what runs.
 	Version string `json:"version"`
 	Image   string `json:"image"`
 	Ready   int32  `json:"ready"`
 	Desired int32  `json:"desired"`
+	// Updated is how many of its pods have its pod template
+	// (status.updatedReplicas: kubectl get deploy's UP-TO-DATE).
+	Updated int32 `json:"updated"`
+	// Serving is the versions its ready pods run, each with how many run
+	// it (their zz.io/version label), most first.
+	Serving []VersionPods `json:"serving,omitempty"`
+	// RollingOut says its rollout is unfinished: old pods are still
+	// there, or its ready pods run another version (rollingOut).
+	RollingOut bool `json:"rollingOut,omitempty"`
+	// Unobserved says the Deployment controller has not seen its spec
+	// yet: Updated counts the pods of the template before it.
+	Unobserved bool `json:"-"`
 }
 
 // PodIssue is why one pod is not ready, in the words deploy uses (Problem).
@@ -87,6 +101,10 @@ type AppStatus struct {
 	// revision (one under way, failed or stopped), or a pod template
 	// changed outside kubectl zz (kubectl edit, set image, rollout restart).
 	Drift []string `json:"drift,omitempty"`
+	// Rollout says, of each Deployment whose rollout is unfinished
+	// (Replicas.RollingOut) and no Drift line names, what its template
+	// asks for and what its ready pods run.
+	Rollout []string `json:"rollout,omitempty"`
 	// Restarts sums the container restarts of the app's pods (init
 	// containers too, as kubectl get pods counts them); LastRestart is when
 	// the latest restarted container last ended.
@@ -295,6 +313,7 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 	}
 	b := newBook(unreadable, scaled)
 	b.records(secrets)
+	b.appPods(pods)
 	b.deployments(deps)
 	// The app's other objects: a spec field another manager owns there is
 	// drift too, which the next deploy takes back (takeBack). Without the
@@ -460,22 +479,29 @@ func selectedFrom[T any, P interface {
 	return out, nil
 }
 
-// drift says how Deployment d differs from the latest revision (number
-// rev, apply token): another token is an apply no record describes (records
-// older than the token have none, and are not judged); a pod template field
-// another manager owns was written outside kubectl zz. Its pod template
-// is judged apart (DriftJudge).
-func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) []string {
-	var out []string
+// drift says how Deployment d (running r) differs from the latest
+// revision (number rev, apply token): another token is an apply no record
+// describes (records older than the token have none, and are not judged);
+// a pod template field another manager owns was written outside kubectl
+// zz. Its pod template is judged apart (DriftJudge). said tells whether a
+// line says what r runs (runs), which an unfinished rollout says once.
+func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) (out []string, said bool) {
 	live := d.Annotations[contract.AnnotationApplyID]
 	switch {
+	case rev > 0 && token != "" && live != token && olderRev > 0 && r.RollingOut:
+		out = append(out, fmt.Sprintf("deployment %s has the pod template of revision %d again, not revision %d's: kubectl rollout undo, or another writer, put it back; %s",
+			d.Name, olderRev, rev, runs(r, "")))
+		said = true
 	case rev > 0 && token != "" && live != token && olderRev > 0:
 		// kubectl rollout undo puts an older ReplicaSet's template back,
 		// with that ReplicaSet's annotations, the token among them.
 		out = append(out, fmt.Sprintf("deployment %s runs the pod template of revision %d (%s), not revision %d: kubectl rollout undo, or another writer, put it back",
 			d.Name, olderRev, running(d), rev))
+		said = true
 	case rev > 0 && token != "" && live != token:
-		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); it runs %s, not revision %d", d.Name, running(d), rev))
+		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); %s",
+			d.Name, runs(r, fmt.Sprintf(", not revision %d", rev))))
+		said = true
 	case !recorded && live != "":
 		// The app's first deploy applied it and never recorded: its
 		// rollout failed, or it was stopped, or it is still under way.
@@ -492,7 +518,7 @@ func drift(d *appsv1.Deployment, rev int64, token string, recorded bool, olderRe
 		out = append(out, fmt.Sprintf("deployment %s is paused%s: no new pod template rolls out (kubectl rollout resume deployment/%s -n %s)",
 			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
 	}
-	return out
+	return out, said
 }
 
 // metaList lists the app's objects of kind k (a core kind) with their
@@ -556,12 +582,12 @@ func partialList(ctx context.Context, c kubernetes.Interface, resource, ns strin
 	return &metas, true, nil
 }
 
-// deploymentReplicas is what Deployment d runs.
-func deploymentReplicas(d *appsv1.Deployment) *Replicas {
-	r := &Replicas{Name: d.Name, Version: runningVersion(d), Ready: d.Status.ReadyReplicas, Desired: 1, Image: appImage(d)}
-	if d.Spec.Replicas != nil {
-		r.Desired = *d.Spec.Replicas
-	}
+// deploymentReplicas is what Deployment d runs, with rs its rollout
+// status and pods the app's (servingVersions).
+func deploymentReplicas(d *appsv1.Deployment, rs Status, pods []*corev1.Pod) *Replicas {
+	r := &Replicas{Name: d.Name, Version: runningVersion(d), Ready: d.Status.ReadyReplicas, Desired: rs.Want, Image: appImage(d),
+		Updated: d.Status.UpdatedReplicas, Serving: servingVersions(d, pods), Unobserved: !rs.Observed}
+	r.RollingOut = rollingOut(rs, r)
 	return r
 }
 

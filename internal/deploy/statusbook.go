@@ -47,15 +47,30 @@ type book struct {
 	// whole part is judged (DriftJudge), in the order read.
 	latest map[string]recordRef
 	wholes []wholeLive
-	// appPods: app key -> its pods not on their way out (budgets).
-	appPods map[string][]*corev1.Pod
+	// budgetPods: app key -> its pods not on their way out (budgets).
+	budgetPods map[string][]*corev1.Pod
+	// podsOf: app key -> its pods, read before its Deployments (what their
+	// ready pods run: serving).
+	podsOf map[string][]*corev1.Pod
 }
 
 func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
-		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, appPods: map[string][]*corev1.Pod{}}
+		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, budgetPods: map[string][]*corev1.Pod{},
+		podsOf: map[string][]*corev1.Pod{}}
+}
+
+// appPods keeps the apps' pods by app, for what each Deployment's ready
+// pods run; before deployments.
+func (b *book) appPods(pods []corev1.Pod) {
+	for i := range pods {
+		p := &pods[i]
+		if app := p.Labels[contract.LabelApp]; app != "" {
+			b.podsOf[p.Namespace+"/"+app] = append(b.podsOf[p.Namespace+"/"+app], p)
+		}
+	}
 }
 
 // get is app name of ns, made on first use, and its key.
@@ -113,7 +128,8 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			continue // the app's labels on another's Deployment
 		}
 		st, key := b.get(d.Namespace, name)
-		r := deploymentReplicas(d)
+		rs := RolloutStatus(d)
+		r := deploymentReplicas(d, rs, b.podsOf[key])
 		if d.Name == name {
 			st.Stable = r
 		} else {
@@ -121,17 +137,23 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 		}
 		st.NoProbes = st.NoProbes || d.Spec.Template.Annotations[contract.AnnotationDebug] == "true"
 		token, live := b.tokens[key], d.Annotations[contract.AnnotationApplyID]
+		said := false
 		if live != "" && live == b.canaries[key] {
 			// An unrecorded canary's command: the canary is what it adds
 			// (a concurrency audit saw the untouched stable Deployment
 			// called drifted after a failed canary).
 			token = live
 			if d.Name != name {
-				st.Drift = append(st.Drift, fmt.Sprintf("deployment %s is the canary of a kubectl zz deploy --canary that recorded no revision (one under way, or one that failed or stopped); it runs %s (kubectl zz abort %s removes it)", d.Name, running(d), name))
+				st.Drift = append(st.Drift, fmt.Sprintf("deployment %s is the canary of a kubectl zz deploy --canary that recorded no revision (one under way, or one that failed or stopped; kubectl zz abort %s removes it): %s", d.Name, name, runs(r, "")))
+				said = true
 			}
 		}
-		st.Drift = append(st.Drift, drift(d, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
-			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])...)
+		lines, saidToo := drift(d, r, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
+			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])
+		st.Drift = append(st.Drift, lines...)
+		if r.RollingOut && !said && !saidToo {
+			st.Rollout = append(st.Rollout, fmt.Sprintf("deployment %s: %s", d.Name, runs(r, "")))
+		}
 		// By content only where it runs the record's apply: live compared
 		// with the record's own token (b.tokens), not token, which an
 		// unrecorded canary's command replaced above; that canary is
@@ -140,7 +162,6 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 		// (before tokens) on either side: by content.
 		recorded := b.tokens[key]
 		b.wholes = append(b.wholes, wholeLive{key: key, k: deploymentOps, obj: d, byContent: live == recorded || live == "" || recorded == ""})
-		rs := RolloutStatus(d)
 		if !rs.Complete {
 			st.Health = HealthProgressing
 		}
@@ -265,7 +286,7 @@ func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners ma
 		st.Sidecars = st.Sidecars.add(p)
 		if p.DeletionTimestamp == nil {
 			key := p.Namespace + "/" + st.App
-			b.appPods[key] = append(b.appPods[key], p)
+			b.budgetPods[key] = append(b.budgetPods[key], p)
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 				st.Restarts += cs.RestartCount
 				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {

@@ -34,7 +34,7 @@ func (b BlockingBudget) Note() string {
 // selector takes one of its pods. statuses keeps them only for an app that
 // is not Ready.
 func (b *book) budgets(pdbs []policyv1.PodDisruptionBudget) {
-	for key, pods := range b.appPods {
+	for key, pods := range b.budgetPods {
 		st := b.apps[key]
 		for i := range pdbs {
 			pdb := &pdbs[i]

@@ -594,6 +594,20 @@ func lastLogs(ctx context.Context, c kubernetes.Interface, ns, pod, container st
 	if err != nil {
 		return "  (logs unavailable: " + err.Error() + ")"
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return "  " + strings.Join(lines, "\n  ")
+	return logTail(string(b), opts.Previous)
+}
+
+// logTail is a container's log tail as the failure prints it, indented;
+// for a log with nothing in it, which run logged nothing (previous: the
+// crashed one): a blank block read as lines lost (an incident audit).
+func logTail(log string, previous bool) string {
+	switch {
+	case strings.TrimSpace(log) != "":
+		lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+		return "  " + strings.Join(lines, "\n  ")
+	case previous:
+		return "  (its last run logged nothing)"
+	default:
+		return "  (its current run has logged nothing yet)"
+	}
 }

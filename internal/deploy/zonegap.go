@@ -103,16 +103,6 @@ func zoneGroups(pods []corev1.Pod) [][]*corev1.Pod {
 	return out
 }
 
-// podReady says pod's Ready condition is True.
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // NeedsNodes says ZoneGapOf(pods, ...) has anything to judge: the caller
 // reads the nodes only then.
 func NeedsNodes(pods []corev1.Pod) bool { return len(zoneGroups(pods)) > 0 }

@@ -391,6 +391,21 @@ func TestDay2Status(t *testing.T) {
 	if _, _, err := zz(t, ns, "deploy", "-f", path, "--timeout", "3s"); err == nil {
 		t.Fatal("deploy of an app no node can run succeeded")
 	}
+	// A rollout that cannot finish: stale 1.0 runs, its 2.0 asks for a
+	// pool no node is in, so the new pod stays Pending and the 1.0 pods
+	// serve (an incident audit read "VERSION 2.0, READY 2/2" as 2.0
+	// serving). The failed deploy leaves 2.0 applied and unrecorded.
+	staleSpec := func(version, pool string) string {
+		path := filepath.Join(t.TempDir(), "stale.yaml")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(readFile(t, shopSpec(t, version, "one", 8080, pool)), "shop", "stale")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	mustZZ(t, ns, "deploy", "-f", staleSpec("1.0", ""), "--timeout", "60s")
+	if _, _, err := zz(t, ns, "deploy", "-f", staleSpec("2.0", "nowhere"), "--timeout", "3s"); err == nil {
+		t.Fatal("deploy of a version no node can run succeeded")
+	}
 	pods := cluster.RunningPods(t, ns, contract.LabelApp+"=crash", 2, 60*time.Second)
 	crashLoop(t, cluster.Client, &pods[0])
 	// The ReplicaSet and Deployment controllers count the pod unready a
@@ -414,24 +429,29 @@ func TestDay2Status(t *testing.T) {
 	out := squash(mustZZ(t, ns, "status"))
 	t.Logf("kubectl zz status:\n%s", out)
 	for _, want := range []string{
-		"crash 1 1.0 registry.local/crash:1.0 1/2 3 (", "s ago) - Degraded", // RESTARTS: 3 (Ns ago)
-		"shop 1 1.0 registry.local/shop:1.0 2/2 0 - Ready",
-		"stuck <none>(drifted) 1.0 registry.local/stuck:1.0 0/2 0 - Degraded", "stuck runs what no revision records:",
+		"crash 1 1.0 registry.local/crash:1.0 1/2 2/2 3 (", "s ago) - Degraded", // RESTARTS: 3 (Ns ago)
+		"shop 1 1.0 registry.local/shop:1.0 2/2 2/2 0 - Ready",
+		"stuck <none>(drifted) 1.0 registry.local/stuck:1.0 0/2 2/2 0 - Degraded", "stuck runs what no revision records:",
 		"crash is Degraded:\n  pod " + pods[0].Name + ": CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times: open /etc/shop/config.yaml: no such file or directory",
 		"stuck is Degraded:\n  pod stuck-",
 		": Unschedulable: 0/",
 		"\ncrash: PodDisruptionBudget crash allows no disruption now: node drains and kubectl zz rebalance wait for this app (1 of 2 pods ready)\n",
+		// UP-TO-DATE 1/2 beside READY 2/2: the one 2.0 pod is Pending.
+		"stale 1(drifted) 2.0 registry.local/stale:2.0 2/2 1/2 0 - Degraded",
+		"stale has drifted from its latest revision:\n  deployment stale was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); " +
+			"its template asks for version 2.0, image registry.local/stale:2.0 (1/2 pods updated), not revision 1; the ready pods run 1.0\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q", want)
 		}
 	}
-	if out := squash(mustZZ(t, ns, "list")); !strings.Contains(out, "shop 1 1.0 2/2 - Ready") || strings.Contains(out, "CrashLoopBackOff") {
+	if out := squash(mustZZ(t, ns, "list")); !strings.Contains(out, "shop 1 1.0 2/2 2/2 - Ready") || !strings.Contains(out, "stale 1(drifted) 2.0 2/2 1/2 - Degraded") ||
+		strings.Contains(out, "CrashLoopBackOff") {
 		t.Errorf("list:\n%s", out)
 	}
 	// Every namespace: a NAMESPACE column; an edit user of one namespace
 	// gets the apiserver's refusal.
-	if out := squash(mustZZ(t, ns, "list", "-A")); !strings.Contains(out, "NAMESPACE APP REVISION") || !strings.Contains(out, ns+" shop 1 1.0 2/2 - Ready") {
+	if out := squash(mustZZ(t, ns, "list", "-A")); !strings.Contains(out, "NAMESPACE APP REVISION") || !strings.Contains(out, ns+" shop 1 1.0 2/2 2/2 - Ready") {
 		t.Errorf("list -A:\n%s", out)
 	}
 	tenant := editTenant(t, ns)
@@ -443,7 +463,7 @@ func TestDay2Status(t *testing.T) {
 		if err != nil {
 			return false, stderr + err.Error(), nil
 		}
-		return strings.Contains(squash(out), "shop 1 1.0 2/2 - Ready"), out, nil
+		return strings.Contains(squash(out), "shop 1 1.0 2/2 2/2 - Ready"), out, nil
 	})
 	// A view user reads no Secrets: the apps without their records, said so.
 	viewer := roleTenant(t, ns, "viewer", "view")
@@ -452,7 +472,7 @@ func TestDay2Status(t *testing.T) {
 		if err != nil {
 			return false, stderr + err.Error(), nil
 		}
-		return strings.Contains(squash(out), "shop <unknown> 1.0 registry.local/shop:1.0 2/2 0 - Ready") &&
+		return strings.Contains(squash(out), "shop <unknown> 1.0 registry.local/shop:1.0 2/2 2/2 0 - Ready") &&
 			strings.Contains(stderr, "warning: the revision records (Secrets) cannot be read by this user"), out + stderr, nil
 	})
 	var list struct {
@@ -461,6 +481,15 @@ func TestDay2Status(t *testing.T) {
 			Kind string
 		}
 	}
+	out = mustZZ(t, ns, "status", "stale", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Stable == nil {
+		t.Fatalf("status stale -o json: %v\n%s", err, out)
+	}
+	if s := list.Items[0].Stable; s.Version != "2.0" || s.Ready != 2 || s.Updated != 1 || !s.RollingOut ||
+		!slices.Equal(s.Serving, []deploy.VersionPods{{Version: "1.0", Pods: 2}}) {
+		t.Errorf("status stale -o json: stable %+v\n%s", s, out)
+	}
+	list.Items = nil
 	out = mustZZ(t, ns, "status", "crash", "-o", "json")
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Kind != "App" ||
 		list.Items[0].Health != deploy.HealthDegraded || list.Items[0].Issues[0].Reason != "CrashLoopBackOff" || list.Items[0].DeployedBy == "" ||
@@ -470,7 +499,7 @@ func TestDay2Status(t *testing.T) {
 
 	// A canary of 1 pod next to the 2 stable ones: status shows both.
 	mustZZ(t, ns, "deploy", "-f", shopSpec(t, "1.1", "one", 8080, ""), "--canary", "1", "--timeout", "60s")
-	if out := squash(mustZZ(t, ns, "status", "shop")); !strings.Contains(out, "shop 2 1.0 registry.local/shop:1.0 2/2 0 1/1 Ready") {
+	if out := squash(mustZZ(t, ns, "status", "shop")); !strings.Contains(out, "shop 2 1.0 registry.local/shop:1.0 2/2 2/2 0 1/1 Ready") {
 		t.Errorf("status with a canary:\n%s", out)
 	}
 	if _, _, err := zz(t, ns, "scale", "shop", "--replicas", "3"); err == nil || !strings.Contains(err.Error(), "has a canary running (Deployment shop-canary)") {
