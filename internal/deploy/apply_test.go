@@ -598,7 +598,16 @@ func TestRestoreOnAPausedDeployment(t *testing.T) {
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 	ctl.setStuck("reg/shop:2")
 	go func() {
-		time.Sleep(200 * time.Millisecond) // while the deploy waits
+		// While the deploy waits: once its template is applied (a fixed
+		// sleep paused the Deployment before the apply on a loaded
+		// machine, and the test failed under -race).
+		for ctx := t.Context(); ctx.Err() == nil; {
+			d, err := c.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{})
+			if err == nil && d.Spec.Template.Spec.Containers[0].Image == "reg/shop:2" {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		_, _ = c.AppsV1().Deployments(ns).Patch(context.Background(), "shop", types.MergePatchType, []byte(`{"spec":{"paused":true}}`),
 			metav1.PatchOptions{FieldManager: "kubectl-rollout"})
 	}()

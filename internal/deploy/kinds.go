@@ -568,13 +568,15 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 }
 
 // conflictsMax conflicts in a row end an update loop (errConflicts); the
-// reads between them wait conflictPause, doubled each time: a Deployment's
-// controller writes its status at every pod change of a rollout under way,
-// and three conflicts with no pause ended a deploy over drift on a loaded
-// machine (CI) while it was only busy.
+// reads between them wait conflictPause, doubled each time up to
+// conflictPauseMax (about 2 s in all): a Deployment's controller writes its
+// status at every pod change of a rollout under way, and three conflicts
+// with no pause, then five within 0.3 s, ended a deploy over drift on a
+// loaded machine (CI, a helper's run) while it was only busy.
 const (
-	conflictsMax  = 5
-	conflictPause = 20 * time.Millisecond
+	conflictsMax     = 8
+	conflictPause    = 20 * time.Millisecond
+	conflictPauseMax = time.Second
 )
 
 // errConflicts ends an update loop whose object another writer changed
@@ -610,7 +612,7 @@ func conflictRetried(ctx context.Context, c kubernetes.Interface, k kindOps, ns 
 		select {
 		case <-ctx.Done():
 			return live, ctx.Err()
-		case <-time.After(conflictPause << (conflicts - 1)):
+		case <-time.After(min(conflictPause<<(conflicts-1), conflictPauseMax)):
 		}
 		if live, err = k.get(ctx, c, ns, nameOf(live)); err != nil {
 			return nil, fmt.Errorf("read %s %s/%s again after a conflict: %w", strings.ToLower(k.kind), ns, nameOf(put), err)
