@@ -798,9 +798,13 @@ func TestTimeoutInOutageNamesLastSeenPods(t *testing.T) {
 	if !errors.Is(err, ErrRolloutFailed) {
 		t.Fatalf("err = %v", err)
 	}
-	want := regexp.MustCompile(`not ready after 400ms \(last read failed: .*connection refused\): pod p: ImagePullBackOff: Back-off pulling image "reg/shop:bad" \(as last seen at \d\d:\d\d:\d\d; the apiserver did not answer at the deadline: .*connection refused\)`)
+	want := regexp.MustCompile(`not ready after 400ms: pod p: ImagePullBackOff: Back-off pulling image "reg/shop:bad" \(as last seen at \d\d:\d\d:\d\d; the apiserver did not answer at the deadline: .*connection refused\)`)
 	if !want.MatchString(err.Error()) {
 		t.Fatalf("the failure lost the pods' last seen cause:\n%v", err)
+	}
+	// The outage said once: the waiter's own failed read is the same.
+	if strings.Contains(err.Error(), "last read failed") {
+		t.Errorf("the failure says the outage twice:\n%v", err)
 	}
 }
 

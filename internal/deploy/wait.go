@@ -203,7 +203,7 @@ func waitPods(ctx context.Context, c kubernetes.Interface, ns, app string, o *Op
 			}
 			// Reads cut by the deadline are not counted (cutByDeadline).
 			if w.failedReads > 0 {
-				what += fmt.Sprintf(" (last read failed: %v)", w.lastErr)
+				w.seen.readErr = w.lastErr
 			}
 			return failure(context.WithoutCancel(ctx), c, ns, app, what, w.last.ReplicaFailure, &w.seen)
 		case <-tick.C:
@@ -242,6 +242,10 @@ type waiter struct {
 type podsSeen struct {
 	summary string
 	at      time.Time
+	// readErr is the waiter's last failed read at its deadline (nil: none
+	// failed): said by failure unless its own read fails too, which says
+	// the same outage once.
+	readErr error
 }
 
 // check reads the Deployment once, prints progress, and says whether the
@@ -272,7 +276,7 @@ func (w *waiter) check(ctx context.Context) (bool, error) {
 	if !st.Complete {
 		if pods, err := appPods(ctx, w.c, w.ns, w.app); err == nil {
 			why = Summary(problemsOf(pods))
-			w.seen = podsSeen{why, w.o.now()}
+			w.seen = podsSeen{summary: why, at: w.o.now()}
 			if st.soaking() {
 				st.SoakLeft = SoakLeft(pods, time.Duration(st.MinReady)*time.Second, w.o.now())
 			}
@@ -445,6 +449,8 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what, replica
 			ErrRolloutFailed, ns, app, what, seen.summary, seen.at.Format(time.TimeOnly), err)
 	case err != nil:
 		return fmt.Errorf("%w: %s/%s %s (pods unreadable: %v)", ErrRolloutFailed, ns, app, what, err)
+	case seen != nil && seen.readErr != nil:
+		what += fmt.Sprintf(" (last read failed: %v)", seen.readErr)
 	}
 	ExplainStarting(ctx, c, ns, problems)
 	msg := fmt.Sprintf("%s/%s %s", ns, app, what)
