@@ -84,9 +84,11 @@ func overcommitWords(refusal string, pod *corev1.PodSpec) string {
 		return ""
 	}
 	var limits []resource.Quantity // of the containers with request = limit
+	unlimited := false             // a container without a CPU limit: the LimitRange's default gives one
 	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
 		limit, ok := c.Resources.Limits[corev1.ResourceCPU]
 		if !ok {
+			unlimited = true
 			continue
 		}
 		if req, ok := c.Resources.Requests[corev1.ResourceCPU]; ok && req.Cmp(limit) != 0 {
@@ -108,6 +110,11 @@ func overcommitWords(refusal string, pod *corev1.PodSpec) string {
 		if err1 != nil || err2 != nil {
 			return ""
 		}
+		for _, l := range limits {
+			if l.Cmp(min) < 0 {
+				return "" // that container's own request (= its limit) is below the minimum: the spec's fault (a review)
+			}
+		}
 		// The app container's limit (the first) over the refused request.
 		var lowered *resource.Quantity
 		for i := range limits {
@@ -121,7 +128,9 @@ func overcommitWords(refusal string, pod *corev1.PodSpec) string {
 		}
 		ratio = fmt.Sprintf("%.3g", float64(req.MilliValue())/float64(lowered.MilliValue()))
 		bound = fmt.Sprintf("at least %s per container (min cpu), and the spec asks request = limit = %s, which the webhook lowers to %s", min.String(), lowered.String(), req.String())
-	} else if m := cpuRatioRe.FindStringSubmatch(refusal); m != nil {
+	} else if m := cpuRatioRe.FindStringSubmatch(refusal); m != nil && !unlimited {
+		// (With a container that sets no CPU limit, the LimitRange's
+		// default limit and defaultRequest may make the ratio themselves.)
 		var max, got float64
 		if _, err := fmt.Sscan(m[1], &max); err != nil {
 			return ""

@@ -87,6 +87,23 @@ func TestSpecWords(t *testing.T) {
 		{name: "LimitRange min, the spec's own request is below it", refusal: `minimum cpu usage per Container is 300m, but request is 250m`, pod: cpu("250m", "250m")},
 		{name: "LimitRange ratio, the template's own ratio", refusal: ratioRefusal, pod: cpu("250m", "500m")},
 		{name: "LimitRange min, no template", refusal: minRefusal},
+		// A sidecar's own request (= its limit) is below the minimum: the
+		// spec refuses itself, whatever the webhook lowers (a review).
+		{name: "LimitRange min, a sidecar's own request below it", refusal: `minimum cpu usage per Container is 200m, but request is 100m`,
+			pod: func() *corev1.PodSpec {
+				p := cpu("500m", "500m")
+				p.Containers = append(p.Containers, corev1.Container{Name: "proxy", Resources: corev1.ResourceRequirements{
+					Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}, Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}})
+				return p
+			}()},
+		// A container without a CPU limit gets the LimitRange's default
+		// limit and defaultRequest, whose ratio may be the refused one.
+		{name: "LimitRange ratio, a container without a CPU limit", refusal: ratioRefusal,
+			pod: func() *corev1.PodSpec {
+				p := cpu("500m", "500m")
+				p.Containers = append(p.Containers, corev1.Container{Name: "agent"})
+				return p
+			}()},
 		{name: "LimitRange memory min", refusal: `minimum memory usage per Container is 64Mi, but request is 32Mi`, pod: cpu("500m", "500m")},
 	}...)
 	for _, tt := range tests {
