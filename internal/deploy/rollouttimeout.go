@@ -101,7 +101,9 @@ func RolloutBatches(d *appsv1.Deployment) int32 {
 // else RolloutTimeout, said where longer than DefaultTimeout.
 func waitTimeout(o *Options, app string, st podStart, d *appsv1.Deployment) (time.Duration, string) {
 	batches := int32(1)
-	if d != nil && !st.together {
+	// Generation 1: the apply created it, and a new Deployment starts all
+	// its pods at once (a review: "starts 2 batches" on a first deploy).
+	if d != nil && !st.together && d.Generation != 1 {
 		batches = RolloutBatches(d)
 	}
 	derived := RolloutTimeout(st.batch(), batches)

@@ -47,6 +47,7 @@ func TestRolloutTimeout(t *testing.T) {
 		spec     func(s *appspec.Spec)
 		timeout  time.Duration // --timeout; 0 for none
 		together bool          // a scale
+		created  bool          // the apply created the Deployment (generation 1)
 		batches  int32
 		want     time.Duration
 		line     string // in the progress line
@@ -83,6 +84,7 @@ func TestRolloutTimeout(t *testing.T) {
 			s.Sidecars = []appspec.Sidecar{{Name: "db-proxy", Image: "reg/p:1", Ports: []appspec.Port{{Name: "db", Port: 5432}}, Startup: &appspec.SidecarStartup{Port: "db"}}}
 		}, batches: 2, want: 2*time.Hour + 5*time.Minute, line: "waiting up to 2h5m: a new pod of shop may take 2h to start"},
 		{name: "a scale starts its pods at once", spec: func(s *appspec.Spec) { s.StartupTimeout = "20m" }, together: true, batches: 2, want: 25 * time.Minute, line: "its pods start at once"},
+		{name: "a first deploy starts its pods at once", spec: func(s *appspec.Spec) { s.StartupTimeout = "20m" }, created: true, batches: 2, want: 25 * time.Minute, line: "its pods start at once"},
 		{name: "recreate", spec: func(s *appspec.Spec) {
 			s.StartupTimeout = "20m"
 			s.Replicas = ptr.To[int32](1)
@@ -113,6 +115,9 @@ func TestRolloutTimeout(t *testing.T) {
 			}
 			st := startOf(app)
 			st.together = tt.together
+			if tt.created {
+				d.Generation = 1
+			}
 			got, line := waitTimeout(&Options{Timeout: tt.timeout}, "shop", st, d)
 			if got != tt.want {
 				t.Errorf("timeout %s, want %s", got, tt.want)
