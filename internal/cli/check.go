@@ -81,7 +81,7 @@ func (o *CheckOptions) Run(cmd *cobra.Command) error {
 	failed := 0
 	probeExtender := clustercheck.HTTPExtenderProbe(clustercheck.ExtenderProbeTimeout)
 	for i, t := range o.targets {
-		probes := clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook, Extender: probeExtender}
+		probes := clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook, Extender: probeExtender, PodSecurity: t.probeWebhook}
 		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, probes), o.now())
 		if clustercheck.Worst(results) == clustercheck.Fail {
 			failed++

@@ -104,8 +104,11 @@ type State struct {
 	PodSecurity      map[string]string
 	GPUPodNamespaces []string
 	// PodSecurityDefault is the level the webhook policy says the
-	// apiserver enforces where the label is unset (podSecurityDefault).
+	// apiserver enforces where the label is unset (podSecurityDefault),
+	// PodSecurityProbe the apiserver's answer that tests it (nil: not
+	// asked).
 	PodSecurityDefault string
+	PodSecurityProbe   *PodSecurityProbe
 	// SchedulerConfigs are the KubeSchedulerConfiguration files zz's
 	// Deployments run kube-scheduler with (--config, from a ConfigMap), by
 	// "namespace/deployment"; an error is why one could not be read.
@@ -201,6 +204,20 @@ type Probes struct {
 	// the cluster answer, at the URLs its published configuration names
 	// (a dead balance extender is otherwise seen nowhere: it is ignorable).
 	Extender ProbeExtender
+	// PodSecurity: whether the apiserver refuses a privileged pod (a dry
+	// run) in an unlabelled namespace the webhook policy's
+	// podSecurityDefault says is baseline or restricted, which no API
+	// shows otherwise (podSecurity).
+	PodSecurity ProbeWebhook
+}
+
+// PodSecurityProbe is how the apiserver answered a privileged dry-run pod
+// in Namespace: Admitted, or refused by Pod Security (Refused), or neither
+// (Err: another refusal, no right to create pods: not known).
+type PodSecurityProbe struct {
+	Namespace         string
+	Admitted, Refused bool
+	Err               error
 }
 
 // WebhookProbe is how the apiserver answered the probe pod.
@@ -354,8 +371,49 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 		if probes.Webhook != nil && len(s.Webhooks) > 0 {
 			s.WebhookProbe = probeWebhook(ctx, probes.Webhook, active)
 		}
+		if probes.PodSecurity != nil {
+			s.PodSecurityProbe = probePodSecurity(ctx, probes.PodSecurity, s, active)
+		}
 	}
 	return s
+}
+
+// probePodSecurity tests the webhook policy's podSecurityDefault where it
+// says baseline or restricted: a privileged pod, as a dry run, in the first
+// active namespace that is served or holds GPU pods and has no enforce
+// label. Pod Security judges dry runs, before the validating policies and
+// webhooks; admitted, the default is privileged whatever the policy says
+// (a review: the field alone silenced check's one warning that edit users
+// may run privileged pods). nil: nothing to test.
+func probePodSecurity(ctx context.Context, probe ProbeWebhook, s *State, active []string) *PodSecurityProbe {
+	if s.PodSecurityDefault != "baseline" && s.PodSecurityDefault != "restricted" {
+		return nil
+	}
+	i := slices.IndexFunc(slices.Concat(s.OptedIn, s.GPUPodNamespaces), func(ns string) bool {
+		return s.PodSecurity[ns] == "" && ns != metav1.NamespaceSystem && ns != contract.SystemNamespace &&
+			(slices.Contains(active, ns) || slices.Contains(s.GPUPodNamespaces, ns))
+	})
+	if i < 0 {
+		return nil
+	}
+	ns := slices.Concat(s.OptedIn, s.GPUPodNamespaces)[i]
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "zz-check-pod-security"},
+		Spec: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false),
+			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10",
+				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}},
+	}
+	p := &PodSecurityProbe{Namespace: ns}
+	_, err := probe(ctx, ns, pod)
+	switch {
+	case err == nil:
+		p.Admitted = true
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "violates PodSecurity"):
+		p.Refused = true
+	default:
+		p.Err = err
+	}
+	return p
 }
 
 // probeWebhook creates ProbePod as a dry run in the first opted-in namespace

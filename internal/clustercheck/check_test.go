@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -777,4 +778,55 @@ func TestWebhookProbe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPodSecurityDefaultProbed: the webhook policy's podSecurityDefault is
+// tested with a privileged dry-run pod in an unlabelled served namespace:
+// admitted, the namespace is weak whatever the policy says (a review: the
+// field alone silenced check's warning); refused by Pod Security, the
+// default is confirmed; neither, it is taken as stated and said so.
+func TestPodSecurityDefaultProbed(t *testing.T) {
+	psa := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security",
+		errors.New(`violates PodSecurity "baseline:latest": privileged (container "probe" must not set securityContext.privileged=true)`))
+	other := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security", errors.New(`User "dev" cannot create resource "pods"`))
+	for _, tt := range []struct {
+		name   string
+		answer error
+		status Status
+		want   string
+	}{
+		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)"},
+		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused"},
+		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []string
+			probe := func(_ context.Context, ns string, pod *corev1.Pod) ([]string, error) {
+				if c := pod.Spec.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
+					t.Errorf("the probe pod is not privileged: %+v", pod.Spec.Containers[0])
+				}
+				asked = append(asked, ns)
+				return nil, tt.answer
+			}
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(unlabelledUnder("baseline")(healthy(t))...), Probes{AsNode: asNode(true), PodSecurity: probe}), now)
+			var got *Result
+			for i := range rs {
+				if rs[i].Name == "pod security" {
+					got = &rs[i]
+				}
+			}
+			if got == nil || got.Status != tt.status || !strings.Contains(got.Detail, tt.want) {
+				t.Fatalf("pod security: %+v; want %s with %q", got, tt.status, tt.want)
+			}
+			if !slices.Equal(asked, []string{"shop"}) {
+				t.Errorf("probed %v, want shop once", asked)
+			}
+		})
+	}
+	// Labelled namespaces, or no default stated: nothing to test.
+	probe := func(context.Context, string, *corev1.Pod) ([]string, error) {
+		t.Error("probed where the policy states no default")
+		return nil, nil
+	}
+	Evaluate(Gather(t.Context(), fake.NewClientset(healthy(t)...), Probes{AsNode: asNode(true), PodSecurity: probe}), now)
 }

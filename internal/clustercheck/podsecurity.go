@@ -44,6 +44,9 @@ func podSecurity(s *State) []Result {
 			weak, unset = append(weak, ns+" (unset)"), true
 		case level == "" && s.PodSecurityDefault == "privileged":
 			weak = append(weak, ns+" (unset: the policy's podSecurityDefault privileged)")
+		case level == "" && s.PodSecurityProbe != nil && s.PodSecurityProbe.Admitted:
+			weak = append(weak, fmt.Sprintf("%s (unset: the policy's podSecurityDefault says %s, but the apiserver admitted a privileged pod in %s, a dry run: its default is privileged)",
+				ns, s.PodSecurityDefault, s.PodSecurityProbe.Namespace))
 		case level == "privileged":
 			weak = append(weak, ns+" (privileged)")
 		}
@@ -51,6 +54,12 @@ func podSecurity(s *State) []Result {
 	if len(weak) == 0 {
 		r.Status, r.Detail = OK, fmt.Sprintf("%s served or holding GPU pods %s Pod Security baseline or restricted (%s)",
 			count(len(asked), "namespace"), enforce(len(asked)), listSome(asked))
+		switch p := s.PodSecurityProbe; {
+		case p != nil && p.Refused:
+			r.Detail += fmt.Sprintf("; the policy's podSecurityDefault %s for unlabelled ones confirmed: a privileged dry-run pod in %s was refused", s.PodSecurityDefault, p.Namespace)
+		case p != nil && p.Err != nil:
+			r.Detail += fmt.Sprintf("; the policy's podSecurityDefault %s for unlabelled ones is taken as stated: a privileged dry-run pod in %s could not test it (%v)", s.PodSecurityDefault, p.Namespace, p.Err)
+		}
 		return []Result{r}
 	}
 	r.Status = Warn
