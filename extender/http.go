@@ -74,8 +74,16 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 }
 
+// readyz answers ok once the caches have synced, unless the watchdog finds
+// the extender hung: a hung extender answers no verb either, and a probe of
+// /readyz alone (kubectl zz check outside the cluster, a Service's
+// endpoints) saw it ready (the watchdog first: Ready may be what hangs).
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
-	if err := h.Ready(); err != nil {
+	err := h.Watchdog.Healthy()
+	if err == nil {
+		err = h.Ready()
+	}
+	if err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

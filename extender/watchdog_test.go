@@ -65,6 +65,12 @@ func TestWatchdogHungVerb(t *testing.T) {
 	if code, body := health(); code != http.StatusInternalServerError || !strings.Contains(body, "a filter call has been in flight for 6s") {
 		t.Errorf("a filter in flight for 6s: /healthz %d %q, want 500 naming it", code, body)
 	}
+	// Not ready either: a probe of /readyz alone saw a hung extender ready.
+	rec := httptest.NewRecorder()
+	h.HealthHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "a filter call has been in flight for 6s") {
+		t.Errorf("a filter in flight for 6s: /readyz %d %q, want 503 naming it", rec.Code, rec.Body.String())
+	}
 	close(release)
 	wg.Wait()
 	if code, body := health(); code != http.StatusOK {
