@@ -314,7 +314,7 @@ func sharedBy(whos []string) string {
 	if len(whos) > maxNamed {
 		return fmt.Sprintf("apps %s and %d more", strings.Join(whos[:maxNamed], ", "), len(whos)-maxNamed)
 	}
-	return "apps " + strings.Join(whos[:len(whos)-1], ", ") + " and " + whos[len(whos)-1]
+	return "apps " + prose.And(whos)
 }
 
 // sayNone says on stderr where the last read found no app.

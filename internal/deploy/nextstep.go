@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // OutageError is the ErrRolloutFailed (same words) of a rollout that only a
@@ -60,10 +61,7 @@ func outage(replicaFailure string, problems []Problem) string {
 		return ""
 	}
 	slices.Sort(down)
-	if len(down) == 1 {
-		return down[0]
-	}
-	return strings.Join(down[:len(down)-1], ", ") + " and " + down[len(down)-1]
+	return prose.And(down)
 }
 
 // downOf is the components an OutageError in err names, "" for none.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // What a Deployment serves while its rollout is unfinished: its pod
@@ -129,5 +130,5 @@ func servedBy(vs []VersionPods) string {
 		}
 		parts[i] = fmt.Sprintf("%s (%d %s)", name(v.Version), v.Pods, pods)
 	}
-	return "the ready pods run " + strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	return "the ready pods run " + prose.And(parts)
 }

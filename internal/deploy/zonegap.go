@@ -56,7 +56,7 @@ func andList(items []string) string {
 	if len(items) < 2 || len(items) > 4 {
 		return prose.Some(items, 3)
 	}
-	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+	return prose.And(items)
 }
 
 // zoneSpreadOf is the spec.zoneSpread pod was rendered with ("" for none):

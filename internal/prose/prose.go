@@ -20,6 +20,15 @@ func Some(items []string, most int) string {
 	return strings.Join(items[:most], ", ") + " and " + strconv.Itoa(len(items)-most) + " more"
 }
 
+// And is items as a sentence lists them: "a", "a and b", "a, b and c"
+// ("" for none).
+func And(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
 // Duration is d, to the second, as a --timeout is written, without its
 // zero units: 45m, 2h5m, 1h, 1m30s (time.Duration's String says 45m0s).
 func Duration(d time.Duration) string {
