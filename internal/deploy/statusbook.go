@@ -47,8 +47,6 @@ type book struct {
 	// whole part is judged (DriftJudge), in the order read.
 	latest map[string]recordRef
 	wholes []wholeLive
-	// budgetPods: app key -> its pods not on their way out (budgets).
-	budgetPods map[string][]*corev1.Pod
 	// podsOf: app key -> its pods, read before its Deployments (what their
 	// ready pods run: serving).
 	podsOf map[string][]*corev1.Pod
@@ -58,8 +56,7 @@ func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
 		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
-		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, budgetPods: map[string][]*corev1.Pod{},
-		podsOf: map[string][]*corev1.Pod{}}
+		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, podsOf: map[string][]*corev1.Pod{}}
 }
 
 // appPods keeps the apps' pods by app, for what each Deployment's ready
@@ -285,8 +282,6 @@ func (b *book) pods(pods []corev1.Pod) (problems map[string][]Problem, owners ma
 		st.Unbalanced = st.Unbalanced.add(p)
 		st.Sidecars = st.Sidecars.add(p)
 		if p.DeletionTimestamp == nil {
-			key := p.Namespace + "/" + st.App
-			b.budgetPods[key] = append(b.budgetPods[key], p)
 			for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
 				st.Restarts += cs.RestartCount
 				if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 && t.FinishedAt.After(st.LastRestart) {

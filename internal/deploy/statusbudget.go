@@ -34,11 +34,16 @@ func (b BlockingBudget) Note() string {
 // selector takes one of its pods. statuses keeps them only for an app that
 // is not Ready.
 func (b *book) budgets(pdbs []policyv1.PodDisruptionBudget) {
-	for key, pods := range b.budgetPods {
+	for key, pods := range b.podsOf {
 		st := b.apps[key]
+		if st == nil {
+			continue
+		}
 		for i := range pdbs {
 			pdb := &pdbs[i]
-			if pdb.Namespace != st.Namespace || !slices.ContainsFunc(pods, func(p *corev1.Pod) bool { return rebalance.BudgetBlocks(pdb, p) }) {
+			// Pods on their way out are no longer the budget's to guard.
+			blocks := func(p *corev1.Pod) bool { return p.DeletionTimestamp == nil && rebalance.BudgetBlocks(pdb, p) }
+			if pdb.Namespace != st.Namespace || !slices.ContainsFunc(pods, blocks) {
 				continue
 			}
 			st.BlockingBudgets = append(st.BlockingBudgets, BlockingBudget{Name: pdb.Name, Ready: pdb.Status.CurrentHealthy, Pods: pdb.Status.ExpectedPods})
