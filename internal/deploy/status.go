@@ -313,7 +313,7 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 	}
 	b := newBook(unreadable, scaled)
 	b.records(secrets)
-	b.appPods(pods)
+	b.podsByApp(pods)
 	b.deployments(deps)
 	// The app's other objects: a spec field another manager owns there is
 	// drift too, which the next deploy takes back (takeBack). Without the

@@ -59,9 +59,9 @@ func newBook(unreadable bool, scaled map[string]bool) *book {
 		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, podsOf: map[string][]*corev1.Pod{}}
 }
 
-// appPods keeps the apps' pods by app, for what each Deployment's ready
+// podsByApp keeps the apps' pods by app, for what each Deployment's ready
 // pods run; before deployments.
-func (b *book) appPods(pods []corev1.Pod) {
+func (b *book) podsByApp(pods []corev1.Pod) {
 	for i := range pods {
 		p := &pods[i]
 		if app := p.Labels[contract.LabelApp]; app != "" {

@@ -115,7 +115,7 @@ func TestBookRollingOut(t *testing.T) {
 	}
 	b := newBook(false, nil)
 	b.records([]corev1.Secret{record("web", 3, "t3"), record("cart", 1, "c1"), record("shop", 1, "s1"), record("shop", 2, "s2")})
-	b.appPods([]corev1.Pod{
+	b.podsByApp([]corev1.Pod{
 		pod("web", "web-a", "1.0.0", true), pod("web", "web-b", "1.0.0", true), pod("web", "web-c", "1.0.0", true), pod("web", "web-new", "9.9.7", false),
 		pod("cart", "cart-a", "1.0", true), pod("cart", "cart-b", "1.0", true),
 		pod("shop", "shop-a", "2", true), pod("shop", "shop-b", "1", true),

@@ -45,7 +45,7 @@ func TestBookBudgets(t *testing.T) {
 	b := newBook(false, nil)
 	b.deployments([]appsv1.Deployment{dep("cart", 1), dep("shop", 2), dep("gone", 1)})
 	pods := []corev1.Pod{pod("cart-1", "cart"), pod("cart-2", "cart"), pod("shop-1", "shop"), pod("shop-2", "shop"), gone}
-	b.appPods(pods) // as StatusesOf reads them: by app first
+	b.podsByApp(pods) // as StatusesOf reads them: by app first
 	b.pods(pods)
 	b.budgets([]policyv1.PodDisruptionBudget{
 		budget("ns", "cart", app("cart"), 0, true),                                                        // spec.pdb's
