@@ -835,12 +835,21 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)"},
 		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused"},
 		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it"},
+		// Refusals that come only after Pod Security admitted the pod (a
+		// review: a quota, or a tenant's pod of the probe's name, kept check
+		// green where privileged pods run).
+		{"refused by a quota after Pod Security", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop"},
+		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []string
 			probe := func(_ context.Context, ns string, pod *corev1.Pod) ([]string, error) {
 				if c := pod.Spec.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
 					t.Errorf("the probe pod is not privileged: %+v", pod.Spec.Containers[0])
+				}
+				if pod.Name != "" || pod.GenerateName == "" || pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero() {
+					t.Errorf("the probe pod has a fixed name (a tenant may take it first) or no limits (a quota may demand them): %+v", pod)
 				}
 				asked = append(asked, ns)
 				return nil, tt.answer
