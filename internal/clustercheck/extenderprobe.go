@@ -37,7 +37,9 @@ const ExtenderProbeTimeout = 2 * time.Second
 // sent, and only the answer's status is read).
 func HTTPExtenderProbe(timeout time.Duration) ProbeExtender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil                                             // the extender is the scheduler's neighbour, never behind this machine's proxy
+	// The extender is the scheduler's neighbour, never behind this
+	// machine's proxy.
+	tr.Proxy = nil
 	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // a readiness probe: nothing is sent, only the status read
 	client := &http.Client{Timeout: timeout, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
