@@ -79,11 +79,7 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 // /readyz alone (kubectl zz check outside the cluster, a Service's
 // endpoints) saw it ready (the watchdog first: Ready may be what hangs).
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
-	err := h.Watchdog.Healthy()
-	if err == nil {
-		err = h.Ready()
-	}
-	if err != nil {
+	if err := ReadyUnlessHung(h.Watchdog, h.Ready)(); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -160,13 +156,25 @@ const (
 	resultInvalid = "invalid"
 )
 
-// ReadyGauge is zz_extender_ready: 1 while ready answers no error, the
-// condition of /readyz (the caches synced). Before, every verb answers 503
-// while /metrics answers (up is 1), so ZZExtenderDown needs it.
+// ReadyUnlessHung is the condition of /readyz: the watchdog finds nothing
+// hung (first: ready may be what hangs), and ready answers no error.
+func ReadyUnlessHung(w *Watchdog, ready func() error) func() error {
+	return func() error {
+		if err := w.Healthy(); err != nil {
+			return err
+		}
+		return ready()
+	}
+}
+
+// ReadyGauge is zz_extender_ready: 1 while ready answers no error; pass it
+// ReadyUnlessHung, the condition of /readyz (caches synced, nothing hung).
+// While not ready every verb answers 503 or nothing, and /metrics answers
+// (up is 1), so ZZExtenderDown needs it.
 func ReadyGauge(ready func() error) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zz_extender_ready",
-		Help: "1 when the extender answers its verbs (its /readyz answers 200: caches synced), else 0.",
+		Help: "1 when the extender answers its verbs (its /readyz answers 200: caches synced and no verb hung), else 0.",
 	}, func() float64 {
 		if ready() != nil {
 			return 0

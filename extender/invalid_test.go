@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -104,5 +105,26 @@ func TestReadyGauge(t *testing.T) {
 	err = fmt.Errorf("informer caches have not synced yet")
 	if v := testutil.ToFloat64(g); v != 0 {
 		t.Errorf("not synced: %v", v)
+	}
+
+	// As /readyz: synced caches do not make a hung extender ready.
+	err = nil
+	clock := &stepClock{t: time.Date(2026, 12, 7, 16, 50, 0, 0, time.UTC)}
+	w := &Watchdog{HungAfter: DefaultHungAfter, Now: clock.Now}
+	g = ReadyGauge(ReadyUnlessHung(w, func() error { return err }))
+	end := w.Begin("filter")
+	if v := testutil.ToFloat64(g); v != 1 {
+		t.Errorf("a verb in flight for no time: %v", v)
+	}
+	clock.Add(DefaultHungAfter + time.Second)
+	if v := testutil.ToFloat64(g); v != 0 {
+		t.Errorf("a verb hung: %v", v)
+	}
+	end()
+	if v := testutil.ToFloat64(g); v != 1 {
+		t.Errorf("the hung verb answered: %v", v)
+	}
+	if v := testutil.ToFloat64(ReadyGauge(ReadyUnlessHung(nil, func() error { return err }))); v != 1 {
+		t.Errorf("no watchdog (--hung-after 0): %v", v)
 	}
 }

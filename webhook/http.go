@@ -338,8 +338,9 @@ func (h *Handler) clamping(p *inject.Policy, req *admissionv1.AdmissionRequest, 
 
 // probeAnswer is the warning a dry-run pod marked as kubectl zz check's
 // probe gets, whatever else the review decided: the apiserver relays it, so
-// check knows this webhook answered, and which build.
-var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner(contract.ComponentWebhook) + ")"
+// check knows this webhook answered, which build, and what it does that
+// an older one did not.
+var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner(contract.ComponentWebhook) + "; " + contract.WebhookRaisesToLimitRanges + ")"
 
 // jsonContentType is every reply's header value, shared: nothing changes it.
 var jsonContentType = []string{"application/json"}

@@ -1,15 +1,22 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -85,7 +92,7 @@ func TestLimitRangesUnread(t *testing.T) {
 		t.Fatalf("before the first list: %v, want %v", err, errLimitRangesUnread)
 	}
 	n := &Namespaces{limitRangesSynced: func() bool { return synced }}
-	if err := n.Ready(); err == nil {
+	if _, err := n.Ready(); err == nil {
 		t.Fatal("Ready before the first list: nil")
 	}
 	p, err := inject.Parse([]byte(benchPolicy))
@@ -101,10 +108,45 @@ func TestLimitRangesUnread(t *testing.T) {
 		t.Errorf("unsynced: allowed %v, patch %s, warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
 	}
 	synced = true
-	if err := n.Ready(); err != nil {
+	if _, err := n.Ready(); err != nil {
 		t.Fatalf("Ready after the first list: %v", err)
 	}
 	if resp := response(t, post(h, createReview(t, "shop-quota", overcommitPod()), "application/json")); !strings.Contains(string(resp.Patch), `"300m"`) {
 		t.Errorf("synced: patch %s, want 300m", resp.Patch)
+	}
+}
+
+// TestLimitRangesForbidden: a ClusterRole without list and watch on
+// limitranges (an image upgraded without its RBAC) leaves the webhook ready
+// and says why in /readyz's detail; its reviews are answered unclamped and
+// warned. It never became ready (a review): under failurePolicy Fail no pod
+// of an opted-in namespace could be created, for a refinement.
+func TestLimitRangesForbidden(t *testing.T) {
+	c := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-quota"}})
+	c.PrependReactor("list", "limitranges", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "limitranges"}, "", errors.New(`User "system:serviceaccount:zz-system:zz-webhook" cannot list resource "limitranges"`))
+	})
+	n := NewNamespaces(c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- n.Run(ctx) }()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v (it waits for the LimitRanges' list or its refusal)", err)
+	}
+	detail, err := n.Ready()
+	if err != nil || !strings.Contains(detail, "LimitRanges unread: zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges") {
+		t.Fatalf("Ready() = %q, %v; want ready, saying the refusal", detail, err)
+	}
+	p, err := inject.Parse([]byte(benchPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHandler(t, p)
+	h.LimitRanges = n.LimitRanges
+	resp := response(t, post(h, createReview(t, "shop-quota", overcommitPod()), "application/json"))
+	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"250m"`) ||
+		!strings.Contains(strings.Join(resp.Warnings, "\n"), "not checked against the namespace's LimitRanges (zz-webhook may not list LimitRanges") {
+		t.Errorf("forbidden: allowed %v, patch %s, warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
 	}
 }

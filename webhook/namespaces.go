@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +31,9 @@ type Namespaces struct {
 	// limitRanges holds every namespace's LimitRanges, indexed by namespace.
 	limitRanges       cache.Indexer
 	limitRangesSynced cache.InformerSynced
+	// limitRangesRefused is why the apiserver refuses to list them (this
+	// webhook's ClusterRole lacks the rule), nil until it does.
+	limitRangesRefused atomic.Pointer[error]
 }
 
 // NewNamespaces prepares the namespace and LimitRange informers; Run
@@ -37,27 +42,56 @@ func NewNamespaces(client kubernetes.Interface) *Namespaces {
 	f := informers.NewSharedInformerFactory(client, 0)
 	inf := f.Core().V1().Namespaces()
 	lr := f.Core().V1().LimitRanges().Informer()
-	return &Namespaces{client: client, factory: f, lister: inf.Lister(), synced: inf.Informer().HasSynced,
+	n := &Namespaces{client: client, factory: f, lister: inf.Lister(), synced: inf.Informer().HasSynced,
 		limitRanges: lr.GetIndexer(), limitRangesSynced: lr.HasSynced}
+	_ = lr.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+		if apierrors.IsForbidden(err) {
+			refused := fmt.Errorf("zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges: apply the manifests or the chart whole): %w", err)
+			n.limitRangesRefused.Store(&refused)
+		}
+	})
+	return n
 }
 
-// Run starts the informers and waits for their first lists.
+// Run starts the informers and waits for their first lists (of the
+// LimitRanges, a list or a refusal).
 func (n *Namespaces) Run(ctx context.Context) error {
 	n.factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), n.synced, n.limitRangesSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), n.synced, n.limitRangesKnown) {
 		return errors.New("namespace and LimitRange informers did not sync")
 	}
 	return nil
 }
 
-// Ready says why reviews cannot be answered in full yet: the LimitRanges
-// are not listed (nil once they are). /readyz waits for it, so a webhook
-// that starts takes no review whose CPU requests it cannot check.
-func (n *Namespaces) Ready() error {
-	if !n.limitRangesSynced() {
-		return errLimitRangesUnread
+// refused is why the LimitRanges may not be listed, nil while nothing
+// refused it or once they are listed (the rule added back).
+func (n *Namespaces) refused() error {
+	if p := n.limitRangesRefused.Load(); p != nil && !n.limitRangesSynced() {
+		return *p
 	}
 	return nil
+}
+
+func (n *Namespaces) limitRangesKnown() bool { return n.limitRangesSynced() || n.refused() != nil }
+
+// Ready says why reviews cannot be answered yet: the LimitRanges are not
+// listed (nil once they are). /readyz waits for it, so a webhook that
+// starts takes no review whose CPU requests it cannot check. A refusal to
+// list them is ready all the same, said in the detail: every pod of the
+// opted-in namespaces waited on a webhook that never became ready (under
+// failurePolicy Fail, none was created) for a ClusterRole that lacked the
+// rule, where the clamp is only a refinement: each review whose namespace
+// may hold a LimitRange is then warned that its requests were not checked
+// (a review).
+func (n *Namespaces) Ready() (string, error) {
+	if err := n.refused(); err != nil {
+		return "LimitRanges unread: " + err.Error(), nil
+	}
+	if !n.limitRangesSynced() {
+		return "", errLimitRangesUnread
+	}
+	return "", nil
 }
 
 // Labels returns a namespace's labels.
@@ -76,6 +110,9 @@ func (n *Namespaces) Labels(ctx context.Context, name string) (map[string]string
 // before the informer's first list. A namespace without any (the common
 // case) costs no allocation.
 func (n *Namespaces) LimitRanges(namespace string) ([]*corev1.LimitRange, error) {
+	if err := n.refused(); err != nil {
+		return nil, err
+	}
 	return limitRangesIn(n.limitRanges, n.limitRangesSynced, namespace)
 }
 

@@ -82,6 +82,9 @@ func (o *CheckOptions) Run(cmd *cobra.Command) error {
 	probeExtender := clustercheck.HTTPExtenderProbe(clustercheck.ExtenderProbeTimeout)
 	for i, t := range o.targets {
 		probes := clustercheck.Probes{AsNode: t.asNode, Webhook: t.probeWebhook, Extender: probeExtender, PodSecurity: t.probeWebhook}
+		if cfg, err := t.flags.ToRESTConfig(); err == nil {
+			probes.Extender = clustercheck.FromHere(probeExtender, cfg.Host)
+		}
 		results := clustercheck.Evaluate(clustercheck.Gather(cmd.Context(), t.client, probes), o.now())
 		if clustercheck.Worst(results) == clustercheck.Fail {
 			failed++

@@ -326,7 +326,9 @@ func TestStatusRollingOut(t *testing.T) {
 	objs := []runtime.Object{d, revisionSecret(t, "ns-a", "web", 1, "1.0", "alice", "deploy 1.0", time.Now().Add(-10*time.Minute))}
 	for _, name := range []string{"web-a", "web-b", "web-c"} {
 		objs = append(objs, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a",
-			Labels: map[string]string{contract.LabelApp: "web", contract.LabelVersion: "1.0"}}, Spec: corev1.PodSpec{NodeName: "n1"},
+			Labels:          map[string]string{contract.LabelApp: "web", contract.LabelVersion: "1.0", appsv1.DefaultDeploymentUniqueLabelKey: "5f"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5f", Controller: ptr.To(true)}}},
+			Spec:   corev1.PodSpec{NodeName: "n1"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}})
 	}
 	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())

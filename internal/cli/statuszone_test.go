@@ -27,7 +27,7 @@ func TestStatusZoneGapNote(t *testing.T) {
 	}
 	a := fakeClient(node("a1", "zone-a"), node("b1", "zone-b"), pod("shop-1"), pod("shop-2"), fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2))
 	zz := withFakeClusters(t, a, fakeClient())
-	const note = "spec.zoneSpread: required, but its 2 ready pods are all in zone zone-b (zone-a has schedulable nodes again): kubectl zz restart shop spreads them"
+	const note = "spec.zoneSpread: required, but its 2 ready pods are all in zone zone-b (zone-a has schedulable nodes again): kubectl zz restart shop spreads them where those nodes have room"
 	out, _, err := zz("status", "shop")
 	if err != nil || !strings.Contains(out, "\n\n"+note+"\n") {
 		t.Errorf("status shop: %v\n%s", err, out)

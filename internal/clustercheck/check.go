@@ -234,14 +234,12 @@ type WebhookProbe struct {
 // nothing but the webhooks has a reason to refuse it.
 func ProbePod() *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "zz-check-probe", Annotations: map[string]string{contract.AnnotationCheckProbe: "true"}},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "zz-check-probe-", Annotations: map[string]string{contract.AnnotationCheckProbe: "true"}},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65535),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10",
-				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
-					corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}},
+			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10", Resources: probeResources(),
 				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
 		},
@@ -397,16 +395,20 @@ func probePodSecurity(ctx context.Context, probe ProbeWebhook, s *State, active 
 		return nil
 	}
 	ns := slices.Concat(s.OptedIn, s.GPUPodNamespaces)[i]
+	// A generated name and limits: a pod of a fixed name a tenant made
+	// first, or a quota demanding limits, refused the probe after Pod
+	// Security had admitted it, and check took the default as stated (a
+	// review).
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "zz-check-pod-security"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "zz-check-pod-security-"},
 		Spec: corev1.PodSpec{AutomountServiceAccountToken: ptr.To(false),
-			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10",
+			Containers: []corev1.Container{{Name: "probe", Image: "registry.k8s.io/pause:3.10", Resources: probeResources(),
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}},
 	}
 	p := &PodSecurityProbe{Namespace: ns}
 	_, err := probe(ctx, ns, pod)
 	switch {
-	case err == nil:
+	case err == nil || refusedAfterPodSecurity(err):
 		p.Admitted = true
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "violates PodSecurity"):
 		p.Refused = true
@@ -414,6 +416,24 @@ func probePodSecurity(ctx context.Context, probe ProbeWebhook, s *State, active 
 		p.Err = err
 	}
 	return p
+}
+
+// refusedAfterPodSecurity says err is a refusal that only comes once Pod
+// Security has admitted the pod: a ResourceQuota's (the last admission
+// plugin) or the store's AlreadyExists.
+func refusedAfterPodSecurity(err error) bool {
+	if apierrors.IsAlreadyExists(err) {
+		return true
+	}
+	msg := err.Error()
+	return apierrors.IsForbidden(err) && (strings.Contains(msg, "exceeded quota") || strings.Contains(msg, "failed quota"))
+}
+
+// probeResources are the probe pods' limits (requests follow them): a
+// quota that demands limits would refuse a pod without.
+func probeResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Limits: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}}
 }
 
 // probeWebhook creates ProbePod as a dry run in the first opted-in namespace

@@ -780,6 +780,43 @@ func TestWebhookProbe(t *testing.T) {
 	}
 }
 
+// TestLimitRangeUnderAnOlderWebhook: the ok line that a LimitRange bounds
+// the overcommit holds for a webhook that raises the requests to it; one
+// that answers check's probe without saying so is older, and the
+// LimitRanger refuses those pods behind it (a review: an old webhook behind
+// a new check got the ok line).
+func TestLimitRangeUnderAnOlderWebhook(t *testing.T) {
+	ratio := withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})
+	tests := []struct {
+		name     string
+		warnings []string
+		status   Status
+		want     string
+	}{
+		{"a webhook that raises", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.3.0 abc; " + contract.WebhookRaisesToLimitRanges + ")"}, OK,
+			"ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook raises"},
+		{"an older webhook", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.2.3 abc)"}, Warn,
+			"warn namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook that answered check's probe (zz-webhook v1.2.3 abc) lowers the CPU requests past these bounds and does not raise them back, so the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"},
+		// No answer: the webhook lines say why; the LimitRange is judged as
+		// the shipped webhook treats it.
+		{"no answer", nil, Warn, "ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probe := func(context.Context, string, *corev1.Pod) ([]string, error) { return tt.warnings, nil }
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(ratio(healthy(t))...), Probes{AsNode: asNode(true), Webhook: probe}), now)
+			if Worst(rs) != tt.status || !strings.Contains(lines(rs), tt.want) {
+				t.Fatalf("worst %s, want %s and a line %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
+			}
+			for _, r := range rs {
+				if r.Status == Warn && strings.HasPrefix(r.Name, "LimitRange ") && !strings.HasPrefix(r.Hint, "upgrade zz-webhook") {
+					t.Errorf("hint %q", r.Hint)
+				}
+			}
+		})
+	}
+}
+
 // TestPodSecurityDefaultProbed: the webhook policy's podSecurityDefault is
 // tested with a privileged dry-run pod in an unlabelled served namespace:
 // admitted, the namespace is weak whatever the policy says (a review: the
@@ -798,12 +835,21 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)"},
 		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused"},
 		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it"},
+		// Refusals that come only after Pod Security admitted the pod (a
+		// review: a quota, or a tenant's pod of the probe's name, kept check
+		// green where privileged pods run).
+		{"refused by a quota after Pod Security", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop"},
+		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []string
 			probe := func(_ context.Context, ns string, pod *corev1.Pod) ([]string, error) {
 				if c := pod.Spec.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
 					t.Errorf("the probe pod is not privileged: %+v", pod.Spec.Containers[0])
+				}
+				if pod.Name != "" || pod.GenerateName == "" || pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero() {
+					t.Errorf("the probe pod has a fixed name (a tenant may take it first) or no limits (a quota may demand them): %+v", pod)
 				}
 				asked = append(asked, ns)
 				return nil, tt.answer

@@ -37,6 +37,9 @@ const ExtenderProbeTimeout = 2 * time.Second
 // sent, and only the answer's status is read).
 func HTTPExtenderProbe(timeout time.Duration) ProbeExtender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The extender is the scheduler's neighbour, never behind this
+	// machine's proxy.
+	tr.Proxy = nil
 	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // a readiness probe: nothing is sent, only the status read
 	client := &http.Client{Timeout: timeout, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -68,6 +71,43 @@ func HTTPExtenderProbe(timeout time.Duration) ProbeExtender {
 		}
 		return fmt.Errorf("it answered %s: %s", resp.Status, line)
 	}
+}
+
+// errElsewhere is a loopback extender URL that did not answer a check run
+// on another machine than the cluster's: the loopback is this machine's.
+type errElsewhere struct{ apiserver string }
+
+func (e errElsewhere) Error() string {
+	return "its urlPrefix is a loopback address, zz-scheduler's own machine, and check reaches the apiserver at " + e.apiserver + ", another machine: this machine's loopback says nothing of it"
+}
+
+// FromHere is probe for a check whose apiserver is at server (a kubeconfig's
+// URL): a loopback extender URL is zz-scheduler's own machine, so where the
+// apiserver is not on this machine's loopback too, an extender there that
+// does not answer is not probed rather than failed (a review: check failed
+// a healthy extender from an admin's laptop, as hack/ and the shipped
+// configuration publish http://127.0.0.1:8890).
+func FromHere(probe ProbeExtender, server string) ProbeExtender {
+	u, err := url.Parse(server)
+	if err != nil || loopback(u.Hostname()) {
+		return probe
+	}
+	return func(ctx context.Context, urlPrefix string) error {
+		err := probe(ctx, urlPrefix)
+		if ext, perr := url.Parse(urlPrefix); err != nil && perr == nil && loopback(ext.Hostname()) {
+			return errElsewhere{apiserver: u.Host}
+		}
+		return err
+	}
+}
+
+// loopback says host is this machine's own: localhost, or a loopback IP.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ExtenderProbe is one extender of zz-scheduler's configuration, probed.
@@ -113,7 +153,11 @@ func probeExtenders(ctx context.Context, c kubernetes.Interface, probe ProbeExte
 			out[i].NotProbed = "its urlPrefix is not an http or https URL"
 			continue
 		}
-		out[i].Err = probe(ctx, out[i].URL)
+		if err := probe(ctx, out[i].URL); errors.As(err, new(errElsewhere)) {
+			out[i].NotProbed = err.Error()
+		} else {
+			out[i].Err = err
+		}
 	}
 	return out, nil
 }
@@ -203,6 +247,9 @@ func extenders(s *State) []Result {
 		case p.NotProbed != "":
 			r.Status, r.Detail = Warn, "not probed: "+p.NotProbed
 			r.Hint = fmt.Sprintf("kubectl -n %s get configmap %s -o yaml", contract.SystemNamespace, contract.SchedulerConfigMap)
+			if strings.Contains(p.NotProbed, "loopback") {
+				r.Hint = "run kubectl zz check on the machine zz-scheduler runs on to probe it"
+			}
 		case p.Err != nil:
 			r.Status = Fail
 			r.Detail = fmt.Sprintf("%s/readyz: %s", strings.TrimSuffix(p.URL, "/"), prose.Terminal(p.Err.Error()))

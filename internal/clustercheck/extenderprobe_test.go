@@ -145,6 +145,42 @@ func TestExtenderProbeScope(t *testing.T) {
 	}
 }
 
+// TestExtenderProbeFromElsewhere: a loopback urlPrefix is zz-scheduler's own
+// machine; check run where the apiserver is not on its loopback cannot
+// reach it there, so one that does not answer is not probed (a warning
+// saying where to run check), not failed (a review: a healthy extender
+// failed check from an admin's laptop). On the cluster's machine, and for
+// an address of the network, it is probed as before.
+func TestExtenderProbeFromElsewhere(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + l.Addr().String()
+	l.Close()
+	probe := HTTPExtenderProbe(300 * time.Millisecond)
+	for _, tc := range []struct {
+		name, apiserver, url, want string
+	}{
+		{"elsewhere, loopback", "https://api.prod.example:6443", refused, "warn scheduler configuration | extender " + refused + ": not probed: its urlPrefix is a loopback address, zz-scheduler's own machine, and check reaches the apiserver at api.prod.example:6443"},
+		{"elsewhere, localhost", "https://10.0.0.1:6443", "http://localhost:1", "warn scheduler configuration | extender http://localhost:1: not probed: its urlPrefix is a loopback address"},
+		{"on the cluster's machine", "https://127.0.0.1:26443", refused, "fail scheduler configuration | extender " + refused + ": " + refused + "/readyz: dial tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := Evaluate(Gather(t.Context(), fake.NewClientset(outside(t, tc.url)...), Probes{Extender: FromHere(probe, tc.apiserver)}), now)
+			if got := lines(rs); !strings.Contains(got, tc.want) {
+				t.Errorf("want the line\n%s\ngot:\n%s", tc.want, got)
+			}
+		})
+	}
+	// An answer from the loopback is an answer wherever check runs.
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	if err := FromHere(probe, "https://api.prod.example:6443")(t.Context(), ok.URL); err != nil {
+		t.Errorf("a loopback extender that answers: %v", err)
+	}
+}
+
 func TestExtenderImpact(t *testing.T) {
 	for _, tc := range []struct {
 		cfg, want string

@@ -1,6 +1,7 @@
 package clustercheck
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/inject"
 )
 
@@ -37,7 +39,9 @@ func gatherLimitRanges(ctx context.Context, c kubernetes.Interface, s *State) {
 // say is that the namespace's pods get less overcommit than the pool's
 // ratio: an ok line with the numbers, for the admin who wonders why.
 // Where the clamp cannot help (a limit under min cpu) the spec is at fault
-// with or without the webhook, and the LimitRanger says so.
+// with or without the webhook, and the LimitRanger says so. A webhook that
+// answered check's probe without contract.WebhookRaisesToLimitRanges is
+// older than the clamp: there the LimitRanger refuses those pods, a warning.
 func limitRangeConflicts(s *State) []Result {
 	if len(s.OvercommitPools) == 0 {
 		return nil
@@ -45,6 +49,7 @@ func limitRangeConflicts(s *State) []Result {
 	if s.LimitRangesErr != nil {
 		return []Result{unreadable(GroupNamespaces, "LimitRanges", s.LimitRangesErr)}
 	}
+	older := olderWebhook(s.WebhookProbe)
 	var out []Result
 	for _, lr := range s.LimitRanges {
 		if !slices.Contains(s.OptedIn, lr.Namespace) {
@@ -64,11 +69,29 @@ func limitRangeConflicts(s *State) []Result {
 		if len(why) == 0 {
 			continue
 		}
-		out = append(out, Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: OK,
+		loosen := "an admin loosens the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name + ")"
+		r := Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: OK,
 			Detail: strings.Join(why, "; ") + ": the zz webhook raises the CPU requests its overcommit would lower past these bounds up to them (the LimitRanger checks pods after it and would refuse them), so this namespace's pods are overcommitted less than the pool says (zz_webhook_cpu_request_clamps_total counts the raises)",
-			Hint:   "to overcommit them as the pool says, an admin loosens the LimitRange (kubectl -n " + lr.Namespace + " edit limitrange " + lr.Name + ")"})
+			Hint:   "to overcommit them as the pool says, " + loosen}
+		if older != "" {
+			r.Status = Warn
+			r.Detail = strings.Join(why, "; ") + ": the zz webhook that answered check's probe (" + older + ") lowers the CPU requests past these bounds and does not raise them back, so the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"
+			r.Hint = "upgrade zz-webhook (its ClusterRole must let it list and watch LimitRanges: apply the manifests or chart whole), or " + loosen
+		}
+		out = append(out, r)
 	}
 	return out
+}
+
+// olderWebhook is the build of the zz webhook that answered check's probe
+// when it does not raise requests to LimitRanges ("" when it does, or when
+// no answer came: the webhook lines say why).
+func olderWebhook(p *WebhookProbe) string {
+	if p == nil || p.Answer == "" || strings.Contains(p.Answer, contract.WebhookRaisesToLimitRanges) {
+		return ""
+	}
+	build := strings.TrimPrefix(p.Answer, contract.WebhookProbeAnswer)
+	return cmp.Or(strings.Trim(build, " ()"), "an unnamed build")
 }
 
 // limitRangeConflict says how one Container or Pod item of a LimitRange

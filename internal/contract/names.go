@@ -19,6 +19,11 @@ const WebhookRefusalPrefix = "zz-webhook: "
 const (
 	AnnotationCheckProbe = Prefix + "check-probe"
 	WebhookProbeAnswer   = "zz-webhook answered kubectl zz check's probe"
+	// WebhookRaisesToLimitRanges is in the probe's answer of a webhook that
+	// raises overcommitted CPU requests to the namespace's LimitRange: check
+	// judges a LimitRange that bounds the overcommit by it (an older webhook
+	// leaves the LimitRanger to refuse those pods).
+	WebhookRaisesToLimitRanges = "raises CPU requests to LimitRanges"
 )
 
 // WebhookPath is where the zz webhook serves pod reviews (the

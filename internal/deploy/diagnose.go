@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -391,19 +392,31 @@ func notScheduled(pod *corev1.Pod, now time.Time) (d, ifLeads string) {
 // zzSchedulerLeads says whether zz-scheduler's leader-election Lease is
 // held and renewed within its duration (judged on renewTime: this clock is
 // not the cluster's, so a grace of DefaultLeaseGrace's size is given);
-// false when it is not, or cannot be read (a developer may not read
+// known is false when the Lease cannot be read (a developer may not read
 // zz-system).
-func zzSchedulerLeads(ctx context.Context, c kubernetes.Interface, now time.Time) bool {
+func zzSchedulerLeads(ctx context.Context, c kubernetes.Interface, now time.Time) (leads, known bool) {
 	l, err := c.CoordinationV1().Leases(contract.SystemNamespace).Get(ctx, contract.SchedulerName, metav1.GetOptions{})
-	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil {
-		return false
+	if apierrors.IsNotFound(err) {
+		return false, true
+	}
+	if err != nil {
+		return false, false
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil {
+		return false, true
 	}
 	d := 15 * time.Second
 	if s := l.Spec.LeaseDurationSeconds; s != nil && *s > 0 {
 		d = time.Duration(*s) * time.Second
 	}
-	return now.Before(l.Spec.RenewTime.Add(d + 15*time.Second))
+	return now.Before(l.Spec.RenewTime.Add(d + 15*time.Second)), true
 }
+
+// schedulerOrExtender is Problem.Down of a pod zz-scheduler has not tried
+// where its Lease cannot be read: either may hold it up (a review: a
+// developer, who may not read zz-system, was told as a fact that
+// zz-scheduler was down when its extender was).
+const schedulerOrExtender = contract.SchedulerName + " (or its extender)"
 
 // GPUAskHint says why a GPU pod waits when no room would help (msg is its
 // scheduler's verdict; "" when not known): it asks for GPU memory but names
@@ -458,19 +471,20 @@ const maxEventLookups = 5
 // when that is what killed it. Events it may not read, or none, leave the
 // problem as it was.
 func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
-	looked, leads := 0, -1 // the Lease read once: -1 not yet, 0 no, 1 yes
+	looked, read, leads, known := 0, false, false, false // the Lease read once
 	for i := range problems {
 		p := &problems[i]
 		if p.IfZZSchedulerLeads != "" {
-			if leads < 0 {
-				leads = 0
-				if zzSchedulerLeads(ctx, c, time.Now()) {
-					leads = 1
-				}
+			if !read {
+				read = true
+				leads, known = zzSchedulerLeads(ctx, c, time.Now())
 			}
-			if leads == 1 {
+			switch {
+			case leads:
 				// It runs: its extender holds the queue up.
 				p.Detail, p.Down = p.IfZZSchedulerLeads, contract.ComponentExtender
+			case !known:
+				p.Down = schedulerOrExtender
 			}
 			continue
 		}

@@ -39,12 +39,17 @@ func rolloutFailed(down string) error {
 // from the Deployment's ReplicaFailure (the apiserver could not call the zz
 // webhook: WebhookDown) and the pods' problems (Problem.Down); "" when none
 // did, or when a pod waits for something else too (a crash loop, a probe,
-// room): the app then has its own part to fix. A pod only not scheduled yet
-// says nothing either way.
+// room), or when the ReplicaFailure is another refusal (Pod Security, a
+// quota, another webhook: a review had it told "what was applied rolls out
+// by itself"): the app then has its own part to fix. A pod only not
+// scheduled yet says nothing either way.
 func outage(replicaFailure string, problems []Problem) string {
 	var down []string
-	if WebhookDown(replicaFailure) != "" {
+	switch {
+	case WebhookDown(replicaFailure) != "":
 		down = append(down, contract.ComponentWebhook)
+	case replicaFailure != "":
+		return ""
 	}
 	for _, p := range problems {
 		switch {

@@ -46,6 +46,10 @@ func TestOutage(t *testing.T) {
 		{"pods only not scheduled yet", "", []Problem{fresh}, ""},
 		{"another webhook", `FailedCreate: Internal error occurred: failed calling webhook "istio.io": failed to call webhook`, nil, ""},
 		{"a quota", `FailedCreate: pods "x" is forbidden: exceeded quota: q`, nil, ""},
+		// A lasting refusal beside a pod zz-scheduler has not tried: no
+		// outage alone holds it up (a review: "rolls out by itself" was said).
+		{"a quota beside zz-scheduler down", `FailedCreate: pods "x" is forbidden: exceeded quota: q`, []Problem{scheduler}, ""},
+		{"Pod Security beside the extender down", `FailedCreate: pods "x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false`, []Problem{extender}, ""},
 		{"nothing", "", nil, ""},
 	} {
 		if got := outage(tt.failure, tt.problems); got != tt.want {

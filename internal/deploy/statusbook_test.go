@@ -109,9 +109,11 @@ func TestBookRollingOut(t *testing.T) {
 		if ready {
 			st = corev1.ConditionTrue
 		}
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
 			Labels: map[string]string{contract.LabelApp: app, contract.LabelTrack: contract.TrackStable, contract.LabelVersion: version}},
 			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+		ofReplicaSet(&p, app, version)
+		return p
 	}
 	b := newBook(false, nil)
 	b.records([]corev1.Secret{record("web", 3, "t3"), record("cart", 1, "c1"), record("shop", 1, "s1"), record("shop", 2, "s2")})

@@ -29,8 +29,12 @@ type VersionPods struct {
 }
 
 // servingVersions is the versions d's ready pods run, of pods (the app's, read
-// once for all its Deployments): those d's selector selects, ready and not
-// being deleted; most pods first, then by version.
+// once for all its Deployments): those d's selector selects and one of its
+// ReplicaSets runs, ready and not being deleted; most pods first, then by
+// version. The stable Deployment's selector is the app's label alone, which
+// the canary's pods carry too: counted by selector, a finished stable
+// Deployment "rolled out" the canary's version during every canary (a
+// review).
 func servingVersions(d *appsv1.Deployment, pods []*corev1.Pod) []VersionPods {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil || sel.Empty() {
@@ -38,7 +42,7 @@ func servingVersions(d *appsv1.Deployment, pods []*corev1.Pod) []VersionPods {
 	}
 	count := map[string]int32{}
 	for _, p := range pods {
-		if p.Namespace == d.Namespace && p.DeletionTimestamp == nil && podReady(p) && sel.Matches(labels.Set(p.Labels)) {
+		if p.Namespace == d.Namespace && p.DeletionTimestamp == nil && podReady(p) && sel.Matches(labels.Set(p.Labels)) && runsPod(d, p) {
 			count[p.Labels[contract.LabelVersion]]++
 		}
 	}
@@ -50,6 +54,16 @@ func servingVersions(d *appsv1.Deployment, pods []*corev1.Pod) []VersionPods {
 		return cmp.Or(cmp.Compare(b.Pods, a.Pods), strings.Compare(a.Version, b.Version))
 	})
 	return out
+}
+
+// runsPod says whether one of d's ReplicaSets controls p: the Deployment
+// controller names each "<deployment>-<pod-template-hash>", the hash its
+// pods carry as a label (a pod made by hand with the app's labels, or the
+// canary Deployment's, is not d's).
+func runsPod(d *appsv1.Deployment, p *corev1.Pod) bool {
+	owner := metav1.GetControllerOfNoCopy(p)
+	hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	return owner != nil && owner.Kind == "ReplicaSet" && hash != "" && owner.Name == d.Name+"-"+hash
 }
 
 // podReady says whether pod's Ready condition is true.

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
 )
@@ -70,17 +71,27 @@ func TestRollingOut(t *testing.T) {
 // version label, most first; not a pod not ready, being deleted, of
 // another Deployment (the canary's) or namespace.
 func TestServingVersions(t *testing.T) {
-	sel := &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop", contract.LabelTrack: contract.TrackStable}}
+	// The selector as rendered: the app's label alone, which the canary's
+	// pods carry too (a review: they were counted as the stable's).
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}}
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "ns"}, Spec: appsv1.DeploymentSpec{Selector: sel}}
 	pod := func(name, ns, track, version string, ready bool) *corev1.Pod {
 		st := corev1.ConditionFalse
 		if ready {
 			st = corev1.ConditionTrue
 		}
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+		deployment := "shop"
+		if track == contract.TrackCanary {
+			deployment = "shop-canary"
+		}
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
 			Labels: map[string]string{contract.LabelApp: "shop", contract.LabelTrack: track, contract.LabelVersion: version}},
 			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+		ofReplicaSet(p, deployment, version)
+		return p
 	}
+	byHand := pod("by-hand", "ns", contract.TrackStable, "1.0", true)
+	byHand.OwnerReferences = nil
 	deleting := pod("d", "ns", contract.TrackStable, "1.0", true)
 	deleting.DeletionTimestamp = &metav1.Time{}
 	pods := []*corev1.Pod{
@@ -91,6 +102,7 @@ func TestServingVersions(t *testing.T) {
 		deleting,
 		pod("canary", "ns", contract.TrackCanary, "3.0", true),
 		pod("elsewhere", "other", contract.TrackStable, "3.0", true),
+		byHand,
 	}
 	want := []VersionPods{{"1.0", 2}, {"2.0", 1}}
 	if got := servingVersions(d, pods); !reflect.DeepEqual(got, want) {
@@ -100,4 +112,14 @@ func TestServingVersions(t *testing.T) {
 	if got := servingVersions(&appsv1.Deployment{ObjectMeta: d.ObjectMeta}, pods); len(got) != 0 {
 		t.Errorf("servingVersions without a selector = %v", got)
 	}
+}
+
+// ofReplicaSet makes p a pod of deployment's ReplicaSet of hash, as the
+// Deployment controller names it and labels its pods.
+func ofReplicaSet(p *corev1.Pod, deployment, hash string) {
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: deployment + "-" + hash, Controller: ptr.To(true)}}
 }

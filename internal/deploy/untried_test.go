@@ -1,14 +1,18 @@
 package deploy
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/zzcloud/zz/internal/contract"
@@ -36,7 +40,10 @@ func TestExplainUntriedWhileZZSchedulerLeads(t *testing.T) {
 	}{
 		{"leads", []runtime.Object{lease(2 * time.Second)}, "zz-scheduler leads (its Lease zz-system/zz-scheduler is renewed) but its queue is held up: is the zz extender answering? (kubectl zz check; kubectl -n zz-system logs deployment/zz-scheduler -c zz-extender)", down, contract.ComponentExtender},
 		{"lease lapsed", []runtime.Object{lease(time.Minute)}, down, "leads", contract.SchedulerName},
-		{"no lease readable", nil, down, "leads", contract.SchedulerName},
+		{"no lease", nil, down, "leads", contract.SchedulerName},
+		// A developer may not read zz-system: either may hold it up (a
+		// review: zz-scheduler was named as down, as a fact).
+		{"the lease forbidden", []runtime.Object{lease(2 * time.Second)}, down, "leads", "zz-scheduler (or its extender)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, ok := PodProblem(ownedPod(untried(contract.SchedulerName, time.Minute)))
@@ -44,7 +51,13 @@ func TestExplainUntriedWhileZZSchedulerLeads(t *testing.T) {
 				t.Fatal("no problem")
 			}
 			problems := []Problem{p, p}
-			ExplainStarting(t.Context(), fake.NewClientset(tt.objs...), "shop", problems)
+			c := fake.NewClientset(tt.objs...)
+			if tt.name == "the lease forbidden" {
+				c.PrependReactor("get", "leases", func(clienttesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, contract.SchedulerName, errors.New("dev may not"))
+				})
+			}
+			ExplainStarting(t.Context(), c, "shop", problems)
 			for _, got := range problems {
 				if !strings.Contains(got.String(), tt.want) || strings.Contains(got.String(), tt.avoid) {
 					t.Errorf("%s\nwant %q, not %q", got, tt.want, tt.avoid)

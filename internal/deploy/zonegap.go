@@ -47,7 +47,7 @@ func (g *ZoneGap) Note(app string) string {
 	if len(g.FreeZones) > 1 {
 		has = "have"
 	}
-	return fmt.Sprintf("spec.zoneSpread: %s, but its %d ready pods are %s (%s %s schedulable nodes again): kubectl zz restart %s spreads them",
+	return fmt.Sprintf("spec.zoneSpread: %s, but its %d ready pods are %s (%s %s schedulable nodes again): kubectl zz restart %s spreads them where those nodes have room",
 		g.Spread, g.ReadyPods, where, andList(g.FreeZones), has, app)
 }
 
@@ -134,11 +134,24 @@ func ZoneGapOf(pods []corev1.Pod, nodes []corev1.Node) *ZoneGap {
 			in[n.Labels[render.ZoneTopologyKey]] = true
 			ready++
 		}
+		// A zone where a pod of the group runs unready is no free one: the
+		// spread counts it as the others, and restarting would not move
+		// it (a review: "zone-a has schedulable nodes again" beside a pod
+		// crash-looping there).
+		held := map[string]bool{}
+		hash := g[0].Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+		for i := range pods {
+			p := &pods[i]
+			if n := byName[p.Spec.NodeName]; n != nil && p.DeletionTimestamp == nil && p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash &&
+				p.Labels[contract.LabelTrack] != contract.TrackCanary {
+				held[n.Labels[render.ZoneTopologyKey]] = true
+			}
+		}
 		free := map[string]bool{}
 		for i := range nodes {
 			n := &nodes[i]
 			zone := n.Labels[render.ZoneTopologyKey]
-			if zone == "" || in[zone] || free[zone] || n.Spec.Unschedulable || rebalance.NotReady(n) || gpuinspect.NodeExcludes(g[0], n) != "" {
+			if zone == "" || in[zone] || held[zone] || free[zone] || n.Spec.Unschedulable || rebalance.NotReady(n) || gpuinspect.NodeExcludes(g[0], n) != "" {
 				continue
 			}
 			free[zone] = true

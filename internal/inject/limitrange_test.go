@@ -172,6 +172,12 @@ func TestMutateClampsToLimitRange(t *testing.T) {
 		{name: "Pod min: the least ratio whose sum passes", limits: NamespaceLimits{Items: []*corev1.LimitRange{limitRange("pod-min", pod, "900m", "")}},
 			pod: newPod(withCPU("1"), sidecar("500m")), want: []string{"600m", "300m"}, clamps: 1,
 			warning: "the pod's CPU requests were raised from 750m in all (limits × 0.5, the cpuOvercommitRatio of pool general) to 900m (limits × 0.6), so that LimitRange pod-min admits the pod (min cpu 900m per Pod)"},
+		// Both: the container's warning says what the pool's ratio made of
+		// its request, not the raised ratio's (a review: "from 240m (its
+		// limit × 0.5)").
+		{name: "Pod min and Container min", limits: NamespaceLimits{Items: []*corev1.LimitRange{limitRange("ctr-min", ctr, "300m", ""), limitRange("pod-min", pod, "1500m", "")}},
+			pod: newPod(withCPU("2"), sidecar("400m")), want: []string{"1200m", "300m"}, clamps: 2,
+			warning: "container side was raised from 200m (its limit × 0.5, the cpuOvercommitRatio of pool general) to 300m"},
 		{name: "Pod ratio 1.5", limits: NamespaceLimits{Items: []*corev1.LimitRange{limitRange("pod-ratio", pod, "", "1.5")}},
 			pod: newPod(withCPU("1500m")), want: []string{"1001m"}, clamps: 1, // 1000m would be limits × 0.6667
 			warning: "(maxLimitRequestRatio cpu 1500m per Pod)"},

@@ -581,6 +581,16 @@ func (p *Policy) fitPod(pod *corev1.Pod, permille int64, clamps []Clamp) []Clamp
 		}
 	}
 	clamps = p.setRequests(pod, hi)
+	// Their warnings say what the pool's ratio made of each request, not
+	// the raised one's (a review: "from 240m (its limit × 0.5)" of a 400m
+	// limit).
+	for i := range clamps {
+		for _, c := range allContainers(pod) {
+			if limit, ok := c.Resources.Limits[corev1.ResourceCPU]; ok && c.Name == clamps[i].Container {
+				clamps[i].Scaled = scaledRequest(limit, permille)
+			}
+		}
+	}
 	after, _ := podCPU(pod)
 	return append(clamps, Clamp{LimitRange: by.from, Constraint: constraintOf(b, by), Bound: by.value, Permille: hi,
 		Scaled: *resource.NewMilliQuantity(before, resource.DecimalSI), Request: *resource.NewMilliQuantity(after, resource.DecimalSI)})

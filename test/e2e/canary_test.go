@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 // cartSpec writes a 3-replica web app spec of version and returns its path.
@@ -111,6 +114,19 @@ func TestCanary(t *testing.T) {
 		t.Fatalf("the canary changed stable to %s", img)
 	}
 	cluster.RunningPods(t, ns, "zz.io/app=cart,zz.io/track=canary", 1, 60*time.Second)
+	// The stable Deployment's selector is the app's label alone, which the
+	// canary's pods carry too: status counted the ready canary pod as the
+	// stable's and called its rollout unfinished (a review).
+	var list struct {
+		Items []deploy.AppStatus
+	}
+	out = run("status", "cart", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Items) != 1 || list.Items[0].Stable == nil || list.Items[0].Canary == nil {
+		t.Fatalf("status cart -o json: %v\n%s", err, out)
+	}
+	if s := list.Items[0].Stable; s.RollingOut || len(list.Items[0].Rollout) > 0 || !slices.Equal(s.Serving, []deploy.VersionPods{{Version: "1.0", Pods: 3}}) && len(s.Serving) > 0 {
+		t.Errorf("status during a canary: stable %+v, rollout %q\n%s", s, list.Items[0].Rollout, out)
+	}
 
 	run("promote", "cart", "--timeout", "60s")
 	noCanary(t, ns, "promote")

@@ -119,7 +119,7 @@ func TestZoneSpread(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitTaint(t, node("c"), false)
-		const note = "spec.zoneSpread: required, but its 4 ready pods are in zones zone-a and zone-b (zone-c has schedulable nodes again): kubectl zz restart shop spreads them"
+		const note = "spec.zoneSpread: required, but its 4 ready pods are in zones zone-a and zone-b (zone-c has schedulable nodes again): kubectl zz restart shop spreads them where those nodes have room"
 		cluster.WaitFor(t, 30*time.Second, "kubectl zz status to say the pods sit in two zones of three", func(ctx context.Context) (bool, string, error) {
 			out, errOut, err := zz(t, ns, "status", "shop")
 			return err == nil && strings.Contains(out, " Ready ") && strings.Contains(out, "\n"+note+"\n"), out + errOut, nil

@@ -146,11 +146,15 @@ func run(o options) error {
 		go r.Run(ctx)
 	}
 	binder := &extender.Binder{Client: client, GetPod: c.GetPod, Decider: decider, Now: time.Now}
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, extender.ReadyGauge(c.Ready))...))
+	var watchdog *extender.Watchdog
 	if o.hungAfter > 0 {
-		handler.Watchdog = &extender.Watchdog{HungAfter: o.hungAfter, Now: time.Now}
-		go handler.Watchdog.ProbeLock(ctx, ledger.Responsive, time.Second)
+		watchdog = &extender.Watchdog{HungAfter: o.hungAfter, Now: time.Now}
+		go watchdog.ProbeLock(ctx, ledger.Responsive, time.Second)
 	}
+	// The gauge follows /readyz: a hung extender answers no verb either.
+	ready := extender.ReadyGauge(extender.ReadyUnlessHung(watchdog, c.Ready))
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, ready)...))
+	handler.Watchdog = watchdog
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
 	return serve.Run(ctx, o.shutdownWait, []serve.Listener{

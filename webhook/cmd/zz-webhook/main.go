@@ -141,10 +141,14 @@ func http1Only() *http.Protocols {
 
 // ready is the policy's readiness and the LimitRange informer's: a webhook
 // that has not listed the LimitRanges would lower CPU requests under them.
-func ready(policy func() (string, error), limitRanges func() error) (string, error) {
+func ready(policy func() (string, error), limitRanges func() (string, error)) (string, error) {
 	detail, err := policy()
-	if err == nil {
-		err = limitRanges()
+	if err != nil {
+		return detail, err
+	}
+	lrDetail, err := limitRanges()
+	if lrDetail != "" {
+		detail += "; " + lrDetail
 	}
 	return detail, err
 }
