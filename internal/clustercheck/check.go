@@ -254,13 +254,11 @@ func ProbePod() *corev1.Pod {
 func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}, ServingCerts: map[string]ServingCert{}}
 	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
-	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
-		s.WorkloadsErr = err
-	} else if dss, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, part); err != nil {
+	if deps, dss, err := zzWorkloads(ctx, c, part); err != nil {
 		s.WorkloadsErr = err
 	} else {
-		s.Deployments, s.DaemonSets = deps.Items, dss.Items
-		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps.Items)
+		s.Deployments, s.DaemonSets = deps, dss
+		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps)
 	}
 	if ns, name, ok := policySource(s.Deployments); ok {
 		s.PolicySource = ns + "/" + name
@@ -568,6 +566,28 @@ func flagValue(argv []string, flag string) (string, bool) {
 	return v, found
 }
 
+// zzWorkloads lists zz's Deployments and DaemonSets: those part selects
+// (contract.LabelK8sPartOf=contract.PartOf) in contract.InstallNamespaces. A
+// tenant's look-alike elsewhere is not zz's: judged as zz's, it failed the
+// check at will, hid a missing install, and named the ConfigMap read as
+// the webhook policy and the scheduler configuration judged.
+func zzWorkloads(ctx context.Context, c kubernetes.Interface, part metav1.ListOptions) ([]appsv1.Deployment, []appsv1.DaemonSet, error) {
+	var deps []appsv1.Deployment
+	var dss []appsv1.DaemonSet
+	for _, ns := range contract.InstallNamespaces() {
+		d, err := c.AppsV1().Deployments(ns).List(ctx, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		ds, err := c.AppsV1().DaemonSets(ns).List(ctx, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		deps, dss = append(deps, d.Items...), append(dss, ds.Items...)
+	}
+	return deps, dss, nil
+}
+
 // policySource is the webhook policy ConfigMap the zz webhook Deployment
 // runs with: its container's --policy-configmap (name in its namespace, or
 // namespace/name), else contract.PolicyConfigMap in its namespace.
@@ -752,7 +772,7 @@ func components(s *State) []Result {
 	}
 	if len(out) == 0 {
 		r := Result{Group: GroupComponents, Name: "install", Status: Fail,
-			Detail: "no Deployment or DaemonSet labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf,
+			Detail: "no Deployment or DaemonSet labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf + " in " + strings.Join(contract.InstallNamespaces(), " or "),
 			Hint:   "install zz: kubectl apply -k manifests/overlays/default, or helm install zz manifests/helm/zz"}
 		if len(s.Webhooks) > 0 || s.SchedulerLease != nil {
 			// Servers run outside the cluster (make demo runs them so):

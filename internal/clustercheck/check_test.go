@@ -210,7 +210,7 @@ func TestProblems(t *testing.T) {
 			return objs
 		}, Warn, "warn zz components | Deployment zz-system/zz-scheduler: 1/2 ready"},
 		{"nothing installed", func([]runtime.Object) []runtime.Object { return nil }, Fail,
-			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz"},
+			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz in zz-system or zz-device-plugin"},
 		{"CA expired", func(objs []runtime.Object) []runtime.Object {
 			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = caPEM(t, now.Add(-time.Hour))
 			return objs
@@ -588,7 +588,7 @@ func TestOutsideTheCluster(t *testing.T) {
 	}
 	rs := Evaluate(Gather(t.Context(), fake.NewClientset(demo(3*time.Second)...), Probes{}), now)
 	for _, want := range []string{
-		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz, but zz's webhook configuration or zz-scheduler's Lease is there",
+		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz in zz-system or zz-device-plugin, but zz's webhook configuration or zz-scheduler's Lease is there",
 		"ok webhook | zz-webhook-demo pods.zz.io certificate: CA valid until",
 		"ok scheduler configuration | zz-system/zz-scheduler leader: laptop_1 leads",
 	} {
