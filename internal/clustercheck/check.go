@@ -21,6 +21,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,6 +149,10 @@ type State struct {
 	// zz-scheduler and the default one (inject.Policy.OtherSchedulers),
 	// with the pods on no node that name each (at most maxRoutedPending).
 	OtherSchedulers map[string]OtherScheduler
+	// NetworkPolicies are those of each namespace a zz webhook Deployment
+	// runs in, by namespace (webhookIsolation).
+	NetworkPolicies    map[string][]networkingv1.NetworkPolicy
+	NetworkPoliciesErr error
 	// UnknownPoolWorkloads are Deployments and StatefulSets whose pod
 	// template selects a pool (zz.io/pool, as kubectl zz deploy renders
 	// spec.pool) the policy lacks: the webhook refuses their next pods.
@@ -259,6 +264,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	} else {
 		s.Deployments, s.DaemonSets = deps, dss
 		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps)
+		gatherNetworkPolicies(ctx, c, s)
 	}
 	if ns, name, ok := policySource(s.Deployments); ok {
 		s.PolicySource = ns + "/" + name
@@ -681,6 +687,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, webhooks(s, now)...)
 	out = append(out, webhookOnDebug(s)...)
 	out = append(out, webhookPolicy(s)...)
+	out = append(out, webhookIsolation(s)...)
 	out = append(out, policies(s)...)
 	out = append(out, ephemeralVoid(s)...)
 	out = append(out, nodeRestriction(s)...)
