@@ -174,7 +174,9 @@ func clusterVersionOf(ctx context.Context, c kubernetes.Interface) (clusterVersi
 	return cv, nil
 }
 
-// components lists zz's Deployments and DaemonSets in ns.
+// components lists zz's Deployments and DaemonSets in ns (every namespace
+// for metav1.NamespaceAll): those labelled as zz's in one of
+// contract.InstallNamespaces, where a tenant's look-alike cannot be.
 func components(ctx context.Context, c kubernetes.Interface, ns string) ([]component, error) {
 	opts := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
 	deps, err := c.AppsV1().Deployments(ns).List(ctx, opts)
@@ -186,6 +188,9 @@ func components(ctx context.Context, c kubernetes.Interface, ns string) ([]compo
 		return nil, err
 	}
 	out := []component{}
+	zz := func(o metav1.Object) bool { return slices.Contains(contract.InstallNamespaces(), o.GetNamespace()) }
+	deps.Items = slices.DeleteFunc(deps.Items, func(d appsv1.Deployment) bool { return !zz(&d) })
+	dss.Items = slices.DeleteFunc(dss.Items, func(d appsv1.DaemonSet) bool { return !zz(&d) })
 	for _, d := range deps.Items {
 		out = append(out, component{Namespace: d.Namespace, Name: d.Name, Kind: "Deployment", Ready: d.Status.ReadyReplicas,
 			Desired: deploymentDesired(&d), Images: images(d.Spec.Template.Spec)})
@@ -272,7 +277,7 @@ func writeVersion(out, errOut io.Writer, item versionItem, wide bool) error {
 		case len(cv.Components) == 0 && cv.ComponentsError != "":
 			continue
 		case len(cv.Components) == 0:
-			fmt.Fprintln(out, "  no zz components installed (no Deployment or DaemonSet labelled "+contract.LabelK8sPartOf+"="+contract.PartOf+")")
+			fmt.Fprintln(out, "  no zz components installed (no Deployment or DaemonSet labelled "+contract.LabelK8sPartOf+"="+contract.PartOf+" in "+strings.Join(contract.InstallNamespaces(), " or ")+")")
 			continue
 		}
 		tbl := newTable("NAMESPACE", "NAME", "KIND", "READY", "IMAGES")

@@ -112,6 +112,10 @@ func TestVersionClusters(t *testing.T) {
 			Spec: appsv1.DaemonSetSpec{Template: pod("zzcloud/zz-device-plugin:v1.0.0")}, Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberReady: 1}},
 		// An app's Deployment is no component.
 		fakeDeployment("zz-system", "shop", "shop", "1", 1, 1),
+		// Nor a tenant's labelled as zz's in its own namespace (a
+		// hostile-tenant audit).
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "team-a", Labels: part},
+			Spec: appsv1.DeploymentSpec{Template: pod("evil.example/zz-webhook:v9")}},
 	)
 	a.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &k8sversion.Info{GitVersion: "v1.37.2"}
 	b := fakeClient()
@@ -128,8 +132,8 @@ func TestVersionClusters(t *testing.T) {
 			t.Errorf("version lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "shop") {
-		t.Errorf("an app's Deployment listed as a component:\n%s", out)
+	if strings.Contains(out, "shop") || strings.Contains(out, "team-a") {
+		t.Errorf("an app's or a tenant's Deployment listed as a component:\n%s", out)
 	}
 	out, _, err = zz("version", "--context", "a", "-o", "jsonpath={.clusters[0].components[*].name} {.clusters[0].kubernetesVersion}")
 	if err != nil || out != "zz-device-plugin zz-scheduler v1.37.2" {

@@ -21,6 +21,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,6 +149,10 @@ type State struct {
 	// zz-scheduler and the default one (inject.Policy.OtherSchedulers),
 	// with the pods on no node that name each (at most maxRoutedPending).
 	OtherSchedulers map[string]OtherScheduler
+	// NetworkPolicies are those of each namespace a zz webhook Deployment
+	// runs in, by namespace (webhookIsolation).
+	NetworkPolicies    map[string][]networkingv1.NetworkPolicy
+	NetworkPoliciesErr error
 	// UnknownPoolWorkloads are Deployments and StatefulSets whose pod
 	// template selects a pool (zz.io/pool, as kubectl zz deploy renders
 	// spec.pool) the policy lacks: the webhook refuses their next pods.
@@ -252,13 +257,12 @@ func ProbePod() *corev1.Pod {
 func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	s := &State{Endpoints: map[string]int{}, EndpointsErrors: map[string]error{}, ServingCerts: map[string]ServingCert{}}
 	part := metav1.ListOptions{LabelSelector: contract.LabelK8sPartOf + "=" + contract.PartOf}
-	if deps, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, part); err != nil {
-		s.WorkloadsErr = err
-	} else if dss, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, part); err != nil {
+	if deps, dss, err := zzWorkloads(ctx, c, part); err != nil {
 		s.WorkloadsErr = err
 	} else {
-		s.Deployments, s.DaemonSets = deps.Items, dss.Items
-		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps.Items)
+		s.Deployments, s.DaemonSets = deps, dss
+		s.SchedulerConfigs, s.SchedulerConfigErrors = schedulerConfigs(ctx, c, deps)
+		gatherNetworkPolicies(ctx, c, s)
 	}
 	if ns, name, ok := policySource(s.Deployments); ok {
 		s.PolicySource = ns + "/" + name
@@ -588,6 +592,28 @@ func flagValue(argv []string, flag string) (string, bool) {
 	return v, found
 }
 
+// zzWorkloads lists zz's Deployments and DaemonSets: those part selects
+// (contract.LabelK8sPartOf=contract.PartOf) in contract.InstallNamespaces. A
+// tenant's look-alike elsewhere is not zz's: judged as zz's, it failed the
+// check at will, hid a missing install, and named the ConfigMap read as
+// the webhook policy and the scheduler configuration judged.
+func zzWorkloads(ctx context.Context, c kubernetes.Interface, part metav1.ListOptions) ([]appsv1.Deployment, []appsv1.DaemonSet, error) {
+	var deps []appsv1.Deployment
+	var dss []appsv1.DaemonSet
+	for _, ns := range contract.InstallNamespaces() {
+		d, err := c.AppsV1().Deployments(ns).List(ctx, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		ds, err := c.AppsV1().DaemonSets(ns).List(ctx, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		deps, dss = append(deps, d.Items...), append(dss, ds.Items...)
+	}
+	return deps, dss, nil
+}
+
 // policySource is the webhook policy ConfigMap the zz webhook Deployment
 // runs with: its container's --policy-configmap (name in its namespace, or
 // namespace/name), else contract.PolicyConfigMap in its namespace.
@@ -681,6 +707,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, webhooks(s, now)...)
 	out = append(out, webhookOnDebug(s)...)
 	out = append(out, webhookPolicy(s)...)
+	out = append(out, webhookIsolation(s)...)
 	out = append(out, policies(s)...)
 	out = append(out, ephemeralVoid(s)...)
 	out = append(out, nodeRestriction(s)...)
@@ -772,7 +799,7 @@ func components(s *State) []Result {
 	}
 	if len(out) == 0 {
 		r := Result{Group: GroupComponents, Name: "install", Status: Fail,
-			Detail: "no Deployment or DaemonSet labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf,
+			Detail: "no Deployment or DaemonSet labelled " + contract.LabelK8sPartOf + "=" + contract.PartOf + " in " + strings.Join(contract.InstallNamespaces(), " or "),
 			Hint:   "install zz: kubectl apply -k manifests/overlays/default, or helm install zz manifests/helm/zz"}
 		if len(s.Webhooks) > 0 || s.SchedulerLease != nil {
 			// Servers run outside the cluster (make demo runs them so):

@@ -15,6 +15,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,7 +50,7 @@ func healthy(t *testing.T) []runtime.Object {
 					LocalObjectReference: corev1.LocalObjectReference{Name: "zz-scheduler-config-abc"}}}}}}}},
 			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
-			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: webhookPodLabels}, Spec: corev1.PodSpec{
 				Containers: []corev1.Container{{Name: "zz-webhook", Args: []string{"--policy-configmap=zz-webhook-policy"}}}}}},
 			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
@@ -82,6 +83,23 @@ func healthy(t *testing.T) []runtime.Object {
 		&admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: contract.EphemeralVoidPolicy, Labels: part}},
 		&admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: contract.EphemeralVoidPolicy},
 			Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: contract.EphemeralVoidPolicy}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system"},
+			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: webhookPodLabels},
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}},
+	}
+}
+
+// webhookPodLabels are the zz-webhook pods' labels, as the manifests give them.
+var webhookPodLabels = map[string]string{"app.kubernetes.io/name": "zz-webhook"}
+
+// withoutNetworkPolicy drops the NetworkPolicies, or makes them egress-only.
+func withoutNetworkPolicy(egressOnly bool) func([]runtime.Object) []runtime.Object {
+	return func(objs []runtime.Object) []runtime.Object {
+		if egressOnly {
+			objs[len(objs)-1].(*networkingv1.NetworkPolicy).Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+			return objs
+		}
+		return objs[:len(objs)-1]
 	}
 }
 
@@ -210,7 +228,7 @@ func TestProblems(t *testing.T) {
 			return objs
 		}, Warn, "warn zz components | Deployment zz-system/zz-scheduler: 1/2 ready"},
 		{"nothing installed", func([]runtime.Object) []runtime.Object { return nil }, Fail,
-			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz"},
+			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz in zz-system or zz-device-plugin"},
 		{"CA expired", func(objs []runtime.Object) []runtime.Object {
 			objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = caPEM(t, now.Add(-time.Hour))
 			return objs
@@ -500,6 +518,12 @@ func TestProblems(t *testing.T) {
 				"  web: {nodeSelector: {node-restriction.kubernetes.io/zz-pool: web}, cpuOvercommitRatio: 0.5, namespaces: [prod]}\n")(objs)
 			return withLimitRange("shop", corev1.LimitTypeContainer, nil, corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})(objs)
 		}, OK, ""},
+		// Every pod reaches the webhook's review port: enough of a tenant's
+		// pods could hold its connections (a hostile-tenant audit).
+		{"no NetworkPolicy isolates the webhook", withoutNetworkPolicy(false), Warn,
+			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods: every pod of the cluster reaches its review port"},
+		{"the webhook's NetworkPolicy is egress only", withoutNetworkPolicy(true), Warn,
+			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
@@ -588,7 +612,7 @@ func TestOutsideTheCluster(t *testing.T) {
 	}
 	rs := Evaluate(Gather(t.Context(), fake.NewClientset(demo(3*time.Second)...), Probes{}), now)
 	for _, want := range []string{
-		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz, but zz's webhook configuration or zz-scheduler's Lease is there",
+		"warn zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz in zz-system or zz-device-plugin, but zz's webhook configuration or zz-scheduler's Lease is there",
 		"ok webhook | zz-webhook-demo pods.zz.io certificate: CA valid until",
 		"ok scheduler configuration | zz-system/zz-scheduler leader: laptop_1 leads",
 	} {

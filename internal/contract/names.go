@@ -221,6 +221,14 @@ const (
 	DevicePluginNamespace = "zz-device-plugin"
 )
 
+// InstallNamespaces are the namespaces zz's own workloads run in (manifests/
+// and the Helm chart put them there): kubectl zz check and version judge
+// zz's components there and nowhere else, since any namespace's edit user
+// may label a Deployment LabelK8sPartOf=PartOf (a hostile-tenant audit
+// failed an admin's check with one, and had it read the webhook policy from
+// the tenant's ConfigMap).
+func InstallNamespaces() []string { return []string{SystemNamespace, DevicePluginNamespace} }
+
 // App rendering and revision records (kubectl zz deploy, history, rollback).
 const (
 	// LabelType on every rendered object and pod template is the app type

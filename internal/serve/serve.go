@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/netutil"
 	"k8s.io/klog/v2"
 )
 
@@ -50,7 +49,9 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps a request's headers.
 	MaxHeaderBytes int
-	// MaxConns caps open connections; more wait in the kernel's backlog.
+	// MaxConns caps open connections: past it, the newest connection of
+	// the client (remote IP) holding the most is closed, so one client
+	// cannot keep another out (fairListener).
 	MaxConns int
 }
 
@@ -142,7 +143,7 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 			return fmt.Errorf("listen on %s: %w (is another instance running? pick another %s)", l.Addr, err, l.Flag)
 		}
 		lim := l.Limits.withDefaults()
-		lis = netutil.LimitListener(lis, lim.MaxConns)
+		lis = newFairListener(lis, lim.MaxConns)
 		srv := &http.Server{Handler: l.Handler, TLSConfig: l.TLS,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
 			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, Protocols: l.Protocols,

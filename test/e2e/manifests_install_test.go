@@ -456,6 +456,24 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 	if strings.Contains(out, "admission policies\n  ✗") || strings.Contains(out, "webhook\n  ✗") {
 		t.Errorf("kubectl zz check fails the webhook or a policy of a fresh install (exit: %v)", err)
 	}
+	// Installed without components/network-policy, every pod reaches the
+	// webhook's port (a hostile-tenant audit held its connections); the
+	// component's NetworkPolicy selects the shipped webhook's pods.
+	isolation := "Deployment zz-system/zz-webhook network isolation: "
+	if !strings.Contains(out, "‼ "+isolation+"no NetworkPolicy selects its pods") {
+		t.Errorf("kubectl zz check lacks the webhook's isolation warning")
+	}
+	netpol := filepath.Join(cluster.Root, "manifests", "components", "network-policy", "networkpolicy.yaml")
+	if out, err := cluster.Kubectl(ctx, "apply", "-f", netpol); err != nil {
+		t.Fatalf("apply %s: %v\n%s", netpol, err, out)
+	}
+	out, _, _ = zz(t, ns, "check")
+	if !strings.Contains(out, "✓ "+isolation+"NetworkPolicy zz-webhook selects its pods") {
+		t.Errorf("kubectl zz check with components/network-policy applied:\n%s", out)
+	}
+	if out, err := cluster.Kubectl(context.WithoutCancel(ctx), "delete", "-f", netpol); err != nil {
+		t.Fatalf("delete %s: %v\n%s", netpol, err, out)
+	}
 	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
 	objs.get(t, "ValidatingAdmissionPolicyBinding", "zz-gpu-mem-total", &binding)
 	api := cluster.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()

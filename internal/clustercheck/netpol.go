@@ -1,0 +1,75 @@
+package clustercheck
+
+import (
+	"context"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// gatherNetworkPolicies reads the NetworkPolicies of each namespace where a
+// zz webhook Deployment runs (none is read when the webhook runs outside
+// the cluster).
+func gatherNetworkPolicies(ctx context.Context, c kubernetes.Interface, s *State) {
+	for _, d := range s.Deployments {
+		if !isWebhook(d) || s.NetworkPolicies[d.Namespace] != nil {
+			continue
+		}
+		if s.NetworkPolicies == nil {
+			s.NetworkPolicies = map[string][]networkingv1.NetworkPolicy{}
+		}
+		l, err := c.NetworkingV1().NetworkPolicies(d.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			s.NetworkPoliciesErr = err
+			return
+		}
+		s.NetworkPolicies[d.Namespace] = append(make([]networkingv1.NetworkPolicy, 0, len(l.Items)), l.Items...)
+	}
+}
+
+// webhookIsolation warns of each zz webhook Deployment whose pods no
+// NetworkPolicy isolates for ingress: every pod of the cluster then
+// reaches its review port. One pod's idle connections can no longer keep
+// the apiserver out (internal/serve's fair listener), but a tenant with as
+// many pods as the webhook has connection slots still could, and every pod
+// creation of the opted-in namespaces would fail its webhook call.
+func webhookIsolation(s *State) []Result {
+	if s.NetworkPoliciesErr != nil {
+		return []Result{unreadable(GroupWebhook, "the NetworkPolicies of the webhook's namespace", s.NetworkPoliciesErr)}
+	}
+	var out []Result
+	for _, d := range s.Deployments {
+		if !isWebhook(d) {
+			continue
+		}
+		r := Result{Group: GroupWebhook, Name: "Deployment " + d.Namespace + "/" + d.Name + " network isolation", Status: OK}
+		if np, ok := isolating(s.NetworkPolicies[d.Namespace], d); ok {
+			r.Detail = "NetworkPolicy " + np + " selects its pods: only what it allows reaches the review port"
+		} else {
+			r.Status = Warn
+			r.Detail = "no NetworkPolicy selects its pods: every pod of the cluster reaches its review port, and a tenant with as many pods as its connection slots (512) could keep the apiserver's calls out, failing every pod creation of the opted-in namespaces"
+			r.Hint = "kubectl apply -k manifests/components/network-policy with your pod CIDR set in it (Helm: --set networkPolicy.enabled=true,networkPolicy.podCIDR=CIDR); the network plugin must enforce NetworkPolicy"
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// isolating names a NetworkPolicy of nps that isolates d's pods for ingress.
+func isolating(nps []networkingv1.NetworkPolicy, d appsv1.Deployment) (string, bool) {
+	for _, np := range nps {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			continue
+		}
+		// No policyTypes means Ingress (and Egress when egress rules are given).
+		if len(np.Spec.PolicyTypes) == 0 || slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			return np.Name, true
+		}
+	}
+	return "", false
+}
