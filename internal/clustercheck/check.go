@@ -727,28 +727,11 @@ func components(s *State) []Result {
 		return []Result{unreadable(GroupComponents, "zz's Deployments and DaemonSets", s.WorkloadsErr)}
 	}
 	var out []Result
-	add := func(kind, ns, name string, ready, desired int32, why string) {
-		r := Result{Group: GroupComponents, Name: kind + " " + ns + "/" + name, Status: OK, Detail: fmt.Sprintf("%d/%d ready", ready, desired)}
-		switch {
-		case desired > 0 && ready == 0:
-			r.Status, r.Detail = Fail, r.Detail+": "+why
-		case ready < desired:
-			r.Status = Warn
-		}
-		if r.Status != OK {
-			r.Hint = fmt.Sprintf("kubectl -n %s describe %s %s", ns, strings.ToLower(kind), name)
-		}
-		out = append(out, r)
-	}
 	for _, d := range s.Deployments {
-		desired := int32(1)
-		if d.Spec.Replicas != nil {
-			desired = *d.Spec.Replicas
-		}
-		add("Deployment", d.Namespace, d.Name, d.Status.ReadyReplicas, desired, componentImpact(d.Name))
+		out = append(out, deploymentWorkload(d).judge(componentImpact(d.Name)))
 	}
 	for _, d := range s.DaemonSets {
-		add("DaemonSet", d.Namespace, d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, componentImpact(d.Name))
+		out = append(out, daemonSetWorkload(d).judge(componentImpact(d.Name)))
 	}
 	if len(out) == 0 {
 		r := Result{Group: GroupComponents, Name: "install", Status: Fail,

@@ -77,3 +77,38 @@ func TestPriorityClassesHaveQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestCertgenRunsOnRollback: a helm rollback that brings the
+// MutatingWebhookConfiguration back (after an upgrade with
+// webhook.enabled=false, or any revision that deleted it) writes it with no
+// caBundle, and with failurePolicy Fail every pod of the opted-in namespaces
+// was refused until the CronJob's next run (an admin's audit). The hook Job
+// runs on rollback as on install and upgrade: certgen keeps a valid
+// certificate and puts its CA back.
+func TestCertgenRunsOnRollback(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := RenderChart(ch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.Key() != "Job zz-system/zz-webhook-certgen" {
+			continue
+		}
+		hooks, _ := dig(o, "metadata", "annotations", "helm.sh/hook").(string)
+		for _, want := range []string{"post-install", "post-upgrade", "post-rollback"} {
+			if !slices.Contains(strings.Split(hooks, ","), want) {
+				t.Errorf("certgen Job hooks %q: no %s", hooks, want)
+			}
+		}
+		return
+	}
+	t.Fatal("no certgen Job rendered")
+}
