@@ -548,6 +548,23 @@ func TestProblems(t *testing.T) {
 	}
 }
 
+// TestNoCABundleSaysRunCertgen: a configuration with no caBundle (a helm
+// rollback that re-created it ran no certgen) is mended by running certgen
+// now; the hint sent the admin to a Job listed Complete.
+func TestNoCABundleSaysRunCertgen(t *testing.T) {
+	objs := healthy(t)
+	objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = nil
+	for _, r := range Evaluate(Gather(t.Context(), fake.NewClientset(objs...), Probes{AsNode: asNode(true)}), now) {
+		if strings.HasSuffix(r.Name, " certificate") && r.Status == Fail {
+			if !strings.Contains(r.Hint, "create job --from=cronjob/zz-webhook-certgen") {
+				t.Errorf("hint %q; want how to run certgen now", r.Hint)
+			}
+			return
+		}
+	}
+	t.Fatal("no failed certificate result")
+}
+
 // asNode acts as a node of an apiserver that runs NodeRestriction or not:
 // the probe's dry-run label is refused as the plugin refuses it, or passes.
 func asNode(restricted bool) AsNode {
