@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mitchellh/copystructure"
 )
 
 // quotaScopes returns, per namespace, the PriorityClasses the ResourceQuotas
@@ -111,4 +114,64 @@ func TestCertgenRunsOnRollback(t *testing.T) {
 		return
 	}
 	t.Fatal("no certgen Job rendered")
+}
+
+// schemaPaths lists the value paths the schema's properties tree names, not
+// following $ref (a definition's own keys, as resources' requests, are the
+// admin's to leave out).
+func schemaPaths(node map[string]any, prefix []string) [][]string {
+	props, _ := node["properties"].(map[string]any)
+	var out [][]string
+	for k, v := range props {
+		p := append(slices.Clone(prefix), k)
+		out = append(out, p)
+		if m, ok := v.(map[string]any); ok {
+			out = append(out, schemaPaths(m, p)...)
+		}
+	}
+	return out
+}
+
+// TestValuesAnOlderChartLacksAreRefused: helm upgrade --reuse-values renders
+// a newer chart with the previous release's values in place of the chart's
+// own, so a value added since is missing. The servers' priorityClassName
+// rendered empty that way, every zz pod at priority 0 with no word (an
+// admin's audit, from a chart two days older): every value the chart reads is
+// required, so such an upgrade is refused, naming the value, and
+// --reset-then-reuse-values is the way (README).
+func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	defaults := ch.Values
+	paths := schemaPaths(schema, nil)
+	if len(paths) < 50 {
+		t.Fatalf("only %d value paths in the schema", len(paths))
+	}
+	for _, p := range paths {
+		vals, err := copystructure.Copy(defaults)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent := vals.(map[string]any)
+		for _, k := range p[:len(p)-1] {
+			parent = parent[k].(map[string]any)
+		}
+		if _, ok := parent[p[len(p)-1]]; !ok {
+			t.Errorf("%s: in the schema, not in values.yaml", strings.Join(p, "."))
+			continue
+		}
+		delete(parent, p[len(p)-1])
+		ch.Values = vals.(map[string]any)
+		_, err = RenderChart(ch, nil)
+		if err == nil || !strings.Contains(err.Error(), "'"+p[len(p)-1]+"'") {
+			t.Errorf("values without %s: %v; want them refused, naming it", strings.Join(p, "."), err)
+		}
+	}
+	ch.Values = defaults
 }
