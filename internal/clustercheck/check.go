@@ -1474,6 +1474,11 @@ func gpuNodes(s *State) []Result {
 			down = append(down, d)
 		}
 		alloc := n.Status.Allocatable[contract.ResourceGPU]
+		if other := otherGPUResources(n.Status.Allocatable); other != "" {
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Warn,
+				Detail: "it also advertises " + other + ": another device plugin hands out the cards zz shares (NVIDIA's, HAMi's or the GPU Operator's), and a pod it gives one uses memory zz's ledger has free, so cards run out under pods zz placed",
+				Hint:   "keep that device plugin's DaemonSet off nodes labelled " + contract.LabelGPUNode + "=true (kubectl get daemonsets -A -o wide; a nodeAffinity NotIn on that label), or take the label off the node"})
+		}
 		switch {
 		case len(inv.Cards) > 0 && alloc.IsZero():
 			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail,
@@ -1492,6 +1497,20 @@ func gpuNodes(s *State) []Result {
 		summary.Detail += fmt.Sprintf(", %d cordoned (kubectl zz gpu shows which)", cordoned)
 	}
 	return append(append([]Result{summary}, enforcement(s)...), out...)
+}
+
+// otherGPUResources names the NVIDIA resources a node advertises beside
+// zz's (nvidia.com/gpu, MIG slices, HAMi's), with their counts: another device
+// plugin serving the same cards.
+func otherGPUResources(alloc corev1.ResourceList) string {
+	var out []string
+	for name, q := range alloc {
+		if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() {
+			out = append(out, fmt.Sprintf("%s (%s)", name, q.String()))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // enforcement says whether each device plugin DaemonSet holds pods to their

@@ -238,6 +238,12 @@ func TestProblems(t *testing.T) {
 				Message: "insufficient quota to match these scopes: [{PriorityClass In [system-node-critical system-cluster-critical]}]"}}
 			return objs
 		}, Fail, "fail zz components | Deployment zz-system/zz-webhook: 0/2 ready: pods of opted-in namespaces are refused while no webhook answers (failurePolicy Fail); its pods cannot be created: insufficient quota to match these scopes: [{PriorityClass In [system-node-critical system-cluster-critical]}]"},
+		// NVIDIA's device plugin (or HAMi's, the GPU Operator's) left on a
+		// zz GPU node hands its cards out a second time, past zz's ledger.
+		{"another device plugin on a GPU node", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Status.Allocatable["nvidia.com/gpu"] = resource.MustParse("2")
+			return objs
+		}, Warn, "warn GPU nodes | node gpu-1: it also advertises nvidia.com/gpu (2): another device plugin hands out the cards zz shares"},
 		{"nothing installed", func([]runtime.Object) []runtime.Object { return nil }, Fail,
 			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz"},
 		{"CA expired", func(objs []runtime.Object) []runtime.Object {
