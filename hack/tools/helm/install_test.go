@@ -175,3 +175,41 @@ func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
 	}
 	ch.Values = defaults
 }
+
+// TestChartExtraArgs: a flag the chart has no value for (the webhook's
+// --max-review-bytes, the extender's --hung-after, kube-scheduler's own)
+// took a post-renderer, and extraArgs was refused as an unknown value (an
+// admin's audit). Each server's extra arguments come last, so one repeating
+// a chart flag wins, as Go's flag package and kube-scheduler's take the last.
+func TestChartExtraArgs(t *testing.T) {
+	chart := filepath.Join(root, "manifests/helm/zz")
+	objs := chartObjects(t, chart, map[string]any{
+		"scheduler":    map[string]any{"extraArgs": []any{"--percentage-of-nodes-to-score=50"}, "extenderExtraArgs": []any{"--hung-after=10s"}},
+		"webhook":      map[string]any{"extraArgs": []any{"--max-review-bytes=4194304", "--v=4"}},
+		"devicePlugin": map[string]any{"extraArgs": []any{"--xid-recover-after=10m"}},
+	})
+	for _, tc := range []struct {
+		kind, name string
+		container  int
+		field      string
+		want       []any
+	}{
+		{"Deployment", "zz-scheduler", 0, "command", []any{"--percentage-of-nodes-to-score=50"}},
+		{"Deployment", "zz-scheduler", 1, "args", []any{"--hung-after=10s"}},
+		{"Deployment", "zz-webhook", 0, "args", []any{"--max-review-bytes=4194304", "--v=4"}},
+		{"DaemonSet", "zz-device-plugin", 0, "args", []any{"--xid-recover-after=10m"}},
+	} {
+		c := podSpec(t, find(t, objs, tc.kind, tc.name))["containers"].([]any)[tc.container].(map[string]any)
+		got, _ := c[tc.field].([]any)
+		if len(got) < len(tc.want) || !slices.Equal(got[len(got)-len(tc.want):], tc.want) {
+			t.Errorf("%s %s container %s %s: %v; want it to end with %v", tc.kind, tc.name, c["name"], tc.field, got, tc.want)
+		}
+	}
+	ch, err := LoadChart(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RenderChart(ch, map[string]any{"webhook": map[string]any{"extraArgs": "--v=4"}}); err == nil || !strings.Contains(err.Error(), "/webhook/extraArgs") {
+		t.Errorf("extraArgs as a string: %v; want it refused, naming it", err)
+	}
+}
