@@ -89,19 +89,7 @@ func TestPriorityClassesHaveQuota(t *testing.T) {
 // runs on rollback as on install and upgrade: certgen keeps a valid
 // certificate and puts its CA back.
 func TestCertgenRunsOnRollback(t *testing.T) {
-	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := RenderChart(ch, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := Decode(y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
+	for _, o := range renderedObjects(t, filepath.Join(root, "manifests/helm/zz"), nil) {
 		if o.Key() != "Job zz-system/zz-webhook-certgen" {
 			continue
 		}
