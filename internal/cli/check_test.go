@@ -16,7 +16,7 @@ import (
 func TestCheckCommand(t *testing.T) {
 	part := map[string]string{contract.LabelK8sPartOf: contract.PartOf}
 	a := fakeClient(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system", Labels: part},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}, Status: appsv1.DeploymentStatus{ReadyReplicas: 2, UpdatedReplicas: 2}},
 		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "zz-scheduler", Namespace: "zz-system"},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("zz-scheduler-0_1"), LeaseDurationSeconds: ptr.To[int32](15), RenewTime: ptr.To(metav1.NowMicro())}})
 	zz := withFakeClusters(t, a, fakeClient())

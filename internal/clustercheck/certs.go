@@ -27,7 +27,10 @@ func certificate(cfg string, wh admissionregistrationv1.MutatingWebhook, now tim
 	block, _ := pem.Decode(wh.ClientConfig.CABundle)
 	if block == nil {
 		r.Status, r.Detail = Fail, "no CA bundle: the API server cannot trust the webhook, so it cannot call it"
-		r.Hint = "the certgen Job writes it (kubectl -n " + contract.SystemNamespace + " get jobs,cronjobs), or cert-manager's CA injector with the cert-manager overlay"
+		// A finished Job says nothing: a helm rollback that re-created the
+		// configuration ran none (an admin's audit); certgen keeps a valid
+		// certificate and writes its CA back.
+		r.Hint = certgenHint + " and its CA injector (the cert-manager overlay)"
 		return r
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)

@@ -774,28 +774,11 @@ func components(s *State) []Result {
 		return []Result{unreadable(GroupComponents, "zz's Deployments and DaemonSets", s.WorkloadsErr)}
 	}
 	var out []Result
-	add := func(kind, ns, name string, ready, desired int32, why string) {
-		r := Result{Group: GroupComponents, Name: kind + " " + ns + "/" + name, Status: OK, Detail: fmt.Sprintf("%d/%d ready", ready, desired)}
-		switch {
-		case desired > 0 && ready == 0:
-			r.Status, r.Detail = Fail, r.Detail+": "+why
-		case ready < desired:
-			r.Status = Warn
-		}
-		if r.Status != OK {
-			r.Hint = fmt.Sprintf("kubectl -n %s describe %s %s", ns, strings.ToLower(kind), name)
-		}
-		out = append(out, r)
-	}
 	for _, d := range s.Deployments {
-		desired := int32(1)
-		if d.Spec.Replicas != nil {
-			desired = *d.Spec.Replicas
-		}
-		add("Deployment", d.Namespace, d.Name, d.Status.ReadyReplicas, desired, componentImpact(d.Name))
+		out = append(out, deploymentWorkload(d).judge(componentImpact(d.Name)))
 	}
 	for _, d := range s.DaemonSets {
-		add("DaemonSet", d.Namespace, d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, componentImpact(d.Name))
+		out = append(out, daemonSetWorkload(d).judge(componentImpact(d.Name)))
 	}
 	if len(out) == 0 {
 		r := Result{Group: GroupComponents, Name: "install", Status: Fail,
@@ -1538,6 +1521,11 @@ func gpuNodes(s *State) []Result {
 			down = append(down, d)
 		}
 		alloc := n.Status.Allocatable[contract.ResourceGPU]
+		if other := otherGPUResources(n.Status.Allocatable); other != "" {
+			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Warn,
+				Detail: "it also advertises " + other + ": another device plugin hands out the cards zz shares (NVIDIA's, HAMi's or the GPU Operator's), and a pod it gives one uses memory zz's ledger has free, so cards run out under pods zz placed",
+				Hint:   "keep that device plugin's DaemonSet off nodes labelled " + contract.LabelGPUNode + "=true (kubectl get daemonsets -A -o wide; a nodeAffinity NotIn on that label), or take the label off the node"})
+		}
 		switch {
 		case len(inv.Cards) > 0 && alloc.IsZero():
 			out = append(out, Result{Group: GroupGPUNodes, Name: name, Status: Fail,
@@ -1556,6 +1544,20 @@ func gpuNodes(s *State) []Result {
 		summary.Detail += fmt.Sprintf(", %d cordoned (kubectl zz gpu shows which)", cordoned)
 	}
 	return append(append([]Result{summary}, enforcement(s)...), out...)
+}
+
+// otherGPUResources names the NVIDIA resources a node advertises beside
+// zz's (nvidia.com/gpu, MIG slices, HAMi's), with their counts: another device
+// plugin serving the same cards.
+func otherGPUResources(alloc corev1.ResourceList) string {
+	var out []string
+	for name, q := range alloc {
+		if strings.HasPrefix(string(name), "nvidia.com/") && !q.IsZero() {
+			out = append(out, fmt.Sprintf("%s (%s)", name, q.String()))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // enforcement says whether each device plugin DaemonSet holds pods to their

@@ -48,15 +48,15 @@ func healthy(t *testing.T) []runtime.Object {
 					VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/zz-scheduler"}}}, {Name: "zz-extender"}},
 				Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 					LocalObjectReference: corev1.LocalObjectReference{Name: "zz-scheduler-config-abc"}}}}}}}},
-			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: 2, UpdatedReplicas: 2}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Namespace: "zz-system", Labels: part},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: webhookPodLabels}, Spec: corev1.PodSpec{
 				Containers: []corev1.Container{{Name: "zz-webhook", Args: []string{"--policy-configmap=zz-webhook-policy"}}}}}},
-			Status: appsv1.DeploymentStatus{ReadyReplicas: 2}},
+			Status: appsv1.DeploymentStatus{ReadyReplicas: 2, UpdatedReplicas: 2}},
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin", Namespace: "zz-device-plugin", Labels: part},
 			Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "zz-device-plugin",
 				Args: []string{"--nvml=real", "--over-request=kill", "--over-request-grace=30s", "--device-list-strategy=cdi-cri"}}}}}},
-			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1, NumberReady: 1}},
+			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1, NumberReady: 1, UpdatedNumberScheduled: 1}},
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "zz-webhook", Labels: part},
 			Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "pods.zz.io", FailurePolicy: ptr.To(admissionregistrationv1.Fail),
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: caPEM(t, now.Add(300*24*time.Hour)),
@@ -227,6 +227,41 @@ func TestProblems(t *testing.T) {
 			objs[0].(*appsv1.Deployment).Status.ReadyReplicas = 1
 			return objs
 		}, Warn, "warn zz components | Deployment zz-system/zz-scheduler: 1/2 ready"},
+		// An upgrade whose new pods cannot start (a nodeSelector no node
+		// has, an image that cannot be pulled): the old pods still serve, so
+		// every replica is ready, and check said ✓ (an admin's audit).
+		{"an upgrade that does not roll out", func(objs []runtime.Object) []runtime.Object {
+			d := objs[1].(*appsv1.Deployment)
+			d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.UpdatedReplicas = 3, 3, 3, 1
+			d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
+				Reason: "ProgressDeadlineExceeded", Message: `ReplicaSet "zz-webhook-5f7bf87cfd" has timed out progressing.`}}
+			return objs
+		}, Warn, `warn zz components | Deployment zz-system/zz-webhook: 2/2 ready, but only 1 of 2 on the current template: the rollout is stuck: ReplicaSet "zz-webhook-5f7bf87cfd" has timed out progressing.`},
+		{"an upgrade under way", func(objs []runtime.Object) []runtime.Object {
+			d := objs[0].(*appsv1.Deployment)
+			d.Generation, d.Status.ObservedGeneration = 4, 3
+			return objs
+		}, Warn, "warn zz components | Deployment zz-system/zz-scheduler: 2/2 ready, but its controller has not yet seen its current template"},
+		{"the device plugin rolling out", func(objs []runtime.Object) []runtime.Object {
+			objs[2].(*appsv1.DaemonSet).Status.UpdatedNumberScheduled = 0
+			return objs
+		}, Warn, "warn zz components | DaemonSet zz-device-plugin/zz-device-plugin: 1/1 ready, but only 0 of 1 on the current template"},
+		// A cluster that keeps the system PriorityClasses to kube-system
+		// refuses every pod: the Deployment's ReplicaFailure says why, which
+		// describe deployment does not show.
+		{"pods refused at creation", func(objs []runtime.Object) []runtime.Object {
+			d := objs[1].(*appsv1.Deployment)
+			d.Status.ReadyReplicas, d.Status.UpdatedReplicas = 0, 0
+			d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate",
+				Message: "insufficient quota to match these scopes: [{PriorityClass In [system-node-critical system-cluster-critical]}]"}}
+			return objs
+		}, Fail, "fail zz components | Deployment zz-system/zz-webhook: 0/2 ready: pods of opted-in namespaces are refused while no webhook answers (failurePolicy Fail); its pods cannot be created: insufficient quota to match these scopes: [{PriorityClass In [system-node-critical system-cluster-critical]}]"},
+		// NVIDIA's device plugin (or HAMi's, the GPU Operator's) left on a
+		// zz GPU node hands its cards out a second time, past zz's ledger.
+		{"another device plugin on a GPU node", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Status.Allocatable["nvidia.com/gpu"] = resource.MustParse("2")
+			return objs
+		}, Warn, "warn GPU nodes | node gpu-1: it also advertises nvidia.com/gpu (2): another device plugin hands out the cards zz shares"},
 		{"nothing installed", func([]runtime.Object) []runtime.Object { return nil }, Fail,
 			"fail zz components | install: no Deployment or DaemonSet labelled app.kubernetes.io/part-of=zz in zz-system or zz-device-plugin"},
 		{"CA expired", func(objs []runtime.Object) []runtime.Object {
@@ -541,6 +576,23 @@ func TestProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNoCABundleSaysRunCertgen: a configuration with no caBundle (a helm
+// rollback that re-created it ran no certgen) is mended by running certgen
+// now; the hint sent the admin to a Job listed Complete.
+func TestNoCABundleSaysRunCertgen(t *testing.T) {
+	objs := healthy(t)
+	objs[3].(*admissionregistrationv1.MutatingWebhookConfiguration).Webhooks[0].ClientConfig.CABundle = nil
+	for _, r := range Evaluate(Gather(t.Context(), fake.NewClientset(objs...), Probes{AsNode: asNode(true)}), now) {
+		if strings.HasSuffix(r.Name, " certificate") && r.Status == Fail {
+			if !strings.Contains(r.Hint, "create job --from=cronjob/zz-webhook-certgen") {
+				t.Errorf("hint %q; want how to run certgen now", r.Hint)
+			}
+			return
+		}
+	}
+	t.Fatal("no failed certificate result")
 }
 
 // asNode acts as a node of an apiserver that runs NodeRestriction or not:

@@ -109,6 +109,12 @@ func kustomizeObjects(t *testing.T, dir string) map[string]any {
 
 func chartObjects(t *testing.T, chartPath string, vals map[string]any) map[string]any {
 	t.Helper()
+	return byKey(t, renderedObjects(t, chartPath, vals))
+}
+
+// renderedObjects renders the chart with vals, as helm does, unnormalized.
+func renderedObjects(t *testing.T, chartPath string, vals map[string]any) []Object {
+	t.Helper()
 	ch, err := LoadChart(chartPath)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +127,7 @@ func chartObjects(t *testing.T, chartPath string, vals map[string]any) map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return byKey(t, objs)
+	return objs
 }
 
 // keep returns the objects of all whose keys are (or, with !in, are not) in set.

@@ -103,3 +103,31 @@ zz.labels.
 {{- $_ := set $obj.metadata "labels" (merge (dict) (.extra | default dict) ($obj.metadata.labels | default dict) $labels) -}}
 {{ toYaml $obj }}
 {{- end -}}
+
+{{/*
+zz.priorityQuota is the ResourceQuota that admits the pods of .classes in
+.namespace where the cluster keeps PriorityClasses to kube-system (the
+ResourceQuota admission's limitedResources, as GKE ships): without it none of
+them is created. It caps nothing they need. Arguments as zz.labels, plus
+namespace and classes.
+*/}}
+{{- define "zz.priorityQuota" -}}
+apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: zz-critical-pods
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "zz.labels" . | nindent 4 }}
+spec:
+  hard:
+    pods: 10k
+  scopeSelector:
+    matchExpressions:
+    - scopeName: PriorityClass
+      operator: In
+      values:
+      {{- range .classes | uniq | sortAlpha }}
+      - {{ . }}
+      {{- end }}
+{{- end -}}
