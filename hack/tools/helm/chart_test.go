@@ -193,6 +193,41 @@ func TestChartEqualsKustomize(t *testing.T) {
 	}
 }
 
+// TestChartNetworkPolicyFamilies: the API server reaches the webhook from a
+// node address of the pod network's family; an IPv4 rule alone dropped its
+// IPv6 calls on a dual-stack or IPv6 cluster (an admin audit).
+func TestChartNetworkPolicyFamilies(t *testing.T) {
+	chart := filepath.Join(root, "manifests/helm/zz")
+	for _, tc := range []struct {
+		name, v4, v6 string
+		want         []string // cidr, except, ...
+	}{
+		{"IPv4", "10.244.0.0/16", "", []string{"0.0.0.0/0", "10.244.0.0/16"}},
+		{"IPv6", "fd00:10:244::/56", "", []string{"::/0", "fd00:10:244::/56"}},
+		{"dual-stack", "10.244.0.0/16", "fd00:10:244::/56", []string{"0.0.0.0/0", "10.244.0.0/16", "::/0", "fd00:10:244::/56"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := chartObjects(t, chart, map[string]any{"networkPolicy": map[string]any{"enabled": true, "podCIDR": tc.v4, "podCIDRv6": tc.v6}})
+			np, ok := objs["NetworkPolicy zz-system/zz-webhook"].(map[string]any)
+			if !ok {
+				t.Fatalf("no NetworkPolicy zz-system/zz-webhook in %v", keys(objs))
+			}
+			rule := np["spec"].(map[string]any)["ingress"].([]any)[0].(map[string]any)
+			var got []string
+			for _, f := range rule["from"].([]any) {
+				b := f.(map[string]any)["ipBlock"].(map[string]any)
+				got = append(got, b["cidr"].(string))
+				for _, e := range b["except"].([]any) {
+					got = append(got, e.(string))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("the API server's rule lets in %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // withComponent is the default overlay with components/<name>.
 func withComponent(t *testing.T, name string) map[string]any {
 	t.Helper()
