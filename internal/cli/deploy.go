@@ -93,7 +93,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Use:     "deploy [-f zz.yaml]",
 		Short:   "Deploy an app from its spec and wait until it is ready",
 		Example: deployExample,
-		Args:    cobra.NoArgs,
+		Args:    deployArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			if err := o.Complete(cmd.Context()); err != nil {
@@ -225,6 +225,25 @@ func (o *DeployOptions) Validate() error {
 	o.app = app
 	o.layered = layers.Warnings()
 	return nil
+}
+
+// deployArgs refuses an argument with the form that works: the spec names
+// the app. A Helm user's deploy NAME (helm install NAME) and a kubectl
+// user's deploy FILE got cobra's "unknown command" (an app-developer
+// audit).
+func deployArgs(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) > 1:
+		return fmt.Errorf("deploy takes no argument, got %d (%s): the spec names the app; usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
+	case len(args) == 0:
+		return nil
+	}
+	arg := args[0]
+	if _, err := os.Stat(arg); err == nil || arg == "-" || strings.ContainsAny(arg, "/\\") ||
+		slices.ContainsFunc([]string{".yaml", ".yml", ".json"}, func(ext string) bool { return strings.HasSuffix(strings.ToLower(arg), ext) }) {
+		return fmt.Errorf("deploy takes the spec with -f: kubectl zz deploy -f %s", arg)
+	}
+	return fmt.Errorf("deploy takes no app name (%q): the spec names the app (name: %s in zz.yaml, or -f FILE); without a file: kubectl zz deploy --name %s --type TYPE --image IMAGE", arg, arg, arg)
 }
 
 // specWarnings are what the spec asks that will not happen as written:

@@ -528,3 +528,31 @@ func TestDeployWarnsOfReplacedLists(t *testing.T) {
 		t.Errorf("stderr %q, want %q", stderr, want)
 	}
 }
+
+// TestDeployArgs: deploy takes its app from the spec, not an argument. A
+// Helm user's deploy NAME (helm install NAME) and a kubectl user's deploy
+// FILE got cobra's `unknown command "shop" for "kubectl zz deploy"` (an
+// app-developer audit); each is told the form that works, nothing sent.
+func TestDeployArgs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "shop.yaml")
+	if err := os.WriteFile(file, []byte("name: shop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"shop"}, `deploy takes no app name ("shop"): the spec names the app (name: shop in zz.yaml, or -f FILE); without a file: kubectl zz deploy --name shop --type TYPE --image IMAGE`},
+		{[]string{file}, `deploy takes the spec with -f: kubectl zz deploy -f ` + file},
+		{[]string{"prod.yml"}, `deploy takes the spec with -f: kubectl zz deploy -f prod.yml`},
+		{[]string{"-f", file, "shop"}, `deploy takes no app name ("shop")`},
+		{[]string{"a", "b"}, `deploy takes no argument, got 2 (a b): the spec names the app; usage: kubectl zz deploy [-f zz.yaml] [flags]`},
+	} {
+		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+		root.SetArgs(append([]string{"--kubeconfig", "/nonexistent", "deploy"}, tc.args...))
+		if _, err := root.ExecuteC(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("deploy %v: %v\nwant %s", tc.args, err, tc.want)
+		}
+	}
+}
