@@ -490,6 +490,11 @@ func suggest(path string) string {
 		}
 	}
 	unknown := strings.ToLower(parts[len(parts)-1])
+	if len(parts) == 1 && unknown == "metadata" {
+		// kubectl's habit: the list of the four fields, then "name:
+		// missing", left the name's place to guess (an app-developer audit).
+		return "a kubectl zz spec has no metadata: the app's name is the top-level name: beside apiVersion, kind and spec (name: shop), its labels and annotations spec.labels and spec.annotations"
+	}
 	if len(parts) == 1 {
 		// A flat file (image: at the top, as other tools' specs have it):
 		// say where the field goes rather than list the four top-level ones.
