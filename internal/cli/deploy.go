@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -259,6 +260,14 @@ func (o *DeployOptions) specWarnings() []string {
 			w = append(w, m)
 		}
 	}
+	if m := decimalMemory("spec.memory", s.Memory); m != "" {
+		w = append(w, m)
+	}
+	for i, sc := range s.Sidecars {
+		if m := decimalMemory(fmt.Sprintf("spec.sidecars[%d].memory", i), sc.Memory); m != "" {
+			w = append(w, m)
+		}
+	}
 	w = append(w, s.SidecarMemoryScratch()...)
 	w = append(w, s.SidecarWarnings()...)
 	if g := s.GraceWithinDrain(); g != "" {
@@ -277,6 +286,30 @@ func (o *DeployOptions) specWarnings() []string {
 		w = append(w, fmt.Sprintf("spec.replicas %d is ignored: spec.hpa sets the replicas (%d to %d); raise hpa.min for more", *o.given.Spec.Replicas, s.HPA.Min, s.HPA.Max))
 	}
 	return w
+}
+
+// decimalMemory is the warning for a memory quantity (field names it) in
+// Kubernetes' decimal units, 512M, where the binary 512Mi is what a
+// Kubernetes user almost always means ("" for any other): valid, so not
+// refused, but 24 MiB short and unsaid (an app-developer audit).
+func decimalMemory(field, value string) string {
+	units := map[string]struct{ power, decimal, binary string }{
+		"k": {"1000", "kilobytes", "kibibytes"}, "M": {"1000²", "megabytes", "mebibytes"}, "G": {"1000³", "gigabytes", "gibibytes"},
+		"T": {"1000⁴", "terabytes", "tebibytes"}, "P": {"1000⁵", "petabytes", "pebibytes"}, "E": {"1000⁶", "exabytes", "exbibytes"},
+	}
+	number, unit := value[:max(0, len(value)-1)], value[max(0, len(value)-1):]
+	u, ok := units[unit]
+	q, err := resource.ParseQuantity(value)
+	if !ok || err != nil || number == "" || strings.Trim(number, "0123456789") != "" {
+		return ""
+	}
+	bin := strings.ToUpper(unit) + "i"
+	in, shift := "Mi", 20
+	if unit == "k" {
+		in, shift = "Ki", 10
+	}
+	return fmt.Sprintf("%s: %s is %s %s (%d%s), not %s%s: Kubernetes' %s is %s, %s 1024%s; write %s%s if %s were meant",
+		field, value, number, u.decimal, q.Value()>>shift, in, number, bin, unit, u.power, bin, strings.TrimPrefix(u.power, "1000"), number, bin, u.binary)
 }
 
 // mutableTag is the warning for an image (field names it) whose tag is

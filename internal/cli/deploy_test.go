@@ -451,6 +451,11 @@ func TestDeployWarnings(t *testing.T) {
 			"spec.ports admin, metrics go to the app directly, past sidecar auth in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth"},
 		{"  image: reg/shop:1\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n", ""},
 		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}]\n", ""},
+		// Kubernetes' M is 1000², where 512Mi was meant (an app-developer
+		// audit: 512M passed unsaid, 24 MiB short); a sidecar's the same.
+		{"  image: reg/shop:1\n  memory: 512M\n", "spec.memory: 512M is 512 megabytes (488Mi), not 512Mi: Kubernetes' M is 1000², Mi 1024²; write 512Mi if mebibytes were meant"},
+		{"  image: reg/shop:1\n  memory: 2G\n  sidecars: [{name: a, image: 'reg/proxy:2', memory: 64M}]\n", "spec.sidecars[0].memory: 64M is 64 megabytes (61Mi), not 64Mi"},
+		{"  image: reg/shop:1\n  memory: 1000Mi\n  sidecars: [{name: a, image: 'reg/proxy:2', memory: 1Gi}]\n", ""},
 		// A memory scratch directory counts against the memory of whoever
 		// writes it: a sidecar's too (an app-developer audit: redis on /dev/shm).
 		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}]\n  sidecars: [{name: redis, image: 'redis:7', mounts: [/dev/shm]}]\n",
