@@ -456,7 +456,11 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 			// Maybe still rolling out: the latest revision is this spec.
 			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, "", t)
 		case res.Unchanged:
-			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
+			as := ""
+			if o.canary != nil {
+				as = " as its canary"
+			}
+			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already%s in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, as, where(t))
 		default:
 			msg = o.waited(msg, o.app.Name, "", t)
 		}
