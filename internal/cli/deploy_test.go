@@ -561,3 +561,30 @@ func TestDeployArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteLogsContainersAndPods: logs -c and -E complete the
+// containers of the app's pods (init and native sidecars too), --pod and
+// --exclude-pod their names, as kubectl logs POD -c <TAB> does; they offered
+// nothing (an app-developer audit). A name is a regex matching itself.
+func TestCompleteLogsContainersAndPods(t *testing.T) {
+	pod := func(name, app string, containers ...string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", Labels: map[string]string{"zz.io/app": app}},
+			Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "migrate"}}}}
+		for _, c := range containers {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c})
+		}
+		return p
+	}
+	zz := withFakeClusters(t, fakeClient(pod("shop-1", "shop", "app", "log-shipper"), pod("shop-2", "shop", "app"), pod("cart-1", "cart", "cart-only")), fakeClient())
+	for args, want := range map[string]string{
+		"__complete logs shop -c ":            "app\nlog-shipper\nmigrate\n:4\n",
+		"__complete logs shop -E ":            "app\nlog-shipper\nmigrate\n:4\n",
+		"__complete logs shop --pod ":         "shop-1\nshop-2\n:4\n",
+		"__complete logs shop --exclude-pod ": "shop-1\nshop-2\n:4\n",
+		"__complete logs --pod ":              "cart-1\nshop-1\nshop-2\n:4\n",
+	} {
+		if out, _, err := zz(strings.Split(args, " ")...); err != nil || !strings.HasPrefix(out, want) {
+			t.Errorf("%q: %v\n%q, want %q", args, err, out, want)
+		}
+	}
+}
