@@ -462,7 +462,7 @@ var kubernetesWords = map[string]string{
 	"topologyspreadconstraints": "spreading over zones is spec.zoneSpread here (preferred or required), over hosts spec.antiAffinity",
 	"emptydir":                  "an emptyDir is spec.scratch here: [{mountPath: /tmp, size: 1Gi}], memory: true for a tmpfs",
 	"exec":                      "an exec probe is spec.healthCommand here: [pg_isready, -U, app], for readiness, liveness and startup",
-	"imagepullpolicy":           "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
+	"imagepullpolicy":           "the pull policy follows the tag: Always for :latest or none (each start pulls it), else IfNotPresent",
 }
 
 // suggest proposes the known field closest to the unknown one at path.

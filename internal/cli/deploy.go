@@ -315,10 +315,10 @@ func decimalMemory(field, value string) string {
 // mutableTag is the warning for an image (field names it) whose tag is
 // latest or none, "" for a pinned one.
 func mutableTag(field, image string) string {
-	tag := appspec.ImageTag(image)
-	if strings.Contains(image, "@") || tag != "" && tag != "latest" {
+	if render.PullPolicy(image) != corev1.PullAlways {
 		return ""
 	}
+	tag := appspec.ImageTag(image)
 	return fmt.Sprintf("%s %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
 		field, image, cmp.Or(tag, "none, so latest"))
 }
