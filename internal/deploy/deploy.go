@@ -700,7 +700,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 			}
 		}
 	}
-	target, err := pick(history, cfg.App, n)
+	target, err := pick(history, cfg.Namespace, cfg.App, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -768,9 +768,9 @@ func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app st
 	return revs, nil
 }
 
-// pick is revision n of history, or the readable one before the latest
-// readable one when n is 0.
-func pick(all []*Revision, app string, n int64) (*Revision, error) {
+// pick is revision n of history (app's in namespace ns), or the readable
+// one before the latest readable one when n is 0.
+func pick(all []*Revision, ns, app string, n int64) (*Revision, error) {
 	for _, r := range all {
 		if r.Number == n && r.Unreadable != "" {
 			return nil, NotFound("the record of revision %d of %s is unreadable (%s); pick another (kubectl zz history %s lists them)", n, app, r.Unreadable, app)
@@ -778,7 +778,7 @@ func pick(all []*Revision, app string, n int64) (*Revision, error) {
 	}
 	history := readable(all)
 	if len(history) == 0 {
-		return nil, NotFound("%s has no recorded revisions; deploy it first", app)
+		return nil, NotFound("%s has no recorded revisions in namespace %s; deploy it first", app, ns)
 	}
 	if n == 0 {
 		if len(history) < 2 {
