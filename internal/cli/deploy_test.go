@@ -588,3 +588,25 @@ func TestCompleteLogsContainersAndPods(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryGaps: a number a failed or stopped command used, and recorded
+// nothing under, is said, where history showed 1, 2, 4 unexplained and
+// rollback --to-revision 3 said "no revision 3 (recorded: 1 to 4)" (an
+// app-developer audit; Helm lists a failed release as failed).
+func TestHistoryGaps(t *testing.T) {
+	now := time.Now()
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "4", 2, 2),
+		revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", now), revisionSecret(t, "ns-a", "shop", 2, "2", "alice", "deploy 2", now),
+		revisionSecret(t, "ns-a", "shop", 4, "4", "alice", "deploy 4", now), revisionSecret(t, "ns-a", "shop", 7, "7", "alice", "deploy 7", now))
+	zz := withFakeClusters(t, a, fakeClient())
+	const why = "a command whose rollout failed, or that was stopped, used the number and recorded nothing"
+	if _, errOut, err := zz("history", "shop"); err != nil || !strings.Contains(errOut, "note: shop has no record of revisions 3, 5 and 6: "+why) {
+		t.Errorf("history: %v\n%s", err, errOut)
+	}
+	if _, _, err := zz("history", "shop", "--revision", "5"); err == nil || !strings.Contains(err.Error(), "shop has no revision 5: "+why+"; kubectl zz history shop lists the revisions") {
+		t.Errorf("history --revision 5: %v", err)
+	}
+	if _, _, err := zz("history", "shop", "--revision", "9"); err == nil || !strings.Contains(err.Error(), "shop has no revision 9 (recorded: 1 to 7)") {
+		t.Errorf("history --revision 9: %v", err)
+	}
+}

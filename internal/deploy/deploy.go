@@ -15,6 +15,7 @@ import (
 	"io"
 	"os/user"
 	"slices"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -791,8 +792,39 @@ func pick(all []*Revision, ns, app string, n int64) (*Revision, error) {
 			return r, nil
 		}
 	}
+	if first, last := all[0].Number, all[len(all)-1].Number; first < n && n < last {
+		return nil, NotFound("%s has no revision %d: %s; kubectl zz history %s lists the revisions", app, n, unrecordedWhy, app)
+	}
 	return nil, NotFound("%s has no revision %d (recorded: %d to %d); kubectl zz history %s lists them",
 		app, n, history[0].Number, history[len(history)-1].Number, app)
+}
+
+// unrecordedWhy is why a number between two records has none: each command
+// takes the next number before its rollout (stamped on what it applies) and
+// none uses it again, as Helm keeps a failed release's number.
+const unrecordedWhy = "a command whose rollout failed, or that was stopped, used the number and recorded nothing"
+
+// Gaps is the note on the numbers between the first and the last of revs
+// (by number) that no record holds, "" for none: history showed 1, 2, 4
+// unexplained (an app-developer audit).
+func Gaps(app string, revs []*Revision) string {
+	var missing []string
+	for i := 1; i < len(revs); i++ {
+		for n := revs[i-1].Number + 1; n < revs[i].Number; n++ {
+			missing = append(missing, strconv.FormatInt(n, 10))
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("note: %s has no record of revision %s: %s", app, missing[0], unrecordedWhy)
+	}
+	list := prose.And(missing)
+	if len(missing) > 8 {
+		list = prose.Some(missing, 8)
+	}
+	return fmt.Sprintf("note: %s has no record of revisions %s: %s", app, list, unrecordedWhy)
 }
 
 func next(history []*Revision) int64 {
