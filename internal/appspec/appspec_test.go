@@ -60,6 +60,10 @@ func TestValidationErrors(t *testing.T) {
 			want: `zz.yaml: replicas: unknown field; it belongs under spec (spec.replicas)`},
 		{name: "unknown top-level field, not a spec one", top: "name: shop\nresourses: {}", spec: "type: web\n  image: a:1",
 			want: `zz.yaml: resourses: unknown field; known fields here: apiVersion, kind, name, spec`},
+		// kubectl's habit (an app-developer audit got the list of the four
+		// fields, then "name: missing").
+		{name: "kubernetes metadata", top: "metadata: {name: shop, labels: {team: a}}", spec: "type: web\n  image: a:1",
+			want: "zz.yaml: metadata: unknown field; a kubectl zz spec has no metadata: the app's name is the top-level name: beside apiVersion, kind and spec (name: shop), its labels and annotations spec.labels and spec.annotations"},
 		{name: "duplicate field", spec: "type: web\n  image: a:1\n  image: a:2", want: "zz.yaml: not valid YAML"},
 		{name: "wrong type", spec: "type: web\n  image: a:1\n  replicas: three",
 			want: "zz.yaml: spec.replicas: expected int32, got string"},

@@ -462,7 +462,7 @@ var kubernetesWords = map[string]string{
 	"topologyspreadconstraints": "spreading over zones is spec.zoneSpread here (preferred or required), over hosts spec.antiAffinity",
 	"emptydir":                  "an emptyDir is spec.scratch here: [{mountPath: /tmp, size: 1Gi}], memory: true for a tmpfs",
 	"exec":                      "an exec probe is spec.healthCommand here: [pg_isready, -U, app], for readiness, liveness and startup",
-	"imagepullpolicy":           "the pull policy is the apiserver's default: Always for :latest, else IfNotPresent",
+	"imagepullpolicy":           "the pull policy follows the tag: Always for :latest or none (each start pulls it), else IfNotPresent",
 }
 
 // suggest proposes the known field closest to the unknown one at path.
@@ -490,6 +490,11 @@ func suggest(path string) string {
 		}
 	}
 	unknown := strings.ToLower(parts[len(parts)-1])
+	if len(parts) == 1 && unknown == "metadata" {
+		// kubectl's habit: the list of the four fields, then "name:
+		// missing", left the name's place to guess (an app-developer audit).
+		return "a kubectl zz spec has no metadata: the app's name is the top-level name: beside apiVersion, kind and spec (name: shop), its labels and annotations spec.labels and spec.annotations"
+	}
 	if len(parts) == 1 {
 		// A flat file (image: at the top, as other tools' specs have it):
 		// say where the field goes rather than list the four top-level ones.

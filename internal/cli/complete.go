@@ -186,6 +186,41 @@ func completePodNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {
 	})
 }
 
+// completePods completes a flag with what names gives of each pod of the
+// app named first (every pod of the namespace without one), in every
+// --context: logs' -c and --pod.
+func completePods(f *genericclioptions.ConfigFlags, names func(*corev1.Pod) []string) cobra.CompletionFunc {
+	return completeEach(f, func(ctx context.Context, t target, args []string, add func(string)) error {
+		opts := metav1.ListOptions{}
+		if len(args) > 0 {
+			opts.LabelSelector = contract.LabelApp + "=" + args[0]
+		}
+		list, err := t.client.CoreV1().Pods(t.namespace).List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		for i := range list.Items {
+			for _, n := range names(&list.Items[i]) {
+				add(n)
+			}
+		}
+		return nil
+	})
+}
+
+// podName is pod's name, as completePods takes it.
+func podName(pod *corev1.Pod) []string { return []string{pod.Name} }
+
+// podContainers are the names of pod's containers: init (native sidecars
+// among them), then the others.
+func podContainers(pod *corev1.Pod) []string {
+	var out []string
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
 // completeGPUNodes completes kubectl zz gpu's nodes: those with a GPU
 // inventory, but the ones named already, in every --context.
 func completeGPUNodes(f *genericclioptions.ConfigFlags) cobra.CompletionFunc {

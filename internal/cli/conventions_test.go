@@ -99,7 +99,7 @@ current-context: a
 	}{
 		{[]string{"__complete", "--kubeconfig", kc, "status", "--cluster", ""}, "east\nwest\n:4\n"},
 		{[]string{"__complete", "--kubeconfig", kc, "status", "--user", ""}, "alice\n:4\n"},
-		{[]string{"__complete", "--kubeconfig", kc, "logs", "shop", "-c", ""}, ":4\n"},
+		{[]string{"__complete", "--kubeconfig", kc, "logs", "shop", "-l", ""}, ":4\n"}, // -c completes the app's containers (TestCompleteLogsContainersAndPods)
 	} {
 		var out strings.Builder
 		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: io.Discard})

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -93,7 +94,7 @@ func NewCmdDeploy(f *genericclioptions.ConfigFlags, streams genericiooptions.IOS
 		Use:     "deploy [-f zz.yaml]",
 		Short:   "Deploy an app from its spec and wait until it is ready",
 		Example: deployExample,
-		Args:    cobra.NoArgs,
+		Args:    deployArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			if err := o.Complete(cmd.Context()); err != nil {
@@ -227,6 +228,25 @@ func (o *DeployOptions) Validate() error {
 	return nil
 }
 
+// deployArgs refuses an argument with the form that works: the spec names
+// the app. A Helm user's deploy NAME (helm install NAME) and a kubectl
+// user's deploy FILE got cobra's "unknown command" (an app-developer
+// audit).
+func deployArgs(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) > 1:
+		return fmt.Errorf("deploy takes no argument, got %d (%s): the spec names the app; usage: %s", len(args), strings.Join(args, " "), cmd.UseLine())
+	case len(args) == 0:
+		return nil
+	}
+	arg := args[0]
+	if _, err := os.Stat(arg); err == nil || arg == "-" || strings.ContainsAny(arg, "/\\") ||
+		slices.ContainsFunc([]string{".yaml", ".yml", ".json"}, func(ext string) bool { return strings.HasSuffix(strings.ToLower(arg), ext) }) {
+		return fmt.Errorf("deploy takes the spec with -f: kubectl zz deploy -f %s", arg)
+	}
+	return fmt.Errorf("deploy takes no app name (%q): the spec names the app (name: %s in zz.yaml, or -f FILE); without a file: kubectl zz deploy --name %s --type TYPE --image IMAGE", arg, arg, arg)
+}
+
 // specWarnings are what the spec asks that will not happen as written:
 // said on stderr, the deploy goes on (as kubectl's warnings).
 func (o *DeployOptions) specWarnings() []string {
@@ -237,6 +257,14 @@ func (o *DeployOptions) specWarnings() []string {
 	}
 	for i, sc := range s.Sidecars { // a sidecar's image is as much the revision's
 		if m := mutableTag(fmt.Sprintf("spec.sidecars[%d].image", i), sc.Image); m != "" {
+			w = append(w, m)
+		}
+	}
+	if m := decimalMemory("spec.memory", s.Memory); m != "" {
+		w = append(w, m)
+	}
+	for i, sc := range s.Sidecars {
+		if m := decimalMemory(fmt.Sprintf("spec.sidecars[%d].memory", i), sc.Memory); m != "" {
 			w = append(w, m)
 		}
 	}
@@ -260,13 +288,37 @@ func (o *DeployOptions) specWarnings() []string {
 	return w
 }
 
+// decimalMemory is the warning for a memory quantity (field names it) in
+// Kubernetes' decimal units, 512M, where the binary 512Mi is what a
+// Kubernetes user almost always means ("" for any other): valid, so not
+// refused, but 24 MiB short and unsaid (an app-developer audit).
+func decimalMemory(field, value string) string {
+	units := map[string]struct{ power, decimal, binary string }{
+		"k": {"1000", "kilobytes", "kibibytes"}, "M": {"1000²", "megabytes", "mebibytes"}, "G": {"1000³", "gigabytes", "gibibytes"},
+		"T": {"1000⁴", "terabytes", "tebibytes"}, "P": {"1000⁵", "petabytes", "pebibytes"}, "E": {"1000⁶", "exabytes", "exbibytes"},
+	}
+	number, unit := value[:max(0, len(value)-1)], value[max(0, len(value)-1):]
+	u, ok := units[unit]
+	q, err := resource.ParseQuantity(value)
+	if !ok || err != nil || number == "" || strings.Trim(number, "0123456789") != "" {
+		return ""
+	}
+	bin := strings.ToUpper(unit) + "i"
+	in, shift := "Mi", 20
+	if unit == "k" {
+		in, shift = "Ki", 10
+	}
+	return fmt.Sprintf("%s: %s is %s %s (%d%s), not %s%s: Kubernetes' %s is %s, %s 1024%s; write %s%s if %s were meant",
+		field, value, number, u.decimal, q.Value()>>shift, in, number, bin, unit, u.power, bin, strings.TrimPrefix(u.power, "1000"), number, bin, u.binary)
+}
+
 // mutableTag is the warning for an image (field names it) whose tag is
 // latest or none, "" for a pinned one.
 func mutableTag(field, image string) string {
-	tag := appspec.ImageTag(image)
-	if strings.Contains(image, "@") || tag != "" && tag != "latest" {
+	if render.PullPolicy(image) != corev1.PullAlways {
 		return ""
 	}
+	tag := appspec.ImageTag(image)
 	return fmt.Sprintf("%s %s has a mutable tag (%s): a deploy of the same spec changes nothing after the tag moves, and a rollback cannot bring back the image an older revision ran; pin a version tag or a digest (kubectl zz restart pulls the tag again)",
 		field, image, cmp.Or(tag, "none, so latest"))
 }
@@ -404,7 +456,11 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 			// Maybe still rolling out: the latest revision is this spec.
 			msg = o.waited(fmt.Sprintf("%s %s unchanged: revision %d is it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t)), o.app.Name, "", t)
 		case res.Unchanged:
-			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, where(t))
+			as := ""
+			if o.canary != nil {
+				as = " as its canary"
+			}
+			msg = fmt.Sprintf("%s %s unchanged: revision %d runs it already%s in %s (nothing applied or recorded)", o.app.Name, o.app.Spec.Version, res.Revision, as, where(t))
 		default:
 			msg = o.waited(msg, o.app.Name, "", t)
 		}

@@ -451,6 +451,11 @@ func TestDeployWarnings(t *testing.T) {
 			"spec.ports admin, metrics go to the app directly, past sidecar auth in front of it: the Service serves them without the proxy; list in spec.ports only what needs no auth"},
 		{"  image: reg/shop:1\n  sidecars: [{name: auth, image: 'reg/auth:1', ports: [{name: auth, port: 4180, front: true}]}]\n", ""},
 		{"  image: reg/shop:1\n  ports: [{name: admin, port: 9000}]\n", ""},
+		// Kubernetes' M is 1000², where 512Mi was meant (an app-developer
+		// audit: 512M passed unsaid, 24 MiB short); a sidecar's the same.
+		{"  image: reg/shop:1\n  memory: 512M\n", "spec.memory: 512M is 512 megabytes (488Mi), not 512Mi: Kubernetes' M is 1000², Mi 1024²; write 512Mi if mebibytes were meant"},
+		{"  image: reg/shop:1\n  memory: 2G\n  sidecars: [{name: a, image: 'reg/proxy:2', memory: 64M}]\n", "spec.sidecars[0].memory: 64M is 64 megabytes (61Mi), not 64Mi"},
+		{"  image: reg/shop:1\n  memory: 1000Mi\n  sidecars: [{name: a, image: 'reg/proxy:2', memory: 1Gi}]\n", ""},
 		// A memory scratch directory counts against the memory of whoever
 		// writes it: a sidecar's too (an app-developer audit: redis on /dev/shm).
 		{"  image: reg/shop:1\n  memory: 1Gi\n  scratch: [{mountPath: /dev/shm, size: 512Mi, memory: true}]\n  sidecars: [{name: redis, image: 'redis:7', mounts: [/dev/shm]}]\n",
@@ -526,5 +531,82 @@ func TestDeployWarnsOfReplacedLists(t *testing.T) {
 	want := "warning: " + prod + " replaces spec.sidecars of " + base + " whole: sidecar auth (front) is no longer in the spec"
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}
+
+// TestDeployArgs: deploy takes its app from the spec, not an argument. A
+// Helm user's deploy NAME (helm install NAME) and a kubectl user's deploy
+// FILE got cobra's `unknown command "shop" for "kubectl zz deploy"` (an
+// app-developer audit); each is told the form that works, nothing sent.
+func TestDeployArgs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "shop.yaml")
+	if err := os.WriteFile(file, []byte("name: shop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"shop"}, `deploy takes no app name ("shop"): the spec names the app (name: shop in zz.yaml, or -f FILE); without a file: kubectl zz deploy --name shop --type TYPE --image IMAGE`},
+		{[]string{file}, `deploy takes the spec with -f: kubectl zz deploy -f ` + file},
+		{[]string{"prod.yml"}, `deploy takes the spec with -f: kubectl zz deploy -f prod.yml`},
+		{[]string{"-f", file, "shop"}, `deploy takes no app name ("shop")`},
+		{[]string{"a", "b"}, `deploy takes no argument, got 2 (a b): the spec names the app; usage: kubectl zz deploy [-f zz.yaml] [flags]`},
+	} {
+		root := NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard})
+		root.SetArgs(append([]string{"--kubeconfig", "/nonexistent", "deploy"}, tc.args...))
+		if _, err := root.ExecuteC(); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("deploy %v: %v\nwant %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestCompleteLogsContainersAndPods: logs -c and -E complete the
+// containers of the app's pods (init and native sidecars too), --pod and
+// --exclude-pod their names, as kubectl logs POD -c <TAB> does; they offered
+// nothing (an app-developer audit). A name is a regex matching itself.
+func TestCompleteLogsContainersAndPods(t *testing.T) {
+	pod := func(name, app string, containers ...string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a", Labels: map[string]string{"zz.io/app": app}},
+			Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "migrate"}}}}
+		for _, c := range containers {
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c})
+		}
+		return p
+	}
+	zz := withFakeClusters(t, fakeClient(pod("shop-1", "shop", "app", "log-shipper"), pod("shop-2", "shop", "app"), pod("cart-1", "cart", "cart-only")), fakeClient())
+	for args, want := range map[string]string{
+		"__complete logs shop -c ":            "app\nlog-shipper\nmigrate\n:4\n",
+		"__complete logs shop -E ":            "app\nlog-shipper\nmigrate\n:4\n",
+		"__complete logs shop --pod ":         "shop-1\nshop-2\n:4\n",
+		"__complete logs shop --exclude-pod ": "shop-1\nshop-2\n:4\n",
+		"__complete logs --pod ":              "cart-1\nshop-1\nshop-2\n:4\n",
+	} {
+		if out, _, err := zz(strings.Split(args, " ")...); err != nil || !strings.HasPrefix(out, want) {
+			t.Errorf("%q: %v\n%q, want %q", args, err, out, want)
+		}
+	}
+}
+
+// TestHistoryGaps: a number a failed or stopped command used, and recorded
+// nothing under, is said, where history showed 1, 2, 4 unexplained and
+// rollback --to-revision 3 said "no revision 3 (recorded: 1 to 4)" (an
+// app-developer audit; Helm lists a failed release as failed).
+func TestHistoryGaps(t *testing.T) {
+	now := time.Now()
+	a := fakeClient(fakeDeployment("ns-a", "shop", "shop", "4", 2, 2),
+		revisionSecret(t, "ns-a", "shop", 1, "1", "alice", "deploy 1", now), revisionSecret(t, "ns-a", "shop", 2, "2", "alice", "deploy 2", now),
+		revisionSecret(t, "ns-a", "shop", 4, "4", "alice", "deploy 4", now), revisionSecret(t, "ns-a", "shop", 7, "7", "alice", "deploy 7", now))
+	zz := withFakeClusters(t, a, fakeClient())
+	const why = "a command whose rollout failed, or that was stopped, used the number and recorded nothing"
+	if _, errOut, err := zz("history", "shop"); err != nil || !strings.Contains(errOut, "note: shop has no record of revisions 3, 5 and 6: "+why) {
+		t.Errorf("history: %v\n%s", err, errOut)
+	}
+	if _, _, err := zz("history", "shop", "--revision", "5"); err == nil || !strings.Contains(err.Error(), "shop has no revision 5: "+why+"; kubectl zz history shop lists the revisions") {
+		t.Errorf("history --revision 5: %v", err)
+	}
+	if _, _, err := zz("history", "shop", "--revision", "9"); err == nil || !strings.Contains(err.Error(), "shop has no revision 9 (recorded: 1 to 7)") {
+		t.Errorf("history --revision 9: %v", err)
 	}
 }

@@ -120,6 +120,9 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 		for _, w := range append(deploy.Warnings(revs), deploy.Notes(revs)...) {
 			fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(w)))
 		}
+		if gaps := deploy.Gaps(o.App, revs); gaps != "" {
+			fmt.Fprintln(o.ErrOut, contextErr(t.context, errors.New(gaps)))
+		}
 		for _, r := range revs {
 			cells := []string{strconv.FormatInt(r.Number, 10), r.Version, r.Image, r.Time.Local().Format(time.DateTime), r.User, r.ChangeCause}
 			if o.print.wide() {

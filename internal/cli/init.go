@@ -19,6 +19,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/zzcloud/zz/internal/appspec"
+	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/prose"
 	"github.com/zzcloud/zz/internal/specfrom"
 )
@@ -136,7 +137,15 @@ func (o *InitOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.ErrOut, "review it, then: kubectl zz deploy -f zz.yaml -n %s --adopt --diff\n", o.target.namespace)
+	if d := live.Deployment; d.Labels[contract.LabelK8sManagedBy] == contract.ManagedBy && d.Labels[contract.LabelApp] != "" {
+		// Its own app: nothing to adopt, and its record holds the spec
+		// it was deployed from (an app-developer audit was sent to
+		// deploy --adopt).
+		app := d.Labels[contract.LabelApp]
+		fmt.Fprintf(o.ErrOut, "note: deployment %s is app %s, deployed by kubectl zz: kubectl zz history %s -n %s --spec prints the spec it was deployed from\n", d.Name, app, app, o.target.namespace)
+	} else {
+		fmt.Fprintf(o.ErrOut, "review it, then: kubectl zz deploy -f zz.yaml -n %s --adopt --diff\n", o.target.namespace)
+	}
 	return o.print.print(o.Out, &unstructured.Unstructured{Object: m})
 }
 

@@ -129,3 +129,17 @@ func TestInitRefusesABypass(t *testing.T) {
 		t.Errorf("a spec was printed:\n%s", out)
 	}
 }
+
+// TestInitOfAZZApp: init --from of an app kubectl zz deployed points to the
+// spec it was deployed from, not to deploy --adopt, which has nothing to
+// take over (an app-developer audit).
+func TestInitOfAZZApp(t *testing.T) {
+	d := fakeDeployment("ns-a", "shop", "shop", "1", 2, 2)
+	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"zz.io/app": "shop"}}
+	zz := withFakeClusters(t, fakeClient(d), fakeClient())
+	_, errOut, err := zz("init", "--from", "deployment/shop", "--context", "a")
+	if err != nil || !strings.Contains(errOut, "note: deployment shop is app shop, deployed by kubectl zz: kubectl zz history shop -n ns-a --spec prints the spec it was deployed from") ||
+		strings.Contains(errOut, "--adopt") {
+		t.Errorf("%v\n%s", err, errOut)
+	}
+}

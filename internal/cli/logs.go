@@ -160,8 +160,16 @@ dropped; a broken stream resumes where it stopped, with no line lost or doubled.
 	_ = cmd.RegisterFlagCompletionFunc("container-state", cobra.FixedCompletions(logs.ContainerStates, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagDirname("output-dir")
 	_ = cmd.RegisterFlagCompletionFunc("node", completePodNodes(o.configFlags))
-	// Regexes and selectors: no file names offered (bash's fallback).
-	for _, name := range []string{"container", "exclude-container", "pod", "exclude-pod", "selector", "field-selector", "contexts-matching", "include", "exclude", "highlight", "template"} {
+	// The containers and pods of the app's pods, as kubectl logs POD -c
+	// <TAB> (a name is a regex matching itself): they offered nothing.
+	for _, name := range []string{"container", "exclude-container"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, completePods(o.configFlags, podContainers))
+	}
+	for _, name := range []string{"pod", "exclude-pod"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, completePods(o.configFlags, podName))
+	}
+	// Other regexes and selectors: no file names offered (bash's fallback).
+	for _, name := range []string{"selector", "field-selector", "contexts-matching", "include", "exclude", "highlight", "template"} {
 		if fl.Lookup(name) != nil {
 			_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
 		}

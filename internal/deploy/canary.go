@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/zzcloud/zz/internal/appspec"
@@ -118,18 +119,27 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 			}
 		}
 	}
-	opts.Revision = rev.Number
-	rev.objects = withRevision(stable, rev.Number)
-	have := map[string]bool{}
-	for _, o := range rev.objects {
-		have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
-	}
-	for _, o := range render.Canary(cfg.App, opts, n) {
-		if !have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] { // the same config as stable's
-			rev.objects = append(rev.objects, o)
+	objects := func(number int64) (objs, promote []render.Object) {
+		opts.Revision = number
+		objs = withRevision(stable, number)
+		have := map[string]bool{}
+		for _, o := range objs {
+			have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = true
 		}
+		for _, o := range render.Canary(cfg.App, opts, n) {
+			if !have[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] { // the same config as stable's
+				objs = append(objs, o)
+			}
+		}
+		return objs, render.Render(cfg.App, opts)
 	}
-	rev.promote = render.Render(cfg.App, opts)
+	if latest.Canary && runsCanary(ctx, c, ns, app, latest, cfg.NoWait, objects) {
+		// The same canary again, running: recorded again, it pushed real
+		// revisions out of the history with copies, where a deploy, scale
+		// or rollback of what runs records nothing (an app-developer audit).
+		return &Result{Revision: latest.Number, Unchanged: true}, nil
+	}
+	rev.objects, rev.promote = objects(rev.Number)
 	rev.spec, rev.promoteSpec = latest.spec, cfg.given()
 	secret, err := newRecord(ns, rev)
 	if err != nil {
@@ -166,6 +176,26 @@ func RunCanary(ctx context.Context, c kubernetes.Interface, cfg *Config, share C
 		return nil, err
 	}
 	return &Result{Revision: rev.Number}, nil
+}
+
+// runsCanary says whether app runs canary revision latest as objects
+// renders it now (under latest's number): the same objects and promote
+// objects recorded, not drifted, and ready unless notReadyToo (a
+// --wait=false deploy, as runsLatest). What cannot be read counts as not.
+func runsCanary(ctx context.Context, c kubernetes.Interface, ns, app string, latest *Revision, notReadyToo bool, objects func(int64) ([]render.Object, []render.Object)) bool {
+	objs, promote := objects(latest.Number)
+	if same, err := sameObjects(objs, latest.objects); err != nil || !same {
+		return false
+	}
+	if same, err := sameObjects(promote, latest.promote); err != nil || !same {
+		return false
+	}
+	st, err := appStatus(ctx, c, LiveUnjudged(c), ns, app)
+	if err != nil || st.Canary == nil {
+		return false
+	}
+	return (st.Health == HealthReady && !st.Canary.RollingOut && st.Canary.Ready >= st.Canary.Desired || notReadyToo) &&
+		len(st.Drift) == 0 && st.Revision == latest.Number && wholeHeld(ctx, c, ns, latest.objects, func(kindOps, runtime.Object) {})
 }
 
 // parkCanary scales the canary Deployment of a canary whose rollout failed

@@ -359,7 +359,7 @@ func GetRevision(ctx context.Context, c kubernetes.Interface, ns, app string, n 
 	if n == 0 && len(history) > 0 {
 		n = history[len(history)-1].Number
 	}
-	return pick(history, app, n)
+	return pick(history, ns, app, n)
 }
 
 // DiffSpecs writes the unified diff, as YAML, from the app spec revision

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os/user"
 	"slices"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -700,7 +701,7 @@ func rollbackTarget(ctx context.Context, c kubernetes.Interface, cfg *RollbackCo
 			}
 		}
 	}
-	target, err := pick(history, cfg.App, n)
+	target, err := pick(history, cfg.Namespace, cfg.App, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -768,9 +769,9 @@ func loadHistory(ctx context.Context, c kubernetes.Interface, o *Options, app st
 	return revs, nil
 }
 
-// pick is revision n of history, or the readable one before the latest
-// readable one when n is 0.
-func pick(all []*Revision, app string, n int64) (*Revision, error) {
+// pick is revision n of history (app's in namespace ns), or the readable
+// one before the latest readable one when n is 0.
+func pick(all []*Revision, ns, app string, n int64) (*Revision, error) {
 	for _, r := range all {
 		if r.Number == n && r.Unreadable != "" {
 			return nil, NotFound("the record of revision %d of %s is unreadable (%s); pick another (kubectl zz history %s lists them)", n, app, r.Unreadable, app)
@@ -778,7 +779,7 @@ func pick(all []*Revision, app string, n int64) (*Revision, error) {
 	}
 	history := readable(all)
 	if len(history) == 0 {
-		return nil, NotFound("%s has no recorded revisions; deploy it first", app)
+		return nil, NotFound("%s has no recorded revisions in namespace %s; deploy it first", app, ns)
 	}
 	if n == 0 {
 		if len(history) < 2 {
@@ -791,8 +792,39 @@ func pick(all []*Revision, app string, n int64) (*Revision, error) {
 			return r, nil
 		}
 	}
+	if first, last := all[0].Number, all[len(all)-1].Number; first < n && n < last {
+		return nil, NotFound("%s has no revision %d: %s; kubectl zz history %s lists the revisions", app, n, unrecordedWhy, app)
+	}
 	return nil, NotFound("%s has no revision %d (recorded: %d to %d); kubectl zz history %s lists them",
 		app, n, history[0].Number, history[len(history)-1].Number, app)
+}
+
+// unrecordedWhy is why a number between two records has none: each command
+// takes the next number before its rollout (stamped on what it applies) and
+// none uses it again, as Helm keeps a failed release's number.
+const unrecordedWhy = "a command whose rollout failed, or that was stopped, used the number and recorded nothing"
+
+// Gaps is the note on the numbers between the first and the last of revs
+// (by number) that no record holds, "" for none: history showed 1, 2, 4
+// unexplained (an app-developer audit).
+func Gaps(app string, revs []*Revision) string {
+	var missing []string
+	for i := 1; i < len(revs); i++ {
+		for n := revs[i-1].Number + 1; n < revs[i].Number; n++ {
+			missing = append(missing, strconv.FormatInt(n, 10))
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("note: %s has no record of revision %s: %s", app, missing[0], unrecordedWhy)
+	}
+	list := prose.And(missing)
+	if len(missing) > 8 {
+		list = prose.Some(missing, 8)
+	}
+	return fmt.Sprintf("note: %s has no record of revisions %s: %s", app, list, unrecordedWhy)
 }
 
 func next(history []*Revision) int64 {

@@ -672,7 +672,9 @@ func TestFailedRollbackKeepsRunningVersion(t *testing.T) {
 func TestRollbackNeedsHistory(t *testing.T) {
 	c := fake.NewClientset()
 	_, err := Rollback(t.Context(), c, &RollbackConfig{Options: opts(), App: "shop"})
-	if !errors.Is(err, ErrNoRevision) || !strings.Contains(err.Error(), "deploy it first") {
+	// The namespace is said, as history, scale and restart say it: a wrong
+	// -n is the usual cause (an app-developer audit).
+	if !errors.Is(err, ErrNoRevision) || !strings.Contains(err.Error(), "shop has no recorded revisions in namespace "+ns+"; deploy it first") {
 		t.Fatalf("err = %v", err)
 	}
 }

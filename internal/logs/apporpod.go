@@ -2,6 +2,7 @@ package logs
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -34,6 +35,13 @@ func (m *manager) appOrPod(ctx context.Context) {
 			if !found {
 				found = podExists(ctx, cl, ns, cfg.App)
 			}
+			if m.scaledToZero == "" && scaledToZero(ctx, cl, ns, cfg.App) {
+				where := "namespace " + ns
+				if cl.Name != "" {
+					where += " of context " + cl.Name
+				}
+				m.scaledToZero = fmt.Sprintf("app %s runs 0 replicas in %s, so no pod has logs: kubectl zz scale %s --replicas N starts some", cfg.App, where, cfg.App)
+			}
 		}
 	}
 	if !found {
@@ -47,6 +55,16 @@ func (m *manager) appOrPod(ctx context.Context) {
 	}
 	cfg.Selector.Pod = regexp.MustCompile("^" + regexp.QuoteMeta(cfg.App) + "$")
 	m.note("no app %s; showing pod %s\n", cfg.App, cfg.App)
+}
+
+// scaledToZero reports whether app's Deployment in namespace ns asks for
+// no pod (not for every namespace, nor where it cannot be read).
+func scaledToZero(ctx context.Context, cl *Cluster, ns, app string) bool {
+	if ns == metav1.NamespaceAll {
+		return false
+	}
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+	return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0
 }
 
 // podExists reports whether a pod of that name is in namespace ns (every

@@ -14,6 +14,13 @@ import (
 // the selection (a follower waits for pods instead).
 var ErrNoMatch = errors.New("no pod matched; check the app name, -l, --pod, the namespace (-n, -A) and the context")
 
+// noMatch is ErrNoMatch where why is known (an app scaled to 0), said
+// instead of sending the user to check the name and namespace.
+type noMatch struct{ why string }
+
+func (e noMatch) Error() string { return "no pod matched: " + e.why }
+func (e noMatch) Unwrap() error { return ErrNoMatch }
+
 // ErrNoContainer is returned without Follow when pods matched but the
 // container filter (Selector.Container, ExcludeContainer) left none of their
 // containers, as kubectl logs -c fails for a container the pod lacks; the

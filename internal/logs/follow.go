@@ -46,8 +46,12 @@ func Run(ctx context.Context, cfg *Config) error {
 	noContainer := m.noContainer()
 	switch {
 	case err != nil:
+	case m.matchedPods.Load() == 0 && !cfg.Follow && m.scaledToZero != "":
+		err = noMatch{m.scaledToZero}
 	case m.matchedPods.Load() == 0 && !cfg.Follow:
 		err = ErrNoMatch
+	case m.matchedPods.Load() == 0 && m.scaledToZero != "":
+		m.note("%s; waiting for %s (Ctrl-C to stop)\n", m.scaledToZero, m.watching())
 	case m.matchedPods.Load() == 0:
 		// An app scaled to 0 or about to be deployed: wait for its pods,
 		// as stern does, so that logs can be started before a deploy.
@@ -210,6 +214,10 @@ type manager struct {
 	unread      atomic.Int64 // --no-follow streams that could not be read
 	Lines       atomic.Int64
 	capWarned   atomic.Bool
+
+	// scaledToZero says where the app named runs 0 replicas (appOrPod),
+	// "" where it does not or none was read: why no pod matched.
+	scaledToZero string
 
 	stop context.CancelFunc // ends Run
 	done <-chan struct{}    // closed when Run ends (Ctrl-C, or stop)

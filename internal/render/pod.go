@@ -163,10 +163,25 @@ func (r *renderer) gracePeriod() int64 {
 	return gracePeriod
 }
 
+// PullPolicy is the pull policy rendered for image: Always for a mutable
+// tag (latest, or none), so each start pulls it, as kubectl zz deploy's
+// warning promises a restart does; none for the others, the apiserver's
+// default (IfNotPresent). The apiserver defaults it by the tag only when
+// the Deployment is created: an app that moved from 1.0 to :latest kept
+// IfNotPresent under server-side apply, and a restart did not pull (an
+// app-developer audit).
+func PullPolicy(image string) corev1.PullPolicy {
+	if tag := appspec.ImageTag(image); !strings.Contains(image, "@") && (tag == "" || tag == "latest") {
+		return corev1.PullAlways
+	}
+	return ""
+}
+
 func (r *renderer) container() corev1.Container {
 	c := corev1.Container{
 		Name:                     ContainerName,
 		Image:                    r.s.Image,
+		ImagePullPolicy:          PullPolicy(r.s.Image),
 		Command:                  r.s.Command,
 		Args:                     r.s.Args,
 		EnvFrom:                  r.envFrom(),
@@ -207,6 +222,7 @@ func (r *renderer) initContainer() corev1.Container {
 	return corev1.Container{
 		Name:                     InitContainerName,
 		Image:                    r.s.Image,
+		ImagePullPolicy:          PullPolicy(r.s.Image),
 		Command:                  r.s.InitCommand,
 		EnvFrom:                  r.envFrom(),
 		Env:                      r.env(),

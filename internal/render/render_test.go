@@ -3,8 +3,10 @@ package render
 import (
 	"bytes"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -417,5 +419,35 @@ func TestSidecarAppPort(t *testing.T) {
 				t.Errorf("%s = %q, want %q (env %v)", contract.EnvAppPort, got, tt.want, env)
 			}
 		})
+	}
+}
+
+// TestPullPolicy: a mutable tag (latest, or none) pulls at every start, on
+// the app, its initCommand and a sidecar; a version tag or a digest leaves
+// the apiserver's default.
+func TestPullPolicy(t *testing.T) {
+	for image, want := range map[string]corev1.PullPolicy{
+		"reg/shop:latest": corev1.PullAlways, "reg/shop": corev1.PullAlways, "reg:5000/shop": corev1.PullAlways,
+		"reg/shop:1.0": "", "reg:5000/shop:1": "", "reg/shop@sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd": "",
+	} {
+		if got := PullPolicy(image); got != want {
+			t.Errorf("PullPolicy(%s) = %q, want %q", image, got, want)
+		}
+	}
+	app := &appspec.App{Name: "shop", Spec: appspec.Spec{Type: appspec.TypeWeb, Image: "reg/shop:latest", InitCommand: []string{"migrate"},
+		Sidecars: []appspec.Sidecar{{Name: "proxy", Image: "reg/proxy"}, {Name: "auth", Image: "reg/auth:2"}}}}
+	app.Default()
+	var pod corev1.PodSpec
+	for _, o := range Render(app, Options{Namespace: "ns"}) {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			pod = d.Spec.Template.Spec
+		}
+	}
+	got := map[string]corev1.PullPolicy{}
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		got[c.Name] = c.ImagePullPolicy
+	}
+	if want := map[string]corev1.PullPolicy{"proxy": corev1.PullAlways, "auth": "", InitContainerName: corev1.PullAlways, ContainerName: corev1.PullAlways}; !maps.Equal(got, want) {
+		t.Errorf("pull policies %v, want %v", got, want)
 	}
 }

@@ -46,11 +46,12 @@ func (r *renderer) sidecars() []corev1.Container {
 	for i, sc := range r.s.Sidecars {
 		cpu, mem := resource.MustParse(sc.CPU), resource.MustParse(sc.Memory)
 		c := corev1.Container{
-			Name:    sc.Name,
-			Image:   sc.Image,
-			Command: sc.Command,
-			Args:    sc.Args,
-			Env:     r.sidecarEnv(sc),
+			Name:            sc.Name,
+			Image:           sc.Image,
+			ImagePullPolicy: PullPolicy(sc.Image),
+			Command:         sc.Command,
+			Args:            sc.Args,
+			Env:             r.sidecarEnv(sc),
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},
 				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem},

@@ -81,6 +81,7 @@ func build(app string, l Live) *from {
 	f.minReady(d)
 	s.Command, s.Args = c.Command, c.Args
 	f.resources(c)
+	c = f.undeclaredPort(c, l.Service)
 	f.ports(c, l.Service)
 	f.probes(c, l.Ingress != nil)
 	f.env(c)
@@ -243,6 +244,28 @@ func (f *from) resources(c corev1.Container) {
 		n := int32(q.Value())
 		s.GPUs = &n
 	}
+}
+
+// undeclaredPort is c with the port its Service sends to where c declares
+// none (declaring one is optional: kubectl create deployment without
+// --port, then kubectl expose) and runs alone in the pod, so that port is
+// its: read as a worker, the spec had no port and no Service, unsaid (an
+// app-developer audit). Beside other containers the one that listens cannot
+// be told (front refuses it). A Service it cannot read a number from (a
+// port name no container declares) is said not carried.
+func (f *from) undeclaredPort(c corev1.Container, svc *corev1.Service) corev1.Container {
+	if len(c.Ports) > 0 || svc == nil || len(f.otherContainers()) > 0 {
+		return c
+	}
+	for _, p := range svcPorts(svc) {
+		if t := target(p); t.Type == intstr.Int && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+			f.lost("container %s declares no port; service %s sends its port %d to port %d, so that is the app's: spec.port %d (declared on the container here)", c.Name, svc.Name, p.Port, t.IntVal, t.IntVal)
+			c.Ports = []corev1.ContainerPort{{ContainerPort: t.IntVal}}
+			return c
+		}
+	}
+	f.lost("service %s is not carried: container %s declares no port, so the spec is a worker, which has no Service; declare the port (containerPort) the Service sends to and run init --from again", svc.Name, c.Name)
+	return c
 }
 
 // ports: the first container port is the app's, the others extra named

@@ -163,6 +163,49 @@ func TestSpecOfAWorkerAndAnRPC(t *testing.T) {
 	}
 }
 
+// TestSpecOfAnUndeclaredPort: kubectl create deployment without --port
+// declares no containerPort, and kubectl expose sends the Service's port to
+// the container's by number. The spec was a worker (no port, no Service)
+// and the Service went unsaid (an app-developer audit): with the app alone
+// in the pod, the port the Service sends to is the app's, said; a Service
+// whose port cannot be told (by name) is said not carried.
+func TestSpecOfAnUndeclaredPort(t *testing.T) {
+	l := web()
+	l.Ingress, l.HPA = nil, nil
+	l.Deployment.Spec.Template.Spec.InitContainers = nil
+	c := &l.Deployment.Spec.Template.Spec.Containers[0]
+	c.Ports, c.ReadinessProbe, c.LivenessProbe, c.VolumeMounts = nil, nil, nil, nil
+	l.Service.Spec.Type = corev1.ServiceTypeClusterIP
+	for _, tt := range []struct {
+		name string
+		port corev1.ServicePort
+	}{{"by number", corev1.ServicePort{Port: 80, TargetPort: intstr.FromInt32(8080)}}, {"unset targetPort", corev1.ServicePort{Port: 8080}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			l.Service.Spec.Ports = []corev1.ServicePort{tt.port}
+			app, notes := Spec("web", l)
+			if app.Spec.Type != appspec.TypeRPC || app.Spec.Port != 8080 {
+				t.Errorf("type %s, port %d; want rpc on 8080, the port service web sends to", app.Spec.Type, app.Spec.Port)
+			}
+			if want := tt.port.Port; want != 8080 && (app.Spec.Service == nil || app.Spec.Service.Port != want) {
+				t.Errorf("service %+v; want port %d", app.Spec.Service, want)
+			}
+			if !slices.ContainsFunc(notes, func(n string) bool {
+				return strings.HasPrefix(n, "container web declares no port; service web sends its port") && strings.Contains(n, "spec.port 8080")
+			}) {
+				t.Errorf("the port taken from the Service is not said:\n%s", strings.Join(notes, "\n"))
+			}
+			if err := Refusal("web", l); err != nil {
+				t.Errorf("refused: %v", err)
+			}
+		})
+	}
+	l.Service.Spec.Ports = []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}
+	app, notes := Spec("web", l)
+	if app.Spec.Type != appspec.TypeWorker || !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "service web is not carried") }) {
+		t.Errorf("a Service by a port name no container declares: type %s, notes:\n%s", app.Spec.Type, strings.Join(notes, "\n"))
+	}
+}
+
 // TestSpecOfConfigFilesAndHPAMetrics: a ConfigMap mounted whole becomes
 // configFiles at its mount path (a second one, or one mounted in part, is
 // said); an HPA's CPU utilization target becomes cpuPercent, its other

@@ -127,6 +127,15 @@ func TestCanary(t *testing.T) {
 	if s := list.Items[0].Stable; s.RollingOut || len(list.Items[0].Rollout) > 0 || !slices.Equal(s.Serving, []deploy.VersionPods{{Version: "1.0", Pods: 3}}) && len(s.Serving) > 0 {
 		t.Errorf("status during a canary: stable %+v, rollout %q\n%s", s, list.Items[0].Rollout, out)
 	}
+	// The same canary again, running: nothing applied or recorded, as a
+	// deploy of what runs (an app-developer audit: each recorded a copy).
+	if out, errOut, err := zz(t, ns, "deploy", "-f", cartSpec(t, "2.0", ""), "--canary", "1", "--timeout", "60s"); err != nil ||
+		!strings.Contains(out+errOut, "cart 2.0 unchanged: revision 2 runs it already as its canary") {
+		t.Errorf("the same canary again: %v\n%s%s", err, out, errOut)
+	}
+	if out := run("history", "cart", "-o", "jsonpath={.items[*].revision}"); out != "1 2" {
+		t.Errorf("history after the same canary again: %q, want revisions 1 2", out)
+	}
 
 	run("promote", "cart", "--timeout", "60s")
 	noCanary(t, ns, "promote")

@@ -1234,3 +1234,29 @@ func TestInitFrom(t *testing.T) {
 		t.Errorf("deploy again: %v\n%s%s", err, out, errOut)
 	}
 }
+
+// TestDeployLatestPullsAlways: an app that moves from a version tag to
+// :latest pulls at every start, as the deploy's warning promises (kubectl
+// zz restart pulls the tag again): the apiserver defaults the pull policy
+// by the tag only when the Deployment is created, and server-side apply
+// kept IfNotPresent from 1.0 under :latest (an app-developer audit). Back
+// on a version tag, the policy is the apiserver's default again.
+func TestDeployLatestPullsAlways(t *testing.T) {
+	ns := cluster.Namespace(t, nil)
+	policy := func() corev1.PullPolicy {
+		d, err := cluster.Client.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Spec.Containers[0].ImagePullPolicy
+	}
+	for _, step := range []struct {
+		version string
+		want    corev1.PullPolicy
+	}{{"1.0", corev1.PullIfNotPresent}, {"latest", corev1.PullAlways}, {"1.1", corev1.PullIfNotPresent}} {
+		mustZZ(t, ns, "deploy", "-f", shopSpec(t, step.version, "one", 8080, ""), "--timeout", "60s")
+		if got := policy(); got != step.want {
+			t.Errorf("image registry.local/shop:%s: imagePullPolicy %s, want %s", step.version, got, step.want)
+		}
+	}
+}

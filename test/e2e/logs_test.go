@@ -189,6 +189,16 @@ func TestLogs(t *testing.T) {
 			t.Fatalf("err = %v, want ErrNoMatch", err)
 		}
 	})
+	// An app scaled to 0 says so, where the user was sent to check the
+	// app's name and namespace (an app-developer audit).
+	t.Run("an app scaled to 0 says so", func(t *testing.T) {
+		logsApp(t, cluster.Client, ns, "idle", 0, "app")
+		_, _, err := zz(t, ns, "logs", "idle", "--no-follow")
+		if !errors.Is(err, logs.ErrNoMatch) || !strings.Contains(err.Error(), "app idle runs 0 replicas in namespace "+ns) ||
+			!strings.Contains(err.Error(), "so no pod has logs: kubectl zz scale idle --replicas N starts some") {
+			t.Fatalf("err = %v, want ErrNoMatch saying the app runs 0 replicas", err)
+		}
+	})
 	// As stern: following an app with no pod yet waits for its pods, so
 	// logs can start before the deploy.
 	t.Run("following waits for pods", func(t *testing.T) {
