@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -58,9 +60,17 @@ spec:
 	cluster.Quota(t, ns, "full", corev1.ResourceList{"count/ingresses.networking.k8s.io": resource.MustParse("1")},
 		corev1.ResourceList{"count/ingresses.networking.k8s.io": resource.MustParse("1")})
 	another := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{GenerateName: "shop-"}, Spec: ing.Spec}
-	if _, err := cluster.Client.NetworkingV1().Ingresses(ns).Create(ctx, another, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
-		t.Fatalf("a dry-run create of an Ingress at the quota: %v, want refused by the quota", err)
-	}
+	// The quota admission may not see the new quota at once: with none in
+	// its informer it looks the namespace up live and keeps that answer
+	// for 30 s, and the deploy above had it find none (CI: the dry run
+	// was admitted once the controller had counted).
+	cluster.WaitFor(t, 45*time.Second, "the quota admission to refuse a second Ingress", func(ctx context.Context) (bool, string, error) {
+		_, err := cluster.Client.NetworkingV1().Ingresses(ns).Create(ctx, another, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota") {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("a dry-run create of an Ingress at the quota: %v, want refused by the quota", err), nil
+	})
 	if out, errOut, err := zz(t, ns, "status", "shop"); err != nil || strings.Contains(out, "drifted") {
 		t.Errorf("status of a clean app at the quota: %v\n%s%s", err, out, errOut)
 	}
