@@ -41,7 +41,9 @@ func TestChangeFlags(t *testing.T) {
 		{args: []string{"delete", "shop"}, wantErr: "refusing to delete shop without confirmation: stdin is not a terminal; add --yes"},
 		{args: []string{"delete", "shop", "--yes"}, wantErr: "no app shop in namespace ns-a"},
 		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--dry-run=server"}, wantErr: `"server" is not this command's dry run: --diff dry-runs the apply on the server`},
-		{args: []string{"delete", "shop", "--dry-run=maybe"}, wantErr: `"maybe": use "none", "client" or "server" (bare --dry-run is "client")`},
+		{args: []string{"delete", "shop", "--dry-run=maybe"}, wantErr: `"maybe": use "none" or "client" (bare --dry-run is "client")`},
+		// Only what the command takes: deploy listed "server", then refused it.
+		{args: []string{"deploy", "--name", "shop", "--type", "web", "--image", "r/shop:1", "--dry-run=sever"}, wantErr: `"sever": use "none" or "client" (bare --dry-run is "client")`},
 		{args: []string{"gpu", "cordon", "gpu-1", "0", "--dry-run=true", "--dry-run=false", "--dry-run=bogus"}, wantErr: `"bogus": use "none", "client" or "server" (bare --dry-run is "client")`},
 		{args: []string{"scale", "shop", "--replicas", "2", "--dry-run=bogus"}, wantErr: `"bogus": use "none", "client" or "server" (bare --dry-run is "server")`},
 		{args: []string{"status", "shop", "-l", "a=b"}, wantErr: "--selector picks apps; with the apps named (shop), drop it"},

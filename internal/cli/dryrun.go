@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/zzcloud/zz/internal/prose"
 )
 
 // Dry-run strategies, as kubectl spells them.
@@ -49,7 +51,15 @@ func (f *dryRunFlag) Set(s string) error {
 		s = map[bool]string{true: f.bare, false: dryRunNone}[b]
 	}
 	if !slices.Contains([]string{dryRunNone, dryRunClient, dryRunServer}, s) {
-		return fmt.Errorf(`%q: use "none", "client" or "server" (bare --dry-run is %q)`, s, f.bare)
+		// Only the values this command takes: deploy listed "server",
+		// then refused it (an app-developer audit).
+		var valid []string
+		for _, v := range []string{dryRunNone, dryRunClient, dryRunServer} {
+			if _, no := f.instead[v]; !no {
+				valid = append(valid, strconv.Quote(v))
+			}
+		}
+		return fmt.Errorf(`%q: use %s (bare --dry-run is %q)`, s, prose.Or(valid), f.bare)
 	}
 	if why, ok := f.instead[s]; ok {
 		return fmt.Errorf(`%q is not this command's dry run: %s`, s, why)

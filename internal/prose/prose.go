@@ -22,11 +22,16 @@ func Some(items []string, most int) string {
 
 // And is items as a sentence lists them: "a", "a and b", "a, b and c"
 // ("" for none).
-func And(items []string) string {
+func And(items []string) string { return join(items, " and ") }
+
+// Or is items as a sentence offers them: "a", "a or b", "a, b or c".
+func Or(items []string) string { return join(items, " or ") }
+
+func join(items []string, last string) string {
 	if len(items) < 2 {
 		return strings.Join(items, "")
 	}
-	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+	return strings.Join(items[:len(items)-1], ", ") + last + items[len(items)-1]
 }
 
 // Duration is d, to the second, as a --timeout is written, without its

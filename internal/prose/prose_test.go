@@ -1,6 +1,7 @@
 package prose
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,6 +58,9 @@ func TestAnd(t *testing.T) {
 	} {
 		if got := And(tt.items); got != tt.want {
 			t.Errorf("And(%q) = %q, want %q", tt.items, got, tt.want)
+		}
+		if got, want := Or(tt.items), strings.ReplaceAll(tt.want, " and ", " or "); got != want {
+			t.Errorf("Or(%q) = %q, want %q", tt.items, got, want)
 		}
 	}
 }
