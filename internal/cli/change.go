@@ -137,6 +137,10 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
+		if res.NoPods {
+			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
+				fmt.Sprintf("%s unchanged: it runs 0 replicas in %s, no pod to restart (nothing applied or recorded; kubectl zz scale %s --replicas N starts new ones)", o.App, where(t), o.App))
+		}
 		if res.Unchanged {
 			return o.result.unchanged(cmd.Context(), o.Out, progress, t, o.several(), o.App,
 				fmt.Sprintf("%s unchanged: revision %d runs %d replicas already in %s (nothing applied or recorded)", o.App, res.Revision, o.Replicas, where(t)))

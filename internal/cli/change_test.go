@@ -105,6 +105,15 @@ func TestNoWaitCommands(t *testing.T) {
 	if _, _, err := zz("restart", "shop", "--timeout", "200ms"); err == nil || !strings.Contains(err.Error(), "not ready after 200ms") {
 		t.Fatalf("restart waits by default: %v", err)
 	}
+	// At 0 replicas no pod restarts: nothing applied or recorded, exit 0
+	// (an app-developer audit saw a revision recorded for nothing).
+	if _, _, err := zz("scale", "shop", "--replicas", "0", "--wait=false"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = zz("restart", "shop", "--wait=false")
+	if err != nil || !strings.Contains(out, "shop unchanged: it runs 0 replicas in namespace ns-a, no pod to restart (nothing applied or recorded; kubectl zz scale shop --replicas N starts new ones)") {
+		t.Fatalf("restart at 0 replicas: %v\n%s", err, out)
+	}
 	// With -o the App read back is the same document as a real deploy's:
 	// the unchanged line goes to stderr, as --diff's "no changes" does.
 	zz = withFakeClusters(t, fakeClient(), fakeClient())

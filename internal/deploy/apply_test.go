@@ -852,3 +852,30 @@ func TestNextNumberSkipsAFailedApply(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartAtZero: an app at 0 replicas has no pod to restart;
+// restarting it recorded a revision for nothing (an app-developer audit).
+// As kubectl rollout restart, it is no error: nothing is applied or recorded.
+func TestRestartAtZero(t *testing.T) {
+	c := fake.NewClientset()
+	startController(t, c)
+	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
+	if _, err := c.AppsV1().Deployments(ns).Patch(t.Context(), "shop", types.MergePatchType, []byte(`{"spec":{"replicas":0}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	records := func() int {
+		l, err := c.CoreV1().Secrets(ns).List(t.Context(), metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Items)
+	}
+	before := records()
+	res, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "shop"})
+	if err != nil || !res.Unchanged || !res.NoPods {
+		t.Fatalf("restart at 0 replicas: %+v, %v; want unchanged, no pods", res, err)
+	}
+	if after := records(); after != before {
+		t.Errorf("%d records before, %d after the refused restart", before, after)
+	}
+}

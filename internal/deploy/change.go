@@ -93,6 +93,9 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
 		return nil, err
 	}
+	if stopped(ctx, c, cfg.Namespace, cfg.App) {
+		return &Result{Unchanged: true, NoPods: true}, nil
+	}
 	at := cfg.now().UTC().Format("2006-01-02T15:04:05Z07:00")
 	return change(ctx, c, cfg, "restart", func(d *appsv1.Deployment) {
 		if d.Spec.Template.Annotations == nil {
@@ -100,6 +103,16 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 		}
 		d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = at
 	}, nil)
+}
+
+// stopped says app's Deployment runs 0 replicas: a restart has no pod to
+// restart, and recorded a revision for nothing (an app-developer audit);
+// as kubectl rollout restart of such a Deployment, it is no error (a
+// restart of every app, one of them stopped, succeeds). What cannot be
+// read, the change itself says.
+func stopped(ctx context.Context, c kubernetes.Interface, ns, app string) bool {
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
+	return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0
 }
 
 // change records the latest revision with edit applied to its Deployment

@@ -138,6 +138,9 @@ type Result struct {
 	// Unchanged says the deploy changed nothing: Revision, the latest,
 	// already runs exactly what it would apply.
 	Unchanged bool
+	// NoPods says a restart found the app at 0 replicas: nothing to
+	// restart, nothing applied or recorded (Unchanged too).
+	NoPods bool
 	// Differs says a dry run (ChangeConfig.DiffOut) found what would change.
 	Differs bool
 }
