@@ -494,9 +494,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				}
 			}
 			if !o.list && len(st.Drift) > 0 {
-				if st.Revision > 0 || st.RecordsUnreadable {
+				switch {
+				case changing(st):
+					fmt.Fprintf(&reasons, "%s differs from its latest revision while %s changes it (recorded once that command ends):\n", who, st.ChangingBy)
+				case st.Revision > 0 || st.RecordsUnreadable:
 					fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
-				} else {
+				default:
 					fmt.Fprintf(&reasons, "%s runs what no revision records:\n", who)
 				}
 				for _, d := range st.Drift {
@@ -605,8 +608,15 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	}
 	if len(st.Drift) > 0 {
 		// Glued, as kubectl glues Ready,SchedulingDisabled: a space made
-		// it two fields for awk (an audit); the lines under the table say why.
-		rev += "(drifted)"
+		// it two fields for awk (an audit); the lines under the table say
+		// why. While a kubectl zz command holds the app's lock, what it
+		// applied is not recorded yet: "changing", not drifted (an
+		// app-developer audit read a running scale as drift).
+		if changing(st) {
+			rev += "(changing)"
+		} else {
+			rev += "(drifted)"
+		}
 	}
 	// As kubectl get pods prints it: "3 (2m ago)".
 	restarts := strconv.Itoa(int(st.Restarts))
@@ -625,3 +635,7 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 	}
 	return row
 }
+
+// changing says a live kubectl zz command holds st's lock (renewed in
+// time: one that has lapsed is said as such).
+func changing(st *deploy.AppStatus) bool { return st.ChangingBy != "" && st.LockExpires == nil }

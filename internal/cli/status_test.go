@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -414,7 +415,16 @@ func TestStatusDriftOneField(t *testing.T) {
 	paused := fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2)
 	paused.Spec.Paused = true // drift: no new pod template rolls out
 	rec := revisionSecret(t, "ns-a", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
-	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)), fakeClient())
+	// In context b a command holds shop's lock: what it applied is not
+	// recorded yet, "changing" (an app-developer audit read a running scale
+	// as drift).
+	now := metav1.NewMicroTime(time.Now())
+	lock := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName("shop"), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: "shop"}},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
+	pausedB := fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2)
+	pausedB.Spec.Paused = true
+	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)),
+		fakeClient(pausedB, revisionSecret(t, "ns-b", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock))
 	for _, tc := range []struct {
 		args []string
 		want [][2]string // per line: $1 and $2, as awk splits them
@@ -422,6 +432,7 @@ func TestStatusDriftOneField(t *testing.T) {
 		{[]string{"status", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
 		{[]string{"status", "shop", "--no-headers", "-o", "wide"}, [][2]string{{"shop", "7(drifted)"}}},
 		{[]string{"list", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
+		{[]string{"status", "shop", "--no-headers", "--context", "b"}, [][2]string{{"shop", "7(changing)"}}},
 	} {
 		out, _, err := zz(tc.args...)
 		if err != nil {
