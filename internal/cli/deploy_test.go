@@ -320,6 +320,14 @@ func TestHistorySpec(t *testing.T) {
 			t.Errorf("diff --spec lacks %q:\n%s", want, out)
 		}
 	}
+	// Without --revision: the one before the latest, what the last change
+	// did (it was required: an app-developer audit).
+	if out2, _, err := zz("diff", "shop", "--spec"); !errors.Is(err, ErrDiffers) || out2 != out {
+		t.Fatalf("diff --spec with no --revision: %v\n%s\nwant\n%s", err, out2, out)
+	}
+	if _, _, err := zz("diff", "shop", "--spec", "--to", "1"); err == nil || !strings.Contains(err.Error(), "shop has no revision recorded before 1 in namespace ns-a: nothing to diff it with") {
+		t.Fatalf("diff --to 1: %v", err)
+	}
 	if out, stderr, err := zz("diff", "shop", "--revision", "3", "--spec"); err != nil || out != "" || stderr != "shop: no changes in namespace ns-a\n" {
 		t.Fatalf("diff --spec of a revision with itself: %q, %v", out, err)
 	}

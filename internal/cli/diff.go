@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -25,24 +26,26 @@ type DiffOptions struct {
 func NewCmdDiff(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &DiffOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams}
 	cmd := &cobra.Command{
-		Use:   "diff APP --revision N [--to M]",
+		Use:   "diff APP [--revision N] [--to M]",
 		Short: "Show what changed between two recorded revisions of an app",
-		Long: `Show, as a unified diff of each object, what changed from revision N to revision M
-(default: the latest) of an app, leaving out the revision label as deploy --diff does.
+		Long: `Show, as a unified diff of each object, what changed from revision N (default: the
+one before M) to revision M (default: the latest) of an app, leaving out the revision label
+as deploy --diff does.
 With --spec it compares the app specs the two revisions were deployed from instead
 (kubectl zz history APP --spec prints one). Like diff and kubectl diff it exits 0 when
 the revisions are the same, 1 when they differ, and 2 on errors. KUBECTL_EXTERNAL_DIFF
 names another diff program, as for kubectl diff and the --diff of deploy, scale,
 restart, rollback, promote and abort: it gets two folders, LIVE with revision N's
 objects (or spec) and MERGED with revision M's.`,
-		Example: `  kubectl zz diff shop --revision 3           # revision 3 against the latest
+		Example: `  kubectl zz diff shop                        # what the latest revision changed
+  kubectl zz diff shop --revision 3           # revision 3 against the latest
   kubectl zz diff shop --revision 3 --to 5
   kubectl zz diff shop --revision 3 --spec    # what the spec changed, in the spec's words`,
 		Args:              oneApp,
 		ValidArgsFunction: completeApps(f),
 		RunE:              runOptions(o),
 	}
-	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Revision to diff from (required)")
+	cmd.Flags().Int64Var(&o.Revision, "revision", 0, "Revision to diff from (default: the one before --to)")
 	cmd.Flags().Int64Var(&o.To, "to", 0, "Revision to diff to (default: the latest)")
 	_ = cmd.RegisterFlagCompletionFunc("revision", completeRevisions(f))
 	_ = cmd.RegisterFlagCompletionFunc("to", completeRevisions(f))
@@ -56,8 +59,8 @@ func (o *DiffOptions) Complete(args []string) error { return o.complete(args, o.
 // Validate checks the flags; no I/O.
 func (o *DiffOptions) Validate() error {
 	switch {
-	case o.Revision <= 0:
-		return fmt.Errorf("--revision is required and positive: kubectl zz diff %s --revision N (kubectl zz history %s lists them)", o.App, o.App)
+	case o.Revision < 0:
+		return fmt.Errorf("--revision must be positive, got %d (kubectl zz history %s lists them)", o.Revision, o.App)
 	case o.To < 0:
 		return fmt.Errorf("--to must be positive, got %d", o.To)
 	}
@@ -72,6 +75,35 @@ func (o *DiffOptions) Run(cmd *cobra.Command) error {
 		diff = deploy.DiffSpecs
 	}
 	return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
-		return diff(cmd.Context(), t.client, t.namespace, o.App, o.Revision, o.To, os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
+		from := o.Revision
+		if from == 0 {
+			// As helm diff revision's habit: what the last change did.
+			var err error
+			if from, err = previousRevision(cmd.Context(), t, o.App, o.To); err != nil {
+				return false, err
+			}
+		}
+		return diff(cmd.Context(), t.client, t.namespace, o.App, from, o.To, os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
 	})
+}
+
+// previousRevision is the recorded revision before to (0: the latest) of
+// app, the default --revision.
+func previousRevision(ctx context.Context, t target, app string, to int64) (int64, error) {
+	revs, err := deploy.Revisions(ctx, t.client, t.namespace, app) // newest first
+	if err != nil {
+		return 0, err
+	}
+	if len(revs) == 0 {
+		return 0, deploy.NotFound("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy first", app, t.namespace)
+	}
+	if to == 0 {
+		to = revs[0].Number
+	}
+	for _, r := range revs {
+		if r.Number < to {
+			return r.Number, nil
+		}
+	}
+	return 0, fmt.Errorf("%s has no revision recorded before %d in namespace %s: nothing to diff it with (kubectl zz history %s lists them)", app, to, t.namespace, app)
 }
