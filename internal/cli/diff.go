@@ -22,7 +22,7 @@ type DiffOptions struct {
 	genericiooptions.IOStreams
 }
 
-// NewCmdDiff returns "kubectl zz diff APP --revision N [--to M]".
+// NewCmdDiff returns "kubectl zz diff APP [--revision N] [--to M]".
 func NewCmdDiff(f *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &DiffOptions{appTargets: appTargets{configFlags: f}, IOStreams: streams}
 	cmd := &cobra.Command{
