@@ -90,10 +90,15 @@ func hpaRange(hpa *autoscalingv2.HorizontalPodAutoscaler) string {
 // Restart rolls every pod of app (a rolling restart, as kubectl rollout
 // restart does it) as a new revision with change cause "restart".
 func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*Result, error) {
-	if err := refusePaused(ctx, c, cfg.Namespace, cfg.App); err != nil {
+	d, err := unpausedDeployment(ctx, c, cfg.Namespace, cfg.App)
+	if err != nil {
 		return nil, err
 	}
-	if stopped(ctx, c, cfg.Namespace, cfg.App) {
+	// At 0 replicas no pod restarts, and a revision was recorded for
+	// nothing (an app-developer audit); as kubectl rollout restart of such a
+	// Deployment, it is no error (a restart of every app, one of them
+	// stopped, succeeds).
+	if d != nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
 		return &Result{Unchanged: true, NoPods: true}, nil
 	}
 	at := cfg.now().UTC().Format("2006-01-02T15:04:05Z07:00")
@@ -103,16 +108,6 @@ func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*R
 		}
 		d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = at
 	}, nil)
-}
-
-// stopped says app's Deployment runs 0 replicas: a restart has no pod to
-// restart, and recorded a revision for nothing (an app-developer audit);
-// as kubectl rollout restart of such a Deployment, it is no error (a
-// restart of every app, one of them stopped, succeeds). What cannot be
-// read, the change itself says.
-func stopped(ctx context.Context, c kubernetes.Interface, ns, app string) bool {
-	d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
-	return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0
 }
 
 // change records the latest revision with edit applied to its Deployment

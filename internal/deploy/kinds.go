@@ -755,14 +755,21 @@ func replaceWhole(ctx context.Context, c kubernetes.Interface, k kindOps, ns str
 // refusePaused refuses a change of app's pod template while its
 // Deployment is paused (paused); none when there is no Deployment.
 func refusePaused(ctx context.Context, c kubernetes.Interface, ns, app string) error {
+	_, err := unpausedDeployment(ctx, c, ns, app)
+	return err
+}
+
+// unpausedDeployment is app's Deployment (nil when there is none),
+// refused while paused, as refusePaused.
+func unpausedDeployment(ctx context.Context, c kubernetes.Interface, ns, app string) (*appsv1.Deployment, error) {
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, app, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil
+		return nil, nil
 	case err != nil:
-		return fmt.Errorf("get deployment %s/%s: %w", ns, app, err)
+		return nil, fmt.Errorf("get deployment %s/%s: %w", ns, app, err)
 	}
-	return paused(d)
+	return d, paused(d)
 }
 
 // labelledFor says whether obj carries kubectl zz's labels for app.
