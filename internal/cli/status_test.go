@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -569,6 +570,48 @@ func TestStatusJudgesOnlyAskedApps(t *testing.T) {
 			slices.Sort(judged)
 			if !slices.Equal(judged, tt.judged) {
 				t.Errorf("dry-run applies of %q; want %q\n%s", judged, tt.judged, out)
+			}
+		})
+	}
+}
+
+// TestAbsentNamespace: a command that finds nothing in a namespace that
+// does not exist (a typo in -n) says so, where it said only that the app
+// had no revisions there (a new user's audit); where the namespace cannot
+// be read (a developer holds no role in it) or exists, nothing is claimed.
+func TestAbsentNamespace(t *testing.T) {
+	const absent = "namespace nosuch does not exist"
+	forbidden := fake.NewClientset()
+	forbidden.PrependReactor("get", "namespaces", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("namespaces"), "nosuch", errors.New(`User "dev" cannot get resource "namespaces"`))
+	})
+	for _, tc := range []struct {
+		name   string
+		client *fake.Clientset
+		ns     string
+		said   bool
+	}{
+		{"absent", fake.NewClientset(), "nosuch", true},
+		{"forbidden", forbidden, "nosuch", false},
+		{"exists, empty", fakeClient(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nosuch"}}), "nosuch", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			zz := withFakeClusters(t, tc.client, fakeClient())
+			for _, args := range [][]string{
+				{"status"}, {"list"}, {"status", "web"}, {"history", "web"}, {"rollback", "web"},
+				{"scale", "web", "--replicas", "2"}, {"restart", "web"}, {"diff", "web"}, {"events"}, {"events", "web"},
+			} {
+				_, stderr, err := zz(append(args, "-n", tc.ns)...)
+				said := stderr
+				if err != nil {
+					said += err.Error()
+				}
+				if strings.Contains(said, absent) != tc.said {
+					t.Errorf("%s -n %s: %v, stderr %q; want %q said: %v", strings.Join(args, " "), tc.ns, err, stderr, absent, tc.said)
+				}
+				if wantErr := len(args) > 1; (err != nil) != wantErr {
+					t.Errorf("%s -n %s: %v, want an error: %v", strings.Join(args, " "), tc.ns, err, wantErr)
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -187,6 +188,33 @@ func appStatus(ctx context.Context, c kubernetes.Interface, r Reader, ns, app st
 // NoApp is the error for app not found in ns.
 func NoApp(ns, app string) error {
 	return NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
+}
+
+// AbsentNamespace says why a command found nothing in namespace ns where ns
+// does not exist (a typo in -n, or another cluster's namespace): "namespace
+// nosuch does not exist ...", said after its "not found". It is "" where ns
+// exists or cannot be read: a developer may not get a namespace it holds no
+// role in, and there absent and forbidden look alike, so nothing is claimed.
+func AbsentNamespace(ctx context.Context, c kubernetes.Interface, ns string) string {
+	if ns == metav1.NamespaceAll {
+		return ""
+	}
+	if _, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return ""
+	}
+	return "namespace " + ns + " does not exist (kubectl get namespaces lists them)"
+}
+
+// InAbsentNamespace is err with AbsentNamespace's sentence where err says
+// that nothing was found in ns (ErrNoRevision) and ns does not exist.
+func InAbsentNamespace(ctx context.Context, c kubernetes.Interface, ns string, err error) error {
+	if !errors.Is(err, ErrNoRevision) {
+		return err
+	}
+	if why := AbsentNamespace(ctx, c, ns); why != "" {
+		return fmt.Errorf("%w; %s", err, why)
+	}
+	return err
 }
 
 // A Reader gives status what it reads most of: the apps' Deployments,
