@@ -902,21 +902,25 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 	psa := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security",
 		errors.New(`violates PodSecurity "baseline:latest": privileged (container "probe" must not set securityContext.privileged=true)`))
 	other := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security", errors.New(`User "dev" cannot create resource "pods"`))
+	quotaLimits := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`failed quota: compute: must specify limits.cpu for: probe`))
 	for _, tt := range []struct {
-		name   string
-		answer error
-		status Status
-		want   string
+		name          string
+		answer        error
+		status        Status
+		want          string
+		limitRangeMin bool // a LimitRange min cpu 100m
 	}{
-		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)"},
-		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused"},
-		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it"},
+		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)", false},
+		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused", false},
+		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it", false},
+		{"admitted under a LimitRange min", nil, Warn, "but the apiserver admitted a privileged pod in shop", true},
+		{"a quota demanding limits", quotaLimits, Warn, "but the apiserver admitted a privileged pod in shop", false},
 		// Refusals that come only after Pod Security admitted the pod (a
 		// review: a quota, or a tenant's pod of the probe's name, kept check
 		// green where privileged pods run).
 		{"refused by a quota after Pod Security", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
-			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop"},
-		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop"},
+			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop", false},
+		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []string
@@ -924,8 +928,16 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 				if c := pod.Spec.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
 					t.Errorf("the probe pod is not privileged: %+v", pod.Spec.Containers[0])
 				}
-				if pod.Name != "" || pod.GenerateName == "" || pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero() {
-					t.Errorf("the probe pod has a fixed name (a tenant may take it first) or no limits (a quota may demand them): %+v", pod)
+				if pod.Name != "" || pod.GenerateName == "" {
+					t.Errorf("the probe pod has a fixed name (a tenant may take it first): %+v", pod)
+				}
+				if tt.limitRangeMin {
+					// The LimitRanger validates before Pod Security: limits
+					// of the probe's own under the min are refused there,
+					// where its defaults (none given) pass (review 36 #2).
+					if cpu, ok := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]; ok && cpu.Cmp(resource.MustParse("100m")) < 0 {
+						return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("minimum cpu usage per Container is 100m, but limit is "+cpu.String()))
+					}
 				}
 				asked = append(asked, ns)
 				return nil, tt.answer
