@@ -92,6 +92,14 @@ func healthy(t *testing.T) []runtime.Object {
 // webhookPodLabels are the zz-webhook pods' labels, as the manifests give them.
 var webhookPodLabels = map[string]string{"app.kubernetes.io/name": "zz-webhook"}
 
+// withAllowAllNetworkPolicy adds a policy that selects the webhook's pods
+// and lets every source in.
+func withAllowAllNetworkPolicy(objs []runtime.Object) []runtime.Object {
+	return append(objs, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: "zz-system"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}}}}})
+}
+
 // withoutNetworkPolicy drops the NetworkPolicies, or makes them egress-only.
 func withoutNetworkPolicy(egressOnly bool) func([]runtime.Object) []runtime.Object {
 	return func(objs []runtime.Object) []runtime.Object {
@@ -559,6 +567,8 @@ func TestProblems(t *testing.T) {
 			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods: every pod of the cluster reaches its review port"},
 		{"the webhook's NetworkPolicy is egress only", withoutNetworkPolicy(true), Warn,
 			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods"},
+		{"a NetworkPolicy allows every source", withAllowAllNetworkPolicy, Warn,
+			"warn webhook | Deployment zz-system/zz-webhook network isolation: NetworkPolicy allow-all selects its pods but allows every source"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
