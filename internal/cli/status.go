@@ -643,5 +643,9 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 }
 
 // changing says a live kubectl zz command holds st's lock (renewed in
-// time: one that has lapsed is said as such).
-func changing(st *deploy.AppStatus) bool { return st.ChangingBy != "" && st.LockExpires == nil }
+// time: one that has lapsed is said as such) and that all st's drift is an
+// apply no revision records, that command's: a pause or a hand edit made
+// meanwhile is no command's to record, and stays drift (review 36 #4).
+func changing(st *deploy.AppStatus) bool {
+	return st.ChangingBy != "" && st.LockExpires == nil && st.Unrecorded == len(st.Drift)
+}

@@ -130,6 +130,11 @@ type AppStatus struct {
 	// ChangingBy names the kubectl zz command that holds the app's lock
 	// now ("alice (kubectl zz deploy) since 15:27:38"), "" when none does.
 	ChangingBy string `json:"changingBy,omitempty"`
+	// Unrecorded is how many of Drift's lines say that a kubectl zz
+	// command applied what no revision records: while ChangingBy's command
+	// runs, its own apply; other lines (a pause, a hand edit, kubectl
+	// rollout undo) are no command's to record.
+	Unrecorded int `json:"-"`
 	// LockExpires is when the app's lock lapses, set only when its holder
 	// has not renewed it for longer than a running command does: a command
 	// that ended without releasing it (an apiserver error), or stopped.
@@ -512,8 +517,9 @@ func selectedFrom[T any, P interface {
 // describes (records older than the token have none, and are not judged);
 // a pod template field another manager owns was written outside kubectl
 // zz. Its pod template is judged apart (DriftJudge). said tells whether a
-// line says what r runs (runs), which an unfinished rollout says once.
-func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) (out []string, said bool) {
+// line says what r runs (runs), which an unfinished rollout says once;
+// unrecorded, how many lines say an apply of kubectl zz no revision records.
+func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) (out []string, said bool, unrecorded int) {
 	live := d.Annotations[contract.AnnotationApplyID]
 	switch {
 	case rev > 0 && token != "" && live != token && olderRev > 0 && r.RollingOut:
@@ -529,11 +535,12 @@ func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded 
 	case rev > 0 && token != "" && live != token:
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); %s",
 			d.Name, runs(r, fmt.Sprintf(", not revision %d", rev))))
-		said = true
+		said, unrecorded = true, 1
 	case !recorded && live != "":
 		// The app's first deploy applied it and never recorded: its
 		// rollout failed, or it was stopped, or it is still under way.
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped), and no revision of the app is recorded: kubectl zz deploy records one once its rollout completes", d.Name))
+		unrecorded = 1
 	}
 	// A hand kubectl scale, where no HPA scales the Deployment (kubectl zz
 	// leaves the replicas to one: its writes, or a hand scale beside it,
@@ -546,7 +553,7 @@ func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded 
 		out = append(out, fmt.Sprintf("deployment %s is paused%s: no new pod template rolls out (kubectl rollout resume deployment/%s -n %s)",
 			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
 	}
-	return out, said
+	return out, said, unrecorded
 }
 
 // metaList lists the app's objects of kind k (a core kind) with their
