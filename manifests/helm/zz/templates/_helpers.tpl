@@ -1,6 +1,87 @@
-{{/* zz.image renders repository:tag, pinned with @digest when one is given. */}}
+{{/*
+zz.image renders the image .Values.images.<name> (call it with (list $ "webhook")):
+repository:tag, pinned with @digest when one is given. global.imageRegistry,
+when set, replaces the repository's registry: its first path component where
+that has a dot or a colon or is localhost, as Docker reads a reference
+(ghcr.io/zzcloud/zz-webhook from mirror.example is mirror.example/zzcloud/zz-webhook).
+*/}}
 {{- define "zz.image" -}}
-{{ .repository }}:{{ .tag }}{{ with .digest }}@{{ . }}{{ end }}
+{{- $ctx := index . 0 -}}
+{{- $img := index $ctx.Values.images (index . 1) -}}
+{{- $repo := $img.repository -}}
+{{- with $ctx.Values.global.imageRegistry -}}
+{{- $parts := splitList "/" $repo -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $repo = rest $parts | join "/" -}}
+{{- end -}}
+{{- $repo = printf "%s/%s" . $repo -}}
+{{- end -}}
+{{ $repo }}:{{ $img.tag }}{{ with $img.digest }}@{{ . }}{{ end }}
+{{- end -}}
+
+{{/*
+zz.podMetadata is a pod template's metadata: the labels the selectors read
+(app.kubernetes.io/name .name and part-of zz), then .values.podLabels (.key
+names them in the refusal of either of those two keys there), and
+.values.podAnnotations.
+*/}}
+{{- define "zz.podMetadata" -}}
+{{- range $k := list "app.kubernetes.io/name" "app.kubernetes.io/part-of" }}
+{{- if hasKey $.values.podLabels $k }}
+{{- fail (printf "%s.podLabels: %s is the chart's own pod label (the %s selectors read it); give yours another key" $.key $k $.name) }}
+{{- end }}
+{{- end }}
+labels:
+  {{- toYaml (merge (dict "app.kubernetes.io/name" .name "app.kubernetes.io/part-of" "zz") .values.podLabels) | nindent 2 }}
+{{- with .values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* zz.imagePullSecrets: global.imagePullSecrets, then imagePullSecrets. */}}
+{{- define "zz.imagePullSecrets" -}}
+{{- with concat .Values.global.imagePullSecrets .Values.imagePullSecrets | uniq }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+zz.topologySpreadConstraints renders .constraints, where one without a
+labelSelector gets the component's (app.kubernetes.io/name: .name), as a
+constraint that selects nothing spreads nothing.
+*/}}
+{{- define "zz.topologySpreadConstraints" -}}
+{{- $name := .name }}
+{{- with .constraints }}
+topologySpreadConstraints:
+{{- range . }}
+{{- $c := deepCopy . }}
+{{- if not $c.labelSelector }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (dict "app.kubernetes.io/name" $name)) }}
+{{- end }}
+- {{ toYaml $c | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+zz.strategy renders a Deployment's strategy or a DaemonSet's updateStrategy
+(.key) from .value, nothing when it is empty; rollingUpdate only with type
+RollingUpdate (the API refuses it with Recreate; Helm merges a type set
+alone into the default's rollingUpdate).
+*/}}
+{{- define "zz.strategy" -}}
+{{- with .value }}
+{{- $s := deepCopy . }}
+{{- if and $s.type (ne $s.type "RollingUpdate") }}
+{{- $_ := unset $s "rollingUpdate" }}
+{{- end }}
+{{ $.key }}:
+  {{- toYaml $s | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* zz.certMode is the validated certificate mode. */}}
@@ -20,16 +101,11 @@
 {{/* zz.certgenPod is the pod template of the certgen Job and CronJob. */}}
 {{- define "zz.certgenPod" -}}
 metadata:
-  labels:
-    app.kubernetes.io/name: zz-webhook-certgen
-    app.kubernetes.io/part-of: zz
+  {{- include "zz.podMetadata" (dict "name" "zz-webhook-certgen" "values" .Values.certificates.certgen "key" "certificates.certgen") | nindent 2 }}
 spec:
   serviceAccountName: zz-webhook-certgen
   restartPolicy: OnFailure
-  {{- with .Values.imagePullSecrets }}
-  imagePullSecrets:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
+  {{- with include "zz.imagePullSecrets" . | trim }}{{ . | nindent 2 }}{{ end }}
   {{- with .Values.certificates.certgen.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -39,14 +115,10 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   securityContext:
-    runAsNonRoot: true
-    runAsUser: 65532
-    runAsGroup: 65532
-    seccompProfile:
-      type: RuntimeDefault
+    {{- toYaml .Values.certificates.certgen.podSecurityContext | nindent 4 }}
   containers:
   - name: certgen
-    image: {{ include "zz.image" .Values.images.webhook }}
+    image: {{ include "zz.image" (list . "webhook") }}
     args:
     - certgen
     - --secret=zz-webhook-tls
@@ -64,10 +136,7 @@ spec:
     resources:
       {{- toYaml .Values.certificates.certgen.resources | nindent 6 }}
     securityContext:
-      allowPrivilegeEscalation: false
-      readOnlyRootFilesystem: true
-      capabilities:
-        drop: [ALL]
+      {{- toYaml .Values.certificates.certgen.containerSecurityContext | nindent 6 }}
 {{- end -}}
 
 {{/*
