@@ -200,3 +200,30 @@ spec:
       - {{ . }}
       {{- end }}
 {{- end -}}
+
+
+{{/*
+zz.ownNamespace is the namespace of the chart's (zz-system, zz-device-plugin)
+that the release's records are kept in, if any. The chart creates those and
+deletes them with what is in them: helm uninstall, or an upgrade that turns
+their parts off, deleted the release's own records there, and the release
+vanished from helm list with its cluster-wide objects left behind (an admin's
+audit). zz.checkReleaseNamespace refuses such an install, and an upgrade that
+would delete the release's namespace; NOTES.txt says how to move one that
+lives there.
+*/}}
+{{- define "zz.ownNamespace" -}}
+{{- if has .Release.Namespace (list "zz-system" "zz-device-plugin") }}{{ .Release.Namespace }}{{ end -}}
+{{- end -}}
+
+{{- define "zz.checkReleaseNamespace" -}}
+{{- with include "zz.ownNamespace" . }}
+{{- if $.Release.IsInstall }}
+{{- fail (printf "the release's namespace %s is one this chart creates and deletes (helm uninstall, or an upgrade that turns its part off, deletes it with the release's own records, and the release is lost with its cluster-wide objects left behind): install the release in another namespace, e.g. --namespace default" .) }}
+{{- end }}
+{{- $kept := ternary (include "zz.systemNamespace" $) $.Values.devicePlugin.enabled (eq . "zz-system") }}
+{{- if not $kept }}
+{{- fail (printf "this upgrade would delete namespace %s, which holds this release's own records (the release would be lost, its cluster-wide objects left behind): move the release to another namespace first (README: Release assets, \"a release in zz-system\"), or keep the parts that run there enabled" .) }}
+{{- end }}
+{{- end }}
+{{- end -}}
