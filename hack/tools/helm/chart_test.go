@@ -558,6 +558,26 @@ func TestChartNotes(t *testing.T) {
 	if w := notes(map[string]any{"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"schedulerFallback": map[string]any{"enabled": false}}}); !strings.Contains(w, "every pod the policy routes to\nzz-scheduler waits until one runs") {
 		t.Errorf("NOTES.txt without the scheduler or the fallback:\n%s", w)
 	}
+	// The labels the device plugin's nodeSelector wants, not a fixed one:
+	// a node selector set for the GPU Operator's label was merged into the
+	// default's, and the NOTES still said to label zz.io/gpu-node alone (an
+	// admin's audit).
+	for _, tc := range []struct {
+		sel  map[string]any
+		want []string
+	}{
+		{map[string]any{"nvidia.com/gpu.present": "true"}, []string{"wants\nevery one of these labels:\n  kubectl label node <node> nvidia.com/gpu.present=true zz.io/gpu-node=true\n",
+			"--set devicePlugin.nodeSelector.zz\\.io/gpu-node=null"}},
+		{map[string]any{"zz.io/gpu-node": nil, "nvidia.com/gpu.present": "true"}, []string{"this label:\n  kubectl label node <node> nvidia.com/gpu.present=true\n"}},
+		{map[string]any{"zz.io/gpu-node": nil}, []string{"The device plugin runs on every node its tolerations let it"}},
+	} {
+		n := notes(map[string]any{"devicePlugin": map[string]any{"nodeSelector": tc.sel}})
+		for _, w := range tc.want {
+			if !strings.Contains(n, w) {
+				t.Errorf("NOTES.txt with devicePlugin.nodeSelector %v lacks %q:\n%s", tc.sel, w, n)
+			}
+		}
+	}
 	if dp := notes(map[string]any{"webhook": map[string]any{"enabled": false}, "scheduler": map[string]any{"enabled": false}}); strings.Contains(dp, "zz.io/injection") ||
 		strings.Contains(dp, "kubectl zz gpu") || !strings.Contains(dp, "zz.io/gpu-node=true") {
 		t.Errorf("NOTES.txt of the device plugin alone:\n%s", dp)
