@@ -227,3 +227,22 @@ lives there.
 {{- end }}
 {{- end }}
 {{- end -}}
+
+
+{{/*
+zz.kustomizeName is the name kustomize's configMapGenerator gives the
+ConfigMap .name of .data: .name-<hash>, the hash of its kind, name and data
+as JSON (sigs.k8s.io/kustomize/api/hasher: the first 10 hex digits of the
+SHA-256, with 0 1 3 a e written g h k m t). The name hashed is empty, as
+kustomize reads it (it looks up "metadata/name" as one key);
+TestChartEqualsKustomize compares the names.
+*/}}
+{{- define "zz.kustomizeName" -}}
+{{- $hex := dict "data" .data "kind" "ConfigMap" "name" "" | toJson | sha256sum | trunc 10 -}}
+{{- $enc := "" -}}
+{{- $subst := dict "0" "g" "1" "h" "3" "k" "a" "m" "e" "t" -}}
+{{- range $c := splitList "" $hex -}}
+{{- $enc = print $enc (get $subst $c | default $c) -}}
+{{- end -}}
+{{ .name }}-{{ $enc }}
+{{- end -}}
