@@ -404,6 +404,16 @@ func TestChartValues(t *testing.T) {
 			t.Errorf("%s off: the extender's alerts went too", tc.off)
 		}
 	}
+	// No part installed: no monitoring object either (they went into
+	// zz-device-plugin, which such a release does not create, and helm
+	// install failed on the missing namespace).
+	none := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true},
+		"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}, "devicePlugin": map[string]any{"enabled": false}})
+	for k, o := range none {
+		if ns, _ := dig(o.(map[string]any), "metadata", "namespace").(string); ns != "" {
+			t.Errorf("nothing installed, yet %s is rendered in namespace %s, which the release does not create", k, ns)
+		}
+	}
 	dpOnly := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true},
 		"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}})
 	for _, want := range []string{"PrometheusRule zz-device-plugin/zz", "ConfigMap zz-device-plugin/zz-grafana-dashboard", "PodMonitor zz-device-plugin/zz-device-plugin"} {
