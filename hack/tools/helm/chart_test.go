@@ -599,15 +599,21 @@ func TestChartNotes(t *testing.T) {
 // renderOn renders the chart's templates with vals for a cluster of caps.
 func renderOn(t *testing.T, ch *chart.Chart, caps *common.Capabilities, vals map[string]any) map[string]string {
 	t.Helper()
-	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, caps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := engine.Render(ch, top)
+	files, err := renderRelease(ch, common.ReleaseOptions{Name: "zz", Namespace: "default", IsInstall: true, Revision: 1}, caps, vals)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// renderRelease renders the chart's templates with vals for the release
+// opts on a cluster of caps.
+func renderRelease(ch *chart.Chart, opts common.ReleaseOptions, caps *common.Capabilities, vals map[string]any) (map[string]string, error) {
+	top, err := util.ToRenderValues(ch, vals, opts, caps)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Render(ch, top)
 }
 
 // TestChartWithoutMutatingAdmissionPolicies: on a cluster that serves no

@@ -9,8 +9,6 @@ import (
 
 	"github.com/mitchellh/copystructure"
 	"helm.sh/helm/v4/pkg/chart/common"
-	"helm.sh/helm/v4/pkg/chart/common/util"
-	"helm.sh/helm/v4/pkg/engine"
 )
 
 // quotaScopes returns, per namespace, the PriorityClasses the ResourceQuotas
@@ -221,12 +219,7 @@ func TestReleaseNamespaceIsNotTheChartsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	render := func(ns string, install bool, vals map[string]any) (map[string]string, error) {
-		opts := common.ReleaseOptions{Name: "zz", Namespace: ns, IsInstall: install, IsUpgrade: !install, Revision: 2}
-		top, err := util.ToRenderValues(ch, vals, opts, common.DefaultCapabilities)
-		if err != nil {
-			return nil, err
-		}
-		return engine.Render(ch, top)
+		return renderRelease(ch, common.ReleaseOptions{Name: "zz", Namespace: ns, IsInstall: install, IsUpgrade: !install, Revision: 2}, common.DefaultCapabilities, vals)
 	}
 	off := map[string]any{"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}}
 	for _, tc := range []struct {
