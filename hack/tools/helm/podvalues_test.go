@@ -72,6 +72,12 @@ func TestChartPodValues(t *testing.T) {
 				t.Errorf("%s %s imagePullSecrets (-want +got):\n%s", p.kind, p.name, diff)
 			}
 		}
+		// A Secret in both lists is listed once.
+		both := chartObjects(t, chart, map[string]any{"global": map[string]any{"imagePullSecrets": []any{map[string]any{"name": "regcred"}}},
+			"imagePullSecrets": []any{map[string]any{"name": "regcred"}}})
+		if got := podSpec(t, find(t, both, "Deployment", "zz-webhook"))["imagePullSecrets"]; !cmp.Equal(got, []any{map[string]any{"name": "regcred"}}) {
+			t.Errorf("regcred in global.imagePullSecrets and imagePullSecrets: %v", got)
+		}
 		// Empty, the images are as images.* say.
 		def := chartObjects(t, chart, nil)
 		if got := podImages(t, find(t, def, "Job", "zz-webhook-certgen")); !cmp.Equal(got, []any{"ghcr.io/zzcloud/zz-webhook:v0.1.0"}) {
