@@ -17,6 +17,7 @@ variants=(
   "--set certificates.mode=cert-manager"
   "--set devicePlugin.enabled=false"
   "--set scheduler.enabled=false,webhook.enabled=false"
+  "--set global.imageRegistry=mirror.example:5000,scheduler.strategy.type=Recreate,devicePlugin.updateStrategy.type=OnDelete --set-json scheduler.topologySpreadConstraints=[{\"maxSkew\":1,\"topologyKey\":\"topology.kubernetes.io/zone\",\"whenUnsatisfiable\":\"ScheduleAnyway\"}]"
 )
 for v in "${variants[@]}"; do
   # shellcheck disable=SC2086 # each variant is a list of flags

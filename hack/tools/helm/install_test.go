@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mitchellh/copystructure"
+	"helm.sh/helm/v4/pkg/chart/common"
 )
 
 // quotaScopes returns, per namespace, the PriorityClasses the ResourceQuotas
@@ -199,5 +200,61 @@ func TestChartExtraArgs(t *testing.T) {
 	}
 	if _, err := RenderChart(ch, map[string]any{"webhook": map[string]any{"extraArgs": "--v=4"}}); err == nil || !strings.Contains(err.Error(), "/webhook/extraArgs") {
 		t.Errorf("extraArgs as a string: %v; want it refused, naming it", err)
+	}
+}
+
+// TestReleaseNamespaceIsNotTheChartsOwn: the chart creates zz-system and
+// zz-device-plugin and deletes them with what is in them. A release installed
+// there (nothing refused it) kept its records in a namespace it deleted: an
+// upgrade with scheduler.enabled=false,webhook.enabled=false deleted
+// zz-system with the release's Secrets, helm list showed nothing, and the
+// next helm install failed on the cluster-wide objects left behind (an
+// admin's audit; helm uninstall --keep-history keeps nothing there either).
+// Such an install is refused, so is an upgrade that would delete the
+// release's namespace, and an upgrade of a release already there warns with
+// the way to move it.
+func TestReleaseNamespaceIsNotTheChartsOwn(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(ns string, install bool, vals map[string]any) (map[string]string, error) {
+		return renderRelease(ch, common.ReleaseOptions{Name: "zz", Namespace: ns, IsInstall: install, IsUpgrade: !install, Revision: 2}, common.DefaultCapabilities, vals)
+	}
+	off := map[string]any{"scheduler": map[string]any{"enabled": false}, "webhook": map[string]any{"enabled": false}}
+	for _, tc := range []struct {
+		name    string
+		ns      string
+		install bool
+		vals    map[string]any
+		refused string // "" for rendered
+		notes   bool   // the NOTES warn and say how to move it
+	}{
+		{"install in default", "default", true, nil, "", false},
+		{"install in zz-system", "zz-system", true, nil, "the release's namespace zz-system is one this chart creates and deletes", false},
+		{"install in zz-device-plugin", "zz-device-plugin", true, nil, "the release's namespace zz-device-plugin is one this chart creates and deletes", false},
+		{"upgrade in zz-system", "zz-system", false, nil, "", true},
+		{"upgrade in zz-system turning its parts off", "zz-system", false, off, "this upgrade would delete namespace zz-system", false},
+		{"upgrade in zz-system, the device plugin off", "zz-system", false, map[string]any{"devicePlugin": map[string]any{"enabled": false}}, "", true},
+		{"upgrade in zz-device-plugin, the device plugin off", "zz-device-plugin", false, map[string]any{"devicePlugin": map[string]any{"enabled": false}}, "this upgrade would delete namespace zz-device-plugin", false},
+		{"upgrade in default turning parts off", "default", false, off, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files, err := render(tc.ns, tc.install, tc.vals)
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("%v; want it refused: %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := files["zz/templates/NOTES.txt"]
+			move := "kubectl -n " + tc.ns + " delete secret -l owner=helm,name=zz"
+			if got := strings.Contains(notes, "WARNING: this release's records are kept in namespace "+tc.ns) && strings.Contains(notes, move); got != tc.notes {
+				t.Errorf("NOTES warn of the release's namespace: %v, want %v:\n%s", got, tc.notes, notes)
+			}
+		})
 	}
 }
