@@ -150,6 +150,16 @@ func TestLimitRangesForbidden(t *testing.T) {
 		!strings.Contains(strings.Join(resp.Warnings, "\n"), "not checked against the namespace's LimitRanges (zz-webhook may not list LimitRanges") {
 		t.Errorf("forbidden: allowed %v, patch %s, warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
 	}
+	// kubectl zz check's probe is told it cannot read them, not that it
+	// raises requests to them (note 35).
+	probe := overcommitPod()
+	probe.Annotations = map[string]string{contract.AnnotationCheckProbe: "true"}
+	resp = response(t, post(h, reviewBody(t, "shop-quota", podResource, admissionv1.Create, probe), "application/json"))
+	answer := strings.Join(resp.Warnings, "\n")
+	if !strings.Contains(answer, contract.WebhookProbeAnswer) || !strings.Contains(answer, contract.WebhookLimitRangesUnread+": zz-webhook may not list LimitRanges") ||
+		strings.Contains(answer, contract.WebhookRaisesToLimitRanges) {
+		t.Errorf("probe answer %q; want it to say it cannot read LimitRanges", answer)
+	}
 }
 
 // TestLimitRangesForbiddenOnce: one refusal to list the LimitRanges (a

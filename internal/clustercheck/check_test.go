@@ -883,6 +883,10 @@ func TestLimitRangeUnderAnOlderWebhook(t *testing.T) {
 			"ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook raises"},
 		{"an older webhook", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.2.3 abc)"}, Warn,
 			"warn namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook that answered check's probe (zz-webhook v1.2.3 abc) lowers the CPU requests past these bounds and does not raise them back, so the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"},
+		// A webhook that would raise them, but may not read LimitRanges
+		// (its answer said it raised them all the same: note 35).
+		{"a webhook that cannot read them", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.3.0 abc; " + contract.WebhookLimitRangesUnread + ": zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges))"}, Warn,
+			"the zz webhook that answered check's probe cannot read LimitRanges (zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges)), so it lowers the CPU requests past these bounds"},
 		// No answer: the webhook lines say why; the LimitRange is judged as
 		// the shipped webhook treats it.
 		{"no answer", nil, Warn, "ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container"},
@@ -895,7 +899,7 @@ func TestLimitRangeUnderAnOlderWebhook(t *testing.T) {
 				t.Fatalf("worst %s, want %s and a line %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
 			}
 			for _, r := range rs {
-				if r.Status == Warn && strings.HasPrefix(r.Name, "LimitRange ") && !strings.HasPrefix(r.Hint, "upgrade zz-webhook") {
+				if r.Status == Warn && strings.HasPrefix(r.Name, "LimitRange ") && !strings.HasPrefix(r.Hint, "upgrade zz-webhook") && !strings.HasPrefix(r.Hint, "let zz-webhook list and watch limitranges") {
 					t.Errorf("hint %q", r.Hint)
 				}
 			}
