@@ -296,7 +296,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.DryRun != nil && *req.DryRun && pod != nil && pod.Annotations[contract.AnnotationCheckProbe] != "" {
-		resp.Warnings = append(resp.Warnings, probeAnswer)
+		resp.Warnings = append(resp.Warnings, h.probeAnswer(req.Namespace))
 	}
 	review.Request, review.Response = nil, resp
 	w.Header()["Content-Type"] = jsonContentType // Set would allocate the value's slice
@@ -339,7 +339,19 @@ func (h *Handler) clamping(p *inject.Policy, req *admissionv1.AdmissionRequest, 
 // probeAnswer is the warning a dry-run pod marked as kubectl zz check's
 // probe gets, whatever else the review decided: the apiserver relays it, so
 // check knows this webhook answered, which build, and what it does that
-// an older one did not.
+// an older one did not, or cannot do now: raise requests to the
+// namespace's LimitRanges where it may not read them (a ClusterRole without
+// the rule; it said it raised them all the same).
+func (h *Handler) probeAnswer(namespace string) string {
+	if h.LimitRanges != nil {
+		if _, err := h.LimitRanges(namespace); err != nil {
+			return contract.WebhookProbeAnswer + " (" + version.Banner(contract.ComponentWebhook) + "; " + contract.WebhookLimitRangesUnread + ": " + err.Error() + ")"
+		}
+	}
+	return probeAnswer
+}
+
+// probeAnswer is the answer of a webhook that reads the LimitRanges.
 var probeAnswer = contract.WebhookProbeAnswer + " (" + version.Banner(contract.ComponentWebhook) + "; " + contract.WebhookRaisesToLimitRanges + ")"
 
 // jsonContentType is every reply's header value, shared: nothing changes it.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +149,43 @@ func TestLimitRangesForbidden(t *testing.T) {
 	if !resp.Allowed || !strings.Contains(string(resp.Patch), `"250m"`) ||
 		!strings.Contains(strings.Join(resp.Warnings, "\n"), "not checked against the namespace's LimitRanges (zz-webhook may not list LimitRanges") {
 		t.Errorf("forbidden: allowed %v, patch %s, warnings %q", resp.Allowed, resp.Patch, resp.Warnings)
+	}
+	// kubectl zz check's probe is told it cannot read them, not that it
+	// raises requests to them (note 35).
+	probe := overcommitPod()
+	probe.Annotations = map[string]string{contract.AnnotationCheckProbe: "true"}
+	resp = response(t, post(h, reviewBody(t, "shop-quota", podResource, admissionv1.Create, probe), "application/json"))
+	answer := strings.Join(resp.Warnings, "\n")
+	if !strings.Contains(answer, contract.WebhookProbeAnswer) || !strings.Contains(answer, contract.WebhookLimitRangesUnread+": zz-webhook may not list LimitRanges") ||
+		strings.Contains(answer, contract.WebhookRaisesToLimitRanges) {
+		t.Errorf("probe answer %q; want it to say it cannot read LimitRanges", answer)
+	}
+}
+
+// TestLimitRangesForbiddenOnce: one refusal to list the LimitRanges (a
+// chart upgrade's new pod listing before the apiserver's authorizer has the
+// new rule) does not make the webhook ready unclamped: it waits for the
+// retry's list, and clamps (review 36 #9: ready with the clamp off until the
+// next list, up to the reflector's backoff).
+func TestLimitRangesForbiddenOnce(t *testing.T) {
+	c := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop-quota"}})
+	var lists atomic.Int32
+	c.PrependReactor("list", "limitranges", func(clienttesting.Action) (bool, runtime.Object, error) {
+		if lists.Add(1) == 1 {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "limitranges"}, "", errors.New(`User "system:serviceaccount:zz-system:zz-webhook" cannot list resource "limitranges"`))
+		}
+		return false, nil, nil
+	})
+	n := NewNamespaces(c)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := n.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if detail, err := n.Ready(); err != nil || detail != "" {
+		t.Errorf("Ready() = %q, %v after one refusal and a list; want ready, the LimitRanges read", detail, err)
+	}
+	if _, err := n.LimitRanges("shop-quota"); err != nil {
+		t.Errorf("LimitRanges: %v; want them read", err)
 	}
 }

@@ -32,9 +32,19 @@ type Namespaces struct {
 	limitRanges       cache.Indexer
 	limitRangesSynced cache.InformerSynced
 	// limitRangesRefused is why the apiserver refuses to list them (this
-	// webhook's ClusterRole lacks the rule), nil until it does.
+	// webhook's ClusterRole lacks the rule), nil until it does; refusals
+	// counts them, and one only counts once it repeats (refusalsToReady).
 	limitRangesRefused atomic.Pointer[error]
+	refusals           atomic.Int32
 }
+
+// refusalsToReady is how many refusals in a row to list the LimitRanges
+// make the webhook ready without them: the reflector retries after about
+// 0.8, 1.6 and 3.2 s, so a refusal that lasts a few seconds, not the
+// moment a chart upgrade's new pod lists before the apiserver's authorizer
+// has its new rule (review 36 #9: one such refusal made it ready with the
+// clamp off until the next list).
+const refusalsToReady = 3
 
 // NewNamespaces prepares the namespace and LimitRange informers; Run
 // starts them.
@@ -49,6 +59,9 @@ func NewNamespaces(client kubernetes.Interface) *Namespaces {
 		if apierrors.IsForbidden(err) {
 			refused := fmt.Errorf("zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges: apply the manifests or the chart whole): %w", err)
 			n.limitRangesRefused.Store(&refused)
+			n.refusals.Add(1)
+		} else {
+			n.refusals.Store(0)
 		}
 	})
 	return n
@@ -67,7 +80,7 @@ func (n *Namespaces) Run(ctx context.Context) error {
 // refused is why the LimitRanges may not be listed, nil while nothing
 // refused it or once they are listed (the rule added back).
 func (n *Namespaces) refused() error {
-	if p := n.limitRangesRefused.Load(); p != nil && !n.limitRangesSynced() {
+	if p := n.limitRangesRefused.Load(); p != nil && n.refusals.Load() >= refusalsToReady && !n.limitRangesSynced() {
 		return *p
 	}
 	return nil

@@ -89,11 +89,11 @@ func (o *CanaryOptions) Validate() error {
 // Run promotes or aborts and waits, in every cluster at once.
 func (o *CanaryOptions) Run(cmd *cobra.Command) error {
 	if o.diff.on() {
-		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+		return diffTargets(cmd.Context(), o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			return deploy.CanaryDiff(cmd.Context(), t.client, t.namespace, o.App, o.verb == "promoted", os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
 		})
 	}
-	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(cmd.Context(), o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := o.run(cmd.Context(), t.client, &deploy.CanaryActionConfig{
 			Options: o.options(t, progress, live),
 			App:     o.App,

@@ -107,7 +107,7 @@ func (o *ChangeOptions) Validate() error {
 // Run scales or restarts in every cluster at once and waits.
 func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 	if o.diff.on() {
-		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+		return diffTargets(cmd.Context(), o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			cfg := &deploy.ChangeConfig{App: o.App, Options: deploy.Options{Namespace: t.namespace},
 				DiffOut: out, ExternalDiff: os.Getenv("KUBECTL_EXTERNAL_DIFF")}
 			var res *deploy.Result
@@ -123,7 +123,7 @@ func (o *ChangeOptions) Run(cmd *cobra.Command) error {
 			return res.Differs, nil
 		})
 	}
-	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(cmd.Context(), o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		cfg := &deploy.ChangeConfig{App: o.App, Options: o.options(t, progress, live)}
 		var res *deploy.Result
 		var err error

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strings"
@@ -476,7 +477,7 @@ func TestDiffTargets(t *testing.T) {
 				targets = append(targets, target{context: c, name: c, namespace: "ns-" + c})
 			}
 			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-			err := diffTargets(targets, streams, "shop", func(t target, w io.Writer) (bool, error) {
+			err := diffTargets(context.Background(), targets, streams, "shop", func(t target, w io.Writer) (bool, error) {
 				r := tc.results[t.context]
 				_, _ = io.WriteString(w, r.out)
 				return r.changed, r.err

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/zzcloud/zz/internal/deploy"
 	"github.com/zzcloud/zz/internal/version"
 )
 
@@ -164,12 +170,62 @@ func (t *target) connect(qps float32, burst int) error {
 	if err != nil {
 		return contextErr(t.context, err)
 	}
+	if err := noCluster(t.flags, cfg); err != nil {
+		return err
+	}
 	cfg.QPS, cfg.Burst = qps, burst
 	if t.client, err = newClientset(cfg); err != nil {
 		return contextErr(t.context, err)
 	}
 	return nil
 }
+
+// absent is err, where it says that nothing was found in t's namespace,
+// with why: the namespace does not exist (deploy.InAbsentNamespace).
+func (t target) absent(ctx context.Context, err error) error {
+	if err == nil || t.client == nil {
+		return err
+	}
+	return deploy.InAbsentNamespace(ctx, t.client, t.namespace, err)
+}
+
+// noCluster says why cfg reaches no cluster where client-go fell back to
+// its default server (http://localhost:8080) because the kubeconfig names
+// none: no kubeconfig file (KUBECONFIG unset or naming files that do not
+// exist, no ~/.kube/config), or one with no current context. kubectl then
+// says only that localhost:8080 refused the connection, and "did you
+// specify the right host or port?" (a new user's audit).
+func noCluster(f *genericclioptions.ConfigFlags, cfg *rest.Config) error {
+	if strings.TrimSuffix(cfg.Host, "/") != clientcmd.ClusterDefaults.Server || f.APIServer != nil && *f.APIServer != "" {
+		return nil
+	}
+	loader := f.ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil || raw.CurrentContext != "" || f.Context != nil && *f.Context != "" {
+		return nil
+	}
+	if u, err := url.Parse(cfg.Host); err == nil {
+		// Something listens there (a kubectl proxy --port 8080): used, as kubectl does.
+		if conn, err := dialDefaultServer("tcp", u.Host, time.Second); err == nil {
+			conn.Close()
+			return nil
+		}
+	}
+	files := loader.ConfigAccess().GetLoadingPrecedence()
+	var why string
+	switch {
+	case len(raw.Clusters) > 0:
+		why = fmt.Sprintf("the kubeconfig (%s) sets no current context: run kubectl config use-context NAME, or pass --context NAME", strings.Join(files, ", "))
+	case os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "":
+		why = fmt.Sprintf("no kubeconfig: KUBECONFIG names no file that exists (%s); set it to your cluster's kubeconfig, or pass --kubeconfig FILE", strings.Join(files, ", "))
+	default:
+		why = fmt.Sprintf("no kubeconfig: KUBECONFIG is unset and %s does not exist; set KUBECONFIG to your cluster's kubeconfig, or pass --kubeconfig FILE", strings.Join(files, ", "))
+	}
+	return fmt.Errorf("%s (with none, kubectl tries %s, where nothing answers)", why, clientcmd.ClusterDefaults.Server)
+}
+
+// dialDefaultServer tries client-go's default server; tests swap it.
+var dialDefaultServer = net.DialTimeout
 
 // asNode is the target's client acting as node: impersonating its user
 // (system:node:NAME, group system:nodes), as kubectl --as does. kubectl zz
@@ -270,17 +326,18 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 }
 
 // forEach runs fn for every target, concurrently when there are several, and
-// joins the failures into one error naming each failed context.
-func forEach(targets []target, errOut io.Writer, fn func(t target, progress io.Writer, live bool) error) error {
+// joins the failures into one error naming each failed context. A target's
+// "not found" says when its namespace does not exist (t.absent).
+func forEach(ctx context.Context, targets []target, errOut io.Writer, fn func(t target, progress io.Writer, live bool) error) error {
 	if len(targets) == 1 {
-		return fn(targets[0], errOut, isTerminal(errOut))
+		return targets[0].absent(ctx, fn(targets[0], errOut, isTerminal(errOut)))
 	}
 	var mu sync.Mutex
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
-			if err := fn(t, &prefixWriter{mu: &mu, w: errOut, prefix: "[" + t.name + "] "}, false); err != nil {
+			if err := t.absent(ctx, fn(t, &prefixWriter{mu: &mu, w: errOut, prefix: "[" + t.name + "] "}, false)); err != nil {
 				errs[i] = fmt.Errorf("context %s: %w", t.name, err)
 			}
 		})

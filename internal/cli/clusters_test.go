@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +14,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 )
 
@@ -84,7 +88,7 @@ func TestResolveTargets(t *testing.T) {
 func TestForEach(t *testing.T) {
 	var out bytes.Buffer
 	targets := []target{{context: "a", name: "a"}, {context: "b", name: "b"}, {context: "c", name: "c"}}
-	err := forEach(targets, &out, func(tg target, progress io.Writer, live bool) error {
+	err := forEach(context.Background(), targets, &out, func(tg target, progress io.Writer, live bool) error {
 		if live {
 			t.Errorf("live progress with several targets")
 		}
@@ -104,7 +108,7 @@ func TestForEach(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, out.String())
 		}
 	}
-	if err := forEach(targets[:1], &out, func(target, io.Writer, bool) error { return nil }); err != nil {
+	if err := forEach(context.Background(), targets[:1], &out, func(target, io.Writer, bool) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -206,6 +210,62 @@ func TestLogsSameClusterOnce(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) || errOut.String() != tt.note {
 				t.Errorf("followed %v, want %v; stderr %q, want %q", got, tt.want, errOut.String(), tt.note)
+			}
+		})
+	}
+}
+
+// TestNoCluster: with no kubeconfig (KUBECONFIG unset and no
+// ~/.kube/config, or naming files that do not exist) or one with no current
+// context, a command says so and how to give one, where it said that
+// localhost:8080 refused the connection (a new user's audit). --server,
+// --context, or something listening on localhost:8080 (kubectl proxy
+// --port 8080) are used as kubectl uses them.
+func TestNoCluster(t *testing.T) {
+	dir := t.TempDir()
+	noCurrent := filepath.Join(dir, "no-current")
+	if err := os.WriteFile(noCurrent, []byte(strings.Replace(fakeKubeconfig, "current-context: a\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old, oldHome := dialDefaultServer, clientcmd.RecommendedHomeFile
+	t.Cleanup(func() { dialDefaultServer, clientcmd.RecommendedHomeFile = old, oldHome })
+	clientcmd.RecommendedHomeFile = filepath.Join(dir, ".kube", "config") // read at init from $HOME
+	for _, tc := range []struct {
+		name       string
+		kubeconfig string // KUBECONFIG
+		args       []string
+		listening  bool // something answers at localhost:8080
+		want       string
+	}{
+		{"KUBECONFIG unset, no ~/.kube/config", "", nil, false, "no kubeconfig: KUBECONFIG is unset and " + filepath.Join(dir, ".kube", "config") + " does not exist; set KUBECONFIG"},
+		{"KUBECONFIG names no file", filepath.Join(dir, "nope"), nil, false, "no kubeconfig: KUBECONFIG names no file that exists (" + filepath.Join(dir, "nope") + ")"},
+		{"no current context", noCurrent, nil, false, "the kubeconfig (" + noCurrent + ") sets no current context: run kubectl config use-context NAME"},
+		{"no current context, --context", noCurrent, []string{"--context", "a"}, false, ""},
+		{"--server", "", []string{"--server", "https://a.invalid"}, false, ""},
+		{"a proxy on localhost:8080", "", nil, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("KUBECONFIG", tc.kubeconfig)
+			dialDefaultServer = func(string, string, time.Duration) (net.Conn, error) {
+				if tc.listening {
+					c, _ := net.Pipe()
+					return c, nil
+				}
+				return nil, errors.New("connection refused")
+			}
+			flags := genericclioptions.NewConfigFlags(true)
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			flags.AddFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = noCluster(flags, cfg)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("noCluster = %v; want %q", err, tc.want)
 			}
 		})
 	}

@@ -425,7 +425,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		// Helm's --debug means more output; this one changes the app.
 		fmt.Fprintf(o.ErrOut, "warning: --debug deploys %s without readiness or liveness probes: Ready will say only that its containers started, and a hung process is not restarted; deploy without --debug to bring them back\n", o.app.Name)
 	}
-	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(cmd.Context(), o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
 			fmt.Fprintln(progress, "warning: "+prose.Terminal(w))
 		}
@@ -476,7 +476,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 // KUBECTL_EXTERNAL_DIFF when set. As kubectl diff, it exits 1 when anything
 // differs (ErrDiffers) and more on trouble.
 func (o *DeployOptions) diff(cmd *cobra.Command) error {
-	return diffTargets(o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
+	return diffTargets(cmd.Context(), o.targets, o.IOStreams, o.app.Name, func(t target, out io.Writer) (bool, error) {
 		// Adopt as the deploy would: the preview of --adopt shows the
 		// take-over, where it refused objects another tool made (a docs audit).
 		cfg := &deploy.Config{Options: deploy.Options{Namespace: t.namespace, Progress: o.ErrOut}, App: o.app, Debug: o.Debug, Adopt: o.Adopt,
@@ -493,7 +493,7 @@ func (o *DeployOptions) diff(cmd *cobra.Command) error {
 // failures joined, exit 2), and its header is printed only above what its
 // diff wrote: none for a failure before any line (an audit: a bare header,
 // and the later clusters never diffed).
-func diffTargets(targets []target, streams genericiooptions.IOStreams, app string, diff func(t target, out io.Writer) (bool, error)) error {
+func diffTargets(ctx context.Context, targets []target, streams genericiooptions.IOStreams, app string, diff func(t target, out io.Writer) (bool, error)) error {
 	differs := false
 	var errs []error
 	for _, t := range targets {
@@ -505,7 +505,7 @@ func diffTargets(targets []target, streams genericiooptions.IOStreams, app strin
 		}
 		changed, err := diff(t, out)
 		if err != nil {
-			errs = append(errs, contextErr(t.context, err))
+			errs = append(errs, contextErr(t.context, t.absent(ctx, err)))
 			continue
 		}
 		if !changed {

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/zzcloud/zz/internal/appspec"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -383,7 +384,7 @@ func TestCompleteCanariesAndDeployments(t *testing.T) {
 // TestCompleteNamespacesAndContexts: -n completes the cluster's namespaces
 // and --context the kubeconfig's contexts, after a comma the others.
 func TestCompleteNamespacesAndContexts(t *testing.T) {
-	zz := withFakeClusters(t, fakeClient(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}}), fakeClient())
+	zz := withFakeClusters(t, fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}}), fakeClient())
 	for args, want := range map[string]string{
 		"__complete status -n ":             "ml\nshop\n:4\n",
 		"__complete logs --context ":        "a\nb\n:4\n",

@@ -74,7 +74,7 @@ func (o *DiffOptions) Run(cmd *cobra.Command) error {
 	if o.Spec {
 		diff = deploy.DiffSpecs
 	}
-	return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+	return diffTargets(cmd.Context(), o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 		from := o.Revision
 		if from == 0 {
 			// As helm diff revision's habit: what the last change did.

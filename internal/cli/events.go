@@ -126,6 +126,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	state := make([]listed, len(o.targets))
 	var rows []eventItem
 	var errs []error
+	var absent []string // the namespaces with no events that do not exist
 	for i, t := range o.targets {
 		evs, m, rv, err := deploy.AppEvents(ctx, t.client, o.namespace(t), o.App, o.types)
 		if err != nil {
@@ -139,6 +140,10 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 			// app's objects, so only a cluster with none is asked).
 			if err := o.missing(ctx, t); err != nil {
 				errs = append(errs, contextErr(t.context, err))
+			} else if o.App == "" {
+				if why := deploy.AbsentNamespace(ctx, t.client, o.namespace(t)); why != "" {
+					absent = append(absent, contextErr(t.context, errors.New(why)).Error())
+				}
 			}
 		}
 		for _, ev := range evs {
@@ -159,7 +164,11 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 		}
 	}
 	if len(rows) == 0 && o.print.table() && len(errs) == 0 {
-		fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())
+		if len(absent) > 0 {
+			fmt.Fprintf(o.ErrOut, "No events of %s found: %s.\n", o.what(), strings.Join(absent, "; "))
+		} else {
+			fmt.Fprintf(o.ErrOut, "No events of %s found.\n", o.what())
+		}
 	}
 	if !o.Watch || len(errs) > 0 {
 		return errors.Join(errs...)
@@ -188,7 +197,7 @@ func (o *EventsOptions) missing(ctx context.Context, t target) error {
 	if err != nil || len(apps) > 0 {
 		return nil
 	}
-	return noApp(o.App, t.namespace, o.AllNamespaces)
+	return noApp(ctx, t, o.App, o.AllNamespaces)
 }
 
 // namespace is where t's events are read: every namespace with -A.

@@ -101,7 +101,15 @@ func revisionSecret(t *testing.T, ns, app string, n int64, version, user, cause 
 	}
 }
 
-func fakeClient(objs ...runtime.Object) *fake.Clientset { return fake.NewClientset(objs...) }
+// fakeClient is a fake clientset holding objs.
+func fakeClient(objs ...runtime.Object) *fake.Clientset {
+	// The kubeconfig's namespaces exist (a namespace that does not is said:
+	// TestAbsentNamespace).
+	for _, ns := range []string{"ns-a", "ns-b"} {
+		objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
+	return fake.NewClientset(objs...)
+}
 
 // deployment is app's Deployment as deploy renders it, with a status.
 func fakeDeployment(ns, name, app, version string, replicas, ready int32) *appsv1.Deployment {

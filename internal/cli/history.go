@@ -114,7 +114,7 @@ func (o *HistoryOptions) Run(cmd *cobra.Command) error {
 			continue
 		}
 		if len(revs) == 0 {
-			errs = append(errs, contextErr(t.context, fmt.Errorf("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace)))
+			errs = append(errs, contextErr(t.context, t.absent(cmd.Context(), deploy.NotFound("%s has no recorded revisions in namespace %s; deploy it with kubectl zz deploy", o.App, t.namespace))))
 			continue
 		}
 		for _, w := range append(deploy.Warnings(revs), deploy.Notes(revs)...) {

@@ -70,13 +70,13 @@ func (o *RollbackOptions) Validate() error {
 // shows what that would change).
 func (o *RollbackOptions) Run(cmd *cobra.Command) error {
 	if o.Diff {
-		return diffTargets(o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
+		return diffTargets(cmd.Context(), o.targets, o.IOStreams, o.App, func(t target, out io.Writer) (bool, error) {
 			return deploy.RollbackDiff(cmd.Context(), t.client, &deploy.RollbackConfig{
 				Options: deploy.Options{Namespace: t.namespace, Progress: o.ErrOut}, App: o.App, ToRevision: o.ToRevision,
 			}, os.Getenv("KUBECTL_EXTERNAL_DIFF"), out)
 		})
 	}
-	err := forEach(o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
+	err := forEach(cmd.Context(), o.targets, o.ErrOut, func(t target, progress io.Writer, live bool) error {
 		res, err := deploy.Rollback(cmd.Context(), t.client, &deploy.RollbackConfig{
 			Options: o.options(t, progress, live),
 			App:     o.App, ToRevision: o.ToRevision,

@@ -342,11 +342,11 @@ func appItem(st *deploy.AppStatus, cluster string) (*unstructured.Unstructured, 
 
 // noApp is the error for app found in no namespace a command read: ns, or
 // with all (-A) every one. status and events say it alike.
-func noApp(app, ns string, all bool) error {
+func noApp(ctx context.Context, t target, app string, all bool) error {
 	if all {
 		return deploy.NotFound("no app %s in any namespace (no Deployment or revision of it); kubectl zz list -A shows the apps", app)
 	}
-	return deploy.NoApp(ns, app)
+	return t.absent(ctx, deploy.NoApp(t.namespace, app))
 }
 
 // named keeps the statuses of the apps called names, in that order, and
@@ -413,7 +413,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			// selected" (-l), which is no error.
 			apps, err = deploy.Statuses(ctx, t.client, r, ns, o.App)
 			if err == nil && len(apps) == 0 {
-				err = noApp(o.App, t.namespace, o.AllNamespaces)
+				err = noApp(ctx, t, o.App, o.AllNamespaces)
 			}
 			if keep != nil {
 				apps = slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !keep(st.Namespace, st.App) })
@@ -431,7 +431,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			var missing []string
 			apps, missing = named(apps, o.Apps)
 			for _, app := range missing {
-				errs = append(errs, contextErr(t.context, noApp(app, t.namespace, o.AllNamespaces)))
+				errs = append(errs, contextErr(t.context, noApp(ctx, t, app, o.AllNamespaces)))
 			}
 		}
 		if len(apps) == 0 && o.print.table() && len(o.Apps) == 0 {
@@ -445,7 +445,13 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			if o.Selector != "" {
 				where += " match " + o.Selector
 			}
-			o.none = append(o.none, fmt.Sprintf("No apps deployed by kubectl zz in %s.", where))
+			line := fmt.Sprintf("No apps deployed by kubectl zz in %s.", where)
+			if !o.AllNamespaces {
+				if why := deploy.AbsentNamespace(ctx, t.client, t.namespace); why != "" {
+					line = fmt.Sprintf("No apps deployed by kubectl zz in %s: %s.", where, why)
+				}
+			}
+			o.none = append(o.none, line)
 		}
 		if slices.ContainsFunc(apps, func(st *deploy.AppStatus) bool { return st.RecordsUnreadable }) && !o.warned[t.name] {
 			fmt.Fprintf(o.ErrOut, "warning: %v\n", contextErr(t.context, errors.New("the revision records (Secrets) cannot be read by this user, so REVISION, UPDATED and DEPLOYED-BY are unknown, and drift is judged by field manager name only (a write under kubectl zz's own name is not seen); kubectl zz needs list and get on secrets for them (the view role has none)")))
@@ -637,5 +643,9 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 }
 
 // changing says a live kubectl zz command holds st's lock (renewed in
-// time: one that has lapsed is said as such).
-func changing(st *deploy.AppStatus) bool { return st.ChangingBy != "" && st.LockExpires == nil }
+// time: one that has lapsed is said as such) and that all st's drift is an
+// apply no revision records, that command's: a pause or a hand edit made
+// meanwhile is no command's to record, and stays drift (review 36 #4).
+func changing(st *deploy.AppStatus) bool {
+	return st.ChangingBy != "" && st.LockExpires == nil && st.Unrecorded == len(st.Drift)
+}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -415,16 +416,24 @@ func TestStatusDriftOneField(t *testing.T) {
 	paused := fakeDeployment("ns-a", "shop", "shop", "2.0", 2, 2)
 	paused.Spec.Paused = true // drift: no new pod template rolls out
 	rec := revisionSecret(t, "ns-a", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
-	// In context b a command holds shop's lock: what it applied is not
-	// recorded yet, "changing" (an app-developer audit read a running scale
-	// as drift).
+	// In context b a command holds shop's and web's locks: what it applied
+	// to shop (its apply token, not the record's) is not recorded yet,
+	// "changing" (an app-developer audit read a running scale as drift);
+	// web's pause, made meanwhile outside kubectl zz, is no command's to
+	// record, and stays drift (review 36 #4).
 	now := metav1.NewMicroTime(time.Now())
-	lock := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName("shop"), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: "shop"}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
-	pausedB := fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2)
+	lock := func(app string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName(app), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: app}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
+	}
+	recB := revisionSecret(t, "ns-b", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
+	recB.Annotations[contract.AnnotationApplyID] = "token-7"
+	scaling := fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2)
+	scaling.Annotations = map[string]string{contract.AnnotationApplyID: "token-8"} // the scale's apply
+	pausedB := fakeDeployment("ns-b", "web", "web", "2.0", 2, 2)
 	pausedB.Spec.Paused = true
 	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)),
-		fakeClient(pausedB, revisionSecret(t, "ns-b", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock))
+		fakeClient(scaling, recB, lock("shop"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web")))
 	for _, tc := range []struct {
 		args []string
 		want [][2]string // per line: $1 and $2, as awk splits them
@@ -433,6 +442,7 @@ func TestStatusDriftOneField(t *testing.T) {
 		{[]string{"status", "shop", "--no-headers", "-o", "wide"}, [][2]string{{"shop", "7(drifted)"}}},
 		{[]string{"list", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
 		{[]string{"status", "shop", "--no-headers", "--context", "b"}, [][2]string{{"shop", "7(changing)"}}},
+		{[]string{"status", "web", "--no-headers", "--context", "b"}, [][2]string{{"web", "7(drifted)"}}},
 	} {
 		out, _, err := zz(tc.args...)
 		if err != nil {
@@ -569,6 +579,48 @@ func TestStatusJudgesOnlyAskedApps(t *testing.T) {
 			slices.Sort(judged)
 			if !slices.Equal(judged, tt.judged) {
 				t.Errorf("dry-run applies of %q; want %q\n%s", judged, tt.judged, out)
+			}
+		})
+	}
+}
+
+// TestAbsentNamespace: a command that finds nothing in a namespace that
+// does not exist (a typo in -n) says so, where it said only that the app
+// had no revisions there (a new user's audit); where the namespace cannot
+// be read (a developer holds no role in it) or exists, nothing is claimed.
+func TestAbsentNamespace(t *testing.T) {
+	const absent = "namespace nosuch does not exist"
+	forbidden := fake.NewClientset()
+	forbidden.PrependReactor("get", "namespaces", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("namespaces"), "nosuch", errors.New(`User "dev" cannot get resource "namespaces"`))
+	})
+	for _, tc := range []struct {
+		name   string
+		client *fake.Clientset
+		ns     string
+		said   bool
+	}{
+		{"absent", fake.NewClientset(), "nosuch", true},
+		{"forbidden", forbidden, "nosuch", false},
+		{"exists, empty", fakeClient(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nosuch"}}), "nosuch", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			zz := withFakeClusters(t, tc.client, fakeClient())
+			for _, args := range [][]string{
+				{"status"}, {"list"}, {"status", "web"}, {"history", "web"}, {"rollback", "web"},
+				{"scale", "web", "--replicas", "2"}, {"restart", "web"}, {"diff", "web"}, {"events"}, {"events", "web"},
+			} {
+				_, stderr, err := zz(append(args, "-n", tc.ns)...)
+				said := stderr
+				if err != nil {
+					said += err.Error()
+				}
+				if strings.Contains(said, absent) != tc.said {
+					t.Errorf("%s -n %s: %v, stderr %q; want %q said: %v", strings.Join(args, " "), tc.ns, err, stderr, absent, tc.said)
+				}
+				if wantErr := len(args) > 1; (err != nil) != wantErr {
+					t.Errorf("%s -n %s: %v, want an error: %v", strings.Join(args, " "), tc.ns, err, wantErr)
+				}
 			}
 		})
 	}

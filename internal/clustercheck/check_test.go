@@ -92,6 +92,14 @@ func healthy(t *testing.T) []runtime.Object {
 // webhookPodLabels are the zz-webhook pods' labels, as the manifests give them.
 var webhookPodLabels = map[string]string{"app.kubernetes.io/name": "zz-webhook"}
 
+// withAllowAllNetworkPolicy adds a policy that selects the webhook's pods
+// and lets every source in.
+func withAllowAllNetworkPolicy(objs []runtime.Object) []runtime.Object {
+	return append(objs, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: "zz-system"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}}}}})
+}
+
 // withoutNetworkPolicy drops the NetworkPolicies, or makes them egress-only.
 func withoutNetworkPolicy(egressOnly bool) func([]runtime.Object) []runtime.Object {
 	return func(objs []runtime.Object) []runtime.Object {
@@ -559,6 +567,8 @@ func TestProblems(t *testing.T) {
 			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods: every pod of the cluster reaches its review port"},
 		{"the webhook's NetworkPolicy is egress only", withoutNetworkPolicy(true), Warn,
 			"warn webhook | Deployment zz-system/zz-webhook network isolation: no NetworkPolicy selects its pods"},
+		{"a NetworkPolicy allows every source", withAllowAllNetworkPolicy, Warn,
+			"warn webhook | Deployment zz-system/zz-webhook network isolation: NetworkPolicy allow-all selects its pods but allows every source"},
 		{"the configuration's ConfigMap is gone", func(objs []runtime.Object) []runtime.Object {
 			return append(objs[:9], objs[10:]...)
 		}, Fail, `fail scheduler configuration | zz-system/zz-scheduler: cannot read its configuration: configmaps "zz-scheduler-config-abc" not found: its pods cannot start`},
@@ -873,6 +883,10 @@ func TestLimitRangeUnderAnOlderWebhook(t *testing.T) {
 			"ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook raises"},
 		{"an older webhook", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.2.3 abc)"}, Warn,
 			"warn namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container holds the CPU requests of pool a100 at limit ÷ 1 or more, above its limit × 0.5 (a ratio of 2): the zz webhook that answered check's probe (zz-webhook v1.2.3 abc) lowers the CPU requests past these bounds and does not raise them back, so the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"},
+		// A webhook that would raise them, but may not read LimitRanges
+		// (its answer said it raised them all the same: note 35).
+		{"a webhook that cannot read them", []string{contract.WebhookProbeAnswer + " (zz-webhook v1.3.0 abc; " + contract.WebhookLimitRangesUnread + ": zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges))"}, Warn,
+			"the zz webhook that answered check's probe cannot read LimitRanges (zz-webhook may not list LimitRanges (its ClusterRole lacks list and watch on limitranges)), so it lowers the CPU requests past these bounds"},
 		// No answer: the webhook lines say why; the LimitRange is judged as
 		// the shipped webhook treats it.
 		{"no answer", nil, Warn, "ok namespaces | LimitRange shop/minimum: maxLimitRequestRatio cpu 1 per container"},
@@ -885,7 +899,7 @@ func TestLimitRangeUnderAnOlderWebhook(t *testing.T) {
 				t.Fatalf("worst %s, want %s and a line %q:\n%s", Worst(rs), tt.status, tt.want, lines(rs))
 			}
 			for _, r := range rs {
-				if r.Status == Warn && strings.HasPrefix(r.Name, "LimitRange ") && !strings.HasPrefix(r.Hint, "upgrade zz-webhook") {
+				if r.Status == Warn && strings.HasPrefix(r.Name, "LimitRange ") && !strings.HasPrefix(r.Hint, "upgrade zz-webhook") && !strings.HasPrefix(r.Hint, "let zz-webhook list and watch limitranges") {
 					t.Errorf("hint %q", r.Hint)
 				}
 			}
@@ -902,21 +916,25 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 	psa := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security",
 		errors.New(`violates PodSecurity "baseline:latest": privileged (container "probe" must not set securityContext.privileged=true)`))
 	other := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security", errors.New(`User "dev" cannot create resource "pods"`))
+	quotaLimits := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`failed quota: compute: must specify limits.cpu for: probe`))
 	for _, tt := range []struct {
-		name   string
-		answer error
-		status Status
-		want   string
+		name          string
+		answer        error
+		status        Status
+		want          string
+		limitRangeMin bool // a LimitRange min cpu 100m
 	}{
-		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)"},
-		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused"},
-		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it"},
+		{"admitted", nil, Warn, "shop (unset: the policy's podSecurityDefault says baseline, but the apiserver admitted a privileged pod in shop, a dry run: its default is privileged)", false},
+		{"refused by Pod Security", psa, OK, "(shop); the policy's podSecurityDefault baseline for unlabelled ones confirmed: a privileged dry-run pod in shop was refused", false},
+		{"not known", other, OK, "is taken as stated: a privileged dry-run pod in shop could not test it", false},
+		{"admitted under a LimitRange min", nil, Warn, "but the apiserver admitted a privileged pod in shop", true},
+		{"a quota demanding limits", quotaLimits, Warn, "but the apiserver admitted a privileged pod in shop", false},
 		// Refusals that come only after Pod Security admitted the pod (a
 		// review: a quota, or a tenant's pod of the probe's name, kept check
 		// green where privileged pods run).
 		{"refused by a quota after Pod Security", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
-			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop"},
-		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop"},
+			errors.New(`exceeded quota: compute, requested: pods=1, used: pods=10, limited: pods=10`)), Warn, "but the apiserver admitted a privileged pod in shop", false},
+		{"a pod of its name exists", apierrors.NewAlreadyExists(schema.GroupResource{Resource: "pods"}, "zz-check-pod-security"), Warn, "but the apiserver admitted a privileged pod in shop", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []string
@@ -924,8 +942,16 @@ func TestPodSecurityDefaultProbed(t *testing.T) {
 				if c := pod.Spec.Containers[0].SecurityContext; c == nil || c.Privileged == nil || !*c.Privileged {
 					t.Errorf("the probe pod is not privileged: %+v", pod.Spec.Containers[0])
 				}
-				if pod.Name != "" || pod.GenerateName == "" || pod.Spec.Containers[0].Resources.Limits.Cpu().IsZero() {
-					t.Errorf("the probe pod has a fixed name (a tenant may take it first) or no limits (a quota may demand them): %+v", pod)
+				if pod.Name != "" || pod.GenerateName == "" {
+					t.Errorf("the probe pod has a fixed name (a tenant may take it first): %+v", pod)
+				}
+				if tt.limitRangeMin {
+					// The LimitRanger validates before Pod Security: limits
+					// of the probe's own under the min are refused there,
+					// where its defaults (none given) pass (review 36 #2).
+					if cpu, ok := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]; ok && cpu.Cmp(resource.MustParse("100m")) < 0 {
+						return nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("minimum cpu usage per Container is 100m, but limit is "+cpu.String()))
+					}
 				}
 				asked = append(asked, ns)
 				return nil, tt.answer

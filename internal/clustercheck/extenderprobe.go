@@ -83,13 +83,15 @@ func (e errElsewhere) Error() string {
 
 // FromHere is probe for a check whose apiserver is at server (a kubeconfig's
 // URL): a loopback extender URL is zz-scheduler's own machine, so where the
-// apiserver is not on this machine's loopback too, an extender there that
-// does not answer is not probed rather than failed (a review: check failed
-// a healthy extender from an admin's laptop, as hack/ and the shipped
-// configuration publish http://127.0.0.1:8890).
+// apiserver is not on this machine too, an extender there that does not
+// answer is not probed rather than failed (a review: check failed a healthy
+// extender from an admin's laptop, as hack/ and the shipped configuration
+// publish http://127.0.0.1:8890). This machine is the apiserver's where the
+// server's host is a loopback or one of this machine's own addresses
+// (kubeadm's admin.conf names the node's: review 36 #5).
 func FromHere(probe ProbeExtender, server string) ProbeExtender {
 	u, err := url.Parse(server)
-	if err != nil || loopback(u.Hostname()) {
+	if err != nil || loopback(u.Hostname()) || ownAddress(u.Hostname()) {
 		return probe
 	}
 	return func(ctx context.Context, urlPrefix string) error {
@@ -100,6 +102,37 @@ func FromHere(probe ProbeExtender, server string) ProbeExtender {
 		return err
 	}
 }
+
+// ownAddress says host is one of this machine's interface addresses, or a
+// name that resolves to one (asked for 2 s at most).
+func ownAddress(host string) bool {
+	addrs, err := interfaceAddrs()
+	if err != nil {
+		return false
+	}
+	ips := []net.IP{net.ParseIP(host)}
+	if ips[0] == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		found, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+		if err != nil {
+			return false
+		}
+		ips = ips[:0]
+		for _, a := range found {
+			ips = append(ips, a.IP)
+		}
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && slices.ContainsFunc(ips, n.IP.Equal) {
+			return true
+		}
+	}
+	return false
+}
+
+// interfaceAddrs are this machine's addresses; tests swap it.
+var interfaceAddrs = net.InterfaceAddrs
 
 // loopback says host is this machine's own: localhost, or a loopback IP.
 func loopback(host string) bool {

@@ -149,8 +149,9 @@ func TestExtenderProbeScope(t *testing.T) {
 // machine; check run where the apiserver is not on its loopback cannot
 // reach it there, so one that does not answer is not probed (a warning
 // saying where to run check), not failed (a review: a healthy extender
-// failed check from an admin's laptop). On the cluster's machine, and for
-// an address of the network, it is probed as before.
+// failed check from an admin's laptop). On the cluster's machine (its
+// kubeconfig naming a loopback or one of its own addresses), and for an
+// address of the network, it is probed as before.
 func TestExtenderProbeFromElsewhere(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,12 +160,20 @@ func TestExtenderProbeFromElsewhere(t *testing.T) {
 	refused := "http://" + l.Addr().String()
 	l.Close()
 	probe := HTTPExtenderProbe(300 * time.Millisecond)
+	// This machine's address as kubeadm's admin.conf names it (review 36
+	// #5: "not probed" where the apiserver is this machine, by its address).
+	old := interfaceAddrs
+	t.Cleanup(func() { interfaceAddrs = old })
+	interfaceAddrs = func() ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.ParseIP("127.0.0.1"), Mask: net.CIDRMask(8, 32)}, &net.IPNet{IP: net.ParseIP("10.9.8.7"), Mask: net.CIDRMask(24, 32)}}, nil
+	}
 	for _, tc := range []struct {
 		name, apiserver, url, want string
 	}{
 		{"elsewhere, loopback", "https://api.prod.example:6443", refused, "warn scheduler configuration | extender " + refused + ": not probed: its urlPrefix is a loopback address, zz-scheduler's own machine, and check reaches the apiserver at api.prod.example:6443"},
 		{"elsewhere, localhost", "https://10.0.0.1:6443", "http://localhost:1", "warn scheduler configuration | extender http://localhost:1: not probed: its urlPrefix is a loopback address"},
 		{"on the cluster's machine", "https://127.0.0.1:26443", refused, "fail scheduler configuration | extender " + refused + ": " + refused + "/readyz: dial tcp"},
+		{"on the cluster's machine, by its address", "https://10.9.8.7:6443", refused, "fail scheduler configuration | extender " + refused + ": " + refused + "/readyz: dial tcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := Evaluate(Gather(t.Context(), fake.NewClientset(outside(t, tc.url)...), Probes{Extender: FromHere(probe, tc.apiserver)}), now)

@@ -73,7 +73,11 @@ func limitRangeConflicts(s *State) []Result {
 		r := Result{Group: GroupNamespaces, Name: "LimitRange " + lr.Namespace + "/" + lr.Name, Status: OK,
 			Detail: strings.Join(why, "; ") + ": the zz webhook raises the CPU requests its overcommit would lower past these bounds up to them (the LimitRanger checks pods after it and would refuse them), so this namespace's pods are overcommitted less than the pool says (zz_webhook_cpu_request_clamps_total counts the raises)",
 			Hint:   "to overcommit them as the pool says, " + loosen}
-		if older != "" {
+		if unread := limitRangesUnread(s.WebhookProbe); unread != "" {
+			r.Status = Warn
+			r.Detail = strings.Join(why, "; ") + ": the zz webhook that answered check's probe cannot read LimitRanges (" + unread + "), so it lowers the CPU requests past these bounds and does not raise them back, and the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"
+			r.Hint = "let zz-webhook list and watch limitranges (apply the manifests or the chart whole: its ClusterRole has the rule), or " + loosen
+		} else if older != "" {
 			r.Status = Warn
 			r.Detail = strings.Join(why, "; ") + ": the zz webhook that answered check's probe (" + older + ") lowers the CPU requests past these bounds and does not raise them back, so the LimitRanger, which checks pods after it, refuses this namespace's pods of those limits"
 			r.Hint = "upgrade zz-webhook (its ClusterRole must let it list and watch LimitRanges: apply the manifests or chart whole), or " + loosen
@@ -84,14 +88,29 @@ func limitRangeConflicts(s *State) []Result {
 }
 
 // olderWebhook is the build of the zz webhook that answered check's probe
-// when it does not raise requests to LimitRanges ("" when it does, or when
-// no answer came: the webhook lines say why).
+// when it does not raise requests to LimitRanges ("" when it does, when it
+// would but cannot read them, or when no answer came: the webhook lines say
+// why).
 func olderWebhook(p *WebhookProbe) string {
-	if p == nil || p.Answer == "" || strings.Contains(p.Answer, contract.WebhookRaisesToLimitRanges) {
+	if p == nil || p.Answer == "" || strings.Contains(p.Answer, contract.WebhookRaisesToLimitRanges) || limitRangesUnread(p) != "" {
 		return ""
 	}
 	build := strings.TrimPrefix(p.Answer, contract.WebhookProbeAnswer)
 	return cmp.Or(strings.Trim(build, " ()"), "an unnamed build")
+}
+
+// limitRangesUnread is why the zz webhook that answered check's probe
+// cannot read the LimitRanges, as its answer says; "" where it can (or
+// none answered).
+func limitRangesUnread(p *WebhookProbe) string {
+	if p == nil {
+		return ""
+	}
+	_, why, ok := strings.Cut(p.Answer, contract.WebhookLimitRangesUnread+": ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSuffix(why, ")")
 }
 
 // limitRangeConflict says how one Container or Pod item of a LimitRange

@@ -47,9 +47,15 @@ func webhookIsolation(s *State) []Result {
 			continue
 		}
 		r := Result{Group: GroupWebhook, Name: "Deployment " + d.Namespace + "/" + d.Name + " network isolation", Status: OK}
-		if np, ok := isolating(s.NetworkPolicies[d.Namespace], d); ok {
+		np, ok := isolating(s.NetworkPolicies[d.Namespace], d)
+		switch {
+		case ok:
 			r.Detail = "NetworkPolicy " + np + " selects its pods: only what it allows reaches the review port"
-		} else {
+		case np != "":
+			r.Status = Warn
+			r.Detail = "NetworkPolicy " + np + " selects its pods but allows every source: every pod of the cluster reaches its review port, and a tenant with as many pods as its connection slots (512) could keep the apiserver's calls out, failing every pod creation of the opted-in namespaces"
+			r.Hint = "narrow that policy's ingress to the apiserver (manifests/components/network-policy shows the rule; Helm: networkPolicy.enabled=true)"
+		default:
 			r.Status = Warn
 			r.Detail = "no NetworkPolicy selects its pods: every pod of the cluster reaches its review port, and a tenant with as many pods as its connection slots (512) could keep the apiserver's calls out, failing every pod creation of the opted-in namespaces"
 			r.Hint = "kubectl apply -k manifests/components/network-policy with your pod CIDR set in it (Helm: --set networkPolicy.enabled=true,networkPolicy.podCIDR=CIDR); the network plugin must enforce NetworkPolicy"
@@ -59,17 +65,50 @@ func webhookIsolation(s *State) []Result {
 	return out
 }
 
-// isolating names a NetworkPolicy of nps that isolates d's pods for ingress.
-func isolating(nps []networkingv1.NetworkPolicy, d appsv1.Deployment) (string, bool) {
+// isolating names a NetworkPolicy of nps that isolates d's pods for
+// ingress. Policies add up, so one that selects them and allows every
+// source (ingress: [{}], or an empty namespaceSelector) opens them whatever
+// the others say: then it is named, not ok (review 36 #7: an allow-all
+// policy silenced the warning).
+func isolating(nps []networkingv1.NetworkPolicy, d appsv1.Deployment) (name string, ok bool) {
 	for _, np := range nps {
 		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 			continue
 		}
 		// No policyTypes means Ingress (and Egress when egress rules are given).
-		if len(np.Spec.PolicyTypes) == 0 || slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
-			return np.Name, true
+		if len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			continue
+		}
+		if slices.ContainsFunc(np.Spec.Ingress, allowsEverySource) {
+			return np.Name, false
+		}
+		if name == "" {
+			name, ok = np.Name, true
 		}
 	}
-	return "", false
+	return name, ok
+}
+
+// allowsEverySource reports whether an ingress rule lets every pod (and
+// address) in: no from, or a peer of every namespace's every pod, or an
+// ipBlock of the whole address space with nothing excepted.
+func allowsEverySource(rule networkingv1.NetworkPolicyIngressRule) bool {
+	if len(rule.From) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(rule.From, func(p networkingv1.NetworkPolicyPeer) bool {
+		switch {
+		case p.IPBlock != nil:
+			return len(p.IPBlock.Except) == 0 && (p.IPBlock.CIDR == "0.0.0.0/0" || p.IPBlock.CIDR == "::/0")
+		case p.NamespaceSelector != nil:
+			return isEmpty(p.NamespaceSelector) && (p.PodSelector == nil || isEmpty(p.PodSelector))
+		}
+		return false
+	})
+}
+
+// isEmpty reports whether s selects everything.
+func isEmpty(s *metav1.LabelSelector) bool {
+	return len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0
 }

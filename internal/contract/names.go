@@ -24,6 +24,10 @@ const (
 	// judges a LimitRange that bounds the overcommit by it (an older webhook
 	// leaves the LimitRanger to refuse those pods).
 	WebhookRaisesToLimitRanges = "raises CPU requests to LimitRanges"
+	// WebhookLimitRangesUnread is in its place in the answer of a webhook
+	// that would, but cannot read the LimitRanges (its ClusterRole lacks
+	// the rule), followed by why.
+	WebhookLimitRangesUnread = "cannot read LimitRanges"
 )
 
 // WebhookPath is where the zz webhook serves pod reviews (the

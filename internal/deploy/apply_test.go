@@ -878,4 +878,14 @@ func TestRestartAtZero(t *testing.T) {
 	if after := records(); after != before {
 		t.Errorf("%d records before, %d after the refused restart", before, after)
 	}
+	// What every change refuses is refused at 0 replicas too, not called
+	// unchanged (review 36 #10): a Deployment kubectl zz never recorded.
+	other := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0),
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "reg/legacy:1"}}}}}}
+	if _, err := c.AppsV1().Deployments(ns).Create(t.Context(), other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := Restart(t.Context(), c, &ChangeConfig{Options: opts(), App: "legacy"}); !errors.Is(err, ErrNoRevision) {
+		t.Errorf("restart of a Deployment with no records at 0 replicas: %+v, %v; want no recorded revisions", res, err)
+	}
 }

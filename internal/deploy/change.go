@@ -59,7 +59,7 @@ func Scale(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, n int
 		d.Spec.Replicas = &n
 	}, func(s *appspec.Spec) {
 		s.Replicas = &n
-	})
+	}, nil)
 }
 
 // scalerOf returns the HorizontalPodAutoscaler that scales app's
@@ -90,30 +90,37 @@ func hpaRange(hpa *autoscalingv2.HorizontalPodAutoscaler) string {
 // Restart rolls every pod of app (a rolling restart, as kubectl rollout
 // restart does it) as a new revision with change cause "restart".
 func Restart(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig) (*Result, error) {
-	d, err := unpausedDeployment(ctx, c, cfg.Namespace, cfg.App)
-	if err != nil {
-		return nil, err
-	}
-	// At 0 replicas no pod restarts, and a revision was recorded for
-	// nothing (an app-developer audit); as kubectl rollout restart of such a
-	// Deployment, it is no error (a restart of every app, one of them
-	// stopped, succeeds).
-	if d != nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
-		return &Result{Unchanged: true, NoPods: true}, nil
-	}
 	at := cfg.now().UTC().Format("2006-01-02T15:04:05Z07:00")
 	return change(ctx, c, cfg, "restart", func(d *appsv1.Deployment) {
 		if d.Spec.Template.Annotations == nil {
 			d.Spec.Template.Annotations = map[string]string{}
 		}
 		d.Spec.Template.Annotations[contract.AnnotationRestartedAt] = at
-	}, nil)
+	}, nil, func(ctx context.Context) (*Result, error) {
+		d, err := unpausedDeployment(ctx, c, cfg.Namespace, cfg.App)
+		if err != nil {
+			return nil, err
+		}
+		// At 0 replicas no pod restarts, and a revision was recorded for
+		// nothing (an app-developer audit); as kubectl rollout restart of
+		// such a Deployment, it is no error (a restart of every app, one
+		// of them stopped, succeeds). Read under the lock, after the
+		// refusals every change makes (no records, a canary): before them
+		// it said "unchanged" of what it refuses, and raced a scale up
+		// (review 36 #10).
+		if d != nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0 {
+			return &Result{Unchanged: true, NoPods: true}, nil
+		}
+		return nil, nil
+	})
 }
 
 // change records the latest revision with edit applied to its Deployment
 // (and editSpec, when not nil, to its recorded spec) as the next revision:
-// apply, wait, record (or re-apply the latest on failure).
-func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec)) (_ *Result, err error) {
+// apply, wait, record (or re-apply the latest on failure). done, when not
+// nil, is asked under the lock, once the app is known to be one change
+// may change: a Result (or an error) it returns is the change's.
+func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, cause string, edit func(*appsv1.Deployment), editSpec func(*appspec.Spec), done func(context.Context) (*Result, error)) (_ *Result, err error) {
 	cfg.defaults()
 	app, ns := cfg.App, cfg.Namespace
 	release := func() {}
@@ -140,6 +147,11 @@ func change(ctx context.Context, c kubernetes.Interface, cfg *ChangeConfig, caus
 	latest, err := newest(history, app, "kubectl zz "+strings.Fields(cause)[0])
 	if err != nil {
 		return nil, err
+	}
+	if done != nil {
+		if r, err := done(ctx); r != nil || err != nil {
+			return r, err
+		}
 	}
 	rev := &Revision{
 		App: app, Number: nextNumber(ctx, c, ns, app, history), Version: latest.Version, Image: latest.Image,

@@ -809,23 +809,41 @@ const unrecordedWhy = "a command whose rollout failed, or that was stopped, used
 
 // Gaps is the note on the numbers between the first and the last of revs
 // (by number) that no record holds, "" for none: history showed 1, 2, 4
-// unexplained (an app-developer audit).
+// unexplained (an app-developer audit). A run of three or more is one
+// range ("5 to 9"), so one record of a forged or mistyped number (2^40) costs nothing
+// more; an unreadable record whose number could not be read (0) bounds no
+// gap.
 func Gaps(app string, revs []*Revision) string {
-	var missing []string
-	for i := 1; i < len(revs); i++ {
-		for n := revs[i-1].Number + 1; n < revs[i].Number; n++ {
-			missing = append(missing, strconv.FormatInt(n, 10))
+	var runs []string
+	var missing int64
+	last := int64(0)
+	for _, r := range revs {
+		if r.Number <= 0 {
+			continue
 		}
+		switch lo, hi := last+1, r.Number-1; {
+		case last == 0 || hi < lo:
+		case hi-lo < 2:
+			for n := lo; n <= hi; n++ {
+				runs = append(runs, strconv.FormatInt(n, 10))
+			}
+		default:
+			runs = append(runs, fmt.Sprintf("%d to %d", lo, hi))
+		}
+		if last > 0 && r.Number > last {
+			missing += r.Number - last - 1
+		}
+		last = max(last, r.Number)
 	}
-	switch len(missing) {
-	case 0:
+	switch {
+	case missing == 0:
 		return ""
-	case 1:
-		return fmt.Sprintf("note: %s has no record of revision %s: %s", app, missing[0], unrecordedWhy)
+	case missing == 1:
+		return fmt.Sprintf("note: %s has no record of revision %s: %s", app, runs[0], unrecordedWhy)
 	}
-	list := prose.And(missing)
-	if len(missing) > 8 {
-		list = prose.Some(missing, 8)
+	list := prose.And(runs)
+	if len(runs) > 8 {
+		list = prose.Some(runs, 8)
 	}
 	return fmt.Sprintf("note: %s has no record of revisions %s: %s", app, list, unrecordedWhy)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -129,6 +130,11 @@ type AppStatus struct {
 	// ChangingBy names the kubectl zz command that holds the app's lock
 	// now ("alice (kubectl zz deploy) since 15:27:38"), "" when none does.
 	ChangingBy string `json:"changingBy,omitempty"`
+	// Unrecorded is how many of Drift's lines say that a kubectl zz
+	// command applied what no revision records: while ChangingBy's command
+	// runs, its own apply; other lines (a pause, a hand edit, kubectl
+	// rollout undo) are no command's to record.
+	Unrecorded int `json:"-"`
 	// LockExpires is when the app's lock lapses, set only when its holder
 	// has not renewed it for longer than a running command does: a command
 	// that ended without releasing it (an apiserver error), or stopped.
@@ -187,6 +193,33 @@ func appStatus(ctx context.Context, c kubernetes.Interface, r Reader, ns, app st
 // NoApp is the error for app not found in ns.
 func NoApp(ns, app string) error {
 	return NotFound("no app %s in namespace %s (no Deployment or revision of it); kubectl zz list shows the apps there", app, ns)
+}
+
+// AbsentNamespace says why a command found nothing in namespace ns where ns
+// does not exist (a typo in -n, or another cluster's namespace): "namespace
+// nosuch does not exist ...", said after its "not found". It is "" where ns
+// exists or cannot be read: a developer may not get a namespace it holds no
+// role in, and there absent and forbidden look alike, so nothing is claimed.
+func AbsentNamespace(ctx context.Context, c kubernetes.Interface, ns string) string {
+	if ns == metav1.NamespaceAll {
+		return ""
+	}
+	if _, err := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return ""
+	}
+	return "namespace " + ns + " does not exist (kubectl get namespaces lists them)"
+}
+
+// InAbsentNamespace is err with AbsentNamespace's sentence where err says
+// that nothing was found in ns (ErrNoRevision) and ns does not exist.
+func InAbsentNamespace(ctx context.Context, c kubernetes.Interface, ns string, err error) error {
+	if !errors.Is(err, ErrNoRevision) {
+		return err
+	}
+	if why := AbsentNamespace(ctx, c, ns); why != "" {
+		return fmt.Errorf("%w; %s", err, why)
+	}
+	return err
 }
 
 // A Reader gives status what it reads most of: the apps' Deployments,
@@ -484,8 +517,9 @@ func selectedFrom[T any, P interface {
 // describes (records older than the token have none, and are not judged);
 // a pod template field another manager owns was written outside kubectl
 // zz. Its pod template is judged apart (DriftJudge). said tells whether a
-// line says what r runs (runs), which an unfinished rollout says once.
-func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) (out []string, said bool) {
+// line says what r runs (runs), which an unfinished rollout says once;
+// unrecorded, how many lines say an apply of kubectl zz no revision records.
+func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded bool, olderRev int64, judgeReplicas bool) (out []string, said bool, unrecorded int) {
 	live := d.Annotations[contract.AnnotationApplyID]
 	switch {
 	case rev > 0 && token != "" && live != token && olderRev > 0 && r.RollingOut:
@@ -501,11 +535,12 @@ func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded 
 	case rev > 0 && token != "" && live != token:
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped); %s",
 			d.Name, runs(r, fmt.Sprintf(", not revision %d", rev))))
-		said = true
+		said, unrecorded = true, 1
 	case !recorded && live != "":
 		// The app's first deploy applied it and never recorded: its
 		// rollout failed, or it was stopped, or it is still under way.
 		out = append(out, fmt.Sprintf("deployment %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed or stopped), and no revision of the app is recorded: kubectl zz deploy records one once its rollout completes", d.Name))
+		unrecorded = 1
 	}
 	// A hand kubectl scale, where no HPA scales the Deployment (kubectl zz
 	// leaves the replicas to one: its writes, or a hand scale beside it,
@@ -518,7 +553,7 @@ func drift(d *appsv1.Deployment, r *Replicas, rev int64, token string, recorded 
 		out = append(out, fmt.Sprintf("deployment %s is paused%s: no new pod template rolls out (kubectl rollout resume deployment/%s -n %s)",
 			d.Name, leafWriter(d.ManagedFields, "spec", "paused"), d.Name, d.Namespace))
 	}
-	return out, said
+	return out, said, unrecorded
 }
 
 // metaList lists the app's objects of kind k (a core kind) with their

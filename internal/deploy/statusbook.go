@@ -142,12 +142,14 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			token = live
 			if d.Name != name {
 				st.Drift = append(st.Drift, fmt.Sprintf("deployment %s is the canary of a kubectl zz deploy --canary that recorded no revision (one under way, or one that failed or stopped; kubectl zz abort %s removes it): %s", d.Name, name, runs(r, "")))
+				st.Unrecorded++
 				said = true
 			}
 		}
-		lines, saidToo := drift(d, r, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
+		lines, saidToo, unrecorded := drift(d, r, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
 			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])
 		st.Drift = append(st.Drift, lines...)
+		st.Unrecorded += unrecorded
 		if r.RollingOut && !said && !saidToo {
 			st.Rollout = append(st.Rollout, fmt.Sprintf("deployment %s: %s", d.Name, runs(r, "")))
 		}
@@ -190,6 +192,7 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 		if unrecorded {
 			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
 				strings.ToLower(k.kind), o.GetName(), st.Revision))
+			st.Unrecorded++
 		}
 		if obj, ok := o.(runtime.Object); ok && k.whole != nil {
 			b.wholes = append(b.wholes, wholeLive{key: key, k: k, obj: obj, byContent: !unrecorded})

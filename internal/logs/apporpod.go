@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/zzcloud/zz/internal/contract"
+	"github.com/zzcloud/zz/internal/deploy"
 )
 
 // appOrPod reads Config.App as a pod name when it names no app: no pod in
@@ -35,12 +36,8 @@ func (m *manager) appOrPod(ctx context.Context) {
 			if !found {
 				found = podExists(ctx, cl, ns, cfg.App)
 			}
-			if m.scaledToZero == "" && scaledToZero(ctx, cl, ns, cfg.App) {
-				where := "namespace " + ns
-				if cl.Name != "" {
-					where += " of context " + cl.Name
-				}
-				m.scaledToZero = fmt.Sprintf("app %s runs 0 replicas in %s, so no pod has logs: kubectl zz scale %s --replicas N starts some", cfg.App, where, cfg.App)
+			if m.unmatched == "" && scaledToZero(ctx, cl, ns, cfg.App) {
+				m.unmatched = fmt.Sprintf("app %s runs 0 replicas in %s, so no pod has logs: kubectl zz scale %s --replicas N starts some", cfg.App, where(cl, ns), cfg.App)
 			}
 		}
 	}
@@ -55,6 +52,33 @@ func (m *manager) appOrPod(ctx context.Context) {
 	}
 	cfg.Selector.Pod = regexp.MustCompile("^" + regexp.QuoteMeta(cfg.App) + "$")
 	m.note("no app %s; showing pod %s\n", cfg.App, cfg.App)
+}
+
+// absentNamespace says in m.unmatched the first selected namespace that
+// does not exist (deploy.AbsentNamespace): a typo in -n waited for pods
+// that could never come, or said only that no pod matched.
+func (m *manager) absentNamespace(ctx context.Context) {
+	for i := range m.cfg.Clusters {
+		cl := &m.cfg.Clusters[i]
+		for _, ns := range cl.Namespaces {
+			if why := deploy.AbsentNamespace(ctx, cl.Client, ns); why != "" {
+				if cl.Name != "" {
+					why = "context " + cl.Name + ": " + why // as kubectl zz's other errors name it
+				}
+				m.unmatched = why
+				return
+			}
+		}
+	}
+}
+
+// where names namespace ns of cluster cl in a sentence.
+func where(cl *Cluster, ns string) string {
+	w := "namespace " + ns
+	if cl.Name != "" {
+		w += " of context " + cl.Name
+	}
+	return w
 }
 
 // scaledToZero reports whether app's Deployment in namespace ns asks for

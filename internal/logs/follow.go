@@ -44,14 +44,17 @@ func Run(ctx context.Context, cfg *Config) error {
 		err = m.nothingReadable()
 	}
 	noContainer := m.noContainer()
+	if err == nil && m.matchedPods.Load() == 0 && m.unmatched == "" {
+		m.absentNamespace(ctx)
+	}
 	switch {
 	case err != nil:
-	case m.matchedPods.Load() == 0 && !cfg.Follow && m.scaledToZero != "":
-		err = noMatch{m.scaledToZero}
+	case m.matchedPods.Load() == 0 && !cfg.Follow && m.unmatched != "":
+		err = noMatch{m.unmatched}
 	case m.matchedPods.Load() == 0 && !cfg.Follow:
 		err = ErrNoMatch
-	case m.matchedPods.Load() == 0 && m.scaledToZero != "":
-		m.note("%s; waiting for %s (Ctrl-C to stop)\n", m.scaledToZero, m.watching())
+	case m.matchedPods.Load() == 0 && m.unmatched != "":
+		m.note("%s; waiting for %s (Ctrl-C to stop)\n", m.unmatched, m.watching())
 	case m.matchedPods.Load() == 0:
 		// An app scaled to 0 or about to be deployed: wait for its pods,
 		// as stern does, so that logs can be started before a deploy.
@@ -215,9 +218,10 @@ type manager struct {
 	Lines       atomic.Int64
 	capWarned   atomic.Bool
 
-	// scaledToZero says where the app named runs 0 replicas (appOrPod),
-	// "" where it does not or none was read: why no pod matched.
-	scaledToZero string
+	// unmatched says why no pod matched: where the app named runs 0
+	// replicas (appOrPod), or a namespace that does not exist
+	// (absentNamespace); "" where neither was found.
+	unmatched string
 
 	stop context.CancelFunc // ends Run
 	done <-chan struct{}    // closed when Run ends (Ctrl-C, or stop)

@@ -240,13 +240,15 @@ func TestRunNoMatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			newCfg := func(follow bool, out, errOut io.Writer, k *fakeKubelet) (*Config, *fake.Clientset) {
-				first := fake.NewClientset(appPod("shop-a", "app")) // matches neither the label nor the regex
+				// Their namespaces exist (TestRunAbsentNamespace: one that does not).
+				namespaces := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}}
+				first := fake.NewClientset(append(namespaces, appPod("shop-a", "app"))...) // matches neither the label nor the regex
 				clusters := slices.Clone(tc.clusters)
 				for i := range clusters {
 					if i == 0 {
 						clusters[i].Client = first
 					} else {
-						clusters[i].Client = fake.NewClientset()
+						clusters[i].Client = fake.NewClientset(namespaces...)
 					}
 				}
 				cfg := &Config{

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
@@ -36,10 +38,11 @@ func TestRunAppScaledToZero(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := func(follow bool, errOut io.Writer) *Config {
-				client := fake.NewClientset()
+				objs := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}}
 				if tc.deployment != nil {
-					client = fake.NewClientset(tc.deployment)
+					objs = append(objs, tc.deployment)
 				}
+				client := fake.NewClientset(objs...)
 				return &Config{
 					Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
 					App:      "cart", LabelSelector: contract.LabelApp + "=cart", Format: Format{Output: OutputRaw},
@@ -61,5 +64,32 @@ func TestRunAppScaledToZero(t *testing.T) {
 				t.Errorf("following: stderr %q; want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRunAbsentNamespace: the logs of an app in a namespace that does not
+// exist (a typo in -n) say so: --no-follow said only that no pod matched,
+// and a follower waited for pods that could not come without a word why.
+func TestRunAbsentNamespace(t *testing.T) {
+	const want = "context east: namespace nosuch does not exist"
+	cfg := func(follow bool, errOut io.Writer) *Config {
+		return &Config{
+			Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(), Namespaces: []string{"nosuch"}}},
+			App:      "cart", LabelSelector: contract.LabelApp + "=cart", Format: Format{Output: OutputRaw},
+			Follow: follow, Tail: -1, Out: io.Discard, ErrOut: errOut, OpenStream: newFakeKubelet().open,
+		}
+	}
+	if err := Run(t.Context(), cfg(false, io.Discard)); !errors.Is(err, ErrNoMatch) || !strings.Contains(err.Error(), want) {
+		t.Errorf("--no-follow: Run = %v; want ErrNoMatch saying %q", err, want)
+	}
+	var errOut syncbuf.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg(true, &errOut)) }()
+	waitFor(t, "the note that it waits", func() bool { return strings.Contains(errOut.String(), "Ctrl-C to stop") })
+	cancel()
+	<-done
+	if got := errOut.String(); !strings.Contains(got, want) {
+		t.Errorf("follower's note %q; want %q", got, want)
 	}
 }

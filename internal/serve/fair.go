@@ -1,23 +1,36 @@
 package serve
 
 import (
+	"context"
+	"crypto/tls"
 	"net"
+	"net/http"
 	"sync"
 )
 
 // fairListener caps a listener's open connections at max without ever
-// leaving a client waiting for a slot: at the cap, the connection given up
-// is one of the peer (remote IP) holding the most, its newest. A client
-// that opens many connections so only crowds itself out, and another
-// client's next connection is served at once.
+// leaving a client waiting for a slot, and without cutting a request in
+// flight: at the cap, the connection given up is one of the peer (remote
+// IP) holding the most connections it could give up (none whose request a
+// handler is serving), its newest that has served nothing yet, else the one
+// idle longest. A client that opens many connections so only crowds itself
+// out, and another client's next connection is served at once.
 //
 // netutil.LimitListener, used before, served the first max connections
 // and left the rest in the kernel's backlog: a hostile-tenant audit's one
 // pod held all 512 of the webhook's slots with bare TCP connections (each
 // cut after ReadHeaderTimeout, and opened again at once), and once the
 // apiserver's kept-alive connection closed, every pod creation in every
-// opted-in namespace failed its 5 s webhook call. Keeping the apiserver out
-// now takes as many attacking addresses (pods) as there are slots.
+// opted-in namespace failed its 5 s webhook call. Counting every connection
+// alike (review 36 #1) closed the apiserver's newest, the one carrying a
+// review (an HTTP/1.1 client's concurrency is its connections, so under
+// load it is the heaviest peer), failing that pod's creation, and a few
+// tenant pods squeezed it to max/(pods+1) slots. A connection in a handler
+// is never given up now, and one that has served nothing (what a hog's bare
+// or slow-header connection stays) goes first: the apiserver's reviews in
+// flight keep their slots against any number of pods, and its idle
+// connections (redialled at need) go last, the least recently used first
+// (a client reuses its most recent).
 type fairListener struct {
 	net.Listener
 	max int
@@ -25,6 +38,7 @@ type fairListener struct {
 	mu    sync.Mutex
 	peers map[string][]*fairConn // by remote IP, oldest first
 	total int
+	clock uint64 // orders idleness: a handler's end takes the next tick
 }
 
 func newFairListener(l net.Listener, max int) *fairListener {
@@ -50,9 +64,10 @@ func (l *fairListener) Accept() (net.Conn, error) {
 	}
 }
 
-// add counts c and, past the cap, returns the connection to give up: the
-// newest of the peer holding the most, another peer's on a tie with c's
-// own (a client with a single connection is not cut for a crowd of them).
+// add counts c and, past the cap, returns the connection to give up (see
+// fairListener), another peer's on a tie with c's own (a client with a
+// single connection is not cut for a crowd of them). c itself, new, can
+// always be given up, so there is always one.
 func (l *fairListener) add(c *fairConn) *fairConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,14 +76,29 @@ func (l *fairListener) add(c *fairConn) *fairConn {
 	if l.total <= l.max {
 		return nil
 	}
-	heaviest, most := c.peer, len(l.peers[c.peer])
+	heaviest, most := "", 0
 	for p, cs := range l.peers {
-		if len(cs) > most || len(cs) == most && heaviest == c.peer {
-			heaviest, most = p, len(cs)
+		n := 0
+		for _, o := range cs {
+			if o.busy == 0 {
+				n++
+			}
+		}
+		if n > most || n == most && n > 0 && heaviest == c.peer {
+			heaviest, most = p, n
 		}
 	}
-	cs := l.peers[heaviest]
-	return cs[len(cs)-1]
+	var victim *fairConn
+	for _, o := range l.peers[heaviest] {
+		switch {
+		case o.busy > 0:
+		case !o.served:
+			victim = o // the newest that has served nothing: later ones win
+		case victim == nil || victim.served && o.idleSince < victim.idleSince:
+			victim = o
+		}
+	}
+	return victim
 }
 
 // remove forgets c, once.
@@ -90,12 +120,32 @@ func (l *fairListener) remove(c *fairConn) {
 	}
 }
 
-// fairConn is a connection counted by its fairListener until closed.
+// serving marks c as in a handler until the returned func is called.
+func (l *fairListener) serving(c *fairConn) (done func()) {
+	l.mu.Lock()
+	c.busy++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		c.busy--
+		c.served = true
+		l.clock++
+		c.idleSince = l.clock
+		l.mu.Unlock()
+	}
+}
+
+// fairConn is a connection counted by its fairListener until closed. Its
+// state fields are guarded by the listener's mu.
 type fairConn struct {
 	net.Conn
 	l    *fairListener
 	peer string
 	once sync.Once
+
+	busy      int    // requests in a handler (several: HTTP/2 streams)
+	served    bool   // a request was served on it
+	idleSince uint64 // the listener's clock when its last request ended
 }
 
 func (c *fairConn) Close() error {
@@ -110,4 +160,30 @@ func peerOf(c net.Conn) string {
 		return host
 	}
 	return a
+}
+
+// fairConnKey holds a request's *fairConn in its context (fairContext).
+type fairConnKey struct{}
+
+// fairContext is an http.Server's ConnContext: it keeps the connection's
+// *fairConn (under TLS, the one the tls.Conn wraps) for fairHandler.
+func fairContext(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if fc, ok := c.(*fairConn); ok {
+		return context.WithValue(ctx, fairConnKey{}, fc)
+	}
+	return ctx
+}
+
+// fairHandler marks the request's connection as in a handler while h
+// serves it: its fairListener then never gives it up.
+func fairHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fc, ok := r.Context().Value(fairConnKey{}).(*fairConn); ok {
+			defer fc.l.serving(fc)()
+		}
+		h.ServeHTTP(w, r)
+	})
 }

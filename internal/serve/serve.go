@@ -49,9 +49,9 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps a request's headers.
 	MaxHeaderBytes int
-	// MaxConns caps open connections: past it, the newest connection of
-	// the client (remote IP) holding the most is closed, so one client
-	// cannot keep another out (fairListener).
+	// MaxConns caps open connections: past it, a connection of the client
+	// (remote IP) holding the most that no handler is serving is closed,
+	// so one client cannot keep another out (fairListener).
 	MaxConns int
 }
 
@@ -144,7 +144,7 @@ func Run(ctx context.Context, grace time.Duration, listeners []Listener, tasks .
 		}
 		lim := l.Limits.withDefaults()
 		lis = newFairListener(lis, lim.MaxConns)
-		srv := &http.Server{Handler: l.Handler, TLSConfig: l.TLS,
+		srv := &http.Server{Handler: fairHandler(l.Handler), ConnContext: fairContext, TLSConfig: l.TLS,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
 			IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, Protocols: l.Protocols,
 			// A call keeps ctx's values (the logger) but not its end: SIGTERM

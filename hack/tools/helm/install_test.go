@@ -158,11 +158,95 @@ func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
 		delete(parent, p[len(p)-1])
 		ch.Values = vals.(map[string]any)
 		_, err = RenderChart(ch, nil)
-		if err == nil || !strings.Contains(err.Error(), "'"+p[len(p)-1]+"'") {
-			t.Errorf("values without %s: %v; want them refused, naming it", strings.Join(p, "."), err)
+		switch name := strings.Join(p, "."); {
+		case optional(name) && err != nil:
+			t.Errorf("values without %s, which renders as nothing when absent: %v", name, err)
+		case !optional(name) && (err == nil || !strings.Contains(err.Error(), "'"+p[len(p)-1]+"'")):
+			t.Errorf("values without %s: %v; want them refused, naming it", name, err)
 		}
 	}
 	ch.Values = defaults
+}
+
+// optional are the values the schema does not require: absent, each renders
+// as nothing (no selector, no extra labels or arguments, the apiserver's
+// default strategy), so an older chart's values that lack one render right,
+// and Helm's null that drops a default (--set webhook.nodeSelector=null,
+// which Helm deletes before it validates) is not refused (review 36 #6).
+// A value whose absence renders badly (priorityClassName, an image tag, the
+// security contexts the restricted namespace demands) stays required.
+func optional(name string) bool {
+	parts := strings.Split(name, ".")
+	switch parts[len(parts)-1] {
+	case "resources", "extenderResources", "nodeSelector", "tolerations", "affinity", "podLabels", "podAnnotations",
+		"topologySpreadConstraints", "strategy", "updateStrategy", "extraArgs", "extenderExtraArgs", "runtimeClassName",
+		"imagePullSecrets", "labels":
+		return true
+	}
+	return false
+}
+
+// TestNullUnsetsADefault: every value the schema leaves optional may be set
+// to null, Helm's way to drop a chart default, and the rest are required
+// (the schema's required lists and optional agree); null of a required one
+// is refused, naming it.
+func TestNullUnsetsADefault(t *testing.T) {
+	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	notRequired := map[string]bool{}
+	var walk func(node map[string]any, prefix []string)
+	walk = func(node map[string]any, prefix []string) {
+		props, _ := node["properties"].(map[string]any)
+		req, _ := node["required"].([]any)
+		for k, v := range props {
+			p := append(slices.Clone(prefix), k)
+			if !slices.Contains(req, any(k)) {
+				notRequired[strings.Join(p, ".")] = true
+			}
+			if m, ok := v.(map[string]any); ok {
+				walk(m, p)
+			}
+		}
+	}
+	walk(schema, nil)
+	var opt []string
+	for _, p := range schemaPaths(schema, nil) {
+		name := strings.Join(p, ".")
+		switch {
+		case notRequired[name] && !optional(name):
+			t.Errorf("%s: not required by the schema, yet its absence is not known to render as nothing (add it to optional, or require it)", name)
+		case !notRequired[name] && optional(name):
+			t.Errorf("%s: required by the schema, so a null that drops its default is refused", name)
+		case optional(name):
+			opt = append(opt, name)
+		}
+	}
+	set := func(path string, v any) map[string]any {
+		vals := map[string]any{}
+		parts := strings.Split(path, ".")
+		m := vals
+		for _, k := range parts[:len(parts)-1] {
+			next := map[string]any{}
+			m[k] = next
+			m = next
+		}
+		m[parts[len(parts)-1]] = v
+		return vals
+	}
+	for _, name := range opt {
+		if _, err := RenderChart(ch, set(name, nil)); err != nil {
+			t.Errorf("--set %s=null: %v", name, err)
+		}
+	}
+	if _, err := RenderChart(ch, set("webhook.priorityClassName", nil)); err == nil || !strings.Contains(err.Error(), "priorityClassName") {
+		t.Errorf("--set webhook.priorityClassName=null: %v; want it refused, naming it", err)
+	}
 }
 
 // TestChartExtraArgs: a flag the chart has no value for (the webhook's

@@ -27,13 +27,14 @@ names them in the refusal of either of those two keys there), and
 .values.podAnnotations.
 */}}
 {{- define "zz.podMetadata" -}}
+{{- $podLabels := .values.podLabels | default dict }}
 {{- range $k := list "app.kubernetes.io/name" "app.kubernetes.io/part-of" }}
-{{- if hasKey $.values.podLabels $k }}
+{{- if hasKey $podLabels $k }}
 {{- fail (printf "%s.podLabels: %s is the chart's own pod label (the %s selectors read it); give yours another key" $.key $k $.name) }}
 {{- end }}
 {{- end }}
 labels:
-  {{- toYaml (merge (dict "app.kubernetes.io/name" .name "app.kubernetes.io/part-of" "zz") .values.podLabels) | nindent 2 }}
+  {{- toYaml (merge (dict "app.kubernetes.io/name" .name "app.kubernetes.io/part-of" "zz") $podLabels) | nindent 2 }}
 {{- with .values.podAnnotations }}
 annotations:
   {{- toYaml . | nindent 2 }}
@@ -42,7 +43,7 @@ annotations:
 
 {{/* zz.imagePullSecrets: global.imagePullSecrets, then imagePullSecrets. */}}
 {{- define "zz.imagePullSecrets" -}}
-{{- with concat .Values.global.imagePullSecrets .Values.imagePullSecrets | uniq }}
+{{- with concat (.Values.global.imagePullSecrets | default list) (.Values.imagePullSecrets | default list) | uniq }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -1,0 +1,108 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRequestsInFlightKeepTheirSlots: the apiserver (127.0.0.1) has 3
+// reviews in flight on 3 connections (the webhook serves HTTP/1.1 only, so
+// its concurrency is its connections) when a tenant pod (127.0.0.2) opens
+// 2 bare ones past the cap: the tenant's go, every review is answered.
+// Counted alike, the apiserver was the heaviest peer and its newest
+// connection, carrying a review, was closed (review 36 #1).
+func TestRequestsInFlightKeepTheirSlots(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(700 * time.Millisecond) // a review in flight
+		_, _ = io.WriteString(w, "ok")
+	})
+	lim := Limits{ReadHeaderTimeout: 20 * time.Second, MaxConns: 4}
+	go func() {
+		_ = Run(ctx, time.Second, []Listener{{Flag: "--a", Addr: addr, Handler: handler, Limits: lim}})
+	}()
+	waitListening(t, addr)
+	time.Sleep(50 * time.Millisecond)
+	apiserver := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 10, DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}).DialContext}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := apiserver.Get("http://" + addr + "/")
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the three reviews are in flight
+	dialFrom(t, "127.0.0.2", addr)
+	dialFrom(t, "127.0.0.2", addr)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a review in flight was cut by a tenant's bare connections: %v", err)
+	}
+}
+
+// TestFairListenerGivesUpNoneInFlight: 16 tenant pods hold 32 bare
+// connections each (512, the webhook's cap) when the apiserver opens the 40
+// it needs for reviews in flight: it keeps all 40, the tenants' go. Counted
+// alike, it kept 31 (max/(pods+1)), its next closed unserved. Among a
+// peer's connections, one that has served nothing goes before an idle one,
+// and of idle ones the one idle longest (a client reuses its most recent).
+func TestFairListenerGivesUpNoneInFlight(t *testing.T) {
+	l := &fairListener{max: 512, peers: map[string][]*fairConn{}}
+	add := func(peer string, busy bool) *fairConn {
+		c := &fairConn{l: l, peer: peer}
+		if v := l.add(c); v != nil {
+			l.remove(v)
+			if v == c {
+				return nil
+			}
+		}
+		if busy {
+			l.serving(c) // its handler runs, not done
+		}
+		return c
+	}
+	for p := range 16 {
+		for range 32 {
+			add(fmt.Sprintf("10.0.0.%d", p), false)
+		}
+	}
+	for range 40 {
+		add("192.168.0.1", true)
+	}
+	if n := len(l.peers["192.168.0.1"]); n != 40 || l.total != 512 {
+		t.Errorf("the apiserver holds %d of the 40 connections its reviews in flight need (%d in all) against 16 tenant pods", n, l.total)
+	}
+
+	// One peer's: served-nothing first, then the longest idle.
+	l = &fairListener{max: 4, peers: map[string][]*fairConn{}}
+	idle1, idle2 := add("a", false), add("a", false)
+	l.serving(idle2)()
+	l.serving(idle1)() // idle2 is now the one idle longest
+	fresh := add("a", false)
+	add("b", false)
+	if v := l.add(&fairConn{l: l, peer: "c"}); v != fresh {
+		t.Errorf("gave up %p; want the connection that served nothing (%p)", v, fresh)
+	}
+	l.remove(fresh)
+	if v := l.add(&fairConn{l: l, peer: "d"}); v != idle2 {
+		t.Errorf("gave up %p; want the one idle longest (%p), not the most recent (%p)", v, idle2, idle1)
+	}
+}
