@@ -444,6 +444,12 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		}
 	}
 	fits := snap.Fits(req, policy)
+	if pod != nil && !gpushare.AsksGPU(pod) {
+		// The extender's filter refuses it on every node, and preempts
+		// nothing for it.
+		gpuinspect.Refuse(fits, gpushare.ErrNoCardResource)
+		preemptor = nil
+	}
 	kept := ""
 	if pod != nil {
 		if n := snap.Exclude(fits, pod); n > 0 {

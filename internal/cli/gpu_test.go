@@ -269,6 +269,15 @@ func TestGPUFit(t *testing.T) {
 	nvidia := waiting("nvidia", nil)
 	nvidia.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
 	objs = append(objs, elsewhere, nvidia)
+	// No zz.io/gpu (a pod no webhook served): the extender refuses it on
+	// every node, so --fit does too, with its reason; nvidia.com/gpu beside
+	// zz.io/gpu-mem waits for a resource no node offers. Both were told they
+	// fit (a GPU audit).
+	nocards := waiting("nocards", nil)
+	delete(nocards.Spec.Containers[0].Resources.Limits, contract.ResourceGPU)
+	nvidiaToo := waiting("nvidia-too", nil)
+	nvidiaToo.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1")
+	objs = append(objs, nocards, nvidiaToo)
 	urgent := waiting("urgent", nil)
 	urgent.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("20Gi")
 	urgent.Spec.Priority = ptr.To[int32](100)
@@ -326,6 +335,11 @@ func TestGPUFit(t *testing.T) {
 			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
 		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			`; but it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace ns-a zz.io/injection=enabled`},
+		{[]string{"gpu", "--fit", "pod/nocards", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false <none> 0 pod asks for zz.io/gpu-mem but no container asks for zz.io/gpu, the resource zz-scheduler binds GPU pods and the kubelet hands out cards by: add zz.io/gpu: 1 beside zz.io/gpu-mem (the zz webhook adds it in the namespaces it serves)"},
+			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now; 0 such pods fit in all"},
+		{[]string{"gpu", "--fit", "pod/nvidia-too", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
+			"; but it asks for nvidia.com/gpu beside zz.io/gpu-mem: zz chooses the pod's cards by zz.io/gpu-mem and zz.io/gpu alone"},
 		{[]string{"gpu", "--fit", "pod/pinned", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false <none> 0 the pod's nodeSelector zz.io/pool=general excludes it"},
 			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (1 kept off by the pod's node selector, affinity or taints); 0 such pods fit in all"},
@@ -359,7 +373,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/pinned\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/nocards\npod/nvidia-too\npod/pinned\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 

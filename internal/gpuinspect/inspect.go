@@ -83,6 +83,15 @@ func (s *Snapshot) Exclude(fits []gpushare.NodeFit, pod *corev1.Pod) int {
 	return n
 }
 
+// Refuse marks every node of fits as not fitting for why, as the
+// extender's filter refuses a pod whose request it cannot serve on any node
+// whatever its room (gpushare.ErrNoCardResource): nothing counted there.
+func Refuse(fits []gpushare.NodeFit, why error) {
+	for i := range fits {
+		fits[i] = gpushare.NodeFit{Node: fits[i].Node, Reason: why.Error()}
+	}
+}
+
 // NodeExcludes says why the scheduler keeps pod off node whatever its room
 // ("" when nothing does): a nodeSelector entry the node lacks (named, with
 // the node's value), the pod's required node affinity, or a NoSchedule or
