@@ -53,10 +53,13 @@ type GPUOptions struct {
 	fitPod string
 	policy gpushare.Policy
 
-	selector    labels.Selector
-	targets     []target
-	print       *printFlags
-	configFlags *genericclioptions.ConfigFlags
+	selector labels.Selector
+	// nodesForbidden: --pods fell back to the namespace's own pods, the
+	// user may not list nodes (so may not run --fit either).
+	nodesForbidden bool
+	targets        []target
+	print          *printFlags
+	configFlags    *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 }
 
@@ -332,6 +335,7 @@ func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot
 		return nil, err // the first refusal says what is missing
 	}
 	fmt.Fprintln(o.ErrOut, "warning:", contextErr(t.context, fmt.Errorf("%v; the pods' cards are shown as their zz.io annotations record them, not checked against the nodes", err)))
+	o.nodesForbidden = true
 	return own, nil
 }
 
@@ -568,6 +572,12 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	// the apps kubectl zz deployed (a docs audit: a Job's pod was sent there).
 	if len(names) == 0 {
 		return ""
+	}
+	if o.nodesForbidden {
+		// --fit reads every node, which this user may not: sent there,
+		// a GPU audit was refused.
+		return fmt.Sprintf(" %d GPU %s waiting for cards (%s): kubectl zz status APP says why, from the scheduler's events (kubectl zz gpu --fit, which judges every node, needs ClusterRole zz-gpu-viewer).",
+			len(names), map[bool]string{true: "pod is", false: "pods are"}[len(names) == 1], prose.Some(names, 3))
 	}
 	fit := "kubectl zz gpu --fit pod/" + first
 	switch {

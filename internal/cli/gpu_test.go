@@ -218,7 +218,11 @@ func TestGPUPods(t *testing.T) {
 // the nodes (edit, view) sees its GPU pods as their annotations record them,
 // with a warning; every namespace still needs the rights to list every pod.
 func TestGPUPodsForTenant(t *testing.T) {
-	a := fakeClient(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"llm-0", "llm", ""})...)
+	waiting := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "train-0", Namespace: "ns-a"},
+		Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+			contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	a := fakeClient(append(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"llm-0", "llm", ""}), waiting)...)
 	forbid := func(resource string) func(clienttesting.Action) (bool, runtime.Object, error) {
 		return func(act clienttesting.Action) (bool, runtime.Object, error) {
 			if act.GetNamespace() != "" {
@@ -241,6 +245,12 @@ func TestGPUPodsForTenant(t *testing.T) {
 	})
 	if _, stderr, err := zz("gpu", "--pods"); err != nil || !strings.Contains(stderr, "nodes is forbidden") || !strings.Contains(stderr, "as their zz.io annotations record them") {
 		t.Errorf("no warning: %v, stderr %q", err, stderr)
+	}
+	// The pod that waits is sent where this user may look, not to --fit,
+	// which reads the nodes it may not (a GPU audit was refused there).
+	if _, stderr, _ := zz("gpu", "--pods"); !strings.Contains(stderr, "1 GPU pod is waiting for cards (train-0): kubectl zz status APP says why") ||
+		strings.Contains(stderr, "--fit pod/") {
+		t.Errorf("the waiting pod's note: stderr %q", stderr)
 	}
 	for _, args := range [][]string{{"gpu", "--pods", "-A"}, {"gpu"}, {"gpu", "gpu-1", "--pods"}} {
 		if _, _, err := zz(args...); err == nil || !strings.Contains(err.Error(), "nodes is forbidden") {
