@@ -90,7 +90,7 @@ stays Pending although memory is free. This is what the extender's binpack weigh
 (its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).
 
 With --fit it judges one pod on every GPU node, as the extender would now: a
-request (memory per card, with --cards, --gpu-model, --avoid-gpu-model,
+request (memory per card, with --cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card,
 --numa-bind and --whole) or pod/NAME, a pending pod of the namespace. Per node: whether it fits,
 the cards the policy would choose (--policy, binpack as the extender's default
 unless the pod names one), how many such pods the node could take (MORE) and,

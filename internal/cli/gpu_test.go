@@ -3,16 +3,20 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
@@ -450,4 +454,16 @@ func TestGPUFit(t *testing.T) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
 		}
 	}
+}
+
+// TestGPUHelpNamesFitFlags: the help's --fit paragraph names every flag of
+// a --fit request (its --gpu-card and --avoid-gpu-card were missing, which
+// README and the flags have: a GPU audit).
+func TestGPUHelpNamesFitFlags(t *testing.T) {
+	cmd := NewCmdGPU(genericclioptions.NewConfigFlags(true), genericiooptions.IOStreams{})
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if strings.HasPrefix(f.Usage, "With --fit MEMORY:") && !regexp.MustCompile(`--`+f.Name+`[ ,)]`).MatchString(cmd.Long) {
+			t.Errorf("kubectl zz gpu --help does not name --%s among --fit's flags", f.Name)
+		}
+	})
 }
