@@ -576,7 +576,7 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	if o.nodesForbidden {
 		// --fit reads every node, which this user may not: sent there,
 		// a GPU audit was refused.
-		return fmt.Sprintf(" %d GPU %s waiting for cards (%s): kubectl zz status APP says why, from the scheduler's events (kubectl zz gpu --fit, which judges every node, needs ClusterRole zz-gpu-viewer).",
+		return fmt.Sprintf(" %d GPU %s waiting for cards (%s): the scheduler's events say why (kubectl zz status APP, for an app's pods; kubectl describe pod NAME); kubectl zz gpu --fit, which judges every node, needs ClusterRole zz-gpu-viewer.",
 			len(names), map[bool]string{true: "pod is", false: "pods are"}[len(names) == 1], prose.Some(names, 3))
 	}
 	fit := "kubectl zz gpu --fit pod/" + first

@@ -252,7 +252,7 @@ func TestGPUPodsForTenant(t *testing.T) {
 	}
 	// The pod that waits is sent where this user may look, not to --fit,
 	// which reads the nodes it may not (a GPU audit was refused there).
-	if _, stderr, _ := zz("gpu", "--pods"); !strings.Contains(stderr, "1 GPU pod is waiting for cards (train-0): kubectl zz status APP says why") ||
+	if _, stderr, _ := zz("gpu", "--pods"); !strings.Contains(stderr, "1 GPU pod is waiting for cards (train-0): the scheduler's events say why (kubectl zz status APP, for an app's pods; kubectl describe pod NAME)") ||
 		strings.Contains(stderr, "--fit pod/") {
 		t.Errorf("the waiting pod's note: stderr %q", stderr)
 	}
