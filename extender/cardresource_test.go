@@ -30,7 +30,7 @@ func TestNoCardResource(t *testing.T) {
 		pod     func(p *corev1.Pod)
 		refused bool
 		// bindErr is the bind's refusal when it is not the filter's
-		// (errNoCardResource): a pod kube-scheduler sends to gpu/bind
+		// (gpushare.ErrNoCardResource): a pod kube-scheduler sends to gpu/bind
 		// without ever asking gpu/filter.
 		bindErr string
 	}{
@@ -69,8 +69,8 @@ func TestNoCardResource(t *testing.T) {
 			if code := e.call(t, "/gpu/filter", extenderv1.ExtenderArgs{Pod: p, NodeNames: names("n")}, &fr); code != 200 || fr.Error != "" {
 				t.Fatalf("filter: HTTP %d, error %q", code, fr.Error)
 			}
-			if why := fr.FailedAndUnresolvableNodes["n"]; tt.bindErr == "" && (tt.refused != (why == errNoCardResource.Error()) || tt.refused == (len(*fr.NodeNames) == 1)) {
-				t.Errorf("filter passed %v, refused %q; want refused %v with %q", *fr.NodeNames, why, tt.refused, errNoCardResource)
+			if why := fr.FailedAndUnresolvableNodes["n"]; tt.bindErr == "" && (tt.refused != (why == gpushare.ErrNoCardResource.Error()) || tt.refused == (len(*fr.NodeNames) == 1)) {
+				t.Errorf("filter passed %v, refused %q; want refused %v with %q", *fr.NodeNames, why, tt.refused, gpushare.ErrNoCardResource)
 			}
 
 			var br extenderv1.ExtenderBindingResult
@@ -86,7 +86,7 @@ func TestNoCardResource(t *testing.T) {
 			cs, _ := e.ledger.Cards("n")
 			_, assignErr := gpushare.PodAssignment(live)
 			if tt.refused {
-				want := errNoCardResource.Error()
+				want := gpushare.ErrNoCardResource.Error()
 				if tt.bindErr != "" {
 					want = tt.bindErr
 				}

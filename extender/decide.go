@@ -73,25 +73,13 @@ func (d *Decider) request(pod *corev1.Pod) (gpushare.Request, gpushare.Policy, e
 		return req, "", err
 	}
 	if !gpushare.AsksGPU(pod) {
-		return req, "", errNoCardResource
+		return req, "", gpushare.ErrNoCardResource
 	}
 	if most := d.GPU.MaxCards(); req.Cards > most {
 		return req, "", &tooManyCards{asked: req.Cards, most: most}
 	}
 	return req, policy, nil
 }
-
-// errNoCardResource is a pod asking for GPU memory but for no
-// contract.ResourceGPU. The scheduler configuration's bind entry manages that
-// resource, and kube-scheduler sends an extender only the pods asking for one
-// of its managedResources (HTTPExtender.IsInterested): the default binder
-// would bind this pod with no cards chosen, and the kubelet, which calls the
-// device plugin for zz.io/gpu, would start it with none. It fits no node
-// instead. The webhook adds zz.io/gpu: 1, so only a pod it does not serve
-// gets here.
-var errNoCardResource = fmt.Errorf("pod asks for %s but no container asks for %s, the resource zz-scheduler binds GPU pods and the kubelet hands out cards by: "+
-	"add %s: 1 beside %s (the zz webhook adds it in the namespaces it serves)",
-	contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPU, contract.ResourceGPUMem)
 
 // cardsUnfiltered is the bind's refusal of a pod asking for
 // contract.ResourceGPU without contract.ResourceGPUMem (err is

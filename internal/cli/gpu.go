@@ -53,10 +53,13 @@ type GPUOptions struct {
 	fitPod string
 	policy gpushare.Policy
 
-	selector    labels.Selector
-	targets     []target
-	print       *printFlags
-	configFlags *genericclioptions.ConfigFlags
+	selector labels.Selector
+	// nodesForbidden: --pods fell back to the namespace's own pods, the
+	// user may not list nodes (so may not run --fit either).
+	nodesForbidden bool
+	targets        []target
+	print          *printFlags
+	configFlags    *genericclioptions.ConfigFlags
 	genericiooptions.IOStreams
 }
 
@@ -87,7 +90,7 @@ stays Pending although memory is free. This is what the extender's binpack weigh
 (its zz_gpu_shape_* metrics, over the last 1,000 GPU pods it saw).
 
 With --fit it judges one pod on every GPU node, as the extender would now: a
-request (memory per card, with --cards, --gpu-model, --avoid-gpu-model,
+request (memory per card, with --cards, --gpu-model, --avoid-gpu-model, --gpu-card, --avoid-gpu-card,
 --numa-bind and --whole) or pod/NAME, a pending pod of the namespace. Per node: whether it fits,
 the cards the policy would choose (--policy, binpack as the extender's default
 unless the pod names one), how many such pods the node could take (MORE) and,
@@ -332,6 +335,7 @@ func (o *GPUOptions) collect(cmd *cobra.Command, t target) (*gpuinspect.Snapshot
 		return nil, err // the first refusal says what is missing
 	}
 	fmt.Fprintln(o.ErrOut, "warning:", contextErr(t.context, fmt.Errorf("%v; the pods' cards are shown as their zz.io annotations record them, not checked against the nodes", err)))
+	o.nodesForbidden = true
 	return own, nil
 }
 
@@ -444,6 +448,12 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		}
 	}
 	fits := snap.Fits(req, policy)
+	if pod != nil && !gpushare.AsksGPU(pod) {
+		// The extender's filter refuses it on every node, and preempts
+		// nothing for it.
+		gpuinspect.Refuse(fits, gpushare.ErrNoCardResource)
+		preemptor = nil
+	}
 	kept := ""
 	if pod != nil {
 		if n := snap.Exclude(fits, pod); n > 0 {
@@ -562,6 +572,12 @@ func (o *GPUOptions) waitingNote(cmd *cobra.Command) string {
 	// the apps kubectl zz deployed (a docs audit: a Job's pod was sent there).
 	if len(names) == 0 {
 		return ""
+	}
+	if o.nodesForbidden {
+		// --fit reads every node, which this user may not: sent there,
+		// a GPU audit was refused.
+		return fmt.Sprintf(" %d GPU %s waiting for cards (%s): the scheduler's events say why (kubectl zz status APP, for an app's pods; kubectl describe pod NAME); kubectl zz gpu --fit, which judges every node, needs ClusterRole zz-gpu-viewer.",
+			len(names), map[bool]string{true: "pod is", false: "pods are"}[len(names) == 1], prose.Some(names, 3))
 	}
 	fit := "kubectl zz gpu --fit pod/" + first
 	switch {

@@ -3,16 +3,20 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
@@ -218,7 +222,11 @@ func TestGPUPods(t *testing.T) {
 // the nodes (edit, view) sees its GPU pods as their annotations record them,
 // with a warning; every namespace still needs the rights to list every pod.
 func TestGPUPodsForTenant(t *testing.T) {
-	a := fakeClient(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"llm-0", "llm", ""})...)
+	waiting := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "train-0", Namespace: "ns-a"},
+		Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName, Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+			contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	a := fakeClient(append(gpuCluster(t, "ns-a", [3]string{"vision-0", "vision", "9000"}, [3]string{"llm-0", "llm", ""}), waiting)...)
 	forbid := func(resource string) func(clienttesting.Action) (bool, runtime.Object, error) {
 		return func(act clienttesting.Action) (bool, runtime.Object, error) {
 			if act.GetNamespace() != "" {
@@ -241,6 +249,12 @@ func TestGPUPodsForTenant(t *testing.T) {
 	})
 	if _, stderr, err := zz("gpu", "--pods"); err != nil || !strings.Contains(stderr, "nodes is forbidden") || !strings.Contains(stderr, "as their zz.io annotations record them") {
 		t.Errorf("no warning: %v, stderr %q", err, stderr)
+	}
+	// The pod that waits is sent where this user may look, not to --fit,
+	// which reads the nodes it may not (a GPU audit was refused there).
+	if _, stderr, _ := zz("gpu", "--pods"); !strings.Contains(stderr, "1 GPU pod is waiting for cards (train-0): the scheduler's events say why (kubectl zz status APP, for an app's pods; kubectl describe pod NAME)") ||
+		strings.Contains(stderr, "--fit pod/") {
+		t.Errorf("the waiting pod's note: stderr %q", stderr)
 	}
 	for _, args := range [][]string{{"gpu", "--pods", "-A"}, {"gpu"}, {"gpu", "gpu-1", "--pods"}} {
 		if _, _, err := zz(args...); err == nil || !strings.Contains(err.Error(), "nodes is forbidden") {
@@ -269,6 +283,15 @@ func TestGPUFit(t *testing.T) {
 	nvidia := waiting("nvidia", nil)
 	nvidia.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
 	objs = append(objs, elsewhere, nvidia)
+	// No zz.io/gpu (a pod no webhook served): the extender refuses it on
+	// every node, so --fit does too, with its reason; nvidia.com/gpu beside
+	// zz.io/gpu-mem waits for a resource no node offers. Both were told they
+	// fit (a GPU audit).
+	nocards := waiting("nocards", nil)
+	delete(nocards.Spec.Containers[0].Resources.Limits, contract.ResourceGPU)
+	nvidiaToo := waiting("nvidia-too", nil)
+	nvidiaToo.Spec.Containers[0].Resources.Limits["nvidia.com/gpu"] = resource.MustParse("1")
+	objs = append(objs, nocards, nvidiaToo)
 	urgent := waiting("urgent", nil)
 	urgent.Spec.Containers[0].Resources.Limits[contract.ResourceGPUMem] = resource.MustParse("20Gi")
 	urgent.Spec.Priority = ptr.To[int32](100)
@@ -326,6 +349,11 @@ func TestGPUFit(t *testing.T) {
 			`; but its last scheduling failed with an error, not for room: Post "http://127.0.0.1:8890/gpu/filter": connection refused; the zz scheduler extender did not answer zz-scheduler`},
 		{[]string{"gpu", "--fit", "pod/elsewhere", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
 			`; but it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace ns-a zz.io/injection=enabled`},
+		{[]string{"gpu", "--fit", "pod/nocards", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+			"gpu-1 false <none> 0 pod asks for zz.io/gpu-mem but no container asks for zz.io/gpu, the resource zz-scheduler binds GPU pods and the kubelet hands out cards by: add zz.io/gpu: 1 beside zz.io/gpu-mem (the zz webhook adds it in the namespaces it serves)"},
+			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now; 0 such pods fit in all"},
+		{[]string{"gpu", "--fit", "pod/nvidia-too", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 1 <none>"},
+			"; but it asks for nvidia.com/gpu beside zz.io/gpu-mem: zz chooses the pod's cards by zz.io/gpu-mem and zz.io/gpu alone"},
 		{[]string{"gpu", "--fit", "pod/pinned", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
 			"gpu-1 false <none> 0 the pod's nodeSelector zz.io/pool=general excludes it"},
 			"4096 MiB on 1 card (binpack): fits 0 of 1 GPU nodes now (1 kept off by the pod's node selector, affinity or taints); 0 such pods fit in all"},
@@ -359,7 +387,7 @@ func TestGPUFit(t *testing.T) {
 	}
 
 	// Completion offers the namespace's GPU pods that wait, not the bound ones.
-	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/pinned\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
+	if out, _, err := zz("__complete", "-n", "ns-a", "gpu", "--fit", ""); err != nil || !strings.HasPrefix(out, "pod/elsewhere\npod/erred\npod/forgotten\npod/nocards\npod/nvidia-too\npod/pinned\npod/polite\npod/preempting\npod/urgent\npod/waiting\npod/waiting-bad\npod/waiting-h100\n:4\n") {
 		t.Errorf("completion of --fit: %v\n%s", err, out)
 	}
 
@@ -426,4 +454,16 @@ func TestGPUFit(t *testing.T) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
 		}
 	}
+}
+
+// TestGPUHelpNamesFitFlags: the help's --fit paragraph names every flag of
+// a --fit request (its --gpu-card and --avoid-gpu-card were missing, which
+// README and the flags have: a GPU audit).
+func TestGPUHelpNamesFitFlags(t *testing.T) {
+	cmd := NewCmdGPU(genericclioptions.NewConfigFlags(true), genericiooptions.IOStreams{})
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if strings.HasPrefix(f.Usage, "With --fit MEMORY:") && !regexp.MustCompile(`--`+f.Name+`[ ,)]`).MatchString(cmd.Long) {
+			t.Errorf("kubectl zz gpu --help does not name --%s among --fit's flags", f.Name)
+		}
+	})
 }

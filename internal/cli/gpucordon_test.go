@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -77,4 +79,27 @@ func TestGPUCordon(t *testing.T) {
 			t.Errorf("%v: err = %v, want %q", tt.args, err, tt.wantErr)
 		}
 	}
+}
+
+// TestNodeCordoned: a node cordoned with kubectl cordon takes no new pod,
+// whatever its cards hold: the card table says so where it showed the free
+// memory as room (a GPU audit), and --fit pod/NAME keeps the node off, as
+// kube-scheduler's NodeUnschedulable filter does, unless the pod tolerates
+// the cordon.
+func TestNodeCordoned(t *testing.T) {
+	objs := gpuCluster(t, "ns-a", [3]string{"llm-0", "llm", ""})
+	objs[0].(*corev1.Node).Spec.Unschedulable = true
+	waiting := func(name string, tolerations ...corev1.Toleration) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-a"},
+			Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName, Tolerations: tolerations, Containers: []corev1.Container{{Name: "c",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	}
+	objs = append(objs, waiting("train-0"), waiting("tolerant", corev1.Toleration{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}))
+	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())
+	checkLines(t, zz, []string{"gpu"}, []string{"NODE CARD MODEL TOTAL ALLOCATED FREE PODS",
+		"gpu-1 0 NVIDIA A100-SXM4-40GB 40Gi 8Gi 0 (node cordoned) 1"})
+	checkLines(t, zz, []string{"gpu", "--fit", "pod/train-0", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON",
+		"gpu-1 false <none> 0 the node is cordoned (kubectl uncordon gpu-1 gives it back)"})
+	checkLines(t, zz, []string{"gpu", "--fit", "pod/tolerant", "-n", "ns-a"}, []string{"NODE FITS CARDS MORE REASON", "gpu-1 true 0 3 <none>"})
 }

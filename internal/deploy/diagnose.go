@@ -421,27 +421,47 @@ const schedulerOrExtender = contract.SchedulerName + " (or its extender)"
 // GPUAskHint says why a GPU pod waits when no room would help (msg is its
 // scheduler's verdict; "" when not known): it asks for GPU memory but names
 // a scheduler that cannot give it cards (its namespace not served by the zz
-// webhook, which routes such pods), or it asks for nvidia.com/ resources no
-// node offers (a pod written for NVIDIA's device plugin or HAMi). "" for
-// any other pod.
+// webhook, which routes such pods; without zz.io/gpu, which the webhook adds,
+// zz-scheduler would refuse it too), or it asks for nvidia.com/ resources
+// (a pod written for NVIDIA's device plugin or HAMi), alone or beside
+// zz.io/gpu-mem, where no node offers them. "" for any other pod.
 func GPUAskHint(pod *corev1.Pod, msg string) string {
+	nvidia := corev1.ResourceName("")
+	if msg == "" || strings.Contains(msg, "Insufficient "+contract.NVIDIAResourcePrefix) {
+		nvidia = nvidiaAsk(pod)
+	}
 	if _, err := gpushare.PodRequest(pod); !errors.Is(err, gpushare.ErrNoGPU) {
 		if name := pod.Spec.SchedulerName; name != contract.SchedulerName {
 			if name == "" {
 				name = corev1.DefaultSchedulerName
 			}
-			return fmt.Sprintf("; it asks for %s, which only %s places, but names scheduler %q: label namespace %s %s=%s (the zz webhook routes such pods), or set schedulerName: %s",
-				contract.ResourceGPUMem, contract.SchedulerName, name, pod.Namespace, contract.LabelInjection, contract.InjectionEnabled, contract.SchedulerName)
+			fix := ""
+			if !gpushare.AsksGPU(pod) {
+				fix = fmt.Sprintf(" and add %s: 1 beside %s", contract.ResourceGPU, contract.ResourceGPUMem)
+			}
+			return fmt.Sprintf("; it asks for %s, which only %s places, but names scheduler %q: label namespace %s %s=%s (the zz webhook routes such pods), or set schedulerName: %s%s",
+				contract.ResourceGPUMem, contract.SchedulerName, name, pod.Namespace, contract.LabelInjection, contract.InjectionEnabled, contract.SchedulerName, fix)
+		}
+		if nvidia != "" {
+			return fmt.Sprintf("; it asks for %s beside %s: zz chooses the pod's cards by %s and %s alone, and %s is NVIDIA's device plugin's: where no node offers it the pod waits for good, and where one does it gets cards zz does not account: remove %s",
+				nvidia, contract.ResourceGPUMem, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, nvidia)
 		}
 		return ""
 	}
-	if msg == "" || strings.Contains(msg, "Insufficient "+contract.NVIDIAResourcePrefix) {
-		for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-			for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
-				if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
-					return fmt.Sprintf("; it asks for %s, which no node offers here: zz shares GPUs as %s (GPU memory on each card) and %s (cards), so ask for those (%s: 1 becomes %s: the card's memory, with annotation %s: \"true\" for a card of its own)",
-						r, contract.ResourceGPUMem, contract.ResourceGPU, r, contract.ResourceGPUMem, contract.AnnotationGPUWhole)
-				}
+	if nvidia != "" {
+		return fmt.Sprintf("; it asks for %s, which no node offers here: zz shares GPUs as %s (GPU memory on each card) and %s (cards), so ask for those (%s: 1 becomes %s: the card's memory, with annotation %s: \"true\" for a card of its own)",
+			nvidia, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, contract.ResourceGPUMem, contract.AnnotationGPUWhole)
+	}
+	return ""
+}
+
+// nvidiaAsk is the first nvidia.com/ resource (NVIDIA's device plugins',
+// HAMi's) a container of pod asks for, "" for none.
+func nvidiaAsk(pod *corev1.Pod) corev1.ResourceName {
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
+			if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
+				return r
 			}
 		}
 	}

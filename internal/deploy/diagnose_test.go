@@ -672,6 +672,9 @@ func TestGPUAskHint(t *testing.T) {
 	}
 	gpu := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPUMemTotal: resource.MustParse("4Gi")}
 	nvidia := corev1.ResourceList{"nvidia.com/gpumem": resource.MustParse("4000"), "nvidia.com/gpu": resource.MustParse("1")}
+	withCards := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPUMemTotal: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1")}
+	both := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPUMemTotal: resource.MustParse("4Gi"),
+		contract.ResourceGPU: resource.MustParse("1"), "nvidia.com/gpu": resource.MustParse("1")}
 	const insufficientZZ = "0/8 nodes are available: 3 Insufficient zz.io/gpu-mem, 5 node(s) didn't match Pod's node affinity/selector."
 	const insufficientNV = "0/8 nodes are available: 3 Insufficient nvidia.com/gpu, 5 node(s) didn't match Pod's node affinity/selector."
 	tests := []struct {
@@ -679,8 +682,17 @@ func TestGPUAskHint(t *testing.T) {
 		pod  *corev1.Pod
 		want string
 	}{
-		{"GPU pod on the default scheduler", unschedulable(insufficientZZ, gpu, corev1.DefaultSchedulerName),
+		{"GPU pod on the default scheduler", unschedulable(insufficientZZ, withCards, corev1.DefaultSchedulerName),
 			`; it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace team-a zz.io/injection=enabled (the zz webhook routes such pods), or set schedulerName: zz-scheduler`},
+		// Without zz.io/gpu, zz-scheduler alone refuses it on every node
+		// (the webhook adds it where it serves): the fix says both.
+		{"GPU pod on the default scheduler without zz.io/gpu", unschedulable(insufficientZZ, gpu, corev1.DefaultSchedulerName),
+			`; it asks for zz.io/gpu-mem, which only zz-scheduler places, but names scheduler "default-scheduler": label namespace team-a zz.io/injection=enabled (the zz webhook routes such pods), or set schedulerName: zz-scheduler and add zz.io/gpu: 1 beside zz.io/gpu-mem`},
+		// A manifest of NVIDIA's device plugin given zz's memory too: it
+		// waited for good with no word (a GPU audit).
+		{"nvidia.com/gpu beside zz.io/gpu-mem", unschedulable(insufficientNV, both, contract.SchedulerName),
+			`; it asks for nvidia.com/gpu beside zz.io/gpu-mem: zz chooses the pod's cards by zz.io/gpu-mem and zz.io/gpu alone, and nvidia.com/gpu is NVIDIA's device plugin's: where no node offers it the pod waits for good, and where one does it gets cards zz does not account: remove nvidia.com/gpu`},
+		{"nvidia.com/gpu beside zz.io/gpu-mem, waiting for memory", unschedulable("0/8 nodes are available: 8 largest free card 2048 MiB < 4096 MiB asked.", both, contract.SchedulerName), ""},
 		{"GPU pod on zz-scheduler", unschedulable("0/8 nodes are available: 8 largest free card 2048 MiB < 4096 MiB asked.", gpu, contract.SchedulerName), ""},
 		{"nvidia.com/gpu no node offers", unschedulable(insufficientNV, nvidia, contract.SchedulerName),
 			`; it asks for nvidia.com/gpu, which no node offers here: zz shares GPUs as zz.io/gpu-mem (GPU memory on each card) and zz.io/gpu (cards), so ask for those (nvidia.com/gpu: 1 becomes zz.io/gpu-mem: the card's memory, with annotation zz.io/gpu-whole: "true" for a card of its own)`},

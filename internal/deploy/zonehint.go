@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,14 +44,34 @@ const selectorNotMatch = "didn't match Pod's node affinity/selector"
 // zz.io/pool) that the scheduler refused for its node selector adds in the
 // spec's words, after "; ": a pool no node carries (a typo, "genral")
 // waited out the whole --timeout with no word of spec.pool (an audit of CI
-// use). "" for a pod of no pool, or refused for other reasons only.
+// use). "" for a pod of no pool, or where the selector did not turn every
+// node away: then the pool has nodes, refused for other reasons (a GPU pod
+// waiting for memory on its pool's nodes was told to leave out a spec.pool
+// it never wrote, a GPU audit).
 func PoolHint(pod *corev1.Pod, msg string) string {
 	pool := pod.Spec.NodeSelector[contract.LabelPool]
-	if pool == "" || !strings.Contains(msg, selectorNotMatch) {
+	if pool == "" || !selectorTurnedAwayAll(msg) {
 		return ""
 	}
 	return "; spec.pool " + pool + " places pods only on nodes labelled " + contract.LabelPool + "=" + pool +
 		": check that this cluster has that pool (kubectl get nodes -L " + contract.LabelPool + "), or leave spec.pool out"
+}
+
+// selectorTurnedAwayAll says the scheduler's verdict msg ("0/8 nodes are
+// available: 3 Insufficient cpu, 5 node(s) didn't match Pod's node
+// affinity/selector. preemption: ...") turned every node away for the pod's
+// node selector or affinity.
+func selectorTurnedAwayAll(msg string) bool {
+	var available, total int
+	if _, err := fmt.Sscanf(msg, "%d/%d nodes are available:", &available, &total); err != nil || total == 0 {
+		return false
+	}
+	head, _, found := strings.Cut(msg, " node(s) "+selectorNotMatch)
+	if !found {
+		return false
+	}
+	n, err := strconv.Atoi(head[strings.LastIndexByte(head, ' ')+1:])
+	return err == nil && n == total
 }
 
 // requiredZoneSpread says pod has a DoNotSchedule spread over zones, as

@@ -65,6 +65,14 @@ func TestPoolHint(t *testing.T) {
 			want: "; spec.pool genral places pods only on nodes labelled zz.io/pool=genral: check that this cluster has that pool (kubectl get nodes -L zz.io/pool), or leave spec.pool out"},
 		{name: "other reasons", pod: pool("general"), msg: "0/8 nodes are available: 8 Insufficient cpu.", want: ""},
 		{name: "no pool", pod: &corev1.Pod{}, msg: selector, want: ""},
+		// The nodes of the pool are there, refused for GPU memory: the
+		// other nodes' selector verdict is no reason to doubt the pool (a
+		// GPU audit was told to leave out a spec.pool it never wrote).
+		{name: "the pool's nodes refused for room", pod: pool("gpu"),
+			msg:  "0/8 nodes are available: 1 largest free card 20480 MiB < 61440 MiB asked, 1 node's largest card has 15360 MiB < 61440 MiB asked: never fits here, even empty, 1 node's largest card has 40960 MiB < 61440 MiB asked: never fits here, even empty, 5 node(s) didn't match Pod's node affinity/selector. preemption: 0/8 nodes are available: 8 Preemption is not helpful for scheduling.",
+			want: ""},
+		{name: "the pool's nodes cordoned", pod: pool("general"),
+			msg: "0/8 nodes are available: 4 node(s) didn't match Pod's node affinity/selector, 4 node(s) were unschedulable.", want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

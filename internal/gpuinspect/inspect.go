@@ -83,10 +83,20 @@ func (s *Snapshot) Exclude(fits []gpushare.NodeFit, pod *corev1.Pod) int {
 	return n
 }
 
+// Refuse marks every node of fits as not fitting for why, as the
+// extender's filter refuses a pod whose request it cannot serve on any node
+// whatever its room (gpushare.ErrNoCardResource): nothing counted there.
+func Refuse(fits []gpushare.NodeFit, why error) {
+	for i := range fits {
+		fits[i] = gpushare.NodeFit{Node: fits[i].Node, Reason: why.Error()}
+	}
+}
+
 // NodeExcludes says why the scheduler keeps pod off node whatever its room
 // ("" when nothing does): a nodeSelector entry the node lacks (named, with
-// the node's value), the pod's required node affinity, or a NoSchedule or
-// NoExecute taint the pod does not tolerate.
+// the node's value), the pod's required node affinity, a cordon (kubectl
+// cordon) the pod does not tolerate, or a NoSchedule or NoExecute taint the
+// pod does not tolerate.
 func NodeExcludes(pod *corev1.Pod, node *corev1.Node) string {
 	for _, k := range slices.Sorted(maps.Keys(pod.Spec.NodeSelector)) {
 		if have, ok := node.Labels[k]; !ok || have != pod.Spec.NodeSelector[k] {
@@ -99,6 +109,11 @@ func NodeExcludes(pod *corev1.Pod, node *corev1.Node) string {
 	}
 	if ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node); err != nil || !ok {
 		return "the pod's required node affinity excludes it"
+	}
+	if node.Spec.Unschedulable && !corev1helpers.TolerationsTolerateTaint(klog.Background(), pod.Spec.Tolerations,
+		&corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}, true) {
+		// kube-scheduler's NodeUnschedulable filter.
+		return "the node is cordoned (kubectl uncordon " + node.Name + " gives it back)"
 	}
 	if t, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
@@ -330,8 +345,16 @@ func Table(s *Snapshot, wide bool) (header []string, rows [][]string) {
 			rows = append(rows, row)
 			continue
 		}
+		cordoned := s.nodes[v.Name] != nil && s.nodes[v.Name].Spec.Unschedulable
 		for _, c := range v.Cards {
-			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), freeCell(c.Card), strconv.Itoa(len(c.Pods))}
+			free := freeCell(c.Card)
+			if cordoned && c.Healthy && c.UsedMiB <= c.MemoryMiB {
+				// kubectl cordon: the scheduler places no new pod on the
+				// node, whatever its cards hold (a GPU audit read the free
+				// memory of a cordoned node as room).
+				free = "0 (node cordoned)"
+			}
+			row := []string{v.Name, strconv.Itoa(c.Index), c.Model, mib(c.MemoryMiB), mib(c.UsedMiB), free, strconv.Itoa(len(c.Pods))}
 			if wide {
 				byPod := used[nodeCard{v.Name, c.UUID}]
 				pods := make([]string, len(c.Pods))

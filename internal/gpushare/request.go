@@ -35,6 +35,19 @@ const (
 // cards but no contract.ResourceGPUMem.
 var ErrCardsWithoutMemory = errors.New("cards without GPU memory")
 
+// ErrNoCardResource is a pod asking for GPU memory but for no
+// contract.ResourceGPU. The scheduler configuration's bind entry manages that
+// resource, and kube-scheduler sends an extender only the pods asking for one
+// of its managedResources (HTTPExtender.IsInterested): the default binder
+// would bind this pod with no cards chosen, and the kubelet, which calls the
+// device plugin for zz.io/gpu, would start it with none. The extender's
+// filter refuses it on every node instead, with this reason, and kubectl zz
+// gpu --fit judges it so. The webhook adds zz.io/gpu: 1, so only a pod it
+// does not serve gets there.
+var ErrNoCardResource = fmt.Errorf("pod asks for %s but no container asks for %s, the resource zz-scheduler binds GPU pods and the kubelet hands out cards by: "+
+	"add %s: 1 beside %s (the zz webhook adds it in the namespaces it serves)",
+	contract.ResourceGPUMem, contract.ResourceGPU, contract.ResourceGPU, contract.ResourceGPUMem)
+
 // ErrNoGPU means the pod asks for no GPU memory.
 var ErrNoGPU = errors.New("pod asks for no " + string(contract.ResourceGPUMem))
 

@@ -842,6 +842,19 @@ func TestGPUAppAnyNamespace(t *testing.T) {
 			t.Errorf("pod %s: scheduler %q, cards %q; want zz-scheduler's choice", p.Name, p.Spec.SchedulerName, p.Annotations[contract.AnnotationGPUIndexes])
 		}
 	}
+	// An app of the GPU pool that no card holds waits for cards, and is told
+	// so: the CPU nodes its pool turns away are no reason to doubt the pool
+	// (a GPU audit was told "spec.pool gpu places pods only on nodes
+	// labelled zz.io/pool=gpu: ... or leave spec.pool out").
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(huge, []byte("apiVersion: zz.io/v1\nkind: App\nname: huge\nspec:\n  type: worker\n  image: registry.local/infer:1.0\n  replicas: 1\n  cpu: 100m\n  memory: 64Mi\n  pool: gpu\n  gpuMem: 100Gi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := zz(t, ns, "deploy", "-f", huge, "--timeout", "15s")
+	if err == nil || !strings.Contains(errOut, "never fits here, even empty") || !strings.Contains(errOut, "didn't match Pod's node affinity/selector") ||
+		strings.Contains(errOut, "spec.pool") {
+		t.Errorf("deploy of a GPU app no card holds: %v\n%s%s\nwant the extender's reasons and no word of spec.pool", err, out, errOut)
+	}
 }
 
 // TestDeployBesideOtherTools: a GitOps controller applying kubectl zz

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -122,5 +123,59 @@ func TestCardsOnlyRefusedAtBind(t *testing.T) {
 		if v, ok := p.Annotations[k]; ok {
 			t.Errorf("the refused pod carries %s=%q; no card may be chosen for it", k, v)
 		}
+	}
+}
+
+// TestFitAgreesWithRefusals: where no webhook serves the namespace, a pod
+// asking for zz.io/gpu-mem without zz.io/gpu is refused by the extender's
+// filter on every node, and kubectl zz gpu --fit pod/NAME says so with the
+// same reason; a pod asking for nvidia.com/gpu beside zz.io/gpu-mem waits
+// for a resource no node offers, and --fit says that. Both were told they
+// fit on every GPU node (a GPU audit), where README promises --fit judges
+// a pod as the extender does, with its FailedScheduling reason.
+func TestFitAgreesWithRefusals(t *testing.T) {
+	startZZScheduler(t)
+	ns := cluster.Namespace(t, nil) // no zz.io/injection label: the webhook does not serve it
+	pod := func(name string, limits corev1.ResourceList) *corev1.Pod {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: corev1.PodSpec{SchedulerName: contract.SchedulerName, TerminationGracePeriodSeconds: ptr.To[int64](0),
+				Containers: []corev1.Container{{Name: "cuda", Image: "registry.local/cuda:12", Resources: corev1.ResourceRequirements{Limits: limits}}}},
+		}
+		gpushare.SetMemTotal(p)
+		return p
+	}
+	createPods(t, []*corev1.Pod{
+		pod("mem-only", corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi")}),
+		pod("nvidia-too", corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse("4Gi"), contract.ResourceGPU: resource.MustParse("1"),
+			"nvidia.com/gpu": resource.MustParse("1")}),
+	})
+	for name, want := range map[string]string{"mem-only": gpushare.ErrNoCardResource.Error(), "nvidia-too": "Insufficient nvidia.com/gpu"} {
+		cluster.WaitFor(t, 60*time.Second, name+"'s FailedScheduling event", func(ctx context.Context) (bool, string, error) {
+			evs, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name + ",reason=FailedScheduling"})
+			if err != nil || len(evs.Items) == 0 {
+				return false, "no event yet", err
+			}
+			return strings.Contains(evs.Items[0].Message, want), evs.Items[0].Message, nil
+		})
+	}
+
+	out, errOut, err := zz(t, ns, "gpu", "--fit", "pod/mem-only", "-o", "json")
+	var fits struct {
+		Items []gpushare.NodeFit `json:"items"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &fits) != nil || len(fits.Items) == 0 {
+		t.Fatalf("gpu --fit pod/mem-only: %v\n%s%s", err, out, errOut)
+	}
+	for _, f := range fits.Items {
+		if f.Fits || f.Reason != gpushare.ErrNoCardResource.Error() {
+			t.Errorf("gpu --fit pod/mem-only on node %s: fits %v, reason %q; want the extender's refusal %q", f.Node, f.Fits, f.Reason, gpushare.ErrNoCardResource)
+		}
+	}
+	if !strings.Contains(errOut, fmt.Sprintf("fits 0 of %d GPU nodes now", len(fits.Items))) {
+		t.Errorf("gpu --fit pod/mem-only's summary: %s", errOut)
+	}
+	if _, errOut, err := zz(t, ns, "gpu", "--fit", "pod/nvidia-too"); err != nil || !strings.Contains(errOut, "but it asks for nvidia.com/gpu beside zz.io/gpu-mem") {
+		t.Errorf("gpu --fit pod/nvidia-too: %v\n%s", err, errOut)
 	}
 }
