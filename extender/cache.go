@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,6 +28,7 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/podannotate"
+	"github.com/zzcloud/zz/internal/rebalance"
 )
 
 // Cache keeps the ledger and the request book up to date from node and pod
@@ -112,9 +115,8 @@ func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balanc
 }
 
 // Guarded reports whether a PodDisruptionBudget of the pod allows no
-// disruption now, as the cache last saw them: evicting it would be refused.
-// (policy/v1: an empty selector matches every pod of the namespace, a null
-// one none.)
+// disruption now, as the cache last saw them: evicting it would be refused
+// (rebalance.BudgetBlocks, which kubectl zz rebalance and status judge by).
 func (c *Cache) Guarded(pod types.NamespacedName) bool {
 	p, err := c.factory.Core().V1().Pods().Lister().Pods(pod.Namespace).Get(pod.Name)
 	if err != nil {
@@ -124,13 +126,7 @@ func (c *Cache) Guarded(pod types.NamespacedName) bool {
 	if err != nil {
 		return false
 	}
-	for _, b := range budgets {
-		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-		if err == nil && sel.Matches(labels.Set(p.Labels)) && b.Status.DisruptionsAllowed <= 0 {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(budgets, func(b *policyv1.PodDisruptionBudget) bool { return rebalance.BudgetBlocks(b, p) })
 }
 
 func unwrap(obj any) any {
