@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -26,6 +29,7 @@ import (
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/gpushare"
 	"github.com/zzcloud/zz/internal/podannotate"
+	"github.com/zzcloud/zz/internal/rebalance"
 )
 
 // Cache keeps the ledger and the request book up to date from node and pod
@@ -64,16 +68,9 @@ func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balanc
 			Help: "Pod updates whose GPU assignment annotations could not be read (their memory stays held) or did not agree with the pod (refused).",
 		}),
 	}
-	// Scheduling needs no managed fields; dropping them halves the cache.
-	strip := func(obj any) (any, error) {
-		if m, ok := obj.(metav1.Object); ok {
-			m.SetManagedFields(nil)
-		}
-		return obj, nil
-	}
 	nodes := c.factory.Core().V1().Nodes().Informer()
 	pods := c.factory.Core().V1().Pods().Informer()
-	if err := errors.Join(nodes.SetTransform(strip), pods.SetTransform(strip)); err != nil {
+	if err := errors.Join(nodes.SetTransform(strip), pods.SetTransform(stripPod)); err != nil {
 		return nil, err
 	}
 	nreg, err := nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -104,17 +101,55 @@ func NewCache(client kubernetes.Interface, ledger *gpushare.Ledger, book *balanc
 	}
 	// Budgets, for GPU preemption (Guarded).
 	pdbs := c.factory.Policy().V1().PodDisruptionBudgets().Informer()
-	if err := pdbs.SetTransform(strip); err != nil {
+	if err := pdbs.SetTransform(stripBudget); err != nil {
 		return nil, err
 	}
 	c.synced = []cache.InformerSynced{nreg.HasSynced, preg.HasSynced, pdbs.HasSynced}
 	return c, nil
 }
 
+// strip drops what scheduling never reads: managed fields (half the cache).
+func strip(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// stripPod is strip, and keeps only a pod's zz.io/ annotations, all the
+// extender reads (its GPU choices and assignment, any case of the prefix:
+// gpushare refuses a misspelt one): a tenant's pods of 256 KiB of other
+// annotations each grew the extender's memory with the cluster's, not zz's,
+// data (a hostile-tenant audit). Labels stay: budgets select by them.
+func stripPod(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		for k := range p.Annotations {
+			if !strings.HasPrefix(strings.ToLower(k), contract.Prefix) {
+				delete(p.Annotations, k)
+			}
+		}
+	}
+	return strip(obj)
+}
+
+// stripBudget keeps of a PodDisruptionBudget what Guarded reads
+// (rebalance.BudgetBlocks): its name, namespace, generation, selector and
+// status' disruptionsAllowed and observedGeneration.
+func stripBudget(obj any) (any, error) {
+	b, ok := obj.(*policyv1.PodDisruptionBudget)
+	if !ok {
+		return strip(obj)
+	}
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: b.Name, Namespace: b.Namespace, UID: b.UID, ResourceVersion: b.ResourceVersion, Generation: b.Generation},
+		Spec:       policyv1.PodDisruptionBudgetSpec{Selector: b.Spec.Selector},
+		Status:     policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: b.Status.DisruptionsAllowed, ObservedGeneration: b.Status.ObservedGeneration},
+	}, nil
+}
+
 // Guarded reports whether a PodDisruptionBudget of the pod allows no
-// disruption now, as the cache last saw them: evicting it would be refused.
-// (policy/v1: an empty selector matches every pod of the namespace, a null
-// one none.)
+// disruption now, as the cache last saw them: evicting it would be refused
+// (rebalance.BudgetBlocks, which kubectl zz rebalance and status judge by).
 func (c *Cache) Guarded(pod types.NamespacedName) bool {
 	p, err := c.factory.Core().V1().Pods().Lister().Pods(pod.Namespace).Get(pod.Name)
 	if err != nil {
@@ -124,13 +159,7 @@ func (c *Cache) Guarded(pod types.NamespacedName) bool {
 	if err != nil {
 		return false
 	}
-	for _, b := range budgets {
-		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
-		if err == nil && sel.Matches(labels.Set(p.Labels)) && b.Status.DisruptionsAllowed <= 0 {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(budgets, func(b *policyv1.PodDisruptionBudget) bool { return rebalance.BudgetBlocks(b, p) })
 }
 
 func unwrap(obj any) any {

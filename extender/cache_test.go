@@ -1,6 +1,8 @@
 package extender
 
 import (
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
@@ -64,6 +67,47 @@ func TestGuarded(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("an empty selector does not guard job-0")
 		}
+	}
+}
+
+// TestCacheKeepsWhatItReads: a pod is cached with its zz.io/ annotations
+// only (any case of the prefix), its labels whole; a budget with what
+// Guarded reads. A tenant's pods and budgets of large annotations no longer
+// grow the extender's memory (a hostile-tenant audit).
+func TestCacheKeepsWhatItReads(t *testing.T) {
+	big := strings.Repeat("x", 200<<10)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Labels: map[string]string{"app": "db"},
+		Annotations: map[string]string{"note": big, contract.AnnotationGPUModel: "T4", "ZZ.io/GPU-typo": "1"}}}
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", Generation: 2, Annotations: map[string]string{"note": big}, Labels: map[string]string{"l": big[:63]}},
+		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, MinAvailable: ptr.To(intstr.FromInt32(1))},
+		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0, ObservedGeneration: 2, CurrentHealthy: 1}}
+	c, err := NewCache(fake.NewClientset(pod, pdb), gpushare.NewLedger(), balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("caches did not sync")
+		}
+	}
+	got, err := c.GetPod(t.Context(), "ns", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{contract.AnnotationGPUModel: "T4", "ZZ.io/GPU-typo": "1"}
+	if !maps.Equal(got.Annotations, want) || got.Labels["app"] != "db" {
+		t.Errorf("cached pod: annotations %d keys (want %v), labels %v", len(got.Annotations), want, got.Labels)
+	}
+	b, err := c.factory.Policy().V1().PodDisruptionBudgets().Lister().PodDisruptionBudgets("ns").Get("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Annotations) > 0 || len(b.Labels) > 0 || b.Spec.MinAvailable != nil || b.Generation != 2 || b.Status.ObservedGeneration != 2 || b.Spec.Selector == nil {
+		t.Errorf("cached budget keeps more or less than Guarded reads: %+v", b)
+	}
+	if !c.Guarded(types.NamespacedName{Namespace: "ns", Name: "p"}) {
+		t.Error("the trimmed budget no longer guards its pod")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mitchellh/copystructure"
 	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 )
 
 // quotaScopes returns, per namespace, the PriorityClasses the ResourceQuotas
@@ -121,14 +122,9 @@ func schemaPaths(node map[string]any, prefix []string) [][]string {
 	return out
 }
 
-// TestValuesAnOlderChartLacksAreRefused: helm upgrade --reuse-values renders
-// a newer chart with the previous release's values in place of the chart's
-// own, so a value added since is missing. The servers' priorityClassName
-// rendered empty that way, every zz pod at priority 0 with no word (an
-// admin's audit, from a chart two days older): every value the chart reads is
-// required, so such an upgrade is refused, naming the value, and
-// --reset-then-reuse-values is the way (README).
-func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
+// chartAndSchema loads zz's chart and its values schema.
+func chartAndSchema(t *testing.T) (*chart.Chart, map[string]any) {
+	t.Helper()
 	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +133,18 @@ func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
 	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
 		t.Fatal(err)
 	}
+	return ch, schema
+}
+
+// TestValuesAnOlderChartLacksAreRefused: helm upgrade --reuse-values renders
+// a newer chart with the previous release's values in place of the chart's
+// own, so a value added since is missing. The servers' priorityClassName
+// rendered empty that way, every zz pod at priority 0 with no word (an
+// admin's audit, from a chart two days older): every value the chart reads is
+// required, so such an upgrade is refused, naming the value, and
+// --reset-then-reuse-values is the way (README).
+func TestValuesAnOlderChartLacksAreRefused(t *testing.T) {
+	ch, schema := chartAndSchema(t)
 	defaults := ch.Values
 	paths := schemaPaths(schema, nil)
 	if len(paths) < 50 {
@@ -191,14 +199,7 @@ func optional(name string) bool {
 // (the schema's required lists and optional agree); null of a required one
 // is refused, naming it.
 func TestNullUnsetsADefault(t *testing.T) {
-	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var schema map[string]any
-	if err := json.Unmarshal(ch.Schema, &schema); err != nil {
-		t.Fatal(err)
-	}
+	ch, schema := chartAndSchema(t)
 	notRequired := map[string]bool{}
 	var walk func(node map[string]any, prefix []string)
 	walk = func(node map[string]any, prefix []string) {
