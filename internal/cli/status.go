@@ -158,6 +158,11 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	if !o.Watch {
 		var buf bytes.Buffer
 		_, err := o.render(cmd.Context(), &buf)
+		if ierr := interrupted(cmd.Context()); ierr != nil {
+			// What the signal cut short (the drift's dry runs) was judged
+			// by name: printed, the table would read as complete.
+			return ierr
+		}
 		if _, werr := o.Out.Write(buf.Bytes()); werr != nil {
 			return werr
 		}
@@ -259,6 +264,23 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 		case <-time.After(time.Until(read.Add(o.Interval))):
 		}
 	}
+}
+
+// interrupted is the error of a one-shot read that Ctrl-C (or SIGTERM)
+// cut short, nil when ctx was not cancelled: exit 130 (143), as a shell
+// reports a kubectl read the signal ended, with nothing printed (a scale
+// audit: list -A stopped after 1.5 s printed every row, exit 0).
+func interrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	code, cause := 130, context.Cause(ctx)
+	// signal.NotifyContext's cause names the signal ("terminated signal
+	// received"); it has no type to match.
+	if strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+		code = 143
+	}
+	return &ExitError{Code: code, Err: fmt.Errorf("interrupted (%v): nothing printed, the read was cut short", cause)}
 }
 
 // asked is which apps of ns status shows: those named (kubectl zz status a
