@@ -286,27 +286,41 @@ func interrupted(ctx context.Context) error {
 // asked is which apps of ns status shows: those named (kubectl zz status a
 // b) whose stable Deployment o.Selector matches (read with it from r); nil
 // for every app. Known before the read, so only those are judged by
-// content (their dry runs), not every app of the namespace.
-func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (func(namespace, app string) bool, error) {
+// content (their dry runs), not every app of the namespace. names are
+// their names, for the read's selectors (deploy.StatusSelectorsOf): nil
+// for every app, or where more than maxNamedApps match (a selector that
+// long is no cheaper than reading them all); empty when none matches.
+func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (keep func(namespace, app string) bool, names []string, _ error) {
 	if len(o.Apps) == 0 && o.Selector == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
+	names = o.Apps
 	var match map[string]bool
 	if o.Selector != "" {
 		sel, _ := deploy.StatusSelectors(o.App)
 		deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
 		if err != nil {
-			return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+			return nil, nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
 		}
-		match = map[string]bool{}
+		match, names = map[string]bool{}, []string{}
 		for _, d := range deps {
 			match[d.Namespace+"/"+d.Name] = true
+			names = append(names, d.Name)
 		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+	}
+	if len(names) > maxNamedApps {
+		names = nil
 	}
 	return func(namespace, app string) bool {
 		return (len(o.Apps) == 0 || slices.Contains(o.Apps, app)) && (match == nil || match[namespace+"/"+app])
-	}, nil
+	}, names, nil
 }
+
+// maxNamedApps bounds the apps status reads by a selector of their names
+// (zz.io/app in (...)); past it, it reads every app and keeps those asked.
+const maxNamedApps = 100
 
 // sharedCauses groups apps by why their drift was judged by name
 // (DriftByNameCause), in the order first met: a webhook that refuses every
@@ -426,10 +440,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			r = o.readers[i]
 		}
 		ns := o.readNamespace(t)
-		keep, err := o.asked(ctx, r, ns)
+		keep, names, err := o.asked(ctx, r, ns)
 		var apps []*deploy.AppStatus
 		switch {
 		case err != nil:
+		case names != nil && len(names) == 0:
+			// -l matched no app: nothing to read.
 		case o.App != "":
 			// One app: judged whole, then "not found" told from "not
 			// selected" (-l), which is no error.
@@ -441,7 +457,7 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				apps = slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !keep(st.Namespace, st.App) })
 			}
 		default:
-			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, "", keep)
+			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, names, keep)
 		}
 		if err != nil {
 			errs = append(errs, contextErr(t.context, err))
