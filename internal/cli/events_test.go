@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,25 +91,8 @@ func TestEvents(t *testing.T) {
 	}
 
 	// --watch: a new event of the app is printed, another app's is not.
-	watching := make(chan struct{})
-	var once sync.Once
-	a.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
-		once.Do(func() { close(watching) })
-		return false, nil, nil
-	})
 	stdout := &syncbuf.Buffer{}
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: io.Discard}
-	o := &EventsOptions{App: "shop", Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: time.Hour,
-		targets: []target{{name: "a", namespace: "ns-a", client: a}}}
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	stop := runAsync(t, o.Run)
-	select {
-	case <-watching:
-	case <-time.After(10 * time.Second):
-		t.Fatal("--watch never watched")
-	}
+	stop := watchEvents(t, a, &EventsOptions{App: "shop", refresh: time.Hour}, stdout)
 	waitOutput(t, stdout, "deployment/shop")
 	for _, ev := range []*corev1.Event{
 		fakeEvent("ns-a", "e5", "Pod", "web-7d9c6b8f5-aaaaa", "other", corev1.EventTypeWarning, "Failed", 0),
@@ -138,6 +122,32 @@ func TestEvents(t *testing.T) {
 		"ns-b shop 21h Normal ScalingReplicaSet deployment/shop ScalingReplicaSet shop",
 		"ns-a shop 20h Warning BackOff pod/shop-7d9c6b8f5-x2x4z BackOff shop-7d9c6b8f5-x2x4z",
 	})
+}
+
+// watchEvents runs o with --watch on namespace ns-a of a (cluster "a"),
+// printing to stdout, and returns once it watches the events; stop ends it
+// (Ctrl-C) and returns its error.
+func watchEvents(t *testing.T, a *fake.Clientset, o *EventsOptions, stdout io.Writer) (stop func() error) {
+	t.Helper()
+	watching := make(chan struct{})
+	var once sync.Once
+	a.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
+		once.Do(func() { close(watching) })
+		return false, nil, nil
+	})
+	o.Watch, o.print, o.now = true, newPrintFlags(), time.Now
+	o.IOStreams = genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: io.Discard}
+	o.targets = []target{{name: "a", namespace: "ns-a", client: a}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	stop = runAsync(t, o.Run)
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+		t.Fatal("--watch never watched")
+	}
+	return stop
 }
 
 func waitOutput(t *testing.T, b *syncbuf.Buffer, want string) {
@@ -379,25 +389,8 @@ func TestEventsWatchNewApp(t *testing.T) {
 	shop := fakeDeployment("ns-a", "shop", "shop", "1.0", 2, 2)
 	shop.UID = types.UID("d-shop")
 	a := fakeClient(shop)
-	watching := make(chan struct{})
-	var once sync.Once
-	a.PrependWatchReactor("events", func(clienttesting.Action) (bool, watch.Interface, error) {
-		once.Do(func() { close(watching) })
-		return false, nil, nil
-	})
 	stdout := &syncbuf.Buffer{}
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: stdout, ErrOut: io.Discard}
-	o := &EventsOptions{Watch: true, print: newPrintFlags(), IOStreams: streams, now: time.Now, refresh: 300 * time.Millisecond,
-		targets: []target{{name: "a", namespace: "ns-a", client: a}}}
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	stop := runAsync(t, o.Run)
-	select {
-	case <-watching:
-	case <-time.After(10 * time.Second):
-		t.Fatal("--watch never watched")
-	}
+	stop := watchEvents(t, a, &EventsOptions{refresh: 300 * time.Millisecond}, stdout)
 	cart := fakeDeployment("ns-a", "cart", "cart", "1.0", 3, 0)
 	cart.UID = types.UID("d-cart")
 	if _, err := a.AppsV1().Deployments("ns-a").Create(t.Context(), cart, metav1.CreateOptions{}); err != nil {
