@@ -459,7 +459,7 @@ func TestDay2Status(t *testing.T) {
 	// the same rows, drift included, and no other app's.
 	for _, args := range [][]string{{"list", "-A", "-l", contract.LabelApp + " in (shop,stale)"}, {"status", "stale", "shop"}} {
 		out := squash(mustZZ(t, ns, args...))
-		if !strings.Contains(out, " shop 1 1.0 ") || !strings.Contains(out, "stale 1(drifted) 2.0 ") || strings.Contains(out, "crash") || strings.Contains(out, "stuck") {
+		if !strings.Contains(out, "shop 1 1.0 ") || !strings.Contains(out, "stale 1(drifted) 2.0 ") || strings.Contains(out, "crash") || strings.Contains(out, "stuck") {
 			t.Errorf("%s:\n%s", strings.Join(args, " "), out)
 		}
 	}
