@@ -129,7 +129,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	for i, t := range o.targets {
 		evs, m, rv, err := deploy.AppEvents(ctx, t.client, o.namespace(t), o.App, o.types)
 		if err != nil {
-			errs = append(errs, contextErr(t.context, err))
+			errs = append(errs, contextErr(t.context, allNamespacesErr(err, o.AllNamespaces, "events", t.namespace)))
 			continue
 		}
 		state[i] = listed{m, rv}

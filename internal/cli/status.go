@@ -460,7 +460,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, names, keep)
 		}
 		if err != nil {
-			errs = append(errs, contextErr(t.context, err))
+			command := "status"
+			if o.list {
+				command = "list"
+			}
+			errs = append(errs, contextErr(t.context, allNamespacesErr(err, o.AllNamespaces, command, t.namespace)))
 			continue
 		}
 		if len(o.Apps) > 0 {

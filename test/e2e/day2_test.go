@@ -464,7 +464,8 @@ func TestDay2Status(t *testing.T) {
 		}
 	}
 	tenant := editTenant(t, ns)
-	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list", "-A"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list", "-A"); err == nil || !strings.Contains(err.Error(), "forbidden") ||
+		!strings.Contains(err.Error(), "drop -A (kubectl zz list -n "+ns+") for the namespace you may read") {
 		t.Errorf("list -A as an edit user of one namespace: %v", err)
 	}
 	cluster.WaitFor(t, 30*time.Second, "list as an edit user of the namespace (RBAC may lag the binding)", func(context.Context) (bool, string, error) {
