@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -306,6 +307,16 @@ func contextErr(name string, err error) error {
 		return err
 	}
 	return fmt.Errorf("context %s: %w", name, err)
+}
+
+// allNamespacesErr is err of a read of every namespace (-A) that the
+// user's role refused cluster-wide (a namespace's edit user), with what to
+// run instead, as gpu says it; err otherwise.
+func allNamespacesErr(err error, all bool, command, ns string) error {
+	if !all || !apierrors.IsForbidden(err) {
+		return err
+	}
+	return fmt.Errorf("%w; -A reads every namespace, which a namespace's role does not allow: drop -A (kubectl zz %s -n %s) for the namespace you may read", err, command, ns)
 }
 
 // prefixWriter prefixes every write (one line each, as the progress printer

@@ -130,7 +130,7 @@ func (o *EventsOptions) Run(cmd *cobra.Command) error {
 	for i, t := range o.targets {
 		evs, m, rv, err := deploy.AppEvents(ctx, t.client, o.namespace(t), o.App, o.types)
 		if err != nil {
-			errs = append(errs, contextErr(t.context, err))
+			errs = append(errs, contextErr(t.context, allNamespacesErr(err, o.AllNamespaces, "events", t.namespace)))
 			continue
 		}
 		state[i] = listed{m, rv}
@@ -223,29 +223,29 @@ func (o *EventsOptions) what() string {
 // window must outlive the outage it watches. Only an answer that retrying
 // cannot change (Forbidden, Unauthorized, NotFound...) ends it.
 func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMatcher, rv string, several bool, out io.Writer) error {
-	refreshed := o.now()
+	st := &eventsFollow{matcher: m, refreshed: o.now(), rv: rv}
 	ns, where := o.namespace(t), "in "+t.namespace
 	if o.AllNamespaces {
 		where = "in all namespaces"
 	}
-	relist, failed, lost := false, 0, false
+	failed, lost := 0, false
 	backoff := o.retryMin
 	for ctx.Err() == nil {
 		var w watch.Interface
 		var err error
 		verb := "watch"
-		if relist {
+		if st.relist {
 			// Expired (410 Gone): go on from now. (A watch from "" would
 			// replay every event as new.)
 			verb = "list"
 			var l *corev1.EventList
 			if l, err = t.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
-				rv, relist = l.ResourceVersion, false
+				st.rv, st.relist = l.ResourceVersion, false
 			}
 		}
 		if err == nil {
 			verb = "watch"
-			w, err = t.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+			w, err = t.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: st.rv, AllowWatchBookmarks: true})
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -257,7 +257,7 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 				// A 410 at the open rather than as the watch's first
 				// event: the same stale resourceVersion would be
 				// refused forever.
-				relist = true
+				st.relist = true
 			case deploy.Lasting(err) || apierrors.IsUnauthorized(err):
 				return contextErr(t.context, fmt.Errorf("%s events %s: %w", verb, where, err))
 			}
@@ -278,7 +278,7 @@ func (o *EventsOptions) follow(ctx context.Context, t target, m *deploy.EventMat
 		}
 		failed, lost = 0, false
 		opened := o.now()
-		delivered, err := o.read(ctx, t, w, &m, &refreshed, &rv, &relist, several, out)
+		delivered, err := o.read(ctx, t, w, st, several, out)
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
@@ -306,19 +306,52 @@ const eventsQuickClose = time.Second
 // the apiserver is lost: one failed reopen is a blip, not news.
 const eventsWarnAfter = 2
 
+// eventsFollow is what follow keeps between its watches: the matcher and
+// when it was listed, the resourceVersion of the last event seen, whether
+// the next open must list from now (410 Gone), and the events no app's
+// object matched yet.
+type eventsFollow struct {
+	matcher   *deploy.EventMatcher
+	refreshed time.Time
+	rv        string
+	relist    bool
+	// unmatched are the events that matched no object the matcher knew
+	// when they came (oldest first, at most maxUnmatched): those of an app
+	// deployed since, which the matcher's next list takes in. The events
+	// of a new app come within seconds of its deploy, all before that
+	// list, and were dropped (a scale audit: 0 of a new app's 7 events).
+	unmatched []*corev1.Event
+}
+
+// maxUnmatched bounds the events kept for the matcher's next list: on a
+// busy cluster watched with -A, most events are of objects kubectl zz did
+// not make, each kept one refresh at most.
+const maxUnmatched = 1000
+
 // read prints the app's events from w until it closes (the server's end, a
-// broken connection, or a 410 Gone that sets relist), keeping rv at the last
-// event seen; delivered says whether w gave any event (printed or not); an
-// error is an output error.
-func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m **deploy.EventMatcher, refreshed *time.Time, rv *string, relist *bool, several bool, out io.Writer) (delivered bool, err error) {
+// broken connection, or a 410 Gone that sets st.relist), keeping st.rv at
+// the last event seen; delivered says whether w gave any event (printed or
+// not); an error is an output error. An event no object of the matcher's
+// matches waits for its next list, made o.refresh after the last one (at
+// the next event, or then at the latest while one waits), and is printed
+// then if it matches.
+func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, st *eventsFollow, several bool, out io.Writer) (delivered bool, err error) {
 	defer w.Stop()
-	ns := o.namespace(t)
 	for {
+		var due <-chan time.Time
+		if len(st.unmatched) > 0 {
+			due = time.After(o.refresh - o.now().Sub(st.refreshed))
+		}
 		var e watch.Event
 		var open bool
 		select {
 		case <-ctx.Done():
 			return delivered, nil
+		case <-due:
+			if err := o.replay(ctx, t, st, several, out); err != nil {
+				return delivered, err
+			}
+			continue
 		case e, open = <-w.ResultChan():
 		}
 		if !open {
@@ -326,35 +359,68 @@ func (o *EventsOptions) read(ctx context.Context, t target, w watch.Interface, m
 		}
 		ev, ok := e.Object.(*corev1.Event)
 		if !ok {
-			if st, isStatus := e.Object.(*metav1.Status); isStatus && st.Code == http.StatusGone {
-				*relist = true
+			if status, isStatus := e.Object.(*metav1.Status); isStatus && status.Code == http.StatusGone {
+				st.relist = true
 				return delivered, nil
 			}
 			continue
 		}
 		delivered = true
-		*rv = ev.ResourceVersion
+		st.rv = ev.ResourceVersion
 		if e.Type != watch.Added && e.Type != watch.Modified {
 			continue
 		}
-		owner, ok := (*m).Match(ev)
-		if !ok && o.now().Sub(*refreshed) > o.refresh {
-			if fresh, err := deploy.NewEventMatcher(ctx, t.client, ns, o.App); err == nil {
-				*m, *refreshed = fresh, o.now()
-				owner, ok = (*m).Match(ev)
+		if owner, ok := st.matcher.Match(ev); ok {
+			if err := o.printEvent(out, t, owner, ev, several); err != nil {
+				return delivered, err
 			}
-		}
-		if !ok || (o.types != nil && !o.types[ev.Type]) {
 			continue
 		}
-		it := eventItem{AppEvent: deploy.Event(owner, ev)}
-		if several {
-			it.Cluster = t.name
+		if len(st.unmatched) == maxUnmatched {
+			st.unmatched = slices.Delete(st.unmatched, 0, 1)
 		}
-		if err := o.printOne(out, it, several); err != nil {
-			return delivered, err
+		st.unmatched = append(st.unmatched, ev)
+		if o.now().Sub(st.refreshed) > o.refresh {
+			if err := o.replay(ctx, t, st, several, out); err != nil {
+				return delivered, err
+			}
 		}
 	}
+}
+
+// replay lists the apps' objects again (st.matcher) and prints the events
+// that waited for it and match now, oldest first; the others are dropped:
+// their objects were there for this list, and are no app's. A list that
+// fails keeps them for the next.
+func (o *EventsOptions) replay(ctx context.Context, t target, st *eventsFollow, several bool, out io.Writer) error {
+	fresh, err := deploy.NewEventMatcher(ctx, t.client, o.namespace(t), o.App)
+	st.refreshed = o.now()
+	if err != nil {
+		return nil
+	}
+	st.matcher = fresh
+	waiting := st.unmatched
+	st.unmatched = nil
+	for _, ev := range waiting {
+		if owner, ok := fresh.Match(ev); ok {
+			if err := o.printEvent(out, t, owner, ev, several); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// printEvent prints ev, of app owner, unless --types leaves it out.
+func (o *EventsOptions) printEvent(out io.Writer, t target, owner string, ev *corev1.Event, several bool) error {
+	if o.types != nil && !o.types[ev.Type] {
+		return nil
+	}
+	it := eventItem{AppEvent: deploy.Event(owner, ev)}
+	if several {
+		it.Cluster = t.name
+	}
+	return o.printOne(out, it, several)
 }
 
 func sortItems(rows []eventItem) {

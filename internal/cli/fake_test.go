@@ -74,7 +74,7 @@ var fakeStdin string
 
 // revisionSecret is the record of revision n of app (no objects), as deploy
 // writes it.
-func revisionSecret(t *testing.T, ns, app string, n int64, version, user, cause string, at time.Time) *corev1.Secret {
+func revisionSecret(t testing.TB, ns, app string, n int64, version, user, cause string, at time.Time) *corev1.Secret {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -158,6 +158,11 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	if !o.Watch {
 		var buf bytes.Buffer
 		_, err := o.render(cmd.Context(), &buf)
+		if ierr := interrupted(cmd.Context()); ierr != nil {
+			// What the signal cut short (the drift's dry runs) was judged
+			// by name: printed, the table would read as complete.
+			return ierr
+		}
 		if _, werr := o.Out.Write(buf.Bytes()); werr != nil {
 			return werr
 		}
@@ -261,30 +266,61 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 	}
 }
 
+// interrupted is the error of a one-shot read that Ctrl-C (or SIGTERM)
+// cut short, nil when ctx was not cancelled: exit 130 (143), as a shell
+// reports a kubectl read the signal ended, with nothing printed (a scale
+// audit: list -A stopped after 1.5 s printed every row, exit 0).
+func interrupted(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	code, cause := 130, context.Cause(ctx)
+	// signal.NotifyContext's cause names the signal ("terminated signal
+	// received"); it has no type to match.
+	if strings.HasPrefix(cause.Error(), syscall.SIGTERM.String()) {
+		code = 143
+	}
+	return &ExitError{Code: code, Err: fmt.Errorf("interrupted (%v): nothing printed, the read was cut short", cause)}
+}
+
 // asked is which apps of ns status shows: those named (kubectl zz status a
 // b) whose stable Deployment o.Selector matches (read with it from r); nil
 // for every app. Known before the read, so only those are judged by
-// content (their dry runs), not every app of the namespace.
-func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (func(namespace, app string) bool, error) {
+// content (their dry runs), not every app of the namespace. names are
+// their names, for the read's selectors (deploy.StatusSelectorsOf): nil
+// for every app, or where more than maxNamedApps match (a selector that
+// long is no cheaper than reading them all); empty when none matches.
+func (o *StatusOptions) asked(ctx context.Context, r deploy.Reader, ns string) (keep func(namespace, app string) bool, names []string, _ error) {
 	if len(o.Apps) == 0 && o.Selector == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
+	names = o.Apps
 	var match map[string]bool
 	if o.Selector != "" {
 		sel, _ := deploy.StatusSelectors(o.App)
 		deps, err := r.Deployments(ctx, ns, sel+","+o.Selector)
 		if err != nil {
-			return nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
+			return nil, nil, fmt.Errorf("list deployments matching %s: %w", o.Selector, err)
 		}
-		match = map[string]bool{}
+		match, names = map[string]bool{}, []string{}
 		for _, d := range deps {
 			match[d.Namespace+"/"+d.Name] = true
+			names = append(names, d.Name)
 		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+	}
+	if len(names) > maxNamedApps {
+		names = nil
 	}
 	return func(namespace, app string) bool {
 		return (len(o.Apps) == 0 || slices.Contains(o.Apps, app)) && (match == nil || match[namespace+"/"+app])
-	}, nil
+	}, names, nil
 }
+
+// maxNamedApps bounds the apps status reads by a selector of their names
+// (zz.io/app in (...)); past it, it reads every app and keeps those asked.
+const maxNamedApps = 100
 
 // sharedCauses groups apps by why their drift was judged by name
 // (DriftByNameCause), in the order first met: a webhook that refuses every
@@ -404,10 +440,12 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			r = o.readers[i]
 		}
 		ns := o.readNamespace(t)
-		keep, err := o.asked(ctx, r, ns)
+		keep, names, err := o.asked(ctx, r, ns)
 		var apps []*deploy.AppStatus
 		switch {
 		case err != nil:
+		case names != nil && len(names) == 0:
+			// -l matched no app: nothing to read.
 		case o.App != "":
 			// One app: judged whole, then "not found" told from "not
 			// selected" (-l), which is no error.
@@ -419,10 +457,14 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				apps = slices.DeleteFunc(apps, func(st *deploy.AppStatus) bool { return !keep(st.Namespace, st.App) })
 			}
 		default:
-			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, "", keep)
+			apps, err = deploy.StatusesOf(ctx, t.client, r, ns, names, keep)
 		}
 		if err != nil {
-			errs = append(errs, contextErr(t.context, err))
+			command := "status"
+			if o.list {
+				command = "list"
+			}
+			errs = append(errs, contextErr(t.context, allNamespacesErr(err, o.AllNamespaces, command, t.namespace)))
 			continue
 		}
 		if len(o.Apps) > 0 {

@@ -516,7 +516,7 @@ func TestStatusSaysDriftJudgedByName(t *testing.T) {
 
 // recordedApp is app's Deployment in ns and its revision 4's record, which
 // holds that Deployment: what status judges it against by content.
-func recordedApp(t *testing.T, ns, app string) (*appsv1.Deployment, *corev1.Secret) {
+func recordedApp(t testing.TB, ns, app string) (*appsv1.Deployment, *corev1.Secret) {
 	t.Helper()
 	d := fakeDeployment(ns, app, app, "2.0", 2, 2)
 	rec := revisionSecret(t, ns, app, 4, "2.0", "alice", "deploy 2.0", time.Now())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -224,20 +225,38 @@ func AppEvents(ctx context.Context, c kubernetes.Interface, ns, app string, type
 	if err != nil {
 		return nil, nil, "", err
 	}
-	list, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("list events %s: %w", inNamespace(ns), err)
-	}
 	var out []AppEvent
-	for i := range list.Items {
-		ev := &list.Items[i]
-		if owner, ok := m.Match(ev); ok && (types == nil || types[ev.Type]) {
-			out = append(out, Event(owner, ev))
+	opts := metav1.ListOptions{Limit: eventsPage}
+	for {
+		list, err := c.CoreV1().Events(ns).List(ctx, opts)
+		if apierrors.IsResourceExpired(err) && opts.Continue != "" {
+			// The continue token expired (a slow reader, a compaction):
+			// list them again whole, as client-go's pager does.
+			out, opts = nil, metav1.ListOptions{}
+			continue
 		}
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("list events %s: %w", inNamespace(ns), err)
+		}
+		for i := range list.Items {
+			ev := &list.Items[i]
+			if owner, ok := m.Match(ev); ok && (types == nil || types[ev.Type]) {
+				out = append(out, Event(owner, ev))
+			}
+		}
+		if list.Continue == "" || opts.Limit == 0 {
+			SortEvents(out)
+			return out, m, list.ResourceVersion, nil
+		}
+		opts.Continue = list.Continue
 	}
-	SortEvents(out)
-	return out, m, list.ResourceVersion, nil
 }
+
+// eventsPage is how many events AppEvents lists at a time (kubectl get
+// events' chunk size): each page is matched as it comes, so only the apps'
+// events are kept, never the whole namespace's (cluster's, with -A) at
+// once.
+const eventsPage = 500
 
 // SortEvents orders events oldest first (CompareEvents).
 func SortEvents(evs []AppEvent) { slices.SortStableFunc(evs, CompareEvents) }

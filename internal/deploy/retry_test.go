@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -144,6 +145,16 @@ func TestRestoreRetriesTransientErrors(t *testing.T) {
 // by number.
 func TestRestoreFailureSaysWhatRuns(t *testing.T) {
 	c := fake.NewClientset()
+	// The restore's patch is refused once the second deploy is applied;
+	// the reactor is added before the controller lists, as the fake's
+	// reactor chain may not change while it is read (-race).
+	var refuse atomic.Bool
+	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if p, ok := a.(clienttesting.PatchActionImpl); ok && refuse.Load() && strings.Contains(string(p.GetPatch()), "reg/shop:1") {
+			return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New("denied by a policy"))
+		}
+		return false, nil, nil
+	})
 	ctl := startController(t, c)
 	deployOK(t, c, spec(t, "reg/shop:1", ""), 0)
 	ctl.setStuck("reg/shop:bad")
@@ -152,12 +163,7 @@ func TestRestoreFailureSaysWhatRuns(t *testing.T) {
 	if _, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", "")}); err != nil {
 		t.Fatal(err)
 	}
-	c.PrependReactor("patch", "deployments", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if p, ok := a.(clienttesting.PatchActionImpl); ok && strings.Contains(string(p.GetPatch()), "reg/shop:1") {
-			return true, nil, apierrors.NewForbidden(appsv1.Resource("deployments"), "shop", errors.New("denied by a policy"))
-		}
-		return false, nil, nil
-	})
+	refuse.Store(true)
 	o.NoWait, o.Timeout = false, 300*time.Millisecond
 	_, err := Run(t.Context(), c, &Config{Options: o, App: spec(t, "reg/shop:bad", ""), RollbackOnFailure: true})
 	want := "NOT rolled back: shop still runs revision 2 (recorded by a deploy without waiting), not ready: restoring revision 1 failed: "

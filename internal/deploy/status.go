@@ -281,9 +281,23 @@ func (l live) Pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error) {
 // kubectl zz status --watch watches the same objects.
 func StatusSelectors(app string) (objects, pods string) {
 	if app == "" {
-		return contract.LabelK8sManagedBy + "=" + contract.ManagedBy, contract.LabelApp
+		return StatusSelectorsOf(nil)
 	}
-	return appSelector(app), contract.LabelApp + "=" + app
+	return StatusSelectorsOf([]string{app})
+}
+
+// StatusSelectorsOf are StatusSelectors of the apps named (every app's for
+// none): `zz.io/app in (a,b)` for several, so status a b, or -l SEL, lists
+// those apps' objects, not the namespace's (or cluster's) every one.
+func StatusSelectorsOf(apps []string) (objects, pods string) {
+	switch len(apps) {
+	case 0:
+		return contract.LabelK8sManagedBy + "=" + contract.ManagedBy, contract.LabelApp
+	case 1:
+		return appSelector(apps[0]), contract.LabelApp + "=" + apps[0]
+	}
+	pods = contract.LabelApp + " in (" + strings.Join(apps, ",") + ")"
+	return pods + "," + contract.LabelK8sManagedBy + "=" + contract.ManagedBy, pods
 }
 
 // Statuses reads the apps of ns (every namespace for NamespaceAll; only
@@ -291,20 +305,25 @@ func StatusSelectors(app string) (objects, pods string) {
 // revision records from r, the rest (HPAs, the app's other objects, why
 // pods wait) from c.
 func Statuses(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string) ([]*AppStatus, error) {
-	return StatusesOf(ctx, c, r, ns, app, nil)
+	var apps []string
+	if app != "" {
+		apps = []string{app}
+	}
+	return StatusesOf(ctx, c, r, ns, apps, nil)
 }
 
-// StatusesOf is Statuses of the apps keep says yes to (every app when
-// nil): only theirs are judged by content, so kubectl zz status a b, or
-// -l SEL, in a namespace of 200 apps asks the dry runs of the apps it
-// shows, not of 200.
-func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app string, keep func(namespace, app string) bool) ([]*AppStatus, error) {
+// StatusesOf is Statuses of the apps named (every app for none; read with
+// StatusSelectorsOf them) that keep says yes to (every one when nil): only
+// theirs are judged by content, so kubectl zz status a b, or -l SEL, in a
+// namespace of 200 apps asks the dry runs of the apps it shows, not of 200,
+// and lists their objects only.
+func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns string, apps []string, keep func(namespace, app string) bool) ([]*AppStatus, error) {
 	kept := func(key string) bool {
 		namespace, name, _ := strings.Cut(key, "/")
 		return keep == nil || keep(namespace, name)
 	}
 	where := inNamespace(ns)
-	sel, podSel := StatusSelectors(app)
+	sel, podSel := StatusSelectorsOf(apps)
 	deps, err := r.Deployments(ctx, ns, sel)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments %s: %w", where, err)
@@ -390,8 +409,8 @@ func StatusesOf(ctx context.Context, c kubernetes.Interface, r Reader, ns, app s
 	// (kube-node-lease holds one a node). None said where Leases may not
 	// be read.
 	switch lopts := (metav1.ListOptions{}); {
-	case app != "" && ns != metav1.NamespaceAll:
-		if l, err := c.CoordinationV1().Leases(ns).Get(ctx, LockName(app), metav1.GetOptions{}); err == nil {
+	case len(apps) == 1 && ns != metav1.NamespaceAll:
+		if l, err := c.CoordinationV1().Leases(ns).Get(ctx, LockName(apps[0]), metav1.GetOptions{}); err == nil {
 			b.locks([]coordinationv1.Lease{*l}, time.Now())
 		}
 	default:

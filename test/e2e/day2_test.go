@@ -454,8 +454,18 @@ func TestDay2Status(t *testing.T) {
 	if out := squash(mustZZ(t, ns, "list", "-A")); !strings.Contains(out, "NAMESPACE APP REVISION") || !strings.Contains(out, ns+" shop 1 1.0 2/2 2/2 - Ready") {
 		t.Errorf("list -A:\n%s", out)
 	}
+	// Apps picked by -l, or named, are read by a selector of their names
+	// (zz.io/app in (...)), which the apiserver takes for every kind read:
+	// the same rows, drift included, and no other app's.
+	for _, args := range [][]string{{"list", "-A", "-l", contract.LabelApp + " in (shop,stale)"}, {"status", "stale", "shop"}} {
+		out := squash(mustZZ(t, ns, args...))
+		if !strings.Contains(out, "shop 1 1.0 ") || !strings.Contains(out, "stale 1(drifted) 2.0 ") || strings.Contains(out, "crash") || strings.Contains(out, "stuck") {
+			t.Errorf("%s:\n%s", strings.Join(args, " "), out)
+		}
+	}
 	tenant := editTenant(t, ns)
-	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list", "-A"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+	if _, _, err := zzRaw(t, "--kubeconfig", tenant.kubeconfig, "-n", ns, "list", "-A"); err == nil || !strings.Contains(err.Error(), "forbidden") ||
+		!strings.Contains(err.Error(), "drop -A (kubectl zz list -n "+ns+") for the namespace you may read") {
 		t.Errorf("list -A as an edit user of one namespace: %v", err)
 	}
 	cluster.WaitFor(t, 30*time.Second, "list as an edit user of the namespace (RBAC may lag the binding)", func(context.Context) (bool, string, error) {

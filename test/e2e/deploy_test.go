@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,6 +243,16 @@ printf '%s\n' "${COMPREPLY[@]}"`)
 // the reason and records nothing.
 func TestDeployFailsWithReason(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
+	// events --watch of the namespace, open before the app exists: its
+	// first events come before the watch knows its objects, and are
+	// printed all the same (a scale audit: none of them was).
+	var watchOut syncbuf.Buffer
+	watchCtx, stopWatch := context.WithCancel(t.Context())
+	defer stopWatch()
+	watchRoot := cli.NewCmdZZ(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &watchOut, ErrOut: io.Discard})
+	watchRoot.SetArgs([]string{"--kubeconfig", cluster.Kubeconfig, "-n", ns, "events", "--watch"})
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- watchRoot.ExecuteContext(watchCtx) }()
 	_, errOut, err := zz(t, ns, "deploy", "-f", shopSpec(t, "1.0", "one", 8080, "nowhere"), "--timeout", "5s")
 	if err == nil || !strings.Contains(err.Error(), "not ready after 5s") || !strings.Contains(err.Error(), "Unschedulable: 0/") {
 		t.Fatalf("err = %v\n%s", err, errOut)
@@ -273,6 +284,14 @@ func TestDeployFailsWithReason(t *testing.T) {
 	}
 	if err != nil || !strings.HasPrefix(out, "NAMESPACE") || !found {
 		t.Errorf("kubectl zz events shop -A lacks namespace %s's FailedScheduling: %v\n%s", ns, err, out)
+	}
+	cluster.WaitFor(t, 30*time.Second, "events --watch to print the new app's first events", func(context.Context) (bool, string, error) {
+		s := watchOut.String()
+		return strings.Contains(s, "deployment/shop") && strings.Contains(s, "FailedScheduling"), s, nil
+	})
+	stopWatch()
+	if err := <-watchDone; err != nil {
+		t.Errorf("events --watch ended with %v", err)
 	}
 }
 
