@@ -19,6 +19,22 @@ import (
 	"github.com/zzcloud/zz/internal/gpushare"
 )
 
+// syncedCache is a Cache of client, run until the test ends, once synced.
+func syncedCache(t *testing.T, client *fake.Clientset) *Cache {
+	t.Helper()
+	c, err := NewCache(client, gpushare.NewLedger(), balance.NewBook())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
+	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("caches did not sync")
+		}
+	}
+	return c
+}
+
 // TestGuarded: a pod is guarded when a budget of its namespace selects it
 // and allows no disruption; policy/v1 selectors: empty selects every pod,
 // null none.
@@ -35,16 +51,7 @@ func TestGuarded(t *testing.T) {
 		budget("db", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, 0),
 		budget("web", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, 1),
 		budget("none", nil, 0))
-	c, err := NewCache(client, gpushare.NewLedger(), balance.NewBook())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
-	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("caches did not sync")
-		}
-	}
+	c := syncedCache(t, client)
 	for _, tc := range []struct {
 		ns, name string
 		want     bool
@@ -81,16 +88,7 @@ func TestCacheKeepsWhatItReads(t *testing.T) {
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", Generation: 2, Annotations: map[string]string{"note": big}, Labels: map[string]string{"l": big[:63]}},
 		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, MinAvailable: ptr.To(intstr.FromInt32(1))},
 		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0, ObservedGeneration: 2, CurrentHealthy: 1}}
-	c, err := NewCache(fake.NewClientset(pod, pdb), gpushare.NewLedger(), balance.NewBook())
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = c.Run(t.Context(), time.Minute, time.Minute) }()
-	for deadline := time.Now().Add(10 * time.Second); c.Ready() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("caches did not sync")
-		}
-	}
+	c := syncedCache(t, fake.NewClientset(pod, pdb))
 	got, err := c.GetPod(t.Context(), "ns", "p")
 	if err != nil {
 		t.Fatal(err)

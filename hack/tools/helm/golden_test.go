@@ -20,10 +20,6 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // testdata/podvalues.golden.yaml, so a reviewer reads what an admin's values
 // install (go test -run TestChartPodValuesGolden . -update rewrites it).
 func TestChartPodValuesGolden(t *testing.T) {
-	ch, err := LoadChart(filepath.Join(root, "manifests/helm/zz"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := os.ReadFile("testdata/podvalues.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -32,14 +28,7 @@ func TestChartPodValuesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := RenderChart(ch, vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := Decode(y)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := renderedObjects(t, filepath.Join(root, "manifests/helm/zz"), vals)
 	var got strings.Builder
 	for _, o := range objs {
 		switch o["kind"] {
