@@ -427,6 +427,12 @@ func TestSurgeHint(t *testing.T) {
 		if got := strings.Contains(err.Error(), "the pod that waits for GPU memory is the rollout's extra one (surge)"); got != tt.want {
 			t.Errorf("%s: %v", tt.name, err)
 		}
+		// Without the surge's words, how many fit is where gpu --fit says
+		// (a scale past the cards' room: a GPU user's audit).
+		fit := "kubectl zz gpu --fit pod/" + waiting.Name + " -n " + ns + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
+		if got := strings.Contains(err.Error(), fit); got == tt.want {
+			t.Errorf("%s: the --fit line said %v: %v", tt.name, got, err)
+		}
 	}
 	// Cards too small ever: the old pods' memory would not do either.
 	never := waiting.DeepCopy()

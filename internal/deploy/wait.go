@@ -457,8 +457,15 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what, replica
 	if s := Summary(problems); s != "" {
 		msg += ": " + s
 	}
-	if slices.ContainsFunc(problems, func(p Problem) bool { return p.GPUWaits }) {
-		msg += surgeHint(ctx, c, ns, app)
+	if i := slices.IndexFunc(problems, func(p Problem) bool { return p.GPUWaits }); i >= 0 {
+		if h := surgeHint(ctx, c, ns, app); h != "" {
+			msg += h
+		} else {
+			// How many of the pods fit, where a scale past the cards'
+			// room restores the last revision and says only that its pods
+			// waited (an ML-engineer audit: 42 of 60 would have run).
+			msg += fmt.Sprintf("\nkubectl zz gpu --fit pod/%s -n %s says where a pod of this size fits now and how many more the nodes could take (MORE)", problems[i].Pod, ns)
+		}
 	}
 	for _, p := range problems {
 		if p.Reason == ReasonCrashLoop {
