@@ -283,6 +283,27 @@ func interrupted(ctx context.Context) error {
 	return &ExitError{Code: code, Err: fmt.Errorf("interrupted (%v): nothing printed, the read was cut short", cause)}
 }
 
+// Interrupted is err as exit 130 (143 for SIGTERM) where a signal ended the
+// command's context ctx and err is what that made of its reads (it wraps
+// context.Canceled): a shell's code for a command the signal ended, as
+// status and list give it (interrupted). An error with its own exit code,
+// or one a command made of the signal (deploy's restore, ErrInterrupted),
+// is kept: history, gpu, events and check said exit 1 (a scale audit).
+// Call it before the context's stop func, which cancels it too.
+func Interrupted(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if _, ok := errors.AsType[*ExitError](err); ok {
+		return err
+	}
+	var ierr *ExitError
+	if !errors.As(interrupted(ctx), &ierr) {
+		return err
+	}
+	return &ExitError{Code: ierr.Code, Err: err}
+}
+
 // asked is which apps of ns status shows: those named (kubectl zz status a
 // b) whose stable Deployment o.Selector matches (read with it from r); nil
 // for every app. Known before the read, so only those are judged by

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -61,6 +62,44 @@ func TestStatusInterrupted(t *testing.T) {
 			}
 			if out.String() != "" {
 				t.Errorf("printed after the signal:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestInterrupted: a read the signal cut short (its error wraps
+// context.Canceled) exits 130 (143 for SIGTERM) whatever the command, as
+// status and list do; not where no signal came (a command's own
+// cancellation), nor for an error with its own code, nor for one the
+// command made of the signal without wrapping the cancellation (deploy's
+// restore says what it did, exit 1).
+func TestInterrupted(t *testing.T) {
+	cut := fmt.Errorf("list events in ns-a: %w", context.Canceled)
+	for _, tt := range []struct {
+		name  string
+		cause error // nil: no signal
+		err   error
+		code  int // 0: err kept as it is
+	}{
+		{"Ctrl-C", errors.New("interrupt signal received"), cut, 130},
+		{"SIGTERM", errors.New("terminated signal received"), cut, 143},
+		{"no signal", nil, cut, 0},
+		{"its own code", errors.New("interrupt signal received"), &ExitError{Code: 2, Err: cut}, 0},
+		{"not the cancellation", errors.New("interrupt signal received"), errors.New("interrupted while waiting for ns/shop (context canceled)"), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(t.Context())
+			defer cancel(nil)
+			if tt.cause != nil {
+				cancel(tt.cause)
+			}
+			got := Interrupted(ctx, tt.err)
+			exit, ok := errors.AsType[*ExitError](got)
+			switch {
+			case tt.code == 0 && got != tt.err:
+				t.Errorf("Interrupted = %v; want the error kept", got)
+			case tt.code != 0 && (!ok || exit.Code != tt.code || !errors.Is(got, context.Canceled)):
+				t.Errorf("Interrupted = %v (%T); want exit %d wrapping it", got, got, tt.code)
 			}
 		})
 	}

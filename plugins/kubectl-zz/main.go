@@ -43,6 +43,7 @@ func main() {
 	root := cli.NewCmdZZ(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	root.SilenceErrors = true
 	cmd, err := root.ExecuteContextC(ctx)
+	err = cli.Interrupted(ctx, err) // before stop, which cancels ctx too
 	stop()
 	if err == nil {
 		return
