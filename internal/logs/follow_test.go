@@ -240,7 +240,7 @@ func TestRunNoMatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			newCfg := func(follow bool, out, errOut io.Writer, k *fakeKubelet) (*Config, *fake.Clientset) {
-				// Their namespaces exist (TestRunAbsentNamespace: one that does not).
+				// Their namespaces exist (TestRunAppScaledToZero: one that does not).
 				namespaces := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b"}}}
 				first := fake.NewClientset(append(namespaces, appPod("shop-a", "app"))...) // matches neither the label nor the regex
 				clusters := slices.Clone(tc.clusters)

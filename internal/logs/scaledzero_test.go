@@ -20,7 +20,8 @@ import (
 
 // TestRunAppScaledToZero: the logs of an app that runs 0 replicas say so,
 // where --no-follow sent the user to check the app's name and namespace
-// and a follower waited without a word why (an app-developer audit). An
+// and a follower waited without a word why (an app-developer audit); so do
+// those of an app in a namespace that does not exist (a typo in -n). An
 // app with replicas but no pod yet, or no Deployment at all, is as before.
 func TestRunAppScaledToZero(t *testing.T) {
 	deployment := func(replicas int32) *appsv1.Deployment {
@@ -31,14 +32,19 @@ func TestRunAppScaledToZero(t *testing.T) {
 		name       string
 		deployment *appsv1.Deployment
 		want       string // in the error and the follower's note; "" for none
+		absent     bool   // namespace ns does not exist
 	}{
-		{"scaled to 0", deployment(0), zero},
-		{"replicas, no pod yet", deployment(2), ""},
-		{"no Deployment", nil, ""},
+		{"scaled to 0", deployment(0), zero, false},
+		{"replicas, no pod yet", deployment(2), "", false},
+		{"no Deployment", nil, "", false},
+		{"no namespace", nil, "context east: namespace ns does not exist", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := func(follow bool, errOut io.Writer) *Config {
 				objs := []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}}
+				if tc.absent {
+					objs = nil
+				}
 				if tc.deployment != nil {
 					objs = append(objs, tc.deployment)
 				}
@@ -64,32 +70,5 @@ func TestRunAppScaledToZero(t *testing.T) {
 				t.Errorf("following: stderr %q; want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestRunAbsentNamespace: the logs of an app in a namespace that does not
-// exist (a typo in -n) say so: --no-follow said only that no pod matched,
-// and a follower waited for pods that could not come without a word why.
-func TestRunAbsentNamespace(t *testing.T) {
-	const want = "context east: namespace nosuch does not exist"
-	cfg := func(follow bool, errOut io.Writer) *Config {
-		return &Config{
-			Clusters: []Cluster{{Name: "east", Client: fake.NewClientset(), Namespaces: []string{"nosuch"}}},
-			App:      "cart", LabelSelector: contract.LabelApp + "=cart", Format: Format{Output: OutputRaw},
-			Follow: follow, Tail: -1, Out: io.Discard, ErrOut: errOut, OpenStream: newFakeKubelet().open,
-		}
-	}
-	if err := Run(t.Context(), cfg(false, io.Discard)); !errors.Is(err, ErrNoMatch) || !strings.Contains(err.Error(), want) {
-		t.Errorf("--no-follow: Run = %v; want ErrNoMatch saying %q", err, want)
-	}
-	var errOut syncbuf.Buffer
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg(true, &errOut)) }()
-	waitFor(t, "the note that it waits", func() bool { return strings.Contains(errOut.String(), "Ctrl-C to stop") })
-	cancel()
-	<-done
-	if got := errOut.String(); !strings.Contains(got, want) {
-		t.Errorf("follower's note %q; want %q", got, want)
 	}
 }
