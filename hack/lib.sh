@@ -89,7 +89,8 @@ start_addon() {
   rm -f "${PIDS}/${name}.pid" "${PIDS}/${name}.hold"
   : > "${LOGS}/${name}.log"
   setsid "${sup}" "${name}" "${ZZ_STATE}" "${bin}" "$@" >> "${LOGS}/${name}.log" 2>&1 < /dev/null &
-  echo "$! $(readlink -f "$(command -v bash)") ${sup}" > "${PIDS}/${name}-supervisor.pid"
+  echo "$! $(readlink -f "$(command -v bash)") ${sup}" > "${PIDS}/${name}-supervisor.pid.new" &&
+    mv -f "${PIDS}/${name}-supervisor.pid.new" "${PIDS}/${name}-supervisor.pid"
   local deadline=$((SECONDS + 10))
   until [[ -s "${PIDS}/${name}.pid" ]]; do
     ((SECONDS < deadline)) || die "hack/supervise.sh did not start ${name} in 10s; its log: ${LOGS}/${name}.log"

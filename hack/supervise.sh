@@ -52,7 +52,8 @@ while ((!stopping)); do
   fi
   "${bin}" "$@" >> "${logfile}" 2>&1 < /dev/null &
   child=$!
-  echo "${child} ${exe}" > "${pidfile}"
+  # Written aside then renamed: a reader never sees the file empty.
+  echo "${child} ${exe}" > "${pidfile}.new" && mv -f "${pidfile}.new" "${pidfile}"
   started=${SECONDS}
   # wait returns early when a trapped signal arrives: wait again until
   # the server itself has exited, then take its status.

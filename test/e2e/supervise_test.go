@@ -59,7 +59,11 @@ func TestAddonSupervisor(t *testing.T) {
 		if err != nil {
 			return 0, false
 		}
-		n, _ := strconv.Atoi(strings.Fields(string(b))[0])
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, _ := strconv.Atoi(f[0])
 		got, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", n))
 		return n, err == nil && (exe == "" || got == exe)
 	}
