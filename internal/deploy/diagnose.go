@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -428,7 +427,7 @@ const schedulerOrExtender = contract.SchedulerName + " (or its extender)"
 func GPUAskHint(pod *corev1.Pod, msg string) string {
 	nvidia := corev1.ResourceName("")
 	if msg == "" || strings.Contains(msg, "Insufficient "+contract.NVIDIAResourcePrefix) {
-		nvidia = nvidiaAsk(pod)
+		nvidia = gpushare.NVIDIAAsk(pod)
 	}
 	if _, err := gpushare.PodRequest(pod); !errors.Is(err, gpushare.ErrNoGPU) {
 		if name := pod.Spec.SchedulerName; name != contract.SchedulerName {
@@ -443,8 +442,7 @@ func GPUAskHint(pod *corev1.Pod, msg string) string {
 				contract.ResourceGPUMem, contract.SchedulerName, name, pod.Namespace, contract.LabelInjection, contract.InjectionEnabled, contract.SchedulerName, fix)
 		}
 		if nvidia != "" {
-			return fmt.Sprintf("; it asks for %s beside %s: zz chooses the pod's cards by %s and %s alone, and %s is NVIDIA's device plugin's: where no node offers it the pod waits for good, and where one does it gets cards zz does not account: remove %s",
-				nvidia, contract.ResourceGPUMem, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, nvidia)
+			return "; it " + gpushare.BesideNVIDIA(nvidia)
 		}
 		return ""
 	}
@@ -455,18 +453,6 @@ func GPUAskHint(pod *corev1.Pod, msg string) string {
 	return ""
 }
 
-// nvidiaAsk is the first nvidia.com/ resource (NVIDIA's device plugins',
-// HAMi's) a container of pod asks for, "" for none.
-func nvidiaAsk(pod *corev1.Pod) corev1.ResourceName {
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
-			if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
-				return r
-			}
-		}
-	}
-	return ""
-}
 
 // extenderDown is what a scheduler error reaching the zz extender adds:
 // kube-scheduler says only that its HTTP call failed.
