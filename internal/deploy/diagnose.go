@@ -82,6 +82,11 @@ type Problem struct {
 	// answer), "" for none: the pod starts by itself once it is back, with
 	// nothing of the app's to fix (outage).
 	Down string
+	// Replaces is the name prefix of a pod the scheduler cannot place now
+	// (its generateName: its ReplicaSet's): ExplainStarting says when pods
+	// of that prefix were preempted, so an app whose pods gave way to a
+	// higher priority says so, where it only said it waits for room.
+	Replaces string
 }
 
 func (p Problem) String() string {
@@ -126,6 +131,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 						p.Claims = append(p.Claims, v.PersistentVolumeClaim.ClaimName)
 					}
 				}
+			}
+			if c.Reason == corev1.PodReasonUnschedulable {
+				p.Replaces = pod.GenerateName
 			}
 			// A GPU pod zz preempts for waits for its victims, not for luck.
 			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
@@ -478,8 +486,17 @@ const maxEventLookups = 5
 // problem as it was.
 func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
 	looked, read, leads, known := 0, false, false, false // the Lease read once
+	var preempted []corev1.Event
+	readPreempted := false // the namespace's Preempted events, read once
 	for i := range problems {
 		p := &problems[i]
+		if p.Replaces != "" {
+			if !readPreempted {
+				readPreempted = true
+				preempted = preemptions(ctx, c, ns)
+			}
+			p.Detail += PreemptedNote(preempted, p.Replaces, time.Now())
+		}
 		if p.IfZZSchedulerLeads != "" {
 			if !read {
 				read = true
@@ -558,6 +575,50 @@ func claimsWaiting(ctx context.Context, c kubernetes.Interface, ns string, claim
 		return out
 	}
 	return ""
+}
+
+// preemptions are the Preempted events of pods in ns (kube-scheduler's
+// and the zz extender's: the same reason); nil when there are none or
+// events cannot be read.
+func preemptions(ctx context.Context, c kubernetes.Interface, ns string) []corev1.Event {
+	l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", contract.ReasonPreempted)).String()})
+	if err != nil {
+		return nil
+	}
+	return l.Items
+}
+
+// PreemptedNote says how many pods named prefix+suffix events show
+// preempted, and the latest one's message: "" for none. A pod the
+// scheduler cannot place whose ReplicaSet lost pods to a higher priority
+// waits for the room they took (a GPU audit: status said only that the
+// largest free card was too small).
+func PreemptedNote(events []corev1.Event, prefix string, now time.Time) string {
+	pods := map[string]bool{}
+	var latest *corev1.Event
+	for i := range events {
+		ev := &events[i]
+		name := ev.InvolvedObject.Name
+		// A ReplicaSet's pods are its name, "-" and a 5-character suffix:
+		// never another ReplicaSet's whose name has this one's as prefix.
+		if ev.InvolvedObject.Kind != "Pod" || ev.Reason != contract.ReasonPreempted || !strings.HasPrefix(name, prefix) || strings.Contains(name[len(prefix):], "-") {
+			continue
+		}
+		pods[name] = true
+		if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
+			latest = ev
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	what := "a pod of its ReplicaSet was"
+	if len(pods) > 1 {
+		what = fmt.Sprintf("%d pods of its ReplicaSet were", len(pods))
+	}
+	return fmt.Sprintf("; %s preempted by a pod of higher priority (the latest %s ago: %s)",
+		what, duration.HumanDuration(now.Sub(lastSeen(latest))), strings.TrimSuffix(strings.TrimSpace(latest.Message), "."))
 }
 
 // latestWarning is the latest Warning event of the object kind/name in ns
