@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -69,6 +70,9 @@ type Problem struct {
 	// GPUWaits says the pod asks for GPU memory and no node has room for
 	// it: a rollout's extra pod (surge) may be what needs the room.
 	GPUWaits bool
+	// GPUFit is the kubectl zz gpu --fit command that judges a pod of its
+	// request (set with GPUWaits).
+	GPUFit string
 	// Claims are the pod's volume claims when the scheduler waits for them
 	// to bind: the claim's own Warning event says why (no storage class, a
 	// provisioner's refusal), which ExplainStarting adds.
@@ -124,6 +128,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				// pod no node holds).
 				_, err := gpushare.PodRequest(pod)
 				p.GPUWaits = err == nil && (strings.Contains(c.Message, "MiB free") || strings.Contains(c.Message, "largest free card"))
+				if p.GPUWaits {
+					p.GPUFit = FitCommand(pod)
+				}
 			}
 			if strings.Contains(c.Message, "unbound") && strings.Contains(c.Message, "PersistentVolumeClaims") {
 				for _, v := range pod.Spec.Volumes {
@@ -776,4 +783,42 @@ func scratchHint(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// FitCommand is the kubectl zz gpu --fit command that judges a pod of
+// pod's GPU request in its namespace: by its size and choices, which
+// outlive the pod (a failed rollout's restore deletes the pods that waited,
+// so --fit pod/NAME found none: a review); pod/NAME where the request
+// cannot be read.
+func FitCommand(pod *corev1.Pod) string {
+	req, _, err := gpushare.PodPlacement(pod, gpushare.Binpack)
+	if err != nil {
+		return fmt.Sprintf("kubectl zz gpu --fit pod/%s -n %s", pod.Name, pod.Namespace)
+	}
+	args := []string{"kubectl zz gpu --fit", resource.NewQuantity(req.MemMiB<<20, resource.BinarySI).String()}
+	if req.Cards > 1 {
+		args = append(args, "--cards", strconv.Itoa(req.Cards))
+	}
+	for _, f := range []struct{ flag, v string }{{"--gpu-model", req.Models}, {"--avoid-gpu-model", req.AvoidModels},
+		{"--gpu-card", req.UUIDs}, {"--avoid-gpu-card", req.AvoidUUIDs}, {"--policy", pod.Annotations[contract.AnnotationGPUPolicy]}} {
+		if f.v != "" {
+			args = append(args, f.flag, shellWord(f.v))
+		}
+	}
+	if req.SameNUMA {
+		args = append(args, "--numa-bind")
+	}
+	if req.Whole {
+		args = append(args, "--whole")
+	}
+	return strings.Join(append(args, "-n", pod.Namespace), " ")
+}
+
+// shellWord is s quoted for a shell where it holds more than letters,
+// digits and ,._-: model names are a pod writer's words.
+func shellWord(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,._-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

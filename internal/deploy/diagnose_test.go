@@ -429,7 +429,9 @@ func TestSurgeHint(t *testing.T) {
 		}
 		// Without the surge's words, how many fit is where gpu --fit says
 		// (a scale past the cards' room: a GPU user's audit).
-		fit := "kubectl zz gpu --fit pod/" + waiting.Name + " -n " + ns + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
+		// By its size, not pod/NAME: the restore deletes the pods that
+		// waited (a review).
+		fit := "kubectl zz gpu --fit 20Gi -n " + ns + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
 		if got := strings.Contains(err.Error(), fit); got == tt.want {
 			t.Errorf("%s: the --fit line said %v: %v", tt.name, got, err)
 		}
@@ -761,5 +763,38 @@ func TestExplainPreempted(t *testing.T) {
 	// A pod on a node is no replacement waiting for room.
 	if pr, _ := PodProblem(pod(waiting("ContainerCreating", ""), "n1")); pr.Replaces != "" {
 		t.Errorf("a pod on a node: Replaces %q", pr.Replaces)
+	}
+}
+
+// TestFitCommand: the --fit command of a waiting GPU pod carries its size
+// and every choice the extender reads, in the flags of kubectl zz gpu, so it
+// judges the same request once the pod is gone.
+func TestFitCommand(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		mem   string
+		cards string
+		ann   map[string]string
+		want  string
+	}{
+		{"one card", "24Gi", "", nil, "kubectl zz gpu --fit 24Gi -n team-a"},
+		{"odd size", "3000Mi", "", nil, "kubectl zz gpu --fit 3000Mi -n team-a"},
+		{"choices", "40Gi", "2", map[string]string{contract.AnnotationGPUModel: "A100,H100", contract.AnnotationGPUNUMABind: "true", contract.AnnotationGPUPolicy: "spread"},
+			"kubectl zz gpu --fit 40Gi --cards 2 --gpu-model A100,H100 --policy spread --numa-bind -n team-a"},
+		{"whole cards", "80Gi", "", map[string]string{contract.AnnotationGPUWhole: "true"}, "kubectl zz gpu --fit 80Gi --whole -n team-a"},
+	} {
+		p := pod(corev1.PodStatus{}, "")
+		p.Annotations = tt.ann
+		limits := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse(tt.mem)}
+		if tt.cards != "" {
+			limits[contract.ResourceGPU] = resource.MustParse(tt.cards)
+		}
+		p.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}
+		if got := FitCommand(p); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := FitCommand(pod(corev1.PodStatus{}, "")); got != "kubectl zz gpu --fit pod/p -n team-a" {
+		t.Errorf("no GPU request: %q", got)
 	}
 }
