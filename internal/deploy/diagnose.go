@@ -14,8 +14,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -467,7 +467,6 @@ func GPUAskHint(pod *corev1.Pod, msg string) string {
 	}
 	return ""
 }
-
 
 // extenderDown is what a scheduler error reaching the zz extender adds:
 // kube-scheduler says only that its HTTP call failed.
