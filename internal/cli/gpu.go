@@ -459,6 +459,8 @@ func (o *GPUOptions) addFits(cmd *cobra.Command, out *gpuOutput, t target, clust
 		if n := snap.Exclude(fits, pod); n > 0 {
 			kept = fmt.Sprintf(" (%d kept off by the pod's node selector, affinity or taints)", n)
 		}
+	} else if n := snap.ExcludeCordoned(fits); n > 0 {
+		kept = fmt.Sprintf(" (%d cordoned)", n)
 	}
 	preempting := ""
 	if preemptor != nil {

@@ -467,3 +467,18 @@ func TestGPUHelpNamesFitFlags(t *testing.T) {
 		}
 	})
 }
+
+// TestGPUFitSizeCordonedNode: --fit SIZE keeps a cordoned node off, as
+// --fit pod/NAME does and as the card table shows its free memory (0): no
+// app's pod tolerates the cordon (a review: --fit 4Gi offered it as room,
+// FITS true, MORE 3).
+func TestGPUFitSizeCordonedNode(t *testing.T) {
+	objs := gpuCluster(t, "ns-a", [3]string{"llm-0", "llm", ""})
+	objs[0].(*corev1.Node).Spec.Unschedulable = true
+	zz := withFakeClusters(t, fakeClient(objs...), fakeClient())
+	checkLines(t, zz, []string{"gpu", "--fit", "4Gi"}, []string{"NODE FITS CARDS MORE REASON",
+		"gpu-1 false <none> 0 the node is cordoned (kubectl uncordon gpu-1 gives it back)"})
+	if _, stderr, err := zz("gpu", "--fit", "4Gi"); err != nil || !strings.Contains(stderr, "fits 0 of 1 GPU nodes now (1 cordoned)") {
+		t.Errorf("the summary does not say the cordoned node: %v\n%s", err, stderr)
+	}
+}

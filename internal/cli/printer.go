@@ -191,18 +191,27 @@ func (t *table) add(cluster string, cells ...string) {
 // print writes the table, with the CLUSTER column when showCluster.
 func (t *table) print(w io.Writer, showCluster bool) error {
 	tw := printers.GetNewTabWriter(w)
-	header := t.header
-	if showCluster {
-		header = append([]string{"CLUSTER"}, header...)
+	t.write(tw, showCluster, !t.noHeaders, nil)
+	return tw.Flush()
+}
+
+// write writes the rows of t whose index only holds (all when nil), after
+// the header when header, for tw to align.
+func (t *table) write(tw io.Writer, showCluster, header bool, only map[int]bool) {
+	if header {
+		h := t.header
+		if showCluster {
+			h = append([]string{"CLUSTER"}, h...)
+		}
+		fmt.Fprintln(tw, strings.Join(h, "\t"))
 	}
-	if !t.noHeaders {
-		fmt.Fprintln(tw, strings.Join(header, "\t"))
-	}
-	for _, r := range t.rows {
+	for i, r := range t.rows {
+		if only != nil && !only[i] {
+			continue
+		}
 		if !showCluster {
 			r = r[1:]
 		}
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	return tw.Flush()
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/zzcloud/zz/internal/contract"
 	"github.com/zzcloud/zz/internal/deploy"
@@ -50,7 +51,9 @@ type StatusOptions struct {
 	warned map[string]bool
 	// none is what the last read found no app in, said on stderr as
 	// kubectl's "No resources found in default namespace.".
-	none        []string
+	none []string
+	// rows is what --watch printed of its table (nil without --watch).
+	rows        *watchRows
 	targets     []target
 	print       *printFlags
 	configFlags *genericclioptions.ConfigFlags
@@ -118,7 +121,7 @@ func newStatusOptions(f *genericclioptions.ConfigFlags, streams genericiooptions
 func (o *StatusOptions) addFlags(cmd *cobra.Command) {
 	o.print.addFlags(cmd)
 	o.print.addNoHeaders(cmd)
-	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print again whenever something changes, until Ctrl-C")
+	cmd.Flags().BoolVarP(&o.Watch, "watch", "w", false, "Print the table, then the rows of the apps that change whenever they do (the whole table when an app comes or goes), until Ctrl-C")
 	cmd.Flags().DurationVar(&o.Interval, "interval", time.Second, "With --watch, the least time between two reads: the apps' Deployments, pods and records are watched, and read again when one changes (and every 30s)")
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Only the apps whose Deployment matches this label selector (e.g. zz.io/group=retail, zz.io/version!=1.0)")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Every namespace (a NAMESPACE column first); needs the right to list Deployments, pods and Secrets cluster-wide, as helm list -A")
@@ -178,6 +181,9 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 		default:
 		}
 	}
+	if o.print.table() {
+		o.rows = newWatchRows()
+	}
 	watchers := make([]*watching, len(o.targets))
 	o.readers = make([]deploy.Reader, len(o.targets))
 	for i, t := range o.targets {
@@ -229,11 +235,14 @@ func (o *StatusOptions) Run(cmd *cobra.Command) error {
 			}
 		case !bytes.Equal(state, last):
 			lastErr = ""
-			if last != nil && o.print.table() {
+			if last != nil && o.print.table() && o.rows == nil {
 				fmt.Fprintln(o.Out)
 			}
 			if _, err := o.Out.Write(buf.Bytes()); err != nil {
 				return err
+			}
+			if o.rows != nil {
+				o.rows.printed()
 			}
 			o.sayNone()
 			last = state
@@ -454,7 +463,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 	o.none = o.none[:0]
 	var items []*unstructured.Unstructured
 	var reasons bytes.Buffer
+	shared := "" // the lines under the table that are no one app's
 	var errs []error
+	if o.rows != nil {
+		o.rows.read = o.rows.read[:0]
+	}
 	for i, t := range o.targets {
 		r := deploy.Live(t.client)
 		if o.readers != nil {
@@ -546,53 +559,57 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			}
 			items = append(items, u)
 			who := whoOf(st)
+			// Its lines under the table, kept apart for --watch, which prints
+			// those of the apps that changed only.
+			var mine bytes.Buffer
+
 			if !o.list && len(st.Issues) > 0 {
-				fmt.Fprintf(&reasons, "%s is %s:\n", who, st.Health)
+				fmt.Fprintf(&mine, "%s is %s:\n", who, st.Health)
 				for _, is := range st.Issues {
-					fmt.Fprintf(&reasons, "  %s\n", is)
+					fmt.Fprintf(&mine, "  %s\n", is)
 				}
 			}
 			if !o.list && st.Health == deploy.HealthMissing && st.Revision > 0 {
-				fmt.Fprintf(&reasons, "%s is Missing: its Deployment is gone and its history is kept; kubectl zz rollback %s brings revision %d back (kubectl zz delete %s removes the history)\n",
+				fmt.Fprintf(&mine, "%s is Missing: its Deployment is gone and its history is kept; kubectl zz rollback %s brings revision %d back (kubectl zz delete %s removes the history)\n",
 					who, st.App, st.Revision, st.App)
 			}
 			if !o.list && len(st.Rollout) > 0 {
-				fmt.Fprintf(&reasons, "%s's rollout is unfinished:\n", who)
+				fmt.Fprintf(&mine, "%s's rollout is unfinished:\n", who)
 				for _, r := range st.Rollout {
-					fmt.Fprintf(&reasons, "  %s\n", r)
+					fmt.Fprintf(&mine, "  %s\n", r)
 				}
 			}
 			if !o.list && len(st.Drift) > 0 {
 				switch {
 				case changing(st):
-					fmt.Fprintf(&reasons, "%s differs from its latest revision while %s changes it (recorded once that command ends):\n", who, st.ChangingBy)
+					fmt.Fprintf(&mine, "%s differs from its latest revision while %s changes it (recorded once that command ends):\n", who, st.ChangingBy)
 				case st.Revision > 0 || st.RecordsUnreadable:
-					fmt.Fprintf(&reasons, "%s has drifted from its latest revision:\n", who)
+					fmt.Fprintf(&mine, "%s has drifted from its latest revision:\n", who)
 				default:
-					fmt.Fprintf(&reasons, "%s runs what no revision records:\n", who)
+					fmt.Fprintf(&mine, "%s runs what no revision records:\n", who)
 				}
 				for _, d := range st.Drift {
-					fmt.Fprintf(&reasons, "  %s\n", d)
+					fmt.Fprintf(&mine, "  %s\n", d)
 				}
 			}
 			if !o.list && st.DriftByName != "" && !st.RecordsUnreadable && len(byCause[st.DriftByNameCause]) < 2 {
 				// The view role's case is the warning above, said once;
 				// a cause shared by apps, below, once.
-				fmt.Fprintf(&reasons, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", who, st.DriftByName)
+				fmt.Fprintf(&mine, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", who, st.DriftByName)
 			}
 			switch {
 			case o.list || st.ChangingBy == "":
 			case st.LockExpires != nil:
-				fmt.Fprintf(&reasons, "%s is locked by %s, which a running command renews more often: held by a command that has ended? It expires at %s; until then another kubectl zz command on it is refused (kubectl delete lease %s -n %s frees it)\n",
+				fmt.Fprintf(&mine, "%s is locked by %s, which a running command renews more often: held by a command that has ended? It expires at %s; until then another kubectl zz command on it is refused (kubectl delete lease %s -n %s frees it)\n",
 					who, st.ChangingBy, st.LockExpires.Format(time.TimeOnly), deploy.LockName(st.App), st.Namespace)
 			default:
-				fmt.Fprintf(&reasons, "%s is being changed by %s: another kubectl zz command on it is refused until it ends\n", who, st.ChangingBy)
+				fmt.Fprintf(&mine, "%s is being changed by %s: another kubectl zz command on it is refused until it ends\n", who, st.ChangingBy)
 			}
 			if !o.list && st.NewerRecord != "" {
-				fmt.Fprintf(&reasons, "%s: %s: scale, restart, rollback, canary, promote and abort refuse it; upgrade kubectl-zz (kubectl krew upgrade zz)\n", who, st.NewerRecord)
+				fmt.Fprintf(&mine, "%s: %s: scale, restart, rollback, canary, promote and abort refuse it; upgrade kubectl-zz (kubectl krew upgrade zz)\n", who, st.NewerRecord)
 			}
 			if !o.list && st.NoProbes {
-				fmt.Fprintf(&reasons, "%s runs without probes (deployed with --debug): Ready says only that its containers started, and a hung process is not restarted; kubectl zz deploy without --debug brings them back\n", who)
+				fmt.Fprintf(&mine, "%s runs without probes (deployed with --debug): Ready says only that its containers started, and a hung process is not restarted; kubectl zz deploy without --debug brings them back\n", who)
 			}
 			var notes []string
 			if st.Unbalanced != nil {
@@ -608,14 +625,19 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 				if who != st.App {
 					note = who + ": " + note
 				}
-				fmt.Fprintln(&reasons, note)
+				fmt.Fprintln(&mine, note)
 			}
 			for _, b := range st.BlockingBudgets {
 				if !o.list {
-					fmt.Fprintf(&reasons, "%s: %s\n", who, b.Note())
+					fmt.Fprintf(&mine, "%s: %s\n", who, b.Note())
 				}
 			}
+			reasons.Write(mine.Bytes())
+			if o.rows != nil {
+				o.rows.app(t.name+"/"+st.Namespace+"/"+st.App, u, mine.String())
+			}
 		}
+		sharedFrom := reasons.Len()
 		for _, cause := range causes {
 			if o.list || len(byCause[cause]) < 2 {
 				continue
@@ -626,12 +648,17 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 			}
 			fmt.Fprintf(&reasons, "%s: drift judged by field manager name only, so a write under kubectl zz's own name is not seen: %s\n", sharedBy(whos), cause)
 		}
+		shared += reasons.String()[sharedFrom:]
 	}
 	state, err := json.Marshal(items)
 	if err != nil {
 		return nil, err
 	}
-	if o.print.table() {
+	if o.print.table() && o.rows != nil {
+		if err := o.rows.print(w, o.ErrOut, tbl, several, reasons.String(), shared); err != nil {
+			return nil, err
+		}
+	} else if o.print.table() {
 		if len(tbl.rows) > 0 {
 			if err := tbl.print(w, several); err != nil {
 				return nil, err
@@ -711,4 +738,125 @@ func (o *StatusOptions) row(st *deploy.AppStatus, header []string) []string {
 // meanwhile is no command's to record, and stays drift (review 36 #4).
 func changing(st *deploy.AppStatus) bool {
 	return st.ChangingBy != "" && st.LockExpires == nil && st.Unrecorded == len(st.Drift)
+}
+
+// watchRows is what status --watch printed of its table, so that a change
+// prints only the rows of the apps it changed and their lines under the
+// table, as kubectl get -w prints a line per change, where the whole table
+// came again on every change (a scale audit: 156 lines a second under -A
+// on a busy cluster scrolled the one changed row out of sight). A change
+// of which apps are shown prints the whole table again. The rows are
+// aligned by one tab writer kept across prints, kubectl's, which keeps its
+// columns' widths.
+type watchRows struct {
+	to struct{ io.Writer }
+	tw interface {
+		io.Writer
+		Flush() error
+	}
+	// shown: each app's item and lines as last printed (nil before the
+	// first print); read: this render's, in the table's row order.
+	shown map[string]watchedApp
+	read  []watchedApp
+	// shared: this render's lines of no one app; shownShared: as last
+	// printed.
+	shared, shownShared string
+	// lines: the last print ended with lines under its table, which the
+	// next rows are set apart from; ends: this render's does.
+	lines, ends bool
+}
+
+// watchedApp is one app's row key, its item (what a change is judged
+// by: no ages) and its lines under the table.
+type watchedApp struct {
+	key   string
+	item  []byte
+	lines string
+}
+
+func newWatchRows() *watchRows {
+	r := &watchRows{}
+	r.tw = printers.GetNewTabWriter(&r.to)
+	return r
+}
+
+// app adds one app of this render, in row order.
+func (r *watchRows) app(key string, u *unstructured.Unstructured, lines string) {
+	item, err := u.MarshalJSON()
+	if err != nil {
+		item = nil // judged changed
+	}
+	r.read = append(r.read, watchedApp{key: key, item: item, lines: lines})
+}
+
+// changed is the rows of this render to print, nil for all of them (the
+// first print, or apps shown that were not, or the reverse).
+func (r *watchRows) changed() map[int]bool {
+	if r.shown == nil || len(r.shown) != len(r.read) {
+		return nil
+	}
+	only := map[int]bool{}
+	for i, a := range r.read {
+		was, ok := r.shown[a.key]
+		if !ok {
+			return nil
+		}
+		if a.item == nil || !bytes.Equal(was.item, a.item) {
+			only[i] = true
+		}
+	}
+	return only
+}
+
+// print writes tbl's rows through the kept tab writer, then the lines
+// under the table (on errOut without headers, as a single print puts
+// them): after the first print, only the rows and lines of the apps that
+// changed, and the lines of no one app's when they changed; all of them
+// when the apps shown changed.
+func (r *watchRows) print(w, errOut io.Writer, tbl *table, several bool, all, shared string) error {
+	r.shared = shared
+	only := r.changed()
+	if r.shown != nil && (only == nil || len(only) > 0 && r.lines && !tbl.noHeaders) {
+		// Set apart from the last print: a whole table, or rows after
+		// its lines.
+		fmt.Fprintln(w)
+	}
+	r.to.Writer = w
+	tbl.write(r.tw, several, !tbl.noHeaders && only == nil, only)
+	if err := r.tw.Flush(); err != nil {
+		return err
+	}
+	lines := all
+	if only != nil {
+		var b strings.Builder
+		for i, a := range r.read {
+			if only[i] {
+				b.WriteString(a.lines)
+			}
+		}
+		if shared != r.shownShared {
+			b.WriteString(shared)
+		}
+		lines = b.String()
+	}
+	switch {
+	case lines == "":
+	case tbl.noHeaders:
+		fmt.Fprint(errOut, prose.Terminal(lines))
+	default:
+		fmt.Fprintln(w)
+		fmt.Fprint(w, prose.Terminal(lines))
+	}
+	r.ends = lines != ""
+	return nil
+}
+
+// printed is called once the render was written out: its apps are the
+// ones shown.
+func (r *watchRows) printed() {
+	r.shown = make(map[string]watchedApp, len(r.read))
+	for _, a := range r.read {
+		r.shown[a.key] = a
+	}
+	r.shownShared, r.lines = r.shared, r.ends
 }

@@ -18,6 +18,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -311,8 +312,65 @@ func TestStatusWatch(t *testing.T) {
 	if lists["deployments"] != 1 || lists["pods"] != 1 || lists["secrets"] != 0 {
 		t.Errorf("lists %v over a change and 30 intervals: want one of the Deployments and of the pods, none of the Secrets", lists)
 	}
-	if s := out.String(); strings.Count(s, "APP ") != 2 {
-		t.Errorf("want two tables (2/3, then 3/3):\n%s", s)
+	// As kubectl get -w: the table, then the changed row alone, aligned
+	// under it.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "APP ") || !strings.Contains(lines[1], "2/3") || !strings.Contains(lines[2], "3/3") ||
+		strings.Index(lines[2], "3/3") != strings.Index(lines[0], "READY") {
+		t.Errorf("want the table (2/3), then its row again (3/3) in the same columns:\n%s", out)
+	}
+}
+
+// TestStatusWatchPrintsChangedRows: with several apps, a change prints the
+// rows of the apps it changed and their lines under the table, aligned
+// with the first table, and nothing of the others (a scale audit: the
+// whole table of 156 rows came again on every change); an app that comes
+// or goes prints the whole table again.
+func TestStatusWatchPrintsChangedRows(t *testing.T) {
+	c := fakeClient(fakeDeployment("ns-a", "shop", "shop", "2.0", 3, 3), fakeDeployment("ns-a", "web", "web", "1.0", 2, 2),
+		fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1))
+	sch := metadatafake.NewTestScheme()
+	if err := metav1.AddMetaToScheme(sch); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncbuf.Buffer{}
+	o := newStatusOptions(nil, genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: io.Discard}, false)
+	o.Watch, o.Interval = true, 10*time.Millisecond
+	o.targets = []target{{name: "a", namespace: "ns-a", client: c, meta: metadatafake.NewSimpleMetadataClient(sch)}}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	stop := runAsync(t, o.Run)
+	waitOutput(t, out, "web ")
+	first := len(out.String())
+	d, err := c.AppsV1().Deployments("ns-a").Get(t.Context(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Status.ReadyReplicas = 1
+	if _, err := c.AppsV1().Deployments("ns-a").UpdateStatus(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, "1/2")
+	time.Sleep(100 * time.Millisecond) // 10 intervals: nothing else prints
+	changed := out.String()[first:]
+	table := out.String()[:first]
+	rows := strings.Split(strings.TrimSpace(changed), "\n")
+	if strings.Contains(changed, "APP") || strings.Contains(changed, "shop") || strings.Contains(changed, "cart") || len(rows) == 0 ||
+		!strings.HasPrefix(rows[0], "web ") || strings.Index(rows[0], "1/2") != strings.Index(table, "READY") {
+		t.Errorf("a change of web printed more than its row, or out of the table's columns:\n%s---\n%s", table, changed)
+	}
+	// A new app: the whole table again, set apart.
+	before := len(out.String())
+	if _, err := c.AppsV1().Deployments("ns-a").Create(t.Context(), fakeDeployment("ns-a", "api", "api", "1.0", 1, 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, "api ")
+	if again := out.String()[before:]; !strings.Contains(again, "\nAPP ") || !strings.Contains(again, "shop ") || !strings.Contains(again, "cart ") {
+		t.Errorf("an app that came did not print the whole table again:\n%s", again)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("--watch ended with %v", err)
 	}
 }
 
@@ -623,5 +681,42 @@ func TestAbsentNamespace(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWatchRowsLines: under --watch, a change prints the lines under the
+// table of the apps it changed only, and the lines of no one app's only
+// when they changed; without headers the lines go to stderr.
+func TestWatchRowsLines(t *testing.T) {
+	item := func(v string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"kind": "App", "v": v}}
+	}
+	r := newWatchRows()
+	render := func(shopV, webV, shared string, noHeaders bool) (string, string) {
+		tbl := newTable("APP", "V")
+		tbl.noHeaders = noHeaders
+		tbl.add("a", "shop", shopV)
+		tbl.add("a", "web", webV)
+		r.read = r.read[:0]
+		r.app("a/ns/shop", item(shopV), "shop is "+shopV+"\n")
+		r.app("a/ns/web", item(webV), "web is "+webV+"\n")
+		var out, errOut bytes.Buffer
+		if err := r.print(&out, &errOut, tbl, false, "shop is "+shopV+"\nweb is "+webV+"\n"+shared, shared); err != nil {
+			t.Fatal(err)
+		}
+		r.printed()
+		return out.String(), errOut.String()
+	}
+	if out, _ := render("1", "1", "both: shared\n", false); out != "APP    V\nshop   1\nweb    1\n\nshop is 1\nweb is 1\nboth: shared\n" {
+		t.Errorf("first print:\n%s", out)
+	}
+	if out, _ := render("1", "2", "both: shared\n", false); out != "\nweb    2\n\nweb is 2\n" {
+		t.Errorf("web changed:\n%q", out)
+	}
+	if out, _ := render("1", "2", "both: other\n", false); out != "\nboth: other\n" {
+		t.Errorf("the shared lines changed:\n%q", out)
+	}
+	if out, errOut := render("3", "2", "both: other\n", true); out != "shop   3\n" || errOut != "shop is 3\n" {
+		t.Errorf("without headers: %q, stderr %q", out, errOut)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -69,7 +71,9 @@ func webhookIsolation(s *State) []Result {
 // ingress. Policies add up, so one that selects them and allows every
 // source (ingress: [{}], or an empty namespaceSelector) opens them whatever
 // the others say: then it is named, not ok (review 36 #7: an allow-all
-// policy silenced the warning).
+// policy silenced the warning). A rule open to all on another port (the
+// metrics port, for Prometheus) leaves the review port isolated (review 37
+// #6).
 func isolating(nps []networkingv1.NetworkPolicy, d appsv1.Deployment) (name string, ok bool) {
 	for _, np := range nps {
 		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
@@ -80,7 +84,9 @@ func isolating(nps []networkingv1.NetworkPolicy, d appsv1.Deployment) (name stri
 		if len(np.Spec.PolicyTypes) > 0 && !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
 			continue
 		}
-		if slices.ContainsFunc(np.Spec.Ingress, allowsEverySource) {
+		if slices.ContainsFunc(np.Spec.Ingress, func(r networkingv1.NetworkPolicyIngressRule) bool {
+			return allowsEverySource(r) && opensReviewPort(r, d)
+		}) {
 			return np.Name, false
 		}
 		if name == "" {
@@ -105,6 +111,38 @@ func allowsEverySource(rule networkingv1.NetworkPolicyIngressRule) bool {
 			return isEmpty(p.NamespaceSelector) && (p.PodSelector == nil || isEmpty(p.PodSelector))
 		}
 		return false
+	})
+}
+
+// opensReviewPort reports whether an ingress rule reaches d's review port:
+// it names no port, or one of d's containers' ports but the health and
+// metrics ones (by number, range or name, over TCP); any port where d
+// declares none.
+func opensReviewPort(rule networkingv1.NetworkPolicyIngressRule, d appsv1.Deployment) bool {
+	var review []corev1.ContainerPort
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name != "health" && p.Name != "metrics" {
+				review = append(review, p)
+			}
+		}
+	}
+	if len(rule.Ports) == 0 || len(review) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool {
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			return false
+		}
+		if p.Port == nil {
+			return true // every port
+		}
+		return slices.ContainsFunc(review, func(cp corev1.ContainerPort) bool {
+			if p.Port.Type == intstr.String {
+				return p.Port.StrVal == cp.Name
+			}
+			return p.Port.IntVal == cp.ContainerPort || p.EndPort != nil && p.Port.IntVal <= cp.ContainerPort && cp.ContainerPort <= *p.EndPort
+		})
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -70,6 +70,9 @@ type Problem struct {
 	// GPUWaits says the pod asks for GPU memory and no node has room for
 	// it: a rollout's extra pod (surge) may be what needs the room.
 	GPUWaits bool
+	// GPUFit is the kubectl zz gpu --fit command that judges a pod of its
+	// request (set with GPUWaits).
+	GPUFit string
 	// Claims are the pod's volume claims when the scheduler waits for them
 	// to bind: the claim's own Warning event says why (no storage class, a
 	// provisioner's refusal), which ExplainStarting adds.
@@ -83,6 +86,11 @@ type Problem struct {
 	// answer), "" for none: the pod starts by itself once it is back, with
 	// nothing of the app's to fix (outage).
 	Down string
+	// Replaces is the name prefix of a pod the scheduler cannot place now
+	// (its generateName: its ReplicaSet's): ExplainStarting says when pods
+	// of that prefix were preempted, so an app whose pods gave way to a
+	// higher priority says so, where it only said it waits for room.
+	Replaces string
 }
 
 func (p Problem) String() string {
@@ -120,6 +128,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 				// pod no node holds).
 				_, err := gpushare.PodRequest(pod)
 				p.GPUWaits = err == nil && (strings.Contains(c.Message, "MiB free") || strings.Contains(c.Message, "largest free card"))
+				if p.GPUWaits {
+					p.GPUFit = FitCommand(pod)
+				}
 			}
 			if strings.Contains(c.Message, "unbound") && strings.Contains(c.Message, "PersistentVolumeClaims") {
 				for _, v := range pod.Spec.Volumes {
@@ -127,6 +138,9 @@ func PodProblem(pod *corev1.Pod) (p Problem, ok bool) {
 						p.Claims = append(p.Claims, v.PersistentVolumeClaim.ClaimName)
 					}
 				}
+			}
+			if c.Reason == corev1.PodReasonUnschedulable {
+				p.Replaces = pod.GenerateName
 			}
 			// A GPU pod zz preempts for waits for its victims, not for luck.
 			if rec, err := gpushare.ParseNominationRecord(pod.Annotations[contract.AnnotationGPUNomination]); err == nil && pod.Spec.NodeName == "" {
@@ -428,7 +442,7 @@ const schedulerOrExtender = contract.SchedulerName + " (or its extender)"
 func GPUAskHint(pod *corev1.Pod, msg string) string {
 	nvidia := corev1.ResourceName("")
 	if msg == "" || strings.Contains(msg, "Insufficient "+contract.NVIDIAResourcePrefix) {
-		nvidia = nvidiaAsk(pod)
+		nvidia = gpushare.NVIDIAAsk(pod)
 	}
 	if _, err := gpushare.PodRequest(pod); !errors.Is(err, gpushare.ErrNoGPU) {
 		if name := pod.Spec.SchedulerName; name != contract.SchedulerName {
@@ -443,27 +457,13 @@ func GPUAskHint(pod *corev1.Pod, msg string) string {
 				contract.ResourceGPUMem, contract.SchedulerName, name, pod.Namespace, contract.LabelInjection, contract.InjectionEnabled, contract.SchedulerName, fix)
 		}
 		if nvidia != "" {
-			return fmt.Sprintf("; it asks for %s beside %s: zz chooses the pod's cards by %s and %s alone, and %s is NVIDIA's device plugin's: where no node offers it the pod waits for good, and where one does it gets cards zz does not account: remove %s",
-				nvidia, contract.ResourceGPUMem, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, nvidia)
+			return "; it " + gpushare.BesideNVIDIA(nvidia)
 		}
 		return ""
 	}
 	if nvidia != "" {
 		return fmt.Sprintf("; it asks for %s, which no node offers here: zz shares GPUs as %s (GPU memory on each card) and %s (cards), so ask for those (%s: 1 becomes %s: the card's memory, with annotation %s: \"true\" for a card of its own)",
 			nvidia, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, contract.ResourceGPUMem, contract.AnnotationGPUWhole)
-	}
-	return ""
-}
-
-// nvidiaAsk is the first nvidia.com/ resource (NVIDIA's device plugins',
-// HAMi's) a container of pod asks for, "" for none.
-func nvidiaAsk(pod *corev1.Pod) corev1.ResourceName {
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
-			if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
-				return r
-			}
-		}
 	}
 	return ""
 }
@@ -492,8 +492,17 @@ const maxEventLookups = 5
 // problem as it was.
 func ExplainStarting(ctx context.Context, c kubernetes.Interface, ns string, problems []Problem) {
 	looked, read, leads, known := 0, false, false, false // the Lease read once
+	var preempted []corev1.Event
+	readPreempted := false // the namespace's Preempted events, read once
 	for i := range problems {
 		p := &problems[i]
+		if p.Replaces != "" {
+			if !readPreempted {
+				readPreempted = true
+				preempted = preemptions(ctx, c, ns)
+			}
+			p.Detail += PreemptedNote(preempted, p.Replaces, time.Now())
+		}
 		if p.IfZZSchedulerLeads != "" {
 			if !read {
 				read = true
@@ -572,6 +581,50 @@ func claimsWaiting(ctx context.Context, c kubernetes.Interface, ns string, claim
 		return out
 	}
 	return ""
+}
+
+// preemptions are the Preempted events of pods in ns (kube-scheduler's
+// and the zz extender's: the same reason); nil when there are none or
+// events cannot be read.
+func preemptions(ctx context.Context, c kubernetes.Interface, ns string) []corev1.Event {
+	l, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.AndSelectors(
+		fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", contract.ReasonPreempted)).String()})
+	if err != nil {
+		return nil
+	}
+	return l.Items
+}
+
+// PreemptedNote says how many pods named prefix+suffix events show
+// preempted, and the latest one's message: "" for none. A pod the
+// scheduler cannot place whose ReplicaSet lost pods to a higher priority
+// waits for the room they took (a GPU audit: status said only that the
+// largest free card was too small).
+func PreemptedNote(events []corev1.Event, prefix string, now time.Time) string {
+	pods := map[string]bool{}
+	var latest *corev1.Event
+	for i := range events {
+		ev := &events[i]
+		name := ev.InvolvedObject.Name
+		// A ReplicaSet's pods are its name, "-" and a 5-character suffix:
+		// never another ReplicaSet's whose name has this one's as prefix.
+		if ev.InvolvedObject.Kind != "Pod" || ev.Reason != contract.ReasonPreempted || !strings.HasPrefix(name, prefix) || strings.Contains(name[len(prefix):], "-") {
+			continue
+		}
+		pods[name] = true
+		if latest == nil || lastSeen(ev).After(lastSeen(latest)) {
+			latest = ev
+		}
+	}
+	if latest == nil {
+		return ""
+	}
+	what := "a pod of its ReplicaSet was"
+	if len(pods) > 1 {
+		what = fmt.Sprintf("%d pods of its ReplicaSet were", len(pods))
+	}
+	return fmt.Sprintf("; %s preempted by a pod of higher priority (the latest %s ago: %s)",
+		what, duration.HumanDuration(now.Sub(lastSeen(latest))), strings.TrimSuffix(strings.TrimSpace(latest.Message), "."))
 }
 
 // latestWarning is the latest Warning event of the object kind/name in ns
@@ -729,4 +782,42 @@ func scratchHint(pod *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// FitCommand is the kubectl zz gpu --fit command that judges a pod of
+// pod's GPU request in its namespace: by its size and choices, which
+// outlive the pod (a failed rollout's restore deletes the pods that waited,
+// so --fit pod/NAME found none: a review); pod/NAME where the request
+// cannot be read.
+func FitCommand(pod *corev1.Pod) string {
+	req, _, err := gpushare.PodPlacement(pod, gpushare.Binpack)
+	if err != nil {
+		return fmt.Sprintf("kubectl zz gpu --fit pod/%s -n %s", pod.Name, pod.Namespace)
+	}
+	args := []string{"kubectl zz gpu --fit", resource.NewQuantity(req.MemMiB<<20, resource.BinarySI).String()}
+	if req.Cards > 1 {
+		args = append(args, "--cards", strconv.Itoa(req.Cards))
+	}
+	for _, f := range []struct{ flag, v string }{{"--gpu-model", req.Models}, {"--avoid-gpu-model", req.AvoidModels},
+		{"--gpu-card", req.UUIDs}, {"--avoid-gpu-card", req.AvoidUUIDs}, {"--policy", pod.Annotations[contract.AnnotationGPUPolicy]}} {
+		if f.v != "" {
+			args = append(args, f.flag, shellWord(f.v))
+		}
+	}
+	if req.SameNUMA {
+		args = append(args, "--numa-bind")
+	}
+	if req.Whole {
+		args = append(args, "--whole")
+	}
+	return strings.Join(append(args, "-n", pod.Namespace), " ")
+}
+
+// shellWord is s quoted for a shell where it holds more than letters,
+// digits and ,._-: model names are a pod writer's words.
+func shellWord(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,._-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -429,7 +429,9 @@ func TestSurgeHint(t *testing.T) {
 		}
 		// Without the surge's words, how many fit is where gpu --fit says
 		// (a scale past the cards' room: a GPU user's audit).
-		fit := "kubectl zz gpu --fit pod/" + waiting.Name + " -n " + ns + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
+		// By its size, not pod/NAME: the restore deletes the pods that
+		// waited (a review).
+		fit := "kubectl zz gpu --fit 20Gi -n " + ns + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
 		if got := strings.Contains(err.Error(), fit); got == tt.want {
 			t.Errorf("%s: the --fit line said %v: %v", tt.name, got, err)
 		}
@@ -712,5 +714,87 @@ func TestGPUAskHint(t *testing.T) {
 				t.Fatalf("detail %q, want it to end with %q", p.Detail, tt.want)
 			}
 		})
+	}
+}
+
+// TestExplainPreempted: a pod the scheduler cannot place says how many of
+// its ReplicaSet's pods were preempted and the latest event's words (a GPU
+// user's audit: a preempted app's status said only that the largest free
+// card was too small); another ReplicaSet's pods, even one whose name
+// starts with this one's, and other reasons are not counted.
+func TestExplainPreempted(t *testing.T) {
+	now := time.Now()
+	ev := func(name, obj, reason, msg string, ago time.Duration) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: obj, Namespace: ns},
+			Type: corev1.EventTypeNormal, Reason: reason, Message: msg, LastTimestamp: metav1.NewTime(now.Add(-ago))}
+	}
+	waits := pod(corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: "Unschedulable", Message: "0/8 nodes are available: 1 largest free card 6144 MiB < 12288 MiB asked."}}}, "")
+	waits.Name, waits.GenerateName = "shop-7d9f8-q2x4z", "shop-7d9f8-"
+	events := []runtime.Object{waits,
+		ev("e1", "shop-7d9f8-aaaaa", "Preempted", "Evicted by zz-extender on node gpu-1 for pod 1234 of priority 1000 (> 100), which needs its GPU memory", 5*time.Minute),
+		ev("e2", "shop-7d9f8-bbbbb", "Preempted", "Preempted by pod 5678 on node gpu-2.", 2*time.Minute),
+		ev("e3", "shop-7d9f8-x-ccccc", "Preempted", "another ReplicaSet's pod", time.Minute),
+		ev("e4", "web-11111-ddddd", "Preempted", "another app's pod", time.Minute),
+		ev("e5", "shop-7d9f8-eeeee", "Killing", "Stopping container app", time.Minute)}
+	pr, ok := PodProblem(waits)
+	if !ok || pr.Replaces != "shop-7d9f8-" {
+		t.Fatalf("PodProblem = %+v, %v", pr, ok)
+	}
+	problems := []Problem{pr}
+	ExplainStarting(t.Context(), fake.NewClientset(events...), ns, problems)
+	want := "Unschedulable: 0/8 nodes are available: 1 largest free card 6144 MiB < 12288 MiB asked.; 2 pods of its ReplicaSet were preempted by a pod of higher priority (the latest 2m ago: Preempted by pod 5678 on node gpu-2)"
+	if got := problems[0].String(); got != want {
+		t.Errorf("explained = %q\nwant %q", got, want)
+	}
+	for _, tt := range []struct {
+		name   string
+		events []corev1.Event
+		want   string
+	}{
+		{"none", nil, ""},
+		{"one", []corev1.Event{*events[1].(*corev1.Event)}, "; a pod of its ReplicaSet was preempted by a pod of higher priority (the latest 5m ago: Evicted by zz-extender on node gpu-1 for pod 1234 of priority 1000 (> 100), which needs its GPU memory)"},
+		{"others only", []corev1.Event{*events[3].(*corev1.Event), *events[4].(*corev1.Event), *events[5].(*corev1.Event)}, ""},
+	} {
+		if got := PreemptedNote(tt.events, "shop-7d9f8-", now); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	// A pod on a node is no replacement waiting for room.
+	if pr, _ := PodProblem(pod(waiting("ContainerCreating", ""), "n1")); pr.Replaces != "" {
+		t.Errorf("a pod on a node: Replaces %q", pr.Replaces)
+	}
+}
+
+// TestFitCommand: the --fit command of a waiting GPU pod carries its size
+// and every choice the extender reads, in the flags of kubectl zz gpu, so it
+// judges the same request once the pod is gone.
+func TestFitCommand(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		mem   string
+		cards string
+		ann   map[string]string
+		want  string
+	}{
+		{"one card", "24Gi", "", nil, "kubectl zz gpu --fit 24Gi -n team-a"},
+		{"odd size", "3000Mi", "", nil, "kubectl zz gpu --fit 3000Mi -n team-a"},
+		{"choices", "40Gi", "2", map[string]string{contract.AnnotationGPUModel: "A100,H100", contract.AnnotationGPUNUMABind: "true", contract.AnnotationGPUPolicy: "spread"},
+			"kubectl zz gpu --fit 40Gi --cards 2 --gpu-model A100,H100 --policy spread --numa-bind -n team-a"},
+		{"whole cards", "80Gi", "", map[string]string{contract.AnnotationGPUWhole: "true"}, "kubectl zz gpu --fit 80Gi --whole -n team-a"},
+	} {
+		p := pod(corev1.PodStatus{}, "")
+		p.Annotations = tt.ann
+		limits := corev1.ResourceList{contract.ResourceGPUMem: resource.MustParse(tt.mem)}
+		if tt.cards != "" {
+			limits[contract.ResourceGPU] = resource.MustParse(tt.cards)
+		}
+		p.Spec.Containers = []corev1.Container{{Name: "app", Resources: corev1.ResourceRequirements{Limits: limits}}}
+		if got := FitCommand(p); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := FitCommand(pod(corev1.PodStatus{}, "")); got != "kubectl zz gpu --fit pod/p -n team-a" {
+		t.Errorf("no GPU request: %q", got)
 	}
 }

@@ -51,7 +51,8 @@ func TestBookBudgets(t *testing.T) {
 		budget("ns", "cart", app("cart"), 0, true),                                                        // spec.pdb's
 		budget("ns", "team", &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}, 0, true), // another's, over its pods
 		budget("ns", "room", app("cart"), 1, true),
-		budget("ns", "stale", app("cart"), 0, false),
+		budget("ns", "stale", app("cart"), 1, false), // not computed yet: the Eviction API refuses
+		budget("ns", "fresh", app("shop"), 1, false), // shop is Ready: said of none
 		budget("ns", "web", app("web"), 0, true),
 		budget("ns", "none", nil, 0, true), // a null selector selects nothing
 		budget("other", "everything", &metav1.LabelSelector{}, 0, true),
@@ -62,8 +63,8 @@ func TestBookBudgets(t *testing.T) {
 			got[st.App] = append(got[st.App], bb.Name)
 		}
 	}
-	if !slices.Equal(got["cart"], []string{"cart", "team"}) || len(got) != 1 {
-		t.Errorf("blocking budgets = %v; want cart's: cart, team", got)
+	if !slices.Equal(got["cart"], []string{"cart", "team", "stale"}) || len(got) != 1 {
+		t.Errorf("blocking budgets = %v; want cart's: cart, team, stale", got)
 	}
 	want := "PodDisruptionBudget cart allows no disruption now: node drains and kubectl zz rebalance wait for this app (1 of 2 pods ready)"
 	if note := b.apps["ns/cart"].BlockingBudgets[0].Note(); note != want {

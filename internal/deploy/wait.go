@@ -464,7 +464,7 @@ func failure(ctx context.Context, c kubernetes.Interface, ns, app, what, replica
 			// How many of the pods fit, where a scale past the cards'
 			// room restores the last revision and says only that its pods
 			// waited (an ML-engineer audit: 42 of 60 would have run).
-			msg += fmt.Sprintf("\nkubectl zz gpu --fit pod/%s -n %s says where a pod of this size fits now and how many more the nodes could take (MORE)", problems[i].Pod, ns)
+			msg += "\n" + problems[i].GPUFit + " says where a pod of this size fits now and how many more the nodes could take (MORE)"
 		}
 	}
 	for _, p := range problems {

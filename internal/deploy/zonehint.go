@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -50,29 +51,55 @@ const selectorNotMatch = "didn't match Pod's node affinity/selector"
 // it never wrote, a GPU audit).
 func PoolHint(pod *corev1.Pod, msg string) string {
 	pool := pod.Spec.NodeSelector[contract.LabelPool]
-	if pool == "" || !selectorTurnedAwayAll(msg) {
+	all, cordoned := selectorTurnedAwayAll(msg)
+	if pool == "" || !all {
 		return ""
 	}
+	check := "that this cluster has that pool"
+	if cordoned {
+		// Counted under their taint, those may be the pool's own nodes.
+		check += " and that its nodes are not cordoned or tainted against the pod"
+	}
 	return "; spec.pool " + pool + " places pods only on nodes labelled " + contract.LabelPool + "=" + pool +
-		": check that this cluster has that pool (kubectl get nodes -L " + contract.LabelPool + "), or leave spec.pool out"
+		": check " + check + " (kubectl get nodes -L " + contract.LabelPool + "), or leave spec.pool out"
 }
 
 // selectorTurnedAwayAll says the scheduler's verdict msg ("0/8 nodes are
 // available: 3 Insufficient cpu, 5 node(s) didn't match Pod's node
 // affinity/selector. preemption: ...") turned every node away for the pod's
-// node selector or affinity.
-func selectorTurnedAwayAll(msg string) bool {
+// node selector or affinity, or before its filter could judge them:
+// kube-scheduler stops at a node's first failing filter, and
+// NodeUnschedulable, NodeName and TaintToleration run before NodeAffinity,
+// so a cordoned or tainted node (a kubeadm control plane) is counted under
+// its taint (a review: a pool no node carries lost its hint on every
+// cluster with one); before says some were turned away before it.
+func selectorTurnedAwayAll(msg string) (all, before bool) {
 	var available, total int
 	if _, err := fmt.Sscanf(msg, "%d/%d nodes are available:", &available, &total); err != nil || total == 0 {
-		return false
+		return false, false
 	}
-	head, _, found := strings.Cut(msg, " node(s) "+selectorNotMatch)
-	if !found {
-		return false
+	_, reasons, _ := strings.Cut(msg, "nodes are available: ")
+	reasons, _, _ = strings.Cut(reasons, ". preemption:")
+	selector, early := 0, 0
+	for r := range strings.SplitSeq(strings.TrimSuffix(reasons, "."), ", ") {
+		count, why, ok := strings.Cut(r, " ")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil {
+			continue
+		}
+		switch {
+		case why == "node(s) "+selectorNotMatch:
+			selector += n
+		case slices.ContainsFunc(beforeNodeAffinity, func(p string) bool { return strings.HasPrefix(why, p) }):
+			early += n
+		}
 	}
-	n, err := strconv.Atoi(head[strings.LastIndexByte(head, ' ')+1:])
-	return err == nil && n == total
+	return selector > 0 && selector+early == total, early > 0
 }
+
+// beforeNodeAffinity are the verdicts of kube-scheduler's filters that run
+// before NodeAffinity (NodeUnschedulable, NodeName, TaintToleration).
+var beforeNodeAffinity = []string{"node(s) were unschedulable", "node(s) didn't match the requested node name", "node(s) had untolerated taint"}
 
 // requiredZoneSpread says pod has a DoNotSchedule spread over zones, as
 // kubectl zz renders spec.zoneSpread: required.

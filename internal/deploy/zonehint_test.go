@@ -71,8 +71,17 @@ func TestPoolHint(t *testing.T) {
 		{name: "the pool's nodes refused for room", pod: pool("gpu"),
 			msg:  "0/8 nodes are available: 1 largest free card 20480 MiB < 61440 MiB asked, 1 node's largest card has 15360 MiB < 61440 MiB asked: never fits here, even empty, 1 node's largest card has 40960 MiB < 61440 MiB asked: never fits here, even empty, 5 node(s) didn't match Pod's node affinity/selector. preemption: 0/8 nodes are available: 8 Preemption is not helpful for scheduling.",
 			want: ""},
-		{name: "the pool's nodes cordoned", pod: pool("general"),
-			msg: "0/8 nodes are available: 4 node(s) didn't match Pod's node affinity/selector, 4 node(s) were unschedulable.", want: ""},
+		// NodeUnschedulable and TaintToleration judge before NodeAffinity:
+		// the nodes they turn away may be the pool's, or others (a kubeadm
+		// control plane beside a typo'd pool: a review).
+		{name: "the pool's nodes cordoned, or others", pod: pool("general"),
+			msg:  "0/8 nodes are available: 4 node(s) didn't match Pod's node affinity/selector, 4 node(s) were unschedulable.",
+			want: "; spec.pool general places pods only on nodes labelled zz.io/pool=general: check that this cluster has that pool and that its nodes are not cordoned or tainted against the pod (kubectl get nodes -L zz.io/pool), or leave spec.pool out"},
+		{name: "a tainted control plane beside a typo", pod: pool("genral"),
+			msg:  "0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.",
+			want: "; spec.pool genral places pods only on nodes labelled zz.io/pool=genral: check that this cluster has that pool and that its nodes are not cordoned or tainted against the pod (kubectl get nodes -L zz.io/pool), or leave spec.pool out"},
+		{name: "tainted and short of room", pod: pool("general"),
+			msg: "0/4 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {a: b}, 2 node(s) didn't match Pod's node affinity/selector.", want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

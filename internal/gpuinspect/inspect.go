@@ -83,6 +83,27 @@ func (s *Snapshot) Exclude(fits []gpushare.NodeFit, pod *corev1.Pod) int {
 	return n
 }
 
+// ExcludeCordoned marks the cordoned nodes of fits as excluded, as for a
+// pod of the size asked (--fit 24Gi) that does not tolerate the cordon,
+// which no app's does: the gpu table shows their free memory as 0 (a
+// review: --fit SIZE offered a cordoned node's memory as room). It returns
+// how many it marked.
+func (s *Snapshot) ExcludeCordoned(fits []gpushare.NodeFit) int {
+	n := 0
+	for i := range fits {
+		if node, ok := s.nodes[fits[i].Node]; ok && node.Spec.Unschedulable {
+			fits[i] = gpushare.NodeFit{Node: fits[i].Node, Reason: cordoned(node), Excluded: true}
+			n++
+		}
+	}
+	return n
+}
+
+// cordoned is why a cordoned node takes no pod.
+func cordoned(node *corev1.Node) string {
+	return "the node is cordoned (kubectl uncordon " + node.Name + " gives it back)"
+}
+
 // Refuse marks every node of fits as not fitting for why, as the
 // extender's filter refuses a pod whose request it cannot serve on any node
 // whatever its room (gpushare.ErrNoCardResource): nothing counted there.
@@ -113,7 +134,7 @@ func NodeExcludes(pod *corev1.Pod, node *corev1.Node) string {
 	if node.Spec.Unschedulable && !corev1helpers.TolerationsTolerateTaint(klog.Background(), pod.Spec.Tolerations,
 		&corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}, true) {
 		// kube-scheduler's NodeUnschedulable filter.
-		return "the node is cordoned (kubectl uncordon " + node.Name + " gives it back)"
+		return cordoned(node)
 	}
 	if t, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute

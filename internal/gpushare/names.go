@@ -2,6 +2,7 @@ package gpushare
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -98,4 +99,26 @@ func didYouMean(s string, known []string) string {
 		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
 	return ""
+}
+
+// NVIDIAAsk is the first nvidia.com/ resource (NVIDIA's device plugins',
+// HAMi's) a container of pod asks for, "" for none.
+func NVIDIAAsk(pod *corev1.Pod) corev1.ResourceName {
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, r := range slices.Sorted(maps.Keys(c.Resources.Limits)) {
+			if strings.HasPrefix(string(r), contract.NVIDIAResourcePrefix) {
+				return r
+			}
+		}
+	}
+	return ""
+}
+
+// BesideNVIDIA says ("asks for ...", after the pod's name or "it") why a
+// pod that asks for zz.io/gpu-mem must not also ask for nvidia (an
+// nvidia.com/ resource): the webhook warns of it at creation, status and
+// deploy say it of such a pod that waits.
+func BesideNVIDIA(nvidia corev1.ResourceName) string {
+	return fmt.Sprintf("asks for %s beside %s: zz chooses the pod's cards by %s and %s alone, and %s is NVIDIA's device plugin's: where no node offers it the pod waits for good, and where one does it gets cards zz does not account: remove %s",
+		nvidia, contract.ResourceGPUMem, contract.ResourceGPUMem, contract.ResourceGPU, nvidia, nvidia)
 }

@@ -842,6 +842,10 @@ func (p *Policy) routeGPU(s *podState) error {
 	if err != nil {
 		return err
 	}
+	if nvidia := gpushare.NVIDIAAsk(s.pod); nvidia != "" {
+		// A warning, not a refusal, as of HAMi's memory (ForeignAsk).
+		s.warnings = append(s.warnings, "this pod "+gpushare.BesideNVIDIA(nvidia))
+	}
 	if req.MemMiB > p.largestMiB {
 		return fmt.Errorf("%s asks for %d MiB per card but the largest card of this cluster has %d MiB; ask for at most %s",
 			contract.ResourceGPUMem, req.MemMiB, p.largestMiB, p.spec.LargestGPUCard.String())

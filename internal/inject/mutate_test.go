@@ -745,4 +745,14 @@ func TestGPUNames(t *testing.T) {
 	if err != nil || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "asks for nvidia.com/gpumem 4096, HAMi's GPU memory") {
 		t.Errorf("HAMi's resource: %v, warnings %q", err, warnings)
 	}
+	// NVIDIA's device plugin's cards beside zz's memory: admitted (a
+	// cluster may run both), with the fix status would give once it waits.
+	both := newPod(gpuMem("4Gi"), limit("nvidia.com/gpu", "1"))
+	warnings, err = p.Mutate(both, "ns")
+	if err != nil || !strings.Contains(strings.Join(warnings, "\n"), "this pod asks for nvidia.com/gpu beside zz.io/gpu-mem: zz chooses the pod's cards by zz.io/gpu-mem and zz.io/gpu alone") {
+		t.Errorf("nvidia.com/gpu beside zz.io/gpu-mem: %v, warnings %q", err, warnings)
+	}
+	if warnings, err := p.Mutate(newPod(gpuMem("4Gi")), "ns"); err != nil || len(warnings) != 0 {
+		t.Errorf("zz's GPU memory alone: %v, warnings %q", err, warnings)
+	}
 }

@@ -231,10 +231,15 @@ func blockingBudgets(ctx context.Context, client kubernetes.Interface) func(*cor
 // BudgetBlocks says whether PodDisruptionBudget b allows no disruption of
 // pod now: the Eviction API refuses every eviction of it, so node drains
 // and kubectl zz rebalance wait (kubectl zz status says so of an app's
-// pods). A status the disruption controller has not computed for b's
-// generation says nothing yet; a selector that cannot be read blocks.
+// pods). A budget whose status the disruption controller has not
+// computed for its generation yet (just made, or edited) blocks too: the
+// Eviction API answers 429 "still being processed" until it has
+// (checkAndDecrement in kube-apiserver's eviction storage), so GPU
+// preemption must not plan its pods as victims (a review: the dry-run
+// eviction then refused the whole plan). A selector that cannot be read
+// blocks.
 func BudgetBlocks(b *policyv1.PodDisruptionBudget, pod *corev1.Pod) bool {
-	if b.Namespace != pod.Namespace || b.Status.DisruptionsAllowed > 0 || b.Status.ObservedGeneration < b.Generation {
+	if b.Namespace != pod.Namespace || b.Status.DisruptionsAllowed > 0 && b.Status.ObservedGeneration >= b.Generation {
 		return false
 	}
 	// policy/v1: an empty selector matches every pod of the namespace, a

@@ -10,11 +10,15 @@ import (
 
 // fairListener caps a listener's open connections at max without ever
 // leaving a client waiting for a slot, and without cutting a request in
-// flight: at the cap, the connection given up is one of the peer (remote
-// IP) holding the most connections it could give up (none whose request a
-// handler is serving), its newest that has served nothing yet, else the one
-// idle longest. A client that opens many connections so only crowds itself
-// out, and another client's next connection is served at once.
+// flight where it can: at the cap, the connection given up is one of the
+// peer (remote IP) holding the most connections it could give up (none
+// whose request a handler is serving), its newest that has served nothing
+// yet, else the one idle longest. A client that opens many connections so
+// only crowds itself out, and another client's next connection is served
+// at once. Only where every other slot is in a handler does a request in
+// flight go: the newest of the peer holding the most, when that is past
+// its fair share (max over the peers) and more than the new connection's
+// peer holds.
 //
 // netutil.LimitListener, used before, served the first max connections
 // and left the rest in the kernel's backlog: a hostile-tenant audit's one
@@ -26,11 +30,12 @@ import (
 // review (an HTTP/1.1 client's concurrency is its connections, so under
 // load it is the heaviest peer), failing that pod's creation, and a few
 // tenant pods squeezed it to max/(pods+1) slots. A connection in a handler
-// is never given up now, and one that has served nothing (what a hog's bare
+// is given up last now, and one that has served nothing (what a hog's bare
 // or slow-header connection stays) goes first: the apiserver's reviews in
-// flight keep their slots against any number of pods, and its idle
-// connections (redialled at need) go last, the least recently used first
-// (a client reuses its most recent).
+// flight keep their slots, and its idle connections (redialled at need) go
+// last, the least recently used first (a client reuses its most recent).
+// Never giving up one in a handler (review 37 #1) let one pod whose
+// requests trickle their bodies hold every slot.
 type fairListener struct {
 	net.Listener
 	max int
@@ -76,20 +81,55 @@ func (l *fairListener) add(c *fairConn) *fairConn {
 	if l.total <= l.max {
 		return nil
 	}
-	heaviest, most := "", 0
-	for p, cs := range l.peers {
+	// Of the peers with a connection to give up besides c, the one holding
+	// the most of them: c's own peer counts c.
+	givable := func(p string, cs []*fairConn) int {
 		n := 0
 		for _, o := range cs {
 			if o.busy == 0 {
 				n++
 			}
 		}
-		if n > most || n == most && n > 0 && heaviest == c.peer {
+		if p == c.peer && n == 1 {
+			return 0 // c alone
+		}
+		return n
+	}
+	if p := l.heaviest(c.peer, givable); p != "" {
+		return idlest(l.peers[p])
+	}
+	// Every other slot serves a request. The peer holding the most, past
+	// its fair share and more than c's, gives up its newest (a review: one
+	// pod trickling request bodies held every slot in a handler, and the
+	// apiserver's next connection, the only idle one, was closed unserved);
+	// else c goes.
+	count := func(_ string, cs []*fairConn) int { return len(cs) }
+	if p := l.heaviest(c.peer, count); p != c.peer {
+		if cs := l.peers[p]; len(cs) > len(l.peers[c.peer]) && len(cs) > l.max/len(l.peers) {
+			return cs[len(cs)-1]
+		}
+	}
+	return c
+}
+
+// heaviest is the peer for which weigh is the largest, another than own
+// on a tie; "" when it is 0 for every peer.
+func (l *fairListener) heaviest(own string, weigh func(string, []*fairConn) int) string {
+	heaviest, most := "", 0
+	for p, cs := range l.peers {
+		if n := weigh(p, cs); n > most || n == most && n > 0 && heaviest == own {
 			heaviest, most = p, n
 		}
 	}
+	return heaviest
+}
+
+// idlest is the connection of cs to give up first of those no handler
+// serves: the newest that has served nothing, else the one idle longest;
+// nil when every one is in a handler.
+func idlest(cs []*fairConn) *fairConn {
 	var victim *fairConn
-	for _, o := range l.peers[heaviest] {
+	for _, o := range cs {
 		switch {
 		case o.busy > 0:
 		case !o.served:

@@ -106,3 +106,67 @@ func TestFairListenerGivesUpNoneInFlight(t *testing.T) {
 		t.Errorf("gave up %p; want the one idle longest (%p), not the most recent (%p)", v, idle2, idle1)
 	}
 }
+
+// TestFairSlowBodyHog: a tenant that keeps its connections in a handler
+// (requests whose bodies it trickles: the handler blocks reading them until
+// ReadTimeout) gives up its newest past its fair share, so another client
+// is served (review 37 #1: such connections were never given up, and the
+// apiserver's next connection, the only idle one, was closed unserved).
+func TestFairSlowBodyHog(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // what /mutate-pods does (readBody)
+		_, _ = io.WriteString(w, "ok")
+	})
+	lim := Limits{ReadTimeout: 10 * time.Second, MaxConns: 4}
+	go func() {
+		_ = Run(ctx, time.Second, []Listener{{Flag: "--a", Addr: addr, Handler: handler, Limits: lim}})
+	}()
+	waitListening(t, addr)
+	time.Sleep(50 * time.Millisecond)
+	for range 4 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	}
+	time.Sleep(300 * time.Millisecond) // the four handlers are reading bodies
+	apiserver := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}).DialContext}}
+	resp, err := apiserver.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("one tenant peer holding %d slow-body requests keeps every other client out: %v", lim.MaxConns, err)
+	}
+	_ = resp.Body.Close()
+}
+
+// TestFairBusyPastShare: the same at the listener: every slot busy with one
+// peer's requests, that peer gives up its newest for another's first
+// connection; a peer holding little more than the new connection's keeps
+// its requests in flight, and the new one goes.
+func TestFairBusyPastShare(t *testing.T) {
+	l := &fairListener{max: 4, peers: map[string][]*fairConn{}}
+	for range 4 {
+		c := &fairConn{l: l, peer: "tenant"}
+		if v := l.add(c); v != nil {
+			t.Fatal("under the cap")
+		}
+		l.serving(c)
+	}
+	c := &fairConn{l: l, peer: "apiserver"}
+	if v := l.add(c); v == c || v == nil || v.peer != "tenant" {
+		t.Errorf("given up %+v while one tenant holds all %d slots busy", v, l.max)
+	}
+	// 3 in flight of the apiserver's, 2 of a tenant's: the tenant's next
+	// is given up itself, not one of the apiserver's reviews.
+	l = &fairListener{max: 5, peers: map[string][]*fairConn{}}
+	for _, peer := range []string{"apiserver", "apiserver", "apiserver", "tenant", "tenant"} {
+		c := &fairConn{l: l, peer: peer}
+		l.add(c)
+		l.serving(c)
+	}
+	next := &fairConn{l: l, peer: "tenant"}
+	if v := l.add(next); v != next {
+		t.Errorf("a tenant's connection, with its peer holding 3 of 6 and the apiserver 3 busy, gave up %+v", v)
+	}
+}

@@ -243,6 +243,9 @@ func TestChartPodValuesRefused(t *testing.T) {
 		{map[string]any{"webhook": map[string]any{"podSecurityContext": map[string]any{"runAsNonRoot": nil}}}, "'runAsNonRoot'"},
 		{map[string]any{"scheduler": map[string]any{"podSecurityContext": map[string]any{"seccompProfile": map[string]any{"type": "Unconfined"}}}}, "/scheduler/podSecurityContext/seccompProfile/type"},
 		{map[string]any{"webhook": map[string]any{"containerSecurityContext": map[string]any{"privileged": true}}}, "/webhook/containerSecurityContext/privileged"},
+		// The baseline standard forbids an SELinux user or role (a review).
+		{map[string]any{"webhook": map[string]any{"podSecurityContext": map[string]any{"seLinuxOptions": map[string]any{"type": "container_t", "user": "system_u"}}}}, "/webhook/podSecurityContext/seLinuxOptions"},
+		{map[string]any{"scheduler": map[string]any{"containerSecurityContext": map[string]any{"seLinuxOptions": map[string]any{"role": "system_r"}}}}, "/scheduler/containerSecurityContext/seLinuxOptions"},
 		{map[string]any{"webhook": map[string]any{"containerSecurityContext": map[string]any{"allowPrivilegeEscalation": true}}}, "/webhook/containerSecurityContext/allowPrivilegeEscalation"},
 		{map[string]any{"scheduler": map[string]any{"containerSecurityContext": map[string]any{"runAsUser": 0}}}, "/scheduler/containerSecurityContext/runAsUser"},
 		{map[string]any{"scheduler": map[string]any{"containerSecurityContext": map[string]any{"capabilities": map[string]any{"add": []any{"SYS_ADMIN"}}}}}, "/scheduler/containerSecurityContext/capabilities/add"},
