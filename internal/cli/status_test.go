@@ -479,11 +479,19 @@ func TestStatusDriftOneField(t *testing.T) {
 	// "changing" (an app-developer audit read a running scale as drift);
 	// web's pause, made meanwhile outside kubectl zz, is no command's to
 	// record, and stays drift (review 36 #4).
+	// The lock carries its holder's apply token: api's unrecorded apply is
+	// an earlier command's (token-5), not the holder's (token-9), and is
+	// drift (a review: any lock made such a leftover read "changing").
 	now := metav1.NewMicroTime(time.Now())
-	lock := func(app string) *coordinationv1.Lease {
-		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName(app), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: app}},
+	lock := func(app, token string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName(app), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: app},
+			Annotations: map[string]string{contract.AnnotationApplyID: token}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
 	}
+	recAPI := revisionSecret(t, "ns-b", "api", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
+	recAPI.Annotations[contract.AnnotationApplyID] = "token-4"
+	leftover := fakeDeployment("ns-b", "api", "api", "2.0", 2, 2)
+	leftover.Annotations = map[string]string{contract.AnnotationApplyID: "token-5"}
 	recB := revisionSecret(t, "ns-b", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
 	recB.Annotations[contract.AnnotationApplyID] = "token-7"
 	scaling := fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2)
@@ -491,7 +499,8 @@ func TestStatusDriftOneField(t *testing.T) {
 	pausedB := fakeDeployment("ns-b", "web", "web", "2.0", 2, 2)
 	pausedB.Spec.Paused = true
 	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)),
-		fakeClient(scaling, recB, lock("shop"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web")))
+		fakeClient(scaling, recB, lock("shop", "token-8"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web", "token-10"),
+			leftover, recAPI, lock("api", "token-9")))
 	for _, tc := range []struct {
 		args []string
 		want [][2]string // per line: $1 and $2, as awk splits them
@@ -501,6 +510,7 @@ func TestStatusDriftOneField(t *testing.T) {
 		{[]string{"list", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
 		{[]string{"status", "shop", "--no-headers", "--context", "b"}, [][2]string{{"shop", "7(changing)"}}},
 		{[]string{"status", "web", "--no-headers", "--context", "b"}, [][2]string{{"web", "7(drifted)"}}},
+		{[]string{"status", "api", "--no-headers", "--context", "b"}, [][2]string{{"api", "7(drifted)"}}},
 	} {
 		out, _, err := zz(tc.args...)
 		if err != nil {

@@ -214,7 +214,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 	default:
 		return nil, fmt.Errorf("%w\nnothing was applied", errors.Join(refused...))
 	}
-	cl := newClaim(id)
+	cl := newClaim(cmp.Or(id, lockToken(ctx)))
 	cl.cause, cl.kept = cause, kept
 	if err := applyEach(ctx, c, ns, app, targets, objs, adopt, cl); err != nil {
 		return nil, cl.failed(err)
