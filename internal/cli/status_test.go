@@ -652,6 +652,65 @@ func TestStatusJudgesOnlyAskedApps(t *testing.T) {
 	}
 }
 
+// TestStatusKeepsVerdicts: a second list or status asks no dry run of the
+// apps unchanged since the first (their verdicts kept under kubectl's
+// cache directory, readable by this user alone), and one of an app changed
+// since (a scale audit: list -A asked five requests an app at every run).
+func TestStatusKeepsVerdicts(t *testing.T) {
+	var objs []runtime.Object
+	for _, app := range []string{"shop", "cart"} {
+		d, rec := recordedApp(t, "ns-a", app)
+		objs = append(objs, d, rec)
+	}
+	a := fakeClient(objs...)
+	var mu sync.Mutex
+	var judged []string
+	a.PrependReactor("patch", "deployments", func(act clienttesting.Action) (bool, runtime.Object, error) {
+		p, ok := act.(clienttesting.PatchActionImpl)
+		if !ok || len(p.PatchOptions.DryRun) == 0 {
+			return false, nil, nil
+		}
+		mu.Lock()
+		judged = append(judged, p.GetName())
+		mu.Unlock()
+		// The apply would store what runs: a verdict, kept (the fake
+		// answers an apply patch with an error, judged again each run).
+		live, err := a.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), p.GetNamespace(), p.GetName())
+		return true, live, err
+	})
+	zz := withFakeClusters(t, a, fakeClient())
+	run := func(args ...string) []string {
+		t.Helper()
+		mu.Lock()
+		judged = nil
+		mu.Unlock()
+		if out, stderr, err := zz(append(args, "--context", "a")...); err != nil {
+			t.Fatalf("%v\n%s%s", err, out, stderr)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(judged)
+		return judged
+	}
+	if got := run("list"); !slices.Equal(got, []string{"cart", "shop"}) {
+		t.Fatalf("the first list judged %q", got)
+	}
+	if got := run("status"); len(got) != 0 {
+		t.Errorf("status after list judged %q again; want none", got)
+	}
+	d, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = "reg/cart:hotfix"
+	if _, err := a.AppsV1().Deployments("ns-a").Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("list"); !slices.Equal(got, []string{"cart"}) {
+		t.Errorf("list after cart changed judged %q; want cart alone", got)
+	}
+}
+
 // TestAbsentNamespace: a command that finds nothing in a namespace that
 // does not exist (a typo in -n) says so, where it said only that the app
 // had no revisions there (a new user's audit); where the namespace cannot
