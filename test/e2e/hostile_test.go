@@ -983,6 +983,7 @@ func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
 		err := tt.do()
 		refused(t, "node "+nodeB+": "+tt.what, err, tt.want)
 	}
+	nodeMirrorPods(t, node, nodeB, podA.Namespace)
 }
 
 func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1.Pod, nodeA, nodeB string) {
