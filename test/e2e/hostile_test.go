@@ -42,6 +42,7 @@ const (
 	msgOnlyGPUAnns  = "may change only zz's GPU assignment annotations of a pod"
 	msgOnlyInvAnn   = "may change only the zz.io/gpu-inventory annotation of its Node"
 	msgPlacedByHand = "a pod asking for zz.io/gpu-mem cannot be created on a node (spec.nodeName: "
+	msgPinByName    = "nodeSelectorTerms: [{matchFields: [{key: metadata.name, operator: In, values: ["
 	hostileTaintKey = "zz.io/e2e-hostile"
 )
 
@@ -787,6 +788,10 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Spec.NodeName, p.Spec.SchedulerName = node, ""
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a GPU pod with nodeName", err, msgPlacedByHand)
+	// The way it says to pin the node holds against a node: its name, not
+	// kubernetes.io/hostname, which each node sets on itself and root on
+	// another copies to draw the pods pinned so (a root-on-one-node audit).
+	refused(t, "create a GPU pod with nodeName: how to pin the node", err, msgPinByName+node+"]}]")
 	// A mirror pod's annotation is anyone's to write; only a node's is one.
 	p.Annotations = map[string]string{"kubernetes.io/config.mirror": "x"}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
