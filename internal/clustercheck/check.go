@@ -1186,7 +1186,8 @@ func overAllocated(s *State) []Result {
 // GPU's UUID is unique, so one inventory is forged (root on that node
 // published another node's card, to attract the pods pinned to it; a
 // root-on-one-node audit) or a node was cloned. The extender gives the card
-// to no new pod on either node until one stops listing it.
+// to no new pod on either node until one stops listing it, but on the one
+// node that serves a pod on it (gpushare.DuplicateReason's doc).
 func duplicateCards(s *State) []Result {
 	if len(s.GPUNodes) == 0 || s.LedgerErr != nil {
 		return nil // overAllocated says the ledger could not be read
@@ -1194,7 +1195,7 @@ func duplicateCards(s *State) []Result {
 	r := Result{Group: GroupGPUNodes, Name: "GPU card UUIDs", Status: OK, Detail: "no card is listed by two nodes"}
 	if len(s.DuplicateCards) > 0 {
 		r.Status = Fail
-		r.Detail = fmt.Sprintf("%s listed by several nodes (no new pod gets it on any of them): %s",
+		r.Detail = fmt.Sprintf("%s listed by several nodes (a new pod gets it only on the one node that serves a pod on it, if one does): %s",
 			map[bool]string{true: "1 card is", false: fmt.Sprintf("%d cards are", len(s.DuplicateCards))}[len(s.DuplicateCards) == 1], listSome(s.DuplicateCards))
 		r.Hint = "a GPU's UUID is unique: the inventory of one of these nodes is forged (root on that node) or the node is a clone; " +
 			"compare with nvidia-smi -L on each node, then fix or drain the wrong one (kubectl zz gpu NODE -o wide shows the cards)"

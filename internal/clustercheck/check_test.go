@@ -338,7 +338,7 @@ func TestProblems(t *testing.T) {
 			forger.Name = "gpu-2"
 			forger.Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
 			return append(objs, forger)
-		}, Fail, "fail GPU nodes | GPU card UUIDs: 1 card is listed by several nodes (no new pod gets it on any of them): card GPU-1 on nodes gpu-1, gpu-2"},
+		}, Fail, "fail GPU nodes | GPU card UUIDs: 1 card is listed by several nodes (a new pod gets it only on the one node that serves a pod on it, if one does): card GPU-1 on nodes gpu-1, gpu-2"},
 		{"no allocatable", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Status.Allocatable = nil
 			return objs
