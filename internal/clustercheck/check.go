@@ -94,10 +94,14 @@ type State struct {
 	MutatingBindings    []admissionregistrationv1.MutatingAdmissionPolicyBinding
 	MutatingPoliciesErr error
 
-	GPUNodes      []corev1.Node
-	NodesErr      error
-	OptedIn       []string // namespaces labelled contract.LabelInjection=enabled
-	NamespacesErr error
+	GPUNodes []corev1.Node
+	NodesErr error
+	// HostnameClashes are the kubernetes.io/hostname values several nodes
+	// carry (HostnameClashes).
+	HostnameClashes []string
+	HostnamesErr    error
+	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
+	NamespacesErr   error
 	// PodSecurity is every namespace's Pod Security enforce label
 	// (contract.LabelPodSecurityEnforce; "" unset), GPUPodNamespaces the
 	// namespaces of the pods the ledger charges.
@@ -327,6 +331,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	}
 	gatherMutatingPolicies(ctx, c, s, part)
 	gatherLimitRanges(ctx, c, s)
+	gatherHostnames(ctx, c, s)
 	if nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelGPUNode + "=true"}); err != nil {
 		s.NodesErr = err
 	} else {
@@ -708,6 +713,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, ephemeralVoid(s)...)
 	out = append(out, nodeRestriction(s)...)
 	out = append(out, nodeSettablePools(s)...)
+	out = append(out, hostnames(s)...)
 	out = append(out, unknownPools(s)...)
 	out = append(out, gpuNodes(s)...)
 	out = append(out, deviceListStrategy(s)...)

@@ -177,3 +177,30 @@ func boundWithin(t *testing.T, ns, name string, d time.Duration) string {
 	}
 	return ""
 }
+
+// copiedHostname: node's credentials label their node with nodeA's
+// kubernetes.io/hostname, which NodeRestriction allows (pods pinned to
+// nodeA by the label may then run on the forger; a root-on-one-node audit
+// drew one so). kubectl zz check warns of the two nodes carrying it.
+func copiedHostname(t *testing.T, node kubernetes.Interface, nodeName, nodeA string) {
+	ctx := t.Context()
+	label := func(c kubernetes.Interface, value string) error {
+		_, err := c.CoreV1().Nodes().Patch(ctx, nodeName, types.MergePatchType,
+			[]byte(`{"metadata":{"labels":{"`+corev1.LabelHostname+`":"`+value+`"}}}`), metav1.PatchOptions{})
+		return err
+	}
+	if err := label(node, nodeA); err != nil {
+		t.Fatalf("node %s labels itself %s=%s (NodeRestriction allows it): %v", nodeName, corev1.LabelHostname, nodeA, err)
+	}
+	defer func() {
+		if err := label(cluster.Client, nodeName); err != nil {
+			t.Errorf("restore %s's %s: %v", nodeName, corev1.LabelHostname, err)
+		}
+	}()
+	// check fails on this cluster for other reasons (no zz Deployments):
+	// only its output is judged.
+	out, _ := exec.CommandContext(ctx, cluster.GoBuild(t, "./plugins/kubectl-zz"), "--kubeconfig", cluster.Kubeconfig, "check").CombinedOutput()
+	if want := "node hostnames: kubernetes.io/hostname " + nodeA + " on nodes " + nodeA + ", " + nodeName + ": a node sets that label on itself"; !strings.Contains(string(out), want) {
+		t.Errorf("kubectl zz check lacks %q:\n%s", want, out)
+	}
+}

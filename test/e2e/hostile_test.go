@@ -972,6 +972,7 @@ func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
 		refused(t, "node "+nodeB+": "+tt.what, err, tt.want)
 	}
 	nodeMirrorPods(t, node, nodeB, podA.Namespace)
+	copiedHostname(t, node, nodeB, podA.Spec.NodeName)
 }
 
 func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1.Pod, nodeA, nodeB string) {
