@@ -783,6 +783,19 @@ func TestLimitRangesForbidden(t *testing.T) {
 	}
 }
 
+// TestNodesForbidden: nodes the user may not list are said once, by the GPU
+// nodes' line, not again by the hostnames' check.
+func TestNodesForbidden(t *testing.T) {
+	c := fake.NewClientset(healthy(t)...)
+	c.PrependReactor("list", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))
+	})
+	out := lines(Evaluate(Gather(t.Context(), c, Probes{}), now))
+	if strings.Count(out, "cannot read") != 1 || !strings.Contains(out, "warn GPU nodes | nodes: cannot read nodes") {
+		t.Fatalf("forbidden nodes:\n%s", out)
+	}
+}
+
 // TestMutatingPoliciesUnread: a cluster that serves no
 // MutatingAdmissionPolicy (before Kubernetes 1.36: the list is not found)
 // is told how to debug there; one the user may not read says so.

@@ -49,6 +49,9 @@ func HostnameClashes(nodes []corev1.Node) []string {
 // pinned by the label may run on any of them.
 func hostnames(s *State) []Result {
 	if s.HostnamesErr != nil {
+		if s.NodesErr != nil {
+			return nil // the GPU nodes' line says nodes cannot be read
+		}
 		return []Result{unreadable(GroupPolicies, "node hostnames", s.HostnamesErr)}
 	}
 	if len(s.HostnameClashes) == 0 {
