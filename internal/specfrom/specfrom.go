@@ -71,10 +71,12 @@ func build(app string, l Live) *from {
 	}
 	c := pod.Containers[0]
 	s.Image = c.Image
-	if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
-		s.Version = c.Image[i+1:]
-	}
-	if v := d.Labels[contract.LabelK8sVersion]; v != "" {
+	// The version only where it is not the image's tag (the default): written
+	// out, it stayed as the image moved on (deploy --set spec.image=...:1.4.4
+	// recorded version 1.4.2 in history, status and the version labels; an
+	// adoption audit). Read as appspec reads the tag: image:1.0@sha256:...
+	// gave the digest's hex as the version, a spec that did not validate.
+	if v := d.Labels[contract.LabelK8sVersion]; v != "" && v != appspec.ImageTag(c.Image) {
 		s.Version = v
 	}
 	s.Replicas = d.Spec.Replicas

@@ -334,3 +334,43 @@ func TestMinReadyFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionOnlyWhereNotTheTag: the spec says a version only where it is
+// not the image's tag (appspec's default), so a later image change moves
+// the version with it; deploy loads the same version either way.
+func TestVersionOnlyWhereNotTheTag(t *testing.T) {
+	const digest = "sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd"
+	for _, tc := range []struct {
+		name, image, label string
+		want, loaded       string // want: the spec's version as written
+	}{
+		{"the tag", "registry.local/web:2.3", "", "", "2.3"},
+		{"a version label equal to the tag", "registry.local/web:2.3", "2.3", "", "2.3"},
+		{"a version label other than the tag", "registry.local/web:2.3", "2.3-hotfix", "2.3-hotfix", "2.3-hotfix"},
+		{"a tag and a digest: the tag, not the digest's hex", "registry.local/web:2.3@" + digest, "", "", "2.3"},
+		{"a registry port, no tag, a label", "registry.local:5000/web@" + digest, "2.3", "2.3", "2.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := web()
+			l.Deployment.Spec.Template.Spec.Containers[0].Image = tc.image
+			if tc.label != "" {
+				l.Deployment.Labels = map[string]string{contract.LabelK8sVersion: tc.label}
+			}
+			app, _ := Spec("web", l)
+			if app.Spec.Version != tc.want {
+				t.Errorf("spec.version %q, want %q", app.Spec.Version, tc.want)
+			}
+			out, err := yaml.Marshal(app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := appspec.Load("zz.yaml", out)
+			if err != nil {
+				t.Fatalf("the spec does not load: %v\n%s", err, out)
+			}
+			if loaded.Spec.Version != tc.loaded {
+				t.Errorf("loaded version %q, want %q", loaded.Spec.Version, tc.loaded)
+			}
+		})
+	}
+}
