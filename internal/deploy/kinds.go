@@ -519,10 +519,11 @@ func judge(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 // Nothing is sent when no other writer owns a field there. Without the
 // right to update the kind the fields stay, and the claim carries a
 // warning. adopted: this command put the part in place first (deploy
-// --adopt, replaceWhole), and what that update alone left (apiserver
-// defaults it owns) is dropped unsaid: every adoption said it removed what
-// was written "under kubectl zz's field manager name ... outside kubectl
-// zz", naming its own update (an adoption audit).
+// --adopt, replaceWhole), and the claims left there (the other tool's on
+// values the update kept, the update's own on what the apiserver defaults)
+// are dropped unsaid: the take-over is the point, and every adoption said
+// it removed what was written "outside kubectl zz", naming its own update
+// or the tool it took over from (an adoption audit).
 func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, adopted bool, cl *claim) (runtime.Object, error) {
 	if k.whole == nil {
 		return live, nil
@@ -548,7 +549,7 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		// the next call, because d still holds the judgement that update
 		// acted on (the writer to name); d is judged anew just below.
 		if stored {
-			if writes++; writes == 1 && (!adopted || (d.by != nil && roleOf(d.by) == notZZ)) {
+			if writes++; writes == 1 && !adopted {
 				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, name, k.whole.name, d.writer()))
 			}
 		}
