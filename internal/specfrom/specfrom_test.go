@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -63,7 +64,7 @@ func web() Live {
 			Rules: []networkingv1.IngressRule{{Host: "web.example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 				Paths: []networkingv1.HTTPIngressPath{{Path: "/"}}}}}}}},
 		HPA:    &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}},
-		HasPDB: true,
+		PDB:    &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))}},
 	}
 }
 
@@ -370,6 +371,46 @@ func TestVersionOnlyWhereNotTheTag(t *testing.T) {
 			}
 			if loaded.Spec.Version != tc.loaded {
 				t.Errorf("loaded version %q, want %q", loaded.Spec.Version, tc.loaded)
+			}
+		})
+	}
+}
+
+// TestPDBFrom: a budget is pdb: true (maxUnavailable 1); any other bound,
+// and an unhealthy pod eviction policy, is said.
+func TestPDBFrom(t *testing.T) {
+	policy := policyv1.AlwaysAllow
+	for _, tc := range []struct {
+		name string
+		pdb  *policyv1.PodDisruptionBudget
+		want string // the note, "" for none
+	}{
+		{"none", nil, ""},
+		{"maxUnavailable 1: as rendered", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))}}, ""},
+		{"minAvailable 1", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1))}},
+			"poddisruptionbudget web: minAvailable 1; pdb: true is maxUnavailable 1 (one pod of the app down at a time, whatever the replicas)"},
+		{"maxUnavailable 25%", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromString("25%"))}},
+			"poddisruptionbudget web: maxUnavailable 25%; pdb: true is maxUnavailable 1"},
+		{"an unhealthy pod eviction policy", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1)), UnhealthyPodEvictionPolicy: &policy}},
+			"poddisruptionbudget web: unhealthyPodEvictionPolicy AlwaysAllow has no field (the apiserver's default applies)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := web()
+			if l.PDB = tc.pdb; tc.pdb != nil {
+				tc.pdb.Name = "web"
+			}
+			app, notes := Spec("web", l)
+			if app.Spec.PDB != (tc.pdb != nil) {
+				t.Errorf("spec.pdb %v with budget %v", app.Spec.PDB, tc.pdb != nil)
+			}
+			var said []string
+			for _, n := range notes {
+				if strings.HasPrefix(n, "poddisruptionbudget") {
+					said = append(said, n)
+				}
+			}
+			if got := strings.Join(said, "\n"); got != tc.want {
+				t.Errorf("notes %q, want %q", got, tc.want)
 			}
 		})
 	}
