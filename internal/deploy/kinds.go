@@ -306,6 +306,11 @@ func applyOne(ctx context.Context, c kubernetes.Interface, ns, app string, t tar
 	if err != nil {
 		return err
 	}
+	if !adopted {
+		if err := takeBackFirst(ctx, c, k, ns, live, obj, body, cl); err != nil {
+			return err
+		}
+	}
 	stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 	if err != nil {
 		return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error(), nil))
