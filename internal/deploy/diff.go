@@ -382,13 +382,9 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if err != nil {
 		return nil, err
 	}
-	d, err := j.drift(ctx, c, merged)
-	if err != nil || !d.found() {
+	put, _, err := j.takenBack(ctx, c, merged)
+	if err != nil || put == nil {
 		return merged, err
-	}
-	put, err := takenBack(j.r, k.whole.path, merged, d, false)
-	if err != nil {
-		return nil, err
 	}
 	// With the resourceVersion of a fresh read, read again on a conflict: a
 	// Deployment rolling out (its controller writes its status) changed

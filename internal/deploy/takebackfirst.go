@@ -49,11 +49,8 @@ func takeBackFirst(ctx context.Context, c kubernetes.Interface, k kindOps, ns st
 		if !ok || !ok2 || apiequality.Semantic.DeepEqual(m.Spec.Template, l.Spec.Template) {
 			return nil, nil
 		}
-		if d, err = j.drift(ctx, c, merged); err != nil || !d.found() {
-			return nil, err
-		}
-		put, err := takenBack(j.r, k.whole.path, merged, d, false)
-		if err != nil {
+		var put runtime.Object
+		if put, d, err = j.takenBack(ctx, c, merged); err != nil || put == nil {
 			return nil, err
 		}
 		pm, err := meta.Accessor(put)
