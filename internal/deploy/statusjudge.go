@@ -450,8 +450,9 @@ func nameVerdict(k kindOps, m metav1.Object, why string) verdict {
 // maxFieldNames bounds the fields a drift line names.
 const maxFieldNames = 4
 
-// fieldNames says the fields of s (relative to the part at path) as
-// paths of the object, outermost only (an env var, not also its value).
+// fieldNames says the fields of s (relative to the part at path, or to
+// the object when path is nil) as paths of the object, outermost only (an
+// env var, not also its value).
 func fieldNames(path []string, s *fieldpath.Set) string {
 	var names []string
 	s.Iterate(func(p fieldpath.Path) {
@@ -460,7 +461,7 @@ func fieldNames(path []string, s *fieldpath.Set) string {
 				return
 			}
 		}
-		names = append(names, strings.Join(path, ".")+p.String())
+		names = append(names, strings.TrimPrefix(strings.Join(path, ".")+p.String(), ".")) // path nil: from the object's top
 	})
 	if len(names) > maxFieldNames {
 		names = append(names[:maxFieldNames], fmt.Sprintf("%d more", len(names)-maxFieldNames))
