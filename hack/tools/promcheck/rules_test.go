@@ -198,3 +198,37 @@ func TestDevicePluginMissing(t *testing.T) {
 	check(t, "ZZDevicePluginDown", []Scrape{ext, dp("n1"), down}, longHold,
 		`{__name__="up", instance="dp-n3:health", job="zz-device-plugin/zz-device-plugin", namespace="zz-device-plugin", node="n3", pod="dp-n3"}`)
 }
+
+// TestWebhookUnreachable: the apiserver failing to call the webhook (a
+// caBundle that does not verify its certificate, a NetworkPolicy, a
+// timeout) refuses every pod of the opted-in namespaces while the webhook
+// itself is up, ready and counts no error, since no review reaches it: an
+// SRE audit broke the caBundle and nothing fired. The apiserver's own
+// count of failed calls fires it; a webhook that denies pods (its answer,
+// not a failed call) or another webhook's failures do not.
+func TestWebhookUnreachable(t *testing.T) {
+	stream := func(zzFailed, zzDenied, otherFailed int) []Scrape {
+		var out []Scrape
+		for i := range 41 { // 20 minutes, every 30 s
+			out = append(out, target(webhookJob, "w-0", "", float64(30*i), series(
+				webhookReady+" 1", `zz_webhook_admissions_total{result="error"} 0`)))
+			api := target("apiserver", "kube-apiserver", "", float64(30*i), series(
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="200",name="pods.zz.io",operation="CREATE",rejected="false",type="admit"} %d`, 10*i),
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="403",name="pods.zz.io",operation="CREATE",rejected="true",type="admit"} %d`, zzDenied*i),
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="500",name="pods.zz.io",operation="CREATE",rejected="true",type="admit"} %d`, zzFailed*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="no_error",name="pods.zz.io",operation="CREATE",rejection_code="403",type="admit"} %d`, zzDenied*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="calling_webhook_error",name="pods.zz.io",operation="CREATE",rejection_code="500",type="admit"} %d`, zzFailed*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="calling_webhook_error",name="validate.kyverno.svc",operation="CREATE",rejection_code="500",type="admit"} %d`, otherFailed*i)))
+			api.Target["namespace"] = "default"
+			out = append(out, api)
+		}
+		return out
+	}
+	check(t, "ZZWebhookUnreachable", stream(10, 0, 0), 0, noLabels)
+	check(t, "ZZWebhookUnreachable", stream(0, 0, 0), 0)
+	check(t, "ZZWebhookUnreachable", stream(0, 10, 0), 0)
+	check(t, "ZZWebhookUnreachable", stream(0, 0, 10), 0)
+	// Every pod refused, none served: the webhook is up and ready all along.
+	check(t, "ZZWebhookDown", stream(10, 0, 0), 0)
+	check(t, "ZZWebhookErrors", stream(10, 0, 0), 0)
+}
