@@ -145,11 +145,30 @@ func TestWebhookDown(t *testing.T) {
 }
 
 // TestExtenderDown: an extender up whose caches never sync (every verb 503)
-// fires, as a missing one does.
+// fires, as a missing one does. Only the leader's kube-scheduler calls an
+// extender (its own): the standby's idle, ready one kept the alert silent
+// while the leader's crash-looped (an SRE audit), so with
+// zz_extender_leading the leader's alone counts; without it (an extender
+// that cannot read the Lease), any ready one does.
 func TestExtenderDown(t *testing.T) {
-	check(t, "ZZExtenderDown", []Scrape{target(extenderJob, "s-0", "", 0, series("zz_extender_ready 0"))}, longHold, noLabels)
-	check(t, "ZZExtenderDown", []Scrape{target(extenderJob, "s-0", "", 0, series("zz_extender_ready 0")),
-		target(extenderJob, "s-1", "", 0, series("zz_extender_ready 1"))}, longHold)
+	ext := func(pod string, ready, leading int) Scrape {
+		body := fmt.Sprintf("zz_extender_ready %d", ready)
+		if leading >= 0 {
+			body += fmt.Sprintf("\nzz_extender_leading %d", leading)
+		}
+		return target(extenderJob, pod, "", 0, series(body))
+	}
+	crashing := target(extenderJob, "s-1", "", 0, "")
+	crashing.Down = true
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, -1)}, longHold, noLabels)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, -1), ext("s-1", 1, -1)}, longHold)
+	// The leader's extender ready: silent, whatever the standby's state.
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), ext("s-1", 1, 1)}, longHold)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, 0), ext("s-1", 1, 1)}, longHold)
+	// The leader's extender crash-looping (its scrape fails) or unready,
+	// the standby's ready: GPU pods all fail, and it fires.
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), crashing}, longHold, noLabels)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), ext("s-1", 0, 1)}, longHold, noLabels)
 }
 
 // TestExtenderErrors: a pod's invalid request refused on every retry
