@@ -172,21 +172,25 @@ func TestExtenderDown(t *testing.T) {
 }
 
 // TestExtenderErrors: a pod's invalid request refused on every retry
-// (result="invalid") is no extender error; the extender's own errors are.
+// (result="invalid") is no extender error; the extender's own errors are,
+// and so are the calls kube-scheduler gave up on before the answer
+// (result="timeout": a paused or throttled extender, which counted them ok).
 func TestExtenderErrors(t *testing.T) {
-	stream := func(okPer, invalidPer, errorPer int) []Scrape {
+	stream := func(okPer, invalidPer, errorPer, timeoutPer int) []Scrape {
 		var out []Scrape
 		for i := range 41 { // 20 minutes, every 30 s
 			out = append(out, target(extenderJob, "s-0", "", float64(30*i), series(
 				"zz_extender_ready 1",
 				fmt.Sprintf(`zz_extender_requests_total{result="ok",verb="filter"} %d`, okPer*i),
 				fmt.Sprintf(`zz_extender_requests_total{result="invalid",verb="filter"} %d`, invalidPer*i),
-				fmt.Sprintf(`zz_extender_requests_total{result="error",verb="filter"} %d`, errorPer*i))))
+				fmt.Sprintf(`zz_extender_requests_total{result="error",verb="filter"} %d`, errorPer*i),
+				fmt.Sprintf(`zz_extender_requests_total{result="timeout",verb="filter"} %d`, timeoutPer*i))))
 		}
 		return out
 	}
-	check(t, "ZZExtenderErrors", stream(10, 1, 0), 0)
-	check(t, "ZZExtenderErrors", stream(10, 0, 1), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderErrors", stream(10, 1, 0, 0), 0)
+	check(t, "ZZExtenderErrors", stream(10, 0, 1, 0), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderErrors", stream(10, 0, 0, 1), 0, `{verb="filter"}`)
 }
 
 // TestDevicePluginStuck: a plugin stuck before registering serves the
