@@ -193,6 +193,52 @@ func TestExtenderErrors(t *testing.T) {
 	check(t, "ZZExtenderErrors", stream(10, 0, 0, 1), 0, `{verb="filter"}`)
 }
 
+// TestExtenderSlow: a verb whose p99 passes half of kube-scheduler's
+// timeout for it fires for that verb alone: 1.5 s is slow for the GPU
+// filter (2 s), not for bind (10 s); 300 ms is slow for balance (500 ms).
+func TestExtenderSlow(t *testing.T) {
+	stream := func(slow map[string]string) []Scrape {
+		var out []Scrape
+		for i := range 41 { // 20 minutes, every 30 s
+			var lines []string
+			for _, verb := range []string{"filter", "bind", "prioritize_balance"} {
+				// 10 calls a scrape interval, all in the bucket slow names
+				// (le), the rest fast.
+				le := "0.0016"
+				if v, ok := slow[verb]; ok {
+					le = v
+				}
+				for _, b := range []string{"0.0016", "0.2048", "0.4096", "1.6384", "3.2768", "13.1072", "+Inf"} {
+					n := 0
+					if b == le || bucketAbove(b, le) {
+						n = 10 * i
+					}
+					lines = append(lines, fmt.Sprintf(`zz_extender_request_duration_seconds_bucket{verb=%q,le=%q} %d`, verb, b, n))
+				}
+			}
+			out = append(out, target(extenderJob, "s-0", "", float64(30*i), series(lines...)))
+		}
+		return out
+	}
+	check(t, "ZZExtenderSlow", stream(nil), 0)
+	check(t, "ZZExtenderSlow", stream(map[string]string{"filter": "1.6384", "bind": "1.6384"}), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderSlow", stream(map[string]string{"prioritize_balance": "0.4096", "bind": "13.1072"}), 0, `{verb="bind"}`, `{verb="prioritize_balance"}`)
+}
+
+// bucketAbove reports whether bucket b's bound is above le's.
+func bucketAbove(b, le string) bool {
+	if b == "+Inf" {
+		return true
+	}
+	if le == "+Inf" {
+		return false
+	}
+	var x, y float64
+	fmt.Sscan(b, &x)
+	fmt.Sscan(le, &y)
+	return x > y
+}
+
 // TestDevicePluginStuck: a plugin stuck before registering serves the
 // gauge at 0 from its start: Unregistered fires for its node.
 func TestDevicePluginStuck(t *testing.T) {
