@@ -335,6 +335,7 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 		for _, result := range []string{resultOK, resultError, resultTimeout} {
 			m.Requests.WithLabelValues(verb, result)
 		}
+		m.Latency.WithLabelValues(verb) // ZZExtenderSlow's series, as the counts'
 	}
 	m.Requests.WithLabelValues("filter", resultInvalid)
 	m.Registry.MustRegister(m.Requests, m.Latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
