@@ -2,12 +2,14 @@ package extender
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -83,8 +85,27 @@ func TestGuarded(t *testing.T) {
 // grow the extender's memory (a hostile-tenant audit).
 func TestCacheKeepsWhatItReads(t *testing.T) {
 	big := strings.Repeat("x", 200<<10)
+	// A node's mirror pods (any namespace, no quota in default) of 1 MB of
+	// env each grew the extender 1.8 MB apiece (a root-on-one-node audit):
+	// what a container runs with is never read, its resources, ports and
+	// restart policy are.
+	always := corev1.ContainerRestartPolicyAlways
+	run := func(name string) corev1.Container {
+		return corev1.Container{Name: name, Image: "x:1", Command: []string{big}, Args: []string{big}, WorkingDir: big[:4096],
+			Env: []corev1.EnvVar{{Name: "X", Value: big}}, EnvFrom: []corev1.EnvFromSource{{Prefix: big[:253]}},
+			Resources:      corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
+			Ports:          []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}},
+			LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{big}}}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{big}}}},
+			StartupProbe:   &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{big}}}},
+			Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{big}}}}}
+	}
+	sidecar := run("sidecar")
+	sidecar.RestartPolicy = &always
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Labels: map[string]string{"app": "db"},
-		Annotations: map[string]string{"note": big, contract.AnnotationGPUModel: "T4", "ZZ.io/GPU-typo": "1"}}}
+		Annotations: map[string]string{"note": big, contract.AnnotationGPUModel: "T4", "ZZ.io/GPU-typo": "1"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{run("app")}, InitContainers: []corev1.Container{sidecar},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Env: []corev1.EnvVar{{Name: "X", Value: big}}}}}}}
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "db", Generation: 2, Annotations: map[string]string{"note": big}, Labels: map[string]string{"l": big[:63]}},
 		Spec:   policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, MinAvailable: ptr.To(intstr.FromInt32(1))},
 		Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 0, ObservedGeneration: 2, CurrentHealthy: 1}}
@@ -96,6 +117,21 @@ func TestCacheKeepsWhatItReads(t *testing.T) {
 	want := map[string]string{contract.AnnotationGPUModel: "T4", "ZZ.io/GPU-typo": "1"}
 	if !maps.Equal(got.Annotations, want) || got.Labels["app"] != "db" {
 		t.Errorf("cached pod: annotations %d keys (want %v), labels %v", len(got.Annotations), want, got.Labels)
+	}
+	if n := len(got.Spec.EphemeralContainers); n != 0 {
+		t.Errorf("cached pod keeps %d ephemeral containers", n)
+	}
+	for _, c := range slices.Concat(got.Spec.InitContainers, got.Spec.Containers) {
+		if len(c.Env)+len(c.EnvFrom)+len(c.Command)+len(c.Args) > 0 || c.WorkingDir != "" || c.LivenessProbe != nil || c.ReadinessProbe != nil ||
+			c.StartupProbe != nil || c.Lifecycle != nil {
+			t.Errorf("cached container %s keeps what it runs with: env %d, command %d, args %d, probes or lifecycle", c.Name, len(c.Env), len(c.Command), len(c.Args))
+		}
+		if c.Resources.Limits.Cpu().String() != "1" || len(c.Ports) != 1 || c.Ports[0].HostPort != 8080 {
+			t.Errorf("cached container %s lost its resources or ports: %+v %+v", c.Name, c.Resources, c.Ports)
+		}
+	}
+	if len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0].RestartPolicy == nil {
+		t.Error("the cached native sidecar lost its restart policy (its requests count as a sidecar's)")
 	}
 	b, err := c.factory.Policy().V1().PodDisruptionBudgets().Lister().PodDisruptionBudgets("ns").Get("db")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -98,7 +99,7 @@ func (h *Handler) whenReady(verb string, next http.HandlerFunc) http.HandlerFunc
 			defer h.Watchdog.Begin(verb)()
 		}
 		if err := h.Ready(); err != nil {
-			h.observe(verb, time.Now(), &err)
+			h.observe(r.Context(), verb, time.Now(), &err)
 			http.Error(w, "zz-extender is not ready ("+err.Error()+"); the scheduler retries the pod", http.StatusServiceUnavailable)
 			return
 		}
@@ -115,11 +116,20 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
 		http.Error(w, "cannot decode the request body as "+fmt.Sprintf("%T", v)+": "+err.Error(), http.StatusBadRequest)
 		return false
 	}
+	// Read to the body's end (a newline at most): only then does net/http
+	// start its reader of the connection, which cancels the request's
+	// context once the client has hung up (observe counts a timeout).
+	// Yielding runs that reader now, ahead of the decision: a call that
+	// waited past the scheduler's timeout in a paused extender has its
+	// hang-up queued already, and it was seen one time in two without.
+	_, _ = io.Copy(io.Discard, body)
+	runtime.Gosched()
 	return true
 }
 
@@ -149,11 +159,16 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 
 // Results of the requests metric. "invalid" is a pod whose GPU request
 // cannot be read, refused on every node: the pod's fault, which
-// ZZExtenderErrors leaves out ("error" is the extender's own).
+// ZZExtenderErrors leaves out ("error" is the extender's own). "timeout" is
+// a call whose client hung up before the answer (kube-scheduler's
+// httpTimeout passed, counting the time the call waited unread in a paused
+// or throttled extender): it failed for the pod, whatever the extender
+// decided, and the extender's own latency does not show that wait.
 const (
 	resultOK      = "ok"
 	resultError   = "error"
 	resultInvalid = "invalid"
+	resultTimeout = "timeout"
 )
 
 // ReadyUnlessHung is the condition of /readyz: the watchdog finds nothing
@@ -183,11 +198,14 @@ func ReadyGauge(ready func() error) prometheus.Collector {
 	})
 }
 
-// observe records one call's latency and outcome.
-func (h *Handler) observe(verb string, start time.Time, err *error) {
+// observe records one call's latency and outcome; ctx is the request's,
+// which net/http cancels when the client's connection closes.
+func (h *Handler) observe(ctx context.Context, verb string, start time.Time, err *error) {
 	result := resultOK
 	if _, invalid := errors.AsType[*invalidRequest](*err); invalid {
 		result = resultInvalid
+	} else if ctx.Err() != nil {
+		result = resultTimeout
 	} else if *err != nil {
 		result = resultError
 	}
@@ -197,7 +215,7 @@ func (h *Handler) observe(verb string, start time.Time, err *error) {
 
 func (h *Handler) filter(w http.ResponseWriter, r *http.Request) {
 	var err error
-	defer h.observe("filter", time.Now(), &err)
+	defer h.observe(r.Context(), "filter", time.Now(), &err)
 	var wire wireArgs
 	if !decode(w, r, &wire) {
 		err = errBadArgs
@@ -221,7 +239,7 @@ func (h *Handler) filter(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) prioritize(verb string, score func(*extenderv1.ExtenderArgs) (extenderv1.HostPriorityList, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var err error
-		defer h.observe(verb, time.Now(), &err)
+		defer h.observe(r.Context(), verb, time.Now(), &err)
 		var wire wireArgs
 		if !decode(w, r, &wire) {
 			err = errBadArgs
@@ -251,7 +269,7 @@ func (h *Handler) prioritizeBalance(w http.ResponseWriter, r *http.Request) {
 // not ignorable) and retry the pod later: no eviction blind to GPU memory.
 func (h *Handler) preempt(w http.ResponseWriter, r *http.Request) {
 	var err error
-	defer h.observe("preempt", time.Now(), &err)
+	defer h.observe(r.Context(), "preempt", time.Now(), &err)
 	var args extenderv1.ExtenderPreemptionArgs
 	if !decode(w, r, &args) {
 		err = errBadArgs
@@ -267,7 +285,7 @@ func (h *Handler) preempt(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) bind(w http.ResponseWriter, r *http.Request) {
 	var err error
-	defer h.observe("bind", time.Now(), &err)
+	defer h.observe(r.Context(), "bind", time.Now(), &err)
 	var args extenderv1.ExtenderBindingArgs
 	if !decode(w, r, &args) {
 		err = errBadArgs
@@ -302,7 +320,7 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zz_extender_requests_total", Help: "Extender calls by verb and result (ok, error: the extender failed, invalid: a pod's GPU request it cannot read, refused on every node).",
+			Name: "zz_extender_requests_total", Help: "Extender calls by verb and result (ok, error: the extender failed, timeout: the scheduler hung up before the answer, invalid: a pod's GPU request it cannot read, refused on every node).",
 		}, []string{"verb", "result"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "zz_extender_request_duration_seconds", Help: "Time to answer an extender call.",
@@ -314,9 +332,10 @@ func NewMetrics(extra ...prometheus.Collector) *Metrics {
 	// Every verb's outcomes exist from the start (at 0), so an error-rate
 	// alert has its series before the first error.
 	for _, verb := range verbs {
-		for _, result := range []string{resultOK, resultError} {
+		for _, result := range []string{resultOK, resultError, resultTimeout} {
 			m.Requests.WithLabelValues(verb, result)
 		}
+		m.Latency.WithLabelValues(verb) // ZZExtenderSlow's series, as the counts'
 	}
 	m.Requests.WithLabelValues("filter", resultInvalid)
 	m.Registry.MustRegister(m.Requests, m.Latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -2,8 +2,10 @@ package extender
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,5 +128,85 @@ func TestReadyGauge(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(ReadyGauge(ReadyUnlessHung(nil, func() error { return err }))); v != 1 {
 		t.Errorf("no watchdog (--hung-after 0): %v", v)
+	}
+}
+
+// TestAbandonedCallIsNoSuccess: a call kube-scheduler gave up on before the
+// answer (its httpTimeout passed, counting the time the call waited unread:
+// a throttled or paused extender) failed for the pod, so it is counted
+// result="timeout", not "ok": an SRE audit paused the extender, saw the GPU
+// filter fail with "context deadline exceeded" and every call counted ok.
+func TestAbandonedCallIsNoSuccess(t *testing.T) {
+	e := newEnv(t, []*corev1.Node{gpuNode("t4", 15360)})
+	b, err := json.Marshal(extenderv1.ExtenderArgs{Pod: gpuPod("p", "1Gi", 1), NodeNames: names("t4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(t.Context())
+		if gone {
+			cancel() // the client's connection closed: net/http cancels the request's context
+		}
+		for _, path := range []string{"/gpu/filter", "/balance/prioritize"} {
+			req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(b))
+			e.handler.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		cancel()
+	}
+	requests := e.handler.Metrics.Requests
+	for _, verb := range []string{"filter", "prioritize_balance"} {
+		if ok, timeout := testutil.ToFloat64(requests.WithLabelValues(verb, "ok")), testutil.ToFloat64(requests.WithLabelValues(verb, "timeout")); ok != 1 || timeout != 1 {
+			t.Errorf("zz_extender_requests_total{verb=%s}: ok %v, timeout %v; want 1, 1", verb, ok, timeout)
+		}
+	}
+
+	// Through a real server: the call arrives with the client's hang-up
+	// already queued behind it (what a paused extender reads on resuming),
+	// and net/http must be watching the connection when the call ends.
+	srv := httptest.NewUnstartedServer(e.handler)
+	gate := make(chan struct{})
+	srv.Listener = gatedListener{srv.Listener, gate}
+	srv.Start()
+	defer srv.Close()
+	defer close(gate) // first: Close waits for the server's Accept
+	for i := range 5 {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /gpu/filter HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s\n", len(b)+1, b)
+		_ = conn.Close()
+		gate <- struct{}{} // the server accepts the connection only now
+		waitFor(t, func() bool {
+			return testutil.ToFloat64(requests.WithLabelValues("filter", "ok"))+testutil.ToFloat64(requests.WithLabelValues("filter", "timeout")) == float64(3+i)
+		})
+	}
+	// Best effort: net/http's reader must run before the call ends, which
+	// yielding makes likely, not certain (4 or 5 of 5 here; before, never:
+	// it started only once the handler had returned).
+	if timeout := testutil.ToFloat64(requests.WithLabelValues("filter", "timeout")) - 1; timeout < 2 {
+		t.Errorf("5 filter calls whose client had hung up: %v counted timeout, want most", timeout)
+	}
+}
+
+// gatedListener accepts a connection each time its gate lets one through.
+type gatedListener struct {
+	net.Listener
+	gate chan struct{}
+}
+
+func (l gatedListener) Accept() (net.Conn, error) {
+	<-l.gate
+	return l.Listener.Accept()
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -133,9 +133,12 @@ webhooks:
   rules:
   - {operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods], scope: Namespaced}
 WEBHOOK
+# The admission policies manifests/policies ships (what a tenant, a node or a
+# hand-written GPU pod may not write), as an install applies them.
+kubectl apply --server-side --field-manager zz-demo -k "${ZZ_ROOT}/manifests/policies" > /dev/null
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply --server-side --field-manager zz-demo -f - > /dev/null
 kubectl label namespace demo zz.io/injection=enabled --overwrite > /dev/null
-echo "webhook on 127.0.0.1:${webhook_port}; namespace demo opted in"
+echo "webhook on 127.0.0.1:${webhook_port}; admission policies of manifests/policies; namespace demo opted in"
 
 step "kubectl zz deploy: a web app and a GPU inference app (no Kubernetes YAML)"
 mkdir -p "${ZZ_STATE}/demo"

@@ -64,3 +64,57 @@ func (h *Handler) logRefusal(logger klog.Logger, code int, reason string, size i
 			"code", code, "reason", reason, "bytes", size, "err", err, "leftOutSinceLastLine", dropped)
 	}
 }
+
+// standingLogEvery spaces the lines of a standing state that every review
+// of it would repeat: a LimitRange that raises each pod's CPU request, a
+// workload whose pods the policy refuses while its controller retries.
+const standingLogEvery = 10 * time.Minute
+
+// maxSampledKeys bounds the keys a keyedSampler remembers (namespaces and
+// workload names are the tenants').
+const maxSampledKeys = 4096
+
+// keyedSampler is a sampler per key: one event per key per interval, the
+// others counted into that key's next line. Past maxKeys keys, those whose
+// interval has ended are forgotten; a key that still finds no room is let
+// through every time (a line too many, never one lost).
+type keyedSampler struct {
+	every   time.Duration
+	maxKeys int
+	mu      sync.Mutex
+	keys    map[string]*sampler
+}
+
+func newKeyedSampler(every time.Duration, maxKeys int) *keyedSampler {
+	return &keyedSampler{every: every, maxKeys: maxKeys, keys: map[string]*sampler{}}
+}
+
+// allow is sampler.allow for key's events.
+func (k *keyedSampler) allow(key string, now time.Time) (bool, int) {
+	k.mu.Lock()
+	s := k.keys[key]
+	if s == nil {
+		if len(k.keys) >= k.maxKeys {
+			for key, s := range k.keys {
+				if s.ended(now) {
+					delete(k.keys, key)
+				}
+			}
+		}
+		if len(k.keys) >= k.maxKeys {
+			k.mu.Unlock()
+			return true, 0
+		}
+		s = &sampler{every: k.every}
+		k.keys[key] = s
+	}
+	k.mu.Unlock()
+	return s.allow(now)
+}
+
+// ended says whether the interval of the last event let through is over.
+func (s *sampler) ended(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !now.Before(s.next)
+}

@@ -85,8 +85,10 @@ type Handler struct {
 	large  *semaphore.Weighted
 	// oversize bounds the reviews over MaxBodyBytes scanned at once.
 	oversize *semaphore.Weighted
-	// refusals samples the log lines of overload refusals.
+	// refusals samples the log lines of overload refusals; standing those
+	// of a state each review would repeat (standingLogEvery).
 	refusals *sampler
+	standing *keyedSampler
 }
 
 // NewHandler wires the routes of the serving port: reviews and probes.
@@ -99,6 +101,7 @@ func NewHandler(h Handler) *Handler {
 	h.large = semaphore.NewWeighted(h.Limits.MaxLargeBytes)
 	h.oversize = semaphore.NewWeighted(maxOversizeScans)
 	h.refusals = &sampler{every: refusalLogEvery}
+	h.standing = newKeyedSampler(standingLogEvery, maxSampledKeys)
 	paceGC(h.Limits.QuietGCPercent)
 	h.mux = http.NewServeMux()
 	h.mux.HandleFunc("POST "+contract.WebhookPath, h.mutate)
@@ -256,7 +259,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	// The review's identity on every line; built only for a line that is
 	// logged (most reviews log none).
 	reviewLogger := func(l klog.Logger) klog.Logger {
-		return l.WithValues("uid", req.UID, "pod", klog.KRef(req.Namespace, req.Name), "dryRun", req.DryRun != nil && *req.DryRun)
+		return l.WithValues("uid", req.UID, "pod", reviewPod(req, pod), "dryRun", req.DryRun != nil && *req.DryRun)
 	}
 	var resp *admissionv1.AdmissionResponse
 	if reason := skipReason(req, h.OwnNamespace); reason != "" {
@@ -291,7 +294,12 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 				reviewLogger(v).Info("Admitted", "result", result, "patchBytes", len(resp.Patch))
 			}
 			if result == resultDenied {
-				reviewLogger(logger).Info("Refused a pod", "reason", resp.Result.Message)
+				// Once per workload and reason in standingLogEvery: its
+				// controller retries the pod in a loop.
+				key := "refused\x00" + reviewPod(req, pod).String() + "\x00" + resp.Result.Message
+				if ok, dropped := h.standing.allow(key, time.Now()); ok {
+					reviewLogger(logger).Info("Refused a pod", "reason", resp.Result.Message, "leftOutSinceLastLine", dropped)
+				}
 			}
 		}
 	}
@@ -303,6 +311,19 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewEncoder(w).Encode(review); err != nil {
 		reviewLogger(logger.V(2)).Info("Could not write the reply", "err", err)
 	}
+}
+
+// reviewPod names a review's pod in the log: its name, or, for a pod a
+// controller creates (a ReplicaSet's, a Job's), which has none yet at
+// admission, its generateName ("shop-7d9c8f6b5-", the workload's; no pod
+// name ends in "-"). Every such line said "NAMESPACE/" alone, so the on-call
+// could not tell which workload was refused (an SRE audit).
+func reviewPod(req *admissionv1.AdmissionRequest, pod *corev1.Pod) klog.ObjectRef {
+	name := req.Name
+	if name == "" && pod != nil {
+		name = pod.GenerateName
+	}
+	return klog.KRef(req.Namespace, name)
 }
 
 // withLimitRanges is p for the review's namespace's LimitRanges: CPU
@@ -329,9 +350,14 @@ func (h *Handler) clamping(p *inject.Policy, req *admissionv1.AdmissionRequest, 
 		if !dryRun {
 			h.Metrics.Clamps.WithLabelValues(c.Constraint).Inc()
 		}
-		logger.Info("Raised a CPU request to the namespace's LimitRange", "container", c.Container,
-			"limitRange", klog.KRef(req.Namespace, c.LimitRange), "constraint", c.Constraint, "bound", c.Bound,
-			"scaled", c.Scaled.String(), "request", c.Request.String())
+		// Once per LimitRange and constraint in standingLogEvery: it
+		// raises every pod of the namespace alike.
+		key := "clamp\x00" + req.Namespace + "/" + c.LimitRange + "\x00" + c.Constraint
+		if ok, dropped := h.standing.allow(key, time.Now()); ok {
+			logger.Info("Raised a CPU request to the namespace's LimitRange", "container", c.Container,
+				"limitRange", klog.KRef(req.Namespace, c.LimitRange), "constraint", c.Constraint, "bound", c.Bound,
+				"scaled", c.Scaled.String(), "request", c.Request.String(), "leftOutSinceLastLine", dropped)
+		}
 	}
 	return p.WithLimitRanges(l)
 }

@@ -545,7 +545,7 @@ func TestFailedReviewsAreLogged(t *testing.T) {
 		v2          []string // in the line at V(2)
 	}{
 		{"unknown namespace", h, reviewBody(t, "gone", podResource, admissionv1.Create, testPod()), "application/json", 503,
-			[]string{`"code"=503`, `"err"="cannot read namespace gone: namespaces \"gone\" not found"`, `"uid"="uid-1"`, `"pod"={"name"="" "namespace"="gone"}`}, nil},
+			[]string{`"code"=503`, `"err"="cannot read namespace gone: namespaces \"gone\" not found"`, `"uid"="uid-1"`, `"pod"={"name"="shop-" "namespace"="gone"}`}, nil},
 		{"no policy", noPolicy, reviewBody(t, "shop", podResource, admissionv1.Create, testPod()), "application/json", 503,
 			[]string{`"code"=503`, `"err"="zz-webhook has no valid policy yet: no policy loaded yet"`, `"uid"="uid-1"`}, nil},
 		{"not json", h, []byte("{"), "application/json", 400, nil,

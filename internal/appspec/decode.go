@@ -170,6 +170,9 @@ func decodeFile(file string, data []byte) *decoded {
 	}
 	// Say what the file is before what is wrong with its fields: the fields
 	// of a Deployment are all wrong for an App.
+	if d := printed(file, m); d != nil {
+		return d
+	}
 	if d := foreign(file, m); d != nil {
 		return d
 	}
@@ -279,6 +282,37 @@ func foreign(file string, m map[string]any) *decoded {
 	}
 	d := fatal(file, fmt.Sprintf("is a %s, not a kubectl zz app spec (apiVersion %s, kind %s): apply it with kubectl apply, or write an app spec (README \"Deploying apps\")",
 		what, APIVersion, Kind), "")
+	d.errs[0].OfFile = true
+	return d
+}
+
+// printed says a file is what kubectl zz prints of an app, not its spec:
+// status and deploy -o yaml (kind App, apiVersion zz.io/v1 as a spec's,
+// with metadata and the app's state), history -o yaml (kind Revision), or a
+// List of them. Fed back to deploy -f, the List was called a Kubernetes
+// manifest to apply with kubectl apply, which knows no kind App, and one
+// item of it gave fifteen unknown fields (an adoption audit).
+func printed(file string, m map[string]any) *decoded {
+	obj := m
+	if kind, _ := m["kind"].(string); kind == "List" {
+		items, _ := m["items"].([]any)
+		if len(items) == 0 {
+			return nil
+		}
+		obj, _ = items[0].(map[string]any)
+	}
+	api, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	app, _ := obj["app"].(string)
+	_, meta := obj["metadata"]
+	if !strings.HasPrefix(api, contract.Prefix) || app == "" || !meta || kind != Kind && kind != "Revision" {
+		return nil
+	}
+	what := "state (kubectl zz status or deploy -o yaml)"
+	if kind == "Revision" {
+		what = "revision records (kubectl zz history -o yaml)"
+	}
+	d := fatal(file, fmt.Sprintf("is app %s's %s, not an app spec: kubectl zz history %s --spec prints the spec its latest revision was deployed from (--revision N: another's)", app, what, app), "")
 	d.errs[0].OfFile = true
 	return d
 }

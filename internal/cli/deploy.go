@@ -429,7 +429,7 @@ func (o *DeployOptions) Run(cmd *cobra.Command) error {
 		for _, w := range o.missingRefs(cmd.Context(), t) {
 			fmt.Fprintln(progress, "warning: "+prose.Terminal(w))
 		}
-		for _, w := range []string{o.zoneWarning(cmd.Context(), t), o.poolWarning(cmd.Context(), t)} {
+		for _, w := range []string{o.zoneWarning(cmd.Context(), t), o.poolWarning(cmd.Context(), t), o.ingressWarning(cmd.Context(), t)} {
 			if w != "" {
 				fmt.Fprintln(progress, "warning: "+prose.Terminal(w))
 			}

@@ -59,11 +59,14 @@ func withFakeClusters(t *testing.T, a, b kubernetes.Interface) func(args ...stri
 	if err := os.WriteFile(kubeconfig, []byte(fakeKubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// kubectl's cache (list and status keep drift verdicts there) in the
+	// test's own folder: never the user's, nor another test's.
+	cache := t.TempDir()
 	return func(args ...string) (string, string, error) {
 		streams, in, out, errOut := genericiooptions.NewTestIOStreams()
 		in.WriteString(fakeStdin)
 		root := NewCmdZZ(streams)
-		root.SetArgs(append([]string{"--kubeconfig", kubeconfig}, args...))
+		root.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cache}, args...))
 		err := root.Execute()
 		return out.String(), errOut.String(), err
 	}

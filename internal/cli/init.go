@@ -192,7 +192,7 @@ func (o *InitOptions) read(ctx context.Context) (specfrom.Live, error) {
 	if pdbs, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, p := range pdbs.Items {
 			if sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(podLabels) {
-				live.HasPDB = true
+				live.PDB = &p
 			}
 		}
 	}

@@ -472,6 +472,11 @@ func (o *StatusOptions) render(ctx context.Context, w io.Writer) ([]byte, error)
 		r := deploy.Live(t.client)
 		if o.readers != nil {
 			r = o.readers[i]
+		} else if path := verdictPath(t); path != "" {
+			// What an earlier run judged of objects unchanged since is
+			// not asked again (its dry runs were most of list -A's cost).
+			loadVerdicts(r.Judge(), path)
+			defer saveVerdicts(r.Judge(), path)
 		}
 		ns := o.readNamespace(t)
 		keep, names, err := o.asked(ctx, r, ns)

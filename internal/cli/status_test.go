@@ -479,11 +479,19 @@ func TestStatusDriftOneField(t *testing.T) {
 	// "changing" (an app-developer audit read a running scale as drift);
 	// web's pause, made meanwhile outside kubectl zz, is no command's to
 	// record, and stays drift (review 36 #4).
+	// The lock carries its holder's apply token: api's unrecorded apply is
+	// an earlier command's (token-5), not the holder's (token-9), and is
+	// drift (a review: any lock made such a leftover read "changing").
 	now := metav1.NewMicroTime(time.Now())
-	lock := func(app string) *coordinationv1.Lease {
-		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName(app), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: app}},
+	lock := func(app, token string) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: deploy.LockName(app), Namespace: "ns-b", Labels: map[string]string{contract.LabelApp: app},
+			Annotations: map[string]string{contract.AnnotationApplyID: token}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
 	}
+	recAPI := revisionSecret(t, "ns-b", "api", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
+	recAPI.Annotations[contract.AnnotationApplyID] = "token-4"
+	leftover := fakeDeployment("ns-b", "api", "api", "2.0", 2, 2)
+	leftover.Annotations = map[string]string{contract.AnnotationApplyID: "token-5"}
 	recB := revisionSecret(t, "ns-b", "shop", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
 	recB.Annotations[contract.AnnotationApplyID] = "token-7"
 	scaling := fakeDeployment("ns-b", "shop", "shop", "2.0", 2, 2)
@@ -491,7 +499,8 @@ func TestStatusDriftOneField(t *testing.T) {
 	pausedB := fakeDeployment("ns-b", "web", "web", "2.0", 2, 2)
 	pausedB.Spec.Paused = true
 	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)),
-		fakeClient(scaling, recB, lock("shop"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web")))
+		fakeClient(scaling, recB, lock("shop", "token-8"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web", "token-10"),
+			leftover, recAPI, lock("api", "token-9")))
 	for _, tc := range []struct {
 		args []string
 		want [][2]string // per line: $1 and $2, as awk splits them
@@ -501,6 +510,7 @@ func TestStatusDriftOneField(t *testing.T) {
 		{[]string{"list", "--no-headers"}, [][2]string{{"cart", "<none>"}, {"shop", "7(drifted)"}}},
 		{[]string{"status", "shop", "--no-headers", "--context", "b"}, [][2]string{{"shop", "7(changing)"}}},
 		{[]string{"status", "web", "--no-headers", "--context", "b"}, [][2]string{{"web", "7(drifted)"}}},
+		{[]string{"status", "api", "--no-headers", "--context", "b"}, [][2]string{{"api", "7(drifted)"}}},
 	} {
 		out, _, err := zz(tc.args...)
 		if err != nil {
@@ -639,6 +649,65 @@ func TestStatusJudgesOnlyAskedApps(t *testing.T) {
 				t.Errorf("dry-run applies of %q; want %q\n%s", judged, tt.judged, out)
 			}
 		})
+	}
+}
+
+// TestStatusKeepsVerdicts: a second list or status asks no dry run of the
+// apps unchanged since the first (their verdicts kept under kubectl's
+// cache directory, readable by this user alone), and one of an app changed
+// since (a scale audit: list -A asked five requests an app at every run).
+func TestStatusKeepsVerdicts(t *testing.T) {
+	var objs []runtime.Object
+	for _, app := range []string{"shop", "cart"} {
+		d, rec := recordedApp(t, "ns-a", app)
+		objs = append(objs, d, rec)
+	}
+	a := fakeClient(objs...)
+	var mu sync.Mutex
+	var judged []string
+	a.PrependReactor("patch", "deployments", func(act clienttesting.Action) (bool, runtime.Object, error) {
+		p, ok := act.(clienttesting.PatchActionImpl)
+		if !ok || len(p.PatchOptions.DryRun) == 0 {
+			return false, nil, nil
+		}
+		mu.Lock()
+		judged = append(judged, p.GetName())
+		mu.Unlock()
+		// The apply would store what runs: a verdict, kept (the fake
+		// answers an apply patch with an error, judged again each run).
+		live, err := a.Tracker().Get(appsv1.SchemeGroupVersion.WithResource("deployments"), p.GetNamespace(), p.GetName())
+		return true, live, err
+	})
+	zz := withFakeClusters(t, a, fakeClient())
+	run := func(args ...string) []string {
+		t.Helper()
+		mu.Lock()
+		judged = nil
+		mu.Unlock()
+		if out, stderr, err := zz(append(args, "--context", "a")...); err != nil {
+			t.Fatalf("%v\n%s%s", err, out, stderr)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		slices.Sort(judged)
+		return judged
+	}
+	if got := run("list"); !slices.Equal(got, []string{"cart", "shop"}) {
+		t.Fatalf("the first list judged %q", got)
+	}
+	if got := run("status"); len(got) != 0 {
+		t.Errorf("status after list judged %q again; want none", got)
+	}
+	d, err := a.AppsV1().Deployments("ns-a").Get(t.Context(), "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = "reg/cart:hotfix"
+	if _, err := a.AppsV1().Deployments("ns-a").Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("list"); !slices.Equal(got, []string{"cart"}) {
+		t.Errorf("list after cart changed judged %q; want cart alone", got)
 	}
 }
 

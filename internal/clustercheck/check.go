@@ -94,10 +94,14 @@ type State struct {
 	MutatingBindings    []admissionregistrationv1.MutatingAdmissionPolicyBinding
 	MutatingPoliciesErr error
 
-	GPUNodes      []corev1.Node
-	NodesErr      error
-	OptedIn       []string // namespaces labelled contract.LabelInjection=enabled
-	NamespacesErr error
+	GPUNodes []corev1.Node
+	NodesErr error
+	// HostnameClashes are the kubernetes.io/hostname values several nodes
+	// carry (HostnameClashes).
+	HostnameClashes []string
+	HostnamesErr    error
+	OptedIn         []string // namespaces labelled contract.LabelInjection=enabled
+	NamespacesErr   error
 	// PodSecurity is every namespace's Pod Security enforce label
 	// (contract.LabelPodSecurityEnforce; "" unset), GPUPodNamespaces the
 	// namespaces of the pods the ledger charges.
@@ -327,6 +331,7 @@ func Gather(ctx context.Context, c kubernetes.Interface, probes Probes) *State {
 	}
 	gatherMutatingPolicies(ctx, c, s, part)
 	gatherLimitRanges(ctx, c, s)
+	gatherHostnames(ctx, c, s)
 	if nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.LabelGPUNode + "=true"}); err != nil {
 		s.NodesErr = err
 	} else {
@@ -708,6 +713,7 @@ func Evaluate(s *State, now time.Time) []Result {
 	out = append(out, ephemeralVoid(s)...)
 	out = append(out, nodeRestriction(s)...)
 	out = append(out, nodeSettablePools(s)...)
+	out = append(out, hostnames(s)...)
 	out = append(out, unknownPools(s)...)
 	out = append(out, gpuNodes(s)...)
 	out = append(out, deviceListStrategy(s)...)
@@ -1186,7 +1192,8 @@ func overAllocated(s *State) []Result {
 // GPU's UUID is unique, so one inventory is forged (root on that node
 // published another node's card, to attract the pods pinned to it; a
 // root-on-one-node audit) or a node was cloned. The extender gives the card
-// to no new pod on either node until one stops listing it.
+// to no new pod on either node until one stops listing it, but on the one
+// node that serves a pod on it (gpushare.DuplicateReason's doc).
 func duplicateCards(s *State) []Result {
 	if len(s.GPUNodes) == 0 || s.LedgerErr != nil {
 		return nil // overAllocated says the ledger could not be read
@@ -1194,7 +1201,7 @@ func duplicateCards(s *State) []Result {
 	r := Result{Group: GroupGPUNodes, Name: "GPU card UUIDs", Status: OK, Detail: "no card is listed by two nodes"}
 	if len(s.DuplicateCards) > 0 {
 		r.Status = Fail
-		r.Detail = fmt.Sprintf("%s listed by several nodes (no new pod gets it on any of them): %s",
+		r.Detail = fmt.Sprintf("%s listed by several nodes (a new pod gets it only on the one node that serves a pod on it, if one does): %s",
 			map[bool]string{true: "1 card is", false: fmt.Sprintf("%d cards are", len(s.DuplicateCards))}[len(s.DuplicateCards) == 1], listSome(s.DuplicateCards))
 		r.Hint = "a GPU's UUID is unique: the inventory of one of these nodes is forged (root on that node) or the node is a clone; " +
 			"compare with nvidia-smi -L on each node, then fix or drain the wrong one (kubectl zz gpu NODE -o wide shows the cards)"

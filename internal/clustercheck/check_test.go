@@ -338,7 +338,14 @@ func TestProblems(t *testing.T) {
 			forger.Name = "gpu-2"
 			forger.Annotations[contract.AnnotationNodeGPUInventory] = `{"version":1,"cards":[{"index":0,"uuid":"GPU-1","model":"A100","memoryMiB":40960,"healthy":true}]}`
 			return append(objs, forger)
-		}, Fail, "fail GPU nodes | GPU card UUIDs: 1 card is listed by several nodes (no new pod gets it on any of them): card GPU-1 on nodes gpu-1, gpu-2"},
+		}, Fail, "fail GPU nodes | GPU card UUIDs: 1 card is listed by several nodes (a new pod gets it only on the one node that serves a pod on it, if one does): card GPU-1 on nodes gpu-1, gpu-2"},
+		// Root on a node copied gpu-1's kubernetes.io/hostname, which
+		// NodeRestriction lets it set on itself, and drew a pod pinned to
+		// gpu-1 by the label (a root-on-one-node audit).
+		{"a hostname two nodes carry", func(objs []runtime.Object) []runtime.Object {
+			objs[7].(*corev1.Node).Labels[corev1.LabelHostname] = "gpu-1"
+			return append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-9", Labels: map[string]string{corev1.LabelHostname: "gpu-1"}}})
+		}, Warn, "warn admission policies | node hostnames: kubernetes.io/hostname gpu-1 on nodes cpu-9, gpu-1: a node sets that label on itself, so one of them copied another's, and pods pinned by it may run on either"},
 		{"no allocatable", func(objs []runtime.Object) []runtime.Object {
 			objs[7].(*corev1.Node).Status.Allocatable = nil
 			return objs
@@ -773,6 +780,19 @@ func TestLimitRangesForbidden(t *testing.T) {
 	rs := Evaluate(Gather(t.Context(), c, Probes{}), now)
 	if Worst(rs) != Warn || !strings.Contains(lines(rs), "warn namespaces | LimitRanges: cannot read LimitRanges") || strings.Contains(lines(rs), "LimitRange shop/") {
 		t.Fatalf("forbidden LimitRanges:\n%s", lines(rs))
+	}
+}
+
+// TestNodesForbidden: nodes the user may not list are said once, by the GPU
+// nodes' line, not again by the hostnames' check.
+func TestNodesForbidden(t *testing.T) {
+	c := fake.NewClientset(healthy(t)...)
+	c.PrependReactor("list", "nodes", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("no"))
+	})
+	out := lines(Evaluate(Gather(t.Context(), c, Probes{}), now))
+	if strings.Count(out, "cannot read") != 1 || !strings.Contains(out, "warn GPU nodes | nodes: cannot read nodes") {
+		t.Fatalf("forbidden nodes:\n%s", out)
 	}
 }
 

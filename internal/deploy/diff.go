@@ -382,21 +382,33 @@ func dryTakeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns stri
 	if err != nil {
 		return nil, err
 	}
-	d, err := j.drift(ctx, c, merged)
-	if err != nil || !d.found() {
+	put, _, err := j.takenBack(ctx, c, merged)
+	if err != nil || put == nil {
 		return merged, err
 	}
-	put, err := takenBack(j.r, k.whole.path, merged, d, false)
+	// With the resourceVersion of a fresh read, read again on a conflict: a
+	// Deployment rolling out (its controller writes its status) changed
+	// since the dry-run apply read it, and an update without one is refused
+	// for a PodDisruptionBudget (metadata.resourceVersion: must be specified
+	// for an update), which failed deploy --adopt --diff of every app with a
+	// budget (an adoption audit).
+	m, err := meta.Accessor(put)
 	if err != nil {
 		return nil, err
 	}
-	// Without a resourceVersion precondition: nothing is written, and a
-	// Deployment rolling out (its controller writes its status) changed
-	// since the dry-run apply read it.
-	if m, err := meta.Accessor(put); err == nil {
-		m.SetResourceVersion("")
+	for conflicts := 0; ; conflicts++ {
+		cur, err := k.get(ctx, c, ns, m.GetName())
+		if err != nil {
+			return nil, err
+		}
+		if cm, err := meta.Accessor(cur); err == nil {
+			m.SetResourceVersion(cm.GetResourceVersion())
+		}
+		out, err := k.update(ctx, c, ns, put, true)
+		if !apierrors.IsConflict(err) || conflicts == conflictsMax {
+			return out, err
+		}
 	}
-	return k.update(ctx, c, ns, put, true)
 }
 
 // objectDiff is the unified diff of one object, before (nil: absent) and

@@ -214,7 +214,7 @@ func applyObjects(ctx context.Context, c kubernetes.Interface, ns, app string, o
 	default:
 		return nil, fmt.Errorf("%w\nnothing was applied", errors.Join(refused...))
 	}
-	cl := newClaim(id)
+	cl := newClaim(cmp.Or(id, lockToken(ctx)))
 	cl.cause, cl.kept = cause, kept
 	if err := applyEach(ctx, c, ns, app, targets, objs, adopt, cl); err != nil {
 		return nil, cl.failed(err)
@@ -288,7 +288,8 @@ func applyOne(ctx context.Context, c kubernetes.Interface, ns, app string, t tar
 		return err
 	}
 	replicasTakenBack(o, live, cl)
-	if adopt && live != nil && k.whole != nil && !labelledFor(live, app) {
+	adopted := adopt && live != nil && k.whole != nil && !labelledFor(live, app)
+	if adopted {
 		// Adopted: the rendered part replaces the other tool's before the
 		// apply, which would merge lists with it: a Helm Service's port
 		// named http on 80 beside the rendered http on 8080 failed as
@@ -305,11 +306,23 @@ func applyOne(ctx context.Context, c kubernetes.Interface, ns, app string, t tar
 	if err != nil {
 		return err
 	}
+	if !adopted {
+		if err := takeBackFirst(ctx, c, k, ns, live, obj, body, cl); err != nil {
+			return err
+		}
+	}
 	stored, err := k.apply(ctx, c, ns, o.GetName(), body, false)
 	if err != nil {
 		return fmt.Errorf("apply %s %s/%s: %w%s", kind, ns, o.GetName(), err, SpecWords(err.Error(), nil))
 	}
-	if stored, err = takeBack(ctx, c, k, ns, stored, obj, cl); err != nil {
+	if !adopted {
+		// An adopted object was the other tool's whole: its take-over is
+		// the point, not a value set back.
+		if note := setBackNote(kind, live, stored); note != "" {
+			cl.notes = append(cl.notes, note)
+		}
+	}
+	if stored, err = takeBack(ctx, c, k, ns, stored, obj, adopted, cl); err != nil {
 		return err
 	}
 	if err := startAtHPAMin(ctx, c, ns, o, live, objs); err != nil {
@@ -510,8 +523,13 @@ func judge(ctx context.Context, c kubernetes.Interface, ns, app string, objs []r
 // the same, so a second update drops those claims and keeps the values.
 // Nothing is sent when no other writer owns a field there. Without the
 // right to update the kind the fields stay, and the claim carries a
-// warning.
-func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, cl *claim) (runtime.Object, error) {
+// warning. adopted: this command put the part in place first (deploy
+// --adopt, replaceWhole), and the claims left there (the other tool's on
+// values the update kept, the update's own on what the apiserver defaults)
+// are dropped unsaid: the take-over is the point, and every adoption said
+// it removed what was written "outside kubectl zz", naming its own update
+// or the tool it took over from (an adoption audit).
+func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string, live, want runtime.Object, adopted bool, cl *claim) (runtime.Object, error) {
 	if k.whole == nil {
 		return live, nil
 	}
@@ -536,7 +554,7 @@ func takeBack(ctx context.Context, c kubernetes.Interface, k kindOps, ns string,
 		// the next call, because d still holds the judgement that update
 		// acted on (the writer to name); d is judged anew just below.
 		if stored {
-			if writes++; writes == 1 {
+			if writes++; writes == 1 && !adopted {
 				cl.notes = append(cl.notes, fmt.Sprintf("%s %s: removed from its %s what was written%s, outside kubectl zz", kind, name, k.whole.name, d.writer()))
 			}
 		}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -63,6 +64,10 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		HolderIdentity:       ptr.To(o.User + " (kubectl zz " + verb + ")"),
 		LeaseDurationSeconds: ptr.To(int32(lockDuration / time.Second)),
 	}
+	// The apply token this command writes (claim): on the Lease too, so
+	// status tells the holder's apply under way from what an earlier
+	// command applied and did not record.
+	token := rand.Text()
 	unlocked := func() {}
 	tookOver := false
 	for attempt := 0; attempt < 3 || tookOver && attempt < 13; attempt++ {
@@ -72,12 +77,12 @@ func lock(ctx context.Context, c kubernetes.Interface, o *Options, app, verb str
 		held, err := leases.Create(ctx, &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 				contract.LabelK8sManagedBy: contract.ManagedBy, contract.LabelApp: app,
-			}},
+			}, Annotations: map[string]string{contract.AnnotationApplyID: token}},
 			Spec: mine,
 		}, metav1.CreateOptions{FieldManager: contract.ManagedBy})
 		switch {
 		case err == nil:
-			ctx, release := keep(ctx, c, o, held, app)
+			ctx, release := keep(context.WithValue(ctx, tokenKey{}, token), c, o, held, app)
 			return ctx, release, nil
 		case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
 			// Full, not forbidden: going on unlocked would let two
@@ -181,6 +186,16 @@ func unlock(ctx context.Context, release func(), err error) error {
 
 // heldKey keys the held lock in the context of the command holding it.
 type heldKey struct{}
+
+// tokenKey keys the apply token of the command holding the lock, which
+// its Lease carries (lockToken).
+type tokenKey struct{}
+
+// lockToken is the apply token of ctx's lock, "" without one.
+func lockToken(ctx context.Context) string {
+	s, _ := ctx.Value(tokenKey{}).(string)
+	return s
+}
 
 // commandKey keys the name of the command that took the lock ("kubectl zz
 // deploy"), for a refusal that names it (commandOf).

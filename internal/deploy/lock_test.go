@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/zzcloud/zz/internal/contract"
 )
 
 // realClock is opts() on the real clock: the locks the commands judge
@@ -49,6 +51,12 @@ func TestAppLock(t *testing.T) {
 	}
 	if st, err := AppStatusOf(t.Context(), c, ns, "shop"); err != nil || !strings.HasPrefix(st.ChangingBy, "alice (kubectl zz deploy) since ") {
 		t.Errorf("status beside the waiting deploy: %v, changing by %q", err, st.ChangingBy)
+	}
+	// The lock carries the token the deploy applied with, which status
+	// ties the unrecorded apply to (a review).
+	if d, err := c.AppsV1().Deployments(ns).Get(t.Context(), "shop", metav1.GetOptions{}); err != nil ||
+		l.Annotations[contract.AnnotationApplyID] == "" || d.Annotations[contract.AnnotationApplyID] != l.Annotations[contract.AnnotationApplyID] {
+		t.Errorf("the lock's token %q, the applied Deployment's %q (%v)", l.Annotations[contract.AnnotationApplyID], d.Annotations[contract.AnnotationApplyID], err)
 	}
 	others := map[string]func() error{
 		"deploy": func() error {

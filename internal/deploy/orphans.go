@@ -44,6 +44,18 @@ func newPartJudge(k kindOps, ns string, want runtime.Object) (*partJudge, error)
 	return &partJudge{k: k, ns: ns, want: want, r: r}, nil
 }
 
+// takenBack is merged (a dry-run apply's object) less what another
+// writer put into the part j judges (takenBack), with that drift; nil when
+// there is none.
+func (j *partJudge) takenBack(ctx context.Context, c kubernetes.Interface, merged runtime.Object) (runtime.Object, wholeDrift, error) {
+	d, err := j.drift(ctx, c, merged)
+	if err != nil || !d.found() {
+		return nil, d, err
+	}
+	put, err := takenBack(j.r, j.k.whole.path, merged, d, false)
+	return put, d, err
+}
+
 // drift is strays, with the orphans added (owned by no entry: d.orphaned).
 func (j *partJudge) drift(ctx context.Context, c kubernetes.Interface, live runtime.Object) (wholeDrift, error) {
 	d, err := j.r.strays(j.k.whole.path, live)

@@ -130,10 +130,11 @@ type AppStatus struct {
 	// ChangingBy names the kubectl zz command that holds the app's lock
 	// now ("alice (kubectl zz deploy) since 15:27:38"), "" when none does.
 	ChangingBy string `json:"changingBy,omitempty"`
-	// Unrecorded is how many of Drift's lines say that a kubectl zz
-	// command applied what no revision records: while ChangingBy's command
-	// runs, its own apply; other lines (a pause, a hand edit, kubectl
-	// rollout undo) are no command's to record.
+	// Unrecorded is how many of Drift's lines say that ChangingBy's
+	// command applied what no revision records yet: its own apply, by the
+	// token its lock carries; other lines (a pause, a hand edit, kubectl
+	// rollout undo, an earlier command that failed) are no command's to
+	// record.
 	Unrecorded int `json:"-"`
 	// LockExpires is when the app's lock lapses, set only when its holder
 	// has not renewed it for longer than a running command does: a command

@@ -35,6 +35,10 @@ type book struct {
 	// is under way). That command re-applied the latest record's stable
 	// objects as recorded: they carry its token and are no drift.
 	canaries map[string]string
+	// unrecorded: app key -> apply token -> how many drift lines say a
+	// command applied it and recorded nothing; the lock's holder's
+	// (locks) become AppStatus.Unrecorded.
+	unrecorded map[string]map[string]int
 	// present: "app key/Kind/name" of the live objects; listed: the kinds
 	// read.
 	present, listed map[string]bool
@@ -55,7 +59,7 @@ type book struct {
 func newBook(unreadable bool, scaled map[string]bool) *book {
 	return &book{apps: map[string]*AppStatus{}, tokens: map[string]string{}, names: map[string][]string{},
 		recorded: map[string]bool{}, older: map[string]int64{}, canaries: map[string]string{}, present: map[string]bool{},
-		listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
+		unrecorded: map[string]map[string]int{}, listed: map[string]bool{deploymentOps.kind: true}, failures: map[string][]PodIssue{},
 		unreadable: unreadable, scaled: scaled, latest: map[string]recordRef{}, podsOf: map[string][]*corev1.Pod{}}
 }
 
@@ -142,14 +146,14 @@ func (b *book) deployments(deps []appsv1.Deployment) {
 			token = live
 			if d.Name != name {
 				st.Drift = append(st.Drift, fmt.Sprintf("deployment %s is the canary of a kubectl zz deploy --canary that recorded no revision (one under way, or one that failed or stopped; kubectl zz abort %s removes it): %s", d.Name, name, runs(r, "")))
-				st.Unrecorded++
+				b.applied(key, live, 1)
 				said = true
 			}
 		}
 		lines, saidToo, unrecorded := drift(d, r, st.Revision, token, b.recorded[key] || b.unreadable, b.older[key+"/"+live],
 			b.scaled != nil && !b.scaled[d.Namespace+"/"+d.Name])
 		st.Drift = append(st.Drift, lines...)
-		st.Unrecorded += unrecorded
+		b.applied(key, live, unrecorded)
 		if r.RollingOut && !said && !saidToo {
 			st.Rollout = append(st.Rollout, fmt.Sprintf("deployment %s: %s", d.Name, runs(r, "")))
 		}
@@ -192,7 +196,7 @@ func (b *book) objects(k kindOps, objs []metav1.Object) {
 		if unrecorded {
 			st.Drift = append(st.Drift, fmt.Sprintf("%s %s was applied by a kubectl zz command that recorded no revision (one under way, or one that failed, stopped or lost its lock), and may differ from revision %d (kubectl zz deploy or rollback applies a recorded revision again)",
 				strings.ToLower(k.kind), o.GetName(), st.Revision))
-			st.Unrecorded++
+			b.applied(key, live, 1)
 		}
 		if obj, ok := o.(runtime.Object); ok && k.whole != nil {
 			b.wholes = append(b.wholes, wholeLive{key: key, k: k, obj: obj, byContent: !unrecorded})
@@ -247,6 +251,13 @@ func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 		st := b.apps[l.Namespace+"/"+app]
 		if st == nil || l.Name != LockName(st.App) || lapsed(l.Spec, now) {
 			continue
+		}
+		// Only what the holder applied is its change under way: a token
+		// of an earlier command that failed or stopped is drift (a
+		// review: any lock made such leftovers read "changing"). A lock
+		// of a kubectl zz before tokens on Leases names none.
+		if token := l.Annotations[contract.AnnotationApplyID]; token != "" {
+			st.Unrecorded = b.unrecorded[l.Namespace+"/"+st.App][token]
 		}
 		st.ChangingBy = holderOf(l)
 		if t := l.Spec.AcquireTime; t != nil {
@@ -346,4 +357,16 @@ func (b *book) statuses() []*AppStatus {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.App, b.App))
 	})
 	return out
+}
+
+// applied counts n drift lines of app key that say a command applied
+// token and recorded nothing.
+func (b *book) applied(key, token string, n int) {
+	if n == 0 {
+		return
+	}
+	if b.unrecorded[key] == nil {
+		b.unrecorded[key] = map[string]int{}
+	}
+	b.unrecorded[key][token] += n
 }

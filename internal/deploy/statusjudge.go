@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -36,6 +37,10 @@ type DriftJudge struct {
 	mu      sync.Mutex
 	records map[string]*judgedRecord // "ns/secret"
 	objects map[string]judgedObject  // "ns/Kind/name"
+	// stored are the verdicts an earlier run saved (Load), taken where
+	// objects has none; kept apart, so that a read of other namespaces
+	// (forget) does not drop them from what Save writes.
+	stored map[string]judgedObject
 }
 
 // NewDriftJudge is a judge with nothing kept yet.
@@ -68,6 +73,9 @@ type judgedRecord struct {
 type judgedObject struct {
 	on, record string
 	v          verdict
+	// at is when it was judged (Save, Load); zero for a verdict of held,
+	// which no dry run of this judge's asked.
+	at time.Time
 }
 
 // verdict is what status says of one object's whole part: drift lines, and
@@ -117,6 +125,11 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 	}
 	j.mu.Lock()
 	got, ok := j.objects[key]
+	if !ok || got.on != on || got.record != recKey {
+		if got, ok = j.stored[key]; ok && got.on == on && got.record == recKey {
+			j.objects[key] = got
+		}
+	}
 	j.mu.Unlock()
 	if ok && got.on == on && got.record == recKey {
 		return got.v
@@ -126,7 +139,7 @@ func (j *DriftJudge) judge(ctx context.Context, c kubernetes.Interface, ref reco
 		return v
 	}
 	j.mu.Lock()
-	j.objects[key] = judgedObject{on: on, record: recKey, v: v}
+	j.objects[key] = judgedObject{on: on, record: recKey, v: v, at: time.Now()}
 	j.mu.Unlock()
 	return v
 }
@@ -437,8 +450,9 @@ func nameVerdict(k kindOps, m metav1.Object, why string) verdict {
 // maxFieldNames bounds the fields a drift line names.
 const maxFieldNames = 4
 
-// fieldNames says the fields of s (relative to the part at path) as
-// paths of the object, outermost only (an env var, not also its value).
+// fieldNames says the fields of s (relative to the part at path, or to
+// the object when path is nil) as paths of the object, outermost only (an
+// env var, not also its value).
 func fieldNames(path []string, s *fieldpath.Set) string {
 	var names []string
 	s.Iterate(func(p fieldpath.Path) {
@@ -447,7 +461,7 @@ func fieldNames(path []string, s *fieldpath.Set) string {
 				return
 			}
 		}
-		names = append(names, strings.Join(path, ".")+p.String())
+		names = append(names, strings.TrimPrefix(strings.Join(path, ".")+p.String(), ".")) // path nil: from the object's top
 	})
 	if len(names) > maxFieldNames {
 		names = append(names[:maxFieldNames], fmt.Sprintf("%d more", len(names)-maxFieldNames))

@@ -19,6 +19,17 @@ import (
 // nodes, on each of them (kubectl zz gpu shows it; kubectl zz check fails
 // on it). Pods already charged to it stay charged, so no memory is freed
 // by a forgery. The nodes' other cards are unaffected.
+//
+// One thing does tell them apart: a pod bound to a node, charged to the
+// card, that the node's device plugin marked served (zz.io/gpu-assigned=true:
+// only that node's plugin may write it, and only on pods bound to its node,
+// by policy zz-gpu-pod-annotations). No node can make that evidence for a
+// card another node lists, since no pod is given such a card. When exactly
+// one lister serves a pod on the card, that node keeps it and only the
+// others' copies are out: root on one node learns UUIDs from pods'
+// zz.io/gpu-uuids (its plugin's token lists every pod), and had frozen every
+// busy card of the cluster so (a root-on-one-node audit). A card no pod is
+// served on is still out on every lister.
 
 // DuplicateReason starts the reason of a card whose UUID another node's
 // inventory lists too; the other nodes follow.
@@ -105,7 +116,7 @@ func (l *Ledger) markDuplicates(name string, n *node) {
 		c, base := &n.cards[i], n.base[i]
 		wasUsable := c.Healthy
 		c.Healthy, c.Reason = base.healthy, base.reason
-		if others := l.otherHolders(n.uuids[i], name); len(others) > 0 {
+		if others := l.otherHolders(n.uuids[i], name); len(others) > 0 && !l.keeps(name, n, n.uuids[i], others) {
 			reason := DuplicateReason + "node " + strings.Join(others, ", node ")
 			if base.reason != "" {
 				reason += "; " + base.reason
@@ -117,6 +128,54 @@ func (l *Ledger) markDuplicates(name string, n *node) {
 	l.room.markDirty(n)
 	if freed {
 		l.markFreed(name)
+	}
+}
+
+// keeps reports whether node name keeps its card of UUID key u though the
+// other nodes list it too: it serves a pod on the card and none of them
+// does.
+func (l *Ledger) keeps(name string, n *node, u string, others []string) bool {
+	if !l.serves(name, n, u) {
+		return false
+	}
+	for _, o := range others {
+		if on := l.nodes[o]; on != nil && l.serves(o, on, u) {
+			return false
+		}
+	}
+	return true
+}
+
+// serves reports whether a pod bound to node name, charged to the card of
+// UUID key u, was marked served by that node's device plugin.
+func (l *Ledger) serves(name string, n *node, u string) bool {
+	for uid := range n.pods {
+		if h := l.pods[uid]; h != nil && h.servedOn(name, u) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *holding) servedOn(name, u string) bool {
+	return h.bound && h.Assigned && h.Node == name && slices.ContainsFunc(h.UUIDs, func(v string) bool { return uuidKey(v) == u })
+}
+
+// remarkShared marks again every node listing a card of h that other nodes
+// list too, when h is evidence for one of them (serves): its arrival or
+// departure may give the card back, or take it away.
+func (l *Ledger) remarkShared(h *holding) {
+	if !h.bound || !h.Assigned {
+		return
+	}
+	for _, v := range h.UUIDs {
+		if names := l.holders[uuidKey(v)]; len(names) > 1 {
+			for _, name := range names {
+				if n := l.nodes[name]; n != nil {
+					l.markDuplicates(name, n)
+				}
+			}
+		}
 	}
 }
 

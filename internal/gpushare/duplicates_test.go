@@ -162,3 +162,65 @@ func TestAssignmentNodeMustBeThePodsNode(t *testing.T) {
 		t.Fatalf("PodAssignment = %+v, %v", got, err)
 	}
 }
+
+// Root on node b lists card GPU-a-7 of node a, whose UUID it read in a pod's
+// zz.io/gpu-uuids (its device plugin's token lists every pod). Node a serves
+// that pod on the card (zz.io/gpu-assigned=true, which only a's device plugin
+// may write, for pods bound to a): evidence b cannot forge, since no pod is
+// ever given a card on b that another node lists. So a keeps the card and
+// only b's copy is out of service, in any order of arrival (a node-root
+// audit froze every busy card of the cluster from one node). Without the
+// evidence (the pod gone, or served on both) both copies are out.
+func TestDuplicateUUIDServedStaysWithItsNode(t *testing.T) {
+	served := func(name, node string, a *Assignment) *corev1.Pod {
+		b := *a
+		b.Assigned = true
+		return podWith(name, node, asking(b.MemMiB, 1), &b)
+	}
+	choice := &Assignment{Indexes: []int{1}, UUIDs: []string{"GPU-a-7"}, MemMiB: 8192, AssumeTime: time.Now(), NodeName: "a"}
+	real := nodeWithUUIDs(t, "a", 40960, "GPU-a-6", "GPU-a-7")
+	forged := nodeWithUUIDs(t, "b", 40960, "GPU-b-0", "gpu-A-7")
+	pinned := Request{MemMiB: 30720, Cards: 1, UUIDs: "GPU-a-7"}
+	orders := map[string][]int{"nodes, then the pod": {0, 1, 2}, "the pod first": {2, 0, 1}, "forger last": {0, 2, 1}}
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			l := NewLedger()
+			feed := []func(){func() { l.SetNode(real) }, func() { l.SetNode(forged) }, func() {
+				if err := l.SetPod(served("served", "a", choice)); err != nil {
+					t.Fatal(err)
+				}
+			}}
+			for _, i := range order {
+				feed[i]()
+			}
+			fit, failed := l.Filter([]string{"a", "b"}, pinned)
+			if len(fit) != 1 || fit[0] != "a" {
+				t.Fatalf("a pod pinned to the card a serves fits on %v (%v), want [a]", fit, failed)
+			}
+			if !strings.Contains(failed["b"], DuplicateReason+"node a") {
+				t.Errorf("the forger's copy: %q, want %q", failed["b"], DuplicateReason+"node a")
+			}
+			if d := l.Duplicates(); len(d) != 1 {
+				t.Errorf("Duplicates() = %v: kubectl zz check must still name the forgery", d)
+			}
+			l.DeletePod("served")
+			if fit, _ := l.Filter([]string{"a", "b"}, pinned); len(fit) != 0 {
+				t.Errorf("with no pod served on it, the card fits on %v while two nodes list it", fit)
+			}
+		})
+	}
+	t.Run("served on both", func(t *testing.T) {
+		l := NewLedger()
+		l.SetNode(real)
+		l.SetNode(forged)
+		for _, p := range []*corev1.Pod{served("on-a", "a", choice), served("on-b", "b", &Assignment{Indexes: []int{1}, UUIDs: []string{"gpu-A-7"},
+			MemMiB: 8192, AssumeTime: time.Now(), NodeName: "b"})} {
+			if err := l.SetPod(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if fit, _ := l.Filter([]string{"a", "b"}, Request{MemMiB: 8192, Cards: 1, UUIDs: "GPU-a-7"}); len(fit) != 0 {
+			t.Errorf("a card both nodes serve pods on fits on %v", fit)
+		}
+	})
+}

@@ -219,6 +219,7 @@ func (l *Ledger) add(uid types.UID, h *holding) {
 	if h.victimable() {
 		l.priorities[h.priority]++
 	}
+	l.remarkShared(h)
 }
 
 func (l *Ledger) remove(uid types.UID) {
@@ -240,6 +241,7 @@ func (l *Ledger) remove(uid types.UID) {
 			l.room.forget(n)
 		}
 	}
+	l.remarkShared(h)
 }
 
 // SetPod records what a pod holds, from its annotations. Finished pods hold

@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +235,34 @@ func TestRunListOnly(t *testing.T) {
 	}
 	if n := strings.Count(errOut.String(), "\n"); n != 1 || !strings.HasPrefix(errOut.String(), "warning: context east: may not watch pods in namespace ns (kubectl zz logs needs list and watch on pods") {
 		t.Errorf("stderr %q, want one warning", errOut.String())
+	}
+}
+
+// TestRunSameProblemSaidOnce: pods that wait alike are said once in full,
+// the next ones pointing to it (a scale audit: ten pending pods gave ten
+// 400-character notes before the first line); another reason is said whole.
+func TestRunSameProblemSaidOnce(t *testing.T) {
+	k := newFakeKubelet()
+	for _, name := range []string{"crash-a", "crash-b", "crash-c"} {
+		k.add("east/ns/"+name+"/app", 1)
+	}
+	other := crashLooping("crash-c", "cri://c9", 7)
+	client := fake.NewClientset(crashLooping("crash-a", "cri://c1", 3), crashLooping("crash-b", "cri://c2", 3), other)
+	var out, errOut syncbuf.Buffer
+	cfg := &Config{
+		Clusters: []Cluster{{Name: "east", Client: client, Namespaces: []string{"ns"}}},
+		Format:   Format{Output: OutputText}, Tail: 1, Out: &out, ErrOut: &errOut, OpenStream: k.open,
+	}
+	if err := Run(t.Context(), cfg); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+	full := "CrashLoopBackOff: container app exited with code 1 (Error), restarted 3 times"
+	if len(lines) != 3 || strings.Count(errOut.String(), full) != 1 ||
+		!slices.Contains(lines, "note: context east: pod ns/crash-c: CrashLoopBackOff: container app exited with code 1 (Error), restarted 7 times") ||
+		!slices.ContainsFunc(lines, func(l string) bool {
+			return strings.HasSuffix(l, ": CrashLoopBackOff, as said of pod crash-a") || strings.HasSuffix(l, ": CrashLoopBackOff, as said of pod crash-b")
+		}) {
+		t.Errorf("stderr:\n%s", errOut.String())
 	}
 }

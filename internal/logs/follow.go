@@ -36,7 +36,7 @@ func Run(ctx context.Context, cfg *Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := &manager{cfg: cfg, sink: out, sem: make(chan struct{}, cfg.MaxStreams), streams: map[string]*stream{}, pods: map[string][]string{}, denied: map[string]error{},
-		live: map[string]bool{}, said: map[string]string{}, outages: map[*Cluster]*outage{}, leftOut: map[string]string{}, stop: cancel, done: ctx.Done()}
+		live: map[string]bool{}, said: map[string]string{}, saidOf: map[string]string{}, outages: map[*Cluster]*outage{}, leftOut: map[string]string{}, stop: cancel, done: ctx.Done()}
 	m.appOrPod(ctx)
 	err := m.start(ctx)
 	if err == nil {
@@ -251,6 +251,11 @@ type manager struct {
 	// per pod (see sayProblem).
 	live map[string]bool
 	said map[string]string
+	// saidOf: a problem's words (cluster, namespace and reason) -> the
+	// pod it was said of first, so the next pods waiting alike get a line
+	// that points to it rather than the same words again (a scale audit:
+	// ten pending pods, ten 400-character notes before the first line).
+	saidOf map[string]string
 
 	// leftOut holds the container runs --container-state left out at start
 	// (stream key -> containerID), statesLeftOut how many.

@@ -124,6 +124,12 @@ func (m *manager) sayProblem(cl *Cluster, pod *corev1.Pod, podKey string) {
 		return
 	}
 	m.said[podKey] = key
+	words := cl.Name + "/" + pod.Namespace + "/" + p.String()
+	if first, ok := m.saidOf[words]; ok && first != pod.Name {
+		m.note("note: %v\n", clusterErr(cl, fmt.Errorf("pod %s/%s: %s, as said of pod %s", pod.Namespace, pod.Name, p.Reason, first)))
+		return
+	}
+	m.saidOf[words] = pod.Name
 	m.note("note: %v\n", clusterErr(cl, fmt.Errorf("pod %s/%s: %s", pod.Namespace, pod.Name, p)))
 }
 

@@ -17,6 +17,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,7 +36,7 @@ type Live struct {
 	Service    *corev1.Service
 	Ingress    *networkingv1.Ingress
 	HPA        *autoscalingv2.HorizontalPodAutoscaler
-	HasPDB     bool
+	PDB        *policyv1.PodDisruptionBudget
 	// ConfigMaps are the ConfigMaps the app container mounts, by name
 	// (those that could be read).
 	ConfigMaps map[string]*corev1.ConfigMap
@@ -71,10 +72,12 @@ func build(app string, l Live) *from {
 	}
 	c := pod.Containers[0]
 	s.Image = c.Image
-	if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {
-		s.Version = c.Image[i+1:]
-	}
-	if v := d.Labels[contract.LabelK8sVersion]; v != "" {
+	// The version only where it is not the image's tag (the default): written
+	// out, it stayed as the image moved on (deploy --set spec.image=...:1.4.4
+	// recorded version 1.4.2 in history, status and the version labels; an
+	// adoption audit). Read as appspec reads the tag: image:1.0@sha256:...
+	// gave the digest's hex as the version, a spec that did not validate.
+	if v := d.Labels[contract.LabelK8sVersion]; v != "" && v != appspec.ImageTag(c.Image) {
 		s.Version = v
 	}
 	s.Replicas = d.Spec.Replicas
@@ -98,7 +101,7 @@ func build(app string, l Live) *from {
 	if l.HPA != nil {
 		f.hpa(l.HPA, c)
 	}
-	s.PDB = l.HasPDB
+	f.pdb(l.PDB)
 	f.ingress(l.Ingress)
 	if pool := pod.NodeSelector[contract.LabelPool]; pool != "" {
 		s.Pool = pool
@@ -146,6 +149,26 @@ type from struct {
 }
 
 func (f *from) lost(format string, a ...any) { f.notes = append(f.notes, fmt.Sprintf(format, a...)) }
+
+// pdb: a budget is pdb: true, which renders maxUnavailable: 1; any other
+// bound is said. minAvailable: 1 was carried unsaid, and with the HPA at 6
+// pods the budget then let 1 pod go at a time where it had let 5 (an
+// adoption audit).
+func (f *from) pdb(p *policyv1.PodDisruptionBudget) {
+	if p == nil {
+		return
+	}
+	f.app.Spec.PDB = true
+	switch one := intstr.FromInt32(1); {
+	case p.Spec.MinAvailable != nil:
+		f.lost("poddisruptionbudget %s: minAvailable %s; pdb: true is maxUnavailable 1 (one pod of the app down at a time, whatever the replicas)", p.Name, p.Spec.MinAvailable.String())
+	case p.Spec.MaxUnavailable != nil && *p.Spec.MaxUnavailable != one:
+		f.lost("poddisruptionbudget %s: maxUnavailable %s; pdb: true is maxUnavailable 1", p.Name, p.Spec.MaxUnavailable.String())
+	}
+	if p.Spec.UnhealthyPodEvictionPolicy != nil {
+		f.lost("poddisruptionbudget %s: unhealthyPodEvictionPolicy %s has no field (the apiserver's default applies)", p.Name, *p.Spec.UnhealthyPodEvictionPolicy)
+	}
+}
 
 // hpa: the range, and a CPU utilization target of the pods or of the app
 // container (as kubectl zz renders it) as cpuPercent; other metrics have no

@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -62,8 +63,8 @@ func web() Live {
 			TLS: []networkingv1.IngressTLS{{Hosts: []string{"web.example.com"}, SecretName: "web-cert"}},
 			Rules: []networkingv1.IngressRule{{Host: "web.example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 				Paths: []networkingv1.HTTPIngressPath{{Path: "/"}}}}}}}},
-		HPA:    &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}},
-		HasPDB: true,
+		HPA: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}},
+		PDB: &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))}},
 	}
 }
 
@@ -332,5 +333,85 @@ func TestMinReadyFrom(t *testing.T) {
 		if got := slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "minReadySeconds") }); got != (tt.note != "") || tt.note != "" && !slices.Contains(notes, tt.note) {
 			t.Errorf("minReadySeconds %d: notes %q, want %q", tt.live, notes, tt.note)
 		}
+	}
+}
+
+// TestVersionOnlyWhereNotTheTag: the spec says a version only where it is
+// not the image's tag (appspec's default), so a later image change moves
+// the version with it; deploy loads the same version either way.
+func TestVersionOnlyWhereNotTheTag(t *testing.T) {
+	const digest = "sha256:0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd0123abcd"
+	for _, tc := range []struct {
+		name, image, label string
+		want, loaded       string // want: the spec's version as written
+	}{
+		{"the tag", "registry.local/web:2.3", "", "", "2.3"},
+		{"a version label equal to the tag", "registry.local/web:2.3", "2.3", "", "2.3"},
+		{"a version label other than the tag", "registry.local/web:2.3", "2.3-hotfix", "2.3-hotfix", "2.3-hotfix"},
+		{"a tag and a digest: the tag, not the digest's hex", "registry.local/web:2.3@" + digest, "", "", "2.3"},
+		{"a registry port, no tag, a label", "registry.local:5000/web@" + digest, "2.3", "2.3", "2.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := web()
+			l.Deployment.Spec.Template.Spec.Containers[0].Image = tc.image
+			if tc.label != "" {
+				l.Deployment.Labels = map[string]string{contract.LabelK8sVersion: tc.label}
+			}
+			app, _ := Spec("web", l)
+			if app.Spec.Version != tc.want {
+				t.Errorf("spec.version %q, want %q", app.Spec.Version, tc.want)
+			}
+			out, err := yaml.Marshal(app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := appspec.Load("zz.yaml", out)
+			if err != nil {
+				t.Fatalf("the spec does not load: %v\n%s", err, out)
+			}
+			if loaded.Spec.Version != tc.loaded {
+				t.Errorf("loaded version %q, want %q", loaded.Spec.Version, tc.loaded)
+			}
+		})
+	}
+}
+
+// TestPDBFrom: a budget is pdb: true (maxUnavailable 1); any other bound,
+// and an unhealthy pod eviction policy, is said.
+func TestPDBFrom(t *testing.T) {
+	policy := policyv1.AlwaysAllow
+	for _, tc := range []struct {
+		name string
+		pdb  *policyv1.PodDisruptionBudget
+		want string // the note, "" for none
+	}{
+		{"none", nil, ""},
+		{"maxUnavailable 1: as rendered", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))}}, ""},
+		{"minAvailable 1", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1))}},
+			"poddisruptionbudget web: minAvailable 1; pdb: true is maxUnavailable 1 (one pod of the app down at a time, whatever the replicas)"},
+		{"maxUnavailable 25%", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromString("25%"))}},
+			"poddisruptionbudget web: maxUnavailable 25%; pdb: true is maxUnavailable 1"},
+		{"an unhealthy pod eviction policy", &policyv1.PodDisruptionBudget{Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1)), UnhealthyPodEvictionPolicy: &policy}},
+			"poddisruptionbudget web: unhealthyPodEvictionPolicy AlwaysAllow has no field (the apiserver's default applies)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := web()
+			if l.PDB = tc.pdb; tc.pdb != nil {
+				tc.pdb.Name = "web"
+			}
+			app, notes := Spec("web", l)
+			if app.Spec.PDB != (tc.pdb != nil) {
+				t.Errorf("spec.pdb %v with budget %v", app.Spec.PDB, tc.pdb != nil)
+			}
+			var said []string
+			for _, n := range notes {
+				if strings.HasPrefix(n, "poddisruptionbudget") {
+					said = append(said, n)
+				}
+			}
+			if got := strings.Join(said, "\n"); got != tc.want {
+				t.Errorf("notes %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -924,6 +925,30 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop-public", metav1.GetOptions{}); err != nil {
 		t.Fatalf("kubectl expose's Service after deploy v2: %v", err)
 	}
+	// The controller forces another image, and kubectl edit raises the
+	// revision history limit: the next deploy of the same spec sets both
+	// back, and says which fields and whose they were (it said nothing).
+	forced := filepath.Join(t.TempDir(), "image.yaml")
+	if err := os.WriteFile(forced, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop}\nspec:\n  selector: {matchLabels: {zz.io/app: shop}}\n"+
+		"  template:\n    metadata: {labels: {zz.io/app: shop}}\n    spec: {containers: [{name: app, image: registry.local/shop:9.9}]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cluster.Kubectl(ctx, "-n", ns, "apply", "--server-side", "--field-manager=argocd", "--force-conflicts", "-f", forced); err != nil {
+		t.Fatalf("argocd's apply of another image: %v\n%s", err, out)
+	}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(ctx, "shop", types.MergePatchType, []byte(`{"spec":{"revisionHistoryLimit":25}}`),
+		metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "two", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, `deployment shop: set back what was changed outside kubectl zz: spec.template.spec.containers[name="app"].image (changed by argocd at `) ||
+		!strings.Contains(errOut, "; spec.revisionHistoryLimit (changed by kubectl-edit at ") {
+		t.Errorf("deploy v2 over argocd's image and an edit: %v\n%s%s", err, out, errOut)
+	}
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil ||
+		d.Spec.Template.Spec.Containers[0].Image != "registry.local/shop:2.0" || *d.Spec.RevisionHistoryLimit == 25 {
+		t.Errorf("the Deployment after the deploy: %v", err)
+	}
 	// An HPA another tool made scales the app: --diff of the same spec
 	// agrees with the deploy, which keeps the HPA's replicas.
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: "shop-hpa"},
@@ -959,17 +984,40 @@ func TestDeployBesideOtherTools(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().Services(ns).Create(ctx, helm, metav1.CreateOptions{FieldManager: "helm"}); err != nil {
 		t.Fatal(err)
 	}
-	// Its preview shows the take-over (exit 1: a change), where without
-	// --adopt the deploy is refused (exit 2).
+	// And its Deployment (kubectl zz's selector, its own container) and
+	// PodDisruptionBudget, for a spec with pdb.
+	helmDeploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelK8sManagedBy: "Helm"}},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{contract.LabelApp: "shop"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "registry.local/nginx:1.27"}}}}}}
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Create(ctx, helmDeploy, metav1.CreateOptions{FieldManager: "helm"}); err != nil {
+		t.Fatal(err)
+	}
+	helmPDB := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{contract.LabelK8sManagedBy: "Helm"}},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{contract.LabelApp: "shop"}}}}
+	if _, err := cluster.Client.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, helmPDB, metav1.CreateOptions{FieldManager: "helm"}); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := os.ReadFile(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 = specFile(t, string(spec)+"  pdb: true\n")
+	// Its preview shows the take-over (exit 1: a change; the budget's
+	// dry-run update was refused for want of a resourceVersion), where
+	// without --adopt the deploy is refused (exit 2).
 	out, errOut, err = zz(t, ns, "deploy", "-f", v1, "--adopt", "--diff")
-	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "--- live Service/shop") || !strings.Contains(out, "+    port: 8080") {
-		t.Errorf("deploy --adopt --diff over Helm's Service: %v\n%s%s", err, out, errOut)
+	if !errors.Is(err, cli.ErrDiffers) || !strings.Contains(out, "--- live Service/shop") || !strings.Contains(out, "+    port: 8080") ||
+		!strings.Contains(out, "--- live PodDisruptionBudget/shop") || !strings.Contains(out, "--- live Deployment/shop") {
+		t.Errorf("deploy --adopt --diff over Helm's Service, Deployment and budget: %v\n%s%s", err, out, errOut)
 	}
 	if _, _, err := zz(t, ns, "deploy", "-f", v1, "--diff"); err == nil || errors.Is(err, cli.ErrDiffers) || !strings.Contains(err.Error(), "deploy --adopt takes it over") {
 		t.Errorf("deploy --diff over Helm's Service without --adopt: %v", err)
 	}
-	if out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--adopt", "--timeout", "60s"); err != nil {
-		t.Fatalf("deploy --adopt over Helm's Service: %v\n%s%s", err, out, errOut)
+	// The take-over says no take-back: it named its own update, which put
+	// the rendered part in place, as a writer outside kubectl zz.
+	if out, errOut, err := zz(t, ns, "deploy", "-f", v1, "--adopt", "--timeout", "60s"); err != nil || strings.Contains(errOut, "removed from its") {
+		t.Fatalf("deploy --adopt over Helm's objects: %v\n%s%s", err, out, errOut)
 	}
 	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "shop", metav1.GetOptions{})
 	if err != nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8080 || svc.Labels[contract.LabelK8sManagedBy] != contract.ManagedBy {

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -19,7 +21,8 @@ import (
 // cause on the Deployment and on the ReplicaSet that now runs must be this
 // deploy's revision, not the one the edit kept: the deploy judges whether
 // its apply changes the template from a dry run, which on a real apiserver
-// keeps the other manager's env var that the take-back removes after.
+// keeps the other manager's env var that the take-back removes after. A new
+// version over another edit rolls one template out, without the edit's.
 func TestDriftUndoStampsItsCause(t *testing.T) {
 	ns := cluster.Namespace(t, nil)
 	ctx := t.Context()
@@ -79,4 +82,32 @@ func TestDriftUndoStampsItsCause(t *testing.T) {
 		t.Errorf("the Deployment's controller revision is %d: the edit and its undo should have rolled twice", n)
 	}
 	statusReady(t, ns, "shop", "after the undo")
+
+	// Another edit, then a new version: its pod template rolls out once,
+	// without the edit's env var. The apply kept the edit's field and the
+	// take-back removed it after, so a ReplicaSet of the new image with
+	// the edit's env var made pods first (an adoption audit).
+	if _, err := cluster.Client.AppsV1().Deployments(ns).Patch(ctx, "shop", types.StrategicMergePatchType,
+		[]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"EDITED2","value":"1"}]}]}}}}`),
+		metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitForRollout(t, ns, "shop", 60*time.Second)
+	out, errOut, err = zz(t, ns, "deploy", "-f", shopSpec(t, "2.0", "one", 8080, ""), "--timeout", "60s")
+	if err != nil || !strings.Contains(errOut, "deployment shop: removed from its pod template what was written by kubectl-edit at ") {
+		t.Fatalf("version 2.0 over another edit: %v\n%s%s", err, out, errOut)
+	}
+	if rss, err = cluster.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: contract.LabelApp + "=shop"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range rss.Items {
+		c := rs.Spec.Template.Spec.Containers[0]
+		if c.Image == "registry.local/shop:2.0" && slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "EDITED2" }) {
+			t.Errorf("ReplicaSet %s runs version 2.0 with the edit's env var, which the deploy took out: a template nobody asked for rolled out", rs.Name)
+		}
+	}
+	d = cluster.WaitForRollout(t, ns, "shop", 60*time.Second)
+	if slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "EDITED2" }) {
+		t.Errorf("the edit's env var is still in the pod template: %v", d.Spec.Template.Spec.Containers[0].Env)
+	}
 }

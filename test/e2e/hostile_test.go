@@ -42,6 +42,7 @@ const (
 	msgOnlyGPUAnns  = "may change only zz's GPU assignment annotations of a pod"
 	msgOnlyInvAnn   = "may change only the zz.io/gpu-inventory annotation of its Node"
 	msgPlacedByHand = "a pod asking for zz.io/gpu-mem cannot be created on a node (spec.nodeName: "
+	msgPinByName    = "nodeSelectorTerms: [{matchFields: [{key: metadata.name, operator: In, values: ["
 	hostileTaintKey = "zz.io/e2e-hostile"
 )
 
@@ -343,16 +344,7 @@ func TestHostileTenant(t *testing.T) {
 	before := zzGPU()
 
 	// The device plugin of node A, as its DaemonSet pod's token says.
-	dpPod := onNode(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin-a", Namespace: "zz-device-plugin"},
-		Spec: corev1.PodSpec{ServiceAccountName: "zz-device-plugin", NodeName: nodeA, TerminationGracePeriodSeconds: ptr.To[int64](0),
-			Containers: []corev1.Container{{Name: "zz-device-plugin", Image: "registry.local/zz-device-plugin:e2e"}}}}, nodeA)
-	dpPod, err = cluster.Client.CoreV1().Pods(dpPod.Namespace).Create(ctx, dpPod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cluster.Client.CoreV1().Pods(dpPod.Namespace).Delete(context.WithoutCancel(ctx), dpPod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	})
+	dpPod := pluginPod(t, "zz-device-plugin-a", nodeA)
 	dpA := identityWithToken(t, "device-plugin-a", token(t, "zz-device-plugin", "zz-device-plugin", dpPod))
 	dpUnbound := identityWithToken(t, "device-plugin-unbound", token(t, "zz-device-plugin", "zz-device-plugin", nil))
 	extender := identityWithToken(t, "extender", token(t, "zz-system", "zz-scheduler", nil))
@@ -404,6 +396,7 @@ func TestHostileTenant(t *testing.T) {
 	})
 
 	t.Run("root on node A forges cards and use", func(t *testing.T) { nodeForgeries(t, dpA, tenant, ns, podA, nodeA, nodeB) })
+	t.Run("root on node A lists a card node B serves", func(t *testing.T) { servedCardForgery(t, dpA, tenant, ns, nodeA, nodeB) })
 	t.Run("GPU memory quota counts every card", func(t *testing.T) { gpuQuota(t, tenant, ns) })
 	t.Run("a workload template without the GPU memory total is refused at once", func(t *testing.T) { gpuQuotaTemplates(t, tenant, ns) })
 	t.Run("ephemeral containers see no card", func(t *testing.T) { ephemeralContainers(t, tenant, ns, podA) })
@@ -787,6 +780,10 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 	p.Spec.NodeName, p.Spec.SchedulerName = node, ""
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	refused(t, "create a GPU pod with nodeName", err, msgPlacedByHand)
+	// The way it says to pin the node holds against a node: its name, not
+	// kubernetes.io/hostname, which each node sets on itself and root on
+	// another copies to draw the pods pinned so (a root-on-one-node audit).
+	refused(t, "create a GPU pod with nodeName: how to pin the node", err, msgPinByName+node+"]}]")
 	// A mirror pod's annotation is anyone's to write; only a node's is one.
 	p.Annotations = map[string]string{"kubernetes.io/config.mirror": "x"}
 	_, err = tenant.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
@@ -933,16 +930,7 @@ func tenantForgeries(t *testing.T, tenant, admin identity, ns string, gpuPod *co
 // NodeRestriction's reach (kubectl zz check's probe).
 func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
 	ctx := t.Context()
-	dpPodB := onNode(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "zz-device-plugin-b", Namespace: dpPodA.Namespace},
-		Spec: corev1.PodSpec{ServiceAccountName: "zz-device-plugin", NodeName: nodeB, TerminationGracePeriodSeconds: ptr.To[int64](0),
-			Containers: []corev1.Container{{Name: "zz-device-plugin", Image: "registry.local/zz-device-plugin:e2e"}}}}, nodeB)
-	dpPodB, err := cluster.Client.CoreV1().Pods(dpPodB.Namespace).Create(ctx, dpPodB, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cluster.Client.CoreV1().Pods(dpPodB.Namespace).Delete(context.WithoutCancel(ctx), dpPodB.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	})
+	dpPodB := pluginPod(t, "zz-device-plugin-b", nodeB)
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + nodeB, Groups: []string{"system:nodes", "system:authenticated"}}
 	node, err := kubernetes.NewForConfig(cfg)
@@ -983,6 +971,8 @@ func nodeRootAbuse(t *testing.T, dpPodA, podA *corev1.Pod, nodeB string) {
 		err := tt.do()
 		refused(t, "node "+nodeB+": "+tt.what, err, tt.want)
 	}
+	nodeMirrorPods(t, node, nodeB, podA.Namespace)
+	copiedHostname(t, node, nodeB, podA.Spec.NodeName)
 }
 
 func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1.Pod, nodeA, nodeB string) {
@@ -1052,20 +1042,7 @@ func devicePluginAbuse(t *testing.T, dpA, dpUnbound identity, podA, podB *corev1
 //     card by kubectl zz gpu, and said in a warning.
 func nodeForgeries(t *testing.T, dpA, tenant identity, ns string, podA *corev1.Pod, nodeA, nodeB string) {
 	ctx := t.Context()
-	current, err := cluster.Client.CoreV1().Nodes().Get(ctx, nodeA, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	original := current.Annotations[contract.AnnotationNodeGPUInventory]
-	inv, err := contract.ParseInventory(original)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish := func(value string) error {
-		_, err := dpA.client.CoreV1().Nodes().Patch(ctx, nodeA, types.MergePatchType,
-			mergePatch(t, map[string]any{contract.AnnotationNodeGPUInventory: value}), metav1.PatchOptions{})
-		return err
-	}
+	inv, original, publish := nodeInventory(t, dpA, nodeA)
 	restore := func() {
 		if err := publish(original); err != nil {
 			t.Errorf("restore %s's inventory: %v", nodeA, err)
@@ -1130,15 +1107,7 @@ func nodeForgeries(t *testing.T, dpA, tenant identity, ns string, podA *corev1.P
 		time.Sleep(time.Second)
 	}
 	restore()
-	bound := ""
-	for deadline := time.Now().Add(90 * time.Second); bound == "" && time.Now().Before(deadline); time.Sleep(time.Second) {
-		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, "pinned", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		bound = p.Spec.NodeName
-	}
-	if bound != nodeB {
+	if bound := boundWithin(t, ns, "pinned", 90*time.Second); bound != nodeB {
 		t.Fatalf("once node A stopped listing %s, the pinned pod should be bound to %s, is on %q", stolen, nodeB, bound)
 	}
 

@@ -436,7 +436,7 @@ func checkInstall(t *testing.T, objs rendered, ns string) {
 		"✓ zz-webhook pods.zz.io certificate: CA valid until",
 		"✓ zz-webhook pods.zz.io serving certificate: valid for zz-webhook.zz-system.svc until",
 		"✓ zz-webhook pods.zz.io endpoints: Service zz-system/zz-webhook has 1 ready endpoint",
-		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny",
+		"✓ zz-gpu-mem-total: bound, Deny", "✓ zz-gpu-pod-annotations: bound, Deny", "✓ zz-gpu-node-inventory: bound, Deny", "✓ zz-node-pods: bound, Deny",
 		"✓ zz-gpu-agents-pods: bound, Deny", "✓ zz-gpu-pod-templates: bound, Deny", "✓ zz-ephemeral-containers: bound, Deny",
 		"✓ zz-ephemeral-void: bound: kubectl debug's containers get NVIDIA_VISIBLE_DEVICES=void with no webhook",
 		"✓ NodeRestriction admission plugin: on: a node's credentials are held to its own Node and pods",

@@ -31,8 +31,9 @@ type promScrape struct {
 // servers: the device plugin on a real kubelet (two pods of two apps, one
 // using more GPU memory than it asked for, a pod on two cards, then a card
 // lost to an XID), the
-// extender behind the zz-scheduler that placed them, and the webhook admitting
-// pods. Their /metrics are scraped several times, and hack/tools/promcheck
+// extender behind the zz-scheduler that placed them, the webhook admitting
+// pods, and the apiserver failing to call it through a configuration whose
+// caBundle does not verify its certificate. Their /metrics are scraped several times, and hack/tools/promcheck
 // evaluates every alert of the PrometheusRule and every query of the Grafana
 // dashboard with Prometheus's PromQL engine over those scrapes: each selector
 // must match scraped series, each dashboard query must return data, and
@@ -146,6 +147,16 @@ func TestMonitoring(t *testing.T) {
 		return false, "", nil
 	})
 
+	// The apiserver calling a webhook whose certificate its caBundle does
+	// not verify (a second configuration, for a namespace of its own): the
+	// pod is refused, the webhook never sees the review, and only the
+	// apiserver's own metrics count it (ZZWebhookUnreachable).
+	untrusted := map[string]string{"e2e.zz.io/untrusted-ca": strconv.FormatInt(time.Now().UnixNano(), 36)}
+	w.registerAs(t, "zz-webhook-untrusted-"+untrusted["e2e.zz.io/untrusted-ca"], writeServingCert(t, t.TempDir()), untrusted)
+	if _, err := dryRunPod(ctx, cluster.Namespace(t, untrusted), appPod("untrusted", "1")); err == nil || !strings.Contains(err.Error(), "x509") {
+		t.Fatalf("a pod through a webhook configuration whose caBundle does not verify the webhook: %v, want the apiserver's x509 error", err)
+	}
+	take("apiserver", "default", "kube-apiserver", false, apiserverWebhookMetrics(t))
 	dir := t.TempDir()
 	b, err := json.Marshal(scrapes)
 	if err != nil {
@@ -176,4 +187,26 @@ func TestMonitoring(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promcheck: %v", err)
 	}
+}
+
+// apiserverWebhookMetrics is the apiserver's /metrics, only its admission
+// webhook families (as a scrape config keeping apiserver_admission_webhook_.*
+// would store them: the rest is thousands of series no rule of zz reads).
+func apiserverWebhookMetrics(t *testing.T) string {
+	t.Helper()
+	raw, err := cluster.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for line := range strings.Lines(string(raw)) {
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if strings.HasPrefix(name, "apiserver_admission_webhook_") {
+			keep = append(keep, line)
+		}
+	}
+	if len(keep) == 0 {
+		t.Fatal("the apiserver's /metrics has no apiserver_admission_webhook_ family")
+	}
+	return strings.Join(keep, "")
 }

@@ -120,19 +120,24 @@ func (w *zzWebhook) setPolicy(t *testing.T, policyYAML string) {
 // is deleted when the test ends).
 func (w *zzWebhook) register(t *testing.T) {
 	t.Helper()
-	name := "zz-webhook-" + w.namespace
+	w.registerAs(t, "zz-webhook-"+w.namespace, w.caPEM, map[string]string{contract.LabelInjection: contract.InjectionEnabled})
+}
+
+// registerAs creates a MutatingWebhookConfiguration name for the webhook,
+// trusting caPEM, for the namespaces labelled selector.
+func (w *zzWebhook) registerAs(t *testing.T, name string, caPEM []byte, selector map[string]string) {
+	t.Helper()
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    "pods.zz.io",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(w.url("/mutate-pods")), CABundle: w.caPEM},
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(w.url("/mutate-pods")), CABundle: caPEM},
 			AdmissionReviewVersions: []string{"v1"},
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 			TimeoutSeconds:          ptr.To[int32](5),
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
-				contract.LabelInjection: contract.InjectionEnabled}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: selector},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"},

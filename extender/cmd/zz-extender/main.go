@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -41,6 +44,7 @@ type options struct {
 	hungAfter    time.Duration
 	preemption   bool
 	requeue      time.Duration
+	leaderLease  string
 	version      bool
 }
 
@@ -62,6 +66,8 @@ func main() {
 	flag.Float64Var(&o.balance.Spread, "balance-spread-weight", balance.Default.Spread, "share of the score (0-1) given to spreading an app's replicas across hosts")
 	flag.DurationVar(&o.shutdownWait, "shutdown-grace", 10*time.Second, "time to finish calls in flight after SIGTERM")
 	flag.DurationVar(&o.hungAfter, "hung-after", extender.DefaultHungAfter, "/healthz fails (and the liveness probe restarts the extender) while a filter, prioritize or preempt call has been in flight, or the GPU ledger's lock held, for longer than this; keep it above the httpTimeout of the scheduler configuration's gpu/filter entry; 0 turns it off")
+	flag.StringVar(&o.leaderLease, "leader-lease", contract.SystemNamespace+"/"+contract.SchedulerName,
+		"namespace/name of the leader-election Lease of the kube-scheduler that calls this extender (its configuration's leaderElection; kube-system/kube-scheduler beside the default scheduler): zz_extender_leading says whether the one on this host or pod holds it, so that ZZExtenderDown judges the leader's extender; empty for no such gauge")
 	flag.BoolVar(&o.version, "version", false, "print the version and exit")
 	flag.Parse()
 	if o.version {
@@ -90,6 +96,11 @@ func (o *options) validate() error {
 	}
 	if o.requeue < 0 {
 		return errors.New("--gpu-requeue-window must not be negative (0 turns it off)")
+	}
+	if o.leaderLease != "" {
+		if ns, name, ok := strings.Cut(o.leaderLease, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("--leader-lease %q must be namespace/name, e.g. %s/%s (or empty)", o.leaderLease, contract.SystemNamespace, contract.SchedulerName)
+		}
 	}
 	return nil
 }
@@ -153,7 +164,16 @@ func run(o options) error {
 	}
 	// The gauge follows /readyz: a hung extender answers no verb either.
 	ready := extender.ReadyGauge(extender.ReadyUnlessHung(watchdog, c.Ready))
-	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, ready)...))
+	collectors := append(c.Collectors(), preemptions, candidates, extender.NewPreemptionWaiting(ledger), requeues, ready)
+	if o.leaderLease != "" {
+		leading, err := newLeading(client, o.leaderLease)
+		if err != nil {
+			return err
+		}
+		collectors = append(collectors, leading.Collector())
+		go func() { _ = leading.Run(ctx, leaderLeaseEvery) }()
+	}
+	handler := extender.NewHandler(decider, binder, c.Ready, extender.NewMetrics(collectors...))
 	handler.Watchdog = watchdog
 
 	logger.Info("Started", "policy", o.policy, "version", version.Get().GitVersion)
@@ -161,4 +181,24 @@ func run(o options) error {
 		{Flag: "--listen-address", Addr: o.listen, Handler: handler},
 		{Flag: "--health-address", Addr: o.health, Handler: handler.HealthHandler()},
 	}, func(ctx context.Context) error { return c.Run(ctx, o.assumeTTL, o.unstartedTTL) })
+}
+
+// leaderLeaseEvery spaces the reads of --leader-lease: kube-scheduler's
+// Lease lasts 15 s, and ZZExtenderDown waits 5 minutes.
+const leaderLeaseEvery = 10 * time.Second
+
+// newLeading follows lease ("namespace/name") for the kube-scheduler on
+// this host (its identity starts with the hostname, as a pod's containers
+// share theirs).
+func newLeading(client kubernetes.Interface, lease string) (*extender.Leading, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("--leader-lease needs the hostname, kube-scheduler's identity: %w", err)
+	}
+	ns, name, _ := strings.Cut(lease, "/")
+	return &extender.Leading{Hostname: host, Get: func(ctx context.Context) (*coordinationv1.Lease, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return client.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	}}, nil
 }

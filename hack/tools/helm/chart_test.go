@@ -378,7 +378,7 @@ func TestChartValues(t *testing.T) {
 		monitors int
 	}{
 		{"devicePlugin", "zz-system", []string{"ZZGPUCardUnhealthy", "ZZDevicePluginDown", "ZZDevicePluginMissing", "ZZDevicePluginUnregistered", "ZZGPUPodOverRequest", "ZZGPUOverRequestKillFailing"}, 2},
-		{"webhook", "zz-system", []string{"ZZWebhookDown", "ZZWebhookPolicyRefused", "ZZWebhookErrors", "ZZWebhookSlow", "ZZWebhookCertificateExpiring", "ZZSchedulerDown"}, 2},
+		{"webhook", "zz-system", []string{"ZZWebhookDown", "ZZWebhookUnreachable", "ZZWebhookPolicyRefused", "ZZWebhookErrors", "ZZWebhookSlow", "ZZWebhookCertificateExpiring", "ZZSchedulerDown"}, 2},
 		{"scheduler", "zz-system", []string{"ZZExtenderDown", "ZZGPUShapeNoRoom", "ZZGPURequeueFailing", "ZZSchedulerDown", "ZZDevicePluginMissing"}, 2},
 	} {
 		objs := chartObjects(t, chart, map[string]any{"monitoring": map[string]any{"enabled": true}, tc.off: map[string]any{"enabled": false}})

@@ -145,29 +145,98 @@ func TestWebhookDown(t *testing.T) {
 }
 
 // TestExtenderDown: an extender up whose caches never sync (every verb 503)
-// fires, as a missing one does.
+// fires, as a missing one does. Only the leader's kube-scheduler calls an
+// extender (its own): the standby's idle, ready one kept the alert silent
+// while the leader's crash-looped (an SRE audit), so with
+// zz_extender_leading the leader's alone counts; without it (an extender
+// that cannot read the Lease), any ready one does.
 func TestExtenderDown(t *testing.T) {
-	check(t, "ZZExtenderDown", []Scrape{target(extenderJob, "s-0", "", 0, series("zz_extender_ready 0"))}, longHold, noLabels)
-	check(t, "ZZExtenderDown", []Scrape{target(extenderJob, "s-0", "", 0, series("zz_extender_ready 0")),
-		target(extenderJob, "s-1", "", 0, series("zz_extender_ready 1"))}, longHold)
+	ext := func(pod string, ready, leading int) Scrape {
+		body := fmt.Sprintf("zz_extender_ready %d", ready)
+		if leading >= 0 {
+			body += fmt.Sprintf("\nzz_extender_leading %d", leading)
+		}
+		return target(extenderJob, pod, "", 0, series(body))
+	}
+	crashing := target(extenderJob, "s-1", "", 0, "")
+	crashing.Down = true
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, -1)}, longHold, noLabels)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, -1), ext("s-1", 1, -1)}, longHold)
+	// The leader's extender ready: silent, whatever the standby's state.
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), ext("s-1", 1, 1)}, longHold)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 0, 0), ext("s-1", 1, 1)}, longHold)
+	// The leader's extender crash-looping (its scrape fails) or unready,
+	// the standby's ready: GPU pods all fail, and it fires.
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), crashing}, longHold, noLabels)
+	check(t, "ZZExtenderDown", []Scrape{ext("s-0", 1, 0), ext("s-1", 0, 1)}, longHold, noLabels)
 }
 
 // TestExtenderErrors: a pod's invalid request refused on every retry
-// (result="invalid") is no extender error; the extender's own errors are.
+// (result="invalid") is no extender error; the extender's own errors are,
+// and so are the calls kube-scheduler gave up on before the answer
+// (result="timeout": a paused or throttled extender, which counted them ok).
 func TestExtenderErrors(t *testing.T) {
-	stream := func(okPer, invalidPer, errorPer int) []Scrape {
+	stream := func(okPer, invalidPer, errorPer, timeoutPer int) []Scrape {
 		var out []Scrape
 		for i := range 41 { // 20 minutes, every 30 s
 			out = append(out, target(extenderJob, "s-0", "", float64(30*i), series(
 				"zz_extender_ready 1",
 				fmt.Sprintf(`zz_extender_requests_total{result="ok",verb="filter"} %d`, okPer*i),
 				fmt.Sprintf(`zz_extender_requests_total{result="invalid",verb="filter"} %d`, invalidPer*i),
-				fmt.Sprintf(`zz_extender_requests_total{result="error",verb="filter"} %d`, errorPer*i))))
+				fmt.Sprintf(`zz_extender_requests_total{result="error",verb="filter"} %d`, errorPer*i),
+				fmt.Sprintf(`zz_extender_requests_total{result="timeout",verb="filter"} %d`, timeoutPer*i))))
 		}
 		return out
 	}
-	check(t, "ZZExtenderErrors", stream(10, 1, 0), 0)
-	check(t, "ZZExtenderErrors", stream(10, 0, 1), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderErrors", stream(10, 1, 0, 0), 0)
+	check(t, "ZZExtenderErrors", stream(10, 0, 1, 0), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderErrors", stream(10, 0, 0, 1), 0, `{verb="filter"}`)
+}
+
+// TestExtenderSlow: a verb whose p99 passes half of kube-scheduler's
+// timeout for it fires for that verb alone: 1.5 s is slow for the GPU
+// filter (2 s), not for bind (10 s); 300 ms is slow for balance (500 ms).
+func TestExtenderSlow(t *testing.T) {
+	stream := func(slow map[string]string) []Scrape {
+		var out []Scrape
+		for i := range 41 { // 20 minutes, every 30 s
+			var lines []string
+			for _, verb := range []string{"filter", "bind", "prioritize_balance"} {
+				// 10 calls a scrape interval, all in the bucket slow names
+				// (le), the rest fast.
+				le := "0.0016"
+				if v, ok := slow[verb]; ok {
+					le = v
+				}
+				for _, b := range []string{"0.0016", "0.2048", "0.4096", "1.6384", "3.2768", "13.1072", "+Inf"} {
+					n := 0
+					if b == le || bucketAbove(b, le) {
+						n = 10 * i
+					}
+					lines = append(lines, fmt.Sprintf(`zz_extender_request_duration_seconds_bucket{verb=%q,le=%q} %d`, verb, b, n))
+				}
+			}
+			out = append(out, target(extenderJob, "s-0", "", float64(30*i), series(lines...)))
+		}
+		return out
+	}
+	check(t, "ZZExtenderSlow", stream(nil), 0)
+	check(t, "ZZExtenderSlow", stream(map[string]string{"filter": "1.6384", "bind": "1.6384"}), 0, `{verb="filter"}`)
+	check(t, "ZZExtenderSlow", stream(map[string]string{"prioritize_balance": "0.4096", "bind": "13.1072"}), 0, `{verb="bind"}`, `{verb="prioritize_balance"}`)
+}
+
+// bucketAbove reports whether bucket b's bound is above le's.
+func bucketAbove(b, le string) bool {
+	if b == "+Inf" {
+		return true
+	}
+	if le == "+Inf" {
+		return false
+	}
+	var x, y float64
+	fmt.Sscan(b, &x)
+	fmt.Sscan(le, &y)
+	return x > y
 }
 
 // TestDevicePluginStuck: a plugin stuck before registering serves the
@@ -197,4 +266,38 @@ func TestDevicePluginMissing(t *testing.T) {
 	check(t, "ZZDevicePluginMissing", []Scrape{ext, dp("n1"), down}, longHold, `{node="n2"}`)
 	check(t, "ZZDevicePluginDown", []Scrape{ext, dp("n1"), down}, longHold,
 		`{__name__="up", instance="dp-n3:health", job="zz-device-plugin/zz-device-plugin", namespace="zz-device-plugin", node="n3", pod="dp-n3"}`)
+}
+
+// TestWebhookUnreachable: the apiserver failing to call the webhook (a
+// caBundle that does not verify its certificate, a NetworkPolicy, a
+// timeout) refuses every pod of the opted-in namespaces while the webhook
+// itself is up, ready and counts no error, since no review reaches it: an
+// SRE audit broke the caBundle and nothing fired. The apiserver's own
+// count of failed calls fires it; a webhook that denies pods (its answer,
+// not a failed call) or another webhook's failures do not.
+func TestWebhookUnreachable(t *testing.T) {
+	stream := func(zzFailed, zzDenied, otherFailed int) []Scrape {
+		var out []Scrape
+		for i := range 41 { // 20 minutes, every 30 s
+			out = append(out, target(webhookJob, "w-0", "", float64(30*i), series(
+				webhookReady+" 1", `zz_webhook_admissions_total{result="error"} 0`)))
+			api := target("apiserver", "kube-apiserver", "", float64(30*i), series(
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="200",name="pods.zz.io",operation="CREATE",rejected="false",type="admit"} %d`, 10*i),
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="403",name="pods.zz.io",operation="CREATE",rejected="true",type="admit"} %d`, zzDenied*i),
+				fmt.Sprintf(`apiserver_admission_webhook_request_total{code="500",name="pods.zz.io",operation="CREATE",rejected="true",type="admit"} %d`, zzFailed*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="no_error",name="pods.zz.io",operation="CREATE",rejection_code="403",type="admit"} %d`, zzDenied*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="calling_webhook_error",name="pods.zz.io",operation="CREATE",rejection_code="500",type="admit"} %d`, zzFailed*i),
+				fmt.Sprintf(`apiserver_admission_webhook_rejection_count{error_type="calling_webhook_error",name="validate.kyverno.svc",operation="CREATE",rejection_code="500",type="admit"} %d`, otherFailed*i)))
+			api.Target["namespace"] = "default"
+			out = append(out, api)
+		}
+		return out
+	}
+	check(t, "ZZWebhookUnreachable", stream(10, 0, 0), 0, noLabels)
+	check(t, "ZZWebhookUnreachable", stream(0, 0, 0), 0)
+	check(t, "ZZWebhookUnreachable", stream(0, 10, 0), 0)
+	check(t, "ZZWebhookUnreachable", stream(0, 0, 10), 0)
+	// Every pod refused, none served: the webhook is up and ready all along.
+	check(t, "ZZWebhookDown", stream(10, 0, 0), 0)
+	check(t, "ZZWebhookErrors", stream(10, 0, 0), 0)
 }
