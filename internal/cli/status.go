@@ -821,7 +821,14 @@ func (r *watchRows) changed() map[int]bool {
 func (r *watchRows) print(w, errOut io.Writer, tbl *table, several bool, all, shared string) error {
 	r.shared = shared
 	only := r.changed()
-	if r.shown != nil && (only == nil || len(only) > 0 && r.lines && !tbl.noHeaders) {
+	if len(tbl.rows) == 0 {
+		// No app: nothing on stdout, as without --watch (the "No apps"
+		// line goes to stderr); the next app prints the whole table (a
+		// review saw a bare header).
+		r.ends = false
+		return nil
+	}
+	if r.shown != nil && len(r.shown) > 0 && (only == nil || len(only) > 0 && r.lines && !tbl.noHeaders) {
 		// Set apart from the last print: a whole table, or rows after
 		// its lines.
 		fmt.Fprintln(w)

@@ -488,6 +488,14 @@ func TestStatusDriftOneField(t *testing.T) {
 			Annotations: map[string]string{contract.AnnotationApplyID: token}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("bob (kubectl zz scale)"), LeaseDurationSeconds: ptr.To(int32(60)), AcquireTime: &now, RenewTime: &now}}
 	}
+	// A lock of a kubectl zz before tokens on Leases: every unrecorded
+	// apply is its (a team upgrading one by one; a review).
+	oldLock := lock("old", "")
+	oldLock.Annotations = nil
+	recOld := revisionSecret(t, "ns-b", "old", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
+	recOld.Annotations[contract.AnnotationApplyID] = "token-1"
+	oldScaling := fakeDeployment("ns-b", "old", "old", "2.0", 2, 2)
+	oldScaling.Annotations = map[string]string{contract.AnnotationApplyID: "token-2"}
 	recAPI := revisionSecret(t, "ns-b", "api", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour))
 	recAPI.Annotations[contract.AnnotationApplyID] = "token-4"
 	leftover := fakeDeployment("ns-b", "api", "api", "2.0", 2, 2)
@@ -500,7 +508,7 @@ func TestStatusDriftOneField(t *testing.T) {
 	pausedB.Spec.Paused = true
 	zz := withFakeClusters(t, fakeClient(paused, rec, fakeDeployment("ns-a", "cart", "cart", "1.0", 1, 1)),
 		fakeClient(scaling, recB, lock("shop", "token-8"), pausedB, revisionSecret(t, "ns-b", "web", 7, "2.0", "alice", "deploy 2.0", time.Now().Add(-time.Hour)), lock("web", "token-10"),
-			leftover, recAPI, lock("api", "token-9")))
+			leftover, recAPI, lock("api", "token-9"), oldLock, recOld, oldScaling))
 	for _, tc := range []struct {
 		args []string
 		want [][2]string // per line: $1 and $2, as awk splits them
@@ -511,6 +519,7 @@ func TestStatusDriftOneField(t *testing.T) {
 		{[]string{"status", "shop", "--no-headers", "--context", "b"}, [][2]string{{"shop", "7(changing)"}}},
 		{[]string{"status", "web", "--no-headers", "--context", "b"}, [][2]string{{"web", "7(drifted)"}}},
 		{[]string{"status", "api", "--no-headers", "--context", "b"}, [][2]string{{"api", "7(drifted)"}}},
+		{[]string{"status", "old", "--no-headers", "--context", "b"}, [][2]string{{"old", "7(changing)"}}},
 	} {
 		out, _, err := zz(tc.args...)
 		if err != nil {
@@ -787,5 +796,23 @@ func TestWatchRowsLines(t *testing.T) {
 	}
 	if out, errOut := render("3", "2", "both: other\n", true); out != "shop   3\n" || errOut != "shop is 3\n" {
 		t.Errorf("without headers: %q, stderr %q", out, errOut)
+	}
+	// No app: nothing on stdout, at first or once every app is gone (a
+	// review saw a bare header); the next app prints the whole table.
+	empty := newWatchRows()
+	for range 2 {
+		var out bytes.Buffer
+		if err := empty.print(&out, io.Discard, newTable("APP", "V"), false, "", ""); err != nil || out.Len() != 0 {
+			t.Errorf("no app: %q, %v", out.String(), err)
+		}
+		empty.printed()
+	}
+	r.read = r.read[:0] // as render starts
+	if err := r.print(io.Discard, io.Discard, newTable("APP", "V"), false, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	r.printed()
+	if out, _ := render("1", "1", "", false); !strings.HasPrefix(out, "APP ") {
+		t.Errorf("an app after none: %q; want the whole table", out)
 	}
 }

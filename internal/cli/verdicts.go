@@ -3,11 +3,13 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
 
 	"github.com/zzcloud/zz/internal/deploy"
@@ -27,23 +29,40 @@ func verdictPath(t target) string {
 	if err != nil {
 		return ""
 	}
-	id := []string{cfg.Host, cfg.Username, cfg.BearerToken, cfg.BearerTokenFile, cfg.CertFile, string(cfg.CertData)}
-	if cfg.ExecProvider != nil {
-		id = append(id, cfg.ExecProvider.Command)
-		id = append(id, cfg.ExecProvider.Args...)
+	// Everything that says who asks: the credential, an exec plugin's
+	// command, arguments and environment (EKS's AWS_PROFILE switches
+	// roles), an auth provider's configuration, and --as (a review: those
+	// shared one file, and an identity's verdicts were another's).
+	who, err := json.Marshal(struct {
+		Host, Username, Password, Token, TokenFile, CertFile, KeyFile string
+		CertData, KeyData                                             []byte
+		Exec                                                          *clientcmdapi.ExecConfig
+		AuthProvider                                                  *clientcmdapi.AuthProviderConfig
+		Impersonate                                                   rest.ImpersonationConfig
+	}{cfg.Host, cfg.Username, cfg.Password, cfg.BearerToken, cfg.BearerTokenFile, cfg.CertFile, cfg.KeyFile,
+		cfg.CertData, cfg.KeyData, cfg.ExecProvider, cfg.AuthProvider, cfg.Impersonate})
+	if err != nil {
+		return ""
 	}
-	sum := sha256.Sum256([]byte(strings.Join(id, "\x00")))
+	sum := sha256.Sum256(who)
 	return filepath.Join(*t.flags.CacheDir, "zz", "drift", hex.EncodeToString(sum[:12])+".json")
 }
 
-// loadVerdicts gives j the verdicts kept at path, if any.
-func loadVerdicts(j *deploy.DriftJudge, path string) {
+// loadVerdicts gives j the verdicts kept at path, if any: only from a file
+// this user owns that no other may write (a shared --cache-dir would let
+// another user plant "no drift" for objects it can read: a review).
+// It reports whether it read the file.
+func loadVerdicts(j *deploy.DriftJudge, path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		return
+		return false
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 || !ownedByMe(fi) {
+		return false
+	}
 	j.Load(f, time.Now())
+	return true
 }
 
 // saveVerdicts keeps j's verdicts at path for the next run, readable by

@@ -254,10 +254,16 @@ func (b *book) locks(leases []coordinationv1.Lease, now time.Time) {
 		}
 		// Only what the holder applied is its change under way: a token
 		// of an earlier command that failed or stopped is drift (a
-		// review: any lock made such leftovers read "changing"). A lock
-		// of a kubectl zz before tokens on Leases names none.
+		// review: any lock made such leftovers read "changing").
 		if token := l.Annotations[contract.AnnotationApplyID]; token != "" {
 			st.Unrecorded = b.unrecorded[l.Namespace+"/"+st.App][token]
+		} else {
+			// A lock of a kubectl zz before tokens on Leases (a team
+			// upgrading one by one): every unrecorded apply counts, as
+			// then (a review).
+			for _, n := range b.unrecorded[l.Namespace+"/"+st.App] {
+				st.Unrecorded += n
+			}
 		}
 		st.ChangingBy = holderOf(l)
 		if t := l.Spec.AcquireTime; t != nil {

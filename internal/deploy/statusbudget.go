@@ -21,10 +21,18 @@ type BlockingBudget struct {
 	Name  string `json:"name"`
 	Ready int32  `json:"ready"`
 	Pods  int32  `json:"pods"`
+	// Processing: the disruption controller has not computed the
+	// budget's status for its generation yet (just made or edited): the
+	// Eviction API answers 429 until it has, and Ready and Pods are not
+	// its counts yet.
+	Processing bool `json:"processing,omitempty"`
 }
 
 // Note is what kubectl zz status says of b under the app.
 func (b BlockingBudget) Note() string {
+	if b.Processing {
+		return fmt.Sprintf("PodDisruptionBudget %s is being processed by the disruption controller (just made or changed): evictions of this app's pods, node drains and kubectl zz rebalance wait until it is", b.Name)
+	}
 	return fmt.Sprintf("PodDisruptionBudget %s allows no disruption now: node drains and kubectl zz rebalance wait for this app (%d of %d pods ready)",
 		b.Name, b.Ready, b.Pods)
 }
@@ -46,7 +54,8 @@ func (b *book) budgets(pdbs []policyv1.PodDisruptionBudget) {
 			if pdb.Namespace != st.Namespace || !slices.ContainsFunc(pods, blocks) {
 				continue
 			}
-			st.BlockingBudgets = append(st.BlockingBudgets, BlockingBudget{Name: pdb.Name, Ready: pdb.Status.CurrentHealthy, Pods: pdb.Status.ExpectedPods})
+			st.BlockingBudgets = append(st.BlockingBudgets, BlockingBudget{Name: pdb.Name, Ready: pdb.Status.CurrentHealthy, Pods: pdb.Status.ExpectedPods,
+				Processing: pdb.Status.ObservedGeneration < pdb.Generation})
 		}
 	}
 }

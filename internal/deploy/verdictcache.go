@@ -75,7 +75,10 @@ func (j *DriftJudge) Save(w io.Writer, now time.Time) error {
 	maps.Copy(all, j.objects) // this run's win
 	f := verdictFile{Version: verdictFileVersion, Verdicts: make([]storedVerdict, 0, len(all))}
 	for key, o := range all {
-		if o.at.IsZero() || now.Sub(o.at) >= VerdictTTL {
+		// A verdict by name says what this identity may not do (a dry
+		// run refused): another's rights, or this one's tomorrow, may
+		// judge by content, so it is not kept (a review).
+		if o.at.IsZero() || now.Sub(o.at) >= VerdictTTL || o.v.byName != "" {
 			continue
 		}
 		f.Verdicts = append(f.Verdicts, storedVerdict{Key: key, On: o.on, Record: o.record,

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -16,9 +17,8 @@ import (
 // yet, else the one idle longest. A client that opens many connections so
 // only crowds itself out, and another client's next connection is served
 // at once. Only where every other slot is in a handler does a request in
-// flight go: the newest of the peer holding the most, when that is past
-// its fair share (max over the peers) and more than the new connection's
-// peer holds.
+// flight go, and only one still reading its body: the newest of the peer
+// holding the most such.
 //
 // netutil.LimitListener, used before, served the first max connections
 // and left the rest in the kernel's backlog: a hostile-tenant audit's one
@@ -98,15 +98,27 @@ func (l *fairListener) add(c *fairConn) *fairConn {
 	if p := l.heaviest(c.peer, givable); p != "" {
 		return idlest(l.peers[p])
 	}
-	// Every other slot serves a request. The peer holding the most, past
-	// its fair share and more than c's, gives up its newest (a review: one
-	// pod trickling request bodies held every slot in a handler, and the
-	// apiserver's next connection, the only idle one, was closed unserved);
-	// else c goes.
-	count := func(_ string, cs []*fairConn) int { return len(cs) }
-	if p := l.heaviest(c.peer, count); p != c.peer {
-		if cs := l.peers[p]; len(cs) > len(l.peers[c.peer]) && len(cs) > l.max/len(l.peers) {
-			return cs[len(cs)-1]
+	// Every other slot serves a request: of those, only one still reading
+	// its request's body may go (a pod trickling bodies holds slots that
+	// way), of the peer holding the most of them; a review whose body is
+	// read (the apiserver's) never goes, and c does where none reads
+	// (review 37 #1, then review 37b: counting busy connections closed the
+	// apiserver's reviews in flight for any pod's new connection).
+	reading := func(_ string, cs []*fairConn) int {
+		n := 0
+		for _, o := range cs {
+			if o.reading > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	if p := l.heaviest(c.peer, reading); p != "" {
+		cs := l.peers[p]
+		for i := len(cs) - 1; i >= 0; i-- {
+			if cs[i].reading > 0 {
+				return cs[i] // its newest
+			}
 		}
 	}
 	return c
@@ -160,12 +172,28 @@ func (l *fairListener) remove(c *fairConn) {
 	}
 }
 
-// serving marks c as in a handler until the returned func is called.
-func (l *fairListener) serving(c *fairConn) (done func()) {
+// serving marks c as in a handler until the returned func is called, and
+// as reading its request's body (body true) until read is called or the
+// handler ends.
+func (l *fairListener) serving(c *fairConn, body bool) (read, done func()) {
 	l.mu.Lock()
 	c.busy++
+	if body {
+		c.reading++
+	}
 	l.mu.Unlock()
-	return func() {
+	var once sync.Once
+	read = func() {
+		if body {
+			once.Do(func() {
+				l.mu.Lock()
+				c.reading--
+				l.mu.Unlock()
+			})
+		}
+	}
+	return read, func() {
+		read()
 		l.mu.Lock()
 		c.busy--
 		c.served = true
@@ -184,6 +212,7 @@ type fairConn struct {
 	once sync.Once
 
 	busy      int    // requests in a handler (several: HTTP/2 streams)
+	reading   int    // of those, the ones whose body is not read to its end
 	served    bool   // a request was served on it
 	idleSince uint64 // the listener's clock when its last request ended
 }
@@ -218,12 +247,38 @@ func fairContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // fairHandler marks the request's connection as in a handler while h
-// serves it: its fairListener then never gives it up.
+// serves it, and as reading its body until the body's end: its
+// fairListener gives up a connection in a handler only while it reads.
 func fairHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fc, ok := r.Context().Value(fairConnKey{}).(*fairConn); ok {
-			defer fc.l.serving(fc)()
+			body := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+			read, done := fc.l.serving(fc, body)
+			defer done()
+			if body {
+				r.Body = &fairBody{ReadCloser: r.Body, read: read}
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// fairBody is a request's body that says when it has been read to its end
+// (or failed, or was closed).
+type fairBody struct {
+	io.ReadCloser
+	read func()
+}
+
+func (b *fairBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.read()
+	}
+	return n, err
+}
+
+func (b *fairBody) Close() error {
+	b.read()
+	return b.ReadCloser.Close()
 }

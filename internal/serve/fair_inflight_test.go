@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,7 +76,7 @@ func TestFairListenerGivesUpNoneInFlight(t *testing.T) {
 			}
 		}
 		if busy {
-			l.serving(c) // its handler runs, not done
+			l.serving(c, false) // its handler runs, not done
 		}
 		return c
 	}
@@ -94,8 +95,10 @@ func TestFairListenerGivesUpNoneInFlight(t *testing.T) {
 	// One peer's: served-nothing first, then the longest idle.
 	l = &fairListener{max: 4, peers: map[string][]*fairConn{}}
 	idle1, idle2 := add("a", false), add("a", false)
-	l.serving(idle2)()
-	l.serving(idle1)() // idle2 is now the one idle longest
+	_, done := l.serving(idle2, false)
+	done()
+	_, done = l.serving(idle1, false)
+	done() // idle2 is now the one idle longest
 	fresh := add("a", false)
 	add("b", false)
 	if v := l.add(&fairConn{l: l, peer: "c"}); v != fresh {
@@ -140,33 +143,43 @@ func TestFairSlowBodyHog(t *testing.T) {
 	_ = resp.Body.Close()
 }
 
-// TestFairBusyPastShare: the same at the listener: every slot busy with one
-// peer's requests, that peer gives up its newest for another's first
-// connection; a peer holding little more than the new connection's keeps
-// its requests in flight, and the new one goes.
+// TestFairBusyPastShare: the same at the listener. Every slot in a
+// handler: only a connection still reading its request's body may go, of
+// the peer holding the most of them, its newest; requests whose body is
+// read (the apiserver's reviews) never go, and the new connection does
+// (review 37b: counted by connections, any pod's new one cut an apiserver
+// review in flight). A hog spread over pods loses one of its own.
 func TestFairBusyPastShare(t *testing.T) {
-	l := &fairListener{max: 4, peers: map[string][]*fairConn{}}
-	for range 4 {
-		c := &fairConn{l: l, peer: "tenant"}
-		if v := l.add(c); v != nil {
-			t.Fatal("under the cap")
+	type conn struct {
+		peer    string
+		reading bool
+	}
+	for _, tt := range []struct {
+		name  string
+		held  []conn
+		next  string
+		wantP string // the peer whose connection goes; "" for next itself
+	}{
+		{"one tenant trickles every slot", []conn{{"tenant", true}, {"tenant", true}, {"tenant", true}, {"tenant", true}}, "apiserver", "tenant"},
+		{"the apiserver's reviews, read, and a tenant's bare connection", []conn{{"apiserver", false}, {"apiserver", false}, {"apiserver", false}, {"apiserver", false}}, "tenant", ""},
+		{"a hog spread over pods", []conn{{"apiserver", false}, {"apiserver", false}, {"apiserver", false}, {"t1", true}, {"t1", true}, {"t2", true}, {"t2", true}, {"t3", true}}, "apiserver", "t"},
+		{"reviews in flight beside a tenant's", []conn{{"apiserver", false}, {"apiserver", false}, {"apiserver", false}, {"tenant", false}, {"tenant", false}}, "tenant", ""},
+	} {
+		l := &fairListener{max: len(tt.held), peers: map[string][]*fairConn{}}
+		for _, h := range tt.held {
+			c := &fairConn{l: l, peer: h.peer}
+			if v := l.add(c); v != nil {
+				t.Fatalf("%s: under the cap, gave up %+v", tt.name, v)
+			}
+			l.serving(c, h.reading)
 		}
-		l.serving(c)
-	}
-	c := &fairConn{l: l, peer: "apiserver"}
-	if v := l.add(c); v == c || v == nil || v.peer != "tenant" {
-		t.Errorf("given up %+v while one tenant holds all %d slots busy", v, l.max)
-	}
-	// 3 in flight of the apiserver's, 2 of a tenant's: the tenant's next
-	// is given up itself, not one of the apiserver's reviews.
-	l = &fairListener{max: 5, peers: map[string][]*fairConn{}}
-	for _, peer := range []string{"apiserver", "apiserver", "apiserver", "tenant", "tenant"} {
-		c := &fairConn{l: l, peer: peer}
-		l.add(c)
-		l.serving(c)
-	}
-	next := &fairConn{l: l, peer: "tenant"}
-	if v := l.add(next); v != next {
-		t.Errorf("a tenant's connection, with its peer holding 3 of 6 and the apiserver 3 busy, gave up %+v", v)
+		next := &fairConn{l: l, peer: tt.next}
+		v := l.add(next)
+		switch {
+		case tt.wantP == "" && v != next:
+			t.Errorf("%s: gave up %s's (reading %d); want the new connection", tt.name, v.peer, v.reading)
+		case tt.wantP != "" && (v == next || v.reading == 0 || !strings.HasPrefix(v.peer, tt.wantP)):
+			t.Errorf("%s: gave up %s's (reading %d); want one of %s* still reading", tt.name, v.peer, v.reading, tt.wantP)
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 const (
 	msgNodePodLabels    = "may not create a pod with zz's labels"
 	msgNodePodResources = "may not create a pod asking for zz.io/ resources"
+	msgNodePodZZ        = "may not create a pod of zz's own"
 )
 
 // nodeMirrorPods: node's credentials (root on that node) create mirror pods,
@@ -66,6 +67,18 @@ func nodeMirrorPods(t *testing.T, node kubernetes.Interface, nodeName, ns string
 	if err := create(mirror("static", map[string]string{"app": "static"}, nil)); err != nil {
 		t.Errorf("node %s creates the mirror pod of an ordinary static pod: %v", nodeName, err)
 	}
+	// One posing as zz's webhook in zz-system would join Service
+	// zz-webhook and its PodDisruptionBudget (a review); nor anywhere else
+	// labelled as part of zz.
+	webhook := mirror("zz-webhook", map[string]string{"app.kubernetes.io/name": "zz-webhook", "app.kubernetes.io/part-of": "zz"}, nil)
+	webhook.Namespace = "zz-system"
+	// Within zz-system's restricted Pod Security, which would refuse it
+	// first otherwise: what a node that means it would write.
+	webhook.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	webhook.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	_, err = node.CoreV1().Pods("zz-system").Create(ctx, webhook, dry)
+	refused(t, "node "+nodeName+": a mirror pod posing as zz's webhook in zz-system", err, msgNodePodZZ)
+	refused(t, "node "+nodeName+": a mirror pod labelled part of zz", create(mirror("part", map[string]string{"app.kubernetes.io/part-of": "zz"}, nil)), msgNodePodZZ)
 }
 
 // pluginPod is a pod of the device plugin's ServiceAccount on node, as its
