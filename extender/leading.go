@@ -69,6 +69,14 @@ func (l *Leading) read(ctx context.Context) {
 		l.lastErr = err.Error()
 		return
 	}
+	if lease == nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		// No scheduler leads (none elected yet, or the last released
+		// it): no extender is a standby, so the gauge is absent and
+		// ZZExtenderDown judges every replica alike (a CI run saw the
+		// alert fire in the seconds before a new scheduler's election).
+		l.known, l.lastErr = false, ""
+		return
+	}
 	now := leads(lease, l.Hostname)
 	if !l.known || now != l.leads {
 		klog.FromContext(ctx).V(2).Info("Leadership of the scheduler beside this extender", "leads", now)
@@ -76,7 +84,7 @@ func (l *Leading) read(ctx context.Context) {
 	l.known, l.leads, l.lastErr = true, now, ""
 }
 
-const leadingHelp = "1 while the kube-scheduler beside this extender (same hostname) holds the scheduler's leader Lease, so that its extender is the one called; 0 while another does; absent before the Lease was read."
+const leadingHelp = "1 while the kube-scheduler beside this extender (same hostname) holds the scheduler's leader Lease, so that its extender is the one called; 0 while another does; absent before the Lease was read and while no scheduler holds it."
 
 var leadingDesc = prometheus.NewDesc("zz_extender_leading", leadingHelp, nil, nil)
 

@@ -37,8 +37,11 @@ func TestLeading(t *testing.T) {
 		{"this pod leads", []any{lease("zz-scheduler-7c9d-abcde_0b6e6f0a-1")}, "1"},
 		{"another pod leads", []any{lease("zz-scheduler-7c9d-fghij_77aa")}, "0"},
 		{"a longer hostname sharing the prefix", []any{lease("zz-scheduler-7c9d-abcdef_77aa")}, "0"},
-		{"released", []any{lease("")}, "0"},
-		{"no Lease", []any{apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "zz-scheduler")}, "0"},
+		// No scheduler leads: no extender is a standby (absent, as
+		// before a read), so the alert judges every replica.
+		{"released", []any{lease("")}, ""},
+		{"no Lease", []any{apierrors.NewNotFound(schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}, "zz-scheduler")}, ""},
+		{"led, then released", []any{lease("zz-scheduler-7c9d-abcde_1"), lease("")}, ""},
 		{"a failed read keeps the last", []any{lease("zz-scheduler-7c9d-abcde_1"), errors.New("connection refused")}, "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
