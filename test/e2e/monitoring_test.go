@@ -102,6 +102,13 @@ func TestMonitoring(t *testing.T) {
 		t.Errorf("kubectl zz gpu --shapes: %v\n%s", err, shapes)
 	}
 
+	// The extender reads the scheduler's leader Lease every 10 s: its
+	// gauge (ZZExtenderDown's selector) appears once the test's
+	// zz-scheduler leads and the extender has read it (a CI run scraped
+	// only in the seconds before).
+	cluster.WaitFor(t, 60*time.Second, "the extender's zz_extender_leading", func(context.Context) (bool, string, error) {
+		return strings.Contains(scrape(t, z.url("/metrics")), "\nzz_extender_leading "), "", nil
+	})
 	var scrapes []promScrape
 	start := time.Now()
 	take := func(job, ns, pod string, honor bool, body string) {
